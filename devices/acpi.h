@@ -1,0 +1,29 @@
+/* ACPI tables for minivmm's machine (RSDP, XSDT, FADT, FACS, MADT, DSDT, and more as devices need).
+ *
+ * acpi_build() is pure: it lays the tables out in `buf`, which the guest will see at guest-physical
+ * address `gpa`, and returns the RSDP's address.  It touches no VM state, so it is unit-tested.
+ * The DSDT is generated with devices/aml.h.
+ */
+#ifndef MINIVMM_DEVICES_ACPI_H
+#define MINIVMM_DEVICES_ACPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct acpi_config {
+	unsigned ncpus;		 /* vCPUs present at boot (APIC IDs 0..ncpus-1) */
+	unsigned ncpus_possible; /* >= ncpus: the rest are hot-pluggable (MADT online-capable) */
+	bool cpu_hotplug;	 /* describe the CPU hot-plug register block and methods */
+	uint64_t pci_mmio32_start, pci_mmio32_end; /* BAR windows, for the host bridge's _CRS */
+	uint64_t pci_mmio64_start, pci_mmio64_size;
+	unsigned pci_slots;	 /* slots on bus 0 described in _PRT */
+	bool serial_com1;
+};
+
+/* Lay out the tables into buf[0..size). Returns the number of bytes used and sets *rsdp_gpa, or
+ * -ENOSPC when buf is too small. */
+long acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
+		uint64_t *rsdp_gpa);
+
+#endif

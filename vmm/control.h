@@ -1,0 +1,48 @@
+/* The control socket: a running VM answers `minivmm control NAME VERB ...` over a UNIX socket.
+ *
+ * Socket: <runtime dir>/NAME.sock, where the runtime dir is $XDG_RUNTIME_DIR/minivmm, else
+ * /run/user/UID/minivmm, else /tmp/minivmm-UID (created 0700; the socket is 0600).
+ *
+ * Protocol (version 1): one JSON object per line each way.
+ *   request: {"version":1, "id":N, "verb":"info", "args":["700"]}
+ *   reply:   {"version":1, "id":N, "ok":true, "result":{...}}
+ *            {"version":1, "id":N, "ok":false, "error":"one line"}
+ * A request with another major version gets an error reply; unknown verbs likewise.  Several
+ * requests may be sent on one connection.  The same rules are written out in README.md.
+ *
+ * Modules add verbs at run time (cpu hot-plug, balloon, ...), so the client needs no change for a
+ * new verb: it sends the words after the verb as "args" and prints the result.
+ */
+#ifndef MINIVMM_VMM_CONTROL_H
+#define MINIVMM_VMM_CONTROL_H
+
+#include <stddef.h>
+
+struct json_object;
+struct control_server;
+
+#define CONTROL_PROTOCOL_VERSION 1
+
+/* Runs on the control thread.  Fill `result` (a JSON object, already created) and return 0, or
+ * return -errno with a one-line message in err. `args` is the JSON array of string arguments. */
+typedef int (*control_verb_fn)(void *opaque, struct json_object *args, struct json_object *result,
+			       char *err, size_t errlen);
+
+/* Create the socket for VM `name` and start its thread. Fails (-EADDRINUSE, with a message) when a
+ * live VM already has that name; a stale socket left by a killed VM is replaced. */
+int control_server_start(const char *name, struct control_server **out, char *err, size_t errlen);
+/* Verbs may be registered before or after start. `usage` is one line, e.g. "balloon MIB". */
+int control_register_verb(struct control_server *srv, const char *verb, const char *usage,
+			  control_verb_fn fn, void *opaque);
+void control_server_stop(struct control_server *srv); /* closes and unlinks the socket */
+
+/* The runtime dir (created if missing) and a VM's socket path. */
+int control_runtime_dir(char *buf, size_t len);
+int control_socket_path(const char *name, char *buf, size_t len);
+
+/* Client side: send one request, wait for the reply (timeout in ms). On success *reply is the
+ * parsed reply object (caller puts it). */
+int control_call(const char *name, const char *verb, int argc, char **argv, int timeout_ms,
+		 struct json_object **reply, char *err, size_t errlen);
+
+#endif
