@@ -79,7 +79,8 @@ static int block_host_flags(int flags)
 	return hf;
 }
 
-static int block_probe_file(struct host_file *f, const char *filename, const struct block_driver **out)
+static int block_probe_file(struct host_file *f, const char *filename,
+			    const struct block_driver **out)
 {
 	const struct block_driver *best = NULL;
 	uint64_t size;
@@ -157,7 +158,8 @@ static char *block_backing_path(const char *image, const char *backing)
 static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
 			    const struct block_chain_link *above, struct block_device **out);
 
-static int block_open_backing(struct block_device *bs, int depth, const struct block_chain_link *self)
+static int block_open_backing(struct block_device *bs, int depth,
+			      const struct block_chain_link *self)
 {
 	const char *name = bs->backing_name;
 	int ret;
@@ -220,8 +222,9 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	}
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret = block_error(-ELOOP, "%s: backing chain loop: this file is already in the chain",
-					  filename);
+			ret = block_error(
+			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
+			    filename);
 			goto fail;
 		}
 	}
@@ -294,11 +297,14 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 	int ret;
 
 	if (!drv)
-		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename, fmt ? fmt : "(none)");
+		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename,
+				   fmt ? fmt : "(none)");
 	if (!drv->create)
-		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename, drv->name);
+		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename,
+				   drv->name);
 	if (a.backing && !drv->has_backing)
-		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename, drv->name);
+		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename,
+				   drv->name);
 	if (stat(filename, &st) == 0)
 		return block_error(-EEXIST, "%s: file exists", filename);
 	/* No size given with a backing file: take the backing file's. */
@@ -336,9 +342,10 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 static int block_check_range(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	if (offset > bs->size || len > bs->size - offset)
-		return block_error(-EINVAL, "%s: request [%llu, +%llu) beyond the virtual size %llu",
-				   bs->filename, (unsigned long long)offset, (unsigned long long)len,
-				   (unsigned long long)bs->size);
+		return block_error(-EINVAL,
+				   "%s: request [%llu, +%llu) beyond the virtual size %llu",
+				   bs->filename, (unsigned long long)offset,
+				   (unsigned long long)len, (unsigned long long)bs->size);
 	return 0;
 }
 
@@ -351,8 +358,8 @@ static int block_check_write(struct block_device *bs, uint64_t offset, uint64_t 
 
 static int block_unsupported(struct block_device *bs, const char *what)
 {
-	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename, bs->drv->name,
-			   what);
+	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
+			   bs->drv->name, what);
 }
 
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
@@ -419,7 +426,8 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	if (ret < 0 || len == 0)
 		return ret;
 	if (flags & ~BLOCK_ZERO_MAY_UNMAP)
-		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename, flags);
+		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
+				   flags);
 	if (bs->drv->write_zeroes)
 		return bs->drv->write_zeroes(bs, offset, len, flags);
 	/* No shortcut in the format: write a buffer of zeroes. */
@@ -437,8 +445,8 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	return ret;
 }
 
-int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum, int *status,
-		 uint64_t *map_offset)
+int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		 int *status, uint64_t *map_offset)
 {
 	int ret = block_check_range(bs, offset, len);
 
@@ -476,7 +484,8 @@ int block_truncate(struct block_device *bs, uint64_t new_size, enum block_preall
 	return bs->drv->truncate(bs, new_size, prealloc, shrink_allowed);
 }
 
-int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt)
 {
 	size_t len = iov_size(iov, iovcnt);
 	struct block_device *b = bs->backing;

@@ -175,7 +175,8 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 		}
 		if (res >= 0 && req->op != BLOCK_AIO_FLUSH &&
 		    req->done + (uint64_t)res < block_aio_req_len(req)) {
-			req->done += (uint64_t)res; /* short: EOF or a signal; the pool finishes it */
+			req->done +=
+			    (uint64_t)res; /* short: EOF or a signal; the pool finishes it */
 			block_aio_pool_queue(ctx, req);
 			continue;
 		}

@@ -3,10 +3,10 @@
  * Everything is positional (preadv/pwritev/fallocate/lseek with SEEK_DATA) so any number of threads
  * may use one host_file at once.  With O_DIRECT the kernel wants offset, length and buffer address
  * aligned to the device's logical block; requests that are not go through an aligned bounce buffer
- * (read-modify-write for writes).  A read-modify-write can lose a concurrent write to the other bytes
- * of the same block, so bounce writes take a stripe lock exclusively while aligned direct writes take
- * it shared.  Reads past end-of-file return zeroes, which is what every format wants for a file
- * that was not (yet) extended.
+ * (read-modify-write for writes).  A read-modify-write can lose a concurrent write to the other
+ * bytes of the same block, so bounce writes take a stripe lock exclusively while aligned direct
+ * writes take it shared.  Reads past end-of-file return zeroes, which is what every format wants
+ * for a file that was not (yet) extended.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -152,7 +152,8 @@ static void host_file_iov_zero(struct iovec *v, int cnt)
 }
 
 /* The plain loop: retry EINTR and short transfers; a read hitting EOF zero-fills the rest. */
-static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, int iovcnt, bool write)
+static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, int iovcnt,
+			     bool write)
 {
 	struct iovec stack[HOST_FILE_STACK_IOV], *heap, *v;
 	int cnt = iovcnt, ret = 0;
@@ -165,7 +166,8 @@ static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, i
 	host_file_iov_advance(&v, &cnt, 0);
 	while (cnt > 0) {
 		int n = cnt > IOV_MAX ? IOV_MAX : cnt;
-		ssize_t r = write ? pwritev(fd, v, n, (off_t)offset) : preadv(fd, v, n, (off_t)offset);
+		ssize_t r =
+		    write ? pwritev(fd, v, n, (off_t)offset) : preadv(fd, v, n, (off_t)offset);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -297,7 +299,8 @@ static int host_file_bounce_write(struct host_file *f, uint64_t offset, const st
 				break;
 		}
 		if ((head + n) & (a - 1) && (span > a || !head)) {
-			ret = host_file_flat(f->fd, start + span - a, (char *)buf + span - a, a, false);
+			ret = host_file_flat(f->fd, start + span - a, (char *)buf + span - a, a,
+					     false);
 			if (ret < 0)
 				break;
 		}
@@ -344,7 +347,8 @@ int host_file_pwritev(struct host_file *f, uint64_t offset, const struct iovec *
 		ret = host_file_rw_loop(f->fd, offset, iov, iovcnt, true);
 	} else {
 		pthread_rwlock_wrlock(lock);
-		ret = host_file_bounce_write(f, offset, iov, iovcnt, host_file_iov_size(iov, iovcnt));
+		ret =
+		    host_file_bounce_write(f, offset, iov, iovcnt, host_file_iov_size(iov, iovcnt));
 	}
 	pthread_rwlock_unlock(lock);
 	return ret;
@@ -511,7 +515,8 @@ int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len)
 	return host_file_punch_hole(f, offset, len);
 }
 
-int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data, uint64_t *pnum)
+int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data,
+		     uint64_t *pnum)
 {
 	off_t data, hole;
 

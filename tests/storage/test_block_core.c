@@ -79,7 +79,8 @@ static int fc_rw(struct block_device *bs, uint64_t offset, const struct iovec *i
 				struct iovec v = {buf, 512};
 				ret = block_read_backing(bs, sec * 512, &v, 1);
 				if (ret == 0)
-					ret = host_file_pwrite(&bs->file, FC_DATA + sec * 512, buf, 512);
+					ret = host_file_pwrite(&bs->file, FC_DATA + sec * 512, buf,
+							       512);
 				alloc = 1;
 				if (ret == 0)
 					ret = host_file_pwrite(&bs->file, FC_MAP + sec, &alloc, 1);
@@ -130,13 +131,13 @@ static int fc_create(const char *filename, const struct block_create_args *args)
 }
 
 static const struct block_driver fc_driver = {
-	.name = "fakecow",
-	.has_backing = true,
-	.probe = fc_probe,
-	.open = fc_open,
-	.create = fc_create,
-	.preadv = fc_preadv,
-	.pwritev = fc_pwritev,
+    .name = "fakecow",
+    .has_backing = true,
+    .probe = fc_probe,
+    .open = fc_open,
+    .create = fc_create,
+    .preadv = fc_preadv,
+    .pwritev = fc_pwritev,
 };
 BLOCK_DRIVER(fc_driver);
 
@@ -428,16 +429,16 @@ static void test_iov_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_three_layer_chain),
-		cmocka_unit_test(test_backing_relative_to_image_dir),
-		cmocka_unit_test(test_loop_detected),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_missing_backing),
-		cmocka_unit_test(test_range_and_readonly),
-		cmocka_unit_test(test_probe),
-		cmocka_unit_test(test_create_options),
-		cmocka_unit_test(test_opts_parse),
-		cmocka_unit_test(test_iov_helpers),
+	    cmocka_unit_test(test_three_layer_chain),
+	    cmocka_unit_test(test_backing_relative_to_image_dir),
+	    cmocka_unit_test(test_loop_detected),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_missing_backing),
+	    cmocka_unit_test(test_range_and_readonly),
+	    cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_opts_parse),
+	    cmocka_unit_test(test_iov_helpers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
