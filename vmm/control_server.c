@@ -336,11 +336,12 @@ static void *server_thread(void *arg)
 		}
 		if (pfd[0].revents)
 			break;
-		if (pfd[1].revents && accept_all(srv) < 0)
-			backoff = 1; /* out of descriptors: retry in a while, do not spin */
+		/* Connections first: a client that hung up frees its slot for a new one. */
 		for (int k = 2; k < n; k++)
 			if (pfd[k].revents)
 				conn_event(srv, &srv->conns[map[k]], pfd[k].revents);
+		if (pfd[1].revents && accept_all(srv) < 0)
+			backoff = 1; /* out of descriptors: retry in a while, do not spin */
 	}
 	return NULL;
 }
