@@ -122,7 +122,7 @@ static int send_all(int fd, const char *buf, size_t len, long long deadline)
 }
 
 /* Read up to and excluding the first newline into a malloc'd string. */
-static int recv_line(int fd, long long deadline, char **out)
+static int recv_line(int fd, long long deadline, char **out, size_t *outlen)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
@@ -162,6 +162,7 @@ static int recv_line(int fd, long long deadline, char **out)
 			/* One request, one reply: bytes after the newline are not ours to read. */
 			*nl = 0;
 			*out = buf;
+			*outlen = nl - buf;
 			return 0;
 		}
 	}
@@ -209,6 +210,7 @@ int control_exchange(int fd, const char *name, int id, const char *verb, int arg
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	char *req, *line = NULL, why[128];
+	size_t len = 0;
 	struct json_object *r;
 	int ret;
 
@@ -230,7 +232,7 @@ int control_exchange(int fd, const char *name, int id, const char *verb, int arg
 	ret = send_all(fd, req, strlen(req), deadline);
 	free(req);
 	if (!ret)
-		ret = recv_line(fd, deadline, &line);
+		ret = recv_line(fd, deadline, &line, &len);
 	if (ret == -ETIMEDOUT) {
 		snprintf(err, errlen, "no reply from VM '%s' within %d ms", name, timeout_ms);
 		return ret;
@@ -245,10 +247,10 @@ int control_exchange(int fd, const char *name, int id, const char *verb, int arg
 			 ret == -ECONNRESET ? "connection closed before the reply" : strerror(-ret));
 		return ret;
 	}
-	r = json_tokener_parse(line);
+	r = control_json_parse_line(line, len, why, sizeof(why));
 	free(line);
 	if (!r) {
-		snprintf(err, errlen, "bad reply from VM '%s': invalid JSON", name);
+		snprintf(err, errlen, "bad reply from VM '%s': %s", name, why);
 		return -EPROTO;
 	}
 	ret = check_reply(r, id, why, sizeof(why));

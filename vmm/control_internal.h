@@ -32,8 +32,10 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 		     size_t errlen);
 
 /* The per-name lock a server holds for its lifetime: two VMs can never race for one name. */
-int control_lock_acquire(const char *name, int *fd_out, char *err, size_t errlen);
-void control_lock_release(const char *name, int fd);
+int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen, char *err,
+			 size_t errlen);
+/* Needs only unlink/fstat/close: it may run after the VM has installed its seccomp filter. */
+void control_lock_release(const char *path, int fd);
 int control_lock_held(const char *name); /* 1 held, 0 free, -errno */
 
 /* Client pieces.  control_connect gives -ENOENT / -ECONNREFUSED ("no VM named 'x' is running")
@@ -42,6 +44,9 @@ int control_lock_held(const char *name); /* 1 held, 0 free, -errno */
 int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, size_t errlen);
 int control_exchange(int fd, const char *name, int id, const char *verb, int argc, char **argv,
 		     int timeout_ms, struct json_object **reply, char *err, size_t errlen);
+
+/* Parse exactly one JSON value filling the line (trailing blanks allowed); NULL with a message. */
+struct json_object *control_json_parse_line(const char *line, size_t len, char *err, size_t errlen);
 
 /* Server pieces: the verb table (thread-safe) and the handling of one request line. */
 int control_server_lookup(struct control_server *srv, const char *verb, control_verb_fn *fn,

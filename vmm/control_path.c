@@ -142,12 +142,12 @@ static int lock_op(int fd, int cmd, struct flock *fl)
 	return fcntl(fd, cmd, fl) < 0 ? -errno : 0;
 }
 
-int control_lock_acquire(const char *name, int *fd_out, char *err, size_t errlen)
+int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen, char *err,
+			 size_t errlen)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat fst, pst;
 	struct flock fl;
-	int ret = control_path_for(name, ".lock", path, sizeof(path), err, errlen);
+	int ret = control_path_for(name, ".lock", path, pathlen, err, errlen);
 
 	if (ret < 0)
 		return ret;
@@ -182,17 +182,14 @@ int control_lock_acquire(const char *name, int *fd_out, char *err, size_t errlen
 	return -EAGAIN;
 }
 
-void control_lock_release(const char *name, int fd)
+void control_lock_release(const char *path, int fd)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char err[CONTROL_ERR_LEN];
 	struct stat fst, pst;
 
 	if (fd < 0)
 		return;
 	/* Unlink while still holding the lock, and only our own inode. */
-	if (control_path_for(name, ".lock", path, sizeof(path), err, sizeof(err)) == 0 &&
-	    fstat(fd, &fst) == 0 && stat(path, &pst) == 0 && fst.st_ino == pst.st_ino &&
+	if (fstat(fd, &fst) == 0 && stat(path, &pst) == 0 && fst.st_ino == pst.st_ino &&
 	    fst.st_dev == pst.st_dev)
 		unlink(path);
 	close(fd);

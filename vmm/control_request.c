@@ -72,8 +72,7 @@ static char *reply_ok(struct json_object *id, struct json_object *result)
 	return line;
 }
 
-/* Parse exactly one JSON value filling the whole line (trailing blanks allowed). */
-static struct json_object *parse_line(const char *line, size_t len, char *err, size_t errlen)
+struct json_object *control_json_parse_line(const char *line, size_t len, char *err, size_t errlen)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *obj;
@@ -193,7 +192,7 @@ static char *dispatch(struct control_server *srv, struct json_object *id, const 
 char *control_request_handle(struct control_server *srv, const char *line, size_t len)
 {
 	char err[CONTROL_ERR_LEN];
-	struct json_object *req = parse_line(line, len, err, sizeof(err));
+	struct json_object *req = control_json_parse_line(line, len, err, sizeof(err));
 	struct json_object *id = NULL, *args;
 	const char *verb;
 	char *reply;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +45,13 @@ struct control_conn {
 struct control_server {
 	char name[CONTROL_NAME_MAX + 1];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ino_t sock_ino;
 	dev_t sock_dev;
 	int listen_fd, wake_fd, lock_fd;
 	pthread_t thread;
 	int thread_started;
+	int self_stop; /* control_server_stop called by a verb handler, on the control thread */
 	pthread_mutex_t lock; /* guards the verb table: verbs are registered from other threads */
 	struct control_verb *verbs;
 	int nverbs, verbs_cap;
@@ -188,7 +191,7 @@ static size_t pending_out(const struct control_conn *c)
 /* Answer every complete line in the input buffer while the reply queue has room. */
 static int conn_process(struct control_server *srv, struct control_conn *c)
 {
-	while (c->in_len && pending_out(c) < OUT_HIGH) {
+	while (c->in_len && pending_out(c) < OUT_HIGH && !srv->self_stop) {
 		char *nl = memchr(c->in, '\n', c->in_len);
 		size_t used, len;
 
@@ -303,6 +306,8 @@ static int accept_all(struct control_server *srv)
 	}
 }
 
+static void server_free(struct control_server *srv);
+
 static void *server_thread(void *arg)
 {
 	struct control_server *srv = arg;
@@ -340,8 +345,19 @@ static void *server_thread(void *arg)
 		for (int k = 2; k < n; k++)
 			if (pfd[k].revents)
 				conn_event(srv, &srv->conns[map[k]], pfd[k].revents);
+		if (srv->self_stop)
+			break;
 		if (pfd[1].revents && accept_all(srv) < 0)
 			backoff = 1; /* out of descriptors: retry in a while, do not spin */
+	}
+	if (srv->self_stop) {
+		/* Stopped from a handler: nobody will join us, so we clean up.  The replies
+		 * already queued (that handler's among them) are sent if the sockets take them. */
+		for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++)
+			if (srv->conns[i].fd >= 0)
+				conn_flush(&srv->conns[i]);
+		pthread_detach(pthread_self());
+		server_free(srv);
 	}
 	return NULL;
 }
@@ -403,11 +419,10 @@ static int open_listener(struct control_server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/* The name is given up before clients are hung up on: a client that sees its connection close
+ * can start a VM of the same name at once. */
 static void server_free(struct control_server *srv)
 {
-	for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++)
-		if (srv->conns[i].fd >= 0)
-			conn_close(&srv->conns[i]);
 	if (srv->listen_fd >= 0) {
 		struct stat st;
 		close(srv->listen_fd);
@@ -418,7 +433,10 @@ static void server_free(struct control_server *srv)
 	}
 	if (srv->wake_fd >= 0)
 		close(srv->wake_fd);
-	control_lock_release(srv->name, srv->lock_fd);
+	control_lock_release(srv->lock_path, srv->lock_fd);
+	for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++)
+		if (srv->conns[i].fd >= 0)
+			conn_close(&srv->conns[i]);
 	for (int i = 0; i < srv->nverbs; i++)
 		free(srv->verbs[i].usage);
 	free(srv->verbs);
@@ -453,7 +471,8 @@ int control_server_start(const char *name, struct control_server **out, char *er
 
 	ret = control_path_for(name, ".sock", srv->path, sizeof(srv->path), err, errlen);
 	if (!ret)
-		ret = control_lock_acquire(name, &srv->lock_fd, err, errlen);
+		ret = control_lock_acquire(name, &srv->lock_fd, srv->lock_path,
+					   sizeof(srv->lock_path), err, errlen);
 	if (!ret)
 		ret = check_existing(srv, err, errlen);
 	if (!ret)
@@ -464,8 +483,15 @@ int control_server_start(const char *name, struct control_server **out, char *er
 	}
 	if (!ret)
 		ret = control_builtins_register(srv);
-	if (!ret && (ret = -pthread_create(&srv->thread, NULL, server_thread, srv)) == 0)
-		srv->thread_started = 1;
+	if (!ret) {
+		/* The control thread takes no signals: they belong to the VM's own threads. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		ret = -pthread_create(&srv->thread, NULL, server_thread, srv);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		srv->thread_started = !ret;
+	}
 	if (ret < 0) {
 		if (!err[0])
 			snprintf(err, errlen, "control socket for '%s': %s", name, strerror(-ret));
@@ -482,6 +508,10 @@ void control_server_stop(struct control_server *srv)
 
 	if (!srv)
 		return;
+	if (srv->thread_started && pthread_equal(pthread_self(), srv->thread)) {
+		srv->self_stop = 1;
+		return;
+	}
 	if (srv->thread_started) {
 		(void)!write(srv->wake_fd, &one, sizeof(one));
 		pthread_join(srv->thread, NULL);

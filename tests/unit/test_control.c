@@ -102,6 +102,18 @@ static int fake_block(void *opaque, struct json_object *args, struct json_object
 	return read(block_pipe[0], &c, 1) == 1 ? 0 : -EIO;
 }
 
+/* Stops its own server from the control thread, as a "poweroff" verb might. */
+static int fake_stop_self(void *opaque, struct json_object *args, struct json_object *result,
+			  char *err, size_t errlen)
+{
+	(void)args;
+	(void)err;
+	(void)errlen;
+	json_object_object_add(result, "stopping", json_object_new_boolean(1));
+	control_server_stop(opaque);
+	return 0;
+}
+
 static struct control_server *start(const char *name)
 {
 	struct control_server *srv;
@@ -550,6 +562,26 @@ static void test_stop_unlinks(void **state)
 	assert_string_equal(err, "no VM named 'vm1' is running");
 }
 
+static void test_stop_from_handler(void **state)
+{
+	struct control_server *srv = start("vm1");
+	char path[PATH_MAX];
+	struct stat st;
+	int fd = raw_connect("vm1");
+
+	(void)state;
+	assert_int_equal(control_register_verb(srv, "stopme", "stopme", fake_stop_self, srv), 0);
+	raw_puts(fd, "{\"version\":1,\"id\":3,\"verb\":\"stopme\"}\n"
+		     "{\"version\":1,\"id\":4,\"verb\":\"echo\"}\n");
+	expect_ok(fd, 3);
+	assert_null(raw_reply(fd)); /* no request after the stop is served */
+	close(fd);
+	assert_int_equal(control_socket_path("vm1", path, sizeof(path)), 0);
+	assert_int_equal(lstat(path, &st), -1);
+	srv = start("vm1");
+	control_server_stop(srv);
+}
+
 static void test_names(void **state)
 {
 	char name65[66], path[PATH_MAX];
@@ -711,6 +743,7 @@ int main(void)
 		T(test_non_socket_not_replaced),
 		T(test_permissions),
 		T(test_stop_unlinks),
+		T(test_stop_from_handler),
 		T(test_names),
 		T(test_connection_limit),
 		T(test_half_close_still_answered),

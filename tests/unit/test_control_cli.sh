@@ -116,8 +116,10 @@ check list_json expect 0 "[{\"name\":\"cli1\",\"pid\":$pid1,\"state\":\"running\
 # A killed VM leaves its socket behind: list drops it and removes the file.
 start_server cli3
 pid3=$server_pid
-kill -KILL "$pid3"
-{ wait "$pid3"; } 2>/dev/null
+{
+	kill -KILL "$pid3"
+	wait "$pid3"
+} 2>/dev/null
 check killed_vm_leaves_socket [ -S "$RT/cli3.sock" ]
 run list
 check list_removes_stale bash -c '[ "$(wc -l <"$1")" = 2 ] && ! grep -q cli3 "$1" && [ ! -e "$2" ]' _ "$OUT" "$RT/cli3.sock"
