@@ -18,14 +18,15 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: minivmm control NAME VERB [ARGS...] [--json] [--timeout=MS]\n"
-		"  Sends VERB to the running VM NAME and prints the result as \"key: value\" lines.\n"
-		"  --json        print the reply line as the VM sent it\n"
-		"  --timeout=MS  give up after MS milliseconds (default %d)\n"
-		"  --            end of options: what follows goes to the VM as is\n"
-		"  'minivmm control NAME help' lists the verbs NAME understands.\n",
-		DEFAULT_TIMEOUT_MS);
+	fprintf(
+	    out,
+	    "usage: minivmm control NAME VERB [ARGS...] [--json] [--timeout=MS]\n"
+	    "  Sends VERB to the running VM NAME and prints the result as \"key: value\" lines.\n"
+	    "  --json        print the reply line as the VM sent it\n"
+	    "  --timeout=MS  give up after MS milliseconds (default %d)\n"
+	    "  --            end of options: what follows goes to the VM as is\n"
+	    "  'minivmm control NAME help' lists the verbs NAME understands.\n",
+	    DEFAULT_TIMEOUT_MS);
 }
 
 static int parse_timeout(const char *s, int *ms)
@@ -60,7 +61,8 @@ static int run_control(int argc, char **argv)
 			json = 1;
 		} else if (opts && !strncmp(argv[i], "--timeout=", 10)) {
 			if (parse_timeout(argv[i] + 10, &timeout) < 0) {
-				fprintf(stderr, "minivmm control: bad --timeout '%s' (1..3600000 ms)\n",
+				fprintf(stderr,
+					"minivmm control: bad --timeout '%s' (1..3600000 ms)\n",
 					argv[i] + 10);
 				free(pos);
 				return 2;
@@ -79,7 +81,8 @@ static int run_control(int argc, char **argv)
 		return 2;
 	}
 	if (!control_name_valid(pos[0]) || !control_verb_valid(pos[1])) {
-		fprintf(stderr, "minivmm control: invalid %s '", control_name_valid(pos[0]) ? "verb" : "VM name");
+		fprintf(stderr, "minivmm control: invalid %s '",
+			control_name_valid(pos[0]) ? "verb" : "VM name");
 		control_print_clean(stderr, control_name_valid(pos[0]) ? pos[1] : pos[0]);
 		fprintf(stderr, "'\n");
 		free(pos);
@@ -88,8 +91,8 @@ static int run_control(int argc, char **argv)
 
 	ret = control_connect(pos[0], &fd, NULL, err, sizeof(err));
 	if (!ret) {
-		ret = control_exchange(fd, pos[0], 1, pos[1], npos - 2, pos + 2, timeout, &reply, err,
-				       sizeof(err));
+		ret = control_exchange(fd, pos[0], 1, pos[1], npos - 2, pos + 2, timeout, &reply,
+				       err, sizeof(err));
 		close(fd);
 	}
 	if (ret < 0) {
@@ -100,8 +103,8 @@ static int run_control(int argc, char **argv)
 	json_object_object_get_ex(reply, "ok", &v);
 	ret = json_object_get_boolean(v) ? 0 : 1;
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN |
-								    JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				   reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else if (!ret) {
 		json_object_object_get_ex(reply, "result", &v);
 		control_print_human(stdout, v);
@@ -122,8 +125,8 @@ static int run_control(int argc, char **argv)
 }
 
 static const struct command cmd_control = {
-	.name = "control",
-	.summary = "send a verb to a running VM (minivmm control NAME help)",
-	.run = run_control,
+    .name = "control",
+    .summary = "send a verb to a running VM (minivmm control NAME help)",
+    .run = run_control,
 };
 COMMAND(cmd_control)

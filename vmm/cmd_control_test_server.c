@@ -65,7 +65,8 @@ static int fake_fail(void *opaque, struct json_object *args, struct json_object 
 	(void)result;
 	used = snprintf(err, errlen, "failed on request");
 	for (size_t i = 0; i < json_object_array_length(args) && used < errlen; i++)
-		used += snprintf(err + used, errlen - used, "%s%s", i ? " " : ": ", arg_at(args, i));
+		used +=
+		    snprintf(err + used, errlen - used, "%s%s", i ? " " : ": ", arg_at(args, i));
 	return -EINVAL;
 }
 
@@ -126,8 +127,8 @@ static int run_test_server(int argc, char **argv)
 }
 
 static const struct command cmd_control_test_server = {
-	.name = "control-test-server",
-	.summary = "(testing) serve fake control verbs echo/fail/info until SIGTERM",
-	.run = run_test_server,
+    .name = "control-test-server",
+    .summary = "(testing) serve fake control verbs echo/fail/info until SIGTERM",
+    .run = run_test_server,
 };
 COMMAND(cmd_control_test_server)

@@ -184,7 +184,8 @@ static int run_list(int argc, char **argv)
 	names = scan_names(dir, &n);
 	all = json_object_new_array();
 	if (!names || !all) {
-		fprintf(stderr, "minivmm list: %s: %s\n", dir, names ? "out of memory" : strerror(errno));
+		fprintf(stderr, "minivmm list: %s: %s\n", dir,
+			names ? "out of memory" : strerror(errno));
 		json_object_put(all);
 		free(names);
 		return 1;
@@ -197,8 +198,8 @@ static int run_list(int argc, char **argv)
 	}
 	free(names);
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PLAIN |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				   all, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		for (size_t i = 0; i < json_object_array_length(all); i++)
 			print_line(json_object_array_get_idx(all, i));
@@ -212,8 +213,8 @@ static int run_list(int argc, char **argv)
 }
 
 static const struct command cmd_list = {
-	.name = "list",
-	.summary = "list running VMs (name, pid, state)",
-	.run = run_list,
+    .name = "list",
+    .summary = "list running VMs (name, pid, state)",
+    .run = run_list,
 };
 COMMAND(cmd_list)

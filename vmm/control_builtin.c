@@ -14,8 +14,8 @@ static int verb_help(void *opaque, struct json_object *args, struct json_object 
 	char verb[CONTROL_VERB_MAX + 1], usage[512];
 
 	(void)args;
-	for (int i = 0; control_server_verb_at(srv, i, verb, sizeof(verb), usage, sizeof(usage)) == 0;
-	     i++) {
+	for (int i = 0;
+	     control_server_verb_at(srv, i, verb, sizeof(verb), usage, sizeof(usage)) == 0; i++) {
 		struct json_object *u = json_object_new_string(usage);
 		if (!u || json_object_object_add(result, verb, u) < 0) {
 			json_object_put(u);

@@ -18,7 +18,7 @@
 
 int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	int fd, ret;
@@ -26,7 +26,8 @@ int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, s
 	ret = control_path_for(name, ".sock", sun.sun_path, sizeof(sun.sun_path), err, errlen);
 	if (ret < 0)
 		return ret;
-	/* Non-blocking: a VM whose control thread is stuck must not hang the client in connect(). */
+	/* Non-blocking: a VM whose control thread is stuck must not hang the client in connect().
+	 */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
@@ -46,7 +47,8 @@ int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, s
 		return ret;
 	}
 	if (peer_pid)
-		*peer_pid = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 ? cred.pid : 0;
+		*peer_pid =
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 ? cred.pid : 0;
 	*fd_out = fd;
 	return 0;
 }
@@ -63,7 +65,7 @@ static long long now_ms(void)
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		int timeout = -1, r;
 		if (deadline >= 0) {
 			long long left = deadline - now_ms();
@@ -89,12 +91,14 @@ static char *build_request(int id, const char *verb, int argc, char **argv)
 		struct json_object *s = json_object_new_string(argv[i]);
 		bad = !s || json_object_array_add(args, s) < 0;
 	}
-	if (!bad && !json_object_object_add(req, "version", json_object_new_int(CONTROL_PROTOCOL_VERSION)) &&
+	if (!bad &&
+	    !json_object_object_add(req, "version",
+				    json_object_new_int(CONTROL_PROTOCOL_VERSION)) &&
 	    !json_object_object_add(req, "id", json_object_new_int(id)) &&
 	    !json_object_object_add(req, "verb", json_object_new_string(verb)) &&
 	    !json_object_object_add(req, "args", json_object_get(args))) {
-		const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
-									    JSON_C_TO_STRING_NOSLASHESCAPE);
+		const char *s = json_object_to_json_string_ext(
+		    req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 		if (s && asprintf(&line, "%s\n", s) < 0)
 			line = NULL;
 	}
@@ -108,7 +112,7 @@ static int send_all(int fd, const char *buf, size_t len, long long deadline)
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
-			int ret = errno == EAGAIN ? wait_fd(fd, POLLOUT, deadline)
+			int ret = errno == EAGAIN  ? wait_fd(fd, POLLOUT, deadline)
 				  : errno == EINTR ? 0
 						   : -errno;
 			if (ret < 0)
@@ -176,7 +180,8 @@ static int check_reply(struct json_object *r, int id, char *why, size_t whylen)
 		snprintf(why, whylen, "not a JSON object");
 		return -EPROTO;
 	}
-	if (!json_object_object_get_ex(r, "version", &v) || !json_object_is_type(v, json_type_int) ||
+	if (!json_object_object_get_ex(r, "version", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) != CONTROL_PROTOCOL_VERSION) {
 		snprintf(why, whylen, "missing or unsupported protocol version (expected %d)",
 			 CONTROL_PROTOCOL_VERSION);
@@ -244,7 +249,8 @@ int control_exchange(int fd, const char *name, int id, const char *verb, int arg
 	}
 	if (ret < 0) {
 		snprintf(err, errlen, "VM '%s': %s", name,
-			 ret == -ECONNRESET ? "connection closed before the reply" : strerror(-ret));
+			 ret == -ECONNRESET ? "connection closed before the reply"
+					    : strerror(-ret));
 		return ret;
 	}
 	r = control_json_parse_line(line, len, why, sizeof(why));

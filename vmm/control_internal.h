@@ -16,7 +16,7 @@
 
 #define CONTROL_NAME_MAX 64
 #define CONTROL_VERB_MAX 32
-#define CONTROL_LINE_MAX 65536 /* longest request line, newline excluded */
+#define CONTROL_LINE_MAX 65536	     /* longest request line, newline excluded */
 #define CONTROL_REPLY_MAX (16 << 20) /* longest reply line the client accepts */
 #define CONTROL_MAX_CONNECTIONS 32
 #define CONTROL_ERR_LEN 256

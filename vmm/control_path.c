@@ -88,8 +88,9 @@ int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen)
 		return -EPERM;
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen, "%s: writable by group or others (mode %03o, refusing to use it)",
-			 buf, (unsigned)(st.st_mode & 0777));
+		snprintf(err, errlen,
+			 "%s: writable by group or others (mode %03o, refusing to use it)", buf,
+			 (unsigned)(st.st_mode & 0777));
 		return -EPERM;
 	}
 	return 0;
@@ -111,7 +112,8 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 
 	if (!control_name_valid(name)) {
 		snprintf(err, errlen,
-			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting "
+			 "with '.')",
 			 name ? name : "");
 		return -EINVAL;
 	}
@@ -121,7 +123,8 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 	n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
 	/* The socket path (and its ".new" twin) must fit a sockaddr_un, NUL included. */
 	if (n < 0 || (size_t)n >= len || (size_t)n + 4 >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s/%s%s: path too long for a UNIX socket", dir, name, suffix);
+		snprintf(err, errlen, "%s/%s%s: path too long for a UNIX socket", dir, name,
+			 suffix);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -162,8 +165,8 @@ int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathl
 		ret = lock_op(fd, F_OFD_SETLK, &fl);
 		if (ret == -EAGAIN || ret == -EACCES) {
 			close(fd);
-			snprintf(err, errlen, "a VM named '%s' is already running (%s is locked)", name,
-				 path);
+			snprintf(err, errlen, "a VM named '%s' is already running (%s is locked)",
+				 name, path);
 			return -EADDRINUSE;
 		}
 		if (ret < 0) {

@@ -21,8 +21,8 @@ static char *reply_line(struct json_object *reply)
 	if (!reply)
 		return NULL;
 	/* PLAIN never emits a newline: strings carry theirs escaped, so one reply is one line. */
-	s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(reply,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (!s)
 		return NULL;
 	n = strlen(s);
@@ -87,13 +87,14 @@ struct json_object *control_json_parse_line(const char *line, size_t len, char *
 	jerr = json_tokener_get_error(tok);
 	if (!obj) {
 		snprintf(err, errlen, "invalid JSON: %s",
-			 len == 0 ? "empty request"
+			 len == 0			 ? "empty request"
 			 : jerr == json_tokener_continue ? "incomplete request"
 							 : json_tokener_error_desc(jerr));
 	} else {
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
 			if (line[i] != ' ' && line[i] != '\t') {
-				snprintf(err, errlen, "invalid JSON: trailing data after the request");
+				snprintf(err, errlen,
+					 "invalid JSON: trailing data after the request");
 				json_object_put(obj);
 				obj = NULL;
 				break;
@@ -126,7 +127,8 @@ static int check_request(struct json_object *req, const char **verb, struct json
 			 CONTROL_PROTOCOL_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	if (!json_object_object_get_ex(req, "verb", &v) || !json_object_is_type(v, json_type_string)) {
+	if (!json_object_object_get_ex(req, "verb", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
 		snprintf(err, errlen, "missing or non-string \"verb\"");
 		return -EINVAL;
 	}

@@ -287,7 +287,8 @@ static int accept_all(struct control_server *srv)
 		struct control_conn *slot = NULL;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
 				return -errno;
 			return 0; /* EAGAIN, or an aborted connection */
 		}
@@ -318,8 +319,8 @@ static void *server_thread(void *arg)
 	for (;;) {
 		int n = 0;
 
-		pfd[n++] = (struct pollfd){ .fd = srv->wake_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = backoff ? -1 : srv->listen_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){.fd = srv->wake_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = backoff ? -1 : srv->listen_fd, .events = POLLIN};
 		for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++) {
 			struct control_conn *c = &srv->conns[i];
 			short ev = 0;
@@ -330,7 +331,7 @@ static void *server_thread(void *arg)
 			if (pending_out(c))
 				ev |= POLLOUT;
 			map[n] = i;
-			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
 		int r = poll(pfd, n, backoff ? 100 : -1);
 		if (r < 0 && errno != EINTR)
@@ -365,7 +366,7 @@ static void *server_thread(void *arg)
 /* Refuse a live socket, and anything that is not a socket; a stale one is replaced later. */
 static int check_existing(struct control_server *srv, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, ret;
 
@@ -394,7 +395,7 @@ static int check_existing(struct control_server *srv, char *err, size_t errlen)
  * client never sees a socket that refuses connections while its VM is alive. */
 static int open_listener(struct control_server *srv, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	int ret;
 
@@ -454,7 +455,8 @@ int control_server_start(const char *name, struct control_server **out, char *er
 		err[0] = 0;
 	if (!control_name_valid(name)) {
 		snprintf(err, errlen,
-			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting "
+			 "with '.')",
 			 name ? name : "");
 		return -EINVAL;
 	}

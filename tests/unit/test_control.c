@@ -26,7 +26,7 @@
 #include "vmm/control_internal.h"
 
 static char rtdir[PATH_MAX];
-static int block_pipe[2] = { -1, -1 };
+static int block_pipe[2] = {-1, -1};
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -62,7 +62,8 @@ static int fake_echo(void *opaque, struct json_object *args, struct json_object 
 	(void)opaque;
 	(void)err;
 	(void)errlen;
-	json_object_object_add(result, "count", json_object_new_int(json_object_array_length(args)));
+	json_object_object_add(result, "count",
+			       json_object_new_int(json_object_array_length(args)));
 	json_object_object_add(result, "args", json_object_get(args));
 	return 0;
 }
@@ -89,8 +90,8 @@ static int fake_fail_quiet(void *opaque, struct json_object *args, struct json_o
 }
 
 /* Blocks the control thread until the test writes a byte to block_pipe. */
-static int fake_block(void *opaque, struct json_object *args, struct json_object *result,
-		      char *err, size_t errlen)
+static int fake_block(void *opaque, struct json_object *args, struct json_object *result, char *err,
+		      size_t errlen)
 {
 	char c;
 
@@ -133,8 +134,8 @@ static struct control_server *start(const char *name)
 
 static int raw_connect(const char *name)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 30 }; /* only a guard against a hung test */
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 30}; /* only a guard against a hung test */
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
@@ -232,7 +233,7 @@ static void expect_ok(int fd, int id)
 static void test_round_trip(void **state)
 {
 	struct control_server *srv = start("vm1");
-	char *argv[] = { "a", "b" };
+	char *argv[] = {"a", "b"};
 	struct json_object *reply, *result, *v;
 	char err[CONTROL_ERR_LEN];
 
@@ -366,8 +367,8 @@ static void test_wrong_version_and_fields(void **state)
 static void test_args_passed_through(void **state)
 {
 	struct control_server *srv = start("vm1");
-	char *argv[] = { "", "two words", "--json", "quote\" and \\ back", "\xc3\xa9t\xc3\xa9",
-			 "line\nbreak" };
+	char *argv[] = {
+	    "", "two words", "--json", "quote\" and \\ back", "\xc3\xa9t\xc3\xa9", "line\nbreak"};
 	int argc = sizeof(argv) / sizeof(argv[0]);
 	struct json_object *reply, *result, *args;
 	char err[CONTROL_ERR_LEN];
@@ -447,7 +448,7 @@ static void test_duplicate_name_refused(void **state)
 
 static void test_foreign_listener_refused(void **state)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct control_server *srv = NULL;
 	char err[CONTROL_ERR_LEN] = "";
 	char dir[PATH_MAX];
@@ -465,7 +466,7 @@ static void test_foreign_listener_refused(void **state)
 
 static void test_stale_socket_replaced(void **state)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct control_server *srv;
 	struct json_object *reply;
 	char err[CONTROL_ERR_LEN];
@@ -648,7 +649,8 @@ static void test_half_close_still_answered(void **state)
 	int fd = raw_connect("vm1");
 
 	(void)state;
-	raw_puts(fd, "{\"version\":1,\"id\":4,\"verb\":\"echo\"}\n{\"version\":1,\"id\":5,\"verb\":\"x\"}\n");
+	raw_puts(fd, "{\"version\":1,\"id\":4,\"verb\":\"echo\"}\n{\"version\":1,\"id\":5,\"verb\":"
+		     "\"x\"}\n");
 	shutdown(fd, SHUT_WR);
 	expect_ok(fd, 4);
 	expect_error(fd, "unknown verb");
@@ -674,7 +676,7 @@ static void test_slow_reader_does_not_block_others(void **state)
 	 * stop: it may not queue replies without bound).  The cap only ends a broken server. */
 	fcntl(hog, F_SETFL, O_NONBLOCK);
 	while (total < (64u << 20)) {
-		struct pollfd p = { .fd = hog, .events = POLLOUT };
+		struct pollfd p = {.fd = hog, .events = POLLOUT};
 		ssize_t n = send(hog, chunk, 256 * reqlen, MSG_NOSIGNAL);
 		if (n > 0)
 			total += n;
@@ -710,8 +712,8 @@ static void test_client_timeout(void **state)
 static void test_print_human(void **state)
 {
 	struct json_object *r = json_tokener_parse(
-		"{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[1,\"y\",true],\"e\":{\"f\":null}},\"g\":{},"
-		"\"h\":\"t\\u001b[31m\\u0085z\",\"i\":[]}");
+	    "{\"a\":1,\"b\":{\"c\":\"x\",\"d\":[1,\"y\",true],\"e\":{\"f\":null}},\"g\":{},"
+	    "\"h\":\"t\\u001b[31m\\u0085z\",\"i\":[]}");
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
@@ -719,7 +721,8 @@ static void test_print_human(void **state)
 	(void)state;
 	control_print_human(out, r);
 	fclose(out);
-	assert_string_equal(buf, "a: 1\nb.c: x\nb.d: 1,y,true\nb.e.f: null\ng: {}\nh: t?[31m?z\ni: \n");
+	assert_string_equal(buf,
+			    "a: 1\nb.c: x\nb.d: 1,y,true\nb.e.f: null\ng: {}\nh: t?[31m?z\ni: \n");
 	free(buf);
 	json_object_put(r);
 }
@@ -728,28 +731,28 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_round_trip),
-		T(test_several_requests_one_connection),
-		T(test_unknown_verb),
-		T(test_bad_json),
-		T(test_overlong_line),
-		T(test_wrong_version_and_fields),
-		T(test_args_passed_through),
-		T(test_handler_error_text),
-		T(test_builtin_verbs),
-		T(test_duplicate_name_refused),
-		T(test_foreign_listener_refused),
-		T(test_stale_socket_replaced),
-		T(test_non_socket_not_replaced),
-		T(test_permissions),
-		T(test_stop_unlinks),
-		T(test_stop_from_handler),
-		T(test_names),
-		T(test_connection_limit),
-		T(test_half_close_still_answered),
-		T(test_slow_reader_does_not_block_others),
-		T(test_client_timeout),
-		T(test_print_human),
+	    T(test_round_trip),
+	    T(test_several_requests_one_connection),
+	    T(test_unknown_verb),
+	    T(test_bad_json),
+	    T(test_overlong_line),
+	    T(test_wrong_version_and_fields),
+	    T(test_args_passed_through),
+	    T(test_handler_error_text),
+	    T(test_builtin_verbs),
+	    T(test_duplicate_name_refused),
+	    T(test_foreign_listener_refused),
+	    T(test_stale_socket_replaced),
+	    T(test_non_socket_not_replaced),
+	    T(test_permissions),
+	    T(test_stop_unlinks),
+	    T(test_stop_from_handler),
+	    T(test_names),
+	    T(test_connection_limit),
+	    T(test_half_close_still_answered),
+	    T(test_slow_reader_does_not_block_others),
+	    T(test_client_timeout),
+	    T(test_print_human),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
