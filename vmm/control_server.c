@@ -232,6 +232,8 @@ static int conn_read(struct control_server *srv, struct control_conn *c)
 
 	if (!c->in && !(c->in = malloc(IN_CAP)))
 		return -ENOMEM;
+	if (c->in_len == IN_CAP) /* full of requests still waiting: a 0-byte read is no EOF */
+		return conn_process(srv, c);
 	n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -252,7 +254,7 @@ static void conn_event(struct control_server *srv, struct control_conn *c, short
 	if (!ret)
 		ret = conn_flush(c);
 	/* Draining the queue may let buffered requests through. */
-	if (!ret && !pending_out(c) && c->in_len && (ret = conn_process(srv, c)) == 0)
+	if (!ret && pending_out(c) < OUT_HIGH && c->in_len && (ret = conn_process(srv, c)) == 0)
 		ret = conn_flush(c);
 	if (ret < 0 || (c->rd_closed && !pending_out(c)))
 		conn_close(c);
@@ -326,7 +328,7 @@ static void *server_thread(void *arg)
 			short ev = 0;
 			if (c->fd < 0)
 				continue;
-			if (!c->rd_closed && pending_out(c) < OUT_HIGH)
+			if (!c->rd_closed && pending_out(c) < OUT_HIGH && c->in_len < IN_CAP)
 				ev |= POLLIN;
 			if (pending_out(c))
 				ev |= POLLOUT;

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -692,6 +693,67 @@ static void test_slow_reader_does_not_block_others(void **state)
 	control_server_stop(srv);
 }
 
+#define PIPELINE_N 20000
+/* Bytes of requests the server takes with no reply read (its input buffer plus the requests whose
+ * replies fill its output queue, whatever the kernel's socket buffers): reading only after that
+ * drives the server into back-pressure, and out of it again. */
+#define PIPELINE_UNREAD (120 * 1024)
+
+static int pipeline_fd;
+static size_t pipeline_sent; /* atomic: written by the writer, polled by the reader */
+
+static void *pipeline_writer(void *arg)
+{
+	char *buf = malloc(PIPELINE_N * 48), *p = buf;
+
+	(void)arg;
+	for (int i = 0; i < PIPELINE_N; i++)
+		p += sprintf(p, "{\"version\":1,\"id\":%d,\"verb\":\"help\"}\n", i);
+	for (char *q = buf; q < p;) {
+		ssize_t n = send(pipeline_fd, q, p - q > 4096 ? 4096 : p - q, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		q += n;
+		__atomic_add_fetch(&pipeline_sent, n, __ATOMIC_SEQ_CST);
+	}
+	shutdown(pipeline_fd, SHUT_WR);
+	free(buf);
+	return NULL;
+}
+
+/* Many requests in flight at once: every one answered, in order, then a clean end. */
+static void test_pipelined_requests(void **state)
+{
+	struct control_server *srv = start("vm1");
+	int fd = raw_connect("vm1"), n = 0;
+	FILE *in = fdopen(dup(fd), "r");
+	char *line = NULL;
+	size_t cap = 0;
+	pthread_t writer;
+
+	(void)state;
+	pipeline_fd = fd;
+	pipeline_sent = 0;
+	assert_int_equal(pthread_create(&writer, NULL, pipeline_writer, NULL), 0);
+	while (__atomic_load_n(&pipeline_sent, __ATOMIC_SEQ_CST) < PIPELINE_UNREAD)
+		sched_yield();
+	while (getline(&line, &cap, in) > 0) {
+		struct json_object *r = json_tokener_parse(line), *id;
+		assert_non_null(r);
+		assert_true(json_object_object_get_ex(r, "id", &id));
+		assert_int_equal(json_object_get_int(id), n);
+		assert_true(ok_of(r));
+		json_object_put(r);
+		n++;
+	}
+	assert_int_equal(n, PIPELINE_N);
+	pthread_join(writer, NULL);
+	free(line);
+	fclose(in);
+	close(fd);
+	control_server_stop(srv);
+}
+
 static void test_client_timeout(void **state)
 {
 	struct control_server *srv = start("vm1");
@@ -751,6 +813,7 @@ int main(void)
 	    T(test_connection_limit),
 	    T(test_half_close_still_answered),
 	    T(test_slow_reader_does_not_block_others),
+	    T(test_pipelined_requests),
 	    T(test_client_timeout),
 	    T(test_print_human),
 #undef T
