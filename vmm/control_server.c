@@ -254,7 +254,12 @@ static int open_listener(struct control_server *srv, char *err, size_t errlen)
 	struct stat st;
 	int ret;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", srv->path);
+	/* control_path_for left room for the suffix; checked again all the same. */
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", srv->path) >=
+	    (int)sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "%s: path too long for a UNIX socket", srv->path);
+		return -ENAMETOOLONG;
+	}
 	unlink(sun.sun_path); /* left by a crash; we hold the name's lock */
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0) {
