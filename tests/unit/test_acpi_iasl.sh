@@ -92,3 +92,39 @@ check "rejects --cpus 0" bash -c "! ./minivmm acpi-dump --cpus 0 '$tmp/x' 2>/dev
 check "rejects --cpus 65" bash -c "! ./minivmm acpi-dump --cpus 65 '$tmp/x' 2>/dev/null"
 check "rejects --possible < --cpus" bash -c "! ./minivmm acpi-dump --cpus 4 --possible 2 '$tmp/x' 2>/dev/null"
 check "rejects a missing directory" bash -c "! ./minivmm acpi-dump '$tmp/does/not/exist' 2>/dev/null"
+
+# ACPICA's interpreter (acpiexec) loads each DSDT and runs its methods.  It simulates the hot-plug
+# I/O region as plain memory, so hot-pluggable CPUs read as absent there.
+acpi_exec() { # config dir, case name, then "PATH ARGS=EXPECTED" items (EXPECTED: hex integer or -)
+	local dir=$1 name=$2 cmds="" item
+	shift 2
+	for item in "$@"; do cmds+="evaluate ${item%%=*}; "; done
+	(cd "$dir" && timeout 60 acpiexec -b "$cmds" dsdt.dat >acpiexec.log 2>&1)
+	local log="$dir/acpiexec.log"
+	if grep -qE 'ACPI (Error|Exception|Warning)|failed with status' "$log"; then
+		fail "$name" "$(grep -E 'ACPI (Error|Exception|Warning)|failed with status' "$log" | head -1)"
+		return
+	fi
+	for item in "$@"; do
+		local path=${item%%=*} want=${item#*=}
+		path=${path%% *}
+		[ "$want" = - ] && continue
+		# "Evaluation of PATH returned object ..." is followed by "[Integer] = 000...0F".
+		local got
+		got=$(grep -A1 -F "Evaluation of $path returned" "$log" | sed -n 's/.*\[Integer\] = \([0-9A-F]*\).*/\1/p')
+		if [ -z "$got" ] || [ $((16#$got)) -ne $((want)) ]; then
+			fail "$name" "$path returned '${got:-nothing}', expected $want"
+			return
+		fi
+	done
+	pass "$name"
+}
+acpi_exec "$tmp/four" "acpiexec: four CPUs present" '\_SB.CPUS.C000._STA=0xF' '\_SB.CPUS.C003._STA=0xF' \
+	'\_SB.PCI0._CRS=-' '\_SB.PCI0._PRT=-' '\_S5=-' '\_SB.COM1._CRS=-' '\_SB.KBD._CRS=-'
+acpi_exec "$tmp/hotplug" "acpiexec: hot-plug methods run" '\_SB.CPUS.C000._STA=0xF' \
+	'\_SB.CPUS.C001._STA=0' '\_SB.CPUS.C007._STA=0' '\_GPE._E02=-' '\_SB.CPUS.C005._EJ0 1=-' \
+	'\_SB.CPUS.C001._MAT=-'
+mkdir -p "$tmp/cold"
+./minivmm acpi-dump --cpus 2 --possible 4 "$tmp/cold" >/dev/null 2>&1
+acpi_exec "$tmp/cold" "acpiexec: possible CPUs absent without hot-plug" '\_SB.CPUS.C001._STA=0xF' \
+	'\_SB.CPUS.C002._STA=0' '\_SB.CPUS.C003._STA=0'
