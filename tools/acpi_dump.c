@@ -1,10 +1,13 @@
 /* `minivmm acpi-dump`: build the ACPI tables a VM would get and write each one to a file, so that
  * ACPICA's `iasl -d` (or a person) can check them.
  *
- *   minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] [--slots S] [--no-com1] DIR
+ *   minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] [--slots S] [--no-com1]
+ *                     [--gpa ADDR] DIR
  *
  * Writes DIR/rsdp.dat and DIR/<signature>.dat (xsdt, rsdt, facp, facs, dsdt, apic), found by
- * following the pointers from the RSDP, so a wrong pointer shows up as a missing or bad file.
+ * following the pointers from the RSDP, so a wrong pointer shows up as a missing or bad file, and
+ * DIR/tables.bin, the whole image as the guest sees it when loaded at ADDR (default
+ * LAYOUT_ACPI_START; another address lets a test boot a kernel on them with acpi_rsdp=ADDR).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +39,7 @@ static int write_file(const struct dump *d, const char *name, const uint8_t *p, 
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s.dat", d->dir, name);
+	snprintf(path, sizeof(path), "%s/%s.%s", d->dir, name, strcmp(name, "tables") ? "dat" : "bin");
 	f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
 		fprintf(stderr, "minivmm acpi-dump: %s: %s\n", path, strerror(errno));
@@ -118,7 +121,7 @@ static int acpi_dump_run(int argc, char **argv)
 		{"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
 		{"hotplug", no_argument, NULL, 'h'},	{"slots", required_argument, NULL, 's'},
 		{"no-com1", no_argument, NULL, 'n'},	{"help", no_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0}};
+		{"gpa", required_argument, NULL, 'g'},	{NULL, 0, NULL, 0}};
 	struct acpi_config cfg = {
 		.ncpus = 1,
 		.pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
@@ -129,6 +132,8 @@ static int acpi_dump_run(int argc, char **argv)
 		.serial_com1 = true,
 	};
 	int c, bad = 0;
+	uint64_t gpa = LAYOUT_ACPI_START;
+	char *end;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,6 +147,11 @@ static int acpi_dump_run(int argc, char **argv)
 		case 's':
 			bad |= parse_uint(optarg, 32, &cfg.pci_slots);
 			break;
+		case 'g':
+			errno = 0;
+			gpa = strtoull(optarg, &end, 0);
+			bad |= errno || end == optarg || *end || gpa > UINT32_MAX;
+			break;
 		case 'h':
 			cfg.cpu_hotplug = true;
 			break;
@@ -150,7 +160,7 @@ static int acpi_dump_run(int argc, char **argv)
 			break;
 		case 'H':
 			printf("usage: minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] "
-			       "[--slots S] [--no-com1] DIR\n");
+			       "[--slots S] [--no-com1] [--gpa ADDR] DIR\n");
 			return 0;
 		default:
 			return 2;
@@ -165,14 +175,16 @@ static int acpi_dump_run(int argc, char **argv)
 
 	static uint8_t buf[LAYOUT_ACPI_SIZE];
 	uint64_t rsdp;
-	long n = acpi_build(&cfg, buf, sizeof(buf), LAYOUT_ACPI_START, &rsdp);
+	long n = acpi_build(&cfg, buf, sizeof(buf), gpa, &rsdp);
 	if (n < 0) {
-		fprintf(stderr, "minivmm acpi-dump: cannot build tables for --cpus %u --possible %u: %s\n",
-			cfg.ncpus, cfg.ncpus_possible, strerror((int)-n));
+		fprintf(stderr, "minivmm acpi-dump: cannot build tables for --cpus %u --possible %u at 0x%llx: %s\n",
+			cfg.ncpus, cfg.ncpus_possible, (unsigned long long)gpa, strerror((int)-n));
 		return 1;
 	}
-	struct dump d = {.buf = buf, .len = (size_t)n, .gpa = LAYOUT_ACPI_START, .dir = argv[optind]};
-	return dump_all(&d, rsdp) ? 1 : 0;
+	struct dump d = {.buf = buf, .len = (size_t)n, .gpa = gpa, .dir = argv[optind]};
+	if (write_file(&d, "tables", buf, (size_t)n) || dump_all(&d, rsdp))
+		return 1;
+	return 0;
 }
 
 static const struct command acpi_dump_cmd = {
