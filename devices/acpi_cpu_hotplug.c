@@ -168,9 +168,9 @@ void acpi_cpu_hotplug_io(struct acpi_cpu_hotplug *hp, uint16_t port, uint8_t *da
 			 bool is_write)
 {
 	unsigned off = (unsigned)port - LAYOUT_PORT_CPU_HOTPLUG;
-	bool ok = port >= LAYOUT_PORT_CPU_HOTPLUG &&
-		  (((off == REG_SEL || off == REG_DATA) && len == 4) ||
-		   ((off == REG_FLAGS || off == REG_CMD) && len == 1));
+	bool ok =
+	    port >= LAYOUT_PORT_CPU_HOTPLUG && (((off == REG_SEL || off == REG_DATA) && len == 4) ||
+						((off == REG_FLAGS || off == REG_CMD) && len == 1));
 	struct deferred d = {0};
 
 	if (!hp || !data)

@@ -20,8 +20,8 @@
 #define ACPI_CPU_HOTPLUG_LEN 12
 
 struct acpi_cpu_hotplug_ops {
-	void (*notify)(void *opaque);			  /* raise GPE0 bit ACPI_GPE_CPU_HOTPLUG */
-	void (*eject)(void *opaque, unsigned cpu);	  /* the guest released this CPU */
+	void (*notify)(void *opaque);		   /* raise GPE0 bit ACPI_GPE_CPU_HOTPLUG */
+	void (*eject)(void *opaque, unsigned cpu); /* the guest released this CPU */
 	void (*ost)(void *opaque, unsigned cpu, uint32_t event, uint32_t status); /* optional */
 	void *opaque;
 };

@@ -233,7 +233,8 @@ void acpi_cpus_aml(const struct acpi_config *cfg, struct aml *a)
 		aml_name(a, "_UID");
 		aml_string(a, "CPU hot-plug");
 		aml_init(&r);
-		aml_res_io(&r, LAYOUT_PORT_CPU_HOTPLUG, LAYOUT_PORT_CPU_HOTPLUG, 1, ACPI_CPU_HOTPLUG_LEN);
+		aml_res_io(&r, LAYOUT_PORT_CPU_HOTPLUG, LAYOUT_PORT_CPU_HOTPLUG, 1,
+			   ACPI_CPU_HOTPLUG_LEN);
 		aml_name(a, "_CRS");
 		aml_resource_template(a, &r);
 		aml_free(&r);

@@ -32,8 +32,9 @@
 #define TMR_STS (1u << 0)
 #define PWRBTN_STS (1u << 8)
 #define WAK_STS (1u << 15)
-#define PM1_STS_MASK (TMR_STS | (1u << 4) | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | \
-		      (1u << 14) | WAK_STS)
+#define PM1_STS_MASK                                                                               \
+	(TMR_STS | (1u << 4) | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | (1u << 14) |      \
+	 WAK_STS)
 #define PM1_EN_MASK (TMR_STS | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | (1u << 14))
 /* PM1 control bits */
 #define SCI_EN (1u << 0)
@@ -65,7 +66,8 @@ static uint32_t pm_timer(const struct acpi_pm *pm)
 {
 	uint64_t ns = now_ns() - pm->start_ns;
 	/* Split so the product cannot overflow for any uptime. */
-	uint64_t ticks = ns / 1000000000ULL * PM_TMR_HZ + ns % 1000000000ULL * PM_TMR_HZ / 1000000000ULL;
+	uint64_t ticks =
+	    ns / 1000000000ULL * PM_TMR_HZ + ns % 1000000000ULL * PM_TMR_HZ / 1000000000ULL;
 	return (uint32_t)(ticks & PM_TMR_MASK);
 }
 

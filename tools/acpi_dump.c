@@ -39,7 +39,8 @@ static int write_file(const struct dump *d, const char *name, const uint8_t *p, 
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s.%s", d->dir, name, strcmp(name, "tables") ? "dat" : "bin");
+	snprintf(path, sizeof(path), "%s/%s.%s", d->dir, name,
+		 strcmp(name, "tables") ? "dat" : "bin");
 	f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
 		fprintf(stderr, "minivmm acpi-dump: %s: %s\n", path, strerror(errno));
@@ -118,18 +119,18 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 static int acpi_dump_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
-		{"hotplug", no_argument, NULL, 'h'},	{"slots", required_argument, NULL, 's'},
-		{"no-com1", no_argument, NULL, 'n'},	{"help", no_argument, NULL, 'H'},
-		{"gpa", required_argument, NULL, 'g'},	{NULL, 0, NULL, 0}};
+	    {"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
+	    {"hotplug", no_argument, NULL, 'h'},    {"slots", required_argument, NULL, 's'},
+	    {"no-com1", no_argument, NULL, 'n'},    {"help", no_argument, NULL, 'H'},
+	    {"gpa", required_argument, NULL, 'g'},  {NULL, 0, NULL, 0}};
 	struct acpi_config cfg = {
-		.ncpus = 1,
-		.pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
-		.pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
-		.pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.pci_slots = 32,
-		.serial_com1 = true,
+	    .ncpus = 1,
+	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
+	    .pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
+	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	    .pci_slots = 32,
+	    .serial_com1 = true,
 	};
 	int c, bad = 0;
 	uint64_t gpa = LAYOUT_ACPI_START;
@@ -169,7 +170,8 @@ static int acpi_dump_run(int argc, char **argv)
 	if (!cfg.ncpus_possible)
 		cfg.ncpus_possible = cfg.ncpus;
 	if (bad || optind != argc - 1) {
-		fprintf(stderr, "minivmm acpi-dump: bad arguments (try 'minivmm acpi-dump --help')\n");
+		fprintf(stderr,
+			"minivmm acpi-dump: bad arguments (try 'minivmm acpi-dump --help')\n");
 		return 2;
 	}
 
@@ -177,7 +179,9 @@ static int acpi_dump_run(int argc, char **argv)
 	uint64_t rsdp;
 	long n = acpi_build(&cfg, buf, sizeof(buf), gpa, &rsdp);
 	if (n < 0) {
-		fprintf(stderr, "minivmm acpi-dump: cannot build tables for --cpus %u --possible %u at 0x%llx: %s\n",
+		fprintf(stderr,
+			"minivmm acpi-dump: cannot build tables for --cpus %u --possible %u at "
+			"0x%llx: %s\n",
 			cfg.ncpus, cfg.ncpus_possible, (unsigned long long)gpa, strerror((int)-n));
 		return 1;
 	}
@@ -188,8 +192,8 @@ static int acpi_dump_run(int argc, char **argv)
 }
 
 static const struct command acpi_dump_cmd = {
-	.name = "acpi-dump",
-	.summary = "write the ACPI tables of a VM configuration to files (for iasl -d)",
-	.run = acpi_dump_run,
+    .name = "acpi-dump",
+    .summary = "write the ACPI tables of a VM configuration to files (for iasl -d)",
+    .run = acpi_dump_run,
 };
 COMMAND(acpi_dump_cmd)

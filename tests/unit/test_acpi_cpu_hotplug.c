@@ -235,11 +235,11 @@ static void test_bad_selector_and_accesses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_boot_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_insert, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_remove_and_eject, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_selector_and_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_boot_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_insert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove_and_eject, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_selector_and_accesses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

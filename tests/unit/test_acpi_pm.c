@@ -159,10 +159,10 @@ static void test_timer(void **state)
 static void test_bad_accesses(void **state)
 {
 	(void)state;
-	assert_int_equal(rd(PM1_CNT + 2, 2), 0xFFFF);		/* hole after PM1_CNT */
+	assert_int_equal(rd(PM1_CNT + 2, 2), 0xFFFF);		 /* hole after PM1_CNT */
 	assert_int_equal(rd(LAYOUT_PORT_ACPI_PM + 12, 1), 0xFF); /* past the block */
 	assert_int_equal(rd(LAYOUT_PORT_ACPI_PM - 1, 1), 0xFF);
-	assert_int_equal(rd(PM_TMR + 2, 4), 0xFFFFFFFF);	/* crosses the end */
+	assert_int_equal(rd(PM_TMR + 2, 4), 0xFFFFFFFF); /* crosses the end */
 	assert_int_equal(rd(GPE0_EN + 2, 4), 0xFFFFFFFF);
 	uint8_t b[3] = {0, 0, 0};
 	acpi_pm_io(pm, PM1_STS, b, 3, false); /* odd size */
@@ -178,12 +178,12 @@ static void test_bad_accesses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sci_en_always_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sleep_s5, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sci_en_always_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sleep_s5, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_accesses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
