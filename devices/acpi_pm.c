@@ -41,7 +41,8 @@
 #define SLP_TYP_SHIFT 10
 #define SLP_TYP_MASK (7u << SLP_TYP_SHIFT)
 #define SLP_EN (1u << 13)
-#define PM1_CNT_MASK (SCI_EN | (1u << 1) | (1u << 2) | SLP_TYP_MASK)
+/* Stored bits: SCI_EN, BM_RLD, SLP_TYP.  GBL_RLS (bit 2) and SLP_EN are write-only and read 0. */
+#define PM1_CNT_MASK (SCI_EN | (1u << 1) | SLP_TYP_MASK)
 
 #define GPE_BYTES (LAYOUT_PORT_ACPI_GPE0_LEN / 2)
 

@@ -7,6 +7,9 @@
  *	aml_if(a); aml_lequal(a); aml_arg(a, 0); aml_int(a, 1);  If (LEqual (Arg0, One)) {
  *	...body...; aml_end(a);                                  }
  *
+ * A method call is the method's name followed by its arguments: aml_name_string(a, "CSTA");
+ * aml_int(a, 1).  Define a method before the code that calls it so disassemblers know its arity.
+ *
  * Terms that carry a PkgLength (Scope, Device, Method, If, Else, While, Package, Field) open a
  * nesting level closed by aml_end(), which back-patches the length in the shortest encoding.
  * Errors (out of memory, a bad name, too deep, unbalanced aml_end) are sticky: the first one is
