@@ -158,6 +158,7 @@ struct block_device {
 	int flags;		/* BLOCK_OPEN_* */
 	uint64_t size;		/* virtual size in bytes */
 	void *state;		/* the driver's */
+	/* backing_name/backing_fmt are malloc'ed by the driver's open and freed by block_close. */
 	char *backing_name;	/* as recorded in the image (set by the driver's open) */
 	char *backing_fmt;	/* as recorded, or NULL: probed */
 	struct block_device *backing; /* opened by the core; NULL when none */
