@@ -138,13 +138,15 @@ static int raw_parse_prealloc(const char *filename, const char *text, enum block
 {
 	if (!text || strcmp(text, "off") == 0)
 		*out = BLOCK_PREALLOC_OFF;
+	else if (strcmp(text, "metadata") == 0)
+		*out = BLOCK_PREALLOC_METADATA; /* refused with a clear message by raw_resize */
 	else if (strcmp(text, "falloc") == 0)
 		*out = BLOCK_PREALLOC_FALLOC;
 	else if (strcmp(text, "full") == 0)
 		*out = BLOCK_PREALLOC_FULL;
 	else
 		return block_error(-EINVAL,
-				   "%s: preallocation '%s' not supported by raw (off, falloc, full)",
+				   "%s: unknown preallocation '%s' (raw takes off, falloc, full)",
 				   filename, text);
 	return 0;
 }
