@@ -18,6 +18,10 @@ int img_create_main(int argc, char **argv)
 	uint64_t size = 0;
 	int c, ret = 1;
 
+	/* getopt would take "-1G" for options: name the real problem. */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && ((argv[i][1] >= '0' && argv[i][1] <= '9') || argv[i][1] == '.'))
+			return img_fail("create", "invalid size '%s': sizes cannot be negative", argv[i]);
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:o:b:F:uq", longopts, NULL)) != -1) {
 		switch (c) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tools/img.h"
+#include "tools/size.h"
 
 static int img_resize_prealloc(const char *s, enum block_prealloc *out)
 {
@@ -67,8 +68,9 @@ int img_resize_main(int argc, char **argv)
 	if (size_arg[0] == '+' || size_arg[0] == '-')
 		sign = size_arg[0] == '+' ? 1 : -1;
 	uint64_t amount, new_size;
-	if (img_parse_size(file, size_arg + (sign ? 1 : 0), &amount))
-		return 1;
+	if (size_parse(size_arg + (sign ? 1 : 0), &amount) < 0)
+		return img_fail(file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
+				size_arg);
 
 	struct block_device *bs;
 	if (img_open(file, fmt, BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &bs))
