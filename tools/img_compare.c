@@ -2,9 +2,9 @@
  *
  * Exit 0 identical, 1 different ("Content mismatch at offset N!"), 2 on error, as qemu-img.  The
  * walk follows qemu-img's so that both report the same offset: ranges both images call zero are
- * skipped, data against data is compared by 512-byte sectors (the offset of the first differing
- * sector), data against an unallocated range must be zero (the offset of the first non-zero byte),
- * and the tail of the larger image must read as zeroes.
+ * skipped, data against data is compared, data against an unallocated range and the tail of the
+ * larger image must read as zeroes; the offset reported is that of the first differing 512-byte
+ * sector.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@ static int64_t img_compare_first_nonzero(const uint8_t *buf, size_t len)
 			break;
 	for (; i < len; i++)
 		if (buf[i])
-			return (int64_t)i;
+			return (int64_t)(i & ~(size_t)(IMG_SECTOR - 1)); /* qemu-img reports the sector */
 	return -1;
 }
 
