@@ -307,7 +307,10 @@ int img_convert_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'}, {0}};
 	struct block_opts opts = {0};
-	struct img_convert_args a = {.out_fmt = "raw", .sparse = 4096, .workers = 8, .opts = &opts};
+	/* As qemu-img, the output's default cache mode is unsafe: no flush at the end (-t writeback
+	 * for one). */
+	struct img_convert_args a = {.out_fmt = "raw", .sparse = 4096, .workers = 8, .opts = &opts,
+				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
 	int c, ret = 1;
 
 	img_getopt_reset();

@@ -34,7 +34,8 @@ static int img_vbox_main(const char *verb, int argc, char **argv, bool from_raw)
 						 {"variant", required_argument, NULL, 'V'},
 						 {0}};
 	struct img_convert_args a = {.out_fmt = "vdi", .sparse = 4096, .workers = 8,
-				     .in_fmt = from_raw ? "raw" : NULL, .new_uuid = !from_raw};
+				     .in_fmt = from_raw ? "raw" : NULL, .new_uuid = !from_raw,
+				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
 	int c;
 
 	img_getopt_reset();
