@@ -18,9 +18,10 @@
  *    requests that are not aligned, the rest of a short transfer) go to a small worker pool.
  *
  * Flush: a FLUSH completes only after every write that completed before the FLUSH was submitted is
- * durable (fdatasync of the written image; backing files are never written).  Writes still in flight
- * when the flush is submitted are not covered.  Ordering between concurrent overlapping requests is
- * the caller's business (as with a real disk's queue): submit the second after the first completes.
+ * durable (fdatasync of the written image; backing files are never written).  Writes still in
+ * flight when the flush is submitted are not covered.  Ordering between concurrent overlapping
+ * requests is the caller's business (as with a real disk's queue): submit the second after the
+ * first completes.
  */
 #ifndef MINIVMM_STORAGE_BLOCK_AIO_H
 #define MINIVMM_STORAGE_BLOCK_AIO_H
@@ -45,8 +46,8 @@ struct block_aio_req {
 	uint64_t offset;
 	const struct iovec *iov; /* READ/WRITE */
 	int iovcnt;
-	uint64_t len;		 /* DISCARD/WRITE_ZEROES */
-	int flags;		 /* WRITE_ZEROES: BLOCK_ZERO_* */
+	uint64_t len; /* DISCARD/WRITE_ZEROES */
+	int flags;    /* WRITE_ZEROES: BLOCK_ZERO_* */
 	/* ret: 0 or -errno (block_last_error() is not meaningful in the callback's thread). */
 	void (*cb)(struct block_aio_req *req, int ret);
 	void *opaque;
@@ -60,7 +61,7 @@ struct block_aio_req {
 enum block_aio_engine {
 	BLOCK_AIO_ENGINE_AUTO = 0, /* io_uring where possible, threads otherwise */
 	BLOCK_AIO_ENGINE_THREADS,
-	BLOCK_AIO_ENGINE_URING,	   /* fails with -ENOTSUP when the image cannot use it */
+	BLOCK_AIO_ENGINE_URING, /* fails with -ENOTSUP when the image cannot use it */
 };
 
 struct block_aio_config {

@@ -80,13 +80,32 @@ static int spy_flush(struct block_device *bs)
 }
 
 static const struct block_driver spy_driver = {
-	.name = "aio-spy",
-	.open = spy_open,
-	.preadv = spy_preadv,
-	.pwritev = spy_pwritev,
-	.flush = spy_flush,
+    .name = "aio-spy",
+    .open = spy_open,
+    .preadv = spy_preadv,
+    .pwritev = spy_pwritev,
+    .flush = spy_flush,
 };
 BLOCK_DRIVER(spy_driver);
+
+/* A format that exists only to be probed: the magic "AIOPROBE" at offset 0. */
+static int magic_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	(void)filename;
+	return len >= 8 && memcmp(head, "AIOPROBE", 8) == 0 ? 100 : 0;
+}
+
+static int magic_open(struct block_device *bs)
+{
+	return block_error(-ENOTSUP, "%s: test format", bs->filename);
+}
+
+static const struct block_driver magic_driver = {
+    .name = "aio-magic",
+    .probe = magic_probe,
+    .open = magic_open,
+};
+BLOCK_DRIVER(magic_driver);
 
 /* ---- Workload against a shadow ---- */
 
@@ -182,7 +201,8 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 			struct block_aio_req *q = &sl->req;
 			uint64_t op = xorshift(&s) % 20;
 			uint64_t len = nblk * BLK, off = first * BLK, skip = 0;
-			if (!aligned_only && xorshift(&s) % 4 == 0) { /* unaligned inside the range */
+			if (!aligned_only &&
+			    xorshift(&s) % 4 == 0) { /* unaligned inside the range */
 				skip = xorshift(&s) % 512;
 				len -= skip + xorshift(&s) % 512;
 			}
@@ -190,11 +210,11 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 			q->opaque = sl;
 			q->cb = slot_cb;
 			q->offset = off + skip;
-			q->op = op < 8 ? BLOCK_AIO_READ
-			      : op < 16 ? BLOCK_AIO_WRITE
-			      : op < 17 ? BLOCK_AIO_DISCARD
-			      : op < 18 ? BLOCK_AIO_WRITE_ZEROES
-					: BLOCK_AIO_FLUSH;
+			q->op = op < 8	  ? BLOCK_AIO_READ
+				: op < 16 ? BLOCK_AIO_WRITE
+				: op < 17 ? BLOCK_AIO_DISCARD
+				: op < 18 ? BLOCK_AIO_WRITE_ZEROES
+					  : BLOCK_AIO_FLUSH;
 			if (q->op == BLOCK_AIO_READ || q->op == BLOCK_AIO_WRITE) {
 				/* three segments, split at random points */
 				size_t a = xorshift(&s) % (len + 1), b = xorshift(&s) % (len + 1);
@@ -494,9 +514,11 @@ static void test_uring_short_read(void **state)
 	memset(want + 32 * 1024, 0, 32 * 1024);
 	memset(buf, 0xEE, sizeof(buf));
 	assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
-	struct block_aio_req q = {
-		.op = BLOCK_AIO_READ, .offset = MiB - 32 * 1024, .iov = &iov, .iovcnt = 1,
-		.cb = count_cb};
+	struct block_aio_req q = {.op = BLOCK_AIO_READ,
+				  .offset = MiB - 32 * 1024,
+				  .iov = &iov,
+				  .iovcnt = 1,
+				  .cb = count_cb};
 	cb_last = 1;
 	assert_int_equal(block_aio_submit(ctx, &q), 0);
 	while (block_aio_pending(ctx))
@@ -504,6 +526,39 @@ static void test_uring_short_read(void **state)
 	assert_int_equal(cb_last, 0);
 	assert_memory_equal(buf, want, sizeof(want));
 	block_aio_close(ctx);
+	block_close(bs);
+}
+
+/* The io_uring path must not bypass the guard on the first sector of a probed raw image. */
+static void test_probed_raw_guard(void **state)
+{
+	struct block_device *bs = open_raw("guard.raw", 0);
+	struct block_aio_ctx *ctx;
+	static uint8_t sec[4096];
+	struct iovec iov = {sec, sizeof(sec)};
+
+	(void)state;
+	block_close(bs);
+	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	memcpy(sec, "AIOPROBE", 8);
+	for (int engine = BLOCK_AIO_ENGINE_THREADS; engine <= BLOCK_AIO_ENGINE_URING; engine++) {
+		struct block_aio_config c = {.engine = engine};
+		if (block_aio_open(bs, &c, &ctx) < 0)
+			continue;
+		struct block_aio_req q = {
+		    .op = BLOCK_AIO_WRITE, .iov = &iov, .iovcnt = 1, .cb = count_cb};
+		cb_last = 1;
+		assert_int_equal(block_aio_submit(ctx, &q), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, -EPERM);
+		q.offset = 4096; /* elsewhere it is just data */
+		assert_int_equal(block_aio_submit(ctx, &q), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, 0);
+		block_aio_close(ctx);
+	}
 	block_close(bs);
 }
 
@@ -524,11 +579,12 @@ static void test_close_drains(void **state)
 		cb_count = 0;
 		for (int i = 0; i < 16; i++) {
 			iov[i] = (struct iovec){buf[i], BLK};
-			q[i] = (struct block_aio_req){.op = i % 2 ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
-						      .offset = (uint64_t)i * BLK,
-						      .iov = &iov[i],
-						      .iovcnt = 1,
-						      .cb = count_cb};
+			q[i] =
+			    (struct block_aio_req){.op = i % 2 ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
+						   .offset = (uint64_t)i * BLK,
+						   .iov = &iov[i],
+						   .iovcnt = 1,
+						   .cb = count_cb};
 			assert_int_equal(block_aio_submit(ctx, &q[i]), 0);
 		}
 		block_aio_close(ctx);
@@ -555,15 +611,16 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threads_buffered),
-		cmocka_unit_test(test_threads_direct),
-		cmocka_unit_test(test_uring_buffered),
-		cmocka_unit_test(test_uring_direct),
-		cmocka_unit_test(test_uring_small_ring),
-		cmocka_unit_test(test_flush_semantics),
-		cmocka_unit_test(test_submit_errors_and_failed_io),
-		cmocka_unit_test(test_uring_short_read),
-		cmocka_unit_test(test_close_drains),
+	    cmocka_unit_test(test_threads_buffered),
+	    cmocka_unit_test(test_threads_direct),
+	    cmocka_unit_test(test_uring_buffered),
+	    cmocka_unit_test(test_uring_direct),
+	    cmocka_unit_test(test_uring_small_ring),
+	    cmocka_unit_test(test_flush_semantics),
+	    cmocka_unit_test(test_submit_errors_and_failed_io),
+	    cmocka_unit_test(test_uring_short_read),
+	    cmocka_unit_test(test_close_drains),
+	    cmocka_unit_test(test_probed_raw_guard),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
