@@ -19,6 +19,7 @@
 #define BLOCK_MAX_DRIVERS 32
 #define BLOCK_PROBE_BYTES (64 * 1024)
 #define BLOCK_ZERO_CHUNK (1u << 20)
+#define BLOCK_PROBE_GUARD 512 /* bytes of a probed raw image kept from looking like a format */
 
 static const struct block_driver *block_registry[BLOCK_MAX_DRIVERS];
 static size_t block_registry_count;
@@ -212,7 +213,11 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	}
 	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
-	if (ret < 0) {
+	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
+		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
+			    filename);
+		goto fail;
+	} else if (ret < 0) {
 		block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
 		goto fail;
 	}
@@ -238,6 +243,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		ret = block_probe_file(&bs->file, filename, &bs->drv);
 		if (ret < 0)
 			goto fail;
+		bs->flags |= BLOCK_OPEN_PROBED;
 	}
 	block_error_msg[0] = 0;
 	ret = bs->drv->open(bs);
@@ -246,6 +252,11 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			block_error(ret, "%s: cannot open %s image: %s", filename, bs->drv->name,
 				    strerror(-ret));
 		bs->drv = NULL; /* open failed: the driver's close must not run */
+		goto fail;
+	}
+	if (bs->size > INT64_MAX) {
+		ret = block_error(-EFBIG, "%s: virtual size %llu too large", filename,
+				  (unsigned long long)bs->size);
 		goto fail;
 	}
 	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
@@ -372,12 +383,43 @@ int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 	return bs->drv->preadv(bs, offset, iov, iovcnt);
 }
 
+/* A raw image whose format was probed must never start to look like another format: a guest
+ * could write a qcow2 header naming any host file as backing file and read it at the next start
+ * (QEMU's CVE-2008-2004).  Refuse writes that would make the first sector probe as a format. */
+static int block_check_probed_raw(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+				  int iovcnt, size_t len)
+{
+	uint8_t head[BLOCK_PROBE_GUARD];
+	size_t n = bs->size < sizeof(head) ? (size_t)bs->size : sizeof(head);
+	int ret;
+
+	if (!(bs->flags & BLOCK_OPEN_PROBED) || offset >= n || bs->drv->probe)
+		return 0;
+	ret = host_file_pread(&bs->file, 0, head, n);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot read the first sector: %s", bs->filename,
+				   strerror(-ret));
+	iov_to_buf(iov, iovcnt, 0, head + offset, len < n - offset ? len : n - offset);
+	for (size_t i = 0; i < block_registry_count; i++) {
+		const struct block_driver *drv = block_registry[i];
+		if (drv->probe && drv->probe(head, n, bs->filename) > 0)
+			return block_error(-EPERM,
+					   "%s: refusing a write that makes this probed raw image "
+					   "look like %s (give the format explicitly)",
+					   bs->filename, drv->name);
+	}
+	return 0;
+}
+
 int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	size_t len = iov_size(iov, iovcnt);
 	int ret = block_check_write(bs, offset, len);
 
 	if (ret < 0 || len == 0)
+		return ret;
+	ret = block_check_probed_raw(bs, offset, iov, iovcnt, len);
+	if (ret < 0)
 		return ret;
 	if (!bs->drv->pwritev)
 		return block_unsupported(bs, "writes");

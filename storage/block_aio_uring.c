@@ -126,8 +126,12 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	struct host_file *f = &ctx->bs->file;
 
 	switch (req->op) {
-	case BLOCK_AIO_READ:
 	case BLOCK_AIO_WRITE:
+		/* block_pwritev guards the first sector of a probed raw image. */
+		if ((ctx->bs->flags & BLOCK_OPEN_PROBED) && req->offset < 512)
+			return 1;
+		/* fall through */
+	case BLOCK_AIO_READ:
 		if (req->iovcnt == 0 || !block_aio_uring_aligned(f, req))
 			return 1;
 		break;

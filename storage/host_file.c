@@ -41,16 +41,32 @@ static pthread_rwlock_t *host_file_stripe(const struct host_file *f)
 	return &host_file_stripes[(unsigned)f->fd % HOST_FILE_STRIPES];
 }
 
-/* O_DIRECT alignment: a 512-byte read at offset 0 works on 512-byte-sector devices only.  A file
- * shorter than one 4 KiB block cannot tell (the kernel answers 0 before checking alignment past
- * EOF), so it gets the safe 4096. */
+/* O_DIRECT alignment: the kernel says so where it can (statx STATX_DIOALIGN on regular files since
+ * Linux 6.1, the logical sector size of a block device); otherwise a 512-byte read at offset 0
+ * works on 512-byte-sector devices only.  A short file cannot tell (the kernel answers 0 at EOF
+ * before checking alignment), so it gets the safe 4096. */
 static uint32_t host_file_detect_align(int fd)
 {
+	struct statx stx;
 	struct stat st;
 	void *buf;
 	uint32_t align = HOST_FILE_MAX_ALIGN;
+	int sector;
 
-	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && st.st_size < HOST_FILE_MAX_ALIGN))
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		uint32_t a = stx.stx_dio_offset_align > stx.stx_dio_mem_align
+				 ? stx.stx_dio_offset_align
+				 : stx.stx_dio_mem_align;
+		if (a <= HOST_FILE_MAX_ALIGN && (a & (a - 1)) == 0)
+			return a;
+	}
+	if (fstat(fd, &st) < 0)
+		return HOST_FILE_MAX_ALIGN;
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKSSZGET, &sector) == 0 && sector > 0 &&
+	    sector <= HOST_FILE_MAX_ALIGN && (sector & (sector - 1)) == 0)
+		return (uint32_t)sector;
+	if (S_ISREG(st.st_mode) && st.st_size < HOST_FILE_MAX_ALIGN)
 		return HOST_FILE_MAX_ALIGN;
 	if (posix_memalign(&buf, HOST_FILE_MAX_ALIGN, HOST_FILE_MAX_ALIGN))
 		return HOST_FILE_MAX_ALIGN;

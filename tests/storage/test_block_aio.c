@@ -88,6 +88,25 @@ static const struct block_driver spy_driver = {
 };
 BLOCK_DRIVER(spy_driver);
 
+/* A format that exists only to be probed: the magic "AIOPROBE" at offset 0. */
+static int magic_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	(void)filename;
+	return len >= 8 && memcmp(head, "AIOPROBE", 8) == 0 ? 100 : 0;
+}
+
+static int magic_open(struct block_device *bs)
+{
+	return block_error(-ENOTSUP, "%s: test format", bs->filename);
+}
+
+static const struct block_driver magic_driver = {
+    .name = "aio-magic",
+    .probe = magic_probe,
+    .open = magic_open,
+};
+BLOCK_DRIVER(magic_driver);
+
 /* ---- Workload against a shadow ---- */
 
 struct slot {
@@ -510,6 +529,39 @@ static void test_uring_short_read(void **state)
 	block_close(bs);
 }
 
+/* The io_uring path must not bypass the guard on the first sector of a probed raw image. */
+static void test_probed_raw_guard(void **state)
+{
+	struct block_device *bs = open_raw("guard.raw", 0);
+	struct block_aio_ctx *ctx;
+	static uint8_t sec[4096];
+	struct iovec iov = {sec, sizeof(sec)};
+
+	(void)state;
+	block_close(bs);
+	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	memcpy(sec, "AIOPROBE", 8);
+	for (int engine = BLOCK_AIO_ENGINE_THREADS; engine <= BLOCK_AIO_ENGINE_URING; engine++) {
+		struct block_aio_config c = {.engine = engine};
+		if (block_aio_open(bs, &c, &ctx) < 0)
+			continue;
+		struct block_aio_req q = {
+		    .op = BLOCK_AIO_WRITE, .iov = &iov, .iovcnt = 1, .cb = count_cb};
+		cb_last = 1;
+		assert_int_equal(block_aio_submit(ctx, &q), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, -EPERM);
+		q.offset = 4096; /* elsewhere it is just data */
+		assert_int_equal(block_aio_submit(ctx, &q), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, 0);
+		block_aio_close(ctx);
+	}
+	block_close(bs);
+}
+
 /* close() waits for requests in flight and runs their callbacks. */
 static void test_close_drains(void **state)
 {
@@ -568,6 +620,7 @@ int main(void)
 	    cmocka_unit_test(test_submit_errors_and_failed_io),
 	    cmocka_unit_test(test_uring_short_read),
 	    cmocka_unit_test(test_close_drains),
+	    cmocka_unit_test(test_probed_raw_guard),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
