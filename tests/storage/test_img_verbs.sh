@@ -127,9 +127,11 @@ for f in qcow2 vdi vmdk vpc; do
 	check "clonemedium $upper" $M img clonemedium "$T/vb.$f" "$T/vb2.$f" --format "$upper"
 	check "clonemedium $upper: content" qemu-img compare -F "$f" -f "$f" "$T/vb.$f" "$T/vb2.$f"
 	if [ "$f" = vdi ]; then
-		u1=$(qemu-img info --output=json "$T/vb.vdi" | grep -o '"uuid": "[^"]*"' | head -1)
-		u2=$(qemu-img info --output=json "$T/vb2.vdi" | grep -o '"uuid": "[^"]*"' | head -1)
-		[ -n "$u1" ] && [ "$u1" != "$u2" ] && pass "clonemedium: new UUID" || echo "note: VDI UUIDs '$u1' '$u2'"
+		# the image UUID sits at 0x188 in the VDI header
+		u1=$(od -A n -t x1 -j 392 -N 16 "$T/vb.vdi" | tr -d ' \n')
+		u2=$(od -A n -t x1 -j 392 -N 16 "$T/vb2.vdi" | tr -d ' \n')
+		[ -n "$u1" ] && [ "$u1" != "$u2" ] && [ "$u2" != 00000000000000000000000000000000 ] &&
+			pass "clonemedium: the copy has its own UUID" || fail "clonemedium: new UUID" "'$u1' '$u2'"
 	fi
 done
 if has vdi; then
