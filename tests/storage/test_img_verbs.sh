@@ -100,6 +100,33 @@ PY
 	fi
 	$M img info "$T/s.qcow2" | grep -q '^Snapshot list:' && pass "info lists snapshots" || fail "info lists snapshots"
 
+	# ---- check exit codes on damaged images, as qemu-img's (0 clean, 2 corrupt, 3 leaks) ----
+	# a 1 MiB qcow2 with one data cluster: clusters 0-5 in use, refcount block at 0x20000
+	qemu-img create -f qcow2 "$T/l.qcow2" 1M >/dev/null
+	qemu-io -c 'write -P 1 0 64k' "$T/l.qcow2" >/dev/null
+	cp "$T/l.qcow2" "$T/leak.qcow2"
+	truncate -s $((7 * 65536)) "$T/leak.qcow2"
+	printf '\x00\x01' | dd of="$T/leak.qcow2" bs=1 seek=$((0x20000 + 12)) conv=notrunc status=none
+	cp "$T/l.qcow2" "$T/cor.qcow2"
+	printf '\x00\x00' | dd of="$T/cor.qcow2" bs=1 seek=$((0x20000 + 10)) conv=notrunc status=none
+	for img in leak cor; do
+		qemu-img check "$T/$img.qcow2" >/dev/null 2>&1; qrc=$?
+		sum=$(md5sum <"$T/$img.qcow2")
+		$M img check "$T/$img.qcow2" >"$T/out" 2>&1; rc=$?
+		[ $rc = $qrc ] && [ $rc != 0 ] && pass "check: $img exit $rc as qemu-img" || fail "check: $img exit code" "minivmm $rc, qemu-img $qrc"
+		[ "$(md5sum <"$T/$img.qcow2")" = "$sum" ] && pass "check: $img left unchanged without -r" || fail "check: $img left unchanged without -r"
+	done
+	grep -q 'errors were found on the image' "$T/out" && pass "check: corruption message" || fail "check: corruption message"
+	$M img check --output=json "$T/leak.qcow2" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["leaks"] >= 1' &&
+		pass "check --output=json: leaks" || fail "check --output=json: leaks"
+	$M img check -r leaks "$T/leak.qcow2" >"$T/out" 2>&1; rc=$?
+	[ $rc = 0 ] && grep -q 'repaired' "$T/out" && pass "check -r leaks: repaired, exit 0" || fail "check -r leaks" "rc $rc"
+	check "check -r leaks: qemu-img check clean" qemu-img check "$T/leak.qcow2"
+	$M img check -r all "$T/cor.qcow2" >/dev/null 2>&1; rc=$?
+	[ $rc = 0 ] && pass "check -r all: exit 0" || fail "check -r all" "rc $rc"
+	check "check -r all: qemu-img check clean" qemu-img check "$T/cor.qcow2"
+	check "check -r all: data kept" qemu-img compare "$T/l.qcow2" "$T/cor.qcow2"
+
 	# ---- convert -c ----
 	if $M img convert -c -O qcow2 "$T/src.pat" "$T/c.qcow2" 2>"$T/err"; then
 		check "convert -c: qemu-img check" qemu-img check "$T/c.qcow2"
