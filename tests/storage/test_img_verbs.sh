@@ -83,6 +83,20 @@ PY
 	qemu-img info "$T/top.qcow2" | grep -q 'backing file' && fail "rebase -b '': no backing left" || pass "rebase -b '': no backing left"
 	check "rebase -b '': content kept" qemu-img compare "$T/view.raw" "$T/top.qcow2"
 
+	# ---- convert -B: only the top image's allocations, over a new backing file ----
+	cp "$T/base2.raw" "$T/base2copy.raw"
+	qemu-img create -f qcow2 -b base2.raw -F raw "$T/top2.qcow2" >/dev/null
+	check "convert -B: qemu-io writes" qemu-io -c 'write -P 0x33 64k 128k' -c 'write -z 1M 64k' "$T/top2.qcow2"
+	check "convert -B" $M img convert -O qcow2 -B base2copy.raw -F raw "$T/top2.qcow2" "$T/new2.qcow2"
+	check "convert -B: qemu-img check" qemu-img check "$T/new2.qcow2"
+	check "convert -B: same guest view" qemu-img compare "$T/top2.qcow2" "$T/new2.qcow2"
+	qemu-img info --output=json "$T/new2.qcow2" | grep -q '"backing-filename": "base2copy.raw"' &&
+		pass "convert -B: backing recorded" || fail "convert -B: backing recorded"
+	n=$(qemu-img map --output=json "$T/new2.qcow2" | grep -c '"depth": 0, "present": true')
+	[ "$n" -ge 1 ] && [ "$n" -le 3 ] && pass "convert -B: only the top's ranges copied" || fail "convert -B: only the top's ranges" "$n"
+	expect_b=$($M img convert -O qcow2 -B base2.raw "$T/top2.qcow2" "$T/nob.qcow2" 2>&1)
+	[ $? = 1 ] && echo "$expect_b" | grep -q -- '-F' && pass "convert -B without -F refused" || fail "convert -B without -F refused" "$expect_b"
+
 	# ---- snapshots: qemu-img's are listed; ours (when the driver can) are seen by qemu-img ----
 	qemu-img create -f qcow2 "$T/s.qcow2" 1M >/dev/null
 	qemu-img snapshot -c first "$T/s.qcow2"
@@ -140,6 +154,23 @@ PY
 fi
 expect_c=$($M img convert -c -O raw "$T/src.pat" "$T/craw.raw" 2>&1 >/dev/null)
 [ $? = 1 ] && echo "$expect_c" | grep -q "does not support compression" && pass "convert -c: raw refused" || fail "convert -c: raw refused" "$expect_c"
+
+# ---- convert -n: an existing output, whose old content must not show through ----
+python3 -c 'import sys; sys.stdout.buffer.write(b"\xff" * (8 << 20))' >"$T/full.raw"
+check "convert -n onto raw" $M img convert -n -O raw "$T/src.pat" "$T/full.raw"
+check "convert -n: identical (zeroes written over old data)" cmp "$T/src.pat" "$T/full.raw"
+if has qcow2; then
+	qemu-img create -f qcow2 "$T/old.qcow2" 8M >/dev/null
+	qemu-io -c 'write -P 0xee 0 8M' "$T/old.qcow2" >/dev/null
+	check "convert -n onto qcow2" $M img convert -n -O qcow2 "$T/src.pat" "$T/old.qcow2"
+	check "convert -n qcow2: identical" qemu-img compare -f raw "$T/src.pat" "$T/old.qcow2"
+	check "convert -n qcow2: qemu-img check" qemu-img check "$T/old.qcow2"
+fi
+truncate -s 1M "$T/small.raw"
+expect_n=$($M img convert -n -O raw "$T/src.pat" "$T/small.raw" 2>&1)
+[ $? = 1 ] && echo "$expect_n" | grep -q 'smaller than the input' && pass "convert -n: smaller output refused" || fail "convert -n: smaller output refused" "$expect_n"
+expect_n=$($M img convert -n -O raw "$T/full.raw" "$T/full.raw" 2>&1)
+[ $? = 1 ] && echo "$expect_n" | grep -q 'is the input' && pass "convert -n: onto itself refused" || fail "convert -n: onto itself refused" "$expect_n"
 
 # ---- VirtualBox spellings ----
 check "convertfromraw --format RAW" $M img convertfromraw "$T/src.pat" "$T/vb.raw" --format RAW
