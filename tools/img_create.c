@@ -87,7 +87,7 @@ int img_create_main(int argc, char **argv)
 	}
 	char human[32];
 	printf("Formatting '%s', fmt=%s", file, fmt);
-	if (size)
+	if (argc - optind == 2)
 		printf(" size=%llu (%s)", (unsigned long long)size,
 		       size_format(size, human, sizeof(human)));
 	if (backing)

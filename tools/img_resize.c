@@ -3,6 +3,7 @@
  * A leading '-' on SIZE would look like an option to getopt, so the size argument is taken off the
  * end of the command line before options are parsed (qemu-img does the same).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +69,10 @@ int img_resize_main(int argc, char **argv)
 	if (size_arg[0] == '+' || size_arg[0] == '-')
 		sign = size_arg[0] == '+' ? 1 : -1;
 	uint64_t amount, new_size;
-	if (size_parse(size_arg + (sign ? 1 : 0), &amount) < 0)
+	int perr = size_parse(size_arg + (sign ? 1 : 0), &amount);
+	if (perr == -ERANGE)
+		return img_fail(file, "size '%s' is too large", size_arg);
+	if (perr < 0)
 		return img_fail(file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
 				size_arg);
 
