@@ -104,6 +104,9 @@ for spec in "4k 200000" "64k 20000"; do
 		timed m $M img bench $opts "$D/bench.raw"
 		row "bench $1 seq $what qd32 x$2" "$q" "$m"
 	done
+	# qemu-img bench has no random offsets: minivmm alone
 	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
 	row "bench $1 random read qd32 x$2" "n/a" "$m"
+	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
+	row "bench $1 random write qd32 x$2" "n/a" "$m"
 done
