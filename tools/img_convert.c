@@ -1,5 +1,6 @@
 /* `minivmm img convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE]
- *  [-m N] IN OUT` and the VirtualBox spellings `clonemedium` and `convertfromraw` (tools/img_vbox.c).
+ *  [-m N] IN OUT` and the VirtualBox spellings `clonemedium` and `convertfromraw`
+ * (tools/img_vbox.c).
  *
  * The disk is cut into chunks that N worker threads take in turn over the thread-safe synchronous
  * block API.  A freshly created output already reads as zeroes: ranges the source reports as zero
@@ -77,10 +78,12 @@ static int img_convert_zero(struct img_convert *cv, uint64_t offset, uint64_t le
 	if (cv->fresh || len == 0)
 		return 0;
 	/* Over a backing file, unmapping would expose the backing data: keep explicit zeroes. */
-	return block_write_zeroes(cv->out, offset, len, cv->out->backing ? 0 : BLOCK_ZERO_MAY_UNMAP);
+	return block_write_zeroes(cv->out, offset, len,
+				  cv->out->backing ? 0 : BLOCK_ZERO_MAY_UNMAP);
 }
 
-/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector. */
+/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector.
+ */
 static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, const uint8_t *buf,
 				    size_t len)
 {
@@ -104,8 +107,8 @@ static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, con
 		}
 		/* A short zero run inside data is cheaper to write than to leave out. */
 		if (z - i >= min_run || z == len) {
-			if (i > data_start &&
-			    block_pwrite(cv->out, offset + data_start, buf + data_start, i - data_start) < 0)
+			if (i > data_start && block_pwrite(cv->out, offset + data_start,
+							   buf + data_start, i - data_start) < 0)
 				return -1;
 			if (img_convert_zero(cv, offset + i, z - i) < 0)
 				return -1;
@@ -154,8 +157,9 @@ static int img_convert_chunk(struct img_convert *cv, uint64_t offset, size_t len
 		int st, depth;
 		struct block_device *owner;
 		int ret = cv->args->backing
-				  ? block_status(cv->in, offset, end - offset, &pnum, &st, &map)
-				  : img_status(cv->in, offset, end - offset, &pnum, &st, &map, &depth, &owner);
+			      ? block_status(cv->in, offset, end - offset, &pnum, &st, &map)
+			      : img_status(cv->in, offset, end - offset, &pnum, &st, &map, &depth,
+					   &owner);
 		if (ret < 0) {
 			img_convert_error(cv, cv->args->in_name);
 			return -1;
@@ -205,7 +209,8 @@ static void *img_convert_worker(void *opaque)
 		if (idx >= cv->chunks)
 			break;
 		uint64_t offset = idx * cv->chunk;
-		size_t len = (size_t)(cv->size - offset < cv->chunk ? cv->size - offset : cv->chunk);
+		size_t len =
+		    (size_t)(cv->size - offset < cv->chunk ? cv->size - offset : cv->chunk);
 		if (img_convert_chunk(cv, offset, len, buf) < 0)
 			break;
 		img_convert_progress(cv, len);
@@ -339,7 +344,8 @@ static int img_convert_cache(const char *mode, int *flags)
 			*flags = modes[i].flags;
 			return 0;
 		}
-	return img_fail(mode, "unknown cache mode (writeback, none, writethrough, directsync, unsafe)");
+	return img_fail(mode,
+			"unknown cache mode (writeback, none, writethrough, directsync, unsafe)");
 }
 
 int img_convert_main(int argc, char **argv)
@@ -349,7 +355,10 @@ int img_convert_main(int argc, char **argv)
 	bool has_opts = false;
 	/* As qemu-img, the output's default cache mode is unsafe: no flush at the end (-t writeback
 	 * for one). */
-	struct img_convert_args a = {.out_fmt = "raw", .sparse = 4096, .workers = 8, .opts = &opts,
+	struct img_convert_args a = {.out_fmt = "raw",
+				     .sparse = 4096,
+				     .workers = 8,
+				     .opts = &opts,
 				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
 	int c, ret = 1;
 
@@ -364,7 +373,8 @@ int img_convert_main(int argc, char **argv)
 			break;
 		case 'o':
 			if (block_opts_parse(&opts, optarg) < 0) {
-				img_fail("convert", "invalid option list '%s' (want key=value,...)", optarg);
+				img_fail("convert", "invalid option list '%s' (want key=value,...)",
+					 optarg);
 				goto out;
 			}
 			has_opts = true;
@@ -388,8 +398,10 @@ int img_convert_main(int argc, char **argv)
 			if (img_parse_size("convert", optarg, &a.sparse))
 				goto out;
 			if (a.sparse % IMG_SECTOR || a.sparse > (64u << 20)) {
-				img_fail("convert", "-S %s: the sparse size must be a multiple of 512 up to 64M",
-					 optarg);
+				img_fail(
+				    "convert",
+				    "-S %s: the sparse size must be a multiple of 512 up to 64M",
+				    optarg);
 				goto out;
 			}
 			break;
@@ -397,8 +409,8 @@ int img_convert_main(int argc, char **argv)
 			char *end;
 			long n = strtol(optarg, &end, 10);
 			if (*end || end == optarg || n < 1 || n > IMG_CONVERT_MAX_WORKERS) {
-				img_fail("convert", "-m %s: give 1 to %d requests in flight", optarg,
-					 IMG_CONVERT_MAX_WORKERS);
+				img_fail("convert", "-m %s: give 1 to %d requests in flight",
+					 optarg, IMG_CONVERT_MAX_WORKERS);
 				goto out;
 			}
 			a.workers = (int)n;
@@ -428,7 +440,8 @@ int img_convert_main(int argc, char **argv)
 	a.in_name = argv[optind];
 	a.out_name = argv[optind + 1];
 	if (a.no_create && (has_opts || a.backing)) {
-		img_fail(a.out_name, "-o and -B have no effect with -n (the output is not created)");
+		img_fail(a.out_name,
+			 "-o and -B have no effect with -n (the output is not created)");
 		goto out;
 	}
 	if (a.backing && (!a.backing[0] || !a.backing_fmt)) {

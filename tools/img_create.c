@@ -21,8 +21,10 @@ int img_create_main(int argc, char **argv)
 
 	/* getopt would take "-1G" for options: name the real problem. */
 	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '-' && ((argv[i][1] >= '0' && argv[i][1] <= '9') || argv[i][1] == '.'))
-			return img_fail("create", "invalid size '%s': sizes cannot be negative", argv[i]);
+		if (argv[i][0] == '-' &&
+		    ((argv[i][1] >= '0' && argv[i][1] <= '9') || argv[i][1] == '.'))
+			return img_fail("create", "invalid size '%s': sizes cannot be negative",
+					argv[i]);
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:o:b:F:uq", longopts, NULL)) != -1) {
 		switch (c) {
@@ -31,7 +33,8 @@ int img_create_main(int argc, char **argv)
 			break;
 		case 'o':
 			if (block_opts_parse(&opts, optarg) < 0) {
-				img_fail("create", "invalid option list '%s' (want key=value,...)", optarg);
+				img_fail("create", "invalid option list '%s' (want key=value,...)",
+					 optarg);
 				goto out;
 			}
 			break;
@@ -41,7 +44,8 @@ int img_create_main(int argc, char **argv)
 		case 'F':
 			backing_fmt = optarg;
 			break;
-		case 'u': /* qemu-img: do not open the backing file; we only open it to learn a size */
+		case 'u': /* qemu-img: do not open the backing file; we only open it to learn a size
+			   */
 		case 'q':
 			break;
 		default:
@@ -80,7 +84,7 @@ int img_create_main(int argc, char **argv)
 	}
 
 	struct block_create_args args = {
-		.size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &opts};
+	    .size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &opts};
 	if (block_create(fmt, file, &args) < 0) {
 		img_block_fail(file);
 		goto out;

@@ -73,8 +73,9 @@ int img_resize_main(int argc, char **argv)
 	if (perr == -ERANGE)
 		return img_fail(file, "size '%s' is too large", size_arg);
 	if (perr < 0)
-		return img_fail(file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
-				size_arg);
+		return img_fail(
+		    file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
+		    size_arg);
 
 	struct block_device *bs;
 	if (img_open(file, fmt, BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &bs))
@@ -88,8 +89,8 @@ int img_resize_main(int argc, char **argv)
 		new_size = bs->size + amount;
 	} else if (sign < 0) {
 		if (amount > bs->size) {
-			img_fail(file, "cannot shrink by %s: the image is only %llu bytes", size_arg + 1,
-				 (unsigned long long)bs->size);
+			img_fail(file, "cannot shrink by %s: the image is only %llu bytes",
+				 size_arg + 1, (unsigned long long)bs->size);
 			goto out;
 		}
 		new_size = bs->size - amount;

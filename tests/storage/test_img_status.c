@@ -45,7 +45,7 @@ static int setup(void **state)
 		return -1;
 
 	struct block_create_args t = {
-		.size = 4 * MiB, .backing = "base.raw", .backing_fmt = "raw", .opts = &none};
+	    .size = 4 * MiB, .backing = "base.raw", .backing_fmt = "raw", .opts = &none};
 	if (block_create("qcow2", top, &t) < 0) {
 		fprintf(stderr, "cannot create the qcow2 overlay: %s\n", block_last_error());
 		return -1;
@@ -80,12 +80,12 @@ static void test_chain_status(void **state)
 	assert_int_equal(block_open(top, "qcow2", 0, &bs), 0);
 	/* what each range must say, whatever run lengths the drivers choose */
 	static const struct expect want[] = {
-		{0, 1, true, false, true},	       /* base's hole: the base decides */
-		{512 * 1024, 1, true, true, false},    /* base's data */
-		{MiB, 0, false, false, true},	       /* past the base's end: zero */
-		{2 * MiB, 0, true, true, false},       /* the overlay's own cluster */
-		{2 * MiB + 65536, 0, false, false, true},
-		{4 * MiB - 512, 0, false, false, true},
+	    {0, 1, true, false, true},		/* base's hole: the base decides */
+	    {512 * 1024, 1, true, true, false}, /* base's data */
+	    {MiB, 0, false, false, true},	/* past the base's end: zero */
+	    {2 * MiB, 0, true, true, false},	/* the overlay's own cluster */
+	    {2 * MiB + 65536, 0, false, false, true},
+	    {4 * MiB - 512, 0, false, false, true},
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		uint64_t pnum, map;
@@ -103,7 +103,7 @@ static void test_chain_status(void **state)
 				 (unsigned long long)w->offset, depth, st, w->depth, w->allocated,
 				 w->data, w->zero);
 	}
-	/* A run never crosses into differently-decided content: the base's hole stops at its data. */
+	/* A run never crosses into content decided otherwise: the base's hole stops at its data. */
 	uint64_t pnum, map;
 	int st, depth;
 	struct block_device *owner;
@@ -150,9 +150,9 @@ static void test_vbox_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_chain_status, setup, teardown),
-		cmocka_unit_test(test_is_zero),
-		cmocka_unit_test(test_vbox_names),
+	    cmocka_unit_test_setup_teardown(test_chain_status, setup, teardown),
+	    cmocka_unit_test(test_is_zero),
+	    cmocka_unit_test(test_vbox_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
