@@ -28,6 +28,7 @@ static const struct img_verb img_verbs[] = {
     {"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
     {"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
     {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
+    {"commit", "commit [-f FMT] [-d] FILE", img_commit_main, false},
     {"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]", img_clonemedium_main,
      false},
     {"convertfromraw", "convertfromraw IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]",

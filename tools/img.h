@@ -33,6 +33,7 @@ int img_resize_main(int argc, char **argv);
 int img_snapshot_main(int argc, char **argv);
 int img_map_main(int argc, char **argv);
 int img_rebase_main(int argc, char **argv);
+int img_commit_main(int argc, char **argv);
 int img_bench_main(int argc, char **argv);
 
 /* Print a snapshot table (a JSON array as in `info --output=json`) as qemu-img does. */

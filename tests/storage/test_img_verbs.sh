@@ -97,6 +97,19 @@ PY
 	expect_b=$($M img convert -O qcow2 -B base2.raw "$T/top2.qcow2" "$T/nob.qcow2" 2>&1)
 	[ $? = 1 ] && echo "$expect_b" | grep -q -- '-F' && pass "convert -B without -F refused" || fail "convert -B without -F refused" "$expect_b"
 
+	# ---- commit: the overlay's data goes into its backing file (grown to the overlay's size) ----
+	head -c 4M /dev/urandom >"$T/cbase.raw"
+	qemu-img create -f qcow2 -b cbase.raw -F raw "$T/ctop.qcow2" 8M >/dev/null
+	qemu-io -c 'write -P 0x33 64k 128k' -c 'write -z 1M 64k' -c 'write -P 0x44 6M 64k' "$T/ctop.qcow2" >/dev/null
+	qemu-img convert -O raw "$T/ctop.qcow2" "$T/cview.raw"
+	topsum=$(md5sum <"$T/ctop.qcow2")
+	check "commit" $M img commit "$T/ctop.qcow2"
+	check "commit: the base now holds the guest view" qemu-img compare -f raw -F raw "$T/cview.raw" "$T/cbase.raw"
+	check "commit: the overlay still reads the same" qemu-img compare "$T/cview.raw" "$T/ctop.qcow2"
+	[ "$(md5sum <"$T/ctop.qcow2")" = "$topsum" ] && pass "commit: overlay file untouched" || fail "commit: overlay file untouched"
+	expect_c=$($M img commit "$T/cbase.raw" 2>&1)
+	[ $? = 1 ] && echo "$expect_c" | grep -q 'no backing file' && pass "commit: no backing refused" || fail "commit: no backing refused" "$expect_c"
+
 	# ---- snapshots: qemu-img's are listed; ours (when the driver can) are seen by qemu-img ----
 	qemu-img create -f qcow2 "$T/s.qcow2" 1M >/dev/null
 	qemu-img snapshot -c first "$T/s.qcow2"
