@@ -19,6 +19,7 @@
 #define BLOCK_MAX_DRIVERS 32
 #define BLOCK_PROBE_BYTES (64 * 1024)
 #define BLOCK_ZERO_CHUNK (1u << 20)
+#define BLOCK_PROBE_GUARD 512 /* bytes of a probed raw image kept from looking like a format */
 
 static const struct block_driver *block_registry[BLOCK_MAX_DRIVERS];
 static size_t block_registry_count;
@@ -79,7 +80,8 @@ static int block_host_flags(int flags)
 	return hf;
 }
 
-static int block_probe_file(struct host_file *f, const char *filename, const struct block_driver **out)
+static int block_probe_file(struct host_file *f, const char *filename,
+			    const struct block_driver **out)
 {
 	const struct block_driver *best = NULL;
 	uint64_t size;
@@ -157,7 +159,8 @@ static char *block_backing_path(const char *image, const char *backing)
 static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
 			    const struct block_chain_link *above, struct block_device **out);
 
-static int block_open_backing(struct block_device *bs, int depth, const struct block_chain_link *self)
+static int block_open_backing(struct block_device *bs, int depth,
+			      const struct block_chain_link *self)
 {
 	const char *name = bs->backing_name;
 	int ret;
@@ -210,7 +213,11 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	}
 	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
-	if (ret < 0) {
+	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
+		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
+			    filename);
+		goto fail;
+	} else if (ret < 0) {
 		block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
 		goto fail;
 	}
@@ -220,8 +227,9 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	}
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret = block_error(-ELOOP, "%s: backing chain loop: this file is already in the chain",
-					  filename);
+			ret = block_error(
+			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
+			    filename);
 			goto fail;
 		}
 	}
@@ -235,6 +243,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		ret = block_probe_file(&bs->file, filename, &bs->drv);
 		if (ret < 0)
 			goto fail;
+		bs->flags |= BLOCK_OPEN_PROBED;
 	}
 	block_error_msg[0] = 0;
 	ret = bs->drv->open(bs);
@@ -243,6 +252,11 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			block_error(ret, "%s: cannot open %s image: %s", filename, bs->drv->name,
 				    strerror(-ret));
 		bs->drv = NULL; /* open failed: the driver's close must not run */
+		goto fail;
+	}
+	if (bs->size > INT64_MAX) {
+		ret = block_error(-EFBIG, "%s: virtual size %llu too large", filename,
+				  (unsigned long long)bs->size);
 		goto fail;
 	}
 	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
@@ -294,11 +308,14 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 	int ret;
 
 	if (!drv)
-		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename, fmt ? fmt : "(none)");
+		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename,
+				   fmt ? fmt : "(none)");
 	if (!drv->create)
-		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename, drv->name);
+		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename,
+				   drv->name);
 	if (a.backing && !drv->has_backing)
-		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename, drv->name);
+		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename,
+				   drv->name);
 	if (stat(filename, &st) == 0)
 		return block_error(-EEXIST, "%s: file exists", filename);
 	/* No size given with a backing file: take the backing file's. */
@@ -336,9 +353,10 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 static int block_check_range(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	if (offset > bs->size || len > bs->size - offset)
-		return block_error(-EINVAL, "%s: request [%llu, +%llu) beyond the virtual size %llu",
-				   bs->filename, (unsigned long long)offset, (unsigned long long)len,
-				   (unsigned long long)bs->size);
+		return block_error(-EINVAL,
+				   "%s: request [%llu, +%llu) beyond the virtual size %llu",
+				   bs->filename, (unsigned long long)offset,
+				   (unsigned long long)len, (unsigned long long)bs->size);
 	return 0;
 }
 
@@ -351,8 +369,8 @@ static int block_check_write(struct block_device *bs, uint64_t offset, uint64_t 
 
 static int block_unsupported(struct block_device *bs, const char *what)
 {
-	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename, bs->drv->name,
-			   what);
+	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
+			   bs->drv->name, what);
 }
 
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
@@ -365,12 +383,43 @@ int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 	return bs->drv->preadv(bs, offset, iov, iovcnt);
 }
 
+/* A raw image whose format was probed must never start to look like another format: a guest
+ * could write a qcow2 header naming any host file as backing file and read it at the next start
+ * (QEMU's CVE-2008-2004).  Refuse writes that would make the first sector probe as a format. */
+static int block_check_probed_raw(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+				  int iovcnt, size_t len)
+{
+	uint8_t head[BLOCK_PROBE_GUARD];
+	size_t n = bs->size < sizeof(head) ? (size_t)bs->size : sizeof(head);
+	int ret;
+
+	if (!(bs->flags & BLOCK_OPEN_PROBED) || offset >= n || bs->drv->probe)
+		return 0;
+	ret = host_file_pread(&bs->file, 0, head, n);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot read the first sector: %s", bs->filename,
+				   strerror(-ret));
+	iov_to_buf(iov, iovcnt, 0, head + offset, len < n - offset ? len : n - offset);
+	for (size_t i = 0; i < block_registry_count; i++) {
+		const struct block_driver *drv = block_registry[i];
+		if (drv->probe && drv->probe(head, n, bs->filename) > 0)
+			return block_error(-EPERM,
+					   "%s: refusing a write that makes this probed raw image "
+					   "look like %s (give the format explicitly)",
+					   bs->filename, drv->name);
+	}
+	return 0;
+}
+
 int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	size_t len = iov_size(iov, iovcnt);
 	int ret = block_check_write(bs, offset, len);
 
 	if (ret < 0 || len == 0)
+		return ret;
+	ret = block_check_probed_raw(bs, offset, iov, iovcnt, len);
+	if (ret < 0)
 		return ret;
 	if (!bs->drv->pwritev)
 		return block_unsupported(bs, "writes");
@@ -419,7 +468,8 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	if (ret < 0 || len == 0)
 		return ret;
 	if (flags & ~BLOCK_ZERO_MAY_UNMAP)
-		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename, flags);
+		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
+				   flags);
 	if (bs->drv->write_zeroes)
 		return bs->drv->write_zeroes(bs, offset, len, flags);
 	/* No shortcut in the format: write a buffer of zeroes. */
@@ -437,8 +487,8 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	return ret;
 }
 
-int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum, int *status,
-		 uint64_t *map_offset)
+int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		 int *status, uint64_t *map_offset)
 {
 	int ret = block_check_range(bs, offset, len);
 
@@ -476,7 +526,8 @@ int block_truncate(struct block_device *bs, uint64_t new_size, enum block_preall
 	return bs->drv->truncate(bs, new_size, prealloc, shrink_allowed);
 }
 
-int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt)
 {
 	size_t len = iov_size(iov, iovcnt);
 	struct block_device *b = bs->backing;

@@ -33,6 +33,7 @@ enum {
 	BLOCK_OPEN_CACHE_DSYNC = 1 << 3,  /* O_DSYNC: every write is durable when it completes */
 	BLOCK_OPEN_CACHE_UNSAFE = 1 << 4, /* flushes are ignored */
 	BLOCK_OPEN_CHECK = 1 << 5,	  /* opened by `check`: tolerate inconsistencies to report them */
+	BLOCK_OPEN_PROBED = 1 << 6,	  /* set by the core: the format was probed, not given */
 };
 
 /* Allocation status of a range (block_status). */

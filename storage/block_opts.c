@@ -1,8 +1,8 @@
 /* key=value option lists for `img create -o` / `img amend -o`.
  *
  * The syntax is qemu-img's: options separated by ',', a literal ',' inside a value written ',,'.
- * Each option remembers whether a driver asked for it, so the core can refuse options that no driver
- * understood instead of silently ignoring a typo.
+ * Each option remembers whether a driver asked for it, so the core can refuse options that no
+ * driver understood instead of silently ignoring a typo.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -3,10 +3,10 @@
  * Everything is positional (preadv/pwritev/fallocate/lseek with SEEK_DATA) so any number of threads
  * may use one host_file at once.  With O_DIRECT the kernel wants offset, length and buffer address
  * aligned to the device's logical block; requests that are not go through an aligned bounce buffer
- * (read-modify-write for writes).  A read-modify-write can lose a concurrent write to the other bytes
- * of the same block, so bounce writes take a stripe lock exclusively while aligned direct writes take
- * it shared.  Reads past end-of-file return zeroes, which is what every format wants for a file
- * that was not (yet) extended.
+ * (read-modify-write for writes).  A read-modify-write can lose a concurrent write to the other
+ * bytes of the same block, so bounce writes take a stripe lock exclusively while aligned direct
+ * writes take it shared.  Reads past end-of-file return zeroes, which is what every format wants
+ * for a file that was not (yet) extended.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,16 +41,32 @@ static pthread_rwlock_t *host_file_stripe(const struct host_file *f)
 	return &host_file_stripes[(unsigned)f->fd % HOST_FILE_STRIPES];
 }
 
-/* O_DIRECT alignment: a 512-byte read at offset 0 works on 512-byte-sector devices only.  A file
- * shorter than one 4 KiB block cannot tell (the kernel answers 0 before checking alignment past
- * EOF), so it gets the safe 4096. */
+/* O_DIRECT alignment: the kernel says so where it can (statx STATX_DIOALIGN on regular files since
+ * Linux 6.1, the logical sector size of a block device); otherwise a 512-byte read at offset 0
+ * works on 512-byte-sector devices only.  A short file cannot tell (the kernel answers 0 at EOF
+ * before checking alignment), so it gets the safe 4096. */
 static uint32_t host_file_detect_align(int fd)
 {
+	struct statx stx;
 	struct stat st;
 	void *buf;
 	uint32_t align = HOST_FILE_MAX_ALIGN;
+	int sector;
 
-	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && st.st_size < HOST_FILE_MAX_ALIGN))
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align) {
+		uint32_t a = stx.stx_dio_offset_align > stx.stx_dio_mem_align
+				 ? stx.stx_dio_offset_align
+				 : stx.stx_dio_mem_align;
+		if (a <= HOST_FILE_MAX_ALIGN && (a & (a - 1)) == 0)
+			return a;
+	}
+	if (fstat(fd, &st) < 0)
+		return HOST_FILE_MAX_ALIGN;
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKSSZGET, &sector) == 0 && sector > 0 &&
+	    sector <= HOST_FILE_MAX_ALIGN && (sector & (sector - 1)) == 0)
+		return (uint32_t)sector;
+	if (S_ISREG(st.st_mode) && st.st_size < HOST_FILE_MAX_ALIGN)
 		return HOST_FILE_MAX_ALIGN;
 	if (posix_memalign(&buf, HOST_FILE_MAX_ALIGN, HOST_FILE_MAX_ALIGN))
 		return HOST_FILE_MAX_ALIGN;
@@ -152,7 +168,8 @@ static void host_file_iov_zero(struct iovec *v, int cnt)
 }
 
 /* The plain loop: retry EINTR and short transfers; a read hitting EOF zero-fills the rest. */
-static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, int iovcnt, bool write)
+static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, int iovcnt,
+			     bool write)
 {
 	struct iovec stack[HOST_FILE_STACK_IOV], *heap, *v;
 	int cnt = iovcnt, ret = 0;
@@ -165,7 +182,8 @@ static int host_file_rw_loop(int fd, uint64_t offset, const struct iovec *iov, i
 	host_file_iov_advance(&v, &cnt, 0);
 	while (cnt > 0) {
 		int n = cnt > IOV_MAX ? IOV_MAX : cnt;
-		ssize_t r = write ? pwritev(fd, v, n, (off_t)offset) : preadv(fd, v, n, (off_t)offset);
+		ssize_t r =
+		    write ? pwritev(fd, v, n, (off_t)offset) : preadv(fd, v, n, (off_t)offset);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -297,7 +315,8 @@ static int host_file_bounce_write(struct host_file *f, uint64_t offset, const st
 				break;
 		}
 		if ((head + n) & (a - 1) && (span > a || !head)) {
-			ret = host_file_flat(f->fd, start + span - a, (char *)buf + span - a, a, false);
+			ret = host_file_flat(f->fd, start + span - a, (char *)buf + span - a, a,
+					     false);
 			if (ret < 0)
 				break;
 		}
@@ -344,7 +363,8 @@ int host_file_pwritev(struct host_file *f, uint64_t offset, const struct iovec *
 		ret = host_file_rw_loop(f->fd, offset, iov, iovcnt, true);
 	} else {
 		pthread_rwlock_wrlock(lock);
-		ret = host_file_bounce_write(f, offset, iov, iovcnt, host_file_iov_size(iov, iovcnt));
+		ret =
+		    host_file_bounce_write(f, offset, iov, iovcnt, host_file_iov_size(iov, iovcnt));
 	}
 	pthread_rwlock_unlock(lock);
 	return ret;
@@ -511,7 +531,8 @@ int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len)
 	return host_file_punch_hole(f, offset, len);
 }
 
-int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data, uint64_t *pnum)
+int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data,
+		     uint64_t *pnum)
 {
 	off_t data, hole;
 

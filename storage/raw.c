@@ -34,7 +34,8 @@ static int raw_preadv(struct block_device *bs, uint64_t offset, const struct iov
 	return ret < 0 ? raw_io_error(bs, "read", offset, ret) : 0;
 }
 
-static int raw_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+static int raw_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt)
 {
 	int ret = host_file_pwritev(&bs->file, offset, iov, iovcnt);
 	return ret < 0 ? raw_io_error(bs, "write", offset, ret) : 0;
@@ -55,7 +56,7 @@ static int raw_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 static int raw_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
 {
 	int ret = (flags & BLOCK_ZERO_MAY_UNMAP) ? host_file_punch_hole(&bs->file, offset, len)
-						  : host_file_write_zeroes(&bs->file, offset, len);
+						 : host_file_write_zeroes(&bs->file, offset, len);
 	return ret < 0 ? raw_io_error(bs, "write zeroes", offset, ret) : 0;
 }
 
@@ -195,20 +196,20 @@ static uint32_t raw_cluster_size(struct block_device *bs)
 }
 
 static const struct block_driver block_driver_raw = {
-	.name = "raw",
-	.description = "raw disk image (the file is the disk)",
-	.has_backing = false,
-	.probe = NULL, /* never probed: the fallback */
-	.open = raw_open,
-	.create = raw_create,
-	.preadv = raw_preadv,
-	.pwritev = raw_pwritev,
-	.flush = raw_flush,
-	.discard = raw_discard,
-	.write_zeroes = raw_write_zeroes,
-	.block_status = raw_block_status,
-	.truncate = raw_truncate,
-	.info = raw_info,
-	.cluster_size = raw_cluster_size,
+    .name = "raw",
+    .description = "raw disk image (the file is the disk)",
+    .has_backing = false,
+    .probe = NULL, /* never probed: the fallback */
+    .open = raw_open,
+    .create = raw_create,
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .block_status = raw_block_status,
+    .truncate = raw_truncate,
+    .info = raw_info,
+    .cluster_size = raw_cluster_size,
 };
 BLOCK_DRIVER(block_driver_raw);

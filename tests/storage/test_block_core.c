@@ -79,7 +79,8 @@ static int fc_rw(struct block_device *bs, uint64_t offset, const struct iovec *i
 				struct iovec v = {buf, 512};
 				ret = block_read_backing(bs, sec * 512, &v, 1);
 				if (ret == 0)
-					ret = host_file_pwrite(&bs->file, FC_DATA + sec * 512, buf, 512);
+					ret = host_file_pwrite(&bs->file, FC_DATA + sec * 512, buf,
+							       512);
 				alloc = 1;
 				if (ret == 0)
 					ret = host_file_pwrite(&bs->file, FC_MAP + sec, &alloc, 1);
@@ -130,13 +131,13 @@ static int fc_create(const char *filename, const struct block_create_args *args)
 }
 
 static const struct block_driver fc_driver = {
-	.name = "fakecow",
-	.has_backing = true,
-	.probe = fc_probe,
-	.open = fc_open,
-	.create = fc_create,
-	.preadv = fc_preadv,
-	.pwritev = fc_pwritev,
+    .name = "fakecow",
+    .has_backing = true,
+    .probe = fc_probe,
+    .open = fc_open,
+    .create = fc_create,
+    .preadv = fc_preadv,
+    .pwritev = fc_pwritev,
 };
 BLOCK_DRIVER(fc_driver);
 
@@ -380,6 +381,37 @@ static void test_create_options(void **state)
 	block_close(bs);
 }
 
+/* A guest must not turn a probed raw disk into another format (CVE-2008-2004). */
+static void test_probed_raw_guard(void **state)
+{
+	struct block_device *bs;
+	uint8_t sec[512], chk[512];
+
+	(void)state;
+	fill_raw("guard.raw", 8192, 4);
+	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_string_equal(bs->drv->name, "raw");
+	assert_true(bs->flags & BLOCK_OPEN_PROBED);
+	assert_int_equal(block_pread(bs, 0, sec, 512), 0);
+	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), -EPERM);
+	assert_non_null(strstr(block_last_error(), "fakecow"));
+	/* the magic split over two writes is caught by the second */
+	assert_int_equal(block_pwrite(bs, 0, "FAKE", 4), 0);
+	assert_int_equal(block_pwrite(bs, 4, "COW1", 4), -EPERM);
+	assert_int_equal(block_pread(bs, 0, chk, 512), 0);
+	assert_memory_equal(chk + 4, sec + 4, 508);
+	/* ordinary writes to sector 0 and beyond it are fine */
+	memset(sec, 0x11, sizeof(sec));
+	assert_int_equal(block_pwrite(bs, 0, sec, 512), 0);
+	assert_int_equal(block_pwrite(bs, 512, FC_MAGIC, 8), 0);
+	block_close(bs);
+	/* with the format given explicitly, the guest owns every byte */
+	assert_int_equal(block_open(tpath("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_false(bs->flags & BLOCK_OPEN_PROBED);
+	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), 0);
+	block_close(bs);
+}
+
 static void test_opts_parse(void **state)
 {
 	struct block_opts o = {0};
@@ -428,16 +460,17 @@ static void test_iov_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_three_layer_chain),
-		cmocka_unit_test(test_backing_relative_to_image_dir),
-		cmocka_unit_test(test_loop_detected),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_missing_backing),
-		cmocka_unit_test(test_range_and_readonly),
-		cmocka_unit_test(test_probe),
-		cmocka_unit_test(test_create_options),
-		cmocka_unit_test(test_opts_parse),
-		cmocka_unit_test(test_iov_helpers),
+	    cmocka_unit_test(test_three_layer_chain),
+	    cmocka_unit_test(test_backing_relative_to_image_dir),
+	    cmocka_unit_test(test_loop_detected),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_missing_backing),
+	    cmocka_unit_test(test_range_and_readonly),
+	    cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_probed_raw_guard),
+	    cmocka_unit_test(test_opts_parse),
+	    cmocka_unit_test(test_iov_helpers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

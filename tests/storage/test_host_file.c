@@ -215,7 +215,7 @@ static void test_extents_and_holes(void **state)
 	assert_true(n >= sizeof(buf) && n < (1 << 20));
 	assert_int_equal(host_file_extent(&f, 1 << 20, 100, &data, &n), 0);
 	assert_true(data);
-	assert_int_equal(n, 100); /* bounded by len */
+	assert_int_equal(n, 100);					    /* bounded by len */
 	assert_int_equal(host_file_extent(&f, 8 << 20, 100, &data, &n), 0); /* past EOF */
 	assert_false(data);
 	assert_int_equal(n, 100);
@@ -273,12 +273,12 @@ static void test_read_only_and_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buffered_random),
-		cmocka_unit_test(test_direct_random),
-		cmocka_unit_test(test_direct_aligned_fast_path),
-		cmocka_unit_test(test_direct_concurrent_rmw),
-		cmocka_unit_test(test_extents_and_holes),
-		cmocka_unit_test(test_read_only_and_errors),
+	    cmocka_unit_test(test_buffered_random),
+	    cmocka_unit_test(test_direct_random),
+	    cmocka_unit_test(test_direct_aligned_fast_path),
+	    cmocka_unit_test(test_direct_concurrent_rmw),
+	    cmocka_unit_test(test_extents_and_holes),
+	    cmocka_unit_test(test_read_only_and_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

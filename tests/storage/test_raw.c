@@ -1,7 +1,7 @@
 /* Tests of the raw driver (storage/raw.c) through the block API: a random read/write/discard/
- * write_zeroes workload against an in-memory shadow (fixed seed, buffered and O_DIRECT), create with
- * each preallocation mode checked with st_blocks, truncate, block_status against qemu-img map, and
- * qemu-img (the independent oracle) reading minivmm-written images identically.
+ * write_zeroes workload against an in-memory shadow (fixed seed, buffered and O_DIRECT), create
+ * with each preallocation mode checked with st_blocks, truncate, block_status against qemu-img map,
+ * and qemu-img (the independent oracle) reading minivmm-written images identically.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -325,7 +325,8 @@ static void test_reads_qemu_written_image(void **state)
 		skip();
 	unlink(tpath("q.raw"));
 	snprintf(cmd, sizeof(cmd),
-		 "qemu-img create -q -f raw '%s' 3M && qemu-io -f raw -c 'write -P 0x61 1M 4k' '%s' >/dev/null",
+		 "qemu-img create -q -f raw '%s' 3M && qemu-io -f raw -c 'write -P 0x61 1M 4k' "
+		 "'%s' >/dev/null",
 		 tpath("q.raw"), tpath("q.raw"));
 	if (run(cmd) != 0) {
 		print_message("qemu-io unavailable: skipping\n");
@@ -345,12 +346,12 @@ static void test_reads_qemu_written_image(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_workload_buffered),
-		cmocka_unit_test(test_workload_direct),
-		cmocka_unit_test(test_preallocation),
-		cmocka_unit_test(test_truncate),
-		cmocka_unit_test(test_status_matches_qemu_map),
-		cmocka_unit_test(test_reads_qemu_written_image),
+	    cmocka_unit_test(test_workload_buffered),
+	    cmocka_unit_test(test_workload_direct),
+	    cmocka_unit_test(test_preallocation),
+	    cmocka_unit_test(test_truncate),
+	    cmocka_unit_test(test_status_matches_qemu_map),
+	    cmocka_unit_test(test_reads_qemu_written_image),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
