@@ -331,5 +331,6 @@ static const struct block_driver block_driver_qcow2 = {
 	.set_backing = qcow2_set_backing,
 	.snapshot_list = qcow2_snapshot_list,
 	.cluster_size = qcow2_cluster_size,
+	.pwrite_compressed = qcow2_pwrite_compressed,
 };
 BLOCK_DRIVER(block_driver_qcow2);
