@@ -329,7 +329,10 @@ static const struct block_driver block_driver_qcow2 = {
 	.check = qcow2_check,
 	.info = qcow2_info,
 	.set_backing = qcow2_set_backing,
+	.snapshot_create = qcow2_snapshot_create,
 	.snapshot_list = qcow2_snapshot_list,
+	.snapshot_apply = qcow2_snapshot_apply,
+	.snapshot_delete = qcow2_snapshot_delete,
 	.cluster_size = qcow2_cluster_size,
 	.pwrite_compressed = qcow2_pwrite_compressed,
 };

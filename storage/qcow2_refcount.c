@@ -343,9 +343,15 @@ int qcow2_free_now(struct block_device *bs, uint64_t offset, uint64_t len)
 		ret = qcow2_refcount_get(bs, c, &rc);
 		if (ret < 0)
 			return ret;
-		/* Give the space back to the host; reads of a freed cluster are never made. */
-		if (rc == 0 && !s->read_only)
-			host_file_punch_hole(&bs->file, c << s->cluster_bits, s->cluster_size);
+		if (rc == 0) {
+			/* A freed table must never be written back over the cluster's next use. */
+			qcow2_cache_discard(&s->l2_cache, c << s->cluster_bits);
+			qcow2_cache_discard(&s->rb_cache, c << s->cluster_bits);
+			/* Give the space back to the host; reads of a freed cluster are never made. */
+			if (!s->read_only)
+				host_file_punch_hole(&bs->file, c << s->cluster_bits,
+						     s->cluster_size);
+		}
 	}
 	return 0;
 }
