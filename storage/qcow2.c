@@ -266,6 +266,8 @@ static int qcow2_info(struct block_device *bs, struct json_object *out)
 		json_object_object_add(
 			out, "lazy-refcounts",
 			json_object_new_boolean(!!(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS)));
+	if (s->incompat & QCOW2_INCOMPAT_DIRTY)
+		json_object_object_add(out, "dirty-flag", json_object_new_boolean(true));
 	json_object_object_add(out, "refcount-bits",
 			       json_object_new_int(1 << s->refcount_order));
 	if (s->version >= 3) {

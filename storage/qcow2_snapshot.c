@@ -222,7 +222,7 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 }
 
 /* Make the COPIED flags of the active L1 and its L2 tables say "refcount is exactly 1". */
-static int fix_copied_flags(struct block_device *bs)
+int qcow2_fix_copied_flags(struct block_device *bs)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	int ret = 0;
@@ -410,7 +410,7 @@ int qcow2_snapshot_create(struct block_device *bs, const char *name)
 						       s->cluster_bits,
 					   &l1_off);
 	if (ret == 0)
-		ret = fix_copied_flags(bs);
+		ret = qcow2_fix_copied_flags(bs);
 	if (ret == 0)
 		ret = qcow2_metadata_flush(bs);
 	if (ret == 0 && s->l1_size)
@@ -481,7 +481,7 @@ int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
 	if (ret == 0)
 		ret = settle_frees(bs);
 	if (ret == 0)
-		ret = fix_copied_flags(bs);
+		ret = qcow2_fix_copied_flags(bs);
 	if (ret == 0)
 		ret = qcow2_metadata_flush(bs);
 out:
@@ -534,7 +534,7 @@ int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	if (ret == 0)
 		ret = settle_frees(bs);
 	if (ret == 0)
-		ret = fix_copied_flags(bs);
+		ret = qcow2_fix_copied_flags(bs);
 	if (ret == 0)
 		ret = qcow2_metadata_flush(bs);
 	free(gone.id);
