@@ -179,6 +179,10 @@ int vdi_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 
 /* vdi_create.c */
 int vdi_create(const char *filename, const struct block_create_args *args);
+/* Makes [start, end) of the file read as zeroes as p asks (falloc, full) and sets its size to end. */
+int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p);
+
+/* vdi_resize.c */
 int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
 		 bool shrink_allowed);
 

@@ -190,7 +190,7 @@ static int vdi_create_bmap(struct host_file *f, uint32_t blocks, bool fixed)
 }
 
 /* Makes the data area [start, end) of a fixed image read as zeroes, as preallocation asks. */
-static int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
+int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
 {
 	static const uint8_t zeroes[65536];
 	int ret;
@@ -290,91 +290,4 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0)
 		return block_error(ret, "%s: cannot write the new image", filename);
 	return 0;
-}
-
-/* Grows the map in memory to new_blocks entries. */
-static int vdi_grow_arrays(struct vdi_state *s, uint32_t new_blocks)
-{
-	uint32_t *b = realloc(s->bmap, sizeof(uint32_t) * new_blocks);
-	uint32_t *o;
-
-	if (!b)
-		return -ENOMEM;
-	s->bmap = b;
-	o = realloc(s->owner, sizeof(uint32_t) * new_blocks);
-	if (!o)
-		return -ENOMEM;
-	s->owner = o;
-	for (uint32_t i = s->blocks; i < new_blocks; i++)
-		s->bmap[i] = s->owner[i] = VDI_BLOCK_FREE;
-	return 0;
-}
-
-int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
-		 bool shrink_allowed)
-{
-	struct vdi_state *s = bs->state;
-	bool fixed = s->type == VDI_TYPE_FIXED;
-	uint64_t nb64 = (new_size + s->block_size - 1) / s->block_size;
-	uint32_t old_blocks = s->blocks, new_blocks;
-	int ret = 0;
-
-	(void)shrink_allowed;
-	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
-	if (new_size % VDI_SECTOR)
-		return block_error(-EINVAL, "%s: VDI size must be a multiple of 512 bytes",
-				   bs->filename);
-	if (new_size < bs->size)
-		return block_error(-ENOTSUP, "%s: shrinking a VDI is not supported", bs->filename);
-	if (nb64 > VDI_BLOCKS_MAX)
-		return block_error(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI",
-				   bs->filename, new_size);
-	new_blocks = nb64 > old_blocks ? (uint32_t)nb64 : old_blocks;
-	if (s->offset_bmap + (uint64_t)new_blocks * 4 > s->offset_data)
-		return block_error(-ENOTSUP,
-				   "%s: growing to %" PRIu64 " bytes needs a larger block map than "
-				   "the image has room for (moving data blocks is not supported)",
-				   bs->filename, new_size);
-
-	pthread_rwlock_wrlock(&s->io_lock);
-	pthread_mutex_lock(&s->meta_lock);
-	if (new_blocks > old_blocks && vdi_grow_arrays(s, new_blocks) < 0)
-		ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	/* A fixed image allocates its new blocks; the map is written before the header makes
-	 * the new entries count. */
-	for (uint32_t i = old_blocks; ret == 0 && fixed && i < new_blocks; i++) {
-		s->bmap[i] = s->allocated;
-		s->owner[s->allocated++] = i;
-	}
-	if (ret == 0 && new_blocks > old_blocks) {
-		s->blocks = new_blocks;
-		ret = vdi_write_bmap(bs, old_blocks, new_blocks - old_blocks);
-	}
-	if (ret == 0 && fixed) {
-		uint64_t start = s->offset_data + (uint64_t)old_blocks * vdi_block_bytes(s);
-		uint64_t end = s->offset_data + (uint64_t)s->allocated * vdi_block_bytes(s);
-
-		if (end > s->file_size) {
-			ret = vdi_prealloc(&bs->file, start > s->file_size ? start : s->file_size,
-					   end, prealloc);
-			if (ret < 0)
-				block_error(ret, "%s: cannot extend the image", bs->filename);
-			else
-				s->file_size = end;
-		}
-	}
-	if (ret == 0) {
-		vdi_put_le64(s->head + VDI_OFF_DISK_SIZE, new_size);
-		vdi_put_le32(s->head + VDI_OFF_BLOCKS, s->blocks);
-		vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
-		ret = vdi_write_header(bs);
-	}
-	if (ret == 0) {
-		s->disk_size = new_size;
-		bs->size = new_size;
-	}
-	pthread_mutex_unlock(&s->meta_lock);
-	pthread_rwlock_unlock(&s->io_lock);
-	return ret;
 }

@@ -489,6 +489,58 @@ static void test_truncate_grow(void **state)
 	}
 }
 
+/* qemu-img leaves no room to grow the map: the data area moves up (the blocks in the way go to the
+ * end of the file); the content and qemu-img's view stay right. */
+static void test_grow_moves_data(void **state)
+{
+	enum { OLD = 200 * MiB, NEW = 700 * MiB };
+	const char *opts[] = {"", "-o static=on"};
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct block_device *bs;
+		uint8_t *pat = malloc(MiB), *got = malloc(MiB);
+		uint64_t blocks[] = {0, 1, 2, 77, 199};
+
+		unlink(tpath("mv.vdi"));
+		assert_int_equal(run("qemu-img create -q -f vdi %s %s %d", opts[k], tpath("mv.vdi"),
+				     OLD),
+				 0);
+		bs = open_vdi(tpath("mv.vdi"), BLOCK_OPEN_RDWR);
+		for (size_t b = 0; b < 5; b++) {
+			memset(pat, (int)(b + 1), MiB);
+			assert_int_equal(block_pwrite(bs, blocks[b] * MiB, pat, MiB), 0);
+		}
+		if (block_truncate(bs, NEW, BLOCK_PREALLOC_OFF, false) != 0)
+			fail_msg("truncate: %s", block_last_error());
+		memset(pat, 0x77, MiB);
+		assert_int_equal(block_pwrite(bs, NEW - MiB, pat, MiB), 0);
+		block_close(bs);
+		assert_int_equal(run("qemu-img check -q %s", tpath("mv.vdi")), 0);
+		bs = open_vdi(tpath("mv.vdi"), 0);
+		assert_int_equal(bs->size, NEW);
+		for (size_t b = 0; b < 5; b++) {
+			memset(pat, (int)(b + 1), MiB);
+			assert_int_equal(block_pread(bs, blocks[b] * MiB, got, MiB), 0);
+			assert_memory_equal(got, pat, MiB);
+		}
+		assert_int_equal(block_pread(bs, 3 * MiB, got, MiB), 0);
+		memset(pat, 0, MiB);
+		assert_memory_equal(got, pat, MiB);
+		block_close(bs);
+		/* QEMU reads the moved and the new block right too. */
+		assert_int_equal(run("qemu-io -f vdi -c 'read -P 4 %d %d' -c 'read -P 0x77 %d %d' "
+				     "%s >%s 2>&1",
+				     77 * MiB, MiB, NEW - MiB, MiB, tpath("mv.vdi"), tpath("mv.out")),
+				 0);
+		assert_int_equal(run("grep -q -i 'fail' %s", tpath("mv.out")), 1);
+		assert_int_equal(run("test $(grep -c 'read 1048576/1048576' %s) = 2", tpath("mv.out")),
+				 0);
+		free(pat);
+		free(got);
+	}
+}
+
 static void test_block_status(void **state)
 {
 	struct block_device *bs;
@@ -601,6 +653,7 @@ int main(void)
 	    cmocka_unit_test(test_diff_found_by_uuid),
 	    cmocka_unit_test(test_concurrent_writers),
 	    cmocka_unit_test(test_truncate_grow),
+	    cmocka_unit_test(test_grow_moves_data),
 	    cmocka_unit_test(test_block_status),
 	    cmocka_unit_test(test_uuid_and_block_size),
 	    cmocka_unit_test(test_repair_orphan),
