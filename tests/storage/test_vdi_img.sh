@@ -69,3 +69,18 @@ ok "check finds a duplicate entry" not $M img check "$T/bad.vdi"
 ok "open refuses it" not $M img info "$T/bad.vdi"
 grep -q 'bad.vdi' "$T/out" && pass "error names the file" || fail "error names the file ($(cat "$T/out"))"
 [ "$(md5sum <"$T/bad.vdi")" = "$sum" ] && pass "corrupt file unchanged" || fail "corrupt file unchanged"
+
+# Rebase: safe onto another parent keeps the content; -u onto a copy of the parent; -u to none.
+$M img create -f vdi -b c.vdi -F vdi "$T/r.vdi" >/dev/null
+cp "$T/src.raw" "$T/other.raw"
+qemu-io -f raw -c 'write -P 0x99 2M 3M' "$T/other.raw" >/dev/null
+$M img convert -O vdi "$T/other.raw" "$T/other.vdi" >/dev/null
+ok "rebase onto another parent" $M img rebase -b other.vdi -F vdi "$T/r.vdi"
+ok "rebase: parent recorded" grep -q 'backing file: other.vdi' <($M img info "$T/r.vdi")
+ok "rebase: content kept" $M img compare "$T/r.vdi" "$T/src.raw"
+cp "$T/other.vdi" "$T/other-copy.vdi"
+ok "rebase -u onto a copy" $M img rebase -u -b other-copy.vdi -F vdi "$T/r.vdi"
+ok "rebase -u: content kept" $M img compare "$T/r.vdi" "$T/src.raw"
+ok "rebase -u to no parent" $M img rebase -u -b "" "$T/r.vdi"
+ok "no parent: plain dynamic" grep -q '"type": "dynamic"' <($M img info --output=json "$T/r.vdi")
+ok "no parent: qemu-img check" qemu-img check "$T/r.vdi"
