@@ -75,9 +75,9 @@ static int vdi_parse_header(struct block_device *bs, struct vdi_state *s, uint64
 				   s->blocks, VDI_BLOCKS_MAX);
 	s->disk_size = vdi_le64(h + VDI_OFF_DISK_SIZE);
 	if (s->disk_size > (uint64_t)s->blocks * s->block_size)
-		return block_error(-EINVAL,
-				   "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes",
-				   fn, s->disk_size, s->blocks, s->block_size);
+		return block_error(
+		    -EINVAL, "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes", fn,
+		    s->disk_size, s->blocks, s->block_size);
 	if (vdi_le32(h + VDI_OFF_ALLOCATED) > s->blocks)
 		return block_error(-EINVAL, "%s: VDI allocated block count %u exceeds %u blocks",
 				   fn, vdi_le32(h + VDI_OFF_ALLOCATED), s->blocks);
@@ -245,25 +245,25 @@ static uint32_t vdi_cluster_size(struct block_device *bs)
 }
 
 static const struct block_driver block_driver_vdi = {
-	.name = "vdi",
-	.description = "VirtualBox VDI (dynamic, fixed, differencing)",
-	.has_backing = true,
-	.probe = vdi_probe,
-	.open = vdi_open,
-	.close = vdi_close,
-	.create = vdi_create,
-	.preadv = vdi_preadv,
-	.pwritev = vdi_pwritev,
-	.flush = vdi_flush,
-	.discard = vdi_discard,
-	.write_zeroes = vdi_write_zeroes,
-	.block_status = vdi_block_status,
-	.truncate = vdi_truncate,
-	.check = vdi_check,
-	.info = vdi_info,
-	.set_backing = vdi_set_backing,
-	.get_uuid = vdi_get_uuid,
-	.set_uuid = vdi_set_uuid,
-	.cluster_size = vdi_cluster_size,
+    .name = "vdi",
+    .description = "VirtualBox VDI (dynamic, fixed, differencing)",
+    .has_backing = true,
+    .probe = vdi_probe,
+    .open = vdi_open,
+    .close = vdi_close,
+    .create = vdi_create,
+    .preadv = vdi_preadv,
+    .pwritev = vdi_pwritev,
+    .flush = vdi_flush,
+    .discard = vdi_discard,
+    .write_zeroes = vdi_write_zeroes,
+    .block_status = vdi_block_status,
+    .truncate = vdi_truncate,
+    .check = vdi_check,
+    .info = vdi_info,
+    .set_backing = vdi_set_backing,
+    .get_uuid = vdi_get_uuid,
+    .set_uuid = vdi_set_uuid,
+    .cluster_size = vdi_cluster_size,
 };
 BLOCK_DRIVER(block_driver_vdi);

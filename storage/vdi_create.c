@@ -4,8 +4,9 @@
  * block_size=SIZE (a power of two from 1 MiB to 256 MiB; VirtualBox itself always uses 1 MiB),
  * preallocation=off|metadata|falloc|full (anything but off makes a fixed image; falloc reserves the
  * space, full writes zeroes; a plain static=on image is sparse, as qemu-img makes it).
- * Layout, as VirtualBox writes it: header (0x190 bytes, with the LCHS geometry) in the first sector,
- * the block map at 0x200, data from the next 1 MiB boundary, which leaves the map room to grow.
+ * Layout, as VirtualBox writes it: header (0x190 bytes, with the LCHS geometry) in the first
+ * sector, the block map at 0x200, data from the next 1 MiB boundary, which leaves the map room to
+ * grow.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +28,8 @@ struct vdi_create_opts {
 
 static int vdi_parse_bool(const char *file, const char *key, const char *v, bool *out)
 {
-	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1"))
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcmp(v, "1"))
 		*out = true;
 	else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
 		 !strcmp(v, "0"))
@@ -49,9 +51,21 @@ static int vdi_parse_size(const char *file, const char *key, const char *v, uint
 	if (errno || end == v || v[0] == '-')
 		return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end == 'i' || *end == 'B' || *end == 'b')
 		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
@@ -76,16 +90,17 @@ static int vdi_parse_opts(const char *file, struct block_opts *opts, struct vdi_
 		if (ret < 0)
 			return ret;
 	}
-	if ((v = block_opts_get(opts, "block_size")) || (v = block_opts_get(opts, "cluster_size"))) {
+	if ((v = block_opts_get(opts, "block_size")) ||
+	    (v = block_opts_get(opts, "cluster_size"))) {
 		uint64_t bsz = 0;
 
 		ret = vdi_parse_size(file, "block_size", v, &bsz);
 		if (ret < 0)
 			return ret;
 		if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
-			return block_error(-EINVAL,
-					   "%s: block_size=%s: must be a power of two from 1M to 256M",
-					   file, v);
+			return block_error(
+			    -EINVAL, "%s: block_size=%s: must be a power of two from 1M to 256M",
+			    file, v);
 		o->block_size = (uint32_t)bsz;
 	}
 	if ((v = block_opts_get(opts, "preallocation"))) {
@@ -132,9 +147,9 @@ static int vdi_parent_info(const char *filename, const struct block_create_args 
 	} else if (pb->drv->get_uuid && pb->drv->get_uuid(pb, u) == 0) {
 		vdi_uuid_to_disk(link, u);
 	} else {
-		ret = block_error(-ENOTSUP,
-				  "%s: parent %s (%s) carries no UUID for a VDI to link to",
-				  filename, path, pb->drv->name);
+		ret =
+		    block_error(-ENOTSUP, "%s: parent %s (%s) carries no UUID for a VDI to link to",
+				filename, path, pb->drv->name);
 	}
 	block_close(pb);
 	free(path);
@@ -201,7 +216,8 @@ int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_p
 			return ret;
 	} else if (p == BLOCK_PREALLOC_FULL) {
 		for (uint64_t pos = start; pos < end; pos += sizeof(zeroes)) {
-			size_t n = end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
+			size_t n =
+			    end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
 
 			ret = host_file_pwrite(f, pos, zeroes, n);
 			if (ret < 0)

@@ -18,7 +18,8 @@ static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t 
 {
 	if (offset > bs->size || len > bs->size - offset)
 		return block_error(-EINVAL,
-				   "%s: request [%" PRIu64 ", +%" PRIu64 ") beyond the disk size %" PRIu64,
+				   "%s: request [%" PRIu64 ", +%" PRIu64
+				   ") beyond the disk size %" PRIu64,
 				   bs->filename, offset, len, bs->size);
 	if (write && !(bs->flags & BLOCK_OPEN_RDWR))
 		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
@@ -96,8 +97,8 @@ int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
 			ret = vdi_bad_entry(bs, blk, e);
 		else if (VDI_IS_ALLOCATED(e)) {
-			ret = host_file_preadv(&bs->file, vdi_data_offset(s, e) + pos % s->block_size,
-					       sl.v, nseg);
+			ret = host_file_preadv(
+			    &bs->file, vdi_data_offset(s, e) + pos % s->block_size, sl.v, nseg);
 			if (ret < 0)
 				block_error(ret, "%s: read at %" PRIu64 " failed", bs->filename,
 					    pos);
@@ -357,7 +358,7 @@ static int vdi_zero_block(struct block_device *bs, uint64_t pos, uint64_t n, boo
 	if (VDI_IS_ALLOCATED(e))
 		return host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n);
 	if (e == VDI_BLOCK_ZERO || !vdi_has_parent(bs))
-		return 0; /* reads zeroes already */
+		return 0;		   /* reads zeroes already */
 	if (vdi_whole_block(bs, pos, n)) { /* hide the parent's block without allocating */
 		pthread_mutex_lock(&s->meta_lock);
 		if (vdi_entry(s, blk) == VDI_BLOCK_FREE) {

@@ -1,5 +1,5 @@
-/* Growing a VDI image (`img resize`): more blocks in the map, a larger disk size; a fixed image also
- * allocates its new blocks.
+/* Growing a VDI image (`img resize`): more blocks in the map, a larger disk size; a fixed image
+ * also allocates its new blocks.
  *
  * When the map outgrows the room before the data area (qemu-img leaves at most 511 spare bytes;
  * VirtualBox and minivmm align the data to 1 MiB), the data area moves up by whole blocks, as
@@ -121,8 +121,8 @@ int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 	}
 	if (ret == 0 && (fixed || moved)) {
 		uint64_t end = s->offset_data + (uint64_t)s->allocated * vdi_block_bytes(s);
-		uint64_t start = s->offset_data + (uint64_t)(fixed ? old_blocks : s->allocated) *
-							   vdi_block_bytes(s);
+		uint64_t start = s->offset_data +
+				 (uint64_t)(fixed ? old_blocks : s->allocated) * vdi_block_bytes(s);
 
 		if (end > s->file_size) {
 			ret = vdi_prealloc(&bs->file, start > s->file_size ? start : s->file_size,

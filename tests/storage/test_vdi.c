@@ -175,7 +175,8 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 		uint64_t op = xorshift(&s) % 12;
 		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
 		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len = (1 + xorshift(&s) % ((xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) * unit;
+		uint64_t len =
+		    (1 + xorshift(&s) % ((xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) * unit;
 
 		if (len > SIZE - off)
 			len = SIZE - off;
@@ -211,9 +212,8 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 
 	write_file(tpath("shadow.raw"), shadow, SIZE);
 	assert_int_equal(run("qemu-img check -f vdi %s >/dev/null", tpath(name)), 0);
-	assert_int_equal(run("qemu-img compare -q -f vdi -F raw %s %s", tpath(name),
-			     tpath("shadow.raw")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath(name), tpath("shadow.raw")), 0);
 	bs = open_vdi(tpath(name), 0);
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
@@ -259,9 +259,9 @@ static void test_static_layout(void **state)
 	block_close(bs);
 	json_object_put(info);
 	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("fixed.vdi")), 0);
-	assert_int_equal(run("qemu-img map --output=json %s | grep -q '\"data\": false'",
-			     tpath("fixed.vdi")),
-			 1);
+	assert_int_equal(
+	    run("qemu-img map --output=json %s | grep -q '\"data\": false'", tpath("fixed.vdi")),
+	    1);
 }
 
 /* A differencing image over a base: unallocated blocks read the base, writes stay in the diff. */
@@ -451,9 +451,9 @@ static void test_concurrent_writers(void **state)
 	}
 	write_file(tpath("conc.raw"), img, SIZE);
 	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("conc.vdi")), 0);
-	assert_int_equal(run("qemu-img compare -q -f vdi -F raw %s %s", tpath("conc.vdi"),
-			     tpath("conc.raw")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("conc.vdi"), tpath("conc.raw")),
+	    0);
 	free(img);
 }
 
@@ -477,8 +477,8 @@ static void test_truncate_grow(void **state)
 		assert_int_equal(block_pwrite(bs, 7 * MiB + 512 - 4096, tail, sizeof(tail)), 0);
 		block_close(bs);
 		assert_int_equal(run("qemu-img check %s >/dev/null", tpath("grow.vdi")), 0);
-		assert_int_equal(run("qemu-img info %s | grep -q '7340544 bytes'", tpath("grow.vdi")),
-				 0);
+		assert_int_equal(
+		    run("qemu-img info %s | grep -q '7340544 bytes'", tpath("grow.vdi")), 0);
 		bs = open_vdi(tpath("grow.vdi"), 0);
 		assert_int_equal(bs->size, 7 * MiB + 512);
 		memset(tail, 0, sizeof(tail));
@@ -503,9 +503,8 @@ static void test_grow_moves_data(void **state)
 		uint64_t blocks[] = {0, 1, 2, 77, 199};
 
 		unlink(tpath("mv.vdi"));
-		assert_int_equal(run("qemu-img create -q -f vdi %s %s %d", opts[k], tpath("mv.vdi"),
-				     OLD),
-				 0);
+		assert_int_equal(
+		    run("qemu-img create -q -f vdi %s %s %d", opts[k], tpath("mv.vdi"), OLD), 0);
 		bs = open_vdi(tpath("mv.vdi"), BLOCK_OPEN_RDWR);
 		for (size_t b = 0; b < 5; b++) {
 			memset(pat, (int)(b + 1), MiB);
@@ -531,11 +530,12 @@ static void test_grow_moves_data(void **state)
 		/* QEMU reads the moved and the new block right too. */
 		assert_int_equal(run("qemu-io -f vdi -c 'read -P 4 %d %d' -c 'read -P 0x77 %d %d' "
 				     "%s >%s 2>&1",
-				     77 * MiB, MiB, NEW - MiB, MiB, tpath("mv.vdi"), tpath("mv.out")),
+				     77 * MiB, MiB, NEW - MiB, MiB, tpath("mv.vdi"),
+				     tpath("mv.out")),
 				 0);
 		assert_int_equal(run("grep -q -i 'fail' %s", tpath("mv.out")), 1);
-		assert_int_equal(run("test $(grep -c 'read 1048576/1048576' %s) = 2", tpath("mv.out")),
-				 0);
+		assert_int_equal(
+		    run("test $(grep -c 'read 1048576/1048576' %s) = 2", tpath("mv.out")), 0);
 		free(pat);
 		free(got);
 	}
@@ -643,20 +643,13 @@ static void test_repair_orphan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reads_qemu_images),
-	    cmocka_unit_test(test_workload_dynamic),
-	    cmocka_unit_test(test_workload_static),
-	    cmocka_unit_test(test_workload_falloc),
-	    cmocka_unit_test(test_static_layout),
-	    cmocka_unit_test(test_diff_image),
-	    cmocka_unit_test(test_diff_uuid_mismatch),
-	    cmocka_unit_test(test_diff_found_by_uuid),
-	    cmocka_unit_test(test_concurrent_writers),
-	    cmocka_unit_test(test_truncate_grow),
-	    cmocka_unit_test(test_grow_moves_data),
-	    cmocka_unit_test(test_block_status),
-	    cmocka_unit_test(test_uuid_and_block_size),
-	    cmocka_unit_test(test_repair_orphan),
+	    cmocka_unit_test(test_reads_qemu_images),	cmocka_unit_test(test_workload_dynamic),
+	    cmocka_unit_test(test_workload_static),	cmocka_unit_test(test_workload_falloc),
+	    cmocka_unit_test(test_static_layout),	cmocka_unit_test(test_diff_image),
+	    cmocka_unit_test(test_diff_uuid_mismatch),	cmocka_unit_test(test_diff_found_by_uuid),
+	    cmocka_unit_test(test_concurrent_writers),	cmocka_unit_test(test_truncate_grow),
+	    cmocka_unit_test(test_grow_moves_data),	cmocka_unit_test(test_block_status),
+	    cmocka_unit_test(test_uuid_and_block_size), cmocka_unit_test(test_repair_orphan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
