@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -457,6 +458,86 @@ static void test_concurrent_writers(void **state)
 	free(img);
 }
 
+struct mixer {
+	struct block_device *bs;
+	uint8_t *shadow;
+	int id;
+};
+
+enum { MIX_SIZE = 24 * MiB, MIX_THREADS = 4, MIX_ROUNDS = 250 };
+
+/* Each thread owns the 1 MiB blocks b with b % MIX_THREADS == id and runs writes, unmapping
+ * zeroes, discards and reads on them; discards move other threads' blocks (the last data block
+ * fills the freed slot) while those threads do I/O, which must not lose or mix up any data. */
+static void *mixer_thread(void *arg)
+{
+	struct mixer *m = arg;
+	uint64_t s = 0x1234567 + m->id;
+	uint8_t *buf = malloc(MiB);
+
+	for (int r = 0; r < MIX_ROUNDS; r++) {
+		uint64_t blk =
+		    (xorshift(&s) % (MIX_SIZE / MiB / MIX_THREADS)) * MIX_THREADS + m->id;
+		uint64_t in = xorshift(&s) % MiB, len = 1 + xorshift(&s) % (MiB - in);
+		uint64_t off = blk * MiB + in, op = xorshift(&s) % 8;
+		int ret = 0;
+
+		if (op < 4) {
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (uint8_t)(xorshift(&s) | 1);
+			ret = block_pwrite(m->bs, off, buf, len);
+			memcpy(m->shadow + off, buf, len);
+		} else if (op < 5) {
+			ret = block_write_zeroes(m->bs, blk * MiB, MiB, BLOCK_ZERO_MAY_UNMAP);
+			memset(m->shadow + blk * MiB, 0, MiB);
+		} else if (op < 6) {
+			ret = block_discard(m->bs, blk * MiB, MiB);
+			memset(m->shadow + blk * MiB, 0, MiB);
+		} else {
+			ret = block_pread(m->bs, off, buf, len);
+			if (ret == 0 && memcmp(buf, m->shadow + off, len) != 0)
+				ret = -EILSEQ;
+		}
+		if (ret != 0) {
+			free(buf);
+			return (void *)(intptr_t)ret;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_concurrent_mixed(void **state)
+{
+	struct mixer m[MIX_THREADS];
+	pthread_t t[MIX_THREADS];
+	uint8_t *shadow = calloc(1, MIX_SIZE);
+	struct block_device *bs;
+
+	(void)state;
+	create_vdi(tpath("mix.vdi"), MIX_SIZE, NULL, NULL);
+	bs = open_vdi(tpath("mix.vdi"), BLOCK_OPEN_RDWR);
+	for (int i = 0; i < MIX_THREADS; i++) {
+		m[i] = (struct mixer){bs, shadow, i};
+		assert_int_equal(pthread_create(&t[i], NULL, mixer_thread, &m[i]), 0);
+	}
+	for (int i = 0; i < MIX_THREADS; i++) {
+		void *r;
+
+		assert_int_equal(pthread_join(t[i], &r), 0);
+		if (r)
+			fail_msg("thread %d: error %d (%s)", i, (int)(intptr_t)r,
+				 block_last_error());
+	}
+	assert_reads(bs, shadow, MIX_SIZE);
+	block_close(bs);
+	write_file(tpath("mix.raw"), shadow, MIX_SIZE);
+	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("mix.vdi")), 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("mix.vdi"), tpath("mix.raw")), 0);
+	free(shadow);
+}
+
 /* Growing: dynamic within the map's room, fixed with new blocks allocated; qemu-img agrees. */
 static void test_truncate_grow(void **state)
 {
@@ -643,13 +724,14 @@ static void test_repair_orphan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reads_qemu_images),	cmocka_unit_test(test_workload_dynamic),
-	    cmocka_unit_test(test_workload_static),	cmocka_unit_test(test_workload_falloc),
-	    cmocka_unit_test(test_static_layout),	cmocka_unit_test(test_diff_image),
-	    cmocka_unit_test(test_diff_uuid_mismatch),	cmocka_unit_test(test_diff_found_by_uuid),
-	    cmocka_unit_test(test_concurrent_writers),	cmocka_unit_test(test_truncate_grow),
-	    cmocka_unit_test(test_grow_moves_data),	cmocka_unit_test(test_block_status),
-	    cmocka_unit_test(test_uuid_and_block_size), cmocka_unit_test(test_repair_orphan),
+	    cmocka_unit_test(test_reads_qemu_images),  cmocka_unit_test(test_workload_dynamic),
+	    cmocka_unit_test(test_workload_static),    cmocka_unit_test(test_workload_falloc),
+	    cmocka_unit_test(test_static_layout),      cmocka_unit_test(test_diff_image),
+	    cmocka_unit_test(test_diff_uuid_mismatch), cmocka_unit_test(test_diff_found_by_uuid),
+	    cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_concurrent_mixed),
+	    cmocka_unit_test(test_truncate_grow),      cmocka_unit_test(test_grow_moves_data),
+	    cmocka_unit_test(test_block_status),       cmocka_unit_test(test_uuid_and_block_size),
+	    cmocka_unit_test(test_repair_orphan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
