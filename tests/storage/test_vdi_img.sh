@@ -84,3 +84,14 @@ ok "rebase -u: content kept" $M img compare "$T/r.vdi" "$T/src.raw"
 ok "rebase -u to no parent" $M img rebase -u -b "" "$T/r.vdi"
 ok "no parent: plain dynamic" grep -q '"type": "dynamic"' <($M img info --output=json "$T/r.vdi")
 ok "no parent: qemu-img check" qemu-img check "$T/r.vdi"
+
+# Preallocation: full and falloc reserve the space, plain static=on stays sparse (as qemu-img).
+alloc_kib() { du -k "$1" | cut -f1; }
+$M img create -f vdi -o preallocation=full "$T/pf.vdi" 16M >/dev/null
+$M img create -f vdi -o preallocation=falloc "$T/pa.vdi" 16M >/dev/null
+$M img create -f vdi -o static=on "$T/ps.vdi" 16M >/dev/null
+[ "$(alloc_kib "$T/pf.vdi")" -ge 16384 ] && pass "preallocation=full allocates" || fail "preallocation=full allocates"
+[ "$(alloc_kib "$T/pa.vdi")" -ge 16384 ] && pass "preallocation=falloc allocates" || fail "preallocation=falloc allocates"
+[ "$(alloc_kib "$T/ps.vdi")" -lt 1024 ] && pass "static=on is sparse" || fail "static=on is sparse"
+ok "preallocated: fixed type" grep -q '"type": "fixed"' <($M img info --output=json "$T/pf.vdi")
+ok "preallocated: qemu-img check" qemu-img check "$T/pf.vdi"
