@@ -162,7 +162,7 @@ static void test_reads_qemu_images(void **state)
 }
 
 /* Random writes, zeroes, discards and reads against a shadow; then qemu-img check and compare. */
-static void workload(const char *name, const char *opts, uint64_t seed)
+static void workload(const char *name, const char *opts, int flags, uint64_t seed)
 {
 	enum { SIZE = 12 * MiB + 4096, ROUNDS = 700, MAXLEN = 3 * MiB };
 	uint8_t *shadow = calloc(1, SIZE), *buf = malloc(MAXLEN);
@@ -170,7 +170,7 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 	uint64_t s = seed;
 
 	create_vdi(tpath(name), SIZE, opts, NULL);
-	bs = open_vdi(tpath(name), BLOCK_OPEN_RDWR);
+	bs = open_vdi(tpath(name), BLOCK_OPEN_RDWR | flags);
 	assert_int_equal(bs->size, SIZE);
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t op = xorshift(&s) % 12;
@@ -225,19 +225,26 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 static void test_workload_dynamic(void **state)
 {
 	(void)state;
-	workload("dyn.vdi", NULL, 0x9e3779b97f4a7c15ull);
+	workload("dyn.vdi", NULL, 0, 0x9e3779b97f4a7c15ull);
+}
+
+/* O_DIRECT: unaligned metadata and data writes go through host_file's bounce buffers. */
+static void test_workload_direct(void **state)
+{
+	(void)state;
+	workload("direct.vdi", NULL, BLOCK_OPEN_CACHE_NONE, 0x8badf00ddeadbeefull);
 }
 
 static void test_workload_static(void **state)
 {
 	(void)state;
-	workload("static.vdi", "static=on", 0x2545f4914f6cdd1dull);
+	workload("static.vdi", "static=on", 0, 0x2545f4914f6cdd1dull);
 }
 
 static void test_workload_falloc(void **state)
 {
 	(void)state;
-	workload("falloc.vdi", "preallocation=falloc", 0x5851f42d4c957f2dull);
+	workload("falloc.vdi", "preallocation=falloc", 0, 0x5851f42d4c957f2dull);
 }
 
 /* A fixed image: qemu-img sees every block allocated, and the info says "fixed". */
@@ -725,6 +732,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reads_qemu_images),  cmocka_unit_test(test_workload_dynamic),
+	    cmocka_unit_test(test_workload_direct),
 	    cmocka_unit_test(test_workload_static),    cmocka_unit_test(test_workload_falloc),
 	    cmocka_unit_test(test_static_layout),      cmocka_unit_test(test_diff_image),
 	    cmocka_unit_test(test_diff_uuid_mismatch), cmocka_unit_test(test_diff_found_by_uuid),
