@@ -17,7 +17,9 @@ static const struct img_verb img_verbs[] = {
 	{"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
 	 img_create_main, false},
 	{"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
-	{"convert", "convert [-f FMT] [-O FMT] [-o ...] [-c] [-p] [-S SIZE] [-m N] IN OUT",
+	{"convert",
+	 "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
+	 "[-t CACHE] [-T SRC_CACHE] IN OUT",
 	 img_convert_main, false},
 	{"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
 	{"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},

@@ -14,6 +14,8 @@ struct img_convert_args {
 	uint64_t sparse;	      /* -S: shortest zero run left unwritten; 0 writes everything */
 	int workers;		      /* -m: requests in flight */
 	int in_flags, out_flags;      /* BLOCK_OPEN_CACHE_* */
+	const char *backing, *backing_fmt; /* -B, -F: the output's backing file */
+	bool no_create;			   /* -n: the output exists already */
 	bool compress, progress;
 	bool new_uuid; /* clonemedium: give the copy its own UUID when the format has one */
 };

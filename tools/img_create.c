@@ -1,7 +1,8 @@
 /* `minivmm img create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]`
  *
  * As qemu-img: SIZE may be left out when there is a backing file (the image takes its size), and
- * every -o key must be understood by the format (block_create refuses the others).
+ * every -o key must be understood by the format (block_create refuses the others); a backing file
+ * needs its format (-F), as with qemu-img 7.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -70,6 +71,11 @@ int img_create_main(int argc, char **argv)
 	}
 	if (backing && !backing[0]) {
 		img_fail(file, "empty backing file name");
+		goto out;
+	}
+	/* As qemu-img 7: a probed backing format lets a guest turn a raw base into anything. */
+	if (backing && !backing_fmt) {
+		img_fail(file, "backing file specified without backing format (add -F FMT)");
 		goto out;
 	}
 
