@@ -175,12 +175,18 @@ static void vdi_state_free(struct vdi_state *s)
 static int vdi_open(struct block_device *bs)
 {
 	struct vdi_state *s = calloc(1, sizeof(*s));
+	pthread_rwlockattr_t attr;
 	uint64_t fsize;
 	int ret;
 
 	if (!s)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	pthread_rwlock_init(&s->io_lock, NULL);
+
+	/* Writer preference: a discard or resize must not starve behind a stream of guest I/O. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->io_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	s->tolerant = bs->flags & BLOCK_OPEN_CHECK;
 
