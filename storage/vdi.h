@@ -69,8 +69,9 @@ enum { VDI_TYPE_NORMAL = 1, VDI_TYPE_FIXED = 2, VDI_TYPE_UNDO = 3, VDI_TYPE_DIFF
 #define VDI_BLOCK_SIZE_DEFAULT (1u << 20)
 #define VDI_BLOCK_SIZE_MIN 512u
 #define VDI_BLOCK_SIZE_MAX (256u << 20)
-/* A sanity bound on the block map (1 GiB of entries in memory): 256 TiB with 1 MiB blocks. */
-#define VDI_BLOCKS_MAX (1u << 28)
+/* A sanity bound on the block map (256 MiB of entries in memory, as much again for the reverse
+ * map): 64 TiB with 1 MiB blocks. */
+#define VDI_BLOCKS_MAX (1u << 26)
 
 /* The parent's name is kept in szComment behind this prefix ("minivmm-backing:FMT:NAME"): a field
  * VirtualBox stores but never interprets. Differencing images VirtualBox wrote carry no name; their

@@ -95,3 +95,7 @@ $M img create -f vdi -o static=on "$T/ps.vdi" 16M >/dev/null
 [ "$(alloc_kib "$T/ps.vdi")" -lt 1024 ] && pass "static=on is sparse" || fail "static=on is sparse"
 ok "preallocated: fixed type" grep -q '"type": "fixed"' <($M img info --output=json "$T/pf.vdi")
 ok "preallocated: qemu-img check" qemu-img check "$T/pf.vdi"
+
+# A differencing VDI links by UUID: a parent format without one is refused with a clear error.
+ok "diff over raw refused" not $M img create -f vdi -b src.raw -F raw "$T/dr.vdi"
+grep -q 'UUID' "$T/out" && pass "no-UUID parent named" || fail "no-UUID parent named ($(cat "$T/out"))"
