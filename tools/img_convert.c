@@ -82,8 +82,7 @@ static int img_convert_zero(struct img_convert *cv, uint64_t offset, uint64_t le
 				  cv->out->backing ? 0 : BLOCK_ZERO_MAY_UNMAP);
 }
 
-/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector.
- */
+/* Write buf (the data at offset), leaving out runs of >= -S zero bytes found sector by sector. */
 static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, const uint8_t *buf,
 				    size_t len)
 {
