@@ -110,7 +110,8 @@ struct qcow2_state {
 	uint32_t header_length;
 	uint64_t l1_table_offset;
 	uint32_t l1_size;
-	uint64_t *l1; /* host-endian copy */
+	uint64_t *l1; /* host-endian copy; authoritative, written at metadata flush when dirty */
+	bool l1_dirty;
 	uint64_t refcount_table_offset;
 	uint32_t refcount_table_clusters;
 	uint64_t *reftable; /* host-endian copy */
@@ -197,6 +198,7 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry);
 /* Release a host cluster described by an L2 entry (deferred until the L2 change is synced). */
 int qcow2_entry_free(struct block_device *bs, uint64_t entry);
 int qcow2_metadata_flush(struct block_device *bs);
+int qcow2_l1_write(struct block_device *bs);
 uint64_t qcow2_l1_needed(const struct qcow2_state *s, uint64_t size);
 int qcow2_l1_grow(struct block_device *bs, uint32_t new_size);
 

@@ -120,12 +120,14 @@ out:
 	return ret;
 }
 
-/* Install a new L2 table (fresh or copied from `old_off`) for L1 index l1i. */
+/* Install a new L2 table (fresh or copied from `old_off`) for L1 index l1i. The table lives in the
+ * cache (written after the refcount blocks); the L1 entry is written by the next metadata flush,
+ * after the table is durable, so no sync is needed here. */
 static int l2_allocate(struct block_device *bs, uint64_t l1i, uint64_t old_off, uint8_t **out)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t new_off;
-	uint8_t *l2, *old = NULL, e[8];
+	uint8_t *l2, *old = NULL;
 	int ret;
 
 	if (old_off) {
@@ -142,29 +144,13 @@ static int l2_allocate(struct block_device *bs, uint64_t l1i, uint64_t old_off, 
 	ret = qcow2_alloc_clusters(bs, 1, &new_off);
 	if (ret < 0)
 		goto out;
-	/* The refcount first, then the table, then the L1 entry pointing at it. */
-	ret = qcow2_cache_flush(&s->rb_cache);
-	if (ret < 0)
-		goto out;
 	ret = qcow2_cache_get(&s->l2_cache, new_off, true, &l2);
 	if (ret < 0)
 		goto out;
 	if (old)
 		memcpy(l2, old, s->cluster_size);
-	ret = host_file_pwrite(&bs->file, new_off, l2, s->cluster_size);
-	if (ret == 0)
-		ret = host_file_flush(&bs->file);
-	if (ret == 0) {
-		qcow2_put64(e, new_off | QCOW2_OFLAG_COPIED);
-		ret = host_file_pwrite(&bs->file, s->l1_table_offset + l1i * 8, e, 8);
-	}
-	if (ret < 0) {
-		qcow2_cache_put(&s->l2_cache, l2);
-		qcow2_cache_discard(&s->l2_cache, new_off);
-		ret = block_error(ret, "%s: cannot write a new L2 table", bs->filename);
-		goto out;
-	}
 	s->l1[l1i] = new_off | QCOW2_OFLAG_COPIED;
+	s->l1_dirty = true;
 	if (old_off)
 		ret = qcow2_free_deferred(bs, old_off, s->cluster_size);
 	*out = l2;
@@ -195,12 +181,8 @@ static int l2_get_writable(struct block_device *bs, uint64_t offset, uint8_t **l
 		if (rc > 1)
 			return l2_allocate(bs, l1i, l2_off, l2);
 		/* Sole owner after all: record it so. */
-		uint8_t e[8];
-		qcow2_put64(e, l2_off | QCOW2_OFLAG_COPIED);
-		ret = host_file_pwrite(&bs->file, s->l1_table_offset + l1i * 8, e, 8);
-		if (ret < 0)
-			return block_error(ret, "%s: cannot update the L1 table", bs->filename);
 		s->l1[l1i] = l2_off | QCOW2_OFLAG_COPIED;
+		s->l1_dirty = true;
 	}
 	return qcow2_cache_get(&s->l2_cache, l2_off, false, l2);
 }
@@ -239,6 +221,33 @@ int qcow2_entry_free(struct block_device *bs, uint64_t entry)
 	}
 }
 
+/* Write the whole in-memory L1 table (entries may point at new L2 tables: call after those are
+ * durable). */
+int qcow2_l1_write(struct block_device *bs)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint8_t *buf;
+	int ret;
+
+	if (!s->l1_size) {
+		s->l1_dirty = false;
+		return 0;
+	}
+	buf = malloc((size_t)s->l1_size * 8);
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->l1_size; i++)
+		qcow2_put64(buf + i * 8, s->l1[i]);
+	ret = host_file_pwrite(&bs->file, s->l1_table_offset, buf, (size_t)s->l1_size * 8);
+	free(buf);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot write the L1 table", bs->filename);
+	s->l1_dirty = false;
+	return 0;
+}
+
+/* Refcount blocks, then L2 tables, then the L1 table, each durable before the next points at it;
+ * then clusters freed meanwhile can be reused. */
 int qcow2_metadata_flush(struct block_device *bs)
 {
 	struct qcow2_state *s = qcow2_state(bs);
@@ -247,6 +256,11 @@ int qcow2_metadata_flush(struct block_device *bs)
 	ret = qcow2_cache_flush(&s->rb_cache);
 	if (ret == 0)
 		ret = qcow2_cache_flush(&s->l2_cache);
+	if (ret == 0 && s->l1_dirty) {
+		ret = qcow2_l1_write(bs);
+		if (ret == 0)
+			ret = host_file_flush(&bs->file);
+	}
 	if (ret == 0 && s->pending_n && s->io_inflight == 0) {
 		ret = qcow2_apply_pending_frees(bs);
 		if (ret == 0)
@@ -269,6 +283,10 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 	if (bytes > QCOW2_MAX_L1_BYTES)
 		return block_error(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
 				   new_size);
+	/* Pending L1 entries must point at durable L2 tables before the table is copied. */
+	ret = qcow2_metadata_flush(bs);
+	if (ret < 0)
+		return ret;
 	uint64_t *nl1 = realloc(s->l1, bytes);
 	if (!nl1)
 		return -ENOMEM;

@@ -229,7 +229,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 
 	for (uint32_t i = 0; i < s->l1_size && ret == 0; i++) {
 		uint64_t l2_off = s->l1[i] & QCOW2_OFFSET_MASK, rc;
-		uint8_t *l2, e8[8];
+		uint8_t *l2;
 		if (!l2_off)
 			continue;
 		ret = qcow2_refcount_get(bs, l2_off >> s->cluster_bits, &rc);
@@ -237,11 +237,8 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			break;
 		uint64_t want = l2_off | (rc == 1 ? QCOW2_OFLAG_COPIED : 0);
 		if (want != s->l1[i]) {
-			s->l1[i] = want;
-			qcow2_put64(e8, want);
-			ret = host_file_pwrite(&bs->file, s->l1_table_offset + i * 8ull, e8, 8);
-			if (ret < 0)
-				return block_error(ret, "%s: cannot update the L1 table", bs->filename);
+			s->l1[i] = want; /* written by the caller's metadata flush */
+			s->l1_dirty = true;
 		}
 		/* Data entries are fixed even in a shared table: only the flag changes. */
 		ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
