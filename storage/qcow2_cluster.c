@@ -44,9 +44,19 @@ static int check_data_entry(struct block_device *bs, uint64_t entry)
 	struct qcow2_state *s = qcow2_state(bs);
 	enum qcow2_ctype t = qcow2_l2_type(s, entry);
 
-	if ((t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
-	    (entry & QCOW2_OFFSET_MASK & (s->cluster_size - 1)))
+	uint64_t h = entry & QCOW2_OFFSET_MASK;
+	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
+	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
+
+	if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
+		return 0;
+	if (h & (s->cluster_size - 1))
 		return block_error(-EIO, "%s: L2 entry %#llx: unaligned cluster offset",
+				   bs->filename, (unsigned long long)entry);
+	/* Guest data written over the header or fixed tables would destroy the image. */
+	if (h < s->cluster_size || (h >= s->l1_table_offset && h - s->l1_table_offset < l1_bytes) ||
+	    (h >= s->refcount_table_offset && h - s->refcount_table_offset < rt_bytes))
+		return block_error(-EIO, "%s: L2 entry %#llx points into image metadata",
 				   bs->filename, (unsigned long long)entry);
 	return 0;
 }

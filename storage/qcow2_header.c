@@ -177,6 +177,36 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Two table entries naming one refcount block would make every count in it ambiguous. */
+static int check_duplicate_refblocks(struct block_device *bs, struct qcow2_state *s)
+{
+	uint64_t *v = malloc(s->reftable_entries * 8);
+	uint64_t n = 0;
+	int ret = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < s->reftable_entries; i++)
+		if (s->reftable[i])
+			v[n++] = s->reftable[i];
+	qsort(v, n, 8, cmp_u64);
+	for (uint64_t i = 1; i < n; i++) {
+		if (v[i] == v[i - 1]) {
+			ret = block_error(-EINVAL, "%s: refcount block at %#llx is listed twice",
+					  bs->filename, (unsigned long long)v[i]);
+			break;
+		}
+	}
+	free(v);
+	return ret;
+}
+
 static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t file_size)
 {
 	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
@@ -206,6 +236,8 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 					   "%s: L1 entry %u: L2 table at %#llx beyond end of file",
 					   bs->filename, i, (unsigned long long)off);
 	}
+	uint64_t rt_off = s->refcount_table_offset, l1_off = s->l1_table_offset;
+	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
 	for (uint64_t i = 0; i < s->reftable_entries; i++) {
 		s->reftable[i] = qcow2_be64((uint8_t *)&s->reftable[i]);
 		uint64_t off = s->reftable[i];
@@ -218,8 +250,14 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 					   "%s: refcount block %llu at %#llx beyond end of file",
 					   bs->filename, (unsigned long long)i,
 					   (unsigned long long)off);
+		if (off && (off < s->cluster_size || (off >= rt_off && off - rt_off < rt_bytes) ||
+			    (off >= l1_off && off - l1_off < l1_bytes)))
+			return block_error(-EINVAL,
+					   "%s: refcount block %llu at %#llx overlaps other metadata",
+					   bs->filename, (unsigned long long)i,
+					   (unsigned long long)off);
 	}
-	return 0;
+	return check_duplicate_refblocks(bs, s);
 }
 
 int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)

@@ -185,6 +185,11 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 		uint64_t l2_off = l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2_off)
 			continue;
+		if (l2_off & (s->cluster_size - 1)) {
+			ret = block_error(-EIO, "%s: L1 entry %u: unaligned L2 offset %#llx",
+					  bs->filename, i, (unsigned long long)l2_off);
+			break;
+		}
 		ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &t);
 		if (ret < 0)
 			break;
@@ -197,6 +202,9 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 			case QCOW2_C_ZERO_ALLOC:
 				off = e & QCOW2_OFFSET_MASK;
 				len = s->cluster_size;
+				if (off & (s->cluster_size - 1))
+					ret = block_error(-EIO, "%s: unaligned data cluster %#llx",
+							  bs->filename, (unsigned long long)off);
 				break;
 			case QCOW2_C_COMPRESSED:
 				off = (e & s->cluster_offset_mask) & ~511ull;
@@ -205,6 +213,8 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 			default:
 				continue;
 			}
+			if (ret < 0)
+				break;
 			if (addend < 0) {
 				ret = qcow2_free_deferred(bs, off, len);
 				continue;
