@@ -1,10 +1,10 @@
 /* qcow2 driver internals, shared by the storage/qcow2*.c files.
  *
  * Locking: every field below is guarded by `lock` except the constants fixed at open (cluster
- * geometry, version, features). Data I/O runs outside the lock; `io_inflight` counts such I/O so that
- * freed clusters are only returned to the allocator when nobody can still be reading or writing
- * them, and `alloc_inflight` names guest clusters being allocated so two writers never allocate
- * the same guest cluster twice.
+ * geometry, version, features). Data I/O runs outside the lock; `io_inflight` counts such I/O so
+ * that freed clusters are only returned to the allocator when nobody can still be reading or
+ * writing them, and `alloc_inflight` names guest clusters being allocated so two writers never
+ * allocate the same guest cluster twice.
  *
  * Crash-safety ordering: refcount blocks are written (and synced) before any L2 table that points
  * at newly counted clusters; a new L2 table is synced before the L1 entry pointing at it; freed
@@ -171,7 +171,8 @@ int qcow2_refcount_get(struct block_device *bs, uint64_t cluster, uint64_t *rc);
 int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t delta);
 /* Allocate n contiguous clusters (refcount 1 each); returns the host offset in *offset. */
 int qcow2_alloc_clusters(struct block_device *bs, uint64_t n, uint64_t *offset);
-/* Decrement the refcount of [offset, offset+len) clusters once synced L2s no longer reference it. */
+/* Decrement the refcount of [offset, offset+len) clusters once synced L2s no longer reference it.
+ */
 int qcow2_free_deferred(struct block_device *bs, uint64_t offset, uint64_t len);
 int qcow2_free_now(struct block_device *bs, uint64_t offset, uint64_t len);
 int qcow2_apply_pending_frees(struct block_device *bs);
@@ -206,8 +207,8 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size);
 int qcow2_decompress(const struct qcow2_state *s, const uint8_t *src, size_t src_len, uint8_t *dst,
 		     size_t dst_len);
 /* Returns the compressed length, or -ENOSPC if it would not be smaller than max. */
-ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len, uint8_t *dst,
-		       size_t max);
+ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len,
+		       uint8_t *dst, size_t max);
 int qcow2_read_compressed(struct block_device *bs, uint64_t entry, uint8_t *cluster);
 int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
 

@@ -418,12 +418,9 @@ static void test_crash_kill9(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_malformed_headers),
-		cmocka_unit_test(test_corrupt_bit),
-		cmocka_unit_test(test_backing_loop),
-		cmocka_unit_test(test_bad_l2_entry),
-		cmocka_unit_test(test_duplicate_refblock),
-		cmocka_unit_test(test_crash_kill9),
+	    cmocka_unit_test(test_malformed_headers),  cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_backing_loop),       cmocka_unit_test(test_bad_l2_entry),
+	    cmocka_unit_test(test_duplicate_refblock), cmocka_unit_test(test_crash_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -117,16 +117,16 @@ static void test_workloads(void **state)
 {
 	(void)state;
 	static const struct wl w[] = {
-		{"cluster_size=512", false, false, 512, 11, 0},
-		{"cluster_size=4k,compat=0.10", false, true, 4096, 12, 0},
-		{"cluster_size=64k,refcount_bits=1", false, false, 65536, 13, 0},
-		{"cluster_size=2M", false, false, 2 * MiB, 14, 0},
-		{"cluster_size=4k", true, false, 4096, 15, 0},
-		{"cluster_size=64k,compat=0.10", true, true, 65536, 16, 0},
-		{"cluster_size=512,refcount_bits=64", true, false, 512, 17, 0},
-		/* O_DIRECT: unaligned metadata updates go through host_file's bounce buffers. */
-		{"cluster_size=4k", false, false, 4096, 18, BLOCK_OPEN_CACHE_NONE},
-		{"cluster_size=64k,compat=0.10", true, true, 65536, 19, BLOCK_OPEN_CACHE_NONE},
+	    {"cluster_size=512", false, false, 512, 11, 0},
+	    {"cluster_size=4k,compat=0.10", false, true, 4096, 12, 0},
+	    {"cluster_size=64k,refcount_bits=1", false, false, 65536, 13, 0},
+	    {"cluster_size=2M", false, false, 2 * MiB, 14, 0},
+	    {"cluster_size=4k", true, false, 4096, 15, 0},
+	    {"cluster_size=64k,compat=0.10", true, true, 65536, 16, 0},
+	    {"cluster_size=512,refcount_bits=64", true, false, 512, 17, 0},
+	    /* O_DIRECT: unaligned metadata updates go through host_file's bounce buffers. */
+	    {"cluster_size=4k", false, false, 4096, 18, BLOCK_OPEN_CACHE_NONE},
+	    {"cluster_size=64k,compat=0.10", true, true, 65536, 19, BLOCK_OPEN_CACHE_NONE},
 	};
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
 		workload(&w[i]);
@@ -155,7 +155,8 @@ static void *writer(void *arg)
 	for (int r = 0; r < 300; r++) {
 		uint64_t sec;
 		if (t->interleaved) {
-			/* Thread t owns sectors with sec % 4 == t: every cluster is shared by all. */
+			/* Thread t owns sectors with sec % 4 == t: every cluster is shared by all.
+			 */
 			sec = (xorshift(&s) % (secs / 4)) * 4 + (uint64_t)t->id;
 			memset(buf, sector_byte(sec, 0), 512);
 			if (block_pwrite(t->bs, sec * 512, buf, 512) < 0)
@@ -315,9 +316,8 @@ static void test_refcount_table_growth(void **state)
 	uint8_t *buf = malloc(MiB);
 	uint64_t s = 5;
 
-	assert_int_equal(qcow2_create_opts(img, 8 * MiB, NULL, NULL,
-					   "cluster_size=512,refcount_bits=64"),
-			 0);
+	assert_int_equal(
+	    qcow2_create_opts(img, 8 * MiB, NULL, NULL, "cluster_size=512,refcount_bits=64"), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	for (int i = 0; i < 8; i++) {
 		for (size_t j = 0; j < MiB; j++)
@@ -336,11 +336,11 @@ static void test_refcount_table_growth(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_workloads),
-		cmocka_unit_test(test_concurrent_disjoint),
-		cmocka_unit_test(test_concurrent_shared_clusters),
-		cmocka_unit_test(test_check_leak_repair),
-		cmocka_unit_test(test_refcount_table_growth),
+	    cmocka_unit_test(test_workloads),
+	    cmocka_unit_test(test_concurrent_disjoint),
+	    cmocka_unit_test(test_concurrent_shared_clusters),
+	    cmocka_unit_test(test_check_leak_repair),
+	    cmocka_unit_test(test_refcount_table_growth),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }
