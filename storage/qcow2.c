@@ -275,7 +275,7 @@ static int qcow2_info(struct block_device *bs, struct json_object *out)
 		json_object_object_add(
 		    out, "corrupt",
 		    json_object_new_boolean(!!(s->incompat & QCOW2_INCOMPAT_CORRUPT)));
-		json_object_object_add(out, "extended-l2", json_object_new_boolean(false));
+		json_object_object_add(out, "extended-l2", json_object_new_boolean(s->extended_l2));
 	}
 	return 0;
 }

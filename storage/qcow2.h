@@ -35,7 +35,8 @@
 #define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
 #define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
 #define QCOW2_INCOMPAT_SUPPORTED                                                                   \
-	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION)
+	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION |              \
+	 QCOW2_INCOMPAT_EXTL2)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
 
@@ -95,7 +96,9 @@ struct qcow2_state {
 	uint32_t version;
 	uint32_t cluster_bits;
 	uint64_t cluster_size;
-	uint32_t l2_bits; /* entries per L2 table = 1 << l2_bits */
+	uint32_t l2_bits;  /* entries per L2 table = 1 << l2_bits */
+	uint32_t l2_esize; /* bytes per L2 entry: 8, or 16 with extended L2 (subclusters) */
+	bool extended_l2;  /* subcluster bitmaps; supported read-only */
 	uint32_t refcount_order;
 	uint32_t refblock_bits; /* entries per refcount block = 1 << refblock_bits */
 	uint64_t refcount_max;

@@ -18,7 +18,7 @@ enum qcow2_ctype qcow2_l2_type(const struct qcow2_state *s, uint64_t entry)
 {
 	if (entry & QCOW2_OFLAG_COMPRESSED)
 		return QCOW2_C_COMPRESSED;
-	if (s->version >= 3 && (entry & QCOW2_OFLAG_ZERO))
+	if (s->version >= 3 && !s->extended_l2 && (entry & QCOW2_OFLAG_ZERO))
 		return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO_PLAIN;
 	return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_NORMAL : QCOW2_C_UNALLOCATED;
 }
@@ -76,9 +76,34 @@ int qcow2_l2_lookup(struct block_device *bs, uint64_t offset, uint64_t *entry)
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * 8);
+	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return check_data_entry(bs, *entry);
+}
+
+/* Extended L2: the run of subclusters with one status from `in_cluster`, within the cluster. A
+ * subcluster is zero (zero bit), allocated in the cluster (allocation bit) or unallocated. */
+static int map_subclusters(struct block_device *bs, uint64_t bitmap, uint64_t in_cluster,
+			   uint64_t max, enum qcow2_ctype *type, uint64_t *bytes)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint32_t sc_bits = s->cluster_bits - 5, sc = (uint32_t)(in_cluster >> sc_bits), end;
+	bool has_host = *type == QCOW2_C_NORMAL;
+
+	if ((uint32_t)bitmap & (uint32_t)(bitmap >> 32))
+		return block_error(-EIO, "%s: subcluster both allocated and zero", bs->filename);
+	if (!has_host && (uint32_t)bitmap)
+		return block_error(-EIO, "%s: allocated subcluster without a host cluster",
+				   bs->filename);
+#define SC_STATE(i) (((bitmap >> (32 + (i))) & 1) ? 2 : ((bitmap >> (i)) & 1) ? 1 : 0)
+	int st = SC_STATE(sc);
+	for (end = sc + 1; end < 32 && SC_STATE(end) == st; end++)
+		;
+#undef SC_STATE
+	*type = st == 2 ? QCOW2_C_ZERO_PLAIN : st == 1 ? QCOW2_C_NORMAL : QCOW2_C_UNALLOCATED;
+	uint64_t got = ((uint64_t)end << sc_bits) - in_cluster;
+	*bytes = got < max ? got : max;
+	return 0;
 }
 
 int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2_ctype *type,
@@ -105,16 +130,21 @@ int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * 8);
+	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
 	ret = check_data_entry(bs, *entry);
 	if (ret < 0)
 		goto out;
 	*type = qcow2_l2_type(s, *entry);
+	if (s->extended_l2 && *type != QCOW2_C_COMPRESSED) {
+		ret = map_subclusters(bs, qcow2_be64(l2 + l2i * 16 + 8), in_cluster, max, type,
+				      bytes);
+		goto out;
+	}
 	uint64_t got = s->cluster_size - in_cluster;
 	uint64_t host = *entry & QCOW2_OFFSET_MASK;
 	if (*type != QCOW2_C_COMPRESSED) {
 		for (uint64_t i = l2i + 1; got < max && i < (1ull << s->l2_bits); i++) {
-			uint64_t e = qcow2_be64(l2 + i * 8);
+			uint64_t e = qcow2_be64(l2 + i * s->l2_esize);
 			if (qcow2_l2_type(s, e) != *type)
 				break;
 			if ((*type == QCOW2_C_NORMAL || *type == QCOW2_C_ZERO_ALLOC) &&
@@ -207,7 +237,7 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry)
 	ret = l2_get_writable(bs, offset, &l2);
 	if (ret < 0)
 		return ret;
-	qcow2_put64(l2 + l2i * 8, entry);
+	qcow2_put64(l2 + l2i * s->l2_esize, entry);
 	qcow2_cache_mark_dirty(&s->l2_cache, l2);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return 0;

@@ -23,7 +23,8 @@ int qcow2_probe(const uint8_t *head, size_t len, const char *filename)
 void qcow2_geometry(struct qcow2_state *s)
 {
 	s->cluster_size = 1ull << s->cluster_bits;
-	s->l2_bits = s->cluster_bits - 3;
+	s->l2_esize = s->extended_l2 ? 16 : 8;
+	s->l2_bits = s->cluster_bits - (s->extended_l2 ? 4 : 3);
 	s->refblock_bits = s->cluster_bits + 3 - s->refcount_order;
 	s->refcount_max =
 	    s->refcount_order == 6 ? UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
@@ -312,6 +313,15 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 		if (s->header_length > QCOW2_V3_HEADER_LEN)
 			s->compression_type = h[104];
 	}
+	s->extended_l2 = !!(s->incompat & QCOW2_INCOMPAT_EXTL2);
+	if (s->extended_l2 && (bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(
+		    -ENOTSUP, "%s: images with extended L2 entries can only be opened read-only",
+		    bs->filename);
+	if (s->extended_l2 && s->cluster_bits < 14)
+		return block_error(-EINVAL,
+				   "%s: extended L2 entries need clusters of 16 KiB or more",
+				   bs->filename);
 	if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
 		return block_error(-EINVAL, "%s: unsupported cluster size 2^%u", bs->filename,
 				   s->cluster_bits);

@@ -197,7 +197,7 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 		memcpy(l2, t, s->cluster_size);
 		qcow2_cache_put(&s->l2_cache, t);
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8), off, len;
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize), off, len;
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC:
@@ -257,7 +257,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			break;
 		bool dirty = false;
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8);
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 				continue;
@@ -266,7 +266,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			uint64_t ne =
 			    rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
 			if (ret == 0 && ne != e) {
-				qcow2_put64(l2 + j * 8, ne);
+				qcow2_put64(l2 + j * s->l2_esize, ne);
 				dirty = true;
 			}
 		}

@@ -297,6 +297,41 @@ static void test_write_compressed(void **state)
 	compressed_round("cluster_size=2M,compression_type=zstd,refcount_bits=1", 2 * MiB);
 }
 
+/* Extended L2 entries (subclusters) written by qemu are read; writing is refused. */
+static void test_read_extended_l2(void **state)
+{
+	(void)state;
+	const char *img = tpath("ext.qcow2");
+	struct block_device *bs;
+
+	unlink(img);
+	assert_int_equal(runf("qemu-img create -q -f qcow2 -b src.raw -F raw -o "
+			      "extended_l2=on,cluster_size=64k '%s'",
+			      img),
+			 0);
+	/* Subcluster-sized (2 KiB) writes, zeroes and discards over backing data. */
+	assert_int_equal(
+	    runf("qemu-io -c 'write -P 0x61 2k 2k' -c 'write -P 0x62 70k 5k' "
+		 "-c 'write -z 128k 4k' -c 'write -z 200k 64k' -c 'discard 262144 2048' "
+		 "-c 'write -P 0x63 1M 300k' '%s' >/dev/null",
+		 img),
+	    0);
+	assert_reads_like_qemu(img);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "read-only"));
+	unlink(img);
+	assert_int_equal(runf("qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=32k "
+			      "'%s' '%s'",
+			      tpath("src.raw"), img),
+			 0);
+	assert_reads_like_qemu(img);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
+	struct block_check_result res;
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_int_equal(res.leaks + res.corruptions, 0);
+	block_close(bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +344,7 @@ int main(void)
 	    cmocka_unit_test(test_create_info_matches_qemu),
 	    cmocka_unit_test(test_create_with_backing),
 	    cmocka_unit_test(test_write_compressed),
+	    cmocka_unit_test(test_read_extended_l2),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -122,8 +122,8 @@ static void test_malformed_headers(void **state)
 	expect_refused(p, "unknown incompatible feature 5");
 
 	p = fresh(tpath("good.qcow2"));
-	patch64(p, 72, 1ull << 4); /* named from the image's feature name table */
-	expect_refused(p, "extended L2 entries");
+	patch64(p, 72, 1ull << 2); /* named from the image's feature name table */
+	expect_refused(p, "external data file");
 
 	p = fresh(tpath("good.qcow2"));
 	patch32(p, 32, 1); /* AES encryption */

@@ -258,7 +258,8 @@ static void *racer(void *arg)
 	uint8_t buf[16384];
 
 	for (int i = 0; i < 400; i++) {
-		uint64_t off = (xorshift(&s) % (1024 - 32)) * 512, len = 512 * (1 + xorshift(&s) % 32);
+		uint64_t off = (xorshift(&s) % (1024 - 32)) * 512,
+			 len = 512 * (1 + xorshift(&s) % 32);
 		int ret;
 		switch (xorshift(&s) % 6) {
 		case 0:
@@ -296,9 +297,9 @@ static void race(const char *opts, bool backing)
 
 	if (backing)
 		make_pattern(tpath("rbase.raw"), MiB, 5);
-	assert_int_equal(qcow2_create_opts(img, MiB, backing ? "rbase.raw" : NULL,
-					   backing ? "raw" : NULL, opts),
-			 0);
+	assert_int_equal(
+	    qcow2_create_opts(img, MiB, backing ? "rbase.raw" : NULL, backing ? "raw" : NULL, opts),
+	    0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	for (int i = 0; i < 4; i++) {
 		r[i] = (struct racer){.bs = bs, .id = i};
