@@ -131,8 +131,8 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, bool fresh, uint8_t 
 	} else {
 		ret = host_file_pread(&c->bs->file, offset, victim->data, cache_table_size(c));
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read metadata at %#llx", c->bs->filename,
-					   (unsigned long long)offset);
+			return block_error(ret, "%s: cannot read metadata at %#llx",
+					   c->bs->filename, (unsigned long long)offset);
 	}
 	victim->offset = offset;
 	victim->lru = ++c->tick;

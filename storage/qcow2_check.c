@@ -74,7 +74,7 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 			continue;
 		}
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8);
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC: {
@@ -132,7 +132,7 @@ static int check_copied(struct check_ctx *c, uint64_t *bad)
 		if (host_file_pread(&c->bs->file, l2_off, l2, s->cluster_size) < 0)
 			continue;
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8);
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			uint64_t d = (e & QCOW2_OFFSET_MASK) >> s->cluster_bits;
 			if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) || d >= c->nb)

@@ -57,8 +57,8 @@ static void io_end(struct qcow2_state *s)
 }
 
 /* Read `len` bytes of the cluster-type run at guest `offset` into iov (lock not held). */
-static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type,
-		    uint64_t entry, const struct iovec *iov, int iovcnt, size_t len)
+static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type, uint64_t entry,
+		    const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t in_cluster = offset & (s->cluster_size - 1);
@@ -205,7 +205,8 @@ relock:
 		uint64_t old;
 		ret = qcow2_l2_lookup(bs, start + i * cs, &old);
 		if (ret == 0)
-			ret = qcow2_l2_set(bs, start + i * cs, (host + i * cs) | QCOW2_OFLAG_COPIED);
+			ret =
+			    qcow2_l2_set(bs, start + i * cs, (host + i * cs) | QCOW2_OFLAG_COPIED);
 		if (ret == 0)
 			ret = qcow2_entry_free(bs, old);
 	}
@@ -231,7 +232,8 @@ static int write_run(struct block_device *bs, uint64_t offset, const struct iove
 			goto out;
 		if (type != QCOW2_C_NORMAL || (entry & QCOW2_OFLAG_COPIED))
 			break;
-		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise. */
+		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise.
+		 */
 		ret = qcow2_refcount_get(bs, (entry & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
 		if (ret < 0)
 			goto out;

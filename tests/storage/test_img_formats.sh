@@ -92,6 +92,14 @@ PY
 			fail "$f: -S default skips written zeroes" "${used} KiB"
 	fi
 
+	# odd sizes are rounded up to whole sectors, as qemu-img does (qemu would truncate them)
+	check "$f: create odd size" $M img create -f "$f" "$T/odd.$f" 1000001
+	[ "$(img_vsize "$T/odd.$f")" = 1000448 ] && pass "$f: odd size rounded up" ||
+		fail "$f: odd size rounded up" "qemu-img says $(img_vsize "$T/odd.$f")"
+	head -c 1000001 "$T/src.pat" >"$T/odd.in"
+	check "$f: convert odd-sized raw" $M img convert -f raw -O "$f" "$T/odd.in" "$T/oddc.$f"
+	check "$f: ... qemu-img compare" qemu-img compare -f raw -F "$f" "$T/odd.in" "$T/oddc.$f"
+
 	# several requests in flight give the same image as one
 	check "$f: convert -m 1" $M img convert -m 1 -O "$f" "$T/src.pat" "$T/m1.$f"
 	check "$f: convert -m 16" $M img convert -m 16 -O "$f" "$T/src.pat" "$T/m16.$f"

@@ -122,8 +122,8 @@ static void test_malformed_headers(void **state)
 	expect_refused(p, "unknown incompatible feature 5");
 
 	p = fresh(tpath("good.qcow2"));
-	patch64(p, 72, 1ull << 4); /* named from the image's feature name table */
-	expect_refused(p, "extended L2 entries");
+	patch64(p, 72, 1ull << 2); /* named from the image's feature name table */
+	expect_refused(p, "external data file");
 
 	p = fresh(tpath("good.qcow2"));
 	patch32(p, 32, 1); /* AES encryption */
@@ -217,6 +217,39 @@ static void test_bad_l2_entry(void **state)
 	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), -EIO);
 	assert_non_null(strstr(block_last_error(), "unaligned"));
 	block_close(bs);
+
+	/* An entry pointing at the L1 table: a guest write must not land on it. */
+	patch64(p, l2, (1ull << 63) | l1);
+	size_t l1n, l2n;
+	uint8_t *before = read_file(p, &l1n);
+	assert_int_equal(block_open(p, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(block_pwrite(bs, 0, buf, sizeof(buf)), -EIO);
+	assert_non_null(strstr(block_last_error(), "metadata"));
+	block_close(bs);
+	uint8_t *after = read_file(p, &l2n);
+	assert_int_equal(l1n, l2n);
+	assert_memory_equal(before, after, l1n); /* nothing written */
+	free(before);
+	free(after);
+}
+
+static void test_duplicate_refblock(void **state)
+{
+	(void)state;
+	const char *p = fresh(tpath("good.qcow2"));
+	size_t len;
+	uint8_t *img = read_file(p, &len);
+	uint64_t rt = 0;
+	for (int i = 0; i < 8; i++)
+		rt = rt << 8 | img[48 + i];
+	/* Entry 1 names the same block as entry 0. */
+	patch(p, rt + 8, img + rt, 8);
+	free(img);
+	expect_refused(p, "listed twice");
+	p = fresh(tpath("good.qcow2"));
+	patch64(p, rt, rt); /* the refcount table used as its own block */
+	expect_refused(p, "overlaps");
 }
 
 /* ---- crash safety ---- */
@@ -385,11 +418,9 @@ static void test_crash_kill9(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_malformed_headers),
-		cmocka_unit_test(test_corrupt_bit),
-		cmocka_unit_test(test_backing_loop),
-		cmocka_unit_test(test_bad_l2_entry),
-		cmocka_unit_test(test_crash_kill9),
+	    cmocka_unit_test(test_malformed_headers),  cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_backing_loop),       cmocka_unit_test(test_bad_l2_entry),
+	    cmocka_unit_test(test_duplicate_refblock), cmocka_unit_test(test_crash_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }
