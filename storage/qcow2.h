@@ -70,6 +70,7 @@ struct qcow2_cache {
 	int n;
 	uint64_t tick;
 	struct qcow2_cache *depends; /* flushed (and synced) before any write of this cache */
+	bool unsynced;		     /* entries written since the last sync */
 	struct block_device *bs;
 };
 
