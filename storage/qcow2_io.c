@@ -48,6 +48,12 @@ static void alloc_end(struct qcow2_state *s, uint64_t first)
 	pthread_cond_broadcast(&s->cond);
 }
 
+void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster)
+{
+	while (alloc_busy(s, cluster, cluster))
+		pthread_cond_wait(&s->cond, &s->lock);
+}
+
 static void io_end(struct qcow2_state *s)
 {
 	pthread_mutex_lock(&s->lock);
