@@ -1,0 +1,151 @@
+/* Between the files of the AHCI controller (ahci.c, ahci_port.c, ahci_cmd.c, ahci_ncq.c,
+ * ahci_fis.c, ahci_prdt.c): not for other devices.
+ *
+ * Locking: one mutex per controller (hba->lock) guards every register and slot.  MMIO handlers
+ * (vCPU threads) and block-layer completion callbacks (the completion thread) take it; interrupts
+ * are raised with it held, so the order is always hba->lock, then the PCI bus lock.  Nothing that
+ * runs under the PCI bus lock (config hooks) takes hba->lock.
+ *
+ * Lifetime of a command that goes to the block layer: slot->busy and port->inflight count it
+ * until its callback runs.  A port reset, a stop (PxCMD.ST 1->0) or an HBA reset marks in-flight
+ * slots cancelled and waits (releasing the lock) until their callbacks have run: a cancelled
+ * callback touches neither guest memory nor registers, and once the reset returns no request of the
+ * old generation can still write into guest RAM (CVE-2016-1568, CVE-2021-3735).
+ */
+#ifndef MINIVMM_DEVICES_AHCI_INTERNAL_H
+#define MINIVMM_DEVICES_AHCI_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "devices/ahci.h"
+#include "devices/ahci_regs.h"
+#include "devices/pci.h"
+#include "storage/block_aio.h"
+
+struct ahci_port;
+
+struct ahci_slot {
+	struct ahci_port *port;
+	unsigned index;
+	bool busy;	/* a block-layer request is in flight */
+	bool cancelled; /* its result must be dropped */
+	bool ncq;
+	uint64_t hdr_gpa; /* command header, for PRDBC */
+	struct block_aio_req req;
+	struct iovec *iov;
+	int iovcnt;
+	uint64_t bytes; /* transfer length */
+	void *ata_cookie; /* the ATA layer's per-command state, if any */
+};
+
+struct ahci_port {
+	struct ahci *hba;
+	unsigned index;
+	struct ahci_drive drive; /* drive.kind == AHCI_DRIVE_NONE: empty port */
+
+	uint32_t clb, clbu, fb, fbu, is, ie, cmd, tfd, sig, ssts, sctl, serr, sact, ci;
+	uint32_t issued;     /* CI/SACT bits the port has taken and not yet finished */
+	bool nonncq_running; /* a non-queued command owns the device */
+	bool error_stop;     /* a fatal or task-file error: nothing runs until ST 1->0 */
+	bool d2h_pending;    /* link came up while FRE was 0: post the signature FIS later */
+	bool srst;	     /* a control FIS set SRST and has not cleared it yet */
+	unsigned inflight;   /* slots with a block-layer request */
+	unsigned quiescing;  /* resets waiting for inflight to drain */
+	pthread_cond_t drained;
+	struct ahci_slot slots[AHCI_SLOTS];
+};
+
+struct ahci {
+	struct pci_device pci;
+	const struct guest_memory *mem;
+	pthread_mutex_t lock;
+	unsigned nports;
+	uint32_t ghc, is;
+	bool irq_level; /* last aggregated level (INTx line or MSI edge detection) */
+	struct ahci_port ports[AHCI_MAX_PORTS];
+};
+
+/* ahci.c */
+/* Re-aggregate port interrupts into IS and raise INTx/MSI. `event`: a new cause arrived (an MSI is
+ * sent for it even if the level was already high). */
+void ahci_irq_update(struct ahci *hba, bool event);
+
+/* ahci_port.c */
+void ahci_port_init(struct ahci *hba, struct ahci_port *p, unsigned index);
+uint32_t ahci_port_read(struct ahci_port *p, unsigned reg);
+void ahci_port_write(struct ahci_port *p, unsigned reg, uint32_t val);
+/* HBA reset (GHC.HR) of one port: cancel, then registers to their reset values and COMRESET. */
+void ahci_port_hba_reset(struct ahci_port *p);
+/* Cancel every in-flight command and wait until none can still complete. */
+void ahci_port_quiesce(struct ahci_port *p);
+/* Set PxIS bits and update the interrupt. */
+void ahci_port_raise(struct ahci_port *p, uint32_t is_bits);
+/* Fetch and run issued commands until none is runnable. Never recurses: completions call it from
+ * the completion thread, MMIO from vCPUs, each one pass at a time under the lock. */
+void ahci_port_run(struct ahci_port *p);
+/* A command ended: update TFD, post the D2H FIS, clear CI, raise the interrupt. err 0 is success;
+ * otherwise status ERR with error register `err` and PxIS.TFES, and the port stops. */
+void ahci_port_finish(struct ahci_port *p, unsigned slot, uint8_t status, uint8_t err,
+		      uint32_t extra_is);
+/* A fatal host-bus problem (unreachable list, table or FIS area): PxIS bits, port stops. */
+void ahci_port_fatal(struct ahci_port *p, uint32_t is_bits);
+
+/* ahci_fis.c: post FISes into the receive area (dropped when FRE is off or FB is not RAM). */
+/* The task-file registers a device returns with its status (D2H and PIO setup FIS). */
+struct ahci_tf {
+	uint64_t lba; /* 48 bits */
+	uint16_t count;
+	uint8_t device;
+};
+int ahci_fis_d2h(struct ahci_port *p, uint8_t status, uint8_t err, const struct ahci_tf *tf);
+int ahci_fis_signature(struct ahci_port *p);
+int ahci_fis_pio_setup(struct ahci_port *p, uint8_t status, uint8_t err, const struct ahci_tf *tf,
+		       uint16_t xfer, bool to_host);
+int ahci_fis_sdb(struct ahci_port *p, uint8_t status, uint8_t err, uint32_t done);
+
+/* ahci_prdt.c: the PRDT of a command table as host iovecs covering exactly `bytes` bytes.
+ * -EFAULT: an entry or the table lies outside RAM; -EINVAL: the PRDT is shorter than `bytes`;
+ * -E2BIG: more than IOV_MAX pieces after merging. On success *iov is malloc'ed (free it). */
+int ahci_prdt_map(const struct guest_memory *mem, uint64_t ctba, unsigned prdtl, uint64_t bytes,
+		  struct iovec **iov, int *iovcnt);
+
+/* ahci_ncq.c */
+/* Start READ/WRITE FPDMA QUEUED in `slot` (fis: the 20-byte H2D FIS, hdr: the command header's
+ * first dword). Returns 0 when the command was accepted or already finished with an error. */
+void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, uint32_t prdtl,
+		    uint64_t ctba);
+
+/* ahci_cmd.c: non-queued ATA and ATAPI commands through the ATA layer. */
+void ahci_cmd_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, uint32_t hdr0,
+		    uint64_t ctba);
+/* Release the ATA layer's per-command state of a slot (cancel path). */
+void ahci_cmd_release(struct ahci_slot *s);
+/* The device was reset (power-on, COMRESET, SRST): the ATA layer forgets its state. */
+void ahci_cmd_device_reset(struct ahci_port *p);
+
+/* A slot's block request is done (callback side); returns true if the result must be dropped (the
+ * slot was cancelled) -- the caller then just returns. Takes hba->lock; the caller unlocks. */
+bool ahci_slot_done_locked(struct ahci_slot *s);
+
+static inline uint64_t ahci_u64(uint32_t lo, uint32_t hi)
+{
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline uint32_t ahci_le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void ahci_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+#endif
