@@ -124,6 +124,8 @@ int disk_config_parse(const char *arg, enum disk_media media, struct disk_config
 
 	memset(out, 0, sizeof(*out));
 	out->media = media;
+	/* Disks default to SATA (AHCI); the CD-ROM to the IDE secondary master, like VirtualBox. */
+	out->bus = media == DISK_MEDIA_CDROM ? DISK_BUS_IDE : DISK_BUS_SATA;
 	if (!arg || !arg[0] || arg[0] == ',') {
 		snprintf(err, errlen, "%s: missing file name", opt);
 		return -EINVAL;
