@@ -193,21 +193,15 @@ int ahci_create(struct pci_bus *bus, int slot, const struct guest_memory *mem, u
 	return 0;
 }
 
-int ahci_attach(struct ahci *hba, unsigned port, const struct ahci_drive *drive)
+int ahci_attach(struct ahci *hba, unsigned port, struct disk *disk)
 {
-	if (!hba || port >= hba->nports || !drive ||
-	    (drive->kind != AHCI_DRIVE_DISK && drive->kind != AHCI_DRIVE_CDROM) ||
-	    (drive->kind == AHCI_DRIVE_DISK && (!drive->bs || !drive->aio)) ||
-	    (drive->bs && !drive->aio))
+	if (!hba || port >= hba->nports || !disk)
 		return -EINVAL;
 	pthread_mutex_lock(&hba->lock);
 	struct ahci_port *p = &hba->ports[port];
-	int r = -EBUSY;
-	if (p->drive.kind == AHCI_DRIVE_NONE) {
-		p->drive = *drive;
+	int r = p->disk ? -EBUSY : ahci_cmd_attach(p, disk);
+	if (r == 0)
 		ahci_port_hba_reset(p); /* the link comes up with the drive's signature */
-		r = 0;
-	}
 	pthread_mutex_unlock(&hba->lock);
 	return r;
 }
@@ -222,8 +216,14 @@ void ahci_destroy(struct ahci *hba)
 	pthread_mutex_unlock(&hba->lock);
 	if (hba->pci.bus)
 		pci_device_unregister(&hba->pci);
-	for (unsigned i = 0; i < hba->nports; i++)
-		pthread_cond_destroy(&hba->ports[i].drained);
+	for (unsigned i = 0; i < hba->nports; i++) {
+		struct ahci_port *p = &hba->ports[i];
+		if (p->disk)
+			ata_device_cleanup(&p->ata);
+		for (unsigned s = 0; s < AHCI_SLOTS; s++)
+			free(p->slots[s].iov);
+		pthread_cond_destroy(&p->drained);
+	}
 	pthread_mutex_destroy(&hba->lock);
 	free(hba);
 }

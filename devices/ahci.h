@@ -14,20 +14,7 @@
 struct ahci;
 struct pci_bus;
 struct guest_memory;
-struct block_device;
-struct block_aio_ctx;
-struct ata_dev;
-
-enum ahci_drive_kind { AHCI_DRIVE_NONE = 0, AHCI_DRIVE_DISK, AHCI_DRIVE_CDROM };
-
-/* What sits behind a port. Everything is owned by the caller and must outlive the controller. */
-struct ahci_drive {
-	enum ahci_drive_kind kind;
-	struct block_device *bs;   /* the medium (NULL: a CD-ROM drive with no disc) */
-	struct block_aio_ctx *aio; /* requests on bs; completions on a thread of the caller's */
-	bool readonly;
-	struct ata_dev *ata;	   /* the ATA/ATAPI command layer's state for this drive */
-};
+struct disk;
 
 #define AHCI_DEFAULT_PORTS 6 /* as on ICH9 */
 
@@ -35,9 +22,9 @@ struct ahci_drive {
  * `mem` is guest RAM: every command list, table, PRDT and FIS area goes through guest_memory_ptr. */
 int ahci_create(struct pci_bus *bus, int slot, const struct guest_memory *mem, unsigned nports,
 		struct ahci **out);
-/* Put a drive behind port `port` (before the guest runs). -EINVAL for a bad port or drive, -EBUSY
- * when the port already has one. */
-int ahci_attach(struct ahci *hba, unsigned port, const struct ahci_drive *drive);
+/* Put a disk or CD-ROM (devices/disk.h; owned by the caller, closed after ahci_destroy) behind
+ * port `port`. -EINVAL for a bad port, -EBUSY when the port already has a drive. */
+int ahci_attach(struct ahci *hba, unsigned port, struct disk *disk);
 /* Cancels whatever is in flight (waiting for the block layer's callbacks: the completion thread
  * must still run), unregisters from the bus and frees. */
 void ahci_destroy(struct ahci *hba);

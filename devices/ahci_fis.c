@@ -63,7 +63,7 @@ int ahci_fis_pio_setup(struct ahci_port *p, uint8_t status, uint8_t err, const s
 {
 	/* Status is what the device shows during the transfer (DRQ), E_Status what follows it. */
 	uint8_t fis[20] = {FIS_TYPE_PIO_SETUP, FIS_I | (to_host ? FIS_D : 0),
-			   ATA_STS_DRDY | ATA_STS_DRQ | (status & ATA_STS_DSC), err};
+			   ATA_STAT_DRDY | ATA_STAT_DRQ | (status & ATA_STAT_DSC), err};
 	fis_put_tf(fis, tf);
 	fis[15] = status;
 	fis[16] = xfer;

@@ -22,37 +22,68 @@
 
 #include "devices/ahci.h"
 #include "devices/ahci_regs.h"
+#include "devices/ata/ata.h"
 #include "devices/pci.h"
 #include "storage/block_aio.h"
 
 struct ahci_port;
 
+/* The task-file registers a device returns with its status (D2H and PIO setup FIS). */
+struct ahci_tf {
+	uint64_t lba; /* 48 bits */
+	uint16_t count;
+	uint8_t device;
+};
+
+/* A walk through one command's PRDT, continued chunk by chunk. */
+struct ahci_prdt {
+	uint64_t ctba;	  /* command table */
+	unsigned prdtl;	  /* entries */
+	unsigned idx;	  /* current entry */
+	uint64_t off;	  /* bytes of the current entry already used */
+	uint64_t done;	  /* bytes described so far (PRDBC) */
+};
+
+/* An NCQ command (READ/WRITE FPDMA QUEUED) handed to the block layer. */
 struct ahci_slot {
 	struct ahci_port *port;
 	unsigned index;
 	bool busy;	/* a block-layer request is in flight */
 	bool cancelled; /* its result must be dropped */
-	bool ncq;
 	uint64_t hdr_gpa; /* command header, for PRDBC */
+	uint64_t bytes;
 	struct block_aio_req req;
-	struct iovec *iov;
-	int iovcnt;
-	uint64_t bytes; /* transfer length */
-	void *ata_cookie; /* the ATA layer's per-command state, if any */
+	struct iovec *iov; /* AHCI_NCQ_IOV_MAX entries, allocated on first use */
+};
+
+/* The non-queued command that owns the ATA device, and the events its ops reported: ops only
+ * record, ahci_port_run acts, so the ATA layer and the port never call each other recursively. */
+struct ahci_xfer {
+	bool active;
+	unsigned slot;
+	uint64_t hdr_gpa;
+	struct ahci_prdt prdt;
+	bool pio_pending, pio_to_host;
+	size_t pio_len;
+	bool dma_pending;
+	bool done_pending;
+	uint32_t extra_is; /* PxIS bits the transfer earned (HBDS for an address outside RAM) */
 };
 
 struct ahci_port {
 	struct ahci *hba;
 	unsigned index;
-	struct ahci_drive drive; /* drive.kind == AHCI_DRIVE_NONE: empty port */
+	struct disk *disk; /* NULL: empty port */
+	struct ata_device ata;
 
 	uint32_t clb, clbu, fb, fbu, is, ie, cmd, tfd, sig, ssts, sctl, serr, sact, ci;
-	uint32_t issued;     /* CI/SACT bits the port has taken and not yet finished */
-	bool nonncq_running; /* a non-queued command owns the device */
+	uint32_t issued;     /* slots the port has taken and not yet finished */
+	struct ahci_xfer x;  /* the running non-queued command */
+	bool in_run, run_again; /* ahci_port_run is on the stack / must loop once more */
 	bool error_stop;     /* a fatal or task-file error: nothing runs until ST 1->0 */
 	bool d2h_pending;    /* link came up while FRE was 0: post the signature FIS later */
 	bool srst;	     /* a control FIS set SRST and has not cleared it yet */
-	unsigned inflight;   /* slots with a block-layer request */
+	unsigned inflight;   /* NCQ slots with a block-layer request */
 	unsigned quiescing;  /* resets waiting for inflight to drain */
 	pthread_cond_t drained;
 	struct ahci_slot slots[AHCI_SLOTS];
@@ -83,52 +114,45 @@ void ahci_port_hba_reset(struct ahci_port *p);
 void ahci_port_quiesce(struct ahci_port *p);
 /* Set PxIS bits and update the interrupt. */
 void ahci_port_raise(struct ahci_port *p, uint32_t is_bits);
-/* Fetch and run issued commands until none is runnable. Never recurses: completions call it from
- * the completion thread, MMIO from vCPUs, each one pass at a time under the lock. */
+/* Act on ATA events and fetch issued commands until nothing is runnable. Re-entry (from an op the
+ * ATA layer calls while we are inside it) only asks the running loop for one more pass. */
 void ahci_port_run(struct ahci_port *p);
-/* A command ended: update TFD, post the D2H FIS, clear CI, raise the interrupt. err 0 is success;
- * otherwise status ERR with error register `err` and PxIS.TFES, and the port stops. */
+/* A command ended: update TFD, post the D2H FIS, clear CI, raise the interrupt. With ERR in
+ * `status` also PxIS.TFES, and the port stops. */
 void ahci_port_finish(struct ahci_port *p, unsigned slot, uint8_t status, uint8_t err,
-		      uint32_t extra_is);
+		      const struct ahci_tf *tf, uint32_t extra_is);
+/* Whether a block request of this port may still be running (NCQ or the ATA layer's). */
+bool ahci_port_busy(const struct ahci_port *p);
 /* A fatal host-bus problem (unreachable list, table or FIS area): PxIS bits, port stops. */
 void ahci_port_fatal(struct ahci_port *p, uint32_t is_bits);
 
 /* ahci_fis.c: post FISes into the receive area (dropped when FRE is off or FB is not RAM). */
-/* The task-file registers a device returns with its status (D2H and PIO setup FIS). */
-struct ahci_tf {
-	uint64_t lba; /* 48 bits */
-	uint16_t count;
-	uint8_t device;
-};
 int ahci_fis_d2h(struct ahci_port *p, uint8_t status, uint8_t err, const struct ahci_tf *tf);
 int ahci_fis_signature(struct ahci_port *p);
 int ahci_fis_pio_setup(struct ahci_port *p, uint8_t status, uint8_t err, const struct ahci_tf *tf,
 		       uint16_t xfer, bool to_host);
 int ahci_fis_sdb(struct ahci_port *p, uint8_t status, uint8_t err, uint32_t done);
 
-/* ahci_prdt.c: the PRDT of a command table as host iovecs covering exactly `bytes` bytes.
- * -EFAULT: an entry or the table lies outside RAM; -EINVAL: the PRDT is shorter than `bytes`;
- * -E2BIG: more than IOV_MAX pieces after merging. On success *iov is malloc'ed (free it). */
-int ahci_prdt_map(const struct guest_memory *mem, uint64_t ctba, unsigned prdtl, uint64_t bytes,
-		  struct iovec **iov, int *iovcnt);
+/* ahci_prdt.c: describe the next at most `len` bytes of the PRDT in iov[0..iov_max) (adjacent
+ * pieces merged). Returns the entry count and sets *mapped (less than len: the table ended), or
+ * -EFAULT when an entry or a buffer lies outside RAM. Never loops more than the table's entries. */
+int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
+		   int iov_max, uint64_t len, uint64_t *mapped);
 
-/* ahci_ncq.c */
-/* Start READ/WRITE FPDMA QUEUED in `slot` (fis: the 20-byte H2D FIS, hdr: the command header's
- * first dword). Returns 0 when the command was accepted or already finished with an error. */
-void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, uint32_t prdtl,
+/* ahci_ncq.c: READ/WRITE FPDMA QUEUED in `slot`, fis the 20-byte H2D FIS. */
+#define AHCI_NCQ_IOV_MAX 1024 /* IOV_MAX: one block request per command */
+void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
 		    uint64_t ctba);
 
-/* ahci_cmd.c: non-queued ATA and ATAPI commands through the ATA layer. */
-void ahci_cmd_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, uint32_t hdr0,
+/* ahci_cmd.c: non-queued ATA and ATAPI commands through the ATA layer (devices/ata/ata.h). */
+int ahci_cmd_attach(struct ahci_port *p, struct disk *disk);
+void ahci_cmd_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
 		    uint64_t ctba);
-/* Release the ATA layer's per-command state of a slot (cancel path). */
-void ahci_cmd_release(struct ahci_slot *s);
-/* The device was reset (power-on, COMRESET, SRST): the ATA layer forgets its state. */
+/* Act on the events the ATA layer reported; returns true when something happened. */
+bool ahci_cmd_step(struct ahci_port *p);
+/* Reset the device (power-on, COMRESET, SRST, command abort): its command is dropped. */
 void ahci_cmd_device_reset(struct ahci_port *p);
 
-/* A slot's block request is done (callback side); returns true if the result must be dropped (the
- * slot was cancelled) -- the caller then just returns. Takes hba->lock; the caller unlocks. */
-bool ahci_slot_done_locked(struct ahci_slot *s);
 
 static inline uint64_t ahci_u64(uint32_t lo, uint32_t hi)
 {

@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/ahci_internal.h"
+#include "devices/disk.h"
 #include "memory/guest_memory.h"
 
 #define TFD_NO_DEVICE 0x7F
@@ -17,14 +19,14 @@
 
 static bool port_is_atapi(const struct ahci_port *p)
 {
-	return p->drive.kind == AHCI_DRIVE_CDROM;
+	return p->disk && p->disk->media == DISK_MEDIA_CDROM;
 }
 
 /* The device finished its power-on or reset sequence: link up, signature in PxSIG and PxTFD, and
  * the signature D2H FIS posted (now, or as soon as FIS receive is enabled). */
 static void port_link_up(struct ahci_port *p)
 {
-	if (p->drive.kind == AHCI_DRIVE_NONE) {
+	if (!p->disk) {
 		p->ssts = 0;
 		p->sig = 0xFFFFFFFF;
 		p->tfd = TFD_NO_DEVICE;
@@ -34,8 +36,8 @@ static void port_link_up(struct ahci_port *p)
 	ahci_cmd_device_reset(p);
 	p->ssts = SSTS_DET_PRESENT | SSTS_SPD_GEN3 | SSTS_IPM_ACTIVE;
 	p->sig = port_is_atapi(p) ? PORT_SIG_ATAPI : PORT_SIG_ATA;
-	/* Error register 01h: diagnostics passed. An ATAPI device does not set DRDY after reset. */
-	p->tfd = 0x01 << 8 | (port_is_atapi(p) ? 0 : ATA_STS_DRDY | ATA_STS_DSC);
+	/* The device's own reset values: error 01h (diagnostics passed); ATAPI without DRDY. */
+	p->tfd = (uint32_t)p->ata.tf.error << 8 | p->ata.tf.status;
 	p->d2h_pending = true;
 	if (p->cmd & PORT_CMD_FR)
 		ahci_fis_signature(p);
@@ -47,7 +49,7 @@ static void port_drop_commands(struct ahci_port *p)
 	p->ci = 0;
 	p->sact = 0;
 	p->issued = 0;
-	p->nonncq_running = false;
+	memset(&p->x, 0, sizeof(p->x));
 	p->srst = false;
 	p->cmd &= ~(PORT_CMD_CR | PORT_CMD_CCS_MASK);
 }
@@ -66,14 +68,35 @@ void ahci_port_init(struct ahci *hba, struct ahci_port *p, unsigned index)
 	port_link_up(p);
 }
 
+bool ahci_port_busy(const struct ahci_port *p)
+{
+	return p->inflight || (p->disk && p->disk->aio && block_aio_pending(p->disk->aio));
+}
+
 void ahci_port_quiesce(struct ahci_port *p)
 {
 	for (unsigned i = 0; i < AHCI_SLOTS; i++)
 		if (p->slots[i].busy)
 			p->slots[i].cancelled = true;
+	if (p->x.active)
+		ahci_cmd_device_reset(p); /* the ATA layer drops the command's later completions */
 	p->quiescing++;
-	while (p->inflight)
-		pthread_cond_wait(&p->drained, &p->hba->lock);
+	/* Until the block layer has finished every request, data may still land in guest RAM. NCQ
+	 * callbacks signal us; the ATA layer's do not, so those are polled every millisecond. */
+	while (ahci_port_busy(p)) {
+		if (p->inflight) {
+			pthread_cond_wait(&p->drained, &p->hba->lock);
+		} else {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&p->drained, &p->hba->lock, &ts);
+		}
+	}
 	p->quiescing--;
 	port_drop_commands(p);
 }
@@ -91,23 +114,6 @@ void ahci_port_hba_reset(struct ahci_port *p)
 	port_link_up(p);
 }
 
-bool ahci_slot_done_locked(struct ahci_slot *s)
-{
-	struct ahci_port *p = s->port;
-	pthread_mutex_lock(&p->hba->lock);
-	s->busy = false;
-	p->inflight--;
-	if (p->quiescing && !p->inflight)
-		pthread_cond_broadcast(&p->drained);
-	if (!s->cancelled)
-		return false;
-	s->cancelled = false;
-	free(s->iov);
-	s->iov = NULL;
-	ahci_cmd_release(s);
-	return true;
-}
-
 void ahci_port_raise(struct ahci_port *p, uint32_t is_bits)
 {
 	is_bits &= PORT_IS_VALID;
@@ -118,22 +124,20 @@ void ahci_port_raise(struct ahci_port *p, uint32_t is_bits)
 void ahci_port_fatal(struct ahci_port *p, uint32_t is_bits)
 {
 	p->error_stop = true;
-	p->tfd |= ATA_STS_ERR;
+	p->tfd |= ATA_STAT_ERR;
 	ahci_port_raise(p, is_bits);
 }
 
 void ahci_port_finish(struct ahci_port *p, unsigned slot, uint8_t status, uint8_t err,
-		      uint32_t extra_is)
+		      const struct ahci_tf *tf, uint32_t extra_is)
 {
 	uint32_t bit = 1u << slot;
-	if (err)
-		status |= ATA_STS_ERR;
-	status &= ~(ATA_STS_BSY | ATA_STS_DRQ);
+	status &= ~(ATA_STAT_BSY | ATA_STAT_DRQ);
 	p->tfd = (uint32_t)err << 8 | status;
-	ahci_fis_d2h(p, status, err, NULL);
+	ahci_fis_d2h(p, status, err, tf);
 	p->ci &= ~bit;
 	p->issued &= ~bit;
-	if (status & ATA_STS_ERR) {
+	if (status & ATA_STAT_ERR) {
 		p->error_stop = true; /* until the driver clears ST (AHCI 1.3 6.2.2.1) */
 		extra_is |= PORT_IS_TFES;
 	}
@@ -145,13 +149,13 @@ void ahci_port_finish(struct ahci_port *p, unsigned slot, uint8_t status, uint8_
 static void port_control_fis(struct ahci_port *p, unsigned slot, const uint8_t *fis)
 {
 	uint32_t bit = 1u << slot;
-	if (p->inflight) {
-		ahci_port_finish(p, slot, ATA_STS_DRDY, ATA_ERR_ABRT, 0);
+	if (ahci_port_busy(p)) {
+		ahci_port_finish(p, slot, ATA_STAT_DRDY | ATA_STAT_ERR, ATA_ERR_ABRT, NULL, 0);
 		return;
 	}
 	if (fis[15] & FIS_CTL_SRST) {
 		p->srst = true;
-		p->tfd = ATA_STS_BSY;
+		p->tfd = ATA_STAT_BSY;
 	} else if (p->srst) {
 		p->srst = false;
 		port_link_up(p);
@@ -182,7 +186,7 @@ static void port_exec(struct ahci_port *p, unsigned slot)
 	/* Only a register H2D FIS of at least 5 dwords is a command; anything else the device would
 	 * reject: abort with a task-file error. */
 	if (fis[0] != FIS_TYPE_REG_H2D || (dw0 & CMDH_CFL_MASK) < 5) {
-		ahci_port_finish(p, slot, ATA_STS_DRDY, ATA_ERR_ABRT, PORT_IS_UFS);
+		ahci_port_finish(p, slot, ATA_STAT_DRDY | ATA_STAT_ERR, ATA_ERR_ABRT, NULL, PORT_IS_UFS);
 		return;
 	}
 	if (!(fis[1] & FIS_H2D_C)) {
@@ -192,21 +196,37 @@ static void port_exec(struct ahci_port *p, unsigned slot)
 	if (fis[2] == ATA_CMD_READ_FPDMA_QUEUED || fis[2] == ATA_CMD_WRITE_FPDMA_QUEUED)
 		ahci_ncq_start(p, slot, fis, dw0 >> 16, ctba);
 	else
-		ahci_cmd_start(p, slot, fis, dw0, ctba);
+		ahci_cmd_start(p, slot, fis, dw0 >> 16, ctba);
+}
+
+static bool port_fetch_one(struct ahci_port *p)
+{
+	if (!(p->cmd & PORT_CMD_ST) || p->error_stop || p->quiescing || p->x.active || !p->disk)
+		return false;
+	uint32_t pending = p->ci & ~p->issued;
+	if (!pending)
+		return false;
+	unsigned slot = __builtin_ctz(pending);
+	p->issued |= 1u << slot;
+	port_exec(p, slot);
+	return true;
 }
 
 void ahci_port_run(struct ahci_port *p)
 {
-	/* Each pass marks one slot issued, so this ends after at most AHCI_SLOTS passes. */
-	while ((p->cmd & PORT_CMD_ST) && !p->error_stop && !p->quiescing && !p->nonncq_running &&
-	       p->drive.kind != AHCI_DRIVE_NONE) {
-		uint32_t pending = p->ci & ~p->issued;
-		if (!pending)
-			break;
-		unsigned slot = __builtin_ctz(pending);
-		p->issued |= 1u << slot;
-		port_exec(p, slot);
+	if (p->in_run) {
+		p->run_again = true;
+		return;
 	}
+	p->in_run = true;
+	/* Every pass either moves the ATA command on or takes a new slot (at most AHCI_SLOTS while
+	 * nothing completes), so the loop ends. */
+	do {
+		p->run_again = false;
+		while (ahci_cmd_step(p) || port_fetch_one(p))
+			;
+	} while (p->run_again);
+	p->in_run = false;
 }
 
 static void port_write_cmd(struct ahci_port *p, uint32_t val)
@@ -216,7 +236,7 @@ static void port_write_cmd(struct ahci_port *p, uint32_t val)
 		       PORT_CMD_POD; /* no staggered spin-up, no cold presence: both read 1 */
 	cmd = val & PORT_CMD_FRE ? cmd | PORT_CMD_FR : cmd & ~PORT_CMD_FR;
 	if (val & PORT_CMD_CLO) /* command list override: clear BSY and DRQ, self-clearing */
-		p->tfd &= ~(ATA_STS_BSY | ATA_STS_DRQ);
+		p->tfd &= ~(ATA_STAT_BSY | ATA_STAT_DRQ);
 	p->cmd = cmd;
 	if ((old & PORT_CMD_ST) && !(cmd & PORT_CMD_ST)) {
 		/* Stop: outstanding commands are aborted; CR clears when none can complete. */
@@ -239,7 +259,7 @@ static void port_write_sctl(struct ahci_port *p, uint32_t val)
 		/* COMRESET asserted: the device goes away until DET returns to 0. */
 		ahci_port_quiesce(p);
 		p->ssts = 0;
-		p->tfd = ATA_STS_BSY;
+		p->tfd = ATA_STAT_BSY;
 		p->d2h_pending = false;
 	} else if ((old & SCTL_DET_MASK) == SCTL_DET_COMRESET &&
 		   (val & SCTL_DET_MASK) != SCTL_DET_COMRESET) {

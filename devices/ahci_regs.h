@@ -92,14 +92,6 @@
 #define SCTL_DET_COMRESET 1u
 #define SERR_DIAG_X (1u << 26) /* device exchanged: set when the link comes up */
 
-/* ATA status and error bits seen in PxTFD. */
-#define ATA_STS_ERR 0x01
-#define ATA_STS_DRQ 0x08
-#define ATA_STS_DSC 0x10
-#define ATA_STS_DRDY 0x40
-#define ATA_STS_BSY 0x80
-#define ATA_ERR_ABRT 0x04
-
 /* FIS types. */
 #define FIS_TYPE_REG_H2D 0x27
 #define FIS_TYPE_REG_D2H 0x34
