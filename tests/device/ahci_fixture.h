@@ -6,6 +6,7 @@
 #define MINIVMM_TESTS_AHCI_FIXTURE_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct fix {
 	/* the completion helper thread */
 	pthread_t completer;
 	volatile bool completer_stop;
+	/* When set, completions run only while it returns true (e.g. "a reset is waiting"). */
+	bool (*completer_gate)(struct fix *f);
 	bool completer_running;
 	char dir[128];
 };
@@ -192,10 +195,15 @@ static inline void fix_complete(struct fix *f, unsigned port)
 static inline void *fix_completer_main(void *arg)
 {
 	struct fix *f = arg;
-	while (!f->completer_stop)
+	while (!f->completer_stop) {
+		if (f->completer_gate && !f->completer_gate(f)) {
+			sched_yield();
+			continue;
+		}
 		for (unsigned i = 0; i < AHCI_MAX_PORTS; i++)
 			if (f->disk[i] && f->disk[i]->aio)
 				block_aio_poll(f->disk[i]->aio, 1);
+	}
 	return NULL;
 }
 
@@ -212,6 +220,7 @@ static inline void fix_completer_stop(struct fix *f)
 	f->completer_stop = true;
 	pthread_join(f->completer, NULL);
 	f->completer_running = false;
+	f->completer_gate = NULL;
 }
 
 static inline void fix_fini(struct fix *f)
