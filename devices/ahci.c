@@ -145,14 +145,15 @@ static void ahci_bar_access(struct pci_device *dev, unsigned bar, uint64_t offse
 		uint64_t base = offset & ~3ULL;
 		uint8_t buf[12];
 		for (unsigned i = 0; i < sizeof(buf); i += 4)
-			ahci_put_le32(buf + i, base + i < AHCI_ABAR_SIZE ? abar_read(hba, base + i) : 0);
+			ahci_put_le32(buf + i,
+				      base + i < AHCI_ABAR_SIZE ? abar_read(hba, base + i) : 0);
 		memcpy(data, buf + (offset - base), len);
 	}
 	pthread_mutex_unlock(&hba->lock);
 }
 
 static const struct pci_device_ops ahci_pci_ops = {
-	.bar_access = ahci_bar_access,
+    .bar_access = ahci_bar_access,
 };
 
 int ahci_create(struct pci_bus *bus, int slot, const struct guest_memory *mem, unsigned nports,

@@ -19,7 +19,8 @@ struct disk;
 #define AHCI_DEFAULT_PORTS 6 /* as on ICH9 */
 
 /* Create the controller with `nports` ports (1..30) and register it on `bus` (slot -1: first free).
- * `mem` is guest RAM: every command list, table, PRDT and FIS area goes through guest_memory_ptr. */
+ * `mem` is guest RAM: every command list, table, PRDT and FIS area goes through guest_memory_ptr.
+ */
 int ahci_create(struct pci_bus *bus, int slot, const struct guest_memory *mem, unsigned nports,
 		struct ahci **out);
 /* Put a disk or CD-ROM (devices/disk.h; owned by the caller, closed after ahci_destroy) behind

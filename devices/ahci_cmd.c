@@ -70,12 +70,12 @@ static void op_done(void *opaque, struct ata_device *dev)
 }
 
 static const struct ata_ops ahci_ata_ops = {
-	.irq = op_irq,
-	.pio_ready = op_pio_ready,
-	.dma_ready = op_dma_ready,
-	.dma_map = op_dma_map,
-	.dma_end = op_dma_end,
-	.done = op_done,
+    .irq = op_irq,
+    .pio_ready = op_pio_ready,
+    .dma_ready = op_dma_ready,
+    .dma_map = op_dma_map,
+    .dma_end = op_dma_end,
+    .done = op_done,
 };
 
 int ahci_cmd_attach(struct ahci_port *p, struct disk *disk)
@@ -103,11 +103,11 @@ void ahci_cmd_device_reset(struct ahci_port *p)
 static struct ahci_tf tf_of(const struct ata_taskfile *t)
 {
 	return (struct ahci_tf){
-		.lba = t->lba_low | t->lba_mid << 8 | t->lba_high << 16 |
-		       (uint64_t)t->lba_low_exp << 24 | (uint64_t)t->lba_mid_exp << 32 |
-		       (uint64_t)t->lba_high_exp << 40,
-		.count = t->count | t->count_exp << 8,
-		.device = t->device,
+	    .lba = t->lba_low | t->lba_mid << 8 | t->lba_high << 16 |
+		   (uint64_t)t->lba_low_exp << 24 | (uint64_t)t->lba_mid_exp << 32 |
+		   (uint64_t)t->lba_high_exp << 40,
+	    .count = t->count | t->count_exp << 8,
+	    .device = t->device,
 	};
 }
 
@@ -218,16 +218,17 @@ void ahci_cmd_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 {
 	struct ata_device *dev = &p->ata;
 	struct ata_taskfile *tf = &dev->tf;
-	if (dev->tf.status & (ATA_STAT_BSY | ATA_STAT_DRQ)) { /* left hanging by an aborted command */
+	if (dev->tf.status &
+	    (ATA_STAT_BSY | ATA_STAT_DRQ)) { /* left hanging by an aborted command */
 		ahci_cmd_device_reset(p);
 		ahci_port_finish(p, slot, ATA_STAT_DRDY | ATA_STAT_ERR, ATA_ERR_ABRT, NULL, 0);
 		return;
 	}
 	p->x = (struct ahci_xfer){
-		.active = true,
-		.slot = slot,
-		.hdr_gpa = p->slots[slot].hdr_gpa,
-		.prdt = {.ctba = ctba, .prdtl = prdtl},
+	    .active = true,
+	    .slot = slot,
+	    .hdr_gpa = p->slots[slot].hdr_gpa,
+	    .prdt = {.ctba = ctba, .prdtl = prdtl},
 	};
 	tf->feature = fis[3];
 	tf->feature_exp = fis[11];

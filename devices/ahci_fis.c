@@ -49,8 +49,8 @@ int ahci_fis_d2h(struct ahci_port *p, uint8_t status, uint8_t err, const struct 
 int ahci_fis_signature(struct ahci_port *p)
 {
 	struct ahci_tf tf = {
-		.lba = p->sig >> 8,
-		.count = p->sig & 0xFF,
+	    .lba = p->sig >> 8,
+	    .count = p->sig & 0xFF,
 	};
 	p->d2h_pending = false;
 	uint8_t fis[20] = {FIS_TYPE_REG_D2H, 0, p->tfd & 0xFF, p->tfd >> 8};

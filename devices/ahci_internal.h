@@ -37,19 +37,19 @@ struct ahci_tf {
 
 /* A walk through one command's PRDT, continued chunk by chunk. */
 struct ahci_prdt {
-	uint64_t ctba;	  /* command table */
-	unsigned prdtl;	  /* entries */
-	unsigned idx;	  /* current entry */
-	uint64_t off;	  /* bytes of the current entry already used */
-	uint64_t done;	  /* bytes described so far (PRDBC) */
+	uint64_t ctba;	/* command table */
+	unsigned prdtl; /* entries */
+	unsigned idx;	/* current entry */
+	uint64_t off;	/* bytes of the current entry already used */
+	uint64_t done;	/* bytes described so far (PRDBC) */
 };
 
 /* An NCQ command (READ/WRITE FPDMA QUEUED) handed to the block layer. */
 struct ahci_slot {
 	struct ahci_port *port;
 	unsigned index;
-	bool busy;	/* a block-layer request is in flight */
-	bool cancelled; /* its result must be dropped */
+	bool busy;	  /* a block-layer request is in flight */
+	bool cancelled;	  /* its result must be dropped */
 	uint64_t hdr_gpa; /* command header, for PRDBC */
 	uint64_t bytes;
 	struct block_aio_req req;
@@ -77,14 +77,14 @@ struct ahci_port {
 	struct ata_device ata;
 
 	uint32_t clb, clbu, fb, fbu, is, ie, cmd, tfd, sig, ssts, sctl, serr, sact, ci;
-	uint32_t issued;     /* slots the port has taken and not yet finished */
-	struct ahci_xfer x;  /* the running non-queued command */
+	uint32_t issued;	/* slots the port has taken and not yet finished */
+	struct ahci_xfer x;	/* the running non-queued command */
 	bool in_run, run_again; /* ahci_port_run is on the stack / must loop once more */
-	bool error_stop;     /* a fatal or task-file error: nothing runs until ST 1->0 */
-	bool d2h_pending;    /* link came up while FRE was 0: post the signature FIS later */
-	bool srst;	     /* a control FIS set SRST and has not cleared it yet */
-	unsigned inflight;   /* NCQ slots with a block-layer request */
-	unsigned quiescing;  /* resets waiting for inflight to drain */
+	bool error_stop;	/* a fatal or task-file error: nothing runs until ST 1->0 */
+	bool d2h_pending;	/* link came up while FRE was 0: post the signature FIS later */
+	bool srst;		/* a control FIS set SRST and has not cleared it yet */
+	unsigned inflight;	/* NCQ slots with a block-layer request */
+	unsigned quiescing;	/* resets waiting for inflight to drain */
 	pthread_cond_t drained;
 	struct ahci_slot slots[AHCI_SLOTS];
 };
@@ -152,7 +152,6 @@ void ahci_cmd_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 bool ahci_cmd_step(struct ahci_port *p);
 /* Reset the device (power-on, COMRESET, SRST, command abort): its command is dropped. */
 void ahci_cmd_device_reset(struct ahci_port *p);
-
 
 static inline uint64_t ahci_u64(uint32_t lo, uint32_t hi)
 {

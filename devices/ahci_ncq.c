@@ -95,12 +95,12 @@ void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 		return;
 	}
 	s->req = (struct block_aio_req){
-		.op = write ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
-		.offset = lba * SECTOR,
-		.iov = s->iov,
-		.iovcnt = n,
-		.cb = ncq_done,
-		.opaque = s,
+	    .op = write ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
+	    .offset = lba * SECTOR,
+	    .iov = s->iov,
+	    .iovcnt = n,
+	    .cb = ncq_done,
+	    .opaque = s,
 	};
 	s->bytes = bytes;
 	s->busy = true;

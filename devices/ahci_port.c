@@ -186,7 +186,8 @@ static void port_exec(struct ahci_port *p, unsigned slot)
 	/* Only a register H2D FIS of at least 5 dwords is a command; anything else the device would
 	 * reject: abort with a task-file error. */
 	if (fis[0] != FIS_TYPE_REG_H2D || (dw0 & CMDH_CFL_MASK) < 5) {
-		ahci_port_finish(p, slot, ATA_STAT_DRDY | ATA_STAT_ERR, ATA_ERR_ABRT, NULL, PORT_IS_UFS);
+		ahci_port_finish(p, slot, ATA_STAT_DRDY | ATA_STAT_ERR, ATA_ERR_ABRT, NULL,
+				 PORT_IS_UFS);
 		return;
 	}
 	if (!(fis[1] & FIS_H2D_C)) {
@@ -255,7 +256,8 @@ static void port_write_sctl(struct ahci_port *p, uint32_t val)
 {
 	uint32_t old = p->sctl;
 	p->sctl = val & SCTL_WRITABLE;
-	if ((val & SCTL_DET_MASK) == SCTL_DET_COMRESET && (old & SCTL_DET_MASK) != SCTL_DET_COMRESET) {
+	if ((val & SCTL_DET_MASK) == SCTL_DET_COMRESET &&
+	    (old & SCTL_DET_MASK) != SCTL_DET_COMRESET) {
 		/* COMRESET asserted: the device goes away until DET returns to 0. */
 		ahci_port_quiesce(p);
 		p->ssts = 0;

@@ -2,8 +2,8 @@
  *
  * Each entry is 16 bytes: data base address (64 bits), then DBC in bits 21:0 of the last dword,
  * the byte count minus one (so a zero DBC is one byte, never zero: no entry can stall the walk,
- * CVE-2014-9718). The walk stops at PRDTL entries or at the length asked for, whichever comes first,
- * and every entry and buffer goes through guest_memory_ptr.
+ * CVE-2014-9718). The walk stops at PRDTL entries or at the length asked for, whichever comes
+ * first, and every entry and buffer goes through guest_memory_ptr.
  */
 #include <errno.h>
 
@@ -22,7 +22,8 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 			return -EFAULT;
 		uint64_t dba = ahci_u64(ahci_le32(prd), ahci_le32(prd + 4));
 		uint64_t size = (ahci_le32(prd + 12) & PRD_DBC_MASK) + 1;
-		if (w->off >= size) { /* cannot happen unless the guest rewrote the entry: move on */
+		if (w->off >=
+		    size) { /* cannot happen unless the guest rewrote the entry: move on */
 			w->idx++;
 			w->off = 0;
 			continue;

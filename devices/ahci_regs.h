@@ -80,7 +80,8 @@
 #define PORT_CMD_ATAPI (1u << 24)
 #define PORT_CMD_ICC_MASK (0xFu << 28)
 /* Bits software may change directly; the rest are status or self-clearing. */
-#define PORT_CMD_WRITABLE (PORT_CMD_ST | PORT_CMD_SUD | PORT_CMD_POD | PORT_CMD_FRE | PORT_CMD_ATAPI)
+#define PORT_CMD_WRITABLE                                                                          \
+	(PORT_CMD_ST | PORT_CMD_SUD | PORT_CMD_POD | PORT_CMD_FRE | PORT_CMD_ATAPI)
 
 #define PORT_SIG_ATA 0x00000101u
 #define PORT_SIG_ATAPI 0xEB140101u
@@ -98,8 +99,8 @@
 #define FIS_TYPE_DMA_SETUP 0x41
 #define FIS_TYPE_PIO_SETUP 0x5F
 #define FIS_TYPE_SDB 0xA1
-#define FIS_H2D_C 0x80	    /* byte 1: command (1) or control (0) */
-#define FIS_CTL_SRST 0x04   /* device control register */
+#define FIS_H2D_C 0x80	  /* byte 1: command (1) or control (0) */
+#define FIS_CTL_SRST 0x04 /* device control register */
 
 /* Received-FIS area offsets. */
 #define RFIS_DSFIS 0x00

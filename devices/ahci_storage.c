@@ -18,7 +18,8 @@
 static int ahci_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
 {
 	if (n > AHCI_MAX_PORTS) {
-		snprintf(err, errlen, "%s: bus=sata: %u drives, the AHCI controller has at most %u ports",
+		snprintf(err, errlen,
+			 "%s: bus=sata: %u drives, the AHCI controller has at most %u ports",
 			 cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", n, AHCI_MAX_PORTS);
 		return -ENOSPC;
 	}
@@ -71,9 +72,10 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 			snprintf(err, errlen, "the drive is busy: try again");
 			ret = -EBUSY;
 		} else if (p->ata.locked && !force) {
-			snprintf(err, errlen,
-				 "the guest locked the tray (medium in use): eject it in the guest, "
-				 "or force");
+			snprintf(
+			    err, errlen,
+			    "the guest locked the tray (medium in use): eject it in the guest, "
+			    "or force");
 			ret = -EPERM;
 		} else {
 			disk_medium_swap(d, m);
@@ -88,11 +90,11 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 }
 
 static const struct storage_controller ahci_controller = {
-	.bus = DISK_BUS_SATA,
-	.name = "AHCI (ICH9)",
-	.check = ahci_check,
-	.create = ahci_storage_create,
-	.destroy = ahci_storage_destroy,
-	.change_medium = ahci_change_medium,
+    .bus = DISK_BUS_SATA,
+    .name = "AHCI (ICH9)",
+    .check = ahci_check,
+    .create = ahci_storage_create,
+    .destroy = ahci_storage_destroy,
+    .change_medium = ahci_change_medium,
 };
 STORAGE_CONTROLLER(ahci_controller);

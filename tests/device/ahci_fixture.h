@@ -153,10 +153,8 @@ static inline int fix_init(struct fix *f, unsigned nports)
 		return -1;
 	if (io_bus_init(&f->pio) || io_bus_init(&f->mmio))
 		return -1;
-	struct pci_bus_ops ops = {.set_irq = fix_set_irq,
-				  .signal_msi = fix_signal_msi,
-				  .reset = fix_reset,
-				  .opaque = f};
+	struct pci_bus_ops ops = {
+	    .set_irq = fix_set_irq, .signal_msi = fix_signal_msi, .reset = fix_reset, .opaque = f};
 	if (pci_bus_create(&f->pio, &f->mmio, &ops, &f->bus) < 0)
 		return -1;
 	if (guest_memory_create(&f->mem, FIX_RAM) < 0)
@@ -165,8 +163,7 @@ static inline int fix_init(struct fix *f, unsigned nports)
 		return -1;
 	f->devfn = 5 << 3;
 	/* Memory decoding and bus mastering on; the bus assigned BAR5. */
-	pci_config_write(f->bus, f->devfn, PCI_COMMAND, 2,
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	pci_config_write(f->bus, f->devfn, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	f->abar = pci_config_read(f->bus, f->devfn, PCI_BAR0 + 5 * 4, 4) & ~0xFULL;
 	return 0;
 }
@@ -265,7 +262,8 @@ struct fix_prd {
 
 /* Write slot s's command header, H2D FIS (+ ATAPI packet) and PRDT for port p. */
 static inline void fix_cmd(struct fix *f, unsigned p, unsigned s, const uint8_t fis[20],
-			   const uint8_t *acmd, bool write, const struct fix_prd *prd, unsigned nprd)
+			   const uint8_t *acmd, bool write, const struct fix_prd *prd,
+			   unsigned nprd)
 {
 	uint64_t ctba = FIX_CTBA + (uint64_t)s * 0x1000 + (uint64_t)p * 0x20000;
 	uint8_t *hdr = fix_ram(f, FIX_CLB + p * 0x1000 + s * CMDH_SIZE, CMDH_SIZE);

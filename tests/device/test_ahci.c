@@ -103,9 +103,9 @@ static void test_identify(void **state)
 	fix_cmd(f, 0, 3, fis, NULL, false, &prd, 1);
 	assert_int_equal(fix_issue_wait(f, 0, 3), 0);
 	uint16_t *id = fix_ram(f, FIX_DATA, 512);
-	assert_true(id[83] & (1 << 10));	      /* LBA48 */
-	assert_int_equal(id[75] & 0x1F, 31);	      /* queue depth 32 */
-	assert_true(id[76] & (1 << 8));		      /* NCQ */
+	assert_true(id[83] & (1 << 10));     /* LBA48 */
+	assert_int_equal(id[75] & 0x1F, 31); /* queue depth 32 */
+	assert_true(id[76] & (1 << 8));	     /* NCQ */
 	uint64_t sectors = id[100] | (uint64_t)id[101] << 16 | (uint64_t)id[102] << 32;
 	assert_int_equal(sectors, FIX_DISK_SIZE / 512);
 	assert_int_equal(fix_prdbc(f, 0, 3), 512);
@@ -203,8 +203,8 @@ static void test_ncq_32_in_flight(void **state)
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 32);
 	fix_complete(f, 0);
 	assert_int_equal(fix_pr(f, 0, PORT_SACT), 0);
-	assert_memory_equal(fix_ram(f, FIX_DATA + 0x200000, 32 * 4096), fix_ram(f, FIX_DATA, 32 * 4096),
-			    32 * 4096);
+	assert_memory_equal(fix_ram(f, FIX_DATA + 0x200000, 32 * 4096),
+			    fix_ram(f, FIX_DATA, 32 * 4096), 32 * 4096);
 	assert_int_equal(fix_prdbc(f, 0, 31), 4096);
 }
 
@@ -324,7 +324,7 @@ static void test_atapi(void **state)
 	assert_int_equal(fix_issue_wait(&f, 1, 0), 0);
 	assert_int_equal(fix_pr(&f, 1, PORT_TFD) & 0x01, 0);
 	assert_int_equal(buf[0] & 0x1F, 5); /* CD/DVD device */
-	assert_true(buf[1] & 0x80);	   /* removable */
+	assert_true(buf[1] & 0x80);	    /* removable */
 	/* READ(10) of 2 blocks at LBA 3 by DMA */
 	memset(pkt, 0, sizeof(pkt));
 	pkt[0] = 0x28;
@@ -388,17 +388,17 @@ static void test_msi(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pci_identity, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_hba_reset, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_comreset_signature_fis, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_identify, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_dma_read_write, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_ncq_32_in_flight, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_ncq_errors, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_and_trim, setup_disk, teardown),
-		cmocka_unit_test(test_readonly_refuses_writes),
-		cmocka_unit_test(test_atapi),
-		cmocka_unit_test_setup_teardown(test_msi, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_pci_identity, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_hba_reset, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_comreset_signature_fis, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_identify, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_dma_read_write, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_ncq_32_in_flight, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_ncq_errors, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_and_trim, setup_disk, teardown),
+	    cmocka_unit_test(test_readonly_refuses_writes),
+	    cmocka_unit_test(test_atapi),
+	    cmocka_unit_test_setup_teardown(test_msi, setup_disk, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,18 +395,19 @@ static void test_odd_register_accesses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_prdt_outside_ram, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_huge_prdtl, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_with_ncq_in_flight, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_comreset_with_ncq_in_flight, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_hba_reset_with_ncq_in_flight, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_ci_rewrite_while_running, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_ci_ignored_when_stopped, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_fis, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_list_and_fis_area_outside_ram, setup_disk,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_srst_control_fis, setup_disk, teardown),
-		cmocka_unit_test_setup_teardown(test_odd_register_accesses, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_prdt_outside_ram, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_huge_prdtl, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_with_ncq_in_flight, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_comreset_with_ncq_in_flight, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_hba_reset_with_ncq_in_flight, setup_disk,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ci_rewrite_while_running, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_ci_ignored_when_stopped, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_fis, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_list_and_fis_area_outside_ram, setup_disk,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_srst_control_fis, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_odd_register_accesses, setup_disk, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

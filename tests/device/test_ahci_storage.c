@@ -37,7 +37,8 @@ static void test_sata_disk_and_cdrom(void **state)
 	assert_non_null(mkdtemp(f.dir));
 	assert_int_equal(io_bus_init(&f.pio), 0);
 	assert_int_equal(io_bus_init(&f.mmio), 0);
-	struct pci_bus_ops ops = {.set_irq = fix_set_irq, .signal_msi = fix_signal_msi, .opaque = &f};
+	struct pci_bus_ops ops = {
+	    .set_irq = fix_set_irq, .signal_msi = fix_signal_msi, .opaque = &f};
 	assert_int_equal(pci_bus_create(&f.pio, &f.mmio, &ops, &f.bus), 0);
 	assert_int_equal(guest_memory_create(&f.mem, FIX_RAM), 0);
 	assert_int_equal(fix_make_image(fix_path(&f, "d.img"), FIX_DISK_SIZE), 0);
@@ -49,8 +50,8 @@ static void test_sata_disk_and_cdrom(void **state)
 	snprintf(a1, sizeof(a1), "%s,bus=sata", fix_path(&f, "c.iso"));
 	assert_int_equal(disk_config_parse(a0, DISK_MEDIA_HDD, &cfgs[0], err, sizeof(err)), 0);
 	assert_int_equal(disk_config_parse(a1, DISK_MEDIA_CDROM, &cfgs[1], err, sizeof(err)), 0);
-	struct storage_env env = {.pci = f.bus, .pio = &f.pio, .mem = &f.mem,
-				  .set_irq = fix_set_irq, .irq_opaque = &f};
+	struct storage_env env = {
+	    .pci = f.bus, .pio = &f.pio, .mem = &f.mem, .set_irq = fix_set_irq, .irq_opaque = &f};
 	struct storage *st = NULL;
 	assert_int_equal(storage_create(&env, cfgs, 2, &st, err, sizeof(err)), 0);
 
@@ -119,8 +120,8 @@ static void test_too_many_drives(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sata_disk_and_cdrom),
-		cmocka_unit_test(test_too_many_drives),
+	    cmocka_unit_test(test_sata_disk_and_cdrom),
+	    cmocka_unit_test(test_too_many_drives),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
