@@ -252,19 +252,23 @@ static void port_write_cmd(struct ahci_port *p, uint32_t val)
 	ahci_port_run(p);
 }
 
+static bool det_holds_link_down(uint32_t det)
+{
+	return det == SCTL_DET_COMRESET || det == SCTL_DET_OFFLINE;
+}
+
 static void port_write_sctl(struct ahci_port *p, uint32_t val)
 {
-	uint32_t old = p->sctl;
+	uint32_t old = p->sctl & SCTL_DET_MASK, det = val & SCTL_DET_MASK;
 	p->sctl = val & SCTL_WRITABLE;
-	if ((val & SCTL_DET_MASK) == SCTL_DET_COMRESET &&
-	    (old & SCTL_DET_MASK) != SCTL_DET_COMRESET) {
-		/* COMRESET asserted: the device goes away until DET returns to 0. */
+	if (det_holds_link_down(det) && !det_holds_link_down(old)) {
+		/* COMRESET asserted, or the PHY taken offline: the device goes away until DET
+		 * returns to 0. */
 		ahci_port_quiesce(p);
-		p->ssts = 0;
+		p->ssts = det == SCTL_DET_OFFLINE && p->disk ? SSTS_DET_OFFLINE : 0;
 		p->tfd = ATA_STAT_BSY;
 		p->d2h_pending = false;
-	} else if ((old & SCTL_DET_MASK) == SCTL_DET_COMRESET &&
-		   (val & SCTL_DET_MASK) != SCTL_DET_COMRESET) {
+	} else if (det_holds_link_down(old) && det == 0) {
 		port_link_up(p);
 	}
 }

@@ -91,6 +91,8 @@
 #define SSTS_IPM_ACTIVE (1u << 8)
 #define SCTL_DET_MASK 0xFu
 #define SCTL_DET_COMRESET 1u
+#define SCTL_DET_OFFLINE 4u /* disable the PHY */
+#define SSTS_DET_OFFLINE 4u
 #define SERR_DIAG_X (1u << 26) /* device exchanged: set when the link comes up */
 
 /* FIS types. */

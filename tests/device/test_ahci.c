@@ -89,6 +89,12 @@ static void test_comreset_signature_fis(void **state)
 	assert_int_equal(rfis[4], 1);
 	assert_int_equal(rfis[5], 0);
 	assert_int_equal(rfis[6], 0);
+	/* DET=4 takes the PHY offline, DET=0 brings the link back */
+	fix_pw(f, 0, PORT_SCTL, 0x304);
+	assert_int_equal(fix_pr(f, 0, PORT_SSTS) & 0xF, 4);
+	fix_pw(f, 0, PORT_SCTL, 0x300);
+	assert_int_equal(fix_pr(f, 0, PORT_SSTS) & 0xF, 3);
+	assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0xFF, 0x50);
 }
 
 static void test_identify(void **state)
