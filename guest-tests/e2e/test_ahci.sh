@@ -1,7 +1,7 @@
 #!/bin/bash
 # AHCI end to end: a Linux guest (ahci, sd_mod, sr_mod, isofs, ext4 modules) with SATA drives on
 # one AHCI controller: a raw, a qcow2 and a VDI disk (4 MiB pattern written and read back with
-# O_DIRECT, then compared on the host with qemu-img compare), a read-only disk that refuses writes,
+# O_DIRECT, then compared on the host with qemu-img compare and minivmm img compare), a read-only disk that refuses writes,
 # a 1 GiB disk formatted ext4 and checked with e2fsck, and an ISO on a SATA CD-ROM. The ahci
 # interrupt must be an MSI. One boot for everything: inside level 1 (TCG) boots are dear.
 cd "$(dirname "$0")/../.." || exit 1
@@ -96,7 +96,8 @@ for r in "${roles[@]}"; do
 	raw | qcow2 | vdi)
 		fmt=$r
 		img=$W/disk.$r
-		if [ "$(v "rw_$r")" = ok ] && qemu-img compare -q -f "$fmt" -F raw "$img" "$W/ref.raw"; then
+		if [ "$(v "rw_$r")" = ok ] && qemu-img compare -q -f "$fmt" -F raw "$img" "$W/ref.raw" &&
+			"$GT_MINIVMM" img compare -f "$fmt" -F raw "$img" "$W/ref.raw" >/dev/null; then
 			gt_pass "ahci: $r disk: O_DIRECT pattern out and back, image matches on the host"
 		else
 			gt_fail "ahci: $r disk: O_DIRECT pattern out and back, image matches on the host" \
