@@ -389,6 +389,21 @@ static void test_msi(void **state)
 	/* enabling interrupts with a cause pending sends it */
 	fix_w(f, AHCI_GHC, AHCI_GHC_AE | AHCI_GHC_IE);
 	assert_int_equal(f->msi_count, before + 1);
+	/* a cause the port does not enable (PxIE) is recorded in PxIS only */
+	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
+	fix_w(f, AHCI_IS, 0xFFFFFFFF);
+	fix_pw(f, 0, PORT_IE, PORT_IS_SDBS);
+	before = f->msi_count;
+	fix_cmd(f, 0, 0, fis, NULL, false, NULL, 0);
+	assert_int_equal(fix_issue_wait(f, 0, 0), 0);
+	assert_true(fix_pr(f, 0, PORT_IS) & PORT_IS_DHRS);
+	assert_int_equal(fix_r(f, AHCI_IS), 0);
+	assert_int_equal(f->msi_count, before);
+	/* MSI off again: the same cause, once enabled, raises INTx */
+	pci_config_write(f->bus, f->devfn, cap + 2, 2, 0);
+	fix_pw(f, 0, PORT_IE, PORT_IS_VALID);
+	assert_true(f->intx);
+	assert_int_equal(f->msi_count, before);
 }
 
 int main(void)
