@@ -1,16 +1,18 @@
 /* Between the files of the AHCI controller (ahci.c, ahci_port.c, ahci_cmd.c, ahci_ncq.c,
- * ahci_fis.c, ahci_prdt.c): not for other devices.
+ * ahci_fis.c, ahci_prdt.c, ahci_storage.c): not for other devices.
  *
- * Locking: one mutex per controller (hba->lock) guards every register and slot.  MMIO handlers
- * (vCPU threads) and block-layer completion callbacks (the completion thread) take it; interrupts
- * are raised with it held, so the order is always hba->lock, then the PCI bus lock.  Nothing that
- * runs under the PCI bus lock (config hooks) takes hba->lock.
+ * Locking: one mutex per controller (hba->lock) guards every register and slot; it is also the
+ * ATA layer's dev->lock.  MMIO handlers (vCPU threads) and block-layer completion callbacks (the
+ * storage I/O thread) take it; interrupts are raised with it held, so the order is always
+ * (storage media lock,) hba->lock, then the PCI bus lock.  Nothing that runs under the PCI bus lock
+ * (config hooks) takes hba->lock.
  *
- * Lifetime of a command that goes to the block layer: slot->busy and port->inflight count it
- * until its callback runs.  A port reset, a stop (PxCMD.ST 1->0) or an HBA reset marks in-flight
- * slots cancelled and waits (releasing the lock) until their callbacks have run: a cancelled
- * callback touches neither guest memory nor registers, and once the reset returns no request of the
- * old generation can still write into guest RAM (CVE-2016-1568, CVE-2021-3735).
+ * Commands in flight: an NCQ slot's request is counted by slot->busy and port->inflight until its
+ * callback runs; the ATA layer's requests by the disk's block_aio_pending().  A port reset, a stop
+ * (PxCMD.ST 1->0) or an HBA reset marks NCQ slots cancelled, resets the ATA device (its generation
+ * drops late completions) and waits, releasing the lock, until the block layer has finished every
+ * request: once the reset returns, nothing of the old commands can still write into guest RAM or
+ * touch a register (CVE-2016-1568, CVE-2021-3735).
  */
 #ifndef MINIVMM_DEVICES_AHCI_INTERNAL_H
 #define MINIVMM_DEVICES_AHCI_INTERNAL_H
