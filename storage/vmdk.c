@@ -222,8 +222,12 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 		return block_error(ret, "%s: cannot read %s: %s", bs->filename, e->name,
 				   strerror(-ret));
 	ret = vmdk_sparse_open(bs, e, hdr, fsize, false);
-	if (ret < 0)
-		return ret;
+	if (ret < 0) {
+		/* The extent's message, prefixed with the descriptor that named it. */
+		char inner[400];
+		snprintf(inner, sizeof(inner), "%s", block_last_error());
+		return block_error(ret, "%s: extent %s", bs->filename, inner);
+	}
 	if (e->sectors > e->capacity)
 		return block_error(-EINVAL,
 				   "%s: extent %s: %llu sectors listed but its capacity is %llu",
