@@ -72,26 +72,38 @@ int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 	return ret;
 }
 
-/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. */
+/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. When the
+ * block lies past the end of the file (the usual case: only the footer is in the way), the zeroes
+ * are left as a hole; otherwise (space after a crash-lost footer) the whole block is written. */
 static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint64_t run,
 			const struct iovec *iov, int iovcnt, size_t done)
 {
 	struct vhd_state *s = bs->state;
 	uint64_t span = (uint64_t)s->bitmap_size + s->block_size;
-	uint64_t pos = s->footer_pos;
+	uint64_t pos = s->footer_pos, fsize;
+	bool whole;
 	uint8_t *buf;
 	int ret;
 
 	if (pos / VHD_SECTOR + span / VHD_SECTOR >= VHD_BAT_FREE)
 		return block_error(-ENOSPC, "%s: file too large for another VHD block", bs->filename);
-	buf = calloc(1, span);
+	ret = host_file_size(&bs->file, &fsize);
+	if (ret < 0)
+		return vhd_io_error(bs, "size query", pos, ret);
+	whole = fsize > pos + VHD_FOOTER_SIZE;
+	buf = whole ? calloc(1, span) : malloc(s->bitmap_size + run);
 	if (!buf)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	memset(buf, 0xff, s->bitmap_size);
-	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + in, run);
+	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + (whole ? in : 0), run);
 	ret = host_file_pwrite(&bs->file, pos + span, s->footer, VHD_FOOTER_SIZE);
-	if (ret == 0)
+	if (ret == 0 && whole)
 		ret = host_file_pwrite(&bs->file, pos, buf, span);
+	if (ret == 0 && !whole)
+		ret = host_file_pwrite(&bs->file, pos, buf, s->bitmap_size);
+	if (ret == 0 && !whole)
+		ret = host_file_pwrite(&bs->file, pos + s->bitmap_size + in,
+				       buf + s->bitmap_size, run);
 	free(buf);
 	if (ret < 0)
 		return vhd_io_error(bs, "block allocation", pos, ret);

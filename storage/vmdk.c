@@ -449,6 +449,7 @@ static const struct block_driver block_driver_vmdk = {
     .pwritev = vmdk_pwritev,
     .flush = vmdk_flush,
     .block_status = vmdk_block_status,
+    .check = vmdk_check,
     .info = vmdk_info,
     .get_uuid = vmdk_get_uuid,
     .set_uuid = vmdk_set_uuid,

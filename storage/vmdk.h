@@ -134,6 +134,7 @@ int vmdk_block_status(struct block_device *bs, uint64_t offset, uint64_t len, ui
 int vmdk_flush(struct block_device *bs);
 
 int vmdk_create(const char *filename, const struct block_create_args *args);
+int vmdk_check(struct block_device *bs, struct block_check_result *res, int fix);
 uint32_t vmdk_le32(const uint8_t *p);
 uint64_t vmdk_le64(const uint8_t *p);
 char *vmdk_path_join(const char *base, const char *name);

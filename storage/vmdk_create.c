@@ -292,7 +292,7 @@ static int vmdk_create_extents(const char *filename, const struct vmdk_create_op
 
 int vmdk_create(const char *filename, const struct block_create_args *args)
 {
-	struct vmdk_create_opts c;
+	struct vmdk_create_opts c = {0};
 	uint32_t cid, pcid = 0xffffffffu;
 	unsigned extents = 1, made = 0;
 	struct host_file f;

@@ -318,6 +318,12 @@ static void test_vmdk_header(void **state)
 	peek(p, le64toh(gd) * 512, &gt, 4);
 	poke32le(p, le32toh(gt) * 512 + 8, 0x7ffffff0);
 	expect_bad_read(p, "vmdk", "beyond end of file");
+	struct block_check_result res = {0};
+	struct block_device *bs;
+	assert_int_equal(block_open(p, "vmdk", BLOCK_OPEN_CHECK, &bs), 0);
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_int_equal(res.corruptions, 1);
+	block_close(bs);
 	/* streamOptimized: a compressed grain whose marker size is absurd, or whose data is junk. */
 	run("rm -f %s/*", tmpdir);
 	assert_int_equal(run("head -c 65536 /dev/urandom > %s && qemu-img convert -O vmdk -o "
