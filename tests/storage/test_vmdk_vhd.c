@@ -426,6 +426,84 @@ static void test_vhd_sizes(void **state)
 	}
 }
 
+/* A differencing VHD over a dynamic VHD that qemu-img made: reads fall through to the parent,
+ * writes (partial blocks included) merge with it, a block whose bitmap a foreign writer left
+ * partly clear takes the cleared sectors from the parent, and the parent is never written. */
+static void test_vhd_differencing(void **state)
+{
+	size_t size = 6 * MiB;
+	uint8_t *p = malloc(size), *buf = malloc(size);
+	uint64_t s = 4242;
+
+	(void)state;
+	run("rm -f %s/d*", tmpdir);
+	fill_pattern(p, size, 31);
+	FILE *f = fopen(tpath("d.raw"), "wb");
+	assert_int_equal(fwrite(p, 1, size, f), size);
+	fclose(f);
+	assert_int_equal(run("qemu-img convert -f raw -O vpc -o force_size=on %s %s",
+			     tpath("d.raw"), tpath("dbase.vhd")),
+			 0);
+	assert_int_equal(run("cp %s %s", tpath("dbase.vhd"), tpath("dbase.orig")), 0);
+	create_img("vpc", tpath("dchild.vhd"), 0, NULL, "dbase.vhd");
+	struct block_device *bs = open_img(tpath("dchild.vhd"), NULL, BLOCK_OPEN_RDWR);
+	assert_string_equal(bs->drv->name, "vpc");
+	assert_non_null(bs->backing);
+	assert_int_equal(bs->size, size);
+	assert_reads(bs, p, size);
+	for (int r = 0; r < 60; r++) {
+		uint64_t off = xorshift(&s) % size, len = 1 + xorshift(&s) % (300 * 1024);
+		if (len > size - off)
+			len = size - off;
+		for (size_t i = 0; i < len; i++)
+			p[off + i] = (uint8_t)xorshift(&s);
+		assert_int_equal(block_pwrite(bs, off, p + off, len), 0);
+	}
+	memset(p, 0x77, 32 * 512); /* the child's own sectors 0-31, unlike the parent's */
+	assert_int_equal(block_pwrite(bs, 0, p, 32 * 512), 0);
+	assert_reads(bs, p, size);
+	block_close(bs);
+	assert_int_equal(run("cmp -s %s %s", tpath("dbase.vhd"), tpath("dbase.orig")), 0);
+
+	/* Clear the bitmap bits of sectors 8..15 of the child's first allocated block, as a writer
+	 * that stored only some sectors would leave them: they read from the parent again. */
+	int fd = open(tpath("dchild.vhd"), O_RDWR);
+	uint8_t hdr[1024];
+	uint32_t bat0;
+	assert_int_equal(pread(fd, hdr, 1024, 512), 1024);
+	uint64_t bat_off = 0;
+	for (int i = 0; i < 8; i++)
+		bat_off = bat_off << 8 | hdr[16 + i];
+	assert_int_equal(pread(fd, &bat0, 4, (off_t)bat_off), 4);
+	uint64_t blk = (uint64_t)__builtin_bswap32(bat0) * 512;
+	assert_true(__builtin_bswap32(bat0) != 0xffffffffu);
+	uint8_t zero = 0;
+	assert_int_equal(pwrite(fd, &zero, 1, (off_t)blk + 1), 1);
+	close(fd);
+	f = fopen(tpath("d.raw"), "rb");
+	assert_int_equal(fread(buf, 1, size, f), size);
+	fclose(f);
+	memcpy(p + 8 * 512, buf + 8 * 512, 8 * 512);
+	bs = open_img(tpath("dchild.vhd"), "vpc", BLOCK_OPEN_RDWR);
+	assert_reads(bs, p, size);
+	/* A write into that block keeps the parent's sectors around it. */
+	memset(p + 9 * 512 + 100, 0xee, 700);
+	assert_int_equal(block_pwrite(bs, 9 * 512 + 100, p + 9 * 512 + 100, 700), 0);
+	assert_reads(bs, p, size);
+	block_close(bs);
+	bs = open_img(tpath("dchild.vhd"), "vpc", 0);
+	assert_reads(bs, p, size);
+	block_close(bs);
+	/* A parent that is no VHD is refused before anything is created. */
+	assert_int_equal(run("qemu-img create -q -f qcow2 %s 1M", tpath("dq.qcow2")), 0);
+	struct block_opts o = {0};
+	struct block_create_args a = {.size = 0, .opts = &o, .backing = "dq.qcow2"};
+	assert_true(block_create("vpc", tpath("dbad.vhd"), &a) < 0);
+	assert_int_equal(access(tpath("dbad.vhd"), F_OK), -1);
+	free(p);
+	free(buf);
+}
+
 struct writer {
 	struct block_device *bs;
 	int id;
@@ -528,6 +606,7 @@ int main(void)
 	    cmocka_unit_test(test_vmdk_backing),      cmocka_unit_test(test_vmdk_stream_footer),
 	    cmocka_unit_test(test_uuids),	      cmocka_unit_test(test_vhd_sizes),
 	    cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_vhd_differencing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
