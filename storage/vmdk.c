@@ -6,8 +6,9 @@
  * descriptor (a sparse extent must carry the KDMV header, a flat one is data), so descriptors
  * cannot chain or loop; an extent naming the descriptor file or a file already used is refused.
  *
- * Backing: parentFileNameHint names the parent (any format); the CIDs are recorded on create and
- * shown by `info`, not enforced on open.
+ * Backing: parentFileNameHint names the parent (any format on open; a VMDK on create and rebase,
+ * whose CID becomes parentCID). The CID is renewed at the first write after each open, as VMware
+ * and QEMU do; a parentCID that no longer matches the parent is not refused (QEMU does not either).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -377,20 +378,47 @@ static int vmdk_set_uuid(struct block_device *bs, const uint8_t uuid[16])
 	for (int i = 0; i < 16; i++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x%s", uuid[i],
 			      i == 15 ? "" : i == 7 ? "-" : " ");
+	const char *k[] = {"ddb.uuid.image"}, *v[] = {text};
+	const bool q[] = {true};
 	pthread_mutex_lock(&s->desc_lock);
-	char *nd = vmdk_desc_set(s->desc, "ddb.uuid.image", text, true);
-	if (!nd) {
-		pthread_mutex_unlock(&s->desc_lock);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
-	ret = vmdk_desc_write(bs, s, nd);
-	if (ret == 0) {
-		free(s->desc);
-		s->desc = nd;
-	} else {
-		free(nd);
-	}
+	ret = vmdk_desc_update(bs, k, v, q, 1);
 	pthread_mutex_unlock(&s->desc_lock);
+	return ret;
+}
+
+/* Rebase: record the new parent (parentFileNameHint and its CID as parentCID), or none. */
+static int vmdk_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt)
+{
+	struct vmdk_state *s = bs->state;
+	uint32_t pcid = 0xffffffffu;
+	char cid[16];
+	int ret;
+
+	if (backing) {
+		struct block_device *b;
+		char *path = vmdk_path_join(bs->filename, backing);
+		if (!path)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		if (backing_fmt && strcmp(backing_fmt, "vmdk")) {
+			free(path);
+			return block_error(-EINVAL, "%s: the parent of a VMDK must be a VMDK, not %s",
+					   bs->filename, backing_fmt);
+		}
+		ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
+		free(path);
+		if (ret < 0)
+			return ret;
+		pcid = ((struct vmdk_state *)b->state)->cid;
+		block_close(b);
+	}
+	snprintf(cid, sizeof(cid), "%08x", pcid);
+	const char *k[] = {"parentCID", "parentFileNameHint"}, *v[] = {cid, backing};
+	const bool q[] = {false, true};
+	pthread_mutex_lock(&s->desc_lock);
+	ret = vmdk_desc_update(bs, k, v, q, 2);
+	pthread_mutex_unlock(&s->desc_lock);
+	if (ret == 0)
+		s->parent_cid = pcid;
 	return ret;
 }
 
@@ -451,6 +479,7 @@ static const struct block_driver block_driver_vmdk = {
     .block_status = vmdk_block_status,
     .check = vmdk_check,
     .info = vmdk_info,
+    .set_backing = vmdk_set_backing,
     .get_uuid = vmdk_get_uuid,
     .set_uuid = vmdk_set_uuid,
     .cluster_size = vmdk_cluster_size,

@@ -103,6 +103,7 @@ struct vmdk_state {
 	bool embedded;		/* descriptor lives in extent 0's file */
 	uint64_t desc_offset, desc_size; /* bytes, embedded descriptors */
 	uint32_t cid, parent_cid;
+	bool cid_updated;	/* a new CID was written at the first write since open */
 	char create_type[64];
 	pthread_mutex_t desc_lock;
 };
@@ -112,7 +113,12 @@ struct vmdk_state {
 int vmdk_desc_get(const char *desc, const char *key, char *out, size_t outlen);
 /* Set key = "value" (quoted when quote): replaces the line or appends one. Returns a new string. */
 char *vmdk_desc_set(const char *desc, const char *key, const char *value, bool quote);
+char *vmdk_desc_del(const char *desc, const char *key); /* a new string without key's line */
 int vmdk_desc_parse(struct block_device *bs, struct vmdk_state *s);
+/* Replace the descriptor text (under desc_lock) after applying set/del of keys. */
+int vmdk_desc_update(struct block_device *bs, const char *const *keys, const char *const *values,
+		     const bool *quote, int n);
+int vmdk_cid_refresh(struct block_device *bs);
 int vmdk_desc_write(struct block_device *bs, struct vmdk_state *s, const char *text);
 
 /* Sparse extents (vmdk_sparse.c). */

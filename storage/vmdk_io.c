@@ -249,6 +249,9 @@ int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *i
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
+	ret = vmdk_cid_refresh(bs);
+	if (ret < 0)
+		return ret;
 	if (iovcnt > VMDK_IOV_MAX) {
 		p = heap = malloc(sizeof(*heap) * iovcnt);
 		if (!heap)

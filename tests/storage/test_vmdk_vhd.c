@@ -299,6 +299,7 @@ static void test_vmdk_backing(void **state)
 			     tpath("base.vmdk")),
 			 0);
 	create_img("vmdk", tpath("child.vmdk"), 0, NULL, "base.vmdk");
+	long long cid0 = desc_hex(tpath("child.vmdk"), "\nCID=");
 	struct block_device *bs = open_img(tpath("child.vmdk"), NULL, BLOCK_OPEN_RDWR);
 	assert_non_null(bs->backing);
 	assert_int_equal(bs->size, size);
@@ -316,6 +317,24 @@ static void test_vmdk_backing(void **state)
 	/* parentCID is the parent's CID (compared as numbers: qemu-img does not zero-pad) */
 	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="),
 			 desc_hex(tpath("base.vmdk"), "\nCID="));
+	/* The first write gave the child a new CID; the base kept its own */
+	assert_true(desc_hex(tpath("child.vmdk"), "\nCID=") != cid0);
+	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="),
+			 desc_hex(tpath("base.vmdk"), "\nCID="));
+	/* Rebase: drop the parent (the child alone reads zeroes where it wrote nothing), then
+	 * record it again. */
+	bs = open_img(tpath("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING);
+	assert_int_equal(bs->drv->set_backing(bs, NULL, NULL), 0);
+	block_close(bs);
+	bs = open_img(tpath("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
+	assert_null(bs->backing);
+	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="), 0xffffffff);
+	assert_int_equal(bs->drv->set_backing(bs, "base.vmdk", "vmdk"), 0);
+	block_close(bs);
+	assert_int_equal(run("qemu-img compare -q -f raw %s %s", tpath("b.raw"),
+			     tpath("child.vmdk")),
+			 0);
+	assert_int_equal(run("qemu-img check -q %s", tpath("child.vmdk")), 0);
 	/* The base, untouched */
 	assert_int_equal(run("qemu-img compare -q %s %s", tpath("base.vmdk"),
 			     tpath("child.vmdk")),
