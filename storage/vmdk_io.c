@@ -234,6 +234,11 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 		pthread_mutex_unlock(&e->lock);
 		return ret;
 	}
+	/* A grain written in place must lie wholly inside the file: one that ran past its end would
+	 * overlap the next grain allocated there. */
+	if (ret == 0 && (uint64_t)gte * VMDK_SECTOR + (uint64_t)e->grain * VMDK_SECTOR > e->file_end)
+		ret = block_error(-EINVAL, "%s: grain at sector %u runs past the end of the file",
+				  e->name, gte);
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
 		return ret;

@@ -318,6 +318,31 @@ static void test_vmdk_header(void **state)
 	peek(p, le64toh(gd) * 512, &gt, 4);
 	poke32le(p, le32toh(gt) * 512 + 8, 0x7ffffff0);
 	expect_bad_read(p, "vmdk", "beyond end of file");
+	/* A grain that starts inside the file but runs past its end: readable, never written. */
+	fresh("s.vmdk", "vmdk", NULL, "64M");
+	peek(p, 56, &gd, 8);
+	peek(p, le64toh(gd) * 512, &gt, 4);
+	{
+		int fd = open(p, O_RDONLY);
+		off_t end = lseek(fd, 0, SEEK_END);
+		close(fd);
+		poke32le(p, le32toh(gt) * 512 + 4, (uint32_t)(end / 512 - 8));
+		struct block_device *w;
+		uint8_t data[512] = {1};
+		assert_int_equal(block_open(p, "vmdk", BLOCK_OPEN_RDWR, &w), 0);
+		assert_int_equal(block_pread(w, 65536, data, sizeof(data)), 0);
+		assert_int_equal(block_pwrite(w, 65536, data, sizeof(data)), -EINVAL);
+		assert_non_null(strstr(block_last_error(), "runs past the end"));
+		block_close(w);
+		/* the refused write allocated nothing (only the CID in the descriptor changed) */
+		fd = open(p, O_RDONLY);
+		assert_true(lseek(fd, 0, SEEK_END) == end);
+		close(fd);
+	}
+	fresh("s.vmdk", "vmdk", NULL, "64M");
+	peek(p, 56, &gd, 8);
+	peek(p, le64toh(gd) * 512, &gt, 4);
+	poke32le(p, le32toh(gt) * 512 + 8, 0x7ffffff0);
 	struct block_check_result res = {0};
 	struct block_device *bs;
 	assert_int_equal(block_open(p, "vmdk", BLOCK_OPEN_CHECK, &bs), 0);
