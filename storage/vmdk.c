@@ -476,6 +476,7 @@ static const struct block_driver block_driver_vmdk = {
     .preadv = vmdk_preadv,
     .pwritev = vmdk_pwritev,
     .flush = vmdk_flush,
+    .write_zeroes = vmdk_write_zeroes,
     .block_status = vmdk_block_status,
     .check = vmdk_check,
     .info = vmdk_info,

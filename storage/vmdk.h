@@ -138,6 +138,7 @@ int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *i
 int vmdk_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
 		      int *status, uint64_t *map_offset);
 int vmdk_flush(struct block_device *bs);
+int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags);
 
 int vmdk_create(const char *filename, const struct block_create_args *args);
 int vmdk_check(struct block_device *bs, struct block_check_result *res, int fix);

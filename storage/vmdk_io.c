@@ -367,3 +367,44 @@ int vmdk_flush(struct block_device *bs)
 			ret = host_file_flush(s->ext[i].f);
 	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
 }
+
+/* Zeroes: whole grains of an extent with the zeroed-grain flag become GT entries of 1 (no data
+ * written; the old grain, if any, is left unreferenced); flat ranges are zeroed in the file; the
+ * rest is written as zeroes. */
+int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
+{
+	struct vmdk_state *s = bs->state;
+	size_t zlen = len < (1u << 20) ? (size_t)len : 1u << 20;
+	uint8_t *zero = calloc(1, zlen);
+	uint64_t done = 0;
+	int ret;
+
+	(void)flags;
+	if (!zero)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	ret = vmdk_cid_refresh(bs);
+	while (done < len && ret == 0) {
+		struct vmdk_chunk c;
+		struct vmdk_extent *e;
+		vmdk_chunk(s, offset + done, len - done, &c);
+		e = c.e;
+		if (c.run > zlen)
+			c.run = zlen;
+		if (e->type == VMDK_EXT_SPARSE && e->zero_grain && !e->compressed && !e->footer &&
+		    !e->read_only && c.in == 0 && c.run == (uint64_t)e->grain * VMDK_SECTOR) {
+			pthread_mutex_lock(&e->lock);
+			ret = vmdk_gte_set(bs, e, c.epos / VMDK_SECTOR, VMDK_GTE_ZERO);
+			pthread_mutex_unlock(&e->lock);
+		} else if (e->type == VMDK_EXT_FLAT && !e->read_only) {
+			ret = host_file_write_zeroes(e->f, e->flat_offset + c.epos, c.run);
+			if (ret < 0)
+				ret = vmdk_io_error(e, "write zeroes", e->flat_offset + c.epos, ret);
+		} else {
+			struct iovec v = {zero, c.run};
+			ret = vmdk_pwritev(bs, offset + done, &v, 1);
+		}
+		done += c.run;
+	}
+	free(zero);
+	return ret;
+}

@@ -616,6 +616,27 @@ static void test_create_options(void **state)
 	/* zeroed_grain: qemu-img sees the flag (version 2 header), and writes of zeroes read back */
 	create_img("vmdk", tpath("o6.vmdk"), 8 * MiB, "zeroed_grain=on", NULL);
 	assert_int_equal(run("qemu-img check -q %s", tpath("o6.vmdk")), 0);
+	assert_int_equal(run("qemu-io -c 'write -P 9 0 2M' %s >/dev/null", tpath("o6.vmdk")), 0);
+	struct block_device *bs = open_img(tpath("o6.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
+	uint64_t fsize_before, pnum, map;
+	int st;
+	assert_int_equal(host_file_size(&bs->file, &fsize_before), 0);
+	assert_int_equal(block_write_zeroes(bs, 0, MiB + 4096, 0), 0);
+	uint64_t fsize_after;
+	assert_int_equal(host_file_size(&bs->file, &fsize_after), 0);
+	assert_true(fsize_after == fsize_before); /* whole grains: GT entries, no data */
+	assert_int_equal(block_status(bs, 0, MiB, &pnum, &st, &map), 0);
+	assert_int_equal(st, BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED);
+	assert_int_equal(pnum, MiB);
+	block_close(bs);
+	assert_int_equal(run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
+			     "| grep -q -v Pattern",
+			     tpath("o6.vmdk")),
+			 0);
+	assert_int_equal(run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
+			     "| grep -q 'Pattern verification failed'",
+			     tpath("o6.vmdk")),
+			 1);
 }
 
 int main(void)
