@@ -266,6 +266,8 @@ static int qcow2_info(struct block_device *bs, struct json_object *out)
 		json_object_object_add(
 			out, "lazy-refcounts",
 			json_object_new_boolean(!!(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS)));
+	if (s->incompat & QCOW2_INCOMPAT_DIRTY)
+		json_object_object_add(out, "dirty-flag", json_object_new_boolean(true));
 	json_object_object_add(out, "refcount-bits",
 			       json_object_new_int(1 << s->refcount_order));
 	if (s->version >= 3) {
@@ -329,7 +331,11 @@ static const struct block_driver block_driver_qcow2 = {
 	.check = qcow2_check,
 	.info = qcow2_info,
 	.set_backing = qcow2_set_backing,
+	.snapshot_create = qcow2_snapshot_create,
 	.snapshot_list = qcow2_snapshot_list,
+	.snapshot_apply = qcow2_snapshot_apply,
+	.snapshot_delete = qcow2_snapshot_delete,
 	.cluster_size = qcow2_cluster_size,
+	.pwrite_compressed = qcow2_pwrite_compressed,
 };
 BLOCK_DRIVER(block_driver_qcow2);

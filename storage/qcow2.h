@@ -225,6 +225,11 @@ int qcow2_check(struct block_device *bs, struct block_check_result *res, int fix
 int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s);
 void qcow2_snapshots_free(struct qcow2_state *s);
 int qcow2_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count);
+/* Set COPIED exactly where the on-disk refcount is 1 (active L1 and its L2 tables). */
+int qcow2_fix_copied_flags(struct block_device *bs);
+int qcow2_snapshot_create(struct block_device *bs, const char *name);
+int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id);
+int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id);
 
 /* qcow2_create.c */
 int qcow2_create(const char *filename, const struct block_create_args *args);

@@ -113,6 +113,38 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 	return ret;
 }
 
+/* The COPIED flag must be set exactly where the (rebuilt) refcount is 1: a flag on a shared
+ * cluster would let a write modify a snapshot in place. */
+static int check_copied(struct check_ctx *c, uint64_t *bad)
+{
+	struct qcow2_state *s = c->s;
+	uint8_t *l2 = malloc(s->cluster_size);
+
+	if (!l2)
+		return -ENOMEM;
+	*bad = 0;
+	for (uint32_t i = 0; i < s->l1_size; i++) {
+		uint64_t l2_off = s->l1[i] & QCOW2_OFFSET_MASK, ci = l2_off >> s->cluster_bits;
+		if (!l2_off || (l2_off & (s->cluster_size - 1)) || ci >= c->nb)
+			continue;
+		if ((c->ref[ci] == 1) != !!(s->l1[i] & QCOW2_OFLAG_COPIED))
+			(*bad)++;
+		if (host_file_pread(&c->bs->file, l2_off, l2, s->cluster_size) < 0)
+			continue;
+		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
+			uint64_t e = qcow2_be64(l2 + j * 8);
+			enum qcow2_ctype t = qcow2_l2_type(s, e);
+			uint64_t d = (e & QCOW2_OFFSET_MASK) >> s->cluster_bits;
+			if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) || d >= c->nb)
+				continue;
+			if ((c->ref[d] == 1) != !!(e & QCOW2_OFLAG_COPIED))
+				(*bad)++;
+		}
+	}
+	free(l2);
+	return 0;
+}
+
 static uint64_t snapshot_table_size(const struct qcow2_state *s)
 {
 	uint64_t n = 0;
@@ -227,7 +259,18 @@ int qcow2_check(struct block_device *bs, struct block_check_result *res, int fix
 		else
 			count(&c, s->reftable[i], s->cluster_size);
 	}
+	uint64_t bad_copied = 0;
+	ret = check_copied(&c, &bad_copied);
+	if (ret < 0)
+		goto out;
+	res->corruptions += bad_copied;
 	ret = compare(&c, fix);
+	if (ret == 0 && bad_copied && (fix & BLOCK_CHECK_FIX_ERRORS)) {
+		/* Refcounts on disk are right now: derive the flags from them. */
+		ret = qcow2_fix_copied_flags(bs);
+		if (ret == 0)
+			res->corruptions_fixed += bad_copied;
+	}
 	if (ret == 0 && fix && (res->leaks_fixed || res->corruptions_fixed))
 		ret = qcow2_metadata_flush(bs);
 	if (ret == 0 && fix && (s->incompat & QCOW2_INCOMPAT_CORRUPT) &&

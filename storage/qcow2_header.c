@@ -376,10 +376,11 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	}
 	size_t bfmt_len = bs->backing_fmt ? strlen(bs->backing_fmt) : 0;
 	size_t bname_len = bs->backing_name ? strlen(bs->backing_name) : 0;
-	size_t need = pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) +
-		      (s->version == 3 && s->feature_table ? 8 + ((s->feature_table_len + 7) & ~7ul)
-							   : 0) +
-		      s->unknown_ext_len + 8 + bname_len;
+	size_t need = pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) + s->unknown_ext_len + 8 +
+		      bname_len;
+	size_t ft_len = s->feature_table ? 8 + ((s->feature_table_len + 7) & ~7ul) : 0;
+	/* The feature name table is informative only: left out when it does not fit. */
+	bool with_ft = s->version == 3 && ft_len && need + ft_len <= s->cluster_size;
 	if (need > s->cluster_size || bname_len > 1023) {
 		free(c);
 		return block_error(-ENOSPC, "%s: header does not fit in one cluster", bs->filename);
@@ -390,7 +391,7 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 		memcpy(c + pos + 8, bs->backing_fmt, bfmt_len);
 		pos += 8 + ((bfmt_len + 7) & ~7ul);
 	}
-	if (s->version == 3 && s->feature_table) {
+	if (with_ft) {
 		qcow2_put32(c + pos, QCOW2_EXT_FEATURE_TABLE);
 		qcow2_put32(c + pos + 4, (uint32_t)s->feature_table_len);
 		memcpy(c + pos + 8, s->feature_table, s->feature_table_len);

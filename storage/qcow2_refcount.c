@@ -179,60 +179,16 @@ fail_io:
 	return block_error(ret, "%s: cannot write a refcount block", bs->filename);
 }
 
-/* Make sure the refcount block describing `cluster` exists. */
-static int refblock_ensure(struct block_device *bs, uint64_t cluster, bool *created)
-{
-	struct qcow2_state *s = qcow2_state(bs);
-	uint64_t idx = cluster >> s->refblock_bits;
-	uint8_t *blk;
-	int ret;
-
-	*created = false;
-	if (idx >= s->reftable_entries) {
-		ret = reftable_grow(bs, idx);
-		if (ret < 0)
-			return ret;
-		*created = true; /* the layout changed: the caller searches again */
-		if (s->reftable[idx])
-			return 0;
-	}
-	if (s->reftable[idx])
-		return 0;
-	uint64_t off = (idx << s->refblock_bits) << s->cluster_bits;
-	ret = qcow2_cache_get(&s->rb_cache, off, true, &blk);
-	if (ret < 0)
-		return ret;
-	qcow2_refcount_write_entry(s, blk, 0, 1); /* it counts itself */
-	qcow2_cache_put(&s->rb_cache, blk);
-	ret = qcow2_cache_flush(&s->rb_cache);
-	if (ret < 0)
-		return ret;
-	s->reftable[idx] = off;
-	uint8_t e[8];
-	qcow2_put64(e, off);
-	ret = host_file_pwrite(&bs->file, s->refcount_table_offset + idx * 8, e, 8);
-	if (ret < 0)
-		return block_error(ret, "%s: cannot update the refcount table", bs->filename);
-	*created = true;
-	return 0;
-}
-
 int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t delta)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t idx = cluster >> s->refblock_bits, rc;
 	uint8_t *blk;
-	bool created;
 	int ret;
 
-	if (!s->reftable_entries || idx >= s->reftable_entries || !s->reftable[idx]) {
-		if (delta < 0)
-			return block_error(-EIO, "%s: refcount underflow for cluster %#llx",
-					   bs->filename, (unsigned long long)cluster);
-		ret = refblock_ensure(bs, cluster, &created);
-		if (ret < 0)
-			return ret;
-	}
+	if (idx >= s->reftable_entries || !s->reftable[idx])
+		return block_error(-EIO, "%s: no refcount block for cluster %#llx", bs->filename,
+				   (unsigned long long)cluster);
 	ret = qcow2_cache_get(&s->rb_cache, s->reftable[idx], false, &blk);
 	if (ret < 0)
 		return ret;
@@ -254,46 +210,118 @@ int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t del
 	return 0;
 }
 
+static bool range_missing(const struct qcow2_state *s, uint64_t idx)
+{
+	return idx >= s->reftable_entries || !s->reftable[idx];
+}
+
+/* Ranges without a refcount block among the clusters [a, b). */
+static uint64_t missing_ranges(const struct qcow2_state *s, uint64_t a, uint64_t b, uint64_t *top)
+{
+	uint64_t k = 0;
+	for (uint64_t idx = a >> s->refblock_bits; idx <= (b - 1) >> s->refblock_bits; idx++) {
+		if (range_missing(s, idx)) {
+			k++;
+			*top = idx;
+		}
+	}
+	return k;
+}
+
+/* New refcount blocks for the k ranges of [start, start+len) that lack one, placed at the end of
+ * the run (clusters start+len-k ..); every cluster of the run gets refcount 1. */
+static int alloc_with_refblocks(struct block_device *bs, uint64_t start, uint64_t len, uint64_t k)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t next = start + len - k, first_new = next;
+	uint8_t *blk, e[8];
+	int ret;
+
+	for (uint64_t idx = start >> s->refblock_bits; idx <= (start + len - 1) >> s->refblock_bits;
+	     idx++) {
+		if (!range_missing(s, idx))
+			continue;
+		uint64_t off = next++ << s->cluster_bits;
+		ret = qcow2_cache_get(&s->rb_cache, off, true, &blk);
+		if (ret < 0)
+			return ret;
+		qcow2_cache_put(&s->rb_cache, blk);
+		s->reftable[idx] = off;
+	}
+	for (uint64_t c = start; c < start + len; c++) {
+		ret = qcow2_refcount_update(bs, c, 1);
+		if (ret < 0)
+			return ret;
+	}
+	if (!k)
+		return 0;
+	/* The blocks are durable before the refcount table points at them. */
+	ret = qcow2_cache_flush(&s->rb_cache);
+	if (ret < 0)
+		return ret;
+	for (uint64_t idx = start >> s->refblock_bits; idx <= (start + len - 1) >> s->refblock_bits;
+	     idx++) {
+		uint64_t off = s->reftable[idx];
+		if ((off >> s->cluster_bits) < first_new || (off >> s->cluster_bits) >= start + len)
+			continue;
+		qcow2_put64(e, off);
+		ret = host_file_pwrite(&bs->file, s->refcount_table_offset + idx * 8, e, 8);
+		if (ret < 0)
+			return block_error(ret, "%s: cannot update the refcount table",
+					   bs->filename);
+	}
+	return 0;
+}
+
 int qcow2_alloc_clusters(struct block_device *bs, uint64_t n, uint64_t *offset)
 {
 	struct qcow2_state *s = qcow2_state(bs);
-	uint64_t start, run, c, rc;
-	bool created;
+	uint64_t start, len, k, top, rc;
 	int ret;
 
 	if (n == 0)
 		return -EINVAL;
 retry:
-	start = s->free_hint;
-	run = 0;
-	for (c = start; run < n; c++) {
-		if (c >> (63 - s->cluster_bits))
-			return block_error(-ENOSPC, "%s: image file full", bs->filename);
-		ret = qcow2_refcount_get(bs, c, &rc);
-		if (ret < 0)
-			return ret;
-		if (rc) {
-			run = 0;
-			start = c + 1;
-			if (s->free_hint == c)
-				s->free_hint = c + 1;
-		} else {
-			run++;
+	for (start = s->free_hint;;) {
+		uint64_t used = UINT64_MAX;
+		/* Room for the data and for the refcount blocks it needs, which go right after. */
+		k = 0;
+		top = 0;
+		for (;;) {
+			uint64_t k2 = missing_ranges(s, start, start + n + k, &top);
+			if (k2 == k)
+				break;
+			k = k2;
 		}
+		len = n + k;
+		if ((start + len) >> (63 - s->cluster_bits))
+			return block_error(-ENOSPC, "%s: image file full", bs->filename);
+		for (uint64_t c = start + len; c > start; c--) {
+			ret = qcow2_refcount_get(bs, c - 1, &rc);
+			if (ret < 0)
+				return ret;
+			if (rc) {
+				used = c - 1;
+				break;
+			}
+		}
+		if (used == UINT64_MAX)
+			break;
+		if (start == s->free_hint && used == start)
+			s->free_hint = start + 1;
+		start = used + 1;
 	}
-	for (c = start; c < start + n; c++) {
-		ret = refblock_ensure(bs, c, &created);
+	if (k && top >= s->reftable_entries) {
+		ret = reftable_grow(bs, top);
 		if (ret < 0)
 			return ret;
-		if (created)
-			goto retry;
+		goto retry; /* the new table took space */
 	}
-	for (c = start; c < start + n; c++) {
-		ret = qcow2_refcount_update(bs, c, 1);
-		if (ret < 0)
-			return ret;
-	}
-	s->free_hint = start + n;
+	ret = alloc_with_refblocks(bs, start, len, k);
+	if (ret < 0)
+		return ret;
+	if (start == s->free_hint)
+		s->free_hint = start + len;
 	*offset = start << s->cluster_bits;
 	return 0;
 }
@@ -315,9 +343,15 @@ int qcow2_free_now(struct block_device *bs, uint64_t offset, uint64_t len)
 		ret = qcow2_refcount_get(bs, c, &rc);
 		if (ret < 0)
 			return ret;
-		/* Give the space back to the host; reads of a freed cluster are never made. */
-		if (rc == 0 && !s->read_only)
-			host_file_punch_hole(&bs->file, c << s->cluster_bits, s->cluster_size);
+		if (rc == 0) {
+			/* A freed table must never be written back over the cluster's next use. */
+			qcow2_cache_discard(&s->l2_cache, c << s->cluster_bits);
+			qcow2_cache_discard(&s->rb_cache, c << s->cluster_bits);
+			/* Give the space back to the host; reads of a freed cluster are never made. */
+			if (!s->read_only)
+				host_file_punch_hole(&bs->file, c << s->cluster_bits,
+						     s->cluster_size);
+		}
 	}
 	return 0;
 }

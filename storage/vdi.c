@@ -75,9 +75,9 @@ static int vdi_parse_header(struct block_device *bs, struct vdi_state *s, uint64
 				   s->blocks, VDI_BLOCKS_MAX);
 	s->disk_size = vdi_le64(h + VDI_OFF_DISK_SIZE);
 	if (s->disk_size > (uint64_t)s->blocks * s->block_size)
-		return block_error(-EINVAL,
-				   "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes",
-				   fn, s->disk_size, s->blocks, s->block_size);
+		return block_error(
+		    -EINVAL, "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes", fn,
+		    s->disk_size, s->blocks, s->block_size);
 	if (vdi_le32(h + VDI_OFF_ALLOCATED) > s->blocks)
 		return block_error(-EINVAL, "%s: VDI allocated block count %u exceeds %u blocks",
 				   fn, vdi_le32(h + VDI_OFF_ALLOCATED), s->blocks);
@@ -175,12 +175,18 @@ static void vdi_state_free(struct vdi_state *s)
 static int vdi_open(struct block_device *bs)
 {
 	struct vdi_state *s = calloc(1, sizeof(*s));
+	pthread_rwlockattr_t attr;
 	uint64_t fsize;
 	int ret;
 
 	if (!s)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	pthread_rwlock_init(&s->io_lock, NULL);
+
+	/* Writer preference: a discard or resize must not starve behind a stream of guest I/O. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->io_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&s->meta_lock, NULL);
 	s->tolerant = bs->flags & BLOCK_OPEN_CHECK;
 
@@ -245,25 +251,25 @@ static uint32_t vdi_cluster_size(struct block_device *bs)
 }
 
 static const struct block_driver block_driver_vdi = {
-	.name = "vdi",
-	.description = "VirtualBox VDI (dynamic, fixed, differencing)",
-	.has_backing = true,
-	.probe = vdi_probe,
-	.open = vdi_open,
-	.close = vdi_close,
-	.create = vdi_create,
-	.preadv = vdi_preadv,
-	.pwritev = vdi_pwritev,
-	.flush = vdi_flush,
-	.discard = vdi_discard,
-	.write_zeroes = vdi_write_zeroes,
-	.block_status = vdi_block_status,
-	.truncate = vdi_truncate,
-	.check = vdi_check,
-	.info = vdi_info,
-	.set_backing = vdi_set_backing,
-	.get_uuid = vdi_get_uuid,
-	.set_uuid = vdi_set_uuid,
-	.cluster_size = vdi_cluster_size,
+    .name = "vdi",
+    .description = "VirtualBox VDI (dynamic, fixed, differencing)",
+    .has_backing = true,
+    .probe = vdi_probe,
+    .open = vdi_open,
+    .close = vdi_close,
+    .create = vdi_create,
+    .preadv = vdi_preadv,
+    .pwritev = vdi_pwritev,
+    .flush = vdi_flush,
+    .discard = vdi_discard,
+    .write_zeroes = vdi_write_zeroes,
+    .block_status = vdi_block_status,
+    .truncate = vdi_truncate,
+    .check = vdi_check,
+    .info = vdi_info,
+    .set_backing = vdi_set_backing,
+    .get_uuid = vdi_get_uuid,
+    .set_uuid = vdi_set_uuid,
+    .cluster_size = vdi_cluster_size,
 };
 BLOCK_DRIVER(block_driver_vdi);

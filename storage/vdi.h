@@ -7,9 +7,9 @@
  *          cbBlock, cbBlockExtra, cBlocks, cBlocksAllocated, four UUIDs (create, modify,
  *          linkage = parent's create UUID, parent-modify)
  *   offBlocks  the block map: one 32-bit entry per block of the virtual disk, the index of the
- *          block's data in the data area, or VDI_BLOCK_FREE (unallocated: zeroes, or the parent in a
- *          differencing image) or VDI_BLOCK_ZERO (reads zeroes)
- *   offData    data blocks, each cbBlockExtra + cbBlock bytes, indices 0..cBlocksAllocated-1
+ *          block's data in the data area, or VDI_BLOCK_FREE (unallocated: zeroes, or the parent in
+ * a differencing image) or VDI_BLOCK_ZERO (reads zeroes) offData    data blocks, each cbBlockExtra
+ * + cbBlock bytes, indices 0..cBlocksAllocated-1
  *
  * VirtualBox and QEMU both allocate the next block at index cBlocksAllocated, so this driver keeps
  * the used indices dense (0..allocated-1): discard moves the last block into the freed slot.
@@ -58,7 +58,7 @@ enum {
 #define VDI_HEADER1PLUS_SIZE 0x190u /* VDIHEADER1PLUS: with the LCHS geometry */
 #define VDI_COMMENT_SIZE 256u
 #define VDI_SECTOR 512u
-#define VDI_HEAD_MAX 4096u	    /* we keep the file's first page in memory */
+#define VDI_HEAD_MAX 4096u /* we keep the file's first page in memory */
 
 enum { VDI_TYPE_NORMAL = 1, VDI_TYPE_FIXED = 2, VDI_TYPE_UNDO = 3, VDI_TYPE_DIFF = 4 };
 
@@ -69,8 +69,9 @@ enum { VDI_TYPE_NORMAL = 1, VDI_TYPE_FIXED = 2, VDI_TYPE_UNDO = 3, VDI_TYPE_DIFF
 #define VDI_BLOCK_SIZE_DEFAULT (1u << 20)
 #define VDI_BLOCK_SIZE_MIN 512u
 #define VDI_BLOCK_SIZE_MAX (256u << 20)
-/* A sanity bound on the block map (1 GiB of entries in memory): 256 TiB with 1 MiB blocks. */
-#define VDI_BLOCKS_MAX (1u << 28)
+/* A sanity bound on the block map (256 MiB of entries in memory, as much again for the reverse
+ * map): 64 TiB with 1 MiB blocks. */
+#define VDI_BLOCKS_MAX (1u << 26)
 
 /* The parent's name is kept in szComment behind this prefix ("minivmm-backing:FMT:NAME"): a field
  * VirtualBox stores but never interprets. Differencing images VirtualBox wrote carry no name; their
@@ -97,10 +98,10 @@ struct vdi_state {
 	uint64_t offset_data;
 	uint64_t disk_size;
 
-	uint32_t *bmap;	    /* cBlocks entries, host order; read with atomic loads */
-	uint32_t *owner;    /* data index -> virtual block, VDI_BLOCK_FREE if none */
-	uint32_t allocated; /* entries in use; also the next data index (indices are dense) */
-	uint64_t file_size; /* under meta_lock */
+	uint32_t *bmap;	       /* cBlocks entries, host order; read with atomic loads */
+	uint32_t *owner;       /* data index -> virtual block, VDI_BLOCK_FREE if none */
+	uint32_t allocated;    /* entries in use; also the next data index (indices are dense) */
+	uint64_t file_size;    /* under meta_lock */
 	bool modify_uuid_done; /* uuidModify refreshed since open */
 	bool tolerant;	       /* opened by check: bad entries are reported, not refused */
 };
@@ -179,6 +180,11 @@ int vdi_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 
 /* vdi_create.c */
 int vdi_create(const char *filename, const struct block_create_args *args);
+/* Makes [start, end) of the file read as zeroes as p asks (falloc, full) and sets its size to end.
+ */
+int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p);
+
+/* vdi_resize.c */
 int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
 		 bool shrink_allowed);
 

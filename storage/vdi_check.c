@@ -60,8 +60,9 @@ int vdi_check(struct block_device *bs, struct block_check_result *res, int fix)
 		if (!VDI_IS_ALLOCATED(e))
 			continue;
 		if (e >= s->blocks) {
-			fprintf(stderr, "ERROR: block %u maps to data block %u, beyond the %u blocks\n",
-				i, e, s->blocks);
+			fprintf(stderr,
+				"ERROR: block %u maps to data block %u, beyond the %u blocks\n", i,
+				e, s->blocks);
 			res->corruptions++;
 		} else if (seen[e / 8] & (1u << (e % 8))) {
 			fprintf(stderr, "ERROR: block %u maps to data block %u, already in use\n",
@@ -81,7 +82,8 @@ int vdi_check(struct block_device *bs, struct block_check_result *res, int fix)
 	}
 	if (ret == 0 && (hcount != used || top != used)) {
 		if (hcount < top) {
-			fprintf(stderr, "ERROR: allocated blocks mismatch: header says %u, %u in use\n",
+			fprintf(stderr,
+				"ERROR: allocated blocks mismatch: header says %u, %u in use\n",
 				hcount, used);
 			res->corruptions++;
 			if (fix & BLOCK_CHECK_FIX_ERRORS) {

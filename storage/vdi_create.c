@@ -4,8 +4,9 @@
  * block_size=SIZE (a power of two from 1 MiB to 256 MiB; VirtualBox itself always uses 1 MiB),
  * preallocation=off|metadata|falloc|full (anything but off makes a fixed image; falloc reserves the
  * space, full writes zeroes; a plain static=on image is sparse, as qemu-img makes it).
- * Layout, as VirtualBox writes it: header (0x190 bytes, with the LCHS geometry) in the first sector,
- * the block map at 0x200, data from the next 1 MiB boundary, which leaves the map room to grow.
+ * Layout, as VirtualBox writes it: header (0x190 bytes, with the LCHS geometry) in the first
+ * sector, the block map at 0x200, data from the next 1 MiB boundary, which leaves the map room to
+ * grow.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +28,8 @@ struct vdi_create_opts {
 
 static int vdi_parse_bool(const char *file, const char *key, const char *v, bool *out)
 {
-	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1"))
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcmp(v, "1"))
 		*out = true;
 	else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
 		 !strcmp(v, "0"))
@@ -49,9 +51,21 @@ static int vdi_parse_size(const char *file, const char *key, const char *v, uint
 	if (errno || end == v || v[0] == '-')
 		return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
 	}
 	if (*end == 'i' || *end == 'B' || *end == 'b')
 		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
@@ -76,16 +90,17 @@ static int vdi_parse_opts(const char *file, struct block_opts *opts, struct vdi_
 		if (ret < 0)
 			return ret;
 	}
-	if ((v = block_opts_get(opts, "block_size")) || (v = block_opts_get(opts, "cluster_size"))) {
+	if ((v = block_opts_get(opts, "block_size")) ||
+	    (v = block_opts_get(opts, "cluster_size"))) {
 		uint64_t bsz = 0;
 
 		ret = vdi_parse_size(file, "block_size", v, &bsz);
 		if (ret < 0)
 			return ret;
 		if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
-			return block_error(-EINVAL,
-					   "%s: block_size=%s: must be a power of two from 1M to 256M",
-					   file, v);
+			return block_error(
+			    -EINVAL, "%s: block_size=%s: must be a power of two from 1M to 256M",
+			    file, v);
 		o->block_size = (uint32_t)bsz;
 	}
 	if ((v = block_opts_get(opts, "preallocation"))) {
@@ -132,9 +147,9 @@ static int vdi_parent_info(const char *filename, const struct block_create_args 
 	} else if (pb->drv->get_uuid && pb->drv->get_uuid(pb, u) == 0) {
 		vdi_uuid_to_disk(link, u);
 	} else {
-		ret = block_error(-ENOTSUP,
-				  "%s: parent %s (%s) carries no UUID for a VDI to link to",
-				  filename, path, pb->drv->name);
+		ret =
+		    block_error(-ENOTSUP, "%s: parent %s (%s) carries no UUID for a VDI to link to",
+				filename, path, pb->drv->name);
 	}
 	block_close(pb);
 	free(path);
@@ -190,7 +205,7 @@ static int vdi_create_bmap(struct host_file *f, uint32_t blocks, bool fixed)
 }
 
 /* Makes the data area [start, end) of a fixed image read as zeroes, as preallocation asks. */
-static int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
+int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
 {
 	static const uint8_t zeroes[65536];
 	int ret;
@@ -201,7 +216,8 @@ static int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum 
 			return ret;
 	} else if (p == BLOCK_PREALLOC_FULL) {
 		for (uint64_t pos = start; pos < end; pos += sizeof(zeroes)) {
-			size_t n = end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
+			size_t n =
+			    end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
 
 			ret = host_file_pwrite(f, pos, zeroes, n);
 			if (ret < 0)
@@ -290,91 +306,4 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0)
 		return block_error(ret, "%s: cannot write the new image", filename);
 	return 0;
-}
-
-/* Grows the map in memory to new_blocks entries. */
-static int vdi_grow_arrays(struct vdi_state *s, uint32_t new_blocks)
-{
-	uint32_t *b = realloc(s->bmap, sizeof(uint32_t) * new_blocks);
-	uint32_t *o;
-
-	if (!b)
-		return -ENOMEM;
-	s->bmap = b;
-	o = realloc(s->owner, sizeof(uint32_t) * new_blocks);
-	if (!o)
-		return -ENOMEM;
-	s->owner = o;
-	for (uint32_t i = s->blocks; i < new_blocks; i++)
-		s->bmap[i] = s->owner[i] = VDI_BLOCK_FREE;
-	return 0;
-}
-
-int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
-		 bool shrink_allowed)
-{
-	struct vdi_state *s = bs->state;
-	bool fixed = s->type == VDI_TYPE_FIXED;
-	uint64_t nb64 = (new_size + s->block_size - 1) / s->block_size;
-	uint32_t old_blocks = s->blocks, new_blocks;
-	int ret = 0;
-
-	(void)shrink_allowed;
-	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
-	if (new_size % VDI_SECTOR)
-		return block_error(-EINVAL, "%s: VDI size must be a multiple of 512 bytes",
-				   bs->filename);
-	if (new_size < bs->size)
-		return block_error(-ENOTSUP, "%s: shrinking a VDI is not supported", bs->filename);
-	if (nb64 > VDI_BLOCKS_MAX)
-		return block_error(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI",
-				   bs->filename, new_size);
-	new_blocks = nb64 > old_blocks ? (uint32_t)nb64 : old_blocks;
-	if (s->offset_bmap + (uint64_t)new_blocks * 4 > s->offset_data)
-		return block_error(-ENOTSUP,
-				   "%s: growing to %" PRIu64 " bytes needs a larger block map than "
-				   "the image has room for (moving data blocks is not supported)",
-				   bs->filename, new_size);
-
-	pthread_rwlock_wrlock(&s->io_lock);
-	pthread_mutex_lock(&s->meta_lock);
-	if (new_blocks > old_blocks && vdi_grow_arrays(s, new_blocks) < 0)
-		ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	/* A fixed image allocates its new blocks; the map is written before the header makes
-	 * the new entries count. */
-	for (uint32_t i = old_blocks; ret == 0 && fixed && i < new_blocks; i++) {
-		s->bmap[i] = s->allocated;
-		s->owner[s->allocated++] = i;
-	}
-	if (ret == 0 && new_blocks > old_blocks) {
-		s->blocks = new_blocks;
-		ret = vdi_write_bmap(bs, old_blocks, new_blocks - old_blocks);
-	}
-	if (ret == 0 && fixed) {
-		uint64_t start = s->offset_data + (uint64_t)old_blocks * vdi_block_bytes(s);
-		uint64_t end = s->offset_data + (uint64_t)s->allocated * vdi_block_bytes(s);
-
-		if (end > s->file_size) {
-			ret = vdi_prealloc(&bs->file, start > s->file_size ? start : s->file_size,
-					   end, prealloc);
-			if (ret < 0)
-				block_error(ret, "%s: cannot extend the image", bs->filename);
-			else
-				s->file_size = end;
-		}
-	}
-	if (ret == 0) {
-		vdi_put_le64(s->head + VDI_OFF_DISK_SIZE, new_size);
-		vdi_put_le32(s->head + VDI_OFF_BLOCKS, s->blocks);
-		vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
-		ret = vdi_write_header(bs);
-	}
-	if (ret == 0) {
-		s->disk_size = new_size;
-		bs->size = new_size;
-	}
-	pthread_mutex_unlock(&s->meta_lock);
-	pthread_rwlock_unlock(&s->io_lock);
-	return ret;
 }

@@ -18,7 +18,8 @@ static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t 
 {
 	if (offset > bs->size || len > bs->size - offset)
 		return block_error(-EINVAL,
-				   "%s: request [%" PRIu64 ", +%" PRIu64 ") beyond the disk size %" PRIu64,
+				   "%s: request [%" PRIu64 ", +%" PRIu64
+				   ") beyond the disk size %" PRIu64,
 				   bs->filename, offset, len, bs->size);
 	if (write && !(bs->flags & BLOCK_OPEN_RDWR))
 		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
@@ -59,12 +60,21 @@ static uint64_t vdi_run(struct vdi_state *s, uint64_t pos, uint64_t max, uint32_
 	uint64_t n = s->block_size - pos % s->block_size;
 
 	if (s->block_extra == 0 && VDI_IS_ALLOCATED(e))
-		while (n < max && blk + 1 < s->blocks && vdi_entry(s, blk + 1) == e + 1) {
+		while (n < max && blk + 1 < s->blocks && e + 1 < s->blocks &&
+		       vdi_entry(s, blk + 1) == e + 1) {
 			blk++;
 			e++;
 			n += s->block_size;
 		}
 	return n < max ? n : max;
+}
+
+/* Records a message for a failed host-file call (they set none themselves). */
+static int vdi_host_error(struct block_device *bs, int ret, const char *what, uint64_t pos)
+{
+	if (ret >= 0)
+		return ret;
+	return block_error(ret, "%s: %s at %" PRIu64 " failed", bs->filename, what, pos);
 }
 
 static int vdi_bad_entry(struct block_device *bs, uint64_t blk, uint32_t e)
@@ -96,8 +106,8 @@ int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
 			ret = vdi_bad_entry(bs, blk, e);
 		else if (VDI_IS_ALLOCATED(e)) {
-			ret = host_file_preadv(&bs->file, vdi_data_offset(s, e) + pos % s->block_size,
-					       sl.v, nseg);
+			ret = host_file_preadv(
+			    &bs->file, vdi_data_offset(s, e) + pos % s->block_size, sl.v, nseg);
 			if (ret < 0)
 				block_error(ret, "%s: read at %" PRIu64 " failed", bs->filename,
 					    pos);
@@ -177,8 +187,12 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 		if (e >= s->blocks)
 			return vdi_bad_entry(bs, blk, e);
 		if (!sl)
-			return host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n);
-		return host_file_pwritev(&bs->file, vdi_data_offset(s, e) + in, sl, nseg);
+			return vdi_host_error(
+			    bs, host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n),
+			    "write-zeroes", (uint64_t)blk * s->block_size + in);
+		return vdi_host_error(
+		    bs, host_file_pwritev(&bs->file, vdi_data_offset(s, e) + in, sl, nseg), "write",
+		    (uint64_t)blk * s->block_size + in);
 	}
 	if (s->allocated >= s->blocks) {
 		pthread_mutex_unlock(&s->meta_lock);
@@ -201,7 +215,8 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 	if (ret == 0 && s->block_extra && base < old_size) {
 		uint64_t z = old_size - base < s->block_extra ? old_size - base : s->block_extra;
 
-		ret = host_file_write_zeroes(&bs->file, base, z);
+		ret = vdi_host_error(bs, host_file_write_zeroes(&bs->file, base, z),
+				     "zeroing a new block", base);
 	}
 	if (ret == 0)
 		ret = vdi_fill(bs, blk, idx, 0, in, zero, old_size);
@@ -323,8 +338,11 @@ int vdi_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 		/* Partial blocks are left alone: discard is advisory. */
 		if (vdi_whole_block(bs, pos, n) && VDI_IS_ALLOCATED(e) && e < s->blocks) {
 			if (fixed) /* a fixed image keeps its blocks; give the space back */
-				ret = host_file_punch_hole(&bs->file, vdi_data_offset(s, e),
-							   s->block_size);
+				ret = vdi_host_error(bs,
+						     host_file_punch_hole(&bs->file,
+									  vdi_data_offset(s, e),
+									  s->block_size),
+						     "discard", pos);
 			else
 				ret = vdi_free_block(bs, (uint32_t)blk, vdi_freed_entry(bs));
 		}
@@ -332,8 +350,6 @@ int vdi_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 	}
 	pthread_mutex_unlock(&s->meta_lock);
 	pthread_rwlock_unlock(&s->io_lock);
-	if (ret < 0)
-		block_error(ret, "%s: discard failed", bs->filename);
 	return ret;
 }
 
@@ -355,9 +371,11 @@ static int vdi_zero_block(struct block_device *bs, uint64_t pos, uint64_t n, boo
 		return ret;
 	}
 	if (VDI_IS_ALLOCATED(e))
-		return host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n);
+		return vdi_host_error(
+		    bs, host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n),
+		    "write-zeroes", pos);
 	if (e == VDI_BLOCK_ZERO || !vdi_has_parent(bs))
-		return 0; /* reads zeroes already */
+		return 0;		   /* reads zeroes already */
 	if (vdi_whole_block(bs, pos, n)) { /* hide the parent's block without allocating */
 		pthread_mutex_lock(&s->meta_lock);
 		if (vdi_entry(s, blk) == VDI_BLOCK_FREE) {
@@ -397,8 +415,6 @@ int vdi_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int
 		pos += n;
 	}
 	pthread_rwlock_unlock(&s->io_lock);
-	if (ret < 0)
-		block_error(ret, "%s: write-zeroes failed", bs->filename);
 	return ret;
 }
 

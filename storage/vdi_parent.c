@@ -112,7 +112,8 @@ static int vdi_parent_search(struct block_device *bs)
 	free(up);
 	if (bs->backing_name) {
 		bs->backing_fmt = strdup("vdi");
-		return bs->backing_fmt ? 0 : block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return bs->backing_fmt ? 0
+				       : block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	vdi_uuid_format(uuid, link);
 	return block_error(-ENOENT,

@@ -165,8 +165,9 @@ static int stress_verify(struct block_device *bs, const char *log, uint64_t seed
 			ok = s >= op.sector && s < op.sector + op.count && !memcmp(got, want, 512);
 		}
 		if (!ok && bad++ < 5)
-			fprintf(stderr, "vdi-stress: sector %" PRIu64 ": expected write %" PRId64
-					", found something else\n",
+			fprintf(stderr,
+				"vdi-stress: sector %" PRIu64 ": expected write %" PRId64
+				", found something else\n",
 				s, last[s]);
 	}
 	free(last);
@@ -204,8 +205,8 @@ static int stress_run(int argc, char **argv)
 }
 
 static const struct command vdi_stress_command = {
-	.name = "vdi-stress",
-	.summary = "(testing) crash-safety writer and checker for disk images",
-	.run = stress_run,
+    .name = "vdi-stress",
+    .summary = "(testing) crash-safety writer and checker for disk images",
+    .run = stress_run,
 };
 COMMAND(vdi_stress_command);

@@ -14,25 +14,29 @@
 #include "vmm/command.h"
 
 static const struct img_verb img_verbs[] = {
-	{"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
-	 img_create_main, false},
-	{"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
-	{"convert", "convert [-f FMT] [-O FMT] [-o ...] [-c] [-p] [-S SIZE] [-m N] IN OUT",
-	 img_convert_main, false},
-	{"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
-	{"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},
-	{"resize", "resize [-f FMT] [--shrink] [--preallocation=MODE] FILE [+|-]SIZE", img_resize_main,
-	 false},
-	{"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
-	{"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
-	{"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
-	{"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]",
-	 img_clonemedium_main, false},
-	{"convertfromraw", "convertfromraw IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]",
-	 img_convertfromraw_main, false},
-	{"bench", "bench [-c N] [-d DEPTH] [-f FMT] [-o OFFSET] [-s SIZE] [-S STEP] [-t CACHE] [-w] "
-		  "[--random] [--flush-interval=N] [--pattern=N] FILE (benchmarking)",
-	 img_bench_main, true},
+    {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
+     img_create_main, false},
+    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
+    {"convert",
+     "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
+     "[-t CACHE] [-T SRC_CACHE] IN OUT",
+     img_convert_main, false},
+    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
+    {"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},
+    {"resize", "resize [-f FMT] [--shrink] [--preallocation=MODE] FILE [+|-]SIZE", img_resize_main,
+     false},
+    {"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
+    {"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
+    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
+    {"commit", "commit [-f FMT] [-d] FILE", img_commit_main, false},
+    {"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]", img_clonemedium_main,
+     false},
+    {"convertfromraw", "convertfromraw IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]",
+     img_convertfromraw_main, false},
+    {"bench",
+     "bench [-c N] [-d DEPTH] [-f FMT] [-o OFFSET] [-s SIZE] [-S STEP] [-t CACHE] [-w] "
+     "[--random] [--flush-interval=N] [--pattern=N] FILE (benchmarking)",
+     img_bench_main, true},
 };
 
 #define IMG_VERB_COUNT (sizeof(img_verbs) / sizeof(img_verbs[0]))
@@ -105,7 +109,8 @@ int img_bad_option(const char *verb, int argc, char **argv)
 
 	/* getopt leaves the option character in optopt (0 for a long option it does not know). */
 	if (optopt >= '0' && optopt <= '9')
-		snprintf(problem, sizeof(problem), "invalid size '%s': sizes cannot be negative", arg);
+		snprintf(problem, sizeof(problem), "invalid size '%s': sizes cannot be negative",
+			 arg);
 	else if (optopt)
 		snprintf(problem, sizeof(problem), "option -%c is unknown or lacks its argument",
 			 optopt);
@@ -121,8 +126,9 @@ int img_parse_size(const char *what, const char *text, uint64_t *out)
 	if (ret == -ERANGE)
 		return img_fail(what, "size '%s' is too large", text);
 	if (ret < 0)
-		return img_fail(what, "invalid size '%s' (use a number with an optional k, M, G or T suffix)",
-				text);
+		return img_fail(
+		    what, "invalid size '%s' (use a number with an optional k, M, G or T suffix)",
+		    text);
 	return 0;
 }
 
@@ -138,7 +144,7 @@ int img_open(const char *file, const char *fmt, int flags, struct block_device *
 const char *img_vbox_format(const char *name)
 {
 	static const char *const map[][2] = {
-		{"vdi", "vdi"}, {"vmdk", "vmdk"}, {"vhd", "vpc"}, {"raw", "raw"}, {"qcow2", "qcow2"},
+	    {"vdi", "vdi"}, {"vmdk", "vmdk"}, {"vhd", "vpc"}, {"raw", "raw"}, {"qcow2", "qcow2"},
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (!strcasecmp(name, map[i][0]))
@@ -150,7 +156,8 @@ bool img_is_zero(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
 
-	/* Compare the buffer with itself shifted by 16: memcmp is vectorised, a byte loop is not. */
+	/* Compare the buffer with itself shifted by 16: memcmp is vectorised, a byte loop is not.
+	 */
 	if (len < 16) {
 		for (size_t i = 0; i < len; i++)
 			if (p[i])
@@ -185,8 +192,8 @@ static int img_main(int argc, char **argv)
 }
 
 static const struct command img_command = {
-	.name = "img",
-	.summary = "create, inspect, convert and check disk images (as qemu-img)",
-	.run = img_main,
+    .name = "img",
+    .summary = "create, inspect, convert and check disk images (as qemu-img)",
+    .run = img_main,
 };
 COMMAND(img_command);

@@ -1,9 +1,9 @@
 /* `minivmm img`: the image tool's internal interface.
  *
- * Each sub-verb (create, info, convert, ...) lives in its own tools/img_<verb>.c and is listed in the
- * table in tools/img.c.  Every sub-verb returns the process exit code, prints its errors as ONE line
- * "minivmm img: FILE: problem" (img_fail, img_block_fail) and reaches images only through block_*()
- * functions and the img_drv_*() wrappers below.
+ * Each sub-verb (create, info, convert, ...) lives in its own tools/img_<verb>.c and is listed in
+ * the table in tools/img.c.  Every sub-verb returns the process exit code, prints its errors as ONE
+ * line "minivmm img: FILE: problem" (img_fail, img_block_fail) and reaches images only through
+ * block_*() functions and the img_drv_*() wrappers below.
  */
 #ifndef MINIVMM_TOOLS_IMG_H
 #define MINIVMM_TOOLS_IMG_H
@@ -33,6 +33,7 @@ int img_resize_main(int argc, char **argv);
 int img_snapshot_main(int argc, char **argv);
 int img_map_main(int argc, char **argv);
 int img_rebase_main(int argc, char **argv);
+int img_commit_main(int argc, char **argv);
 int img_bench_main(int argc, char **argv);
 
 /* Print a snapshot table (a JSON array as in `info --output=json`) as qemu-img does. */

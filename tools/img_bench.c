@@ -33,7 +33,8 @@ struct img_bench {
 
 static uint64_t img_bench_rand(uint64_t *s)
 {
-	/* xorshift64*: fast, and enough to spread offsets; seeded per thread for repeatable runs. */
+	/* xorshift64*: fast, and enough to spread offsets; seeded per thread for repeatable runs.
+	 */
 	*s ^= *s >> 12;
 	*s ^= *s << 25;
 	*s ^= *s >> 27;
@@ -165,18 +166,20 @@ int img_bench_main(int argc, char **argv)
 		return 1;
 	if (b.offset > b.bs->size || b.size > b.bs->size - b.offset) {
 		block_close(b.bs);
-		return img_fail(b.file, "requests of %llu bytes from offset %llu do not fit in the image",
+		return img_fail(b.file,
+				"requests of %llu bytes from offset %llu do not fit in the image",
 				(unsigned long long)b.size, (unsigned long long)b.offset);
 	}
 	uint64_t room = b.bs->size - b.offset - b.size;
 	uint64_t stride = b.random ? b.size : b.step;
 	b.slots = stride ? room / stride + 1 : 1;
 
-	printf("Sending %llu %s requests, %llu bytes each, %llu in parallel (starting at offset %llu, "
-	       "step size %llu)\n",
-	       (unsigned long long)b.count, b.write ? "write" : "read", (unsigned long long)b.size,
-	       (unsigned long long)depth, (unsigned long long)b.offset,
-	       (unsigned long long)(b.random ? 0 : b.step));
+	printf(
+	    "Sending %llu %s requests, %llu bytes each, %llu in parallel (starting at offset %llu, "
+	    "step size %llu)\n",
+	    (unsigned long long)b.count, b.write ? "write" : "read", (unsigned long long)b.size,
+	    (unsigned long long)depth, (unsigned long long)b.offset,
+	    (unsigned long long)(b.random ? 0 : b.step));
 	fflush(stdout);
 
 	pthread_t tid[IMG_BENCH_MAX_DEPTH];

@@ -33,19 +33,21 @@ static void img_check_json(const char *file, struct block_device *bs,
 				       json_object_new_int64((int64_t)r->compressed_clusters));
 	json_object_object_add(o, "check-errors", json_object_new_int64((int64_t)r->check_errors));
 	if (r->corruptions)
-		json_object_object_add(o, "corruptions", json_object_new_int64((int64_t)r->corruptions));
+		json_object_object_add(o, "corruptions",
+				       json_object_new_int64((int64_t)r->corruptions));
 	if (r->leaks)
 		json_object_object_add(o, "leaks", json_object_new_int64((int64_t)r->leaks));
 	if (r->corruptions_fixed)
 		json_object_object_add(o, "corruptions-fixed",
 				       json_object_new_int64((int64_t)r->corruptions_fixed));
 	if (r->leaks_fixed)
-		json_object_object_add(o, "leaks-fixed", json_object_new_int64((int64_t)r->leaks_fixed));
+		json_object_object_add(o, "leaks-fixed",
+				       json_object_new_int64((int64_t)r->leaks_fixed));
 	json_object_object_add(o, "filename", json_object_new_string(file));
 	json_object_object_add(o, "format", json_object_new_string(bs->drv->name));
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_SPACED |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n",
+	       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -65,7 +67,8 @@ static void img_check_human(const struct block_check_result *r)
 		printf("\n%llu internal errors have occurred during the check.\n",
 		       (unsigned long long)r->check_errors);
 	if (r->total_clusters && r->allocated_clusters)
-		printf("%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed clusters\n",
+		printf("%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed "
+		       "clusters\n",
 		       (unsigned long long)r->allocated_clusters,
 		       (unsigned long long)r->total_clusters,
 		       r->allocated_clusters * 100.0 / r->total_clusters,

@@ -24,7 +24,8 @@ static int64_t img_compare_first_nonzero(const uint8_t *buf, size_t len)
 			break;
 	for (; i < len; i++)
 		if (buf[i])
-			return (int64_t)(i & ~(size_t)(IMG_SECTOR - 1)); /* qemu-img reports the sector */
+			return (int64_t)(i & ~(size_t)(IMG_SECTOR -
+						       1)); /* qemu-img reports the sector */
 	return -1;
 }
 
@@ -82,7 +83,8 @@ static int img_compare_run(struct block_device *a, const char *na, struct block_
 		return 1;
 	}
 	while (offset < common) {
-		uint64_t len = common - offset < IMG_COMPARE_CHUNK ? common - offset : IMG_COMPARE_CHUNK;
+		uint64_t len =
+		    common - offset < IMG_COMPARE_CHUNK ? common - offset : IMG_COMPARE_CHUNK;
 		uint64_t p1, p2, map;
 		int s1, s2, depth;
 		struct block_device *owner;
@@ -132,7 +134,8 @@ static int img_compare_run(struct block_device *a, const char *na, struct block_
 	if (a->size != b->size) {
 		struct block_device *big = a->size > b->size ? a : b;
 		printf("Warning: Image size mismatch!\n");
-		int ret = img_compare_zero(big, big == a ? na : nb, common, big->size - common, buf1);
+		int ret =
+		    img_compare_zero(big, big == a ? na : nb, common, big->size - common, buf1);
 		if (ret)
 			return ret;
 	}

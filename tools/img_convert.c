@@ -1,11 +1,14 @@
-/* `minivmm img convert [-f FMT] [-O FMT] [-o ...] [-c] [-p] [-S SIZE] [-m N] IN OUT`
- * and the VirtualBox spellings `clonemedium` and `convertfromraw` (tools/img_vbox.c).
+/* `minivmm img convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE]
+ *  [-m N] IN OUT` and the VirtualBox spellings `clonemedium` and `convertfromraw`
+ * (tools/img_vbox.c).
  *
  * The disk is cut into chunks that N worker threads take in turn over the thread-safe synchronous
- * block API.  The output is created fresh, so it already reads as zeroes: ranges the source reports
- * as zero (block_status through its backing chain) and runs of at least -S zero bytes in the data
- * are simply not written, which keeps the output sparse.  With -c each cluster that is not all zero
- * is handed to the format's compressed-cluster writer.
+ * block API.  A freshly created output already reads as zeroes: ranges the source reports as zero
+ * (block_status through its backing chain) and runs of at least -S zero bytes in the data are
+ * simply not written, which keeps the output sparse.  An existing output (-n) or one with a backing
+ * file (-B) gets explicit write_zeroes there instead.  With -B only what the source's top image
+ * allocates is copied: the new backing file is expected to hold what the old one did (as qemu-img).
+ * With -c each cluster that is not all zero goes to the format's compressed-cluster writer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +32,7 @@ struct img_convert {
 	struct block_device *in, *out;
 	uint64_t size, chunk, chunks;
 	uint32_t cluster; /* -c: the output's compression unit */
+	bool fresh;	  /* the output reads as zeroes wherever nothing is written */
 	atomic_uint_fast64_t next;
 	atomic_uint_fast64_t done;
 	atomic_int failed;
@@ -68,7 +72,18 @@ static void img_convert_progress(struct img_convert *cv, uint64_t bytes)
 	pthread_mutex_unlock(&cv->lock);
 }
 
-/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector. */
+/* Make [offset, offset+len) of the output read as zeroes (nothing to do when it is fresh). */
+static int img_convert_zero(struct img_convert *cv, uint64_t offset, uint64_t len)
+{
+	if (cv->fresh || len == 0)
+		return 0;
+	/* Over a backing file, unmapping would expose the backing data: keep explicit zeroes. */
+	return block_write_zeroes(cv->out, offset, len,
+				  cv->out->backing ? 0 : BLOCK_ZERO_MAY_UNMAP);
+}
+
+/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector.
+ */
 static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, const uint8_t *buf,
 				    size_t len)
 {
@@ -92,8 +107,10 @@ static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, con
 		}
 		/* A short zero run inside data is cheaper to write than to leave out. */
 		if (z - i >= min_run || z == len) {
-			if (i > data_start &&
-			    block_pwrite(cv->out, offset + data_start, buf + data_start, i - data_start) < 0)
+			if (i > data_start && block_pwrite(cv->out, offset + data_start,
+							   buf + data_start, i - data_start) < 0)
+				return -1;
+			if (img_convert_zero(cv, offset + i, z - i) < 0)
 				return -1;
 			data_start = z;
 		}
@@ -115,8 +132,13 @@ static int img_convert_chunk_compressed(struct img_convert *cv, uint64_t offset,
 	}
 	for (size_t i = 0; i < len; i += cv->cluster) {
 		size_t n = len - i < cv->cluster ? len - i : cv->cluster;
-		if (img_is_zero(buf + i, n))
+		if (img_is_zero(buf + i, n)) {
+			if (img_convert_zero(cv, offset + i, n) < 0) {
+				img_convert_error(cv, cv->args->out_name);
+				return -1;
+			}
 			continue;
+		}
 		if (block_pwrite_compressed(cv->out, offset + i, buf + i, n) < 0) {
 			img_convert_error(cv, cv->args->out_name);
 			return -1;
@@ -134,13 +156,22 @@ static int img_convert_chunk(struct img_convert *cv, uint64_t offset, size_t len
 		uint64_t pnum, map;
 		int st, depth;
 		struct block_device *owner;
-		if (img_status(cv->in, offset, end - offset, &pnum, &st, &map, &depth, &owner) < 0) {
+		int ret = cv->args->backing
+			      ? block_status(cv->in, offset, end - offset, &pnum, &st, &map)
+			      : img_status(cv->in, offset, end - offset, &pnum, &st, &map, &depth,
+					   &owner);
+		if (ret < 0) {
 			img_convert_error(cv, cv->args->in_name);
 			return -1;
 		}
 		size_t n = (size_t)pnum;
-		if ((st & BLOCK_STATUS_ZERO) && cv->args->sparse) {
-			/* The fresh output reads as zeroes already. */
+		if (cv->args->backing && cv->in->backing && !(st & BLOCK_STATUS_ALLOCATED)) {
+			/* -B: left to the output's backing file. */
+		} else if ((st & BLOCK_STATUS_ZERO) && cv->args->sparse) {
+			if (img_convert_zero(cv, offset, n) < 0) {
+				img_convert_error(cv, cv->args->out_name);
+				return -1;
+			}
 		} else if (st & BLOCK_STATUS_ZERO) {
 			/* -S 0: fully allocated output, zeroes are written as data. */
 			memset(buf, 0, n);
@@ -178,7 +209,8 @@ static void *img_convert_worker(void *opaque)
 		if (idx >= cv->chunks)
 			break;
 		uint64_t offset = idx * cv->chunk;
-		size_t len = (size_t)(cv->size - offset < cv->chunk ? cv->size - offset : cv->chunk);
+		size_t len =
+		    (size_t)(cv->size - offset < cv->chunk ? cv->size - offset : cv->chunk);
 		if (img_convert_chunk(cv, offset, len, buf) < 0)
 			break;
 		img_convert_progress(cv, len);
@@ -239,18 +271,30 @@ int img_convert_run(const struct img_convert_args *a)
 		return img_fail("convert", "-m takes 1 to %d", IMG_CONVERT_MAX_WORKERS);
 	if (img_open(a->in_name, a->in_fmt, a->in_flags, &cv.in))
 		return 1;
-	if (img_convert_prepare_output(a, cv.in))
-		goto out;
-	struct block_create_args ca = {.size = cv.in->size, .opts = a->opts};
-	if (block_create(a->out_fmt, a->out_name, &ca) < 0) {
-		img_block_fail(a->out_name);
-		goto out;
+	if (!a->no_create) {
+		if (img_convert_prepare_output(a, cv.in))
+			goto out;
+		struct block_create_args ca = {.size = cv.in->size,
+					       .opts = a->opts,
+					       .backing = a->backing,
+					       .backing_fmt = a->backing_fmt};
+		if (block_create(a->out_fmt, a->out_name, &ca) < 0) {
+			img_block_fail(a->out_name);
+			goto out;
+		}
 	}
 	if (img_open(a->out_name, a->out_fmt, BLOCK_OPEN_RDWR | a->out_flags, &cv.out))
 		goto out;
+	struct stat si, so;
+	if (a->no_create && fstat(cv.in->file.fd, &si) == 0 && fstat(cv.out->file.fd, &so) == 0 &&
+	    si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+		img_fail(a->out_name, "is the input image: refusing to write to it");
+		goto out;
+	}
+	cv.fresh = !a->no_create && !a->backing;
 	if (cv.out->size < cv.in->size) {
-		img_fail(a->out_name, "format %s made the image smaller (%llu bytes) than the input",
-			 a->out_fmt, (unsigned long long)cv.out->size);
+		img_fail(a->out_name, "is %llu bytes, smaller than the input (%llu bytes)",
+			 (unsigned long long)cv.out->size, (unsigned long long)cv.in->size);
 		goto out;
 	}
 	cv.size = cv.in->size;
@@ -300,21 +344,26 @@ static int img_convert_cache(const char *mode, int *flags)
 			*flags = modes[i].flags;
 			return 0;
 		}
-	return img_fail(mode, "unknown cache mode (writeback, none, writethrough, directsync, unsafe)");
+	return img_fail(mode,
+			"unknown cache mode (writeback, none, writethrough, directsync, unsafe)");
 }
 
 int img_convert_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'}, {0}};
 	struct block_opts opts = {0};
+	bool has_opts = false;
 	/* As qemu-img, the output's default cache mode is unsafe: no flush at the end (-t writeback
 	 * for one). */
-	struct img_convert_args a = {.out_fmt = "raw", .sparse = 4096, .workers = 8, .opts = &opts,
+	struct img_convert_args a = {.out_fmt = "raw",
+				     .sparse = 4096,
+				     .workers = 8,
+				     .opts = &opts,
 				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
 	int c, ret = 1;
 
 	img_getopt_reset();
-	while ((c = getopt_long(argc, argv, "f:O:o:cpS:m:t:T:WqU", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:o:B:F:ncpS:m:t:T:WqU", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			a.in_fmt = optarg;
@@ -324,9 +373,20 @@ int img_convert_main(int argc, char **argv)
 			break;
 		case 'o':
 			if (block_opts_parse(&opts, optarg) < 0) {
-				img_fail("convert", "invalid option list '%s' (want key=value,...)", optarg);
+				img_fail("convert", "invalid option list '%s' (want key=value,...)",
+					 optarg);
 				goto out;
 			}
+			has_opts = true;
+			break;
+		case 'B':
+			a.backing = optarg;
+			break;
+		case 'F':
+			a.backing_fmt = optarg;
+			break;
+		case 'n':
+			a.no_create = true;
 			break;
 		case 'c':
 			a.compress = true;
@@ -338,8 +398,10 @@ int img_convert_main(int argc, char **argv)
 			if (img_parse_size("convert", optarg, &a.sparse))
 				goto out;
 			if (a.sparse % IMG_SECTOR || a.sparse > (64u << 20)) {
-				img_fail("convert", "-S %s: the sparse size must be a multiple of 512 up to 64M",
-					 optarg);
+				img_fail(
+				    "convert",
+				    "-S %s: the sparse size must be a multiple of 512 up to 64M",
+				    optarg);
 				goto out;
 			}
 			break;
@@ -347,8 +409,8 @@ int img_convert_main(int argc, char **argv)
 			char *end;
 			long n = strtol(optarg, &end, 10);
 			if (*end || end == optarg || n < 1 || n > IMG_CONVERT_MAX_WORKERS) {
-				img_fail("convert", "-m %s: give 1 to %d requests in flight", optarg,
-					 IMG_CONVERT_MAX_WORKERS);
+				img_fail("convert", "-m %s: give 1 to %d requests in flight",
+					 optarg, IMG_CONVERT_MAX_WORKERS);
 				goto out;
 			}
 			a.workers = (int)n;
@@ -377,6 +439,19 @@ int img_convert_main(int argc, char **argv)
 	}
 	a.in_name = argv[optind];
 	a.out_name = argv[optind + 1];
+	if (a.no_create && (has_opts || a.backing)) {
+		img_fail(a.out_name,
+			 "-o and -B have no effect with -n (the output is not created)");
+		goto out;
+	}
+	if (a.backing && (!a.backing[0] || !a.backing_fmt)) {
+		img_fail(a.out_name, "-B needs a backing file name and its format (-F FMT)");
+		goto out;
+	}
+	if (a.backing_fmt && !block_driver_find(a.backing_fmt)) {
+		img_fail(a.out_name, "unknown backing format '%s'", a.backing_fmt);
+		goto out;
+	}
 	ret = img_convert_run(&a);
 out:
 	block_opts_free(&opts);

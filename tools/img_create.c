@@ -1,7 +1,8 @@
 /* `minivmm img create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]`
  *
  * As qemu-img: SIZE may be left out when there is a backing file (the image takes its size), and
- * every -o key must be understood by the format (block_create refuses the others).
+ * every -o key must be understood by the format (block_create refuses the others); a backing file
+ * needs its format (-F), as with qemu-img 7.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,8 +21,10 @@ int img_create_main(int argc, char **argv)
 
 	/* getopt would take "-1G" for options: name the real problem. */
 	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '-' && ((argv[i][1] >= '0' && argv[i][1] <= '9') || argv[i][1] == '.'))
-			return img_fail("create", "invalid size '%s': sizes cannot be negative", argv[i]);
+		if (argv[i][0] == '-' &&
+		    ((argv[i][1] >= '0' && argv[i][1] <= '9') || argv[i][1] == '.'))
+			return img_fail("create", "invalid size '%s': sizes cannot be negative",
+					argv[i]);
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:o:b:F:uq", longopts, NULL)) != -1) {
 		switch (c) {
@@ -30,7 +33,8 @@ int img_create_main(int argc, char **argv)
 			break;
 		case 'o':
 			if (block_opts_parse(&opts, optarg) < 0) {
-				img_fail("create", "invalid option list '%s' (want key=value,...)", optarg);
+				img_fail("create", "invalid option list '%s' (want key=value,...)",
+					 optarg);
 				goto out;
 			}
 			break;
@@ -40,7 +44,8 @@ int img_create_main(int argc, char **argv)
 		case 'F':
 			backing_fmt = optarg;
 			break;
-		case 'u': /* qemu-img: do not open the backing file; we only open it to learn a size */
+		case 'u': /* qemu-img: do not open the backing file; we only open it to learn a size
+			   */
 		case 'q':
 			break;
 		default:
@@ -72,16 +77,21 @@ int img_create_main(int argc, char **argv)
 		img_fail(file, "empty backing file name");
 		goto out;
 	}
+	/* As qemu-img 7: a probed backing format lets a guest turn a raw base into anything. */
+	if (backing && !backing_fmt) {
+		img_fail(file, "backing file specified without backing format (add -F FMT)");
+		goto out;
+	}
 
 	struct block_create_args args = {
-		.size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &opts};
+	    .size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &opts};
 	if (block_create(fmt, file, &args) < 0) {
 		img_block_fail(file);
 		goto out;
 	}
 	char human[32];
 	printf("Formatting '%s', fmt=%s", file, fmt);
-	if (size)
+	if (argc - optind == 2)
 		printf(" size=%llu (%s)", (unsigned long long)size,
 		       size_format(size, human, sizeof(human)));
 	if (backing)

@@ -73,9 +73,11 @@ static int img_info_build(struct block_device *bs, const char *name, struct json
 	if (bs->backing_name) {
 		char *full = bs->backing ? strdup(bs->backing->filename)
 					 : img_info_backing_path(name, bs->backing_name);
-		json_object_object_add(o, "backing-filename", json_object_new_string(bs->backing_name));
+		json_object_object_add(o, "backing-filename",
+				       json_object_new_string(bs->backing_name));
 		if (full)
-			json_object_object_add(o, "full-backing-filename", json_object_new_string(full));
+			json_object_object_add(o, "full-backing-filename",
+					       json_object_new_string(full));
 		free(full);
 		if (bs->backing_fmt)
 			json_object_object_add(o, "backing-filename-format",
@@ -93,8 +95,8 @@ static int img_info_build(struct block_device *bs, const char *name, struct json
 	}
 	/* A driver may report the dirty flag among its fields; qemu-img lists it at the top. */
 	struct json_object *dirty = NULL;
-	bool is_dirty = json_object_object_get_ex(data, "dirty-flag", &dirty) &&
-			json_object_get_boolean(dirty);
+	bool is_dirty =
+	    json_object_object_get_ex(data, "dirty-flag", &dirty) && json_object_get_boolean(dirty);
 	if (dirty)
 		json_object_object_del(data, "dirty-flag");
 	if (json_object_object_length(data) > 0) {
@@ -180,8 +182,8 @@ void img_info_print_snapshots(struct json_object *snaps)
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
 		int64_t sec = img_info_int(s, "vm-clock-sec");
 		int64_t nsec = img_info_int(s, "vm-clock-nsec");
-		snprintf(clock, sizeof(clock), "%02lld:%02lld:%02lld.%03lld", (long long)(sec / 3600),
-			 (long long)(sec / 60 % 60), (long long)(sec % 60),
+		snprintf(clock, sizeof(clock), "%02lld:%02lld:%02lld.%03lld",
+			 (long long)(sec / 3600), (long long)(sec / 60 % 60), (long long)(sec % 60),
 			 (long long)(nsec / 1000000));
 		printf("%-9s %-16s %8s%20s%13s%11lld\n", img_info_str(s, "id"),
 		       img_info_str(s, "name"),
@@ -198,11 +200,11 @@ static void img_info_print_human(struct json_object *o)
 
 	printf("image: %s\n", img_info_str(o, "filename"));
 	printf("file format: %s\n", img_info_str(o, "format"));
-	printf("virtual size: %s (%lld bytes)\n", size_format((uint64_t)vsize, human, sizeof(human)),
-	       (long long)vsize);
+	printf("virtual size: %s (%lld bytes)\n",
+	       size_format((uint64_t)vsize, human, sizeof(human)), (long long)vsize);
 	if (img_info_int(o, "actual-size") >= 0)
-		printf("disk size: %s\n", size_format((uint64_t)img_info_int(o, "actual-size"), human,
-						      sizeof(human)));
+		printf("disk size: %s\n",
+		       size_format((uint64_t)img_info_int(o, "actual-size"), human, sizeof(human)));
 	if (img_info_int(o, "cluster-size") > 0)
 		printf("cluster_size: %lld\n", (long long)img_info_int(o, "cluster-size"));
 	const char *b = img_info_str(o, "backing-filename");
@@ -213,7 +215,8 @@ static void img_info_print_human(struct json_object *o)
 		else
 			printf("backing file: %s\n", b);
 		if (img_info_str(o, "backing-filename-format"))
-			printf("backing file format: %s\n", img_info_str(o, "backing-filename-format"));
+			printf("backing file format: %s\n",
+			       img_info_str(o, "backing-filename-format"));
 	}
 	if (json_object_object_get_ex(o, "snapshots", &v)) {
 		printf("Snapshot list:\n");
@@ -278,9 +281,8 @@ int img_info_main(int argc, char **argv)
 		if (!strcmp(output, "json")) {
 			struct json_object *what = chain ? all : json_object_array_get_idx(all, 0);
 			printf("%s\n", json_object_to_json_string_ext(
-					       what, JSON_C_TO_STRING_PRETTY |
-							     JSON_C_TO_STRING_SPACED |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
+					   what, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
 		} else {
 			for (size_t i = 0; i < n; i++) {
 				if (i)

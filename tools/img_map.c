@@ -38,7 +38,8 @@ static int img_map_print(const struct img_map_entry *e, bool json, bool first)
 		return 0;
 	}
 	if (e->data && !e->has_offset)
-		return img_fail(e->file, "contains compressed or external data that has no host offset");
+		return img_fail(e->file,
+				"contains compressed or external data that has no host offset");
 	if (e->data && !e->zero)
 		printf("%#-16llx%#-16llx%#-16llx%s\n", (unsigned long long)e->start,
 		       (unsigned long long)e->length, (unsigned long long)e->offset, e->file);
@@ -47,9 +48,8 @@ static int img_map_print(const struct img_map_entry *e, bool json, bool first)
 
 int img_map_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"output", required_argument, NULL, 'O'},
-						 {"force-share", no_argument, NULL, 'U'},
-						 {0}};
+	static const struct option longopts[] = {
+	    {"output", required_argument, NULL, 'O'}, {"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *fmt = NULL, *output = "human";
 	int c;
 
@@ -96,15 +96,15 @@ int img_map_main(int argc, char **argv)
 			break;
 		}
 		struct img_map_entry e = {
-			.start = offset,
-			.length = pnum,
-			.offset = map,
-			.depth = depth,
-			.present = st & BLOCK_STATUS_ALLOCATED,
-			.zero = st & BLOCK_STATUS_ZERO,
-			.data = st & BLOCK_STATUS_DATA,
-			.has_offset = st & BLOCK_STATUS_OFFSET_VALID,
-			.file = owner == bs ? file : owner->filename,
+		    .start = offset,
+		    .length = pnum,
+		    .offset = map,
+		    .depth = depth,
+		    .present = st & BLOCK_STATUS_ALLOCATED,
+		    .zero = st & BLOCK_STATUS_ZERO,
+		    .data = st & BLOCK_STATUS_DATA,
+		    .has_offset = st & BLOCK_STATUS_OFFSET_VALID,
+		    .file = owner == bs ? file : owner->filename,
 		};
 		if (have && img_map_mergeable(&cur, &e)) {
 			cur.length += e.length;

@@ -11,8 +11,8 @@
 
 static int img_drv_missing(struct block_device *bs, const char *what)
 {
-	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename, bs->drv->name,
-			   what);
+	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
+			   bs->drv->name, what);
 }
 
 int img_drv_check(struct block_device *bs, struct block_check_result *res, int fix)
@@ -100,7 +100,8 @@ int img_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t 
 		bs = bs->backing;
 		++*depth;
 		if (offset >= bs->size) {
-			/* Past the backing file's end: zeroes, decided by the layer above (as qemu). */
+			/* Past the backing file's end: zeroes, decided by the layer above (as
+			 * qemu). */
 			*status = BLOCK_STATUS_ZERO;
 			--*depth;
 			return 0;

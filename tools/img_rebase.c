@@ -15,7 +15,8 @@
 
 #define IMG_REBASE_CHUNK (1u << 20)
 
-/* Read [offset, offset+len) of a backing image, zeroes past its end; nb may be NULL (all zeroes). */
+/* Read [offset, offset+len) of a backing image, zeroes past its end; nb may be NULL (all zeroes).
+ */
 static int img_rebase_read(struct block_device *b, uint64_t offset, uint8_t *buf, size_t len)
 {
 	memset(buf, 0, len);
@@ -120,7 +121,8 @@ int img_rebase_main(int argc, char **argv)
 		}
 	}
 	if (!backing)
-		return img_usage_fail("rebase", "-b NEW is required (-b \"\" removes the backing file)");
+		return img_usage_fail("rebase",
+				      "-b NEW is required (-b \"\" removes the backing file)");
 	if (argc - optind != 1)
 		return img_usage_fail("rebase", "expects one FILE");
 	const char *file = argv[optind];
@@ -158,7 +160,9 @@ int img_rebase_main(int argc, char **argv)
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))
 		goto out;
 	if (img_drv_set_backing(bs, backing[0] ? backing : NULL,
-				backing[0] ? (backing_fmt ? backing_fmt : newb ? newb->drv->name : NULL)
+				backing[0] ? (backing_fmt ? backing_fmt
+					      : newb	  ? newb->drv->name
+							  : NULL)
 					   : NULL) < 0 ||
 	    block_flush(bs) < 0) {
 		img_block_fail(file);

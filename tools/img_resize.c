@@ -3,6 +3,7 @@
  * A leading '-' on SIZE would look like an option to getopt, so the size argument is taken off the
  * end of the command line before options are parsed (qemu-img does the same).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,9 +69,13 @@ int img_resize_main(int argc, char **argv)
 	if (size_arg[0] == '+' || size_arg[0] == '-')
 		sign = size_arg[0] == '+' ? 1 : -1;
 	uint64_t amount, new_size;
-	if (size_parse(size_arg + (sign ? 1 : 0), &amount) < 0)
-		return img_fail(file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
-				size_arg);
+	int perr = size_parse(size_arg + (sign ? 1 : 0), &amount);
+	if (perr == -ERANGE)
+		return img_fail(file, "size '%s' is too large", size_arg);
+	if (perr < 0)
+		return img_fail(
+		    file, "invalid size '%s' (want [+|-]NUMBER with an optional k, M, G or T)",
+		    size_arg);
 
 	struct block_device *bs;
 	if (img_open(file, fmt, BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &bs))
@@ -84,8 +89,8 @@ int img_resize_main(int argc, char **argv)
 		new_size = bs->size + amount;
 	} else if (sign < 0) {
 		if (amount > bs->size) {
-			img_fail(file, "cannot shrink by %s: the image is only %llu bytes", size_arg + 1,
-				 (unsigned long long)bs->size);
+			img_fail(file, "cannot shrink by %s: the image is only %llu bytes",
+				 size_arg + 1, (unsigned long long)bs->size);
 			goto out;
 		}
 		new_size = bs->size - amount;

@@ -25,11 +25,14 @@ static int img_snapshot_list(struct block_device *bs)
 		json_object_object_add(s, "name", json_object_new_string(list[i].name));
 		json_object_object_add(s, "vm-state-size",
 				       json_object_new_int64((int64_t)list[i].vm_state_size));
-		json_object_object_add(s, "date-sec", json_object_new_int64((int64_t)list[i].date_sec));
-		json_object_object_add(s, "vm-clock-sec",
-				       json_object_new_int64((int64_t)(list[i].vm_clock_nsec / 1000000000)));
-		json_object_object_add(s, "vm-clock-nsec",
-				       json_object_new_int64((int64_t)(list[i].vm_clock_nsec % 1000000000)));
+		json_object_object_add(s, "date-sec",
+				       json_object_new_int64((int64_t)list[i].date_sec));
+		json_object_object_add(
+		    s, "vm-clock-sec",
+		    json_object_new_int64((int64_t)(list[i].vm_clock_nsec / 1000000000)));
+		json_object_object_add(
+		    s, "vm-clock-nsec",
+		    json_object_new_int64((int64_t)(list[i].vm_clock_nsec % 1000000000)));
 		json_object_object_add(s, "icount", json_object_new_int64(0));
 		json_object_array_add(arr, s);
 	}
@@ -54,7 +57,8 @@ int img_snapshot_main(int argc, char **argv)
 		case 'd':
 		case 'l':
 			if (action)
-				return img_usage_fail("snapshot", "give exactly one of -c, -l, -a, -d");
+				return img_usage_fail("snapshot",
+						      "give exactly one of -c, -l, -a, -d");
 			action = c;
 			name = c == 'l' ? NULL : optarg;
 			break;

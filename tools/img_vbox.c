@@ -33,8 +33,11 @@ static int img_vbox_main(const char *verb, int argc, char **argv, bool from_raw)
 	static const struct option longopts[] = {{"format", required_argument, NULL, 'F'},
 						 {"variant", required_argument, NULL, 'V'},
 						 {0}};
-	struct img_convert_args a = {.out_fmt = "vdi", .sparse = 4096, .workers = 8,
-				     .in_fmt = from_raw ? "raw" : NULL, .new_uuid = !from_raw,
+	struct img_convert_args a = {.out_fmt = "vdi",
+				     .sparse = 4096,
+				     .workers = 8,
+				     .in_fmt = from_raw ? "raw" : NULL,
+				     .new_uuid = !from_raw,
 				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
 	int c;
 
@@ -44,7 +47,8 @@ static int img_vbox_main(const char *verb, int argc, char **argv, bool from_raw)
 		case 'F':
 			a.out_fmt = img_vbox_format(optarg);
 			if (!a.out_fmt)
-				return img_usage_fail(verb, "--format takes VDI, VMDK, VHD, RAW or QCOW2");
+				return img_usage_fail(
+				    verb, "--format takes VDI, VMDK, VHD, RAW or QCOW2");
 			break;
 		case 'V':
 			/* Standard is the only variant: images are created thin. */

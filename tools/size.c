@@ -10,14 +10,29 @@
 static int size_shift(char c)
 {
 	switch (c) {
-	case 'b': case 'B': return 0;
-	case 'k': case 'K': return 10;
-	case 'm': case 'M': return 20;
-	case 'g': case 'G': return 30;
-	case 't': case 'T': return 40;
-	case 'p': case 'P': return 50;
-	case 'e': case 'E': return 60;
-	default: return -1;
+	case 'b':
+	case 'B':
+		return 0;
+	case 'k':
+	case 'K':
+		return 10;
+	case 'm':
+	case 'M':
+		return 20;
+	case 'g':
+	case 'G':
+		return 30;
+	case 't':
+	case 'T':
+		return 40;
+	case 'p':
+	case 'P':
+		return 50;
+	case 'e':
+	case 'E':
+		return 60;
+	default:
+		return -1;
 	}
 }
 
@@ -38,7 +53,8 @@ int size_parse(const char *text, uint64_t *out)
 		p++;
 		int fdigits = 0;
 		for (; *p >= '0' && *p <= '9'; p++, fdigits++) {
-			/* Beyond 18 decimals the fraction cannot change a byte count that fits in 63 bits. */
+			/* Beyond 18 decimals the fraction cannot change a byte count that fits in
+			 * 63 bits. */
 			if (fdigits < 18) {
 				frac = frac * 10 + (uint64_t)(*p - '0');
 				frac_div *= 10;

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parse a size: decimal digits, an optional fraction, an optional suffix b/B (bytes) or k/K, m/M, g/G,
- * t/T, p/P, e/E (powers of 1024).  Returns 0, or -EINVAL for junk/negative/empty input, -ERANGE when
- * the value does not fit in 63 bits (the largest offset a file can have). */
+/* Parse a size: decimal digits, an optional fraction, an optional suffix b/B (bytes) or k/K, m/M,
+ * g/G, t/T, p/P, e/E (powers of 1024).  Returns 0, or -EINVAL for junk/negative/empty input,
+ * -ERANGE when the value does not fit in 63 bits (the largest offset a file can have). */
 int size_parse(const char *text, uint64_t *out);
 
 /* A size for people, as qemu-img writes it: three significant digits and a binary unit

@@ -24,7 +24,7 @@
 
 static char tmpdir[256];
 
-static const char *tpath(const char *name)
+static inline const char *tpath(const char *name)
 {
 	static char buf[8][512];
 	static int i;
@@ -33,13 +33,13 @@ static const char *tpath(const char *name)
 	return buf[i];
 }
 
-static int tsetup(const char *tag)
+static inline int tsetup(const char *tag)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-%s-XXXXXX", tag);
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
-static int tteardown(void **state)
+static inline int tteardown(void **state)
 {
 	char cmd[512];
 	(void)state;
@@ -47,7 +47,7 @@ static int tteardown(void **state)
 	return system(cmd);
 }
 
-static uint64_t xorshift(uint64_t *s)
+static inline uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
 	*s ^= *s >> 7;
@@ -55,8 +55,8 @@ static uint64_t xorshift(uint64_t *s)
 	return *s;
 }
 
-static int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int runf(const char *fmt, ...)
+static inline int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int runf(const char *fmt, ...)
 {
 	char cmd[4096];
 	va_list ap;
@@ -67,7 +67,7 @@ static int runf(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
+static inline uint8_t *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	struct stat st;
@@ -81,7 +81,7 @@ static uint8_t *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static void write_file(const char *path, const void *buf, size_t len)
+static inline void write_file(const char *path, const void *buf, size_t len)
 {
 	FILE *f = fopen(path, "wb");
 	assert_non_null(f);
@@ -90,7 +90,7 @@ static void write_file(const char *path, const void *buf, size_t len)
 }
 
 /* A raw source with data, written zeroes and holes. */
-static void make_pattern(const char *path, uint64_t size, uint64_t seed)
+static inline void make_pattern(const char *path, uint64_t size, uint64_t seed)
 {
 	uint8_t *b = calloc(1, size);
 	uint64_t s = seed;
@@ -109,7 +109,7 @@ static void make_pattern(const char *path, uint64_t size, uint64_t seed)
 }
 
 /* Read the whole image through the block API and compare with a raw file. */
-static void assert_image_equals_raw(const char *img, const char *raw)
+static inline void assert_image_equals_raw(const char *img, const char *raw)
 {
 	struct block_device *bs;
 	size_t len;
@@ -142,7 +142,7 @@ static void assert_image_equals_raw(const char *img, const char *raw)
 }
 
 /* Read an image with qemu-img (the oracle) into a raw file and compare with minivmm's reading. */
-static void assert_reads_like_qemu(const char *img)
+static inline void assert_reads_like_qemu(const char *img)
 {
 	char raw[600];
 	snprintf(raw, sizeof(raw), "%s.oracle.raw", img);
@@ -151,7 +151,7 @@ static void assert_reads_like_qemu(const char *img)
 	unlink(raw);
 }
 
-static int qcow2_create_opts(const char *path, uint64_t size, const char *backing,
+static inline int qcow2_create_opts(const char *path, uint64_t size, const char *backing,
 			     const char *backing_fmt, const char *opts)
 {
 	struct block_opts o = {0};
@@ -168,7 +168,7 @@ static int qcow2_create_opts(const char *path, uint64_t size, const char *backin
 }
 
 /* qemu-img check exit status: 0 clean, 3 leaks only, 2 corruptions, 1 could not check. */
-static int qemu_check(const char *img)
+static inline int qemu_check(const char *img)
 {
 	return runf("qemu-img check -q '%s' >/dev/null 2>&1", img);
 }

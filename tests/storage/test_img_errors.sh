@@ -63,6 +63,9 @@ expect_error "snapshot: no action" 1 "snapshot" $M img snapshot "$T/ok.raw"
 expect_error "snapshot: raw has none" 1 "$T/ok.raw" $M img snapshot -c s1 "$T/ok.raw"
 expect_error "clonemedium: bad --format" 1 "--format" $M img clonemedium "$T/ok.raw" "$T/c.img" --format FLOPPY
 
+expect_error "create: -b without -F" 1 "-F" $M img create -f qcow2 -b "$T/ok.raw" "$T/nofmt.qcow2"
+[ ! -e "$T/nofmt.qcow2" ] && pass "create: -b without -F leaves no file" || fail "create: -b without -F leaves no file"
+
 # convert refuses to overwrite its own input
 dd if=/dev/urandom of="$T/ok.raw" bs=64k count=2 conv=notrunc status=none
 sum=$(md5sum <"$T/ok.raw")

@@ -76,6 +76,19 @@ PY
 		[ "$used" -ge 8192 ] && pass "$f: -S 0 allocates every block" ||
 			fail "$f: -S 0 allocates every block" "${used} KiB"
 		check "$f: -S 0 output identical" cmp "$T/src.pat" "$T/full.raw"
+		# resize --preallocation allocates the new part (falloc, full) or not (off)
+		for mode in off falloc full; do
+			truncate -s 1M "$T/pre.raw"
+			check "$f: resize --preallocation=$mode" $M img resize --preallocation=$mode "$T/pre.raw" +8M
+			used=$(du -k "$T/pre.raw" | cut -f1)
+			if [ $mode = off ]; then
+				[ "$used" -lt 1024 ] && pass "$f: preallocation=off stays thin" || fail "$f: preallocation=off stays thin" "$used KiB"
+			else
+				[ "$used" -ge 8192 ] && pass "$f: preallocation=$mode allocates" || fail "$f: preallocation=$mode allocates" "$used KiB"
+			fi
+			[ "$(stat -c %s "$T/pre.raw")" = $((9 << 20)) ] && pass "$f: preallocation=$mode size" || fail "$f: preallocation=$mode size"
+		done
+		check "$f: --shrink with preallocation refused" sh -c "! $M img resize --shrink --preallocation=full '$T/pre.raw' 1M 2>/dev/null"
 		# a zero-filled raw file with every block allocated converts to a sparse one
 		head -c 4M /dev/zero >"$T/zeroes.raw"
 		check "$f: convert of written zeroes" $M img convert -O raw "$T/zeroes.raw" "$T/sz.raw"

@@ -83,6 +83,33 @@ PY
 	qemu-img info "$T/top.qcow2" | grep -q 'backing file' && fail "rebase -b '': no backing left" || pass "rebase -b '': no backing left"
 	check "rebase -b '': content kept" qemu-img compare "$T/view.raw" "$T/top.qcow2"
 
+	# ---- convert -B: only the top image's allocations, over a new backing file ----
+	cp "$T/base2.raw" "$T/base2copy.raw"
+	qemu-img create -f qcow2 -b base2.raw -F raw "$T/top2.qcow2" >/dev/null
+	check "convert -B: qemu-io writes" qemu-io -c 'write -P 0x33 64k 128k' -c 'write -z 1M 64k' "$T/top2.qcow2"
+	check "convert -B" $M img convert -O qcow2 -B base2copy.raw -F raw "$T/top2.qcow2" "$T/new2.qcow2"
+	check "convert -B: qemu-img check" qemu-img check "$T/new2.qcow2"
+	check "convert -B: same guest view" qemu-img compare "$T/top2.qcow2" "$T/new2.qcow2"
+	qemu-img info --output=json "$T/new2.qcow2" | grep -q '"backing-filename": "base2copy.raw"' &&
+		pass "convert -B: backing recorded" || fail "convert -B: backing recorded"
+	n=$(qemu-img map --output=json "$T/new2.qcow2" | grep -c '"depth": 0, "present": true')
+	[ "$n" -ge 1 ] && [ "$n" -le 3 ] && pass "convert -B: only the top's ranges copied" || fail "convert -B: only the top's ranges" "$n"
+	expect_b=$($M img convert -O qcow2 -B base2.raw "$T/top2.qcow2" "$T/nob.qcow2" 2>&1)
+	[ $? = 1 ] && echo "$expect_b" | grep -q -- '-F' && pass "convert -B without -F refused" || fail "convert -B without -F refused" "$expect_b"
+
+	# ---- commit: the overlay's data goes into its backing file (grown to the overlay's size) ----
+	head -c 4M /dev/urandom >"$T/cbase.raw"
+	qemu-img create -f qcow2 -b cbase.raw -F raw "$T/ctop.qcow2" 8M >/dev/null
+	qemu-io -c 'write -P 0x33 64k 128k' -c 'write -z 1M 64k' -c 'write -P 0x44 6M 64k' "$T/ctop.qcow2" >/dev/null
+	qemu-img convert -O raw "$T/ctop.qcow2" "$T/cview.raw"
+	topsum=$(md5sum <"$T/ctop.qcow2")
+	check "commit" $M img commit "$T/ctop.qcow2"
+	check "commit: the base now holds the guest view" qemu-img compare -f raw -F raw "$T/cview.raw" "$T/cbase.raw"
+	check "commit: the overlay still reads the same" qemu-img compare "$T/cview.raw" "$T/ctop.qcow2"
+	[ "$(md5sum <"$T/ctop.qcow2")" = "$topsum" ] && pass "commit: overlay file untouched" || fail "commit: overlay file untouched"
+	expect_c=$($M img commit "$T/cbase.raw" 2>&1)
+	[ $? = 1 ] && echo "$expect_c" | grep -q 'no backing file' && pass "commit: no backing refused" || fail "commit: no backing refused" "$expect_c"
+
 	# ---- snapshots: qemu-img's are listed; ours (when the driver can) are seen by qemu-img ----
 	qemu-img create -f qcow2 "$T/s.qcow2" 1M >/dev/null
 	qemu-img snapshot -c first "$T/s.qcow2"
@@ -100,6 +127,33 @@ PY
 	fi
 	$M img info "$T/s.qcow2" | grep -q '^Snapshot list:' && pass "info lists snapshots" || fail "info lists snapshots"
 
+	# ---- check exit codes on damaged images, as qemu-img's (0 clean, 2 corrupt, 3 leaks) ----
+	# a 1 MiB qcow2 with one data cluster: clusters 0-5 in use, refcount block at 0x20000
+	qemu-img create -f qcow2 "$T/l.qcow2" 1M >/dev/null
+	qemu-io -c 'write -P 1 0 64k' "$T/l.qcow2" >/dev/null
+	cp "$T/l.qcow2" "$T/leak.qcow2"
+	truncate -s $((7 * 65536)) "$T/leak.qcow2"
+	printf '\x00\x01' | dd of="$T/leak.qcow2" bs=1 seek=$((0x20000 + 12)) conv=notrunc status=none
+	cp "$T/l.qcow2" "$T/cor.qcow2"
+	printf '\x00\x00' | dd of="$T/cor.qcow2" bs=1 seek=$((0x20000 + 10)) conv=notrunc status=none
+	for img in leak cor; do
+		qemu-img check "$T/$img.qcow2" >/dev/null 2>&1; qrc=$?
+		sum=$(md5sum <"$T/$img.qcow2")
+		$M img check "$T/$img.qcow2" >"$T/out" 2>&1; rc=$?
+		[ $rc = $qrc ] && [ $rc != 0 ] && pass "check: $img exit $rc as qemu-img" || fail "check: $img exit code" "minivmm $rc, qemu-img $qrc"
+		[ "$(md5sum <"$T/$img.qcow2")" = "$sum" ] && pass "check: $img left unchanged without -r" || fail "check: $img left unchanged without -r"
+	done
+	grep -q 'errors were found on the image' "$T/out" && pass "check: corruption message" || fail "check: corruption message"
+	$M img check --output=json "$T/leak.qcow2" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["leaks"] >= 1' &&
+		pass "check --output=json: leaks" || fail "check --output=json: leaks"
+	$M img check -r leaks "$T/leak.qcow2" >"$T/out" 2>&1; rc=$?
+	[ $rc = 0 ] && grep -q 'repaired' "$T/out" && pass "check -r leaks: repaired, exit 0" || fail "check -r leaks" "rc $rc"
+	check "check -r leaks: qemu-img check clean" qemu-img check "$T/leak.qcow2"
+	$M img check -r all "$T/cor.qcow2" >/dev/null 2>&1; rc=$?
+	[ $rc = 0 ] && pass "check -r all: exit 0" || fail "check -r all" "rc $rc"
+	check "check -r all: qemu-img check clean" qemu-img check "$T/cor.qcow2"
+	check "check -r all: data kept" qemu-img compare "$T/l.qcow2" "$T/cor.qcow2"
+
 	# ---- convert -c ----
 	if $M img convert -c -O qcow2 "$T/src.pat" "$T/c.qcow2" 2>"$T/err"; then
 		check "convert -c: qemu-img check" qemu-img check "$T/c.qcow2"
@@ -114,6 +168,23 @@ fi
 expect_c=$($M img convert -c -O raw "$T/src.pat" "$T/craw.raw" 2>&1 >/dev/null)
 [ $? = 1 ] && echo "$expect_c" | grep -q "does not support compression" && pass "convert -c: raw refused" || fail "convert -c: raw refused" "$expect_c"
 
+# ---- convert -n: an existing output, whose old content must not show through ----
+python3 -c 'import sys; sys.stdout.buffer.write(b"\xff" * (8 << 20))' >"$T/full.raw"
+check "convert -n onto raw" $M img convert -n -O raw "$T/src.pat" "$T/full.raw"
+check "convert -n: identical (zeroes written over old data)" cmp "$T/src.pat" "$T/full.raw"
+if has qcow2; then
+	qemu-img create -f qcow2 "$T/old.qcow2" 8M >/dev/null
+	qemu-io -c 'write -P 0xee 0 8M' "$T/old.qcow2" >/dev/null
+	check "convert -n onto qcow2" $M img convert -n -O qcow2 "$T/src.pat" "$T/old.qcow2"
+	check "convert -n qcow2: identical" qemu-img compare -f raw "$T/src.pat" "$T/old.qcow2"
+	check "convert -n qcow2: qemu-img check" qemu-img check "$T/old.qcow2"
+fi
+truncate -s 1M "$T/small.raw"
+expect_n=$($M img convert -n -O raw "$T/src.pat" "$T/small.raw" 2>&1)
+[ $? = 1 ] && echo "$expect_n" | grep -q 'smaller than the input' && pass "convert -n: smaller output refused" || fail "convert -n: smaller output refused" "$expect_n"
+expect_n=$($M img convert -n -O raw "$T/full.raw" "$T/full.raw" 2>&1)
+[ $? = 1 ] && echo "$expect_n" | grep -q 'is the input' && pass "convert -n: onto itself refused" || fail "convert -n: onto itself refused" "$expect_n"
+
 # ---- VirtualBox spellings ----
 check "convertfromraw --format RAW" $M img convertfromraw "$T/src.pat" "$T/vb.raw" --format RAW
 check "convertfromraw: identical" cmp "$T/src.pat" "$T/vb.raw"
@@ -127,9 +198,11 @@ for f in qcow2 vdi vmdk vpc; do
 	check "clonemedium $upper" $M img clonemedium "$T/vb.$f" "$T/vb2.$f" --format "$upper"
 	check "clonemedium $upper: content" qemu-img compare -F "$f" -f "$f" "$T/vb.$f" "$T/vb2.$f"
 	if [ "$f" = vdi ]; then
-		u1=$(qemu-img info --output=json "$T/vb.vdi" | grep -o '"uuid": "[^"]*"' | head -1)
-		u2=$(qemu-img info --output=json "$T/vb2.vdi" | grep -o '"uuid": "[^"]*"' | head -1)
-		[ -n "$u1" ] && [ "$u1" != "$u2" ] && pass "clonemedium: new UUID" || echo "note: VDI UUIDs '$u1' '$u2'"
+		# the image UUID sits at 0x188 in the VDI header
+		u1=$(od -A n -t x1 -j 392 -N 16 "$T/vb.vdi" | tr -d ' \n')
+		u2=$(od -A n -t x1 -j 392 -N 16 "$T/vb2.vdi" | tr -d ' \n')
+		[ -n "$u1" ] && [ "$u1" != "$u2" ] && [ "$u2" != 00000000000000000000000000000000 ] &&
+			pass "clonemedium: the copy has its own UUID" || fail "clonemedium: new UUID" "'$u1' '$u2'"
 	fi
 done
 if has vdi; then

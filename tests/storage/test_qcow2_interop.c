@@ -241,6 +241,59 @@ static void test_create_with_backing(void **state)
 	assert_reads_like_qemu(top);
 }
 
+/* Compressed clusters written by minivmm: qemu-img reads them, counts them, and partial rewrites
+ * copy the rest of the cluster out of the compressed data. */
+static void compressed_round(const char *opts, uint64_t cs)
+{
+	const char *img = tpath("cw.qcow2");
+	uint64_t size = 16 * cs + 1536; /* a partial tail cluster */
+	struct block_device *bs;
+	uint8_t *shadow = calloc(1, size), *buf = malloc(cs);
+	uint64_t s = 77;
+
+	assert_int_equal(qcow2_create_opts(img, size, NULL, NULL, opts), 0);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	for (uint64_t off = 0; off < size; off += cs) {
+		uint64_t len = size - off < cs ? size - off : cs;
+		for (uint64_t i = 0; i < len; i++) /* compressible text, every third cluster random */
+			buf[i] = (off / cs) % 3 ? (uint8_t)("qcow2 compressed "[i % 17] + off / cs)
+						: (uint8_t)xorshift(&s);
+		assert_int_equal(block_pwrite_compressed(bs, off, buf, len), 0);
+		memcpy(shadow + off, buf, len);
+	}
+	/* Rewrite compressed clusters again (old compressed space is freed) and partially. */
+	memset(buf, 0xc3, cs);
+	assert_int_equal(block_pwrite_compressed(bs, cs, buf, cs), 0);
+	memcpy(shadow + cs, buf, cs);
+	assert_int_equal(block_pwrite(bs, 4 * cs + 100, "partial", 7), 0);
+	memcpy(shadow + 4 * cs + 100, "partial", 7);
+	assert_int_equal(block_pwrite_compressed(bs, 100, buf, cs), -EINVAL);
+	uint64_t pnum, map;
+	int st;
+	assert_int_equal(block_status(bs, 2 * cs, cs, &pnum, &st, &map), 0);
+	assert_true(st & BLOCK_STATUS_COMPRESSED);
+	block_close(bs);
+	write_file(tpath("cw.raw"), shadow, size);
+	assert_int_equal(qemu_check(img), 0);
+	assert_int_equal(runf("qemu-img check '%s' | grep -q 'compressed clusters' && "
+			      "! qemu-img check '%s' | grep -q ' 0.00%% compressed'",
+			      img, img),
+			 0);
+	assert_int_equal(runf("qemu-img compare -q '%s' '%s'", img, tpath("cw.raw")), 0);
+	assert_image_equals_raw(img, tpath("cw.raw"));
+	free(shadow);
+	free(buf);
+}
+
+static void test_write_compressed(void **state)
+{
+	(void)state;
+	compressed_round("cluster_size=64k,compression_type=zlib", 65536);
+	compressed_round("cluster_size=64k,compression_type=zstd", 65536);
+	compressed_round("cluster_size=4k,compat=0.10", 4096);
+	compressed_round("cluster_size=2M,compression_type=zstd,refcount_bits=1", 2 * MiB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_write_matrix),
 		cmocka_unit_test(test_create_info_matches_qemu),
 		cmocka_unit_test(test_create_with_backing),
+		cmocka_unit_test(test_write_compressed),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -161,7 +162,7 @@ static void test_reads_qemu_images(void **state)
 }
 
 /* Random writes, zeroes, discards and reads against a shadow; then qemu-img check and compare. */
-static void workload(const char *name, const char *opts, uint64_t seed)
+static void workload(const char *name, const char *opts, int flags, uint64_t seed)
 {
 	enum { SIZE = 12 * MiB + 4096, ROUNDS = 700, MAXLEN = 3 * MiB };
 	uint8_t *shadow = calloc(1, SIZE), *buf = malloc(MAXLEN);
@@ -169,13 +170,14 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 	uint64_t s = seed;
 
 	create_vdi(tpath(name), SIZE, opts, NULL);
-	bs = open_vdi(tpath(name), BLOCK_OPEN_RDWR);
+	bs = open_vdi(tpath(name), BLOCK_OPEN_RDWR | flags);
 	assert_int_equal(bs->size, SIZE);
 	for (int r = 0; r < ROUNDS; r++) {
 		uint64_t op = xorshift(&s) % 12;
 		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
 		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len = (1 + xorshift(&s) % ((xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) * unit;
+		uint64_t len =
+		    (1 + xorshift(&s) % ((xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) * unit;
 
 		if (len > SIZE - off)
 			len = SIZE - off;
@@ -211,9 +213,8 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 
 	write_file(tpath("shadow.raw"), shadow, SIZE);
 	assert_int_equal(run("qemu-img check -f vdi %s >/dev/null", tpath(name)), 0);
-	assert_int_equal(run("qemu-img compare -q -f vdi -F raw %s %s", tpath(name),
-			     tpath("shadow.raw")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath(name), tpath("shadow.raw")), 0);
 	bs = open_vdi(tpath(name), 0);
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
@@ -224,19 +225,26 @@ static void workload(const char *name, const char *opts, uint64_t seed)
 static void test_workload_dynamic(void **state)
 {
 	(void)state;
-	workload("dyn.vdi", NULL, 0x9e3779b97f4a7c15ull);
+	workload("dyn.vdi", NULL, 0, 0x9e3779b97f4a7c15ull);
+}
+
+/* O_DIRECT: unaligned metadata and data writes go through host_file's bounce buffers. */
+static void test_workload_direct(void **state)
+{
+	(void)state;
+	workload("direct.vdi", NULL, BLOCK_OPEN_CACHE_NONE, 0x8badf00ddeadbeefull);
 }
 
 static void test_workload_static(void **state)
 {
 	(void)state;
-	workload("static.vdi", "static=on", 0x2545f4914f6cdd1dull);
+	workload("static.vdi", "static=on", 0, 0x2545f4914f6cdd1dull);
 }
 
 static void test_workload_falloc(void **state)
 {
 	(void)state;
-	workload("falloc.vdi", "preallocation=falloc", 0x5851f42d4c957f2dull);
+	workload("falloc.vdi", "preallocation=falloc", 0, 0x5851f42d4c957f2dull);
 }
 
 /* A fixed image: qemu-img sees every block allocated, and the info says "fixed". */
@@ -259,9 +267,9 @@ static void test_static_layout(void **state)
 	block_close(bs);
 	json_object_put(info);
 	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("fixed.vdi")), 0);
-	assert_int_equal(run("qemu-img map --output=json %s | grep -q '\"data\": false'",
-			     tpath("fixed.vdi")),
-			 1);
+	assert_int_equal(
+	    run("qemu-img map --output=json %s | grep -q '\"data\": false'", tpath("fixed.vdi")),
+	    1);
 }
 
 /* A differencing image over a base: unallocated blocks read the base, writes stay in the diff. */
@@ -332,6 +340,40 @@ static void test_diff_image(void **state)
 	block_close(bs);
 	free(base);
 	free(shadow);
+	free(buf);
+}
+
+/* Snapshots of snapshots: base <- s1 <- s2, each layer written; every layer reads its own view. */
+static void test_diff_chain(void **state)
+{
+	enum { SIZE = 4 * MiB };
+	uint8_t *v[3], *buf = malloc(SIZE);
+	const char *names[3] = {"cb.vdi", "c1.vdi", "c2.vdi"};
+	struct block_device *bs;
+
+	(void)state;
+	for (int l = 0; l < 3; l++) {
+		v[l] = malloc(SIZE);
+		if (l == 0)
+			memset(v[0], 0, SIZE);
+		else
+			memcpy(v[l], v[l - 1], SIZE);
+		/* Layer l writes 1.5 MiB at a layer-specific offset, partly over older writes. */
+		memset(v[l] + (uint64_t)l * 1100 * 1024, 0x40 + l, 1536 * 1024);
+		create_vdi(tpath(names[l]), l ? 0 : SIZE, NULL, l ? names[l - 1] : NULL);
+		bs = open_vdi(tpath(names[l]), BLOCK_OPEN_RDWR);
+		assert_int_equal(block_pwrite(bs, (uint64_t)l * 1100 * 1024,
+					      v[l] + (uint64_t)l * 1100 * 1024, 1536 * 1024),
+				 0);
+		block_close(bs);
+	}
+	for (int l = 0; l < 3; l++) {
+		bs = open_vdi(tpath(names[l]), 0);
+		assert_int_equal(block_pread(bs, 0, buf, SIZE), 0);
+		assert_memory_equal(buf, v[l], SIZE);
+		block_close(bs);
+		free(v[l]);
+	}
 	free(buf);
 }
 
@@ -451,10 +493,90 @@ static void test_concurrent_writers(void **state)
 	}
 	write_file(tpath("conc.raw"), img, SIZE);
 	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("conc.vdi")), 0);
-	assert_int_equal(run("qemu-img compare -q -f vdi -F raw %s %s", tpath("conc.vdi"),
-			     tpath("conc.raw")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("conc.vdi"), tpath("conc.raw")),
+	    0);
 	free(img);
+}
+
+struct mixer {
+	struct block_device *bs;
+	uint8_t *shadow;
+	int id;
+};
+
+enum { MIX_SIZE = 24 * MiB, MIX_THREADS = 4, MIX_ROUNDS = 250 };
+
+/* Each thread owns the 1 MiB blocks b with b % MIX_THREADS == id and runs writes, unmapping
+ * zeroes, discards and reads on them; discards move other threads' blocks (the last data block
+ * fills the freed slot) while those threads do I/O, which must not lose or mix up any data. */
+static void *mixer_thread(void *arg)
+{
+	struct mixer *m = arg;
+	uint64_t s = 0x1234567 + m->id;
+	uint8_t *buf = malloc(MiB);
+
+	for (int r = 0; r < MIX_ROUNDS; r++) {
+		uint64_t blk =
+		    (xorshift(&s) % (MIX_SIZE / MiB / MIX_THREADS)) * MIX_THREADS + m->id;
+		uint64_t in = xorshift(&s) % MiB, len = 1 + xorshift(&s) % (MiB - in);
+		uint64_t off = blk * MiB + in, op = xorshift(&s) % 8;
+		int ret = 0;
+
+		if (op < 4) {
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (uint8_t)(xorshift(&s) | 1);
+			ret = block_pwrite(m->bs, off, buf, len);
+			memcpy(m->shadow + off, buf, len);
+		} else if (op < 5) {
+			ret = block_write_zeroes(m->bs, blk * MiB, MiB, BLOCK_ZERO_MAY_UNMAP);
+			memset(m->shadow + blk * MiB, 0, MiB);
+		} else if (op < 6) {
+			ret = block_discard(m->bs, blk * MiB, MiB);
+			memset(m->shadow + blk * MiB, 0, MiB);
+		} else {
+			ret = block_pread(m->bs, off, buf, len);
+			if (ret == 0 && memcmp(buf, m->shadow + off, len) != 0)
+				ret = -EILSEQ;
+		}
+		if (ret != 0) {
+			free(buf);
+			return (void *)(intptr_t)ret;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_concurrent_mixed(void **state)
+{
+	struct mixer m[MIX_THREADS];
+	pthread_t t[MIX_THREADS];
+	uint8_t *shadow = calloc(1, MIX_SIZE);
+	struct block_device *bs;
+
+	(void)state;
+	create_vdi(tpath("mix.vdi"), MIX_SIZE, NULL, NULL);
+	bs = open_vdi(tpath("mix.vdi"), BLOCK_OPEN_RDWR);
+	for (int i = 0; i < MIX_THREADS; i++) {
+		m[i] = (struct mixer){bs, shadow, i};
+		assert_int_equal(pthread_create(&t[i], NULL, mixer_thread, &m[i]), 0);
+	}
+	for (int i = 0; i < MIX_THREADS; i++) {
+		void *r;
+
+		assert_int_equal(pthread_join(t[i], &r), 0);
+		if (r)
+			fail_msg("thread %d: error %d (%s)", i, (int)(intptr_t)r,
+				 block_last_error());
+	}
+	assert_reads(bs, shadow, MIX_SIZE);
+	block_close(bs);
+	write_file(tpath("mix.raw"), shadow, MIX_SIZE);
+	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("mix.vdi")), 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("mix.vdi"), tpath("mix.raw")), 0);
+	free(shadow);
 }
 
 /* Growing: dynamic within the map's room, fixed with new blocks allocated; qemu-img agrees. */
@@ -477,8 +599,8 @@ static void test_truncate_grow(void **state)
 		assert_int_equal(block_pwrite(bs, 7 * MiB + 512 - 4096, tail, sizeof(tail)), 0);
 		block_close(bs);
 		assert_int_equal(run("qemu-img check %s >/dev/null", tpath("grow.vdi")), 0);
-		assert_int_equal(run("qemu-img info %s | grep -q '7340544 bytes'", tpath("grow.vdi")),
-				 0);
+		assert_int_equal(
+		    run("qemu-img info %s | grep -q '7340544 bytes'", tpath("grow.vdi")), 0);
 		bs = open_vdi(tpath("grow.vdi"), 0);
 		assert_int_equal(bs->size, 7 * MiB + 512);
 		memset(tail, 0, sizeof(tail));
@@ -486,6 +608,58 @@ static void test_truncate_grow(void **state)
 		assert_int_equal(tail[0], 0xa5);
 		assert_int_equal(tail[4095], 0xa5);
 		block_close(bs);
+	}
+}
+
+/* qemu-img leaves no room to grow the map: the data area moves up (the blocks in the way go to the
+ * end of the file); the content and qemu-img's view stay right. */
+static void test_grow_moves_data(void **state)
+{
+	enum { OLD = 200 * MiB, NEW = 700 * MiB };
+	const char *opts[] = {"", "-o static=on"};
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct block_device *bs;
+		uint8_t *pat = malloc(MiB), *got = malloc(MiB);
+		uint64_t blocks[] = {0, 1, 2, 77, 199};
+
+		unlink(tpath("mv.vdi"));
+		assert_int_equal(
+		    run("qemu-img create -q -f vdi %s %s %d", opts[k], tpath("mv.vdi"), OLD), 0);
+		bs = open_vdi(tpath("mv.vdi"), BLOCK_OPEN_RDWR);
+		for (size_t b = 0; b < 5; b++) {
+			memset(pat, (int)(b + 1), MiB);
+			assert_int_equal(block_pwrite(bs, blocks[b] * MiB, pat, MiB), 0);
+		}
+		if (block_truncate(bs, NEW, BLOCK_PREALLOC_OFF, false) != 0)
+			fail_msg("truncate: %s", block_last_error());
+		memset(pat, 0x77, MiB);
+		assert_int_equal(block_pwrite(bs, NEW - MiB, pat, MiB), 0);
+		block_close(bs);
+		assert_int_equal(run("qemu-img check -q %s", tpath("mv.vdi")), 0);
+		bs = open_vdi(tpath("mv.vdi"), 0);
+		assert_int_equal(bs->size, NEW);
+		for (size_t b = 0; b < 5; b++) {
+			memset(pat, (int)(b + 1), MiB);
+			assert_int_equal(block_pread(bs, blocks[b] * MiB, got, MiB), 0);
+			assert_memory_equal(got, pat, MiB);
+		}
+		assert_int_equal(block_pread(bs, 3 * MiB, got, MiB), 0);
+		memset(pat, 0, MiB);
+		assert_memory_equal(got, pat, MiB);
+		block_close(bs);
+		/* QEMU reads the moved and the new block right too. */
+		assert_int_equal(run("qemu-io -f vdi -c 'read -P 4 %d %d' -c 'read -P 0x77 %d %d' "
+				     "%s >%s 2>&1",
+				     77 * MiB, MiB, NEW - MiB, MiB, tpath("mv.vdi"),
+				     tpath("mv.out")),
+				 0);
+		assert_int_equal(run("grep -q -i 'fail' %s", tpath("mv.out")), 1);
+		assert_int_equal(
+		    run("test $(grep -c 'read 1048576/1048576' %s) = 2", tpath("mv.out")), 0);
+		free(pat);
+		free(got);
 	}
 }
 
@@ -591,18 +765,14 @@ static void test_repair_orphan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reads_qemu_images),
-	    cmocka_unit_test(test_workload_dynamic),
-	    cmocka_unit_test(test_workload_static),
-	    cmocka_unit_test(test_workload_falloc),
-	    cmocka_unit_test(test_static_layout),
-	    cmocka_unit_test(test_diff_image),
-	    cmocka_unit_test(test_diff_uuid_mismatch),
-	    cmocka_unit_test(test_diff_found_by_uuid),
-	    cmocka_unit_test(test_concurrent_writers),
-	    cmocka_unit_test(test_truncate_grow),
-	    cmocka_unit_test(test_block_status),
-	    cmocka_unit_test(test_uuid_and_block_size),
+	    cmocka_unit_test(test_reads_qemu_images),  cmocka_unit_test(test_workload_dynamic),
+	    cmocka_unit_test(test_workload_direct),    cmocka_unit_test(test_workload_static),
+	    cmocka_unit_test(test_workload_falloc),    cmocka_unit_test(test_static_layout),
+	    cmocka_unit_test(test_diff_image),	       cmocka_unit_test(test_diff_chain),
+	    cmocka_unit_test(test_diff_uuid_mismatch), cmocka_unit_test(test_diff_found_by_uuid),
+	    cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_concurrent_mixed),
+	    cmocka_unit_test(test_truncate_grow),      cmocka_unit_test(test_grow_moves_data),
+	    cmocka_unit_test(test_block_status),       cmocka_unit_test(test_uuid_and_block_size),
 	    cmocka_unit_test(test_repair_orphan),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -287,10 +287,10 @@ static void test_fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pristine_opens),   cmocka_unit_test(test_truncated_header),
+	    cmocka_unit_test(test_pristine_opens),	  cmocka_unit_test(test_truncated_header),
 	    cmocka_unit_test(test_bad_signature_version), cmocka_unit_test(test_bad_fields),
-	    cmocka_unit_test(test_absurd_sizes),     cmocka_unit_test(test_bmap_beyond_eof),
-	    cmocka_unit_test(test_bmap_entries),     cmocka_unit_test(test_fuzz),
+	    cmocka_unit_test(test_absurd_sizes),	  cmocka_unit_test(test_bmap_beyond_eof),
+	    cmocka_unit_test(test_bmap_entries),	  cmocka_unit_test(test_fuzz),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

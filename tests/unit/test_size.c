@@ -24,7 +24,8 @@ static void bad(const char *text, int want_err)
 	uint64_t got = 777;
 	int ret = size_parse(text, &got);
 	if (ret != want_err || got != 777)
-		fail_msg("size_parse(\"%s\") = %d; want %d and output untouched", text, ret, want_err);
+		fail_msg("size_parse(\"%s\") = %d; want %d and output untouched", text, ret,
+			 want_err);
 }
 
 static void test_plain_and_suffixes(void **state)
@@ -120,9 +121,12 @@ static void test_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain_and_suffixes), cmocka_unit_test(test_fractions),
-		cmocka_unit_test(test_refused),		   cmocka_unit_test(test_fraction_edge),
-		cmocka_unit_test(test_overflow),	   cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_plain_and_suffixes),
+	    cmocka_unit_test(test_fractions),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_fraction_edge),
+	    cmocka_unit_test(test_overflow),
+	    cmocka_unit_test(test_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,14 @@
+/* The CPUID a vCPU sees: what KVM supports, with this vCPU's APIC ID and the machine's topology
+ * (all vCPUs are cores of one socket), the hypervisor bit and KVM's signature leaves so the guest
+ * uses kvm-clock and paravirtual features. */
+#ifndef MINIVMM_CPU_CPUID_H
+#define MINIVMM_CPU_CPUID_H
+
+#include <linux/kvm.h>
+
+/* KVM_GET_SUPPORTED_CPUID into a new buffer (free() it). */
+int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out);
+/* Rewrite `c` in place for vCPU `apic_id` of `ncpus` (pure: unit-tested). */
+void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus);
+
+#endif

@@ -1,0 +1,79 @@
+/* Minimal i8042 (see i8042.h).  vCPUs reach it one at a time in practice (legacy probing and
+ * reboot), and every field is a byte, so it needs no lock: a race can only garble a probe reply. */
+#include <string.h>
+
+#include "devices/i8042.h"
+
+#define STATUS_OBF 0x01
+#define STATUS_SYS 0x04
+#define STATUS_CMD 0x08
+#define CMD_READ_CTR 0x20
+#define CMD_WRITE_CTR 0x60
+#define CMD_SELF_TEST 0xAA
+#define CMD_WRITE_OUTPUT 0xD1
+#define CMD_PULSE_RESET 0xFE
+
+void i8042_init(struct i8042 *kbd, void (*reset)(void *opaque), void *opaque)
+{
+	memset(kbd, 0, sizeof(*kbd));
+	kbd->reset = reset;
+	kbd->opaque = opaque;
+	kbd->ctr = 0x30; /* both ports disabled, no interrupts */
+	kbd->out = -1;
+}
+
+void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	struct i8042 *kbd = opaque;
+	(void)offset;
+	if (len != 1) {
+		if (!is_write)
+			memset(data, 0xFF, len);
+		return;
+	}
+	if (!is_write) {
+		data[0] = kbd->out < 0 ? 0 : kbd->out;
+		kbd->out = -1;
+		return;
+	}
+	uint8_t cmd = kbd->pending_cmd;
+	kbd->pending_cmd = 0;
+	if (cmd == CMD_WRITE_CTR)
+		kbd->ctr = data[0];
+	else if (cmd == CMD_WRITE_OUTPUT && !(data[0] & 1) && kbd->reset)
+		kbd->reset(kbd->opaque); /* output port bit 0 low holds the CPU in reset */
+}
+
+void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	struct i8042 *kbd = opaque;
+	(void)offset;
+	if (len != 1) {
+		if (!is_write)
+			memset(data, 0xFF, len);
+		return;
+	}
+	if (!is_write) {
+		data[0] = STATUS_SYS | (kbd->out >= 0 ? STATUS_OBF : 0) |
+			  (kbd->pending_cmd ? STATUS_CMD : 0);
+		return;
+	}
+	switch (data[0]) {
+	case CMD_READ_CTR:
+		kbd->out = kbd->ctr;
+		break;
+	case CMD_SELF_TEST:
+		kbd->out = 0x55;
+		break;
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTPUT:
+		kbd->pending_cmd = data[0];
+		break;
+	case CMD_PULSE_RESET:
+		if (kbd->reset)
+			kbd->reset(kbd->opaque);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,135 @@
+/* `minivmm run`: boot a Linux bzImage in a new VM.  Exit codes: 0 guest powered off, rebooted or
+ * stopped; 2 bad command line or kernel file; 1 the VM could not be built or failed while running;
+ * 128+N ended by signal N. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/boot_bzimage.h"
+#include "vmm/command.h"
+#include "vmm/vm.h"
+#include "vmm/vm_config.h"
+#include "vmm/vm_internal.h"
+
+#define KERNEL_MAX_BYTES (512 * MiB)
+
+/* Read the whole kernel file; -errno with a message naming it. */
+static int read_kernel(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	int r = 0;
+	uint8_t *buf = NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_size > (off_t)KERNEL_MAX_BYTES) {
+		snprintf(err, errlen, "%s: %lld bytes is too big for a kernel", path,
+			 (long long)st.st_size);
+		r = -EFBIG;
+		goto out;
+	}
+	buf = malloc(st.st_size ? st.st_size : 1);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	size_t done = 0;
+	while (done < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + done, st.st_size - done, done);
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: read failed", path);
+			r = -EIO;
+			goto out;
+		}
+		done += n;
+	}
+	*data = buf;
+	*len = done;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+/* Signals are taken by the main loop (signalfd): block them before any thread exists. */
+static void block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed console pipe or control client is not fatal */
+}
+
+static int run_main(int argc, char **argv)
+{
+	char err[512];
+	struct vm_config cfg;
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+	uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * psize / MiB : UINT64_MAX;
+	if (vm_config_parse(argc, argv, host_mib, getpid(), &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		return 2;
+	}
+	if (cfg.help) {
+		fputs(vm_config_usage, stdout);
+		return 0;
+	}
+	struct vm_kernel k = {0};
+	uint8_t *img = NULL;
+	if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		return 2;
+	}
+	k.data = img;
+	char why[256];
+	if (bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
+		fprintf(stderr, "minivmm: %s: %s\n", cfg.kernel, why);
+		free(img);
+		return 2;
+	}
+	if (cfg.initrd && access(cfg.initrd, R_OK) < 0) {
+		fprintf(stderr, "minivmm: %s: %s\n", cfg.initrd, strerror(errno));
+		free(img);
+		return 2;
+	}
+	block_signals();
+	struct vm *vm = NULL;
+	int code = 1;
+	if (vm_create(&cfg, &k, &vm, err, sizeof(err)) < 0 ||
+	    vm_control_start(vm, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+	} else {
+		free(img); /* copied into guest memory */
+		img = NULL;
+		code = vm_run(vm);
+	}
+	if (vm)
+		vm_control_stop(vm);
+	vm_destroy(vm);
+	free(img);
+	return code;
+}
+
+static const struct command run_command = {
+	.name = "run",
+	.summary = "boot a Linux kernel in a new VM",
+	.run = run_main,
+};
+COMMAND(run_command);

@@ -1,0 +1,166 @@
+/* Command-line parsing for `minivmm run` (see vm_config.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/layout.h"
+#include "vmm/vm_config.h"
+
+const char vm_config_usage[] =
+	"usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
+	"                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
+	"                   [--reboot exit|restart]\n";
+
+bool vm_config_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > VM_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* A decimal number in [min, max], nothing else. */
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!*s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static const char *const options[] = {"--name",   "--cpus",	"--memory", "--kernel",
+				       "--initrd", "--append", "--console", "--reboot"};
+
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
+		    char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cpus = 1;
+	cfg->memory_mib = 512;
+	cfg->cmdline = "";
+	cfg->console = VM_CONSOLE_STDIO;
+	snprintf(cfg->name, sizeof(cfg->name), "vm-%d", pid);
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+			cfg->help = true;
+			return 0;
+		}
+		int opt = -1;
+		const char *val = NULL;
+		for (size_t k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
+			size_t n = strlen(options[k]);
+			if (!strncmp(arg, options[k], n) && (arg[n] == '\0' || arg[n] == '=')) {
+				opt = k;
+				val = arg[n] == '=' ? arg + n + 1 : NULL;
+				break;
+			}
+		}
+		if (opt < 0) {
+			snprintf(err, errlen, "run: unknown option '%s'", arg);
+			return -EINVAL;
+		}
+		if (!val) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "run: option %s needs a value", options[opt]);
+				return -EINVAL;
+			}
+			val = argv[++i];
+		}
+		uint64_t n;
+		switch (opt) {
+		case 0:
+			if (!vm_config_name_valid(val)) {
+				snprintf(err, errlen,
+					 "run: bad --name '%.80s' (1-64 of A-Z a-z 0-9 _ . -, not "
+					 "starting with . or -)",
+					 val);
+				return -EINVAL;
+			}
+			snprintf(cfg->name, sizeof(cfg->name), "%s", val);
+			break;
+		case 1:
+			if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0) {
+				snprintf(err, errlen, "run: bad --cpus '%.40s' (1 to %d)", val,
+					 LAYOUT_MAX_VCPUS);
+				return -EINVAL;
+			}
+			cfg->cpus = n;
+			break;
+		case 2:
+			if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
+				snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)",
+					 val);
+				return -EINVAL;
+			}
+			if (n < VM_MEMORY_MIN_MIB) {
+				snprintf(err, errlen, "run: --memory %llu MiB is too small (minimum %d)",
+					 (unsigned long long)n, VM_MEMORY_MIN_MIB);
+				return -EINVAL;
+			}
+			if (n > host_ram_mib) {
+				snprintf(err, errlen,
+					 "run: --memory %llu MiB is more than the host's %llu MiB",
+					 (unsigned long long)n, (unsigned long long)host_ram_mib);
+				return -EINVAL;
+			}
+			cfg->memory_mib = n;
+			break;
+		case 3:
+			cfg->kernel = val;
+			break;
+		case 4:
+			cfg->initrd = val;
+			break;
+		case 5:
+			cfg->cmdline = val;
+			break;
+		case 6:
+			if (!strcmp(val, "stdio")) {
+				cfg->console = VM_CONSOLE_STDIO;
+			} else if (!strcmp(val, "none")) {
+				cfg->console = VM_CONSOLE_NONE;
+			} else if (*val) {
+				cfg->console = VM_CONSOLE_FILE;
+				cfg->console_path = val;
+			} else {
+				snprintf(err, errlen, "run: empty --console (stdio, none or a file)");
+				return -EINVAL;
+			}
+			break;
+		case 7:
+			if (!strcmp(val, "exit")) {
+				cfg->reboot = VM_REBOOT_EXIT;
+			} else if (!strcmp(val, "restart")) {
+				cfg->reboot = VM_REBOOT_RESTART;
+			} else {
+				snprintf(err, errlen, "run: bad --reboot '%.40s' (exit or restart)",
+					 val);
+				return -EINVAL;
+			}
+			break;
+		}
+	}
+	if (!cfg->kernel || !*cfg->kernel) {
+		snprintf(err, errlen, "run: missing --kernel BZIMAGE");
+		return -EINVAL;
+	}
+	if (cfg->initrd && !*cfg->initrd) {
+		snprintf(err, errlen, "run: empty --initrd");
+		return -EINVAL;
+	}
+	return 0;
+}

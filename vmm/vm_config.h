@@ -1,0 +1,38 @@
+/* `minivmm run` options, parsed and checked without touching the system (unit-tested). */
+#ifndef MINIVMM_VMM_VM_CONFIG_H
+#define MINIVMM_VMM_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
+enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
+
+#define VM_NAME_MAX 64
+#define VM_MEMORY_MIN_MIB 32
+
+struct vm_config {
+	char name[VM_NAME_MAX + 1];
+	unsigned cpus;
+	uint64_t memory_mib;
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *cmdline; /* "" when not given */
+	enum vm_console console;
+	const char *console_path; /* VM_CONSOLE_FILE */
+	enum vm_reboot_action reboot;
+	bool help; /* --help was given: print usage, run nothing */
+};
+
+/* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory; pid names the VM when --name is
+ * absent.  Returns 0, or -EINVAL with one line in err (no trailing newline). Pure: the kernel file
+ * is not opened here. */
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
+		    char *err, size_t errlen);
+/* A VM name is 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it names a socket). */
+bool vm_config_name_valid(const char *name);
+
+extern const char vm_config_usage[];
+
+#endif

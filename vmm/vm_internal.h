@@ -1,0 +1,20 @@
+/* Pieces of the VM lifecycle split out of vm.c: not for devices. */
+#ifndef MINIVMM_VMM_VM_INTERNAL_H
+#define MINIVMM_VMM_VM_INTERNAL_H
+
+#include <stddef.h>
+
+struct vm;
+
+/* vm_devices.c: the fixed machine (COM1, RTC, i8042, POST port, PCI bus, ACPI PM). */
+int vm_devices_create(struct vm *vm, char *err, size_t errlen);
+void vm_devices_destroy(struct vm *vm);
+
+/* vm_loop.c: wait for vm->end while feeding console input and catching SIGINT/SIGTERM/SIGHUP. */
+void vm_main_loop(struct vm *vm);
+
+/* vm_control.c: start the control socket and register the VM's verbs. */
+int vm_control_start(struct vm *vm, char *err, size_t errlen);
+void vm_control_stop(struct vm *vm);
+
+#endif
