@@ -123,7 +123,9 @@ int vmdk_desc_write(struct block_device *bs, struct vmdk_state *s, const char *t
 
 /* Sparse extents (vmdk_sparse.c). */
 int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8_t *hdr,
-		     uint64_t fsize, bool embedded_ok);
+		     uint64_t fsize);
+/* A text descriptor file: parse it and open its extents (vmdk_extents.c). */
+int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize);
 void vmdk_extent_free(struct vmdk_extent *e);
 /* The GT entry of the grain holding extent sector `sector` (under e->lock). */
 int vmdk_gte_get(struct block_device *bs, struct vmdk_extent *e, uint64_t sector, uint32_t *gte);

@@ -97,12 +97,11 @@ static int vmdk_read_footer(struct block_device *bs, struct vmdk_extent *e, uint
 }
 
 int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8_t *head,
-		     uint64_t fsize, bool embedded_ok)
+		     uint64_t fsize)
 {
 	uint8_t hdr[VMDK_SECTOR];
 	int ret;
 
-	(void)embedded_ok;
 	memcpy(hdr, head, sizeof(hdr));
 	if (vmdk_le32(hdr) != VMDK_MAGIC)
 		return block_error(-EINVAL, "%s: not a hosted sparse extent (no KDMV magic)",
