@@ -1,4 +1,5 @@
-/* Microsoft VHD images (format name "vpc"): the driver's private interface, shared by storage/vhd*.c.
+/* Microsoft VHD images (format name "vpc"): the driver's private interface, shared by
+ * storage/vhd*.c.
  *
  * On-disk layout (all fields big-endian), from Microsoft's "Virtual Hard Disk Image Format
  * Specification" 1.0:
@@ -70,7 +71,8 @@ enum {
 #define VHD_MAX_SECTORS 0xff000000ull
 #define VHD_BLOCK_SIZE_DEFAULT (2u << 20)
 #define VHD_BLOCK_SIZE_MAX (256u << 20)
-/* Bound on the BAT held in memory (64 MiB): 32 TiB with 2 MiB blocks, far past the 2040 GiB limit. */
+/* Bound on the BAT held in memory (64 MiB): 32 TiB with 2 MiB blocks, far past the 2040 GiB limit.
+ */
 #define VHD_MAX_ENTRIES (1u << 24)
 /* Seconds between the Unix epoch and the VHD epoch (2000-01-01 00:00:00 UTC). */
 #define VHD_EPOCH 946684800u

@@ -130,7 +130,8 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	}
 	if (args->backing) {
 		if (fixed)
-			return block_error(-EINVAL, "%s: a fixed VHD cannot have a parent", filename);
+			return block_error(-EINVAL, "%s: a fixed VHD cannot have a parent",
+					   filename);
 		if (args->backing_fmt && strcmp(args->backing_fmt, "vpc"))
 			return block_error(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
 					   filename, args->backing_fmt);
@@ -142,7 +143,8 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	if (!force)
 		sectors = vhd_chs_round(sectors);
 	if (sectors > VHD_MAX_SECTORS)
-		return block_error(-EFBIG, "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
+		return block_error(-EFBIG,
+				   "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
 				   filename, (unsigned long long)args->size);
 	uint64_t size = sectors * VHD_SECTOR;
 
@@ -152,8 +154,11 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	uuid[6] = (uuid[6] & 0x0f) | 0x40;
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	vhd_footer_fill(footer,
-			fixed ? VHD_TYPE_FIXED : args->backing ? VHD_TYPE_DIFF : VHD_TYPE_DYNAMIC, size,
-			fixed ? VHD_NO_OFFSET : VHD_FOOTER_SIZE, uuid, force ? "qem2" : "mvmm");
+			fixed		? VHD_TYPE_FIXED
+			: args->backing ? VHD_TYPE_DIFF
+					: VHD_TYPE_DYNAMIC,
+			size, fixed ? VHD_NO_OFFSET : VHD_FOOTER_SIZE, uuid,
+			force ? "qem2" : "mvmm");
 
 	if (args->backing) { /* refuse a bad parent before the file exists */
 		uint8_t h[VHD_DYN_HEADER_SIZE] = {0}, l[VHD_SECTOR];

@@ -164,7 +164,8 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 	int ret;
 
 	if (pos / VHD_SECTOR + span / VHD_SECTOR >= VHD_BAT_FREE)
-		return block_error(-ENOSPC, "%s: file too large for another VHD block", bs->filename);
+		return block_error(-ENOSPC, "%s: file too large for another VHD block",
+				   bs->filename);
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0)
 		return vhd_io_error(bs, "size query", pos, ret);
@@ -188,8 +189,8 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 	if (ret == 0 && !whole)
 		ret = host_file_pwrite(&bs->file, pos, buf, s->bitmap_size);
 	if (ret == 0 && !whole)
-		ret = host_file_pwrite(&bs->file, pos + s->bitmap_size + in,
-				       buf + s->bitmap_size, run);
+		ret = host_file_pwrite(&bs->file, pos + s->bitmap_size + in, buf + s->bitmap_size,
+				       run);
 	free(buf);
 	if (ret < 0)
 		return vhd_io_error(bs, "block allocation", pos, ret);
@@ -265,7 +266,8 @@ int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *io
 			pthread_mutex_unlock(&s->lock);
 		}
 		uint64_t idx = (offset + done) / s->block_size;
-		if (host && ret == 0 && s->diff && !__atomic_load_n(&s->full[idx], __ATOMIC_ACQUIRE)) {
+		if (host && ret == 0 && s->diff &&
+		    !__atomic_load_n(&s->full[idx], __ATOMIC_ACQUIRE)) {
 			pthread_mutex_lock(&s->lock);
 			ret = vhd_make_full(bs, idx);
 			pthread_mutex_unlock(&s->lock);
@@ -296,9 +298,9 @@ int vhd_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 	}
 	host = vhd_map(s, offset, len, &run);
 	*map_offset = host;
-	*status = host ? BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID
-	      : s->diff ? 0
-			: BLOCK_STATUS_ZERO;
+	*status = host	    ? BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID
+		  : s->diff ? 0
+			    : BLOCK_STATUS_ZERO;
 	/* Extend over following blocks of the same kind (contiguous on disk for data). */
 	for (done = run; done < len;) {
 		uint64_t r, h = vhd_map(s, offset + done, len - done, &r);

@@ -75,7 +75,11 @@ static int vhd_utf8_to_utf16(const char *in, bool be, uint8_t *out, size_t cap_u
 
 	for (const unsigned char *p = (const unsigned char *)in; *p;) {
 		uint32_t c;
-		int len = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 0;
+		int len = *p < 0x80	    ? 1
+			  : (*p >> 5) == 6  ? 2
+			  : (*p >> 4) == 14 ? 3
+			  : (*p >> 3) == 30 ? 4
+					    : 0;
 		if (!len)
 			return -1;
 		c = len == 1 ? *p : *p & (0x7f >> len);

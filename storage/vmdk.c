@@ -85,12 +85,13 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 		return ret;
 	e->sectors = e->capacity;
 	s->embedded = true;
-	uint64_t doff = vmdk_le64(hdr + VMDK_H_DESC_OFFSET), dsize = vmdk_le64(hdr + VMDK_H_DESC_SIZE);
+	uint64_t doff = vmdk_le64(hdr + VMDK_H_DESC_OFFSET),
+		 dsize = vmdk_le64(hdr + VMDK_H_DESC_SIZE);
 	if (dsize > VMDK_DESC_MAX / VMDK_SECTOR || doff > fsize / VMDK_SECTOR ||
 	    (doff == 0 && dsize) || dsize * VMDK_SECTOR > fsize - doff * VMDK_SECTOR)
-		return block_error(-EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid",
-				   bs->filename, (unsigned long long)dsize,
-				   (unsigned long long)doff);
+		return block_error(
+		    -EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid", bs->filename,
+		    (unsigned long long)dsize, (unsigned long long)doff);
 	s->desc_offset = doff * VMDK_SECTOR;
 	s->desc_size = dsize * VMDK_SECTOR;
 	s->desc = calloc(1, s->desc_size + 1);
@@ -179,7 +180,9 @@ static int vmdk_set_uuid(struct block_device *bs, const uint8_t uuid[16])
 
 	for (int i = 0; i < 16; i++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x%s", uuid[i],
-			      i == 15 ? "" : i == 7 ? "-" : " ");
+			      i == 15  ? ""
+			      : i == 7 ? "-"
+				       : " ");
 	const char *k[] = {"ddb.uuid.image"}, *v[] = {text};
 	const bool q[] = {true};
 	pthread_mutex_lock(&s->desc_lock);
@@ -203,7 +206,8 @@ static int vmdk_set_backing(struct block_device *bs, const char *backing, const 
 			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 		if (backing_fmt && strcmp(backing_fmt, "vmdk")) {
 			free(path);
-			return block_error(-EINVAL, "%s: the parent of a VMDK must be a VMDK, not %s",
+			return block_error(-EINVAL,
+					   "%s: the parent of a VMDK must be a VMDK, not %s",
 					   bs->filename, backing_fmt);
 		}
 		ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
@@ -237,11 +241,10 @@ static int vmdk_info(struct block_device *bs, struct json_object *out)
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "filename",
 				       json_object_new_string(e->name ? e->name : ""));
-		json_object_object_add(
-		    o, "format",
-		    json_object_new_string(e->type == VMDK_EXT_SPARSE ? "SPARSE"
-					   : e->type == VMDK_EXT_FLAT ? "FLAT"
-								      : "ZERO"));
+		json_object_object_add(o, "format",
+				       json_object_new_string(e->type == VMDK_EXT_SPARSE ? "SPARSE"
+							      : e->type == VMDK_EXT_FLAT ? "FLAT"
+											 : "ZERO"));
 		json_object_object_add(o, "virtual-size",
 				       json_object_new_int64((int64_t)(e->sectors * VMDK_SECTOR)));
 		if (e->type == VMDK_EXT_SPARSE) {

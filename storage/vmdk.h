@@ -3,13 +3,12 @@
  * From VMware's "Virtual Disk Format 5.0": a disk is a text descriptor (a file of its own, or
  * embedded in a sparse extent) listing extents, each a range of sectors of the virtual disk:
  *   FLAT/VMFS "file" offset   the sectors, as they are, in the file from `offset`
- *   SPARSE "file"             a hosted sparse extent: header "KDMV" (little-endian), grain directory
- *                             (GD) -> grain tables (GT) -> grains; a redundant GD/GT copy optional;
- *                             compressed grains (deflate, zlib stream) behind a 12-byte marker in
- *                             streamOptimized images, whose GD may sit in a footer at the end
- *   ZERO                      reads zeroes
- * A GT entry is a grain's sector in the file, 0 = unallocated (the parent's data, or zeroes), or 1 =
- * zeroed grain when the header has the zeroed-grain flag.
+ *   SPARSE "file"             a hosted sparse extent: header "KDMV" (little-endian), grain
+ * directory (GD) -> grain tables (GT) -> grains; a redundant GD/GT copy optional; compressed grains
+ * (deflate, zlib stream) behind a 12-byte marker in streamOptimized images, whose GD may sit in a
+ * footer at the end ZERO                      reads zeroes A GT entry is a grain's sector in the
+ * file, 0 = unallocated (the parent's data, or zeroes), or 1 = zeroed grain when the header has the
+ * zeroed-grain flag.
  */
 #ifndef MINIVMM_STORAGE_VMDK_H
 #define MINIVMM_STORAGE_VMDK_H
@@ -51,14 +50,14 @@ enum {
 	VMDK_H_COMPRESS_ALGO = 77,
 };
 
-#define VMDK_GRAIN_MAX 2048u		 /* sectors (1 MiB) */
-#define VMDK_GTES_MAX 512u		 /* entries per grain table, as VMware and QEMU use */
-#define VMDK_GD_MAX (1u << 24)		 /* directory entries held in memory (64 MiB) */
-#define VMDK_CAPACITY_MAX (1ull << 37)	 /* sectors: 64 TiB per extent */
-#define VMDK_SIZE_MAX (1ull << 46)	 /* bytes: 64 TiB per disk */
-#define VMDK_DESC_MAX (1u << 20)	 /* bytes of descriptor text */
+#define VMDK_GRAIN_MAX 2048u	       /* sectors (1 MiB) */
+#define VMDK_GTES_MAX 512u	       /* entries per grain table, as VMware and QEMU use */
+#define VMDK_GD_MAX (1u << 24)	       /* directory entries held in memory (64 MiB) */
+#define VMDK_CAPACITY_MAX (1ull << 37) /* sectors: 64 TiB per extent */
+#define VMDK_SIZE_MAX (1ull << 46)     /* bytes: 64 TiB per disk */
+#define VMDK_DESC_MAX (1u << 20)       /* bytes of descriptor text */
 #define VMDK_EXTENTS_MAX 4096u
-#define VMDK_GT_CACHE 16		 /* grain tables cached per extent */
+#define VMDK_GT_CACHE 16 /* grain tables cached per extent */
 #define VMDK_GTE_ZERO 1u
 
 enum vmdk_extent_type { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_ZERO };
@@ -71,39 +70,39 @@ struct vmdk_gt_slot {
 
 struct vmdk_extent {
 	enum vmdk_extent_type type;
-	bool read_only;		/* RDONLY or NOACCESS in the descriptor */
-	struct host_file own;	/* the extent's file when it is not the image file */
-	struct host_file *f;	/* &own or &bs->file */
-	char *name;		/* path, for messages */
-	uint64_t start;		/* first virtual sector */
+	bool read_only;	      /* RDONLY or NOACCESS in the descriptor */
+	struct host_file own; /* the extent's file when it is not the image file */
+	struct host_file *f;  /* &own or &bs->file */
+	char *name;	      /* path, for messages */
+	uint64_t start;	      /* first virtual sector */
 	uint64_t sectors;
-	uint64_t flat_offset;	/* FLAT: bytes into the file */
+	uint64_t flat_offset; /* FLAT: bytes into the file */
 
 	/* SPARSE */
 	uint32_t version, flags;
-	uint64_t capacity;	/* sectors */
-	uint32_t grain;		/* sectors */
-	uint32_t gtes;		/* entries per GT */
+	uint64_t capacity; /* sectors */
+	uint32_t grain;	   /* sectors */
+	uint32_t gtes;	   /* entries per GT */
 	uint32_t gd_entries;
-	uint32_t *gd, *rgd;	/* host order; rgd NULL without a redundant directory */
+	uint32_t *gd, *rgd;		/* host order; rgd NULL without a redundant directory */
 	uint64_t gd_offset, rgd_offset; /* sectors */
 	bool compressed, markers, zero_grain, footer; /* footer: GD at end, read-only */
-	uint64_t file_end;	/* bytes: where the next grain or table goes */
-	pthread_mutex_t lock;	/* GT cache, allocation, the grain cache below */
+	uint64_t file_end;    /* bytes: where the next grain or table goes */
+	pthread_mutex_t lock; /* GT cache, allocation, the grain cache below */
 	struct vmdk_gt_slot gt[VMDK_GT_CACHE];
 	uint64_t clock;
-	uint8_t *zgrain;	/* the last decompressed grain */
-	uint64_t zgrain_off;	/* its sector in the file, 0 when none */
+	uint8_t *zgrain;     /* the last decompressed grain */
+	uint64_t zgrain_off; /* its sector in the file, 0 when none */
 };
 
 struct vmdk_state {
 	struct vmdk_extent *ext;
 	unsigned n;
-	char *desc;		/* descriptor text (NUL-terminated) */
-	bool embedded;		/* descriptor lives in extent 0's file */
+	char *desc;			 /* descriptor text (NUL-terminated) */
+	bool embedded;			 /* descriptor lives in extent 0's file */
 	uint64_t desc_offset, desc_size; /* bytes, embedded descriptors */
 	uint32_t cid, parent_cid;
-	bool cid_updated;	/* a new CID was written at the first write since open */
+	bool cid_updated; /* a new CID was written at the first write since open */
 	char create_type[64];
 	pthread_mutex_t desc_lock;
 };

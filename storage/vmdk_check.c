@@ -27,8 +27,9 @@ static int vmdk_check_extent(struct block_device *bs, struct vmdk_extent *e,
 			continue;
 		uint64_t off = (uint64_t)gte * VMDK_SECTOR;
 		if (off >= e->file_end || (!e->compressed && off + gbytes > e->file_end)) {
-			fprintf(stderr, "ERROR: %s: grain %llu at offset %llu points after the end "
-					"of the file\n",
+			fprintf(stderr,
+				"ERROR: %s: grain %llu at offset %llu points after the end "
+				"of the file\n",
 				e->name, (unsigned long long)g, (unsigned long long)off);
 			res->corruptions++;
 			continue;

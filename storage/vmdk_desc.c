@@ -1,6 +1,7 @@
 /* The VMDK text descriptor: `key = "value"` lines, extent lines and comments.
  *
- * Lines are found by key, so unknown keys (VMware's many ddb.* entries) survive a rewrite untouched.
+ * Lines are found by key, so unknown keys (VMware's many ddb.* entries) survive a rewrite
+ * untouched.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -82,8 +83,8 @@ char *vmdk_desc_set(const char *desc, const char *key, const char *value, bool q
 			continue;
 		if ((size_t)(ke - ks) == klen && strncmp(ks, key, klen) == 0) {
 			const char *eol = strchr(p, '\n');
-			snprintf(out, total, "%.*s%s=%s%s%s%s", (int)(p - desc), desc, key, q, value, q,
-				 eol ? eol : "");
+			snprintf(out, total, "%.*s%s=%s%s%s%s", (int)(p - desc), desc, key, q,
+				 value, q, eol ? eol : "");
 			return out;
 		}
 	}
@@ -91,8 +92,8 @@ char *vmdk_desc_set(const char *desc, const char *key, const char *value, bool q
 	const char *ct = strncmp(key, "ddb.", 4) ? strstr(desc, "createType") : NULL;
 	const char *eol = ct ? strchr(ct, '\n') : NULL;
 	if (eol) {
-		snprintf(out, total, "%.*s%s=%s%s%s\n%s", (int)(eol + 1 - desc), desc, key, q, value,
-			 q, eol + 1);
+		snprintf(out, total, "%.*s%s=%s%s%s\n%s", (int)(eol + 1 - desc), desc, key, q,
+			 value, q, eol + 1);
 		return out;
 	}
 	size_t len = strlen(desc);
@@ -144,7 +145,8 @@ int vmdk_desc_parse(struct block_device *bs, struct vmdk_state *s)
 
 	for (const char *p = s->desc; *p; p++)
 		if (*p != '\n' && *p != '\r' && *p != '\t' && (unsigned char)*p < 0x20)
-			return block_error(-EINVAL, "%s: descriptor holds binary data", bs->filename);
+			return block_error(-EINVAL, "%s: descriptor holds binary data",
+					   bs->filename);
 	ret = vmdk_desc_get(s->desc, "version", buf, sizeof(buf));
 	if (ret == 0 && strcmp(buf, "1") && strcmp(buf, "2") && strcmp(buf, "3"))
 		return block_error(-ENOTSUP, "%s: descriptor version %s not supported",

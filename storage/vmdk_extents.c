@@ -51,7 +51,8 @@ static int vmdk_extent_file(struct block_device *bs, struct vmdk_extent *e, cons
 		return block_error(-errno, "%s: cannot stat %s", bs->filename, e->name);
 	for (unsigned i = 0; i <= n; i++)
 		if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
-			return block_error(-ELOOP, "%s: extent file %s is %s", bs->filename, e->name,
+			return block_error(-ELOOP, "%s: extent file %s is %s", bs->filename,
+					   e->name,
 					   i == 0 ? "the descriptor itself" : "listed twice");
 	ids[n + 1].dev = st.st_dev;
 	ids[n + 1].ino = st.st_ino;
@@ -71,13 +72,15 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 	if (strcmp(access, "RW") && strcmp(access, "RDONLY") && strcmp(access, "NOACCESS"))
 		return 0;
 	if (!strcmp(access, "NOACCESS"))
-		return block_error(-ENOTSUP, "%s: NOACCESS extents are not supported", bs->filename);
+		return block_error(-ENOTSUP, "%s: NOACCESS extents are not supported",
+				   bs->filename);
 	if (s->n >= VMDK_EXTENTS_MAX)
 		return block_error(-EINVAL, "%s: more than %u extents", bs->filename,
 				   VMDK_EXTENTS_MAX);
 	bool zero = !strcmp(type, "ZERO"), flat = !strcmp(type, "FLAT") || !strcmp(type, "VMFS");
 	if (!zero && !flat && strcmp(type, "SPARSE"))
-		return block_error(-ENOTSUP, "%s: extent type %s not supported", bs->filename, type);
+		return block_error(-ENOTSUP, "%s: extent type %s not supported", bs->filename,
+				   type);
 	const char *p = line + pos;
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -208,4 +211,3 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 		return block_error(-EINVAL, "%s: descriptor lists no extents", bs->filename);
 	return 0;
 }
-

@@ -236,7 +236,8 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 	}
 	/* A grain written in place must lie wholly inside the file: one that ran past its end would
 	 * overlap the next grain allocated there. */
-	if (ret == 0 && (uint64_t)gte * VMDK_SECTOR + (uint64_t)e->grain * VMDK_SECTOR > e->file_end)
+	if (ret == 0 &&
+	    (uint64_t)gte * VMDK_SECTOR + (uint64_t)e->grain * VMDK_SECTOR > e->file_end)
 		ret = block_error(-EINVAL, "%s: grain at sector %u runs past the end of the file",
 				  e->name, gte);
 	pthread_mutex_unlock(&e->lock);
@@ -398,7 +399,8 @@ int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, in
 		} else if (e->type == VMDK_EXT_FLAT && !e->read_only) {
 			ret = host_file_write_zeroes(e->f, e->flat_offset + c.epos, c.run);
 			if (ret < 0)
-				ret = vmdk_io_error(e, "write zeroes", e->flat_offset + c.epos, ret);
+				ret =
+				    vmdk_io_error(e, "write zeroes", e->flat_offset + c.epos, ret);
 		} else {
 			struct iovec v = {zero, c.run};
 			ret = vmdk_pwritev(bs, offset + done, &v, 1);

@@ -61,10 +61,11 @@ static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_
 			     fsize - (uint64_t)d[i] * VMDK_SECTOR < (uint64_t)e->gtes * 4)) {
 			uint32_t bad = d[i];
 			free(d);
-			return block_error(-EINVAL,
-					   "%s: %s entry %u: grain table at sector %u beyond end of "
-					   "file",
-					   e->name, what, i, bad);
+			return block_error(
+			    -EINVAL,
+			    "%s: %s entry %u: grain table at sector %u beyond end of "
+			    "file",
+			    e->name, what, i, bad);
 		}
 	}
 	*out = d;
@@ -280,7 +281,8 @@ static int vmdk_gt_create(struct block_device *bs, struct vmdk_extent *e, uint32
 		ret = vmdk_gt_alloc(e, &rgt);
 	if (ret == 0 && e->rgd) {
 		vmdk_put32(le, rgt);
-		ret = host_file_pwrite(e->f, e->rgd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
+		ret =
+		    host_file_pwrite(e->f, e->rgd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
 	}
 	if (ret == 0) {
 		vmdk_put32(le, gt);
@@ -309,7 +311,8 @@ int vmdk_gte_set(struct block_device *bs, struct vmdk_extent *e, uint64_t sector
 	}
 	vmdk_put32(le, gte);
 	if (e->rgd)
-		ret = host_file_pwrite(e->f, (uint64_t)e->rgd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
+		ret =
+		    host_file_pwrite(e->f, (uint64_t)e->rgd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
 	if (ret == 0)
 		ret = host_file_pwrite(e->f, (uint64_t)e->gd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
 	if (ret < 0)
@@ -364,8 +367,9 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	int z = uncompress(e->zgrain, &out, buf + hdr, clen);
 	free(buf);
 	if (z != Z_OK)
-		return block_error(-EINVAL, "%s: compressed grain at sector %u does not inflate (%s)",
-				   e->name, gte, z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
+		return block_error(
+		    -EINVAL, "%s: compressed grain at sector %u does not inflate (%s)", e->name,
+		    gte, z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
 	memset(e->zgrain + out, 0, gbytes - out);
 	e->zgrain_off = gte;
 	return 0;

@@ -1,7 +1,7 @@
 /* Tests of the VMDK and VHD drivers (storage/vmdk*.c, storage/vhd*.c) through the block API, with
  * qemu-img as the oracle, in both directions:
- *  - images qemu-img converts from a raw pattern (every VMDK subformat, zeroed grains, VHD fixed and
- *    dynamic) read back identically through minivmm;
+ *  - images qemu-img converts from a raw pattern (every VMDK subformat, zeroed grains, VHD fixed
+ * and dynamic) read back identically through minivmm;
  *  - images minivmm creates take a seeded random workload checked against a raw shadow file, then
  *    `qemu-img compare` (and `qemu-img check` for VMDK) agree, split extents crossed at 2 GiB;
  *  - VMDK backing (parentFileNameHint, parentCID), stream-optimized images with a footer, UUIDs,
@@ -295,9 +295,8 @@ static void test_vmdk_backing(void **state)
 	assert_non_null(f);
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(run("qemu-img convert -f raw -O vmdk %s %s", tpath("b.raw"),
-			     tpath("base.vmdk")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img convert -f raw -O vmdk %s %s", tpath("b.raw"), tpath("base.vmdk")), 0);
 	create_img("vmdk", tpath("child.vmdk"), 0, NULL, "base.vmdk");
 	long long cid0 = desc_hex(tpath("child.vmdk"), "\nCID=");
 	struct block_device *bs = open_img(tpath("child.vmdk"), NULL, BLOCK_OPEN_RDWR);
@@ -311,9 +310,8 @@ static void test_vmdk_backing(void **state)
 	f = fopen(tpath("b.raw"), "wb");
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(run("qemu-img compare -q -f raw %s %s", tpath("b.raw"),
-			     tpath("child.vmdk")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f raw %s %s", tpath("b.raw"), tpath("child.vmdk")), 0);
 	/* parentCID is the parent's CID (compared as numbers: qemu-img does not zero-pad) */
 	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="),
 			 desc_hex(tpath("base.vmdk"), "\nCID="));
@@ -331,13 +329,11 @@ static void test_vmdk_backing(void **state)
 	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="), 0xffffffff);
 	assert_int_equal(bs->drv->set_backing(bs, "base.vmdk", "vmdk"), 0);
 	block_close(bs);
-	assert_int_equal(run("qemu-img compare -q -f raw %s %s", tpath("b.raw"),
-			     tpath("child.vmdk")),
-			 0);
+	assert_int_equal(
+	    run("qemu-img compare -q -f raw %s %s", tpath("b.raw"), tpath("child.vmdk")), 0);
 	assert_int_equal(run("qemu-img check -q %s", tpath("child.vmdk")), 0);
 	/* The base, untouched */
-	assert_int_equal(run("qemu-img compare -q %s %s", tpath("base.vmdk"),
-			     tpath("child.vmdk")),
+	assert_int_equal(run("qemu-img compare -q %s %s", tpath("base.vmdk"), tpath("child.vmdk")),
 			 1);
 	free(p);
 }
@@ -413,17 +409,16 @@ static void test_uuids(void **state)
  * as qemu-img itself creates them. */
 static void test_vhd_sizes(void **state)
 {
-	static const uint64_t sizes[] = {1 * MiB,	   10 * MiB + 512, 127 * MiB,
-					 1 * GiB + 12345, 40 * GiB,	   127 * GiB + 7 * MiB,
-					 200 * GiB,	   2040ull * GiB};
+	static const uint64_t sizes[] = {1 * MiB,  10 * MiB + 512,	127 * MiB, 1 * GiB + 12345,
+					 40 * GiB, 127 * GiB + 7 * MiB, 200 * GiB, 2040ull * GiB};
 	char out[64];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		for (int force = 0; force < 2; force++) {
 			run("rm -f %s/v*", tmpdir);
-			create_img("vpc", tpath("v1.vhd"), sizes[i],
-				   force ? "force_size=on" : NULL, NULL);
+			create_img("vpc", tpath("v1.vhd"), sizes[i], force ? "force_size=on" : NULL,
+				   NULL);
 			assert_int_equal(run("qemu-img create -q -f vpc %s %s %llu",
 					     force ? "-o force_size=on" : "", tpath("v2.vhd"),
 					     (unsigned long long)sizes[i]),
@@ -437,10 +432,11 @@ static void test_vhd_sizes(void **state)
 					 (unsigned long long)a->size, (unsigned long long)b->size);
 			block_close(a);
 			block_close(b);
-			assert_int_equal(run("test \"$(qemu-img info --output=json %s | grep -o "
-					     "'\"virtual-size\": [0-9]*' | grep -o '[0-9]*$')\" = %s",
-					     tpath("v1.vhd"), out),
-					 0);
+			assert_int_equal(
+			    run("test \"$(qemu-img info --output=json %s | grep -o "
+				"'\"virtual-size\": [0-9]*' | grep -o '[0-9]*$')\" = %s",
+				tpath("v1.vhd"), out),
+			    0);
 		}
 	}
 }
@@ -613,7 +609,8 @@ static void test_create_options(void **state)
 	assert_int_equal(block_opts_parse(&o, "subformat=sparse"), 0);
 	assert_int_equal(block_create("vpc", tpath("o5.vhd"), &a), -EINVAL);
 	block_opts_free(&o);
-	/* zeroed_grain: qemu-img sees the flag (version 2 header), and writes of zeroes read back */
+	/* zeroed_grain: qemu-img sees the flag (version 2 header), and writes of zeroes read back
+	 */
 	create_img("vmdk", tpath("o6.vmdk"), 8 * MiB, "zeroed_grain=on", NULL);
 	assert_int_equal(run("qemu-img check -q %s", tpath("o6.vmdk")), 0);
 	assert_int_equal(run("qemu-io -c 'write -P 9 0 2M' %s >/dev/null", tpath("o6.vmdk")), 0);
@@ -642,10 +639,14 @@ static void test_create_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reads_qemu_images), cmocka_unit_test(test_workloads),
-	    cmocka_unit_test(test_vmdk_backing),      cmocka_unit_test(test_vmdk_stream_footer),
-	    cmocka_unit_test(test_uuids),	      cmocka_unit_test(test_vhd_sizes),
-	    cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_reads_qemu_images),
+	    cmocka_unit_test(test_workloads),
+	    cmocka_unit_test(test_vmdk_backing),
+	    cmocka_unit_test(test_vmdk_stream_footer),
+	    cmocka_unit_test(test_uuids),
+	    cmocka_unit_test(test_vhd_sizes),
+	    cmocka_unit_test(test_concurrent_writers),
+	    cmocka_unit_test(test_create_options),
 	    cmocka_unit_test(test_vhd_differencing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Crash safety of the writable sparse VMDK and VHD formats: `minivmm vdi-stress write` (a generic
+# Crash safety of the writable sparse VMDK (monolithic, split, stream-optimized) and VHD formats: `minivmm vdi-stress write` (a generic
 # block-layer writer despite its name) does seeded random writes with a logged flush every 8 writes
 # and is killed with SIGKILL after a seeded delay. Afterwards qemu-img must accept the image
 # (`qemu-img check` for VMDK; qemu-img has no check for vpc, so it must read the whole image) and
@@ -43,6 +43,7 @@ crash_round() { # $1 name, $2 format, $3 image-maker command, $4 seed
 for seed in 11 23 37; do
 	crash_round "vmdk-sparse-$seed" vmdk "./minivmm img create -f vmdk '$dir/vmdk-sparse-$seed.img' 256M" "$seed"
 done
+crash_round "vmdk-split-19" vmdk "./minivmm img create -f vmdk -o subformat=twoGbMaxExtentSparse '$dir/vmdk-split-19.img' 256M" 19
 crash_round "vmdk-qemu-zeroed-5" vmdk "qemu-img create -f vmdk -o zeroed_grain=on '$dir/vmdk-qemu-zeroed-5.img' 256M" 5
 crash_round "vmdk-stream-7" vmdk "./minivmm img create -f vmdk -o subformat=streamOptimized '$dir/vmdk-stream-7.img' 64M" 7
 for seed in 13 29 31; do

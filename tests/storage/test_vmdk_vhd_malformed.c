@@ -109,7 +109,8 @@ static void peek(const char *path, uint64_t off, void *buf, size_t len)
 }
 
 /* Opening (read-write, then read-only) fails with a message naming the file and `what`; reading
- * the whole disk is tried if open unexpectedly succeeds, so a missed check still shows under ASan. */
+ * the whole disk is tried if open unexpectedly succeeds, so a missed check still shows under ASan.
+ */
 static void expect_bad(const char *path, const char *fmt, const char *what)
 {
 	struct block_device *bs = NULL;
@@ -349,7 +350,8 @@ static void test_vmdk_header(void **state)
 	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
 	assert_int_equal(res.corruptions, 1);
 	block_close(bs);
-	/* streamOptimized: a compressed grain whose marker size is absurd, or whose data is junk. */
+	/* streamOptimized: a compressed grain whose marker size is absurd, or whose data is junk.
+	 */
 	run("rm -f %s/*", tmpdir);
 	assert_int_equal(run("head -c 65536 /dev/urandom > %s && qemu-img convert -O vmdk -o "
 			     "subformat=streamOptimized %s %s",
@@ -398,7 +400,8 @@ static void test_vmdk_descriptor(void **state)
 	/* A sparse extent that is another descriptor: not followed (no chains of descriptors). */
 	write_text(tpath("other.vmdk"),
 		   DESC_HEAD "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"t.vmdk\"\n");
-	write_text(p, DESC_HEAD "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"other.vmdk\"\n");
+	write_text(p, DESC_HEAD
+		   "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"other.vmdk\"\n");
 	expect_bad(p, "vmdk", "no KDMV magic");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"missing.bin\" 0\n");
 	expect_bad(p, "vmdk", "cannot open extent file");
@@ -456,7 +459,8 @@ static void fuzz(const char *fmt, const char *opts, unsigned meta_bytes, uint64_
 		struct block_device *bs;
 		if (block_open(p, fmt, 0, &bs) == 0) {
 			uint8_t *buf = malloc(1 << 20);
-			for (uint64_t off = 0; off < bs->size && off < (64ull << 20); off += 1 << 20) {
+			for (uint64_t off = 0; off < bs->size && off < (64ull << 20);
+			     off += 1 << 20) {
 				size_t n = bs->size - off < (1 << 20) ? bs->size - off : 1 << 20;
 				block_pread(bs, off, buf, n);
 			}
