@@ -130,8 +130,9 @@ void vmdk_extent_free(struct vmdk_extent *e);
 int vmdk_gte_get(struct block_device *bs, struct vmdk_extent *e, uint64_t sector, uint32_t *gte);
 int vmdk_gte_set(struct block_device *bs, struct vmdk_extent *e, uint64_t sector, uint32_t gte);
 int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, uint32_t gte);
-int vmdk_grain_write_compressed(struct block_device *bs, struct vmdk_extent *e, uint64_t lba,
-				const uint8_t *grain, uint64_t *sector);
+int vmdk_grain_deflate(struct vmdk_extent *e, uint64_t lba, const uint8_t *grain, uint8_t **out,
+		       size_t *total);
+int vmdk_grain_append(struct vmdk_extent *e, const uint8_t *buf, size_t total, uint64_t *sector);
 
 /* I/O (vmdk_io.c). */
 int vmdk_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);

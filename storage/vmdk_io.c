@@ -186,7 +186,13 @@ static int vmdk_grain_alloc(struct block_device *bs, struct vmdk_chunk *c, uint6
 	iov_to_buf(part, n, 0, grain + c->in, c->run);
 	if (e->compressed) {
 		uint64_t lba = c->epos / VMDK_SECTOR - c->in / VMDK_SECTOR;
-		ret = vmdk_grain_write_compressed(bs, e, lba, grain, &sector);
+		uint8_t *z;
+		size_t zlen;
+		ret = vmdk_grain_deflate(e, lba, grain, &z, &zlen);
+		if (ret == 0) {
+			ret = vmdk_grain_append(e, z, zlen, &sector);
+			free(z);
+		}
 		if (ret < 0)
 			goto out;
 	} else {
@@ -213,6 +219,37 @@ out:
 	return ret;
 }
 
+/* A write of a whole compressed grain needs no old content: it is deflated without the lock
+ * (several writers compress in parallel, as `img convert -m` does), then appended under it. */
+static int vmdk_write_whole_compressed(struct block_device *bs, struct vmdk_chunk *c,
+				       const struct iovec *part, int n)
+{
+	struct vmdk_extent *e = c->e;
+	size_t gbytes = (size_t)e->grain * VMDK_SECTOR, zlen;
+	uint8_t *grain = malloc(gbytes), *z = NULL;
+	uint64_t sector;
+	int ret;
+
+	if (!grain)
+		return block_error(-ENOMEM, "%s: out of memory", e->name);
+	iov_to_buf(part, n, 0, grain, gbytes);
+	ret = vmdk_grain_deflate(e, c->epos / VMDK_SECTOR, grain, &z, &zlen);
+	if (ret == 0) {
+		pthread_mutex_lock(&e->lock);
+		ret = vmdk_grain_append(e, z, zlen, &sector);
+		if (ret == 0)
+			ret = vmdk_gte_set(bs, e, c->epos / VMDK_SECTOR, (uint32_t)sector);
+		if (ret == 0) {
+			memcpy(e->zgrain, grain, gbytes);
+			e->zgrain_off = sector;
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	free(z);
+	free(grain);
+	return ret;
+}
+
 static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint64_t pos,
 			     const struct iovec *part, int n)
 {
@@ -225,6 +262,8 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 				   "%s: stream-optimized extent with its directory in a footer is "
 				   "read-only",
 				   e->name);
+	if (e->compressed && c->in == 0 && c->run == (uint64_t)e->grain * VMDK_SECTOR)
+		return vmdk_write_whole_compressed(bs, c, part, n);
 	pthread_mutex_lock(&e->lock);
 	ret = vmdk_gte_get(bs, e, c->epos / VMDK_SECTOR, &gte);
 	if (ret == 0 && gte && !vmdk_gte_is_zero(e, gte))

@@ -375,16 +375,14 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	return 0;
 }
 
-int vmdk_grain_write_compressed(struct block_device *bs, struct vmdk_extent *e, uint64_t lba,
-				const uint8_t *grain, uint64_t *sector)
+/* Deflate a grain behind its marker into a new sector-padded buffer (no lock needed). */
+int vmdk_grain_deflate(struct vmdk_extent *e, uint64_t lba, const uint8_t *grain, uint8_t **out,
+		       size_t *total)
 {
 	size_t gbytes = (size_t)e->grain * VMDK_SECTOR, hdr = e->markers ? 12 : 0;
 	uLongf clen = compressBound(gbytes);
-	size_t total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
-	uint8_t *buf = calloc(1, total);
-	int ret;
+	uint8_t *buf = calloc(1, (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR);
 
-	(void)bs;
 	if (!buf)
 		return block_error(-ENOMEM, "%s: out of memory", e->name);
 	if (compress2(buf + hdr, &clen, grain, gbytes, Z_DEFAULT_COMPRESSION) != Z_OK) {
@@ -395,13 +393,19 @@ int vmdk_grain_write_compressed(struct block_device *bs, struct vmdk_extent *e, 
 		vmdk_put64(buf, lba);
 		vmdk_put32(buf + 8, (uint32_t)clen);
 	}
-	total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
-	if (e->file_end / VMDK_SECTOR >= UINT32_MAX - total / VMDK_SECTOR) {
-		free(buf);
+	*out = buf;
+	*total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
+	return 0;
+}
+
+/* Under e->lock: append a deflated grain at the end of the extent file. */
+int vmdk_grain_append(struct vmdk_extent *e, const uint8_t *buf, size_t total, uint64_t *sector)
+{
+	int ret;
+
+	if (e->file_end / VMDK_SECTOR >= UINT32_MAX - total / VMDK_SECTOR)
 		return block_error(-EFBIG, "%s: extent file too large for another grain", e->name);
-	}
 	ret = host_file_pwrite(e->f, e->file_end, buf, total);
-	free(buf);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot write a compressed grain: %s", e->name,
 				   strerror(-ret));
