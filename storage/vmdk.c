@@ -236,24 +236,25 @@ static int vmdk_info(struct block_device *bs, struct json_object *out)
 	json_object_object_add(out, "cid", json_object_new_int64(s->cid));
 	json_object_object_add(out, "parent-cid", json_object_new_int64(s->parent_cid));
 	json_object_object_add(out, "create-type", json_object_new_string(s->create_type));
+	/* Keys and values as qemu-img shows them (no format for a monolithic sparse extent). */
 	for (unsigned i = 0; i < s->n; i++) {
 		struct vmdk_extent *e = &s->ext[i];
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "filename",
-				       json_object_new_string(e->name ? e->name : ""));
-		json_object_object_add(o, "format",
-				       json_object_new_string(e->type == VMDK_EXT_SPARSE ? "SPARSE"
-							      : e->type == VMDK_EXT_FLAT ? "FLAT"
-											 : "ZERO"));
+		const char *fmt = s->embedded		       ? ""
+				  : e->type == VMDK_EXT_SPARSE ? "SPARSE"
+				  : e->type == VMDK_EXT_FLAT   ? "FLAT"
+							       : "ZERO";
+		if (e->compressed)
+			json_object_object_add(o, "compressed", json_object_new_boolean(true));
 		json_object_object_add(o, "virtual-size",
 				       json_object_new_int64((int64_t)(e->sectors * VMDK_SECTOR)));
-		if (e->type == VMDK_EXT_SPARSE) {
+		json_object_object_add(o, "filename",
+				       json_object_new_string(e->name ? e->name : ""));
+		if (e->type == VMDK_EXT_SPARSE)
 			json_object_object_add(
 			    o, "cluster-size",
 			    json_object_new_int64((int64_t)e->grain * VMDK_SECTOR));
-			json_object_object_add(o, "compressed",
-					       json_object_new_boolean(e->compressed));
-		}
+		json_object_object_add(o, "format", json_object_new_string(fmt));
 		json_object_array_add(ext, o);
 	}
 	json_object_object_add(out, "extents", ext);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "storage/block.h"
 
@@ -149,7 +150,10 @@ static void test_reads_qemu_images(void **state)
 	size_t size = 9 * MiB + 512 * 3; /* vpc rounds to its geometry: compare the common part */
 	uint8_t *p = malloc(size);
 
+	char cwd[512];
+
 	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	fill_pattern(p, size, 0x5eed);
 	FILE *f = fopen(tpath("src.raw"), "wb");
 	assert_non_null(f);
@@ -164,6 +168,32 @@ static void test_reads_qemu_images(void **state)
 		assert_true(bs->size >= size);
 		assert_reads(bs, p, size);
 		block_close(bs);
+		/* `info` fields as qemu-img shows them (format-specific data of VMDK) */
+		if (!strcmp(cfgs[i].fmt, "vmdk")) {
+			char cmd[1024], out[8192] = {0};
+			snprintf(cmd, sizeof(cmd), "cd %s && qemu-img info --output=json q.img",
+				 tmpdir);
+			FILE *q = popen(cmd, "r");
+			assert_non_null(q);
+			size_t got = fread(out, 1, sizeof(out) - 1, q);
+			pclose(q);
+			out[got] = 0;
+			struct json_object *qj = json_tokener_parse(out), *fs, *qd;
+			assert_non_null(qj);
+			assert_true(json_object_object_get_ex(qj, "format-specific", &fs));
+			assert_true(json_object_object_get_ex(fs, "data", &qd));
+			struct json_object *mine = json_object_new_object();
+			assert_int_equal(chdir(tmpdir),
+					 0); /* extent names as qemu-img prints them */
+			struct block_device *rel = open_img("q.img", "vmdk", 0);
+			assert_int_equal(rel->drv->info(rel, mine), 0);
+			block_close(rel);
+			assert_int_equal(chdir(cwd), 0);
+			assert_string_equal(json_object_to_json_string(mine),
+					    json_object_to_json_string(qd));
+			json_object_put(mine);
+			json_object_put(qj);
+		}
 		/* The same image found by probing (fixed VHDs have no header to probe). */
 		if (strcmp(cfgs[i].opts, "subformat=fixed")) {
 			bs = open_img(tpath("q.img"), NULL, 0);
