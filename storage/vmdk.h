@@ -57,7 +57,7 @@ enum {
 #define VMDK_SIZE_MAX (1ull << 46)     /* bytes: 64 TiB per disk */
 #define VMDK_DESC_MAX (1u << 20)       /* bytes of descriptor text */
 #define VMDK_EXTENTS_MAX 4096u
-#define VMDK_GT_CACHE 16 /* grain tables cached per extent */
+#define VMDK_GT_CACHE 64 /* grain tables cached per extent */
 #define VMDK_GTE_ZERO 1u
 
 enum vmdk_extent_type { VMDK_EXT_FLAT, VMDK_EXT_SPARSE, VMDK_EXT_ZERO };

@@ -42,6 +42,10 @@ static int vmdk_extent_file(struct block_device *bs, struct vmdk_extent *e, cons
 	e->name = vmdk_path_join(bs->filename, name);
 	if (!e->name)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* Opening a FIFO would block forever; a directory or a character device is no disk. */
+	if (stat(e->name, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return block_error(-EINVAL, "%s: extent %s is not a regular file or block device",
+				   bs->filename, e->name);
 	ret = host_file_open(&e->own, e->name, vmdk_host_flags(bs, !e->read_only));
 	if (ret < 0)
 		return block_error(ret, "%s: cannot open extent file %s: %s", bs->filename, e->name,

@@ -403,6 +403,12 @@ static void test_vmdk_descriptor(void **state)
 	write_text(p, DESC_HEAD
 		   "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"other.vmdk\"\n");
 	expect_bad(p, "vmdk", "no KDMV magic");
+	/* A FIFO as extent must not hang the open; a directory is no disk either. */
+	assert_int_equal(run("mkfifo %s && mkdir %s", tpath("fifo"), tpath("adir")), 0);
+	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"fifo\" 0\n");
+	expect_bad(p, "vmdk", "not a regular file");
+	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"adir\" 0\n");
+	expect_bad(p, "vmdk", "not a regular file");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"missing.bin\" 0\n");
 	expect_bad(p, "vmdk", "cannot open extent file");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 99999999999999999 FLAT "
