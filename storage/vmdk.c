@@ -128,7 +128,7 @@ static int vmdk_open(struct block_device *bs)
 		ret = vmdk_open_text(bs, s, fsize);
 	if (ret < 0)
 		goto fail;
-	uint64_t total = s->ext[s->n - 1].start + s->ext[s->n - 1].sectors;
+	uint64_t total = s->n ? s->ext[s->n - 1].start + s->ext[s->n - 1].sectors : 0;
 	if (total > VMDK_SIZE_MAX / VMDK_SECTOR) {
 		ret = block_error(-EINVAL, "%s: disk of %llu sectors too large", bs->filename,
 				  (unsigned long long)total);

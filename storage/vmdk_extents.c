@@ -177,7 +177,7 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 	if (ret < 0)
 		return ret;
 	/* One extent per line at most. */
-	unsigned lines = 1;
+	unsigned lines = 1, listed = 0;
 	for (const char *p = s->desc; *p; p++)
 		lines += *p == '\n';
 	if (lines > VMDK_EXTENTS_MAX + 1024)
@@ -205,13 +205,14 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 				ret = block_error(-EINVAL, "%s: too many extents", bs->filename);
 			else
 				ret = vmdk_extent_line(bs, s, line, ids);
+			listed += ret > 0;
 		}
 		p += l + (nl ? 1 : 0);
 	}
 	free(ids);
 	if (ret < 0)
 		return ret;
-	if (s->n == 0)
+	if (listed == 0) /* zero-sized extents are listed but not kept: an empty disk */
 		return block_error(-EINVAL, "%s: descriptor lists no extents", bs->filename);
 	return 0;
 }
