@@ -294,9 +294,6 @@ int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *i
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
-	ret = vmdk_cid_refresh(bs);
-	if (ret < 0)
-		return ret;
 	if (iovcnt > VMDK_IOV_MAX) {
 		p = heap = malloc(sizeof(*heap) * iovcnt);
 		if (!heap)
@@ -310,11 +307,18 @@ int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *i
 			ret = block_error(n, "%s: bad I/O vector", bs->filename);
 			break;
 		}
-		if (c.e->read_only || c.e->type == VMDK_EXT_ZERO) {
-			ret = block_error(-EROFS, "%s: extent at sector %llu is not writable",
-					  bs->filename, (unsigned long long)c.e->start);
+		if (c.e->read_only || c.e->type == VMDK_EXT_ZERO || c.e->footer) {
+			ret = block_error(c.e->footer ? -ENOTSUP : -EROFS,
+					  "%s: extent at sector %llu is not writable%s",
+					  bs->filename, (unsigned long long)c.e->start,
+					  c.e->footer ? " (stream-optimized, directory in a footer)"
+						      : "");
 			break;
 		}
+		/* The new CID goes out before the first byte of the disk changes. */
+		ret = vmdk_cid_refresh(bs);
+		if (ret < 0)
+			break;
 		if (c.e->type == VMDK_EXT_FLAT) {
 			ret = host_file_pwritev(c.e->f, c.e->flat_offset + c.epos, p, n);
 			if (ret < 0)

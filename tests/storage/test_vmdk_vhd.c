@@ -396,11 +396,14 @@ static void test_vmdk_stream_footer(void **state)
 	memset(hdr + 56, 0xff, 8); /* gdOffset = GD_AT_END in the header */
 	assert_int_equal(pwrite(fd, hdr, 512, 0), 512);
 	close(fd);
+	assert_int_equal(run("cp %s %s", tpath("s.vmdk"), tpath("s.copy")), 0);
 	struct block_device *bs = open_img(tpath("s.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
 	assert_reads(bs, p, size);
 	assert_int_equal(block_pwrite(bs, 0, p, 512), -ENOTSUP);
 	assert_non_null(strstr(block_last_error(), "s.vmdk"));
 	block_close(bs);
+	/* the refused write changed nothing, not even the CID */
+	assert_int_equal(run("cmp -s %s %s", tpath("s.vmdk"), tpath("s.copy")), 0);
 	assert_int_equal(run("qemu-img compare -q -f raw %s %s", tpath("s.raw"), tpath("s.vmdk")),
 			 0);
 	free(p);
