@@ -119,13 +119,19 @@ static int block_probe_file(struct host_file *f, const char *filename,
 	return 0;
 }
 
+/* Why host_file_open() failed, in words: -ENODEV is its "not a disk" (FIFO, socket, device). */
+static const char *block_open_strerror(int err)
+{
+	return err == -ENODEV ? "not a regular file or block device" : strerror(-err);
+}
+
 int block_probe(const char *filename, const struct block_driver **drv)
 {
 	struct host_file f;
 	int ret = host_file_open(&f, filename, 0);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+		return block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 	ret = block_probe_file(&f, filename, drv);
 	host_file_close(&f);
 	return ret;
@@ -218,7 +224,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			    filename);
 		goto fail;
 	} else if (ret < 0) {
-		block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+		block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 		goto fail;
 	}
 	if (fstat(bs->file.fd, &st) < 0) {

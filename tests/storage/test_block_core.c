@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -304,6 +306,61 @@ static void test_missing_backing(void **state)
 	assert_int_equal(block_open(tpath("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
 }
 
+/* A backing file that is a FIFO, a directory, a socket or a character device is refused at once
+ * with a message naming it.  alarm() turns a regression (open() of a FIFO blocking forever) into a
+ * failed test instead of a hung one. */
+static void expect_hostile_backing(const char *top, const char *backing, const char *fmt, int err)
+{
+	struct block_device *bs;
+
+	if (fmt) {
+		struct block_create_args a = {.size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
+		assert_int_equal(block_create(fmt, tpath(top), &a), 0);
+	} else {
+		create_fc(top, 4096, backing);
+	}
+	alarm(10);
+	assert_int_equal(block_open(tpath(top), fmt, 0, &bs), err);
+	alarm(0);
+	assert_non_null(strstr(block_last_error(), top));
+	assert_non_null(strstr(block_last_error(), backing));
+	if (err == -ENODEV)
+		assert_non_null(strstr(block_last_error(), "not a regular file or block device"));
+	/* Without the chain the image itself still opens. */
+	assert_int_equal(block_open(tpath(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	block_close(bs);
+}
+
+static void test_hostile_backing(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct block_device *bs;
+	int sock;
+
+	(void)state;
+	assert_int_equal(mkfifo(tpath("fifo"), 0600), 0);
+	assert_int_equal(mkdir(tpath("dir"), 0700), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tpath("sock"));
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(sock >= 0);
+	assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	expect_hostile_backing("on-fifo.qcow2", "fifo", "qcow2", -ENODEV);
+	expect_hostile_backing("on-fifo.fc", "fifo", NULL, -ENODEV);
+	expect_hostile_backing("on-dir.fc", "dir", NULL, -EISDIR);
+	expect_hostile_backing("on-sock.fc", "sock", NULL, -ENODEV);
+	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -ENODEV);
+
+	/* The same files given directly, probed or not. */
+	alarm(10);
+	assert_int_equal(block_open(tpath("fifo"), NULL, 0, &bs), -ENODEV);
+	assert_int_equal(block_open(tpath("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
+	assert_int_equal(block_open("/dev/null", "raw", 0, &bs), -ENODEV);
+	alarm(0);
+	assert_non_null(strstr(block_last_error(), "/dev/null"));
+	close(sock);
+}
+
 static void test_range_and_readonly(void **state)
 {
 	struct block_device *bs;
@@ -465,6 +522,7 @@ int main(void)
 	    cmocka_unit_test(test_loop_detected),
 	    cmocka_unit_test(test_depth_limit),
 	    cmocka_unit_test(test_missing_backing),
+	    cmocka_unit_test(test_hostile_backing),
 	    cmocka_unit_test(test_range_and_readonly),
 	    cmocka_unit_test(test_probe),
 	    cmocka_unit_test(test_create_options),
