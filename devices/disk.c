@@ -121,7 +121,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	snprintf(d->model, sizeof(d->model), "%s",
 		 d->media == DISK_MEDIA_CDROM ? "MINIVMM DVD-ROM" : "MINIVMM HARDDISK");
 	snprintf(d->firmware, sizeof(d->firmware), "1.0");
-	if (!d->bs || !d->bs->drv->get_uuid || d->bs->drv->get_uuid(d->bs, d->uuid) < 0) {
+	if (!d->bs || block_get_uuid(d->bs, d->uuid) < 0) { /* -ENOTSUP: the format has none */
 		uint64_t h2 = disk_hash("uuid", h);
 		memcpy(d->uuid, &h, 8);
 		memcpy(d->uuid + 8, &h2, 8);

@@ -361,6 +361,76 @@ static void test_hostile_backing(void **state)
 	close(sock);
 }
 
+/* The operations beyond I/O: a format without one says so by name (-ENOTSUP), and those that
+ * write refuse an image opened read-only (-EROFS) before the driver runs. */
+static void test_image_ops(void **state)
+{
+	struct block_create_args a = {.size = 1 << 20};
+	struct block_check_result res;
+	struct block_snapshot *list;
+	struct block_device *bs;
+	uint8_t uuid[16] = {1, 2, 3};
+	uint32_t cs;
+	int count;
+
+	(void)state;
+	create_fc("noops.fc", 4096, NULL);
+	assert_int_equal(block_open(tpath("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_check(bs, &res, 0), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "noops.fc: format fakecow does not support"));
+	assert_int_equal(block_info(bs, NULL), -ENOTSUP);
+	assert_int_equal(block_set_backing(bs, "x", NULL), -ENOTSUP);
+	assert_int_equal(block_get_uuid(bs, uuid), -ENOTSUP);
+	assert_int_equal(block_set_uuid(bs, uuid), -ENOTSUP);
+	assert_int_equal(block_snapshot_create(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_snapshot_list(bs, &list, &count), -ENOTSUP);
+	assert_null(list);
+	assert_int_equal(count, 0);
+	assert_int_equal(block_snapshot_apply(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_snapshot_delete(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_cluster_size(bs, &cs), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "fakecow"));
+	block_close(bs);
+
+	/* qcow2 has them all: read-only refuses the writes, the reads work. */
+	assert_int_equal(block_create("qcow2", tpath("ops.qcow2"), &a), 0);
+	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_snapshot_create(bs, "s1"), 0);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", 0, &bs), 0);
+	assert_int_equal(block_snapshot_create(bs, "s2"), -EROFS);
+	assert_non_null(strstr(block_last_error(), "ops.qcow2: image opened read-only"));
+	assert_int_equal(block_snapshot_apply(bs, "s1"), -EROFS);
+	assert_int_equal(block_snapshot_delete(bs, "s1"), -EROFS);
+	assert_int_equal(block_set_backing(bs, "x", "raw"), -EROFS);
+	assert_int_equal(block_check(bs, &res, BLOCK_CHECK_FIX_LEAKS), -EROFS);
+	assert_int_equal(block_check(bs, &res, 0), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(block_snapshot_list(bs, &list, &count), 0);
+	assert_int_equal(count, 1);
+	assert_string_equal(list[0].name, "s1");
+	free(list);
+	assert_int_equal(block_cluster_size(bs, &cs), 0);
+	assert_int_equal(cs, 65536);
+	assert_null(bs->backing_name); /* the refused set_backing changed nothing */
+	block_close(bs);
+
+	/* A format with a UUID: it reads, and a read-only image keeps it. */
+	uint8_t before[16], after[16];
+	assert_int_equal(block_create("vdi", tpath("ops.vdi"), &a), 0);
+	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", 0, &bs), 0);
+	assert_int_equal(block_get_uuid(bs, before), 0);
+	assert_int_equal(block_set_uuid(bs, uuid), -EROFS);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_get_uuid(bs, after), 0);
+	assert_memory_equal(before, after, 16);
+	assert_int_equal(block_set_uuid(bs, uuid), 0);
+	assert_int_equal(block_get_uuid(bs, after), 0);
+	assert_memory_equal(uuid, after, 16);
+	block_close(bs);
+}
+
 static void test_range_and_readonly(void **state)
 {
 	struct block_device *bs;
@@ -523,6 +593,7 @@ int main(void)
 	    cmocka_unit_test(test_depth_limit),
 	    cmocka_unit_test(test_missing_backing),
 	    cmocka_unit_test(test_hostile_backing),
+	    cmocka_unit_test(test_image_ops),
 	    cmocka_unit_test(test_range_and_readonly),
 	    cmocka_unit_test(test_probe),
 	    cmocka_unit_test(test_create_options),
