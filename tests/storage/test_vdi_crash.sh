@@ -1,7 +1,7 @@
 #!/bin/bash
-# Crash safety of the VDI driver: `minivmm vdi-stress write` does seeded random writes with a
+# Crash safety of the VDI driver: `minivmm block-stress write` does seeded random writes with a
 # logged flush every 8 writes and is killed with SIGKILL after a seeded delay; then `qemu-img check`
-# must be clean and every write before the last logged flush must read back (`vdi-stress verify`).
+# must be clean and every write before the last logged flush must read back (`block-stress verify`).
 # The kill point varies from run to run; what must hold after it does not.
 set -u
 cd "$(dirname "$0")/../.."
@@ -12,7 +12,7 @@ crash_round() { # $1 name, $2 image-maker command, $3 seed, $4 checker (default 
 	local img="$dir/$1.vdi" log="$dir/$1.log" pid delay out
 	rm -f "$img" "$log"
 	eval "$2" >/dev/null || { echo "FAIL: $1 (create)"; return; }
-	./minivmm vdi-stress write "$img" "$log" "$3" 2>"$dir/err" &
+	./minivmm block-stress write "$img" "$log" "$3" 2>"$dir/err" &
 	pid=$!
 	delay=$(awk -v s="$3" 'BEGIN { srand(s); printf "%.2f", 0.15 + rand() * 0.6 }')
 	sleep "$delay"
@@ -30,7 +30,7 @@ crash_round() { # $1 name, $2 image-maker command, $3 seed, $4 checker (default 
 		echo "FAIL: $1 (${4:-qemu-img check}: $out)"
 		return
 	fi
-	if ! out=$(./minivmm vdi-stress verify "$img" "$log" "$3" 2>&1); then
+	if ! out=$(./minivmm block-stress verify "$img" "$log" "$3" 2>&1); then
 		echo "FAIL: $1 ($out)"
 		return
 	fi
@@ -55,7 +55,7 @@ crash_round "minivmm-diff-29" "./minivmm img create -f vdi '$dir/base.vdi' 400M 
 img="$dir/neg.vdi"
 qemu-img create -q -f vdi "$img" 8M
 echo 8 >"$dir/neg.log"
-if ./minivmm vdi-stress verify "$img" "$dir/neg.log" 3 >/dev/null 2>&1; then
+if ./minivmm block-stress verify "$img" "$dir/neg.log" 3 >/dev/null 2>&1; then
 	echo "FAIL: verify-detects-lost-writes"
 else
 	echo "PASS: verify-detects-lost-writes"
