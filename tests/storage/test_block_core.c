@@ -431,6 +431,29 @@ static void test_image_ops(void **state)
 	block_close(bs);
 }
 
+/* Every format driver that stores a sector-granular disk rounds a size that is not a multiple of
+ * 512 up itself (callers other than `img create` need not know).  raw keeps the exact size. */
+static void test_create_rounds_to_sectors(void **state)
+{
+	static const char *const fmts[] = {"qcow2", "vdi", "vmdk", "vpc"};
+	struct block_create_args a = {.size = 1000001};
+	struct block_device *bs;
+	char name[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		snprintf(name, sizeof(name), "odd.%s", fmts[i]);
+		assert_int_equal(block_create(fmts[i], tpath(name), &a), 0);
+		assert_int_equal(block_open(tpath(name), fmts[i], 0, &bs), 0);
+		print_message("%s: %llu\n", fmts[i], (unsigned long long)bs->size);
+		assert_int_equal(bs->size % 512, 0);
+		assert_true(bs->size >= a.size);
+		if (strcmp(fmts[i], "vpc")) /* vpc rounds further, to a CHS geometry */
+			assert_int_equal(bs->size, 1000448);
+		block_close(bs);
+	}
+}
+
 static void test_range_and_readonly(void **state)
 {
 	struct block_device *bs;
@@ -594,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_missing_backing),
 	    cmocka_unit_test(test_hostile_backing),
 	    cmocka_unit_test(test_image_ops),
+	    cmocka_unit_test(test_create_rounds_to_sectors),
 	    cmocka_unit_test(test_range_and_readonly),
 	    cmocka_unit_test(test_probe),
 	    cmocka_unit_test(test_create_options),
