@@ -99,7 +99,7 @@ void vhdx_put64(uint8_t *p, uint64_t v);
 int vhdx_guid_random(uint8_t guid[16]);
 bool vhdx_guid_is_zero(const uint8_t guid[16]);
 
-/* The payload index of BAT entry `i` skips the sector-bitmap entries. */
+/* The BAT index of payload block `block`: one sector-bitmap entry follows every chunk_ratio. */
 static inline uint64_t vhdx_bat_index(const struct vhdx_state *s, uint64_t block)
 {
 	return block + block / s->chunk_ratio;

@@ -211,8 +211,8 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 		}
 	}
 	ret = 0;
-	if (n == 0)
-		goto out;
+	if (n == 0 && !(bs->flags & BLOCK_OPEN_RDWR))
+		goto out; /* nothing to replay: a read-only open leaves the GUID alone */
 	if (!(bs->flags & BLOCK_OPEN_RDWR)) {
 		ret = block_error(-EPERM,
 				  "%s: the VHDX log must be replayed, which needs a read-write "
@@ -220,7 +220,7 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 				  bs->filename);
 		goto out;
 	}
-	ret = vhdx_log_apply_active(bs, s, ents, bufs, n, chain, &last);
+	ret = n ? vhdx_log_apply_active(bs, s, ents, bufs, n, chain, &last) : 0;
 	if (ret == 1) {
 		ret = 0;
 		if (last > fsize && last <= VHDX_TARGET_MAX)

@@ -1,0 +1,272 @@
+/* Tests of the VHDX and Parallels drivers through the block API: a seeded random workload from
+ * several threads at once against an in-memory shadow (then reopened, then `qemu-img check` and
+ * `qemu-img compare` against the shadow), and a hostile VHDX log that claims a huge entry at every
+ * position (refused quickly, not replayed, nothing written).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "storage/block.h"
+#include "storage/vhdx.h"
+
+#define MiB (1024 * 1024)
+#define DISK (48 * MiB)
+#define THREADS 4
+#define OPS 150
+
+static char tmpdir[256];
+
+static const char *tpath(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vhdxprl-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[512];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+struct worker {
+	struct block_device *bs;
+	uint8_t *shadow;
+	int id;
+	int failures;
+};
+
+/* Thread i owns every THREADS-th 256 KiB stripe from stripe i: the shadow stays exact while the
+ * threads allocate blocks (shared by several stripes) concurrently. */
+#define STRIPE (256 * 1024)
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t seed = 0x9e3779b97f4a7c15ull * (w->id + 1);
+	uint8_t *buf = malloc(STRIPE);
+
+	for (int op = 0; op < OPS && buf; op++) {
+		uint64_t stripe = (xorshift(&seed) % (DISK / STRIPE / THREADS)) * THREADS + w->id;
+		uint64_t off = stripe * STRIPE + (xorshift(&seed) % (STRIPE / 512)) * 512;
+		uint64_t max = stripe * STRIPE + STRIPE - off;
+		uint64_t len = 512 * (1 + xorshift(&seed) % 64);
+		if (len > max)
+			len = max;
+		if (xorshift(&seed) % 3 == 0) {
+			if (block_pread(w->bs, off, buf, len) < 0 ||
+			    memcmp(buf, w->shadow + off, len))
+				w->failures++;
+			continue;
+		}
+		for (uint64_t i = 0; i < len; i++)
+			buf[i] = (uint8_t)(xorshift(&seed) >> 13);
+		if (block_pwrite(w->bs, off, buf, len) < 0)
+			w->failures++;
+		memcpy(w->shadow + off, buf, len);
+		if (op % 50 == 49 && block_flush(w->bs) < 0)
+			w->failures++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void workload(const char *fmt, const char *opts, const char *name)
+{
+	struct block_opts o = {0};
+	struct block_create_args args = {.size = DISK, .opts = &o};
+	struct block_device *bs;
+	uint8_t *shadow = calloc(1, DISK), *back = malloc(DISK);
+	const char *img = tpath(name);
+	char cmd[1024];
+
+	assert_non_null(shadow);
+	assert_non_null(back);
+	assert_int_equal(block_opts_parse(&o, opts), 0);
+	assert_int_equal(block_create(fmt, img, &args), 0);
+	block_opts_free(&o);
+	assert_int_equal(block_open(img, fmt, BLOCK_OPEN_RDWR, &bs), 0);
+
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){.bs = bs, .shadow = shadow, .id = i};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	block_close(bs);
+
+	assert_int_equal(block_open(img, NULL, 0, &bs), 0);
+	assert_string_equal(bs->drv->name, fmt);
+	assert_int_equal(block_pread(bs, 0, back, DISK), 0);
+	assert_memory_equal(back, shadow, DISK);
+	block_close(bs);
+
+	FILE *f = fopen(tpath("shadow.raw"), "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(shadow, 1, DISK, f), DISK);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f %s '%s'", fmt, img);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F %s '%s' '%s'", fmt,
+		 tpath("shadow.raw"), img);
+	assert_int_equal(system(cmd), 0);
+	free(shadow);
+	free(back);
+}
+
+static void test_vhdx_dynamic_1m(void **state)
+{
+	(void)state;
+	workload("vhdx", "block_size=1M", "d1.vhdx");
+}
+
+static void test_vhdx_dynamic_8m(void **state)
+{
+	(void)state;
+	workload("vhdx", "", "d8.vhdx");
+}
+
+static void test_vhdx_fixed(void **state)
+{
+	(void)state;
+	workload("vhdx", "subformat=fixed,block_size=2M", "f.vhdx");
+}
+
+static void test_parallels_4k(void **state)
+{
+	(void)state;
+	workload("parallels", "cluster_size=4K", "p4.prl");
+}
+
+static void test_parallels_1m(void **state)
+{
+	(void)state;
+	workload("parallels", "", "p1.prl");
+}
+
+/* Every 4 KiB of the log claims to be an entry as long as the whole log under the header's log
+ * GUID: the search must give up with an error instead of checksumming gigabytes. */
+static void test_vhdx_hostile_log(void **state)
+{
+	struct block_opts o = {0};
+	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
+	struct block_device *bs;
+	const char *img = tpath("hostile.vhdx");
+	uint8_t h[VHDX_HEADER_SIZE], e[64];
+
+	(void)state;
+	assert_int_equal(block_create("vhdx", img, &args), 0);
+	struct host_file f;
+	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
+	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0); /* sequence 2 */
+	memset(h + VHDX_H_LOG_GUID, 0x5a, 16);
+	vhdx_put32(h + VHDX_H_CRC, 0);
+	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	memset(e, 0, sizeof(e));
+	memcpy(e, "loge", 4);
+	vhdx_put32(e + 8, MiB);
+	vhdx_put64(e + 16, 7);
+	vhdx_put32(e + 24, 1);
+	memset(e + 32, 0x5a, 16);
+	for (uint64_t pos = 0; pos < MiB; pos += 4096)
+		assert_int_equal(host_file_pwrite(&f, MiB + pos, e, sizeof(e)), 0);
+	host_file_close(&f);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, tpath("before"));
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), -EINVAL);
+	assert_non_null(strstr(block_last_error(), "hostile.vhdx: VHDX log too damaged"));
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, tpath("before"));
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A log entry whose checksum is wrong is not replayed: the image opens as it was. */
+static void test_vhdx_bad_entry_ignored(void **state)
+{
+	struct block_opts o = {0};
+	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
+	struct block_device *bs;
+	const char *img = tpath("badentry.vhdx");
+	uint8_t h[VHDX_HEADER_SIZE], e[8192] = {0}, buf[512];
+
+	(void)state;
+	assert_int_equal(block_create("vhdx", img, &args), 0);
+	struct host_file f;
+	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
+	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	memset(h + VHDX_H_LOG_GUID, 0x33, 16);
+	vhdx_put32(h + VHDX_H_CRC, 0);
+	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	/* A zero descriptor over the metadata region with a bad checksum. */
+	memcpy(e, "loge", 4);
+	vhdx_put32(e + 8, 4096);
+	vhdx_put64(e + 16, 9);
+	vhdx_put32(e + 24, 1);
+	memset(e + 32, 0x33, 16);
+	memcpy(e + 64, "zero", 4);
+	vhdx_put64(e + 72, MiB);
+	vhdx_put64(e + 80, 2 * MiB);
+	vhdx_put64(e + 88, 9);
+	vhdx_put32(e + 4, vhdx_crc32c(e, 4096) ^ 1);
+	assert_int_equal(host_file_pwrite(&f, MiB, e, 4096), 0);
+	host_file_close(&f);
+	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), 0);
+	block_close(bs);
+	/* the read-write open cleared the log GUID (in the header it wrote, sequence 4) */
+	assert_int_equal(host_file_open(&f, img, 0), 0);
+	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	host_file_close(&f);
+	assert_int_equal(vhdx_get64(h + VHDX_H_SEQ), 4);
+	assert_true(vhdx_guid_is_zero(h + VHDX_H_LOG_GUID));
+	assert_int_equal(block_open(img, "vhdx", 0, &bs), 0);
+	block_close(bs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_vhdx_dynamic_1m), cmocka_unit_test(test_vhdx_dynamic_8m),
+	    cmocka_unit_test(test_vhdx_fixed),	    cmocka_unit_test(test_parallels_4k),
+	    cmocka_unit_test(test_parallels_1m),    cmocka_unit_test(test_vhdx_hostile_log),
+	    cmocka_unit_test(test_vhdx_bad_entry_ignored),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
