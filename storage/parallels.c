@@ -104,8 +104,8 @@ static int prl_write_header(struct block_device *bs, struct prl_state *s)
 	int ret = host_file_pwrite(&bs->file, 0, s->header, PRL_HEADER_SIZE);
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: cannot write the Parallels header: %s",
-				     bs->filename, strerror(-ret))
+	return ret < 0 ? block_error(ret, "%s: cannot write the Parallels header: %s", bs->filename,
+				     strerror(-ret))
 		       : 0;
 }
 
@@ -185,7 +185,8 @@ static int prl_open(struct block_device *bs)
 		goto fail;
 	}
 	if (fsize < PRL_HEADER_SIZE) {
-		ret = block_error(-EINVAL, "%s: file too small for a Parallels header", bs->filename);
+		ret =
+		    block_error(-EINVAL, "%s: file too small for a Parallels header", bs->filename);
 		goto fail;
 	}
 	ret = host_file_pread(&bs->file, 0, s->header, PRL_HEADER_SIZE);

@@ -44,10 +44,10 @@ struct prl_state {
 	uint32_t cluster_size;	 /* bytes */
 	uint32_t off_multiplier; /* sectors per BAT unit */
 	uint32_t bat_entries;
-	uint32_t *bat;		 /* host order; read without the lock, set under it */
-	uint64_t data_start;	 /* bytes: where clusters may begin */
-	uint64_t data_end;	 /* bytes: the next cluster goes here */
-	pthread_mutex_t lock;	 /* allocation */
+	uint32_t *bat;	      /* host order; read without the lock, set under it */
+	uint64_t data_start;  /* bytes: where clusters may begin */
+	uint64_t data_end;    /* bytes: the next cluster goes here */
+	pthread_mutex_t lock; /* allocation */
 };
 
 int prl_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
@@ -56,5 +56,8 @@ int prl_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 		     int *status, uint64_t *map_offset);
 int prl_create(const char *filename, const struct block_create_args *args);
 int prl_check(struct block_device *bs, struct block_check_result *res, int fix);
+/* A bundle directory (.hdd): the path of the image in use (malloc'ed) and its format ("parallels"
+ * or "raw"), from DiskDescriptor.xml. */
+int prl_bundle_image(const char *dir, char **path, const char **fmt);
 
 #endif

@@ -137,8 +137,7 @@ int prl_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *io
 			pthread_mutex_unlock(&s->lock);
 			if (ret < 0)
 				ret = block_error(ret, "%s: write at offset %llu failed: %s",
-						  bs->filename,
-						  (unsigned long long)(offset + done),
+						  bs->filename, (unsigned long long)(offset + done),
 						  strerror(-ret));
 		}
 		done += run;

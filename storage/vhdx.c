@@ -47,10 +47,11 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 		if (st <= VHDX_BAT_UNMAPPED)
 			continue;
 		if (st == VHDX_BAT_PARTIALLY_PRESENT) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry for block %llu is partially present, which "
-					  "needs a parent",
-					  bs->filename, (unsigned long long)b);
+			ret =
+			    block_error(-EINVAL,
+					"%s: BAT entry for block %llu is partially present, which "
+					"needs a parent",
+					bs->filename, (unsigned long long)b);
 			goto out;
 		}
 		if (st != VHDX_BAT_FULLY_PRESENT) {
@@ -59,11 +60,12 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 			goto out;
 		}
 		if (off > fsize || fsize - off < s->block_size) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry for block %llu: offset %llu beyond the end "
-					  "of the file (%llu bytes)",
-					  bs->filename, (unsigned long long)b,
-					  (unsigned long long)off, (unsigned long long)fsize);
+			ret =
+			    block_error(-EINVAL,
+					"%s: BAT entry for block %llu: offset %llu beyond the end "
+					"of the file (%llu bytes)",
+					bs->filename, (unsigned long long)b,
+					(unsigned long long)off, (unsigned long long)fsize);
 			goto out;
 		}
 		if (off < VHDX_MIB ||
@@ -82,15 +84,15 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 	qsort(starts, n, sizeof(*starts), vhdx_cmp64);
 	for (uint64_t i = 1; i < n; i++) {
 		if (starts[i - 1] + s->block_size > starts[i]) {
-			ret = block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
-					  bs->filename, (unsigned long long)starts[i - 1],
-					  (unsigned long long)starts[i]);
+			ret =
+			    block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
+					bs->filename, (unsigned long long)starts[i - 1],
+					(unsigned long long)starts[i]);
 			goto out;
 		}
 	}
 	uint64_t ends[] = {s->log_offset + s->log_length, s->bat_offset + s->bat_length,
-			   s->meta_offset + s->meta_length,
-			   n ? starts[n - 1] + s->block_size : 0};
+			   s->meta_offset + s->meta_length, n ? starts[n - 1] + s->block_size : 0};
 	for (size_t i = 0; i < 4; i++)
 		if (ends[i] > end)
 			end = ends[i];

@@ -46,7 +46,7 @@ enum {
 	VHDX_BAT_FULLY_PRESENT = 6,
 	VHDX_BAT_PARTIALLY_PRESENT = 7,
 };
-#define VHDX_BAT_STATE(e) ((unsigned)((e) & 7))
+#define VHDX_BAT_STATE(e) ((unsigned)((e)&7))
 #define VHDX_BAT_OFFSET(e) ((e) & ~(VHDX_MIB - 1))
 
 /* Header field offsets. */
@@ -73,7 +73,7 @@ struct vhdx_state {
 	uint8_t header[VHDX_HEADER_SIZE]; /* the current header, as on disk */
 	int header_slot;		  /* 0 or 1: where the current header is */
 	uint64_t log_offset, log_length;
-	uint64_t log_seq;		  /* sequence number of the last log entry written */
+	uint64_t log_seq; /* sequence number of the last log entry written */
 	uint64_t bat_offset, bat_length;
 	uint64_t meta_offset, meta_length;
 	uint32_t block_size;
@@ -81,10 +81,10 @@ struct vhdx_state {
 	uint8_t page83[16];
 	uint64_t chunk_ratio;
 	uint64_t payload_blocks, bat_entries;
-	uint64_t *bat;		/* host order; read without the lock, set under it */
-	uint64_t file_end;	/* 1 MiB aligned: the next block goes here */
-	bool session_open;	/* the GUIDs were renewed and the log GUID set for this session */
-	pthread_mutex_t lock;	/* allocation and header updates */
+	uint64_t *bat;	      /* host order; read without the lock, set under it */
+	uint64_t file_end;    /* 1 MiB aligned: the next block goes here */
+	bool session_open;    /* the GUIDs were renewed and the log GUID set for this session */
+	pthread_mutex_t lock; /* allocation and header updates */
 };
 
 uint32_t vhdx_crc32c(const void *buf, size_t len);

@@ -12,8 +12,8 @@
 
 #include "storage/vhdx.h"
 
-static int vhdx_parse_size(const char *filename, const char *key, const char *text,
-			   uint64_t min, uint64_t max, bool pow2, uint64_t *out)
+static int vhdx_parse_size(const char *filename, const char *key, const char *text, uint64_t min,
+			   uint64_t max, bool pow2, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -29,13 +29,14 @@ static int vhdx_parse_size(const char *filename, const char *key, const char *te
 	    (!pow2 && v % VHDX_MIB))
 		return block_error(-EINVAL, "%s: %s '%s' must be %s from %lluM to %lluM", filename,
 				   key, text, pow2 ? "a power of two" : "a multiple of 1M",
-				   (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
+				   (unsigned long long)(min >> 20),
+				   (unsigned long long)(max >> 20));
 	*out = v;
 	return 0;
 }
 
-static void vhdx_meta_entry(uint8_t *table, int i, const uint8_t *guid, uint32_t off,
-			    uint32_t len, uint32_t flags)
+static void vhdx_meta_entry(uint8_t *table, int i, const uint8_t *guid, uint32_t off, uint32_t len,
+			    uint32_t flags)
 {
 	uint8_t *e = table + 32 + 32 * i;
 	memcpy(e, guid, 16);
@@ -59,7 +60,8 @@ static int vhdx_write_header_section(struct host_file *f, uint64_t log_size, uin
 		buf[8 + 2 * i] = (uint8_t)creator[i]; /* UTF-16LE */
 	uint8_t *h = buf + VHDX_HEADER1;
 	memcpy(h, "head", 4);
-	ret = vhdx_guid_random(h + VHDX_H_FILE_GUID) ? -EIO : vhdx_guid_random(h + VHDX_H_DATA_GUID);
+	ret =
+	    vhdx_guid_random(h + VHDX_H_FILE_GUID) ? -EIO : vhdx_guid_random(h + VHDX_H_DATA_GUID);
 	vhdx_put16(h + VHDX_H_LOG_VERSION, 0);
 	vhdx_put16(h + VHDX_H_VERSION, 1);
 	vhdx_put32(h + VHDX_H_LOG_LENGTH, (uint32_t)log_size);

@@ -26,8 +26,8 @@ struct vhdx_log_entry {
 	uint64_t pos, len, seq, tail;
 };
 
-static int vhdx_log_read(struct block_device *bs, struct vhdx_state *s, uint64_t pos,
-			 uint8_t *buf, uint64_t len)
+static int vhdx_log_read(struct block_device *bs, struct vhdx_state *s, uint64_t pos, uint8_t *buf,
+			 uint64_t len)
 {
 	while (len) {
 		pos %= s->log_length;
@@ -70,7 +70,8 @@ static bool vhdx_log_entry_ok(struct vhdx_state *s, const uint8_t *e, uint64_t l
 			if (off > VHDX_TARGET_MAX || data + (ndata + 1) * VHDX_LOG_SECTOR > len)
 				return false;
 			const uint8_t *sec = e + data + ndata * VHDX_LOG_SECTOR;
-			if (memcmp(sec, "data", 4) || vhdx_get32(sec + 4) != (uint32_t)(seq >> 32) ||
+			if (memcmp(sec, "data", 4) ||
+			    vhdx_get32(sec + 4) != (uint32_t)(seq >> 32) ||
 			    vhdx_get32(sec + 4092) != (uint32_t)seq)
 				return false;
 			ndata++;

@@ -140,7 +140,7 @@ int vhdx_headers_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 	if (why[0] && why[1])
 		return block_error(-EINVAL, "%s: no valid VHDX header (header 1: %s; header 2: %s)",
 				   bs->filename, why[0], why[1]);
-	int cur = why[0] ? 1
+	int cur = why[0]   ? 1
 		  : why[1] ? 0
 			   : vhdx_get64(h[1] + VHDX_H_SEQ) > vhdx_get64(h[0] + VHDX_H_SEQ);
 	memcpy(s->header, h[cur], VHDX_HEADER_SIZE);
@@ -192,11 +192,11 @@ static int vhdx_region_table(struct block_device *bs, struct vhdx_state *s, cons
 		const uint8_t *e = t + 16 + 32 * i;
 		uint64_t off = vhdx_get64(e + 16), len = vhdx_get32(e + 24);
 		bool required = vhdx_get32(e + 28) & 1;
-		bool is_bat = !memcmp(e, vhdx_guid_bat, 16), is_meta = !memcmp(e, vhdx_guid_metadata, 16);
+		bool is_bat = !memcmp(e, vhdx_guid_bat, 16),
+		     is_meta = !memcmp(e, vhdx_guid_metadata, 16);
 		if (!is_bat && !is_meta) {
 			if (required)
-				return block_error(-ENOTSUP,
-						   "%s: unknown required VHDX region %u",
+				return block_error(-ENOTSUP, "%s: unknown required VHDX region %u",
 						   bs->filename, i);
 			continue;
 		}
@@ -271,8 +271,8 @@ static int vhdx_meta_item(struct block_device *bs, struct vhdx_state *s, const u
 					   "%s: VHDX metadata item '%s' (%u bytes at %u) invalid",
 					   bs->filename, name, ilen, off);
 		int ret = host_file_pread(&bs->file, s->meta_offset + off, out, len);
-		return ret < 0 ? block_error(ret, "%s: cannot read VHDX metadata: %s",
-					     bs->filename, strerror(-ret))
+		return ret < 0 ? block_error(ret, "%s: cannot read VHDX metadata: %s", bs->filename,
+					     strerror(-ret))
 			       : 0;
 	}
 	return -ENOENT;
@@ -285,18 +285,17 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 
 	ret = host_file_pread(&bs->file, s->meta_offset, t, sizeof(t));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VHDX metadata table: %s",
-				   bs->filename, strerror(-ret));
+		return block_error(ret, "%s: cannot read the VHDX metadata table: %s", bs->filename,
+				   strerror(-ret));
 	if (memcmp(t, "metadata", 8) || vhdx_get16(t + 10) > VHDX_MAX_ENTRIES)
 		return block_error(-EINVAL, "%s: invalid VHDX metadata table", bs->filename);
 	for (uint16_t i = 0; i < vhdx_get16(t + 10); i++) {
 		const uint8_t *e = t + 32 + 32 * i;
-		bool known = !memcmp(e, vhdx_guid_file_params, 16) ||
-			     !memcmp(e, vhdx_guid_disk_size, 16) ||
-			     !memcmp(e, vhdx_guid_page83, 16) ||
-			     !memcmp(e, vhdx_guid_logical_sector, 16) ||
-			     !memcmp(e, vhdx_guid_physical_sector, 16) ||
-			     !memcmp(e, vhdx_guid_parent_locator, 16);
+		bool known =
+		    !memcmp(e, vhdx_guid_file_params, 16) || !memcmp(e, vhdx_guid_disk_size, 16) ||
+		    !memcmp(e, vhdx_guid_page83, 16) || !memcmp(e, vhdx_guid_logical_sector, 16) ||
+		    !memcmp(e, vhdx_guid_physical_sector, 16) ||
+		    !memcmp(e, vhdx_guid_parent_locator, 16);
 		if (!known && (vhdx_get32(e + 24) & 4))
 			return block_error(-ENOTSUP, "%s: unknown required VHDX metadata item %u",
 					   bs->filename, i);
@@ -342,9 +341,8 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 				   (unsigned long long)bs->size);
 	s->chunk_ratio = ((uint64_t)1 << 23) * s->logical_sector / s->block_size;
 	s->payload_blocks = (bs->size + s->block_size - 1) / s->block_size;
-	s->bat_entries = s->payload_blocks
-			     ? s->payload_blocks + (s->payload_blocks - 1) / s->chunk_ratio
-			     : 0;
+	s->bat_entries =
+	    s->payload_blocks ? s->payload_blocks + (s->payload_blocks - 1) / s->chunk_ratio : 0;
 	if (s->bat_entries > s->bat_length / 8)
 		return block_error(-EINVAL,
 				   "%s: VHDX BAT region (%llu bytes) too small for %llu entries",

@@ -1,7 +1,7 @@
 /* Tests of the VHDX and Parallels drivers through the block API: a seeded random workload from
  * several threads at once against an in-memory shadow (then reopened, then `qemu-img check` and
  * `qemu-img compare` against the shadow), and a hostile VHDX log that claims a huge entry at every
- * position (refused quickly, not replayed, nothing written).
+ * position (refused quickly, not replayed, nothing written); Parallels bundle descriptors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "storage/parallels.h"
 #include "storage/vhdx.h"
 
 #define MiB (1024 * 1024)
@@ -260,13 +261,123 @@ static void test_vhdx_bad_entry_ignored(void **state)
 	block_close(bs);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+#define DESC_HEAD                                                                                  \
+	"<?xml version='1.0' encoding='UTF-8'?>\n<Parallels_disk_image Version=\"1.0\">\n"         \
+	"<StorageData>\n<Storage>\n<Start>0</Start>\n<End>16384</End>\n"
+#define IMAGE(guid, type, file)                                                                    \
+	"<Image>\n  <GUID>" guid "</GUID>\n  <Type>" type "</Type>\n  <File>" file                 \
+	"</File>\n</Image>\n"
+#define G1 "{5fbaabe3-6958-40ff-92a7-860e329aab41}"
+#define G2 "{a1b2c3d4-0000-4000-8000-000000000002}"
+
+static int bundle(const char *desc, char **path, const char **fmt)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", tpath("b.hdd"), tpath("b.hdd"));
+	assert_int_equal(system(cmd), 0);
+	if (desc) {
+		char p[600];
+		snprintf(p, sizeof(p), "%s/DiskDescriptor.xml", tpath("b.hdd"));
+		write_file(p, desc);
+	}
+	*path = NULL;
+	return prl_bundle_image(tpath("b.hdd"), path, fmt);
+}
+
+static void test_parallels_bundle(void **state)
+{
+	char *path, hds[600];
+	const char *fmt;
+	struct block_device *bs;
+	struct block_opts o = {0};
+	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
+
+	(void)state;
+	/* one image: it is the one */
+	assert_int_equal(
+	    bundle(DESC_HEAD IMAGE(G1, "Compressed",
+				   "disk.hds") "</Storage>\n"
+					       "</StorageData>\n</Parallels_disk_image>\n",
+		   &path, &fmt),
+	    0);
+	assert_string_equal(fmt, "parallels");
+	snprintf(hds, sizeof(hds), "%s/disk.hds", tpath("b.hdd"));
+	assert_string_equal(path, hds);
+	assert_int_equal(block_create("parallels", path, &args), 0);
+	assert_int_equal(block_open(path, fmt, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_pwrite(bs, 4096, "bundle", 6), 0);
+	block_close(bs);
+	free(path);
+	/* two layers: TopGUID chooses, whatever the order */
+	assert_int_equal(bundle(DESC_HEAD IMAGE(G1, "Compressed", "base.hds")
+				    IMAGE(G2, "Plain", "top.hds") "</Storage>\n</StorageData>\n"
+								  "<Snapshots>\n<TopGUID>" G2
+								  "</TopGUID>\n</Snapshots>\n"
+								  "</Parallels_disk_image>\n",
+				&path, &fmt),
+			 0);
+	assert_string_equal(fmt, "raw");
+	assert_non_null(strstr(path, "/top.hds"));
+	free(path);
+
+	/* hostile or unsupported descriptors: one message naming the bundle */
+	static const struct {
+		const char *desc, *msg;
+	} bad[] = {
+	    {NULL, "no DiskDescriptor.xml"},
+	    {DESC_HEAD IMAGE(G1, "Compressed", "../escape.hds") "</Storage></StorageData>",
+	     "outside the bundle"},
+	    {DESC_HEAD IMAGE(G1, "Compressed", "a/b.hds") "</Storage></StorageData>",
+	     "outside the bundle"},
+	    {DESC_HEAD IMAGE(G1, "Sparse", "x.hds") "</Storage></StorageData>",
+	     "unknown image type"},
+	    {DESC_HEAD IMAGE(G1, "Compressed", "x.hds") "</Storage><Storage>" IMAGE(
+		 G2, "Compressed", "y.hds") "</Storage></StorageData>",
+	     "split disks"},
+	    {DESC_HEAD "<Image><GUID>" G1 "</GUID></Image></Storage></StorageData>",
+	     "incomplete <Image>"},
+	    {DESC_HEAD IMAGE(G1, "Compressed", "x.hds") "</Storage></StorageData>"
+							"<Snapshots><TopGUID>" G2
+							"</TopGUID></Snapshots>",
+	     "no image with the top GUID"},
+	    {"<Parallels_disk_image></Parallels_disk_image>", "no <Storage>"},
+	    {DESC_HEAD IMAGE(G1, "Compressed", "x.hds"), "unterminated <Storage>"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_true(bundle(bad[i].desc, &path, &fmt) < 0);
+		assert_null(path);
+		assert_non_null(strstr(block_last_error(), "b.hdd: "));
+		if (!strstr(block_last_error(), bad[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, block_last_error(), bad[i].msg);
+	}
+	/* a descriptor over 1 MiB is refused before parsing */
+	char *big = malloc(2 * MiB + 1);
+	assert_non_null(big);
+	memset(big, ' ', 2 * MiB);
+	big[2 * MiB] = 0;
+	assert_int_equal(bundle(big, &path, &fmt), -EFBIG);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vhdx_dynamic_1m), cmocka_unit_test(test_vhdx_dynamic_8m),
-	    cmocka_unit_test(test_vhdx_fixed),	    cmocka_unit_test(test_parallels_4k),
-	    cmocka_unit_test(test_parallels_1m),    cmocka_unit_test(test_vhdx_hostile_log),
+	    cmocka_unit_test(test_vhdx_dynamic_1m),
+	    cmocka_unit_test(test_vhdx_dynamic_8m),
+	    cmocka_unit_test(test_vhdx_fixed),
+	    cmocka_unit_test(test_parallels_4k),
+	    cmocka_unit_test(test_parallels_1m),
+	    cmocka_unit_test(test_vhdx_hostile_log),
 	    cmocka_unit_test(test_vhdx_bad_entry_ignored),
+	    cmocka_unit_test(test_parallels_bundle),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
