@@ -54,20 +54,22 @@ static bool vhdx_log_entry_ok(struct vhdx_state *s, const uint8_t *e, uint64_t l
 {
 	uint32_t count = vhdx_get32(e + 24);
 	uint64_t seq = vhdx_get64(e + 16), data = vhdx_desc_area(count), ndata = 0;
+	uint64_t last = vhdx_get64(e + 56); /* the file's size with the entry applied */
 
-	if (vhdx_get32(e + 4) != vhdx_checksum(e, len, 4))
+	if (vhdx_get32(e + 4) != vhdx_checksum(e, len, 4) || last > VHDX_TARGET_MAX)
 		return false;
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *d = e + VHDX_LOG_HDR + VHDX_DESC * i;
 		uint64_t off = vhdx_get64(d + 16), zlen = vhdx_get64(d + 8);
-		if (vhdx_get64(d + 24) != seq || off % VHDX_LOG_SECTOR || off < VHDX_MIB)
+		if (vhdx_get64(d + 24) != seq || off % VHDX_LOG_SECTOR || off < VHDX_MIB ||
+		    off > last)
 			return false;
 		if (!memcmp(d, "zero", 4)) {
-			if (zlen % VHDX_LOG_SECTOR || zlen > VHDX_TARGET_MAX - off)
+			if (zlen % VHDX_LOG_SECTOR || zlen > last - off)
 				return false;
 		} else if (!memcmp(d, "desc", 4)) {
 			zlen = VHDX_LOG_SECTOR;
-			if (off > VHDX_TARGET_MAX || data + (ndata + 1) * VHDX_LOG_SECTOR > len)
+			if (zlen > last - off || data + (ndata + 1) * VHDX_LOG_SECTOR > len)
 				return false;
 			const uint8_t *sec = e + data + ndata * VHDX_LOG_SECTOR;
 			if (memcmp(sec, "data", 4) ||
@@ -224,7 +226,7 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 	ret = n ? vhdx_log_apply_active(bs, s, ents, bufs, n, chain, &last) : 0;
 	if (ret == 1) {
 		ret = 0;
-		if (last > fsize && last <= VHDX_TARGET_MAX)
+		if (last > fsize)
 			ret = host_file_truncate(&bs->file, last);
 		if (ret == 0)
 			ret = host_file_flush(&bs->file);

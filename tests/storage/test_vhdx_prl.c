@@ -217,37 +217,60 @@ static void test_vhdx_hostile_log(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* A log entry whose checksum is wrong is not replayed: the image opens as it was. */
-static void test_vhdx_bad_entry_ignored(void **state)
+/* Write a log entry zeroing the metadata region (2 MiB..3 MiB in minivmm's layout) into img;
+ * `good` decides whether its checksum is right. */
+static void log_zero_entry(const char *img, bool good)
 {
+	uint8_t h[VHDX_HEADER_SIZE], e[4096] = {0};
 	struct block_opts o = {0};
 	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
-	struct block_device *bs;
-	const char *img = tpath("badentry.vhdx");
-	uint8_t h[VHDX_HEADER_SIZE], e[8192] = {0}, buf[512];
-
-	(void)state;
-	assert_int_equal(block_create("vhdx", img, &args), 0);
 	struct host_file f;
+
+	assert_int_equal(block_create("vhdx", img, &args), 0);
 	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
 	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	memset(h + VHDX_H_LOG_GUID, 0x33, 16);
 	vhdx_put32(h + VHDX_H_CRC, 0);
 	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
 	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
-	/* A zero descriptor over the metadata region with a bad checksum. */
 	memcpy(e, "loge", 4);
 	vhdx_put32(e + 8, 4096);
 	vhdx_put64(e + 16, 9);
 	vhdx_put32(e + 24, 1);
 	memset(e + 32, 0x33, 16);
+	vhdx_put64(e + 48, 4 * MiB);
+	vhdx_put64(e + 56, 4 * MiB);
 	memcpy(e + 64, "zero", 4);
 	vhdx_put64(e + 72, MiB);
 	vhdx_put64(e + 80, 2 * MiB);
 	vhdx_put64(e + 88, 9);
-	vhdx_put32(e + 4, vhdx_crc32c(e, 4096) ^ 1);
+	vhdx_put32(e + 4, vhdx_crc32c(e, 4096) ^ (good ? 0 : 1));
 	assert_int_equal(host_file_pwrite(&f, MiB, e, 4096), 0);
 	host_file_close(&f);
+}
+
+/* The same entry replays with a good checksum (the metadata is gone) and not with a bad one. */
+static void test_vhdx_entry_checksum(void **state)
+{
+	struct block_device *bs;
+
+	(void)state;
+	log_zero_entry(tpath("goodentry.vhdx"), true);
+	assert_int_equal(block_open(tpath("goodentry.vhdx"), "vhdx", BLOCK_OPEN_RDWR, &bs),
+			 -EINVAL);
+	assert_non_null(strstr(block_last_error(), "invalid VHDX metadata table"));
+}
+
+/* A log entry whose checksum is wrong is not replayed: the image opens as it was. */
+static void test_vhdx_bad_entry_ignored(void **state)
+{
+	struct block_device *bs;
+	const char *img = tpath("badentry.vhdx");
+	uint8_t h[VHDX_HEADER_SIZE], buf[512];
+	struct host_file f;
+
+	(void)state;
+	log_zero_entry(img, false);
 	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), 0);
 	block_close(bs);
@@ -376,6 +399,7 @@ int main(void)
 	    cmocka_unit_test(test_parallels_4k),
 	    cmocka_unit_test(test_parallels_1m),
 	    cmocka_unit_test(test_vhdx_hostile_log),
+	    cmocka_unit_test(test_vhdx_entry_checksum),
 	    cmocka_unit_test(test_vhdx_bad_entry_ignored),
 	    cmocka_unit_test(test_parallels_bundle),
 	};
