@@ -117,6 +117,11 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s);
 int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsize);
 int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_t file_offset,
 			  const uint8_t data[VHDX_LOG_SECTOR]);
+/* The one-sector entry vhdx_log_write_sector writes (exposed for the tests). */
+#define VHDX_LOG_ENTRY_SIZE (2 * VHDX_LOG_SECTOR)
+void vhdx_log_entry_build(uint8_t e[VHDX_LOG_ENTRY_SIZE], const uint8_t log_guid[16], uint64_t seq,
+			  uint64_t file_size, uint64_t file_offset,
+			  const uint8_t data[VHDX_LOG_SECTOR]);
 /* Called before the first write of a session: renew the write GUIDs, set the log GUID. */
 int vhdx_session_begin(struct block_device *bs, struct vhdx_state *s);
 

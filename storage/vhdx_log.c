@@ -259,23 +259,19 @@ int vhdx_session_begin(struct block_device *bs, struct vhdx_state *s)
 	return ret;
 }
 
-int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_t file_offset,
+void vhdx_log_entry_build(uint8_t e[VHDX_LOG_ENTRY_SIZE], const uint8_t log_guid[16], uint64_t seq,
+			  uint64_t file_size, uint64_t file_offset,
 			  const uint8_t data[VHDX_LOG_SECTOR])
 {
-	uint8_t e[2 * VHDX_LOG_SECTOR] = {0};
-	uint64_t seq = ++s->log_seq, fsize;
-	int ret = host_file_size(&bs->file, &fsize);
-
-	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+	memset(e, 0, VHDX_LOG_ENTRY_SIZE);
 	memcpy(e, "loge", 4);
-	vhdx_put32(e + 8, sizeof(e));
+	vhdx_put32(e + 8, VHDX_LOG_ENTRY_SIZE);
 	vhdx_put32(e + 12, 0); /* tail: this entry is the whole sequence */
 	vhdx_put64(e + 16, seq);
 	vhdx_put32(e + 24, 1);
-	memcpy(e + 32, s->header + VHDX_H_LOG_GUID, 16);
-	vhdx_put64(e + 48, fsize);
-	vhdx_put64(e + 56, fsize);
+	memcpy(e + 32, log_guid, 16);
+	vhdx_put64(e + 48, file_size);
+	vhdx_put64(e + 56, file_size);
 	uint8_t *d = e + VHDX_LOG_HDR;
 	memcpy(d, "desc", 4);
 	memcpy(d + 4, data + VHDX_LOG_SECTOR - 4, 4);
@@ -287,8 +283,20 @@ int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_
 	vhdx_put32(sec + 4, (uint32_t)(seq >> 32));
 	memcpy(sec + 8, data + 8, VHDX_LOG_SECTOR - 12);
 	vhdx_put32(sec + 4092, (uint32_t)seq);
-	vhdx_put32(e + 4, vhdx_crc32c(e, sizeof(e)));
+	vhdx_put32(e + 4, vhdx_crc32c(e, VHDX_LOG_ENTRY_SIZE));
+}
 
+int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_t file_offset,
+			  const uint8_t data[VHDX_LOG_SECTOR])
+{
+	uint8_t e[VHDX_LOG_ENTRY_SIZE];
+	uint64_t fsize;
+	int ret = host_file_size(&bs->file, &fsize);
+
+	if (ret < 0)
+		return block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+	vhdx_log_entry_build(e, s->header + VHDX_H_LOG_GUID, ++s->log_seq, fsize, file_offset,
+			     data);
 	ret = host_file_pwrite(&bs->file, s->log_offset, e, sizeof(e));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);

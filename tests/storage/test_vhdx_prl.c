@@ -284,6 +284,59 @@ static void test_vhdx_bad_entry_ignored(void **state)
 	block_close(bs);
 }
 
+/* An entry as minivmm writes it (vhdx_log_entry_build), left unreplayed as by a crash, is
+ * replayed by qemu-img exactly as by minivmm: block 0 appears, pointing at "MINILOG" data. */
+static void test_vhdx_entry_qemu_replays(void **state)
+{
+	struct block_opts o = {0};
+	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
+	const char *img = tpath("mlog.vhdx");
+	uint8_t h[VHDX_HEADER_SIZE], bat[4096], e[VHDX_LOG_ENTRY_SIZE], guid[16], data[512];
+	struct host_file f;
+	uint64_t fsize, block;
+	char cmd[1600];
+
+	(void)state;
+	assert_int_equal(block_opts_parse(&o, "block_size=1M"), 0);
+	assert_int_equal(block_create("vhdx", img, &args), 0);
+	block_opts_free(&o);
+	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
+	assert_int_equal(host_file_size(&f, &fsize), 0);
+	block = (fsize + MiB - 1) / MiB * MiB;
+	memset(data, 0, sizeof(data));
+	memcpy(data, "MINILOG", 7);
+	assert_int_equal(host_file_truncate(&f, block + MiB), 0);
+	assert_int_equal(host_file_pwrite(&f, block, data, sizeof(data)), 0);
+	/* minivmm's layout: log at 1M (1M long), metadata at 2M, BAT at 3M */
+	assert_int_equal(host_file_pread(&f, 3 * MiB, bat, sizeof(bat)), 0);
+	vhdx_put64(bat, block | VHDX_BAT_FULLY_PRESENT);
+	assert_int_equal(vhdx_guid_random(guid), 0);
+	vhdx_log_entry_build(e, guid, 5, block + MiB, 3 * MiB, bat);
+	assert_int_equal(host_file_pwrite(&f, MiB, e, sizeof(e)), 0);
+	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	memcpy(h + VHDX_H_LOG_GUID, guid, 16);
+	vhdx_put64(h + VHDX_H_SEQ, 3);
+	vhdx_put32(h + VHDX_H_CRC, 0);
+	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
+	host_file_close(&f);
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && cp mlog.vhdx q.vhdx && qemu-img check -q -r all q.vhdx >/dev/null && "
+		 "qemu-img check -q q.vhdx && qemu-img convert -O raw q.vhdx q.raw && "
+		 "head -c 7 q.raw | grep -qx MINILOG",
+		 tmpdir);
+	assert_int_equal(system(cmd), 0);
+	struct block_device *bs;
+	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), 0);
+	block_close(bs);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && qemu-img check -q mlog.vhdx && "
+		 "qemu-img compare -q mlog.vhdx q.vhdx",
+		 tmpdir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -402,6 +455,7 @@ int main(void)
 	    cmocka_unit_test(test_vhdx_entry_checksum),
 	    cmocka_unit_test(test_vhdx_bad_entry_ignored),
 	    cmocka_unit_test(test_parallels_bundle),
+	    cmocka_unit_test(test_vhdx_entry_qemu_replays),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
