@@ -306,6 +306,7 @@ static const struct block_driver block_driver_parallels = {
     .flush = prl_flush,
     .block_status = prl_block_status,
     .check = prl_check,
+    .truncate = prl_truncate,
     .info = prl_info,
     .cluster_size = prl_cluster_size,
 };

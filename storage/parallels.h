@@ -56,6 +56,8 @@ int prl_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 		     int *status, uint64_t *map_offset);
 int prl_create(const char *filename, const struct block_create_args *args);
 int prl_check(struct block_device *bs, struct block_check_result *res, int fix);
+int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
+		 bool shrink_allowed);
 /* A bundle directory (.hdd): the path of the image in use (malloc'ed) and its format ("parallels"
  * or "raw"), from DiskDescriptor.xml. */
 int prl_bundle_image(const char *dir, char **path, const char **fmt);

@@ -100,6 +100,24 @@ check "in-use: ... qemu-img reads it" qemu-img compare -f raw "$T/pat2.raw" "$T/
 [ "$(od -An -tx4 -j44 -N4 "$T/u.prl" | tr -d ' ')" = 00000000 ] && pass "in-use: flag cleared on close" ||
 	fail "in-use: flag cleared on close"
 
+# Parallels resize: grows while the BAT fits before the data, refuses otherwise
+qemu-img convert -f raw -O parallels "$T/pat.raw" "$T/g.prl"
+check "parallels grow to 20G" $M img resize "$T/g.prl" 20G
+[ "$(img_vsize "$T/g.prl")" = $((20 << 30)) ] && pass "parallels grow: qemu-img sees 20G" || fail "parallels grow: qemu-img sees 20G"
+check "parallels grow: qemu-img check" qemu-img check "$T/g.prl"
+qemu-img create -q -f raw "$T/g.raw" 20G && dd if="$T/pat.raw" of="$T/g.raw" conv=notrunc status=none
+check "parallels grow: data kept, new part zero" qemu-img compare -f raw "$T/g.raw" "$T/g.prl"
+check "parallels grow: qemu-img writes the new part" qemu-io -c 'write -P 7 19G 64k' "$T/g.prl"
+$M img convert -O raw "$T/g.prl" "$T/g2.raw" &&
+	[ "$(dd if="$T/g2.raw" bs=64k skip=$((19 << 14)) count=1 status=none | od -An -tx1 -v | tr -s ' \n' '\n' | sort -u | tr -d '\n')" = 07 ] &&
+	pass "parallels grow: minivmm reads it" || fail "parallels grow: minivmm reads it"
+rm -f "$T/g.raw" "$T/g2.raw"
+$M img resize "$T/g.prl" 10T 2>"$T/err" && fail "parallels grow without BAT room refused" ||
+	{ grep -q 'g.prl: no room for a BAT' "$T/err" && pass "parallels grow without BAT room refused" || fail "parallels grow without BAT room refused" "$(cat "$T/err")"; }
+$M img resize --shrink "$T/g.prl" 1G 2>"$T/err" && fail "parallels shrink refused" ||
+	{ grep -q 'g.prl: shrinking' "$T/err" && pass "parallels shrink refused" || fail "parallels shrink refused" "$(cat "$T/err")"; }
+check "parallels: qemu-img check after refusals" qemu-img check "$T/g.prl"
+
 # Malformed images: one error line naming the file and the problem; nothing written (read-only
 # and read-write opens).
 qemu-img convert -f raw -O vhdx -o block_size=1M "$T/pat.raw" "$T/base.vhdx"
