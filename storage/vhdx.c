@@ -224,6 +224,7 @@ static const struct block_driver block_driver_vhdx = {
     .pwritev = vhdx_pwritev,
     .flush = vhdx_flush,
     .check = vhdx_check,
+    .truncate = vhdx_truncate,
     .info = vhdx_info,
     .get_uuid = vhdx_get_uuid,
     .cluster_size = vhdx_cluster_size,

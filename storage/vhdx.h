@@ -79,6 +79,7 @@ struct vhdx_state {
 	uint32_t block_size;
 	uint32_t logical_sector, physical_sector;
 	uint8_t page83[16];
+	uint64_t size_item; /* file offset of the virtual disk size item */
 	uint64_t chunk_ratio;
 	uint64_t payload_blocks, bat_entries;
 	uint64_t *bat;	      /* host order; read without the lock, set under it */
@@ -129,5 +130,7 @@ int vhdx_preadv(struct block_device *bs, uint64_t offset, const struct iovec *io
 int vhdx_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int vhdx_create(const char *filename, const struct block_create_args *args);
 int vhdx_check(struct block_device *bs, struct block_check_result *res, int fix);
+int vhdx_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
+		  bool shrink_allowed);
 
 #endif

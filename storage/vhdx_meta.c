@@ -270,6 +270,8 @@ static int vhdx_meta_item(struct block_device *bs, struct vhdx_state *s, const u
 			return block_error(-EINVAL,
 					   "%s: VHDX metadata item '%s' (%u bytes at %u) invalid",
 					   bs->filename, name, ilen, off);
+		if (guid == vhdx_guid_disk_size)
+			s->size_item = s->meta_offset + off;
 		int ret = host_file_pread(&bs->file, s->meta_offset + off, out, len);
 		return ret < 0 ? block_error(ret, "%s: cannot read VHDX metadata: %s", bs->filename,
 					     strerror(-ret))

@@ -118,6 +118,39 @@ $M img resize --shrink "$T/g.prl" 1G 2>"$T/err" && fail "parallels shrink refuse
 	{ grep -q 'g.prl: shrinking' "$T/err" && pass "parallels shrink refused" || fail "parallels shrink refused" "$(cat "$T/err")"; }
 check "parallels: qemu-img check after refusals" qemu-img check "$T/g.prl"
 
+# VHDX resize: grows within the BAT region (new part reads zero, even in a present last block
+# whose tail holds stale bytes), refuses past it
+python3 -c 'import sys,random; r=random.Random(5); sys.stdout.buffer.write(bytes(r.getrandbits(8) for _ in range(8912896)))' >"$T/v.raw" # 8.5 MiB: the last 1 MiB block is half used
+qemu-img convert -f raw -O vhdx -o block_size=1M "$T/v.raw" "$T/v.vhdx"
+python3 - "$T/v.vhdx" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "r+b")
+f.seek(192 << 10); r = f.read(64 << 10)
+for i in range(struct.unpack_from("<I", r, 8)[0]):
+    e = r[16 + 32 * i:48 + 32 * i]
+    if e[:4] == bytes.fromhex("6677c22d"):
+        bat = struct.unpack_from("<Q", e, 16)[0]
+f.seek(bat + 8 * 8); e = struct.unpack("<Q", f.read(8))[0]
+assert e & 7 == 6, e
+f.seek((e & ~0xfffff) + (512 << 10)); f.write(b"STALE" * 1000)
+PY
+check "vhdx grow to 1G" $M img resize "$T/v.vhdx" 1G
+[ "$(img_vsize "$T/v.vhdx")" = $((1 << 30)) ] && pass "vhdx grow: qemu-img sees 1G" || fail "vhdx grow: qemu-img sees 1G"
+check "vhdx grow: qemu-img check" qemu-img check "$T/v.vhdx"
+truncate -s 1G "$T/v.raw"
+check "vhdx grow: data kept, new part zero (also the stale tail)" qemu-img compare -f raw "$T/v.raw" "$T/v.vhdx"
+check "vhdx grow: qemu-img writes the new part" qemu-io -c 'write -P 9 1000M 64k' "$T/v.vhdx"
+check "vhdx grow: qemu-img check after its write" qemu-img check "$T/v.vhdx"
+$M img convert -O raw "$T/v.vhdx" "$T/v2.raw" &&
+	[ "$(dd if="$T/v2.raw" bs=64k skip=16000 count=1 status=none | od -An -tx1 -v | tr -s ' \n' '\n' | sort -u | tr -d '\n')" = 09 ] &&
+	pass "vhdx grow: minivmm reads it" || fail "vhdx grow: minivmm reads it"
+rm -f "$T/v.raw" "$T/v2.raw"
+$M img resize "$T/v.vhdx" 200G 2>"$T/err" && fail "vhdx grow past the BAT region refused" ||
+	{ grep -q 'v.vhdx: the BAT region .* has no room' "$T/err" && pass "vhdx grow past the BAT region refused" || fail "vhdx grow past the BAT region refused" "$(cat "$T/err")"; }
+$M img resize --shrink "$T/v.vhdx" 8M 2>"$T/err" && fail "vhdx shrink refused" ||
+	{ grep -q 'v.vhdx: shrinking' "$T/err" && pass "vhdx shrink refused" || fail "vhdx shrink refused" "$(cat "$T/err")"; }
+check "vhdx: qemu-img check after refusals" qemu-img check "$T/v.vhdx"
+
 # Malformed images: one error line naming the file and the problem; nothing written (read-only
 # and read-write opens).
 qemu-img convert -f raw -O vhdx -o block_size=1M "$T/pat.raw" "$T/base.vhdx"
