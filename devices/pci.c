@@ -378,7 +378,8 @@ int pci_device_register(struct pci_bus *bus, struct pci_device *dev, int slot)
 	uint8_t caps[PCI_CONFIG_SIZE - 0x40], capw[PCI_CONFIG_SIZE - 0x40];
 	memcpy(caps, dev->cfg + 0x40, sizeof(caps));
 	memcpy(capw, dev->wmask + 0x40, sizeof(capw));
-	uint8_t cap_ptr = dev->cfg[PCI_CAP_PTR], cap_end = dev->cap_end;
+	uint8_t cap_ptr = dev->cfg[PCI_CAP_PTR];
+	unsigned cap_end = dev->cap_end;
 	dev->slot = slot;
 	dev->bus = bus;
 	header_init(dev);

@@ -91,7 +91,7 @@ struct pci_device {
 	uint8_t cfg[PCI_CONFIG_SIZE];
 	uint8_t wmask[PCI_CONFIG_SIZE]; /* bits the guest may write */
 	uint8_t w1cmask[PCI_CONFIG_SIZE]; /* bits a guest write of 1 clears */
-	uint8_t cap_end;		  /* next free byte for capabilities */
+	unsigned cap_end; /* next free byte for capabilities */
 	bool intx_level;
 	unsigned msi_cap; /* 0 if none */
 	unsigned msix_cap;
