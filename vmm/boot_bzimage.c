@@ -80,7 +80,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, ch
 {
 	memset(hdr, 0, sizeof(*hdr));
 	if (len < HDR_MIN_END) {
-		snprintf(err, errlen, "file too short (%zu bytes) for a bzImage header", len);
+		snprintf(err, errlen, "file too short (%zu bytes): not a bzImage", len);
 		return -ENOEXEC;
 	}
 	if (memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
