@@ -120,7 +120,7 @@ void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 				e->ecx = e->index & 0xFF;
 			}
 			break;
-		case 0x40000000: /* KVM signature: the guest then looks for kvm-clock */
+		case 0x40000000:	     /* KVM signature: the guest then looks for kvm-clock */
 			e->ebx = 0x4b4d564b; /* "KVMK" */
 			e->ecx = 0x564b4d56; /* "VMKV" */
 			e->edx = 0x0000004d; /* "M" */
@@ -130,7 +130,8 @@ void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 		case 0x80000008: /* AMD: cores per package - 1, and APIC ID bits for the core */
 			e->ecx = (e->ecx & ~0xF0FFu) | (core_bits << 12) | ((ncpus - 1) & 0xFF);
 			break;
-		case 0x8000001E: /* AMD topology extensions: extended APIC ID, one thread per core */
+		case 0x8000001E: /* AMD topology extensions: extended APIC ID, one thread per core
+				  */
 			e->eax = apic_id;
 			e->ebx = (e->ebx & ~0xFFFFu) | (apic_id & 0xFF);
 			e->ecx = 0;

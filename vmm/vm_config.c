@@ -8,9 +8,9 @@
 #include "vmm/vm_config.h"
 
 const char vm_config_usage[] =
-	"usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
-	"                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
-	"                   [--reboot exit|restart]\n";
+    "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
+    "                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
+    "                   [--reboot exit|restart]\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -40,8 +40,8 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static const char *const options[] = {"--name",   "--cpus",	"--memory", "--kernel",
-				       "--initrd", "--append", "--console", "--reboot"};
+static const char *const options[] = {"--name",	  "--cpus",   "--memory",  "--kernel",
+				      "--initrd", "--append", "--console", "--reboot"};
 
 int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
 		    char *err, size_t errlen)
@@ -107,7 +107,8 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struc
 				return -EINVAL;
 			}
 			if (n < VM_MEMORY_MIN_MIB) {
-				snprintf(err, errlen, "run: --memory %llu MiB is too small (minimum %d)",
+				snprintf(err, errlen,
+					 "run: --memory %llu MiB is too small (minimum %d)",
 					 (unsigned long long)n, VM_MEMORY_MIN_MIB);
 				return -EINVAL;
 			}
@@ -137,7 +138,8 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struc
 				cfg->console = VM_CONSOLE_FILE;
 				cfg->console_path = val;
 			} else {
-				snprintf(err, errlen, "run: empty --console (stdio, none or a file)");
+				snprintf(err, errlen,
+					 "run: empty --console (stdio, none or a file)");
 				return -EINVAL;
 			}
 			break;

@@ -159,8 +159,8 @@ static void test_load(void **state)
 	memcpy(&rsdp, zp + 0x70, 8);
 	assert_int_equal(rsdp, 0xE0000);
 	assert_memory_equal(zp + 0x2D0, map, n * sizeof(map[0]));
-	assert_memory_equal(guest_memory_ptr(&gm, LAYOUT_KERNEL_START, IMG_SIZE - 2560),
-			    img + 2560, IMG_SIZE - 2560);
+	assert_memory_equal(guest_memory_ptr(&gm, LAYOUT_KERNEL_START, IMG_SIZE - 2560), img + 2560,
+			    IMG_SIZE - 2560);
 	/* identity map: PML4[0] -> PDPT, PD entry 1 maps 2 MiB */
 	uint64_t e;
 	memcpy(&e, guest_memory_ptr(&gm, LAYOUT_BOOT_PML4, 8), 8);
@@ -172,9 +172,9 @@ static void test_load(void **state)
 	char big[3000];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(bzimage_load(&gm, img, IMG_SIZE, &h, NULL, big, map, n, 0, &boot, err,
-				      sizeof(err)),
-			 -E2BIG);
+	assert_int_equal(
+	    bzimage_load(&gm, img, IMG_SIZE, &h, NULL, big, map, n, 0, &boot, err, sizeof(err)),
+	    -E2BIG);
 	assert_true(bzimage_load(&gm, img, IMG_SIZE, &h, "/nonexistent/initrd", "", map, n, 0,
 				 &boot, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "/nonexistent/initrd"));
@@ -184,10 +184,10 @@ static void test_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
-		cmocka_unit_test(test_bad),
-		cmocka_unit_test(test_initrd_place),
-		cmocka_unit_test(test_load),
+	    cmocka_unit_test(test_good),
+	    cmocka_unit_test(test_bad),
+	    cmocka_unit_test(test_initrd_place),
+	    cmocka_unit_test(test_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

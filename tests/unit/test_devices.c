@@ -103,7 +103,7 @@ static void test_serial(void **state)
 	irq = false;
 	irq_edges = 0;
 	assert_int_equal(serial_create(p[1], &ops, &s), 0);
-	assert_int_equal(uart_in(s, 2), 0x01); /* IIR: nothing pending, no FIFO */
+	assert_int_equal(uart_in(s, 2), 0x01);	      /* IIR: nothing pending, no FIFO */
 	assert_int_equal(uart_in(s, 5) & 0x60, 0x60); /* THR empty */
 	/* output */
 	uart_out(s, 0, 'h');
@@ -283,10 +283,9 @@ static void test_cpuid(void **state)
 	c.e[1] = (struct kvm_cpuid_entry2){.function = 0xB, .index = 0};
 	c.e[2] = (struct kvm_cpuid_entry2){.function = 0xB, .index = 1};
 	c.e[3] = (struct kvm_cpuid_entry2){.function = 0x40000000};
-	c.e[4] = (struct kvm_cpuid_entry2){.function = 0xD, .index = 0, .eax = 0x207,
-					   .ebx = 0x240, .ecx = 0xA88};
-	c.e[5] = (struct kvm_cpuid_entry2){.function = 0xD, .index = 2, .eax = 0x100,
-					   .ebx = 0x240};
+	c.e[4] = (struct kvm_cpuid_entry2){
+	    .function = 0xD, .index = 0, .eax = 0x207, .ebx = 0x240, .ecx = 0xA88};
+	c.e[5] = (struct kvm_cpuid_entry2){.function = 0xD, .index = 2, .eax = 0x100, .ebx = 0x240};
 	c.e[6] = (struct kvm_cpuid_entry2){.function = 0xD, .index = 9, .eax = 8, .ebx = 0xA80};
 	c.e[7] = (struct kvm_cpuid_entry2){.function = 4, .index = 0, .eax = 0x121};
 	cpuid_fixup(&c.h, 5, 6);
@@ -321,9 +320,9 @@ static void test_cpuid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_io_bus), cmocka_unit_test(test_serial),
-		cmocka_unit_test(test_rtc),    cmocka_unit_test(test_i8042),
-		cmocka_unit_test(test_cpuid),
+	    cmocka_unit_test(test_io_bus), cmocka_unit_test(test_serial),
+	    cmocka_unit_test(test_rtc),	   cmocka_unit_test(test_i8042),
+	    cmocka_unit_test(test_cpuid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

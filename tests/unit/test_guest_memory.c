@@ -70,9 +70,9 @@ static void test_bad_sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_low_only),
-		cmocka_unit_test(test_split),
-		cmocka_unit_test(test_bad_sizes),
+	    cmocka_unit_test(test_low_only),
+	    cmocka_unit_test(test_split),
+	    cmocka_unit_test(test_bad_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

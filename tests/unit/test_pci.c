@@ -52,8 +52,8 @@ static void fake_reset(void *o)
 	F.resets++;
 }
 
-static void dev_bar(struct pci_device *dev, unsigned bar, uint64_t off, uint8_t *data,
-		    unsigned len, bool is_write)
+static void dev_bar(struct pci_device *dev, unsigned bar, uint64_t off, uint8_t *data, unsigned len,
+		    bool is_write)
 {
 	(void)dev;
 	(void)bar;
@@ -72,7 +72,7 @@ static int setup(void **state)
 	assert_int_equal(io_bus_init(&F.pio), 0);
 	assert_int_equal(io_bus_init(&F.mmio), 0);
 	struct pci_bus_ops ops = {
-		.set_irq = fake_irq, .signal_msi = fake_msi, .reset = fake_reset, .opaque = &F};
+	    .set_irq = fake_irq, .signal_msi = fake_msi, .reset = fake_reset, .opaque = &F};
 	assert_int_equal(pci_bus_create(&F.pio, &F.mmio, &ops, &F.bus), 0);
 	return 0;
 }
@@ -125,7 +125,7 @@ static void test_mechanism1(void **state)
 	assert_int_equal(cfg_in(0, 0x02, 2), 0x1237);
 	assert_int_equal(cfg_in(0, 0x03, 1), 0x12);
 	assert_int_equal(cfg_in(5, 0, 4), 0xFFFFFFFF); /* empty slot */
-	pio_out(0xCF8, 4, 0x80000000u | 1 << 8);     /* function 1 */
+	pio_out(0xCF8, 4, 0x80000000u | 1 << 8);       /* function 1 */
 	assert_int_equal(pio_in(0xCFC, 4), 0xFFFFFFFF);
 	pio_out(0xCF8, 4, 0x80010000u); /* bus 1 */
 	assert_int_equal(pio_in(0xCFC, 4), 0xFFFFFFFF);
@@ -319,13 +319,13 @@ static void test_msi(void **state)
 	add_device();
 	unsigned c = find_cap(3, PCI_CAP_ID_MSI);
 	assert_int_not_equal(c, 0);
-	assert_int_equal(pci_msi_notify(&dev, 0), -ENODEV); /* nothing enabled: use INTx */
+	assert_int_equal(pci_msi_notify(&dev, 0), -ENODEV);   /* nothing enabled: use INTx */
 	assert_int_equal(cfg_in(3, c + 2, 2) & 0x18E, 0x184); /* 64-bit, maskable, 4 vectors */
 	cfg_out(3, c + 4, 4, 0xFEE00003);
 	assert_int_equal(cfg_in(3, c + 4, 4), 0xFEE00000); /* low bits read-only */
 	cfg_out(3, c + 8, 4, 0);
 	cfg_out(3, c + 12, 2, 0x4040);
-	cfg_out(3, c + 2, 2, 0x0021); /* enable, 4 vectors */
+	cfg_out(3, c + 2, 2, 0x0021);			 /* enable, 4 vectors */
 	assert_int_equal(pci_msi_notify(&dev, 1), -EIO); /* bus mastering off */
 	cfg_out(3, 0x04, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	assert_int_equal(pci_msi_notify(&dev, 1), 0);
@@ -408,7 +408,7 @@ static void test_msix(void **state)
 	struct pci_device bad;
 	memset(&bad, 0, sizeof(bad));
 	bad.bars[1] = (struct pci_bar){.type = PCI_BAR_MEM32, .size = 0x1000};
-	assert_int_equal(pci_msix_init(&bad, 8, 0, 0, 0x800), -EINVAL); /* BAR0 absent */
+	assert_int_equal(pci_msix_init(&bad, 8, 0, 0, 0x800), -EINVAL);	  /* BAR0 absent */
 	assert_int_equal(pci_msix_init(&bad, 300, 1, 0, 0x800), -EINVAL); /* table too big */
 	assert_int_equal(pci_msix_init(&bad, 8, 1, 0, 0x40), -EINVAL);	  /* overlap */
 	assert_int_equal(pci_msix_init(&bad, 0, 1, 0, 0x800), -EINVAL);
@@ -439,15 +439,15 @@ static void test_register_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_mechanism1, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bars, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_command_and_status, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msi, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_register_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mechanism1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bars, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_and_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msi, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_register_errors, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
