@@ -273,7 +273,7 @@ int control_call(const char *name, const char *verb, int argc, char **argv, int 
 		 struct json_object **reply, char *err, size_t errlen)
 {
 	struct json_object *r, *v;
-	int fd, ret;
+	int fd = -1, ret;
 
 	*reply = NULL;
 	ret = control_connect(name, &fd, NULL, err, errlen);

@@ -58,6 +58,22 @@ int control_builtins_register(struct control_server *srv); /* help, version */
 char *control_request_handle(struct control_server *srv, const char *line, size_t len);
 char *control_reply_error(struct json_object *id, const char *msg);
 
+/* One client of the server (control_conn.c). */
+struct control_conn {
+	int fd; /* -1: free slot */
+	char *in;
+	size_t in_len;
+	int discarding; /* inside an over-long line: drop bytes up to the next newline */
+	int rd_closed;
+	char *out;
+	size_t out_len, out_off, out_cap;
+};
+short control_conn_events(const struct control_conn *c); /* what to poll() for */
+void control_conn_event(struct control_server *srv, struct control_conn *c, short revents);
+int control_conn_flush(struct control_conn *c);
+void control_conn_close(struct control_conn *c); /* frees the buffers, marks the slot free */
+int control_server_stopping(struct control_server *srv); /* a handler stopped the server */
+
 /* Human output of a result: "key: value" lines, nested keys joined with dots, arrays with commas;
  * control characters are replaced so a VM cannot drive the terminal. */
 void control_print_human(FILE *out, struct json_object *result);

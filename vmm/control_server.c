@@ -1,9 +1,7 @@
-/* The control socket server (see control.h): one thread, one poll() loop, at most
- * CONTROL_MAX_CONNECTIONS clients, each with its own line buffer and reply queue.
- *
- * Sockets are non-blocking and replies are queued, so a client that stops reading stalls only
- * itself: its requests are not processed while its queue is over OUT_HIGH.  Verb handlers run
- * here, one at a time.  An eventfd wakes the loop so that stop is prompt.
+/* The control socket server (see control.h): the socket's life (lock, stale check, bind, unlink),
+ * the verb table, and one thread with one poll() loop over at most CONTROL_MAX_CONNECTIONS
+ * clients (each one's buffers are in control_conn.c).  Verb handlers run on that thread, one at
+ * a time.  An eventfd wakes the loop so that stop is prompt.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,24 +20,11 @@
 
 #include "vmm/control_internal.h"
 
-#define OUT_HIGH (256 * 1024)
-#define IN_CAP (CONTROL_LINE_MAX + 1) /* a full line plus its newline */
-
 struct control_verb {
 	char name[CONTROL_VERB_MAX + 1];
 	char *usage;
 	control_verb_fn fn;
 	void *opaque;
-};
-
-struct control_conn {
-	int fd; /* -1: free slot */
-	char *in;
-	size_t in_len;
-	int discarding; /* inside an over-long line: drop bytes up to the next newline */
-	int rd_closed;
-	char *out;
-	size_t out_len, out_off, out_cap;
 };
 
 struct control_server {
@@ -132,134 +117,6 @@ int control_server_verb_at(struct control_server *srv, int i, char *verb, size_t
 	return ret;
 }
 
-static void conn_close(struct control_conn *c)
-{
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-/* Queue a reply; takes ownership of `line`.  Out of memory drops the connection, not the VM. */
-static int conn_queue(struct control_conn *c, char *line)
-{
-	size_t n;
-
-	if (!line)
-		return -ENOMEM;
-	n = strlen(line);
-	if (c->out_off && c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->out_len + n > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 4096;
-		char *p;
-		while (cap < c->out_len + n)
-			cap *= 2;
-		p = realloc(c->out, cap);
-		if (!p) {
-			free(line);
-			return -ENOMEM;
-		}
-		c->out = p;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, line, n);
-	c->out_len += n;
-	free(line);
-	return 0;
-}
-
-static int conn_flush(struct control_conn *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		c->out_off += n;
-	}
-	c->out_off = c->out_len = 0;
-	return 0;
-}
-
-static size_t pending_out(const struct control_conn *c)
-{
-	return c->out_len - c->out_off;
-}
-
-/* Answer every complete line in the input buffer while the reply queue has room. */
-static int conn_process(struct control_server *srv, struct control_conn *c)
-{
-	while (c->in_len && pending_out(c) < OUT_HIGH && !srv->self_stop) {
-		char *nl = memchr(c->in, '\n', c->in_len);
-		size_t used, len;
-
-		if (c->discarding) {
-			if (!nl) {
-				c->in_len = 0;
-				break;
-			}
-			c->discarding = 0;
-			used = nl - c->in + 1;
-		} else if (nl) {
-			used = nl - c->in + 1;
-			len = used - 1;
-			if (len && c->in[len - 1] == '\r')
-				len--;
-			if (conn_queue(c, control_request_handle(srv, c->in, len)) < 0)
-				return -ENOMEM;
-		} else if (c->in_len == IN_CAP) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request line longer than %d bytes",
-				 CONTROL_LINE_MAX);
-			if (conn_queue(c, control_reply_error(NULL, msg)) < 0)
-				return -ENOMEM;
-			c->discarding = 1;
-			used = c->in_len;
-		} else {
-			break;
-		}
-		memmove(c->in, c->in + used, c->in_len - used);
-		c->in_len -= used;
-	}
-	return 0;
-}
-
-static int conn_read(struct control_server *srv, struct control_conn *c)
-{
-	ssize_t n;
-
-	if (!c->in && !(c->in = malloc(IN_CAP)))
-		return -ENOMEM;
-	if (c->in_len == IN_CAP) /* full of requests still waiting: a 0-byte read is no EOF */
-		return conn_process(srv, c);
-	n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		c->rd_closed = 1; /* the client may still be waiting for replies */
-	c->in_len += n;
-	return conn_process(srv, c);
-}
-
-static void conn_event(struct control_server *srv, struct control_conn *c, short revents)
-{
-	int ret = 0;
-
-	if (revents & POLLERR)
-		ret = -EIO;
-	if (!ret && (revents & (POLLIN | POLLHUP)) && !c->rd_closed)
-		ret = conn_read(srv, c);
-	if (!ret)
-		ret = conn_flush(c);
-	/* Draining the queue may let buffered requests through. */
-	if (!ret && pending_out(c) < OUT_HIGH && c->in_len && (ret = conn_process(srv, c)) == 0)
-		ret = conn_flush(c);
-	if (ret < 0 || (c->rd_closed && !pending_out(c)))
-		conn_close(c);
-}
-
 static int peer_allowed(int fd)
 {
 	struct ucred cred;
@@ -325,21 +182,16 @@ static void *server_thread(void *arg)
 		pfd[n++] = (struct pollfd){.fd = backoff ? -1 : srv->listen_fd, .events = POLLIN};
 		for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++) {
 			struct control_conn *c = &srv->conns[i];
-			short ev = 0;
 			if (c->fd < 0)
 				continue;
-			if (!c->rd_closed && pending_out(c) < OUT_HIGH && c->in_len < IN_CAP)
-				ev |= POLLIN;
-			if (pending_out(c))
-				ev |= POLLOUT;
 			map[n] = i;
-			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+			pfd[n++] = (struct pollfd){.fd = c->fd, .events = control_conn_events(c)};
 		}
 		int r = poll(pfd, n, backoff ? 100 : -1);
-		if (r < 0 && errno != EINTR)
+		if (r < 0 && errno != EINTR && errno != ENOMEM)
 			break;
 		if (r <= 0) {
-			backoff = 0;
+			backoff = r < 0 && errno == ENOMEM;
 			continue;
 		}
 		if (pfd[0].revents)
@@ -347,7 +199,7 @@ static void *server_thread(void *arg)
 		/* Connections first: a client that hung up frees its slot for a new one. */
 		for (int k = 2; k < n; k++)
 			if (pfd[k].revents)
-				conn_event(srv, &srv->conns[map[k]], pfd[k].revents);
+				control_conn_event(srv, &srv->conns[map[k]], pfd[k].revents);
 		if (srv->self_stop)
 			break;
 		if (pfd[1].revents && accept_all(srv) < 0)
@@ -358,7 +210,7 @@ static void *server_thread(void *arg)
 		 * already queued (that handler's among them) are sent if the sockets take them. */
 		for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++)
 			if (srv->conns[i].fd >= 0)
-				conn_flush(&srv->conns[i]);
+				control_conn_flush(&srv->conns[i]);
 		pthread_detach(pthread_self());
 		server_free(srv);
 	}
@@ -379,13 +231,14 @@ static int check_existing(struct control_server *srv, char *err, size_t errlen)
 			 srv->path);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: EAGAIN (a full backlog) means a live but busy VM, and must not hang us. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sun.sun_path, srv->path, strlen(srv->path) + 1);
 	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : -errno;
 	close(fd);
-	if (ret == 0) {
+	if (ret == 0 || ret == -EAGAIN) {
 		snprintf(err, errlen, "a VM named '%s' is already running (%s)", srv->name,
 			 srv->path);
 		return -EADDRINUSE;
@@ -401,7 +254,12 @@ static int open_listener(struct control_server *srv, char *err, size_t errlen)
 	struct stat st;
 	int ret;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", srv->path);
+	/* control_path_for left room for the suffix; checked again all the same. */
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", srv->path) >=
+	    (int)sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "%s: path too long for a UNIX socket", srv->path);
+		return -ENAMETOOLONG;
+	}
 	unlink(sun.sun_path); /* left by a crash; we hold the name's lock */
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0) {
@@ -439,7 +297,7 @@ static void server_free(struct control_server *srv)
 	control_lock_release(srv->lock_path, srv->lock_fd);
 	for (int i = 0; i < CONTROL_MAX_CONNECTIONS; i++)
 		if (srv->conns[i].fd >= 0)
-			conn_close(&srv->conns[i]);
+			control_conn_close(&srv->conns[i]);
 	for (int i = 0; i < srv->nverbs; i++)
 		free(srv->verbs[i].usage);
 	free(srv->verbs);
@@ -504,6 +362,11 @@ int control_server_start(const char *name, struct control_server **out, char *er
 	}
 	*out = srv;
 	return 0;
+}
+
+int control_server_stopping(struct control_server *srv)
+{
+	return srv->self_stop;
 }
 
 void control_server_stop(struct control_server *srv)

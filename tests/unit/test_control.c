@@ -771,6 +771,87 @@ static void test_client_timeout(void **state)
 	control_server_stop(srv);
 }
 
+/* A fake VM that answers one request with a canned line, to test the client's checks. */
+struct canned {
+	int listen_fd;
+	const char *reply;
+};
+
+static void *canned_server(void *arg)
+{
+	struct canned *c = arg;
+	int fd = accept(c->listen_fd, NULL, NULL);
+	char ch;
+
+	while (fd >= 0 && recv(fd, &ch, 1, 0) == 1 && ch != '\n')
+		;
+	if (fd >= 0) {
+		raw_send(fd, c->reply, strlen(c->reply));
+		close(fd);
+	}
+	return NULL;
+}
+
+static int call_canned(const char *reply, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct canned c = {.reply = reply};
+	struct json_object *r = NULL;
+	pthread_t t;
+	int ret;
+
+	assert_int_equal(control_socket_path("fake", sun.sun_path, sizeof(sun.sun_path)), 0);
+	unlink(sun.sun_path);
+	c.listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(c.listen_fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(c.listen_fd, 1), 0);
+	assert_int_equal(pthread_create(&t, NULL, canned_server, &c), 0);
+	ret = control_call("fake", "info", 0, NULL, 10000, &r, err, errlen);
+	pthread_join(t, NULL);
+	close(c.listen_fd);
+	if (ret == 0)
+		json_object_put(r);
+	else
+		assert_null(r);
+	return ret;
+}
+
+static void test_client_checks_replies(void **state)
+{
+	char err[CONTROL_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(
+	    call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
+	    0);
+	assert_int_equal(call_canned("garbage\n", err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "bad reply from VM 'fake'"));
+	assert_int_equal(
+	    call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}} x\n", err, sizeof(err)),
+	    -EPROTO);
+	assert_int_equal(
+	    call_canned("{\"version\":2,\"id\":1,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
+	    -EPROTO);
+	assert_non_null(strstr(err, "version"));
+	assert_int_equal(
+	    call_canned("{\"version\":1,\"id\":99,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
+	    -EPROTO);
+	assert_non_null(strstr(err, "id"));
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"result\":{}}\n", err, sizeof(err)),
+			 -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true}\n", err, sizeof(err)),
+			 -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false}\n", err, sizeof(err)),
+			 -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false,\"error\":\"no\"}\n",
+				     err, sizeof(err)),
+			 -EREMOTEIO);
+	assert_string_equal(err, "no");
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true", err, sizeof(err)),
+			 -ECONNRESET);
+	assert_non_null(strstr(err, "connection closed before the reply"));
+}
+
 static void test_print_human(void **state)
 {
 	struct json_object *r = json_tokener_parse(
@@ -815,6 +896,7 @@ int main(void)
 	    T(test_slow_reader_does_not_block_others),
 	    T(test_pipelined_requests),
 	    T(test_client_timeout),
+	    T(test_client_checks_replies),
 	    T(test_print_human),
 #undef T
 	};

@@ -1,0 +1,163 @@
+/* One control connection: its input line buffer and its queue of replies.
+ *
+ * Sockets are non-blocking and replies are queued, so a client that stops reading stalls only
+ * itself: its requests wait while its queue is over OUT_HIGH, and its socket is not read while
+ * they wait.  A line over CONTROL_LINE_MAX gets an error reply and is skipped to its newline;
+ * the connection survives it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vmm/control_internal.h"
+
+#define OUT_HIGH (256 * 1024)
+#define IN_CAP (CONTROL_LINE_MAX + 1) /* a full line plus its newline */
+
+void control_conn_close(struct control_conn *c)
+{
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Queue a reply; takes ownership of `line`.  Out of memory drops the connection, not the VM. */
+static int conn_queue(struct control_conn *c, char *line)
+{
+	size_t n;
+
+	if (!line)
+		return -ENOMEM;
+	n = strlen(line);
+	/* Drop what was sent before growing: a client that reads slowly but never lets the queue
+	 * empty must not make it grow without bound. */
+	if (c->out_off && (c->out_off == c->out_len || c->out_len + n > c->out_cap)) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		char *p;
+		while (cap < c->out_len + n)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p) {
+			free(line);
+			return -ENOMEM;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, line, n);
+	c->out_len += n;
+	free(line);
+	return 0;
+}
+
+int control_conn_flush(struct control_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		c->out_off += n;
+	}
+	c->out_off = c->out_len = 0;
+	return 0;
+}
+
+static size_t pending_out(const struct control_conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+short control_conn_events(const struct control_conn *c)
+{
+	short ev = 0;
+
+	if (!c->rd_closed && pending_out(c) < OUT_HIGH && c->in_len < IN_CAP)
+		ev |= POLLIN;
+	if (pending_out(c))
+		ev |= POLLOUT;
+	return ev;
+}
+
+/* Answer every complete line in the input buffer while the reply queue has room. */
+static int conn_process(struct control_server *srv, struct control_conn *c)
+{
+	while (c->in_len && pending_out(c) < OUT_HIGH && !control_server_stopping(srv)) {
+		char *nl = memchr(c->in, '\n', c->in_len);
+		size_t used, len;
+
+		if (c->discarding) {
+			if (!nl) {
+				c->in_len = 0;
+				break;
+			}
+			c->discarding = 0;
+			used = nl - c->in + 1;
+		} else if (nl) {
+			used = nl - c->in + 1;
+			len = used - 1;
+			if (len && c->in[len - 1] == '\r')
+				len--;
+			if (conn_queue(c, control_request_handle(srv, c->in, len)) < 0)
+				return -ENOMEM;
+		} else if (c->in_len == IN_CAP) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "request line longer than %d bytes",
+				 CONTROL_LINE_MAX);
+			if (conn_queue(c, control_reply_error(NULL, msg)) < 0)
+				return -ENOMEM;
+			c->discarding = 1;
+			used = c->in_len;
+		} else {
+			break;
+		}
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+	}
+	return 0;
+}
+
+static int conn_read(struct control_server *srv, struct control_conn *c)
+{
+	ssize_t n;
+
+	if (!c->in && !(c->in = malloc(IN_CAP)))
+		return -ENOMEM;
+	if (c->in_len == IN_CAP) /* full of requests still waiting: a 0-byte read is no EOF */
+		return conn_process(srv, c);
+	n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		c->rd_closed = 1; /* the client may still be waiting for replies */
+	c->in_len += n;
+	return conn_process(srv, c);
+}
+
+void control_conn_event(struct control_server *srv, struct control_conn *c, short revents)
+{
+	int ret = 0;
+
+	if (revents & POLLERR)
+		ret = -EIO;
+	if (!ret && (revents & (POLLIN | POLLHUP)) && !c->rd_closed)
+		ret = conn_read(srv, c);
+	if (!ret)
+		ret = control_conn_flush(c);
+	/* Draining the queue may let buffered requests through. */
+	if (!ret && pending_out(c) < OUT_HIGH && c->in_len && (ret = conn_process(srv, c)) == 0)
+		ret = control_conn_flush(c);
+	if (ret < 0 || (c->rd_closed && !pending_out(c)))
+		control_conn_close(c);
+}
