@@ -112,6 +112,17 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struc
 					 (unsigned long long)n, VM_MEMORY_MIN_MIB);
 				return -EINVAL;
 			}
+			/* High RAM must end below the 64-bit PCI window. */
+			uint64_t limit =
+			    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) /
+			    MiB;
+			if (n > limit) {
+				snprintf(
+				    err, errlen,
+				    "run: --memory %llu MiB is more than the machine's %llu MiB",
+				    (unsigned long long)n, (unsigned long long)limit);
+				return -EINVAL;
+			}
 			if (n > host_ram_mib) {
 				snprintf(err, errlen,
 					 "run: --memory %llu MiB is more than the host's %llu MiB",

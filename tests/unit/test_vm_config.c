@@ -107,6 +107,18 @@ static void test_errors(void **state)
 	expect_error("run --kernel k --initrd=", "empty --initrd");
 }
 
+static void test_machine_limit(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	char *ok[] = {"run", "--kernel", "k", "--memory", "1047552", NULL};
+	char *big[] = {"run", "--kernel", "k", "--memory", "1047553", NULL};
+	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, 1, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "more than the machine's 1047552 MiB"));
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -130,6 +142,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_all_options),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_machine_limit),
 	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
