@@ -37,7 +37,7 @@ static unsigned order(unsigned n)
 	return b;
 }
 
-struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
+static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
 {
 	for (unsigned i = 0; i < c->nent; i++)
 		if (c->entries[i].function == fn && c->entries[i].index == index)
@@ -51,8 +51,7 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t 
  * can report components without the feature, and Linux then warns that the sizes disagree. */
 static void xsave_sanitize(struct kvm_cpuid2 *c)
 {
-	struct kvm_cpuid_entry2 *l1 = cpuid_find(c, 1, 0), *l7 = cpuid_find(c, 7, 0),
-				*d0 = cpuid_find(c, 0xD, 0);
+	struct kvm_cpuid_entry2 *l1 = find(c, 1, 0), *l7 = find(c, 7, 0), *d0 = find(c, 0xD, 0);
 	if (!l1 || !d0)
 		return;
 	uint64_t ok = 0x3; /* x87, SSE */
@@ -81,13 +80,6 @@ static void xsave_sanitize(struct kvm_cpuid2 *c)
 	}
 	d0->ecx = max;
 	d0->ebx = XSTATE_LEGACY_SIZE; /* for XCR0 at reset; KVM updates it as the guest sets XCR0 */
-}
-
-void cpuid_hide_xsave(struct kvm_cpuid2 *c)
-{
-	struct kvm_cpuid_entry2 *l1 = cpuid_find(c, 1, 0);
-	if (l1) /* XSAVE, OSXSAVE, and AVX which needs it; Linux drops the rest by dependency */
-		l1->ecx &= ~(1u << 26 | 1u << 27 | 1u << 28);
 }
 
 void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)

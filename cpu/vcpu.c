@@ -34,32 +34,6 @@ int vcpu_signal_setup(void)
 	return 0;
 }
 
-/* Does KVM's XSAVE area size for every offered component agree with CPUID's maximum? Nested or
- * emulated hosts sometimes compute it from a host CPUID that disagrees; Linux then warns at boot
- * and disables XSAVE, so offering it is only noise. */
-static bool xsave_consistent(struct vcpu *v, struct kvm_cpuid2 *c, size_t sz)
-{
-	struct kvm_cpuid_entry2 *l1 = cpuid_find(c, 1, 0), *d0 = cpuid_find(c, 0xD, 0);
-	if (!l1 || !d0 || !(l1->ecx & (1u << 26)))
-		return true;
-	struct kvm_xcrs x = {.nr_xcrs = 1};
-	x.xcrs[0].value = (uint64_t)d0->edx << 32 | d0->eax;
-	if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
-		return true; /* cannot tell: keep what KVM supports */
-	struct kvm_cpuid2 *g = calloc(1, sz);
-	bool ok = true;
-	if (g) {
-		g->nent = c->nent;
-		struct kvm_cpuid_entry2 *e;
-		if (ioctl(v->fd, KVM_GET_CPUID2, g) == 0 && (e = cpuid_find(g, 0xD, 0)))
-			ok = e->ebx == d0->ecx;
-		free(g);
-	}
-	x.xcrs[0].value = 1; /* back to the reset value */
-	ioctl(v->fd, KVM_SET_XCRS, &x);
-	return ok;
-}
-
 static int setup_cpuid(struct vcpu *v, unsigned ncpus)
 {
 	const struct kvm_cpuid2 *sup = v->vm->cpuid;
@@ -70,10 +44,6 @@ static int setup_cpuid(struct vcpu *v, unsigned ncpus)
 	memcpy(c, sup, sz);
 	cpuid_fixup(c, v->id, ncpus);
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
-	if (r == 0 && !xsave_consistent(v, c, sz)) {
-		cpuid_hide_xsave(c);
-		r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
-	}
 	free(c);
 	return r;
 }

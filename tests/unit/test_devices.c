@@ -315,13 +315,6 @@ static void test_cpuid(void **state)
 	assert_int_equal(c.e[4].eax, 0x7);
 	assert_int_equal(c.e[4].ecx, 0x340);
 	assert_false(c.e[0].edx & (1u << 28)); /* one CPU: no HTT */
-	/* hiding XSAVE takes AVX with it */
-	c.e[0].ecx |= 1u << 26 | 1u << 27;
-	assert_ptr_equal(cpuid_find(&c.h, 0xD, 2), &c.e[5]);
-	assert_null(cpuid_find(&c.h, 0xD, 3));
-	cpuid_hide_xsave(&c.h);
-	assert_int_equal(c.e[0].ecx & (7u << 26), 0);
-	assert_true(c.e[0].ecx & (1u << 31));
 }
 
 int main(void)
