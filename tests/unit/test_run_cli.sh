@@ -40,7 +40,9 @@ check kernel-directory "not a regular file" --kernel "$tmp"
 check cpus-zero "bad --cpus" --kernel "$tmp/notbz" --cpus 0
 check cpus-too-many "bad --cpus" --kernel "$tmp/notbz" --cpus 65
 check memory-small "too small" --kernel "$tmp/notbz" --memory 31
-check memory-huge "more than the host" --kernel "$tmp/notbz" --memory 1000000000
+host_mib=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024))
+check memory-over-host "more than the host" --kernel "$tmp/notbz" --memory $((host_mib + 1024))
+check memory-over-machine "more than the machine" --kernel "$tmp/notbz" --memory 2000000
 check memory-garbage "bad --memory" --kernel "$tmp/notbz" --memory lots
 check unknown-option "unknown option '--frobnicate'" --kernel "$tmp/notbz" --frobnicate
 check missing-value "needs a value" --kernel
