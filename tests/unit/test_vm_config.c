@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "vmm/layout.h"
 #include "vmm/vm_config.h"
 
 #define HOST_MIB 8192
@@ -111,12 +112,18 @@ static void test_machine_limit(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	char *ok[] = {"run", "--kernel", "k", "--memory", "1047552", NULL};
-	char *big[] = {"run", "--kernel", "k", "--memory", "1047553", NULL};
+	char err[256], ok_mib[32], big_mib[32], msg[80];
+	uint64_t limit =
+	    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) / MiB;
+	snprintf(ok_mib, sizeof(ok_mib), "%llu", (unsigned long long)limit);
+	snprintf(big_mib, sizeof(big_mib), "%llu", (unsigned long long)limit + 1);
+	snprintf(msg, sizeof(msg), "more than the machine's %llu MiB", (unsigned long long)limit);
+	char *ok[] = {"run", "--kernel", "k", "--memory", ok_mib, NULL};
+	char *big[] = {"run", "--kernel", "k", "--memory", big_mib, NULL};
 	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, 1, &c, err, sizeof(err)), 0);
+	vm_config_free(&c);
 	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, 1, &c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "more than the machine's 1047552 MiB"));
+	assert_non_null(strstr(err, msg));
 }
 
 static void test_names(void **state)

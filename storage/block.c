@@ -1,0 +1,557 @@
+/* The block-layer core: driver registry, format probing, opening images with their backing chains,
+ * and the checked entry points every caller goes through.
+ *
+ * Drivers trust nothing they did not check themselves, and the core checks everything that is not
+ * format-specific once, here: ranges against the virtual size, writes on read-only images, chains
+ * that loop or are too deep.  Backing chains are opened by the core, not by drivers, so that every
+ * format resolves names, detects loops and applies cache flags the same way.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/block.h"
+
+#define BLOCK_MAX_DRIVERS 32
+#define BLOCK_PROBE_BYTES (64 * 1024)
+#define BLOCK_ZERO_CHUNK (1u << 20)
+#define BLOCK_PROBE_GUARD 512 /* bytes of a probed raw image kept from looking like a format */
+
+static const struct block_driver *block_registry[BLOCK_MAX_DRIVERS];
+static size_t block_registry_count;
+
+void block_driver_register(const struct block_driver *drv)
+{
+	if (block_registry_count < BLOCK_MAX_DRIVERS)
+		block_registry[block_registry_count++] = drv;
+}
+
+const struct block_driver *block_driver_find(const char *name)
+{
+	for (size_t i = 0; name && i < block_registry_count; i++)
+		if (strcmp(block_registry[i]->name, name) == 0)
+			return block_registry[i];
+	return NULL;
+}
+
+const struct block_driver *const *block_drivers(size_t *count)
+{
+	*count = block_registry_count;
+	return block_registry;
+}
+
+/* ---- Errors ---- */
+
+static __thread char block_error_msg[512];
+
+int block_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(block_error_msg, sizeof(block_error_msg), fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -err;
+}
+
+const char *block_last_error(void)
+{
+	return block_error_msg[0] ? block_error_msg : "no error recorded";
+}
+
+/* ---- Probing ---- */
+
+static int block_host_flags(int flags)
+{
+	int hf = 0;
+
+	if (flags & BLOCK_OPEN_RDWR)
+		hf |= HOST_FILE_RDWR;
+	if (flags & BLOCK_OPEN_CACHE_NONE)
+		hf |= HOST_FILE_DIRECT;
+	if (flags & BLOCK_OPEN_CACHE_DSYNC)
+		hf |= HOST_FILE_DSYNC;
+	if (flags & BLOCK_OPEN_CACHE_UNSAFE)
+		hf |= HOST_FILE_UNSAFE;
+	return hf;
+}
+
+static int block_probe_file(struct host_file *f, const char *filename,
+			    const struct block_driver **out)
+{
+	const struct block_driver *best = NULL;
+	uint64_t size;
+	uint8_t *head;
+	int best_score = 0, ret;
+
+	ret = host_file_size(f, &size);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot get size: %s", filename, strerror(-ret));
+	size_t len = size < BLOCK_PROBE_BYTES ? (size_t)size : BLOCK_PROBE_BYTES;
+	head = malloc(BLOCK_PROBE_BYTES);
+	if (!head)
+		return block_error(-ENOMEM, "%s: out of memory", filename);
+	ret = host_file_pread(f, 0, head, BLOCK_PROBE_BYTES);
+	if (ret < 0) {
+		free(head);
+		return block_error(ret, "%s: cannot read header: %s", filename, strerror(-ret));
+	}
+	for (size_t i = 0; i < block_registry_count; i++) {
+		const struct block_driver *drv = block_registry[i];
+		if (!drv->probe)
+			continue;
+		int score = drv->probe(head, len, filename);
+		if (score > best_score) {
+			best_score = score;
+			best = drv;
+		}
+	}
+	free(head);
+	if (!best)
+		best = block_driver_find("raw");
+	if (!best)
+		return block_error(-ENOENT, "%s: unknown image format and no raw driver", filename);
+	*out = best;
+	return 0;
+}
+
+int block_probe(const char *filename, const struct block_driver **drv)
+{
+	struct host_file f;
+	int ret = host_file_open(&f, filename, 0);
+
+	if (ret < 0)
+		return block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+	ret = block_probe_file(&f, filename, drv);
+	host_file_close(&f);
+	return ret;
+}
+
+/* ---- Opening and closing ---- */
+
+struct block_chain_link {
+	dev_t dev;
+	ino_t ino;
+	const struct block_chain_link *next; /* the image above; NULL at the top */
+};
+
+/* The backing name is relative to the directory of the image that records it. */
+static char *block_backing_path(const char *image, const char *backing)
+{
+	const char *slash = strrchr(image, '/');
+	char *path;
+
+	if (backing[0] == '/' || !slash)
+		return strdup(backing);
+	size_t dirlen = (size_t)(slash - image) + 1;
+	path = malloc(dirlen + strlen(backing) + 1);
+	if (!path)
+		return NULL;
+	memcpy(path, image, dirlen);
+	strcpy(path + dirlen, backing);
+	return path;
+}
+
+static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
+			    const struct block_chain_link *above, struct block_device **out);
+
+static int block_open_backing(struct block_device *bs, int depth,
+			      const struct block_chain_link *self)
+{
+	const char *name = bs->backing_name;
+	int ret;
+
+	if (!name[0])
+		return block_error(-EINVAL, "%s: empty backing file name", bs->filename);
+	if (strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
+		return block_error(-ENOTSUP, "%s: unsupported backing file name '%s'", bs->filename,
+				   name);
+	if (bs->backing_fmt && !block_driver_find(bs->backing_fmt))
+		return block_error(-ENOTSUP, "%s: unknown backing file format '%s'", bs->filename,
+				   bs->backing_fmt);
+	if (depth + 1 >= BLOCK_MAX_CHAIN)
+		return block_error(-ELOOP, "%s: backing chain deeper than %d images", bs->filename,
+				   BLOCK_MAX_CHAIN);
+	char *path = block_backing_path(bs->filename, name);
+	if (!path)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* Backing files are never written; they keep the top image's cache mode. */
+	int bflags = bs->flags & (BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC |
+				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK);
+	ret = block_open_chain(path, bs->backing_fmt, bflags, depth + 1, self, &bs->backing);
+	/* Name the top image once; the innermost message names the file at fault. */
+	if (ret < 0 && depth == 0) {
+		char inner[sizeof(block_error_msg)];
+		snprintf(inner, sizeof(inner), "%s", block_error_msg);
+		block_error(ret, "%s: in its backing chain: %s", bs->filename, inner);
+	}
+	free(path);
+	return ret;
+}
+
+static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
+			    const struct block_chain_link *above, struct block_device **out)
+{
+	struct block_device *bs;
+	struct block_chain_link self;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	bs = calloc(1, sizeof(*bs));
+	if (!bs)
+		return block_error(-ENOMEM, "%s: out of memory", filename);
+	bs->file.fd = -1;
+	bs->flags = flags;
+	bs->filename = strdup(filename);
+	if (!bs->filename) {
+		free(bs);
+		return block_error(-ENOMEM, "%s: out of memory", filename);
+	}
+	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
+	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
+		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
+			    filename);
+		goto fail;
+	} else if (ret < 0) {
+		block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+		goto fail;
+	}
+	if (fstat(bs->file.fd, &st) < 0) {
+		ret = block_error(-errno, "%s: cannot stat: %s", filename, strerror(errno));
+		goto fail;
+	}
+	for (const struct block_chain_link *l = above; l; l = l->next) {
+		if (l->dev == st.st_dev && l->ino == st.st_ino) {
+			ret = block_error(
+			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
+			    filename);
+			goto fail;
+		}
+	}
+	if (fmt) {
+		bs->drv = block_driver_find(fmt);
+		if (!bs->drv) {
+			ret = block_error(-ENOTSUP, "%s: unknown format '%s'", filename, fmt);
+			goto fail;
+		}
+	} else {
+		ret = block_probe_file(&bs->file, filename, &bs->drv);
+		if (ret < 0)
+			goto fail;
+		bs->flags |= BLOCK_OPEN_PROBED;
+	}
+	block_error_msg[0] = 0;
+	ret = bs->drv->open(bs);
+	if (ret < 0) {
+		if (!block_error_msg[0])
+			block_error(ret, "%s: cannot open %s image: %s", filename, bs->drv->name,
+				    strerror(-ret));
+		bs->drv = NULL; /* open failed: the driver's close must not run */
+		goto fail;
+	}
+	if (bs->size > INT64_MAX) {
+		ret = block_error(-EFBIG, "%s: virtual size %llu too large", filename,
+				  (unsigned long long)bs->size);
+		goto fail;
+	}
+	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
+		self.dev = st.st_dev;
+		self.ino = st.st_ino;
+		self.next = above;
+		ret = block_open_backing(bs, depth, &self);
+		if (ret < 0)
+			goto fail;
+	}
+	*out = bs;
+	return 0;
+fail:
+	block_close(bs);
+	return ret;
+}
+
+int block_open(const char *filename, const char *fmt, int flags, struct block_device **out)
+{
+	if (!filename || !filename[0]) {
+		*out = NULL;
+		return block_error(-EINVAL, "empty image file name");
+	}
+	return block_open_chain(filename, fmt, flags, 0, NULL, out);
+}
+
+void block_close(struct block_device *bs)
+{
+	if (!bs)
+		return;
+	if (bs->backing)
+		block_close(bs->backing);
+	if (bs->drv && bs->drv->close)
+		bs->drv->close(bs);
+	host_file_close(&bs->file);
+	free(bs->backing_name);
+	free(bs->backing_fmt);
+	free(bs->filename);
+	free(bs);
+}
+
+/* ---- Creation ---- */
+
+int block_create(const char *fmt, const char *filename, const struct block_create_args *args)
+{
+	const struct block_driver *drv = block_driver_find(fmt);
+	struct block_create_args a = *args;
+	struct stat st;
+	int ret;
+
+	if (!drv)
+		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename,
+				   fmt ? fmt : "(none)");
+	if (!drv->create)
+		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename,
+				   drv->name);
+	if (a.backing && !drv->has_backing)
+		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename,
+				   drv->name);
+	if (stat(filename, &st) == 0)
+		return block_error(-EEXIST, "%s: file exists", filename);
+	/* No size given with a backing file: take the backing file's. */
+	if (a.size == 0 && a.backing) {
+		struct block_device *b;
+		char *path = block_backing_path(filename, a.backing);
+		if (!path)
+			return block_error(-ENOMEM, "%s: out of memory", filename);
+		ret = block_open(path, a.backing_fmt, 0, &b);
+		free(path);
+		if (ret < 0)
+			return ret;
+		a.size = b->size;
+		block_close(b);
+	}
+	block_error_msg[0] = 0;
+	ret = drv->create(filename, &a);
+	if (ret < 0) {
+		if (!block_error_msg[0])
+			block_error(ret, "%s: cannot create %s image: %s", filename, drv->name,
+				    strerror(-ret));
+		return ret;
+	}
+	const char *unused = a.opts ? block_opts_unused(a.opts) : NULL;
+	if (unused) {
+		unlink(filename); /* it did not exist before: we made it */
+		return block_error(-EINVAL, "%s: format %s does not support option '%s'", filename,
+				   drv->name, unused);
+	}
+	return 0;
+}
+
+/* ---- Synchronous I/O ---- */
+
+static int block_check_range(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	if (offset > bs->size || len > bs->size - offset)
+		return block_error(-EINVAL,
+				   "%s: request [%llu, +%llu) beyond the virtual size %llu",
+				   bs->filename, (unsigned long long)offset,
+				   (unsigned long long)len, (unsigned long long)bs->size);
+	return 0;
+}
+
+static int block_check_write(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	if (!(bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+	return block_check_range(bs, offset, len);
+}
+
+static int block_unsupported(struct block_device *bs, const char *what)
+{
+	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
+			   bs->drv->name, what);
+}
+
+int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	size_t len = iov_size(iov, iovcnt);
+	int ret = block_check_range(bs, offset, len);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	return bs->drv->preadv(bs, offset, iov, iovcnt);
+}
+
+/* A raw image whose format was probed must never start to look like another format: a guest
+ * could write a qcow2 header naming any host file as backing file and read it at the next start
+ * (QEMU's CVE-2008-2004).  Refuse writes that would make the first sector probe as a format. */
+static int block_check_probed_raw(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+				  int iovcnt, size_t len)
+{
+	uint8_t head[BLOCK_PROBE_GUARD];
+	size_t n = bs->size < sizeof(head) ? (size_t)bs->size : sizeof(head);
+	int ret;
+
+	if (!(bs->flags & BLOCK_OPEN_PROBED) || offset >= n || bs->drv->probe)
+		return 0;
+	ret = host_file_pread(&bs->file, 0, head, n);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot read the first sector: %s", bs->filename,
+				   strerror(-ret));
+	iov_to_buf(iov, iovcnt, 0, head + offset, len < n - offset ? len : n - offset);
+	for (size_t i = 0; i < block_registry_count; i++) {
+		const struct block_driver *drv = block_registry[i];
+		if (drv->probe && drv->probe(head, n, bs->filename) > 0)
+			return block_error(-EPERM,
+					   "%s: refusing a write that makes this probed raw image "
+					   "look like %s (give the format explicitly)",
+					   bs->filename, drv->name);
+	}
+	return 0;
+}
+
+int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	size_t len = iov_size(iov, iovcnt);
+	int ret = block_check_write(bs, offset, len);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	ret = block_check_probed_raw(bs, offset, iov, iovcnt, len);
+	if (ret < 0)
+		return ret;
+	if (!bs->drv->pwritev)
+		return block_unsupported(bs, "writes");
+	return bs->drv->pwritev(bs, offset, iov, iovcnt);
+}
+
+int block_pread(struct block_device *bs, uint64_t offset, void *buf, size_t len)
+{
+	struct iovec v = {buf, len};
+	return block_preadv(bs, offset, &v, 1);
+}
+
+int block_pwrite(struct block_device *bs, uint64_t offset, const void *buf, size_t len)
+{
+	struct iovec v = {(void *)buf, len};
+	return block_pwritev(bs, offset, &v, 1);
+}
+
+int block_flush(struct block_device *bs)
+{
+	int ret;
+
+	if (!(bs->flags & BLOCK_OPEN_RDWR))
+		return 0;
+	ret = bs->drv->flush ? bs->drv->flush(bs) : host_file_flush(&bs->file);
+	if (ret < 0 && !bs->drv->flush)
+		block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret));
+	return ret;
+}
+
+int block_discard(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	int ret = block_check_write(bs, offset, len);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	if (!bs->drv->discard)
+		return block_unsupported(bs, "discard");
+	return bs->drv->discard(bs, offset, len);
+}
+
+int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
+{
+	int ret = block_check_write(bs, offset, len);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	if (flags & ~BLOCK_ZERO_MAY_UNMAP)
+		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
+				   flags);
+	if (bs->drv->write_zeroes)
+		return bs->drv->write_zeroes(bs, offset, len, flags);
+	/* No shortcut in the format: write a buffer of zeroes. */
+	size_t chunk = len < BLOCK_ZERO_CHUNK ? (size_t)len : BLOCK_ZERO_CHUNK;
+	void *zero = calloc(1, chunk);
+	if (!zero)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	while (len && ret == 0) {
+		size_t n = len < chunk ? (size_t)len : chunk;
+		ret = block_pwrite(bs, offset, zero, n);
+		offset += n;
+		len -= n;
+	}
+	free(zero);
+	return ret;
+}
+
+int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		 int *status, uint64_t *map_offset)
+{
+	int ret = block_check_range(bs, offset, len);
+
+	if (ret < 0)
+		return ret;
+	if (len == 0)
+		return block_error(-EINVAL, "%s: block_status of an empty range", bs->filename);
+	*map_offset = 0;
+	if (!bs->drv->block_status) {
+		*pnum = len;
+		*status = BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED;
+		return 0;
+	}
+	ret = bs->drv->block_status(bs, offset, len, pnum, status, map_offset);
+	if (ret == 0 && (*pnum == 0 || *pnum > len))
+		return block_error(-EIO, "%s: driver %s returned a bad status length", bs->filename,
+				   bs->drv->name);
+	return ret;
+}
+
+int block_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
+		   bool shrink_allowed)
+{
+	if (!(bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+	if (new_size > INT64_MAX)
+		return block_error(-EFBIG, "%s: size %llu too large", bs->filename,
+				   (unsigned long long)new_size);
+	if (new_size < bs->size && !shrink_allowed)
+		return block_error(-EINVAL, "%s: shrinking from %llu to %llu bytes needs --shrink",
+				   bs->filename, (unsigned long long)bs->size,
+				   (unsigned long long)new_size);
+	if (!bs->drv->truncate)
+		return block_unsupported(bs, "resizing");
+	return bs->drv->truncate(bs, new_size, prealloc, shrink_allowed);
+}
+
+int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt)
+{
+	size_t len = iov_size(iov, iovcnt);
+	struct block_device *b = bs->backing;
+	size_t avail = 0;
+	int ret = 0;
+
+	if (b && offset < b->size)
+		avail = b->size - offset < len ? (size_t)(b->size - offset) : len;
+	if (avail == len) {
+		return block_preadv(b, offset, iov, iovcnt);
+	} else if (avail) {
+		struct iovec stack[16], *part = stack;
+		if (iovcnt > 16) {
+			part = malloc(sizeof(*part) * iovcnt);
+			if (!part)
+				return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		}
+		int n = iov_slice(iov, iovcnt, 0, avail, part, iovcnt);
+		ret = n < 0 ? n : block_preadv(b, offset, part, n);
+		if (part != stack)
+			free(part);
+		if (ret < 0)
+			return ret;
+	}
+	iov_memset(iov, iovcnt, avail, 0, len - avail);
+	return 0;
+}

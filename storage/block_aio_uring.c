@@ -1,0 +1,203 @@
+/* The io_uring engine of block_aio: raw images without a backing chain, where a guest read or
+ * write is exactly one readv/writev on the image file, skip the worker threads entirely.
+ *
+ * The image file is registered with the ring (no per-request fd lookup) and so is the context's
+ * eventfd, so the kernel signals completions on the same fd the pool uses.  Only what io_uring does
+ * as well as a thread goes here: READ, WRITE and FLUSH (fsync DATASYNC).  Discard and write zeroes
+ * need the fallback chain of host_file, O_DIRECT requests that are not aligned need its bounce
+ * buffers, and short transfers (EOF, signals) need its retry loop: those go to the worker pool.
+ * The ring is guarded by one mutex because a context may be shared by several threads.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/block.h"
+#include "storage/block_aio_impl.h"
+
+struct block_aio_uring {
+	struct io_uring ring;
+	pthread_mutex_t lock;
+	unsigned depth, inflight;
+	struct block_aio_req *wait_head, *wait_tail; /* waiting for ring space */
+};
+
+bool block_aio_uring_usable(struct block_device *bs)
+{
+	return bs->drv && strcmp(bs->drv->name, "raw") == 0 && !bs->backing;
+}
+
+int block_aio_uring_init(struct block_aio_ctx *ctx, int depth)
+{
+	struct block_aio_uring *u = calloc(1, sizeof(*u));
+	int ret;
+
+	if (!u)
+		return -ENOMEM;
+	ret = io_uring_queue_init((unsigned)depth, &u->ring, 0);
+	if (ret < 0) {
+		free(u);
+		return ret;
+	}
+	ret = io_uring_register_files(&u->ring, &ctx->bs->file.fd, 1);
+	if (ret == 0)
+		ret = io_uring_register_eventfd(&u->ring, ctx->efd);
+	if (ret < 0) {
+		io_uring_queue_exit(&u->ring);
+		free(u);
+		return ret;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	u->depth = (unsigned)depth;
+	ctx->uring = u;
+	return 0;
+}
+
+void block_aio_uring_exit(struct block_aio_ctx *ctx)
+{
+	struct block_aio_uring *u = ctx->uring;
+
+	io_uring_queue_exit(&u->ring);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+	ctx->uring = NULL;
+}
+
+static bool block_aio_uring_aligned(const struct host_file *f, const struct block_aio_req *req)
+{
+	uint64_t mask = f->align - 1;
+
+	if (!f->direct)
+		return true;
+	if (req->offset & mask)
+		return false;
+	for (int i = 0; i < req->iovcnt; i++)
+		if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) & mask)
+			return false;
+	return true;
+}
+
+/* Put req in the ring; the caller holds u->lock, has checked for space, and submits. */
+static void block_aio_uring_prep(struct block_aio_ctx *ctx, struct block_aio_req *req)
+{
+	struct block_aio_uring *u = ctx->uring;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	/* inflight < depth guarantees a free SQE: every prepared SQE is submitted at once. */
+	if (req->op == BLOCK_AIO_READ)
+		io_uring_prep_readv(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+	else if (req->op == BLOCK_AIO_WRITE)
+		io_uring_prep_writev(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+	else
+		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data(sqe, req);
+	u->inflight++;
+}
+
+/* Hand prepared SQEs to the kernel.  They already sit in the shared ring, so a transient refusal
+ * (EAGAIN, EBUSY while the completion ring is full) loses nothing: the next reap, or the next
+ * block_aio_poll, submits them again (block_aio_uring_stalled). */
+static void block_aio_uring_flush_sq(struct block_aio_ctx *ctx)
+{
+	struct block_aio_uring *u = ctx->uring;
+	int ret;
+
+	do
+		ret = io_uring_submit(&u->ring);
+	while (ret == -EINTR);
+}
+
+bool block_aio_uring_stalled(struct block_aio_ctx *ctx)
+{
+	struct block_aio_uring *u = ctx->uring;
+	bool stalled;
+
+	pthread_mutex_lock(&u->lock);
+	stalled = io_uring_sq_ready(&u->ring) > 0;
+	pthread_mutex_unlock(&u->lock);
+	return stalled;
+}
+
+int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
+{
+	struct block_aio_uring *u = ctx->uring;
+	struct host_file *f = &ctx->bs->file;
+
+	switch (req->op) {
+	case BLOCK_AIO_WRITE:
+		/* block_pwritev guards the first sector of a probed raw image. */
+		if ((ctx->bs->flags & BLOCK_OPEN_PROBED) && req->offset < 512)
+			return 1;
+		/* fall through */
+	case BLOCK_AIO_READ:
+		if (req->iovcnt == 0 || !block_aio_uring_aligned(f, req))
+			return 1;
+		break;
+	case BLOCK_AIO_FLUSH:
+		if (f->cache_unsafe || f->read_only) {
+			block_aio_finish(ctx, req, 0);
+			return 0;
+		}
+		break;
+	default:
+		return 1;
+	}
+	pthread_mutex_lock(&u->lock);
+	if (u->inflight >= u->depth) {
+		req->next = NULL;
+		if (u->wait_tail)
+			u->wait_tail->next = req;
+		else
+			u->wait_head = req;
+		u->wait_tail = req;
+	} else {
+		block_aio_uring_prep(ctx, req);
+		block_aio_uring_flush_sq(ctx);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list)
+{
+	struct block_aio_uring *u = ctx->uring;
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	pthread_mutex_lock(&u->lock);
+	io_uring_for_each_cqe(&u->ring, head, cqe)
+	{
+		struct block_aio_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		seen++;
+		u->inflight--;
+		if (res == -EINTR || res == -EAGAIN) {
+			block_aio_pool_queue(ctx, req); /* let the retry loop of host_file do it */
+			continue;
+		}
+		if (res >= 0 && req->op != BLOCK_AIO_FLUSH &&
+		    req->done + (uint64_t)res < block_aio_req_len(req)) {
+			req->done +=
+			    (uint64_t)res; /* short: EOF or a signal; the pool finishes it */
+			block_aio_pool_queue(ctx, req);
+			continue;
+		}
+		req->ret = res < 0 ? res : 0;
+		req->next = *list;
+		*list = req;
+	}
+	io_uring_cq_advance(&u->ring, seen);
+	/* Refill the ring from the requests that waited for space. */
+	while (u->wait_head && u->inflight < u->depth) {
+		struct block_aio_req *req = u->wait_head;
+		u->wait_head = req->next;
+		if (!u->wait_head)
+			u->wait_tail = NULL;
+		block_aio_uring_prep(ctx, req);
+	}
+	if (io_uring_sq_ready(&u->ring))
+		block_aio_uring_flush_sq(ctx);
+	pthread_mutex_unlock(&u->lock);
+}

@@ -1,0 +1,476 @@
+/* Tests of the block-layer core (storage/block.c, block_opts.c, iov.c): probing, backing chains
+ * (three layers through a tiny in-test format that reads unallocated sectors with
+ * block_read_backing), loop detection, the depth limit, range checks, options and iov helpers.
+ *
+ * The in-test format "fakecow": header at 0 = magic "FAKECOW1", u64 virtual size, u32 name length,
+ * backing name; at 1024 one allocation byte per 512-byte sector; data from 8192.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "storage/block.h"
+
+#define FC_MAGIC "FAKECOW1"
+#define FC_MAP 1024
+#define FC_DATA 8192
+#define FC_MAX_SECTORS (FC_DATA - FC_MAP)
+
+static int fc_probe(const uint8_t *head, size_t len, const char *filename)
+{
+	(void)filename;
+	return len >= 8 && memcmp(head, FC_MAGIC, 8) == 0 ? 100 : 0;
+}
+
+static int fc_open(struct block_device *bs)
+{
+	uint8_t h[20 + 256];
+	uint32_t n;
+	int ret = host_file_pread(&bs->file, 0, h, sizeof(h));
+
+	if (ret < 0)
+		return ret;
+	if (memcmp(h, FC_MAGIC, 8) != 0)
+		return block_error(-EINVAL, "%s: not a fakecow image", bs->filename);
+	memcpy(&bs->size, h + 8, 8);
+	memcpy(&n, h + 16, 4);
+	if (bs->size > (uint64_t)FC_MAX_SECTORS * 512 || n > 255)
+		return block_error(-EINVAL, "%s: bad fakecow header", bs->filename);
+	if (n) {
+		bs->backing_name = strndup((char *)h + 20, n);
+		if (!bs->backing_name)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fc_rw(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+		 bool write)
+{
+	size_t len = iov_size(iov, iovcnt), done = 0;
+	uint8_t buf[512];
+
+	/* Sector by sector: slow and obviously right. */
+	while (done < len) {
+		uint64_t pos = offset + done, sec = pos / 512, in = pos % 512;
+		size_t n = 512 - in < len - done ? 512 - in : len - done;
+		uint8_t alloc;
+		int ret = host_file_pread(&bs->file, FC_MAP + sec, &alloc, 1);
+		if (ret < 0)
+			return ret;
+		if (!write) {
+			struct iovec part[8];
+			int cnt = iov_slice(iov, iovcnt, done, n, part, 8);
+			if (cnt < 0)
+				return cnt;
+			ret = alloc ? host_file_preadv(&bs->file, FC_DATA + pos, part, cnt)
+				    : block_read_backing(bs, pos, part, cnt);
+		} else {
+			if (!alloc) { /* copy-on-write of the whole sector */
+				struct iovec v = {buf, 512};
+				ret = block_read_backing(bs, sec * 512, &v, 1);
+				if (ret == 0)
+					ret = host_file_pwrite(&bs->file, FC_DATA + sec * 512, buf,
+							       512);
+				alloc = 1;
+				if (ret == 0)
+					ret = host_file_pwrite(&bs->file, FC_MAP + sec, &alloc, 1);
+			}
+			iov_to_buf(iov, iovcnt, done, buf, n);
+			if (ret == 0)
+				ret = host_file_pwrite(&bs->file, FC_DATA + pos, buf, n);
+		}
+		if (ret < 0)
+			return ret;
+		done += n;
+	}
+	return 0;
+}
+
+static int fc_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return fc_rw(bs, offset, iov, iovcnt, false);
+}
+
+static int fc_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return fc_rw(bs, offset, iov, iovcnt, true);
+}
+
+static int fc_create(const char *filename, const struct block_create_args *args)
+{
+	uint8_t h[20 + 256] = FC_MAGIC;
+	uint32_t n = args->backing ? (uint32_t)strlen(args->backing) : 0;
+	struct host_file f;
+	int ret;
+
+	if (n > 255 || args->size > (uint64_t)FC_MAX_SECTORS * 512)
+		return -EINVAL;
+	block_opts_get(args->opts, "fake_option");
+	memcpy(h + 8, &args->size, 8);
+	memcpy(h + 16, &n, 4);
+	if (n)
+		memcpy(h + 20, args->backing, n);
+	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
+	if (ret < 0)
+		return ret;
+	ret = host_file_pwrite(&f, 0, h, sizeof(h));
+	if (ret == 0)
+		ret = host_file_truncate(&f, FC_DATA + args->size);
+	host_file_close(&f);
+	return ret;
+}
+
+static const struct block_driver fc_driver = {
+    .name = "fakecow",
+    .has_backing = true,
+    .probe = fc_probe,
+    .open = fc_open,
+    .create = fc_create,
+    .preadv = fc_preadv,
+    .pwritev = fc_pwritev,
+};
+BLOCK_DRIVER(fc_driver);
+
+static char tmpdir[256];
+
+static const char *tpath(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
+	return buf[i];
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-core-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[512];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+static void create_fc(const char *name, uint64_t size, const char *backing)
+{
+	struct block_create_args a = {.size = size, .backing = backing};
+	assert_int_equal(block_create("fakecow", tpath(name), &a), 0);
+}
+
+static void fill_raw(const char *name, size_t size, uint8_t seed)
+{
+	struct block_create_args a = {.size = size};
+	struct block_device *bs;
+	uint8_t *buf = malloc(size);
+
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (uint8_t)(seed + i * 7);
+	assert_int_equal(block_create("raw", tpath(name), &a), 0);
+	assert_int_equal(block_open(tpath(name), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_pwrite(bs, 0, buf, size), 0);
+	block_close(bs);
+	free(buf);
+}
+
+static void test_three_layer_chain(void **state)
+{
+	struct block_device *bs;
+	uint8_t buf[8192], want[8192];
+
+	(void)state;
+	fill_raw("base.raw", 4096, 1); /* shorter than the overlays: zeroes past its end */
+	create_fc("mid.fc", 8192, "base.raw");
+	create_fc("top.fc", 8192, "mid.fc");
+
+	/* Write into mid at sector 2..3, then top at sector 3. */
+	assert_int_equal(block_open(tpath("mid.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_string_equal(bs->drv->name, "fakecow");
+	memset(buf, 0xAA, 1024);
+	assert_int_equal(block_pwrite(bs, 1024, buf, 1024), 0);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("top.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_non_null(bs->backing);
+	assert_non_null(bs->backing->backing);
+	assert_string_equal(bs->backing->backing->drv->name, "raw");
+	assert_null(bs->backing->backing->backing);
+	/* backing files are read-only */
+	assert_false(bs->backing->flags & BLOCK_OPEN_RDWR);
+	memset(buf, 0xBB, 100);
+	assert_int_equal(block_pwrite(bs, 1536 + 10, buf, 100), 0);
+
+	for (size_t i = 0; i < 4096; i++)
+		want[i] = (uint8_t)(1 + i * 7);
+	memset(want + 4096, 0, 4096);
+	memset(want + 1024, 0xAA, 1024);
+	memset(want + 1546, 0xBB, 100);
+	memset(buf, 0x55, sizeof(buf));
+	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), 0);
+	assert_memory_equal(buf, want, sizeof(buf));
+	/* An odd, split iovec read through the chain. */
+	uint8_t a[333], b[1000];
+	struct iovec v[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+	assert_int_equal(block_preadv(bs, 3900, v, 2), 0);
+	assert_memory_equal(a, want + 3900, sizeof(a));
+	assert_memory_equal(b, want + 3900 + sizeof(a), sizeof(b));
+	block_close(bs);
+}
+
+static void test_backing_relative_to_image_dir(void **state)
+{
+	struct block_device *bs;
+	char cwd[512];
+
+	(void)state;
+	assert_int_equal(mkdir(tpath("sub"), 0755), 0);
+	fill_raw("sub/base.raw", 4096, 9);
+	create_fc("sub/top.fc", 4096, "base.raw");
+	/* Open from another working directory: the name must resolve against sub/. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir("/"), 0);
+	assert_int_equal(block_open(tpath("sub/top.fc"), NULL, 0, &bs), 0);
+	assert_non_null(bs->backing);
+	block_close(bs);
+	assert_int_equal(chdir(cwd), 0);
+}
+
+static void test_loop_detected(void **state)
+{
+	struct block_device *bs;
+
+	(void)state;
+	create_fc("loop-a.fc", 4096, "loop-b.fc");
+	create_fc("loop-b.fc", 4096, "loop-a.fc");
+	assert_int_equal(block_open(tpath("loop-a.fc"), NULL, 0, &bs), -ELOOP);
+	assert_null(bs);
+	assert_non_null(strstr(block_last_error(), "loop"));
+	/* self-reference */
+	create_fc("self.fc", 4096, "self.fc");
+	assert_int_equal(block_open(tpath("self.fc"), NULL, 0, &bs), -ELOOP);
+	/* NO_BACKING opens it anyway (for info / rebase -u) */
+	assert_int_equal(block_open(tpath("self.fc"), NULL, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	assert_string_equal(bs->backing_name, "self.fc");
+	assert_null(bs->backing);
+	block_close(bs);
+}
+
+static void test_depth_limit(void **state)
+{
+	struct block_device *bs;
+	char name[64], prev[64];
+
+	(void)state;
+	fill_raw("d0", 512, 3);
+	for (int i = 1; i <= BLOCK_MAX_CHAIN; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		snprintf(prev, sizeof(prev), "d%d", i - 1);
+		create_fc(name, 512, prev);
+	}
+	/* d(MAX-1) has a chain of exactly BLOCK_MAX_CHAIN images: allowed. */
+	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN - 1);
+	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), 0);
+	block_close(bs);
+	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN);
+	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), -ELOOP);
+	assert_non_null(strstr(block_last_error(), "deeper"));
+}
+
+static void test_missing_backing(void **state)
+{
+	struct block_device *bs;
+
+	(void)state;
+	create_fc("orphan.fc", 4096, "does-not-exist.raw");
+	assert_int_equal(block_open(tpath("orphan.fc"), NULL, 0, &bs), -ENOENT);
+	assert_non_null(strstr(block_last_error(), "orphan.fc"));
+	assert_non_null(strstr(block_last_error(), "does-not-exist.raw"));
+	assert_int_equal(block_open(tpath("nothing-here"), NULL, 0, &bs), -ENOENT);
+	assert_non_null(strstr(block_last_error(), "nothing-here"));
+	assert_int_equal(block_open(tpath("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
+}
+
+static void test_range_and_readonly(void **state)
+{
+	struct block_device *bs;
+	uint8_t buf[512] = {0};
+
+	(void)state;
+	fill_raw("range.raw", 4096, 5);
+	assert_int_equal(block_open(tpath("range.raw"), "raw", 0, &bs), 0);
+	assert_int_equal(bs->size, 4096);
+	assert_int_equal(block_pread(bs, 4096 - 512, buf, 512), 0);
+	assert_int_equal(block_pread(bs, 4096 - 511, buf, 512), -EINVAL);
+	assert_non_null(strstr(block_last_error(), "beyond"));
+	assert_int_equal(block_pread(bs, UINT64_MAX - 10, buf, 512), -EINVAL);
+	assert_int_equal(block_pwrite(bs, 0, buf, 512), -EROFS);
+	assert_int_equal(block_discard(bs, 0, 512), -EROFS);
+	assert_int_equal(block_truncate(bs, 8192, BLOCK_PREALLOC_OFF, false), -EROFS);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("range.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_write_zeroes(bs, 4000, 200, 0), -EINVAL);
+	assert_int_equal(block_truncate(bs, 1024, BLOCK_PREALLOC_OFF, false), -EINVAL);
+	assert_int_equal(block_status(bs, 0, 0, &(uint64_t){0}, &(int){0}, &(uint64_t){0}),
+			 -EINVAL);
+	block_close(bs);
+}
+
+static void test_probe(void **state)
+{
+	const struct block_driver *drv;
+
+	(void)state;
+	create_fc("probe.fc", 512, NULL);
+	fill_raw("probe.raw", 512, 0);
+	assert_int_equal(block_probe(tpath("probe.fc"), &drv), 0);
+	assert_string_equal(drv->name, "fakecow");
+	assert_int_equal(block_probe(tpath("probe.raw"), &drv), 0);
+	assert_string_equal(drv->name, "raw");
+	/* an empty file probes as raw */
+	int fd = open(tpath("empty"), O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(block_probe(tpath("empty"), &drv), 0);
+	assert_string_equal(drv->name, "raw");
+	assert_int_equal(block_probe(tpath("none"), &drv), -ENOENT);
+	assert_int_equal(block_probe(tmpdir, &drv), -EISDIR);
+}
+
+static void test_create_options(void **state)
+{
+	struct block_opts o = {0};
+	struct block_create_args a = {.size = 512, .opts = &o};
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(block_opts_parse(&o, "fake_option=1,bogus=2"), 0);
+	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EINVAL);
+	assert_non_null(strstr(block_last_error(), "bogus"));
+	assert_int_equal(stat(tpath("opt.fc"), &st), -1); /* removed again */
+	block_opts_free(&o);
+	assert_int_equal(block_opts_parse(&o, "fake_option=1"), 0);
+	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), 0);
+	/* an existing file is not overwritten */
+	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EEXIST);
+	block_opts_free(&o);
+	assert_int_equal(block_create("nope", tpath("x"), &a), -ENOTSUP);
+	/* raw refuses a backing file */
+	a.opts = NULL;
+	a.backing = "opt.fc";
+	assert_int_equal(block_create("raw", tpath("rb"), &a), -ENOTSUP);
+	/* size 0 with a backing file takes the backing size */
+	struct block_device *bs;
+	a.size = 0;
+	assert_int_equal(block_create("fakecow", tpath("inherit.fc"), &a), 0);
+	assert_int_equal(block_open(tpath("inherit.fc"), NULL, 0, &bs), 0);
+	assert_int_equal(bs->size, 512);
+	block_close(bs);
+}
+
+/* A guest must not turn a probed raw disk into another format (CVE-2008-2004). */
+static void test_probed_raw_guard(void **state)
+{
+	struct block_device *bs;
+	uint8_t sec[512], chk[512];
+
+	(void)state;
+	fill_raw("guard.raw", 8192, 4);
+	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_string_equal(bs->drv->name, "raw");
+	assert_true(bs->flags & BLOCK_OPEN_PROBED);
+	assert_int_equal(block_pread(bs, 0, sec, 512), 0);
+	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), -EPERM);
+	assert_non_null(strstr(block_last_error(), "fakecow"));
+	/* the magic split over two writes is caught by the second */
+	assert_int_equal(block_pwrite(bs, 0, "FAKE", 4), 0);
+	assert_int_equal(block_pwrite(bs, 4, "COW1", 4), -EPERM);
+	assert_int_equal(block_pread(bs, 0, chk, 512), 0);
+	assert_memory_equal(chk + 4, sec + 4, 508);
+	/* ordinary writes to sector 0 and beyond it are fine */
+	memset(sec, 0x11, sizeof(sec));
+	assert_int_equal(block_pwrite(bs, 0, sec, 512), 0);
+	assert_int_equal(block_pwrite(bs, 512, FC_MAGIC, 8), 0);
+	block_close(bs);
+	/* with the format given explicitly, the guest owns every byte */
+	assert_int_equal(block_open(tpath("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_false(bs->flags & BLOCK_OPEN_PROBED);
+	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), 0);
+	block_close(bs);
+}
+
+static void test_opts_parse(void **state)
+{
+	struct block_opts o = {0};
+
+	(void)state;
+	assert_int_equal(block_opts_parse(&o, "a=1,b=x,,y,c,a=3"), 0);
+	assert_int_equal(o.n, 4);
+	assert_string_equal(block_opts_get(&o, "b"), "x,y");
+	assert_string_equal(block_opts_get(&o, "c"), "on");
+	assert_string_equal(block_opts_unused(&o), "a");
+	assert_string_equal(block_opts_get(&o, "a"), "3");
+	assert_null(block_opts_unused(&o));
+	assert_null(block_opts_get(&o, "zz"));
+	assert_int_equal(block_opts_parse(&o, "=5"), -EINVAL);
+	block_opts_free(&o);
+	assert_int_equal(o.n, 0);
+}
+
+static void test_iov_helpers(void **state)
+{
+	char a[3], b[5], c[2], flat[10];
+	struct iovec v[3] = {{a, 3}, {b, 5}, {c, 2}}, out[3];
+
+	(void)state;
+	assert_int_equal(iov_size(v, 3), 10);
+	assert_int_equal(iov_from_buf(v, 3, 0, "0123456789", 10), 10);
+	assert_memory_equal(a, "012", 3);
+	assert_memory_equal(b, "34567", 5);
+	assert_memory_equal(c, "89", 2);
+	assert_int_equal(iov_to_buf(v, 3, 2, flat, 7), 7);
+	assert_memory_equal(flat, "2345678", 7);
+	assert_int_equal(iov_to_buf(v, 3, 8, flat, 7), 2); /* short: iov ends */
+	iov_memset(v, 3, 2, 'x', 4);
+	assert_memory_equal(a, "01x", 3);
+	assert_memory_equal(b, "xxx67", 5);
+	assert_int_equal(iov_slice(v, 3, 1, 8, out, 3), 3);
+	assert_ptr_equal(out[0].iov_base, a + 1);
+	assert_int_equal(out[0].iov_len, 2);
+	assert_int_equal(out[1].iov_len, 5);
+	assert_int_equal(out[2].iov_len, 1);
+	assert_int_equal(iov_slice(v, 3, 1, 8, out, 2), -EINVAL);
+	assert_int_equal(iov_slice(v, 3, 5, 6, out, 3), -EINVAL); /* past the end */
+	assert_int_equal(iov_slice(v, 3, 4, 0, out, 3), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_three_layer_chain),
+	    cmocka_unit_test(test_backing_relative_to_image_dir),
+	    cmocka_unit_test(test_loop_detected),
+	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_missing_backing),
+	    cmocka_unit_test(test_range_and_readonly),
+	    cmocka_unit_test(test_probe),
+	    cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_probed_raw_guard),
+	    cmocka_unit_test(test_opts_parse),
+	    cmocka_unit_test(test_iov_helpers),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
