@@ -11,6 +11,7 @@
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "devices/storage.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -120,13 +121,21 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	if ((r = io_bus_register(&vm->pio, LAYOUT_PORT_COM1, 8, serial_io, vm->serial)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_RTC, 2, rtc_io, vm->rtc)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042, 1, i8042_data_io, &vm->kbd)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, i8042_cmd_io, &vm->kbd)) <
-		    0 ||
+	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, i8042_cmd_io, &vm->kbd)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_POST, 1, post_io, NULL)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_PM, 12, pm_io, vm->pm)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN,
-				 gpe_io, vm->pm)) < 0)
+	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN, gpe_io,
+				 vm->pm)) < 0)
 		goto fail;
+	struct storage_env senv = {.pci = vm->pci,
+				   .pio = &vm->pio,
+				   .mem = &vm->mem,
+				   .set_irq = pci_set_irq,
+				   .irq_opaque = vm};
+	/* storage_create's messages name the image and the problem: pass them through. */
+	if ((r = storage_create(&senv, vm->cfg->disks, vm->cfg->ndisks, &vm->storage, err,
+				errlen)) < 0)
+		return r;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: %s", what, strerror(-r));
@@ -136,6 +145,8 @@ fail:
 void vm_devices_destroy(struct vm *vm)
 {
 	/* vCPUs are stopped: no handler can be running. */
+	storage_destroy(vm->storage);
+	vm->storage = NULL;
 	pci_bus_destroy(vm->pci);
 	vm->pci = NULL;
 	if (vm->pm)
