@@ -2,8 +2,8 @@
  *
  * Without cpu_hotplug, boot CPUs are present and the other possible CPUs absent.  With it, the
  * status of CPUs 1..possible-1 is read from the 12-byte register block at LAYOUT_PORT_CPU_HOTPLUG,
- * QEMU's "modern" CPU hot-plug interface (docs/specs/acpi_cpu_hotplug.rst), with the selector
- * equal to the APIC ID:
+ * QEMU's "modern" CPU hot-plug interface, implemented by devices/acpi_cpu_hotplug.c, with the
+ * selector equal to the APIC ID:
  *   +0 dword  write: CPU selector
  *   +4 byte   read: bit0 enabled, bit1 insert event, bit2 remove event;
  *             write: bit1 clear insert, bit2 clear remove, bit3 eject
@@ -17,7 +17,6 @@
 #include "devices/acpi_dsdt.h"
 #include "vmm/layout.h"
 
-#define CPU_HOTPLUG_LEN 12
 #define MUTEX "CPLK"
 #define FOREVER 0xFFFF
 
@@ -45,7 +44,7 @@ static void hotplug_registers(struct aml *a)
 {
 	aml_op_region(a, "PRST", AML_SYSTEM_IO);
 	aml_int(a, LAYOUT_PORT_CPU_HOTPLUG);
-	aml_int(a, CPU_HOTPLUG_LEN);
+	aml_int(a, ACPI_CPU_HOTPLUG_LEN);
 	/* Control bits are "write 1 to act", so the other bits of the byte must be written as 0. */
 	aml_field(a, "PRST", AML_BYTE_ACC, false, AML_WRITE_AS_ZEROS);
 	aml_field_skip(a, 32);
@@ -234,7 +233,8 @@ void acpi_cpus_aml(const struct acpi_config *cfg, struct aml *a)
 		aml_name(a, "_UID");
 		aml_string(a, "CPU hot-plug");
 		aml_init(&r);
-		aml_res_io(&r, LAYOUT_PORT_CPU_HOTPLUG, LAYOUT_PORT_CPU_HOTPLUG, 1, CPU_HOTPLUG_LEN);
+		aml_res_io(&r, LAYOUT_PORT_CPU_HOTPLUG, LAYOUT_PORT_CPU_HOTPLUG, 1,
+			   ACPI_CPU_HOTPLUG_LEN);
 		aml_name(a, "_CRS");
 		aml_resource_template(a, &r);
 		aml_free(&r);

@@ -5,10 +5,8 @@
 #include <stdint.h>
 
 #include "devices/acpi.h"
+#include "devices/acpi_cpu_hotplug.h"
 #include "devices/aml.h"
-
-/* The GPE0 bit the CPU hot-plug device raises; the DSDT handles it with \_GPE._E02. */
-#define ACPI_GPE_CPU_HOTPLUG 2
 
 /* MADT Processor Local APIC flags (ACPI 6.3+). */
 #define ACPI_MADT_ENABLED 0x1

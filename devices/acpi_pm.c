@@ -32,15 +32,17 @@
 #define TMR_STS (1u << 0)
 #define PWRBTN_STS (1u << 8)
 #define WAK_STS (1u << 15)
-#define PM1_STS_MASK (TMR_STS | (1u << 4) | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | \
-		      (1u << 14) | WAK_STS)
+#define PM1_STS_MASK                                                                               \
+	(TMR_STS | (1u << 4) | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | (1u << 14) |      \
+	 WAK_STS)
 #define PM1_EN_MASK (TMR_STS | (1u << 5) | PWRBTN_STS | (1u << 9) | (1u << 10) | (1u << 14))
 /* PM1 control bits */
 #define SCI_EN (1u << 0)
 #define SLP_TYP_SHIFT 10
 #define SLP_TYP_MASK (7u << SLP_TYP_SHIFT)
 #define SLP_EN (1u << 13)
-#define PM1_CNT_MASK (SCI_EN | (1u << 1) | (1u << 2) | SLP_TYP_MASK)
+/* Stored bits: SCI_EN, BM_RLD, SLP_TYP.  GBL_RLS (bit 2) and SLP_EN are write-only and read 0. */
+#define PM1_CNT_MASK (SCI_EN | (1u << 1) | SLP_TYP_MASK)
 
 #define GPE_BYTES (LAYOUT_PORT_ACPI_GPE0_LEN / 2)
 
@@ -50,7 +52,7 @@ struct acpi_pm {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;
 	uint8_t gpe_sts[GPE_BYTES], gpe_en[GPE_BYTES];
 	uint64_t start_ns;
-	uint32_t tmr_msb_seen; /* bit 23 of the timer when TMR_STS was last cleared */
+	uint64_t tmr_half_seen; /* ticks >> 23 when TMR_STS was last cleared */
 	bool sci;
 };
 
@@ -61,17 +63,23 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static uint32_t pm_timer(const struct acpi_pm *pm)
+/* Ticks since creation, not wrapped. */
+static uint64_t pm_ticks(const struct acpi_pm *pm)
 {
 	uint64_t ns = now_ns() - pm->start_ns;
 	/* Split so the product cannot overflow for any uptime. */
-	uint64_t ticks = ns / 1000000000ULL * PM_TMR_HZ + ns % 1000000000ULL * PM_TMR_HZ / 1000000000ULL;
-	return (uint32_t)(ticks & PM_TMR_MASK);
+	return ns / 1000000000ULL * PM_TMR_HZ + ns % 1000000000ULL * PM_TMR_HZ / 1000000000ULL;
 }
 
+static uint32_t pm_timer(const struct acpi_pm *pm)
+{
+	return (uint32_t)(pm_ticks(pm) & PM_TMR_MASK);
+}
+
+/* TMR_STS is set each time bit 23 changes: compare how many half-periods have passed. */
 static uint16_t pm1_status(struct acpi_pm *pm)
 {
-	if ((pm_timer(pm) >> 23) != pm->tmr_msb_seen)
+	if ((pm_ticks(pm) >> 23) != pm->tmr_half_seen)
 		pm->pm1_sts |= TMR_STS;
 	return pm->pm1_sts;
 }
@@ -145,7 +153,7 @@ static bool pm_write_byte(struct acpi_pm *pm, unsigned off, uint8_t v)
 	case PM1_STS:
 		bits &= PM1_STS_MASK;
 		if (bits & TMR_STS)
-			pm->tmr_msb_seen = pm_timer(pm) >> 23;
+			pm->tmr_half_seen = pm_ticks(pm) >> 23;
 		pm->pm1_sts &= ~bits;
 		return false;
 	case PM1_EN:

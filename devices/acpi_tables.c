@@ -104,8 +104,7 @@ static void gas_io(uint8_t *g, unsigned bits, unsigned access_size, uint64_t por
 	put_le(g + 4, port, 8);
 }
 
-void acpi_madt_lapic(uint8_t e[ACPI_MADT_LAPIC_LEN], unsigned uid, unsigned apic_id,
-		     uint32_t flags)
+void acpi_madt_lapic(uint8_t e[ACPI_MADT_LAPIC_LEN], unsigned uid, unsigned apic_id, uint32_t flags)
 {
 	e[0] = 0; /* Processor Local APIC */
 	e[1] = ACPI_MADT_LAPIC_LEN;
@@ -123,8 +122,8 @@ static int config_check(const struct acpi_config *c)
 	if (c->pci_mmio32_start >= c->pci_mmio32_end || c->pci_mmio32_end > 4 * GiB)
 		return -EINVAL;
 	if (c->pci_mmio64_size &&
-	    (c->pci_mmio64_start < 4 * GiB || c->pci_mmio64_start + c->pci_mmio64_size - 1 <
-						      c->pci_mmio64_start))
+	    (c->pci_mmio64_start < 4 * GiB ||
+	     c->pci_mmio64_start + c->pci_mmio64_size - 1 < c->pci_mmio64_start))
 		return -EINVAL;
 	return 0;
 }
@@ -163,26 +162,26 @@ static long build_fadt(struct layout *l, uint64_t facs, uint64_t dsdt)
 	put_le(t + 40, dsdt, 4);
 	put_le(t + 46, LAYOUT_IRQ_SCI, 2);
 	/* SMI_CMD 0: no SMM, the machine is always in ACPI mode (SCI_EN reads 1). */
-	put_le(t + 56, LAYOUT_PORT_ACPI_PM, 4);	      /* PM1a_EVT_BLK */
-	put_le(t + 64, LAYOUT_PORT_ACPI_PM + 4, 4);   /* PM1a_CNT_BLK */
-	put_le(t + 76, LAYOUT_PORT_ACPI_PM + 8, 4);   /* PM_TMR_BLK */
-	put_le(t + 80, LAYOUT_PORT_ACPI_GPE0, 4);     /* GPE0_BLK */
-	t[88] = 4;				      /* PM1_EVT_LEN */
-	t[89] = 2;				      /* PM1_CNT_LEN */
-	t[91] = 4;				      /* PM_TMR_LEN */
-	t[92] = LAYOUT_PORT_ACPI_GPE0_LEN;	      /* GPE0_BLK_LEN */
-	put_le(t + 96, 101, 2);			      /* P_LVL2_LAT > 100: no C2 */
-	put_le(t + 98, 1001, 2);		      /* P_LVL3_LAT > 1000: no C3 */
+	put_le(t + 56, LAYOUT_PORT_ACPI_PM, 4);	    /* PM1a_EVT_BLK */
+	put_le(t + 64, LAYOUT_PORT_ACPI_PM + 4, 4); /* PM1a_CNT_BLK */
+	put_le(t + 76, LAYOUT_PORT_ACPI_PM + 8, 4); /* PM_TMR_BLK */
+	put_le(t + 80, LAYOUT_PORT_ACPI_GPE0, 4);   /* GPE0_BLK */
+	t[88] = 4;				    /* PM1_EVT_LEN */
+	t[89] = 2;				    /* PM1_CNT_LEN */
+	t[91] = 4;				    /* PM_TMR_LEN */
+	t[92] = LAYOUT_PORT_ACPI_GPE0_LEN;	    /* GPE0_BLK_LEN */
+	put_le(t + 96, 101, 2);			    /* P_LVL2_LAT > 100: no C2 */
+	put_le(t + 98, 1001, 2);		    /* P_LVL3_LAT > 1000: no C3 */
 	put_le(t + 109, BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT, 2);
 	put_le(t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_RESET_REG_SUP, 4);
 	gas_io(t + 116, 8, 1, LAYOUT_PORT_RESET); /* RESET_REG */
 	t[128] = RESET_VALUE;
 	t[131] = FADT_MINOR;
-	put_le(t + 132, facs, 8); /* X_FIRMWARE_CTRL */
-	put_le(t + 140, dsdt, 8); /* X_DSDT */
-	gas_io(t + 148, 32, 2, LAYOUT_PORT_ACPI_PM);	       /* X_PM1a_EVT_BLK */
-	gas_io(t + 172, 16, 2, LAYOUT_PORT_ACPI_PM + 4);       /* X_PM1a_CNT_BLK */
-	gas_io(t + 208, 32, 3, LAYOUT_PORT_ACPI_PM + 8);       /* X_PM_TMR_BLK */
+	put_le(t + 132, facs, 8);			 /* X_FIRMWARE_CTRL */
+	put_le(t + 140, dsdt, 8);			 /* X_DSDT */
+	gas_io(t + 148, 32, 2, LAYOUT_PORT_ACPI_PM);	 /* X_PM1a_EVT_BLK */
+	gas_io(t + 172, 16, 2, LAYOUT_PORT_ACPI_PM + 4); /* X_PM1a_CNT_BLK */
+	gas_io(t + 208, 32, 3, LAYOUT_PORT_ACPI_PM + 8); /* X_PM_TMR_BLK */
 	gas_io(t + 220, LAYOUT_PORT_ACPI_GPE0_LEN * 8, 1, LAYOUT_PORT_ACPI_GPE0); /* X_GPE0_BLK */
 	finish(t);
 	return off;

@@ -7,6 +7,9 @@
  *	aml_if(a); aml_lequal(a); aml_arg(a, 0); aml_int(a, 1);  If (LEqual (Arg0, One)) {
  *	...body...; aml_end(a);                                  }
  *
+ * A method call is the method's name followed by its arguments: aml_name_string(a, "CSTA");
+ * aml_int(a, 1).  Define a method before the code that calls it so disassemblers know its arity.
+ *
  * Terms that carry a PkgLength (Scope, Device, Method, If, Else, While, Package, Field) open a
  * nesting level closed by aml_end(), which back-patches the length in the shortest encoding.
  * Errors (out of memory, a bad name, too deep, unbalanced aml_end) are sticky: the first one is
@@ -61,8 +64,13 @@ enum aml_region_space { AML_SYSTEM_MEMORY = 0, AML_SYSTEM_IO = 1 };
 /* OperationRegion (name, space, <offset term>, <length term>): the caller appends the two terms. */
 void aml_op_region(struct aml *a, const char *name, enum aml_region_space space);
 
-enum aml_field_access { AML_ANY_ACC = 0, AML_BYTE_ACC = 1, AML_WORD_ACC = 2, AML_DWORD_ACC = 3,
-			AML_QWORD_ACC = 4 };
+enum aml_field_access {
+	AML_ANY_ACC = 0,
+	AML_BYTE_ACC = 1,
+	AML_WORD_ACC = 2,
+	AML_DWORD_ACC = 3,
+	AML_QWORD_ACC = 4
+};
 enum aml_field_update { AML_PRESERVE = 0, AML_WRITE_AS_ONES = 1, AML_WRITE_AS_ZEROS = 2 };
 void aml_field(struct aml *a, const char *region, enum aml_field_access acc, bool lock,
 	       enum aml_field_update update); /* opens; then aml_field_unit/aml_field_skip */
@@ -84,13 +92,13 @@ void aml_land(struct aml *a);
 void aml_lor(struct aml *a);
 void aml_lnot(struct aml *a);
 void aml_lless(struct aml *a);
-void aml_and(struct aml *a);	   /* And (x, y, target) */
-void aml_or(struct aml *a);	   /* Or (x, y, target) */
+void aml_and(struct aml *a);	    /* And (x, y, target) */
+void aml_or(struct aml *a);	    /* Or (x, y, target) */
 void aml_shift_left(struct aml *a); /* ShiftLeft (x, count, target) */
-void aml_add(struct aml *a);	   /* Add (x, y, target) */
-void aml_subtract(struct aml *a);  /* Subtract (x, y, target) */
-void aml_increment(struct aml *a); /* Increment (name) */
-void aml_notify(struct aml *a);	   /* Notify (object, value) */
+void aml_add(struct aml *a);	    /* Add (x, y, target) */
+void aml_subtract(struct aml *a);   /* Subtract (x, y, target) */
+void aml_increment(struct aml *a);  /* Increment (name) */
+void aml_notify(struct aml *a);	    /* Notify (object, value) */
 void aml_acquire(struct aml *a, const char *mutex, uint16_t timeout_ms); /* returns a Boolean */
 void aml_release(struct aml *a, const char *mutex);
 

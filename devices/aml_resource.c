@@ -4,9 +4,9 @@
 #include "devices/aml.h"
 
 enum {
-	RES_IRQ = 0x22,	  /* small item 0x04, length 2 (0x23: length 3) */
-	RES_IO = 0x47,	  /* small item 0x08, length 7 */
-	RES_END = 0x79,	  /* small item 0x0F, length 1 */
+	RES_IRQ = 0x22, /* small item 0x04, length 2 (0x23: length 3) */
+	RES_IO = 0x47,	/* small item 0x08, length 7 */
+	RES_END = 0x79, /* small item 0x0F, length 1 */
 	RES_MEM32_FIXED = 0x86,
 	RES_DWORD_ADDR = 0x87,
 	RES_WORD_ADDR = 0x88,
@@ -68,7 +68,7 @@ void aml_res_interrupt(struct aml *r, enum aml_res_usage use, bool edge, bool ac
 {
 	uint8_t d[9] = {RES_EXT_IRQ, 6, 0,
 			(use == AML_RES_CONSUMER ? 0x01 : 0) | (edge ? 0x02 : 0) |
-				(active_low ? 0x04 : 0) | (shared ? 0x08 : 0),
+			    (active_low ? 0x04 : 0) | (shared ? 0x08 : 0),
 			1};
 	res_le(d + 5, gsi, 4);
 	aml_bytes(r, d, sizeof(d));
@@ -103,10 +103,10 @@ static void res_address(struct aml *r, uint8_t tag, unsigned w, uint8_t type,
 	/* Fixed min and max (the window is exactly this), positive decode. */
 	d[4] = 0x0C | (use == AML_RES_CONSUMER ? 0x01 : 0);
 	d[5] = type_flags;
-	res_le(d + 6, 0, w);		       /* granularity */
-	res_le(d + 6 + w, min, w);	       /* range minimum */
-	res_le(d + 6 + 2 * w, max, w);	       /* range maximum */
-	res_le(d + 6 + 3 * w, 0, w);	       /* translation offset */
+	res_le(d + 6, 0, w);			 /* granularity */
+	res_le(d + 6 + w, min, w);		 /* range minimum */
+	res_le(d + 6 + 2 * w, max, w);		 /* range maximum */
+	res_le(d + 6 + 3 * w, 0, w);		 /* translation offset */
 	res_le(d + 6 + 4 * w, max - min + 1, w); /* length */
 	aml_bytes(r, d, 3 + body);
 }

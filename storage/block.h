@@ -15,6 +15,7 @@
 #ifndef MINIVMM_STORAGE_BLOCK_H
 #define MINIVMM_STORAGE_BLOCK_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -145,6 +146,10 @@ struct block_driver {
 
 	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful. */
 	uint32_t (*cluster_size)(struct block_device *bs);
+
+	/* Write one compressed cluster (convert -c): offset cluster-aligned, len one cluster or the
+	 * tail of the disk.  NULL when the format cannot store compressed data. */
+	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
 };
 
 struct block_device {
@@ -218,5 +223,19 @@ size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const vo
  * number of entries used or -EINVAL when out_max is too small. */
 int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out,
 	      int out_max);
+
+/* Write one whole cluster compressed (see pwrite_compressed); -ENOTSUP when the format has none.
+ * Inline so that adding it touched only this header. */
+static inline int block_pwrite_compressed(struct block_device *bs, uint64_t offset, const void *buf,
+					  size_t len)
+{
+	if (!bs->drv->pwrite_compressed)
+		return block_error(-ENOTSUP, "%s: format '%s' cannot write compressed data",
+				   bs->filename, bs->drv->name);
+	if (offset > bs->size || len > bs->size - offset)
+		return block_error(-EINVAL, "%s: compressed write beyond the end of the disk",
+				   bs->filename);
+	return bs->drv->pwrite_compressed(bs, offset, buf, len);
+}
 
 #endif

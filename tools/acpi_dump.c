@@ -1,10 +1,13 @@
 /* `minivmm acpi-dump`: build the ACPI tables a VM would get and write each one to a file, so that
  * ACPICA's `iasl -d` (or a person) can check them.
  *
- *   minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] [--slots S] [--no-com1] DIR
+ *   minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] [--slots S] [--no-com1]
+ *                     [--gpa ADDR] DIR
  *
  * Writes DIR/rsdp.dat and DIR/<signature>.dat (xsdt, rsdt, facp, facs, dsdt, apic), found by
- * following the pointers from the RSDP, so a wrong pointer shows up as a missing or bad file.
+ * following the pointers from the RSDP, so a wrong pointer shows up as a missing or bad file, and
+ * DIR/tables.bin, the whole image as the guest sees it when loaded at ADDR (default
+ * LAYOUT_ACPI_START; another address lets a test boot a kernel on them with acpi_rsdp=ADDR).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +39,8 @@ static int write_file(const struct dump *d, const char *name, const uint8_t *p, 
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s.dat", d->dir, name);
+	snprintf(path, sizeof(path), "%s/%s.%s", d->dir, name,
+		 strcmp(name, "tables") ? "dat" : "bin");
 	f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
 		fprintf(stderr, "minivmm acpi-dump: %s: %s\n", path, strerror(errno));
@@ -115,20 +119,22 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 static int acpi_dump_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
-		{"hotplug", no_argument, NULL, 'h'},	{"slots", required_argument, NULL, 's'},
-		{"no-com1", no_argument, NULL, 'n'},	{"help", no_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0}};
+	    {"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
+	    {"hotplug", no_argument, NULL, 'h'},    {"slots", required_argument, NULL, 's'},
+	    {"no-com1", no_argument, NULL, 'n'},    {"help", no_argument, NULL, 'H'},
+	    {"gpa", required_argument, NULL, 'g'},  {NULL, 0, NULL, 0}};
 	struct acpi_config cfg = {
-		.ncpus = 1,
-		.pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
-		.pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
-		.pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.pci_slots = 32,
-		.serial_com1 = true,
+	    .ncpus = 1,
+	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
+	    .pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
+	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	    .pci_slots = 32,
+	    .serial_com1 = true,
 	};
 	int c, bad = 0;
+	uint64_t gpa = LAYOUT_ACPI_START;
+	char *end;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,6 +148,11 @@ static int acpi_dump_run(int argc, char **argv)
 		case 's':
 			bad |= parse_uint(optarg, 32, &cfg.pci_slots);
 			break;
+		case 'g':
+			errno = 0;
+			gpa = strtoull(optarg, &end, 0);
+			bad |= errno || end == optarg || *end || gpa > UINT32_MAX;
+			break;
 		case 'h':
 			cfg.cpu_hotplug = true;
 			break;
@@ -150,7 +161,7 @@ static int acpi_dump_run(int argc, char **argv)
 			break;
 		case 'H':
 			printf("usage: minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] "
-			       "[--slots S] [--no-com1] DIR\n");
+			       "[--slots S] [--no-com1] [--gpa ADDR] DIR\n");
 			return 0;
 		default:
 			return 2;
@@ -159,25 +170,30 @@ static int acpi_dump_run(int argc, char **argv)
 	if (!cfg.ncpus_possible)
 		cfg.ncpus_possible = cfg.ncpus;
 	if (bad || optind != argc - 1) {
-		fprintf(stderr, "minivmm acpi-dump: bad arguments (try 'minivmm acpi-dump --help')\n");
+		fprintf(stderr,
+			"minivmm acpi-dump: bad arguments (try 'minivmm acpi-dump --help')\n");
 		return 2;
 	}
 
 	static uint8_t buf[LAYOUT_ACPI_SIZE];
 	uint64_t rsdp;
-	long n = acpi_build(&cfg, buf, sizeof(buf), LAYOUT_ACPI_START, &rsdp);
+	long n = acpi_build(&cfg, buf, sizeof(buf), gpa, &rsdp);
 	if (n < 0) {
-		fprintf(stderr, "minivmm acpi-dump: cannot build tables for --cpus %u --possible %u: %s\n",
-			cfg.ncpus, cfg.ncpus_possible, strerror((int)-n));
+		fprintf(stderr,
+			"minivmm acpi-dump: cannot build tables for --cpus %u --possible %u at "
+			"0x%llx: %s\n",
+			cfg.ncpus, cfg.ncpus_possible, (unsigned long long)gpa, strerror((int)-n));
 		return 1;
 	}
-	struct dump d = {.buf = buf, .len = (size_t)n, .gpa = LAYOUT_ACPI_START, .dir = argv[optind]};
-	return dump_all(&d, rsdp) ? 1 : 0;
+	struct dump d = {.buf = buf, .len = (size_t)n, .gpa = gpa, .dir = argv[optind]};
+	if (write_file(&d, "tables", buf, (size_t)n) || dump_all(&d, rsdp))
+		return 1;
+	return 0;
 }
 
 static const struct command acpi_dump_cmd = {
-	.name = "acpi-dump",
-	.summary = "write the ACPI tables of a VM configuration to files (for iasl -d)",
-	.run = acpi_dump_run,
+    .name = "acpi-dump",
+    .summary = "write the ACPI tables of a VM configuration to files (for iasl -d)",
+    .run = acpi_dump_run,
 };
 COMMAND(acpi_dump_cmd)

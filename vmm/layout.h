@@ -28,8 +28,8 @@
 #define LAYOUT_PCI_MMIO32_END 0xFEC00000ULL /* exclusive */
 #define LAYOUT_IOAPIC_BASE 0xFEC00000ULL
 #define LAYOUT_LAPIC_BASE 0xFEE00000ULL
-/* 64-bit MMIO for large BARs: from 1 TiB. */
-#define LAYOUT_PCI_MMIO64_START (1024 * GiB)
+/* 64-bit MMIO for large BARs. */
+#define LAYOUT_PCI_MMIO64_START (256 * GiB) /* below 2^39: addressable with 40 physical-address bits */
 #define LAYOUT_PCI_MMIO64_SIZE (64 * GiB)
 
 /* Port I/O. */

@@ -79,6 +79,7 @@ run_config() { # name, ncpus, possible, then acpi-dump options
 run_config one 1 1
 run_config four 4 4
 run_config hotplug 2 8 --hotplug
+run_config max 1 64 --hotplug --no-com1
 d="$tmp/hotplug/dsdt.dsl"
 check "hotplug: GPE handler" grep -q 'Method (_E02' "$d"
 check "hotplug: scan method" grep -q 'Method (CSCN' "$d"
@@ -124,6 +125,8 @@ acpi_exec "$tmp/four" "acpiexec: four CPUs present" '\_SB.CPUS.C000._STA=0xF' '\
 acpi_exec "$tmp/hotplug" "acpiexec: hot-plug methods run" '\_SB.CPUS.C000._STA=0xF' \
 	'\_SB.CPUS.C001._STA=0' '\_SB.CPUS.C007._STA=0' '\_GPE._E02=-' '\_SB.CPUS.C005._EJ0 1=-' \
 	'\_SB.CPUS.C001._MAT=-'
+acpi_exec "$tmp/max" "acpiexec: 64 possible CPUs" '\_SB.CPUS.C000._STA=0xF' '\_SB.CPUS.C03F._STA=0' \
+	'\_GPE._E02=-' '\_SB.CPUS.C03F._MAT=-'
 mkdir -p "$tmp/cold"
 ./minivmm acpi-dump --cpus 2 --possible 4 "$tmp/cold" >/dev/null 2>&1
 acpi_exec "$tmp/cold" "acpiexec: possible CPUs absent without hot-plug" '\_SB.CPUS.C001._STA=0xF' \

@@ -1,5 +1,6 @@
 /* ACPI fixed hardware: PM1 status/enable/control, PM timer, GPE0, SCI level and sleep. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,10 +160,10 @@ static void test_timer(void **state)
 static void test_bad_accesses(void **state)
 {
 	(void)state;
-	assert_int_equal(rd(PM1_CNT + 2, 2), 0xFFFF);		/* hole after PM1_CNT */
+	assert_int_equal(rd(PM1_CNT + 2, 2), 0xFFFF);		 /* hole after PM1_CNT */
 	assert_int_equal(rd(LAYOUT_PORT_ACPI_PM + 12, 1), 0xFF); /* past the block */
 	assert_int_equal(rd(LAYOUT_PORT_ACPI_PM - 1, 1), 0xFF);
-	assert_int_equal(rd(PM_TMR + 2, 4), 0xFFFFFFFF);	/* crosses the end */
+	assert_int_equal(rd(PM_TMR + 2, 4), 0xFFFFFFFF); /* crosses the end */
 	assert_int_equal(rd(GPE0_EN + 2, 4), 0xFFFFFFFF);
 	uint8_t b[3] = {0, 0, 0};
 	acpi_pm_io(pm, PM1_STS, b, 3, false); /* odd size */
@@ -175,15 +176,55 @@ static void test_bad_accesses(void **state)
 	assert_int_equal(acpi_pm_create(NULL, NULL), -EINVAL);
 }
 
+static void *press_loop(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20000; i++) {
+		acpi_pm_press_power_button(pm);
+		acpi_pm_raise_gpe(pm, i % 32);
+	}
+	return NULL;
+}
+
+static void *clear_loop(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 20000; i++) {
+		wr(PM1_STS, 2, 1 << 8);
+		wr(GPE0_STS, 4, 0xFFFFFFFF);
+	}
+	return NULL;
+}
+
+/* Racing raisers and clearers: the last SCI level reported must match the final registers,
+ * because the level is recomputed and reported under the device's lock. */
+static void test_concurrent_sci(void **state)
+{
+	(void)state;
+	pthread_t a, b;
+	wr(PM1_EN, 2, 1 << 8);
+	wr(GPE0_EN, 4, 0xFFFFFFFF);
+	assert_int_equal(pthread_create(&a, NULL, press_loop, NULL), 0);
+	assert_int_equal(pthread_create(&b, NULL, clear_loop, NULL), 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	bool level = (rd(PM1_STS, 2) & (1 << 8)) || rd(GPE0_STS, 4);
+	assert_int_equal(rec.sci, level);
+	wr(PM1_STS, 2, 1 << 8);
+	wr(GPE0_STS, 4, 0xFFFFFFFF);
+	assert_false(rec.sci);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sci_en_always_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sleep_s5, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sci_en_always_set, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sleep_s5, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_power_button, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gpe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_sci, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,14 +36,14 @@ static uint8_t sum(const uint8_t *p, size_t n)
 static struct acpi_config config(unsigned ncpus, unsigned possible)
 {
 	return (struct acpi_config){
-		.ncpus = ncpus,
-		.ncpus_possible = possible,
-		.pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
-		.pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
-		.pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.pci_slots = 32,
-		.serial_com1 = true,
+	    .ncpus = ncpus,
+	    .ncpus_possible = possible,
+	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
+	    .pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
+	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	    .pci_slots = 32,
+	    .serial_com1 = true,
 	};
 }
 
@@ -312,10 +312,10 @@ static void test_bad_config(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fadt),	       cmocka_unit_test(test_madt),
-		cmocka_unit_test(test_madt_overrides), cmocka_unit_test(test_dsdt_contents),
-		cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_no_space),
-		cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_fadt),	   cmocka_unit_test(test_madt),
+	    cmocka_unit_test(test_madt_overrides), cmocka_unit_test(test_dsdt_contents),
+	    cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_no_space),
+	    cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

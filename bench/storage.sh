@@ -1,0 +1,112 @@
+#!/bin/bash
+# Storage benchmark: minivmm img against qemu-img, side by side, in one run on one image.
+#
+#   bench/storage.sh            2 GiB raw image, half of it data (4 MiB of data, 4 MiB of hole, ...)
+#   BENCH_SIZE_MB=256 bench/storage.sh   a smaller image for a quick look
+#   BENCH_REPEAT=5 bench/storage.sh      best of 5 runs per cell (default 3)
+#
+# Rows: convert raw->qcow2, raw->vdi, qcow2->raw, raw->qcow2 compressed (each when minivmm can
+# create the format / write compressed), then qemu-img bench against minivmm img bench with the same
+# options (4 KiB and 64 KiB, reads and writes, O_DIRECT), and minivmm's random-offset variant.
+# Each row prints both times in seconds (best of BENCH_REPEAT runs) and the ratio minivmm/qemu-img
+# (below 1: minivmm faster).
+# Files live under /var/tmp (a real disk: /tmp may be tmpfs) and are removed at the end.
+set -u
+cd "$(dirname "$0")/.."
+M=./minivmm
+[ -x $M ] || { echo "bench/storage.sh: build ./minivmm first (make)" >&2; exit 1; }
+command -v qemu-img >/dev/null || { echo "bench/storage.sh: qemu-img is not installed" >&2; exit 1; }
+SIZE_MB=${BENCH_SIZE_MB:-2048}
+D=$(mktemp -d /var/tmp/minivmm-bench.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+
+now() { date +%s.%N; }
+# timed OUTVAR COMMAND...: run quietly $REPEAT times, store the best time in seconds (or "fail").
+# The best of several runs, because the machine's disk is shared and single runs are noisy.
+REPEAT=${BENCH_REPEAT:-3}
+timed() {
+	local var=$1 t0 t1 best="" i; shift
+	for ((i = 0; i < REPEAT; i++)); do
+		[ -n "${PRE:-}" ] && $PRE
+		t0=$(now)
+		if ! "$@" >"$D/log" 2>&1; then
+			printf -v "$var" 'fail'
+			echo "  ($* failed: $(head -c 200 "$D/log"))" >&2
+			return
+		fi
+		t1=$(now)
+		local t
+		t=$(echo "$t1 - $t0" | bc -l)
+		if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+	done
+	printf -v "$var" '%.3f' "$best"
+}
+row() { # NAME QEMU_SECONDS MINIVMM_SECONDS
+	local ratio=-
+	local num='^[0-9]+\.?[0-9]*$'
+	if [[ $2 =~ $num ]] && [[ $3 =~ $num ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
+		ratio=$(printf '%.2f' "$(echo "$3 / $2" | bc -l)")
+	fi
+	printf '%-34s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
+}
+can_create() { rm -f "$D/probe"; $M img create -f "$1" "$D/probe" 1M >/dev/null 2>&1; local r=$?; rm -f "$D/probe"; return $r; }
+
+echo "Preparing a ${SIZE_MB} MiB raw image, half data..."
+truncate -s "${SIZE_MB}M" "$D/src.raw"
+for ((mb = 0; mb < SIZE_MB; mb += 8)); do
+	# incompressible data: /dev/urandom is fast enough for 1 GiB
+	dd if=/dev/urandom of="$D/src.raw" bs=1M count=4 seek=$mb conv=notrunc status=none
+done
+sync
+
+printf '%-34s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
+drop() { rm -f "$D"/out.* ; sync; }
+
+PRE=drop timed q qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/out.q"
+PRE=drop timed m $M img convert -f raw -O qcow2 "$D/src.raw" "$D/out.m"
+row "convert raw->qcow2" "$q" "$m"
+qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/src.qcow2"
+
+if can_create vdi; then
+	PRE=drop timed q qemu-img convert -f raw -O vdi "$D/src.raw" "$D/out.q"
+	PRE=drop timed m $M img convert -f raw -O vdi "$D/src.raw" "$D/out.m"
+	row "convert raw->vdi" "$q" "$m"
+else
+	echo "convert raw->vdi                   (minivmm has no vdi driver in this build)"
+fi
+
+PRE=drop timed q qemu-img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.q"
+PRE=drop timed m $M img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.m"
+row "convert qcow2->raw" "$q" "$m"
+
+# compressed output of a smaller slice: zlib over 1 GiB of random data takes minutes
+truncate -s 256M "$D/slice.raw"
+dd if="$D/src.raw" of="$D/slice.raw" bs=1M count=256 conv=notrunc,sparse status=none
+truncate -s 64k "$D/tiny.raw"
+if $M img convert -c -O qcow2 "$D/tiny.raw" "$D/tiny.qcow2" >/dev/null 2>&1; then
+	PRE=drop timed q qemu-img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.q"
+	PRE=drop timed m $M img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.m"
+	row "convert -c raw->qcow2 (256 MiB)" "$q" "$m"
+else
+	echo "convert -c raw->qcow2              (minivmm's qcow2 cannot write compressed clusters in this build)"
+fi
+rm -f "$D/slice.raw" "$D/tiny.raw" "$D/tiny.qcow2"
+drop
+
+# qemu-img bench and minivmm img bench, same options; the raw image fully allocated first
+qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
+for spec in "4k 200000" "64k 20000"; do
+	set -- $spec
+	for w in "" "-w"; do
+		what="read"; [ -n "$w" ] && what="write"
+		opts="-f raw -t none -d 32 -s $1 -c $2 $w"
+		timed q qemu-img bench $opts "$D/bench.raw"
+		timed m $M img bench $opts "$D/bench.raw"
+		row "bench $1 seq $what qd32 x$2" "$q" "$m"
+	done
+	# qemu-img bench has no random offsets: minivmm alone
+	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
+	row "bench $1 random read qd32 x$2" "n/a" "$m"
+	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
+	row "bench $1 random write qd32 x$2" "n/a" "$m"
+done

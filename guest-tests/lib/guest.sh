@@ -1,0 +1,119 @@
+# Drives one level-2 guest from an e2e test or a benchmark (sourced, bash; needs a usable /dev/kvm).
+#
+#   gt_setup                          makes $GT_WORK (removed on exit, with any guest still running)
+#   guest_start NAME CPUS MIB INITRD [APPEND]
+#       boots the stock kernel with INITRD under $GT_VMM (default ./minivmm; "qemu" runs
+#       qemu-system-x86_64 -accel kvm -M q35, the reference) with the console on a pipe we write
+#       and a log we read: $GT_WORK/NAME.console.  NAME is also the minivmm --name.
+#   guest_wait NAME PATTERN [SECONDS]   waits until the console shows PATTERN (grep -E); 1 if the VMM
+#                                       exits first or SECONDS (default $GT_WAIT, 600) pass: the bound
+#                                       only stops a hang, no result depends on it.
+#   guest_send NAME LINE                types LINE and Enter on the console
+#   guest_value NAME KEY                last value printed by the guest as "GT: KEY=VALUE"
+#   guest_wait_exit NAME [SECONDS]      waits for the VMM to end; its exit code in $GT_RC (timeout:
+#                                       killed, 124).  Not in $(...): the VMM is this shell's child.
+#   guest_pid NAME
+#   gt_pass NAME / gt_fail NAME WHY     one result line; gt_fail also shows the end of the console
+
+GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+. "$GT_LIB/initramfs.sh"
+
+GT_VMM=${GT_VMM:-minivmm}
+GT_MINIVMM=${GT_MINIVMM:-./minivmm}
+declare -A _gt_pid=() _gt_fd=()
+_gt_last=""
+
+gt_setup() {
+	GT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/gt-e2e.XXXXXX") || exit 1
+	trap gt_teardown EXIT
+}
+
+gt_teardown() {
+	local n
+	for n in "${!_gt_pid[@]}"; do
+		kill -KILL "${_gt_pid[$n]}" 2>/dev/null
+	done
+	[ -n "${GT_WORK:-}" ] && rm -rf "$GT_WORK"
+}
+
+gt_pass() { echo "PASS: $1"; }
+gt_fail() {
+	echo "FAIL: $1${2:+ ($2)}"
+	if [ -n "$_gt_last" ] && [ -f "$GT_WORK/$_gt_last.console" ]; then
+		echo "--- last console lines of $_gt_last:"
+		grep -a -v '^GT-TICK' "$GT_WORK/$_gt_last.console" | tail -15 | sed 's/^/    /'
+		[ -s "$GT_WORK/$_gt_last.stderr" ] && sed 's/^/    stderr: /' "$GT_WORK/$_gt_last.stderr" | tail -5
+	fi
+}
+
+guest_start() {
+	local name=$1 cpus=$2 mib=$3 initrd=$4 append="console=ttyS0 quiet panic=-1 ${5:-}"
+	local kernel fifo fd
+	kernel=$(gt_kernel)
+	fifo=$GT_WORK/$name.in
+	mkfifo "$fifo" || return 1
+	# Read-write open of a FIFO does not block; keeping it open means the VMM never sees EOF.
+	exec {fd}<>"$fifo"
+	case $GT_VMM in
+	minivmm)
+		"$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" --kernel "$kernel" \
+			--initrd "$initrd" --append "$append" --console stdio \
+			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		;;
+	qemu)
+		qemu-system-x86_64 -accel kvm -M q35 -smp "$cpus" -m "$mib" -nodefaults -display none \
+			-no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$append" \
+			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		;;
+	*)
+		echo "guest_start: unknown GT_VMM $GT_VMM" >&2
+		return 2
+		;;
+	esac
+	_gt_pid[$name]=$!
+	_gt_fd[$name]=$fd
+	_gt_last=$name
+}
+
+guest_pid() { echo "${_gt_pid[$1]}"; }
+
+guest_wait() {
+	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-600}} * 10)) i=0
+	while [ $i -lt $limit ]; do
+		grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null && return 0
+		kill -0 "${_gt_pid[$name]}" 2>/dev/null || {
+			grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null
+			return
+		}
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+guest_send() {
+	printf '%s\r' "$2" >&"${_gt_fd[$1]}"
+}
+
+guest_value() {
+	grep -a -o -E "^GT: $2=[^[:space:]]*" "$GT_WORK/$1.console" | tail -1 | sed "s/^GT: $2=//"
+}
+
+guest_wait_exit() {
+	local name=$1 limit=$((${2:-${GT_WAIT:-600}} * 10)) i=0 pid=${_gt_pid[$1]}
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $i -ge $limit ]; then
+			kill -KILL "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			unset "_gt_pid[$name]"
+			GT_RC=124
+			return
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait "$pid"
+	GT_RC=$?
+	unset "_gt_pid[$name]"
+	exec {_gt_fd[$name]}>&-
+}

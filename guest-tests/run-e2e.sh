@@ -1,0 +1,53 @@
+#!/bin/bash
+# Runs every guest-tests/e2e/test_*.sh (or the ones named) and prints their PASS:/FAIL: lines.
+# With a usable /dev/kvm the tests run here; otherwise level 1 (QEMU TCG with nested KVM) is booted
+# once and they all run inside it.  A test that hangs is killed after $GT_TEST_TIMEOUT s (900) and
+# counted as a failure; so is one that exits non-zero without saying why.
+cd "$(dirname "$0")/.."
+. guest-tests/lib/level1.sh
+
+run_here() {
+	local t name start rc log
+	if [ "${GT_LEVEL:-}" = 1 ]; then
+		echo "# level 1 ready after $(cut -d' ' -f1 /proc/uptime) s of its uptime"
+	fi
+	[ "${GT_VMM:-minivmm}" != minivmm ] || [ -x ./minivmm ] || { echo "FAIL: e2e (./minivmm is not built)"; return 1; }
+	log=$(mktemp)
+	for t in ${tests[@]+"${tests[@]}"}; do
+		name=$(basename "$t" .sh)
+		start=$(date +%s)
+		timeout -k 10 "${GT_TEST_TIMEOUT:-900}" "$t" >"$log" 2>&1
+		rc=$?
+		cat "$log"
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-900} s)"
+		elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log"; then
+			echo "FAIL: $name (exit code $rc)"
+		fi
+		echo "# $name: $(($(date +%s) - start)) s"
+	done
+	rm -f "$log"
+}
+
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=(guest-tests/e2e/test_*.sh)
+	[ -e "${tests[0]}" ] || tests=()
+fi
+
+if [ "${GT_LEVEL:-}" = 1 ] || gt_host_kvm_usable; then
+	run_here
+	exit 0
+fi
+echo "# no usable /dev/kvm here: running the tests inside level 1 (QEMU TCG, nested KVM)"
+start=$(date +%s)
+level1_run ./guest-tests/run-e2e.sh ${tests[@]+"${tests[@]}"}
+rc=$?
+echo "# level 1 run: $(($(date +%s) - start)) s wall"
+level1_cleanup
+case $rc in
+0) ;;
+124) echo "FAIL: e2e level 1 (killed: stuck)" ;;
+*) echo "FAIL: e2e level 1 (exit code $rc)" ;;
+esac

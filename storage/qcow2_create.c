@@ -1,0 +1,256 @@
+/* qcow2: image creation.
+ *
+ * Options: cluster_size (512..2M, power of two), compat (0.10|1.1), refcount_bits (1..64, power of
+ * two; 16 with compat=0.10), preallocation (off|metadata|falloc|full), lazy_refcounts (on|off),
+ * compression_type (zlib|zstd, compat=1.1 only). The backing file comes from the create args.
+ *
+ * Layout: cluster 0 header, 1 refcount table, 2 refcount block; the L1 table and everything else
+ * is then allocated through the ordinary allocator of an opened image.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/qcow2.h"
+
+static int parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *v == '-')
+		return -EINVAL;
+	uint64_t mul = 1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024;
+	else if (*end)
+		return -EINVAL;
+	if (*end && end[1])
+		return -EINVAL;
+	if (n > UINT64_MAX / mul)
+		return -EINVAL;
+	*out = n * mul;
+	return 0;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+struct create_opts {
+	uint32_t cluster_bits;
+	uint32_t version;
+	uint32_t refcount_order;
+	enum block_prealloc prealloc;
+	bool lazy;
+	uint8_t compression;
+};
+
+static int parse_opts(const char *filename, struct block_opts *opts, struct create_opts *o)
+{
+	const char *v;
+	uint64_t n;
+
+	o->cluster_bits = 16;
+	o->version = 3;
+	o->refcount_order = 4;
+	o->prealloc = BLOCK_PREALLOC_OFF;
+	o->lazy = false;
+	o->compression = QCOW2_COMPRESS_ZLIB;
+	if (!opts)
+		return 0;
+	if ((v = block_opts_get(opts, "cluster_size"))) {
+		if (parse_size(v, &n) < 0 || n < 512 || n > (2u << 20) || (n & (n - 1)))
+			return block_error(-EINVAL, "%s: cluster_size %s: must be a power of two "
+						    "from 512 to 2M",
+					   filename, v);
+		o->cluster_bits = (uint32_t)__builtin_ctzll(n);
+	}
+	if ((v = block_opts_get(opts, "compat"))) {
+		if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
+			o->version = 2;
+		else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
+			o->version = 3;
+		else
+			return block_error(-EINVAL, "%s: compat %s: expected 0.10 or 1.1", filename,
+					   v);
+	}
+	if ((v = block_opts_get(opts, "refcount_bits"))) {
+		if (parse_size(v, &n) < 0 || n < 1 || n > 64 || (n & (n - 1)))
+			return block_error(-EINVAL, "%s: refcount_bits %s: must be 1, 2, 4 ... 64",
+					   filename, v);
+		o->refcount_order = (uint32_t)__builtin_ctzll(n);
+	}
+	if ((v = block_opts_get(opts, "preallocation"))) {
+		if (!strcmp(v, "off"))
+			o->prealloc = BLOCK_PREALLOC_OFF;
+		else if (!strcmp(v, "metadata"))
+			o->prealloc = BLOCK_PREALLOC_METADATA;
+		else if (!strcmp(v, "falloc"))
+			o->prealloc = BLOCK_PREALLOC_FALLOC;
+		else if (!strcmp(v, "full"))
+			o->prealloc = BLOCK_PREALLOC_FULL;
+		else
+			return block_error(-EINVAL, "%s: preallocation %s: expected "
+						    "off|metadata|falloc|full",
+					   filename, v);
+	}
+	if ((v = block_opts_get(opts, "lazy_refcounts")) && !parse_bool(v, &o->lazy))
+		return block_error(-EINVAL, "%s: lazy_refcounts %s: expected on or off", filename, v);
+	if ((v = block_opts_get(opts, "compression_type"))) {
+		if (!strcmp(v, "zlib"))
+			o->compression = QCOW2_COMPRESS_ZLIB;
+		else if (!strcmp(v, "zstd"))
+			o->compression = QCOW2_COMPRESS_ZSTD;
+		else
+			return block_error(-EINVAL, "%s: compression_type %s: expected zlib or zstd",
+					   filename, v);
+	}
+	if (o->version == 2 && o->refcount_order != 4)
+		return block_error(-EINVAL, "%s: compat=0.10 requires refcount_bits=16", filename);
+	if (o->version == 2 && o->lazy)
+		return block_error(-EINVAL, "%s: lazy_refcounts requires compat=1.1", filename);
+	if (o->version == 2 && o->compression != QCOW2_COMPRESS_ZLIB)
+		return block_error(-EINVAL, "%s: compression_type=zstd requires compat=1.1",
+				   filename);
+	return 0;
+}
+
+/* Feature name table (type, bit, name), as qemu-img shows in errors for unknown features. */
+static int feature_table(struct qcow2_state *s)
+{
+	static const struct {
+		uint8_t type, bit;
+		const char *name;
+	} f[] = {
+		{0, 0, "dirty bit"},	     {0, 1, "corrupt bit"},	    {0, 2, "external data file"},
+		{0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+		{2, 0, "bitmaps"},	     {2, 1, "raw external data"},
+	};
+	size_t n = sizeof(f) / sizeof(f[0]);
+
+	s->feature_table = calloc(n, 48);
+	if (!s->feature_table)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		s->feature_table[i * 48] = f[i].type;
+		s->feature_table[i * 48 + 1] = f[i].bit;
+		memcpy(s->feature_table + i * 48 + 2, f[i].name, strlen(f[i].name));
+	}
+	s->feature_table_len = n * 48;
+	return 0;
+}
+
+static int create_layout(struct block_device *bs, struct qcow2_state *s)
+{
+	uint64_t cs = s->cluster_size;
+	uint8_t *blk = calloc(1, cs);
+	int ret;
+
+	if (!blk)
+		return -ENOMEM;
+	s->refcount_table_offset = cs;
+	s->refcount_table_clusters = 1;
+	s->reftable_entries = cs / 8;
+	s->reftable = calloc(s->reftable_entries, 8);
+	s->l1 = calloc(1, 8);
+	if (!s->reftable || !s->l1) {
+		free(blk);
+		return -ENOMEM;
+	}
+	s->reftable[0] = 2 * cs;
+	for (int i = 0; i < 3; i++)
+		qcow2_refcount_write_entry(s, blk, (uint64_t)i, 1);
+	ret = host_file_pwrite(&bs->file, 2 * cs, blk, cs);
+	free(blk);
+	if (ret == 0)
+		ret = qcow2_reftable_write(bs);
+	if (ret == 0)
+		ret = qcow2_header_write(bs, s);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot write the new image", bs->filename);
+	s->free_hint = 3;
+	return 0;
+}
+
+int qcow2_create(const char *filename, const struct block_create_args *args)
+{
+	struct create_opts o;
+	struct block_device bs;
+	struct qcow2_state *s;
+	uint64_t size = args->size;
+	int ret;
+
+	ret = parse_opts(filename, args->opts, &o);
+	if (ret < 0)
+		return ret;
+	if (args->backing && o.prealloc != BLOCK_PREALLOC_OFF)
+		return block_error(-EINVAL, "%s: preallocation with a backing file is not supported",
+				   filename);
+	if (args->backing && strlen(args->backing) > 1023)
+		return block_error(-EINVAL, "%s: backing file name too long", filename);
+	if (size > (1ull << 62))
+		return block_error(-EFBIG, "%s: size %llu too large", filename,
+				   (unsigned long long)size);
+
+	memset(&bs, 0, sizeof(bs));
+	bs.filename = (char *)filename;
+	bs.flags = BLOCK_OPEN_RDWR;
+	bs.size = size;
+	s = qcow2_state_new();
+	if (!s)
+		return -ENOMEM;
+	bs.state = s;
+	s->version = o.version;
+	s->cluster_bits = o.cluster_bits;
+	s->refcount_order = o.refcount_order;
+	s->compression_type = o.compression;
+	if (o.compression)
+		s->incompat |= QCOW2_INCOMPAT_COMPRESSION;
+	if (o.lazy)
+		s->compat |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+	qcow2_geometry(s);
+	if (qcow2_l1_needed(s, size) * 8 > QCOW2_MAX_L1_BYTES) {
+		qcow2_state_free(s);
+		return block_error(-EFBIG, "%s: size %llu too large for cluster size %llu", filename,
+				   (unsigned long long)size, (unsigned long long)s->cluster_size);
+	}
+	if (o.version == 3 && (ret = feature_table(s)) < 0) {
+		qcow2_state_free(s);
+		return ret;
+	}
+	bs.backing_name = (char *)args->backing;
+	bs.backing_fmt = (char *)args->backing_fmt;
+
+	ret = host_file_open(&bs.file, filename, HOST_FILE_RDWR | HOST_FILE_CREATE);
+	if (ret < 0) {
+		qcow2_state_free(s);
+		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+	}
+	ret = qcow2_state_setup(&bs, s);
+	if (ret == 0)
+		ret = create_layout(&bs, s);
+	if (ret == 0)
+		ret = qcow2_l1_grow(&bs, (uint32_t)qcow2_l1_needed(s, size));
+	if (ret == 0)
+		ret = qcow2_preallocate(&bs, 0, size, o.prealloc);
+	if (ret == 0)
+		ret = qcow2_metadata_flush(&bs);
+	if (ret == 0)
+		ret = host_file_flush(&bs.file);
+	qcow2_state_free(s);
+	host_file_close(&bs.file);
+	return ret;
+}

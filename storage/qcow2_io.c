@@ -1,0 +1,483 @@
+/* qcow2: guest reads and writes, flush, discard, write_zeroes, block_status.
+ *
+ * The mapping is looked up under the metadata lock; data is read and written outside it. A write
+ * to a cluster not owned by the active L1 (unallocated, zero, compressed, shared with a snapshot)
+ * allocates new host clusters, fills the uncovered head and tail from the old content (copy on
+ * write), and only then points the L2 entry at them. The guest clusters being allocated are
+ * recorded so that a second writer waits instead of allocating them again.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/qcow2.h"
+
+static bool alloc_busy(struct qcow2_state *s, uint64_t first, uint64_t last)
+{
+	for (int i = 0; i + 1 < s->alloc_n; i += 2)
+		if (first <= s->alloc_inflight[i + 1] && s->alloc_inflight[i] <= last)
+			return true;
+	return false;
+}
+
+static int alloc_begin(struct qcow2_state *s, uint64_t first, uint64_t last)
+{
+	if (s->alloc_n + 2 > s->alloc_cap) {
+		int cap = s->alloc_cap ? s->alloc_cap * 2 : 16;
+		uint64_t *n = realloc(s->alloc_inflight, (size_t)cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->alloc_inflight = n;
+		s->alloc_cap = cap;
+	}
+	s->alloc_inflight[s->alloc_n++] = first;
+	s->alloc_inflight[s->alloc_n++] = last;
+	return 0;
+}
+
+static void alloc_end(struct qcow2_state *s, uint64_t first)
+{
+	for (int i = 0; i + 1 < s->alloc_n; i += 2) {
+		if (s->alloc_inflight[i] == first) {
+			s->alloc_inflight[i] = s->alloc_inflight[s->alloc_n - 2];
+			s->alloc_inflight[i + 1] = s->alloc_inflight[s->alloc_n - 1];
+			s->alloc_n -= 2;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&s->cond);
+}
+
+static void io_end(struct qcow2_state *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->io_inflight--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Read `len` bytes of the cluster-type run at guest `offset` into iov (lock not held). */
+static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type,
+		    uint64_t entry, const struct iovec *iov, int iovcnt, size_t len)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t in_cluster = offset & (s->cluster_size - 1);
+	int ret;
+
+	switch (type) {
+	case QCOW2_C_UNALLOCATED:
+		return block_read_backing(bs, offset, iov, iovcnt);
+	case QCOW2_C_ZERO_PLAIN:
+	case QCOW2_C_ZERO_ALLOC:
+		iov_memset(iov, iovcnt, 0, 0, len);
+		return 0;
+	case QCOW2_C_NORMAL:
+		ret = host_file_preadv(&bs->file, (entry & QCOW2_OFFSET_MASK) + in_cluster, iov,
+				       iovcnt);
+		return ret < 0 ? block_error(ret, "%s: read error at %#llx", bs->filename,
+					     (unsigned long long)offset)
+			       : 0;
+	case QCOW2_C_COMPRESSED: {
+		uint8_t *buf = malloc(s->cluster_size);
+		if (!buf)
+			return -ENOMEM;
+		ret = qcow2_read_compressed(bs, entry, buf);
+		if (ret == 0)
+			iov_from_buf(iov, iovcnt, 0, buf + in_cluster, len);
+		free(buf);
+		return ret;
+	}
+	}
+	return -EINVAL;
+}
+
+int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	size_t total = iov_size(iov, iovcnt), pos = 0;
+	struct iovec *part = malloc(sizeof(*part) * (size_t)(iovcnt > 0 ? iovcnt : 1));
+	int ret = 0;
+
+	if (!part)
+		return -ENOMEM;
+	while (pos < total) {
+		enum qcow2_ctype type;
+		uint64_t entry, bytes;
+
+		pthread_mutex_lock(&s->lock);
+		ret = qcow2_map(bs, offset + pos, total - pos, &type, &entry, &bytes);
+		if (ret == 0)
+			s->io_inflight++;
+		pthread_mutex_unlock(&s->lock);
+		if (ret < 0)
+			break;
+		int n = iov_slice(iov, iovcnt, pos, bytes, part, iovcnt);
+		ret = n < 0 ? n : read_run(bs, offset + pos, type, entry, part, n, bytes);
+		io_end(s);
+		if (ret < 0)
+			break;
+		pos += bytes;
+	}
+	free(part);
+	return ret;
+}
+
+/* The old content of [start, start+len) of one guest cluster, for copy on write (lock not held). */
+static int cow_fill(struct block_device *bs, uint64_t start, enum qcow2_ctype type, uint64_t entry,
+		    uint8_t *buf, size_t len)
+{
+	struct iovec v = {.iov_base = buf, .iov_len = len};
+
+	if (!len)
+		return 0;
+	if (type == QCOW2_C_UNALLOCATED && start >= bs->size) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	if (type == QCOW2_C_UNALLOCATED && start + len > bs->size) {
+		memset(buf, 0, len);
+		v.iov_len = bs->size - start;
+	}
+	return read_run(bs, start, type, entry, &v, 1, v.iov_len);
+}
+
+/* Allocate host clusters for guest clusters [offset, offset+bytes) rounded out to clusters, all
+ * of one type, write the guest data with COW head/tail, then map them. Called with the lock held
+ * and the clusters registered in alloc_inflight; drops the lock around the data write. */
+static int write_alloc(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt, uint64_t bytes, enum qcow2_ctype type, uint64_t entry)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size;
+	uint64_t start = offset & ~(cs - 1), end = (offset + bytes + cs - 1) & ~(cs - 1);
+	uint64_t n = (end - start) >> s->cluster_bits, host;
+	size_t head = offset - start, tail = end - (offset + bytes);
+	uint8_t *hbuf = NULL, *tbuf = NULL;
+	struct iovec *v = NULL;
+	int ret, vn = 0;
+
+	ret = qcow2_alloc_clusters(bs, n, &host);
+	if (ret < 0)
+		return ret;
+	s->io_inflight++;
+	pthread_mutex_unlock(&s->lock);
+
+	v = malloc(sizeof(*v) * (size_t)(iovcnt + 2));
+	hbuf = head ? malloc(head) : NULL;
+	tbuf = tail ? malloc(tail) : NULL;
+	if (!v || (head && !hbuf) || (tail && !tbuf)) {
+		ret = -ENOMEM;
+		goto relock;
+	}
+	/* Multi-cluster runs are only ever of a type whose old content is position independent
+	 * (unallocated, zero) or a single cluster, so one entry describes both ends. */
+	ret = cow_fill(bs, start, type, entry, hbuf, head);
+	if (ret == 0 && tail) {
+		uint64_t tail_entry = entry;
+		if (type == QCOW2_C_NORMAL)
+			tail_entry = entry + (n - 1) * cs;
+		ret = cow_fill(bs, offset + bytes, type, tail_entry, tbuf, tail);
+	}
+	if (ret < 0)
+		goto relock;
+	if (head)
+		v[vn++] = (struct iovec){.iov_base = hbuf, .iov_len = head};
+	memcpy(v + vn, iov, sizeof(*iov) * (size_t)iovcnt);
+	vn += iovcnt;
+	if (tail)
+		v[vn++] = (struct iovec){.iov_base = tbuf, .iov_len = tail};
+	ret = host_file_pwritev(&bs->file, host, v, vn);
+	if (ret < 0)
+		ret = block_error(ret, "%s: write error at %#llx", bs->filename,
+				  (unsigned long long)host);
+relock:
+	free(v);
+	free(hbuf);
+	free(tbuf);
+	pthread_mutex_lock(&s->lock);
+	s->io_inflight--;
+	pthread_cond_broadcast(&s->cond);
+	if (ret < 0) {
+		qcow2_free_deferred(bs, host, n * cs);
+		return ret;
+	}
+	for (uint64_t i = 0; i < n && ret == 0; i++) {
+		uint64_t old;
+		ret = qcow2_l2_lookup(bs, start + i * cs, &old);
+		if (ret == 0)
+			ret = qcow2_l2_set(bs, start + i * cs, (host + i * cs) | QCOW2_OFLAG_COPIED);
+		if (ret == 0)
+			ret = qcow2_entry_free(bs, old);
+	}
+	return ret;
+}
+
+/* Write one run starting at offset (at most `len` bytes); *done gets the bytes consumed. */
+static int write_run(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+		     uint64_t len, struct iovec *part, uint64_t *done)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size, first = offset >> s->cluster_bits;
+	enum qcow2_ctype type;
+	uint64_t entry, bytes, rc;
+	int ret, n;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (alloc_busy(s, first, first))
+			pthread_cond_wait(&s->cond, &s->lock);
+		ret = qcow2_map(bs, offset, len, &type, &entry, &bytes);
+		if (ret < 0)
+			goto out;
+		if (type != QCOW2_C_NORMAL || (entry & QCOW2_OFLAG_COPIED))
+			break;
+		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise. */
+		ret = qcow2_refcount_get(bs, (entry & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
+		if (ret < 0)
+			goto out;
+		if (rc != 1)
+			break;
+		ret = qcow2_l2_set(bs, offset, entry | QCOW2_OFLAG_COPIED);
+		if (ret < 0)
+			goto out;
+	}
+	if (type == QCOW2_C_NORMAL && (entry & QCOW2_OFLAG_COPIED)) {
+		uint64_t host = (entry & QCOW2_OFFSET_MASK) + (offset & (cs - 1));
+		s->io_inflight++;
+		pthread_mutex_unlock(&s->lock);
+		n = iov_slice(iov, iovcnt, 0, bytes, part, iovcnt);
+		ret = n < 0 ? n : host_file_pwritev(&bs->file, host, part, n);
+		if (ret < 0)
+			ret = block_error(ret, "%s: write error at %#llx", bs->filename,
+					  (unsigned long long)offset);
+		io_end(s);
+		*done = bytes;
+		return ret;
+	}
+	/* Allocation: unallocated and zero runs may span clusters; others go one at a time. */
+	if (type != QCOW2_C_UNALLOCATED && type != QCOW2_C_ZERO_PLAIN) {
+		uint64_t to_end = cs - (offset & (cs - 1));
+		if (bytes > to_end)
+			bytes = to_end;
+	}
+	uint64_t last = (offset + bytes - 1) >> s->cluster_bits;
+	/* Clusters of the run other than the first may be in flight elsewhere: stop before them. */
+	for (uint64_t c = first + 1; c <= last; c++) {
+		if (alloc_busy(s, c, c)) {
+			bytes = (c << s->cluster_bits) - offset;
+			last = c - 1;
+			break;
+		}
+	}
+	ret = alloc_begin(s, first, last);
+	if (ret < 0)
+		goto out;
+	n = iov_slice(iov, iovcnt, 0, bytes, part, iovcnt);
+	ret = n < 0 ? n : write_alloc(bs, offset, part, n, bytes, type, entry);
+	alloc_end(s, first);
+	*done = bytes;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	size_t total = iov_size(iov, iovcnt), pos = 0;
+	struct iovec *rest = malloc(sizeof(*rest) * (size_t)(iovcnt > 0 ? iovcnt : 1));
+	struct iovec *part = malloc(sizeof(*part) * (size_t)(iovcnt > 0 ? iovcnt : 1));
+	int ret = 0;
+
+	if (!rest || !part) {
+		free(rest);
+		free(part);
+		return -ENOMEM;
+	}
+	if (qcow2_state(bs)->read_only)
+		ret = block_error(-EROFS, "%s: image is read-only", bs->filename);
+	while (ret == 0 && pos < total) {
+		uint64_t done = 0;
+		int n = iov_slice(iov, iovcnt, pos, total - pos, rest, iovcnt);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		ret = write_run(bs, offset + pos, rest, n, total - pos, part, &done);
+		pos += done;
+	}
+	free(rest);
+	free(part);
+	return ret;
+}
+
+int qcow2_flush(struct block_device *bs)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	int ret;
+
+	if (s->read_only)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	/* Bound the deferred frees: wait for in-flight data I/O once they pile up. */
+	while (s->pending_n > 8192 && s->io_inflight)
+		pthread_cond_wait(&s->cond, &s->lock);
+	ret = qcow2_metadata_flush(bs);
+	if (ret == 0) {
+		ret = host_file_flush(&bs->file);
+		if (ret < 0)
+			ret = block_error(ret, "%s: flush failed", bs->filename);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* New L2 entry for a whole cluster being discarded or zeroed; -1 means "write zeroes as data". */
+static int64_t zero_entry(struct block_device *bs, uint64_t old, bool unmap, bool zero)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	enum qcow2_ctype t = qcow2_l2_type(s, old);
+
+	if (s->version >= 3) {
+		if (!zero && !bs->backing)
+			return 0;
+		if (!unmap && (t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
+		    (old & QCOW2_OFLAG_COPIED))
+			return (int64_t)((old & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COPIED)) |
+					 QCOW2_OFLAG_ZERO);
+		return (int64_t)QCOW2_OFLAG_ZERO;
+	}
+	/* Version 2 has no zero flag: deallocate when that reads as zeroes. */
+	if (!bs->backing && (unmap || t == QCOW2_C_UNALLOCATED))
+		return 0;
+	if (!zero)
+		return 0; /* discard: the backing content shows through again */
+	return -1;
+}
+
+/* Apply discard (zero=false) or write_zeroes (zero=true) to whole clusters [offset, offset+len). */
+static int zero_clusters(struct block_device *bs, uint64_t offset, uint64_t len, bool unmap,
+			 bool zero)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size;
+	int ret = 0;
+
+	for (uint64_t off = offset; off < offset + len && ret == 0; off += cs) {
+		uint64_t c = off >> s->cluster_bits, old;
+		pthread_mutex_lock(&s->lock);
+		while (alloc_busy(s, c, c))
+			pthread_cond_wait(&s->cond, &s->lock);
+		ret = qcow2_l2_lookup(bs, off, &old);
+		int64_t ne = ret == 0 ? zero_entry(bs, old, unmap, zero) : 0;
+		if (ret == 0 && ne >= 0 && (uint64_t)ne != old) {
+			ret = qcow2_l2_set(bs, off, (uint64_t)ne);
+			if (ret == 0 && !((uint64_t)ne & QCOW2_OFFSET_MASK))
+				ret = qcow2_entry_free(bs, old);
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (ret == 0 && ne < 0) {
+			uint8_t *z = calloc(1, cs);
+			if (!z)
+				return -ENOMEM;
+			struct iovec v = {.iov_base = z, .iov_len = cs};
+			ret = qcow2_pwritev(bs, off, &v, 1);
+			free(z);
+		}
+	}
+	return ret;
+}
+
+static int write_zero_bytes(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	uint8_t *z;
+	int ret;
+
+	if (!len)
+		return 0;
+	z = calloc(1, len);
+	if (!z)
+		return -ENOMEM;
+	struct iovec v = {.iov_base = z, .iov_len = len};
+	ret = qcow2_pwritev(bs, offset, &v, 1);
+	free(z);
+	return ret;
+}
+
+/* Whole clusters of the range; the last partial cluster counts as whole when it ends the disk. */
+static void cluster_span(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *a,
+			 uint64_t *b)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size, end = offset + len;
+
+	*a = (offset + cs - 1) & ~(cs - 1);
+	*b = end == bs->size ? ((end + cs - 1) & ~(cs - 1)) : (end & ~(cs - 1));
+	if (*b < *a)
+		*b = *a;
+}
+
+int qcow2_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
+{
+	uint64_t a, b;
+	int ret;
+
+	if (qcow2_state(bs)->read_only)
+		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+	cluster_span(bs, offset, len, &a, &b);
+	if (a >= b || a >= offset + len)
+		return write_zero_bytes(bs, offset, len);
+	ret = write_zero_bytes(bs, offset, a - offset);
+	if (ret == 0)
+		ret = zero_clusters(bs, a, b - a, flags & BLOCK_ZERO_MAY_UNMAP, true);
+	if (ret == 0 && b < offset + len)
+		ret = write_zero_bytes(bs, b, offset + len - b);
+	return ret;
+}
+
+int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	uint64_t a, b;
+
+	if (qcow2_state(bs)->read_only)
+		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+	cluster_span(bs, offset, len, &a, &b);
+	if (a >= b)
+		return 0; /* discard is advisory: partial clusters are left alone */
+	return zero_clusters(bs, a, b - a, true, false);
+}
+
+int qcow2_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		       int *status, uint64_t *map_offset)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	enum qcow2_ctype type;
+	uint64_t entry, bytes;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = qcow2_map(bs, offset, len, &type, &entry, &bytes);
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		return ret;
+	*pnum = bytes;
+	switch (type) {
+	case QCOW2_C_UNALLOCATED:
+		*status = bs->backing ? 0 : BLOCK_STATUS_ZERO;
+		break;
+	case QCOW2_C_ZERO_PLAIN:
+		*status = BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED;
+		break;
+	case QCOW2_C_ZERO_ALLOC:
+		*status = BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+		*map_offset = (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
+		break;
+	case QCOW2_C_NORMAL:
+		*status = BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+		*map_offset = (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
+		break;
+	case QCOW2_C_COMPRESSED:
+		*status = BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_COMPRESSED;
+		break;
+	}
+	return 0;
+}

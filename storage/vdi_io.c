@@ -1,0 +1,467 @@
+/* VDI data I/O: reads, writes with block allocation, flush, discard, write-zeroes, block status.
+ *
+ * Data I/O runs concurrently under io_lock held shared; allocation takes meta_lock, writes the new
+ * block in full (the request's data, the rest from the parent or zeroes) and only then publishes
+ * the map entry (see vdi_meta.c for the order), so an entry never points at unwritten data.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/vdi.h"
+
+#define VDI_FILL_CHUNK (1u << 20)
+#define VDI_LOCAL_IOV 16
+
+static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t len, bool write)
+{
+	if (offset > bs->size || len > bs->size - offset)
+		return block_error(-EINVAL,
+				   "%s: request [%" PRIu64 ", +%" PRIu64
+				   ") beyond the disk size %" PRIu64,
+				   bs->filename, offset, len, bs->size);
+	if (write && !(bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+	return 0;
+}
+
+static bool vdi_has_parent(struct block_device *bs)
+{
+	struct vdi_state *s = bs->state;
+
+	return s->type == VDI_TYPE_DIFF || bs->backing_name;
+}
+
+/* A scratch iovec array for slices of a request. */
+struct vdi_slices {
+	struct iovec local[VDI_LOCAL_IOV];
+	struct iovec *v;
+	int max;
+};
+
+static int vdi_slices_init(struct vdi_slices *sl, int iovcnt)
+{
+	sl->max = iovcnt > 0 ? iovcnt : 1;
+	sl->v = sl->max <= VDI_LOCAL_IOV ? sl->local : malloc(sizeof(struct iovec) * sl->max);
+	return sl->v ? 0 : -ENOMEM;
+}
+
+static void vdi_slices_free(struct vdi_slices *sl)
+{
+	if (sl->v != sl->local)
+		free(sl->v);
+}
+
+/* Length of the run from pos (at most max bytes) whose blocks map contiguously in the file. */
+static uint64_t vdi_run(struct vdi_state *s, uint64_t pos, uint64_t max, uint32_t e)
+{
+	uint64_t blk = pos / s->block_size;
+	uint64_t n = s->block_size - pos % s->block_size;
+
+	if (s->block_extra == 0 && VDI_IS_ALLOCATED(e))
+		while (n < max && blk + 1 < s->blocks && e + 1 < s->blocks &&
+		       vdi_entry(s, blk + 1) == e + 1) {
+			blk++;
+			e++;
+			n += s->block_size;
+		}
+	return n < max ? n : max;
+}
+
+/* Records a message for a failed host-file call (they set none themselves). */
+static int vdi_host_error(struct block_device *bs, int ret, const char *what, uint64_t pos)
+{
+	if (ret >= 0)
+		return ret;
+	return block_error(ret, "%s: %s at %" PRIu64 " failed", bs->filename, what, pos);
+}
+
+static int vdi_bad_entry(struct block_device *bs, uint64_t blk, uint32_t e)
+{
+	return block_error(-EIO, "%s: VDI block %" PRIu64 " maps to invalid data block %u",
+			   bs->filename, blk, e);
+}
+
+int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct vdi_state *s = bs->state;
+	uint64_t total = iov_size(iov, iovcnt), done = 0;
+	struct vdi_slices sl;
+	int ret = vdi_check_request(bs, offset, total, false);
+
+	if (ret < 0)
+		return ret;
+	if (vdi_slices_init(&sl, iovcnt) < 0)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	pthread_rwlock_rdlock(&s->io_lock);
+	while (done < total && ret == 0) {
+		uint64_t pos = offset + done, blk = pos / s->block_size;
+		uint32_t e = vdi_entry(s, (uint32_t)blk);
+		uint64_t n = vdi_run(s, pos, total - done, e);
+		int nseg = iov_slice(iov, iovcnt, done, n, sl.v, sl.max);
+
+		if (nseg < 0)
+			ret = block_error(nseg, "%s: bad I/O vector", bs->filename);
+		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
+			ret = vdi_bad_entry(bs, blk, e);
+		else if (VDI_IS_ALLOCATED(e)) {
+			ret = host_file_preadv(
+			    &bs->file, vdi_data_offset(s, e) + pos % s->block_size, sl.v, nseg);
+			if (ret < 0)
+				block_error(ret, "%s: read at %" PRIu64 " failed", bs->filename,
+					    pos);
+		} else if (e == VDI_BLOCK_ZERO)
+			iov_memset(iov, iovcnt, done, 0, n);
+		else
+			ret = block_read_backing(bs, pos, sl.v, nseg);
+		done += n;
+	}
+	pthread_rwlock_unlock(&s->io_lock);
+	vdi_slices_free(&sl);
+	return ret < 0 ? ret : 0;
+}
+
+/* Fills [in, in+len) of the new data block idx for virtual block blk with what the block showed
+ * before (the parent's data or zeroes). */
+static int vdi_fill(struct block_device *bs, uint64_t blk, uint32_t idx, uint64_t in, uint64_t len,
+		    bool zero, uint64_t old_size)
+{
+	struct vdi_state *s = bs->state;
+	uint64_t host = vdi_data_offset(s, idx) + in;
+	uint64_t vpos = blk * s->block_size + in;
+	uint8_t *buf;
+	int ret = 0;
+
+	if (!len)
+		return 0;
+	if (!zero && vpos < bs->size) {
+		size_t chunk = len < VDI_FILL_CHUNK ? (size_t)len : VDI_FILL_CHUNK;
+		uint64_t vend = vpos + len < bs->size ? vpos + len : bs->size;
+
+		buf = malloc(chunk);
+		if (!buf)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		while (vpos < vend && ret == 0) {
+			size_t n = vend - vpos < chunk ? (size_t)(vend - vpos) : chunk;
+			struct iovec v = {buf, n};
+
+			ret = block_read_backing(bs, vpos, &v, 1);
+			if (ret == 0)
+				ret = host_file_pwrite(&bs->file, host, buf, n);
+			vpos += n;
+			host += n;
+			len -= n;
+		}
+		free(buf);
+		if (ret < 0)
+			return block_error(ret, "%s: cannot copy parent data into a new block",
+					   bs->filename);
+	}
+	/* What remains must read as zeroes; only the part below the old end of file can hold stale
+	 * bytes (the file was just extended over the rest). */
+	if (len && host < old_size) {
+		uint64_t n = old_size - host < len ? old_size - host : len;
+
+		ret = host_file_write_zeroes(&bs->file, host, n);
+		if (ret < 0)
+			return block_error(ret, "%s: cannot zero a new block", bs->filename);
+	}
+	return 0;
+}
+
+/* Writes [in, in+n) of unallocated block blk: sl/nseg, or zeroes when sl is NULL. */
+static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, uint64_t n,
+			   const struct iovec *sl, int nseg)
+{
+	struct vdi_state *s = bs->state;
+	uint32_t e, idx;
+	uint64_t base, end, old_size;
+	bool zero;
+	int ret;
+
+	pthread_mutex_lock(&s->meta_lock);
+	e = vdi_entry(s, blk);
+	if (VDI_IS_ALLOCATED(e)) { /* another writer allocated it meanwhile */
+		pthread_mutex_unlock(&s->meta_lock);
+		if (e >= s->blocks)
+			return vdi_bad_entry(bs, blk, e);
+		if (!sl)
+			return vdi_host_error(
+			    bs, host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n),
+			    "write-zeroes", (uint64_t)blk * s->block_size + in);
+		return vdi_host_error(
+		    bs, host_file_pwritev(&bs->file, vdi_data_offset(s, e) + in, sl, nseg), "write",
+		    (uint64_t)blk * s->block_size + in);
+	}
+	if (s->allocated >= s->blocks) {
+		pthread_mutex_unlock(&s->meta_lock);
+		return block_error(-EIO, "%s: VDI has no free data block index", bs->filename);
+	}
+	idx = s->allocated;
+	base = vdi_data_offset(s, idx) - s->block_extra;
+	end = base + vdi_block_bytes(s);
+	old_size = s->file_size;
+	zero = e == VDI_BLOCK_ZERO || !vdi_has_parent(bs);
+
+	ret = 0;
+	if (end > s->file_size) {
+		ret = host_file_truncate(&bs->file, end);
+		if (ret < 0)
+			block_error(ret, "%s: cannot extend the image", bs->filename);
+		else
+			s->file_size = end;
+	}
+	if (ret == 0 && s->block_extra && base < old_size) {
+		uint64_t z = old_size - base < s->block_extra ? old_size - base : s->block_extra;
+
+		ret = vdi_host_error(bs, host_file_write_zeroes(&bs->file, base, z),
+				     "zeroing a new block", base);
+	}
+	if (ret == 0)
+		ret = vdi_fill(bs, blk, idx, 0, in, zero, old_size);
+	if (ret == 0)
+		ret = vdi_fill(bs, blk, idx, in + n, s->block_size - in - n, zero, old_size);
+	if (ret == 0) {
+		uint64_t at = vdi_data_offset(s, idx) + in;
+
+		if (sl)
+			ret = host_file_pwritev(&bs->file, at, sl, nseg);
+		else if (at < old_size)
+			ret = host_file_write_zeroes(&bs->file, at, n);
+		if (ret < 0)
+			block_error(ret, "%s: cannot write a new block", bs->filename);
+	}
+	if (ret == 0) {
+		/* Publish: the count, then the entry (vdi_commit_entry writes them in order). */
+		s->owner[idx] = blk;
+		s->allocated++;
+		vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
+		vdi_set_entry(s, blk, idx);
+		ret = vdi_commit_entry(bs, blk);
+		if (ret < 0) {
+			vdi_set_entry(s, blk, e);
+			s->allocated--;
+			s->owner[idx] = VDI_BLOCK_FREE;
+			vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
+		}
+	}
+	pthread_mutex_unlock(&s->meta_lock);
+	return ret;
+}
+
+int vdi_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct vdi_state *s = bs->state;
+	uint64_t total = iov_size(iov, iovcnt), done = 0;
+	struct vdi_slices sl;
+	int ret = vdi_check_request(bs, offset, total, true);
+
+	if (ret < 0 || total == 0)
+		return ret;
+	ret = vdi_refresh_modify_uuid(bs);
+	if (ret < 0)
+		return ret;
+	if (vdi_slices_init(&sl, iovcnt) < 0)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	pthread_rwlock_rdlock(&s->io_lock);
+	while (done < total && ret == 0) {
+		uint64_t pos = offset + done, blk = pos / s->block_size, in = pos % s->block_size;
+		uint32_t e = vdi_entry(s, (uint32_t)blk);
+		uint64_t n = vdi_run(s, pos, total - done, e);
+		int nseg = iov_slice(iov, iovcnt, done, n, sl.v, sl.max);
+
+		if (nseg < 0)
+			ret = block_error(nseg, "%s: bad I/O vector", bs->filename);
+		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
+			ret = vdi_bad_entry(bs, blk, e);
+		else if (VDI_IS_ALLOCATED(e)) {
+			ret = host_file_pwritev(&bs->file, vdi_data_offset(s, e) + in, sl.v, nseg);
+			if (ret < 0)
+				block_error(ret, "%s: write at %" PRIu64 " failed", bs->filename,
+					    pos);
+		} else
+			ret = vdi_alloc_write(bs, (uint32_t)blk, in, n, sl.v, nseg);
+		done += n;
+	}
+	pthread_rwlock_unlock(&s->io_lock);
+	vdi_slices_free(&sl);
+	return ret;
+}
+
+int vdi_flush(struct block_device *bs)
+{
+	int ret = host_file_flush(&bs->file);
+
+	if (ret < 0)
+		return block_error(ret, "%s: flush failed", bs->filename);
+	return 0;
+}
+
+/* Is [pos, pos+n) all of block blk (the last block counts whole when the range reaches the end)? */
+static bool vdi_whole_block(struct block_device *bs, uint64_t pos, uint64_t n)
+{
+	struct vdi_state *s = bs->state;
+
+	return pos % s->block_size == 0 && (n == s->block_size || pos + n == bs->size);
+}
+
+/* Entry a freed block gets: zeroes must not reveal the parent's data underneath. */
+static uint32_t vdi_freed_entry(struct block_device *bs)
+{
+	return vdi_has_parent(bs) ? VDI_BLOCK_ZERO : VDI_BLOCK_FREE;
+}
+
+int vdi_discard(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	struct vdi_state *s = bs->state;
+	bool fixed = s->type == VDI_TYPE_FIXED;
+	int ret = vdi_check_request(bs, offset, len, true);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	ret = vdi_refresh_modify_uuid(bs);
+	if (ret < 0)
+		return ret;
+	if (fixed)
+		pthread_rwlock_rdlock(&s->io_lock);
+	else
+		pthread_rwlock_wrlock(&s->io_lock);
+	pthread_mutex_lock(&s->meta_lock);
+	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
+		uint64_t blk = pos / s->block_size;
+		uint64_t n = s->block_size - pos % s->block_size;
+		uint32_t e = vdi_entry(s, (uint32_t)blk);
+
+		if (n > offset + len - pos)
+			n = offset + len - pos;
+		/* Partial blocks are left alone: discard is advisory. */
+		if (vdi_whole_block(bs, pos, n) && VDI_IS_ALLOCATED(e) && e < s->blocks) {
+			if (fixed) /* a fixed image keeps its blocks; give the space back */
+				ret = vdi_host_error(bs,
+						     host_file_punch_hole(&bs->file,
+									  vdi_data_offset(s, e),
+									  s->block_size),
+						     "discard", pos);
+			else
+				ret = vdi_free_block(bs, (uint32_t)blk, vdi_freed_entry(bs));
+		}
+		pos += n;
+	}
+	pthread_mutex_unlock(&s->meta_lock);
+	pthread_rwlock_unlock(&s->io_lock);
+	return ret;
+}
+
+/* Zeroes within one block; io_lock held (exclusive when unmap). */
+static int vdi_zero_block(struct block_device *bs, uint64_t pos, uint64_t n, bool unmap)
+{
+	struct vdi_state *s = bs->state;
+	uint32_t blk = (uint32_t)(pos / s->block_size);
+	uint64_t in = pos % s->block_size;
+	uint32_t e = vdi_entry(s, blk);
+	int ret = 0;
+
+	if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
+		return vdi_bad_entry(bs, blk, e);
+	if (VDI_IS_ALLOCATED(e) && unmap && vdi_whole_block(bs, pos, n)) {
+		pthread_mutex_lock(&s->meta_lock);
+		ret = vdi_free_block(bs, blk, vdi_freed_entry(bs));
+		pthread_mutex_unlock(&s->meta_lock);
+		return ret;
+	}
+	if (VDI_IS_ALLOCATED(e))
+		return vdi_host_error(
+		    bs, host_file_write_zeroes(&bs->file, vdi_data_offset(s, e) + in, n),
+		    "write-zeroes", pos);
+	if (e == VDI_BLOCK_ZERO || !vdi_has_parent(bs))
+		return 0;		   /* reads zeroes already */
+	if (vdi_whole_block(bs, pos, n)) { /* hide the parent's block without allocating */
+		pthread_mutex_lock(&s->meta_lock);
+		if (vdi_entry(s, blk) == VDI_BLOCK_FREE) {
+			vdi_set_entry(s, blk, VDI_BLOCK_ZERO);
+			ret = vdi_write_bmap(bs, blk, 1);
+			if (ret < 0)
+				vdi_set_entry(s, blk, VDI_BLOCK_FREE);
+		}
+		pthread_mutex_unlock(&s->meta_lock);
+		if (vdi_entry(s, blk) == VDI_BLOCK_ZERO || ret < 0)
+			return ret;
+	}
+	return vdi_alloc_write(bs, blk, in, n, NULL, 0);
+}
+
+int vdi_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
+{
+	struct vdi_state *s = bs->state;
+	bool unmap = (flags & BLOCK_ZERO_MAY_UNMAP) && s->type != VDI_TYPE_FIXED;
+	int ret = vdi_check_request(bs, offset, len, true);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	ret = vdi_refresh_modify_uuid(bs);
+	if (ret < 0)
+		return ret;
+	if (unmap)
+		pthread_rwlock_wrlock(&s->io_lock);
+	else
+		pthread_rwlock_rdlock(&s->io_lock);
+	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
+		uint64_t n = s->block_size - pos % s->block_size;
+
+		if (n > offset + len - pos)
+			n = offset + len - pos;
+		ret = vdi_zero_block(bs, pos, n, unmap);
+		pos += n;
+	}
+	pthread_rwlock_unlock(&s->io_lock);
+	return ret;
+}
+
+static int vdi_entry_status(struct block_device *bs, uint32_t e)
+{
+	if (VDI_IS_ALLOCATED(e))
+		return BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+	if (e == VDI_BLOCK_ZERO)
+		return BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED;
+	return vdi_has_parent(bs) ? 0 : BLOCK_STATUS_ZERO;
+}
+
+int vdi_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		     int *status, uint64_t *map_offset)
+{
+	struct vdi_state *s = bs->state;
+	uint64_t blk, n;
+	uint32_t e;
+	int st, ret = vdi_check_request(bs, offset, len, false);
+
+	if (ret < 0)
+		return ret;
+	if (len == 0)
+		return block_error(-EINVAL, "%s: empty block-status request", bs->filename);
+	pthread_rwlock_rdlock(&s->io_lock);
+	blk = offset / s->block_size;
+	e = vdi_entry(s, (uint32_t)blk);
+	if (VDI_IS_ALLOCATED(e) && e >= s->blocks) {
+		pthread_rwlock_unlock(&s->io_lock);
+		return vdi_bad_entry(bs, blk, e);
+	}
+	st = vdi_entry_status(bs, e);
+	if (VDI_IS_ALLOCATED(e)) {
+		n = vdi_run(s, offset, len, e);
+		*map_offset = vdi_data_offset(s, e) + offset % s->block_size;
+	} else {
+		n = s->block_size - offset % s->block_size;
+		while (n < len && blk + 1 < s->blocks &&
+		       vdi_entry_status(bs, vdi_entry(s, (uint32_t)blk + 1)) == st) {
+			blk++;
+			n += s->block_size;
+		}
+		if (n > len)
+			n = len;
+	}
+	pthread_rwlock_unlock(&s->io_lock);
+	*pnum = n;
+	*status = st;
+	return 0;
+}

@@ -1,0 +1,160 @@
+/* Creating VHD images (`img create -f vpc`).
+ *
+ * Options: subformat=dynamic|fixed (dynamic by default), force_size=on|off, block_size (dynamic).
+ * Sizes: Virtual PC and QEMU read a disk's size from the footer's CHS geometry, Hyper-V and
+ * VirtualBox from its "current size" field. So that every reader agrees, the size is rounded up to
+ * the next size the geometry can express (what qemu-img does), unless it is beyond the largest
+ * geometry (then the exact size is stored). With force_size=on the exact size is stored and the
+ * creator is "qem2", which tells QEMU (and this driver) to trust the current-size field.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage/vhd.h"
+
+/* The smallest CHS-expressible sector count >= sectors (or sectors itself beyond the largest). */
+static uint64_t vhd_chs_round(uint64_t sectors)
+{
+	uint16_t c;
+	uint8_t h, s;
+
+	if (sectors > VHD_MAX_GEOMETRY)
+		return sectors;
+	for (uint64_t i = 0;; i++) {
+		vhd_geometry(sectors + i, &c, &h, &s);
+		uint64_t chs = (uint64_t)c * h * s;
+		if (chs >= sectors)
+			return chs == VHD_MAX_GEOMETRY ? sectors : chs;
+	}
+}
+
+static int vhd_parse_bool(const char *file, const char *key, const char *v, bool *out)
+{
+	if (!v)
+		return 0;
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = false;
+	else
+		return block_error(-EINVAL, "%s: option %s: '%s' is not on or off", file, key, v);
+	return 0;
+}
+
+static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t *footer,
+			     uint64_t size, uint32_t block_size)
+{
+	uint64_t blocks = (size + block_size - 1) / block_size;
+	uint64_t bat_bytes = (blocks * 4 + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
+	uint64_t bat_off = VHD_FOOTER_SIZE + VHD_DYN_HEADER_SIZE;
+	uint8_t hdr[VHD_DYN_HEADER_SIZE] = {0};
+	uint8_t *bat;
+	int ret;
+
+	memcpy(hdr + VHD_D_COOKIE, VHD_DYN_COOKIE, 8);
+	uint64_t v64 = htobe64(VHD_NO_OFFSET);
+	memcpy(hdr + VHD_D_DATA_OFFSET, &v64, 8);
+	v64 = htobe64(bat_off);
+	memcpy(hdr + VHD_D_TABLE_OFFSET, &v64, 8);
+	uint32_t v32 = htobe32(0x00010000);
+	memcpy(hdr + VHD_D_VERSION, &v32, 4);
+	v32 = htobe32((uint32_t)blocks);
+	memcpy(hdr + VHD_D_MAX_ENTRIES, &v32, 4);
+	v32 = htobe32(block_size);
+	memcpy(hdr + VHD_D_BLOCK_SIZE, &v32, 4);
+	v32 = htobe32(vhd_checksum(hdr, sizeof(hdr), VHD_D_CHECKSUM));
+	memcpy(hdr + VHD_D_CHECKSUM, &v32, 4);
+
+	bat = malloc(bat_bytes);
+	if (!bat)
+		return block_error(-ENOMEM, "%s: out of memory", filename);
+	memset(bat, 0xff, bat_bytes);
+	ret = host_file_pwrite(f, 0, footer, VHD_FOOTER_SIZE);
+	if (ret == 0)
+		ret = host_file_pwrite(f, VHD_FOOTER_SIZE, hdr, sizeof(hdr));
+	if (ret == 0)
+		ret = host_file_pwrite(f, bat_off, bat, bat_bytes);
+	if (ret == 0)
+		ret = host_file_pwrite(f, bat_off + bat_bytes, footer, VHD_FOOTER_SIZE);
+	free(bat);
+	return ret;
+}
+
+int vhd_create(const char *filename, const struct block_create_args *args)
+{
+	const char *sub = block_opts_get(args->opts, "subformat");
+	const char *bs_text = block_opts_get(args->opts, "block_size");
+	bool force = false, fixed = false;
+	uint32_t block_size = VHD_BLOCK_SIZE_DEFAULT;
+	uint8_t footer[VHD_FOOTER_SIZE], uuid[16];
+	struct host_file f;
+	int ret;
+
+	ret = vhd_parse_bool(filename, "force_size", block_opts_get(args->opts, "force_size"),
+			     &force);
+	if (ret < 0)
+		return ret;
+	if (sub && !strcmp(sub, "fixed"))
+		fixed = true;
+	else if (sub && strcmp(sub, "dynamic"))
+		return block_error(-EINVAL, "%s: unknown VHD subformat '%s' (dynamic or fixed)",
+				   filename, sub);
+	if (bs_text) {
+		char *end;
+		unsigned long long v = strtoull(bs_text, &end, 0);
+		if (*end == 'M' || *end == 'm')
+			v <<= 20, end++;
+		else if (*end == 'K' || *end == 'k')
+			v <<= 10, end++;
+		if (*end || v < VHD_SECTOR || v > VHD_BLOCK_SIZE_MAX || (v & (v - 1)))
+			return block_error(-EINVAL,
+					   "%s: block_size '%s' must be a power of two from 512 "
+					   "to 256M",
+					   filename, bs_text);
+		block_size = (uint32_t)v;
+	}
+	if (args->backing)
+		return block_error(-ENOTSUP, "%s: differencing VHD images cannot be created",
+				   filename);
+	uint64_t sectors = args->size / VHD_SECTOR;
+	if (args->size % VHD_SECTOR)
+		sectors++;
+	if (!force)
+		sectors = vhd_chs_round(sectors);
+	if (sectors > VHD_MAX_SECTORS)
+		return block_error(-EFBIG, "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
+				   filename, (unsigned long long)args->size);
+	uint64_t size = sectors * VHD_SECTOR;
+
+	ret = vhd_random(uuid, sizeof(uuid));
+	if (ret < 0)
+		return block_error(ret, "%s: no random bytes for the UUID", filename);
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;
+	vhd_footer_fill(footer, fixed ? VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC, size,
+			fixed ? VHD_NO_OFFSET : VHD_FOOTER_SIZE, uuid, force ? "qem2" : "mvmm");
+
+	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+	if (fixed) {
+		ret = host_file_truncate(&f, size);
+		if (ret == 0)
+			ret = host_file_pwrite(&f, size, footer, VHD_FOOTER_SIZE);
+	} else {
+		ret = vhd_write_dynamic(&f, filename, footer, size, block_size);
+	}
+	if (ret == 0)
+		ret = host_file_flush(&f);
+	host_file_close(&f);
+	if (ret < 0) {
+		unlink(filename);
+		if (ret != -ENOMEM)
+			block_error(ret, "%s: cannot write the VHD metadata: %s", filename,
+				    strerror(-ret));
+	}
+	return ret;
+}

@@ -1,0 +1,172 @@
+/* VHD data I/O: fixed disks map straight onto the file; dynamic disks go through the BAT.
+ *
+ * BAT entries are read without a lock (an aligned 32-bit load: a reader sees the old or the new
+ * value) and set only under s->lock, after the block they name is on disk. A new block is written
+ * in this order, so that a crash at any point leaves an image that opens with every completed
+ * write intact: the footer at the new end of the file, then the block (bitmap, data, zeroes) over
+ * the old footer, then the BAT entry. A crash before the last step leaks the block, nothing more.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/vhd.h"
+
+#define VHD_IOV_MAX 64
+
+static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
+{
+	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
+			   (unsigned long long)off, strerror(-ret));
+}
+
+static uint32_t vhd_bat_get(struct vhd_state *s, uint64_t idx)
+{
+	return __atomic_load_n(&s->bat[idx], __ATOMIC_ACQUIRE);
+}
+
+/* Host offset of virtual byte `offset` (allocated blocks), or 0 when the block is free; *run is
+ * how far the same block goes, bounded by len. */
+static uint64_t vhd_map(struct vhd_state *s, uint64_t offset, uint64_t len, uint64_t *run)
+{
+	uint64_t idx = offset / s->block_size, in = offset % s->block_size;
+	uint32_t e = vhd_bat_get(s, idx);
+
+	*run = s->block_size - in < len ? s->block_size - in : len;
+	if (e == VHD_BAT_FREE)
+		return 0;
+	return (uint64_t)e * VHD_SECTOR + s->bitmap_size + in;
+}
+
+int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct vhd_state *s = bs->state;
+	struct iovec part[VHD_IOV_MAX], *heap = NULL;
+	size_t len = iov_size(iov, iovcnt), done = 0;
+	int ret = 0;
+
+	if (s->type == VHD_TYPE_FIXED) {
+		ret = host_file_preadv(&bs->file, offset, iov, iovcnt);
+		return ret < 0 ? vhd_io_error(bs, "read", offset, ret) : 0;
+	}
+	struct iovec *p = part;
+	if (iovcnt > VHD_IOV_MAX) {
+		p = heap = malloc(sizeof(*heap) * iovcnt);
+		if (!heap)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	}
+	while (done < len && ret == 0) {
+		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
+		if (!host) {
+			iov_memset(iov, iovcnt, done, 0, run);
+		} else {
+			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
+			ret = n < 0 ? n : host_file_preadv(&bs->file, host, p, n);
+			if (ret < 0)
+				ret = vhd_io_error(bs, "read", host, ret);
+		}
+		done += run;
+	}
+	free(heap);
+	return ret;
+}
+
+/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. */
+static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint64_t run,
+			const struct iovec *iov, int iovcnt, size_t done)
+{
+	struct vhd_state *s = bs->state;
+	uint64_t span = (uint64_t)s->bitmap_size + s->block_size;
+	uint64_t pos = s->footer_pos;
+	uint8_t *buf;
+	int ret;
+
+	if (pos / VHD_SECTOR + span / VHD_SECTOR >= VHD_BAT_FREE)
+		return block_error(-ENOSPC, "%s: file too large for another VHD block", bs->filename);
+	buf = calloc(1, span);
+	if (!buf)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	memset(buf, 0xff, s->bitmap_size);
+	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + in, run);
+	ret = host_file_pwrite(&bs->file, pos + span, s->footer, VHD_FOOTER_SIZE);
+	if (ret == 0)
+		ret = host_file_pwrite(&bs->file, pos, buf, span);
+	free(buf);
+	if (ret < 0)
+		return vhd_io_error(bs, "block allocation", pos, ret);
+	s->footer_pos = pos + span;
+	uint32_t be = htobe32((uint32_t)(pos / VHD_SECTOR));
+	ret = host_file_pwrite(&bs->file, s->bat_offset + idx * 4, &be, 4);
+	if (ret < 0)
+		return vhd_io_error(bs, "BAT update", s->bat_offset + idx * 4, ret);
+	__atomic_store_n(&s->bat[idx], (uint32_t)(pos / VHD_SECTOR), __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct vhd_state *s = bs->state;
+	struct iovec part[VHD_IOV_MAX], *heap = NULL;
+	size_t len = iov_size(iov, iovcnt), done = 0;
+	int ret = 0;
+
+	if (s->type == VHD_TYPE_FIXED) {
+		ret = host_file_pwritev(&bs->file, offset, iov, iovcnt);
+		return ret < 0 ? vhd_io_error(bs, "write", offset, ret) : 0;
+	}
+	struct iovec *p = part;
+	if (iovcnt > VHD_IOV_MAX) {
+		p = heap = malloc(sizeof(*heap) * iovcnt);
+		if (!heap)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	}
+	while (done < len && ret == 0) {
+		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
+		if (!host) {
+			pthread_mutex_lock(&s->lock);
+			host = vhd_map(s, offset + done, len - done, &run);
+			if (!host)
+				ret = vhd_allocate(bs, (offset + done) / s->block_size,
+						   (offset + done) % s->block_size, run, iov,
+						   iovcnt, done);
+			pthread_mutex_unlock(&s->lock);
+		}
+		if (host && ret == 0) {
+			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
+			ret = n < 0 ? n : host_file_pwritev(&bs->file, host, p, n);
+			if (ret < 0)
+				ret = vhd_io_error(bs, "write", host, ret);
+		}
+		done += run;
+	}
+	free(heap);
+	return ret;
+}
+
+int vhd_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		     int *status, uint64_t *map_offset)
+{
+	struct vhd_state *s = bs->state;
+	uint64_t run, host, done = 0;
+
+	if (s->type == VHD_TYPE_FIXED) {
+		*pnum = len;
+		*status = BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID;
+		*map_offset = offset;
+		return 0;
+	}
+	host = vhd_map(s, offset, len, &run);
+	*map_offset = host;
+	*status = host ? BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID
+		       : BLOCK_STATUS_ZERO;
+	/* Extend over following blocks of the same kind (contiguous on disk for data). */
+	for (done = run; done < len;) {
+		uint64_t r, h = vhd_map(s, offset + done, len - done, &r);
+		if (!h != !host || (host && h != host + done))
+			break;
+		done += r;
+	}
+	*pnum = done;
+	return 0;
+}

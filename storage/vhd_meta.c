@@ -1,0 +1,115 @@
+/* VHD metadata helpers: checksums, the CHS geometry, footers. */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "storage/vhd.h"
+
+/* One's complement of the byte sum, the 4-byte checksum field at skip_off counted as zero. */
+uint32_t vhd_checksum(const uint8_t *buf, size_t len, size_t skip_off)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (i < skip_off || i >= skip_off + 4)
+			sum += buf[i];
+	return ~sum;
+}
+
+void vhd_geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *secs)
+{
+	uint64_t cth;
+	unsigned h, s;
+
+	if (sectors > VHD_MAX_GEOMETRY)
+		sectors = VHD_MAX_GEOMETRY;
+	if (sectors >= 65535ull * 16 * 63) {
+		s = 255;
+		h = 16;
+		cth = sectors / s;
+	} else {
+		s = 17;
+		cth = sectors / s;
+		h = (unsigned)((cth + 1023) / 1024);
+		if (h < 4)
+			h = 4;
+		if (cth >= h * 1024ull || h > 16) {
+			s = 31;
+			h = 16;
+			cth = sectors / s;
+		}
+		if (cth >= h * 1024ull) {
+			s = 63;
+			h = 16;
+			cth = sectors / s;
+		}
+	}
+	*cyls = (uint16_t)(cth / h);
+	*heads = (uint8_t)h;
+	*secs = (uint8_t)s;
+}
+
+void vhd_footer_set_checksum(uint8_t *f)
+{
+	uint32_t c = htobe32(vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
+
+	memcpy(f + VHD_F_CHECKSUM, &c, 4);
+}
+
+static void vhd_put32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
+
+static void vhd_put64(uint8_t *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+void vhd_footer_fill(uint8_t *f, uint32_t type, uint64_t size, uint64_t data_offset,
+		     const uint8_t uuid[16], const char creator[4])
+{
+	uint16_t cyls;
+	uint8_t heads, secs;
+	time_t now = time(NULL);
+
+	memset(f, 0, VHD_FOOTER_SIZE);
+	memcpy(f + VHD_F_COOKIE, VHD_COOKIE, 8);
+	vhd_put32(f + VHD_F_FEATURES, 2); /* "reserved", always set */
+	vhd_put32(f + VHD_F_VERSION, 0x00010000);
+	vhd_put64(f + VHD_F_DATA_OFFSET, data_offset);
+	vhd_put32(f + VHD_F_TIMESTAMP, now > VHD_EPOCH ? (uint32_t)(now - VHD_EPOCH) : 0);
+	memcpy(f + VHD_F_CREATOR_APP, creator, 4);
+	vhd_put32(f + VHD_F_CREATOR_VER, 0x00010000);
+	memcpy(f + VHD_F_CREATOR_OS, "Lnux", 4);
+	vhd_put64(f + VHD_F_ORIG_SIZE, size);
+	vhd_put64(f + VHD_F_CUR_SIZE, size);
+	vhd_geometry(size / VHD_SECTOR, &cyls, &heads, &secs);
+	cyls = htobe16(cyls);
+	memcpy(f + VHD_F_CYLS, &cyls, 2);
+	f[VHD_F_HEADS] = heads;
+	f[VHD_F_SECS] = secs;
+	vhd_put32(f + VHD_F_TYPE, type);
+	memcpy(f + VHD_F_UUID, uuid, 16);
+	vhd_footer_set_checksum(f);
+}
+
+int vhd_random(void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = getrandom((uint8_t *)buf + got, len - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,199 @@
+/* `minivmm img VERB ...`: dispatch to the sub-verbs, and the messages they share.
+ *
+ * The command lines mirror qemu-img's so that its users need nothing new; errors are one line,
+ * "minivmm img: FILE: problem", and the exit code is 1 on error as with qemu-img.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/img.h"
+#include "tools/size.h"
+#include "vmm/command.h"
+
+static const struct img_verb img_verbs[] = {
+    {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
+     img_create_main, false},
+    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
+    {"convert",
+     "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
+     "[-t CACHE] [-T SRC_CACHE] IN OUT",
+     img_convert_main, false},
+    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
+    {"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},
+    {"resize", "resize [-f FMT] [--shrink] [--preallocation=MODE] FILE [+|-]SIZE", img_resize_main,
+     false},
+    {"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
+    {"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
+    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
+    {"commit", "commit [-f FMT] [-d] FILE", img_commit_main, false},
+    {"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]", img_clonemedium_main,
+     false},
+    {"convertfromraw", "convertfromraw IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]",
+     img_convertfromraw_main, false},
+    {"bench",
+     "bench [-c N] [-d DEPTH] [-f FMT] [-o OFFSET] [-s SIZE] [-S STEP] [-t CACHE] [-w] "
+     "[--random] [--flush-interval=N] [--pattern=N] FILE (benchmarking)",
+     img_bench_main, true},
+};
+
+#define IMG_VERB_COUNT (sizeof(img_verbs) / sizeof(img_verbs[0]))
+
+static const struct img_verb *img_verb_find(const char *name)
+{
+	for (size_t i = 0; i < IMG_VERB_COUNT; i++)
+		if (!strcmp(img_verbs[i].name, name))
+			return &img_verbs[i];
+	return NULL;
+}
+
+static void img_help(FILE *out)
+{
+	fprintf(out, "usage: minivmm img VERB [ARGS...]\n\n");
+	for (size_t i = 0; i < IMG_VERB_COUNT; i++)
+		if (!img_verbs[i].hidden)
+			fprintf(out, "  minivmm img %s\n", img_verbs[i].usage);
+	fprintf(out, "\nSIZE takes the suffixes k, M, G, T (powers of 1024). Formats:");
+	size_t n;
+	const struct block_driver *const *drv = block_drivers(&n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, " %s", drv[i]->name);
+	fprintf(out, "\n");
+}
+
+int img_fail(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "minivmm img: %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int img_block_fail(const char *file)
+{
+	const char *msg = block_last_error();
+	size_t n = strlen(file);
+
+	/* The block layer's messages already start with the file they are about. */
+	if (!strncmp(msg, file, n) && msg[n] == ':')
+		fprintf(stderr, "minivmm img: %s\n", msg);
+	else
+		fprintf(stderr, "minivmm img: %s: %s\n", file, msg);
+	return 1;
+}
+
+int img_usage_fail(const char *verb, const char *problem)
+{
+	const struct img_verb *v = img_verb_find(verb);
+	fprintf(stderr, "minivmm img: %s: %s (usage: minivmm img %s)\n", verb, problem,
+		v ? v->usage : verb);
+	return 1;
+}
+
+void img_getopt_reset(void)
+{
+	optind = 0; /* glibc: 0 re-initialises the parser */
+	opterr = 0;
+}
+
+int img_bad_option(const char *verb, int argc, char **argv)
+{
+	char problem[160];
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	/* getopt leaves the option character in optopt (0 for a long option it does not know). */
+	if (optopt >= '0' && optopt <= '9')
+		snprintf(problem, sizeof(problem), "invalid size '%s': sizes cannot be negative",
+			 arg);
+	else if (optopt)
+		snprintf(problem, sizeof(problem), "option -%c is unknown or lacks its argument",
+			 optopt);
+	else
+		snprintf(problem, sizeof(problem), "unknown or incomplete option '%s'", arg);
+	return img_usage_fail(verb, problem);
+}
+
+int img_parse_size(const char *what, const char *text, uint64_t *out)
+{
+	int ret = size_parse(text, out);
+
+	if (ret == -ERANGE)
+		return img_fail(what, "size '%s' is too large", text);
+	if (ret < 0)
+		return img_fail(
+		    what, "invalid size '%s' (use a number with an optional k, M, G or T suffix)",
+		    text);
+	return 0;
+}
+
+int img_open(const char *file, const char *fmt, int flags, struct block_device **out)
+{
+	if (fmt && !block_driver_find(fmt))
+		return img_fail(file, "unknown format '%s'", fmt);
+	if (block_open(file, fmt, flags, out) < 0)
+		return img_block_fail(file);
+	return 0;
+}
+
+const char *img_vbox_format(const char *name)
+{
+	static const char *const map[][2] = {
+	    {"vdi", "vdi"}, {"vmdk", "vmdk"}, {"vhd", "vpc"}, {"raw", "raw"}, {"qcow2", "qcow2"},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcasecmp(name, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+bool img_is_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	/* Compare the buffer with itself shifted by 16: memcmp is vectorised, a byte loop is not.
+	 */
+	if (len < 16) {
+		for (size_t i = 0; i < len; i++)
+			if (p[i])
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < 16; i++)
+		if (p[i])
+			return false;
+	return memcmp(p, p + 16, len - 16) == 0;
+}
+
+static int img_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		img_help(stderr);
+		return 1;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		img_help(stdout);
+		return 0;
+	}
+	const struct img_verb *v = img_verb_find(argv[1]);
+	if (!v)
+		return img_fail(argv[1], "unknown command (try 'minivmm img help')");
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: minivmm img %s\n", v->usage);
+			return 0;
+		}
+	return v->run(argc - 1, argv + 1);
+}
+
+static const struct command img_command = {
+    .name = "img",
+    .summary = "create, inspect, convert and check disk images (as qemu-img)",
+    .run = img_main,
+};
+COMMAND(img_command);
