@@ -13,7 +13,7 @@ struct rig {
 	struct guest_memory mem;
 	struct ide_piix *ide;
 	struct disk *disks[4];
-	bool irq[16];	/* ISA line levels */
+	bool irq[16];	   /* ISA line levels */
 	int irq_edges[16]; /* rising edges seen */
 	uint16_t bm_base;
 };
@@ -68,11 +68,8 @@ static inline struct rig *rig_new(const char *args[4], const bool cdrom[4])
 		if (!r->disks[i])
 			return NULL;
 	}
-	struct storage_env env = {.pci = r->pci,
-				  .pio = &r->pio,
-				  .mem = &r->mem,
-				  .set_irq = rig_set_irq,
-				  .irq_opaque = r};
+	struct storage_env env = {
+	    .pci = r->pci, .pio = &r->pio, .mem = &r->mem, .set_irq = rig_set_irq, .irq_opaque = r};
 	if (ide_piix_create(&env, r->disks, &r->ide) < 0)
 		return NULL;
 	/* Bus mastering on, as the guest's driver does; find BAR4. */
@@ -116,8 +113,13 @@ static inline void rig_tf(struct rig *r, uint16_t base, int drive, uint64_t lba,
 static inline void rig_prd(struct rig *r, uint32_t table, int i, uint32_t addr, uint32_t count,
 			   bool eot)
 {
-	uint8_t e[8] = {(uint8_t)addr, (uint8_t)(addr >> 8), (uint8_t)(addr >> 16),
-			(uint8_t)(addr >> 24), (uint8_t)count, (uint8_t)(count >> 8), 0,
+	uint8_t e[8] = {(uint8_t)addr,
+			(uint8_t)(addr >> 8),
+			(uint8_t)(addr >> 16),
+			(uint8_t)(addr >> 24),
+			(uint8_t)count,
+			(uint8_t)(count >> 8),
+			0,
 			eot ? 0x80 : 0};
 	guest_memory_write(&r->mem, table + 8ULL * i, e, 8);
 }

@@ -353,10 +353,10 @@ static void test_positions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pci_identity),   cmocka_unit_test(test_identify_ports),
-		cmocka_unit_test(test_pio_ports),      cmocka_unit_test(test_bmdma),
-		cmocka_unit_test(test_bad_prd),	       cmocka_unit_test(test_reset_and_nien),
-		cmocka_unit_test(test_readonly_ports), cmocka_unit_test(test_positions),
+	    cmocka_unit_test(test_pci_identity),   cmocka_unit_test(test_identify_ports),
+	    cmocka_unit_test(test_pio_ports),	   cmocka_unit_test(test_bmdma),
+	    cmocka_unit_test(test_bad_prd),	   cmocka_unit_test(test_reset_and_nien),
+	    cmocka_unit_test(test_readonly_ports), cmocka_unit_test(test_positions),
 	};
 	(void)ro_arg;
 	return cmocka_run_group_tests(tests, setup, teardown);

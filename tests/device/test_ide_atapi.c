@@ -26,13 +26,14 @@ static int setup(void **state)
 	char cmd[2048];
 	if (fake_mkdtemp() < 0)
 		return -1;
-	snprintf(cmd, sizeof(cmd),
-		 "set -e; d='%s'; mkdir -p $d/tree $d/tree2; "
-		 "head -c 300000 /dev/urandom > $d/tree/random.bin; echo hello > $d/tree/hello.txt; "
-		 "echo second > $d/tree2/second.txt; "
-		 "xorriso -as mkisofs -quiet -V TESTCD -o $d/a.iso $d/tree 2>/dev/null; "
-		 "xorriso -as mkisofs -quiet -V OTHER -o $d/b.iso $d/tree2 2>/dev/null",
-		 fake_tmpdir);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "set -e; d='%s'; mkdir -p $d/tree $d/tree2; "
+	    "head -c 300000 /dev/urandom > $d/tree/random.bin; echo hello > $d/tree/hello.txt; "
+	    "echo second > $d/tree2/second.txt; "
+	    "xorriso -as mkisofs -quiet -V TESTCD -o $d/a.iso $d/tree 2>/dev/null; "
+	    "xorriso -as mkisofs -quiet -V OTHER -o $d/b.iso $d/tree2 2>/dev/null",
+	    fake_tmpdir);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(iso_path, sizeof(iso_path), "%s/a.iso", fake_tmpdir);
@@ -203,7 +204,10 @@ static void test_inquiry_capacity_read(void **state)
 	uint8_t rd[12] = {0x28, 0, 0, 0, 0, 16, 0, 0, 1};
 	assert_int_equal(packet(r, rd, b, sizeof(b), &n, 2048, false), 0x50);
 	assert_int_equal(n, 2048);
-	assert_memory_equal(b, "\x01" "CD001", 6);
+	assert_memory_equal(b,
+			    "\x01"
+			    "CD001",
+			    6);
 	assert_memory_equal(b + 40, "TESTCD", 6);
 	/* READ(12) of 4 blocks with a small byte limit: many DRQ blocks, same data. */
 	FILE *f = fopen(iso_path, "r");
@@ -235,8 +239,15 @@ static void test_inquiry_capacity_read(void **state)
 
 	/* Out of range: the last block is fine, one past it is LBA OUT OF RANGE. */
 	uint32_t blocks = (uint32_t)(iso_size / 2048);
-	uint8_t bad[12] = {0x28, 0, (uint8_t)(blocks >> 24), (uint8_t)(blocks >> 16),
-			   (uint8_t)(blocks >> 8), (uint8_t)blocks, 0, 0, 1};
+	uint8_t bad[12] = {0x28,
+			   0,
+			   (uint8_t)(blocks >> 24),
+			   (uint8_t)(blocks >> 16),
+			   (uint8_t)(blocks >> 8),
+			   (uint8_t)blocks,
+			   0,
+			   0,
+			   1};
 	expect_sense(r, packet(r, bad, b, sizeof(b), &n, 0xFFFE, false), 5, 0x21);
 	uint8_t huge[12] = {0xA8, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF};
 	expect_sense(r, packet(r, huge, b, sizeof(b), &n, 0xFFFE, false), 5, 0x21);
@@ -412,7 +423,7 @@ static void test_media_change(void **state)
 	assert_int_equal(disk_config_parse(iso_path, DISK_MEDIA_CDROM, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.bus, DISK_BUS_IDE);
 	struct storage_env env = {
-		.pci = r->pci, .pio = &r->pio, .mem = &r->mem, .set_irq = rig_set_irq, .irq_opaque = r};
+	    .pci = r->pci, .pio = &r->pio, .mem = &r->mem, .set_irq = rig_set_irq, .irq_opaque = r};
 	assert_int_equal(storage_create(&env, &cfg, 1, &st, err, sizeof(err)), 0);
 	drain = wait_not_busy;
 
@@ -451,11 +462,9 @@ static void test_media_change(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_signature_identify),
-		cmocka_unit_test(test_inquiry_capacity_read),
-		cmocka_unit_test(test_toc_mode_config),
-		cmocka_unit_test(test_tray),
-		cmocka_unit_test(test_media_change),
+	    cmocka_unit_test(test_signature_identify), cmocka_unit_test(test_inquiry_capacity_read),
+	    cmocka_unit_test(test_toc_mode_config),    cmocka_unit_test(test_tray),
+	    cmocka_unit_test(test_media_change),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -43,8 +43,8 @@ static void test_parse_ok(void **state)
 	disk_config_free(&c);
 
 	/* Every mode, bus and cache name. */
-	const char *modes[] = {"normal", "immutable", "writethrough", "shareable", "multiattach",
-			       "readonly"};
+	const char *modes[] = {"normal",    "immutable",   "writethrough",
+			       "shareable", "multiattach", "readonly"};
 	for (int i = 0; i < 6; i++) {
 		char arg[64];
 		snprintf(arg, sizeof(arg), "d,%s", modes[i]);
@@ -74,8 +74,8 @@ static void test_parse_ok(void **state)
 	assert_int_equal(c.bus, DISK_BUS_IDE);
 	assert_int_equal(c.media, DISK_MEDIA_CDROM);
 	disk_config_free(&c);
-	assert_int_equal(disk_config_parse("x.iso,bus=sata", DISK_MEDIA_CDROM, &c, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_config_parse("x.iso,bus=sata", DISK_MEDIA_CDROM, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.bus, DISK_BUS_SATA);
 	disk_config_free(&c);
 }
@@ -90,21 +90,21 @@ static void test_parse_errors(void **state)
 		enum disk_media media;
 		const char *msg;
 	} bad[] = {
-		{"", DISK_MEDIA_HDD, "missing file name"},
-		{",bus=ide", DISK_MEDIA_HDD, "missing file name"},
-		{"d,bus=usb", DISK_MEDIA_HDD, "unknown bus 'usb'"},
-		{"d,cache=sometimes", DISK_MEDIA_HDD, "unknown cache mode"},
-		{"d,readwrite", DISK_MEDIA_HDD, "unknown disk mode 'readwrite'"},
-		{"d,readonly,normal", DISK_MEDIA_HDD, "'mode' given twice"},
-		{"d,bus=ide,bus=sata", DISK_MEDIA_HDD, "'bus' given twice"},
-		{"d,format=", DISK_MEDIA_HDD, "empty format name"},
-		{"d,,bus=ide", DISK_MEDIA_HDD, "empty option"},
-		{"d,", DISK_MEDIA_HDD, "empty option"},
-		{"d,speed=fast", DISK_MEDIA_HDD, "unknown option 'speed'"},
-		{"x.iso,bus=nvme", DISK_MEDIA_CDROM, "unknown bus 'nvme'"},
-		{"x.iso,readonly", DISK_MEDIA_CDROM, "unknown option 'readonly'"},
-		{"x.iso,cache=none", DISK_MEDIA_CDROM, "unknown option 'cache'"},
-		{"x.iso,format=raw", DISK_MEDIA_CDROM, "unknown option 'format'"},
+	    {"", DISK_MEDIA_HDD, "missing file name"},
+	    {",bus=ide", DISK_MEDIA_HDD, "missing file name"},
+	    {"d,bus=usb", DISK_MEDIA_HDD, "unknown bus 'usb'"},
+	    {"d,cache=sometimes", DISK_MEDIA_HDD, "unknown cache mode"},
+	    {"d,readwrite", DISK_MEDIA_HDD, "unknown disk mode 'readwrite'"},
+	    {"d,readonly,normal", DISK_MEDIA_HDD, "'mode' given twice"},
+	    {"d,bus=ide,bus=sata", DISK_MEDIA_HDD, "'bus' given twice"},
+	    {"d,format=", DISK_MEDIA_HDD, "empty format name"},
+	    {"d,,bus=ide", DISK_MEDIA_HDD, "empty option"},
+	    {"d,", DISK_MEDIA_HDD, "empty option"},
+	    {"d,speed=fast", DISK_MEDIA_HDD, "unknown option 'speed'"},
+	    {"x.iso,bus=nvme", DISK_MEDIA_CDROM, "unknown bus 'nvme'"},
+	    {"x.iso,readonly", DISK_MEDIA_CDROM, "unknown option 'readonly'"},
+	    {"x.iso,cache=none", DISK_MEDIA_CDROM, "unknown option 'cache'"},
+	    {"x.iso,format=raw", DISK_MEDIA_CDROM, "unknown option 'format'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
@@ -147,7 +147,8 @@ static void test_vm_config(void **state)
 	(void)state;
 	struct vm_config cfg;
 	char err[512];
-	const char *ok[] = {"--disk", "a.raw,bus=ide", "--cdrom=b.iso", "--disk", "c.vdi,readonly,bus=ide"};
+	const char *ok[] = {"--disk", "a.raw,bus=ide", "--cdrom=b.iso", "--disk",
+			    "c.vdi,readonly,bus=ide"};
 	assert_int_equal(parse(ok, 5, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.ndisks, 3);
 	assert_string_equal(cfg.disks[1].path, "b.iso");
@@ -158,8 +159,8 @@ static void test_vm_config(void **state)
 	const char *scsi[] = {"--disk", "a.raw,bus=scsi"};
 	assert_int_equal(parse(scsi, 2, &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "bus=scsi is not supported yet"));
-	const char *many[] = {"--disk", "a,bus=ide", "--disk", "b,bus=ide", "--disk", "c,bus=ide",
-			      "--cdrom", "d.iso", "--disk", "e,bus=ide"};
+	const char *many[] = {"--disk",	   "a,bus=ide", "--disk", "b,bus=ide", "--disk",
+			      "c,bus=ide", "--cdrom",	"d.iso",  "--disk",    "e,bus=ide"};
 	assert_int_equal(parse(many, 10, &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "e: no free IDE position"));
 	const char *typo[] = {"--disk", "a,bus=ide", "--disk", "b,redonly"};
@@ -203,11 +204,11 @@ static void test_disk_open(void **state)
 		const char *opts;
 		int flags, absent;
 	} maps[] = {
-		{",readonly", 0, BLOCK_OPEN_RDWR},
-		{",cache=none", BLOCK_OPEN_RDWR | BLOCK_OPEN_CACHE_NONE, BLOCK_OPEN_CACHE_DSYNC},
-		{",cache=directsync", BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC, 0},
-		{",cache=unsafe", BLOCK_OPEN_CACHE_UNSAFE, BLOCK_OPEN_CACHE_NONE},
-		{",immutable", BLOCK_OPEN_RDWR, 0}, /* full meaning: a later issue */
+	    {",readonly", 0, BLOCK_OPEN_RDWR},
+	    {",cache=none", BLOCK_OPEN_RDWR | BLOCK_OPEN_CACHE_NONE, BLOCK_OPEN_CACHE_DSYNC},
+	    {",cache=directsync", BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC, 0},
+	    {",cache=unsafe", BLOCK_OPEN_CACHE_UNSAFE, BLOCK_OPEN_CACHE_NONE},
+	    {",immutable", BLOCK_OPEN_RDWR, 0}, /* full meaning: a later issue */
 	};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(arg, sizeof(arg), "%s%s", path, maps[i].opts);
@@ -236,9 +237,9 @@ static void test_disk_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_ok),      cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_storage_check), cmocka_unit_test(test_vm_config),
-		cmocka_unit_test(test_disk_open),
+	    cmocka_unit_test(test_parse_ok),	  cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_storage_check), cmocka_unit_test(test_vm_config),
+	    cmocka_unit_test(test_disk_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
