@@ -62,7 +62,7 @@ initramfs_build "$W/init1.cpio" guest-tests/e2e/ide-init.sh -m "$mods" \
 
 vm=gt-ide-$$
 with_disks "$vm" --disk "$W/d.qcow2,bus=ide" --disk "$W/d.vdi,bus=ide,format=vdi" \
-	--disk "$W/d.raw,bus=ide,cache=none" --cdrom "$W/cd.iso"
+	--disk "$W/d.raw,bus=ide,cache=writeback" --cdrom "$W/cd.iso"
 guest_start "$vm" 1 512 "$W/init1.cpio"
 if guest_wait "$vm" '^GT: done'; then
 	gt_pass "ide: guest ran its disk script"
