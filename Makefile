@@ -25,6 +25,8 @@ TEST_SRCS := $(sort $(wildcard tests/*/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=build/san/%)
 
 .PHONY: all clean deps unit check e2e demo bench format tests
+# Keep the sanitizer objects between runs (they are prerequisites of pattern rules only).
+.SECONDARY:
 all: minivmm
 
 minivmm: $(REL_OBJS)

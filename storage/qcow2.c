@@ -2,7 +2,9 @@
  *
  * Supports versions 2 and 3 (compat 0.10 and 1.1), cluster sizes 512 B..2 MiB, refcount widths
  * 1..64 bits, zero clusters, compressed clusters (zlib, zstd), backing files and internal
- * snapshots. Refused: encryption, external data files, extended L2 entries.
+ * snapshots; extended L2 entries (subclusters) read-only. Refused: encryption, external data files.
+ * Refcounts are kept exact at all times (lazy_refcounts is recorded but not exploited); an image
+ * left with the dirty bit by another program is repaired when opened read-write.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -75,8 +77,9 @@ static int qcow2_open(struct block_device *bs)
 		goto fail;
 	if ((s->incompat & QCOW2_INCOMPAT_CORRUPT) && !s->read_only &&
 	    !(bs->flags & BLOCK_OPEN_CHECK)) {
-		ret = block_error(-EACCES, "%s: image is marked corrupt; it can only be opened "
-					   "read-only (or repaired with check -r all)",
+		ret = block_error(-EACCES,
+				  "%s: image is marked corrupt; it can only be opened "
+				  "read-only (or repaired with check -r all)",
 				  bs->filename);
 		goto fail;
 	}
@@ -87,7 +90,8 @@ static int qcow2_open(struct block_device *bs)
 	if (ret < 0)
 		goto fail;
 	if (!s->read_only && s->autoclear) {
-		/* Bitmaps and other autoclear extras are not maintained by us: declare them stale. */
+		/* Bitmaps and other autoclear extras are not maintained by us: declare them stale.
+		 */
 		s->autoclear = 0;
 		ret = qcow2_header_update_features(bs, s);
 		if (ret < 0)
@@ -140,8 +144,7 @@ static int write_size(struct block_device *bs, uint64_t size)
 }
 
 /* Allocate host clusters for every unallocated guest cluster of [from, to). */
-int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to,
-		      enum block_prealloc mode)
+int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to, enum block_prealloc mode)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t cs = s->cluster_size, end_host = 0;
@@ -187,9 +190,9 @@ int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to,
 		if (ret == 0 && fsize < end_host)
 			ret = host_file_truncate(&bs->file, end_host);
 	}
-	return ret < 0 ? block_error(ret, "%s: preallocation failed: %s", bs->filename,
-				     strerror(-ret))
-		       : 0;
+	return ret < 0
+		   ? block_error(ret, "%s: preallocation failed: %s", bs->filename, strerror(-ret))
+		   : 0;
 }
 
 static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
@@ -210,16 +213,17 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		return block_error(-EFBIG, "%s: size %llu too large", bs->filename,
 				   (unsigned long long)new_size);
 	if (new_size < old) {
-		/* Clusters past the new end must be unused unless shrinking is explicitly allowed. */
+		/* Clusters past the new end must be unused unless shrinking is explicitly allowed.
+		 */
 		uint64_t first = (new_size + cs - 1) & ~(cs - 1);
 		pthread_mutex_lock(&s->lock);
 		for (uint64_t off = first; off < old && ret == 0; off += cs) {
 			uint64_t e;
 			ret = qcow2_l2_lookup(bs, off, &e);
 			if (ret == 0 && e && !shrink_allowed)
-				ret = block_error(-ENOTSUP,
-						  "%s: data beyond the new size %llu: shrink refused",
-						  bs->filename, (unsigned long long)new_size);
+				ret = block_error(
+				    -ENOTSUP, "%s: data beyond the new size %llu: shrink refused",
+				    bs->filename, (unsigned long long)new_size);
 			if (ret == 0 && e) {
 				ret = qcow2_l2_set(bs, off, 0);
 				if (ret == 0)
@@ -264,17 +268,16 @@ static int qcow2_info(struct block_device *bs, struct json_object *out)
 			       json_object_new_string(s->compression_type ? "zstd" : "zlib"));
 	if (s->version >= 3)
 		json_object_object_add(
-			out, "lazy-refcounts",
-			json_object_new_boolean(!!(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS)));
+		    out, "lazy-refcounts",
+		    json_object_new_boolean(!!(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS)));
 	if (s->incompat & QCOW2_INCOMPAT_DIRTY)
 		json_object_object_add(out, "dirty-flag", json_object_new_boolean(true));
-	json_object_object_add(out, "refcount-bits",
-			       json_object_new_int(1 << s->refcount_order));
+	json_object_object_add(out, "refcount-bits", json_object_new_int(1 << s->refcount_order));
 	if (s->version >= 3) {
 		json_object_object_add(
-			out, "corrupt",
-			json_object_new_boolean(!!(s->incompat & QCOW2_INCOMPAT_CORRUPT)));
-		json_object_object_add(out, "extended-l2", json_object_new_boolean(false));
+		    out, "corrupt",
+		    json_object_new_boolean(!!(s->incompat & QCOW2_INCOMPAT_CORRUPT)));
+		json_object_object_add(out, "extended-l2", json_object_new_boolean(s->extended_l2));
 	}
 	return 0;
 }
@@ -314,28 +317,28 @@ static uint32_t qcow2_cluster_size(struct block_device *bs)
 }
 
 static const struct block_driver block_driver_qcow2 = {
-	.name = "qcow2",
-	.description = "QEMU copy-on-write image, versions 2 and 3",
-	.has_backing = true,
-	.probe = qcow2_probe,
-	.open = qcow2_open,
-	.close = qcow2_close,
-	.create = qcow2_create,
-	.preadv = qcow2_preadv,
-	.pwritev = qcow2_pwritev,
-	.flush = qcow2_flush,
-	.discard = qcow2_discard,
-	.write_zeroes = qcow2_write_zeroes,
-	.block_status = qcow2_block_status,
-	.truncate = qcow2_truncate,
-	.check = qcow2_check,
-	.info = qcow2_info,
-	.set_backing = qcow2_set_backing,
-	.snapshot_create = qcow2_snapshot_create,
-	.snapshot_list = qcow2_snapshot_list,
-	.snapshot_apply = qcow2_snapshot_apply,
-	.snapshot_delete = qcow2_snapshot_delete,
-	.cluster_size = qcow2_cluster_size,
-	.pwrite_compressed = qcow2_pwrite_compressed,
+    .name = "qcow2",
+    .description = "QEMU copy-on-write image, versions 2 and 3",
+    .has_backing = true,
+    .probe = qcow2_probe,
+    .open = qcow2_open,
+    .close = qcow2_close,
+    .create = qcow2_create,
+    .preadv = qcow2_preadv,
+    .pwritev = qcow2_pwritev,
+    .flush = qcow2_flush,
+    .discard = qcow2_discard,
+    .write_zeroes = qcow2_write_zeroes,
+    .block_status = qcow2_block_status,
+    .truncate = qcow2_truncate,
+    .check = qcow2_check,
+    .info = qcow2_info,
+    .set_backing = qcow2_set_backing,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
+    .cluster_size = qcow2_cluster_size,
+    .pwrite_compressed = qcow2_pwrite_compressed,
 };
 BLOCK_DRIVER(block_driver_qcow2);

@@ -1,10 +1,10 @@
 /* qcow2 driver internals, shared by the storage/qcow2*.c files.
  *
  * Locking: every field below is guarded by `lock` except the constants fixed at open (cluster
- * geometry, version, features). Data I/O runs outside the lock; `io_inflight` counts such I/O so that
- * freed clusters are only returned to the allocator when nobody can still be reading or writing
- * them, and `alloc_inflight` names guest clusters being allocated so two writers never allocate
- * the same guest cluster twice.
+ * geometry, version, features). Data I/O runs outside the lock; `io_inflight` counts such I/O so
+ * that freed clusters are only returned to the allocator when nobody can still be reading or
+ * writing them, and `alloc_inflight` names guest clusters being allocated so two writers never
+ * allocate the same guest cluster twice.
  *
  * Crash-safety ordering: refcount blocks are written (and synced) before any L2 table that points
  * at newly counted clusters; a new L2 table is synced before the L1 entry pointing at it; freed
@@ -35,7 +35,8 @@
 #define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
 #define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
 #define QCOW2_INCOMPAT_SUPPORTED                                                                   \
-	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION)
+	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION |              \
+	 QCOW2_INCOMPAT_EXTL2)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
 
@@ -69,6 +70,7 @@ struct qcow2_cache {
 	int n;
 	uint64_t tick;
 	struct qcow2_cache *depends; /* flushed (and synced) before any write of this cache */
+	bool unsynced;		     /* entries written since the last sync */
 	struct block_device *bs;
 };
 
@@ -95,7 +97,9 @@ struct qcow2_state {
 	uint32_t version;
 	uint32_t cluster_bits;
 	uint64_t cluster_size;
-	uint32_t l2_bits; /* entries per L2 table = 1 << l2_bits */
+	uint32_t l2_bits;  /* entries per L2 table = 1 << l2_bits */
+	uint32_t l2_esize; /* bytes per L2 entry: 8, or 16 with extended L2 (subclusters) */
+	bool extended_l2;  /* subcluster bitmaps; supported read-only */
 	uint32_t refcount_order;
 	uint32_t refblock_bits; /* entries per refcount block = 1 << refblock_bits */
 	uint64_t refcount_max;
@@ -110,7 +114,8 @@ struct qcow2_state {
 	uint32_t header_length;
 	uint64_t l1_table_offset;
 	uint32_t l1_size;
-	uint64_t *l1; /* host-endian copy */
+	uint64_t *l1; /* host-endian copy; authoritative, written at metadata flush when dirty */
+	bool l1_dirty;
 	uint64_t refcount_table_offset;
 	uint32_t refcount_table_clusters;
 	uint64_t *reftable; /* host-endian copy */
@@ -170,7 +175,8 @@ int qcow2_refcount_get(struct block_device *bs, uint64_t cluster, uint64_t *rc);
 int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t delta);
 /* Allocate n contiguous clusters (refcount 1 each); returns the host offset in *offset. */
 int qcow2_alloc_clusters(struct block_device *bs, uint64_t n, uint64_t *offset);
-/* Decrement the refcount of [offset, offset+len) clusters once synced L2s no longer reference it. */
+/* Decrement the refcount of [offset, offset+len) clusters once synced L2s no longer reference it.
+ */
 int qcow2_free_deferred(struct block_device *bs, uint64_t offset, uint64_t len);
 int qcow2_free_now(struct block_device *bs, uint64_t offset, uint64_t len);
 int qcow2_apply_pending_frees(struct block_device *bs);
@@ -197,6 +203,7 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry);
 /* Release a host cluster described by an L2 entry (deferred until the L2 change is synced). */
 int qcow2_entry_free(struct block_device *bs, uint64_t entry);
 int qcow2_metadata_flush(struct block_device *bs);
+int qcow2_l1_write(struct block_device *bs);
 uint64_t qcow2_l1_needed(const struct qcow2_state *s, uint64_t size);
 int qcow2_l1_grow(struct block_device *bs, uint32_t new_size);
 
@@ -204,12 +211,14 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size);
 int qcow2_decompress(const struct qcow2_state *s, const uint8_t *src, size_t src_len, uint8_t *dst,
 		     size_t dst_len);
 /* Returns the compressed length, or -ENOSPC if it would not be smaller than max. */
-ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len, uint8_t *dst,
-		       size_t max);
+ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len,
+		       uint8_t *dst, size_t max);
 int qcow2_read_compressed(struct block_device *bs, uint64_t entry, uint8_t *cluster);
 int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
 
 /* qcow2_io.c */
+/* With the lock held: wait until no writer is allocating guest cluster `cluster`. */
+void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster);
 int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);

@@ -18,7 +18,7 @@ enum qcow2_ctype qcow2_l2_type(const struct qcow2_state *s, uint64_t entry)
 {
 	if (entry & QCOW2_OFLAG_COMPRESSED)
 		return QCOW2_C_COMPRESSED;
-	if (s->version >= 3 && (entry & QCOW2_OFLAG_ZERO))
+	if (s->version >= 3 && !s->extended_l2 && (entry & QCOW2_OFLAG_ZERO))
 		return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO_PLAIN;
 	return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_NORMAL : QCOW2_C_UNALLOCATED;
 }
@@ -44,9 +44,19 @@ static int check_data_entry(struct block_device *bs, uint64_t entry)
 	struct qcow2_state *s = qcow2_state(bs);
 	enum qcow2_ctype t = qcow2_l2_type(s, entry);
 
-	if ((t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC) &&
-	    (entry & QCOW2_OFFSET_MASK & (s->cluster_size - 1)))
+	uint64_t h = entry & QCOW2_OFFSET_MASK;
+	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
+	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
+
+	if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
+		return 0;
+	if (h & (s->cluster_size - 1))
 		return block_error(-EIO, "%s: L2 entry %#llx: unaligned cluster offset",
+				   bs->filename, (unsigned long long)entry);
+	/* Guest data written over the header or fixed tables would destroy the image. */
+	if (h < s->cluster_size || (h >= s->l1_table_offset && h - s->l1_table_offset < l1_bytes) ||
+	    (h >= s->refcount_table_offset && h - s->refcount_table_offset < rt_bytes))
+		return block_error(-EIO, "%s: L2 entry %#llx points into image metadata",
 				   bs->filename, (unsigned long long)entry);
 	return 0;
 }
@@ -66,9 +76,34 @@ int qcow2_l2_lookup(struct block_device *bs, uint64_t offset, uint64_t *entry)
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * 8);
+	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return check_data_entry(bs, *entry);
+}
+
+/* Extended L2: the run of subclusters with one status from `in_cluster`, within the cluster. A
+ * subcluster is zero (zero bit), allocated in the cluster (allocation bit) or unallocated. */
+static int map_subclusters(struct block_device *bs, uint64_t bitmap, uint64_t in_cluster,
+			   uint64_t max, enum qcow2_ctype *type, uint64_t *bytes)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint32_t sc_bits = s->cluster_bits - 5, sc = (uint32_t)(in_cluster >> sc_bits), end;
+	bool has_host = *type == QCOW2_C_NORMAL;
+
+	if ((uint32_t)bitmap & (uint32_t)(bitmap >> 32))
+		return block_error(-EIO, "%s: subcluster both allocated and zero", bs->filename);
+	if (!has_host && (uint32_t)bitmap)
+		return block_error(-EIO, "%s: allocated subcluster without a host cluster",
+				   bs->filename);
+#define SC_STATE(i) (((bitmap >> (32 + (i))) & 1) ? 2 : ((bitmap >> (i)) & 1) ? 1 : 0)
+	int st = SC_STATE(sc);
+	for (end = sc + 1; end < 32 && SC_STATE(end) == st; end++)
+		;
+#undef SC_STATE
+	*type = st == 2 ? QCOW2_C_ZERO_PLAIN : st == 1 ? QCOW2_C_NORMAL : QCOW2_C_UNALLOCATED;
+	uint64_t got = ((uint64_t)end << sc_bits) - in_cluster;
+	*bytes = got < max ? got : max;
+	return 0;
 }
 
 int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2_ctype *type,
@@ -95,16 +130,21 @@ int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * 8);
+	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
 	ret = check_data_entry(bs, *entry);
 	if (ret < 0)
 		goto out;
 	*type = qcow2_l2_type(s, *entry);
+	if (s->extended_l2 && *type != QCOW2_C_COMPRESSED) {
+		ret = map_subclusters(bs, qcow2_be64(l2 + l2i * 16 + 8), in_cluster, max, type,
+				      bytes);
+		goto out;
+	}
 	uint64_t got = s->cluster_size - in_cluster;
 	uint64_t host = *entry & QCOW2_OFFSET_MASK;
 	if (*type != QCOW2_C_COMPRESSED) {
 		for (uint64_t i = l2i + 1; got < max && i < (1ull << s->l2_bits); i++) {
-			uint64_t e = qcow2_be64(l2 + i * 8);
+			uint64_t e = qcow2_be64(l2 + i * s->l2_esize);
 			if (qcow2_l2_type(s, e) != *type)
 				break;
 			if ((*type == QCOW2_C_NORMAL || *type == QCOW2_C_ZERO_ALLOC) &&
@@ -120,12 +160,14 @@ out:
 	return ret;
 }
 
-/* Install a new L2 table (fresh or copied from `old_off`) for L1 index l1i. */
+/* Install a new L2 table (fresh or copied from `old_off`) for L1 index l1i. The table lives in the
+ * cache (written after the refcount blocks); the L1 entry is written by the next metadata flush,
+ * after the table is durable, so no sync is needed here. */
 static int l2_allocate(struct block_device *bs, uint64_t l1i, uint64_t old_off, uint8_t **out)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t new_off;
-	uint8_t *l2, *old = NULL, e[8];
+	uint8_t *l2, *old = NULL;
 	int ret;
 
 	if (old_off) {
@@ -142,29 +184,13 @@ static int l2_allocate(struct block_device *bs, uint64_t l1i, uint64_t old_off, 
 	ret = qcow2_alloc_clusters(bs, 1, &new_off);
 	if (ret < 0)
 		goto out;
-	/* The refcount first, then the table, then the L1 entry pointing at it. */
-	ret = qcow2_cache_flush(&s->rb_cache);
-	if (ret < 0)
-		goto out;
 	ret = qcow2_cache_get(&s->l2_cache, new_off, true, &l2);
 	if (ret < 0)
 		goto out;
 	if (old)
 		memcpy(l2, old, s->cluster_size);
-	ret = host_file_pwrite(&bs->file, new_off, l2, s->cluster_size);
-	if (ret == 0)
-		ret = host_file_flush(&bs->file);
-	if (ret == 0) {
-		qcow2_put64(e, new_off | QCOW2_OFLAG_COPIED);
-		ret = host_file_pwrite(&bs->file, s->l1_table_offset + l1i * 8, e, 8);
-	}
-	if (ret < 0) {
-		qcow2_cache_put(&s->l2_cache, l2);
-		qcow2_cache_discard(&s->l2_cache, new_off);
-		ret = block_error(ret, "%s: cannot write a new L2 table", bs->filename);
-		goto out;
-	}
 	s->l1[l1i] = new_off | QCOW2_OFLAG_COPIED;
+	s->l1_dirty = true;
 	if (old_off)
 		ret = qcow2_free_deferred(bs, old_off, s->cluster_size);
 	*out = l2;
@@ -195,12 +221,8 @@ static int l2_get_writable(struct block_device *bs, uint64_t offset, uint8_t **l
 		if (rc > 1)
 			return l2_allocate(bs, l1i, l2_off, l2);
 		/* Sole owner after all: record it so. */
-		uint8_t e[8];
-		qcow2_put64(e, l2_off | QCOW2_OFLAG_COPIED);
-		ret = host_file_pwrite(&bs->file, s->l1_table_offset + l1i * 8, e, 8);
-		if (ret < 0)
-			return block_error(ret, "%s: cannot update the L1 table", bs->filename);
 		s->l1[l1i] = l2_off | QCOW2_OFLAG_COPIED;
+		s->l1_dirty = true;
 	}
 	return qcow2_cache_get(&s->l2_cache, l2_off, false, l2);
 }
@@ -215,7 +237,7 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry)
 	ret = l2_get_writable(bs, offset, &l2);
 	if (ret < 0)
 		return ret;
-	qcow2_put64(l2 + l2i * 8, entry);
+	qcow2_put64(l2 + l2i * s->l2_esize, entry);
 	qcow2_cache_mark_dirty(&s->l2_cache, l2);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return 0;
@@ -239,6 +261,33 @@ int qcow2_entry_free(struct block_device *bs, uint64_t entry)
 	}
 }
 
+/* Write the whole in-memory L1 table (entries may point at new L2 tables: call after those are
+ * durable). */
+int qcow2_l1_write(struct block_device *bs)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint8_t *buf;
+	int ret;
+
+	if (!s->l1_size) {
+		s->l1_dirty = false;
+		return 0;
+	}
+	buf = malloc((size_t)s->l1_size * 8);
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->l1_size; i++)
+		qcow2_put64(buf + i * 8, s->l1[i]);
+	ret = host_file_pwrite(&bs->file, s->l1_table_offset, buf, (size_t)s->l1_size * 8);
+	free(buf);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot write the L1 table", bs->filename);
+	s->l1_dirty = false;
+	return 0;
+}
+
+/* Refcount blocks, then L2 tables, then the L1 table, each durable before the next points at it;
+ * then clusters freed meanwhile can be reused. */
 int qcow2_metadata_flush(struct block_device *bs)
 {
 	struct qcow2_state *s = qcow2_state(bs);
@@ -247,6 +296,11 @@ int qcow2_metadata_flush(struct block_device *bs)
 	ret = qcow2_cache_flush(&s->rb_cache);
 	if (ret == 0)
 		ret = qcow2_cache_flush(&s->l2_cache);
+	if (ret == 0 && s->l1_dirty) {
+		ret = qcow2_l1_write(bs);
+		if (ret == 0)
+			ret = host_file_flush(&bs->file);
+	}
 	if (ret == 0 && s->pending_n && s->io_inflight == 0) {
 		ret = qcow2_apply_pending_frees(bs);
 		if (ret == 0)
@@ -269,6 +323,10 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 	if (bytes > QCOW2_MAX_L1_BYTES)
 		return block_error(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
 				   new_size);
+	/* Pending L1 entries must point at durable L2 tables before the table is copied. */
+	ret = qcow2_metadata_flush(bs);
+	if (ret < 0)
+		return ret;
 	uint64_t *nl1 = realloc(s->l1, bytes);
 	if (!nl1)
 		return -ENOMEM;

@@ -64,8 +64,8 @@ int qcow2_decompress(const struct qcow2_state *s, const uint8_t *src, size_t src
 	return inflate_raw(src, src_len, dst, dst_len);
 }
 
-ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len, uint8_t *dst,
-		       size_t max)
+ssize_t qcow2_compress(const struct qcow2_state *s, const uint8_t *src, size_t src_len,
+		       uint8_t *dst, size_t max)
 {
 	if (s->compression_type == QCOW2_COMPRESS_ZSTD) {
 		size_t r = ZSTD_compress(dst, max, src, src_len, ZSTD_CLEVEL_DEFAULT);
@@ -124,8 +124,8 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 
 	if (s->read_only)
 		return block_error(-EROFS, "%s: image is read-only", bs->filename);
-	if ((offset & (cs - 1)) || len == 0 || len > cs ||
-	    (len < cs && offset + len != bs->size) || offset + len > bs->size)
+	if ((offset & (cs - 1)) || len == 0 || len > cs || (len < cs && offset + len != bs->size) ||
+	    offset + len > bs->size)
 		return block_error(-EINVAL, "%s: compressed write must cover one whole cluster",
 				   bs->filename);
 	in = calloc(1, cs);
@@ -143,6 +143,7 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 	}
 	uint64_t sectors = ((uint64_t)clen + 511) / 512;
 	pthread_mutex_lock(&s->lock);
+	qcow2_wait_allocation(s, offset >> s->cluster_bits);
 	ret = qcow2_alloc_clusters(bs, 1, &host);
 	if (ret == 0) {
 		memset(out + clen, 0, (size_t)(sectors * 512 - (uint64_t)clen));
@@ -156,8 +157,8 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 	if (ret == 0)
 		ret = qcow2_l2_lookup(bs, offset, &old);
 	if (ret == 0)
-		ret = qcow2_l2_set(bs, offset,
-				   QCOW2_OFLAG_COMPRESSED | host | ((sectors - 1) << s->csize_shift));
+		ret = qcow2_l2_set(
+		    bs, offset, QCOW2_OFLAG_COMPRESSED | host | ((sectors - 1) << s->csize_shift));
 	if (ret == 0)
 		ret = qcow2_entry_free(bs, old);
 	pthread_mutex_unlock(&s->lock);

@@ -73,8 +73,9 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 		return 0;
 	if ((v = block_opts_get(opts, "cluster_size"))) {
 		if (parse_size(v, &n) < 0 || n < 512 || n > (2u << 20) || (n & (n - 1)))
-			return block_error(-EINVAL, "%s: cluster_size %s: must be a power of two "
-						    "from 512 to 2M",
+			return block_error(-EINVAL,
+					   "%s: cluster_size %s: must be a power of two "
+					   "from 512 to 2M",
 					   filename, v);
 		o->cluster_bits = (uint32_t)__builtin_ctzll(n);
 	}
@@ -103,20 +104,22 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 		else if (!strcmp(v, "full"))
 			o->prealloc = BLOCK_PREALLOC_FULL;
 		else
-			return block_error(-EINVAL, "%s: preallocation %s: expected "
-						    "off|metadata|falloc|full",
+			return block_error(-EINVAL,
+					   "%s: preallocation %s: expected "
+					   "off|metadata|falloc|full",
 					   filename, v);
 	}
 	if ((v = block_opts_get(opts, "lazy_refcounts")) && !parse_bool(v, &o->lazy))
-		return block_error(-EINVAL, "%s: lazy_refcounts %s: expected on or off", filename, v);
+		return block_error(-EINVAL, "%s: lazy_refcounts %s: expected on or off", filename,
+				   v);
 	if ((v = block_opts_get(opts, "compression_type"))) {
 		if (!strcmp(v, "zlib"))
 			o->compression = QCOW2_COMPRESS_ZLIB;
 		else if (!strcmp(v, "zstd"))
 			o->compression = QCOW2_COMPRESS_ZSTD;
 		else
-			return block_error(-EINVAL, "%s: compression_type %s: expected zlib or zstd",
-					   filename, v);
+			return block_error(
+			    -EINVAL, "%s: compression_type %s: expected zlib or zstd", filename, v);
 	}
 	if (o->version == 2 && o->refcount_order != 4)
 		return block_error(-EINVAL, "%s: compat=0.10 requires refcount_bits=16", filename);
@@ -135,9 +138,9 @@ static int feature_table(struct qcow2_state *s)
 		uint8_t type, bit;
 		const char *name;
 	} f[] = {
-		{0, 0, "dirty bit"},	     {0, 1, "corrupt bit"},	    {0, 2, "external data file"},
-		{0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
-		{2, 0, "bitmaps"},	     {2, 1, "raw external data"},
+	    {0, 0, "dirty bit"},	{0, 1, "corrupt bit"},	       {0, 2, "external data file"},
+	    {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+	    {2, 0, "bitmaps"},		{2, 1, "raw external data"},
 	};
 	size_t n = sizeof(f) / sizeof(f[0]);
 
@@ -197,8 +200,8 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0)
 		return ret;
 	if (args->backing && o.prealloc != BLOCK_PREALLOC_OFF)
-		return block_error(-EINVAL, "%s: preallocation with a backing file is not supported",
-				   filename);
+		return block_error(
+		    -EINVAL, "%s: preallocation with a backing file is not supported", filename);
 	if (args->backing && strlen(args->backing) > 1023)
 		return block_error(-EINVAL, "%s: backing file name too long", filename);
 	if (size > (1ull << 62))
@@ -224,8 +227,9 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	qcow2_geometry(s);
 	if (qcow2_l1_needed(s, size) * 8 > QCOW2_MAX_L1_BYTES) {
 		qcow2_state_free(s);
-		return block_error(-EFBIG, "%s: size %llu too large for cluster size %llu", filename,
-				   (unsigned long long)size, (unsigned long long)s->cluster_size);
+		return block_error(-EFBIG, "%s: size %llu too large for cluster size %llu",
+				   filename, (unsigned long long)size,
+				   (unsigned long long)s->cluster_size);
 	}
 	if (o.version == 3 && (ret = feature_table(s)) < 0) {
 		qcow2_state_free(s);

@@ -23,10 +23,11 @@ int qcow2_probe(const uint8_t *head, size_t len, const char *filename)
 void qcow2_geometry(struct qcow2_state *s)
 {
 	s->cluster_size = 1ull << s->cluster_bits;
-	s->l2_bits = s->cluster_bits - 3;
+	s->l2_esize = s->extended_l2 ? 16 : 8;
+	s->l2_bits = s->cluster_bits - (s->extended_l2 ? 4 : 3);
 	s->refblock_bits = s->cluster_bits + 3 - s->refcount_order;
 	s->refcount_max =
-		s->refcount_order == 6 ? UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
+	    s->refcount_order == 6 ? UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
 	s->csize_shift = 62 - (s->cluster_bits - 8);
 	s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
 	s->cluster_offset_mask = (1ull << s->csize_shift) - 1;
@@ -85,7 +86,8 @@ static int parse_extensions(struct block_device *bs, struct qcow2_state *s, cons
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > end - pos - 8 || padded > end - pos - 8)
-			return block_error(-EINVAL, "%s: header extension %#x overruns the header cluster",
+			return block_error(-EINVAL,
+					   "%s: header extension %#x overruns the header cluster",
 					   bs->filename, type);
 		if (type == QCOW2_EXT_BACKING_FORMAT) {
 			free(bs->backing_fmt);
@@ -136,7 +138,8 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 {
 	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
 	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
-	uint64_t sn_bytes = (uint64_t)s->nb_snapshots * 40; /* lower bound; entries are >= 40 bytes */
+	uint64_t sn_bytes =
+	    (uint64_t)s->nb_snapshots * 40; /* lower bound; entries are >= 40 bytes */
 	int ret;
 
 	if (l1_bytes > QCOW2_MAX_L1_BYTES)
@@ -152,8 +155,8 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 	if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
 		return block_error(-EINVAL, "%s: too many snapshots (%u)", bs->filename,
 				   s->nb_snapshots);
-	if (s->l1_size && (ret = check_area(bs, s, "L1 table", s->l1_table_offset, l1_bytes,
-					    file_size)) < 0)
+	if (s->l1_size &&
+	    (ret = check_area(bs, s, "L1 table", s->l1_table_offset, l1_bytes, file_size)) < 0)
 		return ret;
 	ret = check_area(bs, s, "refcount table", s->refcount_table_offset, rt_bytes, file_size);
 	if (ret < 0)
@@ -168,13 +171,44 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 	if (s->nb_snapshots && s->snapshots_offset == 0)
 		return block_error(-EINVAL, "%s: snapshot table overlaps the header", bs->filename);
 	if (ranges_overlap(s->l1_table_offset, l1_bytes, s->refcount_table_offset, rt_bytes))
-		return block_error(-EINVAL, "%s: L1 table overlaps the refcount table", bs->filename);
+		return block_error(-EINVAL, "%s: L1 table overlaps the refcount table",
+				   bs->filename);
 	if (s->nb_snapshots &&
 	    (ranges_overlap(s->snapshots_offset, sn_bytes, s->refcount_table_offset, rt_bytes) ||
 	     ranges_overlap(s->snapshots_offset, sn_bytes, s->l1_table_offset, l1_bytes)))
 		return block_error(-EINVAL, "%s: snapshot table overlaps other metadata",
 				   bs->filename);
 	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Two table entries naming one refcount block would make every count in it ambiguous. */
+static int check_duplicate_refblocks(struct block_device *bs, struct qcow2_state *s)
+{
+	uint64_t *v = malloc(s->reftable_entries * 8);
+	uint64_t n = 0;
+	int ret = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < s->reftable_entries; i++)
+		if (s->reftable[i])
+			v[n++] = s->reftable[i];
+	qsort(v, n, 8, cmp_u64);
+	for (uint64_t i = 1; i < n; i++) {
+		if (v[i] == v[i - 1]) {
+			ret = block_error(-EINVAL, "%s: refcount block at %#llx is listed twice",
+					  bs->filename, (unsigned long long)v[i]);
+			break;
+		}
+	}
+	free(v);
+	return ret;
 }
 
 static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t file_size)
@@ -206,20 +240,26 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 					   "%s: L1 entry %u: L2 table at %#llx beyond end of file",
 					   bs->filename, i, (unsigned long long)off);
 	}
+	uint64_t rt_off = s->refcount_table_offset, l1_off = s->l1_table_offset;
+	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
 	for (uint64_t i = 0; i < s->reftable_entries; i++) {
 		s->reftable[i] = qcow2_be64((uint8_t *)&s->reftable[i]);
 		uint64_t off = s->reftable[i];
 		if (off & (s->cluster_size - 1))
-			return block_error(-EINVAL, "%s: refcount table entry %llu unaligned (%#llx)",
-					   bs->filename, (unsigned long long)i,
-					   (unsigned long long)off);
+			return block_error(
+			    -EINVAL, "%s: refcount table entry %llu unaligned (%#llx)",
+			    bs->filename, (unsigned long long)i, (unsigned long long)off);
 		if (off && off >= file_size)
-			return block_error(-EINVAL,
-					   "%s: refcount block %llu at %#llx beyond end of file",
-					   bs->filename, (unsigned long long)i,
-					   (unsigned long long)off);
+			return block_error(
+			    -EINVAL, "%s: refcount block %llu at %#llx beyond end of file",
+			    bs->filename, (unsigned long long)i, (unsigned long long)off);
+		if (off && (off < s->cluster_size || (off >= rt_off && off - rt_off < rt_bytes) ||
+			    (off >= l1_off && off - l1_off < l1_bytes)))
+			return block_error(
+			    -EINVAL, "%s: refcount block %llu at %#llx overlaps other metadata",
+			    bs->filename, (unsigned long long)i, (unsigned long long)off);
 	}
-	return 0;
+	return check_duplicate_refblocks(bs, s);
 }
 
 int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
@@ -273,6 +313,15 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 		if (s->header_length > QCOW2_V3_HEADER_LEN)
 			s->compression_type = h[104];
 	}
+	s->extended_l2 = !!(s->incompat & QCOW2_INCOMPAT_EXTL2);
+	if (s->extended_l2 && (bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(
+		    -ENOTSUP, "%s: images with extended L2 entries can only be opened read-only",
+		    bs->filename);
+	if (s->extended_l2 && s->cluster_bits < 14)
+		return block_error(-EINVAL,
+				   "%s: extended L2 entries need clusters of 16 KiB or more",
+				   bs->filename);
 	if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
 		return block_error(-EINVAL, "%s: unsupported cluster size 2^%u", bs->filename,
 				   s->cluster_bits);
@@ -312,12 +361,12 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 	size_t ext_end = s->cluster_size;
 	if (backing_off) {
 		if (backing_len > 1023 || backing_off >= s->cluster_size ||
-		    backing_len > s->cluster_size - backing_off ||
-		    backing_off < s->header_length) {
-			ret = block_error(-EINVAL, "%s: backing file name (offset %#llx, %u bytes) "
-						   "is not inside the header cluster",
-					  bs->filename, (unsigned long long)backing_off,
-					  backing_len);
+		    backing_len > s->cluster_size - backing_off || backing_off < s->header_length) {
+			ret =
+			    block_error(-EINVAL,
+					"%s: backing file name (offset %#llx, %u bytes) "
+					"is not inside the header cluster",
+					bs->filename, (unsigned long long)backing_off, backing_len);
 			goto out;
 		}
 		ext_end = (size_t)backing_off;
@@ -376,8 +425,8 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	}
 	size_t bfmt_len = bs->backing_fmt ? strlen(bs->backing_fmt) : 0;
 	size_t bname_len = bs->backing_name ? strlen(bs->backing_name) : 0;
-	size_t need = pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) + s->unknown_ext_len + 8 +
-		      bname_len;
+	size_t need =
+	    pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) + s->unknown_ext_len + 8 + bname_len;
 	size_t ft_len = s->feature_table ? 8 + ((s->feature_table_len + 7) & ~7ul) : 0;
 	/* The feature name table is informative only: left out when it does not fit. */
 	bool with_ft = s->version == 3 && ft_len && need + ft_len <= s->cluster_size;

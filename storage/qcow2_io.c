@@ -48,6 +48,12 @@ static void alloc_end(struct qcow2_state *s, uint64_t first)
 	pthread_cond_broadcast(&s->cond);
 }
 
+void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster)
+{
+	while (alloc_busy(s, cluster, cluster))
+		pthread_cond_wait(&s->cond, &s->lock);
+}
+
 static void io_end(struct qcow2_state *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -57,8 +63,8 @@ static void io_end(struct qcow2_state *s)
 }
 
 /* Read `len` bytes of the cluster-type run at guest `offset` into iov (lock not held). */
-static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type,
-		    uint64_t entry, const struct iovec *iov, int iovcnt, size_t len)
+static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type, uint64_t entry,
+		    const struct iovec *iov, int iovcnt, size_t len)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t in_cluster = offset & (s->cluster_size - 1);
@@ -205,7 +211,8 @@ relock:
 		uint64_t old;
 		ret = qcow2_l2_lookup(bs, start + i * cs, &old);
 		if (ret == 0)
-			ret = qcow2_l2_set(bs, start + i * cs, (host + i * cs) | QCOW2_OFLAG_COPIED);
+			ret =
+			    qcow2_l2_set(bs, start + i * cs, (host + i * cs) | QCOW2_OFLAG_COPIED);
 		if (ret == 0)
 			ret = qcow2_entry_free(bs, old);
 	}
@@ -231,7 +238,8 @@ static int write_run(struct block_device *bs, uint64_t offset, const struct iove
 			goto out;
 		if (type != QCOW2_C_NORMAL || (entry & QCOW2_OFLAG_COPIED))
 			break;
-		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise. */
+		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise.
+		 */
 		ret = qcow2_refcount_get(bs, (entry & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
 		if (ret < 0)
 			goto out;
@@ -322,12 +330,13 @@ int qcow2_flush(struct block_device *bs)
 	while (s->pending_n > 8192 && s->io_inflight)
 		pthread_cond_wait(&s->cond, &s->lock);
 	ret = qcow2_metadata_flush(bs);
+	pthread_mutex_unlock(&s->lock);
+	/* Data needs no metadata lock: other requests go on while the host file syncs. */
 	if (ret == 0) {
 		ret = host_file_flush(&bs->file);
 		if (ret < 0)
 			ret = block_error(ret, "%s: flush failed", bs->filename);
 	}
-	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 

@@ -347,7 +347,8 @@ int qcow2_free_now(struct block_device *bs, uint64_t offset, uint64_t len)
 			/* A freed table must never be written back over the cluster's next use. */
 			qcow2_cache_discard(&s->l2_cache, c << s->cluster_bits);
 			qcow2_cache_discard(&s->rb_cache, c << s->cluster_bits);
-			/* Give the space back to the host; reads of a freed cluster are never made. */
+			/* Give the space back to the host; reads of a freed cluster are never made.
+			 */
 			if (!s->read_only)
 				host_file_punch_hole(&bs->file, c << s->cluster_bits,
 						     s->cluster_size);

@@ -42,7 +42,8 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		uint8_t h[40], extra[SNAP_MAX_EXTRA];
 
 		if (pos + 40 > file_size || pos - s->snapshots_offset > SNAP_MAX_TABLE)
-			return block_error(-EINVAL, "%s: snapshot table entry %u beyond end of file",
+			return block_error(-EINVAL,
+					   "%s: snapshot table entry %u beyond end of file",
 					   bs->filename, i);
 		ret = host_file_pread(&bs->file, pos, h, sizeof(h));
 		if (ret < 0)
@@ -61,8 +62,8 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		pos += 40;
 		uint64_t var = (uint64_t)sn->extra_size + id_len + name_len;
 		if (pos + var > file_size)
-			return block_error(-EINVAL, "%s: snapshot %u beyond end of file", bs->filename,
-					   i);
+			return block_error(-EINVAL, "%s: snapshot %u beyond end of file",
+					   bs->filename, i);
 		memset(extra, 0, sizeof(extra));
 		ret = host_file_pread(&bs->file, pos, extra, sn->extra_size);
 		if (ret < 0)
@@ -92,8 +93,8 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		if ((sn->l1_table_offset & (s->cluster_size - 1)) ||
 		    (uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES ||
 		    sn->l1_table_offset + (uint64_t)sn->l1_size * 8 > file_size)
-			return block_error(-EINVAL, "%s: snapshot %u: invalid L1 table", bs->filename,
-					   i);
+			return block_error(-EINVAL, "%s: snapshot %u: invalid L1 table",
+					   bs->filename, i);
 	}
 	return 0;
 }
@@ -185,18 +186,26 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 		uint64_t l2_off = l1[i] & QCOW2_OFFSET_MASK;
 		if (!l2_off)
 			continue;
+		if (l2_off & (s->cluster_size - 1)) {
+			ret = block_error(-EIO, "%s: L1 entry %u: unaligned L2 offset %#llx",
+					  bs->filename, i, (unsigned long long)l2_off);
+			break;
+		}
 		ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &t);
 		if (ret < 0)
 			break;
 		memcpy(l2, t, s->cluster_size);
 		qcow2_cache_put(&s->l2_cache, t);
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8), off, len;
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize), off, len;
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC:
 				off = e & QCOW2_OFFSET_MASK;
 				len = s->cluster_size;
+				if (off & (s->cluster_size - 1))
+					ret = block_error(-EIO, "%s: unaligned data cluster %#llx",
+							  bs->filename, (unsigned long long)off);
 				break;
 			case QCOW2_C_COMPRESSED:
 				off = (e & s->cluster_offset_mask) & ~511ull;
@@ -205,6 +214,8 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 			default:
 				continue;
 			}
+			if (ret < 0)
+				break;
 			if (addend < 0) {
 				ret = qcow2_free_deferred(bs, off, len);
 				continue;
@@ -229,7 +240,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 
 	for (uint32_t i = 0; i < s->l1_size && ret == 0; i++) {
 		uint64_t l2_off = s->l1[i] & QCOW2_OFFSET_MASK, rc;
-		uint8_t *l2, e8[8];
+		uint8_t *l2;
 		if (!l2_off)
 			continue;
 		ret = qcow2_refcount_get(bs, l2_off >> s->cluster_bits, &rc);
@@ -237,11 +248,8 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			break;
 		uint64_t want = l2_off | (rc == 1 ? QCOW2_OFLAG_COPIED : 0);
 		if (want != s->l1[i]) {
-			s->l1[i] = want;
-			qcow2_put64(e8, want);
-			ret = host_file_pwrite(&bs->file, s->l1_table_offset + i * 8ull, e8, 8);
-			if (ret < 0)
-				return block_error(ret, "%s: cannot update the L1 table", bs->filename);
+			s->l1[i] = want; /* written by the caller's metadata flush */
+			s->l1_dirty = true;
 		}
 		/* Data entries are fixed even in a shared table: only the flag changes. */
 		ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
@@ -249,14 +257,16 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			break;
 		bool dirty = false;
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * 8);
+			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 				continue;
-			ret = qcow2_refcount_get(bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
-			uint64_t ne = rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
+			ret =
+			    qcow2_refcount_get(bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
+			uint64_t ne =
+			    rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
 			if (ret == 0 && ne != e) {
-				qcow2_put64(l2 + j * 8, ne);
+				qcow2_put64(l2 + j * s->l2_esize, ne);
 				dirty = true;
 			}
 		}
@@ -277,7 +287,8 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 
 	for (uint32_t i = 0; i < s->nb_snapshots; i++)
 		old_size += (40 + s->snapshots[i].extra_size + strlen(s->snapshots[i].id) +
-			     strlen(s->snapshots[i].name) + 7) & ~7ull;
+			     strlen(s->snapshots[i].name) + 7) &
+			    ~7ull;
 	for (uint32_t i = 0; i < n; i++)
 		size += (40 + 16 + strlen(sn[i].id) + strlen(sn[i].name) + 7) & ~7ull;
 	buf = calloc(1, size ? size : 1);
@@ -293,7 +304,8 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 		qcow2_put32(p + 16, sn[i].date_sec);
 		qcow2_put32(p + 20, sn[i].date_nsec);
 		qcow2_put64(p + 24, sn[i].vm_clock_nsec);
-		qcow2_put32(p + 32, sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
+		qcow2_put32(p + 32,
+			    sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
 		qcow2_put32(p + 36, 16);
 		qcow2_put64(p + 40, sn[i].vm_state_size);
 		qcow2_put64(p + 48, sn[i].has_disk_size ? sn[i].disk_size : bs->size);
@@ -303,14 +315,16 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 		p += (56 + il + nl + 7) & ~7ull;
 	}
 	if (size) {
-		ret = qcow2_alloc_clusters(bs, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
+		ret =
+		    qcow2_alloc_clusters(bs, (size + s->cluster_size - 1) >> s->cluster_bits, &off);
 		if (ret == 0)
 			ret = qcow2_cache_flush(&s->rb_cache);
 		if (ret == 0)
 			ret = host_file_pwrite(&bs->file, off, buf, size);
 		if (ret < 0) {
 			free(buf);
-			return block_error(ret, "%s: cannot write the snapshot table", bs->filename);
+			return block_error(ret, "%s: cannot write the snapshot table",
+					   bs->filename);
 		}
 	}
 	free(buf);
@@ -406,9 +420,9 @@ int qcow2_snapshot_create(struct block_device *bs, const char *name)
 	if (ret == 0)
 		ret = l1_refs(bs, s->l1, s->l1_size, 1);
 	if (ret == 0 && s->l1_size)
-		ret = qcow2_alloc_clusters(bs, ((uint64_t)s->l1_size * 8 + s->cluster_size - 1) >>
-						       s->cluster_bits,
-					   &l1_off);
+		ret = qcow2_alloc_clusters(
+		    bs, ((uint64_t)s->l1_size * 8 + s->cluster_size - 1) >> s->cluster_bits,
+		    &l1_off);
 	if (ret == 0)
 		ret = qcow2_fix_copied_flags(bs);
 	if (ret == 0)
@@ -449,8 +463,8 @@ int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
 		goto out;
 	}
 	if ((sn->has_disk_size && sn->disk_size != bs->size) || sn->l1_size > s->l1_size) {
-		ret = block_error(-ENOTSUP, "%s: snapshot '%s' has another disk size",
-				  bs->filename, name_or_id);
+		ret = block_error(-ENOTSUP, "%s: snapshot '%s' has another disk size", bs->filename,
+				  name_or_id);
 		goto out;
 	}
 	ret = read_l1(bs, sn->l1_table_offset, sn->l1_size, &l1);

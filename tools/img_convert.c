@@ -82,8 +82,7 @@ static int img_convert_zero(struct img_convert *cv, uint64_t offset, uint64_t le
 				  cv->out->backing ? 0 : BLOCK_ZERO_MAY_UNMAP);
 }
 
-/* Write buf (the data at offset) leaving out runs of >= args->sparse zero bytes, found by sector.
- */
+/* Write buf (the data at offset), leaving out runs of >= -S zero bytes found sector by sector. */
 static int img_convert_write_sparse(struct img_convert *cv, uint64_t offset, const uint8_t *buf,
 				    size_t len)
 {
@@ -129,6 +128,15 @@ static int img_convert_chunk_compressed(struct img_convert *cv, uint64_t offset,
 	if (block_pread(cv->in, offset, buf, len) < 0) {
 		img_convert_error(cv, cv->args->in_name);
 		return -1;
+	}
+	/* The output may end up to a sector later (sizes are rounded up): its tail cluster is the
+	 * input's padded with zeroes, and compressed writes must cover it whole. */
+	if (offset + len == cv->size && cv->out->size > cv->size) {
+		uint64_t pad = cv->out->size - cv->size;
+		uint64_t room = cv->chunk - len;
+		size_t extra = (size_t)(pad < room ? pad : room);
+		memset(buf + len, 0, extra);
+		len += extra;
 	}
 	for (size_t i = 0; i < len; i += cv->cluster) {
 		size_t n = len - i < cv->cluster ? len - i : cv->cluster;
@@ -274,7 +282,8 @@ int img_convert_run(const struct img_convert_args *a)
 	if (!a->no_create) {
 		if (img_convert_prepare_output(a, cv.in))
 			goto out;
-		struct block_create_args ca = {.size = cv.in->size,
+		/* Whole sectors, as qemu-img (the tail of an odd-sized raw input reads as zeroes). */
+		struct block_create_args ca = {.size = (cv.in->size + 511) & ~511ULL,
 					       .opts = a->opts,
 					       .backing = a->backing,
 					       .backing_fmt = a->backing_fmt};

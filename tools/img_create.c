@@ -69,6 +69,12 @@ int img_create_main(int argc, char **argv)
 	if (argc - optind == 2) {
 		if (img_parse_size(file, argv[optind + 1], &size))
 			goto out;
+		/* Whole sectors, as qemu-img: a qcow2 of 1000001 bytes is 999936 to qemu. */
+		if (size > (uint64_t)INT64_MAX - 511) {
+			img_fail(file, "size '%s' is too large", argv[optind + 1]);
+			goto out;
+		}
+		size = (size + 511) & ~511ULL;
 	} else if (!backing) {
 		img_fail(file, "a size is needed when there is no backing file");
 		goto out;

@@ -1,7 +1,8 @@
 # Shared helpers for tests/storage/test_img_*.sh (sourced; not a test itself).
 # Each test prints "PASS: name" or "FAIL: name (why)"; run from the repository root.
 
-M=${MINIVMM:-./minivmm} # MINIVMM=path runs the tests against another build (e.g. ASan)
+# MINIVMM=path runs the tests against another build (e.g. ASan); absolute, so tests may cd
+M=$(realpath "${MINIVMM:-./minivmm}")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 FAILS=0

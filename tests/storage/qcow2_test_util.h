@@ -152,11 +152,11 @@ static inline void assert_reads_like_qemu(const char *img)
 }
 
 static inline int qcow2_create_opts(const char *path, uint64_t size, const char *backing,
-			     const char *backing_fmt, const char *opts)
+				    const char *backing_fmt, const char *opts)
 {
 	struct block_opts o = {0};
 	struct block_create_args a = {
-		.size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &o};
+	    .size = size, .backing = backing, .backing_fmt = backing_fmt, .opts = &o};
 	unlink(path);
 	if (opts)
 		assert_int_equal(block_opts_parse(&o, opts), 0);

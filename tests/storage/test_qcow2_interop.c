@@ -58,10 +58,11 @@ static void test_read_compressed(void **state)
 static void test_read_backing_chain(void **state)
 {
 	(void)state;
-	const char *base = tpath("base.qcow2"), *mid = tpath("mid.qcow2"), *top = tpath("top.qcow2");
-	assert_int_equal(runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
-			      tpath("src.raw"), base),
-			 0);
+	const char *base = tpath("base.qcow2"), *mid = tpath("mid.qcow2"),
+		   *top = tpath("top.qcow2");
+	assert_int_equal(
+	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("src.raw"), base),
+	    0);
 	assert_int_equal(runf("qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o "
 			      "cluster_size=64k '%s'",
 			      mid),
@@ -104,9 +105,9 @@ static void test_read_snapshots(void **state)
 	int n;
 
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
-			      tpath("src.raw"), img),
-			 0);
+	assert_int_equal(
+	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("src.raw"), img),
+	    0);
 	assert_int_equal(runf("qemu-img snapshot -c first '%s'", img), 0);
 	assert_int_equal(runf("qemu-io -c 'write -P 0x55 0 1M' '%s' >/dev/null", img), 0);
 	assert_int_equal(runf("qemu-img snapshot -c second '%s'", img), 0);
@@ -176,7 +177,8 @@ static void write_and_verify(const char *opts, uint64_t seed)
 		runf("qemu-img check '%s'", img);
 	}
 	assert_int_equal(rc, 0);
-	assert_int_equal(runf("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, shadow_path), 0);
+	assert_int_equal(runf("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, shadow_path),
+			 0);
 	assert_image_equals_raw(img, shadow_path);
 	free(shadow);
 	free(buf);
@@ -255,7 +257,8 @@ static void compressed_round(const char *opts, uint64_t cs)
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	for (uint64_t off = 0; off < size; off += cs) {
 		uint64_t len = size - off < cs ? size - off : cs;
-		for (uint64_t i = 0; i < len; i++) /* compressible text, every third cluster random */
+		for (uint64_t i = 0; i < len;
+		     i++) /* compressible text, every third cluster random */
 			buf[i] = (off / cs) % 3 ? (uint8_t)("qcow2 compressed "[i % 17] + off / cs)
 						: (uint8_t)xorshift(&s);
 		assert_int_equal(block_pwrite_compressed(bs, off, buf, len), 0);
@@ -294,18 +297,54 @@ static void test_write_compressed(void **state)
 	compressed_round("cluster_size=2M,compression_type=zstd,refcount_bits=1", 2 * MiB);
 }
 
+/* Extended L2 entries (subclusters) written by qemu are read; writing is refused. */
+static void test_read_extended_l2(void **state)
+{
+	(void)state;
+	const char *img = tpath("ext.qcow2");
+	struct block_device *bs;
+
+	unlink(img);
+	assert_int_equal(runf("qemu-img create -q -f qcow2 -b src.raw -F raw -o "
+			      "extended_l2=on,cluster_size=64k '%s'",
+			      img),
+			 0);
+	/* Subcluster-sized (2 KiB) writes, zeroes and discards over backing data. */
+	assert_int_equal(
+	    runf("qemu-io -c 'write -P 0x61 2k 2k' -c 'write -P 0x62 70k 5k' "
+		 "-c 'write -z 128k 4k' -c 'write -z 200k 64k' -c 'discard 262144 2048' "
+		 "-c 'write -P 0x63 1M 300k' '%s' >/dev/null",
+		 img),
+	    0);
+	assert_reads_like_qemu(img);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "read-only"));
+	unlink(img);
+	assert_int_equal(runf("qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=32k "
+			      "'%s' '%s'",
+			      tpath("src.raw"), img),
+			 0);
+	assert_reads_like_qemu(img);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
+	struct block_check_result res;
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_int_equal(res.leaks + res.corruptions, 0);
+	block_close(bs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read_matrix),
-		cmocka_unit_test(test_read_compressed),
-		cmocka_unit_test(test_read_backing_chain),
-		cmocka_unit_test(test_read_zero_clusters),
-		cmocka_unit_test(test_read_snapshots),
-		cmocka_unit_test(test_write_matrix),
-		cmocka_unit_test(test_create_info_matches_qemu),
-		cmocka_unit_test(test_create_with_backing),
-		cmocka_unit_test(test_write_compressed),
+	    cmocka_unit_test(test_read_matrix),
+	    cmocka_unit_test(test_read_compressed),
+	    cmocka_unit_test(test_read_backing_chain),
+	    cmocka_unit_test(test_read_zero_clusters),
+	    cmocka_unit_test(test_read_snapshots),
+	    cmocka_unit_test(test_write_matrix),
+	    cmocka_unit_test(test_create_info_matches_qemu),
+	    cmocka_unit_test(test_create_with_backing),
+	    cmocka_unit_test(test_write_compressed),
+	    cmocka_unit_test(test_read_extended_l2),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -30,7 +30,8 @@ static void test_truncate(void **state)
 	assert_int_equal(block_pread(bs, 3 * MiB, buf, sizeof(buf)), 0);
 	assert_memory_equal(buf, z, sizeof(z));
 	assert_int_equal(block_pwrite(bs, 4 * MiB + 512, buf, 512), 0);
-	/* Shrinking needs explicit permission (the core enforces it); data past the end is freed. */
+	/* Shrinking needs explicit permission (the core enforces it); data past the end is freed.
+	 */
 	assert_int_equal(block_truncate(bs, 4 * MiB, BLOCK_PREALLOC_OFF, false), -EINVAL);
 	assert_int_equal(block_truncate(bs, 4 * MiB, BLOCK_PREALLOC_OFF, true), 0);
 	assert_int_equal(block_truncate(bs, 3 * MiB, BLOCK_PREALLOC_OFF, true), 0);
@@ -56,9 +57,10 @@ static void test_info(void **state)
 	struct block_device *bs;
 	struct json_object *o = json_object_new_object(), *v;
 
-	assert_int_equal(qcow2_create_opts(img, MiB, NULL, NULL,
-					   "refcount_bits=8,lazy_refcounts=on,compression_type=zstd"),
-			 0);
+	assert_int_equal(
+	    qcow2_create_opts(img, MiB, NULL, NULL,
+			      "refcount_bits=8,lazy_refcounts=on,compression_type=zstd"),
+	    0);
 	assert_int_equal(block_open(img, "qcow2", 0, &bs), 0);
 	assert_int_equal(bs->drv->info(bs, o), 0);
 	assert_true(json_object_object_get_ex(o, "compat", &v));
@@ -129,9 +131,8 @@ static void test_dirty_bit_repair(void **state)
 	struct block_device *bs;
 
 	make_pattern(tpath("d.raw"), MiB, 6);
-	assert_int_equal(qcow2_create_opts(img, MiB, NULL, NULL,
-					   "cluster_size=4k,lazy_refcounts=on"),
-			 0);
+	assert_int_equal(
+	    qcow2_create_opts(img, MiB, NULL, NULL, "cluster_size=4k,lazy_refcounts=on"), 0);
 	assert_int_equal(runf("qemu-img convert -n -O qcow2 '%s' '%s'", tpath("d.raw"), img), 0);
 	/* Wipe the refcounts of everything after the first 16 clusters, set the dirty bit. */
 	int fd = open(img, O_RDWR);
@@ -158,9 +159,8 @@ static void test_block_status_vs_map(void **state)
 
 	make_pattern(tpath("m.raw"), 2 * MiB, 12);
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
-			      tpath("m.raw"), img),
-			 0);
+	assert_int_equal(
+	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("m.raw"), img), 0);
 	assert_int_equal(runf("qemu-io -c 'write -z 64k 64k' '%s' >/dev/null", img), 0);
 	/* qemu-img map: "start length depth zero data offset" lines of data extents. */
 	assert_int_equal(runf("qemu-img map --output=json '%s' | tr -d '[]{}\" ' | tr ',' ' ' "
@@ -184,8 +184,8 @@ static void test_block_status_vs_map(void **state)
 		for (uint64_t off = start; off < start + length;) {
 			uint64_t pnum, map;
 			int st;
-			assert_int_equal(block_status(bs, off, start + length - off, &pnum, &st, &map),
-					 0);
+			assert_int_equal(
+			    block_status(bs, off, start + length - off, &pnum, &st, &map), 0);
 			assert_int_equal(!!(st & BLOCK_STATUS_DATA), !strcmp(data, "true"));
 			if (!strcmp(data, "false"))
 				assert_int_equal(!!(st & BLOCK_STATUS_ZERO), !strcmp(zero, "true"));
@@ -197,14 +197,51 @@ static void test_block_status_vs_map(void **state)
 	free(txt);
 }
 
+/* Persistent bitmaps: counted by check while valid; a read-write open declares them stale (the
+ * autoclear rule), after which qemu-img and our check agree their clusters are leaks. */
+static void test_bitmaps(void **state)
+{
+	(void)state;
+	const char *img = tpath("bm.qcow2");
+	struct block_device *bs;
+	struct block_check_result res;
+
+	unlink(img);
+	assert_int_equal(
+	    runf("qemu-img create -q -f qcow2 '%s' 4M && qemu-img bitmap --add '%s' b0 "
+		 "&& qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' '%s' >/dev/null",
+		 img, img, img),
+	    0);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_int_equal(res.leaks + res.corruptions, 0);
+	block_close(bs);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	uint8_t buf[512] = {3};
+	assert_int_equal(block_pwrite(bs, 2 * MiB, buf, sizeof(buf)), 0);
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_true(res.leaks > 0);
+	uint64_t leaks = res.leaks;
+	block_close(bs);
+	assert_int_equal(qemu_check(img), 3);
+	assert_int_equal(runf("qemu-img check '%s' 2>/dev/null | grep -q '^%llu leaked clusters'",
+			      img, (unsigned long long)leaks),
+			 0);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_CHECK, &bs), 0);
+	assert_int_equal(bs->drv->check(bs, &res, BLOCK_CHECK_FIX_LEAKS), 0);
+	block_close(bs);
+	assert_int_equal(qemu_check(img), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_truncate),
-		cmocka_unit_test(test_info),
-		cmocka_unit_test(test_check_copied_flag),
-		cmocka_unit_test(test_dirty_bit_repair),
-		cmocka_unit_test(test_block_status_vs_map),
+	    cmocka_unit_test(test_truncate),
+	    cmocka_unit_test(test_info),
+	    cmocka_unit_test(test_check_copied_flag),
+	    cmocka_unit_test(test_dirty_bit_repair),
+	    cmocka_unit_test(test_block_status_vs_map),
+	    cmocka_unit_test(test_bitmaps),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -122,8 +122,8 @@ static void test_malformed_headers(void **state)
 	expect_refused(p, "unknown incompatible feature 5");
 
 	p = fresh(tpath("good.qcow2"));
-	patch64(p, 72, 1ull << 4); /* named from the image's feature name table */
-	expect_refused(p, "extended L2 entries");
+	patch64(p, 72, 1ull << 2); /* named from the image's feature name table */
+	expect_refused(p, "external data file");
 
 	p = fresh(tpath("good.qcow2"));
 	patch32(p, 32, 1); /* AES encryption */
@@ -142,6 +142,39 @@ static void test_malformed_headers(void **state)
 	patch64(p, 8, 0x100000); /* backing name outside the header cluster */
 	patch32(p, 16, 10);
 	expect_refused(p, "backing file name");
+}
+
+/* The name of an unknown feature comes from the image's own feature name table. */
+static void test_feature_name_from_table(void **state)
+{
+	(void)state;
+	const char *p = fresh(tpath("good.qcow2"));
+	size_t len;
+	uint8_t *img = read_file(p, &len);
+	uint64_t pos = 112, table = 0, n = 0;
+
+	/* Walk the header extensions to the feature name table. */
+	while (pos + 8 < 65536) {
+		uint32_t type = (uint32_t)img[pos] << 24 | img[pos + 1] << 16 | img[pos + 2] << 8 |
+				img[pos + 3];
+		uint32_t elen = (uint32_t)img[pos + 4] << 24 | img[pos + 5] << 16 |
+				img[pos + 6] << 8 | img[pos + 7];
+		if (type == 0)
+			break;
+		if (type == 0x6803f857) {
+			table = pos + 8;
+			n = elen / 48;
+		}
+		pos += 8 + ((elen + 7) & ~7u);
+	}
+	assert_true(table && n);
+	/* Rename a table entry to describe incompatible bit 9, then set that bit. */
+	uint8_t entry[48] = {0, 9};
+	memcpy(entry + 2, "teleportation", 13);
+	patch(p, table, entry, sizeof(entry));
+	free(img);
+	patch64(p, 72, 1ull << 9);
+	expect_refused(p, "teleportation");
 }
 
 static void test_corrupt_bit(void **state)
@@ -217,6 +250,39 @@ static void test_bad_l2_entry(void **state)
 	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), -EIO);
 	assert_non_null(strstr(block_last_error(), "unaligned"));
 	block_close(bs);
+
+	/* An entry pointing at the L1 table: a guest write must not land on it. */
+	patch64(p, l2, (1ull << 63) | l1);
+	size_t l1n, l2n;
+	uint8_t *before = read_file(p, &l1n);
+	assert_int_equal(block_open(p, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(block_pwrite(bs, 0, buf, sizeof(buf)), -EIO);
+	assert_non_null(strstr(block_last_error(), "metadata"));
+	block_close(bs);
+	uint8_t *after = read_file(p, &l2n);
+	assert_int_equal(l1n, l2n);
+	assert_memory_equal(before, after, l1n); /* nothing written */
+	free(before);
+	free(after);
+}
+
+static void test_duplicate_refblock(void **state)
+{
+	(void)state;
+	const char *p = fresh(tpath("good.qcow2"));
+	size_t len;
+	uint8_t *img = read_file(p, &len);
+	uint64_t rt = 0;
+	for (int i = 0; i < 8; i++)
+		rt = rt << 8 | img[48 + i];
+	/* Entry 1 names the same block as entry 0. */
+	patch(p, rt + 8, img + rt, 8);
+	free(img);
+	expect_refused(p, "listed twice");
+	p = fresh(tpath("good.qcow2"));
+	patch64(p, rt, rt); /* the refcount table used as its own block */
+	expect_refused(p, "overlaps");
 }
 
 /* ---- crash safety ---- */
@@ -339,6 +405,7 @@ static void crash_round(const char *opts, uint64_t cs, uint64_t seed, int kill_a
 		}
 	}
 	int rc = qemu_check(img);
+	print_message("kill at %d, last flush %d: qemu-img check exit %d\n", kill_at, lf, rc);
 	if (rc != 0 && rc != 3) { /* leaks are harmless; corruption is not */
 		runf("qemu-img check '%s'", img);
 		fail();
@@ -385,11 +452,13 @@ static void test_crash_kill9(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_malformed_headers),
-		cmocka_unit_test(test_corrupt_bit),
-		cmocka_unit_test(test_backing_loop),
-		cmocka_unit_test(test_bad_l2_entry),
-		cmocka_unit_test(test_crash_kill9),
+	    cmocka_unit_test(test_malformed_headers),
+	    cmocka_unit_test(test_feature_name_from_table),
+	    cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_backing_loop),
+	    cmocka_unit_test(test_bad_l2_entry),
+	    cmocka_unit_test(test_duplicate_refblock),
+	    cmocka_unit_test(test_crash_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -21,9 +21,9 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed)
 /* qemu-img's view of snapshot `name` equals the raw file `raw`. */
 static void assert_qemu_snapshot(const char *img, const char *name, const char *raw)
 {
-	assert_int_equal(runf("qemu-img convert -l snapshot.name=%s -O raw '%s' '%s.snap.raw'", name,
-			      img, img),
-			 0);
+	assert_int_equal(
+	    runf("qemu-img convert -l snapshot.name=%s -O raw '%s' '%s.snap.raw'", name, img, img),
+	    0);
 	assert_int_equal(runf("cmp -s '%s.snap.raw' '%s'", img, raw), 0);
 }
 
@@ -40,9 +40,8 @@ static void snapshots_round(const char *opts)
 	fill(a, SIZE, 1);
 	memset(a + MiB, 0, 256 * KiB); /* a hole stays a hole */
 	assert_int_equal(block_pwrite(bs, 0, a, MiB), 0);
-	assert_int_equal(block_pwrite(bs, MiB + 256 * KiB, a + MiB + 256 * KiB,
-				      SIZE - MiB - 256 * KiB),
-			 0);
+	assert_int_equal(
+	    block_pwrite(bs, MiB + 256 * KiB, a + MiB + 256 * KiB, SIZE - MiB - 256 * KiB), 0);
 	assert_int_equal(bs->drv->snapshot_create(bs, "one"), 0);
 	assert_int_equal(bs->drv->snapshot_create(bs, "one"), -EEXIST);
 	memcpy(b, a, SIZE);
@@ -124,9 +123,8 @@ static void test_snapshots_cross(void **state)
 
 	make_pattern(tpath("x.raw"), SIZE, 9);
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
-			      tpath("x.raw"), img),
-			 0);
+	assert_int_equal(
+	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("x.raw"), img), 0);
 	assert_int_equal(runf("qemu-img snapshot -c base '%s'", img), 0);
 	assert_int_equal(runf("qemu-io -c 'write -P 0x42 0 1M' '%s' >/dev/null", img), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
@@ -168,9 +166,9 @@ static void test_snapshot_refcount_overflow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_snapshots_minivmm),
-		cmocka_unit_test(test_snapshots_cross),
-		cmocka_unit_test(test_snapshot_refcount_overflow),
+	    cmocka_unit_test(test_snapshots_minivmm),
+	    cmocka_unit_test(test_snapshots_cross),
+	    cmocka_unit_test(test_snapshot_refcount_overflow),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -343,6 +343,40 @@ static void test_diff_image(void **state)
 	free(buf);
 }
 
+/* Snapshots of snapshots: base <- s1 <- s2, each layer written; every layer reads its own view. */
+static void test_diff_chain(void **state)
+{
+	enum { SIZE = 4 * MiB };
+	uint8_t *v[3], *buf = malloc(SIZE);
+	const char *names[3] = {"cb.vdi", "c1.vdi", "c2.vdi"};
+	struct block_device *bs;
+
+	(void)state;
+	for (int l = 0; l < 3; l++) {
+		v[l] = malloc(SIZE);
+		if (l == 0)
+			memset(v[0], 0, SIZE);
+		else
+			memcpy(v[l], v[l - 1], SIZE);
+		/* Layer l writes 1.5 MiB at a layer-specific offset, partly over older writes. */
+		memset(v[l] + (uint64_t)l * 1100 * 1024, 0x40 + l, 1536 * 1024);
+		create_vdi(tpath(names[l]), l ? 0 : SIZE, NULL, l ? names[l - 1] : NULL);
+		bs = open_vdi(tpath(names[l]), BLOCK_OPEN_RDWR);
+		assert_int_equal(block_pwrite(bs, (uint64_t)l * 1100 * 1024,
+					      v[l] + (uint64_t)l * 1100 * 1024, 1536 * 1024),
+				 0);
+		block_close(bs);
+	}
+	for (int l = 0; l < 3; l++) {
+		bs = open_vdi(tpath(names[l]), 0);
+		assert_int_equal(block_pread(bs, 0, buf, SIZE), 0);
+		assert_memory_equal(buf, v[l], SIZE);
+		block_close(bs);
+		free(v[l]);
+	}
+	free(buf);
+}
+
 /* A parent whose UUID is not the one the diff links to is refused, naming both. */
 static void test_diff_uuid_mismatch(void **state)
 {
@@ -732,9 +766,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reads_qemu_images),  cmocka_unit_test(test_workload_dynamic),
-	    cmocka_unit_test(test_workload_direct),
-	    cmocka_unit_test(test_workload_static),    cmocka_unit_test(test_workload_falloc),
-	    cmocka_unit_test(test_static_layout),      cmocka_unit_test(test_diff_image),
+	    cmocka_unit_test(test_workload_direct),    cmocka_unit_test(test_workload_static),
+	    cmocka_unit_test(test_workload_falloc),    cmocka_unit_test(test_static_layout),
+	    cmocka_unit_test(test_diff_image),	       cmocka_unit_test(test_diff_chain),
 	    cmocka_unit_test(test_diff_uuid_mismatch), cmocka_unit_test(test_diff_found_by_uuid),
 	    cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_concurrent_mixed),
 	    cmocka_unit_test(test_truncate_grow),      cmocka_unit_test(test_grow_moves_data),
