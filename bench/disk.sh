@@ -12,14 +12,14 @@
 # No usable /dev/kvm here: the whole run happens inside one level-1 VM (QEMU TCG, nested KVM), where
 # tmpfs has no O_DIRECT, so the image sits on an ext4 file system on a loop device made there.
 #   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
-#   BENCH_DISK_RAND_OPS (2000) 4 KiB random operations per direction
+#   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
 
 SEQ_MB=${BENCH_DISK_SEQ_MB:-64}
-RAND_OPS=${BENCH_DISK_RAND_OPS:-2000}
+RAND_OPS=${BENCH_DISK_RAND_OPS:-1000}
 case "$SEQ_MB$RAND_OPS" in
 *[!0-9]* | "") echo "bench/disk.sh: BENCH_DISK_SEQ_MB and BENCH_DISK_RAND_OPS must be numbers" >&2; exit 2 ;;
 esac
@@ -119,10 +119,11 @@ disk_guest_start() { # name vmm bus
 declare -A R=()
 # One guest: fills R[vmm,bus,figure]; 1 (with the console's end) if it did not finish.
 disk_measure() { # vmm bus
-	local vmm=$1 bus=$2 name=disk-$1-$2-$$ mode line ok=0
+	local vmm=$1 bus=$2 name=disk-$1-$2-$$ mode line ok=0 t0=$SECONDS
 	disk_guest_start "$name" "$vmm" "$bus" || return 1
 	guest_wait "$name" '^DISK: done' "${BENCH_DISK_WAIT:-900}" && ok=1
 	guest_wait_exit "$name" 60
+	echo "# disk: $vmm bus=$bus: boot and measurements took $((SECONDS - t0)) s"
 	for mode in seqwrite seqread randwrite randread; do
 		line=$(grep -a "^DISK: $mode " "$GT_WORK/$name.console" | tail -1)
 		R[$vmm,$bus,${mode}_MBps]=$(echo "$line" | sed -n 's/.* MBps=\([0-9.]*\).*/\1/p')
