@@ -7,7 +7,7 @@
 #              of the guest-RAM mapping (the mapping at least half the guest's size), so the figure
 #              does not depend on how much RAM the guest happened to touch
 # Ratios are minivmm / QEMU; inside level 1 absolute numbers are slow and noisy, ratios from the same
-# run are what to compare.  Then runs every other bench/*.sh (storage rows ...).
+# run are what to compare.  Then runs every other bench/*.sh (storage rows, in-guest disk I/O ...).
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.." || exit 1
 if [ "${GT_LEVEL:-}" != 1 ]; then
 	mkdir -p build/bench
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/pio-loop bench/pio-loop.c || exit 1
+	# bench/disk.sh's guest program: level 1 sees the tree read-only, so it is built here.
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
 	[ -x ./minivmm ] || { echo "bench: ./minivmm is not built (run make)" >&2; exit 1; }
 	if ! gt_host_kvm_usable; then
 		echo "# bench: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
