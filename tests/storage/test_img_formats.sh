@@ -98,7 +98,7 @@ PY
 	fi
 
 	# odd sizes are rounded up to whole sectors, as qemu-img does (qemu would truncate them)
-	check "$f: create odd size" $M img create -f "$f" "$T/odd.$f" 1000001
+	check "$f: create odd size" $M img create -f "$f" $(fopts "$f") "$T/odd.$f" 1000001
 	[ "$(img_vsize "$T/odd.$f")" = 1000448 ] && pass "$f: odd size rounded up" ||
 		fail "$f: odd size rounded up" "qemu-img says $(img_vsize "$T/odd.$f")"
 	head -c 1000001 "$T/src.pat" >"$T/odd.in"
