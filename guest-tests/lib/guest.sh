@@ -7,7 +7,7 @@
 #       qemu-system-x86_64 -accel kvm -M q35, the reference) with the console on a pipe we write
 #       and a log we read: $GT_WORK/NAME.console.  NAME is also the minivmm --name.
 #   guest_wait NAME PATTERN [SECONDS]   waits until the console shows PATTERN (grep -E); 1 if the VMM
-#                                       exits first or SECONDS (default $GT_WAIT, 600) pass: the bound
+#                                       exits first or SECONDS (default $GT_WAIT, 300) pass: the bound
 #                                       only stops a hang, no result depends on it.
 #   guest_send NAME LINE                types LINE and Enter on the console
 #   guest_value NAME KEY                last value printed by the guest as "GT: KEY=VALUE"
@@ -78,12 +78,17 @@ guest_start() {
 
 guest_pid() { echo "${_gt_pid[$1]}"; }
 
+# The serial console ends lines with CR LF: drop the CR so that patterns may end with $.
+_gt_seen() {
+	tr -d '\r' <"$GT_WORK/$1.console" 2>/dev/null | grep -a -q -E "$2"
+}
+
 guest_wait() {
-	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-600}} * 10)) i=0
+	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-300}} * 10)) i=0
 	while [ $i -lt $limit ]; do
-		grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null && return 0
+		_gt_seen "$name" "$pattern" && return 0
 		kill -0 "${_gt_pid[$name]}" 2>/dev/null || {
-			grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null
+			_gt_seen "$name" "$pattern"
 			return
 		}
 		sleep 0.1
