@@ -69,7 +69,7 @@ fi
 
 out=$(ctl poweroff)
 [ $? -eq 0 ] || gt_fail "smp: control poweroff accepted" "$out"
-guest_wait_exit "$vm" 300
+guest_wait_exit "$vm" 180
 rc=$GT_RC
 if [ "$rc" = 0 ] && grep -a -q '^GT: power-button' "$GT_WORK/$vm.console"; then
 	gt_pass "smp: control poweroff (ACPI power button) ends the VMM with exit 0"

@@ -27,6 +27,15 @@ _gt_last=""
 gt_setup() {
 	GT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/gt-e2e.XXXXXX") || exit 1
 	trap gt_teardown EXIT
+	# Killed by run-e2e.sh's timeout: say where the guest was before going.
+	trap 'echo "# terminated; last console lines of ${_gt_last:-no guest}:"; _gt_tail; exit 143' TERM
+}
+
+_gt_tail() {
+	[ -n "$_gt_last" ] && [ -f "$GT_WORK/$_gt_last.console" ] || return 0
+	tr -d '\r' <"$GT_WORK/$_gt_last.console" | grep -a -v '^GT-TICK' | tail -15 | sed 's/^/    /'
+	[ -s "$GT_WORK/$_gt_last.stderr" ] && sed 's/^/    stderr: /' "$GT_WORK/$_gt_last.stderr" | tail -5
+	return 0
 }
 
 gt_teardown() {
@@ -40,11 +49,8 @@ gt_teardown() {
 gt_pass() { echo "PASS: $1"; }
 gt_fail() {
 	echo "FAIL: $1${2:+ ($2)}"
-	if [ -n "$_gt_last" ] && [ -f "$GT_WORK/$_gt_last.console" ]; then
-		echo "--- last console lines of $_gt_last:"
-		grep -a -v '^GT-TICK' "$GT_WORK/$_gt_last.console" | tail -15 | sed 's/^/    /'
-		[ -s "$GT_WORK/$_gt_last.stderr" ] && sed 's/^/    stderr: /' "$GT_WORK/$_gt_last.stderr" | tail -5
-	fi
+	echo "# last console lines of ${_gt_last:-no guest}:"
+	_gt_tail
 }
 
 guest_start() {
@@ -84,14 +90,14 @@ _gt_seen() {
 }
 
 guest_wait() {
-	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-300}} * 10)) i=0
+	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-300}} * 2)) i=0
 	while [ $i -lt $limit ]; do
 		_gt_seen "$name" "$pattern" && return 0
 		kill -0 "${_gt_pid[$name]}" 2>/dev/null || {
 			_gt_seen "$name" "$pattern"
 			return
 		}
-		sleep 0.1
+		sleep 0.5 # each poll spawns processes: in level 1 (TCG) they compete with the guest
 		i=$((i + 1))
 	done
 	return 1
@@ -106,7 +112,7 @@ guest_value() {
 }
 
 guest_wait_exit() {
-	local name=$1 limit=$((${2:-${GT_WAIT:-600}} * 10)) i=0 pid=${_gt_pid[$1]}
+	local name=$1 limit=$((${2:-${GT_WAIT:-300}} * 2)) i=0 pid=${_gt_pid[$1]}
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $i -ge $limit ]; then
 			kill -KILL "$pid" 2>/dev/null
@@ -115,7 +121,7 @@ guest_wait_exit() {
 			export GT_RC=124
 			return
 		fi
-		sleep 0.1
+		sleep 0.5
 		i=$((i + 1))
 	done
 	wait "$pid"
