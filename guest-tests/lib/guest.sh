@@ -68,7 +68,8 @@ guest_start() {
 			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	qemu)
-		qemu-system-x86_64 -accel kvm -M q35 -smp "$cpus" -m "$mib" -nodefaults -display none \
+		# -cpu host: the guest sees the CPU features minivmm passes through too.
+		qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp "$cpus" -m "$mib" -nodefaults -display none \
 			-no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$append" \
 			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
