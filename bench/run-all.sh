@@ -46,12 +46,13 @@ measure() { # vmm -> sets boot_s outb_ns extra_kib
 		boot_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	fi
 	if guest_wait "$name" '^BENCH: idle'; then
-		outb_ns=$(grep -a -o '^BENCH: outb_ns=[0-9]*' "$GT_WORK/$name.console" | cut -d= -f2)
+		outb_ns=$(grep -a -o 'BENCH: outb_ns=[0-9]*' "$GT_WORK/$name.console" | cut -d= -f2)
+		[ -n "$outb_ns" ] || outb_ns=NA
 		extra_kib=$(rss_extra_kib "$(guest_pid "$name")" "$MEM")
 	fi
 	guest_send "$name" ""
 	guest_wait_exit "$name" 300
-	if [ "$boot_s" = NA ] || [ "$outb_ns" = NA ]; then
+	if [ "$boot_s" = NA ] || [ "$outb_ns" = NA ] || [ "$extra_kib" = NA ]; then
 		echo "# bench: $vmm did not finish; its console:"
 		tail -20 "$GT_WORK/$name.console" | sed 's/^/#   /'
 		return 1
