@@ -7,7 +7,7 @@
 #              of the guest-RAM mapping (the mapping at least half the guest's size), so the figure
 #              does not depend on how much RAM the guest happened to touch
 # Ratios are minivmm / QEMU; inside level 1 absolute numbers are slow and noisy, ratios from the same
-# run are what to compare.  Then runs every other bench/*.sh (storage rows ...).
+# run are what to compare.  Then runs every other bench/*.sh (storage rows, in-guest disk I/O ...).
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.." || exit 1
 if [ "${GT_LEVEL:-}" != 1 ]; then
 	mkdir -p build/bench
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/pio-loop bench/pio-loop.c || exit 1
+	# bench/disk.sh's guest program: level 1 sees the tree read-only, so it is built here.
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
 	[ -x ./minivmm ] || { echo "bench: ./minivmm is not built (run make)" >&2; exit 1; }
 	if ! gt_host_kvm_usable; then
 		echo "# bench: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
@@ -44,12 +46,13 @@ measure() { # vmm -> sets boot_s outb_ns extra_kib
 		boot_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	fi
 	if guest_wait "$name" '^BENCH: idle'; then
-		outb_ns=$(grep -a -o '^BENCH: outb_ns=[0-9]*' "$GT_WORK/$name.console" | cut -d= -f2)
+		outb_ns=$(grep -a -o 'BENCH: outb_ns=[0-9]*' "$GT_WORK/$name.console" | cut -d= -f2)
+		[ -n "$outb_ns" ] || outb_ns=NA
 		extra_kib=$(rss_extra_kib "$(guest_pid "$name")" "$MEM")
 	fi
 	guest_send "$name" ""
 	guest_wait_exit "$name" 300
-	if [ "$boot_s" = NA ] || [ "$outb_ns" = NA ]; then
+	if [ "$boot_s" = NA ] || [ "$outb_ns" = NA ] || [ "$extra_kib" = NA ]; then
 		echo "# bench: $vmm did not finish; its console:"
 		tail -20 "$GT_WORK/$name.console" | sed 's/^/#   /'
 		return 1

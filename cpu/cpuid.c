@@ -1,5 +1,6 @@
 /* CPUID preparation (see cpuid.h). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -36,8 +37,54 @@ static unsigned order(unsigned n)
 	return b;
 }
 
+static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
+{
+	for (unsigned i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == index)
+			return &c->entries[i];
+	return NULL;
+}
+
+#define XSTATE_LEGACY_SIZE 576 /* FXSAVE area + XSAVE header */
+
+/* Offer only the XSAVE components whose CPU features are offered too: nested or emulated hosts
+ * can report components without the feature, and Linux then warns that the sizes disagree. */
+static void xsave_sanitize(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *l1 = find(c, 1, 0), *l7 = find(c, 7, 0), *d0 = find(c, 0xD, 0);
+	if (!l1 || !d0)
+		return;
+	uint64_t ok = 0x3; /* x87, SSE */
+	if (l1->ecx & (1u << 28))
+		ok |= 1u << 2; /* AVX */
+	if (l7 && (l7->ebx & (1u << 14)))
+		ok |= 3u << 3; /* MPX */
+	if (l7 && (l7->ebx & (1u << 16)))
+		ok |= 7u << 5; /* AVX-512 */
+	if (l7 && (l7->ecx & (1u << 3)))
+		ok |= 1u << 9; /* PKRU */
+	uint64_t user = ((uint64_t)d0->edx << 32 | d0->eax) & ok;
+	d0->eax = user;
+	d0->edx = user >> 32;
+	uint32_t max = XSTATE_LEGACY_SIZE;
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function != 0xD || e->index < 2 || e->index >= 63)
+			continue;
+		if (user >> e->index & 1) {
+			if (e->ebx + e->eax > max)
+				max = e->ebx + e->eax;
+		} else if (!(e->ecx & 1)) { /* a user component not offered: hide it */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+		}
+	}
+	d0->ecx = max;
+	d0->ebx = XSTATE_LEGACY_SIZE; /* for XCR0 at reset; KVM updates it as the guest sets XCR0 */
+}
+
 void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 {
+	xsave_sanitize(c);
 	unsigned core_bits = order(ncpus);
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -73,7 +120,7 @@ void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 				e->ecx = e->index & 0xFF;
 			}
 			break;
-		case 0x40000000: /* KVM signature: the guest then looks for kvm-clock */
+		case 0x40000000:	     /* KVM signature: the guest then looks for kvm-clock */
 			e->ebx = 0x4b4d564b; /* "KVMK" */
 			e->ecx = 0x564b4d56; /* "VMKV" */
 			e->edx = 0x0000004d; /* "M" */
@@ -83,7 +130,8 @@ void cpuid_fixup(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus)
 		case 0x80000008: /* AMD: cores per package - 1, and APIC ID bits for the core */
 			e->ecx = (e->ecx & ~0xF0FFu) | (core_bits << 12) | ((ncpus - 1) & 0xFF);
 			break;
-		case 0x8000001E: /* AMD topology extensions: extended APIC ID, one thread per core */
+		case 0x8000001E: /* AMD topology extensions: extended APIC ID, one thread per core
+				  */
 			e->eax = apic_id;
 			e->ebx = (e->ebx & ~0xFFFFu) | (apic_id & 0xFF);
 			e->ecx = 0;

@@ -54,17 +54,17 @@ static int setup_msrs(struct vcpu *v)
 		uint32_t index;
 		uint64_t value;
 	} init[] = {
-		{0x174, 0},	       /* SYSENTER_CS */
-		{0x175, 0},	       /* SYSENTER_ESP */
-		{0x176, 0},	       /* SYSENTER_EIP */
-		{0xC0000081, 0},       /* STAR */
-		{0xC0000082, 0},       /* LSTAR */
-		{0xC0000083, 0},       /* CSTAR */
-		{0xC0000084, 0},       /* SYSCALL_MASK */
-		{0xC0000102, 0},       /* KERNEL_GS_BASE */
-		{0x10, 0},	       /* TSC: every vCPU written alike, so KVM keeps them in sync */
-		{0x1A0, 1},	       /* MISC_ENABLE: fast strings */
-		{0x2FF, 1 << 11 | 6}, /* MTRR default type: enabled, write-back */
+	    {0x174, 0},		  /* SYSENTER_CS */
+	    {0x175, 0},		  /* SYSENTER_ESP */
+	    {0x176, 0},		  /* SYSENTER_EIP */
+	    {0xC0000081, 0},	  /* STAR */
+	    {0xC0000082, 0},	  /* LSTAR */
+	    {0xC0000083, 0},	  /* CSTAR */
+	    {0xC0000084, 0},	  /* SYSCALL_MASK */
+	    {0xC0000102, 0},	  /* KERNEL_GS_BASE */
+	    {0x10, 0},		  /* TSC: every vCPU written alike, so KVM keeps them in sync */
+	    {0x1A0, 1},		  /* MISC_ENABLE: fast strings */
+	    {0x2FF, 1 << 11 | 6}, /* MTRR default type: enabled, write-back */
 	};
 	const unsigned n = sizeof(init) / sizeof(init[0]);
 	struct {
@@ -123,12 +123,11 @@ int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, struct vcpu **out)
 		r = -errno;
 		goto fail;
 	}
-	if ((r = setup_cpuid(v, ncpus)) < 0 || (r = setup_msrs(v)) < 0 ||
-	    (r = setup_lapic(v)) < 0)
+	if ((r = setup_cpuid(v, ncpus)) < 0 || (r = setup_msrs(v)) < 0 || (r = setup_lapic(v)) < 0)
 		goto fail;
 	/* Application processors sleep until the guest sends INIT/SIPI. */
-	struct kvm_mp_state mp = {
-		.mp_state = id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED};
+	struct kvm_mp_state mp = {.mp_state =
+				      id == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED};
 	if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0) {
 		r = -errno;
 		goto fail;

@@ -67,7 +67,8 @@ static int disk_open_image(const char *path, const char *format, int flags, stru
 	}
 	ret = block_aio_open(m->bs, NULL, &m->aio);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path, strerror(-ret));
+		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
+			 strerror(-ret));
 		block_close(m->bs);
 		m->bs = NULL;
 		return ret;

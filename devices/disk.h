@@ -6,7 +6,8 @@
  * requests on disk->aio (whose completions the VM's I/O thread runs, see disk_io_thread_*).
  *
  * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
- *   --disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ *   --disk
+ * FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   --cdrom ISO[,bus=ide|sata]
  * MODE: normal, immutable, writethrough, shareable, multiattach, readonly. Only readonly changes
  * behaviour today (the guest sees a write-protected disk); the others open the image read-write.
@@ -57,23 +58,23 @@ const char *disk_mode_name(enum disk_mode mode);
 const char *disk_cache_name(enum disk_cache cache);
 
 struct disk {
-	char *path;		  /* NULL: CD-ROM drive without a medium */
-	struct block_device *bs;  /* NULL without a medium */
+	char *path;		   /* NULL: CD-ROM drive without a medium */
+	struct block_device *bs;   /* NULL without a medium */
 	struct block_aio_ctx *aio; /* NULL without a medium */
 	enum disk_media media;
 	enum disk_mode mode;
 	enum disk_cache cache;
 	enum disk_bus bus;
-	bool read_only;		/* the guest cannot write (readonly mode, CD-ROM) */
-	bool flush_ignored;	/* cache=unsafe */
-	uint64_t size;		/* bytes */
-	uint64_t sectors;	/* 512-byte sectors (size rounded down) */
+	bool read_only;	    /* the guest cannot write (readonly mode, CD-ROM) */
+	bool flush_ignored; /* cache=unsafe */
+	uint64_t size;	    /* bytes */
+	uint64_t sectors;   /* 512-byte sectors (size rounded down) */
 	uint16_t cylinders, heads, sectors_per_track; /* CHS for IDENTIFY words 1, 3, 6 */
-	char serial[21];	/* ASCII, NUL-terminated */
+	char serial[21];			      /* ASCII, NUL-terminated */
 	char model[41];
 	char firmware[9];
 	uint8_t uuid[16];
-	unsigned index;		/* attachment order, used for the serial number */
+	unsigned index; /* attachment order, used for the serial number */
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio

@@ -7,7 +7,7 @@
 #include "devices/disk.h"
 
 static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme"};
-static const char *const mode_names[] = {"normal",	"immutable",   "writethrough",
+static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
 					 "shareable", "multiattach", "readonly"};
 static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
 
@@ -92,10 +92,11 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 		} else if (!strcmp(word, "cache") && !cdrom) {
 			v = lookup(cache_names, COUNT(cache_names), val);
 			if (v < 0) {
-				snprintf(err, errlen,
-					 "%s: unknown cache mode '%s' (writeback, none, directsync, "
-					 "unsafe)",
-					 opt, val);
+				snprintf(
+				    err, errlen,
+				    "%s: unknown cache mode '%s' (writeback, none, directsync, "
+				    "unsafe)",
+				    opt, val);
 				return -EINVAL;
 			}
 			bit = SEEN_CACHE;
@@ -105,7 +106,8 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 		}
 	}
 	if (*seen & bit) {
-		snprintf(err, errlen, "%s: '%s' given twice", opt, bit == SEEN_MODE ? "mode" : word);
+		snprintf(err, errlen, "%s: '%s' given twice", opt,
+			 bit == SEEN_MODE ? "mode" : word);
 		return -EINVAL;
 	}
 	*seen |= bit;

@@ -7,6 +7,7 @@
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04
 #define STATUS_CMD 0x08
+#define STATUS_UNLOCKED 0x10 /* keyboard not inhibited by the keylock */
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
 #define CMD_SELF_TEST 0xAA
@@ -54,7 +55,7 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bo
 		return;
 	}
 	if (!is_write) {
-		data[0] = STATUS_SYS | (kbd->out >= 0 ? STATUS_OBF : 0) |
+		data[0] = STATUS_SYS | STATUS_UNLOCKED | (kbd->out >= 0 ? STATUS_OBF : 0) |
 			  (kbd->pending_cmd ? STATUS_CMD : 0);
 		return;
 	}

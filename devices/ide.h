@@ -32,12 +32,12 @@ struct ide_bmdma {
 	uint8_t cmd, status;
 	uint32_t prd_table;
 	/* Walk of the running transfer. */
-	uint32_t prd_next;	 /* guest address of the next PRD entry */
-	unsigned prd_entries;	 /* entries used so far */
-	uint64_t seg_addr;	 /* current segment: guest address, bytes left */
+	uint32_t prd_next;    /* guest address of the next PRD entry */
+	unsigned prd_entries; /* entries used so far */
+	uint64_t seg_addr;    /* current segment: guest address, bytes left */
 	uint32_t seg_left;
-	bool prd_end;		 /* the end-of-table entry has been loaded */
-	bool waiting;		 /* a device waits for START (dma_ready came first) */
+	bool prd_end; /* the end-of-table entry has been loaded */
+	bool waiting; /* a device waits for START (dma_ready came first) */
 };
 
 struct ide_piix;

@@ -57,8 +57,7 @@ void ide_bmdma_reset(struct ide_channel *ch)
 	ide_bm_rewind(&ch->bm);
 }
 
-void ide_bmdma_io(struct ide_piix *ide, uint64_t offset, uint8_t *data, unsigned len,
-		  bool is_write)
+void ide_bmdma_io(struct ide_piix *ide, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	struct ide_channel *ch = ide_bm_channel(ide, offset);
 	struct ide_bmdma *bm = &ch->bm;
@@ -87,9 +86,10 @@ void ide_bmdma_io(struct ide_piix *ide, uint64_t offset, uint8_t *data, unsigned
 			break;
 		}
 		case 2: /* status: error and interrupt are write-1-to-clear */
-			bm->status = (uint8_t)((bm->status & ~(v & (BM_STATUS_ERROR | BM_STATUS_INTR)) &
-						~BM_STATUS_DMA_CAPABLE) |
-					       (v & BM_STATUS_DMA_CAPABLE));
+			bm->status =
+			    (uint8_t)((bm->status & ~(v & (BM_STATUS_ERROR | BM_STATUS_INTR)) &
+				       ~BM_STATUS_DMA_CAPABLE) |
+				      (v & BM_STATUS_DMA_CAPABLE));
 			break;
 		case 4:
 		case 5:
@@ -142,8 +142,8 @@ static bool ide_prd_next(struct ide_channel *ch, int *err)
 	}
 	bm->prd_entries++;
 	bm->prd_next += 8;
-	uint32_t addr = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 |
-			(uint32_t)e[3] << 24;
+	uint32_t addr =
+	    (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
 	uint32_t count = (uint32_t)e[4] | (uint32_t)e[5] << 8;
 	bm->seg_addr = addr & ~1u;
 	bm->seg_left = count ? count & ~1u : 65536;
@@ -195,8 +195,8 @@ static void ide_dma_end(void *opaque, struct ata_device *dev, int ret)
 }
 
 const struct ata_ops ide_ata_ops = {
-	.irq = ide_ata_irq,
-	.dma_ready = ide_dma_ready,
-	.dma_map = ide_dma_map,
-	.dma_end = ide_dma_end,
+    .irq = ide_ata_irq,
+    .dma_ready = ide_dma_ready,
+    .dma_map = ide_dma_map,
+    .dma_end = ide_dma_end,
 };

@@ -22,8 +22,8 @@ static const struct {
 	uint16_t cmd, ctl;
 	unsigned irq;
 } ide_ports[2] = {
-	{0x1F0, 0x3F6, LAYOUT_IRQ_IDE_PRIMARY},
-	{0x170, 0x376, LAYOUT_IRQ_IDE_SECONDARY},
+    {0x1F0, 0x3F6, LAYOUT_IRQ_IDE_PRIMARY},
+    {0x170, 0x376, LAYOUT_IRQ_IDE_SECONDARY},
 };
 
 static struct ata_device *ide_selected(struct ide_channel *ch)
@@ -171,7 +171,7 @@ static void ide_bar_access(struct pci_device *pci, unsigned bar, uint64_t offset
 }
 
 static const struct pci_device_ops ide_pci_ops = {
-	.bar_access = ide_bar_access,
+    .bar_access = ide_bar_access,
 };
 
 int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4], char *err,
@@ -253,8 +253,8 @@ int ide_piix_create(const struct storage_env *env, struct disk *pos[4], struct i
 	for (unsigned i = 0; i < 2 && env->pio; i++) {
 		ret = io_bus_register(env->pio, ide_ports[i].cmd, 8, ide_cmd_io, &ide->ch[i]);
 		if (ret == 0)
-			ret = io_bus_register(env->pio, ide_ports[i].ctl, 1, ide_ctl_io,
-					      &ide->ch[i]);
+			ret =
+			    io_bus_register(env->pio, ide_ports[i].ctl, 1, ide_ctl_io, &ide->ch[i]);
 		if (ret < 0)
 			goto fail;
 	}
@@ -290,8 +290,8 @@ static int ide_check(const struct disk_config *cfgs, unsigned n, char *err, size
 	return ide_assign_positions(cfgs, n, pos, err, errlen);
 }
 
-static int ide_create(const struct storage_env *env, struct disk **disks, unsigned n,
-		      void **state, char *err, size_t errlen)
+static int ide_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
+		      char *err, size_t errlen)
 {
 	struct disk_config cfgs[4];
 	struct disk *pos[4] = {NULL};
@@ -301,9 +301,8 @@ static int ide_create(const struct storage_env *env, struct disk **disks, unsign
 		return -ENOSPC;
 	}
 	for (unsigned i = 0; i < n; i++)
-		cfgs[i] = (struct disk_config){.path = disks[i]->path,
-					       .bus = DISK_BUS_IDE,
-					       .media = disks[i]->media};
+		cfgs[i] = (struct disk_config){
+		    .path = disks[i]->path, .bus = DISK_BUS_IDE, .media = disks[i]->media};
 	int ret = ide_assign_positions(cfgs, n, idx, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -358,11 +357,11 @@ static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m,
 }
 
 static const struct storage_controller ide_controller = {
-	.bus = DISK_BUS_IDE,
-	.name = "IDE (PIIX4)",
-	.check = ide_check,
-	.create = ide_create,
-	.destroy = ide_destroy,
-	.change_medium = ide_change_medium,
+    .bus = DISK_BUS_IDE,
+    .name = "IDE (PIIX4)",
+    .check = ide_check,
+    .create = ide_create,
+    .destroy = ide_destroy,
+    .change_medium = ide_change_medium,
 };
 STORAGE_CONTROLLER(ide_controller);

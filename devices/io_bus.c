@@ -33,8 +33,7 @@ static size_t find(const struct io_bus *bus, uint64_t addr)
 	return lo;
 }
 
-int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn,
-		    void *opaque)
+int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
 {
 	if (!len || !fn || base + (len - 1) < base)
 		return -EINVAL;

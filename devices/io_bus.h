@@ -1,10 +1,10 @@
 /* Port-I/O and MMIO dispatch by address range.
  *
- * vCPU threads dispatch concurrently (read lock); registration takes the write lock, so a device can
- * move its regions (PCI BARs) while the VM runs.  A handler is called without the bus lock held, so
- * it may itself register or unregister regions; a device that unregisters must make sure no vCPU is
- * still inside its handler before freeing its state (pause the VM).  Accesses to no region read as
- * all-ones and ignore writes.
+ * vCPU threads dispatch concurrently (read lock); registration takes the write lock, so a device
+ * can move its regions (PCI BARs) while the VM runs.  A handler is called without the bus lock
+ * held, so it may itself register or unregister regions; a device that unregisters must make sure
+ * no vCPU is still inside its handler before freeing its state (pause the VM).  Accesses to no
+ * region read as all-ones and ignore writes.
  */
 #ifndef MINIVMM_DEVICES_IO_BUS_H
 #define MINIVMM_DEVICES_IO_BUS_H

@@ -52,8 +52,7 @@ static uint64_t bar_address(const struct pci_device *dev, unsigned i)
 	return a;
 }
 
-static void bar_handler(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
-			bool is_write)
+static void bar_handler(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	struct pci_bar_ref *ref = opaque;
 	struct pci_device *dev = ref->dev;
@@ -85,8 +84,8 @@ static void bars_update(struct pci_device *dev)
 			b->mapped = false;
 		}
 		if (want && !b->mapped) {
-			if (io_bus_register(target, addr, b->size, bar_handler, &dev->bar_refs[i]) ==
-			    0) {
+			if (io_bus_register(target, addr, b->size, bar_handler,
+					    &dev->bar_refs[i]) == 0) {
 				b->mapped = true;
 				b->mapped_at = addr;
 			} else {
@@ -142,8 +141,9 @@ static int bars_init(struct pci_bus *bus, struct pci_device *dev)
 		if (b->type == PCI_BAR_NONE)
 			continue;
 		uint64_t min = b->type == PCI_BAR_IO ? 4 : 16;
-		uint64_t max = b->type == PCI_BAR_IO ? 256 : b->type == PCI_BAR_MEM32 ? 1ULL << 31
-											: 1ULL << 40;
+		uint64_t max = b->type == PCI_BAR_IO	  ? 256
+			       : b->type == PCI_BAR_MEM32 ? 1ULL << 31
+							  : 1ULL << 40;
 		if (b->size < min || b->size > max || (b->size & (b->size - 1)))
 			return -EINVAL;
 		if (b->type == PCI_BAR_MEM64 && (i == PCI_NUM_BARS - 1 || dev->bars[i + 1].type))
@@ -231,10 +231,10 @@ static void header_init(struct pci_device *dev)
 	set16(dev->cfg + PCI_SUBSYSTEM_VENDOR, dev->subsystem_vendor_id);
 	set16(dev->cfg + PCI_SUBSYSTEM_ID, dev->subsystem_id);
 	set16(dev->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
-						0x0040 | 0x0100 | PCI_COMMAND_INTX_DISABLE);
+					    0x0040 | 0x0100 | PCI_COMMAND_INTX_DISABLE);
 	set16(dev->w1cmask + PCI_STATUS, 0xF900); /* error bits: write 1 to clear */
-	dev->wmask[0x0C] = 0xFF; /* cache line size */
-	dev->wmask[0x0D] = 0xFF; /* latency timer */
+	dev->wmask[0x0C] = 0xFF;		  /* cache line size */
+	dev->wmask[0x0D] = 0xFF;		  /* latency timer */
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xFF;
 	dev->cfg[PCI_INTERRUPT_PIN] = dev->irq_pin;
 	if (dev->irq_pin)
@@ -288,8 +288,8 @@ void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned offset, unsi
 	for (unsigned i = 0; i < len; i++) {
 		unsigned b = offset + i;
 		uint8_t v = value >> (8 * i);
-		dev->cfg[b] = ((dev->cfg[b] & ~dev->wmask[b]) | (v & dev->wmask[b])) &
-			      ~(v & dev->w1cmask[b]);
+		dev->cfg[b] =
+		    ((dev->cfg[b] & ~dev->wmask[b]) | (v & dev->wmask[b])) & ~(v & dev->w1cmask[b]);
 	}
 	bool touches = offset < PCI_BAR0 + 4 * PCI_NUM_BARS && offset + len > PCI_COMMAND;
 	if (touches)
@@ -378,7 +378,8 @@ int pci_device_register(struct pci_bus *bus, struct pci_device *dev, int slot)
 	uint8_t caps[PCI_CONFIG_SIZE - 0x40], capw[PCI_CONFIG_SIZE - 0x40];
 	memcpy(caps, dev->cfg + 0x40, sizeof(caps));
 	memcpy(capw, dev->wmask + 0x40, sizeof(capw));
-	uint8_t cap_ptr = dev->cfg[PCI_CAP_PTR], cap_end = dev->cap_end;
+	uint8_t cap_ptr = dev->cfg[PCI_CAP_PTR];
+	unsigned cap_end = dev->cap_end;
 	dev->slot = slot;
 	dev->bus = bus;
 	header_init(dev);

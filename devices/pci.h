@@ -80,7 +80,7 @@ struct pci_device {
 	uint16_t vendor_id, device_id, subsystem_vendor_id, subsystem_id;
 	uint32_t class_code; /* class << 16 | subclass << 8 | prog-if */
 	uint8_t revision;
-	uint8_t irq_pin; /* 0: no INTx, 1..4: INTA..INTD */
+	uint8_t irq_pin;		   /* 0: no INTx, 1..4: INTA..INTD */
 	struct pci_bar bars[PCI_NUM_BARS]; /* a 64-bit BAR also uses the next slot */
 	const struct pci_device_ops *ops;
 	void *opaque;
@@ -89,9 +89,9 @@ struct pci_device {
 	struct pci_bus *bus;
 	unsigned slot;
 	uint8_t cfg[PCI_CONFIG_SIZE];
-	uint8_t wmask[PCI_CONFIG_SIZE]; /* bits the guest may write */
+	uint8_t wmask[PCI_CONFIG_SIZE];	  /* bits the guest may write */
 	uint8_t w1cmask[PCI_CONFIG_SIZE]; /* bits a guest write of 1 clears */
-	uint8_t cap_end;		  /* next free byte for capabilities */
+	unsigned cap_end;		  /* next free byte for capabilities */
 	bool intx_level;
 	unsigned msi_cap; /* 0 if none */
 	unsigned msix_cap;

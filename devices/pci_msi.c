@@ -210,7 +210,8 @@ void pci_msi_config_written(struct pci_device *dev, unsigned offset, unsigned le
 /* One aligned dword of the table or PBA. */
 static void msix_dword(struct pci_device *dev, uint64_t offset, uint32_t *val, bool is_write)
 {
-	if (offset >= dev->msix_table_off && offset - dev->msix_table_off < 16ULL * dev->msix_nvec) {
+	if (offset >= dev->msix_table_off &&
+	    offset - dev->msix_table_off < 16ULL * dev->msix_nvec) {
 		uint64_t i = (offset - dev->msix_table_off) / 4;
 		unsigned v = i / 4;
 		if (!is_write) {

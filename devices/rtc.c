@@ -139,7 +139,7 @@ int rtc_create(uint64_t ram, struct rtc **out)
 	rtc->cmos[REG_D] = D_VRT;
 	uint64_t low = ram < LAYOUT_LOW_RAM_END ? ram : LAYOUT_LOW_RAM_END;
 	uint64_t high = ram - low;
-	put16(&rtc->cmos[0x15], 640); /* base memory, KiB */
+	put16(&rtc->cmos[0x15], 640);			  /* base memory, KiB */
 	uint64_t ext = low > MiB ? (low - MiB) / KiB : 0; /* KiB above 1 MiB */
 	put16(&rtc->cmos[0x17], ext);
 	put16(&rtc->cmos[0x30], ext);

@@ -102,7 +102,8 @@ static void transmit(struct serial *s, uint8_t c)
 		for (;;) {
 			ssize_t n = write(s->out_fd, &c, 1);
 			if (n >= 0 || errno != EINTR)
-				break; /* output errors (closed pipe, full disk) must not stop the guest */
+				break; /* output errors (closed pipe, full disk) must not stop the
+					  guest */
 		}
 	}
 	s->thr_pending = true;
@@ -171,7 +172,8 @@ static void reg_write(struct serial *s, unsigned reg, uint8_t v)
 			break;
 		}
 		if ((v & IER_THRI) && !(s->ier & IER_THRI))
-			s->thr_pending = true; /* THR is always empty: enabling THRI interrupts now */
+			s->thr_pending =
+			    true; /* THR is always empty: enabling THRI interrupts now */
 		if ((v & IER_RDI) && !s->rx_ready) {
 			s->rx_ready = true;
 			notify_room(s);

@@ -221,7 +221,8 @@ int storage_change_medium(struct storage *s, unsigned index, const char *path, b
 			state = s->ctl_state[i];
 		}
 	if (!c || !c->change_medium) {
-		snprintf(err, errlen, "the %s controller cannot change media", disk_bus_name(d->bus));
+		snprintf(err, errlen, "the %s controller cannot change media",
+			 disk_bus_name(d->bus));
 		return -ENOTSUP;
 	}
 	struct disk_medium m;

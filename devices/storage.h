@@ -45,9 +45,9 @@ struct storage_controller {
 	int (*create)(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
 		      char *err, size_t errlen);
 	void (*destroy)(void *state);
-	/* Swap the medium of CD-ROM `d` with *m (which receives the old one), under the controller's
-	 * lock; -EBUSY when a request on the medium is in flight, -EPERM while the guest locks the
-	 * tray (PREVENT MEDIUM REMOVAL) unless force. May be NULL. */
+	/* Swap the medium of CD-ROM `d` with *m (which receives the old one), under the
+	 * controller's lock; -EBUSY when a request on the medium is in flight, -EPERM while the
+	 * guest locks the tray (PREVENT MEDIUM REMOVAL) unless force. May be NULL. */
 	int (*change_medium)(void *state, struct disk *d, struct disk_medium *m, bool force,
 			     char *err, size_t errlen);
 };
@@ -72,7 +72,6 @@ void storage_destroy(struct storage *s);
 int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force,
 			  char *err, size_t errlen);
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
-int storage_register_verbs(struct storage *s, struct control_server *srv, char *err,
-			   size_t errlen);
+int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen);
 
 #endif

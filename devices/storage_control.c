@@ -18,8 +18,8 @@ static int storage_args(struct json_object *args, const char **out, int max, cha
 			size_t errlen)
 {
 	int n = args && json_object_is_type(args, json_type_array)
-			? (int)json_object_array_length(args)
-			: 0;
+		    ? (int)json_object_array_length(args)
+		    : 0;
 	if (n > max) {
 		snprintf(err, errlen, "too many arguments");
 		return -EINVAL;
@@ -90,8 +90,7 @@ static int verb_cdrom_insert(void *opaque, struct json_object *args, struct json
 	return ret;
 }
 
-int storage_register_verbs(struct storage *s, struct control_server *srv, char *err,
-			   size_t errlen)
+int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen)
 {
 	int r = control_register_verb(srv, "cdrom-eject", "cdrom-eject [--force] [DRIVE]",
 				      verb_cdrom_eject, s);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs every guest-tests/e2e/test_*.sh (or the ones named) and prints their PASS:/FAIL: lines.
 # With a usable /dev/kvm the tests run here; otherwise level 1 (QEMU TCG with nested KVM) is booted
-# once and they all run inside it.  A test that hangs is killed after $GT_TEST_TIMEOUT s (900) and
+# once and they all run inside it.  A test that hangs is killed after $GT_TEST_TIMEOUT s (1500) and
 # counted as a failure; so is one that exits non-zero without saying why.
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
@@ -16,11 +16,11 @@ run_here() {
 	for t in ${tests[@]+"${tests[@]}"}; do
 		name=$(basename "$t" .sh)
 		start=$(date +%s)
-		timeout -k 10 "${GT_TEST_TIMEOUT:-900}" "$t" >"$log" 2>&1
+		timeout -k 10 "${GT_TEST_TIMEOUT:-1500}" "$t" >"$log" 2>&1
 		rc=$?
 		cat "$log"
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-900} s)"
+			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-1500} s)"
 		elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log"; then
 			echo "FAIL: $name (exit code $rc)"
 		fi

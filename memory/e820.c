@@ -1,5 +1,6 @@
-/* e820 map: usable low RAM up to the EBDA, the EBDA/BIOS area reserved, the ACPI tables reclaimable,
- * RAM from 1 MiB to the PCI hole, the IOAPIC/LAPIC/BIOS top reserved, high RAM from 4 GiB. */
+/* e820 map: usable low RAM up to the EBDA, the EBDA/BIOS area reserved, the ACPI tables
+ * reclaimable, RAM from 1 MiB to the PCI hole, the IOAPIC/LAPIC/BIOS top reserved, high RAM from 4
+ * GiB. */
 #include <errno.h>
 
 #include "memory/e820.h"
@@ -32,6 +33,7 @@ int e820_build(uint64_t ram, struct e820_entry *out, unsigned max)
 	/* KVM's TSS and identity-map pages and the interrupt controllers live up here. */
 	r |= add(out, max, &n, LAYOUT_IOAPIC_BASE, LAYOUT_HIGH_RAM_START, E820_RESERVED);
 	if (high)
-		r |= add(out, max, &n, LAYOUT_HIGH_RAM_START, LAYOUT_HIGH_RAM_START + high, E820_RAM);
+		r |= add(out, max, &n, LAYOUT_HIGH_RAM_START, LAYOUT_HIGH_RAM_START + high,
+			 E820_RAM);
 	return r ? -EINVAL : (int)n;
 }

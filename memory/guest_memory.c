@@ -13,8 +13,8 @@ int guest_memory_create(struct guest_memory *gm, uint64_t size)
 	memset(gm, 0, sizeof(*gm));
 	if (size == 0 || size % (4 * KiB) || size > (1ULL << 46))
 		return -EINVAL;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Transparent huge pages cut EPT/NPT misses; a hint, so its failure does not matter. */
@@ -36,10 +36,10 @@ void guest_memory_destroy(struct guest_memory *gm)
 int guest_memory_register(const struct guest_memory *gm, int vm_fd)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = 0,
-		.guest_phys_addr = 0,
-		.memory_size = gm->low_size,
-		.userspace_addr = (uintptr_t)gm->host,
+	    .slot = 0,
+	    .guest_phys_addr = 0,
+	    .memory_size = gm->low_size,
+	    .userspace_addr = (uintptr_t)gm->host,
 	};
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -errno;

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 struct guest_memory {
-	uint8_t *host;	   /* the whole RAM, low part first */
-	uint64_t size;	   /* total RAM bytes */
-	uint64_t low_size; /* bytes at gpa 0 */
+	uint8_t *host;	    /* the whole RAM, low part first */
+	uint64_t size;	    /* total RAM bytes */
+	uint64_t low_size;  /* bytes at gpa 0 */
 	uint64_t high_size; /* bytes at gpa LAYOUT_HIGH_RAM_START */
 };
 

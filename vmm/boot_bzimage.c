@@ -80,7 +80,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, ch
 {
 	memset(hdr, 0, sizeof(*hdr));
 	if (len < HDR_MIN_END) {
-		snprintf(err, errlen, "file too short (%zu bytes) for a bzImage header", len);
+		snprintf(err, errlen, "file too short (%zu bytes): not a bzImage", len);
 		return -ENOEXEC;
 	}
 	if (memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
@@ -126,8 +126,8 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, ch
 static uint64_t kernel_end(const struct bzimage_header *hdr)
 {
 	uint64_t end = LAYOUT_KERNEL_START + hdr->kernel_size;
-	uint64_t base = hdr->pref_address > LAYOUT_KERNEL_START ? hdr->pref_address
-								 : LAYOUT_KERNEL_START;
+	uint64_t base =
+	    hdr->pref_address > LAYOUT_KERNEL_START ? hdr->pref_address : LAYOUT_KERNEL_START;
 	if (base < (1ULL << 40) && base + hdr->init_size > end)
 		end = base + hdr->init_size;
 	return end;
@@ -209,11 +209,11 @@ static int write_page_tables(struct guest_memory *gm)
 }
 
 static const uint64_t boot_gdt[BOOT_GDT_ENTRIES] = {
-	0,
-	0,
-	0x00AF9B000000FFFFULL, /* 0x10: 64-bit code */
-	0x00CF93000000FFFFULL, /* 0x18: data */
-	0x00008B0000000FFFULL, /* 0x20: busy 64-bit TSS, required by VM entry */
+    0,
+    0,
+    0x00AF9B000000FFFFULL, /* 0x10: 64-bit code */
+    0x00CF93000000FFFFULL, /* 0x18: data */
+    0x00008B0000000FFFULL, /* 0x20: busy 64-bit TSS, required by VM entry */
 };
 
 int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
@@ -233,8 +233,9 @@ int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 		return -ENOMEM;
 	}
 	size_t cl = strlen(cmdline);
-	uint64_t clmax = hdr->cmdline_size < LAYOUT_BOOT_CMDLINE_MAX - 1 ? hdr->cmdline_size
-									 : LAYOUT_BOOT_CMDLINE_MAX - 1;
+	uint64_t clmax = hdr->cmdline_size < LAYOUT_BOOT_CMDLINE_MAX - 1
+			     ? hdr->cmdline_size
+			     : LAYOUT_BOOT_CMDLINE_MAX - 1;
 	if (cl > clmax) {
 		snprintf(err, errlen, "command line is %zu bytes, the kernel accepts %llu", cl,
 			 (unsigned long long)clmax);
@@ -278,15 +279,15 @@ int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
 {
 	*s = (struct kvm_segment){
-		.base = 0,
-		.limit = 0xFFFFFFFF,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.s = 1,
-		.l = code,
-		.db = !code,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xFFFFFFFF,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .s = 1,
+	    .l = code,
+	    .db = !code,
+	    .g = 1,
 	};
 }
 
@@ -299,22 +300,22 @@ int bzimage_set_boot_cpu(int vcpu_fd, const struct bzimage_boot *boot)
 	set_seg(&sregs.ds, SEL_DATA, 0x3, 0);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	sregs.tr = (struct kvm_segment){
-		.base = 0, .limit = 0xFFF, .selector = SEL_TSS, .type = 0xB, .present = 1};
+	    .base = 0, .limit = 0xFFF, .selector = SEL_TSS, .type = 0xB, .present = 1};
 	sregs.gdt.base = LAYOUT_BOOT_GDT;
 	sregs.gdt.limit = sizeof(boot_gdt) - 1;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;
 	sregs.cr0 = 0x80000011; /* PG | ET | PE */
 	sregs.cr3 = LAYOUT_BOOT_PML4;
-	sregs.cr4 = 0x20; /* PAE */
+	sregs.cr4 = 0x20;   /* PAE */
 	sregs.efer = 0x500; /* LME | LMA */
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 	struct kvm_regs regs = {
-		.rflags = 0x2,
-		.rip = boot->entry,
-		.rsi = boot->zero_page,
-		.rsp = LAYOUT_BOOT_STACK,
+	    .rflags = 0x2,
+	    .rip = boot->entry,
+	    .rsi = boot->zero_page,
+	    .rsp = LAYOUT_BOOT_STACK,
 	};
 	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
 		return -errno;

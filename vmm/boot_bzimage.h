@@ -12,17 +12,17 @@ struct e820_entry;
 
 /* What the loader needs from the setup header. */
 struct bzimage_header {
-	unsigned setup_sects;	  /* real-mode sectors after the boot sector */
-	uint16_t version;	  /* boot protocol version, >= 0x020C */
+	unsigned setup_sects; /* real-mode sectors after the boot sector */
+	uint16_t version;     /* boot protocol version, >= 0x020C */
 	uint8_t loadflags;
 	uint16_t xloadflags;
 	uint32_t initrd_addr_max; /* highest byte the initrd may occupy */
 	uint32_t kernel_alignment;
-	uint32_t cmdline_size;	  /* max command line length, without the NUL */
+	uint32_t cmdline_size; /* max command line length, without the NUL */
 	uint64_t pref_address;
-	uint32_t init_size;	  /* memory the kernel needs from its load address while starting */
-	size_t header_end;	  /* bytes 0x1F1..header_end are copied into the zero page */
-	size_t kernel_offset;	  /* protected-mode kernel: file offset and size */
+	uint32_t init_size;   /* memory the kernel needs from its load address while starting */
+	size_t header_end;    /* bytes 0x1F1..header_end are copied into the zero page */
+	size_t kernel_offset; /* protected-mode kernel: file offset and size */
 	size_t kernel_size;
 };
 

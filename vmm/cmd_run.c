@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,23 @@ static void block_signals(void)
 	signal(SIGPIPE, SIG_IGN); /* a closed console pipe or control client is not fatal */
 }
 
+/* --reboot restart: start over in a fresh process image, so every piece of state (KVM, devices,
+ * RAM) is as new; the pid, the name, the console and the control socket path stay the same. */
+static int restart_self(int argc, char **argv)
+{
+	char **nargv = calloc(argc + 2, sizeof(*nargv));
+	if (!nargv)
+		return 1;
+	nargv[0] = "minivmm";
+	for (int i = 0; i < argc; i++)
+		nargv[i + 1] = argv[i];
+	fprintf(stderr, "minivmm: restarting the guest\n");
+	execv("/proc/self/exe", nargv);
+	fprintf(stderr, "minivmm: cannot restart: %s\n", strerror(errno));
+	free(nargv);
+	return 1;
+}
+
 static int run_main(int argc, char **argv)
 {
 	char err[512];
@@ -116,6 +134,7 @@ static int run_main(int argc, char **argv)
 	block_signals();
 	struct vm *vm = NULL;
 	int code = 1;
+	bool restart = false;
 	if (vm_create(&cfg, &k, &vm, err, sizeof(err)) < 0 ||
 	    vm_control_start(vm, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
@@ -123,18 +142,19 @@ static int run_main(int argc, char **argv)
 		free(img); /* copied into guest memory */
 		img = NULL;
 		code = vm_run(vm);
+		restart = vm->end == VM_END_REBOOT && cfg.reboot == VM_REBOOT_RESTART;
 	}
 	if (vm)
 		vm_control_stop(vm);
 	vm_destroy(vm);
 	free(img);
 	vm_config_free(&cfg);
-	return code;
+	return restart ? restart_self(argc, argv) : code;
 }
 
 static const struct command run_command = {
-	.name = "run",
-	.summary = "boot a Linux kernel in a new VM",
-	.run = run_main,
+    .name = "run",
+    .summary = "boot a Linux kernel in a new VM",
+    .run = run_main,
 };
 COMMAND(run_command);

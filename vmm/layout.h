@@ -15,7 +15,7 @@
 #define LAYOUT_BOOT_GDT 0x500ULL
 #define LAYOUT_BOOT_ZERO_PAGE 0x7000ULL
 #define LAYOUT_BOOT_STACK 0x8ff0ULL
-#define LAYOUT_BOOT_PML4 0x9000ULL /* 0x9000..0xcfff: PML4, PDPT, 4 page directories */
+#define LAYOUT_BOOT_PML4 0x9000ULL /* 0x9000..0xefff: PML4, PDPT, 4 page directories */
 #define LAYOUT_BOOT_CMDLINE 0x20000ULL
 #define LAYOUT_BOOT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_EBDA_START 0x9fc00ULL /* RAM below this is usable; [EBDA, 1 MiB) is reserved */

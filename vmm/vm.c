@@ -32,16 +32,16 @@ static int check_kvm(struct vm *vm, char *err, size_t errlen)
 		int cap;
 		const char *name;
 	} caps[] = {
-		{KVM_CAP_IRQCHIP, "IRQCHIP"},
-		{KVM_CAP_USER_MEMORY, "USER_MEMORY"},
-		{KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR"},
-		{KVM_CAP_SET_IDENTITY_MAP_ADDR, "SET_IDENTITY_MAP_ADDR"},
-		{KVM_CAP_PIT2, "PIT2"},
-		{KVM_CAP_EXT_CPUID, "EXT_CPUID"},
-		{KVM_CAP_MP_STATE, "MP_STATE"},
-		{KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
-		{KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI"},
-		{KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
+	    {KVM_CAP_IRQCHIP, "IRQCHIP"},
+	    {KVM_CAP_USER_MEMORY, "USER_MEMORY"},
+	    {KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR"},
+	    {KVM_CAP_SET_IDENTITY_MAP_ADDR, "SET_IDENTITY_MAP_ADDR"},
+	    {KVM_CAP_PIT2, "PIT2"},
+	    {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+	    {KVM_CAP_MP_STATE, "MP_STATE"},
+	    {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"},
+	    {KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI"},
+	    {KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
 	};
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION) {
@@ -111,15 +111,15 @@ static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
 static int build_acpi(struct vm *vm, char *err, size_t errlen)
 {
 	struct acpi_config ac = {
-		.ncpus = vm->cfg->cpus,
-		.ncpus_possible = vm->cfg->cpus,
-		.cpu_hotplug = false,
-		.pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
-		.pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
-		.pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
-		.pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.pci_slots = PCI_SLOTS,
-		.serial_com1 = true,
+	    .ncpus = vm->cfg->cpus,
+	    .ncpus_possible = vm->cfg->cpus,
+	    .cpu_hotplug = false,
+	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
+	    .pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
+	    .pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
+	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+	    .pci_slots = PCI_SLOTS,
+	    .serial_com1 = true,
 	};
 	uint8_t *buf = guest_memory_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	if (!buf)
@@ -328,7 +328,7 @@ int vm_run(struct vm *vm)
 		return 0;
 	case VM_END_REBOOT:
 		fprintf(stderr, "minivmm: guest rebooted\n");
-		return 0;
+		return 0; /* --reboot exit (the default); cmd_run restarts for --reboot restart */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
 	default:

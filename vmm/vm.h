@@ -46,7 +46,7 @@ enum vm_end {
 struct vm {
 	const struct vm_config *cfg;
 	int kvm_fd, vm_fd;
-	int run_size; /* mmap size of a vCPU's kvm_run */
+	int run_size;		  /* mmap size of a vCPU's kvm_run */
 	struct kvm_cpuid2 *cpuid; /* what KVM supports, fixed up per vCPU */
 	struct guest_memory mem;
 	struct io_bus pio, mmio;
@@ -65,7 +65,7 @@ struct vm {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct vcpu *vcpus[LAYOUT_MAX_VCPUS];
-	unsigned threads_alive; /* vCPU threads started and not yet ended */
+	unsigned threads_alive;	 /* vCPU threads started and not yet ended */
 	unsigned threads_parked; /* of those, how many are waiting in the pause */
 	bool pause_requested;
 	bool paused;

@@ -141,8 +141,20 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, in
 				return -EINVAL;
 			}
 			if (n < VM_MEMORY_MIN_MIB) {
-				snprintf(err, errlen, "run: --memory %llu MiB is too small (minimum %d)",
+				snprintf(err, errlen,
+					 "run: --memory %llu MiB is too small (minimum %d)",
 					 (unsigned long long)n, VM_MEMORY_MIN_MIB);
+				return -EINVAL;
+			}
+			/* High RAM must end below the 64-bit PCI window. */
+			uint64_t limit =
+			    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) /
+			    MiB;
+			if (n > limit) {
+				snprintf(
+				    err, errlen,
+				    "run: --memory %llu MiB is more than the machine's %llu MiB",
+				    (unsigned long long)n, (unsigned long long)limit);
 				return -EINVAL;
 			}
 			if (n > host_ram_mib) {
@@ -171,7 +183,8 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, in
 				cfg->console = VM_CONSOLE_FILE;
 				cfg->console_path = val;
 			} else {
-				snprintf(err, errlen, "run: empty --console (stdio, none or a file)");
+				snprintf(err, errlen,
+					 "run: empty --console (stdio, none or a file)");
 				return -EINVAL;
 			}
 			break;

@@ -32,8 +32,8 @@ static int add(struct json_object *obj, const char *key, struct json_object *val
 	return 0;
 }
 
-static int verb_info(void *opaque, struct json_object *args, struct json_object *result,
-		     char *err, size_t errlen)
+static int verb_info(void *opaque, struct json_object *args, struct json_object *result, char *err,
+		     size_t errlen)
 {
 	struct vm *vm = opaque;
 	if (no_args(args, "info", err, errlen))
@@ -49,8 +49,8 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	r |= add(result, "cpus", json_object_new_int(vm_vcpu_count(vm)));
 	r |= add(result, "memory_mib", json_object_new_int64(vm->cfg->memory_mib));
 	r |= add(result, "kernel", json_object_new_string(vm->cfg->kernel));
-	r |= add(result, "uptime_s", json_object_new_int64(now > vm->started ? now - vm->started
-									   : 0));
+	r |= add(result, "uptime_s",
+		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
 	if (r) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -58,8 +58,8 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	return 0;
 }
 
-static int verb_pause(void *opaque, struct json_object *args, struct json_object *result,
-		      char *err, size_t errlen)
+static int verb_pause(void *opaque, struct json_object *args, struct json_object *result, char *err,
+		      size_t errlen)
 {
 	(void)result;
 	if (no_args(args, "pause", err, errlen))
@@ -84,8 +84,8 @@ static int verb_resume(void *opaque, struct json_object *args, struct json_objec
 	return r;
 }
 
-static int verb_stop(void *opaque, struct json_object *args, struct json_object *result,
-		     char *err, size_t errlen)
+static int verb_stop(void *opaque, struct json_object *args, struct json_object *result, char *err,
+		     size_t errlen)
 {
 	(void)result;
 	if (no_args(args, "stop", err, errlen))
@@ -122,12 +122,12 @@ int vm_control_start(struct vm *vm, char *err, size_t errlen)
 		const char *verb, *usage;
 		control_verb_fn fn;
 	} verbs[] = {
-		{"info", "info", verb_info},
-		{"pause", "pause", verb_pause},
-		{"resume", "resume", verb_resume},
-		{"stop", "stop", verb_stop},
-		{"poweroff", "poweroff", verb_poweroff},
-		{"acpipowerbutton", "acpipowerbutton", verb_poweroff},
+	    {"info", "info", verb_info},
+	    {"pause", "pause", verb_pause},
+	    {"resume", "resume", verb_resume},
+	    {"stop", "stop", verb_stop},
+	    {"poweroff", "poweroff", verb_poweroff},
+	    {"acpipowerbutton", "acpipowerbutton", verb_poweroff},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		r = control_register_verb(vm->control, verbs[i].verb, verbs[i].usage, verbs[i].fn,

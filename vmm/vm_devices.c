@@ -121,12 +121,11 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	if ((r = io_bus_register(&vm->pio, LAYOUT_PORT_COM1, 8, serial_io, vm->serial)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_RTC, 2, rtc_io, vm->rtc)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042, 1, i8042_data_io, &vm->kbd)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, i8042_cmd_io, &vm->kbd)) <
-		    0 ||
+	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, i8042_cmd_io, &vm->kbd)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_POST, 1, post_io, NULL)) < 0 ||
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_PM, 12, pm_io, vm->pm)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN,
-				 gpe_io, vm->pm)) < 0)
+	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN, gpe_io,
+				 vm->pm)) < 0)
 		goto fail;
 	struct storage_env senv = {.pci = vm->pci,
 				   .pio = &vm->pio,

@@ -84,21 +84,23 @@ struct ata_taskfile {
 struct ata_ops {
 	/* The device asserts INTRQ (the transport applies nIEN, its own masks and edge rules). */
 	void (*irq)(void *opaque, struct ata_device *dev);
-	/* A PIO data block of `len` bytes is ready in dev->buf: to_host true means the host reads it
-	 * (IN), false means the host must write it (OUT). IDE needs nothing here (the guest polls the
-	 * data port); AHCI copies the PRDT data and calls ata_pio_read/ata_pio_write. May be NULL. */
+	/* A PIO data block of `len` bytes is ready in dev->buf: to_host true means the host reads
+	 * it (IN), false means the host must write it (OUT). IDE needs nothing here (the guest
+	 * polls the data port); AHCI copies the PRDT data and calls ata_pio_read/ata_pio_write. May
+	 * be NULL. */
 	void (*pio_ready)(void *opaque, struct ata_device *dev, bool to_host, size_t len);
-	/* A DMA command is waiting for the transport's engine: call ata_dma_go() when it runs (at once,
-	 * from inside this op, is allowed). */
+	/* A DMA command is waiting for the transport's engine: call ata_dma_go() when it runs (at
+	 * once, from inside this op, is allowed). */
 	void (*dma_ready)(void *opaque, struct ata_device *dev, bool to_host);
-	/* Describe the next at most `len` bytes of the transfer's guest memory, continuing where the
-	 * previous call stopped, in iov[0..iov_max). Returns the number of entries and sets *mapped to
-	 * the bytes described (fewer than len: the table ended), or -errno when the table or an
-	 * address is bad. Called only between ata_dma_go() and the command's end. */
+	/* Describe the next at most `len` bytes of the transfer's guest memory, continuing where
+	 * the previous call stopped, in iov[0..iov_max). Returns the number of entries and sets
+	 * *mapped to the bytes described (fewer than len: the table ended), or -errno when the
+	 * table or an address is bad. Called only between ata_dma_go() and the command's end. */
 	int (*dma_map)(void *opaque, struct ata_device *dev, struct iovec *iov, int iov_max,
 		       size_t len, size_t *mapped);
-	/* The DMA part of a command ended: ret 0, or -errno when the transport's table failed (short
-	 * table: -ENOSPC; bad address: -EFAULT) or the medium failed (-EIO). Before ops->done. */
+	/* The DMA part of a command ended: ret 0, or -errno when the transport's table failed
+	 * (short table: -ENOSPC; bad address: -EFAULT) or the medium failed (-EIO). Before
+	 * ops->done. */
 	void (*dma_end)(void *opaque, struct ata_device *dev, int ret);
 	/* The command ended (dev->tf.status/error final, BSY clear). AHCI posts its D2H FIS here.
 	 * May be NULL. */
@@ -111,19 +113,19 @@ struct atapi_sense {
 };
 
 enum ata_phase {
-	ATA_PHASE_IDLE,	     /* no command */
-	ATA_PHASE_BUSY,	     /* block request in flight, BSY */
-	ATA_PHASE_PIO_IN,    /* dev->buf holds data for the host */
-	ATA_PHASE_PIO_OUT,   /* the host fills dev->buf */
-	ATA_PHASE_PACKET,    /* ATAPI: the host writes the 12-byte packet */
-	ATA_PHASE_DMA_WAIT,  /* DMA command waiting for ata_dma_go() */
-	ATA_PHASE_DMA,	     /* DMA running */
+	ATA_PHASE_IDLE,	    /* no command */
+	ATA_PHASE_BUSY,	    /* block request in flight, BSY */
+	ATA_PHASE_PIO_IN,   /* dev->buf holds data for the host */
+	ATA_PHASE_PIO_OUT,  /* the host fills dev->buf */
+	ATA_PHASE_PACKET,   /* ATAPI: the host writes the 12-byte packet */
+	ATA_PHASE_DMA_WAIT, /* DMA command waiting for ata_dma_go() */
+	ATA_PHASE_DMA,	    /* DMA running */
 };
 
-#define ATA_BUF_SIZE (128 * 1024) /* PIO block / ATAPI reply buffer */
-#define ATA_DMA_IOV_MAX 64	  /* segments per block request */
+#define ATA_BUF_SIZE (128 * 1024)	/* PIO block / ATAPI reply buffer */
+#define ATA_DMA_IOV_MAX 64		/* segments per block request */
 #define ATA_DMA_CHUNK (4 * 1024 * 1024) /* bytes per block request */
-#define ATA_MULTIPLE_MAX 16	  /* sectors per DRQ block in READ/WRITE MULTIPLE */
+#define ATA_MULTIPLE_MAX 16		/* sectors per DRQ block in READ/WRITE MULTIPLE */
 
 struct ata_device {
 	/* Set by the transport before ata_device_init(). */
@@ -140,20 +142,21 @@ struct ata_device {
 	/* Command state (private to devices/ata/). */
 	enum ata_phase phase;
 	uint32_t generation; /* bumped by reset: stale completions are dropped */
-	uint8_t *buf;	     /* ATA_BUF_SIZE bytes: PIO blocks, IDENTIFY, ATAPI replies, DSM ranges */
-	size_t buf_pos;	     /* next byte of buf the host reads or writes */
-	size_t drq_end;	     /* end of the current DRQ block in buf */
-	size_t buf_len;	     /* bytes of buf that make up the transfer (buffer transfers) */
-	bool from_medium;    /* the transfer's data is the medium at `offset`, not buf */
+	uint8_t *buf;	  /* ATA_BUF_SIZE bytes: PIO blocks, IDENTIFY, ATAPI replies, DSM ranges */
+	size_t buf_pos;	  /* next byte of buf the host reads or writes */
+	size_t drq_end;	  /* end of the current DRQ block in buf */
+	size_t buf_len;	  /* bytes of buf that make up the transfer (buffer transfers) */
+	bool from_medium; /* the transfer's data is the medium at `offset`, not buf */
 	bool to_host;
 	bool use_dma;
-	uint64_t offset;     /* next byte of the medium */
-	uint64_t remaining;  /* bytes of a medium transfer not yet done */
+	uint64_t offset;			   /* next byte of the medium */
+	uint64_t remaining;			   /* bytes of a medium transfer not yet done */
 	void (*xfer_done)(struct ata_device *dev); /* runs when the data phase has ended */
-	unsigned multiple;   /* SET MULTIPLE MODE value; 0: disabled */
-	unsigned drq_bytes;  /* bytes per PIO DRQ block (ATA: sectors x 512; ATAPI: byte count limit) */
+	unsigned multiple;			   /* SET MULTIPLE MODE value; 0: disabled */
+	unsigned
+	    drq_bytes; /* bytes per PIO DRQ block (ATA: sectors x 512; ATAPI: byte count limit) */
 	bool write_cache;
-	uint8_t xfer_mode;   /* SET FEATURES 03h value */
+	uint8_t xfer_mode;	       /* SET FEATURES 03h value */
 	unsigned dsm_index, dsm_count; /* DATA SET MANAGEMENT: next range, ranges */
 
 	/* ATAPI state (atapi.c). */

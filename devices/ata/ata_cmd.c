@@ -250,7 +250,8 @@ static void ata_flush_done(struct ata_device *dev, int ret)
 static void ata_cmd_flush(struct ata_device *dev)
 {
 	/* Nothing to make durable on a read-only disk (and the image is not open for writing). */
-	if (dev->disk->read_only || ata_submit_simple(dev, BLOCK_AIO_FLUSH, 0, 0, ata_flush_done) < 0)
+	if (dev->disk->read_only ||
+	    ata_submit_simple(dev, BLOCK_AIO_FLUSH, 0, 0, ata_flush_done) < 0)
 		ata_flush_done(dev, dev->disk->read_only ? 0 : -EIO);
 }
 

@@ -73,10 +73,11 @@ void ata_identify_fill(struct ata_device *dev, uint16_t id[256])
 		id[78] = 0;
 		id[79] = 0;
 	}
-	/* Major version: ATA/ATAPI-5 .. ACS-2 (>= 7, which Linux wants before it trusts word 169). */
+	/* Major version: ATA/ATAPI-5 .. ACS-2 (>= 7, which Linux wants before it trusts word 169).
+	 */
 	id[80] = 0x03F0;
 	id[81] = 0;
-	id[82] = (1 << 5) | (1 << 6);		     /* write cache, look-ahead */
+	id[82] = (1 << 5) | (1 << 6);				/* write cache, look-ahead */
 	id[83] = (1 << 14) | (1 << 13) | (1 << 12) | (1 << 10); /* FLUSH EXT, FLUSH, LBA48 */
 	id[84] = 1 << 14;
 	id[85] = (1 << 6) | (dev->write_cache ? 1 << 5 : 0);

@@ -416,12 +416,12 @@ static void atapi_disc_info(struct ata_device *dev)
 	}
 	memset(b, 0, 34);
 	put16(b, 32);
-	b[2] = 0x0E; /* complete disc, complete last session */
-	b[3] = 1;    /* first track */
-	b[4] = 1;    /* sessions */
-	b[5] = 1;    /* first track of the last session */
-	b[6] = 1;    /* last track of the last session */
-	b[8] = 0x00; /* CD-DA or CD-ROM */
+	b[2] = 0x0E;		   /* complete disc, complete last session */
+	b[3] = 1;		   /* first track */
+	b[4] = 1;		   /* sessions */
+	b[5] = 1;		   /* first track of the last session */
+	b[6] = 1;		   /* last track of the last session */
+	b[8] = 0x00;		   /* CD-DA or CD-ROM */
 	put32(b + 16, 0xFFFFFFFF); /* no lead-in time for the last session */
 	put32(b + 20, 0xFFFFFFFF);
 	atapi_reply(dev, 34, be16(dev->packet + 7));

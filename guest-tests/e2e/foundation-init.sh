@@ -13,6 +13,8 @@ mkdir -p /etc/acpi/PWRF
 printf '#!/bin/sh\necho "GT: power-button"\npoweroff -f\n' >/etc/acpi/PWRF/00000080
 chmod 755 /etc/acpi/PWRF/00000080
 acpid -c /etc/acpi && echo "GT: acpid=started"
+# Which input devices acpid listens to: no "Power Button" here explains a power-off that never comes.
+echo "GT: input_devices=$(cat /sys/class/input/*/name 2>/dev/null | tr ' \n' '_,')"
 (
 	i=0
 	while :; do

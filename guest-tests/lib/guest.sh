@@ -7,7 +7,7 @@
 #       qemu-system-x86_64 -accel kvm -M q35, the reference) with the console on a pipe we write
 #       and a log we read: $GT_WORK/NAME.console.  NAME is also the minivmm --name.
 #   guest_wait NAME PATTERN [SECONDS]   waits until the console shows PATTERN (grep -E); 1 if the VMM
-#                                       exits first or SECONDS (default $GT_WAIT, 600) pass: the bound
+#                                       exits first or SECONDS (default $GT_WAIT, 300) pass: the bound
 #                                       only stops a hang, no result depends on it.
 #   guest_send NAME LINE                types LINE and Enter on the console
 #   guest_value NAME KEY                last value printed by the guest as "GT: KEY=VALUE"
@@ -27,6 +27,15 @@ _gt_last=""
 gt_setup() {
 	GT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/gt-e2e.XXXXXX") || exit 1
 	trap gt_teardown EXIT
+	# Killed by run-e2e.sh's timeout: say where the guest was before going.
+	trap 'echo "# terminated; last console lines of ${_gt_last:-no guest}:"; _gt_tail; exit 143' TERM
+}
+
+_gt_tail() {
+	[ -n "$_gt_last" ] && [ -f "$GT_WORK/$_gt_last.console" ] || return 0
+	tr -d '\r' <"$GT_WORK/$_gt_last.console" | grep -a -v '^GT-TICK' | tail -15 | sed 's/^/    /'
+	[ -s "$GT_WORK/$_gt_last.stderr" ] && sed 's/^/    stderr: /' "$GT_WORK/$_gt_last.stderr" | tail -5
+	return 0
 }
 
 gt_teardown() {
@@ -40,11 +49,8 @@ gt_teardown() {
 gt_pass() { echo "PASS: $1"; }
 gt_fail() {
 	echo "FAIL: $1${2:+ ($2)}"
-	if [ -n "$_gt_last" ] && [ -f "$GT_WORK/$_gt_last.console" ]; then
-		echo "--- last console lines of $_gt_last:"
-		grep -a -v '^GT-TICK' "$GT_WORK/$_gt_last.console" | tail -15 | sed 's/^/    /'
-		[ -s "$GT_WORK/$_gt_last.stderr" ] && sed 's/^/    stderr: /' "$GT_WORK/$_gt_last.stderr" | tail -5
-	fi
+	echo "# last console lines of ${_gt_last:-no guest}:"
+	_gt_tail
 }
 
 guest_start() {
@@ -62,7 +68,8 @@ guest_start() {
 			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	qemu)
-		qemu-system-x86_64 -accel kvm -M q35 -smp "$cpus" -m "$mib" -nodefaults -display none \
+		# -cpu host: the guest sees the CPU features minivmm passes through too.
+		qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp "$cpus" -m "$mib" -nodefaults -display none \
 			-no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$append" \
 			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
@@ -78,15 +85,20 @@ guest_start() {
 
 guest_pid() { echo "${_gt_pid[$1]}"; }
 
+# The serial console ends lines with CR LF: drop the CR so that patterns may end with $.
+_gt_seen() {
+	tr -d '\r' <"$GT_WORK/$1.console" 2>/dev/null | grep -a -q -E "$2"
+}
+
 guest_wait() {
-	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-600}} * 10)) i=0
+	local name=$1 pattern=$2 limit=$((${3:-${GT_WAIT:-300}} * 2)) i=0
 	while [ $i -lt $limit ]; do
-		grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null && return 0
+		_gt_seen "$name" "$pattern" && return 0
 		kill -0 "${_gt_pid[$name]}" 2>/dev/null || {
-			grep -a -q -E "$pattern" "$GT_WORK/$name.console" 2>/dev/null
+			_gt_seen "$name" "$pattern"
 			return
 		}
-		sleep 0.1
+		sleep 0.5 # each poll spawns processes: in level 1 (TCG) they compete with the guest
 		i=$((i + 1))
 	done
 	return 1
@@ -101,7 +113,7 @@ guest_value() {
 }
 
 guest_wait_exit() {
-	local name=$1 limit=$((${2:-${GT_WAIT:-600}} * 10)) i=0 pid=${_gt_pid[$1]}
+	local name=$1 limit=$((${2:-${GT_WAIT:-300}} * 2)) i=0 pid=${_gt_pid[$1]}
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $i -ge $limit ]; then
 			kill -KILL "$pid" 2>/dev/null
@@ -110,7 +122,7 @@ guest_wait_exit() {
 			export GT_RC=124
 			return
 		fi
-		sleep 0.1
+		sleep 0.5
 		i=$((i + 1))
 	done
 	wait "$pid"

@@ -34,6 +34,11 @@ mkdir -p "/host$share" && mount -t 9p -o "$opts" results "/host$share" || {
 	say "cannot mount the results share $share"
 	finish 125
 }
+# The current directory, shared on its own: it may lie under one of the tmpfs above.
+mkdir -p "/host$cwd" && mount -t 9p -o "$opts,ro" cwd "/host$cwd" || {
+	say "cannot mount the current directory $cwd"
+	finish 125
+}
 # Raw line discipline: bytes pass unchanged both ways (the level-2 console does its own echo).
 stty -F /dev/ttyS1 raw -echo
 [ -f "/host$share/interactive" ] && stty -F /dev/ttyS1 opost onlcr

@@ -4,7 +4,8 @@
 #   gt_host_kvm_usable      0 if this host's /dev/kvm really runs a guest (cached per process)
 #   level1_run [-t SECONDS] [-i] CMD [ARG...]
 #       boots level 1 once and runs CMD inside it, in the current directory of the host's root (shared
-#       read-only over virtio-9p, with tmpfs over /tmp /run /var/tmp).  CMD's output (stdout and
+#       read-only over virtio-9p, with tmpfs over /tmp /run /var/tmp; the current directory is
+#       shared on its own too, so a checkout under /tmp is seen).  CMD's output (stdout and
 #       stderr, on level 1's second serial port) and exit code are propagated.  $GT_SHARE inside is a
 #       directory shared writable with the host; files written there are in $GT_SHARE on the host
 #       after the call, until level1_cleanup.  -i keeps stdin interactive (the demo).  A run that
@@ -84,7 +85,9 @@ level1_run() {
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
 		-fsdev "local,id=results,path=$GT_SHARE,security_model=none" \
-		-device virtio-9p-pci,fsdev=results,mount_tag=results <"$stdin_redirect"
+		-device virtio-9p-pci,fsdev=results,mount_tag=results \
+		-fsdev "local,id=cwd,path=$PWD,security_model=none,readonly=on,multidevs=remap" \
+		-device virtio-9p-pci,fsdev=cwd,mount_tag=cwd <"$stdin_redirect"
 	rc=$?
 	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 		echo "level1: killed after ${timeout} s (stuck); last lines of its console:" >&2

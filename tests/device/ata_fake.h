@@ -52,7 +52,7 @@ static inline void fake_dma_ready(void *opaque, struct ata_device *dev, bool to_
 }
 
 static inline int fake_dma_map(void *opaque, struct ata_device *dev, struct iovec *iov, int iov_max,
-			size_t len, size_t *mapped)
+			       size_t len, size_t *mapped)
 {
 	struct fake *f = opaque;
 	int n = 0;
@@ -86,11 +86,11 @@ static inline void fake_dma_end(void *opaque, struct ata_device *dev, int ret)
 }
 
 static const struct ata_ops fake_ops = {
-	.irq = fake_irq,
-	.dma_ready = fake_dma_ready,
-	.dma_map = fake_dma_map,
-	.dma_end = fake_dma_end,
-	.done = fake_done,
+    .irq = fake_irq,
+    .dma_ready = fake_dma_ready,
+    .dma_map = fake_dma_map,
+    .dma_end = fake_dma_end,
+    .done = fake_done,
 };
 
 /* Run every completion until nothing is in flight. */

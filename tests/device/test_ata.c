@@ -205,7 +205,8 @@ static void test_pio_rw(void **state)
 	assert_int_equal(pio_write(c, 0x39, 200, 16, true, data, 64), ATA_STAT_DRDY | ATA_STAT_DSC);
 	assert_int_equal(c->f.irqs, 4);
 	c->f.irqs = 0;
-	assert_int_equal(pio_read(c, 0xC4, 200, 16, false, buf, 2048), ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(pio_read(c, 0xC4, 200, 16, false, buf, 2048),
+			 ATA_STAT_DRDY | ATA_STAT_DSC);
 	assert_int_equal(c->f.irqs, 4);
 	assert_memory_equal(buf, data, 8192);
 	ctx_free(c);
@@ -231,7 +232,8 @@ static void test_lba48_high(void **state)
 
 	/* READ NATIVE MAX EXT returns the last sector; the 28-bit form is capped. */
 	ata_command(&c->dev, 0x27);
-	uint64_t max = (uint64_t)c->dev.tf.lba_high_exp << 40 | (uint64_t)c->dev.tf.lba_mid_exp << 32 |
+	uint64_t max = (uint64_t)c->dev.tf.lba_high_exp << 40 |
+		       (uint64_t)c->dev.tf.lba_mid_exp << 32 |
 		       (uint64_t)c->dev.tf.lba_low_exp << 24 | (uint64_t)c->dev.tf.lba_high << 16 |
 		       (uint64_t)c->dev.tf.lba_mid << 8 | c->dev.tf.lba_low;
 	assert_int_equal(max, (200ULL << 30) / 512 - 1);
@@ -255,10 +257,10 @@ static void test_range_errors(void **state)
 		uint32_t count;
 		bool lba48;
 	} bad[] = {
-		{0x20, sectors, 1, false},     {0x24, sectors - 1, 2, true},
-		{0xC8, sectors - 255, 0, false}, {0x25, sectors - 65535, 0, true},
-		{0x30, sectors, 1, false},     {0x35, (1ULL << 47), 1, true},
-		{0x40, sectors - 1, 2, false}, {0x42, sectors, 1, true},
+	    {0x20, sectors, 1, false},	     {0x24, sectors - 1, 2, true},
+	    {0xC8, sectors - 255, 0, false}, {0x25, sectors - 65535, 0, true},
+	    {0x30, sectors, 1, false},	     {0x35, (1ULL << 47), 1, true},
+	    {0x40, sectors - 1, 2, false},   {0x42, sectors, 1, true},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fake_tf(&c->dev, bad[i].lba, bad[i].count, bad[i].lba48);
@@ -579,11 +581,16 @@ static void test_registers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_identify),	 cmocka_unit_test(test_pio_rw),
-		cmocka_unit_test(test_lba48_high),	 cmocka_unit_test(test_range_errors),
-		cmocka_unit_test(test_dma_rw),		 cmocka_unit_test(test_dma_large),
-		cmocka_unit_test(test_reset_during_dma), cmocka_unit_test(test_readonly),
-		cmocka_unit_test(test_flush_trim_features), cmocka_unit_test(test_registers),
+	    cmocka_unit_test(test_identify),
+	    cmocka_unit_test(test_pio_rw),
+	    cmocka_unit_test(test_lba48_high),
+	    cmocka_unit_test(test_range_errors),
+	    cmocka_unit_test(test_dma_rw),
+	    cmocka_unit_test(test_dma_large),
+	    cmocka_unit_test(test_reset_during_dma),
+	    cmocka_unit_test(test_readonly),
+	    cmocka_unit_test(test_flush_trim_features),
+	    cmocka_unit_test(test_registers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,165 @@
+#!/bin/bash
+# Disk I/O inside the guest, minivmm against QEMU, for AHCI and for PIIX IDE.
+#
+# The same kernel and initramfs boot under minivmm (--disk IMG,format=raw,cache=none,bus=sata|ide)
+# and under QEMU -accel kvm (-M q35 and its ICH9 AHCI; -M pc and its PIIX IDE; -drive ...,
+# cache=none,format=raw -device ide-hd), one after the other on the same raw image on the same
+# storage.  In the guest, bench/diskio.c (O_DIRECT, timed with clock_gettime) does a sequential
+# write then read in 1 MiB blocks and 4 KiB random writes then reads at aligned offsets from a
+# fixed seed.  Prints one table: each figure for both VMMs and the ratio minivmm/QEMU (above 1:
+# minivmm faster).
+#
+# No usable /dev/kvm here: the whole run happens inside one level-1 VM (QEMU TCG, nested KVM), where
+# tmpfs has no O_DIRECT, so the image sits on an ext4 file system on a loop device made there.
+#   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
+#   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
+#   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
+cd "$(dirname "$0")/.." || exit 1
+. guest-tests/lib/level1.sh
+. guest-tests/lib/guest.sh
+
+SEQ_MB=${BENCH_DISK_SEQ_MB:-64}
+RAND_OPS=${BENCH_DISK_RAND_OPS:-1000}
+case "$SEQ_MB$RAND_OPS" in
+*[!0-9]* | "") echo "bench/disk.sh: BENCH_DISK_SEQ_MB and BENCH_DISK_RAND_OPS must be numbers" >&2; exit 2 ;;
+esac
+[ "$SEQ_MB" -ge 1 ] && [ "$SEQ_MB" -le 4096 ] && [ "$RAND_OPS" -ge 1 ] || {
+	echo "bench/disk.sh: BENCH_DISK_SEQ_MB must be 1..4096 and BENCH_DISK_RAND_OPS at least 1" >&2
+	exit 2
+}
+IMG_MB=$((SEQ_MB + 16))
+MEM=256
+
+if [ "${GT_LEVEL:-}" != 1 ]; then
+	mkdir -p build/bench
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
+	[ -x ./minivmm ] || { echo "bench/disk.sh: ./minivmm is not built (run make)" >&2; exit 1; }
+	if ! gt_host_kvm_usable; then
+		echo "# disk: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
+		level1_run ./bench/disk.sh
+		rc=$?
+		level1_cleanup
+		exit $rc
+	fi
+fi
+[ -x build/bench/diskio ] || { echo "bench/disk.sh: build/bench/diskio is missing" >&2; exit 1; }
+
+gt_setup
+# Undo the loop mount too (gt_teardown kills the guests and removes $GT_WORK).
+MNT="" LOOP=""
+disk_teardown() {
+	gt_teardown_guests
+	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null
+	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
+	[ -n "${DIRS_TO_REMOVE:-}" ] && rm -rf "$DIRS_TO_REMOVE"
+	[ -n "${GT_WORK:-}" ] && rm -rf "$GT_WORK"
+}
+gt_teardown_guests() {
+	local n
+	for n in "${!_gt_pid[@]}"; do
+		kill -KILL "${_gt_pid[$n]}" 2>/dev/null
+	done
+}
+trap disk_teardown EXIT
+
+# A directory whose file system takes O_DIRECT (cache=none needs it).
+disk_storage() {
+	if [ "${GT_LEVEL:-}" = 1 ]; then
+		# Level 1 is root on tmpfs: ext4 on a loop device over a tmpfs file.  The kernel's own
+		# request_module cannot see the chroot's modules, so crc32c is loaded by name.
+		PATH=$PATH:/sbin:/usr/sbin
+		modprobe loop && modprobe crc32c_generic && modprobe ext4 || return 1
+		truncate -s $((IMG_MB + 64))M "$GT_WORK/fs.img" &&
+			mkfs.ext4 -q -F "$GT_WORK/fs.img" &&
+			LOOP=$(losetup -f --show "$GT_WORK/fs.img") &&
+			MNT=$GT_WORK/mnt && mkdir -p "$MNT" && mount -t ext4 "$LOOP" "$MNT" || return 1
+		DIR=$MNT
+	else
+		DIR=$(mktemp -d "${BENCH_DISK_DIR:-/var/tmp}/minivmm-disk.XXXXXX") || return 1
+		MNT="" # nothing to unmount; the directory goes with the image below
+		DIRS_TO_REMOVE=$DIR
+	fi
+	dd if=/dev/zero of="$DIR/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null || {
+		echo "bench/disk.sh: $DIR: the file system has no O_DIRECT (set BENCH_DISK_DIR)" >&2
+		return 1
+	}
+	rm -f "$DIR/probe"
+}
+
+# Starts VMM (minivmm|qemu) with the image on BUS (sata|ide), bookkept like guest_start.
+disk_guest_start() { # name vmm bus
+	local name=$1 vmm=$2 bus=$3 fd kernel append
+	kernel=$(gt_kernel)
+	append="console=ttyS0 quiet panic=-1 bench.seq_mb=$SEQ_MB bench.rand_ops=$RAND_OPS bench.region_mb=$SEQ_MB"
+	mkfifo "$GT_WORK/$name.in" || return 1
+	exec {fd}<>"$GT_WORK/$name.in"
+	case $vmm in
+	minivmm)
+		"$GT_MINIVMM" run --name "$name" --cpus 1 --memory "$MEM" --kernel "$kernel" \
+			--initrd "$GT_WORK/disk.cpio" --append "$append" --console stdio \
+			--disk "$IMG,format=raw,cache=none,bus=$bus" \
+			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		;;
+	qemu)
+		local machine=q35
+		[ "$bus" = ide ] && machine=pc
+		# bus=ide.0: q35's built-in ICH9 AHCI port 0, or pc's PIIX primary channel.
+		qemu-system-x86_64 -accel kvm -M "$machine" -smp 1 -m "$MEM" -nodefaults -display none \
+			-no-reboot -serial stdio -kernel "$kernel" -initrd "$GT_WORK/disk.cpio" \
+			-append "$append" -drive "file=$IMG,if=none,id=d,cache=none,format=raw" \
+			-device ide-hd,drive=d,bus=ide.0 \
+			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		;;
+	esac
+	_gt_pid[$name]=$!
+	_gt_fd[$name]=$fd
+	_gt_last=$name
+}
+
+declare -A R=()
+# One guest: fills R[vmm,bus,figure]; 1 (with the console's end) if it did not finish.
+disk_measure() { # vmm bus
+	local vmm=$1 bus=$2 name=disk-$1-$2-$$ mode line ok=0 t0=$SECONDS
+	disk_guest_start "$name" "$vmm" "$bus" || return 1
+	guest_wait "$name" '^DISK: done' "${BENCH_DISK_WAIT:-900}" && ok=1
+	guest_wait_exit "$name" 60
+	echo "# disk: $vmm bus=$bus: boot and measurements took $((SECONDS - t0)) s"
+	for mode in seqwrite seqread randwrite randread; do
+		line=$(grep -a "^DISK: $mode " "$GT_WORK/$name.console" | tail -1)
+		R[$vmm,$bus,${mode}_MBps]=$(echo "$line" | sed -n 's/.* MBps=\([0-9.]*\).*/\1/p')
+		R[$vmm,$bus,${mode}_IOPS]=$(echo "$line" | sed -n 's/.* IOPS=\([0-9]*\).*/\1/p')
+		[ -n "${R[$vmm,$bus,${mode}_MBps]}" ] || ok=0
+	done
+	if [ $ok = 0 ]; then
+		echo "# disk: $vmm bus=$bus did not finish; its console and stderr:"
+		tail -15 "$GT_WORK/$name.console" | sed 's/^/#   /'
+		tail -5 "$GT_WORK/$name.stderr" | sed 's/^/#   stderr: /'
+		return 1
+	fi
+}
+
+disk_storage || exit 1
+IMG=$DIR/disk.raw
+# Fully written up front, so neither VMM pays for the host file system allocating blocks.
+dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MB" conv=fsync status=none || exit 1
+initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod" \
+	-f build/bench/diskio:/diskio || exit 1
+
+echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, cache=none;" \
+	"$SEQ_MB MiB sequential, $RAND_OPS x 4 KiB random$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
+echo "# disk: absolute figures from the nested stack are slow and noisy: compare within one run only"
+rc=0
+for bus in sata ide; do
+	disk_measure minivmm $bus || rc=1
+	disk_measure qemu $bus || rc=1
+done
+printf '%-5s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio
+for bus in sata ide; do
+	for f in seqwrite_MBps seqread_MBps randwrite_IOPS randread_IOPS; do
+		a=${R[minivmm,$bus,$f]:-NA} b=${R[qemu,$bus,$f]:-NA}
+		printf '%-5s %-16s %10s %10s %7s\n' "$bus" "$f" "$a" "$b" \
+			"$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+	done
+done
+echo "# ratio = minivmm / QEMU (higher: minivmm faster)"
+exit $rc

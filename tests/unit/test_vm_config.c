@@ -1,0 +1,156 @@
+/* `minivmm run` command-line parsing: defaults, every accepted form and every error, with its
+ * message. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "vmm/layout.h"
+#include "vmm/vm_config.h"
+
+#define HOST_MIB 8192
+
+static int parse(struct vm_config *cfg, char *err, const char *line)
+{
+	static char buf[1024];
+	char *argv[32];
+	int argc = 0;
+	snprintf(buf, sizeof(buf), "%s", line);
+	for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " "))
+		argv[argc++] = t;
+	argv[argc] = NULL;
+	err[0] = 0;
+	return vm_config_parse(argc, argv, HOST_MIB, 1234, cfg, err, 256);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel bz"), 0);
+	assert_string_equal(c.kernel, "bz");
+	assert_int_equal(c.cpus, 1);
+	assert_int_equal(c.memory_mib, 512);
+	assert_int_equal(c.console, VM_CONSOLE_STDIO);
+	assert_string_equal(c.name, "vm-1234");
+	assert_null(c.initrd);
+	assert_string_equal(c.cmdline, "");
+	assert_int_equal(c.reboot, VM_REBOOT_EXIT);
+}
+
+static void test_all_options(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err,
+			       "run --name web-1 --cpus 4 --memory=1024 --kernel=k --initrd i "
+			       "--append root=x --console /tmp/log --reboot exit"),
+			 0);
+	assert_string_equal(c.name, "web-1");
+	assert_int_equal(c.cpus, 4);
+	assert_int_equal(c.memory_mib, 1024);
+	assert_string_equal(c.kernel, "k");
+	assert_string_equal(c.initrd, "i");
+	assert_string_equal(c.cmdline, "root=x");
+	assert_int_equal(c.console, VM_CONSOLE_FILE);
+	assert_string_equal(c.console_path, "/tmp/log");
+	assert_int_equal(parse(&c, err, "run --kernel k --console none --cpus 64"), 0);
+	assert_int_equal(c.console, VM_CONSOLE_NONE);
+	assert_int_equal(c.cpus, 64);
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 32 --reboot restart"), 0);
+	assert_int_equal(c.memory_mib, 32);
+	assert_int_equal(c.reboot, VM_REBOOT_RESTART);
+	assert_int_equal(parse(&c, err, "run --help"), 0);
+	assert_true(c.help);
+}
+
+static void expect_error(const char *line, const char *needle)
+{
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, line), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("'%s': message '%s' lacks '%s'", line, err, needle);
+	assert_null(strchr(err, '\n'));
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_error("run", "missing --kernel");
+	expect_error("run --cpus 2", "missing --kernel");
+	expect_error("run --kernel k --cpus 0", "bad --cpus '0'");
+	expect_error("run --kernel k --cpus 65", "bad --cpus '65'");
+	expect_error("run --kernel k --cpus -1", "bad --cpus");
+	expect_error("run --kernel k --cpus 2x", "bad --cpus");
+	expect_error("run --kernel k --cpus 99999999999999999999999", "bad --cpus");
+	expect_error("run --kernel k --memory 31", "too small");
+	expect_error("run --kernel k --memory 0", "too small");
+	expect_error("run --kernel k --memory 8193", "more than the host's 8192 MiB");
+	expect_error("run --kernel k --memory 1G", "bad --memory");
+	expect_error("run --kernel k --memory", "needs a value");
+	expect_error("run --kernel k --bogus", "unknown option '--bogus'");
+	expect_error("run --kernel k extra", "unknown option 'extra'");
+	expect_error("run --kernelx k", "unknown option '--kernelx'");
+	expect_error("run --kernel k --name ../x", "bad --name");
+	expect_error("run --kernel k --name .hidden", "bad --name");
+	expect_error("run --kernel k --name=", "bad --name");
+	expect_error("run --kernel k --console=", "empty --console");
+	expect_error("run --kernel k --reboot later", "bad --reboot");
+	expect_error("run --kernel= ", "missing --kernel");
+	expect_error("run --kernel k --initrd=", "empty --initrd");
+}
+
+static void test_machine_limit(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256], ok_mib[32], big_mib[32], msg[80];
+	uint64_t limit =
+	    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) / MiB;
+	snprintf(ok_mib, sizeof(ok_mib), "%llu", (unsigned long long)limit);
+	snprintf(big_mib, sizeof(big_mib), "%llu", (unsigned long long)limit + 1);
+	snprintf(msg, sizeof(msg), "more than the machine's %llu MiB", (unsigned long long)limit);
+	char *ok[] = {"run", "--kernel", "k", "--memory", ok_mib, NULL};
+	char *big[] = {"run", "--kernel", "k", "--memory", big_mib, NULL};
+	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, 1, &c, err, sizeof(err)), 0);
+	vm_config_free(&c);
+	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, 1, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, msg));
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_true(vm_config_name_valid("a"));
+	assert_true(vm_config_name_valid("vm_1.test-2"));
+	assert_false(vm_config_name_valid(""));
+	assert_false(vm_config_name_valid("-x"));
+	assert_false(vm_config_name_valid("a/b"));
+	assert_false(vm_config_name_valid("a b"));
+	char longname[80];
+	memset(longname, 'a', 65);
+	longname[65] = 0;
+	assert_false(vm_config_name_valid(longname));
+	longname[64] = 0;
+	assert_true(vm_config_name_valid(longname));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_all_options),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_machine_limit),
+	    cmocka_unit_test(test_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
