@@ -89,12 +89,14 @@ static int run_main(int argc, char **argv)
 	}
 	if (cfg.help) {
 		fputs(vm_config_usage, stdout);
+		vm_config_free(&cfg);
 		return 0;
 	}
 	struct vm_kernel k = {0};
 	uint8_t *img = NULL;
 	if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
+		vm_config_free(&cfg);
 		return 2;
 	}
 	k.data = img;
@@ -102,11 +104,13 @@ static int run_main(int argc, char **argv)
 	if (bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
 		fprintf(stderr, "minivmm: %s: %s\n", cfg.kernel, why);
 		free(img);
+		vm_config_free(&cfg);
 		return 2;
 	}
 	if (cfg.initrd && access(cfg.initrd, R_OK) < 0) {
 		fprintf(stderr, "minivmm: %s: %s\n", cfg.initrd, strerror(errno));
 		free(img);
+		vm_config_free(&cfg);
 		return 2;
 	}
 	block_signals();
@@ -124,6 +128,7 @@ static int run_main(int argc, char **argv)
 		vm_control_stop(vm);
 	vm_destroy(vm);
 	free(img);
+	vm_config_free(&cfg);
 	return code;
 }
 

@@ -32,6 +32,7 @@ struct pci_bus;
 struct acpi_pm;
 struct kvm_cpuid2;
 struct control_server;
+struct storage;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -57,6 +58,7 @@ struct vm {
 	struct i8042 kbd;
 	struct pci_bus *pci;
 	struct acpi_pm *pm;
+	struct storage *storage; /* disks, their controllers and the I/O thread */
 	struct control_server *control;
 
 	/* vCPUs, lifecycle and pause: all under lock */

@@ -4,13 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/storage.h"
 #include "vmm/layout.h"
 #include "vmm/vm_config.h"
 
 const char vm_config_usage[] =
 	"usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
 	"                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
-	"                   [--reboot exit|restart]\n";
+	"                   [--reboot exit|restart]\n"
+	"                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
+	"                          [,cache=writeback|none|directsync|unsafe]]...\n"
+	"                   [--cdrom ISO[,bus=ide|sata]]...\n"
+	"  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -41,10 +46,39 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {"--name",   "--cpus",	"--memory", "--kernel",
-				       "--initrd", "--append", "--console", "--reboot"};
+				       "--initrd", "--append", "--console", "--reboot",
+				       "--disk",   "--cdrom"};
 
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
-		    char *err, size_t errlen)
+void vm_config_free(struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		disk_config_free(&cfg->disks[i]);
+	free(cfg->disks);
+	cfg->disks = NULL;
+	cfg->ndisks = 0;
+}
+
+/* One --disk or --cdrom: parsed now so that a typo is a usage error before anything starts. */
+static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_media media,
+			      char *err, size_t errlen)
+{
+	char msg[400];
+	struct disk_config *v = realloc(cfg->disks, (cfg->ndisks + 1) * sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "run: out of memory");
+		return -ENOMEM;
+	}
+	cfg->disks = v;
+	if (disk_config_parse(val, media, &v[cfg->ndisks], msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "run: %s", msg);
+		return -EINVAL;
+	}
+	cfg->ndisks++;
+	return 0;
+}
+
+static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, int pid,
+				struct vm_config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cpus = 1;
@@ -152,6 +186,12 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struc
 				return -EINVAL;
 			}
 			break;
+		case 8:
+		case 9:
+			if (vm_config_add_disk(cfg, val, opt == 8 ? DISK_MEDIA_HDD : DISK_MEDIA_CDROM,
+					       err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
 	}
 	if (!cfg->kernel || !*cfg->kernel) {
@@ -162,5 +202,20 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struc
 		snprintf(err, errlen, "run: empty --initrd");
 		return -EINVAL;
 	}
+	/* Every disk's bus has a controller with a free position for it. */
+	char msg[400];
+	if (storage_check(cfg->disks, cfg->ndisks, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "run: %s", msg);
+		return -EINVAL;
+	}
 	return 0;
+}
+
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
+		    char *err, size_t errlen)
+{
+	int ret = vm_config_parse_args(argc, argv, host_ram_mib, pid, cfg, err, errlen);
+	if (ret < 0)
+		vm_config_free(cfg);
+	return ret;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "devices/disk.h"
+
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
 enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
 
@@ -23,6 +25,8 @@ struct vm_config {
 	const char *console_path; /* VM_CONSOLE_FILE */
 	enum vm_reboot_action reboot;
 	bool help; /* --help was given: print usage, run nothing */
+	struct disk_config *disks; /* --disk and --cdrom in order (malloc'ed: vm_config_free) */
+	unsigned ndisks;
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory; pid names the VM when --name is
@@ -30,6 +34,8 @@ struct vm_config {
  * is not opened here. */
 int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
 		    char *err, size_t errlen);
+/* Frees what vm_config_parse allocated (the disk list); safe on a zeroed or failed config. */
+void vm_config_free(struct vm_config *cfg);
 /* A VM name is 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it names a socket). */
 bool vm_config_name_valid(const char *name);
 

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "devices/acpi_pm.h"
+#include "devices/storage.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
@@ -136,6 +137,10 @@ int vm_control_start(struct vm *vm, char *err, size_t errlen)
 			vm_control_stop(vm);
 			return r;
 		}
+	}
+	if (vm->storage && (r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0) {
+		vm_control_stop(vm);
+		return r;
 	}
 	return 0;
 }

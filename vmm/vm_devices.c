@@ -11,6 +11,7 @@
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
+#include "devices/storage.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -127,6 +128,15 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN,
 				 gpe_io, vm->pm)) < 0)
 		goto fail;
+	struct storage_env senv = {.pci = vm->pci,
+				   .pio = &vm->pio,
+				   .mem = &vm->mem,
+				   .set_irq = pci_set_irq,
+				   .irq_opaque = vm};
+	/* storage_create's messages name the image and the problem: pass them through. */
+	if ((r = storage_create(&senv, vm->cfg->disks, vm->cfg->ndisks, &vm->storage, err,
+				errlen)) < 0)
+		return r;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: %s", what, strerror(-r));
@@ -136,6 +146,8 @@ fail:
 void vm_devices_destroy(struct vm *vm)
 {
 	/* vCPUs are stopped: no handler can be running. */
+	storage_destroy(vm->storage);
+	vm->storage = NULL;
 	pci_bus_destroy(vm->pci);
 	vm->pci = NULL;
 	if (vm->pm)

@@ -1,0 +1,175 @@
+/* The disk backend shared by every storage controller: opens the image chain with the cache and
+ * access mode asked for, makes its aio context and computes the identity the guest sees. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/disk.h"
+#include "storage/block.h"
+#include "storage/block_aio.h"
+
+void disk_pad_string(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+	if (n > len)
+		n = len;
+	memcpy(dst, src, n);
+	memset(dst + n, ' ', len - n);
+}
+
+static int disk_open_flags(const struct disk *d)
+{
+	int flags = d->read_only ? 0 : BLOCK_OPEN_RDWR;
+	switch (d->cache) {
+	case DISK_CACHE_WRITEBACK:
+		break;
+	case DISK_CACHE_NONE:
+		flags |= BLOCK_OPEN_CACHE_NONE;
+		break;
+	case DISK_CACHE_DIRECTSYNC:
+		flags |= BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC;
+		break;
+	case DISK_CACHE_UNSAFE:
+		flags |= BLOCK_OPEN_CACHE_UNSAFE;
+		break;
+	}
+	return flags;
+}
+
+/* 64-bit FNV-1a: a stable serial number and UUID for images whose format carries none. */
+static uint64_t disk_hash(const char *s, uint64_t h)
+{
+	if (!h)
+		h = 0xcbf29ce484222325ULL;
+	for (; s && *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* CHS as BIOSes translate it: 16 heads, 63 sectors, cylinders capped at 16383 (ATA-8 table). */
+static void disk_geometry(struct disk *d)
+{
+	uint64_t cyl = d->sectors / (16 * 63);
+	d->heads = 16;
+	d->sectors_per_track = 63;
+	d->cylinders = cyl > 16383 ? 16383 : cyl ? (uint16_t)cyl : 1;
+}
+
+static int disk_open_image(const char *path, const char *format, int flags, struct disk_medium *m,
+			   char *err, size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	int ret = block_open(path, format, flags, &m->bs);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", block_last_error());
+		return ret;
+	}
+	ret = block_aio_open(m->bs, NULL, &m->aio);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
+			 strerror(-ret));
+		block_close(m->bs);
+		m->bs = NULL;
+		return ret;
+	}
+	m->path = strdup(path);
+	if (!m->path) {
+		disk_medium_close(m);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	m->size = m->bs->size;
+	return 0;
+}
+
+int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
+	      size_t errlen)
+{
+	struct disk *d = calloc(1, sizeof(*d));
+	struct disk_medium m;
+	char buf[64];
+	int ret;
+
+	*out = NULL;
+	if (!d) {
+		snprintf(err, errlen, "%s: out of memory", cfg->path ? cfg->path : "disk");
+		return -ENOMEM;
+	}
+	d->media = cfg->media;
+	d->mode = cfg->mode;
+	d->cache = cfg->cache;
+	d->bus = cfg->bus;
+	d->index = index;
+	d->read_only = cfg->media == DISK_MEDIA_CDROM || cfg->mode == DISK_MODE_READONLY;
+	d->flush_ignored = cfg->cache == DISK_CACHE_UNSAFE;
+	if (cfg->path) {
+		ret = disk_open_image(cfg->path, cfg->format, disk_open_flags(d), &m, err, errlen);
+		if (ret < 0) {
+			free(d);
+			return ret;
+		}
+		disk_medium_swap(d, &m);
+	} else if (cfg->media != DISK_MEDIA_CDROM) {
+		free(d);
+		snprintf(err, errlen, "--disk: missing file name");
+		return -EINVAL;
+	}
+
+	uint64_t h = disk_hash(cfg->path, 0);
+	snprintf(buf, sizeof(buf), "MV%02u%016llX", index % 100, (unsigned long long)h);
+	snprintf(d->serial, sizeof(d->serial), "%.20s", buf);
+	snprintf(d->model, sizeof(d->model), "%s",
+		 d->media == DISK_MEDIA_CDROM ? "MINIVMM DVD-ROM" : "MINIVMM HARDDISK");
+	snprintf(d->firmware, sizeof(d->firmware), "1.0");
+	if (!d->bs || !d->bs->drv->get_uuid || d->bs->drv->get_uuid(d->bs, d->uuid) < 0) {
+		uint64_t h2 = disk_hash("uuid", h);
+		memcpy(d->uuid, &h, 8);
+		memcpy(d->uuid + 8, &h2, 8);
+		d->uuid[6] = (d->uuid[6] & 0x0f) | 0x40; /* a version-4 style UUID */
+		d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
+	}
+	*out = d;
+	return 0;
+}
+
+void disk_close(struct disk *d)
+{
+	if (!d)
+		return;
+	struct disk_medium m = {0};
+	disk_medium_swap(d, &m);
+	disk_medium_close(&m);
+	free(d);
+}
+
+int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	if (!path)
+		return 0;
+	/* Media are read-only (CD-ROM); a format is probed, raw being the fallback. */
+	return disk_open_image(path, NULL, 0, m, err, errlen);
+}
+
+void disk_medium_swap(struct disk *d, struct disk_medium *m)
+{
+	struct disk_medium old = {d->path, d->bs, d->aio, d->size};
+	d->path = m->path;
+	d->bs = m->bs;
+	d->aio = m->aio;
+	d->size = m->size;
+	d->sectors = d->size / 512;
+	disk_geometry(d);
+	*m = old;
+}
+
+void disk_medium_close(struct disk_medium *m)
+{
+	if (m->aio)
+		block_aio_close(m->aio);
+	if (m->bs)
+		block_close(m->bs);
+	free(m->path);
+	memset(m, 0, sizeof(*m));
+}

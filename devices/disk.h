@@ -1,0 +1,104 @@
+/* A virtual disk as every storage controller sees it (IDE, AHCI, SCSI, NVMe): the opened block
+ * device chain, its asynchronous I/O context, the attachment options and the identity a controller
+ * reports (geometry, serial number, model, firmware, UUID).
+ *
+ * Controllers never open files: they get a struct disk from disk_open() and submit block_aio
+ * requests on disk->aio (whose completions the VM's I/O thread runs, see disk_io_thread_*).
+ *
+ * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
+ *   --disk
+ * FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ *   --cdrom ISO[,bus=ide|sata]
+ * MODE: normal, immutable, writethrough, shareable, multiattach, readonly. Only readonly changes
+ * behaviour today (the guest sees a write-protected disk); the others open the image read-write.
+ */
+#ifndef MINIVMM_DEVICES_DISK_H
+#define MINIVMM_DEVICES_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct block_device;
+struct block_aio_ctx;
+
+enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME };
+enum disk_mode {
+	DISK_MODE_NORMAL = 0,
+	DISK_MODE_IMMUTABLE,
+	DISK_MODE_WRITETHROUGH,
+	DISK_MODE_SHAREABLE,
+	DISK_MODE_MULTIATTACH,
+	DISK_MODE_READONLY,
+};
+enum disk_cache {
+	DISK_CACHE_WRITEBACK = 0, /* page cache, guest flushes honoured */
+	DISK_CACHE_NONE,	  /* O_DIRECT */
+	DISK_CACHE_DIRECTSYNC,	  /* O_DIRECT | O_DSYNC */
+	DISK_CACHE_UNSAFE,	  /* page cache, guest flushes ignored */
+};
+enum disk_media { DISK_MEDIA_HDD = 0, DISK_MEDIA_CDROM };
+
+struct disk_config {
+	char *path;   /* malloc'ed */
+	char *format; /* malloc'ed, NULL: probe */
+	enum disk_bus bus;
+	enum disk_mode mode;
+	enum disk_cache cache;
+	enum disk_media media;
+};
+
+/* Parse one --disk (media HDD) or --cdrom (media CDROM) argument. On error returns -EINVAL with a
+ * one-line message naming the argument and the problem. */
+int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out, char *err,
+		      size_t errlen);
+void disk_config_free(struct disk_config *cfg);
+const char *disk_bus_name(enum disk_bus bus);
+const char *disk_mode_name(enum disk_mode mode);
+const char *disk_cache_name(enum disk_cache cache);
+
+struct disk {
+	char *path;		   /* NULL: CD-ROM drive without a medium */
+	struct block_device *bs;   /* NULL without a medium */
+	struct block_aio_ctx *aio; /* NULL without a medium */
+	enum disk_media media;
+	enum disk_mode mode;
+	enum disk_cache cache;
+	enum disk_bus bus;
+	bool read_only;	    /* the guest cannot write (readonly mode, CD-ROM) */
+	bool flush_ignored; /* cache=unsafe */
+	uint64_t size;	    /* bytes */
+	uint64_t sectors;   /* 512-byte sectors (size rounded down) */
+	uint16_t cylinders, heads, sectors_per_track; /* CHS for IDENTIFY words 1, 3, 6 */
+	char serial[21];			      /* ASCII, NUL-terminated */
+	char model[41];
+	char firmware[9];
+	uint8_t uuid[16];
+	unsigned index; /* attachment order, used for the serial number */
+};
+
+/* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio
+ * context. `index` makes the serial number unique within the VM. */
+int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
+	      size_t errlen);
+/* Waits for the requests in flight (their callbacks run), then frees everything. */
+void disk_close(struct disk *d);
+
+/* CD-ROM media change in three steps, so that the swap itself can run under the controller's lock
+ * while opening and draining (which may block and run callbacks) run outside it:
+ *   disk_medium_open (path NULL: no medium) -> disk_medium_swap (m receives the old medium)
+ *   -> disk_medium_close (waits for the old medium's requests, whose callbacks then run). */
+struct disk_medium {
+	char *path;
+	struct block_device *bs;
+	struct block_aio_ctx *aio;
+	uint64_t size;
+};
+int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t errlen);
+void disk_medium_swap(struct disk *d, struct disk_medium *m);
+void disk_medium_close(struct disk_medium *m);
+
+/* Fill `dst` (len bytes) with `src` padded with spaces and without NUL (ATA/SCSI strings). */
+void disk_pad_string(char *dst, size_t len, const char *src);
+
+#endif

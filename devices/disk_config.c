@@ -1,0 +1,159 @@
+/* Parsing of --disk and --cdrom arguments (see devices/disk.h for the syntax). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/disk.h"
+
+static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme"};
+static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
+					 "shareable", "multiattach", "readonly"};
+static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *disk_bus_name(enum disk_bus bus)
+{
+	return (unsigned)bus < COUNT(bus_names) ? bus_names[bus] : "?";
+}
+const char *disk_mode_name(enum disk_mode mode)
+{
+	return (unsigned)mode < COUNT(mode_names) ? mode_names[mode] : "?";
+}
+const char *disk_cache_name(enum disk_cache cache)
+{
+	return (unsigned)cache < COUNT(cache_names) ? cache_names[cache] : "?";
+}
+
+static int lookup(const char *const *names, size_t n, const char *word)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], word))
+			return (int)i;
+	return -1;
+}
+
+void disk_config_free(struct disk_config *cfg)
+{
+	free(cfg->path);
+	free(cfg->format);
+	cfg->path = cfg->format = NULL;
+}
+
+/* One "key=value" or bare MODE word after the file name. `seen` catches repeated keys, which
+ * would otherwise silently override each other. */
+static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen,
+			    char *err, size_t errlen)
+{
+	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8 };
+	bool cdrom = cfg->media == DISK_MEDIA_CDROM;
+	char *eq = strchr(word, '=');
+	unsigned bit;
+	int v;
+
+	if (!eq) {
+		if (cdrom)
+			goto bad_key;
+		v = lookup(mode_names, COUNT(mode_names), word);
+		if (v < 0) {
+			snprintf(err, errlen,
+				 "%s: unknown disk mode '%s' (normal, immutable, writethrough, "
+				 "shareable, multiattach, readonly)",
+				 opt, word);
+			return -EINVAL;
+		}
+		bit = SEEN_MODE;
+		cfg->mode = v;
+	} else {
+		*eq = 0;
+		const char *val = eq + 1;
+		if (!strcmp(word, "bus")) {
+			v = lookup(bus_names, COUNT(bus_names), val);
+			if (v < 0 || (cdrom && v != DISK_BUS_IDE && v != DISK_BUS_SATA)) {
+				snprintf(err, errlen, "%s: unknown bus '%s' (%s)", opt, val,
+					 cdrom ? "ide, sata" : "ide, sata, scsi, nvme");
+				return -EINVAL;
+			}
+			bit = SEEN_BUS;
+			cfg->bus = v;
+		} else if (!strcmp(word, "format") && !cdrom) {
+			if (!val[0]) {
+				snprintf(err, errlen, "%s: empty format name", opt);
+				return -EINVAL;
+			}
+			bit = SEEN_FORMAT;
+			free(cfg->format);
+			cfg->format = strdup(val);
+			if (!cfg->format) {
+				snprintf(err, errlen, "%s: out of memory", opt);
+				return -ENOMEM;
+			}
+		} else if (!strcmp(word, "cache") && !cdrom) {
+			v = lookup(cache_names, COUNT(cache_names), val);
+			if (v < 0) {
+				snprintf(
+				    err, errlen,
+				    "%s: unknown cache mode '%s' (writeback, none, directsync, "
+				    "unsafe)",
+				    opt, val);
+				return -EINVAL;
+			}
+			bit = SEEN_CACHE;
+			cfg->cache = v;
+		} else {
+			goto bad_key;
+		}
+	}
+	if (*seen & bit) {
+		snprintf(err, errlen, "%s: '%s' given twice", opt,
+			 bit == SEEN_MODE ? "mode" : word);
+		return -EINVAL;
+	}
+	*seen |= bit;
+	return 0;
+bad_key:
+	snprintf(err, errlen, "%s: unknown option '%s'", opt, word);
+	return -EINVAL;
+}
+
+int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out, char *err,
+		      size_t errlen)
+{
+	const char *opt = media == DISK_MEDIA_CDROM ? "--cdrom" : "--disk";
+	unsigned seen = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->media = media;
+	/* Disks default to SATA (AHCI); the CD-ROM to the IDE secondary master, like VirtualBox. */
+	out->bus = media == DISK_MEDIA_CDROM ? DISK_BUS_IDE : DISK_BUS_SATA;
+	if (!arg || !arg[0] || arg[0] == ',') {
+		snprintf(err, errlen, "%s: missing file name", opt);
+		return -EINVAL;
+	}
+	char *copy = strdup(arg);
+	if (!copy) {
+		snprintf(err, errlen, "%s: out of memory", opt);
+		return -ENOMEM;
+	}
+	char *save = NULL;
+	char *word = strtok_r(copy, ",", &save);
+	out->path = strdup(word);
+	if (!out->path) {
+		snprintf(err, errlen, "%s: out of memory", opt);
+		ret = -ENOMEM;
+	}
+	/* strtok_r skips empty fields: an empty one ("a,,b" or a trailing comma) is a typo worth
+	 * reporting, so look for it first. */
+	if (!ret && (strstr(arg, ",,") || arg[strlen(arg) - 1] == ',')) {
+		snprintf(err, errlen, "%s: empty option in '%s'", opt, arg);
+		ret = -EINVAL;
+	}
+	while (!ret && (word = strtok_r(NULL, ",", &save)))
+		ret = disk_config_word(word, opt, out, &seen, err, errlen);
+	free(copy);
+	if (ret)
+		disk_config_free(out);
+	return ret;
+}

@@ -1,0 +1,103 @@
+/* Control verbs of the VM's storage: CD-ROM media change.
+ *   minivmm control NAME cdrom-eject [--force] [DRIVE]
+ *   minivmm control NAME cdrom-insert ISO [DRIVE]
+ * DRIVE counts the CD-ROM drives from 0 in command-line order (default 0). --force ejects even
+ * when the guest locked the tray. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "devices/storage.h"
+#include "vmm/control.h"
+
+/* The string arguments of a request, at most `max`. */
+static int storage_args(struct json_object *args, const char **out, int max, char *err,
+			size_t errlen)
+{
+	int n = args && json_object_is_type(args, json_type_array)
+		    ? (int)json_object_array_length(args)
+		    : 0;
+	if (n > max) {
+		snprintf(err, errlen, "too many arguments");
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		struct json_object *a = json_object_array_get_idx(args, i);
+		if (!json_object_is_type(a, json_type_string)) {
+			snprintf(err, errlen, "argument %d is not a string", i + 1);
+			return -EINVAL;
+		}
+		out[i] = json_object_get_string(a);
+	}
+	return n;
+}
+
+static int storage_drive_index(const char *s, unsigned *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*s || *end || s[0] == '-' || v > 255) {
+		snprintf(err, errlen, "bad drive number '%.40s'", s);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int verb_cdrom_eject(void *opaque, struct json_object *args, struct json_object *result,
+			    char *err, size_t errlen)
+{
+	const char *a[2];
+	unsigned drive = 0;
+	bool force = false;
+	int n = storage_args(args, a, 2, err, errlen);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(a[i], "--force"))
+			force = true;
+		else if (storage_drive_index(a[i], &drive, err, errlen) < 0)
+			return -EINVAL;
+	}
+	int ret = storage_change_medium(opaque, drive, NULL, force, err, errlen);
+	if (ret == 0)
+		json_object_object_add(result, "drive", json_object_new_int((int)drive));
+	return ret;
+}
+
+static int verb_cdrom_insert(void *opaque, struct json_object *args, struct json_object *result,
+			     char *err, size_t errlen)
+{
+	const char *a[2];
+	unsigned drive = 0;
+	int n = storage_args(args, a, 2, err, errlen);
+	if (n < 0)
+		return n;
+	if (n < 1 || !a[0][0]) {
+		snprintf(err, errlen, "usage: cdrom-insert ISO [DRIVE]");
+		return -EINVAL;
+	}
+	if (n == 2 && storage_drive_index(a[1], &drive, err, errlen) < 0)
+		return -EINVAL;
+	int ret = storage_change_medium(opaque, drive, a[0], false, err, errlen);
+	if (ret == 0) {
+		json_object_object_add(result, "drive", json_object_new_int((int)drive));
+		json_object_object_add(result, "medium", json_object_new_string(a[0]));
+	}
+	return ret;
+}
+
+int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen)
+{
+	int r = control_register_verb(srv, "cdrom-eject", "cdrom-eject [--force] [DRIVE]",
+				      verb_cdrom_eject, s);
+	if (r == 0)
+		r = control_register_verb(srv, "cdrom-insert", "cdrom-insert ISO [DRIVE]",
+					  verb_cdrom_insert, s);
+	if (r < 0)
+		snprintf(err, errlen, "control verbs cdrom-eject/cdrom-insert: %s", strerror(-r));
+	return r;
+}
