@@ -9,8 +9,8 @@
  *   --disk
  * FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   --cdrom ISO[,bus=ide|sata]
- * MODE: normal, immutable, writethrough, shareable, multiattach, readonly. Only readonly changes
- * behaviour today (the guest sees a write-protected disk); the others open the image read-write.
+ * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
+ * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
 #ifndef MINIVMM_DEVICES_DISK_H
 #define MINIVMM_DEVICES_DISK_H

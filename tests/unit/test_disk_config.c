@@ -208,7 +208,7 @@ static void test_disk_open(void **state)
 	    {",cache=none", BLOCK_OPEN_RDWR | BLOCK_OPEN_CACHE_NONE, BLOCK_OPEN_CACHE_DSYNC},
 	    {",cache=directsync", BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC, 0},
 	    {",cache=unsafe", BLOCK_OPEN_CACHE_UNSAFE, BLOCK_OPEN_CACHE_NONE},
-	    {",immutable", BLOCK_OPEN_RDWR, 0}, /* full meaning: a later issue */
+	    {",writethrough", BLOCK_OPEN_RDWR, 0},
 	};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(arg, sizeof(arg), "%s%s", path, maps[i].opts);
