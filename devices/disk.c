@@ -151,6 +151,26 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	return 0;
 }
 
+int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen)
+{
+	const struct disk *d = n ? disks[n - 1] : NULL;
+	if (!d || d->media != DISK_MEDIA_HDD)
+		return 0;
+	for (unsigned i = 0; i + 1 < n; i++) {
+		if (disks[i]->media != DISK_MEDIA_HDD || memcmp(disks[i]->uuid, d->uuid, 16))
+			continue;
+		const uint8_t *u = d->uuid;
+		snprintf(err, errlen,
+			 "%s: cannot attach: its UUID {%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+			 "%02x%02x%02x%02x%02x%02x} is the same as that of '%s', already attached "
+			 "(attach a copy made by `minivmm img clonemedium`, which gets a new UUID)",
+			 d->path, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+			 u[11], u[12], u[13], u[14], u[15], disks[i]->path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 void disk_close(struct disk *d)
 {
 	if (!d)

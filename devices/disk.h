@@ -81,6 +81,10 @@ struct disk {
  * context. `index` makes the serial number unique within the VM. */
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
 	      size_t errlen);
+/* Like VirtualBox, one VM never sees two hard disks with the same UUID (guests identify disks by
+ * it, and two attachments of one image would corrupt it): -EEXIST when the last of `disks` has
+ * the UUID of an earlier one, with a message naming both files. */
+int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen);
 /* Waits for the requests in flight (their callbacks run), then frees everything. */
 void disk_close(struct disk *d);
 

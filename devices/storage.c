@@ -118,29 +118,6 @@ static void *storage_thread(void *opaque)
 	return NULL;
 }
 
-/* Like VirtualBox, one VM never sees two disks with the same UUID (guests identify disks by it;
- * two attachments of one image would corrupt it): the newest disk, last of `disks`, is checked. */
-static int storage_check_uuid(struct disk **disks, unsigned n, const struct disk_config *cfgs,
-			      char *err, size_t errlen)
-{
-	const struct disk *d = disks[n - 1];
-	if (d->media != DISK_MEDIA_HDD)
-		return 0;
-	for (unsigned i = 0; i + 1 < n; i++) {
-		if (disks[i]->media != DISK_MEDIA_HDD || memcmp(disks[i]->uuid, d->uuid, 16))
-			continue;
-		const uint8_t *u = d->uuid;
-		snprintf(err, errlen,
-			 "%s: cannot attach: its UUID {%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-			 "%02x%02x%02x%02x%02x%02x} is the same as that of '%s', already attached "
-			 "(attach a copy made by `minivmm img clonemedium`, which gets a new UUID)",
-			 cfgs[n - 1].path, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
-			 u[10], u[11], u[12], u[13], u[14], u[15], cfgs[i].path);
-		return -EEXIST;
-	}
-	return 0;
-}
-
 int storage_create(const struct storage_env *env, const struct disk_config *cfgs, unsigned n,
 		   struct storage **out, char *err, size_t errlen)
 {
@@ -163,7 +140,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if ((ret = disk_open(&cfgs[i], i, &s->disks[i], err, errlen)) < 0)
 			goto fail;
 		s->ndisks++;
-		if ((ret = storage_check_uuid(s->disks, s->ndisks, cfgs, err, errlen)) < 0)
+		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
 			goto fail;
 	}
 	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME; bus++) {
