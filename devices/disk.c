@@ -8,6 +8,7 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)
@@ -206,8 +207,10 @@ void disk_medium_close(struct disk_medium *m)
 {
 	if (m->aio)
 		block_aio_close(m->aio);
-	if (m->bs)
+	if (m->bs) {
+		disk_lock_release_chain(m->bs);
 		block_close(m->bs);
+	}
 	free(m->path);
 	memset(m, 0, sizeof(*m));
 }

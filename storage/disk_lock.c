@@ -152,3 +152,10 @@ int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t e
 	}
 	return 0;
 }
+
+void disk_lock_release_chain(struct block_device *bs)
+{
+	struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+	for (; bs; bs = bs->backing)
+		fcntl(bs->file.fd, F_OFD_SETLK, &fl);
+}

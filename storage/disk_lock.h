@@ -28,4 +28,9 @@ void disk_lock_owner_clear(void);
  * backing layers with read locks. -EBUSY with a message naming the image and the VM holding it. */
 int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t errlen);
 
+/* Drop the locks of bs's chain now. Needed before block_close when something else may hold a
+ * reference to the open files (io_uring releases its file references asynchronously after the
+ * ring is closed, which would keep the lock for a moment after the VM let the disk go). */
+void disk_lock_release_chain(struct block_device *bs);
+
 #endif

@@ -213,7 +213,8 @@ static void test_disk_open(void **state)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(arg, sizeof(arg), "%s%s", path, maps[i].opts);
 		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-		assert_int_equal(disk_open(&c, 0, &d, err, sizeof(err)), 0);
+		if (disk_open(&c, 0, &d, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", arg, err);
 		assert_int_equal(d->bs->flags & maps[i].flags, maps[i].flags);
 		assert_int_equal(d->bs->flags & maps[i].absent, 0);
 		disk_close(d);
