@@ -154,6 +154,23 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 	return 0;
 }
 
+/* The layer of chain bs that is file `path` (for its UUID); the bottom one if none is. */
+static struct block_device *disk_mode_find_layer(struct block_device *bs, const char *path)
+{
+	char *want = realpath(path, NULL);
+	struct block_device *found = NULL;
+	for (; bs && !found; bs = bs->backing) {
+		char *have = realpath(bs->filename, NULL);
+		if (want && have && !strcmp(want, have))
+			found = bs;
+		free(have);
+		if (!bs->backing && !found)
+			found = bs;
+	}
+	free(want);
+	return found;
+}
+
 int disk_mode_open(const char *path, const char *format, enum disk_mode mode, int flags,
 		   unsigned index, struct block_device **out, struct block_device **user, char *err,
 		   size_t errlen)
@@ -175,6 +192,13 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	}
 	if (mode != DISK_MODE_READONLY)
 		flags |= BLOCK_OPEN_RDWR;
+	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
+		if ((ret = block_open(env.layers[index], "qcow2", flags, out)) < 0 ||
+		    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
+			return disk_mode_fail(out, err, errlen, ret);
+		*user = disk_mode_find_layer(*out, path);
+		return 0;
+	}
 	if ((ret = block_open(path, format, flags, out)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	if (mode == DISK_MODE_SHAREABLE && (ret = disk_mode_check_fixed(*out, err, errlen)) < 0)

@@ -33,6 +33,10 @@ struct block_device;
 struct disk_mode_env {
 	char state_dir[PATH_MAX];
 	bool restarted;
+	/* VM snapshots: layers[i], when set, is the layer normal disk i (attachment index) now
+	 * writes, over the file given on the command line. Owned by the caller. */
+	char *const *layers;
+	unsigned nlayers;
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
 

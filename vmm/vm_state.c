@@ -14,6 +14,7 @@
 #include "storage/disk_mode.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
+#include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 
 int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err, size_t errlen)
@@ -154,6 +155,43 @@ static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, c
 	return ret;
 }
 
+/* Normal disks with VM snapshots write their snapshot's current layer. */
+static char **vm_state_layer;
+static unsigned vm_state_nlayers;
+
+static void vm_state_layers_free(void)
+{
+	for (unsigned i = 0; i < vm_state_nlayers; i++)
+		free(vm_state_layer[i]);
+	free(vm_state_layer);
+	vm_state_layer = NULL;
+	vm_state_nlayers = 0;
+}
+
+static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	vm_state_layers_free();
+	if (!(vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	vm_state_nlayers = cfg->ndisks;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		if (d->media != DISK_MEDIA_HDD || d->mode != DISK_MODE_NORMAL || !d->path)
+			continue;
+		char *real = realpath(d->path, NULL);
+		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i], err,
+					      errlen);
+		free(real);
+		if (ret < 0) {
+			vm_state_layers_free();
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct disk_mode_env env = {0};
@@ -168,6 +206,10 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	    (ret = vm_state_run_marker(env.state_dir, &env.restarted, err, errlen)) < 0 ||
 	    (ret = vm_state_record_disks(env.state_dir, cfg, err, errlen)) < 0)
 		return ret;
+	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
+		return ret;
+	env.layers = vm_state_layer;
+	env.nlayers = vm_state_nlayers;
 	disk_mode_env_set(&env);
 	/* Without a runtime dir, holders of locked images just go unnamed. */
 	if (control_runtime_dir(rundir, sizeof(rundir)) == 0)
@@ -179,4 +221,5 @@ void vm_state_release(void)
 {
 	disk_lock_owner_clear();
 	disk_mode_env_set(NULL);
+	vm_state_layers_free();
 }
