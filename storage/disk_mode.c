@@ -63,10 +63,11 @@ int disk_mode_check_fixed(struct block_device *bs, char *err, size_t errlen)
 	}
 	if (!why)
 		return 0;
-	snprintf(err, errlen,
-		 "%s: cannot be shareable: %s (shareable needs a fixed-size image: raw, VDI "
-		 "static, VHD fixed, qcow2 with preallocation; make one with `minivmm img convert`)",
-		 bs->filename, why);
+	snprintf(
+	    err, errlen,
+	    "%s: cannot be shareable: %s (shareable needs a fixed-size image: raw, VDI "
+	    "static, VHD fixed, qcow2 with preallocation; make one with `minivmm img convert`)",
+	    bs->filename, why);
 	return -EINVAL;
 }
 
@@ -114,7 +115,8 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 			 disk_mode_name(mode));
 		return -EINVAL;
 	}
-	if ((ret = disk_mode_diff_path(env->state_dir, path, index, mode, diff, sizeof(diff))) < 0) {
+	if ((ret = disk_mode_diff_path(env->state_dir, path, index, mode, diff, sizeof(diff))) <
+	    0) {
 		snprintf(err, errlen, "%s: state directory path too long", path);
 		return ret;
 	}

@@ -9,8 +9,8 @@
 #include "vmm/vm_state.h"
 
 static const char snapshot_usage[] =
-	"usage: minivmm snapshot NAME take|restore|delete SNAP [--state-dir DIR]\n"
-	"       minivmm snapshot NAME list [--state-dir DIR]\n";
+    "usage: minivmm snapshot NAME take|restore|delete SNAP [--state-dir DIR]\n"
+    "       minivmm snapshot NAME list [--state-dir DIR]\n";
 
 static int snapshot_main(int argc, char **argv)
 {
@@ -25,8 +25,8 @@ static int snapshot_main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc && argv[i + 1][0]) {
 			state = argv[++i];
 		} else if (argv[i][0] == '-' || npos == 3) {
-			fprintf(stderr, "minivmm: snapshot: unexpected argument '%.80s'\n%s", argv[i],
-				snapshot_usage);
+			fprintf(stderr, "minivmm: snapshot: unexpected argument '%.80s'\n%s",
+				argv[i], snapshot_usage);
 			return 2;
 		} else {
 			pos[npos++] = argv[i];

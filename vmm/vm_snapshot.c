@@ -38,7 +38,8 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
 	if (access(path, F_OK) == 0) {
 		json_object *t = json_object_from_file(path);
-		json_object *disks = t ? jarr(t, "disks") : NULL, *snaps = t ? jarr(t, "snapshots") : NULL;
+		json_object *disks = t ? jarr(t, "disks") : NULL,
+			    *snaps = t ? jarr(t, "snapshots") : NULL;
 		if (!disks || !snaps) {
 			json_object_put(t);
 			snprintf(err, errlen, "%s: not a snapshot tree", path);
@@ -57,14 +58,15 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 	json_object *rec = json_object_from_file(path);
 	if (!rec || !json_object_is_type(rec, json_type_array)) {
 		json_object_put(rec);
-		snprintf(err, errlen, "%s: no disk record (has the VM been run with --disk?)", path);
+		snprintf(err, errlen, "%s: no disk record (has the VM been run with --disk?)",
+			 path);
 		return -ENOENT;
 	}
 	json_object *t = json_object_new_object(), *disks = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(rec); i++) {
 		json_object *r = json_object_array_get_idx(rec, i), *d = json_object_new_object();
-		const char *file = jstr(r, "file"), *mode = jstr(r, "mode"), *media = jstr(r, "media"),
-			   *fmt = jstr(r, "format");
+		const char *file = jstr(r, "file"), *mode = jstr(r, "mode"),
+			   *media = jstr(r, "media"), *fmt = jstr(r, "format");
 		bool normal = mode && !strcmp(mode, "normal") && media && !strcmp(media, "hdd");
 		json_object_object_add(d, "file", json_object_new_string(file ? file : ""));
 		json_object_object_add(d, "format", fmt ? json_object_new_string(fmt) : NULL);
@@ -145,8 +147,8 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 }
 
 /* A new empty qcow2 over `below` for disk i, its path malloc'ed into *out. */
-static int snap_new_diff(const char *dir, size_t i, const char *file, const char *below,
-			 char **out, char *err, size_t errlen)
+static int snap_new_diff(const char *dir, size_t i, const char *file, const char *below, char **out,
+			 char *err, size_t errlen)
 {
 	struct block_device *b = NULL;
 	char path[PATH_MAX];
@@ -169,7 +171,8 @@ static int snap_new_diff(const char *dir, size_t i, const char *file, const char
 		if (access(path, F_OK) < 0)
 			break;
 	}
-	struct block_create_args a = {.size = b->size, .backing = below, .backing_fmt = b->drv->name};
+	struct block_create_args a = {
+	    .size = b->size, .backing = below, .backing_fmt = b->drv->name};
 	ret = block_create("qcow2", path, &a);
 	block_close(b);
 	if (ret < 0) {
@@ -221,8 +224,7 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 	return 0;
 }
 
-static int snap_restore(const char *dir, json_object *t, const char *name, char *err,
-			size_t errlen)
+static int snap_restore(const char *dir, json_object *t, const char *name, char *err, size_t errlen)
 {
 	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
 	json_object *s = snap_find(snaps, name, NULL);
@@ -293,7 +295,8 @@ static int snap_rebase(const char *path, const char *parent, char *err, size_t e
 	if (!ret)
 		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
 	if (ret < 0)
-		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent, block_last_error());
+		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent,
+			 block_last_error());
 	if (x)
 		block_close(x);
 	if (p)
@@ -325,8 +328,8 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				json_object *o = k < json_object_array_length(snaps)
 						     ? json_object_array_get_idx(snaps, k)
 						     : NULL;
-				const char *l = o ? (k == idx ? NULL : snap_layer(o, i))
-						  : jstr(d, "current");
+				const char *l =
+				    o ? (k == idx ? NULL : snap_layer(o, i)) : jstr(d, "current");
 				struct block_device *b = NULL;
 				if (!l || block_open(l, "qcow2", BLOCK_OPEN_NO_BACKING, &b) < 0)
 					continue;
@@ -424,7 +427,8 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen)
 	json_object *snaps = jarr(t, "snapshots");
 	for (size_t i = 0; i < json_object_array_length(snaps); i++) {
 		json_object *s = json_object_array_get_idx(snaps, i), *c;
-		time_t when = json_object_object_get_ex(s, "created", &c) ? json_object_get_int64(c) : 0;
+		time_t when =
+		    json_object_object_get_ex(s, "created", &c) ? json_object_get_int64(c) : 0;
 		char date[32];
 		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", gmtime(&when));
 		printf("%-24s %s UTC\n", jstr(s, "name") ? jstr(s, "name") : "?", date);
@@ -433,8 +437,8 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer,
-			char *err, size_t errlen)
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char *err,
+			size_t errlen)
 {
 	char path[PATH_MAX];
 	*layer = NULL;

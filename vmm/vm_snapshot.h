@@ -31,7 +31,7 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen);
 /* For `run`: the current layer of disk `index` whose base is `file`; NULL when it has none.
  * -EINVAL when the recorded base differs from `file` (the snapshots belong to another disk).
  * The string is malloc'ed. */
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer,
-			char *err, size_t errlen);
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char *err,
+			size_t errlen);
 
 #endif

@@ -132,12 +132,14 @@ static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, c
 		const struct disk_config *d = &cfg->disks[i];
 		json_object *o = json_object_new_object();
 		char *real = d->path ? realpath(d->path, NULL) : NULL;
-		json_object_object_add(o, "file", json_object_new_string(real   ? real
-									 : d->path ? d->path
-										   : ""));
+		json_object_object_add(o, "file",
+				       json_object_new_string(real	? real
+							      : d->path ? d->path
+									: ""));
 		free(real);
-		json_object_object_add(o, "media", json_object_new_string(
-						       d->media == DISK_MEDIA_CDROM ? "cdrom" : "hdd"));
+		json_object_object_add(
+		    o, "media",
+		    json_object_new_string(d->media == DISK_MEDIA_CDROM ? "cdrom" : "hdd"));
 		json_object_object_add(o, "mode", json_object_new_string(disk_mode_name(d->mode)));
 		json_object_object_add(o, "format",
 				       d->format ? json_object_new_string(d->format) : NULL);
@@ -145,7 +147,8 @@ static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, c
 		json_object_array_add(arr, o);
 	}
 	int ret = arr && vm_state_path(dir, "disks.json", path) == 0 &&
-			  vm_state_path(dir, "disks.json.tmp", tmp) == 0 && json_object_to_file_ext(tmp, arr, JSON_C_TO_STRING_PRETTY) == 0 &&
+			  vm_state_path(dir, "disks.json.tmp", tmp) == 0 &&
+			  json_object_to_file_ext(tmp, arr, JSON_C_TO_STRING_PRETTY) == 0 &&
 			  rename(tmp, path) == 0
 		      ? 0
 		      : -EIO;
@@ -181,8 +184,8 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 		if (d->media != DISK_MEDIA_HDD || d->mode != DISK_MODE_NORMAL || !d->path)
 			continue;
 		char *real = realpath(d->path, NULL);
-		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i], err,
-					      errlen);
+		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i],
+					      err, errlen);
 		free(real);
 		if (ret < 0) {
 			vm_state_layers_free();

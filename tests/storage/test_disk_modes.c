@@ -106,7 +106,8 @@ static pid_t holder_start(const char *name, const char *state, const char *path,
 			static char buf[65536];
 			for (unsigned i = 0; i < 64; i++) {
 				memset(buf, i + 1, sizeof(buf));
-				block_pwrite(bs, (uint64_t)i * 3 * 65536 % (16 * MiB), buf, sizeof(buf));
+				block_pwrite(bs, (uint64_t)i * 3 * 65536 % (16 * MiB), buf,
+					     sizeof(buf));
 			}
 			block_flush(bs);
 		}
@@ -270,9 +271,8 @@ static void test_immutable(void **state)
 	assert_non_null(strstr(err, "state directory"));
 
 	set_state_dir(st, false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
 	assert_string_equal(bs->drv->name, "qcow2");
 	assert_ptr_equal(user, bs->backing);
 	assert_string_equal(user->drv->name, "vdi");
@@ -289,16 +289,14 @@ static void test_immutable(void **state)
 
 	/* A restart (reboot inside the guest) keeps the guest's writes... */
 	set_state_dir(st, true);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
 	assert_int_equal(byte_at(bs, 0), 0x55);
 	block_close(bs);
 	/* ...a fresh start throws them away; the base was never written. */
 	set_state_dir(st, false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
 	assert_int_equal(byte_at(bs, 0), 7);
 	block_close(bs);
 	assert_int_equal(sh("cmp -s '%s' '%s.orig'", base, base), 0);
@@ -313,19 +311,18 @@ static void test_multiattach(void **state)
 	char err[512], d1[512], d2[512];
 	struct block_device *a, *b, *user;
 	const char *base = tpath("multi.qcow2");
-	assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 16M && cp '%s' '%s.orig'", base,
-			    base, base),
-			 0);
+	assert_int_equal(
+	    sh("qemu-img create -q -f qcow2 '%s' 16M && cp '%s' '%s.orig'", base, base, base), 0);
 	/* Two VMs on one base at once, each with its own diff (same process: OFD locks still
 	 * conflict between separate opens, so this is the two-VM case). */
 	set_state_dir(tpath("vm1"), false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
+	    0);
 	set_state_dir(tpath("vm2"), false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
+	    0);
 	fill(a, 4096, 0x11);
 	fill(b, 4096, 0x22);
 	/* Nobody may write the base meanwhile. */
@@ -335,15 +332,15 @@ static void test_multiattach(void **state)
 	block_close(b);
 	/* Fresh starts keep each VM's own changes. */
 	set_state_dir(tpath("vm1"), false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
+	    0);
 	assert_int_equal(byte_at(a, 4096), 0x11);
 	block_close(a);
 	set_state_dir(tpath("vm2"), false);
-	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err,
-					sizeof(err)),
-			 0);
+	assert_int_equal(
+	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
+	    0);
 	assert_int_equal(byte_at(b, 4096), 0x22);
 	block_close(b);
 	assert_int_equal(sh("cmp -s '%s' '%s.orig'", base, base), 0);
@@ -359,9 +356,9 @@ static void test_multiattach(void **state)
 			    other, tpath("vm3"), d1, tpath("vm3")),
 			 0);
 	set_state_dir(tpath("vm3"), false);
-	assert_int_equal(disk_mode_open(other, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err,
-					sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(
+	    disk_mode_open(other, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
+	    -EINVAL);
 	assert_non_null(strstr(err, "differencing image is over"));
 }
 
@@ -379,7 +376,8 @@ static void test_duplicate_uuid(void **state)
 	const char *files[] = {a, copy, clone};
 	for (int i = 0; i < 3; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", files[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)),
+				 0);
 		assert_int_equal(disk_open(&c[i], i, &d[i], err, sizeof(err)), 0);
 	}
 	/* A plain copy has the same UUID: refused, naming both files. */
@@ -400,7 +398,8 @@ static void test_duplicate_uuid(void **state)
 	const char *rfiles[] = {raw, link};
 	for (int i = 0; i < 2; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", rfiles[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)),
+				 0);
 		assert_int_equal(disk_open(&c[i], i, &d[i], err, sizeof(err)), 0);
 	}
 	assert_int_equal(disk_check_uuid(d, 2, err, sizeof(err)), -EEXIST);
@@ -418,7 +417,8 @@ static void test_kill_mid_write(void **state)
 	int r;
 	const char *base = tpath("crash.qcow2");
 	assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 16M", base), 0);
-	pid_t pid = holder_start("writer", tpath("vm-crash"), base, DISK_MODE_MULTIATTACH, true, &r);
+	pid_t pid =
+	    holder_start("writer", tpath("vm-crash"), base, DISK_MODE_MULTIATTACH, true, &r);
 	assert_int_equal(r, 0);
 	holder_kill(pid);
 	disk_mode_diff_path(tpath("vm-crash"), base, 1, DISK_MODE_MULTIATTACH, diff, sizeof(diff));
@@ -440,8 +440,9 @@ static void test_vm_state(void **state)
 	struct vm_config cfg;
 	char sarg[600];
 	snprintf(sarg, sizeof(sarg), "%s,bus=ide", tpath("s.raw"));
-	const char *argv[] = {"run", "--name",	    "sv", "--kernel", "k", "--disk",
-			      sarg,  "--state-dir", tpath("deep/state/sv")};
+	const char *argv[] = {"run",	  "--name",	 "sv",
+			      "--kernel", "k",		 "--disk",
+			      sarg,	  "--state-dir", tpath("deep/state/sv")};
 	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(sh("truncate -s 8M '%s'", tpath("s.raw")), 0);
 	assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
@@ -462,8 +463,8 @@ static void test_vm_state(void **state)
 
 	/* An immutable disk: a fresh process resets it, this same process (an exec'ed restart
 	 * keeps the pid and start time) keeps it. */
-	const char *iargv[] = {"run", "--name", "iv", "--kernel", "k", "--disk", NULL, "--state-dir",
-			       tpath("iv")};
+	const char *iargv[] = {"run",	 "--name", "iv",	  "--kernel", "k",
+			       "--disk", NULL,	   "--state-dir", tpath("iv")};
 	char darg[600];
 	snprintf(darg, sizeof(darg), "%s,immutable,bus=ide", tpath("s.raw"));
 	iargv[6] = darg;
@@ -486,8 +487,8 @@ static void test_vm_state(void **state)
 	struct block_device *bs, *u;
 	for (int round = 0; round < 2; round++) {
 		assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
-		assert_int_equal(disk_mode_open(tpath("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs,
-						&u, err, sizeof(err)),
+		assert_int_equal(disk_mode_open(tpath("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0,
+						&bs, &u, err, sizeof(err)),
 				 0);
 		/* round 0: fresh start after another process: reset; round 1: "restart". */
 		assert_int_equal(byte_at(bs, 0), round == 0 ? 0 : 0x44);

@@ -58,8 +58,8 @@ static void vm_run(int want0, int want1, int put0, int put1)
 	char a0[400], a1[400], err[1024];
 	snprintf(a0, sizeof(a0), "%s,bus=ide", base);
 	snprintf(a1, sizeof(a1), "%s,writethrough,bus=ide", wt);
-	const char *argv[] = {"run", "--name", "snapvm", "--kernel", "k", "--disk", a0, "--disk",
-			      a1,    "--state-dir", state};
+	const char *argv[] = {"run", "--name", "snapvm", "--kernel",	"k",  "--disk",
+			      a0,    "--disk", a1,	 "--state-dir", state};
 	struct vm_config cfg;
 	struct disk *d[2];
 	assert_int_equal(vm_config_parse(11, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
@@ -126,10 +126,11 @@ static void test_take_restore_delete(void **st)
 	assert_int_equal(sh("test \"$(head -c1 '%s')\" = F", base), 0);
 	assert_int_equal(snap(VM_SNAPSHOT_DELETE, "s2", err, sizeof(err)), -ENOENT);
 	/* Every layer left behind is a sound image. */
-	assert_int_equal(sh("for f in '%s'/*.qcow2; do [ -e \"$f\" ] || continue; qemu-img check -q "
-			    "\"$f\" || exit 1; done",
-			    state),
-			 0);
+	assert_int_equal(
+	    sh("for f in '%s'/*.qcow2; do [ -e \"$f\" ] || continue; qemu-img check -q "
+	       "\"$f\" || exit 1; done",
+	       state),
+	    0);
 }
 
 static void test_branch_and_running(void **st)
@@ -153,8 +154,8 @@ static void test_branch_and_running(void **st)
 	struct disk_config c;
 	struct disk *d;
 	snprintf(a0, sizeof(a0), "%s,bus=ide", base);
-	const char *argv[] = {"run", "--name", "snapvm", "--kernel", "k", "--disk", a0,
-			      "--state-dir", state};
+	const char *argv[] = {"run",	"--name", "snapvm",	 "--kernel", "k",
+			      "--disk", a0,	  "--state-dir", state};
 	struct vm_config cfg;
 	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(disk_config_parse(a0, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
@@ -173,9 +174,8 @@ static void test_branch_and_running(void **st)
 			    "tr '\\n' ' ' | grep -qx 'a b c '",
 			    state),
 			 0);
-	assert_int_equal(sh("./minivmm snapshot snapvm restore zz --state-dir '%s' 2>/dev/null",
-			    state),
-			 1);
+	assert_int_equal(
+	    sh("./minivmm snapshot snapvm restore zz --state-dir '%s' 2>/dev/null", state), 1);
 	assert_int_equal(sh("./minivmm snapshot 'bad/name' list 2>/dev/null"), 2);
 }
 
