@@ -3,7 +3,7 @@
 # With a usable /dev/kvm the tests run here; otherwise level 1 (QEMU TCG with nested KVM) is booted
 # once and they all run inside it.  A test that hangs is killed after $GT_TEST_TIMEOUT s (900) and
 # counted as a failure; so is one that exits non-zero without saying why.
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 
 run_here() {

@@ -2,7 +2,9 @@
  *
  * Supports versions 2 and 3 (compat 0.10 and 1.1), cluster sizes 512 B..2 MiB, refcount widths
  * 1..64 bits, zero clusters, compressed clusters (zlib, zstd), backing files and internal
- * snapshots. Refused: encryption, external data files, extended L2 entries.
+ * snapshots; extended L2 entries (subclusters) read-only. Refused: encryption, external data files.
+ * Refcounts are kept exact at all times (lazy_refcounts is recorded but not exploited); an image
+ * left with the dirty bit by another program is repaired when opened read-write.
  */
 #include <errno.h>
 #include <json-c/json.h>

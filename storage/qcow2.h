@@ -70,6 +70,7 @@ struct qcow2_cache {
 	int n;
 	uint64_t tick;
 	struct qcow2_cache *depends; /* flushed (and synced) before any write of this cache */
+	bool unsynced;		     /* entries written since the last sync */
 	struct block_device *bs;
 };
 
@@ -216,6 +217,8 @@ int qcow2_read_compressed(struct block_device *bs, uint64_t entry, uint8_t *clus
 int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
 
 /* qcow2_io.c */
+/* With the lock held: wait until no writer is allocating guest cluster `cluster`. */
+void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster);
 int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);

@@ -58,6 +58,7 @@ static int cache_entry_write(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 		return block_error(ret, "%s: cannot write metadata at %#llx", c->bs->filename,
 				   (unsigned long long)e->offset);
 	e->dirty = false;
+	c->unsynced = true;
 	return 0;
 }
 
@@ -75,6 +76,7 @@ int qcow2_cache_write(struct qcow2_cache *c)
 			ret = host_file_flush(&c->bs->file);
 		if (ret < 0)
 			return block_error(ret, "%s: flush failed", c->bs->filename);
+		c->depends->unsynced = false;
 	}
 	for (int i = 0; i < c->n; i++) {
 		if (!c->e[i].dirty)
@@ -89,11 +91,12 @@ int qcow2_cache_write(struct qcow2_cache *c)
 int qcow2_cache_flush(struct qcow2_cache *c)
 {
 	int ret = qcow2_cache_write(c);
-	if (ret < 0)
-		return ret;
+	if (ret < 0 || !c->unsynced)
+		return ret; /* nothing written since the last sync */
 	ret = host_file_flush(&c->bs->file);
 	if (ret < 0)
 		return block_error(ret, "%s: flush failed", c->bs->filename);
+	c->unsynced = false;
 	return 0;
 }
 

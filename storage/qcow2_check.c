@@ -145,6 +145,65 @@ static int check_copied(struct check_ctx *c, uint64_t *bad)
 	return 0;
 }
 
+/* Persistent bitmaps (kept by other programs; valid while the autoclear bit is set) own their
+ * directory, tables and data clusters: count them so they are not taken for leaks. */
+static void count_bitmaps(struct check_ctx *c)
+{
+	struct qcow2_state *s = c->s;
+	const uint8_t *ext = NULL;
+
+	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+		return;
+	for (size_t pos = 0; pos + 8 <= s->unknown_ext_len;) {
+		uint32_t type = qcow2_be32(s->unknown_ext + pos),
+			 len = qcow2_be32(s->unknown_ext + pos + 4);
+		if (type == QCOW2_EXT_BITMAPS && len >= 24 && pos + 8 + len <= s->unknown_ext_len)
+			ext = s->unknown_ext + pos + 8;
+		pos += 8 + (((size_t)len + 7) & ~(size_t)7);
+	}
+	if (!ext)
+		return;
+	uint32_t nb = qcow2_be32(ext);
+	uint64_t dsize = qcow2_be64(ext + 8), doff = qcow2_be64(ext + 16);
+	if (dsize > (64u << 20) || (doff >> s->cluster_bits) >= c->nb) {
+		c->res->corruptions++;
+		return;
+	}
+	uint8_t *dir = malloc(dsize ? dsize : 1);
+	if (!dir || host_file_pread(&c->bs->file, doff, dir, dsize) < 0) {
+		c->res->check_errors++;
+		free(dir);
+		return;
+	}
+	count(c, doff, dsize);
+	uint64_t pos = 0;
+	for (uint32_t i = 0; i < nb && pos + 24 <= dsize; i++) {
+		uint64_t toff = qcow2_be64(dir + pos);
+		uint32_t tsize = qcow2_be32(dir + pos + 8);
+		uint16_t name = qcow2_be16(dir + pos + 18);
+		uint32_t extra = qcow2_be32(dir + pos + 20);
+		pos += (24 + (uint64_t)extra + name + 7) & ~7ull;
+		if ((toff >> s->cluster_bits) >= c->nb || (uint64_t)tsize * 8 > (64u << 20)) {
+			c->res->corruptions++;
+			continue;
+		}
+		uint8_t *tab = malloc(tsize ? (size_t)tsize * 8 : 1);
+		if (!tab || host_file_pread(&c->bs->file, toff, tab, (size_t)tsize * 8) < 0) {
+			c->res->check_errors++;
+			free(tab);
+			continue;
+		}
+		count(c, toff, (uint64_t)tsize * 8);
+		for (uint32_t j = 0; j < tsize; j++) {
+			uint64_t d = qcow2_be64(tab + (size_t)j * 8) & QCOW2_OFFSET_MASK;
+			if (d)
+				count(c, d, s->cluster_size);
+		}
+		free(tab);
+	}
+	free(dir);
+}
+
 static uint64_t snapshot_table_size(const struct qcow2_state *s)
 {
 	uint64_t n = 0;
@@ -249,6 +308,7 @@ int qcow2_check(struct block_device *bs, struct block_check_result *res, int fix
 		goto out;
 	if (s->nb_snapshots)
 		count(&c, s->snapshots_offset, snapshot_table_size(s));
+	count_bitmaps(&c);
 	count(&c, s->refcount_table_offset,
 	      (uint64_t)s->refcount_table_clusters << s->cluster_bits);
 	for (uint64_t i = 0; i < s->reftable_entries; i++) {

@@ -143,6 +143,7 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 	}
 	uint64_t sectors = ((uint64_t)clen + 511) / 512;
 	pthread_mutex_lock(&s->lock);
+	qcow2_wait_allocation(s, offset >> s->cluster_bits);
 	ret = qcow2_alloc_clusters(bs, 1, &host);
 	if (ret == 0) {
 		memset(out + clen, 0, (size_t)(sectors * 512 - (uint64_t)clen));

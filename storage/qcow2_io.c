@@ -48,6 +48,12 @@ static void alloc_end(struct qcow2_state *s, uint64_t first)
 	pthread_cond_broadcast(&s->cond);
 }
 
+void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster)
+{
+	while (alloc_busy(s, cluster, cluster))
+		pthread_cond_wait(&s->cond, &s->lock);
+}
+
 static void io_end(struct qcow2_state *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -324,12 +330,13 @@ int qcow2_flush(struct block_device *bs)
 	while (s->pending_n > 8192 && s->io_inflight)
 		pthread_cond_wait(&s->cond, &s->lock);
 	ret = qcow2_metadata_flush(bs);
+	pthread_mutex_unlock(&s->lock);
+	/* Data needs no metadata lock: other requests go on while the host file syncs. */
 	if (ret == 0) {
 		ret = host_file_flush(&bs->file);
 		if (ret < 0)
 			ret = block_error(ret, "%s: flush failed", bs->filename);
 	}
-	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 

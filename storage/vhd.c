@@ -9,8 +9,10 @@
  * "current size" field ("win " Hyper-V, "qem2", "d2v ", "CTXS", "tap\0") and for the largest
  * geometry, where the current size is used.
  *
- * Differencing VHDs are refused (not implemented). Dynamic reads ignore the sector bitmaps, as QEMU
- * does: a new block is written whole (bitmap all ones, zeroes around the data).
+ * Dynamic reads ignore the sector bitmaps, as QEMU does: a new block is written whole (bitmap all
+ * ones, zeroes around the data). Differencing images (storage/vhd_parent.c) honour the bitmaps
+ * when reading; a block allocated or first written here is made whole (parent data copied in,
+ * bitmap all ones), so writes never have to track sectors. The parent's UUID is not checked.
  */
 #include <endian.h>
 #include <errno.h>
@@ -82,8 +84,8 @@ static int vhd_read_footer(struct block_device *bs, struct vhd_state *s, uint64_
 static uint64_t vhd_footer_size(const uint8_t *f)
 {
 	const uint8_t *app = f + VHD_F_CREATOR_APP;
-	uint64_t chs = (uint64_t)((f[VHD_F_CYLS] << 8) | f[VHD_F_CYLS + 1]) * f[VHD_F_HEADS] *
-		       f[VHD_F_SECS];
+	uint64_t chs =
+	    (uint64_t)((f[VHD_F_CYLS] << 8) | f[VHD_F_CYLS + 1]) * f[VHD_F_HEADS] * f[VHD_F_SECS];
 	bool exact = !memcmp(app, "win ", 4) || !memcmp(app, "qem2", 4) ||
 		     !memcmp(app, "d2v ", 4) || !memcmp(app, "CTXS", 4) || !memcmp(app, "tap", 4);
 
@@ -126,7 +128,8 @@ static int vhd_check_bat(struct block_device *bs, struct vhd_state *s, uint64_t 
 			goto out;
 		}
 		if (off < VHD_FOOTER_SIZE ||
-		    (off < s->header_offset + VHD_DYN_HEADER_SIZE && off + span > s->header_offset) ||
+		    (off < s->header_offset + VHD_DYN_HEADER_SIZE &&
+		     off + span > s->header_offset) ||
 		    (off < bat_end && off + span > s->bat_offset)) {
 			ret = block_error(-EINVAL,
 					  "%s: BAT entry %u: block at offset %llu overlaps the "
@@ -141,9 +144,10 @@ static int vhd_check_bat(struct block_device *bs, struct vhd_state *s, uint64_t 
 	qsort(starts, n, sizeof(*starts), vhd_cmp64);
 	for (size_t i = 1; i < n; i++) {
 		if (starts[i - 1] + span > starts[i]) {
-			ret = block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
-					  bs->filename, (unsigned long long)starts[i - 1],
-					  (unsigned long long)starts[i]);
+			ret =
+			    block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
+					bs->filename, (unsigned long long)starts[i - 1],
+					(unsigned long long)starts[i]);
 			goto out;
 		}
 	}
@@ -153,9 +157,8 @@ out:
 }
 
 static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64_t fsize,
-			    bool trailing_ok)
+			    bool trailing_ok, uint8_t *h)
 {
-	uint8_t h[VHD_DYN_HEADER_SIZE];
 	int ret;
 
 	s->header_offset = vhd_get64(s->footer + VHD_F_DATA_OFFSET);
@@ -163,18 +166,18 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	    fsize - s->header_offset < VHD_DYN_HEADER_SIZE)
 		return block_error(-EINVAL, "%s: dynamic header offset %llu outside the file",
 				   bs->filename, (unsigned long long)s->header_offset);
-	ret = host_file_pread(&bs->file, s->header_offset, h, sizeof(h));
+	ret = host_file_pread(&bs->file, s->header_offset, h, VHD_DYN_HEADER_SIZE);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the dynamic header: %s", bs->filename,
 				   strerror(-ret));
 	if (memcmp(h, VHD_DYN_COOKIE, 8) != 0)
 		return block_error(-EINVAL, "%s: no dynamic header (cookie 'cxsparse' not found)",
 				   bs->filename);
-	if (vhd_get32(h + VHD_D_CHECKSUM) != vhd_checksum(h, sizeof(h), VHD_D_CHECKSUM))
-		return block_error(-EINVAL,
-				   "%s: dynamic header checksum mismatch (stored %#x, computed %#x)",
-				   bs->filename, vhd_get32(h + VHD_D_CHECKSUM),
-				   vhd_checksum(h, sizeof(h), VHD_D_CHECKSUM));
+	if (vhd_get32(h + VHD_D_CHECKSUM) != vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM))
+		return block_error(
+		    -EINVAL, "%s: dynamic header checksum mismatch (stored %#x, computed %#x)",
+		    bs->filename, vhd_get32(h + VHD_D_CHECKSUM),
+		    vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM));
 	s->bat_offset = vhd_get64(h + VHD_D_TABLE_OFFSET);
 	s->max_entries = vhd_get32(h + VHD_D_MAX_ENTRIES);
 	s->block_size = vhd_get32(h + VHD_D_BLOCK_SIZE);
@@ -182,25 +185,27 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	    (s->block_size & (s->block_size - 1)))
 		return block_error(-EINVAL, "%s: invalid block size %u", bs->filename,
 				   s->block_size);
-	s->bitmap_size = (s->block_size / VHD_SECTOR / 8 + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
+	s->bitmap_size =
+	    (s->block_size / VHD_SECTOR / 8 + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
 	if ((uint64_t)s->max_entries * s->block_size < bs->size)
-		return block_error(-EINVAL,
-				   "%s: disk size %llu larger than the BAT covers (%u blocks of %u)",
-				   bs->filename, (unsigned long long)bs->size, s->max_entries,
-				   s->block_size);
+		return block_error(
+		    -EINVAL, "%s: disk size %llu larger than the BAT covers (%u blocks of %u)",
+		    bs->filename, (unsigned long long)bs->size, s->max_entries, s->block_size);
 	if (s->max_entries > VHD_MAX_ENTRIES)
 		return block_error(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
 				   bs->filename, s->max_entries, VHD_MAX_ENTRIES);
 	if (s->bat_offset < VHD_FOOTER_SIZE || s->bat_offset > fsize ||
 	    (fsize - s->bat_offset) / 4 < s->max_entries)
-		return block_error(-EINVAL, "%s: BAT (%u entries at offset %llu) beyond end of file",
+		return block_error(-EINVAL,
+				   "%s: BAT (%u entries at offset %llu) beyond end of file",
 				   bs->filename, s->max_entries, (unsigned long long)s->bat_offset);
 	s->bat = malloc((size_t)s->max_entries * 4 + 4);
 	if (!s->bat)
 		return block_error(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
 	ret = host_file_pread(&bs->file, s->bat_offset, s->bat, (size_t)s->max_entries * 4);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
+		return block_error(ret, "%s: cannot read the BAT: %s", bs->filename,
+				   strerror(-ret));
 	for (uint32_t i = 0; i < s->max_entries; i++)
 		s->bat[i] = be32toh(s->bat[i]);
 	uint64_t end = 0;
@@ -224,6 +229,7 @@ static void vhd_close(struct block_device *bs)
 		return;
 	pthread_mutex_destroy(&s->lock);
 	free(s->bat);
+	free(s->full);
 	free(s);
 	bs->state = NULL;
 }
@@ -231,6 +237,7 @@ static void vhd_close(struct block_device *bs)
 static int vhd_open(struct block_device *bs)
 {
 	struct vhd_state *s = calloc(1, sizeof(*s));
+	uint8_t hdr[VHD_DYN_HEADER_SIZE];
 	uint64_t fsize;
 	bool trailing_ok;
 	int ret;
@@ -257,28 +264,39 @@ static int vhd_open(struct block_device *bs)
 	switch (s->type) {
 	case VHD_TYPE_FIXED:
 		if (!trailing_ok || bs->size > fsize - VHD_FOOTER_SIZE) {
-			ret = block_error(-EINVAL, "%s: fixed disk of %llu bytes in a %llu-byte file",
-					  bs->filename, (unsigned long long)bs->size,
-					  (unsigned long long)fsize);
+			ret = block_error(
+			    -EINVAL, "%s: fixed disk of %llu bytes in a %llu-byte file",
+			    bs->filename, (unsigned long long)bs->size, (unsigned long long)fsize);
 			goto fail;
 		}
 		s->footer_pos = fsize - VHD_FOOTER_SIZE;
 		break;
 	case VHD_TYPE_DYNAMIC:
-		ret = vhd_open_dynamic(bs, s, fsize, trailing_ok);
+	case VHD_TYPE_DIFF:
+		ret = vhd_open_dynamic(bs, s, fsize, trailing_ok, hdr);
 		if (ret < 0)
 			goto fail;
+		if (s->type == VHD_TYPE_DIFF) {
+			s->diff = true;
+			s->full = calloc(s->max_entries ? s->max_entries : 1, 1);
+			if (!s->full) {
+				ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
+				goto fail;
+			}
+			ret = vhd_parent_open(bs, hdr, fsize);
+			if (ret < 0)
+				goto fail;
+		}
 		break;
-	case VHD_TYPE_DIFF:
-		ret = block_error(-ENOTSUP, "%s: differencing VHD images are not supported",
-				  bs->filename);
-		goto fail;
 	default:
 		ret = block_error(-EINVAL, "%s: unknown VHD disk type %u", bs->filename, s->type);
 		goto fail;
 	}
 	return 0;
 fail:
+	free(bs->backing_name);
+	free(bs->backing_fmt);
+	bs->backing_name = bs->backing_fmt = NULL;
 	vhd_close(bs);
 	return ret;
 }
@@ -330,8 +348,8 @@ static uint32_t vhd_cluster_size(struct block_device *bs)
 
 static const struct block_driver block_driver_vpc = {
     .name = "vpc",
-    .description = "Microsoft Virtual Hard Disk (VHD), fixed and dynamic",
-    .has_backing = false,
+    .description = "Microsoft Virtual Hard Disk (VHD): fixed, dynamic, differencing",
+    .has_backing = true,
     .probe = vhd_probe,
     .open = vhd_open,
     .close = vhd_close,

@@ -1,4 +1,5 @@
-/* Microsoft VHD images (format name "vpc"): the driver's private interface, shared by storage/vhd*.c.
+/* Microsoft VHD images (format name "vpc"): the driver's private interface, shared by
+ * storage/vhd*.c.
  *
  * On-disk layout (all fields big-endian), from Microsoft's "Virtual Hard Disk Image Format
  * Specification" 1.0:
@@ -70,7 +71,8 @@ enum {
 #define VHD_MAX_SECTORS 0xff000000ull
 #define VHD_BLOCK_SIZE_DEFAULT (2u << 20)
 #define VHD_BLOCK_SIZE_MAX (256u << 20)
-/* Bound on the BAT held in memory (64 MiB): 32 TiB with 2 MiB blocks, far past the 2040 GiB limit. */
+/* Bound on the BAT held in memory (64 MiB): 32 TiB with 2 MiB blocks, far past the 2040 GiB limit.
+ */
 #define VHD_MAX_ENTRIES (1u << 24)
 /* Seconds between the Unix epoch and the VHD epoch (2000-01-01 00:00:00 UTC). */
 #define VHD_EPOCH 946684800u
@@ -85,6 +87,8 @@ struct vhd_state {
 	uint32_t block_size;
 	uint32_t bitmap_size; /* bytes before each block's data, a multiple of 512 */
 	uint32_t *bat;	      /* host order; read without the lock, set under it */
+	bool diff;	      /* differencing: sector bitmaps say which sectors are here */
+	uint8_t *full;	      /* diff: 1 when the block's bitmap is known to be all ones */
 	uint64_t footer_pos;  /* where the trailing footer sits: the next block goes there */
 	pthread_mutex_t lock; /* allocation */
 };
@@ -103,5 +107,8 @@ int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *io
 int vhd_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
 		     int *status, uint64_t *map_offset);
 int vhd_create(const char *filename, const struct block_create_args *args);
+int vhd_parent_open(struct block_device *bs, const uint8_t *hdr, uint64_t fsize);
+int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uint64_t loc_off,
+		    uint8_t *loc_data);
 
 #endif

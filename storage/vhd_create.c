@@ -6,6 +6,8 @@
  * the next size the geometry can express (what qemu-img does), unless it is beyond the largest
  * geometry (then the exact size is stored). With force_size=on the exact size is stored and the
  * creator is "qem2", which tells QEMU (and this driver) to trust the current-size field.
+ * A backing file makes a differencing image of the parent's exact size (stored as with force_size);
+ * the parent must be a VHD: its UUID and time stamp are recorded with a W2ru (relative) locator.
  */
 #include <endian.h>
 #include <errno.h>
@@ -45,14 +47,22 @@ static int vhd_parse_bool(const char *file, const char *key, const char *v, bool
 }
 
 static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t *footer,
-			     uint64_t size, uint32_t block_size)
+			     uint64_t size, uint32_t block_size, const char *backing)
 {
 	uint64_t blocks = (size + block_size - 1) / block_size;
 	uint64_t bat_bytes = (blocks * 4 + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
 	uint64_t bat_off = VHD_FOOTER_SIZE + VHD_DYN_HEADER_SIZE;
-	uint8_t hdr[VHD_DYN_HEADER_SIZE] = {0};
+	uint64_t end = bat_off + bat_bytes;
+	uint8_t hdr[VHD_DYN_HEADER_SIZE] = {0}, loc[VHD_SECTOR];
 	uint8_t *bat;
 	int ret;
+
+	if (backing) { /* the locator's data follows the BAT */
+		ret = vhd_parent_fill(filename, hdr, backing, end, loc);
+		if (ret < 0)
+			return ret;
+		end += VHD_SECTOR;
+	}
 
 	memcpy(hdr + VHD_D_COOKIE, VHD_DYN_COOKIE, 8);
 	uint64_t v64 = htobe64(VHD_NO_OFFSET);
@@ -77,8 +87,10 @@ static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t 
 		ret = host_file_pwrite(f, VHD_FOOTER_SIZE, hdr, sizeof(hdr));
 	if (ret == 0)
 		ret = host_file_pwrite(f, bat_off, bat, bat_bytes);
+	if (ret == 0 && backing)
+		ret = host_file_pwrite(f, bat_off + bat_bytes, loc, VHD_SECTOR);
 	if (ret == 0)
-		ret = host_file_pwrite(f, bat_off + bat_bytes, footer, VHD_FOOTER_SIZE);
+		ret = host_file_pwrite(f, end, footer, VHD_FOOTER_SIZE);
 	free(bat);
 	return ret;
 }
@@ -116,16 +128,23 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 					   filename, bs_text);
 		block_size = (uint32_t)v;
 	}
-	if (args->backing)
-		return block_error(-ENOTSUP, "%s: differencing VHD images cannot be created",
-				   filename);
+	if (args->backing) {
+		if (fixed)
+			return block_error(-EINVAL, "%s: a fixed VHD cannot have a parent",
+					   filename);
+		if (args->backing_fmt && strcmp(args->backing_fmt, "vpc"))
+			return block_error(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
+					   filename, args->backing_fmt);
+		force = true; /* the parent's size, exactly */
+	}
 	uint64_t sectors = args->size / VHD_SECTOR;
 	if (args->size % VHD_SECTOR)
 		sectors++;
 	if (!force)
 		sectors = vhd_chs_round(sectors);
 	if (sectors > VHD_MAX_SECTORS)
-		return block_error(-EFBIG, "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
+		return block_error(-EFBIG,
+				   "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
 				   filename, (unsigned long long)args->size);
 	uint64_t size = sectors * VHD_SECTOR;
 
@@ -134,9 +153,19 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 		return block_error(ret, "%s: no random bytes for the UUID", filename);
 	uuid[6] = (uuid[6] & 0x0f) | 0x40;
 	uuid[8] = (uuid[8] & 0x3f) | 0x80;
-	vhd_footer_fill(footer, fixed ? VHD_TYPE_FIXED : VHD_TYPE_DYNAMIC, size,
-			fixed ? VHD_NO_OFFSET : VHD_FOOTER_SIZE, uuid, force ? "qem2" : "mvmm");
+	vhd_footer_fill(footer,
+			fixed		? VHD_TYPE_FIXED
+			: args->backing ? VHD_TYPE_DIFF
+					: VHD_TYPE_DYNAMIC,
+			size, fixed ? VHD_NO_OFFSET : VHD_FOOTER_SIZE, uuid,
+			force ? "qem2" : "mvmm");
 
+	if (args->backing) { /* refuse a bad parent before the file exists */
+		uint8_t h[VHD_DYN_HEADER_SIZE] = {0}, l[VHD_SECTOR];
+		ret = vhd_parent_fill(filename, h, args->backing, 0, l);
+		if (ret < 0)
+			return ret;
+	}
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
@@ -145,7 +174,7 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 		if (ret == 0)
 			ret = host_file_pwrite(&f, size, footer, VHD_FOOTER_SIZE);
 	} else {
-		ret = vhd_write_dynamic(&f, filename, footer, size, block_size);
+		ret = vhd_write_dynamic(&f, filename, footer, size, block_size, args->backing);
 	}
 	if (ret == 0)
 		ret = host_file_flush(&f);

@@ -39,6 +39,79 @@ static uint64_t vhd_map(struct vhd_state *s, uint64_t offset, uint64_t len, uint
 	return (uint64_t)e * VHD_SECTOR + s->bitmap_size + in;
 }
 
+/* Differencing images: is every sector of block idx here (bitmap all ones)? Cached once true. */
+static int vhd_block_full(struct block_device *bs, uint64_t idx, uint8_t *bitmap, bool *full)
+{
+	struct vhd_state *s = bs->state;
+	uint32_t bits = s->block_size / VHD_SECTOR;
+	int ret;
+
+	*full = __atomic_load_n(&s->full[idx], __ATOMIC_ACQUIRE);
+	if (*full)
+		return 0;
+	uint64_t off = (uint64_t)vhd_bat_get(s, idx) * VHD_SECTOR;
+	ret = host_file_pread(&bs->file, off, bitmap, s->bitmap_size);
+	if (ret < 0)
+		return vhd_io_error(bs, "bitmap read", off, ret);
+	*full = true;
+	for (uint32_t i = 0; i < bits && *full; i++)
+		*full = bitmap[i / 8] & (0x80 >> (i % 8));
+	if (*full)
+		__atomic_store_n(&s->full[idx], 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Read [offset, offset+run) of one allocated block of a differencing image, sector by sector as
+ * its bitmap says: present sectors from the file, the others from the parent. */
+static int vhd_read_diff(struct block_device *bs, uint64_t offset, uint64_t run, uint64_t host,
+			 const struct iovec *iov, int iovcnt, size_t done)
+{
+	struct vhd_state *s = bs->state;
+	uint64_t idx = offset / s->block_size, in = offset % s->block_size;
+	uint8_t *bitmap = malloc(s->bitmap_size);
+	struct iovec part[VHD_IOV_MAX], *p = part, *heap = NULL;
+	bool full;
+	int ret;
+
+	if (!bitmap)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	if (iovcnt > VHD_IOV_MAX) {
+		p = heap = malloc(sizeof(*heap) * iovcnt);
+		if (!heap) {
+			free(bitmap);
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		}
+	}
+	ret = vhd_block_full(bs, idx, bitmap, &full);
+	for (uint64_t pos = 0; pos < run && ret == 0;) {
+		uint64_t sec = (in + pos) / VHD_SECTOR;
+		bool here = full || (bitmap[sec / 8] & (0x80 >> (sec % 8)));
+		uint64_t n = full ? run - pos : 0;
+		/* the run of sectors with the same bit */
+		while (pos + n < run) {
+			uint64_t sc = (in + pos + n) / VHD_SECTOR;
+			if (!full && !(bitmap[sc / 8] & (0x80 >> (sc % 8))) != !here)
+				break;
+			n += VHD_SECTOR - (in + pos + n) % VHD_SECTOR;
+		}
+		if (n > run - pos)
+			n = run - pos;
+		int cnt = iov_slice(iov, iovcnt, done + pos, n, p, iovcnt);
+		if (cnt < 0)
+			ret = cnt;
+		else if (here)
+			ret = host_file_preadv(&bs->file, host + pos, p, cnt);
+		else
+			ret = block_read_backing(bs, offset + pos, p, cnt);
+		if (ret < 0 && here)
+			ret = vhd_io_error(bs, "read", host + pos, ret);
+		pos += n;
+	}
+	free(heap);
+	free(bitmap);
+	return ret;
+}
+
 int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhd_state *s = bs->state;
@@ -58,8 +131,13 @@ int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 	}
 	while (done < len && ret == 0) {
 		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
-		if (!host) {
+		if (!host && s->diff) {
+			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
+			ret = n < 0 ? n : block_read_backing(bs, offset + done, p, n);
+		} else if (!host) {
 			iov_memset(iov, iovcnt, done, 0, run);
+		} else if (s->diff) {
+			ret = vhd_read_diff(bs, offset + done, run, host, iov, iovcnt, done);
 		} else {
 			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
 			ret = n < 0 ? n : host_file_preadv(&bs->file, host, p, n);
@@ -72,26 +150,47 @@ int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 	return ret;
 }
 
-/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. */
+/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. When the
+ * block lies past the end of the file (the usual case: only the footer is in the way), the zeroes
+ * are left as a hole; otherwise (space after a crash-lost footer) the whole block is written. */
 static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint64_t run,
 			const struct iovec *iov, int iovcnt, size_t done)
 {
 	struct vhd_state *s = bs->state;
 	uint64_t span = (uint64_t)s->bitmap_size + s->block_size;
-	uint64_t pos = s->footer_pos;
+	uint64_t pos = s->footer_pos, fsize;
+	bool whole;
 	uint8_t *buf;
 	int ret;
 
 	if (pos / VHD_SECTOR + span / VHD_SECTOR >= VHD_BAT_FREE)
-		return block_error(-ENOSPC, "%s: file too large for another VHD block", bs->filename);
-	buf = calloc(1, span);
+		return block_error(-ENOSPC, "%s: file too large for another VHD block",
+				   bs->filename);
+	ret = host_file_size(&bs->file, &fsize);
+	if (ret < 0)
+		return vhd_io_error(bs, "size query", pos, ret);
+	whole = fsize > pos + VHD_FOOTER_SIZE || s->diff;
+	buf = whole ? calloc(1, span) : malloc(s->bitmap_size + run);
 	if (!buf)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	memset(buf, 0xff, s->bitmap_size);
-	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + in, run);
+	if (s->diff) {
+		struct iovec v = {buf + s->bitmap_size, s->block_size};
+		ret = block_read_backing(bs, idx * s->block_size, &v, 1);
+		if (ret < 0) {
+			free(buf);
+			return ret;
+		}
+	}
+	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + (whole ? in : 0), run);
 	ret = host_file_pwrite(&bs->file, pos + span, s->footer, VHD_FOOTER_SIZE);
-	if (ret == 0)
+	if (ret == 0 && whole)
 		ret = host_file_pwrite(&bs->file, pos, buf, span);
+	if (ret == 0 && !whole)
+		ret = host_file_pwrite(&bs->file, pos, buf, s->bitmap_size);
+	if (ret == 0 && !whole)
+		ret = host_file_pwrite(&bs->file, pos + s->bitmap_size + in, buf + s->bitmap_size,
+				       run);
 	free(buf);
 	if (ret < 0)
 		return vhd_io_error(bs, "block allocation", pos, ret);
@@ -100,8 +199,42 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 	ret = host_file_pwrite(&bs->file, s->bat_offset + idx * 4, &be, 4);
 	if (ret < 0)
 		return vhd_io_error(bs, "BAT update", s->bat_offset + idx * 4, ret);
+	if (s->diff)
+		__atomic_store_n(&s->full[idx], 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->bat[idx], (uint32_t)(pos / VHD_SECTOR), __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Under s->lock: make an allocated block of a differencing image whole (its merged content
+ * written back, then the bitmap all ones), so that writes need no sector tracking. */
+static int vhd_make_full(struct block_device *bs, uint64_t idx)
+{
+	struct vhd_state *s = bs->state;
+	uint64_t off = (uint64_t)vhd_bat_get(s, idx) * VHD_SECTOR;
+	uint8_t *buf = malloc((size_t)s->bitmap_size + s->block_size);
+	bool full;
+	int ret;
+
+	if (!buf)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	ret = vhd_block_full(bs, idx, buf, &full);
+	if (ret == 0 && !full) {
+		struct iovec v = {buf + s->bitmap_size, s->block_size};
+		ret = vhd_read_diff(bs, idx * s->block_size, s->block_size, off + s->bitmap_size,
+				    &v, 1, 0);
+		if (ret == 0)
+			ret = host_file_pwrite(&bs->file, off + s->bitmap_size,
+					       buf + s->bitmap_size, s->block_size);
+		memset(buf, 0xff, s->bitmap_size);
+		if (ret == 0)
+			ret = host_file_pwrite(&bs->file, off, buf, s->bitmap_size);
+		if (ret < 0)
+			ret = vhd_io_error(bs, "bitmap update", off, ret);
+		else
+			__atomic_store_n(&s->full[idx], 1, __ATOMIC_RELEASE);
+	}
+	free(buf);
+	return ret;
 }
 
 int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
@@ -132,6 +265,13 @@ int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *io
 						   iovcnt, done);
 			pthread_mutex_unlock(&s->lock);
 		}
+		uint64_t idx = (offset + done) / s->block_size;
+		if (host && ret == 0 && s->diff &&
+		    !__atomic_load_n(&s->full[idx], __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&s->lock);
+			ret = vhd_make_full(bs, idx);
+			pthread_mutex_unlock(&s->lock);
+		}
 		if (host && ret == 0) {
 			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
 			ret = n < 0 ? n : host_file_pwritev(&bs->file, host, p, n);
@@ -158,8 +298,9 @@ int vhd_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 	}
 	host = vhd_map(s, offset, len, &run);
 	*map_offset = host;
-	*status = host ? BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID
-		       : BLOCK_STATUS_ZERO;
+	*status = host	    ? BLOCK_STATUS_DATA | BLOCK_STATUS_ALLOCATED | BLOCK_STATUS_OFFSET_VALID
+		  : s->diff ? 0
+			    : BLOCK_STATUS_ZERO;
 	/* Extend over following blocks of the same kind (contiguous on disk for data). */
 	for (done = run; done < len;) {
 		uint64_t r, h = vhd_map(s, offset + done, len - done, &r);

@@ -6,15 +6,15 @@
  * descriptor (a sparse extent must carry the KDMV header, a flat one is data), so descriptors
  * cannot chain or loop; an extent naming the descriptor file or a file already used is refused.
  *
- * Backing: parentFileNameHint names the parent (any format); the CIDs are recorded on create and
- * shown by `info`, not enforced on open.
+ * Backing: parentFileNameHint names the parent (any format on open; a VMDK on create and rebase,
+ * whose CID becomes parentCID). The CID is renewed at the first write after each open, as VMware
+ * and QEMU do; a parentCID that no longer matches the parent is not refused (QEMU does not either).
  */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "storage/vmdk.h"
 
@@ -50,21 +50,6 @@ char *vmdk_path_join(const char *base, const char *name)
 	return path;
 }
 
-static int vmdk_host_flags(struct block_device *bs, bool writable)
-{
-	int hf = 0;
-
-	if ((bs->flags & BLOCK_OPEN_RDWR) && writable)
-		hf |= HOST_FILE_RDWR;
-	if (bs->flags & BLOCK_OPEN_CACHE_NONE)
-		hf |= HOST_FILE_DIRECT;
-	if (bs->flags & BLOCK_OPEN_CACHE_DSYNC)
-		hf |= HOST_FILE_DSYNC;
-	if (bs->flags & BLOCK_OPEN_CACHE_UNSAFE)
-		hf |= HOST_FILE_UNSAFE;
-	return hf;
-}
-
 static void vmdk_close(struct block_device *bs)
 {
 	struct vmdk_state *s = bs->state;
@@ -95,17 +80,18 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 	if (!e->name)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	s->n = 1;
-	ret = vmdk_sparse_open(bs, e, hdr, fsize, true);
+	ret = vmdk_sparse_open(bs, e, hdr, fsize);
 	if (ret < 0)
 		return ret;
 	e->sectors = e->capacity;
 	s->embedded = true;
-	uint64_t doff = vmdk_le64(hdr + VMDK_H_DESC_OFFSET), dsize = vmdk_le64(hdr + VMDK_H_DESC_SIZE);
+	uint64_t doff = vmdk_le64(hdr + VMDK_H_DESC_OFFSET),
+		 dsize = vmdk_le64(hdr + VMDK_H_DESC_SIZE);
 	if (dsize > VMDK_DESC_MAX / VMDK_SECTOR || doff > fsize / VMDK_SECTOR ||
 	    (doff == 0 && dsize) || dsize * VMDK_SECTOR > fsize - doff * VMDK_SECTOR)
-		return block_error(-EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid",
-				   bs->filename, (unsigned long long)dsize,
-				   (unsigned long long)doff);
+		return block_error(
+		    -EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid", bs->filename,
+		    (unsigned long long)dsize, (unsigned long long)doff);
 	s->desc_offset = doff * VMDK_SECTOR;
 	s->desc_size = dsize * VMDK_SECTOR;
 	s->desc = calloc(1, s->desc_size + 1);
@@ -116,184 +102,6 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 		return block_error(ret, "%s: cannot read the descriptor: %s", bs->filename,
 				   strerror(-ret));
 	return vmdk_desc_parse(bs, s);
-}
-
-struct vmdk_file_id {
-	dev_t dev;
-	ino_t ino;
-};
-
-/* Open the file of extent e and refuse one already in use by this disk. */
-static int vmdk_extent_file(struct block_device *bs, struct vmdk_extent *e, const char *name,
-			    struct vmdk_file_id *ids, unsigned n)
-{
-	struct stat st;
-	int ret;
-
-	e->name = vmdk_path_join(bs->filename, name);
-	if (!e->name)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	ret = host_file_open(&e->own, e->name, vmdk_host_flags(bs, !e->read_only));
-	if (ret < 0)
-		return block_error(ret, "%s: cannot open extent file %s: %s", bs->filename, e->name,
-				   strerror(-ret));
-	e->f = &e->own;
-	if (fstat(e->own.fd, &st) < 0)
-		return block_error(-errno, "%s: cannot stat %s", bs->filename, e->name);
-	for (unsigned i = 0; i <= n; i++)
-		if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
-			return block_error(-ELOOP, "%s: extent file %s is %s", bs->filename, e->name,
-					   i == 0 ? "the descriptor itself" : "listed twice");
-	ids[n + 1].dev = st.st_dev;
-	ids[n + 1].ino = st.st_ino;
-	return 0;
-}
-
-/* One extent line: ACCESS SECTORS TYPE ["FILE" [OFFSET]]; 0 when the line is no extent line. */
-static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const char *line,
-			    struct vmdk_file_id *ids)
-{
-	char access[16], type[16], name[4096];
-	unsigned long long sectors, offset = 0;
-	int pos = 0;
-
-	if (sscanf(line, "%15s %llu %15s%n", access, &sectors, type, &pos) < 3)
-		return 0;
-	if (strcmp(access, "RW") && strcmp(access, "RDONLY") && strcmp(access, "NOACCESS"))
-		return 0;
-	if (!strcmp(access, "NOACCESS"))
-		return block_error(-ENOTSUP, "%s: NOACCESS extents are not supported", bs->filename);
-	if (s->n >= VMDK_EXTENTS_MAX)
-		return block_error(-EINVAL, "%s: more than %u extents", bs->filename,
-				   VMDK_EXTENTS_MAX);
-	bool zero = !strcmp(type, "ZERO"), flat = !strcmp(type, "FLAT") || !strcmp(type, "VMFS");
-	if (!zero && !flat && strcmp(type, "SPARSE"))
-		return block_error(-ENOTSUP, "%s: extent type %s not supported", bs->filename, type);
-	const char *p = line + pos;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	name[0] = 0;
-	if (*p == '"') {
-		const char *q = strchr(p + 1, '"');
-		if (!q || (size_t)(q - p - 1) >= sizeof(name))
-			return block_error(-EINVAL, "%s: bad extent file name in '%.60s'",
-					   bs->filename, line);
-		memcpy(name, p + 1, (size_t)(q - p - 1));
-		name[q - p - 1] = 0;
-		p = q + 1;
-		char *end;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p && *p != '\r' && *p != '\n') {
-			offset = strtoull(p, &end, 10);
-			if (end == p)
-				return block_error(-EINVAL, "%s: bad extent offset in '%.60s'",
-						   bs->filename, line);
-		}
-	}
-	if ((!zero && !name[0]) || sectors > VMDK_CAPACITY_MAX || offset > VMDK_CAPACITY_MAX)
-		return block_error(-EINVAL, "%s: bad extent line '%.60s'", bs->filename, line);
-	if (sectors == 0)
-		return 1;
-	struct vmdk_extent *e = &s->ext[s->n];
-	memset(e, 0, sizeof(*e));
-	e->read_only = !strcmp(access, "RDONLY");
-	e->sectors = sectors;
-	e->start = s->n ? s->ext[s->n - 1].start + s->ext[s->n - 1].sectors : 0;
-	s->n++; /* counted now so that close frees what is half set up */
-	if (zero) {
-		e->type = VMDK_EXT_ZERO;
-		return 1;
-	}
-	int ret = vmdk_extent_file(bs, e, name, ids, s->n - 1);
-	if (ret < 0)
-		return ret;
-	if (flat) {
-		e->type = VMDK_EXT_FLAT;
-		e->flat_offset = offset * VMDK_SECTOR;
-		return 1;
-	}
-	uint8_t hdr[VMDK_SECTOR];
-	uint64_t fsize;
-	ret = host_file_size(e->f, &fsize);
-	if (ret == 0)
-		ret = host_file_pread(e->f, 0, hdr, sizeof(hdr));
-	if (ret < 0)
-		return block_error(ret, "%s: cannot read %s: %s", bs->filename, e->name,
-				   strerror(-ret));
-	ret = vmdk_sparse_open(bs, e, hdr, fsize, false);
-	if (ret < 0)
-		return ret;
-	if (e->sectors > e->capacity)
-		return block_error(-EINVAL,
-				   "%s: extent %s: %llu sectors listed but its capacity is %llu",
-				   bs->filename, e->name, (unsigned long long)e->sectors,
-				   (unsigned long long)e->capacity);
-	return 1;
-}
-
-static int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize)
-{
-	struct vmdk_file_id *ids;
-	struct stat st;
-	int ret;
-
-	if (fsize > VMDK_DESC_MAX)
-		return block_error(-EINVAL, "%s: descriptor file of %llu bytes too large",
-				   bs->filename, (unsigned long long)fsize);
-	s->desc = calloc(1, fsize + 1);
-	if (!s->desc)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	ret = host_file_pread(&bs->file, 0, s->desc, fsize);
-	if (ret < 0)
-		return block_error(ret, "%s: cannot read the descriptor: %s", bs->filename,
-				   strerror(-ret));
-	/* qemu-img pads the descriptor files it converts to with NULs to a whole sector. */
-	for (size_t i = strlen(s->desc); i < fsize; i++)
-		if (s->desc[i])
-			return block_error(-EINVAL, "%s: not a VMDK descriptor (binary data)",
-					   bs->filename);
-	ret = vmdk_desc_parse(bs, s);
-	if (ret < 0)
-		return ret;
-	/* One extent per line at most. */
-	unsigned lines = 1;
-	for (const char *p = s->desc; *p; p++)
-		lines += *p == '\n';
-	if (lines > VMDK_EXTENTS_MAX + 1024)
-		lines = VMDK_EXTENTS_MAX + 1024;
-	s->ext = calloc(lines, sizeof(*s->ext));
-	ids = calloc(lines + 1, sizeof(*ids));
-	if (!s->ext || !ids) {
-		free(ids);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
-	if (fstat(bs->file.fd, &st) < 0) {
-		free(ids);
-		return block_error(-errno, "%s: cannot stat", bs->filename);
-	}
-	ids[0].dev = st.st_dev;
-	ids[0].ino = st.st_ino;
-	for (const char *p = s->desc; *p && ret >= 0;) {
-		const char *nl = strchr(p, '\n');
-		size_t l = nl ? (size_t)(nl - p) : strlen(p);
-		char line[8192];
-		if (l < sizeof(line)) {
-			memcpy(line, p, l);
-			line[l] = 0;
-			if (s->n >= lines)
-				ret = block_error(-EINVAL, "%s: too many extents", bs->filename);
-			else
-				ret = vmdk_extent_line(bs, s, line, ids);
-		}
-		p += l + (nl ? 1 : 0);
-	}
-	free(ids);
-	if (ret < 0)
-		return ret;
-	if (s->n == 0)
-		return block_error(-EINVAL, "%s: descriptor lists no extents", bs->filename);
-	return 0;
 }
 
 static int vmdk_open(struct block_device *bs)
@@ -320,7 +128,7 @@ static int vmdk_open(struct block_device *bs)
 		ret = vmdk_open_text(bs, s, fsize);
 	if (ret < 0)
 		goto fail;
-	uint64_t total = s->ext[s->n - 1].start + s->ext[s->n - 1].sectors;
+	uint64_t total = s->n ? s->ext[s->n - 1].start + s->ext[s->n - 1].sectors : 0;
 	if (total > VMDK_SIZE_MAX / VMDK_SECTOR) {
 		ret = block_error(-EINVAL, "%s: disk of %llu sectors too large", bs->filename,
 				  (unsigned long long)total);
@@ -372,21 +180,51 @@ static int vmdk_set_uuid(struct block_device *bs, const uint8_t uuid[16])
 
 	for (int i = 0; i < 16; i++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "%02x%s", uuid[i],
-			      i == 15 ? "" : i == 7 ? "-" : " ");
+			      i == 15  ? ""
+			      : i == 7 ? "-"
+				       : " ");
+	const char *k[] = {"ddb.uuid.image"}, *v[] = {text};
+	const bool q[] = {true};
 	pthread_mutex_lock(&s->desc_lock);
-	char *nd = vmdk_desc_set(s->desc, "ddb.uuid.image", text, true);
-	if (!nd) {
-		pthread_mutex_unlock(&s->desc_lock);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
-	ret = vmdk_desc_write(bs, s, nd);
-	if (ret == 0) {
-		free(s->desc);
-		s->desc = nd;
-	} else {
-		free(nd);
-	}
+	ret = vmdk_desc_update(bs, k, v, q, 1);
 	pthread_mutex_unlock(&s->desc_lock);
+	return ret;
+}
+
+/* Rebase: record the new parent (parentFileNameHint and its CID as parentCID), or none. */
+static int vmdk_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt)
+{
+	struct vmdk_state *s = bs->state;
+	uint32_t pcid = 0xffffffffu;
+	char cid[16];
+	int ret;
+
+	if (backing) {
+		struct block_device *b;
+		char *path = vmdk_path_join(bs->filename, backing);
+		if (!path)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		if (backing_fmt && strcmp(backing_fmt, "vmdk")) {
+			free(path);
+			return block_error(-EINVAL,
+					   "%s: the parent of a VMDK must be a VMDK, not %s",
+					   bs->filename, backing_fmt);
+		}
+		ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
+		free(path);
+		if (ret < 0)
+			return ret;
+		pcid = ((struct vmdk_state *)b->state)->cid;
+		block_close(b);
+	}
+	snprintf(cid, sizeof(cid), "%08x", pcid);
+	const char *k[] = {"parentCID", "parentFileNameHint"}, *v[] = {cid, backing};
+	const bool q[] = {false, true};
+	pthread_mutex_lock(&s->desc_lock);
+	ret = vmdk_desc_update(bs, k, v, q, 2);
+	pthread_mutex_unlock(&s->desc_lock);
+	if (ret == 0)
+		s->parent_cid = pcid;
 	return ret;
 }
 
@@ -398,25 +236,25 @@ static int vmdk_info(struct block_device *bs, struct json_object *out)
 	json_object_object_add(out, "cid", json_object_new_int64(s->cid));
 	json_object_object_add(out, "parent-cid", json_object_new_int64(s->parent_cid));
 	json_object_object_add(out, "create-type", json_object_new_string(s->create_type));
+	/* Keys and values as qemu-img shows them (no format for a monolithic sparse extent). */
 	for (unsigned i = 0; i < s->n; i++) {
 		struct vmdk_extent *e = &s->ext[i];
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "filename",
-				       json_object_new_string(e->name ? e->name : ""));
-		json_object_object_add(
-		    o, "format",
-		    json_object_new_string(e->type == VMDK_EXT_SPARSE ? "SPARSE"
-					   : e->type == VMDK_EXT_FLAT ? "FLAT"
-								      : "ZERO"));
+		const char *fmt = s->embedded		       ? ""
+				  : e->type == VMDK_EXT_SPARSE ? "SPARSE"
+				  : e->type == VMDK_EXT_FLAT   ? "FLAT"
+							       : "ZERO";
+		if (e->compressed)
+			json_object_object_add(o, "compressed", json_object_new_boolean(true));
 		json_object_object_add(o, "virtual-size",
 				       json_object_new_int64((int64_t)(e->sectors * VMDK_SECTOR)));
-		if (e->type == VMDK_EXT_SPARSE) {
+		json_object_object_add(o, "filename",
+				       json_object_new_string(e->name ? e->name : ""));
+		if (e->type == VMDK_EXT_SPARSE)
 			json_object_object_add(
 			    o, "cluster-size",
 			    json_object_new_int64((int64_t)e->grain * VMDK_SECTOR));
-			json_object_object_add(o, "compressed",
-					       json_object_new_boolean(e->compressed));
-		}
+		json_object_object_add(o, "format", json_object_new_string(fmt));
 		json_object_array_add(ext, o);
 	}
 	json_object_object_add(out, "extents", ext);
@@ -444,8 +282,11 @@ static const struct block_driver block_driver_vmdk = {
     .preadv = vmdk_preadv,
     .pwritev = vmdk_pwritev,
     .flush = vmdk_flush,
+    .write_zeroes = vmdk_write_zeroes,
     .block_status = vmdk_block_status,
+    .check = vmdk_check,
     .info = vmdk_info,
+    .set_backing = vmdk_set_backing,
     .get_uuid = vmdk_get_uuid,
     .set_uuid = vmdk_set_uuid,
     .cluster_size = vmdk_cluster_size,

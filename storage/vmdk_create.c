@@ -64,7 +64,8 @@ static int vmdk_create_opts(const char *file, struct block_opts *o, struct vmdk_
 	c->tools = block_opts_get(o, "toolsversion");
 	ret = vmdk_bool(file, "compat6", block_opts_get(o, "compat6"), &compat6);
 	if (ret == 0)
-		ret = vmdk_bool(file, "zeroed_grain", block_opts_get(o, "zeroed_grain"), &c->zeroed);
+		ret =
+		    vmdk_bool(file, "zeroed_grain", block_opts_get(o, "zeroed_grain"), &c->zeroed);
 	if (ret < 0)
 		return ret;
 	if (!c->sub)
@@ -124,9 +125,9 @@ static int vmdk_write_sparse(struct host_file *f, uint64_t capacity, const char 
 		return -ENAMETOOLONG;
 	vmdk_put32(hdr + VMDK_H_MAGIC, VMDK_MAGIC);
 	vmdk_put32(hdr + VMDK_H_VERSION, c->stream ? 3 : c->zeroed ? 2 : 1);
-	vmdk_put32(hdr + VMDK_H_FLAGS, VMDK_FLAG_NL_DETECT | VMDK_FLAG_RGD |
-					   (c->zeroed ? VMDK_FLAG_ZERO_GRAIN : 0) |
-					   (c->stream ? VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS : 0));
+	vmdk_put32(hdr + VMDK_H_FLAGS,
+		   VMDK_FLAG_NL_DETECT | VMDK_FLAG_RGD | (c->zeroed ? VMDK_FLAG_ZERO_GRAIN : 0) |
+		       (c->stream ? VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS : 0));
 	vmdk_put64(hdr + VMDK_H_CAPACITY, capacity);
 	vmdk_put64(hdr + VMDK_H_GRAIN, grain);
 	vmdk_put64(hdr + VMDK_H_DESC_OFFSET, 1);
@@ -190,7 +191,8 @@ static int vmdk_parent_cid(const char *filename, const struct block_create_args 
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	if (a->backing_fmt && strcmp(a->backing_fmt, "vmdk")) {
 		free(path);
-		return block_error(-EINVAL, "%s: backing file format %s: a VMDK parent must be vmdk",
+		return block_error(-EINVAL,
+				   "%s: backing file format %s: a VMDK parent must be vmdk",
 				   filename, a->backing_fmt);
 	}
 	ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
@@ -215,7 +217,8 @@ static char *vmdk_make_desc(const char *filename, const struct block_create_args
 			    const struct vmdk_create_opts *c, uint32_t cid, uint32_t pcid,
 			    uint64_t sectors, unsigned extents)
 {
-	size_t cap = 2048 + (a->backing ? strlen(a->backing) : 0) + extents * (strlen(filename) + 64);
+	size_t cap =
+	    2048 + (a->backing ? strlen(a->backing) : 0) + extents * (strlen(filename) + 64);
 	char *d = malloc(cap);
 	size_t n = 0;
 	unsigned heads = strcmp(c->adapter, "ide") ? 255 : 16;
@@ -292,7 +295,7 @@ static int vmdk_create_extents(const char *filename, const struct vmdk_create_op
 
 int vmdk_create(const char *filename, const struct block_create_args *args)
 {
-	struct vmdk_create_opts c;
+	struct vmdk_create_opts c = {0};
 	uint32_t cid, pcid = 0xffffffffu;
 	unsigned extents = 1, made = 0;
 	struct host_file f;
@@ -312,9 +315,9 @@ int vmdk_create(const char *filename, const struct block_create_args *args)
 		return block_error(-EFBIG, "%s: size %llu too large (at most 64 TiB)", filename,
 				   (unsigned long long)args->size);
 	if (c.split)
-		extents = sectors ? (unsigned)((sectors + VMDK_SPLIT_SECTORS - 1) /
-					       VMDK_SPLIT_SECTORS)
-				  : 1;
+		extents = sectors
+			      ? (unsigned)((sectors + VMDK_SPLIT_SECTORS - 1) / VMDK_SPLIT_SECTORS)
+			      : 1;
 	if (args->backing) {
 		ret = vmdk_parent_cid(filename, args, &pcid);
 		if (ret < 0)

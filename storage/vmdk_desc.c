@@ -1,11 +1,14 @@
 /* The VMDK text descriptor: `key = "value"` lines, extent lines and comments.
  *
- * Lines are found by key, so unknown keys (VMware's many ddb.* entries) survive a rewrite untouched.
+ * Lines are found by key, so unknown keys (VMware's many ddb.* entries) survive a rewrite
+ * untouched.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "storage/vmdk.h"
 
@@ -80,15 +83,43 @@ char *vmdk_desc_set(const char *desc, const char *key, const char *value, bool q
 			continue;
 		if ((size_t)(ke - ks) == klen && strncmp(ks, key, klen) == 0) {
 			const char *eol = strchr(p, '\n');
-			snprintf(out, total, "%.*s%s=%s%s%s%s", (int)(p - desc), desc, key, q, value, q,
-				 eol ? eol : "");
+			snprintf(out, total, "%.*s%s=%s%s%s%s", (int)(p - desc), desc, key, q,
+				 value, q, eol ? eol : "");
 			return out;
 		}
+	}
+	/* A new header key goes after createType (where VMware keeps parentFileNameHint). */
+	const char *ct = strncmp(key, "ddb.", 4) ? strstr(desc, "createType") : NULL;
+	const char *eol = ct ? strchr(ct, '\n') : NULL;
+	if (eol) {
+		snprintf(out, total, "%.*s%s=%s%s%s\n%s", (int)(eol + 1 - desc), desc, key, q,
+			 value, q, eol + 1);
+		return out;
 	}
 	size_t len = strlen(desc);
 	snprintf(out, total, "%s%s%s=%s%s%s\n", desc, len && desc[len - 1] != '\n' ? "\n" : "", key,
 		 q, value, q);
 	return out;
+}
+
+char *vmdk_desc_del(const char *desc, const char *key)
+{
+	const char *p = desc, *ks, *ke, *vs, *ve, *next;
+	size_t klen = strlen(key);
+
+	for (; *p; p = next) {
+		if (!vmdk_desc_line(p, &ks, &ke, &vs, &ve, &next))
+			continue;
+		if ((size_t)(ke - ks) == klen && strncmp(ks, key, klen) == 0) {
+			char *out = malloc(strlen(desc) + 1);
+			if (!out)
+				return NULL;
+			memcpy(out, desc, (size_t)(p - desc));
+			strcpy(out + (p - desc), next);
+			return out;
+		}
+	}
+	return strdup(desc);
 }
 
 static int vmdk_desc_hex(struct block_device *bs, const char *desc, const char *key, uint32_t *out)
@@ -114,7 +145,8 @@ int vmdk_desc_parse(struct block_device *bs, struct vmdk_state *s)
 
 	for (const char *p = s->desc; *p; p++)
 		if (*p != '\n' && *p != '\r' && *p != '\t' && (unsigned char)*p < 0x20)
-			return block_error(-EINVAL, "%s: descriptor holds binary data", bs->filename);
+			return block_error(-EINVAL, "%s: descriptor holds binary data",
+					   bs->filename);
 	ret = vmdk_desc_get(s->desc, "version", buf, sizeof(buf));
 	if (ret == 0 && strcmp(buf, "1") && strcmp(buf, "2") && strcmp(buf, "3"))
 		return block_error(-ENOTSUP, "%s: descriptor version %s not supported",
@@ -169,4 +201,60 @@ int vmdk_desc_write(struct block_device *bs, struct vmdk_state *s, const char *t
 		return block_error(ret, "%s: cannot write the descriptor: %s", bs->filename,
 				   strerror(-ret));
 	return 0;
+}
+
+/* keys[i] set to values[i] (deleted when values[i] is NULL), then written out as one update. */
+int vmdk_desc_update(struct block_device *bs, const char *const *keys, const char *const *values,
+		     const bool *quote, int n)
+{
+	struct vmdk_state *s = bs->state;
+	char *d = strdup(s->desc);
+	int ret;
+
+	for (int i = 0; i < n && d; i++) {
+		char *nd = values[i] ? vmdk_desc_set(d, keys[i], values[i], quote[i])
+				     : vmdk_desc_del(d, keys[i]);
+		free(d);
+		d = nd;
+	}
+	if (!d)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	ret = vmdk_desc_write(bs, s, d);
+	if (ret < 0) {
+		free(d);
+		return ret;
+	}
+	free(s->desc);
+	s->desc = d;
+	return 0;
+}
+
+/* VMware gives a disk a new content ID when it is first modified, so that children made against
+ * the old content (their parentCID) can tell; done once per open, before the first write. */
+int vmdk_cid_refresh(struct block_device *bs)
+{
+	struct vmdk_state *s = bs->state;
+	int ret = 0;
+
+	if (__atomic_load_n(&s->cid_updated, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&s->desc_lock);
+	if (!s->cid_updated) {
+		uint32_t cid;
+		char text[16];
+		do {
+			if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
+				cid = (uint32_t)time(NULL) ^ s->cid;
+		} while (cid >= 0xfffffffeu || cid == s->cid);
+		snprintf(text, sizeof(text), "%08x", cid);
+		const char *k[] = {"CID"}, *v[] = {text};
+		const bool q[] = {false};
+		ret = vmdk_desc_update(bs, k, v, q, 1);
+		if (ret == 0) {
+			s->cid = cid;
+			__atomic_store_n(&s->cid_updated, true, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&s->desc_lock);
+	return ret;
 }

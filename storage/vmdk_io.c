@@ -186,7 +186,13 @@ static int vmdk_grain_alloc(struct block_device *bs, struct vmdk_chunk *c, uint6
 	iov_to_buf(part, n, 0, grain + c->in, c->run);
 	if (e->compressed) {
 		uint64_t lba = c->epos / VMDK_SECTOR - c->in / VMDK_SECTOR;
-		ret = vmdk_grain_write_compressed(bs, e, lba, grain, &sector);
+		uint8_t *z;
+		size_t zlen;
+		ret = vmdk_grain_deflate(e, lba, grain, &z, &zlen);
+		if (ret == 0) {
+			ret = vmdk_grain_append(e, z, zlen, &sector);
+			free(z);
+		}
 		if (ret < 0)
 			goto out;
 	} else {
@@ -213,6 +219,37 @@ out:
 	return ret;
 }
 
+/* A write of a whole compressed grain needs no old content: it is deflated without the lock
+ * (several writers compress in parallel, as `img convert -m` does), then appended under it. */
+static int vmdk_write_whole_compressed(struct block_device *bs, struct vmdk_chunk *c,
+				       const struct iovec *part, int n)
+{
+	struct vmdk_extent *e = c->e;
+	size_t gbytes = (size_t)e->grain * VMDK_SECTOR, zlen;
+	uint8_t *grain = malloc(gbytes), *z = NULL;
+	uint64_t sector;
+	int ret;
+
+	if (!grain)
+		return block_error(-ENOMEM, "%s: out of memory", e->name);
+	iov_to_buf(part, n, 0, grain, gbytes);
+	ret = vmdk_grain_deflate(e, c->epos / VMDK_SECTOR, grain, &z, &zlen);
+	if (ret == 0) {
+		pthread_mutex_lock(&e->lock);
+		ret = vmdk_grain_append(e, z, zlen, &sector);
+		if (ret == 0)
+			ret = vmdk_gte_set(bs, e, c->epos / VMDK_SECTOR, (uint32_t)sector);
+		if (ret == 0) {
+			memcpy(e->zgrain, grain, gbytes);
+			e->zgrain_off = sector;
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	free(z);
+	free(grain);
+	return ret;
+}
+
 static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint64_t pos,
 			     const struct iovec *part, int n)
 {
@@ -225,6 +262,8 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 				   "%s: stream-optimized extent with its directory in a footer is "
 				   "read-only",
 				   e->name);
+	if (e->compressed && c->in == 0 && c->run == (uint64_t)e->grain * VMDK_SECTOR)
+		return vmdk_write_whole_compressed(bs, c, part, n);
 	pthread_mutex_lock(&e->lock);
 	ret = vmdk_gte_get(bs, e, c->epos / VMDK_SECTOR, &gte);
 	if (ret == 0 && gte && !vmdk_gte_is_zero(e, gte))
@@ -234,6 +273,12 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 		pthread_mutex_unlock(&e->lock);
 		return ret;
 	}
+	/* A grain written in place must lie wholly inside the file: one that ran past its end would
+	 * overlap the next grain allocated there. */
+	if (ret == 0 &&
+	    (uint64_t)gte * VMDK_SECTOR + (uint64_t)e->grain * VMDK_SECTOR > e->file_end)
+		ret = block_error(-EINVAL, "%s: grain at sector %u runs past the end of the file",
+				  e->name, gte);
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
 		return ret;
@@ -262,11 +307,18 @@ int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *i
 			ret = block_error(n, "%s: bad I/O vector", bs->filename);
 			break;
 		}
-		if (c.e->read_only || c.e->type == VMDK_EXT_ZERO) {
-			ret = block_error(-EROFS, "%s: extent at sector %llu is not writable",
-					  bs->filename, (unsigned long long)c.e->start);
+		if (c.e->read_only || c.e->type == VMDK_EXT_ZERO || c.e->footer) {
+			ret = block_error(c.e->footer ? -ENOTSUP : -EROFS,
+					  "%s: extent at sector %llu is not writable%s",
+					  bs->filename, (unsigned long long)c.e->start,
+					  c.e->footer ? " (stream-optimized, directory in a footer)"
+						      : "");
 			break;
 		}
+		/* The new CID goes out before the first byte of the disk changes. */
+		ret = vmdk_cid_refresh(bs);
+		if (ret < 0)
+			break;
 		if (c.e->type == VMDK_EXT_FLAT) {
 			ret = host_file_pwritev(c.e->f, c.e->flat_offset + c.epos, p, n);
 			if (ret < 0)
@@ -358,4 +410,46 @@ int vmdk_flush(struct block_device *bs)
 		if (s->ext[i].f != &bs->file && !s->ext[i].read_only)
 			ret = host_file_flush(s->ext[i].f);
 	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
+}
+
+/* Zeroes: whole grains of an extent with the zeroed-grain flag become GT entries of 1 (no data
+ * written; the old grain, if any, is left unreferenced); flat ranges are zeroed in the file; the
+ * rest is written as zeroes. */
+int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
+{
+	struct vmdk_state *s = bs->state;
+	size_t zlen = len < (1u << 20) ? (size_t)len : 1u << 20;
+	uint8_t *zero = calloc(1, zlen);
+	uint64_t done = 0;
+	int ret;
+
+	(void)flags;
+	if (!zero)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	ret = vmdk_cid_refresh(bs);
+	while (done < len && ret == 0) {
+		struct vmdk_chunk c;
+		struct vmdk_extent *e;
+		vmdk_chunk(s, offset + done, len - done, &c);
+		e = c.e;
+		if (c.run > zlen)
+			c.run = zlen;
+		if (e->type == VMDK_EXT_SPARSE && e->zero_grain && !e->compressed && !e->footer &&
+		    !e->read_only && c.in == 0 && c.run == (uint64_t)e->grain * VMDK_SECTOR) {
+			pthread_mutex_lock(&e->lock);
+			ret = vmdk_gte_set(bs, e, c.epos / VMDK_SECTOR, VMDK_GTE_ZERO);
+			pthread_mutex_unlock(&e->lock);
+		} else if (e->type == VMDK_EXT_FLAT && !e->read_only) {
+			ret = host_file_write_zeroes(e->f, e->flat_offset + c.epos, c.run);
+			if (ret < 0)
+				ret =
+				    vmdk_io_error(e, "write zeroes", e->flat_offset + c.epos, ret);
+		} else {
+			struct iovec v = {zero, c.run};
+			ret = vmdk_pwritev(bs, offset + done, &v, 1);
+		}
+		done += c.run;
+	}
+	free(zero);
+	return ret;
 }

@@ -61,10 +61,11 @@ static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_
 			     fsize - (uint64_t)d[i] * VMDK_SECTOR < (uint64_t)e->gtes * 4)) {
 			uint32_t bad = d[i];
 			free(d);
-			return block_error(-EINVAL,
-					   "%s: %s entry %u: grain table at sector %u beyond end of "
-					   "file",
-					   e->name, what, i, bad);
+			return block_error(
+			    -EINVAL,
+			    "%s: %s entry %u: grain table at sector %u beyond end of "
+			    "file",
+			    e->name, what, i, bad);
 		}
 	}
 	*out = d;
@@ -97,12 +98,11 @@ static int vmdk_read_footer(struct block_device *bs, struct vmdk_extent *e, uint
 }
 
 int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8_t *head,
-		     uint64_t fsize, bool embedded_ok)
+		     uint64_t fsize)
 {
 	uint8_t hdr[VMDK_SECTOR];
 	int ret;
 
-	(void)embedded_ok;
 	memcpy(hdr, head, sizeof(hdr));
 	if (vmdk_le32(hdr) != VMDK_MAGIC)
 		return block_error(-EINVAL, "%s: not a hosted sparse extent (no KDMV magic)",
@@ -281,7 +281,8 @@ static int vmdk_gt_create(struct block_device *bs, struct vmdk_extent *e, uint32
 		ret = vmdk_gt_alloc(e, &rgt);
 	if (ret == 0 && e->rgd) {
 		vmdk_put32(le, rgt);
-		ret = host_file_pwrite(e->f, e->rgd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
+		ret =
+		    host_file_pwrite(e->f, e->rgd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
 	}
 	if (ret == 0) {
 		vmdk_put32(le, gt);
@@ -310,7 +311,8 @@ int vmdk_gte_set(struct block_device *bs, struct vmdk_extent *e, uint64_t sector
 	}
 	vmdk_put32(le, gte);
 	if (e->rgd)
-		ret = host_file_pwrite(e->f, (uint64_t)e->rgd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
+		ret =
+		    host_file_pwrite(e->f, (uint64_t)e->rgd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
 	if (ret == 0)
 		ret = host_file_pwrite(e->f, (uint64_t)e->gd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
 	if (ret < 0)
@@ -365,23 +367,22 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	int z = uncompress(e->zgrain, &out, buf + hdr, clen);
 	free(buf);
 	if (z != Z_OK)
-		return block_error(-EINVAL, "%s: compressed grain at sector %u does not inflate (%s)",
-				   e->name, gte, z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
+		return block_error(
+		    -EINVAL, "%s: compressed grain at sector %u does not inflate (%s)", e->name,
+		    gte, z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
 	memset(e->zgrain + out, 0, gbytes - out);
 	e->zgrain_off = gte;
 	return 0;
 }
 
-int vmdk_grain_write_compressed(struct block_device *bs, struct vmdk_extent *e, uint64_t lba,
-				const uint8_t *grain, uint64_t *sector)
+/* Deflate a grain behind its marker into a new sector-padded buffer (no lock needed). */
+int vmdk_grain_deflate(struct vmdk_extent *e, uint64_t lba, const uint8_t *grain, uint8_t **out,
+		       size_t *total)
 {
 	size_t gbytes = (size_t)e->grain * VMDK_SECTOR, hdr = e->markers ? 12 : 0;
 	uLongf clen = compressBound(gbytes);
-	size_t total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
-	uint8_t *buf = calloc(1, total);
-	int ret;
+	uint8_t *buf = calloc(1, (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR);
 
-	(void)bs;
 	if (!buf)
 		return block_error(-ENOMEM, "%s: out of memory", e->name);
 	if (compress2(buf + hdr, &clen, grain, gbytes, Z_DEFAULT_COMPRESSION) != Z_OK) {
@@ -392,13 +393,19 @@ int vmdk_grain_write_compressed(struct block_device *bs, struct vmdk_extent *e, 
 		vmdk_put64(buf, lba);
 		vmdk_put32(buf + 8, (uint32_t)clen);
 	}
-	total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
-	if (e->file_end / VMDK_SECTOR >= UINT32_MAX - total / VMDK_SECTOR) {
-		free(buf);
+	*out = buf;
+	*total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
+	return 0;
+}
+
+/* Under e->lock: append a deflated grain at the end of the extent file. */
+int vmdk_grain_append(struct vmdk_extent *e, const uint8_t *buf, size_t total, uint64_t *sector)
+{
+	int ret;
+
+	if (e->file_end / VMDK_SECTOR >= UINT32_MAX - total / VMDK_SECTOR)
 		return block_error(-EFBIG, "%s: extent file too large for another grain", e->name);
-	}
 	ret = host_file_pwrite(e->f, e->file_end, buf, total);
-	free(buf);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot write a compressed grain: %s", e->name,
 				   strerror(-ret));

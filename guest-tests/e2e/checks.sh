@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Checks shared by the foundation tests (sourced after ../lib/guest.sh).
 
 # MemTotal is RAM minus what the kernel keeps for itself before the page allocator sees it: its own

@@ -43,7 +43,9 @@ while read -r kind name a b; do
 		if mount -t iso9660 -o ro /dev/sr0 /cdrom; then
 			sum=$(md5sum "/cdrom/$name")
 			echo "GT: cdrom_md5=${sum%% *}"
-			echo "GT: cdrom_label=$(blkid /dev/sr0 | sed -n 's/.*LABEL="\([^"]*\)".*/\1/p')"
+			# The volume id, straight from the primary volume descriptor (block 16, byte 40).
+			echo "GT: cdrom_label=$(dd if=/dev/sr0 bs=2048 skip=16 count=1 2>/dev/null |
+				dd bs=1 skip=40 count=32 2>/dev/null | tr -d ' ')"
 			umount /cdrom
 		else
 			echo "GT: cdrom_md5=mount-failed"

@@ -3,7 +3,7 @@
 # socket: info while running, pause (no progress while paused, counted by the guest's tick counter),
 # resume (progress again), and `minivmm control NAME poweroff` (ACPI power button, handled by busybox
 # acpid in the guest) ending the VMM with exit code 0.
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 . guest-tests/e2e/checks.sh
 gt_setup

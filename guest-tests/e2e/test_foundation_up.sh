@@ -1,7 +1,7 @@
 #!/bin/bash
 # One vCPU, 1 GiB: CPU count, memory size, ACPI tables, clean kernel log, console both ways, and
 # `poweroff -f` typed in the guest ends the VMM with exit code 0.
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 . guest-tests/e2e/checks.sh
 gt_setup

@@ -12,11 +12,12 @@ GT_T=ide
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-libs() { # -f arguments for a dynamically linked program and its libraries
+libs() { # -f arguments for a dynamically linked program and its libraries (symlinks resolved:
+	# the initramfs builder copies links as links)
 	local p=$1 l
-	echo "-f $p:$p"
+	echo "-f $(realpath "$p"):$p"
 	for l in $(ldd "$p" | grep -o '/[^ ]*'); do
-		echo "-f $l:$l"
+		echo "-f $(realpath "$l"):$l"
 	done
 }
 
@@ -99,7 +100,8 @@ for spec in qcow2:64:8 vdi:96:40; do
 	qemu-img check -q "$W/d.$fmt" && gt_pass "ide: qemu-img check of the $fmt image" ||
 		gt_fail "ide: qemu-img check of the $fmt image"
 done
-cmp -s -n $((4 * 1024 * 1024)) "$W/pattern.bin" <(dd if="$W/d.raw" bs=1M skip=1000 count=4 status=none) &&
+dd if="$W/d.raw" of="$W/raw-part.bin" bs=1M skip=1000 count=4 status=none
+cmp -s "$W/pattern.bin" "$W/raw-part.bin" &&
 	gt_pass "ide: raw image holds the pattern at 1000 MiB" ||
 	gt_fail "ide: raw image holds the pattern at 1000 MiB"
 [ "$(guest_value "$vm" ext4_raw)" = ok ] && gt_pass "ide: mkfs.ext4, files and e2fsck in the guest (1 GiB raw)" ||

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Drives one level-2 guest from an e2e test or a benchmark (sourced, bash; needs a usable /dev/kvm).
 #
 #   gt_setup                          makes $GT_WORK (removed on exit, with any guest still running)
@@ -106,14 +107,15 @@ guest_wait_exit() {
 			kill -KILL "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 			unset "_gt_pid[$name]"
-			GT_RC=124
+			export GT_RC=124
 			return
 		fi
 		sleep 0.1
 		i=$((i + 1))
 	done
 	wait "$pid"
-	GT_RC=$?
+	export GT_RC=$?
 	unset "_gt_pid[$name]"
-	exec {_gt_fd[$name]}>&-
+	local fd=${_gt_fd[$name]}
+	exec {fd}>&-
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Builds busybox initramfs images for test guests (sourced, bash).
 #
 #   gt_kernel                     path of the stock Debian kernel used for guests ($GT_KERNEL overrides)
@@ -15,7 +16,10 @@ gt_kernel() {
 		return
 	fi
 	# The generic flavour: cloud-amd64 lacks the AHCI and LSI drivers later tests need.
-	ls /boot/vmlinuz-*-amd64 2>/dev/null | grep -v cloud | sort -V | tail -1
+	local k
+	for k in /boot/vmlinuz-*-amd64; do
+		case $k in *cloud*) ;; *) [ -e "$k" ] && echo "$k" ;; esac
+	done | sort -V | tail -1
 }
 
 gt_kernel_version() {

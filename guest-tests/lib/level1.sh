@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Level 1: a KVM-capable Linux inside QEMU TCG, for hosts without a usable /dev/kvm (sourced, bash).
 #
 #   gt_host_kvm_usable      0 if this host's /dev/kvm really runs a guest (cached per process)

@@ -12,7 +12,10 @@
 
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
 #include "tests/device/ide_rig.h"
+#include "vmm/control.h"
 
 #define S 0x170
 #define SCTL 0x376
@@ -449,6 +452,44 @@ static void test_media_change(void **state)
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
 	assert_int_equal(packet(r, rd, b, sizeof(b), &n, 2048, false), 0x50);
 	assert_memory_equal(b + 40, "OTHER", 5);
+
+	/* The same through the control socket verbs, as `minivmm control NAME cdrom-...` sends. */
+	struct control_server *srv;
+	char name[64];
+	struct json_object *reply;
+	snprintf(name, sizeof(name), "ide-test-%d", (int)getpid());
+	assert_int_equal(control_server_start(name, &srv, err, sizeof(err)), 0);
+	assert_int_equal(storage_register_verbs(st, srv, err, sizeof(err)), 0);
+	char *ej_bad[] = {(char *)"7"}, *ej_junk[] = {(char *)"x1"};
+	assert_int_equal(
+	    control_call(name, "cdrom-eject", 1, ej_bad, 5000, &reply, err, sizeof(err)),
+	    -EREMOTEIO);
+	assert_non_null(strstr(err, "no CD-ROM drive 7"));
+	assert_int_equal(
+	    control_call(name, "cdrom-eject", 1, ej_junk, 5000, &reply, err, sizeof(err)),
+	    -EREMOTEIO);
+	assert_non_null(strstr(err, "bad drive number"));
+	assert_int_equal(
+	    control_call(name, "cdrom-insert", 0, NULL, 5000, &reply, err, sizeof(err)),
+	    -EREMOTEIO);
+	assert_non_null(strstr(err, "usage"));
+	assert_int_equal(control_call(name, "cdrom-eject", 0, NULL, 5000, &reply, err, sizeof(err)),
+			 0);
+	json_object_put(reply);
+	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
+	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 2, 0x3A);
+	char *ins[] = {iso_path, (char *)"0"};
+	assert_int_equal(control_call(name, "cdrom-insert", 2, ins, 5000, &reply, err, sizeof(err)),
+			 0);
+	struct json_object *v;
+	assert_true(json_object_object_get_ex(reply, "result", &v));
+	assert_true(json_object_object_get_ex(v, "medium", &v));
+	assert_string_equal(json_object_get_string(v), iso_path);
+	json_object_put(reply);
+	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
+	assert_int_equal(packet(r, rd, b, sizeof(b), &n, 2048, false), 0x50);
+	assert_memory_equal(b + 40, "TESTCD", 6);
+	control_server_stop(srv);
 
 	storage_destroy(st);
 	disk_config_free(&cfg);

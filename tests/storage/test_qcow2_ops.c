@@ -197,6 +197,42 @@ static void test_block_status_vs_map(void **state)
 	free(txt);
 }
 
+/* Persistent bitmaps: counted by check while valid; a read-write open declares them stale (the
+ * autoclear rule), after which qemu-img and our check agree their clusters are leaks. */
+static void test_bitmaps(void **state)
+{
+	(void)state;
+	const char *img = tpath("bm.qcow2");
+	struct block_device *bs;
+	struct block_check_result res;
+
+	unlink(img);
+	assert_int_equal(
+	    runf("qemu-img create -q -f qcow2 '%s' 4M && qemu-img bitmap --add '%s' b0 "
+		 "&& qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' '%s' >/dev/null",
+		 img, img, img),
+	    0);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_int_equal(res.leaks + res.corruptions, 0);
+	block_close(bs);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	uint8_t buf[512] = {3};
+	assert_int_equal(block_pwrite(bs, 2 * MiB, buf, sizeof(buf)), 0);
+	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
+	assert_true(res.leaks > 0);
+	uint64_t leaks = res.leaks;
+	block_close(bs);
+	assert_int_equal(qemu_check(img), 3);
+	assert_int_equal(runf("qemu-img check '%s' 2>/dev/null | grep -q '^%llu leaked clusters'",
+			      img, (unsigned long long)leaks),
+			 0);
+	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_CHECK, &bs), 0);
+	assert_int_equal(bs->drv->check(bs, &res, BLOCK_CHECK_FIX_LEAKS), 0);
+	block_close(bs);
+	assert_int_equal(qemu_check(img), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +241,7 @@ int main(void)
 	    cmocka_unit_test(test_check_copied_flag),
 	    cmocka_unit_test(test_dirty_bit_repair),
 	    cmocka_unit_test(test_block_status_vs_map),
+	    cmocka_unit_test(test_bitmaps),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

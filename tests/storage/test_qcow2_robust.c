@@ -144,6 +144,39 @@ static void test_malformed_headers(void **state)
 	expect_refused(p, "backing file name");
 }
 
+/* The name of an unknown feature comes from the image's own feature name table. */
+static void test_feature_name_from_table(void **state)
+{
+	(void)state;
+	const char *p = fresh(tpath("good.qcow2"));
+	size_t len;
+	uint8_t *img = read_file(p, &len);
+	uint64_t pos = 112, table = 0, n = 0;
+
+	/* Walk the header extensions to the feature name table. */
+	while (pos + 8 < 65536) {
+		uint32_t type = (uint32_t)img[pos] << 24 | img[pos + 1] << 16 | img[pos + 2] << 8 |
+				img[pos + 3];
+		uint32_t elen = (uint32_t)img[pos + 4] << 24 | img[pos + 5] << 16 |
+				img[pos + 6] << 8 | img[pos + 7];
+		if (type == 0)
+			break;
+		if (type == 0x6803f857) {
+			table = pos + 8;
+			n = elen / 48;
+		}
+		pos += 8 + ((elen + 7) & ~7u);
+	}
+	assert_true(table && n);
+	/* Rename a table entry to describe incompatible bit 9, then set that bit. */
+	uint8_t entry[48] = {0, 9};
+	memcpy(entry + 2, "teleportation", 13);
+	patch(p, table, entry, sizeof(entry));
+	free(img);
+	patch64(p, 72, 1ull << 9);
+	expect_refused(p, "teleportation");
+}
+
 static void test_corrupt_bit(void **state)
 {
 	(void)state;
@@ -372,6 +405,7 @@ static void crash_round(const char *opts, uint64_t cs, uint64_t seed, int kill_a
 		}
 	}
 	int rc = qemu_check(img);
+	print_message("kill at %d, last flush %d: qemu-img check exit %d\n", kill_at, lf, rc);
 	if (rc != 0 && rc != 3) { /* leaks are harmless; corruption is not */
 		runf("qemu-img check '%s'", img);
 		fail();
@@ -418,9 +452,13 @@ static void test_crash_kill9(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_malformed_headers),  cmocka_unit_test(test_corrupt_bit),
-	    cmocka_unit_test(test_backing_loop),       cmocka_unit_test(test_bad_l2_entry),
-	    cmocka_unit_test(test_duplicate_refblock), cmocka_unit_test(test_crash_kill9),
+	    cmocka_unit_test(test_malformed_headers),
+	    cmocka_unit_test(test_feature_name_from_table),
+	    cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_backing_loop),
+	    cmocka_unit_test(test_bad_l2_entry),
+	    cmocka_unit_test(test_duplicate_refblock),
+	    cmocka_unit_test(test_crash_kill9),
 	};
 	return cmocka_run_group_tests(tests, setup, tteardown);
 }

@@ -1,10 +1,11 @@
 #!/bin/bash
 # `minivmm run` with a bad command line: exactly one line on stderr naming the problem, nothing on
 # stdout, exit code 2, and no guest started (none of these reach KVM, so no /dev/kvm is needed).
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-kernel=$(ls /boot/vmlinuz-*-amd64 2>/dev/null | grep -v cloud | sort -V | tail -1)
+. guest-tests/lib/initramfs.sh
+kernel=$(gt_kernel)
 # A file that is no bzImage but long enough to have a setup header.
 head -c 8192 /dev/zero >"$tmp/zeros"
 : >"$tmp/empty"

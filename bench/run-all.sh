@@ -1,0 +1,82 @@
+#!/bin/bash
+# `make bench`: minivmm against QEMU (-accel kvm -M q35 -kernel) booting the same kernel and
+# initramfs, in one level-1 run when the host has no usable /dev/kvm (or on the host when it has):
+#   boot_s     wall time from the VMM's start to the marker the guest's /init prints first
+#   outb_ns    mean cost of one `outb` to port 0x80 (an exit to the VMM and back), timed in the guest
+#   extra_kib  the VMM's resident memory beyond guest RAM once the guest idles: VmRSS minus the Rss
+#              of the guest-RAM mapping (the mapping at least half the guest's size), so the figure
+#              does not depend on how much RAM the guest happened to touch
+# Ratios are minivmm / QEMU; inside level 1 absolute numbers are slow and noisy, ratios from the same
+# run are what to compare.  Then runs every other bench/*.sh (storage rows ...).
+cd "$(dirname "$0")/.." || exit 1
+. guest-tests/lib/level1.sh
+. guest-tests/lib/guest.sh
+
+if [ "${GT_LEVEL:-}" != 1 ]; then
+	mkdir -p build/bench
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/pio-loop bench/pio-loop.c || exit 1
+	[ -x ./minivmm ] || { echo "bench: ./minivmm is not built (run make)" >&2; exit 1; }
+	if ! gt_host_kvm_usable; then
+		echo "# bench: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
+		level1_run ./bench/run-all.sh
+		rc=$?
+		level1_cleanup
+		exit $rc
+	fi
+fi
+
+MEM=${BENCH_MEMORY:-512}
+rss_extra_kib() { # pid guest-MiB
+	awk -v half=$(($2 * 512)) '
+	/^Size:/ { size = $2 }
+	/^Rss:/ { total += $2; if (size >= half) guest += $2 }
+	END { printf "%d\n", total - guest }' "/proc/$1/smaps"
+}
+
+measure() { # vmm -> sets boot_s outb_ns extra_kib
+	local vmm=$1 name=bench-$1-$$ t0 t1
+	boot_s=NA outb_ns=NA extra_kib=NA
+	GT_VMM=$vmm
+	t0=$(date +%s.%N)
+	guest_start "$name" 1 "$MEM" "$GT_WORK/bench.cpio"
+	if guest_wait "$name" '^BENCH: marker'; then
+		t1=$(date +%s.%N)
+		boot_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	fi
+	if guest_wait "$name" '^BENCH: idle'; then
+		outb_ns=$(grep -a -o '^BENCH: outb_ns=[0-9]*' "$GT_WORK/$name.console" | cut -d= -f2)
+		extra_kib=$(rss_extra_kib "$(guest_pid "$name")" "$MEM")
+	fi
+	guest_send "$name" ""
+	guest_wait_exit "$name" 300
+	if [ "$boot_s" = NA ] || [ "$outb_ns" = NA ]; then
+		echo "# bench: $vmm did not finish; its console:"
+		tail -20 "$GT_WORK/$name.console" | sed 's/^/#   /'
+		return 1
+	fi
+}
+
+gt_setup
+initramfs_build "$GT_WORK/bench.cpio" bench/guest-init -f build/bench/pio-loop:/pio-loop || exit 1
+echo "# bench: kernel $(gt_kernel), 1 vCPU, $MEM MiB$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
+measure minivmm
+m=("$boot_s" "$outb_ns" "$extra_kib")
+measure qemu
+q=("$boot_s" "$outb_ns" "$extra_kib")
+printf '%-12s %12s %12s %8s\n' figure minivmm qemu ratio
+row() { # label a b
+	printf '%-12s %12s %12s %8s\n' "$1" "$2" "$3" \
+		"$(awk -v a="$2" -v b="$3" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+}
+row boot_s "${m[0]}" "${q[0]}"
+row outb_ns "${m[1]}" "${q[1]}"
+row extra_kib "${m[2]}" "${q[2]}"
+
+rc=0
+for f in bench/*.sh; do
+	[ "$f" = bench/run-all.sh ] && continue
+	echo "# $f"
+	bash "$f" || rc=1
+done
+case "${m[*]} ${q[*]}" in *NA*) rc=1 ;; esac
+exit $rc

@@ -1,0 +1,54 @@
+/* Physical region descriptor tables: a command's scatter-gather list in guest memory.
+ *
+ * Each entry is 16 bytes: data base address (64 bits), then DBC in bits 21:0 of the last dword,
+ * the byte count minus one (so a zero DBC is one byte, never zero: no entry can stall the walk,
+ * CVE-2014-9718). The walk stops at PRDTL entries or at the length asked for, whichever comes
+ * first, and every entry and buffer goes through guest_memory_ptr.
+ */
+#include <errno.h>
+
+#include "devices/ahci_internal.h"
+#include "memory/guest_memory.h"
+
+int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
+		   int iov_max, uint64_t len, uint64_t *mapped)
+{
+	uint64_t got = 0;
+	int n = 0;
+	while (got < len && w->idx < w->prdtl) {
+		uint8_t prd[PRD_SIZE];
+		uint64_t gpa = w->ctba + CMDT_PRDT + (uint64_t)w->idx * PRD_SIZE;
+		if (guest_memory_read(mem, gpa, prd, sizeof(prd)) < 0)
+			return -EFAULT;
+		uint64_t dba = ahci_u64(ahci_le32(prd), ahci_le32(prd + 4));
+		uint64_t size = (ahci_le32(prd + 12) & PRD_DBC_MASK) + 1;
+		if (w->off >=
+		    size) { /* cannot happen unless the guest rewrote the entry: move on */
+			w->idx++;
+			w->off = 0;
+			continue;
+		}
+		uint64_t piece = size - w->off;
+		if (piece > len - got)
+			piece = len - got;
+		uint8_t *host = guest_memory_ptr(mem, dba + w->off, piece);
+		if (!host || dba + w->off < dba)
+			return -EFAULT;
+		if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == host) {
+			iov[n - 1].iov_len += piece;
+		} else {
+			if (n == iov_max)
+				break; /* the caller continues from here next time */
+			iov[n++] = (struct iovec){host, piece};
+		}
+		got += piece;
+		w->off += piece;
+		if (w->off == size) {
+			w->idx++;
+			w->off = 0;
+		}
+	}
+	w->done += got;
+	*mapped = got;
+	return n;
+}

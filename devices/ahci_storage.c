@@ -1,0 +1,100 @@
+/* The storage controller for bus=sata (the default bus): one AHCI HBA, drives on ports 0, 1, ...
+ * in command-line order.
+ *
+ *   --disk FILE[,MODE][,bus=sata]...   a disk on the next free port
+ *   --cdrom ISO,bus=sata               an ATAPI CD-ROM on the next free port
+ *
+ * The HBA has max(6, drives) ports (6 as on ICH9, so unused ports look like empty connectors),
+ * at most 30.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "devices/ahci_internal.h"
+#include "devices/disk.h"
+#include "devices/storage.h"
+
+static int ahci_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+{
+	if (n > AHCI_MAX_PORTS) {
+		snprintf(err, errlen,
+			 "%s: bus=sata: %u drives, the AHCI controller has at most %u ports",
+			 cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", n, AHCI_MAX_PORTS);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+static int ahci_storage_create(const struct storage_env *env, struct disk **disks, unsigned n,
+			       void **state, char *err, size_t errlen)
+{
+	if (n > AHCI_MAX_PORTS) {
+		snprintf(err, errlen, "bus=sata: %u drives, at most %u", n, AHCI_MAX_PORTS);
+		return -ENOSPC;
+	}
+	struct ahci *hba;
+	unsigned nports = n > AHCI_DEFAULT_PORTS ? n : AHCI_DEFAULT_PORTS;
+	int ret = ahci_create(env->pci, -1, env->mem, nports, &hba);
+	if (ret < 0) {
+		snprintf(err, errlen, "AHCI controller: %s", strerror(-ret));
+		return ret;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		ret = ahci_attach(hba, i, disks[i]);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: AHCI port %u: %s",
+				 disks[i]->path ? disks[i]->path : "cdrom", i, strerror(-ret));
+			ahci_destroy(hba);
+			return ret;
+		}
+	}
+	*state = hba;
+	return 0;
+}
+
+static void ahci_storage_destroy(void *state)
+{
+	ahci_destroy(state);
+}
+
+static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m, bool force,
+			      char *err, size_t errlen)
+{
+	struct ahci *hba = state;
+	for (unsigned i = 0; i < hba->nports; i++) {
+		struct ahci_port *p = &hba->ports[i];
+		if (p->disk != d)
+			continue;
+		int ret = 0;
+		pthread_mutex_lock(&hba->lock);
+		if (p->x.active || ahci_port_busy(p)) {
+			snprintf(err, errlen, "the drive is busy: try again");
+			ret = -EBUSY;
+		} else if (p->ata.locked && !force) {
+			snprintf(
+			    err, errlen,
+			    "the guest locked the tray (medium in use): eject it in the guest, "
+			    "or force");
+			ret = -EPERM;
+		} else {
+			disk_medium_swap(d, m);
+			p->ata.locked = false;
+			atapi_medium_changed(&p->ata);
+		}
+		pthread_mutex_unlock(&hba->lock);
+		return ret;
+	}
+	snprintf(err, errlen, "the drive is not on the AHCI controller");
+	return -ENODEV;
+}
+
+static const struct storage_controller ahci_controller = {
+    .bus = DISK_BUS_SATA,
+    .name = "AHCI (ICH9)",
+    .check = ahci_check,
+    .create = ahci_storage_create,
+    .destroy = ahci_storage_destroy,
+    .change_medium = ahci_change_medium,
+};
+STORAGE_CONTROLLER(ahci_controller);
