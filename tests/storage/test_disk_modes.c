@@ -479,6 +479,7 @@ static void test_vm_state(void **state)
 			_exit(1);
 		fill(bs, 0, 0x33);
 		block_close(bs);
+		vm_state_release();
 		_exit(0);
 	}
 	int st;
