@@ -199,6 +199,30 @@ static int block_open_backing(struct block_device *bs, int depth,
 	return ret;
 }
 
+/* A directory is an image only for a format stored as one (a bundle): open the file it names. */
+static int block_open_directory(const char *dir, const char *fmt, int flags, int depth,
+				const struct block_chain_link *above, struct block_device **out)
+{
+	size_t n;
+	const struct block_driver *const *drv = block_drivers(&n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!drv[i]->open_directory || (fmt && strcmp(fmt, drv[i]->name)))
+			continue;
+		char *path = NULL;
+		const char *inner_fmt = NULL;
+		int ret = drv[i]->open_directory(dir, &path, &inner_fmt);
+		if (ret == -ENOENT && !fmt)
+			continue; /* not this format's bundle (its descriptor is missing) */
+		if (ret < 0)
+			return ret;
+		ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
+		free(path);
+		return ret;
+	}
+	return block_error(-EISDIR, "%s: cannot open: a directory, not a disk image", dir);
+}
+
 static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
 			    const struct block_chain_link *above, struct block_device **out)
 {
@@ -208,6 +232,8 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	int ret;
 
 	*out = NULL;
+	if (stat(filename, &st) == 0 && S_ISDIR(st.st_mode))
+		return block_open_directory(filename, fmt, flags, depth, above, out);
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
 		return block_error(-ENOMEM, "%s: out of memory", filename);

@@ -147,6 +147,10 @@ struct block_driver {
 	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful. */
 	uint32_t (*cluster_size)(struct block_device *bs);
 
+	/* A format stored as a directory (a Parallels .hdd bundle): the image file inside it to open
+	 * instead (malloc'ed) and that file's format. Asked only when the path is a directory. */
+	int (*open_directory)(const char *dir, char **path, const char **fmt);
+
 	/* Write one compressed cluster (convert -c): offset cluster-aligned, len one cluster or the
 	 * tail of the disk.  NULL when the format cannot store compressed data. */
 	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
