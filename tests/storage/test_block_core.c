@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define FC_MAGIC "FAKECOW1"
 #define FC_MAP 1024
@@ -141,36 +142,16 @@ static const struct block_driver fc_driver = {
 };
 BLOCK_DRIVER(fc_driver);
 
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-core-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return test_tmpdir_setup("test-core");
 }
 
 static void create_fc(const char *name, uint64_t size, const char *backing)
 {
 	struct block_create_args a = {.size = size, .backing = backing};
-	assert_int_equal(block_create("fakecow", tpath(name), &a), 0);
+	assert_int_equal(block_create("fakecow", test_path(name), &a), 0);
 }
 
 static void fill_raw(const char *name, size_t size, uint8_t seed)
@@ -181,8 +162,8 @@ static void fill_raw(const char *name, size_t size, uint8_t seed)
 
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)(seed + i * 7);
-	assert_int_equal(block_create("raw", tpath(name), &a), 0);
-	assert_int_equal(block_open(tpath(name), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_create("raw", test_path(name), &a), 0);
+	assert_int_equal(block_open(test_path(name), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_pwrite(bs, 0, buf, size), 0);
 	block_close(bs);
 	free(buf);
@@ -199,12 +180,12 @@ static void test_three_layer_chain(void **state)
 	create_fc("top.fc", 8192, "mid.fc");
 
 	/* Write into mid at sector 2..3, then top at sector 3. */
-	assert_int_equal(block_open(tpath("mid.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("mid.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_string_equal(bs->drv->name, "fakecow");
 	memset(buf, 0xAA, 1024);
 	assert_int_equal(block_pwrite(bs, 1024, buf, 1024), 0);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("top.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("top.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_non_null(bs->backing);
 	assert_non_null(bs->backing->backing);
 	assert_string_equal(bs->backing->backing->drv->name, "raw");
@@ -237,13 +218,13 @@ static void test_backing_relative_to_image_dir(void **state)
 	char cwd[512];
 
 	(void)state;
-	assert_int_equal(mkdir(tpath("sub"), 0755), 0);
+	assert_int_equal(mkdir(test_path("sub"), 0755), 0);
 	fill_raw("sub/base.raw", 4096, 9);
 	create_fc("sub/top.fc", 4096, "base.raw");
 	/* Open from another working directory: the name must resolve against sub/. */
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir("/"), 0);
-	assert_int_equal(block_open(tpath("sub/top.fc"), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path("sub/top.fc"), NULL, 0, &bs), 0);
 	assert_non_null(bs->backing);
 	block_close(bs);
 	assert_int_equal(chdir(cwd), 0);
@@ -256,14 +237,14 @@ static void test_loop_detected(void **state)
 	(void)state;
 	create_fc("loop-a.fc", 4096, "loop-b.fc");
 	create_fc("loop-b.fc", 4096, "loop-a.fc");
-	assert_int_equal(block_open(tpath("loop-a.fc"), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path("loop-a.fc"), NULL, 0, &bs), -ELOOP);
 	assert_null(bs);
 	assert_non_null(strstr(block_last_error(), "loop"));
 	/* self-reference */
 	create_fc("self.fc", 4096, "self.fc");
-	assert_int_equal(block_open(tpath("self.fc"), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path("self.fc"), NULL, 0, &bs), -ELOOP);
 	/* NO_BACKING opens it anyway (for info / rebase -u) */
-	assert_int_equal(block_open(tpath("self.fc"), NULL, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	assert_int_equal(block_open(test_path("self.fc"), NULL, BLOCK_OPEN_NO_BACKING, &bs), 0);
 	assert_string_equal(bs->backing_name, "self.fc");
 	assert_null(bs->backing);
 	block_close(bs);
@@ -283,10 +264,10 @@ static void test_depth_limit(void **state)
 	}
 	/* d(MAX-1) has a chain of exactly BLOCK_MAX_CHAIN images: allowed. */
 	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN - 1);
-	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path(name), NULL, 0, &bs), 0);
 	block_close(bs);
 	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN);
-	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path(name), NULL, 0, &bs), -ELOOP);
 	assert_non_null(strstr(block_last_error(), "deeper"));
 }
 
@@ -296,12 +277,12 @@ static void test_missing_backing(void **state)
 
 	(void)state;
 	create_fc("orphan.fc", 4096, "does-not-exist.raw");
-	assert_int_equal(block_open(tpath("orphan.fc"), NULL, 0, &bs), -ENOENT);
+	assert_int_equal(block_open(test_path("orphan.fc"), NULL, 0, &bs), -ENOENT);
 	assert_non_null(strstr(block_last_error(), "orphan.fc"));
 	assert_non_null(strstr(block_last_error(), "does-not-exist.raw"));
-	assert_int_equal(block_open(tpath("nothing-here"), NULL, 0, &bs), -ENOENT);
+	assert_int_equal(block_open(test_path("nothing-here"), NULL, 0, &bs), -ENOENT);
 	assert_non_null(strstr(block_last_error(), "nothing-here"));
-	assert_int_equal(block_open(tpath("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
+	assert_int_equal(block_open(test_path("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
 }
 
 static void test_range_and_readonly(void **state)
@@ -311,7 +292,7 @@ static void test_range_and_readonly(void **state)
 
 	(void)state;
 	fill_raw("range.raw", 4096, 5);
-	assert_int_equal(block_open(tpath("range.raw"), "raw", 0, &bs), 0);
+	assert_int_equal(block_open(test_path("range.raw"), "raw", 0, &bs), 0);
 	assert_int_equal(bs->size, 4096);
 	assert_int_equal(block_pread(bs, 4096 - 512, buf, 512), 0);
 	assert_int_equal(block_pread(bs, 4096 - 511, buf, 512), -EINVAL);
@@ -321,7 +302,7 @@ static void test_range_and_readonly(void **state)
 	assert_int_equal(block_discard(bs, 0, 512), -EROFS);
 	assert_int_equal(block_truncate(bs, 8192, BLOCK_PREALLOC_OFF, false), -EROFS);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("range.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("range.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_write_zeroes(bs, 4000, 200, 0), -EINVAL);
 	assert_int_equal(block_truncate(bs, 1024, BLOCK_PREALLOC_OFF, false), -EINVAL);
 	assert_int_equal(block_status(bs, 0, 0, &(uint64_t){0}, &(int){0}, &(uint64_t){0}),
@@ -336,18 +317,18 @@ static void test_probe(void **state)
 	(void)state;
 	create_fc("probe.fc", 512, NULL);
 	fill_raw("probe.raw", 512, 0);
-	assert_int_equal(block_probe(tpath("probe.fc"), &drv), 0);
+	assert_int_equal(block_probe(test_path("probe.fc"), &drv), 0);
 	assert_string_equal(drv->name, "fakecow");
-	assert_int_equal(block_probe(tpath("probe.raw"), &drv), 0);
+	assert_int_equal(block_probe(test_path("probe.raw"), &drv), 0);
 	assert_string_equal(drv->name, "raw");
 	/* an empty file probes as raw */
-	int fd = open(tpath("empty"), O_CREAT | O_WRONLY, 0644);
+	int fd = open(test_path("empty"), O_CREAT | O_WRONLY, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(block_probe(tpath("empty"), &drv), 0);
+	assert_int_equal(block_probe(test_path("empty"), &drv), 0);
 	assert_string_equal(drv->name, "raw");
-	assert_int_equal(block_probe(tpath("none"), &drv), -ENOENT);
-	assert_int_equal(block_probe(tmpdir, &drv), -EISDIR);
+	assert_int_equal(block_probe(test_path("none"), &drv), -ENOENT);
+	assert_int_equal(block_probe(test_tmpdir, &drv), -EISDIR);
 }
 
 static void test_create_options(void **state)
@@ -358,25 +339,25 @@ static void test_create_options(void **state)
 
 	(void)state;
 	assert_int_equal(block_opts_parse(&o, "fake_option=1,bogus=2"), 0);
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EINVAL);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "bogus"));
-	assert_int_equal(stat(tpath("opt.fc"), &st), -1); /* removed again */
+	assert_int_equal(stat(test_path("opt.fc"), &st), -1); /* removed again */
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "fake_option=1"), 0);
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), 0);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), 0);
 	/* an existing file is not overwritten */
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EEXIST);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), -EEXIST);
 	block_opts_free(&o);
-	assert_int_equal(block_create("nope", tpath("x"), &a), -ENOTSUP);
+	assert_int_equal(block_create("nope", test_path("x"), &a), -ENOTSUP);
 	/* raw refuses a backing file */
 	a.opts = NULL;
 	a.backing = "opt.fc";
-	assert_int_equal(block_create("raw", tpath("rb"), &a), -ENOTSUP);
+	assert_int_equal(block_create("raw", test_path("rb"), &a), -ENOTSUP);
 	/* size 0 with a backing file takes the backing size */
 	struct block_device *bs;
 	a.size = 0;
-	assert_int_equal(block_create("fakecow", tpath("inherit.fc"), &a), 0);
-	assert_int_equal(block_open(tpath("inherit.fc"), NULL, 0, &bs), 0);
+	assert_int_equal(block_create("fakecow", test_path("inherit.fc"), &a), 0);
+	assert_int_equal(block_open(test_path("inherit.fc"), NULL, 0, &bs), 0);
 	assert_int_equal(bs->size, 512);
 	block_close(bs);
 }
@@ -389,7 +370,7 @@ static void test_probed_raw_guard(void **state)
 
 	(void)state;
 	fill_raw("guard.raw", 8192, 4);
-	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_string_equal(bs->drv->name, "raw");
 	assert_true(bs->flags & BLOCK_OPEN_PROBED);
 	assert_int_equal(block_pread(bs, 0, sec, 512), 0);
@@ -406,7 +387,7 @@ static void test_probed_raw_guard(void **state)
 	assert_int_equal(block_pwrite(bs, 512, FC_MAGIC, 8), 0);
 	block_close(bs);
 	/* with the format given explicitly, the guest owns every byte */
-	assert_int_equal(block_open(tpath("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_false(bs->flags & BLOCK_OPEN_PROBED);
 	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), 0);
 	block_close(bs);
@@ -472,5 +453,5 @@ int main(void)
 	    cmocka_unit_test(test_opts_parse),
 	    cmocka_unit_test(test_iov_helpers),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }
