@@ -12,6 +12,7 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "tests/lib/testlib.h"
 
 struct fake_sg {
 	size_t addr, len;
@@ -98,30 +99,6 @@ static inline void fake_drain(struct disk *d)
 {
 	while (d->aio && block_aio_pending(d->aio))
 		block_aio_poll(d->aio, 1000);
-}
-
-static char fake_tmpdir[256];
-
-static inline const char *fake_path(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", fake_tmpdir, name);
-	return buf[i];
-}
-
-static inline int fake_mkdtemp(void)
-{
-	snprintf(fake_tmpdir, sizeof(fake_tmpdir), "/var/tmp/minivmm-test-ata-XXXXXX");
-	return mkdtemp(fake_tmpdir) ? 0 : -1;
-}
-
-static inline int fake_rmtemp(void)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fake_tmpdir);
-	return system(cmd);
 }
 
 /* Create a raw image of `size` bytes filled with a pattern (byte i = i*7 + i/512). */
