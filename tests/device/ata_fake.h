@@ -13,6 +13,7 @@
 #include "storage/block.h"
 #include "storage/block_aio.h"
 #include "tests/lib/testlib.h"
+#include "tests/lib/testdisk.h"
 
 struct fake_sg {
 	size_t addr, len;
@@ -120,21 +121,6 @@ static inline int fake_make_raw(const char *path, uint64_t size, bool pattern)
 static inline uint8_t fake_pattern(uint64_t i)
 {
 	return (uint8_t)((i * 7 + i / 512) & 0xFF);
-}
-
-static inline struct disk *fake_disk_open(const char *arg, enum disk_media media)
-{
-	struct disk_config cfg;
-	struct disk *d = NULL;
-	char err[256];
-	if (disk_config_parse(arg, media, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	if (disk_open(&cfg, 0, &d, err, sizeof(err)) < 0)
-		fprintf(stderr, "%s\n", err);
-	disk_config_free(&cfg);
-	return d;
 }
 
 static inline void fake_tf(struct ata_device *dev, uint64_t lba, uint32_t count, bool lba48)

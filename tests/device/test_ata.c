@@ -23,7 +23,7 @@ static struct ctx *ctx_new(const char *arg)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	c->disk = fake_disk_open(arg, DISK_MEDIA_HDD);
+	c->disk = test_disk_open(arg, DISK_MEDIA_HDD);
 	assert_non_null(c->disk);
 	c->f.mem_size = 8 * 1024 * 1024;
 	c->f.mem = calloc(1, c->f.mem_size);
