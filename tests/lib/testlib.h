@@ -5,6 +5,7 @@
 #ifndef MINIVMM_TESTS_LIB_TESTLIB_H
 #define MINIVMM_TESTS_LIB_TESTLIB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The directory made by test_tmpdir_setup() ("" before). */
@@ -25,6 +26,12 @@ uint64_t test_xorshift(uint64_t *state);
 /* Run a printf-formatted shell command; its exit code, or -1 if it did not exit normally or the
  * command does not fit (4 KiB). */
 int test_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write a whole file (created or truncated); fails the test on any error. */
+void test_file_write(const char *path, const void *buf, size_t len);
+
+/* Overwrite len bytes at off in an existing file; fails the test on any error. */
+void test_file_poke(const char *path, uint64_t off, const void *buf, size_t len);
 
 /* 64-bit FNV-1a of a file's bytes (fails the test if the file cannot be read). */
 uint64_t test_file_hash(const char *path);

@@ -37,14 +37,6 @@ static inline uint8_t *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static inline void write_file(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A raw source with data, written zeroes and holes. */
 static inline void make_pattern(const char *path, uint64_t size, uint64_t seed)
 {
@@ -60,7 +52,7 @@ static inline void make_pattern(const char *path, uint64_t size, uint64_t seed)
 				b[off + i] = (uint8_t)test_xorshift(&s);
 		off += len;
 	}
-	write_file(path, b, size);
+	test_file_write(path, b, size);
 	free(b);
 }
 

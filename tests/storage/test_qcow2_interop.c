@@ -171,7 +171,7 @@ static void write_and_verify(const char *opts, uint64_t seed)
 			assert_int_equal(block_flush(bs), 0);
 	}
 	block_close(bs);
-	write_file(shadow_path, shadow, SIZE);
+	test_file_write(shadow_path, shadow, SIZE);
 	int rc = test_run("qemu-img check '%s' >/dev/null 2>&1", img);
 	if (rc != 0) {
 		print_message("qemu-img check failed for options %s\n", opts);
@@ -279,7 +279,7 @@ static void compressed_round(const char *opts, uint64_t cs)
 	assert_int_equal(block_status(bs, 2 * cs, cs, &pnum, &st, &map), 0);
 	assert_true(st & BLOCK_STATUS_COMPRESSED);
 	block_close(bs);
-	write_file(test_path("cw.raw"), shadow, size);
+	test_file_write(test_path("cw.raw"), shadow, size);
 	assert_int_equal(qemu_check(img), 0);
 	assert_int_equal(test_run("qemu-img check '%s' | grep -q 'compressed clusters' && "
 				  "! qemu-img check '%s' | grep -q ' 0.00%% compressed'",

@@ -19,26 +19,18 @@ static int setup(void **state)
 			test_path("good2.qcow2"));
 }
 
-static void patch(const char *path, uint64_t off, const void *bytes, size_t len)
-{
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
-	close(fd);
-}
-
 static void patch64(const char *path, uint64_t off, uint64_t v)
 {
 	uint8_t b[8];
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		b[i] = (uint8_t)v;
-	patch(path, off, b, 8);
+	test_file_poke(path, off, b, 8);
 }
 
 static void patch32(const char *path, uint64_t off, uint32_t v)
 {
 	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	patch(path, off, b, 4);
+	test_file_poke(path, off, b, 4);
 }
 
 /* Open must fail (read-only and read-write) with a message naming the file and containing `what`;
@@ -83,7 +75,7 @@ static void test_malformed_headers(void **state)
 	expect_refused(p, "truncated");
 
 	p = fresh(test_path("good.qcow2"));
-	patch(p, 0, "QFI\xfa", 4);
+	test_file_poke(p, 0, "QFI\xfa", 4);
 	expect_refused(p, "magic");
 
 	p = fresh(test_path("good.qcow2"));
@@ -172,7 +164,7 @@ static void test_feature_name_from_table(void **state)
 	/* Rename a table entry to describe incompatible bit 9, then set that bit. */
 	uint8_t entry[48] = {0, 9};
 	memcpy(entry + 2, "teleportation", 13);
-	patch(p, table, entry, sizeof(entry));
+	test_file_poke(p, table, entry, sizeof(entry));
 	free(img);
 	patch64(p, 72, 1ull << 9);
 	expect_refused(p, "teleportation");
@@ -278,7 +270,7 @@ static void test_duplicate_refblock(void **state)
 	for (int i = 0; i < 8; i++)
 		rt = rt << 8 | img[48 + i];
 	/* Entry 1 names the same block as entry 0. */
-	patch(p, rt + 8, img + rt, 8);
+	test_file_poke(p, rt + 8, img + rt, 8);
 	free(img);
 	expect_refused(p, "listed twice");
 	p = fresh(test_path("good.qcow2"));

@@ -54,8 +54,8 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(block_pwrite(bs, 10, got, 5000), 0); /* the active state moves on */
 	block_close(bs);
 
-	write_file(test_path("a.raw"), a, SIZE);
-	write_file(test_path("b.raw"), b, SIZE);
+	test_file_write(test_path("a.raw"), a, SIZE);
+	test_file_write(test_path("b.raw"), b, SIZE);
 	if (qemu_check(img) != 0) {
 		test_run("qemu-img check '%s'", img);
 		fail();

@@ -100,7 +100,7 @@ static void workload(const struct wl *w)
 	assert_int_equal(res.corruptions, 0);
 	assert_int_equal(res.leaks, 0);
 	block_close(bs);
-	write_file(test_path("wshadow.raw"), shadow, SIZE);
+	test_file_write(test_path("wshadow.raw"), shadow, SIZE);
 	if (qemu_check(img) != 0) {
 		print_message("qemu-img check failed for %s\n", w->opts);
 		test_run("qemu-img check '%s'", img);

@@ -49,14 +49,6 @@ static void create_raw(const char *name, uint64_t size, const char *opts)
 	block_opts_free(&o);
 }
 
-static void write_file(const char *name, const void *buf, size_t len)
-{
-	FILE *f = fopen(test_path(name), "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void workload(int flags, uint64_t seed)
 {
 	enum { SIZE = 8 * MiB, ROUNDS = 600 };
@@ -113,12 +105,12 @@ static void workload(int flags, uint64_t seed)
 
 	/* The oracle reads what we wrote. */
 	if (have_qemu_img()) {
-		write_file("work.shadow", shadow, SIZE);
+		test_file_write(test_path("work.shadow"), shadow, SIZE);
 		snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F raw '%s' '%s'",
 			 test_path("work.raw"), test_path("work.shadow"));
 		assert_int_equal(test_run("%s", cmd), 0);
 		shadow[SIZE / 2] ^= 1; /* and would notice a difference */
-		write_file("work.shadow", shadow, SIZE);
+		test_file_write(test_path("work.shadow"), shadow, SIZE);
 		assert_int_equal(test_run("%s", cmd), 1);
 	}
 	free(shadow);

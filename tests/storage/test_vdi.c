@@ -31,15 +31,6 @@ static int setup(void **state)
 	return test_tmpdir_setup("test-vdi");
 }
 
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void create_vdi(const char *path, uint64_t size, const char *opts, const char *backing)
 {
 	struct block_opts o = {0};
@@ -100,7 +91,7 @@ static void test_reads_qemu_images(void **state)
 
 	(void)state;
 	fill_pattern(p, size, 0x1234);
-	write_file(test_path("src.raw"), p, size);
+	test_file_write(test_path("src.raw"), p, size);
 	assert_int_equal(test_run("truncate -s %zu %s", size, test_path("src.raw")), 0);
 	for (int k = 0; k < 2; k++) {
 		struct block_device *bs;
@@ -170,7 +161,7 @@ static void workload(const char *name, const char *opts, int flags, uint64_t see
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
 
-	write_file(test_path("shadow.raw"), shadow, SIZE);
+	test_file_write(test_path("shadow.raw"), shadow, SIZE);
 	assert_int_equal(test_run("qemu-img check -f vdi %s >/dev/null", test_path(name)), 0);
 	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path(name),
 				  test_path("shadow.raw")),
@@ -451,7 +442,7 @@ static void test_concurrent_writers(void **state)
 		assert_int_equal(got, sec);
 		assert_int_equal(p[8], sec % THREADS + 1);
 	}
-	write_file(test_path("conc.raw"), img, SIZE);
+	test_file_write(test_path("conc.raw"), img, SIZE);
 	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("conc.vdi")), 0);
 	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path("conc.vdi"),
 				  test_path("conc.raw")),
@@ -532,7 +523,7 @@ static void test_concurrent_mixed(void **state)
 	}
 	assert_reads(bs, shadow, MIX_SIZE);
 	block_close(bs);
-	write_file(test_path("mix.raw"), shadow, MIX_SIZE);
+	test_file_write(test_path("mix.raw"), shadow, MIX_SIZE);
 	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("mix.vdi")), 0);
 	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path("mix.vdi"),
 				  test_path("mix.raw")),

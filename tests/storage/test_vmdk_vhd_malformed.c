@@ -25,31 +25,22 @@ static int setup(void **state)
 	return test_tmpdir_setup("test-vmdkvhd-bad");
 }
 
-static void poke(const char *path, uint64_t off, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-	close(fd);
-}
-
 static void poke32le(const char *path, uint64_t off, uint32_t v)
 {
 	uint32_t le = htole32(v);
-	poke(path, off, &le, 4);
+	test_file_poke(path, off, &le, 4);
 }
 
 static void poke64le(const char *path, uint64_t off, uint64_t v)
 {
 	uint64_t le = htole64(v);
-	poke(path, off, &le, 8);
+	test_file_poke(path, off, &le, 8);
 }
 
 static void poke32be(const char *path, uint64_t off, uint32_t v)
 {
 	uint32_t be = htobe32(v);
-	poke(path, off, &be, 4);
+	test_file_poke(path, off, &be, 4);
 }
 
 static void peek(const char *path, uint64_t off, void *buf, size_t len)
@@ -151,7 +142,7 @@ static void vhd_fix_header(const char *path)
 		sum += h[i];
 	uint32_t be = htobe32(~sum);
 	memcpy(h + 36, &be, 4);
-	poke(path, 512, h, sizeof(h));
+	test_file_poke(path, 512, h, sizeof(h));
 }
 
 static void test_vhd(void **state)
@@ -164,12 +155,12 @@ static void test_vhd(void **state)
 	(void)state;
 	/* The defects that checksums catch. */
 	fresh("d.vhd", "vpc", NULL, "64M");
-	poke(p, 100, &b, 1); /* inside the footer copy at 0 */
+	test_file_poke(p, 100, &b, 1); /* inside the footer copy at 0 */
 	test_run("truncate -s -512 %s && printf 'not-a-footer' >> %s && truncate -s %%512 %s", p, p,
 		 p);
 	expect_bad(p, "vpc", "footer");
 	fresh("d.vhd", "vpc", NULL, "64M");
-	poke(p, 512 + 100, &b, 1);
+	test_file_poke(p, 512 + 100, &b, 1);
 	expect_bad(p, "vpc", "dynamic header checksum mismatch");
 	/* Fields with valid checksums but absurd values. */
 	fresh("d.vhd", "vpc", NULL, "64M");
@@ -186,7 +177,7 @@ static void test_vhd(void **state)
 	expect_bad(p, "vpc", "larger than the BAT covers");
 	fresh("d.vhd", "vpc", NULL, "64M");
 	uint64_t far = htobe64(1ull << 40);
-	poke(p, 512 + 16, &far, 8); /* BAT offset */
+	test_file_poke(p, 512 + 16, &far, 8); /* BAT offset */
 	vhd_fix_header(p);
 	expect_bad(p, "vpc", "beyond end of file");
 	fresh("d.vhd", "vpc", NULL, "64M");
@@ -212,7 +203,7 @@ static void test_vhd(void **state)
 	assert_int_equal(test_run("qemu-io -c 'write -P 1 0 4M' %s >/dev/null", p), 0);
 	uint32_t first;
 	peek(p, 1536, &first, 4);
-	poke(p, 1536 + 8, &first, 4);
+	test_file_poke(p, 1536 + 8, &first, 4);
 	expect_bad(p, "vpc", "overlap");
 	/* A fixed disk bigger than its file; a truncated file. */
 	fresh("f.vhd", "vpc", "subformat=fixed", "8M");
@@ -378,7 +369,7 @@ static void test_vmdk_descriptor(void **state)
 	write_text(p, "# Disk DescriptorFile\nversion=7\ncreateType=\"monolithicFlat\"\n");
 	expect_bad(p, "vmdk", "version 7");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"data.bin\" 0\n");
-	poke(p, 5, "\001", 1);
+	test_file_poke(p, 5, "\001", 1);
 	expect_bad(p, "vmdk", "binary data");
 	/* More extents than allowed: refused without opening thousands of files. */
 	FILE *f = fopen(p, "w");
@@ -414,7 +405,7 @@ static void fuzz(const char *fmt, const char *opts, unsigned meta_bytes, uint64_
 		for (int k = 0; k < 4; k++) {
 			s = s * 6364136223846793005ull + 1442695040888963407ull;
 			uint8_t v = (uint8_t)(s >> 56);
-			poke(p, (s >> 20) % meta_bytes, &v, 1);
+			test_file_poke(p, (s >> 20) % meta_bytes, &v, 1);
 		}
 		uint64_t before = test_file_hash(p);
 		struct block_device *bs;
