@@ -8,6 +8,8 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "storage/disk_lock.h"
+#include "storage/disk_mode.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)
 {
@@ -56,12 +58,20 @@ static void disk_geometry(struct disk *d)
 	d->cylinders = cyl > 16383 ? 16383 : cyl ? (uint16_t)cyl : 1;
 }
 
-static int disk_open_image(const char *path, const char *format, int flags, struct disk_medium *m,
-			   char *err, size_t errlen)
+/* Open a CD-ROM medium (mode NULL: plain read-only open) or a hard disk in its mode, which
+ * decides read-write, locks and differencing images (storage/disk_mode.h); *user receives the
+ * layer that is `path` itself. */
+static int disk_open_image(const char *path, const char *format, const enum disk_mode *mode,
+			   int flags, unsigned index, struct disk_medium *m,
+			   struct block_device **user, char *err, size_t errlen)
 {
+	int ret;
 	memset(m, 0, sizeof(*m));
-	int ret = block_open(path, format, flags, &m->bs);
-	if (ret < 0) {
+	if (mode) {
+		ret = disk_mode_open(path, format, *mode, flags, index, &m->bs, user, err, errlen);
+		if (ret < 0)
+			return ret;
+	} else if ((ret = block_open(path, format, flags, &m->bs)) < 0) {
 		snprintf(err, errlen, "%s", block_last_error());
 		return ret;
 	}
@@ -88,6 +98,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 {
 	struct disk *d = calloc(1, sizeof(*d));
 	struct disk_medium m;
+	struct block_device *user = NULL;
 	char buf[64];
 	int ret;
 
@@ -104,7 +115,9 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	d->read_only = cfg->media == DISK_MEDIA_CDROM || cfg->mode == DISK_MODE_READONLY;
 	d->flush_ignored = cfg->cache == DISK_CACHE_UNSAFE;
 	if (cfg->path) {
-		ret = disk_open_image(cfg->path, cfg->format, disk_open_flags(d), &m, err, errlen);
+		bool hdd = cfg->media == DISK_MEDIA_HDD;
+		ret = disk_open_image(cfg->path, cfg->format, hdd ? &cfg->mode : NULL,
+				      disk_open_flags(d), index, &m, &user, err, errlen);
 		if (ret < 0) {
 			free(d);
 			return ret;
@@ -122,7 +135,13 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	snprintf(d->model, sizeof(d->model), "%s",
 		 d->media == DISK_MEDIA_CDROM ? "MINIVMM DVD-ROM" : "MINIVMM HARDDISK");
 	snprintf(d->firmware, sizeof(d->firmware), "1.0");
-	if (!d->bs || !d->bs->drv->get_uuid || d->bs->drv->get_uuid(d->bs, d->uuid) < 0) {
+	if (!user)
+		user = d->bs;
+	if (!user || block_get_uuid(user, d->uuid) < 0) { /* -ENOTSUP: the format has none */
+		/* From the real path, so one file reached by two names gets one UUID. */
+		char *real = cfg->path ? realpath(cfg->path, NULL) : NULL;
+		h = disk_hash(real ? real : cfg->path, 0);
+		free(real);
 		uint64_t h2 = disk_hash("uuid", h);
 		memcpy(d->uuid, &h, 8);
 		memcpy(d->uuid + 8, &h2, 8);
@@ -130,6 +149,26 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 		d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
 	}
 	*out = d;
+	return 0;
+}
+
+int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen)
+{
+	const struct disk *d = n ? disks[n - 1] : NULL;
+	if (!d || d->media != DISK_MEDIA_HDD)
+		return 0;
+	for (unsigned i = 0; i + 1 < n; i++) {
+		if (disks[i]->media != DISK_MEDIA_HDD || memcmp(disks[i]->uuid, d->uuid, 16))
+			continue;
+		const uint8_t *u = d->uuid;
+		snprintf(err, errlen,
+			 "%s: cannot attach: its UUID {%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+			 "%02x%02x%02x%02x%02x%02x} is the same as that of '%s', already attached "
+			 "(attach a copy made by `minivmm img clonemedium`, which gets a new UUID)",
+			 d->path, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+			 u[11], u[12], u[13], u[14], u[15], disks[i]->path);
+		return -EEXIST;
+	}
 	return 0;
 }
 
@@ -149,7 +188,7 @@ int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t 
 	if (!path)
 		return 0;
 	/* Media are read-only (CD-ROM); a format is probed, raw being the fallback. */
-	return disk_open_image(path, NULL, 0, m, err, errlen);
+	return disk_open_image(path, NULL, NULL, 0, 0, m, NULL, err, errlen);
 }
 
 void disk_medium_swap(struct disk *d, struct disk_medium *m)
@@ -168,8 +207,10 @@ void disk_medium_close(struct disk_medium *m)
 {
 	if (m->aio)
 		block_aio_close(m->aio);
-	if (m->bs)
+	if (m->bs) {
+		disk_lock_release_chain(m->bs);
 		block_close(m->bs);
+	}
 	free(m->path);
 	memset(m, 0, sizeof(*m));
 }

@@ -9,8 +9,8 @@
  *   --disk
  * FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   --cdrom ISO[,bus=ide|sata]
- * MODE: normal, immutable, writethrough, shareable, multiattach, readonly. Only readonly changes
- * behaviour today (the guest sees a write-protected disk); the others open the image read-write.
+ * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
+ * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
 #ifndef MINIVMM_DEVICES_DISK_H
 #define MINIVMM_DEVICES_DISK_H
@@ -81,6 +81,10 @@ struct disk {
  * context. `index` makes the serial number unique within the VM. */
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
 	      size_t errlen);
+/* Like VirtualBox, one VM never sees two hard disks with the same UUID (guests identify disks by
+ * it, and two attachments of one image would corrupt it): -EEXIST when the last of `disks` has
+ * the UUID of an earlier one, with a message naming both files. */
+int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen);
 /* Waits for the requests in flight (their callbacks run), then frees everything. */
 void disk_close(struct disk *d);
 

@@ -140,6 +140,8 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if ((ret = disk_open(&cfgs[i], i, &s->disks[i], err, errlen)) < 0)
 			goto fail;
 		s->ndisks++;
+		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
+			goto fail;
 	}
 	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME; bus++) {
 		struct disk *group[n ? n : 1];

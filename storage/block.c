@@ -119,13 +119,19 @@ static int block_probe_file(struct host_file *f, const char *filename,
 	return 0;
 }
 
+/* Why host_file_open() failed, in words: -ENODEV is its "not a disk" (FIFO, socket, device). */
+static const char *block_open_strerror(int err)
+{
+	return err == -ENODEV ? "not a regular file or block device" : strerror(-err);
+}
+
 int block_probe(const char *filename, const struct block_driver **drv)
 {
 	struct host_file f;
 	int ret = host_file_open(&f, filename, 0);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+		return block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 	ret = block_probe_file(&f, filename, drv);
 	host_file_close(&f);
 	return ret;
@@ -218,7 +224,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			    filename);
 		goto fail;
 	} else if (ret < 0) {
-		block_error(ret, "%s: cannot open: %s", filename, strerror(-ret));
+		block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 		goto fail;
 	}
 	if (fstat(bs->file.fd, &st) < 0) {
@@ -553,5 +559,109 @@ int block_read_backing(struct block_device *bs, uint64_t offset, const struct io
 			return ret;
 	}
 	iov_memset(iov, iovcnt, avail, 0, len - avail);
+	return 0;
+}
+
+/* ---- Image operations beyond I/O (check, info, rebase, UUIDs, snapshots) ---- */
+
+/* Callers reach these through the core only, so that a missing operation and a write to a
+ * read-only image give the same error, named the same way, whatever the format. */
+static int block_op_missing(struct block_device *bs, const char *what)
+{
+	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
+			   bs->drv->name, what);
+}
+
+static int block_op_writable(struct block_device *bs)
+{
+	if (!(bs->flags & BLOCK_OPEN_RDWR))
+		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+	return 0;
+}
+
+int block_check(struct block_device *bs, struct block_check_result *res, int fix)
+{
+	memset(res, 0, sizeof(*res));
+	if (!bs->drv->check)
+		return block_op_missing(bs, "checks");
+	if (fix && block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->check(bs, res, fix);
+}
+
+int block_info(struct block_device *bs, struct json_object *out)
+{
+	if (!bs->drv->info)
+		return block_op_missing(bs, "format-specific information");
+	return bs->drv->info(bs, out);
+}
+
+int block_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt)
+{
+	if (!bs->drv->set_backing)
+		return block_op_missing(bs, "changing the backing file");
+	if (block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->set_backing(bs, backing, backing_fmt);
+}
+
+int block_get_uuid(struct block_device *bs, uint8_t uuid[16])
+{
+	if (!bs->drv->get_uuid)
+		return block_op_missing(bs, "UUIDs");
+	return bs->drv->get_uuid(bs, uuid);
+}
+
+int block_set_uuid(struct block_device *bs, const uint8_t uuid[16])
+{
+	if (!bs->drv->set_uuid)
+		return block_op_missing(bs, "UUIDs");
+	if (block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->set_uuid(bs, uuid);
+}
+
+int block_snapshot_create(struct block_device *bs, const char *name)
+{
+	if (!bs->drv->snapshot_create)
+		return block_op_missing(bs, "internal snapshots");
+	if (block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->snapshot_create(bs, name);
+}
+
+int block_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count)
+{
+	*list = NULL;
+	*count = 0;
+	if (!bs->drv->snapshot_list)
+		return block_op_missing(bs, "internal snapshots");
+	return bs->drv->snapshot_list(bs, list, count);
+}
+
+int block_snapshot_apply(struct block_device *bs, const char *name_or_id)
+{
+	if (!bs->drv->snapshot_apply)
+		return block_op_missing(bs, "internal snapshots");
+	if (block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->snapshot_apply(bs, name_or_id);
+}
+
+int block_snapshot_delete(struct block_device *bs, const char *name_or_id)
+{
+	if (!bs->drv->snapshot_delete)
+		return block_op_missing(bs, "internal snapshots");
+	if (block_op_writable(bs) < 0)
+		return -EROFS;
+	return bs->drv->snapshot_delete(bs, name_or_id);
+}
+
+int block_cluster_size(struct block_device *bs, uint32_t *size)
+{
+	*size = 0;
+	if (!bs->drv->cluster_size)
+		return block_op_missing(bs, "a cluster size");
+	*size = bs->drv->cluster_size(bs);
 	return 0;
 }

@@ -238,4 +238,22 @@ static inline int block_pwrite_compressed(struct block_device *bs, uint64_t offs
 	return bs->drv->pwrite_compressed(bs, offset, buf, len);
 }
 
+/* ---- Image operations beyond I/O (storage/block.c) ---- */
+/* Each is -ENOTSUP (with a message naming the format) when the driver has no such operation, and
+ * those that write (check with fix, set_*, snapshot create/apply/delete) -EROFS on an image not
+ * opened BLOCK_OPEN_RDWR. */
+int block_check(struct block_device *bs, struct block_check_result *res, int fix);
+/* Format-specific fields for `info`, added to out. */
+int block_info(struct block_device *bs, struct json_object *out);
+int block_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt);
+int block_get_uuid(struct block_device *bs, uint8_t uuid[16]);
+int block_set_uuid(struct block_device *bs, const uint8_t uuid[16]);
+int block_snapshot_create(struct block_device *bs, const char *name);
+/* *list is malloc'ed (free() it); NULL and 0 on failure. */
+int block_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count);
+int block_snapshot_apply(struct block_device *bs, const char *name_or_id);
+int block_snapshot_delete(struct block_device *bs, const char *name_or_id);
+/* *size: the driver's cluster_size (0 when not meaningful for this image). */
+int block_cluster_size(struct block_device *bs, uint32_t *size);
+
 #endif

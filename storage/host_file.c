@@ -84,9 +84,16 @@ static uint32_t host_file_detect_align(int fd)
 	return align;
 }
 
+/* Image files come from command lines and from names recorded in other images (backing files,
+ * extents), so they may be anything.  Opening a FIFO blocks until a writer appears and opening a
+ * tty could make it our controlling terminal: open non-blocking and without a ctty, refuse
+ * whatever is not a regular file or a block device, then make I/O blocking again.  -ENODEV says
+ * "not a disk" (a UNIX socket cannot be opened at all: ENXIO, reported the same way). */
 int host_file_open(struct host_file *f, const char *path, int flags)
 {
-	int oflags = O_CLOEXEC;
+	int oflags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct stat st;
+	int fd, fl;
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
@@ -98,25 +105,33 @@ int host_file_open(struct host_file *f, const char *path, int flags)
 	if (flags & HOST_FILE_DSYNC)
 		oflags |= O_DSYNC;
 
-	int fd = open(path, oflags, 0644);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
+	fd = open(path, oflags, 0644);
+	if (fd < 0) {
 		int err = -errno;
-		close(fd);
+		if (err == -ENXIO && stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return -ENODEV;
 		return err;
 	}
-	if (S_ISDIR(st.st_mode)) {
+	if (fstat(fd, &st) < 0)
+		goto fail_errno;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		close(fd);
-		return -EISDIR;
+		return S_ISDIR(st.st_mode) ? -EISDIR : -ENODEV;
 	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		goto fail_errno;
 	f->fd = fd;
 	f->read_only = !(oflags & O_RDWR);
 	f->cache_unsafe = flags & HOST_FILE_UNSAFE;
 	f->direct = flags & HOST_FILE_DIRECT;
 	f->align = f->direct ? host_file_detect_align(fd) : 1;
 	return 0;
+
+fail_errno:;
+	int err = -errno;
+	close(fd);
+	return err;
 }
 
 void host_file_close(struct host_file *f)

@@ -207,6 +207,8 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	if (size > (1ull << 62))
 		return block_error(-EFBIG, "%s: size %llu too large", filename,
 				   (unsigned long long)size);
+	/* The disk is made of 512-byte sectors (as qemu-img rounds): a caller's odd size grows. */
+	size = (size + 511) & ~511ull;
 
 	memset(&bs, 0, sizeof(bs));
 	bs.filename = (char *)filename;

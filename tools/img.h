@@ -3,7 +3,7 @@
  * Each sub-verb (create, info, convert, ...) lives in its own tools/img_<verb>.c and is listed in
  * the table in tools/img.c.  Every sub-verb returns the process exit code, prints its errors as ONE
  * line "minivmm img: FILE: problem" (img_fail, img_block_fail) and reaches images only through
- * block_*() functions and the img_drv_*() wrappers below.
+ * block_*() functions.
  */
 #ifndef MINIVMM_TOOLS_IMG_H
 #define MINIVMM_TOOLS_IMG_H
@@ -55,19 +55,6 @@ int img_bad_option(const char *verb, int argc, char **argv);
 int img_parse_size(const char *what, const char *text, uint64_t *out);
 /* Open with one-line error reporting; returns 0 or 1. */
 int img_open(const char *file, const char *fmt, int flags, struct block_device **out);
-
-/* ---- Driver operations block.h has no block_*() wrapper for (tools/img_ops.c) ---- */
-/* Each checks that the driver has the operation (-ENOTSUP with a message otherwise). */
-int img_drv_check(struct block_device *bs, struct block_check_result *res, int fix);
-int img_drv_info(struct block_device *bs, struct json_object *out);
-int img_drv_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt);
-int img_drv_set_uuid(struct block_device *bs, const uint8_t uuid[16]);
-bool img_drv_has_uuid(struct block_device *bs);
-int img_drv_snapshot_create(struct block_device *bs, const char *name);
-int img_drv_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count);
-int img_drv_snapshot_apply(struct block_device *bs, const char *name);
-int img_drv_snapshot_delete(struct block_device *bs, const char *name);
-uint32_t img_drv_cluster_size(struct block_device *bs);
 
 /* Status of [offset, offset+len) resolved through the backing chain: *status holds the DATA/ZERO
  * (and COMPRESSED, OFFSET_VALID) bits of the layer that decides the content, ALLOCATED when some

@@ -131,14 +131,13 @@ int img_check_main(int argc, char **argv)
 	int flags = BLOCK_OPEN_CHECK | BLOCK_OPEN_NO_BACKING | (fix ? BLOCK_OPEN_RDWR : 0);
 	if (img_open(file, fmt, flags, &bs))
 		return 1;
-	if (!bs->drv->check) {
-		img_fail(file, "format %s does not support checks", bs->drv->name);
+	struct block_check_result r, fixed = {0};
+	int ret = block_check(bs, &r, fix);
+	if (ret == -ENOTSUP) {
+		img_block_fail(file);
 		block_close(bs);
 		return 63;
 	}
-
-	struct block_check_result r, fixed = {0};
-	int ret = img_drv_check(bs, &r, fix);
 	if (ret == 0 && fix && (r.corruptions_fixed || r.leaks_fixed)) {
 		/* Report what was repaired, then what a fresh check finds. */
 		fixed = r;
@@ -148,7 +147,7 @@ int img_check_main(int argc, char **argv)
 			       "Double checking the fixed image now...\n",
 			       (unsigned long long)r.leaks_fixed,
 			       (unsigned long long)r.corruptions_fixed);
-		ret = img_drv_check(bs, &r, 0);
+		ret = block_check(bs, &r, 0);
 		r.leaks_fixed = fixed.leaks_fixed;
 		r.corruptions_fixed = fixed.corruptions_fixed;
 	}

@@ -313,7 +313,8 @@ int img_convert_run(const struct img_convert_args *a)
 			img_fail(a->out_name, "format %s does not support compression", a->out_fmt);
 			goto out;
 		}
-		cv.cluster = img_drv_cluster_size(cv.out);
+		if (block_cluster_size(cv.out, &cv.cluster) < 0)
+			cv.cluster = 0;
 		if (cv.cluster < IMG_SECTOR || cv.cluster > (64u << 20)) {
 			img_fail(a->out_name, "cannot compress: cluster size %u", cv.cluster);
 			goto out;
@@ -325,9 +326,13 @@ int img_convert_run(const struct img_convert_args *a)
 	pthread_mutex_init(&cv.lock, NULL);
 	ret = img_convert_copy(&cv);
 	pthread_mutex_destroy(&cv.lock);
-	if (ret == 0 && a->new_uuid && img_drv_has_uuid(cv.out)) {
+	if (ret == 0 && a->new_uuid) {
+		/* Only formats that carry a UUID get a new one (-ENOTSUP: nothing to do). */
 		uint8_t uuid[16];
-		if (img_uuid_random(uuid) < 0 || img_drv_set_uuid(cv.out, uuid) < 0)
+		int r = img_uuid_random(uuid);
+		if (r == 0)
+			r = block_set_uuid(cv.out, uuid);
+		if (r < 0 && r != -ENOTSUP)
 			ret = img_block_fail(a->out_name);
 	}
 	if (ret == 0 && block_flush(cv.out) < 0)

@@ -34,8 +34,11 @@ static struct json_object *img_info_snapshots(struct block_device *bs)
 	struct block_snapshot *list;
 	int count;
 
-	if (!bs->drv->snapshot_list || img_drv_snapshot_list(bs, &list, &count) < 0 || count <= 0)
+	/* A format without internal snapshots (-ENOTSUP) simply lists none. */
+	if (block_snapshot_list(bs, &list, &count) < 0 || count <= 0) {
+		free(list);
 		return NULL;
+	}
 	struct json_object *arr = json_object_new_array();
 	for (int i = 0; i < count; i++) {
 		struct json_object *s = json_object_new_object();
@@ -64,8 +67,8 @@ static int img_info_build(struct block_device *bs, const char *name, struct json
 
 	json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)bs->size));
 	json_object_object_add(o, "filename", json_object_new_string(name));
-	uint32_t cs = img_drv_cluster_size(bs);
-	if (cs)
+	uint32_t cs;
+	if (block_cluster_size(bs, &cs) == 0 && cs)
 		json_object_object_add(o, "cluster-size", json_object_new_int64(cs));
 	json_object_object_add(o, "format", json_object_new_string(bs->drv->name));
 	if (host_file_allocated(&bs->file, &actual) == 0)
@@ -88,7 +91,8 @@ static int img_info_build(struct block_device *bs, const char *name, struct json
 		json_object_object_add(o, "snapshots", snaps);
 
 	struct json_object *data = json_object_new_object();
-	if (img_drv_info(bs, data) < 0) {
+	int ret = block_info(bs, data);
+	if (ret < 0 && ret != -ENOTSUP) { /* -ENOTSUP: nothing format-specific (raw) */
 		json_object_put(data);
 		json_object_put(o);
 		return img_block_fail(name);

@@ -159,7 +159,7 @@ int img_rebase_main(int argc, char **argv)
 	}
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))
 		goto out;
-	if (img_drv_set_backing(bs, backing[0] ? backing : NULL,
+	if (block_set_backing(bs, backing[0] ? backing : NULL,
 				backing[0] ? (backing_fmt ? backing_fmt
 					      : newb	  ? newb->drv->name
 							  : NULL)

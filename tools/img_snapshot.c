@@ -11,7 +11,7 @@ static int img_snapshot_list(struct block_device *bs)
 	struct block_snapshot *list;
 	int count;
 
-	if (img_drv_snapshot_list(bs, &list, &count) < 0)
+	if (block_snapshot_list(bs, &list, &count) < 0)
 		return -1;
 	if (count <= 0) {
 		free(list);
@@ -87,13 +87,13 @@ int img_snapshot_main(int argc, char **argv)
 	int ret;
 	switch (action) {
 	case 'c':
-		ret = img_drv_snapshot_create(bs, name);
+		ret = block_snapshot_create(bs, name);
 		break;
 	case 'a':
-		ret = img_drv_snapshot_apply(bs, name);
+		ret = block_snapshot_apply(bs, name);
 		break;
 	case 'd':
-		ret = img_drv_snapshot_delete(bs, name);
+		ret = block_snapshot_delete(bs, name);
 		break;
 	default:
 		ret = img_snapshot_list(bs);

@@ -14,7 +14,7 @@ const char vm_config_usage[] =
 	"                   [--reboot exit|restart]\n"
 	"                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
 	"                          [,cache=writeback|none|directsync|unsafe]]...\n"
-	"                   [--cdrom ISO[,bus=ide|sata]]...\n"
+	"                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
 	"  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n";
 
 bool vm_config_name_valid(const char *name)
@@ -47,7 +47,7 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 static const char *const options[] = {"--name",   "--cpus",	"--memory", "--kernel",
 				       "--initrd", "--append", "--console", "--reboot",
-				       "--disk",   "--cdrom"};
+				       "--disk",   "--cdrom",	"--state-dir"};
 
 void vm_config_free(struct vm_config *cfg)
 {
@@ -204,6 +204,13 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, in
 			if (vm_config_add_disk(cfg, val, opt == 8 ? DISK_MEDIA_HDD : DISK_MEDIA_CDROM,
 					       err, errlen) < 0)
 				return -EINVAL;
+			break;
+		case 10:
+			if (!*val) {
+				snprintf(err, errlen, "run: empty --state-dir");
+				return -EINVAL;
+			}
+			cfg->state_dir = val;
 			break;
 		}
 	}

@@ -27,6 +27,7 @@ struct vm_config {
 	bool help; /* --help was given: print usage, run nothing */
 	struct disk_config *disks; /* --disk and --cdrom in order (malloc'ed: vm_config_free) */
 	unsigned ndisks;
+	const char *state_dir; /* --state-dir, NULL: the default (vmm/vm_state.h) */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory; pid names the VM when --name is

@@ -12,6 +12,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/storage.h"
+#include "vmm/vm_state.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -132,6 +133,9 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 				   .mem = &vm->mem,
 				   .set_irq = pci_set_irq,
 				   .irq_opaque = vm};
+	/* Disk modes need the state directory before any disk is opened. */
+	if ((r = vm_state_prepare(vm->cfg, err, errlen)) < 0)
+		return r;
 	/* storage_create's messages name the image and the problem: pass them through. */
 	if ((r = storage_create(&senv, vm->cfg->disks, vm->cfg->ndisks, &vm->storage, err,
 				errlen)) < 0)
@@ -147,6 +151,7 @@ void vm_devices_destroy(struct vm *vm)
 	/* vCPUs are stopped: no handler can be running. */
 	storage_destroy(vm->storage);
 	vm->storage = NULL;
+	vm_state_release();
 	pci_bus_destroy(vm->pci);
 	vm->pci = NULL;
 	if (vm->pm)

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -285,6 +287,154 @@ static void test_missing_backing(void **state)
 	assert_int_equal(block_open(test_path("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
 }
 
+/* A backing file that is a FIFO, a directory, a socket or a character device is refused at once
+ * with a message naming it.  alarm() turns a regression (open() of a FIFO blocking forever) into a
+ * failed test instead of a hung one. */
+static void expect_hostile_backing(const char *top, const char *backing, const char *fmt, int err)
+{
+	struct block_device *bs;
+
+	if (fmt) {
+		struct block_create_args a = {.size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
+		assert_int_equal(block_create(fmt, tpath(top), &a), 0);
+	} else {
+		create_fc(top, 4096, backing);
+	}
+	alarm(10);
+	assert_int_equal(block_open(tpath(top), fmt, 0, &bs), err);
+	alarm(0);
+	assert_non_null(strstr(block_last_error(), top));
+	assert_non_null(strstr(block_last_error(), backing));
+	if (err == -ENODEV)
+		assert_non_null(strstr(block_last_error(), "not a regular file or block device"));
+	/* Without the chain the image itself still opens. */
+	assert_int_equal(block_open(tpath(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	block_close(bs);
+}
+
+static void test_hostile_backing(void **state)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct block_device *bs;
+	int sock;
+
+	(void)state;
+	assert_int_equal(mkfifo(tpath("fifo"), 0600), 0);
+	assert_int_equal(mkdir(tpath("dir"), 0700), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tpath("sock"));
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(sock >= 0);
+	assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	expect_hostile_backing("on-fifo.qcow2", "fifo", "qcow2", -ENODEV);
+	expect_hostile_backing("on-fifo.fc", "fifo", NULL, -ENODEV);
+	expect_hostile_backing("on-dir.fc", "dir", NULL, -EISDIR);
+	expect_hostile_backing("on-sock.fc", "sock", NULL, -ENODEV);
+	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -ENODEV);
+
+	/* The same files given directly, probed or not. */
+	alarm(10);
+	assert_int_equal(block_open(tpath("fifo"), NULL, 0, &bs), -ENODEV);
+	assert_int_equal(block_open(tpath("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
+	assert_int_equal(block_open("/dev/null", "raw", 0, &bs), -ENODEV);
+	alarm(0);
+	assert_non_null(strstr(block_last_error(), "/dev/null"));
+	close(sock);
+}
+
+/* The operations beyond I/O: a format without one says so by name (-ENOTSUP), and those that
+ * write refuse an image opened read-only (-EROFS) before the driver runs. */
+static void test_image_ops(void **state)
+{
+	struct block_create_args a = {.size = 1 << 20};
+	struct block_check_result res;
+	struct block_snapshot *list;
+	struct block_device *bs;
+	uint8_t uuid[16] = {1, 2, 3};
+	uint32_t cs;
+	int count;
+
+	(void)state;
+	create_fc("noops.fc", 4096, NULL);
+	assert_int_equal(block_open(tpath("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_check(bs, &res, 0), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "noops.fc: format fakecow does not support"));
+	assert_int_equal(block_info(bs, NULL), -ENOTSUP);
+	assert_int_equal(block_set_backing(bs, "x", NULL), -ENOTSUP);
+	assert_int_equal(block_get_uuid(bs, uuid), -ENOTSUP);
+	assert_int_equal(block_set_uuid(bs, uuid), -ENOTSUP);
+	assert_int_equal(block_snapshot_create(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_snapshot_list(bs, &list, &count), -ENOTSUP);
+	assert_null(list);
+	assert_int_equal(count, 0);
+	assert_int_equal(block_snapshot_apply(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_snapshot_delete(bs, "s"), -ENOTSUP);
+	assert_int_equal(block_cluster_size(bs, &cs), -ENOTSUP);
+	assert_non_null(strstr(block_last_error(), "fakecow"));
+	block_close(bs);
+
+	/* qcow2 has them all: read-only refuses the writes, the reads work. */
+	assert_int_equal(block_create("qcow2", tpath("ops.qcow2"), &a), 0);
+	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_snapshot_create(bs, "s1"), 0);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", 0, &bs), 0);
+	assert_int_equal(block_snapshot_create(bs, "s2"), -EROFS);
+	assert_non_null(strstr(block_last_error(), "ops.qcow2: image opened read-only"));
+	assert_int_equal(block_snapshot_apply(bs, "s1"), -EROFS);
+	assert_int_equal(block_snapshot_delete(bs, "s1"), -EROFS);
+	assert_int_equal(block_set_backing(bs, "x", "raw"), -EROFS);
+	assert_int_equal(block_check(bs, &res, BLOCK_CHECK_FIX_LEAKS), -EROFS);
+	assert_int_equal(block_check(bs, &res, 0), 0);
+	assert_int_equal(res.corruptions, 0);
+	assert_int_equal(block_snapshot_list(bs, &list, &count), 0);
+	assert_int_equal(count, 1);
+	assert_string_equal(list[0].name, "s1");
+	free(list);
+	assert_int_equal(block_cluster_size(bs, &cs), 0);
+	assert_int_equal(cs, 65536);
+	assert_null(bs->backing_name); /* the refused set_backing changed nothing */
+	block_close(bs);
+
+	/* A format with a UUID: it reads, and a read-only image keeps it. */
+	uint8_t before[16], after[16];
+	assert_int_equal(block_create("vdi", tpath("ops.vdi"), &a), 0);
+	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", 0, &bs), 0);
+	assert_int_equal(block_get_uuid(bs, before), 0);
+	assert_int_equal(block_set_uuid(bs, uuid), -EROFS);
+	block_close(bs);
+	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_get_uuid(bs, after), 0);
+	assert_memory_equal(before, after, 16);
+	assert_int_equal(block_set_uuid(bs, uuid), 0);
+	assert_int_equal(block_get_uuid(bs, after), 0);
+	assert_memory_equal(uuid, after, 16);
+	block_close(bs);
+}
+
+/* Every format driver that stores a sector-granular disk rounds a size that is not a multiple of
+ * 512 up itself (callers other than `img create` need not know).  raw keeps the exact size. */
+static void test_create_rounds_to_sectors(void **state)
+{
+	static const char *const fmts[] = {"qcow2", "vdi", "vmdk", "vpc"};
+	struct block_create_args a = {.size = 1000001};
+	struct block_device *bs;
+	char name[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		snprintf(name, sizeof(name), "odd.%s", fmts[i]);
+		assert_int_equal(block_create(fmts[i], tpath(name), &a), 0);
+		assert_int_equal(block_open(tpath(name), fmts[i], 0, &bs), 0);
+		print_message("%s: %llu\n", fmts[i], (unsigned long long)bs->size);
+		assert_int_equal(bs->size % 512, 0);
+		assert_true(bs->size >= a.size);
+		if (strcmp(fmts[i], "vpc")) /* vpc rounds further, to a CHS geometry */
+			assert_int_equal(bs->size, 1000448);
+		block_close(bs);
+	}
+}
+
 static void test_range_and_readonly(void **state)
 {
 	struct block_device *bs;
@@ -446,6 +596,9 @@ int main(void)
 	    cmocka_unit_test(test_loop_detected),
 	    cmocka_unit_test(test_depth_limit),
 	    cmocka_unit_test(test_missing_backing),
+	    cmocka_unit_test(test_hostile_backing),
+	    cmocka_unit_test(test_image_ops),
+	    cmocka_unit_test(test_create_rounds_to_sectors),
 	    cmocka_unit_test(test_range_and_readonly),
 	    cmocka_unit_test(test_probe),
 	    cmocka_unit_test(test_create_options),

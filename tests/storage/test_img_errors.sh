@@ -26,6 +26,28 @@ expect_error() {
 
 $M img create -f raw "$T/ok.raw" 1M >/dev/null
 
+
+# hostile backing files: a FIFO (or a directory, a socket, a character device) is refused at once,
+# never opened and waited on; `timeout` makes a regression fail instead of hang
+mkfifo "$T/fifo"
+mkdir "$T/adir"
+$M img create -f qcow2 -b fifo -F raw "$T/on-fifo.qcow2" 1M >/dev/null
+$M img create -f qcow2 -b adir -F raw "$T/on-dir.qcow2" 1M >/dev/null
+$M img create -f qcow2 -b /dev/null -F raw "$T/on-null.qcow2" 1M >/dev/null
+expect_error "info: FIFO backing file" 1 "$T/fifo: cannot open: not a regular file or block device" \
+	timeout 10 $M img info --backing-chain "$T/on-fifo.qcow2"
+expect_error "map: FIFO backing file" 1 "$T/fifo: cannot open: not a regular file" \
+	timeout 10 $M img map "$T/on-fifo.qcow2"
+expect_error "info: directory backing file" 1 "$T/adir" \
+	timeout 10 $M img info --backing-chain "$T/on-dir.qcow2"
+expect_error "info: char device backing file" 1 "/dev/null: cannot open: not a regular file" \
+	timeout 10 $M img info --backing-chain "$T/on-null.qcow2"
+expect_error "info: FIFO image" 1 "$T/fifo: cannot open: not a regular file" \
+	timeout 10 $M img info "$T/fifo"
+expect_error "create: size from a FIFO backing file" 1 "$T/fifo" \
+	timeout 10 $M img create -f qcow2 -b fifo -F raw "$T/sized.qcow2"
+[ -e "$T/sized.qcow2" ] && fail "create on FIFO backing leaves no file" || pass "create on FIFO backing leaves no file"
+
 # missing files
 expect_error "info: missing file" 1 "$T/none.img" $M img info "$T/none.img"
 expect_error "map: missing file" 1 "$T/none.img" $M img map "$T/none.img"

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Crash safety of the VHDX and Parallels drivers: `minivmm vdi-stress write` (a format-neutral
-# writer despite its name) does seeded random writes with a logged flush every 8 writes and is
+# Crash safety of the VHDX and Parallels drivers: `minivmm block-stress write` (the format-neutral
+# writer) does seeded random writes with a logged flush every 8 writes and is
 # killed with SIGKILL after a seeded delay. Then a read-write `minivmm img check -r all` replays
 # the VHDX log / clears the Parallels in-use flag (what a crash leaves by design), `qemu-img check`
 # must be clean, and every write before the last logged flush must read back.
@@ -13,7 +13,7 @@ crash_round() { # $1 name, $2 format, $3 image-maker command, $4 seed
 	local img="$dir/$1.img" log="$dir/$1.log" pid delay out
 	rm -f "$img" "$log"
 	eval "$3" >/dev/null || { echo "FAIL: $1 (create)"; return; }
-	./minivmm vdi-stress write "$img" "$log" "$4" 2>"$dir/err" &
+	./minivmm block-stress write "$img" "$log" "$4" 2>"$dir/err" &
 	pid=$!
 	delay=$(awk -v s="$4" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 0.8 }')
 	sleep "$delay"
@@ -35,7 +35,7 @@ crash_round() { # $1 name, $2 format, $3 image-maker command, $4 seed
 		echo "FAIL: $1 (qemu-img check: $out)"
 		return
 	fi
-	if ! out=$(./minivmm vdi-stress verify "$img" "$log" "$4" 2>&1); then
+	if ! out=$(./minivmm block-stress verify "$img" "$log" "$4" 2>&1); then
 		echo "FAIL: $1 ($out)"
 		return
 	fi

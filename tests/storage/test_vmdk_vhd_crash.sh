@@ -1,9 +1,9 @@
 #!/bin/bash
-# Crash safety of the writable sparse VMDK (monolithic, split, stream-optimized) and VHD formats: `minivmm vdi-stress write` (a generic
-# block-layer writer despite its name) does seeded random writes with a logged flush every 8 writes
+# Crash safety of the writable sparse VMDK (monolithic, split, stream-optimized) and VHD formats: `minivmm block-stress write` (the generic
+# block-layer writer) does seeded random writes with a logged flush every 8 writes
 # and is killed with SIGKILL after a seeded delay. Afterwards qemu-img must accept the image
 # (`qemu-img check` for VMDK; qemu-img has no check for vpc, so it must read the whole image) and
-# every write before the last logged flush must read back (`vdi-stress verify`). The kill comes a
+# every write before the last logged flush must read back (`block-stress verify`). The kill comes a
 # seeded delay after the first logged flush, so a slow machine changes where, not whether, it lands.
 set -u
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,7 @@ crash_round() { # $1 name, $2 format, $3 image-maker command, $4 seed
 	local img="$dir/$1.img" log="$dir/$1.log" pid delay out
 	rm -f "$dir/$1"*
 	eval "$3" >/dev/null || { echo "FAIL: $1 (create)"; return; }
-	./minivmm vdi-stress write "$img" "$log" "$4" 2>"$dir/err" &
+	./minivmm block-stress write "$img" "$log" "$4" 2>"$dir/err" &
 	pid=$!
 	delay=$(awk -v s="$4" 'BEGIN { srand(s); printf "%.2f", 0.2 + rand() * 0.6 }')
 	# The kill comes a seeded delay after the first logged flush, however loaded the machine.
@@ -39,7 +39,7 @@ crash_round() { # $1 name, $2 format, $3 image-maker command, $4 seed
 		out=$(qemu-img convert -f vpc -O raw "$img" "$dir/$1.raw" 2>&1) ||
 			{ echo "FAIL: $1 (qemu-img cannot read it: $out)"; return; }
 	fi
-	if ! out=$(./minivmm vdi-stress verify "$img" "$log" "$4" 2>&1); then
+	if ! out=$(./minivmm block-stress verify "$img" "$log" "$4" 2>&1); then
 		echo "FAIL: $1 ($out)"
 		return
 	fi
@@ -63,7 +63,7 @@ for f in vmdk vpc; do
 	rm -f "$img"
 	./minivmm img create -f "$f" "$img" 8M >/dev/null
 	echo 8 >"$dir/neg.log"
-	if ./minivmm vdi-stress verify "$img" "$dir/neg.log" 3 >/dev/null 2>&1; then
+	if ./minivmm block-stress verify "$img" "$dir/neg.log" 3 >/dev/null 2>&1; then
 		echo "FAIL: verify-detects-lost-writes-$f"
 	else
 		echo "PASS: verify-detects-lost-writes-$f"

@@ -1,9 +1,9 @@
-/* `minivmm vdi-stress` (testing): the writer and the checker of the crash-safety tests.
+/* `minivmm block-stress` (testing): the writer and the checker of the crash-safety tests.
  *
- *   minivmm vdi-stress write  IMAGE LOG SEED   random writes forever (until killed); after every
+ *   minivmm block-stress write  IMAGE LOG SEED   random writes forever (until killed); after every
  *                                              STRESS_FLUSH_EVERY writes: flush the image, then
  *                                              append the number of writes done to LOG and fsync it
- *   minivmm vdi-stress verify IMAGE LOG SEED   after a kill -9: every write before the last logged
+ *   minivmm block-stress verify IMAGE LOG SEED   after a kill -9: every write before the last logged
  *                                              flush must read back
  *
  * Every 512-byte sector written carries a stamp (seed, write number, sector number) and bytes
@@ -76,7 +76,7 @@ static int stress_write(struct block_device *bs, const char *log, uint64_t seed)
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
 
 	if (!buf || fd < 0 || sectors == 0) {
-		fprintf(stderr, "vdi-stress: %s: cannot start: %s\n", log, strerror(errno));
+		fprintf(stderr, "block-stress: %s: cannot start: %s\n", log, strerror(errno));
 		free(buf);
 		return 1;
 	}
@@ -94,7 +94,7 @@ static int stress_write(struct block_device *bs, const char *log, uint64_t seed)
 			if (block_flush(bs) < 0)
 				goto fail;
 			if (write(fd, line, n) != n || fsync(fd) < 0) {
-				fprintf(stderr, "vdi-stress: %s: %s\n", log, strerror(errno));
+				fprintf(stderr, "block-stress: %s: %s\n", log, strerror(errno));
 				break;
 			}
 		}
@@ -103,7 +103,7 @@ static int stress_write(struct block_device *bs, const char *log, uint64_t seed)
 	free(buf);
 	return 0;
 fail:
-	fprintf(stderr, "vdi-stress: %s\n", block_last_error());
+	fprintf(stderr, "block-stress: %s\n", block_last_error());
 	close(fd);
 	free(buf);
 	return 1;
@@ -129,7 +129,7 @@ static int stress_verify(struct block_device *bs, const char *log, uint64_t seed
 	uint8_t got[512], want[512];
 
 	if (!last) {
-		fprintf(stderr, "vdi-stress: out of memory\n");
+		fprintf(stderr, "block-stress: out of memory\n");
 		return 1;
 	}
 	for (uint64_t s = 0; s < sectors; s++)
@@ -145,7 +145,7 @@ static int stress_verify(struct block_device *bs, const char *log, uint64_t seed
 		bool ok = false;
 
 		if (block_pread(bs, s * 512, got, 512) < 0) {
-			fprintf(stderr, "vdi-stress: %s\n", block_last_error());
+			fprintf(stderr, "block-stress: %s\n", block_last_error());
 			free(last);
 			return 1;
 		}
@@ -166,12 +166,12 @@ static int stress_verify(struct block_device *bs, const char *log, uint64_t seed
 		}
 		if (!ok && bad++ < 5)
 			fprintf(stderr,
-				"vdi-stress: sector %" PRIu64 ": expected write %" PRId64
+				"block-stress: sector %" PRIu64 ": expected write %" PRId64
 				", found something else\n",
 				s, last[s]);
 	}
 	free(last);
-	printf("vdi-stress: %" PRIu64 " writes flushed, %" PRIu64 " sectors checked, %" PRIu64
+	printf("block-stress: %" PRIu64 " writes flushed, %" PRIu64 " sectors checked, %" PRIu64
 	       " bad\n",
 	       flushed, sectors, bad);
 	return bad ? 1 : 0;
@@ -186,17 +186,17 @@ static int stress_run(int argc, char **argv)
 	int ret;
 
 	if (argc != 5 || (strcmp(argv[1], "write") && strcmp(argv[1], "verify"))) {
-		fprintf(stderr, "usage: minivmm vdi-stress write|verify IMAGE LOG SEED\n");
+		fprintf(stderr, "usage: minivmm block-stress write|verify IMAGE LOG SEED\n");
 		return 2;
 	}
 	writing = !strcmp(argv[1], "write");
 	seed = strtoull(argv[4], &end, 0);
 	if (*end || !argv[4][0]) {
-		fprintf(stderr, "vdi-stress: bad seed '%s'\n", argv[4]);
+		fprintf(stderr, "block-stress: bad seed '%s'\n", argv[4]);
 		return 2;
 	}
 	if (block_open(argv[2], NULL, writing ? BLOCK_OPEN_RDWR : 0, &bs) < 0) {
-		fprintf(stderr, "vdi-stress: %s\n", block_last_error());
+		fprintf(stderr, "block-stress: %s\n", block_last_error());
 		return 1;
 	}
 	ret = writing ? stress_write(bs, argv[3], seed) : stress_verify(bs, argv[3], seed);
@@ -204,9 +204,9 @@ static int stress_run(int argc, char **argv)
 	return ret;
 }
 
-static const struct command vdi_stress_command = {
-    .name = "vdi-stress",
+static const struct command block_stress_command = {
+    .name = "block-stress",
     .summary = "(testing) crash-safety writer and checker for disk images",
     .run = stress_run,
 };
-COMMAND(vdi_stress_command);
+COMMAND(block_stress_command);

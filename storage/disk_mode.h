@@ -1,0 +1,56 @@
+/* The six VirtualBox disk modes, as opened by the block layer (controllers only see whether the
+ * resulting struct disk is read-only).
+ *
+ *   mode          what the VM opens                         lock (disk_lock.h)   in VM snapshots
+ *   normal        the image, read-write                     write                yes
+ *   writethrough  the image, read-write                     write                no
+ *   readonly      the image, read-only                      read                 no change
+ *   shareable     the image, read-write; fixed size only    read (shared)        no
+ *   immutable     STATE/diskN-STEM.immutable.qcow2 over     write on the diff,   kept as is
+ *                 the image; reset on a fresh start         read on the base
+ *   multiattach   STATE/diskN-STEM.multiattach.qcow2 over   write on the diff,   kept as is
+ *                 the image; kept across starts             read on the base
+ *
+ * N is the attachment index (command-line order of --disk/--cdrom from 0), STEM the image's file
+ * name without its extension. "Fixed size" for shareable: raw, or an image without a backing file
+ * whose every cluster/block is allocated and not compressed (VDI static, VHD fixed, VMDK flat,
+ * qcow2 created with preallocation=metadata|falloc|full); anything else is refused.
+ */
+#ifndef MINIVMM_STORAGE_DISK_MODE_H
+#define MINIVMM_STORAGE_DISK_MODE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "devices/disk.h"
+
+struct block_device;
+
+/* The VM the disks belong to (one VM per process). Without a state dir, immutable and multiattach
+ * are refused. `restarted`: this process continues a VM whose guest rebooted (--reboot restart),
+ * so immutable diffs are kept rather than reset. */
+struct disk_mode_env {
+	char state_dir[PATH_MAX];
+	bool restarted;
+	/* VM snapshots: layers[i], when set, is the layer normal disk i (attachment index) now
+	 * writes, over the file given on the command line. Owned by the caller. */
+	char *const *layers;
+	unsigned nlayers;
+};
+void disk_mode_env_set(const struct disk_mode_env *env);
+
+/* Open `path` in `mode`. flags: BLOCK_OPEN_CACHE_* only (the mode decides read-write). *out is
+ * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID). */
+int disk_mode_open(const char *path, const char *format, enum disk_mode mode, int flags,
+		   unsigned index, struct block_device **out, struct block_device **user, char *err,
+		   size_t errlen);
+
+/* The differencing image path for disk `index` in `mode` (immutable/multiattach). */
+int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,
+			enum disk_mode mode, char *buf, size_t len);
+
+/* 0 when bs is fixed-size as defined above, else -EINVAL with a message. */
+int disk_mode_check_fixed(struct block_device *bs, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,62 @@
+/* `minivmm snapshot NAME take|list|restore|delete [SNAP] [--state-dir DIR]`: VM snapshots of a
+ * powered-off VM (vmm/vm_snapshot.h). Exit codes: 0 done, 1 failed, 2 bad command line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/command.h"
+#include "vmm/vm_config.h"
+#include "vmm/vm_snapshot.h"
+#include "vmm/vm_state.h"
+
+static const char snapshot_usage[] =
+    "usage: minivmm snapshot NAME take|restore|delete SNAP [--state-dir DIR]\n"
+    "       minivmm snapshot NAME list [--state-dir DIR]\n";
+
+static int snapshot_main(int argc, char **argv)
+{
+	const char *pos[3] = {NULL, NULL, NULL}, *state = NULL;
+	int npos = 0;
+	char err[1024], dir[4096];
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			fputs(snapshot_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc && argv[i + 1][0]) {
+			state = argv[++i];
+		} else if (argv[i][0] == '-' || npos == 3) {
+			fprintf(stderr, "minivmm: snapshot: unexpected argument '%.80s'\n%s",
+				argv[i], snapshot_usage);
+			return 2;
+		} else {
+			pos[npos++] = argv[i];
+		}
+	}
+	static const char *const ops[] = {"take", "restore", "delete", "list"};
+	int op = -1;
+	for (int k = 0; npos >= 2 && k < 4; k++)
+		if (!strcmp(pos[1], ops[k]))
+			op = k;
+	if (op < 0 || (op == 3) != (npos == 2) || !vm_config_name_valid(pos[0]) ||
+	    (pos[2] && (!pos[2][0] || strlen(pos[2]) > 200))) {
+		fprintf(stderr, "minivmm: snapshot: bad command line\n%s", snapshot_usage);
+		return 2;
+	}
+	int ret = vm_state_dir(state, pos[0], dir, sizeof(dir), err, sizeof(err));
+	if (!ret)
+		ret = op == 3 ? vm_snapshot_list(dir, err, sizeof(err))
+			      : vm_snapshot_apply(dir, (enum vm_snapshot_op)op, pos[2], err,
+						  sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "minivmm: snapshot %s: %s\n", pos[0], err);
+		return 1;
+	}
+	return 0;
+}
+
+static const struct command snapshot_command = {
+    .name = "snapshot",
+    .summary = "take, list, restore or delete VM snapshots of a powered-off VM",
+    .run = snapshot_main,
+};
+COMMAND(snapshot_command);

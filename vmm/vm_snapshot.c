@@ -1,0 +1,468 @@
+/* VM snapshots as external differencing layers (see vm_snapshot.h). */
+#include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage/block.h"
+#include "storage/disk_lock.h"
+#include "vmm/vm_snapshot.h"
+
+#define SNAP_CHUNK (1u << 20)
+
+static const char *jstr(json_object *o, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		   ? json_object_get_string(v)
+		   : NULL;
+}
+
+static json_object *jarr(json_object *o, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_array)
+		   ? v
+		   : NULL;
+}
+
+/* snapshots.json, or a fresh tree built from disks.json (the record of the last run). */
+static int snap_load(const char *dir, json_object **out, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
+	if (access(path, F_OK) == 0) {
+		json_object *t = json_object_from_file(path);
+		json_object *disks = t ? jarr(t, "disks") : NULL,
+			    *snaps = t ? jarr(t, "snapshots") : NULL;
+		if (!disks || !snaps) {
+			json_object_put(t);
+			snprintf(err, errlen, "%s: not a snapshot tree", path);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < json_object_array_length(disks); i++)
+			if (!jstr(json_object_array_get_idx(disks, i), "file")) {
+				json_object_put(t);
+				snprintf(err, errlen, "%s: disk %zu has no file", path, i);
+				return -EINVAL;
+			}
+		*out = t;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%.*s/disks.json", PATH_MAX - 20, dir);
+	json_object *rec = json_object_from_file(path);
+	if (!rec || !json_object_is_type(rec, json_type_array)) {
+		json_object_put(rec);
+		snprintf(err, errlen, "%s: no disk record (has the VM been run with --disk?)",
+			 path);
+		return -ENOENT;
+	}
+	json_object *t = json_object_new_object(), *disks = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(rec); i++) {
+		json_object *r = json_object_array_get_idx(rec, i), *d = json_object_new_object();
+		const char *file = jstr(r, "file"), *mode = jstr(r, "mode"),
+			   *media = jstr(r, "media"), *fmt = jstr(r, "format");
+		bool normal = mode && !strcmp(mode, "normal") && media && !strcmp(media, "hdd");
+		json_object_object_add(d, "file", json_object_new_string(file ? file : ""));
+		json_object_object_add(d, "format", fmt ? json_object_new_string(fmt) : NULL);
+		json_object_object_add(d, "normal", json_object_new_boolean(normal));
+		json_object_object_add(d, "current", NULL);
+		json_object_array_add(disks, d);
+	}
+	json_object_put(rec);
+	json_object_object_add(t, "disks", disks);
+	json_object_object_add(t, "snapshots", json_object_new_array());
+	*out = t;
+	return 0;
+}
+
+static int snap_save(const char *dir, json_object *t, char *err, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
+	snprintf(tmp, sizeof(tmp), "%.*s/snapshots.json.tmp", PATH_MAX - 20, dir);
+	if (json_object_to_file_ext(tmp, t, JSON_C_TO_STRING_PRETTY) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errlen, "%s: cannot write", path);
+		return -EIO;
+	}
+	return 0;
+}
+
+static bool disk_normal(json_object *d)
+{
+	json_object *v;
+	return json_object_object_get_ex(d, "normal", &v) && json_object_get_boolean(v);
+}
+
+/* The layer the VM uses for disk d: its current diff, else the base file. */
+static const char *disk_top(json_object *d)
+{
+	const char *c = jstr(d, "current");
+	return c ? c : jstr(d, "file");
+}
+
+static json_object *snap_find(json_object *snaps, const char *name, size_t *idx)
+{
+	for (size_t i = 0; i < json_object_array_length(snaps); i++) {
+		json_object *s = json_object_array_get_idx(snaps, i);
+		const char *n = jstr(s, "name");
+		if (n && !strcmp(n, name)) {
+			if (idx)
+				*idx = i;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static const char *snap_layer(json_object *s, size_t disk)
+{
+	json_object *l = jarr(s, "layers"), *v = l ? json_object_array_get_idx(l, disk) : NULL;
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* Powered off: write-lock every normal disk's chain (a running VM holds it). Kept open in bs[]
+ * until the operation is over so that no VM starts meanwhile. */
+static int snap_lock_all(json_object *disks, struct block_device **bs, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < json_object_array_length(disks); i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		if (!disk_normal(d))
+			continue;
+		const char *fmt = jstr(d, "current") ? "qcow2" : jstr(d, "format");
+		int ret = block_open(disk_top(d), fmt, BLOCK_OPEN_RDWR, &bs[i]);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s", block_last_error());
+			return ret;
+		}
+		if ((ret = disk_lock_chain(bs[i], true, err, errlen)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A new empty qcow2 over `below` for disk i, its path malloc'ed into *out. */
+static int snap_new_diff(const char *dir, size_t i, const char *file, const char *below, char **out,
+			 char *err, size_t errlen)
+{
+	struct block_device *b = NULL;
+	char path[PATH_MAX];
+	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	const char *dot = strrchr(base, '.');
+	int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+	int ret = block_open(below, NULL, BLOCK_OPEN_NO_BACKING, &b);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", block_last_error());
+		return ret;
+	}
+	for (unsigned k = 1;; k++) {
+		int n = snprintf(path, sizeof(path), "%s/disk%zu-%.*s.snap%u.qcow2", dir, i, stem,
+				 base, k);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			block_close(b);
+			snprintf(err, errlen, "%s: path too long", dir);
+			return -ENAMETOOLONG;
+		}
+		if (access(path, F_OK) < 0)
+			break;
+	}
+	struct block_create_args a = {
+	    .size = b->size, .backing = below, .backing_fmt = b->drv->name};
+	ret = block_create("qcow2", path, &a);
+	block_close(b);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", block_last_error());
+		return ret;
+	}
+	*out = strdup(path);
+	return *out ? 0 : -ENOMEM;
+}
+
+static bool layer_owned(json_object *snaps, size_t disk, const char *layer)
+{
+	for (size_t k = 0; k < json_object_array_length(snaps); k++) {
+		const char *l = snap_layer(json_object_array_get_idx(snaps, k), disk);
+		if (l && !strcmp(l, layer))
+			return true;
+	}
+	return false;
+}
+
+static int snap_take(const char *dir, json_object *t, const char *name, char *err, size_t errlen)
+{
+	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
+	if (snap_find(snaps, name, NULL)) {
+		snprintf(err, errlen, "snapshot '%s' already exists", name);
+		return -EEXIST;
+	}
+	json_object *s = json_object_new_object(), *layers = json_object_new_array();
+	json_object_object_add(s, "name", json_object_new_string(name));
+	json_object_object_add(s, "created", json_object_new_int64(time(NULL)));
+	json_object_object_add(s, "layers", layers);
+	for (size_t i = 0; i < json_object_array_length(disks); i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		char *diff = NULL;
+		if (!disk_normal(d)) {
+			json_object_array_add(layers, NULL);
+			continue;
+		}
+		int ret = snap_new_diff(dir, i, jstr(d, "file"), disk_top(d), &diff, err, errlen);
+		if (ret < 0) {
+			json_object_put(s);
+			return ret;
+		}
+		json_object_array_add(layers, json_object_new_string(disk_top(d)));
+		json_object_object_add(d, "current", json_object_new_string(diff));
+		free(diff);
+	}
+	json_object_array_add(snaps, s);
+	return 0;
+}
+
+static int snap_restore(const char *dir, json_object *t, const char *name, char *err, size_t errlen)
+{
+	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
+	json_object *s = snap_find(snaps, name, NULL);
+	if (!s) {
+		snprintf(err, errlen, "no snapshot '%s'", name);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < json_object_array_length(disks); i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		const char *layer = snap_layer(s, i), *cur = jstr(d, "current");
+		char *diff = NULL;
+		if (!disk_normal(d) || !layer)
+			continue;
+		int ret = snap_new_diff(dir, i, jstr(d, "file"), layer, &diff, err, errlen);
+		if (ret < 0)
+			return ret;
+		/* The state since the last take or restore is thrown away, as in VirtualBox. */
+		if (cur && !layer_owned(snaps, i, cur))
+			unlink(cur);
+		json_object_object_add(d, "current", json_object_new_string(diff));
+		free(diff);
+	}
+	return 0;
+}
+
+/* Write every range C itself allocates into F (C's view of it), so that F becomes F+C. */
+static int snap_commit(const char *child, const char *parent, char *err, size_t errlen)
+{
+	struct block_device *c = NULL, *f = NULL;
+	char *buf = malloc(SNAP_CHUNK);
+	int ret = buf ? block_open(child, "qcow2", 0, &c) : -ENOMEM;
+	if (!ret)
+		ret = block_open(parent, NULL, BLOCK_OPEN_RDWR, &f);
+	for (uint64_t off = 0; !ret && off < c->size;) {
+		uint64_t pnum = 0, map;
+		int st = 0;
+		uint64_t len = c->size - off < SNAP_CHUNK ? c->size - off : SNAP_CHUNK;
+		if ((ret = block_status(c, off, len, &pnum, &st, &map)) < 0 || !pnum)
+			break;
+		if ((st & BLOCK_STATUS_ALLOCATED) && off < f->size) {
+			uint64_t n = pnum < f->size - off ? pnum : f->size - off;
+			if ((ret = block_pread(c, off, buf, n)) < 0 ||
+			    (ret = block_pwrite(f, off, buf, n)) < 0)
+				break;
+		}
+		off += pnum;
+	}
+	if (!ret && f)
+		ret = block_flush(f);
+	if (ret < 0)
+		snprintf(err, errlen, "merging %s into %s: %s", child, parent,
+			 ret == -ENOMEM ? "out of memory" : block_last_error());
+	if (c)
+		block_close(c);
+	if (f)
+		block_close(f);
+	free(buf);
+	return ret;
+}
+
+/* Point image `path`'s backing file at `parent`. */
+static int snap_rebase(const char *path, const char *parent, char *err, size_t errlen)
+{
+	struct block_device *x = NULL, *p = NULL;
+	int ret = block_open(parent, NULL, BLOCK_OPEN_NO_BACKING, &p);
+	if (!ret)
+		ret = block_open(path, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &x);
+	if (!ret)
+		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
+	if (ret < 0)
+		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent,
+			 block_last_error());
+	if (x)
+		block_close(x);
+	if (p)
+		block_close(p);
+	return ret;
+}
+
+static int snap_delete(json_object *t, const char *name, char *err, size_t errlen)
+{
+	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
+	size_t idx;
+	json_object *s = snap_find(snaps, name, &idx);
+	if (!s) {
+		snprintf(err, errlen, "no snapshot '%s'", name);
+		return -ENOENT;
+	}
+	/* First check every disk (nothing changes if one cannot be merged). */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < json_object_array_length(disks); i++) {
+			json_object *d = json_object_array_get_idx(disks, i);
+			const char *f = snap_layer(s, i);
+			if (!disk_normal(d) || !f)
+				continue;
+			/* The children of F: current and other snapshots' layers backed by F. */
+			const char *kids[2];
+			json_object *owner[2] = {NULL, NULL};
+			unsigned nk = 0;
+			for (size_t k = 0; k <= json_object_array_length(snaps); k++) {
+				json_object *o = k < json_object_array_length(snaps)
+						     ? json_object_array_get_idx(snaps, k)
+						     : NULL;
+				const char *l =
+				    o ? (k == idx ? NULL : snap_layer(o, i)) : jstr(d, "current");
+				struct block_device *b = NULL;
+				if (!l || block_open(l, "qcow2", BLOCK_OPEN_NO_BACKING, &b) < 0)
+					continue;
+				bool child = b->backing_name && !strcmp(b->backing_name, f);
+				block_close(b);
+				if (child && nk < 2) {
+					owner[nk] = o;
+					kids[nk] = l;
+				}
+				nk += child;
+			}
+			if (nk != 1) {
+				snprintf(err, errlen,
+					 "snapshot '%s': disk %zu's layer has %u child layers: "
+					 "cannot merge (delete the newer snapshots first)",
+					 name, i, nk);
+				return -EBUSY;
+			}
+			if (pass == 0)
+				continue;
+			char *kid = strdup(kids[0]);
+			int ret = kid ? snap_commit(kid, f, err, errlen) : -ENOMEM;
+			/* C's children now sit on F; whoever held C holds F. */
+			for (size_t k = 0; !ret && k <= json_object_array_length(snaps); k++) {
+				json_object *o = k < json_object_array_length(snaps)
+						     ? json_object_array_get_idx(snaps, k)
+						     : NULL;
+				const char *l = o ? snap_layer(o, i) : jstr(d, "current");
+				struct block_device *b = NULL;
+				if (!l || !strcmp(l, kid) ||
+				    block_open(l, "qcow2", BLOCK_OPEN_NO_BACKING, &b) < 0)
+					continue;
+				bool child = b->backing_name && !strcmp(b->backing_name, kid);
+				block_close(b);
+				if (child)
+					ret = snap_rebase(l, f, err, errlen);
+			}
+			if (!ret) {
+				if (owner[0])
+					json_object_array_put_idx(jarr(owner[0], "layers"), i,
+								  json_object_new_string(f));
+				else if (!strcmp(f, jstr(d, "file")))
+					json_object_object_add(d, "current", NULL); /* the base */
+				else
+					json_object_object_add(d, "current",
+							       json_object_new_string(f));
+				unlink(kid);
+			}
+			free(kid);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	json_object_array_del_idx(snaps, idx, 1);
+	return 0;
+}
+
+int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name, char *err,
+		      size_t errlen)
+{
+	json_object *t = NULL;
+	int ret = snap_load(dir, &t, err, errlen);
+	if (ret < 0)
+		return ret;
+	size_t n = json_object_array_length(jarr(t, "disks"));
+	struct block_device **bs = calloc(n ? n : 1, sizeof(*bs));
+	if (!bs)
+		ret = -ENOMEM;
+	else
+		ret = snap_lock_all(jarr(t, "disks"), bs, err, errlen);
+	if (!ret) {
+		if (op == VM_SNAPSHOT_TAKE)
+			ret = snap_take(dir, t, name, err, errlen);
+		else if (op == VM_SNAPSHOT_RESTORE)
+			ret = snap_restore(dir, t, name, err, errlen);
+		else
+			ret = snap_delete(t, name, err, errlen);
+	}
+	if (!ret)
+		ret = snap_save(dir, t, err, errlen);
+	for (size_t i = 0; bs && i < n; i++)
+		if (bs[i])
+			block_close(bs[i]);
+	free(bs);
+	json_object_put(t);
+	return ret;
+}
+
+int vm_snapshot_list(const char *dir, char *err, size_t errlen)
+{
+	json_object *t = NULL;
+	int ret = snap_load(dir, &t, err, errlen);
+	if (ret < 0)
+		return ret;
+	json_object *snaps = jarr(t, "snapshots");
+	for (size_t i = 0; i < json_object_array_length(snaps); i++) {
+		json_object *s = json_object_array_get_idx(snaps, i), *c;
+		time_t when =
+		    json_object_object_get_ex(s, "created", &c) ? json_object_get_int64(c) : 0;
+		char date[32];
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", gmtime(&when));
+		printf("%-24s %s UTC\n", jstr(s, "name") ? jstr(s, "name") : "?", date);
+	}
+	json_object_put(t);
+	return 0;
+}
+
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char *err,
+			size_t errlen)
+{
+	char path[PATH_MAX];
+	*layer = NULL;
+	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
+	if (access(path, F_OK) < 0)
+		return 0;
+	json_object *t = NULL;
+	int ret = snap_load(dir, &t, err, errlen);
+	if (ret < 0)
+		return ret;
+	json_object *disks = jarr(t, "disks");
+	json_object *d = index < json_object_array_length(disks)
+			     ? json_object_array_get_idx(disks, index)
+			     : NULL;
+	const char *cur = d ? jstr(d, "current") : NULL;
+	if (cur && file && strcmp(jstr(d, "file"), file)) {
+		snprintf(err, errlen,
+			 "disk %u is %s, but the VM's snapshots were taken of %s (use another "
+			 "--state-dir or --name)",
+			 index, file, jstr(d, "file"));
+		ret = -EINVAL;
+	} else if (cur && !(*layer = strdup(cur))) {
+		ret = -ENOMEM;
+	}
+	json_object_put(t);
+	return ret;
+}

@@ -1,0 +1,37 @@
+/* VM snapshots of a powered-off VM (`minivmm snapshot`), kept as external differencing layers.
+ *
+ * <state dir>/snapshots.json (json-c):
+ *   {"disks": [{"file": BASE, "current": LAYER|null}, ...],        one per recorded disk
+ *    "snapshots": [{"name": S, "created": UNIX_TIME, "layers": [LAYER|null, ...]}, ...]}
+ * Only normal-mode hard disks take part (null elsewhere): writethrough and shareable disks are
+ * never touched, immutable and multiattach keep their own rules.
+ *
+ * take:    each normal disk's current layer is frozen as the snapshot's, and a new empty qcow2
+ *          diffN over it (STATE/diskI-STEM.snapK.qcow2) becomes current: the VM writes there.
+ * restore: the current diff (if no snapshot owns it) is deleted and a new one made over the
+ *          snapshot's layer: the disks read exactly what they did at take.
+ * delete:  the snapshot's layer F and its only child C are merged (C's data written into F,
+ *          C's children rebased on F, C removed): no other snapshot's contents change. A layer
+ *          with two children (a restore then a take) is refused, as VirtualBox does.
+ * The VM must be powered off: every current layer is write-locked first (storage/disk_lock.h),
+ * so a running VM makes the verb fail naming it.
+ */
+#ifndef MINIVMM_VMM_VM_SNAPSHOT_H
+#define MINIVMM_VMM_VM_SNAPSHOT_H
+
+#include <stddef.h>
+
+enum vm_snapshot_op { VM_SNAPSHOT_TAKE, VM_SNAPSHOT_RESTORE, VM_SNAPSHOT_DELETE };
+
+/* Apply op to snapshot `name` of the VM whose state directory is `dir`. */
+int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name, char *err,
+		      size_t errlen);
+/* Print the snapshot list ("NAME  DATE") to stdout. */
+int vm_snapshot_list(const char *dir, char *err, size_t errlen);
+/* For `run`: the current layer of disk `index` whose base is `file`; NULL when it has none.
+ * -EINVAL when the recorded base differs from `file` (the snapshots belong to another disk).
+ * The string is malloc'ed. */
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char *err,
+			size_t errlen);
+
+#endif

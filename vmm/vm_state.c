@@ -1,0 +1,228 @@
+/* The VM state directory (see vm_state.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/block.h"
+#include "storage/disk_lock.h"
+#include "storage/disk_mode.h"
+#include "vmm/control.h"
+#include "vmm/vm_config.h"
+#include "vmm/vm_snapshot.h"
+#include "vmm/vm_state.h"
+
+int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err, size_t errlen)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+	if (dir && dir[0])
+		n = snprintf(buf, len, "%s", dir);
+	else if (xdg && xdg[0] == '/')
+		n = snprintf(buf, len, "%s/minivmm/vms/%s", xdg, name);
+	else if (home && home[0] == '/')
+		n = snprintf(buf, len, "%s/.local/share/minivmm/vms/%s", home, name);
+	else {
+		snprintf(err, errlen, "no state directory: set --state-dir, XDG_DATA_HOME or HOME");
+		return -ENOENT;
+	}
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "state directory path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* dir/name into buf (PATH_MAX bytes); -ENAMETOOLONG when it does not fit. */
+static int vm_state_path(const char *dir, const char *name, char *buf)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	if (a + 1 + b >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, a);
+	buf[a] = '/';
+	memcpy(buf + a + 1, name, b + 1);
+	return 0;
+}
+
+/* mkdir -p, private to the user (it holds copies of guest data). */
+static int vm_state_mkdirs(char *path, char *err, size_t errlen)
+{
+	for (char *p = path + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+		*p = 0;
+		int r = mkdir(path, 0700);
+		int e = errno;
+		*p = c;
+		if (r < 0 && e != EEXIST) {
+			snprintf(err, errlen, "%s: cannot create: %s", path, strerror(e));
+			return -e;
+		}
+		if (!c)
+			break;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", path);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* Field 22 of /proc/self/stat: the process start time, which exec keeps. */
+static unsigned long long vm_state_starttime(void)
+{
+	char buf[1024];
+	unsigned long long t = 0;
+	FILE *f = fopen("/proc/self/stat", "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		t = strtoull(p + 1, NULL, 10);
+	return t;
+}
+
+/* Was the VM started by this very process before an exec (--reboot restart)? Then record us. */
+static int vm_state_run_marker(const char *dir, bool *restarted, char *err, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	unsigned long long start = vm_state_starttime(), ostart = 0;
+	int pid = 0;
+	if (vm_state_path(dir, "run.pid", path) < 0 || vm_state_path(dir, "run.pid.tmp", tmp) < 0) {
+		snprintf(err, errlen, "%s: state directory path too long", dir);
+		return -ENAMETOOLONG;
+	}
+	FILE *f = fopen(path, "re");
+	*restarted = false;
+	if (f) {
+		if (fscanf(f, "%d %llu", &pid, &ostart) == 2 && pid == getpid() && start &&
+		    ostart == start)
+			*restarted = true;
+		fclose(f);
+	}
+	f = fopen(tmp, "we");
+	if (!f || fprintf(f, "%d %llu\n", (int)getpid(), start) < 0 || fclose(f) ||
+	    rename(tmp, path) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* disks.json: what the VM is made of, for verbs that run while it is powered off. */
+static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, char *err,
+				 size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	json_object *arr = json_object_new_array();
+	for (unsigned i = 0; arr && i < cfg->ndisks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		json_object *o = json_object_new_object();
+		char *real = d->path ? realpath(d->path, NULL) : NULL;
+		json_object_object_add(o, "file",
+				       json_object_new_string(real	? real
+							      : d->path ? d->path
+									: ""));
+		free(real);
+		json_object_object_add(
+		    o, "media",
+		    json_object_new_string(d->media == DISK_MEDIA_CDROM ? "cdrom" : "hdd"));
+		json_object_object_add(o, "mode", json_object_new_string(disk_mode_name(d->mode)));
+		json_object_object_add(o, "format",
+				       d->format ? json_object_new_string(d->format) : NULL);
+		json_object_object_add(o, "bus", json_object_new_string(disk_bus_name(d->bus)));
+		json_object_array_add(arr, o);
+	}
+	int ret = arr && vm_state_path(dir, "disks.json", path) == 0 &&
+			  vm_state_path(dir, "disks.json.tmp", tmp) == 0 &&
+			  json_object_to_file_ext(tmp, arr, JSON_C_TO_STRING_PRETTY) == 0 &&
+			  rename(tmp, path) == 0
+		      ? 0
+		      : -EIO;
+	json_object_put(arr);
+	if (ret < 0)
+		snprintf(err, errlen, "%s/disks.json: cannot write", dir);
+	return ret;
+}
+
+/* Normal disks with VM snapshots write their snapshot's current layer. */
+static char **vm_state_layer;
+static unsigned vm_state_nlayers;
+
+static void vm_state_layers_free(void)
+{
+	for (unsigned i = 0; i < vm_state_nlayers; i++)
+		free(vm_state_layer[i]);
+	free(vm_state_layer);
+	vm_state_layer = NULL;
+	vm_state_nlayers = 0;
+}
+
+static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	vm_state_layers_free();
+	if (!(vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer)))) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	vm_state_nlayers = cfg->ndisks;
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+		if (d->media != DISK_MEDIA_HDD || d->mode != DISK_MODE_NORMAL || !d->path)
+			continue;
+		char *real = realpath(d->path, NULL);
+		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i],
+					      err, errlen);
+		free(real);
+		if (ret < 0) {
+			vm_state_layers_free();
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct disk_mode_env env = {0};
+	char rundir[PATH_MAX];
+	int ret;
+
+	if (!cfg->ndisks)
+		return 0; /* nothing to keep */
+	if ((ret = vm_state_dir(cfg->state_dir, cfg->name, env.state_dir, sizeof(env.state_dir),
+				err, errlen)) < 0 ||
+	    (ret = vm_state_mkdirs(env.state_dir, err, errlen)) < 0 ||
+	    (ret = vm_state_run_marker(env.state_dir, &env.restarted, err, errlen)) < 0 ||
+	    (ret = vm_state_record_disks(env.state_dir, cfg, err, errlen)) < 0)
+		return ret;
+	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
+		return ret;
+	env.layers = vm_state_layer;
+	env.nlayers = vm_state_nlayers;
+	disk_mode_env_set(&env);
+	/* Without a runtime dir, holders of locked images just go unnamed. */
+	if (control_runtime_dir(rundir, sizeof(rundir)) == 0)
+		disk_lock_owner_set(cfg->name, rundir);
+	return 0;
+}
+
+void vm_state_release(void)
+{
+	disk_lock_owner_clear();
+	disk_mode_env_set(NULL);
+	vm_state_layers_free();
+}

@@ -1,0 +1,28 @@
+/* A VM's state directory: where its differencing images, its recorded disk list and (later) its
+ * snapshot tree live.
+ *
+ * --state-dir DIR, else $XDG_DATA_HOME/minivmm/vms/NAME, else ~/.local/share/minivmm/vms/NAME.
+ * Contents:
+ *   disks.json                       the disks of the last run: file (absolute), mode, format, bus
+ *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
+ *                                    restart (--reboot restart) keeps both, a fresh start does not
+ *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
+ *   diskN-STEM.multiattach.qcow2
+ */
+#ifndef MINIVMM_VMM_VM_STATE_H
+#define MINIVMM_VMM_VM_STATE_H
+
+#include <stddef.h>
+
+struct vm_config;
+
+/* The state directory of VM `name` (dir: --state-dir or NULL), not created. */
+int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err,
+		 size_t errlen);
+/* Before the disks are opened: create the state directory, tell a restart from a fresh start,
+ * record the disk list, and set up disk modes and lock holder names for this process. */
+int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
+/* After the disks are closed (clean exit): drop the lock registry entry. */
+void vm_state_release(void);
+
+#endif
