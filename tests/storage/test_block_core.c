@@ -296,19 +296,19 @@ static void expect_hostile_backing(const char *top, const char *backing, const c
 
 	if (fmt) {
 		struct block_create_args a = {.size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
-		assert_int_equal(block_create(fmt, tpath(top), &a), 0);
+		assert_int_equal(block_create(fmt, test_path(top), &a), 0);
 	} else {
 		create_fc(top, 4096, backing);
 	}
 	alarm(10);
-	assert_int_equal(block_open(tpath(top), fmt, 0, &bs), err);
+	assert_int_equal(block_open(test_path(top), fmt, 0, &bs), err);
 	alarm(0);
 	assert_non_null(strstr(block_last_error(), top));
 	assert_non_null(strstr(block_last_error(), backing));
 	if (err == -ENODEV)
 		assert_non_null(strstr(block_last_error(), "not a regular file or block device"));
 	/* Without the chain the image itself still opens. */
-	assert_int_equal(block_open(tpath(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	assert_int_equal(block_open(test_path(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
 	block_close(bs);
 }
 
@@ -319,9 +319,9 @@ static void test_hostile_backing(void **state)
 	int sock;
 
 	(void)state;
-	assert_int_equal(mkfifo(tpath("fifo"), 0600), 0);
-	assert_int_equal(mkdir(tpath("dir"), 0700), 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tpath("sock"));
+	assert_int_equal(mkfifo(test_path("fifo"), 0600), 0);
+	assert_int_equal(mkdir(test_path("dir"), 0700), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", test_path("sock"));
 	sock = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(sock >= 0);
 	assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -334,8 +334,8 @@ static void test_hostile_backing(void **state)
 
 	/* The same files given directly, probed or not. */
 	alarm(10);
-	assert_int_equal(block_open(tpath("fifo"), NULL, 0, &bs), -ENODEV);
-	assert_int_equal(block_open(tpath("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
+	assert_int_equal(block_open(test_path("fifo"), NULL, 0, &bs), -ENODEV);
+	assert_int_equal(block_open(test_path("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
 	assert_int_equal(block_open("/dev/null", "raw", 0, &bs), -ENODEV);
 	alarm(0);
 	assert_non_null(strstr(block_last_error(), "/dev/null"));
@@ -356,7 +356,7 @@ static void test_image_ops(void **state)
 
 	(void)state;
 	create_fc("noops.fc", 4096, NULL);
-	assert_int_equal(block_open(tpath("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_check(bs, &res, 0), -ENOTSUP);
 	assert_non_null(strstr(block_last_error(), "noops.fc: format fakecow does not support"));
 	assert_int_equal(block_info(bs, NULL), -ENOTSUP);
@@ -374,11 +374,11 @@ static void test_image_ops(void **state)
 	block_close(bs);
 
 	/* qcow2 has them all: read-only refuses the writes, the reads work. */
-	assert_int_equal(block_create("qcow2", tpath("ops.qcow2"), &a), 0);
-	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_create("qcow2", test_path("ops.qcow2"), &a), 0);
+	assert_int_equal(block_open(test_path("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_snapshot_create(bs, "s1"), 0);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", 0, &bs), 0);
+	assert_int_equal(block_open(test_path("ops.qcow2"), "qcow2", 0, &bs), 0);
 	assert_int_equal(block_snapshot_create(bs, "s2"), -EROFS);
 	assert_non_null(strstr(block_last_error(), "ops.qcow2: image opened read-only"));
 	assert_int_equal(block_snapshot_apply(bs, "s1"), -EROFS);
@@ -398,12 +398,12 @@ static void test_image_ops(void **state)
 
 	/* A format with a UUID: it reads, and a read-only image keeps it. */
 	uint8_t before[16], after[16];
-	assert_int_equal(block_create("vdi", tpath("ops.vdi"), &a), 0);
-	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", 0, &bs), 0);
+	assert_int_equal(block_create("vdi", test_path("ops.vdi"), &a), 0);
+	assert_int_equal(block_open(test_path("ops.vdi"), "vdi", 0, &bs), 0);
 	assert_int_equal(block_get_uuid(bs, before), 0);
 	assert_int_equal(block_set_uuid(bs, uuid), -EROFS);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_get_uuid(bs, after), 0);
 	assert_memory_equal(before, after, 16);
 	assert_int_equal(block_set_uuid(bs, uuid), 0);
@@ -424,8 +424,8 @@ static void test_create_rounds_to_sectors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		snprintf(name, sizeof(name), "odd.%s", fmts[i]);
-		assert_int_equal(block_create(fmts[i], tpath(name), &a), 0);
-		assert_int_equal(block_open(tpath(name), fmts[i], 0, &bs), 0);
+		assert_int_equal(block_create(fmts[i], test_path(name), &a), 0);
+		assert_int_equal(block_open(test_path(name), fmts[i], 0, &bs), 0);
 		print_message("%s: %llu\n", fmts[i], (unsigned long long)bs->size);
 		assert_int_equal(bs->size % 512, 0);
 		assert_true(bs->size >= a.size);
