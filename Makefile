@@ -23,6 +23,9 @@ SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o)
 
 TEST_SRCS := $(sort $(wildcard tests/*/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=build/san/%)
+# Helpers linked into every test binary (tests/lib holds no test_*.c, so it is not a test group).
+TLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+TLIB_OBJS := $(TLIB_SRCS:%.c=build/san/%.o)
 
 .PHONY: all clean deps unit check e2e demo bench format tests
 # Keep the sanitizer objects between runs (they are prerequisites of pattern rules only).
@@ -40,9 +43,9 @@ build/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
-build/san/tests/%: tests/%.c $(SAN_OBJS)
+build/san/tests/%: tests/%.c $(SAN_OBJS) $(TLIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(TLIB_OBJS) $(LDLIBS) -lcmocka
 
 tests: $(TEST_BINS)
 
@@ -73,9 +76,9 @@ bench: deps
 	bench/run-all.sh
 
 format:
-	clang-format -i $(SRCS) $(shell find $(SRC_DIRS) tests -name '*.h') $(TEST_SRCS)
+	clang-format -i $(SRCS) $(shell find $(SRC_DIRS) tests -name '*.h') $(TEST_SRCS) $(TLIB_SRCS)
 
 clean:
 	rm -rf build minivmm
 
--include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TLIB_OBJS:.o=.d)

@@ -19,6 +19,7 @@
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
 #include "storage/block_aio.h"
+#include "tests/lib/testdisk.h"
 
 #define FIX_RAM (32 * 1024 * 1024)
 #define FIX_DISK_SIZE (8 * 1024 * 1024)
@@ -95,21 +96,6 @@ static inline uint8_t fix_pattern(uint64_t i)
 	return (uint8_t)((i * 13 + i / 512) & 0xFF);
 }
 
-static inline struct disk *fix_open(const char *arg, enum disk_media media)
-{
-	struct disk_config cfg;
-	struct disk *d = NULL;
-	char err[256];
-	if (disk_config_parse(arg, media, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	if (disk_open(&cfg, 0, &d, err, sizeof(err)) < 0)
-		fprintf(stderr, "%s\n", err);
-	disk_config_free(&cfg);
-	return d;
-}
-
 static inline void *fix_ram(struct fix *f, uint64_t gpa, uint64_t len)
 {
 	return guest_memory_ptr(&f->mem, gpa, len);
@@ -175,7 +161,7 @@ static inline int fix_attach(struct fix *f, unsigned port, const char *opts, enu
 	if (fix_make_image(fix_path(f, name), FIX_DISK_SIZE) < 0)
 		return -1;
 	snprintf(arg, sizeof(arg), "%s%s", fix_path(f, name), opts ? opts : "");
-	f->disk[port] = fix_open(arg, media);
+	f->disk[port] = test_disk_open(arg, media);
 	if (!f->disk[port])
 		return -1;
 	return ahci_attach(f->hba, port, f->disk[port]);

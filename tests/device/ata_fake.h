@@ -12,6 +12,8 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "tests/lib/testlib.h"
+#include "tests/lib/testdisk.h"
 
 struct fake_sg {
 	size_t addr, len;
@@ -100,30 +102,6 @@ static inline void fake_drain(struct disk *d)
 		block_aio_poll(d->aio, 1000);
 }
 
-static char fake_tmpdir[256];
-
-static inline const char *fake_path(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", fake_tmpdir, name);
-	return buf[i];
-}
-
-static inline int fake_mkdtemp(void)
-{
-	snprintf(fake_tmpdir, sizeof(fake_tmpdir), "/var/tmp/minivmm-test-ata-XXXXXX");
-	return mkdtemp(fake_tmpdir) ? 0 : -1;
-}
-
-static inline int fake_rmtemp(void)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fake_tmpdir);
-	return system(cmd);
-}
-
 /* Create a raw image of `size` bytes filled with a pattern (byte i = i*7 + i/512). */
 static inline int fake_make_raw(const char *path, uint64_t size, bool pattern)
 {
@@ -143,21 +121,6 @@ static inline int fake_make_raw(const char *path, uint64_t size, bool pattern)
 static inline uint8_t fake_pattern(uint64_t i)
 {
 	return (uint8_t)((i * 7 + i / 512) & 0xFF);
-}
-
-static inline struct disk *fake_disk_open(const char *arg, enum disk_media media)
-{
-	struct disk_config cfg;
-	struct disk *d = NULL;
-	char err[256];
-	if (disk_config_parse(arg, media, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return NULL;
-	}
-	if (disk_open(&cfg, 0, &d, err, sizeof(err)) < 0)
-		fprintf(stderr, "%s\n", err);
-	disk_config_free(&cfg);
-	return d;
 }
 
 static inline void fake_tf(struct ata_device *dev, uint64_t lba, uint32_t count, bool lba48)

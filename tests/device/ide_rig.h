@@ -64,7 +64,7 @@ static inline struct rig *rig_new(const char *args[4], const bool cdrom[4])
 	for (int i = 0; i < 4; i++) {
 		if (!args[i])
 			continue;
-		r->disks[i] = fake_disk_open(args[i], cdrom[i] ? DISK_MEDIA_CDROM : DISK_MEDIA_HDD);
+		r->disks[i] = test_disk_open(args[i], cdrom[i] ? DISK_MEDIA_CDROM : DISK_MEDIA_HDD);
 		if (!r->disks[i])
 			return NULL;
 	}

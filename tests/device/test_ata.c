@@ -23,7 +23,7 @@ static struct ctx *ctx_new(const char *arg)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	c->disk = fake_disk_open(arg, DISK_MEDIA_HDD);
+	c->disk = test_disk_open(arg, DISK_MEDIA_HDD);
 	assert_non_null(c->disk);
 	c->f.mem_size = 8 * 1024 * 1024;
 	c->f.mem = calloc(1, c->f.mem_size);
@@ -46,9 +46,9 @@ static void ctx_free(struct ctx *c)
 static int setup(void **state)
 {
 	(void)state;
-	if (fake_mkdtemp() < 0)
+	if (test_tmpdir_setup("test-ata") < 0)
 		return -1;
-	if (fake_make_raw(fake_path("disk.raw"), DISK_SIZE, true) < 0)
+	if (fake_make_raw(test_path("disk.raw"), DISK_SIZE, true) < 0)
 		return -1;
 	return 0;
 }
@@ -56,16 +56,16 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return fake_rmtemp();
+	return test_tmpdir_teardown(NULL);
 }
 
 /* Fresh copy of the patterned image for each test. */
 static struct ctx *ctx_pattern(const char *opts)
 {
 	char cmd[1024], arg[600];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fake_path("disk.raw"), fake_path("t.raw"));
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", test_path("disk.raw"), test_path("t.raw"));
 	assert_int_equal(system(cmd), 0);
-	snprintf(arg, sizeof(arg), "%s%s", fake_path("t.raw"), opts);
+	snprintf(arg, sizeof(arg), "%s%s", test_path("t.raw"), opts);
 	return ctx_new(arg);
 }
 
@@ -216,8 +216,8 @@ static void test_lba48_high(void **state)
 {
 	(void)state;
 	/* A sparse 200 GiB disk: sectors past 2^28 need the 48-bit commands. */
-	assert_int_equal(fake_make_raw(fake_path("big.raw"), 200ULL << 30, false), 0);
-	struct ctx *c = ctx_new(fake_path("big.raw"));
+	assert_int_equal(fake_make_raw(test_path("big.raw"), 200ULL << 30, false), 0);
+	struct ctx *c = ctx_new(test_path("big.raw"));
 	uint8_t data[1024], buf[1024];
 	uint64_t lba = 0x12345678ULL; /* ~145 GiB: above 2^28 sectors */
 	uint16_t id[256];

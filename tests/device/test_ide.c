@@ -21,7 +21,8 @@ static char disk_arg[600], ro_arg[600];
 static int setup(void **state)
 {
 	(void)state;
-	if (fake_mkdtemp() < 0 || fake_make_raw(fake_path("d.raw"), DISK_SIZE, true) < 0)
+	if (test_tmpdir_setup("test-ata") < 0 ||
+	    fake_make_raw(test_path("d.raw"), DISK_SIZE, true) < 0)
 		return -1;
 	return 0;
 }
@@ -29,15 +30,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return fake_rmtemp();
+	return test_tmpdir_teardown(NULL);
 }
 
 static struct rig *rig_disk(const char *opts)
 {
 	char cmd[1200];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fake_path("d.raw"), fake_path("t.raw"));
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", test_path("d.raw"), test_path("t.raw"));
 	assert_int_equal(system(cmd), 0);
-	snprintf(disk_arg, sizeof(disk_arg), "%s%s", fake_path("t.raw"), opts);
+	snprintf(disk_arg, sizeof(disk_arg), "%s%s", test_path("t.raw"), opts);
 	const char *args[4] = {disk_arg, NULL, NULL, NULL};
 	const bool cd[4] = {false};
 	struct rig *r = rig_new(args, cd);

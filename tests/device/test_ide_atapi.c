@@ -27,7 +27,7 @@ static int setup(void **state)
 {
 	(void)state;
 	char cmd[2048];
-	if (fake_mkdtemp() < 0)
+	if (test_tmpdir_setup("test-ata") < 0)
 		return -1;
 	snprintf(
 	    cmd, sizeof(cmd),
@@ -36,11 +36,11 @@ static int setup(void **state)
 	    "echo second > $d/tree2/second.txt; "
 	    "xorriso -as mkisofs -quiet -V TESTCD -o $d/a.iso $d/tree 2>/dev/null; "
 	    "xorriso -as mkisofs -quiet -V OTHER -o $d/b.iso $d/tree2 2>/dev/null",
-	    fake_tmpdir);
+	    test_tmpdir);
 	if (system(cmd) != 0)
 		return -1;
-	snprintf(iso_path, sizeof(iso_path), "%s/a.iso", fake_tmpdir);
-	snprintf(iso2_path, sizeof(iso2_path), "%s/b.iso", fake_tmpdir);
+	snprintf(iso_path, sizeof(iso_path), "%s/a.iso", test_tmpdir);
+	snprintf(iso2_path, sizeof(iso2_path), "%s/b.iso", test_tmpdir);
 	FILE *f = fopen(iso_path, "r");
 	if (!f)
 		return -1;
@@ -53,7 +53,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return fake_rmtemp();
+	return test_tmpdir_teardown(NULL);
 }
 
 static struct rig *rig_cd(void)

@@ -18,54 +18,10 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
-
-static char tmpdir[256];
-
-static inline const char *tpath(const char *name)
-{
-	static char buf[8][512];
-	static int i;
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
-static inline int tsetup(const char *tag)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-%s-XXXXXX", tag);
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static inline int tteardown(void **state)
-{
-	char cmd[512];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static inline uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static inline int runf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline int runf(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static inline uint8_t *read_file(const char *path, size_t *len)
 {
@@ -81,14 +37,6 @@ static inline uint8_t *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static inline void write_file(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A raw source with data, written zeroes and holes. */
 static inline void make_pattern(const char *path, uint64_t size, uint64_t seed)
 {
@@ -96,15 +44,15 @@ static inline void make_pattern(const char *path, uint64_t size, uint64_t seed)
 	uint64_t s = seed;
 	assert_non_null(b);
 	for (uint64_t off = 0; off < size;) {
-		uint64_t kind = xorshift(&s) % 4, len = 512 * (1 + xorshift(&s) % 256);
+		uint64_t kind = test_xorshift(&s) % 4, len = 512 * (1 + test_xorshift(&s) % 256);
 		if (len > size - off)
 			len = size - off;
 		if (kind < 2)
 			for (uint64_t i = 0; i < len; i++)
-				b[off + i] = (uint8_t)xorshift(&s);
+				b[off + i] = (uint8_t)test_xorshift(&s);
 		off += len;
 	}
-	write_file(path, b, size);
+	test_file_write(path, b, size);
 	free(b);
 }
 
@@ -146,7 +94,7 @@ static inline void assert_reads_like_qemu(const char *img)
 {
 	char raw[600];
 	snprintf(raw, sizeof(raw), "%s.oracle.raw", img);
-	assert_int_equal(runf("qemu-img convert -O raw '%s' '%s'", img, raw), 0);
+	assert_int_equal(test_run("qemu-img convert -O raw '%s' '%s'", img, raw), 0);
 	assert_image_equals_raw(img, raw);
 	unlink(raw);
 }
@@ -170,7 +118,7 @@ static inline int qcow2_create_opts(const char *path, uint64_t size, const char 
 /* qemu-img check exit status: 0 clean, 3 leaks only, 2 corruptions, 1 could not check. */
 static inline int qemu_check(const char *img)
 {
-	return runf("qemu-img check -q '%s' >/dev/null 2>&1", img);
+	return test_run("qemu-img check -q '%s' >/dev/null 2>&1", img);
 }
 
 #endif

@@ -19,31 +19,13 @@
 
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
 #define DISK (4 * MiB)
 #define BLK 4096
 #define NBLK (DISK / BLK)
 #define SLOTS 64
-
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
 
 /* ---- An in-test driver over raw that lets the test observe flushes and inject errors ---- */
 
@@ -159,8 +141,8 @@ static void slot_cb(struct block_aio_req *req, int ret)
 static bool pick_range(struct run *r, uint64_t *seed, uint64_t *first, uint64_t *nblk)
 {
 	for (int tries = 0; tries < 8; tries++) {
-		uint64_t f = xorshift(seed) % NBLK;
-		uint64_t n = 1 + xorshift(seed) % 16;
+		uint64_t f = test_xorshift(seed) % NBLK;
+		uint64_t n = 1 + test_xorshift(seed) % 16;
 		if (f + n > NBLK)
 			n = NBLK - f;
 		bool ok = true;
@@ -199,12 +181,12 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 			if (sl->busy || !pick_range(r, &s, &first, &nblk))
 				continue;
 			struct block_aio_req *q = &sl->req;
-			uint64_t op = xorshift(&s) % 20;
+			uint64_t op = test_xorshift(&s) % 20;
 			uint64_t len = nblk * BLK, off = first * BLK, skip = 0;
 			if (!aligned_only &&
-			    xorshift(&s) % 4 == 0) { /* unaligned inside the range */
-				skip = xorshift(&s) % 512;
-				len -= skip + xorshift(&s) % 512;
+			    test_xorshift(&s) % 4 == 0) { /* unaligned inside the range */
+				skip = test_xorshift(&s) % 512;
+				len -= skip + test_xorshift(&s) % 512;
 			}
 			memset(q, 0, offsetof(struct block_aio_req, next));
 			q->opaque = sl;
@@ -217,7 +199,8 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 					  : BLOCK_AIO_FLUSH;
 			if (q->op == BLOCK_AIO_READ || q->op == BLOCK_AIO_WRITE) {
 				/* three segments, split at random points */
-				size_t a = xorshift(&s) % (len + 1), b = xorshift(&s) % (len + 1);
+				size_t a = test_xorshift(&s) % (len + 1),
+				       b = test_xorshift(&s) % (len + 1);
 				if (aligned_only) {
 					a &= ~(size_t)(BLK - 1);
 					b &= ~(size_t)(BLK - 1);
@@ -234,10 +217,10 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 				q->iovcnt = 3;
 				if (q->op == BLOCK_AIO_WRITE)
 					for (size_t k = 0; k < len; k++)
-						sl->buf[k] = (uint8_t)xorshift(&s);
+						sl->buf[k] = (uint8_t)test_xorshift(&s);
 			} else {
 				q->len = len;
-				q->flags = xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
+				q->flags = test_xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
 				if (q->op == BLOCK_AIO_FLUSH)
 					q->offset = 0, q->len = 0, q->flags = 0;
 			}
@@ -273,9 +256,9 @@ static struct block_device *open_raw(const char *name, int flags)
 	struct block_create_args a = {.size = DISK};
 	struct block_device *bs;
 
-	unlink(tpath(name));
-	assert_int_equal(block_create("raw", tpath(name), &a), 0);
-	assert_int_equal(block_open(tpath(name), "raw", BLOCK_OPEN_RDWR | flags, &bs), 0);
+	unlink(test_path(name));
+	assert_int_equal(block_create("raw", test_path(name), &a), 0);
+	assert_int_equal(block_open(test_path(name), "raw", BLOCK_OPEN_RDWR | flags, &bs), 0);
 	return bs;
 }
 
@@ -294,9 +277,9 @@ static bool uring_available(struct block_device *bs)
 
 static bool direct_available(void)
 {
-	int fd = open(tpath("probe"), O_CREAT | O_RDWR | O_DIRECT, 0644);
+	int fd = open(test_path("probe"), O_CREAT | O_RDWR | O_DIRECT, 0644);
 	if (fd < 0) {
-		print_message("O_DIRECT unavailable in %s: skipping\n", tmpdir);
+		print_message("O_DIRECT unavailable in %s: skipping\n", test_tmpdir);
 		return false;
 	}
 	close(fd);
@@ -479,7 +462,7 @@ static void test_submit_errors_and_failed_io(void **state)
 	block_close(bs);
 
 	/* Read-only image: writes refused at submission. */
-	assert_int_equal(block_open(tpath("spy.img"), "raw", 0, &bs), 0);
+	assert_int_equal(block_open(test_path("spy.img"), "raw", 0, &bs), 0);
 	assert_int_equal(block_aio_open(bs, NULL, &ctx), 0);
 	q = (struct block_aio_req){.op = BLOCK_AIO_WRITE, .iov = &iov, .iovcnt = 1, .cb = count_cb};
 	assert_int_equal(block_aio_submit(ctx, &q), -EROFS);
@@ -510,7 +493,7 @@ static void test_uring_short_read(void **state)
 	}
 	memset(want, 0x77, sizeof(want));
 	assert_int_equal(block_pwrite(bs, MiB - 32 * 1024, want, sizeof(want)), 0);
-	assert_int_equal(truncate(tpath("short.raw"), MiB), 0);
+	assert_int_equal(truncate(test_path("short.raw"), MiB), 0);
 	memset(want + 32 * 1024, 0, 32 * 1024);
 	memset(buf, 0xEE, sizeof(buf));
 	assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
@@ -539,7 +522,7 @@ static void test_probed_raw_guard(void **state)
 
 	(void)state;
 	block_close(bs);
-	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	memcpy(sec, "AIOPROBE", 8);
 	for (int engine = BLOCK_AIO_ENGINE_THREADS; engine <= BLOCK_AIO_ENGINE_URING; engine++) {
 		struct block_aio_config c = {.engine = engine};
@@ -596,16 +579,7 @@ static void test_close_drains(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-aio-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return test_tmpdir_setup("test-aio");
 }
 
 int main(void)
@@ -622,5 +596,5 @@ int main(void)
 	    cmocka_unit_test(test_close_drains),
 	    cmocka_unit_test(test_probed_raw_guard),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

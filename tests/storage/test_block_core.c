@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define FC_MAGIC "FAKECOW1"
 #define FC_MAP 1024
@@ -143,36 +144,16 @@ static const struct block_driver fc_driver = {
 };
 BLOCK_DRIVER(fc_driver);
 
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-core-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return test_tmpdir_setup("test-core");
 }
 
 static void create_fc(const char *name, uint64_t size, const char *backing)
 {
 	struct block_create_args a = {.size = size, .backing = backing};
-	assert_int_equal(block_create("fakecow", tpath(name), &a), 0);
+	assert_int_equal(block_create("fakecow", test_path(name), &a), 0);
 }
 
 static void fill_raw(const char *name, size_t size, uint8_t seed)
@@ -183,8 +164,8 @@ static void fill_raw(const char *name, size_t size, uint8_t seed)
 
 	for (size_t i = 0; i < size; i++)
 		buf[i] = (uint8_t)(seed + i * 7);
-	assert_int_equal(block_create("raw", tpath(name), &a), 0);
-	assert_int_equal(block_open(tpath(name), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_create("raw", test_path(name), &a), 0);
+	assert_int_equal(block_open(test_path(name), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_pwrite(bs, 0, buf, size), 0);
 	block_close(bs);
 	free(buf);
@@ -201,12 +182,12 @@ static void test_three_layer_chain(void **state)
 	create_fc("top.fc", 8192, "mid.fc");
 
 	/* Write into mid at sector 2..3, then top at sector 3. */
-	assert_int_equal(block_open(tpath("mid.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("mid.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_string_equal(bs->drv->name, "fakecow");
 	memset(buf, 0xAA, 1024);
 	assert_int_equal(block_pwrite(bs, 1024, buf, 1024), 0);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("top.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("top.fc"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_non_null(bs->backing);
 	assert_non_null(bs->backing->backing);
 	assert_string_equal(bs->backing->backing->drv->name, "raw");
@@ -239,13 +220,13 @@ static void test_backing_relative_to_image_dir(void **state)
 	char cwd[512];
 
 	(void)state;
-	assert_int_equal(mkdir(tpath("sub"), 0755), 0);
+	assert_int_equal(mkdir(test_path("sub"), 0755), 0);
 	fill_raw("sub/base.raw", 4096, 9);
 	create_fc("sub/top.fc", 4096, "base.raw");
 	/* Open from another working directory: the name must resolve against sub/. */
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir("/"), 0);
-	assert_int_equal(block_open(tpath("sub/top.fc"), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path("sub/top.fc"), NULL, 0, &bs), 0);
 	assert_non_null(bs->backing);
 	block_close(bs);
 	assert_int_equal(chdir(cwd), 0);
@@ -258,14 +239,14 @@ static void test_loop_detected(void **state)
 	(void)state;
 	create_fc("loop-a.fc", 4096, "loop-b.fc");
 	create_fc("loop-b.fc", 4096, "loop-a.fc");
-	assert_int_equal(block_open(tpath("loop-a.fc"), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path("loop-a.fc"), NULL, 0, &bs), -ELOOP);
 	assert_null(bs);
 	assert_non_null(strstr(block_last_error(), "loop"));
 	/* self-reference */
 	create_fc("self.fc", 4096, "self.fc");
-	assert_int_equal(block_open(tpath("self.fc"), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path("self.fc"), NULL, 0, &bs), -ELOOP);
 	/* NO_BACKING opens it anyway (for info / rebase -u) */
-	assert_int_equal(block_open(tpath("self.fc"), NULL, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	assert_int_equal(block_open(test_path("self.fc"), NULL, BLOCK_OPEN_NO_BACKING, &bs), 0);
 	assert_string_equal(bs->backing_name, "self.fc");
 	assert_null(bs->backing);
 	block_close(bs);
@@ -285,10 +266,10 @@ static void test_depth_limit(void **state)
 	}
 	/* d(MAX-1) has a chain of exactly BLOCK_MAX_CHAIN images: allowed. */
 	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN - 1);
-	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path(name), NULL, 0, &bs), 0);
 	block_close(bs);
 	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN);
-	assert_int_equal(block_open(tpath(name), NULL, 0, &bs), -ELOOP);
+	assert_int_equal(block_open(test_path(name), NULL, 0, &bs), -ELOOP);
 	assert_non_null(strstr(block_last_error(), "deeper"));
 }
 
@@ -298,12 +279,12 @@ static void test_missing_backing(void **state)
 
 	(void)state;
 	create_fc("orphan.fc", 4096, "does-not-exist.raw");
-	assert_int_equal(block_open(tpath("orphan.fc"), NULL, 0, &bs), -ENOENT);
+	assert_int_equal(block_open(test_path("orphan.fc"), NULL, 0, &bs), -ENOENT);
 	assert_non_null(strstr(block_last_error(), "orphan.fc"));
 	assert_non_null(strstr(block_last_error(), "does-not-exist.raw"));
-	assert_int_equal(block_open(tpath("nothing-here"), NULL, 0, &bs), -ENOENT);
+	assert_int_equal(block_open(test_path("nothing-here"), NULL, 0, &bs), -ENOENT);
 	assert_non_null(strstr(block_last_error(), "nothing-here"));
-	assert_int_equal(block_open(tpath("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
+	assert_int_equal(block_open(test_path("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
 }
 
 /* A backing file that is a FIFO, a directory, a socket or a character device is refused at once
@@ -315,19 +296,19 @@ static void expect_hostile_backing(const char *top, const char *backing, const c
 
 	if (fmt) {
 		struct block_create_args a = {.size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
-		assert_int_equal(block_create(fmt, tpath(top), &a), 0);
+		assert_int_equal(block_create(fmt, test_path(top), &a), 0);
 	} else {
 		create_fc(top, 4096, backing);
 	}
 	alarm(10);
-	assert_int_equal(block_open(tpath(top), fmt, 0, &bs), err);
+	assert_int_equal(block_open(test_path(top), fmt, 0, &bs), err);
 	alarm(0);
 	assert_non_null(strstr(block_last_error(), top));
 	assert_non_null(strstr(block_last_error(), backing));
 	if (err == -ENODEV)
 		assert_non_null(strstr(block_last_error(), "not a regular file or block device"));
 	/* Without the chain the image itself still opens. */
-	assert_int_equal(block_open(tpath(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
+	assert_int_equal(block_open(test_path(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
 	block_close(bs);
 }
 
@@ -338,9 +319,9 @@ static void test_hostile_backing(void **state)
 	int sock;
 
 	(void)state;
-	assert_int_equal(mkfifo(tpath("fifo"), 0600), 0);
-	assert_int_equal(mkdir(tpath("dir"), 0700), 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tpath("sock"));
+	assert_int_equal(mkfifo(test_path("fifo"), 0600), 0);
+	assert_int_equal(mkdir(test_path("dir"), 0700), 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", test_path("sock"));
 	sock = socket(AF_UNIX, SOCK_STREAM, 0);
 	assert_true(sock >= 0);
 	assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -353,8 +334,8 @@ static void test_hostile_backing(void **state)
 
 	/* The same files given directly, probed or not. */
 	alarm(10);
-	assert_int_equal(block_open(tpath("fifo"), NULL, 0, &bs), -ENODEV);
-	assert_int_equal(block_open(tpath("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
+	assert_int_equal(block_open(test_path("fifo"), NULL, 0, &bs), -ENODEV);
+	assert_int_equal(block_open(test_path("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
 	assert_int_equal(block_open("/dev/null", "raw", 0, &bs), -ENODEV);
 	alarm(0);
 	assert_non_null(strstr(block_last_error(), "/dev/null"));
@@ -375,7 +356,7 @@ static void test_image_ops(void **state)
 
 	(void)state;
 	create_fc("noops.fc", 4096, NULL);
-	assert_int_equal(block_open(tpath("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_check(bs, &res, 0), -ENOTSUP);
 	assert_non_null(strstr(block_last_error(), "noops.fc: format fakecow does not support"));
 	assert_int_equal(block_info(bs, NULL), -ENOTSUP);
@@ -393,11 +374,11 @@ static void test_image_ops(void **state)
 	block_close(bs);
 
 	/* qcow2 has them all: read-only refuses the writes, the reads work. */
-	assert_int_equal(block_create("qcow2", tpath("ops.qcow2"), &a), 0);
-	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_create("qcow2", test_path("ops.qcow2"), &a), 0);
+	assert_int_equal(block_open(test_path("ops.qcow2"), "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_snapshot_create(bs, "s1"), 0);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("ops.qcow2"), "qcow2", 0, &bs), 0);
+	assert_int_equal(block_open(test_path("ops.qcow2"), "qcow2", 0, &bs), 0);
 	assert_int_equal(block_snapshot_create(bs, "s2"), -EROFS);
 	assert_non_null(strstr(block_last_error(), "ops.qcow2: image opened read-only"));
 	assert_int_equal(block_snapshot_apply(bs, "s1"), -EROFS);
@@ -417,12 +398,12 @@ static void test_image_ops(void **state)
 
 	/* A format with a UUID: it reads, and a read-only image keeps it. */
 	uint8_t before[16], after[16];
-	assert_int_equal(block_create("vdi", tpath("ops.vdi"), &a), 0);
-	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", 0, &bs), 0);
+	assert_int_equal(block_create("vdi", test_path("ops.vdi"), &a), 0);
+	assert_int_equal(block_open(test_path("ops.vdi"), "vdi", 0, &bs), 0);
 	assert_int_equal(block_get_uuid(bs, before), 0);
 	assert_int_equal(block_set_uuid(bs, uuid), -EROFS);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("ops.vdi"), "vdi", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_get_uuid(bs, after), 0);
 	assert_memory_equal(before, after, 16);
 	assert_int_equal(block_set_uuid(bs, uuid), 0);
@@ -443,8 +424,8 @@ static void test_create_rounds_to_sectors(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		snprintf(name, sizeof(name), "odd.%s", fmts[i]);
-		assert_int_equal(block_create(fmts[i], tpath(name), &a), 0);
-		assert_int_equal(block_open(tpath(name), fmts[i], 0, &bs), 0);
+		assert_int_equal(block_create(fmts[i], test_path(name), &a), 0);
+		assert_int_equal(block_open(test_path(name), fmts[i], 0, &bs), 0);
 		print_message("%s: %llu\n", fmts[i], (unsigned long long)bs->size);
 		assert_int_equal(bs->size % 512, 0);
 		assert_true(bs->size >= a.size);
@@ -461,7 +442,7 @@ static void test_range_and_readonly(void **state)
 
 	(void)state;
 	fill_raw("range.raw", 4096, 5);
-	assert_int_equal(block_open(tpath("range.raw"), "raw", 0, &bs), 0);
+	assert_int_equal(block_open(test_path("range.raw"), "raw", 0, &bs), 0);
 	assert_int_equal(bs->size, 4096);
 	assert_int_equal(block_pread(bs, 4096 - 512, buf, 512), 0);
 	assert_int_equal(block_pread(bs, 4096 - 511, buf, 512), -EINVAL);
@@ -471,7 +452,7 @@ static void test_range_and_readonly(void **state)
 	assert_int_equal(block_discard(bs, 0, 512), -EROFS);
 	assert_int_equal(block_truncate(bs, 8192, BLOCK_PREALLOC_OFF, false), -EROFS);
 	block_close(bs);
-	assert_int_equal(block_open(tpath("range.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("range.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_write_zeroes(bs, 4000, 200, 0), -EINVAL);
 	assert_int_equal(block_truncate(bs, 1024, BLOCK_PREALLOC_OFF, false), -EINVAL);
 	assert_int_equal(block_status(bs, 0, 0, &(uint64_t){0}, &(int){0}, &(uint64_t){0}),
@@ -486,18 +467,18 @@ static void test_probe(void **state)
 	(void)state;
 	create_fc("probe.fc", 512, NULL);
 	fill_raw("probe.raw", 512, 0);
-	assert_int_equal(block_probe(tpath("probe.fc"), &drv), 0);
+	assert_int_equal(block_probe(test_path("probe.fc"), &drv), 0);
 	assert_string_equal(drv->name, "fakecow");
-	assert_int_equal(block_probe(tpath("probe.raw"), &drv), 0);
+	assert_int_equal(block_probe(test_path("probe.raw"), &drv), 0);
 	assert_string_equal(drv->name, "raw");
 	/* an empty file probes as raw */
-	int fd = open(tpath("empty"), O_CREAT | O_WRONLY, 0644);
+	int fd = open(test_path("empty"), O_CREAT | O_WRONLY, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(block_probe(tpath("empty"), &drv), 0);
+	assert_int_equal(block_probe(test_path("empty"), &drv), 0);
 	assert_string_equal(drv->name, "raw");
-	assert_int_equal(block_probe(tpath("none"), &drv), -ENOENT);
-	assert_int_equal(block_probe(tmpdir, &drv), -EISDIR);
+	assert_int_equal(block_probe(test_path("none"), &drv), -ENOENT);
+	assert_int_equal(block_probe(test_tmpdir, &drv), -EISDIR);
 }
 
 static void test_create_options(void **state)
@@ -508,25 +489,25 @@ static void test_create_options(void **state)
 
 	(void)state;
 	assert_int_equal(block_opts_parse(&o, "fake_option=1,bogus=2"), 0);
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EINVAL);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "bogus"));
-	assert_int_equal(stat(tpath("opt.fc"), &st), -1); /* removed again */
+	assert_int_equal(stat(test_path("opt.fc"), &st), -1); /* removed again */
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "fake_option=1"), 0);
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), 0);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), 0);
 	/* an existing file is not overwritten */
-	assert_int_equal(block_create("fakecow", tpath("opt.fc"), &a), -EEXIST);
+	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), -EEXIST);
 	block_opts_free(&o);
-	assert_int_equal(block_create("nope", tpath("x"), &a), -ENOTSUP);
+	assert_int_equal(block_create("nope", test_path("x"), &a), -ENOTSUP);
 	/* raw refuses a backing file */
 	a.opts = NULL;
 	a.backing = "opt.fc";
-	assert_int_equal(block_create("raw", tpath("rb"), &a), -ENOTSUP);
+	assert_int_equal(block_create("raw", test_path("rb"), &a), -ENOTSUP);
 	/* size 0 with a backing file takes the backing size */
 	struct block_device *bs;
 	a.size = 0;
-	assert_int_equal(block_create("fakecow", tpath("inherit.fc"), &a), 0);
-	assert_int_equal(block_open(tpath("inherit.fc"), NULL, 0, &bs), 0);
+	assert_int_equal(block_create("fakecow", test_path("inherit.fc"), &a), 0);
+	assert_int_equal(block_open(test_path("inherit.fc"), NULL, 0, &bs), 0);
 	assert_int_equal(bs->size, 512);
 	block_close(bs);
 }
@@ -539,7 +520,7 @@ static void test_probed_raw_guard(void **state)
 
 	(void)state;
 	fill_raw("guard.raw", 8192, 4);
-	assert_int_equal(block_open(tpath("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("guard.raw"), NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_string_equal(bs->drv->name, "raw");
 	assert_true(bs->flags & BLOCK_OPEN_PROBED);
 	assert_int_equal(block_pread(bs, 0, sec, 512), 0);
@@ -556,7 +537,7 @@ static void test_probed_raw_guard(void **state)
 	assert_int_equal(block_pwrite(bs, 512, FC_MAGIC, 8), 0);
 	block_close(bs);
 	/* with the format given explicitly, the guest owns every byte */
-	assert_int_equal(block_open(tpath("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("guard.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_false(bs->flags & BLOCK_OPEN_PROBED);
 	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), 0);
 	block_close(bs);
@@ -625,5 +606,5 @@ int main(void)
 	    cmocka_unit_test(test_opts_parse),
 	    cmocka_unit_test(test_iov_helpers),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

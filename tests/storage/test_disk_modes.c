@@ -26,36 +26,14 @@
 #include "storage/disk_mode.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_state.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
-
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[8][512];
-	static int i;
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int r = system(cmd);
-	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-diskmodes-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return test_tmpdir_setup("test-diskmodes");
 }
 
 static int teardown(void **state)
@@ -63,7 +41,7 @@ static int teardown(void **state)
 	(void)state;
 	disk_lock_owner_clear();
 	disk_mode_env_set(NULL);
-	return sh("rm -rf '%s'", tmpdir);
+	return test_tmpdir_teardown(NULL);
 }
 
 static void set_state_dir(const char *dir, bool restarted)
@@ -97,7 +75,7 @@ static pid_t holder_start(const char *name, const char *state, const char *path,
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
 			_exit(1);
-		disk_lock_owner_set(name, tmpdir);
+		disk_lock_owner_set(name, test_tmpdir);
 		if (state)
 			set_state_dir(state, false);
 		int r = open_mode(path, mode, &bs, err);
@@ -141,9 +119,9 @@ static void test_lock_normal(void **state)
 	char err[512];
 	struct block_device *bs;
 	int r;
-	const char *img = tpath("lock.qcow2");
-	assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 16M", img), 0);
-	disk_lock_owner_set("second", tmpdir);
+	const char *img = test_path("lock.qcow2");
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 '%s' 16M", img), 0);
+	disk_lock_owner_set("second", test_tmpdir);
 
 	pid_t pid = holder_start("first-vm", NULL, img, DISK_MODE_NORMAL, false, &r);
 	assert_int_equal(r, 0);
@@ -160,8 +138,8 @@ static void test_lock_normal(void **state)
 	block_close(bs);
 	/* A clean exit leaves no registry file behind. */
 	disk_lock_owner_clear();
-	assert_int_equal(access(tpath("second.disks"), F_OK), -1);
-	unlink(tpath("first-vm.disks"));
+	assert_int_equal(access(test_path("second.disks"), F_OK), -1);
+	unlink(test_path("first-vm.disks"));
 }
 
 static void test_lock_shared(void **state)
@@ -170,9 +148,9 @@ static void test_lock_shared(void **state)
 	char err[512];
 	struct block_device *a, *b;
 	int r;
-	const char *img = tpath("shared.raw");
-	assert_int_equal(sh("truncate -s 16M '%s'", img), 0);
-	disk_lock_owner_set("me", tmpdir);
+	const char *img = test_path("shared.raw");
+	assert_int_equal(test_run("truncate -s 16M '%s'", img), 0);
+	disk_lock_owner_set("me", test_tmpdir);
 
 	/* readonly is shared freely, but keeps writers out. */
 	pid_t pid = holder_start("reader", NULL, img, DISK_MODE_READONLY, false, &r);
@@ -194,8 +172,8 @@ static void test_lock_shared(void **state)
 	block_close(a);
 	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &a, err), -EBUSY);
 	holder_kill(pid);
-	unlink(tpath("reader.disks"));
-	unlink(tpath("sharer.disks"));
+	unlink(test_path("reader.disks"));
+	unlink(test_path("sharer.disks"));
 }
 
 static void test_shareable_fixed(void **state)
@@ -216,10 +194,11 @@ static void test_shareable_fixed(void **state)
 	    {"vpc", "-o subformat=fixed", true},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *img = tpath("fixed.img");
+		const char *img = test_path("fixed.img");
 		unlink(img);
-		assert_int_equal(
-		    sh("qemu-img create -q -f %s %s '%s' 8M", cases[i].fmt, cases[i].opts, img), 0);
+		assert_int_equal(test_run("qemu-img create -q -f %s %s '%s' 8M", cases[i].fmt,
+					  cases[i].opts, img),
+				 0);
 		int r = open_mode(img, DISK_MODE_SHAREABLE, &bs, err);
 		if (cases[i].ok) {
 			if (r)
@@ -232,11 +211,12 @@ static void test_shareable_fixed(void **state)
 		}
 	}
 	/* A qcow2 overlay over a fixed base is still not fixed. */
-	assert_int_equal(sh("qemu-img create -q -f raw '%s' 8M && qemu-img create -q -f qcow2 -b "
-			    "'%s' -F raw '%s'",
-			    tpath("fb.raw"), tpath("fb.raw"), tpath("fo.qcow2")),
-			 0);
-	assert_int_equal(open_mode(tpath("fo.qcow2"), DISK_MODE_SHAREABLE, &bs, err), -EINVAL);
+	assert_int_equal(
+	    test_run("qemu-img create -q -f raw '%s' 8M && qemu-img create -q -f qcow2 -b "
+		     "'%s' -F raw '%s'",
+		     test_path("fb.raw"), test_path("fb.raw"), test_path("fo.qcow2")),
+	    0);
+	assert_int_equal(open_mode(test_path("fo.qcow2"), DISK_MODE_SHAREABLE, &bs, err), -EINVAL);
 	assert_non_null(strstr(err, "backing file"));
 }
 
@@ -260,11 +240,12 @@ static void test_immutable(void **state)
 	(void)state;
 	char err[512], diff[512];
 	struct block_device *bs, *user;
-	const char *base = tpath("imm.vdi"), *st = tpath("vm-imm");
-	assert_int_equal(sh("qemu-img create -q -f vdi '%s' 16M && qemu-io -f vdi -c 'write -P 7 0 "
-			    "64k' '%s' >/dev/null && cp '%s' '%s.orig'",
-			    base, base, base, base),
-			 0);
+	const char *base = test_path("imm.vdi"), *st = test_path("vm-imm");
+	assert_int_equal(
+	    test_run("qemu-img create -q -f vdi '%s' 16M && qemu-io -f vdi -c 'write -P 7 0 "
+		     "64k' '%s' >/dev/null && cp '%s' '%s.orig'",
+		     base, base, base, base),
+	    0);
 	/* No state directory: refused with a clear message. */
 	disk_mode_env_set(NULL);
 	assert_int_equal(open_mode(base, DISK_MODE_IMMUTABLE, &bs, err), -EINVAL);
@@ -299,10 +280,12 @@ static void test_immutable(void **state)
 	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
 	assert_int_equal(byte_at(bs, 0), 7);
 	block_close(bs);
-	assert_int_equal(sh("cmp -s '%s' '%s.orig'", base, base), 0);
-	assert_int_equal(sh("qemu-img check -q '%s' && qemu-img check -q '%s'", diff, base), 0);
+	assert_int_equal(test_run("cmp -s '%s' '%s.orig'", base, base), 0);
+	assert_int_equal(test_run("qemu-img check -q '%s' && qemu-img check -q '%s'", diff, base),
+			 0);
 	/* qemu-img reads the same chain. */
-	assert_int_equal(sh("qemu-img info --backing-chain '%s' | grep -q 'imm.vdi'", diff), 0);
+	assert_int_equal(test_run("qemu-img info --backing-chain '%s' | grep -q 'imm.vdi'", diff),
+			 0);
 }
 
 static void test_multiattach(void **state)
@@ -310,16 +293,17 @@ static void test_multiattach(void **state)
 	(void)state;
 	char err[512], d1[512], d2[512];
 	struct block_device *a, *b, *user;
-	const char *base = tpath("multi.qcow2");
+	const char *base = test_path("multi.qcow2");
 	assert_int_equal(
-	    sh("qemu-img create -q -f qcow2 '%s' 16M && cp '%s' '%s.orig'", base, base, base), 0);
+	    test_run("qemu-img create -q -f qcow2 '%s' 16M && cp '%s' '%s.orig'", base, base, base),
+	    0);
 	/* Two VMs on one base at once, each with its own diff (same process: OFD locks still
 	 * conflict between separate opens, so this is the two-VM case). */
-	set_state_dir(tpath("vm1"), false);
+	set_state_dir(test_path("vm1"), false);
 	assert_int_equal(
 	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
 	    0);
-	set_state_dir(tpath("vm2"), false);
+	set_state_dir(test_path("vm2"), false);
 	assert_int_equal(
 	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
 	    0);
@@ -331,31 +315,32 @@ static void test_multiattach(void **state)
 	block_close(a);
 	block_close(b);
 	/* Fresh starts keep each VM's own changes. */
-	set_state_dir(tpath("vm1"), false);
+	set_state_dir(test_path("vm1"), false);
 	assert_int_equal(
 	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
 	    0);
 	assert_int_equal(byte_at(a, 4096), 0x11);
 	block_close(a);
-	set_state_dir(tpath("vm2"), false);
+	set_state_dir(test_path("vm2"), false);
 	assert_int_equal(
 	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
 	    0);
 	assert_int_equal(byte_at(b, 4096), 0x22);
 	block_close(b);
-	assert_int_equal(sh("cmp -s '%s' '%s.orig'", base, base), 0);
-	disk_mode_diff_path(tpath("vm1"), base, 0, DISK_MODE_MULTIATTACH, d1, sizeof(d1));
-	disk_mode_diff_path(tpath("vm2"), base, 0, DISK_MODE_MULTIATTACH, d2, sizeof(d2));
+	assert_int_equal(test_run("cmp -s '%s' '%s.orig'", base, base), 0);
+	disk_mode_diff_path(test_path("vm1"), base, 0, DISK_MODE_MULTIATTACH, d1, sizeof(d1));
+	disk_mode_diff_path(test_path("vm2"), base, 0, DISK_MODE_MULTIATTACH, d2, sizeof(d2));
 	assert_non_null(strstr(d1, "vm1/disk0-multi.multiattach.qcow2"));
-	assert_int_equal(sh("qemu-img check -q '%s' && qemu-img check -q '%s'", d1, d2), 0);
+	assert_int_equal(test_run("qemu-img check -q '%s' && qemu-img check -q '%s'", d1, d2), 0);
 
 	/* A diff over another base is refused rather than silently used. */
-	const char *other = tpath("multi2.qcow2");
-	assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 16M && mkdir -p '%s' && cp '%s' "
-			    "'%s/disk0-multi2.multiattach.qcow2'",
-			    other, tpath("vm3"), d1, tpath("vm3")),
-			 0);
-	set_state_dir(tpath("vm3"), false);
+	const char *other = test_path("multi2.qcow2");
+	assert_int_equal(
+	    test_run("qemu-img create -q -f qcow2 '%s' 16M && mkdir -p '%s' && cp '%s' "
+		     "'%s/disk0-multi2.multiattach.qcow2'",
+		     other, test_path("vm3"), d1, test_path("vm3")),
+	    0);
+	set_state_dir(test_path("vm3"), false);
 	assert_int_equal(
 	    disk_mode_open(other, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
 	    -EINVAL);
@@ -368,11 +353,13 @@ static void test_duplicate_uuid(void **state)
 	char err[512], arg[600];
 	struct disk_config c[3];
 	struct disk *d[3];
-	const char *a = tpath("u1.vdi"), *copy = tpath("u2.vdi"), *clone = tpath("u3.vdi");
-	assert_int_equal(sh("qemu-img create -q -f vdi '%s' 8M && cp '%s' '%s' && ./minivmm img "
-			    "clonemedium '%s' '%s' --format VDI >/dev/null",
-			    a, a, copy, a, clone),
-			 0);
+	const char *a = test_path("u1.vdi"), *copy = test_path("u2.vdi"),
+		   *clone = test_path("u3.vdi");
+	assert_int_equal(
+	    test_run("qemu-img create -q -f vdi '%s' 8M && cp '%s' '%s' && ./minivmm img "
+		     "clonemedium '%s' '%s' --format VDI >/dev/null",
+		     a, a, copy, a, clone),
+	    0);
 	const char *files[] = {a, copy, clone};
 	for (int i = 0; i < 3; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", files[i]);
@@ -393,8 +380,8 @@ static void test_duplicate_uuid(void **state)
 		disk_config_free(&c[i]);
 	}
 	/* Formats without a UUID: one file reached by two names is one disk. */
-	const char *raw = tpath("u.raw"), *link = tpath("u-link.raw");
-	assert_int_equal(sh("truncate -s 8M '%s' && ln -s '%s' '%s'", raw, raw, link), 0);
+	const char *raw = test_path("u.raw"), *link = test_path("u-link.raw");
+	assert_int_equal(test_run("truncate -s 8M '%s' && ln -s '%s' '%s'", raw, raw, link), 0);
 	const char *rfiles[] = {raw, link};
 	for (int i = 0; i < 2; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", rfiles[i]);
@@ -415,21 +402,22 @@ static void test_kill_mid_write(void **state)
 	(void)state;
 	char diff[512];
 	int r;
-	const char *base = tpath("crash.qcow2");
-	assert_int_equal(sh("qemu-img create -q -f qcow2 '%s' 16M", base), 0);
+	const char *base = test_path("crash.qcow2");
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 '%s' 16M", base), 0);
 	pid_t pid =
-	    holder_start("writer", tpath("vm-crash"), base, DISK_MODE_MULTIATTACH, true, &r);
+	    holder_start("writer", test_path("vm-crash"), base, DISK_MODE_MULTIATTACH, true, &r);
 	assert_int_equal(r, 0);
 	holder_kill(pid);
-	disk_mode_diff_path(tpath("vm-crash"), base, 1, DISK_MODE_MULTIATTACH, diff, sizeof(diff));
+	disk_mode_diff_path(test_path("vm-crash"), base, 1, DISK_MODE_MULTIATTACH, diff,
+			    sizeof(diff));
 	/* Leaked clusters (exit 3) are allowed after a crash; corruption (exit 2) is not. */
-	int rc = sh("qemu-img check -q '%s'", diff);
+	int rc = test_run("qemu-img check -q '%s'", diff);
 	assert_true(rc == 0 || rc == 3);
-	assert_int_equal(sh("qemu-img check -q '%s'", base), 0);
+	assert_int_equal(test_run("qemu-img check -q '%s'", base), 0);
 	/* The flushed first batch survived. */
-	assert_int_equal(sh("qemu-io -r -c 'read -P 1 0 64k' '%s' | grep -q 'read 65536'", diff),
-			 0);
-	unlink(tpath("writer.disks"));
+	assert_int_equal(
+	    test_run("qemu-io -r -c 'read -P 1 0 64k' '%s' | grep -q 'read 65536'", diff), 0);
+	unlink(test_path("writer.disks"));
 }
 
 /* vm_state_prepare: the state directory, the disk record and restart detection. */
@@ -439,17 +427,18 @@ static void test_vm_state(void **state)
 	char err[512], dir[600];
 	struct vm_config cfg;
 	char sarg[600];
-	snprintf(sarg, sizeof(sarg), "%s,bus=ide", tpath("s.raw"));
+	snprintf(sarg, sizeof(sarg), "%s,bus=ide", test_path("s.raw"));
 	const char *argv[] = {"run",	  "--name",	 "sv",
 			      "--kernel", "k",		 "--disk",
-			      sarg,	  "--state-dir", tpath("deep/state/sv")};
+			      sarg,	  "--state-dir", test_path("deep/state/sv")};
 	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(sh("truncate -s 8M '%s'", tpath("s.raw")), 0);
+	assert_int_equal(test_run("truncate -s 8M '%s'", test_path("s.raw")), 0);
 	assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
-	assert_int_equal(sh("grep -q '\"mode\": *\"normal\"' '%s/disks.json' && grep -q 's.raw' "
-			    "'%s/disks.json'",
-			    tpath("deep/state/sv"), tpath("deep/state/sv")),
-			 0);
+	assert_int_equal(
+	    test_run("grep -q '\"mode\": *\"normal\"' '%s/disks.json' && grep -q 's.raw' "
+		     "'%s/disks.json'",
+		     test_path("deep/state/sv"), test_path("deep/state/sv")),
+	    0);
 	vm_state_release();
 	/* Defaults follow XDG_DATA_HOME, then HOME. */
 	setenv("XDG_DATA_HOME", "/x", 1);
@@ -463,10 +452,10 @@ static void test_vm_state(void **state)
 
 	/* An immutable disk: a fresh process resets it, this same process (an exec'ed restart
 	 * keeps the pid and start time) keeps it. */
-	const char *iargv[] = {"run",	 "--name", "iv",	  "--kernel", "k",
-			       "--disk", NULL,	   "--state-dir", tpath("iv")};
+	const char *iargv[] = {"run",	 "--name", "iv",	  "--kernel",	  "k",
+			       "--disk", NULL,	   "--state-dir", test_path("iv")};
 	char darg[600];
-	snprintf(darg, sizeof(darg), "%s,immutable,bus=ide", tpath("s.raw"));
+	snprintf(darg, sizeof(darg), "%s,immutable,bus=ide", test_path("s.raw"));
 	iargv[6] = darg;
 	assert_int_equal(vm_config_parse(9, (char **)iargv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
 	pid_t pid = fork();
@@ -474,8 +463,8 @@ static void test_vm_state(void **state)
 		/* The "first start", in another process. */
 		struct block_device *bs, *u;
 		if (vm_state_prepare(&cfg, err, sizeof(err)) ||
-		    disk_mode_open(tpath("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs, &u, err,
-				   sizeof(err)))
+		    disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs, &u,
+				   err, sizeof(err)))
 			_exit(1);
 		fill(bs, 0, 0x33);
 		block_close(bs);
@@ -488,7 +477,7 @@ static void test_vm_state(void **state)
 	struct block_device *bs, *u;
 	for (int round = 0; round < 2; round++) {
 		assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
-		assert_int_equal(disk_mode_open(tpath("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0,
+		assert_int_equal(disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0,
 						&bs, &u, err, sizeof(err)),
 				 0);
 		/* round 0: fresh start after another process: reset; round 1: "restart". */
@@ -498,7 +487,8 @@ static void test_vm_state(void **state)
 		vm_state_release();
 	}
 	vm_config_free(&cfg);
-	assert_int_equal(sh("test \"$(od -An -tx1 -N1 '%s')\" = ' 00'", tpath("s.raw")), 0);
+	assert_int_equal(test_run("test \"$(od -An -tx1 -N1 '%s')\" = ' 00'", test_path("s.raw")),
+			 0);
 }
 
 int main(void)

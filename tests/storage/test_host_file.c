@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "storage/host_file.h"
+#include "tests/lib/testlib.h"
 
 static char path[256];
 
@@ -38,14 +39,6 @@ static int teardown(void **state)
 	(void)state;
 	unlink(path);
 	return 0;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
 }
 
 static bool direct_supported(void)
@@ -80,14 +73,14 @@ static void random_workload(int flags, uint64_t seed)
 	if (flags & HOST_FILE_DIRECT)
 		assert_true(f.align == 512 || f.align == 4096);
 	for (int r = 0; r < ROUNDS; r++) {
-		uint64_t off = xorshift(&s) % (SIZE - 1);
-		size_t len = 1 + xorshift(&s) % (SIZE - off < 20000 ? SIZE - off : 20000);
-		size_t mis = xorshift(&s) % 64; /* misaligned buffer start */
-		size_t cut = len > 1 ? xorshift(&s) % len : 0;
+		uint64_t off = test_xorshift(&s) % (SIZE - 1);
+		size_t len = 1 + test_xorshift(&s) % (SIZE - off < 20000 ? SIZE - off : 20000);
+		size_t mis = test_xorshift(&s) % 64; /* misaligned buffer start */
+		size_t cut = len > 1 ? test_xorshift(&s) % len : 0;
 		struct iovec v[2] = {{buf + mis, cut}, {buf + mis + cut, len - cut}};
-		if (xorshift(&s) % 2) {
+		if (test_xorshift(&s) % 2) {
 			for (size_t i = 0; i < len; i++)
-				buf[mis + i] = (uint8_t)xorshift(&s);
+				buf[mis + i] = (uint8_t)test_xorshift(&s);
 			assert_int_equal(host_file_pwritev(&f, off, v, 2), 0);
 			memcpy(shadow + off, buf + mis, len);
 			if (off + len > end)

@@ -10,20 +10,20 @@
 static int setup(void **state)
 {
 	(void)state;
-	if (tsetup("qcow2-interop") < 0)
+	if (test_tmpdir_setup("qcow2-interop") < 0)
 		return -1;
-	make_pattern(tpath("src.raw"), PSIZE, 42);
+	make_pattern(test_path("src.raw"), PSIZE, 42);
 	return 0;
 }
 
 static void convert_and_compare(const char *opts, bool compress)
 {
-	const char *img = tpath("conv.qcow2");
+	const char *img = test_path("conv.qcow2");
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert %s -O qcow2 -o %s '%s' '%s'", compress ? "-c" : "",
-			      opts, tpath("src.raw"), img),
+	assert_int_equal(test_run("qemu-img convert %s -O qcow2 -o %s '%s' '%s'",
+				  compress ? "-c" : "", opts, test_path("src.raw"), img),
 			 0);
-	assert_image_equals_raw(img, tpath("src.raw"));
+	assert_image_equals_raw(img, test_path("src.raw"));
 }
 
 static void test_read_matrix(void **state)
@@ -58,26 +58,26 @@ static void test_read_compressed(void **state)
 static void test_read_backing_chain(void **state)
 {
 	(void)state;
-	const char *base = tpath("base.qcow2"), *mid = tpath("mid.qcow2"),
-		   *top = tpath("top.qcow2");
-	assert_int_equal(
-	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("src.raw"), base),
-	    0);
-	assert_int_equal(runf("qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o "
-			      "cluster_size=64k '%s'",
-			      mid),
+	const char *base = test_path("base.qcow2"), *mid = test_path("mid.qcow2"),
+		   *top = test_path("top.qcow2");
+	assert_int_equal(test_run("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
+				  test_path("src.raw"), base),
 			 0);
-	assert_int_equal(runf("qemu-io -c 'write -P 0x11 100k 300k' -c 'write -z 1M 128k' "
-			      "-c 'write -P 0x22 3000k 5k' '%s' >/dev/null",
-			      mid),
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o "
+				  "cluster_size=64k '%s'",
+				  mid),
 			 0);
-	assert_int_equal(runf("qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 -o "
-			      "cluster_size=512,compat=0.10 '%s'",
-			      top),
+	assert_int_equal(test_run("qemu-io -c 'write -P 0x11 100k 300k' -c 'write -z 1M 128k' "
+				  "-c 'write -P 0x22 3000k 5k' '%s' >/dev/null",
+				  mid),
 			 0);
-	assert_int_equal(runf("qemu-io -c 'write -P 0x33 200k 1k' -c 'write -P 0x44 5M 77k' "
-			      "-c 'write -z 3001k 1k' '%s' >/dev/null",
-			      top),
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 -o "
+				  "cluster_size=512,compat=0.10 '%s'",
+				  top),
+			 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 0x33 200k 1k' -c 'write -P 0x44 5M 77k' "
+				  "-c 'write -z 3001k 1k' '%s' >/dev/null",
+				  top),
 			 0);
 	assert_reads_like_qemu(top);
 	assert_reads_like_qemu(mid);
@@ -86,12 +86,13 @@ static void test_read_backing_chain(void **state)
 static void test_read_zero_clusters(void **state)
 {
 	(void)state;
-	const char *img = tpath("zero.qcow2");
+	const char *img = test_path("zero.qcow2");
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 '%s' '%s'", tpath("src.raw"), img), 0);
-	assert_int_equal(runf("qemu-io -c 'write -z 0 128k' -c 'write -z -u 1M 1M' "
-			      "-c 'write -z 5M 100k' '%s' >/dev/null",
-			      img),
+	assert_int_equal(test_run("qemu-img convert -O qcow2 '%s' '%s'", test_path("src.raw"), img),
+			 0);
+	assert_int_equal(test_run("qemu-io -c 'write -z 0 128k' -c 'write -z -u 1M 1M' "
+				  "-c 'write -z 5M 100k' '%s' >/dev/null",
+				  img),
 			 0);
 	assert_reads_like_qemu(img);
 }
@@ -99,19 +100,19 @@ static void test_read_zero_clusters(void **state)
 static void test_read_snapshots(void **state)
 {
 	(void)state;
-	const char *img = tpath("snap.qcow2");
+	const char *img = test_path("snap.qcow2");
 	struct block_device *bs;
 	struct block_snapshot *list;
 	int n;
 
 	unlink(img);
-	assert_int_equal(
-	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("src.raw"), img),
-	    0);
-	assert_int_equal(runf("qemu-img snapshot -c first '%s'", img), 0);
-	assert_int_equal(runf("qemu-io -c 'write -P 0x55 0 1M' '%s' >/dev/null", img), 0);
-	assert_int_equal(runf("qemu-img snapshot -c second '%s'", img), 0);
-	assert_int_equal(runf("qemu-io -c 'write -P 0x66 512k 1M' '%s' >/dev/null", img), 0);
+	assert_int_equal(test_run("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
+				  test_path("src.raw"), img),
+			 0);
+	assert_int_equal(test_run("qemu-img snapshot -c first '%s'", img), 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 0x55 0 1M' '%s' >/dev/null", img), 0);
+	assert_int_equal(test_run("qemu-img snapshot -c second '%s'", img), 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 0x66 512k 1M' '%s' >/dev/null", img), 0);
 	assert_reads_like_qemu(img);
 	assert_int_equal(block_open(img, NULL, 0, &bs), 0);
 	assert_int_equal(bs->drv->snapshot_list(bs, &list, &n), 0);
@@ -131,15 +132,15 @@ static void test_read_snapshots(void **state)
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
 	assert_reads_like_qemu(img);
-	assert_int_equal(runf("qemu-img snapshot -a first '%s'", img), 0);
-	assert_image_equals_raw(img, tpath("src.raw"));
+	assert_int_equal(test_run("qemu-img snapshot -a first '%s'", img), 0);
+	assert_image_equals_raw(img, test_path("src.raw"));
 }
 
 /* minivmm creates and writes; qemu-img checks and compares with a raw shadow. */
 static void write_and_verify(const char *opts, uint64_t seed)
 {
 	enum { SIZE = 5 * MiB + 512 * 3 };
-	const char *img = tpath("mine.qcow2"), *shadow_path = tpath("shadow.raw");
+	const char *img = test_path("mine.qcow2"), *shadow_path = test_path("shadow.raw");
 	struct block_device *bs;
 	uint8_t *shadow = calloc(1, SIZE), *buf = malloc(300 * KiB);
 	uint64_t s = seed;
@@ -148,15 +149,15 @@ static void write_and_verify(const char *opts, uint64_t seed)
 	assert_int_equal(qemu_check(img), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	for (int r = 0; r < 120; r++) {
-		uint64_t unit = xorshift(&s) % 3 ? 512 : 1;
-		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len = (1 + xorshift(&s) % (300 * KiB / unit)) * unit;
+		uint64_t unit = test_xorshift(&s) % 3 ? 512 : 1;
+		uint64_t off = (test_xorshift(&s) % (SIZE / unit)) * unit;
+		uint64_t len = (1 + test_xorshift(&s) % (300 * KiB / unit)) * unit;
 		if (len > SIZE - off)
 			len = SIZE - off;
-		uint64_t op = xorshift(&s) % 8;
+		uint64_t op = test_xorshift(&s) % 8;
 		if (op < 6) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			assert_int_equal(block_pwrite(bs, off, buf, len), 0);
 			memcpy(shadow + off, buf, len);
 		} else if (op == 6) {
@@ -170,15 +171,15 @@ static void write_and_verify(const char *opts, uint64_t seed)
 			assert_int_equal(block_flush(bs), 0);
 	}
 	block_close(bs);
-	write_file(shadow_path, shadow, SIZE);
-	int rc = runf("qemu-img check '%s' >/dev/null 2>&1", img);
+	test_file_write(shadow_path, shadow, SIZE);
+	int rc = test_run("qemu-img check '%s' >/dev/null 2>&1", img);
 	if (rc != 0) {
 		print_message("qemu-img check failed for options %s\n", opts);
-		runf("qemu-img check '%s'", img);
+		test_run("qemu-img check '%s'", img);
 	}
 	assert_int_equal(rc, 0);
-	assert_int_equal(runf("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, shadow_path),
-			 0);
+	assert_int_equal(
+	    test_run("qemu-img compare -q -f qcow2 -F raw '%s' '%s'", img, shadow_path), 0);
 	assert_image_equals_raw(img, shadow_path);
 	free(shadow);
 	free(buf);
@@ -202,17 +203,17 @@ static void test_write_matrix(void **state)
 static void test_create_info_matches_qemu(void **state)
 {
 	(void)state;
-	const char *img = tpath("info.qcow2");
+	const char *img = test_path("info.qcow2");
 	assert_int_equal(qcow2_create_opts(img, 3 * MiB, NULL, NULL,
 					   "cluster_size=4k,refcount_bits=4,lazy_refcounts=on,"
 					   "compression_type=zstd"),
 			 0);
-	assert_int_equal(runf("qemu-img info --output=json '%s' > '%s.json'", img, img), 0);
-	assert_int_equal(runf("grep -q '\"cluster-size\": 4096' '%s.json'", img), 0);
-	assert_int_equal(runf("grep -q '\"refcount-bits\": 4' '%s.json'", img), 0);
-	assert_int_equal(runf("grep -q '\"lazy-refcounts\": true' '%s.json'", img), 0);
-	assert_int_equal(runf("grep -q '\"compression-type\": \"zstd\"' '%s.json'", img), 0);
-	assert_int_equal(runf("grep -q '\"virtual-size\": 3145728' '%s.json'", img), 0);
+	assert_int_equal(test_run("qemu-img info --output=json '%s' > '%s.json'", img, img), 0);
+	assert_int_equal(test_run("grep -q '\"cluster-size\": 4096' '%s.json'", img), 0);
+	assert_int_equal(test_run("grep -q '\"refcount-bits\": 4' '%s.json'", img), 0);
+	assert_int_equal(test_run("grep -q '\"lazy-refcounts\": true' '%s.json'", img), 0);
+	assert_int_equal(test_run("grep -q '\"compression-type\": \"zstd\"' '%s.json'", img), 0);
+	assert_int_equal(test_run("grep -q '\"virtual-size\": 3145728' '%s.json'", img), 0);
 	assert_int_equal(qcow2_create_opts(img, MiB, NULL, NULL, "compat=0.10,refcount_bits=8"),
 			 -EINVAL);
 	assert_int_equal(qcow2_create_opts(img, MiB, NULL, NULL, "cluster_size=3000"), -EINVAL);
@@ -222,12 +223,13 @@ static void test_create_info_matches_qemu(void **state)
 static void test_create_with_backing(void **state)
 {
 	(void)state;
-	const char *base = tpath("b.qcow2"), *top = tpath("t.qcow2");
+	const char *base = test_path("b.qcow2"), *top = test_path("t.qcow2");
 	struct block_device *bs;
 	uint8_t buf[3000];
 
 	unlink(base);
-	assert_int_equal(runf("qemu-img convert -O qcow2 '%s' '%s'", tpath("src.raw"), base), 0);
+	assert_int_equal(
+	    test_run("qemu-img convert -O qcow2 '%s' '%s'", test_path("src.raw"), base), 0);
 	assert_int_equal(qcow2_create_opts(top, 0, "b.qcow2", "qcow2", "cluster_size=4k"), 0);
 	assert_int_equal(block_open(top, NULL, BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(bs->size, PSIZE);
@@ -239,7 +241,8 @@ static void test_create_with_backing(void **state)
 	assert_int_equal(block_discard(bs, 2 * MiB, 64 * KiB), 0);
 	block_close(bs);
 	assert_int_equal(qemu_check(top), 0);
-	assert_int_equal(runf("qemu-img info '%s' | grep -q 'backing file format: qcow2'", top), 0);
+	assert_int_equal(test_run("qemu-img info '%s' | grep -q 'backing file format: qcow2'", top),
+			 0);
 	assert_reads_like_qemu(top);
 }
 
@@ -247,7 +250,7 @@ static void test_create_with_backing(void **state)
  * copy the rest of the cluster out of the compressed data. */
 static void compressed_round(const char *opts, uint64_t cs)
 {
-	const char *img = tpath("cw.qcow2");
+	const char *img = test_path("cw.qcow2");
 	uint64_t size = 16 * cs + 1536; /* a partial tail cluster */
 	struct block_device *bs;
 	uint8_t *shadow = calloc(1, size), *buf = malloc(cs);
@@ -260,7 +263,7 @@ static void compressed_round(const char *opts, uint64_t cs)
 		for (uint64_t i = 0; i < len;
 		     i++) /* compressible text, every third cluster random */
 			buf[i] = (off / cs) % 3 ? (uint8_t)("qcow2 compressed "[i % 17] + off / cs)
-						: (uint8_t)xorshift(&s);
+						: (uint8_t)test_xorshift(&s);
 		assert_int_equal(block_pwrite_compressed(bs, off, buf, len), 0);
 		memcpy(shadow + off, buf, len);
 	}
@@ -276,14 +279,14 @@ static void compressed_round(const char *opts, uint64_t cs)
 	assert_int_equal(block_status(bs, 2 * cs, cs, &pnum, &st, &map), 0);
 	assert_true(st & BLOCK_STATUS_COMPRESSED);
 	block_close(bs);
-	write_file(tpath("cw.raw"), shadow, size);
+	test_file_write(test_path("cw.raw"), shadow, size);
 	assert_int_equal(qemu_check(img), 0);
-	assert_int_equal(runf("qemu-img check '%s' | grep -q 'compressed clusters' && "
-			      "! qemu-img check '%s' | grep -q ' 0.00%% compressed'",
-			      img, img),
+	assert_int_equal(test_run("qemu-img check '%s' | grep -q 'compressed clusters' && "
+				  "! qemu-img check '%s' | grep -q ' 0.00%% compressed'",
+				  img, img),
 			 0);
-	assert_int_equal(runf("qemu-img compare -q '%s' '%s'", img, tpath("cw.raw")), 0);
-	assert_image_equals_raw(img, tpath("cw.raw"));
+	assert_int_equal(test_run("qemu-img compare -q '%s' '%s'", img, test_path("cw.raw")), 0);
+	assert_image_equals_raw(img, test_path("cw.raw"));
 	free(shadow);
 	free(buf);
 }
@@ -301,28 +304,28 @@ static void test_write_compressed(void **state)
 static void test_read_extended_l2(void **state)
 {
 	(void)state;
-	const char *img = tpath("ext.qcow2");
+	const char *img = test_path("ext.qcow2");
 	struct block_device *bs;
 
 	unlink(img);
-	assert_int_equal(runf("qemu-img create -q -f qcow2 -b src.raw -F raw -o "
-			      "extended_l2=on,cluster_size=64k '%s'",
-			      img),
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 -b src.raw -F raw -o "
+				  "extended_l2=on,cluster_size=64k '%s'",
+				  img),
 			 0);
 	/* Subcluster-sized (2 KiB) writes, zeroes and discards over backing data. */
 	assert_int_equal(
-	    runf("qemu-io -c 'write -P 0x61 2k 2k' -c 'write -P 0x62 70k 5k' "
-		 "-c 'write -z 128k 4k' -c 'write -z 200k 64k' -c 'discard 262144 2048' "
-		 "-c 'write -P 0x63 1M 300k' '%s' >/dev/null",
-		 img),
+	    test_run("qemu-io -c 'write -P 0x61 2k 2k' -c 'write -P 0x62 70k 5k' "
+		     "-c 'write -z 128k 4k' -c 'write -z 200k 64k' -c 'discard 262144 2048' "
+		     "-c 'write -P 0x63 1M 300k' '%s' >/dev/null",
+		     img),
 	    0);
 	assert_reads_like_qemu(img);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), -ENOTSUP);
 	assert_non_null(strstr(block_last_error(), "read-only"));
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=32k "
-			      "'%s' '%s'",
-			      tpath("src.raw"), img),
+	assert_int_equal(test_run("qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=32k "
+				  "'%s' '%s'",
+				  test_path("src.raw"), img),
 			 0);
 	assert_reads_like_qemu(img);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
@@ -346,5 +349,5 @@ int main(void)
 	    cmocka_unit_test(test_write_compressed),
 	    cmocka_unit_test(test_read_extended_l2),
 	};
-	return cmocka_run_group_tests(tests, setup, tteardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

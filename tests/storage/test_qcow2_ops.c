@@ -9,17 +9,17 @@
 static int setup(void **state)
 {
 	(void)state;
-	return tsetup("qcow2-ops");
+	return test_tmpdir_setup("qcow2-ops");
 }
 
 static void test_truncate(void **state)
 {
 	(void)state;
-	const char *img = tpath("t.qcow2");
+	const char *img = test_path("t.qcow2");
 	struct block_device *bs;
 	uint8_t buf[4096], z[4096] = {0};
 
-	make_pattern(tpath("tb.raw"), 4 * MiB, 8);
+	make_pattern(test_path("tb.raw"), 4 * MiB, 8);
 	assert_int_equal(qcow2_create_opts(img, 2 * MiB, "tb.raw", "raw", "cluster_size=4k"), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	memset(buf, 0x21, sizeof(buf));
@@ -46,14 +46,14 @@ static void test_truncate(void **state)
 	assert_true(st & BLOCK_STATUS_ALLOCATED);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_int_equal(runf("qemu-img info '%s' | grep -q 'virtual size: 6 MiB'", img), 0);
+	assert_int_equal(test_run("qemu-img info '%s' | grep -q 'virtual size: 6 MiB'", img), 0);
 	assert_reads_like_qemu(img);
 }
 
 static void test_info(void **state)
 {
 	(void)state;
-	const char *img = tpath("i.qcow2");
+	const char *img = test_path("i.qcow2");
 	struct block_device *bs;
 	struct json_object *o = json_object_new_object(), *v;
 
@@ -95,14 +95,15 @@ static uint64_t first_l2_entry_offset(const char *img)
 static void test_check_copied_flag(void **state)
 {
 	(void)state;
-	const char *img = tpath("c.qcow2");
+	const char *img = test_path("c.qcow2");
 	struct block_device *bs;
 	struct block_check_result res;
 
-	make_pattern(tpath("c.raw"), MiB, 5);
+	make_pattern(test_path("c.raw"), MiB, 5);
 	unlink(img);
-	assert_int_equal(runf("qemu-img convert -O qcow2 '%s' '%s'", tpath("c.raw"), img), 0);
-	assert_int_equal(runf("qemu-img snapshot -c s '%s'", img), 0);
+	assert_int_equal(test_run("qemu-img convert -O qcow2 '%s' '%s'", test_path("c.raw"), img),
+			 0);
+	assert_int_equal(test_run("qemu-img snapshot -c s '%s'", img), 0);
 	uint64_t l2 = first_l2_entry_offset(img);
 	int fd = open(img, O_RDWR);
 	uint8_t e[8];
@@ -120,20 +121,21 @@ static void test_check_copied_flag(void **state)
 	assert_int_equal(res.corruptions_fixed, res.corruptions);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_image_equals_raw(img, tpath("c.raw"));
+	assert_image_equals_raw(img, test_path("c.raw"));
 }
 
 /* Lazy refcounts left stale by a crash (dirty bit set) are rebuilt when opened read-write. */
 static void test_dirty_bit_repair(void **state)
 {
 	(void)state;
-	const char *img = tpath("d.qcow2");
+	const char *img = test_path("d.qcow2");
 	struct block_device *bs;
 
-	make_pattern(tpath("d.raw"), MiB, 6);
+	make_pattern(test_path("d.raw"), MiB, 6);
 	assert_int_equal(
 	    qcow2_create_opts(img, MiB, NULL, NULL, "cluster_size=4k,lazy_refcounts=on"), 0);
-	assert_int_equal(runf("qemu-img convert -n -O qcow2 '%s' '%s'", tpath("d.raw"), img), 0);
+	assert_int_equal(
+	    test_run("qemu-img convert -n -O qcow2 '%s' '%s'", test_path("d.raw"), img), 0);
 	/* Wipe the refcounts of everything after the first 16 clusters, set the dirty bit. */
 	int fd = open(img, O_RDWR);
 	uint8_t zero[4096 - 32] = {0}, dirty[8] = {0, 0, 0, 0, 0, 0, 0, 1};
@@ -142,33 +144,34 @@ static void test_dirty_bit_repair(void **state)
 	close(fd);
 	assert_int_equal(qemu_check(img), 2);
 	/* Read-only: no repair, data readable. */
-	assert_image_equals_raw(img, tpath("d.raw"));
+	assert_image_equals_raw(img, test_path("d.raw"));
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_int_equal(runf("qemu-img info '%s' | grep -q 'dirty'", img), 1);
-	assert_image_equals_raw(img, tpath("d.raw"));
+	assert_int_equal(test_run("qemu-img info '%s' | grep -q 'dirty'", img), 1);
+	assert_image_equals_raw(img, test_path("d.raw"));
 }
 
 /* block_status agrees with qemu-img map about where data and zeroes are. */
 static void test_block_status_vs_map(void **state)
 {
 	(void)state;
-	const char *img = tpath("m.qcow2");
+	const char *img = test_path("m.qcow2");
 	struct block_device *bs;
 
-	make_pattern(tpath("m.raw"), 2 * MiB, 12);
+	make_pattern(test_path("m.raw"), 2 * MiB, 12);
 	unlink(img);
-	assert_int_equal(
-	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("m.raw"), img), 0);
-	assert_int_equal(runf("qemu-io -c 'write -z 64k 64k' '%s' >/dev/null", img), 0);
+	assert_int_equal(test_run("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
+				  test_path("m.raw"), img),
+			 0);
+	assert_int_equal(test_run("qemu-io -c 'write -z 64k 64k' '%s' >/dev/null", img), 0);
 	/* qemu-img map: "start length depth zero data offset" lines of data extents. */
-	assert_int_equal(runf("qemu-img map --output=json '%s' | tr -d '[]{}\" ' | tr ',' ' ' "
-			      "> '%s.map'",
-			      img, img),
+	assert_int_equal(test_run("qemu-img map --output=json '%s' | tr -d '[]{}\" ' | tr ',' ' ' "
+				  "> '%s.map'",
+				  img, img),
 			 0);
 	size_t len;
-	char *txt = (char *)read_file(tpath("m.qcow2.map"), &len);
+	char *txt = (char *)read_file(test_path("m.qcow2.map"), &len);
 	txt[len] = 0;
 	assert_int_equal(block_open(img, "qcow2", 0, &bs), 0);
 	int lines = 0;
@@ -202,15 +205,15 @@ static void test_block_status_vs_map(void **state)
 static void test_bitmaps(void **state)
 {
 	(void)state;
-	const char *img = tpath("bm.qcow2");
+	const char *img = test_path("bm.qcow2");
 	struct block_device *bs;
 	struct block_check_result res;
 
 	unlink(img);
 	assert_int_equal(
-	    runf("qemu-img create -q -f qcow2 '%s' 4M && qemu-img bitmap --add '%s' b0 "
-		 "&& qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' '%s' >/dev/null",
-		 img, img, img),
+	    test_run("qemu-img create -q -f qcow2 '%s' 4M && qemu-img bitmap --add '%s' b0 "
+		     "&& qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 1M 64k' '%s' >/dev/null",
+		     img, img, img),
 	    0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_CHECK, &bs), 0);
 	assert_int_equal(bs->drv->check(bs, &res, 0), 0);
@@ -224,9 +227,10 @@ static void test_bitmaps(void **state)
 	uint64_t leaks = res.leaks;
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 3);
-	assert_int_equal(runf("qemu-img check '%s' 2>/dev/null | grep -q '^%llu leaked clusters'",
-			      img, (unsigned long long)leaks),
-			 0);
+	assert_int_equal(
+	    test_run("qemu-img check '%s' 2>/dev/null | grep -q '^%llu leaked clusters'", img,
+		     (unsigned long long)leaks),
+	    0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_CHECK, &bs), 0);
 	assert_int_equal(bs->drv->check(bs, &res, BLOCK_CHECK_FIX_LEAKS), 0);
 	block_close(bs);
@@ -243,5 +247,5 @@ int main(void)
 	    cmocka_unit_test(test_block_status_vs_map),
 	    cmocka_unit_test(test_bitmaps),
 	};
-	return cmocka_run_group_tests(tests, setup, tteardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -10,20 +10,13 @@
 static int setup(void **state)
 {
 	(void)state;
-	if (tsetup("qcow2-robust") < 0)
+	if (test_tmpdir_setup("qcow2-robust") < 0)
 		return -1;
-	make_pattern(tpath("src.raw"), 2 * MiB, 3);
-	return runf("qemu-img convert -O qcow2 -o cluster_size=64k '%s' '%s' && "
-		    "qemu-img convert -O qcow2 -o cluster_size=64k,compat=0.10 '%s' '%s'",
-		    tpath("src.raw"), tpath("good.qcow2"), tpath("src.raw"), tpath("good2.qcow2"));
-}
-
-static void patch(const char *path, uint64_t off, const void *bytes, size_t len)
-{
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, bytes, len, (off_t)off), (ssize_t)len);
-	close(fd);
+	make_pattern(test_path("src.raw"), 2 * MiB, 3);
+	return test_run("qemu-img convert -O qcow2 -o cluster_size=64k '%s' '%s' && "
+			"qemu-img convert -O qcow2 -o cluster_size=64k,compat=0.10 '%s' '%s'",
+			test_path("src.raw"), test_path("good.qcow2"), test_path("src.raw"),
+			test_path("good2.qcow2"));
 }
 
 static void patch64(const char *path, uint64_t off, uint64_t v)
@@ -31,13 +24,13 @@ static void patch64(const char *path, uint64_t off, uint64_t v)
 	uint8_t b[8];
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		b[i] = (uint8_t)v;
-	patch(path, off, b, 8);
+	test_file_poke(path, off, b, 8);
 }
 
 static void patch32(const char *path, uint64_t off, uint32_t v)
 {
 	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	patch(path, off, b, 4);
+	test_file_poke(path, off, b, 4);
 }
 
 /* Open must fail (read-only and read-write) with a message naming the file and containing `what`;
@@ -67,8 +60,8 @@ static void expect_refused(const char *path, const char *what)
 
 static const char *fresh(const char *src)
 {
-	const char *p = tpath("bad.qcow2");
-	assert_int_equal(runf("cp '%s' '%s'", src, p), 0);
+	const char *p = test_path("bad.qcow2");
+	assert_int_equal(test_run("cp '%s' '%s'", src, p), 0);
 	return p;
 }
 
@@ -77,68 +70,68 @@ static void test_malformed_headers(void **state)
 	(void)state;
 	const char *p;
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	assert_int_equal(truncate(p, 50), 0);
 	expect_refused(p, "truncated");
 
-	p = fresh(tpath("good.qcow2"));
-	patch(p, 0, "QFI\xfa", 4);
+	p = fresh(test_path("good.qcow2"));
+	test_file_poke(p, 0, "QFI\xfa", 4);
 	expect_refused(p, "magic");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 40, 1ull << 40); /* L1 table offset */
 	expect_refused(p, "L1 table");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 48, 1ull << 40); /* refcount table offset */
 	expect_refused(p, "refcount table");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch32(p, 56, 1u << 30); /* refcount table clusters */
 	expect_refused(p, "refcount table");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch32(p, 96, 7); /* refcount order: 128-bit refcounts would overflow every counter */
 	expect_refused(p, "refcount width");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 24, 1ull << 63); /* absurd virtual size */
 	expect_refused(p, "too large");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 24, 1ull << 50); /* size larger than the L1 table can map */
 	expect_refused(p, "L1 table");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch32(p, 36, 1u << 30); /* L1 entries */
 	expect_refused(p, "L1 table");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch32(p, 20, 31); /* cluster bits */
 	expect_refused(p, "cluster size");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 72, 1ull << 5); /* unknown incompatible feature */
 	expect_refused(p, "unknown incompatible feature 5");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 72, 1ull << 2); /* named from the image's feature name table */
 	expect_refused(p, "external data file");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch32(p, 32, 1); /* AES encryption */
 	expect_refused(p, "encrypted");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 64, 0x10000); /* snapshot table at the refcount table, with entries */
 	patch32(p, 60, 1);
 	expect_refused(p, "snapshot");
 
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, 40, 0x10000); /* L1 table on top of the refcount table */
 	expect_refused(p, "overlaps");
 
-	p = fresh(tpath("good2.qcow2"));
+	p = fresh(test_path("good2.qcow2"));
 	patch64(p, 8, 0x100000); /* backing name outside the header cluster */
 	patch32(p, 16, 10);
 	expect_refused(p, "backing file name");
@@ -148,7 +141,7 @@ static void test_malformed_headers(void **state)
 static void test_feature_name_from_table(void **state)
 {
 	(void)state;
-	const char *p = fresh(tpath("good.qcow2"));
+	const char *p = fresh(test_path("good.qcow2"));
 	size_t len;
 	uint8_t *img = read_file(p, &len);
 	uint64_t pos = 112, table = 0, n = 0;
@@ -171,7 +164,7 @@ static void test_feature_name_from_table(void **state)
 	/* Rename a table entry to describe incompatible bit 9, then set that bit. */
 	uint8_t entry[48] = {0, 9};
 	memcpy(entry + 2, "teleportation", 13);
-	patch(p, table, entry, sizeof(entry));
+	test_file_poke(p, table, entry, sizeof(entry));
 	free(img);
 	patch64(p, 72, 1ull << 9);
 	expect_refused(p, "teleportation");
@@ -180,7 +173,7 @@ static void test_feature_name_from_table(void **state)
 static void test_corrupt_bit(void **state)
 {
 	(void)state;
-	const char *p = fresh(tpath("good.qcow2"));
+	const char *p = fresh(test_path("good.qcow2"));
 	struct block_device *bs;
 	uint8_t buf[512], exp[512];
 
@@ -194,7 +187,7 @@ static void test_corrupt_bit(void **state)
 	assert_int_equal(block_open(p, "qcow2", 0, &bs), 0);
 	assert_int_equal(block_pread(bs, 4096, buf, sizeof(buf)), 0);
 	block_close(bs);
-	uint8_t *src = read_file(tpath("src.raw"), &l2);
+	uint8_t *src = read_file(test_path("src.raw"), &l2);
 	memcpy(exp, src + 4096, sizeof(exp));
 	free(src);
 	assert_memory_equal(buf, exp, sizeof(buf));
@@ -207,7 +200,7 @@ static void test_corrupt_bit(void **state)
 static void test_backing_loop(void **state)
 {
 	(void)state;
-	const char *a = tpath("loop_a.qcow2"), *b = tpath("loop_b.qcow2");
+	const char *a = test_path("loop_a.qcow2"), *b = test_path("loop_b.qcow2");
 	struct block_device *bs;
 
 	assert_int_equal(qcow2_create_opts(a, MiB, NULL, NULL, NULL), 0);
@@ -230,7 +223,7 @@ static void test_backing_loop(void **state)
 static void test_bad_l2_entry(void **state)
 {
 	(void)state;
-	const char *p = fresh(tpath("good.qcow2"));
+	const char *p = fresh(test_path("good.qcow2"));
 	struct block_device *bs;
 	uint8_t buf[512];
 
@@ -270,17 +263,17 @@ static void test_bad_l2_entry(void **state)
 static void test_duplicate_refblock(void **state)
 {
 	(void)state;
-	const char *p = fresh(tpath("good.qcow2"));
+	const char *p = fresh(test_path("good.qcow2"));
 	size_t len;
 	uint8_t *img = read_file(p, &len);
 	uint64_t rt = 0;
 	for (int i = 0; i < 8; i++)
 		rt = rt << 8 | img[48 + i];
 	/* Entry 1 names the same block as entry 0. */
-	patch(p, rt + 8, img + rt, 8);
+	test_file_poke(p, rt + 8, img + rt, 8);
 	free(img);
 	expect_refused(p, "listed twice");
-	p = fresh(tpath("good.qcow2"));
+	p = fresh(test_path("good.qcow2"));
 	patch64(p, rt, rt); /* the refcount table used as its own block */
 	expect_refused(p, "overlaps");
 }
@@ -296,20 +289,20 @@ struct cop {
 
 static void gen_op(uint64_t *s, struct cop *o)
 {
-	uint64_t k = xorshift(s) % 16;
+	uint64_t k = test_xorshift(s) % 16;
 	o->kind = k < 10 ? 0 : k < 12 ? 1 : k < 13 ? 2 : 3;
-	o->off = (xorshift(s) % (CSIZE / 512)) * 512;
-	o->len = (1 + xorshift(s) % (CMAXLEN / 512)) * 512;
+	o->off = (test_xorshift(s) % (CSIZE / 512)) * 512;
+	o->len = (1 + test_xorshift(s) % (CMAXLEN / 512)) * 512;
 	if (o->len > CSIZE - o->off)
 		o->len = CSIZE - o->off;
-	o->seed = xorshift(s) | 1;
+	o->seed = test_xorshift(s) | 1;
 }
 
 static void fill(uint8_t *buf, const struct cop *o)
 {
 	uint64_t s = o->seed;
 	for (uint64_t i = 0; i < o->len; i++)
-		buf[i] = (uint8_t)xorshift(&s);
+		buf[i] = (uint8_t)test_xorshift(&s);
 }
 
 static void crash_child(const char *img, const char *log, uint64_t seed, int kill_at)
@@ -363,7 +356,7 @@ static int last_flush(const char *log)
 
 static void crash_round(const char *opts, uint64_t cs, uint64_t seed, int kill_at)
 {
-	const char *img = tpath("crash.qcow2"), *log = tpath("crash.log");
+	const char *img = test_path("crash.qcow2"), *log = test_path("crash.log");
 	uint8_t *shadow = calloc(1, CSIZE), *unsure = calloc(1, CSIZE), *buf = malloc(CMAXLEN);
 	uint8_t *got = malloc(CSIZE);
 	struct block_device *bs;
@@ -407,7 +400,7 @@ static void crash_round(const char *opts, uint64_t cs, uint64_t seed, int kill_a
 	int rc = qemu_check(img);
 	print_message("kill at %d, last flush %d: qemu-img check exit %d\n", kill_at, lf, rc);
 	if (rc != 0 && rc != 3) { /* leaks are harmless; corruption is not */
-		runf("qemu-img check '%s'", img);
+		test_run("qemu-img check '%s'", img);
 		fail();
 	}
 	assert_int_equal(block_open(img, "qcow2", 0, &bs), 0);
@@ -444,7 +437,7 @@ static void test_crash_kill9(void **state)
 		   {"cluster_size=64k,compat=0.10", 65536},
 		   {"cluster_size=512,refcount_bits=1", 512}};
 	for (int i = 0; i < 12; i++) {
-		int kill_at = 20 + (int)(xorshift(&s) % (COPS - 20));
+		int kill_at = 20 + (int)(test_xorshift(&s) % (COPS - 20));
 		crash_round(cfg[i % 3].opts, cfg[i % 3].cs, 100 + (uint64_t)i, kill_at);
 	}
 }
@@ -460,5 +453,5 @@ int main(void)
 	    cmocka_unit_test(test_duplicate_refblock),
 	    cmocka_unit_test(test_crash_kill9),
 	};
-	return cmocka_run_group_tests(tests, setup, tteardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

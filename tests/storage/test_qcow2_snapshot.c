@@ -8,28 +8,28 @@ enum { SIZE = 3 * MiB };
 static int setup(void **state)
 {
 	(void)state;
-	return tsetup("qcow2-snap");
+	return test_tmpdir_setup("qcow2-snap");
 }
 
 static void fill(uint8_t *buf, size_t len, uint64_t seed)
 {
 	uint64_t s = seed;
 	for (size_t i = 0; i < len; i++)
-		buf[i] = (uint8_t)xorshift(&s);
+		buf[i] = (uint8_t)test_xorshift(&s);
 }
 
 /* qemu-img's view of snapshot `name` equals the raw file `raw`. */
 static void assert_qemu_snapshot(const char *img, const char *name, const char *raw)
 {
-	assert_int_equal(
-	    runf("qemu-img convert -l snapshot.name=%s -O raw '%s' '%s.snap.raw'", name, img, img),
-	    0);
-	assert_int_equal(runf("cmp -s '%s.snap.raw' '%s'", img, raw), 0);
+	assert_int_equal(test_run("qemu-img convert -l snapshot.name=%s -O raw '%s' '%s.snap.raw'",
+				  name, img, img),
+			 0);
+	assert_int_equal(test_run("cmp -s '%s.snap.raw' '%s'", img, raw), 0);
 }
 
 static void snapshots_round(const char *opts)
 {
-	const char *img = tpath("s.qcow2");
+	const char *img = test_path("s.qcow2");
 	struct block_device *bs;
 	uint8_t *a = malloc(SIZE), *b = malloc(SIZE), *got = malloc(SIZE);
 	struct block_snapshot *list;
@@ -54,16 +54,16 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(block_pwrite(bs, 10, got, 5000), 0); /* the active state moves on */
 	block_close(bs);
 
-	write_file(tpath("a.raw"), a, SIZE);
-	write_file(tpath("b.raw"), b, SIZE);
+	test_file_write(test_path("a.raw"), a, SIZE);
+	test_file_write(test_path("b.raw"), b, SIZE);
 	if (qemu_check(img) != 0) {
-		runf("qemu-img check '%s'", img);
+		test_run("qemu-img check '%s'", img);
 		fail();
 	}
-	assert_int_equal(runf("qemu-img snapshot -l '%s' | grep -q ' one '", img), 0);
-	assert_int_equal(runf("qemu-img snapshot -l '%s' | grep -q ' two '", img), 0);
-	assert_qemu_snapshot(img, "one", tpath("a.raw"));
-	assert_qemu_snapshot(img, "two", tpath("b.raw"));
+	assert_int_equal(test_run("qemu-img snapshot -l '%s' | grep -q ' one '", img), 0);
+	assert_int_equal(test_run("qemu-img snapshot -l '%s' | grep -q ' two '", img), 0);
+	assert_qemu_snapshot(img, "one", test_path("a.raw"));
+	assert_qemu_snapshot(img, "two", test_path("b.raw"));
 
 	/* Apply "one", then delete "two" and "one": content and refcounts stay right. */
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
@@ -73,7 +73,7 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(bs->drv->snapshot_apply(bs, "nope"), -ENOENT);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_image_equals_raw(img, tpath("a.raw"));
+	assert_image_equals_raw(img, test_path("a.raw"));
 
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(bs->drv->snapshot_delete(bs, "two"), 0);
@@ -83,7 +83,7 @@ static void snapshots_round(const char *opts)
 	free(list);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_qemu_snapshot(img, "one", tpath("a.raw"));
+	assert_qemu_snapshot(img, "one", test_path("a.raw"));
 
 	/* Writes after apply copy on write: the snapshot keeps its data. */
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
@@ -91,7 +91,7 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(block_pwrite(bs, 50 * KiB, got, 300 * KiB), 0);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_qemu_snapshot(img, "one", tpath("a.raw"));
+	assert_qemu_snapshot(img, "one", test_path("a.raw"));
 
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(bs->drv->snapshot_delete(bs, "1"), 0); /* by id */
@@ -100,7 +100,7 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(res.leaks + res.corruptions, 0);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_int_equal(runf("qemu-img snapshot -l '%s' | grep -q one", img), 1);
+	assert_int_equal(test_run("qemu-img snapshot -l '%s' | grep -q one", img), 1);
 	free(a);
 	free(b);
 	free(got);
@@ -118,23 +118,24 @@ static void test_snapshots_minivmm(void **state)
 static void test_snapshots_cross(void **state)
 {
 	(void)state;
-	const char *img = tpath("x.qcow2");
+	const char *img = test_path("x.qcow2");
 	struct block_device *bs;
 
-	make_pattern(tpath("x.raw"), SIZE, 9);
+	make_pattern(test_path("x.raw"), SIZE, 9);
 	unlink(img);
-	assert_int_equal(
-	    runf("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'", tpath("x.raw"), img), 0);
-	assert_int_equal(runf("qemu-img snapshot -c base '%s'", img), 0);
-	assert_int_equal(runf("qemu-io -c 'write -P 0x42 0 1M' '%s' >/dev/null", img), 0);
+	assert_int_equal(test_run("qemu-img convert -O qcow2 -o cluster_size=4k '%s' '%s'",
+				  test_path("x.raw"), img),
+			 0);
+	assert_int_equal(test_run("qemu-img snapshot -c base '%s'", img), 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 0x42 0 1M' '%s' >/dev/null", img), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(bs->drv->snapshot_create(bs, "mine"), 0);
 	assert_int_equal(bs->drv->snapshot_apply(bs, "base"), 0);
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_image_equals_raw(img, tpath("x.raw"));
-	assert_int_equal(runf("qemu-img snapshot -a mine '%s'", img), 0);
-	assert_int_equal(runf("qemu-img snapshot -d base '%s'", img), 0);
+	assert_image_equals_raw(img, test_path("x.raw"));
+	assert_int_equal(test_run("qemu-img snapshot -a mine '%s'", img), 0);
+	assert_int_equal(test_run("qemu-img snapshot -d base '%s'", img), 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	uint8_t buf[4096];
 	assert_int_equal(block_pread(bs, 4096, buf, sizeof(buf)), 0);
@@ -149,7 +150,7 @@ static void test_snapshots_cross(void **state)
 static void test_snapshot_refcount_overflow(void **state)
 {
 	(void)state;
-	const char *img = tpath("o.qcow2");
+	const char *img = test_path("o.qcow2");
 	struct block_device *bs;
 	uint8_t buf[4096] = {1};
 
@@ -160,7 +161,7 @@ static void test_snapshot_refcount_overflow(void **state)
 	assert_non_null(strstr(block_last_error(), "overflow"));
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
-	assert_int_equal(runf("qemu-img snapshot -l '%s' | grep -q ' s '", img), 1);
+	assert_int_equal(test_run("qemu-img snapshot -l '%s' | grep -q ' s '", img), 1);
 }
 
 int main(void)
@@ -170,5 +171,5 @@ int main(void)
 	    cmocka_unit_test(test_snapshots_cross),
 	    cmocka_unit_test(test_snapshot_refcount_overflow),
 	};
-	return cmocka_run_group_tests(tests, setup, tteardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -10,7 +10,7 @@
 static int setup(void **state)
 {
 	(void)state;
-	return tsetup("qcow2-work");
+	return test_tmpdir_setup("qcow2-work");
 }
 
 struct wl {
@@ -35,15 +35,15 @@ static void span(uint64_t cs, uint64_t size, uint64_t off, uint64_t len, uint64_
 static void workload(const struct wl *w)
 {
 	enum { SIZE = 4 * MiB + 1536, MAXLEN = 200 * KiB };
-	const char *img = tpath("w.qcow2");
+	const char *img = test_path("w.qcow2");
 	struct block_device *bs;
 	uint8_t *shadow = calloc(1, SIZE), *base = calloc(1, SIZE), *buf = malloc(MAXLEN);
 	uint64_t s = w->seed;
 
 	if (w->backing) {
-		make_pattern(tpath("wbase.raw"), SIZE, w->seed * 7);
+		make_pattern(test_path("wbase.raw"), SIZE, w->seed * 7);
 		size_t l;
-		uint8_t *b = read_file(tpath("wbase.raw"), &l);
+		uint8_t *b = read_file(test_path("wbase.raw"), &l);
 		memcpy(base, b, SIZE);
 		memcpy(shadow, b, SIZE);
 		free(b);
@@ -53,15 +53,15 @@ static void workload(const struct wl *w)
 			 0);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR | w->flags, &bs), 0);
 	for (int r = 0; r < 400; r++) {
-		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
-		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len = (1 + xorshift(&s) % (MAXLEN / unit)) * unit;
-		uint64_t op = xorshift(&s) % 12, a, b;
+		uint64_t unit = test_xorshift(&s) % 4 ? 512 : 1;
+		uint64_t off = (test_xorshift(&s) % (SIZE / unit)) * unit;
+		uint64_t len = (1 + test_xorshift(&s) % (MAXLEN / unit)) * unit;
+		uint64_t op = test_xorshift(&s) % 12, a, b;
 		if (len > SIZE - off)
 			len = SIZE - off;
 		if (op < 5) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			assert_int_equal(block_pwrite(bs, off, buf, len), 0);
 			memcpy(shadow + off, buf, len);
 		} else if (op < 8) {
@@ -77,7 +77,7 @@ static void workload(const struct wl *w)
 					memset(shadow + a, 0, b - a);
 			}
 		} else if (op < 11) {
-			int flags = xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
+			int flags = test_xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
 			assert_int_equal(block_write_zeroes(bs, off, len, flags), 0);
 			memset(shadow + off, 0, len);
 		} else {
@@ -100,14 +100,15 @@ static void workload(const struct wl *w)
 	assert_int_equal(res.corruptions, 0);
 	assert_int_equal(res.leaks, 0);
 	block_close(bs);
-	write_file(tpath("wshadow.raw"), shadow, SIZE);
+	test_file_write(test_path("wshadow.raw"), shadow, SIZE);
 	if (qemu_check(img) != 0) {
 		print_message("qemu-img check failed for %s\n", w->opts);
-		runf("qemu-img check '%s'", img);
+		test_run("qemu-img check '%s'", img);
 		fail();
 	}
-	assert_image_equals_raw(img, tpath("wshadow.raw"));
-	assert_int_equal(runf("qemu-img compare -q '%s' '%s'", img, tpath("wshadow.raw")), 0);
+	assert_image_equals_raw(img, test_path("wshadow.raw"));
+	assert_int_equal(test_run("qemu-img compare -q '%s' '%s'", img, test_path("wshadow.raw")),
+			 0);
 	free(shadow);
 	free(base);
 	free(buf);
@@ -157,14 +158,14 @@ static void *writer(void *arg)
 		if (t->interleaved) {
 			/* Thread t owns sectors with sec % 4 == t: every cluster is shared by all.
 			 */
-			sec = (xorshift(&s) % (secs / 4)) * 4 + (uint64_t)t->id;
+			sec = (test_xorshift(&s) % (secs / 4)) * 4 + (uint64_t)t->id;
 			memset(buf, sector_byte(sec, 0), 512);
 			if (block_pwrite(t->bs, sec * 512, buf, 512) < 0)
 				t->errors++;
 		} else {
 			/* Thread t owns the t-th quarter of the disk. */
 			uint64_t q = secs / 4;
-			sec = (uint64_t)t->id * q + xorshift(&s) % (q - 8);
+			sec = (uint64_t)t->id * q + test_xorshift(&s) % (q - 8);
 			for (int i = 0; i < 8; i++)
 				memset(buf + i * 512, sector_byte(sec + (uint64_t)i, 0), 512);
 			if (block_pwrite(t->bs, sec * 512, buf, sizeof(buf)) < 0)
@@ -179,14 +180,14 @@ static void *writer(void *arg)
 static void concurrent(const char *opts, bool interleaved, bool backing)
 {
 	enum { SIZE = 2 * MiB };
-	const char *img = tpath("c.qcow2");
+	const char *img = test_path("c.qcow2");
 	struct block_device *bs;
 	struct thr t[4];
 	pthread_t th[4];
 	uint8_t *got = malloc(SIZE);
 
 	if (backing) {
-		make_pattern(tpath("cbase.raw"), SIZE, 99);
+		make_pattern(test_path("cbase.raw"), SIZE, 99);
 	}
 	assert_int_equal(qcow2_create_opts(img, SIZE, backing ? "cbase.raw" : NULL,
 					   backing ? "raw" : NULL, opts),
@@ -204,7 +205,7 @@ static void concurrent(const char *opts, bool interleaved, bool backing)
 	assert_int_equal(qemu_check(img), 0);
 	/* Every sector is either never written (zero / backing) or its owner's pattern. */
 	size_t blen = 0;
-	uint8_t *base = backing ? read_file(tpath("cbase.raw"), &blen) : calloc(1, SIZE);
+	uint8_t *base = backing ? read_file(test_path("cbase.raw"), &blen) : calloc(1, SIZE);
 	assert_int_equal(block_open(img, "qcow2", 0, &bs), 0);
 	assert_int_equal(block_pread(bs, 0, got, SIZE), 0);
 	block_close(bs);
@@ -258,21 +259,21 @@ static void *racer(void *arg)
 	uint8_t buf[16384];
 
 	for (int i = 0; i < 400; i++) {
-		uint64_t off = (xorshift(&s) % (1024 - 32)) * 512,
-			 len = 512 * (1 + xorshift(&s) % 32);
+		uint64_t off = (test_xorshift(&s) % (1024 - 32)) * 512,
+			 len = 512 * (1 + test_xorshift(&s) % 32);
 		int ret;
-		switch (xorshift(&s) % 6) {
+		switch (test_xorshift(&s) % 6) {
 		case 0:
 		case 1:
 		case 2:
-			memset(buf, (int)(xorshift(&s) & 0xff), len);
+			memset(buf, (int)(test_xorshift(&s) & 0xff), len);
 			ret = block_pwrite(r->bs, off, buf, len);
 			break;
 		case 3:
 			ret = block_discard(r->bs, off, len);
 			break;
 		case 4:
-			ret = block_write_zeroes(r->bs, off, len, (int)(xorshift(&s) % 2));
+			ret = block_write_zeroes(r->bs, off, len, (int)(test_xorshift(&s) % 2));
 			break;
 		default:
 			ret = block_flush(r->bs);
@@ -289,14 +290,14 @@ static void *racer(void *arg)
 
 static void race(const char *opts, bool backing)
 {
-	const char *img = tpath("race.qcow2");
+	const char *img = test_path("race.qcow2");
 	struct block_device *bs;
 	struct racer r[4];
 	pthread_t th[4];
 	struct block_check_result res;
 
 	if (backing)
-		make_pattern(tpath("rbase.raw"), MiB, 5);
+		make_pattern(test_path("rbase.raw"), MiB, 5);
 	assert_int_equal(
 	    qcow2_create_opts(img, MiB, backing ? "rbase.raw" : NULL, backing ? "raw" : NULL, opts),
 	    0);
@@ -335,7 +336,7 @@ static void test_concurrent_races(void **state)
 static void test_check_leak_repair(void **state)
 {
 	(void)state;
-	const char *img = tpath("leak.qcow2");
+	const char *img = test_path("leak.qcow2");
 	struct block_device *bs;
 	struct block_check_result res;
 	uint8_t buf[4096];
@@ -371,12 +372,13 @@ static void test_check_leak_repair(void **state)
 	assert_int_equal(qemu_check(img), 0);
 
 	/* A corruption (refcount 0 for a used data cluster) is found and fixed with FIX_ERRORS. */
-	assert_int_equal(runf("qemu-img map --output=json '%s' | grep -o '\"offset\": [0-9]*' | "
-			      "head -1 | grep -o '[0-9]*$' > '%s.off'",
-			      img, img),
-			 0);
+	assert_int_equal(
+	    test_run("qemu-img map --output=json '%s' | grep -o '\"offset\": [0-9]*' | "
+		     "head -1 | grep -o '[0-9]*$' > '%s.off'",
+		     img, img),
+	    0);
 	size_t l;
-	char *offtxt = (char *)read_file(tpath("leak.qcow2.off"), &l);
+	char *offtxt = (char *)read_file(test_path("leak.qcow2.off"), &l);
 	offtxt[l] = 0;
 	uint64_t data_off = strtoull(offtxt, NULL, 10);
 	free(offtxt);
@@ -400,7 +402,7 @@ static void test_check_leak_repair(void **state)
 static void test_refcount_table_growth(void **state)
 {
 	(void)state;
-	const char *img = tpath("grow.qcow2");
+	const char *img = test_path("grow.qcow2");
 	struct block_device *bs;
 	uint8_t *buf = malloc(MiB);
 	uint64_t s = 5;
@@ -410,7 +412,7 @@ static void test_refcount_table_growth(void **state)
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	for (int i = 0; i < 8; i++) {
 		for (size_t j = 0; j < MiB; j++)
-			buf[j] = (uint8_t)xorshift(&s);
+			buf[j] = (uint8_t)test_xorshift(&s);
 		assert_int_equal(block_pwrite(bs, (uint64_t)i * MiB, buf, MiB), 0);
 	}
 	assert_int_equal(block_truncate(bs, 12 * MiB, BLOCK_PREALLOC_OFF, false), 0);
@@ -418,7 +420,7 @@ static void test_refcount_table_growth(void **state)
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
 	assert_reads_like_qemu(img);
-	assert_int_equal(runf("qemu-img info '%s' | grep -q 'virtual size: 12 MiB'", img), 0);
+	assert_int_equal(test_run("qemu-img info '%s' | grep -q 'virtual size: 12 MiB'", img), 0);
 	free(buf);
 }
 
@@ -432,5 +434,5 @@ int main(void)
 	    cmocka_unit_test(test_check_leak_repair),
 	    cmocka_unit_test(test_refcount_table_growth),
 	};
-	return cmocka_run_group_tests(tests, setup, tteardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -19,52 +19,19 @@
 #include <json-c/json.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
-
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-raw-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static int run(const char *cmd)
-{
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return test_tmpdir_setup("test-raw");
 }
 
 static bool have_qemu_img(void)
 {
-	if (run("qemu-img --version >/dev/null 2>&1") != 0) {
+	if (test_run("qemu-img --version >/dev/null 2>&1") != 0) {
 		print_message("qemu-img not installed: skipping the oracle comparison\n");
 		return false;
 	}
@@ -76,18 +43,10 @@ static void create_raw(const char *name, uint64_t size, const char *opts)
 	struct block_opts o = {0};
 	struct block_create_args a = {.size = size, .opts = &o};
 
-	unlink(tpath(name));
+	unlink(test_path(name));
 	assert_int_equal(block_opts_parse(&o, opts), 0);
-	assert_int_equal(block_create("raw", tpath(name), &a), 0);
+	assert_int_equal(block_create("raw", test_path(name), &a), 0);
 	block_opts_free(&o);
-}
-
-static void write_file(const char *name, const void *buf, size_t len)
-{
-	FILE *f = fopen(tpath(name), "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
 }
 
 static void workload(int flags, uint64_t seed)
@@ -99,19 +58,19 @@ static void workload(int flags, uint64_t seed)
 	char cmd[1024];
 
 	create_raw("work.raw", SIZE, NULL);
-	assert_int_equal(block_open(tpath("work.raw"), "raw", BLOCK_OPEN_RDWR | flags, &bs), 0);
+	assert_int_equal(block_open(test_path("work.raw"), "raw", BLOCK_OPEN_RDWR | flags, &bs), 0);
 	assert_int_equal(bs->size, SIZE);
 	for (int r = 0; r < ROUNDS; r++) {
-		uint64_t op = xorshift(&s) % 10;
+		uint64_t op = test_xorshift(&s) % 10;
 		/* Mostly sector-aligned requests, some not at all. */
-		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
-		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len = (1 + xorshift(&s) % (256 * 1024 / unit)) * unit;
+		uint64_t unit = test_xorshift(&s) % 4 ? 512 : 1;
+		uint64_t off = (test_xorshift(&s) % (SIZE / unit)) * unit;
+		uint64_t len = (1 + test_xorshift(&s) % (256 * 1024 / unit)) * unit;
 		if (len > SIZE - off)
 			len = SIZE - off;
 		if (op < 4) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			assert_int_equal(block_pwrite(bs, off, buf, len), 0);
 			memcpy(shadow + off, buf, len);
 		} else if (op < 7) {
@@ -121,7 +80,7 @@ static void workload(int flags, uint64_t seed)
 			assert_int_equal(block_discard(bs, off, len), 0);
 			memset(shadow + off, 0, len);
 		} else if (op < 9) {
-			int zf = xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
+			int zf = test_xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
 			assert_int_equal(block_write_zeroes(bs, off, len, zf), 0);
 			memset(shadow + off, 0, len);
 		} else {
@@ -146,13 +105,13 @@ static void workload(int flags, uint64_t seed)
 
 	/* The oracle reads what we wrote. */
 	if (have_qemu_img()) {
-		write_file("work.shadow", shadow, SIZE);
+		test_file_write(test_path("work.shadow"), shadow, SIZE);
 		snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F raw '%s' '%s'",
-			 tpath("work.raw"), tpath("work.shadow"));
-		assert_int_equal(run(cmd), 0);
+			 test_path("work.raw"), test_path("work.shadow"));
+		assert_int_equal(test_run("%s", cmd), 0);
 		shadow[SIZE / 2] ^= 1; /* and would notice a difference */
-		write_file("work.shadow", shadow, SIZE);
-		assert_int_equal(run(cmd), 1);
+		test_file_write(test_path("work.shadow"), shadow, SIZE);
+		assert_int_equal(test_run("%s", cmd), 1);
 	}
 	free(shadow);
 	free(buf);
@@ -170,9 +129,9 @@ static void test_workload_direct(void **state)
 	int fd;
 	(void)state;
 	create_raw("probe-direct.raw", 4096, NULL);
-	fd = open(tpath("probe-direct.raw"), O_RDONLY | O_DIRECT);
+	fd = open(test_path("probe-direct.raw"), O_RDONLY | O_DIRECT);
 	if (fd < 0) {
-		print_message("O_DIRECT not supported in %s: skipping\n", tmpdir);
+		print_message("O_DIRECT not supported in %s: skipping\n", test_tmpdir);
 		skip();
 	}
 	close(fd);
@@ -182,7 +141,7 @@ static void test_workload_direct(void **state)
 static uint64_t allocated(const char *name)
 {
 	struct stat st;
-	assert_int_equal(stat(tpath(name), &st), 0);
+	assert_int_equal(stat(test_path(name), &st), 0);
 	return (uint64_t)st.st_blocks * 512;
 }
 
@@ -198,7 +157,7 @@ static void test_preallocation(void **state)
 	assert_true(allocated("falloc.raw") >= 4 * MiB);
 	create_raw("full.raw", 4 * MiB, "preallocation=full");
 	assert_true(allocated("full.raw") >= 4 * MiB);
-	assert_int_equal(block_open(tpath("full.raw"), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path("full.raw"), NULL, 0, &bs), 0);
 	assert_string_equal(bs->drv->name, "raw");
 	assert_int_equal(bs->size, 4 * MiB);
 	memset(buf, 1, 4 * MiB);
@@ -218,19 +177,19 @@ static void test_preallocation(void **state)
 	struct block_create_args a = {.size = MiB, .opts = &o};
 	struct stat sb;
 	assert_int_equal(block_opts_parse(&o, "preallocation=bogus"), 0);
-	assert_int_equal(block_create("raw", tpath("bad.raw"), &a), -EINVAL);
+	assert_int_equal(block_create("raw", test_path("bad.raw"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "bad.raw"));
 	assert_non_null(strstr(block_last_error(), "bogus"));
-	assert_int_equal(stat(tpath("bad.raw"), &sb), -1);
+	assert_int_equal(stat(test_path("bad.raw"), &sb), -1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "preallocation=metadata"), 0);
-	assert_int_equal(block_create("raw", tpath("bad.raw"), &a), -ENOTSUP);
-	assert_int_equal(stat(tpath("bad.raw"), &sb), -1);
+	assert_int_equal(block_create("raw", test_path("bad.raw"), &a), -ENOTSUP);
+	assert_int_equal(stat(test_path("bad.raw"), &sb), -1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "cluster_size=65536"), 0);
-	assert_int_equal(block_create("raw", tpath("bad.raw"), &a), -EINVAL);
+	assert_int_equal(block_create("raw", test_path("bad.raw"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "cluster_size"));
-	assert_int_equal(stat(tpath("bad.raw"), &sb), -1);
+	assert_int_equal(stat(test_path("bad.raw"), &sb), -1);
 	block_opts_free(&o);
 	free(buf);
 }
@@ -242,7 +201,7 @@ static void test_truncate(void **state)
 
 	(void)state;
 	create_raw("trunc.raw", MiB, NULL);
-	assert_int_equal(block_open(tpath("trunc.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("trunc.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	memset(buf, 0x33, sizeof(buf));
 	assert_int_equal(block_pwrite(bs, MiB - 4096, buf, 4096), 0);
 	assert_int_equal(block_truncate(bs, 3 * MiB, BLOCK_PREALLOC_FULL, false), 0);
@@ -260,7 +219,7 @@ static void test_truncate(void **state)
 	assert_int_equal(block_truncate(bs, MiB, BLOCK_PREALLOC_METADATA, false), -ENOTSUP);
 	block_close(bs);
 	struct stat st;
-	assert_int_equal(stat(tpath("trunc.raw"), &st), 0);
+	assert_int_equal(stat(test_path("trunc.raw"), &st), 0);
 	assert_int_equal(st.st_size, MiB / 2);
 }
 
@@ -275,7 +234,7 @@ static void test_status_matches_qemu_map(void **state)
 	if (!have_qemu_img())
 		skip();
 	create_raw("map.raw", 16 * MiB, NULL);
-	assert_int_equal(block_open(tpath("map.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_open(test_path("map.raw"), "raw", BLOCK_OPEN_RDWR, &bs), 0);
 	memset(buf, 0x5A, sizeof(buf));
 	uint64_t offs[] = {0, 3 * MiB, 3 * MiB + 65536, 9 * MiB, 16 * MiB - 65536};
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++)
@@ -283,9 +242,9 @@ static void test_status_matches_qemu_map(void **state)
 	assert_int_equal(block_flush(bs), 0);
 
 	snprintf(cmd, sizeof(cmd), "qemu-img map -f raw --output=json '%s' > '%s'",
-		 tpath("map.raw"), tpath("map.json"));
-	assert_int_equal(run(cmd), 0);
-	json_object *map = json_object_from_file(tpath("map.json"));
+		 test_path("map.raw"), test_path("map.json"));
+	assert_int_equal(test_run("%s", cmd), 0);
+	json_object *map = json_object_from_file(test_path("map.json"));
 	assert_non_null(map);
 	/* Walk both lists, comparing data-ness byte ranges. */
 	uint64_t off = 0;
@@ -323,16 +282,16 @@ static void test_reads_qemu_written_image(void **state)
 	(void)state;
 	if (!have_qemu_img())
 		skip();
-	unlink(tpath("q.raw"));
+	unlink(test_path("q.raw"));
 	snprintf(cmd, sizeof(cmd),
 		 "qemu-img create -q -f raw '%s' 3M && qemu-io -f raw -c 'write -P 0x61 1M 4k' "
 		 "'%s' >/dev/null",
-		 tpath("q.raw"), tpath("q.raw"));
-	if (run(cmd) != 0) {
+		 test_path("q.raw"), test_path("q.raw"));
+	if (test_run("%s", cmd) != 0) {
 		print_message("qemu-io unavailable: skipping\n");
 		skip();
 	}
-	assert_int_equal(block_open(tpath("q.raw"), NULL, 0, &bs), 0);
+	assert_int_equal(block_open(test_path("q.raw"), NULL, 0, &bs), 0);
 	assert_int_equal(bs->size, 3 * MiB);
 	assert_int_equal(block_pread(bs, MiB, buf, 4096), 0);
 	for (int i = 0; i < 4096; i++)
@@ -353,5 +312,5 @@ int main(void)
 	    cmocka_unit_test(test_status_matches_qemu_map),
 	    cmocka_unit_test(test_reads_qemu_written_image),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -21,65 +21,14 @@
 #include <json-c/json.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
-
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[8][512];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vdi-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_file(const char *path, const void *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
+	return test_tmpdir_setup("test-vdi");
 }
 
 static void create_vdi(const char *path, uint64_t size, const char *opts, const char *backing)
@@ -123,13 +72,13 @@ static void fill_pattern(uint8_t *p, size_t size, uint64_t seed)
 
 	memset(p, 0, size);
 	for (size_t off = 0; off < size; off += 256 * 1024) {
-		uint64_t kind = xorshift(&s) % 4;
+		uint64_t kind = test_xorshift(&s) % 4;
 		size_t n = size - off < 256 * 1024 ? size - off : 256 * 1024;
 
 		if (kind == 0) /* hole */
 			continue;
 		for (size_t i = 0; i < n; i++)
-			p[off + i] = kind == 1 ? 0 : (uint8_t)xorshift(&s);
+			p[off + i] = kind == 1 ? 0 : (uint8_t)test_xorshift(&s);
 	}
 }
 
@@ -142,17 +91,17 @@ static void test_reads_qemu_images(void **state)
 
 	(void)state;
 	fill_pattern(p, size, 0x1234);
-	write_file(tpath("src.raw"), p, size);
-	assert_int_equal(run("truncate -s %zu %s", size, tpath("src.raw")), 0);
+	test_file_write(test_path("src.raw"), p, size);
+	assert_int_equal(test_run("truncate -s %zu %s", size, test_path("src.raw")), 0);
 	for (int k = 0; k < 2; k++) {
 		struct block_device *bs;
 		uint8_t uuid[16];
 
-		unlink(tpath("q.vdi"));
-		assert_int_equal(run("qemu-img convert -f raw -O vdi %s %s %s", kinds[k],
-				     tpath("src.raw"), tpath("q.vdi")),
+		unlink(test_path("q.vdi"));
+		assert_int_equal(test_run("qemu-img convert -f raw -O vdi %s %s %s", kinds[k],
+					  test_path("src.raw"), test_path("q.vdi")),
 				 0);
-		bs = open_vdi(tpath("q.vdi"), 0);
+		bs = open_vdi(test_path("q.vdi"), 0);
 		assert_int_equal(bs->size, size);
 		assert_reads(bs, p, size);
 		assert_int_equal(bs->drv->get_uuid(bs, uuid), 0);
@@ -169,21 +118,22 @@ static void workload(const char *name, const char *opts, int flags, uint64_t see
 	struct block_device *bs;
 	uint64_t s = seed;
 
-	create_vdi(tpath(name), SIZE, opts, NULL);
-	bs = open_vdi(tpath(name), BLOCK_OPEN_RDWR | flags);
+	create_vdi(test_path(name), SIZE, opts, NULL);
+	bs = open_vdi(test_path(name), BLOCK_OPEN_RDWR | flags);
 	assert_int_equal(bs->size, SIZE);
 	for (int r = 0; r < ROUNDS; r++) {
-		uint64_t op = xorshift(&s) % 12;
-		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
-		uint64_t off = (xorshift(&s) % (SIZE / unit)) * unit;
-		uint64_t len =
-		    (1 + xorshift(&s) % ((xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) * unit;
+		uint64_t op = test_xorshift(&s) % 12;
+		uint64_t unit = test_xorshift(&s) % 4 ? 512 : 1;
+		uint64_t off = (test_xorshift(&s) % (SIZE / unit)) * unit;
+		uint64_t len = (1 + test_xorshift(&s) %
+					((test_xorshift(&s) % 3 ? 256 * 1024 : MAXLEN) / unit)) *
+			       unit;
 
 		if (len > SIZE - off)
 			len = SIZE - off;
 		if (op < 5) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			if (block_pwrite(bs, off, buf, len) != 0)
 				fail_msg("write: %s", block_last_error());
 			memcpy(shadow + off, buf, len);
@@ -211,11 +161,12 @@ static void workload(const char *name, const char *opts, int flags, uint64_t see
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
 
-	write_file(tpath("shadow.raw"), shadow, SIZE);
-	assert_int_equal(run("qemu-img check -f vdi %s >/dev/null", tpath(name)), 0);
-	assert_int_equal(
-	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath(name), tpath("shadow.raw")), 0);
-	bs = open_vdi(tpath(name), 0);
+	test_file_write(test_path("shadow.raw"), shadow, SIZE);
+	assert_int_equal(test_run("qemu-img check -f vdi %s >/dev/null", test_path(name)), 0);
+	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path(name),
+				  test_path("shadow.raw")),
+			 0);
+	bs = open_vdi(test_path(name), 0);
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
 	free(shadow);
@@ -256,8 +207,8 @@ static void test_static_layout(void **state)
 	int st;
 
 	(void)state;
-	create_vdi(tpath("fixed.vdi"), 4 * MiB, "static=on", NULL);
-	bs = open_vdi(tpath("fixed.vdi"), 0);
+	create_vdi(test_path("fixed.vdi"), 4 * MiB, "static=on", NULL);
+	bs = open_vdi(test_path("fixed.vdi"), 0);
 	assert_int_equal(bs->drv->info(bs, info), 0);
 	assert_string_equal(json_object_get_string(json_object_object_get(info, "type")), "fixed");
 	assert_int_equal(block_status(bs, 0, 4 * MiB, &pnum, &st, &map), 0);
@@ -266,10 +217,10 @@ static void test_static_layout(void **state)
 	assert_int_equal(pnum, 4 * MiB); /* contiguous: one run */
 	block_close(bs);
 	json_object_put(info);
-	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("fixed.vdi")), 0);
-	assert_int_equal(
-	    run("qemu-img map --output=json %s | grep -q '\"data\": false'", tpath("fixed.vdi")),
-	    1);
+	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("fixed.vdi")), 0);
+	assert_int_equal(test_run("qemu-img map --output=json %s | grep -q '\"data\": false'",
+				  test_path("fixed.vdi")),
+			 1);
 }
 
 /* A differencing image over a base: unallocated blocks read the base, writes stay in the diff. */
@@ -284,15 +235,15 @@ static void test_diff_image(void **state)
 
 	(void)state;
 	fill_pattern(base, SIZE, 99);
-	create_vdi(tpath("base.vdi"), SIZE, NULL, NULL);
-	bs = open_vdi(tpath("base.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("base.vdi"), SIZE, NULL, NULL);
+	bs = open_vdi(test_path("base.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(block_pwrite(bs, 0, base, SIZE), 0);
 	assert_int_equal(bs->drv->get_uuid(bs, u_base), 0);
 	block_close(bs);
 
-	create_vdi(tpath("diff.vdi"), 0, NULL, "base.vdi");
+	create_vdi(test_path("diff.vdi"), 0, NULL, "base.vdi");
 	memcpy(shadow, base, SIZE);
-	bs = open_vdi(tpath("diff.vdi"), BLOCK_OPEN_RDWR);
+	bs = open_vdi(test_path("diff.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(bs->size, SIZE);
 	assert_non_null(bs->backing);
 	assert_string_equal(bs->backing_name, "base.vdi");
@@ -300,19 +251,19 @@ static void test_diff_image(void **state)
 	assert_string_equal(json_object_get_string(json_object_object_get(info, "type")), "diff");
 	assert_reads(bs, shadow, SIZE);
 	for (int r = 0; r < 300; r++) {
-		uint64_t op = xorshift(&s) % 6;
-		uint64_t off = xorshift(&s) % SIZE;
-		uint64_t len = 1 + xorshift(&s) % (MiB + 4096);
+		uint64_t op = test_xorshift(&s) % 6;
+		uint64_t off = test_xorshift(&s) % SIZE;
+		uint64_t len = 1 + test_xorshift(&s) % (MiB + 4096);
 
 		if (len > SIZE - off)
 			len = SIZE - off;
 		if (op < 3) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			assert_int_equal(block_pwrite(bs, off, buf, len), 0);
 			memcpy(shadow + off, buf, len);
 		} else if (op < 4) {
-			int flags = xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
+			int flags = test_xorshift(&s) % 2 ? BLOCK_ZERO_MAY_UNMAP : 0;
 
 			assert_int_equal(block_write_zeroes(bs, off, len, flags), 0);
 			memset(shadow + off, 0, len);
@@ -332,10 +283,10 @@ static void test_diff_image(void **state)
 	block_close(bs);
 	json_object_put(info);
 
-	bs = open_vdi(tpath("diff.vdi"), 0);
+	bs = open_vdi(test_path("diff.vdi"), 0);
 	assert_reads(bs, shadow, SIZE);
 	block_close(bs);
-	bs = open_vdi(tpath("base.vdi"), 0); /* the base is untouched */
+	bs = open_vdi(test_path("base.vdi"), 0); /* the base is untouched */
 	assert_reads(bs, base, SIZE);
 	block_close(bs);
 	free(base);
@@ -360,15 +311,15 @@ static void test_diff_chain(void **state)
 			memcpy(v[l], v[l - 1], SIZE);
 		/* Layer l writes 1.5 MiB at a layer-specific offset, partly over older writes. */
 		memset(v[l] + (uint64_t)l * 1100 * 1024, 0x40 + l, 1536 * 1024);
-		create_vdi(tpath(names[l]), l ? 0 : SIZE, NULL, l ? names[l - 1] : NULL);
-		bs = open_vdi(tpath(names[l]), BLOCK_OPEN_RDWR);
+		create_vdi(test_path(names[l]), l ? 0 : SIZE, NULL, l ? names[l - 1] : NULL);
+		bs = open_vdi(test_path(names[l]), BLOCK_OPEN_RDWR);
 		assert_int_equal(block_pwrite(bs, (uint64_t)l * 1100 * 1024,
 					      v[l] + (uint64_t)l * 1100 * 1024, 1536 * 1024),
 				 0);
 		block_close(bs);
 	}
 	for (int l = 0; l < 3; l++) {
-		bs = open_vdi(tpath(names[l]), 0);
+		bs = open_vdi(test_path(names[l]), 0);
 		assert_int_equal(block_pread(bs, 0, buf, SIZE), 0);
 		assert_memory_equal(buf, v[l], SIZE);
 		block_close(bs);
@@ -383,10 +334,10 @@ static void test_diff_uuid_mismatch(void **state)
 	struct block_device *bs = NULL;
 
 	(void)state;
-	create_vdi(tpath("p.vdi"), 2 * MiB, NULL, NULL);
-	create_vdi(tpath("c.vdi"), 0, NULL, "p.vdi");
-	create_vdi(tpath("p.vdi"), 2 * MiB, NULL, NULL); /* same name, new UUID */
-	assert_int_equal(block_open(tpath("c.vdi"), "vdi", 0, &bs), -EINVAL);
+	create_vdi(test_path("p.vdi"), 2 * MiB, NULL, NULL);
+	create_vdi(test_path("c.vdi"), 0, NULL, "p.vdi");
+	create_vdi(test_path("p.vdi"), 2 * MiB, NULL, NULL); /* same name, new UUID */
+	assert_int_equal(block_open(test_path("c.vdi"), "vdi", 0, &bs), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "c.vdi"));
 	assert_non_null(strstr(block_last_error(), "UUID"));
 }
@@ -401,27 +352,27 @@ static void test_diff_found_by_uuid(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(pat); i++)
 		pat[i] = (uint8_t)(i * 7 + 3);
-	create_vdi(tpath("vbox-base.vdi"), sizeof(pat), NULL, NULL);
-	bs = open_vdi(tpath("vbox-base.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("vbox-base.vdi"), sizeof(pat), NULL, NULL);
+	bs = open_vdi(test_path("vbox-base.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(block_pwrite(bs, 0, pat, sizeof(pat)), 0);
 	block_close(bs);
-	create_vdi(tpath("other.vdi"), MiB, NULL, NULL); /* a decoy with another UUID */
-	assert_int_equal(run("mkdir -p %s", tpath("Snapshots")), 0);
-	create_vdi(tpath("Snapshots/{snap}.vdi"), 0, NULL, "../vbox-base.vdi");
-	f = fopen(tpath("Snapshots/{snap}.vdi"), "r+b");
+	create_vdi(test_path("other.vdi"), MiB, NULL, NULL); /* a decoy with another UUID */
+	assert_int_equal(test_run("mkdir -p %s", test_path("Snapshots")), 0);
+	create_vdi(test_path("Snapshots/{snap}.vdi"), 0, NULL, "../vbox-base.vdi");
+	f = fopen(test_path("Snapshots/{snap}.vdi"), "r+b");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 0x54, SEEK_SET), 0);
 	assert_int_equal(fwrite(comment, 1, sizeof(comment), f), sizeof(comment));
 	assert_int_equal(fclose(f), 0);
 
-	bs = open_vdi(tpath("Snapshots/{snap}.vdi"), 0);
+	bs = open_vdi(test_path("Snapshots/{snap}.vdi"), 0);
 	assert_string_equal(bs->backing_name, "../vbox-base.vdi");
 	assert_int_equal(block_pread(bs, 0, got, sizeof(got)), 0);
 	assert_memory_equal(got, pat, sizeof(pat));
 	block_close(bs);
 
-	unlink(tpath("vbox-base.vdi"));
-	assert_int_equal(block_open(tpath("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -ENOENT);
+	unlink(test_path("vbox-base.vdi"));
+	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -ENOENT);
 	assert_non_null(strstr(block_last_error(), "not found"));
 }
 
@@ -441,7 +392,7 @@ static void *writer_thread(void *arg)
 	uint64_t n = 0;
 
 	for (uint64_t k = 0; k < sectors * 2 / w->nthreads; k++) {
-		uint64_t sec = xorshift(&s) % sectors;
+		uint64_t sec = test_xorshift(&s) % sectors;
 
 		sec -= sec % w->nthreads;
 		sec += w->id;
@@ -466,8 +417,8 @@ static void test_concurrent_writers(void **state)
 	uint8_t *img = malloc(SIZE);
 
 	(void)state;
-	create_vdi(tpath("conc.vdi"), SIZE, NULL, NULL);
-	bs = open_vdi(tpath("conc.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("conc.vdi"), SIZE, NULL, NULL);
+	bs = open_vdi(test_path("conc.vdi"), BLOCK_OPEN_RDWR);
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct writer){bs, i, THREADS, SIZE};
 		assert_int_equal(pthread_create(&t[i], NULL, writer_thread, &w[i]), 0);
@@ -491,11 +442,11 @@ static void test_concurrent_writers(void **state)
 		assert_int_equal(got, sec);
 		assert_int_equal(p[8], sec % THREADS + 1);
 	}
-	write_file(tpath("conc.raw"), img, SIZE);
-	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("conc.vdi")), 0);
-	assert_int_equal(
-	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("conc.vdi"), tpath("conc.raw")),
-	    0);
+	test_file_write(test_path("conc.raw"), img, SIZE);
+	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("conc.vdi")), 0);
+	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path("conc.vdi"),
+				  test_path("conc.raw")),
+			 0);
 	free(img);
 }
 
@@ -518,14 +469,14 @@ static void *mixer_thread(void *arg)
 
 	for (int r = 0; r < MIX_ROUNDS; r++) {
 		uint64_t blk =
-		    (xorshift(&s) % (MIX_SIZE / MiB / MIX_THREADS)) * MIX_THREADS + m->id;
-		uint64_t in = xorshift(&s) % MiB, len = 1 + xorshift(&s) % (MiB - in);
-		uint64_t off = blk * MiB + in, op = xorshift(&s) % 8;
+		    (test_xorshift(&s) % (MIX_SIZE / MiB / MIX_THREADS)) * MIX_THREADS + m->id;
+		uint64_t in = test_xorshift(&s) % MiB, len = 1 + test_xorshift(&s) % (MiB - in);
+		uint64_t off = blk * MiB + in, op = test_xorshift(&s) % 8;
 		int ret = 0;
 
 		if (op < 4) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)(xorshift(&s) | 1);
+				buf[i] = (uint8_t)(test_xorshift(&s) | 1);
 			ret = block_pwrite(m->bs, off, buf, len);
 			memcpy(m->shadow + off, buf, len);
 		} else if (op < 5) {
@@ -556,8 +507,8 @@ static void test_concurrent_mixed(void **state)
 	struct block_device *bs;
 
 	(void)state;
-	create_vdi(tpath("mix.vdi"), MIX_SIZE, NULL, NULL);
-	bs = open_vdi(tpath("mix.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("mix.vdi"), MIX_SIZE, NULL, NULL);
+	bs = open_vdi(test_path("mix.vdi"), BLOCK_OPEN_RDWR);
 	for (int i = 0; i < MIX_THREADS; i++) {
 		m[i] = (struct mixer){bs, shadow, i};
 		assert_int_equal(pthread_create(&t[i], NULL, mixer_thread, &m[i]), 0);
@@ -572,10 +523,11 @@ static void test_concurrent_mixed(void **state)
 	}
 	assert_reads(bs, shadow, MIX_SIZE);
 	block_close(bs);
-	write_file(tpath("mix.raw"), shadow, MIX_SIZE);
-	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("mix.vdi")), 0);
-	assert_int_equal(
-	    run("qemu-img compare -q -f vdi -F raw %s %s", tpath("mix.vdi"), tpath("mix.raw")), 0);
+	test_file_write(test_path("mix.raw"), shadow, MIX_SIZE);
+	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("mix.vdi")), 0);
+	assert_int_equal(test_run("qemu-img compare -q -f vdi -F raw %s %s", test_path("mix.vdi"),
+				  test_path("mix.raw")),
+			 0);
 	free(shadow);
 }
 
@@ -589,8 +541,8 @@ static void test_truncate_grow(void **state)
 		struct block_device *bs;
 		uint8_t tail[4096];
 
-		create_vdi(tpath("grow.vdi"), 3 * MiB, opts[k], NULL);
-		bs = open_vdi(tpath("grow.vdi"), BLOCK_OPEN_RDWR);
+		create_vdi(test_path("grow.vdi"), 3 * MiB, opts[k], NULL);
+		bs = open_vdi(test_path("grow.vdi"), BLOCK_OPEN_RDWR);
 		memset(tail, 0xa5, sizeof(tail));
 		assert_int_equal(block_pwrite(bs, 3 * MiB - 4096, tail, sizeof(tail)), 0);
 		if (block_truncate(bs, 7 * MiB + 512, BLOCK_PREALLOC_OFF, false) != 0)
@@ -598,10 +550,12 @@ static void test_truncate_grow(void **state)
 		assert_int_equal(bs->size, 7 * MiB + 512);
 		assert_int_equal(block_pwrite(bs, 7 * MiB + 512 - 4096, tail, sizeof(tail)), 0);
 		block_close(bs);
-		assert_int_equal(run("qemu-img check %s >/dev/null", tpath("grow.vdi")), 0);
+		assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("grow.vdi")),
+				 0);
 		assert_int_equal(
-		    run("qemu-img info %s | grep -q '7340544 bytes'", tpath("grow.vdi")), 0);
-		bs = open_vdi(tpath("grow.vdi"), 0);
+		    test_run("qemu-img info %s | grep -q '7340544 bytes'", test_path("grow.vdi")),
+		    0);
+		bs = open_vdi(test_path("grow.vdi"), 0);
 		assert_int_equal(bs->size, 7 * MiB + 512);
 		memset(tail, 0, sizeof(tail));
 		assert_int_equal(block_pread(bs, 7 * MiB + 512 - 4096, tail, sizeof(tail)), 0);
@@ -624,10 +578,11 @@ static void test_grow_moves_data(void **state)
 		uint8_t *pat = malloc(MiB), *got = malloc(MiB);
 		uint64_t blocks[] = {0, 1, 2, 77, 199};
 
-		unlink(tpath("mv.vdi"));
-		assert_int_equal(
-		    run("qemu-img create -q -f vdi %s %s %d", opts[k], tpath("mv.vdi"), OLD), 0);
-		bs = open_vdi(tpath("mv.vdi"), BLOCK_OPEN_RDWR);
+		unlink(test_path("mv.vdi"));
+		assert_int_equal(test_run("qemu-img create -q -f vdi %s %s %d", opts[k],
+					  test_path("mv.vdi"), OLD),
+				 0);
+		bs = open_vdi(test_path("mv.vdi"), BLOCK_OPEN_RDWR);
 		for (size_t b = 0; b < 5; b++) {
 			memset(pat, (int)(b + 1), MiB);
 			assert_int_equal(block_pwrite(bs, blocks[b] * MiB, pat, MiB), 0);
@@ -637,8 +592,8 @@ static void test_grow_moves_data(void **state)
 		memset(pat, 0x77, MiB);
 		assert_int_equal(block_pwrite(bs, NEW - MiB, pat, MiB), 0);
 		block_close(bs);
-		assert_int_equal(run("qemu-img check -q %s", tpath("mv.vdi")), 0);
-		bs = open_vdi(tpath("mv.vdi"), 0);
+		assert_int_equal(test_run("qemu-img check -q %s", test_path("mv.vdi")), 0);
+		bs = open_vdi(test_path("mv.vdi"), 0);
 		assert_int_equal(bs->size, NEW);
 		for (size_t b = 0; b < 5; b++) {
 			memset(pat, (int)(b + 1), MiB);
@@ -650,14 +605,16 @@ static void test_grow_moves_data(void **state)
 		assert_memory_equal(got, pat, MiB);
 		block_close(bs);
 		/* QEMU reads the moved and the new block right too. */
-		assert_int_equal(run("qemu-io -f vdi -c 'read -P 4 %d %d' -c 'read -P 0x77 %d %d' "
-				     "%s >%s 2>&1",
-				     77 * MiB, MiB, NEW - MiB, MiB, tpath("mv.vdi"),
-				     tpath("mv.out")),
-				 0);
-		assert_int_equal(run("grep -q -i 'fail' %s", tpath("mv.out")), 1);
 		assert_int_equal(
-		    run("test $(grep -c 'read 1048576/1048576' %s) = 2", tpath("mv.out")), 0);
+		    test_run("qemu-io -f vdi -c 'read -P 4 %d %d' -c 'read -P 0x77 %d %d' "
+			     "%s >%s 2>&1",
+			     77 * MiB, MiB, NEW - MiB, MiB, test_path("mv.vdi"),
+			     test_path("mv.out")),
+		    0);
+		assert_int_equal(test_run("grep -q -i 'fail' %s", test_path("mv.out")), 1);
+		assert_int_equal(
+		    test_run("test $(grep -c 'read 1048576/1048576' %s) = 2", test_path("mv.out")),
+		    0);
 		free(pat);
 		free(got);
 	}
@@ -671,8 +628,8 @@ static void test_block_status(void **state)
 	int st;
 
 	(void)state;
-	create_vdi(tpath("st.vdi"), 8 * MiB, NULL, NULL);
-	bs = open_vdi(tpath("st.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("st.vdi"), 8 * MiB, NULL, NULL);
+	bs = open_vdi(test_path("st.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(block_pwrite(bs, 2 * MiB + 512, d, sizeof(d)), 0);
 	assert_int_equal(block_pwrite(bs, 3 * MiB, d, sizeof(d)), 0);
 	assert_int_equal(block_status(bs, 0, 8 * MiB, &pnum, &st, &map), 0);
@@ -701,15 +658,15 @@ static void test_uuid_and_block_size(void **state)
 	struct block_opts o = {0};
 
 	(void)state;
-	create_vdi(tpath("uuid.vdi"), 3 * MiB, "block_size=2M", NULL);
-	bs = open_vdi(tpath("uuid.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("uuid.vdi"), 3 * MiB, "block_size=2M", NULL);
+	bs = open_vdi(test_path("uuid.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(bs->drv->cluster_size(bs), 2 * MiB);
 	assert_int_equal(bs->drv->set_uuid(bs, u), 0);
 	for (size_t i = 0; i < sizeof(pat); i++)
 		pat[i] = (uint8_t)(i >> 9);
 	assert_int_equal(block_pwrite(bs, 0, pat, sizeof(pat)), 0);
 	block_close(bs);
-	bs = open_vdi(tpath("uuid.vdi"), 0);
+	bs = open_vdi(test_path("uuid.vdi"), 0);
 	assert_int_equal(bs->drv->get_uuid(bs, got), 0);
 	assert_memory_equal(got, u, 16);
 	assert_int_equal(bs->drv->info(bs, info), 0);
@@ -720,12 +677,13 @@ static void test_uuid_and_block_size(void **state)
 	block_close(bs);
 	json_object_put(info);
 	/* The on-disk order is VirtualBox's: first fields little-endian. */
-	assert_int_equal(run("xxd -s 0x188 -l 4 -p %s | grep -q 78563412", tpath("uuid.vdi")), 0);
+	assert_int_equal(
+	    test_run("xxd -s 0x188 -l 4 -p %s | grep -q 78563412", test_path("uuid.vdi")), 0);
 
-	unlink(tpath("bad.vdi"));
+	unlink(test_path("bad.vdi"));
 	a.opts = &o;
 	assert_int_equal(block_opts_parse(&o, "block_size=3M"), 0);
-	assert_int_equal(block_create("vdi", tpath("bad.vdi"), &a), -EINVAL);
+	assert_int_equal(block_create("vdi", test_path("bad.vdi"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "block_size"));
 	block_opts_free(&o);
 }
@@ -740,21 +698,22 @@ static void test_repair_orphan(void **state)
 
 	(void)state;
 	memset(d, 0x5a, sizeof(d));
-	create_vdi(tpath("orphan.vdi"), 4 * MiB, NULL, NULL);
-	bs = open_vdi(tpath("orphan.vdi"), BLOCK_OPEN_RDWR);
+	create_vdi(test_path("orphan.vdi"), 4 * MiB, NULL, NULL);
+	bs = open_vdi(test_path("orphan.vdi"), BLOCK_OPEN_RDWR);
 	assert_int_equal(block_pwrite(bs, MiB, d, sizeof(d)), 0);
 	block_close(bs);
-	f = fopen(tpath("orphan.vdi"), "r+b"); /* count 2, one entry: the crash state */
+	f = fopen(test_path("orphan.vdi"), "r+b"); /* count 2, one entry: the crash state */
 	assert_non_null(f);
 	cnt[0] = 2, cnt[1] = cnt[2] = cnt[3] = 0;
 	assert_int_equal(fseek(f, 0x184, SEEK_SET), 0);
 	assert_int_equal(fwrite(cnt, 1, 4, f), 4);
 	assert_int_equal(fclose(f), 0);
-	assert_int_not_equal(run("qemu-img check %s >/dev/null 2>&1", tpath("orphan.vdi")), 0);
-	bs = open_vdi(tpath("orphan.vdi"), BLOCK_OPEN_RDWR);
+	assert_int_not_equal(test_run("qemu-img check %s >/dev/null 2>&1", test_path("orphan.vdi")),
+			     0);
+	bs = open_vdi(test_path("orphan.vdi"), BLOCK_OPEN_RDWR);
 	block_close(bs);
-	assert_int_equal(run("qemu-img check %s >/dev/null", tpath("orphan.vdi")), 0);
-	bs = open_vdi(tpath("orphan.vdi"), 0);
+	assert_int_equal(test_run("qemu-img check %s >/dev/null", test_path("orphan.vdi")), 0);
+	bs = open_vdi(test_path("orphan.vdi"), 0);
 	memset(d, 0, sizeof(d));
 	assert_int_equal(block_pread(bs, MiB, d, sizeof(d)), 0);
 	assert_int_equal(d[0], 0x5a);
@@ -775,5 +734,5 @@ int main(void)
 	    cmocka_unit_test(test_block_status),       cmocka_unit_test(test_uuid_and_block_size),
 	    cmocka_unit_test(test_repair_orphan),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

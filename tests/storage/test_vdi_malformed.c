@@ -17,58 +17,24 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
 
-static char tmpdir[256];
 static char img[512], pristine[512];
-
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A qemu-img image with four allocated blocks (entries 0..3 -> data 0..3) and holes. */
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vdibad-XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (test_tmpdir_setup("test-vdibad") < 0)
 		return -1;
-	snprintf(img, sizeof(img), "%s/bad.vdi", tmpdir);
-	snprintf(pristine, sizeof(pristine), "%s/good.vdi", tmpdir);
-	return run("qemu-img create -q -f vdi %s 8M && qemu-io -f vdi -c 'write -P 0x11 0 4M' %s "
-		   ">/dev/null",
-		   pristine, pristine);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return run("rm -rf '%s'", tmpdir);
-}
-
-static uint64_t checksum(const char *path)
-{
-	static uint8_t buf[65536];
-	FILE *f = fopen(path, "rb");
-	uint64_t h = 1469598103934665603ull;
-	size_t n;
-
-	assert_non_null(f);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		for (size_t i = 0; i < n; i++)
-			h = (h ^ buf[i]) * 1099511628211ull;
-	fclose(f);
-	return h;
+	snprintf(img, sizeof(img), "%s/bad.vdi", test_tmpdir);
+	snprintf(pristine, sizeof(pristine), "%s/good.vdi", test_tmpdir);
+	return test_run(
+	    "qemu-img create -q -f vdi %s 8M && qemu-io -f vdi -c 'write -P 0x11 0 4M' %s "
+	    ">/dev/null",
+	    pristine, pristine);
 }
 
 /* img = a fresh copy of the pristine image (kept in memory after the first read). */
@@ -118,7 +84,7 @@ static void poke64(long off, uint64_t v)
 static void expect_refused(int err, const char *what)
 {
 	struct block_device *bs = NULL;
-	uint64_t before = checksum(img);
+	uint64_t before = test_file_hash(img);
 	int ret = block_open(img, "vdi", BLOCK_OPEN_RDWR, &bs);
 
 	if (ret == 0) {
@@ -130,7 +96,7 @@ static void expect_refused(int err, const char *what)
 	if (!strstr(block_last_error(), img) || !strstr(block_last_error(), what))
 		fail_msg("error '%s' does not name the file and '%s'", block_last_error(), what);
 	assert_null(strchr(block_last_error(), '\n'));
-	assert_true(checksum(img) == before);
+	assert_true(test_file_hash(img) == before);
 }
 
 static void test_pristine_opens(void **state)
@@ -240,15 +206,7 @@ static void test_bmap_entries(void **state)
 	assert_int_equal(bs->drv->check(bs, &r, 0), 0);
 	assert_int_equal(r.corruptions, 1);
 	block_close(bs);
-	assert_int_not_equal(run("qemu-img check -q %s 2>/dev/null", img), 0);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	assert_int_not_equal(test_run("qemu-img check -q %s 2>/dev/null", img), 0);
 }
 
 /* Random corruption of the header and map: refused cleanly, or opened and readable. */
@@ -261,16 +219,16 @@ static void test_fuzz(void **state)
 	for (int round = 0; round < 300; round++) {
 		struct block_device *bs = NULL;
 		uint64_t before;
-		int flips = 1 + xorshift(&s) % 4;
+		int flips = 1 + test_xorshift(&s) % 4;
 
 		reset();
 		for (int i = 0; i < flips; i++) {
-			uint8_t v = (uint8_t)xorshift(&s);
-			long off = 0x40 + xorshift(&s) % (0x220 - 0x40);
+			uint8_t v = (uint8_t)test_xorshift(&s);
+			long off = 0x40 + test_xorshift(&s) % (0x220 - 0x40);
 
 			poke(off, &v, 1);
 		}
-		before = checksum(img);
+		before = test_file_hash(img);
 		if (block_open(img, "vdi", 0, &bs) == 0) {
 			uint64_t len = bs->size < sizeof(buf) ? bs->size : sizeof(buf);
 
@@ -280,7 +238,7 @@ static void test_fuzz(void **state)
 		} else {
 			assert_non_null(strstr(block_last_error(), img));
 		}
-		assert_true(checksum(img) == before);
+		assert_true(test_file_hash(img) == before);
 	}
 }
 
@@ -292,5 +250,5 @@ int main(void)
 	    cmocka_unit_test(test_absurd_sizes),	  cmocka_unit_test(test_bmap_beyond_eof),
 	    cmocka_unit_test(test_bmap_entries),	  cmocka_unit_test(test_fuzz),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

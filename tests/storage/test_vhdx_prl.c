@@ -19,46 +19,17 @@
 #include "storage/block.h"
 #include "storage/parallels.h"
 #include "storage/vhdx.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
 #define DISK (48 * MiB)
 #define THREADS 4
 #define OPS 150
 
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vhdxprl-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
+	return test_tmpdir_setup("test-vhdxprl");
 }
 
 struct worker {
@@ -78,20 +49,21 @@ static void *worker_run(void *arg)
 	uint8_t *buf = malloc(STRIPE);
 
 	for (int op = 0; op < OPS && buf; op++) {
-		uint64_t stripe = (xorshift(&seed) % (DISK / STRIPE / THREADS)) * THREADS + w->id;
-		uint64_t off = stripe * STRIPE + (xorshift(&seed) % (STRIPE / 512)) * 512;
+		uint64_t stripe =
+		    (test_xorshift(&seed) % (DISK / STRIPE / THREADS)) * THREADS + w->id;
+		uint64_t off = stripe * STRIPE + (test_xorshift(&seed) % (STRIPE / 512)) * 512;
 		uint64_t max = stripe * STRIPE + STRIPE - off;
-		uint64_t len = 512 * (1 + xorshift(&seed) % 64);
+		uint64_t len = 512 * (1 + test_xorshift(&seed) % 64);
 		if (len > max)
 			len = max;
-		if (xorshift(&seed) % 3 == 0) {
+		if (test_xorshift(&seed) % 3 == 0) {
 			if (block_pread(w->bs, off, buf, len) < 0 ||
 			    memcmp(buf, w->shadow + off, len))
 				w->failures++;
 			continue;
 		}
 		for (uint64_t i = 0; i < len; i++)
-			buf[i] = (uint8_t)(xorshift(&seed) >> 13);
+			buf[i] = (uint8_t)(test_xorshift(&seed) >> 13);
 		if (block_pwrite(w->bs, off, buf, len) < 0)
 			w->failures++;
 		memcpy(w->shadow + off, buf, len);
@@ -108,7 +80,7 @@ static void workload(const char *fmt, const char *opts, const char *name)
 	struct block_create_args args = {.size = DISK, .opts = &o};
 	struct block_device *bs;
 	uint8_t *shadow = calloc(1, DISK), *back = malloc(DISK);
-	const char *img = tpath(name);
+	const char *img = test_path(name);
 	char cmd[1024];
 
 	assert_non_null(shadow);
@@ -136,14 +108,14 @@ static void workload(const char *fmt, const char *opts, const char *name)
 	assert_memory_equal(back, shadow, DISK);
 	block_close(bs);
 
-	FILE *f = fopen(tpath("shadow.raw"), "w");
+	FILE *f = fopen(test_path("shadow.raw"), "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(shadow, 1, DISK, f), DISK);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "qemu-img check -q -f %s '%s'", fmt, img);
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F %s '%s' '%s'", fmt,
-		 tpath("shadow.raw"), img);
+		 test_path("shadow.raw"), img);
 	assert_int_equal(system(cmd), 0);
 	free(shadow);
 	free(back);
@@ -186,7 +158,7 @@ static void test_vhdx_hostile_log(void **state)
 	struct block_opts o = {0};
 	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
 	struct block_device *bs;
-	const char *img = tpath("hostile.vhdx");
+	const char *img = test_path("hostile.vhdx");
 	uint8_t h[VHDX_HEADER_SIZE], e[64];
 
 	(void)state;
@@ -209,11 +181,11 @@ static void test_vhdx_hostile_log(void **state)
 	host_file_close(&f);
 
 	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, tpath("before"));
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, test_path("before"));
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "hostile.vhdx: VHDX log too damaged"));
-	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, tpath("before"));
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, test_path("before"));
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -255,8 +227,8 @@ static void test_vhdx_entry_checksum(void **state)
 	struct block_device *bs;
 
 	(void)state;
-	log_zero_entry(tpath("goodentry.vhdx"), true);
-	assert_int_equal(block_open(tpath("goodentry.vhdx"), "vhdx", BLOCK_OPEN_RDWR, &bs),
+	log_zero_entry(test_path("goodentry.vhdx"), true);
+	assert_int_equal(block_open(test_path("goodentry.vhdx"), "vhdx", BLOCK_OPEN_RDWR, &bs),
 			 -EINVAL);
 	assert_non_null(strstr(block_last_error(), "invalid VHDX metadata table"));
 }
@@ -265,7 +237,7 @@ static void test_vhdx_entry_checksum(void **state)
 static void test_vhdx_bad_entry_ignored(void **state)
 {
 	struct block_device *bs;
-	const char *img = tpath("badentry.vhdx");
+	const char *img = test_path("badentry.vhdx");
 	uint8_t h[VHDX_HEADER_SIZE], buf[512];
 	struct host_file f;
 
@@ -290,7 +262,7 @@ static void test_vhdx_entry_qemu_replays(void **state)
 {
 	struct block_opts o = {0};
 	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
-	const char *img = tpath("mlog.vhdx");
+	const char *img = test_path("mlog.vhdx");
 	uint8_t h[VHDX_HEADER_SIZE], bat[4096], e[VHDX_LOG_ENTRY_SIZE], guid[16], data[512];
 	struct host_file f;
 	uint64_t fsize, block;
@@ -325,7 +297,7 @@ static void test_vhdx_entry_qemu_replays(void **state)
 		 "cd '%s' && cp mlog.vhdx q.vhdx && qemu-img check -q -r all q.vhdx >/dev/null && "
 		 "qemu-img check -q q.vhdx && qemu-img convert -O raw q.vhdx q.raw && "
 		 "head -c 7 q.raw | grep -qx MINILOG",
-		 tmpdir);
+		 test_tmpdir);
 	assert_int_equal(system(cmd), 0);
 	struct block_device *bs;
 	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), 0);
@@ -333,7 +305,7 @@ static void test_vhdx_entry_qemu_replays(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "cd '%s' && qemu-img check -q mlog.vhdx && "
 		 "qemu-img compare -q mlog.vhdx q.vhdx",
-		 tmpdir);
+		 test_tmpdir);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -357,15 +329,16 @@ static void write_file(const char *path, const char *text)
 static int bundle(const char *desc, char **path, const char **fmt)
 {
 	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", tpath("b.hdd"), tpath("b.hdd"));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", test_path("b.hdd"),
+		 test_path("b.hdd"));
 	assert_int_equal(system(cmd), 0);
 	if (desc) {
 		char p[600];
-		snprintf(p, sizeof(p), "%s/DiskDescriptor.xml", tpath("b.hdd"));
+		snprintf(p, sizeof(p), "%s/DiskDescriptor.xml", test_path("b.hdd"));
 		write_file(p, desc);
 	}
 	*path = NULL;
-	return prl_bundle_image(tpath("b.hdd"), path, fmt);
+	return prl_bundle_image(test_path("b.hdd"), path, fmt);
 }
 
 static void test_parallels_bundle(void **state)
@@ -385,7 +358,7 @@ static void test_parallels_bundle(void **state)
 		   &path, &fmt),
 	    0);
 	assert_string_equal(fmt, "parallels");
-	snprintf(hds, sizeof(hds), "%s/disk.hds", tpath("b.hdd"));
+	snprintf(hds, sizeof(hds), "%s/disk.hds", test_path("b.hdd"));
 	assert_string_equal(path, hds);
 	assert_int_equal(block_create("parallels", path, &args), 0);
 	assert_int_equal(block_open(path, fmt, BLOCK_OPEN_RDWR, &bs), 0);
@@ -457,5 +430,5 @@ int main(void)
 	    cmocka_unit_test(test_parallels_bundle),
 	    cmocka_unit_test(test_vhdx_entry_qemu_replays),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

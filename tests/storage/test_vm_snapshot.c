@@ -19,36 +19,25 @@
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
+#include "tests/lib/testlib.h"
 
-static char tmpdir[256], state[300], base[300], wt[300];
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int r = system(cmd);
-	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
+static char state[300], base[300], wt[300];
 
 static int setup(void **st)
 {
 	(void)st;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vmsnap-XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (test_tmpdir_setup("test-vmsnap") < 0)
 		return -1;
-	snprintf(state, sizeof(state), "%s/state", tmpdir);
-	snprintf(base, sizeof(base), "%s/base.raw", tmpdir);
-	snprintf(wt, sizeof(wt), "%s/wt.qcow2", tmpdir);
-	return sh("truncate -s 16M '%s' && qemu-img create -q -f qcow2 '%s' 16M", base, wt);
+	snprintf(state, sizeof(state), "%s/state", test_tmpdir);
+	snprintf(base, sizeof(base), "%s/base.raw", test_tmpdir);
+	snprintf(wt, sizeof(wt), "%s/wt.qcow2", test_tmpdir);
+	return test_run("truncate -s 16M '%s' && qemu-img create -q -f qcow2 '%s' 16M", base, wt);
 }
 
 static int teardown(void **st)
 {
 	(void)st;
-	return getenv("KEEP") ? 0 : sh("rm -rf '%s'", tmpdir);
+	return getenv("KEEP") ? 0 : test_tmpdir_teardown(NULL);
 }
 
 /* One "run": open the VM's two disks (normal base, writethrough wt), check what offset 0 reads
@@ -103,7 +92,7 @@ static void test_take_restore_delete(void **st)
 	assert_int_equal(snap(VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)), -EEXIST);
 	vm_run('B', 'b', 'C', 'c');
 	/* The base is frozen under the snapshot: the VM's write went to the new layer. */
-	assert_int_equal(sh("test \"$(head -c1 '%s')\" = B", base), 0);
+	assert_int_equal(test_run("test \"$(head -c1 '%s')\" = B", base), 0);
 	assert_int_equal(snap(VM_SNAPSHOT_TAKE, "s2", err, sizeof(err)), 0);
 	vm_run('C', 'c', 'D', 'd');
 
@@ -116,20 +105,20 @@ static void test_take_restore_delete(void **st)
 
 	/* delete s1: its layer (the base) takes s2's layer's data; s2 still reads 'C'. */
 	assert_int_equal(snap(VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)), 0);
-	assert_int_equal(sh("test \"$(head -c1 '%s')\" = C", base), 0);
+	assert_int_equal(test_run("test \"$(head -c1 '%s')\" = C", base), 0);
 	vm_run('E', -1, 0, 0);
 	assert_int_equal(snap(VM_SNAPSHOT_RESTORE, "s2", err, sizeof(err)), 0);
 	vm_run('C', -1, 'F', 0);
 	/* delete s2: the current state merges down; it reads the same. */
 	assert_int_equal(snap(VM_SNAPSHOT_DELETE, "s2", err, sizeof(err)), 0);
 	vm_run('F', -1, 0, 0);
-	assert_int_equal(sh("test \"$(head -c1 '%s')\" = F", base), 0);
+	assert_int_equal(test_run("test \"$(head -c1 '%s')\" = F", base), 0);
 	assert_int_equal(snap(VM_SNAPSHOT_DELETE, "s2", err, sizeof(err)), -ENOENT);
 	/* Every layer left behind is a sound image. */
 	assert_int_equal(
-	    sh("for f in '%s'/*.qcow2; do [ -e \"$f\" ] || continue; qemu-img check -q "
-	       "\"$f\" || exit 1; done",
-	       state),
+	    test_run("for f in '%s'/*.qcow2; do [ -e \"$f\" ] || continue; qemu-img check -q "
+		     "\"$f\" || exit 1; done",
+		     state),
 	    0);
 }
 
@@ -170,13 +159,15 @@ static void test_branch_and_running(void **st)
 	vm_config_free(&cfg);
 	assert_int_equal(snap(VM_SNAPSHOT_TAKE, "c", err, sizeof(err)), 0);
 	/* The CLI lists them. */
-	assert_int_equal(sh("./minivmm snapshot snapvm list --state-dir '%s' | awk '{print $1}' | "
-			    "tr '\\n' ' ' | grep -qx 'a b c '",
-			    state),
-			 0);
 	assert_int_equal(
-	    sh("./minivmm snapshot snapvm restore zz --state-dir '%s' 2>/dev/null", state), 1);
-	assert_int_equal(sh("./minivmm snapshot 'bad/name' list 2>/dev/null"), 2);
+	    test_run("./minivmm snapshot snapvm list --state-dir '%s' | awk '{print $1}' | "
+		     "tr '\\n' ' ' | grep -qx 'a b c '",
+		     state),
+	    0);
+	assert_int_equal(
+	    test_run("./minivmm snapshot snapvm restore zz --state-dir '%s' 2>/dev/null", state),
+	    1);
+	assert_int_equal(test_run("./minivmm snapshot 'bad/name' list 2>/dev/null"), 2);
 }
 
 int main(void)

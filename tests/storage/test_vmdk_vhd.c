@@ -23,57 +23,15 @@
 #include <json-c/json.h>
 
 #include "storage/block.h"
+#include "tests/lib/testlib.h"
 
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
 
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[8][512];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vmdkvhd-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	*s ^= *s << 13;
-	*s ^= *s >> 7;
-	*s ^= *s << 17;
-	return *s;
-}
-
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return test_tmpdir_setup("test-vmdkvhd");
 }
 
 static void create_img(const char *fmt, const char *path, uint64_t size, const char *opts,
@@ -105,12 +63,12 @@ static void fill_pattern(uint8_t *p, size_t size, uint64_t seed)
 
 	memset(p, 0, size);
 	for (size_t off = 0; off < size; off += 192 * 1024) {
-		uint64_t kind = xorshift(&s) % 3;
+		uint64_t kind = test_xorshift(&s) % 3;
 		size_t n = size - off < 192 * 1024 ? size - off : 192 * 1024;
 		if (kind == 0)
 			continue;
 		for (size_t i = 0; i < n; i++)
-			p[off + i] = kind == 1 ? 0 : (uint8_t)xorshift(&s);
+			p[off + i] = kind == 1 ? 0 : (uint8_t)test_xorshift(&s);
 	}
 }
 
@@ -155,16 +113,16 @@ static void test_reads_qemu_images(void **state)
 	(void)state;
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	fill_pattern(p, size, 0x5eed);
-	FILE *f = fopen(tpath("src.raw"), "wb");
+	FILE *f = fopen(test_path("src.raw"), "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
 	for (size_t i = 0; i < NCFG; i++) {
-		run("rm -f %s/q*", tmpdir);
-		assert_int_equal(run("qemu-img convert -f raw -O %s -o %s %s %s", cfgs[i].fmt,
-				     cfgs[i].opts, tpath("src.raw"), tpath("q.img")),
+		test_run("rm -f %s/q*", test_tmpdir);
+		assert_int_equal(test_run("qemu-img convert -f raw -O %s -o %s %s %s", cfgs[i].fmt,
+					  cfgs[i].opts, test_path("src.raw"), test_path("q.img")),
 				 0);
-		struct block_device *bs = open_img(tpath("q.img"), cfgs[i].fmt, 0);
+		struct block_device *bs = open_img(test_path("q.img"), cfgs[i].fmt, 0);
 		assert_true(bs->size >= size);
 		assert_reads(bs, p, size);
 		block_close(bs);
@@ -172,7 +130,7 @@ static void test_reads_qemu_images(void **state)
 		if (!strcmp(cfgs[i].fmt, "vmdk")) {
 			char cmd[1024], out[8192] = {0};
 			snprintf(cmd, sizeof(cmd), "cd %s && qemu-img info --output=json q.img",
-				 tmpdir);
+				 test_tmpdir);
 			FILE *q = popen(cmd, "r");
 			assert_non_null(q);
 			size_t got = fread(out, 1, sizeof(out) - 1, q);
@@ -183,7 +141,7 @@ static void test_reads_qemu_images(void **state)
 			assert_true(json_object_object_get_ex(qj, "format-specific", &fs));
 			assert_true(json_object_object_get_ex(fs, "data", &qd));
 			struct json_object *mine = json_object_new_object();
-			assert_int_equal(chdir(tmpdir),
+			assert_int_equal(chdir(test_tmpdir),
 					 0); /* extent names as qemu-img prints them */
 			struct block_device *rel = open_img("q.img", "vmdk", 0);
 			assert_int_equal(rel->drv->info(rel, mine), 0);
@@ -196,7 +154,7 @@ static void test_reads_qemu_images(void **state)
 		}
 		/* The same image found by probing (fixed VHDs have no header to probe). */
 		if (strcmp(cfgs[i].opts, "subformat=fixed")) {
-			bs = open_img(tpath("q.img"), NULL, 0);
+			bs = open_img(test_path("q.img"), NULL, 0);
 			assert_string_equal(bs->drv->name, cfgs[i].fmt);
 			block_close(bs);
 		}
@@ -210,11 +168,11 @@ static void workload(const struct cfg *c, uint64_t size, uint64_t seed)
 {
 	enum { ROUNDS = 300, MAXLEN = 600 * 1024 };
 	uint8_t *buf = malloc(MAXLEN), *got = malloc(MAXLEN);
-	const char *img = tpath("w.img"), *shadow = tpath("w.raw");
+	const char *img = test_path("w.img"), *shadow = test_path("w.raw");
 	uint64_t s = seed;
 	int sfd;
 
-	run("rm -f %s/w*", tmpdir);
+	test_run("rm -f %s/w*", test_tmpdir);
 	create_img(c->fmt, img, size, c->opts, NULL);
 	struct block_device *bs = open_img(img, c->fmt, BLOCK_OPEN_RDWR);
 	size = bs->size; /* vpc rounds up to its geometry */
@@ -222,20 +180,20 @@ static void workload(const struct cfg *c, uint64_t size, uint64_t seed)
 	assert_true(sfd >= 0);
 	assert_int_equal(ftruncate(sfd, (off_t)size), 0);
 	for (int r = 0; r < ROUNDS; r++) {
-		uint64_t op = xorshift(&s) % 10;
-		uint64_t unit = xorshift(&s) % 4 ? 512 : 1;
-		uint64_t len = (1 + xorshift(&s) % (MAXLEN / unit)) * unit;
+		uint64_t op = test_xorshift(&s) % 10;
+		uint64_t unit = test_xorshift(&s) % 4 ? 512 : 1;
+		uint64_t len = (1 + test_xorshift(&s) % (MAXLEN / unit)) * unit;
 		/* Half the requests near the start, half around the 2 GiB split (when there). */
 		uint64_t span = size < 32 * MiB ? size : 32 * MiB;
 		uint64_t base = size > 2 * GiB && (r & 1) ? 2 * GiB - 16 * MiB : 0;
-		uint64_t off = base + (xorshift(&s) % (span / unit)) * unit;
+		uint64_t off = base + (test_xorshift(&s) % (span / unit)) * unit;
 		if (off >= size)
 			off = size - unit;
 		if (len > size - off)
 			len = size - off;
 		if (op < 5) {
 			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)xorshift(&s);
+				buf[i] = (uint8_t)test_xorshift(&s);
 			if (op == 4)
 				memset(buf, 0, len / 2); /* zero runs inside data */
 			if (block_pwrite(bs, off, buf, len) != 0)
@@ -259,9 +217,9 @@ static void workload(const struct cfg *c, uint64_t size, uint64_t seed)
 	}
 	block_close(bs);
 	close(sfd);
-	if (run("qemu-img compare -q -f raw -F %s %s %s", c->fmt, shadow, img) != 0)
+	if (test_run("qemu-img compare -q -f raw -F %s %s %s", c->fmt, shadow, img) != 0)
 		fail_msg("%s: qemu-img compare differs", c->opts);
-	if (!strcmp(c->fmt, "vmdk") && run("qemu-img check -q %s", img) != 0)
+	if (!strcmp(c->fmt, "vmdk") && test_run("qemu-img check -q %s", img) != 0)
 		fail_msg("%s: qemu-img check failed", c->opts);
 	/* And minivmm agrees after reopening. */
 	bs = open_img(img, c->fmt, 0);
@@ -319,17 +277,18 @@ static void test_vmdk_backing(void **state)
 	uint8_t *p = malloc(size);
 
 	(void)state;
-	run("rm -f %s/b*", tmpdir);
+	test_run("rm -f %s/b*", test_tmpdir);
 	fill_pattern(p, size, 77);
-	FILE *f = fopen(tpath("b.raw"), "wb");
+	FILE *f = fopen(test_path("b.raw"), "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(
-	    run("qemu-img convert -f raw -O vmdk %s %s", tpath("b.raw"), tpath("base.vmdk")), 0);
-	create_img("vmdk", tpath("child.vmdk"), 0, NULL, "base.vmdk");
-	long long cid0 = desc_hex(tpath("child.vmdk"), "\nCID=");
-	struct block_device *bs = open_img(tpath("child.vmdk"), NULL, BLOCK_OPEN_RDWR);
+	assert_int_equal(test_run("qemu-img convert -f raw -O vmdk %s %s", test_path("b.raw"),
+				  test_path("base.vmdk")),
+			 0);
+	create_img("vmdk", test_path("child.vmdk"), 0, NULL, "base.vmdk");
+	long long cid0 = desc_hex(test_path("child.vmdk"), "\nCID=");
+	struct block_device *bs = open_img(test_path("child.vmdk"), NULL, BLOCK_OPEN_RDWR);
 	assert_non_null(bs->backing);
 	assert_int_equal(bs->size, size);
 	assert_reads(bs, p, size);
@@ -337,34 +296,37 @@ static void test_vmdk_backing(void **state)
 	assert_int_equal(block_pwrite(bs, 70000, p + 70000, 3000), 0);
 	assert_reads(bs, p, size);
 	block_close(bs);
-	f = fopen(tpath("b.raw"), "wb");
+	f = fopen(test_path("b.raw"), "wb");
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(
-	    run("qemu-img compare -q -f raw %s %s", tpath("b.raw"), tpath("child.vmdk")), 0);
+	assert_int_equal(test_run("qemu-img compare -q -f raw %s %s", test_path("b.raw"),
+				  test_path("child.vmdk")),
+			 0);
 	/* parentCID is the parent's CID (compared as numbers: qemu-img does not zero-pad) */
-	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="),
-			 desc_hex(tpath("base.vmdk"), "\nCID="));
+	assert_int_equal(desc_hex(test_path("child.vmdk"), "parentCID="),
+			 desc_hex(test_path("base.vmdk"), "\nCID="));
 	/* The first write gave the child a new CID; the base kept its own */
-	assert_true(desc_hex(tpath("child.vmdk"), "\nCID=") != cid0);
-	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="),
-			 desc_hex(tpath("base.vmdk"), "\nCID="));
+	assert_true(desc_hex(test_path("child.vmdk"), "\nCID=") != cid0);
+	assert_int_equal(desc_hex(test_path("child.vmdk"), "parentCID="),
+			 desc_hex(test_path("base.vmdk"), "\nCID="));
 	/* Rebase: drop the parent (the child alone reads zeroes where it wrote nothing), then
 	 * record it again. */
-	bs = open_img(tpath("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING);
+	bs = open_img(test_path("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING);
 	assert_int_equal(bs->drv->set_backing(bs, NULL, NULL), 0);
 	block_close(bs);
-	bs = open_img(tpath("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
+	bs = open_img(test_path("child.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
 	assert_null(bs->backing);
-	assert_int_equal(desc_hex(tpath("child.vmdk"), "parentCID="), 0xffffffff);
+	assert_int_equal(desc_hex(test_path("child.vmdk"), "parentCID="), 0xffffffff);
 	assert_int_equal(bs->drv->set_backing(bs, "base.vmdk", "vmdk"), 0);
 	block_close(bs);
-	assert_int_equal(
-	    run("qemu-img compare -q -f raw %s %s", tpath("b.raw"), tpath("child.vmdk")), 0);
-	assert_int_equal(run("qemu-img check -q %s", tpath("child.vmdk")), 0);
+	assert_int_equal(test_run("qemu-img compare -q -f raw %s %s", test_path("b.raw"),
+				  test_path("child.vmdk")),
+			 0);
+	assert_int_equal(test_run("qemu-img check -q %s", test_path("child.vmdk")), 0);
 	/* The base, untouched */
-	assert_int_equal(run("qemu-img compare -q %s %s", tpath("base.vmdk"), tpath("child.vmdk")),
-			 1);
+	assert_int_equal(
+	    test_run("qemu-img compare -q %s %s", test_path("base.vmdk"), test_path("child.vmdk")),
+	    1);
 	free(p);
 }
 
@@ -376,15 +338,16 @@ static void test_vmdk_stream_footer(void **state)
 	uint8_t *p = malloc(size), hdr[512], marker[512] = {0}, eos[512] = {0};
 
 	(void)state;
-	run("rm -f %s/s*", tmpdir);
+	test_run("rm -f %s/s*", test_tmpdir);
 	fill_pattern(p, size, 99);
-	FILE *f = fopen(tpath("s.raw"), "wb");
+	FILE *f = fopen(test_path("s.raw"), "wb");
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(run("qemu-img convert -f raw -O vmdk -o subformat=streamOptimized %s %s",
-			     tpath("s.raw"), tpath("s.vmdk")),
-			 0);
-	int fd = open(tpath("s.vmdk"), O_RDWR);
+	assert_int_equal(
+	    test_run("qemu-img convert -f raw -O vmdk -o subformat=streamOptimized %s %s",
+		     test_path("s.raw"), test_path("s.vmdk")),
+	    0);
+	int fd = open(test_path("s.vmdk"), O_RDWR);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, hdr, 512, 0), 512);
 	off_t end = lseek(fd, 0, SEEK_END);
@@ -396,16 +359,17 @@ static void test_vmdk_stream_footer(void **state)
 	memset(hdr + 56, 0xff, 8); /* gdOffset = GD_AT_END in the header */
 	assert_int_equal(pwrite(fd, hdr, 512, 0), 512);
 	close(fd);
-	assert_int_equal(run("cp %s %s", tpath("s.vmdk"), tpath("s.copy")), 0);
-	struct block_device *bs = open_img(tpath("s.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
+	assert_int_equal(test_run("cp %s %s", test_path("s.vmdk"), test_path("s.copy")), 0);
+	struct block_device *bs = open_img(test_path("s.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
 	assert_reads(bs, p, size);
 	assert_int_equal(block_pwrite(bs, 0, p, 512), -ENOTSUP);
 	assert_non_null(strstr(block_last_error(), "s.vmdk"));
 	block_close(bs);
 	/* the refused write changed nothing, not even the CID */
-	assert_int_equal(run("cmp -s %s %s", tpath("s.vmdk"), tpath("s.copy")), 0);
-	assert_int_equal(run("qemu-img compare -q -f raw %s %s", tpath("s.raw"), tpath("s.vmdk")),
-			 0);
+	assert_int_equal(test_run("cmp -s %s %s", test_path("s.vmdk"), test_path("s.copy")), 0);
+	assert_int_equal(
+	    test_run("qemu-img compare -q -f raw %s %s", test_path("s.raw"), test_path("s.vmdk")),
+	    0);
 	free(p);
 }
 
@@ -417,24 +381,26 @@ static void test_uuids(void **state)
 
 	(void)state;
 	for (int i = 0; i < 2; i++) {
-		run("rm -f %s/u.img", tmpdir);
-		create_img(fmts[i], tpath("u.img"), 5 * MiB, NULL, NULL);
-		struct block_device *bs = open_img(tpath("u.img"), fmts[i], BLOCK_OPEN_RDWR);
+		test_run("rm -f %s/u.img", test_tmpdir);
+		create_img(fmts[i], test_path("u.img"), 5 * MiB, NULL, NULL);
+		struct block_device *bs = open_img(test_path("u.img"), fmts[i], BLOCK_OPEN_RDWR);
 		assert_int_equal(bs->drv->set_uuid(bs, u), 0);
 		block_close(bs);
-		bs = open_img(tpath("u.img"), fmts[i], 0);
+		bs = open_img(test_path("u.img"), fmts[i], 0);
 		assert_int_equal(bs->drv->get_uuid(bs, got), 0);
 		assert_memory_equal(got, u, 16);
 		block_close(bs);
-		assert_int_equal(run("qemu-img check -q -f %s %s 2>/dev/null; qemu-img info -f %s "
-				     "%s >/dev/null",
-				     fmts[i], tpath("u.img"), fmts[i], tpath("u.img")),
-				 0);
+		assert_int_equal(
+		    test_run("qemu-img check -q -f %s %s 2>/dev/null; qemu-img info -f %s "
+			     "%s >/dev/null",
+			     fmts[i], test_path("u.img"), fmts[i], test_path("u.img")),
+		    0);
 		if (i == 0) /* VMware's notation, in the embedded descriptor */
-			assert_int_equal(run("grep -a -q 'ddb.uuid.image=\"01 02 03 04 05 06 47 "
-					     "08-89 0a 0b 0c 0d 0e 0f 10\"' %s",
-					     tpath("u.img")),
-					 0);
+			assert_int_equal(
+			    test_run("grep -a -q 'ddb.uuid.image=\"01 02 03 04 05 06 47 "
+				     "08-89 0a 0b 0c 0d 0e 0f 10\"' %s",
+				     test_path("u.img")),
+			    0);
 	}
 }
 
@@ -449,15 +415,16 @@ static void test_vhd_sizes(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		for (int force = 0; force < 2; force++) {
-			run("rm -f %s/v*", tmpdir);
-			create_img("vpc", tpath("v1.vhd"), sizes[i], force ? "force_size=on" : NULL,
-				   NULL);
-			assert_int_equal(run("qemu-img create -q -f vpc %s %s %llu",
-					     force ? "-o force_size=on" : "", tpath("v2.vhd"),
-					     (unsigned long long)sizes[i]),
+			test_run("rm -f %s/v*", test_tmpdir);
+			create_img("vpc", test_path("v1.vhd"), sizes[i],
+				   force ? "force_size=on" : NULL, NULL);
+			assert_int_equal(test_run("qemu-img create -q -f vpc %s %s %llu",
+						  force ? "-o force_size=on" : "",
+						  test_path("v2.vhd"),
+						  (unsigned long long)sizes[i]),
 					 0);
-			struct block_device *a = open_img(tpath("v1.vhd"), "vpc", 0);
-			struct block_device *b = open_img(tpath("v2.vhd"), "vpc", 0);
+			struct block_device *a = open_img(test_path("v1.vhd"), "vpc", 0);
+			struct block_device *b = open_img(test_path("v2.vhd"), "vpc", 0);
 			snprintf(out, sizeof(out), "%llu", (unsigned long long)a->size);
 			if (a->size != b->size)
 				fail_msg("size %llu force %d: minivmm %llu, qemu-img %llu",
@@ -466,9 +433,9 @@ static void test_vhd_sizes(void **state)
 			block_close(a);
 			block_close(b);
 			assert_int_equal(
-			    run("test \"$(qemu-img info --output=json %s | grep -o "
-				"'\"virtual-size\": [0-9]*' | grep -o '[0-9]*$')\" = %s",
-				tpath("v1.vhd"), out),
+			    test_run("test \"$(qemu-img info --output=json %s | grep -o "
+				     "'\"virtual-size\": [0-9]*' | grep -o '[0-9]*$')\" = %s",
+				     test_path("v1.vhd"), out),
 			    0);
 		}
 	}
@@ -484,38 +451,39 @@ static void test_vhd_differencing(void **state)
 	uint64_t s = 4242;
 
 	(void)state;
-	run("rm -f %s/d*", tmpdir);
+	test_run("rm -f %s/d*", test_tmpdir);
 	fill_pattern(p, size, 31);
-	FILE *f = fopen(tpath("d.raw"), "wb");
+	FILE *f = fopen(test_path("d.raw"), "wb");
 	assert_int_equal(fwrite(p, 1, size, f), size);
 	fclose(f);
-	assert_int_equal(run("qemu-img convert -f raw -O vpc -o force_size=on %s %s",
-			     tpath("d.raw"), tpath("dbase.vhd")),
+	assert_int_equal(test_run("qemu-img convert -f raw -O vpc -o force_size=on %s %s",
+				  test_path("d.raw"), test_path("dbase.vhd")),
 			 0);
-	assert_int_equal(run("cp %s %s", tpath("dbase.vhd"), tpath("dbase.orig")), 0);
-	create_img("vpc", tpath("dchild.vhd"), 0, NULL, "dbase.vhd");
-	struct block_device *bs = open_img(tpath("dchild.vhd"), NULL, BLOCK_OPEN_RDWR);
+	assert_int_equal(test_run("cp %s %s", test_path("dbase.vhd"), test_path("dbase.orig")), 0);
+	create_img("vpc", test_path("dchild.vhd"), 0, NULL, "dbase.vhd");
+	struct block_device *bs = open_img(test_path("dchild.vhd"), NULL, BLOCK_OPEN_RDWR);
 	assert_string_equal(bs->drv->name, "vpc");
 	assert_non_null(bs->backing);
 	assert_int_equal(bs->size, size);
 	assert_reads(bs, p, size);
 	for (int r = 0; r < 60; r++) {
-		uint64_t off = xorshift(&s) % size, len = 1 + xorshift(&s) % (300 * 1024);
+		uint64_t off = test_xorshift(&s) % size, len = 1 + test_xorshift(&s) % (300 * 1024);
 		if (len > size - off)
 			len = size - off;
 		for (size_t i = 0; i < len; i++)
-			p[off + i] = (uint8_t)xorshift(&s);
+			p[off + i] = (uint8_t)test_xorshift(&s);
 		assert_int_equal(block_pwrite(bs, off, p + off, len), 0);
 	}
 	memset(p, 0x77, 32 * 512); /* the child's own sectors 0-31, unlike the parent's */
 	assert_int_equal(block_pwrite(bs, 0, p, 32 * 512), 0);
 	assert_reads(bs, p, size);
 	block_close(bs);
-	assert_int_equal(run("cmp -s %s %s", tpath("dbase.vhd"), tpath("dbase.orig")), 0);
+	assert_int_equal(test_run("cmp -s %s %s", test_path("dbase.vhd"), test_path("dbase.orig")),
+			 0);
 
 	/* Clear the bitmap bits of sectors 8..15 of the child's first allocated block, as a writer
 	 * that stored only some sectors would leave them: they read from the parent again. */
-	int fd = open(tpath("dchild.vhd"), O_RDWR);
+	int fd = open(test_path("dchild.vhd"), O_RDWR);
 	uint8_t hdr[1024];
 	uint32_t bat0;
 	assert_int_equal(pread(fd, hdr, 1024, 512), 1024);
@@ -528,26 +496,26 @@ static void test_vhd_differencing(void **state)
 	uint8_t zero = 0;
 	assert_int_equal(pwrite(fd, &zero, 1, (off_t)blk + 1), 1);
 	close(fd);
-	f = fopen(tpath("d.raw"), "rb");
+	f = fopen(test_path("d.raw"), "rb");
 	assert_int_equal(fread(buf, 1, size, f), size);
 	fclose(f);
 	memcpy(p + 8 * 512, buf + 8 * 512, 8 * 512);
-	bs = open_img(tpath("dchild.vhd"), "vpc", BLOCK_OPEN_RDWR);
+	bs = open_img(test_path("dchild.vhd"), "vpc", BLOCK_OPEN_RDWR);
 	assert_reads(bs, p, size);
 	/* A write into that block keeps the parent's sectors around it. */
 	memset(p + 9 * 512 + 100, 0xee, 700);
 	assert_int_equal(block_pwrite(bs, 9 * 512 + 100, p + 9 * 512 + 100, 700), 0);
 	assert_reads(bs, p, size);
 	block_close(bs);
-	bs = open_img(tpath("dchild.vhd"), "vpc", 0);
+	bs = open_img(test_path("dchild.vhd"), "vpc", 0);
 	assert_reads(bs, p, size);
 	block_close(bs);
 	/* A parent that is no VHD is refused before anything is created. */
-	assert_int_equal(run("qemu-img create -q -f qcow2 %s 1M", tpath("dq.qcow2")), 0);
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 %s 1M", test_path("dq.qcow2")), 0);
 	struct block_opts o = {0};
 	struct block_create_args a = {.size = 0, .opts = &o, .backing = "dq.qcow2"};
-	assert_true(block_create("vpc", tpath("dbad.vhd"), &a) < 0);
-	assert_int_equal(access(tpath("dbad.vhd"), F_OK), -1);
+	assert_true(block_create("vpc", test_path("dbad.vhd"), &a) < 0);
+	assert_int_equal(access(test_path("dbad.vhd"), F_OK), -1);
 	free(p);
 	free(buf);
 }
@@ -580,9 +548,9 @@ static void test_concurrent_writers(void **state)
 
 	(void)state;
 	for (int c = 0; c < 3; c++) {
-		run("rm -f %s/c*", tmpdir);
-		create_img(cs[c]->fmt, tpath("c.img"), 16 * MiB + 8 * MiB, cs[c]->opts, NULL);
-		struct block_device *bs = open_img(tpath("c.img"), cs[c]->fmt, BLOCK_OPEN_RDWR);
+		test_run("rm -f %s/c*", test_tmpdir);
+		create_img(cs[c]->fmt, test_path("c.img"), 16 * MiB + 8 * MiB, cs[c]->opts, NULL);
+		struct block_device *bs = open_img(test_path("c.img"), cs[c]->fmt, BLOCK_OPEN_RDWR);
 		pthread_t t[4];
 		struct writer w[4];
 		for (int i = 0; i < 4; i++) {
@@ -594,7 +562,7 @@ static void test_concurrent_writers(void **state)
 			assert_int_equal(w[i].err, 0);
 		}
 		block_close(bs);
-		bs = open_img(tpath("c.img"), cs[c]->fmt, 0);
+		bs = open_img(test_path("c.img"), cs[c]->fmt, 0);
 		for (int i = 0; i < 4; i++) {
 			for (int r = 0; r < 40; r++) {
 				uint64_t off = (uint64_t)i * 4 * MiB + (uint64_t)r * 97 * 1024;
@@ -608,7 +576,7 @@ static void test_concurrent_writers(void **state)
 		}
 		block_close(bs);
 		if (!strcmp(cs[c]->fmt, "vmdk"))
-			assert_int_equal(run("qemu-img check -q %s", tpath("c.img")), 0);
+			assert_int_equal(test_run("qemu-img check -q %s", test_path("c.img")), 0);
 	}
 }
 
@@ -619,45 +587,47 @@ static void test_create_options(void **state)
 	struct block_create_args a = {.size = MiB, .opts = &o};
 
 	(void)state;
-	run("rm -f %s/o*", tmpdir);
-	create_img("vmdk", tpath("o1.vmdk"), 64 * MiB, "adapter_type=lsilogic,hwversion=7", NULL);
-	assert_int_equal(run("grep -a -q 'ddb.adapterType = \"lsilogic\"' %s && grep -a -q "
-			     "'ddb.virtualHWVersion = \"7\"' %s && grep -a -q "
-			     "'ddb.geometry.heads = \"255\"' %s",
-			     tpath("o1.vmdk"), tpath("o1.vmdk"), tpath("o1.vmdk")),
+	test_run("rm -f %s/o*", test_tmpdir);
+	create_img("vmdk", test_path("o1.vmdk"), 64 * MiB, "adapter_type=lsilogic,hwversion=7",
+		   NULL);
+	assert_int_equal(test_run("grep -a -q 'ddb.adapterType = \"lsilogic\"' %s && grep -a -q "
+				  "'ddb.virtualHWVersion = \"7\"' %s && grep -a -q "
+				  "'ddb.geometry.heads = \"255\"' %s",
+				  test_path("o1.vmdk"), test_path("o1.vmdk"), test_path("o1.vmdk")),
 			 0);
-	assert_int_equal(run("qemu-img check -q %s", tpath("o1.vmdk")), 0);
+	assert_int_equal(test_run("qemu-img check -q %s", test_path("o1.vmdk")), 0);
 	assert_int_equal(block_opts_parse(&o, "subformat=bogus"), 0);
-	assert_int_equal(block_create("vmdk", tpath("o2.vmdk"), &a), -EINVAL);
+	assert_int_equal(block_create("vmdk", test_path("o2.vmdk"), &a), -EINVAL);
 	assert_non_null(strstr(block_last_error(), "bogus"));
-	assert_int_equal(access(tpath("o2.vmdk"), F_OK), -1);
+	assert_int_equal(access(test_path("o2.vmdk"), F_OK), -1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "adapter_type=scsi"), 0);
-	assert_int_equal(block_create("vmdk", tpath("o3.vmdk"), &a), -EINVAL);
+	assert_int_equal(block_create("vmdk", test_path("o3.vmdk"), &a), -EINVAL);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "subformat=twoGbMaxExtentFlat,nonsense=1"), 0);
-	assert_int_equal(block_create("vmdk", tpath("o4.vmdk"), &a), -EINVAL);
-	assert_int_equal(run("ls %s/o4* 2>/dev/null | grep -q .", tmpdir), 1);
+	assert_int_equal(block_create("vmdk", test_path("o4.vmdk"), &a), -EINVAL);
+	assert_int_equal(test_run("ls %s/o4* 2>/dev/null | grep -q .", test_tmpdir), 1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "subformat=sparse"), 0);
-	assert_int_equal(block_create("vpc", tpath("o5.vhd"), &a), -EINVAL);
+	assert_int_equal(block_create("vpc", test_path("o5.vhd"), &a), -EINVAL);
 	block_opts_free(&o);
 	/* Empty disks of every kind open (a zero-sized extent line is an empty disk) */
 	const char *empty[] = {"subformat=monolithicFlat", "subformat=twoGbMaxExtentSparse",
 			       "subformat=streamOptimized"};
 	for (int i = 0; i < 3; i++) {
-		run("rm -f %s/e*", tmpdir);
-		create_img("vmdk", tpath("e.vmdk"), 0, empty[i], NULL);
-		struct block_device *e = open_img(tpath("e.vmdk"), "vmdk", 0);
+		test_run("rm -f %s/e*", test_tmpdir);
+		create_img("vmdk", test_path("e.vmdk"), 0, empty[i], NULL);
+		struct block_device *e = open_img(test_path("e.vmdk"), "vmdk", 0);
 		assert_int_equal(e->size, 0);
 		block_close(e); /* (qemu-img 7.2 cannot open its own empty VMDKs: no oracle) */
 	}
 	/* zeroed_grain: qemu-img sees the flag (version 2 header), and writes of zeroes read back
 	 */
-	create_img("vmdk", tpath("o6.vmdk"), 8 * MiB, "zeroed_grain=on", NULL);
-	assert_int_equal(run("qemu-img check -q %s", tpath("o6.vmdk")), 0);
-	assert_int_equal(run("qemu-io -c 'write -P 9 0 2M' %s >/dev/null", tpath("o6.vmdk")), 0);
-	struct block_device *bs = open_img(tpath("o6.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
+	create_img("vmdk", test_path("o6.vmdk"), 8 * MiB, "zeroed_grain=on", NULL);
+	assert_int_equal(test_run("qemu-img check -q %s", test_path("o6.vmdk")), 0);
+	assert_int_equal(
+	    test_run("qemu-io -c 'write -P 9 0 2M' %s >/dev/null", test_path("o6.vmdk")), 0);
+	struct block_device *bs = open_img(test_path("o6.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
 	uint64_t fsize_before, pnum, map;
 	int st;
 	assert_int_equal(host_file_size(&bs->file, &fsize_before), 0);
@@ -669,14 +639,16 @@ static void test_create_options(void **state)
 	assert_int_equal(st, BLOCK_STATUS_ZERO | BLOCK_STATUS_ALLOCATED);
 	assert_int_equal(pnum, MiB);
 	block_close(bs);
-	assert_int_equal(run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
-			     "| grep -q -v Pattern",
-			     tpath("o6.vmdk")),
-			 0);
-	assert_int_equal(run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
-			     "| grep -q 'Pattern verification failed'",
-			     tpath("o6.vmdk")),
-			 1);
+	assert_int_equal(
+	    test_run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
+		     "| grep -q -v Pattern",
+		     test_path("o6.vmdk")),
+	    0);
+	assert_int_equal(
+	    test_run("qemu-io -c 'read -P 0 0 1052672' -c 'read -P 9 1052672 1044480' %s "
+		     "| grep -q 'Pattern verification failed'",
+		     test_path("o6.vmdk")),
+	    1);
 }
 
 int main(void)
@@ -692,5 +664,5 @@ int main(void)
 	    cmocka_unit_test(test_create_options),
 	    cmocka_unit_test(test_vhd_differencing),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -17,86 +17,30 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
-
-static char tmpdir[256];
-
-static const char *tpath(const char *name)
-{
-	static char buf[8][512];
-	static int i;
-
-	i = (i + 1) % 8;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmpdir, name);
-	return buf[i];
-}
+#include "tests/lib/testlib.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/minivmm-test-vmdkvhd-bad-XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[512];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
-}
-
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static uint64_t file_hash(const char *path)
-{
-	uint64_t h = 1469598103934665603ull;
-	FILE *f = fopen(path, "rb");
-	int c;
-
-	assert_non_null(f);
-	while ((c = getc(f)) != EOF)
-		h = (h ^ (uint64_t)c) * 1099511628211ull;
-	fclose(f);
-	return h;
-}
-
-static void poke(const char *path, uint64_t off, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY);
-
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-	close(fd);
+	return test_tmpdir_setup("test-vmdkvhd-bad");
 }
 
 static void poke32le(const char *path, uint64_t off, uint32_t v)
 {
 	uint32_t le = htole32(v);
-	poke(path, off, &le, 4);
+	test_file_poke(path, off, &le, 4);
 }
 
 static void poke64le(const char *path, uint64_t off, uint64_t v)
 {
 	uint64_t le = htole64(v);
-	poke(path, off, &le, 8);
+	test_file_poke(path, off, &le, 8);
 }
 
 static void poke32be(const char *path, uint64_t off, uint32_t v)
 {
 	uint32_t be = htobe32(v);
-	poke(path, off, &be, 4);
+	test_file_poke(path, off, &be, 4);
 }
 
 static void peek(const char *path, uint64_t off, void *buf, size_t len)
@@ -114,7 +58,7 @@ static void peek(const char *path, uint64_t off, void *buf, size_t len)
 static void expect_bad(const char *path, const char *fmt, const char *what)
 {
 	struct block_device *bs = NULL;
-	uint64_t before = file_hash(path);
+	uint64_t before = test_file_hash(path);
 	const char *base = strrchr(path, '/') + 1;
 
 	for (int pass = 0; pass < 2; pass++) {
@@ -130,14 +74,14 @@ static void expect_bad(const char *path, const char *fmt, const char *what)
 		if (strchr(msg, '\n'))
 			fail_msg("message spans lines: '%s'", msg);
 	}
-	assert_true(file_hash(path) == before);
+	assert_true(test_file_hash(path) == before);
 }
 
 /* Opening works but reading the disk fails cleanly, naming the file and the problem. */
 static void expect_bad_read(const char *path, const char *fmt, const char *what)
 {
 	struct block_device *bs = NULL;
-	uint64_t before = file_hash(path);
+	uint64_t before = test_file_hash(path);
 	int failed = 0;
 
 	if (block_open(path, fmt, 0, &bs) != 0)
@@ -155,14 +99,14 @@ static void expect_bad_read(const char *path, const char *fmt, const char *what)
 	free(buf);
 	block_close(bs);
 	assert_true(failed);
-	assert_true(file_hash(path) == before);
+	assert_true(test_file_hash(path) == before);
 }
 
 static void fresh(const char *name, const char *fmt, const char *opts, const char *size)
 {
-	run("rm -f %s/*", tmpdir);
-	assert_int_equal(run("qemu-img create -q -f %s %s %s %s %s", fmt, opts ? "-o" : "",
-			     opts ? opts : "", tpath(name), size),
+	test_run("rm -f %s/*", test_tmpdir);
+	assert_int_equal(test_run("qemu-img create -q -f %s %s %s %s %s", fmt, opts ? "-o" : "",
+				  opts ? opts : "", test_path(name), size),
 			 0);
 }
 
@@ -198,24 +142,25 @@ static void vhd_fix_header(const char *path)
 		sum += h[i];
 	uint32_t be = htobe32(~sum);
 	memcpy(h + 36, &be, 4);
-	poke(path, 512, h, sizeof(h));
+	test_file_poke(path, 512, h, sizeof(h));
 }
 
 static void test_vhd(void **state)
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s", tpath("d.vhd"));
+	snprintf(p, sizeof(p), "%s", test_path("d.vhd"));
 	uint8_t b = 0x5a;
 
 	(void)state;
 	/* The defects that checksums catch. */
 	fresh("d.vhd", "vpc", NULL, "64M");
-	poke(p, 100, &b, 1); /* inside the footer copy at 0 */
-	run("truncate -s -512 %s && printf 'not-a-footer' >> %s && truncate -s %%512 %s", p, p, p);
+	test_file_poke(p, 100, &b, 1); /* inside the footer copy at 0 */
+	test_run("truncate -s -512 %s && printf 'not-a-footer' >> %s && truncate -s %%512 %s", p, p,
+		 p);
 	expect_bad(p, "vpc", "footer");
 	fresh("d.vhd", "vpc", NULL, "64M");
-	poke(p, 512 + 100, &b, 1);
+	test_file_poke(p, 512 + 100, &b, 1);
 	expect_bad(p, "vpc", "dynamic header checksum mismatch");
 	/* Fields with valid checksums but absurd values. */
 	fresh("d.vhd", "vpc", NULL, "64M");
@@ -232,7 +177,7 @@ static void test_vhd(void **state)
 	expect_bad(p, "vpc", "larger than the BAT covers");
 	fresh("d.vhd", "vpc", NULL, "64M");
 	uint64_t far = htobe64(1ull << 40);
-	poke(p, 512 + 16, &far, 8); /* BAT offset */
+	test_file_poke(p, 512 + 16, &far, 8); /* BAT offset */
 	vhd_fix_header(p);
 	expect_bad(p, "vpc", "beyond end of file");
 	fresh("d.vhd", "vpc", NULL, "64M");
@@ -251,23 +196,23 @@ static void test_vhd(void **state)
 	poke32be(p, 1536 + 4, 0x7fffffff);
 	expect_bad(p, "vpc", "BAT entry 1: block at offset");
 	fresh("d.vhd", "vpc", NULL, "64M");
-	assert_int_equal(run("qemu-io -c 'write -P 1 0 4M' %s >/dev/null", p), 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 1 0 4M' %s >/dev/null", p), 0);
 	poke32be(p, 1536, 2);
 	expect_bad(p, "vpc", "overlaps the VHD metadata");
 	fresh("d.vhd", "vpc", NULL, "64M");
-	assert_int_equal(run("qemu-io -c 'write -P 1 0 4M' %s >/dev/null", p), 0);
+	assert_int_equal(test_run("qemu-io -c 'write -P 1 0 4M' %s >/dev/null", p), 0);
 	uint32_t first;
 	peek(p, 1536, &first, 4);
-	poke(p, 1536 + 8, &first, 4);
+	test_file_poke(p, 1536 + 8, &first, 4);
 	expect_bad(p, "vpc", "overlap");
 	/* A fixed disk bigger than its file; a truncated file. */
 	fresh("f.vhd", "vpc", "subformat=fixed", "8M");
-	snprintf(p, sizeof(p), "%s", tpath("f.vhd"));
+	snprintf(p, sizeof(p), "%s", test_path("f.vhd"));
 	uint64_t big = htobe64(1ull << 36);
 	vhd_poke_footer(p, 48, &big, 8);
 	vhd_poke_footer(p, 28, "win ", 4); /* size from current_size */
 	expect_bad(p, "vpc", "fixed disk of");
-	run("truncate -s 100 %s", p);
+	test_run("truncate -s 100 %s", p);
 	expect_bad(p, "vpc", "too small");
 }
 
@@ -275,7 +220,7 @@ static void test_vmdk_header(void **state)
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s", tpath("s.vmdk"));
+	snprintf(p, sizeof(p), "%s", test_path("s.vmdk"));
 
 	(void)state;
 	fresh("s.vmdk", "vmdk", NULL, "64M");
@@ -352,10 +297,10 @@ static void test_vmdk_header(void **state)
 	block_close(bs);
 	/* streamOptimized: a compressed grain whose marker size is absurd, or whose data is junk.
 	 */
-	run("rm -f %s/*", tmpdir);
-	assert_int_equal(run("head -c 65536 /dev/urandom > %s && qemu-img convert -O vmdk -o "
-			     "subformat=streamOptimized %s %s",
-			     tpath("r.raw"), tpath("r.raw"), p),
+	test_run("rm -f %s/*", test_tmpdir);
+	assert_int_equal(test_run("head -c 65536 /dev/urandom > %s && qemu-img convert -O vmdk -o "
+				  "subformat=streamOptimized %s %s",
+				  test_path("r.raw"), test_path("r.raw"), p),
 			 0);
 	peek(p, 56, &gd, 8);
 	peek(p, le64toh(gd) * 512, &gt, 4);
@@ -386,11 +331,11 @@ static void test_vmdk_descriptor(void **state)
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s", tpath("t.vmdk"));
+	snprintf(p, sizeof(p), "%s", test_path("t.vmdk"));
 
 	(void)state;
-	run("rm -f %s/*", tmpdir);
-	assert_int_equal(run("truncate -s 1M %s", tpath("data.bin")), 0);
+	test_run("rm -f %s/*", test_tmpdir);
+	assert_int_equal(test_run("truncate -s 1M %s", test_path("data.bin")), 0);
 	/* An extent that is the descriptor itself; one listed twice. */
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"t.vmdk\" 0\n");
 	expect_bad(p, "vmdk", "the descriptor itself");
@@ -398,13 +343,14 @@ static void test_vmdk_descriptor(void **state)
 				"RW 2048 FLAT \"data.bin\" 0\n");
 	expect_bad(p, "vmdk", "listed twice");
 	/* A sparse extent that is another descriptor: not followed (no chains of descriptors). */
-	write_text(tpath("other.vmdk"),
+	write_text(test_path("other.vmdk"),
 		   DESC_HEAD "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"t.vmdk\"\n");
 	write_text(p, DESC_HEAD
 		   "createType=\"twoGbMaxExtentSparse\"\nRW 2048 SPARSE \"other.vmdk\"\n");
 	expect_bad(p, "vmdk", "no KDMV magic");
 	/* A FIFO as extent must not hang the open; a directory is no disk either. */
-	assert_int_equal(run("mkfifo %s && mkdir %s", tpath("fifo"), tpath("adir")), 0);
+	assert_int_equal(test_run("mkfifo %s && mkdir %s", test_path("fifo"), test_path("adir")),
+			 0);
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"fifo\" 0\n");
 	expect_bad(p, "vmdk", "not a regular file");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"adir\" 0\n");
@@ -423,7 +369,7 @@ static void test_vmdk_descriptor(void **state)
 	write_text(p, "# Disk DescriptorFile\nversion=7\ncreateType=\"monolithicFlat\"\n");
 	expect_bad(p, "vmdk", "version 7");
 	write_text(p, DESC_HEAD "createType=\"monolithicFlat\"\nRW 2048 FLAT \"data.bin\" 0\n");
-	poke(p, 5, "\001", 1);
+	test_file_poke(p, 5, "\001", 1);
 	expect_bad(p, "vmdk", "binary data");
 	/* More extents than allowed: refused without opening thousands of files. */
 	FILE *f = fopen(p, "w");
@@ -433,7 +379,7 @@ static void test_vmdk_descriptor(void **state)
 	fclose(f);
 	expect_bad(p, "vmdk", "extents");
 	/* A sparse extent smaller than the descriptor claims. */
-	assert_int_equal(run("qemu-img create -q -f vmdk %s 1M", tpath("small.vmdk")), 0);
+	assert_int_equal(test_run("qemu-img create -q -f vmdk %s 1M", test_path("small.vmdk")), 0);
 	write_text(p, DESC_HEAD "createType=\"twoGbMaxExtentSparse\"\nRW 4096 SPARSE "
 				"\"small.vmdk\"\n");
 	expect_bad(p, "vmdk", "capacity is 2048");
@@ -445,23 +391,23 @@ static void fuzz(const char *fmt, const char *opts, unsigned meta_bytes, uint64_
 {
 	char p[512];
 
-	snprintf(p, sizeof(p), "%s", tpath("z.img"));
+	snprintf(p, sizeof(p), "%s", test_path("z.img"));
 	uint64_t s = seed;
 
-	run("rm -f %s/z*", tmpdir);
-	assert_int_equal(run("qemu-img create -q -f %s %s %s %s 3M && qemu-io -f %s -c "
-			     "'write -P 7 64k 1M' %s >/dev/null",
-			     fmt, opts ? "-o" : "", opts ? opts : "", tpath("zbase"), fmt,
-			     tpath("zbase")),
+	test_run("rm -f %s/z*", test_tmpdir);
+	assert_int_equal(test_run("qemu-img create -q -f %s %s %s %s 3M && qemu-io -f %s -c "
+				  "'write -P 7 64k 1M' %s >/dev/null",
+				  fmt, opts ? "-o" : "", opts ? opts : "", test_path("zbase"), fmt,
+				  test_path("zbase")),
 			 0);
 	for (int it = 0; it < 150; it++) {
-		assert_int_equal(run("cp %s %s", tpath("zbase"), p), 0);
+		assert_int_equal(test_run("cp %s %s", test_path("zbase"), p), 0);
 		for (int k = 0; k < 4; k++) {
 			s = s * 6364136223846793005ull + 1442695040888963407ull;
 			uint8_t v = (uint8_t)(s >> 56);
-			poke(p, (s >> 20) % meta_bytes, &v, 1);
+			test_file_poke(p, (s >> 20) % meta_bytes, &v, 1);
 		}
-		uint64_t before = file_hash(p);
+		uint64_t before = test_file_hash(p);
 		struct block_device *bs;
 		if (block_open(p, fmt, 0, &bs) == 0) {
 			uint8_t *buf = malloc(1 << 20);
@@ -475,7 +421,7 @@ static void fuzz(const char *fmt, const char *opts, unsigned meta_bytes, uint64_
 		} else {
 			assert_non_null(strstr(block_last_error(), "z.img"));
 		}
-		assert_true(file_hash(p) == before);
+		assert_true(test_file_hash(p) == before);
 	}
 }
 
@@ -495,5 +441,5 @@ int main(void)
 	    cmocka_unit_test(test_vmdk_descriptor),
 	    cmocka_unit_test(test_fuzz),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }
