@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 
 run_here() {
-	local t name start rc log
+	local t name start rc log state
 	if [ "${GT_LEVEL:-}" = 1 ]; then
 		echo "# level 1 ready after $(cut -d' ' -f1 /proc/uptime) s of its uptime"
 	fi
@@ -16,8 +16,12 @@ run_here() {
 	for t in ${tests[@]+"${tests[@]}"}; do
 		name=$(basename "$t" .sh)
 		start=$(date +%s)
-		timeout -k 10 "${GT_TEST_TIMEOUT:-1500}" "$t" >"$log" 2>&1
+		# Each test keeps its VM state (minivmm's default state directories) in a fresh place of
+		# its own: level 1's root is read-only, and a host user's ~/.local/share stays untouched.
+		state=$(mktemp -d /tmp/gt-state.XXXXXX)
+		XDG_DATA_HOME=$state timeout -k 10 "${GT_TEST_TIMEOUT:-1500}" "$t" >"$log" 2>&1
 		rc=$?
+		rm -rf "$state"
 		cat "$log"
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-1500} s)"
