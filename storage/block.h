@@ -227,6 +227,11 @@ size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const vo
  * number of entries used or -EINVAL when out_max is too small. */
 int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out,
 	      int out_max);
+/* Room for an iov_slice() of an iovcnt-entry vector: `local` (IOV_SCRATCH_MAX entries) when it is
+ * big enough, else a heap array returned in *heap too (free it; NULL when local was used). NULL when
+ * out of memory. */
+#define IOV_SCRATCH_MAX 64
+struct iovec *iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap);
 
 /* Write one whole cluster compressed (see pwrite_compressed); -ENOTSUP when the format has none.
  * Inline so that adding it touched only this header. */

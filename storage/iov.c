@@ -1,6 +1,7 @@
 /* Scatter/gather helpers: requests arrive as iovecs (guest memory mapped piecewise), and drivers
  * split them at cluster boundaries, so every driver needs the same few operations on them. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/block.h"
@@ -74,4 +75,13 @@ int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, st
 	if (!err && len != want)
 		err = -EINVAL; /* the range runs past the end of iov */
 	return err ? err : used;
+}
+
+struct iovec *iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap)
+{
+	*heap = NULL;
+	if (iovcnt <= IOV_SCRATCH_MAX)
+		return local;
+	*heap = malloc(sizeof(**heap) * (size_t)iovcnt);
+	return *heap;
 }

@@ -12,7 +12,6 @@
 
 #include "storage/parallels.h"
 
-#define PRL_IOV_MAX 64
 
 static int prl_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
@@ -31,19 +30,10 @@ static uint64_t prl_map(struct prl_state *s, uint64_t offset, uint64_t len, uint
 	return e ? (uint64_t)e * s->off_multiplier * PRL_SECTOR + in : 0;
 }
 
-static struct iovec *prl_iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap)
-{
-	*heap = NULL;
-	if (iovcnt <= PRL_IOV_MAX)
-		return local;
-	*heap = malloc(sizeof(**heap) * iovcnt);
-	return *heap;
-}
-
 int prl_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct prl_state *s = bs->state;
-	struct iovec local[PRL_IOV_MAX], *heap, *p = prl_iov_scratch(local, iovcnt, &heap);
+	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
@@ -101,7 +91,7 @@ static int prl_set_bat(struct block_device *bs, uint64_t idx, uint64_t host)
 int prl_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct prl_state *s = bs->state;
-	struct iovec local[PRL_IOV_MAX], *heap, *p = prl_iov_scratch(local, iovcnt, &heap);
+	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 

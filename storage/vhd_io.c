@@ -13,7 +13,6 @@
 
 #include "storage/vhd.h"
 
-#define VHD_IOV_MAX 64
 
 static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
@@ -69,18 +68,14 @@ static int vhd_read_diff(struct block_device *bs, uint64_t offset, uint64_t run,
 	struct vhd_state *s = bs->state;
 	uint64_t idx = offset / s->block_size, in = offset % s->block_size;
 	uint8_t *bitmap = malloc(s->bitmap_size);
-	struct iovec part[VHD_IOV_MAX], *p = part, *heap = NULL;
+	struct iovec part[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(part, iovcnt, &heap);
 	bool full;
 	int ret;
 
-	if (!bitmap)
+	if (!bitmap || !p) {
+		free(bitmap);
+		free(heap);
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	if (iovcnt > VHD_IOV_MAX) {
-		p = heap = malloc(sizeof(*heap) * iovcnt);
-		if (!heap) {
-			free(bitmap);
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-		}
 	}
 	ret = vhd_block_full(bs, idx, bitmap, &full);
 	for (uint64_t pos = 0; pos < run && ret == 0;) {
@@ -115,7 +110,7 @@ static int vhd_read_diff(struct block_device *bs, uint64_t offset, uint64_t run,
 int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhd_state *s = bs->state;
-	struct iovec part[VHD_IOV_MAX], *heap = NULL;
+	struct iovec part[IOV_SCRATCH_MAX], *heap = NULL;
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
@@ -123,12 +118,9 @@ int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 		ret = host_file_preadv(&bs->file, offset, iov, iovcnt);
 		return ret < 0 ? vhd_io_error(bs, "read", offset, ret) : 0;
 	}
-	struct iovec *p = part;
-	if (iovcnt > VHD_IOV_MAX) {
-		p = heap = malloc(sizeof(*heap) * iovcnt);
-		if (!heap)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
+	struct iovec *p = iov_scratch(part, iovcnt, &heap);
+	if (!p)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	while (done < len && ret == 0) {
 		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
 		if (!host && s->diff) {
@@ -240,7 +232,7 @@ static int vhd_make_full(struct block_device *bs, uint64_t idx)
 int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhd_state *s = bs->state;
-	struct iovec part[VHD_IOV_MAX], *heap = NULL;
+	struct iovec part[IOV_SCRATCH_MAX], *heap = NULL;
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
@@ -248,12 +240,9 @@ int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *io
 		ret = host_file_pwritev(&bs->file, offset, iov, iovcnt);
 		return ret < 0 ? vhd_io_error(bs, "write", offset, ret) : 0;
 	}
-	struct iovec *p = part;
-	if (iovcnt > VHD_IOV_MAX) {
-		p = heap = malloc(sizeof(*heap) * iovcnt);
-		if (!heap)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
+	struct iovec *p = iov_scratch(part, iovcnt, &heap);
+	if (!p)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	while (done < len && ret == 0) {
 		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
 		if (!host) {

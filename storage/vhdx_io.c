@@ -12,7 +12,6 @@
 
 #include "storage/vhdx.h"
 
-#define VHDX_IOV_MAX 64
 
 static int vhdx_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
@@ -31,19 +30,10 @@ static uint64_t vhdx_map(struct vhdx_state *s, uint64_t offset, uint64_t len, ui
 	return VHDX_BAT_STATE(e) == VHDX_BAT_FULLY_PRESENT ? VHDX_BAT_OFFSET(e) + in : 0;
 }
 
-static struct iovec *vhdx_iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap)
-{
-	*heap = NULL;
-	if (iovcnt <= VHDX_IOV_MAX)
-		return local;
-	*heap = malloc(sizeof(**heap) * iovcnt);
-	return *heap;
-}
-
 int vhdx_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhdx_state *s = bs->state;
-	struct iovec local[VHDX_IOV_MAX], *heap, *p = vhdx_iov_scratch(local, iovcnt, &heap);
+	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
@@ -111,7 +101,7 @@ static int vhdx_allocate_write(struct block_device *bs, uint64_t block, uint64_t
 int vhdx_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhdx_state *s = bs->state;
-	struct iovec local[VHDX_IOV_MAX], *heap, *p = vhdx_iov_scratch(local, iovcnt, &heap);
+	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 

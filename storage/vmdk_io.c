@@ -13,7 +13,6 @@
 
 #include "storage/vmdk.h"
 
-#define VMDK_IOV_MAX 64
 
 static struct vmdk_extent *vmdk_find(struct vmdk_state *s, uint64_t pos)
 {
@@ -108,15 +107,12 @@ static int vmdk_read_sparse(struct block_device *bs, struct vmdk_chunk *c, uint6
 int vmdk_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vmdk_state *s = bs->state;
-	struct iovec stack[VMDK_IOV_MAX], *p = stack, *heap = NULL;
+	struct iovec stack[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(stack, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
-	if (iovcnt > VMDK_IOV_MAX) {
-		p = heap = malloc(sizeof(*heap) * iovcnt);
-		if (!heap)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
+	if (!p)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	while (done < len && ret == 0) {
 		struct vmdk_chunk c;
 		vmdk_chunk(s, offset + done, len - done, &c);
@@ -290,15 +286,12 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vmdk_state *s = bs->state;
-	struct iovec stack[VMDK_IOV_MAX], *p = stack, *heap = NULL;
+	struct iovec stack[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(stack, iovcnt, &heap);
 	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
-	if (iovcnt > VMDK_IOV_MAX) {
-		p = heap = malloc(sizeof(*heap) * iovcnt);
-		if (!heap)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	}
+	if (!p)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	while (done < len && ret == 0) {
 		struct vmdk_chunk c;
 		vmdk_chunk(s, offset + done, len - done, &c);

@@ -567,6 +567,16 @@ static void test_iov_helpers(void **state)
 	struct iovec v[3] = {{a, 3}, {b, 5}, {c, 2}}, out[3];
 
 	(void)state;
+	/* iov_scratch: the caller's array up to IOV_SCRATCH_MAX entries, a heap one beyond */
+	struct iovec local[IOV_SCRATCH_MAX], *heap;
+	assert_ptr_equal(iov_scratch(local, IOV_SCRATCH_MAX, &heap), local);
+	assert_null(heap);
+	struct iovec *big = iov_scratch(local, IOV_SCRATCH_MAX + 1, &heap);
+	assert_non_null(big);
+	assert_ptr_equal(big, heap);
+	assert_ptr_not_equal(big, local);
+	big[IOV_SCRATCH_MAX] = v[0]; /* the whole array is usable (ASan checks the bound) */
+	free(heap);
 	assert_int_equal(iov_size(v, 3), 10);
 	assert_int_equal(iov_from_buf(v, 3, 0, "0123456789", 10), 10);
 	assert_memory_equal(a, "012", 3);
