@@ -58,6 +58,27 @@ static void disk_geometry(struct disk *d)
 	d->cylinders = cyl > 16383 ? 16383 : cyl ? (uint16_t)cyl : 1;
 }
 
+/* m->bs is open: give it an aio context and record the path and size. */
+static int disk_medium_start(const char *path, struct disk_medium *m, char *err, size_t errlen)
+{
+	int ret = block_aio_open(m->bs, NULL, &m->aio);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
+			 strerror(-ret));
+		block_close(m->bs);
+		m->bs = NULL;
+		return ret;
+	}
+	m->path = strdup(path);
+	if (!m->path) {
+		disk_medium_close(m);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	m->size = m->bs->size;
+	return 0;
+}
+
 /* Open a CD-ROM medium (mode NULL: plain read-only open) or a hard disk in its mode, which
  * decides read-write, locks and differencing images (storage/disk_mode.h); *user receives the
  * layer that is `path` itself. */
@@ -75,22 +96,7 @@ static int disk_open_image(const char *path, const char *format, const enum disk
 		snprintf(err, errlen, "%s", block_last_error());
 		return ret;
 	}
-	ret = block_aio_open(m->bs, NULL, &m->aio);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
-			 strerror(-ret));
-		block_close(m->bs);
-		m->bs = NULL;
-		return ret;
-	}
-	m->path = strdup(path);
-	if (!m->path) {
-		disk_medium_close(m);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	m->size = m->bs->size;
-	return 0;
+	return disk_medium_start(path, m, err, errlen);
 }
 
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
@@ -170,6 +176,29 @@ int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t err
 		return -EEXIST;
 	}
 	return 0;
+}
+
+int disk_layer_open(const struct disk *d, const char *layer, struct disk_medium *m, char *err,
+		    size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	if (d->media != DISK_MEDIA_HDD || d->read_only || !d->bs) {
+		snprintf(err, errlen, "%s: not a writable hard disk", d->path ? d->path : "drive");
+		return -EINVAL;
+	}
+	int ret = disk_mode_open_layer(layer, disk_open_flags(d), &m->bs, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (m->bs->size != d->size) { /* the guest must not see its disk change size */
+		snprintf(err, errlen, "%s: %llu bytes, but the disk has %llu", layer,
+			 (unsigned long long)m->bs->size, (unsigned long long)d->size);
+		disk_lock_release_chain(m->bs);
+		block_close(m->bs);
+		m->bs = NULL;
+		return -EINVAL;
+	}
+	/* The medium keeps the name the user gave: messages and the serial number use it. */
+	return disk_medium_start(d->path, m, err, errlen);
 }
 
 void disk_close(struct disk *d)

@@ -156,6 +156,17 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 	return 0;
 }
 
+int disk_mode_open_layer(const char *layer, int flags, struct block_device **out, char *err,
+			 size_t errlen)
+{
+	int ret;
+	err[0] = 0;
+	if ((ret = block_open(layer, "qcow2", flags | BLOCK_OPEN_RDWR, out)) < 0 ||
+	    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
+		return disk_mode_fail(out, err, errlen, ret);
+	return 0;
+}
+
 /* The layer of chain bs that is file `path` (for its UUID); the bottom one if none is. */
 static struct block_device *disk_mode_find_layer(struct block_device *bs, const char *path)
 {
@@ -195,9 +206,8 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	if (mode != DISK_MODE_READONLY)
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
-		if ((ret = block_open(env.layers[index], "qcow2", flags, out)) < 0 ||
-		    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
-			return disk_mode_fail(out, err, errlen, ret);
+		if ((ret = disk_mode_open_layer(env.layers[index], flags, out, err, errlen)) < 0)
+			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;
 	}

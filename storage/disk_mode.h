@@ -46,6 +46,11 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 		   unsigned index, struct block_device **out, struct block_device **user, char *err,
 		   size_t errlen);
 
+/* Open `layer`, a VM snapshot's differencing image of a normal disk, read-write with `flags`
+ * (BLOCK_OPEN_CACHE_*) and write-lock it (its backing layers read-locked). */
+int disk_mode_open_layer(const char *layer, int flags, struct block_device **out, char *err,
+			 size_t errlen);
+
 /* The differencing image path for disk `index` in `mode` (immutable/multiattach). */
 int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,
 			enum disk_mode mode, char *buf, size_t len);

@@ -213,6 +213,19 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 		}
 		int ret = snap_new_diff(dir, i, jstr(d, "file"), disk_top(d), &diff, err, errlen);
 		if (ret < 0) {
+			/* Nothing is saved: drop the layers made for the disks before this one. */
+			for (size_t k = 0; k < i; k++) {
+				json_object *dk = json_object_array_get_idx(disks, k);
+				const char *top = snap_layer(s, k);
+				if (disk_normal(dk) && top && jstr(dk, "current") &&
+				    strcmp(top, jstr(dk, "current"))) {
+					unlink(jstr(dk, "current"));
+					json_object_object_add(
+					    dk, "current",
+					    strcmp(top, jstr(dk, "file")) ? json_object_new_string(top)
+									  : NULL);
+				}
+			}
 			json_object_put(s);
 			return ret;
 		}
@@ -463,6 +476,72 @@ int vm_snapshot_current(const char *dir, unsigned index, const char *file, char 
 	} else if (cur && !(*layer = strdup(cur))) {
 		ret = -ENOMEM;
 	}
+	json_object_put(t);
+	return ret;
+}
+
+/* realpath of `path` compared with `want` (both may name one file differently). */
+static bool snap_same_file(const char *path, const char *want)
+{
+	char *a = realpath(path, NULL), *b = realpath(want, NULL);
+	bool same = a && b && !strcmp(a, b);
+	free(a);
+	free(b);
+	return same;
+}
+
+int vm_snapshot_take_live(const char *dir, const char *name, const char *const *tops, size_t ntops,
+			  vm_snapshot_switch_fn switch_layers, void *opaque, char *err,
+			  size_t errlen)
+{
+	json_object *t = NULL, *before = NULL;
+	int ret = snap_load(dir, &t, err, errlen);
+	if (ret < 0)
+		return ret;
+	if ((ret = snap_load(dir, &before, err, errlen)) < 0) {
+		json_object_put(t);
+		return ret;
+	}
+	json_object *disks = jarr(t, "disks");
+	size_t n = json_object_array_length(disks);
+	const char **layers = calloc(n ? n : 1, sizeof(*layers));
+	if (!layers) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+	}
+	/* The tree must describe what the VM runs: disk i's top is the file the VM writes. */
+	for (size_t i = 0; !ret && i < n; i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		if (!disk_normal(d))
+			continue;
+		if (i >= ntops || !tops[i] || !snap_same_file(tops[i], disk_top(d))) {
+			snprintf(err, errlen,
+				 "disk %zu: the VM writes %s, but its snapshot record says %s (the "
+				 "disks changed since the VM started: power it off to take a "
+				 "snapshot)",
+				 i, i < ntops && tops[i] ? tops[i] : "nothing", disk_top(d));
+			ret = -ESTALE;
+		}
+	}
+	if (!ret)
+		ret = snap_take(dir, t, name, err, errlen);
+	for (size_t i = 0; !ret && i < n; i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		layers[i] = disk_normal(d) ? jstr(d, "current") : NULL;
+	}
+	/* Saved before the switch: if we die in between, the guest (paused) wrote nothing since,
+	 * and the next start opens the new empty layers over the same contents. */
+	if (!ret && (ret = snap_save(dir, t, err, errlen)) == 0 &&
+	    (ret = switch_layers(opaque, layers, n, err, errlen)) < 0) {
+		char e2[256];
+		if (snap_save(dir, before, e2, sizeof(e2)) < 0)
+			fprintf(stderr, "minivmm: snapshot: %s\n", e2);
+		for (size_t i = 0; i < n; i++)
+			if (layers[i])
+				unlink(layers[i]);
+	}
+	free(layers);
+	json_object_put(before);
 	json_object_put(t);
 	return ret;
 }

@@ -1,4 +1,5 @@
-/* VM snapshots of a powered-off VM (`minivmm snapshot`), kept as external differencing layers.
+/* VM snapshots (`minivmm snapshot`), kept as external differencing layers: of a powered-off VM, and
+ * `take` of a paused one (in the VM's process, asked through the control socket).
  *
  * <state dir>/snapshots.json (json-c):
  *   {"disks": [{"file": BASE, "current": LAYER|null}, ...],        one per recorded disk
@@ -13,8 +14,8 @@
  * delete:  the snapshot's layer F and its only child C are merged (C's data written into F,
  *          C's children rebased on F, C removed): no other snapshot's contents change. A layer
  *          with two children (a restore then a take) is refused, as VirtualBox does.
- * The VM must be powered off: every current layer is write-locked first (storage/disk_lock.h),
- * so a running VM makes the verb fail naming it.
+ * Powered off: every current layer is write-locked first (storage/disk_lock.h), so a running VM
+ * makes the verb fail naming it. Paused (take only): vm_snapshot_take_live, below.
  */
 #ifndef MINIVMM_VMM_VM_SNAPSHOT_H
 #define MINIVMM_VMM_VM_SNAPSHOT_H
@@ -26,6 +27,15 @@ enum vm_snapshot_op { VM_SNAPSHOT_TAKE, VM_SNAPSHOT_RESTORE, VM_SNAPSHOT_DELETE 
 /* Apply op to snapshot `name` of the VM whose state directory is `dir`. */
 int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name, char *err,
 		      size_t errlen);
+/* take on a running VM, called in the VM's process with the guest paused and its disks flushed:
+ * tops[i] is the file disk i writes now (NULL: not a hard disk). The snapshot tree is checked to
+ * describe those disks, the new layers are made and recorded, then switch_layers(opaque, layers,
+ * n) must make each disk i with layers[i] set write it (all or nothing). */
+typedef int (*vm_snapshot_switch_fn)(void *opaque, const char *const *layers, unsigned n,
+				     char *err, size_t errlen);
+int vm_snapshot_take_live(const char *dir, const char *name, const char *const *tops, size_t ntops,
+			  vm_snapshot_switch_fn switch_layers, void *opaque, char *err,
+			  size_t errlen);
 /* Print the snapshot list ("NAME  DATE") to stdout. */
 int vm_snapshot_list(const char *dir, char *err, size_t errlen);
 /* For `run`: the current layer of disk `index` whose base is `file`; NULL when it has none.

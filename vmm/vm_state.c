@@ -195,6 +195,14 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 	return 0;
 }
 
+/* The state directory of the VM this process runs ("" before vm_state_prepare or without one). */
+static char vm_state_active[PATH_MAX];
+
+const char *vm_state_current(void)
+{
+	return vm_state_active[0] ? vm_state_active : NULL;
+}
+
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct disk_mode_env env = {0};
@@ -214,6 +222,7 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	env.layers = vm_state_layer;
 	env.nlayers = vm_state_nlayers;
 	disk_mode_env_set(&env);
+	snprintf(vm_state_active, sizeof(vm_state_active), "%s", env.state_dir);
 	/* Without a runtime dir, holders of locked images just go unnamed. */
 	if (control_runtime_dir(rundir, sizeof(rundir)) == 0)
 		disk_lock_owner_set(cfg->name, rundir);
@@ -223,6 +232,7 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 void vm_state_release(void)
 {
 	disk_lock_owner_clear();
+	vm_state_active[0] = 0;
 	disk_mode_env_set(NULL);
 	vm_state_layers_free();
 }
