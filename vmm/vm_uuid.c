@@ -71,8 +71,10 @@ static const char *vm_uuid_show(const char *s, char *buf, size_t len)
 	size_t n = 0;
 	for (; s[n] && n + 4 < len; n++)
 		buf[n] = (unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n];
-	if (s[n])
-		memcpy(buf + n, "...", 3), n += 3;
+	if (s[n]) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
 	buf[n] = 0;
 	return buf;
 }
@@ -162,11 +164,12 @@ static int vm_uuid_load(const char *path, json_object **out, char *err, size_t e
 	json_tokener *tok = json_tokener_new();
 	json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
 	size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
-	if (!tok)
+	if (!tok) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		ret = -ENOMEM;
-	else if (!o)
+	} else if (!o)
 		ret = vm_uuid_bad(path, err, errlen, "not JSON (truncated or malformed)", NULL);
-	else if (buf[end + strspn(buf + end, " \t\r\n")])
+	else if (end + strspn(buf + end, " \t\r\n") != len) /* a NUL byte stops strspn too */
 		ret = vm_uuid_bad(path, err, errlen, "not JSON (data after the object)", NULL);
 	else
 		ret = vm_uuid_validate(path, o, err, errlen);

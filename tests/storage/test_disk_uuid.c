@@ -360,6 +360,10 @@ static void test_corrupt_state(void **state)
 		assert_int_equal(test_run("printf '%%s' '%s' | cmp -s - '%s'", cases[i].body, file),
 				 0);
 	}
+	/* A NUL byte after the object is not hidden by the parser stopping there. */
+	test_file_write(file, "{}\0{\"/a\": 1}", 13);
+	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "data after"));
 	/* Not a regular file (a FIFO must not hang the start), or too large. */
 	assert_int_equal(test_run("rm -f '%s' && mkfifo '%s'", file, file), 0);
 	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
@@ -367,6 +371,13 @@ static void test_corrupt_state(void **state)
 	assert_int_equal(test_run("rm -f '%s' && truncate -s 5M '%s'", file, file), 0);
 	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "larger than"));
+	/* Refused before any disk is opened, even when no disk would need the file. */
+	char vdi[PATH_MAX];
+	snprintf(vdi, sizeof(vdi), "%s", test_path("x.vdi"));
+	assert_int_equal(test_run("qemu-img create -q -f vdi '%s' 4M", vdi), 0);
+	const char *vdis[] = {vdi};
+	assert_int_equal(vm_start(st, vdis, 1, u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "uuids.json"));
 	/* Deleted by the user: the start goes on with a new UUID. */
 	unlink(file);
 	start_ok(st, disks, 1, u);
