@@ -255,8 +255,9 @@ static void test_same_file_twice(void **state)
 	start_ok(st, one, 1, u);
 }
 
-/* A VDI carries its own UUID: the guest sees it, the state records nothing for it. */
-static void test_vdi_own_uuid(void **state)
+/* A VDI (or a VMDK with ddb.uuid.image) carries its own UUID: the guest sees it, the state
+ * records nothing for it. */
+static void test_image_own_uuid(void **state)
 {
 	(void)state;
 	uint8_t u[MAXD][16], own[16];
@@ -273,6 +274,29 @@ static void test_vdi_own_uuid(void **state)
 	assert_null(state_uuid(st, vdi));
 	assert_null(record_uuid(st, 0));
 	assert_recorded(st, raw, 1, u[1]);
+
+	/* A VMDK with ddb.uuid.image: that one; a bad one is refused, not replaced. */
+	char good[PATH_MAX], bad[PATH_MAX], err[1024];
+	snprintf(good, sizeof(good), "%s", test_path("g.vmdk"));
+	snprintf(bad, sizeof(bad), "%s", test_path("h.vmdk"));
+	assert_int_equal(
+	    test_run(
+		"qemu-img create -q -f vmdk -o subformat=monolithicFlat '%s' 4M && echo "
+		"'ddb.uuid.image = \"60 00 C2 9b 69 2f c9 76-74 c4 07 9e 10 87 3b f9\"' >> '%s' "
+		"&& qemu-img create -q -f vmdk -o subformat=monolithicFlat '%s' 4M && echo "
+		"'ddb.uuid.image = \"zz\"' >> '%s'",
+		good, good, bad, bad),
+	    0);
+	const char *vmdks[] = {good};
+	start_ok(st, vmdks, 1, u);
+	assert_int_equal(vm_uuid_parse("6000c29b-692f-c976-74c4-079e10873bf9", own), 0);
+	assert_memory_equal(u[0], own, 16);
+	assert_null(state_uuid(st, good));
+	vmdks[0] = bad;
+	assert_int_equal(vm_start(st, vmdks, 1, u, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "h.vmdk"));
+	assert_non_null(strstr(err, "ddb.uuid.image"));
+	assert_null(state_uuid(st, bad));
 }
 
 /* VM snapshots layer qcow2 diffs over the file: its UUID stays the file's. */
@@ -387,10 +411,10 @@ static void test_corrupt_state(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_format),  cmocka_unit_test(test_kept_across_starts),
-	    cmocka_unit_test(test_files_differ),  cmocka_unit_test(test_same_file_twice),
-	    cmocka_unit_test(test_vdi_own_uuid),  cmocka_unit_test(test_snapshots_keep_uuid),
-	    cmocka_unit_test(test_state_is_read), cmocka_unit_test(test_corrupt_state),
+	    cmocka_unit_test(test_parse_format),   cmocka_unit_test(test_kept_across_starts),
+	    cmocka_unit_test(test_files_differ),   cmocka_unit_test(test_same_file_twice),
+	    cmocka_unit_test(test_image_own_uuid), cmocka_unit_test(test_snapshots_keep_uuid),
+	    cmocka_unit_test(test_state_is_read),  cmocka_unit_test(test_corrupt_state),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
