@@ -99,6 +99,35 @@ static int disk_open_image(const char *path, const char *format, const enum disk
 	return disk_medium_start(path, m, err, errlen);
 }
 
+/* The image's own UUID; for a format without one (or a VMDK without ddb.uuid.image) the one the
+ * VM's state keeps for the file; without a state (CD-ROM media, tests) one hashed from the real
+ * path, so that one file reached by two names still gets one UUID. */
+static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block_device *user,
+		     char *err, size_t errlen)
+{
+	int ret = user ? block_get_uuid(user, d->uuid) : -ENOTSUP;
+	if (ret == 0)
+		return 0;
+	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD) {
+		snprintf(err, errlen, "%s", block_last_error()); /* a bad UUID field */
+		return ret;
+	}
+	if (cfg->media == DISK_MEDIA_HDD && cfg->path) {
+		ret = disk_mode_uuid(d->index, cfg->path, d->uuid, err, errlen);
+		if (ret != -ENOENT)
+			return ret;
+	}
+	char *real = cfg->path ? realpath(cfg->path, NULL) : NULL;
+	uint64_t h = disk_hash(real ? real : cfg->path, 0);
+	free(real);
+	uint64_t h2 = disk_hash("uuid", h);
+	memcpy(d->uuid, &h, 8);
+	memcpy(d->uuid + 8, &h2, 8);
+	d->uuid[6] = (d->uuid[6] & 0x0f) | 0x40; /* a version-4 style UUID */
+	d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
+	return 0;
+}
+
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
 	      size_t errlen)
 {
@@ -143,16 +172,9 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	snprintf(d->firmware, sizeof(d->firmware), "1.0");
 	if (!user)
 		user = d->bs;
-	if (!user || block_get_uuid(user, d->uuid) < 0) { /* -ENOTSUP: the format has none */
-		/* From the real path, so one file reached by two names gets one UUID. */
-		char *real = cfg->path ? realpath(cfg->path, NULL) : NULL;
-		h = disk_hash(real ? real : cfg->path, 0);
-		free(real);
-		uint64_t h2 = disk_hash("uuid", h);
-		memcpy(d->uuid, &h, 8);
-		memcpy(d->uuid + 8, &h2, 8);
-		d->uuid[6] = (d->uuid[6] & 0x0f) | 0x40; /* a version-4 style UUID */
-		d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
+	if ((ret = disk_uuid(d, cfg, user, err, errlen)) < 0) {
+		disk_close(d);
+		return ret;
 	}
 	*out = d;
 	return 0;

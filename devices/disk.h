@@ -78,7 +78,10 @@ struct disk {
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio
- * context. `index` makes the serial number unique within the VM. */
+ * context. `index` makes the serial number unique within the VM. The UUID is the image's own
+ * (VDI, VHD, VHDX, VMDK with ddb.uuid.image; a malformed one fails the open), else the one the
+ * VM's state keeps for the file (disk_mode_uuid: STATE/uuids.json, vmm/vm_uuid.h), else, with no
+ * state (CD-ROM media, tests), one hashed from the real path. */
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
 	      size_t errlen);
 /* Like VirtualBox, one VM never sees two hard disks with the same UUID (guests identify disks by

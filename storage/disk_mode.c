@@ -24,6 +24,14 @@ void disk_mode_env_set(const struct disk_mode_env *env)
 	pthread_mutex_unlock(&disk_mode_mutex);
 }
 
+int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen)
+{
+	pthread_mutex_lock(&disk_mode_mutex);
+	int (*get)(unsigned, const char *, uint8_t *, char *, size_t) = disk_mode_env.uuid;
+	pthread_mutex_unlock(&disk_mode_mutex);
+	return get ? get(index, path, uuid, err, errlen) : -ENOENT;
+}
+
 int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,
 			enum disk_mode mode, char *buf, size_t len)
 {

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "devices/disk.h"
 
@@ -37,8 +38,16 @@ struct disk_mode_env {
 	 * writes, over the file given on the command line. Owned by the caller. */
 	char *const *layers;
 	unsigned nlayers;
+	/* Hard disks whose format carries no UUID (raw, qcow2...): the UUID this VM keeps for file
+	 * `path` attached as disk `index` (vmm/vm_state.c: STATE/uuids.json). NULL: none kept. */
+	int (*uuid)(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
+
+/* The UUID the VM keeps for `path` (disk `index`) whose format has none: 0, -ENOENT when no state
+ * keeps UUIDs (the caller makes one up), or another -errno with a message (the start fails: a
+ * UUID the guest saw must not silently change). */
+int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
 
 /* Open `path` in `mode`. flags: BLOCK_OPEN_CACHE_* only (the mode decides read-write). *out is
  * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID). */

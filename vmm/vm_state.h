@@ -3,7 +3,14 @@
  *
  * --state-dir DIR, else $XDG_DATA_HOME/minivmm/vms/NAME, else ~/.local/share/minivmm/vms/NAME.
  * Contents:
- *   disks.json                       the disks of the last run: file (absolute), mode, format, bus
+ *   disks.json                       the disks of the last run: file (absolute), mode, format, bus,
+ *                                    and "uuid" for a hard disk whose format has none (raw, qcow2,
+ *                                    ...): the UUID the guest sees, from uuids.json. Rewritten at
+ *                                    every start; nothing reads it back at start.
+ *   uuids.json                       real path -> UUID of every UUID-less file the VM ever
+ *                                    attached, made at first attach, never changed (vmm/vm_uuid.h).
+ *                                    A malformed uuids.json refuses the start with one line naming
+ *                                    it: fix or delete it (the guest then sees new UUIDs).
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
  *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
