@@ -25,8 +25,8 @@ expect() { # NAME KEY WANT, for a guest's last "GT: KEY=VALUE"
 }
 md5() { md5sum <"$1" | cut -d' ' -f1; }
 region() { # IMAGE FORMAT: md5 of its 1..5 MiB as qemu-img reads it
-	qemu-img dd -U -f "$2" -O raw if="$1" of="$W/region.raw" bs=1M skip=1 count=4 2>/dev/null &&
-		md5 "$W/region.raw"
+	qemu-img convert -U -f "$2" -O raw "$1" "$W/region.raw" &&
+		dd if="$W/region.raw" bs=1M skip=1 count=4 status=none | md5sum | cut -d' ' -f1
 }
 
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$W/p1.bin"
@@ -56,15 +56,18 @@ check "take s1 on the paused VM" "$vmm" snapshot "$VM" take s1 "${sd[@]}"
 check "s1 listed" sh -c "'$vmm' snapshot '$VM' list --state-dir '$W/state' | grep -q '^s1 '"
 "$vmm" snapshot "$VM" restore s1 "${sd[@]}" >"$W/restore.out" 2>&1
 rc=$?
-check "restore while the VM runs is refused, naming it" \
-	sh -c "[ $rc = 1 ] && grep -q \"running VM '$VM'\" '$W/restore.out'"
+if [ "$rc" = 1 ] && grep -q "running VM '$VM'" "$W/restore.out"; then
+	gt_pass "snapshot-live: restore while the VM runs is refused, naming it"
+else
+	gt_fail "snapshot-live: restore while the VM runs is refused, naming it" "rc=$rc: $(head -c 300 "$W/restore.out")"
+fi
 check "take through the control socket with another state dir is refused" \
 	sh -c "! '$vmm' snapshot '$VM' take s9 --state-dir '$W' 2>/dev/null"
 check "resume" "$vmm" control "$VM" resume
 guest_send "$VM" "touch /tmp/stop"
-guest_wait "$VM" '^GT: loop_stopped' || gt_fail "snapshot-live: the guest's write loop ran on"
+guest_wait "$VM" 'GT: loop_stopped' || gt_fail "snapshot-live: the guest's write loop ran on"
 guest_send "$VM" "sh /gt.sh write /p2.bin; sh /gt.sh md5; echo GT: wrote2; sync; poweroff -f"
-guest_wait "$VM" '^GT: wrote2' || gt_fail "snapshot-live: pattern 2 written"
+guest_wait "$VM" 'GT: wrote2' || gt_fail "snapshot-live: pattern 2 written"
 guest_wait_exit "$VM" 300
 check "boot 1 powered off cleanly" [ "$GT_RC" = 0 ]
 for d in n r wt; do expect "after the snapshot, $d reads pattern 2" "md5_$d" "$(md5 "$W/p2.bin")"; done

@@ -210,6 +210,11 @@ static void test_take_while_paused(void **unused)
 		}
 	}
 	assert_int_equal(take(&m, "s1", switch_layers, err, sizeof(err)), -EEXIST);
+	/* restore and delete need the VM powered off: its locks refuse them. */
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)),
+			 -EBUSY);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)),
+			 -EBUSY);
 
 	/* A take whose switch fails changes nothing: no record, no new file. */
 	assert_int_equal(take(&m, "bad", switch_fails, err, sizeof(err)), -EIO);
