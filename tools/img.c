@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "storage/disk_lock.h"
 #include "tools/img.h"
 #include "tools/size.h"
 #include "vmm/command.h"
+#include "vmm/control.h"
 
 static const struct img_verb img_verbs[] = {
     {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
@@ -132,12 +134,38 @@ int img_parse_size(const char *what, const char *text, uint64_t *out)
 	return 0;
 }
 
+/* A file system without locks (some NFS, FUSE): proceed as qemu-img does, but say once that the
+ * images there are not protected from running VMs. */
+static void img_lock_warn(unsigned before)
+{
+	static bool warned;
+	char last[512];
+
+	if (warned || disk_lock_unsupported(last, sizeof(last)) == before)
+		return;
+	warned = true;
+	fprintf(stderr,
+		"minivmm img: %s: warning: the file system does not support locks; running VMs "
+		"cannot keep this command off their images\n",
+		last);
+}
+
 int img_open(const char *file, const char *fmt, int flags, struct block_device **out)
 {
+	*out = NULL;
 	if (fmt && !block_driver_find(fmt))
 		return img_fail(file, "unknown format '%s'", fmt);
+	if ((flags & IMG_OPEN_SHARE) && (flags & BLOCK_OPEN_RDWR))
+		return img_fail(file, "-U (--force-share) is for reading only, and this command "
+				      "writes the image");
+	if (flags & IMG_OPEN_SHARE)
+		flags &= ~IMG_OPEN_SHARE;
+	else
+		flags |= BLOCK_OPEN_LOCK;
+	unsigned unlocked = disk_lock_unsupported(NULL, 0);
 	if (block_open(file, fmt, flags, out) < 0)
 		return img_block_fail(file);
+	img_lock_warn(unlocked);
 	return 0;
 }
 
@@ -180,6 +208,8 @@ static int img_main(int argc, char **argv)
 		img_help(stdout);
 		return 0;
 	}
+	/* Running VMs list the images they lock in the control runtime dir: name them on refusal. */
+	disk_lock_registry_dir_fn(control_runtime_dir);
 	const struct img_verb *v = img_verb_find(argv[1]);
 	if (!v)
 		return img_fail(argv[1], "unknown command (try 'minivmm img help')");

@@ -95,7 +95,7 @@ int img_rebase_main(int argc, char **argv)
 {
 	const char *fmt = NULL, *backing = NULL, *backing_fmt = NULL;
 	bool unsafe = false;
-	int c;
+	int c, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:b:F:upqU", NULL, NULL)) != -1) {
@@ -112,9 +112,11 @@ int img_rebase_main(int argc, char **argv)
 		case 'u':
 			unsafe = true;
 			break;
+		case 'U':
+			share = IMG_OPEN_SHARE; /* as qemu-img: for the backing files read, not FILE */
+			break;
 		case 'p':
 		case 'q':
-		case 'U':
 			break;
 		default:
 			return img_bad_option("rebase", argc, argv);
@@ -154,7 +156,7 @@ int img_rebase_main(int argc, char **argv)
 			img_fail(file, "out of memory");
 			goto out;
 		}
-		if (img_open(new_path, backing_fmt, 0, &newb))
+		if (img_open(new_path, backing_fmt, share, &newb))
 			goto out;
 	}
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))
