@@ -26,6 +26,10 @@ hold() {
 	read -r line <&7
 	[ "$line" = locked ]
 }
+# hold_once NAME MODE FILE: take the locks and let them go at once (a VM that starts and stops).
+hold_once() {
+	$M disk-lock-hold "$@" </dev/null
+}
 # unhold: close the holder's stdin (a clean exit); unhold_kill: kill -9 it.
 unhold() {
 	exec 8>&-
@@ -171,7 +175,7 @@ if hold vm-ro readonly "$B"; then
 	works "reader held: convert" $M img convert -O raw "$B" "$T/c3.raw"
 	works "reader held: clonemedium" $M img clonemedium "$B" "$T/c3.vdi"
 	# a second reader beside the VM's read lock
-	if $M disk-lock-hold vm-ro2 readonly "$B" </dev/null >"$T/ro2.out" 2>&1 && grep -qx locked "$T/ro2.out"; then
+	if hold_once vm-ro2 readonly "$B" >"$T/ro2.out" 2>&1 && grep -qx locked "$T/ro2.out"; then
 		pass "reader held: a second readonly VM opens it too"
 	else
 		fail "reader held: a second readonly VM opens it too" "$(cat "$T/ro2.out")"
@@ -219,6 +223,9 @@ if $M img create -f parallels "$T/p.hdd.img" 4M >/dev/null 2>&1; then
 	if hold vm-prl normal "$T/p.hdd.img"; then
 		refused "parallels held: resize (refused before the open touches the header)" "$T/p.hdd.img" vm-prl 1 $M img resize -f parallels "$T/p.hdd.img" 8M
 		refused "parallels held: check" "$T/p.hdd.img" vm-prl 1 $M img check -f parallels "$T/p.hdd.img"
+		# a second VM is refused by the lock too, not by the in-use flag its open would set
+		refused "parallels held: a second VM is refused by the lock" "$T/p.hdd.img" vm-prl 1 \
+			hold_once vm-prl2 normal "$T/p.hdd.img"
 		unhold
 		works "parallels released: check" $M img check -f parallels "$T/p.hdd.img"
 	else
