@@ -85,8 +85,8 @@ static int disk_mode_fail(struct block_device **bs, char *err, size_t errlen, in
 static int disk_mode_diff_check(const char *diff, const char *base_abs, char *err, size_t errlen)
 {
 	struct block_device *d = NULL;
-	int ret = block_open(diff, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING | BLOCK_OPEN_LOCK,
-			     &d);
+	int ret = block_open(diff, "qcow2",
+			     BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING | BLOCK_OPEN_LOCK, &d);
 	if (ret < 0)
 		return disk_mode_fail(&d, err, errlen, ret);
 	if ((ret = disk_lock_chain(d, true, err, errlen)) < 0)

@@ -18,18 +18,20 @@
 static const struct img_verb img_verbs[] = {
     {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
      img_create_main, false},
-    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
+    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] [-U] FILE", img_info_main,
+     false},
     {"convert",
      "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
-     "[-t CACHE] [-T SRC_CACHE] IN OUT",
+     "[-t CACHE] [-T SRC_CACHE] [-U] IN OUT",
      img_convert_main, false},
-    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
-    {"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},
+    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] [-U] FILE", img_check_main,
+     false},
+    {"compare", "compare [-f FMT] [-F FMT] [-s] [-U] A B", img_compare_main, false},
     {"resize", "resize [-f FMT] [--shrink] [--preallocation=MODE] FILE [+|-]SIZE", img_resize_main,
      false},
-    {"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
-    {"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
-    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
+    {"snapshot", "snapshot -c NAME|-l [-U]|-a NAME|-d NAME FILE", img_snapshot_main, false},
+    {"map", "map [--output=human|json] [-f FMT] [-U] FILE", img_map_main, false},
+    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] [-U] FILE", img_rebase_main, false},
     {"commit", "commit [-f FMT] [-d] FILE", img_commit_main, false},
     {"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]", img_clonemedium_main,
      false},
@@ -57,6 +59,9 @@ static void img_help(FILE *out)
 	for (size_t i = 0; i < IMG_VERB_COUNT; i++)
 		if (!img_verbs[i].hidden)
 			fprintf(out, "  minivmm img %s\n", img_verbs[i].usage);
+	fprintf(out,
+		"\nImages a running VM holds are refused; -U (--force-share) reads them anyway,\n"
+		"at your own risk (never for writing).\n");
 	fprintf(out, "\nSIZE takes the suffixes k, M, G, T (powers of 1024). Formats:");
 	size_t n;
 	const struct block_driver *const *drv = block_drivers(&n);
@@ -208,7 +213,7 @@ static int img_main(int argc, char **argv)
 		img_help(stdout);
 		return 0;
 	}
-	/* Running VMs list the images they lock in the control runtime dir: name them on refusal. */
+	/* Running VMs list the images they lock in the control runtime dir: name the holder. */
 	disk_lock_registry_dir_fn(control_runtime_dir);
 	const struct img_verb *v = img_verb_find(argv[1]);
 	if (!v)

@@ -113,7 +113,7 @@ int img_rebase_main(int argc, char **argv)
 			unsafe = true;
 			break;
 		case 'U':
-			share = IMG_OPEN_SHARE; /* as qemu-img: for the backing files read, not FILE */
+			share = IMG_OPEN_SHARE; /* as qemu-img: for NEW, never for FILE */
 			break;
 		case 'p':
 		case 'q':
