@@ -292,12 +292,16 @@ int img_convert_run(const struct img_convert_args *a)
 			goto out;
 		}
 	}
-	/* Before opening: the output's write lock would conflict with the input's read lock. */
+	/* Before opening: the output's write lock would conflict with the input's read locks. */
 	struct stat si, so;
-	if (a->no_create && fstat(cv.in->file.fd, &si) == 0 && stat(a->out_name, &so) == 0 &&
-	    si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-		img_fail(a->out_name, "is the input image: refusing to write to it");
-		goto out;
+	for (struct block_device *l = cv.in; a->no_create && l && stat(a->out_name, &so) == 0;
+	     l = l->backing) {
+		if (fstat(l->file.fd, &si) == 0 && si.st_dev == so.st_dev &&
+		    si.st_ino == so.st_ino) {
+			img_fail(a->out_name, "is the input image%s: refusing to write to it",
+				 l == cv.in ? "" : "'s backing file");
+			goto out;
+		}
 	}
 	if (img_open(a->out_name, a->out_fmt, BLOCK_OPEN_RDWR | a->out_flags, &cv.out))
 		goto out;

@@ -234,6 +234,28 @@ if $M img create -f parallels "$T/p.hdd.img" 4M >/dev/null 2>&1; then
 	fi
 fi
 
+# ---- a holder this user's runtime dir does not list (another user's VM): refused, unnamed ----
+mkdir -m 700 "$T/run2"
+if XDG_RUNTIME_DIR="$T/run2" hold vm-elsewhere normal "$B"; then
+	cp "$B" "$T/before"
+	$M img resize "$B" 16M >/dev/null 2>"$T/u.err"; rc=$?
+	[ $rc = 1 ] && grep -qF "$B: locked by another process (it is being written)" "$T/u.err" &&
+		cmp -s "$B" "$T/before" && pass "unlisted holder: refused as 'locked by another process'" ||
+		fail "unlisted holder: refused as 'locked by another process'" "rc $rc $(cat "$T/u.err")"
+	unhold
+else
+	fail "unlisted holder: holds base.qcow2" "$(cat "$T/hold.err")"
+	unhold_kill
+fi
+
+# ---- the command's own locks: the input's chain is read-locked while the output is written ----
+$M img convert -n -O qcow2 "$TOP" "$B" >/dev/null 2>"$T/u.err"; rc=$?
+[ $rc = 1 ] && grep -qF "$B: is the input image's backing file" "$T/u.err" &&
+	pass "convert -n into the input's own backing file: said so, not a lock conflict" ||
+	fail "convert -n into the input's own backing file: said so, not a lock conflict" "rc $rc $(cat "$T/u.err")"
+works "commit into a base the overlay's chain read-locks" $M img commit "$TOP"
+check "commit: qemu-img compare overlay and base" qemu-img compare "$TOP" "$B"
+
 # ---- holder misuse ----
 $M disk-lock-hold 'bad/name' normal "$B" </dev/null >/dev/null 2>&1; rc=$?
 [ $rc = 2 ] && pass "disk-lock-hold: a bad name is a usage error" || fail "disk-lock-hold: a bad name is a usage error" "rc $rc"
