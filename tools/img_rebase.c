@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/img.h"
 
@@ -154,6 +155,13 @@ int img_rebase_main(int argc, char **argv)
 		free(dir);
 		if (!new_path) {
 			img_fail(file, "out of memory");
+			goto out;
+		}
+		/* Said plainly rather than as a clash of our own write and read locks. */
+		struct stat sf, sn;
+		if (stat(new_path, &sn) == 0 && fstat(bs->file.fd, &sf) == 0 &&
+		    sf.st_dev == sn.st_dev && sf.st_ino == sn.st_ino) {
+			img_fail(file, "cannot be its own backing file");
 			goto out;
 		}
 		if (img_open(new_path, backing_fmt, share, &newb))

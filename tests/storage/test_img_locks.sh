@@ -253,6 +253,11 @@ $M img convert -n -O qcow2 "$TOP" "$B" >/dev/null 2>"$T/u.err"; rc=$?
 [ $rc = 1 ] && grep -qF "$B: is the input image's backing file" "$T/u.err" &&
 	pass "convert -n into the input's own backing file: said so, not a lock conflict" ||
 	fail "convert -n into the input's own backing file: said so, not a lock conflict" "rc $rc $(cat "$T/u.err")"
+cp "$B" "$T/before"
+$M img rebase -b base.qcow2 -F qcow2 "$B" >/dev/null 2>"$T/u.err"; rc=$?
+[ $rc = 1 ] && grep -qF "$B: cannot be its own backing file" "$T/u.err" && cmp -s "$B" "$T/before" &&
+	pass "rebase onto itself: said so, not a lock conflict" ||
+	fail "rebase onto itself: said so, not a lock conflict" "rc $rc $(cat "$T/u.err")"
 works "commit into a base the overlay's chain read-locks" $M img commit "$TOP"
 check "commit: qemu-img compare overlay and base" qemu-img compare "$TOP" "$B"
 
