@@ -93,7 +93,8 @@ static int disk_mode_fail(struct block_device **bs, char *err, size_t errlen, in
 static int disk_mode_diff_check(const char *diff, const char *base_abs, char *err, size_t errlen)
 {
 	struct block_device *d = NULL;
-	int ret = block_open(diff, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &d);
+	int ret = block_open(diff, "qcow2",
+			     BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING | BLOCK_OPEN_LOCK, &d);
 	if (ret < 0)
 		return disk_mode_fail(&d, err, errlen, ret);
 	if ((ret = disk_lock_chain(d, true, err, errlen)) < 0)
@@ -205,6 +206,12 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	*out = *user = NULL;
 	err[0] = 0;
 	flags &= ~BLOCK_OPEN_RDWR;
+	/* Lock as the files are opened, before a driver's open writes anything (a qcow2 left dirty
+	 * is repaired, a Parallels image marked in use) under another VM's feet. disk_lock_chain
+	 * below still refuses a file system without locks. Shareable disks are opened read-write
+	 * but only read-locked: they lock after opening. */
+	if (mode != DISK_MODE_SHAREABLE)
+		flags |= BLOCK_OPEN_LOCK;
 	if (mode == DISK_MODE_IMMUTABLE || mode == DISK_MODE_MULTIATTACH) {
 		ret = disk_mode_open_diff(&env, path, format, mode, flags, index, out, err, errlen);
 		if (ret == 0)

@@ -135,7 +135,7 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 		if (!disk_normal(d))
 			continue;
 		const char *fmt = jstr(d, "current") ? "qcow2" : jstr(d, "format");
-		int ret = block_open(disk_top(d), fmt, BLOCK_OPEN_RDWR, &bs[i]);
+		int ret = block_open(disk_top(d), fmt, BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK, &bs[i]);
 		if (ret < 0) {
 			snprintf(err, errlen, "%s", block_last_error());
 			return ret;
