@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/disk_lock.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
@@ -76,6 +77,8 @@ static int snapshot_main(int argc, char **argv)
 		if (r >= 0)
 			return r;
 	}
+	/* A running VM holding the disks is named from its lock registry. */
+	disk_lock_registry_dir_fn(control_runtime_dir);
 	int ret = vm_state_dir(state, pos[0], dir, sizeof(dir), err, sizeof(err));
 	if (!ret)
 		ret = op == 3 ? vm_snapshot_list(dir, err, sizeof(err))
