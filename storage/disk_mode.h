@@ -34,8 +34,10 @@ struct disk_mode_env {
 	char state_dir[PATH_MAX];
 	bool restarted;
 	/* VM snapshots: layers[i], when set, is the layer normal disk i (attachment index) now
-	 * writes, over the file given on the command line. Owned by the caller. */
+	 * writes, over the file given on the command line, and layer_formats[i] its format (the
+	 * VM snapshot tree records it; NULL: qcow2). Owned by the caller. */
 	char *const *layers;
+	char *const *layer_formats;
 	unsigned nlayers;
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
