@@ -60,9 +60,9 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 				return -EINVAL;
 			}
 			if (lf && !snap_layer_format_ok(block_driver_find(lf))) {
-				json_object_put(t);
 				snprintf(err, errlen, "%s: disk %zu: '%s' cannot be a layer format",
 					 path, i, lf);
+				json_object_put(t);
 				return -EINVAL;
 			}
 		}
@@ -162,7 +162,8 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 		json_object *d = json_object_array_get_idx(disks, i);
 		if (!disk_normal(d))
 			continue;
-		int ret = block_open(disk_top(d), disk_fmt(d, disk_top(d)), BLOCK_OPEN_RDWR, &bs[i]);
+		int ret =
+		    block_open(disk_top(d), disk_fmt(d, disk_top(d)), BLOCK_OPEN_RDWR, &bs[i]);
 		if (ret < 0) {
 			snprintf(err, errlen, "%s", block_last_error());
 			return ret;
@@ -182,8 +183,8 @@ static int snap_create_layer(const char *dir, size_t i, const char *file, struct
 	const char *ext = strcmp(fmt, "vpc") ? fmt : "vhd";
 	int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
 	for (unsigned k = 1;; k++) {
-		int n = snprintf(path, len, "%s/disk%zu-%.*s.snap%u.%s", dir, i, stem, base, k,
-				 ext);
+		int n =
+		    snprintf(path, len, "%s/disk%zu-%.*s.snap%u.%s", dir, i, stem, base, k, ext);
 		if (n < 0 || (size_t)n >= len)
 			return block_error(-ENAMETOOLONG, "%s: path too long", dir);
 		if (access(path, F_OK) < 0)
@@ -209,14 +210,13 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 		snprintf(err, errlen, "%s", block_last_error());
 		return ret;
 	}
-	const char *fmt = first ? (snap_layer_format_ok(b->drv) ? b->drv->name : "qcow2")
-				: disk_layer_fmt(d);
+	const char *fmt =
+	    first ? (snap_layer_format_ok(b->drv) ? b->drv->name : "qcow2") : disk_layer_fmt(d);
 	ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
 	if (ret < 0 && first && strcmp(fmt, "qcow2") &&
 	    (ret == -EINVAL || ret == -ENOTSUP || ret == -ENAMETOOLONG || ret == -EFBIG)) {
 		fmt = "qcow2";
-		ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path,
-					sizeof(path));
+		ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
 	}
 	block_close(b);
 	if (ret < 0) {
@@ -380,7 +380,8 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				const char *l =
 				    o ? (k == idx ? NULL : snap_layer(o, i)) : jstr(d, "current");
 				struct block_device *b = NULL;
-				if (!l || block_open(l, disk_fmt(d, l), BLOCK_OPEN_NO_BACKING, &b) < 0)
+				if (!l ||
+				    block_open(l, disk_fmt(d, l), BLOCK_OPEN_NO_BACKING, &b) < 0)
 					continue;
 				bool child = b->backing_name && !strcmp(b->backing_name, f);
 				block_close(b);
@@ -486,8 +487,8 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer,
-			char **fmt, char *err, size_t errlen)
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt,
+			char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	*layer = *fmt = NULL;

@@ -37,7 +37,7 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen);
 /* For `run`: the current layer of disk `index` whose base is `file` and its format; both NULL
  * when it has none. -EINVAL when the recorded base differs from `file` (the snapshots belong to
  * another disk). The strings are malloc'ed. */
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer,
-			char **fmt, char *err, size_t errlen);
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt,
+			char *err, size_t errlen);
 
 #endif
