@@ -13,6 +13,7 @@
  * ones, zeroes around the data). Differencing images (storage/vhd_parent.c) honour the bitmaps
  * when reading; a block allocated or first written here is made whole (parent data copied in,
  * bitmap all ones), so writes never have to track sectors. The parent's UUID is not checked.
+ * Rebasing a differencing image: storage/vhd_rebase.c.
  */
 #include <endian.h>
 #include <errno.h>
@@ -361,6 +362,7 @@ static const struct block_driver block_driver_vpc = {
     .info = vhd_info,
     .get_uuid = vhd_get_uuid,
     .set_uuid = vhd_set_uuid,
+    .set_backing = vhd_set_backing,
     .cluster_size = vhd_cluster_size,
 };
 BLOCK_DRIVER(block_driver_vpc);

@@ -114,14 +114,15 @@ static bool disk_normal(json_object *d)
 	return json_object_object_get_ex(d, "normal", &v) && json_object_get_boolean(v);
 }
 
-/* The format to open `path` of disk d with: the base's recorded one (NULL: probed, as the VM
- * does), else the disk's layer format; trees written before layer_format existed are qcow2. */
+/* The format of every layer of disk d; trees written before layer_format existed are qcow2. */
 static const char *disk_layer_fmt(json_object *d)
 {
 	const char *lf = jstr(d, "layer_format");
 	return lf ? lf : "qcow2";
 }
 
+/* The format to open `path` of disk d with: the base's recorded one (NULL: probed, as the VM
+ * does), else the layer format. Never a probe of a layer. */
 static const char *disk_fmt(json_object *d, const char *path)
 {
 	return strcmp(path, jstr(d, "file")) ? disk_layer_fmt(d) : jstr(d, "format");
@@ -197,7 +198,7 @@ static int snap_create_layer(const char *dir, size_t i, const char *file, struct
 
 /* A new empty layer over `below` for disk i (d), its path malloc'ed into *out. Every layer of a
  * disk has one format, chosen at its first layer: the base's own when minivmm can make a
- * differencing image of it and re-point one (qcow2, VDI, VMDK), else qcow2 (raw, VHD, VHDX,
+ * differencing image of it and re-point one (qcow2, VDI, VMDK, VHD), else qcow2 (raw, VHDX,
  * Parallels, or a base whose format refuses this parent, e.g. a name too long for a VDI). */
 static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *below, char **out,
 			 char *err, size_t errlen)

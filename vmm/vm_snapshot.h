@@ -9,10 +9,12 @@
  *
  * Every layer of a disk has one format, "layer_format" (absent in trees written before it: qcow2),
  * chosen at its first layer: the base's own when minivmm can create a differencing image of it
- * and later re-point one (qcow2, VDI, VMDK), else qcow2 (raw, VHD, VHDX, Parallels).
+ * and later re-point one (qcow2, VDI, VMDK, VHD), else qcow2 (raw, VHDX, Parallels: their
+ * drivers cannot record a backing file). A first layer the base's format refuses (a path too
+ * long for a VDI's 256-byte comment or a VHD locator, a VMDK over 64 TiB) falls back to qcow2.
  *
  * take:    each normal disk's current layer is frozen as the snapshot's, and a new empty diff
- *          over it (STATE/diskI-STEM.snapK.EXT, EXT qcow2|vdi|vmdk) becomes current: the VM
+ *          over it (STATE/diskI-STEM.snapK.EXT, EXT qcow2|vdi|vmdk|vhd) becomes current: the VM
  *          writes there.
  * restore: the current diff (if no snapshot owns it) is deleted and a new one made over the
  *          snapshot's layer: the disks read exactly what they did at take.
