@@ -160,6 +160,15 @@ static int check_layers(const struct case_fmt *c, const char *state)
 			fail_msg("qemu-img check %s failed", f);
 		if (!strcmp(c->layer, "vpc"))
 			check_vhd_parent(f);
+		/* A VMDK's parentCID is its parent's CID all down the chain (as qemu sees them). */
+		if (!strcmp(c->layer, "vmdk") &&
+		    test_run(
+			"qemu-img info --output=json --backing-chain '%s' | python3 -c '"
+			"import json,sys; c=json.load(sys.stdin); "
+			"d=[i[\"format-specific\"][\"data\"] for i in c]; "
+			"sys.exit(any(a[\"parent-cid\"]!=b[\"cid\"] for a,b in zip(d,d[1:])))'",
+			f) != 0)
+			fail_msg("%s: a parentCID does not match its parent's CID", f);
 	}
 	int n = (int)g.gl_pathc;
 	globfree(&g);
