@@ -13,9 +13,9 @@
  *
  * N is the attachment index (command-line order of --disk/--cdrom from 0), STEM the image's file
  * name without its extension. These two diffs are always qcow2, whatever the base's format: they
- * are never re-pointed, qcow2 can sit over every format, and a VDI or VHD diff would carry the
- * shared base's UUID link where several VMs use one base. (VM snapshot layers of normal disks
- * follow the base's format: vmm/vm_snapshot.h.) "Fixed size" for shareable: raw, or an image without a backing file
+ * are never re-pointed, qcow2 sits over every format, and existing state directories already
+ * hold them under these names. (VM snapshot layers of normal disks follow the base's format:
+ * vmm/vm_snapshot.h.) "Fixed size" for shareable: raw, or an image without a backing file
  * whose every cluster/block is allocated and not compressed (VDI static, VHD fixed, VMDK flat,
  * qcow2 created with preallocation=metadata|falloc|full); anything else is refused.
  */
