@@ -343,11 +343,45 @@ static void test_legacy_tree(void **st)
 	assert_non_null(strstr(err, "cannot be a layer format"));
 }
 
+/* A VDI base whose path does not fit a differencing VDI's 256-byte comment gets qcow2 layers
+ * (chosen once, at the first layer, and kept). */
+static void test_fallback(void **st)
+{
+	(void)st;
+	const struct case_fmt c = {"vdi", "vdi", "qcow2", "qcow2"};
+	char dir[600], base[700], state[600], err[1024];
+	snprintf(dir, sizeof(dir), "%s/%0240d", test_tmpdir, 0);
+	snprintf(base, sizeof(base), "%s/base.vdi", dir);
+	snprintf(state, sizeof(state), "%s/long/state", test_tmpdir);
+	assert_int_equal(
+	    test_run("mkdir -p '%s' && qemu-img create -q -f vdi '%s' %u", dir, base, DISK_SIZE),
+	    0);
+	uint64_t h1 = vm_run("long", base, "vdi", state, 'A');
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)), 0);
+	check_tree_format(state, "qcow2");
+	uint64_t h2 = vm_run("long", base, "vdi", state, 'B');
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(check_layers(&c, state), 2);
+	check_tree_format(state, "qcow2");
+	vm_run("long", base, "vdi", state, 'C');
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)), 0);
+	assert_true(vm_run("long", base, "vdi", state, 0) == h1);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2", err, sizeof(err)), 0);
+	assert_true(vm_run("long", base, "vdi", state, 0) == h2);
+	/* s1's layer is the VDI base, its child a qcow2 layer: merged, the VM reads the same. */
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)))
+		fail_msg("delete s1: %s", err);
+	assert_true(vm_run("long", base, "vdi", state, 0) == h2);
+	assert_int_equal(check_layers(&c, state), 1);
+	assert_int_equal(test_run("qemu-img check -q -f vdi '%s'", base), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_formats),
 	    cmocka_unit_test(test_legacy_tree),
+	    cmocka_unit_test(test_fallback),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
