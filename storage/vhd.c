@@ -214,7 +214,13 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	if (ret < 0)
 		return ret;
 	/* The next block replaces the trailing footer; after a crash that lost it, it goes after
-	 * the last block instead. */
+	 * the last block and after every parent locator's data (never over it) instead. */
+	for (int i = 0; s->type == VHD_TYPE_DIFF && i < 8; i++) {
+		const uint8_t *loc = h + VHD_D_LOCATORS + 24 * i;
+		uint64_t len = vhd_get32(loc + 8), off = vhd_get64(loc + 16);
+		if (vhd_get32(loc) && len && off <= fsize && len <= fsize - off && off + len > end)
+			end = off + len;
+	}
 	s->footer_pos = end;
 	if (trailing_ok && fsize - VHD_FOOTER_SIZE > end)
 		s->footer_pos = fsize - VHD_FOOTER_SIZE;

@@ -147,11 +147,49 @@ static void test_refusals(void **st)
 	block_close(p);
 }
 
+/* A crash that lost the trailing footer (the copy at 0 stands in): the next block goes after the
+ * locator data, not over it. */
+static void test_lost_footer(void **st)
+{
+	(void)st;
+	struct block_device *c;
+	unsigned char buf[4096];
+	struct block_create_args a = {.size = 0, .backing = "p2.vhd", .backing_fmt = "vpc"};
+	assert_int_equal(block_create("vpc", test_path("d.vhd"), &a), 0);
+	assert_int_equal(
+	    block_open(test_path("d.vhd"), "vpc", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &c), 0);
+	assert_int_equal(block_set_backing(c, "p1.vhd", "vpc"), 0);
+	block_close(c);
+	for (int round = 0; round < 2; round++) {
+		/* round 0: the locator create wrote after the BAT; round 1: the rebase's one. */
+		assert_int_equal(test_run("truncate -s -512 '%s'", test_path("d.vhd")), 0);
+		assert_int_equal(block_open(test_path("d.vhd"), "vpc", BLOCK_OPEN_RDWR, &c), 0);
+		memset(buf, 0xe0 + round, sizeof(buf));
+		assert_int_equal(block_pwrite(c, (uint64_t)(2 + 2 * round) << 20, buf, sizeof(buf)),
+				 0);
+		block_close(c);
+		if (spec_check("d.vhd", "p1.vhd", "p1.vhd"))
+			fail_msg("round %d: the locator was overwritten", round);
+		assert_int_equal(block_open(test_path("d.vhd"), "vpc", 0, &c), 0);
+		expect_byte(c, (uint64_t)(2 + 2 * round) << 20, 0xe0 + round);
+		expect_byte(c, 0, 0x11);
+		block_close(c);
+		if (round == 0) {
+			assert_int_equal(block_open(test_path("d.vhd"), "vpc",
+						    BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &c),
+					 0);
+			assert_int_equal(block_set_backing(c, "p1.vhd", "vpc"), 0);
+			block_close(c);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rebase),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_lost_footer),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
