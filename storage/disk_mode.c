@@ -210,7 +210,10 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	if (mode != DISK_MODE_READONLY)
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
-		if ((ret = block_open(env.layers[index], "qcow2", flags, out)) < 0 ||
+		const char *fmt = env.layer_formats && env.layer_formats[index]
+				      ? env.layer_formats[index]
+				      : "qcow2";
+		if ((ret = block_open(env.layers[index], fmt, flags, out)) < 0 ||
 		    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
 			return disk_mode_fail(out, err, errlen, ret);
 		*user = disk_mode_find_layer(*out, path);

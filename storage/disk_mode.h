@@ -12,7 +12,10 @@
  *                 the image; kept across starts             read on the base
  *
  * N is the attachment index (command-line order of --disk/--cdrom from 0), STEM the image's file
- * name without its extension. "Fixed size" for shareable: raw, or an image without a backing file
+ * name without its extension. These two diffs are always qcow2, whatever the base's format: they
+ * are never re-pointed, qcow2 sits over every format, and existing state directories already
+ * hold them under these names. (VM snapshot layers of normal disks follow the base's format:
+ * vmm/vm_snapshot.h.) "Fixed size" for shareable: raw, or an image without a backing file
  * whose every cluster/block is allocated and not compressed (VDI static, VHD fixed, VMDK flat,
  * qcow2 created with preallocation=metadata|falloc|full); anything else is refused.
  */
@@ -35,8 +38,10 @@ struct disk_mode_env {
 	char state_dir[PATH_MAX];
 	bool restarted;
 	/* VM snapshots: layers[i], when set, is the layer normal disk i (attachment index) now
-	 * writes, over the file given on the command line. Owned by the caller. */
+	 * writes, over the file given on the command line, and layer_formats[i] its format (the
+	 * VM snapshot tree records it; NULL: qcow2). Owned by the caller. */
 	char *const *layers;
+	char *const *layer_formats;
 	unsigned nlayers;
 	/* Hard disks whose format carries no UUID (raw, qcow2...): the UUID this VM keeps for file
 	 * `path` attached as disk `index` (vmm/vm_state.c: STATE/uuids.json). NULL: none kept. */
