@@ -200,15 +200,15 @@ int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t err
 	return 0;
 }
 
-int disk_layer_open(const struct disk *d, const char *layer, struct disk_medium *m, char *err,
-		    size_t errlen)
+int disk_layer_open(const struct disk *d, const char *layer, const char *format,
+		    struct disk_medium *m, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
 	if (d->media != DISK_MEDIA_HDD || d->read_only || !d->bs) {
 		snprintf(err, errlen, "%s: not a writable hard disk", d->path ? d->path : "drive");
 		return -EINVAL;
 	}
-	int ret = disk_mode_open_layer(layer, disk_open_flags(d), &m->bs, err, errlen);
+	int ret = disk_mode_open_layer(layer, format, disk_open_flags(d), &m->bs, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (m->bs->size != d->size) { /* the guest must not see its disk change size */

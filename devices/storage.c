@@ -287,8 +287,8 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 	return 0;
 }
 
-int storage_switch_layers(struct storage *s, const char *const *layers, unsigned n, char *err,
-			  size_t errlen)
+int storage_switch_layers(struct storage *s, const char *const *layers,
+			  const char *const *formats, unsigned n, char *err, size_t errlen)
 {
 	struct disk_medium *m = calloc(n ? n : 1, sizeof(*m));
 	unsigned i;
@@ -309,7 +309,7 @@ int storage_switch_layers(struct storage *s, const char *const *layers, unsigned
 		/* The current top becomes the snapshot's: only read from now on, and the new
 		 * chain's read lock on it must not collide with our own write lock. */
 		if (!d->bs || (ret = disk_lock_chain(d->bs, false, err, errlen)) < 0 ||
-		    (ret = disk_layer_open(d, layers[i], &m[i], err, errlen)) < 0) {
+		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i], err, errlen)) < 0) {
 			if (!d->bs) {
 				snprintf(err, errlen, "disk %u has no medium", i);
 				ret = -EINVAL;

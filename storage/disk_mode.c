@@ -165,12 +165,13 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 	return 0;
 }
 
-int disk_mode_open_layer(const char *layer, int flags, struct block_device **out, char *err,
-			 size_t errlen)
+int disk_mode_open_layer(const char *layer, const char *format, int flags,
+			 struct block_device **out, char *err, size_t errlen)
 {
 	int ret;
 	err[0] = 0;
-	if ((ret = block_open(layer, "qcow2", flags | BLOCK_OPEN_RDWR, out)) < 0 ||
+	flags |= BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK;
+	if ((ret = block_open(layer, format ? format : "qcow2", flags, out)) < 0 ||
 	    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	return 0;
@@ -221,7 +222,8 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	if (mode != DISK_MODE_READONLY)
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
-		if ((ret = disk_mode_open_layer(env.layers[index], flags, out, err, errlen)) < 0)
+		const char *fmt = env.layer_formats ? env.layer_formats[index] : NULL;
+		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) < 0)
 			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;

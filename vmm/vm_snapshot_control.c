@@ -19,10 +19,10 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 
-static int snapshot_switch(void *opaque, const char *const *layers, unsigned n, char *err,
-			   size_t errlen)
+static int snapshot_switch(void *opaque, const char *const *layers, const char *const *formats,
+			   unsigned n, char *err, size_t errlen)
 {
-	return storage_switch_layers(opaque, layers, n, err, errlen);
+	return storage_switch_layers(opaque, layers, formats, n, err, errlen);
 }
 
 /* args: "take", SNAP and perhaps STATE_DIR, all strings. */

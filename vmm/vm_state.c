@@ -196,22 +196,30 @@ static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16]
 }
 
 /* Normal disks with VM snapshots write their snapshot's current layer. */
-static char **vm_state_layer;
+static char **vm_state_layer, **vm_state_layer_fmt;
 static unsigned vm_state_nlayers;
 
 static void vm_state_layers_free(void)
 {
-	for (unsigned i = 0; i < vm_state_nlayers; i++)
+	for (unsigned i = 0; i < vm_state_nlayers; i++) {
 		free(vm_state_layer[i]);
+		free(vm_state_layer_fmt[i]);
+	}
 	free(vm_state_layer);
-	vm_state_layer = NULL;
+	free(vm_state_layer_fmt);
+	vm_state_layer = vm_state_layer_fmt = NULL;
 	vm_state_nlayers = 0;
 }
 
 static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	vm_state_layers_free();
-	if (!(vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer)))) {
+	vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer));
+	vm_state_layer_fmt = calloc(cfg->ndisks, sizeof(*vm_state_layer_fmt));
+	if (!vm_state_layer || !vm_state_layer_fmt) {
+		free(vm_state_layer);
+		free(vm_state_layer_fmt);
+		vm_state_layer = vm_state_layer_fmt = NULL;
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -222,7 +230,7 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 			continue;
 		char *real = realpath(d->path, NULL);
 		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i],
-					      err, errlen);
+					      &vm_state_layer_fmt[i], err, errlen);
 		free(real);
 		if (ret < 0) {
 			vm_state_layers_free();
@@ -258,6 +266,7 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
 		return ret;
 	env.layers = vm_state_layer;
+	env.layer_formats = vm_state_layer_fmt;
 	env.nlayers = vm_state_nlayers;
 	env.uuid = vm_state_disk_uuid;
 	memcpy(vm_state_dirpath, env.state_dir, sizeof(vm_state_dirpath));

@@ -1,5 +1,6 @@
 /* VM snapshot of a paused VM at the storage level, without a CPU: the VM's storage (IDE controller,
- * I/O thread) runs with three disks (normal qcow2, normal raw, writethrough qcow2); requests are
+ * I/O thread) runs with four disks (normal qcow2, normal raw, writethrough qcow2, normal VDI);
+ * requests are
  * submitted on each disk's aio context as a controller does; storage_quiesce +
  * vm_snapshot_take_live switch the normal disks to new layers while the writethrough disk stays.
  * What each file then holds is checked after "power off", and restore brings the snapshot back. */
@@ -28,7 +29,7 @@
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
 
-#define NDISKS 3
+#define NDISKS 4
 
 static char state[300];
 
@@ -59,7 +60,7 @@ static int setup(void **st)
 		return -1;
 	snprintf(state, sizeof(state), "%s/state", test_tmpdir);
 	return test_run("cd '%s' && qemu-img create -q -f qcow2 n.qcow2 16M && truncate -s 16M r.raw "
-			"&& qemu-img create -q -f qcow2 wt.qcow2 16M",
+			"&& qemu-img create -q -f qcow2 wt.qcow2 16M && qemu-img create -q -f vdi v.vdi 16M",
 			test_tmpdir);
 }
 
@@ -77,10 +78,11 @@ static void machine_start(struct machine *m)
 	snprintf(a[0], sizeof(a[0]), "%s/n.qcow2,bus=ide", test_tmpdir);
 	snprintf(a[1], sizeof(a[1]), "%s/r.raw,bus=ide", test_tmpdir);
 	snprintf(a[2], sizeof(a[2]), "%s/wt.qcow2,writethrough,bus=ide", test_tmpdir);
-	const char *argv[] = {"run",	"--name", "livesnap", "--kernel", "k",
-			      "--disk", a[0],	  "--disk",   a[1],	  "--disk",
-			      a[2],	"--state-dir", state};
-	assert_int_equal(vm_config_parse(13, (char **)argv, 1 << 20, 1, &m->cfg, err, sizeof(err)),
+	snprintf(a[3], sizeof(a[3]), "%s/v.vdi,bus=ide", test_tmpdir);
+	const char *argv[] = {"run",	"--name", "livesnap",	 "--kernel", "k",
+			      "--disk", a[0],	  "--disk",	 a[1],	     "--disk",
+			      a[2],	"--disk", a[3],		 "--state-dir", state};
+	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, 1, &m->cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(io_bus_init(&m->pio), 0);
 	assert_int_equal(io_bus_init(&m->mmio), 0);
@@ -143,16 +145,16 @@ static void waiter_finish(struct waiter *w)
 	free(w);
 }
 
-static int switch_layers(void *opaque, const char *const *layers, unsigned n, char *err,
-			 size_t errlen)
+static int switch_layers(void *opaque, const char *const *layers, const char *const *formats,
+			 unsigned n, char *err, size_t errlen)
 {
-	return storage_switch_layers(opaque, layers, n, err, errlen);
+	return storage_switch_layers(opaque, layers, formats, n, err, errlen);
 }
 
-static int switch_fails(void *opaque, const char *const *layers, unsigned n, char *err,
-			size_t errlen)
+static int switch_fails(void *opaque, const char *const *layers, const char *const *formats,
+			unsigned n, char *err, size_t errlen)
 {
-	(void)opaque, (void)layers, (void)n;
+	(void)opaque, (void)layers, (void)formats, (void)n;
 	snprintf(err, errlen, "refused by the test");
 	return -EIO;
 }
@@ -195,12 +197,17 @@ static void test_take_while_paused(void **unused)
 	assert_non_null(strstr(storage_disk(m.st, 0)->bs->filename, "/disk0-n.snap1.qcow2"));
 	assert_non_null(strstr(storage_disk(m.st, 1)->bs->filename, "/disk1-r.snap1.qcow2"));
 	assert_non_null(strstr(storage_disk(m.st, 2)->bs->filename, "/wt.qcow2"));
+	/* A VDI disk's layer is a differencing VDI, as VirtualBox makes. */
+	assert_non_null(strstr(storage_disk(m.st, 3)->bs->filename, "/disk3-v.snap1.vdi"));
+	assert_string_equal(storage_disk(m.st, 3)->bs->drv->name, "vdi");
 	assert_string_equal(storage_disk(m.st, 0)->path, m.cfg.disks[0].path);
 
 	/* The frozen tops stay locked against writers (read-locked through the new chains), and
 	 * so are the new layers. */
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < NDISKS; i++) {
 		struct block_device *b = NULL;
+		if (i == 2)
+			continue; /* writethrough: not switched */
 		const char *files[2] = {storage_disk(m.st, i)->bs->backing->filename,
 					storage_disk(m.st, i)->bs->filename};
 		for (unsigned k = 0; k < 2; k++) {
@@ -223,7 +230,7 @@ static void test_take_while_paused(void **unused)
 				  state, state),
 			 0);
 	/* Nor does one whose tops are not the VM's (a stale record). */
-	const char *wrong[NDISKS] = {m.cfg.disks[2].path, m.cfg.disks[1].path, NULL};
+	const char *wrong[NDISKS] = {m.cfg.disks[2].path, m.cfg.disks[1].path, NULL, NULL};
 	assert_int_equal(vm_snapshot_take_live(state, "stale", wrong, NDISKS, switch_layers, m.st,
 					       err, sizeof(err)),
 			 -ESTALE);
@@ -245,6 +252,11 @@ static void test_take_while_paused(void **unused)
 				  "|| exit 1; done",
 				  state, test_tmpdir),
 			 0);
+	/* (qemu-img cannot open a differencing VDI: minivmm's own check, and the base's by qemu) */
+	assert_int_equal(test_run("./minivmm img check -q '%s/disk3-v.snap1.vdi' && qemu-img check -q "
+				  "'%s/v.vdi'",
+				  state, test_tmpdir),
+			 0);
 
 	/* The next start writes the new layers; a restore brings A back, not for writethrough. */
 	machine_start(&m);
@@ -256,7 +268,7 @@ static void test_take_while_paused(void **unused)
 	for (unsigned i = 0; i < NDISKS; i++) {
 		uint8_t b[512];
 		assert_int_equal(block_pread(storage_disk(m.st, i)->bs, 0, b, sizeof(b)), 0);
-		assert_int_equal(b[0], i < 2 ? 'A' : 'B');
+		assert_int_equal(b[0], i == 2 ? 'B' : 'A');
 	}
 	machine_stop(&m);
 }
