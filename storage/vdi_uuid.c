@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "storage/vdi.h"
+#include "storage/uuid.h"
 
 /* Reverses the byte order of the three leading fields; the mapping is its own inverse. */
 static void vdi_uuid_swap(uint8_t out[16], const uint8_t in[16])
@@ -32,20 +32,10 @@ void vdi_uuid_to_disk(uint8_t *disk, const uint8_t uuid[16])
 int vdi_uuid_generate(uint8_t *disk)
 {
 	uint8_t u[16];
-	size_t got = 0;
+	int ret = uuid_random_v4(u);
 
-	while (got < sizeof(u)) {
-		ssize_t n = getrandom(u + got, sizeof(u) - got, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)n;
-	}
-	u[6] = (u[6] & 0x0f) | 0x40; /* version 4: random */
-	u[8] = (u[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	if (ret < 0)
+		return ret;
 	vdi_uuid_to_disk(disk, u);
 	return 0;
 }

@@ -100,7 +100,6 @@ void vhd_geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *sec
 void vhd_footer_fill(uint8_t *f, uint32_t type, uint64_t size, uint64_t data_offset,
 		     const uint8_t uuid[16], const char creator[4]);
 void vhd_footer_set_checksum(uint8_t *f);
-int vhd_random(void *buf, size_t len);
 
 int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "storage/vhd.h"
+#include "storage/uuid.h"
 
 /* The smallest CHS-expressible sector count >= sectors (or sectors itself beyond the largest). */
 static uint64_t vhd_chs_round(uint64_t sectors)
@@ -148,11 +149,9 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 				   filename, (unsigned long long)args->size);
 	uint64_t size = sectors * VHD_SECTOR;
 
-	ret = vhd_random(uuid, sizeof(uuid));
+	ret = uuid_random_v4(uuid);
 	if (ret < 0)
 		return block_error(ret, "%s: no random bytes for the UUID", filename);
-	uuid[6] = (uuid[6] & 0x0f) | 0x40;
-	uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	vhd_footer_fill(footer,
 			fixed		? VHD_TYPE_FIXED
 			: args->backing ? VHD_TYPE_DIFF

@@ -2,7 +2,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "storage/vhd.h"
@@ -96,20 +95,4 @@ void vhd_footer_fill(uint8_t *f, uint32_t type, uint64_t size, uint64_t data_off
 	vhd_put32(f + VHD_F_TYPE, type);
 	memcpy(f + VHD_F_UUID, uuid, 16);
 	vhd_footer_set_checksum(f);
-}
-
-int vhd_random(void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = getrandom((uint8_t *)buf + got, len - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		got += (size_t)n;
-	}
-	return 0;
 }

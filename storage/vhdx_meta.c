@@ -2,9 +2,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "storage/vhdx.h"
+#include "storage/uuid.h"
 
 const uint8_t vhdx_guid_bat[16] = {0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
 				   0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08};
@@ -97,7 +97,7 @@ void vhdx_put64(uint8_t *p, uint64_t v)
 
 int vhdx_guid_random(uint8_t guid[16])
 {
-	if (getrandom(guid, 16, 0) != 16)
+	if (random_fill(guid, 16) < 0)
 		return -EIO;
 	guid[7] = (guid[7] & 0x0f) | 0x40; /* version 4, in the little-endian third field */
 	guid[8] = (guid[8] & 0x3f) | 0x80;

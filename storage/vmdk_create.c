@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "storage/vmdk.h"
+#include "storage/uuid.h"
 
 #define VMDK_SPLIT_SECTORS (2ull << 30 >> 9)
 #define VMDK_GRAIN_DEFAULT 128u
@@ -207,7 +207,7 @@ static int vmdk_parent_cid(const char *filename, const struct block_create_args 
 static int vmdk_random_cid(uint32_t *cid)
 {
 	do {
-		if (getrandom(cid, sizeof(*cid), 0) != sizeof(*cid))
+		if (random_fill(cid, sizeof(*cid)) < 0)
 			return -EIO;
 	} while (*cid >= 0xfffffffeu);
 	return 0;

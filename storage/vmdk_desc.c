@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "storage/vmdk.h"
+#include "storage/uuid.h"
 
 /* [*ks, *ke) is the key of the line at p and [*vs, *ve) its value (quotes stripped); false when the
  * line is no key=value line. *next is the start of the following line. */
@@ -243,7 +243,7 @@ int vmdk_cid_refresh(struct block_device *bs)
 		uint32_t cid;
 		char text[16];
 		do {
-			if (getrandom(&cid, sizeof(cid), 0) != sizeof(cid))
+			if (random_fill(&cid, sizeof(cid)) < 0)
 				cid = (uint32_t)time(NULL) ^ s->cid;
 		} while (cid >= 0xfffffffeu || cid == s->cid);
 		snprintf(text, sizeof(text), "%08x", cid);

@@ -6,25 +6,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "tools/img.h"
 #include "tools/img_convert.h"
+#include "storage/uuid.h"
 
 int img_uuid_random(uint8_t uuid[16])
 {
-	size_t got = 0;
-
-	while (got < 16) {
-		ssize_t n = getrandom(uuid + got, 16 - got, 0);
-		if (n < 0 && errno != EINTR)
-			return block_error(-errno, "cannot get random bytes for a UUID: %s",
-					   strerror(errno));
-		if (n > 0)
-			got += (size_t)n;
-	}
-	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* version 4 */
-	uuid[8] = (uuid[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+	int ret = uuid_random_v4(uuid);
+	if (ret < 0)
+		return block_error(ret, "cannot get random bytes for a UUID: %s", strerror(-ret));
 	return 0;
 }
 

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/vm_uuid.h"
+#include "storage/uuid.h"
 
 static int vm_uuid_hex(char c)
 {
@@ -48,21 +48,6 @@ void vm_uuid_format(const uint8_t u[16], char out[37])
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
 		 u[13], u[14], u[15]);
-}
-
-static int vm_uuid_random(uint8_t u[16])
-{
-	size_t got = 0;
-	while (got < 16) {
-		ssize_t n = getrandom(u + got, 16 - got, 0);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n > 0)
-			got += (size_t)n;
-	}
-	u[6] = (u[6] & 0x0f) | 0x40; /* version 4: random */
-	u[8] = (u[8] & 0x3f) | 0x80; /* RFC 4122 variant */
-	return 0;
 }
 
 /* A key from the file, printable and short enough for a one-line message. */
@@ -286,7 +271,7 @@ int vm_uuid_get(const char *dir, const char *real, uint8_t uuid[16], bool *creat
 		vm_uuid_parse(json_object_get_string(v), uuid); /* checked by vm_uuid_load */
 	} else if (!ret) {
 		isnew = true;
-		if (!vm_uuid_same_file(o, real, uuid) && (ret = vm_uuid_random(uuid)) < 0)
+		if (!vm_uuid_same_file(o, real, uuid) && (ret = uuid_random_v4(uuid)) < 0)
 			snprintf(err, errlen, "cannot get random bytes for a UUID: %s",
 				 strerror(-ret));
 		vm_uuid_format(uuid, text);
