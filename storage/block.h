@@ -205,6 +205,39 @@ int block_truncate(struct block_device *bs, uint64_t new_size, enum block_preall
  * there is one (zeroes past the backing file's end), zeroes otherwise. */
 int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 
+/* ---- Mapped I/O for drivers (storage/block_map_io.c) ---- */
+/* Where one run of a request lives. */
+enum block_map_kind {
+	BLOCK_MAP_HOST,	   /* in `file` at `host` */
+	BLOCK_MAP_ZERO,	   /* reads as zeroes */
+	BLOCK_MAP_BACKING, /* reads as the backing content (block_read_backing) */
+	BLOCK_MAP_DRIVER,  /* ops->io does it (compressed data, copy-on-write...) */
+};
+struct block_map {
+	enum block_map_kind kind;
+	uint64_t len;		 /* bytes of the run: 1 .. the length asked */
+	uint64_t host;		 /* HOST: offset in the file; DRIVER: the driver's own value */
+	struct host_file *file;	 /* HOST: NULL means bs->file */
+	const char *name;	 /* HOST: the file's name in messages; NULL means bs->filename */
+};
+struct block_map_ops {
+	/* Describe the leading run of [offset, offset+len) in *m (zeroed on entry); -errno, with a
+	 * block_error() message, fails the request. */
+	int (*map)(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+		   struct block_map *m);
+	/* Do one run the core does not: DRIVER runs, and on writes every run that is not HOST (the
+	 * driver allocates). part/n are the run's bytes of the request. */
+	int (*io)(struct block_device *bs, void *opaque, uint64_t offset, const struct block_map *m,
+		  const struct iovec *part, int n);
+};
+/* Cut a request into the runs ops->map describes and read or write each: host runs with
+ * host_file_preadv/pwritev (a failure names the file and host offset), zero and backing runs of a
+ * read here, the rest through ops->io. Stops at the first failure. */
+int block_map_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		     int iovcnt, const struct block_map_ops *ops, void *opaque);
+int block_map_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		      int iovcnt, const struct block_map_ops *ops, void *opaque);
+
 /* ---- Errors ---- */
 /* Record the message of the current failure (thread-local); returns -err for convenience:
  *   return block_error(-EINVAL, "%s: L1 table offset %#llx beyond end of file", bs->filename, x); */
