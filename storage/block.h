@@ -250,6 +250,14 @@ const char *block_opts_get(struct block_opts *opts, const char *key); /* marks i
 void block_opts_free(struct block_opts *opts);
 /* Name of the first option nobody used, or NULL. */
 const char *block_opts_unused(const struct block_opts *opts);
+/* Typed lookups for create options (each marks its key used). An absent key leaves *out alone and
+ * is 0; a bad value is -EINVAL with a message naming file, key and value. Booleans: on/off,
+ * true/false, yes/no, 1/0 (any case). Sizes: decimal bytes, optionally K, M, G or T (binary; then
+ * optionally B or iB). Preallocation ("preallocation"): off, metadata, falloc or full. */
+int block_opts_get_bool(struct block_opts *opts, const char *file, const char *key, bool *out);
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
+			uint64_t *out);
+int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out);
 
 /* ---- iovec helpers ---- */
 size_t iov_size(const struct iovec *iov, int iovcnt);

@@ -135,30 +135,13 @@ static int raw_truncate(struct block_device *bs, uint64_t new_size, enum block_p
 	return ret;
 }
 
-static int raw_parse_prealloc(const char *filename, const char *text, enum block_prealloc *out)
-{
-	if (!text || strcmp(text, "off") == 0)
-		*out = BLOCK_PREALLOC_OFF;
-	else if (strcmp(text, "metadata") == 0)
-		*out = BLOCK_PREALLOC_METADATA; /* refused with a clear message by raw_resize */
-	else if (strcmp(text, "falloc") == 0)
-		*out = BLOCK_PREALLOC_FALLOC;
-	else if (strcmp(text, "full") == 0)
-		*out = BLOCK_PREALLOC_FULL;
-	else
-		return block_error(-EINVAL,
-				   "%s: unknown preallocation '%s' (raw takes off, falloc, full)",
-				   filename, text);
-	return 0;
-}
-
 static int raw_create(const char *filename, const struct block_create_args *args)
 {
 	enum block_prealloc prealloc = BLOCK_PREALLOC_OFF;
 	struct host_file f;
 	int ret;
 
-	ret = raw_parse_prealloc(filename, block_opts_get(args->opts, "preallocation"), &prealloc);
+	ret = block_opts_get_prealloc(args->opts, filename, &prealloc);
 	if (ret < 0)
 		return ret;
 	if (args->backing)
