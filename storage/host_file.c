@@ -473,8 +473,8 @@ static bool host_file_unsupported(int err)
 	return err == -EOPNOTSUPP || err == -ENOSYS || err == -EINVAL;
 }
 
-/* Write real zeroes over [offset, offset+len) (the last-resort fallback). */
-static int host_file_write_zero_bytes(struct host_file *f, uint64_t offset, uint64_t len)
+/* The last-resort fallback of write_zeroes, and what preallocation=full asks for. */
+int host_file_fill_zeroes(struct host_file *f, uint64_t offset, uint64_t len)
 {
 	size_t chunk = len < HOST_FILE_BOUNCE_MAX ? (size_t)len : HOST_FILE_BOUNCE_MAX;
 	void *buf;
@@ -516,7 +516,7 @@ int host_file_punch_hole(struct host_file *f, uint64_t offset, uint64_t len)
 	ret = host_file_fallocate(f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, len);
 	if (ret == 0 || !host_file_unsupported(ret))
 		return ret;
-	return host_file_write_zero_bytes(f, offset, len);
+	return host_file_fill_zeroes(f, offset, len);
 }
 
 int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len)

@@ -136,22 +136,16 @@ static int vdi_create_bmap(struct host_file *f, uint32_t blocks, bool fixed)
 /* Makes the data area [start, end) of a fixed image read as zeroes, as preallocation asks. */
 int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
 {
-	static const uint8_t zeroes[65536];
 	int ret;
 
 	if (p == BLOCK_PREALLOC_FALLOC) {
 		ret = host_file_allocate(f, start, end - start);
 		if (ret < 0 && ret != -EOPNOTSUPP)
 			return ret;
-	} else if (p == BLOCK_PREALLOC_FULL) {
-		for (uint64_t pos = start; pos < end; pos += sizeof(zeroes)) {
-			size_t n =
-			    end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
-
-			ret = host_file_pwrite(f, pos, zeroes, n);
-			if (ret < 0)
-				return ret;
-		}
+	} else if (p == BLOCK_PREALLOC_FULL && end > start) {
+		ret = host_file_fill_zeroes(f, start, end - start);
+		if (ret < 0)
+			return ret;
 	}
 	return host_file_truncate(f, end);
 }
