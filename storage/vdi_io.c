@@ -25,6 +25,34 @@ static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t 
 	return 0;
 }
 
+/* The start of every change to the disk: the request checked, the image's modification UUID
+ * renewed, io_lock taken (exclusive where blocks may be freed under readers). 1 for an empty
+ * request (nothing to do, no lock), 0 with the lock held, -errno without it. */
+static int vdi_write_begin(struct block_device *bs, uint64_t offset, uint64_t len, bool exclusive)
+{
+	struct vdi_state *s = bs->state;
+	int ret = vdi_check_request(bs, offset, len, true);
+
+	if (ret < 0 || len == 0)
+		return ret < 0 ? ret : 1;
+	ret = vdi_refresh_modify_uuid(bs);
+	if (ret < 0)
+		return ret;
+	if (exclusive)
+		pthread_rwlock_wrlock(&s->io_lock);
+	else
+		pthread_rwlock_rdlock(&s->io_lock);
+	return 0;
+}
+
+/* Bytes from pos to the end of its block or to end, whichever comes first. */
+static uint64_t vdi_block_rest(struct vdi_state *s, uint64_t pos, uint64_t end)
+{
+	uint64_t n = s->block_size - pos % s->block_size;
+
+	return n < end - pos ? n : end - pos;
+}
+
 static bool vdi_has_parent(struct block_device *bs)
 {
 	struct vdi_state *s = bs->state;
@@ -238,15 +266,10 @@ int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 int vdi_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vdi_state *s = bs->state;
-	uint64_t total = iov_size(iov, iovcnt);
-	int ret = vdi_check_request(bs, offset, total, true);
+	int ret = vdi_write_begin(bs, offset, iov_size(iov, iovcnt), false);
 
-	if (ret < 0 || total == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	pthread_rwlock_rdlock(&s->io_lock);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	ret = block_map_pwritev(bs, offset, iov, iovcnt, &vdi_map_ops, NULL);
 	pthread_rwlock_unlock(&s->io_lock);
 	return ret;
@@ -279,25 +302,16 @@ int vdi_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	struct vdi_state *s = bs->state;
 	bool fixed = s->type == VDI_TYPE_FIXED;
-	int ret = vdi_check_request(bs, offset, len, true);
+	int ret = vdi_write_begin(bs, offset, len, !fixed);
 
-	if (ret < 0 || len == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	if (fixed)
-		pthread_rwlock_rdlock(&s->io_lock);
-	else
-		pthread_rwlock_wrlock(&s->io_lock);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	pthread_mutex_lock(&s->meta_lock);
 	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
 		uint64_t blk = pos / s->block_size;
-		uint64_t n = s->block_size - pos % s->block_size;
+		uint64_t n = vdi_block_rest(s, pos, offset + len);
 		uint32_t e = vdi_entry(s, (uint32_t)blk);
 
-		if (n > offset + len - pos)
-			n = offset + len - pos;
 		/* Partial blocks are left alone: discard is advisory. */
 		if (vdi_whole_block(bs, pos, n) && VDI_IS_ALLOCATED(e) && e < s->blocks) {
 			if (fixed) /* a fixed image keeps its blocks; give the space back */
@@ -358,22 +372,13 @@ int vdi_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int
 {
 	struct vdi_state *s = bs->state;
 	bool unmap = (flags & BLOCK_ZERO_MAY_UNMAP) && s->type != VDI_TYPE_FIXED;
-	int ret = vdi_check_request(bs, offset, len, true);
+	int ret = vdi_write_begin(bs, offset, len, unmap);
 
-	if (ret < 0 || len == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	if (unmap)
-		pthread_rwlock_wrlock(&s->io_lock);
-	else
-		pthread_rwlock_rdlock(&s->io_lock);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
-		uint64_t n = s->block_size - pos % s->block_size;
+		uint64_t n = vdi_block_rest(s, pos, offset + len);
 
-		if (n > offset + len - pos)
-			n = offset + len - pos;
 		ret = vdi_zero_block(bs, pos, n, unmap);
 		pos += n;
 	}

@@ -100,20 +100,29 @@ static int vhd_map_sectors(struct block_device *bs, struct vhd_reader *r, uint64
 	return 0;
 }
 
+/* Where the block map puts the run at offset: HOST, or ZERO for a free block (what that reads as
+ * is the caller's business). A fixed disk maps one to one. */
+static void vhd_map_block(struct vhd_state *s, uint64_t offset, uint64_t len, struct block_map *m)
+{
+	m->kind = BLOCK_MAP_HOST;
+	if (s->type == VHD_TYPE_FIXED) {
+		m->host = offset;
+		m->len = len;
+		return;
+	}
+	m->host = vhd_map(s, offset, len, &m->len);
+	if (!m->host)
+		m->kind = BLOCK_MAP_ZERO;
+}
+
 static int vhd_map_read(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
 			struct block_map *m)
 {
 	struct vhd_state *s = bs->state;
 
-	m->kind = BLOCK_MAP_HOST;
-	if (s->type == VHD_TYPE_FIXED) {
-		m->host = offset;
-		m->len = len;
-		return 0;
-	}
-	m->host = vhd_map(s, offset, len, &m->len);
-	if (!m->host)
-		m->kind = s->diff ? BLOCK_MAP_BACKING : BLOCK_MAP_ZERO;
+	vhd_map_block(s, offset, len, m);
+	if (s->diff && m->kind == BLOCK_MAP_ZERO)
+		m->kind = BLOCK_MAP_BACKING;
 	else if (s->diff)
 		return vhd_map_sectors(bs, opaque, offset, m);
 	return 0;
@@ -233,14 +242,8 @@ static int vhd_map_write(struct block_device *bs, void *opaque, uint64_t offset,
 	struct vhd_state *s = bs->state;
 
 	(void)opaque;
-	m->kind = BLOCK_MAP_HOST;
-	if (s->type == VHD_TYPE_FIXED) {
-		m->host = offset;
-		m->len = len;
-		return 0;
-	}
-	m->host = vhd_map(s, offset, len, &m->len);
-	if (!m->host ||
+	vhd_map_block(s, offset, len, m);
+	if (m->kind == BLOCK_MAP_ZERO ||
 	    (s->diff && !__atomic_load_n(&s->full[offset / s->block_size], __ATOMIC_ACQUIRE)))
 		m->kind = BLOCK_MAP_DRIVER;
 	return 0;

@@ -28,18 +28,6 @@ struct vmdk_create_opts {
 	bool flat, split, stream, zeroed;
 };
 
-static void vmdk_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void vmdk_put64(uint8_t *p, uint64_t v)
-{
-	vmdk_put32(p, (uint32_t)v);
-	vmdk_put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static int vmdk_create_opts(const char *file, struct block_opts *o, struct vmdk_create_opts *c)
 {
 	bool compat6 = false;

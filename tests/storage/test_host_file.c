@@ -253,7 +253,8 @@ static void test_extents_and_holes(void **state)
 	assert_int_equal(host_file_pread(&f, 0, buf, 1), 0);
 	assert_int_equal(buf[0], 5);
 	for (uint64_t off = 1; off < (3 << 20); off += sizeof(buf)) {
-		size_t len = (3 << 20) - off < sizeof(buf) ? (size_t)((3 << 20) - off) : sizeof(buf);
+		size_t len =
+		    (3 << 20) - off < sizeof(buf) ? (size_t)((3 << 20) - off) : sizeof(buf);
 		assert_int_equal(host_file_pread(&f, off, buf, len), 0);
 		for (size_t i = 0; i < len; i++)
 			assert_int_equal(buf[i], 0);
