@@ -357,7 +357,10 @@ static size_t ata_pio_chunk(const struct ata_device *dev, uint64_t left)
 	return left < chunk ? (size_t)left : chunk;
 }
 
-static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
+/* The completion of one transfer to or from the medium: a stale request is dropped, an I/O error
+ * fails the command; otherwise the position moves on and `next` continues the command. */
+static void ata_xfer_cb(struct block_aio_req *aio, int ret,
+			void (*next)(struct ata_device *dev, struct ata_req *req))
 {
 	struct ata_req *req = aio->opaque;
 	struct ata_device *dev = req->dev;
@@ -366,15 +369,25 @@ static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
 	if (ret < 0) {
 		ata_xfer_fail(dev, -EIO);
 	} else {
-		memcpy(dev->buf, req->bounce, req->len);
 		dev->offset += req->len;
 		dev->remaining -= req->len;
-		dev->buf_pos = 0;
-		dev->buf_len = req->len;
-		ata_pio_drq(dev, req->len, false);
+		next(dev, req);
 	}
 	ata_req_free(req);
 	ata_unlock(dev);
+}
+
+static void ata_pio_read_done(struct ata_device *dev, struct ata_req *req)
+{
+	memcpy(dev->buf, req->bounce, req->len);
+	dev->buf_pos = 0;
+	dev->buf_len = req->len;
+	ata_pio_drq(dev, req->len, false);
+}
+
+static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
+{
+	ata_xfer_cb(aio, ret, ata_pio_read_done);
 }
 
 static void ata_pio_read_next(struct ata_device *dev)
@@ -398,25 +411,19 @@ static void ata_pio_read_next(struct ata_device *dev)
 	}
 }
 
+static void ata_pio_write_done(struct ata_device *dev, struct ata_req *req)
+{
+	(void)req;
+	dev->buf_pos = 0;
+	if (dev->remaining)
+		ata_pio_drq(dev, ata_pio_chunk(dev, dev->remaining), false);
+	else
+		ata_write_end(dev);
+}
+
 static void ata_pio_write_cb(struct block_aio_req *aio, int ret)
 {
-	struct ata_req *req = aio->opaque;
-	struct ata_device *dev = req->dev;
-	if (!ata_req_claim(req))
-		return;
-	if (ret < 0) {
-		ata_xfer_fail(dev, -EIO);
-	} else {
-		dev->offset += req->len;
-		dev->remaining -= req->len;
-		dev->buf_pos = 0;
-		if (dev->remaining)
-			ata_pio_drq(dev, ata_pio_chunk(dev, dev->remaining), false);
-		else
-			ata_write_end(dev);
-	}
-	ata_req_free(req);
-	ata_unlock(dev);
+	ata_xfer_cb(aio, ret, ata_pio_write_done);
 }
 
 static void ata_pio_write_block(struct ata_device *dev)
@@ -530,24 +537,18 @@ static void ata_dma_buf(struct ata_device *dev)
 
 static void ata_dma_step(struct ata_device *dev);
 
+static void ata_dma_done(struct ata_device *dev, struct ata_req *req)
+{
+	(void)req;
+	if (dev->remaining)
+		ata_dma_step(dev);
+	else
+		ata_medium_end(dev);
+}
+
 static void ata_dma_cb(struct block_aio_req *aio, int ret)
 {
-	struct ata_req *req = aio->opaque;
-	struct ata_device *dev = req->dev;
-	if (!ata_req_claim(req))
-		return;
-	if (ret < 0) {
-		ata_xfer_fail(dev, -EIO);
-	} else {
-		dev->offset += req->len;
-		dev->remaining -= req->len;
-		if (dev->remaining)
-			ata_dma_step(dev);
-		else
-			ata_medium_end(dev);
-	}
-	ata_req_free(req);
-	ata_unlock(dev);
+	ata_xfer_cb(aio, ret, ata_dma_done);
 }
 
 static void ata_dma_step(struct ata_device *dev)
