@@ -46,13 +46,22 @@ crash_round() {
 	echo "PASS: $name (killed ${delay}s after the first flush; $out)"
 }
 
-# crash_verify_must_fail NAME IMG: the checker must be able to fail. IMG holds no stress writes,
-# so a log claiming 8 flushed writes must be refused.
+# crash_verify_must_fail FORMAT...: the checker must be able to fail. A fresh image of each format
+# holds no stress writes, so a log claiming 8 flushed writes must be refused.
 crash_verify_must_fail() {
-	echo 8 >"$CRASH_DIR/neg.log"
-	if ./minivmm block-stress verify "$2" "$CRASH_DIR/neg.log" 3 >/dev/null 2>&1; then
-		echo "FAIL: $1"
-	else
-		echo "PASS: $1"
-	fi
+	local f img
+	for f in "$@"; do
+		img="$CRASH_DIR/neg.$f"
+		rm -f "$img"
+		if ! ./minivmm img create -f "$f" "$img" 8M >/dev/null; then
+			echo "FAIL: verify-detects-lost-writes-$f (create)"
+			continue
+		fi
+		echo 8 >"$CRASH_DIR/neg.log"
+		if ./minivmm block-stress verify "$img" "$CRASH_DIR/neg.log" 3 >/dev/null 2>&1; then
+			echo "FAIL: verify-detects-lost-writes-$f"
+		else
+			echo "PASS: verify-detects-lost-writes-$f"
+		fi
+	done
 }

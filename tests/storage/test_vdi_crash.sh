@@ -25,6 +25,4 @@ done
 # QEMU cannot open differencing VDIs, so minivmm's own check judges it.
 round "minivmm-diff-29" "./minivmm img create -f vdi '$dir/base.vdi' 400M && ./minivmm img create -f vdi -b base.vdi -F vdi '$dir/minivmm-diff-29.vdi'" 29 "./minivmm img check"
 
-# The checker must be able to fail: a write it expects is missing.
-qemu-img create -q -f vdi "$dir/neg.vdi" 8M
-crash_verify_must_fail verify-detects-lost-writes "$dir/neg.vdi"
+crash_verify_must_fail vdi

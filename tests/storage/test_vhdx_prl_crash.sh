@@ -32,8 +32,4 @@ for seed in 3 41; do
 done
 round "parallels-minivmm-13" parallels "./minivmm img create -f parallels -o cluster_size=4K '$dir/parallels-minivmm-13.img' 400M" 13
 
-# The checker must be able to fail: a write it expects is missing.
-for f in vhdx parallels; do
-	./minivmm img create -f "$f" "$dir/neg.$f" 8M >/dev/null
-	crash_verify_must_fail "verify-detects-lost-writes-$f" "$dir/neg.$f"
-done
+crash_verify_must_fail vhdx parallels
