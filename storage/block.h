@@ -229,6 +229,9 @@ struct block_map_ops {
 	 * driver allocates). part/n are the run's bytes of the request. */
 	int (*io)(struct block_device *bs, void *opaque, uint64_t offset, const struct block_map *m,
 		  const struct iovec *part, int n);
+	/* Optional: called once for every run map described, after its I/O (done or failed), e.g.
+	 * to let go of what map pinned. */
+	void (*end)(struct block_device *bs, void *opaque, const struct block_map *m);
 };
 /* Cut a request into the runs ops->map describes and read or write each: host runs with
  * host_file_preadv/pwritev (a failure names the file and host offset), zero and backing runs of a

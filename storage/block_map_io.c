@@ -60,13 +60,14 @@ static int block_map_rw(struct block_device *bs, uint64_t offset, const struct i
 		if (m.len == 0 || m.len > len - done) {
 			ret = block_error(-EIO, "%s: bad mapping of offset %llu", bs->filename,
 					  (unsigned long long)(offset + done));
-			break;
+		} else {
+			int n = iov_slice(iov, iovcnt, done, m.len, part, iovcnt);
+			ret = n < 0 ? block_error(n, "%s: bad I/O vector", bs->filename)
+				    : block_map_run(bs, ops, opaque, offset + done, &m, part, n,
+						    write);
 		}
-		int n = iov_slice(iov, iovcnt, done, m.len, part, iovcnt);
-		if (n < 0)
-			ret = block_error(n, "%s: bad I/O vector", bs->filename);
-		else
-			ret = block_map_run(bs, ops, opaque, offset + done, &m, part, n, write);
+		if (ops->end)
+			ops->end(bs, opaque, &m);
 		done += m.len;
 	}
 	free(heap);

@@ -27,7 +27,8 @@ static const char layout[DISK + 1] = "HHHHHZZZBBBBDDDHHHHHHHHHHHHHHHHZZZZZZZZZBD
 struct fake {
 	uint64_t cap; /* longest run the map gives */
 	int bad;      /* 1: the third run is 0 bytes long; 2: it is too long */
-	int calls;    /* of map */
+	int calls;    /* of map, not counting a failure */
+	int ends;     /* of end: one per run map described */
 	bool writing;
 	int fail_at; /* the map fails with -ENXIO at this offset (-1: never) */
 	int io_calls;
@@ -83,7 +84,16 @@ static int fake_io(struct block_device *bs, void *opaque, uint64_t offset,
 	return 0;
 }
 
-static const struct block_map_ops fake_ops = {.map = fake_map, .io = fake_io};
+static void fake_end(struct block_device *bs, void *opaque, const struct block_map *m)
+{
+	struct fake *f = opaque;
+
+	(void)bs;
+	(void)m;
+	f->ends++;
+}
+
+static const struct block_map_ops fake_ops = {.map = fake_map, .io = fake_io, .end = fake_end};
 static const struct block_map_ops fake_ops_no_io = {.map = fake_map};
 
 static uint8_t host_bytes[HOST_BASE + DISK], backing_bytes[DISK];
@@ -163,6 +173,7 @@ static void test_read_every_kind(void **state)
 					 (unsigned long long)cap, i, layout[i], buf[i], want);
 		}
 		assert_true(f.io_calls > 0);
+		assert_int_equal(f.ends, f.calls);
 	}
 	/* A read that starts mid-disk gets the same bytes at the same offsets. */
 	struct fake f = {.cap = DISK, .fail_at = -1};
@@ -220,11 +231,14 @@ static void test_bad_map_stops(void **state)
 		struct fake f = {.cap = DISK, .bad = bad, .fail_at = -1};
 		assert_int_equal(block_map_preadv(&bs, 0, &v, 1, &fake_ops, &f), -EIO);
 		assert_non_null(strstr(block_last_error(), "fake.img: bad mapping of offset 8"));
+		assert_int_equal(f.calls, 3);
+		assert_int_equal(f.ends, 3); /* the bad run too: what map pinned is let go */
 	}
 	/* A failing map fails the request at once: nothing after it is read. */
 	struct fake f = {.cap = DISK, .fail_at = 12};
 	assert_int_equal(block_map_preadv(&bs, 0, &v, 1, &fake_ops, &f), -ENXIO);
 	assert_int_equal(f.io_calls, 0); /* the driver run starts at 12 */
+	assert_int_equal(f.ends, 3);	 /* the three runs before; none for the failed map */
 	assert_non_null(strstr(block_last_error(), "map failed at 12"));
 	/* A driver run with no io handler is an error, not a crash. */
 	f = (struct fake){.cap = DISK, .fail_at = -1};
