@@ -23,15 +23,22 @@ void i8042_init(struct i8042 *kbd, void (*reset)(void *opaque), void *opaque)
 	kbd->out = -1;
 }
 
+/* Both ports are one byte wide: any other width reads all ones and writes nothing. */
+static bool i8042_byte_access(uint8_t *data, unsigned len, bool is_write)
+{
+	if (len == 1)
+		return true;
+	if (!is_write)
+		memset(data, 0xFF, len);
+	return false;
+}
+
 void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	struct i8042 *kbd = opaque;
 	(void)offset;
-	if (len != 1) {
-		if (!is_write)
-			memset(data, 0xFF, len);
+	if (!i8042_byte_access(data, len, is_write))
 		return;
-	}
 	if (!is_write) {
 		data[0] = kbd->out < 0 ? 0 : kbd->out;
 		kbd->out = -1;
@@ -49,11 +56,8 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bo
 {
 	struct i8042 *kbd = opaque;
 	(void)offset;
-	if (len != 1) {
-		if (!is_write)
-			memset(data, 0xFF, len);
+	if (!i8042_byte_access(data, len, is_write))
 		return;
-	}
 	if (!is_write) {
 		data[0] = STATUS_SYS | STATUS_UNLOCKED | (kbd->out >= 0 ? STATUS_OBF : 0) |
 			  (kbd->pending_cmd ? STATUS_CMD : 0);

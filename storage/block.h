@@ -210,6 +210,42 @@ int block_truncate(struct block_device *bs, uint64_t new_size, enum block_preall
  * there is one (zeroes past the backing file's end), zeroes otherwise. */
 int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 
+/* ---- Mapped I/O for drivers (storage/block_map_io.c) ---- */
+/* Where one run of a request lives. */
+enum block_map_kind {
+	BLOCK_MAP_HOST,	   /* in `file` at `host` */
+	BLOCK_MAP_ZERO,	   /* reads as zeroes */
+	BLOCK_MAP_BACKING, /* reads as the backing content (block_read_backing) */
+	BLOCK_MAP_DRIVER,  /* ops->io does it (compressed data, copy-on-write...) */
+};
+struct block_map {
+	enum block_map_kind kind;
+	uint64_t len;		 /* bytes of the run: 1 .. the length asked */
+	uint64_t host;		 /* HOST: offset in the file; DRIVER: the driver's own value */
+	struct host_file *file;	 /* HOST: NULL means bs->file */
+	const char *name;	 /* HOST: the file's name in messages; NULL means bs->filename */
+};
+struct block_map_ops {
+	/* Describe the leading run of [offset, offset+len) in *m (zeroed on entry); -errno, with a
+	 * block_error() message, fails the request. */
+	int (*map)(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+		   struct block_map *m);
+	/* Do one run the core does not: DRIVER runs, and on writes every run that is not HOST (the
+	 * driver allocates). part/n are the run's bytes of the request. */
+	int (*io)(struct block_device *bs, void *opaque, uint64_t offset, const struct block_map *m,
+		  const struct iovec *part, int n);
+	/* Optional: called once for every run map described, after its I/O (done or failed), e.g.
+	 * to let go of what map pinned. */
+	void (*end)(struct block_device *bs, void *opaque, const struct block_map *m);
+};
+/* Cut a request into the runs ops->map describes and read or write each: host runs with
+ * host_file_preadv/pwritev (a failure names the file and host offset), zero and backing runs of a
+ * read here, the rest through ops->io. Stops at the first failure. */
+int block_map_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		     int iovcnt, const struct block_map_ops *ops, void *opaque);
+int block_map_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		      int iovcnt, const struct block_map_ops *ops, void *opaque);
+
 /* ---- Errors ---- */
 /* Record the message of the current failure (thread-local); returns -err for convenience:
  *   return block_error(-EINVAL, "%s: L1 table offset %#llx beyond end of file", bs->filename, x); */
@@ -222,6 +258,14 @@ const char *block_opts_get(struct block_opts *opts, const char *key); /* marks i
 void block_opts_free(struct block_opts *opts);
 /* Name of the first option nobody used, or NULL. */
 const char *block_opts_unused(const struct block_opts *opts);
+/* Typed lookups for create options (each marks its key used). An absent key leaves *out alone and
+ * is 0; a bad value is -EINVAL with a message naming file, key and value. Booleans: on/off,
+ * true/false, yes/no, 1/0 (any case). Sizes: decimal bytes, optionally K, M, G or T (binary; then
+ * optionally B or iB). Preallocation ("preallocation"): off, metadata, falloc or full. */
+int block_opts_get_bool(struct block_opts *opts, const char *file, const char *key, bool *out);
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
+			uint64_t *out);
+int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out);
 
 /* ---- iovec helpers ---- */
 size_t iov_size(const struct iovec *iov, int iovcnt);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "storage/block.h"
 
@@ -97,4 +98,75 @@ const char *block_opts_unused(const struct block_opts *opts)
 		if (!opts->v[i].used)
 			return opts->v[i].key;
 	return NULL;
+}
+
+/* ---- Typed values, shared by every driver's create options ---- */
+
+int block_opts_get_bool(struct block_opts *opts, const char *file, const char *key, bool *out)
+{
+	const char *v = block_opts_get(opts, key);
+
+	if (!v)
+		return 0;
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+		 !strcmp(v, "0"))
+		*out = false;
+	else
+		return block_error(-EINVAL, "%s: %s=%s: expected on or off", file, key, v);
+	return 0;
+}
+
+/* "65536", "64K", "1M", "2GiB", "1tb": decimal only (a leading 0 is not octal, 0x not hex), and
+ * never wrapped by the suffix. */
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
+			uint64_t *out)
+{
+	const char *v = block_opts_get(opts, key), *units = "kmgt", *u;
+	unsigned long long n;
+	unsigned shift = 0;
+	char *end;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *v < '0' || *v > '9')
+		goto bad;
+	if (*end && (u = strchr(units, *end | 0x20))) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+	}
+	if (*end == 'i' || *end == 'B' || *end == 'b')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end || n > (UINT64_MAX >> shift))
+		goto bad;
+	*out = (uint64_t)n << shift;
+	return 0;
+bad:
+	return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
+}
+
+int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out)
+{
+	static const char *const names[] = {
+	    [BLOCK_PREALLOC_OFF] = "off",
+	    [BLOCK_PREALLOC_METADATA] = "metadata",
+	    [BLOCK_PREALLOC_FALLOC] = "falloc",
+	    [BLOCK_PREALLOC_FULL] = "full",
+	};
+	const char *v = block_opts_get(opts, "preallocation");
+
+	if (!v)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(v, names[i])) {
+			*out = (enum block_prealloc)i;
+			return 0;
+		}
+	}
+	return block_error(-EINVAL,
+			   "%s: preallocation=%s: expected off, metadata, falloc or full", file, v);
 }

@@ -270,6 +270,23 @@ static int host_file_flat(int fd, uint64_t offset, void *buf, size_t len, bool w
 	return host_file_rw_loop(fd, offset, &v, 1, write);
 }
 
+/* One step of an unaligned O_DIRECT transfer at pos with `left` bytes to go: its next n bytes (at
+ * most a bounce buffer's worth) lie at head in the aligned span [start, start + span). */
+struct host_file_step {
+	uint64_t start;
+	size_t head, n, span;
+};
+
+static struct host_file_step host_file_bounce_step(uint64_t a, uint64_t pos, size_t left)
+{
+	struct host_file_step st = {.start = pos & ~(a - 1)};
+
+	st.head = pos - st.start;
+	st.n = left < HOST_FILE_BOUNCE_MAX - st.head ? left : HOST_FILE_BOUNCE_MAX - st.head;
+	st.span = (st.head + st.n + a - 1) & ~(a - 1);
+	return st;
+}
+
 /* Unaligned O_DIRECT read: read the covering aligned blocks and copy out, step by step. */
 static int host_file_bounce_read(struct host_file *f, uint64_t offset, const struct iovec *iov,
 				 int iovcnt, size_t len)
@@ -282,13 +299,9 @@ static int host_file_bounce_read(struct host_file *f, uint64_t offset, const str
 	if (posix_memalign(&buf, HOST_FILE_MAX_ALIGN, HOST_FILE_BOUNCE_MAX))
 		return -ENOMEM;
 	while (done < len) {
-		uint64_t pos = offset + done;
-		uint64_t start = pos & ~(a - 1);
-		size_t head = pos - start;
-		size_t n = len - done;
-		if (n > HOST_FILE_BOUNCE_MAX - head)
-			n = HOST_FILE_BOUNCE_MAX - head;
-		size_t span = (head + n + a - 1) & ~(a - 1);
+		struct host_file_step st = host_file_bounce_step(a, offset + done, len - done);
+		uint64_t start = st.start;
+		size_t head = st.head, n = st.n, span = st.span;
 		ret = host_file_flat(f->fd, start, buf, span, false);
 		if (ret < 0)
 			break;
@@ -316,13 +329,9 @@ static int host_file_bounce_write(struct host_file *f, uint64_t offset, const st
 	if (posix_memalign(&buf, HOST_FILE_MAX_ALIGN, HOST_FILE_BOUNCE_MAX))
 		return -ENOMEM;
 	while (done < len) {
-		uint64_t pos = offset + done;
-		uint64_t start = pos & ~(a - 1);
-		size_t head = pos - start;
-		size_t n = len - done;
-		if (n > HOST_FILE_BOUNCE_MAX - head)
-			n = HOST_FILE_BOUNCE_MAX - head;
-		size_t span = (head + n + a - 1) & ~(a - 1);
+		struct host_file_step st = host_file_bounce_step(a, offset + done, len - done);
+		uint64_t start = st.start;
+		size_t head = st.head, n = st.n, span = st.span;
 		/* Only the partial first and last blocks need their old contents. */
 		if (head) {
 			ret = host_file_flat(f->fd, start, buf, a, false);
@@ -473,8 +482,8 @@ static bool host_file_unsupported(int err)
 	return err == -EOPNOTSUPP || err == -ENOSYS || err == -EINVAL;
 }
 
-/* Write real zeroes over [offset, offset+len) (the last-resort fallback). */
-static int host_file_write_zero_bytes(struct host_file *f, uint64_t offset, uint64_t len)
+/* The last-resort fallback of write_zeroes, and what preallocation=full asks for. */
+int host_file_fill_zeroes(struct host_file *f, uint64_t offset, uint64_t len)
 {
 	size_t chunk = len < HOST_FILE_BOUNCE_MAX ? (size_t)len : HOST_FILE_BOUNCE_MAX;
 	void *buf;
@@ -516,7 +525,7 @@ int host_file_punch_hole(struct host_file *f, uint64_t offset, uint64_t len)
 	ret = host_file_fallocate(f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, len);
 	if (ret == 0 || !host_file_unsupported(ret))
 		return ret;
-	return host_file_write_zero_bytes(f, offset, len);
+	return host_file_fill_zeroes(f, offset, len);
 }
 
 int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len)

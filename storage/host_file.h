@@ -41,6 +41,8 @@ int host_file_allocated(struct host_file *f, uint64_t *bytes);	  /* blocks actua
 int host_file_truncate(struct host_file *f, uint64_t size);
 int host_file_allocate(struct host_file *f, uint64_t offset, uint64_t len); /* fallocate, keep size */
 int host_file_punch_hole(struct host_file *f, uint64_t offset, uint64_t len); /* reads zero after */
+/* Write zero bytes over a range: every block of it is allocated afterwards. */
+int host_file_fill_zeroes(struct host_file *f, uint64_t offset, uint64_t len);
 /* Zero a range: punch or FALLOC_FL_ZERO_RANGE where supported, writes otherwise. */
 int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len);
 /* SEEK_DATA/SEEK_HOLE: is `offset` in data, and how far does that run go (bounded by len)? */

@@ -9,36 +9,21 @@
 
 #include "storage/parallels.h"
 
-static int prl_parse_cluster(const char *filename, const char *text, uint32_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!text)
-		return 0;
-	v = strtoull(text, &end, 0);
-	if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	if (end == text || *end || v < PRL_SECTOR || v > PRL_CLUSTER_MAX || (v & (v - 1)))
-		return block_error(-EINVAL,
-				   "%s: cluster_size '%s' must be a power of two from 512 to 256M",
-				   filename, text);
-	*out = (uint32_t)v;
-	return 0;
-}
-
 int prl_create(const char *filename, const struct block_create_args *args)
 {
-	uint32_t cluster = PRL_CLUSTER_DEFAULT;
+	uint64_t csize = PRL_CLUSTER_DEFAULT;
 	uint8_t h[PRL_HEADER_SIZE] = {0};
 	struct host_file f;
 	int ret;
 
-	ret = prl_parse_cluster(filename, block_opts_get(args->opts, "cluster_size"), &cluster);
+	ret = block_opts_get_size(args->opts, filename, "cluster_size", &csize);
 	if (ret < 0)
 		return ret;
+	if (csize < PRL_SECTOR || csize > PRL_CLUSTER_MAX || (csize & (csize - 1)))
+		return block_error(-EINVAL,
+				   "%s: cluster_size %llu must be a power of two from 512 to 256M",
+				   filename, (unsigned long long)csize);
+	uint32_t cluster = (uint32_t)csize;
 	if (args->backing)
 		return block_error(-ENOTSUP, "%s: Parallels images have no backing file", filename);
 	uint64_t sectors = (args->size + PRL_SECTOR - 1) / PRL_SECTOR;

@@ -12,7 +12,6 @@
 
 #include "storage/parallels.h"
 
-
 static int prl_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
 	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
@@ -30,29 +29,13 @@ static uint64_t prl_map(struct prl_state *s, uint64_t offset, uint64_t len, uint
 	return e ? (uint64_t)e * s->off_multiplier * PRL_SECTOR + in : 0;
 }
 
-int prl_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+static int prl_map_run(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+		       struct block_map *m)
 {
-	struct prl_state *s = bs->state;
-	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
-
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		uint64_t run, host = prl_map(s, offset + done, len - done, &run);
-		if (!host) {
-			iov_memset(iov, iovcnt, done, 0, run);
-		} else {
-			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-			ret = n < 0 ? n : host_file_preadv(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = prl_io_error(bs, "read", host, ret);
-		}
-		done += run;
-	}
-	free(heap);
-	return ret;
+	(void)opaque;
+	m->host = prl_map(bs->state, offset, len, &m->len);
+	m->kind = m->host ? BLOCK_MAP_HOST : BLOCK_MAP_ZERO;
+	return 0;
 }
 
 /* Called with s->lock held: a new cluster at the end of the file. */
@@ -88,52 +71,44 @@ static int prl_set_bat(struct block_device *bs, uint64_t idx, uint64_t host)
 	return 0;
 }
 
-int prl_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+/* A write to a cluster not allocated when mapped: data first, then the BAT entry, all under the
+ * lock so that two writers of one cluster do not both allocate it. */
+static int prl_write_alloc(struct block_device *bs, void *opaque, uint64_t offset,
+			   const struct block_map *m, const struct iovec *part, int n)
 {
 	struct prl_state *s = bs->state;
-	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
+	uint64_t idx = offset / s->cluster_size, in = offset % s->cluster_size, base = 0, run;
+	int ret;
 
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		uint64_t run, host = prl_map(s, offset + done, len - done, &run);
-		int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		if (host) {
-			ret = host_file_pwritev(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = prl_io_error(bs, "write", host, ret);
-		} else {
-			/* Data first, then the BAT entry, all under the lock so that two
-			 * writers of one cluster do not both allocate it. */
-			uint64_t idx = (offset + done) / s->cluster_size;
-			uint64_t in = (offset + done) % s->cluster_size, base = 0;
-			pthread_mutex_lock(&s->lock);
-			host = prl_map(s, offset + done, len - done, &run);
-			if (host) {
-				ret = host_file_pwritev(&bs->file, host, p, n);
-			} else {
-				ret = prl_allocate(bs, &base);
-				if (ret == 0)
-					ret = host_file_pwritev(&bs->file, base + in, p, n);
-				if (ret == 0)
-					ret = prl_set_bat(bs, idx, base);
-			}
-			pthread_mutex_unlock(&s->lock);
-			if (ret < 0)
-				ret = block_error(ret, "%s: write at offset %llu failed: %s",
-						  bs->filename, (unsigned long long)(offset + done),
-						  strerror(-ret));
-		}
-		done += run;
+	(void)opaque;
+	pthread_mutex_lock(&s->lock);
+	uint64_t host = prl_map(s, offset, m->len, &run);
+	if (host) {
+		ret = host_file_pwritev(&bs->file, host, part, n);
+	} else {
+		ret = prl_allocate(bs, &base);
+		if (ret == 0)
+			ret = host_file_pwritev(&bs->file, base + in, part, n);
+		if (ret == 0)
+			ret = prl_set_bat(bs, idx, base);
 	}
-	free(heap);
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		ret = block_error(ret, "%s: write at offset %llu failed: %s", bs->filename,
+				  (unsigned long long)offset, strerror(-ret));
 	return ret;
+}
+
+static const struct block_map_ops prl_map_ops = {.map = prl_map_run, .io = prl_write_alloc};
+
+int prl_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return block_map_preadv(bs, offset, iov, iovcnt, &prl_map_ops, NULL);
+}
+
+int prl_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return block_map_pwritev(bs, offset, iov, iovcnt, &prl_map_ops, NULL);
 }
 
 int prl_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,

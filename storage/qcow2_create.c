@@ -14,41 +14,6 @@
 
 #include "storage/qcow2.h"
 
-static int parse_size(const char *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || *v == '-')
-		return -EINVAL;
-	uint64_t mul = 1;
-	if (*end == 'k' || *end == 'K')
-		mul = 1024;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1024 * 1024;
-	else if (*end)
-		return -EINVAL;
-	if (*end && end[1])
-		return -EINVAL;
-	if (n > UINT64_MAX / mul)
-		return -EINVAL;
-	*out = n * mul;
-	return 0;
-}
-
-static bool parse_bool(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
-		*out = false;
-	else
-		return false;
-	return true;
-}
-
 struct create_opts {
 	uint32_t cluster_bits;
 	uint32_t version;
@@ -60,25 +25,32 @@ struct create_opts {
 
 static int parse_opts(const char *filename, struct block_opts *opts, struct create_opts *o)
 {
+	uint64_t cluster = 1u << 16, refcount_bits = 16;
 	const char *v;
-	uint64_t n;
+	int ret;
 
-	o->cluster_bits = 16;
 	o->version = 3;
-	o->refcount_order = 4;
 	o->prealloc = BLOCK_PREALLOC_OFF;
 	o->lazy = false;
 	o->compression = QCOW2_COMPRESS_ZLIB;
-	if (!opts)
-		return 0;
-	if ((v = block_opts_get(opts, "cluster_size"))) {
-		if (parse_size(v, &n) < 0 || n < 512 || n > (2u << 20) || (n & (n - 1)))
-			return block_error(-EINVAL,
-					   "%s: cluster_size %s: must be a power of two "
-					   "from 512 to 2M",
-					   filename, v);
-		o->cluster_bits = (uint32_t)__builtin_ctzll(n);
-	}
+	ret = block_opts_get_size(opts, filename, "cluster_size", &cluster);
+	if (ret == 0)
+		ret = block_opts_get_size(opts, filename, "refcount_bits", &refcount_bits);
+	if (ret == 0)
+		ret = block_opts_get_prealloc(opts, filename, &o->prealloc);
+	if (ret == 0)
+		ret = block_opts_get_bool(opts, filename, "lazy_refcounts", &o->lazy);
+	if (ret < 0)
+		return ret;
+	if (cluster < 512 || cluster > (2u << 20) || (cluster & (cluster - 1)))
+		return block_error(-EINVAL,
+				   "%s: cluster_size %llu: must be a power of two from 512 to 2M",
+				   filename, (unsigned long long)cluster);
+	o->cluster_bits = (uint32_t)__builtin_ctzll(cluster);
+	if (refcount_bits < 1 || refcount_bits > 64 || (refcount_bits & (refcount_bits - 1)))
+		return block_error(-EINVAL, "%s: refcount_bits %llu: must be 1, 2, 4 ... 64",
+				   filename, (unsigned long long)refcount_bits);
+	o->refcount_order = (uint32_t)__builtin_ctzll(refcount_bits);
 	if ((v = block_opts_get(opts, "compat"))) {
 		if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
 			o->version = 2;
@@ -88,30 +60,6 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 			return block_error(-EINVAL, "%s: compat %s: expected 0.10 or 1.1", filename,
 					   v);
 	}
-	if ((v = block_opts_get(opts, "refcount_bits"))) {
-		if (parse_size(v, &n) < 0 || n < 1 || n > 64 || (n & (n - 1)))
-			return block_error(-EINVAL, "%s: refcount_bits %s: must be 1, 2, 4 ... 64",
-					   filename, v);
-		o->refcount_order = (uint32_t)__builtin_ctzll(n);
-	}
-	if ((v = block_opts_get(opts, "preallocation"))) {
-		if (!strcmp(v, "off"))
-			o->prealloc = BLOCK_PREALLOC_OFF;
-		else if (!strcmp(v, "metadata"))
-			o->prealloc = BLOCK_PREALLOC_METADATA;
-		else if (!strcmp(v, "falloc"))
-			o->prealloc = BLOCK_PREALLOC_FALLOC;
-		else if (!strcmp(v, "full"))
-			o->prealloc = BLOCK_PREALLOC_FULL;
-		else
-			return block_error(-EINVAL,
-					   "%s: preallocation %s: expected "
-					   "off|metadata|falloc|full",
-					   filename, v);
-	}
-	if ((v = block_opts_get(opts, "lazy_refcounts")) && !parse_bool(v, &o->lazy))
-		return block_error(-EINVAL, "%s: lazy_refcounts %s: expected on or off", filename,
-				   v);
 	if ((v = block_opts_get(opts, "compression_type"))) {
 		if (!strcmp(v, "zlib"))
 			o->compression = QCOW2_COMPRESS_ZLIB;

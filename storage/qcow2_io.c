@@ -62,70 +62,99 @@ static void io_end(struct qcow2_state *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Read `len` bytes of the cluster-type run at guest `offset` into iov (lock not held). */
-static int read_run(struct block_device *bs, uint64_t offset, enum qcow2_ctype type, uint64_t entry,
-		    const struct iovec *iov, int iovcnt, size_t len)
+/* How a run of cluster type `type` (L2 entry `entry`) at guest offset reads. */
+static void qcow2_describe(const struct qcow2_state *s, uint64_t offset, enum qcow2_ctype type,
+			   uint64_t entry, struct block_map *m)
 {
-	struct qcow2_state *s = qcow2_state(bs);
-	uint64_t in_cluster = offset & (s->cluster_size - 1);
-	int ret;
-
 	switch (type) {
 	case QCOW2_C_UNALLOCATED:
-		return block_read_backing(bs, offset, iov, iovcnt);
+		m->kind = BLOCK_MAP_BACKING;
+		break;
 	case QCOW2_C_ZERO_PLAIN:
 	case QCOW2_C_ZERO_ALLOC:
-		iov_memset(iov, iovcnt, 0, 0, len);
-		return 0;
+		m->kind = BLOCK_MAP_ZERO;
+		break;
 	case QCOW2_C_NORMAL:
-		ret = host_file_preadv(&bs->file, (entry & QCOW2_OFFSET_MASK) + in_cluster, iov,
-				       iovcnt);
-		return ret < 0 ? block_error(ret, "%s: read error at %#llx", bs->filename,
-					     (unsigned long long)offset)
-			       : 0;
-	case QCOW2_C_COMPRESSED: {
-		uint8_t *buf = malloc(s->cluster_size);
-		if (!buf)
-			return -ENOMEM;
-		ret = qcow2_read_compressed(bs, entry, buf);
-		if (ret == 0)
-			iov_from_buf(iov, iovcnt, 0, buf + in_cluster, len);
-		free(buf);
-		return ret;
+		m->kind = BLOCK_MAP_HOST;
+		m->host = (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
+		break;
+	case QCOW2_C_COMPRESSED:
+		m->kind = BLOCK_MAP_DRIVER; /* qcow2_read_compressed_run */
+		m->host = entry;
+		break;
 	}
-	}
-	return -EINVAL;
 }
+
+/* A read's map: the L2 lookup under the lock; the run is counted in flight (io_inflight) until
+ * qcow2_read_end, so that the clusters it names are not reused under it. */
+static int qcow2_read_map(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			  struct block_map *m)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	enum qcow2_ctype type;
+	uint64_t entry;
+	int ret;
+
+	(void)opaque;
+	pthread_mutex_lock(&s->lock);
+	ret = qcow2_map(bs, offset, len, &type, &entry, &m->len);
+	if (ret == 0)
+		s->io_inflight++;
+	pthread_mutex_unlock(&s->lock);
+	if (ret == 0)
+		qcow2_describe(s, offset, type, entry, m);
+	return ret;
+}
+
+static int qcow2_read_compressed_run(struct block_device *bs, void *opaque, uint64_t offset,
+				     const struct block_map *m, const struct iovec *part, int n)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint8_t *buf = malloc(s->cluster_size);
+	int ret;
+
+	(void)opaque;
+	if (!buf)
+		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	ret = qcow2_read_compressed(bs, m->host, buf);
+	if (ret == 0)
+		iov_from_buf(part, n, 0, buf + (offset & (s->cluster_size - 1)), m->len);
+	free(buf);
+	return ret;
+}
+
+static void qcow2_read_end(struct block_device *bs, void *opaque, const struct block_map *m)
+{
+	(void)opaque;
+	(void)m;
+	io_end(qcow2_state(bs));
+}
+
+/* cow_fill's map: the one run it has already looked up (opaque). */
+static int qcow2_known_map(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			   struct block_map *m)
+{
+	(void)bs;
+	(void)offset;
+	*m = *(const struct block_map *)opaque;
+	m->len = len;
+	return 0;
+}
+
+static const struct block_map_ops qcow2_known_ops = {
+    .map = qcow2_known_map,
+    .io = qcow2_read_compressed_run,
+};
+
+static const struct block_map_ops qcow2_read_ops = {
+    .map = qcow2_read_map,
+    .io = qcow2_read_compressed_run,
+    .end = qcow2_read_end,
+};
 
 int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
-	struct qcow2_state *s = qcow2_state(bs);
-	size_t total = iov_size(iov, iovcnt), pos = 0;
-	struct iovec *part = malloc(sizeof(*part) * (size_t)(iovcnt > 0 ? iovcnt : 1));
-	int ret = 0;
-
-	if (!part)
-		return -ENOMEM;
-	while (pos < total) {
-		enum qcow2_ctype type;
-		uint64_t entry, bytes;
-
-		pthread_mutex_lock(&s->lock);
-		ret = qcow2_map(bs, offset + pos, total - pos, &type, &entry, &bytes);
-		if (ret == 0)
-			s->io_inflight++;
-		pthread_mutex_unlock(&s->lock);
-		if (ret < 0)
-			break;
-		int n = iov_slice(iov, iovcnt, pos, bytes, part, iovcnt);
-		ret = n < 0 ? n : read_run(bs, offset + pos, type, entry, part, n, bytes);
-		io_end(s);
-		if (ret < 0)
-			break;
-		pos += bytes;
-	}
-	free(part);
-	return ret;
+	return block_map_preadv(bs, offset, iov, iovcnt, &qcow2_read_ops, NULL);
 }
 
 /* The old content of [start, start+len) of one guest cluster, for copy on write (lock not held). */
@@ -144,7 +173,9 @@ static int cow_fill(struct block_device *bs, uint64_t start, enum qcow2_ctype ty
 		memset(buf, 0, len);
 		v.iov_len = bs->size - start;
 	}
-	return read_run(bs, start, type, entry, &v, 1, v.iov_len);
+	struct block_map m = {0};
+	qcow2_describe(qcow2_state(bs), start, type, entry, &m);
+	return block_map_preadv(bs, start, &v, 1, &qcow2_known_ops, &m);
 }
 
 /* Allocate host clusters for guest clusters [offset, offset+bytes) rounded out to clusters, all

@@ -447,21 +447,33 @@ out:
 	return ret;
 }
 
-int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
+/* The start of apply and delete: the image writable, s->lock taken (held on success only) and
+ * the snapshot found by ID or name. */
+static int snapshot_begin(struct block_device *bs, const char *name_or_id,
+			  struct qcow2_snapshot **sn)
 {
 	struct qcow2_state *s = qcow2_state(bs);
-	struct qcow2_snapshot *sn;
-	uint64_t *l1 = NULL, *old = NULL;
 	int ret = check_writable(bs);
 
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&s->lock);
-	sn = snapshot_find(s, name_or_id);
-	if (!sn) {
-		ret = block_error(-ENOENT, "%s: no snapshot '%s'", bs->filename, name_or_id);
-		goto out;
-	}
+	*sn = snapshot_find(s, name_or_id);
+	if (*sn)
+		return 0;
+	pthread_mutex_unlock(&s->lock);
+	return block_error(-ENOENT, "%s: no snapshot '%s'", bs->filename, name_or_id);
+}
+
+int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	struct qcow2_snapshot *sn;
+	uint64_t *l1 = NULL, *old = NULL;
+	int ret = snapshot_begin(bs, name_or_id, &sn);
+
+	if (ret < 0)
+		return ret;
 	if ((sn->has_disk_size && sn->disk_size != bs->size) || sn->l1_size > s->l1_size) {
 		ret = block_error(-ENOTSUP, "%s: snapshot '%s' has another disk size", bs->filename,
 				  name_or_id);
@@ -510,16 +522,10 @@ int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	struct qcow2_state *s = qcow2_state(bs);
 	struct qcow2_snapshot *sn, *rest = NULL;
 	uint64_t *l1 = NULL;
-	int ret = check_writable(bs);
+	int ret = snapshot_begin(bs, name_or_id, &sn);
 
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&s->lock);
-	sn = snapshot_find(s, name_or_id);
-	if (!sn) {
-		ret = block_error(-ENOENT, "%s: no snapshot '%s'", bs->filename, name_or_id);
-		goto out;
-	}
 	uint32_t idx = (uint32_t)(sn - s->snapshots), n = s->nb_snapshots - 1;
 	struct qcow2_snapshot gone = *sn;
 	ret = read_l1(bs, gone.l1_table_offset, gone.l1_size, &l1);

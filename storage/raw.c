@@ -11,7 +11,6 @@
 
 #include "storage/block.h"
 
-#define RAW_FILL_CHUNK (1u << 20)
 
 static int raw_open(struct block_device *bs)
 {
@@ -74,26 +73,6 @@ static int raw_block_status(struct block_device *bs, uint64_t offset, uint64_t l
 	return 0;
 }
 
-/* Real zero bytes over [offset, offset+len): preallocation=full must allocate every block. */
-static int raw_fill_zeroes(struct host_file *f, uint64_t offset, uint64_t len)
-{
-	size_t chunk = len < RAW_FILL_CHUNK ? (size_t)len : RAW_FILL_CHUNK;
-	void *buf;
-	int ret = 0;
-
-	if (posix_memalign(&buf, 4096, chunk ? chunk : 1))
-		return -ENOMEM;
-	memset(buf, 0, chunk);
-	while (len && ret == 0) {
-		size_t n = len < chunk ? (size_t)len : chunk;
-		ret = host_file_pwrite(f, offset, buf, n);
-		offset += n;
-		len -= n;
-	}
-	free(buf);
-	return ret;
-}
-
 /* Grow or shrink the file to size, preallocating [from, size) as asked. */
 static int raw_resize(struct host_file *f, const char *filename, uint64_t from, uint64_t size,
 		      enum block_prealloc prealloc)
@@ -115,7 +94,7 @@ static int raw_resize(struct host_file *f, const char *filename, uint64_t from, 
 			return block_error(ret, "%s: preallocation=falloc failed: %s", filename,
 					   strerror(-ret));
 	} else if (prealloc == BLOCK_PREALLOC_FULL) {
-		ret = raw_fill_zeroes(f, from, size - from);
+		ret = host_file_fill_zeroes(f, from, size - from);
 		if (ret < 0)
 			return block_error(ret, "%s: preallocation=full failed: %s", filename,
 					   strerror(-ret));
@@ -135,30 +114,13 @@ static int raw_truncate(struct block_device *bs, uint64_t new_size, enum block_p
 	return ret;
 }
 
-static int raw_parse_prealloc(const char *filename, const char *text, enum block_prealloc *out)
-{
-	if (!text || strcmp(text, "off") == 0)
-		*out = BLOCK_PREALLOC_OFF;
-	else if (strcmp(text, "metadata") == 0)
-		*out = BLOCK_PREALLOC_METADATA; /* refused with a clear message by raw_resize */
-	else if (strcmp(text, "falloc") == 0)
-		*out = BLOCK_PREALLOC_FALLOC;
-	else if (strcmp(text, "full") == 0)
-		*out = BLOCK_PREALLOC_FULL;
-	else
-		return block_error(-EINVAL,
-				   "%s: unknown preallocation '%s' (raw takes off, falloc, full)",
-				   filename, text);
-	return 0;
-}
-
 static int raw_create(const char *filename, const struct block_create_args *args)
 {
 	enum block_prealloc prealloc = BLOCK_PREALLOC_OFF;
 	struct host_file f;
 	int ret;
 
-	ret = raw_parse_prealloc(filename, block_opts_get(args->opts, "preallocation"), &prealloc);
+	ret = block_opts_get_prealloc(args->opts, filename, &prealloc);
 	if (ret < 0)
 		return ret;
 	if (args->backing)

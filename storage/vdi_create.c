@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "storage/vdi.h"
 
@@ -26,100 +25,30 @@ struct vdi_create_opts {
 	enum block_prealloc prealloc;
 };
 
-static int vdi_parse_bool(const char *file, const char *key, const char *v, bool *out)
-{
-	if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
-	    !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcasecmp(v, "no") ||
-		 !strcmp(v, "0"))
-		*out = false;
-	else
-		return block_error(-EINVAL, "%s: %s=%s: expected on or off", file, key, v);
-	return 0;
-}
-
-/* "1048576", "1M", "512K", "2m" */
-static int vdi_parse_size(const char *file, const char *key, const char *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-	int shift = 0;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || v[0] == '-')
-		return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
-	switch (*end) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		end++;
-		break;
-	}
-	if (*end == 'i' || *end == 'B' || *end == 'b')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end || n > (UINT64_MAX >> shift))
-		return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
-	*out = (uint64_t)n << shift;
-	return 0;
-}
-
 static int vdi_parse_opts(const char *file, struct block_opts *opts, struct vdi_create_opts *o)
 {
-	const char *v;
+	uint64_t bsz = VDI_BLOCK_SIZE_DEFAULT;
 	int ret;
 
 	o->fixed = false;
-	o->block_size = VDI_BLOCK_SIZE_DEFAULT;
 	o->prealloc = BLOCK_PREALLOC_OFF;
-	if (!opts)
-		return 0;
-	if ((v = block_opts_get(opts, "static"))) {
-		ret = vdi_parse_bool(file, "static", v, &o->fixed);
-		if (ret < 0)
-			return ret;
-	}
-	if ((v = block_opts_get(opts, "block_size")) ||
-	    (v = block_opts_get(opts, "cluster_size"))) {
-		uint64_t bsz = 0;
-
-		ret = vdi_parse_size(file, "block_size", v, &bsz);
-		if (ret < 0)
-			return ret;
-		if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
-			return block_error(
-			    -EINVAL, "%s: block_size=%s: must be a power of two from 1M to 256M",
-			    file, v);
-		o->block_size = (uint32_t)bsz;
-	}
-	if ((v = block_opts_get(opts, "preallocation"))) {
-		if (!strcmp(v, "off"))
-			o->prealloc = BLOCK_PREALLOC_OFF;
-		else if (!strcmp(v, "metadata"))
-			o->prealloc = BLOCK_PREALLOC_METADATA;
-		else if (!strcmp(v, "falloc"))
-			o->prealloc = BLOCK_PREALLOC_FALLOC;
-		else if (!strcmp(v, "full"))
-			o->prealloc = BLOCK_PREALLOC_FULL;
-		else
-			return block_error(-EINVAL,
-					   "%s: preallocation=%s: expected off, metadata, falloc "
-					   "or full",
-					   file, v);
-		if (o->prealloc != BLOCK_PREALLOC_OFF)
-			o->fixed = true;
-	}
+	ret = block_opts_get_bool(opts, file, "static", &o->fixed);
+	/* cluster_size is qemu-img's name for it; block_size wins when both are given */
+	if (ret == 0 && !block_opts_get(opts, "block_size"))
+		ret = block_opts_get_size(opts, file, "cluster_size", &bsz);
+	if (ret == 0)
+		ret = block_opts_get_size(opts, file, "block_size", &bsz);
+	if (ret == 0)
+		ret = block_opts_get_prealloc(opts, file, &o->prealloc);
+	if (ret < 0)
+		return ret;
+	if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
+		return block_error(-EINVAL,
+				   "%s: block_size=%llu: must be a power of two from 1M to 256M", file,
+				   (unsigned long long)bsz);
+	o->block_size = (uint32_t)bsz;
+	if (o->prealloc != BLOCK_PREALLOC_OFF)
+		o->fixed = true;
 	return 0;
 }
 
@@ -207,22 +136,16 @@ static int vdi_create_bmap(struct host_file *f, uint32_t blocks, bool fixed)
 /* Makes the data area [start, end) of a fixed image read as zeroes, as preallocation asks. */
 int vdi_prealloc(struct host_file *f, uint64_t start, uint64_t end, enum block_prealloc p)
 {
-	static const uint8_t zeroes[65536];
 	int ret;
 
 	if (p == BLOCK_PREALLOC_FALLOC) {
 		ret = host_file_allocate(f, start, end - start);
 		if (ret < 0 && ret != -EOPNOTSUPP)
 			return ret;
-	} else if (p == BLOCK_PREALLOC_FULL) {
-		for (uint64_t pos = start; pos < end; pos += sizeof(zeroes)) {
-			size_t n =
-			    end - pos < sizeof(zeroes) ? (size_t)(end - pos) : sizeof(zeroes);
-
-			ret = host_file_pwrite(f, pos, zeroes, n);
-			if (ret < 0)
-				return ret;
-		}
+	} else if (p == BLOCK_PREALLOC_FULL && end > start) {
+		ret = host_file_fill_zeroes(f, start, end - start);
+		if (ret < 0)
+			return ret;
 	}
 	return host_file_truncate(f, end);
 }

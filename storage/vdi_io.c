@@ -12,7 +12,6 @@
 #include "storage/vdi.h"
 
 #define VDI_FILL_CHUNK (1u << 20)
-#define VDI_LOCAL_IOV 16
 
 static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t len, bool write)
 {
@@ -26,31 +25,39 @@ static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t 
 	return 0;
 }
 
+/* The start of every change to the disk: the request checked, the image's modification UUID
+ * renewed, io_lock taken (exclusive where blocks may be freed under readers). 1 for an empty
+ * request (nothing to do, no lock), 0 with the lock held, -errno without it. */
+static int vdi_write_begin(struct block_device *bs, uint64_t offset, uint64_t len, bool exclusive)
+{
+	struct vdi_state *s = bs->state;
+	int ret = vdi_check_request(bs, offset, len, true);
+
+	if (ret < 0 || len == 0)
+		return ret < 0 ? ret : 1;
+	ret = vdi_refresh_modify_uuid(bs);
+	if (ret < 0)
+		return ret;
+	if (exclusive)
+		pthread_rwlock_wrlock(&s->io_lock);
+	else
+		pthread_rwlock_rdlock(&s->io_lock);
+	return 0;
+}
+
+/* Bytes from pos to the end of its block or to end, whichever comes first. */
+static uint64_t vdi_block_rest(struct vdi_state *s, uint64_t pos, uint64_t end)
+{
+	uint64_t n = s->block_size - pos % s->block_size;
+
+	return n < end - pos ? n : end - pos;
+}
+
 static bool vdi_has_parent(struct block_device *bs)
 {
 	struct vdi_state *s = bs->state;
 
 	return s->type == VDI_TYPE_DIFF || bs->backing_name;
-}
-
-/* A scratch iovec array for slices of a request. */
-struct vdi_slices {
-	struct iovec local[VDI_LOCAL_IOV];
-	struct iovec *v;
-	int max;
-};
-
-static int vdi_slices_init(struct vdi_slices *sl, int iovcnt)
-{
-	sl->max = iovcnt > 0 ? iovcnt : 1;
-	sl->v = sl->max <= VDI_LOCAL_IOV ? sl->local : malloc(sizeof(struct iovec) * sl->max);
-	return sl->v ? 0 : -ENOMEM;
-}
-
-static void vdi_slices_free(struct vdi_slices *sl)
-{
-	if (sl->v != sl->local)
-		free(sl->v);
 }
 
 /* Length of the run from pos (at most max bytes) whose blocks map contiguously in the file. */
@@ -83,43 +90,24 @@ static int vdi_bad_entry(struct block_device *bs, uint64_t blk, uint32_t e)
 			   bs->filename, blk, e);
 }
 
-int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+static int vdi_map_run(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+		       struct block_map *m)
 {
 	struct vdi_state *s = bs->state;
-	uint64_t total = iov_size(iov, iovcnt), done = 0;
-	struct vdi_slices sl;
-	int ret = vdi_check_request(bs, offset, total, false);
+	uint64_t blk = offset / s->block_size;
+	uint32_t e = vdi_entry(s, (uint32_t)blk);
 
-	if (ret < 0)
-		return ret;
-	if (vdi_slices_init(&sl, iovcnt) < 0)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	pthread_rwlock_rdlock(&s->io_lock);
-	while (done < total && ret == 0) {
-		uint64_t pos = offset + done, blk = pos / s->block_size;
-		uint32_t e = vdi_entry(s, (uint32_t)blk);
-		uint64_t n = vdi_run(s, pos, total - done, e);
-		int nseg = iov_slice(iov, iovcnt, done, n, sl.v, sl.max);
-
-		if (nseg < 0)
-			ret = block_error(nseg, "%s: bad I/O vector", bs->filename);
-		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
-			ret = vdi_bad_entry(bs, blk, e);
-		else if (VDI_IS_ALLOCATED(e)) {
-			ret = host_file_preadv(
-			    &bs->file, vdi_data_offset(s, e) + pos % s->block_size, sl.v, nseg);
-			if (ret < 0)
-				block_error(ret, "%s: read at %" PRIu64 " failed", bs->filename,
-					    pos);
-		} else if (e == VDI_BLOCK_ZERO)
-			iov_memset(iov, iovcnt, done, 0, n);
-		else
-			ret = block_read_backing(bs, pos, sl.v, nseg);
-		done += n;
+	(void)opaque;
+	if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
+		return vdi_bad_entry(bs, blk, e);
+	m->len = vdi_run(s, offset, len, e);
+	if (VDI_IS_ALLOCATED(e)) {
+		m->kind = BLOCK_MAP_HOST;
+		m->host = vdi_data_offset(s, e) + offset % s->block_size;
+	} else {
+		m->kind = e == VDI_BLOCK_ZERO ? BLOCK_MAP_ZERO : BLOCK_MAP_BACKING;
 	}
-	pthread_rwlock_unlock(&s->io_lock);
-	vdi_slices_free(&sl);
-	return ret < 0 ? ret : 0;
+	return 0;
 }
 
 /* Fills [in, in+len) of the new data block idx for virtual block blk with what the block showed
@@ -250,42 +238,40 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 	return ret;
 }
 
+static int vdi_alloc_run(struct block_device *bs, void *opaque, uint64_t offset,
+			 const struct block_map *m, const struct iovec *part, int n)
+{
+	struct vdi_state *s = bs->state;
+
+	(void)opaque;
+	return vdi_alloc_write(bs, (uint32_t)(offset / s->block_size), offset % s->block_size,
+			       m->len, part, n);
+}
+
+static const struct block_map_ops vdi_map_ops = {.map = vdi_map_run, .io = vdi_alloc_run};
+
+int vdi_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	struct vdi_state *s = bs->state;
+	int ret = vdi_check_request(bs, offset, iov_size(iov, iovcnt), false);
+
+	if (ret < 0)
+		return ret;
+	pthread_rwlock_rdlock(&s->io_lock);
+	ret = block_map_preadv(bs, offset, iov, iovcnt, &vdi_map_ops, NULL);
+	pthread_rwlock_unlock(&s->io_lock);
+	return ret;
+}
+
 int vdi_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vdi_state *s = bs->state;
-	uint64_t total = iov_size(iov, iovcnt), done = 0;
-	struct vdi_slices sl;
-	int ret = vdi_check_request(bs, offset, total, true);
+	int ret = vdi_write_begin(bs, offset, iov_size(iov, iovcnt), false);
 
-	if (ret < 0 || total == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	if (vdi_slices_init(&sl, iovcnt) < 0)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	pthread_rwlock_rdlock(&s->io_lock);
-	while (done < total && ret == 0) {
-		uint64_t pos = offset + done, blk = pos / s->block_size, in = pos % s->block_size;
-		uint32_t e = vdi_entry(s, (uint32_t)blk);
-		uint64_t n = vdi_run(s, pos, total - done, e);
-		int nseg = iov_slice(iov, iovcnt, done, n, sl.v, sl.max);
-
-		if (nseg < 0)
-			ret = block_error(nseg, "%s: bad I/O vector", bs->filename);
-		else if (VDI_IS_ALLOCATED(e) && e >= s->blocks)
-			ret = vdi_bad_entry(bs, blk, e);
-		else if (VDI_IS_ALLOCATED(e)) {
-			ret = host_file_pwritev(&bs->file, vdi_data_offset(s, e) + in, sl.v, nseg);
-			if (ret < 0)
-				block_error(ret, "%s: write at %" PRIu64 " failed", bs->filename,
-					    pos);
-		} else
-			ret = vdi_alloc_write(bs, (uint32_t)blk, in, n, sl.v, nseg);
-		done += n;
-	}
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	ret = block_map_pwritev(bs, offset, iov, iovcnt, &vdi_map_ops, NULL);
 	pthread_rwlock_unlock(&s->io_lock);
-	vdi_slices_free(&sl);
 	return ret;
 }
 
@@ -316,25 +302,16 @@ int vdi_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	struct vdi_state *s = bs->state;
 	bool fixed = s->type == VDI_TYPE_FIXED;
-	int ret = vdi_check_request(bs, offset, len, true);
+	int ret = vdi_write_begin(bs, offset, len, !fixed);
 
-	if (ret < 0 || len == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	if (fixed)
-		pthread_rwlock_rdlock(&s->io_lock);
-	else
-		pthread_rwlock_wrlock(&s->io_lock);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	pthread_mutex_lock(&s->meta_lock);
 	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
 		uint64_t blk = pos / s->block_size;
-		uint64_t n = s->block_size - pos % s->block_size;
+		uint64_t n = vdi_block_rest(s, pos, offset + len);
 		uint32_t e = vdi_entry(s, (uint32_t)blk);
 
-		if (n > offset + len - pos)
-			n = offset + len - pos;
 		/* Partial blocks are left alone: discard is advisory. */
 		if (vdi_whole_block(bs, pos, n) && VDI_IS_ALLOCATED(e) && e < s->blocks) {
 			if (fixed) /* a fixed image keeps its blocks; give the space back */
@@ -395,22 +372,13 @@ int vdi_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int
 {
 	struct vdi_state *s = bs->state;
 	bool unmap = (flags & BLOCK_ZERO_MAY_UNMAP) && s->type != VDI_TYPE_FIXED;
-	int ret = vdi_check_request(bs, offset, len, true);
+	int ret = vdi_write_begin(bs, offset, len, unmap);
 
-	if (ret < 0 || len == 0)
-		return ret;
-	ret = vdi_refresh_modify_uuid(bs);
-	if (ret < 0)
-		return ret;
-	if (unmap)
-		pthread_rwlock_wrlock(&s->io_lock);
-	else
-		pthread_rwlock_rdlock(&s->io_lock);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	for (uint64_t pos = offset; pos < offset + len && ret == 0;) {
-		uint64_t n = s->block_size - pos % s->block_size;
+		uint64_t n = vdi_block_rest(s, pos, offset + len);
 
-		if (n > offset + len - pos)
-			n = offset + len - pos;
 		ret = vdi_zero_block(bs, pos, n, unmap);
 		pos += n;
 	}

@@ -34,19 +34,6 @@ static uint64_t vhd_chs_round(uint64_t sectors)
 	}
 }
 
-static int vhd_parse_bool(const char *file, const char *key, const char *v, bool *out)
-{
-	if (!v)
-		return 0;
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
-		*out = false;
-	else
-		return block_error(-EINVAL, "%s: option %s: '%s' is not on or off", file, key, v);
-	return 0;
-}
-
 static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t *footer,
 			     uint64_t size, uint32_t block_size, const char *backing)
 {
@@ -99,36 +86,27 @@ static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t 
 int vhd_create(const char *filename, const struct block_create_args *args)
 {
 	const char *sub = block_opts_get(args->opts, "subformat");
-	const char *bs_text = block_opts_get(args->opts, "block_size");
 	bool force = false, fixed = false;
-	uint32_t block_size = VHD_BLOCK_SIZE_DEFAULT;
+	uint64_t block_size = VHD_BLOCK_SIZE_DEFAULT;
 	uint8_t footer[VHD_FOOTER_SIZE], uuid[16];
 	struct host_file f;
 	int ret;
 
-	ret = vhd_parse_bool(filename, "force_size", block_opts_get(args->opts, "force_size"),
-			     &force);
+	ret = block_opts_get_bool(args->opts, filename, "force_size", &force);
+	if (ret == 0)
+		ret = block_opts_get_size(args->opts, filename, "block_size", &block_size);
 	if (ret < 0)
 		return ret;
+	if (block_size < VHD_SECTOR || block_size > VHD_BLOCK_SIZE_MAX ||
+	    (block_size & (block_size - 1)))
+		return block_error(-EINVAL,
+				   "%s: block_size %llu must be a power of two from 512 to 256M",
+				   filename, (unsigned long long)block_size);
 	if (sub && !strcmp(sub, "fixed"))
 		fixed = true;
 	else if (sub && strcmp(sub, "dynamic"))
 		return block_error(-EINVAL, "%s: unknown VHD subformat '%s' (dynamic or fixed)",
 				   filename, sub);
-	if (bs_text) {
-		char *end;
-		unsigned long long v = strtoull(bs_text, &end, 0);
-		if (*end == 'M' || *end == 'm')
-			v <<= 20, end++;
-		else if (*end == 'K' || *end == 'k')
-			v <<= 10, end++;
-		if (*end || v < VHD_SECTOR || v > VHD_BLOCK_SIZE_MAX || (v & (v - 1)))
-			return block_error(-EINVAL,
-					   "%s: block_size '%s' must be a power of two from 512 "
-					   "to 256M",
-					   filename, bs_text);
-		block_size = (uint32_t)v;
-	}
 	if (args->backing) {
 		if (fixed)
 			return block_error(-EINVAL, "%s: a fixed VHD cannot have a parent",
@@ -173,7 +151,7 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 		if (ret == 0)
 			ret = host_file_pwrite(&f, size, footer, VHD_FOOTER_SIZE);
 	} else {
-		ret = vhd_write_dynamic(&f, filename, footer, size, block_size, args->backing);
+		ret = vhd_write_dynamic(&f, filename, footer, size, (uint32_t)block_size, args->backing);
 	}
 	if (ret == 0)
 		ret = host_file_flush(&f);

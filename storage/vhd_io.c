@@ -13,7 +13,6 @@
 
 #include "storage/vhd.h"
 
-
 static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
 	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
@@ -60,93 +59,98 @@ static int vhd_block_full(struct block_device *bs, uint64_t idx, uint8_t *bitmap
 	return 0;
 }
 
-/* Read [offset, offset+run) of one allocated block of a differencing image, sector by sector as
- * its bitmap says: present sectors from the file, the others from the parent. */
-static int vhd_read_diff(struct block_device *bs, uint64_t offset, uint64_t run, uint64_t host,
-			 const struct iovec *iov, int iovcnt, size_t done)
+static bool vhd_sector_present(const uint8_t *bitmap, uint64_t sec)
+{
+	return bitmap[sec / 8] & (0x80 >> (sec % 8));
+}
+
+/* One read request's view of the differencing bitmap: the last block's, read once. */
+struct vhd_reader {
+	uint8_t *bitmap;
+	uint64_t idx;
+	bool loaded, full;
+};
+
+/* Within allocated block idx of a differencing image, cut m (HOST at host) to the leading run of
+ * sectors with the same bitmap bit: present ones are read here, the others from the parent. */
+static int vhd_map_sectors(struct block_device *bs, struct vhd_reader *r, uint64_t offset,
+			   struct block_map *m)
 {
 	struct vhd_state *s = bs->state;
-	uint64_t idx = offset / s->block_size, in = offset % s->block_size;
-	uint8_t *bitmap = malloc(s->bitmap_size);
-	struct iovec part[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(part, iovcnt, &heap);
-	bool full;
+	uint64_t idx = offset / s->block_size, in = offset % s->block_size, n;
 	int ret;
 
-	if (!bitmap || !p) {
-		free(bitmap);
-		free(heap);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	if (!r->loaded || r->idx != idx) {
+		ret = vhd_block_full(bs, idx, r->bitmap, &r->full);
+		if (ret < 0)
+			return ret;
+		r->idx = idx;
+		r->loaded = true;
 	}
-	ret = vhd_block_full(bs, idx, bitmap, &full);
-	for (uint64_t pos = 0; pos < run && ret == 0;) {
-		uint64_t sec = (in + pos) / VHD_SECTOR;
-		bool here = full || (bitmap[sec / 8] & (0x80 >> (sec % 8)));
-		uint64_t n = full ? run - pos : 0;
-		/* the run of sectors with the same bit */
-		while (pos + n < run) {
-			uint64_t sc = (in + pos + n) / VHD_SECTOR;
-			if (!full && !(bitmap[sc / 8] & (0x80 >> (sc % 8))) != !here)
-				break;
-			n += VHD_SECTOR - (in + pos + n) % VHD_SECTOR;
-		}
-		if (n > run - pos)
-			n = run - pos;
-		int cnt = iov_slice(iov, iovcnt, done + pos, n, p, iovcnt);
-		if (cnt < 0)
-			ret = cnt;
-		else if (here)
-			ret = host_file_preadv(&bs->file, host + pos, p, cnt);
-		else
-			ret = block_read_backing(bs, offset + pos, p, cnt);
-		if (ret < 0 && here)
-			ret = vhd_io_error(bs, "read", host + pos, ret);
-		pos += n;
-	}
-	free(heap);
-	free(bitmap);
-	return ret;
+	if (r->full)
+		return 0;
+	bool here = vhd_sector_present(r->bitmap, in / VHD_SECTOR);
+	n = VHD_SECTOR - in % VHD_SECTOR;
+	while (n < m->len && vhd_sector_present(r->bitmap, (in + n) / VHD_SECTOR) == here)
+		n += VHD_SECTOR;
+	if (n < m->len)
+		m->len = n;
+	if (!here)
+		m->kind = BLOCK_MAP_BACKING;
+	return 0;
 }
+
+/* Where the block map puts the run at offset: HOST, or ZERO for a free block (what that reads as
+ * is the caller's business). A fixed disk maps one to one. */
+static void vhd_map_block(struct vhd_state *s, uint64_t offset, uint64_t len, struct block_map *m)
+{
+	m->kind = BLOCK_MAP_HOST;
+	if (s->type == VHD_TYPE_FIXED) {
+		m->host = offset;
+		m->len = len;
+		return;
+	}
+	m->host = vhd_map(s, offset, len, &m->len);
+	if (!m->host)
+		m->kind = BLOCK_MAP_ZERO;
+}
+
+static int vhd_map_read(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			struct block_map *m)
+{
+	struct vhd_state *s = bs->state;
+
+	vhd_map_block(s, offset, len, m);
+	if (s->diff && m->kind == BLOCK_MAP_ZERO)
+		m->kind = BLOCK_MAP_BACKING;
+	else if (s->diff)
+		return vhd_map_sectors(bs, opaque, offset, m);
+	return 0;
+}
+
+static const struct block_map_ops vhd_read_ops = {.map = vhd_map_read};
 
 int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhd_state *s = bs->state;
-	struct iovec part[IOV_SCRATCH_MAX], *heap = NULL;
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
+	struct vhd_reader r = {0};
+	int ret;
 
-	if (s->type == VHD_TYPE_FIXED) {
-		ret = host_file_preadv(&bs->file, offset, iov, iovcnt);
-		return ret < 0 ? vhd_io_error(bs, "read", offset, ret) : 0;
+	if (s->diff) {
+		r.bitmap = malloc(s->bitmap_size);
+		if (!r.bitmap)
+			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	}
-	struct iovec *p = iov_scratch(part, iovcnt, &heap);
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
-		if (!host && s->diff) {
-			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-			ret = n < 0 ? n : block_read_backing(bs, offset + done, p, n);
-		} else if (!host) {
-			iov_memset(iov, iovcnt, done, 0, run);
-		} else if (s->diff) {
-			ret = vhd_read_diff(bs, offset + done, run, host, iov, iovcnt, done);
-		} else {
-			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-			ret = n < 0 ? n : host_file_preadv(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = vhd_io_error(bs, "read", host, ret);
-		}
-		done += run;
-	}
-	free(heap);
+	ret = block_map_preadv(bs, offset, iov, iovcnt, &vhd_read_ops, &r);
+	free(r.bitmap);
 	return ret;
 }
 
-/* Allocate block idx holding the bytes [in, in+run) of iov from `done`; zeroes elsewhere. When the
+/* Allocate block idx holding the bytes [in, in+run) given in part/n; zeroes elsewhere. When the
  * block lies past the end of the file (the usual case: only the footer is in the way), the zeroes
  * are left as a hole; otherwise (space after a crash-lost footer) the whole block is written. */
 static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint64_t run,
-			const struct iovec *iov, int iovcnt, size_t done)
+			const struct iovec *part, int n)
 {
 	struct vhd_state *s = bs->state;
 	uint64_t span = (uint64_t)s->bitmap_size + s->block_size;
@@ -174,7 +178,7 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 			return ret;
 		}
 	}
-	iov_to_buf(iov, iovcnt, done, buf + s->bitmap_size + (whole ? in : 0), run);
+	iov_to_buf(part, n, 0, buf + s->bitmap_size + (whole ? in : 0), run);
 	ret = host_file_pwrite(&bs->file, pos + span, s->footer, VHD_FOOTER_SIZE);
 	if (ret == 0 && whole)
 		ret = host_file_pwrite(&bs->file, pos, buf, span);
@@ -211,9 +215,10 @@ static int vhd_make_full(struct block_device *bs, uint64_t idx)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = vhd_block_full(bs, idx, buf, &full);
 	if (ret == 0 && !full) {
+		/* The merged content, as a read sees it, with the bitmap just read. */
+		struct vhd_reader r = {.bitmap = buf, .idx = idx, .loaded = true};
 		struct iovec v = {buf + s->bitmap_size, s->block_size};
-		ret = vhd_read_diff(bs, idx * s->block_size, s->block_size, off + s->bitmap_size,
-				    &v, 1, 0);
+		ret = block_map_preadv(bs, idx * s->block_size, &v, 1, &vhd_read_ops, &r);
 		if (ret == 0)
 			ret = host_file_pwrite(&bs->file, off + s->bitmap_size,
 					       buf + s->bitmap_size, s->block_size);
@@ -229,48 +234,51 @@ static int vhd_make_full(struct block_device *bs, uint64_t idx)
 	return ret;
 }
 
-int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+/* Writes go straight to the file only where the block is allocated and, in a differencing image,
+ * whole; the rest takes the lock (vhd_write_alloc). */
+static int vhd_map_write(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			 struct block_map *m)
 {
 	struct vhd_state *s = bs->state;
-	struct iovec part[IOV_SCRATCH_MAX], *heap = NULL;
-	size_t len = iov_size(iov, iovcnt), done = 0;
+
+	(void)opaque;
+	vhd_map_block(s, offset, len, m);
+	if (m->kind == BLOCK_MAP_ZERO ||
+	    (s->diff && !__atomic_load_n(&s->full[offset / s->block_size], __ATOMIC_ACQUIRE)))
+		m->kind = BLOCK_MAP_DRIVER;
+	return 0;
+}
+
+/* Under the lock: allocate the block, unless another writer just did; a differencing block that
+ * is there but not whole is made whole first. */
+static int vhd_write_alloc(struct block_device *bs, void *opaque, uint64_t offset,
+			   const struct block_map *m, const struct iovec *part, int n)
+{
+	struct vhd_state *s = bs->state;
+	uint64_t idx = offset / s->block_size, run, host;
 	int ret = 0;
 
-	if (s->type == VHD_TYPE_FIXED) {
-		ret = host_file_pwritev(&bs->file, offset, iov, iovcnt);
-		return ret < 0 ? vhd_io_error(bs, "write", offset, ret) : 0;
+	(void)opaque;
+	pthread_mutex_lock(&s->lock);
+	host = vhd_map(s, offset, m->len, &run);
+	if (!host)
+		ret = vhd_allocate(bs, idx, offset % s->block_size, m->len, part, n);
+	else if (s->diff)
+		ret = vhd_make_full(bs, idx);
+	pthread_mutex_unlock(&s->lock);
+	if (host && ret == 0) {
+		ret = host_file_pwritev(&bs->file, host, part, n);
+		if (ret < 0)
+			ret = vhd_io_error(bs, "write", host, ret);
 	}
-	struct iovec *p = iov_scratch(part, iovcnt, &heap);
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		uint64_t run, host = vhd_map(s, offset + done, len - done, &run);
-		if (!host) {
-			pthread_mutex_lock(&s->lock);
-			host = vhd_map(s, offset + done, len - done, &run);
-			if (!host)
-				ret = vhd_allocate(bs, (offset + done) / s->block_size,
-						   (offset + done) % s->block_size, run, iov,
-						   iovcnt, done);
-			pthread_mutex_unlock(&s->lock);
-		}
-		uint64_t idx = (offset + done) / s->block_size;
-		if (host && ret == 0 && s->diff &&
-		    !__atomic_load_n(&s->full[idx], __ATOMIC_ACQUIRE)) {
-			pthread_mutex_lock(&s->lock);
-			ret = vhd_make_full(bs, idx);
-			pthread_mutex_unlock(&s->lock);
-		}
-		if (host && ret == 0) {
-			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-			ret = n < 0 ? n : host_file_pwritev(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = vhd_io_error(bs, "write", host, ret);
-		}
-		done += run;
-	}
-	free(heap);
 	return ret;
+}
+
+static const struct block_map_ops vhd_write_ops = {.map = vhd_map_write, .io = vhd_write_alloc};
+
+int vhd_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return block_map_pwritev(bs, offset, iov, iovcnt, &vhd_write_ops, NULL);
 }
 
 int vhd_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,

@@ -12,25 +12,23 @@
 
 #include "storage/vhdx.h"
 
-static int vhdx_parse_size(const char *filename, const char *key, const char *text, uint64_t min,
-			   uint64_t max, bool pow2, uint64_t *out)
+/* A size option within [min, max]: a power of two, or a multiple of 1M. */
+static int vhdx_size_opt(struct block_opts *opts, const char *filename, const char *key,
+			 uint64_t min, uint64_t max, bool pow2, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
+	int ret;
 
-	if (!text)
+	if (!block_opts_get(opts, key))
 		return 0;
-	v = strtoull(text, &end, 0);
-	if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	else if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	if (end == text || *end || v < min || v > max || (pow2 && (v & (v - 1))) ||
-	    (!pow2 && v % VHDX_MIB))
-		return block_error(-EINVAL, "%s: %s '%s' must be %s from %lluM to %lluM", filename,
-				   key, text, pow2 ? "a power of two" : "a multiple of 1M",
-				   (unsigned long long)(min >> 20),
-				   (unsigned long long)(max >> 20));
+	ret = block_opts_get_size(opts, filename, key, &v);
+	if (ret < 0)
+		return ret;
+	if (v < min || v > max || (pow2 && (v & (v - 1))) || (!pow2 && v % VHDX_MIB))
+		return block_error(-EINVAL, "%s: %s %llu must be %s from %lluM to %lluM", filename,
+				   key, (unsigned long long)v,
+				   pow2 ? "a power of two" : "a multiple of 1M",
+				   (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
 	*out = v;
 	return 0;
 }
@@ -139,11 +137,11 @@ int vhdx_create(const char *filename, const struct block_create_args *args)
 	struct host_file f;
 	int ret;
 
-	ret = vhdx_parse_size(filename, "block_size", block_opts_get(args->opts, "block_size"),
-			      VHDX_BLOCK_MIN, VHDX_BLOCK_MAX, true, &block);
+	ret = vhdx_size_opt(args->opts, filename, "block_size", VHDX_BLOCK_MIN, VHDX_BLOCK_MAX,
+			    true, &block);
 	if (ret == 0)
-		ret = vhdx_parse_size(filename, "log_size", block_opts_get(args->opts, "log_size"),
-				      VHDX_MIB, VHDX_LOG_MAX, false, &log_size);
+		ret = vhdx_size_opt(args->opts, filename, "log_size", VHDX_MIB, VHDX_LOG_MAX, false,
+				    &log_size);
 	if (ret < 0)
 		return ret;
 	if (sub && !strcmp(sub, "fixed"))

@@ -12,7 +12,6 @@
 
 #include "storage/vhdx.h"
 
-
 static int vhdx_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
 	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
@@ -30,29 +29,13 @@ static uint64_t vhdx_map(struct vhdx_state *s, uint64_t offset, uint64_t len, ui
 	return VHDX_BAT_STATE(e) == VHDX_BAT_FULLY_PRESENT ? VHDX_BAT_OFFSET(e) + in : 0;
 }
 
-int vhdx_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+static int vhdx_map_run(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			struct block_map *m)
 {
-	struct vhdx_state *s = bs->state;
-	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
-
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		uint64_t run, host = vhdx_map(s, offset + done, len - done, &run);
-		if (!host) {
-			iov_memset(iov, iovcnt, done, 0, run);
-		} else {
-			int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-			ret = n < 0 ? n : host_file_preadv(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = vhdx_io_error(bs, "read", host, ret);
-		}
-		done += run;
-	}
-	free(heap);
-	return ret;
+	(void)opaque;
+	m->host = vhdx_map(bs->state, offset, len, &m->len);
+	m->kind = m->host ? BLOCK_MAP_HOST : BLOCK_MAP_ZERO;
+	return 0;
 }
 
 /* Called with s->lock held, after the block's data is in place at `host`: record it in the BAT
@@ -98,43 +81,50 @@ static int vhdx_allocate_write(struct block_device *bs, uint64_t block, uint64_t
 	return vhdx_bat_set(bs, block, pos);
 }
 
+/* A write to a block not present when mapped: allocate it under the lock, unless another writer
+ * just did. */
+static int vhdx_write_alloc(struct block_device *bs, void *opaque, uint64_t offset,
+			    const struct block_map *m, const struct iovec *part, int n)
+{
+	struct vhdx_state *s = bs->state;
+	uint64_t run, host;
+	int ret = 0;
+
+	(void)opaque;
+	pthread_mutex_lock(&s->lock);
+	host = vhdx_map(s, offset, m->len, &run);
+	if (!host)
+		ret = vhdx_allocate_write(bs, offset / s->block_size, offset % s->block_size, part,
+					  n);
+	pthread_mutex_unlock(&s->lock);
+	if (host && ret == 0) {
+		ret = host_file_pwritev(&bs->file, host, part, n);
+		if (ret < 0)
+			ret = vhdx_io_error(bs, "write", host, ret);
+	}
+	return ret;
+}
+
+static const struct block_map_ops vhdx_map_ops = {.map = vhdx_map_run, .io = vhdx_write_alloc};
+
+int vhdx_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	return block_map_preadv(bs, offset, iov, iovcnt, &vhdx_map_ops, NULL);
+}
+
 int vhdx_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	struct vhdx_state *s = bs->state;
-	struct iovec local[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(local, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
 	int ret = 0;
 
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* The write GUIDs change before the first byte of the disk does. */
 	if (!__atomic_load_n(&s->session_open, __ATOMIC_ACQUIRE)) {
 		pthread_mutex_lock(&s->lock);
 		if (!s->session_open)
 			ret = vhdx_session_begin(bs, s);
 		pthread_mutex_unlock(&s->lock);
 	}
-	while (done < len && ret == 0) {
-		uint64_t run, host = vhdx_map(s, offset + done, len - done, &run);
-		int n = iov_slice(iov, iovcnt, done, run, p, iovcnt);
-		if (n < 0) {
-			ret = n;
-			break;
-		}
-		if (!host) {
-			pthread_mutex_lock(&s->lock);
-			host = vhdx_map(s, offset + done, len - done, &run);
-			if (!host)
-				ret = vhdx_allocate_write(bs, (offset + done) / s->block_size,
-							  (offset + done) % s->block_size, p, n);
-			pthread_mutex_unlock(&s->lock);
-		}
-		if (host && ret == 0) {
-			ret = host_file_pwritev(&bs->file, host, p, n);
-			if (ret < 0)
-				ret = vhdx_io_error(bs, "write", host, ret);
-		}
-		done += run;
-	}
-	free(heap);
-	return ret;
+	if (ret < 0)
+		return ret;
+	return block_map_pwritev(bs, offset, iov, iovcnt, &vhdx_map_ops, NULL);
 }

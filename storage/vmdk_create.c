@@ -28,31 +28,6 @@ struct vmdk_create_opts {
 	bool flat, split, stream, zeroed;
 };
 
-static void vmdk_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void vmdk_put64(uint8_t *p, uint64_t v)
-{
-	vmdk_put32(p, (uint32_t)v);
-	vmdk_put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static int vmdk_bool(const char *file, const char *key, const char *v, bool *out)
-{
-	if (!v)
-		return 0;
-	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
-		*out = false;
-	else
-		return block_error(-EINVAL, "%s: option %s: '%s' is not on or off", file, key, v);
-	return 0;
-}
-
 static int vmdk_create_opts(const char *file, struct block_opts *o, struct vmdk_create_opts *c)
 {
 	bool compat6 = false;
@@ -62,10 +37,9 @@ static int vmdk_create_opts(const char *file, struct block_opts *o, struct vmdk_
 	c->adapter = block_opts_get(o, "adapter_type");
 	c->hw = block_opts_get(o, "hwversion");
 	c->tools = block_opts_get(o, "toolsversion");
-	ret = vmdk_bool(file, "compat6", block_opts_get(o, "compat6"), &compat6);
+	ret = block_opts_get_bool(o, file, "compat6", &compat6);
 	if (ret == 0)
-		ret =
-		    vmdk_bool(file, "zeroed_grain", block_opts_get(o, "zeroed_grain"), &c->zeroed);
+		ret = block_opts_get_bool(o, file, "zeroed_grain", &c->zeroed);
 	if (ret < 0)
 		return ret;
 	if (!c->sub)

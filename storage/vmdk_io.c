@@ -13,7 +13,6 @@
 
 #include "storage/vmdk.h"
 
-
 static struct vmdk_extent *vmdk_find(struct vmdk_state *s, uint64_t pos)
 {
 	unsigned lo = 0, hi = s->n;
@@ -72,8 +71,8 @@ static void vmdk_chunk(struct vmdk_state *s, uint64_t pos, uint64_t left, struct
 	}
 }
 
-static int vmdk_read_sparse(struct block_device *bs, struct vmdk_chunk *c, uint64_t pos,
-			    const struct iovec *part, int n)
+/* A sparse extent's grain: its entry is read under the extent's lock, its data outside it. */
+static int vmdk_map_sparse(struct block_device *bs, struct vmdk_chunk *c, struct block_map *m)
 {
 	struct vmdk_extent *e = c->e;
 	uint32_t gte;
@@ -83,61 +82,71 @@ static int vmdk_read_sparse(struct block_device *bs, struct vmdk_chunk *c, uint6
 	ret = vmdk_gte_get(bs, e, c->epos / VMDK_SECTOR, &gte);
 	if (ret == 0 && gte && !vmdk_gte_is_zero(e, gte))
 		ret = vmdk_gte_check(e, gte);
-	if (ret == 0 && gte && !vmdk_gte_is_zero(e, gte) && e->compressed) {
-		ret = vmdk_grain_read_compressed(bs, e, gte);
-		if (ret == 0)
-			iov_from_buf(part, n, 0, e->zgrain + c->in, c->run);
-		pthread_mutex_unlock(&e->lock);
-		return ret;
-	}
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
 		return ret;
-	if (gte == 0)
-		return block_read_backing(bs, pos, part, n);
-	if (vmdk_gte_is_zero(e, gte)) {
-		iov_memset(part, n, 0, 0, c->run);
-		return 0;
+	if (gte == 0) {
+		m->kind = BLOCK_MAP_BACKING;
+	} else if (vmdk_gte_is_zero(e, gte)) {
+		m->kind = BLOCK_MAP_ZERO;
+	} else if (e->compressed) {
+		m->kind = BLOCK_MAP_DRIVER;
+		m->host = gte;
+	} else {
+		m->kind = BLOCK_MAP_HOST;
+		m->host = (uint64_t)gte * VMDK_SECTOR + c->in;
 	}
-	uint64_t host = (uint64_t)gte * VMDK_SECTOR + c->in;
-	ret = host_file_preadv(e->f, host, part, n);
-	return ret < 0 ? vmdk_io_error(e, "read", host, ret) : 0;
+	return 0;
 }
+
+static int vmdk_map_read(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			 struct block_map *m)
+{
+	struct vmdk_chunk c;
+
+	(void)opaque;
+	vmdk_chunk(bs->state, offset, len, &c);
+	m->len = c.run;
+	m->file = c.e->f;
+	m->name = c.e->name;
+	switch (c.e->type) {
+	case VMDK_EXT_ZERO:
+		m->kind = BLOCK_MAP_ZERO;
+		return 0;
+	case VMDK_EXT_FLAT:
+		m->kind = BLOCK_MAP_HOST;
+		m->host = c.e->flat_offset + c.epos;
+		return 0;
+	case VMDK_EXT_SPARSE:
+		break;
+	}
+	return vmdk_map_sparse(bs, &c, m);
+}
+
+/* A compressed grain (m->host: its sector), inflated into the extent's one-grain cache. A grain
+ * is never rewritten in place, so one remapped since vmdk_map_sparse still holds what it held. */
+static int vmdk_read_compressed(struct block_device *bs, void *opaque, uint64_t offset,
+				const struct block_map *m, const struct iovec *part, int n)
+{
+	struct vmdk_chunk c;
+	int ret;
+
+	(void)opaque;
+	vmdk_chunk(bs->state, offset, m->len, &c);
+	pthread_mutex_lock(&c.e->lock);
+	ret = vmdk_grain_read_compressed(bs, c.e, (uint32_t)m->host);
+	if (ret == 0)
+		iov_from_buf(part, n, 0, c.e->zgrain + c.in, c.run);
+	pthread_mutex_unlock(&c.e->lock);
+	return ret;
+}
+
+static const struct block_map_ops vmdk_read_ops = {.map = vmdk_map_read,
+						   .io = vmdk_read_compressed};
 
 int vmdk_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
-	struct vmdk_state *s = bs->state;
-	struct iovec stack[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(stack, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
-
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		struct vmdk_chunk c;
-		vmdk_chunk(s, offset + done, len - done, &c);
-		int n = iov_slice(iov, iovcnt, done, c.run, p, iovcnt);
-		if (n < 0) {
-			ret = block_error(n, "%s: bad I/O vector", bs->filename);
-			break;
-		}
-		switch (c.e->type) {
-		case VMDK_EXT_ZERO:
-			iov_memset(p, n, 0, 0, c.run);
-			break;
-		case VMDK_EXT_FLAT:
-			ret = host_file_preadv(c.e->f, c.e->flat_offset + c.epos, p, n);
-			if (ret < 0)
-				ret = vmdk_io_error(c.e, "read", c.e->flat_offset + c.epos, ret);
-			break;
-		case VMDK_EXT_SPARSE:
-			ret = vmdk_read_sparse(bs, &c, offset + done, p, n);
-			break;
-		}
-		done += c.run;
-	}
-	free(heap);
-	return ret;
+	return block_map_preadv(bs, offset, iov, iovcnt, &vmdk_read_ops, NULL);
 }
 
 /* The whole grain as it reads before this write: its old content (compressed grain), zeroes, or
@@ -283,46 +292,47 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 	return ret < 0 ? vmdk_io_error(e, "write", host, ret) : 0;
 }
 
+/* Flat extents are written in place here; grains go through vmdk_write_sparse. */
+static int vmdk_map_write(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
+			  struct block_map *m)
+{
+	struct vmdk_chunk c;
+	int ret;
+
+	(void)opaque;
+	vmdk_chunk(bs->state, offset, len, &c);
+	if (c.e->read_only || c.e->type == VMDK_EXT_ZERO || c.e->footer)
+		return block_error(c.e->footer ? -ENOTSUP : -EROFS,
+				   "%s: extent at sector %llu is not writable%s", bs->filename,
+				   (unsigned long long)c.e->start,
+				   c.e->footer ? " (stream-optimized, directory in a footer)" : "");
+	/* The new CID goes out before the first byte of the disk changes. */
+	ret = vmdk_cid_refresh(bs);
+	if (ret < 0)
+		return ret;
+	m->len = c.run;
+	m->kind = c.e->type == VMDK_EXT_FLAT ? BLOCK_MAP_HOST : BLOCK_MAP_DRIVER;
+	m->host = c.e->flat_offset + c.epos;
+	m->file = c.e->f;
+	m->name = c.e->name;
+	return 0;
+}
+
+static int vmdk_write_grain(struct block_device *bs, void *opaque, uint64_t offset,
+			    const struct block_map *m, const struct iovec *part, int n)
+{
+	struct vmdk_chunk c;
+
+	(void)opaque;
+	vmdk_chunk(bs->state, offset, m->len, &c);
+	return vmdk_write_sparse(bs, &c, offset, part, n);
+}
+
+static const struct block_map_ops vmdk_write_ops = {.map = vmdk_map_write, .io = vmdk_write_grain};
+
 int vmdk_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
-	struct vmdk_state *s = bs->state;
-	struct iovec stack[IOV_SCRATCH_MAX], *heap, *p = iov_scratch(stack, iovcnt, &heap);
-	size_t len = iov_size(iov, iovcnt), done = 0;
-	int ret = 0;
-
-	if (!p)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
-	while (done < len && ret == 0) {
-		struct vmdk_chunk c;
-		vmdk_chunk(s, offset + done, len - done, &c);
-		int n = iov_slice(iov, iovcnt, done, c.run, p, iovcnt);
-		if (n < 0) {
-			ret = block_error(n, "%s: bad I/O vector", bs->filename);
-			break;
-		}
-		if (c.e->read_only || c.e->type == VMDK_EXT_ZERO || c.e->footer) {
-			ret = block_error(c.e->footer ? -ENOTSUP : -EROFS,
-					  "%s: extent at sector %llu is not writable%s",
-					  bs->filename, (unsigned long long)c.e->start,
-					  c.e->footer ? " (stream-optimized, directory in a footer)"
-						      : "");
-			break;
-		}
-		/* The new CID goes out before the first byte of the disk changes. */
-		ret = vmdk_cid_refresh(bs);
-		if (ret < 0)
-			break;
-		if (c.e->type == VMDK_EXT_FLAT) {
-			ret = host_file_pwritev(c.e->f, c.e->flat_offset + c.epos, p, n);
-			if (ret < 0)
-				ret = vmdk_io_error(c.e, "write", c.e->flat_offset + c.epos, ret);
-		} else {
-			ret = vmdk_write_sparse(bs, &c, offset + done, p, n);
-		}
-		done += c.run;
-	}
-	free(heap);
-	return ret;
+	return block_map_pwritev(bs, offset, iov, iovcnt, &vmdk_write_ops, NULL);
 }
 
 /* Status of one chunk; *host is the file offset of allocated uncompressed data, else 0. */

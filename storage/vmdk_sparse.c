@@ -22,13 +22,13 @@ uint64_t vmdk_le64(const uint8_t *p)
 	return vmdk_le32(p) | (uint64_t)vmdk_le32(p + 4) << 32;
 }
 
-static void vmdk_put32(uint8_t *p, uint32_t v)
+void vmdk_put32(uint8_t *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void vmdk_put64(uint8_t *p, uint64_t v)
+void vmdk_put64(uint8_t *p, uint64_t v)
 {
 	vmdk_put32(p, (uint32_t)v);
 	vmdk_put32(p + 4, (uint32_t)(v >> 32));

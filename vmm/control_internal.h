@@ -24,6 +24,8 @@
 /* VM names: [A-Za-z0-9._-]{1,64}, not starting with '.'; verbs: [A-Za-z0-9_-]{1,32}. */
 int control_name_valid(const char *name);
 int control_verb_valid(const char *verb);
+/* control_name_valid with the one-line message a user sees: 0, or -EINVAL and err set. */
+int control_name_check(const char *name, char *err, size_t errlen);
 
 /* control_runtime_dir with a one-line message on failure (insecure or uncreatable directory). */
 int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen);

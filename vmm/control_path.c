@@ -35,6 +35,16 @@ int control_name_valid(const char *name)
 	return name && name[0] != '.' && name_chars_ok(name, CONTROL_NAME_MAX, 1);
 }
 
+int control_name_check(const char *name, char *err, size_t errlen)
+{
+	if (control_name_valid(name))
+		return 0;
+	snprintf(err, errlen,
+		 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+		 name ? name : "");
+	return -EINVAL;
+}
+
 int control_verb_valid(const char *verb)
 {
 	return verb && name_chars_ok(verb, CONTROL_VERB_MAX, 0);
@@ -110,13 +120,8 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 	char dir[sizeof(sun.sun_path)];
 	int n, ret;
 
-	if (!control_name_valid(name)) {
-		snprintf(err, errlen,
-			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting "
-			 "with '.')",
-			 name ? name : "");
+	if (control_name_check(name, err, errlen) < 0)
 		return -EINVAL;
-	}
 	ret = control_runtime_dir_checked(dir, sizeof(dir), err, errlen);
 	if (ret < 0)
 		return ret;

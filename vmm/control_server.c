@@ -313,13 +313,8 @@ int control_server_start(const char *name, struct control_server **out, char *er
 	*out = NULL;
 	if (errlen)
 		err[0] = 0;
-	if (!control_name_valid(name)) {
-		snprintf(err, errlen,
-			 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting "
-			 "with '.')",
-			 name ? name : "");
+	if (control_name_check(name, err, errlen) < 0)
 		return -EINVAL;
-	}
 	srv = calloc(1, sizeof(*srv));
 	if (!srv) {
 		snprintf(err, errlen, "out of memory");

@@ -2,6 +2,7 @@
  * transfer engine (PIO blocks through dev->buf, DMA straight between guest memory and the block
  * layer). The commands themselves are in ata_cmd.c and atapi.c. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,38 +92,39 @@ void ata_device_reset(struct ata_device *dev)
 		dev->tf.status = ATA_STAT_DRDY | ATA_STAT_DSC;
 }
 
+/* FEATURE, COUNT and the three LBA registers keep the byte written before the last one (LBA48's
+ * "HOB" half): where each one's two bytes lie in the task file. */
+#define ATA_TF(field) offsetof(struct ata_taskfile, field)
+static const struct {
+	uint8_t cur, prev;
+} ata_reg_pair[] = {
+    [ATA_REG_FEATURE] = {ATA_TF(feature), ATA_TF(feature_exp)},
+    [ATA_REG_COUNT] = {ATA_TF(count), ATA_TF(count_exp)},
+    [ATA_REG_LBA_LOW] = {ATA_TF(lba_low), ATA_TF(lba_low_exp)},
+    [ATA_REG_LBA_MID] = {ATA_TF(lba_mid), ATA_TF(lba_mid_exp)},
+    [ATA_REG_LBA_HIGH] = {ATA_TF(lba_high), ATA_TF(lba_high_exp)},
+};
+
+static bool ata_reg_paired(enum ata_reg reg)
+{
+	return reg >= ATA_REG_FEATURE && reg <= ATA_REG_LBA_HIGH;
+}
+
 void ata_reg_write(struct ata_device *dev, enum ata_reg reg, uint8_t val)
 {
 	struct ata_taskfile *tf = &dev->tf;
-	/* Each write pushes the previous byte into the "previous content" half (LBA48). */
-	switch (reg) {
-	case ATA_REG_FEATURE:
-		tf->feature_exp = tf->feature;
-		tf->feature = val;
-		break;
-	case ATA_REG_COUNT:
-		tf->count_exp = tf->count;
-		tf->count = val;
-		break;
-	case ATA_REG_LBA_LOW:
-		tf->lba_low_exp = tf->lba_low;
-		tf->lba_low = val;
-		break;
-	case ATA_REG_LBA_MID:
-		tf->lba_mid_exp = tf->lba_mid;
-		tf->lba_mid = val;
-		break;
-	case ATA_REG_LBA_HIGH:
-		tf->lba_high_exp = tf->lba_high;
-		tf->lba_high = val;
-		break;
-	case ATA_REG_DEVICE:
+
+	if (ata_reg_paired(reg)) {
+		/* Each write pushes the previous byte into the "previous content" half. */
+		uint8_t *b = (uint8_t *)tf;
+		b[ata_reg_pair[reg].prev] = b[ata_reg_pair[reg].cur];
+		b[ata_reg_pair[reg].cur] = val;
+	} else if (reg == ATA_REG_DEVICE) {
 		tf->device = val;
-		break;
-	case ATA_REG_COMMAND:
+	} else if (reg == ATA_REG_COMMAND) {
 		ata_command(dev, val);
 		return;
-	case ATA_REG_DATA:
+	} else if (reg == ATA_REG_DATA) {
 		return; /* the transport moves data with ata_pio_write */
 	}
 	tf->control &= ~ATA_CTL_HOB; /* any command-block write clears HOB */
@@ -132,24 +134,17 @@ uint8_t ata_reg_read(const struct ata_device *dev, enum ata_reg reg)
 {
 	const struct ata_taskfile *tf = &dev->tf;
 	bool hob = tf->control & ATA_CTL_HOB;
-	switch (reg) {
-	case ATA_REG_FEATURE:
+
+	if (reg == ATA_REG_FEATURE)
 		return tf->error;
-	case ATA_REG_COUNT:
-		return hob ? tf->count_exp : tf->count;
-	case ATA_REG_LBA_LOW:
-		return hob ? tf->lba_low_exp : tf->lba_low;
-	case ATA_REG_LBA_MID:
-		return hob ? tf->lba_mid_exp : tf->lba_mid;
-	case ATA_REG_LBA_HIGH:
-		return hob ? tf->lba_high_exp : tf->lba_high;
-	case ATA_REG_DEVICE:
-		return tf->device;
-	case ATA_REG_COMMAND:
-		return tf->status;
-	case ATA_REG_DATA:
-		break;
+	if (ata_reg_paired(reg)) {
+		const uint8_t *b = (const uint8_t *)tf;
+		return b[hob ? ata_reg_pair[reg].prev : ata_reg_pair[reg].cur];
 	}
+	if (reg == ATA_REG_DEVICE)
+		return tf->device;
+	if (reg == ATA_REG_COMMAND)
+		return tf->status;
 	return 0xFF;
 }
 
@@ -362,7 +357,10 @@ static size_t ata_pio_chunk(const struct ata_device *dev, uint64_t left)
 	return left < chunk ? (size_t)left : chunk;
 }
 
-static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
+/* The completion of one transfer to or from the medium: a stale request is dropped, an I/O error
+ * fails the command; otherwise the position moves on and `next` continues the command. */
+static void ata_xfer_cb(struct block_aio_req *aio, int ret,
+			void (*next)(struct ata_device *dev, struct ata_req *req))
 {
 	struct ata_req *req = aio->opaque;
 	struct ata_device *dev = req->dev;
@@ -371,15 +369,25 @@ static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
 	if (ret < 0) {
 		ata_xfer_fail(dev, -EIO);
 	} else {
-		memcpy(dev->buf, req->bounce, req->len);
 		dev->offset += req->len;
 		dev->remaining -= req->len;
-		dev->buf_pos = 0;
-		dev->buf_len = req->len;
-		ata_pio_drq(dev, req->len, false);
+		next(dev, req);
 	}
 	ata_req_free(req);
 	ata_unlock(dev);
+}
+
+static void ata_pio_read_done(struct ata_device *dev, struct ata_req *req)
+{
+	memcpy(dev->buf, req->bounce, req->len);
+	dev->buf_pos = 0;
+	dev->buf_len = req->len;
+	ata_pio_drq(dev, req->len, false);
+}
+
+static void ata_pio_read_cb(struct block_aio_req *aio, int ret)
+{
+	ata_xfer_cb(aio, ret, ata_pio_read_done);
 }
 
 static void ata_pio_read_next(struct ata_device *dev)
@@ -403,25 +411,19 @@ static void ata_pio_read_next(struct ata_device *dev)
 	}
 }
 
+static void ata_pio_write_done(struct ata_device *dev, struct ata_req *req)
+{
+	(void)req;
+	dev->buf_pos = 0;
+	if (dev->remaining)
+		ata_pio_drq(dev, ata_pio_chunk(dev, dev->remaining), false);
+	else
+		ata_write_end(dev);
+}
+
 static void ata_pio_write_cb(struct block_aio_req *aio, int ret)
 {
-	struct ata_req *req = aio->opaque;
-	struct ata_device *dev = req->dev;
-	if (!ata_req_claim(req))
-		return;
-	if (ret < 0) {
-		ata_xfer_fail(dev, -EIO);
-	} else {
-		dev->offset += req->len;
-		dev->remaining -= req->len;
-		dev->buf_pos = 0;
-		if (dev->remaining)
-			ata_pio_drq(dev, ata_pio_chunk(dev, dev->remaining), false);
-		else
-			ata_write_end(dev);
-	}
-	ata_req_free(req);
-	ata_unlock(dev);
+	ata_xfer_cb(aio, ret, ata_pio_write_done);
 }
 
 static void ata_pio_write_block(struct ata_device *dev)
@@ -535,24 +537,18 @@ static void ata_dma_buf(struct ata_device *dev)
 
 static void ata_dma_step(struct ata_device *dev);
 
+static void ata_dma_done(struct ata_device *dev, struct ata_req *req)
+{
+	(void)req;
+	if (dev->remaining)
+		ata_dma_step(dev);
+	else
+		ata_medium_end(dev);
+}
+
 static void ata_dma_cb(struct block_aio_req *aio, int ret)
 {
-	struct ata_req *req = aio->opaque;
-	struct ata_device *dev = req->dev;
-	if (!ata_req_claim(req))
-		return;
-	if (ret < 0) {
-		ata_xfer_fail(dev, -EIO);
-	} else {
-		dev->offset += req->len;
-		dev->remaining -= req->len;
-		if (dev->remaining)
-			ata_dma_step(dev);
-		else
-			ata_medium_end(dev);
-	}
-	ata_req_free(req);
-	ata_unlock(dev);
+	ata_xfer_cb(aio, ret, ata_dma_done);
 }
 
 static void ata_dma_step(struct ata_device *dev)

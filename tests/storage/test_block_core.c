@@ -295,7 +295,8 @@ static void expect_hostile_backing(const char *top, const char *backing, const c
 	struct block_device *bs;
 
 	if (fmt) {
-		struct block_create_args a = {.size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
+		struct block_create_args a = {
+		    .size = 1 << 20, .backing = backing, .backing_fmt = "raw"};
 		assert_int_equal(block_create(fmt, test_path(top), &a), 0);
 	} else {
 		create_fc(top, 4096, backing);
@@ -561,6 +562,105 @@ static void test_opts_parse(void **state)
 	assert_int_equal(o.n, 0);
 }
 
+/* One typed lookup of key=value through a fresh option list. */
+static int opt_size(const char *value, uint64_t *out)
+{
+	char text[128];
+	struct block_opts o = {0};
+
+	snprintf(text, sizeof(text), "s=%s", value);
+	assert_int_equal(block_opts_parse(&o, text), 0);
+	int ret = block_opts_get_size(&o, "img.x", "s", out);
+	assert_null(block_opts_unused(&o)); /* looked up, so used, even when bad */
+	block_opts_free(&o);
+	return ret;
+}
+
+static void test_opts_typed(void **state)
+{
+	static const struct {
+		const char *text;
+		uint64_t want;
+	} good[] = {
+	    {"65536", 65536},	{"64K", 65536},	      {"64k", 65536},
+	    {"1M", 1 << 20},	{"2GiB", 2ull << 30}, {"1tb", 1ull << 40},
+	    {"512b", 512},	{"010", 10},	      {"0", 0},
+	    {"8T", 8ull << 40},
+	};
+	static const char *const bad[] = {
+	    "",
+	    "x",
+	    "-1",
+	    " 1",
+	    "+1",
+	    "0x10",
+	    "1Q",
+	    "1KK",
+	    "1MiBx",
+	    "17592186044417M",
+	    "18446744073709551616",
+	    "16777216T",
+	};
+	struct block_opts o = {0};
+	uint64_t n;
+	bool b;
+	enum block_prealloc p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		n = 12345;
+		if (opt_size(good[i].text, &n) != 0 || n != good[i].want)
+			fail_msg("size '%s' gave %llu, not %llu", good[i].text,
+				 (unsigned long long)n, (unsigned long long)good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = 12345;
+		if (opt_size(bad[i], &n) != -EINVAL || n != 12345)
+			fail_msg("size '%s' was accepted (%llu)", bad[i], (unsigned long long)n);
+		assert_non_null(strstr(block_last_error(), "img.x: s="));
+	}
+	/* Absent keys leave the default alone; NULL lists are empty. */
+	n = 7;
+	b = true;
+	p = BLOCK_PREALLOC_FULL;
+	assert_int_equal(block_opts_get_size(NULL, "f", "s", &n), 0);
+	assert_int_equal(block_opts_get_bool(&o, "f", "b", &b), 0);
+	assert_int_equal(block_opts_get_prealloc(&o, "f", &p), 0);
+	assert_int_equal(n, 7);
+	assert_true(b);
+	assert_int_equal(p, BLOCK_PREALLOC_FULL);
+
+	assert_int_equal(block_opts_parse(&o, "a=on,b=OFF,c=Yes,d=0,e=1,f=false,g,h=maybe"), 0);
+	const char *keys = "abcdefg";
+	const bool want[] = {true, false, true, false, true, false, true};
+	for (int i = 0; keys[i]; i++) {
+		char key[2] = {keys[i], 0};
+		b = !want[i];
+		assert_int_equal(block_opts_get_bool(&o, "f", key, &b), 0);
+		assert_int_equal(b, want[i]);
+	}
+	b = true;
+	assert_int_equal(block_opts_get_bool(&o, "img.y", "h", &b), -EINVAL);
+	assert_true(b);
+	assert_non_null(strstr(block_last_error(), "img.y: h=maybe"));
+	block_opts_free(&o);
+
+	static const char *const modes[] = {"off", "metadata", "falloc", "full"};
+	for (int i = 0; i < 4; i++) {
+		char text[32];
+		snprintf(text, sizeof(text), "preallocation=%s", modes[i]);
+		assert_int_equal(block_opts_parse(&o, text), 0);
+		p = i == 0 ? BLOCK_PREALLOC_FULL : BLOCK_PREALLOC_OFF;
+		assert_int_equal(block_opts_get_prealloc(&o, "f", &p), 0);
+		assert_int_equal(p, (enum block_prealloc)i);
+		block_opts_free(&o);
+	}
+	assert_int_equal(block_opts_parse(&o, "preallocation=Full"), 0);
+	assert_int_equal(block_opts_get_prealloc(&o, "img.z", &p), -EINVAL);
+	assert_non_null(strstr(block_last_error(), "img.z: preallocation=Full"));
+	block_opts_free(&o);
+}
+
 static void test_iov_helpers(void **state)
 {
 	char a[3], b[5], c[2], flat[10];
@@ -614,6 +714,7 @@ int main(void)
 	    cmocka_unit_test(test_create_options),
 	    cmocka_unit_test(test_probed_raw_guard),
 	    cmocka_unit_test(test_opts_parse),
+	    cmocka_unit_test(test_opts_typed),
 	    cmocka_unit_test(test_iov_helpers),
 	};
 	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);

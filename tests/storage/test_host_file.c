@@ -238,6 +238,29 @@ static void test_extents_and_holes(void **state)
 	assert_int_equal(host_file_allocate(&f, 0, 8 << 20), 0);
 	assert_int_equal(file_size(), (4 << 20) + 5010);
 	host_file_close(&f);
+
+	/* fill_zeroes writes real zeroes (in more than one 1 MiB step) over data and holes alike:
+	 * every block is allocated afterwards, and the file grows to cover it. */
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(host_file_open(&f, path, HOST_FILE_RDWR), 0);
+	memset(buf, 5, sizeof(buf));
+	assert_int_equal(host_file_pwrite(&f, (1 << 20) + 4096, buf, sizeof(buf)), 0);
+	assert_int_equal(host_file_pwrite(&f, 0, buf, 10), 0);
+	assert_int_equal(host_file_fill_zeroes(&f, 1, (3 << 20) - 1), 0);
+	assert_int_equal(file_size(), 3 << 20);
+	assert_int_equal(host_file_allocated(&f, &alloc), 0);
+	assert_true(alloc >= (3u << 20) - 4096);
+	assert_int_equal(host_file_pread(&f, 0, buf, 1), 0);
+	assert_int_equal(buf[0], 5);
+	for (uint64_t off = 1; off < (3 << 20); off += sizeof(buf)) {
+		size_t len =
+		    (3 << 20) - off < sizeof(buf) ? (size_t)((3 << 20) - off) : sizeof(buf);
+		assert_int_equal(host_file_pread(&f, off, buf, len), 0);
+		for (size_t i = 0; i < len; i++)
+			assert_int_equal(buf[i], 0);
+	}
+	assert_int_equal(host_file_fill_zeroes(&f, 0, 0), 0);
+	host_file_close(&f);
 }
 
 static void test_read_only_and_errors(void **state)

@@ -71,6 +71,9 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(block_pread(bs, 0, got, SIZE), 0);
 	assert_memory_equal(got, a, SIZE);
 	assert_int_equal(bs->drv->snapshot_apply(bs, "nope"), -ENOENT);
+	assert_non_null(strstr(block_last_error(), "no snapshot 'nope'"));
+	assert_int_equal(bs->drv->snapshot_delete(bs, "nope"), -ENOENT);
+	assert_int_equal(bs->drv->snapshot_apply(bs, "one"), 0); /* the lock was given back */
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
 	assert_image_equals_raw(img, test_path("a.raw"));

@@ -607,7 +607,12 @@ static void test_names(void **state)
 	assert_false(control_name_valid(NULL));
 	assert_int_equal(control_socket_path("../x", path, sizeof(path)), -EINVAL);
 	assert_int_equal(control_server_start("a/b", &srv, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "invalid VM name"));
+	assert_non_null(strstr(err, "invalid VM name 'a/b'"));
+	err[0] = 0;
+	assert_int_equal(control_path_for(".x", ".sock", path, sizeof(path), err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "invalid VM name '.x'"));
+	assert_int_equal(control_name_check("ok", err, sizeof(err)), 0);
 	assert_int_equal(control_call("../x", "echo", 0, NULL, 1000, &reply, err, sizeof(err)),
 			 -EINVAL);
 	/* Too long for a sockaddr_un: refused, not truncated. */

@@ -266,6 +266,18 @@ static void test_i8042(void **state)
 	v = 0xFE; /* output port with bit 0 low: reset */
 	i8042_data_io(&k, 0, &v, 1, true);
 	assert_int_equal(resets, 2);
+	/* Other widths: reads give all ones, writes (even a reset command) do nothing. */
+	uint8_t w[2] = {0xFE, 0xFE};
+	i8042_cmd_io(&k, 0, w, 2, true);
+	assert_int_equal(resets, 2);
+	i8042_data_io(&k, 0, w, 2, true);
+	memset(w, 0, sizeof(w));
+	i8042_cmd_io(&k, 0, w, 2, false);
+	assert_int_equal(w[0] & w[1], 0xFF);
+	memset(w, 0, sizeof(w));
+	i8042_data_io(&k, 0, w, 2, false);
+	assert_int_equal(w[0] & w[1], 0xFF);
+	assert_int_equal(resets, 2);
 }
 
 /* --- CPUID --- */
