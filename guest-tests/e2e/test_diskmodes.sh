@@ -34,14 +34,16 @@ check() { # NAME, then a command
 	if "$@"; then gt_pass "diskmodes: $name"; else gt_fail "diskmodes: $name"; fi
 }
 md5() { md5sum <"$1" | cut -d' ' -f1; }
-# Waits for the end ("GT: done") of a guest that rebooted itself once.  A second "GT: rebooting"
-# means its marker was lost and it would reboot for ever: it is killed then.  Bounded like guest_wait.
+# Waits for the end ("GT: done") of a guest that rebooted itself once.  A second "GT: boot=1" means
+# the marker was lost across the reboot: the guest would go round again (it waits for our go to
+# reboot, so it cannot loop by itself), so it is stopped at once.  Bounded like guest_wait.
 wait_after_reboot() {
 	local pid i=0
 	pid=$(guest_pid "$1")
 	while [ $i -lt "${GT_WAIT:-300}" ] && kill -0 "$pid" 2>/dev/null; do
-		if [ "$(tr -d '\r' <"$W/$1.console" | grep -a -c '^GT: rebooting$')" -gt 1 ]; then
+		if [ "$(tr -d '\r' <"$W/$1.console" | grep -a -c '^GT: boot=1$')" -gt 1 ]; then
 			kill -KILL "$pid"
+			{ wait "$pid"; } 2>/dev/null # (no "Killed" notice; guest_wait_exit still gets 137)
 			return 1
 		fi
 		guest_wait "$1" '^GT: done$' 1 && return 0
