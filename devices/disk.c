@@ -58,6 +58,27 @@ static void disk_geometry(struct disk *d)
 	d->cylinders = cyl > 16383 ? 16383 : cyl ? (uint16_t)cyl : 1;
 }
 
+/* m->bs is open: give it an aio context and record the path and size. */
+static int disk_medium_start(const char *path, struct disk_medium *m, char *err, size_t errlen)
+{
+	int ret = block_aio_open(m->bs, NULL, &m->aio);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
+			 strerror(-ret));
+		block_close(m->bs);
+		m->bs = NULL;
+		return ret;
+	}
+	m->path = strdup(path);
+	if (!m->path) {
+		disk_medium_close(m);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	m->size = m->bs->size;
+	return 0;
+}
+
 /* Open a CD-ROM medium (mode NULL: plain read-only open) or a hard disk in its mode, which
  * decides read-write, locks and differencing images (storage/disk_mode.h); *user receives the
  * layer that is `path` itself. */
@@ -75,21 +96,35 @@ static int disk_open_image(const char *path, const char *format, const enum disk
 		snprintf(err, errlen, "%s", block_last_error());
 		return ret;
 	}
-	ret = block_aio_open(m->bs, NULL, &m->aio);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
-			 strerror(-ret));
-		block_close(m->bs);
-		m->bs = NULL;
+	return disk_medium_start(path, m, err, errlen);
+}
+
+/* The image's own UUID; for a format without one (or a VMDK without ddb.uuid.image) the one the
+ * VM's state keeps for the file; without a state (CD-ROM media, tests) one hashed from the real
+ * path, so that one file reached by two names still gets one UUID. */
+static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block_device *user,
+		     char *err, size_t errlen)
+{
+	int ret = user ? block_get_uuid(user, d->uuid) : -ENOTSUP;
+	if (ret == 0)
+		return 0;
+	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD) {
+		snprintf(err, errlen, "%s", block_last_error()); /* a bad UUID field */
 		return ret;
 	}
-	m->path = strdup(path);
-	if (!m->path) {
-		disk_medium_close(m);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
+	if (cfg->media == DISK_MEDIA_HDD && cfg->path) {
+		ret = disk_mode_uuid(d->index, cfg->path, d->uuid, err, errlen);
+		if (ret != -ENOENT)
+			return ret;
 	}
-	m->size = m->bs->size;
+	char *real = cfg->path ? realpath(cfg->path, NULL) : NULL;
+	uint64_t h = disk_hash(real ? real : cfg->path, 0);
+	free(real);
+	uint64_t h2 = disk_hash("uuid", h);
+	memcpy(d->uuid, &h, 8);
+	memcpy(d->uuid + 8, &h2, 8);
+	d->uuid[6] = (d->uuid[6] & 0x0f) | 0x40; /* a version-4 style UUID */
+	d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
 	return 0;
 }
 
@@ -137,16 +172,9 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	snprintf(d->firmware, sizeof(d->firmware), "1.0");
 	if (!user)
 		user = d->bs;
-	if (!user || block_get_uuid(user, d->uuid) < 0) { /* -ENOTSUP: the format has none */
-		/* From the real path, so one file reached by two names gets one UUID. */
-		char *real = cfg->path ? realpath(cfg->path, NULL) : NULL;
-		h = disk_hash(real ? real : cfg->path, 0);
-		free(real);
-		uint64_t h2 = disk_hash("uuid", h);
-		memcpy(d->uuid, &h, 8);
-		memcpy(d->uuid + 8, &h2, 8);
-		d->uuid[6] = (d->uuid[6] & 0x0f) | 0x40; /* a version-4 style UUID */
-		d->uuid[8] = (d->uuid[8] & 0x3f) | 0x80;
+	if ((ret = disk_uuid(d, cfg, user, err, errlen)) < 0) {
+		disk_close(d);
+		return ret;
 	}
 	*out = d;
 	return 0;
@@ -170,6 +198,29 @@ int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t err
 		return -EEXIST;
 	}
 	return 0;
+}
+
+int disk_layer_open(const struct disk *d, const char *layer, const char *format,
+		    struct disk_medium *m, char *err, size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	if (d->media != DISK_MEDIA_HDD || d->read_only || !d->bs) {
+		snprintf(err, errlen, "%s: not a writable hard disk", d->path ? d->path : "drive");
+		return -EINVAL;
+	}
+	int ret = disk_mode_open_layer(layer, format, disk_open_flags(d), &m->bs, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (m->bs->size != d->size) { /* the guest must not see its disk change size */
+		snprintf(err, errlen, "%s: %llu bytes, but the disk has %llu", layer,
+			 (unsigned long long)m->bs->size, (unsigned long long)d->size);
+		disk_lock_release_chain(m->bs);
+		block_close(m->bs);
+		m->bs = NULL;
+		return -EINVAL;
+	}
+	/* The medium keeps the name the user gave: messages and the serial number use it. */
+	return disk_medium_start(d->path, m, err, errlen);
 }
 
 void disk_close(struct disk *d)

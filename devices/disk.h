@@ -78,7 +78,10 @@ struct disk {
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio
- * context. `index` makes the serial number unique within the VM. */
+ * context. `index` makes the serial number unique within the VM. The UUID is the image's own
+ * (VDI, VHD, VHDX, VMDK with ddb.uuid.image; a malformed one fails the open), else the one the
+ * VM's state keeps for the file (disk_mode_uuid: STATE/uuids.json, vmm/vm_uuid.h), else, with no
+ * state (CD-ROM media, tests), one hashed from the real path. */
 int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
 	      size_t errlen);
 /* Like VirtualBox, one VM never sees two hard disks with the same UUID (guests identify disks by
@@ -101,6 +104,12 @@ struct disk_medium {
 int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t errlen);
 void disk_medium_swap(struct disk *d, struct disk_medium *m);
 void disk_medium_close(struct disk_medium *m);
+
+/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's current top, same
+ * size) as a medium for hard disk d, with d's cache mode, write-locked. The caller swaps it in
+ * with disk_medium_swap while no request is in flight (devices/storage.h). */
+int disk_layer_open(const struct disk *d, const char *layer, const char *format,
+		    struct disk_medium *m, char *err, size_t errlen);
 
 /* Fill `dst` (len bytes) with `src` padded with spaces and without NUL (ATA/SCSI strings). */
 void disk_pad_string(char *dst, size_t len, const char *src);

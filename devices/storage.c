@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "devices/storage.h"
+#include "storage/block.h"
 #include "storage/block_aio.h"
+#include "storage/disk_lock.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -238,4 +240,104 @@ int storage_change_medium(struct storage *s, unsigned index, const char *path, b
 	 * way, outside every lock (its last callbacks take the controller's). */
 	disk_medium_close(&m);
 	return ret;
+}
+
+struct disk *storage_disk(struct storage *s, unsigned index)
+{
+	return s && index < s->ndisks ? s->disks[index] : NULL;
+}
+
+/* How long storage_quiesce waits for requests in flight: a bound against a host file system
+ * that never answers, not a figure anything depends on. */
+#define STORAGE_QUIESCE_POLL_US 10000
+#define STORAGE_QUIESCE_POLLS 6000
+
+static unsigned storage_pending(struct storage *s)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->ndisks; i++)
+		n += s->disks[i]->aio ? block_aio_pending(s->disks[i]->aio) : 0;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int storage_quiesce(struct storage *s, char *err, size_t errlen)
+{
+	/* The vCPUs are paused, so only callbacks (run by the I/O thread) may submit more: wait
+	 * until a pass over every disk finds nothing in flight. */
+	for (unsigned polls = 0; storage_pending(s); polls++) {
+		if (polls == STORAGE_QUIESCE_POLLS) {
+			snprintf(err, errlen, "disk requests still in flight after %u s",
+				 STORAGE_QUIESCE_POLLS * (STORAGE_QUIESCE_POLL_US / 1000) / 1000);
+			return -EBUSY;
+		}
+		usleep(STORAGE_QUIESCE_POLL_US);
+	}
+	for (unsigned i = 0; i < s->ndisks; i++) {
+		struct disk *d = s->disks[i];
+		if (!d->bs || d->read_only)
+			continue;
+		int ret = block_flush(d->bs);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s: flush: %s", d->path, block_last_error());
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int storage_switch_layers(struct storage *s, const char *const *layers,
+			  const char *const *formats, unsigned n, char *err, size_t errlen)
+{
+	struct disk_medium *m = calloc(n ? n : 1, sizeof(*m));
+	unsigned i;
+	int ret = 0;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (n > s->ndisks) {
+		snprintf(err, errlen, "%u disks to switch, the VM has %u", n, s->ndisks);
+		free(m);
+		return -EINVAL;
+	}
+	for (i = 0; i < n && !ret; i++) {
+		struct disk *d = s->disks[i];
+		if (!layers[i])
+			continue;
+		/* The current top becomes the snapshot's: only read from now on, and the new
+		 * chain's read lock on it must not collide with our own write lock. */
+		if (!d->bs || (ret = disk_lock_chain(d->bs, false, err, errlen)) < 0 ||
+		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i], err, errlen)) < 0) {
+			if (!d->bs) {
+				snprintf(err, errlen, "disk %u has no medium", i);
+				ret = -EINVAL;
+			}
+			i++; /* undo this one's downgrade too */
+			break;
+		}
+	}
+	if (ret < 0) {
+		while (i-- > 0) {
+			if (!layers[i])
+				continue;
+			disk_medium_close(&m[i]);
+			char e2[256];
+			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
+				fprintf(stderr, "storage: %s\n", e2);
+		}
+		free(m);
+		return ret;
+	}
+	/* Nothing is in flight (storage_quiesce): swap every disk at once. */
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < n; i++)
+		if (layers[i])
+			disk_medium_swap(s->disks[i], &m[i]);
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < n; i++)
+		disk_medium_close(&m[i]); /* the old chains: their locks go, the new chains keep theirs */
+	free(m);
+	return 0;
 }

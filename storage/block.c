@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/disk_lock.h"
 
 #define BLOCK_MAX_DRIVERS 32
 #define BLOCK_PROBE_BYTES (64 * 1024)
@@ -187,7 +188,7 @@ static int block_open_backing(struct block_device *bs, int depth,
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	/* Backing files are never written; they keep the top image's cache mode. */
 	int bflags = bs->flags & (BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC |
-				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK);
+				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK | BLOCK_OPEN_LOCK);
 	ret = block_open_chain(path, bs->backing_fmt, bflags, depth + 1, self, &bs->backing);
 	/* Name the top image once; the innermost message names the file at fault. */
 	if (ret < 0 && depth == 0) {
@@ -262,6 +263,16 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			ret = block_error(
 			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
 			    filename);
+			goto fail;
+		}
+	}
+	/* Before probing: a driver's open may write (log replay, dirty or in-use flags), and even a
+	 * read of a file a VM is writing can see half-updated metadata. */
+	if (flags & BLOCK_OPEN_LOCK) {
+		char msg[sizeof(block_error_msg)];
+		ret = disk_lock_file(bs, flags & BLOCK_OPEN_RDWR, msg, sizeof(msg));
+		if (ret < 0 && ret != -ENOLCK) {
+			block_error(ret, "%s", msg);
 			goto fail;
 		}
 	}

@@ -35,6 +35,11 @@ enum {
 	BLOCK_OPEN_CACHE_UNSAFE = 1 << 4, /* flushes are ignored */
 	BLOCK_OPEN_CHECK = 1 << 5,	  /* opened by `check`: tolerate inconsistencies to report them */
 	BLOCK_OPEN_PROBED = 1 << 6,	  /* set by the core: the format was probed, not given */
+	/* Lock each file of the chain before its driver reads it (storage/disk_lock.h): a
+	 * write lock on a file opened RDWR, read locks on the others; -EBUSY naming the VM
+	 * that holds one. A file system without locks leaves the file unlocked
+	 * (disk_lock_unsupported() counts it). */
+	BLOCK_OPEN_LOCK = 1 << 7,
 };
 
 /* Allocation status of a range (block_status). */

@@ -16,6 +16,26 @@
 
 static pthread_mutex_t disk_lock_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char disk_lock_registry[PATH_MAX]; /* "" when there is none */
+static int (*disk_lock_dir_fn)(char *buf, size_t len);
+static unsigned disk_lock_nolock_count;
+static char disk_lock_nolock_last[PATH_MAX];
+
+void disk_lock_registry_dir_fn(int (*fn)(char *buf, size_t len))
+{
+	pthread_mutex_lock(&disk_lock_mutex);
+	disk_lock_dir_fn = fn;
+	pthread_mutex_unlock(&disk_lock_mutex);
+}
+
+unsigned disk_lock_unsupported(char *last, size_t len)
+{
+	pthread_mutex_lock(&disk_lock_mutex);
+	unsigned n = disk_lock_nolock_count;
+	if (last && len)
+		snprintf(last, len, "%s", disk_lock_nolock_last);
+	pthread_mutex_unlock(&disk_lock_mutex);
+	return n;
+}
 
 int disk_lock_owner_set(const char *vm_name, const char *dir)
 {
@@ -88,14 +108,17 @@ static bool disk_lock_file_lists(const char *path, dev_t dev, ino_t ino)
 /* Name of the running VM that registered dev:ino, into name; false when none is known. */
 static bool disk_lock_holder(dev_t dev, ino_t ino, char *name, size_t len)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX] = "";
+	int (*fn)(char *, size_t);
 	pthread_mutex_lock(&disk_lock_mutex);
 	snprintf(dir, sizeof(dir), "%s", disk_lock_registry);
+	fn = disk_lock_dir_fn;
 	pthread_mutex_unlock(&disk_lock_mutex);
 	char *slash = strrchr(dir, '/');
-	if (!slash)
+	if (slash)
+		*slash = 0; /* our own registry file's directory */
+	else if (!fn || fn(dir, sizeof(dir)) < 0)
 		return false;
-	*slash = 0;
 	DIR *d = opendir(dir);
 	if (!d)
 		return false;
@@ -116,37 +139,58 @@ static bool disk_lock_holder(dev_t dev, ino_t ino, char *name, size_t len)
 	return found;
 }
 
-static int disk_lock_one(struct block_device *bs, bool write, char *err, size_t errlen)
+/* Does a lock other than ours keep fd from being written, i.e. does someone write it (rather than
+ * only read it)? */
+static bool disk_lock_written_by_other(int fd)
+{
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+int disk_lock_file(struct block_device *bs, bool write, char *err, size_t errlen)
 {
 	struct flock fl = {.l_type = write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET};
 	struct stat st;
 	if (fstat(bs->file.fd, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", bs->filename, strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", bs->filename, strerror(e));
+		return -e;
 	}
 	if (fcntl(bs->file.fd, F_OFD_SETLK, &fl) == 0) {
 		disk_lock_register(st.st_dev, st.st_ino);
 		return 0;
 	}
-	if (errno != EAGAIN && errno != EACCES) {
-		int e = errno;
+	int e = errno;
+	if (e == EINVAL || e == ENOLCK || e == EOPNOTSUPP) {
+		/* Some file systems (old NFS, FUSE, 9p) have no OFD locks: the caller decides. */
+		snprintf(err, errlen, "%s: cannot lock: %s", bs->filename, strerror(e));
+		pthread_mutex_lock(&disk_lock_mutex);
+		disk_lock_nolock_count++;
+		snprintf(disk_lock_nolock_last, sizeof(disk_lock_nolock_last), "%s", bs->filename);
+		pthread_mutex_unlock(&disk_lock_mutex);
+		return -ENOLCK;
+	}
+	if (e != EAGAIN && e != EACCES) {
 		snprintf(err, errlen, "%s: cannot lock: %s", bs->filename, strerror(e));
 		return -e;
 	}
+	/* We want to read: the holder writes. We want to write: the holder may only read. */
+	const char *why = !write || disk_lock_written_by_other(bs->file.fd)
+			      ? "it is being written"
+			      : "it is being read, so it cannot be written";
 	char holder[96];
 	if (disk_lock_holder(st.st_dev, st.st_ino, holder, sizeof(holder)))
 		snprintf(err, errlen, "%s: in use by running VM '%s' (%s)", bs->filename, holder,
-			 write ? "it cannot be written by two VMs" : "it is being written");
+			 why);
 	else
-		snprintf(err, errlen, "%s: locked by another process (%s)", bs->filename,
-			 write ? "it cannot be written by two VMs" : "it is being written");
+		snprintf(err, errlen, "%s: locked by another process (%s)", bs->filename, why);
 	return -EBUSY;
 }
 
 int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t errlen)
 {
 	for (bool top = true; bs; bs = bs->backing, top = false) {
-		int ret = disk_lock_one(bs, top && write_top, err, errlen);
+		int ret = disk_lock_file(bs, top && write_top, err, errlen);
 		if (ret < 0)
 			return ret;
 	}

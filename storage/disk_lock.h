@@ -9,6 +9,9 @@
  * the files it locked in a registry directory (the control runtime dir): <dir>/NAME.disks, lines
  * "pid P" then "dev:ino" per file. It is read only to name the holder in an error message and is
  * removed on a clean exit; a leftover from a killed VM is ignored (its pid is gone).
+ *
+ * Other users (`minivmm img`) lock as they open: block_open(BLOCK_OPEN_LOCK) calls disk_lock_file
+ * on each file before its driver reads it, so nothing is read or written under a VM's feet.
  */
 #ifndef MINIVMM_STORAGE_DISK_LOCK_H
 #define MINIVMM_STORAGE_DISK_LOCK_H
@@ -27,6 +30,19 @@ void disk_lock_owner_clear(void);
 /* Lock every layer of bs's chain: the top with a write lock when write_top, else a read lock;
  * backing layers with read locks. -EBUSY with a message naming the image and the VM holding it. */
 int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t errlen);
+
+/* Lock the one file bs (opened, driver not yet run): a write lock when `write`, else a read lock.
+ * -EBUSY with a message naming the holder as disk_lock_chain does; -ENOLCK when the file system
+ * has no OFD locks (fcntl said EINVAL, ENOLCK or EOPNOTSUPP; counted, see below); else -errno. */
+int disk_lock_file(struct block_device *bs, bool write, char *err, size_t errlen);
+
+/* How many files so far were left unlocked because their file system has no locks; the last
+ * one's name into last (when not NULL), for a warning. */
+unsigned disk_lock_unsupported(char *last, size_t len);
+
+/* A process that holds no VM (the image tool) still wants holders named: fn fills buf with the
+ * registry directory (control_runtime_dir), asked only when a lock is refused. */
+void disk_lock_registry_dir_fn(int (*fn)(char *buf, size_t len));
 
 /* Drop the locks of bs's chain now. Needed before block_close when something else may hold a
  * reference to the open files (io_uring releases its file references asynchronously after the

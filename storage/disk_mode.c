@@ -24,6 +24,14 @@ void disk_mode_env_set(const struct disk_mode_env *env)
 	pthread_mutex_unlock(&disk_mode_mutex);
 }
 
+int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen)
+{
+	pthread_mutex_lock(&disk_mode_mutex);
+	int (*get)(unsigned, const char *, uint8_t *, char *, size_t) = disk_mode_env.uuid;
+	pthread_mutex_unlock(&disk_mode_mutex);
+	return get ? get(index, path, uuid, err, errlen) : -ENOENT;
+}
+
 int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,
 			enum disk_mode mode, char *buf, size_t len)
 {
@@ -85,7 +93,8 @@ static int disk_mode_fail(struct block_device **bs, char *err, size_t errlen, in
 static int disk_mode_diff_check(const char *diff, const char *base_abs, char *err, size_t errlen)
 {
 	struct block_device *d = NULL;
-	int ret = block_open(diff, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &d);
+	int ret = block_open(diff, "qcow2",
+			     BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING | BLOCK_OPEN_LOCK, &d);
 	if (ret < 0)
 		return disk_mode_fail(&d, err, errlen, ret);
 	if ((ret = disk_lock_chain(d, true, err, errlen)) < 0)
@@ -156,6 +165,18 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 	return 0;
 }
 
+int disk_mode_open_layer(const char *layer, const char *format, int flags,
+			 struct block_device **out, char *err, size_t errlen)
+{
+	int ret;
+	err[0] = 0;
+	flags |= BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK;
+	if ((ret = block_open(layer, format ? format : "qcow2", flags, out)) < 0 ||
+	    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
+		return disk_mode_fail(out, err, errlen, ret);
+	return 0;
+}
+
 /* The layer of chain bs that is file `path` (for its UUID); the bottom one if none is. */
 static struct block_device *disk_mode_find_layer(struct block_device *bs, const char *path)
 {
@@ -186,6 +207,12 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	*out = *user = NULL;
 	err[0] = 0;
 	flags &= ~BLOCK_OPEN_RDWR;
+	/* Lock as the files are opened, before a driver's open writes anything (a qcow2 left dirty
+	 * is repaired, a Parallels image marked in use) under another VM's feet. disk_lock_chain
+	 * below still refuses a file system without locks. Shareable disks are opened read-write
+	 * but only read-locked: they lock after opening. */
+	if (mode != DISK_MODE_SHAREABLE)
+		flags |= BLOCK_OPEN_LOCK;
 	if (mode == DISK_MODE_IMMUTABLE || mode == DISK_MODE_MULTIATTACH) {
 		ret = disk_mode_open_diff(&env, path, format, mode, flags, index, out, err, errlen);
 		if (ret == 0)
@@ -195,9 +222,9 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	if (mode != DISK_MODE_READONLY)
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
-		if ((ret = block_open(env.layers[index], "qcow2", flags, out)) < 0 ||
-		    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
-			return disk_mode_fail(out, err, errlen, ret);
+		const char *fmt = env.layer_formats ? env.layer_formats[index] : NULL;
+		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) < 0)
+			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;
 	}

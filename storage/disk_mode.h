@@ -12,7 +12,10 @@
  *                 the image; kept across starts             read on the base
  *
  * N is the attachment index (command-line order of --disk/--cdrom from 0), STEM the image's file
- * name without its extension. "Fixed size" for shareable: raw, or an image without a backing file
+ * name without its extension. These two diffs are always qcow2, whatever the base's format: they
+ * are never re-pointed, qcow2 sits over every format, and existing state directories already
+ * hold them under these names. (VM snapshot layers of normal disks follow the base's format:
+ * vmm/vm_snapshot.h.) "Fixed size" for shareable: raw, or an image without a backing file
  * whose every cluster/block is allocated and not compressed (VDI static, VHD fixed, VMDK flat,
  * qcow2 created with preallocation=metadata|falloc|full); anything else is refused.
  */
@@ -22,6 +25,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "devices/disk.h"
 
@@ -34,17 +38,32 @@ struct disk_mode_env {
 	char state_dir[PATH_MAX];
 	bool restarted;
 	/* VM snapshots: layers[i], when set, is the layer normal disk i (attachment index) now
-	 * writes, over the file given on the command line. Owned by the caller. */
+	 * writes, over the file given on the command line, and layer_formats[i] its format (the
+	 * VM snapshot tree records it; NULL: qcow2). Owned by the caller. */
 	char *const *layers;
+	char *const *layer_formats;
 	unsigned nlayers;
+	/* Hard disks whose format carries no UUID (raw, qcow2...): the UUID this VM keeps for file
+	 * `path` attached as disk `index` (vmm/vm_state.c: STATE/uuids.json). NULL: none kept. */
+	int (*uuid)(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
+
+/* The UUID the VM keeps for `path` (disk `index`) whose format has none: 0, -ENOENT when no state
+ * keeps UUIDs (the caller makes one up), or another -errno with a message (the start fails: a
+ * UUID the guest saw must not silently change). */
+int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
 
 /* Open `path` in `mode`. flags: BLOCK_OPEN_CACHE_* only (the mode decides read-write). *out is
  * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID). */
 int disk_mode_open(const char *path, const char *format, enum disk_mode mode, int flags,
 		   unsigned index, struct block_device **out, struct block_device **user, char *err,
 		   size_t errlen);
+
+/* Open `layer`, a VM snapshot's differencing image of a normal disk, in `format` (NULL: qcow2)
+ * read-write with `flags` (BLOCK_OPEN_CACHE_*), write-locked (its backing layers read-locked). */
+int disk_mode_open_layer(const char *layer, const char *format, int flags,
+			 struct block_device **out, char *err, size_t errlen);
 
 /* The differencing image path for disk `index` in `mode` (immutable/multiattach). */
 int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,

@@ -13,6 +13,7 @@
  * ones, zeroes around the data). Differencing images (storage/vhd_parent.c) honour the bitmaps
  * when reading; a block allocated or first written here is made whole (parent data copied in,
  * bitmap all ones), so writes never have to track sectors. The parent's UUID is not checked.
+ * Rebasing a differencing image: storage/vhd_rebase.c.
  */
 #include <endian.h>
 #include <errno.h>
@@ -213,7 +214,13 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	if (ret < 0)
 		return ret;
 	/* The next block replaces the trailing footer; after a crash that lost it, it goes after
-	 * the last block instead. */
+	 * the last block and after every parent locator's data (never over it) instead. */
+	for (int i = 0; s->type == VHD_TYPE_DIFF && i < 8; i++) {
+		const uint8_t *loc = h + VHD_D_LOCATORS + 24 * i;
+		uint64_t len = vhd_get32(loc + 8), off = vhd_get64(loc + 16);
+		if (vhd_get32(loc) && len && off <= fsize && len <= fsize - off && off + len > end)
+			end = off + len;
+	}
 	s->footer_pos = end;
 	if (trailing_ok && fsize - VHD_FOOTER_SIZE > end)
 		s->footer_pos = fsize - VHD_FOOTER_SIZE;
@@ -361,6 +368,7 @@ static const struct block_driver block_driver_vpc = {
     .info = vhd_info,
     .get_uuid = vhd_get_uuid,
     .set_uuid = vhd_set_uuid,
+    .set_backing = vhd_set_backing,
     .cluster_size = vhd_cluster_size,
 };
 BLOCK_DRIVER(block_driver_vpc);

@@ -110,5 +110,6 @@ int vhd_create(const char *filename, const struct block_create_args *args);
 int vhd_parent_open(struct block_device *bs, const uint8_t *hdr, uint64_t fsize);
 int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uint64_t loc_off,
 		    uint8_t *loc_data);
+int vhd_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt);
 
 #endif

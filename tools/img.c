@@ -9,25 +9,29 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "storage/disk_lock.h"
 #include "tools/img.h"
 #include "tools/size.h"
 #include "vmm/command.h"
+#include "vmm/control.h"
 
 static const struct img_verb img_verbs[] = {
     {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
      img_create_main, false},
-    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] FILE", img_info_main, false},
+    {"info", "info [--output=human|json] [--backing-chain] [-f FMT] [-U] FILE", img_info_main,
+     false},
     {"convert",
      "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
-     "[-t CACHE] [-T SRC_CACHE] IN OUT",
+     "[-t CACHE] [-T SRC_CACHE] [-U] IN OUT",
      img_convert_main, false},
-    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] FILE", img_check_main, false},
-    {"compare", "compare [-f FMT] [-F FMT] [-s] A B", img_compare_main, false},
+    {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] [-U] FILE", img_check_main,
+     false},
+    {"compare", "compare [-f FMT] [-F FMT] [-s] [-U] A B", img_compare_main, false},
     {"resize", "resize [-f FMT] [--shrink] [--preallocation=MODE] FILE [+|-]SIZE", img_resize_main,
      false},
-    {"snapshot", "snapshot -c NAME|-l|-a NAME|-d NAME FILE", img_snapshot_main, false},
-    {"map", "map [--output=human|json] [-f FMT] FILE", img_map_main, false},
-    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] FILE", img_rebase_main, false},
+    {"snapshot", "snapshot -c NAME|-l [-U]|-a NAME|-d NAME FILE", img_snapshot_main, false},
+    {"map", "map [--output=human|json] [-f FMT] [-U] FILE", img_map_main, false},
+    {"rebase", "rebase [-u] [-f FMT] -b NEW [-F FMT] [-U] FILE", img_rebase_main, false},
     {"commit", "commit [-f FMT] [-d] FILE", img_commit_main, false},
     {"clonemedium", "clonemedium IN OUT [--format VDI|VMDK|VHD|RAW|QCOW2]", img_clonemedium_main,
      false},
@@ -55,6 +59,9 @@ static void img_help(FILE *out)
 	for (size_t i = 0; i < IMG_VERB_COUNT; i++)
 		if (!img_verbs[i].hidden)
 			fprintf(out, "  minivmm img %s\n", img_verbs[i].usage);
+	fprintf(out,
+		"\nImages a running VM holds are refused; -U (--force-share) reads them anyway,\n"
+		"at your own risk (never for writing).\n");
 	fprintf(out, "\nSIZE takes the suffixes k, M, G, T (powers of 1024). Formats:");
 	size_t n;
 	const struct block_driver *const *drv = block_drivers(&n);
@@ -132,12 +139,38 @@ int img_parse_size(const char *what, const char *text, uint64_t *out)
 	return 0;
 }
 
+/* A file system without locks (some NFS, FUSE): proceed as qemu-img does, but say once that the
+ * images there are not protected from running VMs. */
+static void img_lock_warn(unsigned before)
+{
+	static bool warned;
+	char last[512];
+
+	if (warned || disk_lock_unsupported(last, sizeof(last)) == before)
+		return;
+	warned = true;
+	fprintf(stderr,
+		"minivmm img: %s: warning: the file system does not support locks; running VMs "
+		"cannot keep this command off their images\n",
+		last);
+}
+
 int img_open(const char *file, const char *fmt, int flags, struct block_device **out)
 {
+	*out = NULL;
 	if (fmt && !block_driver_find(fmt))
 		return img_fail(file, "unknown format '%s'", fmt);
+	if ((flags & IMG_OPEN_SHARE) && (flags & BLOCK_OPEN_RDWR))
+		return img_fail(file, "-U (--force-share) is for reading only, and this command "
+				      "writes the image");
+	if (flags & IMG_OPEN_SHARE)
+		flags &= ~IMG_OPEN_SHARE;
+	else
+		flags |= BLOCK_OPEN_LOCK;
+	unsigned unlocked = disk_lock_unsupported(NULL, 0);
 	if (block_open(file, fmt, flags, out) < 0)
 		return img_block_fail(file);
+	img_lock_warn(unlocked);
 	return 0;
 }
 
@@ -180,6 +213,8 @@ static int img_main(int argc, char **argv)
 		img_help(stdout);
 		return 0;
 	}
+	/* Running VMs list the images they lock in the control runtime dir: name the holder. */
+	disk_lock_registry_dir_fn(control_runtime_dir);
 	const struct img_verb *v = img_verb_find(argv[1]);
 	if (!v)
 		return img_fail(argv[1], "unknown command (try 'minivmm img help')");

@@ -53,7 +53,11 @@ int img_bad_option(const char *verb, int argc, char **argv);
 
 /* Parse a size argument; prints the error; returns 0 or 1. */
 int img_parse_size(const char *what, const char *text, uint64_t *out);
-/* Open with one-line error reporting; returns 0 or 1. */
+/* Open with one-line error reporting; returns 0 or 1.  Every image the tool opens is locked as a
+ * running VM locks it (BLOCK_OPEN_LOCK: write lock when RDWR, read locks on the rest of the
+ * chain), so an image a VM holds is refused at once, naming the VM.  IMG_OPEN_SHARE (the -U,
+ * --force-share option) opens without locks, at the user's risk; only read-only opens take it. */
+#define IMG_OPEN_SHARE (1 << 30) /* the tool's own flag, never passed to block_open */
 int img_open(const char *file, const char *fmt, int flags, struct block_device **out);
 
 /* Status of [offset, offset+len) resolved through the backing chain: *status holds the DATA/ZERO

@@ -147,7 +147,9 @@ int img_bench_main(int argc, char **argv)
 		case 'i':
 		case 'q':
 		case 'D':
+			break;
 		case 'U':
+			flags |= IMG_OPEN_SHARE; /* refused by img_open with -w */
 			break;
 		default:
 			return img_bad_option("bench", argc, argv);

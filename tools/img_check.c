@@ -96,7 +96,7 @@ int img_check_main(int argc, char **argv)
 						 {"force-share", no_argument, NULL, 'U'},
 						 {0}};
 	const char *fmt = NULL, *output = "human";
-	int c, fix = 0;
+	int c, fix = 0, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:r:qU", longopts, NULL)) != -1) {
@@ -115,8 +115,10 @@ int img_check_main(int argc, char **argv)
 			else
 				return img_usage_fail("check", "-r takes leaks or all");
 			break;
-		case 'q':
 		case 'U':
+			share = IMG_OPEN_SHARE;
+			break;
+		case 'q':
 			break;
 		default:
 			return img_bad_option("check", argc, argv);
@@ -128,7 +130,7 @@ int img_check_main(int argc, char **argv)
 		return img_usage_fail("check", "expects one FILE");
 	const char *file = argv[optind];
 	struct block_device *bs;
-	int flags = BLOCK_OPEN_CHECK | BLOCK_OPEN_NO_BACKING | (fix ? BLOCK_OPEN_RDWR : 0);
+	int flags = BLOCK_OPEN_CHECK | BLOCK_OPEN_NO_BACKING | (fix ? BLOCK_OPEN_RDWR : 0) | share;
 	if (img_open(file, fmt, flags, &bs))
 		return 1;
 	struct block_check_result r, fixed = {0};

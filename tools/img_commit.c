@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "storage/disk_lock.h"
 #include "tools/img.h"
 
 #define IMG_COMMIT_CHUNK (1u << 20)
@@ -82,6 +83,9 @@ int img_commit_main(int argc, char **argv)
 		img_fail(file, "has no backing file to commit into");
 		goto out;
 	}
+	/* The chain's read lock on the backing file would refuse our own write lock: drop it (a VM
+	 * taking the file in between makes the write lock below fail, not corrupt anything). */
+	disk_lock_release_chain(top->backing);
 	if (img_open(top->backing->filename, top->backing->drv->name, BLOCK_OPEN_RDWR, &base))
 		goto out;
 	if (base->size < top->size &&

@@ -148,7 +148,7 @@ int img_compare_main(int argc, char **argv)
 	static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *fmt1 = NULL, *fmt2 = NULL;
 	bool strict = false;
-	int c;
+	int c, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:F:spqU", longopts, NULL)) != -1) {
@@ -162,9 +162,11 @@ int img_compare_main(int argc, char **argv)
 		case 's':
 			strict = true;
 			break;
+		case 'U':
+			share = IMG_OPEN_SHARE;
+			break;
 		case 'p':
 		case 'q':
-		case 'U':
 			break;
 		default:
 			img_bad_option("compare", argc, argv);
@@ -177,9 +179,9 @@ int img_compare_main(int argc, char **argv)
 	}
 	const char *na = argv[optind], *nb = argv[optind + 1];
 	struct block_device *a, *b;
-	if (img_open(na, fmt1, 0, &a))
+	if (img_open(na, fmt1, share, &a))
 		return 2;
-	if (img_open(nb, fmt2, 0, &b)) {
+	if (img_open(nb, fmt2, share, &b)) {
 		block_close(a);
 		return 2;
 	}

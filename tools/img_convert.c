@@ -292,14 +292,19 @@ int img_convert_run(const struct img_convert_args *a)
 			goto out;
 		}
 	}
+	/* Before opening: the output's write lock would conflict with the input's read locks. */
+	struct stat si, so;
+	for (struct block_device *l = cv.in; a->no_create && l && stat(a->out_name, &so) == 0;
+	     l = l->backing) {
+		if (fstat(l->file.fd, &si) == 0 && si.st_dev == so.st_dev &&
+		    si.st_ino == so.st_ino) {
+			img_fail(a->out_name, "is the input image%s: refusing to write to it",
+				 l == cv.in ? "" : "'s backing file");
+			goto out;
+		}
+	}
 	if (img_open(a->out_name, a->out_fmt, BLOCK_OPEN_RDWR | a->out_flags, &cv.out))
 		goto out;
-	struct stat si, so;
-	if (a->no_create && fstat(cv.in->file.fd, &si) == 0 && fstat(cv.out->file.fd, &so) == 0 &&
-	    si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-		img_fail(a->out_name, "is the input image: refusing to write to it");
-		goto out;
-	}
 	cv.fresh = !a->no_create && !a->backing;
 	if (cv.out->size < cv.in->size) {
 		img_fail(a->out_name, "is %llu bytes, smaller than the input (%llu bytes)",
@@ -374,7 +379,7 @@ int img_convert_main(int argc, char **argv)
 				     .workers = 8,
 				     .opts = &opts,
 				     .out_flags = BLOCK_OPEN_CACHE_UNSAFE};
-	int c, ret = 1;
+	int c, ret = 1, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:O:o:B:F:ncpS:m:t:T:WqU", longopts, NULL)) != -1) {
@@ -438,9 +443,11 @@ int img_convert_main(int argc, char **argv)
 			if (img_convert_cache(optarg, &a.in_flags))
 				goto out;
 			break;
+		case 'U':
+			share = IMG_OPEN_SHARE; /* the input only: the output is always locked */
+			break;
 		case 'W':
 		case 'q':
-		case 'U':
 			break;
 		default:
 			img_bad_option("convert", argc, argv);
@@ -453,6 +460,7 @@ int img_convert_main(int argc, char **argv)
 	}
 	a.in_name = argv[optind];
 	a.out_name = argv[optind + 1];
+	a.in_flags |= share;
 	if (a.no_create && (has_opts || a.backing)) {
 		img_fail(a.out_name,
 			 "-o and -B have no effect with -n (the output is not created)");

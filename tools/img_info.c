@@ -242,7 +242,7 @@ int img_info_main(int argc, char **argv)
 						 {0}};
 	const char *fmt = NULL, *output = "human";
 	bool chain = false;
-	int c;
+	int c, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:U", longopts, NULL)) != -1) {
@@ -257,6 +257,7 @@ int img_info_main(int argc, char **argv)
 			chain = true;
 			break;
 		case 'U':
+			share = IMG_OPEN_SHARE;
 			break;
 		default:
 			return img_bad_option("info", argc, argv);
@@ -268,7 +269,7 @@ int img_info_main(int argc, char **argv)
 		return img_usage_fail("info", "expects one FILE");
 	const char *file = argv[optind];
 	struct block_device *top;
-	if (img_open(file, fmt, chain ? 0 : BLOCK_OPEN_NO_BACKING, &top))
+	if (img_open(file, fmt, share | (chain ? 0 : BLOCK_OPEN_NO_BACKING), &top))
 		return 1;
 
 	struct json_object *all = json_object_new_array();

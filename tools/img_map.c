@@ -51,7 +51,7 @@ int img_map_main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"output", required_argument, NULL, 'O'}, {"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *fmt = NULL, *output = "human";
-	int c;
+	int c, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:U", longopts, NULL)) != -1) {
@@ -63,6 +63,7 @@ int img_map_main(int argc, char **argv)
 			output = optarg;
 			break;
 		case 'U':
+			share = IMG_OPEN_SHARE;
 			break;
 		default:
 			return img_bad_option("map", argc, argv);
@@ -75,7 +76,7 @@ int img_map_main(int argc, char **argv)
 	const char *file = argv[optind];
 	bool json = !strcmp(output, "json");
 	struct block_device *bs;
-	if (img_open(file, fmt, 0, &bs))
+	if (img_open(file, fmt, share, &bs))
 		return 1;
 
 	struct img_map_entry cur = {0};

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tools/img.h"
 
@@ -95,7 +96,7 @@ int img_rebase_main(int argc, char **argv)
 {
 	const char *fmt = NULL, *backing = NULL, *backing_fmt = NULL;
 	bool unsafe = false;
-	int c;
+	int c, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "f:b:F:upqU", NULL, NULL)) != -1) {
@@ -112,9 +113,11 @@ int img_rebase_main(int argc, char **argv)
 		case 'u':
 			unsafe = true;
 			break;
+		case 'U':
+			share = IMG_OPEN_SHARE; /* as qemu-img: for NEW, never for FILE */
+			break;
 		case 'p':
 		case 'q':
-		case 'U':
 			break;
 		default:
 			return img_bad_option("rebase", argc, argv);
@@ -154,7 +157,14 @@ int img_rebase_main(int argc, char **argv)
 			img_fail(file, "out of memory");
 			goto out;
 		}
-		if (img_open(new_path, backing_fmt, 0, &newb))
+		/* Said plainly rather than as a clash of our own write and read locks. */
+		struct stat sf, sn;
+		if (stat(new_path, &sn) == 0 && fstat(bs->file.fd, &sf) == 0 &&
+		    sf.st_dev == sn.st_dev && sf.st_ino == sn.st_ino) {
+			img_fail(file, "cannot be its own backing file");
+			goto out;
+		}
+		if (img_open(new_path, backing_fmt, share, &newb))
 			goto out;
 	}
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))

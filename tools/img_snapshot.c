@@ -47,7 +47,7 @@ int img_snapshot_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *fmt = NULL, *name = NULL;
-	int c, action = 0;
+	int c, action = 0, share = 0;
 
 	img_getopt_reset();
 	while ((c = getopt_long(argc, argv, "c:la:d:f:qU", longopts, NULL)) != -1) {
@@ -65,8 +65,10 @@ int img_snapshot_main(int argc, char **argv)
 		case 'f':
 			fmt = optarg;
 			break;
-		case 'q':
 		case 'U':
+			share = IMG_OPEN_SHARE; /* refused by img_open unless listing */
+			break;
+		case 'q':
 			break;
 		default:
 			return img_bad_option("snapshot", argc, argv);
@@ -81,7 +83,7 @@ int img_snapshot_main(int argc, char **argv)
 		return img_fail(file, "empty snapshot name");
 
 	struct block_device *bs;
-	int flags = BLOCK_OPEN_NO_BACKING | (action == 'l' ? 0 : BLOCK_OPEN_RDWR);
+	int flags = BLOCK_OPEN_NO_BACKING | (action == 'l' ? 0 : BLOCK_OPEN_RDWR) | share;
 	if (img_open(file, fmt, flags, &bs))
 		return 1;
 	int ret;

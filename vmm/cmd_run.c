@@ -131,6 +131,18 @@ static int run_main(int argc, char **argv)
 		vm_config_free(&cfg);
 		return 2;
 	}
+	/* An unwritable console file is a bad command line, found before any VM exists. */
+	int cfd = cfg.console == VM_CONSOLE_FILE
+		      ? open(cfg.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+		      : -2;
+	if (cfd == -1) {
+		fprintf(stderr, "minivmm: --console %s: %s\n", cfg.console_path, strerror(errno));
+		free(img);
+		vm_config_free(&cfg);
+		return 2;
+	}
+	if (cfd >= 0)
+		close(cfd);
 	block_signals();
 	struct vm *vm = NULL;
 	int code = 1;

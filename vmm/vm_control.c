@@ -138,7 +138,8 @@ int vm_control_start(struct vm *vm, char *err, size_t errlen)
 			return r;
 		}
 	}
-	if (vm->storage && (r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0) {
+	if (vm->storage && ((r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0 ||
+			    (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)) {
 		vm_control_stop(vm);
 		return r;
 	}

@@ -17,4 +17,7 @@ void vm_main_loop(struct vm *vm);
 int vm_control_start(struct vm *vm, char *err, size_t errlen);
 void vm_control_stop(struct vm *vm);
 
+/* vm_snapshot_control.c: the control verb "snapshot take SNAP" (VM paused). */
+int vm_snapshot_register_verb(struct vm *vm, char *err, size_t errlen);
+
 #endif

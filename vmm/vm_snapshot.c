@@ -31,6 +31,12 @@ static json_object *jarr(json_object *o, const char *key)
 		   : NULL;
 }
 
+/* A layer must be creatable over a parent and re-pointable (delete rebases children). */
+static bool snap_layer_format_ok(const struct block_driver *drv)
+{
+	return drv && drv->has_backing && drv->create && drv->set_backing;
+}
+
 /* snapshots.json, or a fresh tree built from disks.json (the record of the last run). */
 static int snap_load(const char *dir, json_object **out, char *err, size_t errlen)
 {
@@ -45,12 +51,21 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 			snprintf(err, errlen, "%s: not a snapshot tree", path);
 			return -EINVAL;
 		}
-		for (size_t i = 0; i < json_object_array_length(disks); i++)
-			if (!jstr(json_object_array_get_idx(disks, i), "file")) {
+		for (size_t i = 0; i < json_object_array_length(disks); i++) {
+			json_object *d = json_object_array_get_idx(disks, i);
+			const char *lf = jstr(d, "layer_format");
+			if (!jstr(d, "file")) {
 				json_object_put(t);
 				snprintf(err, errlen, "%s: disk %zu has no file", path, i);
 				return -EINVAL;
 			}
+			if (lf && !snap_layer_format_ok(block_driver_find(lf))) {
+				snprintf(err, errlen, "%s: disk %zu: '%s' cannot be a layer format",
+					 path, i, lf);
+				json_object_put(t);
+				return -EINVAL;
+			}
+		}
 		*out = t;
 		return 0;
 	}
@@ -99,6 +114,20 @@ static bool disk_normal(json_object *d)
 	return json_object_object_get_ex(d, "normal", &v) && json_object_get_boolean(v);
 }
 
+/* The format of every layer of disk d; trees written before layer_format existed are qcow2. */
+static const char *disk_layer_fmt(json_object *d)
+{
+	const char *lf = jstr(d, "layer_format");
+	return lf ? lf : "qcow2";
+}
+
+/* The format to open `path` of disk d with: the base's recorded one (NULL: probed, as the VM
+ * does), else the layer format. Never a probe of a layer. */
+static const char *disk_fmt(json_object *d, const char *path)
+{
+	return strcmp(path, jstr(d, "file")) ? disk_layer_fmt(d) : jstr(d, "format");
+}
+
 /* The layer the VM uses for disk d: its current diff, else the base file. */
 static const char *disk_top(json_object *d)
 {
@@ -134,8 +163,8 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 		json_object *d = json_object_array_get_idx(disks, i);
 		if (!disk_normal(d))
 			continue;
-		const char *fmt = jstr(d, "current") ? "qcow2" : jstr(d, "format");
-		int ret = block_open(disk_top(d), fmt, BLOCK_OPEN_RDWR, &bs[i]);
+		int ret = block_open(disk_top(d), disk_fmt(d, disk_top(d)),
+				     BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK, &bs[i]);
 		if (ret < 0) {
 			snprintf(err, errlen, "%s", block_last_error());
 			return ret;
@@ -146,39 +175,57 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 	return 0;
 }
 
-/* A new empty qcow2 over `below` for disk i, its path malloc'ed into *out. */
-static int snap_new_diff(const char *dir, size_t i, const char *file, const char *below, char **out,
-			 char *err, size_t errlen)
+/* Create the new layer `path` over `below` (opened as b) in format fmt. */
+static int snap_create_layer(const char *dir, size_t i, const char *file, struct block_device *b,
+			     const char *below, const char *fmt, char *path, size_t len)
 {
-	struct block_device *b = NULL;
-	char path[PATH_MAX];
 	const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 	const char *dot = strrchr(base, '.');
+	const char *ext = strcmp(fmt, "vpc") ? fmt : "vhd";
 	int stem = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
-	int ret = block_open(below, NULL, BLOCK_OPEN_NO_BACKING, &b);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
-		return ret;
-	}
 	for (unsigned k = 1;; k++) {
-		int n = snprintf(path, sizeof(path), "%s/disk%zu-%.*s.snap%u.qcow2", dir, i, stem,
-				 base, k);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			block_close(b);
-			snprintf(err, errlen, "%s: path too long", dir);
-			return -ENAMETOOLONG;
-		}
+		int n =
+		    snprintf(path, len, "%s/disk%zu-%.*s.snap%u.%s", dir, i, stem, base, k, ext);
+		if (n < 0 || (size_t)n >= len)
+			return block_error(-ENAMETOOLONG, "%s: path too long", dir);
 		if (access(path, F_OK) < 0)
 			break;
 	}
 	struct block_create_args a = {
 	    .size = b->size, .backing = below, .backing_fmt = b->drv->name};
-	ret = block_create("qcow2", path, &a);
+	return block_create(fmt, path, &a);
+}
+
+/* A new empty layer over `below` for disk i (d), its path malloc'ed into *out. Every layer of a
+ * disk has one format, chosen at its first layer: the base's own when minivmm can make a
+ * differencing image of it and re-point one (qcow2, VDI, VMDK, VHD), else qcow2 (raw, VHDX,
+ * Parallels, or a base whose format refuses this parent, e.g. a name too long for a VDI). */
+static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *below, char **out,
+			 char *err, size_t errlen)
+{
+	struct block_device *b = NULL;
+	char path[PATH_MAX];
+	bool first = !jstr(d, "current");
+	int ret = block_open(below, disk_fmt(d, below), BLOCK_OPEN_NO_BACKING, &b);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", block_last_error());
+		return ret;
+	}
+	const char *fmt =
+	    first ? (snap_layer_format_ok(b->drv) ? b->drv->name : "qcow2") : disk_layer_fmt(d);
+	ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
+	if (ret < 0 && first && strcmp(fmt, "qcow2") &&
+	    (ret == -EINVAL || ret == -ENOTSUP || ret == -ENAMETOOLONG || ret == -EFBIG)) {
+		fmt = "qcow2";
+		ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
+	}
 	block_close(b);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", block_last_error());
 		return ret;
 	}
+	if (first)
+		json_object_object_add(d, "layer_format", json_object_new_string(fmt));
 	*out = strdup(path);
 	return *out ? 0 : -ENOMEM;
 }
@@ -211,8 +258,21 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 			json_object_array_add(layers, NULL);
 			continue;
 		}
-		int ret = snap_new_diff(dir, i, jstr(d, "file"), disk_top(d), &diff, err, errlen);
+		int ret = snap_new_diff(dir, i, d, disk_top(d), &diff, err, errlen);
 		if (ret < 0) {
+			/* Nothing is saved: drop the layers made for the disks before this one. */
+			for (size_t k = 0; k < i; k++) {
+				json_object *dk = json_object_array_get_idx(disks, k);
+				const char *top = snap_layer(s, k);
+				if (disk_normal(dk) && top && jstr(dk, "current") &&
+				    strcmp(top, jstr(dk, "current"))) {
+					unlink(jstr(dk, "current"));
+					json_object_object_add(
+					    dk, "current",
+					    strcmp(top, jstr(dk, "file")) ? json_object_new_string(top)
+									  : NULL);
+				}
+			}
 			json_object_put(s);
 			return ret;
 		}
@@ -238,7 +298,7 @@ static int snap_restore(const char *dir, json_object *t, const char *name, char 
 		char *diff = NULL;
 		if (!disk_normal(d) || !layer)
 			continue;
-		int ret = snap_new_diff(dir, i, jstr(d, "file"), layer, &diff, err, errlen);
+		int ret = snap_new_diff(dir, i, d, layer, &diff, err, errlen);
 		if (ret < 0)
 			return ret;
 		/* The state since the last take or restore is thrown away, as in VirtualBox. */
@@ -251,13 +311,14 @@ static int snap_restore(const char *dir, json_object *t, const char *name, char 
 }
 
 /* Write every range C itself allocates into F (C's view of it), so that F becomes F+C. */
-static int snap_commit(const char *child, const char *parent, char *err, size_t errlen)
+static int snap_commit(json_object *d, const char *child, const char *parent, char *err,
+		       size_t errlen)
 {
 	struct block_device *c = NULL, *f = NULL;
 	char *buf = malloc(SNAP_CHUNK);
-	int ret = buf ? block_open(child, "qcow2", 0, &c) : -ENOMEM;
+	int ret = buf ? block_open(child, disk_fmt(d, child), 0, &c) : -ENOMEM;
 	if (!ret)
-		ret = block_open(parent, NULL, BLOCK_OPEN_RDWR, &f);
+		ret = block_open(parent, disk_fmt(d, parent), BLOCK_OPEN_RDWR, &f);
 	for (uint64_t off = 0; !ret && off < c->size;) {
 		uint64_t pnum = 0, map;
 		int st = 0;
@@ -285,13 +346,15 @@ static int snap_commit(const char *child, const char *parent, char *err, size_t 
 	return ret;
 }
 
-/* Point image `path`'s backing file at `parent`. */
-static int snap_rebase(const char *path, const char *parent, char *err, size_t errlen)
+/* Point image `path`'s backing file at `parent` (both layers or the base of disk d). */
+static int snap_rebase(json_object *d, const char *path, const char *parent, char *err,
+		       size_t errlen)
 {
 	struct block_device *x = NULL, *p = NULL;
-	int ret = block_open(parent, NULL, BLOCK_OPEN_NO_BACKING, &p);
+	int ret = block_open(parent, disk_fmt(d, parent), BLOCK_OPEN_NO_BACKING, &p);
 	if (!ret)
-		ret = block_open(path, "qcow2", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &x);
+		ret = block_open(path, disk_fmt(d, path), BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING,
+				 &x);
 	if (!ret)
 		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
 	if (ret < 0)
@@ -331,7 +394,8 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				const char *l =
 				    o ? (k == idx ? NULL : snap_layer(o, i)) : jstr(d, "current");
 				struct block_device *b = NULL;
-				if (!l || block_open(l, "qcow2", BLOCK_OPEN_NO_BACKING, &b) < 0)
+				if (!l ||
+				    block_open(l, disk_fmt(d, l), BLOCK_OPEN_NO_BACKING, &b) < 0)
 					continue;
 				bool child = b->backing_name && !strcmp(b->backing_name, f);
 				block_close(b);
@@ -351,7 +415,7 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 			if (pass == 0)
 				continue;
 			char *kid = strdup(kids[0]);
-			int ret = kid ? snap_commit(kid, f, err, errlen) : -ENOMEM;
+			int ret = kid ? snap_commit(d, kid, f, err, errlen) : -ENOMEM;
 			/* C's children now sit on F; whoever held C holds F. */
 			for (size_t k = 0; !ret && k <= json_object_array_length(snaps); k++) {
 				json_object *o = k < json_object_array_length(snaps)
@@ -360,12 +424,12 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				const char *l = o ? snap_layer(o, i) : jstr(d, "current");
 				struct block_device *b = NULL;
 				if (!l || !strcmp(l, kid) ||
-				    block_open(l, "qcow2", BLOCK_OPEN_NO_BACKING, &b) < 0)
+				    block_open(l, disk_fmt(d, l), BLOCK_OPEN_NO_BACKING, &b) < 0)
 					continue;
 				bool child = b->backing_name && !strcmp(b->backing_name, kid);
 				block_close(b);
 				if (child)
-					ret = snap_rebase(l, f, err, errlen);
+					ret = snap_rebase(d, l, f, err, errlen);
 			}
 			if (!ret) {
 				if (owner[0])
@@ -437,11 +501,11 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char *err,
-			size_t errlen)
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt,
+			char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	*layer = NULL;
+	*layer = *fmt = NULL;
 	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
 	if (access(path, F_OK) < 0)
 		return 0;
@@ -460,9 +524,80 @@ int vm_snapshot_current(const char *dir, unsigned index, const char *file, char 
 			 "--state-dir or --name)",
 			 index, file, jstr(d, "file"));
 		ret = -EINVAL;
-	} else if (cur && !(*layer = strdup(cur))) {
+	} else if (cur && (!(*layer = strdup(cur)) || !(*fmt = strdup(disk_layer_fmt(d))))) {
+		free(*layer);
+		*layer = NULL;
 		ret = -ENOMEM;
 	}
+	json_object_put(t);
+	return ret;
+}
+
+/* realpath of `path` compared with `want` (both may name one file differently). */
+static bool snap_same_file(const char *path, const char *want)
+{
+	char *a = realpath(path, NULL), *b = realpath(want, NULL);
+	bool same = a && b && !strcmp(a, b);
+	free(a);
+	free(b);
+	return same;
+}
+
+int vm_snapshot_take_live(const char *dir, const char *name, const char *const *tops, size_t ntops,
+			  vm_snapshot_switch_fn switch_layers, void *opaque, char *err,
+			  size_t errlen)
+{
+	json_object *t = NULL, *before = NULL;
+	int ret = snap_load(dir, &t, err, errlen);
+	if (ret < 0)
+		return ret;
+	if ((ret = snap_load(dir, &before, err, errlen)) < 0) {
+		json_object_put(t);
+		return ret;
+	}
+	json_object *disks = jarr(t, "disks");
+	size_t n = json_object_array_length(disks);
+	const char **layers = calloc(n ? n : 1, sizeof(*layers));
+	const char **formats = calloc(n ? n : 1, sizeof(*formats));
+	if (!layers || !formats) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+	}
+	/* The tree must describe what the VM runs: disk i's top is the file the VM writes. */
+	for (size_t i = 0; !ret && i < n; i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		if (!disk_normal(d))
+			continue;
+		if (i >= ntops || !tops[i] || !snap_same_file(tops[i], disk_top(d))) {
+			snprintf(err, errlen,
+				 "disk %zu: the VM writes %s, but its snapshot record says %s (the "
+				 "disks changed since the VM started: power it off to take a "
+				 "snapshot)",
+				 i, i < ntops && tops[i] ? tops[i] : "nothing", disk_top(d));
+			ret = -ESTALE;
+		}
+	}
+	if (!ret)
+		ret = snap_take(dir, t, name, err, errlen);
+	for (size_t i = 0; !ret && i < n; i++) {
+		json_object *d = json_object_array_get_idx(disks, i);
+		layers[i] = disk_normal(d) ? jstr(d, "current") : NULL;
+		formats[i] = layers[i] ? disk_layer_fmt(d) : NULL;
+	}
+	/* Saved before the switch: if we die in between, the guest (paused) wrote nothing since,
+	 * and the next start opens the new empty layers over the same contents. */
+	if (!ret && (ret = snap_save(dir, t, err, errlen)) == 0 &&
+	    (ret = switch_layers(opaque, layers, formats, n, err, errlen)) < 0) {
+		char e2[256];
+		if (snap_save(dir, before, e2, sizeof(e2)) < 0)
+			fprintf(stderr, "minivmm: snapshot: %s\n", e2);
+		for (size_t i = 0; i < n; i++)
+			if (layers[i])
+				unlink(layers[i]);
+	}
+	free(layers);
+	free(formats);
+	json_object_put(before);
 	json_object_put(t);
 	return ret;
 }

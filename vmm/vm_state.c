@@ -16,6 +16,7 @@
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
+#include "vmm/vm_uuid.h"
 
 int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err, size_t errlen)
 {
@@ -122,11 +123,30 @@ static int vm_state_run_marker(const char *dir, bool *restarted, char *err, size
 	return 0;
 }
 
+/* disks.json as last written: disk_open adds the UUIDs the state keeps (vm_state_disk_uuid). */
+static json_object *vm_state_disks;
+static char vm_state_dirpath[PATH_MAX];
+
+static int vm_state_write_disks(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int ret = vm_state_disks && vm_state_path(dir, "disks.json", path) == 0 &&
+			  vm_state_path(dir, "disks.json.tmp", tmp) == 0 &&
+			  json_object_to_file_ext(tmp, vm_state_disks,
+						  JSON_C_TO_STRING_PRETTY |
+						      JSON_C_TO_STRING_NOSLASHESCAPE) == 0 &&
+			  rename(tmp, path) == 0
+		      ? 0
+		      : -EIO;
+	if (ret < 0)
+		snprintf(err, errlen, "%s/disks.json: cannot write", dir);
+	return ret;
+}
+
 /* disks.json: what the VM is made of, for verbs that run while it is powered off. */
 static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, char *err,
 				 size_t errlen)
 {
-	char path[PATH_MAX], tmp[PATH_MAX];
 	json_object *arr = json_object_new_array();
 	for (unsigned i = 0; arr && i < cfg->ndisks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
@@ -146,35 +166,60 @@ static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, c
 		json_object_object_add(o, "bus", json_object_new_string(disk_bus_name(d->bus)));
 		json_object_array_add(arr, o);
 	}
-	int ret = arr && vm_state_path(dir, "disks.json", path) == 0 &&
-			  vm_state_path(dir, "disks.json.tmp", tmp) == 0 &&
-			  json_object_to_file_ext(tmp, arr, JSON_C_TO_STRING_PRETTY) == 0 &&
-			  rename(tmp, path) == 0
-		      ? 0
-		      : -EIO;
-	json_object_put(arr);
-	if (ret < 0)
-		snprintf(err, errlen, "%s/disks.json: cannot write", dir);
-	return ret;
+	json_object_put(vm_state_disks);
+	vm_state_disks = arr;
+	return vm_state_write_disks(dir, err, errlen);
+}
+
+/* disk_open, for a hard disk whose format has no UUID: the one this VM keeps for the file,
+ * also shown in disks.json. */
+static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err,
+			      size_t errlen)
+{
+	char text[37];
+	char *real = realpath(path, NULL);
+	if (!real) {
+		int e = errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	int ret = vm_uuid_get(vm_state_dirpath, real, uuid, NULL, err, errlen);
+	free(real);
+	json_object *o = vm_state_disks && index < json_object_array_length(vm_state_disks)
+			     ? json_object_array_get_idx(vm_state_disks, index)
+			     : NULL;
+	if (ret < 0 || !o)
+		return ret;
+	vm_uuid_format(uuid, text);
+	json_object_object_add(o, "uuid", json_object_new_string(text));
+	return vm_state_write_disks(vm_state_dirpath, err, errlen);
 }
 
 /* Normal disks with VM snapshots write their snapshot's current layer. */
-static char **vm_state_layer;
+static char **vm_state_layer, **vm_state_layer_fmt;
 static unsigned vm_state_nlayers;
 
 static void vm_state_layers_free(void)
 {
-	for (unsigned i = 0; i < vm_state_nlayers; i++)
+	for (unsigned i = 0; i < vm_state_nlayers; i++) {
 		free(vm_state_layer[i]);
+		free(vm_state_layer_fmt[i]);
+	}
 	free(vm_state_layer);
-	vm_state_layer = NULL;
+	free(vm_state_layer_fmt);
+	vm_state_layer = vm_state_layer_fmt = NULL;
 	vm_state_nlayers = 0;
 }
 
 static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	vm_state_layers_free();
-	if (!(vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer)))) {
+	vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer));
+	vm_state_layer_fmt = calloc(cfg->ndisks, sizeof(*vm_state_layer_fmt));
+	if (!vm_state_layer || !vm_state_layer_fmt) {
+		free(vm_state_layer);
+		free(vm_state_layer_fmt);
+		vm_state_layer = vm_state_layer_fmt = NULL;
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -185,7 +230,7 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 			continue;
 		char *real = realpath(d->path, NULL);
 		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i],
-					      err, errlen);
+					      &vm_state_layer_fmt[i], err, errlen);
 		free(real);
 		if (ret < 0) {
 			vm_state_layers_free();
@@ -193,6 +238,14 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 		}
 	}
 	return 0;
+}
+
+/* The state directory of the VM this process runs ("" before vm_state_prepare or without one). */
+static char vm_state_active[PATH_MAX];
+
+const char *vm_state_current(void)
+{
+	return vm_state_active[0] ? vm_state_active : NULL;
 }
 
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
@@ -207,13 +260,18 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 				err, errlen)) < 0 ||
 	    (ret = vm_state_mkdirs(env.state_dir, err, errlen)) < 0 ||
 	    (ret = vm_state_run_marker(env.state_dir, &env.restarted, err, errlen)) < 0 ||
+	    (ret = vm_uuid_check(env.state_dir, err, errlen)) < 0 ||
 	    (ret = vm_state_record_disks(env.state_dir, cfg, err, errlen)) < 0)
 		return ret;
 	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
 		return ret;
 	env.layers = vm_state_layer;
+	env.layer_formats = vm_state_layer_fmt;
 	env.nlayers = vm_state_nlayers;
+	env.uuid = vm_state_disk_uuid;
+	memcpy(vm_state_dirpath, env.state_dir, sizeof(vm_state_dirpath));
 	disk_mode_env_set(&env);
+	snprintf(vm_state_active, sizeof(vm_state_active), "%s", env.state_dir);
 	/* Without a runtime dir, holders of locked images just go unnamed. */
 	if (control_runtime_dir(rundir, sizeof(rundir)) == 0)
 		disk_lock_owner_set(cfg->name, rundir);
@@ -223,6 +281,10 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 void vm_state_release(void)
 {
 	disk_lock_owner_clear();
+	vm_state_active[0] = 0;
 	disk_mode_env_set(NULL);
 	vm_state_layers_free();
+	json_object_put(vm_state_disks);
+	vm_state_disks = NULL;
+	vm_state_dirpath[0] = 0;
 }

@@ -3,7 +3,14 @@
  *
  * --state-dir DIR, else $XDG_DATA_HOME/minivmm/vms/NAME, else ~/.local/share/minivmm/vms/NAME.
  * Contents:
- *   disks.json                       the disks of the last run: file (absolute), mode, format, bus
+ *   disks.json                       the disks of the last run: file (absolute), mode, format, bus,
+ *                                    and "uuid" for a hard disk whose format has none (raw, qcow2,
+ *                                    ...): the UUID the guest sees, from uuids.json. Rewritten at
+ *                                    every start; nothing reads it back at start.
+ *   uuids.json                       real path -> UUID of every UUID-less file the VM ever
+ *                                    attached, made at first attach, never changed (vmm/vm_uuid.h).
+ *                                    A malformed uuids.json refuses the start with one line naming
+ *                                    it: fix or delete it (the guest then sees new UUIDs).
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
  *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
@@ -22,6 +29,8 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 /* Before the disks are opened: create the state directory, tell a restart from a fresh start,
  * record the disk list, and set up disk modes and lock holder names for this process. */
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
+/* The state directory of the VM this process runs, NULL when it has none (no disks). */
+const char *vm_state_current(void);
 /* After the disks are closed (clean exit): drop the lock registry entry. */
 void vm_state_release(void);
 

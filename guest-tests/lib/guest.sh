@@ -5,7 +5,8 @@
 #   guest_start NAME CPUS MIB INITRD [APPEND]
 #       boots the stock kernel with INITRD under $GT_VMM (default ./minivmm; "qemu" runs
 #       qemu-system-x86_64 -accel kvm -M q35, the reference) with the console on a pipe we write
-#       and a log we read: $GT_WORK/NAME.console.  NAME is also the minivmm --name.
+#       and a log we read: $GT_WORK/NAME.console.  NAME is also the minivmm --name; the array
+#       GT_RUN_ARGS, when set, is added to minivmm's command line (disks, --state-dir, ...).
 #   guest_wait NAME PATTERN [SECONDS]   waits until the console shows PATTERN (grep -E); 1 if the VMM
 #                                       exits first or SECONDS (default $GT_WAIT, 300) pass: the bound
 #                                       only stops a hang, no result depends on it.
@@ -64,7 +65,7 @@ guest_start() {
 	case $GT_VMM in
 	minivmm)
 		"$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" --kernel "$kernel" \
-			--initrd "$initrd" --append "$append" --console stdio \
+			--initrd "$initrd" --append "$append" --console stdio ${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"} \
 			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	qemu)

@@ -50,6 +50,7 @@ check bad-name "bad --name" --kernel "$tmp/notbz" --name "a/b"
 if [ -n "$kernel" ] && [ -r "$kernel" ]; then
 	check kernel-truncated "truncated" --kernel "$tmp/truncated"
 	check initrd-missing "$tmp/nope.cpio" --kernel "$kernel" --initrd "$tmp/nope.cpio"
+	check console-unwritable "--console $tmp/no/dir" --kernel "$kernel" --console "$tmp/no/dir"
 fi
 
 ./minivmm run --help >"$tmp/out" 2>&1
