@@ -1,16 +1,18 @@
 #!/bin/bash
-# Disk modes end to end over IDE, four boots of a Debian guest (two of them at once):
-#  1. VM A writes a pattern to an immutable, a multiattach, a normal and a writethrough disk;
-#     meanwhile a second VM on A's normal disk is refused at once, naming A.  After poweroff: the
-#     immutable and multiattach bases are unchanged byte for byte, the normal disk holds the data.
+# Disk modes end to end over IDE, four runs of a Debian guest (two of them at once):
+#  1. VM A (--reboot restart) writes a pattern to an immutable, a multiattach, a normal and a
+#     writethrough disk; meanwhile a second VM on A's normal disk is refused at once, naming A.
+#     The guest then reboots itself; minivmm restarts it in the same process, and the second boot
+#     (told apart by a marker sector on the writethrough disk, outside the checked region) reads
+#     all four disks back: the immutable write survives a reboot.  After poweroff: the immutable
+#     and multiattach bases are unchanged byte for byte, the normal disk holds the data.
 #  2. `minivmm snapshot A take s1`.  A starts again (fresh) while VM B shares the multiattach
 #     base: A's immutable disk has lost the write, its multiattach disk kept it; A writes a second
 #     pattern to its normal and writethrough disks; B writes its own pattern to the multiattach.
 #  3. `minivmm snapshot A restore s1`, A starts again: the normal disk reads the first pattern
 #     (restored), the writethrough disk the second (not part of snapshots), and B's multiattach
 #     change is not visible to A.
-# Not covered here: a reboot inside the guest with --reboot restart (needs the core branch's
-# re-exec; unit-tested in tests/storage/test_disk_modes.c).
+# kill -9 mid-write: test_diskmodes_crash.sh.
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 gt_setup
@@ -32,6 +34,23 @@ check() { # NAME, then a command
 	if "$@"; then gt_pass "diskmodes: $name"; else gt_fail "diskmodes: $name"; fi
 }
 md5() { md5sum <"$1" | cut -d' ' -f1; }
+# Waits for the end ("GT: done") of a guest that rebooted itself once.  A second "GT: boot=1" means
+# the marker was lost across the reboot: the guest would go round again (it waits for our go to
+# reboot, so it cannot loop by itself), so it is stopped at once.  Bounded like guest_wait.
+wait_after_reboot() {
+	local pid i=0
+	pid=$(guest_pid "$1")
+	while [ $i -lt "${GT_WAIT:-300}" ] && kill -0 "$pid" 2>/dev/null; do
+		if [ "$(tr -d '\r' <"$W/$1.console" | grep -a -c '^GT: boot=1$')" -gt 1 ]; then
+			kill -KILL "$pid"
+			{ wait "$pid"; } 2>/dev/null # (no "Killed" notice; guest_wait_exit still gets 137)
+			return 1
+		fi
+		guest_wait "$1" '^GT: done$' 1 && return 0
+		i=$((i + 1))
+	done
+	guest_wait "$1" '^GT: done$' 1
+}
 build() { # INITRD PATTERN CONF-LINES...
 	local out=$1 pat=$2
 	shift 2
@@ -57,25 +76,51 @@ A3=$A-3
 a_disks=(--disk "$W/imm.raw,immutable,bus=ide" --disk "$W/ma.qcow2,multiattach,bus=ide"
 	--disk "$W/n.vdi,bus=ide" --disk "$W/wt.qcow2,writethrough,bus=ide" --state-dir "$W/state-a")
 
-# Boot 1.
+# Boot 1, with a reboot inside the guest half way.
+token=gt-dm-marker-$$-$RANDOM
 build "$W/i1.cpio" "$W/p1.bin" "write imm 65536" "write ma 81920" "write n 98304" \
-	"write wt 114688" || { gt_fail "diskmodes: initramfs"; exit 1; }
-with_disks "$A" "${a_disks[@]}"
+	"write wt 114688" "reboot 114688 12 $token" "read imm_r 65536" "read ma_r 81920" \
+	"read n_r 98304" "read wt_r 114688" || { gt_fail "diskmodes: initramfs"; exit 1; }
+with_disks "$A" "${a_disks[@]}" --reboot restart
 guest_start "$A" 1 384 "$W/i1.cpio"
+vmm_pid=$(guest_pid "$A")
 guest_wait "$A" '^GT: booted' || gt_fail "diskmodes: VM A booted"
+pid1=$(cat "$W/state-a/run.pid" 2>/dev/null) ino1=$(stat -c %i "$W/state-a/run.pid" 2>/dev/null)
 "$real_vmm" run --name "$B" --kernel "$(gt_kernel)" --console none --disk "$W/n.vdi,bus=ide" \
 	--state-dir "$W/state-b" >"$W/second.out" 2>&1
 rc=$?
 check "a second VM on a normal disk in use is refused, naming the holder" \
 	grep -q "in use by running VM '$A'" "$W/second.out"
 [ "$rc" != 0 ] || gt_fail "diskmodes: the refused VM exits non-zero"
-guest_wait "$A" '^GT: done' || gt_fail "diskmodes: boot 1 of A ran its script"
+# The guest waits for this line before it reboots: the refusal above never races the restart.
+guest_wait "$A" '^GT: reboot-ready' ||
+	gt_fail "diskmodes: boot 1 of A wrote its reboot marker" "marker $(guest_value "$A" marker)"
+guest_send "$A" go
+wait_after_reboot "$A" || gt_fail "diskmodes: boot 1 of A ran its script after the reboot"
+pid2=$(cat "$W/state-a/run.pid" 2>/dev/null) ino2=$(stat -c %i "$W/state-a/run.pid" 2>/dev/null)
 guest_wait_exit "$A" 300
 for d in imm ma n wt; do
 	[ "$(guest_value "$A" "md5_$d")" = "$(md5 "$W/p1.bin")" ] &&
 		gt_pass "diskmodes: boot 1: $d written and read back" ||
 		gt_fail "diskmodes: boot 1: $d written and read back" "$(guest_value "$A" "md5_$d")"
 done
+# run.pid is "PID STARTTIME", replaced (a new inode) by each start: the same pair written twice
+# means the same process started the VM twice.
+boots=$(grep -a -c '^GT: booted' "$W/$A.console")
+[ "$boots" = 2 ] && [ -n "$pid1" ] && [ "$pid1" = "$pid2" ] && [ "$ino1" != "$ino2" ] &&
+	[ "${pid1%% *}" = "$vmm_pid" ] &&
+	[ "$(grep -a -c 'minivmm: restarting the guest' "$W/$A.stderr")" = 1 ] &&
+	gt_pass "diskmodes: a reboot in the guest restarts it in the same minivmm process" ||
+	gt_fail "diskmodes: a reboot in the guest restarts it in the same minivmm process" \
+		"run.pid '$pid1' (inode $ino1) then '$pid2' (inode $ino2), minivmm pid $vmm_pid, $boots boots"
+for d in imm ma n wt; do
+	[ "$(guest_value "$A" "md5_${d}_r")" = "$(md5 "$W/p1.bin")" ] &&
+		gt_pass "diskmodes: $d write still there after a reboot inside the guest" ||
+		gt_fail "diskmodes: $d write still there after a reboot inside the guest" \
+			"$(guest_value "$A" "md5_${d}_r")"
+done
+[ "$GT_RC" = 0 ] && gt_pass "diskmodes: boot 1 of A powers off with exit 0" ||
+	gt_fail "diskmodes: boot 1 of A powers off with exit 0" "exit code $GT_RC"
 check "immutable base unchanged byte for byte" cmp -s "$W/imm.raw" "$W/imm.orig"
 check "multiattach base unchanged byte for byte" cmp -s "$W/ma.qcow2" "$W/ma.orig"
 # (no process substitution: level 1 has no /dev/fd)
