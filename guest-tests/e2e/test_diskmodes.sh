@@ -19,21 +19,7 @@ gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-with_disks() { # $1 name, then the extra minivmm arguments
-	local w=$W/vmm-$1
-	shift
-	printf '#!/bin/sh\nexec %s "$@"' "$real_vmm" >"$w"
-	printf ' %q' "$@" >>"$w"
-	printf '\n' >>"$w"
-	chmod +x "$w"
-	GT_MINIVMM=$w
-}
-check() { # NAME, then a command
-	local name=$1
-	shift
-	if "$@"; then gt_pass "diskmodes: $name"; else gt_fail "diskmodes: $name"; fi
-}
-md5() { md5sum <"$1" | cut -d' ' -f1; }
+check() { gt_check "diskmodes: $1" "${@:2}"; }
 # Waits for the end ("GT: done") of a guest that rebooted itself once.  A second "GT: boot=1" means
 # the marker was lost across the reboot: the guest would go round again (it waits for our go to
 # reboot, so it cannot loop by itself), so it is stopped at once.  Bounded like guest_wait.
@@ -81,7 +67,7 @@ token=gt-dm-marker-$$-$RANDOM
 build "$W/i1.cpio" "$W/p1.bin" "write imm 65536" "write ma 81920" "write n 98304" \
 	"write wt 114688" "reboot 114688 12 $token" "read imm_r 65536" "read ma_r 81920" \
 	"read n_r 98304" "read wt_r 114688" || { gt_fail "diskmodes: initramfs"; exit 1; }
-with_disks "$A" "${a_disks[@]}" --reboot restart
+GT_RUN_ARGS=("${a_disks[@]}" --reboot restart)
 guest_start "$A" 1 384 "$W/i1.cpio"
 vmm_pid=$(guest_pid "$A")
 guest_wait "$A" '^GT: booted' || gt_fail "diskmodes: VM A booted"
@@ -100,7 +86,7 @@ wait_after_reboot "$A" || gt_fail "diskmodes: boot 1 of A ran its script after t
 pid2=$(cat "$W/state-a/run.pid" 2>/dev/null) ino2=$(stat -c %i "$W/state-a/run.pid" 2>/dev/null)
 guest_wait_exit "$A" 300
 for d in imm ma n wt; do
-	[ "$(guest_value "$A" "md5_$d")" = "$(md5 "$W/p1.bin")" ] &&
+	[ "$(guest_value "$A" "md5_$d")" = "$(gt_md5 "$W/p1.bin")" ] &&
 		gt_pass "diskmodes: boot 1: $d written and read back" ||
 		gt_fail "diskmodes: boot 1: $d written and read back" "$(guest_value "$A" "md5_$d")"
 done
@@ -114,7 +100,7 @@ boots=$(grep -a -c '^GT: booted' "$W/$A.console")
 	gt_fail "diskmodes: a reboot in the guest restarts it in the same minivmm process" \
 		"run.pid '$pid1' (inode $ino1) then '$pid2' (inode $ino2), minivmm pid $vmm_pid, $boots boots"
 for d in imm ma n wt; do
-	[ "$(guest_value "$A" "md5_${d}_r")" = "$(md5 "$W/p1.bin")" ] &&
+	[ "$(guest_value "$A" "md5_${d}_r")" = "$(gt_md5 "$W/p1.bin")" ] &&
 		gt_pass "diskmodes: $d write still there after a reboot inside the guest" ||
 		gt_fail "diskmodes: $d write still there after a reboot inside the guest" \
 			"$(guest_value "$A" "md5_${d}_r")"
@@ -133,9 +119,9 @@ check "snapshot take s1" "$real_vmm" snapshot "$A" take s1 --state-dir "$W/state
 build "$W/i2.cpio" "$W/p2.bin" "read imm 65536" "read ma 81920" "write n 98304" \
 	"write wt 114688" && cp "$W/i2.cpio" "$W/i2a.cpio" &&
 	build "$W/i2b.cpio" "$W/p3.bin" "write ma 81920" || { gt_fail "diskmodes: initramfs 2"; exit 1; }
-with_disks "$A2" "${a_disks[@]}"
+GT_RUN_ARGS=("${a_disks[@]}")
 guest_start "$A2" 1 384 "$W/i2a.cpio"
-with_disks "$B" --disk "$W/ma.qcow2,multiattach,bus=ide" --state-dir "$W/state-b"
+GT_RUN_ARGS=(--disk "$W/ma.qcow2,multiattach,bus=ide" --state-dir "$W/state-b")
 guest_start "$B" 1 384 "$W/i2b.cpio"
 guest_wait "$A2" '^GT: done' || gt_fail "diskmodes: boot 2 of A ran its script"
 guest_wait "$B" '^GT: done' || gt_fail "diskmodes: VM B ran its script"
@@ -143,24 +129,24 @@ guest_wait_exit "$A2" 300
 guest_wait_exit "$B" 300
 [ "$(guest_value "$A2" md5_imm)" = "$zero" ] && gt_pass "diskmodes: immutable write gone after power off and start" ||
 	gt_fail "diskmodes: immutable write gone after power off and start" "$(guest_value "$A2" md5_imm)"
-[ "$(guest_value "$A2" md5_ma)" = "$(md5 "$W/p1.bin")" ] && gt_pass "diskmodes: multiattach kept A's change across a start" ||
+[ "$(guest_value "$A2" md5_ma)" = "$(gt_md5 "$W/p1.bin")" ] && gt_pass "diskmodes: multiattach kept A's change across a start" ||
 	gt_fail "diskmodes: multiattach kept A's change across a start" "$(guest_value "$A2" md5_ma)"
-[ "$(guest_value "$B" md5_ma)" = "$(md5 "$W/p3.bin")" ] && gt_pass "diskmodes: second VM on the multiattach base writes its own diff" ||
+[ "$(guest_value "$B" md5_ma)" = "$(gt_md5 "$W/p3.bin")" ] && gt_pass "diskmodes: second VM on the multiattach base writes its own diff" ||
 	gt_fail "diskmodes: second VM on the multiattach base writes its own diff" "$(guest_value "$B" md5_ma)"
 
 # Boot 3: after a restore.
 check "snapshot restore s1" "$real_vmm" snapshot "$A" restore s1 --state-dir "$W/state-a"
 build "$W/i3.cpio" "$W/p1.bin" "read ma 81920" "read n 98304" "read wt 114688" ||
 	{ gt_fail "diskmodes: initramfs 3"; exit 1; }
-with_disks "$A3" "${a_disks[@]}"
+GT_RUN_ARGS=("${a_disks[@]}")
 guest_start "$A3" 1 384 "$W/i3.cpio"
 guest_wait "$A3" '^GT: done' || gt_fail "diskmodes: boot 3 of A ran its script"
 guest_wait_exit "$A3" 300
-[ "$(guest_value "$A3" md5_n)" = "$(md5 "$W/p1.bin")" ] && gt_pass "diskmodes: restore brings the normal disk back" ||
+[ "$(guest_value "$A3" md5_n)" = "$(gt_md5 "$W/p1.bin")" ] && gt_pass "diskmodes: restore brings the normal disk back" ||
 	gt_fail "diskmodes: restore brings the normal disk back" "$(guest_value "$A3" md5_n)"
-[ "$(guest_value "$A3" md5_wt)" = "$(md5 "$W/p2.bin")" ] && gt_pass "diskmodes: writethrough disk keeps its changes across a restore" ||
+[ "$(guest_value "$A3" md5_wt)" = "$(gt_md5 "$W/p2.bin")" ] && gt_pass "diskmodes: writethrough disk keeps its changes across a restore" ||
 	gt_fail "diskmodes: writethrough disk keeps its changes across a restore" "$(guest_value "$A3" md5_wt)"
-[ "$(guest_value "$A3" md5_ma)" = "$(md5 "$W/p1.bin")" ] && gt_pass "diskmodes: A does not see B's multiattach change" ||
+[ "$(guest_value "$A3" md5_ma)" = "$(gt_md5 "$W/p1.bin")" ] && gt_pass "diskmodes: A does not see B's multiattach change" ||
 	gt_fail "diskmodes: A does not see B's multiattach change" "$(guest_value "$A3" md5_ma)"
 for f in "$W"/state-a/*.qcow2 "$W"/state-b/*.qcow2 "$W/ma.qcow2" "$W/wt.qcow2" "$W/n.vdi"; do
 	check "qemu-img check $(basename "$f")" qemu-img check -q "$f"

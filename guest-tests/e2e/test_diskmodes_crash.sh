@@ -25,21 +25,7 @@ gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-with_disks() { # $1 name, then the extra minivmm arguments
-	local w=$W/vmm-$1
-	shift
-	printf '#!/bin/sh\nexec %s "$@"' "$real_vmm" >"$w"
-	printf ' %q' "$@" >>"$w"
-	printf '\n' >>"$w"
-	chmod +x "$w"
-	GT_MINIVMM=$w
-}
-check() { # NAME, then a command
-	local name=$1
-	shift
-	if "$@"; then gt_pass "diskmodes: $name"; else gt_fail "diskmodes: $name"; fi
-}
-md5() { md5sum <"$1" | cut -d' ' -f1; }
+check() { gt_check "diskmodes: $1" "${@:2}"; }
 build() { # INITRD PATTERN CONF-LINES...
 	local out=$1 pat=$2
 	shift 2
@@ -85,7 +71,7 @@ names=(n imm ma wt sh)
 conf=()
 for d in "${names[@]}"; do conf+=("write $d ${sectors[$d]} 1"); done
 build "$W/i1.cpio" "$W/P.bin" "${conf[@]}" || { gt_fail "diskmodes: crash: initramfs 1"; exit 1; }
-with_disks "$C" "${disks[@]}"
+GT_RUN_ARGS=("${disks[@]}")
 guest_start "$C" 1 384 "$W/i1.cpio"
 guest_wait "$C" '^GT: done$' || {
 	gt_fail "diskmodes: crash: run 1 wrote its pattern"
@@ -94,7 +80,7 @@ guest_wait "$C" '^GT: done$' || {
 guest_wait_exit "$C" 300
 bad=""
 for d in "${names[@]}"; do
-	[ "$(guest_value "$C" "md5_$d")" = "$(md5 "$W/P.bin")" ] || bad="$bad $d"
+	[ "$(guest_value "$C" "md5_$d")" = "$(gt_md5 "$W/P.bin")" ] || bad="$bad $d"
 done
 [ -z "$bad" ] && gt_pass "diskmodes: crash: run 1 wrote and read back every disk" ||
 	gt_fail "diskmodes: crash: run 1 wrote and read back every disk" "wrong:$bad"
@@ -107,7 +93,7 @@ for d in "${names[@]}"; do conf+=("write $d ${sectors[$d]} 5"); done
 for d in "${names[@]}"; do conf+=("churn ${sectors[$d]}"); done
 build "$W/i2.cpio" "$W/Q.bin" "${conf[@]}" loop || { gt_fail "diskmodes: crash: initramfs 2"; exit 1; }
 mv "$W/$C.console" "$W/$C.run1.console" && rm -f "$W/$C.in" "$W/$C.stderr"
-with_disks "$C" "${disks[@]}" --disk "$W/n.vdi,bus=sata"
+GT_RUN_ARGS=("${disks[@]}" --disk "$W/n.vdi,bus=sata")
 guest_start "$C" 1 384 "$W/i2.cpio"
 pid=$(guest_pid "$C")
 if guest_wait "$C" '^GT: loop=2$'; then
@@ -122,7 +108,7 @@ else
 fi
 bad=""
 for d in "${names[@]}"; do
-	[ "$(guest_value "$C" "write_$d")" = ok ] && [ "$(guest_value "$C" "md5_$d")" = "$(md5 "$W/Q.bin")" ] ||
+	[ "$(guest_value "$C" "write_$d")" = ok ] && [ "$(guest_value "$C" "md5_$d")" = "$(gt_md5 "$W/Q.bin")" ] ||
 		bad="$bad $d"
 done
 grep -a -q '^GT: churn_.*=failed' "$W/$C.console" && bad="$bad (a loop write failed)"
@@ -164,7 +150,7 @@ guest_wait "$C" '^GT: done$' ||
 	gt_fail "diskmodes: crash: the VM starts again after the kill and reads its disks"
 guest_wait_exit "$C" 300
 for d in "${names[@]}"; do
-	want_p=$(md5 "$W/P.bin") want_q=$(md5 "$W/Q.bin") what="kept"
+	want_p=$(gt_md5 "$W/P.bin") want_q=$(gt_md5 "$W/Q.bin") what="kept"
 	[ "$d" = vdi ] && want_p=$zero # attached after run 1
 	[ "$d" = imm ] && want_p=$zero want_q=$zero what="reset"
 	got="$(guest_value "$C" "md5_${d}_p") $(guest_value "$C" "md5_${d}_q")"

@@ -22,15 +22,6 @@ libs() { # -f arguments for a dynamically linked program and its libraries (syml
 }
 
 # VMM wrapper: guest_start knows no disk options, so they are appended here.
-with_disks() { # $1 name, then the extra minivmm arguments
-	local w=$W/vmm-$1
-	shift
-	printf '#!/bin/sh\nexec %s "$@"' "$real_vmm" >"$w"
-	printf ' %q' "$@" >>"$w"
-	printf '\n' >>"$w"
-	chmod +x "$w"
-	GT_MINIVMM=$w
-}
 
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$W/pattern.bin"
 mkdir -p "$W/tree"
@@ -62,8 +53,8 @@ initramfs_build "$W/init1.cpio" guest-tests/e2e/ide-init.sh -m "$mods" \
 }
 
 vm=gt-ide-$$
-with_disks "$vm" --disk "$W/d.qcow2,bus=ide" --disk "$W/d.vdi,bus=ide,format=vdi" \
-	--disk "$W/d.raw,bus=ide,cache=writeback" --cdrom "$W/cd.iso"
+GT_RUN_ARGS=(--disk "$W/d.qcow2,bus=ide" --disk "$W/d.vdi,bus=ide,format=vdi"
+	--disk "$W/d.raw,bus=ide,cache=writeback" --cdrom "$W/cd.iso")
 guest_start "$vm" 1 512 "$W/init1.cpio"
 if guest_wait "$vm" '^GT: done'; then
 	gt_pass "ide: guest ran its disk script"
@@ -126,7 +117,7 @@ initramfs_build "$W/init2.cpio" guest-tests/e2e/ide-init.sh -m "$mods" \
 	exit 1
 }
 vm2=gt-ide-ro-$$
-with_disks "$vm2" --disk "$W/ro.raw,readonly,bus=ide"
+GT_RUN_ARGS=(--disk "$W/ro.raw,readonly,bus=ide")
 guest_start "$vm2" 1 512 "$W/init2.cpio"
 guest_wait "$vm2" '^GT: done' || gt_fail "ide: readonly guest ran its script" "no 'GT: done'"
 guest_wait_exit "$vm2" 300

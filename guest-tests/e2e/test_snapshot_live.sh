@@ -13,17 +13,12 @@ gt_setup
 W=$GT_WORK
 vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-check() { # NAME, then a command
-	local name=$1
-	shift
-	if "$@"; then gt_pass "snapshot-live: $name"; else gt_fail "snapshot-live: $name"; fi
-}
+check() { gt_check "snapshot-live: $1" "${@:2}"; }
 expect() { # NAME KEY WANT, for a guest's last "GT: KEY=VALUE"
 	local got
 	got=$(guest_value "$VM" "$2")
 	if [ "$got" = "$3" ]; then gt_pass "snapshot-live: $1"; else gt_fail "snapshot-live: $1" "$2=$got"; fi
 }
-md5() { md5sum <"$1" | cut -d' ' -f1; }
 region() { # IMAGE FORMAT: md5 of its 1..5 MiB as qemu-img reads it
 	qemu-img convert -U -f "$2" -O raw "$1" "$W/region.raw" &&
 		dd if="$W/region.raw" bs=1M skip=1 count=4 status=none | md5sum | cut -d' ' -f1
@@ -46,7 +41,7 @@ sd=(--state-dir "$W/state")
 VM=gt-live-$$
 guest_start "$VM" 1 384 "$W/init.cpio" gt_write
 guest_wait "$VM" '^GT: ready' || gt_fail "snapshot-live: boot 1 ready"
-expect "pattern 1 written to the normal qcow2 disk" md5_n "$(md5 "$W/p1.bin")"
+expect "pattern 1 written to the normal qcow2 disk" md5_n "$(gt_md5 "$W/p1.bin")"
 "$vmm" snapshot "$VM" take early "${sd[@]}" >"$W/early.out" 2>&1
 rc=$?
 check "take on a running (not paused) VM is refused" [ "$rc" = 1 ]
@@ -70,11 +65,11 @@ guest_send "$VM" "sh /gt.sh write /p2.bin; sh /gt.sh md5; echo GT: wrote2; sync;
 guest_wait "$VM" 'GT: wrote2' || gt_fail "snapshot-live: pattern 2 written"
 guest_wait_exit "$VM" 300
 check "boot 1 powered off cleanly" [ "$GT_RC" = 0 ]
-for d in n r wt; do expect "after the snapshot, $d reads pattern 2" "md5_$d" "$(md5 "$W/p2.bin")"; done
-check "the qcow2 base still holds pattern 1" [ "$(region "$W/n.qcow2" qcow2)" = "$(md5 "$W/p1.bin")" ]
-check "the raw base still holds pattern 1" [ "$(region "$W/r.raw" raw)" = "$(md5 "$W/p1.bin")" ]
+for d in n r wt; do expect "after the snapshot, $d reads pattern 2" "md5_$d" "$(gt_md5 "$W/p2.bin")"; done
+check "the qcow2 base still holds pattern 1" [ "$(region "$W/n.qcow2" qcow2)" = "$(gt_md5 "$W/p1.bin")" ]
+check "the raw base still holds pattern 1" [ "$(region "$W/r.raw" raw)" = "$(gt_md5 "$W/p1.bin")" ]
 check "the raw disk's writes went to a layer in the state dir" \
-	[ "$(region "$W/state/disk1-r.snap1.qcow2" qcow2)" = "$(md5 "$W/p2.bin")" ]
+	[ "$(region "$W/state/disk1-r.snap1.qcow2" qcow2)" = "$(gt_md5 "$W/p2.bin")" ]
 for f in "$W/n.qcow2" "$W/wt.qcow2" "$W"/state/*.qcow2; do
 	check "qemu-img check $(basename "$f")" qemu-img check -q "$f"
 done
@@ -86,6 +81,6 @@ guest_start "$VM" 1 384 "$W/init.cpio"
 guest_wait "$VM" '^GT: ready' || gt_fail "snapshot-live: boot 2 ready"
 guest_send "$VM" "touch /tmp/stop; poweroff -f"
 guest_wait_exit "$VM" 300
-expect "restore brings the normal qcow2 disk back" md5_n "$(md5 "$W/p1.bin")"
-expect "restore brings the normal raw disk back" md5_r "$(md5 "$W/p1.bin")"
-expect "the writethrough disk keeps pattern 2 across the restore" md5_wt "$(md5 "$W/p2.bin")"
+expect "restore brings the normal qcow2 disk back" md5_n "$(gt_md5 "$W/p1.bin")"
+expect "restore brings the normal raw disk back" md5_r "$(gt_md5 "$W/p1.bin")"
+expect "the writethrough disk keeps pattern 2 across the restore" md5_wt "$(gt_md5 "$W/p2.bin")"

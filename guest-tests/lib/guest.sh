@@ -16,6 +16,8 @@
 #                                       killed, 124).  Not in $(...): the VMM is this shell's child.
 #   guest_pid NAME
 #   gt_pass NAME / gt_fail NAME WHY     one result line; gt_fail also shows the end of the console
+#   gt_check NAME CMD...                gt_pass or gt_fail by CMD's exit status
+#   gt_md5 FILE                         the md5 of FILE's contents
 
 GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$GT_LIB/initramfs.sh"
@@ -48,6 +50,12 @@ gt_teardown() {
 }
 
 gt_pass() { echo "PASS: $1"; }
+gt_check() { # NAME, then a command: PASS if it succeeds
+	local name=$1
+	shift
+	if "$@"; then gt_pass "$name"; else gt_fail "$name"; fi
+}
+gt_md5() { md5sum <"$1" | cut -d' ' -f1; }
 gt_fail() {
 	echo "FAIL: $1${2:+ ($2)}"
 	echo "# last console lines of ${_gt_last:-no guest}:"
