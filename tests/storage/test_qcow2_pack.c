@@ -178,9 +178,8 @@ static void life_round(const char *opts, uint64_t cs, bool snapshot)
 	assert_int_equal(test_run("qemu-img convert -l snapshot.name=s1 -O raw '%s' '%s'", l.img,
 				  test_path("snapfrom.raw")),
 			 0);
-	assert_int_equal(test_run("cmp -s '%s' '%s'", test_path("snap.raw"),
-				  test_path("snapfrom.raw")),
-			 0);
+	assert_int_equal(
+	    test_run("cmp -s '%s' '%s'", test_path("snap.raw"), test_path("snapfrom.raw")), 0);
 	assert_int_equal(block_open(l.img, "qcow2", BLOCK_OPEN_RDWR, &l.bs), 0);
 	free(snap);
 
@@ -361,8 +360,8 @@ static void test_kill9(void **state)
 	for (int i = 0; i < 8; i++) {
 		uint64_t cs = cfg[i % 2].cs;
 		int kill_at = 10 + (int)(test_xorshift(&s) % (K_OPS - 10)), st;
-		assert_int_equal(qcow2_create_opts(img, K_CLUSTERS * cs, NULL, NULL, cfg[i % 2].opts),
-				 0);
+		assert_int_equal(
+		    qcow2_create_opts(img, K_CLUSTERS * cs, NULL, NULL, cfg[i % 2].opts), 0);
 		pid_t pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0)
@@ -381,9 +380,8 @@ static void test_kill9(void **state)
 		}
 		/* Every cluster still reads (no stream points at garbage), and repair cleans up. */
 		unlink(test_path("kill.raw"));
-		assert_int_equal(test_run("qemu-img convert -O raw '%s' '%s'", img,
-					  test_path("kill.raw")),
-				 0);
+		assert_int_equal(
+		    test_run("qemu-img convert -O raw '%s' '%s'", img, test_path("kill.raw")), 0);
 		struct block_device *bs;
 		struct block_check_result res;
 		assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
