@@ -160,8 +160,11 @@ static void life_round(const char *opts, uint64_t cs, bool snapshot)
 	}
 	life_verify(&l, "discards");
 
-	if (!snapshot) /* narrow refcounts: packed clusters are already at the maximum */
+	if (!snapshot) { /* narrow refcounts: packed clusters are already at the maximum */
+		assert_int_equal(block_snapshot_create(l.bs, "s1"), -ERANGE);
+		life_verify(&l, "a refused snapshot");
 		goto rewrite;
+	}
 	/* A snapshot shares every packed cluster (refcount 2); rewrite over it. */
 	int ret = block_snapshot_create(l.bs, "s1");
 	if (ret < 0)
