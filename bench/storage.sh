@@ -4,6 +4,8 @@
 #   bench/storage.sh            2 GiB raw image, half of it data (4 MiB of data, 4 MiB of hole, ...)
 #   BENCH_SIZE_MB=256 bench/storage.sh   a smaller image for a quick look
 #   BENCH_REPEAT=5 bench/storage.sh      best of 5 runs per cell (default 3)
+#   BENCH_ROWS=compressed BENCH_SIZE_MB=256 bench/storage.sh   only some row groups: a comma list
+#                                        of convert, compressed, bench (default: all)
 #
 # Rows: convert raw->qcow2, raw->vdi/vmdk/vpc/vhdx/parallels, qcow2->raw, raw->qcow2 compressed (each when minivmm can
 # create the format / write compressed), then qemu-img bench against minivmm img bench with the same
@@ -49,6 +51,7 @@ row() { # NAME QEMU_SECONDS MINIVMM_SECONDS
 	fi
 	printf '%-34s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
 }
+want() { [[ ",${BENCH_ROWS:-convert,compressed,bench}," == *",$1,"* ]]; }
 can_create() { rm -f "$D/probe"; $M img create -f "$1" "$D/probe" 1M >/dev/null 2>&1; local r=$?; rm -f "$D/probe"; return $r; }
 
 echo "Preparing a ${SIZE_MB} MiB raw image, half data..."
@@ -62,54 +65,63 @@ sync
 printf '%-34s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
 drop() { rm -f "$D"/out.* ; sync; }
 
-PRE=drop timed q qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/out.q"
-PRE=drop timed m $M img convert -f raw -O qcow2 "$D/src.raw" "$D/out.m"
-row "convert raw->qcow2" "$q" "$m"
-qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/src.qcow2"
+if want convert; then
+	PRE=drop timed q qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/out.q"
+	PRE=drop timed m $M img convert -f raw -O qcow2 "$D/src.raw" "$D/out.m"
+	row "convert raw->qcow2" "$q" "$m"
+	qemu-img convert -f raw -O qcow2 "$D/src.raw" "$D/src.qcow2"
 
-# Every other format both tools write (issue: "convert rows for each format").
-for fmt in vdi vmdk vpc vhdx parallels; do
-	if can_create "$fmt"; then
-		PRE=drop timed q qemu-img convert -f raw -O "$fmt" "$D/src.raw" "$D/out.q"
-		PRE=drop timed m $M img convert -f raw -O "$fmt" "$D/src.raw" "$D/out.m"
-		row "convert raw->$fmt" "$q" "$m"
-	else
-		printf '%-34s (minivmm has no %s driver in this build)\n' "convert raw->$fmt" "$fmt"
-	fi
-done
-
-PRE=drop timed q qemu-img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.q"
-PRE=drop timed m $M img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.m"
-row "convert qcow2->raw" "$q" "$m"
-
-# compressed output of a smaller slice: zlib over 1 GiB of random data takes minutes
-truncate -s 256M "$D/slice.raw"
-dd if="$D/src.raw" of="$D/slice.raw" bs=1M count=256 conv=notrunc,sparse status=none
-truncate -s 64k "$D/tiny.raw"
-if $M img convert -c -O qcow2 "$D/tiny.raw" "$D/tiny.qcow2" >/dev/null 2>&1; then
-	PRE=drop timed q qemu-img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.q"
-	PRE=drop timed m $M img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.m"
-	row "convert -c raw->qcow2 (256 MiB)" "$q" "$m"
-else
-	echo "convert -c raw->qcow2              (minivmm's qcow2 cannot write compressed clusters in this build)"
-fi
-rm -f "$D/slice.raw" "$D/tiny.raw" "$D/tiny.qcow2"
-drop
-
-# qemu-img bench and minivmm img bench, same options; the raw image fully allocated first
-qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
-for spec in "4k 200000" "64k 20000"; do
-	set -- $spec
-	for w in "" "-w"; do
-		what="read"; [ -n "$w" ] && what="write"
-		opts="-f raw -t none -d 32 -s $1 -c $2 $w"
-		timed q qemu-img bench $opts "$D/bench.raw"
-		timed m $M img bench $opts "$D/bench.raw"
-		row "bench $1 seq $what qd32 x$2" "$q" "$m"
+	# Every other format both tools write (issue: "convert rows for each format").
+	for fmt in vdi vmdk vpc vhdx parallels; do
+		if can_create "$fmt"; then
+			PRE=drop timed q qemu-img convert -f raw -O "$fmt" "$D/src.raw" "$D/out.q"
+			PRE=drop timed m $M img convert -f raw -O "$fmt" "$D/src.raw" "$D/out.m"
+			row "convert raw->$fmt" "$q" "$m"
+		else
+			printf '%-34s (minivmm has no %s driver in this build)\n' "convert raw->$fmt" "$fmt"
+		fi
 	done
-	# qemu-img bench has no random offsets: minivmm alone
-	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
-	row "bench $1 random read qd32 x$2" "n/a" "$m"
-	timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
-	row "bench $1 random write qd32 x$2" "n/a" "$m"
-done
+
+	PRE=drop timed q qemu-img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.q"
+	PRE=drop timed m $M img convert -f qcow2 -O raw "$D/src.qcow2" "$D/out.m"
+	row "convert qcow2->raw" "$q" "$m"
+fi
+
+if want compressed; then
+	# compressed output of a smaller slice: zlib over 1 GiB of random data takes minutes
+	truncate -s 256M "$D/slice.raw"
+	dd if="$D/src.raw" of="$D/slice.raw" bs=1M count=256 conv=notrunc,sparse status=none
+	truncate -s 64k "$D/tiny.raw"
+	if $M img convert -c -O qcow2 "$D/tiny.raw" "$D/tiny.qcow2" >/dev/null 2>&1; then
+		PRE=drop timed q qemu-img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.q"
+		qsize=$(stat -c %s "$D/out.q" 2>/dev/null) # the next run's drop removes it
+		PRE=drop timed m $M img convert -c -f raw -O qcow2 "$D/slice.raw" "$D/out.m"
+		row "convert -c raw->qcow2 (256 MiB)" "$q" "$m"
+		printf '%-34s %10s %10s\n' "  output size (bytes)" "$qsize" \
+			"$(stat -c %s "$D/out.m" 2>/dev/null)"
+	else
+		echo "convert -c raw->qcow2              (minivmm's qcow2 cannot write compressed clusters in this build)"
+	fi
+	rm -f "$D/slice.raw" "$D/tiny.raw" "$D/tiny.qcow2"
+	drop
+fi
+
+if want bench; then
+	# qemu-img bench and minivmm img bench, same options; the raw image fully allocated first
+	qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
+	for spec in "4k 200000" "64k 20000"; do
+		set -- $spec
+		for w in "" "-w"; do
+			what="read"; [ -n "$w" ] && what="write"
+			opts="-f raw -t none -d 32 -s $1 -c $2 $w"
+			timed q qemu-img bench $opts "$D/bench.raw"
+			timed m $M img bench $opts "$D/bench.raw"
+			row "bench $1 seq $what qd32 x$2" "$q" "$m"
+		done
+		# qemu-img bench has no random offsets: minivmm alone
+		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
+		row "bench $1 random read qd32 x$2" "n/a" "$m"
+		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
+		row "bench $1 random write qd32 x$2" "n/a" "$m"
+	done
+fi

@@ -131,6 +131,9 @@ struct qcow2_state {
 	struct qcow2_cache l2_cache;
 	struct qcow2_cache rb_cache;
 	uint64_t free_hint; /* no free cluster below this index */
+	/* Next free byte for a compressed stream, inside a host cluster already counted for the
+	 * streams before it; 0 = start a new host cluster. Reset when that cluster is freed. */
+	uint64_t compress_next;
 
 	uint64_t *pending_free; /* host offsets to decrement once L2s are synced */
 	size_t pending_n, pending_cap;

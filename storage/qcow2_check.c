@@ -331,8 +331,11 @@ int qcow2_check(struct block_device *bs, struct block_check_result *res, int fix
 		if (ret == 0)
 			res->corruptions_fixed += bad_copied;
 	}
-	if (ret == 0 && fix && (res->leaks_fixed || res->corruptions_fixed))
+	if (ret == 0 && fix && (res->leaks_fixed || res->corruptions_fixed)) {
+		/* Repaired refcounts no longer vouch for the compressed-stream cursor's cluster. */
+		s->compress_next = 0;
 		ret = qcow2_metadata_flush(bs);
+	}
 	if (ret == 0 && fix && (s->incompat & QCOW2_INCOMPAT_CORRUPT) &&
 	    res->corruptions == res->corruptions_fixed && (fix & BLOCK_CHECK_FIX_ERRORS)) {
 		s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;

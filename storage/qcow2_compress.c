@@ -2,7 +2,8 @@
  *
  * A compressed cluster is described by its host byte offset and a count of 512-byte sectors; the
  * stored stream may be followed by unrelated bytes, so decompression stops when the cluster is
- * full. New compressed clusters are written at the start of freshly allocated host clusters.
+ * full. New streams are packed back to back at byte granularity into shared host clusters (see
+ * compressed_alloc); the cursor lives in the open image's state, so a reopen starts a new cluster.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -112,12 +113,62 @@ int qcow2_read_compressed(struct block_device *bs, uint64_t entry, uint8_t *clus
 	return 0;
 }
 
+/* Place a compressed stream of `len` bytes: right after the previous one while its host cluster
+ * can take another reference, straddling into the next host cluster when the allocator hands out
+ * the adjacent one (as qemu does). Every host cluster the stream touches gets one reference, so
+ * the refcount of a shared host cluster is the number of streams in it. Lock held. */
+static int compressed_alloc(struct block_device *bs, uint64_t len, uint64_t *out)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size, off = s->compress_next, host, rc = 0, room = 0;
+	int ret;
+
+	if (off) {
+		ret = qcow2_refcount_get(bs, off >> s->cluster_bits, &rc);
+		if (ret < 0)
+			return ret;
+		/* rc == 0 cannot happen (a freed cluster resets the cursor); never trust it. */
+		if (rc == 0 || rc >= s->refcount_max)
+			off = 0;
+		room = off ? cs - (off & (cs - 1)) : 0;
+	}
+	s->compress_next = 0;
+	if (off && len <= room) {
+		ret = qcow2_refcount_update(bs, off >> s->cluster_bits, 1);
+		if (ret < 0)
+			return ret;
+	} else {
+		ret = qcow2_alloc_clusters(bs, 1, &host);
+		if (ret < 0)
+			return ret;
+		if (off && host == off + room) {
+			ret = qcow2_refcount_update(bs, off >> s->cluster_bits, 1);
+			if (ret < 0) {
+				qcow2_free_now(bs, host, cs);
+				return ret;
+			}
+		} else {
+			off = host;
+		}
+	}
+	if (off + len > s->cluster_offset_mask) {
+		qcow2_free_deferred(bs, off & ~511ull, len + (off & 511));
+		return block_error(-ENOSPC, "%s: compressed cluster beyond the addressable range",
+				   bs->filename);
+	}
+	if ((off + len) & (cs - 1))
+		s->compress_next = off + len;
+	*out = off;
+	return 0;
+}
+
 /* Write one whole guest cluster (or the disk's tail) compressed; falls back to a plain write when
- * the data does not compress. */
+ * the data does not compress. Compression runs outside the lock so that several writers
+ * (`convert -m N`) compress in parallel; placement and the stream write are serialised. */
 int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void *buf, size_t len)
 {
 	struct qcow2_state *s = qcow2_state(bs);
-	uint64_t cs = s->cluster_size, host, old;
+	uint64_t cs = s->cluster_size, host = 0, old = 0;
 	uint8_t *in = NULL, *out = NULL;
 	ssize_t clen;
 	int ret;
@@ -135,30 +186,33 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 		goto out;
 	}
 	memcpy(in, buf, len);
-	clen = qcow2_compress(s, in, cs, out, cs - 512);
+	clen = qcow2_compress(s, in, cs, out, cs - 1);
 	if (clen < 0) {
 		struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
 		ret = qcow2_pwritev(bs, offset, &v, 1);
 		goto out;
 	}
-	uint64_t sectors = ((uint64_t)clen + 511) / 512;
 	pthread_mutex_lock(&s->lock);
 	qcow2_wait_allocation(s, offset >> s->cluster_bits);
-	ret = qcow2_alloc_clusters(bs, 1, &host);
+	ret = compressed_alloc(bs, (uint64_t)clen, &host);
 	if (ret == 0) {
-		memset(out + clen, 0, (size_t)(sectors * 512 - (uint64_t)clen));
-		ret = host_file_pwrite(&bs->file, host, out, sectors * 512);
+		/* Exactly the stream: the bytes around it belong to neighbouring streams. */
+		ret = host_file_pwrite(&bs->file, host, out, (size_t)clen);
 		if (ret < 0) {
 			ret = block_error(ret, "%s: write error at %#llx", bs->filename,
 					  (unsigned long long)host);
-			qcow2_free_deferred(bs, host, cs);
+			s->compress_next = 0;
+			qcow2_free_deferred(bs, host & ~511ull, (uint64_t)clen + (host & 511));
 		}
 	}
 	if (ret == 0)
 		ret = qcow2_l2_lookup(bs, offset, &old);
-	if (ret == 0)
-		ret = qcow2_l2_set(
-		    bs, offset, QCOW2_OFLAG_COMPRESSED | host | ((sectors - 1) << s->csize_shift));
+	if (ret == 0) {
+		/* The sector count covers every 512-byte sector the stream touches, minus one. */
+		uint64_t nsect = ((host + (uint64_t)clen - 1) >> 9) - (host >> 9);
+		ret = qcow2_l2_set(bs, offset,
+				   QCOW2_OFLAG_COMPRESSED | host | (nsect << s->csize_shift));
+	}
 	if (ret == 0)
 		ret = qcow2_entry_free(bs, old);
 	pthread_mutex_unlock(&s->lock);

@@ -207,6 +207,10 @@ int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t del
 	qcow2_cache_put(&s->rb_cache, blk);
 	if (rc + (uint64_t)delta == 0 && cluster < s->free_hint)
 		s->free_hint = cluster;
+	/* A freed cluster may be reused for anything: no more compressed streams go into it. */
+	if (rc + (uint64_t)delta == 0 && s->compress_next &&
+	    cluster == s->compress_next >> s->cluster_bits)
+		s->compress_next = 0;
 	return 0;
 }
 

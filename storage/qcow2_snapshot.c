@@ -173,8 +173,28 @@ static int write_l1(struct block_device *bs, uint64_t off, const uint64_t *l1, u
 	return ret < 0 ? block_error(ret, "%s: cannot write an L1 table", bs->filename) : 0;
 }
 
-/* Add (+1) or drop (-1, deferred) one reference to every L2 table and data cluster of an L1. */
-static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int addend)
+enum { L1_UNDO = 2 };
+
+/* One refcount change of cluster c: +1, or L1_UNDO (-1 at once: takes back an increment nothing
+ * points at yet) while `*n` undos remain; counts increments in *n. Returns 1 when done undoing. */
+static int ref_step(struct block_device *bs, uint64_t c, int op, uint64_t *n)
+{
+	if (op == L1_UNDO) {
+		if (*n == 0)
+			return 1;
+		(*n)--;
+		return qcow2_refcount_update(bs, c, -1);
+	}
+	int ret = qcow2_refcount_update(bs, c, 1);
+	if (ret == 0)
+		(*n)++;
+	return ret;
+}
+
+/* Walk an L1 and apply `op` to every L2 table and data cluster: +1, -1 (deferred), or L1_UNDO
+ * (the first *n increments of a +1 walk, in the same order). */
+static int l1_refs_walk(struct block_device *bs, const uint64_t *l1, uint32_t n, int op,
+			uint64_t *count)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint8_t *l2 = malloc(s->cluster_size), *t;
@@ -208,6 +228,7 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 							  bs->filename, (unsigned long long)off);
 				break;
 			case QCOW2_C_COMPRESSED:
+				/* Every host cluster the stream touches (packed streams share). */
 				off = (e & s->cluster_offset_mask) & ~511ull;
 				len = (((e >> s->csize_shift) & s->csize_mask) + 1) * 512;
 				break;
@@ -216,19 +237,32 @@ static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int 
 			}
 			if (ret < 0)
 				break;
-			if (addend < 0) {
+			if (op < 0) {
 				ret = qcow2_free_deferred(bs, off, len);
 				continue;
 			}
 			for (uint64_t c = off >> s->cluster_bits;
 			     c <= (off + len - 1) >> s->cluster_bits && ret == 0; c++)
-				ret = qcow2_refcount_update(bs, c, 1);
+				ret = ref_step(bs, c, op, count);
 		}
 		if (ret == 0)
-			ret = addend < 0 ? qcow2_free_deferred(bs, l2_off, s->cluster_size)
-					 : qcow2_refcount_update(bs, l2_off >> s->cluster_bits, 1);
+			ret = op < 0 ? qcow2_free_deferred(bs, l2_off, s->cluster_size)
+				     : ref_step(bs, l2_off >> s->cluster_bits, op, count);
 	}
 	free(l2);
+	return ret < 0 ? ret : 0;
+}
+
+/* Add (+1) or drop (-1, deferred) one reference to every L2 table and data cluster of an L1. A
+ * failed +1 (a refcount at its maximum: packed compressed clusters of narrow refcounts reach it)
+ * takes back the increments it made, so the image is left as it was. */
+static int l1_refs(struct block_device *bs, const uint64_t *l1, uint32_t n, int addend)
+{
+	uint64_t done = 0;
+	int ret = l1_refs_walk(bs, l1, n, addend, &done);
+
+	if (ret < 0 && addend > 0 && done)
+		l1_refs_walk(bs, l1, n, L1_UNDO, &done);
 	return ret;
 }
 
