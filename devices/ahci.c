@@ -126,8 +126,7 @@ static void abar_write(struct ahci *hba, uint64_t off, uint32_t val)
 
 /* Registers are dwords: reads of any size return the covered bytes, writes narrower than a dword
  * are ignored (AHCI 1.3 3: software must use dword accesses), 8-byte accesses are two dwords. */
-void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len,
-		      bool is_write)
+void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	if (offset >= AHCI_ABAR_SIZE || len > 8 || len > AHCI_ABAR_SIZE - offset) {
 		if (!is_write)

@@ -12,7 +12,7 @@
 #define IDP_DATA 0x14
 #define PCI_CAP_ID_SATA 0x12
 #define SATA_CAP_LEN 8
-#define SATACR0_REV_1_0 0x0010 /* major 1, minor 0 */
+#define SATACR0_REV_1_0 0x0010	/* major 1, minor 0 */
 #define SATACR1_BARLOC_BAR4 0x8 /* config offset 20h */
 
 int ahci_idp_init(struct pci_device *d)
@@ -28,8 +28,7 @@ int ahci_idp_init(struct pci_device *d)
 	return 0;
 }
 
-void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len,
-		     bool is_write)
+void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
 	if (!is_write)
 		memset(data, 0, len);
@@ -40,8 +39,8 @@ void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned 
 		for (unsigned i = 0; i < len; i++) {
 			unsigned sh = shift + 8 * i;
 			if (is_write)
-				hba->idp_index = (hba->idp_index & ~(0xFFu << sh)) |
-						 (uint32_t)data[i] << sh;
+				hba->idp_index =
+				    (hba->idp_index & ~(0xFFu << sh)) | (uint32_t)data[i] << sh;
 			else
 				data[i] = (uint8_t)(hba->idp_index >> sh);
 		}

@@ -104,7 +104,7 @@ struct ahci {
 	unsigned nports;
 	uint32_t ghc, is;
 	uint32_t idp_index; /* BAR4 index register: an ABAR offset */
-	bool irq_level; /* last aggregated level (INTx line or MSI edge detection) */
+	bool irq_level;	    /* last aggregated level (INTx line or MSI edge detection) */
 	struct ahci_port ports[AHCI_MAX_PORTS];
 };
 
@@ -123,8 +123,7 @@ void ahci_irq_update(struct ahci *hba, bool event);
 /* Add the SATA capability that tells software where the pair is. Before registering. */
 int ahci_idp_init(struct pci_device *d);
 /* A BAR4 access (lock held). */
-void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len,
-		     bool is_write);
+void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 
 /* ahci_port.c */
 void ahci_port_init(struct ahci *hba, struct ahci_port *p, unsigned index);

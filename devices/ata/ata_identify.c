@@ -80,7 +80,8 @@ void ata_identify_fill(struct ata_device *dev, uint16_t id[256])
 	id[81] = 0;
 	id[82] = (1 << 5) | (1 << 6);				/* write cache, look-ahead */
 	id[83] = (1 << 14) | (1 << 13) | (1 << 12) | (1 << 10); /* FLUSH EXT, FLUSH, LBA48 */
-	/* WRITE DMA/MULTIPLE FUA EXT (bit 6) and READ LOG EXT (GPL, bit 5); supported and enabled. */
+	/* WRITE DMA/MULTIPLE FUA EXT (bit 6) and READ LOG EXT (GPL, bit 5); supported and enabled.
+	 */
 	id[84] = (1 << 14) | (1 << 6) | (1 << 5);
 	id[85] = (1 << 6) | (dev->write_cache ? 1 << 5 : 0);
 	id[86] = (1 << 13) | (1 << 12) | (1 << 10);

@@ -227,8 +227,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_dma_fua_flushes_first, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_multiple_fua, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_ncq_fua, setup_disk, teardown),
-	    cmocka_unit_test_setup_teardown(test_ncq_write_cache_off_flushes, setup_disk,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_ncq_write_cache_off_flushes, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_ignores_fua, setup_unsafe, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,8 +39,8 @@ static uint32_t read_log(struct fix *f, uint8_t log, uint16_t page, uint16_t cou
 	uint8_t fis[20];
 	struct fix_prd prd = {FIX_DATA, 512};
 	memset(fix_ram(f, FIX_DATA, 512), 0xEE, 512);
-	fix_fis(fis, 0x2F, log | (uint64_t)(page & 0xFF) << 8 | (uint64_t)(page >> 8) << 32,
-		count, 0);
+	fix_fis(fis, 0x2F, log | (uint64_t)(page & 0xFF) << 8 | (uint64_t)(page >> 8) << 32, count,
+		0);
 	fix_cmd(f, 0, 0, fis, NULL, false, &prd, 1);
 	fix_issue_wait(f, 0, 0);
 	return fix_pr(f, 0, PORT_TFD);
@@ -102,11 +102,11 @@ static void test_advertised(void **state)
 	fix_cmd(f, 0, 0, fis, NULL, false, &prd, 1);
 	assert_int_equal(fix_issue_wait(f, 0, 0), 0);
 	uint16_t *id = fix_ram(f, FIX_DATA, 512);
-	assert_true(id[77] & (1 << 6));	 /* SEND/RECEIVE FPDMA QUEUED */
-	assert_true(id[169] & 1);	 /* TRIM */
-	assert_true(id[84] & (1 << 5));	 /* general purpose logging */
+	assert_true(id[77] & (1 << 6)); /* SEND/RECEIVE FPDMA QUEUED */
+	assert_true(id[169] & 1);	/* TRIM */
+	assert_true(id[84] & (1 << 5)); /* general purpose logging */
 	assert_int_equal(id[105], 256); /* blocks of ranges per command */
-	assert_true(id[80] & (1 << 7));	 /* major version >= 7 (Linux trusts word 169) */
+	assert_true(id[80] & (1 << 7)); /* major version >= 7 (Linux trusts word 169) */
 
 	/* The log directory lists log 13h with one page. */
 	assert_int_equal(read_log(f, 0x00, 0, 1) & 0xFF, 0x50);
@@ -128,8 +128,8 @@ static void test_read_log_errors(void **state)
 	const struct {
 		uint8_t log;
 		uint16_t page, count;
-	} bad[] = {{0x10, 0, 1}, {0x13, 1, 1}, {0x13, 0, 2}, {0x00, 0, 0}, {0x13, 0x100, 1},
-		   {0xFF, 0, 1}};
+	} bad[] = {{0x10, 0, 1}, {0x13, 1, 1},	   {0x13, 0, 2},
+		   {0x00, 0, 0}, {0x13, 0x100, 1}, {0xFF, 0, 1}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint32_t tfd = read_log(f, bad[i].log, bad[i].page, bad[i].count);
 		assert_true(tfd & 0x01);
@@ -145,7 +145,7 @@ static void test_queued_trim(void **state)
 	struct fix *f = *state;
 	memset(fix_ram(f, RANGES, 1024), 0, 1024);
 	put_range(f, RANGES, 0, 64, 64);
-	put_range(f, RANGES, 2, 1000, 8); /* entry 1 unused */
+	put_range(f, RANGES, 2, 1000, 8);  /* entry 1 unused */
 	put_range(f, RANGES, 70, 2000, 1); /* in the second block */
 	struct fix_prd prd[2] = {{RANGES, 600}, {RANGES + 600, 424}};
 	send_trim(f, 5, 2, prd, 2, 0, 1);
