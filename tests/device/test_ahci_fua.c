@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "devices/ahci_internal.h"
 #include "tests/device/ahci_fixture.h"
 
 #define FUA_BIT 0x80 /* FIS device byte */
@@ -203,6 +204,47 @@ static void test_ncq_write_cache_off_flushes(void **state)
 	assert_file_has(f, 800, FIX_DATA, 4096);
 }
 
+static bool reset_waiting(struct fix *f)
+{
+	struct ahci *hba = f->hba;
+	pthread_mutex_lock(&hba->lock);
+	bool waiting = hba->ports[0].quiescing > 0;
+	pthread_mutex_unlock(&hba->lock);
+	return waiting;
+}
+
+/* A port stop while a queued FUA write waits for its flush drops the command cleanly. */
+static void test_stop_while_flushing(void **state)
+{
+	struct fix *f = *state;
+	uint8_t *sdb = fix_ram(f, FIX_FB + RFIS_SDBFIS, 8);
+	fix_port_start(f, 0);
+	fill(f, FIX_DATA, 4096, 0x5A);
+	unsigned before = flushes(f);
+	ncq_write(f, 2, 1200, FIX_DATA, true);
+	run_until_flush(f, before);
+	assert_int_equal(block_aio_pending(f->disk[0]->aio), 1);
+	memset(sdb, 0xCC, 8);
+	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
+	f->completer_gate = reset_waiting;
+	fix_completer_start(f);
+	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE);
+	assert_int_equal(block_aio_pending(f->disk[0]->aio), 0);
+	assert_int_equal(fix_pr(f, 0, PORT_SACT), 0);
+	fix_completer_stop(f);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(sdb[i], 0xCC);
+	assert_false(fix_pr(f, 0, PORT_IS) & PORT_IS_SDBS);
+	assert_int_equal(flushes(f), before + 1);
+	/* The port runs the next FUA write normally. */
+	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE | PORT_CMD_ST);
+	ncq_write(f, 2, 1300, FIX_DATA, true);
+	fix_complete(f, 0);
+	assert_int_equal(fix_pr(f, 0, PORT_SACT), 0);
+	assert_int_equal(flushes(f), before + 2);
+	assert_file_has(f, 1300, FIX_DATA, 4096);
+}
+
 static void test_unsafe_ignores_fua(void **state)
 {
 	struct fix *f = *state;
@@ -228,6 +270,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_multiple_fua, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_ncq_fua, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_ncq_write_cache_off_flushes, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_while_flushing, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsafe_ignores_fua, setup_unsafe, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
