@@ -1,8 +1,9 @@
 /* FUA through the AHCI controller: IDENTIFY offers WRITE DMA/MULTIPLE FUA EXT, and a FUA write
  * (non-queued 3Dh/CEh, or WRITE FPDMA QUEUED with the FUA bit) completes only after a FLUSH was
  * submitted once its data was written; plain writes do not flush; cache=unsafe never flushes; a
- * queued write while the write cache is off flushes too. The flushes are counted by the block
- * layer (block_aio_flush_count), and completions are run step by step by the test thread. */
+ * queued write while the write cache is off flushes too; a port stop while the flush is in flight
+ * drops the command cleanly. The flushes are counted by the block layer (block_aio_flush_count),
+ * and completions are run step by step by the test thread. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
