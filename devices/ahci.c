@@ -1,5 +1,6 @@
 /* AHCI controller: the PCI function, the generic host registers (CAP, GHC, IS, PI, VS, CAP2),
- * interrupt aggregation (IS.IPS -> MSI or INTx) and HBA reset.  Ports live in ahci_port.c.
+ * interrupt aggregation (IS.IPS -> MSI or INTx) and HBA reset.  Ports live in ahci_port.c, the
+ * I/O-space index/data pair (BAR4) in ahci_idp.c.
  *
  * CAP advertises: 64-bit addressing, NCQ, activity LED, command-list override, gen3 speed,
  * AHCI-only mode (so GHC.AE reads 1), 32 command slots; no staggered spin-up, no port multiplier,
@@ -14,7 +15,6 @@
 #define AHCI_VENDOR 0x8086
 #define AHCI_DEVICE 0x2922 /* ICH9 6-port SATA controller [AHCI mode] */
 #define AHCI_CLASS 0x010601
-#define AHCI_BAR 5
 
 static uint32_t ahci_cap(const struct ahci *hba)
 {
@@ -126,17 +126,13 @@ static void abar_write(struct ahci *hba, uint64_t off, uint32_t val)
 
 /* Registers are dwords: reads of any size return the covered bytes, writes narrower than a dword
  * are ignored (AHCI 1.3 3: software must use dword accesses), 8-byte accesses are two dwords. */
-static void ahci_bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, uint8_t *data,
-			    unsigned len, bool is_write)
+void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
-	struct ahci *hba = dev->opaque;
-	if (bar != AHCI_BAR || offset >= AHCI_ABAR_SIZE || len > 8 ||
-	    len > AHCI_ABAR_SIZE - offset) {
+	if (offset >= AHCI_ABAR_SIZE || len > 8 || len > AHCI_ABAR_SIZE - offset) {
 		if (!is_write)
 			memset(data, 0xFF, len);
 		return;
 	}
-	pthread_mutex_lock(&hba->lock);
 	if (is_write) {
 		if (len >= 4 && !(offset & 3))
 			for (unsigned i = 0; i < len; i += 4)
@@ -149,6 +145,22 @@ static void ahci_bar_access(struct pci_device *dev, unsigned bar, uint64_t offse
 				      base + i < AHCI_ABAR_SIZE ? abar_read(hba, base + i) : 0);
 		memcpy(data, buf + (offset - base), len);
 	}
+}
+
+static void ahci_bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, uint8_t *data,
+			    unsigned len, bool is_write)
+{
+	struct ahci *hba = dev->opaque;
+	if (bar != AHCI_BAR && bar != AHCI_IDP_BAR) {
+		if (!is_write)
+			memset(data, 0xFF, len);
+		return;
+	}
+	pthread_mutex_lock(&hba->lock);
+	if (bar == AHCI_BAR)
+		ahci_abar_access(hba, offset, data, len, is_write);
+	else
+		ahci_idp_access(hba, offset, data, len, is_write);
 	pthread_mutex_unlock(&hba->lock);
 }
 
@@ -181,9 +193,13 @@ int ahci_create(struct pci_bus *bus, int slot, const struct guest_memory *mem, u
 	d->irq_pin = 1;
 	d->bars[AHCI_BAR].type = PCI_BAR_MEM32;
 	d->bars[AHCI_BAR].size = AHCI_ABAR_SIZE;
+	d->bars[AHCI_IDP_BAR].type = PCI_BAR_IO;
+	d->bars[AHCI_IDP_BAR].size = AHCI_IDP_SIZE;
 	d->ops = &ahci_pci_ops;
 	d->opaque = hba;
-	int r = pci_msi_init(d, 0);
+	int r = ahci_idp_init(d);
+	if (r == 0)
+		r = pci_msi_init(d, 0);
 	if (r == 0)
 		r = pci_device_register(bus, d, slot);
 	if (r < 0) {
@@ -221,8 +237,10 @@ void ahci_destroy(struct ahci *hba)
 		struct ahci_port *p = &hba->ports[i];
 		if (p->disk)
 			ata_device_cleanup(&p->ata);
-		for (unsigned s = 0; s < AHCI_SLOTS; s++)
+		for (unsigned s = 0; s < AHCI_SLOTS; s++) {
 			free(p->slots[s].iov);
+			ahci_ncq_clear(&p->slots[s]);
+		}
 		pthread_cond_destroy(&p->drained);
 	}
 	pthread_mutex_destroy(&hba->lock);

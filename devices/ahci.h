@@ -1,6 +1,7 @@
 /* AHCI SATA controller: an ICH9-class HBA (8086:2922, class 01.06.01) that Linux's `ahci` driver
- * binds as board_ahci.  ABAR is BAR5 (4 KiB MMIO); one disk or CD-ROM per port; NCQ with 32 tags;
- * MSI (one vector) with INTx fallback.
+ * binds as board_ahci.  ABAR is BAR5 (4 KiB MMIO), also reachable through the index/data pair in
+ * I/O BAR4; one disk or CD-ROM per port; NCQ with 32 tags (queued TRIM, FUA); MSI (one vector)
+ * with INTx fallback.
  *
  * Ports without a drive report no device (SSTS.DET = 0).  Commands reach the disk through the
  * block layer's asynchronous requests (storage/block_aio.h): their callbacks must run on a thread

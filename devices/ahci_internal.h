@@ -1,5 +1,5 @@
-/* Between the files of the AHCI controller (ahci.c, ahci_port.c, ahci_cmd.c, ahci_ncq.c,
- * ahci_fis.c, ahci_prdt.c, ahci_storage.c): not for other devices.
+/* Between the files of the AHCI controller (ahci.c, ahci_idp.c, ahci_port.c, ahci_cmd.c,
+ * ahci_ncq.c, ahci_ncq_send.c, ahci_fis.c, ahci_prdt.c, ahci_storage.c): not for other devices.
  *
  * Locking: one mutex per controller (hba->lock) guards every register and slot; it is also the
  * ATA layer's dev->lock.  MMIO handlers (vCPU threads) and block-layer completion callbacks (the
@@ -46,7 +46,8 @@ struct ahci_prdt {
 	uint64_t done;	/* bytes described so far (PRDBC) */
 };
 
-/* An NCQ command (READ/WRITE FPDMA QUEUED) handed to the block layer. */
+/* An NCQ command (READ/WRITE/SEND FPDMA QUEUED) handed to the block layer, one request at a
+ * time: the data, then (FUA) a flush, or (TRIM) one discard per range. */
 struct ahci_slot {
 	struct ahci_port *port;
 	unsigned index;
@@ -56,6 +57,11 @@ struct ahci_slot {
 	uint64_t bytes;
 	struct block_aio_req req;
 	struct iovec *iov; /* AHCI_NCQ_IOV_MAX entries, allocated on first use */
+	/* Run under the lock when req succeeded (NULL: the command is done); it submits the next
+	 * request or calls ahci_ncq_complete. */
+	void (*next)(struct ahci_slot *s);
+	uint8_t *dsm; /* SEND FPDMA DSM: the range list, copied out of guest memory (malloc'ed) */
+	unsigned dsm_count, dsm_index;
 };
 
 /* The non-queued command that owns the ATA device, and the events its ops reported: ops only
@@ -97,14 +103,27 @@ struct ahci {
 	pthread_mutex_t lock;
 	unsigned nports;
 	uint32_t ghc, is;
-	bool irq_level; /* last aggregated level (INTx line or MSI edge detection) */
+	uint32_t idp_index; /* BAR4 index register: an ABAR offset */
+	bool irq_level;	    /* last aggregated level (INTx line or MSI edge detection) */
 	struct ahci_port ports[AHCI_MAX_PORTS];
 };
 
 /* ahci.c */
+/* An ABAR access at `offset` (lock held): the MMIO BAR's rules, also used by the IDP data port. */
+void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len,
+		      bool is_write);
 /* Re-aggregate port interrupts into IS and raise INTx/MSI. `event`: a new cause arrived (an MSI is
  * sent for it even if the level was already high). */
 void ahci_irq_update(struct ahci *hba, bool event);
+
+/* ahci_idp.c: the AHCI index/data pair in I/O BAR4 (AHCI 1.3 2.4, ICH9 D31:F2 BAR4). */
+#define AHCI_BAR 5
+#define AHCI_IDP_BAR 4
+#define AHCI_IDP_SIZE 32 /* ICH9: 00h-0Fh unused in AHCI mode, 10h index, 14h data */
+/* Add the SATA capability that tells software where the pair is. Before registering. */
+int ahci_idp_init(struct pci_device *d);
+/* A BAR4 access (lock held). */
+void ahci_idp_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 
 /* ahci_port.c */
 void ahci_port_init(struct ahci *hba, struct ahci_port *p, unsigned index);
@@ -145,6 +164,22 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 #define AHCI_NCQ_IOV_MAX 1024 /* IOV_MAX: one block request per command */
 void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
 		    uint64_t ctba);
+/* Take an NCQ command: CI clears; false (and the port in error) when the drive, the tag or its
+ * PxSACT bit does not allow it. */
+bool ahci_ncq_accept(struct ahci_port *p, unsigned slot, const uint8_t *fis);
+/* The command failed: ERR in PxTFD, an SDB FIS, PxIS.TFES (+ extra_is), the port stops. */
+void ahci_ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is);
+/* Submit s->req (op, offset, iov or len set) for the slot; -errno when the block layer refuses. */
+int ahci_ncq_submit(struct ahci_slot *s);
+/* The command succeeded: PRDBC = s->bytes, PxSACT bit cleared, SDB FIS with the interrupt. */
+void ahci_ncq_complete(struct ahci_slot *s);
+/* Forget a slot's command state (range list, continuation). */
+void ahci_ncq_clear(struct ahci_slot *s);
+
+/* ahci_ncq_send.c: SEND FPDMA QUEUED (64h), subcommand DATA SET MANAGEMENT with TRIM. */
+#define ATA_CMD_SEND_FPDMA_QUEUED 0x64
+void ahci_ncq_send_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
+			 uint64_t ctba);
 
 /* ahci_cmd.c: non-queued ATA and ATAPI commands through the ATA layer (devices/ata/ata.h). */
 int ahci_cmd_attach(struct ahci_port *p, struct disk *disk);

@@ -6,8 +6,9 @@
  * interrupt bit. An error sets PxTFD.ERR and PxIS.TFES and stops the port until the driver
  * restarts it (clearing ST cancels the other tags safely, see ahci_port_quiesce).
  *
- * FUA (device byte bit 7) needs no action: IDENTIFY does not offer WRITE FPDMA FUA, so writes are
- * made durable by FLUSH CACHE, which goes through the ATA layer.
+ * FUA (device byte bit 7), or a write while the write cache is off (SET FEATURES 82h): the write
+ * completes only after a FLUSH submitted once its data request completed (block_aio FLUSH covers
+ * the writes completed before it), unless the disk ignores flushes (cache=unsafe).
  */
 #include <stdlib.h>
 
@@ -16,8 +17,17 @@
 #include "memory/guest_memory.h"
 
 #define SECTOR 512
+#define FIS_DEVICE_FUA 0x80
 
-static void ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is)
+void ahci_ncq_clear(struct ahci_slot *s)
+{
+	free(s->dsm);
+	s->dsm = NULL;
+	s->dsm_count = s->dsm_index = 0;
+	s->next = NULL;
+}
+
+void ahci_ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is)
 {
 	uint8_t status = ATA_STAT_DRDY | ATA_STAT_ERR;
 	/* The failed tag keeps its SACT bit; the driver's error handling stops the port. */
@@ -25,6 +35,22 @@ static void ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is)
 	p->error_stop = true;
 	ahci_fis_sdb(p, status, err, 0);
 	ahci_port_raise(p, PORT_IS_SDBS | PORT_IS_TFES | extra_is);
+}
+
+void ahci_ncq_complete(struct ahci_slot *s)
+{
+	struct ahci_port *p = s->port;
+	uint32_t bit = 1u << s->index;
+	uint8_t prdbc[4];
+	ahci_ncq_clear(s);
+	ahci_put_le32(prdbc, (uint32_t)s->bytes);
+	guest_memory_write(p->hba->mem, s->hdr_gpa + 4, prdbc, sizeof(prdbc));
+	p->sact &= ~bit;
+	p->issued &= ~bit;
+	if (!(p->tfd & ATA_STAT_ERR))
+		p->tfd = ATA_STAT_DRDY | ATA_STAT_DSC;
+	ahci_fis_sdb(p, ATA_STAT_DRDY | ATA_STAT_DSC, 0, bit);
+	ahci_port_raise(p, PORT_IS_SDBS);
 }
 
 static void ncq_done(struct block_aio_req *req, int ret)
@@ -38,25 +64,63 @@ static void ncq_done(struct block_aio_req *req, int ret)
 		pthread_cond_broadcast(&p->drained);
 	if (s->cancelled) { /* a reset came first: neither guest memory nor registers are touched */
 		s->cancelled = false;
+		ahci_ncq_clear(s);
 		pthread_mutex_unlock(&p->hba->lock);
 		return;
 	}
-	uint32_t bit = 1u << s->index;
+	if (req->op == BLOCK_AIO_DISCARD && ata_dsm_discard_ok(ret))
+		ret = 0;
 	if (ret < 0) {
-		ncq_fail(p, req->op == BLOCK_AIO_READ ? ATA_ERR_UNC : ATA_ERR_ABRT, 0);
+		ahci_ncq_clear(s);
+		ahci_ncq_fail(p, req->op == BLOCK_AIO_READ ? ATA_ERR_UNC : ATA_ERR_ABRT, 0);
+	} else if (s->next) {
+		s->next(s);
 	} else {
-		uint8_t prdbc[4];
-		ahci_put_le32(prdbc, (uint32_t)s->bytes);
-		guest_memory_write(p->hba->mem, s->hdr_gpa + 4, prdbc, sizeof(prdbc));
-		p->sact &= ~bit;
-		p->issued &= ~bit;
-		if (!(p->tfd & ATA_STAT_ERR))
-			p->tfd = ATA_STAT_DRDY | ATA_STAT_DSC;
-		ahci_fis_sdb(p, ATA_STAT_DRDY | ATA_STAT_DSC, 0, bit);
-		ahci_port_raise(p, PORT_IS_SDBS);
+		ahci_ncq_complete(s);
 	}
 	ahci_port_run(p);
 	pthread_mutex_unlock(&p->hba->lock);
+}
+
+int ahci_ncq_submit(struct ahci_slot *s)
+{
+	struct ahci_port *p = s->port;
+	s->req.cb = ncq_done;
+	s->req.opaque = s;
+	s->busy = true;
+	s->cancelled = false;
+	p->inflight++;
+	int r = block_aio_submit(p->disk->aio, &s->req);
+	if (r < 0) {
+		s->busy = false;
+		p->inflight--;
+	}
+	return r;
+}
+
+/* The write's data is on the medium: make it durable before the command ends. */
+static void ncq_flush(struct ahci_slot *s)
+{
+	s->next = NULL;
+	s->req = (struct block_aio_req){.op = BLOCK_AIO_FLUSH};
+	if (ahci_ncq_submit(s) < 0) {
+		ahci_ncq_clear(s);
+		ahci_ncq_fail(s->port, ATA_ERR_ABRT, 0);
+	}
+}
+
+bool ahci_ncq_accept(struct ahci_port *p, unsigned slot, const uint8_t *fis)
+{
+	struct disk *d = p->disk;
+	uint32_t bit = 1u << slot;
+	unsigned tag = fis[12] >> 3;
+	p->ci &= ~bit; /* accepted: PxSACT tracks it from now on */
+	ahci_ncq_clear(&p->slots[slot]);
+	if (d->media != DISK_MEDIA_HDD || !d->aio || !(p->sact & bit) || tag != slot) {
+		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		return false;
+	}
+	return true;
 }
 
 void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
@@ -64,34 +128,32 @@ void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 {
 	struct ahci_slot *s = &p->slots[slot];
 	struct disk *d = p->disk;
-	uint32_t bit = 1u << slot;
 	bool write = fis[2] == ATA_CMD_WRITE_FPDMA_QUEUED;
-	unsigned tag = fis[12] >> 3;
 	uint64_t count = fis[3] | fis[11] << 8;
 	uint64_t lba = fis[4] | fis[5] << 8 | fis[6] << 16 | (uint64_t)fis[8] << 24 |
 		       (uint64_t)fis[9] << 32 | (uint64_t)fis[10] << 40;
 	if (!count)
 		count = 65536;
 
-	p->ci &= ~bit; /* accepted: PxSACT tracks it from now on */
-	if (d->media != DISK_MEDIA_HDD || !d->aio || !(p->sact & bit) || tag != slot ||
-	    (write && d->read_only)) {
-		ncq_fail(p, ATA_ERR_ABRT, 0);
+	if (!ahci_ncq_accept(p, slot, fis))
+		return;
+	if (write && d->read_only) {
+		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
 		return;
 	}
 	if (lba > d->sectors || count > d->sectors - lba) {
-		ncq_fail(p, ATA_ERR_IDNF, 0);
+		ahci_ncq_fail(p, ATA_ERR_IDNF, 0);
 		return;
 	}
 	if (!s->iov && !(s->iov = calloc(AHCI_NCQ_IOV_MAX, sizeof(*s->iov)))) {
-		ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
 		return;
 	}
 	struct ahci_prdt w = {.ctba = ctba, .prdtl = prdtl};
 	uint64_t bytes = count * SECTOR, mapped = 0;
 	int n = ahci_prdt_next(p->hba->mem, &w, s->iov, AHCI_NCQ_IOV_MAX, bytes, &mapped);
 	if (n < 0 || mapped < bytes) { /* outside RAM; or a table too short or too fragmented */
-		ncq_fail(p, ATA_ERR_ABRT, n < 0 ? PORT_IS_HBDS : 0);
+		ahci_ncq_fail(p, ATA_ERR_ABRT, n < 0 ? PORT_IS_HBDS : 0);
 		return;
 	}
 	s->req = (struct block_aio_req){
@@ -99,16 +161,12 @@ void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 	    .offset = lba * SECTOR,
 	    .iov = s->iov,
 	    .iovcnt = n,
-	    .cb = ncq_done,
-	    .opaque = s,
 	};
 	s->bytes = bytes;
-	s->busy = true;
-	s->cancelled = false;
-	p->inflight++;
-	if (block_aio_submit(d->aio, &s->req) < 0) {
-		s->busy = false;
-		p->inflight--;
-		ncq_fail(p, ATA_ERR_ABRT, 0);
+	if (write && ((fis[7] & FIS_DEVICE_FUA) || !p->ata.write_cache) && !d->flush_ignored)
+		s->next = ncq_flush;
+	if (ahci_ncq_submit(s) < 0) {
+		ahci_ncq_clear(s);
+		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
 	}
 }

@@ -196,6 +196,8 @@ static void port_exec(struct ahci_port *p, unsigned slot)
 	}
 	if (fis[2] == ATA_CMD_READ_FPDMA_QUEUED || fis[2] == ATA_CMD_WRITE_FPDMA_QUEUED)
 		ahci_ncq_start(p, slot, fis, dw0 >> 16, ctba);
+	else if (fis[2] == ATA_CMD_SEND_FPDMA_QUEUED)
+		ahci_ncq_send_start(p, slot, fis, dw0 >> 16, ctba);
 	else
 		ahci_cmd_start(p, slot, fis, dw0 >> 16, ctba);
 }

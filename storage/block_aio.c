@@ -247,6 +247,11 @@ unsigned block_aio_pending(const struct block_aio_ctx *ctx)
 	return atomic_load(&ctx->pending);
 }
 
+unsigned block_aio_flush_count(const struct block_aio_ctx *ctx)
+{
+	return atomic_load(&ctx->flushes);
+}
+
 /* ---- Submission and completion ---- */
 
 static int block_aio_validate(struct block_aio_ctx *ctx, struct block_aio_req *req)
@@ -297,6 +302,8 @@ int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	req->done = 0;
 	req->ret = 0;
 	atomic_fetch_add(&ctx->pending, 1);
+	if (req->op == BLOCK_AIO_FLUSH)
+		atomic_fetch_add(&ctx->flushes, 1);
 	if (ctx->uring && block_aio_uring_submit(ctx, req) == 0)
 		return 0;
 	block_aio_pool_queue(ctx, req);

@@ -91,5 +91,8 @@ int block_aio_complete(struct block_aio_ctx *ctx);
 int block_aio_poll(struct block_aio_ctx *ctx, int timeout_ms);
 /* Submitted requests whose callbacks have not run yet. */
 unsigned block_aio_pending(const struct block_aio_ctx *ctx);
+/* FLUSH requests accepted since the context was opened (lets device tests see that a controller
+ * flushed, e.g. for a FUA write). */
+unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);
 
 #endif

@@ -16,6 +16,7 @@ struct block_aio_ctx {
 	enum block_aio_engine engine;
 	int efd;
 	atomic_uint pending; /* submitted, callback not yet run */
+	atomic_uint flushes; /* FLUSH requests accepted (block_aio_flush_count) */
 
 	/* Worker pool: a FIFO of requests for the synchronous block_* functions. */
 	pthread_mutex_t lock;

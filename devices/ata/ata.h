@@ -25,6 +25,7 @@
 #ifndef MINIVMM_DEVICES_ATA_ATA_H
 #define MINIVMM_DEVICES_ATA_ATA_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -156,6 +157,7 @@ struct ata_device {
 	unsigned
 	    drq_bytes; /* bytes per PIO DRQ block (ATA: sectors x 512; ATAPI: byte count limit) */
 	bool write_cache;
+	bool fua; /* the running write is Forced Unit Access: durable before it completes */
 	uint8_t xfer_mode;	       /* SET FEATURES 03h value */
 	unsigned dsm_index, dsm_count; /* DATA SET MANAGEMENT: next range, ranges */
 
@@ -195,6 +197,25 @@ size_t ata_pio_write(struct ata_device *dev, const void *data, size_t len);
 
 /* The transport's DMA engine runs: start moving the waiting DMA command's data. */
 void ata_dma_go(struct ata_device *dev);
+
+/* DATA SET MANAGEMENT (TRIM) payload, shared by DSM (06h) and the NCQ form (SEND FPDMA QUEUED):
+ * 512-byte blocks of 8-byte little-endian entries, LBA in bits 47:0 and a sector count in bits
+ * 63:48 (0: unused entry). At most ATA_DSM_MAX_BLOCKS blocks per command (IDENTIFY word 105). */
+#define ATA_DSM_MAX_BLOCKS (ATA_BUF_SIZE / 512)
+void ata_dsm_entry(const uint8_t *list, unsigned i, uint64_t *lba, uint64_t *count);
+/* Every used entry of list[0..n) lies on a disk of `sectors` sectors: 0, else -ERANGE. */
+int ata_dsm_check(const uint8_t *list, unsigned n, uint64_t sectors);
+/* A discard's result: false when it failed. A format that cannot deallocate keeps the data, which
+ * TRIM allows (-ENOTSUP). */
+static inline bool ata_dsm_discard_ok(int ret)
+{
+	return ret >= 0 || ret == -ENOTSUP || ret == -EOPNOTSUPP;
+}
+
+/* Logs READ LOG EXT answers (ata_log.c): the directory and the NCQ Send and Receive log, whose
+ * DSM/TRIM bit tells a host that SEND FPDMA QUEUED with TRIM works (when dev->ncq). */
+#define ATA_LOG_DIRECTORY 0x00
+#define ATA_LOG_NCQ_SEND_RECV 0x13
 
 /* IDENTIFY data (for tests and the AHCI signature path): fills 256 words. */
 void ata_identify_fill(struct ata_device *dev, uint16_t id[256]);

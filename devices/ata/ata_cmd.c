@@ -24,6 +24,7 @@ enum {
 	CMD_WRITE_SECTORS_EXT = 0x34,
 	CMD_WRITE_DMA_EXT = 0x35,
 	CMD_WRITE_MULTIPLE_EXT = 0x39,
+	CMD_WRITE_DMA_FUA_EXT = 0x3D,
 	CMD_READ_VERIFY = 0x40,
 	CMD_READ_VERIFY_NR = 0x41,
 	CMD_READ_VERIFY_EXT = 0x42,
@@ -43,6 +44,7 @@ enum {
 	CMD_READ_DMA_NR = 0xC9,
 	CMD_WRITE_DMA = 0xCA,
 	CMD_WRITE_DMA_NR = 0xCB,
+	CMD_WRITE_MULTIPLE_FUA_EXT = 0xCE,
 	CMD_STANDBY_IMM = 0xE0,
 	CMD_IDLE_IMM = 0xE1,
 	CMD_STANDBY = 0xE2,
@@ -120,7 +122,9 @@ static bool ata_cmd_range(struct ata_device *dev, bool lba48, uint64_t *lba, uin
 	return true;
 }
 
-static void ata_cmd_rw(struct ata_device *dev, bool lba48, bool write, enum rw_kind kind)
+/* fua: WRITE DMA/MULTIPLE FUA EXT, the data is on stable storage when the command ends. */
+static void ata_cmd_rw_fua(struct ata_device *dev, bool lba48, bool write, enum rw_kind kind,
+			   bool fua)
 {
 	uint64_t lba;
 	uint32_t count;
@@ -136,8 +140,14 @@ static void ata_cmd_rw(struct ata_device *dev, bool lba48, bool write, enum rw_k
 	if (!ata_cmd_range(dev, lba48, &lba, &count))
 		return;
 	dev->use_dma = kind == RW_DMA;
+	dev->fua = fua;
 	dev->drq_bytes = (kind == RW_MULTIPLE ? dev->multiple : 1) * 512;
 	ata_xfer_medium(dev, lba * 512, (uint64_t)count * 512, !write);
+}
+
+static void ata_cmd_rw(struct ata_device *dev, bool lba48, bool write, enum rw_kind kind)
+{
+	ata_cmd_rw_fua(dev, lba48, write, kind, false);
 }
 
 static void ata_cmd_verify(struct ata_device *dev, bool lba48)
@@ -259,20 +269,31 @@ static void ata_cmd_flush(struct ata_device *dev)
  * 16-bit sector count; count 0 means an unused entry), each range goes to the block layer as a
  * discard, one after the other. ---- */
 
-static uint64_t ata_dsm_entry(const struct ata_device *dev, unsigned i)
+void ata_dsm_entry(const uint8_t *list, unsigned i, uint64_t *lba, uint64_t *count)
 {
 	uint64_t e = 0;
 	for (int b = 7; b >= 0; b--)
-		e = e << 8 | dev->buf[8 * i + b];
-	return e;
+		e = e << 8 | list[8 * i + b];
+	*lba = e & 0xFFFFFFFFFFFFULL;
+	*count = e >> 48;
+}
+
+int ata_dsm_check(const uint8_t *list, unsigned n, uint64_t sectors)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t lba, count;
+		ata_dsm_entry(list, i, &lba, &count);
+		if (count && (lba >= sectors || count > sectors - lba))
+			return -ERANGE;
+	}
+	return 0;
 }
 
 static void ata_dsm_next(struct ata_device *dev);
 
 static void ata_dsm_done(struct ata_device *dev, int ret)
 {
-	/* Discard is advisory: a format that cannot deallocate keeps the data, which is allowed. */
-	if (ret < 0 && ret != -ENOTSUP && ret != -EOPNOTSUPP) {
+	if (!ata_dsm_discard_ok(ret)) {
 		ata_cmd_abort(dev);
 		return;
 	}
@@ -282,8 +303,8 @@ static void ata_dsm_done(struct ata_device *dev, int ret)
 static void ata_dsm_next(struct ata_device *dev)
 {
 	while (dev->dsm_index < dev->dsm_count) {
-		uint64_t e = ata_dsm_entry(dev, dev->dsm_index++);
-		uint64_t lba = e & 0xFFFFFFFFFFFFULL, n = e >> 48;
+		uint64_t lba, n;
+		ata_dsm_entry(dev->buf, dev->dsm_index++, &lba, &n);
 		if (!n)
 			continue;
 		if (ata_submit_simple(dev, BLOCK_AIO_DISCARD, lba * 512, n * 512, ata_dsm_done) < 0)
@@ -296,13 +317,9 @@ static void ata_dsm_next(struct ata_device *dev)
 static void ata_dsm_received(struct ata_device *dev)
 {
 	/* Check every range before discarding any, so a bad list changes nothing. */
-	for (unsigned i = 0; i < dev->dsm_count; i++) {
-		uint64_t e = ata_dsm_entry(dev, i);
-		uint64_t lba = e & 0xFFFFFFFFFFFFULL, n = e >> 48;
-		if (n && (lba >= dev->disk->sectors || n > dev->disk->sectors - lba)) {
-			ata_cmd_error(dev, ATA_ERR_IDNF | ATA_ERR_ABRT);
-			return;
-		}
+	if (ata_dsm_check(dev->buf, dev->dsm_count, dev->disk->sectors) < 0) {
+		ata_cmd_error(dev, ATA_ERR_IDNF | ATA_ERR_ABRT);
+		return;
 	}
 	dev->dsm_index = 0;
 	ata_dsm_next(dev);
@@ -311,7 +328,7 @@ static void ata_dsm_received(struct ata_device *dev)
 static void ata_cmd_dsm(struct ata_device *dev)
 {
 	uint32_t blocks = ata_cmd_count(dev, true);
-	if (!(dev->tf.feature & 1) || dev->disk->read_only || blocks > ATA_BUF_SIZE / 512) {
+	if (!(dev->tf.feature & 1) || dev->disk->read_only || blocks > ATA_DSM_MAX_BLOCKS) {
 		ata_cmd_abort(dev);
 		return;
 	}
@@ -426,6 +443,12 @@ void ata_cmd_execute(struct ata_device *dev, uint8_t command)
 	case CMD_WRITE_DMA_EXT:
 		ata_cmd_rw(dev, true, true, RW_DMA);
 		return;
+	case CMD_WRITE_DMA_FUA_EXT:
+		ata_cmd_rw_fua(dev, true, true, RW_DMA, true);
+		return;
+	case CMD_WRITE_MULTIPLE_FUA_EXT:
+		ata_cmd_rw_fua(dev, true, true, RW_MULTIPLE, true);
+		return;
 	case CMD_READ_VERIFY:
 	case CMD_READ_VERIFY_NR:
 		ata_cmd_verify(dev, false);
@@ -472,7 +495,9 @@ void ata_cmd_execute(struct ata_device *dev, uint8_t command)
 	case CMD_EXEC_DIAGNOSTIC:
 		ata_cmd_diagnostic(dev);
 		return;
-	case CMD_READ_LOG_EXT: /* no logs; Linux tolerates the abort */
+	case CMD_READ_LOG_EXT:
+		ata_cmd_read_log(dev);
+		return;
 	case CMD_DEVICE_RESET: /* PACKET feature set only */
 	case CMD_PACKET:
 	case CMD_IDENTIFY_PACKET:

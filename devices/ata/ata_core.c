@@ -160,6 +160,7 @@ void ata_command(struct ata_device *dev, uint8_t command)
 	dev->tf.error = 0;
 	dev->xfer_done = NULL;
 	dev->use_dma = false;
+	dev->fua = false;
 	ata_cmd_execute(dev, command);
 }
 
@@ -300,7 +301,8 @@ int ata_submit_simple(struct ata_device *dev, int op, uint64_t offset, uint64_t 
 	return ret;
 }
 
-/* With the write cache turned off (SET FEATURES 82h) a write is durable before it completes. */
+/* With the write cache turned off (SET FEATURES 82h), or for a FUA write, a write is durable
+ * before it completes: a FLUSH submitted after the data's request completed covers it. */
 static void ata_write_flushed(struct ata_device *dev, int ret)
 {
 	if (ret < 0)
@@ -311,7 +313,7 @@ static void ata_write_flushed(struct ata_device *dev, int ret)
 
 static void ata_write_end(struct ata_device *dev)
 {
-	if (!dev->write_cache && !dev->disk->flush_ignored) {
+	if ((!dev->write_cache || dev->fua) && !dev->disk->flush_ignored) {
 		int ret = ata_submit_simple(dev, BLOCK_AIO_FLUSH, 0, 0, ata_write_flushed);
 		if (ret < 0)
 			ata_xfer_fail(dev, -EIO);

@@ -69,7 +69,8 @@ void ata_identify_fill(struct ata_device *dev, uint16_t id[256])
 		id[75] = 31; /* queue depth 32 */
 	if (dev->sata) {
 		id[76] = (1 << 1) | (1 << 2) | (dev->ncq ? 1 << 8 : 0); /* 1.5 and 3.0 Gb/s */
-		id[77] = 0;
+		/* SEND/RECEIVE FPDMA QUEUED: what they can do is in log 13h (ata_log.c). */
+		id[77] = dev->ncq ? 1 << 6 : 0;
 		id[78] = 0;
 		id[79] = 0;
 	}
@@ -79,10 +80,12 @@ void ata_identify_fill(struct ata_device *dev, uint16_t id[256])
 	id[81] = 0;
 	id[82] = (1 << 5) | (1 << 6);				/* write cache, look-ahead */
 	id[83] = (1 << 14) | (1 << 13) | (1 << 12) | (1 << 10); /* FLUSH EXT, FLUSH, LBA48 */
-	id[84] = 1 << 14;
+	/* WRITE DMA/MULTIPLE FUA EXT (bit 6) and READ LOG EXT (GPL, bit 5); supported and enabled.
+	 */
+	id[84] = (1 << 14) | (1 << 6) | (1 << 5);
 	id[85] = (1 << 6) | (dev->write_cache ? 1 << 5 : 0);
 	id[86] = (1 << 13) | (1 << 12) | (1 << 10);
-	id[87] = 1 << 14;
+	id[87] = (1 << 14) | (1 << 6) | (1 << 5);
 	id[93] = dev->sata ? 0 : 0x6001; /* PATA: device 0 passed diagnostics, cable detect */
 	id[100] = (uint16_t)sectors;
 	id[101] = (uint16_t)(sectors >> 16);
@@ -90,8 +93,10 @@ void ata_identify_fill(struct ata_device *dev, uint16_t id[256])
 	id[103] = (uint16_t)(sectors >> 48);
 	id[106] = 0x4000; /* 512-byte logical and physical sectors */
 	/* TRIM only where the guest may write: on a read-only disk it would abort anyway. */
-	if (!d->read_only)
+	if (!d->read_only) {
+		id[105] = ATA_DSM_MAX_BLOCKS; /* blocks of ranges per DSM command */
 		id[169] = 1;
+	}
 	id[217] = 1; /* non-rotating: Linux then treats the disk as an SSD */
 	if (dev->sata)
 		id[222] = 0x1000 | 0x3F; /* SATA, revisions 1.0a .. 3.1 */

@@ -33,6 +33,7 @@ int ata_submit_simple(struct ata_device *dev, int op, uint64_t offset, uint64_t 
 
 /* ATA command set (ata_cmd.c), ATAPI (atapi.c), IDENTIFY (ata_identify.c). */
 void ata_cmd_execute(struct ata_device *dev, uint8_t command);
+void ata_cmd_read_log(struct ata_device *dev); /* READ LOG EXT (ata_log.c) */
 void ata_identify_packet_fill(struct ata_device *dev, uint16_t id[256]);
 void ata_set_signature(struct ata_device *dev);
 void atapi_execute(struct ata_device *dev);

@@ -1,6 +1,7 @@
 /* Tests of the transport-independent ATA layer (devices/ata/) through a fake transport: IDENTIFY,
- * PIO and DMA reads and writes (28- and 48-bit), flush, TRIM, SET FEATURES/MULTIPLE, and the error
- * paths (range, zero/oversized counts, short DMA tables, read-only disks, reset during DMA). */
+ * PIO and DMA reads and writes (28- and 48-bit), flush, FUA, TRIM, READ LOG EXT, SET
+ * FEATURES/MULTIPLE, and the error paths (range, zero/oversized counts, short DMA tables,
+ * read-only disks, reset during DMA). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -277,7 +278,7 @@ static void test_range_errors(void **state)
 	ata_command(&c->dev, 0x40); /* READ VERIFY of 256 sectors */
 	assert_int_equal(c->dev.tf.status, ATA_STAT_DRDY | ATA_STAT_DSC);
 	/* Unknown, unsupported and packet commands abort. */
-	const uint8_t aborts[] = {0xFF, 0x2F, 0xA0, 0x08, 0xB0, 0x92};
+	const uint8_t aborts[] = {0xFF, 0x3F, 0xA0, 0x08, 0xB0, 0x92};
 	for (size_t i = 0; i < sizeof(aborts); i++) {
 		ata_command(&c->dev, aborts[i]);
 		assert_int_equal(c->dev.tf.status, ATA_STAT_DRDY | ATA_STAT_ERR);
@@ -607,6 +608,73 @@ static void test_flush_trim_features(void **state)
 	ctx_free(c);
 }
 
+/* READ LOG EXT: the directory always; the NCQ Send and Receive log only with an NCQ transport. */
+static void test_read_log(void **state)
+{
+	(void)state;
+	struct ctx *c = ctx_pattern("");
+	uint8_t buf[512];
+	memset(buf, 0xEE, sizeof(buf));
+	assert_int_equal(pio_read(c, 0x2F, 0x00, 1, true, buf, 512), ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(buf[0] | buf[1] << 8, 1); /* GPL version */
+	assert_int_equal(buf[0x13 * 2], 0);
+	assert_int_equal(buf[511], 0);
+	fake_tf(&c->dev, 0x13, 1, true);
+	ata_command(&c->dev, 0x2F);
+	assert_int_equal(c->dev.tf.error, ATA_ERR_ABRT);
+	c->dev.ncq = true;
+	memset(buf, 0xEE, sizeof(buf));
+	assert_int_equal(pio_read(c, 0x2F, 0x00, 1, true, buf, 512), ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(buf[0x13 * 2], 1);
+	assert_int_equal(pio_read(c, 0x2F, 0x13, 1, true, buf, 512), ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(buf[0], 1);
+	assert_int_equal(buf[4], 1);
+	/* Zero pages, or more pages than the log has, abort. */
+	fake_tf(&c->dev, 0x13, 0, true);
+	ata_command(&c->dev, 0x2F);
+	assert_int_equal(c->dev.tf.error, ATA_ERR_ABRT);
+	fake_tf(&c->dev, 0x00, 2, true);
+	ata_command(&c->dev, 0x2F);
+	assert_int_equal(c->dev.tf.error, ATA_ERR_ABRT);
+	ctx_free(c);
+}
+
+/* WRITE DMA FUA EXT ends only after a flush; WRITE DMA EXT does not flush; both write. */
+static void test_write_fua(void **state)
+{
+	(void)state;
+	struct ctx *c = ctx_pattern("");
+	uint8_t buf[512];
+	uint16_t id[256];
+	read_identify(c, id);
+	assert_true(id[84] & (1 << 6));
+	assert_true(id[87] & (1 << 6));
+	c->f.nsg = 1;
+	c->f.sg[0] = (struct fake_sg){0, 512};
+	c->f.auto_go = true;
+	memset(c->f.mem, 0x3C, 512);
+	unsigned before = block_aio_flush_count(c->disk->aio);
+	fake_tf(&c->dev, 9, 1, true);
+	ata_command(&c->dev, 0x3D);
+	while (block_aio_flush_count(c->disk->aio) == before && block_aio_pending(c->disk->aio))
+		block_aio_poll(c->disk->aio, 1000);
+	assert_int_equal(block_aio_flush_count(c->disk->aio), before + 1);
+	assert_int_equal(c->dev.tf.status, ATA_STAT_BSY); /* still waiting for the flush */
+	fake_drain(c->disk);
+	assert_int_equal(c->dev.tf.status, ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(block_pread(c->disk->bs, 9 * 512, buf, 512), 0);
+	assert_int_equal(buf[7], 0x3C);
+	memset(c->f.mem, 0x4D, 512);
+	fake_tf(&c->dev, 10, 1, true);
+	ata_command(&c->dev, 0x35);
+	fake_drain(c->disk);
+	assert_int_equal(c->dev.tf.status, ATA_STAT_DRDY | ATA_STAT_DSC);
+	assert_int_equal(block_aio_flush_count(c->disk->aio), before + 1);
+	assert_int_equal(block_pread(c->disk->bs, 10 * 512, buf, 512), 0);
+	assert_int_equal(buf[7], 0x4D);
+	ctx_free(c);
+}
+
 static void test_registers(void **state)
 {
 	(void)state;
@@ -675,6 +743,8 @@ int main(void)
 	    cmocka_unit_test(test_readonly),
 	    cmocka_unit_test(test_flush_trim_features),
 	    cmocka_unit_test(test_registers),
+	    cmocka_unit_test(test_read_log),
+	    cmocka_unit_test(test_write_fua),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
