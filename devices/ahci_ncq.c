@@ -4,7 +4,9 @@
  * clears: the device released the bus), hands the whole transfer to the block layer as one
  * request, and on completion clears the PxSACT bit and posts a Set Device Bits FIS with the
  * interrupt bit. An error sets PxTFD.ERR and PxIS.TFES and stops the port until the driver
- * restarts it (clearing ST cancels the other tags safely, see ahci_port_quiesce).
+ * restarts it (clearing ST cancels the other tags safely, see ahci_port_quiesce). The failed
+ * command is recorded for the NCQ Command Error log (devices/ata/ata_log.c); until the driver reads
+ * that log (or resets the device) queued commands abort.
  *
  * FUA (device byte bit 7), or a write while the write cache is off (SET FEATURES 82h): the write
  * completes only after a FLUSH submitted once its data request completed (block_aio FLUSH covers
