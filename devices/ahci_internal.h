@@ -62,6 +62,7 @@ struct ahci_slot {
 	void (*next)(struct ahci_slot *s);
 	uint8_t *dsm; /* SEND FPDMA DSM: the range list, copied out of guest memory (malloc'ed) */
 	unsigned dsm_count, dsm_index;
+	struct ata_ncq_error cmd; /* the command's FIS fields, reported in log 10h if it fails */
 };
 
 /* The non-queued command that owns the ATA device, and the events its ops reported: ops only
@@ -165,10 +166,11 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsigned prdtl,
 		    uint64_t ctba);
 /* Take an NCQ command: CI clears; false (and the port in error) when the drive, the tag or its
- * PxSACT bit does not allow it. */
+ * PxSACT bit does not allow it, or an NCQ error is pending (log 10h not read yet). */
 bool ahci_ncq_accept(struct ahci_port *p, unsigned slot, const uint8_t *fis);
-/* The command failed: ERR in PxTFD, an SDB FIS, PxIS.TFES (+ extra_is), the port stops. */
-void ahci_ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is);
+/* Slot s's command failed: recorded for log 10h, ERR in PxTFD, an SDB FIS, PxIS.TFES (+ extra_is),
+ * the port stops. */
+void ahci_ncq_fail(struct ahci_slot *s, uint8_t err, uint32_t extra_is);
 /* Submit s->req (op, offset, iov or len set) for the slot; -errno when the block layer refuses. */
 int ahci_ncq_submit(struct ahci_slot *s);
 /* The command succeeded: PRDBC = s->bytes, PxSACT bit cleared, SDB FIS with the interrupt. */

@@ -4,7 +4,9 @@
  * clears: the device released the bus), hands the whole transfer to the block layer as one
  * request, and on completion clears the PxSACT bit and posts a Set Device Bits FIS with the
  * interrupt bit. An error sets PxTFD.ERR and PxIS.TFES and stops the port until the driver
- * restarts it (clearing ST cancels the other tags safely, see ahci_port_quiesce).
+ * restarts it (clearing ST cancels the other tags safely, see ahci_port_quiesce). The failed
+ * command is recorded for the NCQ Command Error log (devices/ata/ata_log.c); until the driver reads
+ * that log (or resets the device) queued commands abort.
  *
  * FUA (device byte bit 7), or a write while the write cache is off (SET FEATURES 82h): the write
  * completes only after a FLUSH submitted once its data request completed (block_aio FLUSH covers
@@ -27,9 +29,14 @@ void ahci_ncq_clear(struct ahci_slot *s)
 	s->next = NULL;
 }
 
-void ahci_ncq_fail(struct ahci_port *p, uint8_t err, uint32_t extra_is)
+void ahci_ncq_fail(struct ahci_slot *s, uint8_t err, uint32_t extra_is)
 {
+	struct ahci_port *p = s->port;
 	uint8_t status = ATA_STAT_DRDY | ATA_STAT_ERR;
+	struct ata_ncq_error e = s->cmd;
+	e.status = status;
+	e.error = err;
+	ata_ncq_error_record(&p->ata, &e);
 	/* The failed tag keeps its SACT bit; the driver's error handling stops the port. */
 	p->tfd = (uint32_t)err << 8 | status;
 	p->error_stop = true;
@@ -72,7 +79,7 @@ static void ncq_done(struct block_aio_req *req, int ret)
 		ret = 0;
 	if (ret < 0) {
 		ahci_ncq_clear(s);
-		ahci_ncq_fail(p, req->op == BLOCK_AIO_READ ? ATA_ERR_UNC : ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, req->op == BLOCK_AIO_READ ? ATA_ERR_UNC : ATA_ERR_ABRT, 0);
 	} else if (s->next) {
 		s->next(s);
 	} else {
@@ -105,19 +112,29 @@ static void ncq_flush(struct ahci_slot *s)
 	s->req = (struct block_aio_req){.op = BLOCK_AIO_FLUSH};
 	if (ahci_ncq_submit(s) < 0) {
 		ahci_ncq_clear(s);
-		ahci_ncq_fail(s->port, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 	}
 }
 
 bool ahci_ncq_accept(struct ahci_port *p, unsigned slot, const uint8_t *fis)
 {
 	struct disk *d = p->disk;
+	struct ahci_slot *s = &p->slots[slot];
 	uint32_t bit = 1u << slot;
 	unsigned tag = fis[12] >> 3;
 	p->ci &= ~bit; /* accepted: PxSACT tracks it from now on */
-	ahci_ncq_clear(&p->slots[slot]);
-	if (d->media != DISK_MEDIA_HDD || !d->aio || !(p->sact & bit) || tag != slot) {
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+	ahci_ncq_clear(s);
+	s->cmd = (struct ata_ncq_error){
+	    .tag = (uint8_t)tag,
+	    .device = fis[7],
+	    .lba = fis[4] | fis[5] << 8 | fis[6] << 16 | (uint64_t)fis[8] << 24 |
+		   (uint64_t)fis[9] << 32 | (uint64_t)fis[10] << 40,
+	    .count = (uint16_t)(fis[3] | fis[11] << 8),
+	};
+	/* A pending NCQ error: the device takes no queued command until log 10h is read. */
+	if (d->media != DISK_MEDIA_HDD || !d->aio || !(p->sact & bit) || tag != slot ||
+	    p->ata.ncq_error.pending) {
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		return false;
 	}
 	return true;
@@ -138,22 +155,22 @@ void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 	if (!ahci_ncq_accept(p, slot, fis))
 		return;
 	if (write && d->read_only) {
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		return;
 	}
 	if (lba > d->sectors || count > d->sectors - lba) {
-		ahci_ncq_fail(p, ATA_ERR_IDNF, 0);
+		ahci_ncq_fail(s, ATA_ERR_IDNF, 0);
 		return;
 	}
 	if (!s->iov && !(s->iov = calloc(AHCI_NCQ_IOV_MAX, sizeof(*s->iov)))) {
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		return;
 	}
 	struct ahci_prdt w = {.ctba = ctba, .prdtl = prdtl};
 	uint64_t bytes = count * SECTOR, mapped = 0;
 	int n = ahci_prdt_next(p->hba->mem, &w, s->iov, AHCI_NCQ_IOV_MAX, bytes, &mapped);
 	if (n < 0 || mapped < bytes) { /* outside RAM; or a table too short or too fragmented */
-		ahci_ncq_fail(p, ATA_ERR_ABRT, n < 0 ? PORT_IS_HBDS : 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, n < 0 ? PORT_IS_HBDS : 0);
 		return;
 	}
 	s->req = (struct block_aio_req){
@@ -167,6 +184,6 @@ void ahci_ncq_start(struct ahci_port *p, unsigned slot, const uint8_t *fis, unsi
 		s->next = ncq_flush;
 	if (ahci_ncq_submit(s) < 0) {
 		ahci_ncq_clear(s);
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 	}
 }

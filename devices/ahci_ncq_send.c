@@ -37,7 +37,7 @@ static void send_dsm_next(struct ahci_slot *s)
 		};
 		if (ahci_ncq_submit(s) < 0) {
 			ahci_ncq_clear(s);
-			ahci_ncq_fail(s->port, ATA_ERR_ABRT, 0);
+			ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		}
 		return;
 	}
@@ -80,26 +80,26 @@ void ahci_ncq_send_start(struct ahci_port *p, unsigned slot, const uint8_t *fis,
 		return;
 	if (subcmd != SEND_SUBCMD_DSM || !(fis[16] & SEND_AUX_TRIM) || p->disk->read_only ||
 	    blocks > ATA_DSM_MAX_BLOCKS) {
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		return;
 	}
 	uint64_t bytes = (uint64_t)blocks * SECTOR;
 	s->dsm = malloc(bytes);
 	if (!s->dsm) {
-		ahci_ncq_fail(p, ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, 0);
 		return;
 	}
 	int r = send_copy_payload(p, ctba, prdtl, s->dsm, bytes);
 	if (r < 0) {
 		ahci_ncq_clear(s);
-		ahci_ncq_fail(p, ATA_ERR_ABRT, r == -EFAULT ? PORT_IS_HBDS : 0);
+		ahci_ncq_fail(s, ATA_ERR_ABRT, r == -EFAULT ? PORT_IS_HBDS : 0);
 		return;
 	}
 	s->dsm_count = bytes / 8;
 	s->dsm_index = 0;
 	if (ata_dsm_check(s->dsm, s->dsm_count, p->disk->sectors) < 0) {
 		ahci_ncq_clear(s);
-		ahci_ncq_fail(p, ATA_ERR_IDNF | ATA_ERR_ABRT, 0);
+		ahci_ncq_fail(s, ATA_ERR_IDNF | ATA_ERR_ABRT, 0);
 		return;
 	}
 	s->bytes = bytes;

@@ -34,6 +34,9 @@ static void port_link_up(struct ahci_port *p)
 		return;
 	}
 	ahci_cmd_device_reset(p);
+	/* Only a device reset forgets an NCQ error; a port stop (the driver's error handling,
+	 * before it reads log 10h) does not. */
+	p->ata.ncq_error.pending = false;
 	p->ssts = SSTS_DET_PRESENT | SSTS_SPD_GEN3 | SSTS_IPM_ACTIVE;
 	p->sig = port_is_atapi(p) ? PORT_SIG_ATAPI : PORT_SIG_ATA;
 	/* The device's own reset values: error 01h (diagnostics passed); ATAPI without DRDY. */

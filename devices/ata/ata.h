@@ -168,6 +168,15 @@ struct ata_device {
 	bool locked;	     /* PREVENT MEDIUM REMOVAL */
 	bool tray_open;	     /* the guest ejected (START STOP UNIT): no medium until loaded */
 	uint8_t media_event; /* GET EVENT STATUS NOTIFICATION: pending media event code */
+
+	/* NCQ Command Error log (10h): the queued command that failed, kept until the host reads
+	 * the log or the device is reset (COMRESET, SRST). Set by the transport. */
+	struct ata_ncq_error {
+		bool pending;
+		uint8_t tag, status, error, device;
+		uint64_t lba;	/* 48 bits */
+		uint16_t count; /* the command's FEATURE field: its sector or block count */
+	} ncq_error;
 };
 
 /* Attach `disk` (NULL: no device at this position) as ATA or, when the disk is a CD-ROM, ATAPI.
@@ -212,10 +221,16 @@ static inline bool ata_dsm_discard_ok(int ret)
 	return ret >= 0 || ret == -ENOTSUP || ret == -EOPNOTSUPP;
 }
 
-/* Logs READ LOG EXT answers (ata_log.c): the directory and the NCQ Send and Receive log, whose
- * DSM/TRIM bit tells a host that SEND FPDMA QUEUED with TRIM works (when dev->ncq). */
+/* Logs READ LOG EXT answers (ata_log.c): the directory and, when dev->ncq, the NCQ Command Error
+ * log and the NCQ Send and Receive log, whose DSM/TRIM bit tells a host that SEND FPDMA QUEUED
+ * with TRIM works. */
 #define ATA_LOG_DIRECTORY 0x00
+#define ATA_LOG_NCQ_ERROR 0x10
 #define ATA_LOG_NCQ_SEND_RECV 0x13
+
+/* A queued command failed: record it for log 10h. While an error is pending the first one is kept
+ * (the device refuses queued commands until the host has read the log). */
+void ata_ncq_error_record(struct ata_device *dev, const struct ata_ncq_error *e);
 
 /* IDENTIFY data (for tests and the AHCI signature path): fills 256 words. */
 void ata_identify_fill(struct ata_device *dev, uint16_t id[256]);

@@ -113,7 +113,8 @@ static void test_advertised(void **state)
 	uint8_t *b = fix_ram(f, FIX_DATA, 512);
 	assert_int_equal(b[0] | b[1] << 8, 1);
 	assert_int_equal(b[0x13 * 2] | b[0x13 * 2 + 1] << 8, 1);
-	assert_int_equal(b[0x10 * 2], 0);
+	assert_int_equal(b[0x10 * 2] | b[0x10 * 2 + 1] << 8, 1); /* NCQ Command Error */
+	assert_int_equal(b[0x11 * 2], 0);
 	assert_int_equal(fix_prdbc(f, 0, 0), 512);
 	/* Log 13h: SEND FPDMA with DSM (byte 0 bit 0), and its TRIM (byte 4 bit 0). */
 	assert_int_equal(read_log(f, 0x13, 0, 1) & 0xFF, 0x50);
@@ -128,7 +129,7 @@ static void test_read_log_errors(void **state)
 	const struct {
 		uint8_t log;
 		uint16_t page, count;
-	} bad[] = {{0x10, 0, 1}, {0x13, 1, 1},	   {0x13, 0, 2},
+	} bad[] = {{0x11, 0, 1}, {0x13, 1, 1},	   {0x13, 0, 2},
 		   {0x00, 0, 0}, {0x13, 0x100, 1}, {0xFF, 0, 1}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		uint32_t tfd = read_log(f, bad[i].log, bad[i].page, bad[i].count);
@@ -166,8 +167,9 @@ static void test_queued_trim(void **state)
 	assert_false(sector_zero(f, 2001));
 }
 
-/* The command fails with `err` in PxTFD and discards nothing (sector 300 keeps its data). */
-static void expect_fail(struct fix *f, uint8_t err, bool hbds)
+/* The command with `tag` fails with `err` in PxTFD and discards nothing (sector 300 keeps its
+ * data); the NCQ Command Error log names it, as Linux's error handler reads it. */
+static void expect_fail(struct fix *f, unsigned tag, uint8_t err, bool hbds)
 {
 	fix_complete(f, 0);
 	assert_true(fix_pr(f, 0, PORT_IS) & PORT_IS_TFES);
@@ -175,6 +177,10 @@ static void expect_fail(struct fix *f, uint8_t err, bool hbds)
 	assert_int_equal((fix_pr(f, 0, PORT_TFD) >> 8) & 0xFF, err);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 0);
 	restart(f);
+	assert_int_equal(read_log(f, 0x10, 0, 1) & 0xFF, 0x50);
+	uint8_t *b = fix_ram(f, FIX_DATA, 512);
+	assert_int_equal(b[0], tag);
+	assert_int_equal(b[3], err);
 	assert_false(sector_zero(f, 300));
 }
 
@@ -187,31 +193,31 @@ static void test_hostile_payloads(void **state)
 	/* A range past the end of the disk (and one that wraps): IDNF, the good range stays. */
 	put_range(f, RANGES, 1, FIX_DISK_SIZE / 512 - 2, 4);
 	send_trim(f, 1, 1, &one, 1, 0, 1);
-	expect_fail(f, 0x14, false);
+	expect_fail(f, 1, 0x14, false);
 	put_range(f, RANGES, 1, 0xFFFFFFFFFFFFULL, 0xFFFF);
 	send_trim(f, 2, 1, &one, 1, 0, 1);
-	expect_fail(f, 0x14, false);
+	expect_fail(f, 2, 0x14, false);
 	put_range(f, RANGES, 1, 0, 0);
 	/* The PRDT describes less than the payload's two blocks. */
 	send_trim(f, 3, 2, &one, 1, 0, 1);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 3, 0x04, false);
 	/* No PRDT at all. */
 	send_trim(f, 4, 1, NULL, 0, 0, 1);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 4, 0x04, false);
 	/* The payload outside guest RAM. */
 	struct fix_prd out = {FIX_RAM - 256, 512};
 	send_trim(f, 6, 1, &out, 1, 0, 1);
-	expect_fail(f, 0x04, true);
+	expect_fail(f, 6, 0x04, true);
 	/* More blocks than IDENTIFY word 105 allows; 0 means 65536. */
 	send_trim(f, 7, 257, &one, 1, 0, 1);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 7, 0x04, false);
 	send_trim(f, 8, 0, &one, 1, 0, 1);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 8, 0x04, false);
 	/* Another subcommand, or DSM without its TRIM bit. */
 	send_trim(f, 9, 1, &one, 1, 2, 1);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 9, 0x04, false);
 	send_trim(f, 10, 1, &one, 1, 0, 0);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 10, 0x04, false);
 	/* A tag that does not match the slot, and a slot without its SACT bit. */
 	uint8_t fis[20];
 	fix_fis(fis, 0x64, 0, 12 << 3, 1);
@@ -219,12 +225,12 @@ static void test_hostile_payloads(void **state)
 	fix_cmd(f, 0, 11, fis, NULL, true, &one, 1);
 	fix_pw(f, 0, PORT_SACT, 1u << 11);
 	fix_pw(f, 0, PORT_CI, 1u << 11);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 12, 0x04, false);
 	fix_fis(fis, 0x64, 0, 13 << 3, 1);
 	fis[16] = 1;
 	fix_cmd(f, 0, 13, fis, NULL, true, &one, 1);
 	fix_pw(f, 0, PORT_CI, 1u << 13);
-	expect_fail(f, 0x04, false);
+	expect_fail(f, 13, 0x04, false);
 	/* After all that, a good one still works. */
 	send_trim(f, 14, 1, &one, 1, 0, 1);
 	fix_complete(f, 0);
