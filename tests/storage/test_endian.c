@@ -72,8 +72,16 @@ static void test_put_every_alignment(void **state)
 /* The high bits of each width survive a round trip (no sign extension, no truncation). */
 static void test_round_trip_extremes(void **state)
 {
-	static const uint64_t v[] = {0, 1, 0x80, 0xFF, 0x8000, 0xFFFF, 0x80000000u, 0xFFFFFFFFu,
-				     0x8000000000000000ull, 0xFFFFFFFFFFFFFFFFull};
+	static const uint64_t v[] = {0,
+				     1,
+				     0x80,
+				     0xFF,
+				     0x8000,
+				     0xFFFF,
+				     0x80000000u,
+				     0xFFFFFFFFu,
+				     0x8000000000000000ull,
+				     0xFFFFFFFFFFFFFFFFull};
 	uint8_t buf[16];
 
 	(void)state;
@@ -96,9 +104,9 @@ static void test_round_trip_extremes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_every_alignment),
-		cmocka_unit_test(test_put_every_alignment),
-		cmocka_unit_test(test_round_trip_extremes),
+	    cmocka_unit_test(test_get_every_alignment),
+	    cmocka_unit_test(test_put_every_alignment),
+	    cmocka_unit_test(test_round_trip_extremes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
