@@ -137,8 +137,8 @@ int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2
 		goto out;
 	*type = qcow2_l2_type(s, *entry);
 	if (s->extended_l2 && *type != QCOW2_C_COMPRESSED) {
-		ret = map_subclusters(bs, get_be64(l2 + l2i * 16 + 8), in_cluster, max, type,
-				      bytes);
+		ret =
+		    map_subclusters(bs, get_be64(l2 + l2i * 16 + 8), in_cluster, max, type, bytes);
 		goto out;
 	}
 	uint64_t got = s->cluster_size - in_cluster;

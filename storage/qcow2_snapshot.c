@@ -340,7 +340,7 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 		put_be32(p + 20, sn[i].date_nsec);
 		put_be64(p + 24, sn[i].vm_clock_nsec);
 		put_be32(p + 32,
-			    sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
+			 sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
 		put_be32(p + 36, 16);
 		put_be64(p + 40, sn[i].vm_state_size);
 		put_be64(p + 48, sn[i].has_disk_size ? sn[i].disk_size : bs->size);
