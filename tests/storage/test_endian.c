@@ -41,57 +41,26 @@ static void test_get_every_alignment(void **state)
 	}
 }
 
-enum put_kind { LE16, BE16, LE32, BE32, LE64, BE64 };
-
-static void put_kind(enum put_kind k, uint8_t *p, uint64_t v)
-{
-	switch (k) {
-	case LE16:
-		put_le16(p, (uint16_t)v);
-		break;
-	case BE16:
-		put_be16(p, (uint16_t)v);
-		break;
-	case LE32:
-		put_le32(p, (uint32_t)v);
-		break;
-	case BE32:
-		put_be32(p, (uint32_t)v);
-		break;
-	case LE64:
-		put_le64(p, v);
-		break;
-	case BE64:
-		put_be64(p, v);
-		break;
+/* put(buf + off, v) at every offset 0..7 writes exactly the n bytes of want there. */
+#define CHECK_PUT(put, v, want, n)                                                                 \
+	for (size_t off = 0; off < 8; off++) {                                                     \
+		memset(buf, 0xEE, sizeof(buf));                                                    \
+		put(buf + off, v);                                                                 \
+		check_bytes(buf, off, want, n);                                                    \
 	}
-}
 
 static void test_put_every_alignment(void **state)
 {
 	static const uint8_t rev[8] = {8, 7, 6, 5, 4, 3, 2, 1};
-	static const struct {
-		enum put_kind kind;
-		uint64_t v;
-		const uint8_t *want;
-		size_t n;
-	} cases[] = {
-	    {LE16, 0x0201, seq, 2},
-	    {BE16, 0x0102, seq, 2},
-	    {LE32, 0x04030201u, seq, 4},
-	    {BE32, 0x01020304u, seq, 4},
-	    {LE64, 0x0807060504030201ull, seq, 8},
-	    {BE64, 0x0807060504030201ull, rev, 8},
-	};
 	uint8_t buf[24];
 
 	(void)state;
-	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
-		for (size_t off = 0; off < 8; off++) {
-			memset(buf, 0xEE, sizeof(buf));
-			put_kind(cases[c].kind, buf + off, cases[c].v);
-			check_bytes(buf, off, cases[c].want, cases[c].n);
-		}
+	CHECK_PUT(put_le16, 0x0201, seq, 2);
+	CHECK_PUT(put_be16, 0x0102, seq, 2);
+	CHECK_PUT(put_le32, 0x04030201u, seq, 4);
+	CHECK_PUT(put_be32, 0x01020304u, seq, 4);
+	CHECK_PUT(put_le64, 0x0807060504030201ull, seq, 8);
+	CHECK_PUT(put_be64, 0x0807060504030201ull, rev, 8);
 }
 
 /* The high bits of each width survive a round trip (no sign extension, no truncation). */
