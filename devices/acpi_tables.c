@@ -9,6 +9,7 @@
 
 #include "devices/acpi.h"
 #include "devices/acpi_dsdt.h"
+#include "storage/endian.h"
 #include "vmm/layout.h"
 
 #define HDR_LEN 36
@@ -89,7 +90,7 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 
 static void finish(uint8_t *t)
 {
-	uint32_t len = t[4] | t[5] << 8 | t[6] << 16 | (uint32_t)t[7] << 24;
+	uint32_t len = get_le32(t + 4);
 	t[9] = 0;
 	t[9] = checksum(t, len);
 }

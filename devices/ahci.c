@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices/ahci_internal.h"
+#include "storage/endian.h"
 
 #define AHCI_VENDOR 0x8086
 #define AHCI_DEVICE 0x2922 /* ICH9 6-port SATA controller [AHCI mode] */
@@ -136,13 +137,12 @@ void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned
 	if (is_write) {
 		if (len >= 4 && !(offset & 3))
 			for (unsigned i = 0; i < len; i += 4)
-				abar_write(hba, offset + i, ahci_le32(data + i));
+				abar_write(hba, offset + i, get_le32(data + i));
 	} else {
 		uint64_t base = offset & ~3ULL;
 		uint8_t buf[12];
 		for (unsigned i = 0; i < sizeof(buf); i += 4)
-			ahci_put_le32(buf + i,
-				      base + i < AHCI_ABAR_SIZE ? abar_read(hba, base + i) : 0);
+			put_le32(buf + i, base + i < AHCI_ABAR_SIZE ? abar_read(hba, base + i) : 0);
 		memcpy(data, buf + (offset - base), len);
 	}
 }

@@ -13,6 +13,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 #define PIO_IOV 16
 
@@ -181,7 +182,7 @@ static void cmd_finish(struct ahci_port *p)
 	unsigned slot = p->x.slot;
 	uint32_t extra_is = p->x.extra_is;
 	uint8_t prdbc[4];
-	ahci_put_le32(prdbc, (uint32_t)p->x.prdt.done);
+	put_le32(prdbc, (uint32_t)p->x.prdt.done);
 	guest_memory_write(p->hba->mem, p->x.hdr_gpa + 4, prdbc, sizeof(prdbc));
 	struct ahci_tf tf = tf_of(&dev->tf);
 	memset(&p->x, 0, sizeof(p->x));

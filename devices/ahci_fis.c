@@ -7,6 +7,7 @@
 
 #include "devices/ahci_internal.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 #define FIS_I 0x40 /* interrupt bit, byte 1 */
 #define FIS_D 0x20 /* PIO setup: data direction device to host */
@@ -75,6 +76,6 @@ int ahci_fis_sdb(struct ahci_port *p, uint8_t status, uint8_t err, uint32_t done
 {
 	/* Status bits 6:4 and 2:0 only: BSY and DRQ are not carried by this FIS. */
 	uint8_t fis[8] = {FIS_TYPE_SDB, FIS_I, status & 0x77, err};
-	ahci_put_le32(fis + 4, done);
+	put_le32(fis + 4, done);
 	return fis_post(p, RFIS_SDBFIS, fis, sizeof(fis));
 }

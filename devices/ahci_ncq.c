@@ -17,6 +17,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 #define SECTOR 512
 #define FIS_DEVICE_FUA 0x80
@@ -50,7 +51,7 @@ void ahci_ncq_complete(struct ahci_slot *s)
 	uint32_t bit = 1u << s->index;
 	uint8_t prdbc[4];
 	ahci_ncq_clear(s);
-	ahci_put_le32(prdbc, (uint32_t)s->bytes);
+	put_le32(prdbc, (uint32_t)s->bytes);
 	guest_memory_write(p->hba->mem, s->hdr_gpa + 4, prdbc, sizeof(prdbc));
 	p->sact &= ~bit;
 	p->issued &= ~bit;

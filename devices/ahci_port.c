@@ -13,6 +13,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 #define TFD_NO_DEVICE 0x7F
 #define SCTL_WRITABLE 0xFFFu /* DET, SPD, IPM */
@@ -179,8 +180,8 @@ static void port_exec(struct ahci_port *p, unsigned slot)
 		ahci_port_fatal(p, PORT_IS_HBFS);
 		return;
 	}
-	uint32_t dw0 = ahci_le32(hdr);
-	uint64_t ctba = ahci_u64(ahci_le32(hdr + 8), ahci_le32(hdr + 12)) & ~0x7FULL;
+	uint32_t dw0 = get_le32(hdr);
+	uint64_t ctba = ahci_u64(get_le32(hdr + 8), get_le32(hdr + 12)) & ~0x7FULL;
 	if (guest_memory_read(mem, ctba + CMDT_CFIS, fis, sizeof(fis)) < 0) {
 		ahci_port_fatal(p, PORT_IS_HBFS);
 		return;

@@ -9,6 +9,7 @@
 
 #include "devices/ahci_internal.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
 		   int iov_max, uint64_t len, uint64_t *mapped)
@@ -20,8 +21,8 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 		uint64_t gpa = w->ctba + CMDT_PRDT + (uint64_t)w->idx * PRD_SIZE;
 		if (guest_memory_read(mem, gpa, prd, sizeof(prd)) < 0)
 			return -EFAULT;
-		uint64_t dba = ahci_u64(ahci_le32(prd), ahci_le32(prd + 4));
-		uint64_t size = (ahci_le32(prd + 12) & PRD_DBC_MASK) + 1;
+		uint64_t dba = ahci_u64(get_le32(prd), get_le32(prd + 4));
+		uint64_t size = (get_le32(prd + 12) & PRD_DBC_MASK) + 1;
 		if (w->off >=
 		    size) { /* cannot happen unless the guest rewrote the entry: move on */
 			w->idx++;

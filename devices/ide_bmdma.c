@@ -12,6 +12,7 @@
 
 #include "devices/ide.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 
 static struct ide_channel *ide_bm_channel(struct ide_piix *ide, uint64_t offset)
 {
@@ -142,9 +143,8 @@ static bool ide_prd_next(struct ide_channel *ch, int *err)
 	}
 	bm->prd_entries++;
 	bm->prd_next += 8;
-	uint32_t addr =
-	    (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-	uint32_t count = (uint32_t)e[4] | (uint32_t)e[5] << 8;
+	uint32_t addr = get_le32(e);
+	uint32_t count = get_le16(e + 4);
 	bm->seg_addr = addr & ~1u;
 	bm->seg_left = count ? count & ~1u : 65536;
 	if (!bm->seg_left)

@@ -7,23 +7,12 @@
 
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
+#include "storage/endian.h"
 
 #define PCI_CONFIG_ENABLE 0x80000000u
 #define RESET_SYS 0x02
 #define RESET_CPU 0x04
 #define RESET_FULL 0x08
-
-static void set16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void set32(uint8_t *p, uint32_t v)
-{
-	set16(p, v);
-	set16(p + 2, v >> 16);
-}
 
 uint32_t pci_cfg_get(const struct pci_device *dev, unsigned off, unsigned len)
 {
@@ -155,16 +144,16 @@ static int bars_init(struct pci_bus *bus, struct pci_device *dev)
 		unsigned off = PCI_BAR0 + 4 * i;
 		uint64_t mask = ~(b->size - 1);
 		if (b->type == PCI_BAR_IO) {
-			set32(dev->cfg + off, (uint32_t)addr | 1);
-			set32(dev->wmask + off, (uint32_t)mask & ~3u);
+			put_le32(dev->cfg + off, (uint32_t)addr | 1);
+			put_le32(dev->wmask + off, (uint32_t)mask & ~3u);
 			continue;
 		}
 		uint32_t flags = (b->type == PCI_BAR_MEM64 ? 0x4 : 0) | (b->prefetchable ? 0x8 : 0);
-		set32(dev->cfg + off, (uint32_t)addr | flags);
-		set32(dev->wmask + off, (uint32_t)mask & ~0xFu);
+		put_le32(dev->cfg + off, (uint32_t)addr | flags);
+		put_le32(dev->wmask + off, (uint32_t)mask & ~0xFu);
 		if (b->type == PCI_BAR_MEM64) {
-			set32(dev->cfg + off + 4, addr >> 32);
-			set32(dev->wmask + off + 4, mask >> 32);
+			put_le32(dev->cfg + off + 4, addr >> 32);
+			put_le32(dev->wmask + off + 4, mask >> 32);
 			i++;
 			dev->bar_refs[i] = (struct pci_bar_ref){.dev = dev, .bar = i};
 		}
@@ -223,16 +212,17 @@ static void header_init(struct pci_device *dev)
 	memset(dev->cfg, 0, sizeof(dev->cfg));
 	memset(dev->wmask, 0, sizeof(dev->wmask));
 	memset(dev->w1cmask, 0, sizeof(dev->w1cmask));
-	set16(dev->cfg + PCI_VENDOR_ID, dev->vendor_id);
-	set16(dev->cfg + PCI_DEVICE_ID, dev->device_id);
+	put_le16(dev->cfg + PCI_VENDOR_ID, dev->vendor_id);
+	put_le16(dev->cfg + PCI_DEVICE_ID, dev->device_id);
 	dev->cfg[PCI_REVISION] = dev->revision;
-	set16(dev->cfg + PCI_CLASS_PROG, dev->class_code & 0xFF);
-	set16(dev->cfg + PCI_CLASS_PROG + 1, dev->class_code >> 8);
-	set16(dev->cfg + PCI_SUBSYSTEM_VENDOR, dev->subsystem_vendor_id);
-	set16(dev->cfg + PCI_SUBSYSTEM_ID, dev->subsystem_id);
-	set16(dev->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
-					    0x0040 | 0x0100 | PCI_COMMAND_INTX_DISABLE);
-	set16(dev->w1cmask + PCI_STATUS, 0xF900); /* error bits: write 1 to clear */
+	put_le16(dev->cfg + PCI_CLASS_PROG, dev->class_code & 0xFF);
+	put_le16(dev->cfg + PCI_CLASS_PROG + 1, dev->class_code >> 8);
+	put_le16(dev->cfg + PCI_SUBSYSTEM_VENDOR, dev->subsystem_vendor_id);
+	put_le16(dev->cfg + PCI_SUBSYSTEM_ID, dev->subsystem_id);
+	put_le16(dev->wmask + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+					       PCI_COMMAND_MASTER | 0x0040 | 0x0100 |
+					       PCI_COMMAND_INTX_DISABLE);
+	put_le16(dev->w1cmask + PCI_STATUS, 0xF900); /* error bits: write 1 to clear */
 	dev->wmask[0x0C] = 0xFF;		  /* cache line size */
 	dev->wmask[0x0D] = 0xFF;		  /* latency timer */
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xFF;
@@ -394,7 +384,7 @@ int pci_device_register(struct pci_bus *bus, struct pci_device *dev, int slot)
 	if (r < 0)
 		goto out;
 	/* As firmware leaves it: decoding on, so the BARs are live. */
-	set16(dev->cfg + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	put_le16(dev->cfg + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
 	bus->slots[slot] = dev;
 	bars_update(dev);
 	r = 0;

@@ -6,6 +6,7 @@
 
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
+#include "storage/endian.h"
 
 #define MSI_CTRL_ENABLE 0x0001
 #define MSI_CTRL_64BIT 0x0080
@@ -16,12 +17,6 @@
 #define MSIX_CAP_LEN 12
 #define MSIX_ENTRY_MASKED 1
 #define MSIX_MAX_VECTORS 2048
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
 
 int pci_msi_init(struct pci_device *dev, unsigned log2_vectors)
 {
@@ -35,11 +30,11 @@ int pci_msi_init(struct pci_device *dev, unsigned log2_vectors)
 	dev->cfg[off + 2] = ctrl;
 	dev->cfg[off + 3] = ctrl >> 8;
 	dev->wmask[off + 2] = 0x71; /* enable, multiple message enable */
-	put32(dev->wmask + off + 4, 0xFFFFFFFC);
-	put32(dev->wmask + off + 8, 0xFFFFFFFF);
+	put_le32(dev->wmask + off + 4, 0xFFFFFFFC);
+	put_le32(dev->wmask + off + 8, 0xFFFFFFFF);
 	dev->wmask[off + 12] = 0xFF;
 	dev->wmask[off + 13] = 0xFF;
-	put32(dev->wmask + off + 16, (uint32_t)((1ULL << (1u << log2_vectors)) - 1));
+	put_le32(dev->wmask + off + 16, (uint32_t)((1ULL << (1u << log2_vectors)) - 1));
 	return 0;
 }
 
@@ -76,8 +71,8 @@ int pci_msix_init(struct pci_device *dev, unsigned nvec, unsigned bar, uint32_t 
 	dev->cfg[off + 2] = (nvec - 1) & 0xFF;
 	dev->cfg[off + 3] = (nvec - 1) >> 8;
 	dev->wmask[off + 3] = 0xC0; /* enable, function mask */
-	put32(dev->cfg + off + 4, table_off | bar);
-	put32(dev->cfg + off + 8, pba_off | bar);
+	put_le32(dev->cfg + off + 4, table_off | bar);
+	put_le32(dev->cfg + off + 8, pba_off | bar);
 	return 0;
 }
 
@@ -152,10 +147,10 @@ static int msi_fire(struct pci_device *dev, unsigned v)
 	uint32_t mask = pci_cfg_get(dev, c + 16, 4);
 	uint32_t pending = pci_cfg_get(dev, c + 20, 4);
 	if (mask >> v & 1) {
-		put32(dev->cfg + c + 20, pending | 1u << v);
+		put_le32(dev->cfg + c + 20, pending | 1u << v);
 		return 0;
 	}
-	put32(dev->cfg + c + 20, pending & ~(1u << v));
+	put_le32(dev->cfg + c + 20, pending & ~(1u << v));
 	unsigned nvec = 1u << ((msi_ctrl(dev) >> 4) & 7);
 	uint32_t data = pci_cfg_get(dev, c + 12, 2);
 	data = (data & ~(nvec - 1)) | v; /* multiple messages: the low bits carry the vector */

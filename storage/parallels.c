@@ -12,32 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/parallels.h"
-
-static uint32_t prl_get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t prl_get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static void prl_put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
 
 static int prl_probe(const uint8_t *head, size_t len, const char *filename)
 {
 	(void)filename;
-	if (len < PRL_HEADER_SIZE || prl_get32(head + PRL_H_VERSION) != 2)
+	if (len < PRL_HEADER_SIZE || get_le32(head + PRL_H_VERSION) != 2)
 		return 0;
 	return !memcmp(head, PRL_MAGIC, 16) || !memcmp(head, PRL_MAGIC_EXT, 16) ? 100 : 0;
 }
@@ -115,8 +96,8 @@ static void prl_close(struct block_device *bs)
 
 	if (!s)
 		return;
-	if ((bs->flags & BLOCK_OPEN_RDWR) && prl_get32(s->header + PRL_H_INUSE) == PRL_INUSE) {
-		prl_put32(s->header + PRL_H_INUSE, 0);
+	if ((bs->flags & BLOCK_OPEN_RDWR) && get_le32(s->header + PRL_H_INUSE) == PRL_INUSE) {
+		put_le32(s->header + PRL_H_INUSE, 0);
 		prl_write_header(bs, s);
 	}
 	pthread_mutex_destroy(&s->lock);
@@ -129,20 +110,20 @@ static int prl_parse_header(struct block_device *bs, struct prl_state *s, uint64
 {
 	const uint8_t *h = s->header;
 	bool ext = !memcmp(h, PRL_MAGIC_EXT, 16);
-	uint32_t tracks = prl_get32(h + PRL_H_TRACKS);
-	uint64_t sectors = prl_get64(h + PRL_H_SECTORS);
+	uint32_t tracks = get_le32(h + PRL_H_TRACKS);
+	uint64_t sectors = get_le64(h + PRL_H_SECTORS);
 
 	if (!ext && memcmp(h, PRL_MAGIC, 16))
 		return block_error(-EINVAL, "%s: not a Parallels image (bad magic)", bs->filename);
-	if (prl_get32(h + PRL_H_VERSION) != 2)
+	if (get_le32(h + PRL_H_VERSION) != 2)
 		return block_error(-ENOTSUP, "%s: Parallels version %u not supported (only 2)",
-				   bs->filename, prl_get32(h + PRL_H_VERSION));
+				   bs->filename, get_le32(h + PRL_H_VERSION));
 	if (tracks == 0 || tracks > PRL_CLUSTER_MAX / PRL_SECTOR)
 		return block_error(-EINVAL, "%s: invalid cluster size of %u sectors", bs->filename,
 				   tracks);
 	s->cluster_size = tracks * PRL_SECTOR;
 	s->off_multiplier = ext ? tracks : 1;
-	s->bat_entries = prl_get32(h + PRL_H_BAT_ENTRIES);
+	s->bat_entries = get_le32(h + PRL_H_BAT_ENTRIES);
 	if (s->bat_entries > PRL_MAX_ENTRIES)
 		return block_error(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
 				   bs->filename, s->bat_entries, PRL_MAX_ENTRIES);
@@ -156,7 +137,7 @@ static int prl_parse_header(struct block_device *bs, struct prl_state *s, uint64
 				   s->cluster_size);
 	bs->size = sectors * PRL_SECTOR;
 	uint64_t bat_end = PRL_HEADER_SIZE + (uint64_t)s->bat_entries * 4;
-	uint32_t data_off = prl_get32(h + PRL_H_DATA_OFF);
+	uint32_t data_off = get_le32(h + PRL_H_DATA_OFF);
 	s->data_start = data_off ? (uint64_t)data_off * PRL_SECTOR
 				 : (bat_end + PRL_SECTOR - 1) / PRL_SECTOR * PRL_SECTOR;
 	if (s->data_start < bat_end)
@@ -213,7 +194,7 @@ static int prl_open(struct block_device *bs)
 	if (ret < 0)
 		goto fail;
 	if (bs->flags & BLOCK_OPEN_RDWR) {
-		if (prl_get32(s->header + PRL_H_INUSE) && !(bs->flags & BLOCK_OPEN_CHECK)) {
+		if (get_le32(s->header + PRL_H_INUSE) && !(bs->flags & BLOCK_OPEN_CHECK)) {
 			ret = block_error(-EBUSY,
 					  "%s: Parallels image was not closed cleanly (in-use flag "
 					  "set); repair it with 'img check -r all'",
@@ -221,7 +202,7 @@ static int prl_open(struct block_device *bs)
 			goto fail;
 		}
 		if (!(bs->flags & BLOCK_OPEN_CHECK)) {
-			prl_put32(s->header + PRL_H_INUSE, PRL_INUSE);
+			put_le32(s->header + PRL_H_INUSE, PRL_INUSE);
 			ret = prl_write_header(bs, s);
 			if (ret < 0)
 				goto fail;
@@ -254,10 +235,10 @@ int prl_check(struct block_device *bs, struct block_check_result *res, int fix)
 		res->allocated_clusters += s->bat[i] != 0;
 	res->total_clusters = s->bat_entries;
 	res->image_end_offset = s->data_end;
-	if (prl_get32(s->header + PRL_H_INUSE)) {
+	if (get_le32(s->header + PRL_H_INUSE)) {
 		res->corruptions++;
 		if (fix & BLOCK_CHECK_FIX_ERRORS) {
-			prl_put32(s->header + PRL_H_INUSE, 0);
+			put_le32(s->header + PRL_H_INUSE, 0);
 			ret = prl_write_header(bs, s);
 			if (ret < 0)
 				return ret;
@@ -284,7 +265,7 @@ static int prl_info(struct block_device *bs, struct json_object *out)
 {
 	struct prl_state *s = bs->state;
 	json_object_object_add(out, "dirty-flag",
-			       json_object_new_boolean(prl_get32(s->header + PRL_H_INUSE) != 0 &&
+			       json_object_new_boolean(get_le32(s->header + PRL_H_INUSE) != 0 &&
 						       !(bs->flags & BLOCK_OPEN_RDWR)));
 	return 0;
 }

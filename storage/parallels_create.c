@@ -1,12 +1,12 @@
 /* Creating Parallels images (`img create -f parallels`), option cluster_size (1 MiB by default).
  * The layout is QEMU's: "WithouFreSpacExt" magic, BAT in cluster units, data from the first
  * cluster boundary after the BAT. */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/endian.h"
 #include "storage/parallels.h"
 
 int prl_create(const char *filename, const struct block_create_args *args)
@@ -36,14 +36,10 @@ int prl_create(const char *filename, const struct block_create_args *args)
 	memcpy(h, PRL_MAGIC_EXT, 16);
 	uint32_t v32[] = {2, 16, (uint32_t)(sectors / 16 / 32), cluster / PRL_SECTOR,
 			  (uint32_t)clusters};
-	for (int i = 0; i < 5; i++) {
-		uint32_t le = htole32(v32[i]);
-		memcpy(h + PRL_H_VERSION + 4 * i, &le, 4);
-	}
-	uint64_t le64 = htole64(sectors);
-	memcpy(h + PRL_H_SECTORS, &le64, 8);
-	uint32_t le = htole32((uint32_t)(data / PRL_SECTOR));
-	memcpy(h + PRL_H_DATA_OFF, &le, 4);
+	for (int i = 0; i < 5; i++)
+		put_le32(h + PRL_H_VERSION + 4 * i, v32[i]);
+	put_le64(h + PRL_H_SECTORS, sectors);
+	put_le32(h + PRL_H_DATA_OFF, (uint32_t)(data / PRL_SECTOR));
 
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)

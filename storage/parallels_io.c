@@ -5,11 +5,11 @@
  * so unwritten parts read as zeroes), then the BAT entry is written. A crash between the two
  * leaks the cluster; it never exposes a cluster that is not there.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/parallels.h"
 
 static int prl_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
@@ -62,8 +62,11 @@ static int prl_set_bat(struct block_device *bs, uint64_t idx, uint64_t host)
 {
 	struct prl_state *s = bs->state;
 	uint32_t e = (uint32_t)(host / ((uint64_t)s->off_multiplier * PRL_SECTOR));
-	uint32_t le = htole32(e);
-	int ret = host_file_pwrite(&bs->file, PRL_HEADER_SIZE + idx * 4, &le, 4);
+	uint8_t le[4];
+	int ret;
+
+	put_le32(le, e);
+	ret = host_file_pwrite(&bs->file, PRL_HEADER_SIZE + idx * 4, le, 4);
 
 	if (ret < 0)
 		return prl_io_error(bs, "BAT update", PRL_HEADER_SIZE + idx * 4, ret);

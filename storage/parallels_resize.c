@@ -3,11 +3,11 @@
  * Shrinking and preallocation are refused. The new BAT entries are zeroed on disk before the
  * header names them, so a crash in between leaves the old, consistent size.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/parallels.h"
 
 int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
@@ -52,12 +52,9 @@ int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 			ret = host_file_flush(&bs->file);
 	}
 	if (ret == 0) {
-		uint32_t v = htole32((uint32_t)entries);
-		memcpy(s->header + PRL_H_BAT_ENTRIES, &v, 4);
-		v = htole32((uint32_t)(new_size / PRL_SECTOR / 16 / 32));
-		memcpy(s->header + PRL_H_CYLS, &v, 4);
-		uint64_t v64 = htole64(new_size / PRL_SECTOR);
-		memcpy(s->header + PRL_H_SECTORS, &v64, 8);
+		put_le32(s->header + PRL_H_BAT_ENTRIES, (uint32_t)entries);
+		put_le32(s->header + PRL_H_CYLS, (uint32_t)(new_size / PRL_SECTOR / 16 / 32));
+		put_le64(s->header + PRL_H_SECTORS, new_size / PRL_SECTOR);
 		ret = host_file_pwrite(&bs->file, 0, s->header, PRL_HEADER_SIZE);
 		if (ret == 0)
 			ret = host_file_flush(&bs->file);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 static int cache_entries(uint64_t cluster_size, uint64_t budget, int min, int max)
@@ -136,7 +137,7 @@ static int write_size(struct block_device *bs, uint64_t size)
 	uint8_t f[8];
 	int ret;
 
-	qcow2_put64(f, size);
+	put_be64(f, size);
 	ret = host_file_pwrite(&bs->file, 24, f, sizeof(f));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);

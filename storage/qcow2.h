@@ -246,35 +246,4 @@ int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id);
 /* qcow2_create.c */
 int qcow2_create(const char *filename, const struct block_create_args *args);
 
-/* Big-endian field access. */
-static inline uint64_t qcow2_be64(const uint8_t *p)
-{
-	return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
-	       ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
-	       ((uint64_t)p[6] << 8) | p[7];
-}
-static inline uint32_t qcow2_be32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-static inline uint16_t qcow2_be16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-static inline void qcow2_put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-static inline void qcow2_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-static inline void qcow2_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 #endif

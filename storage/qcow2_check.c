@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 struct check_ctx {
@@ -58,7 +59,7 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 			l1_size = 0;
 		}
 		for (uint32_t i = 0; i < l1_size; i++)
-			l1[i] = qcow2_be64((uint8_t *)&l1[i]);
+			l1[i] = get_be64((uint8_t *)&l1[i]);
 	}
 	for (uint32_t i = 0; i < l1_size; i++) {
 		uint64_t l2_off = l1[i] & QCOW2_OFFSET_MASK;
@@ -74,7 +75,7 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 			continue;
 		}
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
-			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
+			uint64_t e = get_be64(l2 + j * s->l2_esize);
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC: {
@@ -132,7 +133,7 @@ static int check_copied(struct check_ctx *c, uint64_t *bad)
 		if (host_file_pread(&c->bs->file, l2_off, l2, s->cluster_size) < 0)
 			continue;
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
-			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
+			uint64_t e = get_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			uint64_t d = (e & QCOW2_OFFSET_MASK) >> s->cluster_bits;
 			if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) || d >= c->nb)
@@ -155,16 +156,16 @@ static void count_bitmaps(struct check_ctx *c)
 	if (!(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
 		return;
 	for (size_t pos = 0; pos + 8 <= s->unknown_ext_len;) {
-		uint32_t type = qcow2_be32(s->unknown_ext + pos),
-			 len = qcow2_be32(s->unknown_ext + pos + 4);
+		uint32_t type = get_be32(s->unknown_ext + pos),
+			 len = get_be32(s->unknown_ext + pos + 4);
 		if (type == QCOW2_EXT_BITMAPS && len >= 24 && pos + 8 + len <= s->unknown_ext_len)
 			ext = s->unknown_ext + pos + 8;
 		pos += 8 + (((size_t)len + 7) & ~(size_t)7);
 	}
 	if (!ext)
 		return;
-	uint32_t nb = qcow2_be32(ext);
-	uint64_t dsize = qcow2_be64(ext + 8), doff = qcow2_be64(ext + 16);
+	uint32_t nb = get_be32(ext);
+	uint64_t dsize = get_be64(ext + 8), doff = get_be64(ext + 16);
 	if (dsize > (64u << 20) || (doff >> s->cluster_bits) >= c->nb) {
 		c->res->corruptions++;
 		return;
@@ -178,10 +179,10 @@ static void count_bitmaps(struct check_ctx *c)
 	count(c, doff, dsize);
 	uint64_t pos = 0;
 	for (uint32_t i = 0; i < nb && pos + 24 <= dsize; i++) {
-		uint64_t toff = qcow2_be64(dir + pos);
-		uint32_t tsize = qcow2_be32(dir + pos + 8);
-		uint16_t name = qcow2_be16(dir + pos + 18);
-		uint32_t extra = qcow2_be32(dir + pos + 20);
+		uint64_t toff = get_be64(dir + pos);
+		uint32_t tsize = get_be32(dir + pos + 8);
+		uint16_t name = get_be16(dir + pos + 18);
+		uint32_t extra = get_be32(dir + pos + 20);
 		pos += (24 + (uint64_t)extra + name + 7) & ~7ull;
 		if ((toff >> s->cluster_bits) >= c->nb || (uint64_t)tsize * 8 > (64u << 20)) {
 			c->res->corruptions++;
@@ -195,7 +196,7 @@ static void count_bitmaps(struct check_ctx *c)
 		}
 		count(c, toff, (uint64_t)tsize * 8);
 		for (uint32_t j = 0; j < tsize; j++) {
-			uint64_t d = qcow2_be64(tab + (size_t)j * 8) & QCOW2_OFFSET_MASK;
+			uint64_t d = get_be64(tab + (size_t)j * 8) & QCOW2_OFFSET_MASK;
 			if (d)
 				count(c, d, s->cluster_size);
 		}

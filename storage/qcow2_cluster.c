@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 uint64_t qcow2_l1_needed(const struct qcow2_state *s, uint64_t size)
@@ -76,7 +77,7 @@ int qcow2_l2_lookup(struct block_device *bs, uint64_t offset, uint64_t *entry)
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
+	*entry = get_be64(l2 + l2i * s->l2_esize);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return check_data_entry(bs, *entry);
 }
@@ -130,21 +131,21 @@ int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2
 	ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &l2);
 	if (ret < 0)
 		return ret;
-	*entry = qcow2_be64(l2 + l2i * s->l2_esize);
+	*entry = get_be64(l2 + l2i * s->l2_esize);
 	ret = check_data_entry(bs, *entry);
 	if (ret < 0)
 		goto out;
 	*type = qcow2_l2_type(s, *entry);
 	if (s->extended_l2 && *type != QCOW2_C_COMPRESSED) {
-		ret = map_subclusters(bs, qcow2_be64(l2 + l2i * 16 + 8), in_cluster, max, type,
-				      bytes);
+		ret =
+		    map_subclusters(bs, get_be64(l2 + l2i * 16 + 8), in_cluster, max, type, bytes);
 		goto out;
 	}
 	uint64_t got = s->cluster_size - in_cluster;
 	uint64_t host = *entry & QCOW2_OFFSET_MASK;
 	if (*type != QCOW2_C_COMPRESSED) {
 		for (uint64_t i = l2i + 1; got < max && i < (1ull << s->l2_bits); i++) {
-			uint64_t e = qcow2_be64(l2 + i * s->l2_esize);
+			uint64_t e = get_be64(l2 + i * s->l2_esize);
 			if (qcow2_l2_type(s, e) != *type)
 				break;
 			if ((*type == QCOW2_C_NORMAL || *type == QCOW2_C_ZERO_ALLOC) &&
@@ -237,7 +238,7 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry)
 	ret = l2_get_writable(bs, offset, &l2);
 	if (ret < 0)
 		return ret;
-	qcow2_put64(l2 + l2i * s->l2_esize, entry);
+	put_be64(l2 + l2i * s->l2_esize, entry);
 	qcow2_cache_mark_dirty(&s->l2_cache, l2);
 	qcow2_cache_put(&s->l2_cache, l2);
 	return 0;
@@ -277,7 +278,7 @@ int qcow2_l1_write(struct block_device *bs)
 	if (!buf)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->l1_size; i++)
-		qcow2_put64(buf + i * 8, s->l1[i]);
+		put_be64(buf + i * 8, s->l1[i]);
 	ret = host_file_pwrite(&bs->file, s->l1_table_offset, buf, (size_t)s->l1_size * 8);
 	free(buf);
 	if (ret < 0)
@@ -336,7 +337,7 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 	if (!buf)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < new_size; i++)
-		qcow2_put64(buf + i * 8, s->l1[i]);
+		put_be64(buf + i * 8, s->l1[i]);
 	ret = qcow2_alloc_clusters(bs, clusters, &new_off);
 	if (ret == 0)
 		ret = qcow2_cache_flush(&s->rb_cache);
@@ -347,8 +348,8 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 	free(buf);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot write the grown L1 table", bs->filename);
-	qcow2_put32(f, new_size);
-	qcow2_put64(f + 4, new_off);
+	put_be32(f, new_size);
+	put_be64(f + 4, new_off);
 	ret = host_file_pwrite(&bs->file, 36, f, sizeof(f));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);

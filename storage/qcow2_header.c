@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 int qcow2_probe(const uint8_t *head, size_t len, const char *filename)
 {
 	(void)filename;
-	if (len >= 8 && qcow2_be32(head) == QCOW2_MAGIC &&
-	    (qcow2_be32(head + 4) == 2 || qcow2_be32(head + 4) == 3))
+	if (len >= 8 && get_be32(head) == QCOW2_MAGIC &&
+	    (get_be32(head + 4) == 2 || get_be32(head + 4) == 3))
 		return 100;
 	return 0;
 }
@@ -79,7 +80,7 @@ static int parse_extensions(struct block_device *bs, struct qcow2_state *s, cons
 	size_t pos = start;
 
 	while (pos + 8 <= end) {
-		uint32_t type = qcow2_be32(hdr + pos), len = qcow2_be32(hdr + pos + 4);
+		uint32_t type = get_be32(hdr + pos), len = get_be32(hdr + pos + 4);
 		size_t padded = ((size_t)len + 7) & ~(size_t)7;
 		const uint8_t *data = hdr + pos + 8;
 
@@ -230,7 +231,7 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the refcount table", bs->filename);
 	for (uint32_t i = 0; i < s->l1_size; i++) {
-		s->l1[i] = qcow2_be64((uint8_t *)&s->l1[i]);
+		s->l1[i] = get_be64((uint8_t *)&s->l1[i]);
 		uint64_t off = s->l1[i] & QCOW2_OFFSET_MASK;
 		if (off & (s->cluster_size - 1))
 			return block_error(-EINVAL, "%s: L1 entry %u: L2 offset %#llx unaligned",
@@ -243,7 +244,7 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 	uint64_t rt_off = s->refcount_table_offset, l1_off = s->l1_table_offset;
 	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
 	for (uint64_t i = 0; i < s->reftable_entries; i++) {
-		s->reftable[i] = qcow2_be64((uint8_t *)&s->reftable[i]);
+		s->reftable[i] = get_be64((uint8_t *)&s->reftable[i]);
 		uint64_t off = s->reftable[i];
 		if (off & (s->cluster_size - 1))
 			return block_error(
@@ -280,33 +281,33 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 	ret = host_file_pread(&bs->file, 0, h, sizeof(h));
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the header", bs->filename);
-	if (qcow2_be32(h) != QCOW2_MAGIC)
+	if (get_be32(h) != QCOW2_MAGIC)
 		return block_error(-EINVAL, "%s: bad qcow2 magic", bs->filename);
-	s->version = qcow2_be32(h + 4);
+	s->version = get_be32(h + 4);
 	if (s->version != 2 && s->version != 3)
 		return block_error(-ENOTSUP, "%s: unsupported qcow2 version %u", bs->filename,
 				   s->version);
-	backing_off = qcow2_be64(h + 8);
-	backing_len = qcow2_be32(h + 16);
-	s->cluster_bits = qcow2_be32(h + 20);
-	bs->size = qcow2_be64(h + 24);
-	uint32_t crypt = qcow2_be32(h + 32);
-	s->l1_size = qcow2_be32(h + 36);
-	s->l1_table_offset = qcow2_be64(h + 40);
-	s->refcount_table_offset = qcow2_be64(h + 48);
-	s->refcount_table_clusters = qcow2_be32(h + 56);
-	s->nb_snapshots = qcow2_be32(h + 60);
-	s->snapshots_offset = qcow2_be64(h + 64);
+	backing_off = get_be64(h + 8);
+	backing_len = get_be32(h + 16);
+	s->cluster_bits = get_be32(h + 20);
+	bs->size = get_be64(h + 24);
+	uint32_t crypt = get_be32(h + 32);
+	s->l1_size = get_be32(h + 36);
+	s->l1_table_offset = get_be64(h + 40);
+	s->refcount_table_offset = get_be64(h + 48);
+	s->refcount_table_clusters = get_be32(h + 56);
+	s->nb_snapshots = get_be32(h + 60);
+	s->snapshots_offset = get_be64(h + 64);
 	s->refcount_order = 4;
 	s->header_length = QCOW2_V2_HEADER_LEN;
 	if (s->version == 3) {
 		if (file_size < QCOW2_V3_HEADER_LEN)
 			return block_error(-EINVAL, "%s: truncated qcow2 v3 header", bs->filename);
-		s->incompat = qcow2_be64(h + 72);
-		s->compat = qcow2_be64(h + 80);
-		s->autoclear = qcow2_be64(h + 88);
-		s->refcount_order = qcow2_be32(h + 96);
-		s->header_length = qcow2_be32(h + 100);
+		s->incompat = get_be64(h + 72);
+		s->compat = get_be64(h + 80);
+		s->autoclear = get_be64(h + 88);
+		s->refcount_order = get_be32(h + 96);
+		s->header_length = get_be32(h + 100);
 		if (s->header_length < QCOW2_V3_HEADER_LEN || s->header_length % 8)
 			return block_error(-EINVAL, "%s: invalid header length %u", bs->filename,
 					   s->header_length);
@@ -402,24 +403,24 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 
 	if (!c)
 		return -ENOMEM;
-	qcow2_put32(c, QCOW2_MAGIC);
-	qcow2_put32(c + 4, s->version);
-	qcow2_put32(c + 20, s->cluster_bits);
-	qcow2_put64(c + 24, bs->size);
-	qcow2_put32(c + 36, s->l1_size);
-	qcow2_put64(c + 40, s->l1_table_offset);
-	qcow2_put64(c + 48, s->refcount_table_offset);
-	qcow2_put32(c + 56, s->refcount_table_clusters);
-	qcow2_put32(c + 60, s->nb_snapshots);
-	qcow2_put64(c + 64, s->snapshots_offset);
+	put_be32(c, QCOW2_MAGIC);
+	put_be32(c + 4, s->version);
+	put_be32(c + 20, s->cluster_bits);
+	put_be64(c + 24, bs->size);
+	put_be32(c + 36, s->l1_size);
+	put_be64(c + 40, s->l1_table_offset);
+	put_be64(c + 48, s->refcount_table_offset);
+	put_be32(c + 56, s->refcount_table_clusters);
+	put_be32(c + 60, s->nb_snapshots);
+	put_be64(c + 64, s->snapshots_offset);
 	pos = QCOW2_V2_HEADER_LEN;
 	if (s->version == 3) {
 		s->header_length = 112;
-		qcow2_put64(c + 72, s->incompat);
-		qcow2_put64(c + 80, s->compat);
-		qcow2_put64(c + 88, s->autoclear);
-		qcow2_put32(c + 96, s->refcount_order);
-		qcow2_put32(c + 100, s->header_length);
+		put_be64(c + 72, s->incompat);
+		put_be64(c + 80, s->compat);
+		put_be64(c + 88, s->autoclear);
+		put_be32(c + 96, s->refcount_order);
+		put_be32(c + 100, s->header_length);
 		c[104] = s->compression_type;
 		pos = s->header_length;
 	}
@@ -435,14 +436,14 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 		return block_error(-ENOSPC, "%s: header does not fit in one cluster", bs->filename);
 	}
 	if (bfmt_len) {
-		qcow2_put32(c + pos, QCOW2_EXT_BACKING_FORMAT);
-		qcow2_put32(c + pos + 4, (uint32_t)bfmt_len);
+		put_be32(c + pos, QCOW2_EXT_BACKING_FORMAT);
+		put_be32(c + pos + 4, (uint32_t)bfmt_len);
 		memcpy(c + pos + 8, bs->backing_fmt, bfmt_len);
 		pos += 8 + ((bfmt_len + 7) & ~7ul);
 	}
 	if (with_ft) {
-		qcow2_put32(c + pos, QCOW2_EXT_FEATURE_TABLE);
-		qcow2_put32(c + pos + 4, (uint32_t)s->feature_table_len);
+		put_be32(c + pos, QCOW2_EXT_FEATURE_TABLE);
+		put_be32(c + pos + 4, (uint32_t)s->feature_table_len);
 		memcpy(c + pos + 8, s->feature_table, s->feature_table_len);
 		pos += 8 + ((s->feature_table_len + 7) & ~7ul);
 	}
@@ -452,8 +453,8 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	}
 	pos += 8; /* end-of-extensions marker (zeroes) */
 	if (bname_len) {
-		qcow2_put64(c + 8, pos);
-		qcow2_put32(c + 16, (uint32_t)bname_len);
+		put_be64(c + 8, pos);
+		put_be32(c + 16, (uint32_t)bname_len);
 		memcpy(c + pos, bs->backing_name, bname_len);
 		pos += bname_len;
 	}
@@ -472,9 +473,9 @@ int qcow2_header_update_features(struct block_device *bs, struct qcow2_state *s)
 
 	if (s->version < 3)
 		return 0;
-	qcow2_put64(f, s->incompat);
-	qcow2_put64(f + 8, s->compat);
-	qcow2_put64(f + 16, s->autoclear);
+	put_be64(f, s->incompat);
+	put_be64(f + 8, s->compat);
+	put_be64(f + 16, s->autoclear);
 	ret = host_file_pwrite(&bs->file, 72, f, sizeof(f));
 	if (ret < 0)
 		return block_error(ret, "%s: cannot update the header", bs->filename);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 uint64_t qcow2_refcount_read_entry(const struct qcow2_state *s, const uint8_t *blk, uint64_t i)
@@ -17,11 +18,11 @@ uint64_t qcow2_refcount_read_entry(const struct qcow2_state *s, const uint8_t *b
 
 	switch (bits) {
 	case 64:
-		return qcow2_be64(blk + i * 8);
+		return get_be64(blk + i * 8);
 	case 32:
-		return qcow2_be32(blk + i * 4);
+		return get_be32(blk + i * 4);
 	case 16:
-		return qcow2_be16(blk + i * 2);
+		return get_be16(blk + i * 2);
 	case 8:
 		return blk[i];
 	default: {
@@ -37,13 +38,13 @@ void qcow2_refcount_write_entry(const struct qcow2_state *s, uint8_t *blk, uint6
 
 	switch (bits) {
 	case 64:
-		qcow2_put64(blk + i * 8, v);
+		put_be64(blk + i * 8, v);
 		break;
 	case 32:
-		qcow2_put32(blk + i * 4, (uint32_t)v);
+		put_be32(blk + i * 4, (uint32_t)v);
 		break;
 	case 16:
-		qcow2_put16(blk + i * 2, (uint16_t)v);
+		put_be16(blk + i * 2, (uint16_t)v);
 		break;
 	case 8:
 		blk[i] = (uint8_t)v;
@@ -84,7 +85,7 @@ int qcow2_reftable_write(struct block_device *bs)
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < s->reftable_entries; i++)
-		qcow2_put64(buf + i * 8, s->reftable[i]);
+		put_be64(buf + i * 8, s->reftable[i]);
 	ret = host_file_pwrite(&bs->file, s->refcount_table_offset, buf, bytes);
 	free(buf);
 	return ret < 0 ? block_error(ret, "%s: cannot write the refcount table", bs->filename) : 0;
@@ -154,8 +155,8 @@ static int reftable_grow(struct block_device *bs, uint64_t need)
 		ret = host_file_flush(&bs->file);
 	if (ret == 0) {
 		uint8_t f[12];
-		qcow2_put64(f, s->refcount_table_offset);
-		qcow2_put32(f + 8, s->refcount_table_clusters);
+		put_be64(f, s->refcount_table_offset);
+		put_be32(f + 8, s->refcount_table_clusters);
 		ret = host_file_pwrite(&bs->file, 48, f, sizeof(f));
 		if (ret == 0)
 			ret = host_file_flush(&bs->file);
@@ -268,7 +269,7 @@ static int alloc_with_refblocks(struct block_device *bs, uint64_t start, uint64_
 		uint64_t off = s->reftable[idx];
 		if ((off >> s->cluster_bits) < first_new || (off >> s->cluster_bits) >= start + len)
 			continue;
-		qcow2_put64(e, off);
+		put_be64(e, off);
 		ret = host_file_pwrite(&bs->file, s->refcount_table_offset + idx * 8, e, 8);
 		if (ret < 0)
 			return block_error(ret, "%s: cannot update the refcount table",

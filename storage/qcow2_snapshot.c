@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage/endian.h"
 #include "storage/qcow2.h"
 
 #define SNAP_MAX_EXTRA 1024
@@ -48,14 +49,14 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		ret = host_file_pread(&bs->file, pos, h, sizeof(h));
 		if (ret < 0)
 			return block_error(ret, "%s: cannot read the snapshot table", bs->filename);
-		sn->l1_table_offset = qcow2_be64(h);
-		sn->l1_size = qcow2_be32(h + 8);
-		uint16_t id_len = qcow2_be16(h + 12), name_len = qcow2_be16(h + 14);
-		sn->date_sec = qcow2_be32(h + 16);
-		sn->date_nsec = qcow2_be32(h + 20);
-		sn->vm_clock_nsec = qcow2_be64(h + 24);
-		sn->vm_state_size = qcow2_be32(h + 32);
-		sn->extra_size = qcow2_be32(h + 36);
+		sn->l1_table_offset = get_be64(h);
+		sn->l1_size = get_be32(h + 8);
+		uint16_t id_len = get_be16(h + 12), name_len = get_be16(h + 14);
+		sn->date_sec = get_be32(h + 16);
+		sn->date_nsec = get_be32(h + 20);
+		sn->vm_clock_nsec = get_be64(h + 24);
+		sn->vm_state_size = get_be32(h + 32);
+		sn->extra_size = get_be32(h + 36);
 		if (sn->extra_size > SNAP_MAX_EXTRA)
 			return block_error(-EINVAL, "%s: snapshot %u: extra data too large (%u)",
 					   bs->filename, i, sn->extra_size);
@@ -69,13 +70,13 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		if (ret < 0)
 			return ret;
 		if (sn->extra_size >= 8)
-			sn->vm_state_size = qcow2_be64(extra);
+			sn->vm_state_size = get_be64(extra);
 		if (sn->extra_size >= 16) {
-			sn->disk_size = qcow2_be64(extra + 8);
+			sn->disk_size = get_be64(extra + 8);
 			sn->has_disk_size = true;
 		}
 		if (sn->extra_size >= 24) {
-			sn->icount = qcow2_be64(extra + 16);
+			sn->icount = get_be64(extra + 16);
 			sn->has_icount = true;
 		}
 		pos += sn->extra_size;
@@ -154,7 +155,7 @@ static int read_l1(struct block_device *bs, uint64_t off, uint32_t n, uint64_t *
 		return block_error(ret, "%s: cannot read a snapshot L1 table", bs->filename);
 	}
 	for (uint32_t i = 0; i < n; i++)
-		l1[i] = qcow2_be64((uint8_t *)&l1[i]);
+		l1[i] = get_be64((uint8_t *)&l1[i]);
 	*out = l1;
 	return 0;
 }
@@ -167,7 +168,7 @@ static int write_l1(struct block_device *bs, uint64_t off, const uint64_t *l1, u
 	if (!buf)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
-		qcow2_put64(buf + i * 8, l1[i]);
+		put_be64(buf + i * 8, l1[i]);
 	ret = host_file_pwrite(&bs->file, off, buf, (size_t)n * 8);
 	free(buf);
 	return ret < 0 ? block_error(ret, "%s: cannot write an L1 table", bs->filename) : 0;
@@ -217,7 +218,7 @@ static int l1_refs_walk(struct block_device *bs, const uint64_t *l1, uint32_t n,
 		memcpy(l2, t, s->cluster_size);
 		qcow2_cache_put(&s->l2_cache, t);
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * s->l2_esize), off, len;
+			uint64_t e = get_be64(l2 + j * s->l2_esize), off, len;
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC:
@@ -291,7 +292,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			break;
 		bool dirty = false;
 		for (uint64_t j = 0; j < (1ull << s->l2_bits) && ret == 0; j++) {
-			uint64_t e = qcow2_be64(l2 + j * s->l2_esize);
+			uint64_t e = get_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 				continue;
@@ -300,7 +301,7 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			uint64_t ne =
 			    rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
 			if (ret == 0 && ne != e) {
-				qcow2_put64(l2 + j * s->l2_esize, ne);
+				put_be64(l2 + j * s->l2_esize, ne);
 				dirty = true;
 			}
 		}
@@ -331,18 +332,18 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 	p = buf;
 	for (uint32_t i = 0; i < n; i++) {
 		size_t il = strlen(sn[i].id), nl = strlen(sn[i].name);
-		qcow2_put64(p, sn[i].l1_table_offset);
-		qcow2_put32(p + 8, sn[i].l1_size);
-		qcow2_put16(p + 12, (uint16_t)il);
-		qcow2_put16(p + 14, (uint16_t)nl);
-		qcow2_put32(p + 16, sn[i].date_sec);
-		qcow2_put32(p + 20, sn[i].date_nsec);
-		qcow2_put64(p + 24, sn[i].vm_clock_nsec);
-		qcow2_put32(p + 32,
-			    sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
-		qcow2_put32(p + 36, 16);
-		qcow2_put64(p + 40, sn[i].vm_state_size);
-		qcow2_put64(p + 48, sn[i].has_disk_size ? sn[i].disk_size : bs->size);
+		put_be64(p, sn[i].l1_table_offset);
+		put_be32(p + 8, sn[i].l1_size);
+		put_be16(p + 12, (uint16_t)il);
+		put_be16(p + 14, (uint16_t)nl);
+		put_be32(p + 16, sn[i].date_sec);
+		put_be32(p + 20, sn[i].date_nsec);
+		put_be64(p + 24, sn[i].vm_clock_nsec);
+		put_be32(p + 32,
+			 sn[i].vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn[i].vm_state_size);
+		put_be32(p + 36, 16);
+		put_be64(p + 40, sn[i].vm_state_size);
+		put_be64(p + 48, sn[i].has_disk_size ? sn[i].disk_size : bs->size);
 		memcpy(p + 56, sn[i].id, il);
 		memcpy(p + 56 + il, sn[i].name, nl);
 		sn[i].extra_size = 16;
@@ -367,8 +368,8 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 		ret = host_file_flush(&bs->file);
 	if (ret < 0)
 		return ret;
-	qcow2_put32(f, n);
-	qcow2_put64(f + 4, off);
+	put_be32(f, n);
+	put_be64(f + 4, off);
 	ret = host_file_pwrite(&bs->file, 60, f, sizeof(f));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);

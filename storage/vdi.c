@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 static int vdi_probe(const uint8_t *head, size_t len, const char *filename)
 {
 	(void)filename;
-	if (len < VDI_OFF_VERSION + 4 || vdi_le32(head + VDI_OFF_SIGNATURE) != VDI_SIGNATURE)
+	if (len < VDI_OFF_VERSION + 4 || get_le32(head + VDI_OFF_SIGNATURE) != VDI_SIGNATURE)
 		return 0;
 	return 100;
 }
@@ -35,14 +36,14 @@ static int vdi_parse_header(struct block_device *bs, struct vdi_state *s, uint64
 	if (fsize < VDI_PRE_HEADER_SIZE + 4)
 		return block_error(-EINVAL, "%s: truncated VDI header (file is %" PRIu64 " bytes)",
 				   fn, fsize);
-	if (vdi_le32(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE)
+	if (get_le32(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE)
 		return block_error(-EINVAL, "%s: not a VDI image (signature %#x, expected %#x)", fn,
-				   vdi_le32(h + VDI_OFF_SIGNATURE), VDI_SIGNATURE);
-	version = vdi_le32(h + VDI_OFF_VERSION);
+				   get_le32(h + VDI_OFF_SIGNATURE), VDI_SIGNATURE);
+	version = get_le32(h + VDI_OFF_VERSION);
 	if (version != VDI_VERSION_1_1)
 		return block_error(-ENOTSUP, "%s: unsupported VDI version %u.%u (only 1.1)", fn,
 				   version >> 16, version & 0xffff);
-	hdr_size = vdi_le32(h + VDI_OFF_HDR_SIZE);
+	hdr_size = get_le32(h + VDI_OFF_HDR_SIZE);
 	if (hdr_size < VDI_HEADER1_SIZE || hdr_size > VDI_HEAD_MAX - VDI_PRE_HEADER_SIZE)
 		return block_error(-EINVAL, "%s: invalid VDI header size %u", fn, hdr_size);
 	s->header_end = VDI_PRE_HEADER_SIZE + hdr_size;
@@ -51,39 +52,39 @@ static int vdi_parse_header(struct block_device *bs, struct vdi_state *s, uint64
 				   "%s: truncated VDI header (needs %u bytes, file is %" PRIu64 ")",
 				   fn, s->header_end, fsize);
 
-	s->type = vdi_le32(h + VDI_OFF_TYPE);
+	s->type = get_le32(h + VDI_OFF_TYPE);
 	if (s->type == VDI_TYPE_UNDO)
 		return block_error(-ENOTSUP, "%s: VDI undo images are not supported", fn);
 	if (s->type != VDI_TYPE_NORMAL && s->type != VDI_TYPE_FIXED && s->type != VDI_TYPE_DIFF)
 		return block_error(-EINVAL, "%s: unknown VDI image type %u", fn, s->type);
-	sector_size = vdi_le32(h + VDI_OFF_SECTOR_SIZE);
+	sector_size = get_le32(h + VDI_OFF_SECTOR_SIZE);
 	if (sector_size != VDI_SECTOR)
 		return block_error(-ENOTSUP, "%s: unsupported VDI sector size %u", fn, sector_size);
 
-	s->block_size = vdi_le32(h + VDI_OFF_BLOCK_SIZE);
+	s->block_size = get_le32(h + VDI_OFF_BLOCK_SIZE);
 	if (!is_pow2(s->block_size) || s->block_size < VDI_BLOCK_SIZE_MIN ||
 	    s->block_size > VDI_BLOCK_SIZE_MAX)
 		return block_error(-EINVAL, "%s: invalid VDI block size %u", fn, s->block_size);
-	s->block_extra = vdi_le32(h + VDI_OFF_BLOCK_EXTRA);
+	s->block_extra = get_le32(h + VDI_OFF_BLOCK_EXTRA);
 	if (s->block_extra % VDI_SECTOR || s->block_extra > VDI_BLOCK_SIZE_MAX)
 		return block_error(-EINVAL, "%s: invalid VDI block extra size %u", fn,
 				   s->block_extra);
 
-	s->blocks = vdi_le32(h + VDI_OFF_BLOCKS);
+	s->blocks = get_le32(h + VDI_OFF_BLOCKS);
 	if (s->blocks > VDI_BLOCKS_MAX)
 		return block_error(-EFBIG, "%s: VDI block count %u exceeds the limit %u", fn,
 				   s->blocks, VDI_BLOCKS_MAX);
-	s->disk_size = vdi_le64(h + VDI_OFF_DISK_SIZE);
+	s->disk_size = get_le64(h + VDI_OFF_DISK_SIZE);
 	if (s->disk_size > (uint64_t)s->blocks * s->block_size)
 		return block_error(
 		    -EINVAL, "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes", fn,
 		    s->disk_size, s->blocks, s->block_size);
-	if (vdi_le32(h + VDI_OFF_ALLOCATED) > s->blocks)
+	if (get_le32(h + VDI_OFF_ALLOCATED) > s->blocks)
 		return block_error(-EINVAL, "%s: VDI allocated block count %u exceeds %u blocks",
-				   fn, vdi_le32(h + VDI_OFF_ALLOCATED), s->blocks);
+				   fn, get_le32(h + VDI_OFF_ALLOCATED), s->blocks);
 
-	s->offset_bmap = vdi_le32(h + VDI_OFF_BMAP);
-	s->offset_data = vdi_le32(h + VDI_OFF_DATA);
+	s->offset_bmap = get_le32(h + VDI_OFF_BMAP);
+	s->offset_data = get_le32(h + VDI_OFF_DATA);
 	bmap_end = s->offset_bmap + (uint64_t)s->blocks * 4;
 	if (s->offset_bmap % VDI_SECTOR || s->offset_bmap < s->header_end)
 		return block_error(-EINVAL, "%s: invalid VDI block map offset %#" PRIx64, fn,
@@ -120,7 +121,7 @@ static int vdi_load_bmap(struct block_device *bs, struct vdi_state *s)
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the VDI block map", bs->filename);
 	for (uint32_t i = 0; i < s->blocks; i++)
-		s->bmap[i] = vdi_le32(raw + (size_t)i * 4);
+		s->bmap[i] = get_le32(raw + (size_t)i * 4);
 	for (uint32_t i = 0; i < s->blocks; i++)
 		s->owner[i] = VDI_BLOCK_FREE;
 
@@ -158,7 +159,7 @@ static bool vdi_is_dense(const struct vdi_state *s)
 	for (uint32_t i = 0; i < s->allocated; i++)
 		if (s->owner[i] == VDI_BLOCK_FREE)
 			return false;
-	return vdi_le32(s->head + VDI_OFF_ALLOCATED) == s->allocated;
+	return get_le32(s->head + VDI_OFF_ALLOCATED) == s->allocated;
 }
 
 static void vdi_state_free(struct vdi_state *s)

@@ -106,28 +106,6 @@ struct vdi_state {
 	bool tolerant;	       /* opened by check: bad entries are reported, not refused */
 };
 
-/* Little-endian field access on a byte buffer. */
-static inline uint32_t vdi_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t vdi_le64(const uint8_t *p)
-{
-	return (uint64_t)vdi_le32(p) | (uint64_t)vdi_le32(p + 4) << 32;
-}
-static inline void vdi_put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
-static inline void vdi_put_le64(uint8_t *p, uint64_t v)
-{
-	vdi_put_le32(p, (uint32_t)v);
-	vdi_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
 static inline uint64_t vdi_block_bytes(const struct vdi_state *s)
 {
 	return (uint64_t)s->block_size + s->block_extra;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 /* Rebuilds owner[] and the allocated count from the map (after entries were cleared). */
@@ -41,7 +42,7 @@ int vdi_check(struct block_device *bs, struct block_check_result *res, int fix)
 {
 	struct vdi_state *s = bs->state;
 	uint8_t *seen = calloc((size_t)s->blocks / 8 + 1, 1);
-	uint32_t used = 0, top = 0, hcount = vdi_le32(s->head + VDI_OFF_ALLOCATED);
+	uint32_t used = 0, top = 0, hcount = get_le32(s->head + VDI_OFF_ALLOCATED);
 	bool repair = false;
 	int ret = 0;
 
@@ -170,7 +171,7 @@ static int vdi_update_header(struct block_device *bs, const uint8_t *new_head)
 	if (ret < 0)
 		memcpy(s->head, old, s->header_end);
 	else
-		s->type = vdi_le32(s->head + VDI_OFF_TYPE);
+		s->type = get_le32(s->head + VDI_OFF_TYPE);
 	pthread_mutex_unlock(&s->meta_lock);
 	free(old);
 	return ret;
@@ -203,7 +204,7 @@ int vdi_set_backing(struct block_device *bs, const char *backing, const char *ba
 	memcpy(h, s->head, s->header_end);
 	memset(h + VDI_OFF_COMMENT, 0, VDI_COMMENT_SIZE);
 	if (!backing) {
-		vdi_put_le32(h + VDI_OFF_TYPE, VDI_TYPE_NORMAL);
+		put_le32(h + VDI_OFF_TYPE, VDI_TYPE_NORMAL);
 		memset(h + VDI_OFF_UUID_LINK, 0, 32);
 		return vdi_update_header(bs, h);
 	}
@@ -215,7 +216,7 @@ int vdi_set_backing(struct block_device *bs, const char *backing, const char *ba
 				   bs->filename);
 	snprintf((char *)h + VDI_OFF_COMMENT, VDI_COMMENT_SIZE, "%s%s:%s", VDI_BACKING_PREFIX,
 		 backing_fmt, backing);
-	vdi_put_le32(h + VDI_OFF_TYPE, VDI_TYPE_DIFF);
+	put_le32(h + VDI_OFF_TYPE, VDI_TYPE_DIFF);
 	path = vdi_path_beside(bs->filename, backing);
 	if (!path)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);

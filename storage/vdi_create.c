@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 #define VDI_DATA_ALIGN (1u << 20)
@@ -100,18 +101,18 @@ static void vdi_build_header(uint8_t *h, uint32_t type, uint64_t size, uint32_t 
 {
 	memset(h, 0, VDI_SECTOR);
 	memcpy(h, VDI_TEXT, strlen(VDI_TEXT));
-	vdi_put_le32(h + VDI_OFF_SIGNATURE, VDI_SIGNATURE);
-	vdi_put_le32(h + VDI_OFF_VERSION, VDI_VERSION_1_1);
-	vdi_put_le32(h + VDI_OFF_HDR_SIZE, VDI_HEADER1PLUS_SIZE);
-	vdi_put_le32(h + VDI_OFF_TYPE, type);
-	vdi_put_le32(h + VDI_OFF_BMAP, VDI_BMAP_OFFSET);
-	vdi_put_le32(h + VDI_OFF_DATA, (uint32_t)offset_data);
-	vdi_put_le32(h + VDI_OFF_SECTOR_SIZE, VDI_SECTOR);
-	vdi_put_le64(h + VDI_OFF_DISK_SIZE, size);
-	vdi_put_le32(h + VDI_OFF_BLOCK_SIZE, block_size);
-	vdi_put_le32(h + VDI_OFF_BLOCKS, blocks);
-	vdi_put_le32(h + VDI_OFF_ALLOCATED, type == VDI_TYPE_FIXED ? blocks : 0);
-	vdi_put_le32(h + VDI_OFF_LCHS + 12, VDI_SECTOR); /* cbSector; zero CHS: not set */
+	put_le32(h + VDI_OFF_SIGNATURE, VDI_SIGNATURE);
+	put_le32(h + VDI_OFF_VERSION, VDI_VERSION_1_1);
+	put_le32(h + VDI_OFF_HDR_SIZE, VDI_HEADER1PLUS_SIZE);
+	put_le32(h + VDI_OFF_TYPE, type);
+	put_le32(h + VDI_OFF_BMAP, VDI_BMAP_OFFSET);
+	put_le32(h + VDI_OFF_DATA, (uint32_t)offset_data);
+	put_le32(h + VDI_OFF_SECTOR_SIZE, VDI_SECTOR);
+	put_le64(h + VDI_OFF_DISK_SIZE, size);
+	put_le32(h + VDI_OFF_BLOCK_SIZE, block_size);
+	put_le32(h + VDI_OFF_BLOCKS, blocks);
+	put_le32(h + VDI_OFF_ALLOCATED, type == VDI_TYPE_FIXED ? blocks : 0);
+	put_le32(h + VDI_OFF_LCHS + 12, VDI_SECTOR); /* cbSector; zero CHS: not set */
 }
 
 /* Writes the block map of a new image: identity for a fixed image, all free otherwise. */
@@ -124,7 +125,7 @@ static int vdi_create_bmap(struct host_file *f, uint32_t blocks, bool fixed)
 		int ret;
 
 		for (uint32_t j = 0; j < n; j++)
-			vdi_put_le32(buf + j * 4, fixed ? i + j : VDI_BLOCK_FREE);
+			put_le32(buf + j * 4, fixed ? i + j : VDI_BLOCK_FREE);
 		ret = host_file_pwrite(f, VDI_BMAP_OFFSET + (uint64_t)i * 4, buf, (size_t)n * 4);
 		if (ret < 0)
 			return ret;

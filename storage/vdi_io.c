@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 #define VDI_FILL_CHUNK (1u << 20)
@@ -224,14 +225,14 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 		/* Publish: the count, then the entry (vdi_commit_entry writes them in order). */
 		s->owner[idx] = blk;
 		s->allocated++;
-		vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
+		put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
 		vdi_set_entry(s, blk, idx);
 		ret = vdi_commit_entry(bs, blk);
 		if (ret < 0) {
 			vdi_set_entry(s, blk, e);
 			s->allocated--;
 			s->owner[idx] = VDI_BLOCK_FREE;
-			vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
+			put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
 		}
 	}
 	pthread_mutex_unlock(&s->meta_lock);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 #define VDI_PAGE 4096u
@@ -40,7 +41,7 @@ int vdi_write_bmap(struct block_device *bs, uint32_t first, uint32_t count)
 		int ret;
 
 		for (uint32_t i = 0; i < n; i++)
-			vdi_put_le32(buf + i * 4, vdi_entry(s, first + i));
+			put_le32(buf + i * 4, vdi_entry(s, first + i));
 		ret = host_file_pwrite(&bs->file, s->offset_bmap + (uint64_t)first * 4, buf,
 				       (size_t)n * 4);
 		if (ret < 0)
@@ -64,7 +65,7 @@ int vdi_commit_entry(struct block_device *bs, uint32_t blk)
 
 		memcpy(buf, s->head + VDI_OFF_ALLOCATED, hl);
 		for (uint32_t i = 0; i <= blk; i++)
-			vdi_put_le32(buf + hl + i * 4, vdi_entry(s, i));
+			put_le32(buf + hl + i * 4, vdi_entry(s, i));
 		ret = host_file_pwrite(&bs->file, VDI_OFF_ALLOCATED, buf, end - VDI_OFF_ALLOCATED);
 		if (ret < 0)
 			return block_error(ret, "%s: cannot write the VDI block map", bs->filename);
@@ -107,7 +108,7 @@ int vdi_set_allocated(struct block_device *bs, uint32_t allocated)
 {
 	struct vdi_state *s = bs->state;
 
-	vdi_put_le32(s->head + VDI_OFF_ALLOCATED, allocated);
+	put_le32(s->head + VDI_OFF_ALLOCATED, allocated);
 	return vdi_write_header(bs);
 }
 

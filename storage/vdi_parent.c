@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 char *vdi_path_beside(const char *image, const char *name)
@@ -47,8 +48,8 @@ int vdi_parent_read_uuids(const char *path, uint8_t create[16], uint8_t modify[1
 	host_file_close(&f);
 	if (ret < 0)
 		return ret;
-	if (vdi_le32(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE ||
-	    vdi_le32(h + VDI_OFF_VERSION) != VDI_VERSION_1_1)
+	if (get_le32(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE ||
+	    get_le32(h + VDI_OFF_VERSION) != VDI_VERSION_1_1)
 		return -EINVAL;
 	memcpy(create, h + VDI_OFF_UUID_CREATE, 16);
 	if (modify)

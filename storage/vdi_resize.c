@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vdi.h"
 
 /* Grows the map in memory to new_blocks entries. */
@@ -73,7 +74,7 @@ static int vdi_move_data_area(struct block_device *bs, uint32_t new_blocks)
 	for (uint32_t i = 0; i < s->blocks; i++)
 		if (VDI_IS_ALLOCATED(s->bmap[i]))
 			s->owner[s->bmap[i]] = i;
-	vdi_put_le32(s->head + VDI_OFF_DATA, (uint32_t)new_data);
+	put_le32(s->head + VDI_OFF_DATA, (uint32_t)new_data);
 	return 0;
 }
 
@@ -134,9 +135,9 @@ int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 		}
 	}
 	if (ret == 0) {
-		vdi_put_le64(s->head + VDI_OFF_DISK_SIZE, new_size);
-		vdi_put_le32(s->head + VDI_OFF_BLOCKS, s->blocks);
-		vdi_put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
+		put_le64(s->head + VDI_OFF_DISK_SIZE, new_size);
+		put_le32(s->head + VDI_OFF_BLOCKS, s->blocks);
+		put_le32(s->head + VDI_OFF_ALLOCATED, s->allocated);
 		ret = vdi_write_header(bs);
 	}
 	if (ret == 0 && moved) { /* nothing past the new data end is referenced any more */

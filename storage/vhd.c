@@ -20,21 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
-
-static uint32_t vhd_get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static uint64_t vhd_get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
 
 static int vhd_probe(const uint8_t *head, size_t len, const char *filename)
 {
@@ -45,7 +32,7 @@ static int vhd_probe(const uint8_t *head, size_t len, const char *filename)
 static bool vhd_footer_ok(const uint8_t *f)
 {
 	return memcmp(f + VHD_F_COOKIE, VHD_COOKIE, 8) == 0 &&
-	       vhd_get32(f + VHD_F_CHECKSUM) == vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM);
+	       get_be32(f + VHD_F_CHECKSUM) == vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM);
 }
 
 /* The trailing footer is authoritative (the copy at 0 of a fixed disk is guest data); the copy at
@@ -69,7 +56,7 @@ static int vhd_read_footer(struct block_device *bs, struct vhd_state *s, uint64_
 	if (*trailing_ok)
 		return 0;
 	if (memcmp(copy, VHD_COOKIE, 8) == 0 && vhd_footer_ok(copy) &&
-	    vhd_get32(copy + VHD_F_TYPE) != VHD_TYPE_FIXED) {
+	    get_be32(copy + VHD_F_TYPE) != VHD_TYPE_FIXED) {
 		memcpy(s->footer, copy, VHD_FOOTER_SIZE);
 		return 0;
 	}
@@ -78,7 +65,7 @@ static int vhd_read_footer(struct block_device *bs, struct vhd_state *s, uint64_
 		return block_error(-EINVAL, "%s: no VHD footer (cookie 'conectix' not found)",
 				   bs->filename);
 	return block_error(-EINVAL, "%s: VHD footer checksum mismatch (stored %#x, computed %#x)",
-			   bs->filename, vhd_get32(f + VHD_F_CHECKSUM),
+			   bs->filename, get_be32(f + VHD_F_CHECKSUM),
 			   vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
 }
 
@@ -91,7 +78,7 @@ static uint64_t vhd_footer_size(const uint8_t *f)
 		     !memcmp(app, "d2v ", 4) || !memcmp(app, "CTXS", 4) || !memcmp(app, "tap", 4);
 
 	if (exact || chs == VHD_MAX_GEOMETRY)
-		return vhd_get64(f + VHD_F_CUR_SIZE) / VHD_SECTOR * VHD_SECTOR;
+		return get_be64(f + VHD_F_CUR_SIZE) / VHD_SECTOR * VHD_SECTOR;
 	return chs * VHD_SECTOR;
 }
 
@@ -162,7 +149,7 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 {
 	int ret;
 
-	s->header_offset = vhd_get64(s->footer + VHD_F_DATA_OFFSET);
+	s->header_offset = get_be64(s->footer + VHD_F_DATA_OFFSET);
 	if (s->header_offset < VHD_FOOTER_SIZE || s->header_offset > fsize ||
 	    fsize - s->header_offset < VHD_DYN_HEADER_SIZE)
 		return block_error(-EINVAL, "%s: dynamic header offset %llu outside the file",
@@ -174,14 +161,14 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	if (memcmp(h, VHD_DYN_COOKIE, 8) != 0)
 		return block_error(-EINVAL, "%s: no dynamic header (cookie 'cxsparse' not found)",
 				   bs->filename);
-	if (vhd_get32(h + VHD_D_CHECKSUM) != vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM))
+	if (get_be32(h + VHD_D_CHECKSUM) != vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM))
 		return block_error(
 		    -EINVAL, "%s: dynamic header checksum mismatch (stored %#x, computed %#x)",
-		    bs->filename, vhd_get32(h + VHD_D_CHECKSUM),
+		    bs->filename, get_be32(h + VHD_D_CHECKSUM),
 		    vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM));
-	s->bat_offset = vhd_get64(h + VHD_D_TABLE_OFFSET);
-	s->max_entries = vhd_get32(h + VHD_D_MAX_ENTRIES);
-	s->block_size = vhd_get32(h + VHD_D_BLOCK_SIZE);
+	s->bat_offset = get_be64(h + VHD_D_TABLE_OFFSET);
+	s->max_entries = get_be32(h + VHD_D_MAX_ENTRIES);
+	s->block_size = get_be32(h + VHD_D_BLOCK_SIZE);
 	if (s->block_size < VHD_SECTOR || s->block_size > VHD_BLOCK_SIZE_MAX ||
 	    (s->block_size & (s->block_size - 1)))
 		return block_error(-EINVAL, "%s: invalid block size %u", bs->filename,
@@ -217,8 +204,8 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	 * the last block and after every parent locator's data (never over it) instead. */
 	for (int i = 0; s->type == VHD_TYPE_DIFF && i < 8; i++) {
 		const uint8_t *loc = h + VHD_D_LOCATORS + 24 * i;
-		uint64_t len = vhd_get32(loc + 8), off = vhd_get64(loc + 16);
-		if (vhd_get32(loc) && len && off <= fsize && len <= fsize - off && off + len > end)
+		uint64_t len = get_be32(loc + 8), off = get_be64(loc + 16);
+		if (get_be32(loc) && len && off <= fsize && len <= fsize - off && off + len > end)
 			end = off + len;
 	}
 	s->footer_pos = end;
@@ -261,7 +248,7 @@ static int vhd_open(struct block_device *bs)
 	ret = vhd_read_footer(bs, s, fsize, &trailing_ok);
 	if (ret < 0)
 		goto fail;
-	s->type = vhd_get32(s->footer + VHD_F_TYPE);
+	s->type = get_be32(s->footer + VHD_F_TYPE);
 	bs->size = vhd_footer_size(s->footer);
 	if (bs->size > VHD_MAX_SECTORS * VHD_SECTOR) {
 		ret = block_error(-EINVAL, "%s: disk size %llu beyond the VHD maximum of 2040 GiB",

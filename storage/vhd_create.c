@@ -9,12 +9,12 @@
  * A backing file makes a differencing image of the parent's exact size (stored as with force_size);
  * the parent must be a VHD: its UUID and time stamp are recorded with a W2ru (relative) locator.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
 #include "storage/uuid.h"
 
@@ -53,18 +53,12 @@ static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t 
 	}
 
 	memcpy(hdr + VHD_D_COOKIE, VHD_DYN_COOKIE, 8);
-	uint64_t v64 = htobe64(VHD_NO_OFFSET);
-	memcpy(hdr + VHD_D_DATA_OFFSET, &v64, 8);
-	v64 = htobe64(bat_off);
-	memcpy(hdr + VHD_D_TABLE_OFFSET, &v64, 8);
-	uint32_t v32 = htobe32(0x00010000);
-	memcpy(hdr + VHD_D_VERSION, &v32, 4);
-	v32 = htobe32((uint32_t)blocks);
-	memcpy(hdr + VHD_D_MAX_ENTRIES, &v32, 4);
-	v32 = htobe32(block_size);
-	memcpy(hdr + VHD_D_BLOCK_SIZE, &v32, 4);
-	v32 = htobe32(vhd_checksum(hdr, sizeof(hdr), VHD_D_CHECKSUM));
-	memcpy(hdr + VHD_D_CHECKSUM, &v32, 4);
+	put_be64(hdr + VHD_D_DATA_OFFSET, VHD_NO_OFFSET);
+	put_be64(hdr + VHD_D_TABLE_OFFSET, bat_off);
+	put_be32(hdr + VHD_D_VERSION, 0x00010000);
+	put_be32(hdr + VHD_D_MAX_ENTRIES, (uint32_t)blocks);
+	put_be32(hdr + VHD_D_BLOCK_SIZE, block_size);
+	put_be32(hdr + VHD_D_CHECKSUM, vhd_checksum(hdr, sizeof(hdr), VHD_D_CHECKSUM));
 
 	bat = malloc(bat_bytes);
 	if (!bat)

@@ -6,11 +6,11 @@
  * write intact: the footer at the new end of the file, then the block (bitmap, data, zeroes) over
  * the old footer, then the BAT entry. A crash before the last step leaks the block, nothing more.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
 
 static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
@@ -191,8 +191,9 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 	if (ret < 0)
 		return vhd_io_error(bs, "block allocation", pos, ret);
 	s->footer_pos = pos + span;
-	uint32_t be = htobe32((uint32_t)(pos / VHD_SECTOR));
-	ret = host_file_pwrite(&bs->file, s->bat_offset + idx * 4, &be, 4);
+	uint8_t be[4];
+	put_be32(be, (uint32_t)(pos / VHD_SECTOR));
+	ret = host_file_pwrite(&bs->file, s->bat_offset + idx * 4, be, 4);
 	if (ret < 0)
 		return vhd_io_error(bs, "BAT update", s->bat_offset + idx * 4, ret);
 	if (s->diff)

@@ -1,9 +1,9 @@
 /* VHD metadata helpers: checksums, the CHS geometry, footers. */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
 
 /* One's complement of the byte sum, the 4-byte checksum field at skip_off counted as zero. */
@@ -52,21 +52,7 @@ void vhd_geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *sec
 
 void vhd_footer_set_checksum(uint8_t *f)
 {
-	uint32_t c = htobe32(vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
-
-	memcpy(f + VHD_F_CHECKSUM, &c, 4);
-}
-
-static void vhd_put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static void vhd_put64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
+	put_be32(f + VHD_F_CHECKSUM, vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
 }
 
 void vhd_footer_fill(uint8_t *f, uint32_t type, uint64_t size, uint64_t data_offset,
@@ -78,21 +64,20 @@ void vhd_footer_fill(uint8_t *f, uint32_t type, uint64_t size, uint64_t data_off
 
 	memset(f, 0, VHD_FOOTER_SIZE);
 	memcpy(f + VHD_F_COOKIE, VHD_COOKIE, 8);
-	vhd_put32(f + VHD_F_FEATURES, 2); /* "reserved", always set */
-	vhd_put32(f + VHD_F_VERSION, 0x00010000);
-	vhd_put64(f + VHD_F_DATA_OFFSET, data_offset);
-	vhd_put32(f + VHD_F_TIMESTAMP, now > VHD_EPOCH ? (uint32_t)(now - VHD_EPOCH) : 0);
+	put_be32(f + VHD_F_FEATURES, 2); /* "reserved", always set */
+	put_be32(f + VHD_F_VERSION, 0x00010000);
+	put_be64(f + VHD_F_DATA_OFFSET, data_offset);
+	put_be32(f + VHD_F_TIMESTAMP, now > VHD_EPOCH ? (uint32_t)(now - VHD_EPOCH) : 0);
 	memcpy(f + VHD_F_CREATOR_APP, creator, 4);
-	vhd_put32(f + VHD_F_CREATOR_VER, 0x00010000);
+	put_be32(f + VHD_F_CREATOR_VER, 0x00010000);
 	memcpy(f + VHD_F_CREATOR_OS, "Lnux", 4);
-	vhd_put64(f + VHD_F_ORIG_SIZE, size);
-	vhd_put64(f + VHD_F_CUR_SIZE, size);
+	put_be64(f + VHD_F_ORIG_SIZE, size);
+	put_be64(f + VHD_F_CUR_SIZE, size);
 	vhd_geometry(size / VHD_SECTOR, &cyls, &heads, &secs);
-	cyls = htobe16(cyls);
-	memcpy(f + VHD_F_CYLS, &cyls, 2);
+	put_be16(f + VHD_F_CYLS, cyls);
 	f[VHD_F_HEADS] = heads;
 	f[VHD_F_SECS] = secs;
-	vhd_put32(f + VHD_F_TYPE, type);
+	put_be32(f + VHD_F_TYPE, type);
 	memcpy(f + VHD_F_UUID, uuid, 16);
 	vhd_footer_set_checksum(f);
 }

@@ -5,12 +5,12 @@
  * in UTF-16BE. The relative locator is tried first, then the others; backslashes become slashes.
  * Every locator is checked to lie inside the file and to be of sane length before it is read.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
 
 #define VHD_LOC_W2RU 0x57327275u /* "W2ru" */
@@ -18,13 +18,6 @@
 #define VHD_LOC_MACX 0x4d616358u /* "MacX" */
 #define VHD_LOC_MAX 4096u	 /* bytes of locator data we read */
 #define VHD_NAME_MAX 1024u	 /* bytes of a parent name in UTF-8 */
-
-static uint32_t vhd_be32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
 
 /* UTF-16 (big- or little-endian) to UTF-8; false on an unpaired surrogate or overflow. */
 static bool vhd_utf16_to_utf8(const uint8_t *in, size_t units, bool be, char *out, size_t cap)
@@ -122,12 +115,10 @@ static void vhd_unwindows(char *name)
 /* One locator's name into out; 0 when it gave one. */
 static int vhd_locator(struct block_device *bs, const uint8_t *loc, uint64_t fsize, char *out)
 {
-	uint32_t code = vhd_be32(loc), len = vhd_be32(loc + 8);
-	uint64_t off;
+	uint32_t code = get_be32(loc), len = get_be32(loc + 8);
+	uint64_t off = get_be64(loc + 16);
 	uint8_t buf[VHD_LOC_MAX];
 
-	memcpy(&off, loc + 16, 8);
-	off = be64toh(off);
 	if (code != VHD_LOC_W2RU && code != VHD_LOC_W2KU && code != VHD_LOC_MACX)
 		return -ENOENT;
 	if (len == 0 || len > VHD_LOC_MAX || off > fsize || len > fsize - off)
@@ -159,7 +150,7 @@ int vhd_parent_open(struct block_device *bs, const uint8_t *hdr, uint64_t fsize)
 	for (int o = 0; o < 3 && ret == -ENOENT; o++) {
 		for (int i = 0; i < 8 && ret == -ENOENT; i++) {
 			const uint8_t *loc = hdr + VHD_D_LOCATORS + 24 * i;
-			if (vhd_be32(loc) == order[o])
+			if (get_be32(loc) == order[o])
 				ret = vhd_locator(bs, loc, fsize, name);
 		}
 	}
@@ -221,13 +212,9 @@ int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uin
 		return block_error(-EINVAL, "%s: parent name '%s' too long for a locator", filename,
 				   backing);
 	uint8_t *loc = hdr + VHD_D_LOCATORS;
-	uint32_t v = htobe32(backing[0] == '/' ? VHD_LOC_W2KU : VHD_LOC_W2RU);
-	memcpy(loc, &v, 4);
-	v = htobe32(VHD_SECTOR); /* data space, in bytes as Hyper-V writes it */
-	memcpy(loc + 4, &v, 4);
-	v = htobe32((uint32_t)units * 2);
-	memcpy(loc + 8, &v, 4);
-	uint64_t o = htobe64(loc_off);
-	memcpy(loc + 16, &o, 8);
+	put_be32(loc, backing[0] == '/' ? VHD_LOC_W2KU : VHD_LOC_W2RU);
+	put_be32(loc + 4, VHD_SECTOR); /* data space, in bytes as Hyper-V writes it */
+	put_be32(loc + 8, (uint32_t)units * 2);
+	put_be64(loc + 16, loc_off);
 	return 0;
 }

@@ -7,11 +7,11 @@
  * names its old parent, and a crash leaves at worst an unused sector. Each rebase leaves the old
  * locator's sector unused (512 bytes), as a deleted block would be.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhd.h"
 
 int vhd_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt)
@@ -58,8 +58,7 @@ int vhd_set_backing(struct block_device *bs, const char *backing, const char *ba
 	ret = vhd_parent_fill(bs->filename, hdr, backing, loc_off, loc);
 	if (ret < 0)
 		goto out;
-	uint32_t sum = htobe32(vhd_checksum(hdr, sizeof(hdr), VHD_D_CHECKSUM));
-	memcpy(hdr + VHD_D_CHECKSUM, &sum, 4);
+	put_be32(hdr + VHD_D_CHECKSUM, vhd_checksum(hdr, sizeof(hdr), VHD_D_CHECKSUM));
 	/* The footer first (the file then ends in a valid one), then the locator over the old
 	 * footer's place, then the header that points at it. */
 	ret = host_file_pwrite(&bs->file, loc_off + VHD_SECTOR, s->footer, VHD_FOOTER_SIZE);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 
 static int vhdx_probe(const uint8_t *head, size_t len, const char *filename)
@@ -164,7 +165,7 @@ static int vhdx_open(struct block_device *bs)
 		goto fail;
 	}
 	for (uint64_t i = 0; i < s->bat_entries; i++)
-		s->bat[i] = vhdx_get64((uint8_t *)&s->bat[i]);
+		s->bat[i] = get_le64((uint8_t *)&s->bat[i]);
 	ret = vhdx_check_bat(bs, s, fsize);
 	if (ret < 0)
 		goto fail;

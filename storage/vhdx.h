@@ -91,12 +91,6 @@ struct vhdx_state {
 uint32_t vhdx_crc32c(const void *buf, size_t len);
 /* CRC-32C of buf with the 4-byte field at crc_off counted as zero. */
 uint32_t vhdx_checksum(const uint8_t *buf, size_t len, size_t crc_off);
-uint16_t vhdx_get16(const uint8_t *p);
-uint32_t vhdx_get32(const uint8_t *p);
-uint64_t vhdx_get64(const uint8_t *p);
-void vhdx_put16(uint8_t *p, uint16_t v);
-void vhdx_put32(uint8_t *p, uint32_t v);
-void vhdx_put64(uint8_t *p, uint64_t v);
 int vhdx_guid_random(uint8_t guid[16]);
 bool vhdx_guid_is_zero(const uint8_t guid[16]);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 
 /* A size option within [min, max]: a power of two, or a multiple of 1M. */
@@ -38,9 +39,9 @@ static void vhdx_meta_entry(uint8_t *table, int i, const uint8_t *guid, uint32_t
 {
 	uint8_t *e = table + 32 + 32 * i;
 	memcpy(e, guid, 16);
-	vhdx_put32(e + 16, off);
-	vhdx_put32(e + 20, len);
-	vhdx_put32(e + 24, flags);
+	put_le32(e + 16, off);
+	put_le32(e + 20, len);
+	put_le32(e + 24, flags);
 }
 
 /* The header section: identifier, headers (sequence 1 and 2), region tables. */
@@ -60,28 +61,28 @@ static int vhdx_write_header_section(struct host_file *f, uint64_t log_size, uin
 	memcpy(h, "head", 4);
 	ret =
 	    vhdx_guid_random(h + VHDX_H_FILE_GUID) ? -EIO : vhdx_guid_random(h + VHDX_H_DATA_GUID);
-	vhdx_put16(h + VHDX_H_LOG_VERSION, 0);
-	vhdx_put16(h + VHDX_H_VERSION, 1);
-	vhdx_put32(h + VHDX_H_LOG_LENGTH, (uint32_t)log_size);
-	vhdx_put64(h + VHDX_H_LOG_OFFSET, VHDX_MIB);
+	put_le16(h + VHDX_H_LOG_VERSION, 0);
+	put_le16(h + VHDX_H_VERSION, 1);
+	put_le32(h + VHDX_H_LOG_LENGTH, (uint32_t)log_size);
+	put_le64(h + VHDX_H_LOG_OFFSET, VHDX_MIB);
 	memcpy(buf + VHDX_HEADER2, h, VHDX_HEADER_SIZE);
 	for (int i = 0; i < 2; i++) {
 		uint8_t *hh = buf + (i ? VHDX_HEADER2 : VHDX_HEADER1);
-		vhdx_put64(hh + VHDX_H_SEQ, i + 1);
-		vhdx_put32(hh + VHDX_H_CRC, vhdx_crc32c(hh, VHDX_HEADER_SIZE));
+		put_le64(hh + VHDX_H_SEQ, i + 1);
+		put_le32(hh + VHDX_H_CRC, vhdx_crc32c(hh, VHDX_HEADER_SIZE));
 	}
 	uint8_t *r = buf + VHDX_REGION1;
 	memcpy(r, "regi", 4);
-	vhdx_put32(r + 8, 2);
+	put_le32(r + 8, 2);
 	memcpy(r + 16, vhdx_guid_bat, 16);
-	vhdx_put64(r + 32, bat_off);
-	vhdx_put32(r + 40, (uint32_t)bat_len);
-	vhdx_put32(r + 44, 1);
+	put_le64(r + 32, bat_off);
+	put_le32(r + 40, (uint32_t)bat_len);
+	put_le32(r + 44, 1);
 	memcpy(r + 48, vhdx_guid_metadata, 16);
-	vhdx_put64(r + 64, meta_off);
-	vhdx_put32(r + 72, (uint32_t)VHDX_MIB);
-	vhdx_put32(r + 76, 1);
-	vhdx_put32(r + 4, vhdx_crc32c(r, VHDX_REGION_SIZE));
+	put_le64(r + 64, meta_off);
+	put_le32(r + 72, (uint32_t)VHDX_MIB);
+	put_le32(r + 76, 1);
+	put_le32(r + 4, vhdx_crc32c(r, VHDX_REGION_SIZE));
 	memcpy(buf + VHDX_REGION2, r, VHDX_REGION_SIZE);
 	if (ret == 0)
 		ret = host_file_pwrite(f, 0, buf, VHDX_REGION2 + VHDX_REGION_SIZE);
@@ -99,19 +100,19 @@ static int vhdx_write_metadata(struct host_file *f, uint64_t meta_off, uint64_t 
 	if (!m)
 		return -ENOMEM;
 	memcpy(m, "metadata", 8);
-	vhdx_put16(m + 10, 5);
+	put_le16(m + 10, 5);
 	const uint32_t base = VHDX_META_TABLE_SIZE, req = 4, vd = 2;
 	vhdx_meta_entry(m, 0, vhdx_guid_file_params, base + 0, 8, req);
 	vhdx_meta_entry(m, 1, vhdx_guid_disk_size, base + 8, 8, req | vd);
 	vhdx_meta_entry(m, 2, vhdx_guid_page83, base + 16, 16, req | vd);
 	vhdx_meta_entry(m, 3, vhdx_guid_logical_sector, base + 32, 4, req | vd);
 	vhdx_meta_entry(m, 4, vhdx_guid_physical_sector, base + 36, 4, req | vd);
-	vhdx_put32(items + 0, block_size);
-	vhdx_put32(items + 4, fixed ? 1 : 0); /* LeaveBlocksAllocated */
-	vhdx_put64(items + 8, size);
+	put_le32(items + 0, block_size);
+	put_le32(items + 4, fixed ? 1 : 0); /* LeaveBlocksAllocated */
+	put_le64(items + 8, size);
 	ret = vhdx_guid_random(items + 16);
-	vhdx_put32(items + 32, 512);
-	vhdx_put32(items + 36, 4096);
+	put_le32(items + 32, 512);
+	put_le32(items + 36, 4096);
 	if (ret == 0)
 		ret = host_file_pwrite(f, meta_off, m, VHDX_META_TABLE_SIZE + 64);
 	free(m);
@@ -180,8 +181,8 @@ int vhdx_create(const char *filename, const struct block_create_args *args)
 		if (!bat)
 			ret = -ENOMEM;
 		for (uint64_t b = 0; bat && b < blocks; b++)
-			vhdx_put64(bat + (b + b / chunk) * 8,
-				   (data_off + b * block) | VHDX_BAT_FULLY_PRESENT);
+			put_le64(bat + (b + b / chunk) * 8,
+				 (data_off + b * block) | VHDX_BAT_FULLY_PRESENT);
 		if (bat)
 			ret = host_file_pwrite(&f, bat_off, bat, entries * 8);
 		free(bat);

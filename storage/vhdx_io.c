@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 
 static int vhdx_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
@@ -52,7 +53,7 @@ static int vhdx_bat_set(struct block_device *bs, uint64_t block, uint64_t host)
 	ret = host_file_pread(&bs->file, sector_off, sector, sizeof(sector));
 	if (ret < 0)
 		return vhdx_io_error(bs, "BAT read", sector_off, ret);
-	vhdx_put64(sector + byte % VHDX_LOG_SECTOR, e);
+	put_le64(sector + byte % VHDX_LOG_SECTOR, e);
 	ret = vhdx_log_write_sector(bs, s, sector_off, sector);
 	if (ret < 0)
 		return ret;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 
 #define VHDX_LOG_HDR 64u
@@ -52,16 +53,16 @@ static uint64_t vhdx_desc_area(uint32_t count)
 /* Is the fully read entry `e` (len bytes) consistent? Its descriptors and data sectors. */
 static bool vhdx_log_entry_ok(struct vhdx_state *s, const uint8_t *e, uint64_t len)
 {
-	uint32_t count = vhdx_get32(e + 24);
-	uint64_t seq = vhdx_get64(e + 16), data = vhdx_desc_area(count), ndata = 0;
-	uint64_t last = vhdx_get64(e + 56); /* the file's size with the entry applied */
+	uint32_t count = get_le32(e + 24);
+	uint64_t seq = get_le64(e + 16), data = vhdx_desc_area(count), ndata = 0;
+	uint64_t last = get_le64(e + 56); /* the file's size with the entry applied */
 
-	if (vhdx_get32(e + 4) != vhdx_checksum(e, len, 4) || last > VHDX_TARGET_MAX)
+	if (get_le32(e + 4) != vhdx_checksum(e, len, 4) || last > VHDX_TARGET_MAX)
 		return false;
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *d = e + VHDX_LOG_HDR + VHDX_DESC * i;
-		uint64_t off = vhdx_get64(d + 16), zlen = vhdx_get64(d + 8);
-		if (vhdx_get64(d + 24) != seq || off % VHDX_LOG_SECTOR || off < VHDX_MIB ||
+		uint64_t off = get_le64(d + 16), zlen = get_le64(d + 8);
+		if (get_le64(d + 24) != seq || off % VHDX_LOG_SECTOR || off < VHDX_MIB ||
 		    off > last)
 			return false;
 		if (!memcmp(d, "zero", 4)) {
@@ -72,9 +73,8 @@ static bool vhdx_log_entry_ok(struct vhdx_state *s, const uint8_t *e, uint64_t l
 			if (zlen > last - off || data + (ndata + 1) * VHDX_LOG_SECTOR > len)
 				return false;
 			const uint8_t *sec = e + data + ndata * VHDX_LOG_SECTOR;
-			if (memcmp(sec, "data", 4) ||
-			    vhdx_get32(sec + 4) != (uint32_t)(seq >> 32) ||
-			    vhdx_get32(sec + 4092) != (uint32_t)seq)
+			if (memcmp(sec, "data", 4) || get_le32(sec + 4) != (uint32_t)(seq >> 32) ||
+			    get_le32(sec + 4092) != (uint32_t)seq)
 				return false;
 			ndata++;
 		} else {
@@ -97,10 +97,10 @@ static int vhdx_log_entry_load(struct block_device *bs, struct vhdx_state *s, ui
 	*buf = NULL;
 	if (ret < 0)
 		return ret;
-	uint64_t len = vhdx_get32(h + 8), tail = vhdx_get32(h + 12);
-	uint32_t count = vhdx_get32(h + 24);
+	uint64_t len = get_le32(h + 8), tail = get_le32(h + 12);
+	uint32_t count = get_le32(h + 24);
 	if (memcmp(h, "loge", 4) || len == 0 || len % VHDX_LOG_SECTOR || len > s->log_length ||
-	    tail % VHDX_LOG_SECTOR || tail >= s->log_length || vhdx_get64(h + 16) == 0 ||
+	    tail % VHDX_LOG_SECTOR || tail >= s->log_length || get_le64(h + 16) == 0 ||
 	    memcmp(h + 32, s->header + VHDX_H_LOG_GUID, 16) || vhdx_desc_area(count) > len)
 		return 0;
 	/* A hostile log could make every position claim a huge entry: bound the work. */
@@ -116,22 +116,22 @@ static int vhdx_log_entry_load(struct block_device *bs, struct vhdx_state *s, ui
 		return ret < 0 ? ret : 0;
 	}
 	*buf = e;
-	*out = (struct vhdx_log_entry){pos, len, vhdx_get64(h + 16), tail};
+	*out = (struct vhdx_log_entry){pos, len, get_le64(h + 16), tail};
 	return 1;
 }
 
 static int vhdx_log_apply(struct block_device *bs, const uint8_t *e)
 {
-	uint32_t count = vhdx_get32(e + 24);
+	uint32_t count = get_le32(e + 24);
 	uint64_t data = vhdx_desc_area(count);
 	uint8_t sector[VHDX_LOG_SECTOR];
 	int ret = 0;
 
 	for (uint32_t i = 0; i < count && ret == 0; i++) {
 		const uint8_t *d = e + VHDX_LOG_HDR + VHDX_DESC * i;
-		uint64_t off = vhdx_get64(d + 16);
+		uint64_t off = get_le64(d + 16);
 		if (!memcmp(d, "zero", 4)) {
-			ret = host_file_write_zeroes(&bs->file, off, vhdx_get64(d + 8));
+			ret = host_file_write_zeroes(&bs->file, off, get_le64(d + 8));
 			continue;
 		}
 		memcpy(sector, d + 8, 8); /* leading bytes */
@@ -182,7 +182,7 @@ static int vhdx_log_apply_active(struct block_device *bs, struct vhdx_state *s,
 			if (ret < 0)
 				return ret;
 		}
-		*last_file_offset = vhdx_get64(bufs[head] + 56);
+		*last_file_offset = get_le64(bufs[head] + 56);
 		return 1;
 	}
 	return 0;
@@ -265,25 +265,25 @@ void vhdx_log_entry_build(uint8_t e[VHDX_LOG_ENTRY_SIZE], const uint8_t log_guid
 {
 	memset(e, 0, VHDX_LOG_ENTRY_SIZE);
 	memcpy(e, "loge", 4);
-	vhdx_put32(e + 8, VHDX_LOG_ENTRY_SIZE);
-	vhdx_put32(e + 12, 0); /* tail: this entry is the whole sequence */
-	vhdx_put64(e + 16, seq);
-	vhdx_put32(e + 24, 1);
+	put_le32(e + 8, VHDX_LOG_ENTRY_SIZE);
+	put_le32(e + 12, 0); /* tail: this entry is the whole sequence */
+	put_le64(e + 16, seq);
+	put_le32(e + 24, 1);
 	memcpy(e + 32, log_guid, 16);
-	vhdx_put64(e + 48, file_size);
-	vhdx_put64(e + 56, file_size);
+	put_le64(e + 48, file_size);
+	put_le64(e + 56, file_size);
 	uint8_t *d = e + VHDX_LOG_HDR;
 	memcpy(d, "desc", 4);
 	memcpy(d + 4, data + VHDX_LOG_SECTOR - 4, 4);
 	memcpy(d + 8, data, 8);
-	vhdx_put64(d + 16, file_offset);
-	vhdx_put64(d + 24, seq);
+	put_le64(d + 16, file_offset);
+	put_le64(d + 24, seq);
 	uint8_t *sec = e + VHDX_LOG_SECTOR;
 	memcpy(sec, "data", 4);
-	vhdx_put32(sec + 4, (uint32_t)(seq >> 32));
+	put_le32(sec + 4, (uint32_t)(seq >> 32));
 	memcpy(sec + 8, data + 8, VHDX_LOG_SECTOR - 12);
-	vhdx_put32(sec + 4092, (uint32_t)seq);
-	vhdx_put32(e + 4, vhdx_crc32c(e, VHDX_LOG_ENTRY_SIZE));
+	put_le32(sec + 4092, (uint32_t)seq);
+	put_le32(e + 4, vhdx_crc32c(e, VHDX_LOG_ENTRY_SIZE));
 }
 
 int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_t file_offset,

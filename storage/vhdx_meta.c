@@ -1,8 +1,8 @@
 /* VHDX metadata: CRC-32C, GUIDs, the two headers, the region table and the metadata region. */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 #include "storage/uuid.h"
 
@@ -56,45 +56,6 @@ uint32_t vhdx_checksum(const uint8_t *buf, size_t len, size_t crc_off)
 	return ~vhdx_crc_update(crc, buf + crc_off + 4, len - crc_off - 4);
 }
 
-uint16_t vhdx_get16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-uint32_t vhdx_get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-uint64_t vhdx_get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-void vhdx_put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-void vhdx_put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-void vhdx_put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
 int vhdx_guid_random(uint8_t guid[16])
 {
 	if (random_fill(guid, 16) < 0)
@@ -114,11 +75,11 @@ static const char *vhdx_header_problem(const uint8_t *h)
 {
 	if (memcmp(h + VHDX_H_SIG, "head", 4))
 		return "no signature 'head'";
-	if (vhdx_get32(h + VHDX_H_CRC) != vhdx_checksum(h, VHDX_HEADER_SIZE, VHDX_H_CRC))
+	if (get_le32(h + VHDX_H_CRC) != vhdx_checksum(h, VHDX_HEADER_SIZE, VHDX_H_CRC))
 		return "checksum mismatch";
-	if (vhdx_get16(h + VHDX_H_VERSION) != 1)
+	if (get_le16(h + VHDX_H_VERSION) != 1)
 		return "version is not 1";
-	if (vhdx_get16(h + VHDX_H_LOG_VERSION) != 0)
+	if (get_le16(h + VHDX_H_LOG_VERSION) != 0)
 		return "log version is not 0";
 	return NULL;
 }
@@ -142,11 +103,11 @@ int vhdx_headers_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 				   bs->filename, why[0], why[1]);
 	int cur = why[0]   ? 1
 		  : why[1] ? 0
-			   : vhdx_get64(h[1] + VHDX_H_SEQ) > vhdx_get64(h[0] + VHDX_H_SEQ);
+			   : get_le64(h[1] + VHDX_H_SEQ) > get_le64(h[0] + VHDX_H_SEQ);
 	memcpy(s->header, h[cur], VHDX_HEADER_SIZE);
 	s->header_slot = cur;
-	s->log_offset = vhdx_get64(s->header + VHDX_H_LOG_OFFSET);
-	s->log_length = vhdx_get32(s->header + VHDX_H_LOG_LENGTH);
+	s->log_offset = get_le64(s->header + VHDX_H_LOG_OFFSET);
+	s->log_length = get_le32(s->header + VHDX_H_LOG_LENGTH);
 	if (s->log_offset < VHDX_MIB || s->log_offset % VHDX_MIB || s->log_length % VHDX_MIB ||
 	    s->log_length == 0 || s->log_length > VHDX_LOG_MAX || s->log_offset > fsize ||
 	    fsize - s->log_offset < s->log_length)
@@ -162,9 +123,9 @@ int vhdx_header_update(struct block_device *bs, struct vhdx_state *s)
 {
 	for (int i = 0; i < 2; i++) {
 		int slot = !s->header_slot;
-		vhdx_put64(s->header + VHDX_H_SEQ, vhdx_get64(s->header + VHDX_H_SEQ) + 1);
-		vhdx_put32(s->header + VHDX_H_CRC, 0);
-		vhdx_put32(s->header + VHDX_H_CRC, vhdx_crc32c(s->header, VHDX_HEADER_SIZE));
+		put_le64(s->header + VHDX_H_SEQ, get_le64(s->header + VHDX_H_SEQ) + 1);
+		put_le32(s->header + VHDX_H_CRC, 0);
+		put_le32(s->header + VHDX_H_CRC, vhdx_crc32c(s->header, VHDX_HEADER_SIZE));
 		int ret = host_file_pwrite(&bs->file, slot ? VHDX_HEADER2 : VHDX_HEADER1, s->header,
 					   VHDX_HEADER_SIZE);
 		if (ret == 0)
@@ -185,13 +146,13 @@ static bool vhdx_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 static int vhdx_region_table(struct block_device *bs, struct vhdx_state *s, const uint8_t *t,
 			     uint64_t fsize)
 {
-	uint32_t n = vhdx_get32(t + 8);
+	uint32_t n = get_le32(t + 8);
 	bool have_bat = false, have_meta = false;
 
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *e = t + 16 + 32 * i;
-		uint64_t off = vhdx_get64(e + 16), len = vhdx_get32(e + 24);
-		bool required = vhdx_get32(e + 28) & 1;
+		uint64_t off = get_le64(e + 16), len = get_le32(e + 24);
+		bool required = get_le32(e + 28) & 1;
 		bool is_bat = !memcmp(e, vhdx_guid_bat, 16),
 		     is_meta = !memcmp(e, vhdx_guid_metadata, 16);
 		if (!is_bat && !is_meta) {
@@ -244,9 +205,9 @@ int vhdx_regions_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 					   bs->filename, strerror(-ret));
 		if (memcmp(t, "regi", 4))
 			why = "no signature 'regi'";
-		else if (vhdx_get32(t + 4) != vhdx_checksum(t, sizeof(t), 4))
+		else if (get_le32(t + 4) != vhdx_checksum(t, sizeof(t), 4))
 			why = "checksum mismatch";
-		else if (vhdx_get32(t + 8) > VHDX_MAX_ENTRIES)
+		else if (get_le32(t + 8) > VHDX_MAX_ENTRIES)
 			why = "too many entries";
 		else
 			return vhdx_region_table(bs, s, t, fsize);
@@ -258,13 +219,13 @@ int vhdx_regions_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 static int vhdx_meta_item(struct block_device *bs, struct vhdx_state *s, const uint8_t *table,
 			  const uint8_t *guid, const char *name, void *out, uint32_t len)
 {
-	uint16_t n = vhdx_get16(table + 10);
+	uint16_t n = get_le16(table + 10);
 
 	for (uint16_t i = 0; i < n; i++) {
 		const uint8_t *e = table + 32 + 32 * i;
 		if (memcmp(e, guid, 16))
 			continue;
-		uint32_t off = vhdx_get32(e + 16), ilen = vhdx_get32(e + 20);
+		uint32_t off = get_le32(e + 16), ilen = get_le32(e + 20);
 		if (ilen < len || off < VHDX_META_TABLE_SIZE || off > s->meta_length ||
 		    s->meta_length - off < ilen)
 			return block_error(-EINVAL,
@@ -289,16 +250,16 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the VHDX metadata table: %s", bs->filename,
 				   strerror(-ret));
-	if (memcmp(t, "metadata", 8) || vhdx_get16(t + 10) > VHDX_MAX_ENTRIES)
+	if (memcmp(t, "metadata", 8) || get_le16(t + 10) > VHDX_MAX_ENTRIES)
 		return block_error(-EINVAL, "%s: invalid VHDX metadata table", bs->filename);
-	for (uint16_t i = 0; i < vhdx_get16(t + 10); i++) {
+	for (uint16_t i = 0; i < get_le16(t + 10); i++) {
 		const uint8_t *e = t + 32 + 32 * i;
 		bool known =
 		    !memcmp(e, vhdx_guid_file_params, 16) || !memcmp(e, vhdx_guid_disk_size, 16) ||
 		    !memcmp(e, vhdx_guid_page83, 16) || !memcmp(e, vhdx_guid_logical_sector, 16) ||
 		    !memcmp(e, vhdx_guid_physical_sector, 16) ||
 		    !memcmp(e, vhdx_guid_parent_locator, 16);
-		if (!known && (vhdx_get32(e + 24) & 4))
+		if (!known && (get_le32(e + 24) & 4))
 			return block_error(-ENOTSUP, "%s: unknown required VHDX metadata item %u",
 					   bs->filename, i);
 	}
@@ -323,21 +284,21 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 		if (ret < 0)
 			return ret;
 	}
-	s->block_size = vhdx_get32(fp);
-	if (vhdx_get32(fp + 4) & 2)
+	s->block_size = get_le32(fp);
+	if (get_le32(fp + 4) & 2)
 		return block_error(-ENOTSUP, "%s: differencing VHDX images are not supported",
 				   bs->filename);
 	if (s->block_size < VHDX_BLOCK_MIN || s->block_size > VHDX_BLOCK_MAX ||
 	    (s->block_size & (s->block_size - 1)))
 		return block_error(-EINVAL, "%s: invalid VHDX block size %u", bs->filename,
 				   s->block_size);
-	s->logical_sector = vhdx_get32(ls);
-	s->physical_sector = vhdx_get32(ps);
+	s->logical_sector = get_le32(ls);
+	s->physical_sector = get_le32(ps);
 	if ((s->logical_sector != 512 && s->logical_sector != 4096) ||
 	    (s->physical_sector != 512 && s->physical_sector != 4096))
 		return block_error(-EINVAL, "%s: invalid VHDX sector sizes %u/%u", bs->filename,
 				   s->logical_sector, s->physical_sector);
-	bs->size = vhdx_get64(sz);
+	bs->size = get_le64(sz);
 	if (bs->size > VHDX_MAX_SIZE || bs->size % s->logical_sector)
 		return block_error(-EINVAL, "%s: invalid VHDX virtual disk size %llu", bs->filename,
 				   (unsigned long long)bs->size);

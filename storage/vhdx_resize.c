@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vhdx.h"
 
 /* Zero, through the log, the on-disk BAT bytes [from, to) that are not zero already. */
@@ -79,7 +80,7 @@ static int vhdx_grow(struct block_device *bs, struct vhdx_state *s, uint64_t new
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the VHDX metadata: %s", bs->filename,
 				   strerror(-ret));
-	vhdx_put64(sector + s->size_item % VHDX_LOG_SECTOR, new_size);
+	put_le64(sector + s->size_item % VHDX_LOG_SECTOR, new_size);
 	ret = vhdx_log_write_sector(bs, s, sec, sector);
 	if (ret < 0)
 		return ret;

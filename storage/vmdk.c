@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/endian.h"
 #include "storage/vmdk.h"
 
 static int vmdk_probe(const uint8_t *head, size_t len, const char *filename)
@@ -23,7 +24,7 @@ static int vmdk_probe(const uint8_t *head, size_t len, const char *filename)
 	static const char sig[] = "# Disk DescriptorFile";
 
 	(void)filename;
-	if (len >= 4 && vmdk_le32(head) == VMDK_MAGIC)
+	if (len >= 4 && get_le32(head) == VMDK_MAGIC)
 		return 100;
 	if (len >= sizeof(sig) - 1 && memcmp(head, sig, sizeof(sig) - 1) == 0)
 		return 100;
@@ -85,8 +86,8 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 		return ret;
 	e->sectors = e->capacity;
 	s->embedded = true;
-	uint64_t doff = vmdk_le64(hdr + VMDK_H_DESC_OFFSET),
-		 dsize = vmdk_le64(hdr + VMDK_H_DESC_SIZE);
+	uint64_t doff = get_le64(hdr + VMDK_H_DESC_OFFSET),
+		 dsize = get_le64(hdr + VMDK_H_DESC_SIZE);
 	if (dsize > VMDK_DESC_MAX / VMDK_SECTOR || doff > fsize / VMDK_SECTOR ||
 	    (doff == 0 && dsize) || dsize * VMDK_SECTOR > fsize - doff * VMDK_SECTOR)
 		return block_error(
@@ -122,7 +123,7 @@ static int vmdk_open(struct block_device *bs)
 		block_error(ret, "%s: cannot read: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
-	if (fsize >= 4 && vmdk_le32(hdr) == VMDK_MAGIC)
+	if (fsize >= 4 && get_le32(hdr) == VMDK_MAGIC)
 		ret = vmdk_open_monolithic(bs, s, hdr, fsize);
 	else
 		ret = vmdk_open_text(bs, s, fsize);

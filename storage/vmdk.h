@@ -144,11 +144,6 @@ int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, in
 
 int vmdk_create(const char *filename, const struct block_create_args *args);
 int vmdk_check(struct block_device *bs, struct block_check_result *res, int fix);
-/* Little-endian fields of sparse-extent headers and tables (storage/vmdk_sparse.c). */
-uint32_t vmdk_le32(const uint8_t *p);
-uint64_t vmdk_le64(const uint8_t *p);
-void vmdk_put32(uint8_t *p, uint32_t v);
-void vmdk_put64(uint8_t *p, uint64_t v);
 char *vmdk_path_join(const char *base, const char *name);
 
 #endif

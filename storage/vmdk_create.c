@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/endian.h"
 #include "storage/vmdk.h"
 #include "storage/uuid.h"
 
@@ -97,19 +98,19 @@ static int vmdk_write_sparse(struct host_file *f, uint64_t capacity, const char 
 
 	if (desc && strlen(desc) > VMDK_DESC_SECTORS * VMDK_SECTOR)
 		return -ENAMETOOLONG;
-	vmdk_put32(hdr + VMDK_H_MAGIC, VMDK_MAGIC);
-	vmdk_put32(hdr + VMDK_H_VERSION, c->stream ? 3 : c->zeroed ? 2 : 1);
-	vmdk_put32(hdr + VMDK_H_FLAGS,
-		   VMDK_FLAG_NL_DETECT | VMDK_FLAG_RGD | (c->zeroed ? VMDK_FLAG_ZERO_GRAIN : 0) |
-		       (c->stream ? VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS : 0));
-	vmdk_put64(hdr + VMDK_H_CAPACITY, capacity);
-	vmdk_put64(hdr + VMDK_H_GRAIN, grain);
-	vmdk_put64(hdr + VMDK_H_DESC_OFFSET, 1);
-	vmdk_put64(hdr + VMDK_H_DESC_SIZE, VMDK_DESC_SECTORS);
-	vmdk_put32(hdr + VMDK_H_GTES, (uint32_t)gtes);
-	vmdk_put64(hdr + VMDK_H_RGD_OFFSET, rgd);
-	vmdk_put64(hdr + VMDK_H_GD_OFFSET, gd);
-	vmdk_put64(hdr + VMDK_H_OVERHEAD, overhead);
+	put_le32(hdr + VMDK_H_MAGIC, VMDK_MAGIC);
+	put_le32(hdr + VMDK_H_VERSION, c->stream ? 3 : c->zeroed ? 2 : 1);
+	put_le32(hdr + VMDK_H_FLAGS,
+		 VMDK_FLAG_NL_DETECT | VMDK_FLAG_RGD | (c->zeroed ? VMDK_FLAG_ZERO_GRAIN : 0) |
+		     (c->stream ? VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS : 0));
+	put_le64(hdr + VMDK_H_CAPACITY, capacity);
+	put_le64(hdr + VMDK_H_GRAIN, grain);
+	put_le64(hdr + VMDK_H_DESC_OFFSET, 1);
+	put_le64(hdr + VMDK_H_DESC_SIZE, VMDK_DESC_SECTORS);
+	put_le32(hdr + VMDK_H_GTES, (uint32_t)gtes);
+	put_le64(hdr + VMDK_H_RGD_OFFSET, rgd);
+	put_le64(hdr + VMDK_H_GD_OFFSET, gd);
+	put_le64(hdr + VMDK_H_OVERHEAD, overhead);
 	memcpy(hdr + VMDK_H_NL_CHARS, "\n \r\n", 4);
 	if (c->stream)
 		hdr[VMDK_H_COMPRESS_ALGO] = 1;
@@ -125,7 +126,7 @@ static int vmdk_write_sparse(struct host_file *f, uint64_t capacity, const char 
 	for (int copy = 0; copy < 2 && ret == 0; copy++) {
 		uint64_t base = copy ? gd : rgd;
 		for (uint64_t i = 0; i < gt_count; i++)
-			vmdk_put32(dir + 4 * i, (uint32_t)(base + gd_sectors + i * gt_sectors));
+			put_le32(dir + 4 * i, (uint32_t)(base + gd_sectors + i * gt_sectors));
 		ret = host_file_pwrite(f, base * VMDK_SECTOR, dir, gd_sectors * VMDK_SECTOR);
 	}
 	free(dir);

@@ -10,29 +10,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "storage/endian.h"
 #include "storage/vmdk.h"
-
-uint32_t vmdk_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t vmdk_le64(const uint8_t *p)
-{
-	return vmdk_le32(p) | (uint64_t)vmdk_le32(p + 4) << 32;
-}
-
-void vmdk_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-void vmdk_put64(uint8_t *p, uint64_t v)
-{
-	vmdk_put32(p, (uint32_t)v);
-	vmdk_put32(p + 4, (uint32_t)(v >> 32));
-}
 
 static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_t off_sectors,
 			 uint64_t fsize, const char *what, uint32_t **out)
@@ -56,7 +35,7 @@ static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_
 				   strerror(-ret));
 	}
 	for (uint32_t i = 0; i < e->gd_entries; i++) {
-		d[i] = vmdk_le32((uint8_t *)&d[i]);
+		d[i] = get_le32((uint8_t *)&d[i]);
 		if (d[i] && ((uint64_t)d[i] > fsize / VMDK_SECTOR ||
 			     fsize - (uint64_t)d[i] * VMDK_SECTOR < (uint64_t)e->gtes * 4)) {
 			uint32_t bad = d[i];
@@ -89,10 +68,10 @@ static int vmdk_read_footer(struct block_device *bs, struct vmdk_extent *e, uint
 		ret = host_file_pread(e->f, at + VMDK_SECTOR, hdr, VMDK_SECTOR);
 	if (ret < 0)
 		return block_error(ret, "%s: cannot read the footer: %s", e->name, strerror(-ret));
-	if (vmdk_le32(m + 8) != 0 || vmdk_le32(m + 12) != 3 || vmdk_le32(hdr) != VMDK_MAGIC)
+	if (get_le32(m + 8) != 0 || get_le32(m + 12) != 3 || get_le32(hdr) != VMDK_MAGIC)
 		return block_error(-EINVAL, "%s: stream-optimized extent without a valid footer",
 				   e->name);
-	if (vmdk_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END)
+	if (get_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END)
 		return block_error(-EINVAL, "%s: footer has no grain directory offset", e->name);
 	return 0;
 }
@@ -104,29 +83,29 @@ int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8
 	int ret;
 
 	memcpy(hdr, head, sizeof(hdr));
-	if (vmdk_le32(hdr) != VMDK_MAGIC)
+	if (get_le32(hdr) != VMDK_MAGIC)
 		return block_error(-EINVAL, "%s: not a hosted sparse extent (no KDMV magic)",
 				   e->name);
 	e->type = VMDK_EXT_SPARSE;
 	pthread_mutex_init(&e->lock, NULL);
 	for (int i = 0; i < VMDK_GT_CACHE; i++)
 		e->gt[i].index = UINT32_MAX;
-	e->version = vmdk_le32(hdr + VMDK_H_VERSION);
+	e->version = get_le32(hdr + VMDK_H_VERSION);
 	if (e->version < 1 || e->version > 3)
 		return block_error(-ENOTSUP, "%s: sparse extent version %u not supported", e->name,
 				   e->version);
-	if (vmdk_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END) {
+	if (get_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END) {
 		ret = vmdk_read_footer(bs, e, fsize, hdr);
 		if (ret < 0)
 			return ret;
 		e->footer = true;
 	}
-	e->flags = vmdk_le32(hdr + VMDK_H_FLAGS);
-	e->capacity = vmdk_le64(hdr + VMDK_H_CAPACITY);
-	uint64_t grain = vmdk_le64(hdr + VMDK_H_GRAIN);
-	e->gtes = vmdk_le32(hdr + VMDK_H_GTES);
-	e->gd_offset = vmdk_le64(hdr + VMDK_H_GD_OFFSET);
-	e->rgd_offset = vmdk_le64(hdr + VMDK_H_RGD_OFFSET);
+	e->flags = get_le32(hdr + VMDK_H_FLAGS);
+	e->capacity = get_le64(hdr + VMDK_H_CAPACITY);
+	uint64_t grain = get_le64(hdr + VMDK_H_GRAIN);
+	e->gtes = get_le32(hdr + VMDK_H_GTES);
+	e->gd_offset = get_le64(hdr + VMDK_H_GD_OFFSET);
+	e->rgd_offset = get_le64(hdr + VMDK_H_RGD_OFFSET);
 	e->compressed = e->flags & VMDK_FLAG_COMPRESSED;
 	e->markers = e->flags & VMDK_FLAG_MARKERS;
 	e->zero_grain = e->flags & VMDK_FLAG_ZERO_GRAIN;
@@ -142,9 +121,9 @@ int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8
 	if (e->capacity > VMDK_CAPACITY_MAX)
 		return block_error(-EINVAL, "%s: capacity of %llu sectors too large", e->name,
 				   (unsigned long long)e->capacity);
-	if (e->compressed && vmdk_le32(hdr + VMDK_H_COMPRESS_ALGO) % 65536 != 1)
+	if (e->compressed && get_le32(hdr + VMDK_H_COMPRESS_ALGO) % 65536 != 1)
 		return block_error(-ENOTSUP, "%s: compression algorithm %u not supported", e->name,
-				   vmdk_le32(hdr + VMDK_H_COMPRESS_ALGO) & 0xffff);
+				   get_le32(hdr + VMDK_H_COMPRESS_ALGO) & 0xffff);
 	uint64_t per_gt = (uint64_t)e->grain * e->gtes;
 	uint64_t entries = (e->capacity + per_gt - 1) / per_gt;
 	if (entries > VMDK_GD_MAX)
@@ -217,7 +196,7 @@ static int vmdk_gt_load(struct block_device *bs, struct vmdk_extent *e, uint32_t
 		return block_error(ret, "%s: cannot read grain table %u: %s", e->name, gdi,
 				   strerror(-ret));
 	for (uint32_t i = 0; i < e->gtes; i++)
-		victim->e[i] = vmdk_le32((uint8_t *)&victim->e[i]);
+		victim->e[i] = get_le32((uint8_t *)&victim->e[i]);
 	victim->index = gdi;
 	victim->used = ++e->clock;
 	*out = victim;
@@ -280,12 +259,12 @@ static int vmdk_gt_create(struct block_device *bs, struct vmdk_extent *e, uint32
 	if (ret == 0 && e->rgd)
 		ret = vmdk_gt_alloc(e, &rgt);
 	if (ret == 0 && e->rgd) {
-		vmdk_put32(le, rgt);
+		put_le32(le, rgt);
 		ret =
 		    host_file_pwrite(e->f, e->rgd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
 	}
 	if (ret == 0) {
-		vmdk_put32(le, gt);
+		put_le32(le, gt);
 		ret = host_file_pwrite(e->f, e->gd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
 	}
 	if (ret < 0)
@@ -309,7 +288,7 @@ int vmdk_gte_set(struct block_device *bs, struct vmdk_extent *e, uint64_t sector
 		if (ret < 0)
 			return ret;
 	}
-	vmdk_put32(le, gte);
+	put_le32(le, gte);
 	if (e->rgd)
 		ret =
 		    host_file_pwrite(e->f, (uint64_t)e->rgd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
@@ -352,7 +331,7 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	}
 	size_t clen = max - hdr;
 	if (e->markers) {
-		uint32_t size = max >= 12 ? vmdk_le32(buf + 8) : 0;
+		uint32_t size = max >= 12 ? get_le32(buf + 8) : 0;
 		if (size == 0 || size > max - hdr) {
 			free(buf);
 			return block_error(-EINVAL,
@@ -390,8 +369,8 @@ int vmdk_grain_deflate(struct vmdk_extent *e, uint64_t lba, const uint8_t *grain
 		return block_error(-EIO, "%s: deflate failed", e->name);
 	}
 	if (e->markers) {
-		vmdk_put64(buf, lba);
-		vmdk_put32(buf + 8, (uint32_t)clen);
+		put_le64(buf, lba);
+		put_le32(buf + 8, (uint32_t)clen);
 	}
 	*out = buf;
 	*total = (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;

@@ -10,6 +10,7 @@
 
 #include "memory/e820.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/layout.h"
 
@@ -48,33 +49,6 @@
 #define SEL_DATA 0x18
 #define SEL_TSS 0x20
 
-static uint16_t get16(const uint8_t *p)
-{
-	return p[0] | p[1] << 8;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v);
-	put32(p + 4, v >> 32);
-}
-
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, char *err,
 		  size_t errlen)
 {
@@ -87,18 +61,18 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, ch
 		snprintf(err, errlen, "no HdrS signature at 0x202: not a bzImage");
 		return -ENOEXEC;
 	}
-	if (get16(img + HDR_BOOT_FLAG) != 0xAA55) {
+	if (get_le16(img + HDR_BOOT_FLAG) != 0xAA55) {
 		snprintf(err, errlen, "no 0xAA55 boot flag at 0x1FE: not a bzImage");
 		return -ENOEXEC;
 	}
-	hdr->version = get16(img + HDR_VERSION);
+	hdr->version = get_le16(img + HDR_VERSION);
 	if (hdr->version < 0x020C) {
 		snprintf(err, errlen, "boot protocol %u.%02u is too old (need 2.12 or later)",
 			 hdr->version >> 8, hdr->version & 0xFF);
 		return -ENOEXEC;
 	}
 	hdr->loadflags = img[HDR_LOADFLAGS];
-	hdr->xloadflags = get16(img + HDR_XLOADFLAGS);
+	hdr->xloadflags = get_le16(img + HDR_XLOADFLAGS);
 	if (!(hdr->loadflags & LOADED_HIGH) || !(hdr->xloadflags & XLF_KERNEL_64)) {
 		snprintf(err, errlen, "kernel has no 64-bit entry point (XLF_KERNEL_64 not set)");
 		return -ENOEXEC;
@@ -114,11 +88,11 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, ch
 		return -ENOEXEC;
 	}
 	hdr->kernel_size = len - hdr->kernel_offset;
-	hdr->initrd_addr_max = get32(img + HDR_INITRD_ADDR_MAX);
-	hdr->kernel_alignment = get32(img + HDR_KERNEL_ALIGNMENT);
-	hdr->cmdline_size = get32(img + HDR_CMDLINE_SIZE);
-	hdr->pref_address = get64(img + HDR_PREF_ADDRESS);
-	hdr->init_size = get32(img + HDR_INIT_SIZE);
+	hdr->initrd_addr_max = get_le32(img + HDR_INITRD_ADDR_MAX);
+	hdr->kernel_alignment = get_le32(img + HDR_KERNEL_ALIGNMENT);
+	hdr->cmdline_size = get_le32(img + HDR_CMDLINE_SIZE);
+	hdr->pref_address = get_le64(img + HDR_PREF_ADDRESS);
+	hdr->init_size = get_le32(img + HDR_INIT_SIZE);
 	return 0;
 }
 
@@ -200,11 +174,11 @@ static int write_page_tables(struct guest_memory *gm)
 	if (!pt)
 		return -EFAULT;
 	memset(pt, 0, 6 * 4096);
-	put64(pt, (LAYOUT_BOOT_PML4 + 0x1000) | 0x3);
+	put_le64(pt, (LAYOUT_BOOT_PML4 + 0x1000) | 0x3);
 	for (int i = 0; i < 4; i++)
-		put64(pt + 0x1000 + 8 * i, (LAYOUT_BOOT_PML4 + 0x2000 + 0x1000 * i) | 0x3);
+		put_le64(pt + 0x1000 + 8 * i, (LAYOUT_BOOT_PML4 + 0x2000 + 0x1000 * i) | 0x3);
 	for (uint64_t i = 0; i < 4 * 512; i++)
-		put64(pt + 0x2000 + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB */
+		put_le64(pt + 0x2000 + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB */
 	return 0;
 }
 
@@ -258,13 +232,13 @@ int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 	memcpy(zp + HDR_START, img + HDR_START, hdr->header_end - HDR_START);
 	zp[HDR_TYPE_OF_LOADER] = 0xFF;
 	zp[HDR_LOADFLAGS] |= LOADED_HIGH;
-	put32(zp + HDR_CMD_LINE_PTR, LAYOUT_BOOT_CMDLINE);
-	put32(zp + BP_EXT_CMD_LINE_PTR, 0);
-	put32(zp + HDR_RAMDISK_IMAGE, boot->initrd_addr);
-	put32(zp + HDR_RAMDISK_SIZE, boot->initrd_size);
-	put32(zp + BP_EXT_RAMDISK_IMAGE, boot->initrd_addr >> 32);
-	put32(zp + BP_EXT_RAMDISK_SIZE, boot->initrd_size >> 32);
-	put64(zp + BP_ACPI_RSDP, rsdp);
+	put_le32(zp + HDR_CMD_LINE_PTR, LAYOUT_BOOT_CMDLINE);
+	put_le32(zp + BP_EXT_CMD_LINE_PTR, 0);
+	put_le32(zp + HDR_RAMDISK_IMAGE, boot->initrd_addr);
+	put_le32(zp + HDR_RAMDISK_SIZE, boot->initrd_size);
+	put_le32(zp + BP_EXT_RAMDISK_IMAGE, boot->initrd_addr >> 32);
+	put_le32(zp + BP_EXT_RAMDISK_SIZE, boot->initrd_size >> 32);
+	put_le64(zp + BP_ACPI_RSDP, rsdp);
 	zp[BP_E820_ENTRIES] = e820_n;
 	memcpy(zp + BP_E820_TABLE, e820, e820_n * sizeof(*e820));
 

@@ -8,6 +8,7 @@
 
 #include "devices/ata/ata_internal.h"
 #include "devices/disk.h"
+#include "storage/endian.h"
 
 enum {
 	SENSE_NONE = 0x00,
@@ -28,25 +29,6 @@ enum { MEDIA_EVENT_NONE = 0, MEDIA_EVENT_NEW = 2, MEDIA_EVENT_REMOVAL = 3 };
 
 #define CD_BLOCK 2048
 #define CD_MAX_BLOCKS 360000 /* an 80-minute CD; larger images are DVDs */
-
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 static bool atapi_has_medium(const struct ata_device *dev)
 {
@@ -100,7 +82,7 @@ static void atapi_addr(uint8_t *p, uint32_t lba, bool msf)
 	if (msf)
 		atapi_msf(p, lba);
 	else
-		put32(p, lba);
+		put_be32(p, lba);
 }
 
 static void atapi_request_sense(struct ata_device *dev)
@@ -134,14 +116,14 @@ static void atapi_inquiry(struct ata_device *dev)
 	disk_pad_string((char *)b + 8, 8, "MINIVMM");
 	disk_pad_string((char *)b + 16, 16, dev->disk->model);
 	disk_pad_string((char *)b + 32, 4, dev->disk->firmware);
-	atapi_reply(dev, 36, be16(dev->packet + 3));
+	atapi_reply(dev, 36, get_be16(dev->packet + 3));
 }
 
 static void atapi_read_capacity(struct ata_device *dev)
 {
 	uint32_t blocks = atapi_blocks(dev);
-	put32(dev->buf, blocks ? blocks - 1 : 0);
-	put32(dev->buf + 4, CD_BLOCK);
+	put_be32(dev->buf, blocks ? blocks - 1 : 0);
+	put_be32(dev->buf + 4, CD_BLOCK);
 	atapi_reply(dev, 8, 8);
 }
 
@@ -173,10 +155,10 @@ static size_t atapi_mode_page_fill(struct ata_device *dev, uint8_t page, uint8_t
 		p[5] = 0x73; /* CD-DA, accurate stream, R-W, C2 pointers */
 		/* Tray loading, eject, lock supported, current lock state. */
 		p[6] = (uint8_t)(0x29 | (dev->locked ? 0x02 : 0));
-		put16(p + 8, 706);  /* max speed (KB/s, 4x) */
-		put16(p + 10, 2);   /* volume levels */
-		put16(p + 12, 512); /* buffer (KB) */
-		put16(p + 14, 706); /* current speed */
+		put_be16(p + 8, 706);  /* max speed (KB/s, 4x) */
+		put_be16(p + 10, 2);   /* volume levels */
+		put_be16(p + 12, 512); /* buffer (KB) */
+		put_be16(p + 14, 706); /* current speed */
 		return 22;
 	}
 	return 0;
@@ -214,8 +196,8 @@ static void atapi_mode_sense(struct ata_device *dev, bool ten)
 		len += n;
 	}
 	if (ten) {
-		put16(b, (uint16_t)(len - 2));
-		atapi_reply(dev, len, be16(dev->packet + 7));
+		put_be16(b, (uint16_t)(len - 2));
+		atapi_reply(dev, len, get_be16(dev->packet + 7));
 	} else {
 		b[0] = (uint8_t)(len - 1);
 		atapi_reply(dev, len, dev->packet[4]);
@@ -224,7 +206,7 @@ static void atapi_mode_sense(struct ata_device *dev, bool ten)
 
 static void atapi_mode_select(struct ata_device *dev, bool ten)
 {
-	uint32_t len = ten ? be16(dev->packet + 7) : dev->packet[4];
+	uint32_t len = ten ? get_be16(dev->packet + 7) : dev->packet[4];
 	/* The parameters are taken and ignored: nothing here is changeable. */
 	if (len > ATA_BUF_SIZE) {
 		atapi_invalid_field(dev);
@@ -257,7 +239,7 @@ static void atapi_start_stop(struct ata_device *dev)
 static void atapi_get_configuration(struct ata_device *dev)
 {
 	uint8_t rt = dev->packet[1] & 3;
-	uint16_t start = be16(dev->packet + 2);
+	uint16_t start = get_be16(dev->packet + 2);
 	uint8_t *b = dev->buf;
 	bool medium = atapi_has_medium(dev);
 	bool dvd = medium && atapi_blocks(dev) > CD_MAX_BLOCKS;
@@ -269,7 +251,7 @@ static void atapi_get_configuration(struct ata_device *dev)
 		return;
 	}
 	memset(b, 0, 128);
-	put16(b + 6, profile);
+	put_be16(b + 6, profile);
 	static const uint16_t features[] = {0x0000, 0x0001, 0x0002, 0x0003, 0x0010, 0x001E};
 	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 		uint16_t code = features[i];
@@ -277,21 +259,21 @@ static void atapi_get_configuration(struct ata_device *dev)
 		bool current = code <= 3 || medium;
 		if ((rt == 2 && code != start) || code < start || (rt == 1 && !current))
 			continue;
-		put16(p, code);
+		put_be16(p, code);
 		p[2] = (uint8_t)(current ? 1 : 0);
 		switch (code) {
 		case 0x0000: /* profile list: DVD-ROM, CD-ROM */
 			p[2] |= 0x02;
 			p[3] = 8;
-			put16(p + 4, 0x0010);
+			put_be16(p + 4, 0x0010);
 			p[6] = profile == 0x0010;
-			put16(p + 8, 0x0008);
+			put_be16(p + 8, 0x0008);
 			p[10] = profile == 0x0008;
 			break;
 		case 0x0001: /* core: ATAPI */
 			p[2] |= 0x02 | (2 << 2);
 			p[3] = 8;
-			put32(p + 4, 2);
+			put_be32(p + 4, 2);
 			p[8] = 1; /* device busy event */
 			break;
 		case 0x0002: /* morphing: polled events */
@@ -306,8 +288,8 @@ static void atapi_get_configuration(struct ata_device *dev)
 			break;
 		case 0x0010: /* random readable */
 			p[3] = 8;
-			put32(p + 4, CD_BLOCK);
-			put16(p + 8, 1);
+			put_be32(p + 4, CD_BLOCK);
+			put_be16(p + 8, 1);
 			break;
 		case 0x001E: /* CD read */
 			p[2] |= 2 << 2;
@@ -316,8 +298,8 @@ static void atapi_get_configuration(struct ata_device *dev)
 		}
 		len += 4 + p[3];
 	}
-	put32(b, (uint32_t)(len - 4));
-	atapi_reply(dev, len, be16(dev->packet + 7));
+	put_be32(b, (uint32_t)(len - 4));
+	atapi_reply(dev, len, get_be16(dev->packet + 7));
 }
 
 static void atapi_read_toc(struct ata_device *dev)
@@ -380,8 +362,8 @@ static void atapi_read_toc(struct ata_device *dev)
 		atapi_invalid_field(dev);
 		return;
 	}
-	put16(b, (uint16_t)(len - 2));
-	atapi_reply(dev, len, be16(dev->packet + 7));
+	put_be16(b, (uint16_t)(len - 2));
+	atapi_reply(dev, len, get_be16(dev->packet + 7));
 }
 
 static void atapi_event_status(struct ata_device *dev)
@@ -403,8 +385,8 @@ static void atapi_event_status(struct ata_device *dev)
 	} else {
 		b[2] = 0x80; /* no event available */
 	}
-	put16(b, (uint16_t)(len - 2));
-	atapi_reply(dev, len, be16(dev->packet + 7));
+	put_be16(b, (uint16_t)(len - 2));
+	atapi_reply(dev, len, get_be16(dev->packet + 7));
 }
 
 static void atapi_disc_info(struct ata_device *dev)
@@ -415,16 +397,16 @@ static void atapi_disc_info(struct ata_device *dev)
 		return;
 	}
 	memset(b, 0, 34);
-	put16(b, 32);
+	put_be16(b, 32);
 	b[2] = 0x0E;		   /* complete disc, complete last session */
 	b[3] = 1;		   /* first track */
 	b[4] = 1;		   /* sessions */
 	b[5] = 1;		   /* first track of the last session */
 	b[6] = 1;		   /* last track of the last session */
 	b[8] = 0x00;		   /* CD-DA or CD-ROM */
-	put32(b + 16, 0xFFFFFFFF); /* no lead-in time for the last session */
-	put32(b + 20, 0xFFFFFFFF);
-	atapi_reply(dev, 34, be16(dev->packet + 7));
+	put_be32(b + 16, 0xFFFFFFFF); /* no lead-in time for the last session */
+	put_be32(b + 20, 0xFFFFFFFF);
+	atapi_reply(dev, 34, get_be16(dev->packet + 7));
 }
 
 static void atapi_mechanism_status(struct ata_device *dev)
@@ -432,7 +414,7 @@ static void atapi_mechanism_status(struct ata_device *dev)
 	uint8_t *b = dev->buf;
 	memset(b, 0, 8);
 	b[1] = dev->tray_open ? 0x10 : 0;
-	atapi_reply(dev, 8, be16(dev->packet + 8));
+	atapi_reply(dev, 8, get_be16(dev->packet + 8));
 }
 
 /* Commands that need a medium, and whether a pending unit attention must be reported first. */
@@ -504,10 +486,10 @@ void atapi_execute(struct ata_device *dev)
 		atapi_read_capacity(dev);
 		return;
 	case 0x28:
-		atapi_read(dev, be32(p + 2), be16(p + 7));
+		atapi_read(dev, get_be32(p + 2), get_be16(p + 7));
 		return;
 	case 0xA8:
-		atapi_read(dev, be32(p + 2), be32(p + 6));
+		atapi_read(dev, get_be32(p + 2), get_be32(p + 6));
 		return;
 	case 0x1A:
 		atapi_mode_sense(dev, false);

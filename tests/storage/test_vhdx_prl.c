@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "storage/endian.h"
 #include "storage/parallels.h"
 #include "storage/vhdx.h"
 #include "tests/lib/testlib.h"
@@ -167,14 +168,14 @@ static void test_vhdx_hostile_log(void **state)
 	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
 	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0); /* sequence 2 */
 	memset(h + VHDX_H_LOG_GUID, 0x5a, 16);
-	vhdx_put32(h + VHDX_H_CRC, 0);
-	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	put_le32(h + VHDX_H_CRC, 0);
+	put_le32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
 	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	memset(e, 0, sizeof(e));
 	memcpy(e, "loge", 4);
-	vhdx_put32(e + 8, MiB);
-	vhdx_put64(e + 16, 7);
-	vhdx_put32(e + 24, 1);
+	put_le32(e + 8, MiB);
+	put_le64(e + 16, 7);
+	put_le32(e + 24, 1);
 	memset(e + 32, 0x5a, 16);
 	for (uint64_t pos = 0; pos < MiB; pos += 4096)
 		assert_int_equal(host_file_pwrite(&f, MiB + pos, e, sizeof(e)), 0);
@@ -202,21 +203,21 @@ static void log_zero_entry(const char *img, bool good)
 	assert_int_equal(host_file_open(&f, img, HOST_FILE_RDWR), 0);
 	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	memset(h + VHDX_H_LOG_GUID, 0x33, 16);
-	vhdx_put32(h + VHDX_H_CRC, 0);
-	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	put_le32(h + VHDX_H_CRC, 0);
+	put_le32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
 	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	memcpy(e, "loge", 4);
-	vhdx_put32(e + 8, 4096);
-	vhdx_put64(e + 16, 9);
-	vhdx_put32(e + 24, 1);
+	put_le32(e + 8, 4096);
+	put_le64(e + 16, 9);
+	put_le32(e + 24, 1);
 	memset(e + 32, 0x33, 16);
-	vhdx_put64(e + 48, 4 * MiB);
-	vhdx_put64(e + 56, 4 * MiB);
+	put_le64(e + 48, 4 * MiB);
+	put_le64(e + 56, 4 * MiB);
 	memcpy(e + 64, "zero", 4);
-	vhdx_put64(e + 72, MiB);
-	vhdx_put64(e + 80, 2 * MiB);
-	vhdx_put64(e + 88, 9);
-	vhdx_put32(e + 4, vhdx_crc32c(e, 4096) ^ (good ? 0 : 1));
+	put_le64(e + 72, MiB);
+	put_le64(e + 80, 2 * MiB);
+	put_le64(e + 88, 9);
+	put_le32(e + 4, vhdx_crc32c(e, 4096) ^ (good ? 0 : 1));
 	assert_int_equal(host_file_pwrite(&f, MiB, e, 4096), 0);
 	host_file_close(&f);
 }
@@ -250,7 +251,7 @@ static void test_vhdx_bad_entry_ignored(void **state)
 	assert_int_equal(host_file_open(&f, img, 0), 0);
 	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	host_file_close(&f);
-	assert_int_equal(vhdx_get64(h + VHDX_H_SEQ), 4);
+	assert_int_equal(get_le64(h + VHDX_H_SEQ), 4);
 	assert_true(vhdx_guid_is_zero(h + VHDX_H_LOG_GUID));
 	assert_int_equal(block_open(img, "vhdx", 0, &bs), 0);
 	block_close(bs);
@@ -281,15 +282,15 @@ static void test_vhdx_entry_qemu_replays(void **state)
 	assert_int_equal(host_file_pwrite(&f, block, data, sizeof(data)), 0);
 	/* minivmm's layout: log at 1M (1M long), metadata at 2M, BAT at 3M */
 	assert_int_equal(host_file_pread(&f, 3 * MiB, bat, sizeof(bat)), 0);
-	vhdx_put64(bat, block | VHDX_BAT_FULLY_PRESENT);
+	put_le64(bat, block | VHDX_BAT_FULLY_PRESENT);
 	assert_int_equal(vhdx_guid_random(guid), 0);
 	vhdx_log_entry_build(e, guid, 5, block + MiB, 3 * MiB, bat);
 	assert_int_equal(host_file_pwrite(&f, MiB, e, sizeof(e)), 0);
 	assert_int_equal(host_file_pread(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	memcpy(h + VHDX_H_LOG_GUID, guid, 16);
-	vhdx_put64(h + VHDX_H_SEQ, 3);
-	vhdx_put32(h + VHDX_H_CRC, 0);
-	vhdx_put32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
+	put_le64(h + VHDX_H_SEQ, 3);
+	put_le32(h + VHDX_H_CRC, 0);
+	put_le32(h + VHDX_H_CRC, vhdx_crc32c(h, sizeof(h)));
 	assert_int_equal(host_file_pwrite(&f, VHDX_HEADER2, h, sizeof(h)), 0);
 	host_file_close(&f);
 

@@ -10,6 +10,7 @@
 
 #include "memory/e820.h"
 #include "memory/guest_memory.h"
+#include "storage/endian.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/layout.h"
 
@@ -17,35 +18,23 @@
 
 static uint8_t img[IMG_SIZE];
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
 /* A plausible 2.15 header: 4 setup sectors, 64-bit entry, 2 MiB alignment. */
 static void craft(void)
 {
 	memset(img, 0, sizeof(img));
 	img[0x1F1] = 4;
-	put16(img + 0x1FE, 0xAA55);
+	put_le16(img + 0x1FE, 0xAA55);
 	img[0x200] = 0xEB;
 	img[0x201] = 0x6A; /* header ends at 0x26C */
 	memcpy(img + 0x202, "HdrS", 4);
-	put16(img + 0x206, 0x020F);
+	put_le16(img + 0x206, 0x020F);
 	img[0x211] = 0x01; /* LOADED_HIGH */
-	put32(img + 0x22C, 0x7FFFFFFF);
-	put32(img + 0x230, 0x200000);
-	put16(img + 0x236, 0x0003); /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-	put32(img + 0x238, 2047);
-	put32(img + 0x258, 0x1000000);
-	put32(img + 0x260, 0x800000);
+	put_le32(img + 0x22C, 0x7FFFFFFF);
+	put_le32(img + 0x230, 0x200000);
+	put_le16(img + 0x236, 0x0003); /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
+	put_le32(img + 0x238, 2047);
+	put_le32(img + 0x258, 0x1000000);
+	put_le32(img + 0x260, 0x800000);
 	for (size_t i = 5 * 512; i < IMG_SIZE; i++)
 		img[i] = (uint8_t)i;
 }
@@ -87,15 +76,15 @@ static void test_bad(void **state)
 	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
 	assert_non_null(strstr(err, "HdrS"));
 	craft();
-	put16(img + 0x1FE, 0);
+	put_le16(img + 0x1FE, 0);
 	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
 	assert_non_null(strstr(err, "boot flag"));
 	craft();
-	put16(img + 0x206, 0x020B);
+	put_le16(img + 0x206, 0x020B);
 	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
 	assert_non_null(strstr(err, "2.11 is too old"));
 	craft();
-	put16(img + 0x236, 0);
+	put_le16(img + 0x236, 0);
 	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
 	assert_non_null(strstr(err, "64-bit"));
 	craft();
@@ -119,7 +108,7 @@ static void test_initrd_place(void **state)
 	assert_int_equal(a % 4096, 0);
 	assert_true(a >= 0x1000000 + 0x800000); /* above the kernel's init_size */
 	/* limited by initrd_addr_max below the end of RAM */
-	put32(img + 0x22C, 0x0FFFFFFF);
+	put_le32(img + 0x22C, 0x0FFFFFFF);
 	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
 	assert_int_equal(bzimage_place_initrd(&h, 512 * MiB, MiB, &a), 0);
 	assert_true(a + MiB <= 0x10000000);
