@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "devices/ahci.h"
+#include "devices/ahci_internal.h"
 #include "devices/ahci_regs.h"
 #include "devices/disk.h"
 #include "devices/io_bus.h"
@@ -318,6 +319,37 @@ static inline uint32_t fix_issue_wait(struct fix *f, unsigned p, unsigned s)
 	fix_pw(f, p, PORT_CI, 1u << s);
 	fix_complete(f, p);
 	return fix_pr(f, p, PORT_CI);
+}
+
+/* cmocka fixtures: an HBA of `ports` ports with a hard disk on port 0 (`opts`: extra --disk options
+ * such as ",cache=unsafe", or NULL), its port started when `start`. */
+static inline int fix_state_new(void **state, unsigned ports, const char *opts, bool start)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+	if (!f || fix_init(f, ports) < 0 || fix_attach(f, 0, opts, DISK_MEDIA_HDD) < 0) {
+		free(f);
+		return -1;
+	}
+	if (start)
+		fix_port_start(f, 0);
+	*state = f;
+	return 0;
+}
+
+static inline int fix_state_free(void **state)
+{
+	fix_fini(*state);
+	free(*state);
+	return 0;
+}
+
+/* A port stop or reset of port 0 is waiting for its requests in flight. */
+static inline bool fix_reset_waiting(struct fix *f)
+{
+	pthread_mutex_lock(&f->hba->lock);
+	bool waiting = f->hba->ports[0].quiescing > 0;
+	pthread_mutex_unlock(&f->hba->lock);
+	return waiting;
 }
 
 #endif

@@ -12,18 +12,12 @@
 
 static int setup_disk(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 6) < 0 || fix_attach(f, 0, NULL, DISK_MEDIA_HDD) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	return fix_state_new(state, 6, NULL, false);
 }
 
 static int teardown(void **state)
 {
-	fix_fini(*state);
-	free(*state);
-	return 0;
+	return fix_state_free(state);
 }
 
 static void test_pci_identity(void **state)

@@ -18,27 +18,17 @@
 
 static int setup_disk(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 1) < 0 || fix_attach(f, 0, NULL, DISK_MEDIA_HDD) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	return fix_state_new(state, 1, NULL, false);
 }
 
 static int setup_unsafe(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 1) < 0 || fix_attach(f, 0, ",cache=unsafe", DISK_MEDIA_HDD) < 0)
-		return -1;
-	*state = f;
-	return 0;
+	return fix_state_new(state, 1, ",cache=unsafe", false);
 }
 
 static int teardown(void **state)
 {
-	fix_fini(*state);
-	free(*state);
-	return 0;
+	return fix_state_free(state);
 }
 
 static unsigned flushes(struct fix *f)
@@ -205,15 +195,6 @@ static void test_ncq_write_cache_off_flushes(void **state)
 	assert_file_has(f, 800, FIX_DATA, 4096);
 }
 
-static bool reset_waiting(struct fix *f)
-{
-	struct ahci *hba = f->hba;
-	pthread_mutex_lock(&hba->lock);
-	bool waiting = hba->ports[0].quiescing > 0;
-	pthread_mutex_unlock(&hba->lock);
-	return waiting;
-}
-
 /* A port stop while a queued FUA write waits for its flush drops the command cleanly. */
 static void test_stop_while_flushing(void **state)
 {
@@ -227,7 +208,7 @@ static void test_stop_while_flushing(void **state)
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 1);
 	memset(sdb, 0xCC, 8);
 	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
-	f->completer_gate = reset_waiting;
+	f->completer_gate = fix_reset_waiting;
 	fix_completer_start(f);
 	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 0);

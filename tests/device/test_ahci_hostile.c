@@ -15,19 +15,12 @@
 
 static int setup_disk(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 2) < 0 || fix_attach(f, 0, NULL, DISK_MEDIA_HDD) < 0)
-		return -1;
-	fix_port_start(f, 0);
-	*state = f;
-	return 0;
+	return fix_state_new(state, 2, NULL, true);
 }
 
 static int teardown(void **state)
 {
-	fix_fini(*state);
-	free(*state);
-	return 0;
+	return fix_state_free(state);
 }
 
 static void port_restart(struct fix *f)
@@ -158,15 +151,6 @@ enum reset_kind { RESET_STOP, RESET_COMRESET, RESET_HBA };
 
 /* Completions may run only once a reset of port 0 is waiting for them: none can sneak in before
  * the reset, so every one of them must be dropped. */
-static bool reset_waiting(struct fix *f)
-{
-	struct ahci *hba = f->hba;
-	pthread_mutex_lock(&hba->lock);
-	bool waiting = hba->ports[0].quiescing > 0;
-	pthread_mutex_unlock(&hba->lock);
-	return waiting;
-}
-
 static void reset_with_ncq(struct fix *f, enum reset_kind kind)
 {
 	uint8_t *sdb = fix_ram(f, FIX_FB + RFIS_SDBFIS, 8);
@@ -174,7 +158,7 @@ static void reset_with_ncq(struct fix *f, enum reset_kind kind)
 	memset(sdb, 0xCC, 8);
 	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
 	/* The completions run on another thread while the reset waits for them. */
-	f->completer_gate = reset_waiting;
+	f->completer_gate = fix_reset_waiting;
 	fix_completer_start(f);
 	switch (kind) {
 	case RESET_STOP:

@@ -20,19 +20,12 @@
 
 static int setup_disk(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 1) < 0 || fix_attach(f, 0, NULL, DISK_MEDIA_HDD) < 0)
-		return -1;
-	fix_port_start(f, 0);
-	*state = f;
-	return 0;
+	return fix_state_new(state, 1, NULL, true);
 }
 
 static int teardown(void **state)
 {
-	fix_fini(*state);
-	free(*state);
-	return 0;
+	return fix_state_free(state);
 }
 
 /* READ LOG EXT (PIO in) of `count` pages into the PRDT given; returns PxTFD. */

@@ -18,19 +18,12 @@
 
 static int setup_disk(void **state)
 {
-	struct fix *f = calloc(1, sizeof(*f));
-	if (!f || fix_init(f, 1) < 0 || fix_attach(f, 0, NULL, DISK_MEDIA_HDD) < 0)
-		return -1;
-	fix_port_start(f, 0);
-	*state = f;
-	return 0;
+	return fix_state_new(state, 1, NULL, true);
 }
 
 static int teardown(void **state)
 {
-	fix_fini(*state);
-	free(*state);
-	return 0;
+	return fix_state_free(state);
 }
 
 /* Non-queued PIO-in command into FIX_DATA; returns PxTFD. */
@@ -260,15 +253,6 @@ static void test_readonly(void **state)
 	fix_fini(&f);
 }
 
-static bool reset_waiting(struct fix *f)
-{
-	struct ahci *hba = f->hba;
-	pthread_mutex_lock(&hba->lock);
-	bool waiting = hba->ports[0].quiescing > 0;
-	pthread_mutex_unlock(&hba->lock);
-	return waiting;
-}
-
 static void test_stop_with_trim_in_flight(void **state)
 {
 	struct fix *f = *state;
@@ -282,7 +266,7 @@ static void test_stop_with_trim_in_flight(void **state)
 	memset(sdb, 0xCC, 8);
 	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
 	/* The discard completes only once the stop waits for it: the rest is dropped. */
-	f->completer_gate = reset_waiting;
+	f->completer_gate = fix_reset_waiting;
 	fix_completer_start(f);
 	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 0);
