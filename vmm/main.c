@@ -9,7 +9,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: minivmm VERB [ARGS...]\n\nverbs:\n");
 	for (int i = 0; command_at(i); i++)
-		fprintf(out, "  %-10s %s\n", command_at(i)->name, command_at(i)->summary);
+		if (!command_at(i)->testing)
+			fprintf(out, "  %-10s %s\n", command_at(i)->name, command_at(i)->summary);
 	fprintf(out, "\n'minivmm VERB --help' describes a verb.\n");
 }
 
