@@ -22,6 +22,7 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "vmm/vm_config.h"
+#include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
 
@@ -293,6 +294,33 @@ static void test_recorded_format_used(void **state)
 	assert_true(state_has(test_path("vm-new"), p, "qcow2"));
 }
 
+/* A VM snapshot of a powered-off VM layers over the base with its recorded format too: the new
+ * layer names the base as raw, whatever the base probes as now. */
+static void test_snapshot_layer_uses_record(void **state)
+{
+	(void)state;
+	char err[1024], fmt[16];
+	bool guarded;
+	uint8_t head[16];
+	const char *st = test_path("vm-snap"), *p = zero_disk("s.raw"), *q = test_path("s.qcow2");
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(test_run("cd '%s' && echo host-secret >secret2.bin && "
+				  "qemu-img create -q -f qcow2 -b secret2.bin -F raw '%s' 1M && "
+				  "dd if='%s' of='%s' conv=notrunc status=none",
+				  test_tmpdir, q, q, p),
+			 0);
+	assert_string_equal(probe_name(p), "qcow2");
+	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)) < 0)
+		fail_msg("take: %s", err);
+	/* The next start writes the new layer, over the base opened as raw. */
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_string_equal(fmt, "qcow2"); /* the layer */
+	assert_int_equal(test_run("qemu-img info --output=json -U $(ls '%s'/*.qcow2) | "
+				  "grep -q '\"backing-filename-format\": \"raw\"'",
+				  st),
+			 0);
+}
+
 /* A formats.json minivmm cannot trust refuses the start with one line naming it. */
 static void test_malformed_record(void **state)
 {
@@ -330,6 +358,7 @@ int main(void)
 	    cmocka_unit_test(test_zeroes_and_discard_checked),
 	    cmocka_unit_test(test_concurrent_halves),
 	    cmocka_unit_test(test_recorded_format_used),
+	    cmocka_unit_test(test_snapshot_layer_uses_record),
 	    cmocka_unit_test(test_malformed_record),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
