@@ -322,6 +322,7 @@ static const struct block_driver block_driver_qcow2 = {
     .description = "QEMU copy-on-write image, versions 2 and 3",
     .has_backing = true,
     .probe = qcow2_probe,
+    .probe_bytes = 8, /* magic and version */
     .open = qcow2_open,
     .close = qcow2_close,
     .create = qcow2_create,

@@ -11,6 +11,7 @@
 
 #include "storage/block.h"
 #include "storage/disk_lock.h"
+#include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
 
 #define SNAP_CHUNK (1u << 20)
@@ -83,6 +84,11 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 		const char *file = jstr(r, "file"), *mode = jstr(r, "mode"),
 			   *media = jstr(r, "media"), *fmt = jstr(r, "format");
 		bool normal = mode && !strcmp(mode, "normal") && media && !strcmp(media, "hdd");
+		/* Given without format=: the format probed at its first attach, never a new probe
+		 * (its guest may have written a header since: vmm/vm_disk_format.h). */
+		char recorded[VM_DISK_FORMAT_NAME_MAX], e2[256];
+		if (!fmt && file && vm_disk_format_get(dir, file, recorded, e2, sizeof(e2)) == 0)
+			fmt = recorded;
 		json_object_object_add(d, "file", json_object_new_string(file ? file : ""));
 		json_object_object_add(d, "format", fmt ? json_object_new_string(fmt) : NULL);
 		json_object_object_add(d, "normal", json_object_new_boolean(normal));

@@ -11,6 +11,10 @@
  *                                    attached, made at first attach, never changed (vmm/vm_uuid.h).
  *                                    A malformed uuids.json refuses the start with one line naming
  *                                    it: fix or delete it (the guest then sees new UUIDs).
+ *   formats.json                     real path -> format of every file the VM attached without
+ *                                    format=, probed at its first attach and used ever after
+ *                                    (never probed again: vmm/vm_disk_format.h). A malformed one
+ *                                    refuses the start.
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
  *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h

@@ -137,6 +137,7 @@ static const struct block_driver fc_driver = {
     .name = "fakecow",
     .has_backing = true,
     .probe = fc_probe,
+    .probe_bytes = 8,
     .open = fc_open,
     .create = fc_create,
     .preadv = fc_preadv,
