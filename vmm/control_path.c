@@ -57,12 +57,13 @@ int control_verb_valid(const char *verb)
 	return verb && name_chars_ok(verb, CONTROL_VERB_MAX, 0);
 }
 
-/* A directory only `uid` can write: ours, and not group/other writable (symlinks are not). */
+/* A directory only `uid` can write: ours, and not group/other writable (what a symlink leads to
+ * is what counts). */
 static bool dir_private(const char *path, uid_t uid)
 {
 	struct stat st;
 
-	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
 	       !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
