@@ -16,6 +16,7 @@
 
 #include "storage/block.h"
 #include "storage/block_probe_guard.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 
 #define BLOCK_MAX_DRIVERS 32
@@ -206,6 +207,12 @@ static int block_open_backing(struct block_device *bs, int depth,
 	char *path = block_backing_path(bs->filename, name);
 	if (!path)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* The image is untrusted: it may name only files beside it, or ones the user allowed. */
+	ret = block_path_check(bs->filename, "backing file", name, path);
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
 	/* Backing files are never written; they keep the top image's cache mode. */
 	int bflags = bs->flags & (BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC |
 				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK | BLOCK_OPEN_LOCK);
@@ -237,7 +244,15 @@ static int block_open_directory(const char *dir, const char *fmt, int flags, int
 			continue; /* not this format's bundle (its descriptor is missing) */
 		if (ret < 0)
 			return ret;
-		ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
+		/* The descriptor names the file: it must stay in the bundle (symlinks resolved). */
+		char *desc = NULL;
+		if (asprintf(&desc, "%s/", dir) < 0)
+			desc = NULL;
+		ret = desc ? block_path_check(desc, "image file", path, path)
+			   : block_error(-ENOMEM, "%s: out of memory", dir);
+		free(desc);
+		if (ret == 0)
+			ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
 		free(path);
 		return ret;
 	}

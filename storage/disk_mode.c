@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 
@@ -255,6 +256,9 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	*out = *user = NULL;
 	err[0] = 0;
 	flags &= ~BLOCK_OPEN_RDWR;
+	/* `path` is the user's own disk: the diffs and snapshot layers in the state directory name
+	 * it wherever it is (storage/block_path.h). A missing file fails below. */
+	block_path_allow_file(path);
 	/* Lock as the files are opened, before a driver's open writes anything (a qcow2 left dirty
 	 * is repaired, a Parallels image marked in use) under another VM's feet. disk_lock_chain
 	 * below still refuses a file system without locks. Shareable disks are opened read-write
@@ -271,7 +275,8 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
 		const char *fmt = env.layer_formats ? env.layer_formats[index] : NULL;
-		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) < 0)
+		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) <
+		    0)
 			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "tools/img.h"
 #include "tools/size.h"
@@ -61,7 +62,10 @@ static void img_help(FILE *out)
 			fprintf(out, "  minivmm img %s\n", img_verbs[i].usage);
 	fprintf(out,
 		"\nImages a running VM holds are refused; -U (--force-share) reads them anyway,\n"
-		"at your own risk (never for writing).\n");
+		"at your own risk (never for writing).\n"
+		"\nAn image may name backing files, parents and extents only in its own directory\n"
+		"(or below; no device nodes): --allow-backing-path DIR (any verb, repeatable)\n"
+		"allows those under DIR.\n");
 	fprintf(out, "\nSIZE takes the suffixes k, M, G, T (powers of 1024). Formats:");
 	size_t n;
 	const struct block_driver *const *drv = block_drivers(&n);
@@ -203,6 +207,36 @@ bool img_is_zero(const void *buf, size_t len)
 	return memcmp(p, p + 16, len - 16) == 0;
 }
 
+/* `--allow-backing-path DIR` (any verb, repeatable): images may name files under DIR
+ * (storage/block_path.h). Taken out of argv before the verb parses it. 0, or the exit code. */
+static int img_allow_paths(int *argc, char **argv)
+{
+	int out = 2;
+
+	for (int i = 2; i < *argc; i++) {
+		const char *dir = NULL;
+		if (!strcmp(argv[i], "--allow-backing-path") && i + 1 < *argc)
+			dir = argv[++i];
+		else if (!strncmp(argv[i], "--allow-backing-path=", 21))
+			dir = argv[i] + 21;
+		else if (!strcmp(argv[i], "--")) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		int ret = dir[0] ? block_path_allow_dir(dir) : -EINVAL;
+		if (ret < 0)
+			return img_fail("--allow-backing-path", "%s: %s", dir[0] ? dir : "(empty)",
+					strerror(-ret));
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
 static int img_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -218,6 +252,9 @@ static int img_main(int argc, char **argv)
 	const struct img_verb *v = img_verb_find(argv[1]);
 	if (!v)
 		return img_fail(argv[1], "unknown command (try 'minivmm img help')");
+	int ret = img_allow_paths(&argc, argv);
+	if (ret)
+		return ret;
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: minivmm img %s\n", v->usage);

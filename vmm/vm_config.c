@@ -9,13 +9,16 @@
 #include "vmm/vm_config.h"
 
 const char vm_config_usage[] =
-	"usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
-	"                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
-	"                   [--reboot exit|restart]\n"
-	"                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
-	"                          [,cache=writeback|none|directsync|unsafe]]...\n"
-	"                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
-	"  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n";
+    "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
+    "                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
+    "                   [--reboot exit|restart]\n"
+    "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
+    "                          [,cache=writeback|none|directsync|unsafe]]...\n"
+    "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
+    "                   [--allow-backing-path DIR]...\n"
+    "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
+    "  Images may name backing files, parents and extents only beside themselves (no device\n"
+    "  nodes); --allow-backing-path DIR allows any under DIR.\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -45,9 +48,9 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static const char *const options[] = {"--name",   "--cpus",	"--memory", "--kernel",
-				       "--initrd", "--append", "--console", "--reboot",
-				       "--disk",   "--cdrom",	"--state-dir"};
+static const char *const options[] = {
+    "--name",	 "--cpus",   "--memory", "--kernel", "--initrd",    "--append",
+    "--console", "--reboot", "--disk",	 "--cdrom",  "--state-dir", "--allow-backing-path"};
 
 void vm_config_free(struct vm_config *cfg)
 {
@@ -56,6 +59,9 @@ void vm_config_free(struct vm_config *cfg)
 	free(cfg->disks);
 	cfg->disks = NULL;
 	cfg->ndisks = 0;
+	free(cfg->allow_paths);
+	cfg->allow_paths = NULL;
+	cfg->nallow_paths = 0;
 }
 
 /* One --disk or --cdrom: parsed now so that a typo is a usage error before anything starts. */
@@ -202,8 +208,9 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 			break;
 		case 8:
 		case 9:
-			if (vm_config_add_disk(cfg, val, opt == 8 ? DISK_MEDIA_HDD : DISK_MEDIA_CDROM,
-					       err, errlen) < 0)
+			if (vm_config_add_disk(cfg, val,
+					       opt == 8 ? DISK_MEDIA_HDD : DISK_MEDIA_CDROM, err,
+					       errlen) < 0)
 				return -EINVAL;
 			break;
 		case 10:
@@ -213,6 +220,21 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 			}
 			cfg->state_dir = val;
 			break;
+		case 11: {
+			if (!*val) {
+				snprintf(err, errlen, "run: empty --allow-backing-path");
+				return -EINVAL;
+			}
+			const char **v =
+			    realloc(cfg->allow_paths, (cfg->nallow_paths + 1) * sizeof(*v));
+			if (!v) {
+				snprintf(err, errlen, "run: out of memory");
+				return -ENOMEM;
+			}
+			cfg->allow_paths = v;
+			v[cfg->nallow_paths++] = val;
+			break;
+		}
 		}
 	}
 	if (!cfg->kernel || !*cfg->kernel) {

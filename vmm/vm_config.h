@@ -26,10 +26,13 @@ struct vm_config {
 	enum vm_console console;
 	const char *console_path; /* VM_CONSOLE_FILE */
 	enum vm_reboot_action reboot;
-	bool help; /* --help was given: print usage, run nothing */
+	bool help;		   /* --help was given: print usage, run nothing */
 	struct disk_config *disks; /* --disk and --cdrom in order (malloc'ed: vm_config_free) */
 	unsigned ndisks;
 	const char *state_dir; /* --state-dir, NULL: the default (vmm/vm_state.h) */
+	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
+	const char **allow_paths;
+	unsigned nallow_paths;
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one line in err (no trailing newline). Pure: the kernel file
