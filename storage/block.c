@@ -143,6 +143,7 @@ int block_probe(const char *filename, const struct block_driver **drv)
 struct block_chain_link {
 	dev_t dev;
 	ino_t ino;
+	const char *filename;		     /* the image that names the next one down */
 	const struct block_chain_link *next; /* the image above; NULL at the top */
 };
 
@@ -258,11 +259,13 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		ret = block_error(-errno, "%s: cannot stat: %s", filename, strerror(errno));
 		goto fail;
 	}
+	/* By device and inode: another name, a symlink or a hard link is the same file. */
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret = block_error(
-			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
-			    filename);
+			ret =
+			    block_error(-ELOOP, "%s: backing chain loop: its backing file %s is %s",
+					above->filename, filename,
+					l == above ? "the image itself" : "already in the chain");
 			goto fail;
 		}
 	}
@@ -305,6 +308,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
 		self.dev = st.st_dev;
 		self.ino = st.st_ino;
+		self.filename = bs->filename;
 		self.next = above;
 		ret = block_open_backing(bs, depth, &self);
 		if (ret < 0)
