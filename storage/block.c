@@ -698,6 +698,30 @@ int block_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	return bs->drv->snapshot_delete(bs, name_or_id);
 }
 
+int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name)
+{
+	if (!bs->drv->snapshot_load_tmp)
+		return block_op_missing(bs, "internal snapshots");
+	if (bs->flags & BLOCK_OPEN_RDWR)
+		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				   bs->filename);
+	if (!id && !name)
+		return block_error(-EINVAL, "%s: no snapshot ID or name given", bs->filename);
+	return bs->drv->snapshot_load_tmp(bs, id, name);
+}
+
+int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *id_or_name)
+{
+	int ret = block_snapshot_load_tmp(bs, id_or_name, NULL);
+
+	if (ret == -ENOENT)
+		ret = block_snapshot_load_tmp(bs, NULL, id_or_name);
+	if (ret == -ENOENT)
+		ret = block_error(-ENOENT, "%s: no snapshot with ID or name '%s'", bs->filename,
+				  id_or_name);
+	return ret;
+}
+
 int block_cluster_size(struct block_device *bs, uint32_t *size)
 {
 	*size = 0;

@@ -339,6 +339,7 @@ static const struct block_driver block_driver_qcow2 = {
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_load_tmp = qcow2_snapshot_load_tmp,
     .cluster_size = qcow2_cluster_size,
     .pwrite_compressed = qcow2_pwrite_compressed,
 };

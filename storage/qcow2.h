@@ -242,6 +242,8 @@ int qcow2_fix_copied_flags(struct block_device *bs);
 int qcow2_snapshot_create(struct block_device *bs, const char *name);
 int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id);
 int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id);
+/* Read-only images: make the snapshot (by ID and/or name) the content that reads return. */
+int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name);
 
 /* qcow2_create.c */
 int qcow2_create(const char *filename, const struct block_create_args *args);
