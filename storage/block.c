@@ -66,7 +66,7 @@ const char *block_last_error(void)
 
 /* ---- Probing ---- */
 
-static int block_host_flags(int flags)
+int block_host_file_flags(int flags)
 {
 	int hf = 0;
 
@@ -246,7 +246,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		free(bs);
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	}
-	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
+	ret = host_file_open(&bs->file, filename, block_host_file_flags(flags));
 	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
 		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
 			    filename);

@@ -205,6 +205,17 @@ int block_open(const char *filename, const char *fmt, int flags, struct block_de
 void block_close(struct block_device *bs);
 int block_create(const char *fmt, const char *filename, const struct block_create_args *args);
 
+/* May the image `image` (the path it was opened by) name the file `name` (a qcow2 external data
+ * file)? The name is resolved relative to the image's directory; the file must lie inside that
+ * directory after realpath() and be a regular file (no device node). With `create`, a file that
+ * does not exist yet is allowed when its directory is the image's (or below it). Returns 0 and
+ * the resolved path in *path (malloc'ed), or -EPERM / -errno with a one-line message naming the
+ * image and the name. The one place that decides: a general policy (issue 10, point 4: allowed
+ * directories given by the user) replaces this function's body. (storage/block_path.c) */
+int block_image_path_allowed(const char *image, const char *name, bool create, char **path);
+/* host_file_open() flags for a file opened with BLOCK_OPEN_* `flags` (its cache mode). */
+int block_host_file_flags(int flags);
+
 /* ---- I/O (synchronous, thread-safe) ---- */
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);

@@ -296,8 +296,10 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 				continue;
-			ret =
-			    qcow2_refcount_get(bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
+			rc = 1; /* a data file's clusters are never shared */
+			if (!s->has_data_file)
+				ret = qcow2_refcount_get(
+				    bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
 			uint64_t ne =
 			    rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
 			if (ret == 0 && ne != e) {
@@ -409,6 +411,8 @@ int qcow2_snapshot_create(struct block_device *bs, const char *name)
 	uint64_t l1_off = 0, next_id = 1;
 	int ret = check_writable(bs);
 
+	if (ret == 0)
+		ret = qcow2_data_file_refuse(bs, "internal snapshots");
 	if (ret < 0)
 		return ret;
 	if (!*name || strlen(name) > 255)
