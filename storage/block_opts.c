@@ -121,7 +121,8 @@ int block_opts_get_bool(struct block_opts *opts, const char *file, const char *k
 
 /* "65536", "64K", "1M", "2GiB", "1tb": decimal only (a leading 0 is not octal, 0x not hex), and
  * never wrapped by the suffix. */
-int block_opts_get_size(struct block_opts *opts, const char *file, const char *key, uint64_t *out)
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
+			uint64_t *out)
 {
 	const char *v = block_opts_get(opts, key), *units = "kmgt", *u;
 	unsigned long long n;
@@ -166,6 +167,6 @@ int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum bloc
 			return 0;
 		}
 	}
-	return block_error(-EINVAL, "%s: preallocation=%s: expected off, metadata, falloc or full",
-			   file, v);
+	return block_error(-EINVAL,
+			   "%s: preallocation=%s: expected off, metadata, falloc or full", file, v);
 }

@@ -3,8 +3,8 @@
  *   minivmm block-stress write  IMAGE LOG SEED   random writes forever (until killed); after every
  *                                              STRESS_FLUSH_EVERY writes: flush the image, then
  *                                              append the number of writes done to LOG and fsync it
- *   minivmm block-stress verify IMAGE LOG SEED   after a kill -9: every write before the last
- * logged flush must read back
+ *   minivmm block-stress verify IMAGE LOG SEED   after a kill -9: every write before the last logged
+ *                                              flush must read back
  *
  * Every 512-byte sector written carries a stamp (seed, write number, sector number) and bytes
  * derived from them, so `verify` can tell which write a sector came from. A sector must hold what

@@ -223,8 +223,7 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
 		const char *fmt = env.layer_formats ? env.layer_formats[index] : NULL;
-		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) <
-		    0)
+		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) < 0)
 			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;

@@ -18,7 +18,7 @@ struct host_file {
 	bool direct;	   /* opened O_DIRECT: I/O must be aligned to `align` */
 	bool cache_unsafe; /* flushes are ignored */
 	bool read_only;
-	uint32_t align; /* 1, or the O_DIRECT alignment (512 or 4096) */
+	uint32_t align;	   /* 1, or the O_DIRECT alignment (512 or 4096) */
 };
 
 enum {
@@ -36,18 +36,16 @@ int host_file_pwrite(struct host_file *f, uint64_t offset, const void *buf, size
 int host_file_preadv(struct host_file *f, uint64_t offset, const struct iovec *iov, int iovcnt);
 int host_file_pwritev(struct host_file *f, uint64_t offset, const struct iovec *iov, int iovcnt);
 int host_file_flush(struct host_file *f);
-int host_file_size(struct host_file *f, uint64_t *size);       /* bytes in the file */
-int host_file_allocated(struct host_file *f, uint64_t *bytes); /* blocks actually used, in bytes */
+int host_file_size(struct host_file *f, uint64_t *size);	  /* bytes in the file */
+int host_file_allocated(struct host_file *f, uint64_t *bytes);	  /* blocks actually used, in bytes */
 int host_file_truncate(struct host_file *f, uint64_t size);
-int host_file_allocate(struct host_file *f, uint64_t offset,
-		       uint64_t len); /* fallocate, keep size */
+int host_file_allocate(struct host_file *f, uint64_t offset, uint64_t len); /* fallocate, keep size */
 int host_file_punch_hole(struct host_file *f, uint64_t offset, uint64_t len); /* reads zero after */
 /* Write zero bytes over a range: every block of it is allocated afterwards. */
 int host_file_fill_zeroes(struct host_file *f, uint64_t offset, uint64_t len);
 /* Zero a range: punch or FALLOC_FL_ZERO_RANGE where supported, writes otherwise. */
 int host_file_write_zeroes(struct host_file *f, uint64_t offset, uint64_t len);
 /* SEEK_DATA/SEEK_HOLE: is `offset` in data, and how far does that run go (bounded by len)? */
-int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data,
-		     uint64_t *pnum);
+int host_file_extent(struct host_file *f, uint64_t offset, uint64_t len, bool *is_data, uint64_t *pnum);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "storage/block.h"
 
+
 static int raw_open(struct block_device *bs)
 {
 	int ret = host_file_size(&bs->file, &bs->size);

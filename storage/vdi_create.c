@@ -45,8 +45,8 @@ static int vdi_parse_opts(const char *file, struct block_opts *opts, struct vdi_
 		return ret;
 	if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
 		return block_error(-EINVAL,
-				   "%s: block_size=%llu: must be a power of two from 1M to 256M",
-				   file, (unsigned long long)bsz);
+				   "%s: block_size=%llu: must be a power of two from 1M to 256M", file,
+				   (unsigned long long)bsz);
 	o->block_size = (uint32_t)bsz;
 	if (o->prealloc != BLOCK_PREALLOC_OFF)
 		o->fixed = true;

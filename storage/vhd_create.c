@@ -145,8 +145,7 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 		if (ret == 0)
 			ret = host_file_pwrite(&f, size, footer, VHD_FOOTER_SIZE);
 	} else {
-		ret = vhd_write_dynamic(&f, filename, footer, size, (uint32_t)block_size,
-					args->backing);
+		ret = vhd_write_dynamic(&f, filename, footer, size, (uint32_t)block_size, args->backing);
 	}
 	if (ret == 0)
 		ret = host_file_flush(&f);

@@ -26,10 +26,10 @@ static int vhdx_size_opt(struct block_opts *opts, const char *filename, const ch
 	if (ret < 0)
 		return ret;
 	if (v < min || v > max || (pow2 && (v & (v - 1))) || (!pow2 && v % VHDX_MIB))
-		return block_error(
-		    -EINVAL, "%s: %s %llu must be %s from %lluM to %lluM", filename, key,
-		    (unsigned long long)v, pow2 ? "a power of two" : "a multiple of 1M",
-		    (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
+		return block_error(-EINVAL, "%s: %s %llu must be %s from %lluM to %lluM", filename,
+				   key, (unsigned long long)v,
+				   pow2 ? "a power of two" : "a multiple of 1M",
+				   (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
 	*out = v;
 	return 0;
 }

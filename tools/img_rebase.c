@@ -170,10 +170,10 @@ int img_rebase_main(int argc, char **argv)
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))
 		goto out;
 	if (block_set_backing(bs, backing[0] ? backing : NULL,
-			      backing[0] ? (backing_fmt ? backing_fmt
-					    : newb	? newb->drv->name
-							: NULL)
-					 : NULL) < 0 ||
+				backing[0] ? (backing_fmt ? backing_fmt
+					      : newb	  ? newb->drv->name
+							  : NULL)
+					   : NULL) < 0 ||
 	    block_flush(bs) < 0) {
 		img_block_fail(file);
 		goto out;
