@@ -170,4 +170,20 @@ cp img/h.qcow2 img/x.qcow2 && rename_data_file ./d.data img/x.qcow2
 out=$($M img check img/x.qcow2 2>&1) && pass "a name inside the directory is accepted" ||
 	fail "a name inside the directory is accepted" "$out"
 
+# an L2 entry whose data file offset is not its guest offset (qemu calls the image corrupt)
+qemu-img create -q -f qcow2 -o data_file=bad.data,data_file_raw=on bad.qcow2 1M
+python3 - bad.qcow2 <<'PY'
+import struct, sys
+f = open(sys.argv[1], "r+b"); h = f.read(112)
+l1 = struct.unpack(">Q", h[40:48])[0]
+f.seek(l1); l2 = struct.unpack(">Q", f.read(8))[0] & 0x00fffffffffffe00
+f.seek(l2 + 8); f.write(struct.pack(">Q", (1 << 63) | (2 * 65536)))  # cluster 1 -> offset of 2
+PY
+expect_error "refused: data file offset not the guest offset" "does not match" \
+	$M img convert -O raw bad.qcow2 bad.raw
+$M img check bad.qcow2 >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] && pass "check: offset mismatch is a corruption (exit 2)" ||
+	fail "check: offset mismatch is a corruption (exit 2)" "exit $rc"
+
 img_done
