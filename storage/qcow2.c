@@ -224,8 +224,6 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		return block_error(-EROFS, "%s: image is read-only", bs->filename);
 	if (new_size == old)
 		return 0;
-	if ((ret = qcow2_data_file_refuse(bs, "resizing")) < 0)
-		return ret;
 	if (s->nb_snapshots)
 		return block_error(-ENOTSUP, "%s: cannot resize an image with snapshots",
 				   bs->filename);
@@ -258,6 +256,11 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		ret = write_size(bs, new_size);
 		if (ret == 0)
 			bs->size = new_size;
+		/* What lay past the new end of a data file can never be read again. */
+		if (ret == 0 && s->has_data_file &&
+		    (ret = host_file_truncate(&s->data_file, new_size)) < 0)
+			ret = block_error(ret, "%s: cannot shrink %s: %s", bs->filename,
+					  s->data_file_path, strerror(-ret));
 		return ret;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -275,6 +278,9 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		if (ret < 0)
 			return ret;
 	}
+	/* A raw data file stays the whole disk: the new clusters are mapped and it grows. */
+	if (s->data_file_raw && prealloc == BLOCK_PREALLOC_OFF)
+		prealloc = BLOCK_PREALLOC_METADATA;
 	return qcow2_preallocate(bs, old, new_size, prealloc);
 }
 

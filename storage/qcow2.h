@@ -272,7 +272,7 @@ int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char 
 /* Open the data file the header names (after qcow2_header_read); 0 when there is none. */
 int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s);
 void qcow2_data_file_close(struct qcow2_state *s);
-/* -ENOTSUP naming `what` when the image has a data file (snapshots, compression, resize). */
+/* -ENOTSUP naming `what` when the image has a data file (snapshots, compressed clusters). */
 int qcow2_data_file_refuse(struct block_device *bs, const char *what);
 
 /* qcow2_create.c */

@@ -92,6 +92,28 @@ cp pat.raw keep.data
 $M img create -f qcow2 -o data_file=keep.data,data_file_raw=on keep.qcow2 8M >/dev/null
 same "metadata over an existing raw file keeps its data" pat.raw keep.qcow2
 
+# ---- resize: grown and shrunk as qemu-img does (two identical images in two directories) ----
+for who in m q; do
+	mkdir -p "rs-$who"
+	(cd "rs-$who" &&
+		qemu-img create -q -f qcow2 -o data_file=raw.data,data_file_raw=on raw.qcow2 2M &&
+		qemu-img create -q -f qcow2 -o data_file=plain.data plain.qcow2 2M &&
+		qemu-io -c "write -P 7 0 2M" raw.qcow2 >/dev/null &&
+		qemu-io -c "write -P 7 0 2M" plain.qcow2 >/dev/null)
+done
+for i in raw plain; do
+	(cd rs-m && $M img resize $i.qcow2 5M >/dev/null && $M img resize $i.qcow2 +1M >/dev/null &&
+		$M img resize --shrink $i.qcow2 3M >/dev/null) || fail "resize: $i data file"
+	(cd rs-q && qemu-img resize -q $i.qcow2 5M && qemu-img resize -q $i.qcow2 +1M &&
+		qemu-img resize -q --shrink $i.qcow2 3M)
+	(cd rs-m && qemu-img convert -O raw $i.qcow2 ../rs-m.out && qemu-img check -q $i.qcow2) &&
+		(cd rs-q && qemu-img convert -O raw $i.qcow2 ../rs-q.out) && cmp -s rs-m.out rs-q.out &&
+		[ "$(stat -c %s rs-m/$i.data)" = "$(stat -c %s rs-q/$i.data)" ] &&
+		pass "resize with a $i data file as qemu-img" || fail "resize with a $i data file as qemu-img"
+done
+(cd rs-m && qemu-img convert -O raw raw.qcow2 ../rs-m.out) && cmp -s rs-m/raw.data rs-m.out && pass "a resized raw data file is still the disk" ||
+	fail "a resized raw data file is still the disk"
+
 # ---- errors: one line, exit 1 ----
 expect_error() { # NAME NEEDLE COMMAND...
 	local name=$1 needle=$2; shift 2
