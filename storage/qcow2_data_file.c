@@ -44,8 +44,12 @@ int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s)
 				   s->data_file_path, strerror(-ret));
 	}
 	struct stat self, data;
-	if (fstat(bs->file.fd, &self) == 0 && fstat(s->data_file.fd, &data) == 0 &&
-	    self.st_dev == data.st_dev && self.st_ino == data.st_ino)
+	/* Checked again on what was opened: the path may have changed since it was resolved. */
+	if (fstat(s->data_file.fd, &data) < 0 || !S_ISREG(data.st_mode))
+		return block_error(-EPERM, "%s: refusing its data file %s: not a regular file",
+				   bs->filename, s->data_file_path);
+	if (fstat(bs->file.fd, &self) == 0 && self.st_dev == data.st_dev &&
+	    self.st_ino == data.st_ino)
 		/* Guest writes would land on the image's own metadata. */
 		return block_error(-EINVAL, "%s: its data file %s is the image itself",
 				   bs->filename, s->data_file_name);
