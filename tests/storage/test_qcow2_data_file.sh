@@ -192,6 +192,29 @@ cp img/h.qcow2 img/x.qcow2 && rename_data_file ./d.data img/x.qcow2
 out=$($M img check img/x.qcow2 2>&1) && pass "a name inside the directory is accepted" ||
 	fail "a name inside the directory is accepted" "$out"
 
+# ---- locks: the data file is locked with the image, as a running VM holds it ----
+export XDG_RUNTIME_DIR="$T/run"
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+mkdir lk && (cd lk && qemu-img create -q -f qcow2 -o data_file=shared.data one.qcow2 1M &&
+	qemu-img create -q -f qcow2 -o data_file=shared.data two.qcow2 1M)
+mkfifo hold.in hold.out
+$M disk-lock-hold vm1 normal lk/one.qcow2 <hold.in >hold.out 2>hold.err &
+hold_pid=$!
+exec 8>hold.in 7<hold.out
+read -r line <&7
+if [ "$line" = locked ]; then
+	# another image naming the same data file cannot write it while the VM does
+	expect_error "a data file a running VM writes is refused" "in use by running VM 'vm1'" \
+		$M img convert -n -f raw -O qcow2 pat.raw lk/two.qcow2
+else
+	fail "disk-lock-hold on a data file image" "$(cat hold.err)"
+fi
+exec 8>&-
+wait "$hold_pid"
+exec 7<&-
+out=$($M img convert -n -f raw -O qcow2 base.raw lk/two.qcow2 2>&1) &&
+	pass "free again once the VM is gone" || fail "free again once the VM is gone" "$out"
+
 # an L2 entry whose data file offset is not its guest offset (qemu calls the image corrupt)
 qemu-img create -q -f qcow2 -o data_file=bad.data,data_file_raw=on bad.qcow2 1M
 python3 - bad.qcow2 <<'PY'
