@@ -166,6 +166,15 @@ static int create_data_file(const char *filename, const struct create_opts *o,
 	if (ret < 0)
 		return ret;
 	s->data_file_path = path;
+	/* The image itself does not exist yet: compare where it will be. */
+	char *self = NULL;
+	ret = block_image_path_allowed(
+	    filename, strrchr(filename, '/') ? strrchr(filename, '/') + 1 : filename, true, &self);
+	bool same = ret == 0 && !strcmp(self, path);
+	free(self);
+	if (same)
+		return block_error(-EINVAL, "%s: the data file cannot be the image itself",
+				   filename);
 	s->data_file_name = strdup(o->data_file);
 	if (!s->data_file_name)
 		return -ENOMEM;

@@ -143,6 +143,9 @@ expect_error "data_file_raw with a backing file" "data_file_raw cannot be used w
 expect_error "create: data file outside the image's directory" "image's own directory" \
 	$M img create -f qcow2 -o data_file=../escape.data e.qcow2 1M
 [ ! -e ../escape.data ] && pass "nothing created outside" || fail "nothing created outside"
+expect_error "create: the image itself as data file" "cannot be the image itself" \
+	$M img create -f qcow2 -o data_file=self.qcow2 self.qcow2 1M
+[ ! -e self.qcow2 ] && pass "no file left by the refused create" || fail "no file left by the refused create"
 
 # ---- hostile names in the header ----
 # rename NAME IMAGE: rewrite the data file name extension (0x44415441) of IMAGE to NAME; the other
