@@ -66,7 +66,7 @@ const char *block_last_error(void)
 
 /* ---- Probing ---- */
 
-static int block_host_flags(int flags)
+int block_host_file_flags(int flags)
 {
 	int hf = 0;
 
@@ -164,6 +164,7 @@ int block_probe(const char *filename, const struct block_driver **drv)
 struct block_chain_link {
 	dev_t dev;
 	ino_t ino;
+	const char *filename;		     /* the image that names the next one down */
 	const struct block_chain_link *next; /* the image above; NULL at the top */
 };
 
@@ -280,7 +281,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		free(bs);
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	}
-	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
+	ret = host_file_open(&bs->file, filename, block_host_file_flags(flags));
 	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
 		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
 			    filename);
@@ -293,11 +294,13 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		ret = block_error(-errno, "%s: cannot stat: %s", filename, strerror(errno));
 		goto fail;
 	}
+	/* By device and inode: another name, a symlink or a hard link is the same file. */
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret = block_error(
-			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
-			    filename);
+			ret =
+			    block_error(-ELOOP, "%s: backing chain loop: its backing file %s is %s",
+					above->filename, filename,
+					l == above ? "the image itself" : "already in the chain");
 			goto fail;
 		}
 	}
@@ -343,6 +346,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
 		self.dev = st.st_dev;
 		self.ino = st.st_ino;
+		self.filename = bs->filename;
 		self.next = above;
 		ret = block_open_backing(bs, depth, &self);
 		if (ret < 0)
@@ -717,6 +721,30 @@ int block_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	if (block_op_writable(bs) < 0)
 		return -EROFS;
 	return bs->drv->snapshot_delete(bs, name_or_id);
+}
+
+int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name)
+{
+	if (!bs->drv->snapshot_load_tmp)
+		return block_op_missing(bs, "internal snapshots");
+	if (bs->flags & BLOCK_OPEN_RDWR)
+		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				   bs->filename);
+	if (!id && !name)
+		return block_error(-EINVAL, "%s: no snapshot ID or name given", bs->filename);
+	return bs->drv->snapshot_load_tmp(bs, id, name);
+}
+
+int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *id_or_name)
+{
+	int ret = block_snapshot_load_tmp(bs, id_or_name, NULL);
+
+	if (ret == -ENOENT)
+		ret = block_snapshot_load_tmp(bs, NULL, id_or_name);
+	if (ret == -ENOENT)
+		ret = block_error(-ENOENT, "%s: no snapshot with ID or name '%s'", bs->filename,
+				  id_or_name);
+	return ret;
 }
 
 int block_cluster_size(struct block_device *bs, uint32_t *size)

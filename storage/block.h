@@ -155,6 +155,10 @@ struct block_driver {
 	int (*snapshot_list)(struct block_device *bs, struct block_snapshot **list, int *count);
 	int (*snapshot_apply)(struct block_device *bs, const char *name_or_id);
 	int (*snapshot_delete)(struct block_device *bs, const char *name_or_id);
+	/* On an image opened read-only, before any I/O: reads become the snapshot's (the virtual
+	 * size stays the image's, as in qemu), found by ID and name when both are given, else by
+	 * the one given. */
+	int (*snapshot_load_tmp)(struct block_device *bs, const char *id, const char *name);
 
 	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful. */
 	uint32_t (*cluster_size)(struct block_device *bs);
@@ -218,6 +222,9 @@ bool block_probe_guarded(const struct block_device *bs, uint64_t offset);
 int block_open(const char *filename, const char *fmt, int flags, struct block_device **out);
 void block_close(struct block_device *bs);
 int block_create(const char *fmt, const char *filename, const struct block_create_args *args);
+
+/* host_file_open() flags for a file opened with BLOCK_OPEN_* `flags` (its cache mode). */
+int block_host_file_flags(int flags);
 
 /* ---- I/O (synchronous, thread-safe) ---- */
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
@@ -337,6 +344,12 @@ int block_snapshot_create(struct block_device *bs, const char *name);
 int block_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count);
 int block_snapshot_apply(struct block_device *bs, const char *name_or_id);
 int block_snapshot_delete(struct block_device *bs, const char *name_or_id);
+/* Reads of an image opened read-only become those of an internal snapshot (`convert -l`), before
+ * any I/O: by ID and name when both are given, else by the one given; -ENOENT naming it when no
+ * snapshot matches, -EINVAL when the image is open read-write. */
+int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name);
+/* The same by one word, as qemu-img's `-l NAME` and `-s NAME`: an ID first, then a name. */
+int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *id_or_name);
 /* *size: the driver's cluster_size (0 when not meaningful for this image). */
 int block_cluster_size(struct block_device *bs, uint32_t *size);
 

@@ -1,6 +1,8 @@
 /* Which host files an image may name (see block_path.h). */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -136,5 +138,93 @@ out:
 	free(real);
 	free(dir);
 	free(where);
+	return ret;
+}
+
+/* The real directory of `path` (malloc'ed), or NULL with errno set. */
+static char *block_path_real_dir(const char *path)
+{
+	char *copy = strdup(path), *real;
+
+	if (!copy)
+		return NULL;
+	real = realpath(dirname(copy), NULL);
+	free(copy);
+	return real;
+}
+
+int block_image_path_allowed(const char *image, const char *name, bool create, char **path)
+{
+	char *image_dir = NULL, *joined = NULL, *real = NULL;
+	struct stat st;
+	int ret = 0;
+
+	*path = NULL;
+	if (!name[0])
+		return block_error(-EINVAL, "%s: names an empty file name", image);
+	image_dir = block_path_real_dir(image);
+	if (!image_dir) {
+		ret = block_error(-errno, "%s: cannot resolve its directory: %s", image,
+				  strerror(errno));
+		goto out;
+	}
+	const char *slash = strrchr(image, '/');
+	if (name[0] == '/' || !slash)
+		joined = strdup(name);
+	else if (asprintf(&joined, "%.*s/%s", (int)(slash - image), image, name) < 0)
+		joined = NULL;
+	if (!joined) {
+		ret = block_error(-ENOMEM, "%s: out of memory", image);
+		goto out;
+	}
+	if (create && stat(joined, &st) < 0 && errno == ENOENT) {
+		/* A file still to be made: its directory must be the image's (or below it), or one
+		 * the user allowed. */
+		char *dir = block_path_real_dir(joined);
+		const char *base = strrchr(joined, '/') ? strrchr(joined, '/') + 1 : joined;
+		if (!dir) {
+			ret = block_error(-errno, "%s: cannot resolve '%s': %s", image, name,
+					  strerror(errno));
+			goto out;
+		}
+		if ((!block_path_under(dir, image_dir) && !block_path_allowed(dir)) ||
+		    !strcmp(base, "..") || !strcmp(base, ".") ||
+		    asprintf(&real, "%s/%s", dir, base) < 0)
+			real = NULL;
+		free(dir);
+		if (!real) {
+			ret = block_error(-EPERM,
+					  "%s: refusing '%s': a file an image names must be in the "
+					  "image's own directory (or under --allow-backing-path DIR)",
+					  image, name);
+			goto out;
+		}
+		*path = real;
+		real = NULL;
+		goto out;
+	}
+	real = realpath(joined, NULL);
+	if (!real) {
+		ret =
+		    block_error(-errno, "%s: cannot open '%s': %s", image, joined, strerror(errno));
+		goto out;
+	}
+	/* The one rule for every name an image holds (directory, device nodes, allowances). */
+	if ((ret = block_path_check(image, "data file", name, real)) < 0)
+		goto out;
+	if (stat(real, &st) < 0) {
+		ret = block_error(-errno, "%s: cannot open '%s': %s", image, real, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = block_error(-EPERM, "%s: refusing '%s': not a regular file", image, name);
+		goto out;
+	}
+	*path = real;
+	real = NULL;
+out:
+	free(image_dir);
+	free(joined);
+	free(real);
 	return ret;
 }

@@ -14,6 +14,8 @@
 #ifndef MINIVMM_STORAGE_BLOCK_PATH_H
 #define MINIVMM_STORAGE_BLOCK_PATH_H
 
+#include <stdbool.h>
+
 /* Allow `path` (a file) or everything under `dir`, by their real paths; -errno when the path
  * cannot be resolved (it must exist). */
 int block_path_allow_file(const char *path);
@@ -25,5 +27,14 @@ void block_path_allow_clear(void);
  * 0 when yes, or when `path` does not exist (opening it fails anyway, with its own message);
  * otherwise -EPERM with a block_error() message naming the image, the name and how to allow it. */
 int block_path_check(const char *image, const char *what, const char *named, const char *path);
+
+/* May the image `image` (the path it was opened by) name the file `name` (a qcow2 external data
+ * file)? The name is resolved relative to the image's directory; the file must lie inside that
+ * directory after realpath() and be a regular file (no device node). With `create`, a file that
+ * does not exist yet is allowed when its directory is the image's (or below it). Returns 0 and
+ * the resolved path in *path (malloc'ed), or -EPERM / -errno with a one-line message naming the
+ * image and the name. The directory rule is block_path_check()'s, so --allow-backing-path
+ * applies here too. */
+int block_image_path_allowed(const char *image, const char *name, bool create, char **path);
 
 #endif

@@ -23,7 +23,8 @@ static const struct img_verb img_verbs[] = {
      false},
     {"convert",
      "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
-     "[-t CACHE] [-T SRC_CACHE] [-U] IN OUT",
+     "[-t CACHE] [-T SRC_CACHE] [-U] [-l snapshot.id=ID,snapshot.name=NAME | -l SNAPSHOT | "
+     "-s SNAPSHOT] IN OUT",
      img_convert_main, false},
     {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] [-U] FILE", img_check_main,
      false},

@@ -118,6 +118,8 @@ static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "vm1 to vm9999 are all running: give --name");
 	return -EADDRINUSE;
+}
+
 /* What images may name (storage/block_path.h): the files given on the command line (a snapshot
  * layer or an immutable diff in the state directory names the user's disk, wherever it is), and
  * every --allow-backing-path DIR. Before any disk opens, so that the order of --disk is moot. */
