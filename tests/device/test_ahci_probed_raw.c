@@ -84,10 +84,24 @@ static void test_qcow2_header_in_two_writes(void **state)
 	put_be32(b, 0x514649fb); /* "QFI\xfb" */
 	guest_memory_write(&f->mem, BUF_A, a, sizeof(a));
 	guest_memory_write(&f->mem, BUF_B, b, sizeof(b));
+	/* The magic alone, through its 4-byte PRD: nothing reaches the disk (the old walker wrote
+	 * those 4 bytes before failing the command). */
+	uint8_t fis[20], before[8], head[8];
+	struct fix_prd pb = {BUF_B, 4};
+	assert_int_equal(block_pread(f->disk[0]->bs, 0, before, sizeof(before)), 0);
+	fix_fis(fis, ATA_WRITE_DMA_EXT, 0, 1, 0);
+	fix_cmd(f, 0, 1, fis, NULL, true, &pb, 1);
+	fix_issue_wait(f, 0, 1);
+	assert_int_equal((fix_pr(f, 0, PORT_TFD) >> 8) & 0xFF, ATA_ERR_ABRT);
+	assert_int_equal(block_pread(f->disk[0]->bs, 0, head, sizeof(head)), 0);
+	assert_memory_equal(head, before, sizeof(head));
+	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE);
+	fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
+	fix_pw(f, 0, PORT_CMD, PORT_CMD_FRE | PORT_CMD_ST);
+	/* Then both at once. */
 	two_writes(f, 0, 1024, 0, 1, 4);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 0);
 	assert_true(fix_pr(f, 0, PORT_IS) & PORT_IS_TFES); /* the magic-only write failed */
-	uint8_t head[8];
 	assert_int_equal(block_pread(f->disk[0]->bs, 0, head, sizeof(head)), 0);
 	assert_int_not_equal(get_be32(head), 0x514649fb);
 	assert_still_raw(f);
