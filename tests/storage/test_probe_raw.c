@@ -216,7 +216,7 @@ static int vm_start(const char *st, const char *disk, char fmt[16], bool *guarde
 			"--state-dir", (char *)st, "--disk", (char *)disk};
 	struct vm_config cfg;
 	struct disk *d = NULL;
-	assert_int_equal(vm_config_parse(9, argv, 1 << 20, 1, &cfg, err, errlen), 0);
+	assert_int_equal(vm_config_parse(9, argv, 1 << 20, &cfg, err, errlen), 0);
 	int ret = vm_state_prepare(&cfg, err, errlen);
 	if (!ret)
 		ret = disk_open(&cfg.disks[0], 0, &d, err, errlen);
