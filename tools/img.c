@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "storage/block_path.h"
 #include "storage/disk_lock.h"
@@ -15,6 +16,7 @@
 #include "tools/size.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
+#include "vmm/vm_state.h"
 
 static const struct img_verb img_verbs[] = {
     {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
@@ -256,6 +258,12 @@ static int img_main(int argc, char **argv)
 	int ret = img_allow_paths(&argc, argv);
 	if (ret)
 		return ret;
+	/* Layers in a VM's state directory name that VM's disks (vmm/vm_state.h). */
+	for (int i = 2; i < argc; i++) {
+		struct stat st;
+		if (argv[i][0] != '-' && stat(argv[i], &st) == 0 && S_ISREG(st.st_mode))
+			vm_state_allow_recorded_disks(argv[i]);
+	}
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: minivmm img %s\n", v->usage);

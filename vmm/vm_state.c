@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 #include "vmm/control.h"
@@ -38,6 +39,42 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 		return -ENAMETOOLONG;
 	}
 	return 0;
+}
+
+static int vm_state_path(const char *dir, const char *name, char *buf);
+
+void vm_state_allow_recorded_disks(const char *image)
+{
+	char root[PATH_MAX], err[256], *real = realpath(image, NULL), *real_root = NULL;
+	/* The root is the state directory of a VM named "x", less "/x". */
+	if (!real || vm_state_dir(NULL, "x", root, sizeof(root), err, sizeof(err)) < 0)
+		goto out;
+	root[strlen(root) - 2] = '\0';
+	real_root = realpath(root, NULL);
+	char *slash = strrchr(real, '/');
+	size_t n = real_root ? strlen(real_root) : 0;
+	/* real must be ROOT/NAME/FILE: exactly one directory below the root. */
+	if (!real_root || !slash || strncmp(real, real_root, n) || real[n] != '/' ||
+	    memchr(real + n + 1, '/', slash - (real + n + 1)))
+		goto out;
+	*slash = '\0';
+	char path[PATH_MAX];
+	if (vm_state_path(real, "disks.json", path) < 0)
+		goto out;
+	json_object *rec = json_object_from_file(path);
+	for (size_t i = 0;
+	     rec && json_object_is_type(rec, json_type_array) && i < json_object_array_length(rec);
+	     i++) {
+		json_object *file;
+		if (json_object_object_get_ex(json_object_array_get_idx(rec, i), "file", &file) &&
+		    json_object_is_type(file, json_type_string) && json_object_get_string(file)[0])
+			block_path_allow_file(
+			    json_object_get_string(file)); /* missing: says so later */
+	}
+	json_object_put(rec);
+out:
+	free(real);
+	free(real_root);
 }
 
 /* dir/name into buf (PATH_MAX bytes); -ENAMETOOLONG when it does not fit. */

@@ -160,4 +160,16 @@ qemu-img create -q -f qcow2 "$V/rb.qcow2" 1M
 check "rebase -b to a file elsewhere (given by the user)" $M img rebase -b "$T/other/base.raw" -F raw "$V/rb.qcow2"
 refused "... a later open checks it again" "refusing backing file $T/other/base.raw" chain "$V/rb.qcow2"
 
+# A VM's state directory under the default root: its layers name the disks the VM recorded in
+# disks.json, wherever they are, and `img` follows them; a disks.json anywhere else is not trusted.
+S=$T/xdg/minivmm/vms/vm1
+mkdir -p "$S" "$T/appliance"
+printf '[{"file":"%s","media":"hdd","mode":"normal","format":"raw","bus":"sata"}]' "$T/other/base.raw" >"$S/disks.json"
+qemu-img create -q -f qcow2 -u -b "$T/other/base.raw" -F raw "$S/disk0-base.snap1.qcow2" 1M
+check "state layer naming a recorded disk" env XDG_DATA_HOME="$T/xdg" $M img check "$S/disk0-base.snap1.qcow2"
+cp "$S/disks.json" "$T/appliance/disks.json"
+qemu-img create -q -f qcow2 -u -b "$T/other/base.raw" -F raw "$T/appliance/evil.qcow2" 1M
+refused "disks.json outside the state root is not trusted" "refusing backing file $T/other/base.raw" \
+	env XDG_DATA_HOME="$T/xdg" $M img check "$T/appliance/evil.qcow2"
+
 [ "$FAILS" = 0 ]

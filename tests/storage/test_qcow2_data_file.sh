@@ -177,16 +177,16 @@ echo secret >outside.data
 for name in ../outside.data /etc/passwd "$T/outside.data"; do
 	cp img/h.qcow2 img/x.qcow2
 	rename_data_file "$name" img/x.qcow2
-	expect_error "refused: data file '$name'" "image's own directory" $M img info img/x.qcow2
+	expect_error "refused: data file '$name'" "outside img/x.qcow2's directory" $M img info img/x.qcow2
 done
 ln -sf ../outside.data img/link.data
 cp img/h.qcow2 img/x.qcow2 && rename_data_file link.data img/x.qcow2
-expect_error "refused: a symlink out of the directory" "image's own directory" $M img check img/x.qcow2
+expect_error "refused: a symlink out of the directory" "outside img/x.qcow2's directory" $M img check img/x.qcow2
 cp img/h.qcow2 img/x.qcow2 && rename_data_file x.qcow2 img/x.qcow2
 expect_error "refused: the image itself as its data file" "is the image itself" $M img info img/x.qcow2
 if mknod img/zero.dev c 1 5 2>/dev/null; then
 	cp img/h.qcow2 img/x.qcow2 && rename_data_file zero.dev img/x.qcow2
-	expect_error "refused: a device node in the directory" "not a regular file" \
+	expect_error "refused: a device node in the directory" "a device node" \
 		$M img convert -O raw img/x.qcow2 x.raw
 else
 	echo "note: mknod not permitted; device node case not run"
