@@ -1,4 +1,5 @@
-/* VM lifecycle: KVM set-up, machine assembly, vCPU threads, pause/resume and teardown (vm.h). */
+/* VM lifecycle: KVM set-up, machine assembly, vCPU threads, pause/resume, the end and teardown
+ * (vm.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,10 +15,9 @@
 #include "cpu/cpuid.h"
 #include "cpu/vcpu.h"
 #include "devices/acpi.h"
-#include "devices/acpi_pm.h"
 #include "devices/pci.h"
-#include "devices/rtc.h"
-#include "devices/serial.h"
+#include "lib/event_loop.h"
+#include "lib/worker.h"
 #include "memory/e820.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
@@ -155,6 +155,12 @@ static int load_kernel(struct vm *vm, const struct vm_kernel *k, char *err, size
 	return r;
 }
 
+int vm_load_guest(struct vm *vm, char *err, size_t errlen)
+{
+	int r = build_acpi(vm, err, errlen);
+	return r < 0 ? r : load_kernel(vm, vm->kernel, err, errlen);
+}
+
 int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
 	      char *err, size_t errlen)
 {
@@ -162,6 +168,7 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = cfg;
+	vm->kernel = kernel;
 	vm->kvm_fd = vm->vm_fd = vm->event_fd = vm->console_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
@@ -186,7 +193,15 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 			 (unsigned long long)cfg->memory_mib, strerror(-r));
 		return r;
 	}
-	if ((r = vm_devices_create(vm, err, errlen)) < 0 || (r = build_acpi(vm, err, errlen)) < 0)
+	if ((r = event_loop_create(&vm->loop)) < 0 ||
+	    (r = worker_create("vm-worker", &vm->worker)) < 0) {
+		snprintf(err, errlen, "event loop: %s", strerror(-r));
+		return r;
+	}
+	/* The control socket first: devices register their verbs on it. */
+	if ((r = vm_control_start(vm, err, errlen)) < 0 ||
+	    (r = vm_devices_create(vm, err, errlen)) < 0 ||
+	    (r = vm_control_register(vm, err, errlen)) < 0)
 		return r;
 	r = vcpu_signal_setup();
 	for (unsigned i = 0; r == 0 && i < cfg->cpus; i++)
@@ -195,11 +210,15 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
 		return r;
 	}
-	return load_kernel(vm, kernel, err, errlen);
+	return vm_load_guest(vm, err, errlen);
 }
 
 void vm_request_end(struct vm *vm, enum vm_end why)
 {
+	if (why == VM_END_REBOOT && vm->cfg->reboot == VM_REBOOT_RESTART) {
+		vm_reboot_queue(vm);
+		return;
+	}
 	pthread_mutex_lock(&vm->lock);
 	if (vm->end == VM_END_NONE)
 		vm->end = why;
@@ -318,17 +337,15 @@ int vm_run(struct vm *vm)
 	if (r < 0) {
 		fprintf(stderr, "minivmm: cannot start vCPU threads: %s\n", strerror(-r));
 		vm_request_end(vm, VM_END_ERROR);
-	} else {
-		vm_main_loop(vm);
 	}
-	stop_vcpus(vm);
+	vm_main_loop(vm); /* until vm_shutdown_job has stopped the vCPUs */
 	switch (vm->end) {
 	case VM_END_POWEROFF:
 	case VM_END_STOP:
 		return 0;
 	case VM_END_REBOOT:
 		fprintf(stderr, "minivmm: guest rebooted\n");
-		return 0; /* --reboot exit (the default); cmd_run restarts for --reboot restart */
+		return 0; /* --reboot exit (the default); restart resets in place (vm_reboot.c) */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
 	default:
@@ -336,11 +353,23 @@ int vm_run(struct vm *vm)
 	}
 }
 
+void vm_shutdown_job(void *opaque)
+{
+	struct vm *vm = opaque;
+	stop_vcpus(vm);
+	event_loop_stop(vm->loop);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
 	stop_vcpus(vm);
+	/* The control server waits for its verbs on the worker; then the jobs still queued (a
+	 * reboot) run and find the VM ending. */
+	vm_control_stop(vm);
+	worker_destroy(vm->worker);
+	vm->worker = NULL;
 	vm_devices_destroy(vm);
 	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
 		vcpu_destroy(vm->vcpus[i]);
@@ -354,6 +383,7 @@ void vm_destroy(struct vm *vm)
 	io_bus_destroy(&vm->pio);
 	if (vm->event_fd >= 0)
 		close(vm->event_fd);
+	event_loop_destroy(vm->loop);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

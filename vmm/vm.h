@@ -2,10 +2,16 @@
  *
  *   vm_create()  opens KVM, checks the API, builds the machine (memory, irqchip, PIT, devices,
  *                ACPI tables, kernel) and creates the vCPUs;
- *   vm_run()     starts the vCPU threads and waits, on the calling thread, for a reason to end
- *                (guest power-off or reboot, `stop`, a signal, a fatal vCPU error) while feeding
- *                console input; it returns the process exit code;
+ *   vm_run()     starts the vCPU threads and runs the VM's event loop on the calling thread
+ *                (console, signals, the control socket, disk completions) until a reason to
+ *                end (guest power-off or reboot, `stop`, a signal, a fatal vCPU error); it
+ *                returns the process exit code.  With --reboot restart a guest reboot resets
+ *                the machine in place instead (vm_reboot.c);
  *   vm_destroy() tears everything down in reverse order.
+ *
+ * Threads: the main thread runs the loop and never waits for a vCPU or a disk; whatever must
+ * wait (control verbs, the in-process reboot, stopping the vCPUs) runs on the VM's worker, one
+ * job at a time, while the loop keeps delivering the completions those waits depend on.
  *
  * vCPUs are kept in slots by APIC ID.  A slot, once created, is never freed while the VM lives:
  * KVM cannot destroy a vCPU, so a hot-unplugged vCPU's fd stays parked for a later re-plug.
@@ -18,7 +24,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "devices/i8042.h"
+#include "devices/device.h"
 #include "devices/io_bus.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
@@ -26,13 +32,11 @@
 #include "vmm/vm_config.h"
 
 struct vcpu;
-struct serial;
-struct rtc;
-struct pci_bus;
-struct acpi_pm;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
+struct event_loop;
+struct worker;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -52,14 +56,17 @@ struct vm {
 	struct io_bus pio, mmio;
 	uint64_t rsdp;
 
-	struct serial *serial;
-	int console_fd; /* where the serial writes; -1 for none */
-	struct rtc *rtc;
-	struct i8042 kbd;
-	struct pci_bus *pci;
-	struct acpi_pm *pm;
-	struct storage *storage; /* disks, their controllers and the I/O thread */
+	const struct vm_kernel *kernel; /* the caller's, kept for reboots */
+
+	struct event_loop *loop; /* the VM's one event loop, run by vm_run */
+	struct worker *worker;	 /* waits off the loop: verbs, reboot, stopping the vCPUs */
 	struct control_server *control;
+	int console_fd; /* where the serial writes; -1 for none */
+	struct device_env env;
+	struct devices *devices; /* created in level order (devices/device.h) */
+	bool reboot_queued;	 /* a reboot job is on the worker */
+	bool shutdown_queued;	 /* the end job is on the worker */
+	unsigned reboots;	 /* in-process reboots so far */
 
 	/* vCPUs, lifecycle and pause: all under lock */
 	pthread_mutex_t lock;
@@ -82,12 +89,14 @@ struct vm_kernel {
 	struct bzimage_header hdr;
 };
 
+/* kernel stays the caller's and must live until vm_destroy (a reboot loads it again). */
 int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
 	      char *err, size_t errlen);
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
-/* Ask vm_run to end the VM (the first reason wins). Safe from any thread. */
+/* Ask vm_run to end the VM (the first reason wins). Safe from any thread.  VM_END_REBOOT with
+ * --reboot restart does not end it: the machine is reset in place (vm_reboot.c). */
 void vm_request_end(struct vm *vm, enum vm_end why);
 /* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go. Control
  * thread only. Return 0 or -errno (-EALREADY when already in that state). */
