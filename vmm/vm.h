@@ -7,8 +7,7 @@
  *                console input; it returns the process exit code;
  *   vm_destroy() tears everything down in reverse order.
  *
- * vCPUs are kept in slots by APIC ID.  A slot, once created, is never freed while the VM lives:
- * KVM cannot destroy a vCPU, so a hot-unplugged vCPU's fd stays parked for a later re-plug.
+ * The vCPUs, their threads and their states belong to cpu/ (cpu/cpus.h): the VM asks by function.
  */
 #ifndef MINIVMM_VMM_VM_H
 #define MINIVMM_VMM_VM_H
@@ -25,7 +24,7 @@
 #include "vmm/layout.h"
 #include "vmm/vm_config.h"
 
-struct vcpu;
+struct cpus;
 struct serial;
 struct rtc;
 struct pci_bus;
@@ -61,14 +60,11 @@ struct vm {
 	struct storage *storage; /* disks, their controllers and the I/O thread */
 	struct control_server *control;
 
-	/* vCPUs, lifecycle and pause: all under lock */
+	struct cpus *cpus;
+
+	/* lifecycle: under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vcpu *vcpus[LAYOUT_MAX_VCPUS];
-	unsigned threads_alive;	 /* vCPU threads started and not yet ended */
-	unsigned threads_parked; /* of those, how many are waiting in the pause */
-	bool pause_requested;
-	bool paused;
 	enum vm_end end;
 	int end_signal;
 	int event_fd; /* wakes vm_run's loop when `end` is set */
@@ -89,14 +85,13 @@ void vm_destroy(struct vm *vm);
 
 /* Ask vm_run to end the VM (the first reason wins). Safe from any thread. */
 void vm_request_end(struct vm *vm, enum vm_end why);
-/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go. Control
- * thread only. Return 0 or -errno (-EALREADY when already in that state). */
+/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go (cpus_pause,
+ * cpus_resume).  Not from a vCPU thread.  Return 0 or -errno (-EALREADY when already in that
+ * state, -ESHUTDOWN when the VM is ending). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+/* vCPUs present for the guest. */
 unsigned vm_vcpu_count(struct vm *vm);
-
-/* For the vCPU threads (cpu/vcpu.c): called after every KVM_RUN return. Blocks while the VM is
- * paused; returns true when the thread must end. */
-bool vm_vcpu_checkpoint(struct vm *vm, struct vcpu *v);
 
 #endif

@@ -38,9 +38,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	struct vm *vm = opaque;
 	if (no_args(args, "info", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	time_t now = time(NULL);
 	int r = 0;
 	r |= add(result, "name", json_object_new_string(vm->cfg->name));
@@ -100,9 +98,7 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 	struct vm *vm = opaque;
 	if (no_args(args, "poweroff", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	acpi_pm_press_power_button(vm->pm);
 	/* The guest decides; a paused guest sees the button once resumed. */
 	if (add(result, "pressed", json_object_new_boolean(1)) < 0 ||
@@ -138,8 +134,9 @@ int vm_control_start(struct vm *vm, char *err, size_t errlen)
 			return r;
 		}
 	}
-	if (vm->storage && ((r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0 ||
-			    (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)) {
+	if (vm->storage &&
+	    ((r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0 ||
+	     (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)) {
 		vm_control_stop(vm);
 		return r;
 	}
