@@ -7,11 +7,11 @@
  * States of one slot (cpus_state()):
  *
  *   state     thread             KVM fd  present for the guest
- *   ABSENT    none               none    no   (never plugged: the issue's "unplugged" slot)
+ *   ABSENT    none               none    no   (no vCPU was ever made for this APIC ID)
  *   CREATED   not started yet    yes     yes
  *   RUNNING   in its loop        yes     yes  (in KVM_RUN, handling an exit, or holding, below)
  *   PAUSED    waiting for resume yes     yes
- *   PARKED    joined             yes     no   (unplugged; power-on state restored on re-plug)
+ *   PARKED    joined             yes     no   (unplugged; power-on state again on re-plug)
  *   STOPPED   joined             yes     -    (teardown: final)
  *
  * Transitions, and the only calls that make them:

@@ -32,6 +32,7 @@
 #define FPU_FCW_INIT 0x37F
 #define MXCSR_INIT 0x1F80
 #define XSTATE_FP_SSE 0x3
+#define XSTATE_PKRU (1u << 9)
 #define XSAVE_HDR_OFFSET 512
 
 static struct kvm_segment seg(uint16_t sel, uint64_t base, uint8_t type, uint8_t s)
@@ -99,12 +100,17 @@ static int reset_fpu(struct vcpu *v)
 	}
 	if (k->xsave) {
 		/* x87 and SSE given in their init values (so MXCSR is loaded too), every other
-		 * component marked as in its init state. */
+		 * component marked as in its init state; KVM leaves PKRU alone unless its bit is
+		 * given, so it is given (as 0) whenever KVM reports it. */
 		struct kvm_xsave x;
+		if (ioctl(v->fd, KVM_GET_XSAVE, &x) < 0)
+			return -errno;
+		uint64_t bv;
+		memcpy(&bv, (uint8_t *)x.region + XSAVE_HDR_OFFSET, sizeof(bv));
+		bv = XSTATE_FP_SSE | (bv & XSTATE_PKRU);
 		memset(&x, 0, sizeof(x));
 		uint16_t fcw = FPU_FCW_INIT;
 		uint32_t mxcsr = MXCSR_INIT;
-		uint64_t bv = XSTATE_FP_SSE;
 		memcpy((uint8_t *)x.region, &fcw, sizeof(fcw));
 		memcpy((uint8_t *)x.region + 24, &mxcsr, sizeof(mxcsr));
 		memcpy((uint8_t *)x.region + XSAVE_HDR_OFFSET, &bv, sizeof(bv));
