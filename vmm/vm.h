@@ -13,8 +13,7 @@
  * wait (control verbs, the in-process reboot, stopping the vCPUs) runs on the VM's worker, one
  * job at a time, while the loop keeps delivering the completions those waits depend on.
  *
- * vCPUs are kept in slots by APIC ID.  A slot, once created, is never freed while the VM lives:
- * KVM cannot destroy a vCPU, so a hot-unplugged vCPU's fd stays parked for a later re-plug.
+ * The vCPUs, their threads and their states belong to cpu/ (cpu/cpus.h): the VM asks by function.
  */
 #ifndef MINIVMM_VMM_VM_H
 #define MINIVMM_VMM_VM_H
@@ -31,7 +30,7 @@
 #include "vmm/layout.h"
 #include "vmm/vm_config.h"
 
-struct vcpu;
+struct cpus;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
@@ -68,14 +67,11 @@ struct vm {
 	bool shutdown_queued;	 /* the end job is on the worker */
 	unsigned reboots;	 /* in-process reboots so far */
 
-	/* vCPUs, lifecycle and pause: all under lock */
+	struct cpus *cpus;
+
+	/* lifecycle: under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vcpu *vcpus[LAYOUT_MAX_VCPUS];
-	unsigned threads_alive;	 /* vCPU threads started and not yet ended */
-	unsigned threads_parked; /* of those, how many are waiting in the pause */
-	bool pause_requested;
-	bool paused;
 	enum vm_end end;
 	int end_signal;
 	int event_fd; /* wakes vm_run's loop when `end` is set */
@@ -98,14 +94,13 @@ void vm_destroy(struct vm *vm);
 /* Ask vm_run to end the VM (the first reason wins). Safe from any thread.  VM_END_REBOOT with
  * --reboot restart does not end it: the machine is reset in place (vm_reboot.c). */
 void vm_request_end(struct vm *vm, enum vm_end why);
-/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go. Control
- * thread only. Return 0 or -errno (-EALREADY when already in that state). */
+/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go (cpus_pause,
+ * cpus_resume).  Not from a vCPU thread.  Return 0 or -errno (-EALREADY when already in that
+ * state, -ESHUTDOWN when the VM is ending). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+/* vCPUs present for the guest. */
 unsigned vm_vcpu_count(struct vm *vm);
-
-/* For the vCPU threads (cpu/vcpu.c): called after every KVM_RUN return. Blocks while the VM is
- * paused; returns true when the thread must end. */
-bool vm_vcpu_checkpoint(struct vm *vm, struct vcpu *v);
 
 #endif

@@ -39,9 +39,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	struct vm *vm = opaque;
 	if (no_args(args, "info", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	time_t now = time(NULL);
 	int r = 0;
 	r |= add(result, "name", json_object_new_string(vm->cfg->name));
@@ -101,9 +99,7 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 	struct vm *vm = opaque;
 	if (no_args(args, "poweroff", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	struct acpi_pm *pm = devices_find(vm->devices, "acpi-pm");
 	if (!pm) {
 		snprintf(err, errlen, "this VM has no ACPI power button");

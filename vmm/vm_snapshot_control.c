@@ -55,9 +55,7 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 	int ret = snapshot_args(args, &snap, &want, err, errlen);
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	if (!paused) {
 		snprintf(err, errlen,
 			 "the VM is running: pause it first (minivmm control %s pause), take the "
