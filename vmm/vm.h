@@ -63,6 +63,7 @@ struct vm {
 	int console_fd; /* where the serial writes; -1 for none */
 	struct device_env env;
 	struct devices *devices; /* created in level order (devices/device.h) */
+	bool state_prepared;	 /* vm_state_prepare done: release at the end */
 	bool reboot_queued;	 /* a reboot job is on the worker */
 	bool shutdown_queued;	 /* the end job is on the worker */
 	unsigned reboots;	 /* in-process reboots so far */

@@ -11,6 +11,7 @@
 
 #include "devices/device.h"
 #include "vmm/vm.h"
+#include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
@@ -75,6 +76,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    .request = device_request,
 	    .opaque = vm,
 	};
+	/* Disk modes need the state directory before any disk is opened. */
+	if ((r = vm_state_prepare(vm->cfg, err, errlen)) < 0)
+		return r;
+	vm->state_prepared = true;
 	return devices_create(&vm->env, &vm->devices, err, errlen);
 }
 
@@ -83,6 +88,9 @@ void vm_devices_destroy(struct vm *vm)
 	/* vCPUs are stopped and the loop no longer runs: no handler can be running. */
 	devices_destroy(vm->devices);
 	vm->devices = NULL;
+	if (vm->state_prepared)
+		vm_state_release();
+	vm->state_prepared = false;
 	if (vm->console_fd > STDERR_FILENO)
 		close(vm->console_fd);
 	vm->console_fd = -1;
