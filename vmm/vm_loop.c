@@ -110,8 +110,15 @@ static void input_step(struct console_input *in)
 
 static void stdin_ready(void *opaque, uint32_t events)
 {
-	(void)events;
-	input_step(opaque);
+	struct console_input *in = opaque;
+	if ((events & (EPOLLHUP | EPOLLERR)) && in->pos < in->len) {
+		/* epoll reports a hang-up even while unwatched: stop watching, and read what is
+		 * left (up to EOF) as for an unpollable stdin once the guest took the buffer. */
+		event_source_remove(in->stdin_src);
+		in->stdin_src = NULL;
+		in->pollable = false;
+	}
+	input_step(in);
 }
 
 static void room_ready(void *opaque, uint32_t events)
