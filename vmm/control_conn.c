@@ -195,8 +195,11 @@ void control_conn_reply(struct control_server *srv, struct control_conn *c, char
 {
 	c->busy = 0;
 	if (c->gone) {
+		/* The client hung up: its remaining requests still run (as they would have had it
+		 * waited), their replies go nowhere. */
 		free(line);
-		control_conn_close(c);
+		if (conn_process(srv, c) < 0 || !c->busy)
+			control_conn_close(c);
 		return;
 	}
 	if (conn_queue(c, line) < 0) {
