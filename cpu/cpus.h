@@ -32,7 +32,12 @@
  * CPU 0), -EBUSY (the machine or that slot is in another transition: paused, pausing, plugging),
  * -ESHUTDOWN (stopping or stopped), -EALREADY (already in the asked state), -EDEADLK (a call that
  * waits for the vCPUs, made from a vCPU thread: it would wait for itself).  The calls may come
- * from any non-vCPU threads at once; none holds the lock while it waits for a thread.
+ * from any non-vCPU threads at once; none holds the lock while it waits for a thread.  A device
+ * handler (running on a vCPU thread) must not wait for a thread that may be in cpus_pause(),
+ * cpus_stop() or cpus_unplug(): that thread waits for the vCPU in turn.
+ *
+ * A reboot in the same process: cpus_pause(), reset the devices and load the kernel again,
+ * cpus_reset(&boot), cpus_resume().  The in-kernel PIC, IOAPIC and PIT are the VM's, not cpu/'s.
  *
  * Holding: after an exit that ends the machine (power-off, reset, triple fault, a failed entry,
  * an unknown exit, a KVM_RUN error) the vCPU reports it through env->end and does not enter
