@@ -35,8 +35,12 @@ TLIB_OBJS := $(TLIB_SRCS:%.c=build/san/%.o)
 .SECONDARY:
 all: minivmm
 
+# Link lines name every object: show them only with V=1.
+Q := $(if $(V),,@)
+
 minivmm: $(REL_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,7 +54,8 @@ build/san/%.o: %.c
 # from constructors, which an archive would leave out.
 build/san/tests/%: tests/%.c $(SAN_OBJS) $(TLIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CCACHE) $(CC) $(CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(TLIB_OBJS) $(LDLIBS) -lcmocka
+	@echo "  LINK    $@"
+	$(Q)$(CCACHE) $(CC) $(CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(TLIB_OBJS) $(LDLIBS) -lcmocka
 
 tests: $(TEST_BINS)
 

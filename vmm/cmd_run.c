@@ -13,6 +13,7 @@
 
 #include "vmm/boot_bzimage.h"
 #include "vmm/command.h"
+#include "vmm/control_internal.h"
 #include "vmm/vm.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_internal.h"
@@ -78,15 +79,43 @@ static void block_signals(void)
 	signal(SIGPIPE, SIG_IGN); /* a closed console pipe or control client is not fatal */
 }
 
+/* Without --name a VM is called vm1, vm2, ...: the first name no running VM holds, so a user's
+ * first VM is always vm1 (`minivmm control vm1 ...`).  Two starts at the same instant may pick
+ * the same name; the second then stops with "already running", as with --name. */
+static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned n = 1; n <= 9999; n++) {
+		char name[16];
+		snprintf(name, sizeof(name), "vm%u", n);
+		int held = control_lock_held(name);
+		if (held < 0) {
+			snprintf(err, errlen, "cannot choose a VM name (%s): %s; give --name", name,
+				 strerror(-held));
+			return held;
+		}
+		if (!held) {
+			snprintf(cfg->name, sizeof(cfg->name), "%s", name);
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "vm1 to vm9999 are all running: give --name");
+	return -EADDRINUSE;
+}
+
 static int run_main(int argc, char **argv)
 {
 	char err[512];
 	struct vm_config cfg;
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
 	uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * psize / MiB : UINT64_MAX;
-	if (vm_config_parse(argc, argv, host_mib, getpid(), &cfg, err, sizeof(err)) < 0) {
+	if (vm_config_parse(argc, argv, host_mib, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
 		return 2;
+	}
+	if (!cfg.help && cfg.name_auto && pick_default_name(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		vm_config_free(&cfg);
+		return 1;
 	}
 	if (cfg.help) {
 		fputs(vm_config_usage, stdout);

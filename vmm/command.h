@@ -6,9 +6,14 @@
 #ifndef MINIVMM_VMM_COMMAND_H
 #define MINIVMM_VMM_COMMAND_H
 
+#include <stdbool.h>
+
 struct command {
 	const char *name;
 	const char *summary; /* one line for `minivmm help` */
+	/* Verbs for the test suite only (tools/testing/): they work, but `minivmm help` leaves them
+	 * out so users never mistake them for features. */
+	bool testing;
 	int (*run)(int argc, char **argv); /* argv[0] is the verb */
 };
 

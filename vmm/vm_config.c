@@ -77,15 +77,15 @@ static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_
 	return 0;
 }
 
-static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, int pid,
+static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 				struct vm_config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cpus = 1;
-	cfg->memory_mib = 512;
+	cfg->memory_mib = VM_MEMORY_DEFAULT_MIB;
 	cfg->cmdline = "";
 	cfg->console = VM_CONSOLE_STDIO;
-	snprintf(cfg->name, sizeof(cfg->name), "vm-%d", pid);
+	cfg->name_auto = true;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -125,6 +125,7 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, in
 				return -EINVAL;
 			}
 			snprintf(cfg->name, sizeof(cfg->name), "%s", val);
+			cfg->name_auto = false;
 			break;
 		case 1:
 			if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0) {
@@ -231,10 +232,10 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, in
 	return 0;
 }
 
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
 		    char *err, size_t errlen)
 {
-	int ret = vm_config_parse_args(argc, argv, host_ram_mib, pid, cfg, err, errlen);
+	int ret = vm_config_parse_args(argc, argv, host_ram_mib, cfg, err, errlen);
 	if (ret < 0)
 		vm_config_free(cfg);
 	return ret;

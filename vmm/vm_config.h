@@ -13,9 +13,11 @@ enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
 
 #define VM_NAME_MAX 64
 #define VM_MEMORY_MIN_MIB 32
+#define VM_MEMORY_DEFAULT_MIB 1024 /* VirtualBox's default for a Linux VM */
 
 struct vm_config {
-	char name[VM_NAME_MAX + 1];
+	char name[VM_NAME_MAX + 1]; /* "" until chosen when name_auto */
+	bool name_auto;		    /* no --name: `run` takes the first free vm1, vm2, ... */
 	unsigned cpus;
 	uint64_t memory_mib;
 	const char *kernel;
@@ -30,10 +32,9 @@ struct vm_config {
 	const char *state_dir; /* --state-dir, NULL: the default (vmm/vm_state.h) */
 };
 
-/* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory; pid names the VM when --name is
- * absent.  Returns 0, or -EINVAL with one line in err (no trailing newline). Pure: the kernel file
+/* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one line in err (no trailing newline). Pure: the kernel file
  * is not opened here. */
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, int pid, struct vm_config *cfg,
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
 		    char *err, size_t errlen);
 /* Frees what vm_config_parse allocated (the disk list); safe on a zeroed or failed config. */
 void vm_config_free(struct vm_config *cfg);

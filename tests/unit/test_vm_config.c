@@ -25,7 +25,7 @@ static int parse(struct vm_config *cfg, char *err, const char *line)
 		argv[argc++] = t;
 	argv[argc] = NULL;
 	err[0] = 0;
-	return vm_config_parse(argc, argv, HOST_MIB, 1234, cfg, err, 256);
+	return vm_config_parse(argc, argv, HOST_MIB, cfg, err, 256);
 }
 
 static void test_defaults(void **state)
@@ -36,9 +36,10 @@ static void test_defaults(void **state)
 	assert_int_equal(parse(&c, err, "run --kernel bz"), 0);
 	assert_string_equal(c.kernel, "bz");
 	assert_int_equal(c.cpus, 1);
-	assert_int_equal(c.memory_mib, 512);
+	assert_int_equal(c.memory_mib, 1024);
 	assert_int_equal(c.console, VM_CONSOLE_STDIO);
-	assert_string_equal(c.name, "vm-1234");
+	assert_string_equal(c.name, "");
+	assert_true(c.name_auto);
 	assert_null(c.initrd);
 	assert_string_equal(c.cmdline, "");
 	assert_int_equal(c.reboot, VM_REBOOT_EXIT);
@@ -54,6 +55,7 @@ static void test_all_options(void **state)
 			       "--append root=x --console /tmp/log --reboot exit"),
 			 0);
 	assert_string_equal(c.name, "web-1");
+	assert_false(c.name_auto);
 	assert_int_equal(c.cpus, 4);
 	assert_int_equal(c.memory_mib, 1024);
 	assert_string_equal(c.kernel, "k");
@@ -120,9 +122,9 @@ static void test_machine_limit(void **state)
 	snprintf(msg, sizeof(msg), "more than the machine's %llu MiB", (unsigned long long)limit);
 	char *ok[] = {"run", "--kernel", "k", "--memory", ok_mib, NULL};
 	char *big[] = {"run", "--kernel", "k", "--memory", big_mib, NULL};
-	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, 1, &c, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, &c, err, sizeof(err)), 0);
 	vm_config_free(&c);
-	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, 1, &c, err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, msg));
 }
 

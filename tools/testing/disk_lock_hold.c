@@ -83,6 +83,7 @@ static int hold_run(int argc, char **argv)
 static const struct command disk_lock_hold_command = {
     .name = "disk-lock-hold",
     .summary = "(testing) hold an image's locks as a VM in a disk mode would",
+    .testing = true,
     .run = hold_run,
 };
 COMMAND(disk_lock_hold_command);

@@ -129,6 +129,7 @@ static int run_test_server(int argc, char **argv)
 static const struct command cmd_control_test_server = {
     .name = "control-test-server",
     .summary = "(testing) serve fake control verbs echo/fail/info until SIGTERM",
+    .testing = true,
     .run = run_test_server,
 };
 COMMAND(cmd_control_test_server)

@@ -217,6 +217,7 @@ usage:
 static const struct command block_bench_command = {
     .name = "block-bench",
     .summary = "(testing) measure the asynchronous block engines on a raw image",
+    .testing = true,
     .run = bench_run,
 };
 COMMAND(block_bench_command);

@@ -207,6 +207,7 @@ static int stress_run(int argc, char **argv)
 static const struct command block_stress_command = {
     .name = "block-stress",
     .summary = "(testing) crash-safety writer and checker for disk images",
+    .testing = true,
     .run = stress_run,
 };
 COMMAND(block_stress_command);
