@@ -376,3 +376,11 @@ bool event_loop_on_thread(const struct event_loop *l)
 {
 	return l->running && pthread_equal(l->thread, pthread_self());
 }
+
+bool event_loop_running(struct event_loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool running = l->running;
+	pthread_mutex_unlock(&l->lock);
+	return running;
+}
