@@ -59,6 +59,10 @@ build/san/tests/%: tests/%.c $(SAN_OBJS) $(TLIB_OBJS)
 
 tests: $(TEST_BINS)
 
+# Host-side bench of the disk completion path (bench/completion_loop.c; numbers in README).
+build/completion-loop: bench/completion_loop.c $(filter-out build/rel/vmm/main.o,$(REL_OBJS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # Installs the Debian packages the build, the tests and the nested-KVM harness need (idempotent).
 deps:
 	scripts/install-deps.sh

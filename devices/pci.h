@@ -100,6 +100,7 @@ struct pci_device {
 	uint32_t *msix_table; /* nvec * 4 dwords: addr lo, addr hi, data, control */
 	uint64_t *msix_pba;
 	struct pci_bar_ref bar_refs[PCI_NUM_BARS];
+	uint8_t cfg_power_on[PCI_CONFIG_SIZE]; /* config space as registration left it */
 };
 
 struct pci_bus_ops {
@@ -125,6 +126,12 @@ struct pci_bus {
 int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus_ops *ops,
 		   struct pci_bus **out);
 void pci_bus_destroy(struct pci_bus *bus);
+/* Machine reset: every function's config space back to what registration left it (with no
+ * firmware, that is the power-on state: BARs at their assigned addresses, decoding on, bus
+ * mastering, MSI and MSI-X off), BARs the guest moved unmapped and mapped back, INTx lowered,
+ * the MSI-X tables masked.  The functions' own registers are their devices' business.  As a
+ * machine device: "pci-bus" (devices/device.h), which sets env->pci. */
+void pci_bus_reset(struct pci_bus *bus);
 
 /* Add a device in the first free slot (or `slot` if < PCI_SLOTS), allocate its BARs from the
  * layout windows and map them. */

@@ -76,6 +76,16 @@ int pci_msix_init(struct pci_device *dev, unsigned nvec, unsigned bar, uint32_t 
 	return 0;
 }
 
+void pci_msi_power_on(struct pci_device *dev)
+{
+	for (unsigned i = 0; i < dev->msix_nvec; i++) {
+		memset(&dev->msix_table[4 * i], 0, 16);
+		dev->msix_table[4 * i + 3] = MSIX_ENTRY_MASKED;
+	}
+	if (dev->msix_pba)
+		memset(dev->msix_pba, 0, 8 * ((dev->msix_nvec + 63) / 64));
+}
+
 void pci_msi_free(struct pci_device *dev)
 {
 	free(dev->msix_table);
