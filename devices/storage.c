@@ -64,7 +64,7 @@ int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME && !ret; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST && !ret; bus++) {
 		unsigned k = storage_group(cfgs, n, bus, group);
 		if (!k)
 			continue;
@@ -145,7 +145,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
 			goto fail;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST; bus++) {
 		struct disk *group[n ? n : 1];
 		unsigned k = 0;
 		for (unsigned i = 0; i < n; i++)

@@ -21,6 +21,7 @@ struct pci_bus;
 struct io_bus;
 struct guest_memory;
 struct control_server;
+struct event_loop;
 
 /* What a controller may use of the machine. */
 struct storage_env {
@@ -34,6 +35,10 @@ struct storage_env {
 	/* Set by storage_create for the controllers: held (before the controller's own lock) while
 	 * a disk's medium is swapped, so the I/O thread never completes on a closed context. */
 	pthread_mutex_t *media_lock;
+	/* virtio (issue 12): the VM's event loop for doorbell eventfds (NULL: doorbells are MMIO
+	 * exits) and the vCPU count (one virtio-blk queue per vCPU). */
+	struct event_loop *loop;
+	unsigned ncpus;
 };
 
 struct storage_controller {

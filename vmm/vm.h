@@ -20,6 +20,7 @@
 
 #include "devices/i8042.h"
 #include "devices/io_bus.h"
+#include "devices/irq_ops.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/layout.h"
@@ -33,6 +34,8 @@ struct acpi_pm;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
+struct kvm_irq;
+struct event_loop;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -60,6 +63,13 @@ struct vm {
 	struct acpi_pm *pm;
 	struct storage *storage; /* disks, their controllers and the I/O thread */
 	struct control_server *control;
+	/* virtio (issue 12): the KVM interrupt routing table with its irqfds/ioeventfds, and until
+	 * the core's per-VM event loop lands, a loop of its own thread for doorbell eventfds. */
+	struct kvm_irq *kvm_irq;
+	struct irq_ops irq_ops;
+	struct event_loop *dev_loop;
+	pthread_t dev_loop_thread;
+	bool dev_loop_started;
 
 	/* vCPUs, lifecycle and pause: all under lock */
 	pthread_mutex_t lock;

@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 
 #include "devices/acpi_pm.h"
+#include "devices/kvm_irq.h"
 #include "devices/pci.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
@@ -15,6 +16,7 @@
 #include "vmm/vm_state.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/event_loop.h"
 
 static int irq_line(struct vm *vm, unsigned gsi, bool level)
 {
@@ -94,6 +96,44 @@ static int open_console(struct vm *vm, char *err, size_t errlen)
 	}
 }
 
+/* virtio (issue 12), until the core's per-VM event loop replaces it: irqfds/ioeventfds on KVM
+ * and a loop on a thread of its own for the doorbell eventfds.  Without them devices still work
+ * (MSI by KVM_SIGNAL_MSI, doorbells as MMIO exits). */
+static void *dev_loop_main(void *opaque)
+{
+	event_loop_run(opaque);
+	return NULL;
+}
+
+static void fast_irq_create(struct vm *vm)
+{
+	if (kvm_irq_create(vm->vm_fd, &vm->kvm_irq) < 0)
+		return;
+	vm->irq_ops = kvm_irq_ops(vm->kvm_irq);
+	if (event_loop_create(&vm->dev_loop) < 0)
+		return;
+	if (pthread_create(&vm->dev_loop_thread, NULL, dev_loop_main, vm->dev_loop) == 0)
+		vm->dev_loop_started = true;
+}
+
+static void fast_irq_destroy(struct vm *vm)
+{
+	if (vm->dev_loop_started) {
+		event_loop_stop(vm->dev_loop);
+		pthread_join(vm->dev_loop_thread, NULL);
+		vm->dev_loop_started = false;
+	}
+}
+
+static void fast_irq_free(struct vm *vm)
+{
+	if (vm->dev_loop)
+		event_loop_destroy(vm->dev_loop);
+	vm->dev_loop = NULL;
+	kvm_irq_destroy(vm->kvm_irq);
+	vm->kvm_irq = NULL;
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
 	int r = open_console(vm, err, errlen);
@@ -105,6 +145,9 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 				   .signal_msi = pci_signal_msi,
 				   .reset = machine_reset,
 				   .opaque = vm};
+	fast_irq_create(vm); /* virtio (issue 12) */
+	if (vm->kvm_irq)
+		bops.irq = &vm->irq_ops;
 	const char *what = "serial";
 	if ((r = serial_create(vm->console_fd, &sops, &vm->serial)) < 0)
 		goto fail;
@@ -132,7 +175,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 				   .pio = &vm->pio,
 				   .mem = &vm->mem,
 				   .set_irq = pci_set_irq,
-				   .irq_opaque = vm};
+				   .irq_opaque = vm,
+				   /* virtio (issue 12) */
+				   .loop = vm->dev_loop_started ? vm->dev_loop : NULL,
+				   .ncpus = vm->cfg->cpus};
 	/* Disk modes need the state directory before any disk is opened. */
 	if ((r = vm_state_prepare(vm->cfg, err, errlen)) < 0)
 		return r;
@@ -149,11 +195,13 @@ fail:
 void vm_devices_destroy(struct vm *vm)
 {
 	/* vCPUs are stopped: no handler can be running. */
+	fast_irq_destroy(vm); /* virtio (issue 12): no doorbell callback runs from here on */
 	storage_destroy(vm->storage);
 	vm->storage = NULL;
 	vm_state_release();
 	pci_bus_destroy(vm->pci);
 	vm->pci = NULL;
+	fast_irq_free(vm);
 	if (vm->pm)
 		acpi_pm_destroy(vm->pm);
 	vm->pm = NULL;
