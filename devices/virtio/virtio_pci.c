@@ -470,6 +470,9 @@ static void fast_paths_init(struct virtio_pci *vp, struct pci_bus *bus)
 			k->fd = -1;
 		}
 	}
+	/* The bus maps BARs at registration (decode on, as firmware leaves it). */
+	if (vp->pci.bars[0].mapped)
+		bar_mapped(&vp->pci, 0, vp->pci.bars[0].mapped_at, true);
 	if (irq->intx_add) {
 		unsigned gsi = layout_pci_intx_gsi(vp->pci.slot, vp->pci.irq_pin - 1);
 		int h = irq->intx_add(irq->opaque, gsi, &vp->intx_resample_fd);
@@ -521,8 +524,8 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 		free(vp);
 		return r;
 	}
-	/* After registering: the slot decides the INTx GSI.  BAR0 is not decoded yet (COMMAND is
-	 * 0), so bar_mapped registers the ioeventfds when the guest enables memory decode. */
+	/* After registering: the slot decides the INTx GSI; from here on bar_mapped keeps the
+	 * ioeventfds where BAR0 is. */
 	pthread_mutex_lock(&bus->lock);
 	fast_paths_init(vp, bus);
 	pthread_mutex_unlock(&bus->lock);
