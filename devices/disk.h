@@ -106,9 +106,9 @@ int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t 
 void disk_medium_swap(struct disk *d, struct disk_medium *m);
 void disk_medium_close(struct disk_medium *m);
 
-/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's current top, same
- * size) as a medium for hard disk d, with d's cache mode, write-locked. The caller swaps it in
- * with disk_medium_swap while no request is in flight (devices/storage.h). */
+/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's
+ * current top, same size) as a medium for hard disk d, with d's cache mode, write-locked. The
+ * caller swaps it in with disk_medium_swap while no request is in flight (devices/storage.h). */
 int disk_layer_open(const struct disk *d, const char *layer, const char *format,
 		    struct disk_medium *m, char *err, size_t errlen);
 

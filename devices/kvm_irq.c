@@ -43,8 +43,9 @@ struct kvm_irq {
 
 static struct kvm_irq_routing_entry chip_entry(unsigned gsi, unsigned chip, unsigned pin)
 {
-	return (struct kvm_irq_routing_entry){
-	    .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP, .u.irqchip = {.irqchip = chip, .pin = pin}};
+	return (struct kvm_irq_routing_entry){.gsi = gsi,
+					      .type = KVM_IRQ_ROUTING_IRQCHIP,
+					      .u.irqchip = {.irqchip = chip, .pin = pin}};
 }
 
 /* Lock held. */
@@ -99,7 +100,8 @@ static int msi_add(void *opaque, uint64_t address, uint32_t data)
 			r = -errno;
 			break;
 		}
-		*m = (struct msi_route){.used = true, .fd = m->fd, .address = address, .data = data};
+		*m =
+		    (struct msi_route){.used = true, .fd = m->fd, .address = address, .data = data};
 		unsigned gsi = KVM_IRQ_FIRST_MSI_GSI + i;
 		if ((r = commit(k)) < 0 || (r = irqfd(k, m->fd, gsi, -1, false)) < 0) {
 			close(m->fd);

@@ -233,8 +233,8 @@ static void header_init(struct pci_device *dev)
 					       PCI_COMMAND_MASTER | 0x0040 | 0x0100 |
 					       PCI_COMMAND_INTX_DISABLE);
 	put_le16(dev->w1cmask + PCI_STATUS, 0xF900); /* error bits: write 1 to clear */
-	dev->wmask[0x0C] = 0xFF;		  /* cache line size */
-	dev->wmask[0x0D] = 0xFF;		  /* latency timer */
+	dev->wmask[0x0C] = 0xFF;		     /* cache line size */
+	dev->wmask[0x0D] = 0xFF;		     /* latency timer */
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xFF;
 	dev->cfg[PCI_INTERRUPT_PIN] = dev->irq_pin;
 	if (dev->irq_pin)

@@ -102,8 +102,9 @@ struct pci_device {
 	uint32_t msix_table_off, msix_pba_off;
 	uint32_t *msix_table; /* nvec * 4 dwords: addr lo, addr hi, data, control */
 	uint64_t *msix_pba;
-	/* irqfd routes of the vectors that fired (MSI-X vector v at v, MSI vector v at msix_nvec + v),
-	 * made on first use when the bus has irq ops, repointed when the guest reprogrammed them. */
+	/* irqfd routes of the vectors that fired (MSI-X vector v at v, MSI vector v at msix_nvec +
+	 * v), made on first use when the bus has irq ops, repointed when the guest reprogrammed
+	 * them. */
 	struct pci_msi_route *msi_routes;
 	unsigned msi_nroutes;
 	struct pci_bar_ref bar_refs[PCI_NUM_BARS];

@@ -287,8 +287,8 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 	return 0;
 }
 
-int storage_switch_layers(struct storage *s, const char *const *layers,
-			  const char *const *formats, unsigned n, char *err, size_t errlen)
+int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
+			  unsigned n, char *err, size_t errlen)
 {
 	struct disk_medium *m = calloc(n ? n : 1, sizeof(*m));
 	unsigned i;
@@ -324,7 +324,8 @@ int storage_switch_layers(struct storage *s, const char *const *layers,
 				continue;
 			disk_medium_close(&m[i]);
 			char e2[256];
-			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
+			if (s->disks[i]->bs &&
+			    disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
 				fprintf(stderr, "storage: %s\n", e2);
 		}
 		free(m);
@@ -337,7 +338,8 @@ int storage_switch_layers(struct storage *s, const char *const *layers,
 			disk_medium_swap(s->disks[i], &m[i]);
 	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < n; i++)
-		disk_medium_close(&m[i]); /* the old chains: their locks go, the new chains keep theirs */
+		disk_medium_close(
+		    &m[i]); /* the old chains: their locks go, the new chains keep theirs */
 	free(m);
 	return 0;
 }

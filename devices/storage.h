@@ -82,11 +82,12 @@ struct disk *storage_disk(struct storage *s, unsigned index);
 /* VM snapshot of a paused VM (vmm/vm_snapshot.h), in two steps with the vCPUs paused:
  * storage_quiesce waits for every request in flight (-EBUSY if they do not end within a minute)
  * and flushes every writable disk; storage_switch_layers then makes each hard disk i with
- * layers[i] set write layers[i] (in formats[i]), a new differencing image over its current top (which stays
- * read-locked, in the new chain). All or nothing: on failure every disk keeps its chain. */
+ * layers[i] set write layers[i] (in formats[i]), a new differencing image over its current top
+ * (which stays read-locked, in the new chain). All or nothing: on failure every disk keeps its
+ * chain. */
 int storage_quiesce(struct storage *s, char *err, size_t errlen);
-int storage_switch_layers(struct storage *s, const char *const *layers,
-			  const char *const *formats, unsigned n, char *err, size_t errlen);
+int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
+			  unsigned n, char *err, size_t errlen);
 
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
 int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen);

@@ -9,7 +9,8 @@
 void sg_list_init(struct sg_list *sg, const struct guest_memory *mem, struct iovec *iov,
 		  unsigned max_segs, uint64_t max_bytes)
 {
-	*sg = (struct sg_list){.mem = mem, .iov = iov, .max_segs = max_segs, .max_bytes = max_bytes};
+	*sg =
+	    (struct sg_list){.mem = mem, .iov = iov, .max_segs = max_segs, .max_bytes = max_bytes};
 }
 
 void sg_list_clear(struct sg_list *sg)

@@ -1,4 +1,5 @@
-/* Virtio 1.x constants shared by the transport and the devices (virtio spec 1.2 chapters 2, 4.1). */
+/* Virtio 1.x constants shared by the transport and the devices (virtio spec 1.2 chapters 2, 4.1).
+ */
 #ifndef MINIVMM_DEVICES_VIRTIO_VIRTIO_H
 #define MINIVMM_DEVICES_VIRTIO_VIRTIO_H
 

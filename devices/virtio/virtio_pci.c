@@ -375,7 +375,8 @@ static void bar_access(struct pci_device *dev, unsigned bar, uint64_t off, uint8
 			if (vp->intx_handle < 0)
 				pci_irq_deassert(&vp->pci);
 		}
-	} else if (off >= VIRTIO_PCI_DEVICE_OFF && off - VIRTIO_PCI_DEVICE_OFF < vp->cfg.config_len) {
+	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
+		   off - VIRTIO_PCI_DEVICE_OFF < vp->cfg.config_len) {
 		unsigned o = (unsigned)(off - VIRTIO_PCI_DEVICE_OFF);
 		if (!is_write && len <= vp->cfg.config_len - o)
 			vp->cfg.ops->config_read(vp->cfg.dev, o, data, len);
@@ -464,8 +465,8 @@ static void fast_paths_init(struct virtio_pci *vp, struct pci_bus *bus)
 	for (unsigned q = 0; q < vp->cfg.nqueues; q++) {
 		struct kick *k = &vp->kicks[q];
 		k->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (k->fd >= 0 && event_loop_add_fd(loop, k->fd, EPOLLIN, kick_event, k,
-						    &k->src) < 0) {
+		if (k->fd >= 0 &&
+		    event_loop_add_fd(loop, k->fd, EPOLLIN, kick_event, k, &k->src) < 0) {
 			close(k->fd);
 			k->fd = -1;
 		}
@@ -476,8 +477,8 @@ static void fast_paths_init(struct virtio_pci *vp, struct pci_bus *bus)
 	if (irq->intx_add) {
 		unsigned gsi = layout_pci_intx_gsi(vp->pci.slot, vp->pci.irq_pin - 1);
 		int h = irq->intx_add(irq->opaque, gsi, &vp->intx_resample_fd);
-		if (h >= 0 && event_loop_add_fd(loop, vp->intx_resample_fd, EPOLLIN,
-						intx_resample, vp, &vp->intx_src) == 0)
+		if (h >= 0 && event_loop_add_fd(loop, vp->intx_resample_fd, EPOLLIN, intx_resample,
+						vp, &vp->intx_src) == 0)
 			vp->intx_handle = h;
 		else if (h >= 0)
 			irq->intx_del(irq->opaque, h);
@@ -499,8 +500,8 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 	vp->intx_handle = vp->intx_resample_fd = -1;
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		vp->kicks[q] = (struct kick){.vp = vp, .q = q, .fd = -1};
-	vp->offered = cfg->features | 1ULL << VIRTIO_F_VERSION_1 |
-		      1ULL << VIRTIO_F_RING_EVENT_IDX | 1ULL << VIRTIO_F_RING_INDIRECT_DESC;
+	vp->offered = cfg->features | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_RING_EVENT_IDX |
+		      1ULL << VIRTIO_F_RING_INDIRECT_DESC;
 	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
 	queues_reset(vp);
 

@@ -152,7 +152,8 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 
 bool vq_should_notify(struct virtqueue *vq)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* used idx written before the driver's flag read */
+	__atomic_thread_fence(
+	    __ATOMIC_SEQ_CST); /* used idx written before the driver's flag read */
 	if (!vq->event_idx)
 		return !(load16(vq->avail) & VRING_AVAIL_F_NO_INTERRUPT);
 	uint16_t event = load16(vq->avail + 4 + 2 * (size_t)vq->size);

@@ -5,10 +5,10 @@
  * is refused (-errno, the device then sets DEVICE_NEEDS_RESET) when it loops or is longer than its
  * table, when an index is out of range, when a device-readable buffer follows a device-writable
  * one, when an indirect table is nested, empty, not a multiple of 16 bytes or longer than
- * VQ_INDIRECT_MAX entries, when a buffer is outside RAM or in an MMIO hole (through memory/sg_list),
- * when the chain has more than VQ_ELEM_SEGS pieces or VQ_ELEM_MAX_BYTES bytes, or when the avail
- * index moved by more than the queue size.  A queue whose size is not a power of two, above
- * VQ_MAX_SIZE, or whose rings are misaligned or not in RAM is refused when enabled.
+ * VQ_INDIRECT_MAX entries, when a buffer is outside RAM or in an MMIO hole (through
+ * memory/sg_list), when the chain has more than VQ_ELEM_SEGS pieces or VQ_ELEM_MAX_BYTES bytes, or
+ * when the avail index moved by more than the queue size.  A queue whose size is not a power of
+ * two, above VQ_MAX_SIZE, or whose rings are misaligned or not in RAM is refused when enabled.
  *
  * Not thread-safe: the device serialises calls (virtio_pci holds its lock around them).
  */

@@ -2,7 +2,8 @@
  * faked KVM plumbing, and a driver written in the test.  Reads, writes, flush, discard, write
  * zeroes, GET_ID and read-only disks; feature negotiation; hostile requests, rings and queue
  * settings (each a clean device error: IOERR/UNSUPP or DEVICE_NEEDS_RESET); a reset with requests
- * in flight; doorbells as ioeventfds on an event loop; MSI-X through irqfd routes, masking, INTx. */
+ * in flight; doorbells as ioeventfds on an event loop; MSI-X through irqfd routes, masking, INTx.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,15 +21,15 @@
 #include "tests/lib/testlib.h"
 
 #define DISK_SIZE (8 * 1024 * 1024)
-#define HDR 0x100000ULL    /* request headers: HDR + 16 * i */
+#define HDR 0x100000ULL	   /* request headers: HDR + 16 * i */
 #define STATUS 0x110000ULL /* status bytes: STATUS + i */
 #define DATA 0x200000ULL   /* data buffers */
 #define QSIZE 64
 #define WANT                                                                                       \
-	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_RING_EVENT_IDX |                           \
-	 1ULL << VIRTIO_F_RING_INDIRECT_DESC | 1ULL << VIRTIO_BLK_F_FLUSH |                       \
-	 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES |                       \
-	 1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_MQ | \
+	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_RING_EVENT_IDX |                            \
+	 1ULL << VIRTIO_F_RING_INDIRECT_DESC | 1ULL << VIRTIO_BLK_F_FLUSH |                        \
+	 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES |                        \
+	 1ULL << VIRTIO_BLK_F_BLK_SIZE | 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_MQ |  \
 	 1ULL << VIRTIO_BLK_F_RO)
 
 struct t {
@@ -209,11 +210,12 @@ static void feature_negotiation(void **state)
 	vf_w(f, VF_COMMON(0x0C), 4, 1u << VIRTIO_BLK_F_RO);
 	vf_w(f, VF_COMMON(0x08), 4, 1);
 	vf_w(f, VF_COMMON(0x0C), 4, 1 | 1u << 8);
-	vf_set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK);
+	vf_set_status(f,
+		      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_false(vf_status(f) & VIRTIO_STATUS_FEATURES_OK);
 	/* DRIVER_OK without FEATURES_OK is not taken. */
-	vf_set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+	vf_set_status(f,
+		      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
 	assert_false(vf_status(f) & VIRTIO_STATUS_DRIVER_OK);
 	/* The good way works, and features cannot change after FEATURES_OK. */
 	assert_true(vf_negotiate(f, WANT) & VIRTIO_STATUS_FEATURES_OK);
@@ -285,8 +287,7 @@ static void discard_and_write_zeroes(void **state)
 	put_le32(r + 12, 1);
 	assert_int_equal(t_do(t, 0, VIRTIO_BLK_T_DISCARD, 0, &range, 1), VIRTIO_BLK_S_UNSUPP);
 	put_le32(r + 12, 0x80); /* unknown flag */
-	assert_int_equal(t_do(t, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &range, 1),
-			 VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(t_do(t, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, &range, 1), VIRTIO_BLK_S_UNSUPP);
 	/* Ranges past the end, that wrap, or two ranges at once: IOERR. */
 	put_le32(r + 12, 0);
 	put_le64(r, DISK_SIZE / 512 - 4);
@@ -539,7 +540,8 @@ static void doorbells_are_ioeventfds_on_the_loop(void **state)
 	(void)state;
 	struct t *t = t_new("", 2, true);
 	struct vf *f = &t->f;
-	/* Memory decode on: one ioeventfd per queue at its notify address, datamatch on the index. */
+	/* Memory decode on: one ioeventfd per queue at its notify address, datamatch on the index.
+	 */
 	assert_int_equal(f->nioev, 2);
 	for (unsigned q = 0; q < 2; q++) {
 		bool found = false;
@@ -555,7 +557,8 @@ static void doorbells_are_ioeventfds_on_the_loop(void **state)
 	uint8_t *h = vf_ram(f, HDR + 16 * slot, 16);
 	put_le32(h, VIRTIO_BLK_T_IN);
 	put_le64(h + 8, 2);
-	struct vf_buf b[3] = {{HDR + 16 * slot, 16, false}, {DATA, 512, true}, {STATUS + slot, 1, true}};
+	struct vf_buf b[3] = {
+	    {HDR + 16 * slot, 16, false}, {DATA, 512, true}, {STATUS + slot, 1, true}};
 	vf_post(f, 1, b, 3);
 	int fd = -1;
 	for (unsigned i = 0; i < f->nioev; i++)

@@ -207,11 +207,11 @@ static void bad_indirect_tables_refused(void **state)
 		uint16_t flags;
 		uint64_t addr;
 	} bad[] = {
-	    {20, VRING_DESC_F_INDIRECT, INDIRECT},			     /* not a multiple of 16 */
-	    {0, VRING_DESC_F_INDIRECT, INDIRECT},			     /* empty */
+	    {20, VRING_DESC_F_INDIRECT, INDIRECT}, /* not a multiple of 16 */
+	    {0, VRING_DESC_F_INDIRECT, INDIRECT},  /* empty */
 	    {16 * (VQ_INDIRECT_MAX + 1), VRING_DESC_F_INDIRECT, INDIRECT}, /* too long */
-	    {32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, INDIRECT},	     /* with NEXT */
-	    {32, VRING_DESC_F_INDIRECT, RAM - 16},			     /* off the end of RAM */
+	    {32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, INDIRECT},	   /* with NEXT */
+	    {32, VRING_DESC_F_INDIRECT, RAM - 16},			   /* off the end of RAM */
 	};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		desc(r, 0, bad[i].addr, bad[i].len, bad[i].flags, 1);
@@ -393,7 +393,8 @@ static void sg_high_ram_and_hole(void **state)
 	struct iovec iov[4];
 	struct sg_list sg;
 	sg_list_init(&sg, &mem, iov, 4, UINT64_MAX);
-	assert_int_equal(sg_list_add(&sg, LAYOUT_LOW_RAM_END - 4096, 8192), -EFAULT); /* into hole */
+	assert_int_equal(sg_list_add(&sg, LAYOUT_LOW_RAM_END - 4096, 8192),
+			 -EFAULT); /* into hole */
 	assert_int_equal(sg_list_add(&sg, LAYOUT_LOW_RAM_END + 4096, 1), -EFAULT);
 	assert_int_equal(sg_list_add(&sg, LAYOUT_HIGH_RAM_START - 1, 2), -EFAULT);
 	assert_int_equal(sg_list_add(&sg, LAYOUT_HIGH_RAM_START, 4096), 0);

@@ -23,7 +23,7 @@
 
 #define VF_RAM (32 * 1024 * 1024)
 #define VF_MAX_IOEVENTFD 64
-#define VF_RING(q) (0x10000ULL + (uint64_t)(q) * 0x4000) /* desc, avail +0x1000, used +0x2000 */
+#define VF_RING(q) (0x10000ULL + (uint64_t)(q)*0x4000) /* desc, avail +0x1000, used +0x2000 */
 #define VF_MSI_GSI0 100
 
 struct vf_ioeventfd {
@@ -318,8 +318,8 @@ static inline uint8_t vf_negotiate(struct vf *f, uint64_t want)
 	vf_w(f, VF_COMMON(0x0C), 4, (uint32_t)f_);
 	vf_w(f, VF_COMMON(0x08), 4, 1);
 	vf_w(f, VF_COMMON(0x0C), 4, (uint32_t)(f_ >> 32));
-	vf_set_status(f, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			     VIRTIO_STATUS_FEATURES_OK);
+	vf_set_status(f,
+		      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	return vf_status(f);
 }
 

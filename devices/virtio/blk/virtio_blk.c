@@ -180,8 +180,8 @@ static uint8_t rw(struct vblk_req *r, bool write, uint64_t sector)
 static uint8_t ranged(struct vblk_req *r, uint32_t type)
 {
 	struct virtio_blk *b = r->blk;
-	unsigned feature = type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_F_DISCARD
-							: VIRTIO_BLK_F_WRITE_ZEROES;
+	unsigned feature =
+	    type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES;
 	uint8_t range[RANGE_LEN];
 	if (!(b->features >> feature & 1))
 		return VIRTIO_BLK_S_UNSUPP;
@@ -302,11 +302,11 @@ static void config_read(void *dev, unsigned off, uint8_t *data, unsigned len)
 {
 	struct virtio_blk *b = dev;
 	uint8_t c[VIRTIO_BLK_CONFIG_LEN] = {0};
-	put_le64(c + 0x00, b->disk->sectors);		 /* capacity */
-	put_le32(c + 0x08, VIRTIO_BLK_SIZE_MAX);	 /* size_max */
-	put_le32(c + 0x0C, VQ_ELEM_SEGS - 2);		 /* seg_max: header and status aside */
-	put_le32(c + 0x14, SECTOR);			 /* blk_size */
-	put_le16(c + 0x22, (uint16_t)b->nqueues);	 /* num_queues */
+	put_le64(c + 0x00, b->disk->sectors);		    /* capacity */
+	put_le32(c + 0x08, VIRTIO_BLK_SIZE_MAX);	    /* size_max */
+	put_le32(c + 0x0C, VQ_ELEM_SEGS - 2);		    /* seg_max: header and status aside */
+	put_le32(c + 0x14, SECTOR);			    /* blk_size */
+	put_le16(c + 0x22, (uint16_t)b->nqueues);	    /* num_queues */
 	put_le32(c + 0x24, VIRTIO_BLK_MAX_DISCARD_SECTORS); /* max_discard_sectors */
 	put_le32(c + 0x28, 1);				    /* max_discard_seg */
 	put_le32(c + 0x2C, 8);				    /* discard_sector_alignment: 4 KiB */

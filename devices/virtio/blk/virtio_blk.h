@@ -37,7 +37,7 @@ struct virtio_pci;
 #define VIRTIO_BLK_S_UNSUPP 2
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_CONFIG_LEN 0x3C
-#define VIRTIO_BLK_SIZE_MAX (1u << 20)		   /* bytes per segment */
+#define VIRTIO_BLK_SIZE_MAX (1u << 20)		  /* bytes per segment */
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes range */
 
 struct virtio_blk_env {

@@ -39,8 +39,8 @@ static void vblk_destroy(void *state)
 	free(g);
 }
 
-static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n,
-		       void **state, char *err, size_t errlen)
+static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
+		       char *err, size_t errlen)
 {
 	struct vblk_group *g = calloc(1, sizeof(*g) + n * sizeof(g->dev[0]));
 	if (!g) {
@@ -50,8 +50,8 @@ static int vblk_create(const struct storage_env *env, struct disk **disks, unsig
 	unsigned nq = env->ncpus ? env->ncpus : 1;
 	if (nq > VIRTIO_PCI_MAX_QUEUES)
 		nq = VIRTIO_PCI_MAX_QUEUES;
-	struct virtio_blk_env venv = {.pci = env->pci, .mem = env->mem, .loop = env->loop,
-				      .nqueues = nq};
+	struct virtio_blk_env venv = {
+	    .pci = env->pci, .mem = env->mem, .loop = env->loop, .nqueues = nq};
 	for (unsigned i = 0; i < n; i++) {
 		int r = virtio_blk_create(&venv, disks[i], &g->dev[i]);
 		if (r < 0) {
