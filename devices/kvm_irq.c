@@ -39,6 +39,7 @@ struct kvm_irq {
 	struct msi_route msi[KVM_IRQ_MAX_MSI];
 	struct intx_route intx[KVM_IRQ_MAX_INTX];
 	struct kvm_irq_routing *table; /* room for every entry */
+	bool routing_broken; /* a route failed once: MSIs go by KVM_SIGNAL_MSI for good */
 };
 
 static struct kvm_irq_routing_entry chip_entry(unsigned gsi, unsigned chip, unsigned pin)
@@ -91,6 +92,10 @@ static int msi_add(void *opaque, uint64_t address, uint32_t data)
 	struct kvm_irq *k = opaque;
 	int r = -ENOSPC;
 	pthread_mutex_lock(&k->lock);
+	if (k->routing_broken) {
+		pthread_mutex_unlock(&k->lock);
+		return -ENOSYS;
+	}
 	for (unsigned i = 0; i < KVM_IRQ_MAX_MSI; i++) {
 		struct msi_route *m = &k->msi[i];
 		if (m->used)
@@ -107,6 +112,7 @@ static int msi_add(void *opaque, uint64_t address, uint32_t data)
 			close(m->fd);
 			m->used = false;
 			commit(k);
+			k->routing_broken = true; /* no retry on every interrupt */
 			break;
 		}
 		r = (int)gsi;
