@@ -17,6 +17,7 @@
 #   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
 #   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
+#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -30,6 +31,10 @@ esac
 	echo "bench/disk.sh: BENCH_DISK_SEQ_MB must be 1..4096 and BENCH_DISK_RAND_OPS at least 1" >&2
 	exit 2
 }
+BUSES=${BENCH_DISK_BUSES:-sata ide virtio}
+for b in $BUSES; do
+	case $b in sata | ide | virtio) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
+done
 IMG_MB=$((SEQ_MB + 16))
 MEM=256
 
@@ -161,13 +166,13 @@ echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, c
 	"$SEQ_MB MiB sequential, $RAND_OPS x 4 KiB random$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
 echo "# disk: absolute figures from the nested stack are slow and noisy: compare within one run only"
 rc=0
-for bus in sata ide virtio; do
+for bus in $BUSES; do
 	disk_measure minivmm $bus || rc=1
 	disk_measure qemu $bus || rc=1
+	[ $bus = virtio ] && { disk_measure minivmm-noioeventfd virtio || rc=1; }
 done
-disk_measure minivmm-noioeventfd virtio || rc=1
 printf '%-6s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio
-for bus in sata ide virtio; do
+for bus in $BUSES; do
 	figures="seqwrite_MBps seqread_MBps randwrite_IOPS randread_IOPS"
 	[ $bus = virtio ] && figures="$figures kick_ns"
 	for f in $figures; do
