@@ -39,7 +39,7 @@ struct kvm_irq {
 	struct msi_route msi[KVM_IRQ_MAX_MSI];
 	struct intx_route intx[KVM_IRQ_MAX_INTX];
 	struct kvm_irq_routing *table; /* room for every entry */
-	bool routing_broken; /* a route failed once: MSIs go by KVM_SIGNAL_MSI for good */
+	bool routing_broken;	       /* a route failed once: MSIs go by KVM_SIGNAL_MSI for good */
 };
 
 static struct kvm_irq_routing_entry chip_entry(unsigned gsi, unsigned chip, unsigned pin)

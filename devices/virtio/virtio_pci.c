@@ -534,6 +534,13 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 	return 0;
 }
 
+void virtio_pci_reset(struct virtio_pci *vp)
+{
+	virtio_pci_lock(vp);
+	device_reset(vp);
+	virtio_pci_unlock(vp);
+}
+
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	if (!vp)

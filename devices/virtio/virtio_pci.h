@@ -70,6 +70,9 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 		      struct virtio_pci **out);
 /* Unregisters from the bus; the device must have no request in flight. */
 void virtio_pci_destroy(struct virtio_pci *vp);
+/* A machine reset (in-process reboot): as if the driver wrote 0 to device_status (waits for the
+ * requests in flight).  Takes the transport lock. */
+void virtio_pci_reset(struct virtio_pci *vp);
 
 /* The transport lock, for the device's completions (taken around virtio_pci_* calls below). */
 void virtio_pci_lock(struct virtio_pci *vp);

@@ -23,7 +23,7 @@
 
 #define VQ_MAX_SIZE 256
 #define VQ_INDIRECT_MAX 1024
-#define VQ_ELEM_SEGS 258 /* pieces (after merging adjacent ones) of one chain */
+#define VQ_ELEM_SEGS 258		 /* pieces (after merging adjacent ones) of one chain */
 #define VQ_ELEM_MAX_BYTES (257ULL << 20) /* 256 segments of 1 MiB, plus headers */
 
 #define VRING_DESC_F_NEXT 1

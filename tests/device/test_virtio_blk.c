@@ -533,6 +533,40 @@ static void reset_waits_for_requests_in_flight(void **state)
 	t_free(t);
 }
 
+static void *completer(void *arg)
+{
+	struct t *t = arg;
+	while (!t->completer_stop)
+		block_aio_poll(t->disk->aio, 1);
+	return NULL;
+}
+
+/* A machine reset (in-process reboot) with requests in flight: the same wait, then power-on state.
+ */
+static void machine_reset_with_requests_in_flight(void **state)
+{
+	(void)state;
+	struct t *t = t_new("", 1, false);
+	t_start(t, 1);
+	for (unsigned i = 0; i < 8; i++) {
+		struct vf_buf wr = {DATA + 0x10000ULL * i, 0x10000, false};
+		t_req(t, 0, VIRTIO_BLK_T_OUT, 128ULL * i, &wr, 1);
+	}
+	assert_int_equal(pthread_create(&t->completer, NULL, completer, t), 0);
+	virtio_blk_reset(t->blk);
+	assert_int_equal(virtio_blk_inflight(t->blk), 0);
+	t->completer_stop = true;
+	pthread_join(t->completer, NULL);
+	assert_int_equal(vf_status(&t->f), 0);
+	vf_w(&t->f, VF_COMMON(0x16), 2, 0);
+	assert_int_equal(vf_r(&t->f, VF_COMMON(0x1C), 2), 0); /* queue disabled */
+	assert_int_equal(vf_r(&t->f, VF_COMMON(0x18), 2), VQ_MAX_SIZE);
+	t_start(t, 1);
+	struct vf_buf rd = {DATA, 512, true};
+	assert_int_equal(t_do(t, 0, VIRTIO_BLK_T_IN, 0, &rd, 1), VIRTIO_BLK_S_OK);
+	t_free(t);
+}
+
 /* --- ioeventfds, irqfd routes, masking, INTx -------------------------------------------- */
 
 static void doorbells_are_ioeventfds_on_the_loop(void **state)
@@ -656,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(malformed_chains_need_reset),
 	    cmocka_unit_test(hostile_queue_settings),
 	    cmocka_unit_test(reset_waits_for_requests_in_flight),
+	    cmocka_unit_test(machine_reset_with_requests_in_flight),
 	    cmocka_unit_test(doorbells_are_ioeventfds_on_the_loop),
 	    cmocka_unit_test(intx_without_msix),
 	};

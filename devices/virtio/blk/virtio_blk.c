@@ -377,6 +377,11 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	free(b);
 }
 
+void virtio_blk_reset(struct virtio_blk *b)
+{
+	virtio_pci_reset(b->vp);
+}
+
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b)
 {
 	return b->vp;

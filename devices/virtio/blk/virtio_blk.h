@@ -50,6 +50,8 @@ struct virtio_blk_env {
 int virtio_blk_create(const struct virtio_blk_env *env, struct disk *d, struct virtio_blk **out);
 /* Waits for the requests in flight (their completions must still be able to run). */
 void virtio_blk_destroy(struct virtio_blk *b);
+/* Machine reset: the device as after power-on (waits for the requests in flight). */
+void virtio_blk_reset(struct virtio_blk *b);
 /* For tests: the transport, and the requests in flight. */
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
 unsigned virtio_blk_inflight(struct virtio_blk *b);
