@@ -206,6 +206,7 @@ static void set_status(struct virtio_pci *vp, uint8_t v)
 			for (unsigned q = 0; q < vp->cfg.nqueues; q++) {
 				vp->vq[q].event_idx = f >> VIRTIO_F_RING_EVENT_IDX & 1;
 				vp->vq[q].indirect = f >> VIRTIO_F_RING_INDIRECT_DESC & 1;
+				vp->vq[q].packed = f >> VIRTIO_F_RING_PACKED & 1;
 			}
 		}
 	}
@@ -223,6 +224,7 @@ static void queue_enable(struct virtio_pci *vp, struct virtqueue *vq)
 {
 	if (vq->enabled)
 		return;
+	vq->packed = vp->features >> VIRTIO_F_RING_PACKED & 1;
 	int r = vq_enable(vq, vp->cfg.mem);
 	if (r < 0) {
 		char why[96];
@@ -501,7 +503,7 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		vp->kicks[q] = (struct kick){.vp = vp, .q = q, .fd = -1};
 	vp->offered = cfg->features | 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_RING_EVENT_IDX |
-		      1ULL << VIRTIO_F_RING_INDIRECT_DESC;
+		      1ULL << VIRTIO_F_RING_INDIRECT_DESC | 1ULL << VIRTIO_F_RING_PACKED;
 	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
 	queues_reset(vp);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/virtio/virtqueue.h"
+#include "devices/virtio/virtqueue_packed.h"
 #include "memory/guest_memory.h"
 #include "storage/endian.h"
 
@@ -28,6 +29,8 @@ void vq_reset(struct virtqueue *vq, uint16_t max_size)
 int vq_enable(struct virtqueue *vq, const struct guest_memory *mem)
 {
 	uint16_t n = vq->size;
+	if (vq->packed)
+		return vq_packed_enable(vq, mem);
 	if (n == 0 || n > VQ_MAX_SIZE || (n & (n - 1)))
 		return -EINVAL;
 	if ((vq->desc_gpa % 16) || (vq->avail_gpa % 2) || (vq->used_gpa % 4))
@@ -74,18 +77,25 @@ static struct desc desc_read(const uint8_t *table, unsigned i)
 			     .next = get_le16(raw + 14)};
 }
 
-/* Add one buffer to the element: readable ones must all come before writable ones. */
-static int elem_add(struct vq_elem *e, const struct desc *d)
+void vq_elem_start(struct vq_elem *e, const struct guest_memory *mem, uint16_t head)
 {
-	if (d->flags & VRING_DESC_F_WRITE) {
+	sg_list_init(&e->out, mem, e->iov, VQ_ELEM_SEGS, VQ_ELEM_MAX_BYTES);
+	e->in = (struct sg_list){.mem = mem};
+	e->head = head;
+	e->ndesc = 0;
+}
+
+int vq_elem_add(struct vq_elem *e, uint64_t addr, uint32_t len, bool writable)
+{
+	if (writable) {
 		if (!e->in.iov) /* the first writable buffer: the rest of iov is for them */
 			sg_list_init(&e->in, e->out.mem, e->iov + e->out.n, VQ_ELEM_SEGS - e->out.n,
 				     VQ_ELEM_MAX_BYTES - e->out.bytes);
-		return sg_list_add(&e->in, d->addr, d->len);
+		return sg_list_add(&e->in, addr, len);
 	}
-	if (e->in.iov)
+	if (e->in.iov) /* readable buffers all come before writable ones */
 		return -EINVAL;
-	return sg_list_add(&e->out, d->addr, d->len);
+	return sg_list_add(&e->out, addr, len);
 }
 
 /* Walk the chain that starts at descriptor `head`. */
@@ -94,9 +104,7 @@ static int walk(struct virtqueue *vq, uint16_t head, struct vq_elem *e)
 	const uint8_t *table = vq->desc;
 	unsigned tsize = vq->size, i = head, seen = 0;
 	bool indirect = false;
-	sg_list_init(&e->out, vq->mem, e->iov, VQ_ELEM_SEGS, VQ_ELEM_MAX_BYTES);
-	e->in = (struct sg_list){.mem = vq->mem};
-	e->head = head;
+	vq_elem_start(e, vq->mem, head);
 	for (;;) {
 		if (i >= tsize || ++seen > tsize) /* out of range, or a loop */
 			return -ELOOP;
@@ -114,7 +122,7 @@ static int walk(struct virtqueue *vq, uint16_t head, struct vq_elem *e)
 			seen = 0;
 			continue;
 		}
-		int r = elem_add(e, &d);
+		int r = vq_elem_add(e, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
 		if (r < 0)
 			return r;
 		if (!(d.flags & VRING_DESC_F_NEXT))
@@ -127,6 +135,8 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
 {
 	if (!vq->enabled)
 		return 0;
+	if (vq->packed)
+		return vq_packed_pop(vq, elem);
 	uint16_t avail_idx = load16(vq->avail + 2);
 	uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
 	if (pending == 0)
@@ -141,8 +151,12 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *elem)
 	return 1;
 }
 
-void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
+void vq_push(struct virtqueue *vq, uint16_t head, uint16_t ndesc, uint32_t len)
 {
+	if (vq->packed) {
+		vq_packed_push(vq, head, ndesc, len);
+		return;
+	}
 	uint8_t *slot = vq->used + 4 + 8 * (size_t)(vq->used_idx % vq->size);
 	put_le32(slot, head);
 	put_le32(slot + 4, len);
@@ -152,6 +166,8 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 
 bool vq_should_notify(struct virtqueue *vq)
 {
+	if (vq->packed)
+		return vq_packed_should_notify(vq);
 	__atomic_thread_fence(
 	    __ATOMIC_SEQ_CST); /* used idx written before the driver's flag read */
 	if (!vq->event_idx)
@@ -169,6 +185,8 @@ bool vq_more_after_idle(struct virtqueue *vq)
 {
 	if (!vq->enabled)
 		return false;
+	if (vq->packed)
+		return vq_packed_more(vq);
 	if (vq->event_idx)
 		store16(vq->used + 4 + 8 * (size_t)vq->size, vq->last_avail);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* avail_event written before avail idx read */

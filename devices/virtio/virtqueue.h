@@ -1,4 +1,4 @@
-/* Split virtqueues (virtio 1.2, 2.7) with every guest value checked.
+/* Split and packed virtqueues (virtio 1.2, 2.7 and 2.8) with every guest value checked.
  *
  * The driver owns the descriptor table and the available ring and may rewrite them at any time:
  * each descriptor is copied once and then checked, so what is checked is what is used.  A chain
@@ -7,8 +7,13 @@
  * one, when an indirect table is nested, empty, not a multiple of 16 bytes or longer than
  * VQ_INDIRECT_MAX entries, when a buffer is outside RAM or in an MMIO hole (through
  * memory/sg_list), when the chain has more than VQ_ELEM_SEGS pieces or VQ_ELEM_MAX_BYTES bytes, or
- * when the avail index moved by more than the queue size.  A queue whose size is not a power of
- * two, above VQ_MAX_SIZE, or whose rings are misaligned or not in RAM is refused when enabled.
+ * (split) when the avail index moved by more than the queue size.  A queue whose size is zero,
+ * above VQ_MAX_SIZE or (split) not a power of two, or whose rings are misaligned or not in RAM, is
+ * refused when enabled.
+ *
+ * Packed rings (VIRTIO_F_RING_PACKED, virtqueue_packed.c): desc_gpa is the descriptor ring,
+ * avail_gpa the driver's event suppression structure, used_gpa the device's; a chain is the run of
+ * descriptors from the next available one while NEXT is set, at most the ring size.
  *
  * Not thread-safe: the device serialises calls (virtio_pci holds its lock around them).
  */
@@ -40,7 +45,7 @@ struct virtqueue {
 	uint16_t msix_vector;
 	bool enabled;
 	/* from the negotiated features */
-	bool event_idx, indirect;
+	bool event_idx, indirect, packed;
 
 	/* ring state, valid while enabled */
 	const struct guest_memory *mem;
@@ -49,11 +54,14 @@ struct virtqueue {
 	uint16_t used_idx;	      /* our copy of used->idx */
 	uint16_t signalled_used;      /* used_idx when we last decided about an interrupt */
 	bool signalled_valid;
+	/* packed: last_avail and used_idx are ring positions (0..size-1), with wrap counters */
+	bool avail_wrap, used_wrap;
 };
 
 /* One chain taken from the ring: device-readable pieces in out, device-writable ones in in. */
 struct vq_elem {
-	uint16_t head;
+	uint16_t head;	/* split: the head descriptor; packed: the buffer id */
+	uint16_t ndesc; /* packed: ring entries the chain took */
 	struct sg_list out, in;
 	struct iovec iov[VQ_ELEM_SEGS];
 };
@@ -67,13 +75,19 @@ void vq_reset(struct virtqueue *vq, uint16_t max_size);
 /* Take the next available chain: 1 when elem was filled, 0 when the ring is empty, -errno when
  * the ring or the chain is malformed (see above). */
 int vq_pop(struct virtqueue *vq, struct vq_elem *elem);
-/* Return a chain: `len` bytes were written into its device-writable part. */
-void vq_push(struct virtqueue *vq, uint16_t head, uint32_t len);
+/* Return a chain (head and ndesc as vq_pop gave them): `len` bytes were written into its
+ * device-writable part. */
+void vq_push(struct virtqueue *vq, uint16_t head, uint16_t ndesc, uint32_t len);
 /* After pushes: does the driver want an interrupt now (VRING_AVAIL_F_NO_INTERRUPT or, with
  * VIRTIO_F_RING_EVENT_IDX, used_event)? */
 bool vq_should_notify(struct virtqueue *vq);
 /* Before going idle: publish where we stopped (avail_event with EVENT_IDX) and say whether
  * the driver added chains meanwhile (then keep popping: no kick will come for them). */
 bool vq_more_after_idle(struct virtqueue *vq);
+
+/* For virtqueue_packed.c: start an element, add one buffer (-EINVAL for a readable buffer after
+ * a writable one; sg_list_add's errors). */
+void vq_elem_start(struct vq_elem *e, const struct guest_memory *mem, uint16_t head);
+int vq_elem_add(struct vq_elem *e, uint64_t addr, uint32_t len, bool writable);
 
 #endif

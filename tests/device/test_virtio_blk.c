@@ -15,6 +15,7 @@
 
 #include "devices/disk.h"
 #include "devices/virtio/blk/virtio_blk.h"
+#include "devices/virtio/virtqueue_packed.h"
 #include "storage/block_aio.h"
 #include "tests/device/virtio_fixture.h"
 #include "tests/lib/testdisk.h"
@@ -493,6 +494,64 @@ static void hostile_queue_settings(void **state)
 	t_free(t);
 }
 
+/* The same device on a packed ring (VIRTIO_F_RING_PACKED): a read and a write, then a chain the
+ * driver never finished (NEXT into an unavailable descriptor) needs a reset. */
+static void packed_ring_read_write(void **state)
+{
+	(void)state;
+	struct t *t = t_new("", 1, false);
+	struct vf *f = &t->f;
+	vf_msix_enable(f, 2);
+	uint8_t s = vf_negotiate(f, WANT | 1ULL << VIRTIO_F_RING_PACKED);
+	assert_true(s & VIRTIO_STATUS_FEATURES_OK);
+	vf_queue_setup(f, 0, 16, 1);
+	vf_set_status(f, s | VIRTIO_STATUS_DRIVER_OK);
+	uint8_t *ring = vf_ram(f, VF_RING(0), 16 * 16);
+	uint16_t avail = VRING_PACKED_DESC_F_AVAIL; /* driver wrap counter 1 */
+	struct {
+		uint32_t type;
+		uint64_t data;
+		bool write;
+	} reqs[2] = {{VIRTIO_BLK_T_OUT, DATA, false}, {VIRTIO_BLK_T_IN, DATA + 0x1000, true}};
+	memset(vf_ram(f, DATA, 512), 0x5A, 512);
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t *h = vf_ram(f, HDR + 16 * i, 16);
+		put_le32(h, reqs[i].type);
+		put_le64(h + 8, 3);
+		uint8_t *d = ring + 48 * i;
+		uint64_t addr[3] = {HDR + 16 * i, reqs[i].data, STATUS + i};
+		uint32_t len[3] = {16, 512, 1};
+		uint16_t fl[3] = {VRING_DESC_F_NEXT,
+				  VRING_DESC_F_NEXT | (reqs[i].write ? VRING_DESC_F_WRITE : 0),
+				  VRING_DESC_F_WRITE};
+		for (int k = 2; k >= 0; k--) { /* the first descriptor's flags last */
+			put_le64(d + 16 * k, addr[k]);
+			put_le32(d + 16 * k + 8, len[k]);
+			put_le16(d + 16 * k + 12, (uint16_t)(100 + i));
+			__atomic_store_n((uint16_t *)(d + 16 * k + 14), fl[k] | avail,
+					 __ATOMIC_RELEASE);
+		}
+		vf_kick(f, 0);
+		/* Wait for the used descriptor at the chain's start (bounded against hangs). */
+		for (int n = 0; n < 20000 && !(get_le16(d + 14) & VRING_PACKED_DESC_F_USED); n++)
+			if (!block_aio_poll(t->disk->aio, 1))
+				usleep(500);
+		assert_true(get_le16(d + 14) & VRING_PACKED_DESC_F_USED);
+		assert_int_equal(get_le16(d + 12), 100 + i);
+		assert_int_equal(st(t, i), VIRTIO_BLK_S_OK);
+	}
+	assert_memory_equal(vf_ram(f, DATA + 0x1000, 512), vf_ram(f, DATA, 512), 512);
+	assert_true(f->signal_msi_count >= 1);
+	/* NEXT into a descriptor that is not available: the ring is broken. */
+	uint8_t *d = ring + 96;
+	put_le64(d, HDR);
+	put_le32(d + 8, 16);
+	__atomic_store_n((uint16_t *)(d + 14), VRING_DESC_F_NEXT | avail, __ATOMIC_RELEASE);
+	vf_kick(f, 0);
+	assert_true(vf_status(f) & VIRTIO_STATUS_NEEDS_RESET);
+	t_free(t);
+}
+
 /* --- reset with requests in flight ------------------------------------------------------ */
 
 /* Run completions only once the driver's reset is under way (status reads 0). */
@@ -689,6 +748,7 @@ int main(void)
 	    cmocka_unit_test(bad_requests_fail_cleanly),
 	    cmocka_unit_test(malformed_chains_need_reset),
 	    cmocka_unit_test(hostile_queue_settings),
+	    cmocka_unit_test(packed_ring_read_write),
 	    cmocka_unit_test(reset_waits_for_requests_in_flight),
 	    cmocka_unit_test(machine_reset_with_requests_in_flight),
 	    cmocka_unit_test(doorbells_are_ioeventfds_on_the_loop),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "devices/virtio/virtqueue.h"
+#include "devices/virtio/virtqueue_packed.h"
 #include "memory/guest_memory.h"
 #include "memory/sg_list.h"
 #include "storage/endian.h"
@@ -97,7 +98,7 @@ static void good_chain_is_taken(void **state)
 	assert_int_equal(r->elem.in.bytes, 4097);
 	assert_int_equal(r->elem.in.n, 1); /* adjacent buffers merge */
 	assert_int_equal(vq_pop(&r->vq, &r->elem), 0);
-	vq_push(&r->vq, 0, 4097);
+	vq_push(&r->vq, 0, 1, 4097);
 	assert_int_equal(get_le16(ram(r, USED + 2)), 1);
 	assert_int_equal(get_le32(ram(r, USED + 4)), 0);
 	assert_int_equal(get_le32(ram(r, USED + 8)), 4097);
@@ -317,11 +318,11 @@ static void event_idx_suppresses(void **state)
 	uint8_t *used_event = ram(r, AVAIL + 4 + 2 * QSIZE);
 	desc(r, 0, DATA, 1, VRING_DESC_F_WRITE, 0);
 	put_le16(used_event, 1); /* interrupt once the second chain is used */
-	vq_push(&r->vq, 0, 1);
+	vq_push(&r->vq, 0, 1, 1);
 	assert_true(vq_should_notify(&r->vq)); /* first decision always notifies */
-	vq_push(&r->vq, 0, 1);
+	vq_push(&r->vq, 0, 1, 1);
 	assert_true(vq_should_notify(&r->vq)); /* used idx went 1 -> 2, past used_event 1 */
-	vq_push(&r->vq, 0, 1);
+	vq_push(&r->vq, 0, 1, 1);
 	assert_false(vq_should_notify(&r->vq)); /* 2 -> 3: used_event not crossed */
 	/* avail_event tells the driver where the device stopped. */
 	offer(r, 0);
@@ -336,10 +337,10 @@ static void no_interrupt_flag_honoured(void **state)
 {
 	struct rig *r = *state;
 	put_le16(ram(r, AVAIL), VRING_AVAIL_F_NO_INTERRUPT);
-	vq_push(&r->vq, 0, 0);
+	vq_push(&r->vq, 0, 1, 0);
 	assert_false(vq_should_notify(&r->vq));
 	put_le16(ram(r, AVAIL), 0);
-	vq_push(&r->vq, 0, 0);
+	vq_push(&r->vq, 0, 1, 0);
 	assert_true(vq_should_notify(&r->vq));
 }
 
@@ -403,6 +404,174 @@ static void sg_high_ram_and_hole(void **state)
 	guest_memory_destroy(&mem);
 }
 
+/* --- packed rings ------------------------------------------------------------------------ */
+
+#define PDRV 0x2000ULL /* driver event suppression */
+#define PDEV 0x3000ULL /* device event suppression */
+
+static int setup_packed(void **state)
+{
+	struct rig *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	assert_int_equal(guest_memory_create(&r->mem, RAM), 0);
+	vq_reset(&r->vq, QSIZE);
+	r->vq.desc_gpa = DESC;
+	r->vq.avail_gpa = PDRV;
+	r->vq.used_gpa = PDEV;
+	r->vq.indirect = true;
+	r->vq.packed = true;
+	r->vq.event_idx = true;
+	assert_int_equal(vq_enable(&r->vq, &r->mem), 0);
+	*state = r;
+	return 0;
+}
+
+/* Packed descriptor at ring position i, made available for driver wrap counter `wrap`. */
+static void pdesc(struct rig *r, unsigned i, uint64_t addr, uint32_t len, uint16_t id,
+		  uint16_t flags, bool wrap)
+{
+	uint8_t *d = ram(r, DESC + 16ULL * i);
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, id);
+	put_le16(d + 14, flags | (wrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED));
+}
+
+static void packed_chain_taken_and_returned(void **state)
+{
+	struct rig *r = *state;
+	pdesc(r, 0, DATA, 16, 0, VRING_DESC_F_NEXT, true);
+	pdesc(r, 1, DATA + 0x1000, 512, 0, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, true);
+	pdesc(r, 2, DATA + 0x2000, 1, 7, VRING_DESC_F_WRITE, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 1);
+	assert_int_equal(r->elem.head, 7); /* the last descriptor's id */
+	assert_int_equal(r->elem.ndesc, 3);
+	assert_int_equal(r->elem.out.bytes, 16);
+	assert_int_equal(r->elem.in.bytes, 513);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 0);
+	assert_false(vq_more_after_idle(&r->vq));
+	vq_push(&r->vq, 7, 3, 513);
+	uint8_t *u = ram(r, DESC);
+	assert_int_equal(get_le16(u + 12), 7);
+	assert_int_equal(get_le32(u + 8), 513);
+	assert_int_equal(get_le16(u + 14), VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED);
+	assert_int_equal(r->vq.used_idx, 3);
+}
+
+static void packed_wraps_around(void **state)
+{
+	struct rig *r = *state;
+	/* Six one-descriptor buffers, then a two-descriptor chain across the end of the ring. */
+	for (unsigned i = 0; i < QSIZE - 1; i++) {
+		pdesc(r, i, DATA, 1, (uint16_t)i, VRING_DESC_F_WRITE, true);
+		assert_int_equal(vq_pop(&r->vq, &r->elem), 1);
+		vq_push(&r->vq, (uint16_t)i, 1, 1);
+	}
+	pdesc(r, QSIZE - 1, DATA, 16, 0, VRING_DESC_F_NEXT, true);
+	pdesc(r, 0, DATA + 0x100, 1, 42, VRING_DESC_F_WRITE, false); /* next lap: wrap 0 */
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 1);
+	assert_int_equal(r->elem.head, 42);
+	assert_int_equal(r->vq.last_avail, 1);
+	assert_false(r->vq.avail_wrap);
+	vq_push(&r->vq, 42, 2, 1);
+	assert_int_equal(r->vq.used_idx, 1);
+	assert_false(r->vq.used_wrap);
+	/* The used descriptor went where the chain started, with the old wrap counter. */
+	assert_int_equal(get_le16(ram(r, DESC + 16 * (QSIZE - 1) + 14)),
+			 VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED);
+	/* A descriptor left from the first lap is not available in the second. */
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 0);
+}
+
+static void packed_hostile_chains_refused(void **state)
+{
+	struct rig *r = *state;
+	/* Every descriptor available with NEXT: longer than the ring. */
+	for (unsigned i = 0; i < QSIZE; i++)
+		pdesc(r, i, DATA, 1, 0, VRING_DESC_F_NEXT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -ELOOP);
+	/* NEXT into a descriptor that is not available. */
+	pdesc(r, 0, DATA, 16, 0, VRING_DESC_F_NEXT, true);
+	pdesc(r, 1, DATA, 1, 0, VRING_DESC_F_WRITE, false);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	/* Outside RAM, and in the MMIO hole. */
+	pdesc(r, 0, RAM - 4, 16, 0, 0, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EFAULT);
+	pdesc(r, 0, LAYOUT_IOAPIC_BASE, 16, 0, 0, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EFAULT);
+	/* Readable after writable. */
+	pdesc(r, 0, DATA, 1, 0, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, true);
+	pdesc(r, 1, DATA, 16, 0, 0, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	/* Indirect: nested, with NEXT, odd size, too long, off the end of RAM. */
+	uint8_t *t = ram(r, INDIRECT);
+	put_le64(t, DATA);
+	put_le32(t + 8, 1);
+	put_le16(t + 14, VRING_DESC_F_INDIRECT);
+	pdesc(r, 0, INDIRECT, 16, 0, VRING_DESC_F_INDIRECT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	pdesc(r, 0, INDIRECT, 16, 0, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	pdesc(r, 0, INDIRECT, 24, 0, VRING_DESC_F_INDIRECT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	pdesc(r, 0, INDIRECT, 16 * (VQ_INDIRECT_MAX + 1), 0, VRING_DESC_F_INDIRECT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EINVAL);
+	pdesc(r, 0, RAM - 16, 32, 0, VRING_DESC_F_INDIRECT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), -EFAULT);
+	/* A good indirect table. */
+	put_le16(t + 14, 0);
+	put_le64(t + 16, DATA + 0x1000);
+	put_le32(t + 24, 1);
+	put_le16(t + 30, VRING_DESC_F_WRITE);
+	pdesc(r, 0, INDIRECT, 32, 5, VRING_DESC_F_INDIRECT, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 1);
+	assert_int_equal(r->elem.head, 5);
+	assert_int_equal(r->elem.ndesc, 1);
+	assert_int_equal(r->elem.in.bytes, 1);
+}
+
+static void packed_event_suppression(void **state)
+{
+	struct rig *r = *state;
+	uint8_t *drv = ram(r, PDRV);
+	put_le16(drv + 2, VRING_PACKED_EVENT_DISABLE);
+	vq_push(&r->vq, 0, 1, 0);
+	assert_false(vq_should_notify(&r->vq));
+	put_le16(drv + 2, VRING_PACKED_EVENT_ENABLE);
+	vq_push(&r->vq, 0, 1, 0);
+	assert_true(vq_should_notify(&r->vq));
+	/* DESC: interrupt once position 4 (wrap 1) is used. used_idx is 2 now. */
+	put_le16(drv, 4 | 1u << 15);
+	put_le16(drv + 2, VRING_PACKED_EVENT_DESC);
+	vq_push(&r->vq, 0, 1, 0); /* 2 -> 3 */
+	assert_false(vq_should_notify(&r->vq));
+	vq_push(&r->vq, 0, 2, 0); /* 3 -> 5: position 4 written */
+	assert_true(vq_should_notify(&r->vq));
+	/* The device leaves the driver's kicks enabled. */
+	assert_int_equal(get_le32(ram(r, PDEV)), 0);
+}
+
+static void packed_bad_queue_configs_refused(void **state)
+{
+	struct rig *r = *state;
+	struct virtqueue vq;
+	vq_reset(&vq, 0);
+	vq.packed = true;
+	vq.desc_gpa = DESC, vq.avail_gpa = PDRV, vq.used_gpa = PDEV;
+	assert_int_equal(vq_enable(&vq, &r->mem), -EINVAL);
+	vq.size = VQ_MAX_SIZE + 1;
+	assert_int_equal(vq_enable(&vq, &r->mem), -EINVAL);
+	vq.size = 6; /* packed rings need not be powers of two */
+	assert_int_equal(vq_enable(&vq, &r->mem), 0);
+	vq.enabled = false;
+	vq.avail_gpa = PDRV + 2; /* misaligned event structure */
+	assert_int_equal(vq_enable(&vq, &r->mem), -EINVAL);
+	vq.avail_gpa = RAM - 2;
+	assert_int_equal(vq_enable(&vq, &r->mem), -EINVAL);
+	vq.avail_gpa = LAYOUT_LOW_RAM_END;
+	assert_int_equal(vq_enable(&vq, &r->mem), -EFAULT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +599,13 @@ int main(void)
 	    T(sg_checks_and_caps),
 	    T(sg_high_ram_and_hole),
 #undef T
+#define P(f) cmocka_unit_test_setup_teardown(f, setup_packed, teardown)
+	    P(packed_chain_taken_and_returned),
+	    P(packed_wraps_around),
+	    P(packed_hostile_chains_refused),
+	    P(packed_event_suppression),
+	    P(packed_bad_queue_configs_refused),
+#undef P
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,7 +75,7 @@ static void req_finish(struct vblk_req *r, uint8_t status)
 	struct virtio_blk *b = r->blk;
 	struct virtqueue *vq = virtio_pci_queue(b->vp, r->q);
 	*r->status = status;
-	vq_push(vq, r->elem.head, r->written + 1);
+	vq_push(vq, r->elem.head, r->elem.ndesc, r->written + 1);
 	virtio_pci_queue_done(b->vp, r->q);
 	req_put(r);
 }
