@@ -170,6 +170,13 @@ bool vq_packed_should_notify(struct virtqueue *vq)
 
 bool vq_packed_more(struct virtqueue *vq)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* With EVENT_IDX, ask for a kick only when the driver makes our next position available
+	 * (the packed form of split's avail_event). */
+	if (vq->event_idx) {
+		uint32_t off_wrap = vq->last_avail | (vq->avail_wrap ? 1u << 15 : 0);
+		__atomic_store_n((uint32_t *)vq->used, off_wrap | VRING_PACKED_EVENT_DESC << 16,
+				 __ATOMIC_RELEASE);
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* event written before the ring is looked at */
 	return is_avail(flags_at(vq, vq->last_avail), vq->avail_wrap);
 }

@@ -547,8 +547,15 @@ static void packed_event_suppression(void **state)
 	assert_false(vq_should_notify(&r->vq));
 	vq_push(&r->vq, 0, 2, 0); /* 3 -> 5: position 4 written */
 	assert_true(vq_should_notify(&r->vq));
-	/* The device leaves the driver's kicks enabled. */
+	/* Kicks: enabled at first; once idle, asked for at the next position only. */
 	assert_int_equal(get_le32(ram(r, PDEV)), 0);
+	pdesc(r, 0, DATA, 1, 3, VRING_DESC_F_WRITE, true);
+	assert_int_equal(vq_pop(&r->vq, &r->elem), 1);
+	assert_false(vq_more_after_idle(&r->vq));
+	assert_int_equal(get_le16(ram(r, PDEV)), 1 | 1u << 15);
+	assert_int_equal(get_le16(ram(r, PDEV + 2)), VRING_PACKED_EVENT_DESC);
+	pdesc(r, 1, DATA, 1, 4, VRING_DESC_F_WRITE, true);
+	assert_true(vq_more_after_idle(&r->vq));
 }
 
 static void packed_bad_queue_configs_refused(void **state)
