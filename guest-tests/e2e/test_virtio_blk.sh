@@ -4,7 +4,8 @@
 # --cpus 2: a 4 MiB pattern written and read back with O_DIRECT on the qcow2 and the AHCI disk and
 # compared on the host with qemu-img compare; the read-only disk reads and refuses writes (the
 # image unchanged); mkfs.ext4, fstrim and e2fsck on virtio-blk (e2fsck on the host too); write
-# zeroes and discard; two request queues (one per vCPU); GET_ID gives the serial; MSI-X interrupts.
+# zeroes and discard; two request queues (one per vCPU); packed rings with EVENT_IDX negotiated;
+# GET_ID gives the serial; MSI-X interrupts.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -81,6 +82,8 @@ check "mkfs.ext4, mount, write, fstrim, e2fsck on a 1 GiB virtio disk (and e2fsc
 check "write zeroes (blkdiscard -z) reads back zeroes" "write_zeroes=$(v write_zeroes)" test "$(v write_zeroes)" = ok
 check "discard accepted" "discard=$(v discard) max=$(v discard_max)" test "$(v discard)" = ok
 check "--cpus 2 gives two request queues" "mq=$(v mq)" test "$(v mq)" = 2
+check "Linux drives packed rings with EVENT_IDX" "packed=$(v packed) event_idx=$(v event_idx)" \
+	test "$(v packed)" = 1 -a "$(v event_idx)" = 1
 check "GET_ID gives the disk's serial" "serial='$(v serial)'" bash -c "[ -n '$(v serial)' ]"
 check "interrupts are MSI-X, one vector per queue" "vectors=$(v virtio_msix) irqs=$(v virtio_irqs)" \
 	bash -c "[ '$(v virtio_msix)' -ge 6 ] && [ '$(v virtio_irqs)' -gt 0 ]"

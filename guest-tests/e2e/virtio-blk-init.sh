@@ -50,6 +50,9 @@ zero=$(dd if=/dev/zero bs=64k count=16 2>/dev/null | md5sum | cut -d' ' -f1)
 
 echo "GT: mq=$(ls /sys/block/vda/mq | wc -l)"
 echo "GT: serial=$(cat /sys/block/vda/serial 2>/dev/null)"
+# Negotiated feature bits, bit 0 first: 34 is VIRTIO_F_RING_PACKED, 29 EVENT_IDX.
+echo "GT: packed=$(cut -c35 /sys/block/vda/device/features)"
+echo "GT: event_idx=$(cut -c30 /sys/block/vda/device/features)"
 echo "GT: discard_max=$(cat /sys/block/vda/queue/discard_max_bytes)"
 echo "GT: virtio_msix=$(grep -c 'virtio.*-req' /proc/interrupts)"
 echo "GT: virtio_irqs=$(grep 'virtio.*-req' /proc/interrupts | awk '{s = 0; for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i; else break; t += s} END {print t + 0}')"
