@@ -119,6 +119,14 @@ void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q)
 		raise_irq(vp, vq->msix_vector, VIRTIO_ISR_QUEUE);
 }
 
+bool virtio_pci_defer_notify(struct virtio_pci *vp, unsigned q)
+{
+	uint64_t one = 1;
+	if (q >= vp->cfg.nqueues || vp->kicks[q].fd < 0)
+		return false;
+	return write(vp->kicks[q].fd, &one, sizeof(one)) == sizeof(one);
+}
+
 void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why)
 {
 	if (vp->status & VIRTIO_STATUS_NEEDS_RESET)

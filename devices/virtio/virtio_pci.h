@@ -87,6 +87,10 @@ bool virtio_pci_running(const struct virtio_pci *vp);
 uint64_t virtio_pci_features(const struct virtio_pci *vp); /* negotiated */
 /* After vq_push on queue q: interrupt the driver if it wants one. */
 void virtio_pci_queue_done(struct virtio_pci *vp, unsigned q);
+/* Queue q still has work after a batch: come back to it through the event loop, after the other
+ * sources had their turn (a guest must not keep the loop to itself).  False when the doorbells are
+ * not on a loop: the caller just goes on. */
+bool virtio_pci_defer_notify(struct virtio_pci *vp, unsigned q);
 /* The driver broke the rules (a malformed ring): DEVICE_NEEDS_RESET, and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);

@@ -255,8 +255,13 @@ static void queue_notify(void *dev, unsigned q)
 	struct virtio_blk *b = dev;
 	struct virtqueue *vq = virtio_pci_queue(b->vp, q);
 	b->features = virtio_pci_features(b->vp);
+	unsigned taken = 0;
 	do {
 		for (;;) {
+			/* A batch of one ring's worth, then the other loop sources get their turn.
+			 */
+			if (taken++ == vq->size && virtio_pci_defer_notify(b->vp, q))
+				return;
 			struct vblk_req *r = req_get(b, q);
 			if (!r)
 				return; /* out of memory: the chains wait for the next kick */
