@@ -31,6 +31,7 @@ struct guest_memory;
 struct event_loop;
 struct control_server;
 struct vm_config;
+struct irq_ops;
 
 /* Init levels, as kvmtool's util-init: what a level needs was created by an earlier one. */
 enum device_level {
@@ -53,8 +54,6 @@ struct device_irq_ops {
 	int (*set_irq)(void *opaque, unsigned gsi, bool level);
 	/* Send one MSI message. */
 	int (*signal_msi)(void *opaque, uint64_t address, uint32_t data);
-	/* Kernel-side delivery (irqfd with MSI routes, resample irqfds for INTx, ioeventfds)
-	 * belongs here too: the virtio transport adds those ops. */
 };
 
 struct device_env {
@@ -66,6 +65,9 @@ struct device_env {
 	const struct vm_config *cfg;	/* the command line (vmm/vm_config.h) */
 	int console_fd;			/* where the console's output goes, -1 for none */
 	const struct device_irq_ops *irq;
+	/* Kernel-side delivery: irqfds with MSI routes, resample irqfds, ioeventfds
+	 * (devices/irq_ops.h); NULL: devices use irq (and MMIO exits for doorbells). */
+	const struct irq_ops *fast_irq;
 	void (*request)(void *opaque, enum device_request why);
 	void *opaque; /* for irq and request */
 };

@@ -7,7 +7,7 @@
  *
  * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
  *   --disk
- * FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ * FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   --cdrom ISO[,bus=ide|sata]
  * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
@@ -22,7 +22,8 @@
 struct block_device;
 struct block_aio_ctx;
 
-enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME };
+enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME, DISK_BUS_VIRTIO };
+#define DISK_BUS_LAST DISK_BUS_VIRTIO
 enum disk_mode {
 	DISK_MODE_NORMAL = 0,
 	DISK_MODE_IMMUTABLE,
@@ -105,9 +106,9 @@ int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t 
 void disk_medium_swap(struct disk *d, struct disk_medium *m);
 void disk_medium_close(struct disk_medium *m);
 
-/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's current top, same
- * size) as a medium for hard disk d, with d's cache mode, write-locked. The caller swaps it in
- * with disk_medium_swap while no request is in flight (devices/storage.h). */
+/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's
+ * current top, same size) as a medium for hard disk d, with d's cache mode, write-locked. The
+ * caller swaps it in with disk_medium_swap while no request is in flight (devices/storage.h). */
 int disk_layer_open(const struct disk *d, const char *layer, const char *format,
 		    struct disk_medium *m, char *err, size_t errlen);
 

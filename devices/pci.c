@@ -54,6 +54,12 @@ static void bar_handler(void *opaque, uint64_t offset, uint8_t *data, unsigned l
 		memset(data, 0xFF, len);
 }
 
+static void bar_mapped(struct pci_device *dev, unsigned i, bool mapped)
+{
+	if (dev->ops && dev->ops->bar_mapped)
+		dev->ops->bar_mapped(dev, i, dev->bars[i].mapped_at, mapped);
+}
+
 /* Map or unmap each BAR to follow its register and the COMMAND decode bits. */
 static void bars_update(struct pci_device *dev)
 {
@@ -72,12 +78,14 @@ static void bars_update(struct pci_device *dev)
 		if (b->mapped && (!want || addr != b->mapped_at)) {
 			io_bus_unregister(target, b->mapped_at, &dev->bar_refs[i]);
 			b->mapped = false;
+			bar_mapped(dev, i, false);
 		}
 		if (want && !b->mapped) {
 			if (io_bus_register(target, addr, b->size, bar_handler,
 					    &dev->bar_refs[i]) == 0) {
 				b->mapped = true;
 				b->mapped_at = addr;
+				bar_mapped(dev, i, true);
 			} else {
 				fprintf(stderr,
 					"minivmm: pci 00:%02x.0 BAR%u at 0x%llx overlaps another "
@@ -94,10 +102,12 @@ static void bars_unmap(struct pci_device *dev)
 {
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &dev->bars[i];
-		if (b->mapped)
+		if (b->mapped) {
 			io_bus_unregister(b->type == PCI_BAR_IO ? dev->bus->pio : dev->bus->mmio,
 					  b->mapped_at, &dev->bar_refs[i]);
-		b->mapped = false;
+			b->mapped = false;
+			bar_mapped(dev, i, false);
+		}
 	}
 }
 
@@ -513,6 +523,7 @@ static int pci_bus_device_create(struct device_env *env, void **state, char *err
 	struct pci_bus_ops ops = {.set_irq = pci_env_set_irq,
 				  .signal_msi = pci_env_signal_msi,
 				  .reset = pci_env_reset,
+				  .irq = env->fast_irq,
 				  .opaque = env};
 	struct pci_bus *bus;
 	int r = pci_bus_create(env->pio, env->mmio, &ops, &bus);

@@ -79,7 +79,7 @@ int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME && !ret; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST && !ret; bus++) {
 		unsigned k = storage_group(cfgs, n, bus, group);
 		if (!k)
 			continue;
@@ -163,7 +163,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
 			goto fail;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST; bus++) {
 		struct disk *group[n ? n : 1];
 		unsigned k = 0;
 		for (unsigned i = 0; i < n; i++)
@@ -460,7 +460,8 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 				   .set_irq = env->irq->set_irq,
 				   .irq_opaque = env->opaque,
 				   .control = env->control,
-				   .loop = env->loop};
+				   .loop = env->loop,
+				   .ncpus = env->cfg->cpus};
 	struct storage *s;
 	/* storage_create's messages name the image and the problem: they pass through. */
 	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);

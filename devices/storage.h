@@ -26,6 +26,7 @@ struct pci_bus;
 struct io_bus;
 struct guest_memory;
 struct control_server;
+struct event_loop;
 
 /* What a controller may use of the machine. */
 struct storage_env {
@@ -37,6 +38,7 @@ struct storage_env {
 	void *irq_opaque;
 	struct control_server *control; /* may be NULL: no control verbs */
 	struct event_loop *loop;	/* NULL: storage runs a loop of its own on an I/O thread */
+	unsigned ncpus; /* vCPUs: virtio-blk gives each its own request queue */
 };
 
 struct storage_controller {

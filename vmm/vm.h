@@ -25,6 +25,7 @@
 
 #include "devices/device.h"
 #include "devices/io_bus.h"
+#include "devices/irq_ops.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/layout.h"
@@ -35,6 +36,7 @@ struct kvm_cpuid2;
 struct control_server;
 struct storage;
 struct event_loop;
+struct kvm_irq;
 struct worker;
 
 enum vm_end {
@@ -56,6 +58,9 @@ struct vm {
 	uint64_t rsdp;
 
 	const struct vm_kernel *kernel; /* the caller's, kept for reboots */
+	/* irqfds with MSI routes, resample irqfds, ioeventfds (devices/kvm_irq.h) */
+	struct kvm_irq *kvm_irq;
+	struct irq_ops irq_ops;
 
 	struct event_loop *loop; /* the VM's one event loop, run by vm_run */
 	struct worker *worker;	 /* waits off the loop: verbs, reboot, stopping the vCPUs */

@@ -4,15 +4,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
 #include "devices/device.h"
+#include "devices/kvm_irq.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
+#include "lib/event_loop.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -28,7 +31,7 @@ static int kvm_signal_msi(void *opaque, uint64_t address, uint32_t data)
 	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
-static const struct device_irq_ops kvm_irq_ops = {
+static const struct device_irq_ops kvm_line_ops = {
     .set_irq = kvm_set_irq,
     .signal_msi = kvm_signal_msi,
 };
@@ -59,11 +62,28 @@ static int open_console(struct vm *vm, char *err, size_t errlen)
 	}
 }
 
+/* irqfds with MSI routes, resample irqfds and ioeventfds (devices/kvm_irq.h).  Without them
+ * devices still work: MSIs by KVM_SIGNAL_MSI, doorbells as MMIO exits.  MINIVMM_IOEVENTFD=off
+ * keeps the irqfds but makes doorbells MMIO exits, to measure what ioeventfds save
+ * (bench/disk.sh). */
+static void fast_irq_create(struct vm *vm)
+{
+	if (kvm_irq_create(vm->vm_fd, &vm->kvm_irq) < 0)
+		return;
+	vm->irq_ops = kvm_irq_ops(vm->kvm_irq);
+	const char *ioev = getenv("MINIVMM_IOEVENTFD");
+	if (ioev && !strcmp(ioev, "off")) {
+		vm->irq_ops.ioeventfd_add = NULL;
+		vm->irq_ops.ioeventfd_del = NULL;
+	}
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
 	int r = open_console(vm, err, errlen);
 	if (r < 0)
 		return r;
+	fast_irq_create(vm);
 	vm->env = (struct device_env){
 	    .pio = &vm->pio,
 	    .mmio = &vm->mmio,
@@ -72,7 +92,8 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    .control = vm->control,
 	    .cfg = vm->cfg,
 	    .console_fd = vm->console_fd,
-	    .irq = &kvm_irq_ops,
+	    .irq = &kvm_line_ops,
+	    .fast_irq = vm->kvm_irq ? &vm->irq_ops : NULL,
 	    .request = device_request,
 	    .opaque = vm,
 	};
@@ -91,6 +112,8 @@ void vm_devices_destroy(struct vm *vm)
 	if (vm->state_prepared)
 		vm_state_release();
 	vm->state_prepared = false;
+	kvm_irq_destroy(vm->kvm_irq); /* after the devices: none signals an irqfd now */
+	vm->kvm_irq = NULL;
 	if (vm->console_fd > STDERR_FILENO)
 		close(vm->console_fd);
 	vm->console_fd = -1;

@@ -65,10 +65,10 @@ level1_run() {
 	export GT_SHARE
 	chmod 777 "$GT_SHARE"
 	level1_initramfs "$GT_SHARE/level1.cpio" || return 125
-	# What the command sees: the GT_/MINIVMM_ settings of the caller, and that it is in level 1.
+	# What the command sees: the GT_/MINIVMM_/BENCH_ settings of the caller, and that it is in level 1.
 	{
 		echo "export PATH='$PATH' GT_LEVEL=1 GT_SHARE='$GT_SHARE' HOME=/root TERM='${TERM:-dumb}'"
-		env | grep -E '^(GT|MINIVMM)_[A-Za-z0-9_]*=' | grep -v -E '^GT_(SHARE|LEVEL)=' |
+		env | grep -E '^(GT|MINIVMM|BENCH)_[A-Za-z0-9_]*=' | grep -v -E '^GT_(SHARE|LEVEL)=' |
 			while IFS= read -r kv; do printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; done
 	} >"$GT_SHARE/env"
 	printf '%q ' exec "$@" >"$GT_SHARE/cmd"
