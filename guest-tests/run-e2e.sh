@@ -6,7 +6,7 @@
 # takes only that test with it.  A test that fails, for any reason, runs once more in a new level 1;
 # its first attempt is shown as comment lines ("#   "), and one that passes only then is listed at
 # the end as flaky (and counts as passed).  A test that hangs is killed after $GT_TEST_TIMEOUT s
-# (1500) and counted as a failure; so is one that exits non-zero without saying why.
+# (900) and counted as a failure; so is one that exits non-zero without saying why.
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 
@@ -24,11 +24,11 @@ run_here() {
 		# its own: level 1's root is read-only, and a host user's ~/.local/share stays untouched.
 		state=$(mktemp -d /tmp/gt-state.XXXXXX)
 		# Streamed, not printed at the end: if level 1 dies, the host still sees how far it got.
-		XDG_DATA_HOME=$state timeout -k 10 "${GT_TEST_TIMEOUT:-1500}" "$t" 2>&1 | tee "$log"
+		XDG_DATA_HOME=$state timeout -k 10 "${GT_TEST_TIMEOUT:-900}" "$t" 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
 		rm -rf "$state"
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-1500} s)"
+			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-900} s)"
 		elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log"; then
 			echo "FAIL: $name (exit code $rc)"
 		fi
@@ -137,7 +137,7 @@ fi
 jobs=${GT_L1_JOBS:-$(default_jobs)}
 echo "# no usable /dev/kvm here: each test runs in a level 1 of its own (QEMU TCG, nested KVM), $jobs at a time"
 # A backstop only: the watchdog stops a frozen level 1 long before.
-export GT_L1_TIMEOUT=${GT_L1_TIMEOUT:-$((${GT_TEST_TIMEOUT:-1500} + 300))}
+export GT_L1_TIMEOUT=${GT_L1_TIMEOUT:-$((${GT_TEST_TIMEOUT:-900} + 300))}
 start=$SECONDS
 results=$(mktemp -d /tmp/gt-e2e-results.XXXXXX)
 logs=build/e2e-logs
@@ -177,10 +177,15 @@ while [ ${#running[@]} -gt 0 ]; do
 done
 reruns=0
 for f in "$results"/*.2; do [ -e "$f" ] && reruns=$((reruns + 1)); done
+# This run's durations replace those of the same tests from earlier runs.
 for t in ${ordered[@]+"${ordered[@]}"}; do
 	name=$(basename "$t" .sh)
 	[ -f "$results/$name.time" ] && echo "$name $(cat "$results/$name.time")"
-done >build/e2e-durations.new && mv build/e2e-durations.new build/e2e-durations
+done >"$results/durations"
+touch build/e2e-durations
+awk 'NR == FNR { seen[$1] = 1; print; next } !($1 in seen)' "$results/durations" \
+	build/e2e-durations 2>/dev/null >build/e2e-durations.new
+mv build/e2e-durations.new build/e2e-durations
 for f in "$results"/*.flaky; do
 	[ -e "$f" ] && echo "# flaky: $(basename "$f" .flaky) passed on rerun after: $(cat "$f")"
 done
