@@ -37,13 +37,6 @@ run_here() {
 	rm -f "$log"
 }
 
-if [ $# -gt 0 ]; then
-	tests=("$@")
-else
-	tests=(guest-tests/e2e/test_*.sh)
-	[ -e "${tests[0]}" ] || tests=()
-fi
-
 # The order: longest first, so that the last level 1 to start is a short one.  Durations of the
 # last run here (build/e2e-durations), else the ones measured when the tests were written
 # (guest-tests/e2e/durations); a test in neither goes first.

@@ -154,7 +154,7 @@ _level1_console_verdict() {
 # The stall bound only stops a hang: a loaded host slows level 1 down, it does not stop its clock.
 _level1_watch() {
 	local qpid=$1 timeout=$2 stall=${GT_L1_STALL:-45} start=$SECONDS beat last="" beat_at=$SECONDS
-	local limit grace
+	local limit
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
 		GT_L1_VERDICT=$(_level1_console_verdict)
@@ -177,13 +177,13 @@ _level1_watch() {
 	done
 	[ -n "$GT_L1_VERDICT" ] || return 0
 	# A panic ends QEMU by itself (panic=-1, -no-reboot); give an oops a moment to print its trace.
-	for grace in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		kill -0 "$qpid" 2>/dev/null || return 0
 		case $GT_L1_VERDICT in crashed*) sleep 1 ;; *) break ;; esac
 	done
 	# $qpid is timeout(1), which passes TERM on to QEMU; a QEMU that ignores it is killed directly.
 	kill -TERM "$qpid" 2>/dev/null
-	for grace in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		kill -0 "$qpid" 2>/dev/null || return 0
 		sleep 1
 	done
