@@ -75,6 +75,10 @@ struct disk {
 	char firmware[9];
 	uint8_t uuid[16];
 	unsigned index; /* attachment order, used for the serial number */
+	/* Where firmware finds the drive, as its boot order names it (OpenFirmware-style path, as
+	 * QEMU's "bootorder" fw_cfg file): set by the controller that attached it, "" until then.
+	 */
+	char fw_path[80];
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio
@@ -105,9 +109,9 @@ int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t 
 void disk_medium_swap(struct disk *d, struct disk_medium *m);
 void disk_medium_close(struct disk_medium *m);
 
-/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's current top, same
- * size) as a medium for hard disk d, with d's cache mode, write-locked. The caller swaps it in
- * with disk_medium_swap while no request is in flight (devices/storage.h). */
+/* VM snapshot of a running VM: open `layer` (format NULL: qcow2; a new differencing image over d's
+ * current top, same size) as a medium for hard disk d, with d's cache mode, write-locked. The
+ * caller swaps it in with disk_medium_swap while no request is in flight (devices/storage.h). */
 int disk_layer_open(const struct disk *d, const char *layer, const char *format,
 		    struct disk_medium *m, char *err, size_t errlen);
 

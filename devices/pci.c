@@ -223,8 +223,8 @@ static void header_init(struct pci_device *dev)
 					       PCI_COMMAND_MASTER | 0x0040 | 0x0100 |
 					       PCI_COMMAND_INTX_DISABLE);
 	put_le16(dev->w1cmask + PCI_STATUS, 0xF900); /* error bits: write 1 to clear */
-	dev->wmask[0x0C] = 0xFF;		  /* cache line size */
-	dev->wmask[0x0D] = 0xFF;		  /* latency timer */
+	dev->wmask[0x0C] = 0xFF;		     /* cache line size */
+	dev->wmask[0x0D] = 0xFF;		     /* latency timer */
 	dev->wmask[PCI_INTERRUPT_LINE] = 0xFF;
 	dev->cfg[PCI_INTERRUPT_PIN] = dev->irq_pin;
 	if (dev->irq_pin)
@@ -410,6 +410,10 @@ void pci_device_unregister(struct pci_device *dev)
 	dev->bus = NULL;
 }
 
+#define I440FX_PAM0 0x59
+#define I440FX_PAM6 0x5F
+#define I440FX_SMRAM 0x72
+
 int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus_ops *ops,
 		   struct pci_bus **out)
 {
@@ -438,8 +442,15 @@ int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus
 	hb->class_code = 0x060000;
 	hb->revision = 2;
 	int r = pci_device_register(bus, hb, 0);
-	if (r == 0)
+	if (r == 0) {
+		/* i440FX PAM0-6 and SMRAM: firmware programs them and reads them back.  They are
+		 * only stored: 0xC0000-0xFFFFF is always RAM (vmm/boot_firmware.h says why). */
+		for (unsigned off = I440FX_PAM0; off <= I440FX_PAM6; off++)
+			hb->wmask[off] = 0xFF;
+		hb->cfg[I440FX_SMRAM] = 0x02;	/* C_BASE_SEG: the A segment */
+		hb->wmask[I440FX_SMRAM] = 0x78; /* D_OPEN, D_CLS, D_LCK, G_SMRAME */
 		r = io_bus_register(pio, LAYOUT_PORT_PCI_CONFIG, 4, address_io, bus);
+	}
 	if (r == 0) {
 		r = io_bus_register(pio, LAYOUT_PORT_PCI_CONFIG + 4, 4, data_io, bus);
 		if (r < 0)

@@ -108,9 +108,9 @@ static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int build_acpi(struct vm *vm, char *err, size_t errlen)
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 {
-	struct acpi_config ac = {
+	*ac = (struct acpi_config){
 	    .ncpus = vm->cfg->cpus,
 	    .ncpus_possible = vm->cfg->cpus,
 	    .cpu_hotplug = false,
@@ -121,6 +121,12 @@ static int build_acpi(struct vm *vm, char *err, size_t errlen)
 	    .pci_slots = PCI_SLOTS,
 	    .serial_com1 = true,
 	};
+}
+
+static int build_acpi(struct vm *vm, char *err, size_t errlen)
+{
+	struct acpi_config ac;
+	vm_acpi_config(vm, &ac);
 	uint8_t *buf = guest_memory_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	if (!buf)
 		return -EFAULT;
@@ -186,7 +192,11 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 			 (unsigned long long)cfg->memory_mib, strerror(-r));
 		return r;
 	}
-	if ((r = vm_devices_create(vm, err, errlen)) < 0 || (r = build_acpi(vm, err, errlen)) < 0)
+	if ((r = vm_devices_create(vm, err, errlen)) < 0)
+		return r;
+	/* Direct boot places the ACPI tables itself; firmware gets them through fw_cfg. */
+	r = kernel ? build_acpi(vm, err, errlen) : vm_firmware_setup(vm, err, errlen);
+	if (r < 0)
 		return r;
 	r = vcpu_signal_setup();
 	for (unsigned i = 0; r == 0 && i < cfg->cpus; i++)
@@ -195,7 +205,9 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
 		return r;
 	}
-	return load_kernel(vm, kernel, err, errlen);
+	/* Without a kernel the boot CPU stays in KVM's reset state: real mode at the reset vector
+	 * (CS 0xF000 base 0xFFFF0000, IP 0xFFF0), where the BIOS image is mapped. */
+	return kernel ? load_kernel(vm, kernel, err, errlen) : 0;
 }
 
 void vm_request_end(struct vm *vm, enum vm_end why)
@@ -331,6 +343,9 @@ int vm_run(struct vm *vm)
 		return 0; /* --reboot exit (the default); cmd_run restarts for --reboot restart */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
+	case VM_END_NO_BOOT:
+		fprintf(stderr, "minivmm: no bootable device\n");
+		return 1;
 	default:
 		return 1;
 	}
@@ -341,6 +356,7 @@ void vm_destroy(struct vm *vm)
 	if (!vm)
 		return;
 	stop_vcpus(vm);
+	vm_firmware_destroy(vm);
 	vm_devices_destroy(vm);
 	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
 		vcpu_destroy(vm->vcpus[i]);

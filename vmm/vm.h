@@ -33,6 +33,7 @@ struct acpi_pm;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
+struct vm_firmware;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -41,6 +42,7 @@ enum vm_end {
 	VM_END_STOP,	 /* `stop` verb or ^A x: exit 0 */
 	VM_END_SIGNAL,	 /* SIGTERM/SIGINT/SIGHUP: 128 + signal */
 	VM_END_ERROR,	 /* a vCPU failed: exit 1 */
+	VM_END_NO_BOOT,	 /* the firmware found nothing to boot: exit 1, "no bootable device" */
 };
 
 struct vm {
@@ -60,6 +62,7 @@ struct vm {
 	struct acpi_pm *pm;
 	struct storage *storage; /* disks, their controllers and the I/O thread */
 	struct control_server *control;
+	struct vm_firmware *firmware; /* NULL with --kernel */
 
 	/* vCPUs, lifecycle and pause: all under lock */
 	pthread_mutex_t lock;
@@ -75,7 +78,8 @@ struct vm {
 	time_t started;
 };
 
-/* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one). */
+/* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one);
+ * NULL to boot through firmware. */
 struct vm_kernel {
 	const uint8_t *data;
 	size_t len;

@@ -10,6 +10,14 @@ struct vm;
 int vm_devices_create(struct vm *vm, char *err, size_t errlen);
 void vm_devices_destroy(struct vm *vm);
 
+/* vm.c: the ACPI configuration of this VM, the same for direct and firmware boot. */
+struct acpi_config;
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
+
+/* vm_firmware.c: boot through firmware (no --kernel); destroy runs with the vCPUs stopped. */
+int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
+void vm_firmware_destroy(struct vm *vm);
+
 /* vm_loop.c: wait for vm->end while feeding console input and catching SIGINT/SIGTERM/SIGHUP. */
 void vm_main_loop(struct vm *vm);
 
