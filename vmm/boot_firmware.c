@@ -166,6 +166,20 @@ static int add_acpi(struct fw_cfg *c, const struct acpi_config *cfg)
 	return r;
 }
 
+static int add_smbios(struct fw_cfg *c, const struct smbios_config *cfg)
+{
+	uint8_t *tables, anchor[SMBIOS_ANCHOR_LEN];
+	size_t len;
+	int r = smbios_build(cfg, &tables, &len, anchor);
+	if (r < 0)
+		return r;
+	r = fw_cfg_add_file(c, "etc/smbios/smbios-tables", tables, len);
+	if (r == 0)
+		r = fw_cfg_add_file(c, "etc/smbios/smbios-anchor", anchor, sizeof(anchor));
+	free(tables);
+	return r;
+}
+
 int firmware_fw_cfg_fill(struct fw_cfg *c, const struct firmware_setup *s)
 {
 	if (!s->ncpus || s->ncpus > s->ncpus_possible || s->low_ram < 2 * MiB)
@@ -189,6 +203,8 @@ int firmware_fw_cfg_fill(struct fw_cfg *c, const struct firmware_setup *s)
 		r = add_file_u32(c, "etc/boot-fail-wait", s->boot_fail_wait_ms);
 	if (r == 0 && s->sercon_port)
 		r = add_file_u16(c, "etc/sercon-port", s->sercon_port);
+	if (r == 0 && s->smbios)
+		r = add_smbios(c, s->smbios);
 	if (r == 0 && s->acpi)
 		r = add_acpi(c, s->acpi);
 	return r;

@@ -22,6 +22,7 @@
 #include "devices/acpi.h"
 #include "devices/disk.h"
 #include "devices/fw_cfg.h"
+#include "devices/smbios.h"
 #include "vmm/vm_config.h"
 
 #define FIRMWARE_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
@@ -60,10 +61,11 @@ struct firmware_setup {
 	uint32_t boot_fail_wait_ms;
 	uint16_t sercon_port; /* 0: BIOS screen output only on the debug port */
 	const struct acpi_config *acpi;
+	const struct smbios_config *smbios; /* NULL: the firmware makes its own */
 };
 
 /* Fill `c` with the items and files SeaBIOS reads (CPU counts, RAM, e820, boot order, the ACPI
- * table-loader files, boot menu off, IRQ0 override).  -errno. */
+ * table-loader files, the SMBIOS tables, boot menu off, IRQ0 override).  -errno. */
 int firmware_fw_cfg_fill(struct fw_cfg *c, const struct firmware_setup *s);
 
 #endif

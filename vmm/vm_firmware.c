@@ -14,6 +14,7 @@
 #include "devices/storage.h"
 #include "lib/log.h"
 #include "vmm/boot_firmware.h"
+#include "vmm/control_internal.h" /* MINIVMM_VERSION */
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -33,6 +34,25 @@ static void firmware_log_line(void *opaque, const char *line)
 	log_debug("firmware", "%s", line);
 	if (strstr(line, "No bootable device"))
 		vm_request_end(vm, VM_END_NO_BOOT);
+}
+
+/* The VM's UUID for SMBIOS type 1: derived from its name, so it stays the same from run to run
+ * and differs between VMs (two FNV-1a hashes; RFC 9562 version 8, "vendor-specific"). */
+static void vm_firmware_uuid(const char *name, uint8_t uuid[16])
+{
+	uint64_t h[2] = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+	for (int k = 0; k < 2; k++) {
+		for (const char *p = "minivmm-vm:"; *p; p++)
+			h[k] = (h[k] ^ (uint8_t)*p) * 0x100000001b3ULL;
+		for (const char *p = name; *p; p++)
+			h[k] = (h[k] ^ (uint8_t)*p) * 0x100000001b3ULL;
+	}
+	for (int i = 0; i < 8; i++) {
+		uuid[i] = h[0] >> (56 - 8 * i);
+		uuid[8 + i] = h[1] >> (56 - 8 * i);
+	}
+	uuid[6] = (uuid[6] & 0x0F) | 0x80; /* version 8 */
+	uuid[8] = (uuid[8] & 0x3F) | 0x80; /* RFC 4122 variant */
 }
 
 static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t errlen)
@@ -80,6 +100,14 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 	}
 	struct acpi_config ac;
 	vm_acpi_config(vm, &ac);
+	struct smbios_config sm = {
+	    .ncpus = vm->cfg->cpus,
+	    .ncpus_possible = ac.ncpus_possible,
+	    .low_ram = vm->mem.low_size,
+	    .high_ram = vm->mem.high_size,
+	    .version = MINIVMM_VERSION,
+	};
+	vm_firmware_uuid(vm->cfg->name, sm.uuid);
 	struct firmware_setup s = {
 	    .ncpus = vm->cfg->cpus,
 	    .ncpus_possible = ac.ncpus_possible,
@@ -89,6 +117,7 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 	    .boot_fail_wait_ms = FIRMWARE_BOOT_FAIL_WAIT_MS,
 	    .sercon_port = FIRMWARE_SERCON_PORT,
 	    .acpi = &ac,
+	    .smbios = &sm,
 	};
 	r = fw_cfg_create(&vm->mem, &fw->fw_cfg);
 	if (r == 0)

@@ -54,6 +54,8 @@ boot "$vm" 2 "raw on AHCI"
 	gt_pass "firmware: the guest sees minivmm's ACPI tables (table-loader)" ||
 	gt_fail "firmware: the guest sees minivmm's ACPI tables (table-loader)" \
 		"dsdt=$(guest_value "$vm" dsdt_oem) madt=$(guest_value "$vm" madt_oem) facp=$(guest_value "$vm" facp_oem)"
+[ "$(guest_value "$vm" smbios)" = minivmm ] && gt_pass "firmware: the guest sees minivmm's SMBIOS tables" ||
+	gt_fail "firmware: the guest sees minivmm's SMBIOS tables" "sys_vendor=$(guest_value "$vm" smbios)"
 tr -d '\r' <"$W/$vm.console" | grep -a -q 'SeaBIOS (version' &&
 	gt_pass "firmware: the BIOS console is on the serial port" ||
 	gt_fail "firmware: the BIOS console is on the serial port" "no 'SeaBIOS (version' on the console"

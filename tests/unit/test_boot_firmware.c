@@ -153,6 +153,11 @@ static void test_fw_cfg_fill(void **state)
 	    .pci_slots = 32,
 	    .serial_com1 = true,
 	};
+	struct smbios_config sm = {.ncpus = 4,
+				   .ncpus_possible = 4,
+				   .low_ram = 3 * GiB,
+				   .high_ram = 1 * GiB,
+				   .version = "t"};
 	struct firmware_setup s = {
 	    .ncpus = 4,
 	    .ncpus_possible = 4,
@@ -162,6 +167,7 @@ static void test_fw_cfg_fill(void **state)
 	    .boot_fail_wait_ms = 2000,
 	    .sercon_port = 0x3F8,
 	    .acpi = &ac,
+	    .smbios = &sm,
 	};
 	assert_int_equal(firmware_fw_cfg_fill(c, &s), 0);
 	assert_int_equal(read_item(c, FW_CFG_NB_CPUS, 2), 4);
@@ -196,6 +202,13 @@ static void test_fw_cfg_fill(void **state)
 	assert_memory_equal(buf, lf.script, lf.script_len);
 	assert_int_equal(read_file(c, ACPI_LOADER_FILE_RSDP, buf, sizeof(buf)), lf.rsdp_len);
 	acpi_loader_free(&lf);
+	/* SMBIOS: the anchor's table length is the tables file's (SeaBIOS checks that) */
+	uint8_t anchor[SMBIOS_ANCHOR_LEN];
+	assert_int_equal(read_file(c, "etc/smbios/smbios-anchor", anchor, sizeof(anchor)),
+			 SMBIOS_ANCHOR_LEN);
+	assert_memory_equal(anchor, "_SM_", 4);
+	assert_int_equal(read_file(c, "etc/smbios/smbios-tables", buf, sizeof(buf)),
+			 get_le16(anchor + 0x16));
 	fw_cfg_destroy(c);
 
 	/* bad setups */
