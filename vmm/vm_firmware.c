@@ -55,6 +55,14 @@ static void vm_firmware_uuid(const char *name, uint8_t uuid[16])
 	uuid[8] = (uuid[8] & 0x3F) | 0x80; /* RFC 4122 variant */
 }
 
+/* The legacy BIOS area: the image's last 128 KiB end at 1 MiB.  A PC's reset makes the ROM show
+ * there again; here the pristine copy is written back. */
+static int copy_isa_bios(struct vm *vm, struct vm_firmware *fw)
+{
+	size_t isa = fw->img.size < FIRMWARE_ISA_BIOS_SIZE ? fw->img.size : FIRMWARE_ISA_BIOS_SIZE;
+	return guest_memory_write(&vm->mem, 1 * MiB - isa, fw->img.data + fw->img.size - isa, isa);
+}
+
 static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t errlen)
 {
 	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
@@ -76,10 +84,7 @@ static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t er
 		return -e;
 	}
 	fw->slot_set = true;
-	/* The legacy BIOS area: the image's last 128 KiB end at 1 MiB. */
-	size_t isa = fw->img.size < FIRMWARE_ISA_BIOS_SIZE ? fw->img.size : FIRMWARE_ISA_BIOS_SIZE;
-	int rc =
-	    guest_memory_write(&vm->mem, 1 * MiB - isa, fw->img.data + fw->img.size - isa, isa);
+	int rc = copy_isa_bios(vm, fw);
 	if (rc < 0)
 		snprintf(err, errlen, "BIOS copy below 1 MiB: %s", strerror(-rc));
 	return rc;
@@ -151,6 +156,15 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 	}
 	rtc_set_smp_count(vm->rtc, vm->cfg->cpus);
 	return 0;
+}
+
+void vm_firmware_reset(struct vm *vm)
+{
+	struct vm_firmware *fw = vm->firmware;
+	if (!fw)
+		return;
+	copy_isa_bios(vm, fw); /* cannot fail: it succeeded at set-up on the same RAM */
+	fw_cfg_reset(fw->fw_cfg);
 }
 
 void vm_firmware_destroy(struct vm *vm)

@@ -16,6 +16,9 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
 
 /* vm_firmware.c: boot through firmware (no --kernel); destroy runs with the vCPUs stopped. */
 int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
+/* A guest reboot in the same process (vCPUs paused): the pristine BIOS copy below 1 MiB again,
+ * fw_cfg back to its power-on state. */
+void vm_firmware_reset(struct vm *vm);
 void vm_firmware_destroy(struct vm *vm);
 
 /* vm_loop.c: wait for vm->end while feeding console input and catching SIGINT/SIGTERM/SIGHUP. */
