@@ -10,7 +10,9 @@
 #  4. the mission's line: a VDI made with `minivmm img convert` (immutable) and a qcow2 data disk
 #     (writethrough), 4 vCPUs; the VDI is unchanged afterwards;
 #  5. an empty disk: "no bootable device" and a non-zero exit, bounded;
-#  6. --boot cdrom with only a hard disk: the boot order is honoured (nothing to boot).
+#  6. --boot cdrom with only a hard disk: the boot order is honoured (nothing to boot);
+#  7. an ISOLINUX CD (xorriso, El Torito no emulation) on AHCI beside the bootable disk with
+#     --boot order=cdrom,disk boots from the CD; 8. the same CD alone on IDE, default order.
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
@@ -24,6 +26,10 @@ initramfs_build "$W/init.cpio" guest-tests/e2e/fwboot-init.sh -z || {
 }
 bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot" || {
 	gt_fail "firmware: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
+	exit 1
+}
+bootiso_build "$W/boot.iso" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot gt_fromcd" || {
+	gt_fail "firmware: build the bootable ISO (xorriso, isolinux)"
 	exit 1
 }
 gt_pass "firmware: bootable disk built without loop devices"
@@ -98,3 +104,15 @@ GT_RUN_ARGS=(--disk "$W/empty.raw")
 nobootcheck gt-fw-empty-$$ "empty disk"
 GT_RUN_ARGS=(--disk "$W/os.raw" --boot cdrom)
 nobootcheck gt-fw-order-$$ "--boot cdrom with only a hard disk"
+
+# CD-ROM boot (El Torito): ATAPI on AHCI first in the order, then alone on IDE by default.
+vm=gt-fw-cd-ahci-$$
+GT_RUN_ARGS=(--disk "$W/os.raw" --cdrom "$W/boot.iso,bus=sata" --boot order=cdrom,disk)
+boot "$vm" 1 "ISO on AHCI, --boot order=cdrom,disk"
+[ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: the CD booted first" ||
+	gt_fail "firmware: the CD booted first" "fromcd=$(guest_value "$vm" fromcd)"
+vm=gt-fw-cd-ide-$$
+GT_RUN_ARGS=(--cdrom "$W/boot.iso")
+boot "$vm" 1 "ISO on IDE, default order"
+[ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: booted from the IDE CD" ||
+	gt_fail "firmware: booted from the IDE CD" "fromcd=$(guest_value "$vm" fromcd)"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Builds a BIOS-bootable disk image without loop devices or root (sourced, bash):
+# Builds BIOS-bootable disk and CD images without loop devices or root (sourced, bash):
 #
 #   bootdisk_build OUT KERNEL INITRD APPEND [MIB]
 #       OUT: a raw image of MIB MiB (default 48) with an MBR partition table (sfdisk), one active
@@ -35,4 +35,32 @@ CFG
 	dd if="$part" of="$out" bs=1M seek=1 conv=notrunc status=none || return 1
 	dd if="$mbr" of="$out" bs=440 count=1 conv=notrunc status=none || return 1
 	rm -f "$part" "$cfg"
+}
+
+#   bootiso_build OUT KERNEL INITRD APPEND
+#       OUT: an El Torito ISO (xorriso, no emulation) booting KERNEL with INITRD and APPEND
+#       through ISOLINUX.
+bootiso_build() {
+	local out=$1 kernel=$2 initrd=$3 append=$4 tree
+	local isolinux=/usr/lib/ISOLINUX/isolinux.bin ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
+	[ -r "$isolinux" ] && [ -r "$ldlinux" ] ||
+		{ echo "bootiso_build: $isolinux or $ldlinux missing (isolinux, syslinux-common)" >&2; return 1; }
+	tree=$out.tree
+	rm -rf "$tree"
+	mkdir -p "$tree/isolinux" || return 1
+	cp "$isolinux" "$ldlinux" "$tree/isolinux/" && cp "$kernel" "$tree/vmlinuz" &&
+		cp "$initrd" "$tree/initrd.img" || return 1
+	cat >"$tree/isolinux/isolinux.cfg" <<CFG
+SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND $append
+CFG
+	xorriso -as mkisofs -quiet -V GTBOOTCD -o "$out" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+		-no-emul-boot -boot-load-size 4 -boot-info-table "$tree" 2>/dev/null || return 1
+	rm -rf "$tree"
 }

@@ -82,7 +82,7 @@ static void machine_start(struct machine *m)
 	const char *argv[] = {"run",	"--name", "livesnap",	 "--kernel", "k",
 			      "--disk", a[0],	  "--disk",	 a[1],	     "--disk",
 			      a[2],	"--disk", a[3],		 "--state-dir", state};
-	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, 1, &m->cfg, err, sizeof(err)),
+	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, &m->cfg, err, sizeof(err)),
 			 0);
 	assert_int_equal(io_bus_init(&m->pio), 0);
 	assert_int_equal(io_bus_init(&m->mmio), 0);

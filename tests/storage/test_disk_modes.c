@@ -431,7 +431,7 @@ static void test_vm_state(void **state)
 	const char *argv[] = {"run",	  "--name",	 "sv",
 			      "--kernel", "k",		 "--disk",
 			      sarg,	  "--state-dir", test_path("deep/state/sv")};
-	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(test_run("truncate -s 8M '%s'", test_path("s.raw")), 0);
 	assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
 	assert_int_equal(
@@ -457,7 +457,7 @@ static void test_vm_state(void **state)
 	char darg[600];
 	snprintf(darg, sizeof(darg), "%s,immutable,bus=ide", test_path("s.raw"));
 	iargv[6] = darg;
-	assert_int_equal(vm_config_parse(9, (char **)iargv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)iargv, 1 << 20, &cfg, err, sizeof(err)), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* The "first start", in another process. */

@@ -59,7 +59,7 @@ static int vm_start(const char *st, const char *const *disks, unsigned n, uint8_
 		argv[7 + 2 * i] = "--disk";
 		argv[8 + 2 * i] = (char *)disks[i];
 	}
-	assert_int_equal(vm_config_parse(7 + 2 * n, argv, 1 << 20, 1, &cfg, err, errlen), 0);
+	assert_int_equal(vm_config_parse(7 + 2 * n, argv, 1 << 20, &cfg, err, errlen), 0);
 	int ret = vm_state_prepare(&cfg, err, errlen);
 	for (unsigned k = 0; !ret && k < cfg.ndisks; k++) {
 		ret = disk_open(&cfg.disks[k], k, &d[k], err, errlen);

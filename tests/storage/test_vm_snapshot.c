@@ -51,7 +51,7 @@ static void vm_run(int want0, int want1, int put0, int put1)
 			      a0,    "--disk", a1,	 "--state-dir", state};
 	struct vm_config cfg;
 	struct disk *d[2];
-	assert_int_equal(vm_config_parse(11, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(11, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
 	if (vm_state_prepare(&cfg, err, sizeof(err)))
 		fail_msg("%s", err);
 	int want[2] = {want0, want1}, put[2] = {put0, put1};
@@ -146,7 +146,7 @@ static void test_branch_and_running(void **st)
 	const char *argv[] = {"run",	"--name", "snapvm",	 "--kernel", "k",
 			      "--disk", a0,	  "--state-dir", state};
 	struct vm_config cfg;
-	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(disk_config_parse(a0, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
 	/* The VM opens what snapshots.json says: disk 0's current layer. */
 	assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);

@@ -99,7 +99,7 @@ static uint64_t vm_run(const char *name, const char *base, const char *fmt, cons
 			      "--disk", a0,	  "--state-dir", state};
 	struct vm_config cfg;
 	struct disk *d;
-	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, 1, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
 	if (vm_state_prepare(&cfg, err, sizeof(err)))
 		fail_msg("%s", err);
 	if (disk_open(&cfg.disks[0], 0, &d, err, sizeof(err)))

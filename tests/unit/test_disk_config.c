@@ -139,7 +139,7 @@ static int parse(const char *const *args, int n, struct vm_config *cfg, char *er
 	char *argv[16] = {(char *)"run", (char *)"--kernel", (char *)"k"};
 	for (int i = 0; i < n; i++)
 		argv[3 + i] = (char *)args[i];
-	return vm_config_parse(3 + n, argv, 1 << 20, 1, cfg, err, errlen);
+	return vm_config_parse(3 + n, argv, 1 << 20, cfg, err, errlen);
 }
 
 static void test_vm_config(void **state)
