@@ -54,6 +54,13 @@ static int op_dma_map(void *opaque, struct ata_device *dev, struct iovec *iov, i
 	return n;
 }
 
+static int op_dma_check(void *opaque, struct ata_device *dev, uint64_t len)
+{
+	struct ahci_port *p = opaque;
+	(void)dev;
+	return ahci_prdt_covers(p->hba->mem, &p->x.prdt, len);
+}
+
 static void op_dma_end(void *opaque, struct ata_device *dev, int ret)
 {
 	struct ahci_port *p = opaque;
@@ -75,6 +82,7 @@ static const struct ata_ops ahci_ata_ops = {
     .pio_ready = op_pio_ready,
     .dma_ready = op_dma_ready,
     .dma_map = op_dma_map,
+    .dma_check = op_dma_check,
     .dma_end = op_dma_end,
     .done = op_done,
 };

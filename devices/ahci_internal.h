@@ -160,6 +160,9 @@ int ahci_fis_sdb(struct ahci_port *p, uint8_t status, uint8_t err, uint32_t done
  * -EFAULT when an entry or a buffer lies outside RAM. Never loops more than the table's entries. */
 int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
 		   int iov_max, uint64_t len, uint64_t *mapped);
+/* 0 when the rest of the table from w on maps at least len bytes, -ENOSPC when it is shorter,
+ * -EFAULT when an entry or a buffer is outside RAM; w is not moved. */
+int ahci_prdt_covers(const struct guest_memory *mem, const struct ahci_prdt *w, uint64_t len);
 
 /* ahci_ncq.c: READ/WRITE FPDMA QUEUED in `slot`, fis the 20-byte H2D FIS. */
 #define AHCI_NCQ_IOV_MAX 1024 /* IOV_MAX: one block request per command */

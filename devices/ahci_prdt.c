@@ -53,3 +53,19 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 	*mapped = got;
 	return n;
 }
+
+int ahci_prdt_covers(const struct guest_memory *mem, const struct ahci_prdt *w, uint64_t len)
+{
+	struct ahci_prdt walk = *w; /* the caller's walk stays where it is */
+	struct iovec iov[16];
+	while (len) {
+		uint64_t got = 0;
+		int n = ahci_prdt_next(mem, &walk, iov, 16, len, &got);
+		if (n < 0)
+			return n;
+		if (!got)
+			return -ENOSPC;
+		len -= got;
+	}
+	return 0;
+}

@@ -185,6 +185,27 @@ static int ide_dma_map(void *opaque, struct ata_device *dev, struct iovec *iov, 
 	return n;
 }
 
+/* Walk the table as ide_dma_map would, then put the walk back where it was. */
+static int ide_dma_check(void *opaque, struct ata_device *dev, uint64_t len)
+{
+	struct ide_channel *ch = opaque;
+	struct ide_bmdma saved = ch->bm;
+	struct iovec iov[16];
+	int ret = 0;
+	while (len && !ret) {
+		size_t got = 0;
+		int n = ide_dma_map(opaque, dev, iov, 16, len, &got);
+		if (n < 0)
+			ret = n;
+		else if (!got)
+			ret = -ENOSPC;
+		else
+			len -= got;
+	}
+	ch->bm = saved;
+	return ret;
+}
+
 static void ide_dma_end(void *opaque, struct ata_device *dev, int ret)
 {
 	struct ide_channel *ch = opaque;
@@ -198,5 +219,6 @@ const struct ata_ops ide_ata_ops = {
     .irq = ide_ata_irq,
     .dma_ready = ide_dma_ready,
     .dma_map = ide_dma_map,
+    .dma_check = ide_dma_check,
     .dma_end = ide_dma_end,
 };

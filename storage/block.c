@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_probe_guard.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 
 #define BLOCK_MAX_DRIVERS 32
-#define BLOCK_PROBE_BYTES (64 * 1024)
 #define BLOCK_ZERO_CHUNK (1u << 20)
-#define BLOCK_PROBE_GUARD 512 /* bytes of a probed raw image kept from looking like a format */
 
 static const struct block_driver *block_registry[BLOCK_MAX_DRIVERS];
 static size_t block_registry_count;
@@ -66,7 +66,7 @@ const char *block_last_error(void)
 
 /* ---- Probing ---- */
 
-static int block_host_flags(int flags)
+int block_host_file_flags(int flags)
 {
 	int hf = 0;
 
@@ -81,36 +81,57 @@ static int block_host_flags(int flags)
 	return hf;
 }
 
-static int block_probe_file(struct host_file *f, const char *filename,
-			    const struct block_driver **out)
+size_t block_probe_window(void)
+{
+	size_t max = 0;
+	for (size_t i = 0; i < block_registry_count; i++)
+		if (block_registry[i]->probe && block_registry[i]->probe_bytes > max)
+			max = block_registry[i]->probe_bytes;
+	return max;
+}
+
+const struct block_driver *block_probe_head(const uint8_t *head, size_t len, const char *filename)
 {
 	const struct block_driver *best = NULL;
-	uint64_t size;
-	uint8_t *head;
-	int best_score = 0, ret;
+	int best_score = 0;
 
-	ret = host_file_size(f, &size);
-	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", filename, strerror(-ret));
-	size_t len = size < BLOCK_PROBE_BYTES ? (size_t)size : BLOCK_PROBE_BYTES;
-	head = malloc(BLOCK_PROBE_BYTES);
-	if (!head)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
-	ret = host_file_pread(f, 0, head, BLOCK_PROBE_BYTES);
-	if (ret < 0) {
-		free(head);
-		return block_error(ret, "%s: cannot read header: %s", filename, strerror(-ret));
-	}
 	for (size_t i = 0; i < block_registry_count; i++) {
 		const struct block_driver *drv = block_registry[i];
 		if (!drv->probe)
 			continue;
-		int score = drv->probe(head, len, filename);
+		/* No probe sees more than it declared: the guarded window covers all it reads. */
+		size_t n = len < drv->probe_bytes ? len : drv->probe_bytes;
+		int score = drv->probe(head, n, filename);
 		if (score > best_score) {
 			best_score = score;
 			best = drv;
 		}
 	}
+	return best;
+}
+
+static int block_probe_file(struct host_file *f, const char *filename,
+			    const struct block_driver **out)
+{
+	const struct block_driver *best;
+	size_t window = block_probe_window();
+	uint64_t size;
+	uint8_t *head;
+	int ret;
+
+	ret = host_file_size(f, &size);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot get size: %s", filename, strerror(-ret));
+	size_t len = size < window ? (size_t)size : window;
+	head = malloc(window ? window : 1);
+	if (!head)
+		return block_error(-ENOMEM, "%s: out of memory", filename);
+	ret = len ? host_file_pread(f, 0, head, len) : 0;
+	if (ret < 0) {
+		free(head);
+		return block_error(ret, "%s: cannot read header: %s", filename, strerror(-ret));
+	}
+	best = block_probe_head(head, len, filename);
 	free(head);
 	if (!best)
 		best = block_driver_find("raw");
@@ -143,6 +164,7 @@ int block_probe(const char *filename, const struct block_driver **drv)
 struct block_chain_link {
 	dev_t dev;
 	ino_t ino;
+	const char *filename;		     /* the image that names the next one down */
 	const struct block_chain_link *next; /* the image above; NULL at the top */
 };
 
@@ -186,6 +208,12 @@ static int block_open_backing(struct block_device *bs, int depth,
 	char *path = block_backing_path(bs->filename, name);
 	if (!path)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* The image is untrusted: it may name only files beside it, or ones the user allowed. */
+	ret = block_path_check(bs->filename, "backing file", name, path);
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
 	/* Backing files are never written; they keep the top image's cache mode. */
 	int bflags = bs->flags & (BLOCK_OPEN_CACHE_NONE | BLOCK_OPEN_CACHE_DSYNC |
 				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK | BLOCK_OPEN_LOCK);
@@ -217,7 +245,15 @@ static int block_open_directory(const char *dir, const char *fmt, int flags, int
 			continue; /* not this format's bundle (its descriptor is missing) */
 		if (ret < 0)
 			return ret;
-		ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
+		/* The descriptor names the file: it must stay in the bundle (symlinks resolved). */
+		char *desc = NULL;
+		if (asprintf(&desc, "%s/", dir) < 0)
+			desc = NULL;
+		ret = desc ? block_path_check(desc, "image file", path, path)
+			   : block_error(-ENOMEM, "%s: out of memory", dir);
+		free(desc);
+		if (ret == 0)
+			ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
 		free(path);
 		return ret;
 	}
@@ -245,7 +281,7 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		free(bs);
 		return block_error(-ENOMEM, "%s: out of memory", filename);
 	}
-	ret = host_file_open(&bs->file, filename, block_host_flags(flags));
+	ret = host_file_open(&bs->file, filename, block_host_file_flags(flags));
 	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
 		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
 			    filename);
@@ -258,11 +294,13 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		ret = block_error(-errno, "%s: cannot stat: %s", filename, strerror(errno));
 		goto fail;
 	}
+	/* By device and inode: another name, a symlink or a hard link is the same file. */
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret = block_error(
-			    -ELOOP, "%s: backing chain loop: this file is already in the chain",
-			    filename);
+			ret =
+			    block_error(-ELOOP, "%s: backing chain loop: its backing file %s is %s",
+					above->filename, filename,
+					l == above ? "the image itself" : "already in the chain");
 			goto fail;
 		}
 	}
@@ -302,9 +340,13 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 				  (unsigned long long)bs->size);
 		goto fail;
 	}
+	if ((bs->flags & BLOCK_OPEN_PROBED) && (bs->flags & BLOCK_OPEN_RDWR) && !bs->drv->probe &&
+	    (ret = block_probe_guard_open(bs)) < 0)
+		goto fail;
 	if (bs->backing_name && !(flags & BLOCK_OPEN_NO_BACKING)) {
 		self.dev = st.st_dev;
 		self.ino = st.st_ino;
+		self.filename = bs->filename;
 		self.next = above;
 		ret = block_open_backing(bs, depth, &self);
 		if (ret < 0)
@@ -334,6 +376,7 @@ void block_close(struct block_device *bs)
 		block_close(bs->backing);
 	if (bs->drv && bs->drv->close)
 		bs->drv->close(bs);
+	block_probe_guard_close(bs);
 	host_file_close(&bs->file);
 	free(bs->backing_name);
 	free(bs->backing_fmt);
@@ -426,34 +469,6 @@ int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 	return bs->drv->preadv(bs, offset, iov, iovcnt);
 }
 
-/* A raw image whose format was probed must never start to look like another format: a guest
- * could write a qcow2 header naming any host file as backing file and read it at the next start
- * (QEMU's CVE-2008-2004).  Refuse writes that would make the first sector probe as a format. */
-static int block_check_probed_raw(struct block_device *bs, uint64_t offset, const struct iovec *iov,
-				  int iovcnt, size_t len)
-{
-	uint8_t head[BLOCK_PROBE_GUARD];
-	size_t n = bs->size < sizeof(head) ? (size_t)bs->size : sizeof(head);
-	int ret;
-
-	if (!(bs->flags & BLOCK_OPEN_PROBED) || offset >= n || bs->drv->probe)
-		return 0;
-	ret = host_file_pread(&bs->file, 0, head, n);
-	if (ret < 0)
-		return block_error(ret, "%s: cannot read the first sector: %s", bs->filename,
-				   strerror(-ret));
-	iov_to_buf(iov, iovcnt, 0, head + offset, len < n - offset ? len : n - offset);
-	for (size_t i = 0; i < block_registry_count; i++) {
-		const struct block_driver *drv = block_registry[i];
-		if (drv->probe && drv->probe(head, n, bs->filename) > 0)
-			return block_error(-EPERM,
-					   "%s: refusing a write that makes this probed raw image "
-					   "look like %s (give the format explicitly)",
-					   bs->filename, drv->name);
-	}
-	return 0;
-}
-
 int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
 {
 	size_t len = iov_size(iov, iovcnt);
@@ -461,12 +476,14 @@ int block_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *
 
 	if (ret < 0 || len == 0)
 		return ret;
-	ret = block_check_probed_raw(bs, offset, iov, iovcnt, len);
-	if (ret < 0)
-		return ret;
 	if (!bs->drv->pwritev)
 		return block_unsupported(bs, "writes");
-	return bs->drv->pwritev(bs, offset, iov, iovcnt);
+	int locked = block_probe_guard_begin(bs, offset, len, iov, iovcnt);
+	if (locked < 0)
+		return locked;
+	ret = bs->drv->pwritev(bs, offset, iov, iovcnt);
+	block_probe_guard_end(bs, locked);
+	return ret;
 }
 
 int block_pread(struct block_device *bs, uint64_t offset, void *buf, size_t len)
@@ -501,7 +518,13 @@ int block_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 		return ret;
 	if (!bs->drv->discard)
 		return block_unsupported(bs, "discard");
-	return bs->drv->discard(bs, offset, len);
+	/* Raw discard punches a hole: the window then reads as zeroes, checked as such. */
+	int locked = block_probe_guard_begin(bs, offset, len, NULL, 0);
+	if (locked < 0)
+		return locked;
+	ret = bs->drv->discard(bs, offset, len);
+	block_probe_guard_end(bs, locked);
+	return ret;
 }
 
 int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags)
@@ -513,8 +536,14 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	if (flags & ~BLOCK_ZERO_MAY_UNMAP)
 		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
 				   flags);
-	if (bs->drv->write_zeroes)
-		return bs->drv->write_zeroes(bs, offset, len, flags);
+	if (bs->drv->write_zeroes) {
+		int locked = block_probe_guard_begin(bs, offset, len, NULL, 0);
+		if (locked < 0)
+			return locked;
+		ret = bs->drv->write_zeroes(bs, offset, len, flags);
+		block_probe_guard_end(bs, locked);
+		return ret;
+	}
 	/* No shortcut in the format: write a buffer of zeroes. */
 	size_t chunk = len < BLOCK_ZERO_CHUNK ? (size_t)len : BLOCK_ZERO_CHUNK;
 	void *zero = calloc(1, chunk);
@@ -692,6 +721,30 @@ int block_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	if (block_op_writable(bs) < 0)
 		return -EROFS;
 	return bs->drv->snapshot_delete(bs, name_or_id);
+}
+
+int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name)
+{
+	if (!bs->drv->snapshot_load_tmp)
+		return block_op_missing(bs, "internal snapshots");
+	if (bs->flags & BLOCK_OPEN_RDWR)
+		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				   bs->filename);
+	if (!id && !name)
+		return block_error(-EINVAL, "%s: no snapshot ID or name given", bs->filename);
+	return bs->drv->snapshot_load_tmp(bs, id, name);
+}
+
+int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *id_or_name)
+{
+	int ret = block_snapshot_load_tmp(bs, id_or_name, NULL);
+
+	if (ret == -ENOENT)
+		ret = block_snapshot_load_tmp(bs, NULL, id_or_name);
+	if (ret == -ENOENT)
+		ret = block_error(-ENOENT, "%s: no snapshot with ID or name '%s'", bs->filename,
+				  id_or_name);
+	return ret;
 }
 
 int block_cluster_size(struct block_device *bs, uint32_t *size)

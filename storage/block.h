@@ -34,7 +34,10 @@ enum {
 	BLOCK_OPEN_CACHE_DSYNC = 1 << 3,  /* O_DSYNC: every write is durable when it completes */
 	BLOCK_OPEN_CACHE_UNSAFE = 1 << 4, /* flushes are ignored */
 	BLOCK_OPEN_CHECK = 1 << 5,	  /* opened by `check`: tolerate inconsistencies to report them */
-	BLOCK_OPEN_PROBED = 1 << 6,	  /* set by the core: the format was probed, not given */
+	/* The format was probed, not given: set by the core when fmt is NULL, and by a caller
+	 * opening with a format an earlier probe found (a VM's recorded format), so that a raw
+	 * image opened read-write keeps its probe-window guard (block_probe_window). */
+	BLOCK_OPEN_PROBED = 1 << 6,
 	/* Lock each file of the chain before its driver reads it (storage/disk_lock.h): a
 	 * write lock on a file opened RDWR, read locks on the others; -EBUSY naming the VM
 	 * that holds one. A file system without locks leaves the file unlocked
@@ -114,9 +117,13 @@ struct block_driver {
 	const char *description;
 	bool has_backing;	/* the format can record a backing file */
 
-	/* Score 0..100 that `head` (the first bytes of the file, up to 64 KiB, fewer if the file is
-	 * shorter) is this format. raw is never probed: it is the fallback, or asked for by name. */
+	/* Score 0..100 that `head` (the first bytes of the file: at most probe_bytes, fewer if the
+	 * file is shorter) is this format. raw is never probed: it is the fallback, or asked for by
+	 * name. */
 	int (*probe)(const uint8_t *head, size_t len, const char *filename);
+	/* The most bytes of the head probe looks at; the core never passes more. The largest over
+	 * all drivers is the window a probed raw image guards (block_probe_window). */
+	size_t probe_bytes;
 
 	/* bs->file is open (bs->flags tell read-only or not); fill bs->size, bs->state, and for a
 	 * format with a backing file bs->backing_name/backing_fmt (the core opens the chain). */
@@ -148,6 +155,10 @@ struct block_driver {
 	int (*snapshot_list)(struct block_device *bs, struct block_snapshot **list, int *count);
 	int (*snapshot_apply)(struct block_device *bs, const char *name_or_id);
 	int (*snapshot_delete)(struct block_device *bs, const char *name_or_id);
+	/* On an image opened read-only, before any I/O: reads become the snapshot's (the virtual
+	 * size stays the image's, as in qemu), found by ID and name when both are given, else by
+	 * the one given. */
+	int (*snapshot_load_tmp)(struct block_device *bs, const char *id, const char *name);
 
 	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful. */
 	uint32_t (*cluster_size)(struct block_device *bs);
@@ -172,6 +183,9 @@ struct block_device {
 	char *backing_name;	/* as recorded in the image (set by the driver's open) */
 	char *backing_fmt;	/* as recorded, or NULL: probed */
 	struct block_device *backing; /* opened by the core; NULL when none */
+	/* A probed raw image opened read-write: serialises writes to the probe window (see
+	 * block_pwritev). NULL otherwise. */
+	struct block_probe_guard *probe_guard;
 };
 
 /* ---- Registry and lifecycle (storage/block.c) ---- */
@@ -186,12 +200,31 @@ const struct block_driver *block_driver_find(const char *name);
 const struct block_driver *const *block_drivers(size_t *count);
 /* Probe `filename` (raw when nothing matches). */
 int block_probe(const char *filename, const struct block_driver **drv);
+/* The format `head` (the first len bytes of an image) probes as: the best-scoring driver, NULL
+ * when none recognises it (raw). */
+const struct block_driver *block_probe_head(const uint8_t *head, size_t len, const char *filename);
+/* The largest head any registered driver's probe reads (the maximum of their probe_bytes).
+ *
+ * A raw image whose format was probed (BLOCK_OPEN_PROBED) is guarded like QEMU's (CVE-2008-2004):
+ * a write, write-zeroes or discard touching its first block_probe_window() bytes is checked
+ * against every probe with the write applied to the current head, and refused with -EPERM when
+ * the image would then probe as another format (a guest could otherwise make its disk a qcow2
+ * or VMDK naming any host file, read at the next probe). The check and the write run under one
+ * lock per image, so concurrent writes cannot each pass against the old head and together
+ * build a header. */
+size_t block_probe_window(void);
+/* Whether a write to [offset, ...) of bs goes through that check: asynchronous engines must then
+ * use block_pwritev/block_write_zeroes/block_discard, never the file directly. */
+bool block_probe_guarded(const struct block_device *bs, uint64_t offset);
 /* Open an image; fmt NULL means probe. Opens the backing chain (resolved relative to the image's
  * directory), refusing loops and chains deeper than BLOCK_MAX_CHAIN. */
 #define BLOCK_MAX_CHAIN 64
 int block_open(const char *filename, const char *fmt, int flags, struct block_device **out);
 void block_close(struct block_device *bs);
 int block_create(const char *fmt, const char *filename, const struct block_create_args *args);
+
+/* host_file_open() flags for a file opened with BLOCK_OPEN_* `flags` (its cache mode). */
+int block_host_file_flags(int flags);
 
 /* ---- I/O (synchronous, thread-safe) ---- */
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
@@ -311,6 +344,12 @@ int block_snapshot_create(struct block_device *bs, const char *name);
 int block_snapshot_list(struct block_device *bs, struct block_snapshot **list, int *count);
 int block_snapshot_apply(struct block_device *bs, const char *name_or_id);
 int block_snapshot_delete(struct block_device *bs, const char *name_or_id);
+/* Reads of an image opened read-only become those of an internal snapshot (`convert -l`), before
+ * any I/O: by ID and name when both are given, else by the one given; -ENOENT naming it when no
+ * snapshot matches, -EINVAL when the image is open read-write. */
+int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name);
+/* The same by one word, as qemu-img's `-l NAME` and `-s NAME`: an ID first, then a name. */
+int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *id_or_name);
 /* *size: the driver's cluster_size (0 when not meaningful for this image). */
 int block_cluster_size(struct block_device *bs, uint32_t *size);
 

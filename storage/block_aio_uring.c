@@ -127,8 +127,8 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
-		/* block_pwritev guards the first sector of a probed raw image. */
-		if ((ctx->bs->flags & BLOCK_OPEN_PROBED) && req->offset < 512)
+		/* The probe window of a probed raw image is written only under its guard. */
+		if (block_probe_guarded(ctx->bs, req->offset))
 			return 1;
 		/* fall through */
 	case BLOCK_AIO_READ:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 
@@ -89,6 +90,54 @@ static int disk_mode_fail(struct block_device **bs, char *err, size_t errlen, in
 	return ret;
 }
 
+/* A recorded raw disk that now probes as something else was written by its guest (before the
+ * guard existed, or with format=raw): its recorded format stands. */
+static void disk_mode_check_probe(const char *path, const char *recorded)
+{
+	const struct block_driver *drv = NULL;
+	if (block_probe(path, &drv) == 0 && strcmp(drv->name, recorded))
+		fprintf(stderr,
+			"minivmm: WARNING: %s: opened as %s, the format recorded at its first "
+			"attach, although it now probes as %s (its guest wrote that header; give "
+			"format= to choose)\n",
+			path, recorded, drv->name);
+}
+
+/* Open path as the user gave it: with format, else with the format this VM recorded at the
+ * file's first attach, else probed (and recorded). */
+static int disk_mode_open_file(const struct disk_mode_env *env, const char *path,
+			       const char *format, int flags, struct block_device **out, char *err,
+			       size_t errlen)
+{
+	char recorded[64];
+	int ret;
+
+	if (format || !env->format_get || !env->format_record) {
+		ret = block_open(path, format, flags, out);
+	} else if ((ret = env->format_get(path, recorded, sizeof(recorded), err, errlen)) == 0) {
+		ret = block_open(path, recorded, flags | BLOCK_OPEN_PROBED, out);
+		if (ret == 0)
+			disk_mode_check_probe(path, recorded);
+	} else if (ret == -ENOENT) {
+		err[0] = 0;
+		ret = block_open(path, NULL, flags, out);
+		if (ret == 0 &&
+		    (ret = env->format_record(path, (*out)->drv->name, err, errlen)) < 0)
+			return disk_mode_fail(out, err, errlen, ret);
+	} else {
+		return ret;
+	}
+	if (ret < 0)
+		return disk_mode_fail(out, err, errlen, ret);
+	if ((*out)->probe_guard)
+		fprintf(stderr,
+			"minivmm: WARNING: %s: format probed as raw; writes to its first %zu bytes "
+			"that would make it look like another format are refused; give format=raw "
+			"to avoid probing\n",
+			path, block_probe_window());
+	return 0;
+}
+
 /* An existing differencing image must be over this very base and not in use by another VM. */
 static int disk_mode_diff_check(const char *diff, const char *base_abs, char *err, size_t errlen)
 {
@@ -129,8 +178,8 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 		snprintf(err, errlen, "%s: state directory path too long", path);
 		return ret;
 	}
-	if ((ret = block_open(path, format, flags, &base)) < 0)
-		return disk_mode_fail(&base, err, errlen, ret);
+	if ((ret = disk_mode_open_file(env, path, format, flags, &base, err, errlen)) < 0)
+		return ret;
 	if (!(abs = realpath(path, NULL))) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -207,6 +256,9 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	*out = *user = NULL;
 	err[0] = 0;
 	flags &= ~BLOCK_OPEN_RDWR;
+	/* `path` is the user's own disk: the diffs and snapshot layers in the state directory name
+	 * it wherever it is (storage/block_path.h). A missing file fails below. */
+	block_path_allow_file(path);
 	/* Lock as the files are opened, before a driver's open writes anything (a qcow2 left dirty
 	 * is repaired, a Parallels image marked in use) under another VM's feet. disk_lock_chain
 	 * below still refuses a file system without locks. Shareable disks are opened read-write
@@ -223,13 +275,14 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 		flags |= BLOCK_OPEN_RDWR;
 	if (mode == DISK_MODE_NORMAL && index < env.nlayers && env.layers[index]) {
 		const char *fmt = env.layer_formats ? env.layer_formats[index] : NULL;
-		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) < 0)
+		if ((ret = disk_mode_open_layer(env.layers[index], fmt, flags, out, err, errlen)) <
+		    0)
 			return ret;
 		*user = disk_mode_find_layer(*out, path);
 		return 0;
 	}
-	if ((ret = block_open(path, format, flags, out)) < 0)
-		return disk_mode_fail(out, err, errlen, ret);
+	if ((ret = disk_mode_open_file(&env, path, format, flags, out, err, errlen)) < 0)
+		return ret;
 	if (mode == DISK_MODE_SHAREABLE && (ret = disk_mode_check_fixed(*out, err, errlen)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	/* Shareable disks are written by several VMs at once: a read lock keeps a normal writer out

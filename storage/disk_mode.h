@@ -46,6 +46,12 @@ struct disk_mode_env {
 	/* Hard disks whose format carries no UUID (raw, qcow2...): the UUID this VM keeps for file
 	 * `path` attached as disk `index` (vmm/vm_state.c: STATE/uuids.json). NULL: none kept. */
 	int (*uuid)(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
+	/* Hard disks given without format=: the format this VM recorded for file `path` at its
+	 * first attach (vmm/vm_state.c: STATE/formats.json), copied to fmt (len bytes): 0, or
+	 * -ENOENT when none is recorded; and recording the one a first attach probed. NULL: none
+	 * kept, every open probes. */
+	int (*format_get)(const char *path, char *fmt, size_t len, char *err, size_t errlen);
+	int (*format_record)(const char *path, const char *fmt, char *err, size_t errlen);
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
 
@@ -55,7 +61,12 @@ void disk_mode_env_set(const struct disk_mode_env *env);
 int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
 
 /* Open `path` in `mode`. flags: BLOCK_OPEN_CACHE_* only (the mode decides read-write). *out is
- * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID). */
+ * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID).
+ * format NULL: the format the VM recorded at the file's first attach (env format_get), opened
+ * as probed (a raw image keeps its probe-window guard, block_probe_window) and never probed
+ * again; a fresh probe that disagrees is reported once on stderr. At the first attach (or with
+ * no env) the file is probed and, with an env, the result recorded. A probed raw image the guest
+ * may write gets QEMU's warning on stderr. */
 int disk_mode_open(const char *path, const char *format, enum disk_mode mode, int flags,
 		   unsigned index, struct block_device **out, struct block_device **user, char *err,
 		   size_t errlen);

@@ -279,6 +279,7 @@ static const struct block_driver block_driver_parallels = {
     .name = "parallels",
     .description = "Parallels expanding disk image",
     .probe = prl_probe,
+    .probe_bytes = PRL_HEADER_SIZE,
     .open_directory = prl_bundle_image,
     .open = prl_open,
     .close = prl_close,

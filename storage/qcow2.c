@@ -2,7 +2,8 @@
  *
  * Supports versions 2 and 3 (compat 0.10 and 1.1), cluster sizes 512 B..2 MiB, refcount widths
  * 1..64 bits, zero clusters, compressed clusters (zlib, zstd), backing files and internal
- * snapshots; extended L2 entries (subclusters) read-only. Refused: encryption, external data files.
+ * snapshots, external data files (qcow2_data_file.c); extended L2 entries (subclusters) read-only.
+ * Refused: encryption.
  * Refcounts are kept exact at all times (lazy_refcounts is recorded but not exploited); an image
  * left with the dirty bit by another program is repaired when opened read-write.
  */
@@ -42,6 +43,7 @@ void qcow2_state_free(struct qcow2_state *s)
 	qcow2_cache_destroy(&s->l2_cache);
 	qcow2_cache_destroy(&s->rb_cache);
 	qcow2_snapshots_free(s);
+	qcow2_data_file_close(s);
 	free(s->l1);
 	free(s->reftable);
 	free(s->unknown_ext);
@@ -61,6 +63,7 @@ struct qcow2_state *qcow2_state_new(void)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	s->data_file.fd = -1;
 	return s;
 }
 
@@ -90,10 +93,20 @@ static int qcow2_open(struct block_device *bs)
 	ret = qcow2_state_setup(bs, s);
 	if (ret < 0)
 		goto fail;
-	if (!s->read_only && s->autoclear) {
+	ret = qcow2_data_file_open(bs, s);
+	if (ret < 0)
+		goto fail;
+	if (s->has_data_file && s->nb_snapshots) {
+		ret = block_error(-EINVAL,
+				  "%s: internal snapshots in an image with an external "
+				  "data file",
+				  bs->filename);
+		goto fail;
+	}
+	if (!s->read_only && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_FILE_RAW)) {
 		/* Bitmaps and other autoclear extras are not maintained by us: declare them stale.
-		 */
-		s->autoclear = 0;
+		 * The raw data file bit stays: writes keep the data file a raw image. */
+		s->autoclear &= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
 		ret = qcow2_header_update_features(bs, s);
 		if (ret < 0)
 			goto fail;
@@ -164,22 +177,24 @@ int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to, enum 
 		ret = qcow2_l2_lookup(bs, off, &entry);
 		if (ret == 0 && entry == 0)
 			ret = qcow2_l2_set(bs, off, 0);
-		if (ret == 0)
+		/* An external data file's clusters sit at their guest offsets, unrefcounted. */
+		host = off;
+		if (ret == 0 && !s->has_data_file)
 			ret = qcow2_alloc_clusters(bs, n, &host);
 		for (uint64_t i = 0; i < n && ret == 0; i++) {
 			ret = qcow2_l2_lookup(bs, off + i * cs, &entry);
 			if (ret == 0 && qcow2_l2_type(s, entry) == QCOW2_C_UNALLOCATED)
 				ret = qcow2_l2_set(bs, off + i * cs,
 						   (host + i * cs) | QCOW2_OFLAG_COPIED);
-			else if (ret == 0)
+			else if (ret == 0 && !s->has_data_file)
 				ret = qcow2_free_deferred(bs, host + i * cs, cs);
 		}
 		if (ret == 0 && host + n * cs > end_host)
 			end_host = host + n * cs;
 		if (ret == 0 && mode == BLOCK_PREALLOC_FALLOC)
-			ret = host_file_allocate(&bs->file, host, n * cs);
+			ret = host_file_allocate(qcow2_data(bs), host, n * cs);
 		if (ret == 0 && mode == BLOCK_PREALLOC_FULL)
-			ret = host_file_write_zeroes(&bs->file, host, n * cs);
+			ret = host_file_write_zeroes(qcow2_data(bs), host, n * cs);
 		off = run_end;
 	}
 	if (ret == 0)
@@ -187,9 +202,11 @@ int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to, enum 
 	pthread_mutex_unlock(&s->lock);
 	if (ret == 0 && end_host) {
 		uint64_t fsize;
-		ret = host_file_size(&bs->file, &fsize);
+		if (s->has_data_file && end_host > to)
+			end_host = to; /* a raw data file is exactly the disk */
+		ret = host_file_size(qcow2_data(bs), &fsize);
 		if (ret == 0 && fsize < end_host)
-			ret = host_file_truncate(&bs->file, end_host);
+			ret = host_file_truncate(qcow2_data(bs), end_host);
 	}
 	return ret < 0
 		   ? block_error(ret, "%s: preallocation failed: %s", bs->filename, strerror(-ret))
@@ -239,6 +256,11 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		ret = write_size(bs, new_size);
 		if (ret == 0)
 			bs->size = new_size;
+		/* What lay past the new end of a data file can never be read again. */
+		if (ret == 0 && s->has_data_file &&
+		    (ret = host_file_truncate(&s->data_file, new_size)) < 0)
+			ret = block_error(ret, "%s: cannot shrink %s: %s", bs->filename,
+					  s->data_file_path, strerror(-ret));
 		return ret;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -256,6 +278,9 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		if (ret < 0)
 			return ret;
 	}
+	/* A raw data file stays the whole disk: the new clusters are mapped and it grows. */
+	if (s->data_file_raw && prealloc == BLOCK_PREALLOC_OFF)
+		prealloc = BLOCK_PREALLOC_METADATA;
 	return qcow2_preallocate(bs, old, new_size, prealloc);
 }
 
@@ -274,6 +299,11 @@ static int qcow2_info(struct block_device *bs, struct json_object *out)
 	if (s->incompat & QCOW2_INCOMPAT_DIRTY)
 		json_object_object_add(out, "dirty-flag", json_object_new_boolean(true));
 	json_object_object_add(out, "refcount-bits", json_object_new_int(1 << s->refcount_order));
+	if (s->has_data_file) {
+		json_object_object_add(out, "data-file", json_object_new_string(s->data_file_name));
+		json_object_object_add(out, "data-file-raw",
+				       json_object_new_boolean(s->data_file_raw));
+	}
 	if (s->version >= 3) {
 		json_object_object_add(
 		    out, "corrupt",
@@ -322,6 +352,7 @@ static const struct block_driver block_driver_qcow2 = {
     .description = "QEMU copy-on-write image, versions 2 and 3",
     .has_backing = true,
     .probe = qcow2_probe,
+    .probe_bytes = 8, /* magic and version */
     .open = qcow2_open,
     .close = qcow2_close,
     .create = qcow2_create,
@@ -339,6 +370,7 @@ static const struct block_driver block_driver_qcow2 = {
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_apply = qcow2_snapshot_apply,
     .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_load_tmp = qcow2_snapshot_load_tmp,
     .cluster_size = qcow2_cluster_size,
     .pwrite_compressed = qcow2_pwrite_compressed,
 };

@@ -35,16 +35,19 @@
 #define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
 #define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
 #define QCOW2_INCOMPAT_SUPPORTED                                                                   \
-	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION |              \
-	 QCOW2_INCOMPAT_EXTL2)
+	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DATA_FILE |                \
+	 QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2)
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW (1ull << 1) /* the data file reads as a raw image */
 
 /* Header extension types. */
 #define QCOW2_EXT_END 0
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
 #define QCOW2_EXT_FEATURE_TABLE 0x6803f857u
 #define QCOW2_EXT_BITMAPS 0x23852875u
+#define QCOW2_EXT_DATA_FILE 0x44415441u /* "DATA": the external data file's name */
+#define QCOW2_DATA_FILE_NAME_MAX 1023
 
 /* L1/L2 entry bits. */
 #define QCOW2_OFLAG_COPIED (1ull << 63)
@@ -70,6 +73,7 @@ struct qcow2_cache {
 	int n;
 	uint64_t tick;
 	struct qcow2_cache *depends; /* flushed (and synced) before any write of this cache */
+	struct host_file *data_sync; /* synced too before any write (external data file) */
 	bool unsynced;		     /* entries written since the last sync */
 	struct block_device *bs;
 };
@@ -108,6 +112,13 @@ struct qcow2_state {
 	uint64_t cluster_offset_mask; /* compressed descriptor: host offset bits */
 	uint8_t compression_type;
 	bool read_only;
+	/* External data file (incompatible bit 2): every guest cluster lives there at its own
+	 * guest offset, unrefcounted; the qcow2 file holds metadata only. */
+	bool has_data_file;
+	bool data_file_raw;	    /* autoclear bit 1: it reads as a raw image too */
+	char *data_file_name;	    /* as in the header extension */
+	char *data_file_path;	    /* resolved (storage/block_path.c) */
+	struct host_file data_file; /* fd -1 when none */
 
 	/* Header, as in the file. */
 	uint64_t incompat, compat, autoclear;
@@ -145,6 +156,18 @@ struct qcow2_state {
 static inline struct qcow2_state *qcow2_state(struct block_device *bs)
 {
 	return bs->state;
+}
+
+/* The file guest data clusters live in, and its name for messages. */
+static inline struct host_file *qcow2_data(struct block_device *bs)
+{
+	struct qcow2_state *s = bs->state;
+	return s->has_data_file ? &s->data_file : &bs->file;
+}
+static inline const char *qcow2_data_name(struct block_device *bs)
+{
+	struct qcow2_state *s = bs->state;
+	return s->has_data_file ? s->data_file_path : bs->filename;
 }
 
 /* qcow2.c */
@@ -242,6 +265,15 @@ int qcow2_fix_copied_flags(struct block_device *bs);
 int qcow2_snapshot_create(struct block_device *bs, const char *name);
 int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id);
 int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id);
+/* Read-only images: make the snapshot (by ID and/or name) the content that reads return. */
+int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name);
+
+/* qcow2_data_file.c */
+/* Open the data file the header names (after qcow2_header_read); 0 when there is none. */
+int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s);
+void qcow2_data_file_close(struct qcow2_state *s);
+/* -ENOTSUP naming `what` when the image has a data file (snapshots, compressed clusters). */
+int qcow2_data_file_refuse(struct block_device *bs, const char *what);
 
 /* qcow2_create.c */
 int qcow2_create(const char *filename, const struct block_create_args *args);

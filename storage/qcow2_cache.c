@@ -76,6 +76,10 @@ int qcow2_cache_write(struct qcow2_cache *c)
 			ret = host_file_flush(&c->bs->file);
 		if (ret < 0)
 			return block_error(ret, "%s: flush failed", c->bs->filename);
+		/* Data written to an external data file is durable before a table maps it. */
+		if (c->data_sync && (ret = host_file_flush(c->data_sync)) < 0)
+			return block_error(ret, "%s: flush of the data file failed",
+					   c->bs->filename);
 		c->depends->unsynced = false;
 	}
 	for (int i = 0; i < c->n; i++) {

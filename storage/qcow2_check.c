@@ -76,6 +76,7 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 		}
 		for (uint64_t j = 0; j < (1ull << s->l2_bits); j++) {
 			uint64_t e = get_be64(l2 + j * s->l2_esize);
+			uint64_t guest = (((uint64_t)i << s->l2_bits) + j) << s->cluster_bits;
 			switch (qcow2_l2_type(s, e)) {
 			case QCOW2_C_NORMAL:
 			case QCOW2_C_ZERO_ALLOC: {
@@ -84,7 +85,13 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 					c->res->corruptions++;
 					break;
 				}
-				count(c, h, s->cluster_size);
+				/* Data file clusters sit at their guest offset, unrefcounted. */
+				if (s->has_data_file && h != guest) {
+					c->res->corruptions++;
+					break;
+				}
+				if (!s->has_data_file)
+					count(c, h, s->cluster_size);
 				if (active) {
 					c->res->allocated_clusters++;
 					if (c->prev_host && h != c->prev_host + s->cluster_size)
@@ -95,6 +102,10 @@ static int walk_l1(struct check_ctx *c, uint64_t l1_off, uint32_t l1_size, bool 
 			}
 			case QCOW2_C_COMPRESSED: {
 				uint64_t h = e & s->cluster_offset_mask;
+				if (s->has_data_file) {
+					c->res->corruptions++; /* no compression with a data file */
+					break;
+				}
 				uint64_t n = ((e >> s->csize_shift) & s->csize_mask) + 1;
 				count(c, h & ~511ull, n * 512);
 				if (active) {
@@ -136,7 +147,8 @@ static int check_copied(struct check_ctx *c, uint64_t *bad)
 			uint64_t e = get_be64(l2 + j * s->l2_esize);
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			uint64_t d = (e & QCOW2_OFFSET_MASK) >> s->cluster_bits;
-			if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) || d >= c->nb)
+			if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) || d >= c->nb ||
+			    s->has_data_file)
 				continue;
 			if ((c->ref[d] == 1) != !!(e & QCOW2_OFLAG_COPIED))
 				(*bad)++;

@@ -21,6 +21,9 @@ enum qcow2_ctype qcow2_l2_type(const struct qcow2_state *s, uint64_t entry)
 		return QCOW2_C_COMPRESSED;
 	if (s->version >= 3 && !s->extended_l2 && (entry & QCOW2_OFLAG_ZERO))
 		return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_ZERO_ALLOC : QCOW2_C_ZERO_PLAIN;
+	/* Offset 0 is guest cluster 0 in a data file: COPIED (refcount 1) says it is mapped. */
+	if (s->has_data_file && !(entry & QCOW2_OFFSET_MASK) && (entry & QCOW2_OFLAG_COPIED))
+		return QCOW2_C_NORMAL;
 	return (entry & QCOW2_OFFSET_MASK) ? QCOW2_C_NORMAL : QCOW2_C_UNALLOCATED;
 }
 
@@ -40,7 +43,7 @@ static int l2_offset_of(struct block_device *bs, uint64_t l1i, uint64_t *l2_off)
 	return 0;
 }
 
-static int check_data_entry(struct block_device *bs, uint64_t entry)
+static int check_data_entry(struct block_device *bs, uint64_t offset, uint64_t entry)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	enum qcow2_ctype t = qcow2_l2_type(s, entry);
@@ -49,8 +52,21 @@ static int check_data_entry(struct block_device *bs, uint64_t entry)
 	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
 	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
 
+	if (s->has_data_file && t == QCOW2_C_COMPRESSED)
+		return block_error(-EIO, "%s: compressed cluster in an image with a data file",
+				   bs->filename);
 	if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 		return 0;
+	if (s->has_data_file) {
+		/* The data file holds each cluster at its guest offset, nowhere else. */
+		if (h != (offset & ~(s->cluster_size - 1)))
+			return block_error(-EIO,
+					   "%s: data file offset %#llx of guest offset %#llx does "
+					   "not match it",
+					   bs->filename, (unsigned long long)h,
+					   (unsigned long long)offset);
+		return 0;
+	}
 	if (h & (s->cluster_size - 1))
 		return block_error(-EIO, "%s: L2 entry %#llx: unaligned cluster offset",
 				   bs->filename, (unsigned long long)entry);
@@ -79,7 +95,7 @@ int qcow2_l2_lookup(struct block_device *bs, uint64_t offset, uint64_t *entry)
 		return ret;
 	*entry = get_be64(l2 + l2i * s->l2_esize);
 	qcow2_cache_put(&s->l2_cache, l2);
-	return check_data_entry(bs, *entry);
+	return check_data_entry(bs, offset, *entry);
 }
 
 /* Extended L2: the run of subclusters with one status from `in_cluster`, within the cluster. A
@@ -132,7 +148,7 @@ int qcow2_map(struct block_device *bs, uint64_t offset, uint64_t len, enum qcow2
 	if (ret < 0)
 		return ret;
 	*entry = get_be64(l2 + l2i * s->l2_esize);
-	ret = check_data_entry(bs, *entry);
+	ret = check_data_entry(bs, offset, *entry);
 	if (ret < 0)
 		goto out;
 	*type = qcow2_l2_type(s, *entry);
@@ -247,6 +263,9 @@ int qcow2_l2_set(struct block_device *bs, uint64_t offset, uint64_t entry)
 int qcow2_entry_free(struct block_device *bs, uint64_t entry)
 {
 	struct qcow2_state *s = qcow2_state(bs);
+
+	if (s->has_data_file)
+		return 0; /* data file clusters are not refcounted */
 
 	switch (qcow2_l2_type(s, entry)) {
 	case QCOW2_C_NORMAL:

@@ -171,8 +171,10 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 	uint64_t cs = s->cluster_size, host = 0, old = 0;
 	uint8_t *in = NULL, *out = NULL;
 	ssize_t clen;
-	int ret;
+	int ret = qcow2_data_file_refuse(bs, "compressed clusters");
 
+	if (ret < 0)
+		return ret;
 	if (s->read_only)
 		return block_error(-EROFS, "%s: image is read-only", bs->filename);
 	if ((offset & (cs - 1)) || len == 0 || len > cs || (len < cs && offset + len != bs->size) ||

@@ -2,7 +2,9 @@
  *
  * Options: cluster_size (512..2M, power of two), compat (0.10|1.1), refcount_bits (1..64, power of
  * two; 16 with compat=0.10), preallocation (off|metadata|falloc|full), lazy_refcounts (on|off),
- * compression_type (zlib|zstd, compat=1.1 only). The backing file comes from the create args.
+ * compression_type (zlib|zstd, compat=1.1 only), data_file (an external data file, compat=1.1),
+ * data_file_raw (on: it stays a raw image of the disk; implies preallocation=metadata and no
+ * backing file). The backing file comes from the create args.
  *
  * Layout: cluster 0 header, 1 refcount table, 2 refcount block; the L1 table and everything else
  * is then allocated through the ordinary allocator of an opened image.
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/block_path.h"
 #include "storage/qcow2.h"
 
 struct create_opts {
@@ -21,6 +24,8 @@ struct create_opts {
 	enum block_prealloc prealloc;
 	bool lazy;
 	uint8_t compression;
+	const char *data_file; /* external data file name, or NULL */
+	bool data_file_raw;
 };
 
 static int parse_opts(const char *filename, struct block_opts *opts, struct create_opts *o)
@@ -40,6 +45,10 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 		ret = block_opts_get_prealloc(opts, filename, &o->prealloc);
 	if (ret == 0)
 		ret = block_opts_get_bool(opts, filename, "lazy_refcounts", &o->lazy);
+	o->data_file = block_opts_get(opts, "data_file");
+	o->data_file_raw = false;
+	if (ret == 0)
+		ret = block_opts_get_bool(opts, filename, "data_file_raw", &o->data_file_raw);
 	if (ret < 0)
 		return ret;
 	if (cluster < 512 || cluster > (2u << 20) || (cluster & (cluster - 1)))
@@ -76,6 +85,15 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 	if (o->version == 2 && o->compression != QCOW2_COMPRESS_ZLIB)
 		return block_error(-EINVAL, "%s: compression_type=zstd requires compat=1.1",
 				   filename);
+	if (o->data_file_raw && !o->data_file)
+		return block_error(-EINVAL, "%s: data_file_raw requires data_file", filename);
+	if (o->data_file && o->version == 2)
+		return block_error(-EINVAL, "%s: data_file requires compat=1.1", filename);
+	if (o->data_file && (!o->data_file[0] || strlen(o->data_file) > QCOW2_DATA_FILE_NAME_MAX))
+		return block_error(-EINVAL, "%s: data_file name empty or too long", filename);
+	/* A raw data file is the whole disk: every cluster mapped (qemu-img does the same). */
+	if (o->data_file_raw && o->prealloc == BLOCK_PREALLOC_OFF)
+		o->prealloc = BLOCK_PREALLOC_METADATA;
 	return 0;
 }
 
@@ -136,6 +154,53 @@ static int create_layout(struct block_device *bs, struct qcow2_state *s)
 	return 0;
 }
 
+/* The external data file: an existing file is kept (a raw image to put metadata over), grown to
+ * the disk size if smaller; a new one is made sparse. Its name is stored as given and resolved as
+ * an opened image's would be (inside the image's directory). */
+static int create_data_file(const char *filename, const struct create_opts *o,
+			    struct qcow2_state *s, uint64_t size)
+{
+	uint64_t cur;
+	char *path;
+	int ret = block_image_path_allowed(filename, o->data_file, true, &path);
+
+	if (ret < 0)
+		return ret;
+	s->data_file_path = path;
+	/* The image itself does not exist yet: compare where it will be. */
+	char *self = NULL;
+	ret = block_image_path_allowed(
+	    filename, strrchr(filename, '/') ? strrchr(filename, '/') + 1 : filename, true, &self);
+	bool same = ret == 0 && !strcmp(self, path);
+	free(self);
+	if (same)
+		return block_error(-EINVAL, "%s: the data file cannot be the image itself",
+				   filename);
+	s->data_file_name = strdup(o->data_file);
+	if (!s->data_file_name)
+		return -ENOMEM;
+	ret = host_file_open(&s->data_file, path, HOST_FILE_RDWR);
+	if (ret == -ENOENT)
+		ret = host_file_open(&s->data_file, path, HOST_FILE_RDWR | HOST_FILE_CREATE);
+	if (ret < 0) {
+		s->data_file.fd = -1;
+		return block_error(ret, "%s: cannot create the data file %s: %s", filename, path,
+				   strerror(-ret));
+	}
+	ret = host_file_size(&s->data_file, &cur);
+	if (ret == 0 && cur < size)
+		ret = host_file_truncate(&s->data_file, size);
+	if (ret < 0)
+		return block_error(ret, "%s: cannot size the data file %s: %s", filename, path,
+				   strerror(-ret));
+	s->has_data_file = true;
+	s->data_file_raw = o->data_file_raw;
+	s->incompat |= QCOW2_INCOMPAT_DATA_FILE;
+	if (o->data_file_raw)
+		s->autoclear |= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+	return 0;
+}
+
 int qcow2_create(const char *filename, const struct block_create_args *args)
 {
 	struct create_opts o;
@@ -147,6 +212,9 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	ret = parse_opts(filename, args->opts, &o);
 	if (ret < 0)
 		return ret;
+	if (args->backing && o.data_file_raw)
+		return block_error(-EINVAL, "%s: data_file_raw cannot be used with a backing file",
+				   filename);
 	if (args->backing && o.prealloc != BLOCK_PREALLOC_OFF)
 		return block_error(
 		    -EINVAL, "%s: preallocation with a backing file is not supported", filename);
@@ -187,6 +255,13 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	}
 	bs.backing_name = (char *)args->backing;
 	bs.backing_fmt = (char *)args->backing_fmt;
+	if (o.data_file) {
+		ret = create_data_file(filename, &o, s, size);
+		if (ret < 0) {
+			qcow2_state_free(s);
+			return ret;
+		}
+	}
 
 	ret = host_file_open(&bs.file, filename, HOST_FILE_RDWR | HOST_FILE_CREATE);
 	if (ret < 0) {
@@ -194,6 +269,8 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	}
 	ret = qcow2_state_setup(&bs, s);
+	if (s->has_data_file)
+		s->l2_cache.data_sync = &s->data_file;
 	if (ret == 0)
 		ret = create_layout(&bs, s);
 	if (ret == 0)

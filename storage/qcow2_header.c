@@ -95,6 +95,15 @@ static int parse_extensions(struct block_device *bs, struct qcow2_state *s, cons
 			bs->backing_fmt = strndup((const char *)data, len);
 			if (!bs->backing_fmt)
 				return -ENOMEM;
+		} else if (type == QCOW2_EXT_DATA_FILE) {
+			if (len == 0 || len > QCOW2_DATA_FILE_NAME_MAX ||
+			    memchr(data, 0, len) != NULL)
+				return block_error(-EINVAL, "%s: invalid data file name (%u bytes)",
+						   bs->filename, len);
+			free(s->data_file_name);
+			s->data_file_name = strndup((const char *)data, len);
+			if (!s->data_file_name)
+				return -ENOMEM;
 		} else if (type == QCOW2_EXT_FEATURE_TABLE) {
 			free(s->feature_table);
 			s->feature_table = malloc(len ? len : 1);
@@ -426,8 +435,10 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	}
 	size_t bfmt_len = bs->backing_fmt ? strlen(bs->backing_fmt) : 0;
 	size_t bname_len = bs->backing_name ? strlen(bs->backing_name) : 0;
-	size_t need =
-	    pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) + s->unknown_ext_len + 8 + bname_len;
+	size_t dname_len = s->data_file_name ? strlen(s->data_file_name) : 0;
+	size_t need = pos + (bfmt_len ? 8 + ((bfmt_len + 7) & ~7ul) : 0) +
+		      (dname_len ? 8 + ((dname_len + 7) & ~7ul) : 0) + s->unknown_ext_len + 8 +
+		      bname_len;
 	size_t ft_len = s->feature_table ? 8 + ((s->feature_table_len + 7) & ~7ul) : 0;
 	/* The feature name table is informative only: left out when it does not fit. */
 	bool with_ft = s->version == 3 && ft_len && need + ft_len <= s->cluster_size;
@@ -440,6 +451,12 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 		put_be32(c + pos + 4, (uint32_t)bfmt_len);
 		memcpy(c + pos + 8, bs->backing_fmt, bfmt_len);
 		pos += 8 + ((bfmt_len + 7) & ~7ul);
+	}
+	if (dname_len) {
+		put_be32(c + pos, QCOW2_EXT_DATA_FILE);
+		put_be32(c + pos + 4, (uint32_t)dname_len);
+		memcpy(c + pos + 8, s->data_file_name, dname_len);
+		pos += 8 + ((dname_len + 7) & ~7ul);
 	}
 	if (with_ft) {
 		put_be32(c + pos, QCOW2_EXT_FEATURE_TABLE);

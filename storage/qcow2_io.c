@@ -63,7 +63,7 @@ static void io_end(struct qcow2_state *s)
 }
 
 /* How a run of cluster type `type` (L2 entry `entry`) at guest offset reads. */
-static void qcow2_describe(const struct qcow2_state *s, uint64_t offset, enum qcow2_ctype type,
+static void qcow2_describe(struct qcow2_state *s, uint64_t offset, enum qcow2_ctype type,
 			   uint64_t entry, struct block_map *m)
 {
 	switch (type) {
@@ -77,6 +77,10 @@ static void qcow2_describe(const struct qcow2_state *s, uint64_t offset, enum qc
 	case QCOW2_C_NORMAL:
 		m->kind = BLOCK_MAP_HOST;
 		m->host = (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
+		if (s->has_data_file) {
+			m->file = &s->data_file;
+			m->name = s->data_file_path;
+		}
 		break;
 	case QCOW2_C_COMPRESSED:
 		m->kind = BLOCK_MAP_DRIVER; /* qcow2_read_compressed_run */
@@ -193,7 +197,9 @@ static int write_alloc(struct block_device *bs, uint64_t offset, const struct io
 	struct iovec *v = NULL;
 	int ret, vn = 0;
 
-	ret = qcow2_alloc_clusters(bs, n, &host);
+	/* An external data file holds the clusters at their guest offsets: nothing to allocate. */
+	host = start;
+	ret = s->has_data_file ? 0 : qcow2_alloc_clusters(bs, n, &host);
 	if (ret < 0)
 		return ret;
 	s->io_inflight++;
@@ -223,9 +229,9 @@ static int write_alloc(struct block_device *bs, uint64_t offset, const struct io
 	vn += iovcnt;
 	if (tail)
 		v[vn++] = (struct iovec){.iov_base = tbuf, .iov_len = tail};
-	ret = host_file_pwritev(&bs->file, host, v, vn);
+	ret = host_file_pwritev(qcow2_data(bs), host, v, vn);
 	if (ret < 0)
-		ret = block_error(ret, "%s: write error at %#llx", bs->filename,
+		ret = block_error(ret, "%s: write error at %#llx", qcow2_data_name(bs),
 				  (unsigned long long)host);
 relock:
 	free(v);
@@ -235,7 +241,8 @@ relock:
 	s->io_inflight--;
 	pthread_cond_broadcast(&s->cond);
 	if (ret < 0) {
-		qcow2_free_deferred(bs, host, n * cs);
+		if (!s->has_data_file)
+			qcow2_free_deferred(bs, host, n * cs);
 		return ret;
 	}
 	for (uint64_t i = 0; i < n && ret == 0; i++) {
@@ -270,8 +277,12 @@ static int write_run(struct block_device *bs, uint64_t offset, const struct iove
 		if (type != QCOW2_C_NORMAL || (entry & QCOW2_OFLAG_COPIED))
 			break;
 		/* Not flagged as ours: shared with a snapshot unless its refcount says otherwise.
-		 */
-		ret = qcow2_refcount_get(bs, (entry & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
+		 * (Data file clusters are never shared.) */
+		rc = 1;
+		ret = s->has_data_file
+			  ? 0
+			  : qcow2_refcount_get(bs, (entry & QCOW2_OFFSET_MASK) >> s->cluster_bits,
+					       &rc);
 		if (ret < 0)
 			goto out;
 		if (rc != 1)
@@ -285,9 +296,9 @@ static int write_run(struct block_device *bs, uint64_t offset, const struct iove
 		s->io_inflight++;
 		pthread_mutex_unlock(&s->lock);
 		n = iov_slice(iov, iovcnt, 0, bytes, part, iovcnt);
-		ret = n < 0 ? n : host_file_pwritev(&bs->file, host, part, n);
+		ret = n < 0 ? n : host_file_pwritev(qcow2_data(bs), host, part, n);
 		if (ret < 0)
-			ret = block_error(ret, "%s: write error at %#llx", bs->filename,
+			ret = block_error(ret, "%s: write error at %#llx", qcow2_data_name(bs),
 					  (unsigned long long)offset);
 		io_end(s);
 		*done = bytes;
@@ -356,6 +367,9 @@ int qcow2_flush(struct block_device *bs)
 
 	if (s->read_only)
 		return 0;
+	/* Data in an external data file is durable before the tables that map it. */
+	if (s->has_data_file && (ret = host_file_flush(&s->data_file)) < 0)
+		return block_error(ret, "%s: flush failed", s->data_file_path);
 	pthread_mutex_lock(&s->lock);
 	/* Bound the deferred frees: wait for in-flight data I/O once they pile up. */
 	while (s->pending_n > 8192 && s->io_inflight)
@@ -394,6 +408,32 @@ static int64_t zero_entry(struct block_device *bs, uint64_t old, bool unmap, boo
 	return -1;
 }
 
+/* A raw data file must read as the disk itself: zero (or discard) whole clusters by zeroing them
+ * in the data file, every cluster mapped where it lives. */
+static int zero_raw_data_file(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size;
+	int ret = 0;
+
+	for (uint64_t off = offset; off < offset + len && ret == 0; off += cs) {
+		uint64_t c = off >> s->cluster_bits, old, n = cs;
+		if (off + n > bs->size)
+			n = bs->size - off; /* the data file is exactly the disk */
+		pthread_mutex_lock(&s->lock);
+		while (alloc_busy(s, c, c))
+			pthread_cond_wait(&s->cond, &s->lock);
+		ret = qcow2_l2_lookup(bs, off, &old);
+		if (ret == 0 && (ret = host_file_write_zeroes(&s->data_file, off, n)) < 0)
+			ret = block_error(ret, "%s: cannot write zeroes at %#llx",
+					  s->data_file_path, (unsigned long long)off);
+		if (ret == 0 && old != (off | QCOW2_OFLAG_COPIED))
+			ret = qcow2_l2_set(bs, off, off | QCOW2_OFLAG_COPIED);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return ret;
+}
+
 /* Apply discard (zero=false) or write_zeroes (zero=true) to whole clusters [offset, offset+len). */
 static int zero_clusters(struct block_device *bs, uint64_t offset, uint64_t len, bool unmap,
 			 bool zero)
@@ -402,6 +442,8 @@ static int zero_clusters(struct block_device *bs, uint64_t offset, uint64_t len,
 	uint64_t cs = s->cluster_size;
 	int ret = 0;
 
+	if (s->data_file_raw)
+		return zero_raw_data_file(bs, offset, len);
 	for (uint64_t off = offset; off < offset + len && ret == 0; off += cs) {
 		uint64_t c = off >> s->cluster_bits, old;
 		pthread_mutex_lock(&s->lock);

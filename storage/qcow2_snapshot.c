@@ -296,8 +296,10 @@ int qcow2_fix_copied_flags(struct block_device *bs)
 			enum qcow2_ctype t = qcow2_l2_type(s, e);
 			if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 				continue;
-			ret =
-			    qcow2_refcount_get(bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
+			rc = 1; /* a data file's clusters are never shared */
+			if (!s->has_data_file)
+				ret = qcow2_refcount_get(
+				    bs, (e & QCOW2_OFFSET_MASK) >> s->cluster_bits, &rc);
 			uint64_t ne =
 			    rc == 1 ? (e | QCOW2_OFLAG_COPIED) : (e & ~QCOW2_OFLAG_COPIED);
 			if (ret == 0 && ne != e) {
@@ -409,6 +411,8 @@ int qcow2_snapshot_create(struct block_device *bs, const char *name)
 	uint64_t l1_off = 0, next_id = 1;
 	int ret = check_writable(bs);
 
+	if (ret == 0)
+		ret = qcow2_data_file_refuse(bs, "internal snapshots");
 	if (ret < 0)
 		return ret;
 	if (!*name || strlen(name) > 255)
@@ -596,6 +600,72 @@ int qcow2_snapshot_delete(struct block_device *bs, const char *name_or_id)
 	free(gone.name);
 out:
 	free(rest);
+	free(l1);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* ---- reading a snapshot (convert -l) ---- */
+
+/* By ID and name when both are given, else by the one given (qemu's rule). */
+static struct qcow2_snapshot *snapshot_find_exact(struct qcow2_state *s, const char *id,
+						  const char *name)
+{
+	for (uint32_t i = 0; i < s->nb_snapshots; i++)
+		if ((!id || !strcmp(s->snapshots[i].id, id)) &&
+		    (!name || !strcmp(s->snapshots[i].name, name)))
+			return &s->snapshots[i];
+	return NULL;
+}
+
+int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char *name)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	struct qcow2_snapshot *sn;
+	uint64_t *l1 = NULL, file_size;
+	int ret;
+
+	if (!s->read_only)
+		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				   bs->filename);
+	pthread_mutex_lock(&s->lock);
+	sn = snapshot_find_exact(s, id, name);
+	if (!sn) {
+		if (id && name)
+			ret = block_error(-ENOENT, "%s: no snapshot with ID '%s' and name '%s'",
+					  bs->filename, id, name);
+		else if (id)
+			ret =
+			    block_error(-ENOENT, "%s: no snapshot with ID '%s'", bs->filename, id);
+		else
+			ret =
+			    block_error(-ENOENT, "%s: no snapshot named '%s'", bs->filename, name);
+		goto out;
+	}
+	ret = host_file_size(&bs->file, &file_size);
+	if (ret == 0)
+		ret = read_l1(bs, sn->l1_table_offset, sn->l1_size, &l1);
+	if (ret < 0)
+		goto out;
+	/* The snapshot's L1 is trusted no more than the active one was at open. */
+	for (uint32_t i = 0; i < sn->l1_size; i++) {
+		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
+		if ((off & (s->cluster_size - 1)) || (off && off >= file_size)) {
+			ret = block_error(
+			    -EINVAL, "%s: snapshot '%s': L1 entry %u: L2 table at %#llx invalid",
+			    bs->filename, sn->name, i, (unsigned long long)off);
+			goto out;
+		}
+	}
+	/* Read-only from here on: the header is never written, so the active L1 can simply be
+	 * replaced in memory. The virtual size stays the image's, as in qemu-img: clusters past the
+	 * snapshot's L1 read as unallocated. */
+	free(s->l1);
+	s->l1 = l1;
+	l1 = NULL;
+	s->l1_size = sn->l1_size;
+	s->l1_table_offset = sn->l1_table_offset;
+out:
 	free(l1);
 	pthread_mutex_unlock(&s->lock);
 	return ret;

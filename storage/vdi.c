@@ -256,6 +256,7 @@ static const struct block_driver block_driver_vdi = {
     .description = "VirtualBox VDI (dynamic, fixed, differencing)",
     .has_backing = true,
     .probe = vdi_probe,
+    .probe_bytes = VDI_OFF_VERSION + 4,
     .open = vdi_open,
     .close = vdi_close,
     .create = vdi_create,

@@ -6,7 +6,9 @@
  *    the comment but never interprets it);
  *  - for images VirtualBox wrote, the parent is looked up by UUID among the *.vdi files in the
  *    image's directory and in the directory above it (VirtualBox's <VM>/Snapshots/ layout).
- * Either way the parent's create UUID must equal uuidLinkage when the parent is a VDI.
+ * Either way the parent's create UUID must equal uuidLinkage when the parent is a VDI, and a parent
+ * outside the image's directory (the one above included) needs the user's leave
+ * (storage/block_path.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/block_path.h"
 #include "storage/endian.h"
 #include "storage/vdi.h"
 
@@ -134,6 +137,12 @@ static int vdi_parent_verify(struct block_device *bs)
 
 	if (!path)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* Not even its header is read unless the image may name it (storage/block_path.h). */
+	ret = block_path_check(bs->filename, "backing file", bs->backing_name, path);
+	if (ret < 0) {
+		free(path);
+		return ret;
+	}
 	ret = vdi_parent_read_uuids(path, create, NULL);
 	if (ret < 0) { /* missing or not a VDI: the core reports a missing file when opening it */
 		free(path);

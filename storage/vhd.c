@@ -345,6 +345,7 @@ static const struct block_driver block_driver_vpc = {
     .description = "Microsoft Virtual Hard Disk (VHD): fixed, dynamic, differencing",
     .has_backing = true,
     .probe = vhd_probe,
+    .probe_bytes = VHD_FOOTER_SIZE,
     .open = vhd_open,
     .close = vhd_close,
     .create = vhd_create,

@@ -218,6 +218,7 @@ static const struct block_driver block_driver_vhdx = {
     .name = "vhdx",
     .description = "Microsoft VHDX, fixed and dynamic",
     .probe = vhdx_probe,
+    .probe_bytes = 8, /* "vhdxfile" */
     .open = vhdx_open,
     .close = vhdx_close,
     .create = vhdx_create,

@@ -7,6 +7,11 @@
  * applied in order, the file is grown to the head's last file offset, and the log GUID cleared.
  * A read-only open cannot do this and refuses the image with a message saying so.
  *
+ * A hostile log must not fill the host disk: every entry of the active sequence must end within
+ * what the image can legitimately occupy (vhdx_log_limit), else the replay is refused before
+ * anything is written. Zeroing punches holes inside the file and grows it sparsely (ftruncate)
+ * past its end, so a replay never allocates blocks for zeroes.
+ *
  * Writing: a session sets a fresh log GUID once; each metadata sector change is one entry at the
  * start of the log (written and flushed), then the sector in place (flushed), then the entry is
  * invalidated. A crash at any point leaves either the old sector, or an entry that replays to the
@@ -120,6 +125,22 @@ static int vhdx_log_entry_load(struct block_device *bs, struct vhdx_state *s, ui
 	return 1;
 }
 
+/* Zero [off, off + len) without allocating: holes inside the file, a sparse extension past it. */
+static int vhdx_log_zero(struct block_device *bs, uint64_t off, uint64_t len)
+{
+	uint64_t size;
+	int ret = host_file_size(&bs->file, &size);
+
+	if (ret < 0 || len == 0)
+		return ret;
+	if (off < size) {
+		ret = host_file_punch_hole(&bs->file, off, len < size - off ? len : size - off);
+		if (ret < 0)
+			return ret;
+	}
+	return off + len > size ? host_file_truncate(&bs->file, off + len) : 0;
+}
+
 static int vhdx_log_apply(struct block_device *bs, const uint8_t *e)
 {
 	uint32_t count = get_le32(e + 24);
@@ -131,7 +152,7 @@ static int vhdx_log_apply(struct block_device *bs, const uint8_t *e)
 		const uint8_t *d = e + VHDX_LOG_HDR + VHDX_DESC * i;
 		uint64_t off = get_le64(d + 16);
 		if (!memcmp(d, "zero", 4)) {
-			ret = host_file_write_zeroes(&bs->file, off, get_le64(d + 8));
+			ret = vhdx_log_zero(bs, off, get_le64(d + 8));
 			continue;
 		}
 		memcpy(sector, d + 8, 8); /* leading bytes */
@@ -145,10 +166,11 @@ static int vhdx_log_apply(struct block_device *bs, const uint8_t *e)
 		       : 0;
 }
 
-/* Find the active sequence in `ents` (n valid entries) and apply it. 1 when replayed. */
+/* Find the active sequence in `ents` (n valid entries) and apply it, unless one of its entries
+ * reaches past `limit` (checked whole before anything is written). 1 when replayed. */
 static int vhdx_log_apply_active(struct block_device *bs, struct vhdx_state *s,
 				 struct vhdx_log_entry *ents, uint8_t **bufs, size_t n,
-				 size_t *chain, uint64_t *last_file_offset)
+				 size_t *chain, uint64_t limit, uint64_t *last_file_offset)
 {
 	for (size_t tries = 0; tries < n; tries++) {
 		size_t head = n;
@@ -177,6 +199,18 @@ static int vhdx_log_apply_active(struct block_device *bs, struct vhdx_state *s,
 			ents[head].seq = 0; /* not a valid head: try the next one */
 			continue;
 		}
+		/* Every descriptor ends within its entry's last file offset (vhdx_log_entry_ok). */
+		for (size_t i = 0; i < len; i++) {
+			uint64_t end = get_le64(bufs[chain[i]] + 56);
+			if (end > limit)
+				return block_error(
+				    -EINVAL,
+				    "%s: VHDX log entry %llu reaches offset %llu, beyond "
+				    "the %llu bytes this image can occupy; refusing to "
+				    "replay it",
+				    bs->filename, (unsigned long long)ents[chain[i]].seq,
+				    (unsigned long long)end, (unsigned long long)limit);
+		}
 		for (size_t i = 0; i < len; i++) {
 			int ret = vhdx_log_apply(bs, bufs[chain[i]]);
 			if (ret < 0)
@@ -185,6 +219,34 @@ static int vhdx_log_apply_active(struct block_device *bs, struct vhdx_state *s,
 		*last_file_offset = get_le64(bufs[head] + 56);
 		return 1;
 	}
+	return 0;
+}
+
+/* The largest file the image can legitimately need ([MS-VHDX] 2.2.3, 2.5): the header section,
+ * the log and the regions, plus one block per BAT entry the BAT region has room for (payload and
+ * sector bitmap blocks each have an entry; bitmap blocks, 1 MiB, are never larger than a payload
+ * block). The region table cannot change during replay (descriptors below 1 MiB are refused, and
+ * it must lie inside the file already) and
+ * the block size is fixed for the life of a file; when the metadata cannot be read before replay,
+ * the largest block size is assumed. Never less than the file already is. */
+static int vhdx_log_limit(struct block_device *bs, struct vhdx_state *s, uint64_t fsize,
+			  uint64_t *limit)
+{
+	int ret = vhdx_regions_read(bs, s, fsize);
+
+	if (ret < 0)
+		return ret;
+	uint64_t block = vhdx_metadata_read(bs, s) == 0 ? s->block_size : VHDX_BLOCK_MAX;
+	uint64_t end = s->log_offset + s->log_length;
+	if (s->bat_offset + s->bat_length > end)
+		end = s->bat_offset + s->bat_length;
+	if (s->meta_offset + s->meta_length > end)
+		end = s->meta_offset + s->meta_length;
+	end = (end + VHDX_MIB - 1) / VHDX_MIB * VHDX_MIB;
+	/* Everything so far lies inside the file, bat_length < 4 GiB, block <= 256 MiB: no
+	 * overflow. */
+	end += s->bat_length / 8 * block;
+	*limit = end > fsize ? end : fsize;
 	return 0;
 }
 
@@ -223,7 +285,10 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 				  bs->filename);
 		goto out;
 	}
-	ret = n ? vhdx_log_apply_active(bs, s, ents, bufs, n, chain, &last) : 0;
+	uint64_t limit = 0;
+	ret = n ? vhdx_log_limit(bs, s, fsize, &limit) : 0;
+	if (ret == 0 && n)
+		ret = vhdx_log_apply_active(bs, s, ents, bufs, n, chain, limit, &last);
 	if (ret == 1) {
 		ret = 0;
 		if (last > fsize)

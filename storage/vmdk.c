@@ -19,6 +19,10 @@
 #include "storage/endian.h"
 #include "storage/vmdk.h"
 
+/* A descriptor file is recognised by its first 4 KiB of text (the largest head any probe reads:
+ * a raw disk probed as raw guards that much, see block_probe_window). */
+#define VMDK_PROBE_TEXT 4096u
+
 static int vmdk_probe(const uint8_t *head, size_t len, const char *filename)
 {
 	static const char sig[] = "# Disk DescriptorFile";
@@ -29,10 +33,10 @@ static int vmdk_probe(const uint8_t *head, size_t len, const char *filename)
 	if (len >= sizeof(sig) - 1 && memcmp(head, sig, sizeof(sig) - 1) == 0)
 		return 100;
 	/* A descriptor without the comment line: text with both mandatory keys. */
-	size_t n = len < 4096 ? len : 4096;
+	size_t n = len < VMDK_PROBE_TEXT ? len : VMDK_PROBE_TEXT;
 	if (n == 0 || memchr(head, 0, n))
 		return 0;
-	char text[4097];
+	char text[VMDK_PROBE_TEXT + 1];
 	memcpy(text, head, n);
 	text[n] = 0;
 	return strstr(text, "createType=") && strstr(text, "version=") ? 60 : 0;
@@ -277,6 +281,7 @@ static const struct block_driver block_driver_vmdk = {
     .description = "VMware virtual disk (VMDK): sparse, flat, split and stream-optimized",
     .has_backing = true,
     .probe = vmdk_probe,
+    .probe_bytes = VMDK_PROBE_TEXT,
     .open = vmdk_open,
     .close = vmdk_close,
     .create = vmdk_create,

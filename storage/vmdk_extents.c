@@ -3,6 +3,8 @@
  * An extent line is ACCESS SECTORS TYPE ["FILE" [OFFSET]]. Extent files are opened with the image's
  * cache mode; a file already used by this disk (the descriptor itself, or an extent listed twice)
  * is refused, and a sparse extent must carry its own KDMV header: descriptors are never chained.
+ * An extent outside the descriptor's directory, or a device node, needs the user's leave
+ * (storage/block_path.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/block_path.h"
 #include "storage/vmdk.h"
 
 static int vmdk_host_flags(struct block_device *bs, bool writable)
@@ -42,6 +45,10 @@ static int vmdk_extent_file(struct block_device *bs, struct vmdk_extent *e, cons
 	e->name = vmdk_path_join(bs->filename, name);
 	if (!e->name)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+	/* The descriptor is untrusted: beside it, or allowed by the user (block_path.h). */
+	ret = block_path_check(bs->filename, "extent file", name, e->name);
+	if (ret < 0)
+		return ret;
 	/* Opening a FIFO would block forever; a directory or a character device is no disk. */
 	if (stat(e->name, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return block_error(-EINVAL, "%s: extent %s is not a regular file or block device",

@@ -8,12 +8,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "tools/img.h"
 #include "tools/size.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
+#include "vmm/vm_state.h"
 
 static const struct img_verb img_verbs[] = {
     {"create", "create -f FMT [-o key=value,...] [-b BACKING -F BACKING_FMT] FILE [SIZE]",
@@ -22,7 +25,8 @@ static const struct img_verb img_verbs[] = {
      false},
     {"convert",
      "convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE] [-m N] "
-     "[-t CACHE] [-T SRC_CACHE] [-U] IN OUT",
+     "[-t CACHE] [-T SRC_CACHE] [-U] [-l snapshot.id=ID,snapshot.name=NAME | -l SNAPSHOT | "
+     "-s SNAPSHOT] IN OUT",
      img_convert_main, false},
     {"check", "check [-r leaks|all] [--output=human|json] [-f FMT] [-U] FILE", img_check_main,
      false},
@@ -61,7 +65,10 @@ static void img_help(FILE *out)
 			fprintf(out, "  minivmm img %s\n", img_verbs[i].usage);
 	fprintf(out,
 		"\nImages a running VM holds are refused; -U (--force-share) reads them anyway,\n"
-		"at your own risk (never for writing).\n");
+		"at your own risk (never for writing).\n"
+		"\nAn image may name backing files, parents and extents only in its own directory\n"
+		"(or below; no device nodes): --allow-backing-path DIR (any verb, repeatable)\n"
+		"allows those under DIR.\n");
 	fprintf(out, "\nSIZE takes the suffixes k, M, G, T (powers of 1024). Formats:");
 	size_t n;
 	const struct block_driver *const *drv = block_drivers(&n);
@@ -203,6 +210,36 @@ bool img_is_zero(const void *buf, size_t len)
 	return memcmp(p, p + 16, len - 16) == 0;
 }
 
+/* `--allow-backing-path DIR` (any verb, repeatable): images may name files under DIR
+ * (storage/block_path.h). Taken out of argv before the verb parses it. 0, or the exit code. */
+static int img_allow_paths(int *argc, char **argv)
+{
+	int out = 2;
+
+	for (int i = 2; i < *argc; i++) {
+		const char *dir = NULL;
+		if (!strcmp(argv[i], "--allow-backing-path") && i + 1 < *argc)
+			dir = argv[++i];
+		else if (!strncmp(argv[i], "--allow-backing-path=", 21))
+			dir = argv[i] + 21;
+		else if (!strcmp(argv[i], "--")) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		int ret = dir[0] ? block_path_allow_dir(dir) : -EINVAL;
+		if (ret < 0)
+			return img_fail("--allow-backing-path", "%s: %s", dir[0] ? dir : "(empty)",
+					strerror(-ret));
+	}
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
 static int img_main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -218,6 +255,15 @@ static int img_main(int argc, char **argv)
 	const struct img_verb *v = img_verb_find(argv[1]);
 	if (!v)
 		return img_fail(argv[1], "unknown command (try 'minivmm img help')");
+	int ret = img_allow_paths(&argc, argv);
+	if (ret)
+		return ret;
+	/* Layers in a VM's state directory name that VM's disks (vmm/vm_state.h). */
+	for (int i = 2; i < argc; i++) {
+		struct stat st;
+		if (argv[i][0] != '-' && stat(argv[i], &st) == 0 && S_ISREG(st.st_mode))
+			vm_state_allow_recorded_disks(argv[i]);
+	}
 	for (int i = 2; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: minivmm img %s\n", v->usage);

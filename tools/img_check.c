@@ -1,7 +1,8 @@
 /* `minivmm img check [-r leaks|all] [--output=human|json] [-f FMT] FILE`
  *
- * Exit codes as qemu-img's: 0 clean, 1 check not completed, 2 corruptions, 3 leaks only, 63 when
- * the format has no check.  After a repair the image is checked again and that result decides.
+ * Exit codes as qemu-img's: 0 clean, 1 check not completed (also when the image or a file of its
+ * backing chain cannot be opened), 2 corruptions, 3 leaks only, 63 when the format has no check.
+ * After a repair the image is checked again and that result decides.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -130,7 +131,10 @@ int img_check_main(int argc, char **argv)
 		return img_usage_fail("check", "expects one FILE");
 	const char *file = argv[optind];
 	struct block_device *bs;
-	int flags = BLOCK_OPEN_CHECK | BLOCK_OPEN_NO_BACKING | (fix ? BLOCK_OPEN_RDWR : 0) | share;
+	/* The whole backing chain is opened, as `info --backing-chain` and qemu-img do: a missing
+	 * backing file, one that is the image itself or a loop fails the check (exit 1, as
+	 * qemu-img's "Could not open backing file"), and only the top image is checked. */
+	int flags = BLOCK_OPEN_CHECK | (fix ? BLOCK_OPEN_RDWR : 0) | share;
 	if (img_open(file, fmt, flags, &bs))
 		return 1;
 	struct block_check_result r, fixed = {0};

@@ -1,6 +1,6 @@
 /* `minivmm img convert [-f FMT] [-O FMT] [-o ...] [-B BACKING -F FMT] [-n] [-c] [-p] [-S SIZE]
- *  [-m N] IN OUT` and the VirtualBox spellings `clonemedium` and `convertfromraw`
- * (tools/img_vbox.c).
+ *  [-m N] [-l snapshot.id=ID,snapshot.name=NAME | -l ID_OR_NAME | -s ID_OR_NAME] IN OUT` and the
+ * VirtualBox spellings `clonemedium` and `convertfromraw` (tools/img_vbox.c).
  *
  * The disk is cut into chunks that N worker threads take in turn over the thread-safe synchronous
  * block API.  A freshly created output already reads as zeroes: ranges the source reports as zero
@@ -279,10 +279,21 @@ int img_convert_run(const struct img_convert_args *a)
 		return img_fail("convert", "-m takes 1 to %d", IMG_CONVERT_MAX_WORKERS);
 	if (img_open(a->in_name, a->in_fmt, a->in_flags, &cv.in))
 		return 1;
+	/* Before the output is created: an unknown snapshot leaves no file behind. */
+	if ((a->snapshot_id || a->snapshot_name) &&
+	    block_snapshot_load_tmp(cv.in, a->snapshot_id, a->snapshot_name) < 0) {
+		img_block_fail(a->in_name);
+		goto out;
+	}
+	if (a->snapshot_any && block_snapshot_load_tmp_by_id_or_name(cv.in, a->snapshot_any) < 0) {
+		img_block_fail(a->in_name);
+		goto out;
+	}
 	if (!a->no_create) {
 		if (img_convert_prepare_output(a, cv.in))
 			goto out;
-		/* Whole sectors, as qemu-img (the tail of an odd-sized raw input reads as zeroes). */
+		/* Whole sectors, as qemu-img (the tail of an odd-sized raw input reads as zeroes).
+		 */
 		struct block_create_args ca = {.size = (cv.in->size + 511) & ~511ULL,
 					       .opts = a->opts,
 					       .backing = a->backing,
@@ -367,10 +378,29 @@ static int img_convert_cache(const char *mode, int *flags)
 			"unknown cache mode (writeback, none, writethrough, directsync, unsafe)");
 }
 
+/* -l: qemu-img's "snapshot.id=ID,snapshot.name=NAME" (either or both), or an ID or name. */
+static int img_convert_snapshot_arg(struct img_convert_args *a, struct block_opts *sn,
+				    const char *text)
+{
+	if (strncmp(text, "snapshot.", 9)) {
+		a->snapshot_any = text;
+		return 0;
+	}
+	if (block_opts_parse(sn, text) < 0)
+		return img_fail("convert", "-l: invalid option list '%s'", text);
+	a->snapshot_id = block_opts_get(sn, "snapshot.id");
+	a->snapshot_name = block_opts_get(sn, "snapshot.name");
+	const char *unused = block_opts_unused(sn);
+	if (unused)
+		return img_fail("convert", "-l: unknown option '%s' (snapshot.id, snapshot.name)",
+				unused);
+	return 0;
+}
+
 int img_convert_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"force-share", no_argument, NULL, 'U'}, {0}};
-	struct block_opts opts = {0};
+	struct block_opts opts = {0}, snap_opts = {0};
 	bool has_opts = false;
 	/* As qemu-img, the output's default cache mode is unsafe: no flush at the end (-t writeback
 	 * for one). */
@@ -382,7 +412,8 @@ int img_convert_main(int argc, char **argv)
 	int c, ret = 1, share = 0;
 
 	img_getopt_reset();
-	while ((c = getopt_long(argc, argv, "f:O:o:B:F:ncpS:m:t:T:WqU", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:o:B:F:ncpS:m:t:T:l:s:WqU", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'f':
 			a.in_fmt = optarg;
@@ -446,6 +477,13 @@ int img_convert_main(int argc, char **argv)
 		case 'U':
 			share = IMG_OPEN_SHARE; /* the input only: the output is always locked */
 			break;
+		case 'l':
+			if (img_convert_snapshot_arg(&a, &snap_opts, optarg))
+				goto out;
+			break;
+		case 's':
+			a.snapshot_any = optarg;
+			break;
 		case 'W':
 		case 'q':
 			break;
@@ -474,8 +512,13 @@ int img_convert_main(int argc, char **argv)
 		img_fail(a.out_name, "unknown backing format '%s'", a.backing_fmt);
 		goto out;
 	}
+	if ((a.snapshot_id || a.snapshot_name) && a.snapshot_any) {
+		img_fail("convert", "give the snapshot once (-l or -s)");
+		goto out;
+	}
 	ret = img_convert_run(&a);
 out:
 	block_opts_free(&opts);
+	block_opts_free(&snap_opts);
 	return ret;
 }

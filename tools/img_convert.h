@@ -19,6 +19,9 @@ struct img_convert_args {
 	bool no_create;			   /* -n: the output exists already */
 	bool compress, progress;
 	bool new_uuid; /* clonemedium: give the copy its own UUID when the format has one */
+	/* -l snapshot.id=ID,snapshot.name=NAME: copy that internal snapshot of the input; -l WORD
+	 * and -s WORD: snapshot_any, an ID or else a name. */
+	const char *snapshot_id, *snapshot_name, *snapshot_any;
 };
 
 int img_convert_run(const struct img_convert_args *args);

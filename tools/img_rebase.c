@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "storage/block_path.h"
 #include "tools/img.h"
 
 #define IMG_REBASE_CHUNK (1u << 20)
@@ -157,6 +158,7 @@ int img_rebase_main(int argc, char **argv)
 			img_fail(file, "out of memory");
 			goto out;
 		}
+		block_path_allow_file(new_path); /* the user's own choice (storage/block_path.h) */
 		/* Said plainly rather than as a clash of our own write and read locks. */
 		struct stat sf, sn;
 		if (stat(new_path, &sn) == 0 && fstat(bs->file.fd, &sf) == 0 &&
@@ -170,10 +172,10 @@ int img_rebase_main(int argc, char **argv)
 	if (!unsafe && img_rebase_copy(bs, file, newb, new_path ? new_path : backing))
 		goto out;
 	if (block_set_backing(bs, backing[0] ? backing : NULL,
-				backing[0] ? (backing_fmt ? backing_fmt
-					      : newb	  ? newb->drv->name
-							  : NULL)
-					   : NULL) < 0 ||
+			      backing[0] ? (backing_fmt ? backing_fmt
+					    : newb	? newb->drv->name
+							: NULL)
+					 : NULL) < 0 ||
 	    block_flush(bs) < 0) {
 		img_block_fail(file);
 		goto out;

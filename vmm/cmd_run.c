@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "storage/block_path.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/command.h"
@@ -120,6 +121,25 @@ static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
 	return -EADDRINUSE;
 }
 
+/* What images may name (storage/block_path.h): the files given on the command line (a snapshot
+ * layer or an immutable diff in the state directory names the user's disk, wherever it is), and
+ * every --allow-backing-path DIR. Before any disk opens, so that the order of --disk is moot. */
+static int run_allow_paths(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->nallow_paths; i++) {
+		int ret = block_path_allow_dir(cfg->allow_paths[i]);
+		if (ret < 0) {
+			snprintf(err, errlen, "--allow-backing-path %s: %s", cfg->allow_paths[i],
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (cfg->disks[i].path)
+			block_path_allow_file(cfg->disks[i].path); /* missing: its open says so */
+	return 0;
+}
+
 static int run_main(int argc, char **argv)
 {
 	char err[512];
@@ -183,6 +203,12 @@ static int run_main(int argc, char **argv)
 	}
 	if (cfd >= 0)
 		close(cfd);
+	if (run_allow_paths(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		free(img);
+		vm_config_free(&cfg);
+		return 2;
+	}
 	block_signals();
 	struct vm *vm = NULL;
 	int code = 1;

@@ -1,7 +1,8 @@
 /* The control socket: a running VM answers `minivmm control NAME VERB ...` over a UNIX socket.
  *
  * Socket: <runtime dir>/NAME.sock, where the runtime dir is $XDG_RUNTIME_DIR/minivmm, else
- * /run/user/UID/minivmm, else /tmp/minivmm-UID (created 0700; the socket is 0600).
+ * /run/user/UID/minivmm, else /run/minivmm for root, else $XDG_STATE_HOME/minivmm/run or
+ * ~/.local/state/minivmm/run (created 0700; the socket is 0600; vmm/control_path.c has the rule).
  *
  * Protocol (version 1): one JSON object per line each way.
  *   request: {"version":1, "id":N, "verb":"info", "args":["700"]}

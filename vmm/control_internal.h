@@ -27,6 +27,15 @@ int control_verb_valid(const char *verb);
 /* control_name_valid with the one-line message a user sees: 0, or -EINVAL and err set. */
 int control_name_check(const char *name, char *err, size_t errlen);
 
+/* Where the runtime directory is, from these inputs (control_path.c says the rule): 0, -ENOENT
+ * when nothing fits (no usable HOME), -ENAMETOOLONG. Nothing is created. */
+struct control_dir_inputs {
+	const char *xdg_runtime, *xdg_state, *home; /* the environment; NULL when unset */
+	const char *run_user, *run;		    /* "/run/user" and "/run" (tests change them) */
+	uid_t uid;
+};
+int control_dir_choose(const struct control_dir_inputs *in, char *buf, size_t len);
+
 /* control_runtime_dir with a one-line message on failure (insecure or uncreatable directory). */
 int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen);
 /* <runtime dir>/NAME + suffix (".sock", ".lock"); -ENAMETOOLONG when it does not fit a sun_path. */

@@ -1,10 +1,17 @@
 /* Where control sockets live, what a VM may be called, and the per-name lock (see control.h).
  *
- * The runtime dir is checked on every use: a directory someone else owns, or that others may
- * write, could hold a socket planted to impersonate a VM, so it is refused rather than used.
+ * The runtime dir is $XDG_RUNTIME_DIR/minivmm when that is a private directory, else
+ * /run/user/UID/minivmm when /run/user/UID is ours, else /run/minivmm for root, else
+ * $XDG_STATE_HOME/minivmm/run or ~/.local/state/minivmm/run: never a fixed name in a world-writable
+ * directory such as /tmp, where any local user could create it first and deny us the VM.
+ * It is checked on every use: a directory someone else owns, or that others may write, could hold
+ * a socket planted to impersonate a VM, so it is refused rather than used.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,23 +57,71 @@ int control_verb_valid(const char *verb)
 	return verb && name_chars_ok(verb, CONTROL_VERB_MAX, 0);
 }
 
+/* A directory only `uid` can write: ours, and not group/other writable (what a symlink leads to
+ * is what counts). */
+static bool dir_private(const char *path, uid_t uid)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+static int fits(int n, size_t len)
+{
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Never a predictable name in a world-writable directory (anyone could create it first). */
+int control_dir_choose(const struct control_dir_inputs *in, char *buf, size_t len)
+{
+	char run_user[PATH_MAX];
+
+	if (in->xdg_runtime && in->xdg_runtime[0] == '/' && dir_private(in->xdg_runtime, in->uid))
+		return fits(snprintf(buf, len, "%s/minivmm", in->xdg_runtime), len);
+	if (fits(snprintf(run_user, sizeof(run_user), "%s/%u", in->run_user, (unsigned)in->uid),
+		 sizeof(run_user)) == 0 &&
+	    dir_private(run_user, in->uid))
+		return fits(snprintf(buf, len, "%s/minivmm", run_user), len);
+	if (in->uid == 0)
+		return fits(snprintf(buf, len, "%s/minivmm", in->run), len);
+	if (in->xdg_state && in->xdg_state[0] == '/')
+		return fits(snprintf(buf, len, "%s/minivmm/run", in->xdg_state), len);
+	if (in->home && in->home[0] == '/')
+		return fits(snprintf(buf, len, "%s/.local/state/minivmm/run", in->home), len);
+	return -ENOENT;
+}
+
 static int choose_dir(char *buf, size_t len)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-	char run[64];
-	int n;
+	struct control_dir_inputs in = {
+	    .xdg_runtime = getenv("XDG_RUNTIME_DIR"),
+	    .xdg_state = getenv("XDG_STATE_HOME"),
+	    .home = getenv("HOME"),
+	    .run_user = "/run/user",
+	    .run = "/run",
+	    .uid = geteuid(),
+	};
+	struct passwd *pw;
 
-	if (xdg && xdg[0] == '/') {
-		n = snprintf(buf, len, "%s/minivmm", xdg);
-	} else {
-		snprintf(run, sizeof(run), "/run/user/%u", (unsigned)geteuid());
-		if (stat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid())
-			n = snprintf(buf, len, "%s/minivmm", run);
-		else
-			n = snprintf(buf, len, "/tmp/minivmm-%u", (unsigned)geteuid());
+	if ((!in.home || in.home[0] != '/') && (pw = getpwuid(in.uid)) != NULL)
+		in.home = pw->pw_dir;
+	return control_dir_choose(&in, buf, len);
+}
+
+/* mkdir -p, new components 0700; the last one is checked by the caller. */
+static int mkdir_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int ret = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+		*p = '/';
+		if (ret < 0)
+			return ret;
 	}
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
 int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen)
@@ -74,12 +129,17 @@ int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen)
 	struct stat st;
 	int ret = choose_dir(buf, len);
 
-	if (ret < 0) {
-		snprintf(err, errlen, "runtime directory path is too long");
+	if (ret == -ENOENT) {
+		snprintf(err, errlen,
+			 "no runtime directory: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME");
 		return ret;
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
-		ret = -errno;
+	if (ret < 0) {
+		snprintf(err, errlen, "%.200s...: runtime directory path is too long", buf);
+		return ret;
+	}
+	ret = mkdir_parents(buf);
+	if (ret < 0) {
 		snprintf(err, errlen, "%s: cannot create: %s", buf, strerror(-ret));
 		return ret;
 	}
@@ -117,7 +177,7 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 		     size_t errlen)
 {
 	struct sockaddr_un sun;
-	char dir[sizeof(sun.sun_path)];
+	char dir[PATH_MAX];
 	int n, ret;
 
 	if (control_name_check(name, err, errlen) < 0)
@@ -128,8 +188,10 @@ int control_path_for(const char *name, const char *suffix, char *buf, size_t len
 	n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
 	/* The socket path (and its ".new" twin) must fit a sockaddr_un, NUL included. */
 	if (n < 0 || (size_t)n >= len || (size_t)n + 4 >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s/%s%s: path too long for a UNIX socket", dir, name,
-			 suffix);
+		snprintf(err, errlen,
+			 "%s/%s%s: path too long for a UNIX socket (%zu bytes at most; set "
+			 "XDG_RUNTIME_DIR to a shorter directory)",
+			 dir, name, suffix, sizeof(sun.sun_path) - 5);
 		return -ENAMETOOLONG;
 	}
 	return 0;

@@ -17,7 +17,10 @@ const char vm_config_usage[] =
     "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
+    "                   [--allow-backing-path DIR]...\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
+    "  Images may name backing files, parents and extents only beside themselves (no device\n"
+    "  nodes); --allow-backing-path DIR allows any under DIR.\n"
     "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
 
 bool vm_config_name_valid(const char *name)
@@ -49,8 +52,9 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	"--cpus", "--memory", "--kernel",    "--initrd", "--append",   "--console",
-    "--reboot", "--disk", "--cdrom",  "--state-dir", "--boot",	 "--firmware", "--firmware-file"};
+    "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
+    "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
+    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -103,6 +107,9 @@ void vm_config_free(struct vm_config *cfg)
 	free(cfg->disks);
 	cfg->disks = NULL;
 	cfg->ndisks = 0;
+	free(cfg->allow_paths);
+	cfg->allow_paths = NULL;
+	cfg->nallow_paths = 0;
 }
 
 /* One --disk or --cdrom: parsed now so that a typo is a usage error before anything starts. */
@@ -290,6 +297,21 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			cfg->firmware_file = val;
 			firmware_given = true;
 			break;
+		case 14: {
+			if (!*val) {
+				snprintf(err, errlen, "run: empty --allow-backing-path");
+				return -EINVAL;
+			}
+			const char **v =
+			    realloc(cfg->allow_paths, (cfg->nallow_paths + 1) * sizeof(*v));
+			if (!v) {
+				snprintf(err, errlen, "run: out of memory");
+				return -ENOMEM;
+			}
+			cfg->allow_paths = v;
+			v[cfg->nallow_paths++] = val;
+			break;
+		}
 		}
 	}
 	if (cfg->kernel && !*cfg->kernel) {

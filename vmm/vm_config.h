@@ -36,6 +36,9 @@ struct vm_config {
 	const char *firmware_file;	       /* --firmware-file, NULL: Debian's SeaBIOS */
 	enum vm_boot_device boot[VM_BOOT_MAX]; /* --boot, default: CD-ROM, then disk */
 	unsigned nboot;
+	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
+	const char **allow_paths;
+	unsigned nallow_paths;
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

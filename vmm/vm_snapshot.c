@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
+#include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
 
 #define SNAP_CHUNK (1u << 20)
@@ -38,7 +40,7 @@ static bool snap_layer_format_ok(const struct block_driver *drv)
 }
 
 /* snapshots.json, or a fresh tree built from disks.json (the record of the last run). */
-static int snap_load(const char *dir, json_object **out, char *err, size_t errlen)
+static int snap_load_tree(const char *dir, json_object **out, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
@@ -83,6 +85,11 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 		const char *file = jstr(r, "file"), *mode = jstr(r, "mode"),
 			   *media = jstr(r, "media"), *fmt = jstr(r, "format");
 		bool normal = mode && !strcmp(mode, "normal") && media && !strcmp(media, "hdd");
+		/* Given without format=: the format probed at its first attach, never a new probe
+		 * (its guest may have written a header since: vmm/vm_disk_format.h). */
+		char recorded[VM_DISK_FORMAT_NAME_MAX], e2[256];
+		if (!fmt && file && vm_disk_format_get(dir, file, recorded, e2, sizeof(e2)) == 0)
+			fmt = recorded;
 		json_object_object_add(d, "file", json_object_new_string(file ? file : ""));
 		json_object_object_add(d, "format", fmt ? json_object_new_string(fmt) : NULL);
 		json_object_object_add(d, "normal", json_object_new_boolean(normal));
@@ -94,6 +101,28 @@ static int snap_load(const char *dir, json_object **out, char *err, size_t errle
 	json_object_object_add(t, "snapshots", json_object_new_array());
 	*out = t;
 	return 0;
+}
+
+/* The layers name the disks given to the VM, wherever they are: minivmm recorded them, so they are
+ * the user's own, not names an image chose (storage/block_path.h). */
+static void snap_allow_disks(json_object *t)
+{
+	json_object *disks = jarr(t, "disks");
+
+	for (size_t i = 0; disks && i < json_object_array_length(disks); i++) {
+		const char *file = jstr(json_object_array_get_idx(disks, i), "file");
+		if (file && file[0])
+			block_path_allow_file(file); /* missing: opening it says so */
+	}
+}
+
+static int snap_load(const char *dir, json_object **out, char *err, size_t errlen)
+{
+	int ret = snap_load_tree(dir, out, err, errlen);
+
+	if (ret == 0)
+		snap_allow_disks(*out);
+	return ret;
 }
 
 static int snap_save(const char *dir, json_object *t, char *err, size_t errlen)
@@ -267,10 +296,10 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 				if (disk_normal(dk) && top && jstr(dk, "current") &&
 				    strcmp(top, jstr(dk, "current"))) {
 					unlink(jstr(dk, "current"));
-					json_object_object_add(
-					    dk, "current",
-					    strcmp(top, jstr(dk, "file")) ? json_object_new_string(top)
-									  : NULL);
+					json_object_object_add(dk, "current",
+							       strcmp(top, jstr(dk, "file"))
+								   ? json_object_new_string(top)
+								   : NULL);
 				}
 			}
 			json_object_put(s);

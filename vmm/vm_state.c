@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
+#include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "vmm/vm_uuid.h"
@@ -37,6 +39,42 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 		return -ENAMETOOLONG;
 	}
 	return 0;
+}
+
+static int vm_state_path(const char *dir, const char *name, char *buf);
+
+void vm_state_allow_recorded_disks(const char *image)
+{
+	char root[PATH_MAX], err[256], *real = realpath(image, NULL), *real_root = NULL;
+	/* The root is the state directory of a VM named "x", less "/x". */
+	if (!real || vm_state_dir(NULL, "x", root, sizeof(root), err, sizeof(err)) < 0)
+		goto out;
+	root[strlen(root) - 2] = '\0';
+	real_root = realpath(root, NULL);
+	char *slash = strrchr(real, '/');
+	size_t n = real_root ? strlen(real_root) : 0;
+	/* real must be ROOT/NAME/FILE: exactly one directory below the root. */
+	if (!real_root || !slash || strncmp(real, real_root, n) || real[n] != '/' ||
+	    memchr(real + n + 1, '/', slash - (real + n + 1)))
+		goto out;
+	*slash = '\0';
+	char path[PATH_MAX];
+	if (vm_state_path(real, "disks.json", path) < 0)
+		goto out;
+	json_object *rec = json_object_from_file(path);
+	for (size_t i = 0;
+	     rec && json_object_is_type(rec, json_type_array) && i < json_object_array_length(rec);
+	     i++) {
+		json_object *file;
+		if (json_object_object_get_ex(json_object_array_get_idx(rec, i), "file", &file) &&
+		    json_object_is_type(file, json_type_string) && json_object_get_string(file)[0])
+			block_path_allow_file(
+			    json_object_get_string(file)); /* missing: says so later */
+	}
+	json_object_put(rec);
+out:
+	free(real);
+	free(real_root);
 }
 
 /* dir/name into buf (PATH_MAX bytes); -ENAMETOOLONG when it does not fit. */
@@ -195,6 +233,42 @@ static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16]
 	return vm_state_write_disks(vm_state_dirpath, err, errlen);
 }
 
+/* disk_mode_open, for a hard disk given without format=: the format recorded at its first
+ * attach (STATE/formats.json), by the file's real path. */
+static int vm_state_real(const char *path, char **real, char *err, size_t errlen)
+{
+	*real = realpath(path, NULL);
+	if (*real)
+		return 0;
+	int e = errno;
+	snprintf(err, errlen, "%s: %s", path, strerror(e));
+	return -e;
+}
+
+static int vm_state_format_get(const char *path, char *fmt, size_t len, char *err, size_t errlen)
+{
+	char found[VM_DISK_FORMAT_NAME_MAX], *real;
+	int ret = vm_state_real(path, &real, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = vm_disk_format_get(vm_state_dirpath, real, found, err, errlen);
+	free(real);
+	if (ret == 0 && snprintf(fmt, len, "%s", found) >= (int)len)
+		ret = -ENAMETOOLONG;
+	return ret;
+}
+
+static int vm_state_format_record(const char *path, const char *fmt, char *err, size_t errlen)
+{
+	char *real;
+	int ret = vm_state_real(path, &real, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = vm_disk_format_record(vm_state_dirpath, real, fmt, err, errlen);
+	free(real);
+	return ret;
+}
+
 /* Normal disks with VM snapshots write their snapshot's current layer. */
 static char **vm_state_layer, **vm_state_layer_fmt;
 static unsigned vm_state_nlayers;
@@ -261,6 +335,7 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	    (ret = vm_state_mkdirs(env.state_dir, err, errlen)) < 0 ||
 	    (ret = vm_state_run_marker(env.state_dir, &env.restarted, err, errlen)) < 0 ||
 	    (ret = vm_uuid_check(env.state_dir, err, errlen)) < 0 ||
+	    (ret = vm_disk_format_check(env.state_dir, err, errlen)) < 0 ||
 	    (ret = vm_state_record_disks(env.state_dir, cfg, err, errlen)) < 0)
 		return ret;
 	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
@@ -269,6 +344,8 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	env.layer_formats = vm_state_layer_fmt;
 	env.nlayers = vm_state_nlayers;
 	env.uuid = vm_state_disk_uuid;
+	env.format_get = vm_state_format_get;
+	env.format_record = vm_state_format_record;
 	memcpy(vm_state_dirpath, env.state_dir, sizeof(vm_state_dirpath));
 	disk_mode_env_set(&env);
 	snprintf(vm_state_active, sizeof(vm_state_active), "%s", env.state_dir);

@@ -11,6 +11,10 @@
  *                                    attached, made at first attach, never changed (vmm/vm_uuid.h).
  *                                    A malformed uuids.json refuses the start with one line naming
  *                                    it: fix or delete it (the guest then sees new UUIDs).
+ *   formats.json                     real path -> format of every file the VM attached without
+ *                                    format=, probed at its first attach and used ever after
+ *                                    (never probed again: vmm/vm_disk_format.h). A malformed one
+ *                                    refuses the start.
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
  *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
@@ -31,6 +35,12 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
 /* The state directory of the VM this process runs, NULL when it has none (no disks). */
 const char *vm_state_current(void);
+/* For `minivmm img`: when `image` lies in a VM state directory under the default root
+ * ($XDG_DATA_HOME/minivmm/vms/NAME or ~/.local/share/minivmm/vms/NAME), allow the disks that VM
+ * recorded in its disks.json as files images may name (storage/block_path.h): its snapshot layers
+ * and diffs name the user's --disk files wherever they are.  A disks.json anywhere else is not
+ * trusted: an appliance could bring one naming /etc/shadow. */
+void vm_state_allow_recorded_disks(const char *image);
 /* After the disks are closed (clean exit): drop the lock registry entry. */
 void vm_state_release(void);
 

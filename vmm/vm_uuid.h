@@ -7,10 +7,10 @@
  * never changed or removed by minivmm: a guest that saw a UUID keeps seeing it. Renaming or
  * moving the file gives it a new one (edit the key to keep it).
  *
- * The file is written atomically (tmp + fsync + rename) under an flock of the state directory.
- * A malformed file (not a JSON object, a key that is not an absolute path, a value that is not a
- * UUID "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", larger than VM_UUID_FILE_MAX) is never repaired or
- * replaced: the caller gets -EINVAL and one line naming the file and the problem.
+ * The file is read, checked and written as vmm/vm_path_map.h says (atomically, under an flock of
+ * the state directory); a malformed file (among others a value that is not a UUID
+ * "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx") is never repaired or replaced: the caller gets -EINVAL
+ * and one line naming the file and the problem.
  */
 #ifndef MINIVMM_VMM_VM_UUID_H
 #define MINIVMM_VMM_VM_UUID_H
@@ -18,8 +18,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define VM_UUID_FILE_MAX (4u << 20)
 
 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex, either case) into 16 bytes; -EINVAL otherwise. */
 int vm_uuid_parse(const char *s, uint8_t uuid[16]);

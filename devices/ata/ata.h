@@ -99,6 +99,11 @@ struct ata_ops {
 	 * table or an address is bad. Called only between ata_dma_go() and the command's end. */
 	int (*dma_map)(void *opaque, struct ata_device *dev, struct iovec *iov, int iov_max,
 		       size_t len, size_t *mapped);
+	/* Before a medium transfer's first dma_map: 0 when the table describes at least `len`
+	 * bytes from where the walk starts, -ENOSPC when it is shorter, -errno when it is bad;
+	 * the walk is left where it was. A device never moves part of a command, so a short table
+	 * fails it before anything is read or written. May be NULL (not checked). */
+	int (*dma_check)(void *opaque, struct ata_device *dev, uint64_t len);
 	/* The DMA part of a command ended: ret 0, or -errno when the transport's table failed
 	 * (short table: -ENOSPC; bad address: -EFAULT) or the medium failed (-EIO). Before
 	 * ops->done. */

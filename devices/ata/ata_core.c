@@ -563,6 +563,10 @@ static void ata_dma_step(struct ata_device *dev)
 		return;
 	}
 	int n = dev->ops->dma_map(dev->opaque, dev, req->iov, ATA_DMA_IOV_MAX, chunk, &mapped);
+	/* Fewer bytes than asked with room left in iov: the table ended (the guest shortened it
+	 * after dma_check): fail before this part moves. */
+	if (n >= 0 && mapped < chunk && n < ATA_DMA_IOV_MAX)
+		n = -ENOSPC;
 	if (n < 0 || mapped == 0 || mapped > chunk) {
 		ata_req_free(req);
 		ata_xfer_fail(dev, n < 0 ? n : -ENOSPC);
@@ -584,9 +588,14 @@ void ata_dma_go(struct ata_device *dev)
 	if (dev->phase != ATA_PHASE_DMA_WAIT)
 		return;
 	dev->phase = ATA_PHASE_DMA;
-	if (dev->from_medium)
-		ata_dma_step(dev);
-	else
+	if (dev->from_medium) {
+		int ret =
+		    dev->ops->dma_check ? dev->ops->dma_check(dev->opaque, dev, dev->remaining) : 0;
+		if (ret < 0)
+			ata_xfer_fail(dev, ret);
+		else
+			ata_dma_step(dev);
+	} else
 		ata_dma_buf(dev);
 }
 

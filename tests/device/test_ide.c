@@ -1,6 +1,7 @@
 /* Device tests of the PIIX IDE controller through its ports, PCI config space and guest memory (no
  * CPU): identify, PIO 28/48-bit, bus-master DMA, interrupts and nIEN, soft reset (signatures, reset
- * during DMA), absent devices, and hostile PRD tables (beyond RAM, zero-length entries, no end). */
+ * during DMA), absent devices, and hostile PRD tables (beyond RAM, zero-length entries, no end,
+ * shorter than the transfer: nothing written). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -263,6 +264,46 @@ static void test_bad_prd(void **state)
 	rig_free(r);
 }
 
+/* A WRITE DMA whose PRD table maps fewer bytes than its sectors (2 KiB for 8 sectors; 4 bytes
+ * for 1, all a header's magic needs): ABRT before anything is written, the sectors unchanged. A
+ * short READ DMA leaves guest memory alone. */
+static void test_short_prd_write(void **state)
+{
+	(void)state;
+	struct rig *r = rig_disk("");
+	const struct {
+		uint64_t lba;
+		uint32_t count, bytes;
+	} c[] = {{10, 8, 2048}, {0, 1, 4}, {20, 8, 4094}};
+	uint8_t buf[4096], back[4096];
+	memset(buf, 0x5A, sizeof(buf));
+	guest_memory_write(&r->mem, 0x40000, buf, sizeof(buf));
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		rig_prd(r, 0x1000, 0, 0x40000, c[i].bytes, true);
+		dma_cmd(r, 0xCA, c[i].lba, c[i].count, false, 0x1000, false);
+		assert_int_equal(rig_in(r, P + 7, 1), 0x41);
+		assert_int_equal(rig_in(r, P + 1, 1), ATA_ERR_ABRT);
+		size_t n = c[i].count * 512;
+		assert_int_equal(block_pread(r->disks[0]->bs, c[i].lba * 512, back, n), 0);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(back[k], fake_pattern(c[i].lba * 512 + k));
+	}
+	/* READ DMA of 8 sectors into a 2 KiB table: ABRT, nothing copied. */
+	memset(buf, 0xEE, sizeof(buf));
+	guest_memory_write(&r->mem, 0x50000, buf, sizeof(buf));
+	rig_prd(r, 0x1000, 0, 0x50000, 2048, true);
+	dma_cmd(r, 0xC8, 10, 8, false, 0x1000, true);
+	assert_int_equal(rig_in(r, P + 7, 1), 0x41);
+	guest_memory_read(&r->mem, 0x50000, back, sizeof(back));
+	for (size_t k = 0; k < sizeof(back); k++)
+		assert_int_equal(back[k], 0xEE);
+	/* The same write with a whole table goes through. */
+	rig_prd(r, 0x1000, 0, 0x40000, 4096, true);
+	dma_cmd(r, 0xCA, 10, 8, false, 0x1000, false);
+	assert_int_equal(rig_in(r, P + 7, 1), 0x50);
+	rig_free(r);
+}
+
 static void test_reset_and_nien(void **state)
 {
 	(void)state;
@@ -356,8 +397,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pci_identity),   cmocka_unit_test(test_identify_ports),
 	    cmocka_unit_test(test_pio_ports),	   cmocka_unit_test(test_bmdma),
-	    cmocka_unit_test(test_bad_prd),	   cmocka_unit_test(test_reset_and_nien),
-	    cmocka_unit_test(test_readonly_ports), cmocka_unit_test(test_positions),
+	    cmocka_unit_test(test_bad_prd),	   cmocka_unit_test(test_short_prd_write),
+	    cmocka_unit_test(test_reset_and_nien), cmocka_unit_test(test_readonly_ports),
+	    cmocka_unit_test(test_positions),
 	};
 	(void)ro_arg;
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -59,9 +59,10 @@ static int setup(void **st)
 	if (test_tmpdir_setup("test-storage-snap") < 0)
 		return -1;
 	snprintf(state, sizeof(state), "%s/state", test_tmpdir);
-	return test_run("cd '%s' && qemu-img create -q -f qcow2 n.qcow2 16M && truncate -s 16M r.raw "
-			"&& qemu-img create -q -f qcow2 wt.qcow2 16M && qemu-img create -q -f vdi v.vdi 16M",
-			test_tmpdir);
+	return test_run(
+	    "cd '%s' && qemu-img create -q -f qcow2 n.qcow2 16M && truncate -s 16M r.raw "
+	    "&& qemu-img create -q -f qcow2 wt.qcow2 16M && qemu-img create -q -f vdi v.vdi 16M",
+	    test_tmpdir);
 }
 
 static int teardown(void **st)
@@ -79,11 +80,10 @@ static void machine_start(struct machine *m)
 	snprintf(a[1], sizeof(a[1]), "%s/r.raw,bus=ide", test_tmpdir);
 	snprintf(a[2], sizeof(a[2]), "%s/wt.qcow2,writethrough,bus=ide", test_tmpdir);
 	snprintf(a[3], sizeof(a[3]), "%s/v.vdi,bus=ide", test_tmpdir);
-	const char *argv[] = {"run",	"--name", "livesnap",	 "--kernel", "k",
-			      "--disk", a[0],	  "--disk",	 a[1],	     "--disk",
-			      a[2],	"--disk", a[3],		 "--state-dir", state};
-	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, &m->cfg, err, sizeof(err)),
-			 0);
+	const char *argv[] = {"run",	"--name", "livesnap", "--kernel",    "k",
+			      "--disk", a[0],	  "--disk",   a[1],	     "--disk",
+			      a[2],	"--disk", a[3],	      "--state-dir", state};
+	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, &m->cfg, err, sizeof(err)), 0);
 	assert_int_equal(io_bus_init(&m->pio), 0);
 	assert_int_equal(io_bus_init(&m->mmio), 0);
 	struct pci_bus_ops ops = {.set_irq = no_irq, .signal_msi = no_msi, .opaque = m};
@@ -253,9 +253,9 @@ static void test_take_while_paused(void **unused)
 				  state, test_tmpdir),
 			 0);
 	/* (qemu-img cannot open a differencing VDI: minivmm's own check, and the base's by qemu) */
-	assert_int_equal(test_run("./minivmm img check -q '%s/disk3-v.snap1.vdi' && qemu-img check -q "
-				  "'%s/v.vdi'",
-				  state, test_tmpdir),
+	assert_int_equal(test_run("./minivmm img check -q --allow-backing-path '%s' "
+				  "'%s/disk3-v.snap1.vdi' && qemu-img check -q '%s/v.vdi'",
+				  test_tmpdir, state, test_tmpdir),
 			 0);
 
 	/* The next start writes the new layers; a restore brings A back, not for writethrough. */

@@ -85,6 +85,7 @@ static int magic_open(struct block_device *bs)
 static const struct block_driver magic_driver = {
     .name = "aio-magic",
     .probe = magic_probe,
+    .probe_bytes = 8,
     .open = magic_open,
 };
 BLOCK_DRIVER(magic_driver);
@@ -512,7 +513,7 @@ static void test_uring_short_read(void **state)
 	block_close(bs);
 }
 
-/* The io_uring path must not bypass the guard on the first sector of a probed raw image. */
+/* The io_uring path must not bypass the guard on the probe window of a probed raw image. */
 static void test_probed_raw_guard(void **state)
 {
 	struct block_device *bs = open_raw("guard.raw", 0);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define FC_MAGIC "FAKECOW1"
@@ -137,6 +138,7 @@ static const struct block_driver fc_driver = {
     .name = "fakecow",
     .has_backing = true,
     .probe = fc_probe,
+    .probe_bytes = 8,
     .open = fc_open,
     .create = fc_create,
     .preadv = fc_preadv,
@@ -331,7 +333,15 @@ static void test_hostile_backing(void **state)
 	expect_hostile_backing("on-fifo.fc", "fifo", NULL, -ENODEV);
 	expect_hostile_backing("on-dir.fc", "dir", NULL, -EISDIR);
 	expect_hostile_backing("on-sock.fc", "sock", NULL, -ENODEV);
-	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -ENODEV);
+	/* A device node is refused by the path rule (storage/block_path.h); allowed, it is still
+	 * no disk image. */
+	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -EPERM);
+	assert_int_equal(block_open(test_path("on-null.fc"), NULL, 0, &bs), -EPERM);
+	assert_non_null(strstr(block_last_error(), "refusing backing file /dev/null"));
+	assert_non_null(strstr(block_last_error(), "a device node"));
+	assert_int_equal(block_path_allow_dir("/dev"), 0);
+	expect_hostile_backing("on-null2.fc", "/dev/null", NULL, -ENODEV);
+	block_path_allow_clear();
 
 	/* The same files given directly, probed or not. */
 	alarm(10);

@@ -40,8 +40,11 @@ expect_error "map: FIFO backing file" 1 "$T/fifo: cannot open: not a regular fil
 	timeout 10 $M img map "$T/on-fifo.qcow2"
 expect_error "info: directory backing file" 1 "$T/adir" \
 	timeout 10 $M img info --backing-chain "$T/on-dir.qcow2"
-expect_error "info: char device backing file" 1 "/dev/null: cannot open: not a regular file" \
+expect_error "info: char device backing file refused (a device node)" 1 \
+	"$T/on-null.qcow2: refusing backing file /dev/null named by the image (a device node; allow it with --allow-backing-path /dev)" \
 	timeout 10 $M img info --backing-chain "$T/on-null.qcow2"
+expect_error "info: char device backing file, allowed, is still no disk" 1 "/dev/null: cannot open: not a regular file" \
+	timeout 10 $M img info --allow-backing-path /dev --backing-chain "$T/on-null.qcow2"
 expect_error "info: FIFO image" 1 "$T/fifo: cannot open: not a regular file" \
 	timeout 10 $M img info "$T/fifo"
 expect_error "create: size from a FIFO backing file" 1 "$T/fifo" \

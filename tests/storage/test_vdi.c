@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "storage/block.h"
+#include "storage/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -365,11 +366,17 @@ static void test_diff_found_by_uuid(void **state)
 	assert_int_equal(fwrite(comment, 1, sizeof(comment), f), sizeof(comment));
 	assert_int_equal(fclose(f), 0);
 
+	/* Found in the directory above: outside the image's own, so the user must allow it
+	 * (storage/block_path.h). */
+	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -EPERM);
+	assert_non_null(strstr(block_last_error(), "refusing backing file ../vbox-base.vdi"));
+	assert_int_equal(block_path_allow_dir(test_path("")), 0);
 	bs = open_vdi(test_path("Snapshots/{snap}.vdi"), 0);
 	assert_string_equal(bs->backing_name, "../vbox-base.vdi");
 	assert_int_equal(block_pread(bs, 0, got, sizeof(got)), 0);
 	assert_memory_equal(got, pat, sizeof(pat));
 	block_close(bs);
+	block_path_allow_clear();
 
 	unlink(test_path("vbox-base.vdi"));
 	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -ENOENT);

@@ -1,7 +1,9 @@
 /* Tests of the VHDX and Parallels drivers through the block API: a seeded random workload from
  * several threads at once against an in-memory shadow (then reopened, then `qemu-img check` and
  * `qemu-img compare` against the shadow), and a hostile VHDX log that claims a huge entry at every
- * position (refused quickly, not replayed, nothing written); Parallels bundle descriptors.
+ * position (refused quickly, not replayed, nothing written), log entries zeroing far past the end
+ * (replayed sparsely, or refused when beyond what the image can occupy); Parallels bundle
+ * descriptors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -190,13 +193,14 @@ static void test_vhdx_hostile_log(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Write a log entry zeroing the metadata region (2 MiB..3 MiB in minivmm's layout) into img;
- * `good` decides whether its checksum is right. */
-static void log_zero_entry(const char *img, bool good)
+/* Create a VHDX of `size` bytes holding one unreplayed log entry that zeroes `len` bytes at `off`
+ * (its last file offset `last`); `good` decides whether its checksum is right. */
+static void log_zero_entry_at(const char *img, bool good, uint64_t size, uint64_t off, uint64_t len,
+			      uint64_t last)
 {
 	uint8_t h[VHDX_HEADER_SIZE], e[4096] = {0};
 	struct block_opts o = {0};
-	struct block_create_args args = {.size = 8 * MiB, .opts = &o};
+	struct block_create_args args = {.size = size, .opts = &o};
 	struct host_file f;
 
 	assert_int_equal(block_create("vhdx", img, &args), 0);
@@ -212,14 +216,60 @@ static void log_zero_entry(const char *img, bool good)
 	put_le32(e + 24, 1);
 	memset(e + 32, 0x33, 16);
 	put_le64(e + 48, 4 * MiB);
-	put_le64(e + 56, 4 * MiB);
+	put_le64(e + 56, last);
 	memcpy(e + 64, "zero", 4);
-	put_le64(e + 72, MiB);
-	put_le64(e + 80, 2 * MiB);
+	put_le64(e + 72, len);
+	put_le64(e + 80, off);
 	put_le64(e + 88, 9);
 	put_le32(e + 4, vhdx_crc32c(e, 4096) ^ (good ? 0 : 1));
 	assert_int_equal(host_file_pwrite(&f, MiB, e, 4096), 0);
 	host_file_close(&f);
+}
+
+/* An entry zeroing the metadata region (2 MiB..3 MiB in minivmm's layout). */
+static void log_zero_entry(const char *img, bool good)
+{
+	log_zero_entry_at(img, good, 8 * MiB, 2 * MiB, MiB, 4 * MiB);
+}
+
+/* A log entry zeroing 1 GiB past the end of a 16 MiB image (the file's size is legitimate: the
+ * BAT region has room for that many blocks) replays on a read-write open, as `run` opens, without
+ * allocating the zeroes: the file grows sparsely. */
+static void test_vhdx_zero_log_sparse(void **state)
+{
+	const char *img = test_path("zsparse.vhdx");
+	struct block_device *bs;
+	uint8_t buf[4096];
+	struct stat st;
+
+	(void)state;
+	log_zero_entry_at(img, true, 16 * MiB, 16 * MiB, 1024 * MiB, 1040 * MiB);
+	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), 0);
+	block_close(bs);
+	assert_int_equal(stat(img, &st), 0);
+	assert_true((uint64_t)st.st_size >= 1040ull * MiB);
+	assert_true((uint64_t)st.st_blocks * 512 < 32ull * MiB); /* not 1 GiB of allocated zeroes */
+}
+
+/* An entry reaching far beyond what the BAT region can map is refused whole: one error naming the
+ * image, nothing written. */
+static void test_vhdx_zero_log_absurd(void **state)
+{
+	const char *img = test_path("zabsurd.vhdx");
+	struct block_device *bs;
+	char cmd[600];
+
+	(void)state;
+	log_zero_entry_at(img, true, 16 * MiB, 1ull << 47, MiB, (1ull << 47) + MiB);
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, test_path("zbefore"));
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), -EINVAL);
+	assert_non_null(
+	    strstr(block_last_error(), "zabsurd.vhdx: VHDX log entry 9 reaches offset"));
+	assert_non_null(strstr(block_last_error(), "refusing to replay it"));
+	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, test_path("zbefore"));
+	assert_int_equal(system(cmd), 0);
 }
 
 /* The same entry replays with a good checksum (the metadata is gone) and not with a bad one. */
@@ -428,6 +478,8 @@ int main(void)
 	    cmocka_unit_test(test_vhdx_hostile_log),
 	    cmocka_unit_test(test_vhdx_entry_checksum),
 	    cmocka_unit_test(test_vhdx_bad_entry_ignored),
+	    cmocka_unit_test(test_vhdx_zero_log_sparse),
+	    cmocka_unit_test(test_vhdx_zero_log_absurd),
 	    cmocka_unit_test(test_parallels_bundle),
 	    cmocka_unit_test(test_vhdx_entry_qemu_replays),
 	};

@@ -81,6 +81,24 @@ check "dirty log: minivmm and qemu replays agree" qemu-img compare "$T/d.vhdx" "
 $M img convert -O raw "$T/d.vhdx" "$T/d.raw" && [ "$(head -c 8 "$T/d.raw")" = "LOGGED!" ] &&
 	pass "dirty log: the logged block is there" || fail "dirty log: the logged block is there"
 
+# A log entry zeroing 1 GiB at 16 MiB (issue 10): replayed without allocating the zeroes (the
+# file grows sparsely); one reaching 128 TiB is refused whole, the file unchanged.
+qemu-img create -q -f vhdx -o block_size=1M "$T/z.vhdx" 16M
+$CRAFT zero-log "$T/z.vhdx" $((16 << 20)) $((1 << 30))
+check "zero log: check -r all replays it" $M img check -r all "$T/z.vhdx"
+[ "$(stat -c %s "$T/z.vhdx")" -ge $((1040 << 20)) ] && [ $(($(stat -c %b "$T/z.vhdx") * 512)) -lt $((32 << 20)) ] &&
+	pass "zero log: the file grew sparsely" || fail "zero log: the file grew sparsely" "$(stat -c '%s bytes, %b blocks' "$T/z.vhdx")"
+check "zero log: qemu-img check after the replay" qemu-img check "$T/z.vhdx"
+qemu-img create -q -f vhdx -o block_size=1M "$T/z.vhdx" 16M
+$CRAFT zero-log "$T/z.vhdx" $((1 << 47)) $((1 << 20))
+sum=$(md5sum <"$T/z.vhdx")
+$M img check -r all "$T/z.vhdx" >/dev/null 2>"$T/err"
+rc=$?
+[ $rc != 0 ] && [ $rc -lt 128 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "z.vhdx: VHDX log entry .* beyond the .* bytes this image can occupy; refusing to replay it" "$T/err" &&
+	[ "$(md5sum <"$T/z.vhdx")" = "$sum" ] && pass "zero log: an absurd entry refused, file unchanged" ||
+	fail "zero log: an absurd entry refused, file unchanged" "exit $rc: $(cat "$T/err")"
+rm -f "$T/z.vhdx"
+
 # Parallels in-use flag (left by a crash): read-write opens refused, check reports and repairs it
 qemu-img convert -f raw -O parallels "$T/pat.raw" "$T/u.prl"
 printf 'Ynot' | dd of="$T/u.prl" bs=1 seek=44 conv=notrunc status=none

@@ -3,6 +3,9 @@
 
   vhdx_craft.py dirty-log IMG      point block 0 of a dynamic VHDX (1 MiB blocks) at a new block
                                    holding 'LOGGED!\n' x 512 by a log entry that is not replayed
+  vhdx_craft.py zero-log IMG OFF LEN
+                                   leave an unreplayed log entry with one zero descriptor of LEN
+                                   bytes at file offset OFF (its last file offset OFF + LEN)
   vhdx_craft.py corrupt IMG WHAT   damage one structure: header-crc, both-headers, region-crc,
                                    bat-beyond-eof, bat-overlap, block-size, disk-size, bat-state,
                                    log-huge, prl-bat-beyond-eof, prl-cluster, prl-bat-entries,
@@ -103,6 +106,22 @@ def dirty_log(f):
     h[48:64] = guid
     set_header(f, h, seq + 1, (64 << 10) if hoff == (128 << 10) else (128 << 10))
 
+def zero_log(f, off, length):
+    seq, hoff, h = cur_header(f)
+    log_off = struct.unpack_from("<IQ", h, 68)[1]
+    f.seek(0, 2)
+    fsize = f.tell()
+    last = (off + length + MIB - 1) // MIB * MIB
+    lseq = 0x77
+    guid = uuid.uuid4().bytes_le
+    e = bytearray(4096)
+    struct.pack_into("<4sIIIQII16sQQ", e, 0, b"loge", 0, 4096, 0, lseq, 1, 0, guid, fsize, last)
+    struct.pack_into("<4sIQQQ", e, 64, b"zero", 0, length, off, lseq)
+    struct.pack_into("<I", e, 4, crc32c(bytes(e)))
+    wr(f, log_off, e)
+    h[48:64] = guid
+    set_header(f, h, seq + 1, (64 << 10) if hoff == (128 << 10) else (128 << 10))
+
 def corrupt(f, what):
     if what.startswith("prl-"):
         h = rd(f, 0, 64)
@@ -150,5 +169,7 @@ def corrupt(f, what):
 with open(sys.argv[2], "r+b") as f:
     if sys.argv[1] == "dirty-log":
         dirty_log(f)
+    elif sys.argv[1] == "zero-log":
+        zero_log(f, int(sys.argv[3], 0), int(sys.argv[4], 0))
     else:
         corrupt(f, sys.argv[3])

@@ -875,6 +875,90 @@ static void test_print_human(void **state)
 	json_object_put(r);
 }
 
+/* The runtime directory rule: a private $XDG_RUNTIME_DIR, else our /run/user/UID, else /run for
+ * root, else the state directory; never a fixed name under a world-writable directory. */
+static void test_runtime_dir_choice(void **state)
+{
+	char xdg[PATH_MAX + 16], pub[PATH_MAX + 16], runuser[PATH_MAX + 16], mine[PATH_MAX + 32];
+	char buf[PATH_MAX + 64], want[PATH_MAX + 64];
+	uid_t user = geteuid() ? geteuid() : 65534; /* a non-root user (as root: nobody) */
+	struct control_dir_inputs in = {
+	    .xdg_runtime = xdg,
+	    .xdg_state = "/state",
+	    .home = "/home/u",
+	    .run_user = runuser,
+	    .run = "/fake-run",
+	    .uid = user,
+	};
+
+	(void)state;
+	snprintf(xdg, sizeof(xdg), "%s/xdg", rtdir);
+	snprintf(pub, sizeof(pub), "%s/pub", rtdir);
+	snprintf(runuser, sizeof(runuser), "%s/run-user", rtdir);
+	snprintf(mine, sizeof(mine), "%s/%u", runuser, (unsigned)user);
+	assert_int_equal(mkdir(xdg, 0700), 0);
+	assert_int_equal(mkdir(pub, 0700), 0);
+	assert_int_equal(chmod(pub, 01777), 0); /* like /tmp */
+	assert_int_equal(mkdir(runuser, 0755), 0);
+	assert_int_equal(mkdir(mine, 0700), 0);
+	assert_int_equal(chown(xdg, user, (gid_t)-1), 0);
+	assert_int_equal(chown(mine, user, (gid_t)-1), 0);
+
+	/* A private XDG_RUNTIME_DIR wins. */
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "%s/minivmm", xdg);
+	assert_string_equal(buf, want);
+	/* A world-writable, foreign or relative one is not used: /run/user/UID is, when ours and
+	 * private. */
+	in.xdg_runtime = pub;
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	snprintf(want, sizeof(want), "%s/minivmm", mine);
+	assert_string_equal(buf, want);
+	in.xdg_runtime = "relative";
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, want);
+	/* Without it (or with a group-writable one), the state directory. */
+	assert_int_equal(chmod(mine, 0770), 0);
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/state/minivmm/run");
+	assert_int_equal(rmdir(mine), 0);
+	in.xdg_runtime = NULL;
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/state/minivmm/run");
+	in.xdg_state = "relative";
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/home/u/.local/state/minivmm/run");
+	in.xdg_state = NULL;
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/home/u/.local/state/minivmm/run");
+	/* Root without either: /run/minivmm (/run is root's and not world-writable). */
+	in.uid = 0;
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "/fake-run/minivmm");
+	in.uid = user;
+	/* Nothing usable, or too long. */
+	in.home = NULL;
+	assert_int_equal(control_dir_choose(&in, buf, sizeof(buf)), -ENOENT);
+	in.home = "/home/u";
+	assert_int_equal(control_dir_choose(&in, buf, 10), -ENAMETOOLONG);
+}
+
+/* A runtime directory so deep that a socket path cannot fit a sun_path: one clear error. */
+static void test_runtime_dir_too_long(void **state)
+{
+	char deep[PATH_MAX + 128], path[PATH_MAX], err[CONTROL_ERR_LEN] = "";
+
+	(void)state;
+	snprintf(deep, sizeof(deep), "%s/%0100d", rtdir, 0);
+	assert_int_equal(mkdir(deep, 0700), 0);
+	setenv("XDG_RUNTIME_DIR", deep, 1);
+	int ret = control_path_for("vm1", ".sock", path, sizeof(path), err, sizeof(err));
+	setenv("XDG_RUNTIME_DIR", rtdir, 1);
+	assert_int_equal(ret, -ENAMETOOLONG);
+	assert_non_null(strstr(err, "path too long for a UNIX socket"));
+	assert_non_null(strstr(err, deep));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -903,6 +987,8 @@ int main(void)
 	    T(test_client_timeout),
 	    T(test_client_checks_replies),
 	    T(test_print_human),
+	    T(test_runtime_dir_choice),
+	    T(test_runtime_dir_too_long),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

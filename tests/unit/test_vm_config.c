@@ -180,12 +180,32 @@ static void test_names(void **state)
 	assert_true(vm_config_name_valid(longname));
 }
 
+/* --allow-backing-path DIR, repeatable, in order; never empty. */
+static void test_allow_backing_path(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_int_equal(c.nallow_paths, 0);
+	assert_int_equal(
+	    parse(&c, err, "run --allow-backing-path /a --kernel k --allow-backing-path=/b/c"), 0);
+	assert_int_equal(c.nallow_paths, 2);
+	assert_string_equal(c.allow_paths[0], "/a");
+	assert_string_equal(c.allow_paths[1], "/b/c");
+	vm_config_free(&c);
+	assert_null(c.allow_paths);
+	expect_error("run --kernel k --allow-backing-path=", "empty --allow-backing-path");
+	expect_error("run --kernel k --allow-backing-path", "needs a value");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_all_options),
-	    cmocka_unit_test(test_firmware_boot), cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_machine_limit), cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_defaults),	       cmocka_unit_test(test_all_options),
+	    cmocka_unit_test(test_firmware_boot),      cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_machine_limit),      cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_allow_backing_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
