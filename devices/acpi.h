@@ -17,7 +17,7 @@ struct acpi_config {
 	bool cpu_hotplug;	 /* describe the CPU hot-plug register block and methods */
 	uint64_t pci_mmio32_start, pci_mmio32_end; /* BAR windows, for the host bridge's _CRS */
 	uint64_t pci_mmio64_start, pci_mmio64_size;
-	unsigned pci_slots;	 /* slots on bus 0 described in _PRT */
+	unsigned pci_slots; /* slots on bus 0 described in _PRT */
 	bool serial_com1;
 };
 
@@ -25,5 +25,24 @@ struct acpi_config {
  * -ENOSPC when buf is too small. */
 long acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
 		uint64_t *rsdp_gpa);
+
+/* Where acpi_build_linked() put every pointer between tables and every checksum (offsets into
+ * buf), so the tables can be handed to firmware as QEMU's table-loader files
+ * (devices/acpi_loader.h) and come out identical wherever the firmware places them. */
+#define ACPI_LINKS_MAX 48
+struct acpi_links {
+	unsigned npointers, nchecksums;
+	struct {
+		uint32_t offset; /* field holding gpa + offset of the table it points at */
+		uint8_t size;	 /* 4 or 8 bytes, little-endian */
+	} pointers[ACPI_LINKS_MAX];
+	struct {
+		uint32_t start, length, field; /* the byte at `field` makes the range sum to 0 */
+	} checksums[ACPI_LINKS_MAX];
+};
+
+/* acpi_build(), also filling *links (when not NULL). -ENOSPC also when links overflow. */
+long acpi_build_linked(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
+		       uint64_t *rsdp_gpa, struct acpi_links *links);
 
 #endif

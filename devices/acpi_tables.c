@@ -49,6 +49,8 @@ struct layout {
 	uint8_t *buf;
 	size_t size, used;
 	uint64_t gpa;
+	struct acpi_links *links; /* NULL: not recorded */
+	int link_err;
 };
 
 static void put_le(uint8_t *p, uint64_t v, unsigned n)
@@ -76,6 +78,36 @@ static long place(struct layout *l, size_t n, size_t align)
 	return (long)off;
 }
 
+/* Record that buf[off..off+size) holds gpa + (offset of a table): the firmware's loader patches it.
+ */
+static void link_pointer(struct layout *l, size_t off, unsigned size)
+{
+	struct acpi_links *k = l->links;
+	if (!k)
+		return;
+	if (k->npointers == ACPI_LINKS_MAX) {
+		l->link_err = -ENOSPC;
+		return;
+	}
+	k->pointers[k->npointers].offset = off;
+	k->pointers[k->npointers++].size = size;
+}
+
+/* Record that the byte at `field` makes buf[start..start+len) sum to zero. */
+static void link_checksum(struct layout *l, size_t start, size_t len, size_t field)
+{
+	struct acpi_links *k = l->links;
+	if (!k)
+		return;
+	if (k->nchecksums == ACPI_LINKS_MAX) {
+		l->link_err = -ENOSPC;
+		return;
+	}
+	k->checksums[k->nchecksums].start = start;
+	k->checksums[k->nchecksums].length = len;
+	k->checksums[k->nchecksums++].field = field;
+}
+
 static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 {
 	memcpy(t, sig, 4);
@@ -88,11 +120,13 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 	put_le(t + 32, 1, 4); /* creator revision */
 }
 
-static void finish(uint8_t *t)
+static void finish(struct layout *l, long off)
 {
+	uint8_t *t = l->buf + off;
 	uint32_t len = get_le32(t + 4);
 	t[9] = 0;
 	t[9] = checksum(t, len);
+	link_checksum(l, off, len, off + 9);
 }
 
 /* Generic Address Structure in system I/O space. */
@@ -146,7 +180,7 @@ static long build_dsdt(const struct acpi_config *cfg, struct layout *l)
 		uint8_t *t = l->buf + off;
 		header(t, "DSDT", HDR_LEN + a.len, 2); /* revision 2: 64-bit integers */
 		memcpy(t + HDR_LEN, a.buf, a.len);
-		finish(t);
+		finish(l, off);
 	}
 	aml_free(&a);
 	return off;
@@ -161,6 +195,8 @@ static long build_fadt(struct layout *l, uint64_t facs, uint64_t dsdt)
 	header(t, "FACP", FADT_LEN, FADT_REVISION);
 	put_le(t + 36, facs, 4);
 	put_le(t + 40, dsdt, 4);
+	link_pointer(l, off + 36, 4);
+	link_pointer(l, off + 40, 4);
 	put_le(t + 46, LAYOUT_IRQ_SCI, 2);
 	/* SMI_CMD 0: no SMM, the machine is always in ACPI mode (SCI_EN reads 1). */
 	put_le(t + 56, LAYOUT_PORT_ACPI_PM, 4);	    /* PM1a_EVT_BLK */
@@ -178,13 +214,15 @@ static long build_fadt(struct layout *l, uint64_t facs, uint64_t dsdt)
 	gas_io(t + 116, 8, 1, LAYOUT_PORT_RESET); /* RESET_REG */
 	t[128] = RESET_VALUE;
 	t[131] = FADT_MINOR;
-	put_le(t + 132, facs, 8);			 /* X_FIRMWARE_CTRL */
-	put_le(t + 140, dsdt, 8);			 /* X_DSDT */
+	put_le(t + 132, facs, 8); /* X_FIRMWARE_CTRL */
+	put_le(t + 140, dsdt, 8); /* X_DSDT */
+	link_pointer(l, off + 132, 8);
+	link_pointer(l, off + 140, 8);
 	gas_io(t + 148, 32, 2, LAYOUT_PORT_ACPI_PM);	 /* X_PM1a_EVT_BLK */
 	gas_io(t + 172, 16, 2, LAYOUT_PORT_ACPI_PM + 4); /* X_PM1a_CNT_BLK */
 	gas_io(t + 208, 32, 3, LAYOUT_PORT_ACPI_PM + 8); /* X_PM_TMR_BLK */
 	gas_io(t + 220, LAYOUT_PORT_ACPI_GPE0_LEN * 8, 1, LAYOUT_PORT_ACPI_GPE0); /* X_GPE0_BLK */
-	finish(t);
+	finish(l, off);
 	return off;
 }
 
@@ -237,7 +275,7 @@ static long build_madt(const struct acpi_config *cfg, struct layout *l)
 	e[2] = 0xFF; /* all processors */
 	put_le(e + 3, 0, 2);
 	e[5] = 1; /* LINT1 */
-	finish(t);
+	finish(l, off);
 	return off;
 }
 
@@ -251,21 +289,25 @@ static long build_sdt(struct layout *l, const char *sig, unsigned width, const u
 		return off;
 	uint8_t *t = l->buf + off;
 	header(t, sig, len, 1);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		put_le(t + HDR_LEN + width * i, gpas[i], width);
-	finish(t);
+		link_pointer(l, off + HDR_LEN + width * i, width);
+	}
+	finish(l, off);
 	return off;
 }
 
-long acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
-		uint64_t *rsdp_gpa)
+long acpi_build_linked(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
+		       uint64_t *rsdp_gpa, struct acpi_links *links)
 {
-	struct layout l = {.buf = buf, .size = size, .gpa = gpa};
+	struct layout l = {.buf = buf, .size = size, .gpa = gpa, .links = links};
 	long rsdp, facs, dsdt, fadt, madt, xsdt, rsdt;
 	int err;
 
 	if (!cfg || !buf || !rsdp_gpa || (gpa & 15))
 		return -EINVAL;
+	if (links)
+		memset(links, 0, sizeof(*links));
 	err = config_check(cfg);
 	if (err)
 		return err;
@@ -304,6 +346,18 @@ long acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64
 	put_le(r + 24, gpa + xsdt, 8);
 	r[8] = checksum(r, 20);
 	r[32] = checksum(r, RSDP_LEN);
+	link_pointer(&l, rsdp + 16, 4);
+	link_pointer(&l, rsdp + 24, 8);
+	link_checksum(&l, rsdp, 20, rsdp + 8); /* the ACPI 1.0 part first: the full sum covers it */
+	link_checksum(&l, rsdp, RSDP_LEN, rsdp + 32);
+	if (l.link_err)
+		return l.link_err;
 	*rsdp_gpa = gpa + rsdp;
 	return (long)l.used;
+}
+
+long acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t size, uint64_t gpa,
+		uint64_t *rsdp_gpa)
+{
+	return acpi_build_linked(cfg, buf, size, gpa, rsdp_gpa, NULL);
 }

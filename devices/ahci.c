@@ -7,10 +7,12 @@
  * no link power management, no command completion coalescing, no enclosure management.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devices/ahci_internal.h"
+#include "devices/disk.h"
 #include "storage/endian.h"
 
 #define AHCI_VENDOR 0x8086
@@ -234,8 +236,12 @@ int ahci_attach(struct ahci *hba, unsigned port, struct disk *disk)
 	pthread_mutex_lock(&hba->lock);
 	struct ahci_port *p = &hba->ports[port];
 	int r = p->disk ? -EBUSY : ahci_cmd_attach(p, disk);
-	if (r == 0)
+	if (r == 0) {
 		ahci_port_hba_reset(p); /* the link comes up with the drive's signature */
+		/* SeaBIOS names an AHCI drive by its port as the ATA channel, unit 0. */
+		snprintf(disk->fw_path, sizeof(disk->fw_path), "/pci@i0cf8/sata@%x/drive@%x/disk@0",
+			 hba->pci.slot, port);
+	}
 	pthread_mutex_unlock(&hba->lock);
 	return r;
 }

@@ -76,6 +76,10 @@ struct disk {
 	char firmware[9];
 	uint8_t uuid[16];
 	unsigned index; /* attachment order, used for the serial number */
+	/* Where firmware finds the drive, as its boot order names it (OpenFirmware-style path, as
+	 * QEMU's "bootorder" fw_cfg file): set by the controller that attached it, "" until then.
+	 */
+	char fw_path[80];
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio

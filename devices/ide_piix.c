@@ -250,6 +250,10 @@ int ide_piix_create(const struct storage_env *env, struct disk *pos[4], struct i
 		pci->wmask[off] = 0xFF;
 	if (env->pci && (ret = pci_device_register(env->pci, pci, -1)) < 0)
 		goto fail;
+	for (unsigned i = 0; i < 4 && env->pci; i++)
+		if (pos[i])
+			snprintf(pos[i]->fw_path, sizeof(pos[i]->fw_path),
+				 "/pci@i0cf8/ide@%x/drive@%x/disk@%x", pci->slot, i / 2, i % 2);
 	for (unsigned i = 0; i < 2 && env->pio; i++) {
 		ret = io_bus_register(env->pio, ide_ports[i].cmd, 8, ide_cmd_io, &ide->ch[i]);
 		if (ret == 0)

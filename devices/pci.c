@@ -422,6 +422,10 @@ void pci_device_unregister(struct pci_device *dev)
 	dev->bus = NULL;
 }
 
+#define I440FX_PAM0 0x59
+#define I440FX_PAM6 0x5F
+#define I440FX_SMRAM 0x72
+
 int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus_ops *ops,
 		   struct pci_bus **out)
 {
@@ -450,8 +454,15 @@ int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus
 	hb->class_code = 0x060000;
 	hb->revision = 2;
 	int r = pci_device_register(bus, hb, 0);
-	if (r == 0)
+	if (r == 0) {
+		/* i440FX PAM0-6 and SMRAM: firmware programs them and reads them back.  They are
+		 * only stored: 0xC0000-0xFFFFF is always RAM (vmm/boot_firmware.h says why). */
+		for (unsigned off = I440FX_PAM0; off <= I440FX_PAM6; off++)
+			hb->wmask[off] = 0xFF;
+		hb->cfg[I440FX_SMRAM] = 0x02;	/* C_BASE_SEG: the A segment */
+		hb->wmask[I440FX_SMRAM] = 0x78; /* D_OPEN, D_CLS, D_LCK, G_SMRAME */
 		r = io_bus_register(pio, LAYOUT_PORT_PCI_CONFIG, 4, address_io, bus);
+	}
 	if (r == 0) {
 		r = io_bus_register(pio, LAYOUT_PORT_PCI_CONFIG + 4, 4, data_io, bus);
 		if (r < 0)

@@ -165,6 +165,13 @@ int rtc_create(uint64_t ram, struct rtc **out)
 	return 0;
 }
 
+void rtc_set_smp_count(struct rtc *rtc, unsigned ncpus)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->cmos[0x5F] = ncpus ? ncpus - 1 : 0;
+	pthread_mutex_unlock(&rtc->lock);
+}
+
 void rtc_set_time_source(struct rtc *rtc, time_t (*now)(void))
 {
 	rtc->now = now ? now : host_now;

@@ -17,6 +17,8 @@ void rtc_destroy(struct rtc *rtc);
 void rtc_reset(struct rtc *rtc);
 /* io_bus handler: offset 0 index (bit 7 = NMI mask), offset 1 data. */
 void rtc_io(void *rtc, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
+/* CMOS 0x5F: the number of CPUs minus one, where firmware looks for it. */
+void rtc_set_smp_count(struct rtc *rtc, unsigned ncpus);
 /* For tests: read the clock as if the host time were `now`. */
 void rtc_set_time_source(struct rtc *rtc, time_t (*now)(void));
 

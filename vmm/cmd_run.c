@@ -13,6 +13,7 @@
 
 #include "storage/block_path.h"
 #include "vmm/boot_bzimage.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
 #include "vmm/vm.h"
@@ -144,14 +145,24 @@ static int run_main(int argc, char **argv)
 	}
 	struct vm_kernel k = {0};
 	uint8_t *img = NULL;
-	if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
+	char why[256];
+	if (!cfg.kernel) {
+		/* A missing or malformed BIOS image is a bad command line too. */
+		struct firmware_image fw;
+		const char *path = cfg.firmware_file ? cfg.firmware_file : FIRMWARE_DEFAULT_BIOS;
+		if (firmware_image_load(path, &fw, err, sizeof(err)) < 0) {
+			fprintf(stderr, "minivmm: %s\n", err);
+			vm_config_free(&cfg);
+			return 2;
+		}
+		firmware_image_free(&fw);
+	} else if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
 		vm_config_free(&cfg);
 		return 2;
 	}
 	k.data = img;
-	char why[256];
-	if (bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
+	if (cfg.kernel && bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
 		fprintf(stderr, "minivmm: %s: %s\n", cfg.kernel, why);
 		free(img);
 		vm_config_free(&cfg);
@@ -185,7 +196,7 @@ static int run_main(int argc, char **argv)
 	struct vm *vm = NULL;
 	int code = 1;
 	/* The kernel stays loaded: a reboot with --reboot restart copies it into RAM again. */
-	if (vm_create(&cfg, &k, &vm, err, sizeof(err)) < 0)
+	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm, err, sizeof(err)) < 0)
 		fprintf(stderr, "minivmm: %s\n", err);
 	else
 		code = vm_run(vm);
@@ -197,7 +208,7 @@ static int run_main(int argc, char **argv)
 
 static const struct command run_command = {
     .name = "run",
-    .summary = "boot a Linux kernel in a new VM",
+    .summary = "boot a VM: its disks through firmware, or a Linux kernel directly",
     .run = run_main,
 };
 COMMAND(run_command);

@@ -108,9 +108,9 @@ static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int build_acpi(struct vm *vm, char *err, size_t errlen)
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 {
-	struct acpi_config ac = {
+	*ac = (struct acpi_config){
 	    .ncpus = vm->cfg->cpus,
 	    .ncpus_possible = vm->cfg->cpus,
 	    .cpu_hotplug = false,
@@ -121,6 +121,12 @@ static int build_acpi(struct vm *vm, char *err, size_t errlen)
 	    .pci_slots = PCI_SLOTS,
 	    .serial_com1 = true,
 	};
+}
+
+static int build_acpi(struct vm *vm, char *err, size_t errlen)
+{
+	struct acpi_config ac;
+	vm_acpi_config(vm, &ac);
 	uint8_t *buf = guest_memory_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	if (!buf)
 		return -EFAULT;
@@ -159,6 +165,16 @@ static int load_kernel(struct vm *vm, const struct vm_kernel *k, char *err, size
 
 int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 {
+	if (vm->firmware) {
+		/* The BIOS again from its pristine copy, fw_cfg at power-on; the boot CPU at the reset
+		 * vector (real mode, CS 0xF000 base 0xFFFF0000, IP 0xFFF0), where the image is mapped.
+		 * The firmware gets the ACPI tables through fw_cfg. */
+		vm_firmware_reset(vm);
+		int r = cpus_reset(vm->cpus, NULL);
+		if (r < 0)
+			snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
+		return r;
+	}
 	int r = build_acpi(vm, err, errlen);
 	return r < 0 ? r : load_kernel(vm, vm->kernel, err, errlen);
 }
@@ -236,6 +252,10 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	    (r = vm_devices_create(vm, err, errlen)) < 0 ||
 	    (r = vm_control_register(vm, err, errlen)) < 0)
 		return r;
+	/* Without --kernel: the BIOS image, fw_cfg (which names the disks in the boot order) and
+	 * the debug console (vmm/vm_firmware.c). */
+	if (!kernel && (r = vm_firmware_setup(vm, err, errlen)) < 0)
+		return r;
 	if ((r = create_cpus(vm)) < 0) {
 		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
 		return r;
@@ -301,6 +321,9 @@ int vm_run(struct vm *vm)
 		return 0; /* --reboot exit (the default); restart resets in place (vm_reboot.c) */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
+	case VM_END_NO_BOOT:
+		fprintf(stderr, "minivmm: no bootable device\n");
+		return 1;
 	default:
 		return 1;
 	}
@@ -325,6 +348,7 @@ void vm_destroy(struct vm *vm)
 	vm_control_stop(vm);
 	worker_destroy(vm->worker);
 	vm->worker = NULL;
+	vm_firmware_destroy(vm);
 	vm_devices_destroy(vm);
 	cpus_destroy(vm->cpus);
 	free(vm->cpuid);

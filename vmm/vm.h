@@ -38,6 +38,7 @@ struct storage;
 struct event_loop;
 struct kvm_irq;
 struct worker;
+struct vm_firmware;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -46,6 +47,7 @@ enum vm_end {
 	VM_END_STOP,	 /* `stop` verb or ^A x: exit 0 */
 	VM_END_SIGNAL,	 /* SIGTERM/SIGINT/SIGHUP: 128 + signal */
 	VM_END_ERROR,	 /* a vCPU failed: exit 1 */
+	VM_END_NO_BOOT,	 /* the firmware found nothing to boot: exit 1, "no bootable device" */
 };
 
 struct vm {
@@ -61,6 +63,7 @@ struct vm {
 	/* irqfds with MSI routes, resample irqfds, ioeventfds (devices/kvm_irq.h) */
 	struct kvm_irq *kvm_irq;
 	struct irq_ops irq_ops;
+	struct vm_firmware *firmware; /* NULL with --kernel */
 
 	struct event_loop *loop; /* the VM's one event loop, run by vm_run */
 	struct worker *worker;	 /* waits off the loop: verbs, reboot, stopping the vCPUs */
@@ -84,7 +87,8 @@ struct vm {
 	time_t started;
 };
 
-/* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one). */
+/* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one);
+ * NULL to boot through firmware. */
 struct vm_kernel {
 	const uint8_t *data;
 	size_t len;

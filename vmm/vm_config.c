@@ -9,8 +9,10 @@
 #include "vmm/vm_config.h"
 
 const char vm_config_usage[] =
-    "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB] --kernel BZIMAGE\n"
-    "                   [--initrd FILE] [--append CMDLINE] [--console stdio|none|FILE]\n"
+    "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB]\n"
+    "                   [--kernel BZIMAGE [--initrd FILE] [--append CMDLINE]]\n"
+    "                   [--boot disk|cdrom|order=cdrom,disk] [--firmware bios]\n"
+    "                   [--firmware-file FILE] [--console stdio|none|FILE]\n"
     "                   [--reboot exit|restart]\n"
     "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT]\n"
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
@@ -18,7 +20,8 @@ const char vm_config_usage[] =
     "                   [--allow-backing-path DIR]...\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
-    "  nodes); --allow-backing-path DIR allows any under DIR.\n";
+    "  nodes); --allow-backing-path DIR allows any under DIR.\n"
+    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -49,8 +52,53 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	 "--cpus",   "--memory", "--kernel", "--initrd",    "--append",
-    "--console", "--reboot", "--disk",	 "--cdrom",  "--state-dir", "--allow-backing-path"};
+    "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
+    "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
+    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+
+/* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
+static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *list = !strncmp(val, "order=", 6) ? val + 6 : val;
+	unsigned n = 0;
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		enum vm_boot_device d;
+		if (len == 4 && !strncmp(list, "disk", 4)) {
+			d = VM_BOOT_DISK;
+		} else if (len == 5 && !strncmp(list, "cdrom", 5)) {
+			d = VM_BOOT_CDROM;
+		} else if (len == 3 && !strncmp(list, "net", 3)) {
+			snprintf(err, errlen, "run: --boot net: minivmm has no network device yet");
+			return -EINVAL;
+		} else {
+			snprintf(err, errlen,
+				 "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)", val);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < n; i++)
+			if (cfg->boot[i] == d) {
+				snprintf(err, errlen, "run: --boot '%.60s' names a device twice",
+					 val);
+				return -EINVAL;
+			}
+		if (n == VM_BOOT_MAX) {
+			snprintf(err, errlen, "run: --boot '%.60s': too many devices", val);
+			return -EINVAL;
+		}
+		cfg->boot[n++] = d;
+		list += len;
+		if (*list == ',' && !*++list)
+			n = 0; /* a trailing comma: refused below */
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)",
+			 val);
+		return -EINVAL;
+	}
+	cfg->nboot = n;
+	return 0;
+}
 
 void vm_config_free(struct vm_config *cfg)
 {
@@ -83,8 +131,8 @@ static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_
 	return 0;
 }
 
-static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
-				struct vm_config *cfg, char *err, size_t errlen)
+static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
+				char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cpus = 1;
@@ -92,6 +140,10 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 	cfg->cmdline = "";
 	cfg->console = VM_CONSOLE_STDIO;
 	cfg->name_auto = true;
+	cfg->boot[0] = VM_BOOT_CDROM; /* VirtualBox's default order */
+	cfg->boot[1] = VM_BOOT_DISK;
+	cfg->nboot = 2;
+	bool boot_given = false, firmware_given = false;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -220,7 +272,32 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 			}
 			cfg->state_dir = val;
 			break;
-		case 11: {
+		case 11:
+			if (parse_boot(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			boot_given = true;
+			break;
+		case 12:
+			if (!strcmp(val, "efi")) {
+				snprintf(err, errlen,
+					 "run: --firmware efi: UEFI (OVMF) is not supported yet");
+				return -EINVAL;
+			}
+			if (strcmp(val, "bios")) {
+				snprintf(err, errlen, "run: bad --firmware '%.40s' (bios)", val);
+				return -EINVAL;
+			}
+			firmware_given = true;
+			break;
+		case 13:
+			if (!*val) {
+				snprintf(err, errlen, "run: empty --firmware-file");
+				return -EINVAL;
+			}
+			cfg->firmware_file = val;
+			firmware_given = true;
+			break;
+		case 14: {
 			if (!*val) {
 				snprintf(err, errlen, "run: empty --allow-backing-path");
 				return -EINVAL;
@@ -237,8 +314,18 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 		}
 		}
 	}
-	if (!cfg->kernel || !*cfg->kernel) {
-		snprintf(err, errlen, "run: missing --kernel BZIMAGE");
+	if (cfg->kernel && !*cfg->kernel) {
+		snprintf(err, errlen, "run: empty --kernel");
+		return -EINVAL;
+	}
+	if (cfg->kernel && (boot_given || firmware_given)) {
+		snprintf(err, errlen,
+			 "run: --kernel boots directly: --boot, --firmware and "
+			 "--firmware-file are for firmware boot (no --kernel)");
+		return -EINVAL;
+	}
+	if (!cfg->kernel && (cfg->initrd || *cfg->cmdline)) {
+		snprintf(err, errlen, "run: --initrd and --append need --kernel");
 		return -EINVAL;
 	}
 	if (cfg->initrd && !*cfg->initrd) {
@@ -254,8 +341,8 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib,
 	return 0;
 }
 
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
-		    char *err, size_t errlen)
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg, char *err,
+		    size_t errlen)
 {
 	int ret = vm_config_parse_args(argc, argv, host_ram_mib, cfg, err, errlen);
 	if (ret < 0)

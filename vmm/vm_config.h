@@ -10,6 +10,9 @@
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
 enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
+/* What firmware boots from, in order (--boot). */
+enum vm_boot_device { VM_BOOT_DISK, VM_BOOT_CDROM };
+#define VM_BOOT_MAX 4
 
 #define VM_NAME_MAX 64
 #define VM_MEMORY_MIN_MIB 32
@@ -20,7 +23,7 @@ struct vm_config {
 	bool name_auto;		    /* no --name: `run` takes the first free vm1, vm2, ... */
 	unsigned cpus;
 	uint64_t memory_mib;
-	const char *kernel;
+	const char *kernel;  /* NULL: boot through firmware (vmm/boot_firmware.h) */
 	const char *initrd;  /* NULL: none */
 	const char *cmdline; /* "" when not given */
 	enum vm_console console;
@@ -29,16 +32,19 @@ struct vm_config {
 	bool help;		   /* --help was given: print usage, run nothing */
 	struct disk_config *disks; /* --disk and --cdrom in order (malloc'ed: vm_config_free) */
 	unsigned ndisks;
-	const char *state_dir; /* --state-dir, NULL: the default (vmm/vm_state.h) */
+	const char *state_dir;		       /* --state-dir, NULL: the default (vmm/vm_state.h) */
+	const char *firmware_file;	       /* --firmware-file, NULL: Debian's SeaBIOS */
+	enum vm_boot_device boot[VM_BOOT_MAX]; /* --boot, default: CD-ROM, then disk */
+	unsigned nboot;
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
 };
 
-/* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one line in err (no trailing newline). Pure: the kernel file
- * is not opened here. */
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
-		    char *err, size_t errlen);
+/* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one
+ * line in err (no trailing newline). Pure: the kernel file is not opened here. */
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg, char *err,
+		    size_t errlen);
 /* Frees what vm_config_parse allocated (the disk list); safe on a zeroed or failed config. */
 void vm_config_free(struct vm_config *cfg);
 /* A VM name is 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it names a socket). */

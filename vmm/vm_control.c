@@ -11,6 +11,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/device.h"
 #include "vmm/control.h"
+#include "vmm/boot_firmware.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
@@ -47,7 +48,13 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	r |= add(result, "state", json_object_new_string(paused ? "paused" : "running"));
 	r |= add(result, "cpus", json_object_new_int(vm_vcpu_count(vm)));
 	r |= add(result, "memory_mib", json_object_new_int64(vm->cfg->memory_mib));
-	r |= add(result, "kernel", json_object_new_string(vm->cfg->kernel));
+	/* "kernel" stays for direct boot; a firmware boot reports "firmware" instead. */
+	if (vm->cfg->kernel)
+		r |= add(result, "kernel", json_object_new_string(vm->cfg->kernel));
+	else
+		r |= add(result, "firmware",
+			 json_object_new_string(vm->cfg->firmware_file ? vm->cfg->firmware_file
+								       : FIRMWARE_DEFAULT_BIOS));
 	r |= add(result, "uptime_s",
 		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
 	if (r) {

@@ -13,6 +13,17 @@ void vm_devices_destroy(struct vm *vm);
 struct storage *vm_storage(struct vm *vm); /* the "storage" device, NULL without one */
 int vm_irqchip_reset(struct vm *vm);	   /* in-kernel PIC/IOAPIC to power-on */
 
+/* vm.c: the ACPI configuration of this VM, the same for direct and firmware boot. */
+struct acpi_config;
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
+
+/* vm_firmware.c: boot through firmware (no --kernel); destroy runs with the vCPUs stopped. */
+int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
+/* A guest reboot in the same process (vCPUs paused): the pristine BIOS copy below 1 MiB again,
+ * fw_cfg back to its power-on state. */
+void vm_firmware_reset(struct vm *vm);
+void vm_firmware_destroy(struct vm *vm);
+
 /* vm_loop.c: run the VM's event loop until the VM ends: console input into COM1, SIGINT/SIGTERM/
  * SIGHUP, end requests (which queue vm_shutdown_job on the worker). */
 void vm_main_loop(struct vm *vm);

@@ -14,6 +14,8 @@
 #   guest_value NAME KEY                last value printed by the guest as "GT: KEY=VALUE"
 #   guest_wait_exit NAME [SECONDS]      waits for the VMM to end; its exit code in $GT_RC (timeout:
 #                                       killed, 124).  Not in $(...): the VMM is this shell's child.
+#   guest_start_fw NAME CPUS MIB    like guest_start, but with no --kernel: the firmware (SeaBIOS)
+#                                   boots what GT_RUN_ARGS's disks hold (minivmm only)
 #   guest_pid NAME
 #   gt_pass NAME / gt_fail NAME WHY     one result line; gt_fail also shows the end of the console
 #   gt_check NAME CMD...                gt_pass or gt_fail by CMD's exit status
@@ -87,6 +89,19 @@ guest_start() {
 		return 2
 		;;
 	esac
+	_gt_pid[$name]=$!
+	_gt_fd[$name]=$fd
+	_gt_last=$name
+}
+
+guest_start_fw() {
+	local name=$1 cpus=$2 mib=$3 fifo fd
+	fifo=$GT_WORK/$name.in
+	mkfifo "$fifo" || return 1
+	exec {fd}<>"$fifo"
+	"$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" --console stdio \
+		${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"} \
+		<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 	_gt_pid[$name]=$!
 	_gt_fd[$name]=$fd
 	_gt_last=$name

@@ -139,6 +139,25 @@ static void test_mechanism1(void **state)
 	assert_int_equal(pio_in(0xCFD, 2) & 0xFFFF, 0xFFFF);
 }
 
+/* i440FX PAM0-6 and SMRAM: stored as SeaBIOS writes them (dword read-modify-write). */
+static void test_host_bridge_pam(void **state)
+{
+	(void)state;
+	assert_int_equal(cfg_in(0, 0x58, 4), 0);
+	cfg_out(0, 0x58, 4, 0x30000000u | 0x12); /* PAM0 = 0x30; 0x58 itself is not writable */
+	cfg_out(0, 0x5C, 4, 0x33333333u);
+	assert_int_equal(cfg_in(0, 0x58, 4), 0x30000000u);
+	assert_int_equal(cfg_in(0, 0x5C, 4), 0x33333333u);
+	cfg_out(0, 0x5F, 1, 0x11);
+	assert_int_equal(cfg_in(0, 0x5F, 1), 0x11);
+	assert_int_equal(cfg_in(0, 0x60, 1), 0); /* past PAM6: not writable */
+	cfg_out(0, 0x60, 1, 0xFF);
+	assert_int_equal(cfg_in(0, 0x60, 1), 0);
+	assert_int_equal(cfg_in(0, 0x72, 1), 0x02); /* SMRAM: the A segment */
+	cfg_out(0, 0x72, 1, 0xFF);
+	assert_int_equal(cfg_in(0, 0x72, 1), 0x7A);
+}
+
 static void test_reset_register(void **state)
 {
 	(void)state;
@@ -440,6 +459,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_mechanism1, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_host_bridge_pam, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bars, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_command_and_status, setup, teardown),

@@ -32,7 +32,9 @@ check() { # name, expected stderr substring, args...
 	fi
 }
 
-check missing-kernel "missing --kernel" --cpus 2
+check firmware-not-found "No such file" --firmware-file "$tmp/nope"
+check firmware-not-bios "not a BIOS image" --firmware-file "$tmp/notbz"
+check firmware-with-kernel "for firmware boot" --kernel "$tmp/notbz" --boot disk
 check kernel-not-found "No such file" --kernel "$tmp/nope"
 check kernel-not-bzimage "not a bzImage" --kernel "$tmp/notbz"
 check kernel-too-old "too old" --kernel "$tmp/oldbz"

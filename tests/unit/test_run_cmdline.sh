@@ -23,7 +23,9 @@ check() { # name pattern-the-line-must-match args...
 	fi
 }
 
-check "without --kernel" 'kernel' --memory 64
+check "--initrd without --kernel" 'kernel' --memory 64 --initrd "$tmp/zeros"
+check "with a missing BIOS file" 'nonexistent' --firmware-file "$tmp/nonexistent"
+check "with a BIOS file of a bad size" 'BIOS image' --firmware-file "$tmp/zeros"
 check "with a missing kernel file" 'nonexistent' --kernel "$tmp/nonexistent"
 check "with a kernel that is not a bzImage" 'bzImage' --kernel "$tmp/zeros"
 check "with an empty kernel file" 'bzImage|short|small|empty|truncated' --kernel "$tmp/empty"

@@ -83,11 +83,46 @@ static void expect_error(const char *line, const char *needle)
 	assert_null(strchr(err, '\n'));
 }
 
+static void test_firmware_boot(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --cpus 4"), 0);
+	assert_null(c.kernel);
+	assert_null(c.firmware_file);
+	assert_int_equal(c.nboot, 2);
+	assert_int_equal(c.boot[0], VM_BOOT_CDROM);
+	assert_int_equal(c.boot[1], VM_BOOT_DISK);
+	vm_config_free(&c);
+	assert_int_equal(parse(&c, err, "run --boot disk --firmware bios --firmware-file /x/b.bin"),
+			 0);
+	assert_int_equal(c.nboot, 1);
+	assert_int_equal(c.boot[0], VM_BOOT_DISK);
+	assert_string_equal(c.firmware_file, "/x/b.bin");
+	vm_config_free(&c);
+	assert_int_equal(parse(&c, err, "run --boot=order=disk,cdrom"), 0);
+	assert_int_equal(c.nboot, 2);
+	assert_int_equal(c.boot[0], VM_BOOT_DISK);
+	assert_int_equal(c.boot[1], VM_BOOT_CDROM);
+	vm_config_free(&c);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
-	expect_error("run", "missing --kernel");
-	expect_error("run --cpus 2", "missing --kernel");
+	expect_error("run --initrd i", "need --kernel");
+	expect_error("run --append x", "need --kernel");
+	expect_error("run --kernel k --boot disk", "for firmware boot");
+	expect_error("run --kernel k --firmware-file f", "for firmware boot");
+	expect_error("run --boot floppy", "bad --boot");
+	expect_error("run --boot order=disk,disk", "twice");
+	expect_error("run --boot order=", "bad --boot");
+	expect_error("run --boot disk,", "bad --boot");
+	expect_error("run --boot net", "no network device");
+	expect_error("run --firmware efi", "not supported yet");
+	expect_error("run --firmware coreboot", "bad --firmware");
+	expect_error("run --firmware-file=", "empty --firmware-file");
 	expect_error("run --kernel k --cpus 0", "bad --cpus '0'");
 	expect_error("run --kernel k --cpus 65", "bad --cpus '65'");
 	expect_error("run --kernel k --cpus -1", "bad --cpus");
@@ -106,7 +141,7 @@ static void test_errors(void **state)
 	expect_error("run --kernel k --name=", "bad --name");
 	expect_error("run --kernel k --console=", "empty --console");
 	expect_error("run --kernel k --reboot later", "bad --reboot");
-	expect_error("run --kernel= ", "missing --kernel");
+	expect_error("run --kernel= ", "empty --kernel");
 	expect_error("run --kernel k --initrd=", "empty --initrd");
 }
 
@@ -167,9 +202,10 @@ static void test_allow_backing_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults), cmocka_unit_test(test_all_options),
-	    cmocka_unit_test(test_errors),   cmocka_unit_test(test_machine_limit),
-	    cmocka_unit_test(test_names),    cmocka_unit_test(test_allow_backing_path),
+	    cmocka_unit_test(test_defaults),	       cmocka_unit_test(test_all_options),
+	    cmocka_unit_test(test_firmware_boot),      cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_machine_limit),      cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_allow_backing_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

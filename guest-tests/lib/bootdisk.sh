@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Builds BIOS-bootable disk and CD images without loop devices or root (sourced, bash):
+#
+#   bootdisk_build OUT KERNEL INITRD APPEND [MIB]
+#       OUT: a raw image of MIB MiB (default 48) with an MBR partition table (sfdisk), one active
+#       FAT16 partition from 1 MiB (mkfs.fat on a separate file, filled with mtools), syslinux
+#       installed in it (`syslinux --install`, the mtools installer) and syslinux's MBR code in
+#       sector 0; syslinux.cfg boots KERNEL with INITRD and APPEND at once, its own messages on
+#       the serial port too.
+bootdisk_build() {
+	local out=$1 kernel=$2 initrd=$3 append=$4 mib=${5:-48} part cfg
+	local mbr=/usr/lib/syslinux/mbr/mbr.bin
+	[ -r "$mbr" ] || { echo "bootdisk_build: $mbr missing (syslinux-common)" >&2; return 1; }
+	part=$out.part
+	cfg=$out.cfg
+	rm -f "$out" "$part"
+	truncate -s "${mib}M" "$out" || return 1
+	printf 'label: dos\nstart=2048, type=6, bootable\n' | sfdisk -q "$out" >/dev/null || return 1
+	# The partition as its own file: (MIB - 1) MiB, in KiB for mkfs.fat -C.
+	mkfs.fat -F 16 -n GTBOOT -C "$part" $(((mib - 1) * 1024)) >/dev/null || return 1
+	cat >"$cfg" <<CFG
+SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND $append
+CFG
+	mcopy -i "$part" "$kernel" ::/vmlinuz &&
+		mcopy -i "$part" "$initrd" ::/initrd.img &&
+		mcopy -i "$part" "$cfg" ::/syslinux.cfg || return 1
+	syslinux --install "$part" || return 1
+	dd if="$part" of="$out" bs=1M seek=1 conv=notrunc status=none || return 1
+	dd if="$mbr" of="$out" bs=440 count=1 conv=notrunc status=none || return 1
+	rm -f "$part" "$cfg"
+}
+
+#   bootiso_build OUT KERNEL INITRD APPEND
+#       OUT: an El Torito ISO (xorriso, no emulation) booting KERNEL with INITRD and APPEND
+#       through ISOLINUX.
+bootiso_build() {
+	local out=$1 kernel=$2 initrd=$3 append=$4 tree
+	local isolinux=/usr/lib/ISOLINUX/isolinux.bin ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
+	[ -r "$isolinux" ] && [ -r "$ldlinux" ] ||
+		{ echo "bootiso_build: $isolinux or $ldlinux missing (isolinux, syslinux-common)" >&2; return 1; }
+	tree=$out.tree
+	rm -rf "$tree"
+	mkdir -p "$tree/isolinux" || return 1
+	cp "$isolinux" "$ldlinux" "$tree/isolinux/" && cp "$kernel" "$tree/vmlinuz" &&
+		cp "$initrd" "$tree/initrd.img" || return 1
+	cat >"$tree/isolinux/isolinux.cfg" <<CFG
+SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND $append
+CFG
+	xorriso -as mkisofs -quiet -V GTBOOTCD -o "$out" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+		-no-emul-boot -boot-load-size 4 -boot-info-table "$tree" 2>/dev/null || return 1
+	rm -rf "$tree"
+}
