@@ -40,7 +40,8 @@ image_ok() { # TOOL FILE
 	if [ "$1" = qemu-img ]; then
 		qemu-img check -q "$2" >"$W/check.out" 2>&1
 	else
-		"$real_vmm" img check "$2" >"$W/check.out" 2>&1
+		# The state layers name the disks in $W (outside --state-dir): the user allows them.
+		"$real_vmm" img check --allow-backing-path "$W" "$2" >"$W/check.out" 2>&1
 	fi
 	rc=$?
 	[ "$rc" = 0 ] || { [ "$rc" = 3 ] && [ "$fmt" = qcow2 ]; } && return 0
