@@ -30,7 +30,7 @@ TEST_BINS := $(TEST_SRCS:%.c=build/san/%)
 TLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TLIB_OBJS := $(TLIB_SRCS:%.c=build/san/%.o)
 
-.PHONY: all clean deps unit check e2e demo bench format tests
+.PHONY: all clean deps unit check e2e demo bench format tests harness-selftest
 # Keep the sanitizer objects between runs (they are prerequisites of pattern rules only).
 .SECONDARY:
 all: minivmm
@@ -59,6 +59,10 @@ build/san/tests/%: tests/%.c $(SAN_OBJS) $(TLIB_OBJS)
 
 tests: $(TEST_BINS)
 
+# Host-side bench of the disk completion path (bench/completion_loop.c; numbers in README).
+build/completion-loop: bench/completion_loop.c $(filter-out build/rel/vmm/main.o,$(REL_OBJS))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # Installs the Debian packages the build, the tests and the nested-KVM harness need (idempotent).
 deps:
 	scripts/install-deps.sh
@@ -70,6 +74,11 @@ unit: minivmm tests
 # End-to-end: real Linux guests under minivmm (through nested KVM when the host has no /dev/kvm).
 e2e: minivmm
 	scripts/run-tests.sh e2e
+
+# The nested harness's own test: level 1s crashed, frozen and locked up on purpose are stopped and
+# their test rerun (also part of `make e2e` and `make check`).
+harness-selftest:
+	guest-tests/selftest/run.sh
 
 # README command 2: the whole suite.
 check: deps

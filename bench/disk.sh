@@ -1,10 +1,13 @@
 #!/bin/bash
-# Disk I/O inside the guest, minivmm against QEMU, for AHCI and for PIIX IDE.
+# Disk I/O inside the guest, minivmm against QEMU, for AHCI, PIIX IDE and virtio-blk.
 #
-# The same kernel and initramfs boot under minivmm (--disk IMG,format=raw,cache=none,bus=sata|ide)
-# and under QEMU -accel kvm (-M q35 and its ICH9 AHCI; -M pc and its PIIX IDE; -drive ...,
-# cache=none,format=raw -device ide-hd), one after the other on the same raw image on the same
-# storage.  In the guest, bench/diskio.c (O_DIRECT, timed with clock_gettime) does a sequential
+# The same kernel and initramfs boot under minivmm (--disk IMG,format=raw,cache=none,
+# bus=sata|ide|virtio) and under QEMU -accel kvm (-M q35 and its ICH9 AHCI; -M pc and its PIIX IDE;
+# -drive ...,cache=none,format=raw -device ide-hd; -M q35 -device virtio-blk-pci, modern only), one
+# after the other on the same raw image on the same storage.  For virtio-blk the guest also times
+# bench/kick.c: one doorbell write (virtqueue notification), under QEMU, under minivmm with its
+# ioeventfds and under minivmm with them off (MINIVMM_IOEVENTFD=off: every kick returns to user
+# space), which is the kick exit cost with and without ioeventfd.  In the guest, bench/diskio.c (O_DIRECT, timed with clock_gettime) does a sequential
 # write then read in 1 MiB blocks and 4 KiB random writes then reads at aligned offsets from a
 # fixed seed.  Prints one table: each figure for both VMMs and the ratio minivmm/QEMU (above 1:
 # minivmm faster).
@@ -14,6 +17,7 @@
 #   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
 #   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
+#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -27,12 +31,17 @@ esac
 	echo "bench/disk.sh: BENCH_DISK_SEQ_MB must be 1..4096 and BENCH_DISK_RAND_OPS at least 1" >&2
 	exit 2
 }
+BUSES=${BENCH_DISK_BUSES:-sata ide virtio}
+for b in $BUSES; do
+	case $b in sata | ide | virtio) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
+done
 IMG_MB=$((SEQ_MB + 16))
 MEM=256
 
 if [ "${GT_LEVEL:-}" != 1 ]; then
 	mkdir -p build/bench
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/kick bench/kick.c || exit 1
 	[ -x ./minivmm ] || { echo "bench/disk.sh: ./minivmm is not built (run make)" >&2; exit 1; }
 	if ! gt_host_kvm_usable; then
 		echo "# disk: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
@@ -42,7 +51,7 @@ if [ "${GT_LEVEL:-}" != 1 ]; then
 		exit $rc
 	fi
 fi
-[ -x build/bench/diskio ] || { echo "bench/disk.sh: build/bench/diskio is missing" >&2; exit 1; }
+[ -x build/bench/diskio ] && [ -x build/bench/kick ] || { echo "bench/disk.sh: build/bench/diskio or kick is missing" >&2; exit 1; }
 
 gt_setup
 # Undo the loop mount too (gt_teardown kills the guests and removes $GT_WORK).
@@ -86,28 +95,31 @@ disk_storage() {
 	rm -f "$DIR/probe"
 }
 
-# Starts VMM (minivmm|qemu) with the image on BUS (sata|ide), bookkept like guest_start.
+# Starts VMM (minivmm|minivmm-noioeventfd|qemu) with the image on BUS (sata|ide|virtio), bookkept
+# like guest_start.
 disk_guest_start() { # name vmm bus
-	local name=$1 vmm=$2 bus=$3 fd kernel append
+	local name=$1 vmm=$2 bus=$3 fd kernel append ioeventfd=on
 	kernel=$(gt_kernel)
 	append="console=ttyS0 quiet panic=-1 bench.seq_mb=$SEQ_MB bench.rand_ops=$RAND_OPS bench.region_mb=$SEQ_MB"
 	mkfifo "$GT_WORK/$name.in" || return 1
 	exec {fd}<>"$GT_WORK/$name.in"
+	[ "$vmm" = minivmm-noioeventfd ] && ioeventfd=off
 	case $vmm in
-	minivmm)
-		"$GT_MINIVMM" run --name "$name" --cpus 1 --memory "$MEM" --kernel "$kernel" \
+	minivmm*)
+		MINIVMM_IOEVENTFD=$ioeventfd "$GT_MINIVMM" run --name "$name" --cpus 1 --memory "$MEM" --kernel "$kernel" \
 			--initrd "$GT_WORK/disk.cpio" --append "$append" --console stdio \
 			--disk "$IMG,format=raw,cache=none,bus=$bus" \
 			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	qemu)
-		local machine=q35
+		local machine=q35 dev=ide-hd,drive=d,bus=ide.0
 		[ "$bus" = ide ] && machine=pc
+		[ "$bus" = virtio ] && dev=virtio-blk-pci,drive=d,disable-legacy=on,num-queues=1
 		# bus=ide.0: q35's built-in ICH9 AHCI port 0, or pc's PIIX primary channel.
 		qemu-system-x86_64 -accel kvm -M "$machine" -smp 1 -m "$MEM" -nodefaults -display none \
 			-no-reboot -serial stdio -kernel "$kernel" -initrd "$GT_WORK/disk.cpio" \
 			-append "$append" -drive "file=$IMG,if=none,id=d,cache=none,format=raw" \
-			-device ide-hd,drive=d,bus=ide.0 \
+			-device "$dev" \
 			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	esac
@@ -130,6 +142,11 @@ disk_measure() { # vmm bus
 		R[$vmm,$bus,${mode}_IOPS]=$(echo "$line" | sed -n 's/.* IOPS=\([0-9]*\).*/\1/p')
 		[ -n "${R[$vmm,$bus,${mode}_MBps]}" ] || ok=0
 	done
+	if [ "$bus" = virtio ]; then
+		R[$vmm,$bus,kick_ns]=$(grep -a '^KICK: ' "$GT_WORK/$name.console" | tail -1 |
+			sed -n 's/.* ns_per_kick=\([0-9.]*\).*/\1/p')
+		[ -n "${R[$vmm,$bus,kick_ns]}" ] || ok=0
+	fi
 	if [ $ok = 0 ]; then
 		echo "# disk: $vmm bus=$bus did not finish; its console and stderr:"
 		tail -15 "$GT_WORK/$name.console" | sed 's/^/#   /'
@@ -142,24 +159,32 @@ disk_storage || exit 1
 IMG=$DIR/disk.raw
 # Fully written up front, so neither VMM pays for the host file system allocating blocks.
 dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MB" conv=fsync status=none || exit 1
-initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod" \
-	-f build/bench/diskio:/diskio || exit 1
+initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod virtio_pci virtio_blk" \
+	-f build/bench/diskio:/diskio -f build/bench/kick:/kick || exit 1
 
 echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, cache=none;" \
 	"$SEQ_MB MiB sequential, $RAND_OPS x 4 KiB random$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
 echo "# disk: absolute figures from the nested stack are slow and noisy: compare within one run only"
 rc=0
-for bus in sata ide; do
+for bus in $BUSES; do
 	disk_measure minivmm $bus || rc=1
 	disk_measure qemu $bus || rc=1
+	[ $bus = virtio ] && { disk_measure minivmm-noioeventfd virtio || rc=1; }
 done
-printf '%-5s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio
-for bus in sata ide; do
-	for f in seqwrite_MBps seqread_MBps randwrite_IOPS randread_IOPS; do
+printf '%-6s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio
+for bus in $BUSES; do
+	figures="seqwrite_MBps seqread_MBps randwrite_IOPS randread_IOPS"
+	[ $bus = virtio ] && figures="$figures kick_ns"
+	for f in $figures; do
 		a=${R[minivmm,$bus,$f]:-NA} b=${R[qemu,$bus,$f]:-NA}
-		printf '%-5s %-16s %10s %10s %7s\n' "$bus" "$f" "$a" "$b" \
-			"$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+		[ $f = kick_ns ] && { t=$a; a=$b; b=$t; } # a time: lower is better
+		r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')
+		[ $f = kick_ns ] && { t=$a; a=$b; b=$t; }
+		printf '%-6s %-16s %10s %10s %7s\n' "$bus" "$f" "$a" "$b" "$r"
 	done
 done
-echo "# ratio = minivmm / QEMU (higher: minivmm faster)"
+echo "# ratio = minivmm / QEMU (higher: minivmm faster; for kick_ns, QEMU's time / minivmm's)"
+echo "# virtio kick without ioeventfd (MINIVMM_IOEVENTFD=off): ${R[minivmm-noioeventfd,virtio,kick_ns]:-NA} ns," \
+	"with: ${R[minivmm,virtio,kick_ns]:-NA} ns; randread ${R[minivmm-noioeventfd,virtio,randread_IOPS]:-NA}" \
+	"against ${R[minivmm,virtio,randread_IOPS]:-NA} IOPS"
 exit $rc

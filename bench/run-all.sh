@@ -17,6 +17,7 @@ if [ "${GT_LEVEL:-}" != 1 ]; then
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/pio-loop bench/pio-loop.c || exit 1
 	# bench/disk.sh's guest program: level 1 sees the tree read-only, so it is built here.
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
+	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/kick bench/kick.c || exit 1
 	[ -x ./minivmm ] || { echo "bench: ./minivmm is not built (run make)" >&2; exit 1; }
 	if ! gt_host_kvm_usable; then
 		echo "# bench: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"

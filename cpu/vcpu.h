@@ -1,37 +1,43 @@
-/* One virtual CPU: its KVM fd, its kvm_run page and the thread that runs it.
+/* One vCPU as its backend sees it, the backend table, and the exit dispatch.
  *
- * vcpu_create() prepares the CPU as a freshly reset x86 would be after firmware: CPUID with its
- * APIC ID, the MSRs Linux expects, LAPIC LINT0=ExtINT and LINT1=NMI, and the MP state (the boot
- * CPU runnable, the others waiting for the guest's INIT/SIPI).  The thread runs KVM_RUN and
- * dispatches exits to the VM's buses; vcpu_kick() gets it out of KVM_RUN (signal + immediate_exit).
+ * cpus.c (cpus.h) owns the vCPUs' states and threads and calls a backend to create, reset, run
+ * and destroy each one: vcpu_kvm_ops on a real machine, a fake in the unit tests, so that the
+ * state machine is tested without /dev/kvm.  Backends and tests include this file; vmm/ does not.
  */
 #ifndef MINIVMM_CPU_VCPU_H
 #define MINIVMM_CPU_VCPU_H
 
-#include <pthread.h>
 #include <stdbool.h>
 
-struct vm;
+#include "cpu/cpus.h"
+
 struct kvm_run;
 
 struct vcpu {
-	struct vm *vm;
 	unsigned id; /* APIC ID and KVM vCPU id */
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	bool thread_started;
-	bool stop_requested; /* under vm->lock */
-	bool parked;	     /* under vm->lock: waiting in the pause */
+	const struct cpu_env *env;
+	int fd;		     /* -1 until created */
+	struct kvm_run *run; /* the page KVM_RUN reports exits in; immediate_exit is the kick */
+	void *priv;	     /* the backend's */
 };
 
-/* Signal used to kick vCPU threads out of KVM_RUN; install once before starting threads. */
-int vcpu_signal_setup(void);
-int vcpu_create(struct vm *vm, unsigned id, unsigned ncpus, struct vcpu **out);
-int vcpu_start(struct vcpu *v);
-/* Make the thread leave KVM_RUN soon. Caller holds vm->lock. */
-void vcpu_kick(struct vcpu *v);
-void vcpu_join(struct vcpu *v);
-void vcpu_destroy(struct vcpu *v);
+struct vcpu_ops {
+	/* Make the vCPU behind v->id and v->env: fd, run page, CPUID.  May fail half-way: destroy
+	 * then undoes what was done. */
+	int (*create)(struct vcpu *v);
+	/* Power-on architectural state (cpus.h, cpus_reset()); `boot` only for CPU 0, may be NULL.
+	 */
+	int (*reset)(struct vcpu *v, const struct cpu_boot *boot);
+	/* One KVM_RUN: 0 with an exit in v->run, -EINTR when kicked (a signal or
+	 * run->immediate_exit set before the call), another -errno when the vCPU cannot run. */
+	int (*run)(struct vcpu *v);
+	void (*destroy)(struct vcpu *v);
+};
+
+extern const struct vcpu_ops vcpu_kvm_ops;
+
+/* Dispatch the exit in v->run to env->pio/mmio.  Returns true to run on, false with *why when
+ * the exit ends the machine. */
+bool vcpu_handle_exit(struct vcpu *v, enum cpu_end *why);
 
 #endif

@@ -10,12 +10,15 @@
  * (Linux never sets TMR_EN).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "devices/acpi_pm.h"
+#include "devices/device.h"
+#include "devices/io_bus.h"
 #include "vmm/layout.h"
 
 #define PM_TMR_HZ 3579545ULL
@@ -54,6 +57,7 @@ struct acpi_pm {
 	uint64_t start_ns;
 	uint64_t tmr_half_seen; /* ticks >> 23 when TMR_STS was last cleared */
 	bool sci;
+	const struct device_env *env; /* as the machine's PM block */
 };
 
 static uint64_t now_ns(void)
@@ -244,3 +248,88 @@ void acpi_pm_press_power_button(struct acpi_pm *pm)
 	pm_update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
 }
+
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->pm1_sts = 0;
+	pm->pm1_en = 0;
+	pm->pm1_cnt = SCI_EN;
+	memset(pm->gpe_sts, 0, sizeof(pm->gpe_sts));
+	memset(pm->gpe_en, 0, sizeof(pm->gpe_en));
+	pm->start_ns = now_ns();
+	pm->tmr_half_seen = 0;
+	pm_update_sci(pm); /* lowers the SCI if it was up */
+	pthread_mutex_unlock(&pm->lock);
+}
+
+/* ---- the machine's PM block: ports, SCI on IRQ 9, S5 powers the VM off ---- */
+
+static void pm_sci(void *opaque, bool level)
+{
+	const struct device_env *env = opaque;
+	env->irq->set_irq(env->opaque, LAYOUT_IRQ_SCI, level);
+}
+
+static void pm_sleep(void *opaque, unsigned slp_typ)
+{
+	const struct device_env *env = opaque;
+	if (slp_typ == ACPI_PM_SLP_TYP_S5)
+		env->request(env->opaque, DEVICE_REQUEST_POWEROFF);
+}
+
+static void pm_port_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	acpi_pm_io(opaque, LAYOUT_PORT_ACPI_PM + offset, data, len, is_write);
+}
+
+static void gpe_port_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+{
+	acpi_pm_io(opaque, LAYOUT_PORT_ACPI_GPE0 + offset, data, len, is_write);
+}
+
+static int pm_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	struct acpi_pm_ops ops = {.set_sci = pm_sci, .sleep = pm_sleep, .opaque = env};
+	struct acpi_pm *pm;
+	int r = acpi_pm_create(&ops, &pm);
+	if (r < 0)
+		return r;
+	pm->env = env;
+	r = io_bus_register(env->pio, LAYOUT_PORT_ACPI_PM, 12, pm_port_io, pm);
+	if (r == 0) {
+		r = io_bus_register(env->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN,
+				    gpe_port_io, pm);
+		if (r < 0)
+			io_bus_unregister(env->pio, LAYOUT_PORT_ACPI_PM, pm);
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "ACPI PM: ports 0x%x/0x%x: %s", LAYOUT_PORT_ACPI_PM,
+			 LAYOUT_PORT_ACPI_GPE0, strerror(-r));
+		acpi_pm_destroy(pm);
+		return r;
+	}
+	*state = pm;
+	return 0;
+}
+
+static void pm_device_reset(void *state)
+{
+	acpi_pm_reset(state);
+}
+
+static void pm_device_destroy(void *state)
+{
+	struct acpi_pm *pm = state;
+	io_bus_unregister(pm->env->pio, LAYOUT_PORT_ACPI_PM, pm);
+	io_bus_unregister(pm->env->pio, LAYOUT_PORT_ACPI_GPE0, pm);
+	acpi_pm_destroy(pm);
+}
+
+static const struct device_ops pm_device = {
+    .name = "acpi-pm",
+    .create = pm_device_create,
+    .reset = pm_device_reset,
+    .destroy = pm_device_destroy,
+};
+DEVICE(pm_device, DEVICE_LEVEL_PLATFORM);

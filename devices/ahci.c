@@ -67,6 +67,23 @@ static void ahci_hba_reset(struct ahci *hba)
 	ahci_irq_update(hba, false);
 }
 
+void ahci_power_on(struct ahci *hba)
+{
+	pthread_mutex_lock(&hba->lock);
+	/* The HBA reset waits for every request in flight (none after a storage quiesce). */
+	ahci_hba_reset(hba);
+	for (unsigned i = 0; i < hba->nports; i++) {
+		struct ahci_port *p = &hba->ports[i];
+		p->clb = p->clbu = p->fb = p->fbu = 0; /* kept by HR, not by power-on */
+		if (p->disk) {
+			ata_device_power_on(&p->ata);
+			ahci_port_hba_reset(p); /* the signature FIS again, with the new settings */
+		}
+	}
+	hba->idp_index = 0;
+	pthread_mutex_unlock(&hba->lock);
+}
+
 static uint32_t host_read(struct ahci *hba, unsigned reg)
 {
 	switch (reg) {

@@ -30,5 +30,8 @@ int ahci_attach(struct ahci *hba, unsigned port, struct disk *disk);
 /* Cancels whatever is in flight (waiting for the block layer's callbacks: the completion thread
  * must still run), unregisters from the bus and frees. */
 void ahci_destroy(struct ahci *hba);
+/* Machine reset: an HBA reset (it waits for requests in flight), then the power-on values that HR
+ * keeps (PxCLB/PxFB) and each drive's own settings (ata_device_power_on). */
+void ahci_power_on(struct ahci *hba);
 
 #endif

@@ -77,6 +77,13 @@ static void op_done(void *opaque, struct ata_device *dev)
 	ahci_port_run(p);
 }
 
+static void op_idle(void *opaque, struct ata_device *dev)
+{
+	struct ahci_port *p = opaque;
+	(void)dev;
+	pthread_cond_broadcast(&p->drained);
+}
+
 static const struct ata_ops ahci_ata_ops = {
     .irq = op_irq,
     .pio_ready = op_pio_ready,
@@ -85,6 +92,7 @@ static const struct ata_ops ahci_ata_ops = {
     .dma_check = op_dma_check,
     .dma_end = op_dma_end,
     .done = op_done,
+    .idle = op_idle,
 };
 
 int ahci_cmd_attach(struct ahci_port *p, struct disk *disk)

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
@@ -74,7 +73,7 @@ void ahci_port_init(struct ahci *hba, struct ahci_port *p, unsigned index)
 
 bool ahci_port_busy(const struct ahci_port *p)
 {
-	return p->inflight || (p->disk && p->disk->aio && block_aio_pending(p->disk->aio));
+	return p->inflight || p->ata.inflight;
 }
 
 void ahci_port_quiesce(struct ahci_port *p)
@@ -85,22 +84,11 @@ void ahci_port_quiesce(struct ahci_port *p)
 	if (p->x.active)
 		ahci_cmd_device_reset(p); /* the ATA layer drops the command's later completions */
 	p->quiescing++;
-	/* Until the block layer has finished every request, data may still land in guest RAM. NCQ
-	 * callbacks signal us; the ATA layer's do not, so those are polled every millisecond. */
-	while (ahci_port_busy(p)) {
-		if (p->inflight) {
-			pthread_cond_wait(&p->drained, &p->hba->lock);
-		} else {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&p->drained, &p->hba->lock, &ts);
-		}
-	}
+	/* Until the block layer has finished every request, data may still land in guest RAM.
+	 * Both kinds of completion (NCQ slots and the ATA layer's requests) signal p->drained when
+	 * their count reaches 0. */
+	while (ahci_port_busy(p))
+		pthread_cond_wait(&p->drained, &p->hba->lock);
 	p->quiescing--;
 	port_drop_commands(p);
 }

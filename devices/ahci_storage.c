@@ -89,12 +89,18 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 	return -ENODEV;
 }
 
+static void ahci_storage_reset(void *state)
+{
+	ahci_power_on(state);
+}
+
 static const struct storage_controller ahci_controller = {
     .bus = DISK_BUS_SATA,
     .name = "AHCI (ICH9)",
     .check = ahci_check,
     .create = ahci_storage_create,
     .destroy = ahci_storage_destroy,
+    .reset = ahci_storage_reset,
     .change_medium = ahci_change_medium,
 };
 STORAGE_CONTROLLER(ahci_controller);

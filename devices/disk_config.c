@@ -6,7 +6,7 @@
 
 #include "devices/disk.h"
 
-static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme"};
+static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme", "virtio"};
 static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
 					 "shareable", "multiattach", "readonly"};
 static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
@@ -72,7 +72,7 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 			v = lookup(bus_names, COUNT(bus_names), val);
 			if (v < 0 || (cdrom && v != DISK_BUS_IDE && v != DISK_BUS_SATA)) {
 				snprintf(err, errlen, "%s: unknown bus '%s' (%s)", opt, val,
-					 cdrom ? "ide, sata" : "ide, sata, scsi, nvme");
+					 cdrom ? "ide, sata" : "ide, sata, scsi, nvme, virtio");
 				return -EINVAL;
 			}
 			bit = SEEN_BUS;

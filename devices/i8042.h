@@ -15,6 +15,9 @@ struct i8042 {
 };
 
 void i8042_init(struct i8042 *kbd, void (*reset)(void *opaque), void *opaque);
+/* Back to the power-on state (the reset callback stays).  As a machine device: "i8042", whose
+ * state starts with its struct i8042 (devices/device.h). */
+void i8042_power_on(struct i8042 *kbd);
 /* io_bus handler for one port: register it twice, at 0x60 and 0x64, with the base in offset 0. */
 void i8042_data_io(void *kbd, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 void i8042_cmd_io(void *kbd, uint64_t offset, uint8_t *data, unsigned len, bool is_write);

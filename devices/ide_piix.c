@@ -360,12 +360,29 @@ static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m,
 	return -ENODEV;
 }
 
+/* Machine reset, with nothing in flight (storage quiesced): both channels back to power-on.  The
+ * PCI configuration (IDE decode enables) is the bus's to restore. */
+static void ide_reset(void *state)
+{
+	struct ide_piix *ide = state;
+	for (unsigned i = 0; i < 2; i++) {
+		struct ide_channel *ch = &ide->ch[i];
+		pthread_mutex_lock(&ch->lock);
+		for (int k = 0; k < 2; k++)
+			ata_device_power_on(&ch->dev[k]);
+		ch->control = 0;
+		ide_soft_reset(ch);
+		pthread_mutex_unlock(&ch->lock);
+	}
+}
+
 static const struct storage_controller ide_controller = {
     .bus = DISK_BUS_IDE,
     .name = "IDE (PIIX4)",
     .check = ide_check,
     .create = ide_create,
     .destroy = ide_destroy,
+    .reset = ide_reset,
     .change_medium = ide_change_medium,
 };
 STORAGE_CONTROLLER(ide_controller);

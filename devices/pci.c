@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/device.h"
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
 #include "storage/endian.h"
@@ -53,6 +54,12 @@ static void bar_handler(void *opaque, uint64_t offset, uint8_t *data, unsigned l
 		memset(data, 0xFF, len);
 }
 
+static void bar_mapped(struct pci_device *dev, unsigned i, bool mapped)
+{
+	if (dev->ops && dev->ops->bar_mapped)
+		dev->ops->bar_mapped(dev, i, dev->bars[i].mapped_at, mapped);
+}
+
 /* Map or unmap each BAR to follow its register and the COMMAND decode bits. */
 static void bars_update(struct pci_device *dev)
 {
@@ -71,12 +78,14 @@ static void bars_update(struct pci_device *dev)
 		if (b->mapped && (!want || addr != b->mapped_at)) {
 			io_bus_unregister(target, b->mapped_at, &dev->bar_refs[i]);
 			b->mapped = false;
+			bar_mapped(dev, i, false);
 		}
 		if (want && !b->mapped) {
 			if (io_bus_register(target, addr, b->size, bar_handler,
 					    &dev->bar_refs[i]) == 0) {
 				b->mapped = true;
 				b->mapped_at = addr;
+				bar_mapped(dev, i, true);
 			} else {
 				fprintf(stderr,
 					"minivmm: pci 00:%02x.0 BAR%u at 0x%llx overlaps another "
@@ -93,10 +102,12 @@ static void bars_unmap(struct pci_device *dev)
 {
 	for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar *b = &dev->bars[i];
-		if (b->mapped)
+		if (b->mapped) {
 			io_bus_unregister(b->type == PCI_BAR_IO ? dev->bus->pio : dev->bus->mmio,
 					  b->mapped_at, &dev->bar_refs[i]);
-		b->mapped = false;
+			b->mapped = false;
+			bar_mapped(dev, i, false);
+		}
 	}
 }
 
@@ -385,6 +396,7 @@ int pci_device_register(struct pci_bus *bus, struct pci_device *dev, int slot)
 		goto out;
 	/* As firmware leaves it: decoding on, so the BARs are live. */
 	put_le16(dev->cfg + PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	memcpy(dev->cfg_power_on, dev->cfg, PCI_CONFIG_SIZE);
 	bus->slots[slot] = dev;
 	bars_update(dev);
 	r = 0;
@@ -477,3 +489,78 @@ void pci_bus_destroy(struct pci_bus *bus)
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
+
+void pci_bus_reset(struct pci_bus *bus)
+{
+	pthread_mutex_lock(&bus->lock);
+	for (unsigned i = 0; i < PCI_SLOTS; i++) {
+		struct pci_device *dev = bus->slots[i];
+		if (!dev)
+			continue;
+		gsi_adjust(bus, dev, intx_effective(dev), false);
+		dev->intx_level = false;
+		bars_unmap(dev);
+		memcpy(dev->cfg, dev->cfg_power_on, PCI_CONFIG_SIZE);
+		pci_msi_power_on(dev);
+		bars_update(dev);
+	}
+	bus->config_address = 0;
+	bus->reset_control = 0;
+	pthread_mutex_unlock(&bus->lock);
+}
+
+/* ---- the machine's PCI bus ---- */
+
+static int pci_env_set_irq(void *opaque, unsigned gsi, bool level)
+{
+	const struct device_env *env = opaque;
+	return env->irq->set_irq(env->opaque, gsi, level);
+}
+
+static int pci_env_signal_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	const struct device_env *env = opaque;
+	return env->irq->signal_msi(env->opaque, address, data);
+}
+
+static void pci_env_reset(void *opaque)
+{
+	const struct device_env *env = opaque;
+	env->request(env->opaque, DEVICE_REQUEST_RESET);
+}
+
+static int pci_bus_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	struct pci_bus_ops ops = {.set_irq = pci_env_set_irq,
+				  .signal_msi = pci_env_signal_msi,
+				  .reset = pci_env_reset,
+				  .irq = env->fast_irq,
+				  .opaque = env};
+	struct pci_bus *bus;
+	int r = pci_bus_create(env->pio, env->mmio, &ops, &bus);
+	if (r < 0) {
+		snprintf(err, errlen, "PCI bus: %s", strerror(-r));
+		return r;
+	}
+	env->pci = bus;
+	*state = bus;
+	return 0;
+}
+
+static void pci_bus_device_reset(void *state)
+{
+	pci_bus_reset(state);
+}
+
+static void pci_bus_device_destroy(void *state)
+{
+	pci_bus_destroy(state);
+}
+
+static const struct device_ops pci_bus_device = {
+    .name = "pci-bus",
+    .create = pci_bus_device_create,
+    .reset = pci_bus_device_reset,
+    .destroy = pci_bus_device_destroy,
+};
+DEVICE(pci_bus_device, DEVICE_LEVEL_BUS);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "devices/io_bus.h"
+#include "devices/irq_ops.h"
 #include "vmm/layout.h"
 
 #define PCI_SLOTS 32
@@ -56,6 +57,8 @@ struct pci_device_ops {
 	void (*config_write)(struct pci_device *dev, unsigned offset, unsigned len, uint32_t value);
 	/* Before a config read returns (to refresh device-specific registers in cfg[]). */
 	void (*config_read)(struct pci_device *dev, unsigned offset, unsigned len);
+	/* BAR `bar` was mapped at addr, or unmapped (to move ioeventfds along). Bus lock held. */
+	void (*bar_mapped)(struct pci_device *dev, unsigned bar, uint64_t addr, bool mapped);
 };
 
 struct pci_bar {
@@ -99,7 +102,19 @@ struct pci_device {
 	uint32_t msix_table_off, msix_pba_off;
 	uint32_t *msix_table; /* nvec * 4 dwords: addr lo, addr hi, data, control */
 	uint64_t *msix_pba;
+	/* irqfd routes of the vectors that fired (MSI-X vector v at v, MSI vector v at msix_nvec +
+	 * v), made on first use when the bus has irq ops, repointed when the guest reprogrammed
+	 * them. */
+	struct pci_msi_route *msi_routes;
+	unsigned msi_nroutes;
 	struct pci_bar_ref bar_refs[PCI_NUM_BARS];
+	uint8_t cfg_power_on[PCI_CONFIG_SIZE]; /* config space as registration left it */
+};
+
+struct pci_msi_route {
+	int gsi; /* -1: none yet */
+	uint64_t address;
+	uint32_t data;
 };
 
 struct pci_bus_ops {
@@ -107,6 +122,9 @@ struct pci_bus_ops {
 	int (*signal_msi)(void *opaque, uint64_t address, uint32_t data);
 	void (*reset)(void *opaque); /* 0xCF9 reset register */
 	void *opaque;
+	/* irqfds and ioeventfds (devices/irq_ops.h); NULL: messages go through signal_msi, devices
+	 * take their doorbells as MMIO exits. */
+	const struct irq_ops *irq;
 };
 
 struct pci_bus {
@@ -125,6 +143,12 @@ struct pci_bus {
 int pci_bus_create(struct io_bus *pio, struct io_bus *mmio, const struct pci_bus_ops *ops,
 		   struct pci_bus **out);
 void pci_bus_destroy(struct pci_bus *bus);
+/* Machine reset: every function's config space back to what registration left it (with no
+ * firmware, that is the power-on state: BARs at their assigned addresses, decoding on, bus
+ * mastering, MSI and MSI-X off), BARs the guest moved unmapped and mapped back, INTx lowered,
+ * the MSI-X tables masked.  The functions' own registers are their devices' business.  As a
+ * machine device: "pci-bus" (devices/device.h), which sets env->pci. */
+void pci_bus_reset(struct pci_bus *bus);
 
 /* Add a device in the first free slot (or `slot` if < PCI_SLOTS), allocate its BARs from the
  * layout windows and map them. */

@@ -15,5 +15,7 @@ void pci_msi_config_written(struct pci_device *dev, unsigned offset, unsigned le
 bool pci_msix_bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, uint8_t *data,
 			 unsigned len, bool is_write);
 void pci_msi_free(struct pci_device *dev);
+/* MSI-X table entries masked and cleared, nothing pending (MSI lives in config space). */
+void pci_msi_power_on(struct pci_device *dev);
 
 #endif

@@ -76,8 +76,31 @@ int pci_msix_init(struct pci_device *dev, unsigned nvec, unsigned bar, uint32_t 
 	return 0;
 }
 
+static void routes_free(struct pci_device *dev)
+{
+	const struct irq_ops *irq = dev->bus ? dev->bus->ops.irq : NULL;
+	for (unsigned i = 0; i < dev->msi_nroutes; i++)
+		if (dev->msi_routes[i].gsi >= 0 && irq)
+			irq->msi_route_del(irq->opaque, dev->msi_routes[i].gsi);
+	free(dev->msi_routes);
+	dev->msi_routes = NULL;
+	dev->msi_nroutes = 0;
+}
+
+void pci_msi_power_on(struct pci_device *dev)
+{
+	routes_free(dev); /* the guest programs its vectors again */
+	for (unsigned i = 0; i < dev->msix_nvec; i++) {
+		memset(&dev->msix_table[4 * i], 0, 16);
+		dev->msix_table[4 * i + 3] = MSIX_ENTRY_MASKED;
+	}
+	if (dev->msix_pba)
+		memset(dev->msix_pba, 0, 8 * ((dev->msix_nvec + 63) / 64));
+}
+
 void pci_msi_free(struct pci_device *dev)
 {
+	routes_free(dev);
 	free(dev->msix_table);
 	free(dev->msix_pba);
 	dev->msix_table = NULL;
@@ -106,12 +129,47 @@ static bool msi_enabled(const struct pci_device *dev)
 	return dev->msi_cap && (msi_ctrl(dev) & MSI_CTRL_ENABLE);
 }
 
-static int send(struct pci_device *dev, uint64_t addr, uint32_t data)
+/* Through the slot's irqfd route (made on first use, repointed when the guest changed the
+ * message); -errno when there is none to be had. Bus lock held. */
+static int send_irqfd(struct pci_device *dev, unsigned slot, uint64_t addr, uint32_t data)
+{
+	const struct irq_ops *irq = dev->bus->ops.irq;
+	if (!irq || !irq->msi_route_add)
+		return -ENOSYS;
+	if (!dev->msi_routes) {
+		unsigned n = dev->msix_nvec + 32;
+		if (!(dev->msi_routes = malloc(n * sizeof(*dev->msi_routes))))
+			return -ENOMEM;
+		for (unsigned i = 0; i < n; i++)
+			dev->msi_routes[i].gsi = -1;
+		dev->msi_nroutes = n;
+	}
+	if (slot >= dev->msi_nroutes)
+		return -EINVAL;
+	struct pci_msi_route *r = &dev->msi_routes[slot];
+	if (r->gsi < 0) {
+		int gsi = irq->msi_route_add(irq->opaque, addr, data);
+		if (gsi < 0)
+			return gsi;
+		*r = (struct pci_msi_route){.gsi = gsi, .address = addr, .data = data};
+	} else if (r->address != addr || r->data != data) {
+		int e = irq->msi_route_set(irq->opaque, r->gsi, addr, data);
+		if (e < 0)
+			return e;
+		r->address = addr;
+		r->data = data;
+	}
+	return irq->msi_route_fire(irq->opaque, r->gsi);
+}
+
+static int send(struct pci_device *dev, unsigned slot, uint64_t addr, uint32_t data)
 {
 	struct pci_bus *bus = dev->bus;
 	/* A message is a memory write by the device: no bus mastering, no message. */
 	if (!(pci_cfg_get(dev, PCI_COMMAND, 2) & PCI_COMMAND_MASTER))
 		return -EIO;
+	if (send_irqfd(dev, slot, addr, data) == 0)
+		return 0;
 	if (!bus->ops.signal_msi)
 		return -ENOSYS;
 	return bus->ops.signal_msi(bus->ops.opaque, addr, data);
@@ -138,7 +196,7 @@ static int msix_fire(struct pci_device *dev, unsigned v)
 		return 0;
 	}
 	pending_set(dev->msix_pba, v, false);
-	return send(dev, (uint64_t)e[1] << 32 | e[0], e[2]);
+	return send(dev, v, (uint64_t)e[1] << 32 | e[0], e[2]);
 }
 
 static int msi_fire(struct pci_device *dev, unsigned v)
@@ -155,7 +213,7 @@ static int msi_fire(struct pci_device *dev, unsigned v)
 	uint32_t data = pci_cfg_get(dev, c + 12, 2);
 	data = (data & ~(nvec - 1)) | v; /* multiple messages: the low bits carry the vector */
 	uint64_t addr = (uint64_t)pci_cfg_get(dev, c + 8, 4) << 32 | pci_cfg_get(dev, c + 4, 4);
-	return send(dev, addr, data);
+	return send(dev, dev->msix_nvec + v, addr, data);
 }
 
 int pci_msi_notify(struct pci_device *dev, unsigned vector)

@@ -1,10 +1,15 @@
 /* MC146818 CMOS RTC (see rtc.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/device.h"
+#include "devices/io_bus.h"
 #include "devices/rtc.h"
+#include "vmm/vm_config.h" /* the vCPU count, as devices/storage.c reads the disks */
+#include "memory/guest_memory.h"
 #include "vmm/layout.h"
 
 enum {
@@ -31,7 +36,17 @@ struct rtc {
 	uint8_t index;
 	uint8_t cmos[128];
 	time_t (*now)(void);
+	struct io_bus *pio; /* as the machine's RTC */
 };
+
+static void control_registers_power_on(struct rtc *rtc)
+{
+	rtc->index = 0;
+	rtc->cmos[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
+	rtc->cmos[REG_B] = B_24H;
+	rtc->cmos[REG_C] = 0;
+	rtc->cmos[REG_D] = D_VRT;
+}
 
 static time_t host_now(void)
 {
@@ -134,9 +149,7 @@ int rtc_create(uint64_t ram, struct rtc **out)
 		return -ENOMEM;
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = host_now;
-	rtc->cmos[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
-	rtc->cmos[REG_B] = B_24H;
-	rtc->cmos[REG_D] = D_VRT;
+	control_registers_power_on(rtc);
 	uint64_t low = ram < LAYOUT_LOW_RAM_END ? ram : LAYOUT_LOW_RAM_END;
 	uint64_t high = ram - low;
 	put16(&rtc->cmos[0x15], 640);			  /* base memory, KiB */
@@ -172,3 +185,52 @@ void rtc_destroy(struct rtc *rtc)
 	pthread_mutex_destroy(&rtc->lock);
 	free(rtc);
 }
+
+void rtc_reset(struct rtc *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	control_registers_power_on(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+/* ---- the machine's RTC ---- */
+
+static int rtc_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	struct rtc *rtc;
+	int r = rtc_create(env->mem->size, &rtc);
+	if (r < 0)
+		return r;
+	rtc->pio = env->pio;
+	if (env->cfg) /* CMOS 0x5F: firmware's count of the CPUs to wake */
+		rtc_set_smp_count(rtc, env->cfg->cpus);
+	r = io_bus_register(env->pio, LAYOUT_PORT_RTC, 2, rtc_io, rtc);
+	if (r < 0) {
+		snprintf(err, errlen, "rtc: ports 0x%x-0x%x: %s", LAYOUT_PORT_RTC,
+			 LAYOUT_PORT_RTC + 1, strerror(-r));
+		rtc_destroy(rtc);
+		return r;
+	}
+	*state = rtc;
+	return 0;
+}
+
+static void rtc_device_reset(void *state)
+{
+	rtc_reset(state);
+}
+
+static void rtc_device_destroy(void *state)
+{
+	struct rtc *rtc = state;
+	io_bus_unregister(rtc->pio, LAYOUT_PORT_RTC, rtc);
+	rtc_destroy(rtc);
+}
+
+static const struct device_ops rtc_device = {
+    .name = "rtc",
+    .create = rtc_device_create,
+    .reset = rtc_device_reset,
+    .destroy = rtc_device_destroy,
+};
+DEVICE(rtc_device, DEVICE_LEVEL_PLATFORM);

@@ -12,6 +12,9 @@ struct rtc;
 
 int rtc_create(uint64_t ram_bytes, struct rtc **out);
 void rtc_destroy(struct rtc *rtc);
+/* Registers A-D and the index back to their power-on values; the CMOS bytes (battery-backed)
+ * stay, and the clock keeps the host's time.  As a machine device: "rtc" (devices/device.h). */
+void rtc_reset(struct rtc *rtc);
 /* io_bus handler: offset 0 index (bit 7 = NMI mask), offset 1 data. */
 void rtc_io(void *rtc, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 /* CMOS 0x5F: the number of CPUs minus one, where firmware looks for it. */

@@ -1,12 +1,16 @@
 /* 16550A UART: registers, FIFOs, loopback and the interrupt identification logic. */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/device.h"
+#include "devices/io_bus.h"
 #include "devices/serial.h"
+#include "vmm/layout.h"
 
 #define FIFO_SIZE 16
 
@@ -43,7 +47,20 @@ struct serial {
 	bool rx_ready; /* the guest has enabled the receive interrupt at least once */
 	uint8_t rx[FIFO_SIZE];
 	unsigned rx_head, rx_count;
+	const struct device_env *env; /* as the machine's COM1 */
 };
+
+/* The power-on register values (a BIOS would leave 9600 8N1). */
+static void power_on_values(struct serial *s)
+{
+	s->ier = s->mcr = s->lsr_err = s->scr = s->fcr = 0;
+	s->dll = 12;
+	s->dlm = 0;
+	s->lcr = 0x03;
+	s->thr_pending = false;
+	s->rx_ready = false;
+	s->rx_head = s->rx_count = 0;
+}
 
 static const uint8_t rx_trigger[4] = {1, 4, 8, 14};
 
@@ -258,9 +275,7 @@ int serial_create(int out_fd, const struct serial_ops *ops, struct serial **out)
 	s->out_fd = out_fd;
 	if (ops)
 		s->ops = *ops;
-	s->thr_pending = false;
-	s->dll = 12; /* 9600 baud, as after a BIOS */
-	s->lcr = 0x03;
+	power_on_values(s);
 	*out = s;
 	return 0;
 }
@@ -273,3 +288,58 @@ void serial_destroy(struct serial *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
+
+void serial_reset(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	power_on_values(s);
+	update_irq(s); /* lowers the line if it was up */
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- COM1 of the machine ---- */
+
+static void com1_irq(void *opaque, bool level)
+{
+	const struct device_env *env = opaque;
+	env->irq->set_irq(env->opaque, LAYOUT_IRQ_COM1, level);
+}
+
+static int com1_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	struct serial_ops ops = {.set_irq = com1_irq, .opaque = env};
+	struct serial *s;
+	int r = serial_create(env->console_fd, &ops, &s);
+	if (r < 0)
+		return r;
+	s->env = env;
+	r = io_bus_register(env->pio, LAYOUT_PORT_COM1, 8, serial_io, s);
+	if (r < 0) {
+		snprintf(err, errlen, "serial: ports 0x%x-0x%x: %s", LAYOUT_PORT_COM1,
+			 LAYOUT_PORT_COM1 + 7, strerror(-r));
+		serial_destroy(s);
+		return r;
+	}
+	*state = s;
+	return 0;
+}
+
+static void com1_reset(void *state)
+{
+	serial_reset(state);
+}
+
+static void com1_destroy(void *state)
+{
+	struct serial *s = state;
+	io_bus_unregister(s->env->pio, LAYOUT_PORT_COM1, s);
+	serial_destroy(s);
+}
+
+static const struct device_ops com1_device = {
+    .name = "serial",
+    .create = com1_create,
+    .reset = com1_reset,
+    .destroy = com1_destroy,
+};
+DEVICE(com1_device, DEVICE_LEVEL_PLATFORM);

@@ -23,6 +23,10 @@ struct serial;
 /* out_fd < 0: output is discarded. The fd stays the caller's. */
 int serial_create(int out_fd, const struct serial_ops *ops, struct serial **out);
 void serial_destroy(struct serial *s);
+/* Back to the power-on registers (FIFOs empty, input held back until the guest opens the port
+ * again); the output fd stays.  As a machine device ("serial", devices/device.h) COM1 at 0x3F8,
+ * IRQ 4, writing to env->console_fd. */
+void serial_reset(struct serial *s);
 /* io_bus handler for the 8 registers (offset 0..7). */
 void serial_io(void *s, uint64_t offset, uint8_t *data, unsigned len, bool is_write);
 /* Free receive slots; 0 while the FIFO is full or the guest has not enabled receiving. */

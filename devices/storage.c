@@ -1,17 +1,22 @@
-/* The VM's disks: controller registry, opening, and the I/O thread (see devices/storage.h). */
+/* The VM's disks: controller registry, opening, completions on the event loop, drain and reset
+ * (see devices/storage.h). */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "devices/device.h"
 #include "devices/storage.h"
+#include "lib/event_loop.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
 #include "storage/disk_lock.h"
+#include "vmm/vm_config.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -32,17 +37,27 @@ static const struct storage_controller *storage_controller_find(enum disk_bus bu
 	return NULL;
 }
 
+/* One disk's completions as an event-loop source. */
+struct disk_watch {
+	struct storage *s;
+	struct disk *d;
+	struct event_source *src; /* NULL while the disk has no medium */
+};
+
 struct storage {
 	struct storage_env env;
-	pthread_mutex_t lock; /* media swaps vs. the I/O thread */
+	pthread_mutex_t lock; /* with `drained`: storage_drain waits for completions */
+	pthread_cond_t drained;
 	struct disk **disks;
+	struct disk_watch *watch;
 	unsigned ndisks;
 	const struct storage_controller *ctl[STORAGE_MAX_CONTROLLERS];
 	void *ctl_state[STORAGE_MAX_CONTROLLERS];
 	unsigned nctl;
+	struct event_loop *loop;
+	bool own_loop; /* no loop given: ours runs on `thread` */
 	pthread_t thread;
 	bool thread_started;
-	int stop_fd;
 };
 
 /* The configurations of one bus, in command-line order. */
@@ -64,7 +79,7 @@ int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME && !ret; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST && !ret; bus++) {
 		unsigned k = storage_group(cfgs, n, bus, group);
 		if (!k)
 			continue;
@@ -81,42 +96,38 @@ int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t 
 	return ret;
 }
 
-/* The I/O thread: completions of every disk run here (controllers lock themselves). A CD-ROM's
- * medium (and with it its aio context) can change: the contexts are sampled under s->lock and
- * completed only if still current, so a context closed by a media change is never touched. */
+/* On the loop thread: run the disk's finished requests, then wake storage_drain. */
+static void disk_ready(void *opaque, uint32_t events)
+{
+	struct disk_watch *w = opaque;
+	(void)events;
+	block_aio_complete(w->d->aio);
+	pthread_mutex_lock(&w->s->lock);
+	pthread_cond_broadcast(&w->s->drained);
+	pthread_mutex_unlock(&w->s->lock);
+}
+
+/* Watch the disk's current aio context (none without a medium).  Loop thread, or loop stopped. */
+static int watch_disk(struct disk_watch *w)
+{
+	if (!w->d->aio)
+		return 0;
+	return event_loop_add_fd(w->s->loop, block_aio_fd(w->d->aio), EPOLLIN, disk_ready, w,
+				 &w->src);
+}
+
+static void unwatch_disk(struct disk_watch *w)
+{
+	event_source_remove(w->src);
+	w->src = NULL;
+}
+
 static void *storage_thread(void *opaque)
 {
 	struct storage *s = opaque;
-	struct pollfd *fds = calloc(s->ndisks + 1, sizeof(*fds));
-	struct block_aio_ctx **seen = calloc(s->ndisks + 1, sizeof(*seen));
-	if (!fds || !seen) {
-		free(fds);
-		free(seen);
-		fprintf(stderr, "storage: I/O thread: out of memory\n");
-		return NULL;
-	}
-	for (;;) {
-		fds[0] = (struct pollfd){.fd = s->stop_fd, .events = POLLIN};
-		pthread_mutex_lock(&s->lock);
-		for (unsigned i = 0; i < s->ndisks; i++) {
-			seen[i] = s->disks[i]->aio;
-			fds[i + 1] = (struct pollfd){.fd = seen[i] ? block_aio_fd(seen[i]) : -1,
-						     .events = POLLIN};
-		}
-		pthread_mutex_unlock(&s->lock);
-		/* Bounded, so that a medium inserted meanwhile is polled soon. */
-		if (poll(fds, s->ndisks + 1, 200) < 0 && errno != EINTR)
-			break;
-		if (fds[0].revents)
-			break;
-		pthread_mutex_lock(&s->lock);
-		for (unsigned i = 0; i < s->ndisks; i++)
-			if (seen[i] && seen[i] == s->disks[i]->aio && fds[i + 1].revents)
-				block_aio_complete(seen[i]);
-		pthread_mutex_unlock(&s->lock);
-	}
-	free(fds);
-	free(seen);
+	int r = event_loop_run(s->loop);
+	if (r < 0)
+		fprintf(stderr, "storage: I/O thread: %s\n", strerror(-r));
 	return NULL;
 }
 
@@ -127,25 +138,32 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 	int ret;
 
 	*out = NULL;
-	if (!s || !(s->disks = calloc(n ? n : 1, sizeof(*s->disks)))) {
+	if (!s || !(s->disks = calloc(n ? n : 1, sizeof(*s->disks))) ||
+	    !(s->watch = calloc(n ? n : 1, sizeof(*s->watch)))) {
+		if (s)
+			free(s->disks);
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	s->stop_fd = -1;
 	s->env = *env;
-	s->env.media_lock = &s->lock;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* storage_drain's deadline */
+	pthread_cond_init(&s->drained, &attr);
+	pthread_condattr_destroy(&attr);
 	if ((ret = storage_check(cfgs, n, err, errlen)) < 0)
 		goto fail;
 	for (unsigned i = 0; i < n; i++) {
 		if ((ret = disk_open(&cfgs[i], i, &s->disks[i], err, errlen)) < 0)
 			goto fail;
+		s->watch[i] = (struct disk_watch){.s = s, .d = s->disks[i]};
 		s->ndisks++;
 		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
 			goto fail;
 	}
-	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_NVME; bus++) {
+	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST; bus++) {
 		struct disk *group[n ? n : 1];
 		unsigned k = 0;
 		for (unsigned i = 0; i < n; i++)
@@ -159,14 +177,28 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 			goto fail;
 		s->ctl[s->nctl++] = c;
 	}
-	s->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (s->stop_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "storage I/O thread: eventfd: %s", strerror(errno));
-		goto fail;
+	s->loop = env->loop;
+	if (!s->loop) {
+		if ((ret = event_loop_create(&s->loop)) < 0) {
+			snprintf(err, errlen, "storage I/O loop: %s", strerror(-ret));
+			goto fail;
+		}
+		s->own_loop = true;
 	}
-	if (n) {
+	for (unsigned i = 0; i < s->ndisks; i++) {
+		if ((ret = watch_disk(&s->watch[i])) < 0) {
+			snprintf(err, errlen, "%s: watching its completions: %s", s->disks[i]->path,
+				 strerror(-ret));
+			goto fail;
+		}
+	}
+	if (s->own_loop && n) {
+		/* The I/O thread takes no signals: they belong to the VM's main loop. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		ret = -pthread_create(&s->thread, NULL, storage_thread, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (ret < 0) {
 			snprintf(err, errlen, "storage I/O thread: %s", strerror(-ret));
 			goto fail;
@@ -185,24 +217,56 @@ void storage_destroy(struct storage *s)
 	if (!s)
 		return;
 	if (s->thread_started) {
-		uint64_t one = 1;
-		if (write(s->stop_fd, &one, sizeof(one)) < 0)
-			perror("storage: stopping the I/O thread");
+		event_loop_stop(s->loop);
 		pthread_join(s->thread, NULL);
 	}
-	if (s->stop_fd >= 0)
-		close(s->stop_fd);
-	/* Let every request in flight finish while its controller still exists. */
+	for (unsigned i = 0; i < s->ndisks; i++)
+		unwatch_disk(&s->watch[i]);
+	if (s->own_loop)
+		event_loop_destroy(s->loop);
+	/* Let every request in flight finish while its controller still exists: each wait ends
+	 * with a completion, whose callback runs here. */
 	for (unsigned i = 0; i < s->ndisks; i++)
 		while (s->disks[i]->aio && block_aio_pending(s->disks[i]->aio))
-			block_aio_poll(s->disks[i]->aio, 1000);
+			block_aio_poll(s->disks[i]->aio, -1);
 	for (unsigned i = s->nctl; i-- > 0;)
 		s->ctl[i]->destroy(s->ctl_state[i]);
 	for (unsigned i = 0; i < s->ndisks; i++)
 		disk_close(s->disks[i]);
+	pthread_cond_destroy(&s->drained);
 	pthread_mutex_destroy(&s->lock);
+	free(s->watch);
 	free(s->disks);
 	free(s);
+}
+
+/* A medium swap, run on the loop thread: the loop then watches the new context only. */
+struct swap_call {
+	struct storage *s;
+	unsigned index;
+	const struct storage_controller *c;
+	void *state;
+	struct disk_medium *m;
+	bool force;
+	char *err;
+	size_t errlen;
+	int ret;
+};
+
+static void swap_on_loop(void *opaque)
+{
+	struct swap_call *call = opaque;
+	struct disk_watch *w = &call->s->watch[call->index];
+	unwatch_disk(w);
+	if (call->c)
+		call->ret = call->c->change_medium(call->state, w->d, call->m, call->force,
+						   call->err, call->errlen);
+	else
+		disk_medium_swap(w->d, call->m); /* a new layer: nothing in flight */
+	int r = watch_disk(w);
+	if (r < 0) /* out of memory: the disk's completions would never run */
+		fprintf(stderr, "storage: %s: cannot watch its completions: %s\n",
+			w->d->path ? w->d->path : "cdrom", strerror(-r));
 }
 
 int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force,
@@ -233,9 +297,20 @@ int storage_change_medium(struct storage *s, unsigned index, const char *path, b
 	int ret = disk_medium_open(path, &m, err, errlen);
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&s->lock);
-	ret = c->change_medium(state, d, &m, force, err, errlen);
-	pthread_mutex_unlock(&s->lock);
+	struct swap_call call = {.s = s,
+				 .index = (unsigned)(d->index),
+				 .c = c,
+				 .state = state,
+				 .m = &m,
+				 .force = force,
+				 .err = err,
+				 .errlen = errlen};
+	for (unsigned i = 0; i < s->ndisks; i++)
+		if (s->disks[i] == d)
+			call.index = i;
+	ret = event_loop_call_wait(s->loop, swap_on_loop, &call);
+	if (ret == 0)
+		ret = call.ret;
 	/* m is now the old medium on success, or still the new one on failure: close it either
 	 * way, outside every lock (its last callbacks take the controller's). */
 	disk_medium_close(&m);
@@ -247,33 +322,63 @@ struct disk *storage_disk(struct storage *s, unsigned index)
 	return s && index < s->ndisks ? s->disks[index] : NULL;
 }
 
-/* How long storage_quiesce waits for requests in flight: a bound against a host file system
- * that never answers, not a figure anything depends on. */
-#define STORAGE_QUIESCE_POLL_US 10000
-#define STORAGE_QUIESCE_POLLS 6000
+/* How long storage_drain waits for requests in flight: a bound against a host file system that
+ * never answers, not a figure anything depends on. */
+#define STORAGE_DRAIN_TIMEOUT_S 60
 
 static unsigned storage_pending(struct storage *s)
 {
 	unsigned n = 0;
-	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->ndisks; i++)
 		n += s->disks[i]->aio ? block_aio_pending(s->disks[i]->aio) : 0;
-	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+int storage_drain(struct storage *s, char *err, size_t errlen)
+{
+	if (event_loop_on_thread(s->loop)) {
+		snprintf(err, errlen, "storage: cannot wait for disk requests on the event loop");
+		return -EDEADLK;
+	}
+	if (!s->own_loop && !event_loop_running(s->loop)) {
+		/* The VM is ending and its loop has stopped (a verb still queued behind the end):
+		 * nobody else runs completions now, so run them here. */
+		for (unsigned i = 0; i < s->ndisks; i++)
+			while (s->disks[i]->aio && block_aio_pending(s->disks[i]->aio))
+				block_aio_poll(s->disks[i]->aio, -1);
+		return 0;
+	}
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += STORAGE_DRAIN_TIMEOUT_S;
+	int ret = 0;
+	/* Callbacks may submit more (a DMA in chunks): wait until a look at every disk finds
+	 * nothing.  Each completion batch broadcasts `drained` under s->lock, after which the
+	 * pending counts have dropped, so no wake-up is lost between the look and the wait. */
+	pthread_mutex_lock(&s->lock);
+	while (storage_pending(s) && ret == 0)
+		ret = pthread_cond_timedwait(&s->drained, &s->lock, &deadline);
+	pthread_mutex_unlock(&s->lock);
+	if (ret == ETIMEDOUT && storage_pending(s)) {
+		snprintf(err, errlen, "disk requests still in flight after %d s",
+			 STORAGE_DRAIN_TIMEOUT_S);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+void storage_reset(struct storage *s)
+{
+	for (unsigned i = 0; i < s->nctl; i++)
+		if (s->ctl[i]->reset)
+			s->ctl[i]->reset(s->ctl_state[i]);
 }
 
 int storage_quiesce(struct storage *s, char *err, size_t errlen)
 {
-	/* The vCPUs are paused, so only callbacks (run by the I/O thread) may submit more: wait
-	 * until a pass over every disk finds nothing in flight. */
-	for (unsigned polls = 0; storage_pending(s); polls++) {
-		if (polls == STORAGE_QUIESCE_POLLS) {
-			snprintf(err, errlen, "disk requests still in flight after %u s",
-				 STORAGE_QUIESCE_POLLS * (STORAGE_QUIESCE_POLL_US / 1000) / 1000);
-			return -EBUSY;
-		}
-		usleep(STORAGE_QUIESCE_POLL_US);
-	}
+	int ret = storage_drain(s, err, errlen);
+	if (ret < 0)
+		return ret;
 	for (unsigned i = 0; i < s->ndisks; i++) {
 		struct disk *d = s->disks[i];
 		if (!d->bs || d->read_only)
@@ -287,8 +392,8 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 	return 0;
 }
 
-int storage_switch_layers(struct storage *s, const char *const *layers,
-			  const char *const *formats, unsigned n, char *err, size_t errlen)
+int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
+			  unsigned n, char *err, size_t errlen)
 {
 	struct disk_medium *m = calloc(n ? n : 1, sizeof(*m));
 	unsigned i;
@@ -324,20 +429,72 @@ int storage_switch_layers(struct storage *s, const char *const *layers,
 				continue;
 			disk_medium_close(&m[i]);
 			char e2[256];
-			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
+			if (s->disks[i]->bs &&
+			    disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
 				fprintf(stderr, "storage: %s\n", e2);
 		}
 		free(m);
 		return ret;
 	}
-	/* Nothing is in flight (storage_quiesce): swap every disk at once. */
-	pthread_mutex_lock(&s->lock);
+	/* Nothing is in flight (storage_quiesce): swap every disk, on the loop thread. */
+	for (i = 0; i < n; i++) {
+		if (!layers[i])
+			continue;
+		struct swap_call call = {.s = s, .index = i, .m = &m[i]};
+		event_loop_call_wait(s->loop, swap_on_loop, &call);
+	}
 	for (i = 0; i < n; i++)
-		if (layers[i])
-			disk_medium_swap(s->disks[i], &m[i]);
-	pthread_mutex_unlock(&s->lock);
-	for (i = 0; i < n; i++)
-		disk_medium_close(&m[i]); /* the old chains: their locks go, the new chains keep theirs */
+		disk_medium_close(
+		    &m[i]); /* the old chains: their locks go, the new chains keep theirs */
 	free(m);
 	return 0;
 }
+
+/* ---- storage as a machine device ---- */
+
+static int storage_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	struct storage_env senv = {.pci = env->pci,
+				   .pio = env->pio,
+				   .mem = env->mem,
+				   .set_irq = env->irq->set_irq,
+				   .irq_opaque = env->opaque,
+				   .control = env->control,
+				   .loop = env->loop,
+				   .ncpus = env->cfg->cpus};
+	struct storage *s;
+	/* storage_create's messages name the image and the problem: they pass through. */
+	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);
+	if (r < 0)
+		return r;
+	if (env->control && (r = storage_register_verbs(s, env->control, err, errlen)) < 0) {
+		storage_destroy(s);
+		return r;
+	}
+	*state = s;
+	return 0;
+}
+
+static int storage_device_quiesce(void *state, char *err, size_t errlen)
+{
+	return storage_drain(state, err, errlen);
+}
+
+static void storage_device_reset(void *state)
+{
+	storage_reset(state);
+}
+
+static void storage_device_destroy(void *state)
+{
+	storage_destroy(state);
+}
+
+static const struct device_ops storage_device = {
+    .name = "storage",
+    .create = storage_device_create,
+    .quiesce = storage_device_quiesce,
+    .reset = storage_device_reset,
+    .destroy = storage_device_destroy,
+};
+DEVICE(storage_device, DEVICE_LEVEL_STORAGE);

@@ -2,11 +2,16 @@
  *
  * storage_create() opens every --disk/--cdrom (struct disk), hands each group of the same bus to
  * the controller registered for that bus (STORAGE_CONTROLLER below: IDE here, AHCI, SCSI and NVMe
- * in their own files) and starts the VM's I/O thread, which polls every disk's aio eventfd and
- * runs the completions (block_aio_complete) that controllers then handle under their own locks.
+ * in their own files) and puts every disk's aio eventfd on an event loop: the VM's (env->loop),
+ * or, without one (device tests), a loop of its own on an I/O thread.  The loop runs the
+ * completions (block_aio_complete) that controllers then handle under their own locks.  A media
+ * change swaps the disk's aio context on the loop thread, which re-registers the new eventfd, so
+ * the loop never sees a closed context and never needs to look for a new one.
  *
- * storage_destroy() runs with the vCPUs stopped: it stops the I/O thread, drains every disk (the
- * last callbacks run against live controllers), destroys the controllers, then closes the disks.
+ * storage_destroy() runs with the vCPUs stopped and the loop no longer running: it drains every
+ * disk (the last callbacks run against live controllers), destroys the controllers, then closes
+ * the disks.  As a machine device ("storage", devices/device.h) storage is created last, with its
+ * control verbs, and its quiesce and reset run for a guest reboot.
  */
 #ifndef MINIVMM_DEVICES_STORAGE_H
 #define MINIVMM_DEVICES_STORAGE_H
@@ -21,6 +26,7 @@ struct pci_bus;
 struct io_bus;
 struct guest_memory;
 struct control_server;
+struct event_loop;
 
 /* What a controller may use of the machine. */
 struct storage_env {
@@ -31,9 +37,8 @@ struct storage_env {
 	int (*set_irq)(void *opaque, unsigned gsi, bool level);
 	void *irq_opaque;
 	struct control_server *control; /* may be NULL: no control verbs */
-	/* Set by storage_create for the controllers: held (before the controller's own lock) while
-	 * a disk's medium is swapped, so the I/O thread never completes on a closed context. */
-	pthread_mutex_t *media_lock;
+	struct event_loop *loop;	/* NULL: storage runs a loop of its own on an I/O thread */
+	unsigned ncpus; /* vCPUs: virtio-blk gives each its own request queue */
 };
 
 struct storage_controller {
@@ -45,6 +50,9 @@ struct storage_controller {
 	int (*create)(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
 		      char *err, size_t errlen);
 	void (*destroy)(void *state);
+	/* Machine reset with nothing in flight: registers and drives back to power-on (the disks
+	 * stay open). */
+	void (*reset)(void *state);
 	/* Swap the medium of CD-ROM `d` with *m (which receives the old one), under the
 	 * controller's lock; -EBUSY when a request on the medium is in flight, -EPERM while the
 	 * guest locks the tray (PREVENT MEDIUM REMOVAL) unless force. May be NULL. */
@@ -74,14 +82,22 @@ int storage_change_medium(struct storage *s, unsigned index, const char *path, b
 /* Disk `index` in command-line order (--disk and --cdrom together), NULL past the end. */
 struct disk *storage_disk(struct storage *s, unsigned index);
 
+/* Wait until no request is in flight on any disk (woken by the completions; -EBUSY if they do
+ * not end within a minute, a bound against a host file system that never answers).  Not on the
+ * loop's thread (-EDEADLK): the loop is what runs the completions.  The vCPUs must be paused, or
+ * new requests may come at any time. */
+int storage_drain(struct storage *s, char *err, size_t errlen);
+/* Machine reset (after storage_drain): every controller back to power-on. */
+void storage_reset(struct storage *s);
+
 /* VM snapshot of a paused VM (vmm/vm_snapshot.h), in two steps with the vCPUs paused:
- * storage_quiesce waits for every request in flight (-EBUSY if they do not end within a minute)
- * and flushes every writable disk; storage_switch_layers then makes each hard disk i with
- * layers[i] set write layers[i] (in formats[i]), a new differencing image over its current top (which stays
- * read-locked, in the new chain). All or nothing: on failure every disk keeps its chain. */
+ * storage_quiesce drains (storage_drain) and flushes every writable disk; storage_switch_layers
+ * then makes each hard disk i with layers[i] set write layers[i] (in formats[i]), a new
+ * differencing image over its current top (which stays read-locked, in the new chain). All or
+ * nothing: on failure every disk keeps its chain. */
 int storage_quiesce(struct storage *s, char *err, size_t errlen);
-int storage_switch_layers(struct storage *s, const char *const *layers,
-			  const char *const *formats, unsigned n, char *err, size_t errlen);
+int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
+			  unsigned n, char *err, size_t errlen);
 
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
 int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen);

@@ -136,7 +136,8 @@ static int add_source(struct event_loop *l, int fd, bool is_timer, uint32_t even
 	struct event_source *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	*s = (struct event_source){.loop = l, .fd = fd, .is_timer = is_timer, .fn = fn, .opaque = opaque};
+	*s = (struct event_source){
+	    .loop = l, .fd = fd, .is_timer = is_timer, .fn = fn, .opaque = opaque};
 	int ret = track(l, s);
 	if (ret < 0) {
 		free(s);
@@ -173,7 +174,8 @@ static struct timespec ns_to_ts(uint64_t ns)
 
 int event_timer_arm(struct event_source *s, uint64_t first_ns, uint64_t period_ns)
 {
-	struct itimerspec its = {.it_value = ns_to_ts(first_ns), .it_interval = ns_to_ts(period_ns)};
+	struct itimerspec its = {.it_value = ns_to_ts(first_ns),
+				 .it_interval = ns_to_ts(period_ns)};
 	return timerfd_settime(s->fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
@@ -245,17 +247,26 @@ int event_loop_call(struct event_loop *l, void (*fn)(void *), void *opaque)
 
 int event_loop_call_wait(struct event_loop *l, void (*fn)(void *), void *opaque)
 {
+	struct call *c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	bool done = false;
+	*c = (struct call){.fn = fn, .opaque = opaque, .done = &done};
+	/* Checked and queued under one lock: a loop that is stopping either sees the call in its
+	 * final run_calls or was already stopped, and then the call runs here. */
 	pthread_mutex_lock(&l->lock);
 	bool direct = !l->running || pthread_equal(l->thread, pthread_self());
+	if (!direct) {
+		*l->calls_tail = c;
+		l->calls_tail = &c->next;
+	}
 	pthread_mutex_unlock(&l->lock);
 	if (direct) {
+		free(c);
 		fn(opaque);
 		return 0;
 	}
-	bool done = false;
-	int ret = queue_call(l, fn, opaque, &done);
-	if (ret < 0)
-		return ret;
+	wake(l);
 	pthread_mutex_lock(&l->lock);
 	while (!done)
 		pthread_cond_wait(&l->done_cond, &l->lock);
@@ -331,12 +342,25 @@ int event_loop_run(struct event_loop *l)
 			source_free(d);
 		}
 	}
-	pthread_mutex_lock(&l->lock);
-	l->running = false;
-	l->stop = false;
-	pthread_mutex_unlock(&l->lock);
-	/* Calls queued after the last dispatch still run, so no waiter is left blocked. */
-	run_calls(l);
+	/* Calls queued after the last dispatch still run, so no waiter is left blocked; calls
+	 * queued while they run are taken too, until none is left. */
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		bool empty = !l->calls;
+		if (empty) {
+			l->running = false;
+			l->stop = false;
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (empty)
+			break;
+		run_calls(l);
+	}
+	while (l->dead) {
+		struct event_source *d = l->dead;
+		l->dead = d->next_dead;
+		source_free(d);
+	}
 	return ret;
 }
 
@@ -351,4 +375,12 @@ void event_loop_stop(struct event_loop *l)
 bool event_loop_on_thread(const struct event_loop *l)
 {
 	return l->running && pthread_equal(l->thread, pthread_self());
+}
+
+bool event_loop_running(struct event_loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool running = l->running;
+	pthread_mutex_unlock(&l->lock);
+	return running;
 }

@@ -50,5 +50,7 @@ int event_loop_run(struct event_loop *l);
 /* Make event_loop_run return after the current callback; safe from any thread. */
 void event_loop_stop(struct event_loop *l);
 bool event_loop_on_thread(const struct event_loop *l);
+/* Some thread is inside event_loop_run (a snapshot: it may start or end right after). */
+bool event_loop_running(struct event_loop *l);
 
 #endif

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/kvm.h>
@@ -265,33 +264,22 @@ static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
 	};
 }
 
-int bzimage_set_boot_cpu(int vcpu_fd, const struct bzimage_boot *boot)
+void bzimage_boot_cpu(const struct bzimage_boot *boot, struct cpu_boot *cpu)
 {
-	struct kvm_sregs sregs;
-	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
-	set_seg(&sregs.cs, SEL_CODE, 0xB, 1);
-	set_seg(&sregs.ds, SEL_DATA, 0x3, 0);
-	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	sregs.tr = (struct kvm_segment){
-	    .base = 0, .limit = 0xFFF, .selector = SEL_TSS, .type = 0xB, .present = 1};
-	sregs.gdt.base = LAYOUT_BOOT_GDT;
-	sregs.gdt.limit = sizeof(boot_gdt) - 1;
-	sregs.idt.base = 0;
-	sregs.idt.limit = 0;
-	sregs.cr0 = 0x80000011; /* PG | ET | PE */
-	sregs.cr3 = LAYOUT_BOOT_PML4;
-	sregs.cr4 = 0x20;   /* PAE */
-	sregs.efer = 0x500; /* LME | LMA */
-	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return -errno;
-	struct kvm_regs regs = {
-	    .rflags = 0x2,
-	    .rip = boot->entry,
-	    .rsi = boot->zero_page,
-	    .rsp = LAYOUT_BOOT_STACK,
+	*cpu = (struct cpu_boot){
+	    .regs = {.rflags = 0x2,
+		     .rip = boot->entry,
+		     .rsi = boot->zero_page,
+		     .rsp = LAYOUT_BOOT_STACK},
+	    .tr = {.base = 0, .limit = 0xFFF, .selector = SEL_TSS, .type = 0xB, .present = 1},
+	    .gdt = {.base = LAYOUT_BOOT_GDT, .limit = sizeof(boot_gdt) - 1},
+	    .idt = {.base = 0, .limit = 0},
+	    .cr0 = 0x80000011, /* PG | ET | PE */
+	    .cr3 = LAYOUT_BOOT_PML4,
+	    .cr4 = 0x20,   /* PAE */
+	    .efer = 0x500, /* LME | LMA */
 	};
-	if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
-	return 0;
+	set_seg(&cpu->cs, SEL_CODE, 0xB, 1);
+	set_seg(&cpu->ds, SEL_DATA, 0x3, 0);
+	cpu->es = cpu->fs = cpu->gs = cpu->ss = cpu->ds;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu/cpus.h"
+
 struct guest_memory;
 struct e820_entry;
 
@@ -50,7 +52,8 @@ int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 		 const struct e820_entry *e820, unsigned e820_n, uint64_t rsdp,
 		 struct bzimage_boot *boot, char *err, size_t errlen);
 
-/* Put the boot vCPU in 64-bit mode at the kernel's entry (KVM_SET_SREGS/KVM_SET_REGS). */
-int bzimage_set_boot_cpu(int vcpu_fd, const struct bzimage_boot *boot);
+/* The boot vCPU's registers for the kernel's 64-bit entry: paging on with the boot page tables,
+ * flat segments of the boot GDT, RSI at the zero page (cpus_reset() applies them). Pure. */
+void bzimage_boot_cpu(const struct bzimage_boot *boot, struct cpu_boot *cpu);
 
 #endif

@@ -1,6 +1,6 @@
-/* `minivmm run`: boot a Linux bzImage in a new VM.  Exit codes: 0 guest powered off, rebooted or
- * stopped; 2 bad command line or kernel file; 1 the VM could not be built or failed while running;
- * 128+N ended by signal N. */
+/* `minivmm run`: boot a Linux bzImage in a new VM.  Exit codes: 0 guest powered off, rebooted
+ * (--reboot exit) or stopped; 2 bad command line or kernel file; 1 the VM could not be built or
+ * failed while running; 128+N ended by signal N. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -79,23 +79,6 @@ static void block_signals(void)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed console pipe or control client is not fatal */
-}
-
-/* --reboot restart: start over in a fresh process image, so every piece of state (KVM, devices,
- * RAM) is as new; the pid, the name, the console and the control socket path stay the same. */
-static int restart_self(int argc, char **argv)
-{
-	char **nargv = calloc(argc + 2, sizeof(*nargv));
-	if (!nargv)
-		return 1;
-	nargv[0] = "minivmm";
-	for (int i = 0; i < argc; i++)
-		nargv[i + 1] = argv[i];
-	fprintf(stderr, "minivmm: restarting the guest\n");
-	execv("/proc/self/exe", nargv);
-	fprintf(stderr, "minivmm: cannot restart: %s\n", strerror(errno));
-	free(nargv);
-	return 1;
 }
 
 /* Without --name a VM is called vm1, vm2, ...: the first name no running VM holds, so a user's
@@ -212,22 +195,15 @@ static int run_main(int argc, char **argv)
 	block_signals();
 	struct vm *vm = NULL;
 	int code = 1;
-	bool restart = false;
-	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm, err, sizeof(err)) < 0 ||
-	    vm_control_start(vm, err, sizeof(err)) < 0) {
+	/* The kernel stays loaded: a reboot with --reboot restart copies it into RAM again. */
+	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm, err, sizeof(err)) < 0)
 		fprintf(stderr, "minivmm: %s\n", err);
-	} else {
-		free(img); /* copied into guest memory */
-		img = NULL;
+	else
 		code = vm_run(vm);
-		restart = vm->end == VM_END_REBOOT && cfg.reboot == VM_REBOOT_RESTART;
-	}
-	if (vm)
-		vm_control_stop(vm);
 	vm_destroy(vm);
 	free(img);
 	vm_config_free(&cfg);
-	return restart ? restart_self(argc, argv) : code;
+	return code;
 }
 
 static const struct command run_command = {

@@ -2,11 +2,12 @@
  *
  * Sockets are non-blocking and replies are queued, so a client that stops reading stalls only
  * itself: its requests wait while its queue is over OUT_HIGH, and its socket is not read while
- * they wait.  A line over CONTROL_LINE_MAX gets an error reply and is skipped to its newline;
- * the connection survives it.
+ * they wait.  Its requests run on the server's worker one at a time (the next line waits for the
+ * reply to the previous one), so a slow verb never holds up the event loop.  A line over
+ * CONTROL_LINE_MAX gets an error reply and is skipped to its newline; the connection survives it.
  */
 #include <errno.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,16 @@
 
 void control_conn_close(struct control_conn *c)
 {
+	unsigned gen = c->gen + 1;
+	struct control_server *owner = c->owner;
+	event_source_remove(c->src); /* before close: epoll forgets the fd */
 	close(c->fd);
 	free(c->in);
 	free(c->out);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->gen = gen;
+	c->owner = owner;
 }
 
 /* Queue a reply; takes ownership of `line`.  Out of memory drops the connection, not the VM. */
@@ -79,21 +85,23 @@ static size_t pending_out(const struct control_conn *c)
 	return c->out_len - c->out_off;
 }
 
-short control_conn_events(const struct control_conn *c)
+static uint32_t conn_events(const struct control_conn *c)
 {
-	short ev = 0;
+	uint32_t ev = 0;
 
 	if (!c->rd_closed && pending_out(c) < OUT_HIGH && c->in_len < IN_CAP)
-		ev |= POLLIN;
+		ev |= EPOLLIN;
 	if (pending_out(c))
-		ev |= POLLOUT;
+		ev |= EPOLLOUT;
 	return ev;
 }
 
-/* Answer every complete line in the input buffer while the reply queue has room. */
+/* Answer the complete lines in the input buffer, one at a time through the worker, while the
+ * reply queue has room. */
 static int conn_process(struct control_server *srv, struct control_conn *c)
 {
-	while (c->in_len && pending_out(c) < OUT_HIGH && !control_server_stopping(srv)) {
+	while (c->in_len && !c->busy && pending_out(c) < OUT_HIGH &&
+	       !control_server_stopping(srv)) {
 		char *nl = memchr(c->in, '\n', c->in_len);
 		size_t used, len;
 
@@ -109,8 +117,9 @@ static int conn_process(struct control_server *srv, struct control_conn *c)
 			len = used - 1;
 			if (len && c->in[len - 1] == '\r')
 				len--;
-			if (conn_queue(c, control_request_handle(srv, c->in, len)) < 0)
+			if (control_server_dispatch(srv, c, c->in, len) < 0)
 				return -ENOMEM;
+			c->busy = 1;
 		} else if (c->in_len == IN_CAP) {
 			char msg[96];
 			snprintf(msg, sizeof(msg), "request line longer than %d bytes",
@@ -145,19 +154,57 @@ static int conn_read(struct control_server *srv, struct control_conn *c)
 	return conn_process(srv, c);
 }
 
-void control_conn_event(struct control_server *srv, struct control_conn *c, short revents)
+/* Nothing more will be sent: the client closed its side, no request is on the worker, no
+ * reply is queued and no complete line is left. */
+static bool conn_finished(const struct control_conn *c)
+{
+	return c->rd_closed && !c->busy && !pending_out(c) &&
+	       (c->discarding || !c->in_len || !memchr(c->in, '\n', c->in_len));
+}
+
+void control_conn_event(struct control_server *srv, struct control_conn *c, uint32_t events)
 {
 	int ret = 0;
 
-	if (revents & POLLERR)
+	if (events & EPOLLERR)
 		ret = -EIO;
-	if (!ret && (revents & (POLLIN | POLLHUP)) && !c->rd_closed)
+	if (!ret && (events & (EPOLLIN | EPOLLHUP)) && !c->rd_closed)
 		ret = conn_read(srv, c);
 	if (!ret)
 		ret = control_conn_flush(c);
 	/* Draining the queue may let buffered requests through. */
 	if (!ret && pending_out(c) < OUT_HIGH && c->in_len && (ret = conn_process(srv, c)) == 0)
 		ret = control_conn_flush(c);
-	if (ret < 0 || (c->rd_closed && !pending_out(c)))
+	if (!ret && (events & EPOLLHUP) && c->busy) {
+		/* The peer is gone entirely and epoll reports HUP until the fd is closed: stop
+		 * watching, and close when the reply comes back. */
+		event_source_remove(c->src);
+		c->src = NULL;
+		c->gone = 1;
+		return;
+	}
+	if (ret < 0 || conn_finished(c) || ((events & EPOLLHUP) && !c->busy)) {
 		control_conn_close(c);
+		return;
+	}
+	if (c->src && event_source_set_events(c->src, conn_events(c)) < 0)
+		control_conn_close(c);
+}
+
+void control_conn_reply(struct control_server *srv, struct control_conn *c, char *line)
+{
+	c->busy = 0;
+	if (c->gone) {
+		/* The client hung up: its remaining requests still run (as they would have had it
+		 * waited), their replies go nowhere. */
+		free(line);
+		if (conn_process(srv, c) < 0 || !c->busy)
+			control_conn_close(c);
+		return;
+	}
+	if (conn_queue(c, line) < 0) {
+		control_conn_close(c);
+		return;
+	}
+	control_conn_event(srv, c, 0);
 }

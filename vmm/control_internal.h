@@ -6,8 +6,10 @@
 
 #include <stdio.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/event_loop.h"
 #include "vmm/control.h"
 
 #ifndef MINIVMM_VERSION
@@ -69,9 +71,15 @@ int control_builtins_register(struct control_server *srv); /* help, version */
 char *control_request_handle(struct control_server *srv, const char *line, size_t len);
 char *control_reply_error(struct json_object *id, const char *msg);
 
-/* One client of the server (control_conn.c). */
+/* One client of the server (control_conn.c).  Its socket is a source on the server's event loop;
+ * one request at a time runs on the server's worker, so replies keep the order of requests. */
 struct control_conn {
+	struct control_server *owner;
 	int fd; /* -1: free slot */
+	struct event_source *src;
+	unsigned gen; /* bumped when the slot is freed: a late reply to an old client is dropped */
+	int busy;     /* a request of this connection is on the worker */
+	int gone;     /* the peer hung up while busy: closed when its reply comes back */
 	char *in;
 	size_t in_len;
 	int discarding; /* inside an over-long line: drop bytes up to the next newline */
@@ -79,11 +87,18 @@ struct control_conn {
 	char *out;
 	size_t out_len, out_off, out_cap;
 };
-short control_conn_events(const struct control_conn *c); /* what to poll() for */
-void control_conn_event(struct control_server *srv, struct control_conn *c, short revents);
+/* Handle readiness (EPOLLIN/OUT/ERR/HUP bits; 0 to just make progress) and re-arm the source;
+ * may close the connection. */
+void control_conn_event(struct control_server *srv, struct control_conn *c, uint32_t events);
+/* The reply to the connection's request is back from the worker (takes ownership of line). */
+void control_conn_reply(struct control_server *srv, struct control_conn *c, char *line);
 int control_conn_flush(struct control_conn *c);
 void control_conn_close(struct control_conn *c); /* frees the buffers, marks the slot free */
 int control_server_stopping(struct control_server *srv); /* a handler stopped the server */
+/* Hand a request line to the worker (control_server.c); the reply comes back through
+ * control_conn_reply on the loop thread. 0, or -ENOMEM. */
+int control_server_dispatch(struct control_server *srv, struct control_conn *c, const char *line,
+			    size_t len);
 
 /* Human output of a result: "key: value" lines, nested keys joined with dots, arrays with commas;
  * control characters are replaced so a VM cannot drive the terminal. */

@@ -1,4 +1,5 @@
-/* VM lifecycle: KVM set-up, machine assembly, vCPU threads, pause/resume and teardown (vm.h). */
+/* VM lifecycle: KVM set-up, machine assembly, vCPU threads, pause/resume, the end and teardown
+ * (vm.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,12 +13,11 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpuid.h"
-#include "cpu/vcpu.h"
+#include "cpu/cpus.h"
 #include "devices/acpi.h"
-#include "devices/acpi_pm.h"
 #include "devices/pci.h"
-#include "devices/rtc.h"
-#include "devices/serial.h"
+#include "lib/event_loop.h"
+#include "lib/worker.h"
 #include "memory/e820.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
@@ -155,10 +155,60 @@ static int load_kernel(struct vm *vm, const struct vm_kernel *k, char *err, size
 		snprintf(err, errlen, "%s: %s", vm->cfg->kernel, msg);
 		return r;
 	}
-	r = bzimage_set_boot_cpu(vm->vcpus[0]->fd, &boot);
+	struct cpu_boot cpu;
+	bzimage_boot_cpu(&boot, &cpu);
+	r = cpus_reset(vm->cpus, &cpu);
 	if (r < 0)
 		snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
 	return r;
+}
+
+int vm_load_guest(struct vm *vm, char *err, size_t errlen)
+{
+	if (!vm->kernel) {
+		/* Firmware boot: the pristine BIOS below 1 MiB, fw_cfg at power-on, and CPU 0 at
+		 * the reset vector (F000:FFF0, CS base 0xFFFF0000), where the BIOS image is mapped.
+		 */
+		vm_firmware_reset(vm);
+		int r = cpus_reset(vm->cpus, NULL);
+		if (r < 0)
+			snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
+		return r;
+	}
+	/* Direct boot places the ACPI tables itself; firmware gets them through fw_cfg. */
+	int r = build_acpi(vm, err, errlen);
+	return r < 0 ? r : load_kernel(vm, vm->kernel, err, errlen);
+}
+
+/* A vCPU asks for the machine to end (on its thread). */
+static void vcpu_end(void *opaque, unsigned cpu, enum cpu_end why)
+{
+	(void)cpu;
+	static const enum vm_end map[] = {
+	    [CPU_END_POWEROFF] = VM_END_POWEROFF,
+	    [CPU_END_RESET] = VM_END_REBOOT,
+	    [CPU_END_TRIPLE_FAULT] = VM_END_REBOOT,
+	    [CPU_END_ERROR] = VM_END_ERROR,
+	};
+	vm_request_end(opaque, map[why]);
+}
+
+static int create_cpus(struct vm *vm)
+{
+	_Static_assert(LAYOUT_MAX_VCPUS <= CPUS_MAX, "cpu/ holds fewer vCPUs than the layout");
+	unsigned n = vm->cfg->cpus;
+	const struct cpu_env env = {
+	    .kvm_fd = vm->kvm_fd,
+	    .vm_fd = vm->vm_fd,
+	    .run_size = vm->run_size,
+	    .cpuid = vm->cpuid,
+	    .max_cpus = n,
+	    .pio = &vm->pio,
+	    .mmio = &vm->mmio,
+	    .end = vcpu_end,
+	    .opaque = vm,
+	};
+	return cpus_create(&env, n >= 64 ? ~0ULL : (1ULL << n) - 1, &vm->cpus);
 }
 
 int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
@@ -168,6 +218,7 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = cfg;
+	vm->kernel = kernel;
 	vm->kvm_fd = vm->vm_fd = vm->event_fd = vm->console_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
@@ -192,26 +243,31 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 			 (unsigned long long)cfg->memory_mib, strerror(-r));
 		return r;
 	}
-	if ((r = vm_devices_create(vm, err, errlen)) < 0)
+	if ((r = event_loop_create(&vm->loop)) < 0 ||
+	    (r = worker_create("vm-worker", &vm->worker)) < 0) {
+		snprintf(err, errlen, "event loop: %s", strerror(-r));
 		return r;
-	/* Direct boot places the ACPI tables itself; firmware gets them through fw_cfg. */
-	r = kernel ? build_acpi(vm, err, errlen) : vm_firmware_setup(vm, err, errlen);
-	if (r < 0)
+	}
+	/* The control socket first: devices register their verbs on it. */
+	if ((r = vm_control_start(vm, err, errlen)) < 0 ||
+	    (r = vm_devices_create(vm, err, errlen)) < 0 ||
+	    (r = vm_control_register(vm, err, errlen)) < 0)
 		return r;
-	r = vcpu_signal_setup();
-	for (unsigned i = 0; r == 0 && i < cfg->cpus; i++)
-		r = vcpu_create(vm, i, cfg->cpus, &vm->vcpus[i]);
-	if (r < 0) {
+	if (!kernel && (r = vm_firmware_setup(vm, err, errlen)) < 0)
+		return r;
+	if ((r = create_cpus(vm)) < 0) {
 		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
 		return r;
 	}
-	/* Without a kernel the boot CPU stays in KVM's reset state: real mode at the reset vector
-	 * (CS 0xF000 base 0xFFFF0000, IP 0xFFF0), where the BIOS image is mapped. */
-	return kernel ? load_kernel(vm, kernel, err, errlen) : 0;
+	return vm_load_guest(vm, err, errlen);
 }
 
 void vm_request_end(struct vm *vm, enum vm_end why)
 {
+	if (why == VM_END_REBOOT && vm->cfg->reboot == VM_REBOOT_RESTART) {
+		vm_reboot_queue(vm);
+		return;
+	}
 	pthread_mutex_lock(&vm->lock);
 	if (vm->end == VM_END_NONE)
 		vm->end = why;
@@ -223,124 +279,45 @@ void vm_request_end(struct vm *vm, enum vm_end why)
 	}
 }
 
-bool vm_vcpu_checkpoint(struct vm *vm, struct vcpu *v)
-{
-	bool stop = false;
-	pthread_mutex_lock(&vm->lock);
-	for (;;) {
-		if (v->stop_requested || vm->end != VM_END_NONE) {
-			stop = true;
-			break;
-		}
-		if (!vm->pause_requested)
-			break;
-		if (!v->parked) {
-			v->parked = true;
-			vm->threads_parked++;
-			pthread_cond_broadcast(&vm->cond);
-		}
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	}
-	if (v->parked) {
-		v->parked = false;
-		vm->threads_parked--;
-	}
-	/* Requests set immediate_exit under this lock, so clearing it here loses none. */
-	if (!stop)
-		v->run->immediate_exit = 0;
-	pthread_mutex_unlock(&vm->lock);
-	return stop;
-}
-
 int vm_pause(struct vm *vm)
 {
-	int r = 0;
 	pthread_mutex_lock(&vm->lock);
-	if (vm->paused || vm->pause_requested) {
-		r = -EALREADY;
-		goto out;
-	}
-	vm->pause_requested = true;
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
-		if (vm->vcpus[i])
-			vcpu_kick(vm->vcpus[i]);
-	while (vm->threads_parked < vm->threads_alive && vm->end == VM_END_NONE)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	if (vm->end != VM_END_NONE) {
-		vm->pause_requested = false;
-		r = -ESHUTDOWN;
-		goto out;
-	}
-	vm->paused = true;
-out:
+	bool ending = vm->end != VM_END_NONE;
 	pthread_mutex_unlock(&vm->lock);
-	return r;
+	return ending ? -ESHUTDOWN : cpus_pause(vm->cpus);
 }
 
 int vm_resume(struct vm *vm)
 {
-	int r = 0;
-	pthread_mutex_lock(&vm->lock);
-	if (!vm->paused) {
-		r = -EALREADY;
-	} else {
-		vm->paused = false;
-		vm->pause_requested = false;
-		pthread_cond_broadcast(&vm->cond);
-	}
-	pthread_mutex_unlock(&vm->lock);
-	return r;
+	return cpus_resume(vm->cpus);
+}
+
+bool vm_paused(struct vm *vm)
+{
+	return cpus_paused(vm->cpus);
 }
 
 unsigned vm_vcpu_count(struct vm *vm)
 {
-	unsigned n = 0;
-	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
-		n += vm->vcpus[i] != NULL;
-	pthread_mutex_unlock(&vm->lock);
-	return n;
-}
-
-/* Stop and join every vCPU thread. */
-static void stop_vcpus(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++) {
-		struct vcpu *v = vm->vcpus[i];
-		if (v) {
-			v->stop_requested = true;
-			vcpu_kick(v);
-		}
-	}
-	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
-		if (vm->vcpus[i])
-			vcpu_join(vm->vcpus[i]);
+	return cpus_count_present(vm->cpus);
 }
 
 int vm_run(struct vm *vm)
 {
 	vm->started = time(NULL);
-	int r = 0;
-	for (unsigned i = 0; r == 0 && i < LAYOUT_MAX_VCPUS; i++)
-		if (vm->vcpus[i])
-			r = vcpu_start(vm->vcpus[i]);
+	int r = cpus_start(vm->cpus);
 	if (r < 0) {
 		fprintf(stderr, "minivmm: cannot start vCPU threads: %s\n", strerror(-r));
 		vm_request_end(vm, VM_END_ERROR);
-	} else {
-		vm_main_loop(vm);
 	}
-	stop_vcpus(vm);
+	vm_main_loop(vm); /* until vm_shutdown_job has stopped the vCPUs */
 	switch (vm->end) {
 	case VM_END_POWEROFF:
 	case VM_END_STOP:
 		return 0;
 	case VM_END_REBOOT:
 		fprintf(stderr, "minivmm: guest rebooted\n");
-		return 0; /* --reboot exit (the default); cmd_run restarts for --reboot restart */
+		return 0; /* --reboot exit (the default); restart resets in place (vm_reboot.c) */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
 	case VM_END_NO_BOOT:
@@ -351,15 +328,28 @@ int vm_run(struct vm *vm)
 	}
 }
 
+void vm_shutdown_job(void *opaque)
+{
+	struct vm *vm = opaque;
+	if (vm->cpus)
+		cpus_stop(vm->cpus);
+	event_loop_stop(vm->loop);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
-	stop_vcpus(vm);
+	if (vm->cpus)
+		cpus_stop(vm->cpus);
+	/* The control server waits for its verbs on the worker; then the jobs still queued (a
+	 * reboot) run and find the VM ending. */
+	vm_control_stop(vm);
+	worker_destroy(vm->worker);
+	vm->worker = NULL;
 	vm_firmware_destroy(vm);
 	vm_devices_destroy(vm);
-	for (unsigned i = 0; i < LAYOUT_MAX_VCPUS; i++)
-		vcpu_destroy(vm->vcpus[i]);
+	cpus_destroy(vm->cpus);
 	free(vm->cpuid);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
@@ -370,6 +360,7 @@ void vm_destroy(struct vm *vm)
 	io_bus_destroy(&vm->pio);
 	if (vm->event_fd >= 0)
 		close(vm->event_fd);
+	event_loop_destroy(vm->loop);
 	pthread_cond_destroy(&vm->cond);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);

@@ -2,13 +2,18 @@
  *
  *   vm_create()  opens KVM, checks the API, builds the machine (memory, irqchip, PIT, devices,
  *                ACPI tables, kernel) and creates the vCPUs;
- *   vm_run()     starts the vCPU threads and waits, on the calling thread, for a reason to end
- *                (guest power-off or reboot, `stop`, a signal, a fatal vCPU error) while feeding
- *                console input; it returns the process exit code;
+ *   vm_run()     starts the vCPU threads and runs the VM's event loop on the calling thread
+ *                (console, signals, the control socket, disk completions) until a reason to
+ *                end (guest power-off or reboot, `stop`, a signal, a fatal vCPU error); it
+ *                returns the process exit code.  With --reboot restart a guest reboot resets
+ *                the machine in place instead (vm_reboot.c);
  *   vm_destroy() tears everything down in reverse order.
  *
- * vCPUs are kept in slots by APIC ID.  A slot, once created, is never freed while the VM lives:
- * KVM cannot destroy a vCPU, so a hot-unplugged vCPU's fd stays parked for a later re-plug.
+ * Threads: the main thread runs the loop and never waits for a vCPU or a disk; whatever must
+ * wait (control verbs, the in-process reboot, stopping the vCPUs) runs on the VM's worker, one
+ * job at a time, while the loop keeps delivering the completions those waits depend on.
+ *
+ * The vCPUs, their threads and their states belong to cpu/ (cpu/cpus.h): the VM asks by function.
  */
 #ifndef MINIVMM_VMM_VM_H
 #define MINIVMM_VMM_VM_H
@@ -18,22 +23,22 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "devices/i8042.h"
+#include "devices/device.h"
 #include "devices/io_bus.h"
+#include "devices/irq_ops.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/layout.h"
 #include "vmm/vm_config.h"
 
-struct vcpu;
-struct serial;
-struct rtc;
-struct pci_bus;
-struct acpi_pm;
+struct cpus;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
 struct vm_firmware;
+struct event_loop;
+struct kvm_irq;
+struct worker;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -54,24 +59,28 @@ struct vm {
 	struct io_bus pio, mmio;
 	uint64_t rsdp;
 
-	struct serial *serial;
-	int console_fd; /* where the serial writes; -1 for none */
-	struct rtc *rtc;
-	struct i8042 kbd;
-	struct pci_bus *pci;
-	struct acpi_pm *pm;
-	struct storage *storage; /* disks, their controllers and the I/O thread */
-	struct control_server *control;
-	struct vm_firmware *firmware; /* NULL with --kernel */
+	const struct vm_kernel *kernel; /* the caller's, kept for reboots */
+	/* irqfds with MSI routes, resample irqfds, ioeventfds (devices/kvm_irq.h) */
+	struct kvm_irq *kvm_irq;
+	struct irq_ops irq_ops;
+	struct vm_firmware *firmware; /* NULL with --kernel (vmm/vm_firmware.c) */
 
-	/* vCPUs, lifecycle and pause: all under lock */
+	struct event_loop *loop; /* the VM's one event loop, run by vm_run */
+	struct worker *worker;	 /* waits off the loop: verbs, reboot, stopping the vCPUs */
+	struct control_server *control;
+	int console_fd; /* where the serial writes; -1 for none */
+	struct device_env env;
+	struct devices *devices; /* created in level order (devices/device.h) */
+	bool state_prepared;	 /* vm_state_prepare done: release at the end */
+	bool reboot_queued;	 /* a reboot job is on the worker */
+	bool shutdown_queued;	 /* the end job is on the worker */
+	unsigned reboots;	 /* in-process reboots so far */
+
+	struct cpus *cpus;
+
+	/* lifecycle: under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct vcpu *vcpus[LAYOUT_MAX_VCPUS];
-	unsigned threads_alive;	 /* vCPU threads started and not yet ended */
-	unsigned threads_parked; /* of those, how many are waiting in the pause */
-	bool pause_requested;
-	bool paused;
 	enum vm_end end;
 	int end_signal;
 	int event_fd; /* wakes vm_run's loop when `end` is set */
@@ -86,21 +95,22 @@ struct vm_kernel {
 	struct bzimage_header hdr;
 };
 
+/* kernel stays the caller's and must live until vm_destroy (a reboot loads it again). */
 int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
 	      char *err, size_t errlen);
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
-/* Ask vm_run to end the VM (the first reason wins). Safe from any thread. */
+/* Ask vm_run to end the VM (the first reason wins). Safe from any thread.  VM_END_REBOOT with
+ * --reboot restart does not end it: the machine is reset in place (vm_reboot.c). */
 void vm_request_end(struct vm *vm, enum vm_end why);
-/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go. Control
- * thread only. Return 0 or -errno (-EALREADY when already in that state). */
+/* Stop every vCPU outside KVM_RUN and wait until they all are; resume lets them go (cpus_pause,
+ * cpus_resume).  Not from a vCPU thread.  Return 0 or -errno (-EALREADY when already in that
+ * state, -ESHUTDOWN when the VM is ending). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
+/* vCPUs present for the guest. */
 unsigned vm_vcpu_count(struct vm *vm);
-
-/* For the vCPU threads (cpu/vcpu.c): called after every KVM_RUN return. Blocks while the VM is
- * paused; returns true when the thread must end. */
-bool vm_vcpu_checkpoint(struct vm *vm, struct vcpu *v);
 
 #endif

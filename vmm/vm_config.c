@@ -14,7 +14,7 @@ const char vm_config_usage[] =
     "                   [--boot disk|cdrom|order=cdrom,disk] [--firmware bios]\n"
     "                   [--firmware-file FILE] [--console stdio|none|FILE]\n"
     "                   [--reboot exit|restart]\n"
-    "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme][,format=FMT]\n"
+    "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT]\n"
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"

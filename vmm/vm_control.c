@@ -1,5 +1,6 @@
 /* The control verbs of a running VM: info, pause, resume, stop, poweroff (alias acpipowerbutton).
- * They run on the control thread; a bad request fails with a message and leaves the VM alone. */
+ * They run on the VM's worker (so pause may wait for the vCPUs while the loop runs on); a bad
+ * request fails with a message and leaves the VM alone. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include <json-c/json.h>
 
 #include "devices/acpi_pm.h"
-#include "devices/storage.h"
+#include "devices/device.h"
 #include "vmm/control.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/vm.h"
@@ -39,9 +40,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	struct vm *vm = opaque;
 	if (no_args(args, "info", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	time_t now = time(NULL);
 	int r = 0;
 	r |= add(result, "name", json_object_new_string(vm->cfg->name));
@@ -107,10 +106,13 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 	struct vm *vm = opaque;
 	if (no_args(args, "poweroff", err, errlen))
 		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
-	acpi_pm_press_power_button(vm->pm);
+	bool paused = vm_paused(vm);
+	struct acpi_pm *pm = devices_find(vm->devices, "acpi-pm");
+	if (!pm) {
+		snprintf(err, errlen, "this VM has no ACPI power button");
+		return -ENODEV;
+	}
+	acpi_pm_press_power_button(pm);
 	/* The guest decides; a paused guest sees the button once resumed. */
 	if (add(result, "pressed", json_object_new_boolean(1)) < 0 ||
 	    add(result, "guest_paused", json_object_new_boolean(paused)) < 0) {
@@ -122,9 +124,13 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 
 int vm_control_start(struct vm *vm, char *err, size_t errlen)
 {
-	int r = control_server_start(vm->cfg->name, &vm->control, err, errlen);
-	if (r < 0)
-		return r;
+	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control, err,
+				       errlen);
+}
+
+int vm_control_register(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
 	static const struct {
 		const char *verb, *usage;
 		control_verb_fn fn;
@@ -141,16 +147,11 @@ int vm_control_start(struct vm *vm, char *err, size_t errlen)
 					  vm);
 		if (r < 0) {
 			snprintf(err, errlen, "control verb %s: %s", verbs[i].verb, strerror(-r));
-			vm_control_stop(vm);
 			return r;
 		}
 	}
-	if (vm->storage &&
-	    ((r = storage_register_verbs(vm->storage, vm->control, err, errlen)) < 0 ||
-	     (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)) {
-		vm_control_stop(vm);
+	if (vm_storage(vm) && (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)
 		return r;
-	}
 	return 0;
 }
 

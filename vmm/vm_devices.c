@@ -1,77 +1,44 @@
-/* The fixed devices of minivmm's machine and their wiring to KVM interrupts and the buses. */
+/* The machine's devices as the VM sees them: the environment they are created in (buses, memory,
+ * the loop, the control socket, the console) and its KVM side: interrupt lines, MSIs, the
+ * in-kernel interrupt controllers' reset, and the requests devices make (power off, reset). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "devices/acpi_pm.h"
-#include "devices/pci.h"
-#include "devices/rtc.h"
-#include "devices/serial.h"
-#include "devices/storage.h"
-#include "vmm/vm_state.h"
+#include "devices/device.h"
+#include "devices/kvm_irq.h"
 #include "vmm/vm.h"
+#include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
+#include "lib/event_loop.h"
 
-static int irq_line(struct vm *vm, unsigned gsi, bool level)
+static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
+	struct vm *vm = opaque;
 	struct kvm_irq_level l = {.irq = gsi, .level = level};
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
-static void serial_irq(void *opaque, bool level)
-{
-	irq_line(opaque, LAYOUT_IRQ_COM1, level);
-}
-
-static void sci_irq(void *opaque, bool level)
-{
-	irq_line(opaque, LAYOUT_IRQ_SCI, level);
-}
-
-static void acpi_sleep(void *opaque, unsigned slp_typ)
-{
-	if (slp_typ == ACPI_PM_SLP_TYP_S5)
-		vm_request_end(opaque, VM_END_POWEROFF);
-}
-
-static void machine_reset(void *opaque)
-{
-	vm_request_end(opaque, VM_END_REBOOT);
-}
-
-static int pci_set_irq(void *opaque, unsigned gsi, bool level)
-{
-	return irq_line(opaque, gsi, level);
-}
-
-static int pci_signal_msi(void *opaque, uint64_t address, uint32_t data)
+static int kvm_signal_msi(void *opaque, uint64_t address, uint32_t data)
 {
 	struct vm *vm = opaque;
 	struct kvm_msi msi = {.address_lo = address, .address_hi = address >> 32, .data = data};
-	int r = ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi);
-	return r < 0 ? -errno : 0;
+	return ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
-static void pm_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
-{
-	acpi_pm_io(opaque, LAYOUT_PORT_ACPI_PM + offset, data, len, is_write);
-}
+static const struct device_irq_ops kvm_line_ops = {
+    .set_irq = kvm_set_irq,
+    .signal_msi = kvm_signal_msi,
+};
 
-static void gpe_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
+static void device_request(void *opaque, enum device_request why)
 {
-	acpi_pm_io(opaque, LAYOUT_PORT_ACPI_GPE0 + offset, data, len, is_write);
-}
-
-static void post_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
-{
-	(void)opaque;
-	(void)offset;
-	if (!is_write) /* POST codes are a write-only debugging aid */
-		memset(data, 0xFF, len);
+	vm_request_end(opaque, why == DEVICE_REQUEST_POWEROFF ? VM_END_POWEROFF : VM_END_REBOOT);
 }
 
 static int open_console(struct vm *vm, char *err, size_t errlen)
@@ -84,6 +51,7 @@ static int open_console(struct vm *vm, char *err, size_t errlen)
 		vm->console_fd = -1;
 		return 0;
 	default:
+		/* Truncated once per run; a reboot in place keeps appending to it. */
 		vm->console_fd = open(vm->cfg->console_path,
 				      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 		if (vm->console_fd < 0) {
@@ -94,74 +62,93 @@ static int open_console(struct vm *vm, char *err, size_t errlen)
 	}
 }
 
+/* irqfds with MSI routes, resample irqfds and ioeventfds (devices/kvm_irq.h).  Without them
+ * devices still work: MSIs by KVM_SIGNAL_MSI, doorbells as MMIO exits.  MINIVMM_IOEVENTFD=off
+ * keeps the irqfds but makes doorbells MMIO exits, to measure what ioeventfds save
+ * (bench/disk.sh). */
+static void fast_irq_create(struct vm *vm)
+{
+	if (kvm_irq_create(vm->vm_fd, &vm->kvm_irq) < 0)
+		return;
+	vm->irq_ops = kvm_irq_ops(vm->kvm_irq);
+	const char *ioev = getenv("MINIVMM_IOEVENTFD");
+	if (ioev && !strcmp(ioev, "off")) {
+		vm->irq_ops.ioeventfd_add = NULL;
+		vm->irq_ops.ioeventfd_del = NULL;
+	}
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
 	int r = open_console(vm, err, errlen);
 	if (r < 0)
 		return r;
-	struct serial_ops sops = {.set_irq = serial_irq, .opaque = vm};
-	struct acpi_pm_ops pops = {.set_sci = sci_irq, .sleep = acpi_sleep, .opaque = vm};
-	struct pci_bus_ops bops = {.set_irq = pci_set_irq,
-				   .signal_msi = pci_signal_msi,
-				   .reset = machine_reset,
-				   .opaque = vm};
-	const char *what = "serial";
-	if ((r = serial_create(vm->console_fd, &sops, &vm->serial)) < 0)
-		goto fail;
-	what = "rtc";
-	if ((r = rtc_create(vm->mem.size, &vm->rtc)) < 0)
-		goto fail;
-	what = "ACPI PM";
-	if ((r = acpi_pm_create(&pops, &vm->pm)) < 0)
-		goto fail;
-	what = "PCI bus";
-	if ((r = pci_bus_create(&vm->pio, &vm->mmio, &bops, &vm->pci)) < 0)
-		goto fail;
-	i8042_init(&vm->kbd, machine_reset, vm);
-	what = "port registration";
-	if ((r = io_bus_register(&vm->pio, LAYOUT_PORT_COM1, 8, serial_io, vm->serial)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_RTC, 2, rtc_io, vm->rtc)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042, 1, i8042_data_io, &vm->kbd)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, i8042_cmd_io, &vm->kbd)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_POST, 1, post_io, NULL)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_PM, 12, pm_io, vm->pm)) < 0 ||
-	    (r = io_bus_register(&vm->pio, LAYOUT_PORT_ACPI_GPE0, LAYOUT_PORT_ACPI_GPE0_LEN, gpe_io,
-				 vm->pm)) < 0)
-		goto fail;
-	struct storage_env senv = {.pci = vm->pci,
-				   .pio = &vm->pio,
-				   .mem = &vm->mem,
-				   .set_irq = pci_set_irq,
-				   .irq_opaque = vm};
+	fast_irq_create(vm);
+	vm->env = (struct device_env){
+	    .pio = &vm->pio,
+	    .mmio = &vm->mmio,
+	    .mem = &vm->mem,
+	    .loop = vm->loop,
+	    .control = vm->control,
+	    .cfg = vm->cfg,
+	    .console_fd = vm->console_fd,
+	    .irq = &kvm_line_ops,
+	    .fast_irq = vm->kvm_irq ? &vm->irq_ops : NULL,
+	    .request = device_request,
+	    .opaque = vm,
+	};
 	/* Disk modes need the state directory before any disk is opened. */
 	if ((r = vm_state_prepare(vm->cfg, err, errlen)) < 0)
 		return r;
-	/* storage_create's messages name the image and the problem: pass them through. */
-	if ((r = storage_create(&senv, vm->cfg->disks, vm->cfg->ndisks, &vm->storage, err,
-				errlen)) < 0)
-		return r;
-	return 0;
-fail:
-	snprintf(err, errlen, "%s: %s", what, strerror(-r));
-	return r;
+	vm->state_prepared = true;
+	return devices_create(&vm->env, &vm->devices, err, errlen);
 }
 
 void vm_devices_destroy(struct vm *vm)
 {
-	/* vCPUs are stopped: no handler can be running. */
-	storage_destroy(vm->storage);
-	vm->storage = NULL;
-	vm_state_release();
-	pci_bus_destroy(vm->pci);
-	vm->pci = NULL;
-	if (vm->pm)
-		acpi_pm_destroy(vm->pm);
-	vm->pm = NULL;
-	rtc_destroy(vm->rtc);
-	vm->rtc = NULL;
-	serial_destroy(vm->serial);
-	vm->serial = NULL;
+	/* vCPUs are stopped and the loop no longer runs: no handler can be running. */
+	devices_destroy(vm->devices);
+	vm->devices = NULL;
+	if (vm->state_prepared)
+		vm_state_release();
+	vm->state_prepared = false;
+	kvm_irq_destroy(vm->kvm_irq); /* after the devices: none signals an irqfd now */
+	vm->kvm_irq = NULL;
 	if (vm->console_fd > STDERR_FILENO)
 		close(vm->console_fd);
 	vm->console_fd = -1;
+}
+
+struct storage *vm_storage(struct vm *vm)
+{
+	return devices_find(vm->devices, "storage");
+}
+
+/* The in-kernel PICs and IOAPIC as at power-on: every IOAPIC pin masked, the PICs uninitialised
+ * (their edge/level register, which firmware sets, is kept).  The PIT is left to the guest,
+ * which programs it before use. */
+int vm_irqchip_reset(struct vm *vm)
+{
+	for (unsigned id = KVM_IRQCHIP_PIC_MASTER; id <= KVM_IRQCHIP_IOAPIC; id++) {
+		struct kvm_irqchip chip = {.chip_id = id};
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+			return -errno;
+		if (id == KVM_IRQCHIP_IOAPIC) {
+			struct kvm_ioapic_state *io = &chip.chip.ioapic;
+			uint64_t base = io->base_address;
+			memset(io, 0, sizeof(*io));
+			io->base_address = base;
+			for (unsigned pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++)
+				io->redirtbl[pin].fields.mask = 1;
+		} else {
+			struct kvm_pic_state *pic = &chip.chip.pic;
+			uint8_t elcr = pic->elcr, elcr_mask = pic->elcr_mask;
+			memset(pic, 0, sizeof(*pic));
+			pic->elcr = elcr;
+			pic->elcr_mask = elcr_mask;
+		}
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
+			return -errno;
+	}
+	return 0;
 }

@@ -1,6 +1,7 @@
 /* Firmware boot wired into the VM (boot_firmware.h): the BIOS image as a read-only KVM memory
- * slot below 4 GiB and its copy below 1 MiB, fw_cfg and the debug console on their ports, the
- * CMOS CPU count, and the watch for "No bootable device" on the firmware's log. */
+ * slot below 4 GiB and its copy below 1 MiB, fw_cfg and the debug console on their ports, and the
+ * watch for "No bootable device" on the firmware's log.  (The RTC device puts the CPU count in
+ * CMOS itself.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
-#include "devices/rtc.h"
 #include "devices/storage.h"
 #include "lib/log.h"
 #include "vmm/boot_firmware.h"
@@ -94,7 +94,7 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 {
 	struct disk *disks[64];
 	unsigned n = 0;
-	for (struct disk *d; n < 64 && (d = storage_disk(vm->storage, n)); n++)
+	for (struct disk *d; n < 64 && (d = storage_disk(vm_storage(vm), n)); n++)
 		disks[n] = d;
 	char bootorder[2048];
 	int r = firmware_bootorder(vm->cfg->boot, vm->cfg->nboot, disks, n, bootorder,
@@ -154,7 +154,6 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "firmware devices: %s", strerror(-r));
 		return r;
 	}
-	rtc_set_smp_count(vm->rtc, vm->cfg->cpus);
 	return 0;
 }
 

@@ -6,9 +6,12 @@
 
 struct vm;
 
-/* vm_devices.c: the fixed machine (COM1, RTC, i8042, POST port, PCI bus, ACPI PM). */
+/* vm_devices.c: the device environment and its KVM side; every registered device is created
+ * (devices/device.h). */
 int vm_devices_create(struct vm *vm, char *err, size_t errlen);
 void vm_devices_destroy(struct vm *vm);
+struct storage *vm_storage(struct vm *vm); /* the "storage" device, NULL without one */
+int vm_irqchip_reset(struct vm *vm);	   /* in-kernel PIC/IOAPIC to power-on */
 
 /* vm.c: the ACPI configuration of this VM, the same for direct and firmware boot. */
 struct acpi_config;
@@ -21,11 +24,22 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
 void vm_firmware_reset(struct vm *vm);
 void vm_firmware_destroy(struct vm *vm);
 
-/* vm_loop.c: wait for vm->end while feeding console input and catching SIGINT/SIGTERM/SIGHUP. */
+/* vm_loop.c: run the VM's event loop until the VM ends: console input into COM1, SIGINT/SIGTERM/
+ * SIGHUP, end requests (which queue vm_shutdown_job on the worker). */
 void vm_main_loop(struct vm *vm);
 
-/* vm_control.c: start the control socket and register the VM's verbs. */
+/* vm_reboot.c: the in-process reboot (--reboot restart), queued at most once at a time. */
+void vm_reboot_queue(struct vm *vm);
+/* vm.c: on the worker: stop and join the vCPUs, then stop the loop. */
+void vm_shutdown_job(void *opaque);
+/* vm.c: what a boot needs in RAM: ACPI tables, kernel, initrd, boot parameters; then the boot
+ * vCPU's registers. */
+int vm_load_guest(struct vm *vm, char *err, size_t errlen);
+
+/* vm_control.c: start the control socket (on the VM's loop, verbs on its worker), then, once the
+ * devices exist, register the VM's own verbs. */
 int vm_control_start(struct vm *vm, char *err, size_t errlen);
+int vm_control_register(struct vm *vm, char *err, size_t errlen);
 void vm_control_stop(struct vm *vm);
 
 /* vm_snapshot_control.c: the control verb "snapshot take SNAP" (VM paused). */

@@ -29,9 +29,8 @@ static int snapshot_switch(void *opaque, const char *const *layers, const char *
 static int snapshot_args(struct json_object *args, const char **snap, const char **dir, char *err,
 			 size_t errlen)
 {
-	size_t n = args && json_object_is_type(args, json_type_array)
-		       ? json_object_array_length(args)
-		       : 0;
+	size_t n =
+	    args && json_object_is_type(args, json_type_array) ? json_object_array_length(args) : 0;
 	const char *a[3] = {NULL, NULL, NULL};
 	for (size_t i = 0; i < n && i < 3; i++) {
 		struct json_object *v = json_object_array_get_idx(args, i);
@@ -56,9 +55,7 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 	int ret = snapshot_args(args, &snap, &want, err, errlen);
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&vm->lock);
-	bool paused = vm->paused;
-	pthread_mutex_unlock(&vm->lock);
+	bool paused = vm_paused(vm);
 	if (!paused) {
 		snprintf(err, errlen,
 			 "the VM is running: pause it first (minivmm control %s pause), take the "
@@ -66,7 +63,7 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 			 vm->cfg->name);
 		return -EBUSY;
 	}
-	if (!dir || !vm->storage) {
+	if (!dir || !vm_storage(vm)) {
 		snprintf(err, errlen, "the VM has no disks: nothing to snapshot");
 		return -ENOENT;
 	}
@@ -80,7 +77,7 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 			return -EINVAL;
 		}
 	}
-	if ((ret = storage_quiesce(vm->storage, err, errlen)) < 0)
+	if ((ret = storage_quiesce(vm_storage(vm), err, errlen)) < 0)
 		return ret;
 	unsigned n = vm->cfg->ndisks;
 	const char **tops = calloc(n ? n : 1, sizeof(*tops));
@@ -89,10 +86,11 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		struct disk *d = storage_disk(vm->storage, i);
+		struct disk *d = storage_disk(vm_storage(vm), i);
 		tops[i] = d && d->bs && d->media == DISK_MEDIA_HDD ? d->bs->filename : NULL;
 	}
-	ret = vm_snapshot_take_live(dir, snap, tops, n, snapshot_switch, vm->storage, err, errlen);
+	ret =
+	    vm_snapshot_take_live(dir, snap, tops, n, snapshot_switch, vm_storage(vm), err, errlen);
 	free(tops);
 	if (ret < 0)
 		return ret;

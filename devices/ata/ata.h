@@ -111,6 +111,9 @@ struct ata_ops {
 	/* The command ended (dev->tf.status/error final, BSY clear). AHCI posts its D2H FIS here.
 	 * May be NULL. */
 	void (*done)(void *opaque, struct ata_device *dev);
+	/* The last block request in flight has completed (dev->inflight is 0), stale ones after a
+	 * reset included: a transport waiting for its device to go idle wakes here. May be NULL. */
+	void (*idle)(void *opaque, struct ata_device *dev);
 };
 
 /* ATAPI sense (key, ASC, ASCQ). */
@@ -148,6 +151,7 @@ struct ata_device {
 	/* Command state (private to devices/ata/). */
 	enum ata_phase phase;
 	uint32_t generation; /* bumped by reset: stale completions are dropped */
+	unsigned inflight;   /* block requests submitted whose callback has not run */
 	uint8_t *buf;	  /* ATA_BUF_SIZE bytes: PIO blocks, IDENTIFY, ATAPI replies, DSM ranges */
 	size_t buf_pos;	  /* next byte of buf the host reads or writes */
 	size_t drq_end;	  /* end of the current DRQ block in buf */
@@ -195,6 +199,9 @@ static inline bool ata_device_present(const struct ata_device *dev)
 
 /* Reset: the command is cancelled, registers hold the signature (ATA 00/00, ATAPI 14/EB). */
 void ata_device_reset(struct ata_device *dev);
+/* Machine reset: the settings the guest made (write cache, transfer mode, MULTIPLE, tray lock,
+ * NCQ error log) back to their power-on values, then a reset.  The medium stays. */
+void ata_device_power_on(struct ata_device *dev);
 
 /* IDE-style register access honouring the HOB bit; writes shift the previous value into _exp. */
 void ata_reg_write(struct ata_device *dev, enum ata_reg reg, uint8_t val);

@@ -92,6 +92,18 @@ void ata_device_reset(struct ata_device *dev)
 		dev->tf.status = ATA_STAT_DRDY | ATA_STAT_DSC;
 }
 
+void ata_device_power_on(struct ata_device *dev)
+{
+	dev->multiple = 0;
+	dev->write_cache = true;
+	dev->xfer_mode = 0x0C; /* PIO 4 until the guest says otherwise */
+	dev->unit_attention = false;
+	dev->locked = false;
+	memset(&dev->tf, 0, sizeof(dev->tf));
+	memset(&dev->ncq_error, 0, sizeof(dev->ncq_error));
+	ata_device_reset(dev);
+}
+
 /* FEATURE, COUNT and the three LBA registers keep the byte written before the last one (LBA48's
  * "HOB" half): where each one's two bytes lie in the task file. */
 #define ATA_TF(field) offsetof(struct ata_taskfile, field)
@@ -252,6 +264,10 @@ static bool ata_req_claim(struct ata_req *req)
 {
 	struct ata_device *dev = req->dev;
 	ata_lock(dev);
+	/* The block layer is done with the request's memory: a reset waiting for the device to
+	 * go idle may proceed once the count reaches 0. */
+	if (dev->inflight && --dev->inflight == 0 && dev->ops && dev->ops->idle)
+		dev->ops->idle(dev->opaque, dev);
 	if (req->generation != dev->generation) {
 		ata_unlock(dev);
 		ata_req_free(req);
@@ -268,7 +284,10 @@ static int ata_req_submit(struct ata_device *dev, struct ata_req *req, int op, u
 	req->aio.cb = cb;
 	if (!dev->disk->aio)
 		return -ENOMEDIUM;
-	return block_aio_submit(dev->disk->aio, &req->aio);
+	int ret = block_aio_submit(dev->disk->aio, &req->aio);
+	if (ret == 0)
+		dev->inflight++;
+	return ret;
 }
 
 static void ata_simple_cb(struct block_aio_req *aio, int ret)

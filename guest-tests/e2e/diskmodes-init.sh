@@ -4,12 +4,16 @@
 # MiB (default 1).  All I/O is O_DIRECT, every write ends with fsync (a FLUSH CACHE to the disk).
 #   write NAME SECTORS [MIB]   writes /pattern.bin (4 MiB) at MIB, then reports the md5 there
 #   read NAME SECTORS [MIB]    reports the md5 of the 4 MiB at MIB
-#   reboot SECTORS MIB TOKEN   a barrier.  Without TOKEN in the sector at MIB of that disk (the first
+#   reboot SECTORS MIB TOKEN [nowait]
+#                              a barrier.  Without TOKEN in the sector at MIB of that disk (the first
 #                              boot): writes it there, prints "GT: reboot-ready", waits for a line
-#                              on the console and reboots (reboot -f).  With it (after the reboot):
+#                              on the console (not with nowait) and reboots (reboot -f).  With it (after the reboot):
 #                              the lines above the barrier are skipped.  A marker that cannot be
 #                              written or read back powers off with "GT: marker=failed", so a
 #                              broken disk never makes the guest reboot for ever.
+#   cpus NAME                  reports the CPUs Linux brought up as "GT: cpus_NAME=N"
+#   echo                       prints "GT: echo-ready", reads a line from the console and prints it
+#                              back as "GT: echo=LINE" (the serial input works)
 #   churn SECTORS              adds the disk to those of `loop`
 #   loop                       prints "GT: loop started", then writes random data at random places
 #                              (beyond 16 MiB) of every churn disk for ever, "GT: loop=N" each round
@@ -29,7 +33,7 @@ marker_read() { # DEV MIB LEN
 # The marker decides which boot this is before anything else runs.
 skip=0
 set -- $(grep '^reboot ' /dm.conf)
-if [ $# = 4 ]; then
+if [ $# -ge 4 ]; then
 	mdev=$(dev_by_size "$2")
 	if [ -n "$mdev" ] && [ "$(marker_read "$mdev" "$3" ${#4})" = "$4" ]; then
 		skip=1
@@ -57,11 +61,20 @@ while read -r op args; do
 			poweroff -f
 		fi
 		echo "GT: reboot-ready"
-		read -r _go </dev/console # the host's go: nothing it checks is left to a race
+		# the host's go: nothing it checks is left to a race
+		[ "$4" = nowait ] || read -r _go </dev/console
 		echo "GT: rebooting"
 		reboot -f
 		echo "GT: reboot=failed"
 		poweroff -f
+		;;
+	cpus) # NAME
+		echo "GT: cpus_$1=$(grep -c '^processor' /proc/cpuinfo)"
+		;;
+	echo)
+		echo "GT: echo-ready"
+		read -r line </dev/console
+		echo "GT: echo=$line"
 		;;
 	churn) # SECTORS
 		dev=$(dev_by_size "$1")

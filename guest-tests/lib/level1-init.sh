@@ -4,10 +4,12 @@
 # output on the second serial port.  Modules were loaded by the generic /init.
 share=
 cwd=/
+beat=5
 for w in $(cat /proc/cmdline); do
 	case $w in
 	gt.share=*) share=${w#gt.share=} ;;
 	gt.cwd=*) cwd=${w#gt.cwd=} ;;
+	gt.beat=*) beat=${w#gt.beat=} ;;
 	esac
 done
 say() { echo "level1: $*"; }
@@ -39,6 +41,17 @@ mkdir -p "/host$cwd" && mount -t 9p -o "$opts,ro" cwd "/host$cwd" || {
 	say "cannot mount the current directory $cwd"
 	finish 125
 }
+# The heartbeat the host watches (level1.sh, _level1_watch): a counter bumped every $beat seconds.
+# It stops when level 1 freezes (a CPU spinning with interrupts off, a lost wake-up), which its
+# console alone does not always tell.
+(
+	n=0
+	while :; do
+		n=$((n + 1))
+		echo "$n" >"/host$share/heartbeat"
+		sleep "$beat"
+	done
+) </dev/null >/dev/null 2>&1 &
 # Raw line discipline: bytes pass unchanged both ways (the level-2 console does its own echo).
 stty -F /dev/ttyS1 raw -echo
 [ -f "/host$share/interactive" ] && stty -F /dev/ttyS1 opost onlcr

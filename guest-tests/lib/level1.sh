@@ -10,7 +10,12 @@
 #       directory shared writable with the host; files written there are in $GT_SHARE on the host
 #       after the call, until level1_cleanup.  -i keeps stdin interactive (the demo).  A run that
 #       does not finish within SECONDS (default $GT_L1_TIMEOUT or 1800) is killed: exit code 124.
-#       Level 1's own console is kept in $GT_SHARE/console.log.
+#       Level 1's own console is kept in $GT_SHARE/console.log.  A watchdog stops level 1 when its
+#       console reports a soft lockup, RCU stall, oops or panic, or its init's heartbeat stops for
+#       GT_L1_STALL s (45): exit code 124 (froze) or 125 (crashed), the reason in $GT_L1_VERDICT.
+#       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
+#       GT_L1_APPEND (more kernel arguments).
+#   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
 # Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod.
 
@@ -50,6 +55,16 @@ level1_initramfs() { # $1 output file
 	initramfs_build "$1" "$GT_LIB/level1-init.sh" -m "kvm_amd virtio_pci 9pnet_virtio 9p"
 }
 
+# What in level 1's console means its kernel froze or crashed: the soft-lockup and RCU-stall
+# detectors, oopses and panics.  Seen under nested load: soft lockups on both CPUs with an RCU stall,
+# "Fatal exception in interrupt", panics in kvm_amd's shutdown_interception.
+L1_BAD_CONSOLE='watchdog: BUG: soft lockup|rcu: INFO: rcu_[a-z]* (self-)?detected stall|rcu_[a-z]* detected stalls|Kernel panic|Oops|general protection|BUG: (unable to handle|kernel NULL)|Fatal exception'
+
+# The level-1 machine: one CPU by default (see the README, "Without /dev/kvm", for the measurements).
+level1_qemu_args() {
+	echo -accel "${GT_L1_ACCEL:-tcg}" -cpu "${GT_L1_CPU:-max}" -smp "${GT_L1_SMP:-1}" -m "${GT_L1_MEMORY:-4096}"
+}
+
 level1_run() {
 	local timeout=${GT_L1_TIMEOUT:-1800} interactive=0
 	while [ $# -gt 0 ]; do
@@ -59,47 +74,131 @@ level1_run() {
 		*) break ;;
 		esac
 	done
+	GT_L1_VERDICT=""
 	[ $# -gt 0 ] || { echo "level1_run: no command" >&2; return 2; }
 	command -v qemu-system-x86_64 >/dev/null || { echo "level1: qemu-system-x86_64 not installed" >&2; return 125; }
 	GT_SHARE=$(mktemp -d /tmp/gt-level1.XXXXXX) || return 125
 	export GT_SHARE
 	chmod 777 "$GT_SHARE"
 	level1_initramfs "$GT_SHARE/level1.cpio" || return 125
-	# What the command sees: the GT_/MINIVMM_ settings of the caller, and that it is in level 1.
+	# What the command sees: the GT_/MINIVMM_/BENCH_ settings of the caller, and that it is in level 1.
 	{
 		echo "export PATH='$PATH' GT_LEVEL=1 GT_SHARE='$GT_SHARE' HOME=/root TERM='${TERM:-dumb}'"
-		env | grep -E '^(GT|MINIVMM)_[A-Za-z0-9_]*=' | grep -v -E '^GT_(SHARE|LEVEL)=' |
+		env | grep -E '^(GT|MINIVMM|BENCH)_[A-Za-z0-9_]*=' | grep -v -E '^GT_(SHARE|LEVEL)=' |
 			while IFS= read -r kv; do printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"; done
 	} >"$GT_SHARE/env"
 	printf '%q ' exec "$@" >"$GT_SHARE/cmd"
 	echo >>"$GT_SHARE/cmd"
 	[ "$interactive" = 1 ] && : >"$GT_SHARE/interactive"
-	local kernel stdin_redirect=/dev/null rc
+	local kernel stdin_redirect=/dev/null rc qpid
 	kernel=$(gt_kernel)
 	[ "$interactive" = 1 ] && stdin_redirect=/dev/stdin
-	timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${GT_L1_MEMORY:-4096}" \
+	: >"$GT_SHARE/console.log"
+	# shellcheck disable=SC2046
+	# The outer timeout only reaps a QEMU whose watchdog below was itself killed.
+	timeout -k 10 $((timeout + 60)) qemu-system-x86_64 $(level1_qemu_args) \
 		-nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$GT_SHARE/level1.cpio" \
-		-append "console=ttyS0 quiet panic=-1 gt.share=$GT_SHARE gt.cwd=$PWD" \
+		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5}" \
 		-serial "file:$GT_SHARE/console.log" -serial stdio \
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
 		-fsdev "local,id=results,path=$GT_SHARE,security_model=none" \
 		-device virtio-9p-pci,fsdev=results,mount_tag=results \
 		-fsdev "local,id=cwd,path=$PWD,security_model=none,readonly=on,multidevs=remap" \
-		-device virtio-9p-pci,fsdev=cwd,mount_tag=cwd <"$stdin_redirect"
+		-device virtio-9p-pci,fsdev=cwd,mount_tag=cwd <"$stdin_redirect" &
+	qpid=$!
+	_L1_QPID=$qpid
+	_level1_watch "$qpid" "$timeout"
+	wait "$qpid"
 	rc=$?
-	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		echo "level1: killed after ${timeout} s (stuck); last lines of its console:" >&2
-		tail -5 "$GT_SHARE/console.log" >&2
-		return 124
+	_L1_QPID=""
+	if [ -z "$GT_L1_VERDICT" ]; then
+		GT_L1_VERDICT=$(_level1_console_verdict)
+	fi
+	if [ -n "$GT_L1_VERDICT" ]; then
+		echo "$GT_L1_VERDICT" >"$GT_SHARE/verdict"
+		echo "level1: $GT_L1_VERDICT; last lines of its console:" >&2
+		tail -8 "$GT_SHARE/console.log" >&2
+		case $GT_L1_VERDICT in
+		froze* | "timed out"*) return 124 ;;
+		*) [ -f "$GT_SHARE/rc" ] || return 125 ;;
+		esac
 	fi
 	if [ ! -f "$GT_SHARE/rc" ]; then
-		echo "level1: ended without running the command (qemu exit $rc); last lines of its console:" >&2
+		GT_L1_VERDICT="ended without running the command (qemu exit $rc)"
+		echo "$GT_L1_VERDICT" >"$GT_SHARE/verdict"
+		echo "level1: $GT_L1_VERDICT; last lines of its console:" >&2
 		tail -5 "$GT_SHARE/console.log" >&2
 		return 125
 	fi
 	return "$(cat "$GT_SHARE/rc")"
+}
+
+# "crashed: LINE" or "froze: LINE" for the first line of level 1's console that says so, else nothing.
+_level1_console_verdict() {
+	local line
+	line=$(grep -a -m 1 -E "$L1_BAD_CONSOLE" "$GT_SHARE/console.log" 2>/dev/null |
+		tr -d '\r' | sed 's/^\[ *[0-9.]*\] //')
+	[ -n "$line" ] || return 0
+	case $line in
+	*"soft lockup"* | *stall*) echo "froze: $line" ;;
+	*) echo "crashed: $line" ;;
+	esac
+}
+
+# Watches the running level 1 (QEMU pid $1) until it ends; kills it, with the reason in
+# GT_L1_VERDICT, when its console reports a lockup, stall, oops or panic, when its init's heartbeat
+# (a counter in $GT_SHARE/heartbeat, bumped every gt.beat seconds) stops moving for GT_L1_STALL
+# seconds (twice that for the first one, which waits for the boot), or after $2 seconds in all.
+# The stall bound only stops a hang: a loaded host slows level 1 down, it does not stop its clock.
+_level1_watch() {
+	local qpid=$1 timeout=$2 stall=${GT_L1_STALL:-45} start=$SECONDS beat last="" beat_at=$SECONDS
+	local limit
+	while kill -0 "$qpid" 2>/dev/null; do
+		sleep 1
+		GT_L1_VERDICT=$(_level1_console_verdict)
+		[ -z "$GT_L1_VERDICT" ] || break
+		beat=$(cat "$GT_SHARE/heartbeat" 2>/dev/null)
+		if [ "$beat" != "$last" ]; then
+			last=$beat
+			beat_at=$SECONDS
+		fi
+		limit=$stall
+		[ -n "$last" ] || limit=$((stall * 2))
+		if [ $((SECONDS - beat_at)) -gt "$limit" ]; then
+			GT_L1_VERDICT="froze: no heartbeat from level 1's init for $((SECONDS - beat_at)) s"
+			break
+		fi
+		if [ $((SECONDS - start)) -gt "$timeout" ]; then
+			GT_L1_VERDICT="timed out after $timeout s"
+			break
+		fi
+	done
+	[ -n "$GT_L1_VERDICT" ] || return 0
+	# A panic ends QEMU by itself (panic=-1, -no-reboot); give an oops a moment to print its trace.
+	for _ in 1 2 3 4 5; do
+		kill -0 "$qpid" 2>/dev/null || return 0
+		case $GT_L1_VERDICT in crashed*) sleep 1 ;; *) break ;; esac
+	done
+	# $qpid is timeout(1), which passes TERM on to QEMU; a QEMU that ignores it is killed directly.
+	kill -TERM "$qpid" 2>/dev/null
+	for _ in 1 2 3 4 5; do
+		kill -0 "$qpid" 2>/dev/null || return 0
+		sleep 1
+	done
+	pkill -KILL -P "$qpid" 2>/dev/null
+	kill -KILL "$qpid" 2>/dev/null
+}
+
+# Stops a level 1 still running (for a caller's signal trap).
+level1_kill() {
+	[ -n "${_L1_QPID:-}" ] || return 0
+	kill -TERM "$_L1_QPID" 2>/dev/null
+	sleep 2
+	pkill -KILL -P "$_L1_QPID" 2>/dev/null
+	kill -KILL "$_L1_QPID" 2>/dev/null
+	_L1_QPID=""
 }
 
 level1_cleanup() {

@@ -1,4 +1,5 @@
-/* bzImage header parsing with crafted headers, initrd placement, and a full load into guest RAM. */
+/* bzImage header parsing with crafted headers, initrd placement, a full load into guest RAM, and
+ * the boot CPU's registers for it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,6 +157,26 @@ static void test_load(void **state)
 	assert_int_equal(e, (LAYOUT_BOOT_PML4 + 0x1000) | 3);
 	memcpy(&e, guest_memory_ptr(&gm, LAYOUT_BOOT_PML4 + 0x2000 + 8, 8), 8);
 	assert_int_equal(e, (2 * MiB) | 0x83);
+
+	/* the boot CPU: 64-bit mode at the entry, on the boot GDT and page tables just written */
+	struct cpu_boot cpu;
+	bzimage_boot_cpu(&boot, &cpu);
+	assert_int_equal(cpu.regs.rip, boot.entry);
+	assert_int_equal(cpu.regs.rsi, LAYOUT_BOOT_ZERO_PAGE);
+	assert_int_equal(cpu.regs.rsp, LAYOUT_BOOT_STACK);
+	assert_int_equal(cpu.regs.rflags, 0x2);
+	assert_int_equal(cpu.cr3, LAYOUT_BOOT_PML4);
+	assert_int_equal(cpu.cr0 & 0x80000001, 0x80000001); /* PG, PE */
+	assert_int_equal(cpu.cr4 & 0x20, 0x20);		    /* PAE */
+	assert_int_equal(cpu.efer & 0x500, 0x500);	    /* LME, LMA */
+	assert_int_equal(cpu.gdt.base, LAYOUT_BOOT_GDT);
+	assert_true(cpu.cs.l && !cpu.cs.db && cpu.cs.present);
+	assert_true(cpu.ss.db && !cpu.ss.l && cpu.ss.selector == cpu.ds.selector);
+	uint64_t desc;
+	assert_true(cpu.cs.selector + 8u <= cpu.gdt.limit + 1u);
+	memcpy(&desc, guest_memory_ptr(&gm, LAYOUT_BOOT_GDT + cpu.cs.selector, 8), 8);
+	assert_true(desc >> 53 & 1); /* the GDT's code descriptor is 64-bit too */
+	assert_true(desc >> 47 & 1); /* present */
 
 	/* too long a command line, and a missing initrd, fail cleanly */
 	char big[3000];

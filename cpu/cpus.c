@@ -1,0 +1,517 @@
+/* The vCPU state machine and threads (cpus.h).
+ *
+ * One mutex and one condition variable guard every slot and the machine-wide flags.  A vCPU
+ * thread takes the lock only at its checkpoint, between two KVM_RUN calls; a caller that must
+ * wait for a thread (pause, stop, unplug) waits on the condition or joins without the lock, and
+ * marks the slot busy while it works outside the lock so that no other call touches it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/kvm.h>
+
+#include "cpu/cpus.h"
+#include "cpu/vcpu.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct slot {
+	struct cpus *c;
+	unsigned id;
+	struct vcpu *v; /* NULL while ABSENT */
+	enum vcpu_state state;
+	pthread_t thread;
+	bool thread_alive; /* started and not yet joined */
+	bool stop;	   /* the thread must leave its loop */
+	bool holding;	   /* it asked for the machine to end: no KVM_RUN until a reset */
+	bool busy;	   /* a plug or unplug works on it outside the lock */
+};
+
+struct cpus {
+	struct cpu_env env;
+	const struct vcpu_ops *ops;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started;
+	bool pause_requested; /* from cpus_pause() until cpus_resume() */
+	bool paused;	      /* every live thread reached its checkpoint */
+	bool stopping, stopped;
+	struct slot slot[CPUS_MAX];
+};
+
+/* The slot of the vCPU thread running this code, to refuse calls that would wait for it. */
+static __thread struct slot *current_slot;
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only there to interrupt KVM_RUN with EINTR */
+}
+
+static int signal_setup(void)
+{
+	struct sigaction sa = {.sa_handler = kick_handler}; /* no SA_RESTART: KVM_RUN must return */
+	sigemptyset(&sa.sa_mask);
+	return sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0 ? -errno : 0;
+}
+
+/* Get the thread out of KVM_RUN soon.  Under the lock. */
+static void kick(struct slot *s)
+{
+	if (!s->thread_alive)
+		return;
+	/* immediate_exit covers the window before the thread enters KVM_RUN, the signal the time
+	 * inside it; the checkpoint clears it under the lock, so no kick is lost. */
+	s->v->run->immediate_exit = 1;
+	pthread_kill(s->thread, VCPU_KICK_SIGNAL);
+}
+
+static bool present(enum vcpu_state s)
+{
+	return s == VCPU_CREATED || s == VCPU_RUNNING || s == VCPU_PAUSED;
+}
+
+/* Between two KVM_RUNs: wait while paused or holding.  Returns false when the thread must end. */
+static bool checkpoint(struct cpus *c, struct slot *s)
+{
+	bool go = false;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (s->stop)
+			break;
+		if (c->pause_requested) {
+			if (s->state != VCPU_PAUSED) {
+				s->state = VCPU_PAUSED;
+				pthread_cond_broadcast(&c->cond);
+			}
+		} else if (!s->holding) {
+			go = true;
+			break;
+		}
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	if (go)
+		s->v->run->immediate_exit = 0;
+	pthread_mutex_unlock(&c->lock);
+	return go;
+}
+
+static void hold(struct cpus *c, struct slot *s, enum cpu_end why)
+{
+	/* Holding first: the VMM may pause, reset and resume before env->end returns. */
+	pthread_mutex_lock(&c->lock);
+	s->holding = true;
+	pthread_mutex_unlock(&c->lock);
+	c->env.end(c->env.opaque, s->id, why);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct slot *s = arg;
+	struct cpus *c = s->c;
+	current_slot = s;
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu%u", s->id);
+	pthread_setname_np(pthread_self(), name);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (checkpoint(c, s)) {
+		int r = c->ops->run(s->v);
+		if (r == -EINTR)
+			continue;
+		enum cpu_end why = CPU_END_ERROR;
+		if (r < 0)
+			fprintf(stderr, "minivmm: vcpu %u: KVM_RUN: %s\n", s->id, strerror(-r));
+		else if (vcpu_handle_exit(s->v, &why))
+			continue;
+		hold(c, s, why);
+	}
+	return NULL;
+}
+
+/* Under the lock, state already set by the caller. */
+static int start_thread(struct slot *s)
+{
+	/* Every signal blocked in the new thread (it unblocks only the kick): the VMM's own
+	 * signals go to its signalfd, whatever thread plugs the vCPU. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	s->stop = false;
+	int r = pthread_create(&s->thread, NULL, vcpu_thread, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	s->thread_alive = true;
+	return 0;
+}
+
+static int new_vcpu(struct cpus *c, unsigned id, struct vcpu **out)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->id = id;
+	v->env = &c->env;
+	v->fd = -1;
+	int r = c->ops->create(v);
+	if (r == 0)
+		r = c->ops->reset(v, NULL);
+	if (r < 0) {
+		fprintf(stderr, "minivmm: vcpu %u: cannot create it: %s\n", id, strerror(-r));
+		c->ops->destroy(v);
+		free(v);
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **out)
+{
+	if (!env || !out || !env->cpuid || !env->pio || !env->mmio || !env->end ||
+	    env->max_cpus < 1 || env->max_cpus > CPUS_MAX || !(present_mask & 1) ||
+	    (env->max_cpus < 64 && present_mask >> env->max_cpus))
+		return -EINVAL;
+	int r = signal_setup();
+	if (r < 0)
+		return r;
+	struct cpus *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->env = *env;
+	c->ops = env->ops ? env->ops : &vcpu_kvm_ops;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	for (unsigned i = 0; i < CPUS_MAX; i++) {
+		c->slot[i].c = c;
+		c->slot[i].id = i;
+	}
+	for (unsigned i = 0; i < env->max_cpus; i++) {
+		if (!(present_mask >> i & 1))
+			continue;
+		if ((r = new_vcpu(c, i, &c->slot[i].v)) < 0) {
+			cpus_destroy(c);
+			return r;
+		}
+		c->slot[i].state = VCPU_CREATED;
+	}
+	*out = c;
+	return 0;
+}
+
+int cpus_start(struct cpus *c)
+{
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping)
+		r = -ESHUTDOWN;
+	else if (c->started)
+		r = -EALREADY;
+	if (r == 0)
+		c->started = true;
+	for (unsigned i = 0; r == 0 && i < CPUS_MAX; i++) {
+		struct slot *s = &c->slot[i];
+		if (s->state != VCPU_CREATED)
+			continue;
+		s->state = VCPU_RUNNING; /* the thread makes it PAUSED if a pause came first */
+		if ((r = start_thread(s)) < 0) {
+			s->state = VCPU_CREATED;
+			fprintf(stderr, "minivmm: vcpu %u: cannot start its thread: %s\n", i,
+				strerror(-r));
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* Every thread that is not leaving has reached its checkpoint.  Under the lock. */
+static bool all_paused(struct cpus *c)
+{
+	for (unsigned i = 0; i < CPUS_MAX; i++) {
+		const struct slot *s = &c->slot[i];
+		if (s->thread_alive && !s->stop && s->state != VCPU_PAUSED)
+			return false;
+	}
+	return true;
+}
+
+int cpus_pause(struct cpus *c)
+{
+	if (current_slot)
+		return -EDEADLK;
+	bool mine = false;
+	int r;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		if (c->stopping) {
+			r = -ESHUTDOWN;
+			break;
+		}
+		if (!c->pause_requested) { /* (again, if a resume came while we waited) */
+			c->pause_requested = true;
+			mine = true;
+			for (unsigned i = 0; i < CPUS_MAX; i++)
+				kick(&c->slot[i]);
+			pthread_cond_broadcast(&c->cond); /* the holding ones wait on it */
+		}
+		if (!c->paused && all_paused(c)) {
+			c->paused = true;
+			pthread_cond_broadcast(&c->cond); /* other callers waiting for it */
+		}
+		if (c->paused) {
+			r = mine ? 0 : -EALREADY;
+			break;
+		}
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int cpus_resume(struct cpus *c)
+{
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		r = -ESHUTDOWN;
+	} else if (!c->pause_requested) {
+		r = -EALREADY;
+	} else if (!c->paused) {
+		r = -EBUSY;
+	} else {
+		c->pause_requested = c->paused = false;
+		for (unsigned i = 0; i < CPUS_MAX; i++)
+			if (c->slot[i].state == VCPU_PAUSED)
+				c->slot[i].state = VCPU_RUNNING;
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static bool any_busy(struct cpus *c)
+{
+	for (unsigned i = 0; i < CPUS_MAX; i++)
+		if (c->slot[i].busy)
+			return true;
+	return false;
+}
+
+int cpus_stop(struct cpus *c)
+{
+	if (current_slot)
+		return -EDEADLK;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		while (!c->stopped)
+			pthread_cond_wait(&c->cond, &c->lock);
+		pthread_mutex_unlock(&c->lock);
+		return -EALREADY;
+	}
+	c->stopping = true;
+	pthread_cond_broadcast(&c->cond); /* pausers give up */
+	while (any_busy(c))		  /* a plug or unplug finishes (it sees `stopping`) */
+		pthread_cond_wait(&c->cond, &c->lock);
+	for (unsigned i = 0; i < CPUS_MAX; i++) {
+		struct slot *s = &c->slot[i];
+		if (s->thread_alive) {
+			s->stop = true;
+			kick(s);
+		}
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	/* No call changes thread_alive while `stopping` is set: join without the lock. */
+	for (unsigned i = 0; i < CPUS_MAX; i++)
+		if (c->slot[i].thread_alive)
+			pthread_join(c->slot[i].thread, NULL);
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < CPUS_MAX; i++) {
+		struct slot *s = &c->slot[i];
+		s->thread_alive = false;
+		if (s->v)
+			s->state = VCPU_STOPPED;
+	}
+	c->stopped = true;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cpus_reset(struct cpus *c, const struct cpu_boot *boot)
+{
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping) {
+		r = -ESHUTDOWN;
+	} else if (c->started && !c->paused) {
+		r = -EBUSY;
+	} else {
+		/* The threads wait at their checkpoints (or were never started): the fds are ours.
+		 * A slot being plugged gets its reset from the plug. */
+		for (unsigned i = 0; i < CPUS_MAX; i++) {
+			struct slot *s = &c->slot[i];
+			if (!present(s->state) || s->busy)
+				continue;
+			int e = c->ops->reset(s->v, i == 0 ? boot : NULL);
+			if (e < 0 && r == 0)
+				r = e;
+			s->holding = false;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int cpus_plug(struct cpus *c, unsigned id)
+{
+	if (id >= c->env.max_cpus)
+		return -EINVAL;
+	struct slot *s = &c->slot[id];
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping)
+		r = -ESHUTDOWN;
+	else if (present(s->state))
+		r = -EEXIST;
+	else if (!c->started || c->pause_requested || s->busy)
+		r = -EBUSY;
+	else if (s->state != VCPU_ABSENT && s->state != VCPU_PARKED)
+		r = -EINVAL;
+	if (r < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	s->busy = true;
+	struct vcpu *v = s->v;
+	pthread_mutex_unlock(&c->lock);
+
+	if (v) /* re-plug: the AP's power-on state, as a new one gets in new_vcpu() */
+		r = c->ops->reset(v, NULL);
+	else
+		r = new_vcpu(c, id, &v);
+
+	pthread_mutex_lock(&c->lock);
+	if (r == 0 && !s->v) {
+		s->v = v;
+		s->state = VCPU_PARKED; /* until its thread runs */
+	}
+	if (r == 0 && c->stopping)
+		r = -ESHUTDOWN;
+	if (r == 0) {
+		/* Even if a pause came meanwhile: the thread then pauses before its first run. */
+		s->state = VCPU_RUNNING;
+		s->holding = false;
+		if ((r = start_thread(s)) < 0)
+			s->state = VCPU_PARKED;
+	}
+	s->busy = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int cpus_unplug(struct cpus *c, unsigned id)
+{
+	if (id >= c->env.max_cpus)
+		return -EINVAL;
+	if (current_slot)
+		return -EDEADLK;
+	struct slot *s = &c->slot[id];
+	int r = 0;
+	pthread_mutex_lock(&c->lock);
+	if (id == 0)
+		r = -EPERM;
+	else if (c->stopping)
+		r = -ESHUTDOWN;
+	else if (s->state == VCPU_ABSENT || s->state == VCPU_PARKED)
+		r = -ENOENT;
+	else if (!c->started || c->pause_requested || s->busy)
+		r = -EBUSY;
+	else if (s->state != VCPU_RUNNING)
+		r = -EINVAL;
+	if (r < 0) {
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	s->busy = true;
+	s->stop = true;
+	kick(s);
+	pthread_cond_broadcast(&c->cond); /* a holding thread waits on it */
+	pthread_mutex_unlock(&c->lock);
+
+	pthread_join(s->thread, NULL);
+
+	pthread_mutex_lock(&c->lock);
+	s->thread_alive = false;
+	s->stop = false;
+	s->state = VCPU_PARKED;
+	s->busy = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+int cpus_state(struct cpus *c, unsigned id)
+{
+	if (id >= CPUS_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	int st = c->slot[id].state;
+	pthread_mutex_unlock(&c->lock);
+	return st;
+}
+
+unsigned cpus_count_present(struct cpus *c)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < CPUS_MAX; i++)
+		n += present(c->slot[i].state);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+unsigned cpus_max(const struct cpus *c)
+{
+	return c->env.max_cpus;
+}
+
+bool cpus_paused(struct cpus *c)
+{
+	pthread_mutex_lock(&c->lock);
+	bool p = c->paused;
+	pthread_mutex_unlock(&c->lock);
+	return p;
+}
+
+const char *vcpu_state_name(enum vcpu_state s)
+{
+	static const char *const names[] = {
+	    [VCPU_ABSENT] = "absent", [VCPU_CREATED] = "created", [VCPU_RUNNING] = "running",
+	    [VCPU_PAUSED] = "paused", [VCPU_PARKED] = "parked",	  [VCPU_STOPPED] = "stopped",
+	};
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+void cpus_destroy(struct cpus *c)
+{
+	if (!c)
+		return;
+	cpus_stop(c);
+	for (unsigned i = 0; i < CPUS_MAX; i++) {
+		if (c->slot[i].v) {
+			c->ops->destroy(c->slot[i].v);
+			free(c->slot[i].v);
+		}
+	}
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}

@@ -1,0 +1,75 @@
+/* The storage controller for bus=virtio: one virtio-blk PCI function per disk (Linux virtio_blk,
+ * /dev/vda, vdb, ... in command-line order), each with one request queue per vCPU.
+ *
+ *   --disk FILE[,MODE],bus=virtio
+ *
+ * CD-ROMs cannot go on this bus (disk_config_parse refuses them).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/disk.h"
+#include "devices/storage.h"
+#include "devices/virtio/blk/virtio_blk.h"
+#include "devices/virtio/virtio_pci.h"
+
+struct vblk_group {
+	unsigned n;
+	struct virtio_blk *dev[];
+};
+
+static int vblk_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (cfgs[i].media != DISK_MEDIA_HDD) {
+			snprintf(err, errlen, "%s: bus=virtio takes hard disks only",
+				 cfgs[i].path ? cfgs[i].path : "cdrom");
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static void vblk_destroy(void *state)
+{
+	struct vblk_group *g = state;
+	for (unsigned i = g->n; i-- > 0;)
+		virtio_blk_destroy(g->dev[i]);
+	free(g);
+}
+
+static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
+		       char *err, size_t errlen)
+{
+	struct vblk_group *g = calloc(1, sizeof(*g) + n * sizeof(g->dev[0]));
+	if (!g) {
+		snprintf(err, errlen, "bus=virtio: out of memory");
+		return -ENOMEM;
+	}
+	unsigned nq = env->ncpus ? env->ncpus : 1;
+	if (nq > VIRTIO_PCI_MAX_QUEUES)
+		nq = VIRTIO_PCI_MAX_QUEUES;
+	struct virtio_blk_env venv = {
+	    .pci = env->pci, .mem = env->mem, .loop = env->loop, .nqueues = nq};
+	for (unsigned i = 0; i < n; i++) {
+		int r = virtio_blk_create(&venv, disks[i], &g->dev[i]);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: virtio-blk: %s", disks[i]->path, strerror(-r));
+			vblk_destroy(g);
+			return r;
+		}
+		g->n++;
+	}
+	*state = g;
+	return 0;
+}
+
+static const struct storage_controller virtio_blk_controller = {
+    .bus = DISK_BUS_VIRTIO,
+    .name = "virtio-blk",
+    .check = vblk_check,
+    .create = vblk_create,
+    .destroy = vblk_destroy,
+};
+STORAGE_CONTROLLER(virtio_blk_controller);

@@ -1,0 +1,82 @@
+/* The in-process reboot (--reboot restart): a guest reset (0xCF9, i8042 0xFE, triple fault)
+ * resets the machine instead of ending the process, so the pid, the open and locked disks, the
+ * immutable diffs, the console file and the control socket all stay.
+ *
+ * It runs as a job on the VM's worker, because it waits: for the vCPUs to pause and for the
+ * disks' requests in flight, whose completions the event loop (main thread) keeps delivering.
+ * Steps: pause every vCPU; quiesce, then reset, every device (devices/device.h); reset the
+ * in-kernel interrupt controllers; load the ACPI tables, kernel, initrd and boot parameters into
+ * RAM again; put every vCPU in its power-on state with the boot CPU at the kernel's entry; resume.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/worker.h"
+#include "vmm/vm.h"
+#include "vmm/vm_internal.h"
+
+static bool vm_ending(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	bool ending = vm->end != VM_END_NONE;
+	pthread_mutex_unlock(&vm->lock);
+	return ending;
+}
+
+static void reboot_failed(struct vm *vm, const char *what, const char *msg)
+{
+	fprintf(stderr, "minivmm: reboot: %s: %s\n", what, msg);
+	/* The machine is half reset: end it as a failure rather than run it so. */
+	pthread_mutex_lock(&vm->lock);
+	vm->reboot_queued = false;
+	pthread_mutex_unlock(&vm->lock);
+	vm_request_end(vm, VM_END_ERROR);
+}
+
+static void reboot_job(void *opaque)
+{
+	struct vm *vm = opaque;
+	char err[512] = "";
+	if (vm_ending(vm))
+		return;
+	/* A VM the user paused stays paused after its reboot. */
+	int r = vm_pause(vm);
+	bool was_paused = r == -EALREADY;
+	if (r < 0 && !was_paused)
+		return; /* the VM is ending */
+	fprintf(stderr, "minivmm: guest rebooted: resetting the machine\n");
+	if ((r = devices_quiesce(vm->devices, err, sizeof(err))) < 0) {
+		reboot_failed(vm, "waiting for the devices", err);
+		return;
+	}
+	devices_reset(vm->devices);
+	if ((r = vm_irqchip_reset(vm)) < 0) {
+		reboot_failed(vm, "interrupt controllers", strerror(-r));
+		return;
+	}
+	/* Clears the reboot request before the vCPUs run: the new boot may reboot again. */
+	pthread_mutex_lock(&vm->lock);
+	vm->reboot_queued = false;
+	vm->reboots++;
+	pthread_mutex_unlock(&vm->lock);
+	if ((r = vm_load_guest(vm, err, sizeof(err))) < 0) {
+		reboot_failed(vm, "loading the kernel", err);
+		return;
+	}
+	if (!was_paused)
+		vm_resume(vm);
+}
+
+void vm_reboot_queue(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	bool queue = !vm->reboot_queued && vm->end == VM_END_NONE;
+	if (queue)
+		vm->reboot_queued = true;
+	pthread_mutex_unlock(&vm->lock);
+	if (queue && worker_submit(vm->worker, reboot_job, vm) < 0) {
+		fprintf(stderr, "minivmm: reboot: cannot queue it: ending the VM\n");
+		vm_request_end(vm, VM_END_ERROR);
+	}
+}
