@@ -165,16 +165,17 @@ static int load_kernel(struct vm *vm, const struct vm_kernel *k, char *err, size
 
 int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 {
-	if (vm->firmware) {
-		/* The BIOS again from its pristine copy, fw_cfg at power-on; the boot CPU at the reset
-		 * vector (real mode, CS 0xF000 base 0xFFFF0000, IP 0xFFF0), where the image is mapped.
-		 * The firmware gets the ACPI tables through fw_cfg. */
+	if (!vm->kernel) {
+		/* Firmware boot: the pristine BIOS below 1 MiB, fw_cfg at power-on, and CPU 0 at
+		 * the reset vector (F000:FFF0, CS base 0xFFFF0000), where the BIOS image is mapped.
+		 */
 		vm_firmware_reset(vm);
 		int r = cpus_reset(vm->cpus, NULL);
 		if (r < 0)
 			snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
 		return r;
 	}
+	/* Direct boot places the ACPI tables itself; firmware gets them through fw_cfg. */
 	int r = build_acpi(vm, err, errlen);
 	return r < 0 ? r : load_kernel(vm, vm->kernel, err, errlen);
 }
@@ -252,8 +253,6 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	    (r = vm_devices_create(vm, err, errlen)) < 0 ||
 	    (r = vm_control_register(vm, err, errlen)) < 0)
 		return r;
-	/* Without --kernel: the BIOS image, fw_cfg (which names the disks in the boot order) and
-	 * the debug console (vmm/vm_firmware.c). */
 	if (!kernel && (r = vm_firmware_setup(vm, err, errlen)) < 0)
 		return r;
 	if ((r = create_cpus(vm)) < 0) {

@@ -35,10 +35,10 @@ struct cpus;
 struct kvm_cpuid2;
 struct control_server;
 struct storage;
+struct vm_firmware;
 struct event_loop;
 struct kvm_irq;
 struct worker;
-struct vm_firmware;
 
 enum vm_end {
 	VM_END_NONE = 0,
@@ -63,7 +63,7 @@ struct vm {
 	/* irqfds with MSI routes, resample irqfds, ioeventfds (devices/kvm_irq.h) */
 	struct kvm_irq *kvm_irq;
 	struct irq_ops irq_ops;
-	struct vm_firmware *firmware; /* NULL with --kernel */
+	struct vm_firmware *firmware; /* NULL with --kernel (vmm/vm_firmware.c) */
 
 	struct event_loop *loop; /* the VM's one event loop, run by vm_run */
 	struct worker *worker;	 /* waits off the loop: verbs, reboot, stopping the vCPUs */

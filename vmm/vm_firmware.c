@@ -1,6 +1,7 @@
 /* Firmware boot wired into the VM (boot_firmware.h): the BIOS image as a read-only KVM memory
- * slot below 4 GiB and its copy below 1 MiB, fw_cfg and the debug console on their ports, the
- * CMOS CPU count, and the watch for "No bootable device" on the firmware's log. */
+ * slot below 4 GiB and its copy below 1 MiB, fw_cfg and the debug console on their ports, and the
+ * watch for "No bootable device" on the firmware's log.  (The RTC device puts the CPU count in
+ * CMOS itself.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,6 @@
 
 #include "devices/debugcon.h"
 #include "devices/fw_cfg.h"
-#include "devices/device.h"
-#include "devices/rtc.h"
 #include "devices/storage.h"
 #include "lib/log.h"
 #include "vmm/boot_firmware.h"
@@ -155,9 +154,6 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "firmware devices: %s", strerror(-r));
 		return r;
 	}
-	struct rtc *rtc = devices_find(vm->devices, "rtc");
-	if (rtc) /* CMOS 0x5F: SeaBIOS's CPU count */
-		rtc_set_smp_count(rtc, vm->cfg->cpus);
 	return 0;
 }
 
