@@ -19,8 +19,8 @@
 #                              (beyond 16 MiB) of every churn disk for ever, "GT: loop=N" each round
 echo "GT: booted"
 dev_by_size() {
-	for d in /sys/block/sd*; do
-		[ "$(cat "$d/size")" = "$1" ] && basename "$d" && return
+	for d in /sys/block/sd* /sys/block/vd*; do
+		[ -e "$d/size" ] && [ "$(cat "$d/size")" = "$1" ] && basename "$d" && return
 	done
 }
 md5_at() { # DEV MIB

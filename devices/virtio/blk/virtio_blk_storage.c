@@ -39,6 +39,15 @@ static void vblk_destroy(void *state)
 	free(g);
 }
 
+/* A guest reboot in the same process: each function back to power-on (it waits for requests
+ * in flight itself, though storage_drain has already let them finish). */
+static void vblk_reset(void *state)
+{
+	struct vblk_group *g = state;
+	for (unsigned i = 0; i < g->n; i++)
+		virtio_blk_reset(g->dev[i]);
+}
+
 static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
 		       char *err, size_t errlen)
 {
@@ -71,5 +80,6 @@ static const struct storage_controller virtio_blk_controller = {
     .check = vblk_check,
     .create = vblk_create,
     .destroy = vblk_destroy,
+    .reset = vblk_reset,
 };
 STORAGE_CONTROLLER(virtio_blk_controller);
