@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "devices/acpi_cpu_hotplug.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 enum { REG_SEL = 0, REG_FLAGS = 4, REG_CMD = 5, REG_DATA = 8 };
 enum { CMD_NEXT_EVENT = 0, CMD_OST_EVENT = 1, CMD_OST_STATUS = 2, CMD_CPU_ID = 3 };

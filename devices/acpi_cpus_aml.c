@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "devices/acpi_dsdt.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define MUTEX "CPLK"
 #define FOREVER 0xFFFF

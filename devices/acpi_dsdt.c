@@ -1,9 +1,9 @@
 /* The DSDT: \_S5, the PCI host bridge with its windows and interrupt routing, the legacy ISA
  * devices Linux finds only through ACPI (COM1, RTC, i8042), and the processors.  Port numbers and
- * interrupts come from vmm/layout.h so the tables always agree with the devices. */
+ * interrupts come from memory/layout.h so the tables always agree with the devices. */
 #include "devices/acpi_dsdt.h"
 #include "devices/acpi_pm.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 /* Name (name, EisaId (id)) */
 static void name_eisaid(struct aml *a, const char *name, const char *id)

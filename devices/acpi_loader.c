@@ -10,7 +10,7 @@
 
 #include "devices/acpi_loader.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define RSDP_LEN 36
 #define TABLES_START 64 /* the FACS follows the RSDP at the first 64-byte boundary */

@@ -1,5 +1,5 @@
 /* ACPI fixed hardware (ACPI 6.4 section 4.8): PM1a event block (status, enable), PM1a control,
- * the PM timer and the GPE0 block, at the ports of vmm/layout.h.
+ * the PM timer and the GPE0 block, at the ports of memory/layout.h.
  *
  * Registers are modelled byte by byte, so any 1, 2 or 4-byte access inside one block works the way
  * a byte-lane decoder would; status bits are write-1-to-clear.  There is no SMI handler, so the
@@ -19,7 +19,7 @@
 #include "devices/acpi_pm.h"
 #include "devices/device.h"
 #include "devices/io_bus.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define PM_TMR_HZ 3579545ULL
 #define PM_TMR_MASK 0xFFFFFFu

@@ -1,5 +1,5 @@
 /* ACPI fixed hardware: PM1a event and control blocks, the PM timer, and GPE0 (ports in
- * vmm/layout.h).
+ * memory/layout.h).
  *
  * Pure device logic: the VM wires acpi_pm_io() to the port ranges and supplies the two callbacks.
  * Writing SLP_TYP|SLP_EN to PM1a_CNT calls ops->sleep (S5 = power off); a status bit that is both

@@ -10,7 +10,7 @@
 #include "devices/acpi.h"
 #include "devices/acpi_dsdt.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define HDR_LEN 36
 #define RSDP_LEN 36

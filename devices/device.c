@@ -21,6 +21,17 @@ void device_register(const struct device_ops *ops, enum device_level level)
 		fprintf(stderr, "minivmm: device %s not registered\n", ops->name);
 }
 
+int device_add_verb(const struct device_env *env, const char *verb, const char *usage,
+		    device_verb_fn fn, void *opaque, char *err, size_t errlen)
+{
+	if (!env->add_verb)
+		return 0;
+	int r = env->add_verb(env->control, verb, usage, fn, opaque);
+	if (r < 0)
+		snprintf(err, errlen, "control verb %s: %s", verb, strerror(-r));
+	return r;
+}
+
 struct device_instance {
 	const struct device_ops *ops;
 	void *state;

@@ -29,7 +29,7 @@ struct io_bus;
 struct pci_bus;
 struct guest_memory;
 struct event_loop;
-struct control_server;
+struct json_object;
 struct vm_config;
 struct irq_ops;
 
@@ -56,14 +56,23 @@ struct device_irq_ops {
 	int (*signal_msi)(void *opaque, uint64_t address, uint32_t data);
 };
 
+/* A control verb (`minivmm control NAME VERB ARGS...`): runs on the VM's worker, one at a time.
+ * Fill `result` (a JSON object) and return 0, or -errno with a one-line message in err. */
+typedef int (*device_verb_fn)(void *opaque, struct json_object *args, struct json_object *result,
+			      char *err, size_t errlen);
+
 struct device_env {
 	struct io_bus *pio, *mmio;
 	struct pci_bus *pci; /* NULL before DEVICE_LEVEL_BUS has run */
 	const struct guest_memory *mem;
-	struct event_loop *loop;	/* the VM's loop: runs on the VM's main thread */
-	struct control_server *control; /* NULL: no control verbs (tests) */
-	const struct vm_config *cfg;	/* the command line (vmm/vm_config.h) */
-	int console_fd;			/* where the console's output goes, -1 for none */
+	struct event_loop *loop; /* the VM's loop: runs on the VM's main thread */
+	/* Registers a control verb with the VM's control server (vmm); NULL: no verbs (tests).
+	 * Devices call device_add_verb. */
+	int (*add_verb)(void *control, const char *verb, const char *usage, device_verb_fn fn,
+			void *opaque);
+	void *control;
+	const struct vm_config *cfg; /* the command line (vmm/vm_config.h) */
+	int console_fd;		     /* where the console's output goes, -1 for none */
 	const struct device_irq_ops *irq;
 	/* Kernel-side delivery: irqfds with MSI routes, resample irqfds, ioeventfds
 	 * (devices/irq_ops.h); NULL: devices use irq (and MMIO exits for doorbells). */
@@ -81,6 +90,9 @@ struct device_ops {
 };
 
 void device_register(const struct device_ops *ops, enum device_level level);
+/* Register a control verb through env (0 without a control server); -errno with a message. */
+int device_add_verb(const struct device_env *env, const char *verb, const char *usage,
+		    device_verb_fn fn, void *opaque, char *err, size_t errlen);
 #define DEVICE(var, level)                                                                         \
 	static void __attribute__((constructor)) var##_device_register(void)                       \
 	{                                                                                          \

@@ -8,7 +8,7 @@
 #include "devices/device.h"
 #include "devices/i8042.h"
 #include "devices/io_bus.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04

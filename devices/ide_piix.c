@@ -16,7 +16,7 @@
 
 #include "devices/ide.h"
 #include "devices/io_bus.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static const struct {
 	uint16_t cmd, ctl;

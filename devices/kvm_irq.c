@@ -13,7 +13,7 @@
 #include <linux/kvm.h>
 
 #include "devices/kvm_irq.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define KVM_IRQ_FIRST_MSI_GSI LAYOUT_IOAPIC_PINS
 #define KVM_IRQ_MAX_MSI 1024 /* routes; KVM allows 4096 entries on x86 */

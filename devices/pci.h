@@ -15,7 +15,7 @@
 
 #include "devices/io_bus.h"
 #include "devices/irq_ops.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define PCI_SLOTS 32
 #define PCI_CONFIG_SIZE 256

@@ -5,7 +5,7 @@
 
 #include "devices/device.h"
 #include "devices/io_bus.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static void post_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {

@@ -10,7 +10,7 @@
 #include "devices/rtc.h"
 #include "vmm/vm_config.h" /* the vCPU count, as devices/storage.c reads the disks */
 #include "memory/guest_memory.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 enum {
 	REG_SEC = 0x00,

@@ -10,7 +10,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "devices/serial.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define FIFO_SIZE 16
 

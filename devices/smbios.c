@@ -8,7 +8,7 @@
 
 #include "devices/smbios.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define VENDOR "minivmm"
 #define BIOS_DATE "01/01/2026"

@@ -459,7 +459,6 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 				   .mem = env->mem,
 				   .set_irq = env->irq->set_irq,
 				   .irq_opaque = env->opaque,
-				   .control = env->control,
 				   .loop = env->loop,
 				   .ncpus = env->cfg->cpus};
 	struct storage *s;
@@ -467,7 +466,7 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);
 	if (r < 0)
 		return r;
-	if (env->control && (r = storage_register_verbs(s, env->control, err, errlen)) < 0) {
+	if ((r = storage_register_verbs(s, env, err, errlen)) < 0) {
 		storage_destroy(s);
 		return r;
 	}

@@ -25,7 +25,7 @@
 struct pci_bus;
 struct io_bus;
 struct guest_memory;
-struct control_server;
+struct device_env;
 struct event_loop;
 
 /* What a controller may use of the machine. */
@@ -36,9 +36,8 @@ struct storage_env {
 	/* Drive an interrupt line (ISA IRQ / GSI); edge-triggered lines are raised and lowered. */
 	int (*set_irq)(void *opaque, unsigned gsi, bool level);
 	void *irq_opaque;
-	struct control_server *control; /* may be NULL: no control verbs */
-	struct event_loop *loop;	/* NULL: storage runs a loop of its own on an I/O thread */
-	unsigned ncpus; /* vCPUs: virtio-blk gives each its own request queue */
+	struct event_loop *loop; /* NULL: storage runs a loop of its own on an I/O thread */
+	unsigned ncpus;		 /* vCPUs: virtio-blk gives each its own request queue */
 };
 
 struct storage_controller {
@@ -100,6 +99,7 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			  unsigned n, char *err, size_t errlen);
 
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
-int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen);
+int storage_register_verbs(struct storage *s, const struct device_env *env, char *err,
+			   size_t errlen);
 
 #endif

@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "devices/storage.h"
-#include "vmm/control.h"
+#include "devices/device.h"
 
 /* The string arguments of a request, at most `max`. */
 static int storage_args(struct json_object *args, const char **out, int max, char *err,
@@ -90,14 +90,12 @@ static int verb_cdrom_insert(void *opaque, struct json_object *args, struct json
 	return ret;
 }
 
-int storage_register_verbs(struct storage *s, struct control_server *srv, char *err, size_t errlen)
+int storage_register_verbs(struct storage *s, const struct device_env *env, char *err,
+			   size_t errlen)
 {
-	int r = control_register_verb(srv, "cdrom-eject", "cdrom-eject [--force] [DRIVE]",
-				      verb_cdrom_eject, s);
-	if (r == 0)
-		r = control_register_verb(srv, "cdrom-insert", "cdrom-insert ISO [DRIVE]",
-					  verb_cdrom_insert, s);
-	if (r < 0)
-		snprintf(err, errlen, "control verbs cdrom-eject/cdrom-insert: %s", strerror(-r));
-	return r;
+	int r = device_add_verb(env, "cdrom-eject", "cdrom-eject [--force] [DRIVE]",
+				verb_cdrom_eject, s, err, errlen);
+	return r ? r
+		 : device_add_verb(env, "cdrom-insert", "cdrom-insert ISO [DRIVE]",
+				   verb_cdrom_insert, s, err, errlen);
 }

@@ -4,7 +4,7 @@
 #include <errno.h>
 
 #include "memory/e820.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static int add(struct e820_entry *out, unsigned max, unsigned *n, uint64_t addr, uint64_t end,
 	       uint32_t type)

@@ -1,4 +1,4 @@
-/* The BIOS e820 memory map minivmm gives the guest, derived only from vmm/layout.h and the RAM size
+/* The BIOS e820 memory map minivmm gives the guest, derived only from memory/layout.h and the RAM size
  * (pure, unit-tested). */
 #ifndef MINIVMM_MEMORY_E820_H
 #define MINIVMM_MEMORY_E820_H

@@ -6,7 +6,7 @@
 #include <linux/kvm.h>
 
 #include "memory/guest_memory.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 int guest_memory_create(struct guest_memory *gm, uint64_t size)
 {

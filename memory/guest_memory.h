@@ -1,5 +1,5 @@
 /* Guest RAM: one anonymous mapping, seen by the guest as low RAM [0, min(ram, 3 GiB)) and, for the
- * rest, high RAM from 4 GiB (vmm/layout.h).
+ * rest, high RAM from 4 GiB (memory/layout.h).
  *
  * guest_memory_ptr() is THE checked accessor: every device and loader turns a guest-physical range
  * into a host pointer only through it, so a guest-chosen address can never reach outside RAM.

@@ -17,7 +17,7 @@
 
 #include "devices/acpi.h"
 #include "vmm/command.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 struct dump {
 	const uint8_t *buf;

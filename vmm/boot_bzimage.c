@@ -11,7 +11,7 @@
 #include "memory/guest_memory.h"
 #include "storage/endian.h"
 #include "vmm/boot_bzimage.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 /* Offsets in the boot sector / zero page (struct boot_params, struct setup_header). */
 #define BP_ACPI_RSDP 0x070

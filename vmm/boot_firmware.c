@@ -12,7 +12,7 @@
 #include "memory/e820.h"
 #include "storage/endian.h"
 #include "vmm/boot_firmware.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 /* KVM's real-mode helper pages (vmm/vm.c), reserved in the map the firmware hands on. */
 #define KVM_HELPER_PAGES_START 0xFFFBC000ULL

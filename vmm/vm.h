@@ -28,7 +28,7 @@
 #include "devices/irq_ops.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 #include "vmm/vm_config.h"
 
 struct cpus;

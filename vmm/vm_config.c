@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 #include "vmm/vm_config.h"
 
 const char vm_config_usage[] =

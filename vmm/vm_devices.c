@@ -12,6 +12,7 @@
 
 #include "devices/device.h"
 #include "devices/kvm_irq.h"
+#include "vmm/control.h"
 #include "vmm/vm.h"
 #include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
@@ -78,6 +79,13 @@ static void fast_irq_create(struct vm *vm)
 	}
 }
 
+/* Devices register verbs through their env, without knowing the control server. */
+static int add_verb(void *control, const char *verb, const char *usage, device_verb_fn fn,
+		    void *opaque)
+{
+	return control_register_verb(control, verb, usage, fn, opaque);
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
 	int r = open_console(vm, err, errlen);
@@ -89,6 +97,7 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    .mmio = &vm->mmio,
 	    .mem = &vm->mem,
 	    .loop = vm->loop,
+	    .add_verb = vm->control ? add_verb : NULL,
 	    .control = vm->control,
 	    .cfg = vm->cfg,
 	    .console_fd = vm->console_fd,

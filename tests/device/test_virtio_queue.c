@@ -16,7 +16,7 @@
 #include "memory/guest_memory.h"
 #include "memory/sg_list.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define RAM (16 * MiB)
 #define QSIZE 8

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "devices/acpi_cpu_hotplug.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define BASE LAYOUT_PORT_CPU_HOTPLUG
 

@@ -14,7 +14,7 @@
 
 #include "devices/acpi_loader.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define MEM_SIZE (2 * MiB)
 static uint8_t mem[MEM_SIZE]; /* guest-physical 0..2 MiB */

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "devices/acpi_pm.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define PM1_STS (LAYOUT_PORT_ACPI_PM + 0)
 #define PM1_EN (LAYOUT_PORT_ACPI_PM + 2)

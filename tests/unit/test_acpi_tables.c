@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "devices/acpi.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define GPA LAYOUT_ACPI_START
 #define BUF_SIZE LAYOUT_ACPI_SIZE

@@ -18,7 +18,7 @@
 #include "devices/debugcon.h"
 #include "storage/endian.h"
 #include "vmm/boot_firmware.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static char *write_temp(size_t size)
 {

@@ -13,7 +13,7 @@
 #include "memory/guest_memory.h"
 #include "storage/endian.h"
 #include "vmm/boot_bzimage.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 #define IMG_SIZE (64 * 1024)
 

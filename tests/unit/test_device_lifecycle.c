@@ -24,7 +24,7 @@
 #include "devices/io_bus.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 #include "vmm/vm_config.h"
 
 /* --- fake devices: a log of calls --- */

@@ -16,7 +16,7 @@
 #include "devices/io_bus.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 /* --- io_bus --- */
 

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "memory/e820.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 /* Type of the entry covering addr, 0 if none; also checks the map is sorted and disjoint. */
 static uint32_t type_at(const struct e820_entry *m, int n, uint64_t addr)

@@ -13,7 +13,7 @@
 
 #include "devices/fw_cfg.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 struct fx {
 	struct guest_memory gm;

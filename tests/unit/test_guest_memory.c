@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "memory/guest_memory.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static void test_low_only(void **state)
 {

@@ -11,7 +11,7 @@
 
 #include "devices/io_bus.h"
 #include "devices/pci.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 struct fake {
 	struct io_bus pio, mmio;

@@ -14,7 +14,7 @@
 
 #include "devices/smbios.h"
 #include "storage/endian.h"
-#include "vmm/layout.h"
+#include "memory/layout.h"
 
 static uint8_t sum(const uint8_t *p, size_t n)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/layout.h"
+#include "memory/layout.h"
 #include "vmm/vm_config.h"
 
 #define HOST_MIB 8192

@@ -1,7 +1,7 @@
 /* minivmm's x86 machine: where things live in guest-physical memory, port space and interrupts.
  * One place, so that the e820 map, the ACPI tables and the devices always agree. */
-#ifndef MINIVMM_VMM_LAYOUT_H
-#define MINIVMM_VMM_LAYOUT_H
+#ifndef MINIVMM_MEMORY_LAYOUT_H
+#define MINIVMM_MEMORY_LAYOUT_H
 
 #define KiB (1024ULL)
 #define MiB (1024ULL * KiB)
