@@ -3,20 +3,22 @@
  * Each entry is 16 bytes: data base address (64 bits), then DBC in bits 21:0 of the last dword,
  * the byte count minus one (so a zero DBC is one byte, never zero: no entry can stall the walk,
  * CVE-2014-9718). The walk stops at PRDTL entries or at the length asked for, whichever comes
- * first, and every entry and buffer goes through guest_memory_ptr.
+ * first; entries are read with guest_memory_read and buffers go through the one scatter-gather
+ * walker (memory/sg_list.h).
  */
 #include <errno.h>
 
 #include "devices/ahci_internal.h"
 #include "memory/guest_memory.h"
+#include "memory/sg_list.h"
 #include "storage/endian.h"
 
 int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
 		   int iov_max, uint64_t len, uint64_t *mapped)
 {
-	uint64_t got = 0;
-	int n = 0;
-	while (got < len && w->idx < w->prdtl) {
+	struct sg_list sg;
+	sg_list_init(&sg, mem, iov, (unsigned)iov_max, len);
+	while (sg.bytes < len && w->idx < w->prdtl) {
 		uint8_t prd[PRD_SIZE];
 		uint64_t gpa = w->ctba + CMDT_PRDT + (uint64_t)w->idx * PRD_SIZE;
 		if (guest_memory_read(mem, gpa, prd, sizeof(prd)) < 0)
@@ -30,28 +32,24 @@ int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct i
 			continue;
 		}
 		uint64_t piece = size - w->off;
-		if (piece > len - got)
-			piece = len - got;
-		uint8_t *host = guest_memory_ptr(mem, dba + w->off, piece);
-		if (!host || dba + w->off < dba)
+		if (piece > len - sg.bytes)
+			piece = len - sg.bytes;
+		if (dba + w->off < dba)
 			return -EFAULT;
-		if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == host) {
-			iov[n - 1].iov_len += piece;
-		} else {
-			if (n == iov_max)
-				break; /* the caller continues from here next time */
-			iov[n++] = (struct iovec){host, piece};
-		}
-		got += piece;
+		int r = sg_list_add(&sg, dba + w->off, piece);
+		if (r == -ENOSPC)
+			break; /* iov is full: the caller continues from here next time */
+		if (r < 0)
+			return -EFAULT;
 		w->off += piece;
 		if (w->off == size) {
 			w->idx++;
 			w->off = 0;
 		}
 	}
-	w->done += got;
-	*mapped = got;
-	return n;
+	w->done += sg.bytes;
+	*mapped = sg.bytes;
+	return (int)sg.n;
 }
 
 int ahci_prdt_covers(const struct guest_memory *mem, const struct ahci_prdt *w, uint64_t len)

@@ -4,14 +4,15 @@
  * A PRD entry is {u32 address, u16 byte count (0 = 64 KiB), u16 flags (bit 15: end of table)}.
  * The walk is bounded by IDE_PRD_MAX_ENTRIES and every segment goes through guest_memory_ptr, so
  * a table that loops, never ends or points outside RAM fails the command instead of hanging the
- * VMM or touching host memory (CVE-2014-9718). Segments are handed to the block layer as they are:
- * no copy.
+ * VMM or touching host memory (CVE-2014-9718). Segments go through the one scatter-gather walker
+ * (memory/sg_list.h) and reach the block layer as they are: no copy.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "devices/ide.h"
 #include "memory/guest_memory.h"
+#include "memory/sg_list.h"
 #include "storage/endian.h"
 
 static struct ide_channel *ide_bm_channel(struct ide_piix *ide, uint64_t offset)
@@ -158,31 +159,29 @@ static int ide_dma_map(void *opaque, struct ata_device *dev, struct iovec *iov, 
 {
 	struct ide_channel *ch = opaque;
 	struct ide_bmdma *bm = &ch->bm;
-	int n = 0, err = 0;
+	int err = 0;
+	struct sg_list sg;
 	(void)dev;
 	*mapped = 0;
 	if (!(bm->cmd & BM_CMD_START))
 		return -ECANCELED; /* the guest stopped the engine mid-transfer */
-	while (len && n < iov_max) {
+	sg_list_init(&sg, ch->ide->env.mem, iov, (unsigned)iov_max, len);
+	while (sg.bytes < len) {
 		if (!bm->seg_left && !ide_prd_next(ch, &err))
 			break;
-		size_t take = bm->seg_left < len ? bm->seg_left : len;
-		void *p = guest_memory_ptr(ch->ide->env.mem, bm->seg_addr, take);
-		if (!p) {
-			err = -EFAULT;
-			break;
-		}
-		iov[n++] = (struct iovec){p, take};
-		bm->seg_addr += take;
+		uint64_t take = bm->seg_left < len - sg.bytes ? bm->seg_left : len - sg.bytes;
+		int r = sg_list_add(&sg, bm->seg_addr, take);
+		if (r == -ENOSPC)
+			break; /* iov is full: the caller maps the rest next time */
+		if (r < 0)
+			return -EFAULT;
+		bm->seg_addr += (uint32_t)take;
 		bm->seg_left -= (uint32_t)take;
-		len -= take;
-		*mapped += take;
 	}
-	if (err) {
-		*mapped = 0;
+	if (err)
 		return err;
-	}
-	return n;
+	*mapped = sg.bytes;
+	return (int)sg.n;
 }
 
 /* Walk the table as ide_dma_map would, then put the walk back where it was. */

@@ -4,8 +4,8 @@
  * Each segment goes through guest_memory_ptr (the one checked accessor), so a segment that wraps,
  * leaves RAM or touches an MMIO hole is refused; the list also has a cap on segments and on total
  * bytes, so a hostile descriptor table cannot make the device allocate or loop without bound.
- * Adjacent segments are merged into one iovec entry.  Virtqueues use it today; AHCI PRDTs, IDE
- * BMDMA and NVMe PRPs are meant to add their entries with sg_list_add as well.
+ * Adjacent segments are merged into one iovec entry.  Virtqueues, AHCI PRDTs and IDE BMDMA add
+ * their entries with sg_list_add; so must every new controller (NVMe PRPs, SCSI SGLs).
  */
 #ifndef MINIVMM_MEMORY_SG_LIST_H
 #define MINIVMM_MEMORY_SG_LIST_H
