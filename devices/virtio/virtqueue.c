@@ -26,18 +26,12 @@ void vq_reset(struct virtqueue *vq, uint16_t max_size)
 	*vq = (struct virtqueue){.size = max_size, .msix_vector = 0xFFFF};
 }
 
-int vq_enable(struct virtqueue *vq, const struct guest_memory *mem)
+int vq_map(struct virtqueue *vq, const struct guest_memory *mem, uint64_t avail_len,
+	   uint64_t used_len)
 {
-	uint16_t n = vq->size;
-	if (vq->packed)
-		return vq_packed_enable(vq, mem);
-	if (n == 0 || n > VQ_MAX_SIZE || (n & (n - 1)))
-		return -EINVAL;
-	if ((vq->desc_gpa % 16) || (vq->avail_gpa % 2) || (vq->used_gpa % 4))
-		return -EINVAL;
-	uint8_t *d = guest_memory_ptr(mem, vq->desc_gpa, (uint64_t)DESC_SIZE * n);
-	uint8_t *a = guest_memory_ptr(mem, vq->avail_gpa, avail_bytes(n));
-	uint8_t *u = guest_memory_ptr(mem, vq->used_gpa, used_bytes(n));
+	uint8_t *d = guest_memory_ptr(mem, vq->desc_gpa, (uint64_t)DESC_SIZE * vq->size);
+	uint8_t *a = guest_memory_ptr(mem, vq->avail_gpa, avail_len);
+	uint8_t *u = guest_memory_ptr(mem, vq->used_gpa, used_len);
 	if (!d || !a || !u)
 		return -EFAULT;
 	vq->mem = mem;
@@ -48,6 +42,28 @@ int vq_enable(struct virtqueue *vq, const struct guest_memory *mem)
 	vq->signalled_valid = false;
 	vq->enabled = true;
 	return 0;
+}
+
+bool vq_signal_window(struct virtqueue *vq, uint16_t *old, uint16_t *now)
+{
+	bool valid = vq->signalled_valid;
+	*old = vq->signalled_used;
+	*now = vq->used_idx;
+	vq->signalled_used = *now;
+	vq->signalled_valid = true;
+	return valid;
+}
+
+int vq_enable(struct virtqueue *vq, const struct guest_memory *mem)
+{
+	uint16_t n = vq->size;
+	if (vq->packed)
+		return vq_packed_enable(vq, mem);
+	if (n == 0 || n > VQ_MAX_SIZE || (n & (n - 1)))
+		return -EINVAL;
+	if ((vq->desc_gpa % 16) || (vq->avail_gpa % 2) || (vq->used_gpa % 4))
+		return -EINVAL;
+	return vq_map(vq, mem, avail_bytes(n), used_bytes(n));
 }
 
 /* The ring indices are 2-byte aligned (checked in vq_enable): read and write them whole. */
@@ -173,10 +189,8 @@ bool vq_should_notify(struct virtqueue *vq)
 	if (!vq->event_idx)
 		return !(load16(vq->avail) & VRING_AVAIL_F_NO_INTERRUPT);
 	uint16_t event = load16(vq->avail + 4 + 2 * (size_t)vq->size);
-	uint16_t old = vq->signalled_used, now = vq->used_idx;
-	bool valid = vq->signalled_valid;
-	vq->signalled_used = now;
-	vq->signalled_valid = true;
+	uint16_t old, now;
+	bool valid = vq_signal_window(vq, &old, &now);
 	/* 2.7.10.2: interrupt when used_event lies in (old, now] */
 	return !valid || (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }

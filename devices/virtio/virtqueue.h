@@ -89,5 +89,12 @@ bool vq_more_after_idle(struct virtqueue *vq);
  * a writable one; sg_list_add's errors). */
 void vq_elem_start(struct vq_elem *e, const struct guest_memory *mem, uint16_t head);
 int vq_elem_add(struct vq_elem *e, uint64_t addr, uint32_t len, bool writable);
+/* For both layouts: map the descriptor table (size entries) and the driver (avail) and device
+ * (used) areas of the given lengths, and start at index 0; -EFAULT when one is not all RAM. */
+int vq_map(struct virtqueue *vq, const struct guest_memory *mem, uint64_t avail_len,
+	   uint64_t used_len);
+/* For both layouts: the used positions (old, now] not yet decided on for an interrupt, now
+ * recorded as decided; false when no decision was made before (the first one interrupts). */
+bool vq_signal_window(struct virtqueue *vq, uint16_t *old, uint16_t *now);
 
 #endif

@@ -23,20 +23,11 @@ int vq_packed_enable(struct virtqueue *vq, const struct guest_memory *mem)
 		return -EINVAL;
 	if ((vq->desc_gpa % 16) || (vq->avail_gpa % 4) || (vq->used_gpa % 4))
 		return -EINVAL;
-	uint8_t *d = guest_memory_ptr(mem, vq->desc_gpa, (uint64_t)DESC_SIZE * n);
-	uint8_t *drv = guest_memory_ptr(mem, vq->avail_gpa, 4);
-	uint8_t *dev = guest_memory_ptr(mem, vq->used_gpa, 4);
-	if (!d || !drv || !dev)
-		return -EFAULT;
-	vq->mem = mem;
-	vq->desc = d;
-	vq->avail = drv;
-	vq->used = dev;
-	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+	int r = vq_map(vq, mem, 4, 4); /* the driver and device event areas */
+	if (r < 0)
+		return r;
 	vq->avail_wrap = vq->used_wrap = true; /* 2.8.1: both counters start at 1 */
-	vq->signalled_valid = false;
-	put_le32(dev, 0); /* notifications enabled */
-	vq->enabled = true;
+	put_le32(vq->used, 0);		       /* notifications enabled */
 	return 0;
 }
 
@@ -152,10 +143,8 @@ bool vq_packed_should_notify(struct virtqueue *vq)
 	    __ATOMIC_SEQ_CST); /* used descriptors before the driver's event read */
 	uint32_t ev = __atomic_load_n((const uint32_t *)vq->avail, __ATOMIC_ACQUIRE);
 	uint16_t off_wrap = (uint16_t)ev, flags = (uint16_t)(ev >> 16);
-	uint16_t old = vq->signalled_used, now = vq->used_idx;
-	bool valid = vq->signalled_valid;
-	vq->signalled_used = now;
-	vq->signalled_valid = true;
+	uint16_t old, now;
+	bool valid = vq_signal_window(vq, &old, &now);
 	if (flags == VRING_PACKED_EVENT_DISABLE)
 		return false;
 	if (flags != VRING_PACKED_EVENT_DESC || !vq->event_idx || !valid)
