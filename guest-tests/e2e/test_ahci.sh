@@ -10,18 +10,12 @@ gt_setup
 vm=gt-ahci-$$
 W=$GT_WORK
 
-# guest_start with extra VMM arguments (the drives); same bookkeeping, so guest_wait & co. work.
+# guest_start with the drives as extra VMM arguments.
 ahci_guest_start() {
-	local name=$1 initrd=$2 append=$3 fd
+	local name=$1 initrd=$2 append=$3
 	shift 3
-	mkfifo "$W/$name.in" || return 1
-	exec {fd}<>"$W/$name.in"
-	"$GT_MINIVMM" run --name "$name" --cpus 2 --memory 512 --kernel "$(gt_kernel)" \
-		--initrd "$initrd" --append "console=ttyS0 quiet panic=-1 $append" --console stdio "$@" \
-		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
-	_gt_pid["$name"]=$!
-	_gt_fd["$name"]=$fd
-	_gt_last=$name
+	GT_RUN_ARGS=("$@")
+	guest_start "$name" 2 512 "$initrd" "$append"
 }
 
 head -c $((4 << 20)) /dev/urandom >"$W/pattern"

@@ -64,47 +64,45 @@ gt_fail() {
 	_gt_tail
 }
 
-guest_start() {
-	local name=$1 cpus=$2 mib=$3 initrd=$4 append="console=ttyS0 quiet panic=-1 ${5:-}"
-	local kernel fifo fd
-	kernel=$(gt_kernel)
-	fifo=$GT_WORK/$name.in
+# Start CMD... as guest NAME with its console on a FIFO we write and a log we read.
+_gt_spawn() {
+	local name=$1 fifo=$GT_WORK/$1.in fd
+	shift
 	mkfifo "$fifo" || return 1
 	# Read-write open of a FIFO does not block; keeping it open means the VMM never sees EOF.
 	exec {fd}<>"$fifo"
+	"$@" <"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+	_gt_pid[$name]=$!
+	_gt_fd[$name]=$fd
+	_gt_last=$name
+}
+
+guest_start() {
+	local name=$1 cpus=$2 mib=$3 initrd=$4 append="console=ttyS0 quiet panic=-1 ${5:-}"
+	local kernel
+	kernel=$(gt_kernel)
 	case $GT_VMM in
 	minivmm)
-		"$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" --kernel "$kernel" \
-			--initrd "$initrd" --append "$append" --console stdio ${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"} \
-			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		_gt_spawn "$name" "$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" \
+			--kernel "$kernel" --initrd "$initrd" --append "$append" --console stdio \
+			${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"}
 		;;
 	qemu)
 		# -cpu host: the guest sees the CPU features minivmm passes through too.
-		qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp "$cpus" -m "$mib" -nodefaults -display none \
-			-no-reboot -serial stdio -kernel "$kernel" -initrd "$initrd" -append "$append" \
-			<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
+		_gt_spawn "$name" qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp "$cpus" -m "$mib" \
+			-nodefaults -display none -no-reboot -serial stdio -kernel "$kernel" \
+			-initrd "$initrd" -append "$append"
 		;;
 	*)
 		echo "guest_start: unknown GT_VMM $GT_VMM" >&2
 		return 2
 		;;
 	esac
-	_gt_pid[$name]=$!
-	_gt_fd[$name]=$fd
-	_gt_last=$name
 }
 
 guest_start_fw() {
-	local name=$1 cpus=$2 mib=$3 fifo fd
-	fifo=$GT_WORK/$name.in
-	mkfifo "$fifo" || return 1
-	exec {fd}<>"$fifo"
-	"$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" --console stdio \
-		${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"} \
-		<"$fifo" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
-	_gt_pid[$name]=$!
-	_gt_fd[$name]=$fd
-	_gt_last=$name
+	_gt_spawn "$1" "$GT_MINIVMM" run --name "$1" --cpus "$2" --memory "$3" --console stdio \
+		${GT_RUN_ARGS[@]+"${GT_RUN_ARGS[@]}"}
 }
 
 guest_pid() { echo "${_gt_pid[$1]}"; }
