@@ -5,10 +5,10 @@
  * helpers below; controllers and the image tool only ever call block_*() functions, never a driver.
  *
  * Conventions:
- *  - every function returns 0 (or a non-negative count) on success and -errno on failure; on failure
- *    it also records a one-line message naming the file and the problem (block_last_error()).
- *  - offsets and lengths are bytes in the virtual disk; reads and writes are full (no short counts);
- *    a range beyond the virtual size is -EINVAL.
+ *  - every function returns 0 (or a non-negative count) on success and -errno on failure; on
+ * failure it also records a one-line message naming the file and the problem (block_last_error()).
+ *  - offsets and lengths are bytes in the virtual disk; reads and writes are full (no short
+ * counts); a range beyond the virtual size is -EINVAL.
  *  - drivers are thread-safe: preadv/pwritev/flush/discard/write_zeroes/block_status may be called
  *    concurrently from several threads on one image (metadata under the driver's own lock).
  */
@@ -33,7 +33,7 @@ enum {
 	BLOCK_OPEN_CACHE_NONE = 1 << 2,	  /* O_DIRECT on every file of the chain */
 	BLOCK_OPEN_CACHE_DSYNC = 1 << 3,  /* O_DSYNC: every write is durable when it completes */
 	BLOCK_OPEN_CACHE_UNSAFE = 1 << 4, /* flushes are ignored */
-	BLOCK_OPEN_CHECK = 1 << 5,	  /* opened by `check`: tolerate inconsistencies to report them */
+	BLOCK_OPEN_CHECK = 1 << 5, /* opened by `check`: tolerate inconsistencies to report them */
 	/* The format was probed, not given: set by the core when fmt is NULL, and by a caller
 	 * opening with a format an earlier probe found (a VM's recorded format), so that a raw
 	 * image opened read-write keeps its probe-window guard (block_probe_window). */
@@ -47,8 +47,8 @@ enum {
 
 /* Allocation status of a range (block_status). */
 enum {
-	BLOCK_STATUS_DATA = 1 << 0,	 /* reads return data stored somewhere (this layer or below) */
-	BLOCK_STATUS_ZERO = 1 << 1,	 /* reads return zeroes */
+	BLOCK_STATUS_DATA = 1 << 0, /* reads return data stored somewhere (this layer or below) */
+	BLOCK_STATUS_ZERO = 1 << 1, /* reads return zeroes */
 	BLOCK_STATUS_ALLOCATED = 1 << 2, /* this layer decides the content (not the backing file) */
 	BLOCK_STATUS_OFFSET_VALID = 1 << 3, /* *map_offset holds the host-file offset of the data */
 	BLOCK_STATUS_COMPRESSED = 1 << 4,
@@ -83,16 +83,17 @@ struct block_create_args {
 	uint64_t size;		 /* virtual size in bytes (0 with a backing file: take its size) */
 	const char *backing;	 /* backing file name as it will be stored in the image, or NULL */
 	const char *backing_fmt; /* its format name, or NULL */
-	struct block_opts *opts; /* format options (cluster_size, compat, preallocation, subformat...) */
+	struct block_opts
+	    *opts; /* format options (cluster_size, compat, preallocation, subformat...) */
 };
 
 /* One entry of `check`. */
 struct block_check_result {
-	uint64_t corruptions;	    /* found */
-	uint64_t leaks;		    /* found */
+	uint64_t corruptions; /* found */
+	uint64_t leaks;	      /* found */
 	uint64_t corruptions_fixed;
 	uint64_t leaks_fixed;
-	uint64_t check_errors;	    /* the check itself failed to read something */
+	uint64_t check_errors; /* the check itself failed to read something */
 	uint64_t allocated_clusters;
 	uint64_t total_clusters;
 	uint64_t fragmented_clusters;
@@ -113,9 +114,9 @@ struct block_snapshot {
 };
 
 struct block_driver {
-	const char *name;	/* "raw", "qcow2", "vdi", "vmdk", "vpc", "vhdx", "parallels" */
+	const char *name; /* "raw", "qcow2", "vdi", "vmdk", "vpc", "vhdx", "parallels" */
 	const char *description;
-	bool has_backing;	/* the format can record a backing file */
+	bool has_backing; /* the format can record a backing file */
 
 	/* Score 0..100 that `head` (the first bytes of the file: at most probe_bytes, fewer if the
 	 * file is shorter) is this format. raw is never probed: it is the fallback, or asked for by
@@ -131,9 +132,11 @@ struct block_driver {
 	void (*close)(struct block_device *bs);
 	int (*create)(const char *filename, const struct block_create_args *args);
 
-	int (*preadv)(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
-	int (*pwritev)(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
-	int (*flush)(struct block_device *bs);
+	int (*preadv)(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		      int iovcnt);
+	int (*pwritev)(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt);
+	int (*flush)(struct block_device *bs); /* NULL: block_flush flushes the host file */
 	int (*discard)(struct block_device *bs, uint64_t offset, uint64_t len);
 	int (*write_zeroes)(struct block_device *bs, uint64_t offset, uint64_t len, int flags);
 	/* Status of [offset, offset+len): sets *pnum to the length (>0) of the leading run with one
@@ -160,28 +163,31 @@ struct block_driver {
 	 * the one given. */
 	int (*snapshot_load_tmp)(struct block_device *bs, const char *id, const char *name);
 
-	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful. */
+	/* The smallest aligned unit of allocation (cluster, grain, block); 0 when not meaningful.
+	 */
 	uint32_t (*cluster_size)(struct block_device *bs);
 
-	/* A format stored as a directory (a Parallels .hdd bundle): the image file inside it to open
-	 * instead (malloc'ed) and that file's format. Asked only when the path is a directory. */
+	/* A format stored as a directory (a Parallels .hdd bundle): the image file inside it to
+	 * open instead (malloc'ed) and that file's format. Asked only when the path is a directory.
+	 */
 	int (*open_directory)(const char *dir, char **path, const char **fmt);
 
 	/* Write one compressed cluster (convert -c): offset cluster-aligned, len one cluster or the
 	 * tail of the disk.  NULL when the format cannot store compressed data. */
-	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf, size_t len);
+	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf,
+				 size_t len);
 };
 
 struct block_device {
 	const struct block_driver *drv;
 	char *filename;
-	struct host_file file;	/* the image file itself */
-	int flags;		/* BLOCK_OPEN_* */
-	uint64_t size;		/* virtual size in bytes */
-	void *state;		/* the driver's */
+	struct host_file file; /* the image file itself */
+	int flags;	       /* BLOCK_OPEN_* */
+	uint64_t size;	       /* virtual size in bytes */
+	void *state;	       /* the driver's */
 	/* backing_name/backing_fmt are malloc'ed by the driver's open and freed by block_close. */
-	char *backing_name;	/* as recorded in the image (set by the driver's open) */
-	char *backing_fmt;	/* as recorded, or NULL: probed */
+	char *backing_name;	      /* as recorded in the image (set by the driver's open) */
+	char *backing_fmt;	      /* as recorded, or NULL: probed */
 	struct block_device *backing; /* opened by the core; NULL when none */
 	/* A probed raw image opened read-write: serialises writes to the probe window (see
 	 * block_pwritev). NULL otherwise. */
@@ -189,7 +195,8 @@ struct block_device {
 };
 
 /* ---- Registry and lifecycle (storage/block.c) ---- */
-/* Drivers register themselves at start-up: `BLOCK_DRIVER(block_driver_qcow2);` in the driver's file. */
+/* Drivers register themselves at start-up: `BLOCK_DRIVER(block_driver_qcow2);` in the driver's
+ * file. */
 void block_driver_register(const struct block_driver *drv);
 #define BLOCK_DRIVER(drv)                                                                          \
 	static void __attribute__((constructor)) drv##_register(void)                              \
@@ -234,14 +241,15 @@ int block_pwrite(struct block_device *bs, uint64_t offset, const void *buf, size
 int block_flush(struct block_device *bs);
 int block_discard(struct block_device *bs, uint64_t offset, uint64_t len);
 int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, int flags);
-int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum, int *status,
-		 uint64_t *map_offset);
+int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *pnum,
+		 int *status, uint64_t *map_offset);
 int block_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,
 		   bool shrink_allowed);
 
 /* For drivers: read [offset, offset+len) of bs's *backing* content into iov: from bs->backing where
  * there is one (zeroes past the backing file's end), zeroes otherwise. */
-int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+int block_read_backing(struct block_device *bs, uint64_t offset, const struct iovec *iov,
+		       int iovcnt);
 
 /* ---- Mapped I/O for drivers (storage/block_map_io.c) ---- */
 /* Where one run of a request lives. */
@@ -253,10 +261,10 @@ enum block_map_kind {
 };
 struct block_map {
 	enum block_map_kind kind;
-	uint64_t len;		 /* bytes of the run: 1 .. the length asked */
-	uint64_t host;		 /* HOST: offset in the file; DRIVER: the driver's own value */
-	struct host_file *file;	 /* HOST: NULL means bs->file */
-	const char *name;	 /* HOST: the file's name in messages; NULL means bs->filename */
+	uint64_t len;		/* bytes of the run: 1 .. the length asked */
+	uint64_t host;		/* HOST: offset in the file; DRIVER: the driver's own value */
+	struct host_file *file; /* HOST: NULL means bs->file */
+	const char *name;	/* HOST: the file's name in messages; NULL means bs->filename */
 };
 struct block_map_ops {
 	/* Describe the leading run of [offset, offset+len) in *m (zeroed on entry); -errno, with a
@@ -274,19 +282,20 @@ struct block_map_ops {
 /* Cut a request into the runs ops->map describes and read or write each: host runs with
  * host_file_preadv/pwritev (a failure names the file and host offset), zero and backing runs of a
  * read here, the rest through ops->io. Stops at the first failure. */
-int block_map_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov,
-		     int iovcnt, const struct block_map_ops *ops, void *opaque);
-int block_map_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov,
-		      int iovcnt, const struct block_map_ops *ops, void *opaque);
+int block_map_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+		     const struct block_map_ops *ops, void *opaque);
+int block_map_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
+		      const struct block_map_ops *ops, void *opaque);
 
 /* ---- Errors ---- */
 /* Record the message of the current failure (thread-local); returns -err for convenience:
- *   return block_error(-EINVAL, "%s: L1 table offset %#llx beyond end of file", bs->filename, x); */
+ *   return block_error(-EINVAL, "%s: L1 table offset %#llx beyond end of file", bs->filename, x);
+ */
 int block_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *block_last_error(void);
 
 /* ---- Options ---- */
-int block_opts_parse(struct block_opts *opts, const char *text); /* "a=1,b=2"; appends */
+int block_opts_parse(struct block_opts *opts, const char *text);      /* "a=1,b=2"; appends */
 const char *block_opts_get(struct block_opts *opts, const char *key); /* marks it used */
 void block_opts_free(struct block_opts *opts);
 /* Name of the first option nobody used, or NULL. */
@@ -296,22 +305,22 @@ const char *block_opts_unused(const struct block_opts *opts);
  * true/false, yes/no, 1/0 (any case). Sizes: decimal bytes, optionally K, M, G or T (binary; then
  * optionally B or iB). Preallocation ("preallocation"): off, metadata, falloc or full. */
 int block_opts_get_bool(struct block_opts *opts, const char *file, const char *key, bool *out);
-int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
-			uint64_t *out);
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key, uint64_t *out);
 int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out);
 
 /* ---- iovec helpers ---- */
 size_t iov_size(const struct iovec *iov, int iovcnt);
 void iov_memset(const struct iovec *iov, int iovcnt, size_t offset, int c, size_t len);
 size_t iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const void *buf, size_t len);
+size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const void *buf,
+		    size_t len);
 /* Describe the sub-range [offset, offset+len) of iov in out (at most out_max entries); returns the
  * number of entries used or -EINVAL when out_max is too small. */
 int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out,
 	      int out_max);
 /* Room for an iov_slice() of an iovcnt-entry vector: `local` (IOV_SCRATCH_MAX entries) when it is
- * big enough, else a heap array returned in *heap too (free it; NULL when local was used). NULL when
- * out of memory. */
+ * big enough, else a heap array returned in *heap too (free it; NULL when local was used). NULL
+ * when out of memory. */
 #define IOV_SCRATCH_MAX 64
 struct iovec *iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap);
 

@@ -215,12 +215,6 @@ fail:
 	return ret;
 }
 
-static int prl_flush(struct block_device *bs)
-{
-	int ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
-}
-
 int prl_check(struct block_device *bs, struct block_check_result *res, int fix)
 {
 	struct prl_state *s = bs->state;
@@ -286,7 +280,6 @@ static const struct block_driver block_driver_parallels = {
     .create = prl_create,
     .preadv = prl_preadv,
     .pwritev = prl_pwritev,
-    .flush = prl_flush,
     .block_status = prl_block_status,
     .check = prl_check,
     .truncate = prl_truncate,

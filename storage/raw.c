@@ -11,7 +11,6 @@
 
 #include "storage/block.h"
 
-
 static int raw_open(struct block_device *bs)
 {
 	int ret = host_file_size(&bs->file, &bs->size);
@@ -38,12 +37,6 @@ static int raw_pwritev(struct block_device *bs, uint64_t offset, const struct io
 {
 	int ret = host_file_pwritev(&bs->file, offset, iov, iovcnt);
 	return ret < 0 ? raw_io_error(bs, "write", offset, ret) : 0;
-}
-
-static int raw_flush(struct block_device *bs)
-{
-	int ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
 }
 
 static int raw_discard(struct block_device *bs, uint64_t offset, uint64_t len)
@@ -166,7 +159,6 @@ static const struct block_driver block_driver_raw = {
     .create = raw_create,
     .preadv = raw_preadv,
     .pwritev = raw_pwritev,
-    .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,
     .block_status = raw_block_status,

@@ -295,12 +295,6 @@ fail:
 	return ret;
 }
 
-static int vhd_flush(struct block_device *bs)
-{
-	int ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
-}
-
 static int vhd_get_uuid(struct block_device *bs, uint8_t uuid[16])
 {
 	struct vhd_state *s = bs->state;
@@ -351,7 +345,6 @@ static const struct block_driver block_driver_vpc = {
     .create = vhd_create,
     .preadv = vhd_preadv,
     .pwritev = vhd_pwritev,
-    .flush = vhd_flush,
     .block_status = vhd_block_status,
     .info = vhd_info,
     .get_uuid = vhd_get_uuid,

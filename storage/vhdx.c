@@ -175,12 +175,6 @@ fail:
 	return ret;
 }
 
-static int vhdx_flush(struct block_device *bs)
-{
-	int ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
-}
-
 /* Open already refused every inconsistency that can be detected; this reports the counts. */
 int vhdx_check(struct block_device *bs, struct block_check_result *res, int fix)
 {
@@ -224,7 +218,6 @@ static const struct block_driver block_driver_vhdx = {
     .create = vhdx_create,
     .preadv = vhdx_preadv,
     .pwritev = vhdx_pwritev,
-    .flush = vhdx_flush,
     .check = vhdx_check,
     .truncate = vhdx_truncate,
     .info = vhdx_info,
