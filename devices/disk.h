@@ -19,19 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/disk_mode.h"
+
 struct block_device;
 struct block_aio_ctx;
 
 enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME, DISK_BUS_VIRTIO };
 #define DISK_BUS_LAST DISK_BUS_VIRTIO
-enum disk_mode {
-	DISK_MODE_NORMAL = 0,
-	DISK_MODE_IMMUTABLE,
-	DISK_MODE_WRITETHROUGH,
-	DISK_MODE_SHAREABLE,
-	DISK_MODE_MULTIATTACH,
-	DISK_MODE_READONLY,
-};
 enum disk_cache {
 	DISK_CACHE_WRITEBACK = 0, /* page cache, guest flushes honoured */
 	DISK_CACHE_NONE,	  /* O_DIRECT */
@@ -55,7 +49,6 @@ int disk_config_parse(const char *arg, enum disk_media media, struct disk_config
 		      size_t errlen);
 void disk_config_free(struct disk_config *cfg);
 const char *disk_bus_name(enum disk_bus bus);
-const char *disk_mode_name(enum disk_mode mode);
 const char *disk_cache_name(enum disk_cache cache);
 
 struct disk {

@@ -7,8 +7,6 @@
 #include "devices/disk.h"
 
 static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme", "virtio"};
-static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
-					 "shareable", "multiattach", "readonly"};
 static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -16,10 +14,6 @@ static const char *const cache_names[] = {"writeback", "none", "directsync", "un
 const char *disk_bus_name(enum disk_bus bus)
 {
 	return (unsigned)bus < COUNT(bus_names) ? bus_names[bus] : "?";
-}
-const char *disk_mode_name(enum disk_mode mode)
-{
-	return (unsigned)mode < COUNT(mode_names) ? mode_names[mode] : "?";
 }
 const char *disk_cache_name(enum disk_cache cache)
 {
@@ -55,7 +49,7 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 	if (!eq) {
 		if (cdrom)
 			goto bad_key;
-		v = lookup(mode_names, COUNT(mode_names), word);
+		v = disk_mode_lookup(word);
 		if (v < 0) {
 			snprintf(err, errlen,
 				 "%s: unknown disk mode '%s' (normal, immutable, writethrough, "

@@ -12,6 +12,23 @@
 #include "storage/disk_lock.h"
 #include "storage/disk_mode.h"
 
+static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
+					 "shareable", "multiattach", "readonly"};
+#define NMODES (sizeof(mode_names) / sizeof(mode_names[0]))
+
+const char *disk_mode_name(enum disk_mode mode)
+{
+	return (unsigned)mode < NMODES ? mode_names[mode] : "?";
+}
+
+int disk_mode_lookup(const char *word)
+{
+	for (unsigned i = 0; i < NMODES; i++)
+		if (!strcmp(mode_names[i], word))
+			return (int)i;
+	return -1;
+}
+
 static pthread_mutex_t disk_mode_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct disk_mode_env disk_mode_env;
 

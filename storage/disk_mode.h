@@ -1,5 +1,5 @@
 /* The six VirtualBox disk modes, as opened by the block layer (controllers only see whether the
- * resulting struct disk is read-only).
+ * resulting disk is read-only; devices/disk.h).
  *
  *   mode          what the VM opens                         lock (disk_lock.h)   in VM snapshots
  *   normal        the image, read-write                     write                yes
@@ -27,9 +27,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "devices/disk.h"
-
 struct block_device;
+
+enum disk_mode {
+	DISK_MODE_NORMAL = 0,
+	DISK_MODE_IMMUTABLE,
+	DISK_MODE_WRITETHROUGH,
+	DISK_MODE_SHAREABLE,
+	DISK_MODE_MULTIATTACH,
+	DISK_MODE_READONLY,
+};
+/* "normal", "immutable", ... ("?" out of range); the mode named `word`, or -1. */
+const char *disk_mode_name(enum disk_mode mode);
+int disk_mode_lookup(const char *word);
 
 /* The VM the disks belong to (one VM per process). Without a state dir, immutable and multiattach
  * are refused. `restarted`: this process continues a VM whose guest rebooted (--reboot restart),
