@@ -24,5 +24,7 @@ int block_probe_guard_begin(struct block_device *bs, uint64_t offset, uint64_t l
 			    const struct iovec *iov, int iovcnt);
 /* After the write: `held` is what block_probe_guard_begin returned. */
 void block_probe_guard_end(struct block_device *bs, int held);
+/* How many times this process found another process holding an image's guard and waited. */
+unsigned long block_probe_guard_waits(void);
 
 #endif

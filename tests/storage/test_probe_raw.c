@@ -2,9 +2,10 @@
  * any driver's probe reads; a raw image opened without a format refuses writes, write-zeroes and
  * discards that would make that window probe as another format (a VMDK descriptor spread over
  * sectors 1-7 under a comment line in sector 0 included), two threads writing halves of a header
- * at once never both get through, and format=raw lifts the guard. A VM records the format it
- * probed at a disk's first attach in STATE/formats.json and opens the disk with it afterwards,
- * even once the file probes as something else; a malformed formats.json refuses the start.
+ * at once never both get through (nor two processes), and format=raw lifts the guard. A VM records
+ * the format it probed at a disk's first attach in STATE/formats.json and opens the disk with it
+ * afterwards, even once the file probes as something else; a malformed formats.json refuses the
+ * start.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -16,11 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "devices/disk.h"
 #include "storage/block.h"
+#include "storage/block_probe_guard.h"
+#include "storage/host_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
@@ -207,6 +212,84 @@ static void test_concurrent_halves(void **state)
 	assert_string_equal(probe_name(p), "raw");
 }
 
+/* The same across processes (two VMs on one shareable probed-raw disk), each with its own file
+ * description: a child checks its half (sector 7) and holds the guard before writing it; a write
+ * of the other half by this process must wait for the child's write and then be refused.
+ * "Waits" is seen in the guard's count of waits, with a bound that only stops a hang: without the
+ * cross-process lock the write goes through at once and the test fails. */
+struct pwrite_job {
+	struct block_device *bs;
+	const uint8_t *buf;
+	size_t len;
+	int ret;
+	bool done;
+};
+
+static void *pwrite_job(void *arg)
+{
+	struct pwrite_job *j = arg;
+	j->ret = block_pwrite(j->bs, 0, j->buf, j->len);
+	__atomic_store_n(&j->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_two_processes_halves(void **state)
+{
+	(void)state;
+	const char *p = zero_disk("p.raw");
+	uint8_t back[WINDOW], a[3584], b[512];
+	memset(a, '\n', sizeof(a));
+	memset(b, '\n', sizeof(b));
+	memcpy(a, "# x\n", 4);
+	memcpy(a + 512, "version=1\n", 10);
+	memcpy(b, "createType=\"monolithicFlat\"\nRW 2048 FLAT \"/etc/shadow\" 0\n", 57);
+	int held[2], go[2];
+	assert_int_equal(pipe(held), 0);
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct block_device *mine;
+		struct iovec iov = {b, sizeof(b)};
+		char c = 0;
+		alarm(60); /* never outlive a parent that failed */
+		if (block_open(p, NULL, BLOCK_OPEN_RDWR, &mine) < 0 ||
+		    block_probe_guard_begin(mine, 3584, sizeof(b), &iov, 1) != 1 ||
+		    write(held[1], "h", 1) != 1 || read(go[0], &c, 1) != 1 ||
+		    host_file_pwrite(&mine->file, 3584, b, sizeof(b)) < 0)
+			_exit(1);
+		block_probe_guard_end(mine, 1);
+		block_close(mine);
+		_exit(0);
+	}
+	struct block_device *bs;
+	char c;
+	assert_int_equal(block_open(p, NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_int_equal(read(held[0], &c, 1), 1);
+	unsigned long waits = block_probe_guard_waits();
+	struct pwrite_job job = {bs, a, sizeof(a), 1, false};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, pwrite_job, &job), 0);
+	for (int ms = 0; ms < 10000 && !__atomic_load_n(&job.done, __ATOMIC_ACQUIRE) &&
+			 block_probe_guard_waits() == waits;
+	     ms++)
+		usleep(1000);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	pthread_join(t, NULL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(job.ret, -EPERM);
+	assert_int_equal(block_pread(bs, 0, back, WINDOW), 0);
+	assert_null(block_probe_head(back, WINDOW, p));
+	block_close(bs);
+	for (int i = 0; i < 2; i++) {
+		close(held[i]);
+		close(go[i]);
+	}
+	assert_string_equal(probe_name(p), "raw");
+}
+
 /* One start of VM "pr" with state `st` and one --disk argument: the opened disk's format, whether
  * its probe window is guarded, and its first bytes (n of them), or a failure in err. */
 static int vm_start(const char *st, const char *disk, char fmt[16], bool *guarded, uint8_t *head,
@@ -357,6 +440,7 @@ int main(void)
 	    cmocka_unit_test(test_vmdk_in_sectors_1_to_7),
 	    cmocka_unit_test(test_zeroes_and_discard_checked),
 	    cmocka_unit_test(test_concurrent_halves),
+	    cmocka_unit_test(test_two_processes_halves),
 	    cmocka_unit_test(test_recorded_format_used),
 	    cmocka_unit_test(test_snapshot_layer_uses_record),
 	    cmocka_unit_test(test_malformed_record),
