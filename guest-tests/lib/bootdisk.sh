@@ -1,6 +1,21 @@
 # shellcheck shell=bash
-# Builds BIOS-bootable disk and CD images without loop devices or root (sourced, bash):
-#
+# Builds BIOS-bootable disk and CD images without loop devices or root (sourced, bash).
+
+# The (ISO|SYS)LINUX configuration both images use: boot /vmlinuz with /initrd.img and APPEND at
+# once, the loader's own messages on the serial port too.
+syslinux_cfg() {
+	cat <<CFG
+SERIAL 0 115200
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /vmlinuz
+  INITRD /initrd.img
+  APPEND $1
+CFG
+}
+
 #   bootdisk_build OUT KERNEL INITRD APPEND [MIB]
 #       OUT: a raw image of MIB MiB (default 48) with an MBR partition table (sfdisk), one active
 #       FAT16 partition from 1 MiB (mkfs.fat on a separate file, filled with mtools), syslinux
@@ -18,16 +33,7 @@ bootdisk_build() {
 	printf 'label: dos\nstart=2048, type=6, bootable\n' | sfdisk -q "$out" >/dev/null || return 1
 	# The partition as its own file: (MIB - 1) MiB, in KiB for mkfs.fat -C.
 	mkfs.fat -F 16 -n GTBOOT -C "$part" $(((mib - 1) * 1024)) >/dev/null || return 1
-	cat >"$cfg" <<CFG
-SERIAL 0 115200
-DEFAULT linux
-PROMPT 0
-TIMEOUT 0
-LABEL linux
-  KERNEL /vmlinuz
-  INITRD /initrd.img
-  APPEND $append
-CFG
+	syslinux_cfg "$append" >"$cfg" || return 1
 	mcopy -i "$part" "$kernel" ::/vmlinuz &&
 		mcopy -i "$part" "$initrd" ::/initrd.img &&
 		mcopy -i "$part" "$cfg" ::/syslinux.cfg || return 1
@@ -50,16 +56,7 @@ bootiso_build() {
 	mkdir -p "$tree/isolinux" || return 1
 	cp "$isolinux" "$ldlinux" "$tree/isolinux/" && cp "$kernel" "$tree/vmlinuz" &&
 		cp "$initrd" "$tree/initrd.img" || return 1
-	cat >"$tree/isolinux/isolinux.cfg" <<CFG
-SERIAL 0 115200
-DEFAULT linux
-PROMPT 0
-TIMEOUT 0
-LABEL linux
-  KERNEL /vmlinuz
-  INITRD /initrd.img
-  APPEND $append
-CFG
+	syslinux_cfg "$append" >"$tree/isolinux/isolinux.cfg" || return 1
 	xorriso -as mkisofs -quiet -V GTBOOTCD -o "$out" -b isolinux/isolinux.bin -c isolinux/boot.cat \
 		-no-emul-boot -boot-load-size 4 -boot-info-table "$tree" 2>/dev/null || return 1
 	rm -rf "$tree"
