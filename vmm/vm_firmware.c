@@ -16,13 +16,15 @@
 #include "vmm/boot_firmware.h"
 #include "vmm/control_internal.h" /* MINIVMM_VERSION */
 #include "vmm/vm.h"
+#include "vmm/vm_firmware_efi.h"
 #include "vmm/vm_internal.h"
 
 #define FIRMWARE_KVM_SLOT 2 /* guest_memory_register uses 0 and 1 */
 
 struct vm_firmware {
-	struct firmware_image img;
+	struct firmware_image img; /* SeaBIOS */
 	bool slot_set;
+	struct firmware_efi *efi; /* --firmware efi: OVMF instead */
 };
 
 /* The VM's UUID for SMBIOS type 1: derived from its name, so it stays the same from run to run
@@ -113,6 +115,10 @@ static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 	    .acpi = &ac,
 	    .smbios = &sm,
 	};
+	if (vm->cfg->firmware_efi) {
+		s.pci_mmio64_start = ac.pci_mmio64_start;
+		s.pci_mmio64_size = ac.pci_mmio64_size;
+	}
 	struct fw_cfg *c = fw_cfg_device_store(devices_find(vm->devices, "fw_cfg"));
 	r = c ? firmware_fw_cfg_fill(c, &s) : -ENODEV;
 	if (r < 0)
@@ -126,9 +132,14 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 	if (!fw)
 		return -ENOMEM;
 	vm->firmware = fw;
+	int r;
+	if (vm->cfg->firmware_efi) {
+		if ((r = firmware_efi_setup(vm, &fw->efi, err, errlen)) < 0)
+			return r;
+		return fill_fw_cfg(vm, err, errlen);
+	}
 	const char *path = vm->cfg->firmware_file ? vm->cfg->firmware_file : FIRMWARE_DEFAULT_BIOS;
-	int r = firmware_image_load(path, &fw->img, err, errlen);
-	if (r < 0)
+	if ((r = firmware_image_load(path, &fw->img, err, errlen)) < 0)
 		return r;
 	if ((r = map_image(vm, fw, err, errlen)) < 0)
 		return r;
@@ -140,7 +151,10 @@ void vm_firmware_reset(struct vm *vm)
 	struct vm_firmware *fw = vm->firmware;
 	if (!fw)
 		return;
-	copy_isa_bios(vm, fw); /* cannot fail: it succeeded at set-up on the same RAM */
+	if (fw->efi)
+		firmware_efi_reset(fw->efi);
+	else
+		copy_isa_bios(vm, fw); /* cannot fail: it succeeded at set-up on the same RAM */
 }
 
 void vm_firmware_destroy(struct vm *vm)
@@ -149,6 +163,7 @@ void vm_firmware_destroy(struct vm *vm)
 	if (!fw)
 		return;
 	/* vCPUs are stopped: nothing runs from the slot. */
+	firmware_efi_destroy(vm, fw->efi);
 	if (fw->slot_set) {
 		struct kvm_userspace_memory_region r = {.slot = FIRMWARE_KVM_SLOT};
 		ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r); /* size 0 deletes the slot */
