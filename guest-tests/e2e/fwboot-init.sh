@@ -25,5 +25,6 @@ echo "GT: facp_oem=$(oem FACP)"
 echo "GT: smbios=$(cat /sys/class/dmi/id/sys_vendor 2>/dev/null | tr ' ' _)"
 echo "GT: cmdline_ok=$(grep -c gt_fwboot /proc/cmdline)"
 echo "GT: fromcd=$(grep -c gt_fromcd /proc/cmdline)"
+echo "GT: efi=$([ -d /sys/firmware/efi ] && echo 1 || echo 0)"
 echo "GT: done"
 poweroff -f
