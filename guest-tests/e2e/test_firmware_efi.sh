@@ -40,7 +40,9 @@ boot() {
 }
 
 vm=gt-efi-$$
-GT_RUN_ARGS=(--firmware efi --disk "$W/esp.raw,format=raw,bus=virtio" --state-dir "$W/state")
+# --reboot restart: a reset OVMF asks for on its own (as on hardware) goes on in place.
+GT_RUN_ARGS=(--firmware efi --disk "$W/esp.raw,format=raw,bus=virtio" --state-dir "$W/state"
+	--reboot restart)
 boot "$vm" "UKI on virtio-blk"
 [ "$(guest_value "$vm" efi)" = 1 ] && [ "$(guest_value "$vm" cpus)" = 2 ] &&
 	[ "$(guest_value "$vm" cmdline_ok)" = 1 ] &&
