@@ -1,6 +1,10 @@
 /* The debug console at port 0x402 that QEMU offers firmware (isa-debugcon): SeaBIOS reads the
  * port, sees 0xE9 and writes its log there byte by byte.  minivmm collects the bytes into lines
- * and hands each to a callback (logged, and watched for boot failures). */
+ * and hands each to a callback (logged, and watched for boot failures).
+ *
+ * The machine's device "debugcon" (DEVICE_LEVEL_PLATFORM) exists only when firmware boots: it logs
+ * the lines at debug level and asks for DEVICE_REQUEST_NO_BOOT on SeaBIOS's "No bootable device".
+ */
 #ifndef MINIVMM_DEVICES_DEBUGCON_H
 #define MINIVMM_DEVICES_DEBUGCON_H
 

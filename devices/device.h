@@ -36,7 +36,7 @@ struct irq_ops;
 /* Init levels, as kvmtool's util-init: what a level needs was created by an earlier one. */
 enum device_level {
 	DEVICE_LEVEL_BUS,      /* the PCI bus: sets env->pci */
-	DEVICE_LEVEL_PLATFORM, /* COM1, RTC, i8042, POST port, ACPI PM */
+	DEVICE_LEVEL_PLATFORM, /* COM1, RTC, i8042, POST port, ACPI PM, fw_cfg, debugcon */
 	DEVICE_LEVEL_PCI,      /* PCI functions of their own (virtio, ...) */
 	DEVICE_LEVEL_STORAGE,  /* disks and their controllers (PCI functions too) */
 	DEVICE_LEVELS,
@@ -46,6 +46,7 @@ enum device_level {
 enum device_request {
 	DEVICE_REQUEST_POWEROFF, /* ACPI S5 */
 	DEVICE_REQUEST_RESET,	 /* 0xCF9, i8042 0xFE: the VM reboots or ends, per --reboot */
+	DEVICE_REQUEST_NO_BOOT,	 /* firmware found nothing to boot: the VM ends, exit 1 */
 };
 
 /* Interrupt delivery into the guest (the VM wires these to KVM). */

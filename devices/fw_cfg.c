@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/device.h"
 #include "devices/fw_cfg.h"
+#include "devices/io_bus.h"
 #include "storage/endian.h"
+#include "vmm/vm_config.h" /* firmware boot or not, as devices/rtc.c reads the CPU count */
 
 #define DIR_ENTRY_LEN 64 /* be32 size, be16 select, be16 reserved, name[56] */
 #define DMA_DESC_LEN 16	 /* be32 control, be32 length, be64 address */
@@ -290,3 +293,67 @@ void fw_cfg_reset(struct fw_cfg *c)
 	memset(c->dma_addr, 0, sizeof(c->dma_addr));
 	pthread_mutex_unlock(&c->lock);
 }
+
+/* ---- the machine's fw_cfg: only when firmware boots (no --kernel) ---- */
+
+struct fw_cfg_device {
+	struct fw_cfg *c;
+	struct io_bus *pio;
+};
+
+static int fw_cfg_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	*state = NULL;
+	if (!env->cfg || env->cfg->kernel)
+		return 0; /* direct boot: no firmware to talk to */
+	struct fw_cfg_device *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->pio = env->pio;
+	int r = fw_cfg_create(env->mem, &d->c);
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	r = io_bus_register(env->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, fw_cfg_io, d->c);
+	if (r < 0) {
+		snprintf(err, errlen, "fw_cfg: ports 0x%x-0x%x: %s", FW_CFG_PORT_BASE,
+			 FW_CFG_PORT_BASE + FW_CFG_PORT_LEN - 1, strerror(-r));
+		fw_cfg_destroy(d->c);
+		free(d);
+		return r;
+	}
+	*state = d;
+	return 0;
+}
+
+static void fw_cfg_device_reset(void *state)
+{
+	struct fw_cfg_device *d = state;
+	if (d)
+		fw_cfg_reset(d->c);
+}
+
+static void fw_cfg_device_destroy(void *state)
+{
+	struct fw_cfg_device *d = state;
+	if (!d)
+		return;
+	io_bus_unregister(d->pio, FW_CFG_PORT_BASE, d->c);
+	fw_cfg_destroy(d->c);
+	free(d);
+}
+
+struct fw_cfg *fw_cfg_device_store(void *state)
+{
+	struct fw_cfg_device *d = state;
+	return d ? d->c : NULL;
+}
+
+static const struct device_ops fw_cfg_device = {
+    .name = "fw_cfg",
+    .create = fw_cfg_device_create,
+    .reset = fw_cfg_device_reset,
+    .destroy = fw_cfg_device_destroy,
+};
+DEVICE(fw_cfg_device, DEVICE_LEVEL_PLATFORM);

@@ -68,4 +68,9 @@ void fw_cfg_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool 
 /* Back to the power-on state (selector 0, DMA address cleared); the items stay. */
 void fw_cfg_reset(struct fw_cfg *c);
 
+/* The machine's device "fw_cfg" (DEVICE_LEVEL_PLATFORM) exists only when firmware boots (no
+ * --kernel in env->cfg); it starts empty and the VM fills it with the machine's description
+ * before the first vCPU runs.  The store of the instance devices_find() returned, or NULL. */
+struct fw_cfg *fw_cfg_device_store(void *state);
+
 #endif

@@ -258,13 +258,22 @@ int pci_add_capability(struct pci_device *dev, uint8_t id, unsigned len)
 	return off;
 }
 
+/* The function at devfn, NULL for none (called with the lock held). */
+static struct pci_device *function_at(struct pci_bus *bus, unsigned devfn)
+{
+	unsigned slot = devfn >> 3, fn = devfn & 7;
+	if (slot >= PCI_SLOTS)
+		return NULL;
+	return fn ? bus->functions[slot][fn - 1] : bus->slots[slot];
+}
+
 uint32_t pci_config_read(struct pci_bus *bus, unsigned devfn, unsigned offset, unsigned len)
 {
 	if ((len != 1 && len != 2 && len != 4) || offset % len || offset + len > PCI_CONFIG_SIZE ||
-	    devfn >= 256 || (devfn & 7))
-		return 0xFFFFFFFFu; /* no function 1..7, nothing past the header */
+	    devfn >= 256)
+		return 0xFFFFFFFFu; /* nothing past the header */
 	pthread_mutex_lock(&bus->lock);
-	struct pci_device *dev = bus->slots[devfn >> 3];
+	struct pci_device *dev = function_at(bus, devfn);
 	uint32_t v = 0xFFFFFFFFu >> (32 - 8 * len);
 	if (dev) {
 		if (dev->ops && dev->ops->config_read)
@@ -279,10 +288,10 @@ void pci_config_write(struct pci_bus *bus, unsigned devfn, unsigned offset, unsi
 		      uint32_t value)
 {
 	if ((len != 1 && len != 2 && len != 4) || offset % len || offset + len > PCI_CONFIG_SIZE ||
-	    devfn >= 256 || (devfn & 7))
+	    devfn >= 256)
 		return;
 	pthread_mutex_lock(&bus->lock);
-	struct pci_device *dev = bus->slots[devfn >> 3];
+	struct pci_device *dev = function_at(bus, devfn);
 	if (!dev)
 		goto out;
 	bool intx_before = intx_effective(dev);
@@ -407,11 +416,44 @@ out:
 	return r;
 }
 
+int pci_function_register(struct pci_bus *bus, struct pci_device *dev, unsigned slot, unsigned fn)
+{
+	if (slot >= PCI_SLOTS || fn < 1 || fn > 7 || dev->irq_pin || dev->msi_cap || dev->msix_cap)
+		return -EINVAL;
+	for (unsigned i = 0; i < PCI_NUM_BARS; i++)
+		if (dev->bars[i].size)
+			return -EINVAL;
+	pthread_mutex_lock(&bus->lock);
+	int r = -EBUSY;
+	if (!bus->functions[slot][fn - 1]) {
+		/* The function's own registers past the header, as the device set them. */
+		uint8_t own[PCI_CONFIG_SIZE - 0x40];
+		memcpy(own, dev->cfg + 0x40, sizeof(own));
+		dev->slot = slot;
+		dev->function = fn;
+		dev->bus = bus;
+		header_init(dev);
+		memcpy(dev->cfg + 0x40, own, sizeof(own));
+		memcpy(dev->cfg_power_on, dev->cfg, PCI_CONFIG_SIZE);
+		bus->functions[slot][fn - 1] = dev;
+		r = 0;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return r;
+}
+
 void pci_device_unregister(struct pci_device *dev)
 {
 	struct pci_bus *bus = dev->bus;
 	if (!bus)
 		return;
+	if (dev->function) {
+		pthread_mutex_lock(&bus->lock);
+		bus->functions[dev->slot][dev->function - 1] = NULL;
+		pthread_mutex_unlock(&bus->lock);
+		dev->bus = NULL;
+		return;
+	}
 	pthread_mutex_lock(&bus->lock);
 	gsi_adjust(bus, dev, intx_effective(dev), false);
 	dev->intx_level = false;
@@ -483,9 +525,13 @@ void pci_bus_destroy(struct pci_bus *bus)
 		return;
 	io_bus_unregister(bus->pio, LAYOUT_PORT_PCI_CONFIG, bus);
 	io_bus_unregister(bus->pio, LAYOUT_PORT_PCI_CONFIG + 4, bus);
-	for (unsigned i = 0; i < PCI_SLOTS; i++)
+	for (unsigned i = 0; i < PCI_SLOTS; i++) {
+		for (unsigned fn = 0; fn < 7; fn++)
+			if (bus->functions[i][fn])
+				pci_device_unregister(bus->functions[i][fn]);
 		if (bus->slots[i])
 			pci_device_unregister(bus->slots[i]);
+	}
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
@@ -504,6 +550,11 @@ void pci_bus_reset(struct pci_bus *bus)
 		pci_msi_power_on(dev);
 		bars_update(dev);
 	}
+	for (unsigned i = 0; i < PCI_SLOTS; i++)
+		for (unsigned fn = 0; fn < 7; fn++)
+			if (bus->functions[i][fn])
+				memcpy(bus->functions[i][fn]->cfg,
+				       bus->functions[i][fn]->cfg_power_on, PCI_CONFIG_SIZE);
 	bus->config_address = 0;
 	bus->reset_control = 0;
 	pthread_mutex_unlock(&bus->lock);

@@ -109,6 +109,7 @@ struct pci_device {
 	unsigned msi_nroutes;
 	struct pci_bar_ref bar_refs[PCI_NUM_BARS];
 	uint8_t cfg_power_on[PCI_CONFIG_SIZE]; /* config space as registration left it */
+	unsigned function;		       /* 0, or 1..7 for pci_function_register */
 };
 
 struct pci_msi_route {
@@ -133,8 +134,9 @@ struct pci_bus {
 	struct pci_bus_ops ops;
 	struct pci_device *slots[PCI_SLOTS];
 	struct pci_device host_bridge;
-	uint32_t config_address; /* 0xCF8 */
-	uint8_t reset_control;	 /* 0xCF9 */
+	struct pci_device *functions[PCI_SLOTS][7]; /* functions 1..7 (pci_function_register) */
+	uint32_t config_address;		    /* 0xCF8 */
+	uint8_t reset_control;			    /* 0xCF9 */
 	uint64_t next_mmio32, next_mmio64, next_io;
 	unsigned gsi_count[LAYOUT_IOAPIC_PINS]; /* asserted INTx lines per GSI (shared lines) */
 };
@@ -154,6 +156,12 @@ void pci_bus_reset(struct pci_bus *bus);
  * layout windows and map them. */
 int pci_device_register(struct pci_bus *bus, struct pci_device *dev, int slot);
 void pci_device_unregister(struct pci_device *dev);
+/* Add a configuration-only function (no BARs, no INTx, no MSI) as function `fn` (1..7) of `slot`,
+ * for firmware that reads fixed addresses (OVMF: the PIIX4 PM function at 00:01.3); its bytes from
+ * 0x40 up are kept as the device set them (read-only unless it sets wmask).  Function 0
+ * does not announce it (no multi-function bit), so operating systems do not scan for it.
+ * -EINVAL, -EBUSY.  pci_device_unregister removes it. */
+int pci_function_register(struct pci_bus *bus, struct pci_device *dev, unsigned slot, unsigned fn);
 
 /* Add a capability of `len` bytes; returns its offset or -ENOSPC. */
 int pci_add_capability(struct pci_device *dev, uint8_t id, unsigned len);

@@ -19,7 +19,8 @@
 #define LAYOUT_BOOT_CMDLINE 0x20000ULL
 #define LAYOUT_BOOT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_EBDA_START 0x9fc00ULL /* RAM below this is usable; [EBDA, 1 MiB) is reserved */
-#define LAYOUT_ACPI_START 0xE0000ULL /* ACPI tables (RSDP first, found by the BIOS-area scan too) */
+#define LAYOUT_ACPI_START 0xE0000ULL /* ACPI tables (RSDP first, found by the BIOS-area scan too)  \
+				      */
 #define LAYOUT_ACPI_SIZE 0x20000ULL  /* up to 1 MiB */
 #define LAYOUT_KERNEL_START 0x100000ULL /* 1 MiB: protected-mode kernel */
 
@@ -28,15 +29,21 @@
 #define LAYOUT_PCI_MMIO32_END 0xFEC00000ULL /* exclusive */
 #define LAYOUT_IOAPIC_BASE 0xFEC00000ULL
 #define LAYOUT_LAPIC_BASE 0xFEE00000ULL
+/* KVM's real-mode helper pages (identity-map page, then the 3-page TSS), where QEMU keeps them:
+ * below the 16 MiB that firmware flash may take under 4 GiB. */
+#define LAYOUT_KVM_HELPER_START 0xFEFFC000ULL
+#define LAYOUT_KVM_HELPER_SIZE 0x4000ULL
+#define LAYOUT_FIRMWARE_MAX_SIZE (16 * MiB) /* firmware images end at 4 GiB */
 /* 64-bit MMIO for large BARs. */
-#define LAYOUT_PCI_MMIO64_START (256 * GiB) /* below 2^39: addressable with 40 physical-address bits */
+#define LAYOUT_PCI_MMIO64_START                                                                    \
+	(256 * GiB) /* below 2^39: addressable with 40 physical-address bits */
 #define LAYOUT_PCI_MMIO64_SIZE (64 * GiB)
 
 /* Port I/O. */
 #define LAYOUT_PORT_PIC_MASTER 0x20
 #define LAYOUT_PORT_PIT 0x40
-#define LAYOUT_PORT_I8042 0x60	/* 0x60 and 0x64: reset through the keyboard controller */
-#define LAYOUT_PORT_RTC 0x70	/* 0x70, 0x71: CMOS RTC */
+#define LAYOUT_PORT_I8042 0x60 /* 0x60 and 0x64: reset through the keyboard controller */
+#define LAYOUT_PORT_RTC 0x70   /* 0x70, 0x71: CMOS RTC */
 #define LAYOUT_PORT_POST 0x80
 #define LAYOUT_PORT_COM1 0x3F8
 #define LAYOUT_PORT_PCI_CONFIG 0xCF8 /* 0xCF8 address, 0xCFC..0xCFF data */
@@ -44,7 +51,7 @@
 #define LAYOUT_PORT_ACPI_PM 0x600    /* PM1a_EVT (4), PM1a_CNT (2) at +4, PM_TMR (4) at +8 */
 #define LAYOUT_PORT_ACPI_GPE0 0x620  /* GPE0 block: 4 bytes status, 4 bytes enable */
 #define LAYOUT_PORT_ACPI_GPE0_LEN 8
-#define LAYOUT_PORT_CPU_HOTPLUG 0x0CD8 /* 12-byte CPU hot-plug register block */
+#define LAYOUT_PORT_CPU_HOTPLUG 0x0CD8	/* 12-byte CPU hot-plug register block */
 #define LAYOUT_PORT_PCI_IO_START 0x1000 /* PCI I/O BARs */
 #define LAYOUT_PORT_PCI_IO_END 0x10000
 

@@ -15,10 +15,13 @@
 #include "memory/layout.h"
 
 /* KVM's real-mode helper pages (vmm/vm.c), reserved in the map the firmware hands on. */
-#define KVM_HELPER_PAGES_START 0xFFFBC000ULL
-#define KVM_HELPER_PAGES_SIZE 0x4000ULL
+#define KVM_HELPER_PAGES_START LAYOUT_KVM_HELPER_START
+#define KVM_HELPER_PAGES_SIZE LAYOUT_KVM_HELPER_SIZE
 
-int firmware_image_load(const char *path, struct firmware_image *img, char *err, size_t errlen)
+/* Read `path` whole into page-aligned private memory: a regular file of min..max bytes, a
+ * multiple of `unit`. */
+static int image_load(const char *path, const char *what, size_t min, size_t max, size_t unit,
+		      struct firmware_image *img, char *err, size_t errlen)
 {
 	memset(img, 0, sizeof(*img));
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -35,13 +38,11 @@ int firmware_image_load(const char *path, struct firmware_image *img, char *err,
 	} else if (!S_ISREG(st.st_mode)) {
 		r = -EINVAL;
 		snprintf(err, errlen, "%s: not a regular file", path);
-	} else if (st.st_size < FIRMWARE_MIN_SIZE || st.st_size > FIRMWARE_MAX_SIZE ||
-		   st.st_size % (64 * 1024)) {
+	} else if ((size_t)st.st_size < min || (size_t)st.st_size > max || st.st_size % unit) {
 		r = -EINVAL;
 		snprintf(err, errlen,
-			 "%s: %lld bytes is not a BIOS image (a multiple of 64 KiB, %d to %d KiB)",
-			 path, (long long)st.st_size, FIRMWARE_MIN_SIZE / 1024,
-			 FIRMWARE_MAX_SIZE / 1024);
+			 "%s: %lld bytes is not a %s (a multiple of %zu KiB, %zu to %zu KiB)", path,
+			 (long long)st.st_size, what, unit / 1024, min / 1024, max / 1024);
 	}
 	if (r < 0) {
 		close(fd);
@@ -76,6 +77,19 @@ int firmware_image_load(const char *path, struct firmware_image *img, char *err,
 	img->data = p;
 	img->size = size;
 	return 0;
+}
+
+int firmware_image_load(const char *path, struct firmware_image *img, char *err, size_t errlen)
+{
+	return image_load(path, "BIOS image", FIRMWARE_MIN_SIZE, FIRMWARE_MAX_SIZE, 64 * 1024, img,
+			  err, errlen);
+}
+
+int firmware_flash_load(const char *path, size_t max, struct firmware_image *img, char *err,
+			size_t errlen)
+{
+	return image_load(path, "flash image", FIRMWARE_FLASH_UNIT, max, FIRMWARE_FLASH_UNIT, img,
+			  err, errlen);
 }
 
 void firmware_image_free(struct firmware_image *img)
@@ -207,5 +221,15 @@ int firmware_fw_cfg_fill(struct fw_cfg *c, const struct firmware_setup *s)
 		r = add_smbios(c, s->smbios);
 	if (r == 0 && s->acpi)
 		r = add_acpi(c, s->acpi);
+	if (r == 0 && s->pci_mmio64_size) {
+		/* OVMF aligns its window up from the end of memory to the window's size. */
+		uint8_t end[8];
+		char mb[24];
+		put_le64(end, s->pci_mmio64_start);
+		r = fw_cfg_add_file(c, "etc/reserved-memory-end", end, sizeof(end));
+		snprintf(mb, sizeof(mb), "%llu", (unsigned long long)(s->pci_mmio64_size / MiB));
+		if (r == 0)
+			r = fw_cfg_add_file(c, "opt/ovmf/X-PciMmio64Mb", mb, strlen(mb));
+	}
 	return r;
 }

@@ -23,16 +23,23 @@
 #include "devices/disk.h"
 #include "devices/fw_cfg.h"
 #include "devices/smbios.h"
+#include "memory/layout.h"
 #include "vmm/vm_config.h"
 
 #define FIRMWARE_DEFAULT_BIOS "/usr/share/seabios/bios-256k.bin"
-/* SeaBIOS images are 128 or 256 KiB.  Larger ones would reach the pages KVM keeps just below
- * (vmm/vm.c: identity map and TSS at 0xFFFBC000). */
+/* SeaBIOS images are 128 or 256 KiB. */
 #define FIRMWARE_MIN_SIZE (64 * 1024)
 #define FIRMWARE_MAX_SIZE (256 * 1024)
-#define FIRMWARE_ISA_BIOS_SIZE (128 * 1024) /* copied below 1 MiB */
-#define FIRMWARE_BOOT_FAIL_WAIT_MS 2000	    /* SeaBIOS's reboot after "No bootable device" */
-#define FIRMWARE_SERCON_PORT 0x3F8	    /* the BIOS screen goes to COM1 */
+/* UEFI (--firmware efi): Debian's OVMF, code and the template of the variable store, flash
+ * images of 4 KiB blocks that together end at 4 GiB (vmm/vm_firmware_efi.c). */
+#define FIRMWARE_DEFAULT_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define FIRMWARE_DEFAULT_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+#define FIRMWARE_FLASH_UNIT 4096
+#define FIRMWARE_OVMF_VARS_MAX (1 * MiB)
+#define FIRMWARE_OVMF_VARS_FILE "efivars.fd" /* the VM's copy, in its state directory */
+#define FIRMWARE_ISA_BIOS_SIZE (128 * 1024)  /* copied below 1 MiB */
+#define FIRMWARE_BOOT_FAIL_WAIT_MS 2000	     /* SeaBIOS's reboot after "No bootable device" */
+#define FIRMWARE_SERCON_PORT 0x3F8	     /* the BIOS screen goes to COM1 */
 
 /* A checked BIOS image in page-aligned memory (what KVM maps). */
 struct firmware_image {
@@ -43,6 +50,9 @@ struct firmware_image {
 /* Read `path` (only that file): a regular file of FIRMWARE_MIN_SIZE..FIRMWARE_MAX_SIZE bytes, a
  * multiple of 64 KiB.  -errno with a message naming the file. */
 int firmware_image_load(const char *path, struct firmware_image *img, char *err, size_t errlen);
+/* The same for a flash image (OVMF): FIRMWARE_FLASH_UNIT..max bytes, a multiple of the unit. */
+int firmware_flash_load(const char *path, size_t max, struct firmware_image *img, char *err,
+			size_t errlen);
 void firmware_image_free(struct firmware_image *img);
 /* Guest-physical address of the image's first byte: 4 GiB - size. */
 uint64_t firmware_image_base(const struct firmware_image *img);
@@ -62,6 +72,9 @@ struct firmware_setup {
 	uint16_t sercon_port; /* 0: BIOS screen output only on the debug port */
 	const struct acpi_config *acpi;
 	const struct smbios_config *smbios; /* NULL: the firmware makes its own */
+	/* OVMF: its 64-bit PCI window where the DSDT puts it ("etc/reserved-memory-end" at the
+	 * start, "opt/ovmf/X-PciMmio64Mb" the size); 0: left to the firmware (SeaBIOS). */
+	uint64_t pci_mmio64_start, pci_mmio64_size;
 };
 
 /* Fill `c` with the items and files SeaBIOS reads (CPU counts, RAM, e820, boot order, the ACPI

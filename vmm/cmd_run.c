@@ -147,10 +147,18 @@ static int run_main(int argc, char **argv)
 	uint8_t *img = NULL;
 	char why[256];
 	if (!cfg.kernel) {
-		/* A missing or malformed BIOS image is a bad command line too. */
+		/* A missing or malformed firmware image is a bad command line too. */
 		struct firmware_image fw;
-		const char *path = cfg.firmware_file ? cfg.firmware_file : FIRMWARE_DEFAULT_BIOS;
-		if (firmware_image_load(path, &fw, err, sizeof(err)) < 0) {
+		int r;
+		if (cfg.firmware_efi)
+			r = firmware_flash_load(cfg.firmware_file ? cfg.firmware_file
+								  : FIRMWARE_DEFAULT_OVMF_CODE,
+						LAYOUT_FIRMWARE_MAX_SIZE, &fw, err, sizeof(err));
+		else
+			r = firmware_image_load(cfg.firmware_file ? cfg.firmware_file
+								  : FIRMWARE_DEFAULT_BIOS,
+						&fw, err, sizeof(err));
+		if (r < 0) {
 			fprintf(stderr, "minivmm: %s\n", err);
 			vm_config_free(&cfg);
 			return 2;

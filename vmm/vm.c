@@ -23,8 +23,8 @@
 #include "vmm/vm_internal.h"
 
 /* KVM's real-mode helpers need three pages below 4 GiB outside RAM (e820-reserved). */
-#define KVM_IDENTITY_MAP_ADDR 0xFFFBC000ULL
-#define KVM_TSS_ADDR 0xFFFBD000ULL
+#define KVM_IDENTITY_MAP_ADDR LAYOUT_KVM_HELPER_START
+#define KVM_TSS_ADDR (LAYOUT_KVM_HELPER_START + 0x1000)
 
 static int check_kvm(struct vm *vm, char *err, size_t errlen)
 {

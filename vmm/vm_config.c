@@ -11,7 +11,7 @@
 const char vm_config_usage[] =
     "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB]\n"
     "                   [--kernel BZIMAGE [--initrd FILE] [--append CMDLINE]]\n"
-    "                   [--boot disk|cdrom|order=cdrom,disk] [--firmware bios]\n"
+    "                   [--boot disk|cdrom|order=cdrom,disk] [--firmware bios|efi]\n"
     "                   [--firmware-file FILE] [--console stdio|none|FILE]\n"
     "                   [--reboot exit|restart]\n"
     "                   [--disk FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT]\n"
@@ -21,7 +21,8 @@ const char vm_config_usage[] =
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
-    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
+    "  Without --kernel, firmware (SeaBIOS; OVMF with --firmware efi) boots what is installed on\n"
+    "  the disks.\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -129,6 +130,17 @@ static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_
 	}
 	cfg->ndisks++;
 	return 0;
+}
+
+/* --firmware bios|efi */
+static int parse_firmware(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!strcmp(val, "bios") || !strcmp(val, "efi")) {
+		cfg->firmware_efi = !strcmp(val, "efi");
+		return 0;
+	}
+	snprintf(err, errlen, "run: bad --firmware '%.40s' (bios or efi)", val);
+	return -EINVAL;
 }
 
 static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
@@ -278,15 +290,8 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			boot_given = true;
 			break;
 		case 12:
-			if (!strcmp(val, "efi")) {
-				snprintf(err, errlen,
-					 "run: --firmware efi: UEFI (OVMF) is not supported yet");
+			if (parse_firmware(val, cfg, err, errlen) < 0)
 				return -EINVAL;
-			}
-			if (strcmp(val, "bios")) {
-				snprintf(err, errlen, "run: bad --firmware '%.40s' (bios)", val);
-				return -EINVAL;
-			}
 			firmware_given = true;
 			break;
 		case 13:

@@ -39,6 +39,7 @@ struct vm_config {
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
+	bool firmware_efi; /* --firmware efi: OVMF (UEFI) instead of SeaBIOS */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

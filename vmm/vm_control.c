@@ -53,8 +53,9 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 		r |= add(result, "kernel", json_object_new_string(vm->cfg->kernel));
 	else
 		r |= add(result, "firmware",
-			 json_object_new_string(vm->cfg->firmware_file ? vm->cfg->firmware_file
-								       : FIRMWARE_DEFAULT_BIOS));
+			 json_object_new_string(vm->cfg->firmware_file	? vm->cfg->firmware_file
+						: vm->cfg->firmware_efi ? FIRMWARE_DEFAULT_OVMF_CODE
+									: FIRMWARE_DEFAULT_BIOS));
 	r |= add(result, "uptime_s",
 		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
 	if (r) {

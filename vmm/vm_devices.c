@@ -39,7 +39,12 @@ static const struct device_irq_ops kvm_line_ops = {
 
 static void device_request(void *opaque, enum device_request why)
 {
-	vm_request_end(opaque, why == DEVICE_REQUEST_POWEROFF ? VM_END_POWEROFF : VM_END_REBOOT);
+	static const enum vm_end map[] = {
+	    [DEVICE_REQUEST_POWEROFF] = VM_END_POWEROFF,
+	    [DEVICE_REQUEST_RESET] = VM_END_REBOOT,
+	    [DEVICE_REQUEST_NO_BOOT] = VM_END_NO_BOOT,
+	};
+	vm_request_end(opaque, map[why]);
 }
 
 static int open_console(struct vm *vm, char *err, size_t errlen)

@@ -1,7 +1,7 @@
 /* Firmware boot wired into the VM (boot_firmware.h): the BIOS image as a read-only KVM memory
- * slot below 4 GiB and its copy below 1 MiB, fw_cfg and the debug console on their ports, and the
- * watch for "No bootable device" on the firmware's log.  (The RTC device puts the CPU count in
- * CMOS itself.) */
+ * slot below 4 GiB and its copy below 1 MiB, and the machine's description put into the fw_cfg
+ * device.  (fw_cfg and the debug console are devices of their own, created for firmware boot
+ * only; the RTC device puts the CPU count in CMOS itself.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,32 +9,23 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-#include "devices/debugcon.h"
+#include "devices/device.h"
 #include "devices/fw_cfg.h"
 #include "devices/storage.h"
 #include "lib/log.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/control_internal.h" /* MINIVMM_VERSION */
 #include "vmm/vm.h"
+#include "vmm/vm_firmware_efi.h"
 #include "vmm/vm_internal.h"
 
 #define FIRMWARE_KVM_SLOT 2 /* guest_memory_register uses 0 and 1 */
 
 struct vm_firmware {
-	struct firmware_image img;
-	struct fw_cfg *fw_cfg;
-	struct debugcon *debugcon;
+	struct firmware_image img; /* SeaBIOS */
 	bool slot_set;
+	struct firmware_efi *efi; /* --firmware efi: OVMF instead */
 };
-
-/* SeaBIOS's log: kept at debug level; its boot failure ends the VM instead of a reboot loop. */
-static void firmware_log_line(void *opaque, const char *line)
-{
-	struct vm *vm = opaque;
-	log_debug("firmware", "%s", line);
-	if (strstr(line, "No bootable device"))
-		vm_request_end(vm, VM_END_NO_BOOT);
-}
 
 /* The VM's UUID for SMBIOS type 1: derived from its name, so it stays the same from run to run
  * and differs between VMs (two FNV-1a hashes; RFC 9562 version 8, "vendor-specific"). */
@@ -90,7 +81,7 @@ static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t er
 	return rc;
 }
 
-static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t errlen)
+static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 {
 	struct disk *disks[64];
 	unsigned n = 0;
@@ -124,9 +115,12 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 	    .acpi = &ac,
 	    .smbios = &sm,
 	};
-	r = fw_cfg_create(&vm->mem, &fw->fw_cfg);
-	if (r == 0)
-		r = firmware_fw_cfg_fill(fw->fw_cfg, &s);
+	if (vm->cfg->firmware_efi) {
+		s.pci_mmio64_start = ac.pci_mmio64_start;
+		s.pci_mmio64_size = ac.pci_mmio64_size;
+	}
+	struct fw_cfg *c = fw_cfg_device_store(devices_find(vm->devices, "fw_cfg"));
+	r = c ? firmware_fw_cfg_fill(c, &s) : -ENODEV;
 	if (r < 0)
 		snprintf(err, errlen, "fw_cfg: %s", strerror(-r));
 	return r;
@@ -138,23 +132,18 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 	if (!fw)
 		return -ENOMEM;
 	vm->firmware = fw;
-	const char *path = vm->cfg->firmware_file ? vm->cfg->firmware_file : FIRMWARE_DEFAULT_BIOS;
-	int r = firmware_image_load(path, &fw->img, err, errlen);
-	if (r < 0)
-		return r;
-	if ((r = map_image(vm, fw, err, errlen)) < 0 || (r = fill_fw_cfg(vm, fw, err, errlen)) < 0)
-		return r;
-	r = debugcon_create(firmware_log_line, vm, &fw->debugcon);
-	if (r == 0)
-		r = io_bus_register(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, fw_cfg_io,
-				    fw->fw_cfg);
-	if (r == 0)
-		r = io_bus_register(&vm->pio, DEBUGCON_PORT, 1, debugcon_io, fw->debugcon);
-	if (r < 0) {
-		snprintf(err, errlen, "firmware devices: %s", strerror(-r));
-		return r;
+	int r;
+	if (vm->cfg->firmware_efi) {
+		if ((r = firmware_efi_setup(vm, &fw->efi, err, errlen)) < 0)
+			return r;
+		return fill_fw_cfg(vm, err, errlen);
 	}
-	return 0;
+	const char *path = vm->cfg->firmware_file ? vm->cfg->firmware_file : FIRMWARE_DEFAULT_BIOS;
+	if ((r = firmware_image_load(path, &fw->img, err, errlen)) < 0)
+		return r;
+	if ((r = map_image(vm, fw, err, errlen)) < 0)
+		return r;
+	return fill_fw_cfg(vm, err, errlen);
 }
 
 void vm_firmware_reset(struct vm *vm)
@@ -162,8 +151,10 @@ void vm_firmware_reset(struct vm *vm)
 	struct vm_firmware *fw = vm->firmware;
 	if (!fw)
 		return;
-	copy_isa_bios(vm, fw); /* cannot fail: it succeeded at set-up on the same RAM */
-	fw_cfg_reset(fw->fw_cfg);
+	if (fw->efi)
+		firmware_efi_reset(fw->efi);
+	else
+		copy_isa_bios(vm, fw); /* cannot fail: it succeeded at set-up on the same RAM */
 }
 
 void vm_firmware_destroy(struct vm *vm)
@@ -171,15 +162,12 @@ void vm_firmware_destroy(struct vm *vm)
 	struct vm_firmware *fw = vm->firmware;
 	if (!fw)
 		return;
-	/* vCPUs are stopped: no handler can be running. */
-	io_bus_unregister(&vm->pio, FW_CFG_PORT_BASE, fw->fw_cfg);
-	io_bus_unregister(&vm->pio, DEBUGCON_PORT, fw->debugcon);
+	/* vCPUs are stopped: nothing runs from the slot. */
+	firmware_efi_destroy(vm, fw->efi);
 	if (fw->slot_set) {
 		struct kvm_userspace_memory_region r = {.slot = FIRMWARE_KVM_SLOT};
 		ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r); /* size 0 deletes the slot */
 	}
-	fw_cfg_destroy(fw->fw_cfg);
-	debugcon_destroy(fw->debugcon);
 	firmware_image_free(&fw->img);
 	free(fw);
 	vm->firmware = NULL;

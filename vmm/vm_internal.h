@@ -19,8 +19,8 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
 
 /* vm_firmware.c: boot through firmware (no --kernel); destroy runs with the vCPUs stopped. */
 int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
-/* A guest reboot in the same process (vCPUs paused): the pristine BIOS copy below 1 MiB again,
- * fw_cfg back to its power-on state. */
+/* A guest reboot in the same process (vCPUs paused): the pristine BIOS copy below 1 MiB again
+ * (fw_cfg is a device: devices_reset puts it back). */
 void vm_firmware_reset(struct vm *vm);
 void vm_firmware_destroy(struct vm *vm);
 

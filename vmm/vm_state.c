@@ -328,8 +328,8 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 	char rundir[PATH_MAX];
 	int ret;
 
-	if (!cfg->ndisks)
-		return 0; /* nothing to keep */
+	if (!cfg->ndisks && !(cfg->firmware_efi && !cfg->kernel))
+		return 0; /* nothing to keep (UEFI keeps its variables) */
 	if ((ret = vm_state_dir(cfg->state_dir, cfg->name, env.state_dir, sizeof(env.state_dir),
 				err, errlen)) < 0 ||
 	    (ret = vm_state_mkdirs(env.state_dir, err, errlen)) < 0 ||

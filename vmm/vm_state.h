@@ -33,7 +33,8 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 /* Before the disks are opened: create the state directory, tell a restart from a fresh start,
  * record the disk list, and set up disk modes and lock holder names for this process. */
 int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
-/* The state directory of the VM this process runs, NULL when it has none (no disks). */
+/* The state directory of the VM this process runs, NULL when it has none (no disks, no UEFI
+ * variables). */
 const char *vm_state_current(void);
 /* For `minivmm img`: when `image` lies in a VM state directory under the default root
  * ($XDG_DATA_HOME/minivmm/vms/NAME or ~/.local/share/minivmm/vms/NAME), allow the disks that VM

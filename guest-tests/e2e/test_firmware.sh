@@ -13,6 +13,7 @@
 #  6. --boot cdrom with only a hard disk: the boot order is honoured (nothing to boot);
 #  7. an ISOLINUX CD (xorriso, El Torito no emulation) on AHCI beside the bootable disk with
 #     --boot order=cdrom,disk boots from the CD; 8. the same CD alone on IDE, default order.
+# (virtio-blk, VMDK and a reboot in place: test_firmware_reboot.sh.)
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
@@ -116,3 +117,4 @@ GT_RUN_ARGS=(--cdrom "$W/boot.iso")
 boot "$vm" 1 "ISO on IDE, default order"
 [ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: booted from the IDE CD" ||
 	gt_fail "firmware: booted from the IDE CD" "fromcd=$(guest_value "$vm" fromcd)"
+

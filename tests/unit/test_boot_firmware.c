@@ -209,6 +209,21 @@ static void test_fw_cfg_fill(void **state)
 	assert_memory_equal(anchor, "_SM_", 4);
 	assert_int_equal(read_file(c, "etc/smbios/smbios-tables", buf, sizeof(buf)),
 			 get_le16(anchor + 0x16));
+	/* SeaBIOS is not told about the 64-bit window (it finds its own) */
+	assert_int_equal(read_file(c, "etc/reserved-memory-end", buf, sizeof(buf)), (size_t)-1);
+	fw_cfg_destroy(c);
+
+	/* OVMF: its 64-bit PCI window where the DSDT has it */
+	assert_int_equal(fw_cfg_create(&gm, &c), 0);
+	s.pci_mmio64_start = 256 * GiB;
+	s.pci_mmio64_size = 64 * GiB;
+	assert_int_equal(firmware_fw_cfg_fill(c, &s), 0);
+	assert_int_equal(read_file(c, "etc/reserved-memory-end", buf, sizeof(buf)), 8);
+	assert_int_equal(get_le64(buf), 256 * GiB);
+	n = read_file(c, "opt/ovmf/X-PciMmio64Mb", buf, sizeof(buf));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "65536", 5);
+	s.pci_mmio64_start = s.pci_mmio64_size = 0;
 	fw_cfg_destroy(c);
 
 	/* bad setups */

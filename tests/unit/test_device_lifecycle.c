@@ -1,8 +1,8 @@
 /* The device lifecycle (devices/device.h): creation by level and in registration order, reverse
  * destruction, a failure half way, quiesce and reset order; then the machine's real devices
  * created from the registry on a stub environment, each reset to its power-on values after the
- * guest changed it (serial registers, RTC, i8042, ACPI PM, PCI config and BARs), and the
- * requests devices make of the VM. */
+ * guest changed it (serial registers, RTC, i8042, ACPI PM, PCI config and BARs, fw_cfg, the
+ * debug console), and the requests devices make of the VM. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "devices/debugcon.h"
 #include "devices/device.h"
+#include "devices/fw_cfg.h"
 #include "devices/disk.h"
 #include "devices/storage.h"
 #include "storage/block_aio.h"
@@ -158,7 +160,7 @@ struct machine {
 	struct device_env env;
 	struct devices *devs;
 	bool irq[24];
-	unsigned resets, poweroffs;
+	unsigned resets, poweroffs, no_boots;
 };
 
 static struct machine M;
@@ -184,6 +186,8 @@ static void rec_request(void *opaque, enum device_request why)
 	struct machine *m = opaque;
 	if (why == DEVICE_REQUEST_RESET)
 		m->resets++;
+	else if (why == DEVICE_REQUEST_NO_BOOT)
+		m->no_boots++;
 	else
 		m->poweroffs++;
 }
@@ -387,6 +391,66 @@ static void test_pci_reset(void **state)
 	pci_device_unregister(&dev);
 }
 
+/* --- firmware boot's devices: fw_cfg and the debug console, only without --kernel --- */
+
+static void debugcon_puts(const char *s)
+{
+	for (; *s; s++) {
+		uint8_t c = (uint8_t)*s;
+		assert_true(io_bus_access(&M.pio, DEBUGCON_PORT, &c, 1, true));
+	}
+}
+
+static void test_firmware_devices(void **state)
+{
+	(void)state;
+	/* M.cfg has no kernel: firmware boots, so both are there and answer on their ports. */
+	struct fw_cfg *c = fw_cfg_device_store(devices_find(M.devs, "fw_cfg"));
+	assert_non_null(c);
+	assert_int_equal(inb(DEBUGCON_PORT), DEBUGCON_READBACK);
+	outw(FW_CFG_PORT_BASE, FW_CFG_SIGNATURE);
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 'Q');
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 'E');
+	/* The VM fills the store; the guest reads it through the ports. */
+	assert_int_equal(fw_cfg_add_u32(c, FW_CFG_NB_CPUS, 3), 0);
+	outw(FW_CFG_PORT_BASE, FW_CFG_NB_CPUS);
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 3);
+	/* Reset: back to the signature at offset 0; the items stay. */
+	outw(FW_CFG_PORT_BASE, FW_CFG_SIGNATURE);
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 'Q');
+	devices_reset(M.devs);
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 'Q');
+	outw(FW_CFG_PORT_BASE, FW_CFG_NB_CPUS);
+	assert_int_equal(inb(FW_CFG_PORT_BASE + 1), 3);
+	/* The log: an ordinary line asks nothing; SeaBIOS's boot failure ends the VM. */
+	debugcon_puts("Booting from Hard Disk...\n");
+	assert_int_equal(M.no_boots, 0);
+	/* A half line is dropped by a reset: it cannot join the next boot's first line. */
+	debugcon_puts("No bootable");
+	devices_reset(M.devs);
+	debugcon_puts(" device.\n");
+	assert_int_equal(M.no_boots, 0);
+	debugcon_puts("No bootable device.  Retrying in 2 seconds.\n");
+	assert_int_equal(M.no_boots, 1);
+	assert_int_equal(M.resets + M.poweroffs, 0);
+}
+
+static void test_firmware_devices_direct_boot(void **state)
+{
+	(void)state;
+	devices_destroy(M.devs);
+	M.cfg.kernel = "bzImage";
+	M.env.pci = NULL;
+	char err[256];
+	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_null(fw_cfg_device_store(devices_find(M.devs, "fw_cfg")));
+	uint8_t v;
+	assert_false(io_bus_access(&M.pio, FW_CFG_PORT_BASE + 1, &v, 1, false));
+	assert_false(io_bus_access(&M.pio, DEBUGCON_PORT, &v, 1, false));
+	devices_reset(M.devs); /* the absent ones have nothing to reset */
+}
+
 /* --- storage: quiesce waits for requests in flight, reset gives AHCI its power-on registers --- */
 
 static char disk_dir[64];
@@ -499,6 +563,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_acpi_pm_reset_and_request, machine_setup,
 					    machine_teardown),
 	    cmocka_unit_test_setup_teardown(test_pci_reset, machine_setup, machine_teardown),
+	    cmocka_unit_test_setup_teardown(test_firmware_devices, machine_setup, machine_teardown),
+	    cmocka_unit_test_setup_teardown(test_firmware_devices_direct_boot, machine_setup,
+					    machine_teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_quiesce_and_reset, storage_setup,
 					    storage_teardown),
 	};

@@ -455,6 +455,53 @@ static void test_register_errors(void **state)
 	assert_int_equal(cfg_in(1, 0, 4), 0xFFFFFFFF);
 }
 
+/* A configuration-only function beyond function 0 (OVMF's PIIX4 PM at 00:01.3). */
+static void test_function(void **state)
+{
+	(void)state;
+	struct pci_device fn0, pm, bad;
+	memset(&fn0, 0, sizeof(fn0));
+	memset(&pm, 0, sizeof(pm));
+	fn0.vendor_id = 0x1AF4;
+	assert_int_equal(pci_device_register(F.bus, &fn0, 1), 0);
+	pm.vendor_id = 0x8086;
+	pm.device_id = 0x7113;
+	pm.cfg[0x40] = 0x01;
+	pm.cfg[0x41] = 0x06;
+	pm.cfg[0x80] = 0x01;
+	assert_int_equal(pci_function_register(F.bus, &pm, 1, 3), 0);
+	/* 00:01.3 through mechanism 1: its IDs and its own registers; 00:01.1 is empty. */
+	assert_int_equal(cfg_in(1, 0, 4) & 0xFFFF, 0x1AF4);
+	pio_out(0xCF8, 4, 0x80000000u | 1 << 11 | 3 << 8 | 0x00);
+	assert_int_equal(pio_in(0xCFC, 4), 0x71138086);
+	pio_out(0xCF8, 4, 0x80000000u | 1 << 11 | 3 << 8 | 0x40);
+	assert_int_equal(pio_in(0xCFC, 4), 0x0601);
+	pio_out(0xCFC, 4, 0xB001); /* read-only: OVMF would move it */
+	assert_int_equal(pio_in(0xCFC, 4), 0x0601);
+	pio_out(0xCF8, 4, 0x80000000u | 1 << 11 | 1 << 8);
+	assert_int_equal(pio_in(0xCFC, 4), 0xFFFFFFFF);
+	/* Function 0 does not announce it. */
+	assert_int_equal(cfg_in(1, 0x0E, 1) & 0x80, 0);
+	/* Reset keeps it; slot and function taken, bad numbers, BARs refused. */
+	pci_config_write(F.bus, 1 << 3 | 3, 0x3C, 1, 9);
+	assert_int_equal(pci_config_read(F.bus, 1 << 3 | 3, 0x3C, 1), 9);
+	pci_bus_reset(F.bus);
+	assert_int_equal(pci_config_read(F.bus, 1 << 3 | 3, 0x3C, 1), 0);
+	assert_int_equal(pci_config_read(F.bus, 1 << 3 | 3, 0x80, 1), 1);
+	memset(&bad, 0, sizeof(bad));
+	assert_int_equal(pci_function_register(F.bus, &bad, 1, 3), -EBUSY);
+	assert_int_equal(pci_function_register(F.bus, &bad, 1, 0), -EINVAL);
+	assert_int_equal(pci_function_register(F.bus, &bad, 1, 8), -EINVAL);
+	assert_int_equal(pci_function_register(F.bus, &bad, 32, 1), -EINVAL);
+	bad.bars[0] = (struct pci_bar){.type = PCI_BAR_IO, .size = 0x10};
+	assert_int_equal(pci_function_register(F.bus, &bad, 2, 1), -EINVAL);
+	pci_device_unregister(&pm);
+	assert_int_equal(pci_config_read(F.bus, 1 << 3 | 3, 0, 4), 0xFFFFFFFF);
+	pci_device_unregister(&fn0);
+	/* Left registered at teardown: pci_bus_destroy removes it. */
+	assert_int_equal(pci_function_register(F.bus, &pm, 5, 7), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +515,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msi, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_register_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_function, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

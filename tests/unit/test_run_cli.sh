@@ -35,6 +35,7 @@ check() { # name, expected stderr substring, args...
 check firmware-not-found "No such file" --firmware-file "$tmp/nope"
 check firmware-not-bios "not a BIOS image" --firmware-file "$tmp/notbz"
 check firmware-with-kernel "for firmware boot" --kernel "$tmp/notbz" --boot disk
+check efi-not-flash "not a flash image" --firmware efi --firmware-file "$tmp/notbz"
 check kernel-not-found "No such file" --kernel "$tmp/nope"
 check kernel-not-bzimage "not a bzImage" --kernel "$tmp/notbz"
 check kernel-too-old "too old" --kernel "$tmp/oldbz"

@@ -100,7 +100,12 @@ static void test_firmware_boot(void **state)
 	assert_int_equal(c.nboot, 1);
 	assert_int_equal(c.boot[0], VM_BOOT_DISK);
 	assert_string_equal(c.firmware_file, "/x/b.bin");
+	assert_false(c.firmware_efi);
 	vm_config_free(&c);
+	assert_int_equal(parse(&c, err, "run --firmware efi"), 0);
+	assert_true(c.firmware_efi);
+	vm_config_free(&c);
+	expect_error("run --kernel k --firmware efi", "for firmware boot");
 	assert_int_equal(parse(&c, err, "run --boot=order=disk,cdrom"), 0);
 	assert_int_equal(c.nboot, 2);
 	assert_int_equal(c.boot[0], VM_BOOT_DISK);
@@ -120,7 +125,6 @@ static void test_errors(void **state)
 	expect_error("run --boot order=", "bad --boot");
 	expect_error("run --boot disk,", "bad --boot");
 	expect_error("run --boot net", "no network device");
-	expect_error("run --firmware efi", "not supported yet");
 	expect_error("run --firmware coreboot", "bad --firmware");
 	expect_error("run --firmware-file=", "empty --firmware-file");
 	expect_error("run --kernel k --cpus 0", "bad --cpus '0'");

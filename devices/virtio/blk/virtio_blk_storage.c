@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices/disk.h"
+#include "devices/pci.h"
 #include "devices/storage.h"
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtio_pci.h"
@@ -69,6 +70,12 @@ static int vblk_create(const struct storage_env *env, struct disk **disks, unsig
 			return r;
 		}
 		g->n++;
+		/* SeaBIOS drives virtio-blk itself and finds a PCI drive's boot priority by its
+		 * slot (a glob on "/pci@i0cf8/", any name, "@SLOT", matched as a prefix); the
+		 * path is QEMU's. */
+		snprintf(disks[i]->fw_path, sizeof(disks[i]->fw_path),
+			 "/pci@i0cf8/scsi@%x/disk@0,0",
+			 virtio_pci_dev(virtio_blk_transport(g->dev[i]))->slot);
 	}
 	*state = g;
 	return 0;
