@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
+#include "devices/virtio/balloon/virtio_balloon.h"
 #include "memory/layout.h"
 #include "vmm/vm_config.h"
 
@@ -18,6 +19,8 @@ const char vm_config_usage[] =
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"
+    "                   [--balloon MB|off]\n"
+    "                   [--pagefusion on|off]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -52,9 +55,12 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
-    "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+    "--name",	    "--cpus",	 "--memory",   "--kernel",	  "--initrd",
+    "--append",	    "--console", "--reboot",   "--disk",	  "--cdrom",
+    "--state-dir",  "--boot",	 "--firmware", "--firmware-file", "--allow-backing-path",
+    "--balloon",    /* 15 */
+    "--pagefusion", /* 16 */
+};
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -97,6 +103,34 @@ static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t 
 		return -EINVAL;
 	}
 	cfg->nboot = n;
+	return 0;
+}
+
+/* --balloon MB | off (VBoxManage's guestmemoryballoon; checked against --memory at the end). */
+static int parse_balloon(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (!strcmp(val, "off")) {
+		cfg->balloon_off = true;
+		return 0;
+	}
+	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
+		snprintf(err, errlen, "run: bad --balloon '%.40s' (MB, or off)", val);
+		return -EINVAL;
+	}
+	cfg->balloon_off = false;
+	cfg->balloon_mib = n;
+	return 0;
+}
+
+/* --pagefusion on | off (VirtualBox's --page-fusion). */
+static int parse_pagefusion(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(val, "on") && strcmp(val, "off")) {
+		snprintf(err, errlen, "run: bad --pagefusion '%.40s' (on or off)", val);
+		return -EINVAL;
+	}
+	cfg->pagefusion = !strcmp(val, "on");
 	return 0;
 }
 
@@ -312,7 +346,26 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			v[cfg->nallow_paths++] = val;
 			break;
 		}
+		case 15:
+			if (parse_balloon(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 16:
+			if (parse_pagefusion(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
+	}
+	uint64_t balloon_limit = virtio_balloon_limit_mib(cfg->memory_mib);
+	if (!cfg->balloon_off && cfg->balloon_mib > balloon_limit) {
+		snprintf(
+		    err, errlen,
+		    "run: --balloon %llu MB is more than --memory %llu MB minus a floor of %llu "
+		    "MB (at most %llu)",
+		    (unsigned long long)cfg->balloon_mib, (unsigned long long)cfg->memory_mib,
+		    (unsigned long long)(cfg->memory_mib - balloon_limit),
+		    (unsigned long long)balloon_limit);
+		return -EINVAL;
 	}
 	if (cfg->kernel && !*cfg->kernel) {
 		snprintf(err, errlen, "run: empty --kernel");

@@ -39,6 +39,9 @@ struct vm_config {
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
+	bool balloon_off;     /* --balloon off: no virtio-balloon device */
+	uint64_t balloon_mib; /* --balloon MB: the balloon's target at power-on */
+	bool pagefusion;      /* --pagefusion on: guest RAM is MADV_MERGEABLE for the host's KSM */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one
