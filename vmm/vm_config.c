@@ -21,6 +21,7 @@ const char vm_config_usage[] =
     "                   [--allow-backing-path DIR]...\n"
     "                   [--balloon MB|off]\n"
     "                   [--pagefusion on|off]\n"
+    "                   [--free-page-reporting on|off]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -55,11 +56,24 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	    "--cpus",	 "--memory",   "--kernel",	  "--initrd",
-    "--append",	    "--console", "--reboot",   "--disk",	  "--cdrom",
-    "--state-dir",  "--boot",	 "--firmware", "--firmware-file", "--allow-backing-path",
-    "--balloon",    /* 15 */
-    "--pagefusion", /* 16 */
+    "--name",
+    "--cpus",
+    "--memory",
+    "--kernel",
+    "--initrd",
+    "--append",
+    "--console",
+    "--reboot",
+    "--disk",
+    "--cdrom",
+    "--state-dir",
+    "--boot",
+    "--firmware",
+    "--firmware-file",
+    "--allow-backing-path",
+    "--balloon",	     /* 15 */
+    "--pagefusion",	     /* 16 */
+    "--free-page-reporting", /* 17 */
 };
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
@@ -131,6 +145,19 @@ static int parse_pagefusion(const char *val, struct vm_config *cfg, char *err, s
 		return -EINVAL;
 	}
 	cfg->pagefusion = !strcmp(val, "on");
+	return 0;
+}
+
+/* --free-page-reporting on | off (QEMU's free-page-reporting): the guest hands its free memory
+ * back through the balloon on its own. */
+static int parse_free_page_reporting(const char *val, struct vm_config *cfg, char *err,
+				     size_t errlen)
+{
+	if (strcmp(val, "on") && strcmp(val, "off")) {
+		snprintf(err, errlen, "run: bad --free-page-reporting '%.40s' (on or off)", val);
+		return -EINVAL;
+	}
+	cfg->no_free_page_reporting = !strcmp(val, "off");
 	return 0;
 }
 
@@ -352,6 +379,10 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			break;
 		case 16:
 			if (parse_pagefusion(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 17:
+			if (parse_free_page_reporting(val, cfg, err, errlen) < 0)
 				return -EINVAL;
 			break;
 		}

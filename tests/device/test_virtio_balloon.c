@@ -175,6 +175,15 @@ static void test_limit(void **state)
 	struct virtio_balloon_env env = {
 	    .pci = f.bus, .mem = &f.mem, .target_pages = VF_RAM / 4096 + 1};
 	assert_int_equal(virtio_balloon_create(&env, &b), -ERANGE);
+	/* --free-page-reporting off: REPORTING is not offered */
+	env.target_pages = 0;
+	env.no_reporting = true;
+	assert_int_equal(virtio_balloon_create(&env, &b), 0);
+	vf_enable(&f);
+	vf_w(&f, VF_COMMON(0x00), 4, 0);
+	assert_false(vf_r(&f, VF_COMMON(0x04), 4) >> VIRTIO_BALLOON_F_REPORTING & 1);
+	assert_true(vf_r(&f, VF_COMMON(0x04), 4) >> VIRTIO_BALLOON_F_STATS_VQ & 1);
+	virtio_balloon_destroy(b);
 	vf_fini(&f);
 }
 

@@ -315,12 +315,15 @@ int virtio_balloon_create(const struct virtio_balloon_env *env, struct virtio_ba
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->stats_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	uint64_t features = 1ULL << VIRTIO_BALLOON_F_STATS_VQ |
+			    1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
+			    1ULL << VIRTIO_BALLOON_F_PAGE_POISON;
+	if (!env->no_reporting)
+		features |= 1ULL << VIRTIO_BALLOON_F_REPORTING;
 	struct virtio_pci_config cfg = {
 	    .device_id = VIRTIO_ID_BALLOON,
 	    .class_code = PCI_CLASS_UNCLASSIFIED_OTHER,
-	    .features = 1ULL << VIRTIO_BALLOON_F_STATS_VQ |
-			1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM |
-			1ULL << VIRTIO_BALLOON_F_PAGE_POISON | 1ULL << VIRTIO_BALLOON_F_REPORTING,
+	    .features = features,
 	    .config_len = VIRTIO_BALLOON_CONFIG_LEN,
 	    .nqueues = VIRTIO_BALLOON_QUEUES,
 	    .queue_max = VQ_MAX_SIZE,

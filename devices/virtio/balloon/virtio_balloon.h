@@ -64,6 +64,7 @@ struct virtio_balloon_env {
 	const struct guest_memory *mem;
 	struct event_loop *loop; /* may be NULL */
 	uint64_t target_pages;	 /* at power-on (run --balloon MB) */
+	bool no_reporting;	 /* do not offer REPORTING (run --free-page-reporting off) */
 };
 
 struct virtio_balloon_info {

@@ -90,6 +90,7 @@ static int balloon_create(struct device_env *env, void **state, char *err, size_
 	    .mem = env->mem,
 	    .loop = env->loop,
 	    .target_pages = cfg ? cfg->balloon_mib * PAGES_PER_MIB : 0,
+	    .no_reporting = cfg && cfg->no_free_page_reporting,
 	};
 	int r = virtio_balloon_create(&benv, &d->balloon);
 	if (r < 0) {
