@@ -22,6 +22,7 @@ const char vm_config_usage[] =
     "                   [--balloon MB|off]\n"
     "                   [--pagefusion on|off]\n"
     "                   [--free-page-reporting on|off]\n"
+    "                   [--memory MIN:MAX]  (an automatic balloon keeps the guest within)\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -161,6 +162,28 @@ static int parse_free_page_reporting(const char *val, struct vm_config *cfg, cha
 	return 0;
 }
 
+/* --memory MIN:MAX: MIN here (checked against MAX at the end); *val moves on to MAX. */
+static int parse_memory_min(const char **val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char min[24];
+	const char *colon = strchr(*val, ':');
+	size_t len = (size_t)(colon - *val);
+	uint64_t n = 0;
+	if (len < sizeof(min)) {
+		memcpy(min, *val, len);
+		min[len] = 0;
+	}
+	if (len >= sizeof(min) || parse_uint(min, VM_MEMORY_MIN_MIB, UINT64_MAX / MiB, &n) < 0) {
+		snprintf(err, errlen,
+			 "run: bad --memory '%.40s' (MiB, or MIN:MAX in MiB, MIN >= %d)", *val,
+			 VM_MEMORY_MIN_MIB);
+		return -EINVAL;
+	}
+	cfg->memory_min_mib = n;
+	*val = colon + 1;
+	return 0;
+}
+
 void vm_config_free(struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->ndisks; i++)
@@ -189,6 +212,27 @@ static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_
 		return -EINVAL;
 	}
 	cfg->ndisks++;
+	return 0;
+}
+
+/* --memory MIN:MAX: the automatic balloon holds at most MAX-MIN, within the balloon's limit. */
+static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t balloon_limit,
+					char *err, size_t errlen)
+{
+	uint64_t min = cfg->memory_min_mib, max = cfg->memory_mib;
+	if (min > max || max - min > balloon_limit) {
+		snprintf(err, errlen,
+			 "run: --memory %llu:%llu: MIN must be from %llu (MAX minus the balloon's "
+			 "floor) to MAX",
+			 (unsigned long long)min, (unsigned long long)max,
+			 (unsigned long long)(max - balloon_limit));
+		return -EINVAL;
+	}
+	if (cfg->balloon_off || cfg->balloon_mib) {
+		snprintf(err, errlen,
+			 "run: --memory MIN:MAX sets the balloon itself: no --balloon with it");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -255,6 +299,9 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			cfg->cpus = n;
 			break;
 		case 2:
+			cfg->memory_min_mib = 0;
+			if (strchr(val, ':') && parse_memory_min(&val, cfg, err, errlen) < 0)
+				return -EINVAL;
 			if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
 				snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)",
 					 val);
@@ -388,6 +435,9 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		}
 	}
 	uint64_t balloon_limit = virtio_balloon_limit_mib(cfg->memory_mib);
+	if (cfg->memory_min_mib &&
+	    vm_config_check_memory_range(cfg, balloon_limit, err, errlen) < 0)
+		return -EINVAL;
 	if (!cfg->balloon_off && cfg->balloon_mib > balloon_limit) {
 		snprintf(
 		    err, errlen,

@@ -43,6 +43,7 @@ struct vm_config {
 	uint64_t balloon_mib; /* --balloon MB: the balloon's target at power-on */
 	bool pagefusion;      /* --pagefusion on: guest RAM is MADV_MERGEABLE for the host's KSM */
 	bool no_free_page_reporting; /* --free-page-reporting off: the balloon does not offer it */
+	uint64_t memory_min_mib;     /* --memory MIN:MAX: MIN for the automatic balloon; 0: off */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

@@ -465,6 +465,40 @@ static void test_machine_reset(void **state)
 	t_free(t);
 }
 
+/* --memory MIN:MAX: the guest's available memory moves the target (balloon_policy.h). */
+static void test_automatic(void **state)
+{
+	(void)state;
+	struct t *t = calloc(1, sizeof(*t));
+	assert_int_equal(vf_init(&t->f, false), 0);
+	uint64_t max = VF_RAM / 4096, min = max / 2;
+	struct virtio_balloon_env env = {
+	    .pci = t->f.bus, .mem = &t->f.mem, .target_pages = max - min, .auto_min_pages = min};
+	assert_int_equal(virtio_balloon_create(&env, &t->b), 0);
+	vf_enable(&t->f);
+	t_start(t, ALL_FEATURES, 4);
+	assert_int_equal(cfg_r(t, 0), max - min);
+	assert_true(info(t).automatic);
+	assert_int_equal(virtio_balloon_set_target(t->b, 10), -EBUSY);
+	/* 1 MiB available: under LOW (max/10), deflate to GOAL at once */
+	uint16_t tag = VIRTIO_BALLOON_S_AVAIL;
+	uint64_t avail = 1 * MiB;
+	int msis = t->f.signal_msi_count;
+	post_stats(t, Q_STATS, &tag, &avail, 1);
+	uint64_t low = max / 10, goal = (low + max / 4) / 2;
+	uint64_t t1 = max - min - (goal - 256);
+	assert_int_equal(cfg_r(t, 0), t1);
+	assert_int_equal(t->f.signal_msi_count, msis + 1);
+	/* plenty available: up one step (max/16), never past MAX-MIN */
+	avail = 30 * MiB;
+	post_stats(t, Q_STATS, &tag, &avail, 1);
+	assert_int_equal(cfg_r(t, 0), t1 + max / 16);
+	for (int k = 0; k < 10; k++)
+		post_stats(t, Q_STATS, &tag, &avail, 1); /* each returns the one before */
+	assert_int_equal(cfg_r(t, 0), max - min);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_reporting),
 	    cmocka_unit_test(test_queue_numbering),
 	    cmocka_unit_test(test_machine_reset),
+	    cmocka_unit_test(test_automatic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -232,6 +232,19 @@ static void test_balloon_pagefusion(void **state)
 	assert_int_equal(parse(&c, err, "run --kernel k --free-page-reporting=on"), 0);
 	assert_false(c.no_free_page_reporting);
 	expect_error("run --kernel k --free-page-reporting 1", "bad --free-page-reporting '1'");
+	/* --memory MIN:MAX: RAM is MAX, the automatic balloon keeps MIN */
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024"), 0);
+	assert_int_equal(c.memory_mib, 1024);
+	assert_int_equal(c.memory_min_mib, 512);
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024 --memory 768"), 0);
+	assert_int_equal(c.memory_min_mib, 0);
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 1024:1024"), 0);
+	expect_error("run --kernel k --memory 100:1024", "MIN must be from 128");
+	expect_error("run --kernel k --memory 600:512", "MIN must be from 64");
+	expect_error("run --kernel k --memory :512", "bad --memory ':512'");
+	expect_error("run --kernel k --memory 16:512", "MIN >= 32");
+	expect_error("run --kernel k --memory 512:", "bad --memory ''");
+	expect_error("run --kernel k --memory 512:1024 --balloon 100", "no --balloon with it");
 }
 
 int main(void)

@@ -5,11 +5,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "devices/virtio/balloon/balloon_policy.h"
 #include "devices/virtio/balloon/virtio_balloon.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
+#include "lib/event_loop.h"
 #include "storage/endian.h"
 
 #define PCI_CLASS_UNCLASSIFIED_OTHER 0x00FF00 /* what QEMU's balloon shows too */
@@ -17,6 +19,7 @@
 #define PFNS_PER_CHAIN_MAX 16384	      /* more in one chain are refused, not walked */
 #define STAT_ENTRY 10			      /* {le16 tag, le64 value}, packed */
 #define STAT_ENTRIES_MAX 64
+#define POLICY_PERIOD_NS 1000000000ULL /* --memory MIN:MAX: the guest's figures every second */
 
 enum queue_role { ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING, ROLE_NONE };
 
@@ -34,6 +37,9 @@ struct virtio_balloon {
 	struct timespec stats_time;
 	pthread_cond_t stats_cond;
 	struct vq_elem elem; /* the chain being worked on */
+	/* --memory MIN:MAX */
+	struct balloon_policy policy;
+	struct event_source *policy_timer;
 };
 
 uint64_t virtio_balloon_limit_mib(uint64_t ram_mib)
@@ -182,6 +188,15 @@ static void stats_take(struct virtio_balloon *b, unsigned q)
 	b->c.stats_updates++;
 	clock_gettime(CLOCK_MONOTONIC, &b->stats_time);
 	pthread_cond_broadcast(&b->stats_cond);
+	if (b->c.automatic && (b->c.stats_valid >> VIRTIO_BALLOON_S_AVAIL & 1)) {
+		uint64_t t =
+		    balloon_policy_target(&b->policy, b->c.target_pages,
+					  b->c.stats[VIRTIO_BALLOON_S_AVAIL] / VIRTIO_BALLOON_PAGE);
+		if (t != b->c.target_pages) {
+			b->c.target_pages = t;
+			virtio_pci_config_changed(b->vp);
+		}
+	}
 }
 
 /* Give the buffer back: the driver refills it and posts it again. */
@@ -196,6 +211,16 @@ static bool stats_request(struct virtio_balloon *b)
 	vq_push(vq, b->stats_head, b->stats_ndesc, 0);
 	virtio_pci_queue_done(b->vp, b->stats_q);
 	return true;
+}
+
+/* --memory MIN:MAX: ask for the guest's figures; the policy runs when they come (stats_take). */
+static void policy_tick(void *opaque, uint32_t events)
+{
+	struct virtio_balloon *b = opaque;
+	(void)events;
+	virtio_pci_lock(b->vp);
+	stats_request(b);
+	virtio_pci_unlock(b->vp);
 }
 
 /* --- free page reporting ---------------------------------------------------------------- */
@@ -297,7 +322,7 @@ static const struct virtio_dev_ops balloon_ops = {
 int virtio_balloon_create(const struct virtio_balloon_env *env, struct virtio_balloon **out)
 {
 	uint64_t ram_pages = env->mem->size / VIRTIO_BALLOON_PAGE;
-	if (env->target_pages > ram_pages)
+	if (env->target_pages > ram_pages || env->auto_min_pages > ram_pages)
 		return -ERANGE;
 	struct virtio_balloon *b = calloc(1, sizeof(*b));
 	if (!b)
@@ -333,6 +358,15 @@ int virtio_balloon_create(const struct virtio_balloon_env *env, struct virtio_ba
 	    .loop = env->loop,
 	};
 	int r = virtio_pci_create(env->pci, &cfg, &b->vp);
+	if (r >= 0 && env->auto_min_pages) {
+		b->c.automatic = true;
+		b->policy = (struct balloon_policy){ram_pages, env->auto_min_pages};
+		if (env->loop)
+			r = event_loop_add_timer(env->loop, POLICY_PERIOD_NS, POLICY_PERIOD_NS,
+						 policy_tick, b, &b->policy_timer);
+		if (r < 0)
+			virtio_pci_destroy(b->vp);
+	}
 	if (r < 0) {
 		pthread_cond_destroy(&b->stats_cond);
 		free(b->held);
@@ -347,6 +381,7 @@ void virtio_balloon_destroy(struct virtio_balloon *b)
 {
 	if (!b)
 		return;
+	event_source_remove(b->policy_timer); /* the loop no longer runs */
 	virtio_pci_destroy(b->vp);
 	pthread_cond_destroy(&b->stats_cond);
 	free(b->held);
@@ -362,6 +397,8 @@ int virtio_balloon_set_target(struct virtio_balloon *b, uint64_t pages)
 {
 	if (pages > b->ram_pages)
 		return -ERANGE;
+	if (b->c.automatic)
+		return -EBUSY;
 	virtio_pci_lock(b->vp);
 	if (b->c.target_pages != pages) {
 		b->c.target_pages = pages;

@@ -65,6 +65,9 @@ struct virtio_balloon_env {
 	struct event_loop *loop; /* may be NULL */
 	uint64_t target_pages;	 /* at power-on (run --balloon MB) */
 	bool no_reporting;	 /* do not offer REPORTING (run --free-page-reporting off) */
+	/* run --memory MIN:MAX: MIN in pages, and the target follows balloon_policy.h, the guest's
+	 * statistics asked for every second on the loop; 0: the target is set by hand. */
+	uint64_t auto_min_pages;
 };
 
 struct virtio_balloon_info {
@@ -79,6 +82,7 @@ struct virtio_balloon_info {
 	uint64_t discard_errors;
 	uint64_t features; /* negotiated */
 	bool driver_ok;
+	bool automatic; /* the target follows --memory MIN:MAX */
 	/* the guest's last statistics */
 	uint64_t stats_updates; /* buffers received */
 	int64_t stats_age_ms;	/* -1: none yet */
@@ -92,7 +96,7 @@ void virtio_balloon_destroy(struct virtio_balloon *b);
 void virtio_balloon_reset(struct virtio_balloon *b);
 
 /* A new target in pages (at most the RAM): the driver hears of it through a configuration
- * interrupt.  -ERANGE above RAM. */
+ * interrupt.  -ERANGE above RAM, -EBUSY when the target is automatic. */
 int virtio_balloon_set_target(struct virtio_balloon *b, uint64_t pages);
 /* The counters; with wait_ms > 0 and the stats queue running, first ask the guest for new
  * statistics and wait up to wait_ms for them (only a guest that does not answer makes it wait). */

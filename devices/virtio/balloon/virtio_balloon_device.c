@@ -56,6 +56,11 @@ static int verb_balloon(void *opaque, struct json_object *args, struct json_obje
 			return -ERANGE;
 		}
 		int r = virtio_balloon_set_target(d->balloon, mib * PAGES_PER_MIB);
+		if (r == -EBUSY) {
+			snprintf(err, errlen,
+				 "balloon: the target follows --memory MIN:MAX by itself");
+			return r;
+		}
 		if (r < 0) {
 			snprintf(err, errlen, "balloon: %s", strerror(-r));
 			return r;
@@ -65,7 +70,8 @@ static int verb_balloon(void *opaque, struct json_object *args, struct json_obje
 	virtio_balloon_query(d->balloon, 0, &i);
 	if (add_u64(result, "target_mib", i.target_pages / PAGES_PER_MIB) < 0 ||
 	    add_u64(result, "actual_mib", i.actual_pages / PAGES_PER_MIB) < 0 ||
-	    add_u64(result, "limit_mib", limit) < 0) {
+	    add_u64(result, "limit_mib", limit) < 0 ||
+	    json_object_object_add(result, "automatic", json_object_new_boolean(i.automatic)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -89,8 +95,12 @@ static int balloon_create(struct device_env *env, void **state, char *err, size_
 	    .pci = env->pci,
 	    .mem = env->mem,
 	    .loop = env->loop,
-	    .target_pages = cfg ? cfg->balloon_mib * PAGES_PER_MIB : 0,
+	    .target_pages = !cfg ? 0
+			    : cfg->memory_min_mib
+				? (cfg->memory_mib - cfg->memory_min_mib) * PAGES_PER_MIB
+				: cfg->balloon_mib * PAGES_PER_MIB,
 	    .no_reporting = cfg && cfg->no_free_page_reporting,
+	    .auto_min_pages = cfg ? cfg->memory_min_mib * PAGES_PER_MIB : 0,
 	};
 	int r = virtio_balloon_create(&benv, &d->balloon);
 	if (r < 0) {

@@ -39,6 +39,7 @@ static int balloon_part(struct json_object *o, const struct virtio_balloon_info 
 	r |= put_i(o, "actual_mib", i->actual_pages / PAGES_PER_MIB);
 	r |= put_i(o, "held_mib", (int64_t)(i->held_pages / PAGES_PER_MIB));
 	r |= put_b(o, "driver", i->driver_ok);
+	r |= put_b(o, "automatic", i->automatic);
 	r |= put_b(o, "deflate_on_oom", i->features >> VIRTIO_BALLOON_F_DEFLATE_ON_OOM & 1);
 	r |= put_b(o, "free_page_reporting", i->features >> VIRTIO_BALLOON_F_REPORTING & 1);
 	r |= put_i(o, "inflated_pages", (int64_t)i->inflated);
