@@ -1,6 +1,7 @@
 /* Guest RAM mapping and the checked guest-physical accessor (see guest_memory.h). */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/kvm.h>
@@ -8,13 +9,17 @@
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 
-int guest_memory_create(struct guest_memory *gm, uint64_t size)
+#define PAGE (4 * KiB)
+
+static int map_ram(struct guest_memory *gm, uint64_t size, int fd)
 {
 	memset(gm, 0, sizeof(*gm));
-	if (size == 0 || size % (4 * KiB) || size > (1ULL << 46))
+	if (size == 0 || size % PAGE || size > (1ULL << 46))
 		return -EINVAL;
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	int flags = fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Transparent huge pages cut EPT/NPT misses; a hint, so its failure does not matter. */
@@ -23,13 +28,33 @@ int guest_memory_create(struct guest_memory *gm, uint64_t size)
 	gm->size = size;
 	gm->low_size = size < LAYOUT_LOW_RAM_END ? size : LAYOUT_LOW_RAM_END;
 	gm->high_size = size - gm->low_size;
+	gm->shared = fd >= 0;
+	gm->memfd = fd;
 	return 0;
+}
+
+int guest_memory_create(struct guest_memory *gm, uint64_t size)
+{
+	return map_ram(gm, size, -1);
+}
+
+int guest_memory_create_shared(struct guest_memory *gm, uint64_t size)
+{
+	int fd = memfd_create("minivmm-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = map_ram(gm, size, fd);
+	if (r < 0)
+		close(fd);
+	return r;
 }
 
 void guest_memory_destroy(struct guest_memory *gm)
 {
 	if (gm->host)
 		munmap(gm->host, gm->size);
+	if (gm->host && gm->shared)
+		close(gm->memfd);
 	memset(gm, 0, sizeof(*gm));
 }
 
@@ -94,5 +119,50 @@ int guest_memory_write(const struct guest_memory *gm, uint64_t gpa, const void *
 	if (!p)
 		return -EFAULT;
 	memcpy(p, buf, len);
+	return 0;
+}
+
+/* [p, p+len) is page-aligned and inside RAM. */
+static int discard_pages(const struct guest_memory *gm, uint8_t *p, uint64_t len)
+{
+	if (!len)
+		return 0;
+	/* Shared pages live on in the memfd after DONTNEED: only REMOVE frees them. */
+	if (madvise(p, len, gm->shared ? MADV_REMOVE : MADV_DONTNEED) < 0)
+		return -errno;
+	return 0;
+}
+
+int guest_memory_discard(const struct guest_memory *gm, uint64_t gpa, uint64_t len)
+{
+	if (gpa % PAGE || len % PAGE)
+		return -EINVAL;
+	uint8_t *p = guest_memory_ptr(gm, gpa, len);
+	if (!p)
+		return -EFAULT;
+	return discard_pages(gm, p, len);
+}
+
+int64_t guest_memory_discard_host(const struct guest_memory *gm, void *host, uint64_t len)
+{
+	uint8_t *p = host;
+	if (!gm->host || p < gm->host || (uint64_t)(p - gm->host) > gm->size ||
+	    len > gm->size - (uint64_t)(p - gm->host))
+		return -EFAULT;
+	uint64_t off = (uint64_t)(p - gm->host);
+	uint64_t start = (off + PAGE - 1) / PAGE * PAGE, end = (off + len) / PAGE * PAGE;
+	if (end <= start)
+		return 0;
+	int r = discard_pages(gm, gm->host + start, end - start);
+	return r < 0 ? r : (int64_t)(end - start);
+}
+
+int guest_memory_set_mergeable(const struct guest_memory *gm, int on)
+{
+	if (!gm->host)
+		return -EINVAL;
+	if (madvise(gm->host, gm->size, on ? MADV_MERGEABLE : MADV_UNMERGEABLE) < 0)
+		return -errno;
+	madvise(gm->host, gm->size, on ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	return 0;
 }

@@ -243,6 +243,8 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 			 (unsigned long long)cfg->memory_mib, strerror(-r));
 		return r;
 	}
+	if (cfg->pagefusion && (r = vm_pagefusion_start(vm, err, errlen)) < 0)
+		return r;
 	if ((r = event_loop_create(&vm->loop)) < 0 ||
 	    (r = worker_create("vm-worker", &vm->worker)) < 0) {
 		snprintf(err, errlen, "event loop: %s", strerror(-r));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
+#include "devices/virtio/balloon/virtio_balloon.h"
 #include "memory/layout.h"
 #include "vmm/vm_config.h"
 
@@ -18,6 +19,10 @@ const char vm_config_usage[] =
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"
+    "                   [--balloon MB|off]\n"
+    "                   [--pagefusion on|off]\n"
+    "                   [--free-page-reporting on|off]\n"
+    "                   [--memory MIN:MAX]  (an automatic balloon keeps the guest within)\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -53,9 +58,25 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
-    "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+    "--name",
+    "--cpus",
+    "--memory",
+    "--kernel",
+    "--initrd",
+    "--append",
+    "--console",
+    "--reboot",
+    "--disk",
+    "--cdrom",
+    "--state-dir",
+    "--boot",
+    "--firmware",
+    "--firmware-file",
+    "--allow-backing-path",
+    "--balloon",	     /* 15 */
+    "--pagefusion",	     /* 16 */
+    "--free-page-reporting", /* 17 */
+};
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -101,6 +122,69 @@ static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t 
 	return 0;
 }
 
+/* --balloon MB | off (VBoxManage's guestmemoryballoon; checked against --memory at the end). */
+static int parse_balloon(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (!strcmp(val, "off")) {
+		cfg->balloon_off = true;
+		return 0;
+	}
+	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
+		snprintf(err, errlen, "run: bad --balloon '%.40s' (MB, or off)", val);
+		return -EINVAL;
+	}
+	cfg->balloon_off = false;
+	cfg->balloon_mib = n;
+	return 0;
+}
+
+/* --pagefusion on | off (VirtualBox's --page-fusion). */
+static int parse_pagefusion(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(val, "on") && strcmp(val, "off")) {
+		snprintf(err, errlen, "run: bad --pagefusion '%.40s' (on or off)", val);
+		return -EINVAL;
+	}
+	cfg->pagefusion = !strcmp(val, "on");
+	return 0;
+}
+
+/* --free-page-reporting on | off (QEMU's free-page-reporting): the guest hands its free memory
+ * back through the balloon on its own. */
+static int parse_free_page_reporting(const char *val, struct vm_config *cfg, char *err,
+				     size_t errlen)
+{
+	if (strcmp(val, "on") && strcmp(val, "off")) {
+		snprintf(err, errlen, "run: bad --free-page-reporting '%.40s' (on or off)", val);
+		return -EINVAL;
+	}
+	cfg->no_free_page_reporting = !strcmp(val, "off");
+	return 0;
+}
+
+/* --memory MIN:MAX: MIN here (checked against MAX at the end); *val moves on to MAX. */
+static int parse_memory_min(const char **val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char min[24];
+	const char *colon = strchr(*val, ':');
+	size_t len = (size_t)(colon - *val);
+	uint64_t n = 0;
+	if (len < sizeof(min)) {
+		memcpy(min, *val, len);
+		min[len] = 0;
+	}
+	if (len >= sizeof(min) || parse_uint(min, VM_MEMORY_MIN_MIB, UINT64_MAX / MiB, &n) < 0) {
+		snprintf(err, errlen,
+			 "run: bad --memory '%.40s' (MiB, or MIN:MAX in MiB, MIN >= %d)", *val,
+			 VM_MEMORY_MIN_MIB);
+		return -EINVAL;
+	}
+	cfg->memory_min_mib = n;
+	*val = colon + 1;
+	return 0;
+}
+
 void vm_config_free(struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->ndisks; i++)
@@ -141,6 +225,25 @@ static int parse_firmware(const char *val, struct vm_config *cfg, char *err, siz
 	}
 	snprintf(err, errlen, "run: bad --firmware '%.40s' (bios or efi)", val);
 	return -EINVAL;
+/* --memory MIN:MAX: the automatic balloon holds at most MAX-MIN, within the balloon's limit. */
+static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t balloon_limit,
+					char *err, size_t errlen)
+{
+	uint64_t min = cfg->memory_min_mib, max = cfg->memory_mib;
+	if (min > max || max - min > balloon_limit) {
+		snprintf(err, errlen,
+			 "run: --memory %llu:%llu: MIN must be from %llu (MAX minus the balloon's "
+			 "floor) to MAX",
+			 (unsigned long long)min, (unsigned long long)max,
+			 (unsigned long long)(max - balloon_limit));
+		return -EINVAL;
+	}
+	if (cfg->balloon_off || cfg->balloon_mib) {
+		snprintf(err, errlen,
+			 "run: --memory MIN:MAX sets the balloon itself: no --balloon with it");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
@@ -206,6 +309,9 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			cfg->cpus = n;
 			break;
 		case 2:
+			cfg->memory_min_mib = 0;
+			if (strchr(val, ':') && parse_memory_min(&val, cfg, err, errlen) < 0)
+				return -EINVAL;
 			if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
 				snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)",
 					 val);
@@ -317,7 +423,33 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			v[cfg->nallow_paths++] = val;
 			break;
 		}
+		case 15:
+			if (parse_balloon(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 16:
+			if (parse_pagefusion(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 17:
+			if (parse_free_page_reporting(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
+	}
+	uint64_t balloon_limit = virtio_balloon_limit_mib(cfg->memory_mib);
+	if (cfg->memory_min_mib &&
+	    vm_config_check_memory_range(cfg, balloon_limit, err, errlen) < 0)
+		return -EINVAL;
+	if (!cfg->balloon_off && cfg->balloon_mib > balloon_limit) {
+		snprintf(
+		    err, errlen,
+		    "run: --balloon %llu MB is more than --memory %llu MB minus a floor of %llu "
+		    "MB (at most %llu)",
+		    (unsigned long long)cfg->balloon_mib, (unsigned long long)cfg->memory_mib,
+		    (unsigned long long)(cfg->memory_mib - balloon_limit),
+		    (unsigned long long)balloon_limit);
+		return -EINVAL;
 	}
 	if (cfg->kernel && !*cfg->kernel) {
 		snprintf(err, errlen, "run: empty --kernel");

@@ -45,4 +45,7 @@ void vm_control_stop(struct vm *vm);
 /* vm_snapshot_control.c: the control verb "snapshot take SNAP" (VM paused). */
 int vm_snapshot_register_verb(struct vm *vm, char *err, size_t errlen);
 
+/* vm_pagefusion.c: --pagefusion on (guest RAM mergeable for KSM; a warning when KSM is off). */
+int vm_pagefusion_start(struct vm *vm, char *err, size_t errlen);
+
 #endif

@@ -30,5 +30,6 @@
 
 /* Device ids (5). */
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_BALLOON 5
 
 #endif

@@ -36,6 +36,7 @@ struct virtio_pci {
 	uint16_t msix_config, queue_select;
 	uint8_t status;
 	uint8_t isr;
+	uint8_t config_generation;
 	struct virtqueue vq[VIRTIO_PCI_MAX_QUEUES];
 
 	/* doorbells and INTx */
@@ -59,6 +60,12 @@ void virtio_pci_unlock(struct virtio_pci *vp)
 void virtio_pci_wait(struct virtio_pci *vp, pthread_cond_t *cond)
 {
 	pthread_cond_wait(cond, &vp->lock);
+}
+
+int virtio_pci_wait_until(struct virtio_pci *vp, pthread_cond_t *cond,
+			  const struct timespec *deadline)
+{
+	return pthread_cond_timedwait(cond, &vp->lock, deadline);
 }
 
 struct virtqueue *virtio_pci_queue(struct virtio_pci *vp, unsigned q)
@@ -135,6 +142,13 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why)
 		why);
 	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(vp, vp->msix_config, VIRTIO_ISR_CONFIG);
+}
+
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	vp->config_generation++;
+	if (virtio_pci_running(vp))
 		raise_irq(vp, vp->msix_config, VIRTIO_ISR_CONFIG);
 }
 
@@ -266,7 +280,7 @@ static void common_image(struct virtio_pci *vp, uint8_t *r)
 	put_le16(r + 0x10, vp->msix_config);
 	put_le16(r + 0x12, vp->cfg.nqueues);
 	r[0x14] = vp->status;
-	r[0x15] = 0; /* config_generation: the configuration never changes under the driver */
+	r[0x15] = vp->config_generation;
 	put_le16(r + 0x16, vp->queue_select);
 	if (vq) {
 		put_le16(r + 0x18, vq->size);
@@ -388,8 +402,11 @@ static void bar_access(struct pci_device *dev, unsigned bar, uint64_t off, uint8
 	} else if (off >= VIRTIO_PCI_DEVICE_OFF &&
 		   off - VIRTIO_PCI_DEVICE_OFF < vp->cfg.config_len) {
 		unsigned o = (unsigned)(off - VIRTIO_PCI_DEVICE_OFF);
-		if (!is_write && len <= vp->cfg.config_len - o)
+		bool inside = len <= vp->cfg.config_len - o;
+		if (inside && !is_write)
 			vp->cfg.ops->config_read(vp->cfg.dev, o, data, len);
+		else if (inside && vp->cfg.ops->config_write)
+			vp->cfg.ops->config_write(vp->cfg.dev, o, data, len);
 	} else if (off >= VIRTIO_PCI_NOTIFY_OFF &&
 		   off < VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * vp->cfg.nqueues) {
 		/* A doorbell that reached user space: no ioeventfd (yet), or an odd width. */

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "devices/virtio/virtqueue.h"
 
@@ -51,6 +52,9 @@ struct virtio_dev_ops {
 	/* The driver reset the device: wait for the requests in flight (virtio_pci_wait) and forget
 	 * them; after this no request may touch guest memory. */
 	void (*reset)(void *dev);
+	/* (optional) The driver wrote device configuration bytes [off, off+len) (off+len <=
+	 * config_len); without it such writes are ignored. */
+	void (*config_write)(void *dev, unsigned off, const uint8_t *data, unsigned len);
 };
 
 struct virtio_pci_config {
@@ -79,6 +83,9 @@ void virtio_pci_lock(struct virtio_pci *vp);
 void virtio_pci_unlock(struct virtio_pci *vp);
 /* Wait on the device's condition with the transport lock (from the reset hook). */
 void virtio_pci_wait(struct virtio_pci *vp, pthread_cond_t *cond);
+/* The same with a CLOCK_MONOTONIC deadline (a control verb waiting for the guest): ETIMEDOUT. */
+int virtio_pci_wait_until(struct virtio_pci *vp, pthread_cond_t *cond,
+			  const struct timespec *deadline);
 
 /* Lock held for all of these. */
 struct virtqueue *virtio_pci_queue(struct virtio_pci *vp, unsigned q);
@@ -94,5 +101,8 @@ bool virtio_pci_defer_notify(struct virtio_pci *vp, unsigned q);
 /* The driver broke the rules (a malformed ring): DEVICE_NEEDS_RESET, and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
+/* The device changed its configuration (a balloon target): config_generation moves and the
+ * driver gets a configuration interrupt once it is running. */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 
 #endif

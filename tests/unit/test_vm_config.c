@@ -203,13 +203,61 @@ static void test_allow_backing_path(void **state)
 	expect_error("run --kernel k --allow-backing-path", "needs a value");
 }
 
+static void test_balloon_pagefusion(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	/* by default the balloon is there, empty, and page fusion is off (VirtualBox's defaults) */
+	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_false(c.balloon_off);
+	assert_int_equal(c.balloon_mib, 0);
+	assert_false(c.pagefusion);
+	assert_int_equal(parse(&c, err, "run --kernel k --balloon 700 --pagefusion on"), 0);
+	assert_int_equal(c.balloon_mib, 700);
+	assert_true(c.pagefusion);
+	assert_int_equal(parse(&c, err, "run --kernel k --balloon=off --pagefusion=off"), 0);
+	assert_true(c.balloon_off);
+	assert_false(c.pagefusion);
+	/* the limit follows --memory, wherever it comes: RAM minus max(RAM/8, 64 MiB) */
+	assert_int_equal(parse(&c, err, "run --kernel k --balloon 896"), 0);
+	assert_int_equal(parse(&c, err, "run --kernel k --balloon 1500 --memory 2048"), 0);
+	expect_error("run --kernel k --balloon 897",
+		     "--balloon 897 MB is more than --memory 1024 MB minus a floor of 128 MB "
+		     "(at most 896)");
+	expect_error("run --kernel k --memory 64 --balloon 1", "at most 0");
+	expect_error("run --kernel k --balloon -5", "bad --balloon '-5' (MB, or off)");
+	expect_error("run --kernel k --balloon 1G", "bad --balloon '1G'");
+	expect_error("run --kernel k --balloon", "needs a value");
+	expect_error("run --kernel k --pagefusion yes", "bad --pagefusion 'yes' (on or off)");
+	assert_false(c.no_free_page_reporting);
+	assert_int_equal(parse(&c, err, "run --kernel k --free-page-reporting off"), 0);
+	assert_true(c.no_free_page_reporting);
+	assert_int_equal(parse(&c, err, "run --kernel k --free-page-reporting=on"), 0);
+	assert_false(c.no_free_page_reporting);
+	expect_error("run --kernel k --free-page-reporting 1", "bad --free-page-reporting '1'");
+	/* --memory MIN:MAX: RAM is MAX, the automatic balloon keeps MIN */
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024"), 0);
+	assert_int_equal(c.memory_mib, 1024);
+	assert_int_equal(c.memory_min_mib, 512);
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024 --memory 768"), 0);
+	assert_int_equal(c.memory_min_mib, 0);
+	assert_int_equal(parse(&c, err, "run --kernel k --memory 1024:1024"), 0);
+	expect_error("run --kernel k --memory 100:1024", "MIN must be from 128");
+	expect_error("run --kernel k --memory 600:512", "MIN must be from 64");
+	expect_error("run --kernel k --memory :512", "bad --memory ':512'");
+	expect_error("run --kernel k --memory 16:512", "MIN >= 32");
+	expect_error("run --kernel k --memory 512:", "bad --memory ''");
+	expect_error("run --kernel k --memory 512:1024 --balloon 100", "no --balloon with it");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	       cmocka_unit_test(test_all_options),
 	    cmocka_unit_test(test_firmware_boot),      cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_machine_limit),      cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_allow_backing_path),
+	    cmocka_unit_test(test_allow_backing_path), cmocka_unit_test(test_balloon_pagefusion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,144 @@
+/* The balloon device of the VM and its `balloon` verb (see virtio_balloon_device.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "devices/device.h"
+#include "devices/virtio/balloon/virtio_balloon.h"
+#include "devices/virtio/balloon/virtio_balloon_device.h"
+#include "memory/guest_memory.h"
+#include "memory/layout.h"
+#include "vmm/vm_config.h" /* --balloon, --pagefusion, as devices/storage.c reads the disks */
+
+#define PAGES_PER_MIB (MiB / VIRTIO_BALLOON_PAGE)
+
+static int add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	struct json_object *j = json_object_new_int64((int64_t)v);
+	if (!j || json_object_object_add(o, key, j) < 0) {
+		json_object_put(j);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int verb_balloon(void *opaque, struct json_object *args, struct json_object *result,
+			char *err, size_t errlen)
+{
+	struct balloon_device *d = opaque;
+	size_t n =
+	    args && json_object_is_type(args, json_type_array) ? json_object_array_length(args) : 0;
+	uint64_t limit = virtio_balloon_limit_mib(d->ram_mib);
+	if (n > 1) {
+		snprintf(err, errlen, "usage: balloon [MB]");
+		return -EINVAL;
+	}
+	if (n == 1) {
+		const char *s = json_object_get_string(json_object_array_get_idx(args, 0));
+		char *end;
+		errno = 0;
+		unsigned long long mib = s && *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+		if (!s || *s < '0' || *s > '9' || *end || errno) {
+			snprintf(err, errlen, "balloon: bad size '%.40s' (MB, 0 deflates)",
+				 s ? s : "");
+			return -EINVAL;
+		}
+		if (mib > limit) {
+			snprintf(
+			    err, errlen,
+			    "balloon: %llu MB is more than the VM's %llu MB of RAM minus a floor "
+			    "of %llu MB (at most %llu)",
+			    mib, (unsigned long long)d->ram_mib,
+			    (unsigned long long)(d->ram_mib - limit), (unsigned long long)limit);
+			return -ERANGE;
+		}
+		int r = virtio_balloon_set_target(d->balloon, mib * PAGES_PER_MIB);
+		if (r == -EBUSY) {
+			snprintf(err, errlen,
+				 "balloon: the target follows --memory MIN:MAX by itself");
+			return r;
+		}
+		if (r < 0) {
+			snprintf(err, errlen, "balloon: %s", strerror(-r));
+			return r;
+		}
+	}
+	struct virtio_balloon_info i;
+	virtio_balloon_query(d->balloon, 0, &i);
+	if (add_u64(result, "target_mib", i.target_pages / PAGES_PER_MIB) < 0 ||
+	    add_u64(result, "actual_mib", i.actual_pages / PAGES_PER_MIB) < 0 ||
+	    add_u64(result, "limit_mib", limit) < 0 ||
+	    json_object_object_add(result, "automatic", json_object_new_boolean(i.automatic)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int balloon_create(struct device_env *env, void **state, char *err, size_t errlen)
+{
+	const struct vm_config *cfg = env->cfg;
+	*state = NULL;
+	if (cfg && cfg->balloon_off)
+		return 0; /* run --balloon off: no device, no verbs */
+	struct balloon_device *d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "virtio-balloon: out of memory");
+		return -ENOMEM;
+	}
+	d->ram_mib = env->mem->size / MiB;
+	d->pagefusion = cfg && cfg->pagefusion;
+	struct virtio_balloon_env benv = {
+	    .pci = env->pci,
+	    .mem = env->mem,
+	    .loop = env->loop,
+	    .target_pages = !cfg ? 0
+			    : cfg->memory_min_mib
+				? (cfg->memory_mib - cfg->memory_min_mib) * PAGES_PER_MIB
+				: cfg->balloon_mib * PAGES_PER_MIB,
+	    .no_reporting = cfg && cfg->no_free_page_reporting,
+	    .auto_min_pages = cfg ? cfg->memory_min_mib * PAGES_PER_MIB : 0,
+	};
+	int r = virtio_balloon_create(&benv, &d->balloon);
+	if (r < 0) {
+		snprintf(err, errlen, "virtio-balloon: %s", strerror(-r));
+		free(d);
+		return r;
+	}
+	if ((r = device_add_verb(env, "balloon", "balloon [MB]", verb_balloon, d, err, errlen)) <
+		0 ||
+	    (r = device_add_verb(env, "stats", "stats", balloon_verb_stats, d, err, errlen)) < 0) {
+		virtio_balloon_destroy(d->balloon);
+		free(d);
+		return r;
+	}
+	*state = d;
+	return 0;
+}
+
+static void balloon_reset(void *state)
+{
+	struct balloon_device *d = state;
+	if (d)
+		virtio_balloon_reset(d->balloon);
+}
+
+static void balloon_destroy(void *state)
+{
+	struct balloon_device *d = state;
+	if (!d)
+		return;
+	virtio_balloon_destroy(d->balloon);
+	free(d);
+}
+
+static const struct device_ops balloon_device_ops = {
+    .name = "virtio-balloon",
+    .create = balloon_create,
+    .reset = balloon_reset,
+    .destroy = balloon_destroy,
+};
+DEVICE(balloon_device_ops, DEVICE_LEVEL_PCI);
