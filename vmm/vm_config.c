@@ -225,6 +225,8 @@ static int parse_firmware(const char *val, struct vm_config *cfg, char *err, siz
 	}
 	snprintf(err, errlen, "run: bad --firmware '%.40s' (bios or efi)", val);
 	return -EINVAL;
+}
+
 /* --memory MIN:MAX: the automatic balloon holds at most MAX-MIN, within the balloon's limit. */
 static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t balloon_limit,
 					char *err, size_t errlen)
