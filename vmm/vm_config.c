@@ -57,27 +57,6 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static const char *const options[] = {
-    "--name",
-    "--cpus",
-    "--memory",
-    "--kernel",
-    "--initrd",
-    "--append",
-    "--console",
-    "--reboot",
-    "--disk",
-    "--cdrom",
-    "--state-dir",
-    "--boot",
-    "--firmware",
-    "--firmware-file",
-    "--allow-backing-path",
-    "--balloon",	     /* 15 */
-    "--pagefusion",	     /* 16 */
-    "--free-page-reporting", /* 17 */
-};
-
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -248,6 +227,209 @@ static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t ba
 	return 0;
 }
 
+/* ---- one function per option: parse `val` into cfg, or -EINVAL with a message ---- */
+
+static int opt_name(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!vm_config_name_valid(val)) {
+		snprintf(err, errlen,
+			 "run: bad --name '%.80s' (1-64 of A-Z a-z 0-9 _ . -, not starting with . "
+			 "or -)",
+			 val);
+		return -EINVAL;
+	}
+	snprintf(cfg->name, sizeof(cfg->name), "%s", val);
+	cfg->name_auto = false;
+	return 0;
+}
+
+static int opt_cpus(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0) {
+		snprintf(err, errlen, "run: bad --cpus '%.40s' (1 to %d)", val, LAYOUT_MAX_VCPUS);
+		return -EINVAL;
+	}
+	cfg->cpus = n;
+	return 0;
+}
+
+/* --memory MiB | MIN:MAX (the host's RAM is checked once every option is read). */
+static int opt_memory(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	cfg->memory_min_mib = 0;
+	if (strchr(val, ':') && parse_memory_min(&val, cfg, err, errlen) < 0)
+		return -EINVAL;
+	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
+		snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)", val);
+		return -EINVAL;
+	}
+	if (n < VM_MEMORY_MIN_MIB) {
+		snprintf(err, errlen, "run: --memory %llu MiB is too small (minimum %d)",
+			 (unsigned long long)n, VM_MEMORY_MIN_MIB);
+		return -EINVAL;
+	}
+	/* High RAM must end below the 64-bit PCI window. */
+	uint64_t limit =
+	    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) / MiB;
+	if (n > limit) {
+		snprintf(err, errlen, "run: --memory %llu MiB is more than the machine's %llu MiB",
+			 (unsigned long long)n, (unsigned long long)limit);
+		return -EINVAL;
+	}
+	cfg->memory_mib = n;
+	return 0;
+}
+
+static int opt_kernel(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	cfg->kernel = val;
+	return 0;
+}
+
+static int opt_initrd(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	cfg->initrd = val;
+	return 0;
+}
+
+static int opt_append(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	cfg->cmdline = val;
+	return 0;
+}
+
+static int opt_console(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!strcmp(val, "stdio")) {
+		cfg->console = VM_CONSOLE_STDIO;
+	} else if (!strcmp(val, "none")) {
+		cfg->console = VM_CONSOLE_NONE;
+	} else if (*val) {
+		cfg->console = VM_CONSOLE_FILE;
+		cfg->console_path = val;
+	} else {
+		snprintf(err, errlen, "run: empty --console (stdio, none or a file)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int opt_reboot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!strcmp(val, "exit")) {
+		cfg->reboot = VM_REBOOT_EXIT;
+	} else if (!strcmp(val, "restart")) {
+		cfg->reboot = VM_REBOOT_RESTART;
+	} else {
+		snprintf(err, errlen, "run: bad --reboot '%.40s' (exit or restart)", val);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int opt_disk(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return vm_config_add_disk(cfg, val, DISK_MEDIA_HDD, err, errlen);
+}
+
+static int opt_cdrom(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return vm_config_add_disk(cfg, val, DISK_MEDIA_CDROM, err, errlen);
+}
+
+static int opt_state_dir(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!*val) {
+		snprintf(err, errlen, "run: empty --state-dir");
+		return -EINVAL;
+	}
+	cfg->state_dir = val;
+	return 0;
+}
+
+static int opt_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	cfg->boot_given = true;
+	return parse_boot(val, cfg, err, errlen);
+}
+
+static int opt_firmware(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	cfg->firmware_given = true;
+	return parse_firmware(val, cfg, err, errlen);
+}
+
+static int opt_firmware_file(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!*val) {
+		snprintf(err, errlen, "run: empty --firmware-file");
+		return -EINVAL;
+	}
+	cfg->firmware_file = val;
+	cfg->firmware_given = true;
+	return 0;
+}
+
+static int opt_allow_backing_path(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!*val) {
+		snprintf(err, errlen, "run: empty --allow-backing-path");
+		return -EINVAL;
+	}
+	const char **v = realloc(cfg->allow_paths, (cfg->nallow_paths + 1) * sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "run: out of memory");
+		return -ENOMEM;
+	}
+	cfg->allow_paths = v;
+	v[cfg->nallow_paths++] = val;
+	return 0;
+}
+
+/* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
+ * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
+static const struct run_option {
+	const char *name;
+	int (*parse)(const char *val, struct vm_config *cfg, char *err, size_t errlen);
+	bool flag;
+} run_options[] = {
+    {"--name", opt_name, false},
+    {"--cpus", opt_cpus, false},
+    {"--memory", opt_memory, false},
+    {"--kernel", opt_kernel, false},
+    {"--initrd", opt_initrd, false},
+    {"--append", opt_append, false},
+    {"--console", opt_console, false},
+    {"--reboot", opt_reboot, false},
+    {"--disk", opt_disk, false},
+    {"--cdrom", opt_cdrom, false},
+    {"--state-dir", opt_state_dir, false},
+    {"--boot", opt_boot, false},
+    {"--firmware", opt_firmware, false},
+    {"--firmware-file", opt_firmware_file, false},
+    {"--allow-backing-path", opt_allow_backing_path, false},
+    {"--balloon", parse_balloon, false},
+    {"--pagefusion", parse_pagefusion, false},
+    {"--free-page-reporting", parse_free_page_reporting, false},
+};
+
+static const struct run_option *run_option_find(const char *arg, const char **val)
+{
+	for (size_t k = 0; k < sizeof(run_options) / sizeof(run_options[0]); k++) {
+		size_t n = strlen(run_options[k].name);
+		if (!strncmp(arg, run_options[k].name, n) && (arg[n] == '\0' || arg[n] == '=')) {
+			*val = arg[n] == '=' ? arg + n + 1 : NULL;
+			return &run_options[k];
+		}
+	}
+	return NULL;
+}
+
 static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
 				char *err, size_t errlen)
 {
@@ -260,184 +442,37 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 	cfg->boot[0] = VM_BOOT_CDROM; /* VirtualBox's default order */
 	cfg->boot[1] = VM_BOOT_DISK;
 	cfg->nboot = 2;
-	bool boot_given = false, firmware_given = false;
 
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
+		const char *arg = argv[i], *val = NULL;
 		if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
 			cfg->help = true;
 			return 0;
 		}
-		int opt = -1;
-		const char *val = NULL;
-		for (size_t k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
-			size_t n = strlen(options[k]);
-			if (!strncmp(arg, options[k], n) && (arg[n] == '\0' || arg[n] == '=')) {
-				opt = k;
-				val = arg[n] == '=' ? arg + n + 1 : NULL;
-				break;
-			}
-		}
-		if (opt < 0) {
+		const struct run_option *opt = run_option_find(arg, &val);
+		if (!opt) {
 			snprintf(err, errlen, "run: unknown option '%s'", arg);
 			return -EINVAL;
 		}
-		if (!val) {
+		if (opt->flag && val) {
+			snprintf(err, errlen, "run: option %s takes no value", opt->name);
+			return -EINVAL;
+		}
+		if (!opt->flag && !val) {
 			if (i + 1 >= argc) {
-				snprintf(err, errlen, "run: option %s needs a value", options[opt]);
+				snprintf(err, errlen, "run: option %s needs a value", opt->name);
 				return -EINVAL;
 			}
 			val = argv[++i];
 		}
-		uint64_t n;
-		switch (opt) {
-		case 0:
-			if (!vm_config_name_valid(val)) {
-				snprintf(err, errlen,
-					 "run: bad --name '%.80s' (1-64 of A-Z a-z 0-9 _ . -, not "
-					 "starting with . or -)",
-					 val);
-				return -EINVAL;
-			}
-			snprintf(cfg->name, sizeof(cfg->name), "%s", val);
-			cfg->name_auto = false;
-			break;
-		case 1:
-			if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0) {
-				snprintf(err, errlen, "run: bad --cpus '%.40s' (1 to %d)", val,
-					 LAYOUT_MAX_VCPUS);
-				return -EINVAL;
-			}
-			cfg->cpus = n;
-			break;
-		case 2:
-			cfg->memory_min_mib = 0;
-			if (strchr(val, ':') && parse_memory_min(&val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
-				snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)",
-					 val);
-				return -EINVAL;
-			}
-			if (n < VM_MEMORY_MIN_MIB) {
-				snprintf(err, errlen,
-					 "run: --memory %llu MiB is too small (minimum %d)",
-					 (unsigned long long)n, VM_MEMORY_MIN_MIB);
-				return -EINVAL;
-			}
-			/* High RAM must end below the 64-bit PCI window. */
-			uint64_t limit =
-			    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) /
-			    MiB;
-			if (n > limit) {
-				snprintf(
-				    err, errlen,
-				    "run: --memory %llu MiB is more than the machine's %llu MiB",
-				    (unsigned long long)n, (unsigned long long)limit);
-				return -EINVAL;
-			}
-			if (n > host_ram_mib) {
-				snprintf(err, errlen,
-					 "run: --memory %llu MiB is more than the host's %llu MiB",
-					 (unsigned long long)n, (unsigned long long)host_ram_mib);
-				return -EINVAL;
-			}
-			cfg->memory_mib = n;
-			break;
-		case 3:
-			cfg->kernel = val;
-			break;
-		case 4:
-			cfg->initrd = val;
-			break;
-		case 5:
-			cfg->cmdline = val;
-			break;
-		case 6:
-			if (!strcmp(val, "stdio")) {
-				cfg->console = VM_CONSOLE_STDIO;
-			} else if (!strcmp(val, "none")) {
-				cfg->console = VM_CONSOLE_NONE;
-			} else if (*val) {
-				cfg->console = VM_CONSOLE_FILE;
-				cfg->console_path = val;
-			} else {
-				snprintf(err, errlen,
-					 "run: empty --console (stdio, none or a file)");
-				return -EINVAL;
-			}
-			break;
-		case 7:
-			if (!strcmp(val, "exit")) {
-				cfg->reboot = VM_REBOOT_EXIT;
-			} else if (!strcmp(val, "restart")) {
-				cfg->reboot = VM_REBOOT_RESTART;
-			} else {
-				snprintf(err, errlen, "run: bad --reboot '%.40s' (exit or restart)",
-					 val);
-				return -EINVAL;
-			}
-			break;
-		case 8:
-		case 9:
-			if (vm_config_add_disk(cfg, val,
-					       opt == 8 ? DISK_MEDIA_HDD : DISK_MEDIA_CDROM, err,
-					       errlen) < 0)
-				return -EINVAL;
-			break;
-		case 10:
-			if (!*val) {
-				snprintf(err, errlen, "run: empty --state-dir");
-				return -EINVAL;
-			}
-			cfg->state_dir = val;
-			break;
-		case 11:
-			if (parse_boot(val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			boot_given = true;
-			break;
-		case 12:
-			if (parse_firmware(val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			firmware_given = true;
-			break;
-		case 13:
-			if (!*val) {
-				snprintf(err, errlen, "run: empty --firmware-file");
-				return -EINVAL;
-			}
-			cfg->firmware_file = val;
-			firmware_given = true;
-			break;
-		case 14: {
-			if (!*val) {
-				snprintf(err, errlen, "run: empty --allow-backing-path");
-				return -EINVAL;
-			}
-			const char **v =
-			    realloc(cfg->allow_paths, (cfg->nallow_paths + 1) * sizeof(*v));
-			if (!v) {
-				snprintf(err, errlen, "run: out of memory");
-				return -ENOMEM;
-			}
-			cfg->allow_paths = v;
-			v[cfg->nallow_paths++] = val;
-			break;
-		}
-		case 15:
-			if (parse_balloon(val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		case 16:
-			if (parse_pagefusion(val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		case 17:
-			if (parse_free_page_reporting(val, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		}
+		int r = opt->parse(val, cfg, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (cfg->memory_mib > host_ram_mib) {
+		snprintf(err, errlen, "run: --memory %llu MiB is more than the host's %llu MiB",
+			 (unsigned long long)cfg->memory_mib, (unsigned long long)host_ram_mib);
+		return -EINVAL;
 	}
 	uint64_t balloon_limit = virtio_balloon_limit_mib(cfg->memory_mib);
 	if (cfg->memory_min_mib &&
@@ -457,7 +492,7 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		snprintf(err, errlen, "run: empty --kernel");
 		return -EINVAL;
 	}
-	if (cfg->kernel && (boot_given || firmware_given)) {
+	if (cfg->kernel && (cfg->boot_given || cfg->firmware_given)) {
 		snprintf(err, errlen,
 			 "run: --kernel boots directly: --boot, --firmware and "
 			 "--firmware-file are for firmware boot (no --kernel)");

@@ -39,10 +39,11 @@ struct vm_config {
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
-	bool firmware_efi; /* --firmware efi: OVMF (UEFI) instead of SeaBIOS */
-	bool balloon_off;     /* --balloon off: no virtio-balloon device */
-	uint64_t balloon_mib; /* --balloon MB: the balloon's target at power-on */
-	bool pagefusion;      /* --pagefusion on: guest RAM is MADV_MERGEABLE for the host's KSM */
+	bool firmware_efi;		 /* --firmware efi: OVMF (UEFI) instead of SeaBIOS */
+	bool boot_given, firmware_given; /* --boot; --firmware or --firmware-file */
+	bool balloon_off;		 /* --balloon off: no virtio-balloon device */
+	uint64_t balloon_mib;		 /* --balloon MB: the balloon's target at power-on */
+	bool pagefusion; /* --pagefusion on: guest RAM is MADV_MERGEABLE for the host's KSM */
 	bool no_free_page_reporting; /* --free-page-reporting off: the balloon does not offer it */
 	uint64_t memory_min_mib;     /* --memory MIN:MAX: MIN for the automatic balloon; 0: off */
 };
