@@ -476,10 +476,24 @@ static uint16_t dbbuf_config(struct nvme_req *r)
 	uint64_t len = 8ULL * (NVME_MAX_QID + 1);
 	if ((db | ei) & (NVME_PAGE - 1) || !db || !ei)
 		return NVME_SC_INVALID_FIELD;
-	if (!guest_memory_ptr(c->mem, db, len) || !guest_memory_ptr(c->mem, ei, len))
+	uint8_t *dbh = guest_memory_ptr(c->mem, db, len), *eih = guest_memory_ptr(c->mem, ei, len);
+	if (!dbh || !eih)
 		return NVME_SC_DATA_XFER_ERROR;
 	c->dbbuf_db = db;
 	c->dbbuf_ei = ei;
+	c->dbbuf_db_host = (uint64_t)(uintptr_t)dbh;
+	c->dbbuf_ei_host = (uint64_t)(uintptr_t)eih;
+	/* Queues that exist already go on with their current values. */
+	for (unsigned q = 1; q <= NVME_MAX_QID; q++) {
+		if (c->sq[q]) {
+			put_le32(dbh + 8 * q, c->sq[q]->tail);
+			put_le32(eih + 8 * q, c->sq[q]->tail);
+		}
+		if (c->cq[q]) {
+			put_le32(dbh + 8 * q + 4, c->cq[q]->head);
+			put_le32(eih + 8 * q + 4, c->cq[q]->head);
+		}
+	}
 	return 0;
 }
 

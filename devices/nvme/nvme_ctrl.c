@@ -56,7 +56,7 @@ static void controller_reset(struct nvme_ctrl *c)
 	}
 	for (unsigned q = 0; q <= NVME_MAX_QID; q++)
 		nvme_cq_delete(c, (uint16_t)q);
-	c->dbbuf_db = c->dbbuf_ei = 0;
+	c->dbbuf_db = c->dbbuf_ei = c->dbbuf_db_host = c->dbbuf_ei_host = 0;
 	c->nsqa = c->ncqa = c->io_queues - 1;
 	c->vwc = true;
 	c->feat_arb = c->feat_pm = c->feat_err = c->feat_coalesce = c->feat_atomic = 0;

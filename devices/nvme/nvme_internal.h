@@ -113,7 +113,8 @@ struct nvme_ctrl {
 	uint64_t power_on_ns;
 
 	/* shadow doorbells (Doorbell Buffer Config) */
-	uint64_t dbbuf_db, dbbuf_ei; /* 0: off */
+	uint64_t dbbuf_db, dbbuf_ei;	       /* guest addresses; 0: off */
+	uint64_t dbbuf_db_host, dbbuf_ei_host; /* their host addresses (checked RAM) */
 };
 
 /* nvme_queue.c */

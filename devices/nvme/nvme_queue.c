@@ -194,6 +194,41 @@ void nvme_sq_run(struct nvme_ctrl *c, struct nvme_sq *sq)
 	sq->running = false;
 }
 
+/* Shadow doorbells (Doorbell Buffer Config, NVMe 1.3): for I/O queues the host writes each new
+ * tail/head to memory and rings the register only when it passes the event index we publish.  So
+ * the value is taken from the shadow buffer, and after the work the event index is set to it;
+ * re-reading the shadow then catches a value written while the host still saw the old index. */
+static uint32_t *dbbuf_slot(uint64_t base_host, unsigned idx)
+{
+	return (uint32_t *)(uintptr_t)(base_host + 4ULL * idx);
+}
+
+static bool dbbuf_on(const struct nvme_ctrl *c, unsigned qid)
+{
+	return qid && c->dbbuf_db_host;
+}
+
+static uint32_t shadow_read(const struct nvme_ctrl *c, unsigned idx)
+{
+	return le32toh(__atomic_load_n(dbbuf_slot(c->dbbuf_db_host, idx), __ATOMIC_ACQUIRE));
+}
+
+static void eventidx_write(const struct nvme_ctrl *c, unsigned idx, uint32_t v)
+{
+	__atomic_store_n(dbbuf_slot(c->dbbuf_ei_host, idx), htole32(v), __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static bool sq_tail_set(struct nvme_ctrl *c, struct nvme_sq *sq, uint32_t tail)
+{
+	if (tail >= sq->size) {
+		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_VALUE, NVME_LOG_ERROR);
+		return false;
+	}
+	sq->tail = tail;
+	return true;
+}
+
 void nvme_sq_doorbell(struct nvme_ctrl *c, unsigned qid, uint32_t tail)
 {
 	struct nvme_sq *sq = qid <= NVME_MAX_QID ? c->sq[qid] : NULL;
@@ -201,12 +236,33 @@ void nvme_sq_doorbell(struct nvme_ctrl *c, unsigned qid, uint32_t tail)
 		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_REG, NVME_LOG_ERROR);
 		return;
 	}
-	if (tail >= sq->size) {
-		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_VALUE, NVME_LOG_ERROR);
+	if (!dbbuf_on(c, qid)) {
+		if (sq_tail_set(c, sq, tail))
+			nvme_sq_run(c, sq);
 		return;
 	}
-	sq->tail = tail;
-	nvme_sq_run(c, sq);
+	/* Bounded: each round the host must have written a new tail meanwhile. */
+	for (unsigned round = 0; round < 4 && c->sq[qid] == sq; round++) {
+		if (!sq_tail_set(c, sq, shadow_read(c, 2 * qid)))
+			return;
+		nvme_sq_run(c, sq);
+		eventidx_write(c, 2 * qid, sq->tail);
+		if (shadow_read(c, 2 * qid) == sq->tail)
+			return;
+	}
+}
+
+static bool cq_head_set(struct nvme_ctrl *c, struct nvme_cq *cq, uint32_t head)
+{
+	/* The new head must lie in the entries posted and not yet consumed (or equal the tail). */
+	uint32_t posted = (cq->tail + cq->size - cq->head) % cq->size;
+	uint32_t moved = (head + cq->size - cq->head) % cq->size;
+	if (head >= cq->size || moved > posted) {
+		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_VALUE, NVME_LOG_ERROR);
+		return false;
+	}
+	cq->head = head;
+	return true;
 }
 
 void nvme_cq_doorbell(struct nvme_ctrl *c, unsigned qid, uint32_t head)
@@ -216,14 +272,12 @@ void nvme_cq_doorbell(struct nvme_ctrl *c, unsigned qid, uint32_t head)
 		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_REG, NVME_LOG_ERROR);
 		return;
 	}
-	/* The new head must lie in the entries posted and not yet consumed (or equal the tail). */
-	uint32_t posted = (cq->tail + cq->size - cq->head) % cq->size;
-	uint32_t moved = (head + cq->size - cq->head) % cq->size;
-	if (head >= cq->size || moved > posted) {
-		nvme_event(c, NVME_AER_TYPE_ERROR, NVME_AER_INFO_INVALID_DB_VALUE, NVME_LOG_ERROR);
-		return;
+	if (dbbuf_on(c, qid)) {
+		head = shadow_read(c, 2 * qid + 1);
+		eventidx_write(c, 2 * qid + 1, head);
 	}
-	cq->head = head;
+	if (!cq_head_set(c, cq, head))
+		return;
 	cq_drain_overflow(c, cq);
 	nvme_irq_update(c);
 }
