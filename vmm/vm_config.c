@@ -21,7 +21,8 @@ const char vm_config_usage[] =
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
-    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
+    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n"
+    "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n";
 
 bool vm_config_name_valid(const char *name)
 {
