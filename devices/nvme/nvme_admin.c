@@ -494,6 +494,7 @@ static uint16_t dbbuf_config(struct nvme_req *r)
 			put_le32(eih + 8 * q + 4, c->cq[q]->head);
 		}
 	}
+	nvme_doorbell_fds_enable(c, true);
 	return 0;
 }
 

@@ -57,6 +57,7 @@ static void controller_reset(struct nvme_ctrl *c)
 	for (unsigned q = 0; q <= NVME_MAX_QID; q++)
 		nvme_cq_delete(c, (uint16_t)q);
 	c->dbbuf_db = c->dbbuf_ei = c->dbbuf_db_host = c->dbbuf_ei_host = 0;
+	nvme_doorbell_fds_enable(c, false);
 	c->nsqa = c->ncqa = c->io_queues - 1;
 	c->vwc = true;
 	c->feat_arb = c->feat_pm = c->feat_err = c->feat_coalesce = c->feat_atomic = 0;
@@ -221,8 +222,16 @@ static void bar_access(struct pci_device *dev, unsigned bar, uint64_t off, uint8
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* BAR0 moved: so do the doorbells' ioeventfds.  Bus lock held (not ours). */
+static void bar_mapped(struct pci_device *dev, unsigned bar, uint64_t addr, bool mapped)
+{
+	if (bar == 0)
+		nvme_doorbell_fds_bar(dev->opaque, addr, mapped);
+}
+
 static const struct pci_device_ops nvme_pci_ops = {
     .bar_access = bar_access,
+    .bar_mapped = bar_mapped,
 };
 
 /* --- lifecycle -------------------------------------------------------------------------- */
@@ -261,6 +270,7 @@ int nvme_create(const struct nvme_env *env, struct disk **disks, unsigned n, str
 	c->power_on_ns = (uint64_t)now.tv_sec * 1000000000ULL + now.tv_nsec;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->drained, NULL);
+	nvme_doorbell_fds_create(c, env->pci->ops.irq);
 	pthread_mutex_lock(&c->lock);
 	power_on(c);
 	pthread_mutex_unlock(&c->lock);
@@ -278,11 +288,17 @@ int nvme_create(const struct nvme_env *env, struct disk **disks, unsigned n, str
 		r = pci_device_register(env->pci, dev, -1);
 	if (r < 0) {
 		pci_msi_free(dev);
+		nvme_doorbell_fds_destroy(c);
 		pthread_cond_destroy(&c->drained);
 		pthread_mutex_destroy(&c->lock);
 		free(c);
 		return r;
 	}
+	/* The bus mapped BAR0 at registration (before the hook could see it). */
+	pthread_mutex_lock(&env->pci->lock);
+	if (dev->bars[0].mapped)
+		nvme_doorbell_fds_bar(c, dev->bars[0].mapped_at, true);
+	pthread_mutex_unlock(&env->pci->lock);
 	for (unsigned i = 0; i < n; i++)
 		snprintf(disks[i]->fw_path, sizeof(disks[i]->fw_path),
 			 "/pci@i0cf8/nvme@%x/namespace@%x", dev->slot, i + 1);
@@ -303,6 +319,7 @@ void nvme_destroy(struct nvme_ctrl *c)
 		return;
 	nvme_reset(c);
 	pci_device_unregister(&c->pci);
+	nvme_doorbell_fds_destroy(c);
 	while (c->free_list) {
 		struct nvme_req *r = c->free_list;
 		c->free_list = r->next;

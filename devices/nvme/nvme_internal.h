@@ -29,6 +29,15 @@
 
 struct nvme_ctrl;
 struct nvme_sq;
+struct event_source;
+
+/* One I/O doorbell as an ioeventfd (nvme_doorbell_fd.c). */
+struct nvme_dbfd {
+	struct nvme_ctrl *c;
+	unsigned idx; /* doorbell index: 2 * qid (SQ tail) or 2 * qid + 1 (CQ head) */
+	int fd;
+	struct event_source *src;
+};
 
 struct nvme_ns {
 	struct disk *disk;
@@ -115,6 +124,14 @@ struct nvme_ctrl {
 	/* shadow doorbells (Doorbell Buffer Config) */
 	uint64_t dbbuf_db, dbbuf_ei;	       /* guest addresses; 0: off */
 	uint64_t dbbuf_db_host, dbbuf_ei_host; /* their host addresses (checked RAM) */
+
+	/* I/O doorbells as ioeventfds (under ioev_lock, a leaf lock) */
+	const struct irq_ops *irq; /* NULL: MMIO exits only */
+	pthread_mutex_t ioev_lock;
+	struct nvme_dbfd dbfd[2 * NVME_MAX_IO_QUEUES];
+	unsigned ndbfd;
+	bool ioev_wanted, ioev_active;
+	uint64_t ioev_bar, ioev_at; /* where BAR0 is, where the fds are registered */
 };
 
 /* nvme_queue.c */
@@ -142,6 +159,12 @@ void nvme_aer_flush(struct nvme_ctrl *c);
 
 /* nvme_io.c: start an NVM command; returns true when r is complete (status set). */
 bool nvme_io(struct nvme_req *r);
+
+/* nvme_doorbell_fd.c: I/O doorbells as ioeventfds while shadow doorbells are on. */
+int nvme_doorbell_fds_create(struct nvme_ctrl *c, const struct irq_ops *irq);
+void nvme_doorbell_fds_destroy(struct nvme_ctrl *c);
+void nvme_doorbell_fds_enable(struct nvme_ctrl *c, bool on);
+void nvme_doorbell_fds_bar(struct nvme_ctrl *c, uint64_t addr, bool mapped); /* bus lock held */
 
 /* nvme_dptr.c: map r's data pointer (PRP or SGL, per PSDT) for `len` bytes into r->sg;
  * returns 0 or a status. */

@@ -69,11 +69,12 @@ static inline void nv_w(struct nv *t, uint64_t off, unsigned len, uint64_t v)
 }
 
 /* A controller over `n` fresh raw images (opts[i] appended to the --disk argument). */
-static inline struct nv *nv_new(unsigned n, const char *const *opts, unsigned io_queues)
+static inline struct nv *nv_new_loop(unsigned n, const char *const *opts, unsigned io_queues,
+				     bool with_loop)
 {
 	struct nv *t = calloc(1, sizeof(*t));
 	assert_non_null(t);
-	assert_int_equal(vf_init(&t->f, false), 0);
+	assert_int_equal(vf_init(&t->f, with_loop), 0);
 	uint8_t *buf = malloc(NV_DISK_SIZE);
 	for (unsigned d = 0; d < n; d++) {
 		char name[32];
@@ -90,9 +91,13 @@ static inline struct nv *nv_new(unsigned n, const char *const *opts, unsigned io
 	}
 	free(buf);
 	t->ndisks = n;
-	struct nvme_env env = {
-	    .pci = t->f.bus, .mem = &t->f.mem, .io_queues = io_queues, .index = 0};
+	struct nvme_env env = {.pci = t->f.bus,
+			       .mem = &t->f.mem,
+			       .loop = t->f.loop,
+			       .io_queues = io_queues,
+			       .index = 0};
 	assert_int_equal(nvme_create(&env, t->disk, n, &t->c), 0);
+	vf_loop_start(&t->f);
 	for (unsigned s = 1; s < PCI_SLOTS; s++)
 		if (pci_config_read(t->f.bus, s << 3, PCI_VENDOR_ID, 2) == 0x80EE) {
 			t->f.devfn = s << 3;
@@ -104,6 +109,11 @@ static inline struct nv *nv_new(unsigned n, const char *const *opts, unsigned io
 	t->f.bar = (pci_config_read(t->f.bus, t->f.devfn, PCI_BAR0, 4) & ~0xFULL) |
 		   (uint64_t)pci_config_read(t->f.bus, t->f.devfn, PCI_BAR0 + 4, 4) << 32;
 	return t;
+}
+
+static inline struct nv *nv_new(unsigned n, const char *const *opts, unsigned io_queues)
+{
+	return nv_new_loop(n, opts, io_queues, false);
 }
 
 static inline void nv_poll(struct nv *t)
@@ -125,6 +135,7 @@ static inline void nv_drain(struct nv *t)
 static inline void nv_free(struct nv *t)
 {
 	nv_drain(t);
+	vf_loop_stop(&t->f);
 	nvme_destroy(t->c);
 	for (unsigned d = 0; d < t->ndisks; d++)
 		disk_close(t->disk[d]);

@@ -397,6 +397,53 @@ static void shadow_doorbells(void **state)
 	nv_free(t);
 }
 
+/* With an event loop and irq ops, shadow doorbells turn the I/O doorbells into ioeventfds (no
+ * datamatch: the value comes from the shadow buffer), moved with BAR0, dropped at reset. */
+static void shadow_doorbells_as_ioeventfds(void **state)
+{
+	(void)state;
+	struct nv *t = nv_new_loop(1, NULL, 2, true);
+	nv_start(t);
+	assert_int_equal(t->f.nioev, 0); /* without shadow doorbells the value would be lost */
+	const uint64_t db = 0x60000, ei = 0x61000;
+	memset(vf_ram(&t->f, db, 0x2000), 0, 0x2000);
+	struct nv_cmd c = {.opc = NVME_ADM_DBBUF_CONFIG, .prp1 = db, .prp2 = ei};
+	assert_int_equal(nv_admin(t, &c), 0);
+	assert_int_equal(t->f.nioev, 4); /* SQ tail and CQ head of I/O queues 1 and 2 */
+	int sqfd = -1;
+	for (unsigned i = 0; i < t->f.nioev; i++) {
+		assert_false(t->f.ioev[i].match);
+		assert_int_equal(t->f.ioev[i].len, 4);
+		if (t->f.ioev[i].addr == t->f.bar + NVME_REG_DOORBELL + 8)
+			sqfd = t->f.ioev[i].fd;
+	}
+	assert_true(sqfd >= 0);
+	/* The "kernel" signals the eventfd; the loop fetches the command from the shadow tail. */
+	c = nv_rw(t, NVME_CMD_READ, 1, 5, 1);
+	nv_put(t, 1, &c);
+	put_le32(vf_ram(&t->f, db + 8, 4), t->sq_tail[1]);
+	uint64_t one = 1;
+	assert_int_equal(write(sqfd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 20000 && !nv_ready(t, 1); i++)
+		nv_poll(t);
+	put_le32(vf_ram(&t->f, db + 12, 4), t->cq_head[1] + 1);
+	assert_int_equal(nv_reap(t, 1).status, 0);
+	assert_int_equal(*(uint8_t *)vf_ram(&t->f, NV_DATA, 1), nv_pattern(0, 5 * 512));
+	/* BAR0 moves: the ioeventfds follow. */
+	uint64_t nb = t->f.bar + 0x100000;
+	pci_config_write(t->f.bus, t->f.devfn, PCI_BAR0, 4, (uint32_t)nb);
+	bool moved = false;
+	for (unsigned i = 0; i < t->f.nioev; i++)
+		moved |= t->f.ioev[i].addr == nb + NVME_REG_DOORBELL + 8;
+	assert_true(moved);
+	assert_int_equal(t->f.nioev, 4);
+	pci_config_write(t->f.bus, t->f.devfn, PCI_BAR0, 4, (uint32_t)t->f.bar);
+	/* A controller reset turns shadow doorbells, and so the ioeventfds, off. */
+	nv_disable(t);
+	assert_int_equal(t->f.nioev, 0);
+	nv_free(t);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -415,6 +462,7 @@ int main(void)
 	    cmocka_unit_test(delete_sq_with_commands_in_flight),
 	    cmocka_unit_test(completion_queue_smaller_than_the_work),
 	    cmocka_unit_test(shadow_doorbells),
+	    cmocka_unit_test(shadow_doorbells_as_ioeventfds),
 	};
 	return cmocka_run_group_tests(tests, group_setup, test_tmpdir_teardown);
 }
