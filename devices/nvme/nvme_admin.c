@@ -41,6 +41,7 @@ void nvme_aer_flush(struct nvme_ctrl *c)
 			(c->nevents - i - 1) * sizeof(c->events[0]));
 		c->nevents--;
 		c->masked_types |= 1u << type;
+		r->sq->busy++; /* counted again for its completion (see NVME_ADM_ASYNC_EVENT) */
 		nvme_complete(r);
 	}
 }
@@ -168,6 +169,12 @@ static uint16_t identify(struct nvme_req *r)
 		b[20] = 2; /* NIDT: NGUID, as in Identify Namespace */
 		b[21] = 16;
 		memcpy(b + 24, c->ns[nsid - 1].disk->uuid, 16);
+		break;
+	case NVME_CNS_CS_CTRL:
+		/* NVMe 2.0's I/O command set specific controller data, which Linux asks of any
+		 * controller since 1.1: for the NVM set, all zero (no extra size limits). */
+		if (r->dw[11] >> 24 != 0)
+			return NVME_SC_INVALID_FIELD;
 		break;
 	default:
 		return NVME_SC_INVALID_FIELD;
@@ -534,6 +541,9 @@ bool nvme_admin(struct nvme_req *r)
 			r->status = NVME_SC_AER_LIMIT;
 			break;
 		}
+		/* Parked outside the queue's count of commands in flight, so that outstanding
+		 * AERs never hold up the admin queue however small it is. */
+		r->sq->busy--;
 		c->aer[c->naer++] = r;
 		nvme_aer_flush(c);
 		return false; /* completes when an event comes (or never) */

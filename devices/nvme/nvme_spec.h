@@ -95,6 +95,7 @@
 #define NVME_CNS_CTRL 0x01
 #define NVME_CNS_NS_ACTIVE_LIST 0x02
 #define NVME_CNS_NS_DESC_LIST 0x03
+#define NVME_CNS_CS_CTRL 0x06 /* NVMe 2.0; CSI in CDW11 31:24 */
 
 /* Log pages (5.14.1). */
 #define NVME_LOG_ERROR 0x01

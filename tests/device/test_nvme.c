@@ -92,6 +92,13 @@ static void identify(void **state)
 
 	c = (struct nv_cmd){.opc = NVME_ADM_IDENTIFY, .prp1 = NV_BUF, .cdw = {0x10}};
 	assert_int_equal(nv_admin(t, &c), NVME_SC_INVALID_FIELD);
+	/* CNS 6 (what Linux asks): zeroes for the NVM command set, other sets refused. */
+	memset(b, 0xAA, 4096);
+	c = (struct nv_cmd){.opc = NVME_ADM_IDENTIFY, .prp1 = NV_BUF, .cdw = {NVME_CNS_CS_CTRL, 0}};
+	assert_int_equal(nv_admin(t, &c), 0);
+	assert_int_equal(b[0] | b[1] | b[4095], 0);
+	c.cdw[1] = 2u << 24; /* zoned */
+	assert_int_equal(nv_admin(t, &c), NVME_SC_INVALID_FIELD);
 	nv_free(t);
 }
 

@@ -167,6 +167,17 @@ static void aer_limit(void **state)
 	assert_int_equal(e.cid, fifth);
 	assert_int_equal(e.status, NVME_SC_AER_LIMIT);
 	assert_false(nv_ready(t, 0));
+	/* Admin queues of two entries: the four AERs do not hold up other commands. */
+	nv_disable(t);
+	assert_int_equal(nv_enable(t, 2), NVME_CSTS_RDY);
+	for (int i = 0; i < 4; i++) {
+		nv_put(t, 0, &aer);
+		nv_ring(t, 0);
+	}
+	struct nv_cmd get = {.opc = NVME_ADM_GET_FEATURES, .cdw = {NVME_FEAT_VOLATILE_WC}};
+	e = nv_do(t, 0, &get);
+	assert_int_equal(e.status, 0);
+	assert_int_equal(e.dw0, 1);
 	/* A controller reset drops the outstanding ones without completing them. */
 	nv_disable(t);
 	assert_int_equal(nv_enable(t, 16), NVME_CSTS_RDY);
