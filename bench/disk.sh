@@ -1,9 +1,10 @@
 #!/bin/bash
-# Disk I/O inside the guest, minivmm against QEMU, for AHCI, PIIX IDE and virtio-blk.
+# Disk I/O inside the guest, minivmm against QEMU, for AHCI, PIIX IDE, virtio-blk and NVMe.
 #
 # The same kernel and initramfs boot under minivmm (--disk IMG,format=raw,cache=none,
 # bus=sata|ide|virtio) and under QEMU -accel kvm (-M q35 and its ICH9 AHCI; -M pc and its PIIX IDE;
-# -drive ...,cache=none,format=raw -device ide-hd; -M q35 -device virtio-blk-pci, modern only), one
+# -drive ...,cache=none,format=raw -device ide-hd; -M q35 -device virtio-blk-pci, modern only;
+# -M q35 -device nvme for bus=nvme, not in the default list), one
 # after the other on the same raw image on the same storage.  For virtio-blk the guest also times
 # bench/kick.c: one doorbell write (virtqueue notification), under QEMU, under minivmm with its
 # ioeventfds and under minivmm with them off (MINIVMM_IOEVENTFD=off: every kick returns to user
@@ -17,7 +18,7 @@
 #   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
 #   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
-#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure
+#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure (also: nvme)
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -33,7 +34,7 @@ esac
 }
 BUSES=${BENCH_DISK_BUSES:-sata ide virtio}
 for b in $BUSES; do
-	case $b in sata | ide | virtio) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
+	case $b in sata | ide | virtio | nvme) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
 done
 IMG_MB=$((SEQ_MB + 16))
 MEM=256
@@ -115,6 +116,7 @@ disk_guest_start() { # name vmm bus
 		local machine=q35 dev=ide-hd,drive=d,bus=ide.0
 		[ "$bus" = ide ] && machine=pc
 		[ "$bus" = virtio ] && dev=virtio-blk-pci,drive=d,disable-legacy=on,num-queues=1
+		[ "$bus" = nvme ] && dev=nvme,drive=d,serial=bench
 		# bus=ide.0: q35's built-in ICH9 AHCI port 0, or pc's PIIX primary channel.
 		qemu-system-x86_64 -accel kvm -M "$machine" -smp 1 -m "$MEM" -nodefaults -display none \
 			-no-reboot -serial stdio -kernel "$kernel" -initrd "$GT_WORK/disk.cpio" \
@@ -159,7 +161,7 @@ disk_storage || exit 1
 IMG=$DIR/disk.raw
 # Fully written up front, so neither VMM pays for the host file system allocating blocks.
 dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MB" conv=fsync status=none || exit 1
-initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod virtio_pci virtio_blk" \
+initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod virtio_pci virtio_blk nvme" \
 	-f build/bench/diskio:/diskio -f build/bench/kick:/kick || exit 1
 
 echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, cache=none;" \

@@ -146,6 +146,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	d->mode = cfg->mode;
 	d->cache = cfg->cache;
 	d->bus = cfg->bus;
+	d->controller = cfg->controller;
 	d->index = index;
 	d->read_only = cfg->media == DISK_MEDIA_CDROM || cfg->mode == DISK_MODE_READONLY;
 	d->flush_ignored = cfg->cache == DISK_CACHE_UNSAFE;

@@ -8,6 +8,7 @@
  * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
  *   --disk
  * FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ *   [,controller=nvmeN] (bus=nvme: the controller whose namespace the disk becomes; default nvme0)
  *   --cdrom ISO[,bus=ide|sata]
  * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
@@ -41,6 +42,8 @@ struct disk_config {
 	enum disk_mode mode;
 	enum disk_cache cache;
 	enum disk_media media;
+	unsigned controller; /* bus=nvme: controller=nvmeN (default 0) */
+	bool controller_given;
 };
 
 /* Parse one --disk (media HDD) or --cdrom (media CDROM) argument. On error returns -EINVAL with a
@@ -73,6 +76,7 @@ struct disk {
 	 * QEMU's "bootorder" fw_cfg file): set by the controller that attached it, "" until then.
 	 */
 	char fw_path[80];
+	unsigned controller; /* from disk_config: which controller of its bus (bus=nvme) */
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio

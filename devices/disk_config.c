@@ -35,12 +35,26 @@ void disk_config_free(struct disk_config *cfg)
 	cfg->path = cfg->format = NULL;
 }
 
+/* controller=nvmeN: the NVMe controller (0-7) the disk is a namespace of; bus=nvme is checked
+ * once the whole argument is read (the options may come in any order). */
+static int disk_config_controller(const char *val, const char *opt, struct disk_config *cfg,
+				  char *err, size_t errlen)
+{
+	if (strncmp(val, "nvme", 4) || val[4] < '0' || val[4] > '7' || val[5]) {
+		snprintf(err, errlen, "%s: unknown controller '%s' (nvme0 ... nvme7)", opt, val);
+		return -EINVAL;
+	}
+	cfg->controller = (unsigned)(val[4] - '0');
+	cfg->controller_given = true;
+	return 0;
+}
+
 /* One "key=value" or bare MODE word after the file name. `seen` catches repeated keys, which
  * would otherwise silently override each other. */
 static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen,
 			    char *err, size_t errlen)
 {
-	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8 };
+	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8, SEEN_CONTROLLER = 16 };
 	bool cdrom = cfg->media == DISK_MEDIA_CDROM;
 	char *eq = strchr(word, '=');
 	unsigned bit;
@@ -95,6 +109,10 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 			}
 			bit = SEEN_CACHE;
 			cfg->cache = v;
+		} else if (!strcmp(word, "controller") && !cdrom) {
+			if (disk_config_controller(val, opt, cfg, err, errlen) < 0)
+				return -EINVAL;
+			bit = SEEN_CONTROLLER;
 		} else {
 			goto bad_key;
 		}
@@ -146,6 +164,10 @@ int disk_config_parse(const char *arg, enum disk_media media, struct disk_config
 	}
 	while (!ret && (word = strtok_r(NULL, ",", &save)))
 		ret = disk_config_word(word, opt, out, &seen, err, errlen);
+	if (!ret && out->controller_given && out->bus != DISK_BUS_NVME) {
+		snprintf(err, errlen, "%s: controller= is for bus=nvme", opt);
+		ret = -EINVAL;
+	}
 	free(copy);
 	if (ret)
 		disk_config_free(out);

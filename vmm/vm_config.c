@@ -27,7 +27,8 @@ const char vm_config_usage[] =
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
     "  Without --kernel, firmware (SeaBIOS; OVMF with --firmware efi) boots what is installed on\n"
-    "  the disks.\n";
+    "  the disks.\n"
+    "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n";
 
 bool vm_config_name_valid(const char *name)
 {

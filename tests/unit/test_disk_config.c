@@ -69,6 +69,15 @@ static void test_parse_ok(void **state)
 		assert_int_equal(c.cache, i);
 		disk_config_free(&c);
 	}
+	/* NVMe: nvme0 unless controller= says otherwise (in any order with bus=). */
+	assert_int_equal(disk_config_parse("d,bus=nvme", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.controller, 0);
+	disk_config_free(&c);
+	assert_int_equal(
+	    disk_config_parse("d,controller=nvme3,bus=nvme", DISK_MEDIA_HDD, &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.controller, 3);
+	disk_config_free(&c);
 	/* CD-ROM: IDE by default, SATA on request. */
 	assert_int_equal(disk_config_parse("x.iso", DISK_MEDIA_CDROM, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.bus, DISK_BUS_IDE);
@@ -105,6 +114,11 @@ static void test_parse_errors(void **state)
 	    {"x.iso,readonly", DISK_MEDIA_CDROM, "unknown option 'readonly'"},
 	    {"x.iso,cache=none", DISK_MEDIA_CDROM, "unknown option 'cache'"},
 	    {"x.iso,format=raw", DISK_MEDIA_CDROM, "unknown option 'format'"},
+	    {"d,controller=nvme1", DISK_MEDIA_HDD, "controller= is for bus=nvme"},
+	    {"d,bus=nvme,controller=nvme8", DISK_MEDIA_HDD, "unknown controller 'nvme8'"},
+	    {"d,bus=nvme,controller=scsi0", DISK_MEDIA_HDD, "unknown controller 'scsi0'"},
+	    {"d,bus=nvme,controller=nvme0,controller=nvme1", DISK_MEDIA_HDD, "given twice"},
+	    {"x.iso,controller=nvme0", DISK_MEDIA_CDROM, "unknown option 'controller'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
@@ -126,7 +140,9 @@ static void test_storage_check(void **state)
 	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOTSUP);
 	assert_non_null(strstr(err, "bus=scsi is not supported yet"));
 	c[0].bus = DISK_BUS_NVME;
-	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOTSUP);
+	assert_int_equal(storage_check(c, 1, err, sizeof(err)), 0);
+	c[0].controller = 9; /* only nvme0 ... nvme7 exist */
+	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOSPC);
 	for (int i = 0; i < 5; i++)
 		c[i] = (struct disk_config){.path = (char *)"a", .bus = DISK_BUS_IDE};
 	assert_int_equal(storage_check(c, 4, err, sizeof(err)), 0);
