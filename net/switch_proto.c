@@ -16,9 +16,8 @@ int switch_mac_parse(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
 	char end;
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6)
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &end) != 6)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++) {
 		if (s[i * 3] == ' ' || s[i * 3] == '+' || s[i * 3] == '-')
@@ -57,7 +56,7 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s", path,
 			 ret == -ENOENT || ret == -ECONNREFUSED ? "no switch is running there"
-								 : strerror(-ret));
+								: strerror(-ret));
 		goto out;
 	}
 	json_object_object_add(request, "version", json_object_new_int(SWITCH_PROTO_VERSION));
@@ -91,7 +90,7 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 	if (!json_object_get_boolean(ok)) {
 		snprintf(err, errlen, "%s",
 			 json_object_object_get_ex(r, "error", &e) ? json_object_get_string(e)
-								    : "refused");
+								   : "refused");
 		json_object_put(r);
 		ret = -EINVAL;
 		goto out;

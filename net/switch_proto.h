@@ -20,7 +20,8 @@
 struct json_object;
 
 #define SWITCH_PROTO_VERSION 1
-#define SWITCH_MSG_MAX (1 << 20) /* longest request or reply */
+#define SWITCH_SOCKET_SUFFIX ".switch" /* <runtime dir>/NAME.switch */
+#define SWITCH_MSG_MAX (1 << 20)       /* longest request or reply */
 #define SWITCH_PORT_SNDBUF (1 << 20)
 
 /* "02:00:00:00:00:01" <-> bytes; parse returns -EINVAL for anything else. */

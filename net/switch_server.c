@@ -226,8 +226,9 @@ static struct json_object *info_json(struct switch_server *s)
 	json_object_object_add(r, "name", json_object_new_string(s->name));
 	json_object_object_add(r, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(r, "vlan_aware", json_object_new_boolean(s->core.vlan_aware));
-	json_object_object_add(r, "uplink", s->uplink[0] ? json_object_new_string(s->uplink)
-							 : json_object_new_string(""));
+	json_object_object_add(r, "uplink",
+			       s->uplink[0] ? json_object_new_string(s->uplink)
+					    : json_object_new_string(""));
 	json_object_object_add(r, "aging_s",
 			       json_object_new_int64((int64_t)(s->core.aging_ns / 1000000000ULL)));
 	json_object_object_add(r, "flooded", json_object_new_int64((int64_t)s->core.flooded));
@@ -244,8 +245,9 @@ static struct json_object *info_json(struct switch_server *s)
 		json_object_object_add(o, "mac", json_object_new_string(m));
 		json_object_object_add(o, "vlan", json_object_new_int(e->vlan));
 		json_object_object_add(o, "port", json_object_new_int(e->port));
-		json_object_object_add(o, "age_s", json_object_new_int64((int64_t)(
-						       (now - e->seen_ns) / 1000000000ULL)));
+		json_object_object_add(
+		    o, "age_s",
+		    json_object_new_int64((int64_t)((now - e->seen_ns) / 1000000000ULL)));
 		json_object_array_add(macs, o);
 	}
 	json_object_object_add(r, "ports", ports);
@@ -471,7 +473,8 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 		char pname[64];
 		snprintf(pname, sizeof(pname), "uplink:%s", o->uplink);
 		s->tap = (struct conn){.srv = s, .fd = fd, .tap = true};
-		s->tap.port = switch_port_add(&s->core, pname, NULL, 0, o->vlan_aware, SWITCH_FDB_MAX);
+		s->tap.port =
+		    switch_port_add(&s->core, pname, NULL, 0, o->vlan_aware, SWITCH_FDB_MAX);
 		s->by_port[s->tap.port] = &s->tap;
 		if ((r = event_loop_add_fd(s->loop, fd, EPOLLIN, conn_event, &s->tap,
 					   &s->tap.src)) < 0) {

@@ -11,12 +11,12 @@
 struct switch_server;
 
 struct switch_options {
-	const char *name;     /* for info */
-	const char *path;     /* the socket to listen on (a stale one is replaced) */
-	const char *uplink;   /* TAP name, NULL: none */
-	bool vlan_aware;      /* 802.1Q: ports join with a VLAN; the uplink is a trunk */
-	unsigned mac_limit;   /* learned MACs per VM port, 0: SWITCH_DEFAULT_MAC_LIMIT */
-	unsigned aging_s;     /* 0: SWITCH_AGING_NS */
+	const char *name;   /* for info */
+	const char *path;   /* the socket to listen on (a stale one is replaced) */
+	const char *uplink; /* TAP name, NULL: none */
+	bool vlan_aware;    /* 802.1Q: ports join with a VLAN; the uplink is a trunk */
+	unsigned mac_limit; /* learned MACs per VM port, 0: SWITCH_DEFAULT_MAC_LIMIT */
+	unsigned aging_s;   /* 0: SWITCH_AGING_NS */
 };
 
 /* Open the uplink and the socket: -errno with a one-line message (-EADDRINUSE when a live

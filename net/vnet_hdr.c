@@ -53,8 +53,7 @@ enum vnet_bad vnet_hdr_check(const struct vnet_hdr *h, size_t frame_len,
 		return VNET_BAD_GSO;
 	/* Segmentation needs the checksum offload (Linux refuses it otherwise too), a segment size
 	 * that makes progress, and no header longer than the frame. */
-	if (!(h->flags & VNET_HDR_F_NEEDS_CSUM) || h->gso_size == 0 ||
-	    h->hdr_len > frame_len)
+	if (!(h->flags & VNET_HDR_F_NEEDS_CSUM) || h->gso_size == 0 || h->hdr_len > frame_len)
 		return VNET_BAD_GSO;
 	return VNET_OK;
 }

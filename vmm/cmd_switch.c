@@ -24,7 +24,7 @@
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
 
-#define SWITCH_SUFFIX ".switch"
+#define SWITCH_SUFFIX SWITCH_SOCKET_SUFFIX
 #define CALL_TIMEOUT_MS 5000
 
 static const char switch_usage[] =
@@ -96,7 +96,8 @@ static int cmd_start(int argc, char **argv)
 				return usage_error("bad --aging (seconds, 1..1000000)");
 		} else {
 			char msg[120];
-			snprintf(msg, sizeof(msg), "start: unknown or incomplete option '%.60s'", a);
+			snprintf(msg, sizeof(msg), "start: unknown or incomplete option '%.60s'",
+				 a);
 			return usage_error(msg);
 		}
 	}
@@ -179,7 +180,8 @@ static void print_info(struct json_object *r)
 			printf("  %-4lld %-20.20s %-17s %-5s %10lld %12lld %8lld %10lld %12lld "
 			       "%8lld\n",
 			       GET("port"), GETS("name"), GETS("mac"),
-			       json_object_object_get_ex(p, "trunk", &f) && json_object_get_boolean(f)
+			       json_object_object_get_ex(p, "trunk", &f) &&
+				       json_object_get_boolean(f)
 				   ? "trunk"
 				   : GETS("vlan"),
 			       GET("rx_frames"), GET("rx_bytes"), GET("rx_drops"), GET("tx_frames"),
@@ -189,8 +191,8 @@ static void print_info(struct json_object *r)
 	if (json_object_object_get_ex(r, "macs", &macs))
 		for (size_t i = 0; i < json_object_array_length(macs); i++) {
 			struct json_object *p = json_object_array_get_idx(macs, i), *f;
-			printf("  %-17s %-5lld %-4lld %lld\n", GETS("mac"), GET("vlan"), GET("port"),
-			       GET("age_s"));
+			printf("  %-17s %-5lld %-4lld %lld\n", GETS("mac"), GET("vlan"),
+			       GET("port"), GET("age_s"));
 		}
 #undef GET
 #undef GETS
@@ -287,8 +289,8 @@ static int cmd_list(int argc, char **argv)
 			json_object_object_get_ex(o, "ports", &v);
 			printf("%-6d ", json_object_get_int(v));
 			json_object_object_get_ex(o, "uplink", &v);
-			printf("%-16s ", v && *json_object_get_string(v) ? json_object_get_string(v)
-									: "-");
+			printf("%-16s ",
+			       v && *json_object_get_string(v) ? json_object_get_string(v) : "-");
 			json_object_object_get_ex(o, "vlan_aware", &v);
 			printf("%s\n", json_object_get_boolean(v) ? "yes" : "no");
 		}

@@ -21,7 +21,8 @@ const char vm_config_usage[] =
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
-    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
+    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n"
+    "  [--nic switch=NAME[,mac=MAC][,vlan=N] | --nic tap=TAPNAME[,mac=MAC]]... virtio-net NICs\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -54,7 +55,8 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static const char *const options[] = {
     "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
     "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path",
+    "--nic"};
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -97,6 +99,22 @@ static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t 
 		return -EINVAL;
 	}
 	cfg->nboot = n;
+	return 0;
+}
+
+/* One --nic (a virtio-net NIC on a switch or a TAP). */
+static int vm_config_add_nic(struct vm_config *cfg, const char *val, char *err, size_t errlen)
+{
+	char msg[300];
+	if (cfg->nnics == NIC_MAX) {
+		snprintf(err, errlen, "run: at most %d --nic", NIC_MAX);
+		return -EINVAL;
+	}
+	if (nic_config_parse(val, &cfg->nics[cfg->nnics], msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "run: %s", msg);
+		return -EINVAL;
+	}
+	cfg->nnics++;
 	return 0;
 }
 
@@ -312,6 +330,10 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			v[cfg->nallow_paths++] = val;
 			break;
 		}
+		case 15:
+			if (vm_config_add_nic(cfg, val, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
 	}
 	if (cfg->kernel && !*cfg->kernel) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "devices/disk.h"
+#include "devices/virtio/net/nic_config.h"
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
 enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
@@ -39,6 +40,9 @@ struct vm_config {
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
+	/* --nic in order (devices/virtio/net/nic_config.h); vmm fills in switch_path */
+	struct nic_config nics[NIC_MAX];
+	unsigned nnics;
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

@@ -346,7 +346,8 @@ static void test_complete_csum(void **state)
 	memcpy(f + 42, "hello", 5);
 	f[34 + 4] = 0;
 	f[34 + 5] = 13; /* UDP length */
-	/* pseudo-header sum left in the field, as a NEEDS_CSUM sender does (value arbitrary here) */
+	/* pseudo-header sum left in the field, as a NEEDS_CSUM sender does (value arbitrary here)
+	 */
 	f[34 + 6] = 0x12;
 	f[34 + 7] = 0x34;
 	struct vnet_hdr h = {.flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6};
