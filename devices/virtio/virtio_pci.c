@@ -138,6 +138,13 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why)
 		raise_irq(vp, vp->msix_config, VIRTIO_ISR_CONFIG);
 }
 
+void virtio_pci_config_changed(struct virtio_pci *vp)
+{
+	/* Single fields only (virtio-net's status): config_generation can stay 0. */
+	if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(vp->status & VIRTIO_STATUS_NEEDS_RESET))
+		raise_irq(vp, vp->msix_config, VIRTIO_ISR_CONFIG);
+}
+
 /* The guest's EOI lowered the line: raise it again while the ISR still says so. */
 static void intx_resample(void *opaque, uint32_t events)
 {

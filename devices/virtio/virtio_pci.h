@@ -94,5 +94,8 @@ bool virtio_pci_defer_notify(struct virtio_pci *vp, unsigned q);
 /* The driver broke the rules (a malformed ring): DEVICE_NEEDS_RESET, and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
+/* A device configuration field changed (virtio-net's link status): the configuration-change
+ * interrupt, when the driver is running. */
+void virtio_pci_config_changed(struct virtio_pci *vp);
 
 #endif

@@ -373,11 +373,14 @@ static void peer_gone_drops_transmits(void **state)
 	(void)state;
 	struct t *t = t_new();
 	t_start(t, WANT);
+	int fires = t->f.route_fires[0] + t->f.signal_msi_count;
 	close(t->peer);
 	for (int i = 0; i < 20000 && stats(t).backend_up; i++)
 		usleep(200);
 	assert_false(stats(t).backend_up);
 	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 6, 2), 0); /* link down */
+	/* and told through the configuration-change vector */
+	assert_true(t->f.route_fires[0] + t->f.signal_msi_count > fires);
 	struct vnet_hdr ok = {0};
 	tx(t, &ok, VNET_HDR_LEN, 60, 1);
 	assert_int_equal(stats(t).tx_drops, 1);

@@ -72,6 +72,7 @@ static void backend_down(struct virtio_net *n, int err)
 		 err ? strerror(err) : "end of file");
 	n->tx_blocked = false;
 	update_events(n);
+	virtio_pci_config_changed(n->vp); /* the guest sees the link go down */
 }
 
 /* --- receive ---------------------------------------------------------------------------- */
