@@ -7,6 +7,7 @@
 #    exchange floods nothing.
 #  - switch sw1 --vlan-aware: A.eth1 in VLAN 10, B.eth1 in VLAN 20 and B.eth2 in VLAN 10: A
 #    reaches B.eth2 and never B.eth1, whose port gets no frame at all (no cross traffic).
+#  - a port of the test's own sends malformed frames: each is dropped and counted.
 #  - B killed (-9): A still reaches the host, and B's ports are gone from both switches.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
@@ -97,6 +98,15 @@ run_in "$A" ping_ab2 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab2
 flood1=$(info sw0 "i['flooded']")
 check "once learned, A<->B traffic floods nothing (flooded $flood0 -> $flood1)" \
 	bash -c "[ '$(v "$A" ping_ab2)' = ok ] && [ '$flood0' = '$flood1' ]"
+
+# Malformed frames from a port of the test's own (the switch checks every port as the NIC does).
+coproc BAD { python3 guest-tests/e2e/net-badport.py "$XDG_RUNTIME_DIR/minivmm/sw0.switch"; }
+read -r -t 30 nbad <&"${BAD[0]}"
+bad_drops=$(info sw0 "[p['rx_drops'] for p in i['ports'] if p['name']=='badport'][0]")
+check "malformed frames (short header, runt, oversize, bad flags/checksum offsets/GSO) dropped and counted ($bad_drops of $nbad)" \
+	bash -c "[ -n '$nbad' ] && [ '$bad_drops' = '$nbad' ]"
+echo >&"${BAD[1]}"
+wait "$BAD_PID" 2>/dev/null
 
 run_in "$A" ping_host 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
 check "A reaches the host end of the TAP uplink" test "$(v "$A" ping_host)" = ok
