@@ -110,7 +110,7 @@ wait "$BAD_PID" 2>/dev/null
 
 run_in "$A" ping_host 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
 check "A reaches the host end of the TAP uplink" test "$(v "$A" ping_host)" = ok
-check "the host (in its namespace) pings A" ip netns exec "$NS" ping -c 3 -W 5 169.254.1.1
+check "the host (in its namespace) pings A" ip netns exec "$NS" busybox ping -c 3 -W 5 169.254.1.1
 
 run_in "$A" vlan_same 'ping -c 3 -W 5 169.254.10.2 >/dev/null && echo GT: vlan_same=ok || echo GT: vlan_same=bad'
 check "VLAN 10: A reaches B's VLAN 10 NIC" test "$(v "$A" vlan_same)" = ok
@@ -128,8 +128,6 @@ ports_after=$(info sw0 "len(i['ports'])")
 sw1_ports=$(info sw1 "' '.join(p['name'] for p in i['ports'])")
 check "B's ports are freed (sw0: $ports_before -> $ports_after ports; sw1: $sw1_ports)" \
 	bash -c "[ '$ports_before' = 3 ] && [ '$ports_after' = 2 ] && [ '$sw1_ports' = '$A.nic1' ]"
-drops=$(info sw0 "sum(p['rx_drops'] for p in i['ports'])")
-echo "# sw0 rx_drops total: $drops"
 
 guest_send "$A" 'poweroff -f'
 guest_wait_exit "$A" 120
