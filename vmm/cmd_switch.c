@@ -120,6 +120,11 @@ static int cmd_start(int argc, char **argv)
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
+		/* A daemon keeps none of the caller's descriptors (a shell's pipes would never see
+		 * their end); 0-2 go to /dev/null once the switch is ready. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[1])
+				close(fd);
 		struct switch_server *s;
 		char err[400];
 		int r = switch_server_create(&o, &s, err, sizeof(err));
