@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Joins switch socket argv[1] as a port and sends malformed frames: a message shorter than the
 virtio-net header, a runt, an oversize frame without GSO, a header with unknown flags, checksum
-offsets past the end, GSO without NEEDS_CSUM, GSO with segment size 0, an unknown GSO type.
-Prints how many it sent; the switch must drop and count every one."""
+offsets past the end, GSO without NEEDS_CSUM, GSO with segment size 0, an unknown GSO type;
+then one good frame to an unknown MAC.  Prints how many malformed frames it sent; the switch must
+drop and count every one, and flood the good one."""
 import json
 import socket
 import struct
@@ -32,6 +33,8 @@ frames = [
 ]
 for f in frames:
     s.send(f)
+# then one good frame to a MAC nobody has: the switch floods it (and learns this port's MAC)
+s.send(hdr() + b"\x02\x00\x00\x00\x0e\xe0" + eth[6:] + b"\x00" * 46)
 # a request on a new connection is served after these frames were read (one loop, in order)
 print(len(frames))
 sys.stdout.flush()

@@ -105,6 +105,8 @@ read -r -t 30 nbad <&"${BAD[0]}"
 bad_drops=$(info sw0 "[p['rx_drops'] for p in i['ports'] if p['name']=='badport'][0]")
 check "malformed frames (short header, runt, oversize, bad flags/checksum offsets/GSO) dropped and counted ($bad_drops of $nbad)" \
 	bash -c "[ -n '$nbad' ] && [ '$bad_drops' = '$nbad' ]"
+flood2=$(info sw0 "i['flooded']")
+check "a frame to an unknown MAC is flooded (flooded $flood1 -> $flood2)" test "$flood2" = $((flood1 + 1))
 echo >&"${BAD[1]}"
 wait "$BAD_PID" 2>/dev/null
 
