@@ -19,6 +19,7 @@
 #include "vmm/vm.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_internal.h"
+#include "vmm/vm_nics.h"
 
 #define KERNEL_MAX_BYTES (512 * MiB)
 
@@ -195,6 +196,12 @@ static int run_main(int argc, char **argv)
 	if (cfd >= 0)
 		close(cfd);
 	if (run_allow_paths(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s\n", err);
+		free(img);
+		vm_config_free(&cfg);
+		return 2;
+	}
+	if (vm_nics_resolve(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
 		free(img);
 		vm_config_free(&cfg);

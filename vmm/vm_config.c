@@ -28,7 +28,8 @@ const char vm_config_usage[] =
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
     "  Without --kernel, firmware (SeaBIOS; OVMF with --firmware efi) boots what is installed on\n"
     "  the disks.\n"
-    "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n";
+    "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n"
+    "  [--nic switch=NAME[,mac=MAC][,vlan=N] | --nic tap=TAPNAME[,mac=MAC]]... virtio-net NICs\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -162,6 +163,22 @@ static int parse_memory_min(const char **val, struct vm_config *cfg, char *err, 
 	}
 	cfg->memory_min_mib = n;
 	*val = colon + 1;
+	return 0;
+}
+
+/* One --nic (a virtio-net NIC on a switch or a TAP). */
+static int vm_config_add_nic(struct vm_config *cfg, const char *val, char *err, size_t errlen)
+{
+	char msg[300];
+	if (cfg->nnics == NIC_MAX) {
+		snprintf(err, errlen, "run: at most %d --nic", NIC_MAX);
+		return -EINVAL;
+	}
+	if (nic_config_parse(val, &cfg->nics[cfg->nnics], msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "run: %s", msg);
+		return -EINVAL;
+	}
+	cfg->nnics++;
 	return 0;
 }
 
@@ -392,6 +409,11 @@ static int opt_allow_backing_path(const char *val, struct vm_config *cfg, char *
 	return 0;
 }
 
+static int opt_nic(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return vm_config_add_nic(cfg, val, err, errlen);
+}
+
 /* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
  * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
 static const struct run_option {
@@ -417,6 +439,7 @@ static const struct run_option {
     {"--balloon", parse_balloon, false},
     {"--pagefusion", parse_pagefusion, false},
     {"--free-page-reporting", parse_free_page_reporting, false},
+    {"--nic", opt_nic, false},
 };
 
 static const struct run_option *run_option_find(const char *arg, const char **val)

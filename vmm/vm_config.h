@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "devices/disk.h"
+#include "devices/virtio/net/nic_config.h"
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
 enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
@@ -46,6 +47,9 @@ struct vm_config {
 	bool pagefusion; /* --pagefusion on: guest RAM is MADV_MERGEABLE for the host's KSM */
 	bool no_free_page_reporting; /* --free-page-reporting off: the balloon does not offer it */
 	uint64_t memory_min_mib;     /* --memory MIN:MAX: MIN for the automatic balloon; 0: off */
+	/* --nic in order (devices/virtio/net/nic_config.h); vmm fills in switch_path */
+	struct nic_config nics[NIC_MAX];
+	unsigned nnics;
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

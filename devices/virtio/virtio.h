@@ -29,6 +29,7 @@
 #define VIRTIO_ISR_CONFIG 0x2
 
 /* Device ids (5). */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_BALLOON 5
 

@@ -101,8 +101,8 @@ bool virtio_pci_defer_notify(struct virtio_pci *vp, unsigned q);
 /* The driver broke the rules (a malformed ring): DEVICE_NEEDS_RESET, and tell the driver. */
 void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why);
 struct pci_device *virtio_pci_dev(struct virtio_pci *vp);
-/* The device changed its configuration (a balloon target): config_generation moves and the
- * driver gets a configuration interrupt once it is running. */
+/* The device changed its configuration (a balloon target, virtio-net's link status):
+ * config_generation moves and the driver gets a configuration interrupt once it is running. */
 void virtio_pci_config_changed(struct virtio_pci *vp);
 
 #endif

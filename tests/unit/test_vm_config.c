@@ -251,13 +251,44 @@ static void test_balloon_pagefusion(void **state)
 	expect_error("run --kernel k --memory 512:1024 --balloon 100", "no --balloon with it");
 }
 
+static void test_nics(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(
+	    parse(&c, err,
+		  "run --kernel k --nic switch=sw0 --nic=tap=tap0,mac=02:00:00:00:00:07 "
+		  "--nic switch=sw1,vlan=20"),
+	    0);
+	assert_int_equal(c.nnics, 3);
+	assert_int_equal(c.nics[0].backend, NIC_SWITCH);
+	assert_string_equal(c.nics[0].name, "sw0");
+	assert_int_equal(c.nics[1].backend, NIC_TAP);
+	assert_true(c.nics[1].has_mac);
+	assert_int_equal(c.nics[2].vlan, 20);
+	vm_config_free(&c);
+	expect_error("run --kernel k --nic", "needs a value");
+	expect_error("run --kernel k --nic bogus=1", "unknown item");
+	expect_error("run --kernel k --nic tap=t0,vlan=2", "vlan= is for switch ports");
+	char line[400] = "run --kernel k";
+	for (int i = 0; i <= NIC_MAX; i++)
+		strcat(line, " --nic switch=s");
+	expect_error(line, "at most");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	       cmocka_unit_test(test_all_options),
-	    cmocka_unit_test(test_firmware_boot),      cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_machine_limit),      cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_allow_backing_path), cmocka_unit_test(test_balloon_pagefusion),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_all_options),
+	    cmocka_unit_test(test_firmware_boot),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_machine_limit),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_allow_backing_path),
+	    cmocka_unit_test(test_balloon_pagefusion),
+	    cmocka_unit_test(test_nics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,462 @@
+/* virtio-net frames (see virtio_net.h).  Everything runs with the transport lock: queue
+ * notifications (from the loop's ioeventfds or a vCPU) and the fd's events on the loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "devices/virtio/net/virtio_net.h"
+#include "devices/virtio/virtio.h"
+#include "devices/virtio/virtio_pci.h"
+#include "lib/event_loop.h"
+#include "lib/log.h"
+#include "net/vnet_hdr.h"
+#include "storage/endian.h"
+
+#define RXQ 0
+#define TXQ 1
+#define RX_BATCH 64 /* frames per fd event before the other loop sources get their turn */
+#define PCI_CLASS_NETWORK_ETHERNET 0x020000
+
+struct virtio_net {
+	struct virtio_pci *vp;
+	struct event_loop *loop;
+	struct event_source *src;
+	int fd;
+	bool is_socket, backend_up;
+	uint8_t mac[6];
+	uint64_t features;
+	/* receive: one frame read from the fd waiting for guest buffers, and the buffers popped
+	 * for it so far */
+	uint8_t *rxbuf;
+	size_t rx_len;
+	bool rx_pending, rx_waiting;
+	struct vq_elem *rx_elems;
+	unsigned rx_nelems;
+	uint64_t rx_room;
+	/* transmit: a chain the fd could not take yet */
+	struct vq_elem tx_elem;
+	uint8_t tx_hdr[VNET_HDR_LEN];
+	bool tx_blocked;
+	struct virtio_net_stats st;
+};
+
+static bool has(const struct virtio_net *n, unsigned bit)
+{
+	return n->features >> bit & 1;
+}
+
+static void update_events(struct virtio_net *n)
+{
+	uint32_t ev = 0;
+	if (n->backend_up && !n->rx_waiting)
+		ev |= EPOLLIN;
+	if (n->backend_up && n->tx_blocked)
+		ev |= EPOLLOUT;
+	event_source_set_events(n->src, ev);
+}
+
+/* The peer went away (the switch stopped, the TAP was deleted): stop watching; transmits are
+ * dropped from now on. */
+static void backend_down(struct virtio_net *n, int err)
+{
+	if (!n->backend_up)
+		return;
+	n->backend_up = false;
+	log_warn("virtio-net", "%02x:%02x:%02x:%02x:%02x:%02x: host side closed (%s)", n->mac[0],
+		 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
+		 err ? strerror(err) : "end of file");
+	n->tx_blocked = false;
+	update_events(n);
+	virtio_pci_config_changed(n->vp); /* the guest sees the link go down */
+}
+
+/* --- receive ---------------------------------------------------------------------------- */
+
+/* Make the frame in rxbuf fit what the guest negotiated: false to drop it. */
+static bool rx_fixup(struct virtio_net *n)
+{
+	static const struct vnet_accept any = {
+	    .csum = true, .tso4 = true, .tso6 = true, .ecn = true, .ufo = true};
+	struct vnet_hdr h;
+	if (n->rx_len < VNET_HDR_LEN)
+		return false;
+	vnet_hdr_get(n->rxbuf, &h);
+	size_t flen = n->rx_len - VNET_HDR_LEN;
+	if (vnet_hdr_check(&h, flen, &any) != VNET_OK)
+		return false;
+	struct vnet_accept guest = {.csum = has(n, VIRTIO_NET_F_GUEST_CSUM),
+				    .tso4 = has(n, VIRTIO_NET_F_GUEST_TSO4),
+				    .tso6 = has(n, VIRTIO_NET_F_GUEST_TSO6),
+				    .ecn = has(n, VIRTIO_NET_F_GUEST_ECN)};
+	if (h.gso_type != VNET_GSO_NONE && vnet_hdr_check(&h, flen, &guest) != VNET_OK)
+		return false; /* segmentation in software is not done here */
+	if (!guest.csum) {
+		vnet_complete_csum(&h, n->rxbuf + VNET_HDR_LEN, flen);
+		h.flags = 0;
+	}
+	h.num_buffers = 1;
+	vnet_hdr_put(n->rxbuf, &h);
+	return true;
+}
+
+/* Give the guest back buffers it cannot use for this frame (mergeable buffers too small even
+ * all together): zero-length used entries, which drivers count as length errors. */
+static void rx_return_all(struct virtio_net *n, struct virtqueue *vq)
+{
+	for (unsigned i = 0; i < n->rx_nelems; i++)
+		vq_push(vq, n->rx_elems[i].head, n->rx_elems[i].ndesc, 0);
+	n->rx_nelems = 0;
+	n->rx_room = 0;
+}
+
+/* Copy the pending frame into guest buffers: 0 delivered (or dropped), -EAGAIN no buffers
+ * yet, -EIO the ring is broken. */
+static int rx_deliver(struct virtio_net *n)
+{
+	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ);
+	bool mrg = has(n, VIRTIO_NET_F_MRG_RXBUF);
+	size_t need = n->rx_len;
+	while (n->rx_room < need) {
+		if (!mrg && n->rx_nelems == 1) {
+			n->st.rx_drops++; /* bigger than the one buffer: keep it for the next */
+			return 0;
+		}
+		if (n->rx_nelems == VIRTIO_NET_RX_ELEMS) {
+			rx_return_all(n, vq);
+			n->st.rx_drops++;
+			return 0;
+		}
+		struct vq_elem *e = &n->rx_elems[n->rx_nelems];
+		int got = vq_pop(vq, e);
+		if (got < 0) {
+			virtio_pci_needs_reset(n->vp, "receive queue: malformed chain");
+			return -EIO;
+		}
+		if (got == 0) {
+			if (vq_more_after_idle(vq))
+				continue;
+			return -EAGAIN;
+		}
+		/* Receive buffers are device-writable only and hold at least the header. */
+		if (e->out.bytes || e->in.bytes < VNET_HDR_LEN) {
+			virtio_pci_needs_reset(n->vp, "receive buffer readable or shorter than the "
+						      "virtio-net header");
+			return -EIO;
+		}
+		n->rx_room += e->in.bytes;
+		n->rx_nelems++;
+	}
+	unsigned used = 0;
+	size_t off = 0;
+	uint64_t room = 0;
+	while (room < need)
+		room += n->rx_elems[used++].in.bytes;
+	put_le16(n->rxbuf + 10, (uint16_t)used); /* num_buffers */
+	for (unsigned i = 0; i < used; i++) {
+		struct vq_elem *e = &n->rx_elems[i];
+		size_t len = need - off < e->in.bytes ? need - off : (size_t)e->in.bytes;
+		sg_list_from_buf(&e->in, 0, n->rxbuf + off, len);
+		vq_push(vq, e->head, e->ndesc, (uint32_t)len);
+		off += len;
+	}
+	/* Buffers are popped only while the frame does not fit, so all of them were used. */
+	n->rx_nelems = 0;
+	n->rx_room = 0;
+	n->st.rx_frames++;
+	n->st.rx_bytes += need - VNET_HDR_LEN;
+	return 0;
+}
+
+static void rx_process(struct virtio_net *n)
+{
+	bool pushed = false;
+	for (int i = 0; i < RX_BATCH && n->backend_up; i++) {
+		if (!n->rx_pending) {
+			ssize_t r = n->is_socket ? recv(n->fd, n->rxbuf, VNET_MAX_MSG + 1,
+							MSG_DONTWAIT | MSG_TRUNC)
+						 : read(n->fd, n->rxbuf, VNET_MAX_MSG + 1);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (r <= 0) {
+				backend_down(n, r < 0 ? errno : 0);
+				break;
+			}
+			n->rx_len = (size_t)r;
+			if (r > VNET_MAX_MSG || !rx_fixup(n)) {
+				n->st.rx_drops++;
+				continue;
+			}
+			n->rx_pending = true;
+		}
+		if (!virtio_pci_running(n->vp)) {
+			n->rx_pending = false; /* no driver: nobody to give it to */
+			n->st.rx_drops++;
+			continue;
+		}
+		int r = rx_deliver(n);
+		if (r == -EAGAIN) {
+			n->rx_waiting = true;
+			update_events(n);
+			break;
+		}
+		n->rx_pending = false;
+		if (r < 0)
+			break;
+		pushed = true;
+	}
+	if (pushed)
+		virtio_pci_queue_done(n->vp, RXQ);
+}
+
+/* --- transmit --------------------------------------------------------------------------- */
+
+/* Send tx_elem with tx_hdr in front of its frame: 0 sent or dropped, -EAGAIN not yet. */
+static int tx_send(struct virtio_net *n)
+{
+	struct vq_elem *e = &n->tx_elem;
+	struct iovec iov[VQ_ELEM_SEGS + 1];
+	iov[0] = (struct iovec){n->tx_hdr, VNET_HDR_LEN};
+	int cnt = sg_list_slice(&e->out, VNET_HDR_LEN, e->out.bytes - VNET_HDR_LEN, iov + 1,
+				VQ_ELEM_SEGS);
+	if (cnt < 0) {
+		n->st.tx_drops++;
+		return 0;
+	}
+	ssize_t w;
+	if (n->is_socket) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt + 1};
+		w = sendmsg(n->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		w = writev(n->fd, iov, cnt + 1);
+	}
+	if (w < 0 && (errno == EAGAIN || errno == EINTR || errno == ENOBUFS))
+		return -EAGAIN;
+	if (w < 0) {
+		n->st.tx_drops++;
+		if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+			backend_down(n, errno);
+		return 0;
+	}
+	n->st.tx_frames++;
+	n->st.tx_bytes += e->out.bytes - VNET_HDR_LEN;
+	return 0;
+}
+
+/* Check the header of a popped chain and keep its sanitised copy in tx_hdr: false to drop. */
+static bool tx_check(struct virtio_net *n)
+{
+	struct vq_elem *e = &n->tx_elem;
+	struct vnet_hdr h;
+	if (e->out.bytes < VNET_HDR_LEN)
+		return false;
+	sg_list_to_buf(&e->out, 0, n->tx_hdr, VNET_HDR_LEN);
+	vnet_hdr_get(n->tx_hdr, &h);
+	struct vnet_accept acc = {.csum = has(n, VIRTIO_NET_F_CSUM),
+				  .tso4 = has(n, VIRTIO_NET_F_HOST_TSO4),
+				  .tso6 = has(n, VIRTIO_NET_F_HOST_TSO6),
+				  .ecn = has(n, VIRTIO_NET_F_HOST_ECN)};
+	if (vnet_hdr_check(&h, e->out.bytes - VNET_HDR_LEN, &acc) != VNET_OK)
+		return false;
+	h.flags &= VNET_HDR_F_NEEDS_CSUM; /* DATA_VALID means nothing from a sender */
+	h.num_buffers = 0;
+	if (h.gso_type == VNET_GSO_NONE)
+		h.gso_size = h.hdr_len = 0;
+	vnet_hdr_put(n->tx_hdr, &h);
+	return true;
+}
+
+static void tx_process(struct virtio_net *n)
+{
+	struct virtqueue *vq = virtio_pci_queue(n->vp, TXQ);
+	bool pushed = false;
+	unsigned taken = 0;
+	if (n->tx_blocked) {
+		if (tx_send(n) == -EAGAIN)
+			return;
+		n->tx_blocked = false;
+		update_events(n);
+		vq_push(vq, n->tx_elem.head, n->tx_elem.ndesc, 0);
+		pushed = true;
+	}
+	do {
+		for (;;) {
+			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, TXQ))
+				goto out;
+			int got = vq_pop(vq, &n->tx_elem);
+			if (got < 0) {
+				virtio_pci_needs_reset(n->vp, "transmit queue: malformed chain");
+				goto out;
+			}
+			if (got == 0)
+				break;
+			if (!tx_check(n)) {
+				n->st.tx_drops++;
+				n->st.tx_malformed++;
+			} else if (!n->backend_up) {
+				n->st.tx_drops++;
+			} else if (tx_send(n) == -EAGAIN) {
+				n->tx_blocked = true;
+				update_events(n);
+				goto out;
+			}
+			vq_push(vq, n->tx_elem.head, n->tx_elem.ndesc, 0);
+			pushed = true;
+		}
+	} while (vq_more_after_idle(vq));
+out:
+	if (pushed)
+		virtio_pci_queue_done(n->vp, TXQ);
+}
+
+/* --- hooks ------------------------------------------------------------------------------ */
+
+static void fd_event(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	virtio_pci_lock(n->vp);
+	n->features = virtio_pci_features(n->vp);
+	if ((events & EPOLLOUT) && n->tx_blocked && virtio_pci_running(n->vp))
+		tx_process(n);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rx_process(n);
+	virtio_pci_unlock(n->vp);
+}
+
+static void queue_notify(void *dev, unsigned q)
+{
+	struct virtio_net *n = dev;
+	n->features = virtio_pci_features(n->vp);
+	if (q == TXQ) {
+		tx_process(n);
+	} else if (q == RXQ && n->rx_waiting) {
+		/* New buffers: finish the frame that waited for them, then read again. */
+		n->rx_waiting = false;
+		if (n->rx_pending) {
+			int r = rx_deliver(n);
+			if (r == -EAGAIN) {
+				n->rx_waiting = true;
+				return;
+			}
+			n->rx_pending = false;
+			virtio_pci_queue_done(n->vp, RXQ);
+		}
+		update_events(n);
+	}
+}
+
+static void reset(void *dev)
+{
+	struct virtio_net *n = dev;
+	/* Nothing is in flight: every transfer is synchronous.  Forget the chains. */
+	n->rx_nelems = 0;
+	n->rx_room = 0;
+	n->rx_waiting = false;
+	n->tx_blocked = false;
+	n->features = 0;
+	update_events(n);
+}
+
+static void config_read(void *dev, unsigned off, uint8_t *data, unsigned len)
+{
+	struct virtio_net *n = dev;
+	uint8_t c[VIRTIO_NET_CONFIG_LEN] = {0};
+	memcpy(c, n->mac, 6);
+	put_le16(c + 6, n->backend_up ? VIRTIO_NET_S_LINK_UP : 0);
+	put_le16(c + 8, 1); /* max_virtqueue_pairs */
+	put_le16(c + 10, ETH_MTU);
+	memcpy(data, c + off, len);
+}
+
+static const struct virtio_dev_ops net_ops = {
+    .config_read = config_read,
+    .queue_notify = queue_notify,
+    .reset = reset,
+};
+
+int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
+{
+	if (!env->loop)
+		return -EINVAL;
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->fd = env->fd;
+	n->is_socket = env->is_socket;
+	n->loop = env->loop;
+	n->backend_up = true;
+	memcpy(n->mac, env->mac, 6);
+	n->rxbuf = malloc(VNET_MAX_MSG + 1);
+	n->rx_elems = calloc(VIRTIO_NET_RX_ELEMS, sizeof(*n->rx_elems));
+	int r = -ENOMEM;
+	if (!n->rxbuf || !n->rx_elems)
+		goto fail;
+	uint64_t f = 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM |
+		     1ULL << VIRTIO_NET_F_MTU | 1ULL << VIRTIO_NET_F_MAC |
+		     1ULL << VIRTIO_NET_F_GUEST_TSO4 | 1ULL << VIRTIO_NET_F_GUEST_TSO6 |
+		     1ULL << VIRTIO_NET_F_GUEST_ECN | 1ULL << VIRTIO_NET_F_HOST_TSO4 |
+		     1ULL << VIRTIO_NET_F_HOST_TSO6 | 1ULL << VIRTIO_NET_F_HOST_ECN |
+		     1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_STATUS;
+	struct virtio_pci_config cfg = {
+	    .device_id = VIRTIO_ID_NET,
+	    .class_code = PCI_CLASS_NETWORK_ETHERNET,
+	    .features = f,
+	    .config_len = VIRTIO_NET_CONFIG_LEN,
+	    .nqueues = 2,
+	    .queue_max = VIRTIO_NET_QUEUE_SIZE,
+	    .ops = &net_ops,
+	    .dev = n,
+	    .mem = env->mem,
+	    .loop = env->loop,
+	};
+	/* The source exists before the transport can call reset (which updates it). */
+	r = event_loop_add_fd(env->loop, env->fd, EPOLLIN, fd_event, n, &n->src);
+	if (r < 0)
+		goto fail;
+	r = virtio_pci_create(env->pci, &cfg, &n->vp);
+	if (r < 0) {
+		event_source_remove(n->src);
+		goto fail;
+	}
+	*out = n;
+	return 0;
+fail:
+	free(n->rxbuf);
+	free(n->rx_elems);
+	free(n);
+	return r;
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	if (!n)
+		return;
+	virtio_pci_destroy(n->vp);
+	event_source_remove(n->src);
+	close(n->fd);
+	free(n->rxbuf);
+	free(n->rx_elems);
+	free(n);
+}
+
+void virtio_net_reset(struct virtio_net *n)
+{
+	virtio_pci_reset(n->vp);
+}
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
+{
+	virtio_pci_lock(n->vp);
+	*s = n->st;
+	s->backend_up = n->backend_up;
+	virtio_pci_unlock(n->vp);
+}
+
+struct virtio_pci *virtio_net_transport(struct virtio_net *n)
+{
+	return n->vp;
+}

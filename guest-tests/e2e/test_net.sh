@@ -1,0 +1,138 @@
+#!/bin/bash
+# The virtual switch and virtio-net end to end (network namespace and link-local addresses only):
+#  - switch sw0 (its TAP uplink gtap0 inside a network namespace, 169.254.50.1 there) with VM A
+#    (169.254.1.1) and VM B (169.254.1.2): A and B ping each other; A fetches a 4 MiB random file
+#    from B over TCP (busybox httpd/wget) and its md5 matches B's; A pings the host end of the TAP
+#    and the host pings A; `switch info` lists both MACs, and once they are learned a ping
+#    exchange floods nothing.
+#  - switch sw1 --vlan-aware: A.eth1 in VLAN 10, B.eth1 in VLAN 20 and B.eth2 in VLAN 10: A
+#    reaches B.eth2 and never B.eth1, whose port gets no frame at all (no cross traffic).
+#  - a port of the test's own sends malformed frames: each is dropped and counted.
+#  - B killed (-9): A still reaches the host, and B's ports are gone from both switches.
+cd "$(dirname "$0")/../.." || exit 1
+. guest-tests/lib/guest.sh
+gt_setup
+W=$GT_WORK
+A=gtnetA
+B=gtnetB
+NS=gtnet$$
+export XDG_RUNTIME_DIR=$W/run
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+
+cleanup() {
+	"$GT_MINIVMM" switch stop sw0 >/dev/null 2>&1
+	"$GT_MINIVMM" switch stop sw1 >/dev/null 2>&1
+	ip netns del "$NS" 2>/dev/null
+	gt_teardown
+}
+trap cleanup EXIT
+
+check() { gt_check "net: $1" "${@:2}"; }
+net_guest_start() { # NAME GT_NET NIC-ARGS...
+	local name=$1 net=$2 fd
+	shift 2
+	mkfifo "$W/$name.in" || return 1
+	exec {fd}<>"$W/$name.in"
+	"$GT_MINIVMM" run --name "$name" --memory 256 --kernel "$(gt_kernel)" --initrd "$W/init.cpio" \
+		--append "console=ttyS0 quiet panic=-1 gt_net=$net" --console stdio "$@" \
+		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
+	_gt_pid["$name"]=$!
+	_gt_fd["$name"]=$fd
+	_gt_last=$name
+}
+# Run a command line in a guest and wait for the GT line it prints.
+run_in() { # NAME KEY COMMAND
+	guest_send "$1" "$3"
+	guest_wait "$1" "^GT: $2=" 120 || return 1
+}
+v() { guest_value "$1" "$2"; }
+# A field of `switch info --json`, by a python expression over `i`.
+info() { # SWITCH EXPR
+	"$GT_MINIVMM" switch info "$1" --json | python3 -c "import json,sys; i=json.load(sys.stdin); print($2)"
+}
+
+initramfs_build "$W/init.cpio" guest-tests/e2e/net-init.sh -m "virtio_pci virtio_net" || {
+	gt_fail "net: build the initramfs"
+	exit 1
+}
+[ -e /dev/net/tun ] || modprobe tun
+ip netns add "$NS" || { gt_fail "net: ip netns add"; exit 1; }
+if ! ip netns exec "$NS" "$GT_MINIVMM" switch start sw0 --uplink gtap0 >"$W/sw0.out" 2>&1; then
+	gt_fail "net: switch sw0 with a TAP uplink starts" "$(cat "$W/sw0.out")"
+	exit 1
+fi
+gt_pass "net: switch start returns once the switch is ready ($(cat "$W/sw0.out"))"
+ip netns exec "$NS" ip addr add 169.254.50.1/16 dev gtap0
+ip netns exec "$NS" ip link set gtap0 up
+"$GT_MINIVMM" switch start sw1 --vlan-aware >/dev/null || { gt_fail "net: switch sw1 starts"; exit 1; }
+check "switch list shows both" bash -c "\"$GT_MINIVMM\" switch list | grep -q '^sw0 .* gtap0' && \"$GT_MINIVMM\" switch list | grep -q '^sw1 .* yes$'"
+
+net_guest_start "$A" eth0:169.254.1.1/16,eth1:169.254.10.1/24,eth1:169.254.20.1/24 \
+	--nic switch=sw0 --nic switch=sw1,vlan=10
+net_guest_start "$B" eth0:169.254.1.2/16,eth1:169.254.20.2/24,eth2:169.254.10.2/24 \
+	--nic switch=sw0 --nic switch=sw1,vlan=20 --nic switch=sw1,vlan=10
+for g in "$A" "$B"; do
+	if ! guest_wait "$g" '^GT: ready'; then
+		gt_fail "net: $g booted with its NICs" "$(tail -3 "$W/$g.console" "$W/$g.stderr" | tr '\n' ' ')"
+		exit 1
+	fi
+done
+check "guests' NICs came up with addresses" bash -c "! grep -a -q 'setup_.*=failed' '$W/$A.console' '$W/$B.console'"
+macA=$(v "$A" mac_eth0)
+macB=$(v "$B" mac_eth0)
+check "MACs are locally administered and distinct ($macA, $macB)" \
+	bash -c "[[ '$macA' == 02:* && '$macB' == 02:* && '$macA' != '$macB' ]]"
+
+run_in "$A" ping_ab 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab=ok || echo GT: ping_ab=bad'
+check "A pings B through the switch" test "$(v "$A" ping_ab)" = ok
+run_in "$B" ping_ba 'ping -c 3 -W 5 169.254.1.1 >/dev/null && echo GT: ping_ba=ok || echo GT: ping_ba=bad'
+check "B pings A" test "$(v "$B" ping_ba)" = ok
+run_in "$A" wget_md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo GT: wget_md5=$(md5sum </tmp/got | cut -d" " -f1) || echo GT: wget_md5=failed'
+check "TCP stream: A fetches B's 4 MiB file, md5 matches" \
+	bash -c "[ '$(v "$A" wget_md5)' = '$(v "$B" blob_md5)' ] && [ -n '$(v "$B" blob_md5)' ]"
+
+info sw0 "' '.join(m['mac'] for m in i['macs'])" >"$W/macs"
+check "switch info lists both MACs" bash -c "grep -q '$macA' '$W/macs' && grep -q '$macB' '$W/macs'"
+flood0=$(info sw0 "i['flooded']")
+run_in "$A" ping_ab2 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab2=ok || echo GT: ping_ab2=bad'
+flood1=$(info sw0 "i['flooded']")
+check "once learned, A<->B traffic floods nothing (flooded $flood0 -> $flood1)" \
+	bash -c "[ '$(v "$A" ping_ab2)' = ok ] && [ '$flood0' = '$flood1' ]"
+
+# Malformed frames from a port of the test's own (the switch checks every port as the NIC does).
+coproc BAD { python3 guest-tests/e2e/net-badport.py "$XDG_RUNTIME_DIR/minivmm/sw0.switch"; }
+read -r -t 30 nbad <&"${BAD[0]}"
+bad_drops=$(info sw0 "[p['rx_drops'] for p in i['ports'] if p['name']=='badport'][0]")
+check "malformed frames (short header, runt, oversize, bad flags/checksum offsets/GSO) dropped and counted ($bad_drops of $nbad)" \
+	bash -c "[ -n '$nbad' ] && [ '$bad_drops' = '$nbad' ]"
+flood2=$(info sw0 "i['flooded']")
+check "a frame to an unknown MAC is flooded (flooded $flood1 -> $flood2)" test "$flood2" = $((flood1 + 1))
+echo >&"${BAD[1]}"
+wait "$BAD_PID" 2>/dev/null
+
+run_in "$A" ping_host 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
+check "A reaches the host end of the TAP uplink" test "$(v "$A" ping_host)" = ok
+check "the host (in its namespace) pings A" ip netns exec "$NS" busybox ping -c 3 -W 5 169.254.1.1
+
+run_in "$A" vlan_same 'ping -c 3 -W 5 169.254.10.2 >/dev/null && echo GT: vlan_same=ok || echo GT: vlan_same=bad'
+check "VLAN 10: A reaches B's VLAN 10 NIC" test "$(v "$A" vlan_same)" = ok
+run_in "$A" vlan_cross 'ping -c 3 -W 3 169.254.20.2 >/dev/null && echo GT: vlan_cross=reached || echo GT: vlan_cross=isolated'
+vlan20_tx=$(info sw1 "[p['tx_frames'] for p in i['ports'] if p['name']=='$B.nic1'][0]")
+check "VLAN isolation: A (VLAN 10) does not reach B's VLAN 20 NIC, whose port got no frame" \
+	bash -c "[ '$(v "$A" vlan_cross)' = isolated ] && [ '$vlan20_tx' = 0 ]"
+
+ports_before=$(info sw0 "len(i['ports'])")
+kill -9 "$(guest_pid "$B")"
+guest_wait_exit "$B" 60
+run_in "$A" ping_host2 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host2=ok || echo GT: ping_host2=bad'
+check "B killed: A still reaches the host" test "$(v "$A" ping_host2)" = ok
+ports_after=$(info sw0 "len(i['ports'])")
+sw1_ports=$(info sw1 "' '.join(p['name'] for p in i['ports'])")
+check "B's ports are freed (sw0: $ports_before -> $ports_after ports; sw1: $sw1_ports)" \
+	bash -c "[ '$ports_before' = 3 ] && [ '$ports_after' = 2 ] && [ '$sw1_ports' = '$A.nic1' ]"
+
+guest_send "$A" 'poweroff -f'
+guest_wait_exit "$A" 120
+check "A powers off (exit 0)" test "$GT_RC" = 0
+"$GT_MINIVMM" switch stop sw0 && "$GT_MINIVMM" switch stop sw1
+check "switch stop ends both switches" bash -c "! \"$GT_MINIVMM\" switch list | grep -q '^sw'"

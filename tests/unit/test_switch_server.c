@@ -1,0 +1,282 @@
+/* The switch process's socket side without VMs: a switch_server on its own thread, ports joined
+ * through the real protocol (net/switch_proto.h), frames through them; info counters and MAC
+ * table; a port that stops reading is dropped from while the others go on; a closed port frees
+ * its slot and its MACs; malformed frames and requests are refused. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "net/switch_proto.h"
+#include "net/switch_server.h"
+#include "net/vnet_hdr.h"
+#include "tests/lib/testlib.h"
+
+struct sw {
+	struct switch_server *srv;
+	pthread_t thread;
+	char path[108];
+};
+
+static void *serve(void *arg)
+{
+	switch_server_run(arg);
+	return NULL;
+}
+
+static void sw_start(struct sw *s, bool vlan_aware, unsigned mac_limit)
+{
+	char err[300];
+	snprintf(s->path, sizeof(s->path), "%s", test_path("sw.switch"));
+	struct switch_options o = {
+	    .name = "sw", .path = s->path, .vlan_aware = vlan_aware, .mac_limit = mac_limit};
+	assert_int_equal(switch_server_create(&o, &s->srv, err, sizeof(err)), 0);
+	assert_int_equal(pthread_create(&s->thread, NULL, serve, s->srv), 0);
+}
+
+static void sw_stop(struct sw *s)
+{
+	struct json_object *req = json_object_new_object(), *reply = NULL;
+	char err[300];
+	json_object_object_add(req, "op", json_object_new_string("stop"));
+	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply, err, sizeof(err)), 0);
+	json_object_put(req);
+	json_object_put(reply);
+	pthread_join(s->thread, NULL);
+	switch_server_destroy(s->srv);
+}
+
+static int join(struct sw *s, const char *name, uint8_t last, unsigned vlan)
+{
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, last};
+	char err[300];
+	int fd = switch_join(s->path, name, mac, vlan, err, sizeof(err));
+	if (fd < 0)
+		print_message("join %s: %s\n", name, err);
+	return fd;
+}
+
+/* Send an untagged frame dst <- src of len bytes with a zero vnet header. */
+static void send_frame(int fd, uint8_t dst_last, uint8_t src_last, size_t len)
+{
+	uint8_t m[VNET_HDR_LEN + 1600] = {0};
+	uint8_t *f = m + VNET_HDR_LEN;
+	memset(f, 0xFF, 6);
+	if (dst_last != 0xFF) {
+		uint8_t d[6] = {0x02, 0, 0, 0, 0, dst_last};
+		memcpy(f, d, 6);
+	}
+	uint8_t s[6] = {0x02, 0, 0, 0, 0, src_last};
+	memcpy(f + 6, s, 6);
+	f[12] = 0x08;
+	assert_int_equal(send(fd, m, VNET_HDR_LEN + len, 0), (ssize_t)(VNET_HDR_LEN + len));
+}
+
+/* Next frame on fd (bounded wait, only against hangs): its length, or -1. */
+static ssize_t recv_frame(int fd, uint8_t *buf, size_t len)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 5000) != 1)
+		return -1;
+	return recv(fd, buf, len, 0);
+}
+
+static struct json_object *info(struct sw *s)
+{
+	struct json_object *req = json_object_new_object(), *reply = NULL, *r;
+	char err[300];
+	json_object_object_add(req, "op", json_object_new_string("info"));
+	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply, err, sizeof(err)), 0);
+	json_object_put(req);
+	assert_true(json_object_object_get_ex(reply, "result", &r));
+	json_object_get(r);
+	json_object_put(reply);
+	return r;
+}
+
+static int64_t port_field(struct json_object *info, int port, const char *key)
+{
+	struct json_object *ports, *v;
+	json_object_object_get_ex(info, "ports", &ports);
+	for (size_t i = 0; i < json_object_array_length(ports); i++) {
+		struct json_object *p = json_object_array_get_idx(ports, i);
+		json_object_object_get_ex(p, "port", &v);
+		if (json_object_get_int(v) == port) {
+			assert_true(json_object_object_get_ex(p, key, &v));
+			return json_object_get_int64(v);
+		}
+	}
+	return -1;
+}
+
+/* Send a broadcast from `from` and wait until `to` has it: a barrier for what came before. */
+static void sync_ports(int from, uint8_t from_last, int to)
+{
+	uint8_t buf[VNET_MAX_MSG];
+	send_frame(from, 0xFF, from_last, 60);
+	assert_int_equal(recv_frame(to, buf, sizeof(buf)), VNET_HDR_LEN + 60);
+}
+
+static void forwarding_through_sockets(void **state)
+{
+	(void)state;
+	struct sw s;
+	sw_start(&s, false, 0);
+	int a = join(&s, "a", 1, 0), b = join(&s, "b", 2, 0), c = join(&s, "c", 3, 0);
+	assert_true(a >= 0 && b >= 0 && c >= 0);
+	uint8_t buf[VNET_MAX_MSG];
+	/* a broadcasts: b and c get it */
+	send_frame(a, 0xFF, 1, 100);
+	assert_int_equal(recv_frame(b, buf, sizeof(buf)), VNET_HDR_LEN + 100);
+	assert_int_equal(recv_frame(c, buf, sizeof(buf)), VNET_HDR_LEN + 100);
+	/* b answers a: only a */
+	send_frame(b, 1, 2, 80);
+	assert_int_equal(recv_frame(a, buf, sizeof(buf)), VNET_HDR_LEN + 80);
+	/* a -> b is known now: c sees nothing (its next frame is the barrier's) */
+	send_frame(a, 2, 1, 70);
+	assert_int_equal(recv_frame(b, buf, sizeof(buf)), VNET_HDR_LEN + 70);
+	sync_ports(b, 2, c);
+	/* malformed: runt, short of a header, bad GSO */
+	uint8_t junk[VNET_HDR_LEN + 8] = {0};
+	assert_int_equal(send(a, junk, 5, 0), 5);
+	assert_int_equal(send(a, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	uint8_t gso[VNET_HDR_LEN + 60] = {0};
+	gso[1] = VNET_GSO_TCPV4; /* without NEEDS_CSUM */
+	gso[4] = 0x10;
+	assert_int_equal(send(a, gso, sizeof(gso), 0), (ssize_t)sizeof(gso));
+	sync_ports(a, 1, b);
+	struct json_object *i = info(&s);
+	assert_int_equal(port_field(i, 0, "rx_drops"), 3);
+	assert_int_equal(port_field(i, 0, "rx_frames"), 6);
+	assert_int_equal(port_field(i, 1, "tx_frames"), 3);
+	assert_int_equal(port_field(i, 2, "tx_frames"), 3);
+	struct json_object *macs, *v;
+	json_object_object_get_ex(i, "macs", &macs);
+	assert_int_equal(json_object_array_length(macs), 2);
+	json_object_object_get_ex(i, "flooded", &v);
+	assert_int_equal(json_object_get_int(v), 0);
+	json_object_put(i);
+	/* a port that closes frees its slot and its MACs */
+	close(b);
+	sync_ports(a, 1, c);
+	i = info(&s);
+	assert_int_equal(port_field(i, 1, "rx_frames"), -1);
+	json_object_object_get_ex(i, "macs", &macs);
+	assert_int_equal(json_object_array_length(macs), 1);
+	json_object_put(i);
+	b = join(&s, "b2", 2, 0);
+	assert_true(b >= 0);
+	i = info(&s);
+	assert_int_equal(port_field(i, 1, "rx_frames"), 0);
+	json_object_put(i);
+	close(a);
+	close(b);
+	close(c);
+	sw_stop(&s);
+}
+
+static void port_that_stops_reading_is_dropped_from(void **state)
+{
+	(void)state;
+	struct sw s;
+	sw_start(&s, false, 0);
+	int a = join(&s, "a", 1, 0), b = join(&s, "slow", 2, 0), c = join(&s, "c", 3, 0);
+	uint8_t buf[VNET_MAX_MSG];
+	/* b never reads: broadcasts fill its socket, then are dropped; c gets every one */
+	int n = 3000;
+	for (int k = 0; k < n; k++) {
+		send_frame(a, 0xFF, 1, 1500);
+		assert_int_equal(recv_frame(c, buf, sizeof(buf)), VNET_HDR_LEN + 1500);
+	}
+	struct json_object *i = info(&s);
+	int64_t got = port_field(i, 1, "tx_frames"), dropped = port_field(i, 1, "tx_drops");
+	assert_int_equal(got + dropped, n);
+	assert_true(dropped > 0);
+	assert_int_equal(port_field(i, 2, "tx_drops"), 0);
+	json_object_put(i);
+	close(a);
+	close(b);
+	close(c);
+	sw_stop(&s);
+}
+
+static void vlans_and_limits(void **state)
+{
+	(void)state;
+	struct sw s;
+	sw_start(&s, true, 1);
+	int a = join(&s, "a", 1, 10), b = join(&s, "b", 2, 10), c = join(&s, "c", 3, 20);
+	assert_true(a >= 0 && b >= 0 && c >= 0);
+	uint8_t buf[VNET_MAX_MSG];
+	send_frame(c, 0xFF, 3, 60); /* VLAN 20 only: nobody hears it */
+	send_frame(a, 0xFF, 1, 60);
+	assert_int_equal(recv_frame(b, buf, sizeof(buf)), VNET_HDR_LEN + 60);
+	/* a's second MAC is over its limit of 1: dropped */
+	send_frame(a, 0xFF, 9, 60);
+	sync_ports(a, 1, b);
+	struct json_object *i = info(&s);
+	assert_int_equal(port_field(i, 0, "rx_drops"), 1);
+	assert_int_equal(port_field(i, 1, "tx_frames"), 2);
+	assert_int_equal(port_field(i, 2, "tx_frames"), 0);
+	json_object_put(i);
+	/* bad joins */
+	assert_true(join(&s, "x", 4, 5000) < 0);
+	close(a);
+	close(b);
+	close(c);
+	sw_stop(&s);
+	sw_start(&s, false, 0);
+	assert_true(join(&s, "x", 4, 10) < 0); /* not vlan-aware */
+	/* a second switch on the same path is refused */
+	struct switch_server *other;
+	char err[300];
+	struct switch_options o = {.name = "sw", .path = s.path};
+	assert_int_equal(switch_server_create(&o, &other, err, sizeof(err)), -EADDRINUSE);
+	sw_stop(&s);
+}
+
+static void malformed_requests(void **state)
+{
+	(void)state;
+	struct sw s;
+	sw_start(&s, false, 0);
+	struct json_object *req = json_object_new_object(), *reply = NULL;
+	char err[300];
+	json_object_object_add(req, "op", json_object_new_string("explode"));
+	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply, err, sizeof(err)), -EINVAL);
+	json_object_put(req);
+	req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string("join"));
+	json_object_object_add(req, "mac", json_object_new_string("ff:ff:ff:ff:ff:ff"));
+	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply, err, sizeof(err)), -EINVAL);
+	json_object_put(req);
+	sw_stop(&s);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return test_tmpdir_setup("switch-server");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(forwarding_through_sockets),
+	    cmocka_unit_test(port_that_stops_reading_is_dropped_from),
+	    cmocka_unit_test(vlans_and_limits),
+	    cmocka_unit_test(malformed_requests),
+	};
+	return cmocka_run_group_tests(tests, group_setup, test_tmpdir_teardown);
+}
