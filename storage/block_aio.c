@@ -252,6 +252,23 @@ unsigned block_aio_flush_count(const struct block_aio_ctx *ctx)
 	return atomic_load(&ctx->flushes);
 }
 
+unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx)
+{
+	return atomic_load(&ctx->kernel_submits);
+}
+
+void block_aio_plug(struct block_aio_ctx *ctx)
+{
+	if (ctx->uring)
+		block_aio_uring_plug(ctx);
+}
+
+void block_aio_unplug(struct block_aio_ctx *ctx)
+{
+	if (ctx->uring)
+		block_aio_uring_unplug(ctx);
+}
+
 /* ---- Submission and completion ---- */
 
 static int block_aio_validate(struct block_aio_ctx *ctx, struct block_aio_req *req)
@@ -319,6 +336,8 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 	/* Clear the eventfd before looking, so a completion after the look re-arms it. */
 	if (read(ctx->efd, &count, sizeof(count)) < 0) {
 	}
+	/* The refill of the ring and every request the callbacks submit go in one system call. */
+	block_aio_plug(ctx);
 	if (ctx->uring)
 		block_aio_uring_reap(ctx, &list);
 	for (tail = list; tail && tail->next; tail = tail->next)
@@ -338,6 +357,7 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 		req->cb(req, req->ret);
 		n++;
 	}
+	block_aio_unplug(ctx);
 	return n;
 }
 

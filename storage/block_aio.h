@@ -82,6 +82,13 @@ enum block_aio_engine block_aio_engine(const struct block_aio_ctx *ctx);
  * no callback; otherwise 0 and the callback runs exactly once from block_aio_complete(). */
 int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req);
 
+/* Batch submissions: between plug and unplug, requests are queued but the engine hands them to the
+ * kernel only at the (outermost) unplug, in one system call.  For a controller that takes several
+ * commands from one doorbell; block_aio_complete plugs around the callbacks by itself.  Plugging
+ * delays other threads' submissions on the same context until the unplug, so unplug at once. */
+void block_aio_plug(struct block_aio_ctx *ctx);
+void block_aio_unplug(struct block_aio_ctx *ctx);
+
 /* The eventfd that becomes readable when completions are waiting. */
 int block_aio_fd(const struct block_aio_ctx *ctx);
 /* Run the callbacks of every finished request; returns how many ran. Never blocks. */
@@ -94,5 +101,8 @@ unsigned block_aio_pending(const struct block_aio_ctx *ctx);
 /* FLUSH requests accepted since the context was opened (lets device tests see that a controller
  * flushed, e.g. for a FUA write). */
 unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);
+/* System calls that handed requests to the kernel (io_uring_enter; 0 with the threads engine):
+ * lets tests see that submissions are batched. */
+unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx);
 
 #endif
