@@ -35,17 +35,22 @@ void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int 
 {
 	uint64_t one = 1;
 
+	bool first;
+
 	req->ret = ret;
 	req->next = NULL;
 	pthread_mutex_lock(&ctx->done_lock);
+	first = !ctx->done_head;
 	if (ctx->done_tail)
 		ctx->done_tail->next = req;
 	else
 		ctx->done_head = req;
 	ctx->done_tail = req;
 	pthread_mutex_unlock(&ctx->done_lock);
-	/* Only fails when the counter would overflow, and then it is readable anyway. */
-	if (write(ctx->efd, &one, sizeof(one)) < 0) {
+	/* One wake-up per batch: block_aio_complete takes the whole list, and whoever makes it
+	 * non-empty again signals.  Only fails when the counter would overflow, and then it is
+	 * readable anyway. */
+	if (first && write(ctx->efd, &one, sizeof(one)) < 0) {
 	}
 }
 

@@ -139,8 +139,8 @@ static void qcow2_close(struct block_device *bs)
 
 	if (!s)
 		return;
-	if (!s->read_only)
-		qcow2_flush(bs);
+	if (!s->read_only && qcow2_flush(bs) == 0)
+		qcow2_file_trim(bs);
 	qcow2_state_free(s);
 	bs->state = NULL;
 }
