@@ -172,7 +172,9 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 	    c.queue_depth > BLOCK_AIO_MAX_DEPTH || c.engine > BLOCK_AIO_ENGINE_URING)
 		return block_error(-EINVAL, "%s: bad asynchronous I/O configuration", bs->filename);
 	if (c.engine == BLOCK_AIO_ENGINE_URING && !block_aio_uring_usable(bs))
-		return block_error(-ENOTSUP, "%s: io_uring needs a raw image without backing file",
+		return block_error(-ENOTSUP,
+				   "%s: io_uring needs a raw image without backing file, or a "
+				   "format that maps requests",
 				   bs->filename);
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -199,10 +201,11 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 		}
 		/* AUTO: the kernel or a seccomp filter refused io_uring; threads will do. */
 	}
-	int threads = c.threads
-			  ? c.threads
-			  : (ctx->engine == BLOCK_AIO_ENGINE_URING ? BLOCK_AIO_URING_THREADS
-								   : BLOCK_AIO_DEFAULT_THREADS);
+	int threads =
+	    c.threads ? c.threads
+		      : (ctx->engine == BLOCK_AIO_ENGINE_URING && !block_aio_uring_needs_pool(bs)
+			     ? BLOCK_AIO_URING_THREADS
+			     : BLOCK_AIO_DEFAULT_THREADS);
 	ret = block_aio_pool_start(ctx, threads);
 	if (ret < 0) {
 		block_error(ret, "%s: cannot start I/O threads: %s", bs->filename, strerror(-ret));

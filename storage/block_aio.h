@@ -16,6 +16,9 @@
  *    kernel (readv/writev/fsync(DATASYNC) on a registered file, completions signalled through the
  *    registered eventfd).  Requests io_uring cannot do as well (discard, write zeroes, O_DIRECT
  *    requests that are not aligned, the rest of a short transfer) go to a small worker pool.
+ *    Formats whose driver maps requests (qcow2: aio_map) use it too for reads and overwrites of
+ *    allocated clusters; the rest (allocating writes, compressed clusters, backing reads,
+ *    flushes, which write metadata) go to the worker pool.
  *
  * Flush: a FLUSH completes only after every write that completed before the FLUSH was submitted is
  * durable (fdatasync of the written image; backing files are never written).  Writes still in
@@ -26,6 +29,7 @@
 #ifndef MINIVMM_STORAGE_BLOCK_AIO_H
 #define MINIVMM_STORAGE_BLOCK_AIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -56,6 +60,8 @@ struct block_aio_req {
 	struct block_aio_req *next;
 	int ret;
 	uint64_t done; /* bytes already transferred (short io_uring transfers) */
+	uint64_t host; /* io_uring: offset in the image file */
+	bool mapped;   /* io_uring: holds a driver mapping (aio_map) until it completes */
 };
 
 enum block_aio_engine {

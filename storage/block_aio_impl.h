@@ -44,6 +44,8 @@ void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int 
 
 /* io_uring engine (block_aio_uring.c). */
 bool block_aio_uring_usable(struct block_device *bs);
+/* The engine leaves whole request kinds to the pool (allocating writes, flushes of a format). */
+bool block_aio_uring_needs_pool(struct block_device *bs);
 int block_aio_uring_init(struct block_aio_ctx *ctx, int depth);
 void block_aio_uring_exit(struct block_aio_ctx *ctx);
 /* 0: taken (queued in the ring or waiting for ring space); 1: the pool must do it. */

@@ -1,5 +1,7 @@
 /* The io_uring engine of block_aio: raw images without a backing chain, where a guest read or
- * write is exactly one readv/writev on the image file, skip the worker threads entirely.
+ * write is exactly one readv/writev on the image file, skip the worker threads entirely.  So do
+ * the reads and overwrites of a format that maps them to one run of its file (drv->aio_map, held
+ * until the completion is reaped); everything else of such a format goes to the worker pool.
  *
  * The image file is registered with the ring (no per-request fd lookup) and so is the context's
  * eventfd, so the kernel signals completions on the same fd the pool uses.  Only what io_uring does
@@ -29,9 +31,20 @@ struct block_aio_uring {
 	struct block_aio_req *wait_head, *wait_tail; /* waiting for ring space */
 };
 
-bool block_aio_uring_usable(struct block_device *bs)
+/* A raw image: every read and write is the same range of the file, and a flush is its fsync. */
+static bool block_aio_uring_raw(const struct block_device *bs)
 {
 	return bs->drv && strcmp(bs->drv->name, "raw") == 0 && !bs->backing;
+}
+
+bool block_aio_uring_usable(struct block_device *bs)
+{
+	return block_aio_uring_raw(bs) || (bs->drv && bs->drv->aio_map);
+}
+
+bool block_aio_uring_needs_pool(struct block_device *bs)
+{
+	return !block_aio_uring_raw(bs);
 }
 
 int block_aio_uring_init(struct block_aio_ctx *ctx, int depth)
@@ -80,7 +93,7 @@ static bool block_aio_uring_aligned(const struct host_file *f, const struct bloc
 
 	if (!f->direct)
 		return true;
-	if (req->offset & mask)
+	if (req->host & mask)
 		return false;
 	for (int i = 0; i < req->iovcnt; i++)
 		if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) & mask)
@@ -96,9 +109,9 @@ static void block_aio_uring_prep(struct block_aio_ctx *ctx, struct block_aio_req
 
 	/* inflight < depth guarantees a free SQE: every prepared SQE is submitted at once. */
 	if (req->op == BLOCK_AIO_READ)
-		io_uring_prep_readv(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+		io_uring_prep_readv(sqe, 0, req->iov, (unsigned)req->iovcnt, req->host);
 	else if (req->op == BLOCK_AIO_WRITE)
-		io_uring_prep_writev(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+		io_uring_prep_writev(sqe, 0, req->iov, (unsigned)req->iovcnt, req->host);
 	else
 		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
 	sqe->flags |= IOSQE_FIXED_FILE;
@@ -152,22 +165,51 @@ bool block_aio_uring_stalled(struct block_aio_ctx *ctx)
 	return stalled;
 }
 
+/* Release the driver's hold on the clusters of a mapped request (it finished, or goes to the pool,
+ * which maps it again). */
+static void block_aio_uring_unmap(struct block_aio_ctx *ctx, struct block_aio_req *req)
+{
+	if (req->mapped) {
+		req->mapped = false;
+		ctx->bs->drv->aio_map_end(ctx->bs);
+	}
+}
+
 int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 {
 	struct block_aio_uring *u = ctx->uring;
 	struct host_file *f = &ctx->bs->file;
 
+	struct block_device *bs = ctx->bs;
+	bool raw = block_aio_uring_raw(bs);
+
+	req->host = req->offset;
+	req->mapped = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
 		/* The probe window of a probed raw image is written only under its guard. */
-		if (block_probe_guarded(ctx->bs, req->offset))
+		if (raw && block_probe_guarded(bs, req->offset))
 			return 1;
 		/* fall through */
 	case BLOCK_AIO_READ:
-		if (req->iovcnt == 0 || !block_aio_uring_aligned(f, req))
+		if (req->iovcnt == 0)
 			return 1;
+		if (!raw) {
+			uint64_t len = block_aio_req_len(req);
+			if (len == 0 ||
+			    bs->drv->aio_map(bs, req->offset, len, req->op == BLOCK_AIO_WRITE,
+					     &req->host) != 0)
+				return 1; /* the driver's own path (errors are found again there) */
+			req->mapped = true;
+		}
+		if (!block_aio_uring_aligned(f, req)) {
+			block_aio_uring_unmap(ctx, req);
+			return 1;
+		}
 		break;
 	case BLOCK_AIO_FLUSH:
+		if (!raw)
+			return 1; /* a format's flush writes its metadata first */
 		if (f->cache_unsafe || f->read_only) {
 			block_aio_finish(ctx, req, 0);
 			return 0;
@@ -205,6 +247,7 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 		int res = cqe->res;
 		seen++;
 		u->inflight--;
+		block_aio_uring_unmap(ctx, req);
 		if (res == -EINTR || res == -EAGAIN) {
 			block_aio_pool_queue(ctx, req); /* let the retry loop of host_file do it */
 			continue;

@@ -154,6 +154,7 @@ struct qcow2_state {
 
 	/* Image file size management (qcow2_grow.c). */
 	bool file_len_known, grown;
+	bool no_grow;	   /* img create: the file keeps exactly the size its writes give it */
 	uint64_t open_len; /* file size when first grown: never trimmed below */
 	uint64_t file_len; /* file size as last read or grown */
 };
@@ -257,6 +258,9 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 /* With the lock held: wait until no writer is allocating guest cluster `cluster`. */
 void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster);
 int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
+		  uint64_t *host);
+void qcow2_aio_map_end(struct block_device *bs);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);
 int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len);

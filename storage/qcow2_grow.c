@@ -13,13 +13,14 @@
 #define QCOW2_GROW_MIN (8ull << 20)
 #define QCOW2_GROW_MAX (64ull << 20)
 
-/* The file will receive data up to byte `end` (called with the lock held, after allocation). */
+/* The file will receive guest data up to byte `end` (lock held, after allocation).  Only guest
+ * data allocations grow it: metadata and compressed streams keep the file's exact end. */
 void qcow2_file_grow(struct block_device *bs, uint64_t end)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t size, step, want;
 
-	if (s->read_only || end <= s->file_len)
+	if (s->read_only || s->no_grow || end <= s->file_len)
 		return;
 	/* Other writers (a new refcount table) may have extended it: never cut, re-read the size.
 	 */

@@ -328,7 +328,6 @@ retry:
 	if (start == s->free_hint)
 		s->free_hint = start + len;
 	*offset = start << s->cluster_bits;
-	qcow2_file_grow(bs, (start + len) << s->cluster_bits);
 	return 0;
 }
 
