@@ -51,7 +51,7 @@ row() { # NAME QEMU_SECONDS MINIVMM_SECONDS
 	if [[ $2 =~ $num ]] && [[ $3 =~ $num ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
 		ratio=$(printf '%.2f' "$(echo "$3 / $2" | bc -l)")
 	fi
-	printf '%-34s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
+	printf '%-36s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
 }
 want() { [[ ",${BENCH_ROWS:-convert,compressed,bench,qcow2}," == *",$1,"* ]]; }
 # fio_rand OUTVAR FILE SIZE COUNT: COUNT random reads of SIZE from FILE through fio's io_uring
@@ -75,7 +75,7 @@ for ((mb = 0; mb < SIZE_MB; mb += 8)); do
 done
 sync
 
-printf '%-34s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
+printf '%-36s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
 drop() { rm -f "$D"/out.* ; sync; }
 
 if want convert; then
@@ -136,9 +136,9 @@ if want bench; then
 		# physical reference; random writes are minivmm's alone
 		fio_rand q "$D/bench.raw" "$1" "$2"
 		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
-		row "bench $1 random read qd32 x$2 (fio)" "$q" "$m"
+		row "bench $1 rand read x$2 (fio)" "$q" "$m"
 		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
-		row "bench $1 random write qd32 x$2" "n/a" "$m"
+		row "bench $1 rand write x$2" "n/a" "$m"
 	done
 fi
 
