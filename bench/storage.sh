@@ -5,11 +5,13 @@
 #   BENCH_SIZE_MB=256 bench/storage.sh   a smaller image for a quick look
 #   BENCH_REPEAT=5 bench/storage.sh      best of 5 runs per cell (default 3)
 #   BENCH_ROWS=compressed BENCH_SIZE_MB=256 bench/storage.sh   only some row groups: a comma list
-#                                        of convert, compressed, bench (default: all)
+#                                        of convert, compressed, bench, qcow2 (default: all)
 #
 # Rows: convert raw->qcow2, raw->vdi/vmdk/vpc/vhdx/parallels, qcow2->raw, raw->qcow2 compressed (each when minivmm can
 # create the format / write compressed), then qemu-img bench against minivmm img bench with the same
-# options (4 KiB and 64 KiB, reads and writes, O_DIRECT), and minivmm's random-offset variant.
+# options (4 KiB, 64 KiB and 1 MiB, reads and writes, O_DIRECT), minivmm's random-offset variant
+# (random reads against fio's io_uring engine on the same file), and qcow2: allocating 64 KiB
+# writes into an empty image, 4 KiB random reads of a full one (fio on the file as reference).
 # Each row prints both times in seconds (best of BENCH_REPEAT runs) and the ratio minivmm/qemu-img
 # (below 1: minivmm faster).
 # Files live under /var/tmp (a real disk: /tmp may be tmpfs) and are removed at the end.
@@ -49,9 +51,20 @@ row() { # NAME QEMU_SECONDS MINIVMM_SECONDS
 	if [[ $2 =~ $num ]] && [[ $3 =~ $num ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
 		ratio=$(printf '%.2f' "$(echo "$3 / $2" | bc -l)")
 	fi
-	printf '%-34s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
+	printf '%-36s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
 }
-want() { [[ ",${BENCH_ROWS:-convert,compressed,bench}," == *",$1,"* ]]; }
+want() { [[ ",${BENCH_ROWS:-convert,compressed,bench,qcow2}," == *",$1,"* ]]; }
+# fio_rand OUTVAR FILE SIZE COUNT: COUNT random reads of SIZE from FILE through fio's io_uring
+# engine, O_DIRECT, queue depth 32 (best of $REPEAT, "n/a" without fio).
+fio_rand() {
+	if ! command -v fio >/dev/null; then
+		printf -v "$1" 'n/a'
+		return
+	fi
+	timed "$1" fio --name=rand --filename="$2" --readonly --rw=randread --bs="$3" --direct=1 \
+		--ioengine=io_uring --iodepth=32 --number_ios="$4" --norandommap --randrepeat=1 \
+		--size="$(stat -c %s "$2")" --output=/dev/null
+}
 can_create() { rm -f "$D/probe"; $M img create -f "$1" "$D/probe" 1M >/dev/null 2>&1; local r=$?; rm -f "$D/probe"; return $r; }
 
 echo "Preparing a ${SIZE_MB} MiB raw image, half data..."
@@ -62,7 +75,7 @@ for ((mb = 0; mb < SIZE_MB; mb += 8)); do
 done
 sync
 
-printf '%-34s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
+printf '%-36s %10s %10s %8s\n' "operation (seconds)" "qemu-img" "minivmm" "ratio"
 drop() { rm -f "$D"/out.* ; sync; }
 
 if want convert; then
@@ -109,7 +122,7 @@ fi
 if want bench; then
 	# qemu-img bench and minivmm img bench, same options; the raw image fully allocated first
 	qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
-	for spec in "4k 200000" "64k 20000"; do
+	for spec in "4k 200000" "64k 20000" "1M 2000"; do
 		set -- $spec
 		for w in "" "-w"; do
 			what="read"; [ -n "$w" ] && what="write"
@@ -118,10 +131,29 @@ if want bench; then
 			timed m $M img bench $opts "$D/bench.raw"
 			row "bench $1 seq $what qd32 x$2" "$q" "$m"
 		done
-		# qemu-img bench has no random offsets: minivmm alone
+		[ "$1" = 1M ] && continue
+		# qemu-img bench has no random offsets: fio (io_uring) reads the same file as the
+		# physical reference; random writes are minivmm's alone
+		fio_rand q "$D/bench.raw" "$1" "$2"
 		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
-		row "bench $1 random read qd32 x$2" "n/a" "$m"
+		row "bench $1 rand read x$2 (fio)" "$q" "$m"
 		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
-		row "bench $1 random write qd32 x$2" "n/a" "$m"
+		row "bench $1 rand write x$2" "n/a" "$m"
 	done
+fi
+
+if want qcow2; then
+	# Allocating writes into an empty 4 GiB qcow2 (refcounts and L2 tables written at the
+	# flush, not per cluster), then 4 KiB random reads of a fully allocated one against fio
+	# reading its file directly (the host's own speed: what no qcow2 reader can beat).
+	mkq() { rm -f "$D/alloc.qcow2"; qemu-img create -q -f qcow2 "$D/alloc.qcow2" 4G; sync; }
+	PRE=mkq timed q qemu-img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2"
+	PRE=mkq timed m $M img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2"
+	row "qcow2 64k allocating write x16384" "$q" "$m"
+	rm -f "$D/alloc.qcow2"
+	qemu-img convert -S 0 -f raw -O qcow2 "$D/bench.raw" "$D/full.qcow2"
+	fio_rand q "$D/full.qcow2" 4k 200000
+	timed m $M img bench -f qcow2 -t none -d 32 -s 4k -c 200000 --random "$D/full.qcow2"
+	row "qcow2 4k random read x200000 (fio)" "$q" "$m"
+	rm -f "$D/full.qcow2"
 fi

@@ -214,6 +214,10 @@ void ahci_port_run(struct ahci_port *p)
 		return;
 	}
 	p->in_run = true;
+	/* The NCQ commands of one PxCI write reach the host kernel in one submission. */
+	struct block_aio_ctx *aio = p->disk ? p->disk->aio : NULL;
+	if (aio)
+		block_aio_plug(aio);
 	/* Every pass either moves the ATA command on or takes a new slot (at most AHCI_SLOTS while
 	 * nothing completes), so the loop ends. */
 	do {
@@ -221,6 +225,8 @@ void ahci_port_run(struct ahci_port *p)
 		while (ahci_cmd_step(p) || port_fetch_one(p))
 			;
 	} while (p->run_again);
+	if (aio)
+		block_aio_unplug(aio);
 	p->in_run = false;
 }
 

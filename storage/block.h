@@ -176,6 +176,15 @@ struct block_driver {
 	 * tail of the disk.  NULL when the format cannot store compressed data. */
 	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf,
 				 size_t len);
+
+	/* For the io_uring engine (storage/block_aio_uring.c): where [offset, offset+len) lives
+	 * when it is one contiguous run of bs->file that needs nothing else from the driver (no
+	 * allocation, copy on write, decompression or backing read): 0 and *host, and the run stays
+	 * valid (its clusters are not reused) until aio_map_end; 1 when the request must go through
+	 * preadv/pwritev instead.  NULL: every request goes through preadv/pwritev. */
+	int (*aio_map)(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
+		       uint64_t *host);
+	void (*aio_map_end)(struct block_device *bs);
 };
 
 struct block_device {

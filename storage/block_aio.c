@@ -35,17 +35,22 @@ void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int 
 {
 	uint64_t one = 1;
 
+	bool first;
+
 	req->ret = ret;
 	req->next = NULL;
 	pthread_mutex_lock(&ctx->done_lock);
+	first = !ctx->done_head;
 	if (ctx->done_tail)
 		ctx->done_tail->next = req;
 	else
 		ctx->done_head = req;
 	ctx->done_tail = req;
 	pthread_mutex_unlock(&ctx->done_lock);
-	/* Only fails when the counter would overflow, and then it is readable anyway. */
-	if (write(ctx->efd, &one, sizeof(one)) < 0) {
+	/* One wake-up per batch: block_aio_complete takes the whole list, and whoever makes it
+	 * non-empty again signals.  Only fails when the counter would overflow, and then it is
+	 * readable anyway. */
+	if (first && write(ctx->efd, &one, sizeof(one)) < 0) {
 	}
 }
 
@@ -167,7 +172,9 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 	    c.queue_depth > BLOCK_AIO_MAX_DEPTH || c.engine > BLOCK_AIO_ENGINE_URING)
 		return block_error(-EINVAL, "%s: bad asynchronous I/O configuration", bs->filename);
 	if (c.engine == BLOCK_AIO_ENGINE_URING && !block_aio_uring_usable(bs))
-		return block_error(-ENOTSUP, "%s: io_uring needs a raw image without backing file",
+		return block_error(-ENOTSUP,
+				   "%s: io_uring needs a raw image without backing file, or a "
+				   "format that maps requests",
 				   bs->filename);
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
@@ -194,10 +201,11 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 		}
 		/* AUTO: the kernel or a seccomp filter refused io_uring; threads will do. */
 	}
-	int threads = c.threads
-			  ? c.threads
-			  : (ctx->engine == BLOCK_AIO_ENGINE_URING ? BLOCK_AIO_URING_THREADS
-								   : BLOCK_AIO_DEFAULT_THREADS);
+	int threads =
+	    c.threads ? c.threads
+		      : (ctx->engine == BLOCK_AIO_ENGINE_URING && !block_aio_uring_needs_pool(bs)
+			     ? BLOCK_AIO_URING_THREADS
+			     : BLOCK_AIO_DEFAULT_THREADS);
 	ret = block_aio_pool_start(ctx, threads);
 	if (ret < 0) {
 		block_error(ret, "%s: cannot start I/O threads: %s", bs->filename, strerror(-ret));
@@ -250,6 +258,23 @@ unsigned block_aio_pending(const struct block_aio_ctx *ctx)
 unsigned block_aio_flush_count(const struct block_aio_ctx *ctx)
 {
 	return atomic_load(&ctx->flushes);
+}
+
+unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx)
+{
+	return atomic_load(&ctx->kernel_submits);
+}
+
+void block_aio_plug(struct block_aio_ctx *ctx)
+{
+	if (ctx->uring)
+		block_aio_uring_plug(ctx);
+}
+
+void block_aio_unplug(struct block_aio_ctx *ctx)
+{
+	if (ctx->uring)
+		block_aio_uring_unplug(ctx);
 }
 
 /* ---- Submission and completion ---- */
@@ -319,6 +344,8 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 	/* Clear the eventfd before looking, so a completion after the look re-arms it. */
 	if (read(ctx->efd, &count, sizeof(count)) < 0) {
 	}
+	/* The refill of the ring and every request the callbacks submit go in one system call. */
+	block_aio_plug(ctx);
 	if (ctx->uring)
 		block_aio_uring_reap(ctx, &list);
 	for (tail = list; tail && tail->next; tail = tail->next)
@@ -338,6 +365,7 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 		req->cb(req, req->ret);
 		n++;
 	}
+	block_aio_unplug(ctx);
 	return n;
 }
 

@@ -16,6 +16,9 @@
  *    kernel (readv/writev/fsync(DATASYNC) on a registered file, completions signalled through the
  *    registered eventfd).  Requests io_uring cannot do as well (discard, write zeroes, O_DIRECT
  *    requests that are not aligned, the rest of a short transfer) go to a small worker pool.
+ *    Formats whose driver maps requests (qcow2: aio_map) use it too for reads and overwrites of
+ *    allocated clusters; the rest (allocating writes, compressed clusters, backing reads,
+ *    flushes, which write metadata) go to the worker pool.
  *
  * Flush: a FLUSH completes only after every write that completed before the FLUSH was submitted is
  * durable (fdatasync of the written image; backing files are never written).  Writes still in
@@ -26,6 +29,7 @@
 #ifndef MINIVMM_STORAGE_BLOCK_AIO_H
 #define MINIVMM_STORAGE_BLOCK_AIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -56,6 +60,8 @@ struct block_aio_req {
 	struct block_aio_req *next;
 	int ret;
 	uint64_t done; /* bytes already transferred (short io_uring transfers) */
+	uint64_t host; /* io_uring: offset in the image file */
+	bool mapped;   /* io_uring: holds a driver mapping (aio_map) until it completes */
 };
 
 enum block_aio_engine {
@@ -82,6 +88,13 @@ enum block_aio_engine block_aio_engine(const struct block_aio_ctx *ctx);
  * no callback; otherwise 0 and the callback runs exactly once from block_aio_complete(). */
 int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req);
 
+/* Batch submissions: between plug and unplug, requests are queued but the engine hands them to the
+ * kernel only at the (outermost) unplug, in one system call.  For a controller that takes several
+ * commands from one doorbell; block_aio_complete plugs around the callbacks by itself.  Plugging
+ * delays other threads' submissions on the same context until the unplug, so unplug at once. */
+void block_aio_plug(struct block_aio_ctx *ctx);
+void block_aio_unplug(struct block_aio_ctx *ctx);
+
 /* The eventfd that becomes readable when completions are waiting. */
 int block_aio_fd(const struct block_aio_ctx *ctx);
 /* Run the callbacks of every finished request; returns how many ran. Never blocks. */
@@ -94,5 +107,8 @@ unsigned block_aio_pending(const struct block_aio_ctx *ctx);
 /* FLUSH requests accepted since the context was opened (lets device tests see that a controller
  * flushed, e.g. for a FUA write). */
 unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);
+/* System calls that handed requests to the kernel (io_uring_enter; 0 with the threads engine):
+ * lets tests see that submissions are batched. */
+unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx);
 
 #endif

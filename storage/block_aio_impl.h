@@ -17,6 +17,8 @@ struct block_aio_ctx {
 	int efd;
 	atomic_uint pending; /* submitted, callback not yet run */
 	atomic_uint flushes; /* FLUSH requests accepted (block_aio_flush_count) */
+	atomic_uint
+	    kernel_submits; /* io_uring_enter calls that submitted (block_aio_kernel_submits) */
 
 	/* Worker pool: a FIFO of requests for the synchronous block_* functions. */
 	pthread_mutex_t lock;
@@ -42,10 +44,15 @@ void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int 
 
 /* io_uring engine (block_aio_uring.c). */
 bool block_aio_uring_usable(struct block_device *bs);
+/* The engine leaves whole request kinds to the pool (allocating writes, flushes of a format). */
+bool block_aio_uring_needs_pool(struct block_device *bs);
 int block_aio_uring_init(struct block_aio_ctx *ctx, int depth);
 void block_aio_uring_exit(struct block_aio_ctx *ctx);
 /* 0: taken (queued in the ring or waiting for ring space); 1: the pool must do it. */
 int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req);
+/* Hold submissions in the ring until the matching unplug (nests; the last unplug submits). */
+void block_aio_uring_plug(struct block_aio_ctx *ctx);
+void block_aio_uring_unplug(struct block_aio_ctx *ctx);
 /* SQEs are waiting for a refused submission to be retried. */
 bool block_aio_uring_stalled(struct block_aio_ctx *ctx);
 /* Reap completions: finished requests are chained onto *list (callbacks not run). */

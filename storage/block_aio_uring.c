@@ -1,5 +1,7 @@
 /* The io_uring engine of block_aio: raw images without a backing chain, where a guest read or
- * write is exactly one readv/writev on the image file, skip the worker threads entirely.
+ * write is exactly one readv/writev on the image file, skip the worker threads entirely.  So do
+ * the reads and overwrites of a format that maps them to one run of its file (drv->aio_map, held
+ * until the completion is reaped); everything else of such a format goes to the worker pool.
  *
  * The image file is registered with the ring (no per-request fd lookup) and so is the context's
  * eventfd, so the kernel signals completions on the same fd the pool uses.  Only what io_uring does
@@ -7,6 +9,11 @@
  * need the fallback chain of host_file, O_DIRECT requests that are not aligned need its bounce
  * buffers, and short transfers (EOF, signals) need its retry loop: those go to the worker pool.
  * The ring is guarded by one mutex because a context may be shared by several threads.
+ *
+ * Submissions are batched: while the context is plugged (a controller queueing several commands
+ * from one doorbell, or block_aio_complete running callbacks that submit the next requests),
+ * prepared SQEs only wait in the shared ring, and the last unplug hands them all to the kernel in
+ * one io_uring_enter.  Nothing waits longer than the plugging call.
  */
 #include <errno.h>
 #include <liburing.h>
@@ -20,12 +27,24 @@ struct block_aio_uring {
 	struct io_uring ring;
 	pthread_mutex_t lock;
 	unsigned depth, inflight;
+	unsigned plugged; /* > 0: SQEs wait in the ring for the last unplug */
 	struct block_aio_req *wait_head, *wait_tail; /* waiting for ring space */
 };
 
-bool block_aio_uring_usable(struct block_device *bs)
+/* A raw image: every read and write is the same range of the file, and a flush is its fsync. */
+static bool block_aio_uring_raw(const struct block_device *bs)
 {
 	return bs->drv && strcmp(bs->drv->name, "raw") == 0 && !bs->backing;
+}
+
+bool block_aio_uring_usable(struct block_device *bs)
+{
+	return block_aio_uring_raw(bs) || (bs->drv && bs->drv->aio_map);
+}
+
+bool block_aio_uring_needs_pool(struct block_device *bs)
+{
+	return !block_aio_uring_raw(bs);
 }
 
 int block_aio_uring_init(struct block_aio_ctx *ctx, int depth)
@@ -58,6 +77,10 @@ void block_aio_uring_exit(struct block_aio_ctx *ctx)
 {
 	struct block_aio_uring *u = ctx->uring;
 
+	/* Unregistering drops the ring's reference to the image now: io_uring_queue_exit alone
+	 * tears the ring down in a kernel worker, so the file (and its OFD lock) would outlive
+	 * block_close for a moment and a program opening the image next could find it locked. */
+	io_uring_unregister_files(&u->ring);
 	io_uring_queue_exit(&u->ring);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
@@ -70,7 +93,7 @@ static bool block_aio_uring_aligned(const struct host_file *f, const struct bloc
 
 	if (!f->direct)
 		return true;
-	if (req->offset & mask)
+	if (req->host & mask)
 		return false;
 	for (int i = 0; i < req->iovcnt; i++)
 		if (((uintptr_t)req->iov[i].iov_base | req->iov[i].iov_len) & mask)
@@ -86,9 +109,9 @@ static void block_aio_uring_prep(struct block_aio_ctx *ctx, struct block_aio_req
 
 	/* inflight < depth guarantees a free SQE: every prepared SQE is submitted at once. */
 	if (req->op == BLOCK_AIO_READ)
-		io_uring_prep_readv(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+		io_uring_prep_readv(sqe, 0, req->iov, (unsigned)req->iovcnt, req->host);
 	else if (req->op == BLOCK_AIO_WRITE)
-		io_uring_prep_writev(sqe, 0, req->iov, (unsigned)req->iovcnt, req->offset);
+		io_uring_prep_writev(sqe, 0, req->iov, (unsigned)req->iovcnt, req->host);
 	else
 		io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
 	sqe->flags |= IOSQE_FIXED_FILE;
@@ -104,9 +127,31 @@ static void block_aio_uring_flush_sq(struct block_aio_ctx *ctx)
 	struct block_aio_uring *u = ctx->uring;
 	int ret;
 
+	if (u->plugged || !io_uring_sq_ready(&u->ring))
+		return;
+	atomic_fetch_add(&ctx->kernel_submits, 1);
 	do
 		ret = io_uring_submit(&u->ring);
 	while (ret == -EINTR);
+}
+
+void block_aio_uring_plug(struct block_aio_ctx *ctx)
+{
+	struct block_aio_uring *u = ctx->uring;
+
+	pthread_mutex_lock(&u->lock);
+	u->plugged++;
+	pthread_mutex_unlock(&u->lock);
+}
+
+void block_aio_uring_unplug(struct block_aio_ctx *ctx)
+{
+	struct block_aio_uring *u = ctx->uring;
+
+	pthread_mutex_lock(&u->lock);
+	if (u->plugged && --u->plugged == 0)
+		block_aio_uring_flush_sq(ctx);
+	pthread_mutex_unlock(&u->lock);
 }
 
 bool block_aio_uring_stalled(struct block_aio_ctx *ctx)
@@ -115,9 +160,19 @@ bool block_aio_uring_stalled(struct block_aio_ctx *ctx)
 	bool stalled;
 
 	pthread_mutex_lock(&u->lock);
-	stalled = io_uring_sq_ready(&u->ring) > 0;
+	stalled = !u->plugged && io_uring_sq_ready(&u->ring) > 0;
 	pthread_mutex_unlock(&u->lock);
 	return stalled;
+}
+
+/* Release the driver's hold on the clusters of a mapped request (it finished, or goes to the pool,
+ * which maps it again). */
+static void block_aio_uring_unmap(struct block_aio_ctx *ctx, struct block_aio_req *req)
+{
+	if (req->mapped) {
+		req->mapped = false;
+		ctx->bs->drv->aio_map_end(ctx->bs);
+	}
 }
 
 int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
@@ -125,17 +180,36 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	struct block_aio_uring *u = ctx->uring;
 	struct host_file *f = &ctx->bs->file;
 
+	struct block_device *bs = ctx->bs;
+	bool raw = block_aio_uring_raw(bs);
+
+	req->host = req->offset;
+	req->mapped = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
 		/* The probe window of a probed raw image is written only under its guard. */
-		if (block_probe_guarded(ctx->bs, req->offset))
+		if (raw && block_probe_guarded(bs, req->offset))
 			return 1;
 		/* fall through */
 	case BLOCK_AIO_READ:
-		if (req->iovcnt == 0 || !block_aio_uring_aligned(f, req))
+		if (req->iovcnt == 0)
 			return 1;
+		if (!raw) {
+			uint64_t len = block_aio_req_len(req);
+			if (len == 0 ||
+			    bs->drv->aio_map(bs, req->offset, len, req->op == BLOCK_AIO_WRITE,
+					     &req->host) != 0)
+				return 1; /* the driver's own path (errors are found again there) */
+			req->mapped = true;
+		}
+		if (!block_aio_uring_aligned(f, req)) {
+			block_aio_uring_unmap(ctx, req);
+			return 1;
+		}
 		break;
 	case BLOCK_AIO_FLUSH:
+		if (!raw)
+			return 1; /* a format's flush writes its metadata first */
 		if (f->cache_unsafe || f->read_only) {
 			block_aio_finish(ctx, req, 0);
 			return 0;
@@ -173,6 +247,7 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 		int res = cqe->res;
 		seen++;
 		u->inflight--;
+		block_aio_uring_unmap(ctx, req);
 		if (res == -EINTR || res == -EAGAIN) {
 			block_aio_pool_queue(ctx, req); /* let the retry loop of host_file do it */
 			continue;
@@ -197,7 +272,6 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 			u->wait_tail = NULL;
 		block_aio_uring_prep(ctx, req);
 	}
-	if (io_uring_sq_ready(&u->ring))
-		block_aio_uring_flush_sq(ctx);
+	block_aio_uring_flush_sq(ctx);
 	pthread_mutex_unlock(&u->lock);
 }

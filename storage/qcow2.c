@@ -139,8 +139,8 @@ static void qcow2_close(struct block_device *bs)
 
 	if (!s)
 		return;
-	if (!s->read_only)
-		qcow2_flush(bs);
+	if (!s->read_only && qcow2_flush(bs) == 0)
+		qcow2_file_trim(bs);
 	qcow2_state_free(s);
 	bs->state = NULL;
 }
@@ -373,5 +373,7 @@ static const struct block_driver block_driver_qcow2 = {
     .snapshot_load_tmp = qcow2_snapshot_load_tmp,
     .cluster_size = qcow2_cluster_size,
     .pwrite_compressed = qcow2_pwrite_compressed,
+    .aio_map = qcow2_aio_map,
+    .aio_map_end = qcow2_aio_map_end,
 };
 BLOCK_DRIVER(block_driver_qcow2);

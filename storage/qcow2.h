@@ -151,6 +151,12 @@ struct qcow2_state {
 	int io_inflight;
 	uint64_t *alloc_inflight; /* guest cluster indexes */
 	int alloc_n, alloc_cap;
+
+	/* Image file size management (qcow2_grow.c). */
+	bool file_len_known, grown;
+	bool no_grow;	   /* img create: the file keeps exactly the size its writes give it */
+	uint64_t open_len; /* file size when first grown: never trimmed below */
+	uint64_t file_len; /* file size as last read or grown */
 };
 
 static inline struct qcow2_state *qcow2_state(struct block_device *bs)
@@ -195,6 +201,12 @@ int qcow2_cache_write(struct qcow2_cache *c); /* write dirty entries (no sync) *
 int qcow2_cache_flush(struct qcow2_cache *c); /* write dirty entries and sync */
 bool qcow2_cache_is_dirty(const struct qcow2_cache *c);
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset); /* drop without writing */
+
+/* qcow2_grow.c */
+/* Make the image file at least `end` bytes long, growing it a step ahead (lock held). */
+void qcow2_file_grow(struct block_device *bs, uint64_t end);
+/* Give back the grown tail beyond the last cluster in use (at close). */
+void qcow2_file_trim(struct block_device *bs);
 
 /* qcow2_refcount.c */
 int qcow2_refcount_get(struct block_device *bs, uint64_t cluster, uint64_t *rc);
@@ -246,6 +258,9 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 /* With the lock held: wait until no writer is allocating guest cluster `cluster`. */
 void qcow2_wait_allocation(struct qcow2_state *s, uint64_t cluster);
 int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
+int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
+		  uint64_t *host);
+void qcow2_aio_map_end(struct block_device *bs);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);
 int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len);

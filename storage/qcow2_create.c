@@ -269,6 +269,7 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	}
 	ret = qcow2_state_setup(&bs, s);
+	s->no_grow = true;
 	if (s->has_data_file)
 		s->l2_cache.data_sync = &s->data_file;
 	if (ret == 0)

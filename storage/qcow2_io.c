@@ -161,6 +161,46 @@ int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 	return block_map_preadv(bs, offset, iov, iovcnt, &qcow2_read_ops, NULL);
 }
 
+/* The io_uring engine's map: reads of allocated data and overwrites of clusters this image owns
+ * (COPIED) are one run of the image file; the run counts as in flight (io_inflight) until
+ * qcow2_aio_map_end, so that its clusters are not freed and reused under it, exactly as for the
+ * synchronous path.  Anything else (allocation, copy on write, zero or compressed clusters,
+ * backing reads, subclusters, an external data file) is 1: the driver's own path.  The hold ends
+ * when block_aio reaps the completion, so whatever waits for io_inflight to reach 0 (snapshot
+ * operations) must not run on the reaping thread while such requests are pending: drain first. */
+int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
+		  uint64_t *host)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	enum qcow2_ctype type;
+	uint64_t entry, bytes;
+	int ret;
+
+	if (s->has_data_file || s->extended_l2 || (write && s->read_only))
+		return 1;
+	pthread_mutex_lock(&s->lock);
+	if (write &&
+	    alloc_busy(s, offset >> s->cluster_bits, (offset + len - 1) >> s->cluster_bits)) {
+		pthread_mutex_unlock(&s->lock);
+		return 1;
+	}
+	ret = qcow2_map(bs, offset, len, &type, &entry, &bytes);
+	if (ret == 0 &&
+	    (type != QCOW2_C_NORMAL || bytes < len || (write && !(entry & QCOW2_OFLAG_COPIED))))
+		ret = 1;
+	if (ret == 0) {
+		s->io_inflight++;
+		*host = (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret < 0 ? 1 : ret;
+}
+
+void qcow2_aio_map_end(struct block_device *bs)
+{
+	io_end(qcow2_state(bs));
+}
+
 /* The old content of [start, start+len) of one guest cluster, for copy on write (lock not held). */
 static int cow_fill(struct block_device *bs, uint64_t start, enum qcow2_ctype type, uint64_t entry,
 		    uint8_t *buf, size_t len)
@@ -202,6 +242,8 @@ static int write_alloc(struct block_device *bs, uint64_t offset, const struct io
 	ret = s->has_data_file ? 0 : qcow2_alloc_clusters(bs, n, &host);
 	if (ret < 0)
 		return ret;
+	if (!s->has_data_file)
+		qcow2_file_grow(bs, host + n * cs);
 	s->io_inflight++;
 	pthread_mutex_unlock(&s->lock);
 

@@ -101,9 +101,9 @@ static void t_start(struct t *t, unsigned nq)
 	assert_true(vf_status(&t->f) & VIRTIO_STATUS_DRIVER_OK);
 }
 
-/* Post a request {header, data..., status} on queue q and kick; returns its status slot. */
-static unsigned t_req(struct t *t, unsigned q, uint32_t type, uint64_t sector,
-		      const struct vf_buf *data, unsigned ndata)
+/* Post a request {header, data..., status} on queue q without a kick; returns its status slot. */
+static unsigned t_post(struct t *t, unsigned q, uint32_t type, uint64_t sector,
+		       const struct vf_buf *data, unsigned ndata)
 {
 	unsigned slot = t->nreq++ % 256;
 	uint8_t *h = vf_ram(&t->f, HDR + 16 * slot, 16);
@@ -117,6 +117,14 @@ static unsigned t_req(struct t *t, unsigned q, uint32_t type, uint64_t sector,
 		b[1 + i] = data[i];
 	b[1 + ndata] = (struct vf_buf){STATUS + slot, 1, true};
 	vf_post(&t->f, q, b, ndata + 2);
+	return slot;
+}
+
+/* Post a request and kick; returns its status slot. */
+static unsigned t_req(struct t *t, unsigned q, uint32_t type, uint64_t sector,
+		      const struct vf_buf *data, unsigned ndata)
+{
+	unsigned slot = t_post(t, q, type, sector, data, ndata);
 	vf_kick(&t->f, q);
 	return slot;
 }
@@ -229,6 +237,28 @@ static void feature_negotiation(void **state)
 }
 
 /* --- data path -------------------------------------------------------------------------- */
+
+/* Eight requests behind one kick reach the host kernel in one submission (io_uring engine). */
+static void one_kick_one_submission(void **state)
+{
+	(void)state;
+	struct t *t = t_new("", 1, false);
+	t_start(t, 1);
+	struct block_aio_ctx *aio = t->disk->aio;
+	unsigned enters = block_aio_kernel_submits(aio);
+	uint16_t used = vf_used_idx(&t->f, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		struct vf_buf rd = {DATA + 0x1000 * i, 4096, true};
+		t_post(t, 0, VIRTIO_BLK_T_IN, 8 * i, &rd, 1);
+	}
+	vf_kick(&t->f, 0);
+	t_wait_used(t, 0, (uint16_t)(used + 8));
+	for (unsigned i = 0; i < 8 * 4096; i++)
+		assert_int_equal(*(uint8_t *)vf_ram(&t->f, DATA + i, 1), pattern(i));
+	if (block_aio_engine(aio) == BLOCK_AIO_ENGINE_URING)
+		assert_int_equal(block_aio_kernel_submits(aio), enters + 1);
+	t_free(t);
+}
 
 static void read_write_flush(void **state)
 {
@@ -742,6 +772,7 @@ int main(void)
 	    cmocka_unit_test(identity_caps_and_config),
 	    cmocka_unit_test(feature_negotiation),
 	    cmocka_unit_test(read_write_flush),
+	    cmocka_unit_test(one_kick_one_submission),
 	    cmocka_unit_test(discard_and_write_zeroes),
 	    cmocka_unit_test(get_id_gives_serial),
 	    cmocka_unit_test(read_only_disk),

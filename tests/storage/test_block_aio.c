@@ -158,6 +158,10 @@ static bool pick_range(struct run *r, uint64_t *seed, uint64_t *first, uint64_t 
 	return false;
 }
 
+/* Discard reads back as zeroes (raw punches holes); a format may ignore a discard of part of a
+ * cluster, so its workload writes zeroes instead. */
+static bool discard_zeroes = true;
+
 static void workload(struct block_device *bs, const struct block_aio_config *cfg, uint64_t seed,
 		     bool aligned_only, unsigned total)
 {
@@ -195,7 +199,8 @@ static void workload(struct block_device *bs, const struct block_aio_config *cfg
 			q->offset = off + skip;
 			q->op = op < 8	  ? BLOCK_AIO_READ
 				: op < 16 ? BLOCK_AIO_WRITE
-				: op < 17 ? BLOCK_AIO_DISCARD
+				: op < 17
+				    ? (discard_zeroes ? BLOCK_AIO_DISCARD : BLOCK_AIO_WRITE_ZEROES)
 				: op < 18 ? BLOCK_AIO_WRITE_ZEROES
 					  : BLOCK_AIO_FLUSH;
 			if (q->op == BLOCK_AIO_READ || q->op == BLOCK_AIO_WRITE) {
@@ -577,6 +582,173 @@ static void test_close_drains(void **state)
 	block_close(bs);
 }
 
+/* Plugged submissions wait in the ring and the outermost unplug hands them over in one system
+ * call; they still complete, in any order, with the right data. */
+static void test_uring_plug_batches(void **state)
+{
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	struct block_device *bs = open_raw("plug.raw", 0);
+	struct block_aio_ctx *ctx;
+	static uint8_t pattern[16][BLK], buf[16][BLK];
+	struct iovec iov[16];
+	struct block_aio_req q[16];
+
+	(void)state;
+	if (!uring_available(bs)) {
+		block_close(bs);
+		skip();
+	}
+	for (int i = 0; i < 16; i++) {
+		memset(pattern[i], 0x40 + i, BLK);
+		assert_int_equal(block_pwrite(bs, (uint64_t)i * BLK, pattern[i], BLK), 0);
+	}
+	assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
+	unsigned base = block_aio_kernel_submits(ctx);
+	cb_count = 0;
+	block_aio_plug(ctx);
+	block_aio_plug(ctx); /* nested: only the outermost unplug submits */
+	for (int i = 0; i < 16; i++) {
+		iov[i] = (struct iovec){buf[i], BLK};
+		q[i] = (struct block_aio_req){.op = BLOCK_AIO_READ,
+					      .offset = (uint64_t)i * BLK,
+					      .iov = &iov[i],
+					      .iovcnt = 1,
+					      .cb = count_cb};
+		assert_int_equal(block_aio_submit(ctx, &q[i]), 0);
+	}
+	block_aio_unplug(ctx);
+	assert_int_equal(block_aio_kernel_submits(ctx), base);
+	assert_int_equal(block_aio_pending(ctx), 16);
+	block_aio_unplug(ctx);
+	assert_int_equal(block_aio_kernel_submits(ctx), base + 1);
+	while (block_aio_pending(ctx))
+		assert_true(block_aio_poll(ctx, 10000) >= 0);
+	assert_int_equal(cb_count, 16);
+	for (int i = 0; i < 16; i++)
+		assert_memory_equal(buf[i], pattern[i], BLK);
+	block_aio_unplug(ctx); /* unbalanced: harmless */
+	block_aio_close(ctx);
+	block_close(bs);
+}
+
+/* Requests submitted by callbacks go to the kernel together: one system call per
+ * block_aio_complete() that ran callbacks, however many requests they submitted. */
+static struct block_aio_ctx *chain_ctx;
+static unsigned chain_left;
+static void chain_cb(struct block_aio_req *req, int ret)
+{
+	assert_int_equal(ret, 0);
+	cb_count++;
+	if (chain_left) {
+		chain_left--;
+		req->offset = (req->offset + 8 * BLK) % DISK;
+		assert_int_equal(block_aio_submit(chain_ctx, req), 0);
+	}
+}
+
+static void test_uring_callbacks_batched(void **state)
+{
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	struct block_device *bs = open_raw("chain.raw", 0);
+	static uint8_t buf[8][BLK];
+	struct iovec iov[8];
+	struct block_aio_req q[8];
+
+	(void)state;
+	if (!uring_available(bs)) {
+		block_close(bs);
+		skip();
+	}
+	assert_int_equal(block_aio_open(bs, &c, &chain_ctx), 0);
+	cb_count = 0;
+	chain_left = 400;
+	block_aio_plug(chain_ctx);
+	for (int i = 0; i < 8; i++) {
+		iov[i] = (struct iovec){buf[i], BLK};
+		q[i] = (struct block_aio_req){.op = i % 2 ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
+					      .offset = (uint64_t)i * BLK,
+					      .iov = &iov[i],
+					      .iovcnt = 1,
+					      .cb = chain_cb};
+		assert_int_equal(block_aio_submit(chain_ctx, &q[i]), 0);
+	}
+	block_aio_unplug(chain_ctx);
+	unsigned rounds = 1;
+	while (block_aio_pending(chain_ctx)) {
+		struct pollfd p = {.fd = block_aio_fd(chain_ctx), .events = POLLIN};
+		assert_true(poll(&p, 1, 10000) >= 0);
+		if (block_aio_complete(chain_ctx) > 0)
+			rounds++;
+	}
+	assert_int_equal(cb_count, 408);
+	assert_true(block_aio_kernel_submits(chain_ctx) <= rounds);
+	block_aio_close(chain_ctx);
+	block_close(bs);
+}
+
+/* qcow2 through the io_uring engine: reads and overwrites of allocated clusters take the ring
+ * (mapped by the driver), allocating writes, discards, zeroes and flushes the pool; the mixed
+ * workload must read back exactly what it wrote, and qemu-img must find the image clean.  Small
+ * clusters (4 KiB) so that runs cross cluster boundaries and many requests allocate. */
+static void qcow2_uring_case(const char *name, int flags, const char *opts, bool aligned_only,
+			     uint64_t seed)
+{
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	struct block_device *bs;
+	struct block_aio_ctx *ctx;
+
+	unlink(test_path(name));
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 -o %s '%s' %llu", opts,
+				  test_path(name), (unsigned long long)DISK),
+			 0);
+	assert_int_equal(block_open(test_path(name), "qcow2", BLOCK_OPEN_RDWR | flags, &bs), 0);
+	if (block_aio_open(bs, &c, &ctx) < 0) {
+		print_message("io_uring unavailable here (%s): skipping\n", block_last_error());
+		block_close(bs);
+		skip();
+	}
+	block_aio_close(ctx);
+	/* Half the disk allocated first, so that reads and overwrites find mapped clusters. */
+	static uint8_t fill[DISK / 2] __attribute__((aligned(4096)));
+	memset(fill, 0x6c, sizeof(fill));
+	assert_int_equal(block_pwrite(bs, 0, fill, sizeof(fill)), 0);
+	discard_zeroes = false;
+	workload(bs, &c, seed, aligned_only, 3000);
+	discard_zeroes = true;
+	assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
+	assert_int_equal(block_aio_engine(ctx), BLOCK_AIO_ENGINE_URING);
+	/* A read of allocated data goes through the ring. */
+	static uint8_t buf[BLK] __attribute__((aligned(4096))); /* O_DIRECT takes it as is */
+	struct iovec iov = {buf, BLK};
+	struct block_aio_req q = {
+	    .op = BLOCK_AIO_READ, .offset = 0, .iov = &iov, .iovcnt = 1, .cb = count_cb};
+	assert_int_equal(block_pwrite(bs, 0, fill, BLK),
+			 0); /* allocated, whatever the workload did */
+	for (int op = BLOCK_AIO_READ; op <= BLOCK_AIO_WRITE; op++) {
+		unsigned before = block_aio_kernel_submits(ctx);
+		q.op = op;
+		assert_int_equal(block_aio_submit(ctx, &q), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, 0);
+		assert_true(block_aio_kernel_submits(ctx) > before);
+		assert_memory_equal(buf, fill, BLK);
+	}
+	block_aio_close(ctx);
+	block_close(bs);
+	assert_int_equal(test_run("qemu-img check -q '%s'", test_path(name)), 0);
+}
+
+static void test_uring_qcow2(void **state)
+{
+	(void)state;
+	qcow2_uring_case("q4k.qcow2", 0, "cluster_size=4096", false, 0x7777);
+	qcow2_uring_case("q64k.qcow2", 0, "cluster_size=65536", false, 0x7778);
+	if (direct_available())
+		qcow2_uring_case("q4kd.qcow2", BLOCK_OPEN_CACHE_NONE, "cluster_size=4096", false,
+				 0x7779);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -596,6 +768,9 @@ int main(void)
 	    cmocka_unit_test(test_uring_short_read),
 	    cmocka_unit_test(test_close_drains),
 	    cmocka_unit_test(test_probed_raw_guard),
+	    cmocka_unit_test(test_uring_plug_batches),
+	    cmocka_unit_test(test_uring_callbacks_batched),
+	    cmocka_unit_test(test_uring_qcow2),
 	};
 	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

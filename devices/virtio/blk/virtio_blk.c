@@ -250,9 +250,8 @@ static uint8_t start(struct vblk_req *r)
 
 /* --- transport hooks -------------------------------------------------------------------- */
 
-static void queue_notify(void *dev, unsigned q)
+static void queue_notify_run(struct virtio_blk *b, unsigned q)
 {
-	struct virtio_blk *b = dev;
 	struct virtqueue *vq = virtio_pci_queue(b->vp, q);
 	b->features = virtio_pci_features(b->vp);
 	unsigned taken = 0;
@@ -292,6 +291,19 @@ static void queue_notify(void *dev, unsigned q)
 			}
 		}
 	} while (vq_more_after_idle(vq));
+}
+
+/* Every request of one kick reaches the host kernel in one submission (block_aio_plug). */
+static void queue_notify(void *dev, unsigned q)
+{
+	struct virtio_blk *b = dev;
+	struct block_aio_ctx *aio = b->disk->aio;
+
+	if (aio)
+		block_aio_plug(aio);
+	queue_notify_run(b, q);
+	if (aio)
+		block_aio_unplug(aio);
 }
 
 static void reset(void *dev)
