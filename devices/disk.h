@@ -7,8 +7,8 @@
  *
  * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
  *   --disk
- * FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
- *   --cdrom ISO[,bus=ide|sata]
+ * FILE[,MODE][,bus=ide|sata|scsi|sas|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ *   --cdrom ISO[,bus=ide|sata|scsi]
  * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
@@ -22,8 +22,15 @@
 struct block_device;
 struct block_aio_ctx;
 
-enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME, DISK_BUS_VIRTIO };
-#define DISK_BUS_LAST DISK_BUS_VIRTIO
+enum disk_bus {
+	DISK_BUS_SATA = 0,
+	DISK_BUS_IDE,
+	DISK_BUS_SCSI,
+	DISK_BUS_NVME,
+	DISK_BUS_VIRTIO,
+	DISK_BUS_SAS,
+};
+#define DISK_BUS_LAST DISK_BUS_SAS
 enum disk_mode {
 	DISK_MODE_NORMAL = 0,
 	DISK_MODE_IMMUTABLE,

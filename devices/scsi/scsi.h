@@ -4,14 +4,16 @@
  * A transport fills a struct scsi_req (the CDB, the data buffer as a checked sg_list, the data
  * direction it was told) and calls scsi_req_start.  Commands that need no disk I/O (INQUIRY,
  * MODE SENSE, ...) finish there; reads, writes, flushes and unmaps go to the block layer and finish
- * later in req->done, called from the completion thread.  Either way the result is req->status
+ * later: the block layer calls req->io_callback, and the transport (under its lock) calls
+ * scsi_req_resume, which either finishes the request or starts its next step (the flush after a
+ * FUA write, the next UNMAP descriptor).  Either way the result is req->status
  * (GOOD or CHECK CONDITION), the sense data (fixed or descriptor format, as the guest chose in
  * the control mode page) and req->xfer, the bytes moved.
  *
  * Every CDB field is checked: a range past the end of the medium, a transfer longer than the
  * data buffer, a write to a read-only unit, an unknown opcode or a reserved bit all get CHECK
  * CONDITION with the matching sense, never a crash.  The caller serialises calls on one unit (its
- * controller lock); req->done runs without that lock held by this layer.
+ * controller lock).
  */
 #ifndef MINIVMM_DEVICES_SCSI_SCSI_H
 #define MINIVMM_DEVICES_SCSI_SCSI_H
@@ -92,7 +94,9 @@ struct scsi_req {
 	unsigned cdb_len;
 	struct sg_list *data; /* the data buffer (may hold 0 bytes) */
 	enum scsi_dir dir;
-	void (*done)(struct scsi_req *req); /* only for requests scsi_req_start left in flight */
+	/* For requests scsi_req_start left in flight: called from the block layer's completion
+	 * thread, without locks; the transport takes its lock and calls scsi_req_resume. */
+	void (*io_callback)(struct scsi_req *req, int ret);
 	void *opaque;
 
 	/* Result. */
@@ -121,8 +125,12 @@ void scsi_lun_init(struct scsi_lun *lun, struct disk *d, bool cdrom);
 void scsi_lun_reset(struct scsi_lun *lun);
 
 /* Execute req on lun.  Returns true when the request finished (result filled in), false when it
- * is in flight (req->done will run once). */
+ * is in flight (req->io_callback will run). */
 bool scsi_req_start(struct scsi_lun *lun, struct scsi_req *req);
+
+/* After req->io_callback(req, ret), under the caller's lock: true when req finished (result
+ * filled in), false when it went on to its next block request (io_callback will run again). */
+bool scsi_req_resume(struct scsi_req *req, int ret);
 
 /* A request addressed to a LUN that does not exist: INQUIRY says "no device", the rest get
  * ILLEGAL REQUEST (logical unit not supported).  Always finishes at once. */

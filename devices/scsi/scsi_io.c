@@ -30,42 +30,46 @@ static void io_fail(struct scsi_req *req, int ret)
 	req->xfer = 0;
 }
 
-static void io_finish(struct scsi_req *req)
-{
-	req->lun->inflight--;
-	req->done(req);
-}
-
 static int io_submit(struct scsi_req *req, enum block_aio_op op, uint64_t offset, uint64_t len);
 
 static void unmap_next(struct scsi_req *req);
 
+/* The block layer's callback: the transport takes its lock and calls scsi_req_resume. */
 static void io_done(struct block_aio_req *aio, int ret)
 {
 	struct scsi_req *req = aio->opaque;
+	req->io_callback(req, ret);
+}
+
+bool scsi_req_resume(struct scsi_req *req, int ret)
+{
 	struct scsi_lun *lun = req->lun;
+	struct block_aio_req *aio = &req->aio;
 	if ((aio->op == BLOCK_AIO_DISCARD) && (ret == -ENOTSUP || ret == -EOPNOTSUPP))
 		ret = 0; /* discard is advisory */
 	if (ret < 0) {
 		io_fail(req, ret);
-		io_finish(req);
-		return;
+		goto finished;
 	}
 	if (aio->op == BLOCK_AIO_DISCARD && req->unmap_next < req->unmap_count) {
 		unmap_next(req);
-		return;
+		if (req->status == SCSI_STATUS_GOOD)
+			return false;
+		goto finished;
 	}
 	if (aio->op == BLOCK_AIO_WRITE && (req->fua || !lun->write_cache) &&
 	    !lun->disk->flush_ignored) {
 		req->fua = false;
 		if (io_submit(req, BLOCK_AIO_FLUSH, 0, 0) < 0) {
 			io_fail(req, -EIO);
-			io_finish(req);
+			goto finished;
 		}
-		return;
+		return false;
 	}
 	req->status = SCSI_STATUS_GOOD;
-	io_finish(req);
+finished:
+	lun->inflight--;
+	return true;
 }
 
 static int io_submit(struct scsi_req *req, enum block_aio_op op, uint64_t offset, uint64_t len)
@@ -202,7 +206,6 @@ static void unmap_next(struct scsi_req *req)
 	if (io_submit(req, BLOCK_AIO_DISCARD, off, len) < 0) {
 		req->aio.op = BLOCK_AIO_DISCARD;
 		io_fail(req, -EIO);
-		io_finish(req);
 	}
 }
 
