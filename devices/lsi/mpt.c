@@ -71,7 +71,11 @@ void mpt_update_irq(struct mpt *m)
 void mpt_fault(struct mpt *m, uint16_t code)
 {
 	if ((m->state & MPI_IOC_STATE_MASK) != MPI_IOC_STATE_FAULT) {
-		fprintf(stderr, "minivmm: %s: IOC fault %#06x (guest error)\n", m->p->name, code);
+		if (m->faults_reported < 4) { /* a guest looping on faults must not flood stderr */
+			m->faults_reported++;
+			fprintf(stderr, "minivmm: %s: IOC fault %#06x (the guest's error)\n",
+				m->p->name, code);
+		}
 		m->state = MPI_IOC_STATE_FAULT | code;
 	}
 }

@@ -96,6 +96,7 @@ struct mpt {
 	bool irq_level;
 	uint32_t diag;
 	unsigned wseq; /* keys of the diagnostic write sequence seen so far */
+	unsigned faults_reported;
 
 	/* doorbell handshake */
 	enum mpt_doorbell db;

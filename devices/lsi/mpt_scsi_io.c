@@ -39,8 +39,8 @@ static void req_free(struct mpt *m, struct mpt_req *r)
 }
 
 /* A SCSI IO reply frame for request frame f. */
-static void io_reply(struct mpt *m, const uint8_t *f, uint16_t status, uint8_t scsi_status,
-		     uint8_t state, uint32_t xfer, uint32_t sense_count)
+static void io_reply_via(struct mpt *m, const uint8_t *f, uint16_t status, uint8_t scsi_status,
+			 uint8_t state, uint32_t xfer, uint32_t sense_count, bool db)
 {
 	uint8_t r[MPI_SCSI_IO_REPLY_LEN];
 	mpt_reply_header(r, f, sizeof(r));
@@ -55,7 +55,13 @@ static void io_reply(struct mpt *m, const uint8_t *f, uint16_t status, uint8_t s
 	put_le32(r + 20, xfer);
 	put_le32(r + 24, sense_count);
 	put_le16(r + 32, 0xFFFF); /* TaskTag: unknown */
-	mpt_reply(m, r, sizeof(r), false);
+	mpt_reply(m, r, sizeof(r), db);
+}
+
+static void io_reply(struct mpt *m, const uint8_t *f, uint16_t status, uint8_t scsi_status,
+		     uint8_t state, uint32_t xfer, uint32_t sense_count)
+{
+	io_reply_via(m, f, status, scsi_status, state, xfer, sense_count, false);
 }
 
 static void tm_progress(struct mpt *m);
@@ -186,8 +192,8 @@ void mpt_scsi_io(struct mpt *m, const uint8_t *msg, uint64_t frame_gpa, bool db)
 	uint16_t status = MPI_STATUS_SUCCESS;
 
 	if (db) { /* SCSI IO is never a handshake message */
-		io_reply(m, msg, MPI_STATUS_INVALID_FUNCTION, 0, MPI_SCSI_STATE_NO_SCSI_STATUS, 0,
-			 0);
+		io_reply_via(m, msg, MPI_STATUS_INVALID_FUNCTION, 0, MPI_SCSI_STATE_NO_SCSI_STATUS,
+			     0, 0, true);
 		return;
 	}
 	struct mpt_target *t = mpt_target(m, msg[MPI_SCSI_IO_BUS], msg[MPI_SCSI_IO_TARGET]);
