@@ -134,7 +134,7 @@ static void test_storage_check(void **state)
 
 static int parse(const char *const *args, int n, struct vm_config *cfg, char *err, size_t errlen)
 {
-	char *argv[16] = {(char *)"run", (char *)"--kernel", (char *)"k"};
+	char *argv[32] = {(char *)"run", (char *)"--kernel", (char *)"k"};
 	for (int i = 0; i < n; i++)
 		argv[3 + i] = (char *)args[i];
 	return vm_config_parse(3 + n, argv, 1 << 20, cfg, err, errlen);
