@@ -78,8 +78,8 @@ static unsigned vpd_provisioning(const struct scsi_lun *lun, uint8_t *b)
 {
 	put_be16(b + 2, 4);
 	if (!lun->disk->read_only) {
-		b[5] = 0x80 | 0x40; /* LBPU, LBPWS: UNMAP and WRITE SAME(16) with UNMAP */
-		b[6] = 0x02;	    /* provisioning type: thin */
+		b[5] = 0x80 | 0x40 | 0x20; /* LBPU, LBPWS, LBPWS10: UNMAP, WRITE SAME with UNMAP */
+		b[6] = 0x02;		   /* provisioning type: thin */
 	}
 	return 8;
 }

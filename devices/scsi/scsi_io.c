@@ -1,5 +1,5 @@
 /* The commands that reach the disk: READ/WRITE(6/10/12/16), SYNCHRONIZE CACHE(10/16), UNMAP and
- * WRITE SAME(16) (SBC-3).  Each becomes one block_aio request (UNMAP: one per descriptor, in
+ * WRITE SAME(10/16) (SBC-3).  Each becomes one block_aio request (UNMAP: one per descriptor, in
  * turn); a write with FUA, or with the write cache off, is followed by a flush before it
  * completes. */
 #include <errno.h>
@@ -264,13 +264,14 @@ bool scsi_unmap(struct scsi_req *req)
 			(uint64_t)req->unmap_len[0] * SCSI_DISK_BLOCK);
 }
 
-/* WRITE SAME(16): only a block of zeroes (what Linux sends), written as zeroes that may be
- * unmapped. */
+/* WRITE SAME(10) and (16): only a block of zeroes (what Linux sends), written as zeroes that may
+ * be unmapped when the UNMAP bit asks for it. */
 bool scsi_write_same(struct scsi_req *req)
 {
 	struct scsi_lun *lun = req->lun;
-	uint64_t lba = get_be64(req->cdb + 2);
-	uint32_t blocks = get_be32(req->cdb + 10);
+	bool sixteen = req->cdb[0] == 0x93;
+	uint64_t lba = sixteen ? get_be64(req->cdb + 2) : get_be32(req->cdb + 2);
+	uint32_t blocks = sixteen ? get_be32(req->cdb + 10) : get_be16(req->cdb + 7);
 	uint8_t block[SCSI_DISK_BLOCK];
 
 	if (lun->disk->read_only) {
@@ -289,6 +290,10 @@ bool scsi_write_same(struct scsi_req *req)
 	}
 	if (!range_ok(lun, lba, blocks)) {
 		scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
+		return true;
+	}
+	if (!sixteen && (req->cdb[1] & 0x01)) { /* NDOB is WRITE SAME(16)'s only */
+		scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_CDB);
 		return true;
 	}
 	if (!(req->cdb[1] & 0x01)) { /* without NDOB the data-out block must be there, and zero */

@@ -115,6 +115,7 @@ static bool needs_ready(uint8_t op)
 	case 0x35:
 	case 0x91:
 	case 0x42:
+	case 0x41:
 	case 0x93:
 		return true;
 	default:
@@ -210,6 +211,7 @@ bool scsi_req_start(struct scsi_lun *lun, struct scsi_req *req)
 		if (lun->cdrom)
 			break;
 		return scsi_unmap(req);
+	case 0x41:
 	case 0x93:
 		if (lun->cdrom)
 			break;

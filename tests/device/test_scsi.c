@@ -278,6 +278,15 @@ static void test_unmap_write_same(void **state)
 	p[100] = 1;
 	check_sense(run(r, ws, 16, SCSI_DIR_TO_DEVICE, 512), SCSI_SENSE_ILLEGAL_REQUEST,
 		    SCSI_ASC_INVALID_FIELD_CDB);
+	/* WRITE SAME(10) likewise. */
+	memset(p, 0, 512);
+	uint8_t ws10[10] = {0x41, 0};
+	put_be32(ws10 + 2, 200);
+	put_be16(ws10 + 7, 8);
+	assert_int_equal(run(r, ws10, 10, SCSI_DIR_TO_DEVICE, 512)->status, SCSI_STATUS_GOOD);
+	ws10[1] = 0x01; /* NDOB: not in the 10-byte form */
+	check_sense(run(r, ws10, 10, SCSI_DIR_TO_DEVICE, 512), SCSI_SENSE_ILLEGAL_REQUEST,
+		    SCSI_ASC_INVALID_FIELD_CDB);
 	put_be32(ws + 10, 0); /* "to the end": refused */
 	check_sense(run(r, ws, 16, SCSI_DIR_NONE, 0), SCSI_SENSE_ILLEGAL_REQUEST,
 		    SCSI_ASC_INVALID_FIELD_CDB);
