@@ -6,12 +6,14 @@
 echo "GT: booted"
 
 i=0
-while [ $i -lt 180 ]; do
+while [ $i -lt 120 ]; do
 	[ "$(ls -d /sys/block/sd* 2>/dev/null | wc -l)" -ge 8 ] && [ -b /dev/sr0 ] && break
 	sleep 1
 	i=$((i + 1))
 done
 echo "GT: disks=$(ls -d /sys/block/sd* 2>/dev/null | wc -l)"
+# What the drivers said, for the host's report when something is missing.
+dmesg | grep -iE 'mpt|ioc[0-9]|fusion|scsi|sd |sr |sas' | sed 's/^/GT-dmesg: /' | head -80
 echo "GT: cdrom=$([ -b /dev/sr0 ] && echo present || echo missing)"
 
 # dev_of MIB: the sd disk of that size; driver_of DEV: mptspi or mptsas.

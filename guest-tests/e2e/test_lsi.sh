@@ -69,6 +69,12 @@ check() { # NAME, DETAIL, CONDITION-COMMAND...
 }
 check "eight disks and a CD-ROM probed" "disks=$(v disks) cdrom=$(v cdrom)" \
 	test "$(v disks)" = 8 -a "$(v cdrom)" = present
+if [ "$(v disks)" != 8 ]; then # what the drivers said, for the post-mortem
+	tr -d '\r' <"$W/$vm.console" | grep -a '^GT-dmesg: ' | sed 's/^/#   /'
+	tr -d '\r' <"$W/$vm.console" | grep -aiE 'mpt|ioc[0-9]|fusion|BUG|Oops|RIP' |
+		grep -v GT-dmesg | head -40 | sed 's/^/#   console: /'
+fi
+
 head -c $((1 << 20)) /dev/zero >"$W/lead"
 cat "$W/lead" "$W/pattern" >"$W/expect"
 for n in spi_qcow2 spi_vdi spi_vmdk sas_qcow2 sas_vdi sas_vmdk; do
