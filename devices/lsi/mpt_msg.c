@@ -108,12 +108,18 @@ void mpt_message(struct mpt *m, const uint8_t *msg, bool db, uint64_t frame_gpa)
 {
 	uint8_t fn = msg[MPI_MSG_FUNCTION];
 	bool operational = (m->state & MPI_IOC_STATE_MASK) == MPI_IOC_STATE_OPERATIONAL;
-	switch (fn) {
+	switch (fn) { /* what a READY IOC answers (Linux asks PORT FACTS before IOC INIT) */
 	case MPI_FN_IOC_FACTS:
 		ioc_facts(m, msg, db);
 		return;
 	case MPI_FN_IOC_INIT:
 		ioc_init(m, msg, db);
+		return;
+	case MPI_FN_PORT_FACTS:
+		port_facts(m, msg, db);
+		return;
+	case MPI_FN_CONFIG:
+		mpt_config(m, msg, db);
 		return;
 	default:
 		break;
@@ -123,9 +129,6 @@ void mpt_message(struct mpt *m, const uint8_t *msg, bool db, uint64_t frame_gpa)
 		return;
 	}
 	switch (fn) {
-	case MPI_FN_PORT_FACTS:
-		port_facts(m, msg, db);
-		return;
 	case MPI_FN_PORT_ENABLE:
 		simple_reply(m, msg, db,
 			     msg[6] == 0 ? MPI_STATUS_SUCCESS : MPI_STATUS_INVALID_FIELD);
@@ -135,9 +138,6 @@ void mpt_message(struct mpt *m, const uint8_t *msg, bool db, uint64_t frame_gpa)
 		return;
 	case MPI_FN_EVENT_ACK:
 		simple_reply(m, msg, db, MPI_STATUS_SUCCESS);
-		return;
-	case MPI_FN_CONFIG:
-		mpt_config(m, msg, db);
 		return;
 	case MPI_FN_SCSI_IO:
 		mpt_scsi_io(m, msg, frame_gpa, db);

@@ -211,13 +211,19 @@ static inline uint16_t lf_reply_status(const uint16_t *reply)
 	return reply[7];
 }
 
-/* IOC FACTS, IOC INIT, reply frames posted, PORT FACTS, PORT ENABLE: 0 when all went well. */
+/* Bring-up in mptbase's order: IOC FACTS, PORT FACTS (the IOC still READY), IOC INIT, reply
+ * frames posted, PORT ENABLE, EVENT NOTIFICATION (all but the frames through the handshake), reply
+ * interrupts unmasked: 0 when all went well. */
 static inline int lf_bring_up(struct lf *f)
 {
 	uint8_t msg[48] = {0};
 	uint16_t reply[64];
 	msg[3] = MPI_FN_IOC_FACTS;
 	if (lf_handshake(f, msg, 12, reply, 64) != 40 || lf_reply_status(reply))
+		return -1;
+	msg[3] = MPI_FN_PORT_FACTS;
+	if (lf_handshake(f, msg, 12, reply, 64) != 20 || lf_reply_status(reply) ||
+	    !(reply[13] & MPI_PORT_PROTOCOL_INITIATOR))
 		return -1;
 	memset(msg, 0, sizeof(msg));
 	msg[0] = 4; /* host driver */
@@ -230,13 +236,14 @@ static inline int lf_bring_up(struct lf *f)
 	for (unsigned i = 0; i < LF_NREPLY; i++)
 		lf_w(f, MPI_REG_REPLY_FIFO, (uint32_t)(LF_REPLY_FRAMES + i * LF_REPLY_SIZE));
 	memset(msg, 0, sizeof(msg));
-	msg[3] = MPI_FN_PORT_FACTS;
-	if (lf_handshake(f, msg, 12, reply, 64) != 20 || lf_reply_status(reply))
-		return -1;
 	msg[3] = MPI_FN_PORT_ENABLE;
 	if (lf_handshake(f, msg, 12, reply, 64) != 10 || lf_reply_status(reply))
 		return -1;
-	lf_w(f, MPI_REG_INT_MASK, 0); /* interrupts on */
+	msg[0] = 1;
+	msg[3] = MPI_FN_EVENT_NOTIFICATION;
+	if (lf_handshake(f, msg, 12, reply, 64) != 16 || lf_reply_status(reply))
+		return -1;
+	lf_w(f, MPI_REG_INT_MASK, MPI_HIS_DOORBELL); /* reply interrupts on, as mptbase */
 	return 0;
 }
 

@@ -27,7 +27,11 @@ static void test_bring_up(void **state)
 	assert_int_equal(reply[13], MPT_REQUEST_FRAME / 4);		   /* RequestFrameSize */
 	assert_int_equal(reply[18], MPT_MAX_REQUESTS);			   /* GlobalCredits */
 	assert_true((reply[11] & 0xFF) > 0);				   /* BlockSize */
-	/* SCSI IO before IOC INIT: the request FIFO faults the IOC. */
+	/* PORT ENABLE before IOC INIT: refused, the IOC stays READY. */
+	memset(msg, 0, sizeof(msg));
+	msg[3] = MPI_FN_PORT_ENABLE;
+	assert_int_equal(lf_handshake(&f, msg, 12, reply, 64), 10);
+	assert_int_equal(lf_reply_status(reply), MPI_STATUS_INVALID_STATE);
 	assert_int_equal(lf_bring_up(&f), 0);
 	/* PORT FACTS: an initiator on an SPI port, target ids 0-15, the HBA at 7. */
 	memset(msg, 0, sizeof(msg));
