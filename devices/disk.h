@@ -7,9 +7,9 @@
  *
  * Command line (parsed by disk_config_parse, one --disk or --cdrom argument):
  *   --disk
- * FILE[,MODE][,bus=ide|sata|scsi|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
+ * FILE[,MODE][,bus=ide|sata|scsi|sas|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   [,controller=nvmeN] (bus=nvme: the controller whose namespace the disk becomes; default nvme0)
- *   --cdrom ISO[,bus=ide|sata]
+ *   --cdrom ISO[,bus=ide|sata|scsi]
  * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
@@ -25,8 +25,15 @@
 struct block_device;
 struct block_aio_ctx;
 
-enum disk_bus { DISK_BUS_SATA = 0, DISK_BUS_IDE, DISK_BUS_SCSI, DISK_BUS_NVME, DISK_BUS_VIRTIO };
-#define DISK_BUS_LAST DISK_BUS_VIRTIO
+enum disk_bus {
+	DISK_BUS_SATA = 0,
+	DISK_BUS_IDE,
+	DISK_BUS_SCSI,
+	DISK_BUS_NVME,
+	DISK_BUS_VIRTIO,
+	DISK_BUS_SAS,
+};
+#define DISK_BUS_LAST DISK_BUS_SAS
 enum disk_cache {
 	DISK_CACHE_WRITEBACK = 0, /* page cache, guest flushes honoured */
 	DISK_CACHE_NONE,	  /* O_DIRECT */

@@ -6,7 +6,7 @@
 
 #include "devices/disk.h"
 
-static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme", "virtio"};
+static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme", "virtio", "sas"};
 static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -78,9 +78,11 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 		const char *val = eq + 1;
 		if (!strcmp(word, "bus")) {
 			v = lookup(bus_names, COUNT(bus_names), val);
-			if (v < 0 || (cdrom && v != DISK_BUS_IDE && v != DISK_BUS_SATA)) {
+			if (v < 0 || (cdrom && v != DISK_BUS_IDE && v != DISK_BUS_SATA &&
+				      v != DISK_BUS_SCSI)) {
 				snprintf(err, errlen, "%s: unknown bus '%s' (%s)", opt, val,
-					 cdrom ? "ide, sata" : "ide, sata, scsi, nvme, virtio");
+					 cdrom ? "ide, sata, scsi"
+					       : "ide, sata, scsi, sas, nvme, virtio");
 				return -EINVAL;
 			}
 			bit = SEEN_BUS;

@@ -732,18 +732,12 @@ static void test_registers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_identify),
-	    cmocka_unit_test(test_pio_rw),
-	    cmocka_unit_test(test_lba48_high),
-	    cmocka_unit_test(test_range_errors),
-	    cmocka_unit_test(test_dma_rw),
-	    cmocka_unit_test(test_dma_large),
-	    cmocka_unit_test(test_reset_during_dma),
-	    cmocka_unit_test(test_medium_errors),
-	    cmocka_unit_test(test_readonly),
-	    cmocka_unit_test(test_flush_trim_features),
-	    cmocka_unit_test(test_registers),
-	    cmocka_unit_test(test_read_log),
+	    cmocka_unit_test(test_identify),	     cmocka_unit_test(test_pio_rw),
+	    cmocka_unit_test(test_lba48_high),	     cmocka_unit_test(test_range_errors),
+	    cmocka_unit_test(test_dma_rw),	     cmocka_unit_test(test_dma_large),
+	    cmocka_unit_test(test_reset_during_dma), cmocka_unit_test(test_medium_errors),
+	    cmocka_unit_test(test_readonly),	     cmocka_unit_test(test_flush_trim_features),
+	    cmocka_unit_test(test_registers),	     cmocka_unit_test(test_read_log),
 	    cmocka_unit_test(test_write_fua),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

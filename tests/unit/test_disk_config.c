@@ -111,6 +111,7 @@ static void test_parse_errors(void **state)
 	    {"d,", DISK_MEDIA_HDD, "empty option"},
 	    {"d,speed=fast", DISK_MEDIA_HDD, "unknown option 'speed'"},
 	    {"x.iso,bus=nvme", DISK_MEDIA_CDROM, "unknown bus 'nvme'"},
+	    {"x.iso,bus=sas", DISK_MEDIA_CDROM, "unknown bus 'sas'"},
 	    {"x.iso,readonly", DISK_MEDIA_CDROM, "unknown option 'readonly'"},
 	    {"x.iso,cache=none", DISK_MEDIA_CDROM, "unknown option 'cache'"},
 	    {"x.iso,format=raw", DISK_MEDIA_CDROM, "unknown option 'format'"},
@@ -136,10 +137,7 @@ static void test_storage_check(void **state)
 	struct disk_config c[5];
 	char err[256];
 	memset(c, 0, sizeof(c));
-	c[0] = (struct disk_config){.path = (char *)"a", .bus = DISK_BUS_SCSI};
-	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOTSUP);
-	assert_non_null(strstr(err, "bus=scsi is not supported yet"));
-	c[0].bus = DISK_BUS_NVME;
+	c[0] = (struct disk_config){.path = (char *)"a", .bus = DISK_BUS_NVME};
 	assert_int_equal(storage_check(c, 1, err, sizeof(err)), 0);
 	c[0].controller = 9; /* only nvme0 ... nvme7 exist */
 	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOSPC);
@@ -152,7 +150,7 @@ static void test_storage_check(void **state)
 
 static int parse(const char *const *args, int n, struct vm_config *cfg, char *err, size_t errlen)
 {
-	char *argv[16] = {(char *)"run", (char *)"--kernel", (char *)"k"};
+	char *argv[32] = {(char *)"run", (char *)"--kernel", (char *)"k"};
 	for (int i = 0; i < n; i++)
 		argv[3 + i] = (char *)args[i];
 	return vm_config_parse(3 + n, argv, 1 << 20, cfg, err, errlen);
@@ -172,9 +170,13 @@ static void test_vm_config(void **state)
 	assert_int_equal(cfg.disks[2].mode, DISK_MODE_READONLY);
 	vm_config_free(&cfg);
 
-	const char *scsi[] = {"--disk", "a.raw,bus=scsi"};
-	assert_int_equal(parse(scsi, 2, &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "bus=scsi is not supported yet"));
+	const char *sas[18];
+	for (int i = 0; i < 18; i += 2) {
+		sas[i] = "--disk";
+		sas[i + 1] = "a.raw,bus=sas";
+	}
+	assert_int_equal(parse(sas, 18, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bus=sas: 9 drives, the SAS1068 takes at most 8"));
 	const char *many[] = {"--disk",	   "a,bus=ide", "--disk", "b,bus=ide", "--disk",
 			      "c,bus=ide", "--cdrom",	"d.iso",  "--disk",    "e,bus=ide"};
 	assert_int_equal(parse(many, 10, &cfg, err, sizeof(err)), -EINVAL);
