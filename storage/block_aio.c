@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sandbox.h"
 #include "storage/block.h"
 #include "storage/block_aio_impl.h"
 
@@ -119,6 +120,7 @@ static void *block_aio_worker(void *arg)
 		if (!ctx->work_head)
 			ctx->work_tail = NULL;
 		pthread_mutex_unlock(&ctx->lock);
+		sandbox_enter(SANDBOX_IO); /* once the VM is set up (lib/sandbox.h) */
 		block_aio_finish(ctx, req, block_aio_execute(ctx, req));
 		pthread_mutex_lock(&ctx->lock);
 	}

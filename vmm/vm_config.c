@@ -18,6 +18,7 @@ const char vm_config_usage[] =
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"
+    "                   [--sandbox on|off]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -54,7 +55,19 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static const char *const options[] = {
     "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
     "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path",
+    "--sandbox"};
+
+/* --sandbox on|off: off (for debugging) runs without the seccomp filters (lib/sandbox.h). */
+static int parse_sandbox(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!strcmp(val, "on") || !strcmp(val, "off")) {
+		cfg->sandbox_off = !strcmp(val, "off");
+		return 0;
+	}
+	snprintf(err, errlen, "run: bad --sandbox '%.40s' (on or off)", val);
+	return -EINVAL;
+}
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -312,6 +325,10 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			v[cfg->nallow_paths++] = val;
 			break;
 		}
+		case 15:
+			if (parse_sandbox(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
 	}
 	if (cfg->kernel && !*cfg->kernel) {

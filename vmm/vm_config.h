@@ -39,6 +39,7 @@ struct vm_config {
 	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
+	bool sandbox_off; /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one
