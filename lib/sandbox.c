@@ -284,12 +284,12 @@ static int add_conditional(scmp_filter_ctx ctx, unsigned roles)
 	r |= ADD(ctx, "mmap", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	r |= ADD(ctx, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* Signals only to our own threads, and the SIGSYS handler stays. */
-	r |= ADD(ctx, "tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
-	r |= ADD(ctx, "rt_sigaction", SCMP_A0(SCMP_CMP_NE, SIGSYS));
+	r |= ADD(ctx, "tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
+	r |= ADD(ctx, "rt_sigaction", SCMP_A0(SCMP_CMP_NE, SIGSYS, 0));
 	/* Thread names; stacking a stricter filter (a thread entering its role). */
-	r |= ADD(ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-	r |= ADD(ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
-	r |= ADD(ctx, "seccomp", SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+	r |= ADD(ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
+	r |= ADD(ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME, 0));
+	r |= ADD(ctx, "seccomp", SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER, 0));
 	/* ioctl by type: block devices (BLKGETSIZE64, BLKDISCARD, ...) for every role; KVM and
 	 * the terminal/tun ('T': TCGETS, TIOCGWINSZ, TUNSETIFF, FIONBIO) beyond I/O threads. */
 	r |= ADD(ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0x1200));
@@ -298,8 +298,8 @@ static int add_conditional(scmp_filter_ctx ctx, unsigned roles)
 		r |= ADD(ctx, "ioctl", SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0x5400));
 	}
 	if (roles & R_FILES) {
-		r |= ADD(ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-		r |= ADD(ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		r |= ADD(ctx, "socket", SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
+		r |= ADD(ctx, "socketpair", SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	}
 	return r;
 }
@@ -369,6 +369,16 @@ int sandbox_prepare(char *err, size_t errlen)
 	return 0;
 }
 
+/* The kernel resets a blocked SIGSYS to its default action before delivering it (the VMM would
+ * die without the message), and the worker and vCPU threads block every signal: unblock it. */
+static void unblock_sigsys(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGSYS);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static int load(const struct bpf *f, unsigned flags)
 {
 	struct sock_fprog prog = {.len = f->len, .filter = f->insns};
@@ -383,6 +393,7 @@ int sandbox_start(char *err, size_t errlen)
 		snprintf(err, errlen, "sandbox: not prepared");
 		return -EINVAL;
 	}
+	unblock_sigsys();
 	int r = load(&filters[ROLE_PROCESS], SECCOMP_FILTER_FLAG_TSYNC);
 	if (r < 0) {
 		snprintf(err, errlen, "sandbox: cannot install the seccomp filter: %s",
@@ -416,6 +427,7 @@ void sandbox_enter(enum sandbox_role role)
 {
 	if (thread_role >= 0 || !atomic_load(&started) || (unsigned)role >= SANDBOX_ROLES)
 		return;
+	unblock_sigsys();
 	drop_capabilities();
 	int r = load(&filters[role], 0);
 	if (r < 0) {

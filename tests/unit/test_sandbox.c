@@ -181,6 +181,27 @@ static void do_thread(void)
 	quit((intptr_t)ret == 7 ? 0 : 4);
 }
 
+/* The worker and vCPU threads block every signal; the message must come all the same. */
+static void *blocked_body(void *arg)
+{
+	sigset_t all;
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	sandbox_enter(SANDBOX_VCPU);
+	do_setuid();
+	return NULL;
+}
+
+static void do_blocked_thread(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, blocked_body, NULL) != 0)
+		quit(3);
+	pthread_join(t, NULL);
+	quit(4);
+}
+
 /* A thread created by the worker that enters the vCPU role can no longer open files. */
 static void *vcpu_from_worker(void *arg)
 {
@@ -297,6 +318,12 @@ static void test_inherited_filters_stack(void **state)
 	assert_non_null(strstr(out, "(role vcpu)"));
 }
 
+static void test_signals_blocked(void **state)
+{
+	(void)state;
+	expect_killed(SANDBOX_ROLES, do_blocked_thread, "setuid");
+}
+
 static void test_threads_running_before_start(void **state)
 {
 	(void)state;
@@ -322,6 +349,7 @@ int main(void)
 	    cmocka_unit_test(test_what_every_role_needs),
 	    cmocka_unit_test(test_inherited_filters_stack),
 	    cmocka_unit_test(test_threads_running_before_start),
+	    cmocka_unit_test(test_signals_blocked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
