@@ -61,12 +61,12 @@ tests: $(TEST_BINS)
 
 # Fuzz targets (tests/fuzz/fuzz_*.c): clang's libFuzzer, with every program object built again by
 # clang with coverage and ASan/UBSan.  `make fuzz` builds them; scripts/run-fuzz.sh runs them.
-FUZZ_CC    := clang
+FUZZ_CC    := $(shell command -v clang-14 2>/dev/null || echo clang)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_FLAGS := $(filter-out -O2,$(CFLAGS)) -O1 -Wno-gnu-variable-sized-type-not-at-end $(FUZZ_SAN)
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzzobj/%.o)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzzobj/%.o) $(TLIB_SRCS:%.c=build/fuzzobj/%.o)
 
 build/fuzzobj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -75,7 +75,7 @@ build/fuzzobj/%.o: %.c
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS) -lcmocka
 
 fuzz: $(FUZZ_BINS)
 
@@ -102,7 +102,7 @@ harness-selftest:
 
 # README command 2: the whole suite.
 check: deps
-	$(MAKE) -j$(NPROC) minivmm tests
+	$(MAKE) -j$(NPROC) minivmm tests fuzz
 	scripts/run-tests.sh all
 
 # README command 1: boot a guest to a shell.
