@@ -145,6 +145,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	d->media = cfg->media;
 	d->mode = cfg->mode;
 	d->cache = cfg->cache;
+	d->werror = cfg->werror;
 	d->bus = cfg->bus;
 	d->index = index;
 	d->read_only = cfg->media == DISK_MEDIA_CDROM || cfg->mode == DISK_MODE_READONLY;
@@ -264,4 +265,10 @@ void disk_medium_close(struct disk_medium *m)
 	}
 	free(m->path);
 	memset(m, 0, sizeof(*m));
+}
+
+void disk_release_stopped(struct disk *d)
+{
+	if (d && d->aio)
+		block_aio_release_stopped(d->aio);
 }

@@ -46,7 +46,7 @@ void disk_config_free(struct disk_config *cfg)
 static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen,
 			    char *err, size_t errlen)
 {
-	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8 };
+	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8, SEEN_WERROR = 16 };
 	bool cdrom = cfg->media == DISK_MEDIA_CDROM;
 	char *eq = strchr(word, '=');
 	unsigned bit;
@@ -101,6 +101,14 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 			}
 			bit = SEEN_CACHE;
 			cfg->cache = v;
+		} else if (!strcmp(word, "werror") && !cdrom) {
+			if (strcmp(val, "report") && strcmp(val, "stop")) {
+				snprintf(err, errlen, "%s: unknown werror '%s' (report, stop)", opt,
+					 val);
+				return -EINVAL;
+			}
+			bit = SEEN_WERROR;
+			cfg->werror = strcmp(val, "stop") ? DISK_WERROR_REPORT : DISK_WERROR_STOP;
 		} else {
 			goto bad_key;
 		}

@@ -16,6 +16,7 @@
 #include "cpu/cpus.h"
 #include "devices/acpi.h"
 #include "devices/pci.h"
+#include "devices/storage.h"
 #include "lib/event_loop.h"
 #include "lib/sandbox.h"
 #include "lib/worker.h"
@@ -290,6 +291,10 @@ int vm_pause(struct vm *vm)
 
 int vm_resume(struct vm *vm)
 {
+	/* werror=stop: the writes that failed are tried again before the guest runs on (failing
+	 * again, they pause it again). */
+	if (vm_storage(vm))
+		storage_retry_stopped(vm_storage(vm));
 	return cpus_resume(vm->cpus);
 }
 

@@ -17,6 +17,7 @@
 #include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
 #include "lib/event_loop.h"
+#include "lib/worker.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -37,9 +38,24 @@ static const struct device_irq_ops kvm_line_ops = {
     .signal_msi = kvm_signal_msi,
 };
 
+/* werror=stop: pausing waits for the vCPUs, which may wait for the loop (where this is asked
+ * from): the worker does it. */
+static void io_error_pause_job(void *opaque)
+{
+	int r = vm_pause(opaque);
+	if (r < 0 && r != -EALREADY)
+		fprintf(stderr, "minivmm: cannot pause after a disk error: %s\n", strerror(-r));
+}
+
 static void device_request(void *opaque, enum device_request why)
 {
-	vm_request_end(opaque, why == DEVICE_REQUEST_POWEROFF ? VM_END_POWEROFF : VM_END_REBOOT);
+	struct vm *vm = opaque;
+	if (why == DEVICE_REQUEST_PAUSE) {
+		if (worker_submit(vm->worker, io_error_pause_job, vm) < 0)
+			fprintf(stderr, "minivmm: cannot pause after a disk error\n");
+		return;
+	}
+	vm_request_end(vm, why == DEVICE_REQUEST_POWEROFF ? VM_END_POWEROFF : VM_END_REBOOT);
 }
 
 static int open_console(struct vm *vm, char *err, size_t errlen)
