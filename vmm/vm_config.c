@@ -18,11 +18,13 @@ const char vm_config_usage[] =
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"
-    "                   [--sandbox on|off]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
-    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
+    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n"
+    "  --sandbox on|off: seccomp filters on every thread (default on; off for debugging)\n"
+    "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
+    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n";
 
 bool vm_config_name_valid(const char *name)
 {

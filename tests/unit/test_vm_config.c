@@ -199,13 +199,28 @@ static void test_allow_backing_path(void **state)
 	expect_error("run --kernel k --allow-backing-path", "needs a value");
 }
 
+static void test_sandbox(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_false(c.sandbox_off); /* on by default */
+	assert_int_equal(parse(&c, err, "run --kernel k --sandbox off"), 0);
+	assert_true(c.sandbox_off);
+	assert_int_equal(parse(&c, err, "run --sandbox=on --kernel k"), 0);
+	assert_false(c.sandbox_off);
+	expect_error("run --kernel k --sandbox maybe", "bad --sandbox 'maybe' (on or off)");
+	expect_error("run --kernel k --sandbox", "needs a value");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	       cmocka_unit_test(test_all_options),
 	    cmocka_unit_test(test_firmware_boot),      cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_machine_limit),      cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_allow_backing_path),
+	    cmocka_unit_test(test_allow_backing_path), cmocka_unit_test(test_sandbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
