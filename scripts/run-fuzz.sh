@@ -3,7 +3,7 @@
 # prints one line per run: "PASS: fuzz_X: N runs in S s (R/s)" or "FAIL: ..." with the crash file.
 # fuzz_image runs once per image format, seeded with images qemu-img makes now (Debian's qemu-img
 # is the oracle for what a valid image is; libFuzzer mutates from there).  Crash inputs are kept
-# in build/fuzz-crashes/.  Long runs: FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
+# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  Long runs: FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
 set -u
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-10}
@@ -36,7 +36,7 @@ seed_images() {
 run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
 	local bin=$1 label=$2 seeds=$3 corpus log rc runs rate
 	shift 3
-	corpus=$work/corpus-${label//\//-}
+	corpus=build/fuzz-corpus/${label//\//-} # kept: later runs start from what earlier ones found
 	mkdir -p "$corpus"
 	log=$work/${label//\//-}.log
 	env "$@" "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
@@ -53,10 +53,9 @@ run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
 	fi
 }
 
-want() { # is $1 (target or target/format) selected on the command line?
-	[ $# -eq 0 ] && return 0
-	local w=$1
-	shift
+want() { # is $1 (target or target/format) selected on the command line (none: all)?
+	local w=$1 a
+	[ ${#sel[@]} -eq 0 ] && return 0
 	for a in "${sel[@]}"; do [ "$a" = "$w" ] || [ "$a" = "${w%%/*}" ] && return 0; done
 	return 1
 }
@@ -69,9 +68,9 @@ for bin in build/fuzz/fuzz_*; do
 	if [ "$t" = fuzz_image ]; then
 		[ -d "$work/seed-src" ] || seed_images
 		for f in $formats; do
-			want "$t/$f" ${sel[@]+"${sel[@]}"} && run "$bin" "$t/$f" "$work/seeds-$f" FUZZ_FORMAT="$f"
+			want "$t/$f" && run "$bin" "$t/$f" "$work/seeds-$f" FUZZ_FORMAT="$f"
 		done
 	else
-		want "$t" ${sel[@]+"${sel[@]}"} && run "$bin" "$t" ""
+		want "$t" && run "$bin" "$t" ""
 	fi
 done
