@@ -67,6 +67,8 @@ static const struct {
     {"madvise", R_ALL}, /* the balloon, KSM, free() */
     {"mremap", R_ALL},
     {"brk", R_ALL},
+    {"msync", R_CPU_UP},   /* a firmware flash mapped from its file */
+    {"mincore", R_CPU_UP}, /* balloon statistics */
     /* threads and their synchronisation */
     {"futex", R_ALL},
     {"set_robust_list", R_ALL},
@@ -81,6 +83,14 @@ static const struct {
     {"sched_setaffinity", R_CPU_UP},
     {"getcpu", R_CPU_UP},
     {"getrusage", R_CPU_UP}, /* execution cap accounting */
+    {"getpriority", R_CPU_UP},
+    {"setpriority", R_CPU_UP},
+    {"sched_getscheduler", R_CPU_UP},
+    {"sched_setscheduler", R_CPU_UP},
+    {"sched_getparam", R_CPU_UP},
+    {"sched_setparam", R_CPU_UP},
+    {"sched_getattr", R_CPU_UP},
+    {"sched_setattr", R_CPU_UP},
     /* signals within the process (tgkill is limited to our pid below) */
     {"rt_sigreturn", R_ALL},
     {"rt_sigprocmask", R_ALL},
@@ -285,6 +295,8 @@ static int add_conditional(scmp_filter_ctx ctx, unsigned roles)
 	r |= ADD(ctx, "mprotect", SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* Signals only to our own threads, and the SIGSYS handler stays. */
 	r |= ADD(ctx, "tgkill", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
+	r |= ADD(ctx, "rt_tgsigqueueinfo", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
+	r |= ADD(ctx, "rt_sigqueueinfo", SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	r |= ADD(ctx, "rt_sigaction", SCMP_A0(SCMP_CMP_NE, SIGSYS, 0));
 	/* Thread names; stacking a stricter filter (a thread entering its role). */
 	r |= ADD(ctx, "prctl", SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
