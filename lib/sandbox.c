@@ -4,6 +4,7 @@
 #include "lib/sandbox.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -250,6 +251,15 @@ static void sigsys_handler(int sig, siginfo_t *si, void *uctx)
 	(void)sig;
 	(void)uctx;
 	prctl(PR_GET_NAME, tname, 0, 0, 0);
+	/* Where it came from (for addr2line -e minivmm), innermost caller first, without this
+	 * handler and the signal frame: the unwinder was loaded by sandbox_prepare, and
+	 * backtrace_symbols_fd writes without allocating.  The message comes last. */
+	void *frames[10];
+	int nf = backtrace(frames, 10);
+	if (nf > 2) {
+		(void)!write(STDERR_FILENO, "minivmm: sandbox: call stack:\n", 30);
+		backtrace_symbols_fd(frames + 2, nf - 2, STDERR_FILENO);
+	}
 	n = put(msg, n, sizeof(msg), "minivmm: sandbox: forbidden system call ");
 	n = put(msg, n, sizeof(msg), nr >= 0 && nr < NAMES_MAX && names[nr] ? names[nr] : "?");
 	n = put(msg, n, sizeof(msg), " (");
@@ -371,6 +381,8 @@ int sandbox_prepare(char *err, size_t errlen)
 			return r;
 		}
 	}
+	void *frame[1];
+	backtrace(frame, 1); /* loads the unwinder now: the handler may not open files */
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

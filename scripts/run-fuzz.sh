@@ -3,7 +3,8 @@
 # prints one line per run: "PASS: fuzz_X: N runs in S s (R/s)" or "FAIL: ..." with the crash file.
 # fuzz_image runs once per image format, seeded with images qemu-img makes now (Debian's qemu-img
 # is the oracle for what a valid image is; libFuzzer mutates from there).  Crash inputs are kept
-# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  Long runs: FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
+# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  Long runs:
+#   FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
 set -u
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-10}
