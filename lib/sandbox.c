@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Role bits: which roles may make a call. */
@@ -381,8 +382,12 @@ int sandbox_prepare(char *err, size_t errlen)
 			return r;
 		}
 	}
+	/* glibc opens some files lazily, on the first call of a function: do those calls now,
+	 * while files may be opened.  gmtime_r (the RTC, on a vCPU) reads /etc/localtime once;
+	 * backtrace (the SIGSYS handler) loads the unwinder. */
+	tzset();
 	void *frame[1];
-	backtrace(frame, 1); /* loads the unwinder now: the handler may not open files */
+	backtrace(frame, 1);
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -146,6 +147,14 @@ static void do_rw_mmap_and_madvise(void)
 		quit(3);
 	memset(p, 1, 1 << 20);
 	quit(madvise(p, 1 << 20, MADV_DONTNEED) == 0 ? 0 : 4);
+}
+
+/* The RTC converts the time on a vCPU: glibc's first gmtime_r would open /etc/localtime. */
+static void do_gmtime(void)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	quit(gmtime_r(&t, &tm) && tm.tm_year > 100 ? 0 : 3);
 }
 
 static void do_kvm_ioctl(void)
@@ -306,6 +315,7 @@ static void test_what_every_role_needs(void **state)
 	for (int role = 0; role <= SANDBOX_ROLES; role++) {
 		expect_allowed(role, do_rw_mmap_and_madvise);
 		expect_allowed(role, do_thread); /* clone3 refused, glibc falls back to clone */
+		expect_allowed(role, do_gmtime);
 	}
 }
 
