@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -383,9 +384,14 @@ int sandbox_prepare(char *err, size_t errlen)
 		}
 	}
 	/* glibc opens some files lazily, on the first call of a function: do those calls now,
-	 * while files may be opened.  gmtime_r (the RTC, on a vCPU) reads /etc/localtime once;
+	 * while files may be opened (found under the e2e tests).  gmtime_r (the RTC, on a vCPU)
+	 * reads /etc/localtime once;
 	 * backtrace (the SIGSYS handler) loads the unwinder. */
 	tzset();
+	/* malloc asks get_nprocs() (which opens /sys/devices/system/cpu/online) the first time a
+	 * thread needs a new arena past the 8th: give it the limit it would compute (8 per CPU). */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	mallopt(M_ARENA_MAX, (int)(ncpu > 0 && ncpu < 4096 ? ncpu : 1) * 8);
 	void *frame[1];
 	backtrace(frame, 1);
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
