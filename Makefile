@@ -30,7 +30,7 @@ TEST_BINS := $(TEST_SRCS:%.c=build/san/%)
 TLIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TLIB_OBJS := $(TLIB_SRCS:%.c=build/san/%.o)
 
-.PHONY: all clean deps unit check e2e demo bench format tests harness-selftest
+.PHONY: all clean deps unit check e2e demo bench format tests harness-selftest fuzz
 # Keep the sanitizer objects between runs (they are prerequisites of pattern rules only).
 .SECONDARY:
 all: minivmm
@@ -59,6 +59,26 @@ build/san/tests/%: tests/%.c $(SAN_OBJS) $(TLIB_OBJS)
 
 tests: $(TEST_BINS)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c): clang's libFuzzer, with every program object built again by
+# clang with coverage and ASan/UBSan.  `make fuzz` builds them; scripts/run-fuzz.sh runs them.
+FUZZ_CC    := $(shell command -v clang-14 2>/dev/null || echo clang)
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_FLAGS := $(filter-out -O2,$(CFLAGS)) -O1 -Wno-gnu-variable-sized-type-not-at-end $(FUZZ_SAN)
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJS  := $(LIB_SRCS:%.c=build/fuzzobj/%.o) $(TLIB_SRCS:%.c=build/fuzzobj/%.o)
+
+build/fuzzobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CCACHE) $(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS) -lcmocka
+
+fuzz: $(FUZZ_BINS)
+
 # Host-side bench of the disk completion path (bench/completion_loop.c; numbers in README).
 build/completion-loop: bench/completion_loop.c $(filter-out build/rel/vmm/main.o,$(REL_OBJS))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -82,7 +102,7 @@ harness-selftest:
 
 # README command 2: the whole suite.
 check: deps
-	$(MAKE) -j$(NPROC) minivmm tests
+	$(MAKE) -j$(NPROC) minivmm tests fuzz
 	scripts/run-tests.sh all
 
 # README command 1: boot a guest to a shell.
@@ -100,4 +120,4 @@ format:
 clean:
 	rm -rf build minivmm
 
--include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TLIB_OBJS:.o=.d)
+-include $(REL_OBJS:.o=.d) $(SAN_OBJS:.o=.d) $(TLIB_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

@@ -14,6 +14,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpus.h"
+#include "lib/sandbox.h"
 #include "cpu/vcpu.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -119,6 +120,7 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	sandbox_enter(SANDBOX_VCPU); /* a no-op until the VM is set up (lib/sandbox.h) */
 
 	while (checkpoint(c, s)) {
 		int r = c->ops->run(s->v);

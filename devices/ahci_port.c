@@ -84,6 +84,7 @@ void ahci_port_quiesce(struct ahci_port *p)
 	if (p->x.active)
 		ahci_cmd_device_reset(p); /* the ATA layer drops the command's later completions */
 	p->quiescing++;
+	disk_release_stopped(p->disk); /* werror=stop: a parked write fails now, or never ends */
 	/* Until the block layer has finished every request, data may still land in guest RAM.
 	 * Both kinds of completion (NCQ slots and the ATA layer's requests) signal p->drained when
 	 * their count reaches 0. */

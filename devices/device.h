@@ -47,6 +47,7 @@ enum device_request {
 	DEVICE_REQUEST_POWEROFF, /* ACPI S5 */
 	DEVICE_REQUEST_RESET,	 /* 0xCF9, i8042 0xFE: the VM reboots or ends, per --reboot */
 	DEVICE_REQUEST_NO_BOOT,	 /* firmware found nothing to boot: the VM ends, exit 1 */
+	DEVICE_REQUEST_PAUSE,	 /* werror=stop: pause the guest until `control NAME resume` */
 };
 
 /* Interrupt delivery into the guest (the VM wires these to KVM). */

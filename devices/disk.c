@@ -145,6 +145,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	d->media = cfg->media;
 	d->mode = cfg->mode;
 	d->cache = cfg->cache;
+	d->werror = cfg->werror;
 	d->bus = cfg->bus;
 	d->controller = cfg->controller;
 	d->index = index;
@@ -265,4 +266,10 @@ void disk_medium_close(struct disk_medium *m)
 	}
 	free(m->path);
 	memset(m, 0, sizeof(*m));
+}
+
+void disk_release_stopped(struct disk *d)
+{
+	if (d && d->aio)
+		block_aio_release_stopped(d->aio);
 }

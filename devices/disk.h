@@ -41,6 +41,9 @@ enum disk_cache {
 	DISK_CACHE_UNSAFE,	  /* page cache, guest flushes ignored */
 };
 enum disk_media { DISK_MEDIA_HDD = 0, DISK_MEDIA_CDROM };
+/* What a failed write (ENOSPC, EIO) does: the guest gets the device's error status, or the VM
+ * pauses until `control NAME resume` retries it (storage/block_aio.h: stop on error). */
+enum disk_werror { DISK_WERROR_REPORT = 0, DISK_WERROR_STOP };
 
 struct disk_config {
 	char *path;   /* malloc'ed */
@@ -51,6 +54,7 @@ struct disk_config {
 	enum disk_media media;
 	unsigned controller; /* bus=nvme: controller=nvmeN (default 0) */
 	bool controller_given;
+	enum disk_werror werror;
 };
 
 /* Parse one --disk (media HDD) or --cdrom (media CDROM) argument. On error returns -EINVAL with a
@@ -84,6 +88,7 @@ struct disk {
 	 */
 	char fw_path[80];
 	unsigned controller; /* from disk_config: which controller of its bus (bus=nvme) */
+	enum disk_werror werror;
 };
 
 /* Open the image of cfg (CD-ROM: read-only; path may be NULL for an empty drive) with its aio
@@ -99,6 +104,9 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen);
 /* Waits for the requests in flight (their callbacks run), then frees everything. */
 void disk_close(struct disk *d);
+/* werror=stop: complete the failed writes waiting for a resume with their error (before a wait
+ * for requests in flight: a reset or the end must not wait for a resume that may never come). */
+void disk_release_stopped(struct disk *d);
 
 /* CD-ROM media change in three steps, so that the swap itself can run under the controller's lock
  * while opening and draining (which may block and run callbacks) run outside it:

@@ -54,7 +54,14 @@ static int disk_config_controller(const char *val, const char *opt, struct disk_
 static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen,
 			    char *err, size_t errlen)
 {
-	enum { SEEN_MODE = 1, SEEN_BUS = 2, SEEN_FORMAT = 4, SEEN_CACHE = 8, SEEN_CONTROLLER = 16 };
+	enum {
+		SEEN_MODE = 1,
+		SEEN_BUS = 2,
+		SEEN_FORMAT = 4,
+		SEEN_CACHE = 8,
+		SEEN_CONTROLLER = 16,
+		SEEN_WERROR = 32
+	};
 	bool cdrom = cfg->media == DISK_MEDIA_CDROM;
 	char *eq = strchr(word, '=');
 	unsigned bit;
@@ -115,6 +122,14 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 			if (disk_config_controller(val, opt, cfg, err, errlen) < 0)
 				return -EINVAL;
 			bit = SEEN_CONTROLLER;
+		} else if (!strcmp(word, "werror") && !cdrom) {
+			if (strcmp(val, "report") && strcmp(val, "stop")) {
+				snprintf(err, errlen, "%s: unknown werror '%s' (report, stop)", opt,
+					 val);
+				return -EINVAL;
+			}
+			bit = SEEN_WERROR;
+			cfg->werror = strcmp(val, "stop") ? DISK_WERROR_REPORT : DISK_WERROR_STOP;
 		} else {
 			goto bad_key;
 		}

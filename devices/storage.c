@@ -107,11 +107,26 @@ static void disk_ready(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&w->s->lock);
 }
 
-/* Watch the disk's current aio context (none without a medium).  Loop thread, or loop stopped. */
+/* werror=stop: on the loop thread, after block_aio_complete parked a failed write. */
+static void disk_stopped(void *opaque)
+{
+	struct disk_watch *w = opaque;
+	fprintf(stderr,
+		"minivmm: %s: a write failed (no space, or an I/O error): pausing the VM "
+		"(werror=stop); free space, then `minivmm control NAME resume` retries it\n",
+		w->d->path ? w->d->path : "disk");
+	if (w->s->env.io_error_pause)
+		w->s->env.io_error_pause(w->s->env.pause_opaque);
+}
+
+/* Watch the disk's current aio context (none without a medium).  Loop thread, or loop stopped.
+ * Every new context (a snapshot layer, a medium) gets the disk's werror policy here. */
 static int watch_disk(struct disk_watch *w)
 {
 	if (!w->d->aio)
 		return 0;
+	if (w->d->werror == DISK_WERROR_STOP)
+		block_aio_set_stop_on_error(w->d->aio, disk_stopped, w);
 	return event_loop_add_fd(w->s->loop, block_aio_fd(w->d->aio), EPOLLIN, disk_ready, w,
 				 &w->src);
 }
@@ -224,6 +239,8 @@ void storage_destroy(struct storage *s)
 		unwatch_disk(&s->watch[i]);
 	if (s->own_loop)
 		event_loop_destroy(s->loop);
+	for (unsigned i = 0; i < s->ndisks; i++)
+		disk_release_stopped(s->disks[i]);
 	/* Let every request in flight finish while its controller still exists: each wait ends
 	 * with a completion, whose callback runs here. */
 	for (unsigned i = 0; i < s->ndisks; i++)
@@ -334,8 +351,20 @@ static unsigned storage_pending(struct storage *s)
 	return n;
 }
 
+unsigned storage_retry_stopped(struct storage *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; s && i < s->ndisks; i++)
+		if (s->disks[i]->aio)
+			n += block_aio_retry_stopped(s->disks[i]->aio);
+	return n;
+}
+
 int storage_drain(struct storage *s, char *err, size_t errlen)
 {
+	/* Writes waiting for a resume (werror=stop) would never drain: they fail now. */
+	for (unsigned i = 0; i < s->ndisks; i++)
+		disk_release_stopped(s->disks[i]);
 	if (event_loop_on_thread(s->loop)) {
 		snprintf(err, errlen, "storage: cannot wait for disk requests on the event loop");
 		return -EDEADLK;
@@ -452,6 +481,12 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 
 /* ---- storage as a machine device ---- */
 
+static void storage_io_error_pause(void *opaque)
+{
+	struct device_env *env = opaque;
+	env->request(env->opaque, DEVICE_REQUEST_PAUSE);
+}
+
 static int storage_device_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
 	struct storage_env senv = {.pci = env->pci,
@@ -460,7 +495,9 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 				   .set_irq = env->irq->set_irq,
 				   .irq_opaque = env->opaque,
 				   .loop = env->loop,
-				   .ncpus = env->cfg->cpus};
+				   .ncpus = env->cfg->cpus,
+				   .io_error_pause = storage_io_error_pause,
+				   .pause_opaque = env};
 	struct storage *s;
 	/* storage_create's messages name the image and the problem: they pass through. */
 	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);

@@ -38,6 +38,9 @@ struct storage_env {
 	void *irq_opaque;
 	struct event_loop *loop; /* NULL: storage runs a loop of its own on an I/O thread */
 	unsigned ncpus;		 /* vCPUs: virtio-blk gives each its own request queue */
+	/* werror=stop: a disk's write failed; the VM should pause (any thread; NULL: nothing). */
+	void (*io_error_pause)(void *opaque);
+	void *pause_opaque;
 };
 
 struct storage_controller {
@@ -97,6 +100,9 @@ void storage_reset(struct storage *s);
 int storage_quiesce(struct storage *s, char *err, size_t errlen);
 int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
 			  unsigned n, char *err, size_t errlen);
+
+/* werror=stop: submit again the writes that waited for a resume; how many. */
+unsigned storage_retry_stopped(struct storage *s);
 
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
 int storage_register_verbs(struct storage *s, const struct device_env *env, char *err,

@@ -1,5 +1,6 @@
 /* The job thread (see worker.h): a queue under a mutex, a condition variable to wait on. */
 #include "lib/worker.h"
+#include "lib/sandbox.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@ static void *worker_main(void *arg)
 		if (!w->head)
 			w->tail = &w->head;
 		pthread_mutex_unlock(&w->lock);
+		sandbox_enter(SANDBOX_WORKER); /* once the VM is set up (lib/sandbox.h) */
 		j->fn(j->opaque);
 		free(j);
 		pthread_mutex_lock(&w->lock);

@@ -3,7 +3,8 @@
 #   scripts/run-tests.sh unit   cmocka programs (build/san/tests/*/test_*) and shell tests (tests/*/test_*.sh)
 #   scripts/run-tests.sh e2e    guests booted under minivmm (guest-tests/run-e2e.sh) and the nested
 #                               harness's self-test (guest-tests/selftest/run.sh)
-#   scripts/run-tests.sh all    both
+#   scripts/run-tests.sh fuzz   a short run of every libFuzzer target (scripts/run-fuzz.sh; `make fuzz`)
+#   scripts/run-tests.sh all    all three
 # Shell tests report each case on a line "PASS: name" or "FAIL: name"; a script that exits non-zero
 # without a FAIL line counts as one failure.  cmocka programs are counted by their own summary lines.
 set -u
@@ -53,6 +54,9 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 	for t in $(ls tests/*/test_*.sh 2>/dev/null | sort); do
 		run_one lines "./$t"
 	done
+fi
+if [ "$what" = fuzz ] || [ "$what" = all ]; then
+	run_one lines ./scripts/run-fuzz.sh
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
 	if [ -x guest-tests/run-e2e.sh ]; then

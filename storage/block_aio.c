@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sandbox.h"
 #include "storage/block.h"
+#include "storage/block_fault.h"
 #include "storage/block_aio_impl.h"
 
 #define BLOCK_AIO_DEFAULT_THREADS 8 /* block-bench: 4 KiB qd32 scales to ~8 workers */
@@ -124,6 +126,7 @@ static void *block_aio_worker(void *arg)
 		if (!ctx->work_head)
 			ctx->work_tail = NULL;
 		pthread_mutex_unlock(&ctx->lock);
+		sandbox_enter(SANDBOX_IO); /* once the VM is set up (lib/sandbox.h) */
 		block_aio_finish(ctx, req, block_aio_execute(ctx, req));
 		pthread_mutex_lock(&ctx->lock);
 	}
@@ -227,6 +230,7 @@ void block_aio_close(struct block_aio_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	block_aio_release_stopped(ctx); /* nobody will retry them now */
 	while (block_aio_pending(ctx))
 		block_aio_poll(ctx, -1);
 	block_aio_pool_stop(ctx);
@@ -326,14 +330,22 @@ int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 		return ret;
 	req->done = 0;
 	req->ret = 0;
+	req->released = false;
 	atomic_fetch_add(&ctx->pending, 1);
 	if (req->op == BLOCK_AIO_FLUSH)
 		atomic_fetch_add(&ctx->flushes, 1);
+	if ((ret = block_fault_injected(req->op != BLOCK_AIO_READ)) < 0) {
+		block_aio_finish(ctx, req, ret); /* tests only: storage/block_fault.h */
+		return 0;
+	}
 	if (ctx->uring && block_aio_uring_submit(ctx, req) == 0)
 		return 0;
 	block_aio_pool_queue(ctx, req);
 	return 0;
 }
+
+static bool block_aio_should_stop(const struct block_aio_ctx *ctx, const struct block_aio_req *req);
+static void park(struct block_aio_ctx *ctx, struct block_aio_req *req);
 
 int block_aio_complete(struct block_aio_ctx *ctx)
 {
@@ -358,14 +370,99 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 	ctx->done_head = ctx->done_tail = NULL;
 	pthread_mutex_unlock(&ctx->done_lock);
 
+	bool parked = false;
 	while ((req = list)) {
 		list = req->next;
 		req->next = NULL;
+		if (block_aio_should_stop(ctx, req)) {
+			park(ctx, req);
+			parked = true;
+			continue;
+		}
 		atomic_fetch_sub(&ctx->pending, 1);
 		req->cb(req, req->ret);
 		n++;
 	}
 	block_aio_unplug(ctx);
+	if (parked)
+		ctx->stopped(ctx->stopped_opaque);
+	return n;
+}
+
+/* ---- werror=stop ---- */
+
+static bool block_aio_should_stop(const struct block_aio_ctx *ctx, const struct block_aio_req *req)
+{
+	return ctx->stopped && !req->released && req->op != BLOCK_AIO_READ &&
+	       (req->ret == -ENOSPC || req->ret == -EIO || req->ret == -EDQUOT);
+}
+
+static void park(struct block_aio_ctx *ctx, struct block_aio_req *req)
+{
+	pthread_mutex_lock(&ctx->done_lock);
+	if (ctx->stopped_tail)
+		ctx->stopped_tail->next = req;
+	else
+		ctx->stopped_head = req;
+	ctx->stopped_tail = req;
+	pthread_mutex_unlock(&ctx->done_lock);
+}
+
+void block_aio_set_stop_on_error(struct block_aio_ctx *ctx, void (*stopped)(void *opaque),
+				 void *opaque)
+{
+	ctx->stopped = stopped;
+	ctx->stopped_opaque = opaque;
+}
+
+static struct block_aio_req *take_stopped(struct block_aio_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->done_lock);
+	struct block_aio_req *list = ctx->stopped_head;
+	ctx->stopped_head = ctx->stopped_tail = NULL;
+	pthread_mutex_unlock(&ctx->done_lock);
+	return list;
+}
+
+unsigned block_aio_retry_stopped(struct block_aio_ctx *ctx)
+{
+	struct block_aio_req *req, *list = take_stopped(ctx);
+	unsigned n = 0;
+
+	while ((req = list)) {
+		list = req->next;
+		req->done = 0; /* the whole request again: what was written is written again */
+		req->ret = 0;
+		if (!ctx->uring || block_aio_uring_submit(ctx, req) != 0)
+			block_aio_pool_queue(ctx, req);
+		n++;
+	}
+	return n;
+}
+
+unsigned block_aio_release_stopped(struct block_aio_ctx *ctx)
+{
+	struct block_aio_req *req, *list = take_stopped(ctx);
+	unsigned n = 0;
+
+	/* Back through the done list with their error: the callbacks run where completions
+	 * always run, and these are not parked again. */
+	while ((req = list)) {
+		list = req->next;
+		req->released = true;
+		block_aio_finish(ctx, req, req->ret);
+		n++;
+	}
+	return n;
+}
+
+unsigned block_aio_stopped_count(struct block_aio_ctx *ctx)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&ctx->done_lock);
+	for (struct block_aio_req *r = ctx->stopped_head; r; r = r->next)
+		n++;
+	pthread_mutex_unlock(&ctx->done_lock);
 	return n;
 }
 
@@ -384,7 +481,8 @@ int block_aio_poll(struct block_aio_ctx *ctx, int timeout_ms)
 
 	for (;;) {
 		int n = block_aio_complete(ctx);
-		if (n || !block_aio_pending(ctx))
+		/* Writes parked by werror=stop wait for a retry, not for us. */
+		if (n || block_aio_pending(ctx) <= block_aio_stopped_count(ctx))
 			return n;
 		int wait = -1;
 		if (deadline >= 0) {

@@ -62,6 +62,7 @@ struct block_aio_req {
 	uint64_t done; /* bytes already transferred (short io_uring transfers) */
 	uint64_t host; /* io_uring: offset in the image file */
 	bool mapped;   /* io_uring: holds a driver mapping (aio_map) until it completes */
+	bool released; /* werror=stop: completed with its error, never parked again */
 };
 
 enum block_aio_engine {
@@ -100,10 +101,23 @@ int block_aio_fd(const struct block_aio_ctx *ctx);
 /* Run the callbacks of every finished request; returns how many ran. Never blocks. */
 int block_aio_complete(struct block_aio_ctx *ctx);
 /* Wait up to timeout_ms (-1: forever) for at least one completion and run every finished one;
- * returns how many ran (0: timed out, or nothing was pending). */
+ * returns how many ran (0: timed out, or nothing was pending but parked writes). */
 int block_aio_poll(struct block_aio_ctx *ctx, int timeout_ms);
 /* Submitted requests whose callbacks have not run yet. */
 unsigned block_aio_pending(const struct block_aio_ctx *ctx);
+/* werror=stop: a WRITE, WRITE_ZEROES, DISCARD or FLUSH that fails with -ENOSPC or -EIO does not
+ * complete; it waits (still pending), and block_aio_complete calls stopped(opaque) once per batch
+ * that parked requests, on its thread.  The VMM pauses the guest; then
+ * block_aio_retry_stopped submits them again (space came back), or block_aio_release_stopped
+ * completes them with their error (a reset or the end must not wait for them).  NULL: report
+ * errors (the default). */
+void block_aio_set_stop_on_error(struct block_aio_ctx *ctx, void (*stopped)(void *opaque),
+				 void *opaque);
+/* Both return how many requests they moved. */
+unsigned block_aio_retry_stopped(struct block_aio_ctx *ctx);
+unsigned block_aio_release_stopped(struct block_aio_ctx *ctx);
+unsigned block_aio_stopped_count(struct block_aio_ctx *ctx);
+
 /* FLUSH requests accepted since the context was opened (lets device tests see that a controller
  * flushed, e.g. for a FUA write). */
 unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);

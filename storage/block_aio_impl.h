@@ -33,6 +33,12 @@ struct block_aio_ctx {
 	struct block_aio_req *done_head, *done_tail;
 
 	struct block_aio_uring *uring; /* NULL with the threads engine */
+
+	/* werror=stop (block_aio_set_stop_on_error): writes that failed with ENOSPC or EIO wait
+	 * here, still pending, until retried or released (under done_lock). */
+	void (*stopped)(void *opaque);
+	void *stopped_opaque;
+	struct block_aio_req *stopped_head, *stopped_tail;
 };
 
 /* Request length in bytes (iov for READ/WRITE, len otherwise). */

@@ -134,6 +134,9 @@ static int run_main(int argc, char **argv)
 		fprintf(stderr, "minivmm: %s\n", err);
 		return 2;
 	}
+	const char *sandbox_env = getenv("MINIVMM_SANDBOX");
+	if (sandbox_env && !strcmp(sandbox_env, "off"))
+		cfg.sandbox_off = true;
 	if (!cfg.help && cfg.name_auto && pick_default_name(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "minivmm: %s\n", err);
 		vm_config_free(&cfg);

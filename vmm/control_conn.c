@@ -5,6 +5,8 @@
  * they wait.  Its requests run on the server's worker one at a time (the next line waits for the
  * reply to the previous one), so a slow verb never holds up the event loop.  A line over
  * CONTROL_LINE_MAX gets an error reply and is skipped to its newline; the connection survives it.
+ * A line left incomplete for control_request_timeout_ms (while none of the connection's requests
+ * is on the worker) gets an error reply and the connection is closed.
  */
 #include <errno.h>
 #include <sys/epoll.h>
@@ -16,6 +18,8 @@
 
 #include "vmm/control_internal.h"
 
+unsigned control_request_timeout_ms = 10000;
+
 #define OUT_HIGH (256 * 1024)
 #define IN_CAP (CONTROL_LINE_MAX + 1) /* a full line plus its newline */
 
@@ -23,6 +27,7 @@ void control_conn_close(struct control_conn *c)
 {
 	unsigned gen = c->gen + 1;
 	struct control_server *owner = c->owner;
+	event_source_remove(c->deadline);
 	event_source_remove(c->src); /* before close: epoll forgets the fd */
 	close(c->fd);
 	free(c->in);
@@ -162,6 +167,52 @@ static bool conn_finished(const struct control_conn *c)
 	       (c->discarding || !c->in_len || !memchr(c->in, '\n', c->in_len));
 }
 
+/* Part of a request line is waiting for the rest (not counting a line the worker will see next). */
+static bool conn_partial(const struct control_conn *c)
+{
+	return !c->busy && !c->rd_closed &&
+	       (c->discarding || (c->in_len && !memchr(c->in, '\n', c->in_len)));
+}
+
+static void deadline_expired(void *opaque, uint32_t events)
+{
+	struct control_conn *c = opaque;
+	char msg[96];
+
+	(void)events;
+	if (!conn_partial(c)) { /* completed just as the timer fired */
+		c->deadline_armed = false;
+		return;
+	}
+	snprintf(msg, sizeof(msg), "request not completed within %u ms: closing",
+		 control_request_timeout_ms);
+	if (conn_queue(c, control_reply_error(NULL, msg)) == 0)
+		control_conn_flush(c); /* best effort: the client may not be reading */
+	control_conn_close(c);
+}
+
+/* Arm the deadline when a line starts, disarm it when none is pending; 0 or -errno. */
+static int deadline_update(struct control_server *srv, struct control_conn *c)
+{
+	bool want = conn_partial(c);
+	int ret;
+
+	if (want == c->deadline_armed)
+		return 0;
+	if (!c->deadline) {
+		ret = event_loop_add_timer(control_server_loop(srv), 0, 0, deadline_expired, c,
+					   &c->deadline);
+		if (ret < 0) {
+			c->deadline = NULL;
+			return ret;
+		}
+	}
+	ret = event_timer_arm(c->deadline, want ? control_request_timeout_ms * 1000000ull : 0, 0);
+	if (ret == 0)
+		c->deadline_armed = want;
+	return ret;
+}
+
 void control_conn_event(struct control_server *srv, struct control_conn *c, uint32_t events)
 {
 	int ret = 0;
@@ -187,7 +238,8 @@ void control_conn_event(struct control_server *srv, struct control_conn *c, uint
 		control_conn_close(c);
 		return;
 	}
-	if (c->src && event_source_set_events(c->src, conn_events(c)) < 0)
+	if ((c->src && event_source_set_events(c->src, conn_events(c)) < 0) ||
+	    deadline_update(srv, c) < 0)
 		control_conn_close(c);
 }
 

@@ -22,6 +22,10 @@
 #define CONTROL_REPLY_MAX (16 << 20) /* longest reply line the client accepts */
 #define CONTROL_MAX_CONNECTIONS 32
 #define CONTROL_ERR_LEN 256
+/* A request line must be complete this long after its first byte arrived (the worker's time on
+ * earlier requests not counted), or the connection gets an error and is closed: a client that
+ * trickles bytes cannot hold one of the CONTROL_MAX_CONNECTIONS slots for ever.  Tests lower it. */
+extern unsigned control_request_timeout_ms;
 
 /* VM names: [A-Za-z0-9._-]{1,64}, not starting with '.'; verbs: [A-Za-z0-9_-]{1,32}. */
 int control_name_valid(const char *name);
@@ -83,6 +87,8 @@ struct control_conn {
 	char *in;
 	size_t in_len;
 	int discarding; /* inside an over-long line: drop bytes up to the next newline */
+	struct event_source *deadline; /* armed while a request line is incomplete */
+	bool deadline_armed;
 	int rd_closed;
 	char *out;
 	size_t out_len, out_off, out_cap;
@@ -95,6 +101,7 @@ void control_conn_reply(struct control_server *srv, struct control_conn *c, char
 int control_conn_flush(struct control_conn *c);
 void control_conn_close(struct control_conn *c); /* frees the buffers, marks the slot free */
 int control_server_stopping(struct control_server *srv); /* a handler stopped the server */
+struct event_loop *control_server_loop(struct control_server *srv);
 /* Hand a request line to the worker (control_server.c); the reply comes back through
  * control_conn_reply on the loop thread. 0, or -ENOMEM. */
 int control_server_dispatch(struct control_server *srv, struct control_conn *c, const char *line,

@@ -518,6 +518,11 @@ int control_server_start(const char *name, struct control_server **out, char *er
 	return control_server_start_on(name, NULL, NULL, out, err, errlen);
 }
 
+struct event_loop *control_server_loop(struct control_server *srv)
+{
+	return srv->loop;
+}
+
 int control_server_stopping(struct control_server *srv)
 {
 	pthread_mutex_lock(&srv->lock);

@@ -16,7 +16,9 @@
 #include "cpu/cpus.h"
 #include "devices/acpi.h"
 #include "devices/pci.h"
+#include "devices/storage.h"
 #include "lib/event_loop.h"
+#include "lib/sandbox.h"
 #include "lib/worker.h"
 #include "memory/e820.h"
 #include "vmm/vm.h"
@@ -291,6 +293,10 @@ int vm_pause(struct vm *vm)
 
 int vm_resume(struct vm *vm)
 {
+	/* werror=stop: the writes that failed are tried again before the guest runs on (failing
+	 * again, they pause it again). */
+	if (vm_storage(vm))
+		storage_retry_stopped(vm_storage(vm));
 	return cpus_resume(vm->cpus);
 }
 
@@ -304,14 +310,32 @@ unsigned vm_vcpu_count(struct vm *vm)
 	return cpus_count_present(vm->cpus);
 }
 
+/* The set-up is over: every thread goes under the seccomp filter before the guest runs a single
+ * instruction; the vCPU threads narrow to their role as they start, this thread to the loop's
+ * once it has started them (lib/sandbox.h). */
+static int vm_sandbox_start(struct vm *vm)
+{
+	char err[256];
+	if (vm->cfg->sandbox_off)
+		return 0;
+	if (sandbox_prepare(err, sizeof(err)) < 0 || sandbox_start(err, sizeof(err)) < 0) {
+		fprintf(stderr, "minivmm: %s (--sandbox off runs without it)\n", err);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int vm_run(struct vm *vm)
 {
 	vm->started = time(NULL);
+	if (vm_sandbox_start(vm) < 0)
+		return 1;
 	int r = cpus_start(vm->cpus);
 	if (r < 0) {
 		fprintf(stderr, "minivmm: cannot start vCPU threads: %s\n", strerror(-r));
 		vm_request_end(vm, VM_END_ERROR);
 	}
+	sandbox_enter(SANDBOX_LOOP);
 	vm_main_loop(vm); /* until vm_shutdown_job has stopped the vCPUs */
 	switch (vm->end) {
 	case VM_END_POWEROFF:

@@ -29,7 +29,10 @@ const char vm_config_usage[] =
     "  Without --kernel, firmware (SeaBIOS; OVMF with --firmware efi) boots what is installed on\n"
     "  the disks.\n"
     "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n"
-    "  [--nic switch=NAME[,mac=MAC][,vlan=N] | --nic tap=TAPNAME[,mac=MAC]]... virtio-net NICs\n";
+    "  [--nic switch=NAME[,mac=MAC][,vlan=N] | --nic tap=TAPNAME[,mac=MAC]]... virtio-net NICs\n"
+    "  --sandbox on|off: seccomp filters on every thread (default on; off for debugging)\n"
+    "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
+    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -57,6 +60,17 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+/* --sandbox on|off: off (for debugging) runs without the seccomp filters (lib/sandbox.h). */
+static int parse_sandbox(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!strcmp(val, "on") || !strcmp(val, "off")) {
+		cfg->sandbox_off = !strcmp(val, "off");
+		return 0;
+	}
+	snprintf(err, errlen, "run: bad --sandbox '%.40s' (on or off)", val);
+	return -EINVAL;
 }
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
@@ -440,6 +454,7 @@ static const struct run_option {
     {"--pagefusion", parse_pagefusion, false},
     {"--free-page-reporting", parse_free_page_reporting, false},
     {"--nic", opt_nic, false},
+    {"--sandbox", parse_sandbox, false},
 };
 
 static const struct run_option *run_option_find(const char *arg, const char **val)

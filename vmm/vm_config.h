@@ -50,6 +50,7 @@ struct vm_config {
 	/* --nic in order (devices/virtio/net/nic_config.h); vmm fills in switch_path */
 	struct nic_config nics[NIC_MAX];
 	unsigned nnics;
+	bool sandbox_off; /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "devices/acpi_pm.h"
 #include "devices/device.h"
+#include "lib/sandbox.h"
 #include "vmm/control.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/vm.h"
@@ -56,6 +59,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 			 json_object_new_string(vm->cfg->firmware_file	? vm->cfg->firmware_file
 						: vm->cfg->firmware_efi ? FIRMWARE_DEFAULT_OVMF_CODE
 									: FIRMWARE_DEFAULT_BIOS));
+	r |= add(result, "sandbox", json_object_new_string(sandbox_started() ? "on" : "off"));
 	r |= add(result, "uptime_s",
 		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
 	if (r) {
@@ -123,6 +127,19 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 	return 0;
 }
 
+/* Test only (registered with MINIVMM_SANDBOX_PROBE=1): makes a call no role allows, as a
+ * compromised thread would.  Under the sandbox the VMM stops with a message naming it; without,
+ * setuid to the current uid changes nothing. */
+static int verb_sandbox_probe(void *opaque, struct json_object *args, struct json_object *result,
+			      char *err, size_t errlen)
+{
+	(void)opaque;
+	if (no_args(args, "sandbox-probe", err, errlen))
+		return -EINVAL;
+	long r = syscall(SYS_setuid, geteuid());
+	return add(result, "setuid", json_object_new_int(r < 0 ? -errno : 0));
+}
+
 int vm_control_start(struct vm *vm, char *err, size_t errlen)
 {
 	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control, err,
@@ -153,6 +170,13 @@ int vm_control_register(struct vm *vm, char *err, size_t errlen)
 	}
 	if (vm_storage(vm) && (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)
 		return r;
+	const char *probe = getenv("MINIVMM_SANDBOX_PROBE");
+	if (probe && !strcmp(probe, "1") &&
+	    (r = control_register_verb(vm->control, "sandbox-probe", "sandbox-probe",
+				       verb_sandbox_probe, vm)) < 0) {
+		snprintf(err, errlen, "control verb sandbox-probe: %s", strerror(-r));
+		return r;
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "vmm/vm_state.h"
 #include "vmm/vm_internal.h"
 #include "lib/event_loop.h"
+#include "lib/worker.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -37,14 +38,29 @@ static const struct device_irq_ops kvm_line_ops = {
     .signal_msi = kvm_signal_msi,
 };
 
+/* werror=stop: pausing waits for the vCPUs, which may wait for the loop (where this is asked
+ * from): the worker does it. */
+static void io_error_pause_job(void *opaque)
+{
+	int r = vm_pause(opaque);
+	if (r < 0 && r != -EALREADY)
+		fprintf(stderr, "minivmm: cannot pause after a disk error: %s\n", strerror(-r));
+}
+
 static void device_request(void *opaque, enum device_request why)
 {
+	struct vm *vm = opaque;
 	static const enum vm_end map[] = {
 	    [DEVICE_REQUEST_POWEROFF] = VM_END_POWEROFF,
 	    [DEVICE_REQUEST_RESET] = VM_END_REBOOT,
 	    [DEVICE_REQUEST_NO_BOOT] = VM_END_NO_BOOT,
 	};
-	vm_request_end(opaque, map[why]);
+	if (why == DEVICE_REQUEST_PAUSE) {
+		if (worker_submit(vm->worker, io_error_pause_job, vm) < 0)
+			fprintf(stderr, "minivmm: cannot pause after a disk error\n");
+		return;
+	}
+	vm_request_end(vm, map[why]);
 }
 
 static int open_console(struct vm *vm, char *err, size_t errlen)

@@ -19,6 +19,7 @@
 
 #include "storage/block.h"
 #include "storage/block_aio.h"
+#include "storage/block_fault.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -749,6 +750,92 @@ static void test_uring_qcow2(void **state)
 				 0x7779);
 }
 
+/* werror=stop: failed writes wait (pending, no callback), the owner hears of it once per batch,
+ * and are retried or released; reads never wait.  Faults come from the test hook
+ * (storage/block_fault.h). */
+static int stops;
+static void on_stop(void *opaque)
+{
+	(void)opaque;
+	stops++;
+}
+
+static void test_stop_on_error(void **state)
+{
+	struct block_device *bs = open_raw("werror.raw", 0);
+	struct block_aio_ctx *ctx;
+	static uint8_t buf[BLK], back[BLK];
+	struct iovec iov = {buf, BLK}, riov = {back, BLK};
+	char flag[4096];
+
+	(void)state;
+	snprintf(flag, sizeof(flag), "%s", test_path("enospc-now"));
+	setenv("MINIVMM_TEST_ENOSPC_WHILE", flag, 1);
+	block_fault_reload();
+	for (int engine = BLOCK_AIO_ENGINE_THREADS; engine <= BLOCK_AIO_ENGINE_URING; engine++) {
+		struct block_aio_config c = {.engine = engine};
+		if (block_aio_open(bs, &c, &ctx) < 0)
+			continue;
+		struct block_aio_req w = {
+		    .op = BLOCK_AIO_WRITE, .offset = BLK, .iov = &iov, .iovcnt = 1, .cb = count_cb};
+		struct block_aio_req r = {
+		    .op = BLOCK_AIO_READ, .offset = BLK, .iov = &riov, .iovcnt = 1, .cb = count_cb};
+		memset(buf, 0x40 + engine, BLK);
+		cb_count = 0;
+		stops = 0;
+		/* Without the policy the error reaches the callback. */
+		close(open(flag, O_CREAT | O_WRONLY, 0600));
+		assert_int_equal(block_aio_submit(ctx, &w), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 1);
+		assert_int_equal(cb_last, -ENOSPC);
+		/* With it, the write waits and the owner is told; a read goes through. */
+		block_aio_set_stop_on_error(ctx, on_stop, NULL);
+		assert_int_equal(block_aio_submit(ctx, &w), 0);
+		block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 1);
+		assert_int_equal(stops, 1);
+		assert_int_equal(block_aio_stopped_count(ctx), 1);
+		assert_int_equal(block_aio_pending(ctx), 1);
+		assert_int_equal(block_aio_submit(ctx, &r), 0);
+		while (block_aio_pending(ctx) > 1)
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 2);
+		assert_int_equal(cb_last, 0);
+		/* Space is back: the retry writes the data, and the callback sees success. */
+		unlink(flag);
+		assert_int_equal(block_aio_retry_stopped(ctx), 1);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 3);
+		assert_int_equal(cb_last, 0);
+		assert_int_equal(block_pread(bs, BLK, back, BLK), 0);
+		assert_memory_equal(back, buf, BLK);
+		/* Released instead (a reset): the callback gets the error, and it is not parked
+		 * again. */
+		close(open(flag, O_CREAT | O_WRONLY, 0600));
+		assert_int_equal(block_aio_submit(ctx, &w), 0);
+		block_aio_poll(ctx, 10000);
+		assert_int_equal(stops, 2);
+		assert_int_equal(block_aio_release_stopped(ctx), 1);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 4);
+		assert_int_equal(cb_last, -ENOSPC);
+		assert_int_equal(stops, 2);
+		/* Closing with a parked write completes it (with its error) instead of hanging. */
+		assert_int_equal(block_aio_submit(ctx, &w), 0);
+		block_aio_poll(ctx, 10000);
+		unlink(flag);
+		block_aio_close(ctx);
+		assert_int_equal(cb_count, 5);
+	}
+	unsetenv("MINIVMM_TEST_ENOSPC_WHILE");
+	block_fault_reload();
+	block_close(bs);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -767,6 +854,7 @@ int main(void)
 	    cmocka_unit_test(test_submit_errors_and_failed_io),
 	    cmocka_unit_test(test_uring_short_read),
 	    cmocka_unit_test(test_close_drains),
+	    cmocka_unit_test(test_stop_on_error),
 	    cmocka_unit_test(test_probed_raw_guard),
 	    cmocka_unit_test(test_uring_plug_batches),
 	    cmocka_unit_test(test_uring_callbacks_batched),

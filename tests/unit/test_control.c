@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -959,6 +960,147 @@ static void test_runtime_dir_too_long(void **state)
 	assert_non_null(strstr(err, deep));
 }
 
+/* Reads and drops replies until the server closes the connection (a junk sender must not stall
+ * on its own replies). */
+static void *drain_thread(void *arg)
+{
+	int fd = *(int *)arg;
+	char buf[4096];
+
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+	return NULL;
+}
+
+static void test_junk_leaves_server_answering(void **state)
+{
+	struct control_server *srv = start("vm1");
+	int junk = raw_connect("vm1"), other = raw_connect("vm1");
+	size_t len = 2u << 20;
+	unsigned char *buf = malloc(len);
+	uint32_t x = 2463534242u;
+	pthread_t t;
+
+	(void)state;
+	/* 2 MiB of random bytes (newlines, NULs, half-JSON), then a 200 KiB line never finished. */
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		buf[i] = (unsigned char)x;
+		if (i % 4099 == 0 && i + 40 < len)
+			memcpy(buf + i, "{\"version\":1,\"verb\":\"echo\",\"args\":[", 35);
+	}
+	memset(buf + len - (200 << 10), 'j', 200 << 10);
+	assert_int_equal(pthread_create(&t, NULL, drain_thread, &junk), 0);
+	raw_send(other, "{\"version\":1,\"id\":1,\"verb\":\"echo\"}\n", 35);
+	expect_ok(other, 1);
+	raw_send(junk, (const char *)buf, len);
+	raw_puts(other, "{\"version\":1,\"id\":2,\"verb\":\"echo\"}\n");
+	expect_ok(other, 2);
+	shutdown(junk, SHUT_WR);
+	pthread_join(t, NULL);
+	/* The junk connection is gone; a new one and the old one are still served. */
+	int fresh = raw_connect("vm1");
+	raw_puts(fresh, "{\"version\":1,\"id\":3,\"verb\":\"echo\"}\n");
+	expect_ok(fresh, 3);
+	raw_puts(other, "{\"version\":1,\"id\":4,\"verb\":\"echo\"}\n");
+	expect_ok(other, 4);
+	close(fresh);
+	close(other);
+	close(junk);
+	free(buf);
+	control_server_stop(srv);
+}
+
+static void test_slow_request_times_out(void **state)
+{
+	unsigned saved = control_request_timeout_ms;
+	control_request_timeout_ms = 200;
+	struct control_server *srv = start("vm1");
+	int slow = raw_connect("vm1"), busy = raw_connect("vm1");
+	char c = 1;
+
+	(void)state;
+	/* Half a request, then nothing: an error, then the server closes. */
+	raw_puts(slow, "{\"version\":1,\"id\":1,");
+	expect_error(slow, "not completed");
+	assert_null(raw_reply(slow));
+	/* A line waiting behind a slow verb is not on the clock: the worker's time is not the
+	 * client's.  (However long the worker takes, the deadline cannot fire here.) */
+	raw_puts(busy, "{\"version\":1,\"id\":5,\"verb\":\"block\"}\n{\"version\":1,\"id\":6,");
+	usleep(3 * 200 * 1000);
+	assert_int_equal(write(block_pipe[1], &c, 1), 1);
+	expect_ok(busy, 5);
+	raw_puts(busy, "\"verb\":\"echo\"}\n");
+	expect_ok(busy, 6);
+	close(slow);
+	close(busy);
+	control_server_stop(srv);
+	control_request_timeout_ms = saved;
+}
+
+/* Connect as another uid from a child; returns what it read: 'E' for an error reply, 'C' for a
+ * refused connect, 'O' for an ok reply, '?' otherwise. */
+static char connect_as(uid_t uid, const char *path)
+{
+	int p[2];
+	char r = '?';
+
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		char buf[512] = "", res = '?';
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(3);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			res = 'C';
+		} else {
+			(void)!send(fd, "{\"version\":1,\"id\":1,\"verb\":\"echo\"}\n", 35,
+				    MSG_NOSIGNAL);
+			ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+			if (n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "permission"))
+				res = 'E';
+			else if (n > 0 && strstr(buf, "\"ok\":true"))
+				res = 'O';
+		}
+		(void)!write(p[1], &res, 1);
+		_exit(0);
+	}
+	close(p[1]);
+	(void)!read(p[0], &r, 1);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return r;
+}
+
+static void test_other_uid_refused(void **state)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* needs root to become another uid */
+	struct control_server *srv = start("vm1");
+	assert_int_equal(control_runtime_dir(dir, sizeof(dir)), 0);
+	assert_int_equal(control_socket_path("vm1", path, sizeof(path)), 0);
+	/* The 0700 directory keeps another uid from reaching the socket at all. */
+	assert_int_equal(chmod(rtdir, 0755), 0);
+	assert_int_equal(connect_as(65534, path), 'C');
+	/* Opened up by mistake, the server still refuses the peer by its credentials. */
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_int_equal(connect_as(65534, path), 'E');
+	/* Root is let in, as the owner is. */
+	assert_int_equal(connect_as(0, path), 'O');
+	assert_int_equal(chmod(dir, 0700), 0);
+	control_server_stop(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -989,6 +1131,9 @@ int main(void)
 	    T(test_print_human),
 	    T(test_runtime_dir_choice),
 	    T(test_runtime_dir_too_long),
+	    T(test_junk_leaves_server_answering),
+	    T(test_slow_request_times_out),
+	    T(test_other_uid_refused),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,15 @@ static void test_parse_ok(void **state)
 	assert_int_equal(c.bus, DISK_BUS_SATA);
 	assert_int_equal(c.mode, DISK_MODE_NORMAL);
 	assert_int_equal(c.cache, DISK_CACHE_WRITEBACK);
+	assert_int_equal(c.werror, DISK_WERROR_REPORT);
+	disk_config_free(&c);
+	assert_int_equal(
+	    disk_config_parse("a.raw,werror=stop", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.werror, DISK_WERROR_STOP);
+	disk_config_free(&c);
+	assert_int_equal(
+	    disk_config_parse("a.raw,werror=report", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.werror, DISK_WERROR_REPORT);
 	disk_config_free(&c);
 
 	assert_int_equal(disk_config_parse("/x/y.img,readonly,bus=ide,format=raw,cache=none",
@@ -120,6 +129,9 @@ static void test_parse_errors(void **state)
 	    {"d,bus=nvme,controller=scsi0", DISK_MEDIA_HDD, "unknown controller 'scsi0'"},
 	    {"d,bus=nvme,controller=nvme0,controller=nvme1", DISK_MEDIA_HDD, "given twice"},
 	    {"x.iso,controller=nvme0", DISK_MEDIA_CDROM, "unknown option 'controller'"},
+	    {"d,werror=ignore", DISK_MEDIA_HDD, "unknown werror 'ignore' (report, stop)"},
+	    {"d,werror=stop,werror=stop", DISK_MEDIA_HDD, "'werror' given twice"},
+	    {"x.iso,werror=stop", DISK_MEDIA_CDROM, "unknown option 'werror'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;

@@ -277,6 +277,21 @@ static void test_nics(void **state)
 	expect_error(line, "at most");
 }
 
+static void test_sandbox(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_false(c.sandbox_off); /* on by default */
+	assert_int_equal(parse(&c, err, "run --kernel k --sandbox off"), 0);
+	assert_true(c.sandbox_off);
+	assert_int_equal(parse(&c, err, "run --sandbox=on --kernel k"), 0);
+	assert_false(c.sandbox_off);
+	expect_error("run --kernel k --sandbox maybe", "bad --sandbox 'maybe' (on or off)");
+	expect_error("run --kernel k --sandbox", "needs a value");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +304,7 @@ int main(void)
 	    cmocka_unit_test(test_allow_backing_path),
 	    cmocka_unit_test(test_balloon_pagefusion),
 	    cmocka_unit_test(test_nics),
+	    cmocka_unit_test(test_sandbox),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -309,7 +309,8 @@ static void queue_notify(void *dev, unsigned q)
 static void reset(void *dev)
 {
 	struct virtio_blk *b = dev;
-	b->generation++; /* completions from here on leave guest memory alone */
+	b->generation++;	       /* completions from here on leave guest memory alone */
+	disk_release_stopped(b->disk); /* werror=stop: parked writes fail now, or never end */
 	while (b->inflight)
 		virtio_pci_wait(b->vp, &b->drained);
 	b->features = 0;

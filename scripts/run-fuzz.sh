@@ -1,0 +1,77 @@
+#!/bin/bash
+# Runs every libFuzzer target (build/fuzz/fuzz_*, `make fuzz`) for FUZZ_SECONDS (10) each and
+# prints one line per run: "PASS: fuzz_X: N runs in S s (R/s)" or "FAIL: ..." with the crash file.
+# fuzz_image runs once per image format, seeded with images qemu-img makes now (Debian's qemu-img
+# is the oracle for what a valid image is; libFuzzer mutates from there).  Crash inputs are kept
+# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  Long runs:
+#   FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
+set -u
+cd "$(dirname "$0")/.."
+secs=${FUZZ_SECONDS:-10}
+work=$(mktemp -d "${TMPDIR:-/tmp}/minivmm-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p build/fuzz-crashes
+formats="qcow2 vdi vmdk vpc vhdx parallels raw"
+
+# Seeds: a 4 MiB disk with data in a few places, converted to each format (plus qcow2 with a
+# backing file and compressed clusters, vmdk streamOptimized, vdi static).
+seed_images() {
+	local d=$work/seed-src
+	mkdir -p "$d"
+	truncate -s 4M "$d/src.raw"
+	printf 'minivmm-fuzz-seed' | dd of="$d/src.raw" bs=1 seek=$((1 << 20)) conv=notrunc status=none
+	head -c 70000 /dev/zero | tr '\0' 'x' | dd of="$d/src.raw" bs=1 seek=$((3 << 20)) conv=notrunc status=none
+	for f in $formats; do
+		mkdir -p "$work/seeds-$f"
+		qemu-img convert -O "$f" "$d/src.raw" "$work/seeds-$f/plain" 2>/dev/null
+		qemu-img create -q -f "$f" "$work/seeds-$f/empty" 1M 2>/dev/null
+	done
+	qemu-img convert -c -O qcow2 "$d/src.raw" "$work/seeds-qcow2/compressed" 2>/dev/null
+	qemu-img create -q -f qcow2 -o cluster_size=4096 "$work/seeds-qcow2/small-clusters" 1M
+	qemu-img convert -O vmdk -o subformat=streamOptimized "$d/src.raw" "$work/seeds-vmdk/stream" 2>/dev/null
+	qemu-img convert -O vdi -o static=on "$d/src.raw" "$work/seeds-vdi/static" 2>/dev/null
+	qemu-img convert -O vpc -o subformat=fixed "$d/src.raw" "$work/seeds-vpc/fixed" 2>/dev/null
+	# Seeds larger than libFuzzer's -max_len are cut; the headers and first tables stay.
+}
+
+run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
+	local bin=$1 label=$2 seeds=$3 corpus log rc runs rate
+	shift 3
+	corpus=build/fuzz-corpus/${label//\//-} # kept: later runs start from what earlier ones found
+	mkdir -p "$corpus"
+	log=$work/${label//\//-}.log
+	env "$@" "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+		-max_len=65536 -artifact_prefix="build/fuzz-crashes/${label//\//-}-" \
+		"$corpus" ${seeds:+"$seeds"} >"$log" 2>&1
+	rc=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+	if [ "$rc" -eq 0 ]; then
+		echo "PASS: $label: ${runs:-?} runs in $secs s (${rate:-?}/s), no crash, hang or sanitizer report"
+	else
+		echo "FAIL: $label: exit $rc after ${runs:-?} runs: $(grep -m1 -E 'ERROR|SUMMARY|Test unit written' "$log")"
+		grep -E 'SUMMARY|Test unit written|#[0-9]+ 0x' "$log" | head -8 | sed 's/^/#   /'
+	fi
+}
+
+want() { # is $1 (target or target/format) selected on the command line (none: all)?
+	local w=$1 a
+	[ ${#sel[@]} -eq 0 ] && return 0
+	for a in "${sel[@]}"; do [ "$a" = "$w" ] || [ "$a" = "${w%%/*}" ] && return 0; done
+	return 1
+}
+
+sel=("$@")
+ls build/fuzz/fuzz_* >/dev/null 2>&1 || { echo "FAIL: fuzz (targets not built: make fuzz)"; exit 1; }
+for bin in build/fuzz/fuzz_*; do
+	case $bin in *.d) continue ;; esac
+	t=$(basename "$bin")
+	if [ "$t" = fuzz_image ]; then
+		[ -d "$work/seed-src" ] || seed_images
+		for f in $formats; do
+			want "$t/$f" && run "$bin" "$t/$f" "$work/seeds-$f" FUZZ_FORMAT="$f"
+		done
+	else
+		want "$t" && run "$bin" "$t" ""
+	fi
+done
