@@ -451,6 +451,32 @@ static void test_firmware_devices_direct_boot(void **state)
 	devices_reset(M.devs); /* the absent ones have nothing to reset */
 }
 
+/* OVMF's PIIX4 PM function: only with --firmware efi, at 00:01.3, PMBA naming the PM block. */
+static void test_piix4_pm_for_efi(void **state)
+{
+	(void)state;
+	const unsigned devfn = 1 << 3 | 3;
+	assert_null(devices_find(M.devs, "piix4-pm")); /* SeaBIOS: not there */
+	assert_int_equal(pci_config_read(M.env.pci, devfn, 0, 4), 0xFFFFFFFF);
+	devices_destroy(M.devs);
+	M.cfg.firmware_efi = true;
+	M.env.pci = NULL;
+	char err[256];
+	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_non_null(devices_find(M.devs, "piix4-pm"));
+	assert_int_equal(pci_config_read(M.env.pci, devfn, 0, 4), 0x71138086);
+	assert_int_equal(pci_config_read(M.env.pci, devfn, 0x40, 4), LAYOUT_PORT_ACPI_PM | 1);
+	assert_int_equal(pci_config_read(M.env.pci, devfn, 0x80, 1), 1);
+	pci_config_write(M.env.pci, devfn, 0x40, 4, 0xB001);
+	devices_reset(M.devs);
+	assert_int_equal(pci_config_read(M.env.pci, devfn, 0x40, 4), LAYOUT_PORT_ACPI_PM | 1);
+	/* The PM timer it names answers there. */
+	uint8_t t[4];
+	assert_true(io_bus_access(&M.pio, LAYOUT_PORT_ACPI_PM + 8, t, 4, false));
+	M.cfg.firmware_efi = false;
+}
+
 /* --- storage: quiesce waits for requests in flight, reset gives AHCI its power-on registers --- */
 
 static char disk_dir[64];
@@ -566,6 +592,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_firmware_devices, machine_setup, machine_teardown),
 	    cmocka_unit_test_setup_teardown(test_firmware_devices_direct_boot, machine_setup,
 					    machine_teardown),
+	    cmocka_unit_test_setup_teardown(test_piix4_pm_for_efi, machine_setup, machine_teardown),
 	    cmocka_unit_test_setup_teardown(test_storage_quiesce_and_reset, storage_setup,
 					    storage_teardown),
 	};
