@@ -480,6 +480,7 @@ static void test_automatic(void **state)
 	assert_int_equal(cfg_r(t, 0), max - min);
 	assert_true(info(t).automatic);
 	assert_int_equal(virtio_balloon_set_target(t->b, 10), -EBUSY);
+	cfg_w(t, 4, (uint32_t)(max - min)); /* the driver inflated it */
 	/* 1 MiB available: under LOW (max/10), deflate to GOAL at once */
 	uint16_t tag = VIRTIO_BALLOON_S_AVAIL;
 	uint64_t avail = 1 * MiB;
@@ -496,6 +497,11 @@ static void test_automatic(void **state)
 	for (int k = 0; k < 10; k++)
 		post_stats(t, Q_STATS, &tag, &avail, 1); /* each returns the one before */
 	assert_int_equal(cfg_r(t, 0), max - min);
+	/* the guest deflated on OOM to 100 pages: a deflation starts from there */
+	cfg_w(t, 4, 100);
+	avail = 0;
+	post_stats(t, Q_STATS, &tag, &avail, 1);
+	assert_int_equal(cfg_r(t, 0), 0);
 	t_free(t);
 }
 

@@ -1,7 +1,7 @@
 /* The automatic balloon target (see balloon_policy.h). */
 #include "devices/virtio/balloon/balloon_policy.h"
 
-uint64_t balloon_policy_target(const struct balloon_policy *p, uint64_t target,
+uint64_t balloon_policy_target(const struct balloon_policy *p, uint64_t target, uint64_t actual,
 			       uint64_t avail_pages)
 {
 	uint64_t ceiling = p->max_pages > p->min_pages ? p->max_pages - p->min_pages : 0;
@@ -10,8 +10,8 @@ uint64_t balloon_policy_target(const struct balloon_policy *p, uint64_t target,
 	if (target > ceiling)
 		target = ceiling;
 	if (avail_pages < low) {
-		uint64_t need = goal - avail_pages;
-		return need >= target ? 0 : target - need;
+		uint64_t need = goal - avail_pages, base = actual < target ? actual : target;
+		return need >= base ? 0 : base - need;
 	}
 	if (avail_pages > high) {
 		uint64_t more = avail_pages - goal;

@@ -14,8 +14,10 @@ struct balloon_policy {
 	uint64_t min_pages; /* what the guest always keeps */
 };
 
-/* The new target, in pages, for a guest with avail_pages available and the balloon at target. */
-uint64_t balloon_policy_target(const struct balloon_policy *p, uint64_t target,
+/* The new target, in pages, for a guest with avail_pages available, the balloon's target at target
+ * and its actual size at actual (below the target after the guest deflated on OOM: a deflation
+ * starts from there, so that the driver is never asked to take back what it just gave). */
+uint64_t balloon_policy_target(const struct balloon_policy *p, uint64_t target, uint64_t actual,
 			       uint64_t avail_pages);
 
 #endif

@@ -189,9 +189,9 @@ static void stats_take(struct virtio_balloon *b, unsigned q)
 	clock_gettime(CLOCK_MONOTONIC, &b->stats_time);
 	pthread_cond_broadcast(&b->stats_cond);
 	if (b->c.automatic && (b->c.stats_valid >> VIRTIO_BALLOON_S_AVAIL & 1)) {
-		uint64_t t =
-		    balloon_policy_target(&b->policy, b->c.target_pages,
-					  b->c.stats[VIRTIO_BALLOON_S_AVAIL] / VIRTIO_BALLOON_PAGE);
+		uint64_t t = balloon_policy_target(
+		    &b->policy, b->c.target_pages, get_le32(b->driver_cfg + 4),
+		    b->c.stats[VIRTIO_BALLOON_S_AVAIL] / VIRTIO_BALLOON_PAGE);
 		if (t != b->c.target_pages) {
 			b->c.target_pages = t;
 			virtio_pci_config_changed(b->vp);
