@@ -478,6 +478,17 @@ unsigned cpus_count_present(struct cpus *c)
 	return n;
 }
 
+uint64_t cpus_present_mask(struct cpus *c)
+{
+	uint64_t m = 0;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < CPUS_MAX; i++)
+		if (present(c->slot[i].state))
+			m |= 1ULL << i;
+	pthread_mutex_unlock(&c->lock);
+	return m;
+}
+
 unsigned cpus_max(const struct cpus *c)
 {
 	return c->env.max_cpus;

@@ -133,6 +133,8 @@ int cpus_unplug(struct cpus *c, unsigned id);
 int cpus_state(struct cpus *c, unsigned id);
 /* CPUs the guest has: CREATED, RUNNING or PAUSED. */
 unsigned cpus_count_present(struct cpus *c);
+/* The same as a mask (bit = APIC ID). */
+uint64_t cpus_present_mask(struct cpus *c);
 unsigned cpus_max(const struct cpus *c);
 /* True between a completed cpus_pause() and cpus_resume(). */
 bool cpus_paused(struct cpus *c);

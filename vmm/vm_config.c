@@ -18,10 +18,16 @@ const char vm_config_usage[] =
     "                          [,cache=writeback|none|directsync|unsafe]]...\n"
     "                   [--cdrom ISO[,bus=ide|sata]]... [--state-dir DIR]\n"
     "                   [--allow-backing-path DIR]...\n"
+    "                   [--cpuhotplug [--plugged-cpus LIST]]\n"
+    "                   [--cpu-cap PERCENT] [--cpu-weight N]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
-    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n";
+    "  Without --kernel, firmware (SeaBIOS) boots what is installed on the disks.\n"
+    "  --cpuhotplug: --cpus is the most CPUs; CPU 0 alone is present at start, or the\n"
+    "  --plugged-cpus LIST (e.g. 0-1,3); 'control NAME plugcpu|unplugcpu ID' while running.\n"
+    "  --cpu-cap PERCENT (or --cpuexecutioncap): 1-100 of a host CPU per vCPU.\n"
+    "  --cpu-weight N: 1-10000, share against other VMs (100 = default).\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -54,7 +60,83 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static const char *const options[] = {
     "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
     "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path"};
+    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path",
+    "--cpuhotplug",
+    "--plugged-cpus",
+    "--cpu-cap",
+    "--cpuexecutioncap",
+    "--cpu-weight",
+};
+
+/* Options that take no value. */
+static bool option_is_flag(const char *opt)
+{
+	return !strcmp(opt, "--cpuhotplug");
+}
+
+/* --plugged-cpus LIST: IDs and ranges (0-1,3), checked against --cpus after parsing. */
+static int parse_cpu_list(const char *val, uint64_t *mask, char *err, size_t errlen)
+{
+	uint64_t m = 0;
+	const char *p = val;
+	while (*p) {
+		char *end;
+		if (*p < '0' || *p > '9')
+			goto bad;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				goto bad;
+			b = strtoul(p, &end, 10);
+		}
+		if (a > b || b >= LAYOUT_MAX_VCPUS) {
+			snprintf(err, errlen, "run: --plugged-cpus '%.60s': IDs are 0 to %d", val,
+				 LAYOUT_MAX_VCPUS - 1);
+			return -EINVAL;
+		}
+		for (unsigned long i = a; i <= b; i++)
+			m |= 1ULL << i;
+		p = end;
+		if (*p == ',' && *++p == '\0')
+			goto bad;
+		else if (*p && *p != ',' && !(*p >= '0' && *p <= '9'))
+			goto bad;
+	}
+	if (!m)
+		goto bad;
+	*mask = m;
+	return 0;
+bad:
+	snprintf(err, errlen, "run: bad --plugged-cpus '%.60s' (IDs and ranges: 0-1,3)", val);
+	return -EINVAL;
+}
+
+/* --cpu-cap / --cpuexecutioncap PERCENT (VirtualBox's execution cap). */
+static int parse_cpu_cap(const char *opt, const char *val, struct vm_config *cfg, char *err,
+			 size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(val, 1, 100, &n) < 0) {
+		snprintf(err, errlen, "run: bad %s '%.40s' (1 to 100 percent)", opt, val);
+		return -EINVAL;
+	}
+	cfg->cpu_cap = n;
+	return 0;
+}
+
+/* --cpu-weight N: as cgroup v2 cpu.weight, 1 to 10000, 100 the default. */
+static int parse_cpu_weight(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(val, 1, 10000, &n) < 0) {
+		snprintf(err, errlen, "run: bad --cpu-weight '%.40s' (1 to 10000)", val);
+		return -EINVAL;
+	}
+	cfg->cpu_weight = n;
+	return 0;
+}
+
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -143,6 +225,7 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 	cfg->boot[0] = VM_BOOT_CDROM; /* VirtualBox's default order */
 	cfg->boot[1] = VM_BOOT_DISK;
 	cfg->nboot = 2;
+	cfg->cpu_cap = 100;
 	bool boot_given = false, firmware_given = false;
 
 	for (int i = 1; i < argc; i++) {
@@ -165,7 +248,7 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			snprintf(err, errlen, "run: unknown option '%s'", arg);
 			return -EINVAL;
 		}
-		if (!val) {
+		if (!val && !option_is_flag(options[opt])) {
 			if (i + 1 >= argc) {
 				snprintf(err, errlen, "run: option %s needs a value", options[opt]);
 				return -EINVAL;
@@ -312,7 +395,40 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			v[cfg->nallow_paths++] = val;
 			break;
 		}
+		case 15:
+			if (val) {
+				snprintf(err, errlen, "run: --cpuhotplug takes no value");
+				return -EINVAL;
+			}
+			cfg->cpu_hotplug = true;
+			break;
+		case 16:
+			if (parse_cpu_list(val, &cfg->plugged_cpus, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 17:
+		case 18:
+			if (parse_cpu_cap(options[opt], val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 19:
+			if (parse_cpu_weight(val, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		}
+	}
+	if (cfg->plugged_cpus && !cfg->cpu_hotplug) {
+		snprintf(err, errlen, "run: --plugged-cpus needs --cpuhotplug");
+		return -EINVAL;
+	}
+	if (cfg->plugged_cpus && !(cfg->plugged_cpus & 1)) {
+		snprintf(err, errlen, "run: --plugged-cpus must include CPU 0");
+		return -EINVAL;
+	}
+	if (cfg->cpus < 64 && cfg->plugged_cpus >> cfg->cpus) {
+		snprintf(err, errlen, "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)",
+			 cfg->cpus, cfg->cpus - 1);
+		return -EINVAL;
 	}
 	if (cfg->kernel && !*cfg->kernel) {
 		snprintf(err, errlen, "run: empty --kernel");

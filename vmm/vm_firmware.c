@@ -106,7 +106,7 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 	struct acpi_config ac;
 	vm_acpi_config(vm, &ac);
 	struct smbios_config sm = {
-	    .ncpus = vm->cfg->cpus,
+	    .ncpus = ac.ncpus,
 	    .ncpus_possible = ac.ncpus_possible,
 	    .low_ram = vm->mem.low_size,
 	    .high_ram = vm->mem.high_size,
@@ -114,7 +114,7 @@ static int fill_fw_cfg(struct vm *vm, struct vm_firmware *fw, char *err, size_t 
 	};
 	vm_firmware_uuid(vm->cfg->name, sm.uuid);
 	struct firmware_setup s = {
-	    .ncpus = vm->cfg->cpus,
+	    .ncpus = ac.ncpus,
 	    .ncpus_possible = ac.ncpus_possible,
 	    .low_ram = vm->mem.low_size,
 	    .high_ram = vm->mem.high_size,
