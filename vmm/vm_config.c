@@ -58,9 +58,21 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 static const char *const options[] = {
-    "--name",	   "--cpus",	"--memory",   "--kernel",	 "--initrd",
-    "--append",	   "--console", "--reboot",   "--disk",		 "--cdrom",
-    "--state-dir", "--boot",	"--firmware", "--firmware-file", "--allow-backing-path",
+    "--name",
+    "--cpus",
+    "--memory",
+    "--kernel",
+    "--initrd",
+    "--append",
+    "--console",
+    "--reboot",
+    "--disk",
+    "--cdrom",
+    "--state-dir",
+    "--boot",
+    "--firmware",
+    "--firmware-file",
+    "--allow-backing-path",
     "--cpuhotplug",
     "--plugged-cpus",
     "--cpu-cap",
@@ -136,7 +148,6 @@ static int parse_cpu_weight(const char *val, struct vm_config *cfg, char *err, s
 	cfg->cpu_weight = n;
 	return 0;
 }
-
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
 static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
@@ -426,8 +437,9 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		return -EINVAL;
 	}
 	if (cfg->cpus < 64 && cfg->plugged_cpus >> cfg->cpus) {
-		snprintf(err, errlen, "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)",
-			 cfg->cpus, cfg->cpus - 1);
+		snprintf(err, errlen,
+			 "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)", cfg->cpus,
+			 cfg->cpus - 1);
 		return -EINVAL;
 	}
 	if (cfg->kernel && !*cfg->kernel) {

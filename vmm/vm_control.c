@@ -178,7 +178,8 @@ static int verb_plugcpu(void *opaque, struct json_object *args, struct json_obje
 		return r;
 	/* No answer in time: plugged all the same, and said so. */
 	if (add(result, "cpu", json_object_new_int(cpu)) < 0 ||
-	    add(result, "guest", json_object_new_string(answered ? "added" : "no answer yet")) < 0) {
+	    add(result, "guest", json_object_new_string(answered ? "added" : "no answer yet")) <
+		0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}

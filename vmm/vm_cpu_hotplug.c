@@ -1,5 +1,6 @@
-/* vCPU hot-plug on a running VM (--cpuhotplug): the ACPI register block (devices/acpi_cpu_hotplug.h)
- * wired to the ports, to GPE0 of the ACPI PM device, and to the vCPU state machine (cpu/cpus.h).
+/* vCPU hot-plug on a running VM (--cpuhotplug): the ACPI register block
+ * (devices/acpi_cpu_hotplug.h) wired to the ports, to GPE0 of the ACPI PM device, and to the vCPU
+ * state machine (cpu/cpus.h).
  *
  * Plug: cpus_plug() makes the vCPU (waiting for INIT/SIPI), then the insert event; the guest's
  * _OST(1, status) for that CPU is the answer.  Unplug: the remove event; the guest offlines the CPU
@@ -322,15 +323,16 @@ int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen)
 	switch (status) {
 	case OST_SUCCESS:
 		if (!ejected && cpus_state(vm->cpus, cpu) != VCPU_PARKED) {
-			snprintf(err, errlen, "the guest reported CPU %u released but never ejected it",
-				 cpu);
+			snprintf(err, errlen,
+				 "the guest reported CPU %u released but never ejected it", cpu);
 			return -EIO;
 		}
 		return 0;
 	case OST_EJECT_DEVICE_IN_USE:
 	case OST_EJECT_DEVICE_BUSY:
 	case OST_EJECT_DEPENDENCY_BUSY:
-		snprintf(err, errlen, "the guest keeps CPU %u: busy (_OST status 0x%x)", cpu, status);
+		snprintf(err, errlen, "the guest keeps CPU %u: busy (_OST status 0x%x)", cpu,
+			 status);
 		return -EBUSY;
 	default:
 		snprintf(err, errlen, "the guest refused to release CPU %u (_OST status 0x%x)", cpu,
