@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpuid.h"
+#include "cpu/cpu_weight.h"
 #include "cpu/cpus.h"
 #include "devices/acpi.h"
 #include "devices/pci.h"
@@ -221,6 +222,19 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		return -ENOMEM;
 	vm->cfg = cfg;
 	vm->kernel = kernel;
+	/* Before any thread exists: every thread of the VM inherits the weight's nice. */
+	if (cfg->cpu_weight) {
+		int e = cpu_weight_apply(cfg->cpu_weight);
+		if (e < 0) {
+			snprintf(err, errlen, "--cpu-weight %u (nice %d): %s%s", cfg->cpu_weight,
+				 cpu_weight_to_nice(cfg->cpu_weight), strerror(-e),
+				 e == -EACCES || e == -EPERM ? " (above 100 needs CAP_SYS_NICE)"
+							     : "");
+			*out = NULL;
+			free(vm);
+			return e;
+		}
+	}
 	vm->kvm_fd = vm->vm_fd = vm->event_fd = vm->console_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
@@ -263,6 +277,10 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	}
 	if ((r = vm_cpu_hotplug_create(vm, err, errlen)) < 0)
 		return r;
+	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0) {
+		snprintf(err, errlen, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
+		return r;
+	}
 	return vm_load_guest(vm, err, errlen);
 }
 

@@ -1,5 +1,5 @@
 /* The control verbs of a running VM: info, pause, resume, stop, poweroff (alias acpipowerbutton),
- * plugcpu, unplugcpu (vm_cpu_hotplug.c).
+ * plugcpu, unplugcpu (vm_cpu_hotplug.c), cpucap.
  * They run on the VM's worker (so pause may wait for the vCPUs while the loop runs on); a bad
  * request fails with a message and leaves the VM alone. */
 #include <errno.h>
@@ -53,6 +53,7 @@ static int add_cpu_lists(struct vm *vm, struct json_object *result)
 	r |= add(result, "cpu_hotplug", json_object_new_boolean(vm->cpu_hotplug != NULL));
 	r |= add(result, "cpus_present", cpu_array(cpus_present_mask(vm->cpus)));
 	r |= add(result, "cpus_online", cpu_array(vm_cpu_online_mask(vm)));
+	r |= add(result, "cpu_cap", json_object_new_int(cpus_cap(vm->cpus)));
 	return r;
 }
 
@@ -145,7 +146,7 @@ static int verb_poweroff(void *opaque, struct json_object *args, struct json_obj
 	return 0;
 }
 
-/* The one argument of plugcpu/unplugcpu: a CPU ID in decimal. */
+/* The one argument of plugcpu/unplugcpu/cpucap: a number in decimal. */
 static int cpu_arg(struct json_object *args, const char *verb, unsigned *cpu, char *err,
 		   size_t errlen)
 {
@@ -203,6 +204,28 @@ static int verb_unplugcpu(void *opaque, struct json_object *args, struct json_ob
 	return 0;
 }
 
+/* cpucap PERCENT: the execution cap of every vCPU, 1 to 100 (100: none). */
+static int verb_cpucap(void *opaque, struct json_object *args, struct json_object *result,
+		       char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	unsigned pct;
+	if (cpu_arg(args, "cpucap", &pct, err, errlen) < 0 || pct < 1 || pct > 100) {
+		snprintf(err, errlen, "usage: cpucap PERCENT (1 to 100)");
+		return -EINVAL;
+	}
+	int r = cpus_set_cap(vm->cpus, pct);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set the cap to %u%%: %s", pct, strerror(-r));
+		return r;
+	}
+	if (add(result, "cpu_cap", json_object_new_int(pct)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int vm_control_start(struct vm *vm, char *err, size_t errlen)
 {
 	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control, err,
@@ -224,6 +247,7 @@ int vm_control_register(struct vm *vm, char *err, size_t errlen)
 	    {"acpipowerbutton", "acpipowerbutton", verb_poweroff},
 	    {"plugcpu", "plugcpu ID", verb_plugcpu},
 	    {"unplugcpu", "unplugcpu ID", verb_unplugcpu},
+	    {"cpucap", "cpucap PERCENT", verb_cpucap},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		r = control_register_verb(vm->control, verbs[i].verb, verbs[i].usage, verbs[i].fn,

@@ -25,14 +25,16 @@
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
-/* ACPI _OST source events and status codes (ACPI 6.5, 6.3.5). */
+/* ACPI _OST source events and status codes (ACPI 6.5, 6.3.5): the 0x8x codes differ per event. */
 #define OST_EVENT_DEVICE_CHECK 1
 #define OST_EVENT_EJECT_REQUEST 3
 #define OST_SUCCESS 0
-#define OST_EJECT_IN_PROGRESS 0x80
-#define OST_EJECT_DEVICE_IN_USE 0x82
-#define OST_EJECT_DEVICE_BUSY 0x83
-#define OST_EJECT_DEPENDENCY_BUSY 0x84
+#define OST_INSERT_IN_PROGRESS 0x80
+#define OST_EJECT_NOT_SUPPORTED 0x80
+#define OST_EJECT_DEVICE_IN_USE 0x81
+#define OST_EJECT_DEVICE_BUSY 0x82
+#define OST_EJECT_DEPENDENCY_BUSY 0x83
+#define OST_EJECT_IN_PROGRESS 0x84
 
 /* How long a verb waits for the guest's answer, in 100 ms steps that also check the VM's end. */
 #define ANSWER_WAIT_MS 20000 /* below the control client's default 30 s */
@@ -108,8 +110,11 @@ static void hp_eject(void *opaque, unsigned cpu)
 static void hp_ost(void *opaque, unsigned cpu, uint32_t event, uint32_t status)
 {
 	struct vm_cpu_hotplug *h = opaque;
-	if (cpu >= LAYOUT_MAX_VCPUS || status == OST_EJECT_IN_PROGRESS)
-		return; /* "in progress" is not the answer yet */
+	/* "In progress" is not the answer yet (Linux says so before it offlines the CPU). */
+	if (cpu >= LAYOUT_MAX_VCPUS ||
+	    (event == OST_EVENT_DEVICE_CHECK && status == OST_INSERT_IN_PROGRESS) ||
+	    (event == OST_EVENT_EJECT_REQUEST && status == OST_EJECT_IN_PROGRESS))
+		return;
 	pthread_mutex_lock(&h->lock);
 	struct cpu_record *r = &h->cpu[cpu];
 	r->ost_seen = true;
@@ -334,6 +339,10 @@ int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen)
 		snprintf(err, errlen, "the guest keeps CPU %u: busy (_OST status 0x%x)", cpu,
 			 status);
 		return -EBUSY;
+	case OST_EJECT_NOT_SUPPORTED:
+		snprintf(err, errlen, "the guest cannot eject CPU %u (_OST status 0x%x)", cpu,
+			 status);
+		return -EOPNOTSUPP;
 	default:
 		snprintf(err, errlen, "the guest refused to release CPU %u (_OST status 0x%x)", cpu,
 			 status);

@@ -11,10 +11,12 @@ vm=gt-hotplug-$$
 T=cpu_hotplug
 ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
 threads() { ls "/proc/$(guest_pid "$vm")/task" | wc -l; }
-seq=0
+echo 0 >"$GT_WORK/seq"
 # Run CMD in the guest's shell and print its output (one word).
-gq() {
-	seq=$((seq + 1))
+gq() { # (a file counter: gq runs in $(...) subshells)
+	local seq
+	seq=$(($(cat "$GT_WORK/seq") + 1))
+	echo $seq >"$GT_WORK/seq"
 	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
 	guest_wait "$vm" "^GT: q$seq=" 120 >/dev/null
 	guest_value "$vm" "q$seq"
@@ -52,14 +54,18 @@ for c in 2 3; do
 		gt_fail "$T: plugcpu $c" "exit $rc: $out"
 done
 expect "two vCPU threads more after plugging 2 and 3" $((t0 + 2)) "$(threads)"
-expect "guest has CPUs 0,2,3 present" "0,2-3" "$(gq 'cat /sys/devices/system/cpu/present')"
+# Linux numbers hot-added CPUs in order (logical 1 and 2 here); /proc/cpuinfo maps them to APIC IDs.
+expect "guest has 3 CPUs present" "0-2" "$(gq 'cat /sys/devices/system/cpu/present')"
 expect "hot-added CPUs come up offline" 0 "$(gq 'cat /sys/devices/system/cpu/online')"
 gq cpu_online_rule >/dev/null
-expect "the udev rule's action onlines them" "0,2-3" "$(gq 'cat /sys/devices/system/cpu/online')"
+expect "the udev rule's action onlines them" "0-2" "$(gq 'cat /sys/devices/system/cpu/online')"
+expect "online CPUs have APIC IDs 0,2,3" "0,2,3," "$(gq "awk '/^apicid/ { printf \"%s,\", \$3 }' /proc/cpuinfo")"
 for c in 2 3; do
+	l=$(gq "awk '/^processor/ { p = \$3 } /^apicid/ { if (\$3 == $c) print p }' /proc/cpuinfo")
 	# Field 39 of /proc/PID/stat: the CPU the task last ran on, after some work pinned there.
-	on=$(gq "taskset -c $c sh -c 'i=0; while [ \$i -lt 20000 ]; do i=\$((i+1)); done; cut -d\" \" -f39 /proc/self/stat'")
-	expect "taskset work runs on CPU $c" "$c" "$on"
+	on=$(gq "taskset -c ${l:-x} sh -c 'i=0; while [ \$i -lt 20000 ]; do i=\$((i+1)); done; cut -d\" \" -f39 /proc/self/stat'")
+	[ -n "$l" ] && [ "$on" = "$l" ] && gt_pass "$T: taskset work runs on APIC ID $c (guest CPU $l)" ||
+		gt_fail "$T: taskset work runs on APIC ID $c" "guest CPU '$l', ran on '$on'"
 done
 out=$(ctl info)
 expect "info lists present CPUs" "cpus_present: 0,2,3" "$(echo "$out" | grep '^cpus_present:')"
@@ -69,7 +75,8 @@ out=$(ctl unplugcpu 3)
 rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q '^guest: released$' && gt_pass "$T: unplugcpu 3 answered 'released'" ||
 	gt_fail "$T: unplugcpu 3" "exit $rc: $out"
-expect "guest has CPUs 0,2 online after unplugging 3" "0,2" "$(gq 'cat /sys/devices/system/cpu/online')"
+expect "guest has 2 CPUs online after unplugging 3" "0-1" "$(gq 'cat /sys/devices/system/cpu/online')"
+expect "the ones left have APIC IDs 0,2" "0,2," "$(gq "awk '/^apicid/ { printf \"%s,\", \$3 }' /proc/cpuinfo")"
 expect "one vCPU thread less after unplugging 3" $((t0 + 1)) "$(threads)"
 
 refused "unplugcpu 0" "CPU 0 cannot be unplugged" unplugcpu 0
@@ -92,8 +99,10 @@ rss2=$(awk '/^VmRSS/ { print $2 }' "/proc/$(guest_pid "$vm")/status")
 # buffers) would still show above this bound.
 [ $((rss2 - rss1)) -lt 4096 ] && gt_pass "$T: memory after the cycles (VmRSS $rss1 -> $rss2 kB)" ||
 	gt_fail "$T: memory after the cycles" "VmRSS $rss1 -> $rss2 kB"
-expect "guest still has CPUs 0,2 online" "0,2" "$(gq 'cat /sys/devices/system/cpu/online')"
-dm=$(gq "dmesg | grep -c -E 'ACPI Error|ACPI BIOS Error|BUG|WARNING'")
+expect "guest still has APIC IDs 0,2 online" "0,2," "$(gq "awk '/^apicid/ { printf \"%s,\", \$3 }' /proc/cpuinfo")"
+pat='ACPI Error|ACPI BIOS Error|BUG:|WARNING:'
+dm=$(gq "dmesg | grep -c -E '$pat'")
+guest_send "$vm" "dmesg | grep -E -A3 '$pat' | head -20 | sed 's/^/GT-DMESG: /'" # shown on failure
 expect "no ACPI errors or kernel warnings in dmesg" 0 "$dm"
 
 guest_send "$vm" 'poweroff -f'
