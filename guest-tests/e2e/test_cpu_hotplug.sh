@@ -101,9 +101,11 @@ rss2=$(awk '/^VmRSS/ { print $2 }' "/proc/$(guest_pid "$vm")/status")
 	gt_fail "$T: memory after the cycles" "VmRSS $rss1 -> $rss2 kB"
 expect "guest still has APIC IDs 0,2 online" "0,2," "$(gq "awk '/^apicid/ { printf \"%s,\", \$3 }' /proc/cpuinfo")"
 pat='ACPI Error|ACPI BIOS Error|BUG:|WARNING:'
-dm=$(gq "dmesg | grep -c -E '$pat'")
-guest_send "$vm" "dmesg | grep -E -A3 '$pat' | head -20 | sed 's/^/GT-DMESG: /'" # shown on failure
-expect "no ACPI errors or kernel warnings in dmesg" 0 "$dm"
+guest_send "$vm" "dmesg | grep -E '$pat' | head -5 | sed 's/^/GT-DMESG: /'; echo \"GT: dmesg-\$((40 + 2))\""
+guest_wait "$vm" '^GT: dmesg-42' 120 # (the typed line shows $((40 + 2)))
+dm=$(tr -d '\r' <"$GT_WORK/$vm.console" | grep -a '^GT-DMESG: ' | tr '\n' '|')
+[ -z "$dm" ] && gt_pass "$T: no ACPI errors or kernel warnings in dmesg" ||
+	gt_fail "$T: no ACPI errors or kernel warnings in dmesg" "$dm"
 
 guest_send "$vm" 'poweroff -f'
 guest_wait_exit "$vm" 300
