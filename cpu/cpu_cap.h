@@ -1,7 +1,7 @@
 /* The execution cap (--cpu-cap, VirtualBox's --cpuexecutioncap): each vCPU may be busy PERCENT of
- * every period.  Busy is the time its thread spends running the guest or handling its exits, less
- * the time the vCPU sat halted in the kernel (idle costs nothing).  When a vCPU's budget for the
- * period is spent, cpus.c kicks it out of KVM_RUN and it sleeps to the period's end.
+ * every period.  Busy is its thread's CPU time, as VirtualBox counts it: running the guest and
+ * handling its exits; a vCPU halted in the kernel sleeps and costs nothing.  When a vCPU's budget
+ * for the period is spent, cpus.c kicks it out of KVM_RUN and it sleeps to the period's end.
  *
  * Inside cpu/ only: cpus.c keeps one window per vCPU and runs the timer below; vmm/ sets the cap
  * with cpus_set_cap() (cpus.h).

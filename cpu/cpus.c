@@ -29,9 +29,8 @@ struct slot {
 	bool stop;	   /* the thread must leave its loop */
 	bool holding;	   /* it asked for the machine to end: no KVM_RUN until a reset */
 	bool busy;	   /* a plug or unplug works on it outside the lock */
-	/* execution cap (cpu_cap.h): wall ns in its run loop, and the current period */
-	int64_t active_since; /* monotonic ns it left its checkpoint; 0 while in it */
-	int64_t active_total;
+	/* execution cap (cpu_cap.h) */
+	bool active; /* out of its checkpoint: running the guest or handling an exit */
 	struct cpu_cap_window cap;
 	unsigned long throttles; /* times it slept for the cap */
 };
@@ -82,15 +81,15 @@ static bool present(enum vcpu_state s)
 	return s == VCPU_CREATED || s == VCPU_RUNNING || s == VCPU_PAUSED;
 }
 
-/* Busy ns of a vCPU at `now`: time in its run loop less the time it sat halted in the kernel
- * (without that statistic, all of it).  Under the lock. */
-static int64_t busy_ns(struct cpus *c, struct slot *s, int64_t now)
+/* Busy ns of a vCPU: the CPU time of its thread, so time halted in the kernel (the thread sleeps)
+ * and time other threads had the host CPU cost nothing.  Under the lock. */
+static int64_t busy_ns(struct slot *s)
 {
-	int64_t active = s->active_total + (s->active_since ? now - s->active_since : 0);
-	int64_t halted = c->ops->halted_ns ? c->ops->halted_ns(s->v) : -1;
-	if (halted < 0)
-		halted = 0;
-	return active > halted ? active - halted : 0;
+	clockid_t cid;
+	struct timespec t;
+	if (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid) || clock_gettime(cid, &t))
+		return s->cap.busy_start; /* no figure: nothing spent */
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
 /* The monotonic ns until which the vCPU must sleep for the cap, 0 to run.  Under the lock. */
@@ -99,7 +98,7 @@ static int64_t cap_sleep_until(struct cpus *c, struct slot *s)
 	if (c->cap_percent >= 100)
 		return 0;
 	int64_t now = cpu_cap_now(), next;
-	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(c, s, now), &next);
+	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &next);
 }
 
 /* Between two KVM_RUNs: wait while paused or holding, sleep while over the execution cap.
@@ -108,10 +107,7 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 {
 	bool go = false;
 	pthread_mutex_lock(&c->lock);
-	if (s->active_since) {
-		s->active_total += cpu_cap_now() - s->active_since;
-		s->active_since = 0;
-	}
+	s->active = false;
 	for (;;) {
 		if (s->stop)
 			break;
@@ -137,14 +133,14 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 	}
 	if (go) {
 		s->v->run->immediate_exit = 0;
-		s->active_since = cpu_cap_now();
+		s->active = true;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return go;
 }
 
-/* The cap timer: kick every running vCPU whose budget is spent (its checkpoint then decides with
- * fresh figures: a halted vCPU woken this way runs on).  Returns when to look again. */
+/* The cap timer: kick every running vCPU whose budget is spent (its checkpoint then sleeps).
+ * Returns when to look again. */
 static int64_t cap_tick(void *opaque, int64_t now)
 {
 	struct cpus *c = opaque;
@@ -152,10 +148,10 @@ static int64_t cap_tick(void *opaque, int64_t now)
 	pthread_mutex_lock(&c->lock);
 	for (unsigned i = 0; c->cap_percent < 100 && i < CPUS_MAX; i++) {
 		struct slot *s = &c->slot[i];
-		if (!s->thread_alive || s->stop || !s->active_since)
+		if (!s->thread_alive || s->stop || !s->active)
 			continue;
 		int64_t check;
-		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(c, s, now), &check))
+		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &check))
 			kick(s);
 		else if (check < next)
 			next = check;
@@ -209,6 +205,7 @@ static int start_thread(struct slot *s)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s->stop = false;
+	s->cap = (struct cpu_cap_window){0}; /* a new thread's CPU time starts at 0 */
 	int r = pthread_create(&s->thread, NULL, vcpu_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)

@@ -8,7 +8,6 @@
 #define MINIVMM_CPU_VCPU_H
 
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "cpu/cpus.h"
 
@@ -33,9 +32,6 @@ struct vcpu_ops {
 	 * run->immediate_exit set before the call), another -errno when the vCPU cannot run. */
 	int (*run)(struct vcpu *v);
 	void (*destroy)(struct vcpu *v);
-	/* Optional: ns the vCPU has spent halted in the kernel since it was made (the execution
-	 * cap does not count them), or -errno when unknown.  Called from another thread. */
-	int64_t (*halted_ns)(struct vcpu *v);
 };
 
 extern const struct vcpu_ops vcpu_kvm_ops;

@@ -31,8 +31,6 @@ static int kvm_create(struct vcpu *v)
 	if (!k)
 		return -ENOMEM;
 	v->priv = k;
-	k->stats_fd = -1;
-	k->halt_wait_off = -1;
 	v->fd = ioctl(v->env->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->id);
 	if (v->fd < 0)
 		return -errno;
@@ -50,7 +48,6 @@ static int kvm_create(struct vcpu *v)
 	k->xcrs = ioctl(v->env->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	k->debugregs = ioctl(v->env->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DEBUGREGS) > 0;
 	k->events = ioctl(v->env->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_EVENTS) > 0;
-	vcpu_kvm_stats_open(v);
 	return 0;
 }
 
@@ -69,9 +66,6 @@ static void kvm_destroy(struct vcpu *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	v->fd = -1;
-	struct vcpu_kvm *k = v->priv;
-	if (k && k->stats_fd >= 0)
-		close(k->stats_fd);
 	free(v->priv);
 	v->priv = NULL;
 }
@@ -81,5 +75,4 @@ const struct vcpu_ops vcpu_kvm_ops = {
     .reset = vcpu_kvm_reset,
     .run = kvm_run,
     .destroy = kvm_destroy,
-    .halted_ns = vcpu_kvm_halted_ns,
 };

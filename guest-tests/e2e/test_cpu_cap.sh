@@ -26,7 +26,7 @@ work() {
 }
 within() { # name pct t_uncapped t_capped lo hi
 	local got
-	got=$(awk -v u="$3" -v c="$4" 'BEGIN { printf "%.1f", c > 0 ? 100 * u / c : 0 }')
+	got=$(awk -v u="$3" -v c="$4" 'BEGIN { printf "%.1f", (c > 0 ? 100 * u / c : 0) }')
 	if awk -v g="$got" -v lo="$5" -v hi="$6" 'BEGIN { exit !(g >= lo && g <= hi) }'; then
 		gt_pass "$T: $1: progress $got% of uncapped (${3}s vs ${4}s; accepted $5-$6)"
 	else
