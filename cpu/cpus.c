@@ -85,10 +85,12 @@ static bool present(enum vcpu_state s)
  * and time other threads had the host CPU cost nothing.  Under the lock. */
 static int64_t busy_ns(struct slot *s)
 {
-	clockid_t cid;
+	clockid_t cid = CLOCK_THREAD_CPUTIME_ID; /* on the vCPU's own thread */
 	struct timespec t;
-	if (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid) || clock_gettime(cid, &t))
+	if (current_slot != s && (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid)))
 		return s->cap.busy_start; /* no figure: nothing spent */
+	if (clock_gettime(cid, &t))
+		return s->cap.busy_start;
 	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
