@@ -43,6 +43,10 @@ if ! guest_wait "$vm" '^GT: ready'; then
 	gt_fail "$T: boot to /init" "no 'GT: ready' on the console"
 	exit 1
 fi
+# Warnings from before any hot-plug (in level 1, TCG's XSAVE sizes make the kernel warn at boot in
+# fpu__init_system_xstate) are not this test's: only new ones count.
+pat='ACPI Error|ACPI BIOS Error|BUG:|WARNING:'
+dm0=$(gq "dmesg | grep -c -E '$pat'")
 expect "guest sees CPUs 0-3 possible" 0-3 "$(guest_value "$vm" possible)"
 expect "guest boots with CPU 0 alone online" 0 "$(guest_value "$vm" online)"
 t0=$(threads)
@@ -100,12 +104,12 @@ rss2=$(awk '/^VmRSS/ { print $2 }' "/proc/$(guest_pid "$vm")/status")
 [ $((rss2 - rss1)) -lt 4096 ] && gt_pass "$T: memory after the cycles (VmRSS $rss1 -> $rss2 kB)" ||
 	gt_fail "$T: memory after the cycles" "VmRSS $rss1 -> $rss2 kB"
 expect "guest still has APIC IDs 0,2 online" "0,2," "$(gq "awk '/^apicid/ { printf \"%s,\", \$3 }' /proc/cpuinfo")"
-pat='ACPI Error|ACPI BIOS Error|BUG:|WARNING:'
-guest_send "$vm" "dmesg | grep -E '$pat' | head -5 | sed 's/^/GT-DMESG: /'; echo \"GT: dmesg-\$((40 + 2))\""
+dm1=$(gq "dmesg | grep -c -E '$pat'")
+guest_send "$vm" "dmesg | grep -E '$pat' | tail -n +$((dm0 + 1)) | head -5 | sed 's/^/GT-DMESG: /'; echo \"GT: dmesg-\$((40 + 2))\""
 guest_wait "$vm" '^GT: dmesg-42' 120 # (the typed line shows $((40 + 2)))
 dm=$(tr -d '\r' <"$GT_WORK/$vm.console" | grep -a '^GT-DMESG: ' | tr '\n' '|')
-[ -z "$dm" ] && gt_pass "$T: no ACPI errors or kernel warnings in dmesg" ||
-	gt_fail "$T: no ACPI errors or kernel warnings in dmesg" "$dm"
+[ -n "$dm0" ] && [ "$dm1" = "$dm0" ] && gt_pass "$T: no new ACPI errors or kernel warnings in dmesg ($dm0 from boot)" ||
+	gt_fail "$T: no new ACPI errors or kernel warnings in dmesg" "$dm0 at boot, $dm1 at the end: $dm"
 
 guest_send "$vm" 'poweroff -f'
 guest_wait_exit "$vm" 300
