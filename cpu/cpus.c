@@ -13,6 +13,7 @@
 #include <string.h>
 #include <linux/kvm.h>
 
+#include "cpu/cpu_cap.h"
 #include "cpu/cpus.h"
 #include "lib/sandbox.h"
 #include "cpu/vcpu.h"
@@ -29,6 +30,10 @@ struct slot {
 	bool stop;	   /* the thread must leave its loop */
 	bool holding;	   /* it asked for the machine to end: no KVM_RUN until a reset */
 	bool busy;	   /* a plug or unplug works on it outside the lock */
+	/* execution cap (cpu_cap.h) */
+	bool active; /* out of its checkpoint: running the guest or handling an exit */
+	struct cpu_cap_window cap;
+	unsigned long throttles; /* times it slept for the cap */
 };
 
 struct cpus {
@@ -40,6 +45,9 @@ struct cpus {
 	bool pause_requested; /* from cpus_pause() until cpus_resume() */
 	bool paused;	      /* every live thread reached its checkpoint */
 	bool stopping, stopped;
+	unsigned cap_percent;		 /* 100: no cap */
+	pthread_mutex_t cap_lock;	 /* serializes cpus_set_cap() */
+	struct cpu_cap_timer *cap_timer; /* running while capped (under cap_lock) */
 	struct slot slot[CPUS_MAX];
 };
 
@@ -74,11 +82,35 @@ static bool present(enum vcpu_state s)
 	return s == VCPU_CREATED || s == VCPU_RUNNING || s == VCPU_PAUSED;
 }
 
-/* Between two KVM_RUNs: wait while paused or holding.  Returns false when the thread must end. */
+/* Busy ns of a vCPU: the CPU time of its thread, so time halted in the kernel (the thread sleeps)
+ * and time other threads had the host CPU cost nothing.  Under the lock. */
+static int64_t busy_ns(struct slot *s)
+{
+	clockid_t cid = CLOCK_THREAD_CPUTIME_ID; /* on the vCPU's own thread */
+	struct timespec t;
+	if (current_slot != s && (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid)))
+		return s->cap.busy_start; /* no figure: nothing spent */
+	if (clock_gettime(cid, &t))
+		return s->cap.busy_start;
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* The monotonic ns until which the vCPU must sleep for the cap, 0 to run.  Under the lock. */
+static int64_t cap_sleep_until(struct cpus *c, struct slot *s)
+{
+	if (c->cap_percent >= 100)
+		return 0;
+	int64_t now = cpu_cap_now(), next;
+	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &next);
+}
+
+/* Between two KVM_RUNs: wait while paused or holding, sleep while over the execution cap.
+ * Returns false when the thread must end. */
 static bool checkpoint(struct cpus *c, struct slot *s)
 {
 	bool go = false;
 	pthread_mutex_lock(&c->lock);
+	s->active = false;
 	for (;;) {
 		if (s->stop)
 			break;
@@ -88,15 +120,47 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 				pthread_cond_broadcast(&c->cond);
 			}
 		} else if (!s->holding) {
-			go = true;
-			break;
+			int64_t until = cap_sleep_until(c, s);
+			if (!until) {
+				go = true;
+				break;
+			}
+			/* Pause, stop and cap changes broadcast: they end the sleep early. */
+			s->throttles++;
+			struct timespec ts = {.tv_sec = until / 1000000000LL,
+					      .tv_nsec = until % 1000000000LL};
+			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+			continue;
 		}
 		pthread_cond_wait(&c->cond, &c->lock);
 	}
-	if (go)
+	if (go) {
 		s->v->run->immediate_exit = 0;
+		s->active = true;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return go;
+}
+
+/* The cap timer: kick every running vCPU whose budget is spent (its checkpoint then sleeps).
+ * Returns when to look again. */
+static int64_t cap_tick(void *opaque, int64_t now)
+{
+	struct cpus *c = opaque;
+	int64_t next = now + CPU_CAP_PERIOD_NS;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; c->cap_percent < 100 && i < CPUS_MAX; i++) {
+		struct slot *s = &c->slot[i];
+		if (!s->thread_alive || s->stop || !s->active)
+			continue;
+		int64_t check;
+		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &check))
+			kick(s);
+		else if (check < next)
+			next = check;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return next;
 }
 
 static void hold(struct cpus *c, struct slot *s, enum cpu_end why)
@@ -145,6 +209,7 @@ static int start_thread(struct slot *s)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s->stop = false;
+	s->cap = (struct cpu_cap_window){0}; /* a new thread's CPU time starts at 0 */
 	int r = pthread_create(&s->thread, NULL, vcpu_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
@@ -188,8 +253,14 @@ int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **
 		return -ENOMEM;
 	c->env = *env;
 	c->ops = env->ops ? env->ops : &vcpu_kvm_ops;
+	c->cap_percent = 100;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	pthread_mutex_init(&c->cap_lock, NULL);
+	pthread_condattr_t ca; /* monotonic: the cap's sleeps are timed waits on it */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	for (unsigned i = 0; i < CPUS_MAX; i++) {
 		c->slot[i].c = c;
 		c->slot[i].id = i;
@@ -480,6 +551,17 @@ unsigned cpus_count_present(struct cpus *c)
 	return n;
 }
 
+uint64_t cpus_present_mask(struct cpus *c)
+{
+	uint64_t m = 0;
+	pthread_mutex_lock(&c->lock);
+	for (unsigned i = 0; i < CPUS_MAX; i++)
+		if (present(c->slot[i].state))
+			m |= 1ULL << i;
+	pthread_mutex_unlock(&c->lock);
+	return m;
+}
+
 unsigned cpus_max(const struct cpus *c)
 {
 	return c->env.max_cpus;
@@ -502,10 +584,56 @@ const char *vcpu_state_name(enum vcpu_state s)
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
+int cpus_set_cap(struct cpus *c, unsigned percent)
+{
+	if (percent < 1 || percent > 100)
+		return -EINVAL;
+	int r = 0;
+	pthread_mutex_lock(&c->cap_lock);
+	pthread_mutex_lock(&c->lock);
+	if (c->stopping)
+		r = -ESHUTDOWN;
+	else
+		c->cap_percent = percent;
+	pthread_cond_broadcast(&c->cond); /* sleeping vCPUs look at the new cap */
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0 && percent < 100 && !c->cap_timer)
+		r = cpu_cap_timer_start(cap_tick, c, &c->cap_timer);
+	if ((r < 0 || percent == 100) && c->cap_timer) {
+		/* Not under c->lock: the timer's tick takes it. */
+		cpu_cap_timer_stop(c->cap_timer);
+		c->cap_timer = NULL;
+	}
+	pthread_mutex_unlock(&c->cap_lock);
+	return r;
+}
+
+unsigned cpus_cap(struct cpus *c)
+{
+	pthread_mutex_lock(&c->lock);
+	unsigned p = c->cap_percent;
+	pthread_mutex_unlock(&c->lock);
+	return p;
+}
+
+unsigned long cpus_cap_throttles(struct cpus *c, unsigned id)
+{
+	if (id >= CPUS_MAX)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	unsigned long n = c->slot[id].throttles;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 void cpus_destroy(struct cpus *c)
 {
 	if (!c)
 		return;
+	pthread_mutex_lock(&c->cap_lock);
+	cpu_cap_timer_stop(c->cap_timer);
+	c->cap_timer = NULL;
+	pthread_mutex_unlock(&c->cap_lock);
 	cpus_stop(c);
 	for (unsigned i = 0; i < CPUS_MAX; i++) {
 		if (c->slot[i].v) {
@@ -514,6 +642,7 @@ void cpus_destroy(struct cpus *c)
 		}
 	}
 	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->cap_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

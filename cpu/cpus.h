@@ -133,9 +133,19 @@ int cpus_unplug(struct cpus *c, unsigned id);
 int cpus_state(struct cpus *c, unsigned id);
 /* CPUs the guest has: CREATED, RUNNING or PAUSED. */
 unsigned cpus_count_present(struct cpus *c);
+/* The same as a mask (bit = APIC ID). */
+uint64_t cpus_present_mask(struct cpus *c);
 unsigned cpus_max(const struct cpus *c);
 /* True between a completed cpus_pause() and cpus_resume(). */
 bool cpus_paused(struct cpus *c);
 const char *vcpu_state_name(enum vcpu_state s);
+
+/* Execution cap (cpu/cpu_cap.h): every vCPU busy at most `percent` (1..100) of each 100 ms
+ * period, halted time not counted; 100 lifts it.  Takes effect within a period; -EINVAL out of
+ * range, -ESHUTDOWN when stopping, or a thread creation error. */
+int cpus_set_cap(struct cpus *c, unsigned percent);
+unsigned cpus_cap(struct cpus *c);
+/* How often vCPU `id` slept for the cap (tests, info). */
+unsigned long cpus_cap_throttles(struct cpus *c, unsigned id);
 
 #endif

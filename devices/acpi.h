@@ -19,7 +19,14 @@ struct acpi_config {
 	uint64_t pci_mmio64_start, pci_mmio64_size;
 	unsigned pci_slots; /* slots on bus 0 described in _PRT */
 	bool serial_com1;
+	uint64_t present_mask; /* CPUs present at boot (bit = APIC ID); 0: 0..ncpus-1 */
 };
+
+/* Whether CPU `id` is present at boot (MADT Enabled, static _STA). */
+static inline bool acpi_cpu_present(const struct acpi_config *c, unsigned id)
+{
+	return c->present_mask ? id < 64 && (c->present_mask >> id & 1) : id < c->ncpus;
+}
 
 /* Lay out the tables into buf[0..size). Returns the number of bytes used and sets *rsdp_gpa, or
  * -ENOSPC when buf is too small. */

@@ -48,9 +48,20 @@ struct deferred {
 int acpi_cpu_hotplug_create(unsigned possible, unsigned present,
 			    const struct acpi_cpu_hotplug_ops *ops, struct acpi_cpu_hotplug **out)
 {
+	if (present < 1 || present > possible || possible > LAYOUT_MAX_VCPUS)
+		return -EINVAL;
+	return acpi_cpu_hotplug_create_mask(possible, present >= 64 ? ~0ULL : (1ULL << present) - 1,
+					    ops, out);
+}
+
+int acpi_cpu_hotplug_create_mask(unsigned possible, uint64_t present,
+				 const struct acpi_cpu_hotplug_ops *ops,
+				 struct acpi_cpu_hotplug **out)
+{
 	struct acpi_cpu_hotplug *hp;
 
-	if (!ops || !out || present < 1 || present > possible || possible > LAYOUT_MAX_VCPUS)
+	if (!ops || !out || !(present & 1) || possible < 1 || possible > LAYOUT_MAX_VCPUS ||
+	    (possible < 64 && present >> possible))
 		return -EINVAL;
 	hp = calloc(1, sizeof(*hp));
 	if (!hp)
@@ -62,10 +73,23 @@ int acpi_cpu_hotplug_create(unsigned possible, unsigned present,
 	}
 	hp->ops = *ops;
 	hp->possible = possible;
-	for (unsigned i = 0; i < present; i++)
-		hp->cpu[i].enabled = true;
+	for (unsigned i = 0; i < possible; i++)
+		hp->cpu[i].enabled = present >> i & 1;
 	*out = hp;
 	return 0;
+}
+
+void acpi_cpu_hotplug_reset(struct acpi_cpu_hotplug *hp)
+{
+	pthread_mutex_lock(&hp->lock);
+	hp->selector = 0;
+	hp->cmd = 0;
+	hp->ost_event = 0;
+	for (unsigned i = 0; i < hp->possible; i++) {
+		hp->cpu[i].inserting = hp->cpu[i].removing = false;
+		hp->cpu[i].unplug = false;
+	}
+	pthread_mutex_unlock(&hp->lock);
 }
 
 void acpi_cpu_hotplug_destroy(struct acpi_cpu_hotplug *hp)

@@ -31,6 +31,13 @@ struct acpi_cpu_hotplug;
 /* CPUs 0..present-1 start enabled; possible <= LAYOUT_MAX_VCPUS.  -EINVAL, -ENOMEM. */
 int acpi_cpu_hotplug_create(unsigned possible, unsigned present,
 			    const struct acpi_cpu_hotplug_ops *ops, struct acpi_cpu_hotplug **out);
+/* The same with the CPUs present at start as a mask (bit = CPU; bit 0 must be set). */
+int acpi_cpu_hotplug_create_mask(unsigned possible, uint64_t present,
+				 const struct acpi_cpu_hotplug_ops *ops,
+				 struct acpi_cpu_hotplug **out);
+/* Power-on: pending insert/remove events and the OST/selector registers cleared; which CPUs are
+ * enabled stays (the plugged CPUs survive a reboot). */
+void acpi_cpu_hotplug_reset(struct acpi_cpu_hotplug *hp);
 void acpi_cpu_hotplug_destroy(struct acpi_cpu_hotplug *hp);
 /* An access to `port` (absolute).  Bad offsets and sizes read as all-ones and ignore writes; a
  * selector past the last CPU reads 0 and ignores writes.  Thread-safe; callbacks run unlocked. */

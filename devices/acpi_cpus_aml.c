@@ -199,7 +199,7 @@ static void cpu_device(const struct acpi_config *cfg, struct aml *a, unsigned id
 		aml_name_string(a, "CSTA");
 		aml_int(a, id);
 	} else {
-		aml_int(a, id < cfg->ncpus ? 0x0F : 0);
+		aml_int(a, acpi_cpu_present(cfg, id) ? 0x0F : 0);
 	}
 	aml_end(a);
 	/* Linux maps a hot-added CPU from _MAT and wants it Enabled. */

@@ -152,6 +152,9 @@ static int config_check(const struct acpi_config *c)
 {
 	if (c->ncpus < 1 || c->ncpus > c->ncpus_possible || c->ncpus_possible > LAYOUT_MAX_VCPUS)
 		return -EINVAL;
+	if (c->present_mask && (!(c->present_mask & 1) ||
+				(c->ncpus_possible < 64 && c->present_mask >> c->ncpus_possible)))
+		return -EINVAL;
 	if (c->pci_slots > 32)
 		return -EINVAL;
 	if (c->pci_mmio32_start >= c->pci_mmio32_end || c->pci_mmio32_end > 4 * GiB)
@@ -250,7 +253,8 @@ static long build_madt(const struct acpi_config *cfg, struct layout *l)
 	put_le(t + 40, MADT_FLAGS_PCAT_COMPAT, 4); /* the in-kernel irqchip has the 8259s too */
 	for (unsigned id = 0; id < cfg->ncpus_possible; id++, e += ACPI_MADT_LAPIC_LEN)
 		acpi_madt_lapic(e, id, id,
-				id < cfg->ncpus ? ACPI_MADT_ENABLED : ACPI_MADT_ONLINE_CAPABLE);
+				acpi_cpu_present(cfg, id) ? ACPI_MADT_ENABLED
+							  : ACPI_MADT_ONLINE_CAPABLE);
 	e[0] = MADT_IOAPIC;
 	e[1] = 12;
 	e[2] = 0; /* I/O APIC ID */

@@ -203,7 +203,7 @@ static int rtc_device_create(struct device_env *env, void **state, char *err, si
 		return r;
 	rtc->pio = env->pio;
 	if (env->cfg) /* CMOS 0x5F: firmware's count of the CPUs to wake */
-		rtc_set_smp_count(rtc, env->cfg->cpus);
+		rtc_set_smp_count(rtc, __builtin_popcountll(vm_config_boot_cpus(env->cfg)));
 	r = io_bus_register(env->pio, LAYOUT_PORT_RTC, 2, rtc_io, rtc);
 	if (r < 0) {
 		snprintf(err, errlen, "rtc: ports 0x%x-0x%x: %s", LAYOUT_PORT_RTC,

@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpuid.h"
+#include "cpu/cpu_weight.h"
 #include "cpu/cpus.h"
 #include "devices/acpi.h"
 #include "devices/pci.h"
@@ -112,10 +113,13 @@ static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
 
 void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 {
+	/* The CPUs present now: a reboot keeps the ones plugged since the start. */
+	uint64_t present = vm->cpus ? cpus_present_mask(vm->cpus) : vm_config_boot_cpus(vm->cfg);
 	*ac = (struct acpi_config){
-	    .ncpus = vm->cfg->cpus,
+	    .ncpus = __builtin_popcountll(present),
 	    .ncpus_possible = vm->cfg->cpus,
-	    .cpu_hotplug = false,
+	    .cpu_hotplug = vm->cfg->cpu_hotplug,
+	    .present_mask = present,
 	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
 	    .pci_mmio32_end = LAYOUT_PCI_MMIO32_END,
 	    .pci_mmio64_start = LAYOUT_PCI_MMIO64_START,
@@ -198,19 +202,18 @@ static void vcpu_end(void *opaque, unsigned cpu, enum cpu_end why)
 static int create_cpus(struct vm *vm)
 {
 	_Static_assert(LAYOUT_MAX_VCPUS <= CPUS_MAX, "cpu/ holds fewer vCPUs than the layout");
-	unsigned n = vm->cfg->cpus;
 	const struct cpu_env env = {
 	    .kvm_fd = vm->kvm_fd,
 	    .vm_fd = vm->vm_fd,
 	    .run_size = vm->run_size,
 	    .cpuid = vm->cpuid,
-	    .max_cpus = n,
+	    .max_cpus = vm->cfg->cpus,
 	    .pio = &vm->pio,
 	    .mmio = &vm->mmio,
 	    .end = vcpu_end,
 	    .opaque = vm,
 	};
-	return cpus_create(&env, n >= 64 ? ~0ULL : (1ULL << n) - 1, &vm->cpus);
+	return cpus_create(&env, vm_config_boot_cpus(vm->cfg), &vm->cpus);
 }
 
 int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
@@ -221,6 +224,19 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		return -ENOMEM;
 	vm->cfg = cfg;
 	vm->kernel = kernel;
+	/* Before any thread exists: every thread of the VM inherits the weight's nice. */
+	if (cfg->cpu_weight) {
+		int e = cpu_weight_apply(cfg->cpu_weight);
+		if (e < 0) {
+			snprintf(err, errlen, "--cpu-weight %u (nice %d): %s%s", cfg->cpu_weight,
+				 cpu_weight_to_nice(cfg->cpu_weight), strerror(-e),
+				 e == -EACCES || e == -EPERM ? " (above 100 needs CAP_SYS_NICE)"
+							     : "");
+			*out = NULL;
+			free(vm);
+			return e;
+		}
+	}
 	vm->kvm_fd = vm->vm_fd = vm->event_fd = vm->console_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
@@ -261,6 +277,12 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		return r;
 	if ((r = create_cpus(vm)) < 0) {
 		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
+		return r;
+	}
+	if ((r = vm_cpu_hotplug_create(vm, err, errlen)) < 0)
+		return r;
+	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0) {
+		snprintf(err, errlen, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
 		return r;
 	}
 	return vm_load_guest(vm, err, errlen);
@@ -374,6 +396,7 @@ void vm_destroy(struct vm *vm)
 	worker_destroy(vm->worker);
 	vm->worker = NULL;
 	vm_firmware_destroy(vm);
+	vm_cpu_hotplug_destroy(vm);
 	vm_devices_destroy(vm);
 	cpus_destroy(vm->cpus);
 	free(vm->cpuid);

@@ -85,6 +85,8 @@ struct vm {
 	int end_signal;
 	int event_fd; /* wakes vm_run's loop when `end` is set */
 	time_t started;
+
+	struct vm_cpu_hotplug *cpu_hotplug; /* NULL without --cpuhotplug (vm_cpu_hotplug.c) */
 };
 
 /* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one);

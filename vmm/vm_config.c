@@ -23,6 +23,8 @@ const char vm_config_usage[] =
     "                   [--pagefusion on|off]\n"
     "                   [--free-page-reporting on|off]\n"
     "                   [--memory MIN:MAX]  (an automatic balloon keeps the guest within)\n"
+    "                   [--cpuhotplug [--plugged-cpus LIST]]\n"
+    "                   [--cpu-cap PERCENT] [--cpu-weight N]\n"
     "  MODE: normal, immutable, writethrough, shareable, multiattach, readonly\n"
     "  Images may name backing files, parents and extents only beside themselves (no device\n"
     "  nodes); --allow-backing-path DIR allows any under DIR.\n"
@@ -30,6 +32,10 @@ const char vm_config_usage[] =
     "  the disks.\n"
     "  bus=nvme: disks are namespaces of nvme0; ,controller=nvmeN (0-7) picks another.\n"
     "  [--nic switch=NAME[,mac=MAC][,vlan=N] | --nic tap=TAPNAME[,mac=MAC]]... virtio-net NICs\n"
+    "  --cpuhotplug: --cpus is the most CPUs; CPU 0 alone is present at start, or the\n"
+    "  --plugged-cpus LIST (e.g. 0-1,3); 'control NAME plugcpu|unplugcpu ID' while running.\n"
+    "  --cpu-cap PERCENT (or --cpuexecutioncap): 1-100 of a host CPU per vCPU.\n"
+    "  --cpu-weight N: 1-10000, share against other VMs (100 = default).\n"
     "  --sandbox on|off: seccomp filters on every thread (default on; off for debugging)\n"
     "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
     "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n";
@@ -71,6 +77,69 @@ static int parse_sandbox(const char *val, struct vm_config *cfg, char *err, size
 	}
 	snprintf(err, errlen, "run: bad --sandbox '%.40s' (on or off)", val);
 	return -EINVAL;
+}
+
+/* --plugged-cpus LIST: IDs and ranges (0-1,3), checked against --cpus after parsing. */
+static int parse_cpu_list(const char *val, uint64_t *mask, char *err, size_t errlen)
+{
+	uint64_t m = 0;
+	const char *p = val;
+	while (*p) {
+		char *end;
+		if (*p < '0' || *p > '9')
+			goto bad;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				goto bad;
+			b = strtoul(p, &end, 10);
+		}
+		if (a > b || b >= LAYOUT_MAX_VCPUS) {
+			snprintf(err, errlen, "run: --plugged-cpus '%.60s': IDs are 0 to %d", val,
+				 LAYOUT_MAX_VCPUS - 1);
+			return -EINVAL;
+		}
+		for (unsigned long i = a; i <= b; i++)
+			m |= 1ULL << i;
+		p = end;
+		if (*p == ',' && *++p == '\0')
+			goto bad;
+		else if (*p && *p != ',' && !(*p >= '0' && *p <= '9'))
+			goto bad;
+	}
+	if (!m)
+		goto bad;
+	*mask = m;
+	return 0;
+bad:
+	snprintf(err, errlen, "run: bad --plugged-cpus '%.60s' (IDs and ranges: 0-1,3)", val);
+	return -EINVAL;
+}
+
+/* --cpu-cap / --cpuexecutioncap PERCENT (VirtualBox's execution cap). */
+static int parse_cpu_cap(const char *opt, const char *val, struct vm_config *cfg, char *err,
+			 size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(val, 1, 100, &n) < 0) {
+		snprintf(err, errlen, "run: bad %s '%.40s' (1 to 100 percent)", opt, val);
+		return -EINVAL;
+	}
+	cfg->cpu_cap = n;
+	return 0;
+}
+
+/* --cpu-weight N: as cgroup v2 cpu.weight, 1 to 10000, 100 the default. */
+static int parse_cpu_weight(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (parse_uint(val, 1, 10000, &n) < 0) {
+		snprintf(err, errlen, "run: bad --cpu-weight '%.40s' (1 to 10000)", val);
+		return -EINVAL;
+	}
+	cfg->cpu_weight = n;
+	return 0;
 }
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
@@ -428,6 +497,28 @@ static int opt_nic(const char *val, struct vm_config *cfg, char *err, size_t err
 	return vm_config_add_nic(cfg, val, err, errlen);
 }
 
+static int opt_cpuhotplug(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)val, (void)err, (void)errlen;
+	cfg->cpu_hotplug = true;
+	return 0;
+}
+
+static int opt_plugged_cpus(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return parse_cpu_list(val, &cfg->plugged_cpus, err, errlen);
+}
+
+static int opt_cpu_cap(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return parse_cpu_cap("--cpu-cap", val, cfg, err, errlen);
+}
+
+static int opt_cpuexecutioncap(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return parse_cpu_cap("--cpuexecutioncap", val, cfg, err, errlen);
+}
+
 /* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
  * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
 static const struct run_option {
@@ -455,6 +546,11 @@ static const struct run_option {
     {"--free-page-reporting", parse_free_page_reporting, false},
     {"--nic", opt_nic, false},
     {"--sandbox", parse_sandbox, false},
+    {"--cpuhotplug", opt_cpuhotplug, true},
+    {"--plugged-cpus", opt_plugged_cpus, false},
+    {"--cpu-cap", opt_cpu_cap, false},
+    {"--cpuexecutioncap", opt_cpuexecutioncap, false},
+    {"--cpu-weight", parse_cpu_weight, false},
 };
 
 static const struct run_option *run_option_find(const char *arg, const char **val)
@@ -481,6 +577,7 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 	cfg->boot[0] = VM_BOOT_CDROM; /* VirtualBox's default order */
 	cfg->boot[1] = VM_BOOT_DISK;
 	cfg->nboot = 2;
+	cfg->cpu_cap = 100;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *val = NULL;
@@ -525,6 +622,20 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		    (unsigned long long)cfg->balloon_mib, (unsigned long long)cfg->memory_mib,
 		    (unsigned long long)(cfg->memory_mib - balloon_limit),
 		    (unsigned long long)balloon_limit);
+		return -EINVAL;
+	}
+	if (cfg->plugged_cpus && !cfg->cpu_hotplug) {
+		snprintf(err, errlen, "run: --plugged-cpus needs --cpuhotplug");
+		return -EINVAL;
+	}
+	if (cfg->plugged_cpus && !(cfg->plugged_cpus & 1)) {
+		snprintf(err, errlen, "run: --plugged-cpus must include CPU 0");
+		return -EINVAL;
+	}
+	if (cfg->cpus < 64 && cfg->plugged_cpus >> cfg->cpus) {
+		snprintf(err, errlen,
+			 "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)", cfg->cpus,
+			 cfg->cpus - 1);
 		return -EINVAL;
 	}
 	if (cfg->kernel && !*cfg->kernel) {

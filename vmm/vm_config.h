@@ -50,7 +50,11 @@ struct vm_config {
 	/* --nic in order (devices/virtio/net/nic_config.h); vmm fills in switch_path */
 	struct nic_config nics[NIC_MAX];
 	unsigned nnics;
-	bool sandbox_off; /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
+	bool sandbox_off;      /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
+	bool cpu_hotplug;      /* --cpuhotplug: --cpus is the maximum, plugged at run time */
+	uint64_t plugged_cpus; /* --plugged-cpus mask (bit = APIC ID); 0: CPU 0 alone */
+	unsigned cpu_cap;      /* --cpu-cap percent of a host CPU per vCPU, 100: no cap */
+	unsigned cpu_weight;   /* --cpu-weight 1..10000, 0: not given (the host's default) */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one
@@ -61,6 +65,14 @@ int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_conf
 void vm_config_free(struct vm_config *cfg);
 /* A VM name is 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it names a socket). */
 bool vm_config_name_valid(const char *name);
+/* The CPUs present at power-on (bit = APIC ID): all --cpus, or with --cpuhotplug the
+ * --plugged-cpus (CPU 0 alone by default). */
+static inline uint64_t vm_config_boot_cpus(const struct vm_config *cfg)
+{
+	if (cfg->cpu_hotplug)
+		return cfg->plugged_cpus ? cfg->plugged_cpus : 1;
+	return cfg->cpus >= 64 ? ~0ULL : (1ULL << cfg->cpus) - 1;
+}
 
 extern const char vm_config_usage[];
 

@@ -1,16 +1,18 @@
-/* The control verbs of a running VM: info, pause, resume, stop, poweroff (alias acpipowerbutton).
+/* The control verbs of a running VM: info, pause, resume, stop, poweroff (alias acpipowerbutton),
+ * plugcpu, unplugcpu (vm_cpu_hotplug.c), cpucap.
  * They run on the VM's worker (so pause may wait for the vCPUs while the loop runs on); a bad
  * request fails with a message and leaves the VM alone. */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "devices/acpi_pm.h"
+#include "cpu/cpus.h"
 #include "devices/device.h"
 #include "lib/sandbox.h"
 #include "vmm/control.h"
@@ -37,6 +39,26 @@ static int add(struct json_object *obj, const char *key, struct json_object *val
 	return 0;
 }
 
+static struct json_object *cpu_array(uint64_t mask)
+{
+	struct json_object *a = json_object_new_array();
+	for (unsigned i = 0; a && i < 64; i++)
+		if (mask >> i & 1)
+			json_object_array_add(a, json_object_new_int(i));
+	return a;
+}
+
+/* Which CPUs exist for the guest and which it has taken (vm_cpu_online_mask). */
+static int add_cpu_lists(struct vm *vm, struct json_object *result)
+{
+	int r = add(result, "cpus_max", json_object_new_int(vm->cfg->cpus));
+	r |= add(result, "cpu_hotplug", json_object_new_boolean(vm->cpu_hotplug != NULL));
+	r |= add(result, "cpus_present", cpu_array(cpus_present_mask(vm->cpus)));
+	r |= add(result, "cpus_online", cpu_array(vm_cpu_online_mask(vm)));
+	r |= add(result, "cpu_cap", json_object_new_int(cpus_cap(vm->cpus)));
+	return r;
+}
+
 static int verb_info(void *opaque, struct json_object *args, struct json_object *result, char *err,
 		     size_t errlen)
 {
@@ -50,6 +72,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	r |= add(result, "pid", json_object_new_int(getpid()));
 	r |= add(result, "state", json_object_new_string(paused ? "paused" : "running"));
 	r |= add(result, "cpus", json_object_new_int(vm_vcpu_count(vm)));
+	r |= add_cpu_lists(vm, result);
 	r |= add(result, "memory_mib", json_object_new_int64(vm->cfg->memory_mib));
 	/* "kernel" stays for direct boot; a firmware boot reports "firmware" instead. */
 	if (vm->cfg->kernel)
@@ -140,6 +163,86 @@ static int verb_sandbox_probe(void *opaque, struct json_object *args, struct jso
 	return add(result, "setuid", json_object_new_int(r < 0 ? -errno : 0));
 }
 
+/* The one argument of plugcpu/unplugcpu/cpucap: a number in decimal. */
+static int cpu_arg(struct json_object *args, const char *verb, unsigned *cpu, char *err,
+		   size_t errlen)
+{
+	const char *s = NULL;
+	if (args && json_object_is_type(args, json_type_array) &&
+	    json_object_array_length(args) == 1) {
+		struct json_object *v = json_object_array_get_idx(args, 0);
+		if (json_object_is_type(v, json_type_string))
+			s = json_object_get_string(v);
+	}
+	char *end;
+	unsigned long n = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
+	if (!s || *s < '0' || *s > '9' || *end || n > 1000000) {
+		snprintf(err, errlen, "usage: %s ID (a CPU number)", verb);
+		return -EINVAL;
+	}
+	*cpu = n;
+	return 0;
+}
+
+static int verb_plugcpu(void *opaque, struct json_object *args, struct json_object *result,
+			char *err, size_t errlen)
+{
+	unsigned cpu;
+	bool answered = false;
+	if (cpu_arg(args, "plugcpu", &cpu, err, errlen) < 0)
+		return -EINVAL;
+	int r = vm_cpu_plug(opaque, cpu, &answered, err, errlen);
+	if (r < 0)
+		return r;
+	/* No answer in time: plugged all the same, and said so. */
+	if (add(result, "cpu", json_object_new_int(cpu)) < 0 ||
+	    add(result, "guest", json_object_new_string(answered ? "added" : "no answer yet")) <
+		0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int verb_unplugcpu(void *opaque, struct json_object *args, struct json_object *result,
+			  char *err, size_t errlen)
+{
+	unsigned cpu;
+	if (cpu_arg(args, "unplugcpu", &cpu, err, errlen) < 0)
+		return -EINVAL;
+	int r = vm_cpu_unplug(opaque, cpu, err, errlen);
+	if (r < 0)
+		return r;
+	if (add(result, "cpu", json_object_new_int(cpu)) < 0 ||
+	    add(result, "guest", json_object_new_string("released")) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* cpucap PERCENT: the execution cap of every vCPU, 1 to 100 (100: none). */
+static int verb_cpucap(void *opaque, struct json_object *args, struct json_object *result,
+		       char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	unsigned pct;
+	if (cpu_arg(args, "cpucap", &pct, err, errlen) < 0 || pct < 1 || pct > 100) {
+		snprintf(err, errlen, "usage: cpucap PERCENT (1 to 100)");
+		return -EINVAL;
+	}
+	int r = cpus_set_cap(vm->cpus, pct);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot set the cap to %u%%: %s", pct, strerror(-r));
+		return r;
+	}
+	if (add(result, "cpu_cap", json_object_new_int(pct)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int vm_control_start(struct vm *vm, char *err, size_t errlen)
 {
 	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control, err,
@@ -159,6 +262,9 @@ int vm_control_register(struct vm *vm, char *err, size_t errlen)
 	    {"stop", "stop", verb_stop},
 	    {"poweroff", "poweroff", verb_poweroff},
 	    {"acpipowerbutton", "acpipowerbutton", verb_poweroff},
+	    {"plugcpu", "plugcpu ID", verb_plugcpu},
+	    {"unplugcpu", "unplugcpu ID", verb_unplugcpu},
+	    {"cpucap", "cpucap PERCENT", verb_cpucap},
 	};
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		r = control_register_verb(vm->control, verbs[i].verb, verbs[i].usage, verbs[i].fn,

@@ -97,7 +97,7 @@ static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 	struct acpi_config ac;
 	vm_acpi_config(vm, &ac);
 	struct smbios_config sm = {
-	    .ncpus = vm->cfg->cpus,
+	    .ncpus = ac.ncpus,
 	    .ncpus_possible = ac.ncpus_possible,
 	    .low_ram = vm->mem.low_size,
 	    .high_ram = vm->mem.high_size,
@@ -105,7 +105,7 @@ static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 	};
 	vm_firmware_uuid(vm->cfg->name, sm.uuid);
 	struct firmware_setup s = {
-	    .ncpus = vm->cfg->cpus,
+	    .ncpus = ac.ncpus,
 	    .ncpus_possible = ac.ncpus_possible,
 	    .low_ram = vm->mem.low_size,
 	    .high_ram = vm->mem.high_size,

@@ -2,7 +2,9 @@
 #ifndef MINIVMM_VMM_VM_INTERNAL_H
 #define MINIVMM_VMM_VM_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct vm;
 
@@ -47,5 +49,17 @@ int vm_snapshot_register_verb(struct vm *vm, char *err, size_t errlen);
 
 /* vm_pagefusion.c: --pagefusion on (guest RAM mergeable for KSM; a warning when KSM is off). */
 int vm_pagefusion_start(struct vm *vm, char *err, size_t errlen);
+/* vm_cpu_hotplug.c: the ACPI CPU hot-plug block (with --cpuhotplug; nothing without), created
+ * after the vCPUs and destroyed after they stopped. */
+int vm_cpu_hotplug_create(struct vm *vm, char *err, size_t errlen);
+void vm_cpu_hotplug_reset(struct vm *vm); /* guest reboot: pending events dropped */
+void vm_cpu_hotplug_destroy(struct vm *vm);
+/* On the worker (control verbs).  Plug: 0 once the vCPU runs and the guest announced it;
+ * *answered false when the guest did not answer in time.  Unplug: 0 once the guest released the
+ * CPU and its vCPU thread is joined.  -errno with a one-line message otherwise. */
+int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered, char *err, size_t errlen);
+int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen);
+/* CPUs the guest has taken: present at boot, or plugged and acknowledged (_OST success). */
+uint64_t vm_cpu_online_mask(struct vm *vm);
 
 #endif

@@ -232,6 +232,79 @@ static void test_bad_selector_and_accesses(void **state)
 	assert_int_equal(acpi_cpu_hotplug_create(1, 0, &ops, &x), -EINVAL);
 }
 
+/* --plugged-cpus 0,3 of 4: the mask decides which start enabled; bad masks are refused. */
+static void test_create_mask(void **state)
+{
+	(void)state;
+	struct acpi_cpu_hotplug_ops ops = {rec_notify, rec_eject, rec_ost, &rec};
+	struct acpi_cpu_hotplug *m;
+	assert_int_equal(acpi_cpu_hotplug_create_mask(4, 0x9, &ops, &m), 0);
+	assert_true(acpi_cpu_hotplug_enabled(m, 0));
+	assert_false(acpi_cpu_hotplug_enabled(m, 1));
+	assert_false(acpi_cpu_hotplug_enabled(m, 2));
+	assert_true(acpi_cpu_hotplug_enabled(m, 3));
+	assert_false(acpi_cpu_hotplug_enabled(m, 4));
+	acpi_cpu_hotplug_destroy(m);
+	assert_int_equal(acpi_cpu_hotplug_create_mask(4, 0x8, &ops, &m), -EINVAL);  /* no CPU 0 */
+	assert_int_equal(acpi_cpu_hotplug_create_mask(4, 0x11, &ops, &m), -EINVAL); /* past 4 */
+	assert_int_equal(acpi_cpu_hotplug_create_mask(0, 0x1, &ops, &m), -EINVAL);
+	assert_int_equal(acpi_cpu_hotplug_create_mask(LAYOUT_MAX_VCPUS + 1, 1, &ops, &m), -EINVAL);
+	assert_int_equal(acpi_cpu_hotplug_create_mask(64, ~0ULL, &ops, &m), 0);
+	assert_true(acpi_cpu_hotplug_enabled(m, 63));
+	acpi_cpu_hotplug_destroy(m);
+}
+
+/* A reboot drops pending events (a remove the guest never acted on cannot be ejected later) and
+ * keeps the plugged CPUs. */
+static void test_reset(void **state)
+{
+	(void)state;
+	assert_int_equal(acpi_cpu_hotplug_insert(hp, 2), 0);
+	assert_int_equal(acpi_cpu_hotplug_remove(hp, 1), 0);
+	wr(0, 4, 1);
+	acpi_cpu_hotplug_reset(hp);
+	assert_int_equal(rd(8, 4), 0);
+	wr(0, 4, 2);
+	assert_int_equal(rd(4, 1), 0x01); /* enabled, no insert event */
+	wr(0, 4, 1);
+	assert_int_equal(rd(4, 1), 0x01); /* enabled, no remove event */
+	cejt(1);
+	assert_int_equal(rec.ejects, 0); /* the removal was not asked any more */
+	assert_true(acpi_cpu_hotplug_enabled(hp, 1));
+}
+
+/* A guest writing every value to every register, in every width, at every offset of the block
+ * and around it: no callback for a CPU it was not asked to release, no crash, and the VMM's
+ * state (CPU 0 present, CPU 1 present) intact. */
+static void test_hostile_sweep(void **state)
+{
+	(void)state;
+	static const uint32_t values[] = {
+	    0,	    1,	     2,		 3,	     4,		 8,  0x0F, 0xFF, 0x100,
+	    0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 63, 64,   65};
+	for (unsigned sel = 0; sel < sizeof(values) / sizeof(values[0]); sel++) {
+		for (int off = -4; off < ACPI_CPU_HOTPLUG_LEN + 4; off++) {
+			for (unsigned len = 1; len <= 4; len++) {
+				for (unsigned v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+					uint8_t b[4] = {values[v], values[v] >> 8, values[v] >> 16,
+							values[v] >> 24};
+					wr(0, 4, values[sel]);
+					acpi_cpu_hotplug_io(hp, BASE + off, b, len, true);
+					acpi_cpu_hotplug_io(hp, BASE + off, b, len, false);
+				}
+			}
+		}
+	}
+	assert_int_equal(rec.ejects, 0);
+	assert_true(acpi_cpu_hotplug_enabled(hp, 0));
+	assert_true(acpi_cpu_hotplug_enabled(hp, 1));
+	/* _OST writes with any selector report only CPUs that exist. */
+	assert_true(rec.osts == 0 || rec.ost_cpu < 4);
+	/* NULL data and a NULL device are ignored. */
+	acpi_cpu_hotplug_io(hp, BASE, NULL, 4, true);
+	acpi_cpu_hotplug_io(NULL, BASE, (uint8_t[4]){0}, 4, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -240,6 +313,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_remove_and_eject, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_selector_and_accesses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_mask, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_sweep, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,6 +192,30 @@ static void test_madt(void **state)
 	check_madt(1, LAYOUT_MAX_VCPUS);
 }
 
+/* --plugged-cpus 0,3 of 4: the mask, not a count, decides which LAPICs are Enabled. */
+static void test_madt_present_mask(void **state)
+{
+	(void)state;
+	struct acpi_config cfg = config(2, 4);
+	cfg.present_mask = 0x9;
+	cfg.cpu_hotplug = true;
+	const uint8_t *m = build_and_find(&cfg, "APIC");
+	unsigned en, cap;
+	assert_int_equal(madt_count(m, 0, &en, &cap), 4);
+	assert_int_equal(en, 2);
+	uint32_t len = le(m + 4, 4);
+	for (uint32_t off = 44; off < len; off += m[off + 1])
+		if (m[off] == 0)
+			assert_int_equal(le(m + off + 4, 4) & 1,
+					 m[off + 3] == 0 || m[off + 3] == 3);
+	/* a mask without CPU 0, or past the possible CPUs, is refused */
+	uint64_t rsdp;
+	cfg.present_mask = 0x8;
+	assert_int_equal(acpi_build(&cfg, buf, sizeof(buf), GPA, &rsdp), -EINVAL);
+	cfg.present_mask = 0x11;
+	assert_int_equal(acpi_build(&cfg, buf, sizeof(buf), GPA, &rsdp), -EINVAL);
+}
+
 static void test_madt_overrides(void **state)
 {
 	(void)state;
@@ -313,9 +337,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fadt),	   cmocka_unit_test(test_madt),
-	    cmocka_unit_test(test_madt_overrides), cmocka_unit_test(test_dsdt_contents),
-	    cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_no_space),
-	    cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_madt_overrides), cmocka_unit_test(test_madt_present_mask),
+	    cmocka_unit_test(test_dsdt_contents),  cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_no_space),	   cmocka_unit_test(test_bad_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <linux/kvm.h>
 
 #include <cmocka.h>
@@ -450,6 +451,49 @@ static void test_races(void **unused)
 	finish(c);
 }
 
+/* Wait (bounded, against a hang only) until vCPU `id` slept for the cap more than `than` times. */
+static void wait_throttled(struct cpus *c, unsigned id, unsigned long than)
+{
+	for (int i = 0; i < 10000 && cpus_cap_throttles(c, id) <= than; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	assert_true(cpus_cap_throttles(c, id) > than);
+}
+
+/* The execution cap on spinning fake vCPUs: they get throttled, pause/plug/unplug/stop still work
+ * while they sleep for it, lifting it lets them run, bad values are refused. */
+static void test_cap(void **unused)
+{
+	(void)unused;
+	struct cpus *c = make(3, 0x3);
+	assert_int_equal(cpus_set_cap(c, 0), -EINVAL);
+	assert_int_equal(cpus_set_cap(c, 101), -EINVAL);
+	assert_int_equal(cpus_cap(c), 100);
+	assert_int_equal(cpus_start(c), 0);
+	fake_wait_work(0, 0);
+	assert_int_equal(cpus_cap_throttles(c, 0), 0); /* no cap: never throttled */
+	assert_int_equal(cpus_set_cap(c, 5), 0);
+	assert_int_equal(cpus_cap(c), 5);
+	wait_throttled(c, 0, 0);
+	wait_throttled(c, 1, 0);
+	/* pause reaches vCPUs sleeping for the cap */
+	assert_int_equal(cpus_pause(c), 0);
+	assert_states(c, 2, VCPU_PAUSED);
+	unsigned long w0 = fake_work(0);
+	assert_int_equal(cpus_resume(c), 0);
+	fake_wait_work(0, w0);
+	assert_int_equal(cpus_plug(c, 2), 0);
+	wait_throttled(c, 2, 0);
+	assert_int_equal(cpus_unplug(c, 2), 0);
+	assert_int_equal(cpus_state(c, 2), VCPU_PARKED);
+	/* lifted: runs on, the timer thread is gone (destroy would hang on it otherwise) */
+	assert_int_equal(cpus_set_cap(c, 100), 0);
+	unsigned long w = fake_work(1);
+	fake_wait_work(1, w + 1000);
+	assert_int_equal(cpus_set_cap(c, 50), 0);
+	assert_int_equal(cpus_set_cap(c, 20), 0);
+	finish(c); /* stops the vCPUs and the timer while capped */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -462,6 +506,7 @@ int main(void)
 	    cmocka_unit_test(test_end_hold_reset),
 	    cmocka_unit_test(test_calls_from_vcpu_thread),
 	    cmocka_unit_test(test_races),
+	    cmocka_unit_test(test_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,6 +185,58 @@ static void test_names(void **state)
 }
 
 /* --allow-backing-path DIR, repeatable, in order; never empty. */
+static void test_cpu_hotplug(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel k --cpus 4"), 0);
+	assert_false(c.cpu_hotplug);
+	assert_int_equal(vm_config_boot_cpus(&c), 0xF);
+	assert_int_equal(c.cpu_cap, 100);
+	assert_int_equal(c.cpu_weight, 0);
+	assert_int_equal(parse(&c, err, "run --kernel k --cpus 4 --cpuhotplug"), 0);
+	assert_true(c.cpu_hotplug);
+	assert_int_equal(vm_config_boot_cpus(&c), 0x1); /* CPU 0 alone, as VirtualBox */
+	assert_int_equal(
+	    parse(&c, err, "run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0-1,3"), 0);
+	assert_int_equal(vm_config_boot_cpus(&c), 0xB);
+	assert_int_equal(
+	    parse(&c, err, "run --kernel k --cpus 64 --cpuhotplug --plugged-cpus=0,63"), 0);
+	assert_int_equal(vm_config_boot_cpus(&c), 0x8000000000000001ULL);
+	assert_int_equal(parse(&c, err, "run --kernel k --cpus 64"), 0);
+	assert_int_equal(vm_config_boot_cpus(&c), ~0ULL);
+	assert_int_equal(parse(&c, err, "run --kernel k --cpu-cap 30"), 0);
+	assert_int_equal(c.cpu_cap, 30);
+	assert_int_equal(parse(&c, err, "run --kernel k --cpuexecutioncap=80 --cpu-weight 50"), 0);
+	assert_int_equal(c.cpu_cap, 80);
+	assert_int_equal(c.cpu_weight, 50);
+	expect_error("run --kernel k --plugged-cpus 0", "needs --cpuhotplug");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 1-2",
+		     "must include CPU 0");
+	expect_error("run --kernel k --cpus 2 --cpuhotplug --plugged-cpus 0-2", "past --cpus 2");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0-64", "IDs are 0 to 63");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 2-1", "IDs are 0 to 63");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0,",
+		     "bad --plugged-cpus");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus ,0",
+		     "bad --plugged-cpus");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0-",
+		     "bad --plugged-cpus");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0x1",
+		     "bad --plugged-cpus");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0,,1",
+		     "bad --plugged-cpus");
+	expect_error("run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 99999999999999999999",
+		     "IDs are 0 to 63");
+	expect_error("run --kernel k --cpuhotplug=yes", "takes no value");
+	expect_error("run --kernel k --cpu-cap 0", "bad --cpu-cap '0'");
+	expect_error("run --kernel k --cpu-cap 101", "bad --cpu-cap '101'");
+	expect_error("run --kernel k --cpuexecutioncap 5%", "bad --cpuexecutioncap");
+	expect_error("run --kernel k --cpu-weight 0", "bad --cpu-weight");
+	expect_error("run --kernel k --cpu-weight 10001", "bad --cpu-weight");
+}
+
 static void test_allow_backing_path(void **state)
 {
 	(void)state;
@@ -305,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_balloon_pagefusion),
 	    cmocka_unit_test(test_nics),
 	    cmocka_unit_test(test_sandbox),
+	    cmocka_unit_test(test_cpu_hotplug),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

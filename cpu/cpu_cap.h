@@ -1,0 +1,39 @@
+/* The execution cap (--cpu-cap, VirtualBox's --cpuexecutioncap): each vCPU may be busy PERCENT of
+ * every period.  Busy is its thread's CPU time, as VirtualBox counts it: running the guest and
+ * handling its exits; a vCPU halted in the kernel sleeps and costs nothing.  When a vCPU's budget
+ * for the period is spent, cpus.c kicks it out of KVM_RUN and it sleeps to the period's end.
+ *
+ * Inside cpu/ only: cpus.c keeps one window per vCPU and runs the timer below; vmm/ sets the cap
+ * with cpus_set_cap() (cpus.h).
+ */
+#ifndef MINIVMM_CPU_CPU_CAP_H
+#define MINIVMM_CPU_CPU_CAP_H
+
+#include <stdint.h>
+
+#define CPU_CAP_PERIOD_NS 100000000LL /* 100 ms, as VirtualBox's EM time slice */
+#define CPU_CAP_MIN_CHECK_NS 1000000LL
+
+/* One vCPU's current period. */
+struct cpu_cap_window {
+	int64_t start;	    /* monotonic ns; 0: none yet */
+	int64_t busy_start; /* the vCPU's busy ns when it began (less debt carried over) */
+};
+
+/* Account `busy` (the vCPU's busy ns since it was made, never decreasing) at `now` against
+ * `percent` (1..100).  Returns 0 to let it run, else the monotonic ns until which it must sleep.
+ * *next_check (when to look again if it keeps running flat out) is set either way.  A period
+ * over budget carries its excess into the next one; an idle period banks no credit. */
+int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, int64_t busy,
+		      int64_t *next_check);
+
+/* A thread that calls tick(opaque, now) and sleeps until the monotonic time it returns (at least
+ * CPU_CAP_MIN_CHECK_NS later, at most one period). */
+struct cpu_cap_timer;
+int cpu_cap_timer_start(int64_t (*tick)(void *opaque, int64_t now), void *opaque,
+			struct cpu_cap_timer **out);
+void cpu_cap_timer_stop(struct cpu_cap_timer *t); /* joins it; NULL is fine */
+
+int64_t cpu_cap_now(void); /* CLOCK_MONOTONIC in ns */
+
+#endif
