@@ -5,7 +5,7 @@
 # namespaces and found in each image on the host (qemu-img convert, qemu-img check); the
 # read-only namespace reads and refuses writes (the image unchanged); mkfs.ext4, fill, delete,
 # fstrim and e2fsck on nvme1n1, then `qemu-img map` shows the space returned; write zeroes and
-# discard; one I/O queue per vCPU with an MSI-X vector each.
+# discard; one I/O queue per vCPU with an MSI-X vector each; shadow doorbells with ioeventfds.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -17,7 +17,7 @@ nvme_guest_start() {
 	shift 2
 	mkfifo "$W/$name.in" || return 1
 	exec {fd}<>"$W/$name.in"
-	"$GT_MINIVMM" run --name "$name" --cpus 2 --memory 512 --kernel "$(gt_kernel)" \
+	"$GT_MINIVMM" --log-level info run --name "$name" --cpus 2 --memory 512 --kernel "$(gt_kernel)" \
 		--initrd "$initrd" --append "console=ttyS0 quiet panic=-1" --console stdio "$@" \
 		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
 	_gt_pid["$name"]=$!
@@ -102,3 +102,6 @@ check "volatile write cache reported (write back)" "wc=$(v wc)" test "$(v wc)" =
 check "MDTS: 512 KiB per command" "max_hw_sectors_kb=$(v max_hw_kb)" test "$(v max_hw_kb)" = 512
 check "no NVMe errors, timeouts or resets in the guest's log" "dmesg_errors=$(v dmesg_errors)" \
 	test "$(v dmesg_errors)" = 0
+check "Linux set up shadow doorbells: the I/O doorbells became ioeventfds (both controllers)" \
+	"$(grep -c 'shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr") of 2" \
+	test "$(grep -c 'nvme[01]: shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr")" -ge 2
