@@ -5,7 +5,8 @@
 # namespaces and found in each image on the host (qemu-img convert, qemu-img check); the
 # read-only namespace reads and refuses writes (the image unchanged); mkfs.ext4, fill, delete,
 # fstrim and e2fsck on nvme1n1, then `qemu-img map` shows the space returned; write zeroes and
-# discard; one I/O queue per vCPU with an MSI-X vector each; shadow doorbells with ioeventfds.
+# discard; one I/O queue per vCPU with an MSI-X vector each; shadow doorbells with ioeventfds;
+# SeaBIOS boots a disk installed on the second namespace.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -105,3 +106,24 @@ check "no NVMe errors, timeouts or resets in the guest's log" "dmesg_errors=$(v 
 check "Linux set up shadow doorbells: the I/O doorbells became ioeventfds (both controllers)" \
 	"$(grep -c 'shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr") of 2" \
 	test "$(grep -c 'nvme[01]: shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr")" -ge 2
+
+# Firmware boot from a namespace: SeaBIOS's NVMe driver finds the disk by the boot order entry the
+# controller gave it (/pci@i0cf8/nvme@SLOT/namespace@N) and boots what is installed there; the
+# first namespace is an empty disk, so the boot order has to reach namespace 2.
+. guest-tests/lib/bootdisk.sh
+if initramfs_build "$W/fw.cpio" guest-tests/e2e/fwboot-init.sh -z &&
+	bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot"; then
+	truncate -s 16M "$W/empty.raw"
+	fw=gt-nvme-fw-$$
+	GT_RUN_ARGS=(--disk "$W/empty.raw,bus=nvme,format=raw" --disk "$W/os.raw,bus=nvme,format=raw")
+	guest_start_fw "$fw" 1 512
+	if guest_wait "$fw" '^GT: done' 600; then
+		gt_pass "nvme: SeaBIOS boots what is installed on NVMe namespace 2"
+	else
+		gt_fail "nvme: SeaBIOS boots what is installed on NVMe namespace 2" \
+			"no 'GT: done': $(tail -3 "$W/$fw.console" "$W/$fw.stderr" | tr '\n' ' ')"
+	fi
+	guest_wait_exit "$fw" 120
+else
+	gt_fail "nvme: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
+fi
