@@ -10,6 +10,7 @@
 #include "devices/disk.h"
 #include "devices/nvme/nvme_internal.h"
 #include "devices/nvme/nvme_spec.h"
+#include "lib/log.h"
 #include "memory/guest_memory.h"
 #include "storage/endian.h"
 
@@ -501,6 +502,8 @@ static uint16_t dbbuf_config(struct nvme_req *r)
 			put_le32(eih + 8 * q + 4, c->cq[q]->head);
 		}
 	}
+	log_info("nvme", "nvme%u: shadow doorbells on%s", c->index,
+		 c->irq ? ": I/O doorbells are ioeventfds" : "");
 	nvme_doorbell_fds_enable(c, true);
 	return 0;
 }

@@ -5,7 +5,8 @@
 # namespaces and found in each image on the host (qemu-img convert, qemu-img check); the
 # read-only namespace reads and refuses writes (the image unchanged); mkfs.ext4, fill, delete,
 # fstrim and e2fsck on nvme1n1, then `qemu-img map` shows the space returned; write zeroes and
-# discard; one I/O queue per vCPU with an MSI-X vector each.
+# discard; one I/O queue per vCPU with an MSI-X vector each; shadow doorbells with ioeventfds;
+# SeaBIOS boots a disk installed on a namespace.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -17,7 +18,7 @@ nvme_guest_start() {
 	shift 2
 	mkfifo "$W/$name.in" || return 1
 	exec {fd}<>"$W/$name.in"
-	"$GT_MINIVMM" run --name "$name" --cpus 2 --memory 512 --kernel "$(gt_kernel)" \
+	"$GT_MINIVMM" --log-level info run --name "$name" --cpus 2 --memory 512 --kernel "$(gt_kernel)" \
 		--initrd "$initrd" --append "console=ttyS0 quiet panic=-1" --console stdio "$@" \
 		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
 	_gt_pid["$name"]=$!
@@ -53,7 +54,7 @@ nvme_guest_start "$vm" "$W/init.cpio" --disk "$W/n1.qcow2,bus=nvme,format=qcow2"
 	--disk "$W/ro.raw,readonly,bus=nvme,format=raw" \
 	--disk "$W/ext4.qcow2,bus=nvme,controller=nvme1,format=qcow2"
 if ! guest_wait "$vm" '^GT: done'; then
-	gt_fail "nvme: guest ran its checks" "no 'GT: done' on the console: $(tail -3 "$W/$vm.console" "$W/$vm.stderr" | tr '\n' ' ')"
+	gt_fail "nvme: guest ran its checks" "no 'GT: done' on the console: $(tail -n 3 "$W/$vm.console" "$W/$vm.stderr" | tr '\n' ' ')"
 	exit 1
 fi
 guest_wait_exit "$vm" 300
@@ -102,3 +103,28 @@ check "volatile write cache reported (write back)" "wc=$(v wc)" test "$(v wc)" =
 check "MDTS: 512 KiB per command" "max_hw_sectors_kb=$(v max_hw_kb)" test "$(v max_hw_kb)" = 512
 check "no NVMe errors, timeouts or resets in the guest's log" "dmesg_errors=$(v dmesg_errors)" \
 	test "$(v dmesg_errors)" = 0
+check "Linux set up shadow doorbells: the I/O doorbells became ioeventfds (both controllers)" \
+	"$(grep -c 'shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr") of 2" \
+	test "$(grep -c 'nvme[01]: shadow doorbells on: I/O doorbells are ioeventfds' "$W/$vm.stderr")" -ge 2
+
+# Firmware boot from a namespace: SeaBIOS's NVMe driver finds the disk by the boot order entry the
+# controller gave it (/pci@i0cf8/nvme@SLOT/namespace@N) and boots what is installed there.  (SeaBIOS
+# boots only its first hard disk, so the bootable one is namespace 1; an empty namespace 2 is
+# beside it.)
+. guest-tests/lib/bootdisk.sh
+if initramfs_build "$W/fw.cpio" guest-tests/e2e/fwboot-init.sh -z &&
+	bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot"; then
+	truncate -s 16M "$W/empty.raw"
+	fw=gt-nvme-fw-$$
+	GT_RUN_ARGS=(--disk "$W/os.raw,bus=nvme,format=raw" --disk "$W/empty.raw,bus=nvme,format=raw")
+	guest_start_fw "$fw" 1 512
+	if guest_wait "$fw" '^GT: done' 600; then
+		gt_pass "nvme: SeaBIOS boots what is installed on an NVMe namespace"
+	else
+		gt_fail "nvme: SeaBIOS boots what is installed on an NVMe namespace" \
+			"no 'GT: done': $(tail -n 3 "$W/$fw.console" "$W/$fw.stderr" | tr '\n' ' ')"
+	fi
+	guest_wait_exit "$fw" 120
+else
+	gt_fail "nvme: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
+fi
