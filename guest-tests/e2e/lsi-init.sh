@@ -52,7 +52,7 @@ fi
 # ext4 on the 256 MiB qcow2 disk: 48 MiB written, removed, fstrim gives the clusters back.
 e=$(dev_of 256)
 echo "GT: discard_max=$(cat /sys/block/$e/queue/discard_max_bytes 2>/dev/null)"
-echo "GT: wce=$(cat /sys/block/$e/device/scsi_disk/*/cache_type 2>/dev/null)"
+echo "GT: wce=$(cat /sys/block/$e/device/scsi_disk/*/cache_type 2>/dev/null | tr " " _)"
 if /usr/local/sbin/mke2fs -q -F -E nodiscard -t ext4 /dev/$e && mkdir -p /mnt &&
 	mount -t ext4 /dev/$e /mnt && dd if=/dev/urandom of=/mnt/big bs=1M count=48 2>/dev/null &&
 	cp /pattern /mnt/pattern && sync && cmp -s /mnt/pattern /pattern && rm /mnt/big && sync &&

@@ -99,7 +99,7 @@ check "fstrim gave the space back to the qcow2 image (qemu-img map: $((alloc >> 
 	"allocated=$alloc discard_max=$(v discard_max)" test "$alloc" -lt $((32 << 20))
 check "ext4 qcow2 is qemu-img check clean" "$(qemu-img check "$W/ext4.qcow2" 2>&1 | tail -1)" \
 	qemu-img check -q "$W/ext4.qcow2"
-check "write cache follows the cache mode (writeback)" "cache_type=$(v wce)" test "$(v wce)" = "write back"
+check "write cache follows the cache mode (writeback)" "cache_type=$(v wce)" test "$(v wce)" = "write_back"
 check "SCSI CD-ROM on mptspi reads its medium" "read=$(v cdrom_read) driver=$(v cdrom_driver)" \
 	test "$(v cdrom_read)" = ok -a "$(v cdrom_driver)" = mptspi
 check "interrupts delivered" "mpt_irqs=$(v mpt_irqs)" test "$(v mpt_irqs)" -ge 2
