@@ -174,7 +174,6 @@ static const struct {
     {"access", R_FILES},
     {"faccessat", R_FILES},
     {"faccessat2", R_FILES},
-    {"flock", R_FILES},
     {"fchmod", R_FILES},
     {"chmod", R_FILES},
     {"fchmodat", R_FILES},
