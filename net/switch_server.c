@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/event_loop.h"
+#include "lib/peer_cred.h"
 #include "net/switch_core.h"
 #include "net/switch_proto.h"
 #include "net/switch_server.h"
@@ -27,6 +28,7 @@ struct conn {
 	int fd;
 	int port; /* -1: not joined yet (its first message is a request) */
 	bool tap;
+	bool refused; /* another user: its request gets "permission denied" */
 	struct event_source *src;
 };
 
@@ -82,17 +84,10 @@ static void send_frame(struct switch_server *s, unsigned port, const uint8_t *ms
 	if (op == SWITCH_TAG_KEEP) {
 		iov[n++] = (struct iovec){(void *)msg, len};
 	} else {
-		/* The tag moves everything after the addresses by 4 bytes: so do the offsets the
-		 * header counts from the start of the frame. */
 		struct vnet_hdr h;
 		vnet_hdr_get(msg, &h);
-		int d = op == SWITCH_TAG_PUSH ? 4 : -4;
-		if (h.flags & VNET_HDR_F_NEEDS_CSUM)
-			h.csum_start = (uint16_t)(h.csum_start + d);
-		if (h.gso_type != VNET_GSO_NONE)
-			h.hdr_len = (uint16_t)(h.hdr_len + d);
-		if ((h.flags & VNET_HDR_F_NEEDS_CSUM) && h.csum_start < 12 + 4) {
-			p->c.tx_drops++; /* the checksum would start inside the tag */
+		if (vnet_hdr_retag(&h, frame_len, op == SWITCH_TAG_PUSH) < 0) {
+			p->c.tx_drops++; /* offsets at the edge: not passed on wrapped */
 			return;
 		}
 		vnet_hdr_put(hdr, &h);
@@ -324,7 +319,9 @@ static void request(struct conn *c)
 	struct json_object *req = json_tokener_parse(buf), *v;
 	free(buf);
 	const char *op = NULL;
-	if (!req || !json_object_is_type(req, json_type_object)) {
+	if (c->refused) {
+		reply_error(c, "permission denied (the switch admits its owner and root only)");
+	} else if (!req || !json_object_is_type(req, json_type_object)) {
 		reply_error(c, "malformed request (one JSON object)");
 	} else if (!json_object_object_get_ex(req, "version", &v) ||
 		   json_object_get_int(v) != SWITCH_PROTO_VERSION) {
@@ -382,6 +379,10 @@ static void accept_event(void *opaque, uint32_t events)
 			continue;
 		c->fd = fd;
 		c->port = -1;
+		/* Another user reached the socket (modes opened up by mistake): it may not join or
+		 * ask.  Its request is read before the refusal, so it gets the reason, not a reset.
+		 */
+		c->refused = !peer_is_owner_or_root(fd);
 		if (event_loop_add_fd(s->loop, fd, EPOLLIN, conn_event, c, &c->src) < 0) {
 			close(fd);
 			c->fd = -1;

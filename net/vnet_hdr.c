@@ -1,4 +1,6 @@
 /* The virtio-net header checker (see vnet_hdr.h). */
+#include <errno.h>
+
 #include "net/vnet_hdr.h"
 #include "storage/endian.h"
 
@@ -56,6 +58,25 @@ enum vnet_bad vnet_hdr_check(const struct vnet_hdr *h, size_t frame_len,
 	if (!(h->flags & VNET_HDR_F_NEEDS_CSUM) || h->gso_size == 0 || h->hdr_len > frame_len)
 		return VNET_BAD_GSO;
 	return VNET_OK;
+}
+
+int vnet_hdr_retag(struct vnet_hdr *h, size_t frame_len, bool push)
+{
+	int d = push ? ETH_VLAN_TAG_LEN : -ETH_VLAN_TAG_LEN;
+	int cs = h->csum_start + d, hl = h->hdr_len + d;
+	int min_cs = ETH_HDR_LEN + (push ? ETH_VLAN_TAG_LEN : 0); /* after the new headers */
+	size_t max = h->gso_type == VNET_GSO_NONE ? ETH_MAX_FRAME : ETH_MAX_GSO_FRAME;
+	if (frame_len < ETH_HDR_LEN + (push ? 0 : ETH_VLAN_TAG_LEN) || frame_len + (size_t)d > max)
+		return -ERANGE;
+	if ((h->flags & VNET_HDR_F_NEEDS_CSUM) && (cs < min_cs || cs > 0xFFFF))
+		return -ERANGE;
+	if (h->gso_type != VNET_GSO_NONE && (hl < 0 || hl > 0xFFFF))
+		return -ERANGE;
+	if (h->flags & VNET_HDR_F_NEEDS_CSUM)
+		h->csum_start = (uint16_t)cs;
+	if (h->gso_type != VNET_GSO_NONE)
+		h->hdr_len = (uint16_t)hl;
+	return 0;
 }
 
 const char *vnet_bad_name(enum vnet_bad why)

@@ -63,6 +63,11 @@ void vnet_hdr_put(uint8_t *p, const struct vnet_hdr *h);
 enum vnet_bad vnet_hdr_check(const struct vnet_hdr *h, size_t frame_len,
 			     const struct vnet_accept *acc);
 const char *vnet_bad_name(enum vnet_bad why);
+/* A switch pushes (push) or strips an 802.1Q tag on a checked frame of frame_len bytes: move the
+ * offsets counted from the frame's start by the tag's 4 bytes.  -ERANGE (h unchanged) when the
+ * result would fail vnet_hdr_check: the checksum inside the Ethernet header or tag, a field past
+ * 16 bits, the frame too long. */
+int vnet_hdr_retag(struct vnet_hdr *h, size_t frame_len, bool push);
 /* Fill in the checksum a NEEDS_CSUM frame left to the receiver (the header was checked), for a
  * receiver that cannot take the offload; clears NEEDS_CSUM. */
 void vnet_complete_csum(struct vnet_hdr *h, uint8_t *frame, size_t len);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/event_loop.h"
+#include "lib/peer_cred.h"
 #include "lib/worker.h"
 #include "vmm/control_internal.h"
 
@@ -143,17 +144,6 @@ int control_server_verb_at(struct control_server *srv, int i, char *verb, size_t
 	return ret;
 }
 
-static int peer_allowed(int fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	/* The 0700 directory already keeps others out; this holds even if it were bypassed. */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return 0;
-	return cred.uid == geteuid() || cred.uid == 0;
-}
-
 static void refuse(int fd, const char *msg)
 {
 	char *line = control_reply_error(NULL, msg);
@@ -179,7 +169,7 @@ static int accept_all(struct control_server *srv)
 				return -errno;
 			return 0; /* EAGAIN, or an aborted connection */
 		}
-		if (!peer_allowed(fd)) {
+		if (!peer_is_owner_or_root(fd)) { /* the 0700 directory already keeps others out */
 			refuse(fd, "permission denied");
 			continue;
 		}

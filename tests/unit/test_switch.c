@@ -338,6 +338,47 @@ static void test_vnet_hdr(void **state)
 }
 
 /* A UDP checksum completed in software matches the one computed whole. */
+/* Tag push/strip moves the header's offsets, and refuses values that would wrap or leave the
+ * bounds vnet_hdr_check sets. */
+static void test_vnet_hdr_retag(void **state)
+{
+	(void)state;
+	static const struct vnet_accept all = {
+	    .csum = true, .tso4 = true, .tso6 = true, .ecn = true, .ufo = true};
+	struct vnet_hdr h = {.flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 16};
+	assert_int_equal(vnet_hdr_retag(&h, 60, true), 0);
+	assert_int_equal(h.csum_start, 38);
+	assert_int_equal(vnet_hdr_check(&h, 64, &all), VNET_OK);
+	assert_int_equal(vnet_hdr_retag(&h, 64, false), 0);
+	assert_int_equal(h.csum_start, 34);
+	/* stripping would put the checksum inside the Ethernet header */
+	h.csum_start = 16;
+	assert_int_equal(vnet_hdr_retag(&h, 64, false), -ERANGE);
+	assert_int_equal(h.csum_start, 16);
+	/* a full-size frame cannot take a tag */
+	h = (struct vnet_hdr){0};
+	assert_int_equal(vnet_hdr_retag(&h, ETH_MAX_FRAME, true), -ERANGE);
+	assert_int_equal(vnet_hdr_retag(&h, ETH_MAX_FRAME - 4, true), 0);
+	/* nor a stripped frame shorter than its tag */
+	assert_int_equal(vnet_hdr_retag(&h, 16, false), -ERANGE);
+	/* GSO: hdr_len moves too, and must not wrap below zero or past 16 bits */
+	h = (struct vnet_hdr){.flags = VNET_HDR_F_NEEDS_CSUM,
+			      .gso_type = VNET_GSO_TCPV4,
+			      .gso_size = 1448,
+			      .hdr_len = 2,
+			      .csum_start = 38,
+			      .csum_offset = 16};
+	assert_int_equal(vnet_hdr_retag(&h, 30000, false), -ERANGE);
+	h.hdr_len = 0xFFFE;
+	assert_int_equal(vnet_hdr_retag(&h, 30000, true), -ERANGE);
+	h.hdr_len = 70;
+	assert_int_equal(vnet_hdr_retag(&h, 30000, true), 0);
+	assert_int_equal(h.hdr_len, 74);
+	assert_int_equal(vnet_hdr_retag(&h, ETH_MAX_GSO_FRAME - 3, true), -ERANGE);
+	h.csum_start = 0xFFFD;
+	assert_int_equal(vnet_hdr_retag(&h, 30000, true), -ERANGE);
+}
+
 static void test_complete_csum(void **state)
 {
 	(void)state;
@@ -377,6 +418,7 @@ int main(void)
 	    cmocka_unit_test(test_port_limit),
 	    cmocka_unit_test(test_vnet_hdr),
 	    cmocka_unit_test(test_complete_csum),
+	    cmocka_unit_test(test_vnet_hdr_retag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

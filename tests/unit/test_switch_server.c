@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -264,6 +267,69 @@ static void malformed_requests(void **state)
 	sw_stop(&s);
 }
 
+/* Try to join the switch at `path` as `uid` from a child: 'E' for a permission error reply, 'J'
+ * for a successful join, 'C' for a refused connect, '?' otherwise. */
+static char join_as(uid_t uid, const char *path)
+{
+	int p[2];
+	char r = '?';
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static const char req[] = "{\"version\":1,\"op\":\"join\",\"name\":\"intruder\","
+					  "\"mac\":\"02:00:00:00:00:66\"}";
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		char buf[512] = "", res = '?';
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(3);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			res = 'C';
+		} else {
+			/* The refusal may come (and the connection close) before the request goes.
+			 */
+			(void)!send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL);
+			struct pollfd pf = {.fd = fd, .events = POLLIN};
+			ssize_t n =
+			    poll(&pf, 1, 5000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : -1;
+			if (n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "permission"))
+				res = 'E';
+			else if (n > 0 && strstr(buf, "\"ok\":true"))
+				res = 'J';
+		}
+		(void)!write(p[1], &res, 1);
+		_exit(0);
+	}
+	close(p[1]);
+	(void)!read(p[0], &r, 1);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return r;
+}
+
+static void other_uid_cannot_join(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* needs root to become another uid */
+	struct sw s;
+	sw_start(&s, false, 0);
+	/* Modes opened up by mistake: nobody reaches the socket, and is still refused. */
+	assert_int_equal(chmod(test_tmpdir, 0755), 0);
+	assert_int_equal(chmod(s.path, 0777), 0);
+	assert_int_equal(join_as(65534, s.path), 'E');
+	struct json_object *i = info(&s);
+	struct json_object *ports;
+	assert_true(json_object_object_get_ex(i, "ports", &ports));
+	assert_int_equal(json_object_array_length(ports), 0); /* no port was made for it */
+	json_object_put(i);
+	assert_int_equal(join_as(0, s.path), 'J'); /* root is let in, as the owner is */
+	assert_int_equal(chmod(test_tmpdir, 0700), 0);
+	sw_stop(&s);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -277,6 +343,7 @@ int main(void)
 	    cmocka_unit_test(port_that_stops_reading_is_dropped_from),
 	    cmocka_unit_test(vlans_and_limits),
 	    cmocka_unit_test(malformed_requests),
+	    cmocka_unit_test(other_uid_cannot_join),
 	};
 	return cmocka_run_group_tests(tests, group_setup, test_tmpdir_teardown);
 }
