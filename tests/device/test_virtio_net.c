@@ -368,6 +368,54 @@ static void hostile_peer_frames_are_dropped(void **state)
 	t_free(t);
 }
 
+/* A guest that takes checksum offload gets frames received straight into its buffers (the
+ * header peeked and checked first): a bad frame is dropped without touching a buffer. */
+static void hostile_peer_frames_direct(void **state)
+{
+	(void)state;
+	struct t *t = t_new();
+	t_start(t, WANT & ~(1ULL << VIRTIO_NET_F_GUEST_TSO4));
+	post_rx(t, 0, 4, 2048);
+	uint8_t junk[5] = {1, 2, 3, 4, 5};
+	assert_int_equal(send(t->peer, junk, sizeof(junk), 0), 5); /* shorter than a header */
+	peer_send(t, &(struct vnet_hdr){.flags = 0x80}, 60, 0);	   /* bad flags */
+	peer_send(t, &(struct vnet_hdr){0}, 8, 0);		   /* runt */
+	peer_send(t, &(struct vnet_hdr){0}, ETH_MAX_FRAME + 1, 0); /* oversize without GSO */
+	peer_send(t, &(struct vnet_hdr){0}, VNET_MAX_MSG + 10, 0); /* past any message */
+	peer_send(
+	    t, /* checksum field past the frame */
+	    &(struct vnet_hdr){.flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = 58, .csum_offset = 6},
+	    60, 0);
+	struct vnet_hdr h = {.flags = VNET_HDR_F_NEEDS_CSUM,
+			     .gso_type = VNET_GSO_TCPV4,
+			     .hdr_len = 54,
+			     .gso_size = 1448,
+			     .csum_start = 34,
+			     .csum_offset = 16};
+	peer_send(t, &h, 3000, 0); /* GSO the guest did not negotiate */
+	/* the checksum offload passes to a guest that took it, num_buffers set */
+	h = (struct vnet_hdr){
+	    .flags = VNET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6, .num_buffers = 77};
+	peer_send(t, &h, 60, 0x44);
+	wait_used(t, 0, 1);
+	struct virtio_net_stats s = stats(t);
+	assert_int_equal(s.rx_drops, 7);
+	assert_int_equal(s.rx_frames, 1);
+	uint32_t id, len;
+	vf_used(&t->f, 0, 0, &id, &len);
+	assert_int_equal(id, 0); /* the first buffer: none was spent on the dropped ones */
+	assert_int_equal(len, VNET_HDR_LEN + 60);
+	uint8_t *b = vf_ram(&t->f, RXB, 2048);
+	struct vnet_hdr g;
+	vnet_hdr_get(b, &g);
+	assert_int_equal(g.flags, VNET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(g.csum_start, 34);
+	assert_int_equal(g.num_buffers, 1);
+	for (size_t i = 0; i < 60; i++)
+		assert_int_equal(b[VNET_HDR_LEN + i], (uint8_t)(i ^ 0x44));
+	t_free(t);
+}
+
 static void peer_gone_drops_transmits(void **state)
 {
 	(void)state;
@@ -442,6 +490,7 @@ int main(void)
 	    cmocka_unit_test(malformed_transmit_ring_needs_reset),
 	    cmocka_unit_test(receive_mergeable_and_back_pressure),
 	    cmocka_unit_test(hostile_peer_frames_are_dropped),
+	    cmocka_unit_test(hostile_peer_frames_direct),
 	    cmocka_unit_test(peer_gone_drops_transmits),
 	    cmocka_unit_test(nic_options),
 	};

@@ -19,7 +19,8 @@
 
 #define RXQ 0
 #define TXQ 1
-#define RX_BATCH 64 /* frames per fd event before the other loop sources get their turn */
+#define RX_BATCH 64	/* frames per fd event before the other loop sources get their turn */
+#define RX_IOV_MAX 1024 /* UIO_MAXIOV: more pieces than this take the copying path */
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
 
 struct virtio_net {
@@ -38,6 +39,7 @@ struct virtio_net {
 	struct vq_elem *rx_elems;
 	unsigned rx_nelems;
 	uint64_t rx_room;
+	struct iovec *rx_iov; /* RX_IOV_MAX: the held buffers, for a receive straight into them */
 	/* transmit: a chain the fd could not take yet */
 	struct vq_elem tx_elem;
 	uint8_t tx_hdr[VNET_HDR_LEN];
@@ -77,16 +79,16 @@ static void backend_down(struct virtio_net *n, int err)
 
 /* --- receive ---------------------------------------------------------------------------- */
 
-/* Make the frame in rxbuf fit what the guest negotiated: false to drop it. */
-static bool rx_fixup(struct virtio_net *n)
+/* Check a received frame's header (hdr, flen frame bytes after it) and make it fit what the
+ * guest negotiated: false to drop the frame.  `frame` is needed only to complete a checksum in
+ * software (a guest without GUEST_CSUM); NULL otherwise. */
+static bool rx_fix_header(struct virtio_net *n, uint8_t hdr[VNET_HDR_LEN], uint8_t *frame,
+			  size_t flen)
 {
 	static const struct vnet_accept any = {
 	    .csum = true, .tso4 = true, .tso6 = true, .ecn = true, .ufo = true};
 	struct vnet_hdr h;
-	if (n->rx_len < VNET_HDR_LEN)
-		return false;
-	vnet_hdr_get(n->rxbuf, &h);
-	size_t flen = n->rx_len - VNET_HDR_LEN;
+	vnet_hdr_get(hdr, &h);
 	if (vnet_hdr_check(&h, flen, &any) != VNET_OK)
 		return false;
 	struct vnet_accept guest = {.csum = has(n, VIRTIO_NET_F_GUEST_CSUM),
@@ -96,12 +98,22 @@ static bool rx_fixup(struct virtio_net *n)
 	if (h.gso_type != VNET_GSO_NONE && vnet_hdr_check(&h, flen, &guest) != VNET_OK)
 		return false; /* segmentation in software is not done here */
 	if (!guest.csum) {
-		vnet_complete_csum(&h, n->rxbuf + VNET_HDR_LEN, flen);
+		if (!frame)
+			return false;
+		vnet_complete_csum(&h, frame, flen);
 		h.flags = 0;
 	}
 	h.num_buffers = 1;
-	vnet_hdr_put(n->rxbuf, &h);
+	vnet_hdr_put(hdr, &h);
 	return true;
+}
+
+/* The frame read into rxbuf: false to drop it. */
+static bool rx_fixup(struct virtio_net *n)
+{
+	if (n->rx_len < VNET_HDR_LEN)
+		return false;
+	return rx_fix_header(n, n->rxbuf, n->rxbuf + VNET_HDR_LEN, n->rx_len - VNET_HDR_LEN);
 }
 
 /* Give the guest back buffers it cannot use for this frame (mergeable buffers too small even
@@ -114,22 +126,19 @@ static void rx_return_all(struct virtio_net *n, struct virtqueue *vq)
 	n->rx_room = 0;
 }
 
-/* Copy the pending frame into guest buffers: 0 delivered (or dropped), -EAGAIN no buffers
- * yet, -EIO the ring is broken. */
-static int rx_deliver(struct virtio_net *n)
+/* Hold guest buffers until they fit rx_len bytes: 0 they do, -EAGAIN no buffers yet, -E2BIG the
+ * frame can never fit them (dropped: the buffers are kept or given back), -EIO the ring is
+ * broken. */
+static int rx_take_buffers(struct virtio_net *n)
 {
 	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ);
 	bool mrg = has(n, VIRTIO_NET_F_MRG_RXBUF);
-	size_t need = n->rx_len;
-	while (n->rx_room < need) {
-		if (!mrg && n->rx_nelems == 1) {
-			n->st.rx_drops++; /* bigger than the one buffer: keep it for the next */
-			return 0;
-		}
+	while (n->rx_room < n->rx_len) {
+		if (!mrg && n->rx_nelems == 1)
+			return -E2BIG; /* bigger than the one buffer: keep it for the next */
 		if (n->rx_nelems == VIRTIO_NET_RX_ELEMS) {
 			rx_return_all(n, vq);
-			n->st.rx_drops++;
-			return 0;
+			return -E2BIG;
 		}
 		struct vq_elem *e = &n->rx_elems[n->rx_nelems];
 		int got = vq_pop(vq, e);
@@ -151,63 +160,178 @@ static int rx_deliver(struct virtio_net *n)
 		n->rx_room += e->in.bytes;
 		n->rx_nelems++;
 	}
-	unsigned used = 0;
+	return 0;
+}
+
+/* The held buffers took rx_len bytes (the header already in the first): return them to the
+ * guest with num_buffers set.  Buffers are popped only while the frame does not fit, so all of
+ * them were used. */
+static void rx_complete(struct virtio_net *n)
+{
+	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ);
+	uint8_t nb[2];
 	size_t off = 0;
-	uint64_t room = 0;
-	while (room < need)
-		room += n->rx_elems[used++].in.bytes;
-	put_le16(n->rxbuf + 10, (uint16_t)used); /* num_buffers */
-	for (unsigned i = 0; i < used; i++) {
+	put_le16(nb, (uint16_t)n->rx_nelems);
+	sg_list_from_buf(&n->rx_elems[0].in, 10, nb, 2); /* num_buffers */
+	for (unsigned i = 0; i < n->rx_nelems; i++) {
 		struct vq_elem *e = &n->rx_elems[i];
-		size_t len = need - off < e->in.bytes ? need - off : (size_t)e->in.bytes;
-		sg_list_from_buf(&e->in, 0, n->rxbuf + off, len);
+		size_t len = n->rx_len - off < e->in.bytes ? n->rx_len - off : (size_t)e->in.bytes;
 		vq_push(vq, e->head, e->ndesc, (uint32_t)len);
 		off += len;
 	}
-	/* Buffers are popped only while the frame does not fit, so all of them were used. */
 	n->rx_nelems = 0;
 	n->rx_room = 0;
 	n->st.rx_frames++;
-	n->st.rx_bytes += need - VNET_HDR_LEN;
+	n->st.rx_bytes += n->rx_len - VNET_HDR_LEN;
+}
+
+/* Copy the frame in rxbuf into the held buffers. */
+static void rx_copy_in(struct virtio_net *n)
+{
+	size_t off = 0;
+	for (unsigned i = 0; i < n->rx_nelems && off < n->rx_len; i++)
+		off += sg_list_from_buf(&n->rx_elems[i].in, 0, n->rxbuf + off, n->rx_len - off);
+}
+
+/* Copy the pending frame (rxbuf) into guest buffers: 0 delivered (or dropped), -EAGAIN no
+ * buffers yet, -EIO the ring is broken. */
+static int rx_deliver(struct virtio_net *n)
+{
+	int r = rx_take_buffers(n);
+	if (r == -E2BIG) {
+		n->st.rx_drops++;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	rx_copy_in(n);
+	rx_complete(n);
 	return 0;
+}
+
+/* Throw away the message at the head of the socket. */
+static void rx_discard(struct virtio_net *n)
+{
+	(void)!recv(n->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC);
+	n->st.rx_drops++;
+}
+
+/* The held buffers' first rx_len bytes as an iovec in rx_iov: the entries, or -ENOSPC when they
+ * are in more pieces than one recvmsg takes. */
+static int rx_buffers_iov(struct virtio_net *n)
+{
+	int cnt = 0;
+	size_t left = n->rx_len;
+	for (unsigned i = 0; i < n->rx_nelems && left; i++) {
+		const struct vq_elem *e = &n->rx_elems[i];
+		size_t take = left < e->in.bytes ? left : (size_t)e->in.bytes;
+		int c = sg_list_slice(&e->in, 0, take, n->rx_iov + cnt, RX_IOV_MAX - (unsigned)cnt);
+		if (c < 0)
+			return -ENOSPC;
+		cnt += c;
+		left -= take;
+	}
+	return cnt;
+}
+
+/* A switch port socket, to a guest that takes checksum offload: peek the next message's length
+ * and header, check the header, hold guest buffers for it and receive it straight into them (no
+ * copy through rxbuf).  1: a frame was delivered or dropped, 0: stop (no message, no buffers,
+ * backend gone), -EIO: the ring is broken. */
+static int rx_direct(struct virtio_net *n)
+{
+	uint8_t hdr[VNET_HDR_LEN];
+	ssize_t len = recv(n->fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+	if (len < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (len <= 0) {
+		backend_down(n, len < 0 ? errno : 0);
+		return 0;
+	}
+	if (len > VNET_MAX_MSG || len < VNET_HDR_LEN ||
+	    !rx_fix_header(n, hdr, NULL, (size_t)len - VNET_HDR_LEN) ||
+	    !virtio_pci_running(n->vp)) {
+		rx_discard(n);
+		return 1;
+	}
+	n->rx_len = (size_t)len;
+	int r = rx_take_buffers(n);
+	if (r == -EAGAIN) {
+		n->rx_waiting = true; /* the frame stays in the socket until buffers come */
+		update_events(n);
+		return 0;
+	}
+	if (r == -E2BIG) {
+		rx_discard(n);
+		return 1;
+	}
+	if (r < 0)
+		return r;
+	int cnt = rx_buffers_iov(n);
+	struct msghdr mh = {.msg_iov = n->rx_iov, .msg_iovlen = (size_t)cnt};
+	ssize_t got = cnt < 0 ? recv(n->fd, n->rxbuf, VNET_MAX_MSG, MSG_DONTWAIT)
+			      : recvmsg(n->fd, &mh, MSG_DONTWAIT);
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0; /* cannot happen (peeked): keep the buffers for the next */
+	if (got != len) {
+		if (got <= 0)
+			backend_down(n, got < 0 ? errno : 0);
+		return 0;
+	}
+	if (cnt < 0)
+		rx_copy_in(n); /* too many pieces: through rxbuf after all */
+	/* The header as checked, over what arrived (the same bytes, unless the guest wrote). */
+	sg_list_from_buf(&n->rx_elems[0].in, 0, hdr, VNET_HDR_LEN);
+	rx_complete(n);
+	return 1;
+}
+
+/* Receive through rxbuf (a TAP, or a guest that needs checksums completed): 1 a frame was
+ * delivered or dropped, 0 stop, -EIO the ring is broken. */
+static int rx_copying(struct virtio_net *n)
+{
+	if (!n->rx_pending) {
+		ssize_t r = n->is_socket
+				? recv(n->fd, n->rxbuf, VNET_MAX_MSG + 1, MSG_DONTWAIT | MSG_TRUNC)
+				: read(n->fd, n->rxbuf, VNET_MAX_MSG + 1);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (r <= 0) {
+			backend_down(n, r < 0 ? errno : 0);
+			return 0;
+		}
+		n->rx_len = (size_t)r;
+		if (r > VNET_MAX_MSG || !rx_fixup(n)) {
+			n->st.rx_drops++;
+			return 1;
+		}
+		n->rx_pending = true;
+	}
+	if (!virtio_pci_running(n->vp)) {
+		n->rx_pending = false; /* no driver: nobody to give it to */
+		n->st.rx_drops++;
+		return 1;
+	}
+	int r = rx_deliver(n);
+	if (r == -EAGAIN) {
+		n->rx_waiting = true;
+		update_events(n);
+		return 0;
+	}
+	n->rx_pending = false;
+	return r < 0 ? r : 1;
 }
 
 static void rx_process(struct virtio_net *n)
 {
 	bool pushed = false;
-	for (int i = 0; i < RX_BATCH && n->backend_up; i++) {
-		if (!n->rx_pending) {
-			ssize_t r = n->is_socket ? recv(n->fd, n->rxbuf, VNET_MAX_MSG + 1,
-							MSG_DONTWAIT | MSG_TRUNC)
-						 : read(n->fd, n->rxbuf, VNET_MAX_MSG + 1);
-			if (r < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			if (r <= 0) {
-				backend_down(n, r < 0 ? errno : 0);
-				break;
-			}
-			n->rx_len = (size_t)r;
-			if (r > VNET_MAX_MSG || !rx_fixup(n)) {
-				n->st.rx_drops++;
-				continue;
-			}
-			n->rx_pending = true;
-		}
-		if (!virtio_pci_running(n->vp)) {
-			n->rx_pending = false; /* no driver: nobody to give it to */
-			n->st.rx_drops++;
-			continue;
-		}
-		int r = rx_deliver(n);
-		if (r == -EAGAIN) {
-			n->rx_waiting = true;
-			update_events(n);
+	for (int i = 0; i < RX_BATCH && n->backend_up && !n->rx_waiting; i++) {
+		bool direct = n->is_socket && !n->rx_pending && has(n, VIRTIO_NET_F_GUEST_CSUM);
+		uint64_t before = n->st.rx_frames;
+		int r = direct ? rx_direct(n) : rx_copying(n);
+		pushed |= n->st.rx_frames != before;
+		if (r <= 0)
 			break;
-		}
-		n->rx_pending = false;
-		if (r < 0)
-			break;
-		pushed = true;
 	}
 	if (pushed)
 		virtio_pci_queue_done(n->vp, RXQ);
@@ -334,17 +458,9 @@ static void queue_notify(void *dev, unsigned q)
 	if (q == TXQ) {
 		tx_process(n);
 	} else if (q == RXQ && n->rx_waiting) {
-		/* New buffers: finish the frame that waited for them, then read again. */
+		/* New buffers: finish the frame that waited for them and go on reading. */
 		n->rx_waiting = false;
-		if (n->rx_pending) {
-			int r = rx_deliver(n);
-			if (r == -EAGAIN) {
-				n->rx_waiting = true;
-				return;
-			}
-			n->rx_pending = false;
-			virtio_pci_queue_done(n->vp, RXQ);
-		}
+		rx_process(n);
 		update_events(n);
 	}
 }
@@ -356,6 +472,7 @@ static void reset(void *dev)
 	n->rx_nelems = 0;
 	n->rx_room = 0;
 	n->rx_waiting = false;
+	n->rx_pending = false;
 	n->tx_blocked = false;
 	n->features = 0;
 	update_events(n);
@@ -392,8 +509,9 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 	memcpy(n->mac, env->mac, 6);
 	n->rxbuf = malloc(VNET_MAX_MSG + 1);
 	n->rx_elems = calloc(VIRTIO_NET_RX_ELEMS, sizeof(*n->rx_elems));
+	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
 	int r = -ENOMEM;
-	if (!n->rxbuf || !n->rx_elems)
+	if (!n->rxbuf || !n->rx_elems || !n->rx_iov)
 		goto fail;
 	uint64_t f = 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM |
 		     1ULL << VIRTIO_NET_F_MTU | 1ULL << VIRTIO_NET_F_MAC |
@@ -427,6 +545,7 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 fail:
 	free(n->rxbuf);
 	free(n->rx_elems);
+	free(n->rx_iov);
 	free(n);
 	return r;
 }
@@ -440,6 +559,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	close(n->fd);
 	free(n->rxbuf);
 	free(n->rx_elems);
+	free(n->rx_iov);
 	free(n);
 }
 
