@@ -17,6 +17,7 @@
 
 #include "devices/virtio/net/nic_config.h"
 #include "devices/virtio/net/virtio_net.h"
+#include "devices/virtio/net/net_ctrl.h"
 #include "net/vnet_hdr.h"
 #include "tests/device/virtio_fixture.h"
 
@@ -35,6 +36,7 @@ struct t {
 	int peer; /* the switch's end */
 	unsigned ntx;
 	uint16_t rx_used_seen;
+	uint16_t nctrl, nrx; /* control commands sent, receive buffers posted */
 };
 
 static const uint8_t MAC[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
@@ -73,6 +75,8 @@ static void t_start(struct t *t, uint64_t want)
 	vf_w(&t->f, VF_COMMON(0x10), 2, 0);
 	vf_queue_setup(&t->f, 0, QSIZE, 1);
 	vf_queue_setup(&t->f, 1, QSIZE, 2);
+	if (want & 1ULL << VIRTIO_NET_F_CTRL_VQ)
+		vf_queue_setup(&t->f, 2, QSIZE, 2);
 	vf_set_status(&t->f, s | VIRTIO_STATUS_DRIVER_OK);
 	assert_true(vf_status(&t->f) & VIRTIO_STATUS_DRIVER_OK);
 	t->ntx = 0;
@@ -416,6 +420,163 @@ static void hostile_peer_frames_direct(void **state)
 	t_free(t);
 }
 
+/* --- control queue ----------------------------------------------------------------------- */
+
+#define CTB 0x1C00000ULL /* control command at CTB, its ack byte at CTB + 0x1000 */
+#define WANT_CTRL                                                                                  \
+	(WANT | 1ULL << VIRTIO_NET_F_CTRL_VQ | 1ULL << VIRTIO_NET_F_CTRL_RX |                      \
+	 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR | 1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE)
+
+/* Send one command (class, command, data as len bytes) as Linux does: header and data in two
+ * readable buffers, then the ack byte; returns the ack. */
+static uint8_t ctrl(struct t *t, const uint8_t *cmd, size_t len)
+{
+	memcpy(vf_ram(&t->f, CTB, len), cmd, len);
+	uint8_t *ack = vf_ram(&t->f, CTB + 0x1000, 1);
+	*ack = 0xAA;
+	struct vf_buf b[3] = {
+	    {CTB, 2, false}, {CTB + 2, (uint32_t)len - 2, false}, {CTB + 0x1000, 1, true}};
+	if (len > 2)
+		vf_post(&t->f, 2, b, 3);
+	else
+		vf_post(&t->f, 2, (struct vf_buf[]){b[0], b[2]}, 2);
+	vf_kick(&t->f, 2);
+	wait_used(t, 2, ++t->nctrl);
+	return *ack;
+}
+
+/* A 60-byte frame to dst from the peer. */
+static void peer_send_to(struct t *t, const uint8_t dst[6])
+{
+	uint8_t m[VNET_HDR_LEN + 60] = {0};
+	memcpy(m + VNET_HDR_LEN, dst, 6);
+	memcpy(m + VNET_HDR_LEN + 6, (uint8_t[]){0x02, 0, 0, 0, 0, 0x01}, 6);
+	m[VNET_HDR_LEN + 12] = 0x08;
+	assert_int_equal(send(t->peer, m, sizeof(m), 0), (ssize_t)sizeof(m));
+}
+
+/* Is a frame to dst delivered (true) or filtered?  A broadcast (always delivered) follows it:
+ * once both are counted, the first was decided. */
+static bool passes(struct t *t, const uint8_t dst[6])
+{
+	static const uint8_t bcast[6] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+	struct virtio_net_stats s = stats(t);
+	uint64_t frames = s.rx_frames, seen = s.rx_frames + s.rx_filtered;
+	while (t->nrx < frames + 2) {
+		post_rx(t, t->nrx, 1, 2048);
+		t->nrx++;
+	}
+	peer_send_to(t, dst);
+	peer_send_to(t, bcast);
+	for (int i = 0; i < 20000; i++) { /* bounded only against a hang */
+		s = stats(t);
+		if (s.rx_frames + s.rx_filtered == seen + 2)
+			break;
+		usleep(200);
+	}
+	assert_int_equal(s.rx_frames + s.rx_filtered, seen + 2);
+	return s.rx_frames == frames + 2;
+}
+
+static void control_queue_filters_and_addresses(void **state)
+{
+	(void)state;
+	static const uint8_t other[6] = {0x02, 0, 0, 0, 0, 0x99},
+			     extra[6] = {0x02, 0, 0, 0, 0, 0x77}, mc1[6] = {0x01, 0, 0x5e, 0, 0, 1},
+			     mc9[6] = {0x01, 0, 0x5e, 0, 0, 9},
+			     newmac[6] = {0x02, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE};
+	struct t *t = t_new();
+	t_start(t, WANT_CTRL);
+	assert_true(passes(t, other)); /* promiscuous after reset */
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 0, 0}, 3), VIRTIO_NET_OK); /* promisc off */
+	assert_false(passes(t, other));
+	assert_true(passes(t, MAC));
+	assert_false(passes(t, mc1));
+	uint64_t filtered = stats(t).rx_filtered;
+	assert_int_equal(filtered, 2);
+	/* tables: one extra unicast, one multicast */
+	uint8_t tbl[2 + 4 + 6 + 4 + 6] = {1, 0, 1, 0, 0, 0};
+	memcpy(tbl + 6, extra, 6);
+	tbl[12] = 1;
+	memcpy(tbl + 16, mc1, 6);
+	assert_int_equal(ctrl(t, tbl, sizeof(tbl)), VIRTIO_NET_OK);
+	assert_true(passes(t, extra));
+	assert_true(passes(t, mc1));
+	assert_false(passes(t, mc9));
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 1, 1}, 3), VIRTIO_NET_OK); /* allmulti */
+	assert_true(passes(t, mc9));
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 1, 0}, 3), VIRTIO_NET_OK);
+	/* hostile commands: refused, nothing changes */
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 0, 0, 0}, 4), VIRTIO_NET_ERR); /* 2 data bytes */
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 0, 7}, 3), VIRTIO_NET_ERR);    /* not 0 or 1 */
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 0}, 2), VIRTIO_NET_ERR);       /* no data */
+	assert_int_equal(ctrl(t, (uint8_t[]){9, 0, 0}, 3), VIRTIO_NET_ERR);    /* unknown class */
+	assert_int_equal(ctrl(t, (uint8_t[]){0, 9, 0}, 3), VIRTIO_NET_ERR);    /* unknown command */
+	uint8_t huge[2 + 4 + 12] = {1, 0, 0xFF, 0xFF, 0xFF, 0xFF};	       /* 2^32-1 entries */
+	assert_int_equal(ctrl(t, huge, sizeof(huge)), VIRTIO_NET_ERR);
+	uint8_t bad[sizeof(tbl)];
+	memcpy(bad, tbl, sizeof(tbl));
+	memcpy(bad + 6, mc9, 6); /* a multicast in the unicast table */
+	assert_int_equal(ctrl(t, bad, sizeof(bad)), VIRTIO_NET_ERR);
+	uint8_t longer[sizeof(tbl) + 1];
+	memcpy(longer, tbl, sizeof(tbl));
+	longer[sizeof(tbl)] = 0; /* a byte past the counts */
+	assert_int_equal(ctrl(t, longer, sizeof(longer)), VIRTIO_NET_ERR);
+	assert_int_equal(ctrl(t, tbl, sizeof(tbl) - 1), VIRTIO_NET_ERR); /* short of its count */
+	assert_int_equal(ctrl(t, (uint8_t[]){1, 1, 1, 2, 3, 4, 5, 6}, 8), VIRTIO_NET_ERR);
+	assert_int_equal(ctrl(t, (uint8_t[]){1, 1, 0, 0, 0, 0, 0, 0}, 8), VIRTIO_NET_ERR);
+	assert_int_equal(ctrl(t, (uint8_t[]){1, 1, 2, 2, 3, 4, 5}, 7), VIRTIO_NET_ERR);
+	assert_int_equal(ctrl(t, (uint8_t[]){3, 0, 1}, 3), VIRTIO_NET_ERR); /* ack with data */
+	assert_true(passes(t, extra)); /* the tables as they were */
+	assert_false(passes(t, mc9));
+	assert_false(passes(t, other));
+	/* more multicast addresses than the table holds: every multicast passes */
+	uint8_t many[2 + 4 + 4 + 6 * 65] = {1, 0, 0, 0, 0, 0, 65};
+	for (int i = 0; i < 65; i++)
+		memcpy(many + 10 + 6 * i, (uint8_t[]){0x01, 0, 0x5e, 1, 0, (uint8_t)i}, 6);
+	assert_int_equal(ctrl(t, many, sizeof(many)), VIRTIO_NET_OK);
+	assert_true(passes(t, mc9));
+	assert_false(passes(t, extra)); /* the unicast table is empty now */
+	/* a new address: config space follows, the filter too */
+	uint8_t set[8] = {1, 1};
+	memcpy(set + 2, newmac, 6);
+	assert_int_equal(ctrl(t, set, sizeof(set)), VIRTIO_NET_OK);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + i, 1), newmac[i]);
+	assert_true(passes(t, newmac));
+	assert_false(passes(t, MAC));
+	assert_int_equal(stats(t).mac[5], 0xEE);
+	/* announce: the status bit until the driver's ack */
+	assert_int_equal(virtio_net_announce(t->net), 0);
+	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 6, 2),
+			 VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
+	assert_int_equal(ctrl(t, (uint8_t[]){3, 0}, 2), VIRTIO_NET_OK);
+	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 6, 2), VIRTIO_NET_S_LINK_UP);
+	/* a command without an ack byte breaks the queue */
+	vf_post(&t->f, 2, (struct vf_buf[]){{CTB, 3, false}}, 1);
+	vf_kick(&t->f, 2);
+	for (int i = 0; i < 20000 && !(vf_status(&t->f) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(200);
+	assert_true(vf_status(&t->f) & VIRTIO_STATUS_NEEDS_RESET);
+	/* reset: the address it was created with */
+	vf_set_status(&t->f, 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + i, 1), MAC[i]);
+	t_free(t);
+}
+
+/* Without GUEST_ANNOUNCE there is nothing to ask. */
+static void announce_needs_the_feature(void **state)
+{
+	(void)state;
+	struct t *t = t_new();
+	assert_int_equal(virtio_net_announce(t->net), -ENOTSUP); /* no driver yet */
+	t_start(t, WANT | 1ULL << VIRTIO_NET_F_CTRL_VQ);
+	assert_int_equal(virtio_net_announce(t->net), -ENOTSUP);
+	assert_int_equal(ctrl(t, (uint8_t[]){3, 0}, 2), VIRTIO_NET_ERR);
+	t_free(t);
+}
+
 static void peer_gone_drops_transmits(void **state)
 {
 	(void)state;
@@ -491,6 +652,8 @@ int main(void)
 	    cmocka_unit_test(receive_mergeable_and_back_pressure),
 	    cmocka_unit_test(hostile_peer_frames_are_dropped),
 	    cmocka_unit_test(hostile_peer_frames_direct),
+	    cmocka_unit_test(control_queue_filters_and_addresses),
+	    cmocka_unit_test(announce_needs_the_feature),
 	    cmocka_unit_test(peer_gone_drops_transmits),
 	    cmocka_unit_test(nic_options),
 	};

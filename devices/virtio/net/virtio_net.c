@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "devices/virtio/net/net_ctrl.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
@@ -19,6 +20,7 @@
 
 #define RXQ 0
 #define TXQ 1
+#define CTRLQ 2
 #define RX_BATCH 64	/* frames per fd event before the other loop sources get their turn */
 #define RX_IOV_MAX 1024 /* UIO_MAXIOV: more pieces than this take the copying path */
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
@@ -29,8 +31,11 @@ struct virtio_net {
 	struct event_source *src;
 	int fd;
 	bool is_socket, backend_up;
-	uint8_t mac[6];
+	uint8_t mac[6]; /* as created: a reset restores it */
 	uint64_t features;
+	struct net_rx_filter filter; /* the address now, modes and tables (control queue) */
+	bool announce;		     /* VIRTIO_NET_S_ANNOUNCE: waiting for the driver's ACK */
+	struct vq_elem ctrl_elem;
 	/* receive: one frame read from the fd waiting for guest buffers, and the buffers popped
 	 * for it so far */
 	uint8_t *rxbuf;
@@ -114,6 +119,16 @@ static bool rx_fixup(struct virtio_net *n)
 	if (n->rx_len < VNET_HDR_LEN)
 		return false;
 	return rx_fix_header(n, n->rxbuf, n->rxbuf + VNET_HDR_LEN, n->rx_len - VNET_HDR_LEN);
+}
+
+/* Does the frame whose header+frame start is `msg` (len bytes) pass the receive filter? */
+static bool rx_wanted(struct virtio_net *n, const uint8_t *msg, size_t len)
+{
+	if (!has(n, VIRTIO_NET_F_CTRL_RX) || len < VNET_HDR_LEN + 6 ||
+	    net_rx_filter_accept(&n->filter, msg + VNET_HDR_LEN))
+		return true;
+	n->st.rx_filtered++;
+	return false;
 }
 
 /* Give the guest back buffers it cannot use for this frame (mergeable buffers too small even
@@ -240,7 +255,7 @@ static int rx_buffers_iov(struct virtio_net *n)
  * backend gone), -EIO: the ring is broken. */
 static int rx_direct(struct virtio_net *n)
 {
-	uint8_t hdr[VNET_HDR_LEN];
+	uint8_t hdr[VNET_HDR_LEN + 6]; /* and the destination, for the filter */
 	ssize_t len = recv(n->fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
 	if (len < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -250,7 +265,7 @@ static int rx_direct(struct virtio_net *n)
 	}
 	if (len > VNET_MAX_MSG || len < VNET_HDR_LEN ||
 	    !rx_fix_header(n, hdr, NULL, (size_t)len - VNET_HDR_LEN) ||
-	    !virtio_pci_running(n->vp)) {
+	    !virtio_pci_running(n->vp) || !rx_wanted(n, hdr, (size_t)len)) {
 		rx_discard(n);
 		return 1;
 	}
@@ -301,7 +316,7 @@ static int rx_copying(struct virtio_net *n)
 			return 0;
 		}
 		n->rx_len = (size_t)r;
-		if (r > VNET_MAX_MSG || !rx_fixup(n)) {
+		if (r > VNET_MAX_MSG || !rx_fixup(n) || !rx_wanted(n, n->rxbuf, n->rx_len)) {
 			n->st.rx_drops++;
 			return 1;
 		}
@@ -437,6 +452,56 @@ out:
 		virtio_pci_queue_done(n->vp, TXQ);
 }
 
+/* --- control ---------------------------------------------------------------------------- */
+
+static void ctrl_process(struct virtio_net *n)
+{
+	struct virtqueue *vq = virtio_pci_queue(n->vp, CTRLQ);
+	struct vq_elem *e = &n->ctrl_elem;
+	bool pushed = false;
+	do {
+		for (;;) {
+			int got = vq_pop(vq, e);
+			if (got < 0 || (got > 0 && (e->out.bytes < 2 || e->in.bytes < 1))) {
+				virtio_pci_needs_reset(n->vp,
+						       got < 0 ? "control queue: malformed chain"
+							       : "control queue: command without "
+								 "header or ack byte");
+				goto out;
+			}
+			if (got == 0)
+				break;
+			struct net_ctrl_effect eff;
+			uint8_t ack = net_ctrl_run(&n->filter, &e->out,
+						   has(n, VIRTIO_NET_F_GUEST_ANNOUNCE), &eff);
+			if (eff.announce_ack && n->announce) {
+				n->announce = false;
+				virtio_pci_config_changed(n->vp);
+			}
+			sg_list_from_buf(&e->in, 0, &ack, 1);
+			vq_push(vq, e->head, e->ndesc, 1);
+			pushed = true;
+		}
+	} while (vq_more_after_idle(vq));
+out:
+	if (pushed)
+		virtio_pci_queue_done(n->vp, CTRLQ);
+}
+
+int virtio_net_announce(struct virtio_net *n)
+{
+	int r = -ENOTSUP;
+	virtio_pci_lock(n->vp);
+	n->features = virtio_pci_features(n->vp);
+	if (virtio_pci_running(n->vp) && has(n, VIRTIO_NET_F_GUEST_ANNOUNCE)) {
+		n->announce = true;
+		virtio_pci_config_changed(n->vp);
+		r = 0;
+	}
+	virtio_pci_unlock(n->vp);
+	return r;
+}
+
 /* --- hooks ------------------------------------------------------------------------------ */
 
 static void fd_event(void *opaque, uint32_t events)
@@ -457,6 +522,8 @@ static void queue_notify(void *dev, unsigned q)
 	n->features = virtio_pci_features(n->vp);
 	if (q == TXQ) {
 		tx_process(n);
+	} else if (q == CTRLQ) {
+		ctrl_process(n);
 	} else if (q == RXQ && n->rx_waiting) {
 		/* New buffers: finish the frame that waited for them and go on reading. */
 		n->rx_waiting = false;
@@ -475,6 +542,8 @@ static void reset(void *dev)
 	n->rx_pending = false;
 	n->tx_blocked = false;
 	n->features = 0;
+	n->announce = false;
+	net_rx_filter_reset(&n->filter, n->mac);
 	update_events(n);
 }
 
@@ -482,8 +551,9 @@ static void config_read(void *dev, unsigned off, uint8_t *data, unsigned len)
 {
 	struct virtio_net *n = dev;
 	uint8_t c[VIRTIO_NET_CONFIG_LEN] = {0};
-	memcpy(c, n->mac, 6);
-	put_le16(c + 6, n->backend_up ? VIRTIO_NET_S_LINK_UP : 0);
+	memcpy(c, n->filter.mac, 6);
+	put_le16(c + 6, (n->backend_up ? VIRTIO_NET_S_LINK_UP : 0) |
+			    (n->announce ? VIRTIO_NET_S_ANNOUNCE : 0));
 	put_le16(c + 8, 1); /* max_virtqueue_pairs */
 	put_le16(c + 10, ETH_MTU);
 	memcpy(data, c + off, len);
@@ -507,6 +577,7 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 	n->loop = env->loop;
 	n->backend_up = true;
 	memcpy(n->mac, env->mac, 6);
+	net_rx_filter_reset(&n->filter, n->mac);
 	n->rxbuf = malloc(VNET_MAX_MSG + 1);
 	n->rx_elems = calloc(VIRTIO_NET_RX_ELEMS, sizeof(*n->rx_elems));
 	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
@@ -518,13 +589,15 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 		     1ULL << VIRTIO_NET_F_GUEST_TSO4 | 1ULL << VIRTIO_NET_F_GUEST_TSO6 |
 		     1ULL << VIRTIO_NET_F_GUEST_ECN | 1ULL << VIRTIO_NET_F_HOST_TSO4 |
 		     1ULL << VIRTIO_NET_F_HOST_TSO6 | 1ULL << VIRTIO_NET_F_HOST_ECN |
-		     1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_STATUS;
+		     1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_STATUS |
+		     1ULL << VIRTIO_NET_F_CTRL_VQ | 1ULL << VIRTIO_NET_F_CTRL_RX |
+		     1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE | 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR;
 	struct virtio_pci_config cfg = {
 	    .device_id = VIRTIO_ID_NET,
 	    .class_code = PCI_CLASS_NETWORK_ETHERNET,
 	    .features = f,
 	    .config_len = VIRTIO_NET_CONFIG_LEN,
-	    .nqueues = 2,
+	    .nqueues = 3, /* receive, transmit, control */
 	    .queue_max = VIRTIO_NET_QUEUE_SIZE,
 	    .ops = &net_ops,
 	    .dev = n,
@@ -573,6 +646,8 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
 	virtio_pci_lock(n->vp);
 	*s = n->st;
 	s->backend_up = n->backend_up;
+	memcpy(s->mac, n->filter.mac, 6);
+	s->promisc = !has(n, VIRTIO_NET_F_CTRL_RX) || n->filter.promisc;
 	virtio_pci_unlock(n->vp);
 }
 

@@ -10,6 +10,12 @@
  * frame and count it, and the queue goes on.  A received frame the guest did not negotiate the
  * offload for is fixed up (checksum completed in software) or, for GSO, dropped and counted.
  *
+ * Control queue (net_ctrl.h): receive modes (promiscuous by default, as after reset), a table
+ * of extra unicast and of multicast addresses, the MAC address (the config space follows it; a
+ * device reset restores the one it was created with), and announce: virtio_net_announce asks the
+ * driver to announce itself (gratuitous ARP), the driver's ACK clears the status bit.  With
+ * CTRL_RX negotiated, frames the filter refuses are dropped and counted (rx_filtered).
+ *
  * Back-pressure: the device never waits.  Without receive buffers it stops reading the fd (a
  * switch then drops for this port, a TAP queues then drops); a transmit the fd cannot take yet
  * waits for EPOLLOUT with the chain held, and the guest's queue with it.
@@ -38,7 +44,12 @@ struct virtio_pci;
 #define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_CTRL_RX 18
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
 #define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_S_ANNOUNCE 2
 #define VIRTIO_NET_CONFIG_LEN 12 /* mac, status, max_virtqueue_pairs, mtu */
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_RX_ELEMS 64 /* receive buffers one frame may take (mergeable) */
@@ -57,6 +68,9 @@ struct virtio_net_stats {
 	uint64_t tx_frames, tx_bytes, tx_drops; /* from the guest */
 	uint64_t tx_malformed;			/* part of tx_drops: refused headers/lengths */
 	bool backend_up;
+	uint64_t rx_filtered; /* part of rx_drops: not for this NIC (CTRL_RX filter) */
+	uint8_t mac[6];	      /* the address now (the guest may set it) */
+	bool promisc;
 };
 
 int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out);
@@ -64,5 +78,8 @@ void virtio_net_destroy(struct virtio_net *n);
 void virtio_net_reset(struct virtio_net *n); /* machine reset */
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);
 struct virtio_pci *virtio_net_transport(struct virtio_net *n); /* for tests */
+/* Ask the driver to announce itself (VIRTIO_NET_S_ANNOUNCE and a config interrupt): -ENOTSUP
+ * when it did not negotiate GUEST_ANNOUNCE or is not running. */
+int virtio_net_announce(struct virtio_net *n);
 
 #endif

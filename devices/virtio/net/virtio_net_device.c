@@ -1,8 +1,10 @@
 /* The VM's NICs: one virtio-net PCI function per --nic, in command-line order (Linux
  * virtio_net, eth0, eth1, ...), each on a switch port or a host TAP (nic_config.h).
  *
- * Control verb: `nic-info` lists each NIC's MAC, backend and counters (frames and bytes each
- * way, drops, malformed frames the guest sent).
+ * Control verbs: `nic-info` lists each NIC's MAC (as the guest set it), backend, receive mode
+ * and counters (frames and bytes each way, drops, malformed frames the guest sent, frames the
+ * guest's filter refused); `nic-announce` asks each NIC's driver to announce its addresses
+ * (gratuitous ARP), e.g. after the VM moved to another switch.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -53,7 +55,7 @@ static int nic_info(void *opaque, struct json_object *args, struct json_object *
 		virtio_net_get_stats(g->dev[i], &s);
 		struct json_object *o = json_object_new_object();
 		char m[18];
-		switch_mac_format(g->mac[i], m);
+		switch_mac_format(s.mac, m);
 		json_object_object_add(o, "index", json_object_new_int((int)i));
 		json_object_object_add(o, "mac", json_object_new_string(m));
 		json_object_object_add(
@@ -70,10 +72,31 @@ static int nic_info(void *opaque, struct json_object *args, struct json_object *
 		ADD(tx_bytes);
 		ADD(tx_drops);
 		ADD(tx_malformed);
+		ADD(rx_filtered);
 #undef ADD
+		json_object_object_add(o, "promisc", json_object_new_boolean(s.promisc));
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(result, "nics", arr);
+	return 0;
+}
+
+static int nic_announce(void *opaque, struct json_object *args, struct json_object *result,
+			char *err, size_t errlen)
+{
+	struct nics *g = opaque;
+	(void)args;
+	unsigned asked = 0;
+	for (unsigned i = 0; i < g->n; i++)
+		if (virtio_net_announce(g->dev[i]) == 0)
+			asked++;
+	if (g->n && !asked) {
+		snprintf(err, errlen,
+			 "nic-announce: no NIC's driver takes announcements "
+			 "(GUEST_ANNOUNCE not negotiated, or no driver yet)");
+		return -ENOTSUP;
+	}
+	json_object_object_add(result, "announced", json_object_new_int((int)asked));
 	return 0;
 }
 
@@ -135,6 +158,9 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 		g->n++;
 	}
 	int r = device_add_verb(env, "nic-info", "nic-info", nic_info, g, err, errlen);
+	if (r == 0)
+		r = device_add_verb(env, "nic-announce", "nic-announce", nic_announce, g, err,
+				    errlen);
 	if (r < 0) {
 		nics_destroy(g);
 		return r;
