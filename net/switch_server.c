@@ -21,7 +21,8 @@
 #include "net/vnet_hdr.h"
 
 #define MAX_CONNS (SWITCH_MAX_PORTS + 16)
-#define BATCH 64 /* frames from one port before the others get their turn */
+#define BATCH 64     /* frames from one port before the others get their turn */
+#define RECV_BATCH 8 /* frames one recvmmsg takes from a port socket */
 
 struct conn {
 	struct switch_server *srv;
@@ -44,7 +45,8 @@ struct switch_server {
 	struct conn conns[MAX_CONNS];
 	struct conn *by_port[SWITCH_MAX_PORTS];
 	struct conn tap;
-	uint8_t buf[VNET_MAX_MSG + 1];
+	uint8_t buf[VNET_MAX_MSG + 1];	   /* a TAP's frame */
+	uint8_t (*bufs)[VNET_MAX_MSG + 1]; /* RECV_BATCH of them: a port's frames */
 };
 
 static uint64_t now_ns(void)
@@ -124,7 +126,8 @@ static void send_frame(struct switch_server *s, unsigned port, const uint8_t *ms
 static const struct vnet_accept port_accept = {
     .csum = true, .tso4 = true, .tso6 = true, .ecn = true, .ufo = true};
 
-static void frame_in(struct switch_server *s, struct conn *c, size_t len, bool truncated)
+static void frame_in(struct switch_server *s, struct conn *c, const uint8_t *msg, size_t len,
+		     bool truncated)
 {
 	struct switch_port *p = &s->core.ports[c->port];
 	struct vnet_hdr h;
@@ -133,7 +136,7 @@ static void frame_in(struct switch_server *s, struct conn *c, size_t len, bool t
 		p->c.rx_drops++;
 		return;
 	}
-	vnet_hdr_get(s->buf, &h);
+	vnet_hdr_get(msg, &h);
 	if (vnet_hdr_check(&h, len - VNET_HDR_LEN, &port_accept) != VNET_OK) {
 		p->c.rx_frames++;
 		p->c.rx_bytes += len - VNET_HDR_LEN;
@@ -141,36 +144,55 @@ static void frame_in(struct switch_server *s, struct conn *c, size_t len, bool t
 		return;
 	}
 	struct switch_decision d;
-	if (switch_forward(&s->core, (unsigned)c->port, s->buf + VNET_HDR_LEN, len - VNET_HDR_LEN,
+	if (switch_forward(&s->core, (unsigned)c->port, msg + VNET_HDR_LEN, len - VNET_HDR_LEN,
 			   now_ns(), &d) < 0)
 		return;
 	for (unsigned i = 0; i < d.nout; i++)
-		send_frame(s, d.out[i], s->buf, len, d.op[i], d.vlan);
+		send_frame(s, d.out[i], msg, len, d.op[i], d.vlan);
 }
 
-static void port_readable(struct conn *c)
+static void tap_readable(struct conn *c)
 {
 	struct switch_server *s = c->srv;
 	for (int i = 0; i < BATCH; i++) {
-		ssize_t n;
-		bool trunc = false;
-		if (c->tap) {
-			n = read(c->fd, s->buf, sizeof(s->buf));
-			trunc = n > VNET_MAX_MSG;
-		} else {
-			n = recv(c->fd, s->buf, sizeof(s->buf), MSG_DONTWAIT | MSG_TRUNC);
-			trunc = n > VNET_MAX_MSG;
-			if (n == 0) {
-				conn_close(c);
-				return;
-			}
+		ssize_t n = read(c->fd, s->buf, sizeof(s->buf));
+		if (n < 0)
+			return; /* EAGAIN, or the TAP went away (its link is the host's business) */
+		frame_in(s, c, s->buf, (size_t)n, n > VNET_MAX_MSG);
+	}
+}
+
+/* Up to BATCH frames from a port socket, RECV_BATCH per recvmmsg (one call for a burst, and
+ * no extra call to learn that a lone frame was the last). */
+static void port_readable(struct conn *c)
+{
+	struct switch_server *s = c->srv;
+	struct mmsghdr mm[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+	for (int done = 0; done < BATCH;) {
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i] = (struct iovec){s->bufs[i], sizeof(s->bufs[i])};
+			mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov[i], .msg_iovlen = 1}};
 		}
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR && !c->tap)
+		int got = recvmmsg(c->fd, mm, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (got < 0) {
+			if (errno != EAGAIN && errno != EINTR)
 				conn_close(c);
 			return;
 		}
-		frame_in(s, c, trunc ? 0 : (size_t)n, trunc);
+		for (int i = 0; i < got; i++) {
+			if (mm[i].msg_len == 0) { /* end of file: the port's VM is gone */
+				conn_close(c);
+				return;
+			}
+			bool trunc = (mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+			frame_in(s, c, s->bufs[i], mm[i].msg_len, trunc);
+			if (c->port < 0)
+				return;
+		}
+		if (got < RECV_BATCH)
+			return;
+		done += got;
 	}
 }
 
@@ -355,7 +377,10 @@ static void conn_event(void *opaque, uint32_t events)
 {
 	struct conn *c = opaque;
 	if (c->port >= 0 && (events & EPOLLIN)) {
-		port_readable(c);
+		if (c->tap)
+			tap_readable(c);
+		else
+			port_readable(c);
 		return;
 	}
 	if (c->port < 0 && (events & EPOLLIN)) {
@@ -443,6 +468,12 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 		return -ENOMEM;
 	}
 	s->o = *o;
+	s->bufs = malloc(RECV_BATCH * sizeof(*s->bufs));
+	if (!s->bufs) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	snprintf(s->name, sizeof(s->name), "%s", o->name);
 	snprintf(s->path, sizeof(s->path), "%s", o->path);
 	s->listen_fd = -1;
@@ -459,6 +490,7 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 	int r = event_loop_create(&s->loop);
 	if (r < 0) {
 		snprintf(err, errlen, "event loop: %s", strerror(-r));
+		free(s->bufs);
 		free(s);
 		return r;
 	}
@@ -520,5 +552,6 @@ void switch_server_destroy(struct switch_server *s)
 		unlink(s->path);
 	}
 	event_loop_destroy(s->loop);
+	free(s->bufs);
 	free(s);
 }

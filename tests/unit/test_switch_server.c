@@ -158,12 +158,23 @@ static void forwarding_through_sockets(void **state)
 	gso[1] = VNET_GSO_TCPV4; /* without NEEDS_CSUM */
 	gso[4] = 0x10;
 	assert_int_equal(send(a, gso, sizeof(gso), 0), (ssize_t)sizeof(gso));
+	/* past the longest message: truncated on receipt, dropped */
+	uint8_t *big = calloc(1, VNET_MAX_MSG + 100);
+	assert_int_equal(send(a, big, VNET_MAX_MSG + 100, 0), VNET_MAX_MSG + 100);
+	free(big);
 	sync_ports(a, 1, b);
 	struct json_object *i = info(&s);
-	assert_int_equal(port_field(i, 0, "rx_drops"), 3);
-	assert_int_equal(port_field(i, 0, "rx_frames"), 6);
+	assert_int_equal(port_field(i, 0, "rx_drops"), 4);
+	assert_int_equal(port_field(i, 0, "rx_frames"), 7);
 	assert_int_equal(port_field(i, 1, "tx_frames"), 3);
 	assert_int_equal(port_field(i, 2, "tx_frames"), 3);
+	json_object_put(i);
+	/* a burst (several recvmmsg batches) arrives whole and in order */
+	for (int k = 0; k < 50; k++)
+		send_frame(a, 2, 1, 60 + (size_t)k);
+	for (int k = 0; k < 50; k++)
+		assert_int_equal(recv_frame(b, buf, sizeof(buf)), VNET_HDR_LEN + 60 + k);
+	i = info(&s);
 	struct json_object *macs, *v;
 	json_object_object_get_ex(i, "macs", &macs);
 	assert_int_equal(json_object_array_length(macs), 2);
