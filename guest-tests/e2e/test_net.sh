@@ -9,6 +9,9 @@
 #    reaches B.eth2 and never B.eth1, whose port gets no frame at all (no cross traffic).
 #  - a port of the test's own sends malformed frames: each is dropped and counted.
 #  - B killed (-9): A still reaches the host, and B's ports are gone from both switches.
+#  - the control queue with Linux's driver: A's NIC is out of promiscuous mode (its filter on);
+#    A sets a new MAC (`ip link set address`: MAC_ADDR_SET), `control nic-announce` makes A send
+#    gratuitous ARPs, and the host then reaches A at its new MAC through the filter.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -130,6 +133,26 @@ ports_after=$(info sw0 "len(i['ports'])")
 sw1_ports=$(info sw1 "' '.join(p['name'] for p in i['ports'])")
 check "B's ports are freed (sw0: $ports_before -> $ports_after ports; sw1: $sw1_ports)" \
 	bash -c "[ '$ports_before' = 3 ] && [ '$ports_after' = 2 ] && [ '$sw1_ports' = '$A.nic1' ]"
+
+nic0() { # FIELD: of A's first NIC in nic-info
+	"$GT_MINIVMM" control "$A" nic-info --json | python3 -c "import json,sys; print(json.load(sys.stdin)['result']['nics'][0]['$1'])"
+}
+check "A's driver set its receive mode through the control queue (promisc $(nic0 promisc))" \
+	test "$(nic0 promisc)" = False
+run_in "$A" setmac 'ip link set eth0 address 02:00:00:00:0a:0a && echo GT: setmac=$(cat /sys/class/net/eth0/address) || echo GT: setmac=failed'
+check "A's new MAC reached the device (nic-info: $(nic0 mac))" \
+	bash -c "[ '$(v "$A" setmac)' = 02:00:00:00:0a:0a ] && [ '$(nic0 mac)' = 02:00:00:00:0a:0a ]"
+"$GT_MINIVMM" control "$A" nic-announce --json >"$W/announce.out" 2>&1
+check "nic-announce asked the drivers of both A NICs ($(cat "$W/announce.out"))" \
+	python3 -c "import json,sys; sys.exit(json.load(open('$W/announce.out'))['result']['announced'] != 2)"
+# The host learns the new MAC from the gratuitous ARP only (its entry for A is recent and held).
+for i in $(seq 300); do
+	ip netns exec "$NS" ip neigh show 169.254.1.1 | grep -q 02:00:00:00:0a:0a && break
+	sleep 0.2
+done
+check "the host's neighbour entry for A follows the announce ($(ip netns exec "$NS" ip neigh show 169.254.1.1))" \
+	bash -c "ip netns exec '$NS' ip neigh show 169.254.1.1 | grep -q 02:00:00:00:0a:0a"
+check "the host pings A at its new MAC (through the filter)" ip netns exec "$NS" busybox ping -c 3 -W 5 169.254.1.1
 
 guest_send "$A" 'poweroff -f'
 guest_wait_exit "$A" 120
