@@ -459,8 +459,12 @@ static void ctrl_process(struct virtio_net *n)
 	struct virtqueue *vq = virtio_pci_queue(n->vp, CTRLQ);
 	struct vq_elem *e = &n->ctrl_elem;
 	bool pushed = false;
+	unsigned taken = 0;
 	do {
 		for (;;) {
+			/* A driver that keeps adding commands gets the rest on the next turn. */
+			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, CTRLQ))
+				goto out;
 			int got = vq_pop(vq, e);
 			if (got < 0 || (got > 0 && (e->out.bytes < 2 || e->in.bytes < 1))) {
 				virtio_pci_needs_reset(n->vp,
