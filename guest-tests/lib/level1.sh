@@ -62,7 +62,7 @@ L1_BAD_CONSOLE='watchdog: BUG: soft lockup|rcu: INFO: rcu_[a-z]* (self-)?detecte
 
 # The level-1 machine: one CPU by default (see the README, "Without /dev/kvm", for the measurements).
 level1_qemu_args() {
-	echo -accel "${GT_L1_ACCEL:-tcg}" -cpu "${GT_L1_CPU:-max}" -smp "${GT_L1_SMP:-1}" -m "${GT_L1_MEMORY:-4096}"
+	echo -accel "${GT_L1_ACCEL:-tcg}" -cpu "${GT_L1_CPU:-max}" -smp "${GT_L1_SMP:-1}" -m "${GT_L1_MEMORY:-4096}" ${GT_L1_QEMU_ARGS:-}
 }
 
 level1_run() {

@@ -13,6 +13,7 @@
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
+#include "lib/log.h"
 #include "storage/block.h"
 #include "storage/block_aio.h"
 #include "storage/endian.h"
@@ -227,6 +228,8 @@ static uint8_t start(struct vblk_req *r)
 	sg_list_to_buf(&r->elem.out, 0, hdr, HDR_LEN);
 	uint32_t type = get_le32(hdr);
 	uint64_t sector = get_le64(hdr + 8);
+	TRACE(VIRTIO, "virtio-blk: request type %u sector %llu, %u bytes out, %u in", type,
+	      (unsigned long long)sector, (unsigned)r->elem.out.bytes, (unsigned)r->elem.in.bytes);
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:

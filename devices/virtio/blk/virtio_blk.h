@@ -37,7 +37,10 @@ struct virtio_pci;
 #define VIRTIO_BLK_S_UNSUPP 2
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_CONFIG_LEN 0x3C
-#define VIRTIO_BLK_SIZE_MAX (1u << 20)		  /* bytes per segment */
+/* Bytes per segment.  SeaBIOS 1.16 sizes its largest request as size_max * seg_max / 512 in
+ * 16 bits: with 1 MiB that came to 0, and it sent zero-length reads forever.  64 KiB keeps the
+ * product (16 MiB with 256 segments) at 32768 sectors. */
+#define VIRTIO_BLK_SIZE_MAX (64u << 10)
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per discard/write-zeroes range */
 
 struct virtio_blk_env {
