@@ -3,7 +3,8 @@
 # prints one line per run: "PASS: fuzz_X: N runs in S s (R/s)" or "FAIL: ..." with the crash file.
 # fuzz_image runs once per image format, seeded with images qemu-img makes now (Debian's qemu-img
 # is the oracle for what a valid image is; libFuzzer mutates from there).  Crash inputs are kept
-# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  Long runs:
+# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  The targets' own stderr (device
+# warnings about the hostile input) is closed; sanitizer reports still reach the log.  Long runs:
 #   FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
 set -u
 cd "$(dirname "$0")/.."
@@ -41,7 +42,7 @@ run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
 	mkdir -p "$corpus"
 	log=$work/${label//\//-}.log
 	env "$@" "$bin" -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-		-max_len=65536 -artifact_prefix="build/fuzz-crashes/${label//\//-}-" \
+		-max_len=65536 -close_fd_mask=2 -artifact_prefix="build/fuzz-crashes/${label//\//-}-" \
 		"$corpus" ${seeds:+"$seeds"} >"$log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
