@@ -10,16 +10,24 @@
 
 #include "tests/device/lsi_fixture.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/lib/testlib.h"
 
 #define RAM_USED 0x200000ull
 
 static struct lf hba[2];
+
+static void remove_images(void)
+{
+	for (unsigned i = 0; i < 2; i++)
+		test_run("rm -rf '%s'", hba[i].dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	const struct mpt_personality *p[2] = {&mpt_53c1030, &mpt_sas1068};
+	atexit(remove_images);
 	for (unsigned i = 0; i < 2; i++) {
 		if (lf_init(&hba[i], p[i]) < 0 || lf_attach(&hba[i], 0, NULL) < 0 ||
 		    lf_attach(&hba[i], 1, NULL) < 0)

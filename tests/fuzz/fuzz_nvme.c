@@ -17,12 +17,18 @@
 
 static struct nv *t;
 
+static void remove_images(void)
+{
+	test_tmpdir_teardown(NULL);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	if (test_tmpdir_setup("fuzz-nvme") < 0)
 		abort();
+	atexit(remove_images);
 	t = nv_new(2, NULL, 4);
 	/* Completions on a thread of their own, as on the VM's loop: a disable waits for them. */
 	pthread_create(&t->completer, NULL, nv_completer, t);
