@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 2: /* the host clock moves, anywhere */
-			fake_now = op & 0x40 ? fake_now + v : (time_t)take_u64(&in);
+			fake_now =
+			    op & 0x40 ? (time_t)((uint64_t)fake_now + v) : (time_t)take_u64(&in);
 			break;
 		default:
 			rtc_reset(rtc);
