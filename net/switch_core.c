@@ -169,9 +169,13 @@ static bool egress(const struct switch_core *s, unsigned o, uint16_t vlan, bool 
 int switch_forward(struct switch_core *s, unsigned in, const uint8_t *frame, size_t len,
 		   uint64_t now_ns, struct switch_decision *d)
 {
-	struct switch_port *p = &s->ports[in];
 	d->nout = 0;
 	d->flooded = false;
+	/* A frame from a port that is not there (left, or never joined) would be learned on it and
+	 * later forwarded to it: refused, with nothing counted. */
+	if (in >= SWITCH_MAX_PORTS || !s->ports[in].used)
+		return -EINVAL;
+	struct switch_port *p = &s->ports[in];
 	p->c.rx_frames++;
 	p->c.rx_bytes += len;
 	const uint8_t *dst = frame, *src = frame + 6;

@@ -84,7 +84,8 @@ int switch_port_add(struct switch_core *s, const char *name, const uint8_t mac[6
 void switch_port_remove(struct switch_core *s, unsigned port);
 
 /* Decide for one frame from `in` (length len, the Ethernet frame without vnet header): learns
- * its source, fills d.  Returns 0, or -EINVAL when the frame is dropped (counted in rx_drops). */
+ * its source, fills d.  Returns 0, or -EINVAL when the frame is dropped (counted in rx_drops) or
+ * `in` is not a port in use (nothing learned or counted). */
 int switch_forward(struct switch_core *s, unsigned in, const uint8_t *frame, size_t len,
 		   uint64_t now_ns, struct switch_decision *d);
 /* Forget entries not seen for aging_ns. */

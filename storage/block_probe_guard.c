@@ -10,35 +10,61 @@
  * and a non-queued one, or two worker threads) are serialised over the window, so each is
  * checked against the head the other left, never both against the old one.  The same holds
  * across processes (two VMs on one shareable disk, each writing half of a header): the head is
- * re-read and the write made under an exclusive flock(2) of the image too.  flock, not the OFD
- * byte-range locks of disk_lock.h: those cover the whole file (a shareable disk's read lock would
- * conflict with any write lock), and on Linux the two kinds never interact.
+ * re-read and the write made under an exclusive flock(2) of a lock file in the VM's runtime
+ * directory (disk_lock_runtime_dir: $XDG_RUNTIME_DIR/minivmm, 0700), named by the image's device
+ * and inode.  Not a lock on the image itself: any local user who can open the image could hold
+ * that (flock needs no write access, an OFD read lock only read access) and make every guarded
+ * write wait and fail.  The lock file is reachable by this user's processes only, so VMs of one
+ * user share a probed raw disk safely; VMs of different users do not serialise with each other
+ * (give such a disk format=raw, which needs no guard).  Without a runtime directory (tests, the
+ * image tool) the guard is per process only.  Lock files stay (a few bytes of tmpfs per image):
+ * unlinking one another VM may hold would split the lock.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "storage/block.h"
 #include "storage/block_probe_guard.h"
+#include "storage/disk_lock.h"
 
 struct block_probe_guard {
 	pthread_mutex_t lock;
 	size_t window; /* block_probe_window() */
 	uint8_t *head; /* window bytes: the would-be head, used under lock */
-	bool flocked;  /* under lock: the image's flock is held too */
+	int lock_fd;   /* the cross-process lock file, -1: none */
+	bool flocked;  /* under lock: lock_fd's flock is held too */
 };
 
 static void guard_unlock(struct block_device *bs)
 {
 	struct block_probe_guard *g = bs->probe_guard;
 	if (g->flocked)
-		flock(bs->file.fd, LOCK_UN);
+		flock(g->lock_fd, LOCK_UN);
 	g->flocked = false;
 	pthread_mutex_unlock(&g->lock);
+}
+
+/* <runtime dir>/probe-DEV-INO.lock, opened (made 0600 if new); -1 without a runtime dir. */
+static int guard_lock_file(struct block_device *bs)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	struct stat st;
+	if (disk_lock_runtime_dir(dir, sizeof(dir)) < 0 || fstat(bs->file.fd, &st) < 0)
+		return -1;
+	int n = snprintf(path, sizeof(path), "%s/probe-%llx-%llu.lock", dir,
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	return open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 int block_probe_guard_open(struct block_device *bs)
@@ -55,6 +81,7 @@ int block_probe_guard_open(struct block_device *bs)
 		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	pthread_mutex_init(&g->lock, NULL);
+	g->lock_fd = guard_lock_file(bs);
 	bs->probe_guard = g;
 	return 0;
 }
@@ -66,6 +93,8 @@ void block_probe_guard_close(struct block_device *bs)
 	if (!g)
 		return;
 	pthread_mutex_destroy(&g->lock);
+	if (g->lock_fd >= 0)
+		close(g->lock_fd);
 	free(g->head);
 	free(g);
 	bs->probe_guard = NULL;
@@ -77,9 +106,9 @@ bool block_probe_guarded(const struct block_device *bs, uint64_t offset)
 }
 
 /* The cross-process half of the lock.  Held only for one check and one write, so a wait is short;
- * bounded all the same (a file system whose flock conflicts with the OFD locks, like NFS's
- * emulation, would otherwise wait forever): -EBUSY after ten seconds.  A file system without
- * flock (ENOLCK, EINVAL) keeps the in-process guard only, as disk_lock does without OFD locks. */
+ * bounded all the same (another VM of this user stopped in a debugger while holding it):
+ * -EBUSY after ten seconds.  A file system without flock (ENOLCK, EINVAL) keeps the in-process
+ * guard only, as disk_lock does without OFD locks. */
 static unsigned long guard_waits;
 
 unsigned long block_probe_guard_waits(void)
@@ -89,8 +118,11 @@ unsigned long block_probe_guard_waits(void)
 
 static int guard_flock(struct block_device *bs)
 {
+	int fd = bs->probe_guard->lock_fd;
+	if (fd < 0)
+		return 0;
 	for (unsigned waited_ms = 0;; waited_ms++) {
-		if (flock(bs->file.fd, LOCK_EX | LOCK_NB) == 0)
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return 1;
 		if (errno == EINTR)
 			continue;

@@ -16,6 +16,7 @@
 
 static pthread_mutex_t disk_lock_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char disk_lock_registry[PATH_MAX]; /* "" when there is none */
+static char disk_lock_rundir[PATH_MAX];	  /* the registry's directory, "" when there is none */
 static int (*disk_lock_dir_fn)(char *buf, size_t len);
 static unsigned disk_lock_nolock_count;
 static char disk_lock_nolock_last[PATH_MAX];
@@ -41,7 +42,7 @@ int disk_lock_owner_set(const char *vm_name, const char *dir)
 {
 	int ret = 0;
 	pthread_mutex_lock(&disk_lock_mutex);
-	disk_lock_registry[0] = 0;
+	disk_lock_registry[0] = disk_lock_rundir[0] = 0;
 	if (dir && dir[0] && vm_name && vm_name[0]) {
 		int n = snprintf(disk_lock_registry, sizeof(disk_lock_registry), "%s/%s.disks", dir,
 				 vm_name);
@@ -56,6 +57,8 @@ int disk_lock_owner_set(const char *vm_name, const char *dir)
 			ret = -errno;
 		if (ret)
 			disk_lock_registry[0] = 0;
+		else
+			snprintf(disk_lock_rundir, sizeof(disk_lock_rundir), "%s", dir);
 	}
 	pthread_mutex_unlock(&disk_lock_mutex);
 	return ret;
@@ -66,8 +69,16 @@ void disk_lock_owner_clear(void)
 	pthread_mutex_lock(&disk_lock_mutex);
 	if (disk_lock_registry[0])
 		unlink(disk_lock_registry);
-	disk_lock_registry[0] = 0;
+	disk_lock_registry[0] = disk_lock_rundir[0] = 0;
 	pthread_mutex_unlock(&disk_lock_mutex);
+}
+
+int disk_lock_runtime_dir(char *buf, size_t len)
+{
+	pthread_mutex_lock(&disk_lock_mutex);
+	int n = snprintf(buf, len, "%s", disk_lock_rundir);
+	pthread_mutex_unlock(&disk_lock_mutex);
+	return n > 0 && (size_t)n < len ? 0 : -ENOENT;
 }
 
 static void disk_lock_register(dev_t dev, ino_t ino)

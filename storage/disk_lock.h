@@ -26,6 +26,9 @@ struct block_device;
 int disk_lock_owner_set(const char *vm_name, const char *dir);
 /* Remove this process's registry file (clean exit). */
 void disk_lock_owner_clear(void);
+/* The directory given to disk_lock_owner_set (the VM's runtime dir, 0700) into buf: 0, or -ENOENT
+ * when there is none.  Other cross-process locks of this user's VMs keep their files there. */
+int disk_lock_runtime_dir(char *buf, size_t len);
 
 /* Lock every layer of bs's chain: the top with a write lock when write_top, else a read lock;
  * backing layers with read locks. -EBUSY with a message naming the image and the VM holding it. */

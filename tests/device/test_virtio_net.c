@@ -597,6 +597,49 @@ static void peer_gone_drops_transmits(void **state)
 	t_free(t);
 }
 
+struct reattach {
+	struct virtio_net *net;
+	int fd, ret;
+};
+
+static void reattach_on_loop(void *arg)
+{
+	struct reattach *r = arg;
+	r->ret = virtio_net_reattach(r->net, r->fd);
+}
+
+/* A switch that comes back (the device layer joins it again): the new host side is taken, the
+ * link is up again and told, frames flow both ways; a NIC still up takes no second one. */
+static void peer_back_after_reattach(void **state)
+{
+	(void)state;
+	struct t *t = t_new();
+	t_start(t, WANT);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+	struct reattach r = {t->net, sv[0], 0};
+	assert_int_equal(event_loop_call_wait(t->f.loop, reattach_on_loop, &r), 0);
+	assert_int_equal(r.ret, -EBUSY); /* the first peer is still there */
+	close(t->peer);
+	for (int i = 0; i < 20000 && virtio_net_backend_up(t->net); i++)
+		usleep(200);
+	assert_false(virtio_net_backend_up(t->net));
+	int fires = t->f.route_fires[0] + t->f.signal_msi_count;
+	assert_int_equal(event_loop_call_wait(t->f.loop, reattach_on_loop, &r), 0);
+	assert_int_equal(r.ret, 0);
+	t->peer = sv[1];
+	assert_true(virtio_net_backend_up(t->net));
+	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 6, 2), VIRTIO_NET_S_LINK_UP);
+	assert_true(t->f.route_fires[0] + t->f.signal_msi_count > fires);
+	struct vnet_hdr ok = {0};
+	uint8_t buf[VNET_MAX_MSG];
+	tx(t, &ok, VNET_HDR_LEN, 60, 3);
+	assert_int_equal(peer_recv(t, buf, sizeof(buf)), VNET_HDR_LEN + 60);
+	assert_int_equal(buf[VNET_HDR_LEN + 5], 5 ^ 3);
+	assert_int_equal(stats(t).tx_drops, 0);
+	t_free(t);
+}
+
 static void nic_options(void **state)
 {
 	(void)state;
@@ -655,6 +698,7 @@ int main(void)
 	    cmocka_unit_test(control_queue_filters_and_addresses),
 	    cmocka_unit_test(announce_needs_the_feature),
 	    cmocka_unit_test(peer_gone_drops_transmits),
+	    cmocka_unit_test(peer_back_after_reattach),
 	    cmocka_unit_test(nic_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

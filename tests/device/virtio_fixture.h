@@ -5,6 +5,7 @@
 #ifndef MINIVMM_TESTS_VIRTIO_FIXTURE_H
 #define MINIVMM_TESTS_VIRTIO_FIXTURE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

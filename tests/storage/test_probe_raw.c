@@ -8,6 +8,7 @@
  * start.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <pthread.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +28,7 @@
 #include "devices/disk.h"
 #include "storage/block.h"
 #include "storage/block_probe_guard.h"
+#include "storage/disk_lock.h"
 #include "storage/host_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
@@ -244,6 +248,8 @@ static void test_two_processes_halves(void **state)
 	memcpy(a + 512, "version=1\n", 10);
 	memcpy(b, "createType=\"monolithicFlat\"\nRW 2048 FLAT \"/etc/shadow\" 0\n", 57);
 	int held[2], go[2];
+	/* Both processes are VMs of one user: their runtime dir holds the lock file. */
+	assert_int_equal(disk_lock_owner_set("probe-two", test_tmpdir), 0);
 	assert_int_equal(pipe(held), 0);
 	assert_int_equal(pipe(go), 0);
 	pid_t pid = fork();
@@ -288,6 +294,61 @@ static void test_two_processes_halves(void **state)
 		close(go[i]);
 	}
 	assert_string_equal(probe_name(p), "raw");
+	disk_lock_owner_clear();
+}
+
+/* The cross-process lock is a file in the VM's runtime dir, not the image: another user who can
+ * open the image and holds its flock (or an OFD read lock on it) delays no guarded write. */
+static void test_image_lock_holder_delays_nothing(void **state)
+{
+	(void)state;
+	const char *p = zero_disk("dos.raw");
+	int held[2], done[2];
+	assert_int_equal(disk_lock_owner_set("probe-dos", test_tmpdir), 0);
+	assert_int_equal(pipe(held), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+		char c;
+		int fd = open(p, O_RDONLY);
+		alarm(60); /* never outlive a parent that failed */
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || fcntl(fd, F_OFD_SETLK, &fl) < 0 ||
+		    write(held[1], "h", 1) != 1 || read(done[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(held[0], &c, 1), 1);
+	struct block_device *bs;
+	assert_int_equal(block_open(p, NULL, BLOCK_OPEN_RDWR, &bs), 0);
+	assert_true(block_probe_guarded(bs, 0));
+	uint8_t buf[512], back[512];
+	memset(buf, 0x5A, sizeof(buf));
+	unsigned long waits = block_probe_guard_waits();
+	assert_int_equal(block_pwrite(bs, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(block_probe_guard_waits(), waits); /* not one wait */
+	assert_int_equal(block_pread(bs, 0, back, sizeof(back)), 0);
+	assert_memory_equal(back, buf, sizeof(buf));
+	/* The lock file: in the runtime dir, this user's only. */
+	struct stat st, ls;
+	char lock[512];
+	assert_int_equal(stat(p, &st), 0);
+	snprintf(lock, sizeof(lock), "%s/probe-%llx-%llu.lock", test_tmpdir,
+		 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	assert_int_equal(stat(lock, &ls), 0);
+	assert_int_equal(ls.st_mode & 0777, 0600);
+	block_close(bs);
+	assert_int_equal(write(done[1], "d", 1), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 2; i++) {
+		close(held[i]);
+		close(done[i]);
+	}
+	disk_lock_owner_clear();
 }
 
 /* One start of VM "pr" with state `st` and one --disk argument: the opened disk's format, whether
@@ -441,6 +502,7 @@ int main(void)
 	    cmocka_unit_test(test_zeroes_and_discard_checked),
 	    cmocka_unit_test(test_concurrent_halves),
 	    cmocka_unit_test(test_two_processes_halves),
+	    cmocka_unit_test(test_image_lock_holder_delays_nothing),
 	    cmocka_unit_test(test_recorded_format_used),
 	    cmocka_unit_test(test_snapshot_layer_uses_record),
 	    cmocka_unit_test(test_malformed_record),

@@ -279,6 +279,32 @@ static void test_port_limit(void **state)
 	free(s);
 }
 
+/* A frame from a port that left (or never was) learns nothing and goes nowhere: otherwise a later
+ * frame to its source would be sent to a free port (found by fuzz_switch). */
+static void test_frame_from_removed_port(void **state)
+{
+	(void)state;
+	struct switch_core *s = new_switch(false);
+	uint8_t a[6], b[6], f[64];
+	struct switch_decision d;
+	mac_of(a, 1);
+	mac_of(b, 2);
+	assert_int_equal(switch_port_add(s, "p0", NULL, 0, false, 8), 0);
+	assert_int_equal(switch_port_add(s, "p1", NULL, 0, false, 8), 1);
+	switch_port_remove(s, 1);
+	assert_int_equal(switch_forward(s, 1, f, frame(f, BCAST, b, -1), 0, &d), -EINVAL);
+	assert_int_equal(d.nout, 0);
+	assert_int_equal(switch_lookup(s, b, 0, 0), -1); /* not learned on the free port */
+	assert_int_equal(s->nfdb, 0);
+	assert_int_equal(switch_forward(s, SWITCH_MAX_PORTS, f, frame(f, BCAST, b, -1), 0, &d),
+			 -EINVAL);
+	assert_int_equal(switch_forward(s, 7, f, frame(f, BCAST, b, -1), 0, &d), -EINVAL);
+	/* p0 talking to b: flooded to nobody (no other port), never to the free one */
+	assert_int_equal(switch_forward(s, 0, f, frame(f, b, a, -1), 0, &d), 0);
+	assert_int_equal(d.nout, 0);
+	free(s);
+}
+
 static void test_vnet_hdr(void **state)
 {
 	(void)state;
@@ -416,6 +442,7 @@ int main(void)
 	    cmocka_unit_test(test_vlans),
 	    cmocka_unit_test(test_no_vlan_on_plain_switch),
 	    cmocka_unit_test(test_port_limit),
+	    cmocka_unit_test(test_frame_from_removed_port),
 	    cmocka_unit_test(test_vnet_hdr),
 	    cmocka_unit_test(test_complete_csum),
 	    cmocka_unit_test(test_vnet_hdr_retag),

@@ -640,6 +640,40 @@ void virtio_net_destroy(struct virtio_net *n)
 	free(n);
 }
 
+int virtio_net_reattach(struct virtio_net *n, int fd)
+{
+	struct event_source *src;
+	virtio_pci_lock(n->vp);
+	if (n->backend_up) {
+		virtio_pci_unlock(n->vp);
+		return -EBUSY;
+	}
+	int r = event_loop_add_fd(n->loop, fd, 0, fd_event, n, &src);
+	if (r < 0) {
+		virtio_pci_unlock(n->vp);
+		return r;
+	}
+	event_source_remove(n->src);
+	close(n->fd);
+	n->fd = fd;
+	n->src = src;
+	n->backend_up = true;
+	n->rx_pending = false; /* a frame of the old host side is not worth keeping */
+	n->tx_blocked = false;
+	update_events(n);
+	virtio_pci_config_changed(n->vp); /* the guest sees the link come back */
+	virtio_pci_unlock(n->vp);
+	return 0;
+}
+
+bool virtio_net_backend_up(struct virtio_net *n)
+{
+	virtio_pci_lock(n->vp);
+	bool up = n->backend_up;
+	virtio_pci_unlock(n->vp);
+	return up;
+}
+
 void virtio_net_reset(struct virtio_net *n)
 {
 	virtio_pci_reset(n->vp);

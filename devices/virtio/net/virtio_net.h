@@ -77,6 +77,10 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 void virtio_net_destroy(struct virtio_net *n);
 void virtio_net_reset(struct virtio_net *n); /* machine reset */
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s);
+/* Loop thread: after the host side went away (link down), take fd (owned from here on) as the
+ * new one; the link comes up again.  -EBUSY while the old one is still up (fd not taken). */
+int virtio_net_reattach(struct virtio_net *n, int fd);
+bool virtio_net_backend_up(struct virtio_net *n);
 struct virtio_pci *virtio_net_transport(struct virtio_net *n); /* for tests */
 /* Ask the driver to announce itself (VIRTIO_NET_S_ANNOUNCE and a config interrupt): -ENOTSUP
  * when it did not negotiate GUEST_ANNOUNCE or is not running. */

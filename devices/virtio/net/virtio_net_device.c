@@ -5,6 +5,11 @@
  * and counters (frames and bytes each way, drops, malformed frames the guest sent, frames the
  * guest's filter refused); `nic-announce` asks each NIC's driver to announce its addresses
  * (gratuitous ARP), e.g. after the VM moved to another switch.
+ *
+ * A switch that goes away (killed, stopped, or it dropped the port) takes the NIC's link down:
+ * the guest sees it, transmits are dropped, the VM runs on.  Once a second the loop tries to
+ * join the switch again under the same port name; when a (restarted) switch answers, the link
+ * comes back up.  A TAP that goes away stays down.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -16,6 +21,8 @@
 #include "devices/device.h"
 #include "devices/virtio/net/nic_config.h"
 #include "devices/virtio/net/virtio_net.h"
+#include "lib/event_loop.h"
+#include "lib/log.h"
 #include "net/switch_proto.h"
 #include "net/tap.h"
 #include "vmm/vm_config.h"
@@ -25,11 +32,16 @@ struct nics {
 	struct virtio_net *dev[NIC_MAX];
 	struct nic_config cfg[NIC_MAX];
 	uint8_t mac[NIC_MAX][6];
+	char port[NIC_MAX][96];	     /* the switch port's name, VM.nicN */
+	struct event_source *rejoin; /* the once-a-second timer, when a NIC is on a switch */
 };
+
+#define REJOIN_PERIOD_NS 1000000000ull
 
 static void nics_destroy(void *state)
 {
 	struct nics *g = state;
+	event_source_remove(g->rejoin);
 	for (unsigned i = g->n; i-- > 0;)
 		virtio_net_destroy(g->dev[i]);
 	free(g);
@@ -100,22 +112,40 @@ static int nic_announce(void *opaque, struct json_object *args, struct json_obje
 	return 0;
 }
 
-static int open_backend(const struct device_env *env, const struct nic_config *c, unsigned i,
-			const uint8_t mac[6], char *err, size_t errlen)
+static int open_backend(const struct nic_config *c, const char *port, const uint8_t mac[6],
+			char *err, size_t errlen)
 {
 	char msg[400];
 	int fd;
-	if (c->backend == NIC_TAP) {
+	if (c->backend == NIC_TAP)
 		fd = tap_open(c->name, msg, sizeof(msg));
-	} else {
-		char port[96];
-		snprintf(port, sizeof(port), "%s.nic%u", env->cfg->name, i);
+	else
 		fd = switch_join(c->switch_path, port, mac, c->vlan, msg, sizeof(msg));
-	}
 	if (fd < 0)
 		snprintf(err, errlen, "--nic %s=%s: %s", c->backend == NIC_TAP ? "tap" : "switch",
 			 c->name, msg);
 	return fd;
+}
+
+/* The timer: every switch NIC whose link is down tries to join its switch again. */
+static void rejoin_tick(void *opaque, uint32_t events)
+{
+	struct nics *g = opaque;
+	(void)events;
+	for (unsigned i = 0; i < g->n; i++) {
+		char err[500];
+		if (g->cfg[i].backend != NIC_SWITCH || virtio_net_backend_up(g->dev[i]))
+			continue;
+		int fd = open_backend(&g->cfg[i], g->port[i], g->mac[i], err, sizeof(err));
+		if (fd < 0)
+			continue; /* no switch there yet: next second */
+		if (virtio_net_reattach(g->dev[i], fd) < 0) {
+			close(fd);
+			continue;
+		}
+		log_warn("virtio-net", "eth%u: joined switch %s again (port %s): link up", i,
+			 g->cfg[i].name, g->port[i]);
+	}
 }
 
 static int nics_create(struct device_env *env, void **state, char *err, size_t errlen)
@@ -137,7 +167,8 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 			memcpy(g->mac[i], c->mac, 6);
 		else
 			nic_default_mac(cfg->name, i, g->mac[i]);
-		int fd = open_backend(env, c, i, g->mac[i], err, errlen);
+		snprintf(g->port[i], sizeof(g->port[i]), "%s.nic%u", cfg->name, i);
+		int fd = open_backend(c, g->port[i], g->mac[i], err, errlen);
 		if (fd < 0) {
 			nics_destroy(g);
 			return fd;
@@ -157,7 +188,17 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 		}
 		g->n++;
 	}
-	int r = device_add_verb(env, "nic-info", "nic-info", nic_info, g, err, errlen);
+	int r = 0;
+	for (unsigned i = 0; i < g->n && !g->rejoin && r == 0; i++)
+		if (g->cfg[i].backend == NIC_SWITCH)
+			r = event_loop_add_timer(env->loop, REJOIN_PERIOD_NS, REJOIN_PERIOD_NS,
+						 rejoin_tick, g, &g->rejoin);
+	if (r < 0) {
+		snprintf(err, errlen, "virtio-net: rejoin timer: %s", strerror(-r));
+		nics_destroy(g);
+		return r;
+	}
+	r = device_add_verb(env, "nic-info", "nic-info", nic_info, g, err, errlen);
 	if (r == 0)
 		r = device_add_verb(env, "nic-announce", "nic-announce", nic_announce, g, err,
 				    errlen);

@@ -1,0 +1,110 @@
+#!/bin/bash
+# The switch process killed under traffic (kill -9), end to end: VMs A and B on switch sw0, A
+# fetching B's 4 MiB file over TCP in a loop.  After the kill both VMs keep running and their
+# control sockets answer; each NIC reports its link down (`nic-info`) and the guests see it
+# (/sys/class/net/eth0/carrier 0).  `switch start sw0` again: within seconds both NICs join it
+# under their old port names (the NIC retries once a second), the guests see the link up, A
+# pings B and fetches the file again with the right md5.
+cd "$(dirname "$0")/../.." || exit 1
+. guest-tests/lib/guest.sh
+gt_setup
+W=$GT_WORK
+A=gtswcA
+B=gtswcB
+export XDG_RUNTIME_DIR=$W/run
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+
+cleanup() {
+	"$GT_MINIVMM" switch stop sw0 >/dev/null 2>&1
+	gt_teardown
+}
+trap cleanup EXIT
+
+check() { gt_check "switch-crash: $1" "${@:2}"; }
+net_guest_start() { # NAME GT_NET NIC-ARGS...
+	local name=$1 net=$2 fd
+	shift 2
+	mkfifo "$W/$name.in" || return 1
+	exec {fd}<>"$W/$name.in"
+	"$GT_MINIVMM" run --name "$name" --memory 256 --kernel "$(gt_kernel)" --initrd "$W/init.cpio" \
+		--append "console=ttyS0 quiet panic=-1 gt_net=$net" --console stdio "$@" \
+		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
+	_gt_pid["$name"]=$!
+	_gt_fd["$name"]=$fd
+	_gt_last=$name
+}
+run_in() { # NAME KEY COMMAND
+	guest_send "$1" "$3"
+	guest_wait "$1" "^GT: $2=" 120 || return 1
+}
+v() { guest_value "$1" "$2"; }
+link() { # VM: the first NIC's link as nic-info reports it
+	"$GT_MINIVMM" control "$1" nic-info --json 2>/dev/null |
+		python3 -c "import json,sys; print(json.load(sys.stdin)['result']['nics'][0]['link'])" 2>/dev/null
+}
+wait_link() { # VM STATE: bounded only to stop a hang
+	local i
+	for i in $(seq 120); do
+		[ "$(link "$1")" = "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+initramfs_build "$W/init.cpio" guest-tests/e2e/net-init.sh -m "virtio_pci virtio_net" || {
+	gt_fail "switch-crash: build the initramfs"
+	exit 1
+}
+"$GT_MINIVMM" switch start sw0 >"$W/sw0.out" 2>&1 || {
+	gt_fail "switch-crash: switch sw0 starts" "$(cat "$W/sw0.out")"
+	exit 1
+}
+net_guest_start "$A" eth0:169.254.1.1/16 --nic switch=sw0
+net_guest_start "$B" eth0:169.254.1.2/16 --nic switch=sw0
+for g in "$A" "$B"; do
+	if ! guest_wait "$g" '^GT: ready'; then
+		gt_fail "switch-crash: $g booted" "$(tail -3 "$W/$g.console" "$W/$g.stderr" | tr '\n' ' ')"
+		exit 1
+	fi
+done
+run_in "$A" ping1 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping1=ok || echo GT: ping1=bad'
+check "A pings B through the switch" test "$(v "$A" ping1)" = ok
+
+# Traffic: A fetches B's file over and over; the kill lands in the middle of a transfer.
+guest_send "$A" 'while :; do wget -q -O /dev/null http://169.254.1.2:8080/blob; done >/dev/null 2>&1 &'
+# Bounded only to stop a hang: the loop runs once A has received more than 1 MB (pings are bytes).
+run_in "$A" loop 'i=0; while [ $(cat /sys/class/net/eth0/statistics/rx_bytes) -lt 1000000 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done; echo GT: loop=$(cat /sys/class/net/eth0/statistics/rx_bytes)'
+sw_pid=$("$GT_MINIVMM" switch info sw0 | sed -n 's/^pid: //p')
+check "the switch carries the traffic (A received $(v "$A" loop) bytes; switch pid $sw_pid)" \
+	bash -c "[ '$(v "$A" loop)' -gt 1000000 ] && [ -n '$sw_pid' ] && [ '$sw_pid' -gt 0 ]"
+kill -9 "$sw_pid"
+for g in "$A" "$B"; do
+	check "$g: its NIC reports the link down" wait_link "$g" down
+	check "$g: the VM runs on (process alive, control answers)" \
+		bash -c "kill -0 $(guest_pid "$g") && \"$GT_MINIVMM\" control $g info >/dev/null"
+done
+run_in "$A" carrier0 'echo GT: carrier0=$(cat /sys/class/net/eth0/carrier)'
+check "A's guest sees no carrier" test "$(v "$A" carrier0)" = 0
+run_in "$B" carrier0 'echo GT: carrier0=$(cat /sys/class/net/eth0/carrier)'
+check "B's guest sees no carrier" test "$(v "$B" carrier0)" = 0
+
+"$GT_MINIVMM" switch start sw0 >"$W/sw0b.out" 2>&1
+check "a new switch starts on the same name (its stale socket replaced)" \
+	bash -c "grep -q started '$W/sw0b.out'"
+for g in "$A" "$B"; do
+	check "$g: its NIC joins the new switch (link up)" wait_link "$g" up
+	grep -a 'joined switch' "$W/$g.stderr" | head -1 | sed 's/^/# /'
+done
+ports=$("$GT_MINIVMM" switch info sw0 --json | python3 -c "import json,sys; print(' '.join(sorted(p['name'] for p in json.load(sys.stdin)['ports'])))")
+check "the new switch has both ports under their old names ($ports)" test "$ports" = "$A.nic0 $B.nic0"
+run_in "$A" carrier1 'echo GT: carrier1=$(cat /sys/class/net/eth0/carrier)'
+check "A's guest sees the carrier again" test "$(v "$A" carrier1)" = 1
+guest_send "$A" 'kill %1 2>/dev/null; kill $(jobs -p) 2>/dev/null'
+run_in "$A" ping2 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping2=ok || echo GT: ping2=bad'
+check "A pings B through the restarted switch" test "$(v "$A" ping2)" = ok
+run_in "$A" md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo GT: md5=$(md5sum </tmp/got | cut -d" " -f1) || echo GT: md5=failed'
+check "TCP again: A fetches B's file, md5 matches" \
+	bash -c "[ -n '$(v "$B" blob_md5)' ] && [ '$(v "$A" md5)' = '$(v "$B" blob_md5)' ]"
+for g in "$A" "$B"; do
+	check "$g: no sandbox stop, no crash" bash -c "kill -0 $(guest_pid "$g") && ! grep -q -i 'forbidden\|sanitizer' '$W/$g.stderr'"
+done
