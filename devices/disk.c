@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/disk_lock.h"
 #include "storage/disk_mode.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)

@@ -42,7 +42,7 @@ enum disk_cache {
 };
 enum disk_media { DISK_MEDIA_HDD = 0, DISK_MEDIA_CDROM };
 /* What a failed write (ENOSPC, EIO) does: the guest gets the device's error status, or the VM
- * pauses until `control NAME resume` retries it (storage/block_aio.h: stop on error). */
+ * pauses until `control NAME resume` retries it (storage/core/block_aio.h: stop on error). */
 enum disk_werror { DISK_WERROR_REPORT = 0, DISK_WERROR_STOP };
 
 struct disk_config {

@@ -13,9 +13,9 @@
 #include "devices/device.h"
 #include "devices/storage.h"
 #include "lib/event_loop.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/disk_lock.h"
 #include "vmm/vm_config.h"
 
 #define STORAGE_MAX_CONTROLLERS 8

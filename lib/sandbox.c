@@ -63,7 +63,7 @@ static const struct {
     {"sync_file_range", R_ALL},
     {"copy_file_range", R_ALL},
     {"fcntl", R_ALL}, /* flags, OFD locks */
-    {"flock", R_ALL}, /* the probe-window guard across processes (storage/block_probe_guard.c) */
+    {"flock", R_ALL}, /* the probe-window guard across processes (storage/core/block_probe_guard.c) */
     {"dup", R_CPU_UP},
     {"dup3", R_CPU_UP},
     /* memory (mmap and mprotect below: never executable) */

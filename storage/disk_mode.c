@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
+#include "storage/core/disk_lock.h"
 #include "storage/disk_mode.h"
 
 static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
@@ -274,7 +274,7 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	err[0] = 0;
 	flags &= ~BLOCK_OPEN_RDWR;
 	/* `path` is the user's own disk: the diffs and snapshot layers in the state directory name
-	 * it wherever it is (storage/block_path.h). A missing file fails below. */
+	 * it wherever it is (storage/core/block_path.h). A missing file fails below. */
 	block_path_allow_file(path);
 	/* Lock as the files are opened, before a driver's open writes anything (a qcow2 left dirty
 	 * is repaired, a Parallels image marked in use) under another VM's feet. disk_lock_chain

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/block_path.h"
+#include "storage/core/block_path.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/command.h"
@@ -105,7 +105,7 @@ static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
 	return -EADDRINUSE;
 }
 
-/* What images may name (storage/block_path.h): the files given on the command line (a snapshot
+/* What images may name (storage/core/block_path.h): the files given on the command line (a snapshot
  * layer or an immutable diff in the state directory names the user's disk, wherever it is), and
  * every --allow-backing-path DIR. Before any disk opens, so that the order of --disk is moot. */
 static int run_allow_paths(const struct vm_config *cfg, char *err, size_t errlen)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/disk_lock.h"
+#include "storage/core/disk_lock.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
+#include "storage/core/disk_lock.h"
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
 
@@ -104,7 +104,7 @@ static int snap_load_tree(const char *dir, json_object **out, char *err, size_t 
 }
 
 /* The layers name the disks given to the VM, wherever they are: minivmm recorded them, so they are
- * the user's own, not names an image chose (storage/block_path.h). */
+ * the user's own, not names an image chose (storage/core/block_path.h). */
 static void snap_allow_disks(json_object *t)
 {
 	json_object *disks = jarr(t, "disks");

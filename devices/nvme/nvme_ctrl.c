@@ -16,7 +16,7 @@
 #include "devices/nvme/nvme_spec.h"
 #include "devices/pci_internal.h" /* pci_msi_free when registering fails */
 #include "memory/guest_memory.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "storage/endian.h"
 
 /* VirtualBox's NVMe controller IDs (Linux binds by class; no driver quirk applies to them). */

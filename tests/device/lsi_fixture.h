@@ -18,7 +18,7 @@
 #include "devices/lsi/mpt.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "storage/endian.h"
 #include "tests/lib/testdisk.h"
 

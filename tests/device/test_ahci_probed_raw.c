@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "storage/endian.h"
 #include "tests/device/ahci_fixture.h"
 #include "tests/lib/testlib.h"

@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/block_fault.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/block_fault.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -752,7 +752,7 @@ static void test_uring_qcow2(void **state)
 
 /* werror=stop: failed writes wait (pending, no callback), the owner hears of it once per batch,
  * and are retried or released; reads never wait.  Faults come from the test hook
- * (storage/block_fault.h). */
+ * (storage/core/block_fault.h). */
 static int stops;
 static void on_stop(void *opaque)
 {

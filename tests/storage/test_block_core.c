@@ -1,4 +1,4 @@
-/* Tests of the block-layer core (storage/block.c, block_opts.c, iov.c): probing, backing chains
+/* Tests of the block-layer core (storage/core/block.c, block_opts.c, iov.c): probing, backing chains
  * (three layers through a tiny in-test format that reads unallocated sectors with
  * block_read_backing), loop detection, the depth limit, range checks, options and iov helpers.
  *
@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define FC_MAGIC "FAKECOW1"
@@ -333,7 +333,7 @@ static void test_hostile_backing(void **state)
 	expect_hostile_backing("on-fifo.fc", "fifo", NULL, -ENODEV);
 	expect_hostile_backing("on-dir.fc", "dir", NULL, -EISDIR);
 	expect_hostile_backing("on-sock.fc", "sock", NULL, -ENODEV);
-	/* A device node is refused by the path rule (storage/block_path.h); allowed, it is still
+	/* A device node is refused by the path rule (storage/core/block_path.h); allowed, it is still
 	 * no disk image. */
 	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -EPERM);
 	assert_int_equal(block_open(test_path("on-null.fc"), NULL, 0, &bs), -EPERM);

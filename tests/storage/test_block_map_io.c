@@ -1,4 +1,4 @@
-/* Tests of the mapped-I/O loop (storage/block_map_io.c) through a table-driven map: each byte of a
+/* Tests of the mapped-I/O loop (storage/core/block_map_io.c) through a table-driven map: each byte of a
  * small disk is host data (H), zeroes (Z), backing data (B) or the driver's (D). Reads and writes
  * are checked byte by byte through one-byte iovecs (more than IOV_SCRATCH_MAX of them), and a map
  * that is wrong or fails must stop the request with a message, never loop or overrun.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define DISK 100

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "storage/disk_mode.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"

@@ -23,9 +23,9 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_probe_guard.h"
-#include "storage/host_file.h"
+#include "storage/core/block.h"
+#include "storage/core/block_probe_guard.h"
+#include "storage/core/host_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"

@@ -1,4 +1,4 @@
-/* Tests of the raw driver (storage/raw.c) through the block API: a random read/write/discard/
+/* Tests of the raw driver (storage/formats/raw/raw.c) through the block API: a random read/write/discard/
  * write_zeroes workload against an in-memory shadow (fixed seed, buffered and O_DIRECT), create
  * with each preallocation mode checked with st_blocks, truncate, block_status against qemu-img map,
  * and qemu-img (the independent oracle) reading minivmm-written images identically.
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)

@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -367,7 +367,7 @@ static void test_diff_found_by_uuid(void **state)
 	assert_int_equal(fclose(f), 0);
 
 	/* Found in the directory above: outside the image's own, so the user must allow it
-	 * (storage/block_path.h). */
+	 * (storage/core/block_path.h). */
 	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -EPERM);
 	assert_non_null(strstr(block_last_error(), "refusing backing file ../vbox-base.vdi"));
 	assert_int_equal(block_path_allow_dir(test_path("")), 0);

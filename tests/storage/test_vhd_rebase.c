@@ -1,4 +1,4 @@
-/* Re-pointing a differencing VHD (storage/vhd_rebase.c): what the chain reads afterwards, the
+/* Re-pointing a differencing VHD (storage/formats/vhd/vhd_rebase.c): what the chain reads afterwards, the
  * header fields checked against the specification by tests/storage/vhd_parent_check.py, blocks
  * allocated after a rebase, and every refusal leaving the file unchanged.
  */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define SIZE (8u << 20)

@@ -19,10 +19,10 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "storage/endian.h"
-#include "storage/parallels.h"
-#include "storage/vhdx.h"
+#include "storage/formats/parallels/parallels.h"
+#include "storage/formats/vhdx/vhdx.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)

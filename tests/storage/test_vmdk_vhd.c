@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024ull * 1024)

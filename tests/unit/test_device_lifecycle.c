@@ -22,7 +22,7 @@
 #include "devices/fw_cfg.h"
 #include "devices/disk.h"
 #include "devices/storage.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "devices/io_bus.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"

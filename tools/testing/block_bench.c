@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 #include "vmm/command.h"
 
 #define BENCH_MAX_QD 32

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/command.h"
 
 #define STRESS_FLUSH_EVERY 8

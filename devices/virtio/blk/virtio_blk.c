@@ -13,8 +13,8 @@
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 #include "storage/endian.h"
 
 #define SECTOR 512
