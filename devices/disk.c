@@ -9,7 +9,7 @@
 #include "storage/core/block.h"
 #include "storage/core/block_aio.h"
 #include "storage/core/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)
 {
@@ -80,7 +80,7 @@ static int disk_medium_start(const char *path, struct disk_medium *m, char *err,
 }
 
 /* Open a CD-ROM medium (mode NULL: plain read-only open) or a hard disk in its mode, which
- * decides read-write, locks and differencing images (storage/disk_mode.h); *user receives the
+ * decides read-write, locks and differencing images (devices/disk_mode.h); *user receives the
  * layer that is `path` itself. */
 static int disk_open_image(const char *path, const char *format, const enum disk_mode *mode,
 			   int flags, unsigned index, struct disk_medium *m,

@@ -10,7 +10,7 @@
  * FILE[,MODE][,bus=ide|sata|scsi|sas|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   [,controller=nvmeN] (bus=nvme: the controller whose namespace the disk becomes; default nvme0)
  *   --cdrom ISO[,bus=ide|sata|scsi]
- * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
+ * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: devices/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
 #ifndef MINIVMM_DEVICES_DISK_H
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 
 struct block_device;
 struct block_aio_ctx;

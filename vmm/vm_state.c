@@ -12,7 +12,7 @@
 #include "storage/core/block.h"
 #include "storage/core/block_path.h"
 #include "storage/core/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_disk_format.h"

@@ -17,7 +17,7 @@
  *                                    refuses the start.
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
- *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
+ *   diskN-STEM.immutable.qcow2       see devices/disk_mode.h
  *   diskN-STEM.multiattach.qcow2
  */
 #ifndef MINIVMM_VMM_VM_STATE_H

@@ -22,7 +22,7 @@
 
 #include "devices/disk.h"
 #include "storage/core/block.h"
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"

@@ -15,7 +15,7 @@
 #include "devices/disk.h"
 #include "storage/core/block.h"
 #include "storage/core/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
 

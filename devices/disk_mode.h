@@ -19,8 +19,8 @@
  * whose every cluster/block is allocated and not compressed (VDI static, VHD fixed, VMDK flat,
  * qcow2 created with preallocation=metadata|falloc|full); anything else is refused.
  */
-#ifndef MINIVMM_STORAGE_DISK_MODE_H
-#define MINIVMM_STORAGE_DISK_MODE_H
+#ifndef MINIVMM_DEVICES_DISK_MODE_H
+#define MINIVMM_DEVICES_DISK_MODE_H
 
 #include <limits.h>
 #include <stdbool.h>

@@ -10,7 +10,7 @@
 #include "storage/core/block.h"
 #include "storage/core/block_path.h"
 #include "storage/core/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 
 static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
 					 "shareable", "multiattach", "readonly"};
