@@ -8,7 +8,7 @@
 #include "devices/device.h"
 #include "devices/fw_cfg.h"
 #include "devices/io_bus.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "vmm/vm_config.h" /* firmware boot or not, as devices/rtc.c reads the CPU count */
 
 #define DIR_ENTRY_LEN 64 /* be32 size, be16 select, be16 reserved, name[56] */

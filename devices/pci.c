@@ -8,7 +8,7 @@
 #include "devices/device.h"
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define PCI_CONFIG_ENABLE 0x80000000u
 #define RESET_SYS 0x02

@@ -12,7 +12,7 @@
 #include "devices/device.h"
 #include "devices/pci.h"
 #include "memory/layout.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "vmm/vm_config.h" /* --firmware efi, as devices/rtc.c reads the CPU count */
 
 #define PIIX4_PM_SLOT 1

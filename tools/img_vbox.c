@@ -9,7 +9,7 @@
 
 #include "tools/img.h"
 #include "tools/img_convert.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 int img_uuid_random(uint8_t uuid[16])
 {

@@ -14,7 +14,7 @@
 #include "devices/disk.h"
 #include "devices/lsi/mpt.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define MPT_VENDOR 0x1000 /* LSI Logic */
 #define PCI_CLASS_SCSI 0x010000

@@ -17,7 +17,7 @@
 #include "devices/pci_internal.h" /* pci_msi_free when registering fails */
 #include "memory/guest_memory.h"
 #include "storage/core/block.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 /* VirtualBox's NVMe controller IDs (Linux binds by class; no driver quirk applies to them). */
 #define NVME_PCI_VENDOR 0x80EE

@@ -14,7 +14,7 @@
 #include "devices/nvme/nvme_internal.h"
 #include "devices/nvme/nvme_spec.h"
 #include "storage/core/block.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define SECTOR 512
 #define NSID_ALL 0xFFFFFFFFu

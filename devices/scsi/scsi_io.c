@@ -9,7 +9,7 @@
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
 #include "storage/core/block.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 static unsigned block_size(const struct scsi_lun *lun)
 {

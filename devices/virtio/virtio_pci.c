@@ -12,7 +12,7 @@
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "lib/event_loop.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define PCI_CAP_ID_VENDOR 0x09
 #define MSIX_CTRL_ENABLE_HI 0x80 /* bit 15 of Message Control, in its high byte */

@@ -1,8 +1,9 @@
 /* The block layer: one interface for every disk-image format, with backing chains handled once.
  *
  * A format driver fills a static `struct block_driver` and registers it with BLOCK_DRIVER() below.
- * The core (storage/core/block.c) probes, opens backing chains, detects loops and offers the generic
- * helpers below; controllers and the image tool only ever call block_*() functions, never a driver.
+ * The core (storage/core/block.c) probes, opens backing chains, detects loops and offers the
+ * generic helpers below; controllers and the image tool only ever call block_*() functions, never a
+ * driver.
  *
  * Conventions:
  *  - every function returns 0 (or a non-negative count) on success and -errno on failure; on
@@ -21,6 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "lib/iov.h"
 #include "storage/core/host_file.h"
 
 struct json_object;
@@ -177,11 +179,11 @@ struct block_driver {
 	int (*pwrite_compressed)(struct block_device *bs, uint64_t offset, const void *buf,
 				 size_t len);
 
-	/* For the io_uring engine (storage/core/block_aio_uring.c): where [offset, offset+len) lives
-	 * when it is one contiguous run of bs->file that needs nothing else from the driver (no
-	 * allocation, copy on write, decompression or backing read): 0 and *host, and the run stays
-	 * valid (its clusters are not reused) until aio_map_end; 1 when the request must go through
-	 * preadv/pwritev instead.  NULL: every request goes through preadv/pwritev. */
+	/* For the io_uring engine (storage/core/block_aio_uring.c): where [offset, offset+len)
+	 * lives when it is one contiguous run of bs->file that needs nothing else from the driver
+	 * (no allocation, copy on write, decompression or backing read): 0 and *host, and the run
+	 * stays valid (its clusters are not reused) until aio_map_end; 1 when the request must go
+	 * through preadv/pwritev instead.  NULL: every request goes through preadv/pwritev. */
 	int (*aio_map)(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
 		       uint64_t *host);
 	void (*aio_map_end)(struct block_device *bs);
@@ -317,21 +319,7 @@ int block_opts_get_bool(struct block_opts *opts, const char *file, const char *k
 int block_opts_get_size(struct block_opts *opts, const char *file, const char *key, uint64_t *out);
 int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out);
 
-/* ---- iovec helpers ---- */
-size_t iov_size(const struct iovec *iov, int iovcnt);
-void iov_memset(const struct iovec *iov, int iovcnt, size_t offset, int c, size_t len);
-size_t iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, int iovcnt, size_t offset, const void *buf,
-		    size_t len);
-/* Describe the sub-range [offset, offset+len) of iov in out (at most out_max entries); returns the
- * number of entries used or -EINVAL when out_max is too small. */
-int iov_slice(const struct iovec *iov, int iovcnt, size_t offset, size_t len, struct iovec *out,
-	      int out_max);
-/* Room for an iov_slice() of an iovcnt-entry vector: `local` (IOV_SCRATCH_MAX entries) when it is
- * big enough, else a heap array returned in *heap too (free it; NULL when local was used). NULL
- * when out of memory. */
-#define IOV_SCRATCH_MAX 64
-struct iovec *iov_scratch(struct iovec *local, int iovcnt, struct iovec **heap);
+/* iovec helpers: lib/iov.h (included above). */
 
 /* Write one whole cluster compressed (see pwrite_compressed); -ENOTSUP when the format has none.
  * Inline so that adding it touched only this header. */

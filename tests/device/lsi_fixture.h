@@ -19,7 +19,7 @@
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
 #include "storage/core/block_aio.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "tests/lib/testdisk.h"
 
 #define LF_RAM (16 << 20)

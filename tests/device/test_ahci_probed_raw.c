@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "storage/core/block.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "tests/device/ahci_fixture.h"
 #include "tests/lib/testlib.h"
 

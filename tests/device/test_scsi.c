@@ -18,7 +18,7 @@
 #include "devices/scsi/scsi.h"
 #include "memory/guest_memory.h"
 #include "storage/core/block_aio.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "tests/lib/testdisk.h"
 
 #define RAM (4 << 20)

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "storage/core/block.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/parallels/parallels.h"
 #include "storage/formats/vhdx/vhdx.h"
 #include "tests/lib/testlib.h"

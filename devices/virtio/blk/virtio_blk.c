@@ -15,7 +15,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "storage/core/block.h"
 #include "storage/core/block_aio.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define SECTOR 512
 #define HDR_LEN 16

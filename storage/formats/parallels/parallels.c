@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/parallels/parallels.h"
 
 static int prl_probe(const uint8_t *head, size_t len, const char *filename)

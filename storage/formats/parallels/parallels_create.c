@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/parallels/parallels.h"
 
 int prl_create(const char *filename, const struct block_create_args *args)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/parallels/parallels.h"
 
 int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc prealloc,

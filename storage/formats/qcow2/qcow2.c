@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
 static int cache_entries(uint64_t cluster_size, uint64_t budget, int min, int max)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
 struct check_ctx {

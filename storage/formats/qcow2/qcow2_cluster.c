@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
 uint64_t qcow2_l1_needed(const struct qcow2_state *s, uint64_t size)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
 uint64_t qcow2_refcount_read_entry(const struct qcow2_state *s, const uint8_t *blk, uint64_t i)

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
 #define SNAP_MAX_EXTRA 1024

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 static int vdi_probe(const uint8_t *head, size_t len, const char *filename)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 /* Rebuilds owner[] and the allocated count from the map (after entries were cleared). */

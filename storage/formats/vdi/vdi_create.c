@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 #define VDI_DATA_ALIGN (1u << 20)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 #define VDI_FILL_CHUNK (1u << 20)

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 #define VDI_PAGE 4096u

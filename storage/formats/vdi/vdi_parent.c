@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 #include "storage/core/block_path.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vdi/vdi.h"
 
 char *vdi_path_beside(const char *image, const char *name)

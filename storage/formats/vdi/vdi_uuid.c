@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "storage/formats/vdi/vdi.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 /* Reverses the byte order of the three leading fields; the mapping is its own inverse. */
 static void vdi_uuid_swap(uint8_t out[16], const uint8_t in[16])

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
 
 static int vhd_probe(const uint8_t *head, size_t len, const char *filename)

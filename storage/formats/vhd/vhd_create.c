@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 /* The smallest CHS-expressible sector count >= sectors (or sectors itself beyond the largest). */
 static uint64_t vhd_chs_round(uint64_t sectors)

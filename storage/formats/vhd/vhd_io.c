@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
 
 static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)

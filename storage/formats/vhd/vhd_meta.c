@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
 
 /* One's complement of the byte sum, the 4-byte checksum field at skip_off counted as zero. */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
 
 #define VHD_LOC_W2RU 0x57327275u /* "W2ru" */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhd/vhd.h"
 
 int vhd_set_backing(struct block_device *bs, const char *backing, const char *backing_fmt)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhdx/vhdx.h"
 
 static int vhdx_probe(const uint8_t *head, size_t len, const char *filename)

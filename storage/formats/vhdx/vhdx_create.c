@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhdx/vhdx.h"
 
 /* A size option within [min, max]: a power of two, or a multiple of 1M. */

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhdx/vhdx.h"
 
 #define VHDX_LOG_HDR 64u

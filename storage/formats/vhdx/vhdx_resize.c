@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vhdx/vhdx.h"
 
 /* Zero, through the log, the on-disk BAT bytes [from, to) that are not zero already. */

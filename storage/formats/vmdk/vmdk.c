@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vmdk/vmdk.h"
 
 /* A descriptor file is recognised by its first 4 KiB of text (the largest head any probe reads:

@@ -16,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vmdk/vmdk.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 #define VMDK_SPLIT_SECTORS (2ull << 30 >> 9)
 #define VMDK_GRAIN_DEFAULT 128u

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "storage/formats/vmdk/vmdk.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 /* [*ks, *ke) is the key of the line at p and [*vs, *ve) its value (quotes stripped); false when the
  * line is no key=value line. *next is the start of the following line. */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "storage/formats/vmdk/vmdk.h"
 
 static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_t off_sectors,

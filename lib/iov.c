@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/core/block.h"
+#include "lib/iov.h"
 
 size_t iov_size(const struct iovec *iov, int iovcnt)
 {

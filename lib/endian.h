@@ -8,8 +8,8 @@
  *   get_le16 get_le32 get_le64   put_le16 put_le32 put_le64
  *   get_be16 get_be32 get_be64   put_be16 put_be32 put_be64
  */
-#ifndef MINIVMM_STORAGE_ENDIAN_H
-#define MINIVMM_STORAGE_ENDIAN_H
+#ifndef MINIVMM_LIB_ENDIAN_H
+#define MINIVMM_LIB_ENDIAN_H
 
 #include <endian.h>
 #include <stdint.h>

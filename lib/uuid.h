@@ -1,7 +1,7 @@
 /* Random identifiers for image formats and VM state: RFC 4122 version-4 UUIDs from the kernel's
  * random source (getrandom), so that every writer of a UUID makes them the same way. */
-#ifndef MINIVMM_STORAGE_UUID_H
-#define MINIVMM_STORAGE_UUID_H
+#ifndef MINIVMM_LIB_UUID_H
+#define MINIVMM_LIB_UUID_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
 #include <sys/random.h>
 #include <sys/types.h>
 
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 int random_fill(void *buf, size_t len)
 {
