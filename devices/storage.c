@@ -16,7 +16,7 @@
 #include "storage/core/block.h"
 #include "storage/core/block_aio.h"
 #include "storage/core/disk_lock.h"
-#include "vmm/vm_config.h"
+#include "devices/machine_config.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -495,12 +495,13 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 				   .set_irq = env->irq->set_irq,
 				   .irq_opaque = env->opaque,
 				   .loop = env->loop,
-				   .ncpus = env->cfg->cpus,
+				   .ncpus = env->machine ? env->machine->cpus : 1,
 				   .io_error_pause = storage_io_error_pause,
 				   .pause_opaque = env};
 	struct storage *s;
 	/* storage_create's messages name the image and the problem: they pass through. */
-	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);
+	int r = storage_create(&senv, env->machine ? env->machine->disks : NULL,
+			       env->machine ? env->machine->ndisks : 0, &s, err, errlen);
 	if (r < 0)
 		return r;
 	if ((r = storage_register_verbs(s, env, err, errlen)) < 0) {

@@ -16,7 +16,7 @@
 #include "devices/virtio/net/virtio_net.h"
 #include "net/switch_proto.h"
 #include "net/tap.h"
-#include "vmm/vm_config.h"
+#include "devices/machine_config.h"
 
 struct nics {
 	unsigned n;
@@ -86,7 +86,7 @@ static int open_backend(const struct device_env *env, const struct nic_config *c
 		fd = tap_open(c->name, msg, sizeof(msg));
 	} else {
 		char port[96];
-		snprintf(port, sizeof(port), "%s.nic%u", env->cfg->name, i);
+		snprintf(port, sizeof(port), "%s.nic%u", env->machine->name, i);
 		fd = switch_join(c->switch_path, port, mac, c->vlan, msg, sizeof(msg));
 	}
 	if (fd < 0)
@@ -97,7 +97,7 @@ static int open_backend(const struct device_env *env, const struct nic_config *c
 
 static int nics_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
-	const struct vm_config *cfg = env->cfg;
+	const struct machine_config *cfg = env->machine;
 	if (!cfg || !cfg->nnics) {
 		*state = NULL;
 		return 0;
