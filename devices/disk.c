@@ -93,7 +93,7 @@ static int disk_open_image(const char *path, const char *format, const enum disk
 		if (ret < 0)
 			return ret;
 	} else if ((ret = block_open(path, format, flags, &m->bs)) < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	return disk_medium_start(path, m, err, errlen);
@@ -109,7 +109,7 @@ static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block
 	if (ret == 0)
 		return 0;
 	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD) {
-		snprintf(err, errlen, "%s", block_last_error()); /* a bad UUID field */
+		snprintf(err, errlen, "%s", error_msg()); /* a bad UUID field */
 		return ret;
 	}
 	if (cfg->media == DISK_MEDIA_HDD && cfg->path) {

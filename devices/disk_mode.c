@@ -75,7 +75,7 @@ int disk_mode_check_fixed(struct block_device *bs, char *err, size_t errlen)
 			int st = 0;
 			int ret = block_status(bs, off, bs->size - off, &pnum, &st, &map);
 			if (ret < 0) {
-				snprintf(err, errlen, "%s", block_last_error());
+				snprintf(err, errlen, "%s", error_msg());
 				return ret;
 			}
 			if (!pnum)
@@ -100,7 +100,7 @@ int disk_mode_check_fixed(struct block_device *bs, char *err, size_t errlen)
 static int disk_mode_fail(struct block_device **bs, char *err, size_t errlen, int ret)
 {
 	if (err && !err[0])
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 	if (*bs)
 		block_close(*bs);
 	*bs = NULL;
@@ -217,7 +217,7 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 		struct block_create_args a = {
 		    .size = base->size, .backing = abs, .backing_fmt = base->drv->name};
 		if ((ret = block_create("qcow2", diff, &a)) < 0)
-			snprintf(err, errlen, "%s", block_last_error());
+			snprintf(err, errlen, "%s", error_msg());
 	}
 	block_close(base);
 	base = NULL;

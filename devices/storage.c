@@ -414,7 +414,7 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 			continue;
 		int ret = block_flush(d->bs);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s: flush: %s", d->path, block_last_error());
+			snprintf(err, errlen, "%s: flush: %s", d->path, error_msg());
 			return ret;
 		}
 	}

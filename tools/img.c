@@ -91,7 +91,7 @@ int img_fail(const char *what, const char *fmt, ...)
 
 int img_block_fail(const char *file)
 {
-	const char *msg = block_last_error();
+	const char *msg = error_msg();
 	size_t n = strlen(file);
 
 	/* The block layer's messages already start with the file they are about. */

@@ -195,7 +195,7 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 		int ret = block_open(disk_top(d), disk_fmt(d, disk_top(d)),
 				     BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK, &bs[i]);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s", block_last_error());
+			snprintf(err, errlen, "%s", error_msg());
 			return ret;
 		}
 		if ((ret = disk_lock_chain(bs[i], true, err, errlen)) < 0)
@@ -216,7 +216,7 @@ static int snap_create_layer(const char *dir, size_t i, const char *file, struct
 		int n =
 		    snprintf(path, len, "%s/disk%zu-%.*s.snap%u.%s", dir, i, stem, base, k, ext);
 		if (n < 0 || (size_t)n >= len)
-			return block_error(-ENAMETOOLONG, "%s: path too long", dir);
+			return error_set(-ENAMETOOLONG, "%s: path too long", dir);
 		if (access(path, F_OK) < 0)
 			break;
 	}
@@ -237,7 +237,7 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 	bool first = !jstr(d, "current");
 	int ret = block_open(below, disk_fmt(d, below), BLOCK_OPEN_NO_BACKING, &b);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	const char *fmt =
@@ -250,7 +250,7 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 	}
 	block_close(b);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	if (first)
@@ -366,7 +366,7 @@ static int snap_commit(json_object *d, const char *child, const char *parent, ch
 		ret = block_flush(f);
 	if (ret < 0)
 		snprintf(err, errlen, "merging %s into %s: %s", child, parent,
-			 ret == -ENOMEM ? "out of memory" : block_last_error());
+			 ret == -ENOMEM ? "out of memory" : error_msg());
 	if (c)
 		block_close(c);
 	if (f)
@@ -387,8 +387,7 @@ static int snap_rebase(json_object *d, const char *path, const char *parent, cha
 	if (!ret)
 		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
 	if (ret < 0)
-		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent,
-			 block_last_error());
+		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent, error_msg());
 	if (x)
 		block_close(x);
 	if (p)

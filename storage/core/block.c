@@ -45,25 +45,6 @@ const struct block_driver *const *block_drivers(size_t *count)
 	return block_registry;
 }
 
-/* ---- Errors ---- */
-
-static __thread char block_error_msg[512];
-
-int block_error(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(block_error_msg, sizeof(block_error_msg), fmt, ap);
-	va_end(ap);
-	return err < 0 ? err : -err;
-}
-
-const char *block_last_error(void)
-{
-	return block_error_msg[0] ? block_error_msg : "no error recorded";
-}
-
 /* ---- Probing ---- */
 
 int block_host_file_flags(int flags)
@@ -121,22 +102,22 @@ static int block_probe_file(struct host_file *f, const char *filename,
 
 	ret = host_file_size(f, &size);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot get size: %s", filename, strerror(-ret));
 	size_t len = size < window ? (size_t)size : window;
 	head = malloc(window ? window : 1);
 	if (!head)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	ret = len ? host_file_pread(f, 0, head, len) : 0;
 	if (ret < 0) {
 		free(head);
-		return block_error(ret, "%s: cannot read header: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot read header: %s", filename, strerror(-ret));
 	}
 	best = block_probe_head(head, len, filename);
 	free(head);
 	if (!best)
 		best = block_driver_find("raw");
 	if (!best)
-		return block_error(-ENOENT, "%s: unknown image format and no raw driver", filename);
+		return error_set(-ENOENT, "%s: unknown image format and no raw driver", filename);
 	*out = best;
 	return 0;
 }
@@ -153,7 +134,7 @@ int block_probe(const char *filename, const struct block_driver **drv)
 	int ret = host_file_open(&f, filename, 0);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
+		return error_set(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 	ret = block_probe_file(&f, filename, drv);
 	host_file_close(&f);
 	return ret;
@@ -195,19 +176,19 @@ static int block_open_backing(struct block_device *bs, int depth,
 	int ret;
 
 	if (!name[0])
-		return block_error(-EINVAL, "%s: empty backing file name", bs->filename);
+		return error_set(-EINVAL, "%s: empty backing file name", bs->filename);
 	if (strncmp(name, "json:", 5) == 0 || strstr(name, "://"))
-		return block_error(-ENOTSUP, "%s: unsupported backing file name '%s'", bs->filename,
-				   name);
+		return error_set(-ENOTSUP, "%s: unsupported backing file name '%s'", bs->filename,
+				 name);
 	if (bs->backing_fmt && !block_driver_find(bs->backing_fmt))
-		return block_error(-ENOTSUP, "%s: unknown backing file format '%s'", bs->filename,
-				   bs->backing_fmt);
+		return error_set(-ENOTSUP, "%s: unknown backing file format '%s'", bs->filename,
+				 bs->backing_fmt);
 	if (depth + 1 >= BLOCK_MAX_CHAIN)
-		return block_error(-ELOOP, "%s: backing chain deeper than %d images", bs->filename,
-				   BLOCK_MAX_CHAIN);
+		return error_set(-ELOOP, "%s: backing chain deeper than %d images", bs->filename,
+				 BLOCK_MAX_CHAIN);
 	char *path = block_backing_path(bs->filename, name);
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	/* The image is untrusted: it may name only files beside it, or ones the user allowed. */
 	ret = block_path_check(bs->filename, "backing file", name, path);
 	if (ret < 0) {
@@ -219,11 +200,8 @@ static int block_open_backing(struct block_device *bs, int depth,
 				  BLOCK_OPEN_CACHE_UNSAFE | BLOCK_OPEN_CHECK | BLOCK_OPEN_LOCK);
 	ret = block_open_chain(path, bs->backing_fmt, bflags, depth + 1, self, &bs->backing);
 	/* Name the top image once; the innermost message names the file at fault. */
-	if (ret < 0 && depth == 0) {
-		char inner[sizeof(block_error_msg)];
-		snprintf(inner, sizeof(inner), "%s", block_error_msg);
-		block_error(ret, "%s: in its backing chain: %s", bs->filename, inner);
-	}
+	if (ret < 0 && depth == 0)
+		error_wrap(ret, "%s: in its backing chain", bs->filename);
 	free(path);
 	return ret;
 }
@@ -250,14 +228,14 @@ static int block_open_directory(const char *dir, const char *fmt, int flags, int
 		if (asprintf(&desc, "%s/", dir) < 0)
 			desc = NULL;
 		ret = desc ? block_path_check(desc, "image file", path, path)
-			   : block_error(-ENOMEM, "%s: out of memory", dir);
+			   : error_set(-ENOMEM, "%s: out of memory", dir);
 		free(desc);
 		if (ret == 0)
 			ret = block_open_chain(path, inner_fmt, flags, depth, above, out);
 		free(path);
 		return ret;
 	}
-	return block_error(-EISDIR, "%s: cannot open: a directory, not a disk image", dir);
+	return error_set(-EISDIR, "%s: cannot open: a directory, not a disk image", dir);
 }
 
 static int block_open_chain(const char *filename, const char *fmt, int flags, int depth,
@@ -273,32 +251,31 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 		return block_open_directory(filename, fmt, flags, depth, above, out);
 	bs = calloc(1, sizeof(*bs));
 	if (!bs)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	bs->file.fd = -1;
 	bs->flags = flags;
 	bs->filename = strdup(filename);
 	if (!bs->filename) {
 		free(bs);
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	}
 	ret = host_file_open(&bs->file, filename, block_host_file_flags(flags));
 	if (ret == -EINVAL && (flags & BLOCK_OPEN_CACHE_NONE)) {
-		block_error(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
-			    filename);
+		error_set(ret, "%s: cannot open with cache=none: the file system has no O_DIRECT",
+			  filename);
 		goto fail;
 	} else if (ret < 0) {
-		block_error(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
+		error_set(ret, "%s: cannot open: %s", filename, block_open_strerror(ret));
 		goto fail;
 	}
 	if (fstat(bs->file.fd, &st) < 0) {
-		ret = block_error(-errno, "%s: cannot stat: %s", filename, strerror(errno));
+		ret = error_set(-errno, "%s: cannot stat: %s", filename, strerror(errno));
 		goto fail;
 	}
 	/* By device and inode: another name, a symlink or a hard link is the same file. */
 	for (const struct block_chain_link *l = above; l; l = l->next) {
 		if (l->dev == st.st_dev && l->ino == st.st_ino) {
-			ret =
-			    block_error(-ELOOP, "%s: backing chain loop: its backing file %s is %s",
+			ret = error_set(-ELOOP, "%s: backing chain loop: its backing file %s is %s",
 					above->filename, filename,
 					l == above ? "the image itself" : "already in the chain");
 			goto fail;
@@ -307,17 +284,17 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	/* Before probing: a driver's open may write (log replay, dirty or in-use flags), and even a
 	 * read of a file a VM is writing can see half-updated metadata. */
 	if (flags & BLOCK_OPEN_LOCK) {
-		char msg[sizeof(block_error_msg)];
+		char msg[512];
 		ret = disk_lock_file(bs, flags & BLOCK_OPEN_RDWR, msg, sizeof(msg));
 		if (ret < 0 && ret != -ENOLCK) {
-			block_error(ret, "%s", msg);
+			error_set(ret, "%s", msg);
 			goto fail;
 		}
 	}
 	if (fmt) {
 		bs->drv = block_driver_find(fmt);
 		if (!bs->drv) {
-			ret = block_error(-ENOTSUP, "%s: unknown format '%s'", filename, fmt);
+			ret = error_set(-ENOTSUP, "%s: unknown format '%s'", filename, fmt);
 			goto fail;
 		}
 	} else {
@@ -326,18 +303,18 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 			goto fail;
 		bs->flags |= BLOCK_OPEN_PROBED;
 	}
-	block_error_msg[0] = 0;
+	error_clear();
 	ret = bs->drv->open(bs);
 	if (ret < 0) {
-		if (!block_error_msg[0])
-			block_error(ret, "%s: cannot open %s image: %s", filename, bs->drv->name,
-				    strerror(-ret));
+		if (!error_recorded())
+			error_set(ret, "%s: cannot open %s image: %s", filename, bs->drv->name,
+				  strerror(-ret));
 		bs->drv = NULL; /* open failed: the driver's close must not run */
 		goto fail;
 	}
 	if (bs->size > INT64_MAX) {
-		ret = block_error(-EFBIG, "%s: virtual size %llu too large", filename,
-				  (unsigned long long)bs->size);
+		ret = error_set(-EFBIG, "%s: virtual size %llu too large", filename,
+				(unsigned long long)bs->size);
 		goto fail;
 	}
 	if ((bs->flags & BLOCK_OPEN_PROBED) && (bs->flags & BLOCK_OPEN_RDWR) && !bs->drv->probe &&
@@ -363,7 +340,7 @@ int block_open(const char *filename, const char *fmt, int flags, struct block_de
 {
 	if (!filename || !filename[0]) {
 		*out = NULL;
-		return block_error(-EINVAL, "empty image file name");
+		return error_set(-EINVAL, "empty image file name");
 	}
 	return block_open_chain(filename, fmt, flags, 0, NULL, out);
 }
@@ -394,22 +371,22 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 	int ret;
 
 	if (!drv)
-		return block_error(-ENOTSUP, "%s: unknown format '%s'", filename,
-				   fmt ? fmt : "(none)");
+		return error_set(-ENOTSUP, "%s: unknown format '%s'", filename,
+				 fmt ? fmt : "(none)");
 	if (!drv->create)
-		return block_error(-ENOTSUP, "%s: format %s cannot create images", filename,
-				   drv->name);
+		return error_set(-ENOTSUP, "%s: format %s cannot create images", filename,
+				 drv->name);
 	if (a.backing && !drv->has_backing)
-		return block_error(-ENOTSUP, "%s: format %s has no backing files", filename,
-				   drv->name);
+		return error_set(-ENOTSUP, "%s: format %s has no backing files", filename,
+				 drv->name);
 	if (stat(filename, &st) == 0)
-		return block_error(-EEXIST, "%s: file exists", filename);
+		return error_set(-EEXIST, "%s: file exists", filename);
 	/* No size given with a backing file: take the backing file's. */
 	if (a.size == 0 && a.backing) {
 		struct block_device *b;
 		char *path = block_backing_path(filename, a.backing);
 		if (!path)
-			return block_error(-ENOMEM, "%s: out of memory", filename);
+			return error_set(-ENOMEM, "%s: out of memory", filename);
 		ret = block_open(path, a.backing_fmt, 0, &b);
 		free(path);
 		if (ret < 0)
@@ -417,19 +394,19 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 		a.size = b->size;
 		block_close(b);
 	}
-	block_error_msg[0] = 0;
+	error_clear();
 	ret = drv->create(filename, &a);
 	if (ret < 0) {
-		if (!block_error_msg[0])
-			block_error(ret, "%s: cannot create %s image: %s", filename, drv->name,
-				    strerror(-ret));
+		if (!error_recorded())
+			error_set(ret, "%s: cannot create %s image: %s", filename, drv->name,
+				  strerror(-ret));
 		return ret;
 	}
 	const char *unused = a.opts ? block_opts_unused(a.opts) : NULL;
 	if (unused) {
 		unlink(filename); /* it did not exist before: we made it */
-		return block_error(-EINVAL, "%s: format %s does not support option '%s'", filename,
-				   drv->name, unused);
+		return error_set(-EINVAL, "%s: format %s does not support option '%s'", filename,
+				 drv->name, unused);
 	}
 	return 0;
 }
@@ -439,24 +416,23 @@ int block_create(const char *fmt, const char *filename, const struct block_creat
 static int block_check_range(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	if (offset > bs->size || len > bs->size - offset)
-		return block_error(-EINVAL,
-				   "%s: request [%llu, +%llu) beyond the virtual size %llu",
-				   bs->filename, (unsigned long long)offset,
-				   (unsigned long long)len, (unsigned long long)bs->size);
+		return error_set(-EINVAL, "%s: request [%llu, +%llu) beyond the virtual size %llu",
+				 bs->filename, (unsigned long long)offset, (unsigned long long)len,
+				 (unsigned long long)bs->size);
 	return 0;
 }
 
 static int block_check_write(struct block_device *bs, uint64_t offset, uint64_t len)
 {
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	return block_check_range(bs, offset, len);
 }
 
 static int block_unsupported(struct block_device *bs, const char *what)
 {
-	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
-			   bs->drv->name, what);
+	return error_set(-ENOTSUP, "%s: format %s does not support %s", bs->filename, bs->drv->name,
+			 what);
 }
 
 int block_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
@@ -506,7 +482,7 @@ int block_flush(struct block_device *bs)
 		return 0;
 	ret = bs->drv->flush ? bs->drv->flush(bs) : host_file_flush(&bs->file);
 	if (ret < 0 && !bs->drv->flush)
-		block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: flush failed: %s", bs->filename, strerror(-ret));
 	return ret;
 }
 
@@ -534,8 +510,8 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	if (ret < 0 || len == 0)
 		return ret;
 	if (flags & ~BLOCK_ZERO_MAY_UNMAP)
-		return block_error(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
-				   flags);
+		return error_set(-EINVAL, "%s: unknown write_zeroes flags %#x", bs->filename,
+				 flags);
 	if (bs->drv->write_zeroes) {
 		int locked = block_probe_guard_begin(bs, offset, len, NULL, 0);
 		if (locked < 0)
@@ -548,7 +524,7 @@ int block_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	size_t chunk = len < BLOCK_ZERO_CHUNK ? (size_t)len : BLOCK_ZERO_CHUNK;
 	void *zero = calloc(1, chunk);
 	if (!zero)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	while (len && ret == 0) {
 		size_t n = len < chunk ? (size_t)len : chunk;
 		ret = block_pwrite(bs, offset, zero, n);
@@ -567,7 +543,7 @@ int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_
 	if (ret < 0)
 		return ret;
 	if (len == 0)
-		return block_error(-EINVAL, "%s: block_status of an empty range", bs->filename);
+		return error_set(-EINVAL, "%s: block_status of an empty range", bs->filename);
 	*map_offset = 0;
 	if (!bs->drv->block_status) {
 		*pnum = len;
@@ -576,8 +552,8 @@ int block_status(struct block_device *bs, uint64_t offset, uint64_t len, uint64_
 	}
 	ret = bs->drv->block_status(bs, offset, len, pnum, status, map_offset);
 	if (ret == 0 && (*pnum == 0 || *pnum > len))
-		return block_error(-EIO, "%s: driver %s returned a bad status length", bs->filename,
-				   bs->drv->name);
+		return error_set(-EIO, "%s: driver %s returned a bad status length", bs->filename,
+				 bs->drv->name);
 	return ret;
 }
 
@@ -585,14 +561,14 @@ int block_truncate(struct block_device *bs, uint64_t new_size, enum block_preall
 		   bool shrink_allowed)
 {
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	if (new_size > INT64_MAX)
-		return block_error(-EFBIG, "%s: size %llu too large", bs->filename,
-				   (unsigned long long)new_size);
+		return error_set(-EFBIG, "%s: size %llu too large", bs->filename,
+				 (unsigned long long)new_size);
 	if (new_size < bs->size && !shrink_allowed)
-		return block_error(-EINVAL, "%s: shrinking from %llu to %llu bytes needs --shrink",
-				   bs->filename, (unsigned long long)bs->size,
-				   (unsigned long long)new_size);
+		return error_set(-EINVAL, "%s: shrinking from %llu to %llu bytes needs --shrink",
+				 bs->filename, (unsigned long long)bs->size,
+				 (unsigned long long)new_size);
 	if (!bs->drv->truncate)
 		return block_unsupported(bs, "resizing");
 	return bs->drv->truncate(bs, new_size, prealloc, shrink_allowed);
@@ -615,7 +591,7 @@ int block_read_backing(struct block_device *bs, uint64_t offset, const struct io
 		if (iovcnt > 16) {
 			part = malloc(sizeof(*part) * iovcnt);
 			if (!part)
-				return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+				return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		}
 		int n = iov_slice(iov, iovcnt, 0, avail, part, iovcnt);
 		ret = n < 0 ? n : block_preadv(b, offset, part, n);
@@ -634,14 +610,14 @@ int block_read_backing(struct block_device *bs, uint64_t offset, const struct io
  * read-only image give the same error, named the same way, whatever the format. */
 static int block_op_missing(struct block_device *bs, const char *what)
 {
-	return block_error(-ENOTSUP, "%s: format %s does not support %s", bs->filename,
-			   bs->drv->name, what);
+	return error_set(-ENOTSUP, "%s: format %s does not support %s", bs->filename, bs->drv->name,
+			 what);
 }
 
 static int block_op_writable(struct block_device *bs)
 {
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	return 0;
 }
 
@@ -728,10 +704,10 @@ int block_snapshot_load_tmp(struct block_device *bs, const char *id, const char 
 	if (!bs->drv->snapshot_load_tmp)
 		return block_op_missing(bs, "internal snapshots");
 	if (bs->flags & BLOCK_OPEN_RDWR)
-		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				 bs->filename);
 	if (!id && !name)
-		return block_error(-EINVAL, "%s: no snapshot ID or name given", bs->filename);
+		return error_set(-EINVAL, "%s: no snapshot ID or name given", bs->filename);
 	return bs->drv->snapshot_load_tmp(bs, id, name);
 }
 
@@ -742,8 +718,8 @@ int block_snapshot_load_tmp_by_id_or_name(struct block_device *bs, const char *i
 	if (ret == -ENOENT)
 		ret = block_snapshot_load_tmp(bs, NULL, id_or_name);
 	if (ret == -ENOENT)
-		ret = block_error(-ENOENT, "%s: no snapshot with ID or name '%s'", bs->filename,
-				  id_or_name);
+		ret = error_set(-ENOENT, "%s: no snapshot with ID or name '%s'", bs->filename,
+				id_or_name);
 	return ret;
 }
 

@@ -7,7 +7,7 @@
  *
  * Conventions:
  *  - every function returns 0 (or a non-negative count) on success and -errno on failure; on
- * failure it also records a one-line message naming the file and the problem (block_last_error()).
+ * failure it also records a one-line message naming the file and the problem (error_msg()).
  *  - offsets and lengths are bytes in the virtual disk; reads and writes are full (no short
  * counts); a range beyond the virtual size is -EINVAL.
  *  - drivers are thread-safe: preadv/pwritev/flush/discard/write_zeroes/block_status may be called
@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "lib/error.h"
 #include "lib/iov.h"
 #include "storage/core/host_file.h"
 
@@ -279,7 +280,7 @@ struct block_map {
 };
 struct block_map_ops {
 	/* Describe the leading run of [offset, offset+len) in *m (zeroed on entry); -errno, with a
-	 * block_error() message, fails the request. */
+	 * error_set() message, fails the request. */
 	int (*map)(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
 		   struct block_map *m);
 	/* Do one run the core does not: DRIVER runs, and on writes every run that is not HOST (the
@@ -298,12 +299,7 @@ int block_map_preadv(struct block_device *bs, uint64_t offset, const struct iove
 int block_map_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt,
 		      const struct block_map_ops *ops, void *opaque);
 
-/* ---- Errors ---- */
-/* Record the message of the current failure (thread-local); returns -err for convenience:
- *   return block_error(-EINVAL, "%s: L1 table offset %#llx beyond end of file", bs->filename, x);
- */
-int block_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *block_last_error(void);
+/* ---- Errors: error_set() and error_msg() (lib/error.h, included above) ---- */
 
 /* ---- Options ---- */
 int block_opts_parse(struct block_opts *opts, const char *text);      /* "a=1,b=2"; appends */
@@ -327,11 +323,11 @@ static inline int block_pwrite_compressed(struct block_device *bs, uint64_t offs
 					  size_t len)
 {
 	if (!bs->drv->pwrite_compressed)
-		return block_error(-ENOTSUP, "%s: format '%s' cannot write compressed data",
-				   bs->filename, bs->drv->name);
+		return error_set(-ENOTSUP, "%s: format '%s' cannot write compressed data",
+				 bs->filename, bs->drv->name);
 	if (offset > bs->size || len > bs->size - offset)
-		return block_error(-EINVAL, "%s: compressed write beyond the end of the disk",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: compressed write beyond the end of the disk",
+				 bs->filename);
 	return bs->drv->pwrite_compressed(bs, offset, buf, len);
 }
 

@@ -173,22 +173,22 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 	*out = NULL;
 	if (c.threads < 0 || c.threads > BLOCK_AIO_MAX_THREADS || c.queue_depth < 0 ||
 	    c.queue_depth > BLOCK_AIO_MAX_DEPTH || c.engine > BLOCK_AIO_ENGINE_URING)
-		return block_error(-EINVAL, "%s: bad asynchronous I/O configuration", bs->filename);
+		return error_set(-EINVAL, "%s: bad asynchronous I/O configuration", bs->filename);
 	if (c.engine == BLOCK_AIO_ENGINE_URING && !block_aio_uring_usable(bs))
-		return block_error(-ENOTSUP,
-				   "%s: io_uring needs a raw image without backing file, or a "
-				   "format that maps requests",
-				   bs->filename);
+		return error_set(-ENOTSUP,
+				 "%s: io_uring needs a raw image without backing file, or a "
+				 "format that maps requests",
+				 bs->filename);
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ctx->bs = bs;
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->cond, NULL);
 	pthread_mutex_init(&ctx->done_lock, NULL);
 	ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctx->efd < 0) {
-		ret = block_error(-errno, "%s: eventfd: %s", bs->filename, strerror(errno));
+		ret = error_set(-errno, "%s: eventfd: %s", bs->filename, strerror(errno));
 		goto fail;
 	}
 	ctx->engine = BLOCK_AIO_ENGINE_THREADS;
@@ -198,8 +198,8 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 		if (ret == 0)
 			ctx->engine = BLOCK_AIO_ENGINE_URING;
 		else if (c.engine == BLOCK_AIO_ENGINE_URING) {
-			block_error(ret, "%s: io_uring unavailable: %s", bs->filename,
-				    strerror(-ret));
+			error_set(ret, "%s: io_uring unavailable: %s", bs->filename,
+				  strerror(-ret));
 			goto fail;
 		}
 		/* AUTO: the kernel or a seccomp filter refused io_uring; threads will do. */
@@ -211,7 +211,7 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 			     : BLOCK_AIO_DEFAULT_THREADS);
 	ret = block_aio_pool_start(ctx, threads);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot start I/O threads: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot start I/O threads: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	*out = ctx;
@@ -289,36 +289,35 @@ static int block_aio_validate(struct block_aio_ctx *ctx, struct block_aio_req *r
 	bool write = req->op != BLOCK_AIO_READ;
 
 	if (!req->cb)
-		return block_error(-EINVAL, "%s: asynchronous request without callback",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: asynchronous request without callback",
+				 bs->filename);
 	switch (req->op) {
 	case BLOCK_AIO_READ:
 	case BLOCK_AIO_WRITE:
 		if (req->iovcnt < 0 || req->iovcnt > IOV_MAX || (req->iovcnt && !req->iov))
-			return block_error(-EINVAL, "%s: bad iovec count %d", bs->filename,
-					   req->iovcnt);
+			return error_set(-EINVAL, "%s: bad iovec count %d", bs->filename,
+					 req->iovcnt);
 		break;
 	case BLOCK_AIO_FLUSH:
 		return 0;
 	case BLOCK_AIO_WRITE_ZEROES:
 		if (req->flags & ~BLOCK_ZERO_MAY_UNMAP)
-			return block_error(-EINVAL, "%s: bad write-zeroes flags %#x", bs->filename,
-					   req->flags);
+			return error_set(-EINVAL, "%s: bad write-zeroes flags %#x", bs->filename,
+					 req->flags);
 		break;
 	case BLOCK_AIO_DISCARD:
 		break;
 	default:
-		return block_error(-EINVAL, "%s: unknown asynchronous operation %d", bs->filename,
-				   (int)req->op);
+		return error_set(-EINVAL, "%s: unknown asynchronous operation %d", bs->filename,
+				 (int)req->op);
 	}
 	uint64_t len = block_aio_req_len(req);
 	if (req->offset > bs->size || len > bs->size - req->offset)
-		return block_error(-EINVAL,
-				   "%s: request [%llu, +%llu) beyond the virtual size %llu",
-				   bs->filename, (unsigned long long)req->offset,
-				   (unsigned long long)len, (unsigned long long)bs->size);
+		return error_set(-EINVAL, "%s: request [%llu, +%llu) beyond the virtual size %llu",
+				 bs->filename, (unsigned long long)req->offset,
+				 (unsigned long long)len, (unsigned long long)bs->size);
 	if (write && !(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	return 0;
 }
 

@@ -52,7 +52,7 @@ struct block_aio_req {
 	int iovcnt;
 	uint64_t len; /* DISCARD/WRITE_ZEROES */
 	int flags;    /* WRITE_ZEROES: BLOCK_ZERO_* */
-	/* ret: 0 or -errno (block_last_error() is not meaningful in the callback's thread). */
+	/* ret: 0 or -errno (error_msg() is not meaningful in the callback's thread). */
 	void (*cb)(struct block_aio_req *req, int ret);
 	void *opaque;
 

@@ -23,16 +23,15 @@ static int block_map_run(struct block_device *bs, const struct block_map_ops *op
 		ret = write ? host_file_pwritev(f, m->host, part, n)
 			    : host_file_preadv(f, m->host, part, n);
 		if (ret < 0)
-			return block_error(ret, "%s: %s at offset %llu failed: %s",
-					   m->name ? m->name : bs->filename,
-					   write ? "write" : "read", (unsigned long long)m->host,
-					   strerror(-ret));
+			return error_set(ret, "%s: %s at offset %llu failed: %s",
+					 m->name ? m->name : bs->filename, write ? "write" : "read",
+					 (unsigned long long)m->host, strerror(-ret));
 		return 0;
 	}
 	if (m->kind == BLOCK_MAP_DRIVER || write) {
 		if (!ops->io)
-			return block_error(-EIO, "%s: no handler for a driver-mapped run",
-					   bs->filename);
+			return error_set(-EIO, "%s: no handler for a driver-mapped run",
+					 bs->filename);
 		return ops->io(bs, opaque, offset, m, part, n);
 	}
 	if (m->kind == BLOCK_MAP_ZERO) {
@@ -50,7 +49,7 @@ static int block_map_rw(struct block_device *bs, uint64_t offset, const struct i
 	int ret = 0;
 
 	if (!part)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	while (done < len && ret == 0) {
 		struct block_map m = {0};
 		ret = ops->map(bs, opaque, offset + done, len - done, &m);
@@ -58,11 +57,11 @@ static int block_map_rw(struct block_device *bs, uint64_t offset, const struct i
 			break;
 		/* A zero or too long run from a driver bug must not loop forever or overrun iov. */
 		if (m.len == 0 || m.len > len - done) {
-			ret = block_error(-EIO, "%s: bad mapping of offset %llu", bs->filename,
-					  (unsigned long long)(offset + done));
+			ret = error_set(-EIO, "%s: bad mapping of offset %llu", bs->filename,
+					(unsigned long long)(offset + done));
 		} else {
 			int n = iov_slice(iov, iovcnt, done, m.len, part, iovcnt);
-			ret = n < 0 ? block_error(n, "%s: bad I/O vector", bs->filename)
+			ret = n < 0 ? error_set(n, "%s: bad I/O vector", bs->filename)
 				    : block_map_run(bs, ops, opaque, offset + done, &m, part, n,
 						    write);
 		}

@@ -35,7 +35,7 @@ int block_opts_parse(struct block_opts *opts, const char *text)
 		/* One item: copy it, turning ",," into ",". */
 		char *item = malloc(strlen(p) + 1), *q = item;
 		if (!item)
-			return block_error(-ENOMEM, "out of memory");
+			return error_set(-ENOMEM, "out of memory");
 		while (*p) {
 			if (*p == ',') {
 				if (p[1] != ',')
@@ -52,14 +52,14 @@ int block_opts_parse(struct block_opts *opts, const char *text)
 			*eq = 0;
 		if (!item[0]) {
 			free(item);
-			return block_error(-EINVAL, "option list '%s': empty option name", text);
+			return error_set(-EINVAL, "option list '%s': empty option name", text);
 		}
 		char *key = strdup(item), *value = strdup(eq ? eq + 1 : "on");
 		free(item);
 		if (!key || !value || block_opts_append(opts, key, value) < 0) {
 			free(key);
 			free(value);
-			return block_error(-ENOMEM, "out of memory");
+			return error_set(-ENOMEM, "out of memory");
 		}
 	}
 	return 0;
@@ -115,14 +115,13 @@ int block_opts_get_bool(struct block_opts *opts, const char *file, const char *k
 		 !strcmp(v, "0"))
 		*out = false;
 	else
-		return block_error(-EINVAL, "%s: %s=%s: expected on or off", file, key, v);
+		return error_set(-EINVAL, "%s: %s=%s: expected on or off", file, key, v);
 	return 0;
 }
 
 /* "65536", "64K", "1M", "2GiB", "1tb": decimal only (a leading 0 is not octal, 0x not hex), and
  * never wrapped by the suffix. */
-int block_opts_get_size(struct block_opts *opts, const char *file, const char *key,
-			uint64_t *out)
+int block_opts_get_size(struct block_opts *opts, const char *file, const char *key, uint64_t *out)
 {
 	const char *v = block_opts_get(opts, key), *units = "kmgt", *u;
 	unsigned long long n;
@@ -146,7 +145,7 @@ int block_opts_get_size(struct block_opts *opts, const char *file, const char *k
 	*out = (uint64_t)n << shift;
 	return 0;
 bad:
-	return block_error(-EINVAL, "%s: %s=%s: not a size", file, key, v);
+	return error_set(-EINVAL, "%s: %s=%s: not a size", file, key, v);
 }
 
 int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum block_prealloc *out)
@@ -167,6 +166,6 @@ int block_opts_get_prealloc(struct block_opts *opts, const char *file, enum bloc
 			return 0;
 		}
 	}
-	return block_error(-EINVAL,
-			   "%s: preallocation=%s: expected off, metadata, falloc or full", file, v);
+	return error_set(-EINVAL, "%s: preallocation=%s: expected off, metadata, falloc or full",
+			 file, v);
 }

@@ -119,8 +119,7 @@ int block_path_check(const char *image, const char *what, const char *named, con
 	/* Say where a name leads when it is not plain (a symlink, "..", a relative path). */
 	bool plain = !strcmp(named, real);
 	if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) {
-		ret =
-		    block_error(-EPERM,
+		ret = error_set(-EPERM,
 				"%s: refusing %s %s%s%s%s named by the image (a device node; allow "
 				"it with --allow-backing-path %s)",
 				image, what, named, plain ? "" : " (= ", plain ? "" : real,
@@ -129,11 +128,11 @@ int block_path_check(const char *image, const char *what, const char *named, con
 	}
 	dir = block_path_image_dir(image);
 	if (!dir || !block_path_under(real, dir) || !strcmp(real, dir))
-		ret = block_error(-EPERM,
-				  "%s: refusing %s %s%s%s%s named by the image (outside %s's "
-				  "directory; allow it with --allow-backing-path %s)",
-				  image, what, named, plain ? "" : " (= ", plain ? "" : real,
-				  plain ? "" : ")", image, where ? where : "DIR");
+		ret = error_set(-EPERM,
+				"%s: refusing %s %s%s%s%s named by the image (outside %s's "
+				"directory; allow it with --allow-backing-path %s)",
+				image, what, named, plain ? "" : " (= ", plain ? "" : real,
+				plain ? "" : ")", image, where ? where : "DIR");
 out:
 	free(real);
 	free(dir);
@@ -161,11 +160,11 @@ int block_image_path_allowed(const char *image, const char *name, bool create, c
 
 	*path = NULL;
 	if (!name[0])
-		return block_error(-EINVAL, "%s: names an empty file name", image);
+		return error_set(-EINVAL, "%s: names an empty file name", image);
 	image_dir = block_path_real_dir(image);
 	if (!image_dir) {
-		ret = block_error(-errno, "%s: cannot resolve its directory: %s", image,
-				  strerror(errno));
+		ret = error_set(-errno, "%s: cannot resolve its directory: %s", image,
+				strerror(errno));
 		goto out;
 	}
 	const char *slash = strrchr(image, '/');
@@ -174,7 +173,7 @@ int block_image_path_allowed(const char *image, const char *name, bool create, c
 	else if (asprintf(&joined, "%.*s/%s", (int)(slash - image), image, name) < 0)
 		joined = NULL;
 	if (!joined) {
-		ret = block_error(-ENOMEM, "%s: out of memory", image);
+		ret = error_set(-ENOMEM, "%s: out of memory", image);
 		goto out;
 	}
 	if (create && stat(joined, &st) < 0 && errno == ENOENT) {
@@ -183,8 +182,8 @@ int block_image_path_allowed(const char *image, const char *name, bool create, c
 		char *dir = block_path_real_dir(joined);
 		const char *base = strrchr(joined, '/') ? strrchr(joined, '/') + 1 : joined;
 		if (!dir) {
-			ret = block_error(-errno, "%s: cannot resolve '%s': %s", image, name,
-					  strerror(errno));
+			ret = error_set(-errno, "%s: cannot resolve '%s': %s", image, name,
+					strerror(errno));
 			goto out;
 		}
 		if ((!block_path_under(dir, image_dir) && !block_path_allowed(dir)) ||
@@ -193,10 +192,10 @@ int block_image_path_allowed(const char *image, const char *name, bool create, c
 			real = NULL;
 		free(dir);
 		if (!real) {
-			ret = block_error(-EPERM,
-					  "%s: refusing '%s': a file an image names must be in the "
-					  "image's own directory (or under --allow-backing-path DIR)",
-					  image, name);
+			ret = error_set(-EPERM,
+					"%s: refusing '%s': a file an image names must be in the "
+					"image's own directory (or under --allow-backing-path DIR)",
+					image, name);
 			goto out;
 		}
 		*path = real;
@@ -205,19 +204,18 @@ int block_image_path_allowed(const char *image, const char *name, bool create, c
 	}
 	real = realpath(joined, NULL);
 	if (!real) {
-		ret =
-		    block_error(-errno, "%s: cannot open '%s': %s", image, joined, strerror(errno));
+		ret = error_set(-errno, "%s: cannot open '%s': %s", image, joined, strerror(errno));
 		goto out;
 	}
 	/* The one rule for every name an image holds (directory, device nodes, allowances). */
 	if ((ret = block_path_check(image, "data file", name, real)) < 0)
 		goto out;
 	if (stat(real, &st) < 0) {
-		ret = block_error(-errno, "%s: cannot open '%s': %s", image, real, strerror(errno));
+		ret = error_set(-errno, "%s: cannot open '%s': %s", image, real, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = block_error(-EPERM, "%s: refusing '%s': not a regular file", image, name);
+		ret = error_set(-EPERM, "%s: refusing '%s': not a regular file", image, name);
 		goto out;
 	}
 	*path = real;

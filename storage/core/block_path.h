@@ -25,7 +25,7 @@ void block_path_allow_clear(void);
 
 /* May `image` open `path`, which it names as `named` (`what`: "backing file", "extent file"...)?
  * 0 when yes, or when `path` does not exist (opening it fails anyway, with its own message);
- * otherwise -EPERM with a block_error() message naming the image, the name and how to allow it. */
+ * otherwise -EPERM with a error_set() message naming the image, the name and how to allow it. */
 int block_path_check(const char *image, const char *what, const char *named, const char *path);
 
 /* May the image `image` (the path it was opened by) name the file `name` (a qcow2 external data

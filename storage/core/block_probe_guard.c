@@ -47,12 +47,12 @@ int block_probe_guard_open(struct block_device *bs)
 	size_t window = block_probe_window();
 
 	if (!g)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	g->window = window;
 	g->head = malloc(window ? window : 1);
 	if (!g->head) {
 		free(g);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	pthread_mutex_init(&g->lock, NULL);
 	bs->probe_guard = g;
@@ -99,9 +99,9 @@ static int guard_flock(struct block_device *bs)
 		if (waited_ms == 0)
 			__atomic_add_fetch(&guard_waits, 1, __ATOMIC_RELAXED);
 		if (waited_ms == 10000)
-			return block_error(
-			    -EBUSY, "%s: another process holds the probe-window lock for 10 s",
-			    bs->filename);
+			return error_set(-EBUSY,
+					 "%s: another process holds the probe-window lock for 10 s",
+					 bs->filename);
 		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	}
 }
@@ -125,8 +125,8 @@ int block_probe_guard_begin(struct block_device *bs, uint64_t offset, uint64_t l
 	int ret = window ? host_file_pread(&bs->file, 0, g->head, window) : 0;
 	if (ret < 0) {
 		guard_unlock(bs);
-		return block_error(ret, "%s: cannot read the first %zu bytes: %s", bs->filename,
-				   window, strerror(-ret));
+		return error_set(ret, "%s: cannot read the first %zu bytes: %s", bs->filename,
+				 window, strerror(-ret));
 	}
 	if (offset < window) {
 		size_t n = len < window - offset ? (size_t)len : window - (size_t)offset;
@@ -138,10 +138,10 @@ int block_probe_guard_begin(struct block_device *bs, uint64_t offset, uint64_t l
 	const struct block_driver *drv = block_probe_head(g->head, window, bs->filename);
 	if (drv) {
 		guard_unlock(bs);
-		return block_error(-EPERM,
-				   "%s: refusing a write to the first %zu bytes that would make "
-				   "this probed raw image look like %s (give format=raw)",
-				   bs->filename, g->window, drv->name);
+		return error_set(-EPERM,
+				 "%s: refusing a write to the first %zu bytes that would make "
+				 "this probed raw image look like %s (give format=raw)",
+				 bs->filename, g->window, drv->name);
 	}
 	return 1;
 }

@@ -1,6 +1,6 @@
 /* The probe-window guard of a raw image whose format was probed (see block_probe_window in
- * storage/core/block.h). Internal to the block core: storage/core/block.c calls it around every write,
- * write-zeroes and discard.
+ * storage/core/block.h). Internal to the block core: storage/core/block.c calls it around every
+ * write, write-zeroes and discard.
  */
 #ifndef MINIVMM_STORAGE_BLOCK_PROBE_GUARD_H
 #define MINIVMM_STORAGE_BLOCK_PROBE_GUARD_H
@@ -18,7 +18,7 @@ void block_probe_guard_close(struct block_device *bs);
 /* Before writing [offset, offset+len) of bs: iov the data, or NULL for zeroes (write-zeroes and
  * discard). Returns 0 when the range misses the window or bs has no guard (nothing held), 1 when
  * the write may go ahead with the guard's lock held (call block_probe_guard_end after the write,
- * whatever its result), or -errno with a block_error() message: -EPERM when the head would then
+ * whatever its result), or -errno with a error_set() message: -EPERM when the head would then
  * probe as another format (nothing held). */
 int block_probe_guard_begin(struct block_device *bs, uint64_t offset, uint64_t len,
 			    const struct iovec *iov, int iovcnt);

@@ -111,7 +111,7 @@ static void test_vmdk_in_sectors_1_to_7(void **state)
 	assert_non_null(bs->probe_guard);
 	assert_int_equal(block_pwrite(bs, 512, buf + 512, WINDOW - 512), 0);
 	assert_int_equal(block_pwrite(bs, 0, buf, 512), -EPERM);
-	assert_non_null(strstr(block_last_error(), "look like vmdk"));
+	assert_non_null(strstr(error_msg(), "look like vmdk"));
 	assert_int_equal(block_pwrite(bs, 0, buf, WINDOW), -EPERM);
 	assert_int_equal(block_pwrite(bs, 0, buf, 8192), -EPERM); /* beyond the window too */
 	/* Nothing of the refused writes landed; writes that keep it raw go through. */

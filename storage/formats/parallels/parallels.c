@@ -38,25 +38,25 @@ static int prl_check_bat(struct block_device *bs, struct prl_state *s, uint64_t 
 	int ret = 0;
 
 	if (!starts)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	s->data_end = s->data_start;
 	for (uint32_t i = 0; i < s->bat_entries; i++) {
 		if (!s->bat[i])
 			continue;
 		uint64_t off = s->bat[i] * unit;
 		if (off < s->data_start) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry %u: cluster at offset %llu overlaps the "
-					  "header or the BAT",
-					  bs->filename, i, (unsigned long long)off);
+			ret = error_set(-EINVAL,
+					"%s: BAT entry %u: cluster at offset %llu overlaps the "
+					"header or the BAT",
+					bs->filename, i, (unsigned long long)off);
 			goto out;
 		}
 		if (off + s->cluster_size > fsize) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry %u: cluster at offset %llu beyond the end "
-					  "of the file (%llu bytes)",
-					  bs->filename, i, (unsigned long long)off,
-					  (unsigned long long)fsize);
+			ret = error_set(-EINVAL,
+					"%s: BAT entry %u: cluster at offset %llu beyond the end "
+					"of the file (%llu bytes)",
+					bs->filename, i, (unsigned long long)off,
+					(unsigned long long)fsize);
 			goto out;
 		}
 		starts[n++] = off;
@@ -66,10 +66,10 @@ static int prl_check_bat(struct block_device *bs, struct prl_state *s, uint64_t 
 	qsort(starts, n, sizeof(*starts), prl_cmp64);
 	for (size_t i = 1; i < n; i++) {
 		if (starts[i - 1] + s->cluster_size > starts[i]) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT: clusters at offsets %llu and %llu overlap",
-					  bs->filename, (unsigned long long)starts[i - 1],
-					  (unsigned long long)starts[i]);
+			ret =
+			    error_set(-EINVAL, "%s: BAT: clusters at offsets %llu and %llu overlap",
+				      bs->filename, (unsigned long long)starts[i - 1],
+				      (unsigned long long)starts[i]);
 			goto out;
 		}
 	}
@@ -85,8 +85,8 @@ static int prl_write_header(struct block_device *bs, struct prl_state *s)
 	int ret = host_file_pwrite(&bs->file, 0, s->header, PRL_HEADER_SIZE);
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: cannot write the Parallels header: %s", bs->filename,
-				     strerror(-ret))
+	return ret < 0 ? error_set(ret, "%s: cannot write the Parallels header: %s", bs->filename,
+				   strerror(-ret))
 		       : 0;
 }
 
@@ -114,39 +114,39 @@ static int prl_parse_header(struct block_device *bs, struct prl_state *s, uint64
 	uint64_t sectors = get_le64(h + PRL_H_SECTORS);
 
 	if (!ext && memcmp(h, PRL_MAGIC, 16))
-		return block_error(-EINVAL, "%s: not a Parallels image (bad magic)", bs->filename);
+		return error_set(-EINVAL, "%s: not a Parallels image (bad magic)", bs->filename);
 	if (get_le32(h + PRL_H_VERSION) != 2)
-		return block_error(-ENOTSUP, "%s: Parallels version %u not supported (only 2)",
-				   bs->filename, get_le32(h + PRL_H_VERSION));
+		return error_set(-ENOTSUP, "%s: Parallels version %u not supported (only 2)",
+				 bs->filename, get_le32(h + PRL_H_VERSION));
 	if (tracks == 0 || tracks > PRL_CLUSTER_MAX / PRL_SECTOR)
-		return block_error(-EINVAL, "%s: invalid cluster size of %u sectors", bs->filename,
-				   tracks);
+		return error_set(-EINVAL, "%s: invalid cluster size of %u sectors", bs->filename,
+				 tracks);
 	s->cluster_size = tracks * PRL_SECTOR;
 	s->off_multiplier = ext ? tracks : 1;
 	s->bat_entries = get_le32(h + PRL_H_BAT_ENTRIES);
 	if (s->bat_entries > PRL_MAX_ENTRIES)
-		return block_error(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
-				   bs->filename, s->bat_entries, PRL_MAX_ENTRIES);
+		return error_set(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
+				 bs->filename, s->bat_entries, PRL_MAX_ENTRIES);
 	if (!ext)
 		sectors &= 0xffffffffu; /* the old format has a 32-bit size */
 	if (sectors > (uint64_t)s->bat_entries * tracks)
-		return block_error(-EINVAL,
-				   "%s: disk of %llu sectors larger than the BAT covers (%u "
-				   "clusters of %u bytes)",
-				   bs->filename, (unsigned long long)sectors, s->bat_entries,
-				   s->cluster_size);
+		return error_set(-EINVAL,
+				 "%s: disk of %llu sectors larger than the BAT covers (%u "
+				 "clusters of %u bytes)",
+				 bs->filename, (unsigned long long)sectors, s->bat_entries,
+				 s->cluster_size);
 	bs->size = sectors * PRL_SECTOR;
 	uint64_t bat_end = PRL_HEADER_SIZE + (uint64_t)s->bat_entries * 4;
 	uint32_t data_off = get_le32(h + PRL_H_DATA_OFF);
 	s->data_start = data_off ? (uint64_t)data_off * PRL_SECTOR
 				 : (bat_end + PRL_SECTOR - 1) / PRL_SECTOR * PRL_SECTOR;
 	if (s->data_start < bat_end)
-		return block_error(-EINVAL, "%s: data offset %llu inside the BAT (ends at %llu)",
-				   bs->filename, (unsigned long long)s->data_start,
-				   (unsigned long long)bat_end);
+		return error_set(-EINVAL, "%s: data offset %llu inside the BAT (ends at %llu)",
+				 bs->filename, (unsigned long long)s->data_start,
+				 (unsigned long long)bat_end);
 	if (bat_end > fsize)
-		return block_error(-EINVAL, "%s: BAT (%u entries) beyond the end of the file",
-				   bs->filename, s->bat_entries);
+		return error_set(-EINVAL, "%s: BAT (%u entries) beyond the end of the file",
+				 bs->filename, s->bat_entries);
 	return 0;
 }
 
@@ -157,22 +157,21 @@ static int prl_open(struct block_device *bs)
 	int ret;
 
 	if (!s)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	pthread_mutex_init(&s->lock, NULL);
 	bs->state = s;
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	if (fsize < PRL_HEADER_SIZE) {
-		ret =
-		    block_error(-EINVAL, "%s: file too small for a Parallels header", bs->filename);
+		ret = error_set(-EINVAL, "%s: file too small for a Parallels header", bs->filename);
 		goto fail;
 	}
 	ret = host_file_pread(&bs->file, 0, s->header, PRL_HEADER_SIZE);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read the header: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot read the header: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	ret = prl_parse_header(bs, s, fsize);
@@ -180,12 +179,12 @@ static int prl_open(struct block_device *bs)
 		goto fail;
 	s->bat = malloc((size_t)s->bat_entries * 4 + 4);
 	if (!s->bat) {
-		ret = block_error(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
+		ret = error_set(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
 		goto fail;
 	}
 	ret = host_file_pread(&bs->file, PRL_HEADER_SIZE, s->bat, (size_t)s->bat_entries * 4);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	for (uint32_t i = 0; i < s->bat_entries; i++)
@@ -195,10 +194,10 @@ static int prl_open(struct block_device *bs)
 		goto fail;
 	if (bs->flags & BLOCK_OPEN_RDWR) {
 		if (get_le32(s->header + PRL_H_INUSE) && !(bs->flags & BLOCK_OPEN_CHECK)) {
-			ret = block_error(-EBUSY,
-					  "%s: Parallels image was not closed cleanly (in-use flag "
-					  "set); repair it with 'img check -r all'",
-					  bs->filename);
+			ret = error_set(-EBUSY,
+					"%s: Parallels image was not closed cleanly (in-use flag "
+					"set); repair it with 'img check -r all'",
+					bs->filename);
 			goto fail;
 		}
 		if (!(bs->flags & BLOCK_OPEN_CHECK)) {
@@ -224,7 +223,7 @@ int prl_check(struct block_device *bs, struct block_check_result *res, int fix)
 	memset(res, 0, sizeof(*res));
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+		return error_set(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
 	for (uint32_t i = 0; i < s->bat_entries; i++)
 		res->allocated_clusters += s->bat[i] != 0;
 	res->total_clusters = s->bat_entries;
@@ -246,8 +245,8 @@ int prl_check(struct block_device *bs, struct block_check_result *res, int fix)
 		if (fix & BLOCK_CHECK_FIX_LEAKS) {
 			ret = host_file_truncate(&bs->file, s->data_end);
 			if (ret < 0)
-				return block_error(ret, "%s: cannot truncate: %s", bs->filename,
-						   strerror(-ret));
+				return error_set(ret, "%s: cannot truncate: %s", bs->filename,
+						 strerror(-ret));
 			res->leaks_fixed += n;
 			res->leaks -= n;
 		}

@@ -48,27 +48,27 @@ static int prl_bundle_read(const char *dir, char **text, size_t *len)
 {
 	char path[4096];
 	if ((size_t)snprintf(path, sizeof(path), "%s/DiskDescriptor.xml", dir) >= sizeof(path))
-		return block_error(-ENAMETOOLONG, "%s: path too long", dir);
+		return error_set(-ENAMETOOLONG, "%s: path too long", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return block_error(-errno, "%s: not a Parallels bundle (no DiskDescriptor.xml: %s)",
-				   dir, strerror(errno));
+		return error_set(-errno, "%s: not a Parallels bundle (no DiskDescriptor.xml: %s)",
+				 dir, strerror(errno));
 	*text = malloc(PRL_DESC_MAX + 1);
 	if (!*text) {
 		close(fd);
-		return block_error(-ENOMEM, "%s: out of memory", dir);
+		return error_set(-ENOMEM, "%s: out of memory", dir);
 	}
 	ssize_t n = read(fd, *text, PRL_DESC_MAX + 1);
 	int err = errno;
 	close(fd);
 	if (n < 0) {
 		free(*text);
-		return block_error(-err, "%s: cannot read DiskDescriptor.xml: %s", dir,
-				   strerror(err));
+		return error_set(-err, "%s: cannot read DiskDescriptor.xml: %s", dir,
+				 strerror(err));
 	}
 	if ((size_t)n > PRL_DESC_MAX) {
 		free(*text);
-		return block_error(-EFBIG, "%s: DiskDescriptor.xml larger than 1 MiB", dir);
+		return error_set(-EFBIG, "%s: DiskDescriptor.xml larger than 1 MiB", dir);
 	}
 	(*text)[n] = 0;
 	*len = (size_t)n;
@@ -89,14 +89,14 @@ int prl_bundle_image(const char *dir, char **path, const char **fmt)
 		prl_xml_get(snaps, end, "TopGUID", top, sizeof(top));
 	const char *st = p ? memmem(p, end - p, "<Storage>", 9) : NULL;
 	if (!st) {
-		ret = block_error(-EINVAL, "%s: DiskDescriptor.xml has no <Storage>", dir);
+		ret = error_set(-EINVAL, "%s: DiskDescriptor.xml has no <Storage>", dir);
 		goto out;
 	}
 	const char *st_end = memmem(st, end - st, "</Storage>", 10);
 	if (!st_end || memmem(st_end, end - st_end, "<Storage>", 9)) {
-		ret = block_error(st_end ? -ENOTSUP : -EINVAL, "%s: DiskDescriptor.xml: %s", dir,
-				  st_end ? "split disks (several <Storage>) are not supported"
-					 : "unterminated <Storage>");
+		ret = error_set(st_end ? -ENOTSUP : -EINVAL, "%s: DiskDescriptor.xml: %s", dir,
+				st_end ? "split disks (several <Storage>) are not supported"
+				       : "unterminated <Storage>");
 		goto out;
 	}
 	file[0] = 0;
@@ -107,8 +107,7 @@ int prl_bundle_image(const char *dir, char **path, const char **fmt)
 		if (!prl_xml_get(im, im_end, "GUID", guid, sizeof(guid)) ||
 		    !prl_xml_get(im, im_end, "File", file, sizeof(file)) ||
 		    !prl_xml_get(im, im_end, "Type", type, sizeof(type))) {
-			ret =
-			    block_error(-EINVAL, "%s: DiskDescriptor.xml: incomplete <Image>", dir);
+			ret = error_set(-EINVAL, "%s: DiskDescriptor.xml: incomplete <Image>", dir);
 			goto out;
 		}
 		if (!top[0] || !strcasecmp(guid, top))
@@ -116,14 +115,14 @@ int prl_bundle_image(const char *dir, char **path, const char **fmt)
 		file[0] = 0;
 	}
 	if (!file[0]) {
-		ret = block_error(-EINVAL, "%s: DiskDescriptor.xml: no image%s%s", dir,
-				  top[0] ? " with the top GUID " : "", top);
+		ret = error_set(-EINVAL, "%s: DiskDescriptor.xml: no image%s%s", dir,
+				top[0] ? " with the top GUID " : "", top);
 		goto out;
 	}
 	if (strchr(file, '/') || !strcmp(file, ".") || !strcmp(file, "..")) {
-		ret = block_error(-EINVAL,
-				  "%s: DiskDescriptor.xml: image file '%s' outside the bundle", dir,
-				  file);
+		ret =
+		    error_set(-EINVAL, "%s: DiskDescriptor.xml: image file '%s' outside the bundle",
+			      dir, file);
 		goto out;
 	}
 	if (!strcmp(type, "Compressed"))
@@ -131,12 +130,12 @@ int prl_bundle_image(const char *dir, char **path, const char **fmt)
 	else if (!strcmp(type, "Plain"))
 		*fmt = "raw";
 	else {
-		ret = block_error(-ENOTSUP, "%s: DiskDescriptor.xml: unknown image type '%s'", dir,
-				  type);
+		ret = error_set(-ENOTSUP, "%s: DiskDescriptor.xml: unknown image type '%s'", dir,
+				type);
 		goto out;
 	}
 	if (asprintf(path, "%s/%s", dir, file) < 0)
-		ret = block_error(-ENOMEM, "%s: out of memory", dir);
+		ret = error_set(-ENOMEM, "%s: out of memory", dir);
 out:
 	free(text);
 	return ret;

@@ -20,17 +20,17 @@ int prl_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0)
 		return ret;
 	if (csize < PRL_SECTOR || csize > PRL_CLUSTER_MAX || (csize & (csize - 1)))
-		return block_error(-EINVAL,
-				   "%s: cluster_size %llu must be a power of two from 512 to 256M",
-				   filename, (unsigned long long)csize);
+		return error_set(-EINVAL,
+				 "%s: cluster_size %llu must be a power of two from 512 to 256M",
+				 filename, (unsigned long long)csize);
 	uint32_t cluster = (uint32_t)csize;
 	if (args->backing)
-		return block_error(-ENOTSUP, "%s: Parallels images have no backing file", filename);
+		return error_set(-ENOTSUP, "%s: Parallels images have no backing file", filename);
 	uint64_t sectors = (args->size + PRL_SECTOR - 1) / PRL_SECTOR;
 	uint64_t clusters = (args->size + cluster - 1) / cluster;
 	if (clusters > PRL_MAX_ENTRIES)
-		return block_error(-EFBIG, "%s: size %llu too large for %u-byte clusters", filename,
-				   (unsigned long long)args->size, cluster);
+		return error_set(-EFBIG, "%s: size %llu too large for %u-byte clusters", filename,
+				 (unsigned long long)args->size, cluster);
 	uint64_t data = (PRL_HEADER_SIZE + clusters * 4 + cluster - 1) / cluster * cluster;
 
 	memcpy(h, PRL_MAGIC_EXT, 16);
@@ -43,7 +43,7 @@ int prl_create(const char *filename, const struct block_create_args *args)
 
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	/* The BAT is all zeroes: growing the file provides it. */
 	ret = host_file_truncate(&f, data);
 	if (ret == 0)
@@ -53,8 +53,8 @@ int prl_create(const char *filename, const struct block_create_args *args)
 	host_file_close(&f);
 	if (ret < 0) {
 		unlink(filename);
-		return block_error(ret, "%s: cannot write the Parallels header: %s", filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot write the Parallels header: %s", filename,
+				 strerror(-ret));
 	}
 	return 0;
 }

@@ -14,8 +14,8 @@
 
 static int prl_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
-	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
-			   (unsigned long long)off, strerror(-ret));
+	return error_set(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
+			 (unsigned long long)off, strerror(-ret));
 }
 
 /* Host offset of virtual byte `offset`, 0 when its cluster is not allocated; *run is how far the
@@ -46,8 +46,8 @@ static int prl_allocate(struct block_device *bs, uint64_t *host)
 	int ret;
 
 	if (pos / unit >= UINT32_MAX)
-		return block_error(-ENOSPC, "%s: file too large for another Parallels cluster",
-				   bs->filename);
+		return error_set(-ENOSPC, "%s: file too large for another Parallels cluster",
+				 bs->filename);
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret == 0 && fsize < pos + s->cluster_size)
 		ret = host_file_truncate(&bs->file, pos + s->cluster_size);
@@ -97,8 +97,8 @@ static int prl_write_alloc(struct block_device *bs, void *opaque, uint64_t offse
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (ret < 0)
-		ret = block_error(ret, "%s: write at offset %llu failed: %s", bs->filename,
-				  (unsigned long long)offset, strerror(-ret));
+		ret = error_set(ret, "%s: write at offset %llu failed: %s", bs->filename,
+				(unsigned long long)offset, strerror(-ret));
 	return ret;
 }
 

@@ -17,23 +17,23 @@ int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 	(void)shrink_allowed;
 
 	if (new_size < bs->size)
-		return block_error(-ENOTSUP, "%s: shrinking a Parallels image is not supported",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: shrinking a Parallels image is not supported",
+				 bs->filename);
 	if (prealloc != BLOCK_PREALLOC_OFF)
-		return block_error(-ENOTSUP, "%s: Parallels images cannot be preallocated",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: Parallels images cannot be preallocated",
+				 bs->filename);
 	if (new_size % PRL_SECTOR)
-		return block_error(-EINVAL, "%s: new size %llu is not a multiple of 512",
-				   bs->filename, (unsigned long long)new_size);
+		return error_set(-EINVAL, "%s: new size %llu is not a multiple of 512",
+				 bs->filename, (unsigned long long)new_size);
 	uint64_t entries = (new_size + s->cluster_size - 1) / s->cluster_size;
 	if (entries > PRL_MAX_ENTRIES || PRL_HEADER_SIZE + entries * 4 > s->data_start)
-		return block_error(-ENOTSUP,
-				   "%s: no room for a BAT of %llu entries before the data; convert "
-				   "the image instead",
-				   bs->filename, (unsigned long long)entries);
+		return error_set(-ENOTSUP,
+				 "%s: no room for a BAT of %llu entries before the data; convert "
+				 "the image instead",
+				 bs->filename, (unsigned long long)entries);
 	if (memcmp(s->header, PRL_MAGIC_EXT, 16) && new_size / PRL_SECTOR > UINT32_MAX)
-		return block_error(-EFBIG, "%s: too large for the old Parallels format",
-				   bs->filename);
+		return error_set(-EFBIG, "%s: too large for the old Parallels format",
+				 bs->filename);
 
 	pthread_mutex_lock(&s->lock);
 	int ret = 0;
@@ -42,7 +42,7 @@ int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 		bat = realloc(s->bat, entries * 4 + 4);
 		if (!bat) {
 			pthread_mutex_unlock(&s->lock);
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		}
 		s->bat = bat;
 		memset(bat + s->bat_entries, 0, (entries - s->bat_entries) * 4);
@@ -64,7 +64,7 @@ int prl_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 		bs->size = new_size;
 	}
 	pthread_mutex_unlock(&s->lock);
-	return ret < 0 ? block_error(ret, "%s: cannot grow the Parallels image: %s", bs->filename,
-				     strerror(-ret))
+	return ret < 0 ? error_set(ret, "%s: cannot grow the Parallels image: %s", bs->filename,
+				   strerror(-ret))
 		       : 0;
 }

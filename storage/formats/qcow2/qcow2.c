@@ -81,10 +81,10 @@ static int qcow2_open(struct block_device *bs)
 		goto fail;
 	if ((s->incompat & QCOW2_INCOMPAT_CORRUPT) && !s->read_only &&
 	    !(bs->flags & BLOCK_OPEN_CHECK)) {
-		ret = block_error(-EACCES,
-				  "%s: image is marked corrupt; it can only be opened "
-				  "read-only (or repaired with check -r all)",
-				  bs->filename);
+		ret = error_set(-EACCES,
+				"%s: image is marked corrupt; it can only be opened "
+				"read-only (or repaired with check -r all)",
+				bs->filename);
 		goto fail;
 	}
 	ret = qcow2_snapshots_read(bs, s);
@@ -97,10 +97,10 @@ static int qcow2_open(struct block_device *bs)
 	if (ret < 0)
 		goto fail;
 	if (s->has_data_file && s->nb_snapshots) {
-		ret = block_error(-EINVAL,
-				  "%s: internal snapshots in an image with an external "
-				  "data file",
-				  bs->filename);
+		ret = error_set(-EINVAL,
+				"%s: internal snapshots in an image with an external "
+				"data file",
+				bs->filename);
 		goto fail;
 	}
 	if (!s->read_only && (s->autoclear & ~QCOW2_AUTOCLEAR_DATA_FILE_RAW)) {
@@ -154,7 +154,7 @@ static int write_size(struct block_device *bs, uint64_t size)
 	ret = host_file_pwrite(&bs->file, 24, f, sizeof(f));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
-	return ret < 0 ? block_error(ret, "%s: cannot update the virtual size", bs->filename) : 0;
+	return ret < 0 ? error_set(ret, "%s: cannot update the virtual size", bs->filename) : 0;
 }
 
 /* Allocate host clusters for every unallocated guest cluster of [from, to). */
@@ -209,7 +209,7 @@ int qcow2_preallocate(struct block_device *bs, uint64_t from, uint64_t to, enum 
 			ret = host_file_truncate(qcow2_data(bs), end_host);
 	}
 	return ret < 0
-		   ? block_error(ret, "%s: preallocation failed: %s", bs->filename, strerror(-ret))
+		   ? error_set(ret, "%s: preallocation failed: %s", bs->filename, strerror(-ret))
 		   : 0;
 }
 
@@ -221,15 +221,15 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 	int ret = 0;
 
 	if (s->read_only)
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	if (new_size == old)
 		return 0;
 	if (s->nb_snapshots)
-		return block_error(-ENOTSUP, "%s: cannot resize an image with snapshots",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: cannot resize an image with snapshots",
+				 bs->filename);
 	if (new_size > (1ull << 62))
-		return block_error(-EFBIG, "%s: size %llu too large", bs->filename,
-				   (unsigned long long)new_size);
+		return error_set(-EFBIG, "%s: size %llu too large", bs->filename,
+				 (unsigned long long)new_size);
 	if (new_size < old) {
 		/* Clusters past the new end must be unused unless shrinking is explicitly allowed.
 		 */
@@ -239,9 +239,9 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 			uint64_t e;
 			ret = qcow2_l2_lookup(bs, off, &e);
 			if (ret == 0 && e && !shrink_allowed)
-				ret = block_error(
-				    -ENOTSUP, "%s: data beyond the new size %llu: shrink refused",
-				    bs->filename, (unsigned long long)new_size);
+				ret = error_set(-ENOTSUP,
+						"%s: data beyond the new size %llu: shrink refused",
+						bs->filename, (unsigned long long)new_size);
 			if (ret == 0 && e) {
 				ret = qcow2_l2_set(bs, off, 0);
 				if (ret == 0)
@@ -259,8 +259,8 @@ static int qcow2_truncate(struct block_device *bs, uint64_t new_size, enum block
 		/* What lay past the new end of a data file can never be read again. */
 		if (ret == 0 && s->has_data_file &&
 		    (ret = host_file_truncate(&s->data_file, new_size)) < 0)
-			ret = block_error(ret, "%s: cannot shrink %s: %s", bs->filename,
-					  s->data_file_path, strerror(-ret));
+			ret = error_set(ret, "%s: cannot shrink %s: %s", bs->filename,
+					s->data_file_path, strerror(-ret));
 		return ret;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -328,7 +328,7 @@ static int qcow2_set_backing(struct block_device *bs, const char *backing, const
 	if (s->read_only) {
 		free(name);
 		free(fmt);
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	}
 	pthread_mutex_lock(&s->lock);
 	free(bs->backing_name);

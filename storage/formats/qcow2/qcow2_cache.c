@@ -55,8 +55,8 @@ static int cache_entry_write(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 {
 	int ret = host_file_pwrite(&c->bs->file, e->offset, e->data, cache_table_size(c));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write metadata at %#llx", c->bs->filename,
-				   (unsigned long long)e->offset);
+		return error_set(ret, "%s: cannot write metadata at %#llx", c->bs->filename,
+				 (unsigned long long)e->offset);
 	e->dirty = false;
 	c->unsynced = true;
 	return 0;
@@ -75,11 +75,10 @@ int qcow2_cache_write(struct qcow2_cache *c)
 		if (ret == 0)
 			ret = host_file_flush(&c->bs->file);
 		if (ret < 0)
-			return block_error(ret, "%s: flush failed", c->bs->filename);
+			return error_set(ret, "%s: flush failed", c->bs->filename);
 		/* Data written to an external data file is durable before a table maps it. */
 		if (c->data_sync && (ret = host_file_flush(c->data_sync)) < 0)
-			return block_error(ret, "%s: flush of the data file failed",
-					   c->bs->filename);
+			return error_set(ret, "%s: flush of the data file failed", c->bs->filename);
 		c->depends->unsynced = false;
 	}
 	for (int i = 0; i < c->n; i++) {
@@ -99,7 +98,7 @@ int qcow2_cache_flush(struct qcow2_cache *c)
 		return ret; /* nothing written since the last sync */
 	ret = host_file_flush(&c->bs->file);
 	if (ret < 0)
-		return block_error(ret, "%s: flush failed", c->bs->filename);
+		return error_set(ret, "%s: flush failed", c->bs->filename);
 	c->unsynced = false;
 	return 0;
 }
@@ -125,7 +124,7 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, bool fresh, uint8_t 
 			victim = e;
 	}
 	if (!victim)
-		return block_error(-ENOMEM, "%s: qcow2 metadata cache exhausted", c->bs->filename);
+		return error_set(-ENOMEM, "%s: qcow2 metadata cache exhausted", c->bs->filename);
 	if (victim->dirty) {
 		ret = qcow2_cache_write(c); /* write back all at once: one sync for many tables */
 		if (ret < 0)
@@ -138,8 +137,8 @@ int qcow2_cache_get(struct qcow2_cache *c, uint64_t offset, bool fresh, uint8_t 
 	} else {
 		ret = host_file_pread(&c->bs->file, offset, victim->data, cache_table_size(c));
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read metadata at %#llx",
-					   c->bs->filename, (unsigned long long)offset);
+			return error_set(ret, "%s: cannot read metadata at %#llx", c->bs->filename,
+					 (unsigned long long)offset);
 	}
 	victim->offset = offset;
 	victim->lru = ++c->tick;

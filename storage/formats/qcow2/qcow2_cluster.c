@@ -37,9 +37,8 @@ static int l2_offset_of(struct block_device *bs, uint64_t l1i, uint64_t *l2_off)
 		return 0;
 	*l2_off = s->l1[l1i] & QCOW2_OFFSET_MASK;
 	if (*l2_off & (s->cluster_size - 1))
-		return block_error(-EIO, "%s: L1 entry %llu: unaligned L2 offset %#llx",
-				   bs->filename, (unsigned long long)l1i,
-				   (unsigned long long)*l2_off);
+		return error_set(-EIO, "%s: L1 entry %llu: unaligned L2 offset %#llx", bs->filename,
+				 (unsigned long long)l1i, (unsigned long long)*l2_off);
 	return 0;
 }
 
@@ -53,28 +52,28 @@ static int check_data_entry(struct block_device *bs, uint64_t offset, uint64_t e
 	uint64_t rt_bytes = (uint64_t)s->refcount_table_clusters << s->cluster_bits;
 
 	if (s->has_data_file && t == QCOW2_C_COMPRESSED)
-		return block_error(-EIO, "%s: compressed cluster in an image with a data file",
-				   bs->filename);
+		return error_set(-EIO, "%s: compressed cluster in an image with a data file",
+				 bs->filename);
 	if (t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC)
 		return 0;
 	if (s->has_data_file) {
 		/* The data file holds each cluster at its guest offset, nowhere else. */
 		if (h != (offset & ~(s->cluster_size - 1)))
-			return block_error(-EIO,
-					   "%s: data file offset %#llx of guest offset %#llx does "
-					   "not match it",
-					   bs->filename, (unsigned long long)h,
-					   (unsigned long long)offset);
+			return error_set(-EIO,
+					 "%s: data file offset %#llx of guest offset %#llx does "
+					 "not match it",
+					 bs->filename, (unsigned long long)h,
+					 (unsigned long long)offset);
 		return 0;
 	}
 	if (h & (s->cluster_size - 1))
-		return block_error(-EIO, "%s: L2 entry %#llx: unaligned cluster offset",
-				   bs->filename, (unsigned long long)entry);
+		return error_set(-EIO, "%s: L2 entry %#llx: unaligned cluster offset", bs->filename,
+				 (unsigned long long)entry);
 	/* Guest data written over the header or fixed tables would destroy the image. */
 	if (h < s->cluster_size || (h >= s->l1_table_offset && h - s->l1_table_offset < l1_bytes) ||
 	    (h >= s->refcount_table_offset && h - s->refcount_table_offset < rt_bytes))
-		return block_error(-EIO, "%s: L2 entry %#llx points into image metadata",
-				   bs->filename, (unsigned long long)entry);
+		return error_set(-EIO, "%s: L2 entry %#llx points into image metadata",
+				 bs->filename, (unsigned long long)entry);
 	return 0;
 }
 
@@ -108,10 +107,10 @@ static int map_subclusters(struct block_device *bs, uint64_t bitmap, uint64_t in
 	bool has_host = *type == QCOW2_C_NORMAL;
 
 	if ((uint32_t)bitmap & (uint32_t)(bitmap >> 32))
-		return block_error(-EIO, "%s: subcluster both allocated and zero", bs->filename);
+		return error_set(-EIO, "%s: subcluster both allocated and zero", bs->filename);
 	if (!has_host && (uint32_t)bitmap)
-		return block_error(-EIO, "%s: allocated subcluster without a host cluster",
-				   bs->filename);
+		return error_set(-EIO, "%s: allocated subcluster without a host cluster",
+				 bs->filename);
 #define SC_STATE(i) (((bitmap >> (32 + (i))) & 1) ? 2 : ((bitmap >> (i)) & 1) ? 1 : 0)
 	int st = SC_STATE(sc);
 	for (end = sc + 1; end < 32 && SC_STATE(end) == st; end++)
@@ -224,8 +223,8 @@ static int l2_get_writable(struct block_device *bs, uint64_t offset, uint8_t **l
 	int ret;
 
 	if (l1i >= s->l1_size)
-		return block_error(-EINVAL, "%s: offset %#llx beyond the L1 table", bs->filename,
-				   (unsigned long long)offset);
+		return error_set(-EINVAL, "%s: offset %#llx beyond the L1 table", bs->filename,
+				 (unsigned long long)offset);
 	ret = l2_offset_of(bs, l1i, &l2_off);
 	if (ret < 0)
 		return ret;
@@ -301,7 +300,7 @@ int qcow2_l1_write(struct block_device *bs)
 	ret = host_file_pwrite(&bs->file, s->l1_table_offset, buf, (size_t)s->l1_size * 8);
 	free(buf);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the L1 table", bs->filename);
+		return error_set(ret, "%s: cannot write the L1 table", bs->filename);
 	s->l1_dirty = false;
 	return 0;
 }
@@ -341,8 +340,8 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 	if (new_size <= s->l1_size)
 		return 0;
 	if (bytes > QCOW2_MAX_L1_BYTES)
-		return block_error(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
-				   new_size);
+		return error_set(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
+				 new_size);
 	/* Pending L1 entries must point at durable L2 tables before the table is copied. */
 	ret = qcow2_metadata_flush(bs);
 	if (ret < 0)
@@ -366,14 +365,14 @@ int qcow2_l1_grow(struct block_device *bs, uint32_t new_size)
 		ret = host_file_flush(&bs->file);
 	free(buf);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the grown L1 table", bs->filename);
+		return error_set(ret, "%s: cannot write the grown L1 table", bs->filename);
 	put_be32(f, new_size);
 	put_be64(f + 4, new_off);
 	ret = host_file_pwrite(&bs->file, 36, f, sizeof(f));
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot update the header", bs->filename);
+		return error_set(ret, "%s: cannot update the header", bs->filename);
 	s->l1_table_offset = new_off;
 	s->l1_size = new_size;
 	if (old_bytes)

@@ -102,14 +102,14 @@ int qcow2_read_compressed(struct block_device *bs, uint64_t entry, uint8_t *clus
 	ret = host_file_pread(&bs->file, off, src, len);
 	if (ret < 0) {
 		free(src);
-		return block_error(ret, "%s: cannot read compressed cluster at %#llx", bs->filename,
-				   (unsigned long long)off);
+		return error_set(ret, "%s: cannot read compressed cluster at %#llx", bs->filename,
+				 (unsigned long long)off);
 	}
 	ret = qcow2_decompress(s, src, len, cluster, s->cluster_size);
 	free(src);
 	if (ret < 0)
-		return block_error(-EIO, "%s: corrupt compressed cluster at %#llx", bs->filename,
-				   (unsigned long long)off);
+		return error_set(-EIO, "%s: corrupt compressed cluster at %#llx", bs->filename,
+				 (unsigned long long)off);
 	return 0;
 }
 
@@ -153,8 +153,8 @@ static int compressed_alloc(struct block_device *bs, uint64_t len, uint64_t *out
 	}
 	if (off + len > s->cluster_offset_mask) {
 		qcow2_free_deferred(bs, off & ~511ull, len + (off & 511));
-		return block_error(-ENOSPC, "%s: compressed cluster beyond the addressable range",
-				   bs->filename);
+		return error_set(-ENOSPC, "%s: compressed cluster beyond the addressable range",
+				 bs->filename);
 	}
 	if ((off + len) & (cs - 1))
 		s->compress_next = off + len;
@@ -176,11 +176,11 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 	if (ret < 0)
 		return ret;
 	if (s->read_only)
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	if ((offset & (cs - 1)) || len == 0 || len > cs || (len < cs && offset + len != bs->size) ||
 	    offset + len > bs->size)
-		return block_error(-EINVAL, "%s: compressed write must cover one whole cluster",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: compressed write must cover one whole cluster",
+				 bs->filename);
 	in = calloc(1, cs);
 	out = malloc(cs);
 	if (!in || !out) {
@@ -201,8 +201,8 @@ int qcow2_pwrite_compressed(struct block_device *bs, uint64_t offset, const void
 		/* Exactly the stream: the bytes around it belong to neighbouring streams. */
 		ret = host_file_pwrite(&bs->file, host, out, (size_t)clen);
 		if (ret < 0) {
-			ret = block_error(ret, "%s: write error at %#llx", bs->filename,
-					  (unsigned long long)host);
+			ret = error_set(ret, "%s: write error at %#llx", bs->filename,
+					(unsigned long long)host);
 			s->compress_next = 0;
 			qcow2_free_deferred(bs, host & ~511ull, (uint64_t)clen + (host & 511));
 		}

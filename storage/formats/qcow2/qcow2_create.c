@@ -52,13 +52,13 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 	if (ret < 0)
 		return ret;
 	if (cluster < 512 || cluster > (2u << 20) || (cluster & (cluster - 1)))
-		return block_error(-EINVAL,
-				   "%s: cluster_size %llu: must be a power of two from 512 to 2M",
-				   filename, (unsigned long long)cluster);
+		return error_set(-EINVAL,
+				 "%s: cluster_size %llu: must be a power of two from 512 to 2M",
+				 filename, (unsigned long long)cluster);
 	o->cluster_bits = (uint32_t)__builtin_ctzll(cluster);
 	if (refcount_bits < 1 || refcount_bits > 64 || (refcount_bits & (refcount_bits - 1)))
-		return block_error(-EINVAL, "%s: refcount_bits %llu: must be 1, 2, 4 ... 64",
-				   filename, (unsigned long long)refcount_bits);
+		return error_set(-EINVAL, "%s: refcount_bits %llu: must be 1, 2, 4 ... 64",
+				 filename, (unsigned long long)refcount_bits);
 	o->refcount_order = (uint32_t)__builtin_ctzll(refcount_bits);
 	if ((v = block_opts_get(opts, "compat"))) {
 		if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
@@ -66,8 +66,8 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 		else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
 			o->version = 3;
 		else
-			return block_error(-EINVAL, "%s: compat %s: expected 0.10 or 1.1", filename,
-					   v);
+			return error_set(-EINVAL, "%s: compat %s: expected 0.10 or 1.1", filename,
+					 v);
 	}
 	if ((v = block_opts_get(opts, "compression_type"))) {
 		if (!strcmp(v, "zlib"))
@@ -75,22 +75,22 @@ static int parse_opts(const char *filename, struct block_opts *opts, struct crea
 		else if (!strcmp(v, "zstd"))
 			o->compression = QCOW2_COMPRESS_ZSTD;
 		else
-			return block_error(
-			    -EINVAL, "%s: compression_type %s: expected zlib or zstd", filename, v);
+			return error_set(-EINVAL, "%s: compression_type %s: expected zlib or zstd",
+					 filename, v);
 	}
 	if (o->version == 2 && o->refcount_order != 4)
-		return block_error(-EINVAL, "%s: compat=0.10 requires refcount_bits=16", filename);
+		return error_set(-EINVAL, "%s: compat=0.10 requires refcount_bits=16", filename);
 	if (o->version == 2 && o->lazy)
-		return block_error(-EINVAL, "%s: lazy_refcounts requires compat=1.1", filename);
+		return error_set(-EINVAL, "%s: lazy_refcounts requires compat=1.1", filename);
 	if (o->version == 2 && o->compression != QCOW2_COMPRESS_ZLIB)
-		return block_error(-EINVAL, "%s: compression_type=zstd requires compat=1.1",
-				   filename);
+		return error_set(-EINVAL, "%s: compression_type=zstd requires compat=1.1",
+				 filename);
 	if (o->data_file_raw && !o->data_file)
-		return block_error(-EINVAL, "%s: data_file_raw requires data_file", filename);
+		return error_set(-EINVAL, "%s: data_file_raw requires data_file", filename);
 	if (o->data_file && o->version == 2)
-		return block_error(-EINVAL, "%s: data_file requires compat=1.1", filename);
+		return error_set(-EINVAL, "%s: data_file requires compat=1.1", filename);
 	if (o->data_file && (!o->data_file[0] || strlen(o->data_file) > QCOW2_DATA_FILE_NAME_MAX))
-		return block_error(-EINVAL, "%s: data_file name empty or too long", filename);
+		return error_set(-EINVAL, "%s: data_file name empty or too long", filename);
 	/* A raw data file is the whole disk: every cluster mapped (qemu-img does the same). */
 	if (o->data_file_raw && o->prealloc == BLOCK_PREALLOC_OFF)
 		o->prealloc = BLOCK_PREALLOC_METADATA;
@@ -149,7 +149,7 @@ static int create_layout(struct block_device *bs, struct qcow2_state *s)
 	if (ret == 0)
 		ret = qcow2_header_write(bs, s);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the new image", bs->filename);
+		return error_set(ret, "%s: cannot write the new image", bs->filename);
 	s->free_hint = 3;
 	return 0;
 }
@@ -174,8 +174,7 @@ static int create_data_file(const char *filename, const struct create_opts *o,
 	bool same = ret == 0 && !strcmp(self, path);
 	free(self);
 	if (same)
-		return block_error(-EINVAL, "%s: the data file cannot be the image itself",
-				   filename);
+		return error_set(-EINVAL, "%s: the data file cannot be the image itself", filename);
 	s->data_file_name = strdup(o->data_file);
 	if (!s->data_file_name)
 		return -ENOMEM;
@@ -184,15 +183,15 @@ static int create_data_file(const char *filename, const struct create_opts *o,
 		ret = host_file_open(&s->data_file, path, HOST_FILE_RDWR | HOST_FILE_CREATE);
 	if (ret < 0) {
 		s->data_file.fd = -1;
-		return block_error(ret, "%s: cannot create the data file %s: %s", filename, path,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot create the data file %s: %s", filename, path,
+				 strerror(-ret));
 	}
 	ret = host_file_size(&s->data_file, &cur);
 	if (ret == 0 && cur < size)
 		ret = host_file_truncate(&s->data_file, size);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot size the data file %s: %s", filename, path,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot size the data file %s: %s", filename, path,
+				 strerror(-ret));
 	s->has_data_file = true;
 	s->data_file_raw = o->data_file_raw;
 	s->incompat |= QCOW2_INCOMPAT_DATA_FILE;
@@ -213,16 +212,16 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0)
 		return ret;
 	if (args->backing && o.data_file_raw)
-		return block_error(-EINVAL, "%s: data_file_raw cannot be used with a backing file",
-				   filename);
+		return error_set(-EINVAL, "%s: data_file_raw cannot be used with a backing file",
+				 filename);
 	if (args->backing && o.prealloc != BLOCK_PREALLOC_OFF)
-		return block_error(
-		    -EINVAL, "%s: preallocation with a backing file is not supported", filename);
+		return error_set(-EINVAL, "%s: preallocation with a backing file is not supported",
+				 filename);
 	if (args->backing && strlen(args->backing) > 1023)
-		return block_error(-EINVAL, "%s: backing file name too long", filename);
+		return error_set(-EINVAL, "%s: backing file name too long", filename);
 	if (size > (1ull << 62))
-		return block_error(-EFBIG, "%s: size %llu too large", filename,
-				   (unsigned long long)size);
+		return error_set(-EFBIG, "%s: size %llu too large", filename,
+				 (unsigned long long)size);
 	/* The disk is made of 512-byte sectors (as qemu-img rounds): a caller's odd size grows. */
 	size = (size + 511) & ~511ull;
 
@@ -245,9 +244,8 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	qcow2_geometry(s);
 	if (qcow2_l1_needed(s, size) * 8 > QCOW2_MAX_L1_BYTES) {
 		qcow2_state_free(s);
-		return block_error(-EFBIG, "%s: size %llu too large for cluster size %llu",
-				   filename, (unsigned long long)size,
-				   (unsigned long long)s->cluster_size);
+		return error_set(-EFBIG, "%s: size %llu too large for cluster size %llu", filename,
+				 (unsigned long long)size, (unsigned long long)s->cluster_size);
 	}
 	if (o.version == 3 && (ret = feature_table(s)) < 0) {
 		qcow2_state_free(s);
@@ -266,7 +264,7 @@ int qcow2_create(const char *filename, const struct block_create_args *args)
 	ret = host_file_open(&bs.file, filename, HOST_FILE_RDWR | HOST_FILE_CREATE);
 	if (ret < 0) {
 		qcow2_state_free(s);
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	}
 	ret = qcow2_state_setup(&bs, s);
 	s->no_grow = true;

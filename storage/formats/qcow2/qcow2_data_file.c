@@ -29,10 +29,10 @@ int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s)
 		return 0;
 	}
 	if (!s->data_file_name)
-		return block_error(-EINVAL,
-				   "%s: has an external data file but does not name it (no data "
-				   "file name header extension)",
-				   bs->filename);
+		return error_set(-EINVAL,
+				 "%s: has an external data file but does not name it (no data "
+				 "file name header extension)",
+				 bs->filename);
 	s->has_data_file = true;
 	s->data_file_raw = !!(s->autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW);
 	ret = block_image_path_allowed(bs->filename, s->data_file_name, false, &s->data_file_path);
@@ -41,26 +41,26 @@ int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s)
 	ret = host_file_open(&s->data_file, s->data_file_path, block_host_file_flags(bs->flags));
 	if (ret < 0) {
 		s->data_file.fd = -1;
-		return block_error(ret, "%s: cannot open its data file %s: %s", bs->filename,
-				   s->data_file_path, strerror(-ret));
+		return error_set(ret, "%s: cannot open its data file %s: %s", bs->filename,
+				 s->data_file_path, strerror(-ret));
 	}
 	struct stat self, data;
 	/* Checked again on what was opened: the path may have changed since it was resolved. */
 	if (fstat(s->data_file.fd, &data) < 0 || !S_ISREG(data.st_mode))
-		return block_error(-EPERM, "%s: refusing its data file %s: not a regular file",
-				   bs->filename, s->data_file_path);
+		return error_set(-EPERM, "%s: refusing its data file %s: not a regular file",
+				 bs->filename, s->data_file_path);
 	if (fstat(bs->file.fd, &self) == 0 && self.st_dev == data.st_dev &&
 	    self.st_ino == data.st_ino)
 		/* Guest writes would land on the image's own metadata. */
-		return block_error(-EINVAL, "%s: its data file %s is the image itself",
-				   bs->filename, s->data_file_name);
+		return error_set(-EINVAL, "%s: its data file %s is the image itself", bs->filename,
+				 s->data_file_name);
 	if (bs->flags & BLOCK_OPEN_LOCK) {
 		/* Locked as the image itself is: a VM writing it keeps others out. */
 		struct block_device view = {.filename = s->data_file_path, .file = s->data_file};
 		char msg[512];
 		ret = disk_lock_file(&view, bs->flags & BLOCK_OPEN_RDWR, msg, sizeof(msg));
 		if (ret < 0 && ret != -ENOLCK)
-			return block_error(ret, "%s", msg);
+			return error_set(ret, "%s", msg);
 	}
 	s->l2_cache.data_sync = &s->data_file;
 	return 0;
@@ -80,6 +80,6 @@ int qcow2_data_file_refuse(struct block_device *bs, const char *what)
 {
 	if (!qcow2_state(bs)->has_data_file)
 		return 0;
-	return block_error(-ENOTSUP, "%s: %s: not supported with an external data file",
-			   bs->filename, what);
+	return error_set(-ENOTSUP, "%s: %s: not supported with an external data file", bs->filename,
+			 what);
 }

@@ -71,7 +71,7 @@ static int check_unsupported_features(struct block_device *bs, struct qcow2_stat
 		if (used >= sizeof(names))
 			break;
 	}
-	return block_error(-ENOTSUP, "%s: unsupported qcow2 feature(s): %s", bs->filename, names);
+	return error_set(-ENOTSUP, "%s: unsupported qcow2 feature(s): %s", bs->filename, names);
 }
 
 static int parse_extensions(struct block_device *bs, struct qcow2_state *s, const uint8_t *hdr,
@@ -87,9 +87,9 @@ static int parse_extensions(struct block_device *bs, struct qcow2_state *s, cons
 		if (type == QCOW2_EXT_END)
 			return 0;
 		if (len > end - pos - 8 || padded > end - pos - 8)
-			return block_error(-EINVAL,
-					   "%s: header extension %#x overruns the header cluster",
-					   bs->filename, type);
+			return error_set(-EINVAL,
+					 "%s: header extension %#x overruns the header cluster",
+					 bs->filename, type);
 		if (type == QCOW2_EXT_BACKING_FORMAT) {
 			free(bs->backing_fmt);
 			bs->backing_fmt = strndup((const char *)data, len);
@@ -98,8 +98,8 @@ static int parse_extensions(struct block_device *bs, struct qcow2_state *s, cons
 		} else if (type == QCOW2_EXT_DATA_FILE) {
 			if (len == 0 || len > QCOW2_DATA_FILE_NAME_MAX ||
 			    memchr(data, 0, len) != NULL)
-				return block_error(-EINVAL, "%s: invalid data file name (%u bytes)",
-						   bs->filename, len);
+				return error_set(-EINVAL, "%s: invalid data file name (%u bytes)",
+						 bs->filename, len);
 			free(s->data_file_name);
 			s->data_file_name = strndup((const char *)data, len);
 			if (!s->data_file_name)
@@ -135,12 +135,12 @@ static int check_area(struct block_device *bs, struct qcow2_state *s, const char
 		      uint64_t off, uint64_t len, uint64_t file_size)
 {
 	if (off & (s->cluster_size - 1))
-		return block_error(-EINVAL, "%s: %s offset %#llx is not cluster aligned",
-				   bs->filename, what, (unsigned long long)off);
+		return error_set(-EINVAL, "%s: %s offset %#llx is not cluster aligned",
+				 bs->filename, what, (unsigned long long)off);
 	if (off > file_size || len > file_size - off)
-		return block_error(-EINVAL, "%s: %s at %#llx (+%llu bytes) is beyond end of file",
-				   bs->filename, what, (unsigned long long)off,
-				   (unsigned long long)len);
+		return error_set(-EINVAL, "%s: %s at %#llx (+%llu bytes) is beyond end of file",
+				 bs->filename, what, (unsigned long long)off,
+				 (unsigned long long)len);
 	return 0;
 }
 
@@ -153,18 +153,18 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 	int ret;
 
 	if (l1_bytes > QCOW2_MAX_L1_BYTES)
-		return block_error(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
-				   s->l1_size);
+		return error_set(-EFBIG, "%s: L1 table of %u entries is too large", bs->filename,
+				 s->l1_size);
 	if (qcow2_l1_needed(s, bs->size) > s->l1_size)
-		return block_error(-EINVAL,
-				   "%s: L1 table (%u entries) too small for the virtual size %llu",
-				   bs->filename, s->l1_size, (unsigned long long)bs->size);
+		return error_set(-EINVAL,
+				 "%s: L1 table (%u entries) too small for the virtual size %llu",
+				 bs->filename, s->l1_size, (unsigned long long)bs->size);
 	if (rt_bytes > QCOW2_MAX_REFTABLE_BYTES || s->refcount_table_clusters == 0)
-		return block_error(-EINVAL, "%s: refcount table size of %u clusters is invalid",
-				   bs->filename, s->refcount_table_clusters);
+		return error_set(-EINVAL, "%s: refcount table size of %u clusters is invalid",
+				 bs->filename, s->refcount_table_clusters);
 	if (s->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
-		return block_error(-EINVAL, "%s: too many snapshots (%u)", bs->filename,
-				   s->nb_snapshots);
+		return error_set(-EINVAL, "%s: too many snapshots (%u)", bs->filename,
+				 s->nb_snapshots);
 	if (s->l1_size &&
 	    (ret = check_area(bs, s, "L1 table", s->l1_table_offset, l1_bytes, file_size)) < 0)
 		return ret;
@@ -175,19 +175,18 @@ static int validate_layout(struct block_device *bs, struct qcow2_state *s, uint6
 						 sn_bytes, file_size)) < 0)
 		return ret;
 	if (s->l1_size && s->l1_table_offset == 0)
-		return block_error(-EINVAL, "%s: L1 table overlaps the header", bs->filename);
+		return error_set(-EINVAL, "%s: L1 table overlaps the header", bs->filename);
 	if (s->refcount_table_offset == 0)
-		return block_error(-EINVAL, "%s: refcount table overlaps the header", bs->filename);
+		return error_set(-EINVAL, "%s: refcount table overlaps the header", bs->filename);
 	if (s->nb_snapshots && s->snapshots_offset == 0)
-		return block_error(-EINVAL, "%s: snapshot table overlaps the header", bs->filename);
+		return error_set(-EINVAL, "%s: snapshot table overlaps the header", bs->filename);
 	if (ranges_overlap(s->l1_table_offset, l1_bytes, s->refcount_table_offset, rt_bytes))
-		return block_error(-EINVAL, "%s: L1 table overlaps the refcount table",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: L1 table overlaps the refcount table", bs->filename);
 	if (s->nb_snapshots &&
 	    (ranges_overlap(s->snapshots_offset, sn_bytes, s->refcount_table_offset, rt_bytes) ||
 	     ranges_overlap(s->snapshots_offset, sn_bytes, s->l1_table_offset, l1_bytes)))
-		return block_error(-EINVAL, "%s: snapshot table overlaps other metadata",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: snapshot table overlaps other metadata",
+				 bs->filename);
 	return 0;
 }
 
@@ -212,8 +211,8 @@ static int check_duplicate_refblocks(struct block_device *bs, struct qcow2_state
 	qsort(v, n, 8, cmp_u64);
 	for (uint64_t i = 1; i < n; i++) {
 		if (v[i] == v[i - 1]) {
-			ret = block_error(-EINVAL, "%s: refcount block at %#llx is listed twice",
-					  bs->filename, (unsigned long long)v[i]);
+			ret = error_set(-EINVAL, "%s: refcount block at %#llx is listed twice",
+					bs->filename, (unsigned long long)v[i]);
 			break;
 		}
 	}
@@ -234,21 +233,21 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 	if (s->l1_size) {
 		ret = host_file_pread(&bs->file, s->l1_table_offset, s->l1, (size_t)s->l1_size * 8);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read the L1 table", bs->filename);
+			return error_set(ret, "%s: cannot read the L1 table", bs->filename);
 	}
 	ret = host_file_pread(&bs->file, s->refcount_table_offset, s->reftable, rt_bytes);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the refcount table", bs->filename);
+		return error_set(ret, "%s: cannot read the refcount table", bs->filename);
 	for (uint32_t i = 0; i < s->l1_size; i++) {
 		s->l1[i] = get_be64((uint8_t *)&s->l1[i]);
 		uint64_t off = s->l1[i] & QCOW2_OFFSET_MASK;
 		if (off & (s->cluster_size - 1))
-			return block_error(-EINVAL, "%s: L1 entry %u: L2 offset %#llx unaligned",
-					   bs->filename, i, (unsigned long long)off);
+			return error_set(-EINVAL, "%s: L1 entry %u: L2 offset %#llx unaligned",
+					 bs->filename, i, (unsigned long long)off);
 		if (off && off >= file_size)
-			return block_error(-EINVAL,
-					   "%s: L1 entry %u: L2 table at %#llx beyond end of file",
-					   bs->filename, i, (unsigned long long)off);
+			return error_set(-EINVAL,
+					 "%s: L1 entry %u: L2 table at %#llx beyond end of file",
+					 bs->filename, i, (unsigned long long)off);
 	}
 	uint64_t rt_off = s->refcount_table_offset, l1_off = s->l1_table_offset;
 	uint64_t l1_bytes = (uint64_t)s->l1_size * 8;
@@ -256,16 +255,16 @@ static int read_tables(struct block_device *bs, struct qcow2_state *s, uint64_t 
 		s->reftable[i] = get_be64((uint8_t *)&s->reftable[i]);
 		uint64_t off = s->reftable[i];
 		if (off & (s->cluster_size - 1))
-			return block_error(
-			    -EINVAL, "%s: refcount table entry %llu unaligned (%#llx)",
-			    bs->filename, (unsigned long long)i, (unsigned long long)off);
+			return error_set(-EINVAL, "%s: refcount table entry %llu unaligned (%#llx)",
+					 bs->filename, (unsigned long long)i,
+					 (unsigned long long)off);
 		if (off && off >= file_size)
-			return block_error(
+			return error_set(
 			    -EINVAL, "%s: refcount block %llu at %#llx beyond end of file",
 			    bs->filename, (unsigned long long)i, (unsigned long long)off);
 		if (off && (off < s->cluster_size || (off >= rt_off && off - rt_off < rt_bytes) ||
 			    (off >= l1_off && off - l1_off < l1_bytes)))
-			return block_error(
+			return error_set(
 			    -EINVAL, "%s: refcount block %llu at %#llx overlaps other metadata",
 			    bs->filename, (unsigned long long)i, (unsigned long long)off);
 	}
@@ -282,20 +281,20 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 
 	ret = host_file_size(&bs->file, &file_size);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot get the file size", bs->filename);
+		return error_set(ret, "%s: cannot get the file size", bs->filename);
 	if (file_size < QCOW2_V2_HEADER_LEN)
-		return block_error(-EINVAL, "%s: truncated qcow2 header (%llu bytes)", bs->filename,
-				   (unsigned long long)file_size);
+		return error_set(-EINVAL, "%s: truncated qcow2 header (%llu bytes)", bs->filename,
+				 (unsigned long long)file_size);
 	memset(h, 0, sizeof(h));
 	ret = host_file_pread(&bs->file, 0, h, sizeof(h));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the header", bs->filename);
+		return error_set(ret, "%s: cannot read the header", bs->filename);
 	if (get_be32(h) != QCOW2_MAGIC)
-		return block_error(-EINVAL, "%s: bad qcow2 magic", bs->filename);
+		return error_set(-EINVAL, "%s: bad qcow2 magic", bs->filename);
 	s->version = get_be32(h + 4);
 	if (s->version != 2 && s->version != 3)
-		return block_error(-ENOTSUP, "%s: unsupported qcow2 version %u", bs->filename,
-				   s->version);
+		return error_set(-ENOTSUP, "%s: unsupported qcow2 version %u", bs->filename,
+				 s->version);
 	backing_off = get_be64(h + 8);
 	backing_len = get_be32(h + 16);
 	s->cluster_bits = get_be32(h + 20);
@@ -311,50 +310,49 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 	s->header_length = QCOW2_V2_HEADER_LEN;
 	if (s->version == 3) {
 		if (file_size < QCOW2_V3_HEADER_LEN)
-			return block_error(-EINVAL, "%s: truncated qcow2 v3 header", bs->filename);
+			return error_set(-EINVAL, "%s: truncated qcow2 v3 header", bs->filename);
 		s->incompat = get_be64(h + 72);
 		s->compat = get_be64(h + 80);
 		s->autoclear = get_be64(h + 88);
 		s->refcount_order = get_be32(h + 96);
 		s->header_length = get_be32(h + 100);
 		if (s->header_length < QCOW2_V3_HEADER_LEN || s->header_length % 8)
-			return block_error(-EINVAL, "%s: invalid header length %u", bs->filename,
-					   s->header_length);
+			return error_set(-EINVAL, "%s: invalid header length %u", bs->filename,
+					 s->header_length);
 		if (s->header_length > QCOW2_V3_HEADER_LEN)
 			s->compression_type = h[104];
 	}
 	s->extended_l2 = !!(s->incompat & QCOW2_INCOMPAT_EXTL2);
 	if (s->extended_l2 && (bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(
-		    -ENOTSUP, "%s: images with extended L2 entries can only be opened read-only",
-		    bs->filename);
+		return error_set(-ENOTSUP,
+				 "%s: images with extended L2 entries can only be opened read-only",
+				 bs->filename);
 	if (s->extended_l2 && s->cluster_bits < 14)
-		return block_error(-EINVAL,
-				   "%s: extended L2 entries need clusters of 16 KiB or more",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: extended L2 entries need clusters of 16 KiB or more",
+				 bs->filename);
 	if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
-		return block_error(-EINVAL, "%s: unsupported cluster size 2^%u", bs->filename,
-				   s->cluster_bits);
+		return error_set(-EINVAL, "%s: unsupported cluster size 2^%u", bs->filename,
+				 s->cluster_bits);
 	s->cluster_size = 1ull << s->cluster_bits;
 	if (s->header_length > s->cluster_size)
-		return block_error(-EINVAL, "%s: header length %u exceeds the cluster size",
-				   bs->filename, s->header_length);
+		return error_set(-EINVAL, "%s: header length %u exceeds the cluster size",
+				 bs->filename, s->header_length);
 	if (s->refcount_order > 6)
-		return block_error(-EINVAL, "%s: refcount width 2^%u bits is invalid (max 64)",
-				   bs->filename, s->refcount_order);
+		return error_set(-EINVAL, "%s: refcount width 2^%u bits is invalid (max 64)",
+				 bs->filename, s->refcount_order);
 	if (crypt != 0)
-		return block_error(-ENOTSUP, "%s: encrypted qcow2 images are not supported",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: encrypted qcow2 images are not supported",
+				 bs->filename);
 	if (s->compression_type > QCOW2_COMPRESS_ZSTD)
-		return block_error(-ENOTSUP, "%s: unknown compression type %u", bs->filename,
-				   s->compression_type);
+		return error_set(-ENOTSUP, "%s: unknown compression type %u", bs->filename,
+				 s->compression_type);
 	if (s->compression_type != QCOW2_COMPRESS_ZLIB &&
 	    !(s->incompat & QCOW2_INCOMPAT_COMPRESSION))
-		return block_error(-EINVAL, "%s: compression type set without its feature bit",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: compression type set without its feature bit",
+				 bs->filename);
 	if (bs->size > (1ull << 62))
-		return block_error(-EFBIG, "%s: virtual size %llu is too large", bs->filename,
-				   (unsigned long long)bs->size);
+		return error_set(-EFBIG, "%s: virtual size %llu is too large", bs->filename,
+				 (unsigned long long)bs->size);
 
 	qcow2_geometry(s);
 
@@ -365,15 +363,14 @@ int qcow2_header_read(struct block_device *bs, struct qcow2_state *s)
 		return -ENOMEM;
 	ret = host_file_pread(&bs->file, 0, cluster, hc_len);
 	if (ret < 0) {
-		ret = block_error(ret, "%s: cannot read the header cluster", bs->filename);
+		ret = error_set(ret, "%s: cannot read the header cluster", bs->filename);
 		goto out;
 	}
 	size_t ext_end = s->cluster_size;
 	if (backing_off) {
 		if (backing_len > 1023 || backing_off >= s->cluster_size ||
 		    backing_len > s->cluster_size - backing_off || backing_off < s->header_length) {
-			ret =
-			    block_error(-EINVAL,
+			ret = error_set(-EINVAL,
 					"%s: backing file name (offset %#llx, %u bytes) "
 					"is not inside the header cluster",
 					bs->filename, (unsigned long long)backing_off, backing_len);
@@ -444,7 +441,7 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	bool with_ft = s->version == 3 && ft_len && need + ft_len <= s->cluster_size;
 	if (need > s->cluster_size || bname_len > 1023) {
 		free(c);
-		return block_error(-ENOSPC, "%s: header does not fit in one cluster", bs->filename);
+		return error_set(-ENOSPC, "%s: header does not fit in one cluster", bs->filename);
 	}
 	if (bfmt_len) {
 		put_be32(c + pos, QCOW2_EXT_BACKING_FORMAT);
@@ -478,7 +475,7 @@ int qcow2_header_write(struct block_device *bs, struct qcow2_state *s)
 	ret = host_file_pwrite(&bs->file, 0, c, s->cluster_size < 4096 ? s->cluster_size : pos);
 	free(c);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the header", bs->filename);
+		return error_set(ret, "%s: cannot write the header", bs->filename);
 	return 0;
 }
 
@@ -495,6 +492,6 @@ int qcow2_header_update_features(struct block_device *bs, struct qcow2_state *s)
 	put_be64(f + 16, s->autoclear);
 	ret = host_file_pwrite(&bs->file, 72, f, sizeof(f));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot update the header", bs->filename);
+		return error_set(ret, "%s: cannot update the header", bs->filename);
 	return 0;
 }

@@ -119,7 +119,7 @@ static int qcow2_read_compressed_run(struct block_device *bs, void *opaque, uint
 
 	(void)opaque;
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = qcow2_read_compressed(bs, m->host, buf);
 	if (ret == 0)
 		iov_from_buf(part, n, 0, buf + (offset & (s->cluster_size - 1)), m->len);
@@ -273,8 +273,8 @@ static int write_alloc(struct block_device *bs, uint64_t offset, const struct io
 		v[vn++] = (struct iovec){.iov_base = tbuf, .iov_len = tail};
 	ret = host_file_pwritev(qcow2_data(bs), host, v, vn);
 	if (ret < 0)
-		ret = block_error(ret, "%s: write error at %#llx", qcow2_data_name(bs),
-				  (unsigned long long)host);
+		ret = error_set(ret, "%s: write error at %#llx", qcow2_data_name(bs),
+				(unsigned long long)host);
 relock:
 	free(v);
 	free(hbuf);
@@ -340,8 +340,8 @@ static int write_run(struct block_device *bs, uint64_t offset, const struct iove
 		n = iov_slice(iov, iovcnt, 0, bytes, part, iovcnt);
 		ret = n < 0 ? n : host_file_pwritev(qcow2_data(bs), host, part, n);
 		if (ret < 0)
-			ret = block_error(ret, "%s: write error at %#llx", qcow2_data_name(bs),
-					  (unsigned long long)offset);
+			ret = error_set(ret, "%s: write error at %#llx", qcow2_data_name(bs),
+					(unsigned long long)offset);
 		io_end(s);
 		*done = bytes;
 		return ret;
@@ -386,7 +386,7 @@ int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *
 		return -ENOMEM;
 	}
 	if (qcow2_state(bs)->read_only)
-		ret = block_error(-EROFS, "%s: image is read-only", bs->filename);
+		ret = error_set(-EROFS, "%s: image is read-only", bs->filename);
 	while (ret == 0 && pos < total) {
 		uint64_t done = 0;
 		int n = iov_slice(iov, iovcnt, pos, total - pos, rest, iovcnt);
@@ -411,7 +411,7 @@ int qcow2_flush(struct block_device *bs)
 		return 0;
 	/* Data in an external data file is durable before the tables that map it. */
 	if (s->has_data_file && (ret = host_file_flush(&s->data_file)) < 0)
-		return block_error(ret, "%s: flush failed", s->data_file_path);
+		return error_set(ret, "%s: flush failed", s->data_file_path);
 	pthread_mutex_lock(&s->lock);
 	/* Bound the deferred frees: wait for in-flight data I/O once they pile up. */
 	while (s->pending_n > 8192 && s->io_inflight)
@@ -422,7 +422,7 @@ int qcow2_flush(struct block_device *bs)
 	if (ret == 0) {
 		ret = host_file_flush(&bs->file);
 		if (ret < 0)
-			ret = block_error(ret, "%s: flush failed", bs->filename);
+			ret = error_set(ret, "%s: flush failed", bs->filename);
 	}
 	return ret;
 }
@@ -467,8 +467,8 @@ static int zero_raw_data_file(struct block_device *bs, uint64_t offset, uint64_t
 			pthread_cond_wait(&s->cond, &s->lock);
 		ret = qcow2_l2_lookup(bs, off, &old);
 		if (ret == 0 && (ret = host_file_write_zeroes(&s->data_file, off, n)) < 0)
-			ret = block_error(ret, "%s: cannot write zeroes at %#llx",
-					  s->data_file_path, (unsigned long long)off);
+			ret = error_set(ret, "%s: cannot write zeroes at %#llx", s->data_file_path,
+					(unsigned long long)off);
 		if (ret == 0 && old != (off | QCOW2_OFLAG_COPIED))
 			ret = qcow2_l2_set(bs, off, off | QCOW2_OFLAG_COPIED);
 		pthread_mutex_unlock(&s->lock);
@@ -546,7 +546,7 @@ int qcow2_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, i
 	int ret;
 
 	if (qcow2_state(bs)->read_only)
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	cluster_span(bs, offset, len, &a, &b);
 	if (a >= b || a >= offset + len)
 		return write_zero_bytes(bs, offset, len);
@@ -563,7 +563,7 @@ int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len)
 	uint64_t a, b;
 
 	if (qcow2_state(bs)->read_only)
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	cluster_span(bs, offset, len, &a, &b);
 	if (a >= b)
 		return 0; /* discard is advisory: partial clusters are left alone */

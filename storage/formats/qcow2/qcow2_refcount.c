@@ -88,7 +88,7 @@ int qcow2_reftable_write(struct block_device *bs)
 		put_be64(buf + i * 8, s->reftable[i]);
 	ret = host_file_pwrite(&bs->file, s->refcount_table_offset, buf, bytes);
 	free(buf);
-	return ret < 0 ? block_error(ret, "%s: cannot write the refcount table", bs->filename) : 0;
+	return ret < 0 ? error_set(ret, "%s: cannot write the refcount table", bs->filename) : 0;
 }
 
 /* Grow the refcount table so that index `need` exists. The new table and the refcount blocks
@@ -119,8 +119,8 @@ static int reftable_grow(struct block_device *bs, uint64_t need)
 		break;
 	}
 	if (tc * cs > QCOW2_MAX_REFTABLE_BYTES)
-		return block_error(-EFBIG, "%s: refcount table would exceed %u bytes", bs->filename,
-				   QCOW2_MAX_REFTABLE_BYTES);
+		return error_set(-EFBIG, "%s: refcount table would exceed %u bytes", bs->filename,
+				 QCOW2_MAX_REFTABLE_BYTES);
 	entries = tc * cs / 8;
 	nt = calloc(entries, 8);
 	if (!nt)
@@ -168,7 +168,7 @@ static int reftable_grow(struct block_device *bs, uint64_t need)
 		s->refcount_table_clusters = (uint32_t)old_clusters;
 		free(nt);
 		free(blk);
-		return block_error(ret, "%s: cannot grow the refcount table", bs->filename);
+		return error_set(ret, "%s: cannot grow the refcount table", bs->filename);
 	}
 	free(old);
 	free(blk);
@@ -177,7 +177,7 @@ static int reftable_grow(struct block_device *bs, uint64_t need)
 fail_io:
 	free(nt);
 	free(blk);
-	return block_error(ret, "%s: cannot write a refcount block", bs->filename);
+	return error_set(ret, "%s: cannot write a refcount block", bs->filename);
 }
 
 int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t delta)
@@ -188,8 +188,8 @@ int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t del
 	int ret;
 
 	if (idx >= s->reftable_entries || !s->reftable[idx])
-		return block_error(-EIO, "%s: no refcount block for cluster %#llx", bs->filename,
-				   (unsigned long long)cluster);
+		return error_set(-EIO, "%s: no refcount block for cluster %#llx", bs->filename,
+				 (unsigned long long)cluster);
 	ret = qcow2_cache_get(&s->rb_cache, s->reftable[idx], false, &blk);
 	if (ret < 0)
 		return ret;
@@ -198,10 +198,10 @@ int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t del
 	if ((delta < 0 && rc < (uint64_t)-delta) ||
 	    (delta > 0 && s->refcount_max - rc < (uint64_t)delta)) {
 		qcow2_cache_put(&s->rb_cache, blk);
-		return block_error(delta < 0 ? -EIO : -ERANGE,
-				   "%s: refcount %s for cluster %#llx (refcount %llu)",
-				   bs->filename, delta < 0 ? "underflow" : "overflow",
-				   (unsigned long long)cluster, (unsigned long long)rc);
+		return error_set(delta < 0 ? -EIO : -ERANGE,
+				 "%s: refcount %s for cluster %#llx (refcount %llu)", bs->filename,
+				 delta < 0 ? "underflow" : "overflow", (unsigned long long)cluster,
+				 (unsigned long long)rc);
 	}
 	qcow2_refcount_write_entry(s, blk, i, rc + (uint64_t)delta);
 	qcow2_cache_mark_dirty(&s->rb_cache, blk);
@@ -272,8 +272,7 @@ static int alloc_with_refblocks(struct block_device *bs, uint64_t start, uint64_
 		put_be64(e, off);
 		ret = host_file_pwrite(&bs->file, s->refcount_table_offset + idx * 8, e, 8);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot update the refcount table",
-					   bs->filename);
+			return error_set(ret, "%s: cannot update the refcount table", bs->filename);
 	}
 	return 0;
 }
@@ -300,7 +299,7 @@ retry:
 		}
 		len = n + k;
 		if ((start + len) >> (63 - s->cluster_bits))
-			return block_error(-ENOSPC, "%s: image file full", bs->filename);
+			return error_set(-ENOSPC, "%s: image file full", bs->filename);
 		for (uint64_t c = start + len; c > start; c--) {
 			ret = qcow2_refcount_get(bs, c - 1, &rc);
 			if (ret < 0)

@@ -43,12 +43,11 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		uint8_t h[40], extra[SNAP_MAX_EXTRA];
 
 		if (pos + 40 > file_size || pos - s->snapshots_offset > SNAP_MAX_TABLE)
-			return block_error(-EINVAL,
-					   "%s: snapshot table entry %u beyond end of file",
-					   bs->filename, i);
+			return error_set(-EINVAL, "%s: snapshot table entry %u beyond end of file",
+					 bs->filename, i);
 		ret = host_file_pread(&bs->file, pos, h, sizeof(h));
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read the snapshot table", bs->filename);
+			return error_set(ret, "%s: cannot read the snapshot table", bs->filename);
 		sn->l1_table_offset = get_be64(h);
 		sn->l1_size = get_be32(h + 8);
 		uint16_t id_len = get_be16(h + 12), name_len = get_be16(h + 14);
@@ -58,13 +57,13 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		sn->vm_state_size = get_be32(h + 32);
 		sn->extra_size = get_be32(h + 36);
 		if (sn->extra_size > SNAP_MAX_EXTRA)
-			return block_error(-EINVAL, "%s: snapshot %u: extra data too large (%u)",
-					   bs->filename, i, sn->extra_size);
+			return error_set(-EINVAL, "%s: snapshot %u: extra data too large (%u)",
+					 bs->filename, i, sn->extra_size);
 		pos += 40;
 		uint64_t var = (uint64_t)sn->extra_size + id_len + name_len;
 		if (pos + var > file_size)
-			return block_error(-EINVAL, "%s: snapshot %u beyond end of file",
-					   bs->filename, i);
+			return error_set(-EINVAL, "%s: snapshot %u beyond end of file",
+					 bs->filename, i);
 		memset(extra, 0, sizeof(extra));
 		ret = host_file_pread(&bs->file, pos, extra, sn->extra_size);
 		if (ret < 0)
@@ -94,8 +93,8 @@ int qcow2_snapshots_read(struct block_device *bs, struct qcow2_state *s)
 		if ((sn->l1_table_offset & (s->cluster_size - 1)) ||
 		    (uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES ||
 		    sn->l1_table_offset + (uint64_t)sn->l1_size * 8 > file_size)
-			return block_error(-EINVAL, "%s: snapshot %u: invalid L1 table",
-					   bs->filename, i);
+			return error_set(-EINVAL, "%s: snapshot %u: invalid L1 table", bs->filename,
+					 i);
 	}
 	return 0;
 }
@@ -152,7 +151,7 @@ static int read_l1(struct block_device *bs, uint64_t off, uint32_t n, uint64_t *
 	ret = host_file_pread(&bs->file, off, l1, (size_t)n * 8);
 	if (ret < 0) {
 		free(l1);
-		return block_error(ret, "%s: cannot read a snapshot L1 table", bs->filename);
+		return error_set(ret, "%s: cannot read a snapshot L1 table", bs->filename);
 	}
 	for (uint32_t i = 0; i < n; i++)
 		l1[i] = get_be64((uint8_t *)&l1[i]);
@@ -171,7 +170,7 @@ static int write_l1(struct block_device *bs, uint64_t off, const uint64_t *l1, u
 		put_be64(buf + i * 8, l1[i]);
 	ret = host_file_pwrite(&bs->file, off, buf, (size_t)n * 8);
 	free(buf);
-	return ret < 0 ? block_error(ret, "%s: cannot write an L1 table", bs->filename) : 0;
+	return ret < 0 ? error_set(ret, "%s: cannot write an L1 table", bs->filename) : 0;
 }
 
 enum { L1_UNDO = 2 };
@@ -208,8 +207,8 @@ static int l1_refs_walk(struct block_device *bs, const uint64_t *l1, uint32_t n,
 		if (!l2_off)
 			continue;
 		if (l2_off & (s->cluster_size - 1)) {
-			ret = block_error(-EIO, "%s: L1 entry %u: unaligned L2 offset %#llx",
-					  bs->filename, i, (unsigned long long)l2_off);
+			ret = error_set(-EIO, "%s: L1 entry %u: unaligned L2 offset %#llx",
+					bs->filename, i, (unsigned long long)l2_off);
 			break;
 		}
 		ret = qcow2_cache_get(&s->l2_cache, l2_off, false, &t);
@@ -225,8 +224,8 @@ static int l1_refs_walk(struct block_device *bs, const uint64_t *l1, uint32_t n,
 				off = e & QCOW2_OFFSET_MASK;
 				len = s->cluster_size;
 				if (off & (s->cluster_size - 1))
-					ret = block_error(-EIO, "%s: unaligned data cluster %#llx",
-							  bs->filename, (unsigned long long)off);
+					ret = error_set(-EIO, "%s: unaligned data cluster %#llx",
+							bs->filename, (unsigned long long)off);
 				break;
 			case QCOW2_C_COMPRESSED:
 				/* Every host cluster the stream touches (packed streams share). */
@@ -360,8 +359,7 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 			ret = host_file_pwrite(&bs->file, off, buf, size);
 		if (ret < 0) {
 			free(buf);
-			return block_error(ret, "%s: cannot write the snapshot table",
-					   bs->filename);
+			return error_set(ret, "%s: cannot write the snapshot table", bs->filename);
 		}
 	}
 	free(buf);
@@ -376,7 +374,7 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot update the header", bs->filename);
+		return error_set(ret, "%s: cannot update the header", bs->filename);
 	s->snapshots_offset = off;
 	if (old_size)
 		return qcow2_free_now(bs, old_off, old_size);
@@ -386,7 +384,7 @@ static int table_write(struct block_device *bs, struct qcow2_snapshot *sn, uint3
 static int check_writable(struct block_device *bs)
 {
 	if (qcow2_state(bs)->read_only)
-		return block_error(-EROFS, "%s: image is read-only", bs->filename);
+		return error_set(-EROFS, "%s: image is read-only", bs->filename);
 	return 0;
 }
 
@@ -416,14 +414,14 @@ int qcow2_snapshot_create(struct block_device *bs, const char *name)
 	if (ret < 0)
 		return ret;
 	if (!*name || strlen(name) > 255)
-		return block_error(-EINVAL, "%s: invalid snapshot name", bs->filename);
+		return error_set(-EINVAL, "%s: invalid snapshot name", bs->filename);
 	pthread_mutex_lock(&s->lock);
 	if (snapshot_find(s, name)) {
-		ret = block_error(-EEXIST, "%s: snapshot '%s' already exists", bs->filename, name);
+		ret = error_set(-EEXIST, "%s: snapshot '%s' already exists", bs->filename, name);
 		goto out;
 	}
 	if (s->nb_snapshots >= QCOW2_MAX_SNAPSHOTS) {
-		ret = block_error(-ENOSPC, "%s: too many snapshots", bs->filename);
+		ret = error_set(-ENOSPC, "%s: too many snapshots", bs->filename);
 		goto out;
 	}
 	for (uint32_t i = 0; i < s->nb_snapshots; i++) {
@@ -501,7 +499,7 @@ static int snapshot_begin(struct block_device *bs, const char *name_or_id,
 	if (*sn)
 		return 0;
 	pthread_mutex_unlock(&s->lock);
-	return block_error(-ENOENT, "%s: no snapshot '%s'", bs->filename, name_or_id);
+	return error_set(-ENOENT, "%s: no snapshot '%s'", bs->filename, name_or_id);
 }
 
 int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
@@ -514,8 +512,8 @@ int qcow2_snapshot_apply(struct block_device *bs, const char *name_or_id)
 	if (ret < 0)
 		return ret;
 	if ((sn->has_disk_size && sn->disk_size != bs->size) || sn->l1_size > s->l1_size) {
-		ret = block_error(-ENOTSUP, "%s: snapshot '%s' has another disk size", bs->filename,
-				  name_or_id);
+		ret = error_set(-ENOTSUP, "%s: snapshot '%s' has another disk size", bs->filename,
+				name_or_id);
 		goto out;
 	}
 	ret = read_l1(bs, sn->l1_table_offset, sn->l1_size, &l1);
@@ -626,20 +624,18 @@ int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char 
 	int ret;
 
 	if (!s->read_only)
-		return block_error(-EINVAL, "%s: a snapshot is read only from a read-only image",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: a snapshot is read only from a read-only image",
+				 bs->filename);
 	pthread_mutex_lock(&s->lock);
 	sn = snapshot_find_exact(s, id, name);
 	if (!sn) {
 		if (id && name)
-			ret = block_error(-ENOENT, "%s: no snapshot with ID '%s' and name '%s'",
-					  bs->filename, id, name);
+			ret = error_set(-ENOENT, "%s: no snapshot with ID '%s' and name '%s'",
+					bs->filename, id, name);
 		else if (id)
-			ret =
-			    block_error(-ENOENT, "%s: no snapshot with ID '%s'", bs->filename, id);
+			ret = error_set(-ENOENT, "%s: no snapshot with ID '%s'", bs->filename, id);
 		else
-			ret =
-			    block_error(-ENOENT, "%s: no snapshot named '%s'", bs->filename, name);
+			ret = error_set(-ENOENT, "%s: no snapshot named '%s'", bs->filename, name);
 		goto out;
 	}
 	ret = host_file_size(&bs->file, &file_size);
@@ -651,9 +647,9 @@ int qcow2_snapshot_load_tmp(struct block_device *bs, const char *id, const char 
 	for (uint32_t i = 0; i < sn->l1_size; i++) {
 		uint64_t off = l1[i] & QCOW2_OFFSET_MASK;
 		if ((off & (s->cluster_size - 1)) || (off && off >= file_size)) {
-			ret = block_error(
-			    -EINVAL, "%s: snapshot '%s': L1 entry %u: L2 table at %#llx invalid",
-			    bs->filename, sn->name, i, (unsigned long long)off);
+			ret = error_set(-EINVAL,
+					"%s: snapshot '%s': L1 entry %u: L2 table at %#llx invalid",
+					bs->filename, sn->name, i, (unsigned long long)off);
 			goto out;
 		}
 	}

@@ -16,14 +16,14 @@ static int raw_open(struct block_device *bs)
 	int ret = host_file_size(&bs->file, &bs->size);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+		return error_set(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
 	return 0;
 }
 
 static int raw_io_error(struct block_device *bs, const char *what, uint64_t offset, int ret)
 {
-	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
-			   (unsigned long long)offset, strerror(-ret));
+	return error_set(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
+			 (unsigned long long)offset, strerror(-ret));
 }
 
 static int raw_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt)
@@ -73,24 +73,24 @@ static int raw_resize(struct host_file *f, const char *filename, uint64_t from, 
 	int ret;
 
 	if (prealloc == BLOCK_PREALLOC_METADATA)
-		return block_error(-ENOTSUP, "%s: preallocation=metadata is not supported by raw",
-				   filename);
+		return error_set(-ENOTSUP, "%s: preallocation=metadata is not supported by raw",
+				 filename);
 	ret = host_file_truncate(f, size);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot resize to %llu bytes: %s", filename,
-				   (unsigned long long)size, strerror(-ret));
+		return error_set(ret, "%s: cannot resize to %llu bytes: %s", filename,
+				 (unsigned long long)size, strerror(-ret));
 	if (size <= from)
 		return 0;
 	if (prealloc == BLOCK_PREALLOC_FALLOC) {
 		ret = host_file_allocate(f, from, size - from);
 		if (ret < 0)
-			return block_error(ret, "%s: preallocation=falloc failed: %s", filename,
-					   strerror(-ret));
+			return error_set(ret, "%s: preallocation=falloc failed: %s", filename,
+					 strerror(-ret));
 	} else if (prealloc == BLOCK_PREALLOC_FULL) {
 		ret = host_file_fill_zeroes(f, from, size - from);
 		if (ret < 0)
-			return block_error(ret, "%s: preallocation=full failed: %s", filename,
-					   strerror(-ret));
+			return error_set(ret, "%s: preallocation=full failed: %s", filename,
+					 strerror(-ret));
 	}
 	return 0;
 }
@@ -117,18 +117,18 @@ static int raw_create(const char *filename, const struct block_create_args *args
 	if (ret < 0)
 		return ret;
 	if (args->backing)
-		return block_error(-ENOTSUP, "%s: raw images have no backing file", filename);
+		return error_set(-ENOTSUP, "%s: raw images have no backing file", filename);
 	if (args->size > INT64_MAX)
-		return block_error(-EFBIG, "%s: size %llu too large", filename,
-				   (unsigned long long)args->size);
+		return error_set(-EFBIG, "%s: size %llu too large", filename,
+				 (unsigned long long)args->size);
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	ret = raw_resize(&f, filename, 0, args->size, prealloc);
 	if (ret == 0) {
 		ret = host_file_flush(&f);
 		if (ret < 0)
-			block_error(ret, "%s: flush failed: %s", filename, strerror(-ret));
+			error_set(ret, "%s: flush failed: %s", filename, strerror(-ret));
 	}
 	host_file_close(&f);
 	if (ret < 0)

@@ -34,73 +34,73 @@ static int vdi_parse_header(struct block_device *bs, struct vdi_state *s, uint64
 	uint64_t bmap_end;
 
 	if (fsize < VDI_PRE_HEADER_SIZE + 4)
-		return block_error(-EINVAL, "%s: truncated VDI header (file is %" PRIu64 " bytes)",
-				   fn, fsize);
+		return error_set(-EINVAL, "%s: truncated VDI header (file is %" PRIu64 " bytes)",
+				 fn, fsize);
 	if (get_le32(h + VDI_OFF_SIGNATURE) != VDI_SIGNATURE)
-		return block_error(-EINVAL, "%s: not a VDI image (signature %#x, expected %#x)", fn,
-				   get_le32(h + VDI_OFF_SIGNATURE), VDI_SIGNATURE);
+		return error_set(-EINVAL, "%s: not a VDI image (signature %#x, expected %#x)", fn,
+				 get_le32(h + VDI_OFF_SIGNATURE), VDI_SIGNATURE);
 	version = get_le32(h + VDI_OFF_VERSION);
 	if (version != VDI_VERSION_1_1)
-		return block_error(-ENOTSUP, "%s: unsupported VDI version %u.%u (only 1.1)", fn,
-				   version >> 16, version & 0xffff);
+		return error_set(-ENOTSUP, "%s: unsupported VDI version %u.%u (only 1.1)", fn,
+				 version >> 16, version & 0xffff);
 	hdr_size = get_le32(h + VDI_OFF_HDR_SIZE);
 	if (hdr_size < VDI_HEADER1_SIZE || hdr_size > VDI_HEAD_MAX - VDI_PRE_HEADER_SIZE)
-		return block_error(-EINVAL, "%s: invalid VDI header size %u", fn, hdr_size);
+		return error_set(-EINVAL, "%s: invalid VDI header size %u", fn, hdr_size);
 	s->header_end = VDI_PRE_HEADER_SIZE + hdr_size;
 	if (fsize < s->header_end)
-		return block_error(-EINVAL,
-				   "%s: truncated VDI header (needs %u bytes, file is %" PRIu64 ")",
-				   fn, s->header_end, fsize);
+		return error_set(-EINVAL,
+				 "%s: truncated VDI header (needs %u bytes, file is %" PRIu64 ")",
+				 fn, s->header_end, fsize);
 
 	s->type = get_le32(h + VDI_OFF_TYPE);
 	if (s->type == VDI_TYPE_UNDO)
-		return block_error(-ENOTSUP, "%s: VDI undo images are not supported", fn);
+		return error_set(-ENOTSUP, "%s: VDI undo images are not supported", fn);
 	if (s->type != VDI_TYPE_NORMAL && s->type != VDI_TYPE_FIXED && s->type != VDI_TYPE_DIFF)
-		return block_error(-EINVAL, "%s: unknown VDI image type %u", fn, s->type);
+		return error_set(-EINVAL, "%s: unknown VDI image type %u", fn, s->type);
 	sector_size = get_le32(h + VDI_OFF_SECTOR_SIZE);
 	if (sector_size != VDI_SECTOR)
-		return block_error(-ENOTSUP, "%s: unsupported VDI sector size %u", fn, sector_size);
+		return error_set(-ENOTSUP, "%s: unsupported VDI sector size %u", fn, sector_size);
 
 	s->block_size = get_le32(h + VDI_OFF_BLOCK_SIZE);
 	if (!is_pow2(s->block_size) || s->block_size < VDI_BLOCK_SIZE_MIN ||
 	    s->block_size > VDI_BLOCK_SIZE_MAX)
-		return block_error(-EINVAL, "%s: invalid VDI block size %u", fn, s->block_size);
+		return error_set(-EINVAL, "%s: invalid VDI block size %u", fn, s->block_size);
 	s->block_extra = get_le32(h + VDI_OFF_BLOCK_EXTRA);
 	if (s->block_extra % VDI_SECTOR || s->block_extra > VDI_BLOCK_SIZE_MAX)
-		return block_error(-EINVAL, "%s: invalid VDI block extra size %u", fn,
-				   s->block_extra);
+		return error_set(-EINVAL, "%s: invalid VDI block extra size %u", fn,
+				 s->block_extra);
 
 	s->blocks = get_le32(h + VDI_OFF_BLOCKS);
 	if (s->blocks > VDI_BLOCKS_MAX)
-		return block_error(-EFBIG, "%s: VDI block count %u exceeds the limit %u", fn,
-				   s->blocks, VDI_BLOCKS_MAX);
+		return error_set(-EFBIG, "%s: VDI block count %u exceeds the limit %u", fn,
+				 s->blocks, VDI_BLOCKS_MAX);
 	s->disk_size = get_le64(h + VDI_OFF_DISK_SIZE);
 	if (s->disk_size > (uint64_t)s->blocks * s->block_size)
-		return block_error(
-		    -EINVAL, "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes", fn,
-		    s->disk_size, s->blocks, s->block_size);
+		return error_set(-EINVAL,
+				 "%s: VDI disk size %" PRIu64 " exceeds its %u blocks of %u bytes",
+				 fn, s->disk_size, s->blocks, s->block_size);
 	if (get_le32(h + VDI_OFF_ALLOCATED) > s->blocks)
-		return block_error(-EINVAL, "%s: VDI allocated block count %u exceeds %u blocks",
-				   fn, get_le32(h + VDI_OFF_ALLOCATED), s->blocks);
+		return error_set(-EINVAL, "%s: VDI allocated block count %u exceeds %u blocks", fn,
+				 get_le32(h + VDI_OFF_ALLOCATED), s->blocks);
 
 	s->offset_bmap = get_le32(h + VDI_OFF_BMAP);
 	s->offset_data = get_le32(h + VDI_OFF_DATA);
 	bmap_end = s->offset_bmap + (uint64_t)s->blocks * 4;
 	if (s->offset_bmap % VDI_SECTOR || s->offset_bmap < s->header_end)
-		return block_error(-EINVAL, "%s: invalid VDI block map offset %#" PRIx64, fn,
-				   s->offset_bmap);
+		return error_set(-EINVAL, "%s: invalid VDI block map offset %#" PRIx64, fn,
+				 s->offset_bmap);
 	if (s->offset_data % VDI_SECTOR || s->offset_data < bmap_end)
-		return block_error(-EINVAL,
-				   "%s: VDI data offset %#" PRIx64
-				   " overlaps the block map (%u entries at %#" PRIx64 ")",
-				   fn, s->offset_data, s->blocks, s->offset_bmap);
+		return error_set(-EINVAL,
+				 "%s: VDI data offset %#" PRIx64
+				 " overlaps the block map (%u entries at %#" PRIx64 ")",
+				 fn, s->offset_data, s->blocks, s->offset_bmap);
 	if (bmap_end > fsize)
-		return block_error(-EINVAL,
-				   "%s: VDI block map (%u entries at %#" PRIx64
-				   ") extends beyond the end of the file (%" PRIu64 " bytes)",
-				   fn, s->blocks, s->offset_bmap, fsize);
+		return error_set(-EINVAL,
+				 "%s: VDI block map (%u entries at %#" PRIx64
+				 ") extends beyond the end of the file (%" PRIu64 " bytes)",
+				 fn, s->blocks, s->offset_bmap, fsize);
 	if (s->type == VDI_TYPE_DIFF && vdi_uuid_is_null(h + VDI_OFF_UUID_LINK))
-		return block_error(-EINVAL, "%s: VDI differencing image without a parent UUID", fn);
+		return error_set(-EINVAL, "%s: VDI differencing image without a parent UUID", fn);
 	return 0;
 }
 
@@ -114,12 +114,12 @@ static int vdi_load_bmap(struct block_device *bs, struct vdi_state *s)
 	s->bmap = malloc(n * sizeof(uint32_t));
 	s->owner = malloc(n * sizeof(uint32_t));
 	if (!s->bmap || !s->owner)
-		return block_error(-ENOMEM, "%s: no memory for a block map of %u entries",
-				   bs->filename, s->blocks);
+		return error_set(-ENOMEM, "%s: no memory for a block map of %u entries",
+				 bs->filename, s->blocks);
 	raw = (uint8_t *)s->bmap; /* converted in place: same size */
 	ret = host_file_pread(&bs->file, s->offset_bmap, raw, (size_t)s->blocks * 4);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VDI block map", bs->filename);
+		return error_set(ret, "%s: cannot read the VDI block map", bs->filename);
 	for (uint32_t i = 0; i < s->blocks; i++)
 		s->bmap[i] = get_le32(raw + (size_t)i * 4);
 	for (uint32_t i = 0; i < s->blocks; i++)
@@ -134,18 +134,18 @@ static int vdi_load_bmap(struct block_device *bs, struct vdi_state *s)
 		if (e >= s->blocks) {
 			if (s->tolerant)
 				continue;
-			return block_error(-EINVAL,
-					   "%s: VDI block map entry %u points to data block %u, "
-					   "beyond the image's %u blocks",
-					   bs->filename, i, e, s->blocks);
+			return error_set(-EINVAL,
+					 "%s: VDI block map entry %u points to data block %u, "
+					 "beyond the image's %u blocks",
+					 bs->filename, i, e, s->blocks);
 		}
 		if (s->owner[e] != VDI_BLOCK_FREE) {
 			if (s->tolerant)
 				continue;
-			return block_error(-EINVAL,
-					   "%s: VDI block map entries %u and %u both point to data "
-					   "block %u",
-					   bs->filename, s->owner[e], i, e);
+			return error_set(-EINVAL,
+					 "%s: VDI block map entries %u and %u both point to data "
+					 "block %u",
+					 bs->filename, s->owner[e], i, e);
 		}
 		s->owner[e] = i;
 		s->allocated++;
@@ -181,7 +181,7 @@ static int vdi_open(struct block_device *bs)
 	int ret;
 
 	if (!s)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 
 	/* Writer preference: a discard or resize must not starve behind a stream of guest I/O. */
 	pthread_rwlockattr_init(&attr);
@@ -193,13 +193,13 @@ static int vdi_open(struct block_device *bs)
 
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot get the file size", bs->filename);
+		error_set(ret, "%s: cannot get the file size", bs->filename);
 		goto fail;
 	}
 	s->head_len = fsize < VDI_HEAD_MAX ? (uint32_t)fsize : VDI_HEAD_MAX;
 	ret = host_file_pread(&bs->file, 0, s->head, s->head_len);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read the VDI header", bs->filename);
+		error_set(ret, "%s: cannot read the VDI header", bs->filename);
 		goto fail;
 	}
 	ret = vdi_parse_header(bs, s, fsize);

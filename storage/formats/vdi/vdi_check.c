@@ -47,11 +47,11 @@ int vdi_check(struct block_device *bs, struct block_check_result *res, int fix)
 	int ret = 0;
 
 	if (!seen)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	if (fix && !(bs->flags & BLOCK_OPEN_RDWR)) {
 		free(seen);
-		return block_error(-EROFS, "%s: repairs need the image opened read-write",
-				   bs->filename);
+		return error_set(-EROFS, "%s: repairs need the image opened read-write",
+				 bs->filename);
 	}
 	pthread_rwlock_wrlock(&s->io_lock);
 	pthread_mutex_lock(&s->meta_lock);
@@ -163,7 +163,7 @@ static int vdi_update_header(struct block_device *bs, const uint8_t *new_head)
 	int ret;
 
 	if (!old)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	pthread_mutex_lock(&s->meta_lock);
 	memcpy(old, s->head, s->header_end);
 	memcpy(s->head, new_head, s->header_end);
@@ -183,7 +183,7 @@ int vdi_set_uuid(struct block_device *bs, const uint8_t uuid[16])
 	uint8_t h[VDI_HEAD_MAX];
 
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	memcpy(h, s->head, s->header_end);
 	vdi_uuid_to_disk(h + VDI_OFF_UUID_CREATE, uuid);
 	return vdi_update_header(bs, h);
@@ -198,9 +198,9 @@ int vdi_set_backing(struct block_device *bs, const char *backing, const char *ba
 	char *path;
 
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	if (s->type == VDI_TYPE_FIXED)
-		return block_error(-ENOTSUP, "%s: a fixed VDI cannot have a parent", bs->filename);
+		return error_set(-ENOTSUP, "%s: a fixed VDI cannot have a parent", bs->filename);
 	memcpy(h, s->head, s->header_end);
 	memset(h + VDI_OFF_COMMENT, 0, VDI_COMMENT_SIZE);
 	if (!backing) {
@@ -212,21 +212,21 @@ int vdi_set_backing(struct block_device *bs, const char *backing, const char *ba
 		backing_fmt = "";
 	if (strlen(VDI_BACKING_PREFIX) + strlen(backing_fmt) + 1 + strlen(backing) >=
 	    VDI_COMMENT_SIZE)
-		return block_error(-ENAMETOOLONG, "%s: backing file name too long for a VDI",
-				   bs->filename);
+		return error_set(-ENAMETOOLONG, "%s: backing file name too long for a VDI",
+				 bs->filename);
 	snprintf((char *)h + VDI_OFF_COMMENT, VDI_COMMENT_SIZE, "%s%s:%s", VDI_BACKING_PREFIX,
 		 backing_fmt, backing);
 	put_le32(h + VDI_OFF_TYPE, VDI_TYPE_DIFF);
 	path = vdi_path_beside(bs->filename, backing);
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	if (vdi_parent_read_uuids(path, create, modify) == 0) {
 		memcpy(h + VDI_OFF_UUID_LINK, create, 16);
 		memcpy(h + VDI_OFF_UUID_PARENT_MODIFY, modify, 16);
 	} else if (vdi_uuid_is_null(h + VDI_OFF_UUID_LINK)) {
 		free(path);
-		return block_error(-EINVAL, "%s: cannot read the VDI UUID of the new parent %s",
-				   bs->filename, backing);
+		return error_set(-EINVAL, "%s: cannot read the VDI UUID of the new parent %s",
+				 bs->filename, backing);
 	}
 	free(path);
 	return vdi_update_header(bs, h);

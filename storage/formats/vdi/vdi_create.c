@@ -44,9 +44,9 @@ static int vdi_parse_opts(const char *file, struct block_opts *opts, struct vdi_
 	if (ret < 0)
 		return ret;
 	if (bsz < (1u << 20) || bsz > VDI_BLOCK_SIZE_MAX || (bsz & (bsz - 1)))
-		return block_error(-EINVAL,
-				   "%s: block_size=%llu: must be a power of two from 1M to 256M", file,
-				   (unsigned long long)bsz);
+		return error_set(-EINVAL,
+				 "%s: block_size=%llu: must be a power of two from 1M to 256M",
+				 file, (unsigned long long)bsz);
 	o->block_size = (uint32_t)bsz;
 	if (o->prealloc != BLOCK_PREALLOC_OFF)
 		o->fixed = true;
@@ -63,7 +63,7 @@ static int vdi_parent_info(const char *filename, const struct block_create_args 
 	int ret;
 
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	ret = block_open(path, args->backing_fmt, BLOCK_OPEN_NO_BACKING, &pb);
 	if (ret < 0) {
 		free(path);
@@ -77,20 +77,19 @@ static int vdi_parent_info(const char *filename, const struct block_create_args 
 	} else if (pb->drv->get_uuid && pb->drv->get_uuid(pb, u) == 0) {
 		vdi_uuid_to_disk(link, u);
 	} else {
-		ret =
-		    block_error(-ENOTSUP, "%s: parent %s (%s) carries no UUID for a VDI to link to",
+		ret = error_set(-ENOTSUP, "%s: parent %s (%s) carries no UUID for a VDI to link to",
 				filename, path, pb->drv->name);
 	}
 	block_close(pb);
 	free(path);
 	if (ret == 0 && !*fmt)
-		ret = block_error(-ENOMEM, "%s: out of memory", filename);
+		ret = error_set(-ENOMEM, "%s: out of memory", filename);
 	if (ret < 0) {
 		free(*fmt);
 		*fmt = NULL;
 		if (ret == -EINVAL)
-			return block_error(ret, "%s: cannot read the VDI header of parent %s",
-					   filename, args->backing);
+			return error_set(ret, "%s: cannot read the VDI header of parent %s",
+					 filename, args->backing);
 		return ret;
 	}
 	return 0;
@@ -167,8 +166,8 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 		uint64_t psize = 0;
 
 		if (o.fixed)
-			return block_error(-EINVAL, "%s: a differencing VDI cannot be static",
-					   filename);
+			return error_set(-EINVAL, "%s: a differencing VDI cannot be static",
+					 filename);
 		ret = vdi_parent_info(filename, args, link, pmod, &psize, &fmt);
 		if (ret < 0)
 			return ret;
@@ -177,17 +176,17 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 		if (strlen(VDI_BACKING_PREFIX) + strlen(fmt) + 1 + strlen(args->backing) >=
 		    VDI_COMMENT_SIZE) {
 			free(fmt);
-			return block_error(-ENAMETOOLONG,
-					   "%s: backing file name too long to record in a VDI",
-					   filename);
+			return error_set(-ENAMETOOLONG,
+					 "%s: backing file name too long to record in a VDI",
+					 filename);
 		}
 	}
 	size = (size + VDI_SECTOR - 1) / VDI_SECTOR * VDI_SECTOR;
 	blocks64 = (size + o.block_size - 1) / o.block_size;
 	if (blocks64 > VDI_BLOCKS_MAX) {
 		free(fmt);
-		return block_error(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI", filename,
-				   size);
+		return error_set(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI", filename,
+				 size);
 	}
 	blocks = (uint32_t)blocks64;
 	offset_data = VDI_BMAP_OFFSET + (uint64_t)blocks * 4;
@@ -200,7 +199,7 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 		ret = vdi_uuid_generate(h + VDI_OFF_UUID_MODIFY);
 	if (ret < 0) {
 		free(fmt);
-		return block_error(ret, "%s: cannot generate a UUID", filename);
+		return error_set(ret, "%s: cannot generate a UUID", filename);
 	}
 	if (args->backing) {
 		snprintf((char *)h + VDI_OFF_COMMENT, VDI_COMMENT_SIZE, "%s%s:%s",
@@ -217,7 +216,7 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 			host_file_close(&f);
 	}
 	if (ret < 0)
-		return block_error(ret, "%s: cannot create the image", filename);
+		return error_set(ret, "%s: cannot create the image", filename);
 	ret = host_file_pwrite(&f, 0, h, sizeof(h));
 	if (ret == 0)
 		ret = vdi_create_bmap(&f, blocks, o.fixed);
@@ -228,6 +227,6 @@ int vdi_create(const char *filename, const struct block_create_args *args)
 		ret = host_file_flush(&f);
 	host_file_close(&f);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the new image", filename);
+		return error_set(ret, "%s: cannot write the new image", filename);
 	return 0;
 }

@@ -17,12 +17,12 @@
 static int vdi_check_request(struct block_device *bs, uint64_t offset, uint64_t len, bool write)
 {
 	if (offset > bs->size || len > bs->size - offset)
-		return block_error(-EINVAL,
-				   "%s: request [%" PRIu64 ", +%" PRIu64
-				   ") beyond the disk size %" PRIu64,
-				   bs->filename, offset, len, bs->size);
+		return error_set(-EINVAL,
+				 "%s: request [%" PRIu64 ", +%" PRIu64
+				 ") beyond the disk size %" PRIu64,
+				 bs->filename, offset, len, bs->size);
 	if (write && !(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	return 0;
 }
 
@@ -82,13 +82,13 @@ static int vdi_host_error(struct block_device *bs, int ret, const char *what, ui
 {
 	if (ret >= 0)
 		return ret;
-	return block_error(ret, "%s: %s at %" PRIu64 " failed", bs->filename, what, pos);
+	return error_set(ret, "%s: %s at %" PRIu64 " failed", bs->filename, what, pos);
 }
 
 static int vdi_bad_entry(struct block_device *bs, uint64_t blk, uint32_t e)
 {
-	return block_error(-EIO, "%s: VDI block %" PRIu64 " maps to invalid data block %u",
-			   bs->filename, blk, e);
+	return error_set(-EIO, "%s: VDI block %" PRIu64 " maps to invalid data block %u",
+			 bs->filename, blk, e);
 }
 
 static int vdi_map_run(struct block_device *bs, void *opaque, uint64_t offset, uint64_t len,
@@ -130,7 +130,7 @@ static int vdi_fill(struct block_device *bs, uint64_t blk, uint32_t idx, uint64_
 
 		buf = malloc(chunk);
 		if (!buf)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		while (vpos < vend && ret == 0) {
 			size_t n = vend - vpos < chunk ? (size_t)(vend - vpos) : chunk;
 			struct iovec v = {buf, n};
@@ -144,8 +144,8 @@ static int vdi_fill(struct block_device *bs, uint64_t blk, uint32_t idx, uint64_
 		}
 		free(buf);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot copy parent data into a new block",
-					   bs->filename);
+			return error_set(ret, "%s: cannot copy parent data into a new block",
+					 bs->filename);
 	}
 	/* What remains must read as zeroes; only the part below the old end of file can hold stale
 	 * bytes (the file was just extended over the rest). */
@@ -154,7 +154,7 @@ static int vdi_fill(struct block_device *bs, uint64_t blk, uint32_t idx, uint64_
 
 		ret = host_file_write_zeroes(&bs->file, host, n);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot zero a new block", bs->filename);
+			return error_set(ret, "%s: cannot zero a new block", bs->filename);
 	}
 	return 0;
 }
@@ -185,7 +185,7 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 	}
 	if (s->allocated >= s->blocks) {
 		pthread_mutex_unlock(&s->meta_lock);
-		return block_error(-EIO, "%s: VDI has no free data block index", bs->filename);
+		return error_set(-EIO, "%s: VDI has no free data block index", bs->filename);
 	}
 	idx = s->allocated;
 	base = vdi_data_offset(s, idx) - s->block_extra;
@@ -197,7 +197,7 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 	if (end > s->file_size) {
 		ret = host_file_truncate(&bs->file, end);
 		if (ret < 0)
-			block_error(ret, "%s: cannot extend the image", bs->filename);
+			error_set(ret, "%s: cannot extend the image", bs->filename);
 		else
 			s->file_size = end;
 	}
@@ -219,7 +219,7 @@ static int vdi_alloc_write(struct block_device *bs, uint32_t blk, uint64_t in, u
 		else if (at < old_size)
 			ret = host_file_write_zeroes(&bs->file, at, n);
 		if (ret < 0)
-			block_error(ret, "%s: cannot write a new block", bs->filename);
+			error_set(ret, "%s: cannot write a new block", bs->filename);
 	}
 	if (ret == 0) {
 		/* Publish: the count, then the entry (vdi_commit_entry writes them in order). */
@@ -281,7 +281,7 @@ int vdi_flush(struct block_device *bs)
 	int ret = host_file_flush(&bs->file);
 
 	if (ret < 0)
-		return block_error(ret, "%s: flush failed", bs->filename);
+		return error_set(ret, "%s: flush failed", bs->filename);
 	return 0;
 }
 
@@ -407,7 +407,7 @@ int vdi_block_status(struct block_device *bs, uint64_t offset, uint64_t len, uin
 	if (ret < 0)
 		return ret;
 	if (len == 0)
-		return block_error(-EINVAL, "%s: empty block-status request", bs->filename);
+		return error_set(-EINVAL, "%s: empty block-status request", bs->filename);
 	pthread_rwlock_rdlock(&s->io_lock);
 	blk = offset / s->block_size;
 	e = vdi_entry(s, (uint32_t)blk);

@@ -27,7 +27,7 @@ int vdi_write_header(struct block_device *bs)
 	int ret = host_file_pwrite(&bs->file, 0, s->head, s->header_end);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the VDI header", bs->filename);
+		return error_set(ret, "%s: cannot write the VDI header", bs->filename);
 	return 0;
 }
 
@@ -45,7 +45,7 @@ int vdi_write_bmap(struct block_device *bs, uint32_t first, uint32_t count)
 		ret = host_file_pwrite(&bs->file, s->offset_bmap + (uint64_t)first * 4, buf,
 				       (size_t)n * 4);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot write the VDI block map", bs->filename);
+			return error_set(ret, "%s: cannot write the VDI block map", bs->filename);
 		first += n;
 		count -= n;
 	}
@@ -68,7 +68,7 @@ int vdi_commit_entry(struct block_device *bs, uint32_t blk)
 			put_le32(buf + hl + i * 4, vdi_entry(s, i));
 		ret = host_file_pwrite(&bs->file, VDI_OFF_ALLOCATED, buf, end - VDI_OFF_ALLOCATED);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot write the VDI block map", bs->filename);
+			return error_set(ret, "%s: cannot write the VDI block map", bs->filename);
 		return 0;
 	}
 	ret = vdi_write_header(bs);
@@ -92,7 +92,7 @@ int vdi_refresh_modify_uuid(struct block_device *bs)
 		memcpy(old, s->head + VDI_OFF_UUID_MODIFY, 16);
 		ret = vdi_uuid_generate(s->head + VDI_OFF_UUID_MODIFY);
 		if (ret < 0)
-			block_error(ret, "%s: cannot generate a UUID", bs->filename);
+			error_set(ret, "%s: cannot generate a UUID", bs->filename);
 		else
 			ret = vdi_write_header(bs);
 		if (ret < 0)
@@ -123,7 +123,7 @@ int vdi_copy_data(struct block_device *bs, uint32_t from, uint32_t to)
 	int ret = 0;
 
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	for (uint64_t done = 0; done < total && ret == 0; done += chunk) {
 		ret = host_file_pread(&bs->file, src + done, buf, chunk);
 		if (ret == 0)
@@ -131,8 +131,8 @@ int vdi_copy_data(struct block_device *bs, uint32_t from, uint32_t to)
 	}
 	free(buf);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot move VDI data block %u to %u", bs->filename,
-				   from, to);
+		return error_set(ret, "%s: cannot move VDI data block %u to %u", bs->filename, from,
+				 to);
 	if (dst + total > s->file_size)
 		s->file_size = dst + total;
 	return 0;
@@ -149,7 +149,7 @@ static int vdi_trim_file(struct block_device *bs)
 		return 0;
 	ret = host_file_truncate(&bs->file, end);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot truncate the image", bs->filename);
+		return error_set(ret, "%s: cannot truncate the image", bs->filename);
 	s->file_size = end;
 	return 0;
 }
@@ -184,8 +184,8 @@ int vdi_free_block(struct block_device *bs, uint32_t blk, uint32_t new_entry)
 	int ret;
 
 	if (!VDI_IS_ALLOCATED(idx) || idx >= s->blocks || s->owner[idx] != blk)
-		return block_error(-EIO, "%s: VDI block %u has no valid data block", bs->filename,
-				   blk);
+		return error_set(-EIO, "%s: VDI block %u has no valid data block", bs->filename,
+				 blk);
 	vdi_set_entry(s, blk, new_entry);
 	ret = vdi_write_bmap(bs, blk, 1);
 	if (ret < 0) {
@@ -229,6 +229,6 @@ int vdi_compact(struct block_device *bs)
 		return ret;
 	ret = host_file_flush(&bs->file);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot flush the image", bs->filename);
+		return error_set(ret, "%s: cannot flush the image", bs->filename);
 	return vdi_trim_file(bs);
 }

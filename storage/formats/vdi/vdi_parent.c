@@ -116,14 +116,13 @@ static int vdi_parent_search(struct block_device *bs)
 	free(up);
 	if (bs->backing_name) {
 		bs->backing_fmt = strdup("vdi");
-		return bs->backing_fmt ? 0
-				       : block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return bs->backing_fmt ? 0 : error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	vdi_uuid_format(uuid, link);
-	return block_error(-ENOENT,
-			   "%s: parent of this differencing VDI (UUID %s) not found among the "
-			   "*.vdi files of its directory and the one above",
-			   bs->filename, uuid);
+	return error_set(-ENOENT,
+			 "%s: parent of this differencing VDI (UUID %s) not found among the "
+			 "*.vdi files of its directory and the one above",
+			 bs->filename, uuid);
 }
 
 /* Checks that a VDI parent really is the image this one was made from. */
@@ -136,7 +135,7 @@ static int vdi_parent_verify(struct block_device *bs)
 	int ret;
 
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	/* Not even its header is read unless the image may name it (storage/core/block_path.h). */
 	ret = block_path_check(bs->filename, "backing file", bs->backing_name, path);
 	if (ret < 0) {
@@ -151,10 +150,10 @@ static int vdi_parent_verify(struct block_device *bs)
 	if (memcmp(create, s->head + VDI_OFF_UUID_LINK, 16) != 0) {
 		vdi_uuid_format(want, s->head + VDI_OFF_UUID_LINK);
 		vdi_uuid_format(got, create);
-		ret = block_error(-EINVAL,
-				  "%s: parent %s has UUID %s, but this differencing image links to "
-				  "%s",
-				  bs->filename, path, got, want);
+		ret = error_set(-EINVAL,
+				"%s: parent %s has UUID %s, but this differencing image links to "
+				"%s",
+				bs->filename, path, got, want);
 	}
 	free(path);
 	return ret;
@@ -176,13 +175,13 @@ int vdi_parent_open_name(struct block_device *bs)
 		char *name = strchr(fmt, ':');
 
 		if (!name || !name[1])
-			return block_error(-EINVAL, "%s: malformed parent name in the VDI comment",
-					   bs->filename);
+			return error_set(-EINVAL, "%s: malformed parent name in the VDI comment",
+					 bs->filename);
 		*name++ = '\0';
 		bs->backing_name = strdup(name);
 		bs->backing_fmt = fmt[0] ? strdup(fmt) : NULL;
 		if (!bs->backing_name || (fmt[0] && !bs->backing_fmt))
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	} else if (bs->flags & BLOCK_OPEN_NO_BACKING) {
 		return 0;
 	} else {

@@ -47,8 +47,8 @@ static int vdi_move_data_area(struct block_device *bs, uint32_t new_blocks)
 	int ret;
 
 	if (new_data > UINT32_MAX)
-		return block_error(-EFBIG, "%s: the VDI block map would not fit below 4 GiB",
-				   bs->filename);
+		return error_set(-EFBIG, "%s: the VDI block map would not fit below 4 GiB",
+				 bs->filename);
 	m = (uint32_t)m64;
 	moved = s->allocated < m ? s->allocated : m;
 	/* Old slots [0, moved) go to old slots first_dest + j: new indices allocated-moved+j. */
@@ -60,7 +60,7 @@ static int vdi_move_data_area(struct block_device *bs, uint32_t new_blocks)
 	}
 	ret = host_file_flush(&bs->file);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot flush the image", bs->filename);
+		return error_set(ret, "%s: cannot flush the image", bs->filename);
 
 	for (uint32_t i = 0; i < s->blocks; i++) {
 		uint32_t e = s->bmap[i];
@@ -90,21 +90,21 @@ int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 
 	(void)shrink_allowed;
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	if (new_size % VDI_SECTOR)
-		return block_error(-EINVAL, "%s: VDI size must be a multiple of 512 bytes",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: VDI size must be a multiple of 512 bytes",
+				 bs->filename);
 	if (new_size < bs->size)
-		return block_error(-ENOTSUP, "%s: shrinking a VDI is not supported", bs->filename);
+		return error_set(-ENOTSUP, "%s: shrinking a VDI is not supported", bs->filename);
 	if (nb64 > VDI_BLOCKS_MAX)
-		return block_error(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI",
-				   bs->filename, new_size);
+		return error_set(-EFBIG, "%s: %" PRIu64 " bytes is too large for a VDI",
+				 bs->filename, new_size);
 	new_blocks = nb64 > old_blocks ? (uint32_t)nb64 : old_blocks;
 
 	pthread_rwlock_wrlock(&s->io_lock);
 	pthread_mutex_lock(&s->meta_lock);
 	if (new_blocks > old_blocks && vdi_grow_arrays(s, new_blocks) < 0)
-		ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		ret = error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	if (ret == 0 && s->offset_bmap + (uint64_t)new_blocks * 4 > s->offset_data) {
 		ret = vdi_move_data_area(bs, new_blocks);
 		moved = ret == 0;
@@ -129,7 +129,7 @@ int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 			ret = vdi_prealloc(&bs->file, start > s->file_size ? start : s->file_size,
 					   end, prealloc);
 			if (ret < 0)
-				block_error(ret, "%s: cannot extend the image", bs->filename);
+				error_set(ret, "%s: cannot extend the image", bs->filename);
 			else
 				s->file_size = end;
 		}
@@ -147,7 +147,7 @@ int vdi_truncate(struct block_device *bs, uint64_t new_size, enum block_prealloc
 		if (ret == 0 && s->file_size > end)
 			ret = host_file_truncate(&bs->file, end);
 		if (ret < 0)
-			block_error(ret, "%s: cannot flush or trim the image", bs->filename);
+			error_set(ret, "%s: cannot flush or trim the image", bs->filename);
 		else if (s->file_size > end)
 			s->file_size = end;
 	}

@@ -10,9 +10,9 @@
  * geometry, where the current size is used.
  *
  * Dynamic reads ignore the sector bitmaps, as QEMU does: a new block is written whole (bitmap all
- * ones, zeroes around the data). Differencing images (storage/formats/vhd/vhd_parent.c) honour the bitmaps
- * when reading; a block allocated or first written here is made whole (parent data copied in,
- * bitmap all ones), so writes never have to track sectors. The parent's UUID is not checked.
+ * ones, zeroes around the data). Differencing images (storage/formats/vhd/vhd_parent.c) honour the
+ * bitmaps when reading; a block allocated or first written here is made whole (parent data copied
+ * in, bitmap all ones), so writes never have to track sectors. The parent's UUID is not checked.
  * Rebasing a differencing image: storage/formats/vhd/vhd_rebase.c.
  */
 #include <endian.h>
@@ -44,14 +44,14 @@ static int vhd_read_footer(struct block_device *bs, struct vhd_state *s, uint64_
 	int ret;
 
 	if (fsize < VHD_FOOTER_SIZE)
-		return block_error(-EINVAL, "%s: file too small (%llu bytes) for a VHD footer",
-				   bs->filename, (unsigned long long)fsize);
+		return error_set(-EINVAL, "%s: file too small (%llu bytes) for a VHD footer",
+				 bs->filename, (unsigned long long)fsize);
 	ret = host_file_pread(&bs->file, fsize - VHD_FOOTER_SIZE, s->footer, VHD_FOOTER_SIZE);
 	if (ret == 0)
 		ret = host_file_pread(&bs->file, 0, copy, VHD_FOOTER_SIZE);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VHD footer: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the VHD footer: %s", bs->filename,
+				 strerror(-ret));
 	*trailing_ok = vhd_footer_ok(s->footer);
 	if (*trailing_ok)
 		return 0;
@@ -62,11 +62,11 @@ static int vhd_read_footer(struct block_device *bs, struct vhd_state *s, uint64_
 	}
 	const uint8_t *f = memcmp(s->footer, VHD_COOKIE, 8) == 0 ? s->footer : copy;
 	if (memcmp(f, VHD_COOKIE, 8) != 0)
-		return block_error(-EINVAL, "%s: no VHD footer (cookie 'conectix' not found)",
-				   bs->filename);
-	return block_error(-EINVAL, "%s: VHD footer checksum mismatch (stored %#x, computed %#x)",
-			   bs->filename, get_be32(f + VHD_F_CHECKSUM),
-			   vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
+		return error_set(-EINVAL, "%s: no VHD footer (cookie 'conectix' not found)",
+				 bs->filename);
+	return error_set(-EINVAL, "%s: VHD footer checksum mismatch (stored %#x, computed %#x)",
+			 bs->filename, get_be32(f + VHD_F_CHECKSUM),
+			 vhd_checksum(f, VHD_FOOTER_SIZE, VHD_F_CHECKSUM));
 }
 
 static uint64_t vhd_footer_size(const uint8_t *f)
@@ -99,7 +99,7 @@ static int vhd_check_bat(struct block_device *bs, struct vhd_state *s, uint64_t 
 	int ret = 0;
 
 	if (!starts)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	*end = bat_end > s->header_offset + VHD_DYN_HEADER_SIZE
 		   ? bat_end
 		   : s->header_offset + VHD_DYN_HEADER_SIZE;
@@ -108,21 +108,21 @@ static int vhd_check_bat(struct block_device *bs, struct vhd_state *s, uint64_t 
 			continue;
 		uint64_t off = (uint64_t)s->bat[i] * VHD_SECTOR;
 		if (off + span > fsize) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry %u: block at offset %llu beyond the end "
-					  "of the file (%llu bytes)",
-					  bs->filename, i, (unsigned long long)off,
-					  (unsigned long long)fsize);
+			ret = error_set(-EINVAL,
+					"%s: BAT entry %u: block at offset %llu beyond the end "
+					"of the file (%llu bytes)",
+					bs->filename, i, (unsigned long long)off,
+					(unsigned long long)fsize);
 			goto out;
 		}
 		if (off < VHD_FOOTER_SIZE ||
 		    (off < s->header_offset + VHD_DYN_HEADER_SIZE &&
 		     off + span > s->header_offset) ||
 		    (off < bat_end && off + span > s->bat_offset)) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry %u: block at offset %llu overlaps the "
-					  "VHD metadata",
-					  bs->filename, i, (unsigned long long)off);
+			ret = error_set(-EINVAL,
+					"%s: BAT entry %u: block at offset %llu overlaps the "
+					"VHD metadata",
+					bs->filename, i, (unsigned long long)off);
 			goto out;
 		}
 		starts[n++] = off;
@@ -132,8 +132,7 @@ static int vhd_check_bat(struct block_device *bs, struct vhd_state *s, uint64_t 
 	qsort(starts, n, sizeof(*starts), vhd_cmp64);
 	for (size_t i = 1; i < n; i++) {
 		if (starts[i - 1] + span > starts[i]) {
-			ret =
-			    block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
+			ret = error_set(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
 					bs->filename, (unsigned long long)starts[i - 1],
 					(unsigned long long)starts[i]);
 			goto out;
@@ -152,48 +151,45 @@ static int vhd_open_dynamic(struct block_device *bs, struct vhd_state *s, uint64
 	s->header_offset = get_be64(s->footer + VHD_F_DATA_OFFSET);
 	if (s->header_offset < VHD_FOOTER_SIZE || s->header_offset > fsize ||
 	    fsize - s->header_offset < VHD_DYN_HEADER_SIZE)
-		return block_error(-EINVAL, "%s: dynamic header offset %llu outside the file",
-				   bs->filename, (unsigned long long)s->header_offset);
+		return error_set(-EINVAL, "%s: dynamic header offset %llu outside the file",
+				 bs->filename, (unsigned long long)s->header_offset);
 	ret = host_file_pread(&bs->file, s->header_offset, h, VHD_DYN_HEADER_SIZE);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the dynamic header: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the dynamic header: %s", bs->filename,
+				 strerror(-ret));
 	if (memcmp(h, VHD_DYN_COOKIE, 8) != 0)
-		return block_error(-EINVAL, "%s: no dynamic header (cookie 'cxsparse' not found)",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: no dynamic header (cookie 'cxsparse' not found)",
+				 bs->filename);
 	if (get_be32(h + VHD_D_CHECKSUM) != vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM))
-		return block_error(
-		    -EINVAL, "%s: dynamic header checksum mismatch (stored %#x, computed %#x)",
-		    bs->filename, get_be32(h + VHD_D_CHECKSUM),
-		    vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM));
+		return error_set(-EINVAL,
+				 "%s: dynamic header checksum mismatch (stored %#x, computed %#x)",
+				 bs->filename, get_be32(h + VHD_D_CHECKSUM),
+				 vhd_checksum(h, VHD_DYN_HEADER_SIZE, VHD_D_CHECKSUM));
 	s->bat_offset = get_be64(h + VHD_D_TABLE_OFFSET);
 	s->max_entries = get_be32(h + VHD_D_MAX_ENTRIES);
 	s->block_size = get_be32(h + VHD_D_BLOCK_SIZE);
 	if (s->block_size < VHD_SECTOR || s->block_size > VHD_BLOCK_SIZE_MAX ||
 	    (s->block_size & (s->block_size - 1)))
-		return block_error(-EINVAL, "%s: invalid block size %u", bs->filename,
-				   s->block_size);
+		return error_set(-EINVAL, "%s: invalid block size %u", bs->filename, s->block_size);
 	s->bitmap_size =
 	    (s->block_size / VHD_SECTOR / 8 + VHD_SECTOR - 1) / VHD_SECTOR * VHD_SECTOR;
 	if ((uint64_t)s->max_entries * s->block_size < bs->size)
-		return block_error(
+		return error_set(
 		    -EINVAL, "%s: disk size %llu larger than the BAT covers (%u blocks of %u)",
 		    bs->filename, (unsigned long long)bs->size, s->max_entries, s->block_size);
 	if (s->max_entries > VHD_MAX_ENTRIES)
-		return block_error(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
-				   bs->filename, s->max_entries, VHD_MAX_ENTRIES);
+		return error_set(-EINVAL, "%s: BAT of %u entries is absurd (at most %u)",
+				 bs->filename, s->max_entries, VHD_MAX_ENTRIES);
 	if (s->bat_offset < VHD_FOOTER_SIZE || s->bat_offset > fsize ||
 	    (fsize - s->bat_offset) / 4 < s->max_entries)
-		return block_error(-EINVAL,
-				   "%s: BAT (%u entries at offset %llu) beyond end of file",
-				   bs->filename, s->max_entries, (unsigned long long)s->bat_offset);
+		return error_set(-EINVAL, "%s: BAT (%u entries at offset %llu) beyond end of file",
+				 bs->filename, s->max_entries, (unsigned long long)s->bat_offset);
 	s->bat = malloc((size_t)s->max_entries * 4 + 4);
 	if (!s->bat)
-		return block_error(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
 	ret = host_file_pread(&bs->file, s->bat_offset, s->bat, (size_t)s->max_entries * 4);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the BAT: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
 	for (uint32_t i = 0; i < s->max_entries; i++)
 		s->bat[i] = be32toh(s->bat[i]);
 	uint64_t end = 0;
@@ -237,12 +233,12 @@ static int vhd_open(struct block_device *bs)
 	int ret;
 
 	if (!s)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	pthread_mutex_init(&s->lock, NULL);
 	bs->state = s;
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	ret = vhd_read_footer(bs, s, fsize, &trailing_ok);
@@ -251,16 +247,16 @@ static int vhd_open(struct block_device *bs)
 	s->type = get_be32(s->footer + VHD_F_TYPE);
 	bs->size = vhd_footer_size(s->footer);
 	if (bs->size > VHD_MAX_SECTORS * VHD_SECTOR) {
-		ret = block_error(-EINVAL, "%s: disk size %llu beyond the VHD maximum of 2040 GiB",
-				  bs->filename, (unsigned long long)bs->size);
+		ret = error_set(-EINVAL, "%s: disk size %llu beyond the VHD maximum of 2040 GiB",
+				bs->filename, (unsigned long long)bs->size);
 		goto fail;
 	}
 	switch (s->type) {
 	case VHD_TYPE_FIXED:
 		if (!trailing_ok || bs->size > fsize - VHD_FOOTER_SIZE) {
-			ret = block_error(
-			    -EINVAL, "%s: fixed disk of %llu bytes in a %llu-byte file",
-			    bs->filename, (unsigned long long)bs->size, (unsigned long long)fsize);
+			ret = error_set(-EINVAL, "%s: fixed disk of %llu bytes in a %llu-byte file",
+					bs->filename, (unsigned long long)bs->size,
+					(unsigned long long)fsize);
 			goto fail;
 		}
 		s->footer_pos = fsize - VHD_FOOTER_SIZE;
@@ -274,7 +270,7 @@ static int vhd_open(struct block_device *bs)
 			s->diff = true;
 			s->full = calloc(s->max_entries ? s->max_entries : 1, 1);
 			if (!s->full) {
-				ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
+				ret = error_set(-ENOMEM, "%s: out of memory", bs->filename);
 				goto fail;
 			}
 			ret = vhd_parent_open(bs, hdr, fsize);
@@ -283,7 +279,7 @@ static int vhd_open(struct block_device *bs)
 		}
 		break;
 	default:
-		ret = block_error(-EINVAL, "%s: unknown VHD disk type %u", bs->filename, s->type);
+		ret = error_set(-EINVAL, "%s: unknown VHD disk type %u", bs->filename, s->type);
 		goto fail;
 	}
 	return 0;
@@ -316,9 +312,9 @@ static int vhd_set_uuid(struct block_device *bs, const uint8_t uuid[16])
 	if (ret == 0 && s->type != VHD_TYPE_FIXED)
 		ret = host_file_pwrite(&bs->file, 0, s->footer, VHD_FOOTER_SIZE);
 	pthread_mutex_unlock(&s->lock);
-	return ret < 0 ? block_error(ret, "%s: cannot write the footer: %s", bs->filename,
-				     strerror(-ret))
-		       : 0;
+	return ret < 0
+		   ? error_set(ret, "%s: cannot write the footer: %s", bs->filename, strerror(-ret))
+		   : 0;
 }
 
 static int vhd_info(struct block_device *bs, struct json_object *out)

@@ -62,7 +62,7 @@ static int vhd_write_dynamic(struct host_file *f, const char *filename, uint8_t 
 
 	bat = malloc(bat_bytes);
 	if (!bat)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	memset(bat, 0xff, bat_bytes);
 	ret = host_file_pwrite(f, 0, footer, VHD_FOOTER_SIZE);
 	if (ret == 0)
@@ -93,21 +93,20 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 		return ret;
 	if (block_size < VHD_SECTOR || block_size > VHD_BLOCK_SIZE_MAX ||
 	    (block_size & (block_size - 1)))
-		return block_error(-EINVAL,
-				   "%s: block_size %llu must be a power of two from 512 to 256M",
-				   filename, (unsigned long long)block_size);
+		return error_set(-EINVAL,
+				 "%s: block_size %llu must be a power of two from 512 to 256M",
+				 filename, (unsigned long long)block_size);
 	if (sub && !strcmp(sub, "fixed"))
 		fixed = true;
 	else if (sub && strcmp(sub, "dynamic"))
-		return block_error(-EINVAL, "%s: unknown VHD subformat '%s' (dynamic or fixed)",
-				   filename, sub);
+		return error_set(-EINVAL, "%s: unknown VHD subformat '%s' (dynamic or fixed)",
+				 filename, sub);
 	if (args->backing) {
 		if (fixed)
-			return block_error(-EINVAL, "%s: a fixed VHD cannot have a parent",
-					   filename);
+			return error_set(-EINVAL, "%s: a fixed VHD cannot have a parent", filename);
 		if (args->backing_fmt && strcmp(args->backing_fmt, "vpc"))
-			return block_error(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
-					   filename, args->backing_fmt);
+			return error_set(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
+					 filename, args->backing_fmt);
 		force = true; /* the parent's size, exactly */
 	}
 	uint64_t sectors = args->size / VHD_SECTOR;
@@ -116,14 +115,13 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	if (!force)
 		sectors = vhd_chs_round(sectors);
 	if (sectors > VHD_MAX_SECTORS)
-		return block_error(-EFBIG,
-				   "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
-				   filename, (unsigned long long)args->size);
+		return error_set(-EFBIG, "%s: size %llu bytes exceeds the VHD maximum of 2040 GiB",
+				 filename, (unsigned long long)args->size);
 	uint64_t size = sectors * VHD_SECTOR;
 
 	ret = uuid_random_v4(uuid);
 	if (ret < 0)
-		return block_error(ret, "%s: no random bytes for the UUID", filename);
+		return error_set(ret, "%s: no random bytes for the UUID", filename);
 	vhd_footer_fill(footer,
 			fixed		? VHD_TYPE_FIXED
 			: args->backing ? VHD_TYPE_DIFF
@@ -139,13 +137,14 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	}
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	if (fixed) {
 		ret = host_file_truncate(&f, size);
 		if (ret == 0)
 			ret = host_file_pwrite(&f, size, footer, VHD_FOOTER_SIZE);
 	} else {
-		ret = vhd_write_dynamic(&f, filename, footer, size, (uint32_t)block_size, args->backing);
+		ret = vhd_write_dynamic(&f, filename, footer, size, (uint32_t)block_size,
+					args->backing);
 	}
 	if (ret == 0)
 		ret = host_file_flush(&f);
@@ -153,8 +152,8 @@ int vhd_create(const char *filename, const struct block_create_args *args)
 	if (ret < 0) {
 		unlink(filename);
 		if (ret != -ENOMEM)
-			block_error(ret, "%s: cannot write the VHD metadata: %s", filename,
-				    strerror(-ret));
+			error_set(ret, "%s: cannot write the VHD metadata: %s", filename,
+				  strerror(-ret));
 	}
 	return ret;
 }

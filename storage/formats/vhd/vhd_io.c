@@ -15,8 +15,8 @@
 
 static int vhd_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
-	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
-			   (unsigned long long)off, strerror(-ret));
+	return error_set(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
+			 (unsigned long long)off, strerror(-ret));
 }
 
 static uint32_t vhd_bat_get(struct vhd_state *s, uint64_t idx)
@@ -139,7 +139,7 @@ int vhd_preadv(struct block_device *bs, uint64_t offset, const struct iovec *iov
 	if (s->diff) {
 		r.bitmap = malloc(s->bitmap_size);
 		if (!r.bitmap)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	ret = block_map_preadv(bs, offset, iov, iovcnt, &vhd_read_ops, &r);
 	free(r.bitmap);
@@ -160,15 +160,14 @@ static int vhd_allocate(struct block_device *bs, uint64_t idx, uint64_t in, uint
 	int ret;
 
 	if (pos / VHD_SECTOR + span / VHD_SECTOR >= VHD_BAT_FREE)
-		return block_error(-ENOSPC, "%s: file too large for another VHD block",
-				   bs->filename);
+		return error_set(-ENOSPC, "%s: file too large for another VHD block", bs->filename);
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret < 0)
 		return vhd_io_error(bs, "size query", pos, ret);
 	whole = fsize > pos + VHD_FOOTER_SIZE || s->diff;
 	buf = whole ? calloc(1, span) : malloc(s->bitmap_size + run);
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	memset(buf, 0xff, s->bitmap_size);
 	if (s->diff) {
 		struct iovec v = {buf + s->bitmap_size, s->block_size};
@@ -213,7 +212,7 @@ static int vhd_make_full(struct block_device *bs, uint64_t idx)
 	int ret;
 
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = vhd_block_full(bs, idx, buf, &full);
 	if (ret == 0 && !full) {
 		/* The merged content, as a read sees it, with the bitmap just read. */

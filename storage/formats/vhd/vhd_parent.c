@@ -122,12 +122,12 @@ static int vhd_locator(struct block_device *bs, const uint8_t *loc, uint64_t fsi
 	if (code != VHD_LOC_W2RU && code != VHD_LOC_W2KU && code != VHD_LOC_MACX)
 		return -ENOENT;
 	if (len == 0 || len > VHD_LOC_MAX || off > fsize || len > fsize - off)
-		return block_error(-EINVAL, "%s: parent locator of %u bytes at offset %llu invalid",
-				   bs->filename, len, (unsigned long long)off);
+		return error_set(-EINVAL, "%s: parent locator of %u bytes at offset %llu invalid",
+				 bs->filename, len, (unsigned long long)off);
 	int ret = host_file_pread(&bs->file, off, buf, len);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read a parent locator: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read a parent locator: %s", bs->filename,
+				 strerror(-ret));
 	if (code == VHD_LOC_MACX) {
 		if (len < 8 || memcmp(buf, "file://", 7) || len - 7 >= VHD_NAME_MAX)
 			return -ENOENT;
@@ -158,15 +158,15 @@ int vhd_parent_open(struct block_device *bs, const uint8_t *hdr, uint64_t fsize)
 		if (vhd_utf16_to_utf8(hdr + VHD_D_PARENT_NAME, 256, true, name, VHD_NAME_MAX))
 			ret = 0;
 		else
-			return block_error(-EINVAL, "%s: differencing image names no parent",
-					   bs->filename);
+			return error_set(-EINVAL, "%s: differencing image names no parent",
+					 bs->filename);
 	}
 	if (ret < 0)
 		return ret;
 	bs->backing_name = strdup(name);
 	bs->backing_fmt = strdup("vpc");
 	if (!bs->backing_name || !bs->backing_fmt)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	return 0;
 }
 
@@ -183,7 +183,7 @@ int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uin
 	size_t dirlen = slash && backing[0] != '/' ? (size_t)(slash - filename) + 1 : 0;
 	path = malloc(dirlen + strlen(backing) + 1);
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	memcpy(path, filename, dirlen);
 	strcpy(path + dirlen, backing);
 	ret = block_open(path, "vpc", BLOCK_OPEN_NO_BACKING, &p);
@@ -197,11 +197,11 @@ int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uin
 
 	const char *base = strrchr(backing, '/') ? strrchr(backing, '/') + 1 : backing;
 	if (vhd_utf8_to_utf16(base, true, hdr + VHD_D_PARENT_NAME, 256) < 0)
-		return block_error(-EINVAL, "%s: parent name '%s' too long or not UTF-8", filename,
-				   backing);
+		return error_set(-EINVAL, "%s: parent name '%s' too long or not UTF-8", filename,
+				 backing);
 	char rel[VHD_NAME_MAX];
 	if (strlen(backing) + 3 > sizeof(rel))
-		return block_error(-EINVAL, "%s: parent name too long", filename);
+		return error_set(-EINVAL, "%s: parent name too long", filename);
 	snprintf(rel, sizeof(rel), "%s%s", backing[0] == '/' ? "" : ".\\", backing);
 	for (char *c = rel; *c; c++)
 		if (*c == '/')
@@ -209,8 +209,8 @@ int vhd_parent_fill(const char *filename, uint8_t *hdr, const char *backing, uin
 	memset(loc_data, 0, VHD_SECTOR);
 	int units = vhd_utf8_to_utf16(rel, false, loc_data, VHD_SECTOR / 2);
 	if (units < 0)
-		return block_error(-EINVAL, "%s: parent name '%s' too long for a locator", filename,
-				   backing);
+		return error_set(-EINVAL, "%s: parent name '%s' too long for a locator", filename,
+				 backing);
 	uint8_t *loc = hdr + VHD_D_LOCATORS;
 	put_be32(loc, backing[0] == '/' ? VHD_LOC_W2KU : VHD_LOC_W2RU);
 	put_be32(loc + 4, VHD_SECTOR); /* data space, in bytes as Hyper-V writes it */

@@ -22,35 +22,34 @@ int vhd_set_backing(struct block_device *bs, const char *backing, const char *ba
 	int ret;
 
 	if (!(bs->flags & BLOCK_OPEN_RDWR))
-		return block_error(-EROFS, "%s: image opened read-only", bs->filename);
+		return error_set(-EROFS, "%s: image opened read-only", bs->filename);
 	if (s->type != VHD_TYPE_DIFF)
-		return block_error(
-		    -ENOTSUP,
-		    "%s: only a differencing VHD records a parent (convert the image "
-		    "to give it one)",
-		    bs->filename);
+		return error_set(-ENOTSUP,
+				 "%s: only a differencing VHD records a parent (convert the image "
+				 "to give it one)",
+				 bs->filename);
 	if (!backing)
-		return block_error(-ENOTSUP,
-				   "%s: a differencing VHD cannot drop its parent (convert it "
-				   "instead)",
-				   bs->filename);
+		return error_set(-ENOTSUP,
+				 "%s: a differencing VHD cannot drop its parent (convert it "
+				 "instead)",
+				 bs->filename);
 	if (backing_fmt && strcmp(backing_fmt, "vpc"))
-		return block_error(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
-				   bs->filename, backing_fmt);
+		return error_set(-EINVAL, "%s: the parent of a VHD must be a VHD, not %s",
+				 bs->filename, backing_fmt);
 	name = strdup(backing);
 	fmt = strdup("vpc");
 	if (!name || !fmt) {
 		free(name);
 		free(fmt);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 
 	pthread_mutex_lock(&s->lock);
 	uint64_t loc_off = s->footer_pos;
 	ret = host_file_pread(&bs->file, s->header_offset, hdr, sizeof(hdr));
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read the dynamic header: %s", bs->filename,
-			    strerror(-ret));
+		error_set(ret, "%s: cannot read the dynamic header: %s", bs->filename,
+			  strerror(-ret));
 		goto out;
 	}
 	/* Parent UUID, time stamp, reserved, name and the eight locators: all replaced. */
@@ -73,8 +72,8 @@ int vhd_set_backing(struct block_device *bs, const char *backing, const char *ba
 	if (ret == 0)
 		ret = host_file_flush(&bs->file);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot record the new parent: %s", bs->filename,
-			    strerror(-ret));
+		error_set(ret, "%s: cannot record the new parent: %s", bs->filename,
+			  strerror(-ret));
 		goto out;
 	}
 	free(bs->backing_name);

@@ -41,28 +41,26 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 	int ret = 0;
 
 	if (!starts)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	for (uint64_t b = 0; b < s->payload_blocks; b++) {
 		uint64_t e = s->bat[vhdx_bat_index(s, b)], off = VHDX_BAT_OFFSET(e);
 		unsigned st = VHDX_BAT_STATE(e);
 		if (st <= VHDX_BAT_UNMAPPED)
 			continue;
 		if (st == VHDX_BAT_PARTIALLY_PRESENT) {
-			ret =
-			    block_error(-EINVAL,
+			ret = error_set(-EINVAL,
 					"%s: BAT entry for block %llu is partially present, which "
 					"needs a parent",
 					bs->filename, (unsigned long long)b);
 			goto out;
 		}
 		if (st != VHDX_BAT_FULLY_PRESENT) {
-			ret = block_error(-EINVAL, "%s: BAT entry for block %llu has bad state %u",
-					  bs->filename, (unsigned long long)b, st);
+			ret = error_set(-EINVAL, "%s: BAT entry for block %llu has bad state %u",
+					bs->filename, (unsigned long long)b, st);
 			goto out;
 		}
 		if (off > fsize || fsize - off < s->block_size) {
-			ret =
-			    block_error(-EINVAL,
+			ret = error_set(-EINVAL,
 					"%s: BAT entry for block %llu: offset %llu beyond the end "
 					"of the file (%llu bytes)",
 					bs->filename, (unsigned long long)b,
@@ -73,11 +71,11 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 		    vhdx_span_overlap(off, s->block_size, s->log_offset, s->log_length) ||
 		    vhdx_span_overlap(off, s->block_size, s->bat_offset, s->bat_length) ||
 		    vhdx_span_overlap(off, s->block_size, s->meta_offset, s->meta_length)) {
-			ret = block_error(-EINVAL,
-					  "%s: BAT entry for block %llu: offset %llu overlaps the "
-					  "VHDX metadata",
-					  bs->filename, (unsigned long long)b,
-					  (unsigned long long)off);
+			ret =
+			    error_set(-EINVAL,
+				      "%s: BAT entry for block %llu: offset %llu overlaps the "
+				      "VHDX metadata",
+				      bs->filename, (unsigned long long)b, (unsigned long long)off);
 			goto out;
 		}
 		starts[n++] = off;
@@ -85,8 +83,7 @@ static int vhdx_check_bat(struct block_device *bs, struct vhdx_state *s, uint64_
 	qsort(starts, n, sizeof(*starts), vhdx_cmp64);
 	for (uint64_t i = 1; i < n; i++) {
 		if (starts[i - 1] + s->block_size > starts[i]) {
-			ret =
-			    block_error(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
+			ret = error_set(-EINVAL, "%s: BAT: blocks at offsets %llu and %llu overlap",
 					bs->filename, (unsigned long long)starts[i - 1],
 					(unsigned long long)starts[i]);
 			goto out;
@@ -128,19 +125,19 @@ static int vhdx_open(struct block_device *bs)
 	int ret;
 
 	if (!s)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	pthread_mutex_init(&s->lock, NULL);
 	bs->state = s;
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret == 0)
 		ret = host_file_pread(&bs->file, 0, id, sizeof(id));
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot read: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	if (fsize < VHDX_MIB || memcmp(id, "vhdxfile", 8)) {
-		ret = block_error(-EINVAL, "%s: not a VHDX image (no 'vhdxfile' identifier)",
-				  bs->filename);
+		ret = error_set(-EINVAL, "%s: not a VHDX image (no 'vhdxfile' identifier)",
+				bs->filename);
 		goto fail;
 	}
 	ret = vhdx_headers_read(bs, s, fsize);
@@ -156,12 +153,12 @@ static int vhdx_open(struct block_device *bs)
 		goto fail;
 	s->bat = malloc(s->bat_entries * 8 + 8);
 	if (!s->bat) {
-		ret = block_error(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
+		ret = error_set(-ENOMEM, "%s: out of memory for the BAT", bs->filename);
 		goto fail;
 	}
 	ret = host_file_pread(&bs->file, s->bat_offset, s->bat, s->bat_entries * 8);
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot read the BAT: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	for (uint64_t i = 0; i < s->bat_entries; i++)

@@ -26,10 +26,10 @@ static int vhdx_size_opt(struct block_opts *opts, const char *filename, const ch
 	if (ret < 0)
 		return ret;
 	if (v < min || v > max || (pow2 && (v & (v - 1))) || (!pow2 && v % VHDX_MIB))
-		return block_error(-EINVAL, "%s: %s %llu must be %s from %lluM to %lluM", filename,
-				   key, (unsigned long long)v,
-				   pow2 ? "a power of two" : "a multiple of 1M",
-				   (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
+		return error_set(-EINVAL, "%s: %s %llu must be %s from %lluM to %lluM", filename,
+				 key, (unsigned long long)v,
+				 pow2 ? "a power of two" : "a multiple of 1M",
+				 (unsigned long long)(min >> 20), (unsigned long long)(max >> 20));
 	*out = v;
 	return 0;
 }
@@ -148,15 +148,15 @@ int vhdx_create(const char *filename, const struct block_create_args *args)
 	if (sub && !strcmp(sub, "fixed"))
 		fixed = true;
 	else if (sub && strcmp(sub, "dynamic"))
-		return block_error(-EINVAL, "%s: unknown VHDX subformat '%s' (dynamic or fixed)",
-				   filename, sub);
+		return error_set(-EINVAL, "%s: unknown VHDX subformat '%s' (dynamic or fixed)",
+				 filename, sub);
 	if (args->backing)
-		return block_error(-ENOTSUP, "%s: differencing VHDX images cannot be created",
-				   filename);
+		return error_set(-ENOTSUP, "%s: differencing VHDX images cannot be created",
+				 filename);
 	uint64_t size = (args->size + 511) / 512 * 512;
 	if (size > VHDX_MAX_SIZE)
-		return block_error(-EFBIG, "%s: size %llu bytes exceeds the VHDX maximum of 64 TiB",
-				   filename, (unsigned long long)args->size);
+		return error_set(-EFBIG, "%s: size %llu bytes exceeds the VHDX maximum of 64 TiB",
+				 filename, (unsigned long long)args->size);
 	if (!block)
 		block = vhdx_default_block(size);
 	uint64_t chunk = (1ull << 23) * 512 / block;
@@ -170,7 +170,7 @@ int vhdx_create(const char *filename, const struct block_create_args *args)
 
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	ret = host_file_truncate(&f, data_off + (fixed ? blocks * block : 0));
 	if (ret == 0)
 		ret = vhdx_write_header_section(&f, log_size, meta_off, bat_off, bat_len);
@@ -192,8 +192,8 @@ int vhdx_create(const char *filename, const struct block_create_args *args)
 	host_file_close(&f);
 	if (ret < 0) {
 		unlink(filename);
-		return block_error(ret, "%s: cannot write the VHDX metadata: %s", filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot write the VHDX metadata: %s", filename,
+				 strerror(-ret));
 	}
 	return 0;
 }

@@ -3,8 +3,9 @@
  * BAT entries are read without a lock (aligned 64-bit loads) and set only under s->lock. A block
  * is allocated at the 1 MiB-aligned end of the file (grown sparse, so its unwritten parts read as
  * zeroes, which is what a not-present or zero block reads as), its data written, then its BAT
- * sector goes through the log (storage/formats/vhdx/vhdx_log.c). A crash before the log entry is durable leaks
- * the block; after it, the entry replays. The first write of a session renews the write GUIDs.
+ * sector goes through the log (storage/formats/vhdx/vhdx_log.c). A crash before the log entry is
+ * durable leaks the block; after it, the entry replays. The first write of a session renews the
+ * write GUIDs.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 
 static int vhdx_io_error(struct block_device *bs, const char *what, uint64_t off, int ret)
 {
-	return block_error(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
-			   (unsigned long long)off, strerror(-ret));
+	return error_set(ret, "%s: %s at offset %llu failed: %s", bs->filename, what,
+			 (unsigned long long)off, strerror(-ret));
 }
 
 /* Host offset of virtual byte `offset` (0: not present, reads as zeroes); *run is how far the
@@ -69,8 +70,8 @@ static int vhdx_allocate_write(struct block_device *bs, uint64_t block, uint64_t
 	int ret;
 
 	if (pos > VHDX_BAT_OFFSET(~0ull) - s->block_size)
-		return block_error(-ENOSPC, "%s: file too large for another VHDX block",
-				   bs->filename);
+		return error_set(-ENOSPC, "%s: file too large for another VHDX block",
+				 bs->filename);
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret == 0 && fsize < pos + s->block_size)
 		ret = host_file_truncate(&bs->file, pos + s->block_size);

@@ -40,8 +40,8 @@ static int vhdx_log_read(struct block_device *bs, struct vhdx_state *s, uint64_t
 		uint64_t n = s->log_length - pos < len ? s->log_length - pos : len;
 		int ret = host_file_pread(&bs->file, s->log_offset + pos, buf, n);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read the VHDX log: %s", bs->filename,
-					   strerror(-ret));
+			return error_set(ret, "%s: cannot read the VHDX log: %s", bs->filename,
+					 strerror(-ret));
 		buf += n;
 		pos += n;
 		len -= n;
@@ -110,11 +110,11 @@ static int vhdx_log_entry_load(struct block_device *bs, struct vhdx_state *s, ui
 		return 0;
 	/* A hostile log could make every position claim a huge entry: bound the work. */
 	if (len > *budget)
-		return block_error(-EINVAL, "%s: VHDX log too damaged to replay", bs->filename);
+		return error_set(-EINVAL, "%s: VHDX log too damaged to replay", bs->filename);
 	*budget -= len;
 	uint8_t *e = malloc(len);
 	if (!e)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = vhdx_log_read(bs, s, pos, e, len);
 	if (ret < 0 || !vhdx_log_entry_ok(s, e, len)) {
 		free(e);
@@ -161,8 +161,8 @@ static int vhdx_log_apply(struct block_device *bs, const uint8_t *e)
 		ret = host_file_pwrite(&bs->file, off, sector, sizeof(sector));
 		data += VHDX_LOG_SECTOR;
 	}
-	return ret < 0 ? block_error(ret, "%s: VHDX log replay write failed: %s", bs->filename,
-				     strerror(-ret))
+	return ret < 0 ? error_set(ret, "%s: VHDX log replay write failed: %s", bs->filename,
+				   strerror(-ret))
 		       : 0;
 }
 
@@ -203,7 +203,7 @@ static int vhdx_log_apply_active(struct block_device *bs, struct vhdx_state *s,
 		for (size_t i = 0; i < len; i++) {
 			uint64_t end = get_le64(bufs[chain[i]] + 56);
 			if (end > limit)
-				return block_error(
+				return error_set(
 				    -EINVAL,
 				    "%s: VHDX log entry %llu reaches offset %llu, beyond "
 				    "the %llu bytes this image can occupy; refusing to "
@@ -262,7 +262,7 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 	if (vhdx_guid_is_zero(s->header + VHDX_H_LOG_GUID))
 		goto out; /* the log is empty */
 	if (!ents || !bufs || !chain) {
-		ret = block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		ret = error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		goto out;
 	}
 	for (uint64_t pos = 0; pos < s->log_length; pos += VHDX_LOG_SECTOR) {
@@ -279,10 +279,10 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 	if (n == 0 && !(bs->flags & BLOCK_OPEN_RDWR))
 		goto out; /* nothing to replay: a read-only open leaves the GUID alone */
 	if (!(bs->flags & BLOCK_OPEN_RDWR)) {
-		ret = block_error(-EPERM,
-				  "%s: the VHDX log must be replayed, which needs a read-write "
-				  "open (e.g. 'img check -r all')",
-				  bs->filename);
+		ret = error_set(-EPERM,
+				"%s: the VHDX log must be replayed, which needs a read-write "
+				"open (e.g. 'img check -r all')",
+				bs->filename);
 		goto out;
 	}
 	uint64_t limit = 0;
@@ -296,8 +296,8 @@ int vhdx_log_replay(struct block_device *bs, struct vhdx_state *s, uint64_t fsiz
 		if (ret == 0)
 			ret = host_file_flush(&bs->file);
 		if (ret < 0)
-			ret = block_error(ret, "%s: VHDX log replay failed: %s", bs->filename,
-					  strerror(-ret));
+			ret = error_set(ret, "%s: VHDX log replay failed: %s", bs->filename,
+					strerror(-ret));
 	}
 	if (ret == 0) {
 		memset(s->header + VHDX_H_LOG_GUID, 0, 16);
@@ -317,7 +317,7 @@ int vhdx_session_begin(struct block_device *bs, struct vhdx_state *s)
 	if (vhdx_guid_random(s->header + VHDX_H_FILE_GUID) ||
 	    vhdx_guid_random(s->header + VHDX_H_DATA_GUID) ||
 	    vhdx_guid_random(s->header + VHDX_H_LOG_GUID))
-		return block_error(-EIO, "%s: no random bytes for the VHDX GUIDs", bs->filename);
+		return error_set(-EIO, "%s: no random bytes for the VHDX GUIDs", bs->filename);
 	int ret = vhdx_header_update(bs, s);
 	if (ret == 0)
 		__atomic_store_n(&s->session_open, true, __ATOMIC_RELEASE);
@@ -359,7 +359,7 @@ int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_
 	int ret = host_file_size(&bs->file, &fsize);
 
 	if (ret < 0)
-		return block_error(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
+		return error_set(ret, "%s: cannot get size: %s", bs->filename, strerror(-ret));
 	vhdx_log_entry_build(e, s->header + VHDX_H_LOG_GUID, ++s->log_seq, fsize, file_offset,
 			     data);
 	ret = host_file_pwrite(&bs->file, s->log_offset, e, sizeof(e));
@@ -375,7 +375,7 @@ int vhdx_log_write_sector(struct block_device *bs, struct vhdx_state *s, uint64_
 		memset(e, 0, VHDX_LOG_SECTOR);
 		ret = host_file_pwrite(&bs->file, s->log_offset, e, VHDX_LOG_SECTOR);
 	}
-	return ret < 0 ? block_error(ret, "%s: VHDX metadata write through the log failed: %s",
-				     bs->filename, strerror(-ret))
+	return ret < 0 ? error_set(ret, "%s: VHDX metadata write through the log failed: %s",
+				   bs->filename, strerror(-ret))
 		       : 0;
 }

@@ -94,13 +94,13 @@ int vhdx_headers_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 	if (ret == 0)
 		ret = host_file_pread(&bs->file, VHDX_HEADER2, h[1], VHDX_HEADER_SIZE);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VHDX headers: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the VHDX headers: %s", bs->filename,
+				 strerror(-ret));
 	why[0] = vhdx_header_problem(h[0]);
 	why[1] = vhdx_header_problem(h[1]);
 	if (why[0] && why[1])
-		return block_error(-EINVAL, "%s: no valid VHDX header (header 1: %s; header 2: %s)",
-				   bs->filename, why[0], why[1]);
+		return error_set(-EINVAL, "%s: no valid VHDX header (header 1: %s; header 2: %s)",
+				 bs->filename, why[0], why[1]);
 	int cur = why[0]   ? 1
 		  : why[1] ? 0
 			   : get_le64(h[1] + VHDX_H_SEQ) > get_le64(h[0] + VHDX_H_SEQ);
@@ -111,11 +111,11 @@ int vhdx_headers_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 	if (s->log_offset < VHDX_MIB || s->log_offset % VHDX_MIB || s->log_length % VHDX_MIB ||
 	    s->log_length == 0 || s->log_length > VHDX_LOG_MAX || s->log_offset > fsize ||
 	    fsize - s->log_offset < s->log_length)
-		return block_error(-EINVAL,
-				   "%s: VHDX log (%llu bytes at offset %llu) misplaced or outside "
-				   "the file",
-				   bs->filename, (unsigned long long)s->log_length,
-				   (unsigned long long)s->log_offset);
+		return error_set(-EINVAL,
+				 "%s: VHDX log (%llu bytes at offset %llu) misplaced or outside "
+				 "the file",
+				 bs->filename, (unsigned long long)s->log_length,
+				 (unsigned long long)s->log_offset);
 	return 0;
 }
 
@@ -131,8 +131,8 @@ int vhdx_header_update(struct block_device *bs, struct vhdx_state *s)
 		if (ret == 0)
 			ret = host_file_flush(&bs->file);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot write the VHDX header: %s",
-					   bs->filename, strerror(-ret));
+			return error_set(ret, "%s: cannot write the VHDX header: %s", bs->filename,
+					 strerror(-ret));
 		s->header_slot = slot;
 	}
 	return 0;
@@ -157,23 +157,23 @@ static int vhdx_region_table(struct block_device *bs, struct vhdx_state *s, cons
 		     is_meta = !memcmp(e, vhdx_guid_metadata, 16);
 		if (!is_bat && !is_meta) {
 			if (required)
-				return block_error(-ENOTSUP, "%s: unknown required VHDX region %u",
-						   bs->filename, i);
+				return error_set(-ENOTSUP, "%s: unknown required VHDX region %u",
+						 bs->filename, i);
 			continue;
 		}
 		if ((is_bat && have_bat) || (is_meta && have_meta))
-			return block_error(-EINVAL, "%s: VHDX region table lists the %s twice",
-					   bs->filename, is_bat ? "BAT" : "metadata");
+			return error_set(-EINVAL, "%s: VHDX region table lists the %s twice",
+					 bs->filename, is_bat ? "BAT" : "metadata");
 		if (off < VHDX_MIB || off % VHDX_MIB || len == 0 || len % VHDX_MIB || off > fsize ||
 		    fsize - off < len)
-			return block_error(-EINVAL,
-					   "%s: VHDX %s region (%llu bytes at offset %llu) "
-					   "misplaced or outside the file",
-					   bs->filename, is_bat ? "BAT" : "metadata",
-					   (unsigned long long)len, (unsigned long long)off);
+			return error_set(-EINVAL,
+					 "%s: VHDX %s region (%llu bytes at offset %llu) "
+					 "misplaced or outside the file",
+					 bs->filename, is_bat ? "BAT" : "metadata",
+					 (unsigned long long)len, (unsigned long long)off);
 		if (vhdx_overlap(off, len, s->log_offset, s->log_length))
-			return block_error(-EINVAL, "%s: VHDX %s region overlaps the log",
-					   bs->filename, is_bat ? "BAT" : "metadata");
+			return error_set(-EINVAL, "%s: VHDX %s region overlaps the log",
+					 bs->filename, is_bat ? "BAT" : "metadata");
 		if (is_bat) {
 			s->bat_offset = off;
 			s->bat_length = len;
@@ -185,11 +185,11 @@ static int vhdx_region_table(struct block_device *bs, struct vhdx_state *s, cons
 		}
 	}
 	if (!have_bat || !have_meta)
-		return block_error(-EINVAL, "%s: VHDX region table has no %s region", bs->filename,
-				   have_bat ? "metadata" : "BAT");
+		return error_set(-EINVAL, "%s: VHDX region table has no %s region", bs->filename,
+				 have_bat ? "metadata" : "BAT");
 	if (vhdx_overlap(s->bat_offset, s->bat_length, s->meta_offset, s->meta_length))
-		return block_error(-EINVAL, "%s: VHDX BAT and metadata regions overlap",
-				   bs->filename);
+		return error_set(-EINVAL, "%s: VHDX BAT and metadata regions overlap",
+				 bs->filename);
 	return 0;
 }
 
@@ -201,8 +201,8 @@ int vhdx_regions_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 	for (int i = 0; i < 2; i++) {
 		int ret = host_file_pread(&bs->file, i ? VHDX_REGION2 : VHDX_REGION1, t, sizeof(t));
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read the VHDX region table: %s",
-					   bs->filename, strerror(-ret));
+			return error_set(ret, "%s: cannot read the VHDX region table: %s",
+					 bs->filename, strerror(-ret));
 		if (memcmp(t, "regi", 4))
 			why = "no signature 'regi'";
 		else if (get_le32(t + 4) != vhdx_checksum(t, sizeof(t), 4))
@@ -212,7 +212,7 @@ int vhdx_regions_read(struct block_device *bs, struct vhdx_state *s, uint64_t fs
 		else
 			return vhdx_region_table(bs, s, t, fsize);
 	}
-	return block_error(-EINVAL, "%s: no valid VHDX region table (%s)", bs->filename, why);
+	return error_set(-EINVAL, "%s: no valid VHDX region table (%s)", bs->filename, why);
 }
 
 /* Read the metadata item `guid` of exactly `len` bytes into out; -ENOENT when absent. */
@@ -228,14 +228,14 @@ static int vhdx_meta_item(struct block_device *bs, struct vhdx_state *s, const u
 		uint32_t off = get_le32(e + 16), ilen = get_le32(e + 20);
 		if (ilen < len || off < VHDX_META_TABLE_SIZE || off > s->meta_length ||
 		    s->meta_length - off < ilen)
-			return block_error(-EINVAL,
-					   "%s: VHDX metadata item '%s' (%u bytes at %u) invalid",
-					   bs->filename, name, ilen, off);
+			return error_set(-EINVAL,
+					 "%s: VHDX metadata item '%s' (%u bytes at %u) invalid",
+					 bs->filename, name, ilen, off);
 		if (guid == vhdx_guid_disk_size)
 			s->size_item = s->meta_offset + off;
 		int ret = host_file_pread(&bs->file, s->meta_offset + off, out, len);
-		return ret < 0 ? block_error(ret, "%s: cannot read VHDX metadata: %s", bs->filename,
-					     strerror(-ret))
+		return ret < 0 ? error_set(ret, "%s: cannot read VHDX metadata: %s", bs->filename,
+					   strerror(-ret))
 			       : 0;
 	}
 	return -ENOENT;
@@ -248,10 +248,10 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 
 	ret = host_file_pread(&bs->file, s->meta_offset, t, sizeof(t));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VHDX metadata table: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the VHDX metadata table: %s", bs->filename,
+				 strerror(-ret));
 	if (memcmp(t, "metadata", 8) || get_le16(t + 10) > VHDX_MAX_ENTRIES)
-		return block_error(-EINVAL, "%s: invalid VHDX metadata table", bs->filename);
+		return error_set(-EINVAL, "%s: invalid VHDX metadata table", bs->filename);
 	for (uint16_t i = 0; i < get_le16(t + 10); i++) {
 		const uint8_t *e = t + 32 + 32 * i;
 		bool known =
@@ -260,8 +260,8 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 		    !memcmp(e, vhdx_guid_physical_sector, 16) ||
 		    !memcmp(e, vhdx_guid_parent_locator, 16);
 		if (!known && (get_le32(e + 24) & 4))
-			return block_error(-ENOTSUP, "%s: unknown required VHDX metadata item %u",
-					   bs->filename, i);
+			return error_set(-ENOTSUP, "%s: unknown required VHDX metadata item %u",
+					 bs->filename, i);
 	}
 	struct {
 		const uint8_t *guid;
@@ -279,37 +279,37 @@ int vhdx_metadata_read(struct block_device *bs, struct vhdx_state *s)
 		ret = vhdx_meta_item(bs, s, t, items[i].guid, items[i].name, items[i].out,
 				     items[i].len);
 		if (ret == -ENOENT)
-			return block_error(-EINVAL, "%s: VHDX metadata item '%s' missing",
-					   bs->filename, items[i].name);
+			return error_set(-EINVAL, "%s: VHDX metadata item '%s' missing",
+					 bs->filename, items[i].name);
 		if (ret < 0)
 			return ret;
 	}
 	s->block_size = get_le32(fp);
 	if (get_le32(fp + 4) & 2)
-		return block_error(-ENOTSUP, "%s: differencing VHDX images are not supported",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: differencing VHDX images are not supported",
+				 bs->filename);
 	if (s->block_size < VHDX_BLOCK_MIN || s->block_size > VHDX_BLOCK_MAX ||
 	    (s->block_size & (s->block_size - 1)))
-		return block_error(-EINVAL, "%s: invalid VHDX block size %u", bs->filename,
-				   s->block_size);
+		return error_set(-EINVAL, "%s: invalid VHDX block size %u", bs->filename,
+				 s->block_size);
 	s->logical_sector = get_le32(ls);
 	s->physical_sector = get_le32(ps);
 	if ((s->logical_sector != 512 && s->logical_sector != 4096) ||
 	    (s->physical_sector != 512 && s->physical_sector != 4096))
-		return block_error(-EINVAL, "%s: invalid VHDX sector sizes %u/%u", bs->filename,
-				   s->logical_sector, s->physical_sector);
+		return error_set(-EINVAL, "%s: invalid VHDX sector sizes %u/%u", bs->filename,
+				 s->logical_sector, s->physical_sector);
 	bs->size = get_le64(sz);
 	if (bs->size > VHDX_MAX_SIZE || bs->size % s->logical_sector)
-		return block_error(-EINVAL, "%s: invalid VHDX virtual disk size %llu", bs->filename,
-				   (unsigned long long)bs->size);
+		return error_set(-EINVAL, "%s: invalid VHDX virtual disk size %llu", bs->filename,
+				 (unsigned long long)bs->size);
 	s->chunk_ratio = ((uint64_t)1 << 23) * s->logical_sector / s->block_size;
 	s->payload_blocks = (bs->size + s->block_size - 1) / s->block_size;
 	s->bat_entries =
 	    s->payload_blocks ? s->payload_blocks + (s->payload_blocks - 1) / s->chunk_ratio : 0;
 	if (s->bat_entries > s->bat_length / 8)
-		return block_error(-EINVAL,
-				   "%s: VHDX BAT region (%llu bytes) too small for %llu entries",
-				   bs->filename, (unsigned long long)s->bat_length,
-				   (unsigned long long)s->bat_entries);
+		return error_set(-EINVAL,
+				 "%s: VHDX BAT region (%llu bytes) too small for %llu entries",
+				 bs->filename, (unsigned long long)s->bat_length,
+				 (unsigned long long)s->bat_entries);
 	return 0;
 }

@@ -22,8 +22,8 @@ static int vhdx_bat_clear(struct block_device *bs, struct vhdx_state *s, uint64_
 	     sec += VHDX_LOG_SECTOR) {
 		int ret = host_file_pread(&bs->file, s->bat_offset + sec, sector, sizeof(sector));
 		if (ret < 0)
-			return block_error(ret, "%s: cannot read the BAT: %s", bs->filename,
-					   strerror(-ret));
+			return error_set(ret, "%s: cannot read the BAT: %s", bs->filename,
+					 strerror(-ret));
 		uint64_t a = from > sec ? from - sec : 0;
 		uint64_t b = to - sec < VHDX_LOG_SECTOR ? to - sec : VHDX_LOG_SECTOR;
 		bool dirty = false;
@@ -47,17 +47,17 @@ static int vhdx_grow(struct block_device *bs, struct vhdx_state *s, uint64_t new
 	int ret;
 
 	if (entries > s->bat_length / 8)
-		return block_error(-ENOTSUP,
-				   "%s: the BAT region (%llu bytes) has no room for %llu entries; "
-				   "convert the image instead",
-				   bs->filename, (unsigned long long)s->bat_length,
-				   (unsigned long long)entries);
+		return error_set(-ENOTSUP,
+				 "%s: the BAT region (%llu bytes) has no room for %llu entries; "
+				 "convert the image instead",
+				 bs->filename, (unsigned long long)s->bat_length,
+				 (unsigned long long)entries);
 	if (s->size_item % VHDX_LOG_SECTOR > VHDX_LOG_SECTOR - 8)
-		return block_error(-ENOTSUP, "%s: the disk size item straddles two sectors",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: the disk size item straddles two sectors",
+				 bs->filename);
 	uint64_t *bat = realloc(s->bat, entries * 8 + 8);
 	if (!bat)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	s->bat = bat;
 	if (!s->session_open && (ret = vhdx_session_begin(bs, s)) < 0)
 		return ret;
@@ -67,8 +67,8 @@ static int vhdx_grow(struct block_device *bs, struct vhdx_state *s, uint64_t new
 		ret = host_file_write_zeroes(&bs->file, VHDX_BAT_OFFSET(last) + in,
 					     s->block_size - in);
 		if (ret < 0)
-			return block_error(ret, "%s: cannot clear the last block's tail: %s",
-					   bs->filename, strerror(-ret));
+			return error_set(ret, "%s: cannot clear the last block's tail: %s",
+					 bs->filename, strerror(-ret));
 	}
 	ret = vhdx_bat_clear(bs, s, s->bat_entries * 8, entries * 8);
 	if (ret < 0)
@@ -78,8 +78,8 @@ static int vhdx_grow(struct block_device *bs, struct vhdx_state *s, uint64_t new
 	uint64_t sec = s->size_item / VHDX_LOG_SECTOR * VHDX_LOG_SECTOR;
 	ret = host_file_pread(&bs->file, sec, sector, sizeof(sector));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the VHDX metadata: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the VHDX metadata: %s", bs->filename,
+				 strerror(-ret));
 	put_le64(sector + s->size_item % VHDX_LOG_SECTOR, new_size);
 	ret = vhdx_log_write_sector(bs, s, sec, sector);
 	if (ret < 0)
@@ -97,15 +97,15 @@ int vhdx_truncate(struct block_device *bs, uint64_t new_size, enum block_preallo
 	(void)shrink_allowed;
 
 	if (new_size < bs->size)
-		return block_error(-ENOTSUP, "%s: shrinking a VHDX image is not supported",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: shrinking a VHDX image is not supported",
+				 bs->filename);
 	if (prealloc != BLOCK_PREALLOC_OFF)
-		return block_error(-ENOTSUP, "%s: VHDX images cannot be preallocated on resize",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: VHDX images cannot be preallocated on resize",
+				 bs->filename);
 	if (new_size % s->logical_sector || new_size > VHDX_MAX_SIZE)
-		return block_error(-EINVAL,
-				   "%s: new size %llu is not a multiple of %u bytes up to 64 TiB",
-				   bs->filename, (unsigned long long)new_size, s->logical_sector);
+		return error_set(-EINVAL,
+				 "%s: new size %llu is not a multiple of %u bytes up to 64 TiB",
+				 bs->filename, (unsigned long long)new_size, s->logical_sector);
 	if (new_size == bs->size)
 		return 0;
 	pthread_mutex_lock(&s->lock);

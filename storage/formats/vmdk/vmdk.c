@@ -78,12 +78,12 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 
 	s->ext = calloc(1, sizeof(*s->ext));
 	if (!s->ext)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	e = &s->ext[0];
 	e->f = &bs->file;
 	e->name = strdup(bs->filename);
 	if (!e->name)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	s->n = 1;
 	ret = vmdk_sparse_open(bs, e, hdr, fsize);
 	if (ret < 0)
@@ -94,18 +94,17 @@ static int vmdk_open_monolithic(struct block_device *bs, struct vmdk_state *s, c
 		 dsize = get_le64(hdr + VMDK_H_DESC_SIZE);
 	if (dsize > VMDK_DESC_MAX / VMDK_SECTOR || doff > fsize / VMDK_SECTOR ||
 	    (doff == 0 && dsize) || dsize * VMDK_SECTOR > fsize - doff * VMDK_SECTOR)
-		return block_error(
-		    -EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid", bs->filename,
-		    (unsigned long long)dsize, (unsigned long long)doff);
+		return error_set(-EINVAL, "%s: embedded descriptor (%llu sectors at %llu) invalid",
+				 bs->filename, (unsigned long long)dsize, (unsigned long long)doff);
 	s->desc_offset = doff * VMDK_SECTOR;
 	s->desc_size = dsize * VMDK_SECTOR;
 	s->desc = calloc(1, s->desc_size + 1);
 	if (!s->desc)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = host_file_pread(&bs->file, s->desc_offset, s->desc, s->desc_size);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the descriptor: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the descriptor: %s", bs->filename,
+				 strerror(-ret));
 	return vmdk_desc_parse(bs, s);
 }
 
@@ -117,14 +116,14 @@ static int vmdk_open(struct block_device *bs)
 	int ret;
 
 	if (!s)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	pthread_mutex_init(&s->desc_lock, NULL);
 	bs->state = s;
 	ret = host_file_size(&bs->file, &fsize);
 	if (ret == 0)
 		ret = host_file_pread(&bs->file, 0, hdr, sizeof(hdr));
 	if (ret < 0) {
-		block_error(ret, "%s: cannot read: %s", bs->filename, strerror(-ret));
+		error_set(ret, "%s: cannot read: %s", bs->filename, strerror(-ret));
 		goto fail;
 	}
 	if (fsize >= 4 && get_le32(hdr) == VMDK_MAGIC)
@@ -135,8 +134,8 @@ static int vmdk_open(struct block_device *bs)
 		goto fail;
 	uint64_t total = s->n ? s->ext[s->n - 1].start + s->ext[s->n - 1].sectors : 0;
 	if (total > VMDK_SIZE_MAX / VMDK_SECTOR) {
-		ret = block_error(-EINVAL, "%s: disk of %llu sectors too large", bs->filename,
-				  (unsigned long long)total);
+		ret = error_set(-EINVAL, "%s: disk of %llu sectors too large", bs->filename,
+				(unsigned long long)total);
 		goto fail;
 	}
 	bs->size = total * VMDK_SECTOR;
@@ -172,7 +171,7 @@ static int vmdk_get_uuid(struct block_device *bs, uint8_t uuid[16])
 	if (vmdk_desc_get(s->desc, "ddb.uuid.image", buf, sizeof(buf)) < 0)
 		return -ENOENT;
 	if (vmdk_uuid_parse(buf, uuid) < 0)
-		return block_error(-EINVAL, "%s: bad ddb.uuid.image '%s'", bs->filename, buf);
+		return error_set(-EINVAL, "%s: bad ddb.uuid.image '%s'", bs->filename, buf);
 	return 0;
 }
 
@@ -208,12 +207,11 @@ static int vmdk_set_backing(struct block_device *bs, const char *backing, const 
 		struct block_device *b;
 		char *path = vmdk_path_join(bs->filename, backing);
 		if (!path)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		if (backing_fmt && strcmp(backing_fmt, "vmdk")) {
 			free(path);
-			return block_error(-EINVAL,
-					   "%s: the parent of a VMDK must be a VMDK, not %s",
-					   bs->filename, backing_fmt);
+			return error_set(-EINVAL, "%s: the parent of a VMDK must be a VMDK, not %s",
+					 bs->filename, backing_fmt);
 		}
 		ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
 		free(path);

@@ -49,36 +49,35 @@ static int vmdk_create_opts(const char *file, struct block_opts *o, struct vmdk_
 	c->split = !strcmp(c->sub, "twoGbMaxExtentSparse") || !strcmp(c->sub, "twoGbMaxExtentFlat");
 	c->stream = !strcmp(c->sub, "streamOptimized");
 	if (!c->flat && !c->split && !c->stream && strcmp(c->sub, "monolithicSparse"))
-		return block_error(-EINVAL,
-				   "%s: unknown VMDK subformat '%s' (monolithicSparse, "
-				   "monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat, "
-				   "streamOptimized)",
-				   file, c->sub);
+		return error_set(-EINVAL,
+				 "%s: unknown VMDK subformat '%s' (monolithicSparse, "
+				 "monolithicFlat, twoGbMaxExtentSparse, twoGbMaxExtentFlat, "
+				 "streamOptimized)",
+				 file, c->sub);
 	if (!c->adapter)
 		c->adapter = "ide";
 	if (strcmp(c->adapter, "ide") && strcmp(c->adapter, "lsilogic") &&
 	    strcmp(c->adapter, "buslogic") && strcmp(c->adapter, "legacyESX"))
-		return block_error(-EINVAL,
-				   "%s: unknown adapter_type '%s' (ide, lsilogic, buslogic, "
-				   "legacyESX)",
-				   file, c->adapter);
+		return error_set(-EINVAL,
+				 "%s: unknown adapter_type '%s' (ide, lsilogic, buslogic, "
+				 "legacyESX)",
+				 file, c->adapter);
 	if (compat6 && c->hw)
-		return block_error(-EINVAL, "%s: compat6 and hwversion are mutually exclusive",
-				   file);
+		return error_set(-EINVAL, "%s: compat6 and hwversion are mutually exclusive", file);
 	if (!c->hw)
 		c->hw = compat6 ? "6" : "4";
 	for (const char *p = c->hw; *p; p++)
 		if (*p < '0' || *p > '9' || p - c->hw > 8)
-			return block_error(-EINVAL, "%s: hwversion '%s' is not a number", file,
-					   c->hw);
+			return error_set(-EINVAL, "%s: hwversion '%s' is not a number", file,
+					 c->hw);
 	if (!c->tools)
 		c->tools = "2147483647";
 	for (const char *p = c->tools; *p; p++)
 		if (*p < '0' || *p > '9' || p - c->tools > 10)
-			return block_error(-EINVAL, "%s: toolsversion '%s' is not a number", file,
-					   c->tools);
+			return error_set(-EINVAL, "%s: toolsversion '%s' is not a number", file,
+					 c->tools);
 	if (!c->hw[0] || !c->tools[0])
-		return block_error(-EINVAL, "%s: empty hwversion or toolsversion", file);
+		return error_set(-EINVAL, "%s: empty hwversion or toolsversion", file);
 	return 0;
 }
 
@@ -163,12 +162,11 @@ static int vmdk_parent_cid(const char *filename, const struct block_create_args 
 	int ret;
 
 	if (!path)
-		return block_error(-ENOMEM, "%s: out of memory", filename);
+		return error_set(-ENOMEM, "%s: out of memory", filename);
 	if (a->backing_fmt && strcmp(a->backing_fmt, "vmdk")) {
 		free(path);
-		return block_error(-EINVAL,
-				   "%s: backing file format %s: a VMDK parent must be vmdk",
-				   filename, a->backing_fmt);
+		return error_set(-EINVAL, "%s: backing file format %s: a VMDK parent must be vmdk",
+				 filename, a->backing_fmt);
 	}
 	ret = block_open(path, "vmdk", BLOCK_OPEN_NO_BACKING, &b);
 	free(path);
@@ -243,11 +241,11 @@ static int vmdk_create_extents(const char *filename, const struct vmdk_create_op
 		int ret;
 
 		if (!path)
-			return block_error(-ENOMEM, "%s: out of memory", filename);
+			return error_set(-ENOMEM, "%s: out of memory", filename);
 		ret = host_file_open(&f, path, HOST_FILE_CREATE | HOST_FILE_RDWR);
 		if (ret < 0) {
-			block_error(ret, "%s: cannot create extent %s: %s", filename, path,
-				    strerror(-ret));
+			error_set(ret, "%s: cannot create extent %s: %s", filename, path,
+				  strerror(-ret));
 			free(path);
 			return ret;
 		}
@@ -258,8 +256,8 @@ static int vmdk_create_extents(const char *filename, const struct vmdk_create_op
 			ret = host_file_flush(&f);
 		host_file_close(&f);
 		if (ret < 0) {
-			block_error(ret, "%s: cannot write extent %s: %s", filename, path,
-				    strerror(-ret));
+			error_set(ret, "%s: cannot write extent %s: %s", filename, path,
+				  strerror(-ret));
 			free(path);
 			return ret;
 		}
@@ -281,14 +279,14 @@ int vmdk_create(const char *filename, const struct block_create_args *args)
 		return ret;
 	const char *unused = args->opts ? block_opts_unused(args->opts) : NULL;
 	if (unused) /* refused before any extent file exists */
-		return block_error(-EINVAL, "%s: format vmdk does not support option '%s'",
-				   filename, unused);
+		return error_set(-EINVAL, "%s: format vmdk does not support option '%s'", filename,
+				 unused);
 	if (c.zeroed && c.flat)
-		return block_error(-EINVAL, "%s: zeroed_grain needs a sparse subformat", filename);
+		return error_set(-EINVAL, "%s: zeroed_grain needs a sparse subformat", filename);
 	uint64_t sectors = (args->size + VMDK_SECTOR - 1) / VMDK_SECTOR;
 	if (args->size > VMDK_SIZE_MAX)
-		return block_error(-EFBIG, "%s: size %llu too large (at most 64 TiB)", filename,
-				   (unsigned long long)args->size);
+		return error_set(-EFBIG, "%s: size %llu too large (at most 64 TiB)", filename,
+				 (unsigned long long)args->size);
 	if (c.split)
 		extents = sectors
 			      ? (unsigned)((sectors + VMDK_SPLIT_SECTORS - 1) / VMDK_SPLIT_SECTORS)
@@ -299,14 +297,14 @@ int vmdk_create(const char *filename, const struct block_create_args *args)
 			return ret;
 	}
 	if (vmdk_random_cid(&cid) < 0)
-		return block_error(-EIO, "%s: no random bytes for the CID", filename);
+		return error_set(-EIO, "%s: no random bytes for the CID", filename);
 	char *desc = vmdk_make_desc(filename, args, &c, cid, pcid, sectors, extents);
 	if (!desc)
-		return block_error(-ENOMEM, "%s: descriptor too large", filename);
+		return error_set(-ENOMEM, "%s: descriptor too large", filename);
 	ret = host_file_open(&f, filename, HOST_FILE_CREATE | HOST_FILE_RDWR);
 	if (ret < 0) {
 		free(desc);
-		return block_error(ret, "%s: cannot create: %s", filename, strerror(-ret));
+		return error_set(ret, "%s: cannot create: %s", filename, strerror(-ret));
 	}
 	if (c.flat || c.split) {
 		ret = host_file_pwrite(&f, 0, desc, strlen(desc));
@@ -315,8 +313,8 @@ int vmdk_create(const char *filename, const struct block_create_args *args)
 	} else {
 		ret = vmdk_write_sparse(&f, sectors, desc, &c);
 		if (ret == -ENAMETOOLONG)
-			ret = block_error(-EINVAL, "%s: descriptor does not fit its 10 KiB area",
-					  filename);
+			ret = error_set(-EINVAL, "%s: descriptor does not fit its 10 KiB area",
+					filename);
 	}
 	if (ret == 0)
 		ret = host_file_flush(&f);

@@ -133,7 +133,7 @@ static int vmdk_desc_hex(struct block_device *bs, const char *desc, const char *
 	}
 	unsigned long v = ret < 0 ? 0 : strtoul(buf, &end, 16);
 	if (ret < 0 || !buf[0] || *end || v > 0xffffffffu)
-		return block_error(-EINVAL, "%s: descriptor: bad %s value", bs->filename, key);
+		return error_set(-EINVAL, "%s: descriptor: bad %s value", bs->filename, key);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -145,12 +145,11 @@ int vmdk_desc_parse(struct block_device *bs, struct vmdk_state *s)
 
 	for (const char *p = s->desc; *p; p++)
 		if (*p != '\n' && *p != '\r' && *p != '\t' && (unsigned char)*p < 0x20)
-			return block_error(-EINVAL, "%s: descriptor holds binary data",
-					   bs->filename);
+			return error_set(-EINVAL, "%s: descriptor holds binary data", bs->filename);
 	ret = vmdk_desc_get(s->desc, "version", buf, sizeof(buf));
 	if (ret == 0 && strcmp(buf, "1") && strcmp(buf, "2") && strcmp(buf, "3"))
-		return block_error(-ENOTSUP, "%s: descriptor version %s not supported",
-				   bs->filename, buf);
+		return error_set(-ENOTSUP, "%s: descriptor version %s not supported", bs->filename,
+				 buf);
 	ret = vmdk_desc_hex(bs, s->desc, "CID", &s->cid);
 	if (ret == 0)
 		ret = vmdk_desc_hex(bs, s->desc, "parentCID", &s->parent_cid);
@@ -158,17 +157,17 @@ int vmdk_desc_parse(struct block_device *bs, struct vmdk_state *s)
 		return ret;
 	ret = vmdk_desc_get(s->desc, "createType", s->create_type, sizeof(s->create_type));
 	if (ret < 0 && !s->embedded)
-		return block_error(-EINVAL, "%s: descriptor has no createType", bs->filename);
+		return error_set(-EINVAL, "%s: descriptor has no createType", bs->filename);
 	ret = vmdk_desc_get(s->desc, "parentFileNameHint", buf, sizeof(buf));
 	if (ret == -ENAMETOOLONG)
-		return block_error(-EINVAL, "%s: parentFileNameHint too long", bs->filename);
+		return error_set(-EINVAL, "%s: parentFileNameHint too long", bs->filename);
 	if (ret == 0) {
 		if (!buf[0])
-			return block_error(-EINVAL, "%s: empty parentFileNameHint", bs->filename);
+			return error_set(-EINVAL, "%s: empty parentFileNameHint", bs->filename);
 		bs->backing_name = strdup(buf);
 		bs->backing_fmt = NULL; /* any format: QEMU allows non-VMDK parents too */
 		if (!bs->backing_name)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	return 0;
 }
@@ -182,13 +181,13 @@ int vmdk_desc_write(struct block_device *bs, struct vmdk_state *s, const char *t
 
 	if (s->embedded) {
 		if (len > s->desc_size)
-			return block_error(-ENOSPC,
-					   "%s: descriptor of %zu bytes does not fit its %llu-byte "
-					   "area",
-					   bs->filename, len, (unsigned long long)s->desc_size);
+			return error_set(-ENOSPC,
+					 "%s: descriptor of %zu bytes does not fit its %llu-byte "
+					 "area",
+					 bs->filename, len, (unsigned long long)s->desc_size);
 		char *buf = calloc(1, s->desc_size);
 		if (!buf)
-			return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+			return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 		memcpy(buf, text, len);
 		ret = host_file_pwrite(&bs->file, s->desc_offset, buf, s->desc_size);
 		free(buf);
@@ -198,8 +197,8 @@ int vmdk_desc_write(struct block_device *bs, struct vmdk_state *s, const char *t
 			ret = host_file_truncate(&bs->file, len);
 	}
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write the descriptor: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot write the descriptor: %s", bs->filename,
+				 strerror(-ret));
 	return 0;
 }
 
@@ -218,7 +217,7 @@ int vmdk_desc_update(struct block_device *bs, const char *const *keys, const cha
 		d = nd;
 	}
 	if (!d)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = vmdk_desc_write(bs, s, d);
 	if (ret < 0) {
 		free(d);

@@ -44,27 +44,26 @@ static int vmdk_extent_file(struct block_device *bs, struct vmdk_extent *e, cons
 
 	e->name = vmdk_path_join(bs->filename, name);
 	if (!e->name)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	/* The descriptor is untrusted: beside it, or allowed by the user (block_path.h). */
 	ret = block_path_check(bs->filename, "extent file", name, e->name);
 	if (ret < 0)
 		return ret;
 	/* Opening a FIFO would block forever; a directory or a character device is no disk. */
 	if (stat(e->name, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return block_error(-EINVAL, "%s: extent %s is not a regular file or block device",
-				   bs->filename, e->name);
+		return error_set(-EINVAL, "%s: extent %s is not a regular file or block device",
+				 bs->filename, e->name);
 	ret = host_file_open(&e->own, e->name, vmdk_host_flags(bs, !e->read_only));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot open extent file %s: %s", bs->filename, e->name,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot open extent file %s: %s", bs->filename, e->name,
+				 strerror(-ret));
 	e->f = &e->own;
 	if (fstat(e->own.fd, &st) < 0)
-		return block_error(-errno, "%s: cannot stat %s", bs->filename, e->name);
+		return error_set(-errno, "%s: cannot stat %s", bs->filename, e->name);
 	for (unsigned i = 0; i <= n; i++)
 		if (ids[i].dev == st.st_dev && ids[i].ino == st.st_ino)
-			return block_error(-ELOOP, "%s: extent file %s is %s", bs->filename,
-					   e->name,
-					   i == 0 ? "the descriptor itself" : "listed twice");
+			return error_set(-ELOOP, "%s: extent file %s is %s", bs->filename, e->name,
+					 i == 0 ? "the descriptor itself" : "listed twice");
 	ids[n + 1].dev = st.st_dev;
 	ids[n + 1].ino = st.st_ino;
 	return 0;
@@ -83,15 +82,13 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 	if (strcmp(access, "RW") && strcmp(access, "RDONLY") && strcmp(access, "NOACCESS"))
 		return 0;
 	if (!strcmp(access, "NOACCESS"))
-		return block_error(-ENOTSUP, "%s: NOACCESS extents are not supported",
-				   bs->filename);
+		return error_set(-ENOTSUP, "%s: NOACCESS extents are not supported", bs->filename);
 	if (s->n >= VMDK_EXTENTS_MAX)
-		return block_error(-EINVAL, "%s: more than %u extents", bs->filename,
-				   VMDK_EXTENTS_MAX);
+		return error_set(-EINVAL, "%s: more than %u extents", bs->filename,
+				 VMDK_EXTENTS_MAX);
 	bool zero = !strcmp(type, "ZERO"), flat = !strcmp(type, "FLAT") || !strcmp(type, "VMFS");
 	if (!zero && !flat && strcmp(type, "SPARSE"))
-		return block_error(-ENOTSUP, "%s: extent type %s not supported", bs->filename,
-				   type);
+		return error_set(-ENOTSUP, "%s: extent type %s not supported", bs->filename, type);
 	const char *p = line + pos;
 	while (*p == ' ' || *p == '\t')
 		p++;
@@ -99,8 +96,8 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 	if (*p == '"') {
 		const char *q = strchr(p + 1, '"');
 		if (!q || (size_t)(q - p - 1) >= sizeof(name))
-			return block_error(-EINVAL, "%s: bad extent file name in '%.60s'",
-					   bs->filename, line);
+			return error_set(-EINVAL, "%s: bad extent file name in '%.60s'",
+					 bs->filename, line);
 		memcpy(name, p + 1, (size_t)(q - p - 1));
 		name[q - p - 1] = 0;
 		p = q + 1;
@@ -110,12 +107,12 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 		if (*p && *p != '\r' && *p != '\n') {
 			offset = strtoull(p, &end, 10);
 			if (end == p)
-				return block_error(-EINVAL, "%s: bad extent offset in '%.60s'",
-						   bs->filename, line);
+				return error_set(-EINVAL, "%s: bad extent offset in '%.60s'",
+						 bs->filename, line);
 		}
 	}
 	if ((!zero && !name[0]) || sectors > VMDK_CAPACITY_MAX || offset > VMDK_CAPACITY_MAX)
-		return block_error(-EINVAL, "%s: bad extent line '%.60s'", bs->filename, line);
+		return error_set(-EINVAL, "%s: bad extent line '%.60s'", bs->filename, line);
 	if (sectors == 0)
 		return 1;
 	struct vmdk_extent *e = &s->ext[s->n];
@@ -142,20 +139,20 @@ static int vmdk_extent_line(struct block_device *bs, struct vmdk_state *s, const
 	if (ret == 0)
 		ret = host_file_pread(e->f, 0, hdr, sizeof(hdr));
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read %s: %s", bs->filename, e->name,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read %s: %s", bs->filename, e->name,
+				 strerror(-ret));
 	ret = vmdk_sparse_open(bs, e, hdr, fsize);
 	if (ret < 0) {
 		/* The extent's message, prefixed with the descriptor that named it. */
 		char inner[400];
-		snprintf(inner, sizeof(inner), "%s", block_last_error());
-		return block_error(ret, "%s: extent %s", bs->filename, inner);
+		snprintf(inner, sizeof(inner), "%s", error_msg());
+		return error_set(ret, "%s: extent %s", bs->filename, inner);
 	}
 	if (e->sectors > e->capacity)
-		return block_error(-EINVAL,
-				   "%s: extent %s: %llu sectors listed but its capacity is %llu",
-				   bs->filename, e->name, (unsigned long long)e->sectors,
-				   (unsigned long long)e->capacity);
+		return error_set(-EINVAL,
+				 "%s: extent %s: %llu sectors listed but its capacity is %llu",
+				 bs->filename, e->name, (unsigned long long)e->sectors,
+				 (unsigned long long)e->capacity);
 	return 1;
 }
 
@@ -166,20 +163,20 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 	int ret;
 
 	if (fsize > VMDK_DESC_MAX)
-		return block_error(-EINVAL, "%s: descriptor file of %llu bytes too large",
-				   bs->filename, (unsigned long long)fsize);
+		return error_set(-EINVAL, "%s: descriptor file of %llu bytes too large",
+				 bs->filename, (unsigned long long)fsize);
 	s->desc = calloc(1, fsize + 1);
 	if (!s->desc)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = host_file_pread(&bs->file, 0, s->desc, fsize);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the descriptor: %s", bs->filename,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the descriptor: %s", bs->filename,
+				 strerror(-ret));
 	/* qemu-img pads the descriptor files it converts to with NULs to a whole sector. */
 	for (size_t i = strlen(s->desc); i < fsize; i++)
 		if (s->desc[i])
-			return block_error(-EINVAL, "%s: not a VMDK descriptor (binary data)",
-					   bs->filename);
+			return error_set(-EINVAL, "%s: not a VMDK descriptor (binary data)",
+					 bs->filename);
 	ret = vmdk_desc_parse(bs, s);
 	if (ret < 0)
 		return ret;
@@ -193,11 +190,11 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 	ids = calloc(lines + 1, sizeof(*ids));
 	if (!s->ext || !ids) {
 		free(ids);
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	}
 	if (fstat(bs->file.fd, &st) < 0) {
 		free(ids);
-		return block_error(-errno, "%s: cannot stat", bs->filename);
+		return error_set(-errno, "%s: cannot stat", bs->filename);
 	}
 	ids[0].dev = st.st_dev;
 	ids[0].ino = st.st_ino;
@@ -209,7 +206,7 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 			memcpy(line, p, l);
 			line[l] = 0;
 			if (s->n >= lines)
-				ret = block_error(-EINVAL, "%s: too many extents", bs->filename);
+				ret = error_set(-EINVAL, "%s: too many extents", bs->filename);
 			else
 				ret = vmdk_extent_line(bs, s, line, ids);
 			listed += ret > 0;
@@ -220,6 +217,6 @@ int vmdk_open_text(struct block_device *bs, struct vmdk_state *s, uint64_t fsize
 	if (ret < 0)
 		return ret;
 	if (listed == 0) /* zero-sized extents are listed but not kept: an empty disk */
-		return block_error(-EINVAL, "%s: descriptor lists no extents", bs->filename);
+		return error_set(-EINVAL, "%s: descriptor lists no extents", bs->filename);
 	return 0;
 }

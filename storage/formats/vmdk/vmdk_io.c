@@ -30,8 +30,8 @@ static struct vmdk_extent *vmdk_find(struct vmdk_state *s, uint64_t pos)
 
 static int vmdk_io_error(struct vmdk_extent *e, const char *what, uint64_t off, int ret)
 {
-	return block_error(ret, "%s: %s at offset %llu failed: %s", e->name, what,
-			   (unsigned long long)off, strerror(-ret));
+	return error_set(ret, "%s: %s at offset %llu failed: %s", e->name, what,
+			 (unsigned long long)off, strerror(-ret));
 }
 
 static bool vmdk_gte_is_zero(struct vmdk_extent *e, uint32_t gte)
@@ -42,9 +42,9 @@ static bool vmdk_gte_is_zero(struct vmdk_extent *e, uint32_t gte)
 static int vmdk_gte_check(struct vmdk_extent *e, uint32_t gte)
 {
 	if ((uint64_t)gte * VMDK_SECTOR >= e->file_end)
-		return block_error(-EINVAL,
-				   "%s: grain table entry points at sector %u, beyond end of file",
-				   e->name, gte);
+		return error_set(-EINVAL,
+				 "%s: grain table entry points at sector %u, beyond end of file",
+				 e->name, gte);
 	return 0;
 }
 
@@ -184,7 +184,7 @@ static int vmdk_grain_alloc(struct block_device *bs, struct vmdk_chunk *c, uint6
 	int ret;
 
 	if (!grain)
-		return block_error(-ENOMEM, "%s: out of memory", e->name);
+		return error_set(-ENOMEM, "%s: out of memory", e->name);
 	ret = vmdk_grain_base(bs, c, pos, gte, grain);
 	if (ret < 0)
 		goto out;
@@ -202,8 +202,8 @@ static int vmdk_grain_alloc(struct block_device *bs, struct vmdk_chunk *c, uint6
 			goto out;
 	} else {
 		if (e->file_end / VMDK_SECTOR + e->grain >= UINT32_MAX) {
-			ret = block_error(-EFBIG, "%s: extent file too large for another grain",
-					  e->name);
+			ret = error_set(-EFBIG, "%s: extent file too large for another grain",
+					e->name);
 			goto out;
 		}
 		ret = host_file_pwrite(e->f, e->file_end, grain, gbytes);
@@ -236,7 +236,7 @@ static int vmdk_write_whole_compressed(struct block_device *bs, struct vmdk_chun
 	int ret;
 
 	if (!grain)
-		return block_error(-ENOMEM, "%s: out of memory", e->name);
+		return error_set(-ENOMEM, "%s: out of memory", e->name);
 	iov_to_buf(part, n, 0, grain, gbytes);
 	ret = vmdk_grain_deflate(e, c->epos / VMDK_SECTOR, grain, &z, &zlen);
 	if (ret == 0) {
@@ -263,10 +263,10 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 	int ret;
 
 	if (e->footer)
-		return block_error(-ENOTSUP,
-				   "%s: stream-optimized extent with its directory in a footer is "
-				   "read-only",
-				   e->name);
+		return error_set(-ENOTSUP,
+				 "%s: stream-optimized extent with its directory in a footer is "
+				 "read-only",
+				 e->name);
 	if (e->compressed && c->in == 0 && c->run == (uint64_t)e->grain * VMDK_SECTOR)
 		return vmdk_write_whole_compressed(bs, c, part, n);
 	pthread_mutex_lock(&e->lock);
@@ -282,8 +282,8 @@ static int vmdk_write_sparse(struct block_device *bs, struct vmdk_chunk *c, uint
 	 * overlap the next grain allocated there. */
 	if (ret == 0 &&
 	    (uint64_t)gte * VMDK_SECTOR + (uint64_t)e->grain * VMDK_SECTOR > e->file_end)
-		ret = block_error(-EINVAL, "%s: grain at sector %u runs past the end of the file",
-				  e->name, gte);
+		ret = error_set(-EINVAL, "%s: grain at sector %u runs past the end of the file",
+				e->name, gte);
 	pthread_mutex_unlock(&e->lock);
 	if (ret < 0)
 		return ret;
@@ -302,10 +302,10 @@ static int vmdk_map_write(struct block_device *bs, void *opaque, uint64_t offset
 	(void)opaque;
 	vmdk_chunk(bs->state, offset, len, &c);
 	if (c.e->read_only || c.e->type == VMDK_EXT_ZERO || c.e->footer)
-		return block_error(c.e->footer ? -ENOTSUP : -EROFS,
-				   "%s: extent at sector %llu is not writable%s", bs->filename,
-				   (unsigned long long)c.e->start,
-				   c.e->footer ? " (stream-optimized, directory in a footer)" : "");
+		return error_set(c.e->footer ? -ENOTSUP : -EROFS,
+				 "%s: extent at sector %llu is not writable%s", bs->filename,
+				 (unsigned long long)c.e->start,
+				 c.e->footer ? " (stream-optimized, directory in a footer)" : "");
 	/* The new CID goes out before the first byte of the disk changes. */
 	ret = vmdk_cid_refresh(bs);
 	if (ret < 0)
@@ -412,7 +412,7 @@ int vmdk_flush(struct block_device *bs)
 	for (unsigned i = 0; i < s->n && ret == 0; i++)
 		if (s->ext[i].f != &bs->file && !s->ext[i].read_only)
 			ret = host_file_flush(s->ext[i].f);
-	return ret < 0 ? block_error(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
+	return ret < 0 ? error_set(ret, "%s: flush failed: %s", bs->filename, strerror(-ret)) : 0;
 }
 
 /* Zeroes: whole grains of an extent with the zeroed-grain flag become GT entries of 1 (no data
@@ -428,7 +428,7 @@ int vmdk_write_zeroes(struct block_device *bs, uint64_t offset, uint64_t len, in
 
 	(void)flags;
 	if (!zero)
-		return block_error(-ENOMEM, "%s: out of memory", bs->filename);
+		return error_set(-ENOMEM, "%s: out of memory", bs->filename);
 	ret = vmdk_cid_refresh(bs);
 	while (done < len && ret == 0) {
 		struct vmdk_chunk c;

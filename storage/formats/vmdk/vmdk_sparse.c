@@ -23,16 +23,15 @@ static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_
 	(void)bs;
 	if (off_sectors == 0 || off_sectors > fsize / VMDK_SECTOR ||
 	    fsize - off_sectors * VMDK_SECTOR < bytes)
-		return block_error(-EINVAL, "%s: %s at sector %llu beyond end of file", e->name,
-				   what, (unsigned long long)off_sectors);
+		return error_set(-EINVAL, "%s: %s at sector %llu beyond end of file", e->name, what,
+				 (unsigned long long)off_sectors);
 	d = malloc(bytes ? bytes : 4);
 	if (!d)
-		return block_error(-ENOMEM, "%s: out of memory for the %s", e->name, what);
+		return error_set(-ENOMEM, "%s: out of memory for the %s", e->name, what);
 	ret = host_file_pread(e->f, off_sectors * VMDK_SECTOR, d, bytes);
 	if (ret < 0) {
 		free(d);
-		return block_error(ret, "%s: cannot read the %s: %s", e->name, what,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read the %s: %s", e->name, what, strerror(-ret));
 	}
 	for (uint32_t i = 0; i < e->gd_entries; i++) {
 		d[i] = get_le32((uint8_t *)&d[i]);
@@ -40,11 +39,10 @@ static int vmdk_load_dir(struct block_device *bs, struct vmdk_extent *e, uint64_
 			     fsize - (uint64_t)d[i] * VMDK_SECTOR < (uint64_t)e->gtes * 4)) {
 			uint32_t bad = d[i];
 			free(d);
-			return block_error(
-			    -EINVAL,
-			    "%s: %s entry %u: grain table at sector %u beyond end of "
-			    "file",
-			    e->name, what, i, bad);
+			return error_set(-EINVAL,
+					 "%s: %s entry %u: grain table at sector %u beyond end of "
+					 "file",
+					 e->name, what, i, bad);
 		}
 	}
 	*out = d;
@@ -60,19 +58,19 @@ static int vmdk_read_footer(struct block_device *bs, struct vmdk_extent *e, uint
 
 	(void)bs;
 	if (fsize < 3 * VMDK_SECTOR)
-		return block_error(-EINVAL, "%s: stream-optimized extent too short for its footer",
-				   e->name);
+		return error_set(-EINVAL, "%s: stream-optimized extent too short for its footer",
+				 e->name);
 	uint64_t at = (fsize / VMDK_SECTOR - 3) * VMDK_SECTOR;
 	ret = host_file_pread(e->f, at, m, sizeof(m));
 	if (ret == 0)
 		ret = host_file_pread(e->f, at + VMDK_SECTOR, hdr, VMDK_SECTOR);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read the footer: %s", e->name, strerror(-ret));
+		return error_set(ret, "%s: cannot read the footer: %s", e->name, strerror(-ret));
 	if (get_le32(m + 8) != 0 || get_le32(m + 12) != 3 || get_le32(hdr) != VMDK_MAGIC)
-		return block_error(-EINVAL, "%s: stream-optimized extent without a valid footer",
-				   e->name);
+		return error_set(-EINVAL, "%s: stream-optimized extent without a valid footer",
+				 e->name);
 	if (get_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END)
-		return block_error(-EINVAL, "%s: footer has no grain directory offset", e->name);
+		return error_set(-EINVAL, "%s: footer has no grain directory offset", e->name);
 	return 0;
 }
 
@@ -84,16 +82,16 @@ int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8
 
 	memcpy(hdr, head, sizeof(hdr));
 	if (get_le32(hdr) != VMDK_MAGIC)
-		return block_error(-EINVAL, "%s: not a hosted sparse extent (no KDMV magic)",
-				   e->name);
+		return error_set(-EINVAL, "%s: not a hosted sparse extent (no KDMV magic)",
+				 e->name);
 	e->type = VMDK_EXT_SPARSE;
 	pthread_mutex_init(&e->lock, NULL);
 	for (int i = 0; i < VMDK_GT_CACHE; i++)
 		e->gt[i].index = UINT32_MAX;
 	e->version = get_le32(hdr + VMDK_H_VERSION);
 	if (e->version < 1 || e->version > 3)
-		return block_error(-ENOTSUP, "%s: sparse extent version %u not supported", e->name,
-				   e->version);
+		return error_set(-ENOTSUP, "%s: sparse extent version %u not supported", e->name,
+				 e->version);
 	if (get_le64(hdr + VMDK_H_GD_OFFSET) == VMDK_GD_AT_END) {
 		ret = vmdk_read_footer(bs, e, fsize, hdr);
 		if (ret < 0)
@@ -110,25 +108,25 @@ int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8
 	e->markers = e->flags & VMDK_FLAG_MARKERS;
 	e->zero_grain = e->flags & VMDK_FLAG_ZERO_GRAIN;
 	if (grain == 0 || grain > VMDK_GRAIN_MAX || (grain & (grain - 1)))
-		return block_error(-EINVAL,
-				   "%s: grain size of %llu sectors invalid (a power of two up to "
-				   "%u)",
-				   e->name, (unsigned long long)grain, VMDK_GRAIN_MAX);
+		return error_set(-EINVAL,
+				 "%s: grain size of %llu sectors invalid (a power of two up to "
+				 "%u)",
+				 e->name, (unsigned long long)grain, VMDK_GRAIN_MAX);
 	e->grain = (uint32_t)grain;
 	if (e->gtes == 0 || e->gtes > VMDK_GTES_MAX)
-		return block_error(-EINVAL, "%s: %u entries per grain table invalid (1 to %u)",
-				   e->name, e->gtes, VMDK_GTES_MAX);
+		return error_set(-EINVAL, "%s: %u entries per grain table invalid (1 to %u)",
+				 e->name, e->gtes, VMDK_GTES_MAX);
 	if (e->capacity > VMDK_CAPACITY_MAX)
-		return block_error(-EINVAL, "%s: capacity of %llu sectors too large", e->name,
-				   (unsigned long long)e->capacity);
+		return error_set(-EINVAL, "%s: capacity of %llu sectors too large", e->name,
+				 (unsigned long long)e->capacity);
 	if (e->compressed && get_le32(hdr + VMDK_H_COMPRESS_ALGO) % 65536 != 1)
-		return block_error(-ENOTSUP, "%s: compression algorithm %u not supported", e->name,
-				   get_le32(hdr + VMDK_H_COMPRESS_ALGO) & 0xffff);
+		return error_set(-ENOTSUP, "%s: compression algorithm %u not supported", e->name,
+				 get_le32(hdr + VMDK_H_COMPRESS_ALGO) & 0xffff);
 	uint64_t per_gt = (uint64_t)e->grain * e->gtes;
 	uint64_t entries = (e->capacity + per_gt - 1) / per_gt;
 	if (entries > VMDK_GD_MAX)
-		return block_error(-EINVAL, "%s: grain directory of %llu entries too large",
-				   e->name, (unsigned long long)entries);
+		return error_set(-EINVAL, "%s: grain directory of %llu entries too large", e->name,
+				 (unsigned long long)entries);
 	e->gd_entries = (uint32_t)entries;
 	ret = vmdk_load_dir(bs, e, e->gd_offset, fsize, "grain directory", &e->gd);
 	if (ret < 0)
@@ -140,16 +138,16 @@ int vmdk_sparse_open(struct block_device *bs, struct vmdk_extent *e, const uint8
 			return ret;
 		for (uint32_t i = 0; i < e->gd_entries; i++)
 			if (!e->gd[i] != !e->rgd[i])
-				return block_error(-EINVAL,
-						   "%s: grain directory entry %u and its redundant "
-						   "copy disagree",
-						   e->name, i);
+				return error_set(-EINVAL,
+						 "%s: grain directory entry %u and its redundant "
+						 "copy disagree",
+						 e->name, i);
 	}
 	e->file_end = (fsize + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR;
 	if (e->compressed) {
 		e->zgrain = malloc((size_t)e->grain * VMDK_SECTOR);
 		if (!e->zgrain)
-			return block_error(-ENOMEM, "%s: out of memory", e->name);
+			return error_set(-ENOMEM, "%s: out of memory", e->name);
 	}
 	return 0;
 }
@@ -188,13 +186,13 @@ static int vmdk_gt_load(struct block_device *bs, struct vmdk_extent *e, uint32_t
 	if (!victim->e) {
 		victim->e = malloc(bytes);
 		if (!victim->e)
-			return block_error(-ENOMEM, "%s: out of memory", e->name);
+			return error_set(-ENOMEM, "%s: out of memory", e->name);
 	}
 	victim->index = UINT32_MAX;
 	ret = host_file_pread(e->f, (uint64_t)e->gd[gdi] * VMDK_SECTOR, victim->e, bytes);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot read grain table %u: %s", e->name, gdi,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot read grain table %u: %s", e->name, gdi,
+				 strerror(-ret));
 	for (uint32_t i = 0; i < e->gtes; i++)
 		victim->e[i] = get_le32((uint8_t *)&victim->e[i]);
 	victim->index = gdi;
@@ -211,8 +209,8 @@ int vmdk_gte_get(struct block_device *bs, struct vmdk_extent *e, uint64_t sector
 	int ret;
 
 	if (gi / e->gtes >= e->gd_entries)
-		return block_error(-EIO, "%s: sector %llu beyond the grain directory", e->name,
-				   (unsigned long long)sector);
+		return error_set(-EIO, "%s: sector %llu beyond the grain directory", e->name,
+				 (unsigned long long)sector);
 	if (!e->gd[gdi]) {
 		*gte = 0;
 		return 0;
@@ -268,8 +266,8 @@ static int vmdk_gt_create(struct block_device *bs, struct vmdk_extent *e, uint32
 		ret = host_file_pwrite(e->f, e->gd_offset * VMDK_SECTOR + (uint64_t)gdi * 4, le, 4);
 	}
 	if (ret < 0)
-		return block_error(ret, "%s: cannot allocate grain table %u: %s", e->name, gdi,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot allocate grain table %u: %s", e->name, gdi,
+				 strerror(-ret));
 	e->gd[gdi] = gt;
 	if (e->rgd)
 		e->rgd[gdi] = rgt;
@@ -295,8 +293,8 @@ int vmdk_gte_set(struct block_device *bs, struct vmdk_extent *e, uint64_t sector
 	if (ret == 0)
 		ret = host_file_pwrite(e->f, (uint64_t)e->gd[gdi] * VMDK_SECTOR + ti * 4ull, le, 4);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot update grain table %u: %s", e->name, gdi,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot update grain table %u: %s", e->name, gdi,
+				 strerror(-ret));
 	for (int i = 0; i < VMDK_GT_CACHE; i++)
 		if (e->gt[i].index == gdi)
 			e->gt[i].e[ti] = gte;
@@ -316,28 +314,28 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	if (e->zgrain_off == gte)
 		return 0;
 	if (off >= e->file_end)
-		return block_error(-EINVAL, "%s: compressed grain at sector %u beyond end of file",
-				   e->name, gte);
+		return error_set(-EINVAL, "%s: compressed grain at sector %u beyond end of file",
+				 e->name, gte);
 	if (max > e->file_end - off)
 		max = (size_t)(e->file_end - off);
 	buf = malloc(max);
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", e->name);
+		return error_set(-ENOMEM, "%s: out of memory", e->name);
 	ret = host_file_pread(e->f, off, buf, max);
 	if (ret < 0) {
 		free(buf);
-		return block_error(ret, "%s: cannot read compressed grain at sector %u: %s",
-				   e->name, gte, strerror(-ret));
+		return error_set(ret, "%s: cannot read compressed grain at sector %u: %s", e->name,
+				 gte, strerror(-ret));
 	}
 	size_t clen = max - hdr;
 	if (e->markers) {
 		uint32_t size = max >= 12 ? get_le32(buf + 8) : 0;
 		if (size == 0 || size > max - hdr) {
 			free(buf);
-			return block_error(-EINVAL,
-					   "%s: compressed grain at sector %u: bad size %u in its "
-					   "marker",
-					   e->name, gte, size);
+			return error_set(-EINVAL,
+					 "%s: compressed grain at sector %u: bad size %u in its "
+					 "marker",
+					 e->name, gte, size);
 		}
 		clen = size;
 	}
@@ -346,9 +344,9 @@ int vmdk_grain_read_compressed(struct block_device *bs, struct vmdk_extent *e, u
 	int z = uncompress(e->zgrain, &out, buf + hdr, clen);
 	free(buf);
 	if (z != Z_OK)
-		return block_error(
-		    -EINVAL, "%s: compressed grain at sector %u does not inflate (%s)", e->name,
-		    gte, z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
+		return error_set(-EINVAL, "%s: compressed grain at sector %u does not inflate (%s)",
+				 e->name, gte,
+				 z == Z_BUF_ERROR ? "larger than a grain" : "bad data");
 	memset(e->zgrain + out, 0, gbytes - out);
 	e->zgrain_off = gte;
 	return 0;
@@ -363,10 +361,10 @@ int vmdk_grain_deflate(struct vmdk_extent *e, uint64_t lba, const uint8_t *grain
 	uint8_t *buf = calloc(1, (hdr + clen + VMDK_SECTOR - 1) / VMDK_SECTOR * VMDK_SECTOR);
 
 	if (!buf)
-		return block_error(-ENOMEM, "%s: out of memory", e->name);
+		return error_set(-ENOMEM, "%s: out of memory", e->name);
 	if (compress2(buf + hdr, &clen, grain, gbytes, Z_DEFAULT_COMPRESSION) != Z_OK) {
 		free(buf);
-		return block_error(-EIO, "%s: deflate failed", e->name);
+		return error_set(-EIO, "%s: deflate failed", e->name);
 	}
 	if (e->markers) {
 		put_le64(buf, lba);
@@ -383,11 +381,11 @@ int vmdk_grain_append(struct vmdk_extent *e, const uint8_t *buf, size_t total, u
 	int ret;
 
 	if (e->file_end / VMDK_SECTOR >= UINT32_MAX - total / VMDK_SECTOR)
-		return block_error(-EFBIG, "%s: extent file too large for another grain", e->name);
+		return error_set(-EFBIG, "%s: extent file too large for another grain", e->name);
 	ret = host_file_pwrite(e->f, e->file_end, buf, total);
 	if (ret < 0)
-		return block_error(ret, "%s: cannot write a compressed grain: %s", e->name,
-				   strerror(-ret));
+		return error_set(ret, "%s: cannot write a compressed grain: %s", e->name,
+				 strerror(-ret));
 	*sector = e->file_end / VMDK_SECTOR;
 	e->file_end += total;
 	return 0;
