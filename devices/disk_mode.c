@@ -11,6 +11,7 @@
 #include "storage/core/block_path.h"
 #include "storage/core/disk_lock.h"
 #include "devices/disk_mode.h"
+#include "lib/log.h"
 
 static const char *const mode_names[] = {"normal",    "immutable",   "writethrough",
 					 "shareable", "multiattach", "readonly"};
@@ -113,11 +114,11 @@ static void disk_mode_check_probe(const char *path, const char *recorded)
 {
 	const struct block_driver *drv = NULL;
 	if (block_probe(path, &drv) == 0 && strcmp(drv->name, recorded))
-		fprintf(stderr,
-			"minivmm: WARNING: %s: opened as %s, the format recorded at its first "
-			"attach, although it now probes as %s (its guest wrote that header; give "
-			"format= to choose)\n",
-			path, recorded, drv->name);
+		log_error(
+		    NULL,
+		    "WARNING: %s: opened as %s, the format recorded at its first attach, although "
+		    "it now probes as %s (its guest wrote that header; give format= to choose)",
+		    path, recorded, drv->name);
 }
 
 /* Open path as the user gave it: with format, else with the format this VM recorded at the
@@ -147,11 +148,11 @@ static int disk_mode_open_file(const struct disk_mode_env *env, const char *path
 	if (ret < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	if ((*out)->probe_guard)
-		fprintf(stderr,
-			"minivmm: WARNING: %s: format probed as raw; writes to its first %zu bytes "
-			"that would make it look like another format are refused; give format=raw "
-			"to avoid probing\n",
-			path, block_probe_window());
+		log_error(NULL,
+			  "WARNING: %s: format probed as raw; writes to its first %zu bytes that "
+			  "would make it look like another format are refused; give format=raw to "
+			  "avoid probing",
+			  path, block_probe_window());
 	return 0;
 }
 

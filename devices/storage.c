@@ -17,6 +17,7 @@
 #include "storage/core/block_aio.h"
 #include "storage/core/disk_lock.h"
 #include "devices/machine_config.h"
+#include "lib/log.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -111,10 +112,10 @@ static void disk_ready(void *opaque, uint32_t events)
 static void disk_stopped(void *opaque)
 {
 	struct disk_watch *w = opaque;
-	fprintf(stderr,
-		"minivmm: %s: a write failed (no space, or an I/O error): pausing the VM "
-		"(werror=stop); free space, then `minivmm control NAME resume` retries it\n",
-		w->d->path ? w->d->path : "disk");
+	log_error(NULL,
+		  "%s: a write failed (no space, or an I/O error): pausing the VM (werror=stop); "
+		  "free space, then `minivmm control NAME resume` retries it",
+		  w->d->path ? w->d->path : "disk");
 	if (w->s->env.io_error_pause)
 		w->s->env.io_error_pause(w->s->env.pause_opaque);
 }

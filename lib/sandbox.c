@@ -2,6 +2,7 @@
  * BPF once at preparation, loaded with the raw seccomp() call (no allocation then), and a SIGSYS
  * handler that names the forbidden call. */
 #include "lib/sandbox.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -63,7 +64,8 @@ static const struct {
     {"sync_file_range", R_ALL},
     {"copy_file_range", R_ALL},
     {"fcntl", R_ALL}, /* flags, OFD locks */
-    {"flock", R_ALL}, /* the probe-window guard across processes (storage/core/block_probe_guard.c) */
+    {"flock",
+     R_ALL}, /* the probe-window guard across processes (storage/core/block_probe_guard.c) */
     {"dup", R_CPU_UP},
     {"dup3", R_CPU_UP},
     /* memory (mmap and mprotect below: never executable) */
@@ -452,8 +454,7 @@ static void drop_capabilities(void)
 		return;
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &hdr, data) < 0) {
-		fprintf(stderr, "minivmm: sandbox: cannot drop capabilities: %s\n",
-			strerror(errno));
+		log_error("sandbox", "cannot drop capabilities: %s", strerror(errno));
 		syscall(SYS_exit_group, 1);
 	}
 }
@@ -467,8 +468,8 @@ void sandbox_enter(enum sandbox_role role)
 	int r = load(&filters[role], 0);
 	if (r < 0) {
 		/* Running on unfiltered by the role's list would be a silent hole. */
-		fprintf(stderr, "minivmm: sandbox: cannot enter the %s role: %s\n",
-			role_names[role], strerror(-r));
+		log_error("sandbox", "cannot enter the %s role: %s", role_names[role],
+			  strerror(-r));
 		syscall(SYS_exit_group, 1);
 	}
 	thread_role = role;

@@ -18,6 +18,7 @@
 #include "vmm/vm_internal.h"
 #include "lib/event_loop.h"
 #include "lib/worker.h"
+#include "lib/log.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -44,7 +45,7 @@ static void io_error_pause_job(void *opaque)
 {
 	int r = vm_pause(opaque);
 	if (r < 0 && r != -EALREADY)
-		fprintf(stderr, "minivmm: cannot pause after a disk error: %s\n", strerror(-r));
+		log_error(NULL, "cannot pause after a disk error: %s", strerror(-r));
 }
 
 static void device_request(void *opaque, enum device_request why)
@@ -57,7 +58,7 @@ static void device_request(void *opaque, enum device_request why)
 	};
 	if (why == DEVICE_REQUEST_PAUSE) {
 		if (worker_submit(vm->worker, io_error_pause_job, vm) < 0)
-			fprintf(stderr, "minivmm: cannot pause after a disk error\n");
+			log_error(NULL, "cannot pause after a disk error");
 		return;
 	}
 	vm_request_end(vm, map[why]);

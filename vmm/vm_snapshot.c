@@ -14,6 +14,7 @@
 #include "storage/core/disk_lock.h"
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
+#include "lib/log.h"
 
 #define SNAP_CHUNK (1u << 20)
 
@@ -618,7 +619,7 @@ int vm_snapshot_take_live(const char *dir, const char *name, const char *const *
 	    (ret = switch_layers(opaque, layers, formats, n, err, errlen)) < 0) {
 		char e2[256];
 		if (snap_save(dir, before, e2, sizeof(e2)) < 0)
-			fprintf(stderr, "minivmm: snapshot: %s\n", e2);
+			log_error("snapshot", "%s", e2);
 		for (size_t i = 0; i < n; i++)
 			if (layers[i])
 				unlink(layers[i]);
