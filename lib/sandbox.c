@@ -2,6 +2,7 @@
  * BPF once at preparation, loaded with the raw seccomp() call (no allocation then), and a SIGSYS
  * handler that names the forbidden call. */
 #include "lib/sandbox.h"
+#include "lib/error.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -368,7 +369,7 @@ static int build(unsigned roles, struct bpf *out)
 	return r < 0 ? r : (r ? -EINVAL : 0);
 }
 
-int sandbox_prepare(char *err, size_t errlen)
+int sandbox_prepare(void)
 {
 	int r;
 	for (int nr = 0; nr < NAMES_MAX; nr++)
@@ -379,11 +380,9 @@ int sandbox_prepare(char *err, size_t errlen)
 		if (filters[role].insns)
 			continue;
 		r = build(role == ROLE_PROCESS ? R_ALL : 1u << role, &filters[role]);
-		if (r < 0) {
-			snprintf(err, errlen, "sandbox: cannot build the %s filter: %s",
-				 sandbox_role_name(role), strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return error_set(r, "sandbox: cannot build the %s filter: %s",
+					 sandbox_role_name(role), strerror(-r));
 	}
 	/* glibc opens some files lazily, on the first call of a function: do those calls now,
 	 * while files may be opened (found under the e2e tests).  gmtime_r (the RTC, on a vCPU)
@@ -398,11 +397,8 @@ int sandbox_prepare(char *err, size_t errlen)
 	backtrace(frame, 1);
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "sandbox: %s", strerror(errno));
-		return r;
-	}
+	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return error_set(-errno, "sandbox: %s", strerror(errno));
 	return 0;
 }
 
@@ -424,19 +420,14 @@ static int load(const struct bpf *f, unsigned flags)
 	return r == 0 ? 0 : (r > 0 ? -EBUSY : -errno);
 }
 
-int sandbox_start(char *err, size_t errlen)
+int sandbox_start(void)
 {
-	if (!filters[ROLE_PROCESS].insns) {
-		snprintf(err, errlen, "sandbox: not prepared");
-		return -EINVAL;
-	}
+	if (!filters[ROLE_PROCESS].insns)
+		return error_set(-EINVAL, "sandbox: not prepared");
 	unblock_sigsys();
 	int r = load(&filters[ROLE_PROCESS], SECCOMP_FILTER_FLAG_TSYNC);
-	if (r < 0) {
-		snprintf(err, errlen, "sandbox: cannot install the seccomp filter: %s",
-			 strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "sandbox: cannot install the seccomp filter: %s", strerror(-r));
 	atomic_store(&started, true);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "devices/acpi.h"
 #include "devices/pci.h"
 #include "devices/storage.h"
+#include "lib/error.h"
 #include "lib/event_loop.h"
 #include "lib/sandbox.h"
 #include "lib/worker.h"
@@ -338,11 +339,10 @@ unsigned vm_vcpu_count(struct vm *vm)
  * once it has started them (lib/sandbox.h). */
 static int vm_sandbox_start(struct vm *vm)
 {
-	char err[256];
 	if (vm->cfg->sandbox_off)
 		return 0;
-	if (sandbox_prepare(err, sizeof(err)) < 0 || sandbox_start(err, sizeof(err)) < 0) {
-		log_error(NULL, "%s (--sandbox off runs without it)", err);
+	if (sandbox_prepare() < 0 || sandbox_start() < 0) {
+		log_error(NULL, "%s (--sandbox off runs without it)", error_msg());
 		return -EPERM;
 	}
 	return 0;
