@@ -164,7 +164,7 @@ static int disk_mode_diff_check(const char *diff, const char *base_abs, char *er
 			     BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING | BLOCK_OPEN_LOCK, &d);
 	if (ret < 0)
 		return disk_mode_fail(&d, err, errlen, ret);
-	if ((ret = disk_lock_chain(d, true, err, errlen)) < 0)
+	if ((ret = disk_lock_chain(d, true)) < 0)
 		return disk_mode_fail(&d, err, errlen, ret);
 	if (!d->backing_name || strcmp(d->backing_name, base_abs)) {
 		snprintf(err, errlen,
@@ -227,7 +227,7 @@ static int disk_mode_open_diff(const struct disk_mode_env *env, const char *path
 		return ret;
 	if ((ret = block_open(diff, "qcow2", flags | BLOCK_OPEN_RDWR, out)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
-	if ((ret = disk_lock_chain(*out, true, err, errlen)) < 0)
+	if ((ret = disk_lock_chain(*out, true)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	return 0;
 }
@@ -239,7 +239,7 @@ int disk_mode_open_layer(const char *layer, const char *format, int flags,
 	err[0] = 0;
 	flags |= BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK;
 	if ((ret = block_open(layer, format ? format : "qcow2", flags, out)) < 0 ||
-	    (ret = disk_lock_chain(*out, true, err, errlen)) < 0)
+	    (ret = disk_lock_chain(*out, true)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	return 0;
 }
@@ -306,7 +306,7 @@ int disk_mode_open(const char *path, const char *format, enum disk_mode mode, in
 	/* Shareable disks are written by several VMs at once: a read lock keeps a normal writer out
 	 * while letting other shareable users in. */
 	bool write = mode == DISK_MODE_NORMAL || mode == DISK_MODE_WRITETHROUGH;
-	if ((ret = disk_lock_chain(*out, write, err, errlen)) < 0)
+	if ((ret = disk_lock_chain(*out, write)) < 0)
 		return disk_mode_fail(out, err, errlen, ret);
 	*user = *out;
 	return 0;

@@ -422,6 +422,15 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* disk_lock_chain with its message in err, for the callers here that report through err. */
+static int storage_lock_chain(struct block_device *bs, bool write, char *err, size_t errlen)
+{
+	int r = disk_lock_chain(bs, write);
+	if (r < 0)
+		snprintf(err, errlen, "%s", error_msg());
+	return r;
+}
+
 int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
 			  unsigned n, char *err, size_t errlen)
 {
@@ -443,7 +452,7 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			continue;
 		/* The current top becomes the snapshot's: only read from now on, and the new
 		 * chain's read lock on it must not collide with our own write lock. */
-		if (!d->bs || (ret = disk_lock_chain(d->bs, false, err, errlen)) < 0 ||
+		if (!d->bs || (ret = storage_lock_chain(d->bs, false, err, errlen)) < 0 ||
 		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i], err, errlen)) < 0) {
 			if (!d->bs) {
 				snprintf(err, errlen, "disk %u has no medium", i);
@@ -458,10 +467,8 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			if (!layers[i])
 				continue;
 			disk_medium_close(&m[i]);
-			char e2[256];
-			if (s->disks[i]->bs &&
-			    disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
-				fprintf(stderr, "storage: %s\n", e2);
+			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true))
+				fprintf(stderr, "storage: %s\n", error_msg());
 		}
 		free(m);
 		return ret;

@@ -199,8 +199,10 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 			snprintf(err, errlen, "%s", error_msg());
 			return ret;
 		}
-		if ((ret = disk_lock_chain(bs[i], true, err, errlen)) < 0)
+		if ((ret = disk_lock_chain(bs[i], true)) < 0) {
+			snprintf(err, errlen, "%s", error_msg());
 			return ret;
+		}
 	}
 	return 0;
 }

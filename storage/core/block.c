@@ -284,12 +284,9 @@ static int block_open_chain(const char *filename, const char *fmt, int flags, in
 	/* Before probing: a driver's open may write (log replay, dirty or in-use flags), and even a
 	 * read of a file a VM is writing can see half-updated metadata. */
 	if (flags & BLOCK_OPEN_LOCK) {
-		char msg[512];
-		ret = disk_lock_file(bs, flags & BLOCK_OPEN_RDWR, msg, sizeof(msg));
-		if (ret < 0 && ret != -ENOLCK) {
-			error_set(ret, "%s", msg);
+		ret = disk_lock_file(bs, flags & BLOCK_OPEN_RDWR);
+		if (ret < 0 && ret != -ENOLCK)
 			goto fail;
-		}
 	}
 	if (fmt) {
 		bs->drv = block_driver_find(fmt);

@@ -147,14 +147,13 @@ static bool disk_lock_written_by_other(int fd)
 	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
 }
 
-int disk_lock_file(struct block_device *bs, bool write, char *err, size_t errlen)
+int disk_lock_file(struct block_device *bs, bool write)
 {
 	struct flock fl = {.l_type = write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET};
 	struct stat st;
 	if (fstat(bs->file.fd, &st) < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", bs->filename, strerror(e));
-		return -e;
+		return error_set(-e, "%s: %s", bs->filename, strerror(e));
 	}
 	if (fcntl(bs->file.fd, F_OFD_SETLK, &fl) == 0) {
 		disk_lock_register(st.st_dev, st.st_ino);
@@ -163,34 +162,30 @@ int disk_lock_file(struct block_device *bs, bool write, char *err, size_t errlen
 	int e = errno;
 	if (e == EINVAL || e == ENOLCK || e == EOPNOTSUPP) {
 		/* Some file systems (old NFS, FUSE, 9p) have no OFD locks: the caller decides. */
-		snprintf(err, errlen, "%s: cannot lock: %s", bs->filename, strerror(e));
+		error_set(-ENOLCK, "%s: cannot lock: %s", bs->filename, strerror(e));
 		pthread_mutex_lock(&disk_lock_mutex);
 		disk_lock_nolock_count++;
 		snprintf(disk_lock_nolock_last, sizeof(disk_lock_nolock_last), "%s", bs->filename);
 		pthread_mutex_unlock(&disk_lock_mutex);
 		return -ENOLCK;
 	}
-	if (e != EAGAIN && e != EACCES) {
-		snprintf(err, errlen, "%s: cannot lock: %s", bs->filename, strerror(e));
-		return -e;
-	}
+	if (e != EAGAIN && e != EACCES)
+		return error_set(-e, "%s: cannot lock: %s", bs->filename, strerror(e));
 	/* We want to read: the holder writes. We want to write: the holder may only read. */
 	const char *why = !write || disk_lock_written_by_other(bs->file.fd)
 			      ? "it is being written"
 			      : "it is being read, so it cannot be written";
 	char holder[96];
 	if (disk_lock_holder(st.st_dev, st.st_ino, holder, sizeof(holder)))
-		snprintf(err, errlen, "%s: in use by running VM '%s' (%s)", bs->filename, holder,
-			 why);
-	else
-		snprintf(err, errlen, "%s: locked by another process (%s)", bs->filename, why);
-	return -EBUSY;
+		return error_set(-EBUSY, "%s: in use by running VM '%s' (%s)", bs->filename, holder,
+				 why);
+	return error_set(-EBUSY, "%s: locked by another process (%s)", bs->filename, why);
 }
 
-int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t errlen)
+int disk_lock_chain(struct block_device *bs, bool write_top)
 {
 	for (bool top = true; bs; bs = bs->backing, top = false) {
-		int ret = disk_lock_file(bs, top && write_top, err, errlen);
+		int ret = disk_lock_file(bs, top && write_top);
 		if (ret < 0)
 			return ret;
 	}

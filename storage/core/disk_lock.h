@@ -28,13 +28,14 @@ int disk_lock_owner_set(const char *vm_name, const char *dir);
 void disk_lock_owner_clear(void);
 
 /* Lock every layer of bs's chain: the top with a write lock when write_top, else a read lock;
- * backing layers with read locks. -EBUSY with a message naming the image and the VM holding it. */
-int disk_lock_chain(struct block_device *bs, bool write_top, char *err, size_t errlen);
+ * backing layers with read locks. -EBUSY with a message (error_msg(), lib/error.h) naming the image
+ * and the VM holding it. */
+int disk_lock_chain(struct block_device *bs, bool write_top);
 
 /* Lock the one file bs (opened, driver not yet run): a write lock when `write`, else a read lock.
  * -EBUSY with a message naming the holder as disk_lock_chain does; -ENOLCK when the file system
  * has no OFD locks (fcntl said EINVAL, ENOLCK or EOPNOTSUPP; counted, see below); else -errno. */
-int disk_lock_file(struct block_device *bs, bool write, char *err, size_t errlen);
+int disk_lock_file(struct block_device *bs, bool write);
 
 /* How many files so far were left unlocked because their file system has no locks; the last
  * one's name into last (when not NULL), for a warning. */

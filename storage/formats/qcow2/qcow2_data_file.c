@@ -57,10 +57,9 @@ int qcow2_data_file_open(struct block_device *bs, struct qcow2_state *s)
 	if (bs->flags & BLOCK_OPEN_LOCK) {
 		/* Locked as the image itself is: a VM writing it keeps others out. */
 		struct block_device view = {.filename = s->data_file_path, .file = s->data_file};
-		char msg[512];
-		ret = disk_lock_file(&view, bs->flags & BLOCK_OPEN_RDWR, msg, sizeof(msg));
+		ret = disk_lock_file(&view, bs->flags & BLOCK_OPEN_RDWR);
 		if (ret < 0 && ret != -ENOLCK)
-			return error_set(ret, "%s", msg);
+			return ret;
 	}
 	s->l2_cache.data_sync = &s->data_file;
 	return 0;
