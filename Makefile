@@ -100,8 +100,9 @@ e2e: minivmm
 harness-selftest:
 	guest-tests/selftest/run.sh
 
-# README command 2: the whole suite.
+# README command 2: the whole suite (first: layers point down, scripts/check-layers.sh).
 check: deps
+	scripts/check-layers.sh
 	$(MAKE) -j$(NPROC) minivmm tests fuzz
 	scripts/run-tests.sh all
 

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/event_loop.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 
 #define QD 32
 static struct block_aio_ctx *ctx;

@@ -17,6 +17,7 @@
 #include "cpu/cpus.h"
 #include "lib/sandbox.h"
 #include "cpu/vcpu.h"
+#include "lib/log.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -192,7 +193,7 @@ static void *vcpu_thread(void *arg)
 			continue;
 		enum cpu_end why = CPU_END_ERROR;
 		if (r < 0)
-			fprintf(stderr, "minivmm: vcpu %u: KVM_RUN: %s\n", s->id, strerror(-r));
+			log_error(NULL, "vcpu %u: KVM_RUN: %s", s->id, strerror(-r));
 		else if (vcpu_handle_exit(s->v, &why))
 			continue;
 		hold(c, s, why);
@@ -230,7 +231,7 @@ static int new_vcpu(struct cpus *c, unsigned id, struct vcpu **out)
 	if (r == 0)
 		r = c->ops->reset(v, NULL);
 	if (r < 0) {
-		fprintf(stderr, "minivmm: vcpu %u: cannot create it: %s\n", id, strerror(-r));
+		log_error(NULL, "vcpu %u: cannot create it: %s", id, strerror(-r));
 		c->ops->destroy(v);
 		free(v);
 		return r;
@@ -295,8 +296,7 @@ int cpus_start(struct cpus *c)
 		s->state = VCPU_RUNNING; /* the thread makes it PAUSED if a pause came first */
 		if ((r = start_thread(s)) < 0) {
 			s->state = VCPU_CREATED;
-			fprintf(stderr, "minivmm: vcpu %u: cannot start its thread: %s\n", i,
-				strerror(-r));
+			log_error(NULL, "vcpu %u: cannot start its thread: %s", i, strerror(-r));
 		}
 	}
 	pthread_mutex_unlock(&c->lock);

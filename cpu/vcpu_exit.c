@@ -6,6 +6,7 @@
 
 #include "cpu/vcpu.h"
 #include "devices/io_bus.h"
+#include "lib/log.h"
 
 static void dispatch_io(struct vcpu *v)
 {
@@ -43,20 +44,18 @@ bool vcpu_handle_exit(struct vcpu *v, enum cpu_end *why)
 			*why = CPU_END_RESET;
 			return false;
 		}
-		fprintf(stderr, "minivmm: vcpu %u: system event %u\n", v->id,
-			run->system_event.type);
+		log_error(NULL, "vcpu %u: system event %u", v->id, run->system_event.type);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
-		fprintf(stderr, "minivmm: vcpu %u: VM entry failed (reason 0x%llx)\n", v->id,
-			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		log_error(NULL, "vcpu %u: VM entry failed (reason 0x%llx)", v->id,
+			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		fprintf(stderr, "minivmm: vcpu %u: KVM internal error (suberror %u)\n", v->id,
-			run->internal.suberror);
+		log_error(NULL, "vcpu %u: KVM internal error (suberror %u)", v->id,
+			  run->internal.suberror);
 		break;
 	default:
-		fprintf(stderr, "minivmm: vcpu %u: unhandled exit reason %u\n", v->id,
-			run->exit_reason);
+		log_error(NULL, "vcpu %u: unhandled exit reason %u", v->id, run->exit_reason);
 		break;
 	}
 	*why = CPU_END_ERROR;

@@ -16,6 +16,7 @@
 
 #include "cpu/vcpu.h"
 #include "cpu/vcpu_kvm.h"
+#include "lib/log.h"
 
 #define APIC_DEFAULT_BASE 0xFEE00000ULL
 #define APIC_BASE_ENABLE 0x800
@@ -207,8 +208,8 @@ static int reset_msrs(struct vcpu *v)
 	if (r < 0)
 		return -errno;
 	if (r != (int)n) { /* KVM stops at the first MSR it refuses */
-		fprintf(stderr, "minivmm: vcpu %u: KVM refuses MSR 0x%x = 0x%llx\n", v->id,
-			msrs_always[r].index, (unsigned long long)msrs_always[r].value);
+		log_error(NULL, "vcpu %u: KVM refuses MSR 0x%x = 0x%llx", v->id,
+			  msrs_always[r].index, (unsigned long long)msrs_always[r].value);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < sizeof(msrs_optional) / sizeof(msrs_optional[0]); i++) {
@@ -217,8 +218,8 @@ static int reset_msrs(struct vcpu *v)
 			continue;
 		o.e.data = msrs_optional[i].value;
 		if (ioctl(v->fd, KVM_SET_MSRS, &o) != 1) {
-			fprintf(stderr, "minivmm: vcpu %u: KVM refuses MSR 0x%x = 0x%llx\n", v->id,
-				o.e.index, (unsigned long long)o.e.data);
+			log_error(NULL, "vcpu %u: KVM refuses MSR 0x%x = 0x%llx", v->id, o.e.index,
+				  (unsigned long long)o.e.data);
 			return -EINVAL;
 		}
 	}
@@ -271,6 +272,6 @@ int vcpu_kvm_reset(struct vcpu *v, const struct cpu_boot *boot)
 	if ((r = reset_registers(v, v->id == 0 ? boot : NULL)) < 0 || (r = reset_fpu(v)) < 0 ||
 	    (r = reset_msrs(v)) < 0 || (r = reset_debug_and_events(v)) < 0 ||
 	    (r = reset_lapic(v)) < 0)
-		fprintf(stderr, "minivmm: vcpu %u: reset: %s\n", v->id, strerror(-r));
+		log_error(NULL, "vcpu %u: reset: %s", v->id, strerror(-r));
 	return r;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "devices/acpi_loader.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 #define RSDP_LEN 36

@@ -9,7 +9,7 @@
 
 #include "devices/acpi.h"
 #include "devices/acpi_dsdt.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 #define HDR_LEN 36

@@ -13,7 +13,7 @@
 
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define AHCI_VENDOR 0x8086
 #define AHCI_DEVICE 0x2922 /* ICH9 6-port SATA controller [AHCI mode] */

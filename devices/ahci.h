@@ -4,7 +4,7 @@
  * with INTx fallback.
  *
  * Ports without a drive report no device (SSTS.DET = 0).  Commands reach the disk through the
- * block layer's asynchronous requests (storage/block_aio.h): their callbacks must run on a thread
+ * block layer's asynchronous requests (storage/core/block_aio.h): their callbacks must run on a thread
  * that does not hold any device lock (the VM's completion thread, or a test's).
  */
 #ifndef MINIVMM_DEVICES_AHCI_H

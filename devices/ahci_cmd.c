@@ -13,7 +13,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define PIO_IOV 16
 

@@ -7,7 +7,7 @@
 
 #include "devices/ahci_internal.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define FIS_I 0x40 /* interrupt bit, byte 1 */
 #define FIS_D 0x20 /* PIO setup: data direction device to host */

@@ -26,7 +26,7 @@
 #include "devices/ahci_regs.h"
 #include "devices/ata/ata.h"
 #include "devices/pci.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 
 struct ahci_port;
 

@@ -17,7 +17,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define SECTOR 512
 #define FIS_DEVICE_FUA 0x80

@@ -12,7 +12,7 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define TFD_NO_DEVICE 0x7F
 #define SCTL_WRITABLE 0xFFFu /* DET, SPD, IPM */

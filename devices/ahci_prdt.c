@@ -11,7 +11,7 @@
 #include "devices/ahci_internal.h"
 #include "memory/guest_memory.h"
 #include "memory/sg_list.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 int ahci_prdt_next(const struct guest_memory *mem, struct ahci_prdt *w, struct iovec *iov,
 		   int iov_max, uint64_t len, uint64_t *mapped)

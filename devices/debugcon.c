@@ -9,7 +9,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "lib/log.h"
-#include "vmm/vm_config.h" /* firmware boot or not, as devices/rtc.c reads the CPU count */
+#include "devices/machine_config.h"
 
 struct debugcon {
 	pthread_mutex_t lock;
@@ -93,7 +93,7 @@ static void firmware_log_line(void *opaque, const char *line)
 static int debugcon_device_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
 	*state = NULL;
-	if (!env->cfg || env->cfg->kernel)
+	if (!env->machine || env->machine->kernel_boot)
 		return 0; /* direct boot: no firmware to log */
 	struct debugcon_device *dev = calloc(1, sizeof(*dev));
 	if (!dev)

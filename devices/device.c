@@ -1,5 +1,6 @@
 /* Device registry and the per-VM list of instances (see device.h). */
 #include "devices/device.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ void device_register(const struct device_ops *ops, enum device_level level)
 	if (nregistry < DEVICE_MAX_TYPES && level < DEVICE_LEVELS)
 		registry[nregistry++] = (struct device_type){ops, level};
 	else
-		fprintf(stderr, "minivmm: device %s not registered\n", ops->name);
+		log_error(NULL, "device %s not registered", ops->name);
 }
 
 int device_add_verb(const struct device_env *env, const char *verb, const char *usage,

@@ -73,8 +73,8 @@ struct device_env {
 	int (*add_verb)(void *control, const char *verb, const char *usage, device_verb_fn fn,
 			void *opaque);
 	void *control;
-	const struct vm_config *cfg; /* the command line (vmm/vm_config.h) */
-	int console_fd;		     /* where the console's output goes, -1 for none */
+	const struct machine_config *machine; /* devices/machine_config.h; NULL: a bare machine */
+	int console_fd;			      /* where the console's output goes, -1 for none */
 	const struct device_irq_ops *irq;
 	/* Kernel-side delivery: irqfds with MSI routes, resample irqfds, ioeventfds
 	 * (devices/irq_ops.h); NULL: devices use irq (and MMIO exits for doorbells). */

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/disk_lock.h"
+#include "devices/disk_mode.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)
 {
@@ -80,7 +80,7 @@ static int disk_medium_start(const char *path, struct disk_medium *m, char *err,
 }
 
 /* Open a CD-ROM medium (mode NULL: plain read-only open) or a hard disk in its mode, which
- * decides read-write, locks and differencing images (storage/disk_mode.h); *user receives the
+ * decides read-write, locks and differencing images (devices/disk_mode.h); *user receives the
  * layer that is `path` itself. */
 static int disk_open_image(const char *path, const char *format, const enum disk_mode *mode,
 			   int flags, unsigned index, struct disk_medium *m,
@@ -93,7 +93,7 @@ static int disk_open_image(const char *path, const char *format, const enum disk
 		if (ret < 0)
 			return ret;
 	} else if ((ret = block_open(path, format, flags, &m->bs)) < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	return disk_medium_start(path, m, err, errlen);
@@ -109,7 +109,7 @@ static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block
 	if (ret == 0)
 		return 0;
 	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD) {
-		snprintf(err, errlen, "%s", block_last_error()); /* a bad UUID field */
+		snprintf(err, errlen, "%s", error_msg()); /* a bad UUID field */
 		return ret;
 	}
 	if (cfg->media == DISK_MEDIA_HDD && cfg->path) {

@@ -10,7 +10,7 @@
  * FILE[,MODE][,bus=ide|sata|scsi|sas|nvme|virtio][,format=FMT][,cache=writeback|none|directsync|unsafe]
  *   [,controller=nvmeN] (bus=nvme: the controller whose namespace the disk becomes; default nvme0)
  *   --cdrom ISO[,bus=ide|sata|scsi]
- * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: storage/disk_mode.h
+ * MODE: normal, immutable, writethrough, shareable, multiattach, readonly: devices/disk_mode.h
  * opens the image (locks, differencing images); a controller only sees d->read_only (readonly).
  */
 #ifndef MINIVMM_DEVICES_DISK_H
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "storage/disk_mode.h"
+#include "devices/disk_mode.h"
 
 struct block_device;
 struct block_aio_ctx;
@@ -42,7 +42,7 @@ enum disk_cache {
 };
 enum disk_media { DISK_MEDIA_HDD = 0, DISK_MEDIA_CDROM };
 /* What a failed write (ENOSPC, EIO) does: the guest gets the device's error status, or the VM
- * pauses until `control NAME resume` retries it (storage/block_aio.h: stop on error). */
+ * pauses until `control NAME resume` retries it (storage/core/block_aio.h: stop on error). */
 enum disk_werror { DISK_WERROR_REPORT = 0, DISK_WERROR_STOP };
 
 struct disk_config {

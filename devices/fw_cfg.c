@@ -8,8 +8,8 @@
 #include "devices/device.h"
 #include "devices/fw_cfg.h"
 #include "devices/io_bus.h"
-#include "storage/endian.h"
-#include "vmm/vm_config.h" /* firmware boot or not, as devices/rtc.c reads the CPU count */
+#include "lib/endian.h"
+#include "devices/machine_config.h"
 
 #define DIR_ENTRY_LEN 64 /* be32 size, be16 select, be16 reserved, name[56] */
 #define DMA_DESC_LEN 16	 /* be32 control, be32 length, be64 address */
@@ -304,7 +304,7 @@ struct fw_cfg_device {
 static int fw_cfg_device_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
 	*state = NULL;
-	if (!env->cfg || env->cfg->kernel)
+	if (!env->machine || env->machine->kernel_boot)
 		return 0; /* direct boot: no firmware to talk to */
 	struct fw_cfg_device *d = calloc(1, sizeof(*d));
 	if (!d)

@@ -13,7 +13,7 @@
 #include "devices/ide.h"
 #include "memory/guest_memory.h"
 #include "memory/sg_list.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 static struct ide_channel *ide_bm_channel(struct ide_piix *ide, uint64_t offset)
 {

@@ -8,7 +8,8 @@
 #include "devices/device.h"
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
+#include "lib/log.h"
 
 #define PCI_CONFIG_ENABLE 0x80000000u
 #define RESET_SYS 0x02
@@ -87,10 +88,10 @@ static void bars_update(struct pci_device *dev)
 				b->mapped_at = addr;
 				bar_mapped(dev, i, true);
 			} else {
-				fprintf(stderr,
-					"minivmm: pci 00:%02x.0 BAR%u at 0x%llx overlaps another "
-					"region: left unmapped\n",
-					dev->slot, i, (unsigned long long)addr);
+				log_error(NULL,
+					  "pci 00:%02x.0 BAR%u at 0x%llx overlaps another region: "
+					  "left unmapped",
+					  dev->slot, i, (unsigned long long)addr);
 			}
 		}
 		if (b->type == PCI_BAR_MEM64)

@@ -6,7 +6,7 @@
 
 #include "devices/pci.h"
 #include "devices/pci_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define MSI_CTRL_ENABLE 0x0001
 #define MSI_CTRL_64BIT 0x0080

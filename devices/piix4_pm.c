@@ -12,8 +12,8 @@
 #include "devices/device.h"
 #include "devices/pci.h"
 #include "memory/layout.h"
-#include "storage/endian.h"
-#include "vmm/vm_config.h" /* --firmware efi, as devices/rtc.c reads the CPU count */
+#include "lib/endian.h"
+#include "devices/machine_config.h"
 
 #define PIIX4_PM_SLOT 1
 #define PIIX4_PM_FUNCTION 3
@@ -25,7 +25,7 @@
 static int piix4_pm_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
 	*state = NULL;
-	if (!env->cfg || env->cfg->kernel || !env->cfg->firmware_efi || !env->pci)
+	if (!env->machine || env->machine->kernel_boot || !env->machine->firmware_efi || !env->pci)
 		return 0; /* only OVMF reads it */
 	struct pci_device *dev = calloc(1, sizeof(*dev));
 	if (!dev)

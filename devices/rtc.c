@@ -8,7 +8,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "devices/rtc.h"
-#include "vmm/vm_config.h" /* the vCPU count, as devices/storage.c reads the disks */
+#include "devices/machine_config.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 
@@ -202,8 +202,8 @@ static int rtc_device_create(struct device_env *env, void **state, char *err, si
 	if (r < 0)
 		return r;
 	rtc->pio = env->pio;
-	if (env->cfg) /* CMOS 0x5F: firmware's count of the CPUs to wake */
-		rtc_set_smp_count(rtc, __builtin_popcountll(vm_config_boot_cpus(env->cfg)));
+	if (env->machine) /* CMOS 0x5F: firmware's count of the CPUs to wake */
+		rtc_set_smp_count(rtc, __builtin_popcountll(env->machine->boot_cpus));
 	r = io_bus_register(env->pio, LAYOUT_PORT_RTC, 2, rtc_io, rtc);
 	if (r < 0) {
 		snprintf(err, errlen, "rtc: ports 0x%x-0x%x: %s", LAYOUT_PORT_RTC,

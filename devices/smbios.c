@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "devices/smbios.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 #define VENDOR "minivmm"

@@ -13,10 +13,11 @@
 #include "devices/device.h"
 #include "devices/storage.h"
 #include "lib/event_loop.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/disk_lock.h"
-#include "vmm/vm_config.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/disk_lock.h"
+#include "devices/machine_config.h"
+#include "lib/log.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -111,10 +112,10 @@ static void disk_ready(void *opaque, uint32_t events)
 static void disk_stopped(void *opaque)
 {
 	struct disk_watch *w = opaque;
-	fprintf(stderr,
-		"minivmm: %s: a write failed (no space, or an I/O error): pausing the VM "
-		"(werror=stop); free space, then `minivmm control NAME resume` retries it\n",
-		w->d->path ? w->d->path : "disk");
+	log_error(NULL,
+		  "%s: a write failed (no space, or an I/O error): pausing the VM (werror=stop); "
+		  "free space, then `minivmm control NAME resume` retries it",
+		  w->d->path ? w->d->path : "disk");
 	if (w->s->env.io_error_pause)
 		w->s->env.io_error_pause(w->s->env.pause_opaque);
 }
@@ -414,11 +415,20 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 			continue;
 		int ret = block_flush(d->bs);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s: flush: %s", d->path, block_last_error());
+			snprintf(err, errlen, "%s: flush: %s", d->path, error_msg());
 			return ret;
 		}
 	}
 	return 0;
+}
+
+/* disk_lock_chain with its message in err, for the callers here that report through err. */
+static int storage_lock_chain(struct block_device *bs, bool write, char *err, size_t errlen)
+{
+	int r = disk_lock_chain(bs, write);
+	if (r < 0)
+		snprintf(err, errlen, "%s", error_msg());
+	return r;
 }
 
 int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
@@ -442,7 +452,7 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			continue;
 		/* The current top becomes the snapshot's: only read from now on, and the new
 		 * chain's read lock on it must not collide with our own write lock. */
-		if (!d->bs || (ret = disk_lock_chain(d->bs, false, err, errlen)) < 0 ||
+		if (!d->bs || (ret = storage_lock_chain(d->bs, false, err, errlen)) < 0 ||
 		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i], err, errlen)) < 0) {
 			if (!d->bs) {
 				snprintf(err, errlen, "disk %u has no medium", i);
@@ -457,10 +467,8 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			if (!layers[i])
 				continue;
 			disk_medium_close(&m[i]);
-			char e2[256];
-			if (s->disks[i]->bs &&
-			    disk_lock_chain(s->disks[i]->bs, true, e2, sizeof(e2)))
-				fprintf(stderr, "storage: %s\n", e2);
+			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true))
+				fprintf(stderr, "storage: %s\n", error_msg());
 		}
 		free(m);
 		return ret;
@@ -495,12 +503,13 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 				   .set_irq = env->irq->set_irq,
 				   .irq_opaque = env->opaque,
 				   .loop = env->loop,
-				   .ncpus = env->cfg->cpus,
+				   .ncpus = env->machine ? env->machine->cpus : 1,
 				   .io_error_pause = storage_io_error_pause,
 				   .pause_opaque = env};
 	struct storage *s;
 	/* storage_create's messages name the image and the problem: they pass through. */
-	int r = storage_create(&senv, env->cfg->disks, env->cfg->ndisks, &s, err, errlen);
+	int r = storage_create(&senv, env->machine ? env->machine->disks : NULL,
+			       env->machine ? env->machine->ndisks : 0, &s, err, errlen);
 	if (r < 0)
 		return r;
 	if ((r = storage_register_verbs(s, env, err, errlen)) < 0) {

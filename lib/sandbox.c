@@ -2,6 +2,8 @@
  * BPF once at preparation, loaded with the raw seccomp() call (no allocation then), and a SIGSYS
  * handler that names the forbidden call. */
 #include "lib/sandbox.h"
+#include "lib/error.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -63,7 +65,8 @@ static const struct {
     {"sync_file_range", R_ALL},
     {"copy_file_range", R_ALL},
     {"fcntl", R_ALL}, /* flags, OFD locks */
-    {"flock", R_ALL}, /* the probe-window guard across processes (storage/block_probe_guard.c) */
+    {"flock",
+     R_ALL}, /* the probe-window guard across processes (storage/core/block_probe_guard.c) */
     {"dup", R_CPU_UP},
     {"dup3", R_CPU_UP},
     /* memory (mmap and mprotect below: never executable) */
@@ -366,7 +369,7 @@ static int build(unsigned roles, struct bpf *out)
 	return r < 0 ? r : (r ? -EINVAL : 0);
 }
 
-int sandbox_prepare(char *err, size_t errlen)
+int sandbox_prepare(void)
 {
 	int r;
 	for (int nr = 0; nr < NAMES_MAX; nr++)
@@ -377,11 +380,9 @@ int sandbox_prepare(char *err, size_t errlen)
 		if (filters[role].insns)
 			continue;
 		r = build(role == ROLE_PROCESS ? R_ALL : 1u << role, &filters[role]);
-		if (r < 0) {
-			snprintf(err, errlen, "sandbox: cannot build the %s filter: %s",
-				 sandbox_role_name(role), strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return error_set(r, "sandbox: cannot build the %s filter: %s",
+					 sandbox_role_name(role), strerror(-r));
 	}
 	/* glibc opens some files lazily, on the first call of a function: do those calls now,
 	 * while files may be opened (found under the e2e tests).  gmtime_r (the RTC, on a vCPU)
@@ -396,11 +397,8 @@ int sandbox_prepare(char *err, size_t errlen)
 	backtrace(frame, 1);
 	struct sigaction sa = {.sa_sigaction = sigsys_handler, .sa_flags = SA_SIGINFO};
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "sandbox: %s", strerror(errno));
-		return r;
-	}
+	if (sigaction(SIGSYS, &sa, NULL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return error_set(-errno, "sandbox: %s", strerror(errno));
 	return 0;
 }
 
@@ -422,19 +420,14 @@ static int load(const struct bpf *f, unsigned flags)
 	return r == 0 ? 0 : (r > 0 ? -EBUSY : -errno);
 }
 
-int sandbox_start(char *err, size_t errlen)
+int sandbox_start(void)
 {
-	if (!filters[ROLE_PROCESS].insns) {
-		snprintf(err, errlen, "sandbox: not prepared");
-		return -EINVAL;
-	}
+	if (!filters[ROLE_PROCESS].insns)
+		return error_set(-EINVAL, "sandbox: not prepared");
 	unblock_sigsys();
 	int r = load(&filters[ROLE_PROCESS], SECCOMP_FILTER_FLAG_TSYNC);
-	if (r < 0) {
-		snprintf(err, errlen, "sandbox: cannot install the seccomp filter: %s",
-			 strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "sandbox: cannot install the seccomp filter: %s", strerror(-r));
 	atomic_store(&started, true);
 	return 0;
 }
@@ -452,8 +445,7 @@ static void drop_capabilities(void)
 		return;
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &hdr, data) < 0) {
-		fprintf(stderr, "minivmm: sandbox: cannot drop capabilities: %s\n",
-			strerror(errno));
+		log_error("sandbox", "cannot drop capabilities: %s", strerror(errno));
 		syscall(SYS_exit_group, 1);
 	}
 }
@@ -467,8 +459,8 @@ void sandbox_enter(enum sandbox_role role)
 	int r = load(&filters[role], 0);
 	if (r < 0) {
 		/* Running on unfiltered by the role's list would be a silent hole. */
-		fprintf(stderr, "minivmm: sandbox: cannot enter the %s role: %s\n",
-			role_names[role], strerror(-r));
+		log_error("sandbox", "cannot enter the %s role: %s", role_names[role],
+			  strerror(-r));
 		syscall(SYS_exit_group, 1);
 	}
 	thread_role = role;

@@ -28,10 +28,11 @@
 enum sandbox_role { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_LOOP, SANDBOX_WORKER, SANDBOX_ROLES };
 
 /* Build every filter, set PR_SET_NO_NEW_PRIVS and the SIGSYS handler; nothing is enforced yet.
- * 0, or -errno with one line in err. */
-int sandbox_prepare(char *err, size_t errlen);
-/* Enforce the process filter on every thread of the process.  After sandbox_prepare. */
-int sandbox_start(char *err, size_t errlen);
+ * 0, or -errno with one line in error_msg() (lib/error.h). */
+int sandbox_prepare(void);
+/* Enforce the process filter on every thread of the process.  After sandbox_prepare; 0, or -errno
+ * with one line in error_msg(). */
+int sandbox_start(void);
 /* The calling thread narrows to its role (and drops its capabilities when it has any); once per
  * thread, later calls return at once.  A no-op while the sandbox is not started. */
 void sandbox_enter(enum sandbox_role role);

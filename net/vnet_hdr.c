@@ -2,7 +2,7 @@
 #include <errno.h>
 
 #include "net/vnet_hdr.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 void vnet_hdr_get(const uint8_t *p, struct vnet_hdr *h)
 {

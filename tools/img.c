@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "storage/block_path.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block_path.h"
+#include "storage/core/disk_lock.h"
 #include "tools/img.h"
 #include "tools/size.h"
 #include "vmm/command.h"
@@ -91,7 +91,7 @@ int img_fail(const char *what, const char *fmt, ...)
 
 int img_block_fail(const char *file)
 {
-	const char *msg = block_last_error();
+	const char *msg = error_msg();
 	size_t n = strlen(file);
 
 	/* The block layer's messages already start with the file they are about. */
@@ -211,7 +211,7 @@ bool img_is_zero(const void *buf, size_t len)
 }
 
 /* `--allow-backing-path DIR` (any verb, repeatable): images may name files under DIR
- * (storage/block_path.h). Taken out of argv before the verb parses it. 0, or the exit code. */
+ * (storage/core/block_path.h). Taken out of argv before the verb parses it. 0, or the exit code. */
 static int img_allow_paths(int *argc, char **argv)
 {
 	int out = 2;

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 
 struct json_object;
 

@@ -20,7 +20,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "tools/img.h"
 
 #define IMG_BENCH_MAX_DEPTH 256

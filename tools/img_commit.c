@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "storage/disk_lock.h"
+#include "storage/core/disk_lock.h"
 #include "tools/img.h"
 
 #define IMG_COMMIT_CHUNK (1u << 20)

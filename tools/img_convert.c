@@ -46,7 +46,7 @@ static void img_convert_error(struct img_convert *cv, const char *file)
 {
 	pthread_mutex_lock(&cv->lock);
 	if (!atomic_load(&cv->failed)) {
-		const char *msg = block_last_error();
+		const char *msg = error_msg();
 		size_t n = strlen(file);
 		if (!strncmp(msg, file, n) && msg[n] == ':')
 			snprintf(cv->error, sizeof(cv->error), "%s", msg);
@@ -208,7 +208,7 @@ static void *img_convert_worker(void *opaque)
 	uint8_t *buf = malloc(cv->chunk);
 
 	if (!buf) {
-		block_error(-ENOMEM, "%s: out of memory", cv->args->out_name);
+		error_set(-ENOMEM, "%s: out of memory", cv->args->out_name);
 		img_convert_error(cv, cv->args->out_name);
 		return NULL;
 	}

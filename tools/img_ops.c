@@ -1,7 +1,7 @@
 /* The chain-resolving block status the image tool reports (map, convert, compare).
  *
  * Driver operations (check, info, snapshots, UUIDs, rebase) go through the block_*() wrappers of
- * storage/block.c: the tool never calls a driver itself.
+ * storage/core/block.c: the tool never calls a driver itself.
  */
 #include <errno.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "storage/block_path.h"
+#include "storage/core/block_path.h"
 #include "tools/img.h"
 
 #define IMG_REBASE_CHUNK (1u << 20)
@@ -158,7 +158,7 @@ int img_rebase_main(int argc, char **argv)
 			img_fail(file, "out of memory");
 			goto out;
 		}
-		block_path_allow_file(new_path); /* the user's own choice (storage/block_path.h) */
+		block_path_allow_file(new_path); /* the user's own choice (storage/core/block_path.h) */
 		/* Said plainly rather than as a clash of our own write and read locks. */
 		struct stat sf, sn;
 		if (stat(new_path, &sn) == 0 && fstat(bs->file.fd, &sf) == 0 &&

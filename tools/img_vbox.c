@@ -9,13 +9,13 @@
 
 #include "tools/img.h"
 #include "tools/img_convert.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 int img_uuid_random(uint8_t uuid[16])
 {
 	int ret = uuid_random_v4(uuid);
 	if (ret < 0)
-		return block_error(ret, "cannot get random bytes for a UUID: %s", strerror(-ret));
+		return error_set(ret, "cannot get random bytes for a UUID: %s", strerror(-ret));
 	return 0;
 }
 

@@ -10,7 +10,7 @@
 
 #include "devices/acpi_loader.h"
 #include "memory/e820.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "vmm/boot_firmware.h"
 #include "memory/layout.h"
 

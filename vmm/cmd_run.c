@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/block_path.h"
+#include "storage/core/block_path.h"
 #include "vmm/boot_bzimage.h"
 #include "vmm/boot_firmware.h"
 #include "vmm/command.h"
@@ -20,6 +20,7 @@
 #include "vmm/vm_config.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_nics.h"
+#include "lib/log.h"
 
 #define KERNEL_MAX_BYTES (512 * MiB)
 
@@ -105,7 +106,7 @@ static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
 	return -EADDRINUSE;
 }
 
-/* What images may name (storage/block_path.h): the files given on the command line (a snapshot
+/* What images may name (storage/core/block_path.h): the files given on the command line (a snapshot
  * layer or an immutable diff in the state directory names the user's disk, wherever it is), and
  * every --allow-backing-path DIR. Before any disk opens, so that the order of --disk is moot. */
 static int run_allow_paths(const struct vm_config *cfg, char *err, size_t errlen)
@@ -131,14 +132,14 @@ static int run_main(int argc, char **argv)
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
 	uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * psize / MiB : UINT64_MAX;
 	if (vm_config_parse(argc, argv, host_mib, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 		return 2;
 	}
 	const char *sandbox_env = getenv("MINIVMM_SANDBOX");
 	if (sandbox_env && !strcmp(sandbox_env, "off"))
 		cfg.sandbox_off = true;
 	if (!cfg.help && cfg.name_auto && pick_default_name(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 		vm_config_free(&cfg);
 		return 1;
 	}
@@ -163,25 +164,25 @@ static int run_main(int argc, char **argv)
 								  : FIRMWARE_DEFAULT_BIOS,
 						&fw, err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "minivmm: %s\n", err);
+			log_error(NULL, "%s", err);
 			vm_config_free(&cfg);
 			return 2;
 		}
 		firmware_image_free(&fw);
 	} else if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 		vm_config_free(&cfg);
 		return 2;
 	}
 	k.data = img;
 	if (cfg.kernel && bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
-		fprintf(stderr, "minivmm: %s: %s\n", cfg.kernel, why);
+		log_error(NULL, "%s: %s", cfg.kernel, why);
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
 	}
 	if (cfg.initrd && access(cfg.initrd, R_OK) < 0) {
-		fprintf(stderr, "minivmm: %s: %s\n", cfg.initrd, strerror(errno));
+		log_error(NULL, "%s: %s", cfg.initrd, strerror(errno));
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
@@ -191,7 +192,7 @@ static int run_main(int argc, char **argv)
 		      ? open(cfg.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
 		      : -2;
 	if (cfd == -1) {
-		fprintf(stderr, "minivmm: --console %s: %s\n", cfg.console_path, strerror(errno));
+		log_error(NULL, "--console %s: %s", cfg.console_path, strerror(errno));
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
@@ -199,13 +200,13 @@ static int run_main(int argc, char **argv)
 	if (cfd >= 0)
 		close(cfd);
 	if (run_allow_paths(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
 	}
 	if (vm_nics_resolve(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
@@ -215,7 +216,7 @@ static int run_main(int argc, char **argv)
 	int code = 1;
 	/* The kernel stays loaded: a reboot with --reboot restart copies it into RAM again. */
 	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm, err, sizeof(err)) < 0)
-		fprintf(stderr, "minivmm: %s\n", err);
+		log_error(NULL, "%s", err);
 	else
 		code = vm_run(vm);
 	vm_destroy(vm);

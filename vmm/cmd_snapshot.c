@@ -8,12 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/disk_lock.h"
+#include "storage/core/disk_lock.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
+#include "lib/log.h"
 
 /* Quiescing waits up to a minute for the disks; making the layers is quick. */
 #define SNAPSHOT_TIMEOUT_MS 120000
@@ -36,7 +37,7 @@ static int snapshot_take_running(const char *name, const char *snap, const char 
 	if (ret == -ENOENT || ret == -ECONNREFUSED)
 		return -1;
 	if (ret < 0) {
-		fprintf(stderr, "minivmm: snapshot %s: %s\n", name, err);
+		log_error(NULL, "snapshot %s: %s", name, err);
 		return 1;
 	}
 	return 0;
@@ -85,7 +86,7 @@ static int snapshot_main(int argc, char **argv)
 			      : vm_snapshot_apply(dir, (enum vm_snapshot_op)op, pos[2], err,
 						  sizeof(err));
 	if (ret < 0) {
-		fprintf(stderr, "minivmm: snapshot %s: %s\n", pos[0], err);
+		log_error(NULL, "snapshot %s: %s", pos[0], err);
 		return 1;
 	}
 	return 0;

@@ -33,8 +33,8 @@ static int global_options(int argc, char **argv)
 		else
 			break;
 		if (r < 0) {
-			fprintf(stderr, "minivmm: %s '%s': unknown (try 'minivmm help')\n", argv[i],
-				argv[i + 1]);
+			log_error(NULL, "%s '%s': unknown (try 'minivmm help')", argv[i],
+				  argv[i + 1]);
 			return -1;
 		}
 		i += 2;
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 	}
 	const struct command *cmd = command_find(argv[1]);
 	if (!cmd) {
-		fprintf(stderr, "minivmm: unknown verb '%s' (try 'minivmm help')\n", argv[1]);
+		log_error(NULL, "unknown verb '%s' (try 'minivmm help')", argv[1]);
 		return 2;
 	}
 	return cmd->run(argc - 1, argv + 1);

@@ -18,12 +18,14 @@
 #include "devices/acpi.h"
 #include "devices/pci.h"
 #include "devices/storage.h"
+#include "lib/error.h"
 #include "lib/event_loop.h"
 #include "lib/sandbox.h"
 #include "lib/worker.h"
 #include "memory/e820.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/log.h"
 
 /* KVM's real-mode helpers need three pages below 4 GiB outside RAM (e820-reserved). */
 #define KVM_IDENTITY_MAP_ADDR LAYOUT_KVM_HELPER_START
@@ -337,11 +339,10 @@ unsigned vm_vcpu_count(struct vm *vm)
  * once it has started them (lib/sandbox.h). */
 static int vm_sandbox_start(struct vm *vm)
 {
-	char err[256];
 	if (vm->cfg->sandbox_off)
 		return 0;
-	if (sandbox_prepare(err, sizeof(err)) < 0 || sandbox_start(err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm: %s (--sandbox off runs without it)\n", err);
+	if (sandbox_prepare() < 0 || sandbox_start() < 0) {
+		log_error(NULL, "%s (--sandbox off runs without it)", error_msg());
 		return -EPERM;
 	}
 	return 0;
@@ -354,7 +355,7 @@ int vm_run(struct vm *vm)
 		return 1;
 	int r = cpus_start(vm->cpus);
 	if (r < 0) {
-		fprintf(stderr, "minivmm: cannot start vCPU threads: %s\n", strerror(-r));
+		log_error(NULL, "cannot start vCPU threads: %s", strerror(-r));
 		vm_request_end(vm, VM_END_ERROR);
 	}
 	sandbox_enter(SANDBOX_LOOP);
@@ -364,12 +365,12 @@ int vm_run(struct vm *vm)
 	case VM_END_STOP:
 		return 0;
 	case VM_END_REBOOT:
-		fprintf(stderr, "minivmm: guest rebooted\n");
+		log_error(NULL, "guest rebooted");
 		return 0; /* --reboot exit (the default); restart resets in place (vm_reboot.c) */
 	case VM_END_SIGNAL:
 		return 128 + vm->end_signal;
 	case VM_END_NO_BOOT:
-		fprintf(stderr, "minivmm: no bootable device\n");
+		log_error(NULL, "no bootable device");
 		return 1;
 	default:
 		return 1;

@@ -26,6 +26,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "devices/irq_ops.h"
+#include "devices/machine_config.h"
 #include "memory/guest_memory.h"
 #include "vmm/boot_bzimage.h"
 #include "memory/layout.h"
@@ -87,6 +88,7 @@ struct vm {
 	time_t started;
 
 	struct vm_cpu_hotplug *cpu_hotplug; /* NULL without --cpuhotplug (vm_cpu_hotplug.c) */
+	struct machine_config machine; /* what the devices see of cfg (devices/machine_config.h) */
 };
 
 /* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one);

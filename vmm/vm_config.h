@@ -37,7 +37,7 @@ struct vm_config {
 	const char *firmware_file;	       /* --firmware-file, NULL: Debian's SeaBIOS */
 	enum vm_boot_device boot[VM_BOOT_MAX]; /* --boot, default: CD-ROM, then disk */
 	unsigned nboot;
-	/* --allow-backing-path DIRs (storage/block_path.h; malloc'ed array of argv strings) */
+	/* --allow-backing-path DIRs (storage/core/block_path.h; malloc'ed array of argv strings) */
 	const char **allow_paths;
 	unsigned nallow_paths;
 	bool firmware_efi;		 /* --firmware efi: OVMF (UEFI) instead of SeaBIOS */

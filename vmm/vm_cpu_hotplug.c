@@ -24,6 +24,7 @@
 #include "memory/layout.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/log.h"
 
 /* ACPI _OST source events and status codes (ACPI 6.5, 6.3.5): the 0x8x codes differ per event. */
 #define OST_EVENT_DEVICE_CHECK 1
@@ -79,8 +80,8 @@ static void park(struct vm_cpu_hotplug *h, unsigned cpu)
 		return;
 	int r = cpus_unplug(h->vm->cpus, cpu);
 	if (r < 0 && r != -ENOENT && r != -ESHUTDOWN)
-		fprintf(stderr, "minivmm: CPU %u ejected by the guest: cannot stop its vCPU: %s\n",
-			cpu, strerror(-r));
+		log_error(NULL, "CPU %u ejected by the guest: cannot stop its vCPU: %s", cpu,
+			  strerror(-r));
 }
 
 static void park_job(void *opaque)

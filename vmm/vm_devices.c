@@ -18,6 +18,7 @@
 #include "vmm/vm_internal.h"
 #include "lib/event_loop.h"
 #include "lib/worker.h"
+#include "lib/log.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -44,7 +45,7 @@ static void io_error_pause_job(void *opaque)
 {
 	int r = vm_pause(opaque);
 	if (r < 0 && r != -EALREADY)
-		fprintf(stderr, "minivmm: cannot pause after a disk error: %s\n", strerror(-r));
+		log_error(NULL, "cannot pause after a disk error: %s", strerror(-r));
 }
 
 static void device_request(void *opaque, enum device_request why)
@@ -57,7 +58,7 @@ static void device_request(void *opaque, enum device_request why)
 	};
 	if (why == DEVICE_REQUEST_PAUSE) {
 		if (worker_submit(vm->worker, io_error_pause_job, vm) < 0)
-			fprintf(stderr, "minivmm: cannot pause after a disk error\n");
+			log_error(NULL, "cannot pause after a disk error");
 		return;
 	}
 	vm_request_end(vm, map[why]);
@@ -100,6 +101,28 @@ static void fast_irq_create(struct vm *vm)
 	}
 }
 
+/* What the devices see of the command line. */
+static void machine_config_fill(struct machine_config *m, const struct vm_config *cfg)
+{
+	*m = (struct machine_config){
+	    .name = cfg->name,
+	    .cpus = cfg->cpus,
+	    .boot_cpus = vm_config_boot_cpus(cfg),
+	    .kernel_boot = cfg->kernel != NULL,
+	    .firmware_efi = cfg->firmware_efi,
+	    .disks = cfg->disks,
+	    .ndisks = cfg->ndisks,
+	    .nics = cfg->nics,
+	    .nnics = cfg->nnics,
+	    .memory_mib = cfg->memory_mib,
+	    .memory_min_mib = cfg->memory_min_mib,
+	    .balloon_off = cfg->balloon_off,
+	    .balloon_mib = cfg->balloon_mib,
+	    .pagefusion = cfg->pagefusion,
+	    .no_free_page_reporting = cfg->no_free_page_reporting,
+	};
+}
+
 /* Devices register verbs through their env, without knowing the control server. */
 static int add_verb(void *control, const char *verb, const char *usage, device_verb_fn fn,
 		    void *opaque)
@@ -113,6 +136,7 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	fast_irq_create(vm);
+	machine_config_fill(&vm->machine, vm->cfg);
 	vm->env = (struct device_env){
 	    .pio = &vm->pio,
 	    .mmio = &vm->mmio,
@@ -120,7 +144,7 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    .loop = vm->loop,
 	    .add_verb = vm->control ? add_verb : NULL,
 	    .control = vm->control,
-	    .cfg = vm->cfg,
+	    .machine = &vm->machine,
 	    .console_fd = vm->console_fd,
 	    .irq = &kvm_line_ops,
 	    .fast_irq = vm->kvm_irq ? &vm->irq_ops : NULL,

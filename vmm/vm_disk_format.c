@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_path_map.h"
 

@@ -20,6 +20,7 @@
 #include "vmm/console_tty.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/log.h"
 
 #define ESCAPE_CHAR 0x01 /* ^A, as in QEMU */
 
@@ -161,7 +162,7 @@ static void end_requested(void *opaque, uint32_t events)
 		vm->shutdown_queued = true;
 	pthread_mutex_unlock(&vm->lock);
 	if (start && worker_submit(vm->worker, vm_shutdown_job, vm) < 0) {
-		fprintf(stderr, "minivmm: cannot queue the shutdown: stopping here\n");
+		log_error(NULL, "cannot queue the shutdown: stopping here");
 		vm_shutdown_job(vm);
 	}
 }
@@ -177,11 +178,10 @@ void vm_main_loop(struct vm *vm)
 	struct event_source *sig_src = NULL, *end_src = NULL;
 	if (sig.fd < 0 ||
 	    event_loop_add_fd(vm->loop, sig.fd, EPOLLIN, signal_ready, &sig, &sig_src) < 0)
-		fprintf(stderr, "minivmm: signalfd: %s (signals end the VM abruptly)\n",
-			strerror(errno));
+		log_error("signalfd", "%s (signals end the VM abruptly)", strerror(errno));
 	int r = event_loop_add_fd(vm->loop, vm->event_fd, EPOLLIN, end_requested, vm, &end_src);
 	if (r < 0) {
-		fprintf(stderr, "minivmm: event loop: %s\n", strerror(-r));
+		log_error(NULL, "event loop: %s", strerror(-r));
 		vm_request_end(vm, VM_END_ERROR);
 		vm_shutdown_job(vm); /* nothing would ever end the loop */
 	}
@@ -194,12 +194,12 @@ void vm_main_loop(struct vm *vm)
 				      &in.stdin_src);
 		in.pollable = r == 0;
 		if (r < 0 && r != -EPERM) {
-			fprintf(stderr, "minivmm: console input: %s\n", strerror(-r));
+			log_error(NULL, "console input: %s", strerror(-r));
 			in.open = false;
 		}
 		if (event_loop_add_fd(vm->loop, serial_room_fd(in.serial), 0, room_ready, &in,
 				      &in.room_src) < 0) {
-			fprintf(stderr, "minivmm: console input: out of memory\n");
+			log_error(NULL, "console input: out of memory");
 			in.open = false;
 		}
 		input_arm(&in);
@@ -209,7 +209,7 @@ void vm_main_loop(struct vm *vm)
 
 	r = event_loop_run(vm->loop);
 	if (r < 0)
-		fprintf(stderr, "minivmm: event loop: %s\n", strerror(-r));
+		log_error(NULL, "event loop: %s", strerror(-r));
 
 	event_source_remove(in.stdin_src);
 	event_source_remove(in.room_src);

@@ -15,6 +15,7 @@
 #include "lib/worker.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/log.h"
 
 static bool vm_ending(struct vm *vm)
 {
@@ -26,7 +27,7 @@ static bool vm_ending(struct vm *vm)
 
 static void reboot_failed(struct vm *vm, const char *what, const char *msg)
 {
-	fprintf(stderr, "minivmm: reboot: %s: %s\n", what, msg);
+	log_error("reboot", "%s: %s", what, msg);
 	/* The machine is half reset: end it as a failure rather than run it so. */
 	pthread_mutex_lock(&vm->lock);
 	vm->reboot_queued = false;
@@ -45,7 +46,7 @@ static void reboot_job(void *opaque)
 	bool was_paused = r == -EALREADY;
 	if (r < 0 && !was_paused)
 		return; /* the VM is ending */
-	fprintf(stderr, "minivmm: guest rebooted: resetting the machine\n");
+	log_error(NULL, "guest rebooted: resetting the machine");
 	if ((r = devices_quiesce(vm->devices, err, sizeof(err))) < 0) {
 		reboot_failed(vm, "waiting for the devices", err);
 		return;
@@ -77,7 +78,7 @@ void vm_reboot_queue(struct vm *vm)
 		vm->reboot_queued = true;
 	pthread_mutex_unlock(&vm->lock);
 	if (queue && worker_submit(vm->worker, reboot_job, vm) < 0) {
-		fprintf(stderr, "minivmm: reboot: cannot queue it: ending the VM\n");
+		log_error("reboot", "cannot queue it: ending the VM");
 		vm_request_end(vm, VM_END_ERROR);
 	}
 }

@@ -9,11 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
-#include "storage/disk_lock.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
+#include "storage/core/disk_lock.h"
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
+#include "lib/log.h"
 
 #define SNAP_CHUNK (1u << 20)
 
@@ -104,7 +105,7 @@ static int snap_load_tree(const char *dir, json_object **out, char *err, size_t 
 }
 
 /* The layers name the disks given to the VM, wherever they are: minivmm recorded them, so they are
- * the user's own, not names an image chose (storage/block_path.h). */
+ * the user's own, not names an image chose (storage/core/block_path.h). */
 static void snap_allow_disks(json_object *t)
 {
 	json_object *disks = jarr(t, "disks");
@@ -195,11 +196,13 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 		int ret = block_open(disk_top(d), disk_fmt(d, disk_top(d)),
 				     BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK, &bs[i]);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s", block_last_error());
+			snprintf(err, errlen, "%s", error_msg());
 			return ret;
 		}
-		if ((ret = disk_lock_chain(bs[i], true, err, errlen)) < 0)
+		if ((ret = disk_lock_chain(bs[i], true)) < 0) {
+			snprintf(err, errlen, "%s", error_msg());
 			return ret;
+		}
 	}
 	return 0;
 }
@@ -216,7 +219,7 @@ static int snap_create_layer(const char *dir, size_t i, const char *file, struct
 		int n =
 		    snprintf(path, len, "%s/disk%zu-%.*s.snap%u.%s", dir, i, stem, base, k, ext);
 		if (n < 0 || (size_t)n >= len)
-			return block_error(-ENAMETOOLONG, "%s: path too long", dir);
+			return error_set(-ENAMETOOLONG, "%s: path too long", dir);
 		if (access(path, F_OK) < 0)
 			break;
 	}
@@ -237,7 +240,7 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 	bool first = !jstr(d, "current");
 	int ret = block_open(below, disk_fmt(d, below), BLOCK_OPEN_NO_BACKING, &b);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	const char *fmt =
@@ -250,7 +253,7 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 	}
 	block_close(b);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s", block_last_error());
+		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
 	if (first)
@@ -366,7 +369,7 @@ static int snap_commit(json_object *d, const char *child, const char *parent, ch
 		ret = block_flush(f);
 	if (ret < 0)
 		snprintf(err, errlen, "merging %s into %s: %s", child, parent,
-			 ret == -ENOMEM ? "out of memory" : block_last_error());
+			 ret == -ENOMEM ? "out of memory" : error_msg());
 	if (c)
 		block_close(c);
 	if (f)
@@ -387,8 +390,7 @@ static int snap_rebase(json_object *d, const char *path, const char *parent, cha
 	if (!ret)
 		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
 	if (ret < 0)
-		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent,
-			 block_last_error());
+		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent, error_msg());
 	if (x)
 		block_close(x);
 	if (p)
@@ -619,7 +621,7 @@ int vm_snapshot_take_live(const char *dir, const char *name, const char *const *
 	    (ret = switch_layers(opaque, layers, formats, n, err, errlen)) < 0) {
 		char e2[256];
 		if (snap_save(dir, before, e2, sizeof(e2)) < 0)
-			fprintf(stderr, "minivmm: snapshot: %s\n", e2);
+			log_error("snapshot", "%s", e2);
 		for (size_t i = 0; i < n; i++)
 			if (layers[i])
 				unlink(layers[i]);

@@ -22,7 +22,7 @@
  * delete:  the snapshot's layer F and its only child C are merged (C's data written into F,
  *          C's children rebased on F, C removed): no other snapshot's contents change. A layer
  *          with two children (a restore then a take) is refused, as VirtualBox does.
- * Powered off: every current layer is write-locked first (storage/disk_lock.h), so a running VM
+ * Powered off: every current layer is write-locked first (storage/core/disk_lock.h), so a running VM
  * makes the verb fail naming it. Paused (take only): vm_snapshot_take_live, below.
  */
 #ifndef MINIVMM_VMM_VM_SNAPSHOT_H

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"

@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
-#include "storage/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
+#include "storage/core/disk_lock.h"
+#include "devices/disk_mode.h"
 #include "vmm/control.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_disk_format.h"

@@ -17,7 +17,7 @@
  *                                    refuses the start.
  *   run.pid                          "PID STARTTIME" of the process running the VM: an exec'ed
  *                                    restart (--reboot restart) keeps both, a fresh start does not
- *   diskN-STEM.immutable.qcow2       see storage/disk_mode.h
+ *   diskN-STEM.immutable.qcow2       see devices/disk_mode.h
  *   diskN-STEM.multiattach.qcow2
  */
 #ifndef MINIVMM_VMM_VM_STATE_H
@@ -38,7 +38,7 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
 const char *vm_state_current(void);
 /* For `minivmm img`: when `image` lies in a VM state directory under the default root
  * ($XDG_DATA_HOME/minivmm/vms/NAME or ~/.local/share/minivmm/vms/NAME), allow the disks that VM
- * recorded in its disks.json as files images may name (storage/block_path.h): its snapshot layers
+ * recorded in its disks.json as files images may name (storage/core/block_path.h): its snapshot layers
  * and diffs name the user's --disk files wherever they are.  A disks.json anywhere else is not
  * trusted: an appliance could bring one naming /etc/shadow. */
 void vm_state_allow_recorded_disks(const char *image);

@@ -12,7 +12,7 @@
 
 #include "vmm/vm_path_map.h"
 #include "vmm/vm_uuid.h"
-#include "storage/uuid.h"
+#include "lib/uuid.h"
 
 static int vm_uuid_hex(char c)
 {

@@ -6,7 +6,7 @@
 
 #include "devices/ata/ata_internal.h"
 #include "devices/disk.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 
 enum {
 	CMD_NOP = 0x00,

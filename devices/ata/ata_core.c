@@ -8,8 +8,8 @@
 
 #include "devices/ata/ata_internal.h"
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 
 /* A block request of the device. Allocated per request (not embedded in the device) so that a
  * reset can start a new command while the old request is still in flight: the old one then

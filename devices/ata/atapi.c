@@ -8,7 +8,7 @@
 
 #include "devices/ata/ata_internal.h"
 #include "devices/disk.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 enum {
 	SENSE_NONE = 0x00,

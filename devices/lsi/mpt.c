@@ -14,7 +14,8 @@
 #include "devices/disk.h"
 #include "devices/lsi/mpt.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
+#include "lib/log.h"
 
 #define MPT_VENDOR 0x1000 /* LSI Logic */
 #define PCI_CLASS_SCSI 0x010000
@@ -73,8 +74,8 @@ void mpt_fault(struct mpt *m, uint16_t code)
 	if ((m->state & MPI_IOC_STATE_MASK) != MPI_IOC_STATE_FAULT) {
 		if (m->faults_reported < 4) { /* a guest looping on faults must not flood stderr */
 			m->faults_reported++;
-			fprintf(stderr, "minivmm: %s: IOC fault %#06x (the guest's error)\n",
-				m->p->name, code);
+			log_error(NULL, "%s: IOC fault %#06x (the guest's error)", m->p->name,
+				  code);
 		}
 		m->state = MPI_IOC_STATE_FAULT | code;
 	}

@@ -12,7 +12,7 @@
 #include "devices/lsi/mpt.h"
 #include "devices/lsi/mpt_config.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 static void header(uint8_t *b, uint8_t version, uint8_t number, uint8_t type)
 {

@@ -7,7 +7,7 @@
  * accepts). */
 #include "devices/lsi/mpt.h"
 #include "devices/lsi/mpt_config.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define SAS_RATE_FAILED 0x02
 #define SAS_RATE_1_5 0x08

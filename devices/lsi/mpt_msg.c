@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "devices/lsi/mpt.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define MPI_VERSION 0x0105
 #define MPI_HEADER_VERSION 0x0E00

@@ -20,7 +20,7 @@
 #include "devices/disk.h"
 #include "devices/lsi/mpt.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define TM_RSP_FAILED 0x05
 

@@ -12,7 +12,7 @@
 #include "devices/nvme/nvme_spec.h"
 #include "lib/log.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define IDENTIFY_LEN 4096
 #define TEMP_KELVIN 323 /* the composite temperature we report: 50 degrees C */

@@ -16,8 +16,9 @@
 #include "devices/nvme/nvme_spec.h"
 #include "devices/pci_internal.h" /* pci_msi_free when registering fails */
 #include "memory/guest_memory.h"
-#include "storage/block.h"
-#include "storage/endian.h"
+#include "storage/core/block.h"
+#include "lib/endian.h"
+#include "lib/log.h"
 
 /* VirtualBox's NVMe controller IDs (Linux binds by class; no driver quirk applies to them). */
 #define NVME_PCI_VENDOR 0x80EE
@@ -93,8 +94,7 @@ static void shutdown(struct nvme_ctrl *c)
 	for (unsigned i = 0; i < c->nns; i++) {
 		struct disk *d = c->ns[i].disk;
 		if (d->bs && !d->read_only && !d->flush_ignored && block_flush(d->bs) < 0)
-			fprintf(stderr, "minivmm: nvme%u: %s: flush at shutdown failed\n", c->index,
-				d->path);
+			log_error(NULL, "nvme%u: %s: flush at shutdown failed", c->index, d->path);
 	}
 	pthread_mutex_lock(&c->lock);
 	if (c->csts & NVME_CSTS_SHST_BUSY)

@@ -9,7 +9,7 @@
 #include "devices/nvme/nvme_internal.h"
 #include "devices/nvme/nvme_spec.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define SGL_MAX_DESCRIPTORS 1024 /* per command, segments included */
 

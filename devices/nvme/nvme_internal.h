@@ -12,7 +12,7 @@
 #include "devices/nvme/nvme_spec.h"
 #include "devices/pci.h"
 #include "memory/sg_list.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 
 #define NVME_MAX_QID NVME_MAX_IO_QUEUES /* queue ids 0 (admin) .. 64 */
 #define NVME_MSIX_VECTORS (NVME_MAX_IO_QUEUES + 1)

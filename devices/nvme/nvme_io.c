@@ -13,8 +13,8 @@
 #include "devices/disk.h"
 #include "devices/nvme/nvme_internal.h"
 #include "devices/nvme/nvme_spec.h"
-#include "storage/block.h"
-#include "storage/endian.h"
+#include "storage/core/block.h"
+#include "lib/endian.h"
 
 #define SECTOR 512
 #define NSID_ALL 0xFFFFFFFFu
@@ -26,7 +26,7 @@ static uint16_t errno_status(int ret, enum block_aio_op op)
 		return op == BLOCK_AIO_READ ? NVME_SC_READ_ERROR : NVME_SC_WRITE_FAULT;
 	case -ENOSPC:
 		return NVME_SC_CAP_EXCEEDED;
-	case -EPERM: /* the probed-raw guard refused a header (storage/block_probe_guard.h) */
+	case -EPERM: /* the probed-raw guard refused a header (storage/core/block_probe_guard.h) */
 	case -EROFS:
 		return NVME_SC_NS_WRITE_PROTECTED;
 	default:

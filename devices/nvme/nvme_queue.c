@@ -14,7 +14,7 @@
 #include "devices/nvme/nvme_internal.h"
 #include "devices/nvme/nvme_spec.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 bool nvme_running(const struct nvme_ctrl *c)
 {

@@ -23,7 +23,7 @@
 #include <sys/uio.h>
 
 #include "memory/sg_list.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 
 struct disk;
 

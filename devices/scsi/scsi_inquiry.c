@@ -7,7 +7,7 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define VENDOR "MINIVMM"
 /* Largest single transfer and unmap we advertise (blocks of 512 bytes): 4 MiB and 1 GiB. */

@@ -8,8 +8,8 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
-#include "storage/block.h"
-#include "storage/endian.h"
+#include "storage/core/block.h"
+#include "lib/endian.h"
 
 static unsigned block_size(const struct scsi_lun *lun)
 {

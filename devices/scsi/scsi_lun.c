@@ -5,7 +5,7 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 void scsi_lun_init(struct scsi_lun *lun, struct disk *d, bool cdrom)
 {

@@ -7,7 +7,7 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define CD_MAX_BLOCKS (800u * 1024 * 1024 / SCSI_CD_BLOCK)
 

@@ -7,7 +7,7 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "devices/scsi/scsi_internal.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 enum { PC_CURRENT = 0, PC_CHANGEABLE = 1, PC_DEFAULT = 2, PC_SAVED = 3 };
 

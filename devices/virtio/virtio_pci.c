@@ -12,7 +12,8 @@
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "lib/event_loop.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
+#include "lib/log.h"
 
 #define PCI_CAP_ID_VENDOR 0x09
 #define MSIX_CTRL_ENABLE_HI 0x80 /* bit 15 of Message Control, in its high byte */
@@ -138,8 +139,7 @@ void virtio_pci_needs_reset(struct virtio_pci *vp, const char *why)
 {
 	if (vp->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	fprintf(stderr, "minivmm: virtio pci 00:%02x.0: %s: device needs reset\n", vp->pci.slot,
-		why);
+	log_error(NULL, "virtio pci 00:%02x.0: %s: device needs reset", vp->pci.slot, why);
 	vp->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
 		raise_irq(vp, vp->msix_config, VIRTIO_ISR_CONFIG);

@@ -12,7 +12,7 @@
 #include "devices/virtio/virtqueue.h"
 #include "devices/virtio/virtqueue_packed.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define DESC_SIZE 16
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Disk full during guest writes, under the sandbox: the test-only hook (storage/block_fault.h,
+# Disk full during guest writes, under the sandbox: the test-only hook (storage/core/block_fault.h,
 # MINIVMM_TEST_ENOSPC_WHILE=FLAG) fails every write with ENOSPC while FLAG exists.  A disk with
 # the default werror=report hands the guest an I/O error; a werror=stop disk pauses the VM instead
 # (stderr says so, `control info` shows paused), and after the space comes back `control resume`

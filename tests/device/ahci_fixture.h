@@ -19,7 +19,7 @@
 #include "devices/io_bus.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "tests/lib/testdisk.h"
 
 #define FIX_RAM (32 * 1024 * 1024)

@@ -10,8 +10,8 @@
 
 #include "devices/ata/ata.h"
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 #include "tests/lib/testlib.h"
 #include "tests/lib/testdisk.h"
 

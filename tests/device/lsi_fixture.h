@@ -18,8 +18,8 @@
 #include "devices/lsi/mpt.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
-#include "storage/block_aio.h"
-#include "storage/endian.h"
+#include "storage/core/block_aio.h"
+#include "lib/endian.h"
 #include "tests/lib/testdisk.h"
 
 #define LF_RAM (16 << 20)

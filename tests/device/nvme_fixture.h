@@ -18,7 +18,7 @@
 #include "devices/disk.h"
 #include "devices/nvme/nvme.h"
 #include "devices/nvme/nvme_spec.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "tests/device/virtio_fixture.h"
 #include "tests/lib/testdisk.h"
 #include "tests/lib/testlib.h"

@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/endian.h"
+#include "storage/core/block.h"
+#include "lib/endian.h"
 #include "tests/device/ahci_fixture.h"
 #include "tests/lib/testlib.h"
 

@@ -17,8 +17,8 @@
 #include "devices/disk.h"
 #include "devices/scsi/scsi.h"
 #include "memory/guest_memory.h"
-#include "storage/block_aio.h"
-#include "storage/endian.h"
+#include "storage/core/block_aio.h"
+#include "lib/endian.h"
 #include "tests/lib/testdisk.h"
 
 #define RAM (4 << 20)

@@ -16,7 +16,7 @@
 #include "devices/disk.h"
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtqueue_packed.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "tests/device/virtio_fixture.h"
 #include "tests/lib/testdisk.h"
 #include "tests/lib/testlib.h"

@@ -15,7 +15,7 @@
 #include "devices/virtio/virtqueue_packed.h"
 #include "memory/guest_memory.h"
 #include "memory/sg_list.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 #define RAM (16 * MiB)

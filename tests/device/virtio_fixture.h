@@ -20,7 +20,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "lib/event_loop.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define VF_RAM (32 * 1024 * 1024)
 #define VF_MAX_IOEVENTFD 64

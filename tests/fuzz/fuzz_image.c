@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
 
 static char path[64];
 static const char *format;

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define KiB 1024ull
@@ -64,7 +64,7 @@ static inline void assert_image_equals_raw(const char *img, const char *raw)
 	uint8_t *exp = read_file(raw, &len);
 	int ret = block_open(img, NULL, 0, &bs);
 	if (ret < 0)
-		print_message("open %s: %s\n", img, block_last_error());
+		print_message("open %s: %s\n", img, error_msg());
 	assert_int_equal(ret, 0);
 	assert_int_equal(bs->size, len);
 	uint8_t *got = malloc(len ? len : 1);
@@ -75,7 +75,7 @@ static inline void assert_image_equals_raw(const char *img, const char *raw)
 			n = len - off;
 		ret = block_pread(bs, off, got + off, n);
 		if (ret < 0)
-			print_message("read %s: %s\n", img, block_last_error());
+			print_message("read %s: %s\n", img, error_msg());
 		assert_int_equal(ret, 0);
 		off += n;
 	}
@@ -110,7 +110,7 @@ static inline int qcow2_create_opts(const char *path, uint64_t size, const char 
 		assert_int_equal(block_opts_parse(&o, opts), 0);
 	int ret = block_create("qcow2", path, &a);
 	if (ret < 0)
-		print_message("create %s: %s\n", path, block_last_error());
+		print_message("create %s: %s\n", path, error_msg());
 	block_opts_free(&o);
 	return ret;
 }

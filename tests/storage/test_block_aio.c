@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/block_fault.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
+#include "storage/core/block_fault.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -80,7 +80,7 @@ static int magic_probe(const uint8_t *head, size_t len, const char *filename)
 
 static int magic_open(struct block_device *bs)
 {
-	return block_error(-ENOTSUP, "%s: test format", bs->filename);
+	return error_set(-ENOTSUP, "%s: test format", bs->filename);
 }
 
 static const struct block_driver magic_driver = {
@@ -275,7 +275,7 @@ static bool uring_available(struct block_device *bs)
 	struct block_aio_ctx *ctx;
 
 	if (block_aio_open(bs, &c, &ctx) < 0) {
-		print_message("io_uring unavailable here (%s): skipping\n", block_last_error());
+		print_message("io_uring unavailable here (%s): skipping\n", error_msg());
 		return false;
 	}
 	block_aio_close(ctx);
@@ -704,7 +704,7 @@ static void qcow2_uring_case(const char *name, int flags, const char *opts, bool
 			 0);
 	assert_int_equal(block_open(test_path(name), "qcow2", BLOCK_OPEN_RDWR | flags, &bs), 0);
 	if (block_aio_open(bs, &c, &ctx) < 0) {
-		print_message("io_uring unavailable here (%s): skipping\n", block_last_error());
+		print_message("io_uring unavailable here (%s): skipping\n", error_msg());
 		block_close(bs);
 		skip();
 	}
@@ -752,7 +752,7 @@ static void test_uring_qcow2(void **state)
 
 /* werror=stop: failed writes wait (pending, no callback), the owner hears of it once per batch,
  * and are retried or released; reads never wait.  Faults come from the test hook
- * (storage/block_fault.h). */
+ * (storage/core/block_fault.h). */
 static int stops;
 static void on_stop(void *opaque)
 {

@@ -1,5 +1,5 @@
-/* Tests of the block-layer core (storage/block.c, block_opts.c, iov.c): probing, backing chains
- * (three layers through a tiny in-test format that reads unallocated sectors with
+/* Tests of the block-layer core (storage/core/block.c, block_opts.c, iov.c): probing, backing
+ * chains (three layers through a tiny in-test format that reads unallocated sectors with
  * block_read_backing), loop detection, the depth limit, range checks, options and iov helpers.
  *
  * The in-test format "fakecow": header at 0 = magic "FAKECOW1", u64 virtual size, u32 name length,
@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define FC_MAGIC "FAKECOW1"
@@ -44,11 +44,11 @@ static int fc_open(struct block_device *bs)
 	if (ret < 0)
 		return ret;
 	if (memcmp(h, FC_MAGIC, 8) != 0)
-		return block_error(-EINVAL, "%s: not a fakecow image", bs->filename);
+		return error_set(-EINVAL, "%s: not a fakecow image", bs->filename);
 	memcpy(&bs->size, h + 8, 8);
 	memcpy(&n, h + 16, 4);
 	if (bs->size > (uint64_t)FC_MAX_SECTORS * 512 || n > 255)
-		return block_error(-EINVAL, "%s: bad fakecow header", bs->filename);
+		return error_set(-EINVAL, "%s: bad fakecow header", bs->filename);
 	if (n) {
 		bs->backing_name = strndup((char *)h + 20, n);
 		if (!bs->backing_name)
@@ -243,7 +243,7 @@ static void test_loop_detected(void **state)
 	create_fc("loop-b.fc", 4096, "loop-a.fc");
 	assert_int_equal(block_open(test_path("loop-a.fc"), NULL, 0, &bs), -ELOOP);
 	assert_null(bs);
-	assert_non_null(strstr(block_last_error(), "loop"));
+	assert_non_null(strstr(error_msg(), "loop"));
 	/* self-reference */
 	create_fc("self.fc", 4096, "self.fc");
 	assert_int_equal(block_open(test_path("self.fc"), NULL, 0, &bs), -ELOOP);
@@ -272,7 +272,7 @@ static void test_depth_limit(void **state)
 	block_close(bs);
 	snprintf(name, sizeof(name), "d%d", BLOCK_MAX_CHAIN);
 	assert_int_equal(block_open(test_path(name), NULL, 0, &bs), -ELOOP);
-	assert_non_null(strstr(block_last_error(), "deeper"));
+	assert_non_null(strstr(error_msg(), "deeper"));
 }
 
 static void test_missing_backing(void **state)
@@ -282,10 +282,10 @@ static void test_missing_backing(void **state)
 	(void)state;
 	create_fc("orphan.fc", 4096, "does-not-exist.raw");
 	assert_int_equal(block_open(test_path("orphan.fc"), NULL, 0, &bs), -ENOENT);
-	assert_non_null(strstr(block_last_error(), "orphan.fc"));
-	assert_non_null(strstr(block_last_error(), "does-not-exist.raw"));
+	assert_non_null(strstr(error_msg(), "orphan.fc"));
+	assert_non_null(strstr(error_msg(), "does-not-exist.raw"));
 	assert_int_equal(block_open(test_path("nothing-here"), NULL, 0, &bs), -ENOENT);
-	assert_non_null(strstr(block_last_error(), "nothing-here"));
+	assert_non_null(strstr(error_msg(), "nothing-here"));
 	assert_int_equal(block_open(test_path("orphan.fc"), "no-such-format", 0, &bs), -ENOTSUP);
 }
 
@@ -306,10 +306,10 @@ static void expect_hostile_backing(const char *top, const char *backing, const c
 	alarm(10);
 	assert_int_equal(block_open(test_path(top), fmt, 0, &bs), err);
 	alarm(0);
-	assert_non_null(strstr(block_last_error(), top));
-	assert_non_null(strstr(block_last_error(), backing));
+	assert_non_null(strstr(error_msg(), top));
+	assert_non_null(strstr(error_msg(), backing));
 	if (err == -ENODEV)
-		assert_non_null(strstr(block_last_error(), "not a regular file or block device"));
+		assert_non_null(strstr(error_msg(), "not a regular file or block device"));
 	/* Without the chain the image itself still opens. */
 	assert_int_equal(block_open(test_path(top), fmt, BLOCK_OPEN_NO_BACKING, &bs), 0);
 	block_close(bs);
@@ -333,12 +333,12 @@ static void test_hostile_backing(void **state)
 	expect_hostile_backing("on-fifo.fc", "fifo", NULL, -ENODEV);
 	expect_hostile_backing("on-dir.fc", "dir", NULL, -EISDIR);
 	expect_hostile_backing("on-sock.fc", "sock", NULL, -ENODEV);
-	/* A device node is refused by the path rule (storage/block_path.h); allowed, it is still
-	 * no disk image. */
+	/* A device node is refused by the path rule (storage/core/block_path.h); allowed, it is
+	 * still no disk image. */
 	expect_hostile_backing("on-null.fc", "/dev/null", NULL, -EPERM);
 	assert_int_equal(block_open(test_path("on-null.fc"), NULL, 0, &bs), -EPERM);
-	assert_non_null(strstr(block_last_error(), "refusing backing file /dev/null"));
-	assert_non_null(strstr(block_last_error(), "a device node"));
+	assert_non_null(strstr(error_msg(), "refusing backing file /dev/null"));
+	assert_non_null(strstr(error_msg(), "a device node"));
 	assert_int_equal(block_path_allow_dir("/dev"), 0);
 	expect_hostile_backing("on-null2.fc", "/dev/null", NULL, -ENODEV);
 	block_path_allow_clear();
@@ -349,7 +349,7 @@ static void test_hostile_backing(void **state)
 	assert_int_equal(block_open(test_path("fifo"), "raw", BLOCK_OPEN_RDWR, &bs), -ENODEV);
 	assert_int_equal(block_open("/dev/null", "raw", 0, &bs), -ENODEV);
 	alarm(0);
-	assert_non_null(strstr(block_last_error(), "/dev/null"));
+	assert_non_null(strstr(error_msg(), "/dev/null"));
 	close(sock);
 }
 
@@ -369,7 +369,7 @@ static void test_image_ops(void **state)
 	create_fc("noops.fc", 4096, NULL);
 	assert_int_equal(block_open(test_path("noops.fc"), "fakecow", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_check(bs, &res, 0), -ENOTSUP);
-	assert_non_null(strstr(block_last_error(), "noops.fc: format fakecow does not support"));
+	assert_non_null(strstr(error_msg(), "noops.fc: format fakecow does not support"));
 	assert_int_equal(block_info(bs, NULL), -ENOTSUP);
 	assert_int_equal(block_set_backing(bs, "x", NULL), -ENOTSUP);
 	assert_int_equal(block_get_uuid(bs, uuid), -ENOTSUP);
@@ -381,7 +381,7 @@ static void test_image_ops(void **state)
 	assert_int_equal(block_snapshot_apply(bs, "s"), -ENOTSUP);
 	assert_int_equal(block_snapshot_delete(bs, "s"), -ENOTSUP);
 	assert_int_equal(block_cluster_size(bs, &cs), -ENOTSUP);
-	assert_non_null(strstr(block_last_error(), "fakecow"));
+	assert_non_null(strstr(error_msg(), "fakecow"));
 	block_close(bs);
 
 	/* qcow2 has them all: read-only refuses the writes, the reads work. */
@@ -391,7 +391,7 @@ static void test_image_ops(void **state)
 	block_close(bs);
 	assert_int_equal(block_open(test_path("ops.qcow2"), "qcow2", 0, &bs), 0);
 	assert_int_equal(block_snapshot_create(bs, "s2"), -EROFS);
-	assert_non_null(strstr(block_last_error(), "ops.qcow2: image opened read-only"));
+	assert_non_null(strstr(error_msg(), "ops.qcow2: image opened read-only"));
 	assert_int_equal(block_snapshot_apply(bs, "s1"), -EROFS);
 	assert_int_equal(block_snapshot_delete(bs, "s1"), -EROFS);
 	assert_int_equal(block_set_backing(bs, "x", "raw"), -EROFS);
@@ -457,7 +457,7 @@ static void test_range_and_readonly(void **state)
 	assert_int_equal(bs->size, 4096);
 	assert_int_equal(block_pread(bs, 4096 - 512, buf, 512), 0);
 	assert_int_equal(block_pread(bs, 4096 - 511, buf, 512), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "beyond"));
+	assert_non_null(strstr(error_msg(), "beyond"));
 	assert_int_equal(block_pread(bs, UINT64_MAX - 10, buf, 512), -EINVAL);
 	assert_int_equal(block_pwrite(bs, 0, buf, 512), -EROFS);
 	assert_int_equal(block_discard(bs, 0, 512), -EROFS);
@@ -501,7 +501,7 @@ static void test_create_options(void **state)
 	(void)state;
 	assert_int_equal(block_opts_parse(&o, "fake_option=1,bogus=2"), 0);
 	assert_int_equal(block_create("fakecow", test_path("opt.fc"), &a), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "bogus"));
+	assert_non_null(strstr(error_msg(), "bogus"));
 	assert_int_equal(stat(test_path("opt.fc"), &st), -1); /* removed again */
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "fake_option=1"), 0);
@@ -536,7 +536,7 @@ static void test_probed_raw_guard(void **state)
 	assert_true(bs->flags & BLOCK_OPEN_PROBED);
 	assert_int_equal(block_pread(bs, 0, sec, 512), 0);
 	assert_int_equal(block_pwrite(bs, 0, FC_MAGIC, 8), -EPERM);
-	assert_non_null(strstr(block_last_error(), "fakecow"));
+	assert_non_null(strstr(error_msg(), "fakecow"));
 	/* the magic split over two writes is caught by the second */
 	assert_int_equal(block_pwrite(bs, 0, "FAKE", 4), 0);
 	assert_int_equal(block_pwrite(bs, 4, "COW1", 4), -EPERM);
@@ -627,7 +627,7 @@ static void test_opts_typed(void **state)
 		n = 12345;
 		if (opt_size(bad[i], &n) != -EINVAL || n != 12345)
 			fail_msg("size '%s' was accepted (%llu)", bad[i], (unsigned long long)n);
-		assert_non_null(strstr(block_last_error(), "img.x: s="));
+		assert_non_null(strstr(error_msg(), "img.x: s="));
 	}
 	/* Absent keys leave the default alone; NULL lists are empty. */
 	n = 7;
@@ -652,7 +652,7 @@ static void test_opts_typed(void **state)
 	b = true;
 	assert_int_equal(block_opts_get_bool(&o, "img.y", "h", &b), -EINVAL);
 	assert_true(b);
-	assert_non_null(strstr(block_last_error(), "img.y: h=maybe"));
+	assert_non_null(strstr(error_msg(), "img.y: h=maybe"));
 	block_opts_free(&o);
 
 	static const char *const modes[] = {"off", "metadata", "falloc", "full"};
@@ -667,7 +667,7 @@ static void test_opts_typed(void **state)
 	}
 	assert_int_equal(block_opts_parse(&o, "preallocation=Full"), 0);
 	assert_int_equal(block_opts_get_prealloc(&o, "img.z", &p), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "img.z: preallocation=Full"));
+	assert_non_null(strstr(error_msg(), "img.z: preallocation=Full"));
 	block_opts_free(&o);
 }
 

@@ -1,7 +1,7 @@
-/* Tests of the mapped-I/O loop (storage/block_map_io.c) through a table-driven map: each byte of a
- * small disk is host data (H), zeroes (Z), backing data (B) or the driver's (D). Reads and writes
- * are checked byte by byte through one-byte iovecs (more than IOV_SCRATCH_MAX of them), and a map
- * that is wrong or fails must stop the request with a message, never loop or overrun.
+/* Tests of the mapped-I/O loop (storage/core/block_map_io.c) through a table-driven map: each byte
+ * of a small disk is host data (H), zeroes (Z), backing data (B) or the driver's (D). Reads and
+ * writes are checked byte by byte through one-byte iovecs (more than IOV_SCRATCH_MAX of them), and
+ * a map that is wrong or fails must stop the request with a message, never loop or overrun.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define DISK 100
@@ -42,8 +42,8 @@ static int fake_map(struct block_device *bs, void *opaque, uint64_t offset, uint
 	uint64_t n = 1;
 
 	if ((int)offset == f->fail_at)
-		return block_error(-ENXIO, "%s: map failed at %llu", bs->filename,
-				   (unsigned long long)offset);
+		return error_set(-ENXIO, "%s: map failed at %llu", bs->filename,
+				 (unsigned long long)offset);
 	while (n < len && n < f->cap && layout[offset + n] == layout[offset])
 		n++;
 	m->len = n;
@@ -230,7 +230,7 @@ static void test_bad_map_stops(void **state)
 	for (int bad = 1; bad <= 2; bad++) {
 		struct fake f = {.cap = DISK, .bad = bad, .fail_at = -1};
 		assert_int_equal(block_map_preadv(&bs, 0, &v, 1, &fake_ops, &f), -EIO);
-		assert_non_null(strstr(block_last_error(), "fake.img: bad mapping of offset 8"));
+		assert_non_null(strstr(error_msg(), "fake.img: bad mapping of offset 8"));
 		assert_int_equal(f.calls, 3);
 		assert_int_equal(f.ends, 3); /* the bad run too: what map pinned is let go */
 	}
@@ -239,7 +239,7 @@ static void test_bad_map_stops(void **state)
 	assert_int_equal(block_map_preadv(&bs, 0, &v, 1, &fake_ops, &f), -ENXIO);
 	assert_int_equal(f.io_calls, 0); /* the driver run starts at 12 */
 	assert_int_equal(f.ends, 3);	 /* the three runs before; none for the failed map */
-	assert_non_null(strstr(block_last_error(), "map failed at 12"));
+	assert_non_null(strstr(error_msg(), "map failed at 12"));
 	/* A driver run with no io handler is an error, not a crash. */
 	f = (struct fake){.cap = DISK, .fail_at = -1};
 	assert_int_equal(block_map_preadv(&bs, 0, &v, 1, &fake_ops_no_io, &f), -EIO);
@@ -263,7 +263,7 @@ static void test_host_error_names_file(void **state)
 	fake_open(&bs, 0); /* the host file is read-only: the write must fail */
 	bs.flags |= BLOCK_OPEN_RDWR;
 	assert_true(block_map_pwritev(&bs, 0, &v, 1, &fake_ops, &f) < 0);
-	assert_non_null(strstr(block_last_error(), "fake.img: write at offset 1000 failed"));
+	assert_non_null(strstr(error_msg(), "fake.img: write at offset 1000 failed"));
 	fake_close(&bs);
 }
 

@@ -1,4 +1,4 @@
-/* Disk modes without a guest (storage/disk_mode.c, storage/disk_lock.c, vmm/vm_state.c):
+/* Disk modes without a guest (devices/disk_mode.c, storage/core/disk_lock.c, vmm/vm_state.c):
  * locks between processes with the holder's name and after kill -9, readonly and shareable
  * sharing, shareable refusing dynamic images, immutable diffs reset on a fresh start but kept on
  * a restart, multiattach per-VM diffs, duplicate UUIDs, and a writer killed mid-write leaving
@@ -21,9 +21,9 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "storage/core/block.h"
+#include "storage/core/disk_lock.h"
+#include "devices/disk_mode.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"

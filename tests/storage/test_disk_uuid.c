@@ -21,8 +21,8 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/disk_mode.h"
+#include "storage/core/block.h"
+#include "devices/disk_mode.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"

@@ -1,4 +1,4 @@
-/* storage/endian.h: the byte layout of every helper at every alignment, and that a store touches
+/* lib/endian.h: the byte layout of every helper at every alignment, and that a store touches
  * only its own bytes. Run under UBSan, so an unaligned cast in a helper would be reported. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 /* Bytes 0x01 0x02 ... 0x08 read as each width and order. */
 static const uint8_t seq[8] = {1, 2, 3, 4, 5, 6, 7, 8};

@@ -1,4 +1,4 @@
-/* Tests of storage/host_file.c: unaligned I/O through O_DIRECT bounce buffers (in /var/tmp, since
+/* Tests of storage/core/host_file.c: unaligned I/O through O_DIRECT bounce buffers (in /var/tmp, since
  * /tmp may be tmpfs without O_DIRECT), zeroes past EOF, file size kept exact by bounce writes,
  * SEEK_DATA/SEEK_HOLE extents, punch hole and write_zeroes, read-only refusal.
  * Random workloads use fixed seeds and compare against an in-memory shadow.
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "storage/host_file.h"
+#include "storage/core/host_file.h"
 #include "tests/lib/testlib.h"
 
 static char path[256];

@@ -1,5 +1,5 @@
 #!/bin/bash
-# `minivmm img` respects the locks of running VMs (storage/disk_lock.h): a VM is stood in for by
+# `minivmm img` respects the locks of running VMs (storage/core/disk_lock.h): a VM is stood in for by
 # `minivmm disk-lock-hold NAME MODE FILE`, which opens FILE the way a VM does. With a writer
 # holding an image, every verb that writes it is refused naming the VM and leaves it byte for byte
 # as it was, and every verb that reads it is refused unless -U; with a reader (readonly, immutable)

@@ -47,7 +47,7 @@ static int setup(void **state)
 	struct block_create_args t = {
 	    .size = 4 * MiB, .backing = "base.raw", .backing_fmt = "raw", .opts = &none};
 	if (block_create("qcow2", top, &t) < 0) {
-		fprintf(stderr, "cannot create the qcow2 overlay: %s\n", block_last_error());
+		fprintf(stderr, "cannot create the qcow2 overlay: %s\n", error_msg());
 		return -1;
 	}
 	if (block_open(top, "qcow2", BLOCK_OPEN_RDWR, &bs) < 0)

@@ -26,10 +26,10 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/block_probe_guard.h"
-#include "storage/disk_lock.h"
-#include "storage/host_file.h"
+#include "storage/core/block.h"
+#include "storage/core/block_probe_guard.h"
+#include "storage/core/disk_lock.h"
+#include "storage/core/host_file.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
@@ -115,7 +115,7 @@ static void test_vmdk_in_sectors_1_to_7(void **state)
 	assert_non_null(bs->probe_guard);
 	assert_int_equal(block_pwrite(bs, 512, buf + 512, WINDOW - 512), 0);
 	assert_int_equal(block_pwrite(bs, 0, buf, 512), -EPERM);
-	assert_non_null(strstr(block_last_error(), "look like vmdk"));
+	assert_non_null(strstr(error_msg(), "look like vmdk"));
 	assert_int_equal(block_pwrite(bs, 0, buf, WINDOW), -EPERM);
 	assert_int_equal(block_pwrite(bs, 0, buf, 8192), -EPERM); /* beyond the window too */
 	/* Nothing of the refused writes landed; writes that keep it raw go through. */

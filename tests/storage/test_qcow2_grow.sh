@@ -1,5 +1,5 @@
 #!/bin/bash
-# qcow2 files grow ahead of cluster allocation (storage/qcow2_grow.c): the sparse tail must never
+# qcow2 files grow ahead of cluster allocation (storage/formats/qcow2/qcow2_grow.c): the sparse tail must never
 # make an image inconsistent, and a clean close gives it back.
 #  - after allocating writes and a clean close the file ends at its last used cluster
 #    (qemu-img check's "Image end offset") and checks clean;

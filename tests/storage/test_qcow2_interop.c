@@ -321,7 +321,7 @@ static void test_read_extended_l2(void **state)
 	    0);
 	assert_reads_like_qemu(img);
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), -ENOTSUP);
-	assert_non_null(strstr(block_last_error(), "read-only"));
+	assert_non_null(strstr(error_msg(), "read-only"));
 	unlink(img);
 	assert_int_equal(test_run("qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=32k "
 				  "'%s' '%s'",

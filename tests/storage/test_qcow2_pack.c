@@ -168,7 +168,7 @@ static void life_round(const char *opts, uint64_t cs, bool snapshot)
 	/* A snapshot shares every packed cluster (refcount 2); rewrite over it. */
 	int ret = block_snapshot_create(l.bs, "s1");
 	if (ret < 0)
-		print_message("snapshot: %s\n", block_last_error());
+		print_message("snapshot: %s\n", error_msg());
 	assert_int_equal(ret, 0);
 	uint8_t *snap = malloc(l.size);
 	assert_non_null(snap);

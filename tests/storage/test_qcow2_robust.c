@@ -43,7 +43,7 @@ static void expect_refused(const char *path, const char *what)
 
 	for (int rw = 0; rw < 2; rw++) {
 		int ret = block_open(path, "qcow2", rw ? BLOCK_OPEN_RDWR : 0, &bs);
-		const char *msg = block_last_error();
+		const char *msg = error_msg();
 		if (ret == 0 || !strstr(msg, path) || !strstr(msg, what)) {
 			print_message("expected refusal with '%s', got %d: %s\n", what, ret, msg);
 			if (ret == 0)
@@ -181,8 +181,8 @@ static void test_corrupt_bit(void **state)
 	size_t l1, l2;
 	uint8_t *before = read_file(p, &l1);
 	assert_int_equal(block_open(p, "qcow2", BLOCK_OPEN_RDWR, &bs), -EACCES);
-	assert_non_null(strstr(block_last_error(), "corrupt"));
-	assert_non_null(strstr(block_last_error(), "read-only"));
+	assert_non_null(strstr(error_msg(), "corrupt"));
+	assert_non_null(strstr(error_msg(), "read-only"));
 	/* Read-only works and reads the data. */
 	assert_int_equal(block_open(p, "qcow2", 0, &bs), 0);
 	assert_int_equal(block_pread(bs, 4096, buf, sizeof(buf)), 0);
@@ -212,7 +212,7 @@ static void test_backing_loop(void **state)
 	size_t l1, l2;
 	uint8_t *before = read_file(a, &l1);
 	assert_int_equal(block_open(a, NULL, 0, &bs), -ELOOP);
-	assert_non_null(strstr(block_last_error(), "loop"));
+	assert_non_null(strstr(error_msg(), "loop"));
 	uint8_t *after = read_file(a, &l2);
 	assert_memory_equal(before, after, l1);
 	free(before);
@@ -241,7 +241,7 @@ static void test_bad_l2_entry(void **state)
 	patch64(p, l2, (1ull << 63) | 0x12200); /* not cluster aligned */
 	assert_int_equal(block_open(p, "qcow2", 0, &bs), 0);
 	assert_int_equal(block_pread(bs, 0, buf, sizeof(buf)), -EIO);
-	assert_non_null(strstr(block_last_error(), "unaligned"));
+	assert_non_null(strstr(error_msg(), "unaligned"));
 	block_close(bs);
 
 	/* An entry pointing at the L1 table: a guest write must not land on it. */
@@ -251,7 +251,7 @@ static void test_bad_l2_entry(void **state)
 	assert_int_equal(block_open(p, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	memset(buf, 0xee, sizeof(buf));
 	assert_int_equal(block_pwrite(bs, 0, buf, sizeof(buf)), -EIO);
-	assert_non_null(strstr(block_last_error(), "metadata"));
+	assert_non_null(strstr(error_msg(), "metadata"));
 	block_close(bs);
 	uint8_t *after = read_file(p, &l2n);
 	assert_int_equal(l1n, l2n);

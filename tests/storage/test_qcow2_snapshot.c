@@ -71,7 +71,7 @@ static void snapshots_round(const char *opts)
 	assert_int_equal(block_pread(bs, 0, got, SIZE), 0);
 	assert_memory_equal(got, a, SIZE);
 	assert_int_equal(bs->drv->snapshot_apply(bs, "nope"), -ENOENT);
-	assert_non_null(strstr(block_last_error(), "no snapshot 'nope'"));
+	assert_non_null(strstr(error_msg(), "no snapshot 'nope'"));
 	assert_int_equal(bs->drv->snapshot_delete(bs, "nope"), -ENOENT);
 	assert_int_equal(bs->drv->snapshot_apply(bs, "one"), 0); /* the lock was given back */
 	block_close(bs);
@@ -161,7 +161,7 @@ static void test_snapshot_refcount_overflow(void **state)
 	assert_int_equal(block_open(img, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	assert_int_equal(block_pwrite(bs, 0, buf, sizeof(buf)), 0);
 	assert_int_equal(bs->drv->snapshot_create(bs, "s"), -ERANGE);
-	assert_non_null(strstr(block_last_error(), "overflow"));
+	assert_non_null(strstr(error_msg(), "overflow"));
 	block_close(bs);
 	assert_int_equal(qemu_check(img), 0);
 	assert_int_equal(test_run("qemu-img snapshot -l '%s' | grep -q ' s '", img), 1);

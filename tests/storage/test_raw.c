@@ -1,7 +1,8 @@
-/* Tests of the raw driver (storage/raw.c) through the block API: a random read/write/discard/
- * write_zeroes workload against an in-memory shadow (fixed seed, buffered and O_DIRECT), create
- * with each preallocation mode checked with st_blocks, truncate, block_status against qemu-img map,
- * and qemu-img (the independent oracle) reading minivmm-written images identically.
+/* Tests of the raw driver (storage/formats/raw/raw.c) through the block API: a random
+ * read/write/discard/ write_zeroes workload against an in-memory shadow (fixed seed, buffered and
+ * O_DIRECT), create with each preallocation mode checked with st_blocks, truncate, block_status
+ * against qemu-img map, and qemu-img (the independent oracle) reading minivmm-written images
+ * identically.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -178,8 +179,8 @@ static void test_preallocation(void **state)
 	struct stat sb;
 	assert_int_equal(block_opts_parse(&o, "preallocation=bogus"), 0);
 	assert_int_equal(block_create("raw", test_path("bad.raw"), &a), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "bad.raw"));
-	assert_non_null(strstr(block_last_error(), "bogus"));
+	assert_non_null(strstr(error_msg(), "bad.raw"));
+	assert_non_null(strstr(error_msg(), "bogus"));
 	assert_int_equal(stat(test_path("bad.raw"), &sb), -1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "preallocation=metadata"), 0);
@@ -188,7 +189,7 @@ static void test_preallocation(void **state)
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "cluster_size=65536"), 0);
 	assert_int_equal(block_create("raw", test_path("bad.raw"), &a), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "cluster_size"));
+	assert_non_null(strstr(error_msg(), "cluster_size"));
 	assert_int_equal(stat(test_path("bad.raw"), &sb), -1);
 	block_opts_free(&o);
 	free(buf);
@@ -212,7 +213,7 @@ static void test_truncate(void **state)
 	assert_int_equal(block_pread(bs, 3 * MiB - 4096, buf, 4096), 0);
 	assert_int_equal(buf[4095], 0);
 	assert_int_equal(block_truncate(bs, MiB / 2, BLOCK_PREALLOC_OFF, false), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "shrink"));
+	assert_non_null(strstr(error_msg(), "shrink"));
 	assert_int_equal(block_truncate(bs, MiB / 2, BLOCK_PREALLOC_OFF, true), 0);
 	assert_int_equal(bs->size, MiB / 2);
 	assert_int_equal(block_pread(bs, MiB / 2, buf, 1), -EINVAL);

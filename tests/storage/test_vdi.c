@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
-#include "storage/block_path.h"
+#include "storage/core/block.h"
+#include "storage/core/block_path.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -41,7 +41,7 @@ static void create_vdi(const char *path, uint64_t size, const char *opts, const 
 	if (opts)
 		assert_int_equal(block_opts_parse(&o, opts), 0);
 	if (block_create("vdi", path, &a) != 0)
-		fail_msg("create %s: %s", path, block_last_error());
+		fail_msg("create %s: %s", path, error_msg());
 	block_opts_free(&o);
 }
 
@@ -50,7 +50,7 @@ static struct block_device *open_vdi(const char *path, int flags)
 	struct block_device *bs = NULL;
 
 	if (block_open(path, "vdi", flags, &bs) != 0)
-		fail_msg("open %s: %s", path, block_last_error());
+		fail_msg("open %s: %s", path, error_msg());
 	return bs;
 }
 
@@ -136,7 +136,7 @@ static void workload(const char *name, const char *opts, int flags, uint64_t see
 			for (size_t i = 0; i < len; i++)
 				buf[i] = (uint8_t)test_xorshift(&s);
 			if (block_pwrite(bs, off, buf, len) != 0)
-				fail_msg("write: %s", block_last_error());
+				fail_msg("write: %s", error_msg());
 			memcpy(shadow + off, buf, len);
 		} else if (op < 8) {
 			assert_int_equal(block_pread(bs, off, buf, len), 0);
@@ -145,7 +145,7 @@ static void workload(const char *name, const char *opts, int flags, uint64_t see
 			int flags = op == 8 ? BLOCK_ZERO_MAY_UNMAP : 0;
 
 			if (block_write_zeroes(bs, off, len, flags) != 0)
-				fail_msg("write_zeroes: %s", block_last_error());
+				fail_msg("write_zeroes: %s", error_msg());
 			memset(shadow + off, 0, len);
 		} else if (op < 11) {
 			/* Whole 1 MiB blocks go back to unallocated and read zero. */
@@ -339,8 +339,8 @@ static void test_diff_uuid_mismatch(void **state)
 	create_vdi(test_path("c.vdi"), 0, NULL, "p.vdi");
 	create_vdi(test_path("p.vdi"), 2 * MiB, NULL, NULL); /* same name, new UUID */
 	assert_int_equal(block_open(test_path("c.vdi"), "vdi", 0, &bs), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "c.vdi"));
-	assert_non_null(strstr(block_last_error(), "UUID"));
+	assert_non_null(strstr(error_msg(), "c.vdi"));
+	assert_non_null(strstr(error_msg(), "UUID"));
 }
 
 /* VirtualBox's layout: no name in the comment, the diff in Snapshots/, the base one level up. */
@@ -367,9 +367,9 @@ static void test_diff_found_by_uuid(void **state)
 	assert_int_equal(fclose(f), 0);
 
 	/* Found in the directory above: outside the image's own, so the user must allow it
-	 * (storage/block_path.h). */
+	 * (storage/core/block_path.h). */
 	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -EPERM);
-	assert_non_null(strstr(block_last_error(), "refusing backing file ../vbox-base.vdi"));
+	assert_non_null(strstr(error_msg(), "refusing backing file ../vbox-base.vdi"));
 	assert_int_equal(block_path_allow_dir(test_path("")), 0);
 	bs = open_vdi(test_path("Snapshots/{snap}.vdi"), 0);
 	assert_string_equal(bs->backing_name, "../vbox-base.vdi");
@@ -380,7 +380,7 @@ static void test_diff_found_by_uuid(void **state)
 
 	unlink(test_path("vbox-base.vdi"));
 	assert_int_equal(block_open(test_path("Snapshots/{snap}.vdi"), "vdi", 0, &bs), -ENOENT);
-	assert_non_null(strstr(block_last_error(), "not found"));
+	assert_non_null(strstr(error_msg(), "not found"));
 }
 
 struct writer {
@@ -525,8 +525,7 @@ static void test_concurrent_mixed(void **state)
 
 		assert_int_equal(pthread_join(t[i], &r), 0);
 		if (r)
-			fail_msg("thread %d: error %d (%s)", i, (int)(intptr_t)r,
-				 block_last_error());
+			fail_msg("thread %d: error %d (%s)", i, (int)(intptr_t)r, error_msg());
 	}
 	assert_reads(bs, shadow, MIX_SIZE);
 	block_close(bs);
@@ -553,7 +552,7 @@ static void test_truncate_grow(void **state)
 		memset(tail, 0xa5, sizeof(tail));
 		assert_int_equal(block_pwrite(bs, 3 * MiB - 4096, tail, sizeof(tail)), 0);
 		if (block_truncate(bs, 7 * MiB + 512, BLOCK_PREALLOC_OFF, false) != 0)
-			fail_msg("truncate: %s", block_last_error());
+			fail_msg("truncate: %s", error_msg());
 		assert_int_equal(bs->size, 7 * MiB + 512);
 		assert_int_equal(block_pwrite(bs, 7 * MiB + 512 - 4096, tail, sizeof(tail)), 0);
 		block_close(bs);
@@ -595,7 +594,7 @@ static void test_grow_moves_data(void **state)
 			assert_int_equal(block_pwrite(bs, blocks[b] * MiB, pat, MiB), 0);
 		}
 		if (block_truncate(bs, NEW, BLOCK_PREALLOC_OFF, false) != 0)
-			fail_msg("truncate: %s", block_last_error());
+			fail_msg("truncate: %s", error_msg());
 		memset(pat, 0x77, MiB);
 		assert_int_equal(block_pwrite(bs, NEW - MiB, pat, MiB), 0);
 		block_close(bs);
@@ -691,7 +690,7 @@ static void test_uuid_and_block_size(void **state)
 	a.opts = &o;
 	assert_int_equal(block_opts_parse(&o, "block_size=3M"), 0);
 	assert_int_equal(block_create("vdi", test_path("bad.vdi"), &a), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "block_size"));
+	assert_non_null(strstr(error_msg(), "block_size"));
 	block_opts_free(&o);
 }
 

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -93,9 +93,9 @@ static void expect_refused(int err, const char *what)
 	}
 	if (err)
 		assert_int_equal(ret, -err);
-	if (!strstr(block_last_error(), img) || !strstr(block_last_error(), what))
-		fail_msg("error '%s' does not name the file and '%s'", block_last_error(), what);
-	assert_null(strchr(block_last_error(), '\n'));
+	if (!strstr(error_msg(), img) || !strstr(error_msg(), what))
+		fail_msg("error '%s' does not name the file and '%s'", error_msg(), what);
+	assert_null(strchr(error_msg(), '\n'));
 	assert_true(test_file_hash(img) == before);
 }
 
@@ -236,7 +236,7 @@ static void test_fuzz(void **state)
 				block_pread(bs, off, buf, len);
 			block_close(bs);
 		} else {
-			assert_non_null(strstr(block_last_error(), img));
+			assert_non_null(strstr(error_msg(), img));
 		}
 		assert_true(test_file_hash(img) == before);
 	}

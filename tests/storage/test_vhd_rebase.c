@@ -1,6 +1,7 @@
-/* Re-pointing a differencing VHD (storage/vhd_rebase.c): what the chain reads afterwards, the
- * header fields checked against the specification by tests/storage/vhd_parent_check.py, blocks
- * allocated after a rebase, and every refusal leaving the file unchanged.
+/* Re-pointing a differencing VHD (storage/formats/vhd/vhd_rebase.c): what the chain reads
+ * afterwards, the header fields checked against the specification by
+ * tests/storage/vhd_parent_check.py, blocks allocated after a rebase, and every refusal leaving the
+ * file unchanged.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define SIZE (8u << 20)
@@ -134,7 +135,7 @@ static void test_refusals(void **st)
 	assert_int_equal(
 	    block_open(test_path("c.vhd"), "vpc", BLOCK_OPEN_RDWR | BLOCK_OPEN_NO_BACKING, &c), 0);
 	assert_int_equal(block_set_backing(c, "p2.vhd", "qcow2"), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "must be a VHD"));
+	assert_non_null(strstr(error_msg(), "must be a VHD"));
 	assert_true(block_set_backing(c, "missing.vhd", "vpc") < 0);
 	assert_int_equal(block_set_backing(c, NULL, NULL), -ENOTSUP);
 	assert_string_equal(c->backing_name, "p1.vhd");

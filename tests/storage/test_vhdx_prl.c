@@ -19,10 +19,10 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
-#include "storage/endian.h"
-#include "storage/parallels.h"
-#include "storage/vhdx.h"
+#include "storage/core/block.h"
+#include "lib/endian.h"
+#include "storage/formats/parallels/parallels.h"
+#include "storage/formats/vhdx/vhdx.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024 * 1024)
@@ -188,7 +188,7 @@ static void test_vhdx_hostile_log(void **state)
 	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, test_path("before"));
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "hostile.vhdx: VHDX log too damaged"));
+	assert_non_null(strstr(error_msg(), "hostile.vhdx: VHDX log too damaged"));
 	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, test_path("before"));
 	assert_int_equal(system(cmd), 0);
 }
@@ -265,9 +265,8 @@ static void test_vhdx_zero_log_absurd(void **state)
 	snprintf(cmd, sizeof(cmd), "md5sum < '%s' > '%s'", img, test_path("zbefore"));
 	assert_int_equal(system(cmd), 0);
 	assert_int_equal(block_open(img, "vhdx", BLOCK_OPEN_RDWR, &bs), -EINVAL);
-	assert_non_null(
-	    strstr(block_last_error(), "zabsurd.vhdx: VHDX log entry 9 reaches offset"));
-	assert_non_null(strstr(block_last_error(), "refusing to replay it"));
+	assert_non_null(strstr(error_msg(), "zabsurd.vhdx: VHDX log entry 9 reaches offset"));
+	assert_non_null(strstr(error_msg(), "refusing to replay it"));
 	snprintf(cmd, sizeof(cmd), "md5sum < '%s' | cmp -s - '%s'", img, test_path("zbefore"));
 	assert_int_equal(system(cmd), 0);
 }
@@ -281,7 +280,7 @@ static void test_vhdx_entry_checksum(void **state)
 	log_zero_entry(test_path("goodentry.vhdx"), true);
 	assert_int_equal(block_open(test_path("goodentry.vhdx"), "vhdx", BLOCK_OPEN_RDWR, &bs),
 			 -EINVAL);
-	assert_non_null(strstr(block_last_error(), "invalid VHDX metadata table"));
+	assert_non_null(strstr(error_msg(), "invalid VHDX metadata table"));
 }
 
 /* A log entry whose checksum is wrong is not replayed: the image opens as it was. */
@@ -454,9 +453,9 @@ static void test_parallels_bundle(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_true(bundle(bad[i].desc, &path, &fmt) < 0);
 		assert_null(path);
-		assert_non_null(strstr(block_last_error(), "b.hdd: "));
-		if (!strstr(block_last_error(), bad[i].msg))
-			fail_msg("case %zu: '%s' lacks '%s'", i, block_last_error(), bad[i].msg);
+		assert_non_null(strstr(error_msg(), "b.hdd: "));
+		if (!strstr(error_msg(), bad[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, error_msg(), bad[i].msg);
 	}
 	/* a descriptor over 1 MiB is refused before parsing */
 	char *big = malloc(2 * MiB + 1);

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"

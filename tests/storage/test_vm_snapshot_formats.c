@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/vm_config.h"
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
@@ -81,7 +81,7 @@ static uint64_t image_hash(const char *path, const char *fmt)
 {
 	struct block_device *bs;
 	if (block_open(path, fmt, 0, &bs))
-		fail_msg("%s", block_last_error());
+		fail_msg("%s", error_msg());
 	uint64_t h = hash_dev(bs);
 	block_close(bs);
 	return h;

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 #define MiB (1024ull * 1024)
@@ -43,7 +43,7 @@ static void create_img(const char *fmt, const char *path, uint64_t size, const c
 	if (opts)
 		assert_int_equal(block_opts_parse(&o, opts), 0);
 	if (block_create(fmt, path, &a) != 0)
-		fail_msg("create %s %s: %s", path, opts ? opts : "", block_last_error());
+		fail_msg("create %s %s: %s", path, opts ? opts : "", error_msg());
 	block_opts_free(&o);
 }
 
@@ -52,7 +52,7 @@ static struct block_device *open_img(const char *path, const char *fmt, int flag
 	struct block_device *bs = NULL;
 
 	if (block_open(path, fmt, flags, &bs) != 0)
-		fail_msg("open %s: %s", path, block_last_error());
+		fail_msg("open %s: %s", path, error_msg());
 	return bs;
 }
 
@@ -78,7 +78,7 @@ static void assert_reads(struct block_device *bs, const uint8_t *expect, size_t 
 
 	assert_non_null(buf);
 	if (block_pread(bs, 0, buf, size) != 0)
-		fail_msg("read %s: %s", bs->filename, block_last_error());
+		fail_msg("read %s: %s", bs->filename, error_msg());
 	for (size_t i = 0; i < size; i++)
 		if (buf[i] != expect[i])
 			fail_msg("%s: byte %zu: read %#x, expected %#x", bs->filename, i, buf[i],
@@ -197,18 +197,18 @@ static void workload(const struct cfg *c, uint64_t size, uint64_t seed)
 			if (op == 4)
 				memset(buf, 0, len / 2); /* zero runs inside data */
 			if (block_pwrite(bs, off, buf, len) != 0)
-				fail_msg("%s: write: %s", c->opts, block_last_error());
+				fail_msg("%s: write: %s", c->opts, error_msg());
 			assert_int_equal(pwrite(sfd, buf, len, (off_t)off), (ssize_t)len);
 		} else if (op < 8) {
 			if (block_pread(bs, off, got, len) != 0)
-				fail_msg("%s: read: %s", c->opts, block_last_error());
+				fail_msg("%s: read: %s", c->opts, error_msg());
 			assert_int_equal(pread(sfd, buf, len, (off_t)off), (ssize_t)len);
 			if (memcmp(buf, got, len))
 				fail_msg("%s: round %d: read at %llu+%llu differs", c->opts, r,
 					 (unsigned long long)off, (unsigned long long)len);
 		} else if (op < 9) {
 			if (block_write_zeroes(bs, off, len, 0) != 0)
-				fail_msg("%s: write_zeroes: %s", c->opts, block_last_error());
+				fail_msg("%s: write_zeroes: %s", c->opts, error_msg());
 			memset(buf, 0, len);
 			assert_int_equal(pwrite(sfd, buf, len, (off_t)off), (ssize_t)len);
 		} else {
@@ -363,7 +363,7 @@ static void test_vmdk_stream_footer(void **state)
 	struct block_device *bs = open_img(test_path("s.vmdk"), "vmdk", BLOCK_OPEN_RDWR);
 	assert_reads(bs, p, size);
 	assert_int_equal(block_pwrite(bs, 0, p, 512), -ENOTSUP);
-	assert_non_null(strstr(block_last_error(), "s.vmdk"));
+	assert_non_null(strstr(error_msg(), "s.vmdk"));
 	block_close(bs);
 	/* the refused write changed nothing, not even the CID */
 	assert_int_equal(test_run("cmp -s %s %s", test_path("s.vmdk"), test_path("s.copy")), 0);
@@ -598,7 +598,7 @@ static void test_create_options(void **state)
 	assert_int_equal(test_run("qemu-img check -q %s", test_path("o1.vmdk")), 0);
 	assert_int_equal(block_opts_parse(&o, "subformat=bogus"), 0);
 	assert_int_equal(block_create("vmdk", test_path("o2.vmdk"), &a), -EINVAL);
-	assert_non_null(strstr(block_last_error(), "bogus"));
+	assert_non_null(strstr(error_msg(), "bogus"));
 	assert_int_equal(access(test_path("o2.vmdk"), F_OK), -1);
 	block_opts_free(&o);
 	assert_int_equal(block_opts_parse(&o, "adapter_type=scsi"), 0);

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "tests/lib/testlib.h"
 
 static int setup(void **state)
@@ -67,7 +67,7 @@ static void expect_bad(const char *path, const char *fmt, const char *what)
 			block_close(bs);
 			fail_msg("%s: opened although it has: %s", path, what);
 		}
-		const char *msg = block_last_error();
+		const char *msg = error_msg();
 		if (!strstr(msg, base) || !strstr(msg, what))
 			fail_msg("%s: message '%s' does not name the file and '%s'", path, msg,
 				 what);
@@ -85,15 +85,14 @@ static void expect_bad_read(const char *path, const char *fmt, const char *what)
 	int failed = 0;
 
 	if (block_open(path, fmt, 0, &bs) != 0)
-		fail_msg("%s: %s", path, block_last_error());
+		fail_msg("%s: %s", path, error_msg());
 	uint8_t *buf = malloc(1 << 20);
 	for (uint64_t off = 0; off < bs->size; off += 1 << 20) {
 		size_t n = bs->size - off < (1 << 20) ? bs->size - off : 1 << 20;
 		if (block_pread(bs, off, buf, n) < 0) {
 			failed = 1;
-			if (!strstr(block_last_error(), what))
-				fail_msg("read error '%s' does not say '%s'", block_last_error(),
-					 what);
+			if (!strstr(error_msg(), what))
+				fail_msg("read error '%s' does not say '%s'", error_msg(), what);
 		}
 	}
 	free(buf);
@@ -278,7 +277,7 @@ static void test_vmdk_header(void **state)
 		assert_int_equal(block_open(p, "vmdk", BLOCK_OPEN_RDWR, &w), 0);
 		assert_int_equal(block_pread(w, 65536, data, sizeof(data)), 0);
 		assert_int_equal(block_pwrite(w, 65536, data, sizeof(data)), -EINVAL);
-		assert_non_null(strstr(block_last_error(), "runs past the end"));
+		assert_non_null(strstr(error_msg(), "runs past the end"));
 		block_close(w);
 		/* the refused write allocated nothing (only the CID in the descriptor changed) */
 		fd = open(p, O_RDONLY);
@@ -419,7 +418,7 @@ static void fuzz(const char *fmt, const char *opts, unsigned meta_bytes, uint64_
 			free(buf);
 			block_close(bs);
 		} else {
-			assert_non_null(strstr(block_last_error(), "z.img"));
+			assert_non_null(strstr(error_msg(), "z.img"));
 		}
 		assert_true(test_file_hash(p) == before);
 	}

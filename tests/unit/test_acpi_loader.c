@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "devices/acpi_loader.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 #define MEM_SIZE (2 * MiB)

@@ -16,7 +16,7 @@
 
 #include "devices/acpi_loader.h"
 #include "devices/debugcon.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "vmm/boot_firmware.h"
 #include "memory/layout.h"
 

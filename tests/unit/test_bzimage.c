@@ -11,7 +11,7 @@
 
 #include "memory/e820.h"
 #include "memory/guest_memory.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "vmm/boot_bzimage.h"
 #include "memory/layout.h"
 

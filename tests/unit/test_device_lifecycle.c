@@ -22,12 +22,12 @@
 #include "devices/fw_cfg.h"
 #include "devices/disk.h"
 #include "devices/storage.h"
-#include "storage/block_aio.h"
+#include "storage/core/block_aio.h"
 #include "devices/io_bus.h"
 #include "devices/pci.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
-#include "vmm/vm_config.h"
+#include "devices/machine_config.h"
 
 /* --- fake devices: a log of calls --- */
 
@@ -156,7 +156,7 @@ static void test_failure_half_way(void **state)
 struct machine {
 	struct io_bus pio, mmio;
 	struct guest_memory mem;
-	struct vm_config cfg;
+	struct machine_config cfg;
 	struct device_env env;
 	struct devices *devs;
 	bool irq[24];
@@ -202,7 +202,7 @@ static int machine_setup(void **state)
 	M.env = (struct device_env){.pio = &M.pio,
 				    .mmio = &M.mmio,
 				    .mem = &M.mem,
-				    .cfg = &M.cfg, /* no disks */
+				    .machine = &M.cfg, /* no disks */
 				    .console_fd = -1,
 				    .irq = &rec_irq_ops,
 				    .request = rec_request,
@@ -439,7 +439,7 @@ static void test_firmware_devices_direct_boot(void **state)
 {
 	(void)state;
 	devices_destroy(M.devs);
-	M.cfg.kernel = "bzImage";
+	M.cfg.kernel_boot = true;
 	M.env.pci = NULL;
 	char err[256];
 	if (devices_create(&M.env, &M.devs, err, sizeof(err)))

@@ -15,7 +15,7 @@
 
 #include "devices/disk.h"
 #include "devices/storage.h"
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/vm_config.h"
 
 static void test_parse_ok(void **state)

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "devices/fw_cfg.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 struct fx {

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "lib/error.h"
 #include "lib/sandbox.h"
 
 typedef void probe_fn(void);
@@ -47,13 +48,12 @@ static int run_child(enum sandbox_role role, probe_fn *probe, char *out, size_t 
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[256];
 		dup2(p[1], STDERR_FILENO);
 		close(p[0]);
 		if (probe == do_early_thread)
 			start_early_thread();
-		if (sandbox_prepare(err, sizeof(err)) < 0 || sandbox_start(err, sizeof(err)) < 0) {
-			(void)!write(STDERR_FILENO, err, strlen(err));
+		if (sandbox_prepare() < 0 || sandbox_start() < 0) {
+			(void)!write(STDERR_FILENO, error_msg(), strlen(error_msg()));
 			quit(90);
 		}
 		if (role < SANDBOX_ROLES)

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "devices/smbios.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 #include "memory/layout.h"
 
 static uint8_t sum(const uint8_t *p, size_t n)

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "storage/block.h"
-#include "storage/block_aio.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 #include "vmm/command.h"
 
 #define BENCH_MAX_QD 32
@@ -174,7 +174,7 @@ static int bench_run(int argc, char **argv)
 	if (ret == 0)
 		ret = block_open(path, "raw", flags, &bs);
 	if (ret < 0) {
-		fprintf(stderr, "block-bench: %s\n", block_last_error());
+		fprintf(stderr, "block-bench: %s\n", error_msg());
 		unlink(path);
 		return 1;
 	}
@@ -203,7 +203,7 @@ static int bench_run(int argc, char **argv)
 				ret = bench_case(bs, engines[e], cases[c].bs, qd, cases[c].random,
 						 cases[c].write, seconds, bufs);
 	if (ret < 0)
-		fprintf(stderr, "block-bench: %s\n", block_last_error());
+		fprintf(stderr, "block-bench: %s\n", error_msg());
 	free(bufs);
 	block_close(bs);
 	unlink(path);

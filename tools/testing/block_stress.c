@@ -3,8 +3,8 @@
  *   minivmm block-stress write  IMAGE LOG SEED   random writes forever (until killed); after every
  *                                              STRESS_FLUSH_EVERY writes: flush the image, then
  *                                              append the number of writes done to LOG and fsync it
- *   minivmm block-stress verify IMAGE LOG SEED   after a kill -9: every write before the last logged
- *                                              flush must read back
+ *   minivmm block-stress verify IMAGE LOG SEED   after a kill -9: every write before the last
+ * logged flush must read back
  *
  * Every 512-byte sector written carries a stamp (seed, write number, sector number) and bytes
  * derived from them, so `verify` can tell which write a sector came from. A sector must hold what
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "storage/block.h"
+#include "storage/core/block.h"
 #include "vmm/command.h"
 
 #define STRESS_FLUSH_EVERY 8
@@ -103,7 +103,7 @@ static int stress_write(struct block_device *bs, const char *log, uint64_t seed)
 	free(buf);
 	return 0;
 fail:
-	fprintf(stderr, "block-stress: %s\n", block_last_error());
+	fprintf(stderr, "block-stress: %s\n", error_msg());
 	close(fd);
 	free(buf);
 	return 1;
@@ -145,7 +145,7 @@ static int stress_verify(struct block_device *bs, const char *log, uint64_t seed
 		bool ok = false;
 
 		if (block_pread(bs, s * 512, got, 512) < 0) {
-			fprintf(stderr, "block-stress: %s\n", block_last_error());
+			fprintf(stderr, "block-stress: %s\n", error_msg());
 			free(last);
 			return 1;
 		}
@@ -196,7 +196,7 @@ static int stress_run(int argc, char **argv)
 		return 2;
 	}
 	if (block_open(argv[2], NULL, writing ? BLOCK_OPEN_RDWR : 0, &bs) < 0) {
-		fprintf(stderr, "block-stress: %s\n", block_last_error());
+		fprintf(stderr, "block-stress: %s\n", error_msg());
 		return 1;
 	}
 	ret = writing ? stress_write(bs, argv[3], seed) : stress_verify(bs, argv[3], seed);

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "devices/disk.h"
-#include "storage/block.h"
-#include "storage/disk_lock.h"
-#include "storage/disk_mode.h"
+#include "storage/core/block.h"
+#include "storage/core/disk_lock.h"
+#include "devices/disk_mode.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
 

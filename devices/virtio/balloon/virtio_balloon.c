@@ -12,7 +12,7 @@
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "lib/event_loop.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define PCI_CLASS_UNCLASSIFIED_OTHER 0x00FF00 /* what QEMU's balloon shows too */
 #define PFN_CHUNK 256			      /* PFNs read at a time (Linux sends <= 256) */

@@ -11,7 +11,7 @@
 #include "devices/virtio/balloon/virtio_balloon_device.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
-#include "vmm/vm_config.h" /* --balloon, --pagefusion, as devices/storage.c reads the disks */
+#include "devices/machine_config.h"
 
 #define PAGES_PER_MIB (MiB / VIRTIO_BALLOON_PAGE)
 
@@ -80,7 +80,7 @@ static int verb_balloon(void *opaque, struct json_object *args, struct json_obje
 
 static int balloon_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
-	const struct vm_config *cfg = env->cfg;
+	const struct machine_config *cfg = env->machine;
 	*state = NULL;
 	if (cfg && cfg->balloon_off)
 		return 0; /* run --balloon off: no device, no verbs */

@@ -13,10 +13,10 @@
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
+#include "lib/endian.h"
 #include "lib/log.h"
-#include "storage/block.h"
-#include "storage/block_aio.h"
-#include "storage/endian.h"
+#include "storage/core/block.h"
+#include "storage/core/block_aio.h"
 
 #define SECTOR 512
 #define HDR_LEN 16

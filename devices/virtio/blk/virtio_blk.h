@@ -1,6 +1,6 @@
 /* virtio-blk (virtio 1.2, 5.2) on the virtio-pci transport: one disk, one request queue per vCPU.
  *
- * Requests go through the disk's asynchronous block layer (storage/block_aio.h); completions may
+ * Requests go through the disk's asynchronous block layer (storage/core/block_aio.h); completions may
  * run on any thread (the device takes the transport lock).  Offered: SEG_MAX, SIZE_MAX, BLK_SIZE,
  * FLUSH, MQ, DISCARD and WRITE_ZEROES (with unmap) on writable disks, RO on read-only ones (whose
  * writes then fail with VIRTIO_BLK_S_IOERR).  GET_ID answers the disk's serial number.

@@ -16,7 +16,7 @@
 #include "lib/event_loop.h"
 #include "lib/log.h"
 #include "net/vnet_hdr.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 #define RXQ 0
 #define TXQ 1

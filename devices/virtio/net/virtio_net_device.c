@@ -25,7 +25,7 @@
 #include "lib/log.h"
 #include "net/switch_proto.h"
 #include "net/tap.h"
-#include "vmm/vm_config.h"
+#include "devices/machine_config.h"
 
 struct nics {
 	unsigned n;
@@ -150,7 +150,7 @@ static void rejoin_tick(void *opaque, uint32_t events)
 
 static int nics_create(struct device_env *env, void **state, char *err, size_t errlen)
 {
-	const struct vm_config *cfg = env->cfg;
+	const struct machine_config *cfg = env->machine;
 	if (!cfg || !cfg->nnics) {
 		*state = NULL;
 		return 0;

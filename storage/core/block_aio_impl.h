@@ -1,0 +1,67 @@
+/* Internals shared by block_aio.c (context, validation, worker pool, completions) and
+ * block_aio_uring.c (the io_uring engine).  Not for use outside storage/block_aio*.c. */
+#ifndef MINIVMM_STORAGE_BLOCK_AIO_IMPL_H
+#define MINIVMM_STORAGE_BLOCK_AIO_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "storage/core/block_aio.h"
+
+struct block_aio_uring;
+
+struct block_aio_ctx {
+	struct block_device *bs;
+	enum block_aio_engine engine;
+	int efd;
+	atomic_uint pending; /* submitted, callback not yet run */
+	atomic_uint flushes; /* FLUSH requests accepted (block_aio_flush_count) */
+	atomic_uint
+	    kernel_submits; /* io_uring_enter calls that submitted (block_aio_kernel_submits) */
+
+	/* Worker pool: a FIFO of requests for the synchronous block_* functions. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct block_aio_req *work_head, *work_tail;
+	bool stopping;
+	pthread_t *threads;
+	int nthreads;
+
+	/* Finished requests waiting for block_aio_complete(). */
+	pthread_mutex_t done_lock;
+	struct block_aio_req *done_head, *done_tail;
+
+	struct block_aio_uring *uring; /* NULL with the threads engine */
+
+	/* werror=stop (block_aio_set_stop_on_error): writes that failed with ENOSPC or EIO wait
+	 * here, still pending, until retried or released (under done_lock). */
+	void (*stopped)(void *opaque);
+	void *stopped_opaque;
+	struct block_aio_req *stopped_head, *stopped_tail;
+};
+
+/* Request length in bytes (iov for READ/WRITE, len otherwise). */
+uint64_t block_aio_req_len(const struct block_aio_req *req);
+/* Hand a request (or the rest of it, from req->done) to the worker pool. */
+void block_aio_pool_queue(struct block_aio_ctx *ctx, struct block_aio_req *req);
+/* Queue a finished request for its callback and wake the event loop. */
+void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int ret);
+
+/* io_uring engine (block_aio_uring.c). */
+bool block_aio_uring_usable(struct block_device *bs);
+/* The engine leaves whole request kinds to the pool (allocating writes, flushes of a format). */
+bool block_aio_uring_needs_pool(struct block_device *bs);
+int block_aio_uring_init(struct block_aio_ctx *ctx, int depth);
+void block_aio_uring_exit(struct block_aio_ctx *ctx);
+/* 0: taken (queued in the ring or waiting for ring space); 1: the pool must do it. */
+int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req);
+/* Hold submissions in the ring until the matching unplug (nests; the last unplug submits). */
+void block_aio_uring_plug(struct block_aio_ctx *ctx);
+void block_aio_uring_unplug(struct block_aio_ctx *ctx);
+/* SQEs are waiting for a refused submission to be retried. */
+bool block_aio_uring_stalled(struct block_aio_ctx *ctx);
+/* Reap completions: finished requests are chained onto *list (callbacks not run). */
+void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list);
+
+#endif
