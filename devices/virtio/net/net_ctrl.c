@@ -3,7 +3,7 @@
 
 #include "devices/virtio/net/net_ctrl.h"
 #include "memory/sg_list.h"
-#include "storage/endian.h"
+#include "lib/endian.h"
 
 void net_rx_filter_reset(struct net_rx_filter *f, const uint8_t mac[6])
 {
