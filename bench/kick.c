@@ -11,6 +11,7 @@
  * Built static on the host (busybox guests have no libc).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,10 +35,16 @@ static volatile uint8_t *map_bar(const char *dir, unsigned bar, size_t *len)
 	char path[512];
 	snprintf(path, sizeof(path), "%s/resource%u", dir, bar);
 	int fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0)
+	if (fd < 0) {
+		fprintf(stderr, "kick: %s: %s\n", path, strerror(errno));
 		return NULL;
+	}
 	off_t size = lseek(fd, 0, SEEK_END);
-	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = size > 0 ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+			   : MAP_FAILED;
+	if (p == MAP_FAILED)
+		fprintf(stderr, "kick: %s: mmap of %lld bytes: %s\n", path, (long long)size,
+			strerror(errno));
 	close(fd);
 	*len = (size_t)size;
 	return p == MAP_FAILED ? NULL : p;
