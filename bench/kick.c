@@ -4,8 +4,8 @@
  *
  * Finds the virtio-pci notify capability and queue 0's notify address in the device's config space
  * (PCI_SYSFS_DIR/config), maps that BAR (resourceN) and writes queue 0's index there WRITES times,
- * timed with clock_gettime.  The ring has nothing new, so the device only looks and returns: what is
- * measured is the trip of one doorbell write (an exit handled in the kernel with an ioeventfd, a
+ * timed with clock_gettime.  The ring has nothing new, so the device only looks and returns: what
+ * is measured is the trip of one doorbell write (an exit handled in the kernel with an ioeventfd, a
  * return to the VMM's user space without).  Prints one line:
  *   KICK: writes=N ns_per_kick=X
  * Built static on the host (busybox guests have no libc).
