@@ -97,8 +97,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	q+=("$(boot_once qemu $r)")
 	echo "# fwboot: round $r: minivmm ${m[-1]} s, QEMU ${q[-1]} s"
 done
-read -r mm mlo mhi < <(stats "${m[@]}")
-read -r qm qlo qhi < <(stats "${q[@]}")
+# (no process substitution: level 1 has no /dev/fd)
+set -- $(stats "${m[@]}") $(stats "${q[@]}")
+mm=$1 mlo=$2 mhi=$3 qm=$4 qlo=$5 qhi=$6
 printf '%-28s %18s %18s %7s\n' figure minivmm qemu ratio
 printf '%-28s %18s %18s %7s\n' "firmware boot to /init (s)" "$mm ($mlo-$mhi)" "$qm ($qlo-$qhi)" \
 	"$(awk -v a="$mm" -v b="$qm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
