@@ -30,6 +30,25 @@ static uint32_t le32(const uint8_t *p)
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* BAR `bar`'s length from the device's `resource` file (one "start end flags" line per BAR):
+ * seeking to the end of resourceN gives 0 on some kernels. */
+static uint64_t bar_len(const char *dir, unsigned bar)
+{
+	char path[512];
+	unsigned long long start = 0, end = 0, flags;
+	snprintf(path, sizeof(path), "%s/resource", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	for (unsigned i = 0; i <= bar; i++)
+		if (fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3) {
+			end = start = 0;
+			break;
+		}
+	fclose(f);
+	return end > start ? end - start + 1 : 0;
+}
+
 static volatile uint8_t *map_bar(const char *dir, unsigned bar, size_t *len)
 {
 	char path[512];
@@ -39,12 +58,12 @@ static volatile uint8_t *map_bar(const char *dir, unsigned bar, size_t *len)
 		fprintf(stderr, "kick: %s: %s\n", path, strerror(errno));
 		return NULL;
 	}
-	off_t size = lseek(fd, 0, SEEK_END);
-	void *p = size > 0 ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-			   : MAP_FAILED;
+	uint64_t size = bar_len(dir, bar);
+	void *p =
+	    size ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
 	if (p == MAP_FAILED)
-		fprintf(stderr, "kick: %s: mmap of %lld bytes: %s\n", path, (long long)size,
-			strerror(errno));
+		fprintf(stderr, "kick: %s: mmap of %llu bytes: %s\n", path,
+			(unsigned long long)size, strerror(errno));
 	close(fd);
 	*len = (size_t)size;
 	return p == MAP_FAILED ? NULL : p;
