@@ -55,6 +55,9 @@ fi
 [ -x build/bench/diskio ] && [ -x build/bench/kick ] || { echo "bench/disk.sh: build/bench/diskio or kick is missing" >&2; exit 1; }
 
 gt_setup
+# minivmm keeps each VM's state in a directory of its own: a fresh one here (level 1's home is
+# read-only).
+export XDG_DATA_HOME=$GT_WORK/state
 # Undo the loop mount too (gt_teardown kills the guests and removes $GT_WORK).
 MNT="" LOOP=""
 disk_teardown() {
@@ -101,7 +104,8 @@ disk_storage() {
 disk_guest_start() { # name vmm bus
 	local name=$1 vmm=$2 bus=$3 fd kernel append ioeventfd=on
 	kernel=$(gt_kernel)
-	append="console=ttyS0 quiet panic=-1 bench.seq_mb=$SEQ_MB bench.rand_ops=$RAND_OPS bench.region_mb=$SEQ_MB"
+	# iomem=relaxed: bench/kick.c maps the virtio BARs the driver has claimed.
+	append="console=ttyS0 quiet panic=-1 iomem=relaxed bench.seq_mb=$SEQ_MB bench.rand_ops=$RAND_OPS bench.region_mb=$SEQ_MB"
 	mkfifo "$GT_WORK/$name.in" || return 1
 	exec {fd}<>"$GT_WORK/$name.in"
 	[ "$vmm" = minivmm-noioeventfd ] && ioeventfd=off

@@ -4,13 +4,14 @@
  *
  * Finds the virtio-pci notify capability and queue 0's notify address in the device's config space
  * (PCI_SYSFS_DIR/config), maps that BAR (resourceN) and writes queue 0's index there WRITES times,
- * timed with clock_gettime.  The ring has nothing new, so the device only looks and returns: what is
- * measured is the trip of one doorbell write (an exit handled in the kernel with an ioeventfd, a
+ * timed with clock_gettime.  The ring has nothing new, so the device only looks and returns: what
+ * is measured is the trip of one doorbell write (an exit handled in the kernel with an ioeventfd, a
  * return to the VMM's user space without).  Prints one line:
  *   KICK: writes=N ns_per_kick=X
  * Built static on the host (busybox guests have no libc).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,15 +30,40 @@ static uint32_t le32(const uint8_t *p)
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* BAR `bar`'s length from the device's `resource` file (one "start end flags" line per BAR):
+ * seeking to the end of resourceN gives 0 on some kernels. */
+static uint64_t bar_len(const char *dir, unsigned bar)
+{
+	char path[512];
+	unsigned long long start = 0, end = 0, flags;
+	snprintf(path, sizeof(path), "%s/resource", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	for (unsigned i = 0; i <= bar; i++)
+		if (fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3) {
+			end = start = 0;
+			break;
+		}
+	fclose(f);
+	return end > start ? end - start + 1 : 0;
+}
+
 static volatile uint8_t *map_bar(const char *dir, unsigned bar, size_t *len)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/resource%u", dir, bar);
 	int fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0)
+	if (fd < 0) {
+		fprintf(stderr, "kick: %s: %s\n", path, strerror(errno));
 		return NULL;
-	off_t size = lseek(fd, 0, SEEK_END);
-	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	}
+	uint64_t size = bar_len(dir, bar);
+	void *p =
+	    size ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+	if (p == MAP_FAILED)
+		fprintf(stderr, "kick: %s: mmap of %llu bytes: %s\n", path,
+			(unsigned long long)size, strerror(errno));
 	close(fd);
 	*len = (size_t)size;
 	return p == MAP_FAILED ? NULL : p;

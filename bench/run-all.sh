@@ -61,6 +61,7 @@ measure() { # vmm -> sets boot_s outb_ns extra_kib
 }
 
 gt_setup
+export XDG_DATA_HOME=$GT_WORK/state # minivmm's VM state (level 1's home is read-only)
 initramfs_build "$GT_WORK/bench.cpio" bench/guest-init -f build/bench/pio-loop:/pio-loop || exit 1
 echo "# bench: kernel $(gt_kernel), 1 vCPU, $MEM MiB$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
 measure minivmm

@@ -3,7 +3,9 @@
 #
 #   bench/storage.sh            2 GiB raw image, half of it data (4 MiB of data, 4 MiB of hole, ...)
 #   BENCH_SIZE_MB=256 bench/storage.sh   a smaller image for a quick look
-#   BENCH_REPEAT=5 bench/storage.sh      best of 5 runs per cell (default 3)
+#   BENCH_REPEAT=5 bench/storage.sh      5 runs per cell (default 3): the best for convert rows,
+#                                        the median of turns taken with qemu-img/fio for the
+#                                        bench and qcow2 rows
 #   BENCH_ROWS=compressed BENCH_SIZE_MB=256 bench/storage.sh   only some row groups: a comma list
 #                                        of convert, compressed, bench, qcow2 (default: all)
 #
@@ -12,8 +14,8 @@
 # options (4 KiB, 64 KiB and 1 MiB, reads and writes, O_DIRECT), minivmm's random-offset variant
 # (random reads against fio's io_uring engine on the same file), and qcow2: allocating 64 KiB
 # writes into an empty image, 4 KiB random reads of a full one (fio on the file as reference).
-# Each row prints both times in seconds (best of BENCH_REPEAT runs) and the ratio minivmm/qemu-img
-# (below 1: minivmm faster).
+# Each row prints both times in seconds and the ratio minivmm/qemu-img (below 1: minivmm faster);
+# the bench and qcow2 rows also the lowest and highest ratio of a single round (see paired below).
 # Files live under /var/tmp (a real disk: /tmp may be tmpfs) and are removed at the end.
 set -u
 cd "$(dirname "$0")/.."
@@ -45,25 +47,61 @@ timed() {
 	done
 	printf -v "$var" '%.3f' "$best"
 }
-row() { # NAME QEMU_SECONDS MINIVMM_SECONDS
+row() { # NAME QEMU_SECONDS MINIVMM_SECONDS [RANGE]
 	local ratio=-
 	local num='^[0-9]+\.?[0-9]*$'
 	if [[ $2 =~ $num ]] && [[ $3 =~ $num ]] && [ "$(echo "$2 > 0" | bc)" = 1 ]; then
 		ratio=$(printf '%.2f' "$(echo "$3 / $2" | bc -l)")
 	fi
-	printf '%-36s %10s %10s %8s\n' "$1" "$2" "$3" "$ratio"
+	printf '%-36s %10s %10s %8s %s\n' "$1" "$2" "$3" "$ratio" "${4:-}"
+}
+
+# The bench and qcow2 rows: the shared disk's speed swings by 2-3x within seconds (other jobs'
+# I/O), the same for every program (fio included), so a best-of-N per tool compares one tool's
+# lucky moment with the other's.  paired QVAR MVAR runs the command lines in the arrays QCMD and
+# MCMD in turns (which one goes first alternates), $REPEAT rounds, PRE before every run, and
+# stores each tool's median time; RANGE gets the lowest and highest per-round ratio.
+once() { # prints the seconds one run of "$@" took, after PRE; 1 if it failed
+	local t0 t1
+	[ -n "${PRE:-}" ] && $PRE
+	t0=$(now)
+	if ! "$@" >"$D/log" 2>&1; then
+		echo "  ($* failed: $(head -c 200 "$D/log"))" >&2
+		return 1
+	fi
+	t1=$(now)
+	echo "$t1 - $t0" | bc -l
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+	printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+paired() {
+	local qv=$1 mv=$2 i tq tm qs=() ms=() rs=()
+	RANGE=""
+	for ((i = 0; i < REPEAT; i++)); do
+		if ((i % 2 == 0)); then
+			tq=$(once "${QCMD[@]}") && tm=$(once "${MCMD[@]}")
+		else
+			tm=$(once "${MCMD[@]}") && tq=$(once "${QCMD[@]}")
+		fi || {
+			printf -v "$qv" fail
+			printf -v "$mv" fail
+			return
+		}
+		qs+=("$tq") ms+=("$tm") rs+=("$(echo "$tm / $tq" | bc -l)")
+	done
+	printf -v "$qv" '%s' "$(median "${qs[@]}")"
+	printf -v "$mv" '%s' "$(median "${ms[@]}")"
+	RANGE=$(printf '%s\n' "${rs[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+		END { printf "(rounds %.2f-%.2f)", lo, hi }')
 }
 want() { [[ ",${BENCH_ROWS:-convert,compressed,bench,qcow2}," == *",$1,"* ]]; }
-# fio_rand OUTVAR FILE SIZE COUNT: COUNT random reads of SIZE from FILE through fio's io_uring
-# engine, O_DIRECT, queue depth 32 (best of $REPEAT, "n/a" without fio).
+# fio_rand FILE SIZE COUNT: QCMD becomes COUNT random reads of SIZE from FILE through fio's
+# io_uring engine, O_DIRECT, queue depth 32 (1 without fio).
 fio_rand() {
-	if ! command -v fio >/dev/null; then
-		printf -v "$1" 'n/a'
-		return
-	fi
-	timed "$1" fio --name=rand --filename="$2" --readonly --rw=randread --bs="$3" --direct=1 \
-		--ioengine=io_uring --iodepth=32 --number_ios="$4" --norandommap --randrepeat=1 \
-		--size="$(stat -c %s "$2")" --output=/dev/null
+	command -v fio >/dev/null || return 1
+	QCMD=(fio --name=rand --filename="$1" --readonly --rw=randread --bs="$2" --direct=1
+		--ioengine=io_uring --iodepth=32 --number_ios="$3" --norandommap --randrepeat=1
+		--size="$(stat -c %s "$1")" --output=/dev/null)
 }
 can_create() { rm -f "$D/probe"; $M img create -f "$1" "$D/probe" 1M >/dev/null 2>&1; local r=$?; rm -f "$D/probe"; return $r; }
 
@@ -127,16 +165,21 @@ if want bench; then
 		for w in "" "-w"; do
 			what="read"; [ -n "$w" ] && what="write"
 			opts="-f raw -t none -d 32 -s $1 -c $2 $w"
-			timed q qemu-img bench $opts "$D/bench.raw"
-			timed m $M img bench $opts "$D/bench.raw"
-			row "bench $1 seq $what qd32 x$2" "$q" "$m"
+			QCMD=(qemu-img bench $opts "$D/bench.raw")
+			MCMD=($M img bench $opts "$D/bench.raw")
+			paired q m
+			row "bench $1 seq $what qd32 x$2" "$q" "$m" "$RANGE"
 		done
 		[ "$1" = 1M ] && continue
 		# qemu-img bench has no random offsets: fio (io_uring) reads the same file as the
 		# physical reference; random writes are minivmm's alone
-		fio_rand q "$D/bench.raw" "$1" "$2"
-		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw"
-		row "bench $1 rand read x$2 (fio)" "$q" "$m"
+		if fio_rand "$D/bench.raw" "$1" "$2"; then
+			MCMD=($M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random "$D/bench.raw")
+			paired q m
+			row "bench $1 rand read x$2 (fio)" "$q" "$m" "$RANGE"
+		else
+			row "bench $1 rand read x$2 (fio)" "n/a" "-"
+		fi
 		timed m $M img bench -f raw -t none -d 32 -s "$1" -c "$2" --random -w "$D/bench.raw"
 		row "bench $1 rand write x$2" "n/a" "$m"
 	done
@@ -147,13 +190,17 @@ if want qcow2; then
 	# flush, not per cluster), then 4 KiB random reads of a fully allocated one against fio
 	# reading its file directly (the host's own speed: what no qcow2 reader can beat).
 	mkq() { rm -f "$D/alloc.qcow2"; qemu-img create -q -f qcow2 "$D/alloc.qcow2" 4G; sync; }
-	PRE=mkq timed q qemu-img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2"
-	PRE=mkq timed m $M img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2"
-	row "qcow2 64k allocating write x16384" "$q" "$m"
+	QCMD=(qemu-img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2")
+	MCMD=($M img bench -f qcow2 -t none -w -d 32 -s 64k -c 16384 "$D/alloc.qcow2")
+	PRE=mkq paired q m
+	row "qcow2 64k allocating write x16384" "$q" "$m" "$RANGE"
 	rm -f "$D/alloc.qcow2"
+	[ -f "$D/bench.raw" ] || qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
 	qemu-img convert -S 0 -f raw -O qcow2 "$D/bench.raw" "$D/full.qcow2"
-	fio_rand q "$D/full.qcow2" 4k 200000
-	timed m $M img bench -f qcow2 -t none -d 32 -s 4k -c 200000 --random "$D/full.qcow2"
-	row "qcow2 4k random read x200000 (fio)" "$q" "$m"
+	if fio_rand "$D/full.qcow2" 4k 200000; then
+		MCMD=($M img bench -f qcow2 -t none -d 32 -s 4k -c 200000 --random "$D/full.qcow2")
+		paired q m
+		row "qcow2 4k random read x200000 (fio)" "$q" "$m" "$RANGE"
+	fi
 	rm -f "$D/full.qcow2"
 fi

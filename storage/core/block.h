@@ -188,6 +188,14 @@ struct block_driver {
 	int (*aio_map)(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
 		       uint64_t *host);
 	void (*aio_map_end)(struct block_device *bs);
+	/* For the io_uring engine, a write aio_map refused: when it fills whole new clusters (no
+	 * old content to copy), reserve them: 0 and *host, where the caller writes the data and
+	 * then calls aio_alloc_end with the write's result (0 or -errno); only then do the clusters
+	 * become part of the disk (the driver maps them, or frees them on an error).  1: the
+	 * request must go through pwritev.  NULL: allocating writes always go through pwritev. */
+	int (*aio_alloc)(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host);
+	int (*aio_alloc_end)(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
+			     int result);
 };
 
 struct block_device {

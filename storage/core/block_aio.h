@@ -59,10 +59,11 @@ struct block_aio_req {
 	/* Private to block_aio.c. */
 	struct block_aio_req *next;
 	int ret;
-	uint64_t done; /* bytes already transferred (short io_uring transfers) */
-	uint64_t host; /* io_uring: offset in the image file */
-	bool mapped;   /* io_uring: holds a driver mapping (aio_map) until it completes */
-	bool released; /* werror=stop: completed with its error, never parked again */
+	uint64_t done;	 /* bytes already transferred (short io_uring transfers) */
+	uint64_t host;	 /* io_uring: offset in the image file */
+	bool mapped;	 /* io_uring: holds a driver mapping (aio_map) until it completes */
+	bool allocating; /* io_uring: writes clusters the driver reserved (aio_alloc) */
+	bool released;	 /* werror=stop: completed with its error, never parked again */
 };
 
 enum block_aio_engine {

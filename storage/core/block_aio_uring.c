@@ -175,6 +175,34 @@ static void block_aio_uring_unmap(struct block_aio_ctx *ctx, struct block_aio_re
 	}
 }
 
+/* End an allocating write (aio_alloc): with result 0 the driver maps the new clusters, otherwise
+ * it frees them; returns the request's result. */
+static int block_aio_uring_alloc_end(struct block_aio_ctx *ctx, struct block_aio_req *req,
+				     int result)
+{
+	struct block_device *bs = ctx->bs;
+
+	req->allocating = false;
+	return bs->drv->aio_alloc_end(bs, req->offset, block_aio_req_len(req), req->host, result);
+}
+
+/* A write to clusters the driver must allocate, when they need nothing but the data: the driver
+ * reserves them and the data goes through the ring like any other write (0; 1: the pool). */
+static int block_aio_uring_alloc(struct block_aio_ctx *ctx, struct block_aio_req *req, uint64_t len)
+{
+	struct block_device *bs = ctx->bs;
+
+	if (req->op != BLOCK_AIO_WRITE || !bs->drv->aio_alloc ||
+	    bs->drv->aio_alloc(bs, req->offset, len, &req->host) != 0)
+		return 1;
+	req->allocating = true;
+	if (!block_aio_uring_aligned(&bs->file, req)) {
+		block_aio_uring_alloc_end(ctx, req, -ECANCELED);
+		return 1;
+	}
+	return 0;
+}
+
 int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 {
 	struct block_aio_uring *u = ctx->uring;
@@ -185,6 +213,7 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 
 	req->host = req->offset;
 	req->mapped = false;
+	req->allocating = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
 		/* The probe window of a probed raw image is written only under its guard. */
@@ -196,13 +225,15 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 			return 1;
 		if (!raw) {
 			uint64_t len = block_aio_req_len(req);
-			if (len == 0 ||
-			    bs->drv->aio_map(bs, req->offset, len, req->op == BLOCK_AIO_WRITE,
-					     &req->host) != 0)
+			if (len == 0)
+				return 1;
+			if (bs->drv->aio_map(bs, req->offset, len, req->op == BLOCK_AIO_WRITE,
+					     &req->host) == 0)
+				req->mapped = true;
+			else if (block_aio_uring_alloc(ctx, req, len) != 0)
 				return 1; /* the driver's own path (errors are found again there) */
-			req->mapped = true;
 		}
-		if (!block_aio_uring_aligned(f, req)) {
+		if (!req->allocating && !block_aio_uring_aligned(f, req)) {
 			block_aio_uring_unmap(ctx, req);
 			return 1;
 		}
@@ -238,6 +269,7 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 {
 	struct block_aio_uring *u = ctx->uring;
 	struct io_uring_cqe *cqe;
+	struct block_aio_req *allocs = NULL;
 	unsigned head, seen = 0;
 
 	pthread_mutex_lock(&u->lock);
@@ -247,6 +279,13 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 		int res = cqe->res;
 		seen++;
 		u->inflight--;
+		if (req->allocating) {
+			/* Mapped below, outside the ring's lock: the driver may do metadata I/O. */
+			req->ret = res;
+			req->next = allocs;
+			allocs = req;
+			continue;
+		}
 		block_aio_uring_unmap(ctx, req);
 		if (res == -EINTR || res == -EAGAIN) {
 			block_aio_pool_queue(ctx, req); /* let the retry loop of host_file do it */
@@ -274,4 +313,22 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 	}
 	block_aio_uring_flush_sq(ctx);
 	pthread_mutex_unlock(&u->lock);
+
+	struct block_aio_req *req;
+	while ((req = allocs)) {
+		allocs = req->next;
+		int res = req->ret;
+		bool whole = res >= 0 && (uint64_t)res == block_aio_req_len(req);
+		int ret = block_aio_uring_alloc_end(ctx, req, whole ? 0 : res < 0 ? res : -EIO);
+		if (!whole && (res >= 0 || res == -EINTR || res == -EAGAIN)) {
+			/* Short or interrupted: the reservation is gone, the pool's path writes the
+			 * whole request again (and allocates anew). */
+			req->done = 0;
+			block_aio_pool_queue(ctx, req);
+			continue;
+		}
+		req->ret = ret;
+		req->next = *list;
+		*list = req;
+	}
 }

@@ -375,5 +375,7 @@ static const struct block_driver block_driver_qcow2 = {
     .pwrite_compressed = qcow2_pwrite_compressed,
     .aio_map = qcow2_aio_map,
     .aio_map_end = qcow2_aio_map_end,
+    .aio_alloc = qcow2_aio_alloc,
+    .aio_alloc_end = qcow2_aio_alloc_end,
 };
 BLOCK_DRIVER(block_driver_qcow2);

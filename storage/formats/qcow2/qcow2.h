@@ -261,6 +261,9 @@ int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
 		  uint64_t *host);
 void qcow2_aio_map_end(struct block_device *bs);
+int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host);
+int qcow2_aio_alloc_end(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
+			int result);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);
 int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len);

@@ -201,6 +201,77 @@ void qcow2_aio_map_end(struct block_device *bs)
 	io_end(qcow2_state(bs));
 }
 
+/* The io_uring engine's allocating write of whole clusters that are unallocated or plain zero
+ * (nothing old to copy, not even from a backing file): reserve contiguous host clusters (their
+ * refcounts set, the L2 entries untouched, so reads still see the old content and a crash before
+ * qcow2_aio_alloc_end leaks them at worst) and mark the guest clusters as being allocated, so
+ * that other writers wait.  The engine writes the data, then qcow2_aio_alloc_end maps them.  The
+ * refcount and L2 updates stay in the metadata caches and reach the file in one batch at the next
+ * flush, refcounts first (qcow2_metadata_flush), so an L2 entry is never on disk before the
+ * refcount of its cluster, nor set before its data was written. */
+int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size, first, last, entry, bytes;
+	enum qcow2_ctype type;
+	int ret = 1;
+
+	if (s->has_data_file || s->extended_l2 || s->read_only || !len ||
+	    ((offset | len) & (cs - 1)))
+		return 1;
+	first = offset >> s->cluster_bits;
+	last = (offset + len - 1) >> s->cluster_bits;
+	pthread_mutex_lock(&s->lock);
+	if (alloc_busy(s, first, last))
+		goto out;
+	if (qcow2_map(bs, offset, len, &type, &entry, &bytes) < 0 || bytes < len ||
+	    (type != QCOW2_C_UNALLOCATED && type != QCOW2_C_ZERO_PLAIN))
+		goto out;
+	if (alloc_begin(s, first, last) < 0)
+		goto out;
+	/* A failure here (no space, unreadable refcounts) is reported again by the pool's path. */
+	if (qcow2_alloc_clusters(bs, last - first + 1, host) < 0) {
+		alloc_end(s, first);
+		goto out;
+	}
+	qcow2_file_grow(bs, *host + len);
+	s->io_inflight++;
+	ret = 0;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* The data of a qcow2_aio_alloc reservation was written (result 0): point the L2 entries at it.
+ * Otherwise the clusters go back (freed once no I/O is in flight), and the range reads as before.
+ */
+int qcow2_aio_alloc_end(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
+			int result)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t cs = s->cluster_size;
+	int ret = result;
+
+	pthread_mutex_lock(&s->lock);
+	s->io_inflight--;
+	if (ret < 0) {
+		qcow2_free_deferred(bs, host, len);
+	} else {
+		for (uint64_t i = 0; i < len / cs && ret == 0; i++) {
+			uint64_t old;
+			ret = qcow2_l2_lookup(bs, offset + i * cs, &old);
+			if (ret == 0)
+				ret = qcow2_l2_set(bs, offset + i * cs,
+						   (host + i * cs) | QCOW2_OFLAG_COPIED);
+			if (ret == 0)
+				ret = qcow2_entry_free(bs, old);
+		}
+	}
+	alloc_end(s, offset >> s->cluster_bits); /* wakes waiters, io_inflight's too */
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 /* The old content of [start, start+len) of one guest cluster, for copy on write (lock not held). */
 static int cow_fill(struct block_device *bs, uint64_t start, enum qcow2_ctype type, uint64_t entry,
 		    uint8_t *buf, size_t len)
