@@ -102,9 +102,14 @@ cpu_stop() { # NAME...
 # Watch NAME's console for a line holding TEXT from now on: watch_open, then the request, then
 # watch_wait sets WT to the host time ($EPOCHREALTIME) the line appeared at.  tail -F hears the
 # write through inotify, so the host time is close to the guest's.
+# (A FIFO, not <(...): level 1 has no /dev/fd for bash's process substitution.)
 watch_open() { # NAME
-	exec {_wfd}< <(exec timeout 300 tail -c +$(($(stat -c %s "$W/$1.console") + 1)) -s 0.01 -F "$W/$1.console" 2>/dev/null)
+	rm -f "$W/watch.fifo"
+	mkfifo "$W/watch.fifo" || return 1
+	timeout 300 tail -c +$(($(stat -c %s "$W/$1.console") + 1)) -s 0.01 -F "$W/$1.console" \
+		>"$W/watch.fifo" 2>/dev/null &
 	_wpid=$!
+	exec {_wfd}<"$W/watch.fifo"
 }
 watch_wait() { # TEXT: sets WT (empty if the line never came)
 	local line rc=1
