@@ -183,9 +183,9 @@ row_hotplug() {
 		cpu_stop "$name"
 	done
 	MV_ARGS=()
-	printf '%-22s %10s %10s %7s\n' figure minivmm qemu ratio
+	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
 	for f in plug_ms unplug_ms; do
-		printf '%-22s %10s %10s %7s\n' "hotplug_$f (median)" "${R[minivmm,$f]}" "${R[qemu,$f]}" "$(ratio "${R[minivmm,$f]}" "${R[qemu,$f]}")"
+		printf '%-26s %10s %10s %7s\n' "hotplug_$f (median)" "${R[minivmm,$f]}" "${R[qemu,$f]}" "$(ratio "${R[minivmm,$f]}" "${R[qemu,$f]}")"
 	done
 	[ "$(wc -l <"$W/minivmm.plug")" = "$RUNS" ] && [ "$(wc -l <"$W/qemu.plug")" = "$RUNS" ]
 }
@@ -208,6 +208,10 @@ cap_cgroup() {
 	CG=$root/minivmm-bench-$$
 	mkdir "$CG" 2>/dev/null
 }
+cap_progress() { # VMM BEFORE P: the capped rate at P against the uncapped runs around it
+	awk -v c="${R[$1-c$3]:-NA}" -v a="${R[$1-u$2]:-NA}" -v b="${R[$1-u$3]:-NA}" \
+		'BEGIN { if (c == "NA" || a == "NA" || b == "NA" || a + b <= 0) print "NA"; else printf "%.1f", 200 * c / (a + b) }'
+}
 row_cap() {
 	local vmm name p
 	for vmm in minivmm qemu; do
@@ -221,7 +225,7 @@ row_cap() {
 				break
 			fi
 		fi
-		spin_rate "$name" "$vmm-u1"
+		spin_rate "$name" "$vmm-u0"
 		for p in 10 30 50 80; do
 			if [ $vmm = minivmm ]; then
 				"$GT_MINIVMM" control "$name" cpucap $p >/dev/null || echo "# cpu: minivmm cpucap $p refused"
@@ -229,20 +233,20 @@ row_cap() {
 				echo "$((p * 1000)) 100000" >"$CG/cpu.max"
 			fi
 			spin_rate "$name" "$vmm-c$p"
+			if [ $vmm = minivmm ]; then "$GT_MINIVMM" control "$name" cpucap 100 >/dev/null; else echo "max 100000" >"$CG/cpu.max"; fi
+			spin_rate "$name" "$vmm-u$p"
 		done
-		if [ $vmm = minivmm ]; then "$GT_MINIVMM" control "$name" cpucap 100 >/dev/null; else echo "max 100000" >"$CG/cpu.max"; fi
-		spin_rate "$name" "$vmm-u2"
 		cpu_stop "$name"
 	done
-	echo "# cpu: uncapped rate before/after: minivmm ${R[minivmm-u1]}/${R[minivmm-u2]}, qemu ${R[qemu-u1]:-NA}/${R[qemu-u2]:-NA} iterations/s"
-	printf '%-22s %10s %10s\n' "cap (progress % of" minivmm "qemu+cgroup"
-	printf '%-22s %10s %10s\n' " uncapped)" "" ""
+	echo "# cpu: uncapped rates (iterations/s) around the capped runs: minivmm ${R[minivmm-u0]} ${R[minivmm-u10]} ${R[minivmm-u30]} ${R[minivmm-u50]} ${R[minivmm-u80]}; qemu ${R[qemu-u0]:-NA} ${R[qemu-u10]:-NA} ${R[qemu-u30]:-NA} ${R[qemu-u50]:-NA} ${R[qemu-u80]:-NA}"
+	printf '%-26s %10s %10s\n' "cap: % of uncapped" minivmm "qemu+cgroup"
+	local prev=0
 	for p in 10 30 50 80; do
-		printf '%-22s %10s %10s\n' "cap $p%" \
-			"$(awk -v c="${R[minivmm-c$p]}" -v a="${R[minivmm-u1]}" -v b="${R[minivmm-u2]}" 'BEGIN { if (a + b > 0 && c != "NA") printf "%.1f", 200 * c / (a + b); else print "NA" }')" \
-			"$(awk -v c="${R[qemu-c$p]:-NA}" -v a="${R[qemu-u1]:-0}" -v b="${R[qemu-u2]:-0}" 'BEGIN { if (a + b > 0 && c != "NA") printf "%.1f", 200 * c / (a + b); else print "NA" }')"
+		printf '%-26s %10s %10s\n' "cap $p%" "$(cap_progress minivmm $prev $p)" "$(cap_progress qemu $prev $p)"
+		prev=$p
 	done
-	[ "${R[minivmm-c10]}" != NA ] && [ "${R[minivmm-u2]}" != NA ]
+	echo "# progress = capped rate / the mean of the uncapped runs just before and after it (the host's load drifts)"
+	[ "$(cap_progress minivmm 50 80)" != NA ]
 }
 
 # --- idle ---------------------------------------------------------------------------------------
@@ -267,8 +271,8 @@ row_idle() {
 		R[$vmm,idle]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_S" 'BEGIN { printf "%.2f", 100 * d / hz / s }')
 		cpu_stop "${names[@]}"
 	done
-	printf '%-22s %10s %10s %7s\n' figure minivmm qemu ratio
-	printf '%-22s %10s %10s %7s\n' "idle 4x4 vCPUs (% core)" "${R[minivmm,idle]}" "${R[qemu,idle]}" "$(ratio "${R[minivmm,idle]}" "${R[qemu,idle]}")"
+	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
+	printf '%-26s %10s %10s %7s\n' "idle 4x4 vCPUs (% core)" "${R[minivmm,idle]}" "${R[qemu,idle]}" "$(ratio "${R[minivmm,idle]}" "${R[qemu,idle]}")"
 }
 
 # --- lockup -------------------------------------------------------------------------------------
@@ -296,11 +300,11 @@ row_lockup() {
 		fi
 		cpu_stop "$name"
 	done
-	printf '%-22s %10s %10s\n' figure minivmm qemu
-	printf '%-22s %10s %10s\n' "8 vCPUs online" "${R[minivmm,online]:-NA}" "${R[qemu,online]:-NA}"
-	printf '%-22s %10s %10s\n' "8-vCPU load wall (s)" "${R[minivmm,load_s]:-NA}" "${R[qemu,load_s]:-NA}"
-	printf '%-22s %10s %10s\n' "lockup/stall (dmesg)" "${R[minivmm,reports]:-NA}" "${R[qemu,reports]:-NA}"
-	printf '%-22s %10s %10s\n' "lockup/stall (console)" "${R[minivmm,console]:-NA}" "${R[qemu,console]:-NA}"
+	printf '%-26s %10s %10s\n' figure minivmm qemu
+	printf '%-26s %10s %10s\n' "8 vCPUs online" "${R[minivmm,online]:-NA}" "${R[qemu,online]:-NA}"
+	printf '%-26s %10s %10s\n' "8-vCPU load wall (s)" "${R[minivmm,load_s]:-NA}" "${R[qemu,load_s]:-NA}"
+	printf '%-26s %10s %10s\n' "lockup/stall (dmesg)" "${R[minivmm,reports]:-NA}" "${R[qemu,reports]:-NA}"
+	printf '%-26s %10s %10s\n' "lockup/stall (console)" "${R[minivmm,console]:-NA}" "${R[qemu,console]:-NA}"
 	[ $ok = 1 ] && [ "${R[minivmm,reports]:-1}" = 0 ] && [ "${R[minivmm,console]:-1}" = 0 ]
 }
 
