@@ -48,7 +48,7 @@ static int set_online(int cpu)
 
 int main(void)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1};
 	char buf[8192];
 	int fd;
 
