@@ -177,7 +177,7 @@ row_ksm() {
 			merged=$((merged + $(cat "/proc/$(guest_pid "$i")/ksm_merging_pages")))
 			rss=$((rss + $(rss_kib "$i")))
 		done
-		R[$vmm,fraction]=$(awk -v m="$merged" -v r="$rss" 'BEGIN { printf "%.1f", r > 0 ? 100 * m * 4 / r : 0 }')
+		R[$vmm,fraction]=$(awk -v m="$merged" -v r="$rss" 'BEGIN { printf "%.1f", (r > 0 ? 100 * m * 4 / r : 0) }')
 		R[$vmm,saved_mib]=$(($(cat $KSM/pages_sharing) * 4 / 1024))
 		R[$vmm,rss_mib]=$((rss / 1024))
 		echo "# memory: $vmm: $merged pages merged of $((rss / 1024)) MiB resident; host KSM pages_shared $(cat $KSM/pages_shared), pages_sharing $(cat $KSM/pages_sharing), full_scans $(cat $KSM/full_scans)"
@@ -187,6 +187,8 @@ row_ksm() {
 	printf '%-26s %10s %10s %7s\n' "4 idle: resident (MiB)" "${R[minivmm,rss_mib]}" "${R[qemu,rss_mib]}" "$(ratio "${R[minivmm,rss_mib]}" "${R[qemu,rss_mib]}")"
 	printf '%-26s %10s %10s %7s\n' "4 idle: merged (% of RSS)" "${R[minivmm,fraction]}" "${R[qemu,fraction]}" "$(ratio "${R[minivmm,fraction]}" "${R[qemu,fraction]}")"
 	printf '%-26s %10s %10s %7s\n' "4 idle: saved (MiB)" "${R[minivmm,saved_mib]}" "${R[qemu,saved_mib]}" "$(ratio "${R[minivmm,saved_mib]}" "${R[qemu,saved_mib]}")"
+	printf '%-26s %10s %10s %7s\n' "4 idle: RSS - saved (MiB)" "$((R[minivmm,rss_mib] - R[minivmm,saved_mib]))" \
+		"$((R[qemu,rss_mib] - R[qemu,saved_mib]))" "$(ratio $((R[minivmm,rss_mib] - R[minivmm,saved_mib])) $((R[qemu,rss_mib] - R[qemu,saved_mib])))"
 }
 
 initramfs_build "$W/mem.cpio" guest-tests/e2e/balloon-init.sh -m "virtio_pci virtio_balloon" || exit 1
