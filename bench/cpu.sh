@@ -121,7 +121,7 @@ watch_wait() { # TEXT: sets WT (empty if the line never came)
 	exec {_wfd}<&-
 	return $rc
 }
-ms_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
+ms_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f\n", (b - a) * 1000 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }'; }
 declare -A R=()
@@ -277,10 +277,13 @@ row_idle() {
 
 # --- lockup -------------------------------------------------------------------------------------
 LOCKUP_RE='soft lockup|rcu: INFO|rcu_.*detected stall|hung_task|blocked for more than'
+# The guest's grep spelt so that the typed command, echoed on the console (wrapped at 80 columns),
+# never matches LOCKUP_RE itself.
+LOCKUP_RE_TYPED='soft[ ]lockup|rcu:[ ]INFO|rcu_.*detected[ ]stall|hung[_]task|blocked[ ]for more than'
 row_lockup() {
 	local vmm name load ok=1
 	# 8 spinning threads for LOAD_S s and 8 fork loops of 200 subshells each, all to their end.
-	load="t0=\$(cut -d' ' -f1 /proc/uptime); /cpu-spin $LOAD_S 8 >/dev/null & for j in 1 2 3 4 5 6 7 8; do (i=0; while [ \$i -lt 200 ]; do i=\$((i+1)); x=\$(echo \$i); done) & done; wait; echo CPU: load_t0=\$t0 load_t1=\$(cut -d' ' -f1 /proc/uptime); echo CPU: reports=\$(dmesg | grep -c -E '$LOCKUP_RE')"
+	load="t0=\$(cut -d' ' -f1 /proc/uptime); /cpu-spin $LOAD_S 8 >/dev/null & for j in 1 2 3 4 5 6 7 8; do (i=0; while [ \$i -lt 200 ]; do i=\$((i+1)); x=\$(echo \$i); done) & done; wait; echo CPU: load_t0=\$t0 load_t1=\$(cut -d' ' -f1 /proc/uptime); echo CPU: reports=\$(dmesg | grep -c -E '$LOCKUP_RE_TYPED')"
 	for vmm in minivmm qemu; do
 		name=bc-8cpu-$vmm-$$
 		cpu_start "$vmm" "$name" 8 512 || return 1
@@ -291,8 +294,8 @@ row_lockup() {
 			R[$vmm,load_s]=$(tr -d '\r' <"$W/$name.console" | sed -n 's/^CPU: load_t0=\([0-9.]*\) load_t1=\([0-9.]*\)$/\1 \2/p' |
 				tail -1 | awk '{ printf "%.1f", $2 - $1 }')
 			R[$vmm,reports]=$(grep -a -o -E '^CPU: reports=[0-9]+' "$W/$name.console" | tail -1 | cut -d= -f2)
-			# the console too (a report dmesg's buffer lost still counts), less the typed command
-			R[$vmm,console]=$(tr -d '\r' <"$W/$name.console" | grep -a -E "$LOCKUP_RE" | grep -a -v -c 'grep -c')
+			# the console too (a report dmesg's buffer lost still counts)
+			R[$vmm,console]=$(tr -d '\r' <"$W/$name.console" | grep -a -c -E "$LOCKUP_RE")
 		else
 			echo "# cpu: $vmm: the 8-vCPU load did not finish"
 			tr -d '\r' <"$W/$name.console" | tail -8 | sed 's/^/#   /'
