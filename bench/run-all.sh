@@ -18,10 +18,15 @@ if [ "${GT_LEVEL:-}" != 1 ]; then
 	# bench/disk.sh's guest program: level 1 sees the tree read-only, so it is built here.
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/diskio bench/diskio.c || exit 1
 	gcc -static -O2 -Wall -Wextra -Werror -o build/bench/kick bench/kick.c || exit 1
+	# bench/cpu.sh's guest programs.
+	for p in cpu-watch cpu-spin; do
+		gcc -static -O2 -Wall -Wextra -Werror -pthread -o build/bench/$p bench/$p.c || exit 1
+	done
 	[ -x ./minivmm ] || { echo "bench: ./minivmm is not built (run make)" >&2; exit 1; }
 	if ! gt_host_kvm_usable; then
 		echo "# bench: no usable /dev/kvm here: measuring inside level 1 (QEMU TCG, nested KVM)"
-		level1_run ./bench/run-all.sh
+		# Every row in one level 1: more than the default 30 min (the rows print as they go).
+		level1_run -t "${GT_L1_TIMEOUT:-7200}" ./bench/run-all.sh
 		rc=$?
 		level1_cleanup
 		exit $rc
