@@ -778,7 +778,7 @@ static void test_uring_qcow2_alloc_order(void **state)
 	    test_run("qemu-img create -q -f qcow2 -o cluster_size=%d '%s' 16M", CS, name), 0);
 	assert_int_equal(block_open(name, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
 	if (block_aio_open(bs, &c, &ctx) < 0) {
-		print_message("io_uring unavailable here (%s): skipping\n", block_last_error());
+		print_message("io_uring unavailable here (%s): skipping\n", error_msg());
 		block_close(bs);
 		skip();
 	}
