@@ -238,6 +238,10 @@ static void int_status_write(struct mpt *m)
  * guest memory afterwards); the completions run on another thread and take the lock. */
 static void drain(struct mpt *m)
 {
+	/* werror=stop: a parked write fails now, or the wait below never ends. */
+	for (unsigned t = 0; t < MPT_MAX_TARGETS; t++)
+		if (m->targets[t].present)
+			disk_release_stopped(m->targets[t].lun.disk);
 	while (m->inflight)
 		pthread_cond_wait(&m->drained, &m->lock);
 }

@@ -39,6 +39,9 @@ static void controller_reset(struct nvme_ctrl *c)
 {
 	c->csts &= ~NVME_CSTS_RDY;
 	c->generation++;
+	/* werror=stop: a parked write fails now, or the wait below never ends. */
+	for (unsigned i = 0; i < c->nns; i++)
+		disk_release_stopped(c->ns[i].disk);
 	while (c->inflight)
 		pthread_cond_wait(&c->drained, &c->lock);
 	for (unsigned i = 0; i < c->naer; i++)

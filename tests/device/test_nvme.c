@@ -485,6 +485,35 @@ static void machine_reset_with_requests_in_flight(void **state)
 	nv_free(t);
 }
 
+/* werror=stop: a write parked for want of space must not hold a controller reset (CC.EN = 0)
+ * forever: the reset fails it, waits for it, and the queues are dropped as usual. */
+static void controller_reset_with_a_stopped_write(void **state)
+{
+	(void)state;
+	struct nv *t = nv_new(1, NULL, 2);
+	const char *flag = test_path("nvme-full");
+	nv_start(t);
+	assert_int_equal(test_disk_stop_writes(t->disk[0], flag), 0);
+	struct nv_cmd c = nv_rw(t, NVME_CMD_WRITE, 1, 0, 8);
+	nv_put(t, 1, &c);
+	nv_ring(t, 1);
+	assert_true(test_disk_wait_parked(t->disk[0], 1));
+	assert_int_equal(nvme_inflight(t->c), 1);
+	alarm(60); /* only against a hang: the reset below returns at once when it works */
+	assert_int_equal(pthread_create(&t->completer, NULL, nv_completer, t), 0);
+	nv_disable(t);
+	alarm(0);
+	assert_int_equal(nvme_inflight(t->c), 0);
+	assert_int_equal(block_aio_stopped_count(t->disk[0]->aio), 0);
+	t->completer_stop = true;
+	pthread_join(t->completer, NULL);
+	test_disk_fault_end(flag);
+	nv_start(t);
+	c = nv_rw(t, NVME_CMD_WRITE, 1, 0, 8);
+	assert_int_equal(nv_do(t, 1, &c).status, 0);
+	nv_free(t);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -495,6 +524,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(registers_and_enable),
+	    cmocka_unit_test(controller_reset_with_a_stopped_write),
 	    cmocka_unit_test(identify),
 	    cmocka_unit_test(features),
 	    cmocka_unit_test(log_pages),
