@@ -12,8 +12,10 @@
 #  5. an empty disk: "no bootable device" and a non-zero exit, bounded;
 #  6. --boot cdrom with only a hard disk: the boot order is honoured (nothing to boot);
 #  7. an ISOLINUX CD (xorriso, El Torito no emulation) on AHCI beside the bootable disk with
-#     --boot order=cdrom,disk boots from the CD; 8. the same CD alone on IDE, default order.
-# (virtio-blk, VMDK and a reboot in place: test_firmware_reboot.sh.)
+#     --boot order=cdrom,disk boots from the CD; 8. the same CD alone on IDE, default order;
+#  9. SeaBIOS's own drivers for the other controllers: the raw image on the LSI 53C1030
+#     (bus=scsi), the qcow2 on the LSI SAS1068 (bus=sas), a VMDK made with `minivmm img convert`
+#     on AHCI.  (NVMe: test_nvme.sh; virtio-blk and a reboot in place: test_firmware_reboot.sh.)
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
@@ -118,3 +120,18 @@ boot "$vm" 1 "ISO on IDE, default order"
 [ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: booted from the IDE CD" ||
 	gt_fail "firmware: booted from the IDE CD" "fromcd=$(guest_value "$vm" fromcd)"
 
+
+# SeaBIOS drives the LSI Fusion-MPT controllers itself (its mpt-scsi driver: both personalities).
+vm=gt-fw-scsi-$$
+GT_RUN_ARGS=(--disk "$W/os.raw,bus=scsi")
+boot "$vm" 1 "raw on LSI 53C1030 (bus=scsi)"
+vm=gt-fw-sas-$$
+GT_RUN_ARGS=(--disk "$W/os.qcow2,bus=sas")
+boot "$vm" 1 "qcow2 on LSI SAS1068 (bus=sas)"
+if "$real_vmm" img convert -O vmdk "$W/os.raw" "$W/os.vmdk"; then
+	vm=gt-fw-vmdk-$$
+	GT_RUN_ARGS=(--disk "$W/os.vmdk")
+	boot "$vm" 1 "VMDK (minivmm img convert) on AHCI"
+else
+	gt_fail "firmware: minivmm img convert to VMDK"
+fi
