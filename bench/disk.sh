@@ -1,10 +1,11 @@
 #!/bin/bash
-# Disk I/O inside the guest, minivmm against QEMU, for AHCI, PIIX IDE, virtio-blk and NVMe.
+# Disk I/O inside the guest, minivmm against QEMU, for AHCI, PIIX IDE, virtio-blk, NVMe and LSI.
 #
 # The same kernel and initramfs boot under minivmm (--disk IMG,format=raw,cache=none,
 # bus=sata|ide|virtio) and under QEMU -accel kvm (-M q35 and its ICH9 AHCI; -M pc and its PIIX IDE;
 # -drive ...,cache=none,format=raw -device ide-hd; -M q35 -device virtio-blk-pci, modern only;
-# -M q35 -device nvme for bus=nvme, not in the default list), one
+# -M q35 -device nvme for bus=nvme; -M q35 -device mptsas1068 with a scsi-hd for bus=sas, the LSI
+# SAS1068; bus=scsi, the LSI 53C1030, stands alone: QEMU has no such device), one
 # after the other on the same raw image on the same storage.  For virtio-blk the guest also times
 # bench/kick.c: one doorbell write (virtqueue notification), under QEMU, under minivmm with its
 # ioeventfds and under minivmm with them off (MINIVMM_IOEVENTFD=off: every kick returns to user
@@ -18,7 +19,7 @@
 #   BENCH_DISK_SEQ_MB (64)    sequential size in MiB; the image is this plus 16 MiB
 #   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
-#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure (also: nvme)
+#   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure (also: nvme sas scsi)
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -34,7 +35,7 @@ esac
 }
 BUSES=${BENCH_DISK_BUSES:-sata ide virtio}
 for b in $BUSES; do
-	case $b in sata | ide | virtio | nvme) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
+	case $b in sata | ide | virtio | nvme | sas | scsi) ;; *) echo "bench/disk.sh: BENCH_DISK_BUSES: unknown bus $b" >&2; exit 2 ;; esac
 done
 IMG_MB=$((SEQ_MB + 16))
 MEM=256
@@ -117,15 +118,16 @@ disk_guest_start() { # name vmm bus
 			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	qemu)
-		local machine=q35 dev=ide-hd,drive=d,bus=ide.0
+		local machine=q35 dev=ide-hd,drive=d,bus=ide.0 extra=()
 		[ "$bus" = ide ] && machine=pc
 		[ "$bus" = virtio ] && dev=virtio-blk-pci,drive=d,disable-legacy=on,num-queues=1
 		[ "$bus" = nvme ] && dev=nvme,drive=d,serial=bench
+		[ "$bus" = sas ] && dev=scsi-hd,drive=d,bus=hba.0 extra=(-device mptsas1068,id=hba)
 		# bus=ide.0: q35's built-in ICH9 AHCI port 0, or pc's PIIX primary channel.
 		qemu-system-x86_64 -accel kvm -M "$machine" -smp 1 -m "$MEM" -nodefaults -display none \
 			-no-reboot -serial stdio -kernel "$kernel" -initrd "$GT_WORK/disk.cpio" \
 			-append "$append" -drive "file=$IMG,if=none,id=d,cache=none,format=raw" \
-			-device "$dev" \
+			${extra[@]+"${extra[@]}"} -device "$dev" \
 			<"$GT_WORK/$name.in" >"$GT_WORK/$name.console" 2>"$GT_WORK/$name.stderr" &
 		;;
 	esac
@@ -165,7 +167,7 @@ disk_storage || exit 1
 IMG=$DIR/disk.raw
 # Fully written up front, so neither VMM pays for the host file system allocating blocks.
 dd if=/dev/zero of="$IMG" bs=1M count="$IMG_MB" conv=fsync status=none || exit 1
-initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod virtio_pci virtio_blk nvme" \
+initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod virtio_pci virtio_blk nvme mptspi mptsas" \
 	-f build/bench/diskio:/diskio -f build/bench/kick:/kick || exit 1
 
 echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, cache=none;" \
@@ -174,7 +176,7 @@ echo "# disk: absolute figures from the nested stack are slow and noisy: compare
 rc=0
 for bus in $BUSES; do
 	disk_measure minivmm $bus || rc=1
-	disk_measure qemu $bus || rc=1
+	[ $bus = scsi ] || disk_measure qemu $bus || rc=1
 	[ $bus = virtio ] && { disk_measure minivmm-noioeventfd virtio || rc=1; }
 done
 printf '%-6s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio

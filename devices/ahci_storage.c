@@ -71,7 +71,7 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 		if (p->x.active || ahci_port_busy(p)) {
 			snprintf(err, errlen, "the drive is busy: try again");
 			ret = -EBUSY;
-		} else if (p->ata.locked && !force) {
+		} else if (p->ata.lun.locked && !force) {
 			snprintf(
 			    err, errlen,
 			    "the guest locked the tray (medium in use): eject it in the guest, "
@@ -79,8 +79,7 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 			ret = -EPERM;
 		} else {
 			disk_medium_swap(d, m);
-			p->ata.locked = false;
-			atapi_medium_changed(&p->ata);
+			scsi_lun_medium_changed(&p->ata.lun);
 		}
 		pthread_mutex_unlock(&hba->lock);
 		return ret;

@@ -342,15 +342,14 @@ static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m,
 			if (dev->phase == ATA_PHASE_BUSY || dev->phase == ATA_PHASE_DMA) {
 				snprintf(err, errlen, "the drive is busy: try again");
 				ret = -EBUSY;
-			} else if (dev->locked && !force) {
+			} else if (dev->lun.locked && !force) {
 				snprintf(err, errlen,
 					 "the guest locked the tray (medium in use): eject it "
 					 "in the guest, or force");
 				ret = -EPERM;
 			} else {
 				disk_medium_swap(d, m);
-				dev->locked = false;
-				atapi_medium_changed(dev);
+				scsi_lun_medium_changed(&dev->lun);
 			}
 			pthread_mutex_unlock(&ch->lock);
 			return ret;

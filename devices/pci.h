@@ -172,6 +172,10 @@ int pci_msi_init(struct pci_device *dev, unsigned log2_vectors);
 int pci_msix_init(struct pci_device *dev, unsigned nvec, unsigned bar, uint32_t table_off,
 		  uint32_t pba_off);
 
+/* The guest enabled MSI (a snapshot, read without the bus lock): a device with MSI sends an edge
+ * where INTx would hold a level. */
+bool pci_msi_enabled(const struct pci_device *dev);
+
 /* INTx: level-triggered, shared. */
 void pci_irq_assert(struct pci_device *dev);
 void pci_irq_deassert(struct pci_device *dev);

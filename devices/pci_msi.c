@@ -129,6 +129,12 @@ static bool msi_enabled(const struct pci_device *dev)
 	return dev->msi_cap && (msi_ctrl(dev) & MSI_CTRL_ENABLE);
 }
 
+bool pci_msi_enabled(const struct pci_device *dev)
+{
+	return dev->msi_cap &&
+	       (__atomic_load_n(&dev->cfg[dev->msi_cap + 2], __ATOMIC_RELAXED) & MSI_CTRL_ENABLE);
+}
+
 /* Through the slot's irqfd route (made on first use, repointed when the guest changed the
  * message); -errno when there is none to be had. Bus lock held. */
 static int send_irqfd(struct pci_device *dev, unsigned slot, uint64_t addr, uint32_t data)

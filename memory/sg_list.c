@@ -13,6 +13,12 @@ void sg_list_init(struct sg_list *sg, const struct guest_memory *mem, struct iov
 	    (struct sg_list){.mem = mem, .iov = iov, .max_segs = max_segs, .max_bytes = max_bytes};
 }
 
+void sg_list_init_host(struct sg_list *sg, struct iovec *iov, void *buf, size_t len)
+{
+	*iov = (struct iovec){buf, len};
+	*sg = (struct sg_list){.iov = iov, .n = 1, .max_segs = 1, .bytes = len, .max_bytes = len};
+}
+
 void sg_list_clear(struct sg_list *sg)
 {
 	sg->n = 0;

@@ -26,6 +26,9 @@ struct sg_list {
 /* Start an empty list over iov[0..max_segs) accepting at most max_bytes in total. */
 void sg_list_init(struct sg_list *sg, const struct guest_memory *mem, struct iovec *iov,
 		  unsigned max_segs, uint64_t max_bytes);
+/* A list of one host buffer, for a transport that bounces its data (ATAPI's PIO and reply
+ * buffer): iov is the caller's one entry. */
+void sg_list_init_host(struct sg_list *sg, struct iovec *iov, void *buf, size_t len);
 /* Forget the segments (the iov array is kept). */
 void sg_list_clear(struct sg_list *sg);
 

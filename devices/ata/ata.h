@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/scsi/scsi.h"
+
 struct disk;
 struct ata_device;
 
@@ -116,11 +118,6 @@ struct ata_ops {
 	void (*idle)(void *opaque, struct ata_device *dev);
 };
 
-/* ATAPI sense (key, ASC, ASCQ). */
-struct atapi_sense {
-	uint8_t key, asc, ascq;
-};
-
 enum ata_phase {
 	ATA_PHASE_IDLE,	    /* no command */
 	ATA_PHASE_BUSY,	    /* block request in flight, BSY */
@@ -170,13 +167,10 @@ struct ata_device {
 	uint8_t xfer_mode;	       /* SET FEATURES 03h value */
 	unsigned dsm_index, dsm_count; /* DATA SET MANAGEMENT: next range, ranges */
 
-	/* ATAPI state (atapi.c). */
+	/* ATAPI (atapi.c): the packet, and the SCSI layer's CD-ROM unit that executes it (sense,
+	 * tray, lock and media events live there). */
 	uint8_t packet[12];
-	struct atapi_sense sense;
-	bool unit_attention; /* medium changed since the guest last looked */
-	bool locked;	     /* PREVENT MEDIUM REMOVAL */
-	bool tray_open;	     /* the guest ejected (START STOP UNIT): no medium until loaded */
-	uint8_t media_event; /* GET EVENT STATUS NOTIFICATION: pending media event code */
+	struct scsi_lun lun;
 
 	/* NCQ Command Error log (10h): the queued command that failed, kept until the host reads
 	 * the log or the device is reset (COMRESET, SRST). Set by the transport. */
@@ -247,8 +241,8 @@ void ata_ncq_error_record(struct ata_device *dev, const struct ata_ncq_error *e)
 /* IDENTIFY data (for tests and the AHCI signature path): fills 256 words. */
 void ata_identify_fill(struct ata_device *dev, uint16_t id[256]);
 
-/* ATAPI (atapi.c). */
+/* ATAPI (atapi.c).  After disk_medium_swap() the transport calls
+ * scsi_lun_medium_changed(&dev->lun). */
 void atapi_packet_start(struct ata_device *dev);
-void atapi_medium_changed(struct ata_device *dev); /* after disk_change_medium() */
 
 #endif

@@ -53,7 +53,10 @@ int ata_device_init(struct ata_device *dev, struct disk *disk)
 		return -ENOMEM;
 	dev->write_cache = true;
 	dev->xfer_mode = 0x0C; /* PIO 4 until the guest says otherwise */
-	dev->unit_attention = false;
+	if (dev->atapi) {
+		scsi_lun_init(&dev->lun, disk, true);
+		dev->lun.atapi = true;
+	}
 	ata_device_reset(dev);
 	return 0;
 }
@@ -97,8 +100,10 @@ void ata_device_power_on(struct ata_device *dev)
 	dev->multiple = 0;
 	dev->write_cache = true;
 	dev->xfer_mode = 0x0C; /* PIO 4 until the guest says otherwise */
-	dev->unit_attention = false;
-	dev->locked = false;
+	if (dev->atapi) { /* sense and tray lock; a medium change before the reset is old news */
+		scsi_lun_reset(&dev->lun);
+		dev->lun.media_changed = false;
+	}
 	memset(&dev->tf, 0, sizeof(dev->tf));
 	memset(&dev->ncq_error, 0, sizeof(dev->ncq_error));
 	ata_device_reset(dev);
@@ -221,11 +226,10 @@ static void ata_xfer_fail(struct ata_device *dev, int ret)
 	if (dev->use_dma && dev->ops->dma_end)
 		dev->ops->dma_end(dev->opaque, dev, ret);
 	if (dev->atapi) {
-		if (ret == -EIO)
-			dev->sense = (struct atapi_sense){0x03, 0x11, 0x00}; /* unrecovered read */
-		else
-			dev->sense = (struct atapi_sense){0x0B, 0x00, 0x00}; /* aborted command */
-		error |= dev->sense.key << 4;
+		uint8_t key = ret == -EIO ? SCSI_SENSE_MEDIUM_ERROR : SCSI_SENSE_ABORTED_COMMAND;
+		scsi_lun_set_sense(&dev->lun, key,
+				   ret == -EIO ? SCSI_ASC_READ_ERROR : SCSI_ASC_NONE);
+		error |= (uint8_t)(key << 4);
 	} else if (ret == -EIO && dev->to_host) {
 		error = ATA_ERR_UNC;
 	}

@@ -60,9 +60,20 @@ static uint32_t int_status(const struct mpt *m)
 void mpt_update_irq(struct mpt *m)
 {
 	bool level = (int_status(m) & ~m->int_mask & MPI_HIM_MASK) != 0;
-	if (level == m->irq_level)
-		return;
+	bool rose = level && !m->irq_level;
 	m->irq_level = level;
+	if (pci_msi_enabled(&m->pci)) {
+		/* MSI is an edge: one message when the level rises (the driver empties the reply
+		 * FIFO in its handler, so replies that come meanwhile need none). */
+		if (m->pci.intx_level)
+			pci_irq_deassert(&m->pci);
+		if (rose && pci_msi_notify(&m->pci, 0) == 0)
+			return;
+		if (!level || pci_msi_enabled(&m->pci))
+			return;
+	}
+	if (level == m->pci.intx_level)
+		return;
 	if (level)
 		pci_irq_assert(&m->pci);
 	else
@@ -239,6 +250,10 @@ static void int_status_write(struct mpt *m)
  * guest memory afterwards); the completions run on another thread and take the lock. */
 static void drain(struct mpt *m)
 {
+	/* werror=stop: a parked write fails now, or the wait below never ends. */
+	for (unsigned t = 0; t < MPT_MAX_TARGETS; t++)
+		if (m->targets[t].present)
+			disk_release_stopped(m->targets[t].lun.disk);
 	while (m->inflight)
 		pthread_cond_wait(&m->drained, &m->lock);
 }
@@ -438,7 +453,9 @@ int mpt_create(struct pci_bus *bus, int slot, const struct guest_memory *mem,
 	d->bars[2].size = MPT_DIAG_SIZE;
 	d->ops = &mpt_pci_ops;
 	d->opaque = m;
-	int r = pci_device_register(bus, d, slot);
+	int r = pci_msi_init(d, 0); /* one vector, as the SAS1068 and 53C1030 have */
+	if (r == 0)
+		r = pci_device_register(bus, d, slot);
 	if (r < 0) {
 		mpt_destroy(m);
 		return r;

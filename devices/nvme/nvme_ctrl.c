@@ -40,6 +40,9 @@ static void controller_reset(struct nvme_ctrl *c)
 {
 	c->csts &= ~NVME_CSTS_RDY;
 	c->generation++;
+	/* werror=stop: a parked write fails now, or the wait below never ends. */
+	for (unsigned i = 0; i < c->nns; i++)
+		disk_release_stopped(c->ns[i].disk);
 	while (c->inflight)
 		pthread_cond_wait(&c->drained, &c->lock);
 	for (unsigned i = 0; i < c->naer; i++)
@@ -283,11 +286,15 @@ int nvme_create(const struct nvme_env *env, struct disk **disks, unsigned n, str
 	dev->bars[0] = (struct pci_bar){.type = PCI_BAR_MEM64, .size = NVME_BAR_SIZE};
 	dev->ops = &nvme_pci_ops;
 	dev->opaque = c;
-	int r = pci_msix_init(dev, NVME_MSIX_VECTORS, 0, NVME_MSIX_TABLE_OFF, NVME_MSIX_PBA_OFF);
+	int r = nvme_coalesce_init(c);
+	if (r >= 0)
+		r = pci_msix_init(dev, NVME_MSIX_VECTORS, 0, NVME_MSIX_TABLE_OFF,
+				  NVME_MSIX_PBA_OFF);
 	if (r >= 0)
 		r = pci_device_register(env->pci, dev, -1);
 	if (r < 0) {
 		pci_msi_free(dev);
+		nvme_coalesce_fini(c);
 		nvme_doorbell_fds_destroy(c);
 		pthread_cond_destroy(&c->drained);
 		pthread_mutex_destroy(&c->lock);
@@ -320,6 +327,7 @@ void nvme_destroy(struct nvme_ctrl *c)
 	nvme_reset(c);
 	pci_device_unregister(&c->pci);
 	nvme_doorbell_fds_destroy(c);
+	nvme_coalesce_fini(c);
 	while (c->free_list) {
 		struct nvme_req *r = c->free_list;
 		c->free_list = r->next;

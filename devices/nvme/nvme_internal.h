@@ -70,6 +70,8 @@ struct nvme_cq {
 	uint8_t *ring; /* host pointer to size * 16 bytes of guest RAM */
 	unsigned nsq;  /* submission queues posting here */
 	struct nvme_req *overflow, *overflow_tail; /* completions waiting for room */
+	unsigned coalesced;    /* completions posted whose interrupt is held back */
+	uint64_t coalesce_due; /* CLOCK_MONOTONIC ns: when the held interrupt must fire */
 };
 
 struct nvme_sq {
@@ -105,8 +107,10 @@ struct nvme_ctrl {
 	/* features */
 	uint32_t nsqa, ncqa; /* allocated I/O queues, 0-based; ~0: not set yet */
 	uint32_t feat_arb, feat_pm, feat_temp[2], feat_err, feat_coalesce, feat_atomic, feat_aec;
-	bool vwc;			   /* volatile write cache enabled */
-	uint8_t ivc_cd[NVME_MSIX_VECTORS]; /* interrupt vector configuration: coalescing off */
+	bool vwc;			     /* volatile write cache enabled */
+	uint8_t ivc_cd[NVME_MSIX_VECTORS];   /* interrupt vector configuration: coalescing off */
+	struct event_source *coalesce_timer; /* NULL without an event loop */
+	bool coalesce_armed;
 
 	/* asynchronous events */
 	struct nvme_req *aer[NVME_AERL + 1];
@@ -149,6 +153,14 @@ int nvme_sq_create(struct nvme_ctrl *c, uint16_t id, uint64_t base, uint32_t siz
 void nvme_cq_delete(struct nvme_ctrl *c, uint16_t id);
 void nvme_sq_delete(struct nvme_ctrl *c, uint16_t id);
 void nvme_irq_update(struct nvme_ctrl *c);
+/* Interrupt for cq now (MSI-X: its vector; INTx: the line follows the queues). */
+void nvme_cq_signal(struct nvme_ctrl *c, struct nvme_cq *cq);
+
+/* nvme_coalesce.c: interrupt coalescing (Set Features 08h/09h).  hold: true when cq's interrupt
+ * for the completion just posted is held back (it comes with a later one, or from the timer). */
+int nvme_coalesce_init(struct nvme_ctrl *c);
+void nvme_coalesce_fini(struct nvme_ctrl *c);
+bool nvme_coalesce_hold(struct nvme_ctrl *c, struct nvme_cq *cq);
 bool nvme_running(const struct nvme_ctrl *c);
 
 /* nvme_admin.c: start an admin command; returns true when r is complete (status set). */

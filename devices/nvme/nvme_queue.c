@@ -74,7 +74,7 @@ void nvme_irq_update(struct nvme_ctrl *c)
 	}
 }
 
-static void cq_notify(struct nvme_ctrl *c, struct nvme_cq *cq)
+void nvme_cq_signal(struct nvme_ctrl *c, struct nvme_cq *cq)
 {
 	if (!cq->ien)
 		return;
@@ -82,6 +82,15 @@ static void cq_notify(struct nvme_ctrl *c, struct nvme_cq *cq)
 		pci_msi_notify(&c->pci, cq->vector);
 	else
 		nvme_irq_update(c);
+}
+
+/* A completion was posted on cq: its interrupt, unless coalescing holds it back (MSI-X only:
+ * the INTx line stays up while entries wait anyway). */
+static void cq_notify(struct nvme_ctrl *c, struct nvme_cq *cq)
+{
+	if (cq->ien && msix_enabled(c) && nvme_coalesce_hold(c, cq))
+		return;
+	nvme_cq_signal(c, cq);
 }
 
 /* --- completions ------------------------------------------------------------------------ */
@@ -262,6 +271,8 @@ static bool cq_head_set(struct nvme_ctrl *c, struct nvme_cq *cq, uint32_t head)
 		return false;
 	}
 	cq->head = head;
+	if (head == cq->tail)
+		cq->coalesced = 0; /* the host has seen them all: no interrupt is owed */
 	return true;
 }
 

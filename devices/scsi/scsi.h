@@ -1,6 +1,9 @@
 /* The SCSI target layer: one logical unit (a hard disk, or a CD-ROM drive) that executes CDBs for
  * any transport (LSI Fusion-MPT today).  QEMU's scsi-disk plays this part behind its HBAs.
  *
+ * Transports: LSI Fusion-MPT (SCSI IO messages) and ATAPI (the 12-byte packets of IDE and AHCI
+ * CD-ROM drives, devices/ata/atapi.c).
+ *
  * A transport fills a struct scsi_req (the CDB, the data buffer as a checked sg_list, the data
  * direction it was told) and calls scsi_req_start.  Commands that need no disk I/O (INQUIRY,
  * MODE SENSE, ...) finish there; reads, writes, flushes and unmaps go to the block layer and finish
@@ -73,14 +76,24 @@ enum scsi_host_status {
 	SCSI_HOST_ABORTED, /* task management or a reset ended it */
 };
 
+/* GET EVENT STATUS NOTIFICATION media event codes (MMC-5 6.6.2.2). */
+enum scsi_media_event {
+	SCSI_MEDIA_EVENT_NONE = 0,
+	SCSI_MEDIA_EVENT_NEW = 2,
+	SCSI_MEDIA_EVENT_REMOVAL = 3
+};
+
 struct scsi_lun {
 	struct disk *disk;
 	bool cdrom;
-	bool write_cache;   /* WCE in the caching mode page: starts from the disk's cache mode */
-	bool desc_sense;    /* D_SENSE in the control mode page */
-	bool stopped;	    /* START STOP UNIT with START=0 */
-	bool locked;	    /* PREVENT ALLOW MEDIUM REMOVAL (CD-ROM) */
-	bool media_changed; /* a CD-ROM medium change not yet reported (UNIT ATTENTION) */
+	bool atapi; /* set by an ATAPI transport: the MMC core feature names ATAPI, not SCSI */
+	bool write_cache;    /* WCE in the caching mode page: starts from the disk's cache mode */
+	bool desc_sense;     /* D_SENSE in the control mode page */
+	bool stopped;	     /* START STOP UNIT with START=0 */
+	bool locked;	     /* PREVENT ALLOW MEDIUM REMOVAL (CD-ROM) */
+	bool media_changed;  /* a CD-ROM medium change not yet reported (UNIT ATTENTION) */
+	bool tray_open;	     /* the guest ejected (START STOP UNIT): no medium until it loads */
+	uint8_t media_event; /* enum scsi_media_event not yet read by GET EVENT STATUS */
 	uint8_t last_sense[SCSI_SENSE_MAX]; /* REQUEST SENSE returns this, then clears it */
 	unsigned last_sense_len;
 	unsigned inflight; /* requests in the block layer */
@@ -98,13 +111,20 @@ struct scsi_req {
 	 * thread, without locks; the transport takes its lock and calls scsi_req_resume. */
 	void (*io_callback)(struct scsi_req *req, int ret);
 	void *opaque;
+	/* A transport that moves medium data itself (ATAPI: in its own PIO and DMA chunks) sets
+	 * this: a READ is checked (medium, range) and finishes at once with medium_read set,
+	 * nothing moved; the transport then moves [read_offset, read_offset + read_len) of the
+	 * medium.  Other commands are unchanged. */
+	bool transport_reads;
 
 	/* Result. */
 	enum scsi_host_status host;
 	uint8_t status;
 	uint8_t sense[SCSI_SENSE_MAX];
 	unsigned sense_len;
-	uint64_t xfer; /* bytes of the data buffer moved */
+	uint64_t xfer;	  /* bytes of the data buffer moved */
+	bool medium_read; /* transport_reads: the READ is the transport's to move */
+	uint64_t read_offset, read_len;
 
 	/* Private to the SCSI layer. */
 	struct scsi_lun *lun;
@@ -135,16 +155,19 @@ bool scsi_req_resume(struct scsi_req *req, int ret);
 /* A request addressed to a LUN that does not exist: INQUIRY says "no device", the rest get
  * ILLEGAL REQUEST (logical unit not supported).  Always finishes at once. */
 void scsi_req_no_lun(struct scsi_req *req);
-/* Medium change on a CD-ROM unit: the next command that needs the medium gets UNIT ATTENTION. */
-static inline void scsi_lun_medium_changed(struct scsi_lun *lun)
-{
-	lun->media_changed = true;
-	lun->locked = false;
-}
+/* Medium change on a CD-ROM unit (after disk_medium_swap): the tray closes and unlocks, the next
+ * command other than INQUIRY, REQUEST SENSE, GET EVENT STATUS or REPORT LUNS gets UNIT ATTENTION,
+ * and the media event says new medium (or removal, when the drive is now empty). */
+void scsi_lun_medium_changed(struct scsi_lun *lun);
 
 /* Fill req's sense with key/asc (fixed or descriptor format as the unit wants) and set CHECK
  * CONDITION. */
 void scsi_req_check(struct scsi_req *req, uint8_t key, uint16_t asc);
+/* Record a condition found by the transport (a failed medium transfer) as the unit's sense, for
+ * the next REQUEST SENSE. */
+void scsi_lun_set_sense(struct scsi_lun *lun, uint8_t key, uint16_t asc);
+/* The sense key of sense data in either format. */
+uint8_t scsi_sense_key(const uint8_t *sense);
 /* Build sense data in buf (at least SCSI_SENSE_MAX bytes); returns its length. */
 unsigned scsi_sense_build(uint8_t *buf, bool descriptor, uint8_t key, uint16_t asc);
 

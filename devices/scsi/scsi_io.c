@@ -18,7 +18,7 @@ static unsigned block_size(const struct scsi_lun *lun)
 
 uint64_t scsi_lun_blocks(const struct scsi_lun *lun)
 {
-	return lun->disk->bs ? lun->disk->size / block_size(lun) : 0;
+	return lun->disk->bs && !lun->tray_open ? lun->disk->size / block_size(lun) : 0;
 }
 
 static void io_fail(struct scsi_req *req, int ret)
@@ -146,7 +146,7 @@ bool scsi_rw(struct scsi_req *req, bool write)
 	uint64_t lba, blocks;
 	bool fua;
 	rw_decode(req->cdb, &lba, &blocks, &fua);
-	if (!lun->disk->bs) {
+	if (!lun->disk->bs || lun->tray_open) {
 		scsi_req_check(req, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
 		return true;
 	}
@@ -159,6 +159,13 @@ bool scsi_rw(struct scsi_req *req, bool write)
 		return true;
 	}
 	uint64_t bytes = blocks * block_size(lun);
+	if (!write && req->transport_reads) {
+		req->medium_read = true;
+		req->read_offset = lba * block_size(lun);
+		req->read_len = bytes;
+		req->status = SCSI_STATUS_GOOD;
+		return true;
+	}
 	enum scsi_dir want = write ? SCSI_DIR_TO_DEVICE : SCSI_DIR_FROM_DEVICE;
 	if (bytes && (req->dir != want || bytes > req->data->bytes)) {
 		req->host = SCSI_HOST_OVERRUN;

@@ -24,6 +24,14 @@ void scsi_lun_reset(struct scsi_lun *lun)
 	lun->last_sense_len = 0;
 }
 
+void scsi_lun_medium_changed(struct scsi_lun *lun)
+{
+	lun->media_changed = true;
+	lun->locked = false;
+	lun->tray_open = false;
+	lun->media_event = lun->disk->bs ? SCSI_MEDIA_EVENT_NEW : SCSI_MEDIA_EVENT_REMOVAL;
+}
+
 static void request_sense(struct scsi_req *req)
 {
 	struct scsi_lun *lun = req->lun;
@@ -87,13 +95,22 @@ static void start_stop(struct scsi_req *req)
 		scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_CDB);
 		return;
 	}
-	if (lun->cdrom && loej && !start && lun->locked) {
-		scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST,
-			       0x5302); /* medium removal prevented */
-		return;
-	}
-	if (!lun->cdrom)
+	if (!lun->cdrom) {
 		lun->stopped = !start;
+	} else if (loej && !start) { /* eject: the tray opens, the medium is out of reach */
+		if (lun->locked) {
+			scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST,
+				       0x5302); /* medium removal prevented */
+			return;
+		}
+		if (!lun->tray_open && lun->disk->bs)
+			lun->media_event = SCSI_MEDIA_EVENT_REMOVAL;
+		lun->tray_open = true;
+	} else if (loej) { /* load: the tray closes on the medium it held */
+		if (lun->tray_open && lun->disk->bs)
+			lun->media_event = SCSI_MEDIA_EVENT_NEW;
+		lun->tray_open = false;
+	}
 	req->status = SCSI_STATUS_GOOD;
 }
 
@@ -123,6 +140,12 @@ static bool needs_ready(uint8_t op)
 	}
 }
 
+/* Commands a pending UNIT ATTENTION does not stop (SPC-4 5.14; GET EVENT STATUS: MMC-5). */
+static bool ignores_unit_attention(uint8_t op)
+{
+	return op == 0x03 || op == 0x12 || op == 0x4A || op == 0xA0;
+}
+
 bool scsi_req_start(struct scsi_lun *lun, struct scsi_req *req)
 {
 	uint8_t op = req->cdb[0];
@@ -131,20 +154,22 @@ bool scsi_req_start(struct scsi_lun *lun, struct scsi_req *req)
 	req->status = SCSI_STATUS_GOOD;
 	req->sense_len = 0;
 	req->xfer = 0;
+	req->medium_read = false;
 	if (req->cdb_len < scsi_cdb_length(op) || !scsi_cdb_length(op)) {
 		scsi_req_check(req, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
 		return true;
 	}
 	if (op != 0x03) /* REQUEST SENSE reports the last error; anything else forgets it */
 		lun->last_sense_len = 0;
+	/* After a medium change, the first command that is not a status query learns of it. */
+	if (lun->media_changed && !ignores_unit_attention(op)) {
+		lun->media_changed = false;
+		scsi_req_check(req, SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_MEDIUM_CHANGED);
+		return true;
+	}
 	if (needs_ready(op)) {
-		if (lun->cdrom && !lun->disk->bs) {
+		if (lun->cdrom && !scsi_lun_blocks(lun)) {
 			scsi_req_check(req, SCSI_SENSE_NOT_READY, SCSI_ASC_MEDIUM_NOT_PRESENT);
-			return true;
-		}
-		if (lun->cdrom && lun->media_changed) {
-			lun->media_changed = false;
-			scsi_req_check(req, SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_MEDIUM_CHANGED);
 			return true;
 		}
 		if (lun->stopped) {
@@ -206,6 +231,8 @@ bool scsi_req_start(struct scsi_lun *lun, struct scsi_req *req)
 		return true;
 	case 0x35:
 	case 0x91:
+		if (lun->cdrom) /* nothing is cached for a read-only medium */
+			return true;
 		return scsi_sync_cache(req);
 	case 0x42:
 		if (lun->cdrom)

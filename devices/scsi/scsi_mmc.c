@@ -1,7 +1,8 @@
-/* The MMC-5 commands of a SCSI CD-ROM drive that a disk does not have: GET CONFIGURATION, READ
+/* The MMC-5 commands of a CD-ROM drive that a disk does not have: GET CONFIGURATION, READ
  * TOC/PMA/ATIP, GET EVENT STATUS NOTIFICATION, READ DISC INFORMATION, MECHANISM STATUS and SET
- * CD SPEED (what Linux sr and cdrom_id send).  One data track, one session; a medium of more
- * than a CD's blocks is reported as a DVD-ROM. */
+ * CD SPEED (what Linux sr, cdrom_id and SeaBIOS send), for the SCSI CD-ROM behind LSI and the
+ * ATAPI drives of IDE and AHCI alike.  One data track, one session; a medium of more than an
+ * 80-minute CD's blocks is reported as a DVD-ROM. */
 #include <string.h>
 
 #include "devices/disk.h"
@@ -9,7 +10,7 @@
 #include "devices/scsi/scsi_internal.h"
 #include "lib/endian.h"
 
-#define CD_MAX_BLOCKS (800u * 1024 * 1024 / SCSI_CD_BLOCK)
+#define CD_MAX_BLOCKS 360000u
 
 static void invalid_field(struct scsi_req *req)
 {
@@ -67,10 +68,11 @@ static void get_configuration(struct scsi_req *req)
 			put_be16(p + 8, 0x0008);
 			p[10] = profile == 0x0008;
 			break;
-		case 0x0001: /* core: SCSI */
+		case 0x0001: /* core: the physical interface (SCSI 1, ATAPI 2) */
 			p[2] |= 0x02 | (2 << 2);
 			p[3] = 8;
-			put_be32(p + 4, 1);
+			put_be32(p + 4, lun->atapi ? 2 : 1);
+			p[8] = lun->atapi ? 1 : 0; /* device busy event */
 			break;
 		case 0x0002: /* morphing: polled events */
 			p[2] |= 0x02 | (1 << 2);
@@ -141,6 +143,23 @@ static void read_toc(struct scsi_req *req)
 		addr(b + 8, 0, use_msf);
 		len = 12;
 		break;
+	case 2: /* full TOC: points A0 (first track), A1 (last track), A2 (lead-out), track 1 */
+		b[2] = 1;
+		b[3] = 1;
+		len = 4;
+		for (unsigned i = 0; i < 4; i++) {
+			static const uint8_t points[] = {0xA0, 0xA1, 0xA2, 0x01};
+			uint8_t *p = b + len;
+			p[0] = 1;
+			p[1] = 0x14;
+			p[3] = points[i];
+			if (points[i] == 0xA0 || points[i] == 0xA1)
+				p[8] = 1;
+			else
+				msf(p + 7, points[i] == 0xA2 ? blocks : 0);
+			len += 11;
+		}
+		break;
 	default:
 		invalid_field(req);
 		return;
@@ -160,9 +179,10 @@ static void event_status(struct scsi_req *req)
 	}
 	b[3] = 0x10; /* supported classes: media */
 	if (req->cdb[4] & 0x10) {
-		b[2] = 0x04;				   /* media class */
-		b[4] = lun->media_changed ? 0x02 : 0x00;   /* new media */
-		b[5] = scsi_lun_blocks(lun) ? 0x02 : 0x00; /* media present */
+		b[2] = 0x04; /* media class */
+		b[4] = lun->media_event;
+		b[5] = (scsi_lun_blocks(lun) ? 0x02 : 0x00) | (lun->tray_open ? 0x01 : 0x00);
+		lun->media_event = SCSI_MEDIA_EVENT_NONE; /* reported once */
 		len = 8;
 	} else {
 		b[2] = 0x80; /* no event available */
@@ -208,8 +228,9 @@ bool scsi_mmc_command(struct scsi_req *req)
 	case 0x51:
 		disc_info(req);
 		return true;
-	case 0xBD: { /* MECHANISM STATUS: no changer, tray closed */
+	case 0xBD: { /* MECHANISM STATUS: no changer; the tray's state */
 		uint8_t b[8] = {0};
+		b[1] = req->lun->tray_open ? 0x10 : 0x00;
 		scsi_req_reply(req, b, sizeof(b), get_be16(req->cdb + 8));
 		return true;
 	}

@@ -24,15 +24,23 @@ unsigned scsi_sense_build(uint8_t *buf, bool descriptor, uint8_t key, uint16_t a
 	return 18;
 }
 
+void scsi_lun_set_sense(struct scsi_lun *lun, uint8_t key, uint16_t asc)
+{
+	lun->last_sense_len = scsi_sense_build(lun->last_sense, lun->desc_sense, key, asc);
+}
+
+uint8_t scsi_sense_key(const uint8_t *sense)
+{
+	return sense[(sense[0] & 0x7F) >= 0x72 ? 1 : 2] & 0x0F;
+}
+
 void scsi_req_check(struct scsi_req *req, uint8_t key, uint16_t asc)
 {
 	bool desc = req->lun && req->lun->desc_sense;
 	req->status = SCSI_STATUS_CHECK_CONDITION;
 	req->sense_len = scsi_sense_build(req->sense, desc, key, asc);
-	if (req->lun) { /* REQUEST SENSE after a CHECK CONDITION returns it again */
-		memcpy(req->lun->last_sense, req->sense, sizeof(req->sense));
-		req->lun->last_sense_len = req->sense_len;
-	}
+	if (req->lun) /* REQUEST SENSE after a CHECK CONDITION returns it again */
+		scsi_lun_set_sense(req->lun, key, asc);
 }
 
 unsigned scsi_cdb_length(uint8_t op)

@@ -13,10 +13,12 @@
 #  6. --boot cdrom with only a hard disk: the boot order is honoured (nothing to boot);
 #  7. an ISOLINUX CD (xorriso, El Torito no emulation) on AHCI beside the bootable disk with
 #     --boot order=cdrom,disk boots from the CD; 8. the same CD alone on IDE, default order.
-# (virtio-blk, VMDK and a reboot in place: test_firmware_reboot.sh.)
+# (LSI and VMDK: test_firmware_ctrl.sh; NVMe: test_nvme.sh; virtio-blk and a reboot in place:
+# test_firmware_reboot.sh.)
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
+. guest-tests/lib/fwboot.sh
 gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
@@ -35,27 +37,9 @@ bootiso_build "$W/boot.iso" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet p
 }
 gt_pass "firmware: bootable disk built without loop devices"
 
-# boot NAME CPUS TITLE: boots GT_RUN_ARGS through firmware and checks what the guest reported.
-boot() {
-	local name=$1 cpus=$2 title=$3
-	guest_start_fw "$name" "$cpus" 512
-	if guest_wait "$name" '^GT: done' 600; then
-		gt_pass "firmware: $title: booted from the disk through SeaBIOS"
-	else
-		gt_fail "firmware: $title: booted from the disk through SeaBIOS" "no 'GT: done'"
-	fi
-	guest_wait_exit "$name" 120
-	[ "$GT_RC" = 0 ] && gt_pass "firmware: $title: poweroff ends the VMM with 0" ||
-		gt_fail "firmware: $title: poweroff ends the VMM with 0" "exit code $GT_RC"
-	[ "$(guest_value "$name" cpus)" = "$cpus" ] && [ "$(guest_value "$name" cmdline_ok)" = 1 ] &&
-		gt_pass "firmware: $title: $cpus vCPUs up, syslinux passed the command line" ||
-		gt_fail "firmware: $title: $cpus vCPUs up, syslinux passed the command line" \
-			"cpus=$(guest_value "$name" cpus) cmdline_ok=$(guest_value "$name" cmdline_ok)"
-}
-
 vm=gt-fw-ahci-$$
 GT_RUN_ARGS=(--disk "$W/os.raw")
-boot "$vm" 2 "raw on AHCI"
+fwboot_check "$vm" 2 "raw on AHCI"
 [ "$(guest_value "$vm" dsdt_oem)" = MINVMM ] && [ "$(guest_value "$vm" madt_oem)" = MINVMM ] &&
 	[ "$(guest_value "$vm" facp_oem)" = MINVMM ] &&
 	gt_pass "firmware: the guest sees minivmm's ACPI tables (table-loader)" ||
@@ -69,7 +53,7 @@ tr -d '\r' <"$W/$vm.console" | grep -a -q 'SeaBIOS (version' &&
 
 vm=gt-fw-ide-$$
 GT_RUN_ARGS=(--disk "$W/os.raw,bus=ide")
-boot "$vm" 1 "raw on IDE"
+fwboot_check "$vm" 1 "raw on IDE"
 
 "$real_vmm" img convert -O qcow2 "$W/os.raw" "$W/os.qcow2" &&
 	"$real_vmm" img convert -O vdi "$W/os.raw" "$W/os.vdi" || {
@@ -78,13 +62,13 @@ boot "$vm" 1 "raw on IDE"
 }
 vm=gt-fw-qcow2-$$
 GT_RUN_ARGS=(--disk "$W/os.qcow2" --boot disk)
-boot "$vm" 1 "qcow2 on AHCI, --boot disk"
+fwboot_check "$vm" 1 "qcow2 on AHCI, --boot disk"
 
 qemu-img create -q -f qcow2 "$W/data.qcow2" 64M
 vdi_md5=$(gt_md5 "$W/os.vdi")
 vm=gt-fw-vdi-$$
 GT_RUN_ARGS=(--disk "$W/os.vdi,immutable" --disk "$W/data.qcow2,writethrough")
-boot "$vm" 4 "os.vdi,immutable + data.qcow2,writethrough, 4 vCPUs"
+fwboot_check "$vm" 4 "os.vdi,immutable + data.qcow2,writethrough, 4 vCPUs"
 [ "$(gt_md5 "$W/os.vdi")" = "$vdi_md5" ] && gt_pass "firmware: the immutable VDI is unchanged" ||
 	gt_fail "firmware: the immutable VDI is unchanged"
 
@@ -109,12 +93,11 @@ nobootcheck gt-fw-order-$$ "--boot cdrom with only a hard disk"
 # CD-ROM boot (El Torito): ATAPI on AHCI first in the order, then alone on IDE by default.
 vm=gt-fw-cd-ahci-$$
 GT_RUN_ARGS=(--disk "$W/os.raw" --cdrom "$W/boot.iso,bus=sata" --boot order=cdrom,disk)
-boot "$vm" 1 "ISO on AHCI, --boot order=cdrom,disk"
+fwboot_check "$vm" 1 "ISO on AHCI, --boot order=cdrom,disk"
 [ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: the CD booted first" ||
 	gt_fail "firmware: the CD booted first" "fromcd=$(guest_value "$vm" fromcd)"
 vm=gt-fw-cd-ide-$$
 GT_RUN_ARGS=(--cdrom "$W/boot.iso")
-boot "$vm" 1 "ISO on IDE, default order"
+fwboot_check "$vm" 1 "ISO on IDE, default order"
 [ "$(guest_value "$vm" fromcd)" = 1 ] && gt_pass "firmware: booted from the IDE CD" ||
 	gt_fail "firmware: booted from the IDE CD" "fromcd=$(guest_value "$vm" fromcd)"
-

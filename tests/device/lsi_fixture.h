@@ -41,6 +41,7 @@ struct lf {
 	struct disk *disk[MPT_MAX_TARGETS];
 	uint64_t bar1;
 	bool intx;
+	int msis; /* MSI messages sent */
 	uint32_t next_context;
 	char dir[64];
 	pthread_t completer;
@@ -55,7 +56,8 @@ static inline int lf_set_irq(void *opaque, unsigned gsi, bool level)
 }
 static inline int lf_signal_msi(void *opaque, uint64_t a, uint32_t d)
 {
-	(void)opaque, (void)a, (void)d;
+	(void)a, (void)d;
+	__atomic_add_fetch(&((struct lf *)opaque)->msis, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 static inline void lf_reset(void *opaque)

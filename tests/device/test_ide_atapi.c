@@ -118,6 +118,10 @@ static uint8_t packet(struct rig *r, const uint8_t cdb[12], uint8_t *out, size_t
 	return st;
 }
 
+struct atapi_sense {
+	uint8_t key, asc, ascq;
+};
+
 static struct atapi_sense request_sense(struct rig *r)
 {
 	uint8_t cdb[12] = {0x03, 0, 0, 0, 18}, b[18];
@@ -193,8 +197,12 @@ static void test_inquiry_capacity_read(void **state)
 	inq[4] = 5;
 	packet(r, inq, b, sizeof(b), &n, 0xFFFE, false);
 	assert_int_equal(n, 6); /* 5 rounded up to the 16-bit data port */
-	/* EVPD pages are not offered. */
+	/* EVPD: the supported-pages page is there, a page that does not exist is refused. */
 	inq[1] = 1;
+	inq[4] = 0xFF;
+	assert_int_equal(packet(r, inq, b, sizeof(b), &n, 0xFFFE, false), 0x50);
+	assert_int_equal(b[1], 0x00);
+	inq[2] = 0x99;
 	expect_sense(r, packet(r, inq, b, sizeof(b), &n, 0xFFFE, false), 5, 0x24);
 
 	uint8_t cap[12] = {0x25};
@@ -236,6 +244,7 @@ static void test_inquiry_capacity_read(void **state)
 	assert_true(rig_in(r, (r->bm_base + 8) + 2, 1) & BM_STATUS_INTR);
 	/* INQUIRY by DMA: the reply buffer goes through the PRD table. */
 	inq[1] = 0;
+	inq[2] = 0;
 	inq[4] = 36;
 	packet(r, inq, b, sizeof(b), &n, 0, true);
 	guest_memory_read(&r->mem, 0x10000, b, 36);
@@ -323,14 +332,14 @@ static void test_toc_mode_config(void **state)
 	assert_int_equal(b[8], 0x2A);
 	ms[2] = 0x3F;
 	packet(r, ms, b, sizeof(b), &n, 0xFFFE, false);
-	assert_int_equal(n, 8 + 8 + 22);
+	assert_int_equal(n, 8 + 12 + 12 + 22); /* error recovery, control, capabilities */
 	ms[2] = 0x05;
 	expect_sense(r, packet(r, ms, b, sizeof(b), &n, 0xFFFE, false), 5, 0x24);
 	ms[2] = 0xEA; /* saved values of page 0x2A */
 	expect_sense(r, packet(r, ms, b, sizeof(b), &n, 0xFFFE, false), 5, 0x39);
 	uint8_t ms6[12] = {0x1A, 0, 0x01, 0, 0xFF};
 	packet(r, ms6, b, sizeof(b), &n, 0xFFFE, false);
-	assert_int_equal(n, 4 + 8);
+	assert_int_equal(n, 4 + 12);
 
 	/* GET CONFIGURATION: current profile CD-ROM; one feature only with RT=2. */
 	uint8_t gc[12] = {0x46, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};

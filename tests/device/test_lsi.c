@@ -381,12 +381,60 @@ static void test_events_and_reset(void **state)
 	lf_free(&f);
 }
 
+/* MSI (one vector): once the guest enables it, a reply sends one message when the interrupt
+ * status rises and none while it stays up; INTx stays low.  Off again, INTx is back. */
+static void test_msi(void **state)
+{
+	(void)state;
+	struct lf f;
+	uint32_t ctx;
+	unsigned devfn = LF_SLOT << 3, cap = 0;
+	assert_int_equal(lf_init(&f, &mpt_sas1068), 0);
+	assert_int_equal(lf_attach(&f, 0, NULL), 0);
+	assert_int_equal(lf_bring_up(&f), 0);
+	for (unsigned p = pci_config_read(f.bus, devfn, PCI_CAP_PTR, 1); p;
+	     p = pci_config_read(f.bus, devfn, p + 1, 1))
+		if (pci_config_read(f.bus, devfn, p, 1) == 0x05) /* MSI */
+			cap = p;
+	assert_int_not_equal(cap, 0);
+	pci_config_write(f.bus, devfn, cap + 4, 4, 0xFEE00000);
+	pci_config_write(f.bus, devfn, cap + 8, 4, 0);
+	pci_config_write(f.bus, devfn, cap + 12, 2, 0x41);
+	pci_config_write(f.bus, devfn, cap + 2, 2, 1);
+	uint8_t tur[6] = {0};
+	uint64_t gpa = lf_scsi_io(&f, 0, 0, tur, 6, 0, 0, &ctx);
+	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
+	assert_int_equal(f.msis, 1);
+	assert_false(f.intx);
+	uint32_t ctx2;
+	gpa = lf_scsi_io(&f, 1, 0, tur, 6, 0, 0, &ctx2);
+	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
+	assert_int_equal(f.msis, 1); /* the status was still up: the handler reads both */
+	assert_int_equal(lf_pop(&f), ctx);
+	assert_int_equal(lf_pop(&f), ctx2);
+	assert_int_equal(lf_pop(&f), 0xFFFFFFFF);
+	gpa = lf_scsi_io(&f, 2, 0, tur, 6, 0, 0, &ctx);
+	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
+	assert_int_equal(f.msis, 2);
+	assert_int_equal(lf_pop(&f), ctx);
+	/* MSI off: INTx again. */
+	pci_config_write(f.bus, devfn, cap + 2, 2, 0);
+	gpa = lf_scsi_io(&f, 3, 0, tur, 6, 0, 0, &ctx);
+	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
+	assert_true(f.intx);
+	assert_int_equal(f.msis, 2);
+	assert_int_equal(lf_pop(&f), ctx);
+	assert_false(f.intx);
+	lf_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bring_up),  cmocka_unit_test(test_scsi_io),
 	    cmocka_unit_test(test_chain_sgl), cmocka_unit_test(test_config_pages),
 	    cmocka_unit_test(test_sas),	      cmocka_unit_test(test_events_and_reset),
+	    cmocka_unit_test(test_msi),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
