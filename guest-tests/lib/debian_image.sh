@@ -109,5 +109,7 @@ debian_image_build() {
 		return 1
 	mkdir -p "$dir" && mv "$tmp/os.raw" "$out" || return 1
 	rm -rf "$tmp"
+	# Images of earlier keys are stale: a few hundred MiB each.
+	find "$(dirname "$dir")" -mindepth 1 -maxdepth 1 ! -name "$(basename "$dir")" -exec rm -rf {} +
 	echo "$out"
 }
