@@ -3,9 +3,12 @@
 # guest sees of its machine, as "GT: key=value" lines on the serial console (guest-tests/lib/guest.sh).
 cpu=/sys/devices/system/cpu
 {
+	# A line of its own first: what was written before may have left the cursor mid-line.
+	echo
 	echo "GT: os=$(. /etc/os-release && echo "$ID-$VERSION_ID")"
 	echo "GT: init=$(cat /proc/1/comm)"
 	echo "GT: root=$(findmnt -n -o SOURCE /)"
+	echo "GT: root_partuuid=$(findmnt -n -o PARTUUID /)"
 	echo "GT: possible=$(cat $cpu/possible)"
 	echo "GT: present=$(cat $cpu/present)"
 	echo "GT: online=$(cat $cpu/online)"
