@@ -53,10 +53,11 @@ gq() { # CMD: runs CMD in the guest's shell, prints its output (one line)
 	local seq
 	seq=$(($(cat "$W/seq") + 1))
 	echo $seq >"$W/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
+	guest_send_lf "$vm" "echo; echo \"GT: q$seq=\$($1)\"" # (after dash's prompt)
 	guest_wait "$vm" "^GT: q$seq=" 180 >/dev/null
 	guest_value "$vm" "q$seq"
 }
+guest_send_lf() { printf '%s\n' "$2" >&"${_gt_fd[$1]}"; }
 rss_mib() { awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$(guest_pid "$vm")/status"; }
 balloon_actual() { minivmm control vm1 balloon 2>&1 | awk -F': ' '$1 == "actual_mib" { print $2 }'; }
 
@@ -89,9 +90,9 @@ else
 	gt_fail "$T: root logs in on the serial console" "no shell prompt"
 	exit 1
 fi
-# dash without a prompt or echo: the answers are the only lines starting with "GT: ".
-guest_send "$vm" "exec sh"
-guest_send "$vm" "PS1=''; stty -echo"
+# dash without echo: the answers are the only lines starting with "GT: ".  Lines end with LF, not
+# guest_send's CR: typed ahead while bash's readline has the tty raw, a CR stays a CR for dash.
+guest_send_lf "$vm" "stty -echo; exec sh"
 a=$(gq 'echo $((6 * 7))')
 expect "a shell answers" 42 "$a"
 [ "$a" = 42 ] || exit 1 # every check below asks that shell
@@ -149,7 +150,7 @@ expect "writethrough: the block is in data.qcow2 while the VM runs" "$want" \
 	"$(dd if="$W/live.raw" bs=1M skip=4 count=1 status=none | md5sum | cut -d' ' -f1)"
 rm -f "$W/live.raw"
 
-guest_send "$vm" poweroff
+guest_send_lf "$vm" poweroff
 guest_wait_exit "$vm" 300
 expect "poweroff in the guest ends minivmm with 0" 0 "$GT_RC"
 qemu-img check -q data.qcow2 >"$W/check" 2>&1 && gt_pass "$T: qemu-img check data.qcow2 is clean" ||
