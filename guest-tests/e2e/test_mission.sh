@@ -145,9 +145,14 @@ want=$(pattern | md5sum | cut -d' ' -f1)
 # O_DIRECT and no flush: with writethrough the block is in the file when the write completes.
 expect "the guest writes 1 MiB at 4 MiB of data.qcow2 ($d)" ok \
 	"$(gq "yes MISSION-DATA | head -c 1048576 | dd of=/dev/${d:-none} bs=1M seek=4 iflag=fullblock oflag=direct 2>/dev/null && echo ok")"
-qemu-img convert -U -O raw data.qcow2 "$W/live.raw" 2>"$W/live.err"
-expect "writethrough: the block is in data.qcow2 while the VM runs" "$want" \
-	"$(dd if="$W/live.raw" bs=1M skip=4 count=1 status=none | md5sum | cut -d' ' -f1)"
+# -U: qemu-img reads beside minivmm's locks (shared reads are what they forbid no one).
+if qemu-img convert -U -f qcow2 -O raw data.qcow2 "$W/live.raw" 2>"$W/live.err"; then
+	expect "writethrough: the block is in data.qcow2 while the VM runs" "$want" \
+		"$(dd if="$W/live.raw" bs=1M skip=4 count=1 status=none | md5sum | cut -d' ' -f1)"
+else
+	gt_fail "$T: writethrough: the block is in data.qcow2 while the VM runs" \
+		"qemu-img convert -U: $(head -c 300 "$W/live.err")"
+fi
 rm -f "$W/live.raw"
 
 guest_send_lf "$vm" poweroff
