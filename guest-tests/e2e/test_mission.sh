@@ -145,7 +145,7 @@ want=$(pattern | md5sum | cut -d' ' -f1)
 # O_DIRECT and no flush: with writethrough the block is in the file when the write completes.
 expect "the guest writes 1 MiB at 4 MiB of data.qcow2 ($d)" ok \
 	"$(gq "yes MISSION-DATA | head -c 1048576 | dd of=/dev/${d:-none} bs=1M seek=4 iflag=fullblock oflag=direct 2>/dev/null && echo ok")"
-# -U: qemu-img reads beside minivmm's locks (shared reads are what they forbid no one).
+# -U: qemu-img takes no lock of its own and reads beside the running VM.
 if qemu-img convert -U -f qcow2 -O raw data.qcow2 "$W/live.raw" 2>"$W/live.err"; then
 	expect "writethrough: the block is in data.qcow2 while the VM runs" "$want" \
 		"$(dd if="$W/live.raw" bs=1M skip=4 count=1 status=none | md5sum | cut -d' ' -f1)"
