@@ -10,6 +10,15 @@
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 
+# The bound on test $1: $GT_TEST_TIMEOUT (900 s), or more where the test asks for it in a line
+# "# gt-timeout: SECONDS" (a slow guest, e.g. a full Debian system booting through firmware).
+test_timeout() {
+	local own limit=${GT_TEST_TIMEOUT:-900}
+	own=$(sed -n 's/^# gt-timeout: \([0-9][0-9]*\)$/\1/p' "$1" | head -1)
+	[ -n "$own" ] && [ "$own" -gt "$limit" ] && limit=$own
+	echo "$limit"
+}
+
 run_here() {
 	local t name start rc log state
 	if [ "${GT_LEVEL:-}" = 1 ]; then
@@ -24,11 +33,11 @@ run_here() {
 		# its own: level 1's root is read-only, and a host user's ~/.local/share stays untouched.
 		state=$(mktemp -d /tmp/gt-state.XXXXXX)
 		# Streamed, not printed at the end: if level 1 dies, the host still sees how far it got.
-		XDG_DATA_HOME=$state timeout -k 10 "${GT_TEST_TIMEOUT:-900}" "$t" 2>&1 | tee "$log"
+		XDG_DATA_HOME=$state timeout -k 10 "$(test_timeout "$t")" "$t" 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
 		rm -rf "$state"
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-			echo "FAIL: $name (killed after ${GT_TEST_TIMEOUT:-900} s)"
+			echo "FAIL: $name (killed after $(test_timeout "$t") s)"
 		elif [ "$rc" -ne 0 ] && ! grep -q '^FAIL: ' "$log"; then
 			echo "FAIL: $name (exit code $rc)"
 		fi
@@ -55,12 +64,14 @@ order_tests() {
 run_in_level1() { # $1 test
 	local t=$1 name out err attempt rc reason first_reason="" start stopped
 	name=$(basename "$t" .sh)
+	local l1_timeout=$GT_L1_TIMEOUT
+	[ $(($(test_timeout "$t") + 300)) -le "$l1_timeout" ] || l1_timeout=$(($(test_timeout "$t") + 300))
 	trap 'level1_kill; exit 143' TERM INT
 	for attempt in 1 2; do
 		out=$results/$name.$attempt
 		err=$results/$name.$attempt.err
 		start=$SECONDS
-		GT_ATTEMPT=$attempt level1_run ./guest-tests/run-e2e.sh "$t" >"$out" 2>"$err"
+		GT_ATTEMPT=$attempt level1_run -t "$l1_timeout" ./guest-tests/run-e2e.sh "$t" >"$out" 2>"$err"
 		rc=$?
 		stopped=$(date +%s)
 		echo $((SECONDS - start)) >"$results/$name.time"
@@ -121,6 +132,18 @@ if [ $# -gt 0 ]; then
 else
 	tests=(guest-tests/e2e/test_*.sh)
 	[ -e "${tests[0]}" ] || tests=()
+fi
+
+# Host-side preparation a test needs before it runs (guest-tests/e2e/prepare/NAME.sh: e.g. a disk
+# image built with the Debian mirror, which level 1 cannot reach, in build/, which it sees read-only).
+# A failure is the test's to report (it finds its input missing).
+if [ "${GT_LEVEL:-}" != 1 ]; then
+	for t in ${tests[@]+"${tests[@]}"}; do
+		p=guest-tests/e2e/prepare/$(basename "$t")
+		[ -x "$p" ] || continue
+		echo "# $(basename "$t" .sh): preparing on the host ($p)"
+		"$p" 2>&1 | sed 's/^/#   /'
+	done
 fi
 
 if [ "${GT_LEVEL:-}" = 1 ] || gt_host_kvm_usable; then
