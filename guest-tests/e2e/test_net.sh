@@ -14,6 +14,7 @@
 #    gratuitous ARPs, and the host then reaches A at its new MAC through the filter.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
+. guest-tests/e2e/net-lib.sh
 gt_setup
 W=$GT_WORK
 A=gtnetA
@@ -31,24 +32,6 @@ cleanup() {
 trap cleanup EXIT
 
 check() { gt_check "net: $1" "${@:2}"; }
-net_guest_start() { # NAME GT_NET NIC-ARGS...
-	local name=$1 net=$2 fd
-	shift 2
-	mkfifo "$W/$name.in" || return 1
-	exec {fd}<>"$W/$name.in"
-	"$GT_MINIVMM" run --name "$name" --memory 256 --kernel "$(gt_kernel)" --initrd "$W/init.cpio" \
-		--append "console=ttyS0 quiet panic=-1 gt_net=$net" --console stdio "$@" \
-		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
-	_gt_pid["$name"]=$!
-	_gt_fd["$name"]=$fd
-	_gt_last=$name
-}
-# Run a command line in a guest and wait for the GT line it prints.
-run_in() { # NAME KEY COMMAND
-	guest_send "$1" "$3"
-	guest_wait "$1" "^GT: $2=" 120 || return 1
-}
-v() { guest_value "$1" "$2"; }
 # A field of `switch info --json`, by a python expression over `i`.
 info() { # SWITCH EXPR
 	"$GT_MINIVMM" switch info "$1" --json | python3 -c "import json,sys; i=json.load(sys.stdin); print($2)"

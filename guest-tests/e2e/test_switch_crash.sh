@@ -7,6 +7,7 @@
 # pings B and fetches the file again with the right md5.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
+. guest-tests/e2e/net-lib.sh
 gt_setup
 W=$GT_WORK
 A=gtswcA
@@ -21,23 +22,6 @@ cleanup() {
 trap cleanup EXIT
 
 check() { gt_check "switch-crash: $1" "${@:2}"; }
-net_guest_start() { # NAME GT_NET NIC-ARGS...
-	local name=$1 net=$2 fd
-	shift 2
-	mkfifo "$W/$name.in" || return 1
-	exec {fd}<>"$W/$name.in"
-	"$GT_MINIVMM" run --name "$name" --memory 256 --kernel "$(gt_kernel)" --initrd "$W/init.cpio" \
-		--append "console=ttyS0 quiet panic=-1 gt_net=$net" --console stdio "$@" \
-		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
-	_gt_pid["$name"]=$!
-	_gt_fd["$name"]=$fd
-	_gt_last=$name
-}
-run_in() { # NAME KEY COMMAND
-	guest_send "$1" "$3"
-	guest_wait "$1" "^GT: $2=" 120 || return 1
-}
-v() { guest_value "$1" "$2"; }
 link() { # VM: the first NIC's link as nic-info reports it
 	"$GT_MINIVMM" control "$1" nic-info --json 2>/dev/null |
 		python3 -c "import json,sys; print(json.load(sys.stdin)['result']['nics'][0]['link'])" 2>/dev/null
