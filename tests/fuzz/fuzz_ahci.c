@@ -80,5 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
+	/* Drained before the input ends (see fuzz_nvme.c): LeakSanitizer cannot see a request
+	 * referenced only from io_uring's user data. */
+	fix_w(f, AHCI_GHC, AHCI_GHC_HR);
 	return 0;
 }
