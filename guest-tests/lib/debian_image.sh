@@ -83,6 +83,8 @@ _debian_image_initrd() { # OUT KVER
 
 debian_image_build() {
 	local out dir tmp kernel kver root_mib boot_mib=64 total
+	# Only the path goes to standard output (callers take it with $(...)); the tools' chatter, such
+	# as mke2fs's "Creating regular file", goes to standard error.
 	out=$(debian_image_path)
 	[ -s "$out" ] && { echo "$out"; return 0; }
 	[ "$(id -u)" = 0 ] || { echo "debian_image: debootstrap and mke2fs -d need root" >&2; return 1; }
@@ -92,15 +94,15 @@ debian_image_build() {
 	mkdir -p "$tmp" || return 1
 	kernel=$(gt_kernel)
 	kver=$(gt_kernel_version "$kernel")
-	_debian_image_root "$tmp/root" "$kver" || return 1
-	_debian_image_initrd "$tmp/initrd.img" "$kver" || return 1
+	_debian_image_root "$tmp/root" "$kver" >&2 || return 1
+	_debian_image_initrd "$tmp/initrd.img" "$kver" >&2 || return 1
 	# The root: what the tree holds and half again, for the guest's own writes.
 	root_mib=$(($(du -s -m "$tmp/root" | cut -f1) * 3 / 2 + 64))
-	mke2fs -q -t ext4 -L gtroot -d "$tmp/root" "$tmp/root.part" "${root_mib}M" || return 1
+	mke2fs -q -t ext4 -L gtroot -d "$tmp/root" "$tmp/root.part" "${root_mib}M" >&2 || return 1
 	# /boot: syslinux with the kernel and the initrd, as bootdisk_build makes it, then the root
 	# partition after it; the disk identifier gives the root its PARTUUID.
 	bootdisk_build "$tmp/boot.raw" "$kernel" "$tmp/initrd.img" \
-		"root=PARTUUID=4d564d4d-02 ro console=ttyS0 quiet" $((boot_mib + 1)) || return 1
+		"root=PARTUUID=4d564d4d-02 ro console=ttyS0 quiet" $((boot_mib + 1)) >&2 || return 1
 	total=$((1 + boot_mib + root_mib))
 	cp "$tmp/boot.raw" "$tmp/os.raw" && truncate -s "${total}M" "$tmp/os.raw" || return 1
 	printf 'label: dos\nlabel-id: 0x4d564d4d\nstart=2048, size=%d, type=6, bootable\nstart=%d, type=83\n' \
