@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,4 +102,44 @@ uint64_t test_file_hash(const char *path)
 			h = (h ^ buf[i]) * 1099511628211ull;
 	fclose(f);
 	return h;
+}
+
+char test_request_as_uid(uid_t uid, const char *path, int socktype, const char *req)
+{
+	int p[2];
+	char r = '?';
+	if (pipe(p) < 0)
+		return '?';
+	pid_t pid = fork();
+	if (pid < 0)
+		return '?';
+	if (pid == 0) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		char buf[512] = "", res = '?';
+		int fd = socket(AF_UNIX, socktype, 0);
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+			_exit(3);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+			res = 'C';
+		} else {
+			/* The refusal may come (and the connection close) before the request goes.
+			 */
+			(void)!send(fd, req, strlen(req), MSG_NOSIGNAL);
+			struct pollfd pf = {.fd = fd, .events = POLLIN};
+			ssize_t n =
+			    poll(&pf, 1, 5000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : -1;
+			if (n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "permission"))
+				res = 'E';
+			else if (n > 0 && strstr(buf, "\"ok\":true"))
+				res = 'O';
+		}
+		(void)!write(p[1], &res, 1);
+		_exit(0);
+	}
+	close(p[1]);
+	(void)!read(p[0], &r, 1);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return r;
 }

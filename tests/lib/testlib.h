@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The directory made by test_tmpdir_setup() ("" before). */
 extern char test_tmpdir[256];
@@ -35,5 +36,10 @@ void test_file_poke(const char *path, uint64_t off, const void *buf, size_t len)
 
 /* 64-bit FNV-1a of a file's bytes (fails the test if the file cannot be read). */
 uint64_t test_file_hash(const char *path);
+
+/* From a child running as `uid`, connect to the UNIX socket at `path` (SOCK_STREAM or
+ * SOCK_SEQPACKET), send `req` and read the reply: 'C' when the connect is refused, 'E' for an
+ * "ok":false reply naming a permission error, 'O' for an "ok":true reply, '?' otherwise. */
+char test_request_as_uid(uid_t uid, const char *path, int socktype, const char *req);
 
 #endif

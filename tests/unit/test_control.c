@@ -26,6 +26,7 @@
 
 #include "vmm/control.h"
 #include "vmm/control_internal.h"
+#include "tests/lib/testlib.h"
 
 static char rtdir[PATH_MAX];
 static int block_pipe[2] = {-1, -1};
@@ -1040,42 +1041,11 @@ static void test_slow_request_times_out(void **state)
 	control_request_timeout_ms = saved;
 }
 
-/* Connect as another uid from a child; returns what it read: 'E' for an error reply, 'C' for a
- * refused connect, 'O' for an ok reply, '?' otherwise. */
+/* Ask the control socket at `path` for an echo as `uid` (test_request_as_uid's answers). */
 static char connect_as(uid_t uid, const char *path)
 {
-	int p[2];
-	char r = '?';
-
-	assert_int_equal(pipe(p), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		char buf[512] = "", res = '?';
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			_exit(3);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			res = 'C';
-		} else {
-			(void)!send(fd, "{\"version\":1,\"id\":1,\"verb\":\"echo\"}\n", 35,
-				    MSG_NOSIGNAL);
-			ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-			if (n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "permission"))
-				res = 'E';
-			else if (n > 0 && strstr(buf, "\"ok\":true"))
-				res = 'O';
-		}
-		(void)!write(p[1], &res, 1);
-		_exit(0);
-	}
-	close(p[1]);
-	(void)!read(p[0], &r, 1);
-	close(p[0]);
-	waitpid(pid, NULL, 0);
-	return r;
+	return test_request_as_uid(uid, path, SOCK_STREAM,
+				   "{\"version\":1,\"id\":1,\"verb\":\"echo\"}\n");
 }
 
 static void test_other_uid_refused(void **state)

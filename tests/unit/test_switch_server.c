@@ -278,46 +278,12 @@ static void malformed_requests(void **state)
 	sw_stop(&s);
 }
 
-/* Try to join the switch at `path` as `uid` from a child: 'E' for a permission error reply, 'J'
- * for a successful join, 'C' for a refused connect, '?' otherwise. */
+/* Try to join the switch at `path` as `uid` (test_request_as_uid's answers). */
 static char join_as(uid_t uid, const char *path)
 {
-	int p[2];
-	char r = '?';
-	assert_int_equal(pipe(p), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		static const char req[] = "{\"version\":1,\"op\":\"join\",\"name\":\"intruder\","
-					  "\"mac\":\"02:00:00:00:00:66\"}";
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		char buf[512] = "", res = '?';
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-		if (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
-			_exit(3);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			res = 'C';
-		} else {
-			/* The refusal may come (and the connection close) before the request goes.
-			 */
-			(void)!send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL);
-			struct pollfd pf = {.fd = fd, .events = POLLIN};
-			ssize_t n =
-			    poll(&pf, 1, 5000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : -1;
-			if (n > 0 && strstr(buf, "\"ok\":false") && strstr(buf, "permission"))
-				res = 'E';
-			else if (n > 0 && strstr(buf, "\"ok\":true"))
-				res = 'J';
-		}
-		(void)!write(p[1], &res, 1);
-		_exit(0);
-	}
-	close(p[1]);
-	(void)!read(p[0], &r, 1);
-	close(p[0]);
-	waitpid(pid, NULL, 0);
-	return r;
+	return test_request_as_uid(uid, path, SOCK_SEQPACKET,
+				   "{\"version\":1,\"op\":\"join\",\"name\":\"intruder\","
+				   "\"mac\":\"02:00:00:00:00:66\"}");
 }
 
 static void other_uid_cannot_join(void **state)
@@ -336,7 +302,7 @@ static void other_uid_cannot_join(void **state)
 	assert_true(json_object_object_get_ex(i, "ports", &ports));
 	assert_int_equal(json_object_array_length(ports), 0); /* no port was made for it */
 	json_object_put(i);
-	assert_int_equal(join_as(0, s.path), 'J'); /* root is let in, as the owner is */
+	assert_int_equal(join_as(0, s.path), 'O'); /* root is let in, as the owner is */
 	assert_int_equal(chmod(test_tmpdir, 0700), 0);
 	sw_stop(&s);
 }
