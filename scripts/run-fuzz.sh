@@ -6,6 +6,7 @@
 # in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  The targets' own stderr (device
 # warnings about the hostile input) is closed; sanitizer reports still reach the log.  Long runs:
 #   FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
+# FUZZ_JOBS=N runs N targets at a time (default: the host's CPUs).
 # FUZZ_RUNS=N stops a target after N executions (the issue's budget is 10^7), FUZZ_SECONDS still
 # bounding it; the line then gives the executions reached and the time taken.
 set -u
@@ -67,6 +68,16 @@ want() { # is $1 (target or target/format) selected on the command line (none: a
 	return 1
 }
 
+# Runs are FUZZ_JOBS at a time (default: the host's CPUs), each still FUZZ_SECONDS long; their lines
+# are printed in the order the runs started.
+fuzz_jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+n=0
+start() { # as run(), in the background, its line kept for the end
+	while [ "$(jobs -rp | wc -l)" -ge "$fuzz_jobs" ]; do wait -n; done
+	n=$((n + 1))
+	run "$@" >"$work/line.$(printf %03d $n)" &
+}
+
 sel=("$@")
 ls build/fuzz/fuzz_* >/dev/null 2>&1 || { echo "FAIL: fuzz (targets not built: make fuzz)"; exit 1; }
 for bin in build/fuzz/fuzz_*; do
@@ -75,9 +86,11 @@ for bin in build/fuzz/fuzz_*; do
 	if [ "$t" = fuzz_image ]; then
 		[ -d "$work/seed-src" ] || seed_images
 		for f in $formats; do
-			want "$t/$f" && run "$bin" "$t/$f" "$work/seeds-$f" FUZZ_FORMAT="$f"
+			want "$t/$f" && start "$bin" "$t/$f" "$work/seeds-$f" FUZZ_FORMAT="$f"
 		done
 	else
-		want "$t" && run "$bin" "$t" ""
+		want "$t" && start "$bin" "$t" ""
 	fi
 done
+wait
+cat "$work"/line.* 2>/dev/null

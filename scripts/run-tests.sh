@@ -7,6 +7,9 @@
 #   scripts/run-tests.sh all    all three
 # Shell tests report each case on a line "PASS: name" or "FAIL: name"; a script that exits non-zero
 # without a FAIL line counts as one failure.  cmocka programs are counted by their own summary lines.
+# Unit, device and storage programs run $TEST_JOBS at a time (default: the host's CPUs; each test
+# works in a directory of its own), their results printed in name order with each one's seconds
+# (wall, and CPU of the test and its children); the slowest are listed after them.
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -36,25 +39,68 @@ count_lines() { # $1 name, $2 log, $3 exit code
 	[ "$f" -eq 0 ] || failures+=("$1 (log: $2)")
 }
 
-run_one() { # $1 kind, $2 command
-	local name log rc
+log_of() { echo "$log_dir/$(echo "${1#./}" | tr '/' '_').log"; }
+
+# Runs $1 with its output in LOG; "WALL CPU" seconds (CPU: the test's and its children's) go to
+# LOG.time, then its exit code to LOG.rc (last: a job's LOG.rc means it is done).
+run_logged() {
+	local log TIMEFORMAT='%R %U %S'
+	log=$(log_of "$1")
+	{ time { "$1" >"$log" 2>&1; echo $? >"$log.code"; }; } 2>"$log.times"
+	awk '{ printf "%.1f %.1f\n", $1, $2 + $3 }' "$log.times" >"$log.time"
+	rm -f "$log.times"
+	mv "$log.code" "$log.rc"
+}
+
+report_one() { # $1 kind, $2 command: prints and counts a finished run
+	local name log
 	name=${2#./}
-	log="$log_dir/$(echo "$name" | tr '/' '_').log"
-	echo "== $name"
-	"$2" >"$log" 2>&1
-	rc=$?
+	log=$(log_of "$2")
+	echo "== $name ($(awk '{ print $1 " s, CPU " $2 " s" }' "$log.time"))"
 	grep -E '^(FAIL: |\[  FAILED  \]|\[  ERROR   \])' "$log" | head -20
-	"count_$1" "$name" "$log" "$rc"
+	"count_$1" "$name" "$log" "$(cat "$log.rc")"
+}
+
+run_one() { # $1 kind, $2 command
+	run_logged "$2"
+	report_one "$1" "$2"
+}
+
+# Arguments "KIND COMMAND": $TEST_JOBS at a time, each reported, in the order given, once it ends.
+run_pool() {
+	local jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)} items=("$@") next=0 i n
+	n=${#items[@]}
+	for ((i = 0; i < n; i++)); do
+		rm -f "$(log_of "${items[$i]#* }").rc"
+	done
+	for ((i = 0; i < n; i++)); do
+		until [ -e "$(log_of "${items[$i]#* }").rc" ]; do
+			while [ $next -lt $n ] && [ "$(jobs -rp | wc -l)" -lt "$jobs" ]; do
+				run_logged "${items[$next]#* }" &
+				next=$((next + 1))
+			done
+			[ -e "$(log_of "${items[$i]#* }").rc" ] || wait -n
+		done
+		report_one ${items[$i]}
+	done
+	wait
 }
 
 if [ "$what" = unit ] || [ "$what" = all ]; then
+	unit_items=()
 	for t in $(find build/san/tests -type f -name 'test_*' ! -name '*.d' ! -name '*.o' 2>/dev/null | sort); do
-		run_one cmocka "./$t"
+		unit_items+=("cmocka ./$t")
 	done
 	for t in $(ls tests/*/test_*.sh 2>/dev/null | sort); do
-		run_one lines "./$t"
+		unit_items+=("lines ./$t")
 	done
+	run_pool "${unit_items[@]}"
+	echo "# slowest (wall s, CPU s):"
+	for it in "${unit_items[@]}"; do
+		echo "$(cat "$(log_of "${it#* }").time") ${it#* ./}"
+	done | sort -k1,1nr | head -8 | sed 's/^/#   /'
 fi
+
 if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	run_one lines ./scripts/run-fuzz.sh
 fi

@@ -20,6 +20,7 @@
 #   gt_pass NAME / gt_fail NAME WHY     one result line; gt_fail also shows the end of the console
 #   gt_check NAME CMD...                gt_pass or gt_fail by CMD's exit status
 #   gt_md5 FILE                         the md5 of FILE's contents
+#   GT_TIMES=1                          each result line is followed by "# +N s" (since gt_setup)
 
 GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$GT_LIB/initramfs.sh"
@@ -31,6 +32,7 @@ _gt_last=""
 
 gt_setup() {
 	GT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/gt-e2e.XXXXXX") || exit 1
+	_gt_t0=$SECONDS
 	trap gt_teardown EXIT
 	# Killed by run-e2e.sh's timeout: say where the guest was before going.
 	trap 'echo "# terminated; last console lines of ${_gt_last:-no guest}:"; _gt_tail; exit 143' TERM
@@ -51,7 +53,12 @@ gt_teardown() {
 	[ -n "${GT_WORK:-}" ] && rm -rf "$GT_WORK"
 }
 
-gt_pass() { echo "PASS: $1"; }
+# GT_TIMES=1: a "# +N s" line (seconds since gt_setup) after each result, to see where a test's time goes.
+_gt_time() { [ -z "${GT_TIMES:-}" ] || echo "# +$((SECONDS - _gt_t0)) s"; }
+gt_pass() {
+	echo "PASS: $1"
+	_gt_time
+}
 gt_check() { # NAME, then a command: PASS if it succeeds
 	local name=$1
 	shift
@@ -60,6 +67,7 @@ gt_check() { # NAME, then a command: PASS if it succeeds
 gt_md5() { md5sum <"$1" | cut -d' ' -f1; }
 gt_fail() {
 	echo "FAIL: $1${2:+ ($2)}"
+	_gt_time
 	echo "# last console lines of ${_gt_last:-no guest}:"
 	_gt_tail
 }
