@@ -68,23 +68,39 @@ run_one() { # $1 kind, $2 command
 
 # Arguments "KIND COMMAND": $TEST_JOBS at a time, each reported, in the order given, once it ends.
 run_pool() {
-	local jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)} items=("$@") next=0 i n
+	local jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)} items=("$@") next=0 i n ended
+	local -A pool=() # pids of the runs going on (the e2e preparation is not one of them)
 	n=${#items[@]}
 	for ((i = 0; i < n; i++)); do
 		rm -f "$(log_of "${items[$i]#* }").rc"
 	done
 	for ((i = 0; i < n; i++)); do
 		until [ -e "$(log_of "${items[$i]#* }").rc" ]; do
-			while [ $next -lt $n ] && [ "$(jobs -rp | wc -l)" -lt "$jobs" ]; do
+			while [ $next -lt $n ] && [ ${#pool[@]} -lt "$jobs" ]; do
 				run_logged "${items[$next]#* }" &
+				pool[$!]=1
 				next=$((next + 1))
 			done
-			[ -e "$(log_of "${items[$i]#* }").rc" ] || wait -n
+			[ -e "$(log_of "${items[$i]#* }").rc" ] && break
+			ended=""
+			wait -n -p ended
+			[ -n "$ended" ] && unset "pool[$ended]"
 		done
 		report_one ${items[$i]}
 	done
-	wait
+	for i in "${!pool[@]}"; do wait "$i"; done
 }
+
+# With everything to run, the e2e tests' host-side preparation (guest-tests/e2e/prepare/: the
+# Debian image, mostly a download) runs beside the unit tests, which need the CPUs, not the
+# network; run-e2e.sh then finds its result cached.  It is waited for before the e2e tests start.
+prep_pid=""
+if [ "$what" = all ] && ls guest-tests/e2e/prepare/*.sh >/dev/null 2>&1; then
+	for p in guest-tests/e2e/prepare/*.sh; do
+		"$p" || echo "# $p failed: run-e2e.sh tries again"
+	done >"$log_dir/e2e-prepare.log" 2>&1 &
+	prep_pid=$!
+fi
 
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	unit_items=()
@@ -105,6 +121,7 @@ if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	run_one lines ./scripts/run-fuzz.sh
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
+	[ -z "$prep_pid" ] || wait "$prep_pid"
 	if [ -x guest-tests/run-e2e.sh ]; then
 		run_one lines ./guest-tests/run-e2e.sh
 	fi
