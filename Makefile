@@ -88,11 +88,13 @@ deps:
 	scripts/install-deps.sh
 
 # Unit, device and storage tests: everything that needs no KVM.
-unit: minivmm tests
+unit:
+	$(MAKE) -j$(NPROC) minivmm tests
 	scripts/run-tests.sh unit
 
 # End-to-end: real Linux guests under minivmm (through nested KVM when the host has no /dev/kvm).
-e2e: minivmm
+e2e:
+	$(MAKE) -j$(NPROC) minivmm
 	scripts/run-tests.sh e2e
 
 # The nested harness's own test: level 1s crashed, frozen and locked up on purpose are stopped and
