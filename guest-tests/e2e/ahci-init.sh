@@ -20,7 +20,7 @@ dev_of_port() {
 n=0
 for r in $roles; do n=$((n + 1)); done
 i=0
-while [ $i -lt 120 ]; do
+while [ $i -lt 600 ]; do # bounded (120 s and more): only stops a hang
 	found=0
 	p=1
 	for r in $roles; do
@@ -28,7 +28,7 @@ while [ $i -lt 120 ]; do
 		p=$((p + 1))
 	done
 	[ $found -eq $n ] && break
-	sleep 1
+	sleep 0.2
 	i=$((i + 1))
 done
 echo "GT: devices=$found/$n"

@@ -6,10 +6,10 @@
 echo "GT: booted"
 
 i=0
-while [ $i -lt 120 ]; do
+while [ $i -lt 600 ]; do # bounded (120 s and more): only stops a hang
 	[ -b /dev/nvme0n1 ] && [ -b /dev/nvme0n2 ] && [ -b /dev/nvme0n3 ] &&
 		[ -b /dev/nvme0n4 ] && [ -b /dev/nvme1n1 ] && break
-	sleep 1
+	sleep 0.2
 	i=$((i + 1))
 done
 n=0

@@ -96,6 +96,13 @@ a=$(gq 'echo $((6 * 7))')
 expect "a shell answers" 42 "$a"
 [ "$a" = 42 ] || exit 1 # every check below asks that shell
 
+# GT_TIMES=1: where the boot's time went, as systemd saw it (the rest of the time to the login
+# prompt is SeaBIOS and syslinux loading the kernel and the initrd).
+if [ -n "${GT_TIMES:-}" ]; then
+	echo "# $(gq 'systemd-analyze 2>&1 | head -1')"
+	gq 'systemd-analyze blame 2>&1 | head -12 | tr -s " " | tr "\n" ";"' | tr ';' '\n' | sed 's/^/#   /'
+fi
+
 # --- the second line ------------------------------------------------------------------------------
 out=$(minivmm control vm1 plugcpu 3 2>&1)
 rc=$?

@@ -5,9 +5,9 @@
 echo "GT: booted"
 
 i=0
-while [ $i -lt 120 ]; do
+while [ $i -lt 600 ]; do # bounded (120 s and more): only stops a hang
 	[ -b /dev/vda ] && [ -b /dev/vdb ] && [ -b /dev/vdc ] && [ -b /dev/sda ] && break
-	sleep 1
+	sleep 0.2
 	i=$((i + 1))
 done
 n=0

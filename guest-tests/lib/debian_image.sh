@@ -20,6 +20,17 @@ GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 
 DEBIAN_IMAGE_SUITE=bookworm
 DEBIAN_IMAGE_PACKAGES=systemd-sysv,udev,kmod,procps
+# Units that only slow a boot under nested TCG and that no test looks at: timers of maintenance
+# jobs, a getty on a VGA console the machine lacks, logind (minbase has no D-Bus, which it needs),
+# journal flushes and utmp writes to the disk, pseudo-file systems nothing mounts.  What the tests use stays: udevd and its coldplug (modules, the CPU-online
+# rule), journald (volatile), the serial getty, gt-report.
+DEBIAN_IMAGE_MASK="apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer
+e2scrub_reap.service fstrim.timer systemd-tmpfiles-clean.timer getty@tty1.service
+systemd-logind.service systemd-journal-flush.service
+systemd-random-seed.service systemd-update-utmp.service systemd-update-utmp-runlevel.service
+systemd-pstore.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount
+sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount sys-fs-fuse-connections.mount
+dev-hugepages.mount dev-mqueue.mount systemd-ask-password-wall.path systemd-ask-password-console.path"
 # Module trees no test guest needs: a third of the modules' size.
 DEBIAN_IMAGE_SKIP_MODULES="drivers/gpu drivers/media drivers/infiniband drivers/iio drivers/staging
 drivers/net/wireless sound"
@@ -48,10 +59,11 @@ _debian_image_root() { # ROOT KVER
 	echo mission >"$root/etc/hostname"
 	printf 'PARTUUID=4d564d4d-02 / ext4 defaults 0 1\n' >"$root/etc/fstab"
 	chroot "$root" passwd -d root >/dev/null || return 1
-	# No network and no clock to sync: apt's timers would only wake up a slow guest.
-	for d in apt-daily.timer apt-daily-upgrade.timer; do
+	for d in $DEBIAN_IMAGE_MASK; do
 		ln -sf /dev/null "$root/etc/systemd/system/$d"
 	done
+	mkdir -p "$root/etc/systemd/journald.conf.d" &&
+		printf '[Journal]\nStorage=volatile\n' >"$root/etc/systemd/journald.conf.d/gt-volatile.conf" || return 1
 	mkdir -p "$root/etc/udev/rules.d" "$root/usr/local/sbin" "$root/etc/systemd/system/multi-user.target.wants" &&
 		cp "$GT_LIB"/../udev/*.rules "$root/etc/udev/rules.d/" &&
 		install -m 755 "$guest/gt-report.sh" "$root/usr/local/sbin/gt-report" &&
