@@ -16,7 +16,7 @@
 # Needs apt-get and dpkg-deb (on every Debian) and deb.debian.org.
 
 L1_QEMU_DIR=${L1_QEMU_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-qemu}
-L1_QEMU_SUITE=bookworm-backports
+L1_QEMU_SUITE=${L1_QEMU_SUITE:-bookworm-backports}
 
 # apt-get with a private configuration and state under $L1_QEMU_DIR/apt.
 _l1q_apt() {
@@ -101,7 +101,7 @@ level1_qemu_select() {
 		if [ -z "$q" ]; then
 			mkdir -p "$L1_QEMU_DIR"
 			# run-e2e.sh starts several level 1s at once: one fetch, the others wait for it.
-			q=$(flock "$L1_QEMU_DIR/.lock" bash -c '. "$1"; _l1q_cached || level1_qemu_fetch' _ "${BASH_SOURCE[0]}")
+			q=$(L1_QEMU_DIR=$L1_QEMU_DIR L1_QEMU_SUITE=$L1_QEMU_SUITE flock "$L1_QEMU_DIR/.lock" bash -c '. "$1"; _l1q_cached || level1_qemu_fetch' _ "${BASH_SOURCE[0]}")
 			[ -n "$q" ] || why="fetching QEMU from $L1_QEMU_SUITE failed"
 		fi
 		;;
