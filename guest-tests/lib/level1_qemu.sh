@@ -10,13 +10,16 @@
 #                           line saying which QEMU and why, for the test output)
 #   level1_qemu_fetch       fetches and unpacks it; prints the binary's path
 #
-# GT_L1_QEMU=PATH runs level 1 with that binary instead; GT_L1_QEMU=system with the host's
-# qemu-system-x86_64 (also the fallback when the fetch fails, e.g. offline: said in L1_QEMU_NOTE).
+# GT_L1_QEMU=backports runs level 1 on it, GT_L1_QEMU=system on the host's qemu-system-x86_64 (also
+# the fallback when the fetch fails, e.g. offline: said in L1_QEMU_NOTE), GT_L1_QEMU=PATH on that
+# binary; unset: L1_QEMU_DEFAULT.
 # GT_L1_QEMU_VERSION pins the backports version (default: bookworm-backports' current one).
 # Needs apt-get and dpkg-deb (on every Debian) and deb.debian.org.
 
 L1_QEMU_DIR=${L1_QEMU_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-qemu}
 L1_QEMU_SUITE=${L1_QEMU_SUITE:-bookworm-backports}
+# What level 1 runs on unless GT_L1_QEMU says otherwise (the README, "Level 1's QEMU", says why).
+L1_QEMU_DEFAULT=backports
 
 # apt-get with a private configuration and state under $L1_QEMU_DIR/apt.
 _l1q_apt() {
@@ -94,9 +97,9 @@ _l1q_cached() {
 level1_qemu_select() {
 	local q="" why="" root
 	L1_QEMU_ARGS=()
-	case ${GT_L1_QEMU:-} in
+	case ${GT_L1_QEMU:-$L1_QEMU_DEFAULT} in
 	system) why="GT_L1_QEMU=system" ;;
-	"")
+	backports)
 		q=$(_l1q_cached)
 		if [ -z "$q" ]; then
 			mkdir -p "$L1_QEMU_DIR"
