@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# The QEMU that runs level 1 (sourced, bash).  Debian 12's QEMU 7.2 aborts level 1 when OVMF runs
-# in a nested VM (a TCG bug: CR8 written inside an SVM guest calls cpu_interrupt without the
-# iothread lock; see the README, "Without /dev/kvm"), so level 1 runs on QEMU from
-# bookworm-backports, unpacked privately under build/level1-qemu/VERSION/ (no root, no change to
-# /etc/apt or dpkg's state: other users of the host's QEMU are not disturbed).
+# The QEMU that runs level 1 (sourced, bash): the system's (Debian 12: 7.2), or QEMU from
+# bookworm-backports (10.0), unpacked privately under build/level1-qemu/VERSION/ (no change to
+# /etc/apt, dpkg's state or the system QEMU, which other level 1s on the host may be running).
+# 10.0 was fetched for OVMF, which aborts level 1 under 7.2 and 10.0 alike (a TCG bug; the README,
+# "Without /dev/kvm", has both and the measurements that keep 7.2 the default).
 #
 #   level1_qemu_select      sets L1_QEMU to the qemu-system-x86_64 that runs level 1 (fetching it
 #                           once), L1_QEMU_ARGS (an array: its -L data directories) and L1_QEMU_NOTE (one
@@ -19,7 +19,7 @@
 L1_QEMU_DIR=${L1_QEMU_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-qemu}
 L1_QEMU_SUITE=${L1_QEMU_SUITE:-bookworm-backports}
 # What level 1 runs on unless GT_L1_QEMU says otherwise (the README, "Level 1's QEMU", says why).
-L1_QEMU_DEFAULT=backports
+L1_QEMU_DEFAULT=system
 
 # apt-get with a private configuration and state under $L1_QEMU_DIR/apt.
 _l1q_apt() {
@@ -98,7 +98,7 @@ level1_qemu_select() {
 	local q="" why="" root
 	L1_QEMU_ARGS=()
 	case ${GT_L1_QEMU:-$L1_QEMU_DEFAULT} in
-	system) why="GT_L1_QEMU=system" ;;
+	system) why=${GT_L1_QEMU:+GT_L1_QEMU=system}; why=${why:-the default; GT_L1_QEMU=backports for QEMU from $L1_QEMU_SUITE} ;;
 	backports)
 		q=$(_l1q_cached)
 		if [ -z "$q" ]; then
