@@ -75,6 +75,7 @@ run_in_level1() { # $1 test
 		rc=$?
 		stopped=$(date +%s)
 		echo $((SECONDS - start)) >"$results/$name.time"
+		echo "${GT_L1_CPU_S:-?}" >"$results/$name.cpu"
 		reason=""
 		if ! grep -q "^# $name: [0-9]* s$" "$out"; then
 			reason="level 1 ${GT_L1_VERDICT:-ended with code $rc}"
@@ -152,6 +153,9 @@ if [ "${GT_LEVEL:-}" = 1 ] || gt_host_kvm_usable; then
 fi
 jobs=${GT_L1_JOBS:-$(default_jobs)}
 echo "# no usable /dev/kvm here: each test runs in a level 1 of its own (QEMU TCG, nested KVM), $jobs at a time"
+# Chosen (and fetched, on a fresh clone) once, before the level 1s start.
+level1_qemu_select
+echo "# $L1_QEMU_NOTE"
 # A backstop only: the watchdog stops a frozen level 1 long before.
 export GT_L1_TIMEOUT=${GT_L1_TIMEOUT:-$((${GT_TEST_TIMEOUT:-900} + 300))}
 start=$SECONDS
@@ -172,7 +176,7 @@ finish_one() { # $1 pid of a finished job
 	wait "$1"
 	unset "running[$1]"
 	cat "$results/$name.out" 2>/dev/null || echo "FAIL: $name (the harness lost its result)"
-	echo "# $name: level 1 $(cat "$results/$name.time" 2>/dev/null) s wall (last attempt)"
+	echo "# $name: level 1 $(cat "$results/$name.time" 2>/dev/null) s wall, $(cat "$results/$name.cpu" 2>/dev/null) s CPU (last attempt)"
 }
 mapfile -t ordered < <(order_tests ${tests[@]+"${tests[@]}"})
 for t in ${ordered[@]+"${ordered[@]}"}; do

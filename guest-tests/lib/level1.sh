@@ -13,14 +13,16 @@
 #       Level 1's own console is kept in $GT_SHARE/console.log.  A watchdog stops level 1 when its
 #       console reports a soft lockup, RCU stall, oops or panic, or its init's heartbeat stops for
 #       GT_L1_STALL s (45): exit code 124 (froze) or 125 (crashed), the reason in $GT_L1_VERDICT.
+#       $GT_L1_CPU_S: the CPU seconds level 1's QEMU used (sampled every second).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
-#       GT_L1_APPEND (more kernel arguments).
+#       GT_L1_APPEND (more kernel arguments); the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
 # Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod.
 
 GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$GT_LIB/initramfs.sh"
+. "$GT_LIB/level1_qemu.sh"
 
 # A /dev/kvm that opens is not enough: some hosts (nested clouds) offer one that never runs a
 # 64-bit guest.  Boot the stock kernel under QEMU -accel kvm to a marker; real KVM does it in ~2 s.
@@ -76,7 +78,11 @@ level1_run() {
 	done
 	GT_L1_VERDICT=""
 	[ $# -gt 0 ] || { echo "level1_run: no command" >&2; return 2; }
-	command -v qemu-system-x86_64 >/dev/null || { echo "level1: qemu-system-x86_64 not installed" >&2; return 125; }
+	if [ -z "${L1_QEMU:-}" ]; then
+		level1_qemu_select
+		echo "# $L1_QEMU_NOTE" >&2
+	fi
+	[ -x "$L1_QEMU" ] || { echo "level1: qemu-system-x86_64 not installed" >&2; return 125; }
 	GT_SHARE=$(mktemp -d /tmp/gt-level1.XXXXXX) || return 125
 	export GT_SHARE
 	chmod 777 "$GT_SHARE"
@@ -96,7 +102,7 @@ level1_run() {
 	: >"$GT_SHARE/console.log"
 	# shellcheck disable=SC2046
 	# The outer timeout only reaps a QEMU whose watchdog below was itself killed.
-	timeout -k 10 $((timeout + 60)) qemu-system-x86_64 $(level1_qemu_args) \
+	timeout -k 10 $((timeout + 60)) "$L1_QEMU" ${L1_QEMU_ARGS[@]+"${L1_QEMU_ARGS[@]}"} $(level1_qemu_args) \
 		-nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$GT_SHARE/level1.cpio" \
 		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5}" \
@@ -155,10 +161,12 @@ _level1_console_verdict() {
 _level1_watch() {
 	local qpid=$1 timeout=$2 stall=${GT_L1_STALL:-45} start=$SECONDS beat last="" beat_at=$SECONDS
 	local limit
+	GT_L1_CPU_S=""
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
 		GT_L1_VERDICT=$(_level1_console_verdict)
 		[ -z "$GT_L1_VERDICT" ] || break
+		_level1_cpu "$qpid"
 		beat=$(cat "$GT_SHARE/heartbeat" 2>/dev/null)
 		if [ "$beat" != "$last" ]; then
 			last=$beat
@@ -189,6 +197,17 @@ _level1_watch() {
 	done
 	pkill -KILL -P "$qpid" 2>/dev/null
 	kill -KILL "$qpid" 2>/dev/null
+}
+
+# GT_L1_CPU_S: CPU seconds (user + system) used so far by the QEMU under timeout(1) pid $1, the
+# measure of level 1's cost that does not depend on how busy the host is.
+_level1_cpu() {
+	local q t
+	q=$(pgrep -P "$1" | head -1)
+	[ -n "$q" ] || return 0
+	# Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
+	t=$(sed 's/.*) //' "/proc/$q/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+	[ -n "$t" ] && GT_L1_CPU_S=$((t / $(getconf CLK_TCK)))
 }
 
 # Stops a level 1 still running (for a caller's signal trap).
