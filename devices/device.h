@@ -5,7 +5,7 @@
  *
  *   create   build the device on what `env` offers (register ports, a PCI function, control
  *            verbs, event-loop sources); on failure undo what it did and return -errno with a
- *            one-line message in err.
+ *            one-line message recorded with error_set() (lib/error.h).
  *   quiesce  (optional) wait until nothing the device started is in flight (disk requests):
  *            runs off the event loop (on the VM's worker) with the vCPUs paused, so it may wait
  *            for completions that the loop delivers.
@@ -59,7 +59,8 @@ struct device_irq_ops {
 };
 
 /* A control verb (`minivmm control NAME VERB ARGS...`): runs on the VM's worker, one at a time.
- * Fill `result` (a JSON object) and return 0, or -errno with a one-line message in err. */
+ * Fill `result` (a JSON object) and return 0, or -errno with a one-line message recorded with
+ * error_set(). */
 typedef int (*device_verb_fn)(void *opaque, struct json_object *args, struct json_object *result);
 
 struct device_env {
@@ -102,8 +103,8 @@ int device_add_verb(const struct device_env *env, const char *verb, const char *
 
 /* The devices of one VM, in creation order. */
 struct devices;
-/* Create every registered device; on failure the ones made are destroyed and err names the
- * device. */
+/* Create every registered device; on failure the ones made are destroyed and the message
+ * (lib/error.h) names the device. */
 int devices_create(struct device_env *env, struct devices **out);
 void devices_destroy(struct devices *d); /* reverse order; NULL is ignored */
 /* Quiesce every device that can (creation order); stops at the first failure. */

@@ -29,7 +29,7 @@ struct bzimage_header {
 };
 
 /* Parse and check the header of an image in memory (pure). On error returns -ENOEXEC (or -EINVAL)
- * with a one-line reason in err, e.g. "no HdrS signature: not a bzImage". */
+ * with a one-line reason recorded (lib/error.h), e.g. "no HdrS signature: not a bzImage". */
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr);
 
 struct bzimage_boot {

@@ -27,8 +27,9 @@ struct worker;
 #define CONTROL_PROTOCOL_VERSION 1
 
 /* Runs on the server's worker thread, one verb at a time.  Fill `result` (a JSON object, already
- * created) and return 0, or return -errno with a one-line message in err. `args` is the JSON array
- * of string arguments. */
+ * created) and return 0, or return -errno with a one-line message recorded with error_set()
+ * (lib/error.h); without one the reply says "VERB: strerror". `args` is the JSON array of string
+ * arguments. */
 typedef int (*control_verb_fn)(void *opaque, struct json_object *args, struct json_object *result);
 
 /* Create the socket for VM `name` and start its thread. Fails (-EADDRINUSE, with a message) when a

@@ -30,7 +30,8 @@ extern unsigned control_request_timeout_ms;
 /* VM names: [A-Za-z0-9._-]{1,64}, not starting with '.'; verbs: [A-Za-z0-9_-]{1,32}. */
 int control_name_valid(const char *name);
 int control_verb_valid(const char *verb);
-/* control_name_valid with the one-line message a user sees: 0, or -EINVAL and err set. */
+/* control_name_valid with the one-line message a user sees: 0, or -EINVAL with the message recorded
+ * (lib/error.h). */
 int control_name_check(const char *name);
 
 /* Where the runtime directory is, from these inputs (control_path.c says the rule): 0, -ENOENT
