@@ -454,7 +454,9 @@ static void test_media_change(void **state)
 	/* The guest locks the tray: a plain eject is refused, a forced one works. */
 	uint8_t lock[12] = {0x1E, 0, 0, 0, 1};
 	packet(r, lock, b, sizeof(b), &n, 0, false);
+	error_clear();
 	assert_int_equal(storage_change_medium(st, 0, NULL, false), -EPERM);
+	assert_non_null(strstr(error_msg(), "the guest locked the tray"));
 	assert_non_null(strstr(error_msg(), "locked"));
 	assert_int_equal(storage_change_medium(st, 1, NULL, false), -ENODEV);
 	assert_int_equal(storage_change_medium(st, 0, NULL, true), 0);

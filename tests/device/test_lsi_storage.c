@@ -97,7 +97,10 @@ static void test_scsi_and_sas_buses(void **state)
 	gpa = lf_scsi_io(&f, 1, 8, lock, 6, 0, 0, &ctx);
 	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
 	assert_int_equal(wait_reply(&f), ctx);
+	error_clear();
 	assert_int_equal(storage_change_medium(st, 0, path[0], false), -EPERM);
+	/* The controller refused on the storage loop's thread: its message came back with it. */
+	assert_non_null(strstr(error_msg(), "the guest locked the tray"));
 	assert_int_equal(storage_change_medium(st, 0, path[0], true), 0);
 	gpa = lf_scsi_io(&f, 2, 8, r10, 10, MPI_SCSIIO_CONTROL_READ, 2048, &ctx);
 	lf_w(&f, MPI_REG_REQUEST_FIFO, (uint32_t)gpa);
