@@ -111,12 +111,12 @@ static int cmd_start(int argc, char **argv)
 	 * accepts ports, or fails with the switch's own message. */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		perror("minivmm switch: pipe");
+		log_error("switch", "pipe: %s", strerror(errno));
 		return 1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		perror("minivmm switch: fork");
+		log_error("switch", "fork: %s", strerror(errno));
 		return 1;
 	}
 	if (pid == 0) {
