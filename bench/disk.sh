@@ -20,15 +20,19 @@
 #   BENCH_DISK_RAND_OPS (1000) 4 KiB random operations per direction
 #   BENCH_DISK_DIR (/var/tmp) where the image goes on a host with KVM (must support O_DIRECT)
 #   BENCH_DISK_BUSES ("sata ide virtio") the buses to measure (also: nvme sas scsi)
+#   BENCH_DISK_ROUNDS (1)     boots per VMM and bus, the VMMs taking turns; the table shows each
+#                             figure's median and a "# round" line every round's
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
 
 SEQ_MB=${BENCH_DISK_SEQ_MB:-64}
 RAND_OPS=${BENCH_DISK_RAND_OPS:-1000}
-case "$SEQ_MB$RAND_OPS" in
-*[!0-9]* | "") echo "bench/disk.sh: BENCH_DISK_SEQ_MB and BENCH_DISK_RAND_OPS must be numbers" >&2; exit 2 ;;
+ROUNDS=${BENCH_DISK_ROUNDS:-1}
+case "$SEQ_MB$RAND_OPS$ROUNDS" in
+*[!0-9]* | "") echo "bench/disk.sh: BENCH_DISK_SEQ_MB, BENCH_DISK_RAND_OPS and BENCH_DISK_ROUNDS must be numbers" >&2; exit 2 ;;
 esac
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 20 ] || { echo "bench/disk.sh: BENCH_DISK_ROUNDS must be 1..20" >&2; exit 2; }
 [ "$SEQ_MB" -ge 1 ] && [ "$SEQ_MB" -le 4096 ] && [ "$RAND_OPS" -ge 1 ] || {
 	echo "bench/disk.sh: BENCH_DISK_SEQ_MB must be 1..4096 and BENCH_DISK_RAND_OPS at least 1" >&2
 	exit 2
@@ -173,11 +177,27 @@ initramfs_build "$GT_WORK/disk.cpio" bench/disk-init -m "ahci ata_piix sd_mod vi
 echo "# disk: kernel $(gt_kernel), 1 vCPU, $MEM MiB, raw image of $IMG_MB MiB, cache=none;" \
 	"$SEQ_MB MiB sequential, $RAND_OPS x 4 KiB random$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
 echo "# disk: absolute figures from the nested stack are slow and noisy: compare within one run only"
+declare -A ALL=() # every round's figures, space-separated, for the medians
+# One round of VMM on BUS: measured, then added to ALL (R keeps only the latest round).
+disk_round() { # vmm bus
+	local k
+	disk_measure "$1" "$2" || return 1
+	for k in "${!R[@]}"; do
+		case $k in "$1,$2,"*) ALL[$k]="${ALL[$k]:-} ${R[$k]}" ;; esac
+	done
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 rc=0
-for bus in $BUSES; do
-	disk_measure minivmm $bus || rc=1
-	[ $bus = scsi ] || disk_measure qemu $bus || rc=1
-	[ $bus = virtio ] && { disk_measure minivmm-noioeventfd virtio || rc=1; }
+for round in $(seq 1 "$ROUNDS"); do
+	for bus in $BUSES; do
+		disk_round minivmm $bus || rc=1
+		[ $bus = scsi ] || disk_round qemu $bus || rc=1
+		[ $bus = virtio ] && { disk_round minivmm-noioeventfd virtio || rc=1; }
+	done
+done
+for k in $(printf '%s\n' "${!ALL[@]}" | sort); do
+	R[$k]=$(echo "${ALL[$k]}" | median)
+	[ "$ROUNDS" -eq 1 ] || echo "# round by round: $k:${ALL[$k]}"
 done
 printf '%-6s %-16s %10s %10s %7s\n' bus figure minivmm qemu ratio
 for bus in $BUSES; do

@@ -20,6 +20,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 #define PM_TMR_HZ 3579545ULL
 #define PM_TMR_MASK 0xFFFFFFu
@@ -288,7 +289,7 @@ static void gpe_port_io(void *opaque, uint64_t offset, uint8_t *data, unsigned l
 	acpi_pm_io(opaque, LAYOUT_PORT_ACPI_GPE0 + offset, data, len, is_write);
 }
 
-static int pm_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int pm_device_create(struct device_env *env, void **state)
 {
 	struct acpi_pm_ops ops = {.set_sci = pm_sci, .sleep = pm_sleep, .opaque = env};
 	struct acpi_pm *pm;
@@ -304,8 +305,8 @@ static int pm_device_create(struct device_env *env, void **state, char *err, siz
 			io_bus_unregister(env->pio, LAYOUT_PORT_ACPI_PM, pm);
 	}
 	if (r < 0) {
-		snprintf(err, errlen, "ACPI PM: ports 0x%x/0x%x: %s", LAYOUT_PORT_ACPI_PM,
-			 LAYOUT_PORT_ACPI_GPE0, strerror(-r));
+		error_set(r, "ACPI PM: ports 0x%x/0x%x: %s", LAYOUT_PORT_ACPI_PM,
+			  LAYOUT_PORT_ACPI_GPE0, strerror(-r));
 		acpi_pm_destroy(pm);
 		return r;
 	}

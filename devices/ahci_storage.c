@@ -14,37 +14,32 @@
 #include "devices/ahci_internal.h"
 #include "devices/disk.h"
 #include "devices/storage.h"
+#include "lib/error.h"
 
-static int ahci_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int ahci_check(const struct disk_config *cfgs, unsigned n)
 {
-	if (n > AHCI_MAX_PORTS) {
-		snprintf(err, errlen,
-			 "%s: bus=sata: %u drives, the AHCI controller has at most %u ports",
-			 cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", n, AHCI_MAX_PORTS);
-		return -ENOSPC;
-	}
+	if (n > AHCI_MAX_PORTS)
+		return error_set(
+		    -ENOSPC, "%s: bus=sata: %u drives, the AHCI controller has at most %u ports",
+		    cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", n, AHCI_MAX_PORTS);
 	return 0;
 }
 
 static int ahci_storage_create(const struct storage_env *env, struct disk **disks, unsigned n,
-			       void **state, char *err, size_t errlen)
+			       void **state)
 {
-	if (n > AHCI_MAX_PORTS) {
-		snprintf(err, errlen, "bus=sata: %u drives, at most %u", n, AHCI_MAX_PORTS);
-		return -ENOSPC;
-	}
+	if (n > AHCI_MAX_PORTS)
+		return error_set(-ENOSPC, "bus=sata: %u drives, at most %u", n, AHCI_MAX_PORTS);
 	struct ahci *hba;
 	unsigned nports = n > AHCI_DEFAULT_PORTS ? n : AHCI_DEFAULT_PORTS;
 	int ret = ahci_create(env->pci, -1, env->mem, nports, &hba);
-	if (ret < 0) {
-		snprintf(err, errlen, "AHCI controller: %s", strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return error_set(ret, "AHCI controller: %s", strerror(-ret));
 	for (unsigned i = 0; i < n; i++) {
 		ret = ahci_attach(hba, i, disks[i]);
 		if (ret < 0) {
-			snprintf(err, errlen, "%s: AHCI port %u: %s",
-				 disks[i]->path ? disks[i]->path : "cdrom", i, strerror(-ret));
+			error_set(ret, "%s: AHCI port %u: %s",
+				  disks[i]->path ? disks[i]->path : "cdrom", i, strerror(-ret));
 			ahci_destroy(hba);
 			return ret;
 		}
@@ -58,8 +53,7 @@ static void ahci_storage_destroy(void *state)
 	ahci_destroy(state);
 }
 
-static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m, bool force,
-			      char *err, size_t errlen)
+static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m, bool force)
 {
 	struct ahci *hba = state;
 	for (unsigned i = 0; i < hba->nports; i++) {
@@ -69,14 +63,12 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 		int ret = 0;
 		pthread_mutex_lock(&hba->lock);
 		if (p->x.active || ahci_port_busy(p)) {
-			snprintf(err, errlen, "the drive is busy: try again");
-			ret = -EBUSY;
+			ret = error_set(-EBUSY, "the drive is busy: try again");
 		} else if (p->ata.lun.locked && !force) {
-			snprintf(
-			    err, errlen,
+			ret = error_set(
+			    -EPERM,
 			    "the guest locked the tray (medium in use): eject it in the guest, "
 			    "or force");
-			ret = -EPERM;
 		} else {
 			disk_medium_swap(d, m);
 			scsi_lun_medium_changed(&p->ata.lun);
@@ -84,8 +76,7 @@ static int ahci_change_medium(void *state, struct disk *d, struct disk_medium *m
 		pthread_mutex_unlock(&hba->lock);
 		return ret;
 	}
-	snprintf(err, errlen, "the drive is not on the AHCI controller");
-	return -ENODEV;
+	return error_set(-ENODEV, "the drive is not on the AHCI controller");
 }
 
 static void ahci_storage_reset(void *state)

@@ -10,6 +10,7 @@
 #include "devices/io_bus.h"
 #include "lib/log.h"
 #include "devices/machine_config.h"
+#include "lib/error.h"
 
 struct debugcon {
 	pthread_mutex_t lock;
@@ -90,7 +91,7 @@ static void firmware_log_line(void *opaque, const char *line)
 		dev->env->request(dev->env->opaque, DEVICE_REQUEST_NO_BOOT);
 }
 
-static int debugcon_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int debugcon_device_create(struct device_env *env, void **state)
 {
 	*state = NULL;
 	if (!env->machine || env->machine->kernel_boot)
@@ -103,8 +104,7 @@ static int debugcon_device_create(struct device_env *env, void **state, char *er
 	if (r == 0) {
 		r = io_bus_register(env->pio, DEBUGCON_PORT, 1, debugcon_io, dev->d);
 		if (r < 0) {
-			snprintf(err, errlen, "debugcon: port 0x%x: %s", DEBUGCON_PORT,
-				 strerror(-r));
+			error_set(r, "debugcon: port 0x%x: %s", DEBUGCON_PORT, strerror(-r));
 			debugcon_destroy(dev->d);
 		}
 	}

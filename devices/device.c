@@ -1,6 +1,7 @@
 /* Device registry and the per-VM list of instances (see device.h). */
 #include "devices/device.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,13 +24,13 @@ void device_register(const struct device_ops *ops, enum device_level level)
 }
 
 int device_add_verb(const struct device_env *env, const char *verb, const char *usage,
-		    device_verb_fn fn, void *opaque, char *err, size_t errlen)
+		    device_verb_fn fn, void *opaque)
 {
 	if (!env->add_verb)
 		return 0;
 	int r = env->add_verb(env->control, verb, usage, fn, opaque);
 	if (r < 0)
-		snprintf(err, errlen, "control verb %s: %s", verb, strerror(-r));
+		error_set(r, "control verb %s: %s", verb, strerror(-r));
 	return r;
 }
 
@@ -43,37 +44,37 @@ struct devices {
 	unsigned n;
 };
 
-int devices_create(struct device_env *env, struct devices **out, char *err, size_t errlen)
+int devices_create(struct device_env *env, struct devices **out)
 {
-	return devices_create_types(registry, nregistry, env, out, err, errlen);
+	return devices_create_types(registry, nregistry, env, out);
 }
 
 int devices_create_types(const struct device_type *types, unsigned ntypes, struct device_env *env,
-			 struct devices **out, char *err, size_t errlen)
+			 struct devices **out)
 {
 	struct devices *d = calloc(1, sizeof(*d));
 	*out = NULL;
-	if (!d) {
-		snprintf(err, errlen, "devices: out of memory");
-		return -ENOMEM;
-	}
+	if (!d)
+		return error_set(-ENOMEM, "devices: out of memory");
 	for (int level = 0; level < DEVICE_LEVELS; level++) {
 		for (unsigned i = 0; i < ntypes && d->n < DEVICE_MAX_TYPES; i++) {
 			if (types[i].level != (enum device_level)level)
 				continue;
 			const struct device_ops *ops = types[i].ops;
 			void *state = NULL;
-			char msg[400] = "";
-			int r = ops->create(env, &state, msg, sizeof(msg));
+			error_clear();
+			int r = ops->create(env, &state);
 			if (r < 0) {
-				/* Messages that name their file (storage) pass through as they are.
-				 */
-				if (msg[0])
-					snprintf(err, errlen, "%s", msg);
+				/* Messages that name their file (storage) pass through as they are;
+				 * the destroys below must not replace it. */
+				char msg[512];
+				if (error_recorded())
+					snprintf(msg, sizeof(msg), "%s", error_msg());
 				else
-					snprintf(err, errlen, "%s: %s", ops->name, strerror(-r));
+					snprintf(msg, sizeof(msg), "%s: %s", ops->name,
+						 strerror(-r));
 				devices_destroy(d);
-				return r;
+				return error_set(r, "%s", msg);
 			}
 			d->v[d->n++] = (struct device_instance){ops, state};
 		}
@@ -91,12 +92,12 @@ void devices_destroy(struct devices *d)
 	free(d);
 }
 
-int devices_quiesce(struct devices *d, char *err, size_t errlen)
+int devices_quiesce(struct devices *d)
 {
 	for (unsigned i = 0; i < d->n; i++) {
 		if (!d->v[i].ops->quiesce)
 			continue;
-		int r = d->v[i].ops->quiesce(d->v[i].state, err, errlen);
+		int r = d->v[i].ops->quiesce(d->v[i].state);
 		if (r < 0)
 			return r;
 	}

@@ -5,7 +5,7 @@
  *
  *   create   build the device on what `env` offers (register ports, a PCI function, control
  *            verbs, event-loop sources); on failure undo what it did and return -errno with a
- *            one-line message in err.
+ *            one-line message recorded with error_set() (lib/error.h).
  *   quiesce  (optional) wait until nothing the device started is in flight (disk requests):
  *            runs off the event loop (on the VM's worker) with the vCPUs paused, so it may wait
  *            for completions that the loop delivers.
@@ -59,9 +59,9 @@ struct device_irq_ops {
 };
 
 /* A control verb (`minivmm control NAME VERB ARGS...`): runs on the VM's worker, one at a time.
- * Fill `result` (a JSON object) and return 0, or -errno with a one-line message in err. */
-typedef int (*device_verb_fn)(void *opaque, struct json_object *args, struct json_object *result,
-			      char *err, size_t errlen);
+ * Fill `result` (a JSON object) and return 0, or -errno with a one-line message recorded with
+ * error_set(). */
+typedef int (*device_verb_fn)(void *opaque, struct json_object *args, struct json_object *result);
 
 struct device_env {
 	struct io_bus *pio, *mmio;
@@ -85,16 +85,16 @@ struct device_env {
 
 struct device_ops {
 	const char *name; /* unique, for messages and devices_find */
-	int (*create)(struct device_env *env, void **state, char *err, size_t errlen);
-	int (*quiesce)(void *state, char *err, size_t errlen); /* optional */
-	void (*reset)(void *state);			       /* NULL: stateless */
+	int (*create)(struct device_env *env, void **state);
+	int (*quiesce)(void *state); /* optional */
+	void (*reset)(void *state);  /* NULL: stateless */
 	void (*destroy)(void *state);
 };
 
 void device_register(const struct device_ops *ops, enum device_level level);
 /* Register a control verb through env (0 without a control server); -errno with a message. */
 int device_add_verb(const struct device_env *env, const char *verb, const char *usage,
-		    device_verb_fn fn, void *opaque, char *err, size_t errlen);
+		    device_verb_fn fn, void *opaque);
 #define DEVICE(var, level)                                                                         \
 	static void __attribute__((constructor)) var##_device_register(void)                       \
 	{                                                                                          \
@@ -103,12 +103,12 @@ int device_add_verb(const struct device_env *env, const char *verb, const char *
 
 /* The devices of one VM, in creation order. */
 struct devices;
-/* Create every registered device; on failure the ones made are destroyed and err names the
- * device. */
-int devices_create(struct device_env *env, struct devices **out, char *err, size_t errlen);
+/* Create every registered device; on failure the ones made are destroyed and the message
+ * (lib/error.h) names the device. */
+int devices_create(struct device_env *env, struct devices **out);
 void devices_destroy(struct devices *d); /* reverse order; NULL is ignored */
 /* Quiesce every device that can (creation order); stops at the first failure. */
-int devices_quiesce(struct devices *d, char *err, size_t errlen);
+int devices_quiesce(struct devices *d);
 void devices_reset(struct devices *d); /* creation order */
 /* The same from an explicit list instead of the registry (tests). */
 struct device_type {
@@ -116,7 +116,7 @@ struct device_type {
 	enum device_level level;
 };
 int devices_create_types(const struct device_type *types, unsigned ntypes, struct device_env *env,
-			 struct devices **out, char *err, size_t errlen);
+			 struct devices **out);
 /* The state of the device named `name`, NULL when there is none (for the VM's own verbs). */
 void *devices_find(struct devices *d, const char *name);
 /* The names in creation order, for tests: name i, or NULL past the end. */

@@ -10,6 +10,7 @@
 #include "storage/core/block_aio.h"
 #include "storage/core/disk_lock.h"
 #include "devices/disk_mode.h"
+#include "lib/error.h"
 
 void disk_pad_string(char *dst, size_t len, const char *src)
 {
@@ -59,12 +60,11 @@ static void disk_geometry(struct disk *d)
 }
 
 /* m->bs is open: give it an aio context and record the path and size. */
-static int disk_medium_start(const char *path, struct disk_medium *m, char *err, size_t errlen)
+static int disk_medium_start(const char *path, struct disk_medium *m)
 {
 	int ret = block_aio_open(m->bs, NULL, &m->aio);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot start asynchronous I/O: %s", path,
-			 strerror(-ret));
+		error_set(ret, "%s: cannot start asynchronous I/O: %s", path, strerror(-ret));
 		block_close(m->bs);
 		m->bs = NULL;
 		return ret;
@@ -72,8 +72,7 @@ static int disk_medium_start(const char *path, struct disk_medium *m, char *err,
 	m->path = strdup(path);
 	if (!m->path) {
 		disk_medium_close(m);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
+		return error_set(-ENOMEM, "%s: out of memory", path);
 	}
 	m->size = m->bs->size;
 	return 0;
@@ -84,36 +83,32 @@ static int disk_medium_start(const char *path, struct disk_medium *m, char *err,
  * layer that is `path` itself. */
 static int disk_open_image(const char *path, const char *format, const enum disk_mode *mode,
 			   int flags, unsigned index, struct disk_medium *m,
-			   struct block_device **user, char *err, size_t errlen)
+			   struct block_device **user)
 {
 	int ret;
 	memset(m, 0, sizeof(*m));
 	if (mode) {
-		ret = disk_mode_open(path, format, *mode, flags, index, &m->bs, user, err, errlen);
+		ret = disk_mode_open(path, format, *mode, flags, index, &m->bs, user);
 		if (ret < 0)
 			return ret;
 	} else if ((ret = block_open(path, format, flags, &m->bs)) < 0) {
-		snprintf(err, errlen, "%s", error_msg());
 		return ret;
 	}
-	return disk_medium_start(path, m, err, errlen);
+	return disk_medium_start(path, m);
 }
 
 /* The image's own UUID; for a format without one (or a VMDK without ddb.uuid.image) the one the
  * VM's state keeps for the file; without a state (CD-ROM media, tests) one hashed from the real
  * path, so that one file reached by two names still gets one UUID. */
-static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block_device *user,
-		     char *err, size_t errlen)
+static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block_device *user)
 {
 	int ret = user ? block_get_uuid(user, d->uuid) : -ENOTSUP;
 	if (ret == 0)
 		return 0;
-	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD) {
-		snprintf(err, errlen, "%s", error_msg()); /* a bad UUID field */
-		return ret;
-	}
+	if (ret != -ENOTSUP && ret != -ENOENT && cfg->media == DISK_MEDIA_HDD)
+		return ret; /* a bad UUID field */
 	if (cfg->media == DISK_MEDIA_HDD && cfg->path) {
-		ret = disk_mode_uuid(d->index, cfg->path, d->uuid, err, errlen);
+		ret = disk_mode_uuid(d->index, cfg->path, d->uuid);
 		if (ret != -ENOENT)
 			return ret;
 	}
@@ -128,8 +123,7 @@ static int disk_uuid(struct disk *d, const struct disk_config *cfg, struct block
 	return 0;
 }
 
-int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
-	      size_t errlen)
+int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out)
 {
 	struct disk *d = calloc(1, sizeof(*d));
 	struct disk_medium m;
@@ -138,10 +132,8 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	int ret;
 
 	*out = NULL;
-	if (!d) {
-		snprintf(err, errlen, "%s: out of memory", cfg->path ? cfg->path : "disk");
-		return -ENOMEM;
-	}
+	if (!d)
+		return error_set(-ENOMEM, "%s: out of memory", cfg->path ? cfg->path : "disk");
 	d->media = cfg->media;
 	d->mode = cfg->mode;
 	d->cache = cfg->cache;
@@ -154,7 +146,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	if (cfg->path) {
 		bool hdd = cfg->media == DISK_MEDIA_HDD;
 		ret = disk_open_image(cfg->path, cfg->format, hdd ? &cfg->mode : NULL,
-				      disk_open_flags(d), index, &m, &user, err, errlen);
+				      disk_open_flags(d), index, &m, &user);
 		if (ret < 0) {
 			free(d);
 			return ret;
@@ -162,8 +154,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 		disk_medium_swap(d, &m);
 	} else if (cfg->media != DISK_MEDIA_CDROM) {
 		free(d);
-		snprintf(err, errlen, "--disk: missing file name");
-		return -EINVAL;
+		return error_set(-EINVAL, "--disk: missing file name");
 	}
 
 	uint64_t h = disk_hash(cfg->path, 0);
@@ -174,7 +165,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	snprintf(d->firmware, sizeof(d->firmware), "1.0");
 	if (!user)
 		user = d->bs;
-	if ((ret = disk_uuid(d, cfg, user, err, errlen)) < 0) {
+	if ((ret = disk_uuid(d, cfg, user)) < 0) {
 		disk_close(d);
 		return ret;
 	}
@@ -182,7 +173,7 @@ int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, 
 	return 0;
 }
 
-int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen)
+int disk_check_uuid(struct disk *const *disks, unsigned n)
 {
 	const struct disk *d = n ? disks[n - 1] : NULL;
 	if (!d || d->media != DISK_MEDIA_HDD)
@@ -191,38 +182,37 @@ int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t err
 		if (disks[i]->media != DISK_MEDIA_HDD || memcmp(disks[i]->uuid, d->uuid, 16))
 			continue;
 		const uint8_t *u = d->uuid;
-		snprintf(err, errlen,
-			 "%s: cannot attach: its UUID {%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-			 "%02x%02x%02x%02x%02x%02x} is the same as that of '%s', already attached "
-			 "(attach a copy made by `minivmm img clonemedium`, which gets a new UUID)",
-			 d->path, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
-			 u[11], u[12], u[13], u[14], u[15], disks[i]->path);
-		return -EEXIST;
+		return error_set(
+		    -EEXIST,
+		    "%s: cannot attach: its UUID {%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		    "%02x%02x%02x%02x%02x%02x} is the same as that of '%s', already attached "
+		    "(attach a copy made by `minivmm img clonemedium`, which gets a new UUID)",
+		    d->path, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+		    u[11], u[12], u[13], u[14], u[15], disks[i]->path);
 	}
 	return 0;
 }
 
 int disk_layer_open(const struct disk *d, const char *layer, const char *format,
-		    struct disk_medium *m, char *err, size_t errlen)
+		    struct disk_medium *m)
 {
 	memset(m, 0, sizeof(*m));
-	if (d->media != DISK_MEDIA_HDD || d->read_only || !d->bs) {
-		snprintf(err, errlen, "%s: not a writable hard disk", d->path ? d->path : "drive");
-		return -EINVAL;
-	}
-	int ret = disk_mode_open_layer(layer, format, disk_open_flags(d), &m->bs, err, errlen);
+	if (d->media != DISK_MEDIA_HDD || d->read_only || !d->bs)
+		return error_set(-EINVAL, "%s: not a writable hard disk",
+				 d->path ? d->path : "drive");
+	int ret = disk_mode_open_layer(layer, format, disk_open_flags(d), &m->bs);
 	if (ret < 0)
 		return ret;
 	if (m->bs->size != d->size) { /* the guest must not see its disk change size */
-		snprintf(err, errlen, "%s: %llu bytes, but the disk has %llu", layer,
-			 (unsigned long long)m->bs->size, (unsigned long long)d->size);
+		error_set(-EINVAL, "%s: %llu bytes, but the disk has %llu", layer,
+			  (unsigned long long)m->bs->size, (unsigned long long)d->size);
 		disk_lock_release_chain(m->bs);
 		block_close(m->bs);
 		m->bs = NULL;
 		return -EINVAL;
 	}
 	/* The medium keeps the name the user gave: messages and the serial number use it. */
-	return disk_medium_start(d->path, m, err, errlen);
+	return disk_medium_start(d->path, m);
 }
 
 void disk_close(struct disk *d)
@@ -235,13 +225,13 @@ void disk_close(struct disk *d)
 	free(d);
 }
 
-int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t errlen)
+int disk_medium_open(const char *path, struct disk_medium *m)
 {
 	memset(m, 0, sizeof(*m));
 	if (!path)
 		return 0;
 	/* Media are read-only (CD-ROM); a format is probed, raw being the fallback. */
-	return disk_open_image(path, NULL, NULL, 0, 0, m, NULL, err, errlen);
+	return disk_open_image(path, NULL, NULL, 0, 0, m, NULL);
 }
 
 void disk_medium_swap(struct disk *d, struct disk_medium *m)

@@ -59,8 +59,7 @@ struct disk_config {
 
 /* Parse one --disk (media HDD) or --cdrom (media CDROM) argument. On error returns -EINVAL with a
  * one-line message naming the argument and the problem. */
-int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out, char *err,
-		      size_t errlen);
+int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out);
 void disk_config_free(struct disk_config *cfg);
 const char *disk_bus_name(enum disk_bus bus);
 const char *disk_cache_name(enum disk_cache cache);
@@ -96,12 +95,11 @@ struct disk {
  * (VDI, VHD, VHDX, VMDK with ddb.uuid.image; a malformed one fails the open), else the one the
  * VM's state keeps for the file (disk_mode_uuid: STATE/uuids.json, vmm/vm_uuid.h), else, with no
  * state (CD-ROM media, tests), one hashed from the real path. */
-int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out, char *err,
-	      size_t errlen);
+int disk_open(const struct disk_config *cfg, unsigned index, struct disk **out);
 /* Like VirtualBox, one VM never sees two hard disks with the same UUID (guests identify disks by
  * it, and two attachments of one image would corrupt it): -EEXIST when the last of `disks` has
  * the UUID of an earlier one, with a message naming both files. */
-int disk_check_uuid(struct disk *const *disks, unsigned n, char *err, size_t errlen);
+int disk_check_uuid(struct disk *const *disks, unsigned n);
 /* Waits for the requests in flight (their callbacks run), then frees everything. */
 void disk_close(struct disk *d);
 /* werror=stop: complete the failed writes waiting for a resume with their error (before a wait
@@ -118,7 +116,7 @@ struct disk_medium {
 	struct block_aio_ctx *aio;
 	uint64_t size;
 };
-int disk_medium_open(const char *path, struct disk_medium *m, char *err, size_t errlen);
+int disk_medium_open(const char *path, struct disk_medium *m);
 void disk_medium_swap(struct disk *d, struct disk_medium *m);
 void disk_medium_close(struct disk_medium *m);
 
@@ -126,7 +124,7 @@ void disk_medium_close(struct disk_medium *m);
  * current top, same size) as a medium for hard disk d, with d's cache mode, write-locked. The
  * caller swaps it in with disk_medium_swap while no request is in flight (devices/storage.h). */
 int disk_layer_open(const struct disk *d, const char *layer, const char *format,
-		    struct disk_medium *m, char *err, size_t errlen);
+		    struct disk_medium *m);
 
 /* Fill `dst` (len bytes) with `src` padded with spaces and without NUL (ATA/SCSI strings). */
 void disk_pad_string(char *dst, size_t len, const char *src);

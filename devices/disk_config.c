@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/disk.h"
+#include "lib/error.h"
 
 static const char *const bus_names[] = {"sata", "ide", "scsi", "nvme", "virtio", "sas"};
 static const char *const cache_names[] = {"writeback", "none", "directsync", "unsafe"};
@@ -37,13 +38,11 @@ void disk_config_free(struct disk_config *cfg)
 
 /* controller=nvmeN: the NVMe controller (0-7) the disk is a namespace of; bus=nvme is checked
  * once the whole argument is read (the options may come in any order). */
-static int disk_config_controller(const char *val, const char *opt, struct disk_config *cfg,
-				  char *err, size_t errlen)
+static int disk_config_controller(const char *val, const char *opt, struct disk_config *cfg)
 {
-	if (strncmp(val, "nvme", 4) || val[4] < '0' || val[4] > '7' || val[5]) {
-		snprintf(err, errlen, "%s: unknown controller '%s' (nvme0 ... nvme7)", opt, val);
-		return -EINVAL;
-	}
+	if (strncmp(val, "nvme", 4) || val[4] < '0' || val[4] > '7' || val[5])
+		return error_set(-EINVAL, "%s: unknown controller '%s' (nvme0 ... nvme7)", opt,
+				 val);
 	cfg->controller = (unsigned)(val[4] - '0');
 	cfg->controller_given = true;
 	return 0;
@@ -51,8 +50,7 @@ static int disk_config_controller(const char *val, const char *opt, struct disk_
 
 /* One "key=value" or bare MODE word after the file name. `seen` catches repeated keys, which
  * would otherwise silently override each other. */
-static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen,
-			    char *err, size_t errlen)
+static int disk_config_word(char *word, const char *opt, struct disk_config *cfg, unsigned *seen)
 {
 	enum {
 		SEEN_MODE = 1,
@@ -71,13 +69,12 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 		if (cdrom)
 			goto bad_key;
 		v = disk_mode_lookup(word);
-		if (v < 0) {
-			snprintf(err, errlen,
-				 "%s: unknown disk mode '%s' (normal, immutable, writethrough, "
-				 "shareable, multiattach, readonly)",
-				 opt, word);
-			return -EINVAL;
-		}
+		if (v < 0)
+			return error_set(
+			    -EINVAL,
+			    "%s: unknown disk mode '%s' (normal, immutable, writethrough, "
+			    "shareable, multiattach, readonly)",
+			    opt, word);
 		bit = SEEN_MODE;
 		cfg->mode = v;
 	} else {
@@ -86,68 +83,54 @@ static int disk_config_word(char *word, const char *opt, struct disk_config *cfg
 		if (!strcmp(word, "bus")) {
 			v = lookup(bus_names, COUNT(bus_names), val);
 			if (v < 0 || (cdrom && v != DISK_BUS_IDE && v != DISK_BUS_SATA &&
-				      v != DISK_BUS_SCSI)) {
-				snprintf(err, errlen, "%s: unknown bus '%s' (%s)", opt, val,
-					 cdrom ? "ide, sata, scsi"
-					       : "ide, sata, scsi, sas, nvme, virtio");
-				return -EINVAL;
-			}
+				      v != DISK_BUS_SCSI))
+				return error_set(-EINVAL, "%s: unknown bus '%s' (%s)", opt, val,
+						 cdrom ? "ide, sata, scsi"
+						       : "ide, sata, scsi, sas, nvme, virtio");
 			bit = SEEN_BUS;
 			cfg->bus = v;
 		} else if (!strcmp(word, "format") && !cdrom) {
-			if (!val[0]) {
-				snprintf(err, errlen, "%s: empty format name", opt);
-				return -EINVAL;
-			}
+			if (!val[0])
+				return error_set(-EINVAL, "%s: empty format name", opt);
 			bit = SEEN_FORMAT;
 			free(cfg->format);
 			cfg->format = strdup(val);
-			if (!cfg->format) {
-				snprintf(err, errlen, "%s: out of memory", opt);
-				return -ENOMEM;
-			}
+			if (!cfg->format)
+				return error_set(-ENOMEM, "%s: out of memory", opt);
 		} else if (!strcmp(word, "cache") && !cdrom) {
 			v = lookup(cache_names, COUNT(cache_names), val);
-			if (v < 0) {
-				snprintf(
-				    err, errlen,
+			if (v < 0)
+				return error_set(
+				    -EINVAL,
 				    "%s: unknown cache mode '%s' (writeback, none, directsync, "
 				    "unsafe)",
 				    opt, val);
-				return -EINVAL;
-			}
 			bit = SEEN_CACHE;
 			cfg->cache = v;
 		} else if (!strcmp(word, "controller") && !cdrom) {
-			if (disk_config_controller(val, opt, cfg, err, errlen) < 0)
+			if (disk_config_controller(val, opt, cfg) < 0)
 				return -EINVAL;
 			bit = SEEN_CONTROLLER;
 		} else if (!strcmp(word, "werror") && !cdrom) {
-			if (strcmp(val, "report") && strcmp(val, "stop")) {
-				snprintf(err, errlen, "%s: unknown werror '%s' (report, stop)", opt,
-					 val);
-				return -EINVAL;
-			}
+			if (strcmp(val, "report") && strcmp(val, "stop"))
+				return error_set(-EINVAL, "%s: unknown werror '%s' (report, stop)",
+						 opt, val);
 			bit = SEEN_WERROR;
 			cfg->werror = strcmp(val, "stop") ? DISK_WERROR_REPORT : DISK_WERROR_STOP;
 		} else {
 			goto bad_key;
 		}
 	}
-	if (*seen & bit) {
-		snprintf(err, errlen, "%s: '%s' given twice", opt,
-			 bit == SEEN_MODE ? "mode" : word);
-		return -EINVAL;
-	}
+	if (*seen & bit)
+		return error_set(-EINVAL, "%s: '%s' given twice", opt,
+				 bit == SEEN_MODE ? "mode" : word);
 	*seen |= bit;
 	return 0;
 bad_key:
-	snprintf(err, errlen, "%s: unknown option '%s'", opt, word);
-	return -EINVAL;
+	return error_set(-EINVAL, "%s: unknown option '%s'", opt, word);
 }
 
-int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out, char *err,
-		      size_t errlen)
+int disk_config_parse(const char *arg, enum disk_media media, struct disk_config *out)
 {
 	const char *opt = media == DISK_MEDIA_CDROM ? "--cdrom" : "--disk";
 	unsigned seen = 0;
@@ -157,33 +140,26 @@ int disk_config_parse(const char *arg, enum disk_media media, struct disk_config
 	out->media = media;
 	/* Disks default to SATA (AHCI); the CD-ROM to the IDE secondary master, like VirtualBox. */
 	out->bus = media == DISK_MEDIA_CDROM ? DISK_BUS_IDE : DISK_BUS_SATA;
-	if (!arg || !arg[0] || arg[0] == ',') {
-		snprintf(err, errlen, "%s: missing file name", opt);
-		return -EINVAL;
-	}
+	if (!arg || !arg[0] || arg[0] == ',')
+		return error_set(-EINVAL, "%s: missing file name", opt);
 	char *copy = strdup(arg);
-	if (!copy) {
-		snprintf(err, errlen, "%s: out of memory", opt);
-		return -ENOMEM;
-	}
+	if (!copy)
+		return error_set(-ENOMEM, "%s: out of memory", opt);
 	char *save = NULL;
 	char *word = strtok_r(copy, ",", &save);
 	out->path = strdup(word);
 	if (!out->path) {
-		snprintf(err, errlen, "%s: out of memory", opt);
-		ret = -ENOMEM;
+		ret = error_set(-ENOMEM, "%s: out of memory", opt);
 	}
 	/* strtok_r skips empty fields: an empty one ("a,,b" or a trailing comma) is a typo worth
 	 * reporting, so look for it first. */
 	if (!ret && (strstr(arg, ",,") || arg[strlen(arg) - 1] == ',')) {
-		snprintf(err, errlen, "%s: empty option in '%s'", opt, arg);
-		ret = -EINVAL;
+		ret = error_set(-EINVAL, "%s: empty option in '%s'", opt, arg);
 	}
 	while (!ret && (word = strtok_r(NULL, ",", &save)))
-		ret = disk_config_word(word, opt, out, &seen, err, errlen);
+		ret = disk_config_word(word, opt, out, &seen);
 	if (!ret && out->controller_given && out->bus != DISK_BUS_NVME) {
-		snprintf(err, errlen, "%s: controller= is for bus=nvme", opt);
-		ret = -EINVAL;
+		ret = error_set(-EINVAL, "%s: controller= is for bus=nvme", opt);
 	}
 	free(copy);
 	if (ret)

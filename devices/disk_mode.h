@@ -55,20 +55,20 @@ struct disk_mode_env {
 	unsigned nlayers;
 	/* Hard disks whose format carries no UUID (raw, qcow2...): the UUID this VM keeps for file
 	 * `path` attached as disk `index` (vmm/vm_state.c: STATE/uuids.json). NULL: none kept. */
-	int (*uuid)(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
+	int (*uuid)(unsigned index, const char *path, uint8_t uuid[16]);
 	/* Hard disks given without format=: the format this VM recorded for file `path` at its
 	 * first attach (vmm/vm_state.c: STATE/formats.json), copied to fmt (len bytes): 0, or
 	 * -ENOENT when none is recorded; and recording the one a first attach probed. NULL: none
 	 * kept, every open probes. */
-	int (*format_get)(const char *path, char *fmt, size_t len, char *err, size_t errlen);
-	int (*format_record)(const char *path, const char *fmt, char *err, size_t errlen);
+	int (*format_get)(const char *path, char *fmt, size_t len);
+	int (*format_record)(const char *path, const char *fmt);
 };
 void disk_mode_env_set(const struct disk_mode_env *env);
 
 /* The UUID the VM keeps for `path` (disk `index`) whose format has none: 0, -ENOENT when no state
  * keeps UUIDs (the caller makes one up), or another -errno with a message (the start fails: a
  * UUID the guest saw must not silently change). */
-int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err, size_t errlen);
+int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16]);
 
 /* Open `path` in `mode`. flags: BLOCK_OPEN_CACHE_* only (the mode decides read-write). *out is
  * the top of the chain the guest uses; *user is the layer that is `path` itself (for its UUID).
@@ -78,19 +78,18 @@ int disk_mode_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err
  * no env) the file is probed and, with an env, the result recorded. A probed raw image the guest
  * may write gets QEMU's warning on stderr. */
 int disk_mode_open(const char *path, const char *format, enum disk_mode mode, int flags,
-		   unsigned index, struct block_device **out, struct block_device **user, char *err,
-		   size_t errlen);
+		   unsigned index, struct block_device **out, struct block_device **user);
 
 /* Open `layer`, a VM snapshot's differencing image of a normal disk, in `format` (NULL: qcow2)
  * read-write with `flags` (BLOCK_OPEN_CACHE_*), write-locked (its backing layers read-locked). */
 int disk_mode_open_layer(const char *layer, const char *format, int flags,
-			 struct block_device **out, char *err, size_t errlen);
+			 struct block_device **out);
 
 /* The differencing image path for disk `index` in `mode` (immutable/multiattach). */
 int disk_mode_diff_path(const char *state_dir, const char *image, unsigned index,
 			enum disk_mode mode, char *buf, size_t len);
 
 /* 0 when bs is fixed-size as defined above, else -EINVAL with a message. */
-int disk_mode_check_fixed(struct block_device *bs, char *err, size_t errlen);
+int disk_mode_check_fixed(struct block_device *bs);
 
 #endif

@@ -10,6 +10,7 @@
 #include "devices/io_bus.h"
 #include "lib/endian.h"
 #include "devices/machine_config.h"
+#include "lib/error.h"
 
 #define DIR_ENTRY_LEN 64 /* be32 size, be16 select, be16 reserved, name[56] */
 #define DMA_DESC_LEN 16	 /* be32 control, be32 length, be64 address */
@@ -301,7 +302,7 @@ struct fw_cfg_device {
 	struct io_bus *pio;
 };
 
-static int fw_cfg_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int fw_cfg_device_create(struct device_env *env, void **state)
 {
 	*state = NULL;
 	if (!env->machine || env->machine->kernel_boot)
@@ -317,8 +318,8 @@ static int fw_cfg_device_create(struct device_env *env, void **state, char *err,
 	}
 	r = io_bus_register(env->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, fw_cfg_io, d->c);
 	if (r < 0) {
-		snprintf(err, errlen, "fw_cfg: ports 0x%x-0x%x: %s", FW_CFG_PORT_BASE,
-			 FW_CFG_PORT_BASE + FW_CFG_PORT_LEN - 1, strerror(-r));
+		error_set(r, "fw_cfg: ports 0x%x-0x%x: %s", FW_CFG_PORT_BASE,
+			  FW_CFG_PORT_BASE + FW_CFG_PORT_LEN - 1, strerror(-r));
 		fw_cfg_destroy(d->c);
 		free(d);
 		return r;

@@ -9,6 +9,7 @@
 #include "devices/i8042.h"
 #include "devices/io_bus.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04
@@ -108,7 +109,7 @@ static void i8042_pulse_reset(void *opaque)
 	env->request(env->opaque, DEVICE_REQUEST_RESET);
 }
 
-static int i8042_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int i8042_device_create(struct device_env *env, void **state)
 {
 	struct i8042_device *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -122,8 +123,8 @@ static int i8042_device_create(struct device_env *env, void **state, char *err, 
 			io_bus_unregister(env->pio, LAYOUT_PORT_I8042, &d->kbd);
 	}
 	if (r < 0) {
-		snprintf(err, errlen, "i8042: ports 0x%x/0x%x: %s", LAYOUT_PORT_I8042,
-			 LAYOUT_PORT_I8042 + 4, strerror(-r));
+		error_set(r, "i8042: ports 0x%x/0x%x: %s", LAYOUT_PORT_I8042, LAYOUT_PORT_I8042 + 4,
+			  strerror(-r));
 		free(d);
 		return r;
 	}

@@ -68,8 +68,7 @@ void ide_channel_io(struct ide_channel *ch, unsigned offset, uint8_t *data, unsi
 		    bool is_write);
 /* Attach positions for bus=ide configurations: primary master, primary slave, secondary slave,
  * and the CD-ROMs first on the secondary master. pos[i] = index into cfgs or -1. */
-int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4], char *err,
-			 size_t errlen);
+int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4]);
 
 /* ide_bmdma.c */
 void ide_bmdma_io(struct ide_piix *ide, uint64_t offset, uint8_t *data, unsigned len,

@@ -17,6 +17,7 @@
 #include "devices/ide.h"
 #include "devices/io_bus.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 static const struct {
 	uint16_t cmd, ctl;
@@ -174,8 +175,7 @@ static const struct pci_device_ops ide_pci_ops = {
     .bar_access = ide_bar_access,
 };
 
-int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4], char *err,
-			 size_t errlen)
+int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4])
 {
 	/* Positions: 0 primary master, 1 primary slave, 2 secondary master, 3 secondary slave. */
 	static const int disk_order[] = {0, 1, 3, 2};
@@ -192,13 +192,12 @@ int ide_assign_positions(const struct disk_config *cfgs, unsigned n, int pos[4],
 			int k = 0;
 			while (k < 4 && pos[order[k]] >= 0)
 				k++;
-			if (k == 4) {
-				snprintf(err, errlen,
-					 "%s: no free IDE position (the IDE controller takes 4 "
-					 "drives; use bus=sata)",
-					 cfgs[i].path ? cfgs[i].path : "--cdrom");
-				return -ENOSPC;
-			}
+			if (k == 4)
+				return error_set(
+				    -ENOSPC,
+				    "%s: no free IDE position (the IDE controller takes 4 "
+				    "drives; use bus=sata)",
+				    cfgs[i].path ? cfgs[i].path : "--cdrom");
 			pos[order[k]] = (int)i;
 		}
 	}
@@ -288,36 +287,31 @@ void ide_piix_destroy(struct ide_piix *ide)
 
 /* ---- The storage controller for bus=ide ---- */
 
-static int ide_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int ide_check(const struct disk_config *cfgs, unsigned n)
 {
 	int pos[4];
-	return ide_assign_positions(cfgs, n, pos, err, errlen);
+	return ide_assign_positions(cfgs, n, pos);
 }
 
-static int ide_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
-		      char *err, size_t errlen)
+static int ide_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state)
 {
 	struct disk_config cfgs[4];
 	struct disk *pos[4] = {NULL};
 	int idx[4];
-	if (n > 4) {
-		snprintf(err, errlen, "IDE: %u drives, at most 4", n);
-		return -ENOSPC;
-	}
+	if (n > 4)
+		return error_set(-ENOSPC, "IDE: %u drives, at most 4", n);
 	for (unsigned i = 0; i < n; i++)
 		cfgs[i] = (struct disk_config){
 		    .path = disks[i]->path, .bus = DISK_BUS_IDE, .media = disks[i]->media};
-	int ret = ide_assign_positions(cfgs, n, idx, err, errlen);
+	int ret = ide_assign_positions(cfgs, n, idx);
 	if (ret < 0)
 		return ret;
 	for (int i = 0; i < 4; i++)
 		pos[i] = idx[i] >= 0 ? disks[idx[i]] : NULL;
 	struct ide_piix *ide;
 	ret = ide_piix_create(env, pos, &ide);
-	if (ret < 0) {
-		snprintf(err, errlen, "IDE controller: %s", strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return error_set(ret, "IDE controller: %s", strerror(-ret));
 	*state = ide;
 	return 0;
 }
@@ -327,8 +321,7 @@ static void ide_destroy(void *state)
 	ide_piix_destroy(state);
 }
 
-static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m, bool force,
-			     char *err, size_t errlen)
+static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m, bool force)
 {
 	struct ide_piix *ide = state;
 	for (unsigned i = 0; i < 2; i++) {
@@ -340,13 +333,11 @@ static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m,
 			int ret = 0;
 			pthread_mutex_lock(&ch->lock);
 			if (dev->phase == ATA_PHASE_BUSY || dev->phase == ATA_PHASE_DMA) {
-				snprintf(err, errlen, "the drive is busy: try again");
-				ret = -EBUSY;
+				ret = error_set(-EBUSY, "the drive is busy: try again");
 			} else if (dev->lun.locked && !force) {
-				snprintf(err, errlen,
-					 "the guest locked the tray (medium in use): eject it "
-					 "in the guest, or force");
-				ret = -EPERM;
+				ret = error_set(
+				    -EPERM, "the guest locked the tray (medium in use): eject it "
+					    "in the guest, or force");
 			} else {
 				disk_medium_swap(d, m);
 				scsi_lun_medium_changed(&dev->lun);
@@ -355,8 +346,7 @@ static int ide_change_medium(void *state, struct disk *d, struct disk_medium *m,
 			return ret;
 		}
 	}
-	snprintf(err, errlen, "the drive is not on the IDE controller");
-	return -ENODEV;
+	return error_set(-ENODEV, "the drive is not on the IDE controller");
 }
 
 /* Machine reset, with nothing in flight (storage quiesced): both channels back to power-on.  The

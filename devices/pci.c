@@ -10,6 +10,7 @@
 #include "devices/pci_internal.h"
 #include "lib/endian.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 #define PCI_CONFIG_ENABLE 0x80000000u
 #define RESET_SYS 0x02
@@ -581,7 +582,7 @@ static void pci_env_reset(void *opaque)
 	env->request(env->opaque, DEVICE_REQUEST_RESET);
 }
 
-static int pci_bus_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int pci_bus_device_create(struct device_env *env, void **state)
 {
 	struct pci_bus_ops ops = {.set_irq = pci_env_set_irq,
 				  .signal_msi = pci_env_signal_msi,
@@ -590,10 +591,8 @@ static int pci_bus_device_create(struct device_env *env, void **state, char *err
 				  .opaque = env};
 	struct pci_bus *bus;
 	int r = pci_bus_create(env->pio, env->mmio, &ops, &bus);
-	if (r < 0) {
-		snprintf(err, errlen, "PCI bus: %s", strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "PCI bus: %s", strerror(-r));
 	env->pci = bus;
 	*state = bus;
 	return 0;

@@ -14,6 +14,7 @@
 #include "memory/layout.h"
 #include "lib/endian.h"
 #include "devices/machine_config.h"
+#include "lib/error.h"
 
 #define PIIX4_PM_SLOT 1
 #define PIIX4_PM_FUNCTION 3
@@ -22,7 +23,7 @@
 #define PIIX4_PMBA_IO 0x01	    /* resource type: I/O space */
 #define PIIX4_PMREGMISC_PMIOSE 0x01 /* PM I/O space enabled */
 
-static int piix4_pm_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int piix4_pm_create(struct device_env *env, void **state)
 {
 	*state = NULL;
 	if (!env->machine || env->machine->kernel_boot || !env->machine->firmware_efi || !env->pci)
@@ -38,8 +39,8 @@ static int piix4_pm_create(struct device_env *env, void **state, char *err, size
 	dev->cfg[PIIX4_PMREGMISC] = PIIX4_PMREGMISC_PMIOSE;
 	int r = pci_function_register(env->pci, dev, PIIX4_PM_SLOT, PIIX4_PM_FUNCTION);
 	if (r < 0) {
-		snprintf(err, errlen, "piix4-pm: PCI 00:%02x.%u: %s", PIIX4_PM_SLOT,
-			 PIIX4_PM_FUNCTION, strerror(-r));
+		error_set(r, "piix4-pm: PCI 00:%02x.%u: %s", PIIX4_PM_SLOT, PIIX4_PM_FUNCTION,
+			  strerror(-r));
 		free(dev);
 		return r;
 	}

@@ -6,6 +6,7 @@
 #include "devices/device.h"
 #include "devices/io_bus.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 static void post_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool is_write)
 {
@@ -15,13 +16,11 @@ static void post_io(void *opaque, uint64_t offset, uint8_t *data, unsigned len, 
 		memset(data, 0xFF, len);
 }
 
-static int post_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int post_create(struct device_env *env, void **state)
 {
 	int r = io_bus_register(env->pio, LAYOUT_PORT_POST, 1, post_io, env);
-	if (r < 0) {
-		snprintf(err, errlen, "POST port 0x%x: %s", LAYOUT_PORT_POST, strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "POST port 0x%x: %s", LAYOUT_PORT_POST, strerror(-r));
 	*state = env;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "devices/machine_config.h"
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 enum {
 	REG_SEC = 0x00,
@@ -195,7 +196,7 @@ void rtc_reset(struct rtc *rtc)
 
 /* ---- the machine's RTC ---- */
 
-static int rtc_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int rtc_device_create(struct device_env *env, void **state)
 {
 	struct rtc *rtc;
 	int r = rtc_create(env->mem->size, &rtc);
@@ -206,8 +207,8 @@ static int rtc_device_create(struct device_env *env, void **state, char *err, si
 		rtc_set_smp_count(rtc, __builtin_popcountll(env->machine->boot_cpus));
 	r = io_bus_register(env->pio, LAYOUT_PORT_RTC, 2, rtc_io, rtc);
 	if (r < 0) {
-		snprintf(err, errlen, "rtc: ports 0x%x-0x%x: %s", LAYOUT_PORT_RTC,
-			 LAYOUT_PORT_RTC + 1, strerror(-r));
+		error_set(r, "rtc: ports 0x%x-0x%x: %s", LAYOUT_PORT_RTC, LAYOUT_PORT_RTC + 1,
+			  strerror(-r));
 		rtc_destroy(rtc);
 		return r;
 	}

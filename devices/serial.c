@@ -11,6 +11,7 @@
 #include "devices/io_bus.h"
 #include "devices/serial.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 #define FIFO_SIZE 16
 
@@ -305,7 +306,7 @@ static void com1_irq(void *opaque, bool level)
 	env->irq->set_irq(env->opaque, LAYOUT_IRQ_COM1, level);
 }
 
-static int com1_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int com1_create(struct device_env *env, void **state)
 {
 	struct serial_ops ops = {.set_irq = com1_irq, .opaque = env};
 	struct serial *s;
@@ -315,8 +316,8 @@ static int com1_create(struct device_env *env, void **state, char *err, size_t e
 	s->env = env;
 	r = io_bus_register(env->pio, LAYOUT_PORT_COM1, 8, serial_io, s);
 	if (r < 0) {
-		snprintf(err, errlen, "serial: ports 0x%x-0x%x: %s", LAYOUT_PORT_COM1,
-			 LAYOUT_PORT_COM1 + 7, strerror(-r));
+		error_set(r, "serial: ports 0x%x-0x%x: %s", LAYOUT_PORT_COM1, LAYOUT_PORT_COM1 + 7,
+			  strerror(-r));
 		serial_destroy(s);
 		return r;
 	}

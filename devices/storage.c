@@ -18,6 +18,7 @@
 #include "storage/core/disk_lock.h"
 #include "devices/machine_config.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 #define STORAGE_MAX_CONTROLLERS 8
 
@@ -72,25 +73,22 @@ static unsigned storage_group(const struct disk_config *cfgs, unsigned n, enum d
 	return k;
 }
 
-int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+int storage_check(const struct disk_config *cfgs, unsigned n)
 {
 	struct disk_config *group = calloc(n ? n : 1, sizeof(*group));
 	int ret = 0;
-	if (!group) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!group)
+		return error_set(-ENOMEM, "out of memory");
 	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST && !ret; bus++) {
 		unsigned k = storage_group(cfgs, n, bus, group);
 		if (!k)
 			continue;
 		const struct storage_controller *c = storage_controller_find(bus);
 		if (!c) {
-			snprintf(err, errlen, "%s: bus=%s is not supported yet",
-				 group[0].path ? group[0].path : "disk", disk_bus_name(bus));
-			ret = -ENOTSUP;
+			ret = error_set(-ENOTSUP, "%s: bus=%s is not supported yet",
+					group[0].path ? group[0].path : "disk", disk_bus_name(bus));
 		} else if (c->check) {
-			ret = c->check(group, k, err, errlen);
+			ret = c->check(group, k);
 		}
 	}
 	free(group);
@@ -143,12 +141,12 @@ static void *storage_thread(void *opaque)
 	struct storage *s = opaque;
 	int r = event_loop_run(s->loop);
 	if (r < 0)
-		fprintf(stderr, "storage: I/O thread: %s\n", strerror(-r));
+		log_error("storage", "I/O thread: %s", strerror(-r));
 	return NULL;
 }
 
 int storage_create(const struct storage_env *env, const struct disk_config *cfgs, unsigned n,
-		   struct storage **out, char *err, size_t errlen)
+		   struct storage **out)
 {
 	struct storage *s = calloc(1, sizeof(*s));
 	int ret;
@@ -159,8 +157,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if (s)
 			free(s->disks);
 		free(s);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return error_set(-ENOMEM, "out of memory");
 	}
 	s->env = *env;
 	pthread_mutex_init(&s->lock, NULL);
@@ -169,14 +166,14 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* storage_drain's deadline */
 	pthread_cond_init(&s->drained, &attr);
 	pthread_condattr_destroy(&attr);
-	if ((ret = storage_check(cfgs, n, err, errlen)) < 0)
+	if ((ret = storage_check(cfgs, n)) < 0)
 		goto fail;
 	for (unsigned i = 0; i < n; i++) {
-		if ((ret = disk_open(&cfgs[i], i, &s->disks[i], err, errlen)) < 0)
+		if ((ret = disk_open(&cfgs[i], i, &s->disks[i])) < 0)
 			goto fail;
 		s->watch[i] = (struct disk_watch){.s = s, .d = s->disks[i]};
 		s->ndisks++;
-		if ((ret = disk_check_uuid(s->disks, s->ndisks, err, errlen)) < 0)
+		if ((ret = disk_check_uuid(s->disks, s->ndisks)) < 0)
 			goto fail;
 	}
 	for (int bus = DISK_BUS_SATA; bus <= DISK_BUS_LAST; bus++) {
@@ -188,7 +185,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		if (!k)
 			continue;
 		const struct storage_controller *c = storage_controller_find(bus);
-		ret = c->create(&s->env, group, k, &s->ctl_state[s->nctl], err, errlen);
+		ret = c->create(&s->env, group, k, &s->ctl_state[s->nctl]);
 		if (ret < 0)
 			goto fail;
 		s->ctl[s->nctl++] = c;
@@ -196,15 +193,15 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 	s->loop = env->loop;
 	if (!s->loop) {
 		if ((ret = event_loop_create(&s->loop)) < 0) {
-			snprintf(err, errlen, "storage I/O loop: %s", strerror(-ret));
+			error_set(ret, "storage I/O loop: %s", strerror(-ret));
 			goto fail;
 		}
 		s->own_loop = true;
 	}
 	for (unsigned i = 0; i < s->ndisks; i++) {
 		if ((ret = watch_disk(&s->watch[i])) < 0) {
-			snprintf(err, errlen, "%s: watching its completions: %s", s->disks[i]->path,
-				 strerror(-ret));
+			error_set(ret, "%s: watching its completions: %s", s->disks[i]->path,
+				  strerror(-ret));
 			goto fail;
 		}
 	}
@@ -216,7 +213,7 @@ int storage_create(const struct storage_env *env, const struct disk_config *cfgs
 		ret = -pthread_create(&s->thread, NULL, storage_thread, s);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (ret < 0) {
-			snprintf(err, errlen, "storage I/O thread: %s", strerror(-ret));
+			error_set(ret, "storage I/O thread: %s", strerror(-ret));
 			goto fail;
 		}
 		s->thread_started = true;
@@ -266,9 +263,8 @@ struct swap_call {
 	void *state;
 	struct disk_medium *m;
 	bool force;
-	char *err;
-	size_t errlen;
 	int ret;
+	char msg[512]; /* the loop thread's message for ret (lib/error.h is per thread) */
 };
 
 static void swap_on_loop(void *opaque)
@@ -277,28 +273,26 @@ static void swap_on_loop(void *opaque)
 	struct disk_watch *w = &call->s->watch[call->index];
 	unwatch_disk(w);
 	if (call->c)
-		call->ret = call->c->change_medium(call->state, w->d, call->m, call->force,
-						   call->err, call->errlen);
+		call->ret = call->c->change_medium(call->state, w->d, call->m, call->force);
 	else
 		disk_medium_swap(w->d, call->m); /* a new layer: nothing in flight */
+	if (call->ret < 0)
+		snprintf(call->msg, sizeof(call->msg), "%s", error_msg());
 	int r = watch_disk(w);
 	if (r < 0) /* out of memory: the disk's completions would never run */
-		fprintf(stderr, "storage: %s: cannot watch its completions: %s\n",
-			w->d->path ? w->d->path : "cdrom", strerror(-r));
+		log_error("storage", "%s: cannot watch its completions: %s",
+			  w->d->path ? w->d->path : "cdrom", strerror(-r));
 }
 
-int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force,
-			  char *err, size_t errlen)
+int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force)
 {
 	struct disk *d = NULL;
 	unsigned k = 0;
 	for (unsigned i = 0; i < s->ndisks && !d; i++)
 		if (s->disks[i]->media == DISK_MEDIA_CDROM && k++ == index)
 			d = s->disks[i];
-	if (!d) {
-		snprintf(err, errlen, "no CD-ROM drive %u", index);
-		return -ENODEV;
-	}
+	if (!d)
+		return error_set(-ENODEV, "no CD-ROM drive %u", index);
 	const struct storage_controller *c = NULL;
 	void *state = NULL;
 	for (unsigned i = 0; i < s->nctl; i++)
@@ -306,29 +300,21 @@ int storage_change_medium(struct storage *s, unsigned index, const char *path, b
 			c = s->ctl[i];
 			state = s->ctl_state[i];
 		}
-	if (!c || !c->change_medium) {
-		snprintf(err, errlen, "the %s controller cannot change media",
-			 disk_bus_name(d->bus));
-		return -ENOTSUP;
-	}
+	if (!c || !c->change_medium)
+		return error_set(-ENOTSUP, "the %s controller cannot change media",
+				 disk_bus_name(d->bus));
 	struct disk_medium m;
-	int ret = disk_medium_open(path, &m, err, errlen);
+	int ret = disk_medium_open(path, &m);
 	if (ret < 0)
 		return ret;
-	struct swap_call call = {.s = s,
-				 .index = (unsigned)(d->index),
-				 .c = c,
-				 .state = state,
-				 .m = &m,
-				 .force = force,
-				 .err = err,
-				 .errlen = errlen};
+	struct swap_call call = {
+	    .s = s, .index = (unsigned)(d->index), .c = c, .state = state, .m = &m, .force = force};
 	for (unsigned i = 0; i < s->ndisks; i++)
 		if (s->disks[i] == d)
 			call.index = i;
 	ret = event_loop_call_wait(s->loop, swap_on_loop, &call);
-	if (ret == 0)
-		ret = call.ret;
+	if (ret == 0 && call.ret < 0)
+		ret = error_set(call.ret, "%s", call.msg);
 	/* m is now the old medium on success, or still the new one on failure: close it either
 	 * way, outside every lock (its last callbacks take the controller's). */
 	disk_medium_close(&m);
@@ -361,15 +347,14 @@ unsigned storage_retry_stopped(struct storage *s)
 	return n;
 }
 
-int storage_drain(struct storage *s, char *err, size_t errlen)
+int storage_drain(struct storage *s)
 {
 	/* Writes waiting for a resume (werror=stop) would never drain: they fail now. */
 	for (unsigned i = 0; i < s->ndisks; i++)
 		disk_release_stopped(s->disks[i]);
-	if (event_loop_on_thread(s->loop)) {
-		snprintf(err, errlen, "storage: cannot wait for disk requests on the event loop");
-		return -EDEADLK;
-	}
+	if (event_loop_on_thread(s->loop))
+		return error_set(-EDEADLK,
+				 "storage: cannot wait for disk requests on the event loop");
 	if (!s->own_loop && !event_loop_running(s->loop)) {
 		/* The VM is ending and its loop has stopped (a verb still queued behind the end):
 		 * nobody else runs completions now, so run them here. */
@@ -389,11 +374,9 @@ int storage_drain(struct storage *s, char *err, size_t errlen)
 	while (storage_pending(s) && ret == 0)
 		ret = pthread_cond_timedwait(&s->drained, &s->lock, &deadline);
 	pthread_mutex_unlock(&s->lock);
-	if (ret == ETIMEDOUT && storage_pending(s)) {
-		snprintf(err, errlen, "disk requests still in flight after %d s",
-			 STORAGE_DRAIN_TIMEOUT_S);
-		return -EBUSY;
-	}
+	if (ret == ETIMEDOUT && storage_pending(s))
+		return error_set(-EBUSY, "disk requests still in flight after %d s",
+				 STORAGE_DRAIN_TIMEOUT_S);
 	return 0;
 }
 
@@ -404,9 +387,9 @@ void storage_reset(struct storage *s)
 			s->ctl[i]->reset(s->ctl_state[i]);
 }
 
-int storage_quiesce(struct storage *s, char *err, size_t errlen)
+int storage_quiesce(struct storage *s)
 {
-	int ret = storage_drain(s, err, errlen);
+	int ret = storage_drain(s);
 	if (ret < 0)
 		return ret;
 	for (unsigned i = 0; i < s->ndisks; i++) {
@@ -414,35 +397,28 @@ int storage_quiesce(struct storage *s, char *err, size_t errlen)
 		if (!d->bs || d->read_only)
 			continue;
 		int ret = block_flush(d->bs);
-		if (ret < 0) {
-			snprintf(err, errlen, "%s: flush: %s", d->path, error_msg());
-			return ret;
-		}
+		if (ret < 0)
+			return error_wrap(ret, "%s: flush", d->path);
 	}
 	return 0;
 }
 
-/* disk_lock_chain with its message in err, for the callers here that report through err. */
-static int storage_lock_chain(struct block_device *bs, bool write, char *err, size_t errlen)
+/* disk_lock_chain, for the snapshot switch below. */
+static int storage_lock_chain(struct block_device *bs, bool write)
 {
-	int r = disk_lock_chain(bs, write);
-	if (r < 0)
-		snprintf(err, errlen, "%s", error_msg());
-	return r;
+	return disk_lock_chain(bs, write);
 }
 
 int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
-			  unsigned n, char *err, size_t errlen)
+			  unsigned n)
 {
 	struct disk_medium *m = calloc(n ? n : 1, sizeof(*m));
 	unsigned i;
 	int ret = 0;
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!m)
+		return error_set(-ENOMEM, "out of memory");
 	if (n > s->ndisks) {
-		snprintf(err, errlen, "%u disks to switch, the VM has %u", n, s->ndisks);
+		error_set(-EINVAL, "%u disks to switch, the VM has %u", n, s->ndisks);
 		free(m);
 		return -EINVAL;
 	}
@@ -452,11 +428,10 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 			continue;
 		/* The current top becomes the snapshot's: only read from now on, and the new
 		 * chain's read lock on it must not collide with our own write lock. */
-		if (!d->bs || (ret = storage_lock_chain(d->bs, false, err, errlen)) < 0 ||
-		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i], err, errlen)) < 0) {
+		if (!d->bs || (ret = storage_lock_chain(d->bs, false)) < 0 ||
+		    (ret = disk_layer_open(d, layers[i], formats[i], &m[i])) < 0) {
 			if (!d->bs) {
-				snprintf(err, errlen, "disk %u has no medium", i);
-				ret = -EINVAL;
+				ret = error_set(-EINVAL, "disk %u has no medium", i);
 			}
 			i++; /* undo this one's downgrade too */
 			break;
@@ -468,7 +443,7 @@ int storage_switch_layers(struct storage *s, const char *const *layers, const ch
 				continue;
 			disk_medium_close(&m[i]);
 			if (s->disks[i]->bs && disk_lock_chain(s->disks[i]->bs, true))
-				fprintf(stderr, "storage: %s\n", error_msg());
+				log_error("storage", "%s", error_msg());
 		}
 		free(m);
 		return ret;
@@ -495,7 +470,7 @@ static void storage_io_error_pause(void *opaque)
 	env->request(env->opaque, DEVICE_REQUEST_PAUSE);
 }
 
-static int storage_device_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int storage_device_create(struct device_env *env, void **state)
 {
 	struct storage_env senv = {.pci = env->pci,
 				   .pio = env->pio,
@@ -509,10 +484,10 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 	struct storage *s;
 	/* storage_create's messages name the image and the problem: they pass through. */
 	int r = storage_create(&senv, env->machine ? env->machine->disks : NULL,
-			       env->machine ? env->machine->ndisks : 0, &s, err, errlen);
+			       env->machine ? env->machine->ndisks : 0, &s);
 	if (r < 0)
 		return r;
-	if ((r = storage_register_verbs(s, env, err, errlen)) < 0) {
+	if ((r = storage_register_verbs(s, env)) < 0) {
 		storage_destroy(s);
 		return r;
 	}
@@ -520,9 +495,9 @@ static int storage_device_create(struct device_env *env, void **state, char *err
 	return 0;
 }
 
-static int storage_device_quiesce(void *state, char *err, size_t errlen)
+static int storage_device_quiesce(void *state)
 {
-	return storage_drain(state, err, errlen);
+	return storage_drain(state);
 }
 
 static void storage_device_reset(void *state)

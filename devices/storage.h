@@ -47,10 +47,9 @@ struct storage_controller {
 	enum disk_bus bus;
 	const char *name; /* for messages: "IDE (PIIX4)" */
 	/* Pure check of the attachment (positions, counts) before anything is opened. */
-	int (*check)(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen);
+	int (*check)(const struct disk_config *cfgs, unsigned n);
 	/* Attach `n` opened disks (in command-line order); *state is the controller's. */
-	int (*create)(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
-		      char *err, size_t errlen);
+	int (*create)(const struct storage_env *env, struct disk **disks, unsigned n, void **state);
 	void (*destroy)(void *state);
 	/* Machine reset with nothing in flight: registers and drives back to power-on (the disks
 	 * stay open). */
@@ -58,8 +57,7 @@ struct storage_controller {
 	/* Swap the medium of CD-ROM `d` with *m (which receives the old one), under the
 	 * controller's lock; -EBUSY when a request on the medium is in flight, -EPERM while the
 	 * guest locks the tray (PREVENT MEDIUM REMOVAL) unless force. May be NULL. */
-	int (*change_medium)(void *state, struct disk *d, struct disk_medium *m, bool force,
-			     char *err, size_t errlen);
+	int (*change_medium)(void *state, struct disk *d, struct disk_medium *m, bool force);
 };
 
 void storage_controller_register(const struct storage_controller *c);
@@ -70,17 +68,16 @@ void storage_controller_register(const struct storage_controller *c);
 	}
 
 /* Every configuration can be attached: its bus has a controller, which accepts the group. */
-int storage_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen);
+int storage_check(const struct disk_config *cfgs, unsigned n);
 
 struct storage;
 int storage_create(const struct storage_env *env, const struct disk_config *cfgs, unsigned n,
-		   struct storage **out, char *err, size_t errlen);
+		   struct storage **out);
 void storage_destroy(struct storage *s);
 
 /* Media change (the control verbs cdrom-eject and cdrom-insert call this): `index` counts the
  * CD-ROM drives from 0 in command-line order; path NULL ejects. */
-int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force,
-			  char *err, size_t errlen);
+int storage_change_medium(struct storage *s, unsigned index, const char *path, bool force);
 /* Disk `index` in command-line order (--disk and --cdrom together), NULL past the end. */
 struct disk *storage_disk(struct storage *s, unsigned index);
 
@@ -88,7 +85,7 @@ struct disk *storage_disk(struct storage *s, unsigned index);
  * not end within a minute, a bound against a host file system that never answers).  Not on the
  * loop's thread (-EDEADLK): the loop is what runs the completions.  The vCPUs must be paused, or
  * new requests may come at any time. */
-int storage_drain(struct storage *s, char *err, size_t errlen);
+int storage_drain(struct storage *s);
 /* Machine reset (after storage_drain): every controller back to power-on. */
 void storage_reset(struct storage *s);
 
@@ -97,15 +94,14 @@ void storage_reset(struct storage *s);
  * then makes each hard disk i with layers[i] set write layers[i] (in formats[i]), a new
  * differencing image over its current top (which stays read-locked, in the new chain). All or
  * nothing: on failure every disk keeps its chain. */
-int storage_quiesce(struct storage *s, char *err, size_t errlen);
+int storage_quiesce(struct storage *s);
 int storage_switch_layers(struct storage *s, const char *const *layers, const char *const *formats,
-			  unsigned n, char *err, size_t errlen);
+			  unsigned n);
 
 /* werror=stop: submit again the writes that waited for a resume; how many. */
 unsigned storage_retry_stopped(struct storage *s);
 
 /* Register cdrom-eject and cdrom-insert on the VM's control socket (storage_control.c). */
-int storage_register_verbs(struct storage *s, const struct device_env *env, char *err,
-			   size_t errlen);
+int storage_register_verbs(struct storage *s, const struct device_env *env);
 
 #endif

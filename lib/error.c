@@ -1,6 +1,7 @@
 /* The thread-local message behind lib/error.h. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/error.h"
 
@@ -8,11 +9,14 @@ static __thread char error_text[512];
 
 int error_set(int err, const char *fmt, ...)
 {
+	char text[sizeof(error_text)];
 	va_list ap;
 
+	/* Through a copy: the arguments may include error_msg() itself. */
 	va_start(ap, fmt);
-	vsnprintf(error_text, sizeof(error_text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	memcpy(error_text, text, sizeof(error_text));
 	return err < 0 ? err : -err;
 }
 

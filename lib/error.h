@@ -11,7 +11,8 @@
 
 #include <stdbool.h>
 
-/* Record the message of the current failure; returns err as a negative errno (-5 for 5 or -5). */
+/* Record the message of the current failure; returns err as a negative errno (-5 for 5 or -5).
+ * The arguments may include error_msg() (the previous message). */
 int error_set(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Put context in front of the recorded message ("<fmt>: <message>"); returns err as error_set. */
 int error_wrap(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "net/switch_proto.h"
+#include "lib/error.h"
 
 int switch_mac_parse(const char *s, uint8_t mac[6])
 {
@@ -33,19 +34,16 @@ void switch_mac_format(const uint8_t m[6], char out[18])
 }
 
 int switch_call(const char *path, struct json_object *request, int timeout_ms, int *fd_out,
-		struct json_object **reply, char *err, size_t errlen)
+		struct json_object **reply)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: path too long for a UNIX socket", path);
-		return -ENAMETOOLONG;
-	}
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return error_set(-ENAMETOOLONG, "%s: path too long for a UNIX socket", path);
 	strcpy(sun.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "socket: %s", strerror(e));
-		return -e;
+		return error_set(-e, "socket: %s", strerror(e));
 	}
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -54,28 +52,28 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 	char *buf = NULL;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path,
-			 ret == -ENOENT || ret == -ECONNREFUSED ? "no switch is running there"
-								: strerror(-ret));
+		error_set(ret, "%s: %s", path,
+			  ret == -ENOENT || ret == -ECONNREFUSED ? "no switch is running there"
+								 : strerror(-ret));
 		goto out;
 	}
 	json_object_object_add(request, "version", json_object_new_int(SWITCH_PROTO_VERSION));
 	const char *text = json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN);
 	if (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: send: %s", path, strerror(-ret));
+		error_set(ret, "%s: send: %s", path, strerror(-ret));
 		goto out;
 	}
 	ret = -ENOMEM;
 	if (!(buf = malloc(SWITCH_MSG_MAX + 1))) {
-		snprintf(err, errlen, "out of memory");
+		error_set(ret, "out of memory");
 		goto out;
 	}
 	ssize_t n = recv(fd, buf, SWITCH_MSG_MAX, 0);
 	if (n <= 0) {
 		ret = n < 0 ? -errno : -ECONNRESET;
-		snprintf(err, errlen, "%s: no reply from the switch (%s)", path,
-			 ret == -EAGAIN ? "timed out" : strerror(-ret));
+		error_set(ret, "%s: no reply from the switch (%s)", path,
+			  ret == -EAGAIN ? "timed out" : strerror(-ret));
 		goto out;
 	}
 	buf[n] = 0;
@@ -84,13 +82,13 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 	    !json_object_object_get_ex(r, "ok", &ok)) {
 		json_object_put(r);
 		ret = -EPROTO;
-		snprintf(err, errlen, "%s: malformed reply from the switch", path);
+		error_set(ret, "%s: malformed reply from the switch", path);
 		goto out;
 	}
 	if (!json_object_get_boolean(ok)) {
-		snprintf(err, errlen, "%s",
-			 json_object_object_get_ex(r, "error", &e) ? json_object_get_string(e)
-								   : "refused");
+		error_set(-EINVAL, "%s",
+			  json_object_object_get_ex(r, "error", &e) ? json_object_get_string(e)
+								    : "refused");
 		json_object_put(r);
 		ret = -EINVAL;
 		goto out;
@@ -108,8 +106,7 @@ out:
 	return ret;
 }
 
-int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan,
-		char *err, size_t errlen)
+int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan)
 {
 	struct json_object *req = json_object_new_object(), *reply = NULL;
 	char m[18];
@@ -119,7 +116,7 @@ int switch_join(const char *path, const char *port_name, const uint8_t mac[6], u
 	json_object_object_add(req, "mac", json_object_new_string(m));
 	json_object_object_add(req, "vlan", json_object_new_int((int)vlan));
 	int fd = -1;
-	int r = switch_call(path, req, 5000, &fd, &reply, err, errlen);
+	int r = switch_call(path, req, 5000, &fd, &reply);
 	json_object_put(req);
 	json_object_put(reply);
 	if (r < 0)

@@ -33,11 +33,10 @@ void switch_mac_format(const uint8_t mac[6], char out[18]);
  * (blocking), else it is closed; *reply gets the reply object (the caller puts it).  -errno with
  * a message: -ENOENT/-ECONNREFUSED when no switch runs there, the switch's own error otherwise. */
 int switch_call(const char *path, struct json_object *request, int timeout_ms, int *fd_out,
-		struct json_object **reply, char *err, size_t errlen);
+		struct json_object **reply);
 
 /* Join the switch at `path` as a port: returns the connection (non-blocking, close-on-exec) or
  * -errno with a message. */
-int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan,
-		char *err, size_t errlen);
+int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan);
 
 #endif

@@ -19,6 +19,7 @@
 #include "net/switch_server.h"
 #include "net/tap.h"
 #include "net/vnet_hdr.h"
+#include "lib/error.h"
 
 #define MAX_CONNS (SWITCH_MAX_PORTS + 16)
 #define BATCH 64     /* frames from one port before the others get their turn */
@@ -426,13 +427,11 @@ static void age_event(void *opaque, uint32_t events)
 
 /* --- lifecycle ------------------------------------------------------------------------ */
 
-static int listen_on(struct switch_server *s, char *err, size_t errlen)
+static int listen_on(struct switch_server *s)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (strlen(s->path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: path too long for a UNIX socket", s->path);
-		return -ENAMETOOLONG;
-	}
+	if (strlen(s->path) >= sizeof(sun.sun_path))
+		return error_set(-ENAMETOOLONG, "%s: path too long for a UNIX socket", s->path);
 	strcpy(sun.sun_path, s->path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -440,8 +439,8 @@ static int listen_on(struct switch_server *s, char *err, size_t errlen)
 	/* A live switch answers; a socket left by a killed one refuses and is replaced. */
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN) {
 		close(fd);
-		snprintf(err, errlen, "switch %s is already running (%s)", s->name, s->path);
-		return -EADDRINUSE;
+		return error_set(-EADDRINUSE, "switch %s is already running (%s)", s->name,
+				 s->path);
 	}
 	close(fd);
 	unlink(s->path);
@@ -451,7 +450,7 @@ static int listen_on(struct switch_server *s, char *err, size_t errlen)
 	umask(old);
 	if (r < 0 || listen(fd, 64) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "%s: %s", s->path, strerror(-r));
+		error_set(r, "%s: %s", s->path, strerror(-r));
 		close(fd);
 		return r;
 	}
@@ -459,20 +458,16 @@ static int listen_on(struct switch_server *s, char *err, size_t errlen)
 	return 0;
 }
 
-int switch_server_create(const struct switch_options *o, struct switch_server **out, char *err,
-			 size_t errlen)
+int switch_server_create(const struct switch_options *o, struct switch_server **out)
 {
 	struct switch_server *s = calloc(1, sizeof(*s));
-	if (!s) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!s)
+		return error_set(-ENOMEM, "out of memory");
 	s->o = *o;
 	s->bufs = malloc(RECV_BATCH * sizeof(*s->bufs));
 	if (!s->bufs) {
 		free(s);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return error_set(-ENOMEM, "out of memory");
 	}
 	snprintf(s->name, sizeof(s->name), "%s", o->name);
 	snprintf(s->path, sizeof(s->path), "%s", o->path);
@@ -489,16 +484,16 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 		s->core.aging_ns = (uint64_t)o->aging_s * 1000000000ULL;
 	int r = event_loop_create(&s->loop);
 	if (r < 0) {
-		snprintf(err, errlen, "event loop: %s", strerror(-r));
+		error_set(r, "event loop: %s", strerror(-r));
 		free(s->bufs);
 		free(s);
 		return r;
 	}
-	if ((r = listen_on(s, err, errlen)) < 0)
+	if ((r = listen_on(s)) < 0)
 		goto fail;
 	if (o->uplink) {
 		snprintf(s->uplink, sizeof(s->uplink), "%s", o->uplink);
-		int fd = tap_open(o->uplink, err, errlen);
+		int fd = tap_open(o->uplink);
 		if (fd < 0) {
 			r = fd;
 			goto fail;
@@ -511,7 +506,7 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 		s->by_port[s->tap.port] = &s->tap;
 		if ((r = event_loop_add_fd(s->loop, fd, EPOLLIN, conn_event, &s->tap,
 					   &s->tap.src)) < 0) {
-			snprintf(err, errlen, "event loop: %s", strerror(-r));
+			error_set(r, "event loop: %s", strerror(-r));
 			goto fail;
 		}
 	}
@@ -519,7 +514,7 @@ int switch_server_create(const struct switch_options *o, struct switch_server **
 				   &s->listen_src)) < 0 ||
 	    (r = event_loop_add_timer(s->loop, 1000000000ULL, 1000000000ULL, age_event, s,
 				      &s->age_timer)) < 0) {
-		snprintf(err, errlen, "event loop: %s", strerror(-r));
+		error_set(r, "event loop: %s", strerror(-r));
 		goto fail;
 	}
 	*out = s;

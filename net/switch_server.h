@@ -21,8 +21,7 @@ struct switch_options {
 
 /* Open the uplink and the socket: -errno with a one-line message (-EADDRINUSE when a live
  * switch answers on the path). */
-int switch_server_create(const struct switch_options *o, struct switch_server **out, char *err,
-			 size_t errlen);
+int switch_server_create(const struct switch_options *o, struct switch_server **out);
 /* Serve until a stop request; returns 0 or -errno. */
 int switch_server_run(struct switch_server *s);
 void switch_server_destroy(struct switch_server *s); /* unlinks the socket */

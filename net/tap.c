@@ -11,6 +11,7 @@
 
 #include "net/tap.h"
 #include "net/vnet_hdr.h"
+#include "lib/error.h"
 
 /* Bring the link up, as `ip link set NAME up` would: a TAP we created is down, and frames
  * written to a down TAP are dropped.  Without CAP_NET_ADMIN the owner has to do it. */
@@ -28,18 +29,15 @@ static void link_up(const char *name)
 	close(s);
 }
 
-int tap_open(const char *name, char *err, size_t errlen)
+int tap_open(const char *name)
 {
-	if (!*name || strlen(name) > TAP_NAME_MAX || strchr(name, '/') || strchr(name, '%')) {
-		snprintf(err, errlen, "TAP '%.40s': bad name (1-%d characters, no '/' or '%%')",
-			 name, TAP_NAME_MAX);
-		return -EINVAL;
-	}
+	if (!*name || strlen(name) > TAP_NAME_MAX || strchr(name, '/') || strchr(name, '%'))
+		return error_set(-EINVAL, "TAP '%.40s': bad name (1-%d characters, no '/' or '%%')",
+				 name, TAP_NAME_MAX);
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "TAP %s: /dev/net/tun: %s", name, strerror(e));
-		return -e;
+		return error_set(-e, "TAP %s: /dev/net/tun: %s", name, strerror(e));
 	}
 	struct ifreq ifr = {0};
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
@@ -58,10 +56,10 @@ int tap_open(const char *name, char *err, size_t errlen)
 	return fd;
 fail:;
 	int e = errno;
-	snprintf(err, errlen, "TAP %s: %s: %s%s", name, what, strerror(e),
-		 e == EPERM ? " (creating a TAP needs CAP_NET_ADMIN; or create it with "
-			      "`ip tuntap add NAME mode tap user USER`)"
-			    : "");
+	error_set(-e, "TAP %s: %s: %s%s", name, what, strerror(e),
+		  e == EPERM ? " (creating a TAP needs CAP_NET_ADMIN; or create it with "
+			       "`ip tuntap add NAME mode tap user USER`)"
+			     : "");
 	close(fd);
 	return -e;
 }

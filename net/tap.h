@@ -12,6 +12,6 @@
 /* Open (creating it when missing and permitted) the TAP device `name`, non-blocking, with the
  * offloads turned on and the link set up where permitted.  Returns the fd or -errno with a
  * one-line message naming the device. */
-int tap_open(const char *name, char *err, size_t errlen);
+int tap_open(const char *name);
 
 #endif

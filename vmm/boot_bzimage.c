@@ -12,6 +12,7 @@
 #include "lib/endian.h"
 #include "vmm/boot_bzimage.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 /* Offsets in the boot sector / zero page (struct boot_params, struct setup_header). */
 #define BP_ACPI_RSDP 0x070
@@ -48,44 +49,32 @@
 #define SEL_DATA 0x18
 #define SEL_TSS 0x20
 
-int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, char *err,
-		  size_t errlen)
+int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr)
 {
 	memset(hdr, 0, sizeof(*hdr));
-	if (len < HDR_MIN_END) {
-		snprintf(err, errlen, "file too short (%zu bytes): not a bzImage", len);
-		return -ENOEXEC;
-	}
-	if (memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
-		snprintf(err, errlen, "no HdrS signature at 0x202: not a bzImage");
-		return -ENOEXEC;
-	}
-	if (get_le16(img + HDR_BOOT_FLAG) != 0xAA55) {
-		snprintf(err, errlen, "no 0xAA55 boot flag at 0x1FE: not a bzImage");
-		return -ENOEXEC;
-	}
+	if (len < HDR_MIN_END)
+		return error_set(-ENOEXEC, "file too short (%zu bytes): not a bzImage", len);
+	if (memcmp(img + HDR_MAGIC, "HdrS", 4) != 0)
+		return error_set(-ENOEXEC, "no HdrS signature at 0x202: not a bzImage");
+	if (get_le16(img + HDR_BOOT_FLAG) != 0xAA55)
+		return error_set(-ENOEXEC, "no 0xAA55 boot flag at 0x1FE: not a bzImage");
 	hdr->version = get_le16(img + HDR_VERSION);
-	if (hdr->version < 0x020C) {
-		snprintf(err, errlen, "boot protocol %u.%02u is too old (need 2.12 or later)",
-			 hdr->version >> 8, hdr->version & 0xFF);
-		return -ENOEXEC;
-	}
+	if (hdr->version < 0x020C)
+		return error_set(-ENOEXEC, "boot protocol %u.%02u is too old (need 2.12 or later)",
+				 hdr->version >> 8, hdr->version & 0xFF);
 	hdr->loadflags = img[HDR_LOADFLAGS];
 	hdr->xloadflags = get_le16(img + HDR_XLOADFLAGS);
-	if (!(hdr->loadflags & LOADED_HIGH) || !(hdr->xloadflags & XLF_KERNEL_64)) {
-		snprintf(err, errlen, "kernel has no 64-bit entry point (XLF_KERNEL_64 not set)");
-		return -ENOEXEC;
-	}
+	if (!(hdr->loadflags & LOADED_HIGH) || !(hdr->xloadflags & XLF_KERNEL_64))
+		return error_set(-ENOEXEC,
+				 "kernel has no 64-bit entry point (XLF_KERNEL_64 not set)");
 	hdr->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	hdr->header_end = HDR_MAGIC + img[HDR_JUMP_END];
 	if (hdr->header_end < HDR_MIN_END)
 		hdr->header_end = HDR_MIN_END;
 	hdr->kernel_offset = (size_t)(hdr->setup_sects + 1) * 512;
-	if (hdr->kernel_offset >= len) {
-		snprintf(err, errlen, "truncated: setup is %zu bytes but the file has %zu",
-			 hdr->kernel_offset, len);
-		return -ENOEXEC;
-	}
+	if (hdr->kernel_offset >= len)
+		return error_set(-ENOEXEC, "truncated: setup is %zu bytes but the file has %zu",
+				 hdr->kernel_offset, len);
 	hdr->kernel_size = len - hdr->kernel_offset;
 	hdr->initrd_addr_max = get_le32(img + HDR_INITRD_ADDR_MAX);
 	hdr->kernel_alignment = get_le32(img + HDR_KERNEL_ALIGNMENT);
@@ -123,25 +112,21 @@ int bzimage_place_initrd(const struct bzimage_header *hdr, uint64_t ram_low_end,
 }
 
 static int load_initrd(struct guest_memory *gm, const struct bzimage_header *hdr, const char *path,
-		       struct bzimage_boot *boot, char *err, size_t errlen)
+		       struct bzimage_boot *boot)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return error_set(-errno, "%s: %s", path, strerror(errno));
 	struct stat st;
 	int r = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		r = -EINVAL;
+		r = error_set(-EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
 	uint64_t addr;
 	if (bzimage_place_initrd(hdr, gm->low_size, st.st_size, &addr) < 0) {
-		snprintf(err, errlen, "%s: initrd of %lld bytes does not fit in guest memory", path,
-			 (long long)st.st_size);
-		r = -ENOMEM;
+		r = error_set(-ENOMEM, "%s: initrd of %lld bytes does not fit in guest memory",
+			      path, (long long)st.st_size);
 		goto out;
 	}
 	uint8_t *dst = guest_memory_ptr(gm, addr, st.st_size);
@@ -152,9 +137,8 @@ static int load_initrd(struct guest_memory *gm, const struct bzimage_header *hdr
 	for (off_t done = 0; done < st.st_size;) {
 		ssize_t n = pread(fd, dst + done, st.st_size - done, done);
 		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed: %s", path,
-				 n < 0 ? strerror(errno) : "file shrank");
-			r = -EIO;
+			r = error_set(-EIO, "%s: read failed: %s", path,
+				      n < 0 ? strerror(errno) : "file shrank");
 			goto out;
 		}
 		done += n;
@@ -192,32 +176,26 @@ static const uint64_t boot_gdt[BOOT_GDT_ENTRIES] = {
 int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 		 const struct bzimage_header *hdr, const char *initrd_path, const char *cmdline,
 		 const struct e820_entry *e820, unsigned e820_n, uint64_t rsdp,
-		 struct bzimage_boot *boot, char *err, size_t errlen)
+		 struct bzimage_boot *boot)
 {
 	memset(boot, 0, sizeof(*boot));
-	if (hdr->kernel_offset + hdr->kernel_size > len || hdr->header_end > len) {
-		snprintf(err, errlen, "kernel image is truncated");
-		return -EINVAL;
-	}
+	if (hdr->kernel_offset + hdr->kernel_size > len || hdr->header_end > len)
+		return error_set(-EINVAL, "kernel image is truncated");
 	if (guest_memory_write(gm, LAYOUT_KERNEL_START, img + hdr->kernel_offset,
 			       hdr->kernel_size) < 0 ||
-	    kernel_end(hdr) > gm->low_size) {
-		snprintf(err, errlen, "kernel needs more guest memory");
-		return -ENOMEM;
-	}
+	    kernel_end(hdr) > gm->low_size)
+		return error_set(-ENOMEM, "kernel needs more guest memory");
 	size_t cl = strlen(cmdline);
 	uint64_t clmax = hdr->cmdline_size < LAYOUT_BOOT_CMDLINE_MAX - 1
 			     ? hdr->cmdline_size
 			     : LAYOUT_BOOT_CMDLINE_MAX - 1;
-	if (cl > clmax) {
-		snprintf(err, errlen, "command line is %zu bytes, the kernel accepts %llu", cl,
-			 (unsigned long long)clmax);
-		return -E2BIG;
-	}
+	if (cl > clmax)
+		return error_set(-E2BIG, "command line is %zu bytes, the kernel accepts %llu", cl,
+				 (unsigned long long)clmax);
 	if (guest_memory_write(gm, LAYOUT_BOOT_CMDLINE, cmdline, cl + 1) < 0)
 		return -EFAULT;
 	if (initrd_path) {
-		int r = load_initrd(gm, hdr, initrd_path, boot, err, errlen);
+		int r = load_initrd(gm, hdr, initrd_path, boot);
 		if (r < 0)
 			return r;
 	}

@@ -29,9 +29,8 @@ struct bzimage_header {
 };
 
 /* Parse and check the header of an image in memory (pure). On error returns -ENOEXEC (or -EINVAL)
- * with a one-line reason in err, e.g. "no HdrS signature: not a bzImage". */
-int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr, char *err,
-		  size_t errlen);
+ * with a one-line reason recorded (lib/error.h), e.g. "no HdrS signature: not a bzImage". */
+int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_header *hdr);
 
 struct bzimage_boot {
 	uint64_t entry;	    /* RIP */
@@ -50,7 +49,7 @@ int bzimage_place_initrd(const struct bzimage_header *hdr, uint64_t ram_low_end,
 int bzimage_load(struct guest_memory *gm, const uint8_t *img, size_t len,
 		 const struct bzimage_header *hdr, const char *initrd_path, const char *cmdline,
 		 const struct e820_entry *e820, unsigned e820_n, uint64_t rsdp,
-		 struct bzimage_boot *boot, char *err, size_t errlen);
+		 struct bzimage_boot *boot);
 
 /* The boot vCPU's registers for the kernel's 64-bit entry: paging on with the boot page tables,
  * flat segments of the boot GDT, RSI at the zero page (cpus_reset() applies them). Pure. */

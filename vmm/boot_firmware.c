@@ -13,6 +13,7 @@
 #include "lib/endian.h"
 #include "vmm/boot_firmware.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 /* KVM's real-mode helper pages (vmm/vm.c), reserved in the map the firmware hands on. */
 #define KVM_HELPER_PAGES_START LAYOUT_KVM_HELPER_START
@@ -21,28 +22,26 @@
 /* Read `path` whole into page-aligned private memory: a regular file of min..max bytes, a
  * multiple of `unit`. */
 static int image_load(const char *path, const char *what, size_t min, size_t max, size_t unit,
-		      struct firmware_image *img, char *err, size_t errlen)
+		      struct firmware_image *img)
 {
 	memset(img, 0, sizeof(*img));
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
+		return error_set(-e, "%s: %s", path, strerror(e));
 	}
 	struct stat st;
 	int r = 0;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		error_set(r, "%s: %s", path, strerror(-r));
 	} else if (!S_ISREG(st.st_mode)) {
 		r = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
+		error_set(r, "%s: not a regular file", path);
 	} else if ((size_t)st.st_size < min || (size_t)st.st_size > max || st.st_size % unit) {
 		r = -EINVAL;
-		snprintf(err, errlen,
-			 "%s: %lld bytes is not a %s (a multiple of %zu KiB, %zu to %zu KiB)", path,
-			 (long long)st.st_size, what, unit / 1024, min / 1024, max / 1024);
+		error_set(r, "%s: %lld bytes is not a %s (a multiple of %zu KiB, %zu to %zu KiB)",
+			  path, (long long)st.st_size, what, unit / 1024, min / 1024, max / 1024);
 	}
 	if (r < 0) {
 		close(fd);
@@ -52,7 +51,7 @@ static int image_load(const char *path, const char *what, size_t min, size_t max
 	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		r = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		error_set(r, "%s: %s", path, strerror(-r));
 		close(fd);
 		return r;
 	}
@@ -63,8 +62,7 @@ static int image_load(const char *path, const char *what, size_t min, size_t max
 			continue;
 		if (n <= 0) {
 			r = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "%s: read: %s", path,
-				 n < 0 ? strerror(-r) : "file shrank");
+			error_set(r, "%s: read: %s", path, n < 0 ? strerror(-r) : "file shrank");
 			break;
 		}
 		done += n;
@@ -79,17 +77,14 @@ static int image_load(const char *path, const char *what, size_t min, size_t max
 	return 0;
 }
 
-int firmware_image_load(const char *path, struct firmware_image *img, char *err, size_t errlen)
+int firmware_image_load(const char *path, struct firmware_image *img)
 {
-	return image_load(path, "BIOS image", FIRMWARE_MIN_SIZE, FIRMWARE_MAX_SIZE, 64 * 1024, img,
-			  err, errlen);
+	return image_load(path, "BIOS image", FIRMWARE_MIN_SIZE, FIRMWARE_MAX_SIZE, 64 * 1024, img);
 }
 
-int firmware_flash_load(const char *path, size_t max, struct firmware_image *img, char *err,
-			size_t errlen)
+int firmware_flash_load(const char *path, size_t max, struct firmware_image *img)
 {
-	return image_load(path, "flash image", FIRMWARE_FLASH_UNIT, max, FIRMWARE_FLASH_UNIT, img,
-			  err, errlen);
+	return image_load(path, "flash image", FIRMWARE_FLASH_UNIT, max, FIRMWARE_FLASH_UNIT, img);
 }
 
 void firmware_image_free(struct firmware_image *img)

@@ -49,10 +49,9 @@ struct firmware_image {
 
 /* Read `path` (only that file): a regular file of FIRMWARE_MIN_SIZE..FIRMWARE_MAX_SIZE bytes, a
  * multiple of 64 KiB.  -errno with a message naming the file. */
-int firmware_image_load(const char *path, struct firmware_image *img, char *err, size_t errlen);
+int firmware_image_load(const char *path, struct firmware_image *img);
 /* The same for a flash image (OVMF): FIRMWARE_FLASH_UNIT..max bytes, a multiple of the unit. */
-int firmware_flash_load(const char *path, size_t max, struct firmware_image *img, char *err,
-			size_t errlen);
+int firmware_flash_load(const char *path, size_t max, struct firmware_image *img);
 void firmware_image_free(struct firmware_image *img);
 /* Guest-physical address of the image's first byte: 4 GiB - size. */
 uint64_t firmware_image_base(const struct firmware_image *img);

@@ -13,6 +13,8 @@
 
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
+#include "lib/log.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 
@@ -46,12 +48,11 @@ static int run_control(int argc, char **argv)
 {
 	char **pos = calloc(argc + 1, sizeof(*pos));
 	int npos = 0, json = 0, timeout = DEFAULT_TIMEOUT_MS, opts = 1, ret;
-	char err[CONTROL_ERR_LEN];
 	struct json_object *reply = NULL, *v;
 	int fd;
 
 	if (!pos) {
-		fprintf(stderr, "minivmm control: out of memory\n");
+		log_error("control", "out of memory");
 		return 1;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -61,9 +62,8 @@ static int run_control(int argc, char **argv)
 			json = 1;
 		} else if (opts && !strncmp(argv[i], "--timeout=", 10)) {
 			if (parse_timeout(argv[i] + 10, &timeout) < 0) {
-				fprintf(stderr,
-					"minivmm control: bad --timeout '%s' (1..3600000 ms)\n",
-					argv[i] + 10);
+				log_error("control", "bad --timeout '%s' (1..3600000 ms)",
+					  argv[i] + 10);
 				free(pos);
 				return 2;
 			}
@@ -81,22 +81,21 @@ static int run_control(int argc, char **argv)
 		return 2;
 	}
 	if (!control_name_valid(pos[0]) || !control_verb_valid(pos[1])) {
-		fprintf(stderr, "minivmm control: invalid %s '",
-			control_name_valid(pos[0]) ? "verb" : "VM name");
-		control_print_clean(stderr, control_name_valid(pos[0]) ? pos[1] : pos[0]);
-		fprintf(stderr, "'\n");
+		char *clean = control_clean(control_name_valid(pos[0]) ? pos[1] : pos[0]);
+		log_error("control", "invalid %s '%s'",
+			  control_name_valid(pos[0]) ? "verb" : "VM name", clean ? clean : "");
+		free(clean);
 		free(pos);
 		return 2;
 	}
 
-	ret = control_connect(pos[0], &fd, NULL, err, sizeof(err));
+	ret = control_connect(pos[0], &fd, NULL);
 	if (!ret) {
-		ret = control_exchange(fd, pos[0], 1, pos[1], npos - 2, pos + 2, timeout, &reply,
-				       err, sizeof(err));
+		ret = control_exchange(fd, pos[0], 1, pos[1], npos - 2, pos + 2, timeout, &reply);
 		close(fd);
 	}
 	if (ret < 0) {
-		fprintf(stderr, "minivmm control: %s: %s\n", pos[0], err);
+		log_error("control", "%s: %s", pos[0], error_msg());
 		free(pos);
 		return 1;
 	}
@@ -111,14 +110,14 @@ static int run_control(int argc, char **argv)
 	}
 	if (ret) {
 		json_object_object_get_ex(reply, "error", &v);
-		fprintf(stderr, "minivmm control: %s: ", pos[0]);
-		control_print_clean(stderr, json_object_get_string(v));
-		fputc('\n', stderr);
+		char *clean = control_clean(json_object_get_string(v));
+		log_error("control", "%s: %s", pos[0], clean ? clean : "");
+		free(clean);
 	}
 	json_object_put(reply);
 	free(pos);
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "minivmm control: writing output: %s\n", strerror(errno));
+		log_error("control", "writing output: %s", strerror(errno));
 		return 1;
 	}
 	return ret;

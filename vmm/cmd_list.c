@@ -16,6 +16,8 @@
 
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
+#include "lib/log.h"
 
 #define INFO_TIMEOUT_MS 5000
 
@@ -66,18 +68,18 @@ static char **scan_names(const char *dir, int *count)
 
 static void remove_stale(const char *name)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)], err[CONTROL_ERR_LEN];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct stat before, after;
 
-	if (control_path_for(name, ".sock", path, sizeof(path), err, sizeof(err)) < 0 ||
-	    lstat(path, &before) < 0 || !S_ISSOCK(before.st_mode))
+	if (control_path_for(name, ".sock", path, sizeof(path)) < 0 || lstat(path, &before) < 0 ||
+	    !S_ISSOCK(before.st_mode))
 		return;
 	/* A held lock means a VM owns the name (it may be starting): leave its socket alone. */
 	if (control_lock_held(name) != 0)
 		return;
 	if (lstat(path, &after) == 0 && after.st_ino == before.st_ino)
 		unlink(path);
-	if (control_path_for(name, ".lock", path, sizeof(path), err, sizeof(err)) == 0)
+	if (control_path_for(name, ".lock", path, sizeof(path)) == 0)
 		unlink(path); /* unlocked, so stale too; a starter re-checks its inode */
 }
 
@@ -94,12 +96,11 @@ static int add(struct json_object *obj, const char *key, struct json_object *val
 static struct json_object *probe(const char *name)
 {
 	struct json_object *entry, *reply = NULL, *ok, *result, *v, *info = NULL;
-	char err[CONTROL_ERR_LEN];
 	const char *state = "unreachable";
 	pid_t pid = 0;
 	int fd, ret;
 
-	ret = control_connect(name, &fd, &pid, err, sizeof(err));
+	ret = control_connect(name, &fd, &pid);
 	if (ret == -ECONNREFUSED)
 		remove_stale(name);
 	if (ret == -ECONNREFUSED || ret == -ENOENT)
@@ -112,8 +113,7 @@ static struct json_object *probe(const char *name)
 		return NULL;
 	}
 	if (!ret) {
-		ret = control_exchange(fd, name, 1, "info", 0, NULL, INFO_TIMEOUT_MS, &reply, err,
-				       sizeof(err));
+		ret = control_exchange(fd, name, 1, "info", 0, NULL, INFO_TIMEOUT_MS, &reply);
 		close(fd);
 	}
 	if (!ret && json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok) &&
@@ -159,7 +159,7 @@ static void print_line(struct json_object *e)
 
 static int run_list(int argc, char **argv)
 {
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], err[CONTROL_ERR_LEN];
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct json_object *all;
 	int json = 0, n, ret;
 	char **names;
@@ -172,20 +172,19 @@ static int run_list(int argc, char **argv)
 			       "  One line per running VM: name, pid, state.\n");
 			return 0;
 		} else {
-			fprintf(stderr, "minivmm list: unknown argument '%s'\n", argv[i]);
+			log_error("list", "unknown argument '%s'", argv[i]);
 			return 2;
 		}
 	}
-	ret = control_runtime_dir_checked(dir, sizeof(dir), err, sizeof(err));
+	ret = control_runtime_dir_checked(dir, sizeof(dir));
 	if (ret < 0) {
-		fprintf(stderr, "minivmm list: %s\n", err);
+		log_error("list", "%s", error_msg());
 		return 1;
 	}
 	names = scan_names(dir, &n);
 	all = json_object_new_array();
 	if (!names || !all) {
-		fprintf(stderr, "minivmm list: %s: %s\n", dir,
-			names ? "out of memory" : strerror(errno));
+		log_error("list", "%s: %s", dir, names ? "out of memory" : strerror(errno));
 		json_object_put(all);
 		free(names);
 		return 1;
@@ -206,7 +205,7 @@ static int run_list(int argc, char **argv)
 	}
 	json_object_put(all);
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "minivmm list: writing output: %s\n", strerror(errno));
+		log_error("list", "writing output: %s", strerror(errno));
 		return 1;
 	}
 	return 0;

@@ -21,43 +21,39 @@
 #include "vmm/vm_internal.h"
 #include "vmm/vm_nics.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 #define KERNEL_MAX_BYTES (512 * MiB)
 
 /* Read the whole kernel file; -errno with a message naming it. */
-static int read_kernel(const char *path, uint8_t **data, size_t *len, char *err, size_t errlen)
+static int read_kernel(const char *path, uint8_t **data, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return error_set(-errno, "%s: %s", path, strerror(errno));
 	struct stat st;
 	int r = 0;
 	uint8_t *buf = NULL;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		r = -EINVAL;
+		r = error_set(-EINVAL, "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_size > (off_t)KERNEL_MAX_BYTES) {
-		snprintf(err, errlen, "%s: %lld bytes is too big for a kernel", path,
-			 (long long)st.st_size);
-		r = -EFBIG;
+		r = error_set(-EFBIG, "%s: %lld bytes is too big for a kernel", path,
+			      (long long)st.st_size);
 		goto out;
 	}
 	buf = malloc(st.st_size ? st.st_size : 1);
 	if (!buf) {
 		r = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", path);
+		error_set(r, "%s: out of memory", path);
 		goto out;
 	}
 	size_t done = 0;
 	while (done < (size_t)st.st_size) {
 		ssize_t n = pread(fd, buf + done, st.st_size - done, done);
 		if (n <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
-			r = -EIO;
+			r = error_set(-EIO, "%s: read failed", path);
 			goto out;
 		}
 		done += n;
@@ -86,38 +82,33 @@ static void block_signals(void)
 /* Without --name a VM is called vm1, vm2, ...: the first name no running VM holds, so a user's
  * first VM is always vm1 (`minivmm control vm1 ...`).  Two starts at the same instant may pick
  * the same name; the second then stops with "already running", as with --name. */
-static int pick_default_name(struct vm_config *cfg, char *err, size_t errlen)
+static int pick_default_name(struct vm_config *cfg)
 {
 	for (unsigned n = 1; n <= 9999; n++) {
 		char name[16];
 		snprintf(name, sizeof(name), "vm%u", n);
 		int held = control_lock_held(name);
-		if (held < 0) {
-			snprintf(err, errlen, "cannot choose a VM name (%s): %s; give --name", name,
-				 strerror(-held));
-			return held;
-		}
+		if (held < 0)
+			return error_set(held, "cannot choose a VM name (%s): %s; give --name",
+					 name, strerror(-held));
 		if (!held) {
 			snprintf(cfg->name, sizeof(cfg->name), "%s", name);
 			return 0;
 		}
 	}
-	snprintf(err, errlen, "vm1 to vm9999 are all running: give --name");
-	return -EADDRINUSE;
+	return error_set(-EADDRINUSE, "vm1 to vm9999 are all running: give --name");
 }
 
 /* What images may name (storage/core/block_path.h): the files given on the command line (a snapshot
  * layer or an immutable diff in the state directory names the user's disk, wherever it is), and
  * every --allow-backing-path DIR. Before any disk opens, so that the order of --disk is moot. */
-static int run_allow_paths(const struct vm_config *cfg, char *err, size_t errlen)
+static int run_allow_paths(const struct vm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nallow_paths; i++) {
 		int ret = block_path_allow_dir(cfg->allow_paths[i]);
-		if (ret < 0) {
-			snprintf(err, errlen, "--allow-backing-path %s: %s", cfg->allow_paths[i],
-				 strerror(-ret));
-			return ret;
-		}
+		if (ret < 0)
+			return error_set(ret, "--allow-backing-path %s: %s", cfg->allow_paths[i],
+					 strerror(-ret));
 	}
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		if (cfg->disks[i].path)
@@ -127,19 +118,18 @@ static int run_allow_paths(const struct vm_config *cfg, char *err, size_t errlen
 
 static int run_main(int argc, char **argv)
 {
-	char err[512];
 	struct vm_config cfg;
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
 	uint64_t host_mib = pages > 0 && psize > 0 ? (uint64_t)pages * psize / MiB : UINT64_MAX;
-	if (vm_config_parse(argc, argv, host_mib, &cfg, err, sizeof(err)) < 0) {
-		log_error(NULL, "%s", err);
+	if (vm_config_parse(argc, argv, host_mib, &cfg) < 0) {
+		log_error(NULL, "%s", error_msg());
 		return 2;
 	}
 	const char *sandbox_env = getenv("MINIVMM_SANDBOX");
 	if (sandbox_env && !strcmp(sandbox_env, "off"))
 		cfg.sandbox_off = true;
-	if (!cfg.help && cfg.name_auto && pick_default_name(&cfg, err, sizeof(err)) < 0) {
-		log_error(NULL, "%s", err);
+	if (!cfg.help && cfg.name_auto && pick_default_name(&cfg) < 0) {
+		log_error(NULL, "%s", error_msg());
 		vm_config_free(&cfg);
 		return 1;
 	}
@@ -150,7 +140,6 @@ static int run_main(int argc, char **argv)
 	}
 	struct vm_kernel k = {0};
 	uint8_t *img = NULL;
-	char why[256];
 	if (!cfg.kernel) {
 		/* A missing or malformed firmware image is a bad command line too. */
 		struct firmware_image fw;
@@ -158,25 +147,24 @@ static int run_main(int argc, char **argv)
 		if (cfg.firmware_efi)
 			r = firmware_flash_load(cfg.firmware_file ? cfg.firmware_file
 								  : FIRMWARE_DEFAULT_OVMF_CODE,
-						LAYOUT_FIRMWARE_MAX_SIZE, &fw, err, sizeof(err));
+						LAYOUT_FIRMWARE_MAX_SIZE, &fw);
 		else
-			r = firmware_image_load(cfg.firmware_file ? cfg.firmware_file
-								  : FIRMWARE_DEFAULT_BIOS,
-						&fw, err, sizeof(err));
+			r = firmware_image_load(
+			    cfg.firmware_file ? cfg.firmware_file : FIRMWARE_DEFAULT_BIOS, &fw);
 		if (r < 0) {
-			log_error(NULL, "%s", err);
+			log_error(NULL, "%s", error_msg());
 			vm_config_free(&cfg);
 			return 2;
 		}
 		firmware_image_free(&fw);
-	} else if (read_kernel(cfg.kernel, &img, &k.len, err, sizeof(err)) < 0) {
-		log_error(NULL, "%s", err);
+	} else if (read_kernel(cfg.kernel, &img, &k.len) < 0) {
+		log_error(NULL, "%s", error_msg());
 		vm_config_free(&cfg);
 		return 2;
 	}
 	k.data = img;
-	if (cfg.kernel && bzimage_parse(k.data, k.len, &k.hdr, why, sizeof(why)) < 0) {
-		log_error(NULL, "%s: %s", cfg.kernel, why);
+	if (cfg.kernel && bzimage_parse(k.data, k.len, &k.hdr) < 0) {
+		log_error(NULL, "%s: %s", cfg.kernel, error_msg());
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
@@ -199,14 +187,14 @@ static int run_main(int argc, char **argv)
 	}
 	if (cfd >= 0)
 		close(cfd);
-	if (run_allow_paths(&cfg, err, sizeof(err)) < 0) {
-		log_error(NULL, "%s", err);
+	if (run_allow_paths(&cfg) < 0) {
+		log_error(NULL, "%s", error_msg());
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
 	}
-	if (vm_nics_resolve(&cfg, err, sizeof(err)) < 0) {
-		log_error(NULL, "%s", err);
+	if (vm_nics_resolve(&cfg) < 0) {
+		log_error(NULL, "%s", error_msg());
 		free(img);
 		vm_config_free(&cfg);
 		return 2;
@@ -215,8 +203,8 @@ static int run_main(int argc, char **argv)
 	struct vm *vm = NULL;
 	int code = 1;
 	/* The kernel stays loaded: a reboot with --reboot restart copies it into RAM again. */
-	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm, err, sizeof(err)) < 0)
-		log_error(NULL, "%s", err);
+	if (vm_create(&cfg, cfg.kernel ? &k : NULL, &vm) < 0)
+		log_error(NULL, "%s", error_msg());
 	else
 		code = vm_run(vm);
 	vm_destroy(vm);

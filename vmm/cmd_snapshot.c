@@ -15,6 +15,7 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 /* Quiescing waits up to a minute for the disks; making the layers is quick. */
 #define SNAPSHOT_TIMEOUT_MS 120000
@@ -27,17 +28,16 @@ static const char snapshot_usage[] =
  * VM of that name runs (the powered-off path applies). */
 static int snapshot_take_running(const char *name, const char *snap, const char *state)
 {
-	char err[1024], *real = state ? realpath(state, NULL) : NULL;
+	char *real = state ? realpath(state, NULL) : NULL;
 	char *args[3] = {"take", (char *)snap, real ? real : (char *)state};
 	struct json_object *reply = NULL;
-	int ret = control_call(name, "snapshot", state ? 3 : 2, args, SNAPSHOT_TIMEOUT_MS, &reply,
-			       err, sizeof(err));
+	int ret = control_call(name, "snapshot", state ? 3 : 2, args, SNAPSHOT_TIMEOUT_MS, &reply);
 	free(real);
 	json_object_put(reply);
 	if (ret == -ENOENT || ret == -ECONNREFUSED)
 		return -1;
 	if (ret < 0) {
-		log_error(NULL, "snapshot %s: %s", name, err);
+		log_error(NULL, "snapshot %s: %s", name, error_msg());
 		return 1;
 	}
 	return 0;
@@ -47,7 +47,7 @@ static int snapshot_main(int argc, char **argv)
 {
 	const char *pos[3] = {NULL, NULL, NULL}, *state = NULL;
 	int npos = 0;
-	char err[1024], dir[4096];
+	char dir[4096];
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help")) {
@@ -56,8 +56,8 @@ static int snapshot_main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc && argv[i + 1][0]) {
 			state = argv[++i];
 		} else if (argv[i][0] == '-' || npos == 3) {
-			fprintf(stderr, "minivmm: snapshot: unexpected argument '%.80s'\n%s",
-				argv[i], snapshot_usage);
+			log_error("snapshot", "unexpected argument '%.80s'", argv[i]);
+			fputs(snapshot_usage, stderr);
 			return 2;
 		} else {
 			pos[npos++] = argv[i];
@@ -70,7 +70,8 @@ static int snapshot_main(int argc, char **argv)
 			op = k;
 	if (op < 0 || (op == 3) != (npos == 2) || !vm_config_name_valid(pos[0]) ||
 	    (pos[2] && (!pos[2][0] || strlen(pos[2]) > 200))) {
-		fprintf(stderr, "minivmm: snapshot: bad command line\n%s", snapshot_usage);
+		log_error("snapshot", "bad command line");
+		fputs(snapshot_usage, stderr);
 		return 2;
 	}
 	if (op == 0) { /* take: a running VM does it itself (it must be paused) */
@@ -80,13 +81,12 @@ static int snapshot_main(int argc, char **argv)
 	}
 	/* A running VM holding the disks is named from its lock registry. */
 	disk_lock_registry_dir_fn(control_runtime_dir);
-	int ret = vm_state_dir(state, pos[0], dir, sizeof(dir), err, sizeof(err));
+	int ret = vm_state_dir(state, pos[0], dir, sizeof(dir));
 	if (!ret)
-		ret = op == 3 ? vm_snapshot_list(dir, err, sizeof(err))
-			      : vm_snapshot_apply(dir, (enum vm_snapshot_op)op, pos[2], err,
-						  sizeof(err));
+		ret = op == 3 ? vm_snapshot_list(dir)
+			      : vm_snapshot_apply(dir, (enum vm_snapshot_op)op, pos[2]);
 	if (ret < 0) {
-		log_error(NULL, "snapshot %s: %s", pos[0], err);
+		log_error(NULL, "snapshot %s: %s", pos[0], error_msg());
 		return 1;
 	}
 	return 0;

@@ -23,6 +23,8 @@
 #include "net/switch_server.h"
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
+#include "lib/log.h"
 
 #define SWITCH_SUFFIX SWITCH_SOCKET_SUFFIX
 #define CALL_TIMEOUT_MS 5000
@@ -35,15 +37,15 @@ static const char switch_usage[] =
 
 static int usage_error(const char *msg)
 {
-	fprintf(stderr, "minivmm switch: %s\n%s", msg, switch_usage);
+	log_error("switch", "%s", msg);
+	fputs(switch_usage, stderr);
 	return 2;
 }
 
 static int path_of(const char *name, char *path, size_t len)
 {
-	char err[300];
-	if (control_path_for(name, SWITCH_SUFFIX, path, len, err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm switch: %s\n", err);
+	if (control_path_for(name, SWITCH_SUFFIX, path, len) < 0) {
+		log_error("switch", "%s", error_msg());
 		return -1;
 	}
 	return 0;
@@ -51,15 +53,15 @@ static int path_of(const char *name, char *path, size_t len)
 
 static int call(const char *name, const char *op, struct json_object **reply)
 {
-	char path[PATH_MAX], err[300];
+	char path[PATH_MAX];
 	if (path_of(name, path, sizeof(path)) < 0)
 		return 1;
 	struct json_object *req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string(op));
-	int r = switch_call(path, req, CALL_TIMEOUT_MS, NULL, reply, err, sizeof(err));
+	int r = switch_call(path, req, CALL_TIMEOUT_MS, NULL, reply);
 	json_object_put(req);
 	if (r < 0) {
-		fprintf(stderr, "minivmm switch: %s: %s\n", name, err);
+		log_error("switch", "%s: %s", name, error_msg());
 		return 1;
 	}
 	return 0;
@@ -109,12 +111,12 @@ static int cmd_start(int argc, char **argv)
 	 * accepts ports, or fails with the switch's own message. */
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		perror("minivmm switch: pipe");
+		log_error("switch", "pipe: %s", strerror(errno));
 		return 1;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
-		perror("minivmm switch: fork");
+		log_error("switch", "fork: %s", strerror(errno));
 		return 1;
 	}
 	if (pid == 0) {
@@ -126,10 +128,9 @@ static int cmd_start(int argc, char **argv)
 			if (fd != p[1])
 				close(fd);
 		struct switch_server *s;
-		char err[400];
-		int r = switch_server_create(&o, &s, err, sizeof(err));
+		int r = switch_server_create(&o, &s);
 		if (r < 0) {
-			(void)!write(p[1], err, strlen(err));
+			(void)!write(p[1], error_msg(), strlen(error_msg()));
 			_exit(1);
 		}
 		int null = open("/dev/null", O_RDWR);
@@ -154,8 +155,8 @@ static int cmd_start(int argc, char **argv)
 	close(p[0]);
 	msg[got > 0 ? got : 0] = 0;
 	if (strcmp(msg, "ok")) {
-		fprintf(stderr, "minivmm switch: %s: %s\n", o.name,
-			*msg ? msg : "the switch process ended before it was ready");
+		log_error("switch", "%s: %s", o.name,
+			  *msg ? msg : "the switch process ended before it was ready");
 		return 1;
 	}
 	printf("switch %s started (pid %d)\n", o.name, (int)pid);
@@ -222,7 +223,7 @@ static int cmd_info(int argc, char **argv)
 		return 1;
 	if (!json_object_object_get_ex(reply, "result", &r)) {
 		json_object_put(reply);
-		fprintf(stderr, "minivmm switch: %s: malformed reply\n", name);
+		log_error("switch", "%s: malformed reply", name);
 		return 1;
 	}
 	if (json)
@@ -238,9 +239,9 @@ static int cmd_list(int argc, char **argv)
 	bool json = argc == 1 && !strcmp(argv[0], "--json");
 	if (argc > 1 || (argc == 1 && !json))
 		return usage_error("list: only --json");
-	char dir[PATH_MAX], err[300];
-	if (control_runtime_dir_checked(dir, sizeof(dir), err, sizeof(err)) < 0) {
-		fprintf(stderr, "minivmm switch: %s\n", err);
+	char dir[PATH_MAX];
+	if (control_runtime_dir_checked(dir, sizeof(dir)) < 0) {
+		log_error("switch", "%s", error_msg());
 		return 1;
 	}
 	struct json_object *arr = json_object_new_array();
@@ -257,7 +258,7 @@ static int cmd_list(int argc, char **argv)
 			continue;
 		struct json_object *req = json_object_new_object(), *reply = NULL, *r, *v;
 		json_object_object_add(req, "op", json_object_new_string("info"));
-		int ret = switch_call(path, req, CALL_TIMEOUT_MS, NULL, &reply, err, sizeof(err));
+		int ret = switch_call(path, req, CALL_TIMEOUT_MS, NULL, &reply);
 		json_object_put(req);
 		if (ret == -ECONNREFUSED) {
 			unlink(path); /* left by a killed switch */

@@ -27,20 +27,20 @@ struct worker;
 #define CONTROL_PROTOCOL_VERSION 1
 
 /* Runs on the server's worker thread, one verb at a time.  Fill `result` (a JSON object, already
- * created) and return 0, or return -errno with a one-line message in err. `args` is the JSON array
- * of string arguments. */
-typedef int (*control_verb_fn)(void *opaque, struct json_object *args, struct json_object *result,
-			       char *err, size_t errlen);
+ * created) and return 0, or return -errno with a one-line message recorded with error_set()
+ * (lib/error.h); without one the reply says "VERB: strerror". `args` is the JSON array of string
+ * arguments. */
+typedef int (*control_verb_fn)(void *opaque, struct json_object *args, struct json_object *result);
 
 /* Create the socket for VM `name` and start its thread. Fails (-EADDRINUSE, with a message) when a
  * live VM already has that name; a stale socket left by a killed VM is replaced. */
-int control_server_start(const char *name, struct control_server **out, char *err, size_t errlen);
+int control_server_start(const char *name, struct control_server **out);
 /* The same on the VM's event loop (its sockets become sources there; start and stop while the loop
  * is not running, or on its thread) with the verbs run by `worker`, where the VM's own waiting
  * jobs (reboot) also run, so they never interleave with a verb.  NULL for either: the server's
  * own (a thread running a private loop; a private worker), as control_server_start does. */
 int control_server_start_on(const char *name, struct event_loop *loop, struct worker *worker,
-			    struct control_server **out, char *err, size_t errlen);
+			    struct control_server **out);
 /* Verbs may be registered before or after start. `usage` is one line, e.g. "balloon MIB". */
 int control_register_verb(struct control_server *srv, const char *verb, const char *usage,
 			  control_verb_fn fn, void *opaque);
@@ -53,6 +53,6 @@ int control_socket_path(const char *name, char *buf, size_t len);
 /* Client side: send one request, wait for the reply (timeout in ms). On success *reply is the
  * parsed reply object (caller puts it). */
 int control_call(const char *name, const char *verb, int argc, char **argv, int timeout_ms,
-		 struct json_object **reply, char *err, size_t errlen);
+		 struct json_object **reply);
 
 #endif

@@ -5,10 +5,10 @@
 #include <json-c/json.h>
 
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 /* Result: {"VERB": "usage line", ...} in registration order. */
-static int verb_help(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int verb_help(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct control_server *srv = opaque;
 	char verb[CONTROL_VERB_MAX + 1], usage[512];
@@ -19,8 +19,7 @@ static int verb_help(void *opaque, struct json_object *args, struct json_object 
 		struct json_object *u = json_object_new_string(usage);
 		if (!u || json_object_object_add(result, verb, u) < 0) {
 			json_object_put(u);
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
+			return error_set(-ENOMEM, "out of memory");
 		}
 	}
 	return 0;
@@ -36,16 +35,13 @@ static int add(struct json_object *obj, const char *key, struct json_object *val
 }
 
 /* Result: {"protocol": 1, "minivmm": "x.y.z"}. */
-static int verb_version(void *opaque, struct json_object *args, struct json_object *result,
-			char *err, size_t errlen)
+static int verb_version(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
 	(void)args;
 	if (add(result, "protocol", json_object_new_int(CONTROL_PROTOCOL_VERSION)) < 0 ||
-	    add(result, "minivmm", json_object_new_string(MINIVMM_VERSION)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	    add(result, "minivmm", json_object_new_string(MINIVMM_VERSION)) < 0)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 

@@ -15,15 +15,16 @@
 #include <json-c/json.h>
 
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
-int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, size_t errlen)
+int control_connect(const char *name, int *fd_out, pid_t *peer_pid)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 	int fd, ret;
 
-	ret = control_path_for(name, ".sock", sun.sun_path, sizeof(sun.sun_path), err, errlen);
+	ret = control_path_for(name, ".sock", sun.sun_path, sizeof(sun.sun_path));
 	if (ret < 0)
 		return ret;
 	/* Non-blocking: a VM whose control thread is stuck must not hang the client in connect().
@@ -31,19 +32,17 @@ int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, s
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "socket: %s", strerror(-ret));
-		return ret;
+		return error_set(ret, "socket: %s", strerror(-ret));
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		ret = -errno;
 		close(fd);
 		if (ret == -ENOENT || ret == -ECONNREFUSED)
-			snprintf(err, errlen, "no VM named '%s' is running", name);
+			error_set(ret, "no VM named '%s' is running", name);
 		else if (ret == -EAGAIN)
-			snprintf(err, errlen, "VM '%s' is not accepting control connections (busy)",
-				 name);
+			error_set(ret, "VM '%s' is not accepting control connections (busy)", name);
 		else
-			snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(-ret));
+			error_set(ret, "%s: %s", sun.sun_path, strerror(-ret));
 		return ret;
 	}
 	if (peer_pid)
@@ -211,7 +210,7 @@ static int check_reply(struct json_object *r, int id, char *why, size_t whylen)
 }
 
 int control_exchange(int fd, const char *name, int id, const char *verb, int argc, char **argv,
-		     int timeout_ms, struct json_object **reply, char *err, size_t errlen)
+		     int timeout_ms, struct json_object **reply)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	char *req, *line = NULL, why[128];
@@ -220,73 +219,59 @@ int control_exchange(int fd, const char *name, int id, const char *verb, int arg
 	int ret;
 
 	*reply = NULL;
-	if (!control_verb_valid(verb)) {
-		snprintf(err, errlen, "invalid verb '%.40s'", verb ? verb : "");
-		return -EINVAL;
-	}
+	if (!control_verb_valid(verb))
+		return error_set(-EINVAL, "invalid verb '%.40s'", verb ? verb : "");
 	req = build_request(id, verb, argc, argv);
-	if (!req) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!req)
+		return error_set(-ENOMEM, "out of memory");
 	if (strlen(req) > CONTROL_LINE_MAX + 1) {
 		free(req);
-		snprintf(err, errlen, "request longer than %d bytes", CONTROL_LINE_MAX);
-		return -E2BIG;
+		return error_set(-E2BIG, "request longer than %d bytes", CONTROL_LINE_MAX);
 	}
 	ret = send_all(fd, req, strlen(req), deadline);
 	free(req);
 	if (!ret)
 		ret = recv_line(fd, deadline, &line, &len);
-	if (ret == -ETIMEDOUT) {
-		snprintf(err, errlen, "no reply from VM '%s' within %d ms", name, timeout_ms);
-		return ret;
-	}
-	if (ret == -EMSGSIZE) {
-		snprintf(err, errlen, "bad reply from VM '%s': longer than %d bytes", name,
-			 CONTROL_REPLY_MAX);
-		return -EPROTO;
-	}
-	if (ret < 0) {
-		snprintf(err, errlen, "VM '%s': %s", name,
-			 ret == -ECONNRESET ? "connection closed before the reply"
-					    : strerror(-ret));
-		return ret;
-	}
-	r = control_json_parse_line(line, len, why, sizeof(why));
+	if (ret == -ETIMEDOUT)
+		return error_set(ret, "no reply from VM '%s' within %d ms", name, timeout_ms);
+	if (ret == -EMSGSIZE)
+		return error_set(-EPROTO, "bad reply from VM '%s': longer than %d bytes", name,
+				 CONTROL_REPLY_MAX);
+	if (ret < 0)
+		return error_set(ret, "VM '%s': %s", name,
+				 ret == -ECONNRESET ? "connection closed before the reply"
+						    : strerror(-ret));
+	r = control_json_parse_line(line, len);
 	free(line);
-	if (!r) {
-		snprintf(err, errlen, "bad reply from VM '%s': %s", name, why);
-		return -EPROTO;
-	}
+	if (!r)
+		return error_set(-EPROTO, "bad reply from VM '%s': %s", name, why);
 	ret = check_reply(r, id, why, sizeof(why));
 	if (ret < 0) {
 		json_object_put(r);
-		snprintf(err, errlen, "bad reply from VM '%s': %s", name, why);
-		return ret;
+		return error_set(ret, "bad reply from VM '%s': %s", name, why);
 	}
 	*reply = r;
 	return 0;
 }
 
 int control_call(const char *name, const char *verb, int argc, char **argv, int timeout_ms,
-		 struct json_object **reply, char *err, size_t errlen)
+		 struct json_object **reply)
 {
 	struct json_object *r, *v;
 	int fd = -1, ret;
 
 	*reply = NULL;
-	ret = control_connect(name, &fd, NULL, err, errlen);
+	ret = control_connect(name, &fd, NULL);
 	if (ret < 0)
 		return ret;
-	ret = control_exchange(fd, name, 1, verb, argc, argv, timeout_ms, &r, err, errlen);
+	ret = control_exchange(fd, name, 1, verb, argc, argv, timeout_ms, &r);
 	close(fd);
 	if (ret < 0)
 		return ret;
 	json_object_object_get_ex(r, "ok", &v);
 	if (!json_object_get_boolean(v)) {
 		json_object_object_get_ex(r, "error", &v);
-		snprintf(err, errlen, "%s", json_object_get_string(v));
+		error_set(-EREMOTEIO, "%s", json_object_get_string(v));
 		json_object_put(r);
 		return -EREMOTEIO;
 	}

@@ -30,8 +30,9 @@ extern unsigned control_request_timeout_ms;
 /* VM names: [A-Za-z0-9._-]{1,64}, not starting with '.'; verbs: [A-Za-z0-9_-]{1,32}. */
 int control_name_valid(const char *name);
 int control_verb_valid(const char *verb);
-/* control_name_valid with the one-line message a user sees: 0, or -EINVAL and err set. */
-int control_name_check(const char *name, char *err, size_t errlen);
+/* control_name_valid with the one-line message a user sees: 0, or -EINVAL with the message recorded
+ * (lib/error.h). */
+int control_name_check(const char *name);
 
 /* Where the runtime directory is, from these inputs (control_path.c says the rule): 0, -ENOENT
  * when nothing fits (no usable HOME), -ENAMETOOLONG. Nothing is created. */
@@ -43,14 +44,12 @@ struct control_dir_inputs {
 int control_dir_choose(const struct control_dir_inputs *in, char *buf, size_t len);
 
 /* control_runtime_dir with a one-line message on failure (insecure or uncreatable directory). */
-int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen);
+int control_runtime_dir_checked(char *buf, size_t len);
 /* <runtime dir>/NAME + suffix (".sock", ".lock"); -ENAMETOOLONG when it does not fit a sun_path. */
-int control_path_for(const char *name, const char *suffix, char *buf, size_t len, char *err,
-		     size_t errlen);
+int control_path_for(const char *name, const char *suffix, char *buf, size_t len);
 
 /* The per-name lock a server holds for its lifetime: two VMs can never race for one name. */
-int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen, char *err,
-			 size_t errlen);
+int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen);
 /* Needs only unlink/fstat/close: it may run after the VM has installed its seccomp filter. */
 void control_lock_release(const char *path, int fd);
 int control_lock_held(const char *name); /* 1 held, 0 free, -errno */
@@ -58,12 +57,12 @@ int control_lock_held(const char *name); /* 1 held, 0 free, -errno */
 /* Client pieces.  control_connect gives -ENOENT / -ECONNREFUSED ("no VM named 'x' is running")
  * and, through *peer_pid, the server's pid as the kernel reports it.  control_exchange sends one
  * request and returns 0 for any well-formed reply, ok or not ("ok" is checked by the caller). */
-int control_connect(const char *name, int *fd_out, pid_t *peer_pid, char *err, size_t errlen);
+int control_connect(const char *name, int *fd_out, pid_t *peer_pid);
 int control_exchange(int fd, const char *name, int id, const char *verb, int argc, char **argv,
-		     int timeout_ms, struct json_object **reply, char *err, size_t errlen);
+		     int timeout_ms, struct json_object **reply);
 
 /* Parse exactly one JSON value filling the line (trailing blanks allowed); NULL with a message. */
-struct json_object *control_json_parse_line(const char *line, size_t len, char *err, size_t errlen);
+struct json_object *control_json_parse_line(const char *line, size_t len);
 
 /* Server pieces: the verb table (thread-safe) and the handling of one request line. */
 int control_server_lookup(struct control_server *srv, const char *verb, control_verb_fn *fn,
@@ -111,5 +110,7 @@ int control_server_dispatch(struct control_server *srv, struct control_conn *c, 
  * control characters are replaced so a VM cannot drive the terminal. */
 void control_print_human(FILE *out, struct json_object *result);
 void control_print_clean(FILE *out, const char *s);
+/* The same into a new string (free it); NULL when out of memory. */
+char *control_clean(const char *s);
 
 #endif

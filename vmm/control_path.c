@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 static int name_chars_ok(const char *s, size_t max, int allow_dot)
 {
@@ -42,14 +43,14 @@ int control_name_valid(const char *name)
 	return name && name[0] != '.' && name_chars_ok(name, CONTROL_NAME_MAX, 1);
 }
 
-int control_name_check(const char *name, char *err, size_t errlen)
+int control_name_check(const char *name)
 {
 	if (control_name_valid(name))
 		return 0;
-	snprintf(err, errlen,
-		 "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
-		 name ? name : "");
-	return -EINVAL;
+	return error_set(
+	    -EINVAL,
+	    "invalid VM name '%.64s' (use 1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+	    name ? name : "");
 }
 
 int control_verb_valid(const char *verb)
@@ -124,84 +125,66 @@ static int mkdir_parents(char *path)
 	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-int control_runtime_dir_checked(char *buf, size_t len, char *err, size_t errlen)
+int control_runtime_dir_checked(char *buf, size_t len)
 {
 	struct stat st;
 	int ret = choose_dir(buf, len);
 
-	if (ret == -ENOENT) {
-		snprintf(err, errlen,
-			 "no runtime directory: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME");
-		return ret;
-	}
-	if (ret < 0) {
-		snprintf(err, errlen, "%.200s...: runtime directory path is too long", buf);
-		return ret;
-	}
+	if (ret == -ENOENT)
+		return error_set(
+		    ret, "no runtime directory: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME");
+	if (ret < 0)
+		return error_set(ret, "%.200s...: runtime directory path is too long", buf);
 	ret = mkdir_parents(buf);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot create: %s", buf, strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return error_set(ret, "%s: cannot create: %s", buf, strerror(-ret));
 	if (lstat(buf, &st) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", buf, strerror(-ret));
-		return ret;
+		return error_set(ret, "%s: %s", buf, strerror(-ret));
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory (refusing to use it)", buf);
-		return -ENOTDIR;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s: owned by uid %u, not by us (refusing to use it)", buf,
-			 (unsigned)st.st_uid);
-		return -EPERM;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(err, errlen,
-			 "%s: writable by group or others (mode %03o, refusing to use it)", buf,
-			 (unsigned)(st.st_mode & 0777));
-		return -EPERM;
-	}
+	if (!S_ISDIR(st.st_mode))
+		return error_set(-ENOTDIR, "%s: not a directory (refusing to use it)", buf);
+	if (st.st_uid != geteuid())
+		return error_set(-EPERM, "%s: owned by uid %u, not by us (refusing to use it)", buf,
+				 (unsigned)st.st_uid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return error_set(-EPERM,
+				 "%s: writable by group or others (mode %03o, refusing to use it)",
+				 buf, (unsigned)(st.st_mode & 0777));
 	return 0;
 }
 
 int control_runtime_dir(char *buf, size_t len)
 {
-	char err[CONTROL_ERR_LEN];
 
-	return control_runtime_dir_checked(buf, len, err, sizeof(err));
+	return control_runtime_dir_checked(buf, len);
 }
 
-int control_path_for(const char *name, const char *suffix, char *buf, size_t len, char *err,
-		     size_t errlen)
+int control_path_for(const char *name, const char *suffix, char *buf, size_t len)
 {
 	struct sockaddr_un sun;
 	char dir[PATH_MAX];
 	int n, ret;
 
-	if (control_name_check(name, err, errlen) < 0)
+	if (control_name_check(name) < 0)
 		return -EINVAL;
-	ret = control_runtime_dir_checked(dir, sizeof(dir), err, errlen);
+	ret = control_runtime_dir_checked(dir, sizeof(dir));
 	if (ret < 0)
 		return ret;
 	n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
 	/* The socket path (and its ".new" twin) must fit a sockaddr_un, NUL included. */
-	if (n < 0 || (size_t)n >= len || (size_t)n + 4 >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen,
-			 "%s/%s%s: path too long for a UNIX socket (%zu bytes at most; set "
-			 "XDG_RUNTIME_DIR to a shorter directory)",
-			 dir, name, suffix, sizeof(sun.sun_path) - 5);
-		return -ENAMETOOLONG;
-	}
+	if (n < 0 || (size_t)n >= len || (size_t)n + 4 >= sizeof(sun.sun_path))
+		return error_set(-ENAMETOOLONG,
+				 "%s/%s%s: path too long for a UNIX socket (%zu bytes at most; set "
+				 "XDG_RUNTIME_DIR to a shorter directory)",
+				 dir, name, suffix, sizeof(sun.sun_path) - 5);
 	return 0;
 }
 
 int control_socket_path(const char *name, char *buf, size_t len)
 {
-	char err[CONTROL_ERR_LEN];
 
-	return control_path_for(name, ".sock", buf, len, err, sizeof(err));
+	return control_path_for(name, ".sock", buf, len);
 }
 
 static int lock_op(int fd, int cmd, struct flock *fl)
@@ -212,12 +195,11 @@ static int lock_op(int fd, int cmd, struct flock *fl)
 	return fcntl(fd, cmd, fl) < 0 ? -errno : 0;
 }
 
-int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen, char *err,
-			 size_t errlen)
+int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathlen)
 {
 	struct stat fst, pst;
 	struct flock fl;
-	int ret = control_path_for(name, ".lock", path, pathlen, err, errlen);
+	int ret = control_path_for(name, ".lock", path, pathlen);
 
 	if (ret < 0)
 		return ret;
@@ -226,20 +208,18 @@ int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathl
 		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-			return ret;
+			return error_set(ret, "%s: %s", path, strerror(-ret));
 		}
 		ret = lock_op(fd, F_OFD_SETLK, &fl);
 		if (ret == -EAGAIN || ret == -EACCES) {
 			close(fd);
-			snprintf(err, errlen, "a VM named '%s' is already running (%s is locked)",
-				 name, path);
-			return -EADDRINUSE;
+			return error_set(-EADDRINUSE,
+					 "a VM named '%s' is already running (%s is locked)", name,
+					 path);
 		}
 		if (ret < 0) {
 			close(fd);
-			snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(-ret));
-			return ret;
+			return error_set(ret, "%s: cannot lock: %s", path, strerror(-ret));
 		}
 		if (fstat(fd, &fst) == 0 && stat(path, &pst) == 0 && fst.st_ino == pst.st_ino &&
 		    fst.st_dev == pst.st_dev) {
@@ -248,8 +228,7 @@ int control_lock_acquire(const char *name, int *fd_out, char *path, size_t pathl
 		}
 		close(fd);
 	}
-	snprintf(err, errlen, "%s: keeps changing under us", path);
-	return -EAGAIN;
+	return error_set(-EAGAIN, "%s: keeps changing under us", path);
 }
 
 void control_lock_release(const char *path, int fd)
@@ -268,9 +247,8 @@ void control_lock_release(const char *path, int fd)
 int control_lock_held(const char *name)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char err[CONTROL_ERR_LEN];
 	struct flock fl;
-	int fd, ret = control_path_for(name, ".lock", path, sizeof(path), err, sizeof(err));
+	int fd, ret = control_path_for(name, ".lock", path, sizeof(path));
 
 	if (ret < 0)
 		return ret;

@@ -28,6 +28,21 @@ void control_print_clean(FILE *out, const char *s)
 	}
 }
 
+char *control_clean(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return NULL;
+	control_print_clean(m, s ? s : "");
+	if (fclose(m) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 static void print_scalar(FILE *out, struct json_object *v)
 {
 	if (json_object_is_type(v, json_type_string))

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 static char *reply_line(struct json_object *reply)
 {
@@ -72,29 +73,28 @@ static char *reply_ok(struct json_object *id, struct json_object *result)
 	return line;
 }
 
-struct json_object *control_json_parse_line(const char *line, size_t len, char *err, size_t errlen)
+struct json_object *control_json_parse_line(const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *obj;
 	enum json_tokener_error jerr;
 
 	if (!tok) {
-		snprintf(err, errlen, "out of memory");
+		error_set(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (!obj) {
-		snprintf(err, errlen, "invalid JSON: %s",
-			 len == 0			 ? "empty request"
-			 : jerr == json_tokener_continue ? "incomplete request"
-							 : json_tokener_error_desc(jerr));
+		error_set(-EINVAL, "invalid JSON: %s",
+			  len == 0			  ? "empty request"
+			  : jerr == json_tokener_continue ? "incomplete request"
+							  : json_tokener_error_desc(jerr));
 	} else {
 		for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
 			if (line[i] != ' ' && line[i] != '\t') {
-				snprintf(err, errlen,
-					 "invalid JSON: trailing data after the request");
+				error_set(-EINVAL, "invalid JSON: trailing data after the request");
 				json_object_put(obj);
 				obj = NULL;
 				break;
@@ -106,32 +106,24 @@ struct json_object *control_json_parse_line(const char *line, size_t len, char *
 }
 
 /* Checks the envelope; on success *verb and *args point into req. */
-static int check_request(struct json_object *req, const char **verb, struct json_object **args,
-			 char *err, size_t errlen)
+static int check_request(struct json_object *req, const char **verb, struct json_object **args)
 {
 	struct json_object *v;
 
-	if (!json_object_is_type(req, json_type_object)) {
-		snprintf(err, errlen, "request is not a JSON object");
-		return -EINVAL;
-	}
-	if (!json_object_object_get_ex(req, "version", &v)) {
-		snprintf(err, errlen, "missing \"version\" (this server speaks protocol %d)",
-			 CONTROL_PROTOCOL_VERSION);
-		return -EINVAL;
-	}
+	if (!json_object_is_type(req, json_type_object))
+		return error_set(-EINVAL, "request is not a JSON object");
+	if (!json_object_object_get_ex(req, "version", &v))
+		return error_set(-EINVAL, "missing \"version\" (this server speaks protocol %d)",
+				 CONTROL_PROTOCOL_VERSION);
 	if (!json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) != CONTROL_PROTOCOL_VERSION) {
-		snprintf(err, errlen, "unsupported protocol version %.32s (this server speaks %d)",
-			 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-			 CONTROL_PROTOCOL_VERSION);
-		return -EPROTONOSUPPORT;
-	}
+	    json_object_get_int64(v) != CONTROL_PROTOCOL_VERSION)
+		return error_set(-EPROTONOSUPPORT,
+				 "unsupported protocol version %.32s (this server speaks %d)",
+				 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+				 CONTROL_PROTOCOL_VERSION);
 	if (!json_object_object_get_ex(req, "verb", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
-		snprintf(err, errlen, "missing or non-string \"verb\"");
-		return -EINVAL;
-	}
+	    !json_object_is_type(v, json_type_string))
+		return error_set(-EINVAL, "missing or non-string \"verb\"");
 	*verb = json_object_get_string(v);
 	*args = NULL;
 	if (json_object_object_get_ex(req, "args", args)) {
@@ -139,10 +131,8 @@ static int check_request(struct json_object *req, const char **verb, struct json
 		for (size_t i = 0; ok && i < json_object_array_length(*args); i++)
 			ok = json_object_is_type(json_object_array_get_idx(*args, i),
 						 json_type_string);
-		if (!ok) {
-			snprintf(err, errlen, "\"args\" must be an array of strings");
-			return -EINVAL;
-		}
+		if (!ok)
+			return error_set(-EINVAL, "\"args\" must be an array of strings");
 	}
 	return 0;
 }
@@ -176,10 +166,12 @@ static char *dispatch(struct control_server *srv, struct json_object *id, const 
 		json_object_put(result);
 		return NULL;
 	}
-	ret = fn(opaque, args, result, err, sizeof(err));
-	err[sizeof(err) - 1] = 0;
+	error_clear();
+	ret = fn(opaque, args, result);
 	if (ret < 0) {
-		if (!err[0])
+		if (error_recorded())
+			snprintf(err, sizeof(err), "%s", error_msg());
+		else
 			snprintf(err, sizeof(err), "%s: %s", verb, strerror(-ret));
 		one_line(err);
 		line = control_reply_error(id, err);
@@ -193,22 +185,21 @@ static char *dispatch(struct control_server *srv, struct json_object *id, const 
 
 char *control_request_handle(struct control_server *srv, const char *line, size_t len)
 {
-	char err[CONTROL_ERR_LEN];
-	struct json_object *req = control_json_parse_line(line, len, err, sizeof(err));
+	struct json_object *req = control_json_parse_line(line, len);
 	struct json_object *id = NULL, *args;
-	const char *verb;
+	const char *verb = NULL;
 	char *reply;
 
 	if (!req)
-		return control_reply_error(NULL, err);
+		return control_reply_error(NULL, error_msg());
 	/* Echo the id when it is usable, so the client can match even an error reply. */
 	if (json_object_is_type(req, json_type_object) &&
 	    json_object_object_get_ex(req, "id", &id) && !json_object_is_type(id, json_type_int)) {
 		json_object_put(req);
 		return control_reply_error(NULL, "\"id\" must be an integer");
 	}
-	if (check_request(req, &verb, &args, err, sizeof(err)) < 0)
-		reply = control_reply_error(id, err);
+	if (check_request(req, &verb, &args) < 0)
+		reply = control_reply_error(id, error_msg());
 	else
 		reply = dispatch(srv, id, verb, args);
 	json_object_put(req);

@@ -25,6 +25,7 @@
 #include "lib/peer_cred.h"
 #include "lib/worker.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 struct control_verb {
 	char name[CONTROL_VERB_MAX + 1];
@@ -321,7 +322,7 @@ static void *server_thread(void *arg)
 }
 
 /* Refuse a live socket, and anything that is not a socket; a stale one is replaced later. */
-static int check_existing(struct control_server *srv, char *err, size_t errlen)
+static int check_existing(struct control_server *srv)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
@@ -329,11 +330,9 @@ static int check_existing(struct control_server *srv, char *err, size_t errlen)
 
 	if (lstat(srv->path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket (refusing to replace it)",
-			 srv->path);
-		return -EEXIST;
-	}
+	if (!S_ISSOCK(st.st_mode))
+		return error_set(-EEXIST, "%s exists and is not a socket (refusing to replace it)",
+				 srv->path);
 	/* Non-blocking: EAGAIN (a full backlog) means a live but busy VM, and must not hang us. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -341,17 +340,15 @@ static int check_existing(struct control_server *srv, char *err, size_t errlen)
 	memcpy(sun.sun_path, srv->path, strlen(srv->path) + 1);
 	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : -errno;
 	close(fd);
-	if (ret == 0 || ret == -EAGAIN) {
-		snprintf(err, errlen, "a VM named '%s' is already running (%s)", srv->name,
-			 srv->path);
-		return -EADDRINUSE;
-	}
+	if (ret == 0 || ret == -EAGAIN)
+		return error_set(-EADDRINUSE, "a VM named '%s' is already running (%s)", srv->name,
+				 srv->path);
 	return 0; /* ECONNREFUSED: nobody listens, the socket is stale */
 }
 
 /* Bind under a temporary name and rename into place: the socket appears already listening, so a
  * client never sees a socket that refuses connections while its VM is alive. */
-static int open_listener(struct control_server *srv, char *err, size_t errlen)
+static int open_listener(struct control_server *srv)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
@@ -359,22 +356,19 @@ static int open_listener(struct control_server *srv, char *err, size_t errlen)
 
 	/* control_path_for left room for the suffix; checked again all the same. */
 	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", srv->path) >=
-	    (int)sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "%s: path too long for a UNIX socket", srv->path);
-		return -ENAMETOOLONG;
-	}
+	    (int)sizeof(sun.sun_path))
+		return error_set(-ENAMETOOLONG, "%s: path too long for a UNIX socket", srv->path);
 	unlink(sun.sun_path); /* left by a crash; we hold the name's lock */
 	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "control socket: %s", strerror(-ret));
-		return ret;
+		return error_set(ret, "control socket: %s", strerror(-ret));
 	}
 	if (bind(srv->listen_fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    chmod(sun.sun_path, 0600) < 0 || listen(srv->listen_fd, 16) < 0 ||
 	    rename(sun.sun_path, srv->path) < 0 || stat(srv->path, &st) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", srv->path, strerror(-ret));
+		error_set(ret, "%s: %s", srv->path, strerror(-ret));
 		unlink(sun.sun_path);
 		return ret;
 	}
@@ -430,21 +424,18 @@ static void server_free(struct control_server *srv)
 }
 
 int control_server_start_on(const char *name, struct event_loop *loop, struct worker *worker,
-			    struct control_server **out, char *err, size_t errlen)
+			    struct control_server **out)
 {
 	struct control_server *srv;
 	int ret;
 
 	*out = NULL;
-	if (errlen)
-		err[0] = 0;
-	if (control_name_check(name, err, errlen) < 0)
+	error_clear();
+	if (control_name_check(name) < 0)
 		return -EINVAL;
 	srv = calloc(1, sizeof(*srv));
-	if (!srv) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!srv)
+		return error_set(-ENOMEM, "out of memory");
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->jobs_cond, NULL);
 	srv->listen_fd = srv->done_fd = srv->lock_fd = -1;
@@ -456,12 +447,12 @@ int control_server_start_on(const char *name, struct event_loop *loop, struct wo
 	srv->loop = loop;
 	srv->worker = worker;
 
-	ret = control_path_for(name, ".sock", srv->path, sizeof(srv->path), err, errlen);
+	ret = control_path_for(name, ".sock", srv->path, sizeof(srv->path));
 	if (!ret)
 		ret = control_lock_acquire(name, &srv->lock_fd, srv->lock_path,
-					   sizeof(srv->lock_path), err, errlen);
+					   sizeof(srv->lock_path));
 	if (!ret)
-		ret = check_existing(srv, err, errlen);
+		ret = check_existing(srv);
 	if (!ret && !srv->loop) {
 		ret = event_loop_create(&srv->loop);
 		srv->own_loop = !ret;
@@ -471,7 +462,7 @@ int control_server_start_on(const char *name, struct event_loop *loop, struct wo
 		srv->own_worker = !ret;
 	}
 	if (!ret)
-		ret = open_listener(srv, err, errlen);
+		ret = open_listener(srv);
 	if (!ret && (srv->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		ret = -errno;
 	if (!ret)
@@ -494,8 +485,8 @@ int control_server_start_on(const char *name, struct event_loop *loop, struct wo
 		srv->thread_started = !ret;
 	}
 	if (ret < 0) {
-		if (!err[0])
-			snprintf(err, errlen, "control socket for '%s': %s", name, strerror(-ret));
+		if (!error_recorded())
+			error_set(ret, "control socket for '%s': %s", name, strerror(-ret));
 		server_free(srv);
 		return ret;
 	}
@@ -503,9 +494,9 @@ int control_server_start_on(const char *name, struct event_loop *loop, struct wo
 	return 0;
 }
 
-int control_server_start(const char *name, struct control_server **out, char *err, size_t errlen)
+int control_server_start(const char *name, struct control_server **out)
 {
-	return control_server_start_on(name, NULL, NULL, out, err, errlen);
+	return control_server_start_on(name, NULL, NULL, out);
 }
 
 struct event_loop *control_server_loop(struct control_server *srv)

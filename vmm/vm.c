@@ -31,7 +31,7 @@
 #define KVM_IDENTITY_MAP_ADDR LAYOUT_KVM_HELPER_START
 #define KVM_TSS_ADDR (LAYOUT_KVM_HELPER_START + 0x1000)
 
-static int check_kvm(struct vm *vm, char *err, size_t errlen)
+static int check_kvm(struct vm *vm)
 {
 	static const struct {
 		int cap;
@@ -49,47 +49,35 @@ static int check_kvm(struct vm *vm, char *err, size_t errlen)
 	    {KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
 	};
 	int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (v != KVM_API_VERSION) {
-		snprintf(err, errlen, "/dev/kvm: API version %d, need %d", v, KVM_API_VERSION);
-		return -ENOTSUP;
-	}
+	if (v != KVM_API_VERSION)
+		return error_set(-ENOTSUP, "/dev/kvm: API version %d, need %d", v, KVM_API_VERSION);
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
-			snprintf(err, errlen, "/dev/kvm: KVM_CAP_%s is missing", caps[i].name);
-			return -ENOTSUP;
-		}
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0)
+			return error_set(-ENOTSUP, "/dev/kvm: KVM_CAP_%s is missing", caps[i].name);
 	}
 	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max <= 0)
 		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
-	if (max > 0 && vm->cfg->cpus > (unsigned)max) {
-		snprintf(err, errlen, "/dev/kvm: %u vCPUs requested, KVM allows %d", vm->cfg->cpus,
-			 max);
-		return -EINVAL;
-	}
+	if (max > 0 && vm->cfg->cpus > (unsigned)max)
+		return error_set(-EINVAL, "/dev/kvm: %u vCPUs requested, KVM allows %d",
+				 vm->cfg->cpus, max);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->run_size < (int)sizeof(struct kvm_run)) {
-		snprintf(err, errlen, "/dev/kvm: bad vCPU mmap size %d", vm->run_size);
-		return -EINVAL;
-	}
+	if (vm->run_size < (int)sizeof(struct kvm_run))
+		return error_set(-EINVAL, "/dev/kvm: bad vCPU mmap size %d", vm->run_size);
 	return 0;
 }
 
-static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
+static int create_kvm_vm(struct vm *vm)
 {
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
-		return -errno;
-	}
-	int r = check_kvm(vm, err, errlen);
+	if (vm->kvm_fd < 0)
+		return error_set(-errno, "cannot open /dev/kvm: %s", strerror(errno));
+	int r = check_kvm(vm);
 	if (r < 0)
 		return r;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-		return -errno;
-	}
+	if (vm->vm_fd < 0)
+		return error_set(-errno, "KVM_CREATE_VM: %s", strerror(errno));
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	const char *what = NULL;
@@ -101,15 +89,11 @@ static int create_kvm_vm(struct vm *vm, char *err, size_t errlen)
 		what = "KVM_CREATE_IRQCHIP";
 	else if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		what = "KVM_CREATE_PIT2";
-	if (what) {
-		snprintf(err, errlen, "%s: %s", what, strerror(errno));
-		return -errno;
-	}
+	if (what)
+		return error_set(-errno, "%s: %s", what, strerror(errno));
 	r = cpuid_get_supported(vm->kvm_fd, &vm->cpuid);
-	if (r < 0) {
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
 	return 0;
 }
 
@@ -131,7 +115,7 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 	};
 }
 
-static int build_acpi(struct vm *vm, char *err, size_t errlen)
+static int build_acpi(struct vm *vm)
 {
 	struct acpi_config ac;
 	vm_acpi_config(vm, &ac);
@@ -139,39 +123,32 @@ static int build_acpi(struct vm *vm, char *err, size_t errlen)
 	if (!buf)
 		return -EFAULT;
 	long n = acpi_build(&ac, buf, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &vm->rsdp);
-	if (n < 0) {
-		snprintf(err, errlen, "ACPI tables do not fit in %llu bytes",
-			 (unsigned long long)LAYOUT_ACPI_SIZE);
-		return (int)n;
-	}
+	if (n < 0)
+		return error_set((int)n, "ACPI tables do not fit in %llu bytes",
+				 (unsigned long long)LAYOUT_ACPI_SIZE);
 	return 0;
 }
 
-static int load_kernel(struct vm *vm, const struct vm_kernel *k, char *err, size_t errlen)
+static int load_kernel(struct vm *vm, const struct vm_kernel *k)
 {
 	struct e820_entry map[E820_MAX_ENTRIES];
 	int n = e820_build(vm->mem.size, map, E820_MAX_ENTRIES);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot build the e820 map");
-		return n;
-	}
-	char msg[256] = "";
+	if (n < 0)
+		return error_set(n, "cannot build the e820 map");
 	struct bzimage_boot boot;
 	int r = bzimage_load(&vm->mem, k->data, k->len, &k->hdr, vm->cfg->initrd, vm->cfg->cmdline,
-			     map, n, vm->rsdp, &boot, msg, sizeof(msg));
-	if (r < 0) {
-		snprintf(err, errlen, "%s: %s", vm->cfg->kernel, msg);
-		return r;
-	}
+			     map, n, vm->rsdp, &boot);
+	if (r < 0)
+		return error_wrap(r, "%s", vm->cfg->kernel);
 	struct cpu_boot cpu;
 	bzimage_boot_cpu(&boot, &cpu);
 	r = cpus_reset(vm->cpus, &cpu);
 	if (r < 0)
-		snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
+		error_set(r, "boot vCPU set-up: %s", strerror(-r));
 	return r;
 }
 
-int vm_load_guest(struct vm *vm, char *err, size_t errlen)
+int vm_load_guest(struct vm *vm)
 {
 	if (!vm->kernel) {
 		/* Firmware boot: the pristine BIOS below 1 MiB, fw_cfg at power-on, and CPU 0 at
@@ -180,12 +157,12 @@ int vm_load_guest(struct vm *vm, char *err, size_t errlen)
 		vm_firmware_reset(vm);
 		int r = cpus_reset(vm->cpus, NULL);
 		if (r < 0)
-			snprintf(err, errlen, "boot vCPU set-up: %s", strerror(-r));
+			error_set(r, "boot vCPU set-up: %s", strerror(-r));
 		return r;
 	}
 	/* Direct boot places the ACPI tables itself; firmware gets them through fw_cfg. */
-	int r = build_acpi(vm, err, errlen);
-	return r < 0 ? r : load_kernel(vm, vm->kernel, err, errlen);
+	int r = build_acpi(vm);
+	return r < 0 ? r : load_kernel(vm, vm->kernel);
 }
 
 /* A vCPU asks for the machine to end (on its thread). */
@@ -218,8 +195,7 @@ static int create_cpus(struct vm *vm)
 	return cpus_create(&env, vm_config_boot_cpus(vm->cfg), &vm->cpus);
 }
 
-int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
-	      char *err, size_t errlen)
+int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -230,10 +206,10 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	if (cfg->cpu_weight) {
 		int e = cpu_weight_apply(cfg->cpu_weight);
 		if (e < 0) {
-			snprintf(err, errlen, "--cpu-weight %u (nice %d): %s%s", cfg->cpu_weight,
-				 cpu_weight_to_nice(cfg->cpu_weight), strerror(-e),
-				 e == -EACCES || e == -EPERM ? " (above 100 needs CAP_SYS_NICE)"
-							     : "");
+			error_set(e, "--cpu-weight %u (nice %d): %s%s", cfg->cpu_weight,
+				  cpu_weight_to_nice(cfg->cpu_weight), strerror(-e),
+				  e == -EACCES || e == -EPERM ? " (above 100 needs CAP_SYS_NICE)"
+							      : "");
 			*out = NULL;
 			free(vm);
 			return e;
@@ -245,49 +221,36 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	*out = vm; /* vm_destroy undoes a partial set-up */
 	int r;
 	vm->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->event_fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -errno;
-	}
-	if ((r = io_bus_init(&vm->pio)) < 0 || (r = io_bus_init(&vm->mmio)) < 0) {
-		snprintf(err, errlen, "bus set-up: %s", strerror(-r));
-		return r;
-	}
-	if ((r = create_kvm_vm(vm, err, errlen)) < 0)
+	if (vm->event_fd < 0)
+		return error_set(-errno, "eventfd: %s", strerror(errno));
+	if ((r = io_bus_init(&vm->pio)) < 0 || (r = io_bus_init(&vm->mmio)) < 0)
+		return error_set(r, "bus set-up: %s", strerror(-r));
+	if ((r = create_kvm_vm(vm)) < 0)
 		return r;
 	r = guest_memory_create(&vm->mem, cfg->memory_mib * MiB);
 	if (r == 0)
 		r = guest_memory_register(&vm->mem, vm->vm_fd);
-	if (r < 0) {
-		snprintf(err, errlen, "guest memory (%llu MiB): %s",
-			 (unsigned long long)cfg->memory_mib, strerror(-r));
-		return r;
-	}
-	if (cfg->pagefusion && (r = vm_pagefusion_start(vm, err, errlen)) < 0)
+	if (r < 0)
+		return error_set(r, "guest memory (%llu MiB): %s",
+				 (unsigned long long)cfg->memory_mib, strerror(-r));
+	if (cfg->pagefusion && (r = vm_pagefusion_start(vm)) < 0)
 		return r;
 	if ((r = event_loop_create(&vm->loop)) < 0 ||
-	    (r = worker_create("vm-worker", &vm->worker)) < 0) {
-		snprintf(err, errlen, "event loop: %s", strerror(-r));
-		return r;
-	}
+	    (r = worker_create("vm-worker", &vm->worker)) < 0)
+		return error_set(r, "event loop: %s", strerror(-r));
 	/* The control socket first: devices register their verbs on it. */
-	if ((r = vm_control_start(vm, err, errlen)) < 0 ||
-	    (r = vm_devices_create(vm, err, errlen)) < 0 ||
-	    (r = vm_control_register(vm, err, errlen)) < 0)
+	if ((r = vm_control_start(vm)) < 0 || (r = vm_devices_create(vm)) < 0 ||
+	    (r = vm_control_register(vm)) < 0)
 		return r;
-	if (!kernel && (r = vm_firmware_setup(vm, err, errlen)) < 0)
+	if (!kernel && (r = vm_firmware_setup(vm)) < 0)
 		return r;
-	if ((r = create_cpus(vm)) < 0) {
-		snprintf(err, errlen, "vCPU set-up: %s", strerror(-r));
+	if ((r = create_cpus(vm)) < 0)
+		return error_set(r, "vCPU set-up: %s", strerror(-r));
+	if ((r = vm_cpu_hotplug_create(vm)) < 0)
 		return r;
-	}
-	if ((r = vm_cpu_hotplug_create(vm, err, errlen)) < 0)
-		return r;
-	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0) {
-		snprintf(err, errlen, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
-		return r;
-	}
-	return vm_load_guest(vm, err, errlen);
+	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0)
+		return error_set(r, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
+	return vm_load_guest(vm);
 }
 
 void vm_request_end(struct vm *vm, enum vm_end why)

@@ -100,8 +100,7 @@ struct vm_kernel {
 };
 
 /* kernel stays the caller's and must live until vm_destroy (a reboot loads it again). */
-int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out,
-	      char *err, size_t errlen);
+int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struct vm **out);
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 

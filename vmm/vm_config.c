@@ -8,6 +8,7 @@
 #include "devices/virtio/balloon/virtio_balloon.h"
 #include "memory/layout.h"
 #include "vmm/vm_config.h"
+#include "lib/error.h"
 
 const char vm_config_usage[] =
     "usage: minivmm run [--name NAME] [--cpus N] [--memory MiB]\n"
@@ -69,18 +70,17 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 /* --sandbox on|off: off (for debugging) runs without the seccomp filters (lib/sandbox.h). */
-static int parse_sandbox(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_sandbox(const char *val, struct vm_config *cfg)
 {
 	if (!strcmp(val, "on") || !strcmp(val, "off")) {
 		cfg->sandbox_off = !strcmp(val, "off");
 		return 0;
 	}
-	snprintf(err, errlen, "run: bad --sandbox '%.40s' (on or off)", val);
-	return -EINVAL;
+	return error_set(-EINVAL, "run: bad --sandbox '%.40s' (on or off)", val);
 }
 
 /* --plugged-cpus LIST: IDs and ranges (0-1,3), checked against --cpus after parsing. */
-static int parse_cpu_list(const char *val, uint64_t *mask, char *err, size_t errlen)
+static int parse_cpu_list(const char *val, uint64_t *mask)
 {
 	uint64_t m = 0;
 	const char *p = val;
@@ -95,11 +95,9 @@ static int parse_cpu_list(const char *val, uint64_t *mask, char *err, size_t err
 				goto bad;
 			b = strtoul(p, &end, 10);
 		}
-		if (a > b || b >= LAYOUT_MAX_VCPUS) {
-			snprintf(err, errlen, "run: --plugged-cpus '%.60s': IDs are 0 to %d", val,
-				 LAYOUT_MAX_VCPUS - 1);
-			return -EINVAL;
-		}
+		if (a > b || b >= LAYOUT_MAX_VCPUS)
+			return error_set(-EINVAL, "run: --plugged-cpus '%.60s': IDs are 0 to %d",
+					 val, LAYOUT_MAX_VCPUS - 1);
 		for (unsigned long i = a; i <= b; i++)
 			m |= 1ULL << i;
 		p = end;
@@ -113,37 +111,31 @@ static int parse_cpu_list(const char *val, uint64_t *mask, char *err, size_t err
 	*mask = m;
 	return 0;
 bad:
-	snprintf(err, errlen, "run: bad --plugged-cpus '%.60s' (IDs and ranges: 0-1,3)", val);
-	return -EINVAL;
+	return error_set(-EINVAL, "run: bad --plugged-cpus '%.60s' (IDs and ranges: 0-1,3)", val);
 }
 
 /* --cpu-cap / --cpuexecutioncap PERCENT (VirtualBox's execution cap). */
-static int parse_cpu_cap(const char *opt, const char *val, struct vm_config *cfg, char *err,
-			 size_t errlen)
+static int parse_cpu_cap(const char *opt, const char *val, struct vm_config *cfg)
 {
 	uint64_t n;
-	if (parse_uint(val, 1, 100, &n) < 0) {
-		snprintf(err, errlen, "run: bad %s '%.40s' (1 to 100 percent)", opt, val);
-		return -EINVAL;
-	}
+	if (parse_uint(val, 1, 100, &n) < 0)
+		return error_set(-EINVAL, "run: bad %s '%.40s' (1 to 100 percent)", opt, val);
 	cfg->cpu_cap = n;
 	return 0;
 }
 
 /* --cpu-weight N: as cgroup v2 cpu.weight, 1 to 10000, 100 the default. */
-static int parse_cpu_weight(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_cpu_weight(const char *val, struct vm_config *cfg)
 {
 	uint64_t n;
-	if (parse_uint(val, 1, 10000, &n) < 0) {
-		snprintf(err, errlen, "run: bad --cpu-weight '%.40s' (1 to 10000)", val);
-		return -EINVAL;
-	}
+	if (parse_uint(val, 1, 10000, &n) < 0)
+		return error_set(-EINVAL, "run: bad --cpu-weight '%.40s' (1 to 10000)", val);
 	cfg->cpu_weight = n;
 	return 0;
 }
 
 /* --boot disk | cdrom | order=KIND[,KIND]... (VirtualBox's --boot1..4). */
-static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_boot(const char *val, struct vm_config *cfg)
 {
 	const char *list = !strncmp(val, "order=", 6) ? val + 6 : val;
 	unsigned n = 0;
@@ -155,80 +147,68 @@ static int parse_boot(const char *val, struct vm_config *cfg, char *err, size_t 
 		} else if (len == 5 && !strncmp(list, "cdrom", 5)) {
 			d = VM_BOOT_CDROM;
 		} else if (len == 3 && !strncmp(list, "net", 3)) {
-			snprintf(err, errlen, "run: --boot net: minivmm has no network device yet");
-			return -EINVAL;
+			return error_set(-EINVAL,
+					 "run: --boot net: minivmm has no network device yet");
 		} else {
-			snprintf(err, errlen,
-				 "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)", val);
-			return -EINVAL;
+			return error_set(
+			    -EINVAL, "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)",
+			    val);
 		}
 		for (unsigned i = 0; i < n; i++)
-			if (cfg->boot[i] == d) {
-				snprintf(err, errlen, "run: --boot '%.60s' names a device twice",
-					 val);
-				return -EINVAL;
-			}
-		if (n == VM_BOOT_MAX) {
-			snprintf(err, errlen, "run: --boot '%.60s': too many devices", val);
-			return -EINVAL;
-		}
+			if (cfg->boot[i] == d)
+				return error_set(-EINVAL,
+						 "run: --boot '%.60s' names a device twice", val);
+		if (n == VM_BOOT_MAX)
+			return error_set(-EINVAL, "run: --boot '%.60s': too many devices", val);
 		cfg->boot[n++] = d;
 		list += len;
 		if (*list == ',' && !*++list)
 			n = 0; /* a trailing comma: refused below */
 	}
-	if (n == 0) {
-		snprintf(err, errlen, "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)",
-			 val);
-		return -EINVAL;
-	}
+	if (n == 0)
+		return error_set(-EINVAL,
+				 "run: bad --boot '%.60s' (disk, cdrom or order=cdrom,disk)", val);
 	cfg->nboot = n;
 	return 0;
 }
 
 /* --balloon MB | off (VBoxManage's guestmemoryballoon; checked against --memory at the end). */
-static int parse_balloon(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_balloon(const char *val, struct vm_config *cfg)
 {
 	uint64_t n;
 	if (!strcmp(val, "off")) {
 		cfg->balloon_off = true;
 		return 0;
 	}
-	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
-		snprintf(err, errlen, "run: bad --balloon '%.40s' (MB, or off)", val);
-		return -EINVAL;
-	}
+	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0)
+		return error_set(-EINVAL, "run: bad --balloon '%.40s' (MB, or off)", val);
 	cfg->balloon_off = false;
 	cfg->balloon_mib = n;
 	return 0;
 }
 
 /* --pagefusion on | off (VirtualBox's --page-fusion). */
-static int parse_pagefusion(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_pagefusion(const char *val, struct vm_config *cfg)
 {
-	if (strcmp(val, "on") && strcmp(val, "off")) {
-		snprintf(err, errlen, "run: bad --pagefusion '%.40s' (on or off)", val);
-		return -EINVAL;
-	}
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return error_set(-EINVAL, "run: bad --pagefusion '%.40s' (on or off)", val);
 	cfg->pagefusion = !strcmp(val, "on");
 	return 0;
 }
 
 /* --free-page-reporting on | off (QEMU's free-page-reporting): the guest hands its free memory
  * back through the balloon on its own. */
-static int parse_free_page_reporting(const char *val, struct vm_config *cfg, char *err,
-				     size_t errlen)
+static int parse_free_page_reporting(const char *val, struct vm_config *cfg)
 {
-	if (strcmp(val, "on") && strcmp(val, "off")) {
-		snprintf(err, errlen, "run: bad --free-page-reporting '%.40s' (on or off)", val);
-		return -EINVAL;
-	}
+	if (strcmp(val, "on") && strcmp(val, "off"))
+		return error_set(-EINVAL, "run: bad --free-page-reporting '%.40s' (on or off)",
+				 val);
 	cfg->no_free_page_reporting = !strcmp(val, "off");
 	return 0;
 }
 
 /* --memory MIN:MAX: MIN here (checked against MAX at the end); *val moves on to MAX. */
-static int parse_memory_min(const char **val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_memory_min(const char **val, struct vm_config *cfg)
 {
 	char min[24];
 	const char *colon = strchr(*val, ':');
@@ -238,29 +218,22 @@ static int parse_memory_min(const char **val, struct vm_config *cfg, char *err, 
 		memcpy(min, *val, len);
 		min[len] = 0;
 	}
-	if (len >= sizeof(min) || parse_uint(min, VM_MEMORY_MIN_MIB, UINT64_MAX / MiB, &n) < 0) {
-		snprintf(err, errlen,
-			 "run: bad --memory '%.40s' (MiB, or MIN:MAX in MiB, MIN >= %d)", *val,
-			 VM_MEMORY_MIN_MIB);
-		return -EINVAL;
-	}
+	if (len >= sizeof(min) || parse_uint(min, VM_MEMORY_MIN_MIB, UINT64_MAX / MiB, &n) < 0)
+		return error_set(-EINVAL,
+				 "run: bad --memory '%.40s' (MiB, or MIN:MAX in MiB, MIN >= %d)",
+				 *val, VM_MEMORY_MIN_MIB);
 	cfg->memory_min_mib = n;
 	*val = colon + 1;
 	return 0;
 }
 
 /* One --nic (a virtio-net NIC on a switch or a TAP). */
-static int vm_config_add_nic(struct vm_config *cfg, const char *val, char *err, size_t errlen)
+static int vm_config_add_nic(struct vm_config *cfg, const char *val)
 {
-	char msg[300];
-	if (cfg->nnics == NIC_MAX) {
-		snprintf(err, errlen, "run: at most %d --nic", NIC_MAX);
-		return -EINVAL;
-	}
-	if (nic_config_parse(val, &cfg->nics[cfg->nnics], msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "run: %s", msg);
-		return -EINVAL;
-	}
+	if (cfg->nnics == NIC_MAX)
+		return error_set(-EINVAL, "run: at most %d --nic", NIC_MAX);
+	if (nic_config_parse(val, &cfg->nics[cfg->nnics]) < 0)
+		return error_wrap(-EINVAL, "run");
 	cfg->nnics++;
 	return 0;
 }
@@ -278,133 +251,112 @@ void vm_config_free(struct vm_config *cfg)
 }
 
 /* One --disk or --cdrom: parsed now so that a typo is a usage error before anything starts. */
-static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_media media,
-			      char *err, size_t errlen)
+static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_media media)
 {
-	char msg[400];
 	struct disk_config *v = realloc(cfg->disks, (cfg->ndisks + 1) * sizeof(*v));
-	if (!v) {
-		snprintf(err, errlen, "run: out of memory");
-		return -ENOMEM;
-	}
+	if (!v)
+		return error_set(-ENOMEM, "run: out of memory");
 	cfg->disks = v;
-	if (disk_config_parse(val, media, &v[cfg->ndisks], msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "run: %s", msg);
-		return -EINVAL;
-	}
+	if (disk_config_parse(val, media, &v[cfg->ndisks]) < 0)
+		return error_wrap(-EINVAL, "run");
 	cfg->ndisks++;
 	return 0;
 }
 
 /* --firmware bios|efi */
-static int parse_firmware(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int parse_firmware(const char *val, struct vm_config *cfg)
 {
 	if (!strcmp(val, "bios") || !strcmp(val, "efi")) {
 		cfg->firmware_efi = !strcmp(val, "efi");
 		return 0;
 	}
-	snprintf(err, errlen, "run: bad --firmware '%.40s' (bios or efi)", val);
-	return -EINVAL;
+	return error_set(-EINVAL, "run: bad --firmware '%.40s' (bios or efi)", val);
 }
 
 /* --memory MIN:MAX: the automatic balloon holds at most MAX-MIN, within the balloon's limit. */
-static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t balloon_limit,
-					char *err, size_t errlen)
+static int vm_config_check_memory_range(const struct vm_config *cfg, uint64_t balloon_limit)
 {
 	uint64_t min = cfg->memory_min_mib, max = cfg->memory_mib;
-	if (min > max || max - min > balloon_limit) {
-		snprintf(err, errlen,
-			 "run: --memory %llu:%llu: MIN must be from %llu (MAX minus the balloon's "
-			 "floor) to MAX",
-			 (unsigned long long)min, (unsigned long long)max,
-			 (unsigned long long)(max - balloon_limit));
-		return -EINVAL;
-	}
-	if (cfg->balloon_off || cfg->balloon_mib) {
-		snprintf(err, errlen,
-			 "run: --memory MIN:MAX sets the balloon itself: no --balloon with it");
-		return -EINVAL;
-	}
+	if (min > max || max - min > balloon_limit)
+		return error_set(
+		    -EINVAL,
+		    "run: --memory %llu:%llu: MIN must be from %llu (MAX minus the balloon's "
+		    "floor) to MAX",
+		    (unsigned long long)min, (unsigned long long)max,
+		    (unsigned long long)(max - balloon_limit));
+	if (cfg->balloon_off || cfg->balloon_mib)
+		return error_set(
+		    -EINVAL, "run: --memory MIN:MAX sets the balloon itself: no --balloon with it");
 	return 0;
 }
 
 /* ---- one function per option: parse `val` into cfg, or -EINVAL with a message ---- */
 
-static int opt_name(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_name(const char *val, struct vm_config *cfg)
 {
-	if (!vm_config_name_valid(val)) {
-		snprintf(err, errlen,
-			 "run: bad --name '%.80s' (1-64 of A-Z a-z 0-9 _ . -, not starting with . "
-			 "or -)",
-			 val);
-		return -EINVAL;
-	}
+	if (!vm_config_name_valid(val))
+		return error_set(
+		    -EINVAL,
+		    "run: bad --name '%.80s' (1-64 of A-Z a-z 0-9 _ . -, not starting with . "
+		    "or -)",
+		    val);
 	snprintf(cfg->name, sizeof(cfg->name), "%s", val);
 	cfg->name_auto = false;
 	return 0;
 }
 
-static int opt_cpus(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_cpus(const char *val, struct vm_config *cfg)
 {
 	uint64_t n;
-	if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0) {
-		snprintf(err, errlen, "run: bad --cpus '%.40s' (1 to %d)", val, LAYOUT_MAX_VCPUS);
-		return -EINVAL;
-	}
+	if (parse_uint(val, 1, LAYOUT_MAX_VCPUS, &n) < 0)
+		return error_set(-EINVAL, "run: bad --cpus '%.40s' (1 to %d)", val,
+				 LAYOUT_MAX_VCPUS);
 	cfg->cpus = n;
 	return 0;
 }
 
 /* --memory MiB | MIN:MAX (the host's RAM is checked once every option is read). */
-static int opt_memory(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_memory(const char *val, struct vm_config *cfg)
 {
 	uint64_t n;
 	cfg->memory_min_mib = 0;
-	if (strchr(val, ':') && parse_memory_min(&val, cfg, err, errlen) < 0)
+	if (strchr(val, ':') && parse_memory_min(&val, cfg) < 0)
 		return -EINVAL;
-	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0) {
-		snprintf(err, errlen, "run: bad --memory '%.40s' (a size in MiB)", val);
-		return -EINVAL;
-	}
-	if (n < VM_MEMORY_MIN_MIB) {
-		snprintf(err, errlen, "run: --memory %llu MiB is too small (minimum %d)",
-			 (unsigned long long)n, VM_MEMORY_MIN_MIB);
-		return -EINVAL;
-	}
+	if (parse_uint(val, 0, UINT64_MAX / MiB, &n) < 0)
+		return error_set(-EINVAL, "run: bad --memory '%.40s' (a size in MiB)", val);
+	if (n < VM_MEMORY_MIN_MIB)
+		return error_set(-EINVAL, "run: --memory %llu MiB is too small (minimum %d)",
+				 (unsigned long long)n, VM_MEMORY_MIN_MIB);
 	/* High RAM must end below the 64-bit PCI window. */
 	uint64_t limit =
 	    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) / MiB;
-	if (n > limit) {
-		snprintf(err, errlen, "run: --memory %llu MiB is more than the machine's %llu MiB",
-			 (unsigned long long)n, (unsigned long long)limit);
-		return -EINVAL;
-	}
+	if (n > limit)
+		return error_set(-EINVAL,
+				 "run: --memory %llu MiB is more than the machine's %llu MiB",
+				 (unsigned long long)n, (unsigned long long)limit);
 	cfg->memory_mib = n;
 	return 0;
 }
 
-static int opt_kernel(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_kernel(const char *val, struct vm_config *cfg)
 {
-	(void)err, (void)errlen;
 	cfg->kernel = val;
 	return 0;
 }
 
-static int opt_initrd(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_initrd(const char *val, struct vm_config *cfg)
 {
-	(void)err, (void)errlen;
 	cfg->initrd = val;
 	return 0;
 }
 
-static int opt_append(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_append(const char *val, struct vm_config *cfg)
 {
-	(void)err, (void)errlen;
 	cfg->cmdline = val;
 	return 0;
 }
 
-static int opt_console(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_console(const char *val, struct vm_config *cfg)
 {
 	if (!strcmp(val, "stdio")) {
 		cfg->console = VM_CONSOLE_STDIO;
@@ -414,116 +366,106 @@ static int opt_console(const char *val, struct vm_config *cfg, char *err, size_t
 		cfg->console = VM_CONSOLE_FILE;
 		cfg->console_path = val;
 	} else {
-		snprintf(err, errlen, "run: empty --console (stdio, none or a file)");
-		return -EINVAL;
+		return error_set(-EINVAL, "run: empty --console (stdio, none or a file)");
 	}
 	return 0;
 }
 
-static int opt_reboot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_reboot(const char *val, struct vm_config *cfg)
 {
 	if (!strcmp(val, "exit")) {
 		cfg->reboot = VM_REBOOT_EXIT;
 	} else if (!strcmp(val, "restart")) {
 		cfg->reboot = VM_REBOOT_RESTART;
 	} else {
-		snprintf(err, errlen, "run: bad --reboot '%.40s' (exit or restart)", val);
-		return -EINVAL;
+		return error_set(-EINVAL, "run: bad --reboot '%.40s' (exit or restart)", val);
 	}
 	return 0;
 }
 
-static int opt_disk(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_disk(const char *val, struct vm_config *cfg)
 {
-	return vm_config_add_disk(cfg, val, DISK_MEDIA_HDD, err, errlen);
+	return vm_config_add_disk(cfg, val, DISK_MEDIA_HDD);
 }
 
-static int opt_cdrom(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_cdrom(const char *val, struct vm_config *cfg)
 {
-	return vm_config_add_disk(cfg, val, DISK_MEDIA_CDROM, err, errlen);
+	return vm_config_add_disk(cfg, val, DISK_MEDIA_CDROM);
 }
 
-static int opt_state_dir(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_state_dir(const char *val, struct vm_config *cfg)
 {
-	if (!*val) {
-		snprintf(err, errlen, "run: empty --state-dir");
-		return -EINVAL;
-	}
+	if (!*val)
+		return error_set(-EINVAL, "run: empty --state-dir");
 	cfg->state_dir = val;
 	return 0;
 }
 
-static int opt_boot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_boot(const char *val, struct vm_config *cfg)
 {
 	cfg->boot_given = true;
-	return parse_boot(val, cfg, err, errlen);
+	return parse_boot(val, cfg);
 }
 
-static int opt_firmware(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_firmware(const char *val, struct vm_config *cfg)
 {
 	cfg->firmware_given = true;
-	return parse_firmware(val, cfg, err, errlen);
+	return parse_firmware(val, cfg);
 }
 
-static int opt_firmware_file(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_firmware_file(const char *val, struct vm_config *cfg)
 {
-	if (!*val) {
-		snprintf(err, errlen, "run: empty --firmware-file");
-		return -EINVAL;
-	}
+	if (!*val)
+		return error_set(-EINVAL, "run: empty --firmware-file");
 	cfg->firmware_file = val;
 	cfg->firmware_given = true;
 	return 0;
 }
 
-static int opt_allow_backing_path(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_allow_backing_path(const char *val, struct vm_config *cfg)
 {
-	if (!*val) {
-		snprintf(err, errlen, "run: empty --allow-backing-path");
-		return -EINVAL;
-	}
+	if (!*val)
+		return error_set(-EINVAL, "run: empty --allow-backing-path");
 	const char **v = realloc(cfg->allow_paths, (cfg->nallow_paths + 1) * sizeof(*v));
-	if (!v) {
-		snprintf(err, errlen, "run: out of memory");
-		return -ENOMEM;
-	}
+	if (!v)
+		return error_set(-ENOMEM, "run: out of memory");
 	cfg->allow_paths = v;
 	v[cfg->nallow_paths++] = val;
 	return 0;
 }
 
-static int opt_nic(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_nic(const char *val, struct vm_config *cfg)
 {
-	return vm_config_add_nic(cfg, val, err, errlen);
+	return vm_config_add_nic(cfg, val);
 }
 
-static int opt_cpuhotplug(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_cpuhotplug(const char *val, struct vm_config *cfg)
 {
-	(void)val, (void)err, (void)errlen;
+	(void)val;
 	cfg->cpu_hotplug = true;
 	return 0;
 }
 
-static int opt_plugged_cpus(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_plugged_cpus(const char *val, struct vm_config *cfg)
 {
-	return parse_cpu_list(val, &cfg->plugged_cpus, err, errlen);
+	return parse_cpu_list(val, &cfg->plugged_cpus);
 }
 
-static int opt_cpu_cap(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_cpu_cap(const char *val, struct vm_config *cfg)
 {
-	return parse_cpu_cap("--cpu-cap", val, cfg, err, errlen);
+	return parse_cpu_cap("--cpu-cap", val, cfg);
 }
 
-static int opt_cpuexecutioncap(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+static int opt_cpuexecutioncap(const char *val, struct vm_config *cfg)
 {
-	return parse_cpu_cap("--cpuexecutioncap", val, cfg, err, errlen);
+	return parse_cpu_cap("--cpuexecutioncap", val, cfg);
 }
 
 /* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
  * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
 static const struct run_option {
 	const char *name;
-	int (*parse)(const char *val, struct vm_config *cfg, char *err, size_t errlen);
+	int (*parse)(const char *val, struct vm_config *cfg);
 	bool flag;
 } run_options[] = {
     {"--name", opt_name, false},
@@ -565,8 +507,7 @@ static const struct run_option *run_option_find(const char *arg, const char **va
 	return NULL;
 }
 
-static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg,
-				char *err, size_t errlen)
+static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->cpus = 1;
@@ -586,89 +527,61 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 			return 0;
 		}
 		const struct run_option *opt = run_option_find(arg, &val);
-		if (!opt) {
-			snprintf(err, errlen, "run: unknown option '%s'", arg);
-			return -EINVAL;
-		}
-		if (opt->flag && val) {
-			snprintf(err, errlen, "run: option %s takes no value", opt->name);
-			return -EINVAL;
-		}
+		if (!opt)
+			return error_set(-EINVAL, "run: unknown option '%s'", arg);
+		if (opt->flag && val)
+			return error_set(-EINVAL, "run: option %s takes no value", opt->name);
 		if (!opt->flag && !val) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "run: option %s needs a value", opt->name);
-				return -EINVAL;
-			}
+			if (i + 1 >= argc)
+				return error_set(-EINVAL, "run: option %s needs a value",
+						 opt->name);
 			val = argv[++i];
 		}
-		int r = opt->parse(val, cfg, err, errlen);
+		int r = opt->parse(val, cfg);
 		if (r < 0)
 			return r;
 	}
-	if (cfg->memory_mib > host_ram_mib) {
-		snprintf(err, errlen, "run: --memory %llu MiB is more than the host's %llu MiB",
-			 (unsigned long long)cfg->memory_mib, (unsigned long long)host_ram_mib);
-		return -EINVAL;
-	}
+	if (cfg->memory_mib > host_ram_mib)
+		return error_set(-EINVAL, "run: --memory %llu MiB is more than the host's %llu MiB",
+				 (unsigned long long)cfg->memory_mib,
+				 (unsigned long long)host_ram_mib);
 	uint64_t balloon_limit = virtio_balloon_limit_mib(cfg->memory_mib);
-	if (cfg->memory_min_mib &&
-	    vm_config_check_memory_range(cfg, balloon_limit, err, errlen) < 0)
+	if (cfg->memory_min_mib && vm_config_check_memory_range(cfg, balloon_limit) < 0)
 		return -EINVAL;
-	if (!cfg->balloon_off && cfg->balloon_mib > balloon_limit) {
-		snprintf(
-		    err, errlen,
+	if (!cfg->balloon_off && cfg->balloon_mib > balloon_limit)
+		return error_set(
+		    -EINVAL,
 		    "run: --balloon %llu MB is more than --memory %llu MB minus a floor of %llu "
 		    "MB (at most %llu)",
 		    (unsigned long long)cfg->balloon_mib, (unsigned long long)cfg->memory_mib,
 		    (unsigned long long)(cfg->memory_mib - balloon_limit),
 		    (unsigned long long)balloon_limit);
-		return -EINVAL;
-	}
-	if (cfg->plugged_cpus && !cfg->cpu_hotplug) {
-		snprintf(err, errlen, "run: --plugged-cpus needs --cpuhotplug");
-		return -EINVAL;
-	}
-	if (cfg->plugged_cpus && !(cfg->plugged_cpus & 1)) {
-		snprintf(err, errlen, "run: --plugged-cpus must include CPU 0");
-		return -EINVAL;
-	}
-	if (cfg->cpus < 64 && cfg->plugged_cpus >> cfg->cpus) {
-		snprintf(err, errlen,
-			 "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)", cfg->cpus,
-			 cfg->cpus - 1);
-		return -EINVAL;
-	}
-	if (cfg->kernel && !*cfg->kernel) {
-		snprintf(err, errlen, "run: empty --kernel");
-		return -EINVAL;
-	}
-	if (cfg->kernel && (cfg->boot_given || cfg->firmware_given)) {
-		snprintf(err, errlen,
-			 "run: --kernel boots directly: --boot, --firmware and "
-			 "--firmware-file are for firmware boot (no --kernel)");
-		return -EINVAL;
-	}
-	if (!cfg->kernel && (cfg->initrd || *cfg->cmdline)) {
-		snprintf(err, errlen, "run: --initrd and --append need --kernel");
-		return -EINVAL;
-	}
-	if (cfg->initrd && !*cfg->initrd) {
-		snprintf(err, errlen, "run: empty --initrd");
-		return -EINVAL;
-	}
+	if (cfg->plugged_cpus && !cfg->cpu_hotplug)
+		return error_set(-EINVAL, "run: --plugged-cpus needs --cpuhotplug");
+	if (cfg->plugged_cpus && !(cfg->plugged_cpus & 1))
+		return error_set(-EINVAL, "run: --plugged-cpus must include CPU 0");
+	if (cfg->cpus < 64 && cfg->plugged_cpus >> cfg->cpus)
+		return error_set(-EINVAL,
+				 "run: --plugged-cpus names a CPU past --cpus %u (IDs 0 to %u)",
+				 cfg->cpus, cfg->cpus - 1);
+	if (cfg->kernel && !*cfg->kernel)
+		return error_set(-EINVAL, "run: empty --kernel");
+	if (cfg->kernel && (cfg->boot_given || cfg->firmware_given))
+		return error_set(-EINVAL, "run: --kernel boots directly: --boot, --firmware and "
+					  "--firmware-file are for firmware boot (no --kernel)");
+	if (!cfg->kernel && (cfg->initrd || *cfg->cmdline))
+		return error_set(-EINVAL, "run: --initrd and --append need --kernel");
+	if (cfg->initrd && !*cfg->initrd)
+		return error_set(-EINVAL, "run: empty --initrd");
 	/* Every disk's bus has a controller with a free position for it. */
-	char msg[400];
-	if (storage_check(cfg->disks, cfg->ndisks, msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "run: %s", msg);
-		return -EINVAL;
-	}
+	if (storage_check(cfg->disks, cfg->ndisks) < 0)
+		return error_wrap(-EINVAL, "run");
 	return 0;
 }
 
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg, char *err,
-		    size_t errlen)
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg)
 {
-	int ret = vm_config_parse_args(argc, argv, host_ram_mib, cfg, err, errlen);
+	int ret = vm_config_parse_args(argc, argv, host_ram_mib, cfg);
 	if (ret < 0)
 		vm_config_free(cfg);
 	return ret;

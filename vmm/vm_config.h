@@ -58,9 +58,9 @@ struct vm_config {
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one
- * line in err (no trailing newline). Pure: the kernel file is not opened here. */
-int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg, char *err,
-		    size_t errlen);
+ * line recorded with error_set() (no trailing newline). Pure: the kernel file is not opened here.
+ */
+int vm_config_parse(int argc, char **argv, uint64_t host_ram_mib, struct vm_config *cfg);
 /* Frees what vm_config_parse allocated (the disk list); safe on a zeroed or failed config. */
 void vm_config_free(struct vm_config *cfg);
 /* A VM name is 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it names a socket). */

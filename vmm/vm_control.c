@@ -19,14 +19,13 @@
 #include "vmm/boot_firmware.h"
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
+#include "lib/error.h"
 
-static int no_args(struct json_object *args, const char *verb, char *err, size_t errlen)
+static int no_args(struct json_object *args, const char *verb)
 {
 	if (args && json_object_is_type(args, json_type_array) &&
-	    json_object_array_length(args) > 0) {
-		snprintf(err, errlen, "%s takes no arguments", verb);
-		return -EINVAL;
-	}
+	    json_object_array_length(args) > 0)
+		return error_set(-EINVAL, "%s takes no arguments", verb);
 	return 0;
 }
 
@@ -59,11 +58,10 @@ static int add_cpu_lists(struct vm *vm, struct json_object *result)
 	return r;
 }
 
-static int verb_info(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int verb_info(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct vm *vm = opaque;
-	if (no_args(args, "info", err, errlen))
+	if (no_args(args, "info"))
 		return -EINVAL;
 	bool paused = vm_paused(vm);
 	time_t now = time(NULL);
@@ -85,87 +83,75 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	r |= add(result, "sandbox", json_object_new_string(sandbox_started() ? "on" : "off"));
 	r |= add(result, "uptime_s",
 		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
-	if (r) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (r)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
-static int verb_pause(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		      size_t errlen)
+static int verb_pause(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)result;
-	if (no_args(args, "pause", err, errlen))
+	if (no_args(args, "pause"))
 		return -EINVAL;
 	int r = vm_pause(opaque);
 	if (r == -EALREADY)
-		snprintf(err, errlen, "the VM is already paused");
+		error_set(r, "the VM is already paused");
 	else if (r < 0)
-		snprintf(err, errlen, "the VM is shutting down");
+		error_set(r, "the VM is shutting down");
 	return r;
 }
 
-static int verb_resume(void *opaque, struct json_object *args, struct json_object *result,
-		       char *err, size_t errlen)
+static int verb_resume(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)result;
-	if (no_args(args, "resume", err, errlen))
+	if (no_args(args, "resume"))
 		return -EINVAL;
 	int r = vm_resume(opaque);
 	if (r < 0)
-		snprintf(err, errlen, "the VM is not paused");
+		error_set(r, "the VM is not paused");
 	return r;
 }
 
-static int verb_stop(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int verb_stop(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)result;
-	if (no_args(args, "stop", err, errlen))
+	if (no_args(args, "stop"))
 		return -EINVAL;
 	vm_request_end(opaque, VM_END_STOP);
 	return 0;
 }
 
-static int verb_poweroff(void *opaque, struct json_object *args, struct json_object *result,
-			 char *err, size_t errlen)
+static int verb_poweroff(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct vm *vm = opaque;
-	if (no_args(args, "poweroff", err, errlen))
+	if (no_args(args, "poweroff"))
 		return -EINVAL;
 	bool paused = vm_paused(vm);
 	struct acpi_pm *pm = devices_find(vm->devices, "acpi-pm");
-	if (!pm) {
-		snprintf(err, errlen, "this VM has no ACPI power button");
-		return -ENODEV;
-	}
+	if (!pm)
+		return error_set(-ENODEV, "this VM has no ACPI power button");
 	acpi_pm_press_power_button(pm);
 	/* The guest decides; a paused guest sees the button once resumed. */
 	if (add(result, "pressed", json_object_new_boolean(1)) < 0 ||
-	    add(result, "guest_paused", json_object_new_boolean(paused)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	    add(result, "guest_paused", json_object_new_boolean(paused)) < 0)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
 /* Test only (registered with MINIVMM_SANDBOX_PROBE=1): makes a call no role allows, as a
  * compromised thread would.  Under the sandbox the VMM stops with a message naming it; without,
  * setuid to the current uid changes nothing. */
-static int verb_sandbox_probe(void *opaque, struct json_object *args, struct json_object *result,
-			      char *err, size_t errlen)
+static int verb_sandbox_probe(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
-	if (no_args(args, "sandbox-probe", err, errlen))
+	if (no_args(args, "sandbox-probe"))
 		return -EINVAL;
 	long r = syscall(SYS_setuid, geteuid());
 	return add(result, "setuid", json_object_new_int(r < 0 ? -errno : 0));
 }
 
 /* The one argument of plugcpu/unplugcpu/cpucap: a number in decimal. */
-static int cpu_arg(struct json_object *args, const char *verb, unsigned *cpu, char *err,
-		   size_t errlen)
+static int cpu_arg(struct json_object *args, const char *verb, unsigned *cpu)
 {
 	const char *s = NULL;
 	if (args && json_object_is_type(args, json_type_array) &&
@@ -176,80 +162,63 @@ static int cpu_arg(struct json_object *args, const char *verb, unsigned *cpu, ch
 	}
 	char *end;
 	unsigned long n = s && *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : 0;
-	if (!s || *s < '0' || *s > '9' || *end || n > 1000000) {
-		snprintf(err, errlen, "usage: %s ID (a CPU number)", verb);
-		return -EINVAL;
-	}
+	if (!s || *s < '0' || *s > '9' || *end || n > 1000000)
+		return error_set(-EINVAL, "usage: %s ID (a CPU number)", verb);
 	*cpu = n;
 	return 0;
 }
 
-static int verb_plugcpu(void *opaque, struct json_object *args, struct json_object *result,
-			char *err, size_t errlen)
+static int verb_plugcpu(void *opaque, struct json_object *args, struct json_object *result)
 {
 	unsigned cpu;
 	bool answered = false;
-	if (cpu_arg(args, "plugcpu", &cpu, err, errlen) < 0)
+	if (cpu_arg(args, "plugcpu", &cpu) < 0)
 		return -EINVAL;
-	int r = vm_cpu_plug(opaque, cpu, &answered, err, errlen);
+	int r = vm_cpu_plug(opaque, cpu, &answered);
 	if (r < 0)
 		return r;
 	/* No answer in time: plugged all the same, and said so. */
 	if (add(result, "cpu", json_object_new_int(cpu)) < 0 ||
-	    add(result, "guest", json_object_new_string(answered ? "added" : "no answer yet")) <
-		0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	    add(result, "guest", json_object_new_string(answered ? "added" : "no answer yet")) < 0)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
-static int verb_unplugcpu(void *opaque, struct json_object *args, struct json_object *result,
-			  char *err, size_t errlen)
+static int verb_unplugcpu(void *opaque, struct json_object *args, struct json_object *result)
 {
 	unsigned cpu;
-	if (cpu_arg(args, "unplugcpu", &cpu, err, errlen) < 0)
+	if (cpu_arg(args, "unplugcpu", &cpu) < 0)
 		return -EINVAL;
-	int r = vm_cpu_unplug(opaque, cpu, err, errlen);
+	int r = vm_cpu_unplug(opaque, cpu);
 	if (r < 0)
 		return r;
 	if (add(result, "cpu", json_object_new_int(cpu)) < 0 ||
-	    add(result, "guest", json_object_new_string("released")) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	    add(result, "guest", json_object_new_string("released")) < 0)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
 /* cpucap PERCENT: the execution cap of every vCPU, 1 to 100 (100: none). */
-static int verb_cpucap(void *opaque, struct json_object *args, struct json_object *result,
-		       char *err, size_t errlen)
+static int verb_cpucap(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct vm *vm = opaque;
 	unsigned pct;
-	if (cpu_arg(args, "cpucap", &pct, err, errlen) < 0 || pct < 1 || pct > 100) {
-		snprintf(err, errlen, "usage: cpucap PERCENT (1 to 100)");
-		return -EINVAL;
-	}
+	if (cpu_arg(args, "cpucap", &pct) < 0 || pct < 1 || pct > 100)
+		return error_set(-EINVAL, "usage: cpucap PERCENT (1 to 100)");
 	int r = cpus_set_cap(vm->cpus, pct);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot set the cap to %u%%: %s", pct, strerror(-r));
-		return r;
-	}
-	if (add(result, "cpu_cap", json_object_new_int(pct)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (r < 0)
+		return error_set(r, "cannot set the cap to %u%%: %s", pct, strerror(-r));
+	if (add(result, "cpu_cap", json_object_new_int(pct)) < 0)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
-int vm_control_start(struct vm *vm, char *err, size_t errlen)
+int vm_control_start(struct vm *vm)
 {
-	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control, err,
-				       errlen);
+	return control_server_start_on(vm->cfg->name, vm->loop, vm->worker, &vm->control);
 }
 
-int vm_control_register(struct vm *vm, char *err, size_t errlen)
+int vm_control_register(struct vm *vm)
 {
 	int r;
 	static const struct {
@@ -269,20 +238,16 @@ int vm_control_register(struct vm *vm, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		r = control_register_verb(vm->control, verbs[i].verb, verbs[i].usage, verbs[i].fn,
 					  vm);
-		if (r < 0) {
-			snprintf(err, errlen, "control verb %s: %s", verbs[i].verb, strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return error_set(r, "control verb %s: %s", verbs[i].verb, strerror(-r));
 	}
-	if (vm_storage(vm) && (r = vm_snapshot_register_verb(vm, err, errlen)) < 0)
+	if (vm_storage(vm) && (r = vm_snapshot_register_verb(vm)) < 0)
 		return r;
 	const char *probe = getenv("MINIVMM_SANDBOX_PROBE");
 	if (probe && !strcmp(probe, "1") &&
 	    (r = control_register_verb(vm->control, "sandbox-probe", "sandbox-probe",
-				       verb_sandbox_probe, vm)) < 0) {
-		snprintf(err, errlen, "control verb sandbox-probe: %s", strerror(-r));
-		return r;
-	}
+				       verb_sandbox_probe, vm)) < 0)
+		return error_set(r, "control verb sandbox-probe: %s", strerror(-r));
 	return 0;
 }
 

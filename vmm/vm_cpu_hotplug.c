@@ -25,6 +25,7 @@
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 /* ACPI _OST source events and status codes (ACPI 6.5, 6.3.5): the 0x8x codes differ per event. */
 #define OST_EVENT_DEVICE_CHECK 1
@@ -133,7 +134,7 @@ static void hp_port_io(void *opaque, uint64_t offset, uint8_t *data, unsigned le
 	acpi_cpu_hotplug_io(h->hp, LAYOUT_PORT_CPU_HOTPLUG + offset, data, len, is_write);
 }
 
-int vm_cpu_hotplug_create(struct vm *vm, char *err, size_t errlen)
+int vm_cpu_hotplug_create(struct vm *vm)
 {
 	if (!vm->cfg->cpu_hotplug)
 		return 0;
@@ -157,11 +158,9 @@ int vm_cpu_hotplug_create(struct vm *vm, char *err, size_t errlen)
 	if (r == 0)
 		r = io_bus_register(&vm->pio, LAYOUT_PORT_CPU_HOTPLUG, ACPI_CPU_HOTPLUG_LEN,
 				    hp_port_io, h);
-	if (r < 0) {
-		snprintf(err, errlen, "CPU hot-plug registers at port 0x%x: %s",
-			 LAYOUT_PORT_CPU_HOTPLUG, strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "CPU hot-plug registers at port 0x%x: %s",
+				 LAYOUT_PORT_CPU_HOTPLUG, strerror(-r));
 	return 0;
 }
 
@@ -218,17 +217,14 @@ static bool wait_answer(struct vm_cpu_hotplug *h, unsigned cpu, uint32_t event)
 }
 
 /* Checks shared by plug and unplug; -errno with the message. */
-static int check_request(struct vm *vm, unsigned cpu, char *err, size_t errlen)
+static int check_request(struct vm *vm, unsigned cpu)
 {
-	if (!vm->cpu_hotplug) {
-		snprintf(err, errlen, "CPU hot-plug is off: start the VM with --cpuhotplug");
-		return -EOPNOTSUPP;
-	}
-	if (cpu >= vm->cfg->cpus) {
-		snprintf(err, errlen, "no CPU %u: this VM has CPUs 0 to %u (--cpus %u)", cpu,
-			 vm->cfg->cpus - 1, vm->cfg->cpus);
-		return -EINVAL;
-	}
+	if (!vm->cpu_hotplug)
+		return error_set(-EOPNOTSUPP,
+				 "CPU hot-plug is off: start the VM with --cpuhotplug");
+	if (cpu >= vm->cfg->cpus)
+		return error_set(-EINVAL, "no CPU %u: this VM has CPUs 0 to %u (--cpus %u)", cpu,
+				 vm->cfg->cpus - 1, vm->cfg->cpus);
 	return 0;
 }
 
@@ -237,9 +233,9 @@ static const char *busy_reason(struct vm *vm)
 	return vm_paused(vm) ? "the VM is paused" : "the VM is busy with another change";
 }
 
-int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered, char *err, size_t errlen)
+int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered)
 {
-	int r = check_request(vm, cpu, err, errlen);
+	int r = check_request(vm, cpu);
 	if (r < 0)
 		return r;
 	struct vm_cpu_hotplug *h = vm->cpu_hotplug;
@@ -252,66 +248,51 @@ int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered, char *err, size_t e
 	case 0:
 		break;
 	case -EEXIST:
-		snprintf(err, errlen, "CPU %u is already plugged", cpu);
-		return r;
+		return error_set(r, "CPU %u is already plugged", cpu);
 	case -EBUSY:
-		snprintf(err, errlen, "cannot plug CPU %u now: %s", cpu, busy_reason(vm));
-		return r;
+		return error_set(r, "cannot plug CPU %u now: %s", cpu, busy_reason(vm));
 	case -ESHUTDOWN:
-		snprintf(err, errlen, "the VM is shutting down");
-		return r;
+		return error_set(r, "the VM is shutting down");
 	default:
-		snprintf(err, errlen, "cannot make a vCPU for CPU %u: %s", cpu, strerror(-r));
-		return r;
+		return error_set(r, "cannot make a vCPU for CPU %u: %s", cpu, strerror(-r));
 	}
 	r = acpi_cpu_hotplug_insert(h->hp, cpu);
 	if (r < 0) {
 		/* The guest never saw it: take the vCPU back. */
 		cpus_unplug(vm->cpus, cpu);
-		snprintf(err, errlen, "CPU %u: cannot announce it to the guest: %s", cpu,
-			 strerror(-r));
-		return r;
+		return error_set(r, "CPU %u: cannot announce it to the guest: %s", cpu,
+				 strerror(-r));
 	}
 	pthread_mutex_lock(&h->lock);
 	*answered = wait_answer(h, cpu, OST_EVENT_DEVICE_CHECK);
 	uint32_t status = h->cpu[cpu].ost_status;
 	pthread_mutex_unlock(&h->lock);
-	if (*answered && status != OST_SUCCESS) {
-		snprintf(err, errlen, "the guest could not add CPU %u (_OST status 0x%x)", cpu,
-			 status);
-		return -EIO;
-	}
+	if (*answered && status != OST_SUCCESS)
+		return error_set(-EIO, "the guest could not add CPU %u (_OST status 0x%x)", cpu,
+				 status);
 	return 0;
 }
 
-int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen)
+int vm_cpu_unplug(struct vm *vm, unsigned cpu)
 {
-	int r = check_request(vm, cpu, err, errlen);
+	int r = check_request(vm, cpu);
 	if (r < 0)
 		return r;
-	if (cpu == 0) {
-		snprintf(err, errlen, "CPU 0 cannot be unplugged");
-		return -EPERM;
-	}
+	if (cpu == 0)
+		return error_set(-EPERM, "CPU 0 cannot be unplugged");
 	struct vm_cpu_hotplug *h = vm->cpu_hotplug;
 	int st = cpus_state(vm->cpus, cpu);
-	if (st != VCPU_RUNNING && st != VCPU_PAUSED && st != VCPU_CREATED) {
-		snprintf(err, errlen, "CPU %u is not plugged", cpu);
-		return -ENOENT;
-	}
-	if (vm_paused(vm)) {
-		snprintf(err, errlen, "cannot unplug CPU %u now: the VM is paused", cpu);
-		return -EBUSY;
-	}
+	if (st != VCPU_RUNNING && st != VCPU_PAUSED && st != VCPU_CREATED)
+		return error_set(-ENOENT, "CPU %u is not plugged", cpu);
+	if (vm_paused(vm))
+		return error_set(-EBUSY, "cannot unplug CPU %u now: the VM is paused", cpu);
 	pthread_mutex_lock(&h->lock);
 	h->cpu[cpu].ost_seen = false;
 	pthread_mutex_unlock(&h->lock);
 	r = acpi_cpu_hotplug_remove(h->hp, cpu);
-	if (r < 0) {
-		snprintf(err, errlen, "CPU %u: cannot ask the guest to release it: %s", cpu,
-			 strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "CPU %u: cannot ask the guest to release it: %s", cpu,
+				 strerror(-r));
 	pthread_mutex_lock(&h->lock);
 	bool answered = wait_answer(h, cpu, OST_EVENT_EJECT_REQUEST);
 	uint32_t status = h->cpu[cpu].ost_status;
@@ -319,35 +300,29 @@ int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen)
 	pthread_mutex_unlock(&h->lock);
 	if (ejected)
 		park(h, cpu); /* before the reply: the caller sees the thread gone */
-	if (!answered) {
-		snprintf(err, errlen,
-			 "no answer from the guest about CPU %u within %d s (the request stays: "
-			 "the guest may still release it)",
-			 cpu, ANSWER_WAIT_MS / 1000);
-		return -ETIMEDOUT;
-	}
+	if (!answered)
+		return error_set(
+		    -ETIMEDOUT,
+		    "no answer from the guest about CPU %u within %d s (the request stays: "
+		    "the guest may still release it)",
+		    cpu, ANSWER_WAIT_MS / 1000);
 	switch (status) {
 	case OST_SUCCESS:
-		if (!ejected && cpus_state(vm->cpus, cpu) != VCPU_PARKED) {
-			snprintf(err, errlen,
-				 "the guest reported CPU %u released but never ejected it", cpu);
-			return -EIO;
-		}
+		if (!ejected && cpus_state(vm->cpus, cpu) != VCPU_PARKED)
+			return error_set(
+			    -EIO, "the guest reported CPU %u released but never ejected it", cpu);
 		return 0;
 	case OST_EJECT_DEVICE_IN_USE:
 	case OST_EJECT_DEVICE_BUSY:
 	case OST_EJECT_DEPENDENCY_BUSY:
-		snprintf(err, errlen, "the guest keeps CPU %u: busy (_OST status 0x%x)", cpu,
-			 status);
-		return -EBUSY;
+		return error_set(-EBUSY, "the guest keeps CPU %u: busy (_OST status 0x%x)", cpu,
+				 status);
 	case OST_EJECT_NOT_SUPPORTED:
-		snprintf(err, errlen, "the guest cannot eject CPU %u (_OST status 0x%x)", cpu,
-			 status);
-		return -EOPNOTSUPP;
+		return error_set(-EOPNOTSUPP, "the guest cannot eject CPU %u (_OST status 0x%x)",
+				 cpu, status);
 	default:
-		snprintf(err, errlen, "the guest refused to release CPU %u (_OST status 0x%x)", cpu,
-			 status);
-		return -EIO;
+		return error_set(-EIO, "the guest refused to release CPU %u (_OST status 0x%x)",
+				 cpu, status);
 	}
 }
 

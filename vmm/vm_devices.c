@@ -19,6 +19,7 @@
 #include "lib/event_loop.h"
 #include "lib/worker.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 static int kvm_set_irq(void *opaque, unsigned gsi, bool level)
 {
@@ -64,7 +65,7 @@ static void device_request(void *opaque, enum device_request why)
 	vm_request_end(vm, map[why]);
 }
 
-static int open_console(struct vm *vm, char *err, size_t errlen)
+static int open_console(struct vm *vm)
 {
 	switch (vm->cfg->console) {
 	case VM_CONSOLE_STDIO:
@@ -77,10 +78,8 @@ static int open_console(struct vm *vm, char *err, size_t errlen)
 		/* Truncated once per run; a reboot in place keeps appending to it. */
 		vm->console_fd = open(vm->cfg->console_path,
 				      O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-		if (vm->console_fd < 0) {
-			snprintf(err, errlen, "%s: %s", vm->cfg->console_path, strerror(errno));
-			return -errno;
-		}
+		if (vm->console_fd < 0)
+			return error_set(-errno, "%s: %s", vm->cfg->console_path, strerror(errno));
 		return 0;
 	}
 }
@@ -130,9 +129,9 @@ static int add_verb(void *control, const char *verb, const char *usage, device_v
 	return control_register_verb(control, verb, usage, fn, opaque);
 }
 
-int vm_devices_create(struct vm *vm, char *err, size_t errlen)
+int vm_devices_create(struct vm *vm)
 {
-	int r = open_console(vm, err, errlen);
+	int r = open_console(vm);
 	if (r < 0)
 		return r;
 	fast_irq_create(vm);
@@ -152,10 +151,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 	    .opaque = vm,
 	};
 	/* Disk modes need the state directory before any disk is opened. */
-	if ((r = vm_state_prepare(vm->cfg, err, errlen)) < 0)
+	if ((r = vm_state_prepare(vm->cfg)) < 0)
 		return r;
 	vm->state_prepared = true;
-	return devices_create(&vm->env, &vm->devices, err, errlen);
+	return devices_create(&vm->env, &vm->devices);
 }
 
 void vm_devices_destroy(struct vm *vm)

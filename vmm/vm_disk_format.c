@@ -10,6 +10,7 @@
 #include "storage/core/block.h"
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_path_map.h"
+#include "lib/error.h"
 
 static bool vm_disk_format_valid(const char *s)
 {
@@ -23,9 +24,9 @@ static const struct vm_path_map vm_disk_format_map = {
     .valid = vm_disk_format_valid,
 };
 
-int vm_disk_format_check(const char *dir, char *err, size_t errlen)
+int vm_disk_format_check(const char *dir)
 {
-	return vm_path_map_check(&vm_disk_format_map, dir, err, errlen);
+	return vm_path_map_check(&vm_disk_format_map, dir);
 }
 
 /* The recorded format of `real`, or of another recorded name of the same file (a hard link). */
@@ -45,11 +46,10 @@ static const char *vm_disk_format_find(json_object *o, const char *real)
 	return NULL;
 }
 
-int vm_disk_format_get(const char *dir, const char *real, char fmt[VM_DISK_FORMAT_NAME_MAX],
-		       char *err, size_t errlen)
+int vm_disk_format_get(const char *dir, const char *real, char fmt[VM_DISK_FORMAT_NAME_MAX])
 {
 	json_object *o = NULL;
-	int ret = vm_path_map_load(&vm_disk_format_map, dir, &o, err, errlen);
+	int ret = vm_path_map_load(&vm_disk_format_map, dir, &o);
 	if (ret < 0)
 		return ret;
 	const char *f = vm_disk_format_find(o, real);
@@ -59,28 +59,24 @@ int vm_disk_format_get(const char *dir, const char *real, char fmt[VM_DISK_FORMA
 	return f ? 0 : -ENOENT;
 }
 
-int vm_disk_format_record(const char *dir, const char *real, const char *fmt, char *err,
-			  size_t errlen)
+int vm_disk_format_record(const char *dir, const char *real, const char *fmt)
 {
 	json_object *o = NULL;
-	if (!vm_disk_format_valid(fmt)) {
-		snprintf(err, errlen, "%s: unknown disk format '%s'", real, fmt);
-		return -EINVAL;
-	}
+	if (!vm_disk_format_valid(fmt))
+		return error_set(-EINVAL, "%s: unknown disk format '%s'", real, fmt);
 	/* Serialises read-modify-write with anything else using this state directory. */
-	int dfd = vm_path_map_lock(dir, err, errlen);
+	int dfd = vm_path_map_lock(dir);
 	if (dfd < 0)
 		return dfd;
-	int ret = vm_path_map_load(&vm_disk_format_map, dir, &o, err, errlen);
+	int ret = vm_path_map_load(&vm_disk_format_map, dir, &o);
 	if (!ret && !json_object_object_get_ex(o, real, NULL)) {
 		const char *other = vm_disk_format_find(o, real);
 		if (json_object_object_add(o, real, json_object_new_string(other ? other : fmt)) <
 		    0) {
-			snprintf(err, errlen, "%s/formats.json: out of memory", dir);
-			ret = -ENOMEM;
+			ret = error_set(-ENOMEM, "%s/formats.json: out of memory", dir);
 		}
 		if (!ret)
-			ret = vm_path_map_save(&vm_disk_format_map, dfd, dir, o, err, errlen);
+			ret = vm_path_map_save(&vm_disk_format_map, dfd, dir, o);
 	}
 	json_object_put(o);
 	close(dfd); /* drops the flock */

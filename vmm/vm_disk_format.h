@@ -21,16 +21,14 @@
 #define VM_DISK_FORMAT_NAME_MAX 32
 
 /* Check STATE/formats.json (no file is fine). */
-int vm_disk_format_check(const char *dir, char *err, size_t errlen);
+int vm_disk_format_check(const char *dir);
 
 /* The format recorded for file `real` (absolute, symlinks resolved) by the VM whose state is
  * `dir`, copied to fmt (VM_DISK_FORMAT_NAME_MAX bytes): 0, -ENOENT when none is recorded, or
  * another -errno with a message. */
-int vm_disk_format_get(const char *dir, const char *real, char fmt[VM_DISK_FORMAT_NAME_MAX],
-		       char *err, size_t errlen);
+int vm_disk_format_get(const char *dir, const char *real, char fmt[VM_DISK_FORMAT_NAME_MAX]);
 
 /* Record `fmt` for `real` unless a format is already recorded for it (which is kept). */
-int vm_disk_format_record(const char *dir, const char *real, const char *fmt, char *err,
-			  size_t errlen);
+int vm_disk_format_record(const char *dir, const char *real, const char *fmt);
 
 #endif

@@ -18,6 +18,7 @@
 #include "vmm/vm.h"
 #include "vmm/vm_firmware_efi.h"
 #include "vmm/vm_internal.h"
+#include "lib/error.h"
 
 #define FIRMWARE_KVM_SLOT 2 /* guest_memory_register uses 0 and 1 */
 
@@ -54,13 +55,11 @@ static int copy_isa_bios(struct vm *vm, struct vm_firmware *fw)
 	return guest_memory_write(&vm->mem, 1 * MiB - isa, fw->img.data + fw->img.size - isa, isa);
 }
 
-static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t errlen)
+static int map_image(struct vm *vm, struct vm_firmware *fw)
 {
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
-		snprintf(err, errlen,
-			 "/dev/kvm: KVM_CAP_READONLY_MEM is missing (needed for the BIOS)");
-		return -ENOTSUP;
-	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return error_set(-ENOTSUP,
+				 "/dev/kvm: KVM_CAP_READONLY_MEM is missing (needed for the BIOS)");
 	struct kvm_userspace_memory_region r = {
 	    .slot = FIRMWARE_KVM_SLOT,
 	    .flags = KVM_MEM_READONLY, /* writes exit as MMIO, which no device claims: ignored */
@@ -70,18 +69,17 @@ static int map_image(struct vm *vm, struct vm_firmware *fw, char *err, size_t er
 	};
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
 		int e = errno;
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (BIOS at %#llx): %s",
-			 (unsigned long long)r.guest_phys_addr, strerror(e));
-		return -e;
+		return error_set(-e, "KVM_SET_USER_MEMORY_REGION (BIOS at %#llx): %s",
+				 (unsigned long long)r.guest_phys_addr, strerror(e));
 	}
 	fw->slot_set = true;
 	int rc = copy_isa_bios(vm, fw);
 	if (rc < 0)
-		snprintf(err, errlen, "BIOS copy below 1 MiB: %s", strerror(-rc));
+		error_set(rc, "BIOS copy below 1 MiB: %s", strerror(-rc));
 	return rc;
 }
 
-static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
+static int fill_fw_cfg(struct vm *vm)
 {
 	struct disk *disks[64];
 	unsigned n = 0;
@@ -90,10 +88,8 @@ static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 	char bootorder[2048];
 	int r = firmware_bootorder(vm->cfg->boot, vm->cfg->nboot, disks, n, bootorder,
 				   sizeof(bootorder));
-	if (r < 0) {
-		snprintf(err, errlen, "boot order: too many drives");
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "boot order: too many drives");
 	struct acpi_config ac;
 	vm_acpi_config(vm, &ac);
 	struct smbios_config sm = {
@@ -122,11 +118,11 @@ static int fill_fw_cfg(struct vm *vm, char *err, size_t errlen)
 	struct fw_cfg *c = fw_cfg_device_store(devices_find(vm->devices, "fw_cfg"));
 	r = c ? firmware_fw_cfg_fill(c, &s) : -ENODEV;
 	if (r < 0)
-		snprintf(err, errlen, "fw_cfg: %s", strerror(-r));
+		error_set(r, "fw_cfg: %s", strerror(-r));
 	return r;
 }
 
-int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
+int vm_firmware_setup(struct vm *vm)
 {
 	struct vm_firmware *fw = calloc(1, sizeof(*fw));
 	if (!fw)
@@ -134,16 +130,16 @@ int vm_firmware_setup(struct vm *vm, char *err, size_t errlen)
 	vm->firmware = fw;
 	int r;
 	if (vm->cfg->firmware_efi) {
-		if ((r = firmware_efi_setup(vm, &fw->efi, err, errlen)) < 0)
+		if ((r = firmware_efi_setup(vm, &fw->efi)) < 0)
 			return r;
-		return fill_fw_cfg(vm, err, errlen);
+		return fill_fw_cfg(vm);
 	}
 	const char *path = vm->cfg->firmware_file ? vm->cfg->firmware_file : FIRMWARE_DEFAULT_BIOS;
-	if ((r = firmware_image_load(path, &fw->img, err, errlen)) < 0)
+	if ((r = firmware_image_load(path, &fw->img)) < 0)
 		return r;
-	if ((r = map_image(vm, fw, err, errlen)) < 0)
+	if ((r = map_image(vm, fw)) < 0)
 		return r;
-	return fill_fw_cfg(vm, err, errlen);
+	return fill_fw_cfg(vm);
 }
 
 void vm_firmware_reset(struct vm *vm)

@@ -18,6 +18,7 @@
 #include "vmm/vm.h"
 #include "vmm/vm_firmware_efi.h"
 #include "vmm/vm_state.h"
+#include "lib/error.h"
 
 /* guest_memory_register uses 0 and 1; vm_firmware.c's BIOS takes 2 when there is no OVMF. */
 #define EFI_CODE_KVM_SLOT 2
@@ -67,11 +68,10 @@ static int vars_persist(void *opaque, uint64_t offset, uint64_t len)
 
 /* The VM's variable store: its own file in the state directory, copied from the template the
  * first time (written aside, synced, renamed, so a crash leaves either no copy or a whole one). */
-static int vars_create(const char *path, char *err, size_t errlen)
+static int vars_create(const char *path)
 {
 	struct firmware_image tmpl;
-	int r = firmware_flash_load(FIRMWARE_DEFAULT_OVMF_VARS, FIRMWARE_OVMF_VARS_MAX, &tmpl, err,
-				    errlen);
+	int r = firmware_flash_load(FIRMWARE_DEFAULT_OVMF_VARS, FIRMWARE_OVMF_VARS_MAX, &tmpl);
 	if (r < 0)
 		return r;
 	char tmp[4200];
@@ -98,21 +98,20 @@ static int vars_create(const char *path, char *err, size_t errlen)
 	}
 	firmware_image_free(&tmpl);
 	if (r < 0)
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		error_set(r, "%s: %s", path, strerror(-r));
 	return r;
 }
 
-static int vars_open(struct firmware_efi *e, uint64_t room, char *err, size_t errlen)
+static int vars_open(struct firmware_efi *e, uint64_t room)
 {
 	const char *dir = vm_state_current();
-	if (!dir) {
-		snprintf(err, errlen, "--firmware efi: no state directory for the UEFI variables");
-		return -EINVAL;
-	}
+	if (!dir)
+		return error_set(-EINVAL,
+				 "--firmware efi: no state directory for the UEFI variables");
 	snprintf(e->vars_path, sizeof(e->vars_path), "%s/%s", dir, FIRMWARE_OVMF_VARS_FILE);
 	e->vars_fd = open(e->vars_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (e->vars_fd < 0 && errno == ENOENT) {
-		int r = vars_create(e->vars_path, err, errlen);
+		int r = vars_create(e->vars_path);
 		if (r < 0)
 			return r;
 		e->vars_fd = open(e->vars_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -120,30 +119,27 @@ static int vars_open(struct firmware_efi *e, uint64_t room, char *err, size_t er
 	struct stat st;
 	if (e->vars_fd < 0 || fstat(e->vars_fd, &st) < 0) {
 		int r = -errno;
-		snprintf(err, errlen, "%s: %s", e->vars_path, strerror(-r));
-		return r;
+		return error_set(r, "%s: %s", e->vars_path, strerror(-r));
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size < FIRMWARE_FLASH_UNIT ||
 	    st.st_size > (off_t)FIRMWARE_OVMF_VARS_MAX || (uint64_t)st.st_size > room ||
-	    st.st_size % FIRMWARE_FLASH_UNIT) {
-		snprintf(err, errlen,
-			 "%s: not a variable store (a regular file of 4 KiB blocks, at most %llu "
-			 "KiB)",
-			 e->vars_path, (unsigned long long)FIRMWARE_OVMF_VARS_MAX / 1024);
-		return -EINVAL;
-	}
+	    st.st_size % FIRMWARE_FLASH_UNIT)
+		return error_set(
+		    -EINVAL,
+		    "%s: not a variable store (a regular file of 4 KiB blocks, at most %llu "
+		    "KiB)",
+		    e->vars_path, (unsigned long long)FIRMWARE_OVMF_VARS_MAX / 1024);
 	e->vars_size = st.st_size;
 	void *p = mmap(NULL, e->vars_size, PROT_READ | PROT_WRITE, MAP_SHARED, e->vars_fd, 0);
 	if (p == MAP_FAILED) {
 		int r = -errno;
-		snprintf(err, errlen, "%s: %s", e->vars_path, strerror(-r));
-		return r;
+		return error_set(r, "%s: %s", e->vars_path, strerror(-r));
 	}
 	e->vars = p;
 	return 0;
 }
 
-int firmware_efi_setup(struct vm *vm, struct firmware_efi **out, char *err, size_t errlen)
+int firmware_efi_setup(struct vm *vm, struct firmware_efi **out)
 {
 	struct firmware_efi *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -151,40 +147,31 @@ int firmware_efi_setup(struct vm *vm, struct firmware_efi **out, char *err, size
 	e->vm = vm;
 	e->vars_fd = -1;
 	*out = e; /* firmware_efi_destroy undoes a partial set-up */
-	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
-		snprintf(err, errlen,
-			 "/dev/kvm: KVM_CAP_READONLY_MEM is missing (needed for OVMF)");
-		return -ENOTSUP;
-	}
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return error_set(-ENOTSUP,
+				 "/dev/kvm: KVM_CAP_READONLY_MEM is missing (needed for OVMF)");
 	const char *code =
 	    vm->cfg->firmware_file ? vm->cfg->firmware_file : FIRMWARE_DEFAULT_OVMF_CODE;
-	int r = firmware_flash_load(code, LAYOUT_FIRMWARE_MAX_SIZE - FIRMWARE_FLASH_UNIT, &e->code,
-				    err, errlen);
-	if (r < 0 || (r = vars_open(e, LAYOUT_FIRMWARE_MAX_SIZE - e->code.size, err, errlen)) < 0)
+	int r = firmware_flash_load(code, LAYOUT_FIRMWARE_MAX_SIZE - FIRMWARE_FLASH_UNIT, &e->code);
+	if (r < 0 || (r = vars_open(e, LAYOUT_FIRMWARE_MAX_SIZE - e->code.size)) < 0)
 		return r;
 	uint64_t code_base = firmware_image_base(&e->code);
 	e->vars_base = code_base - e->vars_size;
-	if ((r = set_slot(vm, EFI_CODE_KVM_SLOT, code_base, e->code.data, e->code.size)) < 0) {
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (OVMF code at %#llx): %s",
-			 (unsigned long long)code_base, strerror(-r));
-		return r;
-	}
+	if ((r = set_slot(vm, EFI_CODE_KVM_SLOT, code_base, e->code.data, e->code.size)) < 0)
+		return error_set(r, "KVM_SET_USER_MEMORY_REGION (OVMF code at %#llx): %s",
+				 (unsigned long long)code_base, strerror(-r));
 	e->code_slot = true;
-	if ((r = set_slot(vm, EFI_VARS_KVM_SLOT, e->vars_base, e->vars, e->vars_size)) < 0) {
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION (UEFI variables at %#llx): %s",
-			 (unsigned long long)e->vars_base, strerror(-r));
-		return r;
-	}
+	if ((r = set_slot(vm, EFI_VARS_KVM_SLOT, e->vars_base, e->vars, e->vars_size)) < 0)
+		return error_set(r, "KVM_SET_USER_MEMORY_REGION (UEFI variables at %#llx): %s",
+				 (unsigned long long)e->vars_base, strerror(-r));
 	e->vars_slot = true;
 	const struct pflash_ops ops = {.romd = vars_romd, .persist = vars_persist, .opaque = e};
 	r = pflash_create(e->vars, e->vars_size, FIRMWARE_FLASH_UNIT, &ops, &e->flash);
 	if (r == 0)
 		r = io_bus_register(&vm->mmio, e->vars_base, e->vars_size, pflash_io, e->flash);
-	if (r < 0) {
-		snprintf(err, errlen, "%s: flash at %#llx: %s", e->vars_path,
-			 (unsigned long long)e->vars_base, strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(r, "%s: flash at %#llx: %s", e->vars_path,
+				 (unsigned long long)e->vars_base, strerror(-r));
 	e->on_bus = true;
 	return 0;
 }

@@ -13,7 +13,7 @@ struct firmware_efi;
 
 /* The flash images mapped, the variable store on the MMIO bus.  -errno with a message naming the
  * file. */
-int firmware_efi_setup(struct vm *vm, struct firmware_efi **out, char *err, size_t errlen);
+int firmware_efi_setup(struct vm *vm, struct firmware_efi **out);
 /* Power on: the variable store back to read-array mode (what was written stays). */
 void firmware_efi_reset(struct firmware_efi *e);
 /* vCPUs stopped. */

@@ -10,7 +10,7 @@ struct vm;
 
 /* vm_devices.c: the device environment and its KVM side; every registered device is created
  * (devices/device.h). */
-int vm_devices_create(struct vm *vm, char *err, size_t errlen);
+int vm_devices_create(struct vm *vm);
 void vm_devices_destroy(struct vm *vm);
 struct storage *vm_storage(struct vm *vm); /* the "storage" device, NULL without one */
 int vm_irqchip_reset(struct vm *vm);	   /* in-kernel PIC/IOAPIC to power-on */
@@ -20,7 +20,7 @@ struct acpi_config;
 void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
 
 /* vm_firmware.c: boot through firmware (no --kernel); destroy runs with the vCPUs stopped. */
-int vm_firmware_setup(struct vm *vm, char *err, size_t errlen);
+int vm_firmware_setup(struct vm *vm);
 /* A guest reboot in the same process (vCPUs paused): the pristine BIOS copy below 1 MiB again
  * (fw_cfg is a device: devices_reset puts it back). */
 void vm_firmware_reset(struct vm *vm);
@@ -36,29 +36,29 @@ void vm_reboot_queue(struct vm *vm);
 void vm_shutdown_job(void *opaque);
 /* vm.c: what a boot needs in RAM: ACPI tables, kernel, initrd, boot parameters; then the boot
  * vCPU's registers. */
-int vm_load_guest(struct vm *vm, char *err, size_t errlen);
+int vm_load_guest(struct vm *vm);
 
 /* vm_control.c: start the control socket (on the VM's loop, verbs on its worker), then, once the
  * devices exist, register the VM's own verbs. */
-int vm_control_start(struct vm *vm, char *err, size_t errlen);
-int vm_control_register(struct vm *vm, char *err, size_t errlen);
+int vm_control_start(struct vm *vm);
+int vm_control_register(struct vm *vm);
 void vm_control_stop(struct vm *vm);
 
 /* vm_snapshot_control.c: the control verb "snapshot take SNAP" (VM paused). */
-int vm_snapshot_register_verb(struct vm *vm, char *err, size_t errlen);
+int vm_snapshot_register_verb(struct vm *vm);
 
 /* vm_pagefusion.c: --pagefusion on (guest RAM mergeable for KSM; a warning when KSM is off). */
-int vm_pagefusion_start(struct vm *vm, char *err, size_t errlen);
+int vm_pagefusion_start(struct vm *vm);
 /* vm_cpu_hotplug.c: the ACPI CPU hot-plug block (with --cpuhotplug; nothing without), created
  * after the vCPUs and destroyed after they stopped. */
-int vm_cpu_hotplug_create(struct vm *vm, char *err, size_t errlen);
+int vm_cpu_hotplug_create(struct vm *vm);
 void vm_cpu_hotplug_reset(struct vm *vm); /* guest reboot: pending events dropped */
 void vm_cpu_hotplug_destroy(struct vm *vm);
 /* On the worker (control verbs).  Plug: 0 once the vCPU runs and the guest announced it;
  * *answered false when the guest did not answer in time.  Unplug: 0 once the guest released the
  * CPU and its vCPU thread is joined.  -errno with a one-line message otherwise. */
-int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered, char *err, size_t errlen);
-int vm_cpu_unplug(struct vm *vm, unsigned cpu, char *err, size_t errlen);
+int vm_cpu_plug(struct vm *vm, unsigned cpu, bool *answered);
+int vm_cpu_unplug(struct vm *vm, unsigned cpu);
 /* CPUs the guest has taken: present at boot, or plugged and acknowledged (_OST success). */
 uint64_t vm_cpu_online_mask(struct vm *vm);
 

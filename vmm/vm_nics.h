@@ -7,6 +7,6 @@
 struct vm_config;
 
 /* Fill in every switch NIC's switch_path (the runtime directory's rule, as for VMs). */
-int vm_nics_resolve(struct vm_config *cfg, char *err, size_t errlen);
+int vm_nics_resolve(struct vm_config *cfg);
 
 #endif

@@ -11,11 +11,9 @@
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 
-int vm_pagefusion_start(struct vm *vm, char *err, size_t errlen)
+int vm_pagefusion_start(struct vm *vm)
 {
 	static bool told;
-	(void)err;
-	(void)errlen;
 	int r = guest_memory_set_mergeable(&vm->mem, 1);
 	if (r < 0) {
 		/* A kernel without KSM: the VM runs as it would without the option. */

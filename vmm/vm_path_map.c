@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vmm/vm_path_map.h"
+#include "lib/error.h"
 
 /* A key from the file, printable and short enough for a one-line message. */
 static const char *vm_path_map_show(const char *s, char *buf, size_t len)
@@ -27,50 +28,45 @@ static const char *vm_path_map_show(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static int vm_path_map_bad(const struct vm_path_map *m, const char *path, char *err, size_t errlen,
-			   const char *why, const char *key)
+static int vm_path_map_bad(const struct vm_path_map *m, const char *path, const char *why,
+			   const char *key)
 {
 	char shown[64];
-	snprintf(err, errlen, "%s: %s%s%s%s (fix or delete the file; %s)", path, key ? "'" : "",
-		 key ? vm_path_map_show(key, shown, sizeof(shown)) : "", key ? "': " : "", why,
-		 m->fix);
-	return -EINVAL;
+	return error_set(-EINVAL, "%s: %s%s%s%s (fix or delete the file; %s)", path, key ? "'" : "",
+			 key ? vm_path_map_show(key, shown, sizeof(shown)) : "", key ? "': " : "",
+			 why, m->fix);
 }
 
-static int vm_path_map_validate(const struct vm_path_map *m, const char *path, json_object *o,
-				char *err, size_t errlen)
+static int vm_path_map_validate(const struct vm_path_map *m, const char *path, json_object *o)
 {
 	char why[128];
 	if (!json_object_is_type(o, json_type_object))
-		return vm_path_map_bad(m, path, err, errlen, "not a JSON object", NULL);
+		return vm_path_map_bad(m, path, "not a JSON object", NULL);
 	json_object_object_foreach(o, key, val)
 	{
 		if (key[0] != '/')
-			return vm_path_map_bad(m, path, err, errlen, "not an absolute file name",
-					       key);
+			return vm_path_map_bad(m, path, "not an absolute file name", key);
 		if (!json_object_is_type(val, json_type_string) ||
 		    !m->valid(json_object_get_string(val))) {
 			snprintf(why, sizeof(why), "not %s", m->value);
-			return vm_path_map_bad(m, path, err, errlen, why, key);
+			return vm_path_map_bad(m, path, why, key);
 		}
 	}
 	return 0;
 }
 
 static int vm_path_map_read(const struct vm_path_map *m, int fd, const char *path, char **out,
-			    size_t *len, char *err, size_t errlen)
+			    size_t *len)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return vm_path_map_bad(m, path, err, errlen, "not a regular file", NULL);
+		return vm_path_map_bad(m, path, "not a regular file", NULL);
 	if ((uint64_t)st.st_size > VM_PATH_MAP_MAX)
-		return vm_path_map_bad(m, path, err, errlen, "larger than 4 MiB", NULL);
+		return vm_path_map_bad(m, path, "larger than 4 MiB", NULL);
 	char *buf = malloc((size_t)st.st_size + 1);
 	size_t n = 0;
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
+	if (!buf)
+		return error_set(-ENOMEM, "%s: out of memory", path);
 	while (n < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
 		if (r < 0 && errno == EINTR)
@@ -78,8 +74,7 @@ static int vm_path_map_read(const struct vm_path_map *m, int fd, const char *pat
 		if (r < 0) {
 			int e = errno;
 			free(buf);
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(e));
-			return -e;
+			return error_set(-e, "%s: cannot read: %s", path, strerror(e));
 		}
 		if (r == 0)
 			break; /* shrunk meanwhile: parse what is there */
@@ -91,23 +86,19 @@ static int vm_path_map_read(const struct vm_path_map *m, int fd, const char *pat
 	return 0;
 }
 
-static int vm_path_map_path(const struct vm_path_map *m, const char *dir, char *path, char *err,
-			    size_t errlen)
+static int vm_path_map_path(const struct vm_path_map *m, const char *dir, char *path)
 {
-	if (snprintf(path, PATH_MAX, "%s/%s", dir, m->name) >= PATH_MAX) {
-		snprintf(err, errlen, "%s: state directory path too long", dir);
-		return -ENAMETOOLONG;
-	}
+	if (snprintf(path, PATH_MAX, "%s/%s", dir, m->name) >= PATH_MAX)
+		return error_set(-ENAMETOOLONG, "%s: state directory path too long", dir);
 	return 0;
 }
 
-int vm_path_map_load(const struct vm_path_map *m, const char *dir, json_object **out, char *err,
-		     size_t errlen)
+int vm_path_map_load(const struct vm_path_map *m, const char *dir, json_object **out)
 {
 	char path[PATH_MAX], *buf = NULL;
 	size_t len = 0;
 	*out = NULL;
-	int ret = vm_path_map_path(m, dir, path, err, errlen);
+	int ret = vm_path_map_path(m, dir, path);
 	if (ret < 0)
 		return ret;
 	/* O_NONBLOCK: a FIFO in its place must not hang the start (it is refused below). */
@@ -118,27 +109,23 @@ int vm_path_map_load(const struct vm_path_map *m, const char *dir, json_object *
 	}
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
-		return -e;
+		return error_set(-e, "%s: cannot open: %s", path, strerror(e));
 	}
-	ret = vm_path_map_read(m, fd, path, &buf, &len, err, errlen);
+	ret = vm_path_map_read(m, fd, path, &buf, &len);
 	close(fd);
 	if (ret < 0)
 		return ret;
 	json_tokener *tok = json_tokener_new();
 	json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
 	size_t end = tok ? json_tokener_get_parse_end(tok) : 0;
-	if (!tok) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		ret = -ENOMEM;
-	} else if (!o)
-		ret = vm_path_map_bad(m, path, err, errlen, "not JSON (truncated or malformed)",
-				      NULL);
+	if (!tok)
+		ret = error_set(-ENOMEM, "%s: out of memory", path);
+	else if (!o)
+		ret = vm_path_map_bad(m, path, "not JSON (truncated or malformed)", NULL);
 	else if (end + strspn(buf + end, " \t\r\n") != len) /* a NUL byte stops strspn too */
-		ret =
-		    vm_path_map_bad(m, path, err, errlen, "not JSON (data after the object)", NULL);
+		ret = vm_path_map_bad(m, path, "not JSON (data after the object)", NULL);
 	else
-		ret = vm_path_map_validate(m, path, o, err, errlen);
+		ret = vm_path_map_validate(m, path, o);
 	if (tok)
 		json_tokener_free(tok);
 	free(buf);
@@ -150,23 +137,18 @@ int vm_path_map_load(const struct vm_path_map *m, const char *dir, json_object *
 }
 
 /* tmp + fsync + rename + fsync of the directory: a value handed to a guest survives a crash. */
-int vm_path_map_save(const struct vm_path_map *m, int dfd, const char *dir, json_object *o,
-		     char *err, size_t errlen)
+int vm_path_map_save(const struct vm_path_map *m, int dfd, const char *dir, json_object *o)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	int ret = vm_path_map_path(m, dir, path, err, errlen);
+	int ret = vm_path_map_path(m, dir, path);
 	if (ret < 0)
 		return ret;
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							      JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	if (!s) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return error_set(-ENAMETOOLONG, "%s: path too long", path);
+	if (!s)
+		return error_set(-ENOMEM, "%s: out of memory", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	size_t len = strlen(s), done = 0;
 	ret = fd < 0 ? -errno : 0;
@@ -188,34 +170,33 @@ int vm_path_map_save(const struct vm_path_map *m, int dfd, const char *dir, json
 	if (ret < 0) {
 		if (fd >= 0)
 			unlink(tmp);
-		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
+		error_set(ret, "%s: cannot write: %s", path, strerror(-ret));
 	}
 	return ret;
 }
 
-int vm_path_map_lock(const char *dir, char *err, size_t errlen)
+int vm_path_map_lock(const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
 	if (dfd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", dir, strerror(-ret));
-		return ret;
+		return error_set(ret, "%s: %s", dir, strerror(-ret));
 	}
 	while ((ret = flock(dfd, LOCK_EX)) < 0 && errno == EINTR)
 		;
 	if (ret < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: cannot lock: %s", dir, strerror(-ret));
+		error_set(ret, "%s: cannot lock: %s", dir, strerror(-ret));
 		close(dfd);
 		return ret;
 	}
 	return dfd;
 }
 
-int vm_path_map_check(const struct vm_path_map *m, const char *dir, char *err, size_t errlen)
+int vm_path_map_check(const struct vm_path_map *m, const char *dir)
 {
 	json_object *o = NULL;
-	int ret = vm_path_map_load(m, dir, &o, err, errlen);
+	int ret = vm_path_map_load(m, dir, &o);
 	json_object_put(o);
 	return ret;
 }

@@ -28,14 +28,12 @@ struct vm_path_map {
 
 /* Open the state directory and take its flock (exclusive): the fd, or -errno with a message.
  * close() drops the lock. */
-int vm_path_map_lock(const char *dir, char *err, size_t errlen);
+int vm_path_map_lock(const char *dir);
 /* Load and check dir/m->name into *out (no file: an empty object); json_object_put it. */
-int vm_path_map_load(const struct vm_path_map *m, const char *dir, struct json_object **out,
-		     char *err, size_t errlen);
+int vm_path_map_load(const struct vm_path_map *m, const char *dir, struct json_object **out);
 /* Write o as dir/m->name; dfd is the directory from vm_path_map_lock. */
-int vm_path_map_save(const struct vm_path_map *m, int dfd, const char *dir, struct json_object *o,
-		     char *err, size_t errlen);
+int vm_path_map_save(const struct vm_path_map *m, int dfd, const char *dir, struct json_object *o);
 /* Check dir/m->name (no file is fine). */
-int vm_path_map_check(const struct vm_path_map *m, const char *dir, char *err, size_t errlen);
+int vm_path_map_check(const struct vm_path_map *m, const char *dir);
 
 #endif

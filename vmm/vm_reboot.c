@@ -16,6 +16,7 @@
 #include "vmm/vm.h"
 #include "vmm/vm_internal.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 static bool vm_ending(struct vm *vm)
 {
@@ -38,7 +39,6 @@ static void reboot_failed(struct vm *vm, const char *what, const char *msg)
 static void reboot_job(void *opaque)
 {
 	struct vm *vm = opaque;
-	char err[512] = "";
 	if (vm_ending(vm))
 		return;
 	/* A VM the user paused stays paused after its reboot. */
@@ -47,8 +47,8 @@ static void reboot_job(void *opaque)
 	if (r < 0 && !was_paused)
 		return; /* the VM is ending */
 	log_error(NULL, "guest rebooted: resetting the machine");
-	if ((r = devices_quiesce(vm->devices, err, sizeof(err))) < 0) {
-		reboot_failed(vm, "waiting for the devices", err);
+	if ((r = devices_quiesce(vm->devices)) < 0) {
+		reboot_failed(vm, "waiting for the devices", error_msg());
 		return;
 	}
 	devices_reset(vm->devices);
@@ -62,8 +62,8 @@ static void reboot_job(void *opaque)
 	vm->reboot_queued = false;
 	vm->reboots++;
 	pthread_mutex_unlock(&vm->lock);
-	if ((r = vm_load_guest(vm, err, sizeof(err))) < 0) {
-		reboot_failed(vm, "loading the kernel", err);
+	if ((r = vm_load_guest(vm)) < 0) {
+		reboot_failed(vm, "loading the kernel", error_msg());
 		return;
 	}
 	if (!was_paused)

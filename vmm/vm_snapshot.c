@@ -15,6 +15,7 @@
 #include "vmm/vm_disk_format.h"
 #include "vmm/vm_snapshot.h"
 #include "lib/log.h"
+#include "lib/error.h"
 
 #define SNAP_CHUNK (1u << 20)
 
@@ -41,7 +42,7 @@ static bool snap_layer_format_ok(const struct block_driver *drv)
 }
 
 /* snapshots.json, or a fresh tree built from disks.json (the record of the last run). */
-static int snap_load_tree(const char *dir, json_object **out, char *err, size_t errlen)
+static int snap_load_tree(const char *dir, json_object **out)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
@@ -51,20 +52,18 @@ static int snap_load_tree(const char *dir, json_object **out, char *err, size_t 
 			    *snaps = t ? jarr(t, "snapshots") : NULL;
 		if (!disks || !snaps) {
 			json_object_put(t);
-			snprintf(err, errlen, "%s: not a snapshot tree", path);
-			return -EINVAL;
+			return error_set(-EINVAL, "%s: not a snapshot tree", path);
 		}
 		for (size_t i = 0; i < json_object_array_length(disks); i++) {
 			json_object *d = json_object_array_get_idx(disks, i);
 			const char *lf = jstr(d, "layer_format");
 			if (!jstr(d, "file")) {
 				json_object_put(t);
-				snprintf(err, errlen, "%s: disk %zu has no file", path, i);
-				return -EINVAL;
+				return error_set(-EINVAL, "%s: disk %zu has no file", path, i);
 			}
 			if (lf && !snap_layer_format_ok(block_driver_find(lf))) {
-				snprintf(err, errlen, "%s: disk %zu: '%s' cannot be a layer format",
-					 path, i, lf);
+				error_set(-EINVAL, "%s: disk %zu: '%s' cannot be a layer format",
+					  path, i, lf);
 				json_object_put(t);
 				return -EINVAL;
 			}
@@ -76,9 +75,8 @@ static int snap_load_tree(const char *dir, json_object **out, char *err, size_t 
 	json_object *rec = json_object_from_file(path);
 	if (!rec || !json_object_is_type(rec, json_type_array)) {
 		json_object_put(rec);
-		snprintf(err, errlen, "%s: no disk record (has the VM been run with --disk?)",
-			 path);
-		return -ENOENT;
+		return error_set(-ENOENT, "%s: no disk record (has the VM been run with --disk?)",
+				 path);
 	}
 	json_object *t = json_object_new_object(), *disks = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(rec); i++) {
@@ -88,8 +86,8 @@ static int snap_load_tree(const char *dir, json_object **out, char *err, size_t 
 		bool normal = mode && !strcmp(mode, "normal") && media && !strcmp(media, "hdd");
 		/* Given without format=: the format probed at its first attach, never a new probe
 		 * (its guest may have written a header since: vmm/vm_disk_format.h). */
-		char recorded[VM_DISK_FORMAT_NAME_MAX], e2[256];
-		if (!fmt && file && vm_disk_format_get(dir, file, recorded, e2, sizeof(e2)) == 0)
+		char recorded[VM_DISK_FORMAT_NAME_MAX];
+		if (!fmt && file && vm_disk_format_get(dir, file, recorded) == 0)
 			fmt = recorded;
 		json_object_object_add(d, "file", json_object_new_string(file ? file : ""));
 		json_object_object_add(d, "format", fmt ? json_object_new_string(fmt) : NULL);
@@ -117,24 +115,22 @@ static void snap_allow_disks(json_object *t)
 	}
 }
 
-static int snap_load(const char *dir, json_object **out, char *err, size_t errlen)
+static int snap_load(const char *dir, json_object **out)
 {
-	int ret = snap_load_tree(dir, out, err, errlen);
+	int ret = snap_load_tree(dir, out);
 
 	if (ret == 0)
 		snap_allow_disks(*out);
 	return ret;
 }
 
-static int snap_save(const char *dir, json_object *t, char *err, size_t errlen)
+static int snap_save(const char *dir, json_object *t)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	snprintf(path, sizeof(path), "%.*s/snapshots.json", PATH_MAX - 20, dir);
 	snprintf(tmp, sizeof(tmp), "%.*s/snapshots.json.tmp", PATH_MAX - 20, dir);
-	if (json_object_to_file_ext(tmp, t, JSON_C_TO_STRING_PRETTY) < 0 || rename(tmp, path) < 0) {
-		snprintf(err, errlen, "%s: cannot write", path);
-		return -EIO;
-	}
+	if (json_object_to_file_ext(tmp, t, JSON_C_TO_STRING_PRETTY) < 0 || rename(tmp, path) < 0)
+		return error_set(-EIO, "%s: cannot write", path);
 	return 0;
 }
 
@@ -187,7 +183,7 @@ static const char *snap_layer(json_object *s, size_t disk)
 
 /* Powered off: write-lock every normal disk's chain (a running VM holds it). Kept open in bs[]
  * until the operation is over so that no VM starts meanwhile. */
-static int snap_lock_all(json_object *disks, struct block_device **bs, char *err, size_t errlen)
+static int snap_lock_all(json_object *disks, struct block_device **bs)
 {
 	for (size_t i = 0; i < json_object_array_length(disks); i++) {
 		json_object *d = json_object_array_get_idx(disks, i);
@@ -195,14 +191,10 @@ static int snap_lock_all(json_object *disks, struct block_device **bs, char *err
 			continue;
 		int ret = block_open(disk_top(d), disk_fmt(d, disk_top(d)),
 				     BLOCK_OPEN_RDWR | BLOCK_OPEN_LOCK, &bs[i]);
-		if (ret < 0) {
-			snprintf(err, errlen, "%s", error_msg());
+		if (ret < 0)
 			return ret;
-		}
-		if ((ret = disk_lock_chain(bs[i], true)) < 0) {
-			snprintf(err, errlen, "%s", error_msg());
+		if ((ret = disk_lock_chain(bs[i], true)) < 0)
 			return ret;
-		}
 	}
 	return 0;
 }
@@ -232,17 +224,14 @@ static int snap_create_layer(const char *dir, size_t i, const char *file, struct
  * disk has one format, chosen at its first layer: the base's own when minivmm can make a
  * differencing image of it and re-point one (qcow2, VDI, VMDK, VHD), else qcow2 (raw, VHDX,
  * Parallels, or a base whose format refuses this parent, e.g. a name too long for a VDI). */
-static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *below, char **out,
-			 char *err, size_t errlen)
+static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *below, char **out)
 {
 	struct block_device *b = NULL;
 	char path[PATH_MAX];
 	bool first = !jstr(d, "current");
 	int ret = block_open(below, disk_fmt(d, below), BLOCK_OPEN_NO_BACKING, &b);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", error_msg());
+	if (ret < 0)
 		return ret;
-	}
 	const char *fmt =
 	    first ? (snap_layer_format_ok(b->drv) ? b->drv->name : "qcow2") : disk_layer_fmt(d);
 	ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
@@ -252,10 +241,8 @@ static int snap_new_diff(const char *dir, size_t i, json_object *d, const char *
 		ret = snap_create_layer(dir, i, jstr(d, "file"), b, below, fmt, path, sizeof(path));
 	}
 	block_close(b);
-	if (ret < 0) {
-		snprintf(err, errlen, "%s", error_msg());
+	if (ret < 0)
 		return ret;
-	}
 	if (first)
 		json_object_object_add(d, "layer_format", json_object_new_string(fmt));
 	*out = strdup(path);
@@ -272,13 +259,11 @@ static bool layer_owned(json_object *snaps, size_t disk, const char *layer)
 	return false;
 }
 
-static int snap_take(const char *dir, json_object *t, const char *name, char *err, size_t errlen)
+static int snap_take(const char *dir, json_object *t, const char *name)
 {
 	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
-	if (snap_find(snaps, name, NULL)) {
-		snprintf(err, errlen, "snapshot '%s' already exists", name);
-		return -EEXIST;
-	}
+	if (snap_find(snaps, name, NULL))
+		return error_set(-EEXIST, "snapshot '%s' already exists", name);
 	json_object *s = json_object_new_object(), *layers = json_object_new_array();
 	json_object_object_add(s, "name", json_object_new_string(name));
 	json_object_object_add(s, "created", json_object_new_int64(time(NULL)));
@@ -290,7 +275,7 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 			json_object_array_add(layers, NULL);
 			continue;
 		}
-		int ret = snap_new_diff(dir, i, d, disk_top(d), &diff, err, errlen);
+		int ret = snap_new_diff(dir, i, d, disk_top(d), &diff);
 		if (ret < 0) {
 			/* Nothing is saved: drop the layers made for the disks before this one. */
 			for (size_t k = 0; k < i; k++) {
@@ -316,21 +301,19 @@ static int snap_take(const char *dir, json_object *t, const char *name, char *er
 	return 0;
 }
 
-static int snap_restore(const char *dir, json_object *t, const char *name, char *err, size_t errlen)
+static int snap_restore(const char *dir, json_object *t, const char *name)
 {
 	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
 	json_object *s = snap_find(snaps, name, NULL);
-	if (!s) {
-		snprintf(err, errlen, "no snapshot '%s'", name);
-		return -ENOENT;
-	}
+	if (!s)
+		return error_set(-ENOENT, "no snapshot '%s'", name);
 	for (size_t i = 0; i < json_object_array_length(disks); i++) {
 		json_object *d = json_object_array_get_idx(disks, i);
 		const char *layer = snap_layer(s, i), *cur = jstr(d, "current");
 		char *diff = NULL;
 		if (!disk_normal(d) || !layer)
 			continue;
-		int ret = snap_new_diff(dir, i, d, layer, &diff, err, errlen);
+		int ret = snap_new_diff(dir, i, d, layer, &diff);
 		if (ret < 0)
 			return ret;
 		/* The state since the last take or restore is thrown away, as in VirtualBox. */
@@ -343,8 +326,7 @@ static int snap_restore(const char *dir, json_object *t, const char *name, char 
 }
 
 /* Write every range C itself allocates into F (C's view of it), so that F becomes F+C. */
-static int snap_commit(json_object *d, const char *child, const char *parent, char *err,
-		       size_t errlen)
+static int snap_commit(json_object *d, const char *child, const char *parent)
 {
 	struct block_device *c = NULL, *f = NULL;
 	char *buf = malloc(SNAP_CHUNK);
@@ -368,8 +350,8 @@ static int snap_commit(json_object *d, const char *child, const char *parent, ch
 	if (!ret && f)
 		ret = block_flush(f);
 	if (ret < 0)
-		snprintf(err, errlen, "merging %s into %s: %s", child, parent,
-			 ret == -ENOMEM ? "out of memory" : error_msg());
+		error_set(ret, "merging %s into %s: %s", child, parent,
+			  ret == -ENOMEM ? "out of memory" : error_msg());
 	if (c)
 		block_close(c);
 	if (f)
@@ -379,8 +361,7 @@ static int snap_commit(json_object *d, const char *child, const char *parent, ch
 }
 
 /* Point image `path`'s backing file at `parent` (both layers or the base of disk d). */
-static int snap_rebase(json_object *d, const char *path, const char *parent, char *err,
-		       size_t errlen)
+static int snap_rebase(json_object *d, const char *path, const char *parent)
 {
 	struct block_device *x = NULL, *p = NULL;
 	int ret = block_open(parent, disk_fmt(d, parent), BLOCK_OPEN_NO_BACKING, &p);
@@ -390,7 +371,7 @@ static int snap_rebase(json_object *d, const char *path, const char *parent, cha
 	if (!ret)
 		ret = x->drv->set_backing ? x->drv->set_backing(x, parent, p->drv->name) : -ENOTSUP;
 	if (ret < 0)
-		snprintf(err, errlen, "%s: cannot rebase on %s: %s", path, parent, error_msg());
+		error_wrap(ret, "%s: cannot rebase on %s", path, parent);
 	if (x)
 		block_close(x);
 	if (p)
@@ -398,15 +379,13 @@ static int snap_rebase(json_object *d, const char *path, const char *parent, cha
 	return ret;
 }
 
-static int snap_delete(json_object *t, const char *name, char *err, size_t errlen)
+static int snap_delete(json_object *t, const char *name)
 {
 	json_object *disks = jarr(t, "disks"), *snaps = jarr(t, "snapshots");
 	size_t idx;
 	json_object *s = snap_find(snaps, name, &idx);
-	if (!s) {
-		snprintf(err, errlen, "no snapshot '%s'", name);
-		return -ENOENT;
-	}
+	if (!s)
+		return error_set(-ENOENT, "no snapshot '%s'", name);
 	/* First check every disk (nothing changes if one cannot be merged). */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < json_object_array_length(disks); i++) {
@@ -436,17 +415,16 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				}
 				nk += child;
 			}
-			if (nk != 1) {
-				snprintf(err, errlen,
-					 "snapshot '%s': disk %zu's layer has %u child layers: "
-					 "cannot merge (delete the newer snapshots first)",
-					 name, i, nk);
-				return -EBUSY;
-			}
+			if (nk != 1)
+				return error_set(
+				    -EBUSY,
+				    "snapshot '%s': disk %zu's layer has %u child layers: "
+				    "cannot merge (delete the newer snapshots first)",
+				    name, i, nk);
 			if (pass == 0)
 				continue;
 			char *kid = strdup(kids[0]);
-			int ret = kid ? snap_commit(d, kid, f, err, errlen) : -ENOMEM;
+			int ret = kid ? snap_commit(d, kid, f) : -ENOMEM;
 			/* C's children now sit on F; whoever held C holds F. */
 			for (size_t k = 0; !ret && k <= json_object_array_length(snaps); k++) {
 				json_object *o = k < json_object_array_length(snaps)
@@ -460,7 +438,7 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 				bool child = b->backing_name && !strcmp(b->backing_name, kid);
 				block_close(b);
 				if (child)
-					ret = snap_rebase(d, l, f, err, errlen);
+					ret = snap_rebase(d, l, f);
 			}
 			if (!ret) {
 				if (owner[0])
@@ -482,11 +460,10 @@ static int snap_delete(json_object *t, const char *name, char *err, size_t errle
 	return 0;
 }
 
-int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name, char *err,
-		      size_t errlen)
+int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name)
 {
 	json_object *t = NULL;
-	int ret = snap_load(dir, &t, err, errlen);
+	int ret = snap_load(dir, &t);
 	if (ret < 0)
 		return ret;
 	size_t n = json_object_array_length(jarr(t, "disks"));
@@ -494,17 +471,17 @@ int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name,
 	if (!bs)
 		ret = -ENOMEM;
 	else
-		ret = snap_lock_all(jarr(t, "disks"), bs, err, errlen);
+		ret = snap_lock_all(jarr(t, "disks"), bs);
 	if (!ret) {
 		if (op == VM_SNAPSHOT_TAKE)
-			ret = snap_take(dir, t, name, err, errlen);
+			ret = snap_take(dir, t, name);
 		else if (op == VM_SNAPSHOT_RESTORE)
-			ret = snap_restore(dir, t, name, err, errlen);
+			ret = snap_restore(dir, t, name);
 		else
-			ret = snap_delete(t, name, err, errlen);
+			ret = snap_delete(t, name);
 	}
 	if (!ret)
-		ret = snap_save(dir, t, err, errlen);
+		ret = snap_save(dir, t);
 	for (size_t i = 0; bs && i < n; i++)
 		if (bs[i])
 			block_close(bs[i]);
@@ -513,10 +490,10 @@ int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name,
 	return ret;
 }
 
-int vm_snapshot_list(const char *dir, char *err, size_t errlen)
+int vm_snapshot_list(const char *dir)
 {
 	json_object *t = NULL;
-	int ret = snap_load(dir, &t, err, errlen);
+	int ret = snap_load(dir, &t);
 	if (ret < 0)
 		return ret;
 	json_object *snaps = jarr(t, "snapshots");
@@ -532,8 +509,7 @@ int vm_snapshot_list(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt,
-			char *err, size_t errlen)
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt)
 {
 	char path[PATH_MAX];
 	*layer = *fmt = NULL;
@@ -541,7 +517,7 @@ int vm_snapshot_current(const char *dir, unsigned index, const char *file, char 
 	if (access(path, F_OK) < 0)
 		return 0;
 	json_object *t = NULL;
-	int ret = snap_load(dir, &t, err, errlen);
+	int ret = snap_load(dir, &t);
 	if (ret < 0)
 		return ret;
 	json_object *disks = jarr(t, "disks");
@@ -550,11 +526,11 @@ int vm_snapshot_current(const char *dir, unsigned index, const char *file, char 
 			     : NULL;
 	const char *cur = d ? jstr(d, "current") : NULL;
 	if (cur && file && strcmp(jstr(d, "file"), file)) {
-		snprintf(err, errlen,
-			 "disk %u is %s, but the VM's snapshots were taken of %s (use another "
-			 "--state-dir or --name)",
-			 index, file, jstr(d, "file"));
-		ret = -EINVAL;
+		ret =
+		    error_set(-EINVAL,
+			      "disk %u is %s, but the VM's snapshots were taken of %s (use another "
+			      "--state-dir or --name)",
+			      index, file, jstr(d, "file"));
 	} else if (cur && (!(*layer = strdup(cur)) || !(*fmt = strdup(disk_layer_fmt(d))))) {
 		free(*layer);
 		*layer = NULL;
@@ -575,14 +551,13 @@ static bool snap_same_file(const char *path, const char *want)
 }
 
 int vm_snapshot_take_live(const char *dir, const char *name, const char *const *tops, size_t ntops,
-			  vm_snapshot_switch_fn switch_layers, void *opaque, char *err,
-			  size_t errlen)
+			  vm_snapshot_switch_fn switch_layers, void *opaque)
 {
 	json_object *t = NULL, *before = NULL;
-	int ret = snap_load(dir, &t, err, errlen);
+	int ret = snap_load(dir, &t);
 	if (ret < 0)
 		return ret;
-	if ((ret = snap_load(dir, &before, err, errlen)) < 0) {
+	if ((ret = snap_load(dir, &before)) < 0) {
 		json_object_put(t);
 		return ret;
 	}
@@ -591,8 +566,7 @@ int vm_snapshot_take_live(const char *dir, const char *name, const char *const *
 	const char **layers = calloc(n ? n : 1, sizeof(*layers));
 	const char **formats = calloc(n ? n : 1, sizeof(*formats));
 	if (!layers || !formats) {
-		snprintf(err, errlen, "out of memory");
-		ret = -ENOMEM;
+		ret = error_set(-ENOMEM, "out of memory");
 	}
 	/* The tree must describe what the VM runs: disk i's top is the file the VM writes. */
 	for (size_t i = 0; !ret && i < n; i++) {
@@ -600,16 +574,16 @@ int vm_snapshot_take_live(const char *dir, const char *name, const char *const *
 		if (!disk_normal(d))
 			continue;
 		if (i >= ntops || !tops[i] || !snap_same_file(tops[i], disk_top(d))) {
-			snprintf(err, errlen,
-				 "disk %zu: the VM writes %s, but its snapshot record says %s (the "
-				 "disks changed since the VM started: power it off to take a "
-				 "snapshot)",
-				 i, i < ntops && tops[i] ? tops[i] : "nothing", disk_top(d));
-			ret = -ESTALE;
+			ret = error_set(
+			    -ESTALE,
+			    "disk %zu: the VM writes %s, but its snapshot record says %s (the "
+			    "disks changed since the VM started: power it off to take a "
+			    "snapshot)",
+			    i, i < ntops && tops[i] ? tops[i] : "nothing", disk_top(d));
 		}
 	}
 	if (!ret)
-		ret = snap_take(dir, t, name, err, errlen);
+		ret = snap_take(dir, t, name);
 	for (size_t i = 0; !ret && i < n; i++) {
 		json_object *d = json_object_array_get_idx(disks, i);
 		layers[i] = disk_normal(d) ? jstr(d, "current") : NULL;
@@ -617,11 +591,10 @@ int vm_snapshot_take_live(const char *dir, const char *name, const char *const *
 	}
 	/* Saved before the switch: if we die in between, the guest (paused) wrote nothing since,
 	 * and the next start opens the new empty layers over the same contents. */
-	if (!ret && (ret = snap_save(dir, t, err, errlen)) == 0 &&
-	    (ret = switch_layers(opaque, layers, formats, n, err, errlen)) < 0) {
-		char e2[256];
-		if (snap_save(dir, before, e2, sizeof(e2)) < 0)
-			log_error("snapshot", "%s", e2);
+	if (!ret && (ret = snap_save(dir, t)) == 0 &&
+	    (ret = switch_layers(opaque, layers, formats, n)) < 0) {
+		if (snap_save(dir, before) < 0)
+			log_error("snapshot", "%s", error_msg());
 		for (size_t i = 0; i < n; i++)
 			if (layers[i])
 				unlink(layers[i]);

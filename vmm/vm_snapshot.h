@@ -22,8 +22,8 @@
  * delete:  the snapshot's layer F and its only child C are merged (C's data written into F,
  *          C's children rebased on F, C removed): no other snapshot's contents change. A layer
  *          with two children (a restore then a take) is refused, as VirtualBox does.
- * Powered off: every current layer is write-locked first (storage/core/disk_lock.h), so a running VM
- * makes the verb fail naming it. Paused (take only): vm_snapshot_take_live, below.
+ * Powered off: every current layer is write-locked first (storage/core/disk_lock.h), so a running
+ * VM makes the verb fail naming it. Paused (take only): vm_snapshot_take_live, below.
  */
 #ifndef MINIVMM_VMM_VM_SNAPSHOT_H
 #define MINIVMM_VMM_VM_SNAPSHOT_H
@@ -33,24 +33,21 @@
 enum vm_snapshot_op { VM_SNAPSHOT_TAKE, VM_SNAPSHOT_RESTORE, VM_SNAPSHOT_DELETE };
 
 /* Apply op to snapshot `name` of the VM whose state directory is `dir`. */
-int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name, char *err,
-		      size_t errlen);
+int vm_snapshot_apply(const char *dir, enum vm_snapshot_op op, const char *name);
 /* take on a running VM, called in the VM's process with the guest paused and its disks flushed:
  * tops[i] is the file disk i writes now (NULL: not a hard disk). The snapshot tree is checked to
  * describe those disks, the new layers are made and recorded, then switch_layers(opaque, layers,
  * formats, n) must make each disk i with layers[i] set write it, in formats[i] (all or nothing). */
 typedef int (*vm_snapshot_switch_fn)(void *opaque, const char *const *layers,
-				     const char *const *formats, unsigned n, char *err,
-				     size_t errlen);
+				     const char *const *formats, unsigned n);
 int vm_snapshot_take_live(const char *dir, const char *name, const char *const *tops, size_t ntops,
-			  vm_snapshot_switch_fn switch_layers, void *opaque, char *err,
-			  size_t errlen);
+			  vm_snapshot_switch_fn switch_layers, void *opaque);
 /* Print the snapshot list ("NAME  DATE") to stdout. */
-int vm_snapshot_list(const char *dir, char *err, size_t errlen);
+int vm_snapshot_list(const char *dir);
 /* For `run`: the current layer of disk `index` whose base is `file` and its format; both NULL
  * when it has none. -EINVAL when the recorded base differs from `file` (the snapshots belong to
  * another disk). The strings are malloc'ed. */
-int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer, char **fmt,
-			char *err, size_t errlen);
+int vm_snapshot_current(const char *dir, unsigned index, const char *file, char **layer,
+			char **fmt);
 
 #endif

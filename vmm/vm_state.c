@@ -19,8 +19,9 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "vmm/vm_uuid.h"
+#include "lib/error.h"
 
-int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err, size_t errlen)
+int vm_state_dir(const char *dir, const char *name, char *buf, size_t len)
 {
 	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
 	int n;
@@ -30,14 +31,11 @@ int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char 
 		n = snprintf(buf, len, "%s/minivmm/vms/%s", xdg, name);
 	else if (home && home[0] == '/')
 		n = snprintf(buf, len, "%s/.local/share/minivmm/vms/%s", home, name);
-	else {
-		snprintf(err, errlen, "no state directory: set --state-dir, XDG_DATA_HOME or HOME");
-		return -ENOENT;
-	}
-	if (n < 0 || (size_t)n >= len) {
-		snprintf(err, errlen, "state directory path too long");
-		return -ENAMETOOLONG;
-	}
+	else
+		return error_set(-ENOENT,
+				 "no state directory: set --state-dir, XDG_DATA_HOME or HOME");
+	if (n < 0 || (size_t)n >= len)
+		return error_set(-ENAMETOOLONG, "state directory path too long");
 	return 0;
 }
 
@@ -45,9 +43,9 @@ static int vm_state_path(const char *dir, const char *name, char *buf);
 
 void vm_state_allow_recorded_disks(const char *image)
 {
-	char root[PATH_MAX], err[256], *real = realpath(image, NULL), *real_root = NULL;
+	char root[PATH_MAX], *real = realpath(image, NULL), *real_root = NULL;
 	/* The root is the state directory of a VM named "x", less "/x". */
-	if (!real || vm_state_dir(NULL, "x", root, sizeof(root), err, sizeof(err)) < 0)
+	if (!real || vm_state_dir(NULL, "x", root, sizeof(root)) < 0)
 		goto out;
 	root[strlen(root) - 2] = '\0';
 	real_root = realpath(root, NULL);
@@ -90,7 +88,7 @@ static int vm_state_path(const char *dir, const char *name, char *buf)
 }
 
 /* mkdir -p, private to the user (it holds copies of guest data). */
-static int vm_state_mkdirs(char *path, char *err, size_t errlen)
+static int vm_state_mkdirs(char *path)
 {
 	for (char *p = path + 1;; p++) {
 		if (*p && *p != '/')
@@ -100,18 +98,14 @@ static int vm_state_mkdirs(char *path, char *err, size_t errlen)
 		int r = mkdir(path, 0700);
 		int e = errno;
 		*p = c;
-		if (r < 0 && e != EEXIST) {
-			snprintf(err, errlen, "%s: cannot create: %s", path, strerror(e));
-			return -e;
-		}
+		if (r < 0 && e != EEXIST)
+			return error_set(-e, "%s: cannot create: %s", path, strerror(e));
 		if (!c)
 			break;
 	}
 	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a directory", path);
-		return -ENOTDIR;
-	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return error_set(-ENOTDIR, "%s: not a directory", path);
 	return 0;
 }
 
@@ -135,15 +129,13 @@ static unsigned long long vm_state_starttime(void)
 }
 
 /* Was the VM started by this very process before an exec (--reboot restart)? Then record us. */
-static int vm_state_run_marker(const char *dir, bool *restarted, char *err, size_t errlen)
+static int vm_state_run_marker(const char *dir, bool *restarted)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	unsigned long long start = vm_state_starttime(), ostart = 0;
 	int pid = 0;
-	if (vm_state_path(dir, "run.pid", path) < 0 || vm_state_path(dir, "run.pid.tmp", tmp) < 0) {
-		snprintf(err, errlen, "%s: state directory path too long", dir);
-		return -ENAMETOOLONG;
-	}
+	if (vm_state_path(dir, "run.pid", path) < 0 || vm_state_path(dir, "run.pid.tmp", tmp) < 0)
+		return error_set(-ENAMETOOLONG, "%s: state directory path too long", dir);
 	FILE *f = fopen(path, "re");
 	*restarted = false;
 	if (f) {
@@ -154,10 +146,8 @@ static int vm_state_run_marker(const char *dir, bool *restarted, char *err, size
 	}
 	f = fopen(tmp, "we");
 	if (!f || fprintf(f, "%d %llu\n", (int)getpid(), start) < 0 || fclose(f) ||
-	    rename(tmp, path) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
+	    rename(tmp, path) < 0)
+		return error_set(-errno, "%s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -165,7 +155,7 @@ static int vm_state_run_marker(const char *dir, bool *restarted, char *err, size
 static json_object *vm_state_disks;
 static char vm_state_dirpath[PATH_MAX];
 
-static int vm_state_write_disks(const char *dir, char *err, size_t errlen)
+static int vm_state_write_disks(const char *dir)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
 	int ret = vm_state_disks && vm_state_path(dir, "disks.json", path) == 0 &&
@@ -177,13 +167,12 @@ static int vm_state_write_disks(const char *dir, char *err, size_t errlen)
 		      ? 0
 		      : -EIO;
 	if (ret < 0)
-		snprintf(err, errlen, "%s/disks.json: cannot write", dir);
+		error_set(ret, "%s/disks.json: cannot write", dir);
 	return ret;
 }
 
 /* disks.json: what the VM is made of, for verbs that run while it is powered off. */
-static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, char *err,
-				 size_t errlen)
+static int vm_state_record_disks(const char *dir, const struct vm_config *cfg)
 {
 	json_object *arr = json_object_new_array();
 	for (unsigned i = 0; arr && i < cfg->ndisks; i++) {
@@ -206,22 +195,20 @@ static int vm_state_record_disks(const char *dir, const struct vm_config *cfg, c
 	}
 	json_object_put(vm_state_disks);
 	vm_state_disks = arr;
-	return vm_state_write_disks(dir, err, errlen);
+	return vm_state_write_disks(dir);
 }
 
 /* disk_open, for a hard disk whose format has no UUID: the one this VM keeps for the file,
  * also shown in disks.json. */
-static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16], char *err,
-			      size_t errlen)
+static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16])
 {
 	char text[37];
 	char *real = realpath(path, NULL);
 	if (!real) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
+		return error_set(-e, "%s: %s", path, strerror(e));
 	}
-	int ret = vm_uuid_get(vm_state_dirpath, real, uuid, NULL, err, errlen);
+	int ret = vm_uuid_get(vm_state_dirpath, real, uuid, NULL);
 	free(real);
 	json_object *o = vm_state_disks && index < json_object_array_length(vm_state_disks)
 			     ? json_object_array_get_idx(vm_state_disks, index)
@@ -230,41 +217,40 @@ static int vm_state_disk_uuid(unsigned index, const char *path, uint8_t uuid[16]
 		return ret;
 	vm_uuid_format(uuid, text);
 	json_object_object_add(o, "uuid", json_object_new_string(text));
-	return vm_state_write_disks(vm_state_dirpath, err, errlen);
+	return vm_state_write_disks(vm_state_dirpath);
 }
 
 /* disk_mode_open, for a hard disk given without format=: the format recorded at its first
  * attach (STATE/formats.json), by the file's real path. */
-static int vm_state_real(const char *path, char **real, char *err, size_t errlen)
+static int vm_state_real(const char *path, char **real)
 {
 	*real = realpath(path, NULL);
 	if (*real)
 		return 0;
 	int e = errno;
-	snprintf(err, errlen, "%s: %s", path, strerror(e));
-	return -e;
+	return error_set(-e, "%s: %s", path, strerror(e));
 }
 
-static int vm_state_format_get(const char *path, char *fmt, size_t len, char *err, size_t errlen)
+static int vm_state_format_get(const char *path, char *fmt, size_t len)
 {
 	char found[VM_DISK_FORMAT_NAME_MAX], *real;
-	int ret = vm_state_real(path, &real, err, errlen);
+	int ret = vm_state_real(path, &real);
 	if (ret < 0)
 		return ret;
-	ret = vm_disk_format_get(vm_state_dirpath, real, found, err, errlen);
+	ret = vm_disk_format_get(vm_state_dirpath, real, found);
 	free(real);
 	if (ret == 0 && snprintf(fmt, len, "%s", found) >= (int)len)
 		ret = -ENAMETOOLONG;
 	return ret;
 }
 
-static int vm_state_format_record(const char *path, const char *fmt, char *err, size_t errlen)
+static int vm_state_format_record(const char *path, const char *fmt)
 {
 	char *real;
-	int ret = vm_state_real(path, &real, err, errlen);
+	int ret = vm_state_real(path, &real);
 	if (ret < 0)
 		return ret;
-	ret = vm_disk_format_record(vm_state_dirpath, real, fmt, err, errlen);
+	ret = vm_disk_format_record(vm_state_dirpath, real, fmt);
 	free(real);
 	return ret;
 }
@@ -285,7 +271,7 @@ static void vm_state_layers_free(void)
 	vm_state_nlayers = 0;
 }
 
-static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *err, size_t errlen)
+static int vm_state_layers(const char *dir, const struct vm_config *cfg)
 {
 	vm_state_layers_free();
 	vm_state_layer = calloc(cfg->ndisks, sizeof(*vm_state_layer));
@@ -294,8 +280,7 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 		free(vm_state_layer);
 		free(vm_state_layer_fmt);
 		vm_state_layer = vm_state_layer_fmt = NULL;
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return error_set(-ENOMEM, "out of memory");
 	}
 	vm_state_nlayers = cfg->ndisks;
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
@@ -304,7 +289,7 @@ static int vm_state_layers(const char *dir, const struct vm_config *cfg, char *e
 			continue;
 		char *real = realpath(d->path, NULL);
 		int ret = vm_snapshot_current(dir, i, real ? real : d->path, &vm_state_layer[i],
-					      &vm_state_layer_fmt[i], err, errlen);
+					      &vm_state_layer_fmt[i]);
 		free(real);
 		if (ret < 0) {
 			vm_state_layers_free();
@@ -322,7 +307,7 @@ const char *vm_state_current(void)
 	return vm_state_active[0] ? vm_state_active : NULL;
 }
 
-int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
+int vm_state_prepare(const struct vm_config *cfg)
 {
 	struct disk_mode_env env = {0};
 	char rundir[PATH_MAX];
@@ -330,15 +315,15 @@ int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen)
 
 	if (!cfg->ndisks && !(cfg->firmware_efi && !cfg->kernel))
 		return 0; /* nothing to keep (UEFI keeps its variables) */
-	if ((ret = vm_state_dir(cfg->state_dir, cfg->name, env.state_dir, sizeof(env.state_dir),
-				err, errlen)) < 0 ||
-	    (ret = vm_state_mkdirs(env.state_dir, err, errlen)) < 0 ||
-	    (ret = vm_state_run_marker(env.state_dir, &env.restarted, err, errlen)) < 0 ||
-	    (ret = vm_uuid_check(env.state_dir, err, errlen)) < 0 ||
-	    (ret = vm_disk_format_check(env.state_dir, err, errlen)) < 0 ||
-	    (ret = vm_state_record_disks(env.state_dir, cfg, err, errlen)) < 0)
+	if ((ret = vm_state_dir(cfg->state_dir, cfg->name, env.state_dir, sizeof(env.state_dir))) <
+		0 ||
+	    (ret = vm_state_mkdirs(env.state_dir)) < 0 ||
+	    (ret = vm_state_run_marker(env.state_dir, &env.restarted)) < 0 ||
+	    (ret = vm_uuid_check(env.state_dir)) < 0 ||
+	    (ret = vm_disk_format_check(env.state_dir)) < 0 ||
+	    (ret = vm_state_record_disks(env.state_dir, cfg)) < 0)
 		return ret;
-	if ((ret = vm_state_layers(env.state_dir, cfg, err, errlen)) < 0)
+	if ((ret = vm_state_layers(env.state_dir, cfg)) < 0)
 		return ret;
 	env.layers = vm_state_layer;
 	env.layer_formats = vm_state_layer_fmt;

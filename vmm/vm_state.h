@@ -28,19 +28,18 @@
 struct vm_config;
 
 /* The state directory of VM `name` (dir: --state-dir or NULL), not created. */
-int vm_state_dir(const char *dir, const char *name, char *buf, size_t len, char *err,
-		 size_t errlen);
+int vm_state_dir(const char *dir, const char *name, char *buf, size_t len);
 /* Before the disks are opened: create the state directory, tell a restart from a fresh start,
  * record the disk list, and set up disk modes and lock holder names for this process. */
-int vm_state_prepare(const struct vm_config *cfg, char *err, size_t errlen);
+int vm_state_prepare(const struct vm_config *cfg);
 /* The state directory of the VM this process runs, NULL when it has none (no disks, no UEFI
  * variables). */
 const char *vm_state_current(void);
 /* For `minivmm img`: when `image` lies in a VM state directory under the default root
  * ($XDG_DATA_HOME/minivmm/vms/NAME or ~/.local/share/minivmm/vms/NAME), allow the disks that VM
- * recorded in its disks.json as files images may name (storage/core/block_path.h): its snapshot layers
- * and diffs name the user's --disk files wherever they are.  A disks.json anywhere else is not
- * trusted: an appliance could bring one naming /etc/shadow. */
+ * recorded in its disks.json as files images may name (storage/core/block_path.h): its snapshot
+ * layers and diffs name the user's --disk files wherever they are.  A disks.json anywhere else is
+ * not trusted: an appliance could bring one naming /etc/shadow. */
 void vm_state_allow_recorded_disks(const char *image);
 /* After the disks are closed (clean exit): drop the lock registry entry. */
 void vm_state_release(void);

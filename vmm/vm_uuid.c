@@ -13,6 +13,7 @@
 #include "vmm/vm_path_map.h"
 #include "vmm/vm_uuid.h"
 #include "lib/uuid.h"
+#include "lib/error.h"
 
 static int vm_uuid_hex(char c)
 {
@@ -79,36 +80,33 @@ static bool vm_uuid_same_file(json_object *o, const char *real, uint8_t uuid[16]
 	return false;
 }
 
-int vm_uuid_check(const char *dir, char *err, size_t errlen)
+int vm_uuid_check(const char *dir)
 {
-	return vm_path_map_check(&vm_uuid_map, dir, err, errlen);
+	return vm_path_map_check(&vm_uuid_map, dir);
 }
 
-int vm_uuid_get(const char *dir, const char *real, uint8_t uuid[16], bool *created, char *err,
-		size_t errlen)
+int vm_uuid_get(const char *dir, const char *real, uint8_t uuid[16], bool *created)
 {
 	char text[37];
 	json_object *o = NULL, *v;
 	bool isnew = false;
 	/* Serialises read-modify-write with anything else using this state directory. */
-	int dfd = vm_path_map_lock(dir, err, errlen);
+	int dfd = vm_path_map_lock(dir);
 	if (dfd < 0)
 		return dfd;
-	int ret = vm_path_map_load(&vm_uuid_map, dir, &o, err, errlen);
+	int ret = vm_path_map_load(&vm_uuid_map, dir, &o);
 	if (!ret && json_object_object_get_ex(o, real, &v)) {
 		vm_uuid_parse(json_object_get_string(v), uuid); /* checked by vm_path_map_load */
 	} else if (!ret) {
 		isnew = true;
 		if (!vm_uuid_same_file(o, real, uuid) && (ret = uuid_random_v4(uuid)) < 0)
-			snprintf(err, errlen, "cannot get random bytes for a UUID: %s",
-				 strerror(-ret));
+			error_set(ret, "cannot get random bytes for a UUID: %s", strerror(-ret));
 		vm_uuid_format(uuid, text);
 		if (!ret && json_object_object_add(o, real, json_object_new_string(text)) < 0) {
-			snprintf(err, errlen, "%s/uuids.json: out of memory", dir);
-			ret = -ENOMEM;
+			ret = error_set(-ENOMEM, "%s/uuids.json: out of memory", dir);
 		}
 		if (!ret)
-			ret = vm_path_map_save(&vm_uuid_map, dfd, dir, o, err, errlen);
+			ret = vm_path_map_save(&vm_uuid_map, dfd, dir, o);
 	}
 	json_object_put(o);
 	close(dfd); /* drops the flock */

@@ -25,12 +25,11 @@ int vm_uuid_parse(const char *s, uint8_t uuid[16]);
 void vm_uuid_format(const uint8_t uuid[16], char out[37]);
 
 /* Check STATE/uuids.json (no file is fine). */
-int vm_uuid_check(const char *dir, char *err, size_t errlen);
+int vm_uuid_check(const char *dir);
 
 /* The UUID of file `real` (an absolute path with symlinks resolved) in the VM whose state is
  * `dir`: the recorded one, else a new random version-4 UUID, recorded before it is returned.
  * *created (may be NULL) tells whether it is new. */
-int vm_uuid_get(const char *dir, const char *real, uint8_t uuid[16], bool *created, char *err,
-		size_t errlen);
+int vm_uuid_get(const char *dir, const char *real, uint8_t uuid[16], bool *created);
 
 #endif

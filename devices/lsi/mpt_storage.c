@@ -12,6 +12,7 @@
 #include "devices/disk.h"
 #include "devices/lsi/mpt.h"
 #include "devices/storage.h"
+#include "lib/error.h"
 
 /* Target id of the i-th drive: the ids in order, skipping the HBA's own. */
 static unsigned target_of(const struct mpt_personality *p, unsigned i)
@@ -25,32 +26,28 @@ static unsigned max_drives(const struct mpt_personality *p)
 }
 
 static int check(const struct mpt_personality *p, const char *bus, const struct disk_config *cfgs,
-		 unsigned n, char *err, size_t errlen)
+		 unsigned n)
 {
-	if (n > max_drives(p)) {
-		snprintf(err, errlen, "%s: bus=%s: %u drives, the %s takes at most %u",
-			 cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", bus, n, p->name,
-			 max_drives(p));
-		return -ENOSPC;
-	}
+	if (n > max_drives(p))
+		return error_set(-ENOSPC, "%s: bus=%s: %u drives, the %s takes at most %u",
+				 cfgs[n - 1].path ? cfgs[n - 1].path : "cdrom", bus, n, p->name,
+				 max_drives(p));
 	return 0;
 }
 
 static int create(const struct mpt_personality *p, const struct storage_env *env,
-		  struct disk **disks, unsigned n, void **state, char *err, size_t errlen)
+		  struct disk **disks, unsigned n, void **state)
 {
 	struct mpt *m;
 	int ret = mpt_create(env->pci, -1, env->mem, p, &m);
-	if (ret < 0) {
-		snprintf(err, errlen, "LSI Logic %s: %s", p->name, strerror(-ret));
-		return ret;
-	}
+	if (ret < 0)
+		return error_set(ret, "LSI Logic %s: %s", p->name, strerror(-ret));
 	for (unsigned i = 0; i < n; i++) {
 		ret = i < max_drives(p) ? mpt_attach(m, target_of(p, i), disks[i]) : -ENOSPC;
 		if (ret < 0) {
-			snprintf(err, errlen, "%s: %s target %u: %s",
-				 disks[i]->path ? disks[i]->path : "cdrom", p->name,
-				 target_of(p, i), strerror(-ret));
+			error_set(ret, "%s: %s target %u: %s",
+				  disks[i]->path ? disks[i]->path : "cdrom", p->name,
+				  target_of(p, i), strerror(-ret));
 			mpt_destroy(m);
 			return ret;
 		}
@@ -59,32 +56,28 @@ static int create(const struct mpt_personality *p, const struct storage_env *env
 	return 0;
 }
 
-static int spi_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int spi_check(const struct disk_config *cfgs, unsigned n)
 {
-	return check(&mpt_53c1030, "scsi", cfgs, n, err, errlen);
+	return check(&mpt_53c1030, "scsi", cfgs, n);
 }
 
-static int spi_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
-		      char *err, size_t errlen)
+static int spi_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state)
 {
-	return create(&mpt_53c1030, env, disks, n, state, err, errlen);
+	return create(&mpt_53c1030, env, disks, n, state);
 }
 
-static int sas_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int sas_check(const struct disk_config *cfgs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (cfgs[i].media != DISK_MEDIA_HDD) {
-			snprintf(err, errlen, "%s: bus=sas takes hard disks only",
-				 cfgs[i].path ? cfgs[i].path : "cdrom");
-			return -EINVAL;
-		}
-	return check(&mpt_sas1068, "sas", cfgs, n, err, errlen);
+		if (cfgs[i].media != DISK_MEDIA_HDD)
+			return error_set(-EINVAL, "%s: bus=sas takes hard disks only",
+					 cfgs[i].path ? cfgs[i].path : "cdrom");
+	return check(&mpt_sas1068, "sas", cfgs, n);
 }
 
-static int sas_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
-		      char *err, size_t errlen)
+static int sas_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state)
 {
-	return create(&mpt_sas1068, env, disks, n, state, err, errlen);
+	return create(&mpt_sas1068, env, disks, n, state);
 }
 
 static void destroy(void *state)
@@ -97,8 +90,7 @@ static void reset(void *state)
 	mpt_power_on(state);
 }
 
-static int change_medium(void *state, struct disk *d, struct disk_medium *med, bool force,
-			 char *err, size_t errlen)
+static int change_medium(void *state, struct disk *d, struct disk_medium *med, bool force)
 {
 	struct mpt *m = state;
 	int ret = -ENODEV;
@@ -108,14 +100,12 @@ static int change_medium(void *state, struct disk *d, struct disk_medium *med, b
 		if (!m->targets[t].present || lun->disk != d)
 			continue;
 		if (lun->inflight) {
-			snprintf(err, errlen, "the drive is busy: try again");
-			ret = -EBUSY;
+			ret = error_set(-EBUSY, "the drive is busy: try again");
 		} else if (lun->locked && !force) {
-			snprintf(
-			    err, errlen,
+			ret = error_set(
+			    -EPERM,
 			    "the guest locked the tray (medium in use): eject it in the guest, "
 			    "or force");
-			ret = -EPERM;
 		} else {
 			disk_medium_swap(d, med);
 			scsi_lun_medium_changed(lun);
@@ -125,7 +115,7 @@ static int change_medium(void *state, struct disk *d, struct disk_medium *med, b
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (ret == -ENODEV)
-		snprintf(err, errlen, "the drive is not on the LSI Logic controller");
+		error_set(ret, "the drive is not on the LSI Logic controller");
 	return ret;
 }
 

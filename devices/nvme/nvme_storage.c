@@ -14,6 +14,7 @@
 #include "devices/disk.h"
 #include "devices/nvme/nvme.h"
 #include "devices/storage.h"
+#include "lib/error.h"
 
 #define NVME_CONTROLLERS 8
 
@@ -21,21 +22,17 @@ struct nvme_group {
 	struct nvme_ctrl *ctrl[NVME_CONTROLLERS];
 };
 
-static int nvme_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int nvme_check(const struct disk_config *cfgs, unsigned n)
 {
 	unsigned count[NVME_CONTROLLERS] = {0};
 	for (unsigned i = 0; i < n; i++) {
 		const char *path = cfgs[i].path ? cfgs[i].path : "cdrom";
-		if (cfgs[i].media != DISK_MEDIA_HDD) {
-			snprintf(err, errlen, "%s: bus=nvme takes hard disks only", path);
-			return -EINVAL;
-		}
+		if (cfgs[i].media != DISK_MEDIA_HDD)
+			return error_set(-EINVAL, "%s: bus=nvme takes hard disks only", path);
 		if (cfgs[i].controller >= NVME_CONTROLLERS ||
-		    ++count[cfgs[i].controller] > NVME_MAX_NAMESPACES) {
-			snprintf(err, errlen, "%s: nvme%u has at most %u namespaces", path,
-				 cfgs[i].controller, NVME_MAX_NAMESPACES);
-			return -ENOSPC;
-		}
+		    ++count[cfgs[i].controller] > NVME_MAX_NAMESPACES)
+			return error_set(-ENOSPC, "%s: nvme%u has at most %u namespaces", path,
+					 cfgs[i].controller, NVME_MAX_NAMESPACES);
 	}
 	return 0;
 }
@@ -57,13 +54,11 @@ static void nvme_storage_reset(void *state)
 }
 
 static int nvme_storage_create(const struct storage_env *env, struct disk **disks, unsigned n,
-			       void **state, char *err, size_t errlen)
+			       void **state)
 {
 	struct nvme_group *g = calloc(1, sizeof(*g));
-	if (!g) {
-		snprintf(err, errlen, "bus=nvme: out of memory");
-		return -ENOMEM;
-	}
+	if (!g)
+		return error_set(-ENOMEM, "bus=nvme: out of memory");
 	unsigned nq = env->ncpus ? env->ncpus : 1;
 	if (nq > NVME_MAX_IO_QUEUES)
 		nq = NVME_MAX_IO_QUEUES;
@@ -82,8 +77,8 @@ static int nvme_storage_create(const struct storage_env *env, struct disk **disk
 					.index = k};
 		int r = nvme_create(&nenv, ns, m, &g->ctrl[k]);
 		if (r < 0) {
-			snprintf(err, errlen, "%s: NVMe controller nvme%u: %s", ns[0]->path, k,
-				 strerror(-r));
+			error_set(r, "%s: NVMe controller nvme%u: %s", ns[0]->path, k,
+				  strerror(-r));
 			nvme_storage_destroy(g);
 			return r;
 		}

@@ -11,6 +11,7 @@
 
 #include "devices/storage.h"
 #include "tests/device/ahci_fixture.h"
+#include "lib/error.h"
 
 static int find_ahci(struct pci_bus *bus)
 {
@@ -44,16 +45,16 @@ static void test_sata_disk_and_cdrom(void **state)
 	assert_int_equal(fix_make_image(fix_path(&f, "d.img"), FIX_DISK_SIZE), 0);
 	assert_int_equal(fix_make_image(fix_path(&f, "c.iso"), FIX_DISK_SIZE), 0);
 
-	char a0[300], a1[300], err[256];
+	char a0[300], a1[300];
 	struct disk_config cfgs[2];
 	snprintf(a0, sizeof(a0), "%s,bus=sata", fix_path(&f, "d.img"));
 	snprintf(a1, sizeof(a1), "%s,bus=sata", fix_path(&f, "c.iso"));
-	assert_int_equal(disk_config_parse(a0, DISK_MEDIA_HDD, &cfgs[0], err, sizeof(err)), 0);
-	assert_int_equal(disk_config_parse(a1, DISK_MEDIA_CDROM, &cfgs[1], err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse(a0, DISK_MEDIA_HDD, &cfgs[0]), 0);
+	assert_int_equal(disk_config_parse(a1, DISK_MEDIA_CDROM, &cfgs[1]), 0);
 	struct storage_env env = {
 	    .pci = f.bus, .pio = &f.pio, .mem = &f.mem, .set_irq = fix_set_irq, .irq_opaque = &f};
 	struct storage *st = NULL;
-	assert_int_equal(storage_create(&env, cfgs, 2, &st, err, sizeof(err)), 0);
+	assert_int_equal(storage_create(&env, cfgs, 2, &st), 0);
 
 	int slot = find_ahci(f.bus);
 	assert_true(slot >= 0);
@@ -88,7 +89,7 @@ static void test_sata_disk_and_cdrom(void **state)
 	assert_int_equal(buf[0], fix_pattern(80 * 512));
 
 	/* the CD-ROM can be ejected (no command in flight) */
-	assert_int_equal(storage_change_medium(st, 0, NULL, false, err, sizeof(err)), 0);
+	assert_int_equal(storage_change_medium(st, 0, NULL, false), 0);
 
 	storage_destroy(st);
 	disk_config_free(&cfgs[0]);
@@ -106,15 +107,14 @@ static void test_too_many_drives(void **state)
 {
 	(void)state;
 	struct disk_config cfgs[31];
-	char err[256];
 	memset(cfgs, 0, sizeof(cfgs));
 	for (int i = 0; i < 31; i++) {
 		cfgs[i].path = (char *)"x.img";
 		cfgs[i].bus = DISK_BUS_SATA;
 	}
-	assert_int_equal(storage_check(cfgs, 30, err, sizeof(err)), 0);
-	assert_int_equal(storage_check(cfgs, 31, err, sizeof(err)), -ENOSPC);
-	assert_non_null(strstr(err, "at most 30"));
+	assert_int_equal(storage_check(cfgs, 30), 0);
+	assert_int_equal(storage_check(cfgs, 31), -ENOSPC);
+	assert_non_null(strstr(error_msg(), "at most 30"));
 }
 
 int main(void)

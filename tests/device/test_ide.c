@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "tests/device/ide_rig.h"
+#include "lib/error.h"
 
 #define P 0x1F0 /* primary command block */
 #define PCTL 0x3F6
@@ -371,7 +372,6 @@ static void test_positions(void **state)
 	(void)state;
 	struct disk_config c[6];
 	int pos[4];
-	char err[256];
 	memset(c, 0, sizeof(c));
 	for (int i = 0; i < 6; i++) {
 		c[i].bus = DISK_BUS_IDE;
@@ -379,17 +379,17 @@ static void test_positions(void **state)
 	}
 	/* disk, cdrom, disk, disk: PM, SM(cd), PS, SS. */
 	c[1].media = DISK_MEDIA_CDROM;
-	assert_int_equal(ide_assign_positions(c, 4, pos, err, sizeof(err)), 0);
+	assert_int_equal(ide_assign_positions(c, 4, pos), 0);
 	assert_int_equal(pos[0], 0);
 	assert_int_equal(pos[1], 2);
 	assert_int_equal(pos[2], 1);
 	assert_int_equal(pos[3], 3);
 	/* A fifth IDE drive has nowhere to go. */
-	assert_int_equal(ide_assign_positions(c, 5, pos, err, sizeof(err)), -ENOSPC);
-	assert_non_null(strstr(err, "no free IDE position"));
+	assert_int_equal(ide_assign_positions(c, 5, pos), -ENOSPC);
+	assert_non_null(strstr(error_msg(), "no free IDE position"));
 	/* Other buses are not IDE's business. */
 	c[4].bus = DISK_BUS_SATA;
-	assert_int_equal(ide_assign_positions(c, 5, pos, err, sizeof(err)), 0);
+	assert_int_equal(ide_assign_positions(c, 5, pos), 0);
 }
 
 int main(void)

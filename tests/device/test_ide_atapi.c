@@ -17,6 +17,7 @@
 #include "tests/device/ide_rig.h"
 #include "devices/device.h"
 #include "vmm/control.h"
+#include "lib/error.h"
 
 #define S 0x170
 #define SCTL 0x376
@@ -429,7 +430,6 @@ static void test_media_change(void **state)
 	(void)state;
 	struct rig *r = calloc(1, sizeof(*r));
 	struct storage *st;
-	char err[512];
 	uint8_t b[4096];
 	size_t n;
 
@@ -440,11 +440,11 @@ static void test_media_change(void **state)
 	assert_int_equal(pci_bus_create(&r->pio, &r->mmio, &ops, &r->pci), 0);
 	assert_int_equal(guest_memory_create(&r->mem, 16 * 1024 * 1024), 0);
 	struct disk_config cfg;
-	assert_int_equal(disk_config_parse(iso_path, DISK_MEDIA_CDROM, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse(iso_path, DISK_MEDIA_CDROM, &cfg), 0);
 	assert_int_equal(cfg.bus, DISK_BUS_IDE);
 	struct storage_env env = {
 	    .pci = r->pci, .pio = &r->pio, .mem = &r->mem, .set_irq = rig_set_irq, .irq_opaque = r};
-	assert_int_equal(storage_create(&env, &cfg, 1, &st, err, sizeof(err)), 0);
+	assert_int_equal(storage_create(&env, &cfg, 1, &st), 0);
 	drain = wait_not_busy;
 
 	uint8_t rd[12] = {0x28, 0, 0, 0, 0, 16, 0, 0, 1};
@@ -454,18 +454,20 @@ static void test_media_change(void **state)
 	/* The guest locks the tray: a plain eject is refused, a forced one works. */
 	uint8_t lock[12] = {0x1E, 0, 0, 0, 1};
 	packet(r, lock, b, sizeof(b), &n, 0, false);
-	assert_int_equal(storage_change_medium(st, 0, NULL, false, err, sizeof(err)), -EPERM);
-	assert_non_null(strstr(err, "locked"));
-	assert_int_equal(storage_change_medium(st, 1, NULL, false, err, sizeof(err)), -ENODEV);
-	assert_int_equal(storage_change_medium(st, 0, NULL, true, err, sizeof(err)), 0);
+	error_clear();
+	assert_int_equal(storage_change_medium(st, 0, NULL, false), -EPERM);
+	assert_non_null(strstr(error_msg(), "the guest locked the tray"));
+	assert_non_null(strstr(error_msg(), "locked"));
+	assert_int_equal(storage_change_medium(st, 1, NULL, false), -ENODEV);
+	assert_int_equal(storage_change_medium(st, 0, NULL, true), 0);
 	/* UNIT ATTENTION first, then NOT READY / MEDIUM NOT PRESENT. */
 	uint8_t tur[12] = {0};
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 2, 0x3A);
 	/* A missing ISO leaves the drive as it was. */
-	assert_true(storage_change_medium(st, 0, "/nonexistent.iso", false, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "nonexistent"));
-	assert_int_equal(storage_change_medium(st, 0, iso2_path, false, err, sizeof(err)), 0);
+	assert_true(storage_change_medium(st, 0, "/nonexistent.iso", false) < 0);
+	assert_non_null(strstr(error_msg(), "nonexistent"));
+	assert_int_equal(storage_change_medium(st, 0, iso2_path, false), 0);
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
 	assert_int_equal(packet(r, rd, b, sizeof(b), &n, 2048, false), 0x50);
 	assert_memory_equal(b + 40, "OTHER", 5);
@@ -475,30 +477,22 @@ static void test_media_change(void **state)
 	char name[64];
 	struct json_object *reply;
 	snprintf(name, sizeof(name), "ide-test-%d", (int)getpid());
-	assert_int_equal(control_server_start(name, &srv, err, sizeof(err)), 0);
+	assert_int_equal(control_server_start(name, &srv), 0);
 	struct device_env denv = {.add_verb = add_verb, .control = srv};
-	assert_int_equal(storage_register_verbs(st, &denv, err, sizeof(err)), 0);
+	assert_int_equal(storage_register_verbs(st, &denv), 0);
 	char *ej_bad[] = {(char *)"7"}, *ej_junk[] = {(char *)"x1"};
-	assert_int_equal(
-	    control_call(name, "cdrom-eject", 1, ej_bad, 5000, &reply, err, sizeof(err)),
-	    -EREMOTEIO);
-	assert_non_null(strstr(err, "no CD-ROM drive 7"));
-	assert_int_equal(
-	    control_call(name, "cdrom-eject", 1, ej_junk, 5000, &reply, err, sizeof(err)),
-	    -EREMOTEIO);
-	assert_non_null(strstr(err, "bad drive number"));
-	assert_int_equal(
-	    control_call(name, "cdrom-insert", 0, NULL, 5000, &reply, err, sizeof(err)),
-	    -EREMOTEIO);
-	assert_non_null(strstr(err, "usage"));
-	assert_int_equal(control_call(name, "cdrom-eject", 0, NULL, 5000, &reply, err, sizeof(err)),
-			 0);
+	assert_int_equal(control_call(name, "cdrom-eject", 1, ej_bad, 5000, &reply), -EREMOTEIO);
+	assert_non_null(strstr(error_msg(), "no CD-ROM drive 7"));
+	assert_int_equal(control_call(name, "cdrom-eject", 1, ej_junk, 5000, &reply), -EREMOTEIO);
+	assert_non_null(strstr(error_msg(), "bad drive number"));
+	assert_int_equal(control_call(name, "cdrom-insert", 0, NULL, 5000, &reply), -EREMOTEIO);
+	assert_non_null(strstr(error_msg(), "usage"));
+	assert_int_equal(control_call(name, "cdrom-eject", 0, NULL, 5000, &reply), 0);
 	json_object_put(reply);
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 6, 0x28);
 	expect_sense(r, packet(r, tur, b, sizeof(b), &n, 0, false), 2, 0x3A);
 	char *ins[] = {iso_path, (char *)"0"};
-	assert_int_equal(control_call(name, "cdrom-insert", 2, ins, 5000, &reply, err, sizeof(err)),
-			 0);
+	assert_int_equal(control_call(name, "cdrom-insert", 2, ins, 5000, &reply), 0);
 	struct json_object *v;
 	assert_true(json_object_object_get_ex(reply, "result", &v));
 	assert_true(json_object_object_get_ex(v, "medium", &v));

@@ -28,6 +28,7 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 #define NDISKS 4
 
@@ -74,7 +75,7 @@ static int teardown(void **st)
 /* Start the VM's storage as `minivmm run` does (state directory, disk modes, controller). */
 static void machine_start(struct machine *m)
 {
-	char a[NDISKS][400], err[1024];
+	char a[NDISKS][400];
 	memset(m, 0, sizeof(*m));
 	snprintf(a[0], sizeof(a[0]), "%s/n.qcow2,bus=ide", test_tmpdir);
 	snprintf(a[1], sizeof(a[1]), "%s/r.raw,bus=ide", test_tmpdir);
@@ -83,18 +84,18 @@ static void machine_start(struct machine *m)
 	const char *argv[] = {"run",	"--name", "livesnap", "--kernel",    "k",
 			      "--disk", a[0],	  "--disk",   a[1],	     "--disk",
 			      a[2],	"--disk", a[3],	      "--state-dir", state};
-	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, &m->cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(15, (char **)argv, 1 << 20, &m->cfg), 0);
 	assert_int_equal(io_bus_init(&m->pio), 0);
 	assert_int_equal(io_bus_init(&m->mmio), 0);
 	struct pci_bus_ops ops = {.set_irq = no_irq, .signal_msi = no_msi, .opaque = m};
 	assert_int_equal(pci_bus_create(&m->pio, &m->mmio, &ops, &m->bus), 0);
 	assert_int_equal(guest_memory_create(&m->mem, 16 << 20), 0);
-	if (vm_state_prepare(&m->cfg, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (vm_state_prepare(&m->cfg))
+		fail_msg("%s", error_msg());
 	struct storage_env env = {
 	    .pci = m->bus, .pio = &m->pio, .mem = &m->mem, .set_irq = no_irq, .irq_opaque = m};
-	if (storage_create(&env, m->cfg.disks, m->cfg.ndisks, &m->st, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (storage_create(&env, m->cfg.disks, m->cfg.ndisks, &m->st))
+		fail_msg("%s", error_msg());
 }
 
 static void machine_stop(struct machine *m)
@@ -146,27 +147,25 @@ static void waiter_finish(struct waiter *w)
 }
 
 static int switch_layers(void *opaque, const char *const *layers, const char *const *formats,
-			 unsigned n, char *err, size_t errlen)
+			 unsigned n)
 {
-	return storage_switch_layers(opaque, layers, formats, n, err, errlen);
+	return storage_switch_layers(opaque, layers, formats, n);
 }
 
 static int switch_fails(void *opaque, const char *const *layers, const char *const *formats,
-			unsigned n, char *err, size_t errlen)
+			unsigned n)
 {
 	(void)opaque, (void)layers, (void)formats, (void)n;
-	snprintf(err, errlen, "refused by the test");
-	return -EIO;
+	return error_set(-EIO, "refused by the test");
 }
 
-static int take(struct machine *m, const char *name, vm_snapshot_switch_fn fn, char *err,
-		size_t errlen)
+static int take(struct machine *m, const char *name, vm_snapshot_switch_fn fn)
 {
 	const char *tops[NDISKS];
 	for (unsigned i = 0; i < NDISKS; i++)
 		tops[i] = storage_disk(m->st, i)->bs->filename;
-	int ret = storage_quiesce(m->st, err, errlen);
-	return ret ? ret : vm_snapshot_take_live(state, name, tops, NDISKS, fn, m->st, err, errlen);
+	int ret = storage_quiesce(m->st);
+	return ret ? ret : vm_snapshot_take_live(state, name, tops, NDISKS, fn, m->st);
 }
 
 /* The first byte of the image chain `file` as qemu-img sees it, compared with `byte`. */
@@ -181,15 +180,14 @@ static void test_take_while_paused(void **unused)
 {
 	(void)unused;
 	struct machine m;
-	char err[1024];
 	machine_start(&m);
 	for (unsigned i = 0; i < NDISKS; i++)
 		waiter_finish(submit_write(&m, i, 'A'));
 
 	/* A write still in flight when the take starts is finished (and flushed) first. */
 	struct waiter *late = submit_write(&m, 0, 'A');
-	if (take(&m, "s1", switch_layers, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (take(&m, "s1", switch_layers))
+		fail_msg("%s", error_msg());
 	assert_int_equal(atomic_load(&late->done), 1);
 	waiter_finish(late);
 
@@ -216,25 +214,22 @@ static void test_take_while_paused(void **unused)
 			block_close(b);
 		}
 	}
-	assert_int_equal(take(&m, "s1", switch_layers, err, sizeof(err)), -EEXIST);
+	assert_int_equal(take(&m, "s1", switch_layers), -EEXIST);
 	/* restore and delete need the VM powered off: its locks refuse them. */
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)),
-			 -EBUSY);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)),
-			 -EBUSY);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1"), -EBUSY);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1"), -EBUSY);
 
 	/* A take whose switch fails changes nothing: no record, no new file. */
-	assert_int_equal(take(&m, "bad", switch_fails, err, sizeof(err)), -EIO);
+	assert_int_equal(take(&m, "bad", switch_fails), -EIO);
 	assert_int_equal(test_run("! grep -q '\"bad\"' '%s/snapshots.json' && "
 				  "! ls '%s' | grep -q snap2",
 				  state, state),
 			 0);
 	/* Nor does one whose tops are not the VM's (a stale record). */
 	const char *wrong[NDISKS] = {m.cfg.disks[2].path, m.cfg.disks[1].path, NULL, NULL};
-	assert_int_equal(vm_snapshot_take_live(state, "stale", wrong, NDISKS, switch_layers, m.st,
-					       err, sizeof(err)),
+	assert_int_equal(vm_snapshot_take_live(state, "stale", wrong, NDISKS, switch_layers, m.st),
 			 -ESTALE);
-	assert_non_null(strstr(err, "disks changed"));
+	assert_non_null(strstr(error_msg(), "disks changed"));
 
 	for (unsigned i = 0; i < NDISKS; i++)
 		waiter_finish(submit_write(&m, i, 'B'));
@@ -262,8 +257,8 @@ static void test_take_while_paused(void **unused)
 	machine_start(&m);
 	assert_non_null(strstr(storage_disk(m.st, 1)->bs->filename, "/disk1-r.snap1.qcow2"));
 	machine_stop(&m);
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)))
-		fail_msg("%s", err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1"))
+		fail_msg("%s", error_msg());
 	machine_start(&m);
 	for (unsigned i = 0; i < NDISKS; i++) {
 		uint8_t b[512];

@@ -9,30 +9,28 @@
 
 #include "vmm/control.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 static struct control_server *srv;
 
-static int echo(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		size_t errlen)
+static int echo(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
-	(void)err;
-	(void)errlen;
 	json_object_object_add(result, "args", json_object_get(args));
 	return 0;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/minivmm-fuzz-control-XXXXXX", err[256];
+	char dir[] = "/tmp/minivmm-fuzz-control-XXXXXX";
 	(void)argc;
 	(void)argv;
 	if (!mkdtemp(dir))
 		abort();
 	setenv("XDG_RUNTIME_DIR", dir, 1);
-	if (control_server_start("fuzz", &srv, err, sizeof(err)) < 0 ||
+	if (control_server_start("fuzz", &srv) < 0 ||
 	    control_register_verb(srv, "echo", "echo [ARGS...]", echo, NULL) < 0) {
-		fprintf(stderr, "fuzz_control: %s\n", err);
+		fprintf(stderr, "fuzz_control: %s\n", error_msg());
 		abort();
 	}
 	return 0;
@@ -48,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = strlen(reply);
 	if (n == 0 || reply[n - 1] != '\n' || memchr(reply, '\n', n - 1))
 		abort(); /* exactly one line */
-	struct json_object *o = control_json_parse_line(reply, n - 1, NULL, 0);
+	struct json_object *o = control_json_parse_line(reply, n - 1);
 	if (!o)
 		abort(); /* and it is JSON */
 	json_object_put(o);

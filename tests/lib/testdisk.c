@@ -7,6 +7,7 @@
 #include "storage/core/block_aio.h"
 #include "storage/core/block_fault.h"
 #include "tests/lib/testdisk.h"
+#include "lib/error.h"
 
 static void on_stopped(void *opaque)
 {
@@ -17,14 +18,13 @@ struct disk *test_disk_open(const char *arg, enum disk_media media)
 {
 	struct disk_config cfg;
 	struct disk *d = NULL;
-	char err[256];
 
-	if (disk_config_parse(arg, media, &cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if (disk_config_parse(arg, media, &cfg) < 0) {
+		fprintf(stderr, "%s\n", error_msg());
 		return NULL;
 	}
-	if (disk_open(&cfg, 0, &d, err, sizeof(err)) < 0)
-		fprintf(stderr, "%s\n", err);
+	if (disk_open(&cfg, 0, &d) < 0)
+		fprintf(stderr, "%s\n", error_msg());
 	disk_config_free(&cfg);
 	return d;
 }

@@ -27,6 +27,7 @@
 #include "vmm/vm_config.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 #define MiB (1024 * 1024)
 
@@ -52,10 +53,10 @@ static void set_state_dir(const char *dir, bool restarted)
 	disk_mode_env_set(&env);
 }
 
-static int open_mode(const char *path, enum disk_mode mode, struct block_device **bs, char *err)
+static int open_mode(const char *path, enum disk_mode mode, struct block_device **bs)
 {
 	struct block_device *user;
-	return disk_mode_open(path, NULL, mode, 0, 1, bs, &user, err, 512);
+	return disk_mode_open(path, NULL, mode, 0, 1, bs, &user);
 }
 
 /* A child that opens `path` in `mode` as VM `name`, reports the result on a pipe and waits to be
@@ -68,7 +69,6 @@ static pid_t holder_start(const char *name, const char *state, const char *path,
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char err[512];
 		struct block_device *bs;
 		close(p[0]);
 		/* A failed assertion in the parent must not leave us holding locks forever. */
@@ -78,7 +78,7 @@ static pid_t holder_start(const char *name, const char *state, const char *path,
 		disk_lock_owner_set(name, test_tmpdir);
 		if (state)
 			set_state_dir(state, false);
-		int r = open_mode(path, mode, &bs, err);
+		int r = open_mode(path, mode, &bs);
 		if (r == 0 && writes) {
 			/* A first batch is durable before the parent is told to kill us. */
 			static char buf[65536];
@@ -116,7 +116,6 @@ static void holder_kill(pid_t pid)
 static void test_lock_normal(void **state)
 {
 	(void)state;
-	char err[512];
 	struct block_device *bs;
 	int r;
 	const char *img = test_path("lock.qcow2");
@@ -126,15 +125,15 @@ static void test_lock_normal(void **state)
 	pid_t pid = holder_start("first-vm", NULL, img, DISK_MODE_NORMAL, false, &r);
 	assert_int_equal(r, 0);
 	/* A second writer, and a reader, are refused with the holder's name. */
-	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &bs, err), -EBUSY);
+	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &bs), -EBUSY);
 	assert_null(bs);
-	assert_non_null(strstr(err, "first-vm"));
-	assert_non_null(strstr(err, "lock.qcow2"));
-	assert_int_equal(open_mode(img, DISK_MODE_READONLY, &bs, err), -EBUSY);
-	assert_int_equal(open_mode(img, DISK_MODE_WRITETHROUGH, &bs, err), -EBUSY);
+	assert_non_null(strstr(error_msg(), "first-vm"));
+	assert_non_null(strstr(error_msg(), "lock.qcow2"));
+	assert_int_equal(open_mode(img, DISK_MODE_READONLY, &bs), -EBUSY);
+	assert_int_equal(open_mode(img, DISK_MODE_WRITETHROUGH, &bs), -EBUSY);
 	/* kill -9: the lock dies with the process; its registry file is then ignored. */
 	holder_kill(pid);
-	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &bs, err), 0);
+	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &bs), 0);
 	block_close(bs);
 	/* A clean exit leaves no registry file behind. */
 	disk_lock_owner_clear();
@@ -145,7 +144,6 @@ static void test_lock_normal(void **state)
 static void test_lock_shared(void **state)
 {
 	(void)state;
-	char err[512];
 	struct block_device *a, *b;
 	int r;
 	const char *img = test_path("shared.raw");
@@ -155,22 +153,22 @@ static void test_lock_shared(void **state)
 	/* readonly is shared freely, but keeps writers out. */
 	pid_t pid = holder_start("reader", NULL, img, DISK_MODE_READONLY, false, &r);
 	assert_int_equal(r, 0);
-	assert_int_equal(open_mode(img, DISK_MODE_READONLY, &a, err), 0);
+	assert_int_equal(open_mode(img, DISK_MODE_READONLY, &a), 0);
 	assert_false(a->flags & BLOCK_OPEN_RDWR);
 	block_close(a);
-	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &a, err), -EBUSY);
-	assert_non_null(strstr(err, "reader"));
+	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &a), -EBUSY);
+	assert_non_null(strstr(error_msg(), "reader"));
 	holder_kill(pid);
 
 	/* shareable: several VMs write one fixed-size image at once. */
 	pid = holder_start("sharer", NULL, img, DISK_MODE_SHAREABLE, false, &r);
 	assert_int_equal(r, 0);
-	assert_int_equal(open_mode(img, DISK_MODE_SHAREABLE, &a, err), 0);
+	assert_int_equal(open_mode(img, DISK_MODE_SHAREABLE, &a), 0);
 	assert_true(a->flags & BLOCK_OPEN_RDWR);
-	assert_int_equal(open_mode(img, DISK_MODE_SHAREABLE, &b, err), 0);
+	assert_int_equal(open_mode(img, DISK_MODE_SHAREABLE, &b), 0);
 	block_close(b);
 	block_close(a);
-	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &a, err), -EBUSY);
+	assert_int_equal(open_mode(img, DISK_MODE_NORMAL, &a), -EBUSY);
 	holder_kill(pid);
 	unlink(test_path("reader.disks"));
 	unlink(test_path("sharer.disks"));
@@ -179,7 +177,6 @@ static void test_lock_shared(void **state)
 static void test_shareable_fixed(void **state)
 {
 	(void)state;
-	char err[512];
 	struct block_device *bs;
 	const struct {
 		const char *fmt, *opts;
@@ -199,15 +196,15 @@ static void test_shareable_fixed(void **state)
 		assert_int_equal(test_run("qemu-img create -q -f %s %s '%s' 8M", cases[i].fmt,
 					  cases[i].opts, img),
 				 0);
-		int r = open_mode(img, DISK_MODE_SHAREABLE, &bs, err);
+		int r = open_mode(img, DISK_MODE_SHAREABLE, &bs);
 		if (cases[i].ok) {
 			if (r)
-				fail_msg("%s %s: %s", cases[i].fmt, cases[i].opts, err);
+				fail_msg("%s %s: %s", cases[i].fmt, cases[i].opts, error_msg());
 			block_close(bs);
 		} else {
 			assert_int_equal(r, -EINVAL);
-			assert_non_null(strstr(err, "cannot be shareable"));
-			assert_non_null(strstr(err, "fixed.img"));
+			assert_non_null(strstr(error_msg(), "cannot be shareable"));
+			assert_non_null(strstr(error_msg(), "fixed.img"));
 		}
 	}
 	/* A qcow2 overlay over a fixed base is still not fixed. */
@@ -216,8 +213,8 @@ static void test_shareable_fixed(void **state)
 		     "'%s' -F raw '%s'",
 		     test_path("fb.raw"), test_path("fb.raw"), test_path("fo.qcow2")),
 	    0);
-	assert_int_equal(open_mode(test_path("fo.qcow2"), DISK_MODE_SHAREABLE, &bs, err), -EINVAL);
-	assert_non_null(strstr(err, "backing file"));
+	assert_int_equal(open_mode(test_path("fo.qcow2"), DISK_MODE_SHAREABLE, &bs), -EINVAL);
+	assert_non_null(strstr(error_msg(), "backing file"));
 }
 
 static void fill(struct block_device *bs, uint64_t off, int c)
@@ -238,7 +235,7 @@ static int byte_at(struct block_device *bs, uint64_t off)
 static void test_immutable(void **state)
 {
 	(void)state;
-	char err[512], diff[512];
+	char diff[512];
 	struct block_device *bs, *user;
 	const char *base = test_path("imm.vdi"), *st = test_path("vm-imm");
 	assert_int_equal(
@@ -248,12 +245,11 @@ static void test_immutable(void **state)
 	    0);
 	/* No state directory: refused with a clear message. */
 	disk_mode_env_set(NULL);
-	assert_int_equal(open_mode(base, DISK_MODE_IMMUTABLE, &bs, err), -EINVAL);
-	assert_non_null(strstr(err, "state directory"));
+	assert_int_equal(open_mode(base, DISK_MODE_IMMUTABLE, &bs), -EINVAL);
+	assert_non_null(strstr(error_msg(), "state directory"));
 
 	set_state_dir(st, false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user), 0);
 	assert_string_equal(bs->drv->name, "qcow2");
 	assert_ptr_equal(user, bs->backing);
 	assert_string_equal(user->drv->name, "vdi");
@@ -265,19 +261,17 @@ static void test_immutable(void **state)
 	fill(bs, 0, 0x55);
 	/* The base is read-locked: no writer while the immutable VM runs. */
 	struct block_device *w;
-	assert_int_equal(open_mode(base, DISK_MODE_NORMAL, &w, err), -EBUSY);
+	assert_int_equal(open_mode(base, DISK_MODE_NORMAL, &w), -EBUSY);
 	block_close(bs);
 
 	/* A restart (reboot inside the guest) keeps the guest's writes... */
 	set_state_dir(st, true);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user), 0);
 	assert_int_equal(byte_at(bs, 0), 0x55);
 	block_close(bs);
 	/* ...a fresh start throws them away; the base was never written. */
 	set_state_dir(st, false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user, err, sizeof(err)), 0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_IMMUTABLE, 0, 2, &bs, &user), 0);
 	assert_int_equal(byte_at(bs, 0), 7);
 	block_close(bs);
 	assert_int_equal(test_run("cmp -s '%s' '%s.orig'", base, base), 0);
@@ -291,7 +285,7 @@ static void test_immutable(void **state)
 static void test_multiattach(void **state)
 {
 	(void)state;
-	char err[512], d1[512], d2[512];
+	char d1[512], d2[512];
 	struct block_device *a, *b, *user;
 	const char *base = test_path("multi.qcow2");
 	assert_int_equal(
@@ -300,31 +294,23 @@ static void test_multiattach(void **state)
 	/* Two VMs on one base at once, each with its own diff (same process: OFD locks still
 	 * conflict between separate opens, so this is the two-VM case). */
 	set_state_dir(test_path("vm1"), false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
-	    0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user), 0);
 	set_state_dir(test_path("vm2"), false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
-	    0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user), 0);
 	fill(a, 4096, 0x11);
 	fill(b, 4096, 0x22);
 	/* Nobody may write the base meanwhile. */
 	struct block_device *w;
-	assert_int_equal(open_mode(base, DISK_MODE_NORMAL, &w, err), -EBUSY);
+	assert_int_equal(open_mode(base, DISK_MODE_NORMAL, &w), -EBUSY);
 	block_close(a);
 	block_close(b);
 	/* Fresh starts keep each VM's own changes. */
 	set_state_dir(test_path("vm1"), false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
-	    0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user), 0);
 	assert_int_equal(byte_at(a, 4096), 0x11);
 	block_close(a);
 	set_state_dir(test_path("vm2"), false);
-	assert_int_equal(
-	    disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user, err, sizeof(err)),
-	    0);
+	assert_int_equal(disk_mode_open(base, NULL, DISK_MODE_MULTIATTACH, 0, 0, &b, &user), 0);
 	assert_int_equal(byte_at(b, 4096), 0x22);
 	block_close(b);
 	assert_int_equal(test_run("cmp -s '%s' '%s.orig'", base, base), 0);
@@ -341,16 +327,15 @@ static void test_multiattach(void **state)
 		     other, test_path("vm3"), d1, test_path("vm3")),
 	    0);
 	set_state_dir(test_path("vm3"), false);
-	assert_int_equal(
-	    disk_mode_open(other, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user, err, sizeof(err)),
-	    -EINVAL);
-	assert_non_null(strstr(err, "differencing image is over"));
+	assert_int_equal(disk_mode_open(other, NULL, DISK_MODE_MULTIATTACH, 0, 0, &a, &user),
+			 -EINVAL);
+	assert_non_null(strstr(error_msg(), "differencing image is over"));
 }
 
 static void test_duplicate_uuid(void **state)
 {
 	(void)state;
-	char err[512], arg[600];
+	char arg[600];
 	struct disk_config c[3];
 	struct disk *d[3];
 	const char *a = test_path("u1.vdi"), *copy = test_path("u2.vdi"),
@@ -363,18 +348,17 @@ static void test_duplicate_uuid(void **state)
 	const char *files[] = {a, copy, clone};
 	for (int i = 0; i < 3; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", files[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)),
-				 0);
-		assert_int_equal(disk_open(&c[i], i, &d[i], err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i]), 0);
+		assert_int_equal(disk_open(&c[i], i, &d[i]), 0);
 	}
 	/* A plain copy has the same UUID: refused, naming both files. */
-	assert_int_equal(disk_check_uuid(d, 2, err, sizeof(err)), -EEXIST);
-	assert_non_null(strstr(err, "u2.vdi"));
-	assert_non_null(strstr(err, "u1.vdi"));
-	assert_non_null(strstr(err, "UUID"));
+	assert_int_equal(disk_check_uuid(d, 2), -EEXIST);
+	assert_non_null(strstr(error_msg(), "u2.vdi"));
+	assert_non_null(strstr(error_msg(), "u1.vdi"));
+	assert_non_null(strstr(error_msg(), "UUID"));
 	/* clonemedium gave the clone a new one. */
 	struct disk *ok[2] = {d[0], d[2]};
-	assert_int_equal(disk_check_uuid(ok, 2, err, sizeof(err)), 0);
+	assert_int_equal(disk_check_uuid(ok, 2), 0);
 	for (int i = 0; i < 3; i++) {
 		disk_close(d[i]);
 		disk_config_free(&c[i]);
@@ -385,11 +369,10 @@ static void test_duplicate_uuid(void **state)
 	const char *rfiles[] = {raw, link};
 	for (int i = 0; i < 2; i++) {
 		snprintf(arg, sizeof(arg), "%s,readonly", rfiles[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i], err, sizeof(err)),
-				 0);
-		assert_int_equal(disk_open(&c[i], i, &d[i], err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c[i]), 0);
+		assert_int_equal(disk_open(&c[i], i, &d[i]), 0);
 	}
-	assert_int_equal(disk_check_uuid(d, 2, err, sizeof(err)), -EEXIST);
+	assert_int_equal(disk_check_uuid(d, 2), -EEXIST);
 	for (int i = 0; i < 2; i++) {
 		disk_close(d[i]);
 		disk_config_free(&c[i]);
@@ -424,16 +407,16 @@ static void test_kill_mid_write(void **state)
 static void test_vm_state(void **state)
 {
 	(void)state;
-	char err[512], dir[600];
+	char dir[600];
 	struct vm_config cfg;
 	char sarg[600];
 	snprintf(sarg, sizeof(sarg), "%s,bus=ide", test_path("s.raw"));
 	const char *argv[] = {"run",	  "--name",	 "sv",
 			      "--kernel", "k",		 "--disk",
 			      sarg,	  "--state-dir", test_path("deep/state/sv")};
-	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg), 0);
 	assert_int_equal(test_run("truncate -s 8M '%s'", test_path("s.raw")), 0);
-	assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_state_prepare(&cfg), 0);
 	assert_int_equal(
 	    test_run("grep -q '\"mode\": *\"normal\"' '%s/disks.json' && grep -q 's.raw' "
 		     "'%s/disks.json'",
@@ -442,11 +425,11 @@ static void test_vm_state(void **state)
 	vm_state_release();
 	/* Defaults follow XDG_DATA_HOME, then HOME. */
 	setenv("XDG_DATA_HOME", "/x", 1);
-	assert_int_equal(vm_state_dir(NULL, "vm1", dir, sizeof(dir), err, sizeof(err)), 0);
+	assert_int_equal(vm_state_dir(NULL, "vm1", dir, sizeof(dir)), 0);
 	assert_string_equal(dir, "/x/minivmm/vms/vm1");
 	unsetenv("XDG_DATA_HOME");
 	setenv("HOME", "/h", 1);
-	assert_int_equal(vm_state_dir(NULL, "vm1", dir, sizeof(dir), err, sizeof(err)), 0);
+	assert_int_equal(vm_state_dir(NULL, "vm1", dir, sizeof(dir)), 0);
 	assert_string_equal(dir, "/h/.local/share/minivmm/vms/vm1");
 	vm_config_free(&cfg);
 
@@ -457,14 +440,13 @@ static void test_vm_state(void **state)
 	char darg[600];
 	snprintf(darg, sizeof(darg), "%s,immutable,bus=ide", test_path("s.raw"));
 	iargv[6] = darg;
-	assert_int_equal(vm_config_parse(9, (char **)iargv, 1 << 20, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(9, (char **)iargv, 1 << 20, &cfg), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* The "first start", in another process. */
 		struct block_device *bs, *u;
-		if (vm_state_prepare(&cfg, err, sizeof(err)) ||
-		    disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs, &u,
-				   err, sizeof(err)))
+		if (vm_state_prepare(&cfg) ||
+		    disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs, &u))
 			_exit(1);
 		fill(bs, 0, 0x33);
 		block_close(bs);
@@ -476,10 +458,10 @@ static void test_vm_state(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	struct block_device *bs, *u;
 	for (int round = 0; round < 2; round++) {
-		assert_int_equal(vm_state_prepare(&cfg, err, sizeof(err)), 0);
-		assert_int_equal(disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0,
-						&bs, &u, err, sizeof(err)),
-				 0);
+		assert_int_equal(vm_state_prepare(&cfg), 0);
+		assert_int_equal(
+		    disk_mode_open(test_path("s.raw"), NULL, DISK_MODE_IMMUTABLE, 0, 0, &bs, &u),
+		    0);
 		/* round 0: fresh start after another process: reset; round 1: "restart". */
 		assert_int_equal(byte_at(bs, 0), round == 0 ? 0 : 0x44);
 		fill(bs, 0, 0x44);

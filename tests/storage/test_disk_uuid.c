@@ -28,6 +28,7 @@
 #include "vmm/vm_state.h"
 #include "vmm/vm_uuid.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 #define MAXD 4
 
@@ -47,8 +48,7 @@ static int teardown(void **state)
 /* One start of VM "uv" with state directory `st` and the --disk arguments `disks` (n of them):
  * 0 or the first failure, with its message in err. uuids[i] receives the UUID of each disk
  * opened. */
-static int vm_start(const char *st, const char *const *disks, unsigned n, uint8_t uuids[][16],
-		    char *err, size_t errlen)
+static int vm_start(const char *st, const char *const *disks, unsigned n, uint8_t uuids[][16])
 {
 	char *argv[7 + 2 * MAXD] = {"run", "--name",	  "uv",	     "--kernel",
 				    "k",   "--state-dir", (char *)st};
@@ -59,13 +59,13 @@ static int vm_start(const char *st, const char *const *disks, unsigned n, uint8_
 		argv[7 + 2 * i] = "--disk";
 		argv[8 + 2 * i] = (char *)disks[i];
 	}
-	assert_int_equal(vm_config_parse(7 + 2 * n, argv, 1 << 20, &cfg, err, errlen), 0);
-	int ret = vm_state_prepare(&cfg, err, errlen);
+	assert_int_equal(vm_config_parse(7 + 2 * n, argv, 1 << 20, &cfg), 0);
+	int ret = vm_state_prepare(&cfg);
 	for (unsigned k = 0; !ret && k < cfg.ndisks; k++) {
-		ret = disk_open(&cfg.disks[k], k, &d[k], err, errlen);
+		ret = disk_open(&cfg.disks[k], k, &d[k]);
 		if (!ret) {
 			memcpy(uuids[k], d[k]->uuid, 16);
-			ret = disk_check_uuid(d, k + 1, err, errlen);
+			ret = disk_check_uuid(d, k + 1);
 		}
 	}
 	for (unsigned k = 0; k < n; k++)
@@ -77,9 +77,8 @@ static int vm_start(const char *st, const char *const *disks, unsigned n, uint8_
 
 static void start_ok(const char *st, const char *const *disks, unsigned n, uint8_t uuids[][16])
 {
-	char err[1024];
-	if (vm_start(st, disks, n, uuids, err, sizeof(err)))
-		fail_msg("start: %s", err);
+	if (vm_start(st, disks, n, uuids))
+		fail_msg("start: %s", error_msg());
 }
 
 /* The UUID string recorded for `file` in uuids.json (real path key), or NULL; malloc'ed. */
@@ -148,7 +147,6 @@ static void test_parse_format(void **state)
 static void test_kept_across_starts(void **state)
 {
 	(void)state;
-	char err[1024];
 	uint8_t u[MAXD][16], again[MAXD][16], hashed[1][16];
 	const char *st = test_path("vm-keep"), *raw = test_path("a.raw"), *q = test_path("b.qcow2"),
 		   *vmdk = test_path("c.vmdk"), *link = test_path("a-link.raw");
@@ -187,8 +185,8 @@ static void test_kept_across_starts(void **state)
 	 * UUID above is not that one. */
 	struct disk_config c;
 	struct disk *d;
-	assert_int_equal(disk_config_parse(raw, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-	assert_int_equal(disk_open(&c, 0, &d, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse(raw, DISK_MEDIA_HDD, &c), 0);
+	assert_int_equal(disk_open(&c, 0, &d), 0);
 	memcpy(hashed[0], d->uuid, 16);
 	disk_close(d);
 	disk_config_free(&c);
@@ -217,7 +215,7 @@ static void test_files_differ(void **state)
 static void test_same_file_twice(void **state)
 {
 	(void)state;
-	char err[1024], a1[600], a2[600];
+	char a1[600], a2[600];
 	uint8_t u[MAXD][16];
 	char st[PATH_MAX], raw[PATH_MAX], q[PATH_MAX];
 	/* Copies: test_path's buffers are reused by the loop below. */
@@ -239,15 +237,15 @@ static void test_same_file_twice(void **state)
 		snprintf(a1, sizeof(a1), "%s,readonly", test_path(pairs[i][0]));
 		snprintf(a2, sizeof(a2), "%s,readonly", test_path(pairs[i][1]));
 		const char *disks[] = {a1, a2};
-		err[0] = 0;
-		int r = vm_start(st, disks, 2, u, err, sizeof(err));
+		error_clear();
+		int r = vm_start(st, disks, 2, u);
 		if (r != -EEXIST)
-			fail_msg("%s + %s: %d %s", pairs[i][0], pairs[i][1], r, err);
-		assert_non_null(strstr(err, "UUID"));
-		assert_non_null(strstr(err, "is the same as that of"));
-		assert_non_null(strstr(err, pairs[i][0]));
-		assert_non_null(strstr(err, pairs[i][1]));
-		assert_null(strchr(err, '\n'));
+			fail_msg("%s + %s: %d %s", pairs[i][0], pairs[i][1], r, error_msg());
+		assert_non_null(strstr(error_msg(), "UUID"));
+		assert_non_null(strstr(error_msg(), "is the same as that of"));
+		assert_non_null(strstr(error_msg(), pairs[i][0]));
+		assert_non_null(strstr(error_msg(), pairs[i][1]));
+		assert_null(strchr(error_msg(), '\n'));
 		assert_memory_equal(u[0], u[1], 16);
 	}
 	/* ...while each alone is fine. */
@@ -276,7 +274,7 @@ static void test_image_own_uuid(void **state)
 	assert_recorded(st, raw, 1, u[1]);
 
 	/* A VMDK with ddb.uuid.image: that one; a bad one is refused, not replaced. */
-	char good[PATH_MAX], bad[PATH_MAX], err[1024];
+	char good[PATH_MAX], bad[PATH_MAX];
 	snprintf(good, sizeof(good), "%s", test_path("g.vmdk"));
 	snprintf(bad, sizeof(bad), "%s", test_path("h.vmdk"));
 	assert_int_equal(
@@ -293,9 +291,9 @@ static void test_image_own_uuid(void **state)
 	assert_memory_equal(u[0], own, 16);
 	assert_null(state_uuid(st, good));
 	vmdks[0] = bad;
-	assert_int_equal(vm_start(st, vmdks, 1, u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "h.vmdk"));
-	assert_non_null(strstr(err, "ddb.uuid.image"));
+	assert_int_equal(vm_start(st, vmdks, 1, u), -EINVAL);
+	assert_non_null(strstr(error_msg(), "h.vmdk"));
+	assert_non_null(strstr(error_msg(), "ddb.uuid.image"));
 	assert_null(state_uuid(st, bad));
 }
 
@@ -303,20 +301,19 @@ static void test_image_own_uuid(void **state)
 static void test_snapshots_keep_uuid(void **state)
 {
 	(void)state;
-	char err[1024];
 	uint8_t u[MAXD][16], again[MAXD][16];
 	const char *st = test_path("vm-snap"), *raw = test_path("s.raw"), *q = test_path("s.qcow2");
 	assert_int_equal(
 	    test_run("truncate -s 4M '%s' && qemu-img create -q -f qcow2 '%s' 4M", raw, q), 0);
 	const char *disks[] = {raw, q};
 	start_ok(st, disks, 2, u);
-	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "one", err, sizeof(err)))
-		fail_msg("take: %s", err);
+	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "one"))
+		fail_msg("take: %s", error_msg());
 	start_ok(st, disks, 2, again);
 	assert_memory_equal(u, again, 2 * 16);
-	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "two", err, sizeof(err)) ||
-	    vm_snapshot_apply(st, VM_SNAPSHOT_RESTORE, "one", err, sizeof(err)))
-		fail_msg("take/restore: %s", err);
+	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "two") ||
+	    vm_snapshot_apply(st, VM_SNAPSHOT_RESTORE, "one"))
+		fail_msg("take/restore: %s", error_msg());
 	start_ok(st, disks, 2, again);
 	assert_memory_equal(u, again, 2 * 16);
 	assert_recorded(st, raw, 0, u[0]);
@@ -349,7 +346,6 @@ static void test_state_is_read(void **state)
 static void test_corrupt_state(void **state)
 {
 	(void)state;
-	char err[1024];
 	uint8_t u[MAXD][16];
 	const char *st = test_path("vm-bad"), *raw = test_path("x.raw"),
 		   *file = test_path("vm-bad/uuids.json");
@@ -374,34 +370,34 @@ static void test_corrupt_state(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = strlen(cases[i].body);
 		test_file_write(file, cases[i].body, len);
-		err[0] = 0;
-		int r = vm_start(st, disks, 1, u, err, sizeof(err));
-		if (r != -EINVAL || !strstr(err, cases[i].why))
-			fail_msg("case %zu: %d '%s'", i, r, err);
-		assert_non_null(strstr(err, "vm-bad/uuids.json: "));
-		assert_null(strchr(err, '\n'));
+		error_clear();
+		int r = vm_start(st, disks, 1, u);
+		if (r != -EINVAL || !strstr(error_msg(), cases[i].why))
+			fail_msg("case %zu: %d '%s'", i, r, error_msg());
+		assert_non_null(strstr(error_msg(), "vm-bad/uuids.json: "));
+		assert_null(strchr(error_msg(), '\n'));
 		/* Left exactly as it was, for the user to look at. */
 		assert_int_equal(test_run("printf '%%s' '%s' | cmp -s - '%s'", cases[i].body, file),
 				 0);
 	}
 	/* A NUL byte after the object is not hidden by the parser stopping there. */
 	test_file_write(file, "{}\0{\"/a\": 1}", 13);
-	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "data after"));
+	assert_int_equal(vm_start(st, disks, 1, u), -EINVAL);
+	assert_non_null(strstr(error_msg(), "data after"));
 	/* Not a regular file (a FIFO must not hang the start), or too large. */
 	assert_int_equal(test_run("rm -f '%s' && mkfifo '%s'", file, file), 0);
-	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(vm_start(st, disks, 1, u), -EINVAL);
+	assert_non_null(strstr(error_msg(), "not a regular file"));
 	assert_int_equal(test_run("rm -f '%s' && truncate -s 5M '%s'", file, file), 0);
-	assert_int_equal(vm_start(st, disks, 1, u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "larger than"));
+	assert_int_equal(vm_start(st, disks, 1, u), -EINVAL);
+	assert_non_null(strstr(error_msg(), "larger than"));
 	/* Refused before any disk is opened, even when no disk would need the file. */
 	char vdi[PATH_MAX];
 	snprintf(vdi, sizeof(vdi), "%s", test_path("x.vdi"));
 	assert_int_equal(test_run("qemu-img create -q -f vdi '%s' 4M", vdi), 0);
 	const char *vdis[] = {vdi};
-	assert_int_equal(vm_start(st, vdis, 1, u, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "uuids.json"));
+	assert_int_equal(vm_start(st, vdis, 1, u), -EINVAL);
+	assert_non_null(strstr(error_msg(), "uuids.json"));
 	/* Deleted by the user: the start goes on with a new UUID. */
 	unlink(file);
 	start_ok(st, disks, 1, u);

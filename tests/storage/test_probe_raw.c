@@ -34,6 +34,7 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 #define WINDOW 4096
 
@@ -354,16 +355,16 @@ static void test_image_lock_holder_delays_nothing(void **state)
 /* One start of VM "pr" with state `st` and one --disk argument: the opened disk's format, whether
  * its probe window is guarded, and its first bytes (n of them), or a failure in err. */
 static int vm_start(const char *st, const char *disk, char fmt[16], bool *guarded, uint8_t *head,
-		    size_t n, char *err, size_t errlen)
+		    size_t n)
 {
 	char *argv[] = {"run",	       "--name",   "pr",     "--kernel",  "k",
 			"--state-dir", (char *)st, "--disk", (char *)disk};
 	struct vm_config cfg;
 	struct disk *d = NULL;
-	assert_int_equal(vm_config_parse(9, argv, 1 << 20, &cfg, err, errlen), 0);
-	int ret = vm_state_prepare(&cfg, err, errlen);
+	assert_int_equal(vm_config_parse(9, argv, 1 << 20, &cfg), 0);
+	int ret = vm_state_prepare(&cfg);
 	if (!ret)
-		ret = disk_open(&cfg.disks[0], 0, &d, err, errlen);
+		ret = disk_open(&cfg.disks[0], 0, &d);
 	if (!ret) {
 		snprintf(fmt, 16, "%s", d->bs->drv->name);
 		*guarded = d->bs->probe_guard != NULL;
@@ -394,11 +395,11 @@ static bool state_has(const char *st, const char *file, const char *fmt)
 static void test_recorded_format_used(void **state)
 {
 	(void)state;
-	char err[1024], fmt[16];
+	char fmt[16];
 	bool guarded;
 	uint8_t head[512], want[512];
 	const char *st = test_path("vm-pr"), *p = zero_disk("r.raw"), *q = test_path("a.qcow2");
-	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head)), 0);
 	assert_string_equal(fmt, "raw");
 	assert_true(guarded);
 	assert_true(state_has(st, p, "raw"));
@@ -411,11 +412,11 @@ static void test_recorded_format_used(void **state)
 			 0);
 	char arg[PATH_MAX];
 	snprintf(arg, sizeof(arg), "%s,format=raw", p);
-	assert_int_equal(vm_start(st, arg, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(vm_start(st, arg, fmt, &guarded, head, sizeof(head)), 0);
 	assert_false(guarded);
 	assert_string_equal(probe_name(p), "qcow2");
 	/* The next start without format= opens it as the recorded raw, guarded. */
-	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head)), 0);
 	assert_string_equal(fmt, "raw");
 	assert_true(guarded);
 	FILE *f = fopen(q, "rb");
@@ -428,12 +429,9 @@ static void test_recorded_format_used(void **state)
 	 * follow the backing file: that is what the record prevents). */
 	const char *link = test_path("r-link.raw");
 	assert_int_equal(test_run("ln -sf '%s' '%s'", p, link), 0);
-	assert_int_equal(vm_start(st, link, fmt, &guarded, head, sizeof(head), err, sizeof(err)),
-			 0);
+	assert_int_equal(vm_start(st, link, fmt, &guarded, head, sizeof(head)), 0);
 	assert_string_equal(fmt, "raw");
-	assert_int_equal(
-	    vm_start(test_path("vm-new"), p, fmt, &guarded, head, sizeof(head), err, sizeof(err)),
-	    0);
+	assert_int_equal(vm_start(test_path("vm-new"), p, fmt, &guarded, head, sizeof(head)), 0);
 	assert_string_equal(fmt, "qcow2");
 	assert_true(state_has(test_path("vm-new"), p, "qcow2"));
 }
@@ -443,21 +441,21 @@ static void test_recorded_format_used(void **state)
 static void test_snapshot_layer_uses_record(void **state)
 {
 	(void)state;
-	char err[1024], fmt[16];
+	char fmt[16];
 	bool guarded;
 	uint8_t head[16];
 	const char *st = test_path("vm-snap"), *p = zero_disk("s.raw"), *q = test_path("s.qcow2");
-	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head)), 0);
 	assert_int_equal(test_run("cd '%s' && echo host-secret >secret2.bin && "
 				  "qemu-img create -q -f qcow2 -b secret2.bin -F raw '%s' 1M && "
 				  "dd if='%s' of='%s' conv=notrunc status=none",
 				  test_tmpdir, q, q, p),
 			 0);
 	assert_string_equal(probe_name(p), "qcow2");
-	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)) < 0)
-		fail_msg("take: %s", err);
+	if (vm_snapshot_apply(st, VM_SNAPSHOT_TAKE, "s1") < 0)
+		fail_msg("take: %s", error_msg());
 	/* The next start writes the new layer, over the base opened as raw. */
-	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), 0);
+	assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head)), 0);
 	assert_string_equal(fmt, "qcow2"); /* the layer */
 	assert_int_equal(test_run("qemu-img info --output=json -U $(ls '%s'/*.qcow2) | "
 				  "grep -q '\"backing-filename-format\": \"raw\"'",
@@ -469,7 +467,7 @@ static void test_snapshot_layer_uses_record(void **state)
 static void test_malformed_record(void **state)
 {
 	(void)state;
-	char err[1024], fmt[16];
+	char fmt[16];
 	bool guarded;
 	uint8_t head[16];
 	const char *st = test_path("vm-bad"), *p = zero_disk("b.raw");
@@ -485,12 +483,11 @@ static void test_malformed_record(void **state)
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/formats.json", st);
 		test_file_write(path, bad[i][0], strlen(bad[i][0]));
-		err[0] = 0;
-		assert_int_equal(
-		    vm_start(st, p, fmt, &guarded, head, sizeof(head), err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "formats.json"));
-		assert_non_null(strstr(err, bad[i][1]));
-		assert_non_null(strstr(err, "probed again"));
+		error_clear();
+		assert_int_equal(vm_start(st, p, fmt, &guarded, head, sizeof(head)), -EINVAL);
+		assert_non_null(strstr(error_msg(), "formats.json"));
+		assert_non_null(strstr(error_msg(), bad[i][1]));
+		assert_non_null(strstr(error_msg(), "probed again"));
 	}
 }
 

@@ -23,6 +23,7 @@
 #include "vmm/vm_snapshot.h"
 #include "vmm/vm_state.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 #define DISK_SIZE (8u << 20)
 #define CHUNK (1u << 20)
@@ -93,17 +94,17 @@ static uint64_t image_hash(const char *path, const char *fmt)
 static uint64_t vm_run(const char *name, const char *base, const char *fmt, const char *state,
 		       int put)
 {
-	char a0[600], err[1024];
+	char a0[600];
 	snprintf(a0, sizeof(a0), "%s,bus=ide,format=%s", base, fmt);
 	const char *argv[] = {"run",	"--name", name,		 "--kernel", "k",
 			      "--disk", a0,	  "--state-dir", state};
 	struct vm_config cfg;
 	struct disk *d;
-	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg, err, sizeof(err)), 0);
-	if (vm_state_prepare(&cfg, err, sizeof(err)))
-		fail_msg("%s", err);
-	if (disk_open(&cfg.disks[0], 0, &d, err, sizeof(err)))
-		fail_msg("%s", err);
+	assert_int_equal(vm_config_parse(9, (char **)argv, 1 << 20, &cfg), 0);
+	if (vm_state_prepare(&cfg))
+		fail_msg("%s", error_msg());
+	if (disk_open(&cfg.disks[0], 0, &d))
+		fail_msg("%s", error_msg());
 	uint64_t size = d->bs->size;
 	assert_true(size >= 4u << 20);
 	if (put) {
@@ -225,7 +226,7 @@ static void check_qemu_reads(const struct case_fmt *c, const char *state, const 
 
 static void one_format(const struct case_fmt *c)
 {
-	char base[400], state[400], name[64], err[1024];
+	char base[400], state[400], name[64];
 	snprintf(base, sizeof(base), "%s/%s/base.%s", test_tmpdir, c->fmt, c->ext);
 	snprintf(state, sizeof(state), "%s/%s/state", test_tmpdir, c->fmt);
 	snprintf(name, sizeof(name), "fmt-%s", c->fmt);
@@ -236,12 +237,12 @@ static void one_format(const struct case_fmt *c)
 	uint64_t h0 = vm_run(name, base, c->fmt, state, 0);
 	uint64_t h1 = vm_run(name, base, c->fmt, state, 'A');
 	assert_true(h1 != h0);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s1"), 0);
 	check_tree_format(state, c->layer);
 	assert_int_equal(check_layers(c, state), 1);
 	uint64_t h2 = vm_run(name, base, c->fmt, state, 'B');
 	assert_true(h2 != h1);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s2"), 0);
 	assert_int_equal(check_layers(c, state), 2);
 	uint64_t h3 = vm_run(name, base, c->fmt, state, 'C');
 	assert_true(h3 != h2);
@@ -249,27 +250,27 @@ static void one_format(const struct case_fmt *c)
 	/* The base is frozen under s1: the VM's writes went to the layers. */
 	assert_true(image_hash(base, c->fmt) == h1);
 
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1"), 0);
 	assert_true(vm_run(name, base, c->fmt, state, 0) == h1);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2"), 0);
 	assert_true(vm_run(name, base, c->fmt, state, 0) == h2);
 	uint64_t h4 = vm_run(name, base, c->fmt, state, 'D');
 	assert_int_equal(check_layers(c, state), 2);
 	check_qemu_reads(c, state, base, h4);
 
 	/* delete s1: the base takes s2's layer's data; the VM reads what it did. */
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)))
-		fail_msg("%s: delete s1: %s", c->fmt, err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1"))
+		fail_msg("%s: delete s1: %s", c->fmt, error_msg());
 	assert_true(vm_run(name, base, c->fmt, state, 0) == h4);
 	assert_int_equal(check_layers(c, state), 1);
 	check_qemu_reads(c, state, base, h4);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2"), 0);
 	assert_true(vm_run(name, base, c->fmt, state, 0) == h2);
 	uint64_t h5 = vm_run(name, base, c->fmt, state, 'E');
 	check_qemu_reads(c, state, base, h5);
 	/* delete s2: the current layer merges into the base, which the VM then opens alone. */
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s2", err, sizeof(err)))
-		fail_msg("%s: delete s2: %s", c->fmt, err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s2"))
+		fail_msg("%s: delete s2: %s", c->fmt, error_msg());
 	assert_int_equal(check_layers(c, state), 0);
 	assert_true(vm_run(name, base, c->fmt, state, 0) == h5);
 	/* The base alone now holds the last state, and is sound (raw has nothing to check; neither
@@ -300,7 +301,7 @@ static void test_legacy_tree(void **st)
 {
 	(void)st;
 	const struct case_fmt c = {"vdi", "vdi", "qcow2", "qcow2"};
-	char base[400], state[400], old[600], err[1024];
+	char base[400], state[400], old[600];
 	const char *name = "legacy";
 	snprintf(base, sizeof(base), "%s/legacy/base.vdi", test_tmpdir);
 	snprintf(state, sizeof(state), "%s/legacy/state", test_tmpdir);
@@ -318,20 +319,20 @@ static void test_legacy_tree(void **st)
 			 0);
 	assert_true(vm_run(name, base, "vdi", state, 0) == h1);
 	uint64_t h2 = vm_run(name, base, "vdi", state, 'B');
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "new", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "new"), 0);
 	assert_int_equal(check_layers(&c, state), 2);
 	uint64_t h3 = vm_run(name, base, "vdi", state, 'C');
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "old", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "old"), 0);
 	assert_true(vm_run(name, base, "vdi", state, 0) == h1);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "new", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "new"), 0);
 	assert_true(vm_run(name, base, "vdi", state, 0) == h2);
 	h3 = vm_run(name, base, "vdi", state, 'D');
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "old", err, sizeof(err)))
-		fail_msg("delete old: %s", err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "old"))
+		fail_msg("delete old: %s", error_msg());
 	assert_true(vm_run(name, base, "vdi", state, 0) == h3);
 	assert_int_equal(check_layers(&c, state), 1);
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "new", err, sizeof(err)))
-		fail_msg("delete new: %s", err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "new"))
+		fail_msg("delete new: %s", error_msg());
 	assert_int_equal(check_layers(&c, state), 0);
 	assert_true(image_hash(base, "vdi") == h3);
 	assert_int_equal(test_run("qemu-img check -q -f vdi '%s'", base), 0);
@@ -341,9 +342,8 @@ static void test_legacy_tree(void **st)
 				  "\"normal\"/' '%s/snapshots.json'",
 				  state),
 			 0);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "x", err, sizeof(err)),
-			 -EINVAL);
-	assert_non_null(strstr(err, "cannot be a layer format"));
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "x"), -EINVAL);
+	assert_non_null(strstr(error_msg(), "cannot be a layer format"));
 }
 
 /* A VDI base whose path does not fit a differencing VDI's 256-byte comment gets qcow2 layers
@@ -352,7 +352,7 @@ static void test_fallback(void **st)
 {
 	(void)st;
 	const struct case_fmt c = {"vdi", "vdi", "qcow2", "qcow2"};
-	char dir[600], base[700], state[600], err[1024];
+	char dir[600], base[700], state[600];
 	snprintf(dir, sizeof(dir), "%s/%0240d", test_tmpdir, 0);
 	snprintf(base, sizeof(base), "%s/base.vdi", dir);
 	snprintf(state, sizeof(state), "%s/long/state", test_tmpdir);
@@ -360,20 +360,20 @@ static void test_fallback(void **st)
 	    test_run("mkdir -p '%s' && qemu-img create -q -f vdi '%s' %u", dir, base, DISK_SIZE),
 	    0);
 	uint64_t h1 = vm_run("long", base, "vdi", state, 'A');
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s1", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s1"), 0);
 	check_tree_format(state, "qcow2");
 	uint64_t h2 = vm_run("long", base, "vdi", state, 'B');
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_TAKE, "s2"), 0);
 	assert_int_equal(check_layers(&c, state), 2);
 	check_tree_format(state, "qcow2");
 	vm_run("long", base, "vdi", state, 'C');
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s1"), 0);
 	assert_true(vm_run("long", base, "vdi", state, 0) == h1);
-	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2", err, sizeof(err)), 0);
+	assert_int_equal(vm_snapshot_apply(state, VM_SNAPSHOT_RESTORE, "s2"), 0);
 	assert_true(vm_run("long", base, "vdi", state, 0) == h2);
 	/* s1's layer is the VDI base, its child a qcow2 layer: merged, the VM reads the same. */
-	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1", err, sizeof(err)))
-		fail_msg("delete s1: %s", err);
+	if (vm_snapshot_apply(state, VM_SNAPSHOT_DELETE, "s1"))
+		fail_msg("delete s1: %s", error_msg());
 	assert_true(vm_run("long", base, "vdi", state, 0) == h2);
 	assert_int_equal(check_layers(&c, state), 1);
 	assert_int_equal(test_run("qemu-img check -q -f vdi '%s'", base), 0);

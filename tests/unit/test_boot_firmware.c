@@ -19,6 +19,7 @@
 #include "lib/endian.h"
 #include "vmm/boot_firmware.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 static char *write_temp(size_t size)
 {
@@ -39,9 +40,8 @@ static void test_image(void **state)
 {
 	(void)state;
 	struct firmware_image img;
-	char err[256];
 	char *p = write_temp(256 * 1024);
-	assert_int_equal(firmware_image_load(p, &img, err, sizeof(err)), 0);
+	assert_int_equal(firmware_image_load(p, &img), 0);
 	assert_int_equal(img.size, 256 * 1024);
 	assert_int_equal(img.data[1000], (uint8_t)(1000 * 13));
 	assert_int_equal(firmware_image_base(&img), 0xFFFC0000ULL);
@@ -50,22 +50,21 @@ static void test_image(void **state)
 	static const size_t bad[] = {0, 4096, 100 * 1024, 512 * 1024};
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p = write_temp(bad[i]);
-		assert_int_equal(firmware_image_load(p, &img, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, p));
+		assert_int_equal(firmware_image_load(p, &img), -EINVAL);
+		assert_non_null(strstr(error_msg(), p));
 		assert_null(img.data);
 		unlink(p);
 	}
-	assert_int_equal(firmware_image_load("/nonexistent/bios.bin", &img, err, sizeof(err)),
-			 -ENOENT);
-	assert_non_null(strstr(err, "/nonexistent/bios.bin"));
-	assert_int_equal(firmware_image_load("/tmp", &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(firmware_image_load("/nonexistent/bios.bin", &img), -ENOENT);
+	assert_non_null(strstr(error_msg(), "/nonexistent/bios.bin"));
+	assert_int_equal(firmware_image_load("/tmp", &img), -EINVAL);
+	assert_non_null(strstr(error_msg(), "not a regular file"));
 	/* a FIFO is refused without blocking on the open */
 	char dir[] = "/tmp/minivmm-fwfifo-XXXXXX", fifo[64];
 	assert_non_null(mkdtemp(dir));
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
-	assert_int_equal(firmware_image_load(fifo, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(firmware_image_load(fifo, &img), -EINVAL);
 	unlink(fifo);
 	rmdir(dir);
 }

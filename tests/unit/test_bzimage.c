@@ -14,6 +14,7 @@
 #include "lib/endian.h"
 #include "vmm/boot_bzimage.h"
 #include "memory/layout.h"
+#include "lib/error.h"
 
 #define IMG_SIZE (64 * 1024)
 
@@ -40,10 +41,10 @@ static void craft(void)
 		img[i] = (uint8_t)i;
 }
 
-static int parse(size_t len, char *err)
+static int parse(size_t len)
 {
 	struct bzimage_header h;
-	return bzimage_parse(img, len, &h, err, 128);
+	return bzimage_parse(img, len, &h);
 }
 
 static void test_good(void **state)
@@ -51,8 +52,7 @@ static void test_good(void **state)
 	(void)state;
 	craft();
 	struct bzimage_header h;
-	char err[128];
-	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
+	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h), 0);
 	assert_int_equal(h.version, 0x020F);
 	assert_int_equal(h.setup_sects, 4);
 	assert_int_equal(h.kernel_offset, 5 * 512);
@@ -61,39 +61,38 @@ static void test_good(void **state)
 	assert_int_equal(h.cmdline_size, 2047);
 	assert_int_equal(h.initrd_addr_max, 0x7FFFFFFF);
 	img[0x1F1] = 0; /* 0 means 4 */
-	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
+	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h), 0);
 	assert_int_equal(h.setup_sects, 4);
 }
 
 static void test_bad(void **state)
 {
 	(void)state;
-	char err[128];
 	craft();
-	assert_int_equal(parse(0x100, err), -ENOEXEC);
-	assert_non_null(strstr(err, "too short"));
+	assert_int_equal(parse(0x100), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "too short"));
 	craft();
 	img[0x202] = 'X';
-	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
-	assert_non_null(strstr(err, "HdrS"));
+	assert_int_equal(parse(IMG_SIZE), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "HdrS"));
 	craft();
 	put_le16(img + 0x1FE, 0);
-	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
-	assert_non_null(strstr(err, "boot flag"));
+	assert_int_equal(parse(IMG_SIZE), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "boot flag"));
 	craft();
 	put_le16(img + 0x206, 0x020B);
-	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
-	assert_non_null(strstr(err, "2.11 is too old"));
+	assert_int_equal(parse(IMG_SIZE), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "2.11 is too old"));
 	craft();
 	put_le16(img + 0x236, 0);
-	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
-	assert_non_null(strstr(err, "64-bit"));
+	assert_int_equal(parse(IMG_SIZE), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "64-bit"));
 	craft();
 	img[0x1F1] = 200; /* setup larger than the file */
-	assert_int_equal(parse(IMG_SIZE, err), -ENOEXEC);
-	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(parse(IMG_SIZE), -ENOEXEC);
+	assert_non_null(strstr(error_msg(), "truncated"));
 	craft();
-	assert_int_equal(parse(5 * 512, err), -ENOEXEC); /* no protected-mode part */
+	assert_int_equal(parse(5 * 512), -ENOEXEC); /* no protected-mode part */
 }
 
 static void test_initrd_place(void **state)
@@ -101,16 +100,15 @@ static void test_initrd_place(void **state)
 	(void)state;
 	craft();
 	struct bzimage_header h;
-	char err[128];
 	uint64_t a;
-	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
+	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h), 0);
 	assert_int_equal(bzimage_place_initrd(&h, 512 * MiB, 10 * MiB + 5, &a), 0);
 	assert_true(a + 10 * MiB + 5 <= 512 * MiB);
 	assert_int_equal(a % 4096, 0);
 	assert_true(a >= 0x1000000 + 0x800000); /* above the kernel's init_size */
 	/* limited by initrd_addr_max below the end of RAM */
 	put_le32(img + 0x22C, 0x0FFFFFFF);
-	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
+	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h), 0);
 	assert_int_equal(bzimage_place_initrd(&h, 512 * MiB, MiB, &a), 0);
 	assert_true(a + MiB <= 0x10000000);
 	/* does not fit between the kernel and the top */
@@ -127,14 +125,12 @@ static void test_load(void **state)
 	struct guest_memory gm;
 	struct e820_entry map[E820_MAX_ENTRIES];
 	struct bzimage_boot boot;
-	char err[128];
-	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h, err, sizeof(err)), 0);
+	assert_int_equal(bzimage_parse(img, IMG_SIZE, &h), 0);
 	assert_int_equal(guest_memory_create(&gm, 64 * MiB), 0);
 	int n = e820_build(gm.size, map, E820_MAX_ENTRIES);
 	assert_true(n > 0);
-	assert_int_equal(bzimage_load(&gm, img, IMG_SIZE, &h, NULL, "console=ttyS0", map, n,
-				      0xE0000, &boot, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+	    bzimage_load(&gm, img, IMG_SIZE, &h, NULL, "console=ttyS0", map, n, 0xE0000, &boot), 0);
 	assert_int_equal(boot.entry, LAYOUT_KERNEL_START + 0x200);
 	assert_int_equal(boot.zero_page, LAYOUT_BOOT_ZERO_PAGE);
 	uint8_t *zp = guest_memory_ptr(&gm, LAYOUT_BOOT_ZERO_PAGE, 4096);
@@ -182,12 +178,10 @@ static void test_load(void **state)
 	char big[3000];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(
-	    bzimage_load(&gm, img, IMG_SIZE, &h, NULL, big, map, n, 0, &boot, err, sizeof(err)),
-	    -E2BIG);
-	assert_true(bzimage_load(&gm, img, IMG_SIZE, &h, "/nonexistent/initrd", "", map, n, 0,
-				 &boot, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "/nonexistent/initrd"));
+	assert_int_equal(bzimage_load(&gm, img, IMG_SIZE, &h, NULL, big, map, n, 0, &boot), -E2BIG);
+	assert_true(
+	    bzimage_load(&gm, img, IMG_SIZE, &h, "/nonexistent/initrd", "", map, n, 0, &boot) < 0);
+	assert_non_null(strstr(error_msg(), "/nonexistent/initrd"));
 	guest_memory_destroy(&gm);
 }
 

@@ -27,6 +27,7 @@
 #include "vmm/control.h"
 #include "vmm/control_internal.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 static char rtdir[PATH_MAX];
 static int block_pipe[2] = {-1, -1};
@@ -59,60 +60,46 @@ static int teardown(void **state)
 
 /* Fake verbs. */
 
-static int fake_echo(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int fake_echo(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
-	(void)err;
-	(void)errlen;
 	json_object_object_add(result, "count",
 			       json_object_new_int(json_object_array_length(args)));
 	json_object_object_add(result, "args", json_object_get(args));
 	return 0;
 }
 
-static int fake_fail(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int fake_fail(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
 	(void)args;
 	(void)result;
-	snprintf(err, errlen, "disk on fire\nsecond line");
-	return -EIO;
+	return error_set(-EIO, "disk on fire\nsecond line");
 }
 
-static int fake_fail_quiet(void *opaque, struct json_object *args, struct json_object *result,
-			   char *err, size_t errlen)
+static int fake_fail_quiet(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)opaque;
 	(void)args;
 	(void)result;
-	(void)err;
-	(void)errlen;
 	return -ENOSPC;
 }
 
 /* Blocks the control thread until the test writes a byte to block_pipe. */
-static int fake_block(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		      size_t errlen)
+static int fake_block(void *opaque, struct json_object *args, struct json_object *result)
 {
 	char c;
 
 	(void)opaque;
 	(void)args;
 	(void)result;
-	(void)err;
-	(void)errlen;
 	return read(block_pipe[0], &c, 1) == 1 ? 0 : -EIO;
 }
 
 /* Stops its own server from the control thread, as a "poweroff" verb might. */
-static int fake_stop_self(void *opaque, struct json_object *args, struct json_object *result,
-			  char *err, size_t errlen)
+static int fake_stop_self(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)args;
-	(void)err;
-	(void)errlen;
 	json_object_object_add(result, "stopping", json_object_new_boolean(1));
 	control_server_stop(opaque);
 	return 0;
@@ -121,11 +108,10 @@ static int fake_stop_self(void *opaque, struct json_object *args, struct json_ob
 static struct control_server *start(const char *name)
 {
 	struct control_server *srv;
-	char err[CONTROL_ERR_LEN] = "";
 
-	int ret = control_server_start(name, &srv, err, sizeof(err));
+	int ret = control_server_start(name, &srv);
 	if (ret)
-		fail_msg("start %s: %d %s", name, ret, err);
+		fail_msg("start %s: %d %s", name, ret, error_msg());
 	assert_int_equal(control_register_verb(srv, "echo", "echo [ARGS...]", fake_echo, NULL), 0);
 	assert_int_equal(control_register_verb(srv, "fail", "fail", fake_fail, NULL), 0);
 	assert_int_equal(control_register_verb(srv, "quiet", "quiet", fake_fail_quiet, NULL), 0);
@@ -238,10 +224,9 @@ static void test_round_trip(void **state)
 	struct control_server *srv = start("vm1");
 	char *argv[] = {"a", "b"};
 	struct json_object *reply, *result, *v;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(control_call("vm1", "echo", 2, argv, 10000, &reply, err, sizeof(err)), 0);
+	assert_int_equal(control_call("vm1", "echo", 2, argv, 10000, &reply), 0);
 	assert_true(ok_of(reply));
 	assert_true(json_object_object_get_ex(reply, "result", &result));
 	assert_true(json_object_object_get_ex(result, "count", &v));
@@ -272,13 +257,11 @@ static void test_unknown_verb(void **state)
 {
 	struct control_server *srv = start("vm1");
 	struct json_object *reply = (void *)1;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(control_call("vm1", "nosuch", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 -EREMOTEIO);
+	assert_int_equal(control_call("vm1", "nosuch", 0, NULL, 10000, &reply), -EREMOTEIO);
 	assert_null(reply);
-	assert_non_null(strstr(err, "unknown verb 'nosuch'"));
+	assert_non_null(strstr(error_msg(), "unknown verb 'nosuch'"));
 	control_server_stop(srv);
 }
 
@@ -374,11 +357,9 @@ static void test_args_passed_through(void **state)
 	    "", "two words", "--json", "quote\" and \\ back", "\xc3\xa9t\xc3\xa9", "line\nbreak"};
 	int argc = sizeof(argv) / sizeof(argv[0]);
 	struct json_object *reply, *result, *args;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(control_call("vm1", "echo", argc, argv, 10000, &reply, err, sizeof(err)),
-			 0);
+	assert_int_equal(control_call("vm1", "echo", argc, argv, 10000, &reply), 0);
 	assert_true(json_object_object_get_ex(reply, "result", &result));
 	assert_true(json_object_object_get_ex(result, "args", &args));
 	assert_int_equal(json_object_array_length(args), argc);
@@ -393,17 +374,14 @@ static void test_handler_error_text(void **state)
 {
 	struct control_server *srv = start("vm1");
 	struct json_object *reply;
-	char err[CONTROL_ERR_LEN];
 	char expect[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(control_call("vm1", "fail", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 -EREMOTEIO);
-	assert_string_equal(err, "disk on fire second line"); /* kept to one line */
-	assert_int_equal(control_call("vm1", "quiet", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 -EREMOTEIO);
+	assert_int_equal(control_call("vm1", "fail", 0, NULL, 10000, &reply), -EREMOTEIO);
+	assert_string_equal(error_msg(), "disk on fire second line"); /* kept to one line */
+	assert_int_equal(control_call("vm1", "quiet", 0, NULL, 10000, &reply), -EREMOTEIO);
 	snprintf(expect, sizeof(expect), "quiet: %s", strerror(ENOSPC));
-	assert_string_equal(err, expect);
+	assert_string_equal(error_msg(), expect);
 	control_server_stop(srv);
 }
 
@@ -411,17 +389,15 @@ static void test_builtin_verbs(void **state)
 {
 	struct control_server *srv = start("vm1");
 	struct json_object *reply, *result, *v;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(control_call("vm1", "help", 0, NULL, 10000, &reply, err, sizeof(err)), 0);
+	assert_int_equal(control_call("vm1", "help", 0, NULL, 10000, &reply), 0);
 	assert_true(json_object_object_get_ex(reply, "result", &result));
 	assert_string_equal(str_field(result, "echo"), "echo [ARGS...]");
 	assert_string_equal(str_field(result, "help"), "help");
 	assert_string_equal(str_field(result, "version"), "version");
 	json_object_put(reply);
-	assert_int_equal(control_call("vm1", "version", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 0);
+	assert_int_equal(control_call("vm1", "version", 0, NULL, 10000, &reply), 0);
 	assert_true(json_object_object_get_ex(reply, "result", &result));
 	assert_true(json_object_object_get_ex(result, "protocol", &v));
 	assert_int_equal(json_object_get_int(v), CONTROL_PROTOCOL_VERSION);
@@ -437,12 +413,11 @@ static void test_builtin_verbs(void **state)
 static void test_duplicate_name_refused(void **state)
 {
 	struct control_server *srv = start("vm1"), *again = (void *)1;
-	char err[CONTROL_ERR_LEN] = "";
 
 	(void)state;
-	assert_int_equal(control_server_start("vm1", &again, err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(control_server_start("vm1", &again), -EADDRINUSE);
 	assert_null(again);
-	assert_non_null(strstr(err, "'vm1'"));
+	assert_non_null(strstr(error_msg(), "'vm1'"));
 	control_server_stop(srv);
 	/* Once stopped, the name is free again. */
 	srv = start("vm1");
@@ -453,7 +428,6 @@ static void test_foreign_listener_refused(void **state)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct control_server *srv = NULL;
-	char err[CONTROL_ERR_LEN] = "";
 	char dir[PATH_MAX];
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
@@ -462,8 +436,8 @@ static void test_foreign_listener_refused(void **state)
 	assert_int_equal(control_socket_path("vm1", sun.sun_path, sizeof(sun.sun_path)), 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(fd, 1), 0);
-	assert_int_equal(control_server_start("vm1", &srv, err, sizeof(err)), -EADDRINUSE);
-	assert_non_null(strstr(err, "'vm1' is already running"));
+	assert_int_equal(control_server_start("vm1", &srv), -EADDRINUSE);
+	assert_non_null(strstr(error_msg(), "'vm1' is already running"));
 	close(fd);
 }
 
@@ -472,7 +446,6 @@ static void test_stale_socket_replaced(void **state)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct control_server *srv;
 	struct json_object *reply;
-	char err[CONTROL_ERR_LEN];
 	char dir[PATH_MAX];
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
@@ -482,11 +455,10 @@ static void test_stale_socket_replaced(void **state)
 	assert_int_equal(control_socket_path("vm1", sun.sun_path, sizeof(sun.sun_path)), 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
-	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 -ECONNREFUSED);
-	assert_string_equal(err, "no VM named 'vm1' is running");
+	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply), -ECONNREFUSED);
+	assert_string_equal(error_msg(), "no VM named 'vm1' is running");
 	srv = start("vm1");
-	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply, err, sizeof(err)), 0);
+	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply), 0);
 	json_object_put(reply);
 	control_server_stop(srv);
 }
@@ -494,7 +466,7 @@ static void test_stale_socket_replaced(void **state)
 static void test_non_socket_not_replaced(void **state)
 {
 	struct control_server *srv = NULL;
-	char err[CONTROL_ERR_LEN] = "", path[PATH_MAX];
+	char path[PATH_MAX];
 	struct stat st;
 	int fd;
 
@@ -503,8 +475,8 @@ static void test_non_socket_not_replaced(void **state)
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(control_server_start("vm1", &srv, err, sizeof(err)), -EEXIST);
-	assert_non_null(strstr(err, "not a socket"));
+	assert_int_equal(control_server_start("vm1", &srv), -EEXIST);
+	assert_non_null(strstr(error_msg(), "not a socket"));
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 }
@@ -512,7 +484,7 @@ static void test_non_socket_not_replaced(void **state)
 static void test_permissions(void **state)
 {
 	struct control_server *srv = start("vm1"), *other = NULL;
-	char dir[PATH_MAX], path[PATH_MAX], err[CONTROL_ERR_LEN] = "";
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct stat st;
 
 	(void)state;
@@ -529,9 +501,9 @@ static void test_permissions(void **state)
 
 	/* A group- or world-writable runtime dir is refused, with its name in the message. */
 	assert_int_equal(chmod(dir, 0777), 0);
-	assert_int_equal(control_server_start("vm2", &other, err, sizeof(err)), -EPERM);
+	assert_int_equal(control_server_start("vm2", &other), -EPERM);
 	assert_null(other);
-	assert_non_null(strstr(err, dir));
+	assert_non_null(strstr(error_msg(), dir));
 	assert_int_equal(chmod(dir, 0720), 0);
 	assert_int_equal(control_runtime_dir(path, sizeof(path)), -EPERM);
 	assert_int_equal(chmod(dir, 0700), 0);
@@ -546,7 +518,7 @@ static void test_permissions(void **state)
 static void test_stop_unlinks(void **state)
 {
 	struct control_server *srv = start("vm1");
-	char path[PATH_MAX], err[CONTROL_ERR_LEN];
+	char path[PATH_MAX];
 	struct json_object *reply;
 	struct stat st;
 	int idle = raw_connect("vm1");
@@ -561,9 +533,8 @@ static void test_stop_unlinks(void **state)
 	assert_int_equal(lstat(path, &st), -1);
 	assert_null(raw_reply(idle)); /* the server closed our connection */
 	close(idle);
-	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply, err, sizeof(err)),
-			 -ENOENT);
-	assert_string_equal(err, "no VM named 'vm1' is running");
+	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply), -ENOENT);
+	assert_string_equal(error_msg(), "no VM named 'vm1' is running");
 }
 
 static void test_stop_from_handler(void **state)
@@ -590,7 +561,6 @@ static void test_names(void **state)
 {
 	char name65[66], path[PATH_MAX];
 	struct control_server *srv = NULL;
-	char err[CONTROL_ERR_LEN];
 	struct json_object *reply;
 
 	(void)state;
@@ -608,15 +578,13 @@ static void test_names(void **state)
 	assert_false(control_name_valid("\xc3\xa9"));
 	assert_false(control_name_valid(NULL));
 	assert_int_equal(control_socket_path("../x", path, sizeof(path)), -EINVAL);
-	assert_int_equal(control_server_start("a/b", &srv, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "invalid VM name 'a/b'"));
-	err[0] = 0;
-	assert_int_equal(control_path_for(".x", ".sock", path, sizeof(path), err, sizeof(err)),
-			 -EINVAL);
-	assert_non_null(strstr(err, "invalid VM name '.x'"));
-	assert_int_equal(control_name_check("ok", err, sizeof(err)), 0);
-	assert_int_equal(control_call("../x", "echo", 0, NULL, 1000, &reply, err, sizeof(err)),
-			 -EINVAL);
+	assert_int_equal(control_server_start("a/b", &srv), -EINVAL);
+	assert_non_null(strstr(error_msg(), "invalid VM name 'a/b'"));
+	error_clear();
+	assert_int_equal(control_path_for(".x", ".sock", path, sizeof(path)), -EINVAL);
+	assert_non_null(strstr(error_msg(), "invalid VM name '.x'"));
+	assert_int_equal(control_name_check("ok"), 0);
+	assert_int_equal(control_call("../x", "echo", 0, NULL, 1000, &reply), -EINVAL);
 	/* Too long for a sockaddr_un: refused, not truncated. */
 	assert_int_equal(control_socket_path("vm1", path, 8), -ENAMETOOLONG);
 }
@@ -675,7 +643,6 @@ static void test_slow_reader_does_not_block_others(void **state)
 	char *chunk = malloc(256 * reqlen);
 	int hog = raw_connect("vm1");
 	struct json_object *reply;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
 	for (int i = 0; i < 256; i++)
@@ -693,7 +660,7 @@ static void test_slow_reader_does_not_block_others(void **state)
 	}
 	assert_true(total < (64u << 20));
 	/* The hog is stuck; everyone else is still served. */
-	assert_int_equal(control_call("vm1", "echo", 0, NULL, 30000, &reply, err, sizeof(err)), 0);
+	assert_int_equal(control_call("vm1", "echo", 0, NULL, 30000, &reply), 0);
 	json_object_put(reply);
 	close(hog);
 	free(chunk);
@@ -765,15 +732,13 @@ static void test_client_timeout(void **state)
 {
 	struct control_server *srv = start("vm1");
 	struct json_object *reply;
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
 	/* The handler waits for our byte, so the reply cannot come before the deadline. */
-	assert_int_equal(control_call("vm1", "block", 0, NULL, 50, &reply, err, sizeof(err)),
-			 -ETIMEDOUT);
-	assert_non_null(strstr(err, "no reply from VM 'vm1' within 50 ms"));
+	assert_int_equal(control_call("vm1", "block", 0, NULL, 50, &reply), -ETIMEDOUT);
+	assert_non_null(strstr(error_msg(), "no reply from VM 'vm1' within 50 ms"));
 	assert_int_equal(write(block_pipe[1], "x", 1), 1);
-	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply, err, sizeof(err)), 0);
+	assert_int_equal(control_call("vm1", "echo", 0, NULL, 10000, &reply), 0);
 	json_object_put(reply);
 	control_server_stop(srv);
 }
@@ -799,7 +764,7 @@ static void *canned_server(void *arg)
 	return NULL;
 }
 
-static int call_canned(const char *reply, char *err, size_t errlen)
+static int call_canned(const char *reply)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct canned c = {.reply = reply};
@@ -813,7 +778,7 @@ static int call_canned(const char *reply, char *err, size_t errlen)
 	assert_int_equal(bind(c.listen_fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(c.listen_fd, 1), 0);
 	assert_int_equal(pthread_create(&t, NULL, canned_server, &c), 0);
-	ret = control_call("fake", "info", 0, NULL, 10000, &r, err, errlen);
+	ret = control_call("fake", "info", 0, NULL, 10000, &r);
 	pthread_join(t, NULL);
 	close(c.listen_fd);
 	if (ret == 0)
@@ -825,38 +790,27 @@ static int call_canned(const char *reply, char *err, size_t errlen)
 
 static void test_client_checks_replies(void **state)
 {
-	char err[CONTROL_ERR_LEN];
 
 	(void)state;
-	assert_int_equal(
-	    call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
-	    0);
-	assert_int_equal(call_canned("garbage\n", err, sizeof(err)), -EPROTO);
-	assert_non_null(strstr(err, "bad reply from VM 'fake'"));
-	assert_int_equal(
-	    call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}} x\n", err, sizeof(err)),
-	    -EPROTO);
-	assert_int_equal(
-	    call_canned("{\"version\":2,\"id\":1,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
-	    -EPROTO);
-	assert_non_null(strstr(err, "version"));
-	assert_int_equal(
-	    call_canned("{\"version\":1,\"id\":99,\"ok\":true,\"result\":{}}\n", err, sizeof(err)),
-	    -EPROTO);
-	assert_non_null(strstr(err, "id"));
-	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"result\":{}}\n", err, sizeof(err)),
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}}\n"), 0);
+	assert_int_equal(call_canned("garbage\n"), -EPROTO);
+	assert_non_null(strstr(error_msg(), "bad reply from VM 'fake'"));
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true,\"result\":{}} x\n"),
 			 -EPROTO);
-	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true}\n", err, sizeof(err)),
+	assert_int_equal(call_canned("{\"version\":2,\"id\":1,\"ok\":true,\"result\":{}}\n"),
 			 -EPROTO);
-	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false}\n", err, sizeof(err)),
+	assert_non_null(strstr(error_msg(), "version"));
+	assert_int_equal(call_canned("{\"version\":1,\"id\":99,\"ok\":true,\"result\":{}}\n"),
 			 -EPROTO);
-	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false,\"error\":\"no\"}\n",
-				     err, sizeof(err)),
+	assert_non_null(strstr(error_msg(), "id"));
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"result\":{}}\n"), -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true}\n"), -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false}\n"), -EPROTO);
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":false,\"error\":\"no\"}\n"),
 			 -EREMOTEIO);
-	assert_string_equal(err, "no");
-	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true", err, sizeof(err)),
-			 -ECONNRESET);
-	assert_non_null(strstr(err, "connection closed before the reply"));
+	assert_string_equal(error_msg(), "no");
+	assert_int_equal(call_canned("{\"version\":1,\"id\":1,\"ok\":true"), -ECONNRESET);
+	assert_non_null(strstr(error_msg(), "connection closed before the reply"));
 }
 
 static void test_print_human(void **state)
@@ -948,17 +902,17 @@ static void test_runtime_dir_choice(void **state)
 /* A runtime directory so deep that a socket path cannot fit a sun_path: one clear error. */
 static void test_runtime_dir_too_long(void **state)
 {
-	char deep[PATH_MAX + 128], path[PATH_MAX], err[CONTROL_ERR_LEN] = "";
+	char deep[PATH_MAX + 128], path[PATH_MAX];
 
 	(void)state;
 	snprintf(deep, sizeof(deep), "%s/%0100d", rtdir, 0);
 	assert_int_equal(mkdir(deep, 0700), 0);
 	setenv("XDG_RUNTIME_DIR", deep, 1);
-	int ret = control_path_for("vm1", ".sock", path, sizeof(path), err, sizeof(err));
+	int ret = control_path_for("vm1", ".sock", path, sizeof(path));
 	setenv("XDG_RUNTIME_DIR", rtdir, 1);
 	assert_int_equal(ret, -ENAMETOOLONG);
-	assert_non_null(strstr(err, "path too long for a UNIX socket"));
-	assert_non_null(strstr(err, deep));
+	assert_non_null(strstr(error_msg(), "path too long for a UNIX socket"));
+	assert_non_null(strstr(error_msg(), deep));
 }
 
 /* Reads and drops replies until the server closes the connection (a junk sender must not stall

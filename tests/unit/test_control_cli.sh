@@ -65,14 +65,14 @@ nested.first: --json
 nested.last: -x" ""
 
 run control cli1 fail disk full
-check error_reply_exit_1 expect 1 "" "minivmm control: cli1: failed on request: disk full"
+check error_reply_exit_1 expect 1 "" "minivmm: control: cli1: failed on request: disk full"
 
 run control cli1 fail --json
 check error_reply_json expect 1 '{"version":1,"id":1,"ok":false,"error":"failed on request"}' \
-	"minivmm control: cli1: failed on request"
+	"minivmm: control: cli1: failed on request"
 
 run control cli1 nosuchverb
-check unknown_verb expect 1 "" "minivmm control: cli1: unknown verb 'nosuchverb' (try 'help')"
+check unknown_verb expect 1 "" "minivmm: control: cli1: unknown verb 'nosuchverb' (try 'help')"
 
 run control cli1 help
 check help_lists_verbs expect 0 "help: help
@@ -85,14 +85,14 @@ run control cli1 version
 check version_verb grep -qx "protocol: 1" "$OUT"
 
 run control nosuch info
-check unknown_vm expect 1 "" "minivmm control: nosuch: no VM named 'nosuch' is running"
+check unknown_vm expect 1 "" "minivmm: control: nosuch: no VM named 'nosuch' is running"
 
 run control
 check usage_no_args [ "$rc" = 2 ]
 run control cli1
 check usage_no_verb [ "$rc" = 2 ]
 run control ../etc info
-check usage_bad_name expect 2 "" "minivmm control: invalid VM name '../etc'"
+check usage_bad_name expect 2 "" "minivmm: control: invalid VM name '../etc'"
 run control cli1 echo --timeout=abc
 check usage_bad_timeout [ "$rc" = 2 ]
 run control --help

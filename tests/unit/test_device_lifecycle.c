@@ -28,6 +28,7 @@
 #include "memory/guest_memory.h"
 #include "memory/layout.h"
 #include "devices/machine_config.h"
+#include "lib/error.h"
 
 /* --- fake devices: a log of calls --- */
 
@@ -49,12 +50,12 @@ static struct fake fakes[5] = {
 };
 
 #define FAKE_OPS(i)                                                                                \
-	static int create##i(struct device_env *env, void **state, char *err, size_t errlen)       \
+	static int create##i(struct device_env *env, void **state)                                 \
 	{                                                                                          \
 		(void)env;                                                                         \
 		log_call("create", fakes[i].name);                                                 \
 		if (fakes[i].create_ret)                                                           \
-			snprintf(err, errlen, "%s refused", fakes[i].name);                        \
+			error_set(0, "%s refused", fakes[i].name);                                 \
 		*state = &fakes[i];                                                                \
 		return fakes[i].create_ret;                                                        \
 	}
@@ -64,12 +65,12 @@ FAKE_OPS(2)
 FAKE_OPS(3)
 FAKE_OPS(4)
 
-static int fake_quiesce(void *state, char *err, size_t errlen)
+static int fake_quiesce(void *state)
 {
 	struct fake *f = state;
 	log_call("quiesce", f->name);
 	if (f->quiesce_ret)
-		snprintf(err, errlen, "%s busy", f->name);
+		error_set(0, "%s busy", f->name);
 	return f->quiesce_ret;
 }
 
@@ -103,9 +104,8 @@ static void test_order(void **state)
 	(void)state;
 	struct devices *d;
 	struct device_env env = {0};
-	char err[128];
 	calls[0] = 0;
-	assert_int_equal(devices_create_types(fake_types, 5, &env, &d, err, sizeof(err)), 0);
+	assert_int_equal(devices_create_types(fake_types, 5, &env, &d), 0);
 	assert_string_equal(calls, "create:bus1 create:plat1 create:plat2 create:pci1 "
 				   "create:storage1");
 	assert_string_equal(devices_name(d, 0), "bus1");
@@ -115,15 +115,15 @@ static void test_order(void **state)
 	assert_null(devices_find(d, "nothing"));
 
 	calls[0] = 0;
-	assert_int_equal(devices_quiesce(d, err, sizeof(err)), 0);
+	assert_int_equal(devices_quiesce(d), 0);
 	devices_reset(d);
 	assert_string_equal(calls, "quiesce:plat2 quiesce:storage1 reset:bus1 reset:plat2 "
 				   "reset:pci1 reset:storage1");
 	/* A quiesce that fails stops there, with the device's message. */
 	fakes[3].quiesce_ret = -EBUSY;
 	calls[0] = 0;
-	assert_int_equal(devices_quiesce(d, err, sizeof(err)), -EBUSY);
-	assert_string_equal(err, "plat2 busy");
+	assert_int_equal(devices_quiesce(d), -EBUSY);
+	assert_string_equal(error_msg(), "plat2 busy");
 	assert_string_equal(calls, "quiesce:plat2");
 	fakes[3].quiesce_ret = 0;
 
@@ -138,13 +138,12 @@ static void test_failure_half_way(void **state)
 	(void)state;
 	struct devices *d = (struct devices *)1;
 	struct device_env env = {0};
-	char err[128] = "";
 	fakes[4].create_ret = -ENOSPC; /* pci1 */
 	calls[0] = 0;
-	assert_int_equal(devices_create_types(fake_types, 5, &env, &d, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(devices_create_types(fake_types, 5, &env, &d), -ENOSPC);
 	fakes[4].create_ret = 0;
 	assert_null(d);
-	assert_string_equal(err, "pci1 refused");
+	assert_string_equal(error_msg(), "pci1 refused");
 	/* Those made are destroyed in reverse; the one that failed undid itself; later levels
 	 * never started. */
 	assert_string_equal(calls, "create:bus1 create:plat1 create:plat2 create:pci1 "
@@ -207,9 +206,8 @@ static int machine_setup(void **state)
 				    .irq = &rec_irq_ops,
 				    .request = rec_request,
 				    .opaque = &M};
-	char err[256];
-	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (devices_create(&M.env, &M.devs))
+		fail_msg("%s", error_msg());
 	return 0;
 }
 
@@ -441,9 +439,8 @@ static void test_firmware_devices_direct_boot(void **state)
 	devices_destroy(M.devs);
 	M.cfg.kernel_boot = true;
 	M.env.pci = NULL;
-	char err[256];
-	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (devices_create(&M.env, &M.devs))
+		fail_msg("%s", error_msg());
 	assert_null(fw_cfg_device_store(devices_find(M.devs, "fw_cfg")));
 	uint8_t v;
 	assert_false(io_bus_access(&M.pio, FW_CFG_PORT_BASE + 1, &v, 1, false));
@@ -461,9 +458,8 @@ static void test_piix4_pm_for_efi(void **state)
 	devices_destroy(M.devs);
 	M.cfg.firmware_efi = true;
 	M.env.pci = NULL;
-	char err[256];
-	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (devices_create(&M.env, &M.devs))
+		fail_msg("%s", error_msg());
 	assert_non_null(devices_find(M.devs, "piix4-pm"));
 	assert_int_equal(pci_config_read(M.env.pci, devfn, 0, 4), 0x71138086);
 	assert_int_equal(pci_config_read(M.env.pci, devfn, 0x40, 4), LAYOUT_PORT_ACPI_PM | 1);
@@ -486,7 +482,7 @@ static int storage_setup(void **state)
 {
 	snprintf(disk_dir, sizeof(disk_dir), "/var/tmp/minivmm-test-lifecycle-XXXXXX");
 	assert_non_null(mkdtemp(disk_dir));
-	char path[128], arg[160], err[256];
+	char path[128], arg[160];
 	snprintf(path, sizeof(path), "%s/d.raw", disk_dir);
 	assert_int_equal(truncate(path, 0), -1); /* not there yet */
 	FILE *f = fopen(path, "w");
@@ -494,14 +490,14 @@ static int storage_setup(void **state)
 	fclose(f);
 	assert_int_equal(truncate(path, 4 << 20), 0);
 	snprintf(arg, sizeof(arg), "%s,bus=sata", path);
-	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &disk_cfg, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &disk_cfg), 0);
 	machine_setup(state); /* with M.cfg zeroed: no disks yet */
 	devices_destroy(M.devs);
 	M.cfg.disks = &disk_cfg;
 	M.cfg.ndisks = 1;
 	M.env.pci = NULL;
-	if (devices_create(&M.env, &M.devs, err, sizeof(err)))
-		fail_msg("%s", err);
+	if (devices_create(&M.env, &M.devs))
+		fail_msg("%s", error_msg());
 	return 0;
 }
 
@@ -549,8 +545,7 @@ static void test_storage_quiesce_and_reset(void **state)
 	    .op = BLOCK_AIO_READ, .offset = 8192, .iov = &iov, .iovcnt = 1, .cb = read_cb};
 	atomic_store(&read_done, 0);
 	assert_int_equal(block_aio_submit(storage_disk(st, 0)->aio, &req), 0);
-	char err[128];
-	assert_int_equal(devices_quiesce(M.devs, err, sizeof(err)), 0);
+	assert_int_equal(devices_quiesce(M.devs), 0);
 	assert_int_equal(atomic_load(&read_done), 1);
 
 	/* The AHCI function: the one with class 01:06:01. */
@@ -572,7 +567,7 @@ static void test_storage_quiesce_and_reset(void **state)
 	/* The disk stayed open: it still reads. */
 	atomic_store(&read_done, 0);
 	assert_int_equal(block_aio_submit(storage_disk(st, 0)->aio, &req), 0);
-	assert_int_equal(devices_quiesce(M.devs, err, sizeof(err)), 0);
+	assert_int_equal(devices_quiesce(M.devs), 0);
 	assert_int_equal(atomic_load(&read_done), 1);
 }
 

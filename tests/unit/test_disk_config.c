@@ -17,14 +17,14 @@
 #include "devices/storage.h"
 #include "storage/core/block.h"
 #include "vmm/vm_config.h"
+#include "lib/error.h"
 
 static void test_parse_ok(void **state)
 {
 	(void)state;
 	struct disk_config c;
-	char err[256];
 
-	assert_int_equal(disk_config_parse("a.qcow2", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("a.qcow2", DISK_MEDIA_HDD, &c), 0);
 	assert_string_equal(c.path, "a.qcow2");
 	assert_null(c.format);
 	assert_int_equal(c.bus, DISK_BUS_SATA);
@@ -32,17 +32,15 @@ static void test_parse_ok(void **state)
 	assert_int_equal(c.cache, DISK_CACHE_WRITEBACK);
 	assert_int_equal(c.werror, DISK_WERROR_REPORT);
 	disk_config_free(&c);
-	assert_int_equal(
-	    disk_config_parse("a.raw,werror=stop", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("a.raw,werror=stop", DISK_MEDIA_HDD, &c), 0);
 	assert_int_equal(c.werror, DISK_WERROR_STOP);
 	disk_config_free(&c);
-	assert_int_equal(
-	    disk_config_parse("a.raw,werror=report", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("a.raw,werror=report", DISK_MEDIA_HDD, &c), 0);
 	assert_int_equal(c.werror, DISK_WERROR_REPORT);
 	disk_config_free(&c);
 
 	assert_int_equal(disk_config_parse("/x/y.img,readonly,bus=ide,format=raw,cache=none",
-					   DISK_MEDIA_HDD, &c, err, sizeof(err)),
+					   DISK_MEDIA_HDD, &c),
 			 0);
 	assert_string_equal(c.path, "/x/y.img");
 	assert_string_equal(c.format, "raw");
@@ -57,7 +55,7 @@ static void test_parse_ok(void **state)
 	for (int i = 0; i < 6; i++) {
 		char arg[64];
 		snprintf(arg, sizeof(arg), "d,%s", modes[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
 		assert_int_equal(c.mode, i);
 		assert_string_equal(disk_mode_name(c.mode), modes[i]);
 		disk_config_free(&c);
@@ -66,7 +64,7 @@ static void test_parse_ok(void **state)
 	for (int i = 0; i < 4; i++) {
 		char arg[64];
 		snprintf(arg, sizeof(arg), "d,bus=%s", buses[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
 		assert_int_equal(c.bus, i);
 		disk_config_free(&c);
 	}
@@ -74,26 +72,23 @@ static void test_parse_ok(void **state)
 	for (int i = 0; i < 4; i++) {
 		char arg[64];
 		snprintf(arg, sizeof(arg), "d,cache=%s", caches[i]);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
 		assert_int_equal(c.cache, i);
 		disk_config_free(&c);
 	}
 	/* NVMe: nvme0 unless controller= says otherwise (in any order with bus=). */
-	assert_int_equal(disk_config_parse("d,bus=nvme", DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("d,bus=nvme", DISK_MEDIA_HDD, &c), 0);
 	assert_int_equal(c.controller, 0);
 	disk_config_free(&c);
-	assert_int_equal(
-	    disk_config_parse("d,controller=nvme3,bus=nvme", DISK_MEDIA_HDD, &c, err, sizeof(err)),
-	    0);
+	assert_int_equal(disk_config_parse("d,controller=nvme3,bus=nvme", DISK_MEDIA_HDD, &c), 0);
 	assert_int_equal(c.controller, 3);
 	disk_config_free(&c);
 	/* CD-ROM: IDE by default, SATA on request. */
-	assert_int_equal(disk_config_parse("x.iso", DISK_MEDIA_CDROM, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("x.iso", DISK_MEDIA_CDROM, &c), 0);
 	assert_int_equal(c.bus, DISK_BUS_IDE);
 	assert_int_equal(c.media, DISK_MEDIA_CDROM);
 	disk_config_free(&c);
-	assert_int_equal(
-	    disk_config_parse("x.iso,bus=sata", DISK_MEDIA_CDROM, &c, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse("x.iso,bus=sata", DISK_MEDIA_CDROM, &c), 0);
 	assert_int_equal(c.bus, DISK_BUS_SATA);
 	disk_config_free(&c);
 }
@@ -102,7 +97,6 @@ static void test_parse_errors(void **state)
 {
 	(void)state;
 	struct disk_config c;
-	char err[256];
 	const struct {
 		const char *arg;
 		enum disk_media media;
@@ -134,11 +128,10 @@ static void test_parse_errors(void **state)
 	    {"x.iso,werror=stop", DISK_MEDIA_CDROM, "unknown option 'werror'"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = 0;
-		assert_int_equal(disk_config_parse(bad[i].arg, bad[i].media, &c, err, sizeof(err)),
-				 -EINVAL);
-		if (!strstr(err, bad[i].msg))
-			fail_msg("'%s': got '%s', want '%s'", bad[i].arg, err, bad[i].msg);
+		error_clear();
+		assert_int_equal(disk_config_parse(bad[i].arg, bad[i].media, &c), -EINVAL);
+		if (!strstr(error_msg(), bad[i].msg))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].arg, error_msg(), bad[i].msg);
 		assert_null(c.path); /* nothing left allocated */
 	}
 }
@@ -147,35 +140,33 @@ static void test_storage_check(void **state)
 {
 	(void)state;
 	struct disk_config c[5];
-	char err[256];
 	memset(c, 0, sizeof(c));
 	c[0] = (struct disk_config){.path = (char *)"a", .bus = DISK_BUS_NVME};
-	assert_int_equal(storage_check(c, 1, err, sizeof(err)), 0);
+	assert_int_equal(storage_check(c, 1), 0);
 	c[0].controller = 9; /* only nvme0 ... nvme7 exist */
-	assert_int_equal(storage_check(c, 1, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(storage_check(c, 1), -ENOSPC);
 	for (int i = 0; i < 5; i++)
 		c[i] = (struct disk_config){.path = (char *)"a", .bus = DISK_BUS_IDE};
-	assert_int_equal(storage_check(c, 4, err, sizeof(err)), 0);
-	assert_int_equal(storage_check(c, 5, err, sizeof(err)), -ENOSPC);
-	assert_non_null(strstr(err, "no free IDE position"));
+	assert_int_equal(storage_check(c, 4), 0);
+	assert_int_equal(storage_check(c, 5), -ENOSPC);
+	assert_non_null(strstr(error_msg(), "no free IDE position"));
 }
 
-static int parse(const char *const *args, int n, struct vm_config *cfg, char *err, size_t errlen)
+static int parse(const char *const *args, int n, struct vm_config *cfg)
 {
 	char *argv[32] = {(char *)"run", (char *)"--kernel", (char *)"k"};
 	for (int i = 0; i < n; i++)
 		argv[3 + i] = (char *)args[i];
-	return vm_config_parse(3 + n, argv, 1 << 20, cfg, err, errlen);
+	return vm_config_parse(3 + n, argv, 1 << 20, cfg);
 }
 
 static void test_vm_config(void **state)
 {
 	(void)state;
 	struct vm_config cfg;
-	char err[512];
 	const char *ok[] = {"--disk", "a.raw,bus=ide", "--cdrom=b.iso", "--disk",
 			    "c.vdi,readonly,bus=ide"};
-	assert_int_equal(parse(ok, 5, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(parse(ok, 5, &cfg), 0);
 	assert_int_equal(cfg.ndisks, 3);
 	assert_string_equal(cfg.disks[1].path, "b.iso");
 	assert_int_equal(cfg.disks[1].media, DISK_MEDIA_CDROM);
@@ -187,18 +178,18 @@ static void test_vm_config(void **state)
 		sas[i] = "--disk";
 		sas[i + 1] = "a.raw,bus=sas";
 	}
-	assert_int_equal(parse(sas, 18, &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "bus=sas: 9 drives, the SAS1068 takes at most 8"));
+	assert_int_equal(parse(sas, 18, &cfg), -EINVAL);
+	assert_non_null(strstr(error_msg(), "bus=sas: 9 drives, the SAS1068 takes at most 8"));
 	const char *many[] = {"--disk",	   "a,bus=ide", "--disk", "b,bus=ide", "--disk",
 			      "c,bus=ide", "--cdrom",	"d.iso",  "--disk",    "e,bus=ide"};
-	assert_int_equal(parse(many, 10, &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "e: no free IDE position"));
+	assert_int_equal(parse(many, 10, &cfg), -EINVAL);
+	assert_non_null(strstr(error_msg(), "e: no free IDE position"));
 	const char *typo[] = {"--disk", "a,bus=ide", "--disk", "b,redonly"};
-	assert_int_equal(parse(typo, 4, &cfg, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "unknown disk mode 'redonly'"));
+	assert_int_equal(parse(typo, 4, &cfg), -EINVAL);
+	assert_non_null(strstr(error_msg(), "unknown disk mode 'redonly'"));
 	assert_null(cfg.disks); /* freed on failure */
 	const char *noval[] = {"--disk"};
-	assert_int_equal(parse(noval, 1, &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(parse(noval, 1, &cfg), -EINVAL);
 }
 
 static void test_disk_open(void **state)
@@ -207,7 +198,6 @@ static void test_disk_open(void **state)
 	char dir[] = "/var/tmp/minivmm-test-diskcfg-XXXXXX", path[128], arg[160], cmd[256];
 	struct disk_config c;
 	struct disk *d;
-	char err[512];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/d.img", dir);
 	snprintf(cmd, sizeof(cmd), "truncate -s 100M '%s'", path);
@@ -215,8 +205,8 @@ static void test_disk_open(void **state)
 
 	/* Probed format, geometry and identity. */
 	snprintf(arg, sizeof(arg), "%s,bus=ide", path);
-	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-	assert_int_equal(disk_open(&c, 3, &d, err, sizeof(err)), 0);
+	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
+	assert_int_equal(disk_open(&c, 3, &d), 0);
 	assert_string_equal(d->bs->drv->name, "raw"); /* never probed as anything else */
 	assert_int_equal(d->sectors, 100 * 2048);
 	assert_int_equal(d->heads, 16);
@@ -242,9 +232,9 @@ static void test_disk_open(void **state)
 	};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		snprintf(arg, sizeof(arg), "%s%s", path, maps[i].opts);
-		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-		if (disk_open(&c, 0, &d, err, sizeof(err)) != 0)
-			fail_msg("%s: %s", arg, err);
+		assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
+		if (disk_open(&c, 0, &d) != 0)
+			fail_msg("%s: %s", arg, error_msg());
 		assert_int_equal(d->bs->flags & maps[i].flags, maps[i].flags);
 		assert_int_equal(d->bs->flags & maps[i].absent, 0);
 		disk_close(d);
@@ -252,14 +242,14 @@ static void test_disk_open(void **state)
 	}
 	/* An unknown format and a missing file fail with a message naming them. */
 	snprintf(arg, sizeof(arg), "%s,format=nosuchformat", path);
-	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-	assert_true(disk_open(&c, 0, &d, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "nosuchformat"));
+	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
+	assert_true(disk_open(&c, 0, &d) < 0);
+	assert_non_null(strstr(error_msg(), "nosuchformat"));
 	disk_config_free(&c);
 	snprintf(arg, sizeof(arg), "%s/missing.img", dir);
-	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c, err, sizeof(err)), 0);
-	assert_true(disk_open(&c, 0, &d, err, sizeof(err)) < 0);
-	assert_non_null(strstr(err, "missing.img"));
+	assert_int_equal(disk_config_parse(arg, DISK_MEDIA_HDD, &c), 0);
+	assert_true(disk_open(&c, 0, &d) < 0);
+	assert_non_null(strstr(error_msg(), "missing.img"));
 	disk_config_free(&c);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);

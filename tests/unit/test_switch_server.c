@@ -25,6 +25,7 @@
 #include "net/switch_server.h"
 #include "net/vnet_hdr.h"
 #include "tests/lib/testlib.h"
+#include "lib/error.h"
 
 struct sw {
 	struct switch_server *srv;
@@ -40,20 +41,18 @@ static void *serve(void *arg)
 
 static void sw_start(struct sw *s, bool vlan_aware, unsigned mac_limit)
 {
-	char err[300];
 	snprintf(s->path, sizeof(s->path), "%s", test_path("sw.switch"));
 	struct switch_options o = {
 	    .name = "sw", .path = s->path, .vlan_aware = vlan_aware, .mac_limit = mac_limit};
-	assert_int_equal(switch_server_create(&o, &s->srv, err, sizeof(err)), 0);
+	assert_int_equal(switch_server_create(&o, &s->srv), 0);
 	assert_int_equal(pthread_create(&s->thread, NULL, serve, s->srv), 0);
 }
 
 static void sw_stop(struct sw *s)
 {
 	struct json_object *req = json_object_new_object(), *reply = NULL;
-	char err[300];
 	json_object_object_add(req, "op", json_object_new_string("stop"));
-	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply, err, sizeof(err)), 0);
+	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply), 0);
 	json_object_put(req);
 	json_object_put(reply);
 	pthread_join(s->thread, NULL);
@@ -63,10 +62,9 @@ static void sw_stop(struct sw *s)
 static int join(struct sw *s, const char *name, uint8_t last, unsigned vlan)
 {
 	uint8_t mac[6] = {0x02, 0, 0, 0, 0, last};
-	char err[300];
-	int fd = switch_join(s->path, name, mac, vlan, err, sizeof(err));
+	int fd = switch_join(s->path, name, mac, vlan);
 	if (fd < 0)
-		print_message("join %s: %s\n", name, err);
+		print_message("join %s: %s\n", name, error_msg());
 	return fd;
 }
 
@@ -98,9 +96,8 @@ static ssize_t recv_frame(int fd, uint8_t *buf, size_t len)
 static struct json_object *info(struct sw *s)
 {
 	struct json_object *req = json_object_new_object(), *reply = NULL, *r;
-	char err[300];
 	json_object_object_add(req, "op", json_object_new_string("info"));
-	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply, err, sizeof(err)), 0);
+	assert_int_equal(switch_call(s->path, req, 5000, NULL, &reply), 0);
 	json_object_put(req);
 	assert_true(json_object_object_get_ex(reply, "result", &r));
 	json_object_get(r);
@@ -254,9 +251,8 @@ static void vlans_and_limits(void **state)
 	assert_true(join(&s, "x", 4, 10) < 0); /* not vlan-aware */
 	/* a second switch on the same path is refused */
 	struct switch_server *other;
-	char err[300];
 	struct switch_options o = {.name = "sw", .path = s.path};
-	assert_int_equal(switch_server_create(&o, &other, err, sizeof(err)), -EADDRINUSE);
+	assert_int_equal(switch_server_create(&o, &other), -EADDRINUSE);
 	sw_stop(&s);
 }
 
@@ -266,14 +262,13 @@ static void malformed_requests(void **state)
 	struct sw s;
 	sw_start(&s, false, 0);
 	struct json_object *req = json_object_new_object(), *reply = NULL;
-	char err[300];
 	json_object_object_add(req, "op", json_object_new_string("explode"));
-	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply, err, sizeof(err)), -EINVAL);
+	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply), -EINVAL);
 	json_object_put(req);
 	req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("join"));
 	json_object_object_add(req, "mac", json_object_new_string("ff:ff:ff:ff:ff:ff"));
-	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply, err, sizeof(err)), -EINVAL);
+	assert_int_equal(switch_call(s.path, req, 5000, NULL, &reply), -EINVAL);
 	json_object_put(req);
 	sw_stop(&s);
 }

@@ -12,10 +12,11 @@
 
 #include "memory/layout.h"
 #include "vmm/vm_config.h"
+#include "lib/error.h"
 
 #define HOST_MIB 8192
 
-static int parse(struct vm_config *cfg, char *err, const char *line)
+static int parse(struct vm_config *cfg, const char *line)
 {
 	static char buf[1024];
 	char *argv[32];
@@ -24,16 +25,15 @@ static int parse(struct vm_config *cfg, char *err, const char *line)
 	for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " "))
 		argv[argc++] = t;
 	argv[argc] = NULL;
-	err[0] = 0;
-	return vm_config_parse(argc, argv, HOST_MIB, cfg, err, 256);
+	error_clear();
+	return vm_config_parse(argc, argv, HOST_MIB, cfg);
 }
 
 static void test_defaults(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, "run --kernel bz"), 0);
+	assert_int_equal(parse(&c, "run --kernel bz"), 0);
 	assert_string_equal(c.kernel, "bz");
 	assert_int_equal(c.cpus, 1);
 	assert_int_equal(c.memory_mib, 1024);
@@ -49,10 +49,8 @@ static void test_all_options(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err,
-			       "run --name web-1 --cpus 4 --memory=1024 --kernel=k --initrd i "
-			       "--append root=x --console /tmp/log --reboot exit"),
+	assert_int_equal(parse(&c, "run --name web-1 --cpus 4 --memory=1024 --kernel=k --initrd i "
+				   "--append root=x --console /tmp/log --reboot exit"),
 			 0);
 	assert_string_equal(c.name, "web-1");
 	assert_false(c.name_auto);
@@ -63,50 +61,47 @@ static void test_all_options(void **state)
 	assert_string_equal(c.cmdline, "root=x");
 	assert_int_equal(c.console, VM_CONSOLE_FILE);
 	assert_string_equal(c.console_path, "/tmp/log");
-	assert_int_equal(parse(&c, err, "run --kernel k --console none --cpus 64"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --console none --cpus 64"), 0);
 	assert_int_equal(c.console, VM_CONSOLE_NONE);
 	assert_int_equal(c.cpus, 64);
-	assert_int_equal(parse(&c, err, "run --kernel k --memory 32 --reboot restart"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --memory 32 --reboot restart"), 0);
 	assert_int_equal(c.memory_mib, 32);
 	assert_int_equal(c.reboot, VM_REBOOT_RESTART);
-	assert_int_equal(parse(&c, err, "run --help"), 0);
+	assert_int_equal(parse(&c, "run --help"), 0);
 	assert_true(c.help);
 }
 
 static void expect_error(const char *line, const char *needle)
 {
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, line), -EINVAL);
-	if (!strstr(err, needle))
-		fail_msg("'%s': message '%s' lacks '%s'", line, err, needle);
-	assert_null(strchr(err, '\n'));
+	assert_int_equal(parse(&c, line), -EINVAL);
+	if (!strstr(error_msg(), needle))
+		fail_msg("'%s': message '%s' lacks '%s'", line, error_msg(), needle);
+	assert_null(strchr(error_msg(), '\n'));
 }
 
 static void test_firmware_boot(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, "run --cpus 4"), 0);
+	assert_int_equal(parse(&c, "run --cpus 4"), 0);
 	assert_null(c.kernel);
 	assert_null(c.firmware_file);
 	assert_int_equal(c.nboot, 2);
 	assert_int_equal(c.boot[0], VM_BOOT_CDROM);
 	assert_int_equal(c.boot[1], VM_BOOT_DISK);
 	vm_config_free(&c);
-	assert_int_equal(parse(&c, err, "run --boot disk --firmware bios --firmware-file /x/b.bin"),
-			 0);
+	assert_int_equal(parse(&c, "run --boot disk --firmware bios --firmware-file /x/b.bin"), 0);
 	assert_int_equal(c.nboot, 1);
 	assert_int_equal(c.boot[0], VM_BOOT_DISK);
 	assert_string_equal(c.firmware_file, "/x/b.bin");
 	assert_false(c.firmware_efi);
 	vm_config_free(&c);
-	assert_int_equal(parse(&c, err, "run --firmware efi"), 0);
+	assert_int_equal(parse(&c, "run --firmware efi"), 0);
 	assert_true(c.firmware_efi);
 	vm_config_free(&c);
 	expect_error("run --kernel k --firmware efi", "for firmware boot");
-	assert_int_equal(parse(&c, err, "run --boot=order=disk,cdrom"), 0);
+	assert_int_equal(parse(&c, "run --boot=order=disk,cdrom"), 0);
 	assert_int_equal(c.nboot, 2);
 	assert_int_equal(c.boot[0], VM_BOOT_DISK);
 	assert_int_equal(c.boot[1], VM_BOOT_CDROM);
@@ -153,7 +148,7 @@ static void test_machine_limit(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256], ok_mib[32], big_mib[32], msg[80];
+	char ok_mib[32], big_mib[32], msg[80];
 	uint64_t limit =
 	    (LAYOUT_PCI_MMIO64_START - LAYOUT_HIGH_RAM_START + LAYOUT_LOW_RAM_END) / MiB;
 	snprintf(ok_mib, sizeof(ok_mib), "%llu", (unsigned long long)limit);
@@ -161,10 +156,10 @@ static void test_machine_limit(void **state)
 	snprintf(msg, sizeof(msg), "more than the machine's %llu MiB", (unsigned long long)limit);
 	char *ok[] = {"run", "--kernel", "k", "--memory", ok_mib, NULL};
 	char *big[] = {"run", "--kernel", "k", "--memory", big_mib, NULL};
-	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, &c, err, sizeof(err)), 0);
+	assert_int_equal(vm_config_parse(5, ok, UINT64_MAX, &c), 0);
 	vm_config_free(&c);
-	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, &c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, msg));
+	assert_int_equal(vm_config_parse(5, big, UINT64_MAX, &c), -EINVAL);
+	assert_non_null(strstr(error_msg(), msg));
 }
 
 static void test_names(void **state)
@@ -189,26 +184,23 @@ static void test_cpu_hotplug(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, "run --kernel k --cpus 4"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpus 4"), 0);
 	assert_false(c.cpu_hotplug);
 	assert_int_equal(vm_config_boot_cpus(&c), 0xF);
 	assert_int_equal(c.cpu_cap, 100);
 	assert_int_equal(c.cpu_weight, 0);
-	assert_int_equal(parse(&c, err, "run --kernel k --cpus 4 --cpuhotplug"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpus 4 --cpuhotplug"), 0);
 	assert_true(c.cpu_hotplug);
 	assert_int_equal(vm_config_boot_cpus(&c), 0x1); /* CPU 0 alone, as VirtualBox */
-	assert_int_equal(
-	    parse(&c, err, "run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0-1,3"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpus 4 --cpuhotplug --plugged-cpus 0-1,3"), 0);
 	assert_int_equal(vm_config_boot_cpus(&c), 0xB);
-	assert_int_equal(
-	    parse(&c, err, "run --kernel k --cpus 64 --cpuhotplug --plugged-cpus=0,63"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpus 64 --cpuhotplug --plugged-cpus=0,63"), 0);
 	assert_int_equal(vm_config_boot_cpus(&c), 0x8000000000000001ULL);
-	assert_int_equal(parse(&c, err, "run --kernel k --cpus 64"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpus 64"), 0);
 	assert_int_equal(vm_config_boot_cpus(&c), ~0ULL);
-	assert_int_equal(parse(&c, err, "run --kernel k --cpu-cap 30"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpu-cap 30"), 0);
 	assert_int_equal(c.cpu_cap, 30);
-	assert_int_equal(parse(&c, err, "run --kernel k --cpuexecutioncap=80 --cpu-weight 50"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --cpuexecutioncap=80 --cpu-weight 50"), 0);
 	assert_int_equal(c.cpu_cap, 80);
 	assert_int_equal(c.cpu_weight, 50);
 	expect_error("run --kernel k --plugged-cpus 0", "needs --cpuhotplug");
@@ -241,11 +233,10 @@ static void test_allow_backing_path(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_int_equal(parse(&c, "run --kernel k"), 0);
 	assert_int_equal(c.nallow_paths, 0);
 	assert_int_equal(
-	    parse(&c, err, "run --allow-backing-path /a --kernel k --allow-backing-path=/b/c"), 0);
+	    parse(&c, "run --allow-backing-path /a --kernel k --allow-backing-path=/b/c"), 0);
 	assert_int_equal(c.nallow_paths, 2);
 	assert_string_equal(c.allow_paths[0], "/a");
 	assert_string_equal(c.allow_paths[1], "/b/c");
@@ -259,21 +250,20 @@ static void test_balloon_pagefusion(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
 	/* by default the balloon is there, empty, and page fusion is off (VirtualBox's defaults) */
-	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_int_equal(parse(&c, "run --kernel k"), 0);
 	assert_false(c.balloon_off);
 	assert_int_equal(c.balloon_mib, 0);
 	assert_false(c.pagefusion);
-	assert_int_equal(parse(&c, err, "run --kernel k --balloon 700 --pagefusion on"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --balloon 700 --pagefusion on"), 0);
 	assert_int_equal(c.balloon_mib, 700);
 	assert_true(c.pagefusion);
-	assert_int_equal(parse(&c, err, "run --kernel k --balloon=off --pagefusion=off"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --balloon=off --pagefusion=off"), 0);
 	assert_true(c.balloon_off);
 	assert_false(c.pagefusion);
 	/* the limit follows --memory, wherever it comes: RAM minus max(RAM/8, 64 MiB) */
-	assert_int_equal(parse(&c, err, "run --kernel k --balloon 896"), 0);
-	assert_int_equal(parse(&c, err, "run --kernel k --balloon 1500 --memory 2048"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --balloon 896"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --balloon 1500 --memory 2048"), 0);
 	expect_error("run --kernel k --balloon 897",
 		     "--balloon 897 MB is more than --memory 1024 MB minus a floor of 128 MB "
 		     "(at most 896)");
@@ -283,18 +273,18 @@ static void test_balloon_pagefusion(void **state)
 	expect_error("run --kernel k --balloon", "needs a value");
 	expect_error("run --kernel k --pagefusion yes", "bad --pagefusion 'yes' (on or off)");
 	assert_false(c.no_free_page_reporting);
-	assert_int_equal(parse(&c, err, "run --kernel k --free-page-reporting off"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --free-page-reporting off"), 0);
 	assert_true(c.no_free_page_reporting);
-	assert_int_equal(parse(&c, err, "run --kernel k --free-page-reporting=on"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --free-page-reporting=on"), 0);
 	assert_false(c.no_free_page_reporting);
 	expect_error("run --kernel k --free-page-reporting 1", "bad --free-page-reporting '1'");
 	/* --memory MIN:MAX: RAM is MAX, the automatic balloon keeps MIN */
-	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --memory 512:1024"), 0);
 	assert_int_equal(c.memory_mib, 1024);
 	assert_int_equal(c.memory_min_mib, 512);
-	assert_int_equal(parse(&c, err, "run --kernel k --memory 512:1024 --memory 768"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --memory 512:1024 --memory 768"), 0);
 	assert_int_equal(c.memory_min_mib, 0);
-	assert_int_equal(parse(&c, err, "run --kernel k --memory 1024:1024"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --memory 1024:1024"), 0);
 	expect_error("run --kernel k --memory 100:1024", "MIN must be from 128");
 	expect_error("run --kernel k --memory 600:512", "MIN must be from 64");
 	expect_error("run --kernel k --memory :512", "bad --memory ':512'");
@@ -307,11 +297,9 @@ static void test_nics(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
 	assert_int_equal(
-	    parse(&c, err,
-		  "run --kernel k --nic switch=sw0 --nic=tap=tap0,mac=02:00:00:00:00:07 "
-		  "--nic switch=sw1,vlan=20"),
+	    parse(&c, "run --kernel k --nic switch=sw0 --nic=tap=tap0,mac=02:00:00:00:00:07 "
+		      "--nic switch=sw1,vlan=20"),
 	    0);
 	assert_int_equal(c.nnics, 3);
 	assert_int_equal(c.nics[0].backend, NIC_SWITCH);
@@ -333,12 +321,11 @@ static void test_sandbox(void **state)
 {
 	(void)state;
 	struct vm_config c;
-	char err[256];
-	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_int_equal(parse(&c, "run --kernel k"), 0);
 	assert_false(c.sandbox_off); /* on by default */
-	assert_int_equal(parse(&c, err, "run --kernel k --sandbox off"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --sandbox off"), 0);
 	assert_true(c.sandbox_off);
-	assert_int_equal(parse(&c, err, "run --sandbox=on --kernel k"), 0);
+	assert_int_equal(parse(&c, "run --sandbox=on --kernel k"), 0);
 	assert_false(c.sandbox_off);
 	expect_error("run --kernel k --sandbox maybe", "bad --sandbox 'maybe' (on or off)");
 	expect_error("run --kernel k --sandbox", "needs a value");

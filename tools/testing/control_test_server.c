@@ -15,6 +15,7 @@
 
 #include "vmm/command.h"
 #include "vmm/control_internal.h"
+#include "lib/error.h"
 
 static int add(struct json_object *obj, const char *key, struct json_object *val)
 {
@@ -30,8 +31,7 @@ static const char *arg_at(struct json_object *args, size_t i)
 	return json_object_get_string(json_object_array_get_idx(args, i));
 }
 
-static int fake_echo(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int fake_echo(void *opaque, struct json_object *args, struct json_object *result)
 {
 	size_t n = json_object_array_length(args);
 	struct json_object *nested = json_object_new_object();
@@ -52,41 +52,37 @@ static int fake_echo(void *opaque, struct json_object *args, struct json_object 
 	if (!ret && n)
 		ret = add(nested, "last", json_object_new_string(arg_at(args, n - 1)));
 	if (ret)
-		snprintf(err, errlen, "out of memory");
+		error_set(ret, "out of memory");
 	return ret;
 }
 
-static int fake_fail(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int fake_fail(void *opaque, struct json_object *args, struct json_object *result)
 {
+	char msg[CONTROL_ERR_LEN];
 	size_t used;
 
 	(void)opaque;
 	(void)result;
-	used = snprintf(err, errlen, "failed on request");
-	for (size_t i = 0; i < json_object_array_length(args) && used < errlen; i++)
-		used +=
-		    snprintf(err + used, errlen - used, "%s%s", i ? " " : ": ", arg_at(args, i));
-	return -EINVAL;
+	used = (size_t)snprintf(msg, sizeof(msg), "failed on request");
+	for (size_t i = 0; i < json_object_array_length(args) && used < sizeof(msg); i++)
+		used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s", i ? " " : ": ",
+					 arg_at(args, i));
+	return error_set(-EINVAL, "%s", msg);
 }
 
-static int fake_info(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		     size_t errlen)
+static int fake_info(void *opaque, struct json_object *args, struct json_object *result)
 {
 	(void)args;
 	if (add(result, "name", json_object_new_string(opaque)) ||
 	    add(result, "pid", json_object_new_int(getpid())) ||
-	    add(result, "state", json_object_new_string("running"))) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	    add(result, "state", json_object_new_string("running")))
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }
 
 static int run_test_server(int argc, char **argv)
 {
 	struct control_server *srv;
-	char err[CONTROL_ERR_LEN];
 	int info = 1, sig, ret;
 	sigset_t set;
 
@@ -102,9 +98,9 @@ static int run_test_server(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	ret = control_server_start(argv[1], &srv, err, sizeof(err));
+	ret = control_server_start(argv[1], &srv);
 	if (ret < 0) {
-		fprintf(stderr, "minivmm control-test-server: %s\n", err);
+		fprintf(stderr, "minivmm control-test-server: %s\n", error_msg());
 		return 1;
 	}
 	ret = control_register_verb(srv, "echo", "echo [ARGS...]", fake_echo, NULL);

@@ -18,6 +18,7 @@
 #include "devices/disk_mode.h"
 #include "vmm/command.h"
 #include "vmm/control.h"
+#include "lib/error.h"
 
 /* NAME becomes a file name in the runtime dir: the characters a VM name may have. */
 static int hold_name_ok(const char *s)
@@ -42,7 +43,7 @@ static int hold_run(int argc, char **argv)
 {
 	struct disk_mode_env env = {0};
 	struct block_device *bs = NULL, *user = NULL;
-	char rundir[4096], err[1024], buf[256];
+	char rundir[4096], buf[256];
 	enum disk_mode mode;
 
 	if (argc < 4 || argc > 5 || !hold_name_ok(argv[1]) || hold_mode(argv[2], &mode) < 0) {
@@ -62,9 +63,9 @@ static int hold_run(int argc, char **argv)
 		return 1;
 	}
 	disk_mode_env_set(&env);
-	int ret = disk_mode_open(argv[3], NULL, mode, 0, 0, &bs, &user, err, sizeof(err));
+	int ret = disk_mode_open(argv[3], NULL, mode, 0, 0, &bs, &user);
 	if (ret < 0) {
-		fprintf(stderr, "disk-lock-hold: %s\n", err);
+		fprintf(stderr, "disk-lock-hold: %s\n", error_msg());
 		disk_lock_owner_clear();
 		return 1;
 	}

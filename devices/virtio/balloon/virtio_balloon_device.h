@@ -19,7 +19,6 @@ struct balloon_device {
 };
 
 /* virtio_balloon_stats.c: the `stats` verb. */
-int balloon_verb_stats(void *opaque, struct json_object *args, struct json_object *result,
-		       char *err, size_t errlen);
+int balloon_verb_stats(void *opaque, struct json_object *args, struct json_object *result);
 
 #endif

@@ -9,6 +9,7 @@
 #include "devices/virtio/balloon/virtio_balloon.h"
 #include "devices/virtio/balloon/virtio_balloon_device.h"
 #include "lib/host_memory.h"
+#include "lib/error.h"
 
 #define STATS_WAIT_MS 5000
 #define PAGES_PER_MIB (1048576 / VIRTIO_BALLOON_PAGE)
@@ -103,14 +104,11 @@ static int host_part(struct json_object *vm, struct json_object *ksm, bool pagef
 	return r;
 }
 
-int balloon_verb_stats(void *opaque, struct json_object *args, struct json_object *result,
-		       char *err, size_t errlen)
+int balloon_verb_stats(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct balloon_device *d = opaque;
-	if (args && json_object_is_type(args, json_type_array) && json_object_array_length(args)) {
-		snprintf(err, errlen, "stats takes no arguments (--json is the client's)");
-		return -EINVAL;
-	}
+	if (args && json_object_is_type(args, json_type_array) && json_object_array_length(args))
+		return error_set(-EINVAL, "stats takes no arguments (--json is the client's)");
 	struct virtio_balloon_info i;
 	virtio_balloon_query(d->balloon, STATS_WAIT_MS, &i);
 	struct json_object *b = json_object_new_object(), *g = json_object_new_object(),
@@ -120,9 +118,7 @@ int balloon_verb_stats(void *opaque, struct json_object *args, struct json_objec
 		r = balloon_part(b, &i) | guest_part(g, &i) | host_part(vm, k, d->pagefusion);
 	r |= put(result, "balloon", b) | put(result, "guest", g) | put(result, "vm", vm) |
 	     put(result, "host_ksm", k);
-	if (r) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (r)
+		return error_set(-ENOMEM, "out of memory");
 	return 0;
 }

@@ -15,20 +15,19 @@
 #include "devices/storage.h"
 #include "devices/virtio/blk/virtio_blk.h"
 #include "devices/virtio/virtio_pci.h"
+#include "lib/error.h"
 
 struct vblk_group {
 	unsigned n;
 	struct virtio_blk *dev[];
 };
 
-static int vblk_check(const struct disk_config *cfgs, unsigned n, char *err, size_t errlen)
+static int vblk_check(const struct disk_config *cfgs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (cfgs[i].media != DISK_MEDIA_HDD) {
-			snprintf(err, errlen, "%s: bus=virtio takes hard disks only",
-				 cfgs[i].path ? cfgs[i].path : "cdrom");
-			return -EINVAL;
-		}
+		if (cfgs[i].media != DISK_MEDIA_HDD)
+			return error_set(-EINVAL, "%s: bus=virtio takes hard disks only",
+					 cfgs[i].path ? cfgs[i].path : "cdrom");
 	return 0;
 }
 
@@ -49,14 +48,11 @@ static void vblk_reset(void *state)
 		virtio_blk_reset(g->dev[i]);
 }
 
-static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state,
-		       char *err, size_t errlen)
+static int vblk_create(const struct storage_env *env, struct disk **disks, unsigned n, void **state)
 {
 	struct vblk_group *g = calloc(1, sizeof(*g) + n * sizeof(g->dev[0]));
-	if (!g) {
-		snprintf(err, errlen, "bus=virtio: out of memory");
-		return -ENOMEM;
-	}
+	if (!g)
+		return error_set(-ENOMEM, "bus=virtio: out of memory");
 	unsigned nq = env->ncpus ? env->ncpus : 1;
 	if (nq > VIRTIO_PCI_MAX_QUEUES)
 		nq = VIRTIO_PCI_MAX_QUEUES;
@@ -65,7 +61,7 @@ static int vblk_create(const struct storage_env *env, struct disk **disks, unsig
 	for (unsigned i = 0; i < n; i++) {
 		int r = virtio_blk_create(&venv, disks[i], &g->dev[i]);
 		if (r < 0) {
-			snprintf(err, errlen, "%s: virtio-blk: %s", disks[i]->path, strerror(-r));
+			error_set(r, "%s: virtio-blk: %s", disks[i]->path, strerror(-r));
 			vblk_destroy(g);
 			return r;
 		}

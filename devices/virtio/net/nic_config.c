@@ -8,6 +8,7 @@
 #include "net/switch_core.h"
 #include "net/switch_proto.h"
 #include "net/tap.h"
+#include "lib/error.h"
 
 static bool name_ok(const char *s, size_t len, size_t max)
 {
@@ -22,7 +23,7 @@ static bool name_ok(const char *s, size_t len, size_t max)
 	return true;
 }
 
-int nic_config_parse(const char *val, struct nic_config *out, char *err, size_t errlen)
+int nic_config_parse(const char *val, struct nic_config *out)
 {
 	memset(out, 0, sizeof(*out));
 	bool backend = false;
@@ -30,10 +31,8 @@ int nic_config_parse(const char *val, struct nic_config *out, char *err, size_t 
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		char item[96];
-		if (len >= sizeof(item)) {
-			snprintf(err, errlen, "--nic '%.60s': item too long", val);
-			return -EINVAL;
-		}
+		if (len >= sizeof(item))
+			return error_set(-EINVAL, "--nic '%.60s': item too long", val);
 		memcpy(item, p, len);
 		item[len] = 0;
 		char *eq = strchr(item, '=');
@@ -42,59 +41,46 @@ int nic_config_parse(const char *val, struct nic_config *out, char *err, size_t 
 			*eq = 0;
 		if (!strcmp(item, "switch") || !strcmp(item, "tap")) {
 			bool tap = item[0] == 't';
-			if (backend) {
-				snprintf(err, errlen, "--nic '%.60s': one switch= or tap= only",
-					 val);
-				return -EINVAL;
-			}
-			if (!name_ok(v, strlen(v), tap ? TAP_NAME_MAX : 64)) {
-				snprintf(
-				    err, errlen,
+			if (backend)
+				return error_set(-EINVAL, "--nic '%.60s': one switch= or tap= only",
+						 val);
+			if (!name_ok(v, strlen(v), tap ? TAP_NAME_MAX : 64))
+				return error_set(
+				    -EINVAL,
 				    "--nic '%.60s': bad %s name '%s' (1-%d of A-Z a-z 0-9 _ . -)",
 				    val, item, v, tap ? TAP_NAME_MAX : 64);
-				return -EINVAL;
-			}
 			out->backend = tap ? NIC_TAP : NIC_SWITCH;
 			snprintf(out->name, sizeof(out->name), "%s", v);
 			backend = true;
 		} else if (!strcmp(item, "mac")) {
 			if (switch_mac_parse(v, out->mac) < 0 || (out->mac[0] & 1) ||
-			    !memcmp(out->mac, "\0\0\0\0\0\0", 6)) {
-				snprintf(err, errlen,
-					 "--nic '%.60s': bad mac '%s' (unicast xx:xx:xx:xx:xx:xx)",
-					 val, v);
-				return -EINVAL;
-			}
+			    !memcmp(out->mac, "\0\0\0\0\0\0", 6))
+				return error_set(
+				    -EINVAL,
+				    "--nic '%.60s': bad mac '%s' (unicast xx:xx:xx:xx:xx:xx)", val,
+				    v);
 			out->has_mac = true;
 		} else if (!strcmp(item, "vlan")) {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
-			if (!*v || *v < '0' || *v > '9' || *end || n < 1 || n > SWITCH_VLAN_MAX) {
-				snprintf(err, errlen, "--nic '%.60s': bad vlan '%s' (1-%d)", val, v,
-					 SWITCH_VLAN_MAX);
-				return -EINVAL;
-			}
+			if (!*v || *v < '0' || *v > '9' || *end || n < 1 || n > SWITCH_VLAN_MAX)
+				return error_set(-EINVAL, "--nic '%.60s': bad vlan '%s' (1-%d)",
+						 val, v, SWITCH_VLAN_MAX);
 			out->vlan = (unsigned)n;
 		} else {
-			snprintf(err, errlen,
-				 "--nic '%.60s': unknown item '%s' (switch=, tap=, mac=, vlan=)",
-				 val, item);
-			return -EINVAL;
+			return error_set(
+			    -EINVAL,
+			    "--nic '%.60s': unknown item '%s' (switch=, tap=, mac=, vlan=)", val,
+			    item);
 		}
 		p += len;
-		if (*p == ',' && !*++p) {
-			snprintf(err, errlen, "--nic '%.60s': trailing comma", val);
-			return -EINVAL;
-		}
+		if (*p == ',' && !*++p)
+			return error_set(-EINVAL, "--nic '%.60s': trailing comma", val);
 	}
-	if (!backend) {
-		snprintf(err, errlen, "--nic '%.60s': needs switch=NAME or tap=TAPNAME", val);
-		return -EINVAL;
-	}
-	if (out->vlan && out->backend == NIC_TAP) {
-		snprintf(err, errlen, "--nic '%.60s': vlan= is for switch ports", val);
-		return -EINVAL;
-	}
+	if (!backend)
+		return error_set(-EINVAL, "--nic '%.60s': needs switch=NAME or tap=TAPNAME", val);
+	if (out->vlan && out->backend == NIC_TAP)
+		return error_set(-EINVAL, "--nic '%.60s': vlan= is for switch ports", val);
 	return 0;
 }
 

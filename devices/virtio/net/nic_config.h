@@ -26,7 +26,7 @@ struct nic_config {
 	char switch_path[108]; /* the switch's socket, filled in by vmm before devices are made */
 };
 
-int nic_config_parse(const char *val, struct nic_config *out, char *err, size_t errlen);
+int nic_config_parse(const char *val, struct nic_config *out);
 /* 02:xx:xx:xx:xx:xx from a hash of the VM name and the NIC index. */
 void nic_default_mac(const char *vm_name, unsigned index, uint8_t mac[6]);
 

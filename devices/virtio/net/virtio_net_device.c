@@ -26,6 +26,7 @@
 #include "net/switch_proto.h"
 #include "net/tap.h"
 #include "devices/machine_config.h"
+#include "lib/error.h"
 
 struct nics {
 	unsigned n;
@@ -54,13 +55,10 @@ static void nics_reset(void *state)
 		virtio_net_reset(g->dev[i]);
 }
 
-static int nic_info(void *opaque, struct json_object *args, struct json_object *result, char *err,
-		    size_t errlen)
+static int nic_info(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct nics *g = opaque;
 	(void)args;
-	(void)err;
-	(void)errlen;
 	struct json_object *arr = json_object_new_array();
 	for (unsigned i = 0; i < g->n; i++) {
 		struct virtio_net_stats s;
@@ -93,8 +91,7 @@ static int nic_info(void *opaque, struct json_object *args, struct json_object *
 	return 0;
 }
 
-static int nic_announce(void *opaque, struct json_object *args, struct json_object *result,
-			char *err, size_t errlen)
+static int nic_announce(void *opaque, struct json_object *args, struct json_object *result)
 {
 	struct nics *g = opaque;
 	(void)args;
@@ -102,28 +99,22 @@ static int nic_announce(void *opaque, struct json_object *args, struct json_obje
 	for (unsigned i = 0; i < g->n; i++)
 		if (virtio_net_announce(g->dev[i]) == 0)
 			asked++;
-	if (g->n && !asked) {
-		snprintf(err, errlen,
-			 "nic-announce: no NIC's driver takes announcements "
-			 "(GUEST_ANNOUNCE not negotiated, or no driver yet)");
-		return -ENOTSUP;
-	}
+	if (g->n && !asked)
+		return error_set(-ENOTSUP, "nic-announce: no NIC's driver takes announcements "
+					   "(GUEST_ANNOUNCE not negotiated, or no driver yet)");
 	json_object_object_add(result, "announced", json_object_new_int((int)asked));
 	return 0;
 }
 
-static int open_backend(const struct nic_config *c, const char *port, const uint8_t mac[6],
-			char *err, size_t errlen)
+static int open_backend(const struct nic_config *c, const char *port, const uint8_t mac[6])
 {
-	char msg[400];
 	int fd;
 	if (c->backend == NIC_TAP)
-		fd = tap_open(c->name, msg, sizeof(msg));
+		fd = tap_open(c->name);
 	else
-		fd = switch_join(c->switch_path, port, mac, c->vlan, msg, sizeof(msg));
+		fd = switch_join(c->switch_path, port, mac, c->vlan);
 	if (fd < 0)
-		snprintf(err, errlen, "--nic %s=%s: %s", c->backend == NIC_TAP ? "tap" : "switch",
-			 c->name, msg);
+		error_wrap(fd, "--nic %s=%s", c->backend == NIC_TAP ? "tap" : "switch", c->name);
 	return fd;
 }
 
@@ -133,10 +124,9 @@ static void rejoin_tick(void *opaque, uint32_t events)
 	struct nics *g = opaque;
 	(void)events;
 	for (unsigned i = 0; i < g->n; i++) {
-		char err[500];
 		if (g->cfg[i].backend != NIC_SWITCH || virtio_net_backend_up(g->dev[i]))
 			continue;
-		int fd = open_backend(&g->cfg[i], g->port[i], g->mac[i], err, sizeof(err));
+		int fd = open_backend(&g->cfg[i], g->port[i], g->mac[i]);
 		if (fd < 0)
 			continue; /* no switch there yet: next second */
 		if (virtio_net_reattach(g->dev[i], fd) < 0) {
@@ -148,7 +138,7 @@ static void rejoin_tick(void *opaque, uint32_t events)
 	}
 }
 
-static int nics_create(struct device_env *env, void **state, char *err, size_t errlen)
+static int nics_create(struct device_env *env, void **state)
 {
 	const struct machine_config *cfg = env->machine;
 	if (!cfg || !cfg->nnics) {
@@ -156,10 +146,8 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 		return 0;
 	}
 	struct nics *g = calloc(1, sizeof(*g));
-	if (!g) {
-		snprintf(err, errlen, "virtio-net: out of memory");
-		return -ENOMEM;
-	}
+	if (!g)
+		return error_set(-ENOMEM, "virtio-net: out of memory");
 	for (unsigned i = 0; i < cfg->nnics; i++) {
 		const struct nic_config *c = &cfg->nics[i];
 		g->cfg[i] = *c;
@@ -168,7 +156,7 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 		else
 			nic_default_mac(cfg->name, i, g->mac[i]);
 		snprintf(g->port[i], sizeof(g->port[i]), "%s.nic%u", cfg->name, i);
-		int fd = open_backend(c, g->port[i], g->mac[i], err, errlen);
+		int fd = open_backend(c, g->port[i], g->mac[i]);
 		if (fd < 0) {
 			nics_destroy(g);
 			return fd;
@@ -182,7 +170,7 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 		int r = virtio_net_create(&venv, &g->dev[i]);
 		if (r < 0) {
 			close(fd);
-			snprintf(err, errlen, "--nic %s: virtio-net: %s", c->name, strerror(-r));
+			error_set(r, "--nic %s: virtio-net: %s", c->name, strerror(-r));
 			nics_destroy(g);
 			return r;
 		}
@@ -194,14 +182,13 @@ static int nics_create(struct device_env *env, void **state, char *err, size_t e
 			r = event_loop_add_timer(env->loop, REJOIN_PERIOD_NS, REJOIN_PERIOD_NS,
 						 rejoin_tick, g, &g->rejoin);
 	if (r < 0) {
-		snprintf(err, errlen, "virtio-net: rejoin timer: %s", strerror(-r));
+		error_set(r, "virtio-net: rejoin timer: %s", strerror(-r));
 		nics_destroy(g);
 		return r;
 	}
-	r = device_add_verb(env, "nic-info", "nic-info", nic_info, g, err, errlen);
+	r = device_add_verb(env, "nic-info", "nic-info", nic_info, g);
 	if (r == 0)
-		r = device_add_verb(env, "nic-announce", "nic-announce", nic_announce, g, err,
-				    errlen);
+		r = device_add_verb(env, "nic-announce", "nic-announce", nic_announce, g);
 	if (r < 0) {
 		nics_destroy(g);
 		return r;
