@@ -38,7 +38,9 @@ const char vm_config_usage[] =
     "  --cpu-weight N: 1-10000, share against other VMs (100 = default).\n"
     "  --sandbox on|off: seccomp filters on every thread (default on; off for debugging)\n"
     "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
-    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n";
+    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n"
+    "  --chroot DIR [--user UID[:GID]]: after set-up the VMM's root is DIR (a private mount\n"
+    "      namespace) and it runs as UID:GID (root only; paths given later are inside DIR)\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -519,6 +521,28 @@ static int opt_cpuexecutioncap(const char *val, struct vm_config *cfg, char *err
 	return parse_cpu_cap("--cpuexecutioncap", val, cfg, err, errlen);
 }
 
+/* --chroot DIR: the jail's root after set-up (lib/jail.h); checked when the VM starts. */
+static int opt_chroot(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (!*val) {
+		snprintf(err, errlen, "run: empty --chroot");
+		return -EINVAL;
+	}
+	cfg->jail.chroot_dir = val;
+	return 0;
+}
+
+/* --user UID[:GID]: numeric ids (no user database is read), neither 0. */
+static int opt_user(const char *val, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (jail_parse_user(val, &cfg->jail.uid, &cfg->jail.gid) < 0) {
+		snprintf(err, errlen, "run: bad --user '%.40s' (UID[:GID], numbers from 1)", val);
+		return -EINVAL;
+	}
+	cfg->jail.set_user = true;
+	return 0;
+}
+
 /* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
  * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
 static const struct run_option {
@@ -551,6 +575,8 @@ static const struct run_option {
     {"--cpu-cap", opt_cpu_cap, false},
     {"--cpuexecutioncap", opt_cpuexecutioncap, false},
     {"--cpu-weight", parse_cpu_weight, false},
+    {"--chroot", opt_chroot, false},
+    {"--user", opt_user, false},
 };
 
 static const struct run_option *run_option_find(const char *arg, const char **val)

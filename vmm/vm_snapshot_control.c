@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
+#include "lib/jail.h"
 #include "storage/core/block.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
@@ -66,6 +67,14 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 	if (!dir || !vm_storage(vm)) {
 		snprintf(err, errlen, "the VM has no disks: nothing to snapshot");
 		return -ENOENT;
+	}
+	if (jail_chrooted()) {
+		/* Its layers would be created where the jailed VMM cannot reach. */
+		snprintf(err, errlen,
+			 "snapshots are not available under --chroot: the state directory %s is "
+			 "outside the jail",
+			 dir);
+		return -EPERM;
 	}
 	if (want) {
 		char *a = realpath(want, NULL), *b = realpath(dir, NULL);

@@ -344,6 +344,35 @@ static void test_sandbox(void **state)
 	expect_error("run --kernel k --sandbox", "needs a value");
 }
 
+static void test_jail(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char err[256];
+	assert_int_equal(parse(&c, err, "run --kernel k"), 0);
+	assert_null(c.jail.chroot_dir); /* no jail by default */
+	assert_false(c.jail.set_user);
+	assert_int_equal(parse(&c, err, "run --kernel k --chroot /srv/jail --user 1000"), 0);
+	assert_string_equal(c.jail.chroot_dir, "/srv/jail");
+	assert_true(c.jail.set_user);
+	assert_int_equal(c.jail.uid, 1000);
+	assert_int_equal(c.jail.gid, 1000); /* GID defaults to UID */
+	assert_int_equal(parse(&c, err, "run --kernel k --user=65534:100"), 0);
+	assert_null(c.jail.chroot_dir);
+	assert_int_equal(c.jail.uid, 65534);
+	assert_int_equal(c.jail.gid, 100);
+	expect_error("run --kernel k --chroot", "needs a value");
+	expect_error("run --kernel k --chroot=", "empty --chroot");
+	expect_error("run --kernel k --user 0", "bad --user '0' (UID[:GID], numbers from 1)");
+	expect_error("run --kernel k --user 5:0", "bad --user '5:0'");
+	expect_error("run --kernel k --user nobody", "bad --user 'nobody'");
+	expect_error("run --kernel k --user 5:", "bad --user '5:'");
+	expect_error("run --kernel k --user -5", "bad --user '-5'");
+	expect_error("run --kernel k --user 4294967295", "bad --user '4294967295'");
+	expect_error("run --kernel k --user 99999999999999999999", "bad --user");
+	expect_error("run --kernel k --user 7:8:9", "bad --user '7:8:9'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +387,7 @@ int main(void)
 	    cmocka_unit_test(test_nics),
 	    cmocka_unit_test(test_sandbox),
 	    cmocka_unit_test(test_cpu_hotplug),
+	    cmocka_unit_test(test_jail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
