@@ -682,6 +682,13 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		snprintf(err, errlen, "run: empty --initrd");
 		return -EINVAL;
 	}
+	if (cfg->jail.chroot_dir && cfg->initrd && cfg->reboot == VM_REBOOT_RESTART) {
+		/* Each reboot reads the initrd again, by a path the jail no longer shows. */
+		snprintf(err, errlen,
+			 "run: --reboot restart reads --initrd again at each reboot, out of reach "
+			 "under --chroot (use --reboot exit)");
+		return -EINVAL;
+	}
 	/* Every disk's bus has a controller with a free position for it. */
 	char msg[400];
 	if (storage_check(cfg->disks, cfg->ndisks, msg, sizeof(msg)) < 0) {

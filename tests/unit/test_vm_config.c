@@ -371,6 +371,10 @@ static void test_jail(void **state)
 	expect_error("run --kernel k --user 4294967295", "bad --user '4294967295'");
 	expect_error("run --kernel k --user 99999999999999999999", "bad --user");
 	expect_error("run --kernel k --user 7:8:9", "bad --user '7:8:9'");
+	expect_error("run --kernel k --initrd i --reboot restart --chroot /j",
+		     "--reboot restart reads --initrd again");
+	assert_int_equal(parse(&c, err, "run --kernel k --reboot restart --chroot /j"), 0);
+	assert_int_equal(parse(&c, err, "run --kernel k --initrd i --chroot /j"), 0);
 }
 
 int main(void)
