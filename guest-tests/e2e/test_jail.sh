@@ -102,15 +102,14 @@ for d in sda vda; do
 			"w=$(guest_value "$vm" "w_$d") r=$(guest_value "$vm" "r_$d")"
 	fi
 done
-gt_check "jail: qemu-img check of the qcow2 disk written by the jailed VMM" \
-	qemu-img check -q -U "$W/a.qcow2"
 
 # Later opens resolve inside the jail: its CD inserts and the guest reads it; a host path does not.
 out=$(ctl "$vm" info)
 gt_check "jail: control info answers ($(echo "$out" | grep -c .) lines)" grep -q "sandbox: on" <<<"$out"
 out=$(ctl "$vm" cdrom-eject && ctl "$vm" cdrom-insert /two.iso)
 gt_check "jail: cdrom-insert of /two.iso inside the jail ($(echo "$out" | tr '\n' ' '))" test $? -eq 0
-guest_send "$vm" 'mkdir -p /mnt/cd; mount -t iso9660 -o ro /dev/sr0 /mnt/cd 2>/dev/null; echo "GT: cd=$(cat /mnt/cd/two.txt 2>&1 | tr " " _)"; umount /mnt/cd'
+# The first open after a change may report it (UNIT ATTENTION): a few tries.
+guest_send "$vm" 'mkdir -p /mnt/cd; for i in 1 2 3 4 5; do mount -t iso9660 -o ro /dev/sr0 /mnt/cd 2>/dev/null && break; sleep 1; done; echo "GT: cd=$(cat /mnt/cd/two.txt 2>&1 | tr " " _)"; umount /mnt/cd'
 if guest_wait "$vm" '^GT: cd=' && [ "$(guest_value "$vm" cd)" = two ]; then
 	gt_pass "jail: the guest reads the CD inserted from inside the jail"
 else
@@ -148,3 +147,4 @@ else
 		"exit $GT_RC; stderr: $(tail -3 "$W/$vm.stderr" | tr '\n' ' ')"
 fi
 gt_check "jail: the host's mounts are still unchanged" test "$(wc -l </proc/self/mountinfo)" = "$mounts_before"
+gt_check "jail: qemu-img check of the qcow2 disk the jailed VMM wrote" qemu-img check -q "$W/a.qcow2"
