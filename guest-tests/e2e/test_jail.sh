@@ -107,7 +107,8 @@ done
 out=$(ctl "$vm" info)
 gt_check "jail: control info answers ($(echo "$out" | grep -c .) lines)" grep -q "sandbox: on" <<<"$out"
 out=$(ctl "$vm" cdrom-eject && ctl "$vm" cdrom-insert /two.iso)
-gt_check "jail: cdrom-insert of /two.iso inside the jail ($(echo "$out" | tr '\n' ' '))" test $? -eq 0
+rc=$?
+gt_check "jail: cdrom-insert of /two.iso inside the jail ($(echo "$out" | tr '\n' ' '))" test $rc -eq 0
 # The first open after a change may report it (UNIT ATTENTION): a few tries.
 guest_send "$vm" 'mkdir -p /mnt/cd; for i in 1 2 3 4 5; do mount -t iso9660 -o ro /dev/sr0 /mnt/cd 2>/dev/null && break; sleep 1; done; echo "GT: cd=$(cat /mnt/cd/two.txt 2>&1 | tr " " _)"; umount /mnt/cd'
 if guest_wait "$vm" '^GT: cd=' && [ "$(guest_value "$vm" cd)" = two ]; then
