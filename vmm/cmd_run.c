@@ -20,6 +20,8 @@
 #include "vmm/vm_config.h"
 #include "vmm/vm_internal.h"
 #include "vmm/vm_nics.h"
+#include "lib/error.h"
+#include "lib/jail.h"
 #include "lib/log.h"
 #include "lib/error.h"
 
@@ -194,6 +196,13 @@ static int run_main(int argc, char **argv)
 		return 2;
 	}
 	if (vm_nics_resolve(&cfg) < 0) {
+		log_error(NULL, "%s", error_msg());
+		free(img);
+		vm_config_free(&cfg);
+		return 2;
+	}
+	/* Still one thread: the jail's mount namespace is then every later thread's. */
+	if (jail_prepare(&cfg.jail) < 0) {
 		log_error(NULL, "%s", error_msg());
 		free(img);
 		vm_config_free(&cfg);

@@ -4,6 +4,7 @@
  * an error reply, so a bad request fails that request and nothing else.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +52,53 @@ static struct json_object *reply_new(struct json_object *id, int ok)
 	return r;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), 0 if there is none. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return n;
+}
+
 char *control_reply_error(struct json_object *id, const char *msg)
 {
 	struct json_object *r = reply_new(id, 0);
-	char *line = NULL;
+	char *line = NULL, *text = strdup(msg);
 
-	if (r && json_object_object_add(r, "error", json_object_new_string(msg)) == 0)
+	/* Messages quote what the client sent, cut to a length ("%.40s"): a cut through a
+	 * multi-byte character would make a reply that strict clients (ours) refuse as JSON. */
+	for (size_t i = 0; text && text[i];) {
+		size_t n = utf8_len((const unsigned char *)text + i);
+		if (n == 0)
+			text[i++] = '?';
+		else
+			i += n;
+	}
+	if (r && text && json_object_object_add(r, "error", json_object_new_string(text)) == 0)
 		line = reply_line(r);
 	json_object_put(r);
+	free(text);
 	return line;
 }
 

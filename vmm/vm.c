@@ -20,6 +20,7 @@
 #include "devices/storage.h"
 #include "lib/error.h"
 #include "lib/event_loop.h"
+#include "lib/jail.h"
 #include "lib/sandbox.h"
 #include "lib/worker.h"
 #include "memory/e820.h"
@@ -314,6 +315,12 @@ static int vm_sandbox_start(struct vm *vm)
 int vm_run(struct vm *vm)
 {
 	vm->started = time(NULL);
+	/* Everything the VM was started with is open: into the jail (--chroot, --user), then under
+	 * the filters (which forbid what the jail needs). */
+	if (jail_enter(&vm->cfg->jail) < 0) {
+		log_error(NULL, "%s", error_msg());
+		return 1;
+	}
 	if (vm_sandbox_start(vm) < 0)
 		return 1;
 	int r = cpus_start(vm->cpus);

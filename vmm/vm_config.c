@@ -39,7 +39,9 @@ const char vm_config_usage[] =
     "  --cpu-weight N: 1-10000, share against other VMs (100 = default).\n"
     "  --sandbox on|off: seccomp filters on every thread (default on; off for debugging)\n"
     "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
-    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n";
+    "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n"
+    "  --chroot DIR [--user UID[:GID]]: after set-up the VMM's root is DIR (a private mount\n"
+    "      namespace) and it runs as UID:GID (root only; paths given later are inside DIR)\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -461,6 +463,25 @@ static int opt_cpuexecutioncap(const char *val, struct vm_config *cfg)
 	return parse_cpu_cap("--cpuexecutioncap", val, cfg);
 }
 
+/* --chroot DIR: the jail's root after set-up (lib/jail.h); checked when the VM starts. */
+static int opt_chroot(const char *val, struct vm_config *cfg)
+{
+	if (!*val)
+		return error_set(-EINVAL, "run: empty --chroot");
+	cfg->jail.chroot_dir = val;
+	return 0;
+}
+
+/* --user UID[:GID]: numeric ids (no user database is read), neither 0. */
+static int opt_user(const char *val, struct vm_config *cfg)
+{
+	if (jail_parse_user(val, &cfg->jail.uid, &cfg->jail.gid) < 0)
+		return error_set(-EINVAL, "run: bad --user '%.40s' (UID[:GID], numbers from 1)",
+				 val);
+	cfg->jail.set_user = true;
+	return 0;
+}
+
 /* The options of `run`: a row each.  A `flag` takes no value (val is NULL); the others take the
  * next argument or `--opt=VALUE`.  New options: a row here and a function above. */
 static const struct run_option {
@@ -493,6 +514,8 @@ static const struct run_option {
     {"--cpu-cap", opt_cpu_cap, false},
     {"--cpuexecutioncap", opt_cpuexecutioncap, false},
     {"--cpu-weight", parse_cpu_weight, false},
+    {"--chroot", opt_chroot, false},
+    {"--user", opt_user, false},
 };
 
 static const struct run_option *run_option_find(const char *arg, const char **val)
@@ -573,6 +596,11 @@ static int vm_config_parse_args(int argc, char **argv, uint64_t host_ram_mib, st
 		return error_set(-EINVAL, "run: --initrd and --append need --kernel");
 	if (cfg->initrd && !*cfg->initrd)
 		return error_set(-EINVAL, "run: empty --initrd");
+	if (cfg->jail.chroot_dir && cfg->initrd && cfg->reboot == VM_REBOOT_RESTART)
+		/* Each reboot reads the initrd again, by a path the jail no longer shows. */
+		return error_set(
+		    -EINVAL, "run: --reboot restart reads --initrd again at each reboot, out of "
+			     "reach under --chroot (use --reboot exit)");
 	/* Every disk's bus has a controller with a free position for it. */
 	if (storage_check(cfg->disks, cfg->ndisks) < 0)
 		return error_wrap(-EINVAL, "run");

@@ -8,6 +8,7 @@
 
 #include "devices/disk.h"
 #include "devices/virtio/net/nic_config.h"
+#include "lib/jail.h"
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_FILE };
 enum vm_reboot_action { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
@@ -50,11 +51,12 @@ struct vm_config {
 	/* --nic in order (devices/virtio/net/nic_config.h); vmm fills in switch_path */
 	struct nic_config nics[NIC_MAX];
 	unsigned nnics;
-	bool sandbox_off;      /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
-	bool cpu_hotplug;      /* --cpuhotplug: --cpus is the maximum, plugged at run time */
-	uint64_t plugged_cpus; /* --plugged-cpus mask (bit = APIC ID); 0: CPU 0 alone */
-	unsigned cpu_cap;      /* --cpu-cap percent of a host CPU per vCPU, 100: no cap */
-	unsigned cpu_weight;   /* --cpu-weight 1..10000, 0: not given (the host's default) */
+	bool sandbox_off;	 /* --sandbox off, or MINIVMM_SANDBOX=off: no seccomp filters */
+	bool cpu_hotplug;	 /* --cpuhotplug: --cpus is the maximum, plugged at run time */
+	uint64_t plugged_cpus;	 /* --plugged-cpus mask (bit = APIC ID); 0: CPU 0 alone */
+	unsigned cpu_cap;	 /* --cpu-cap percent of a host CPU per vCPU, 100: no cap */
+	unsigned cpu_weight;	 /* --cpu-weight 1..10000, 0: not given (the host's default) */
+	struct jail_config jail; /* --chroot DIR, --user UID[:GID] (lib/jail.h) */
 };
 
 /* Parse argv (argv[0] is the verb).  host_ram_mib bounds --memory.  Returns 0, or -EINVAL with one

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "devices/storage.h"
+#include "lib/jail.h"
 #include "storage/core/block.h"
 #include "vmm/control.h"
 #include "vmm/vm.h"
@@ -62,6 +63,13 @@ static int verb_snapshot(void *opaque, struct json_object *args, struct json_obj
 		    vm->cfg->name);
 	if (!dir || !vm_storage(vm))
 		return error_set(-ENOENT, "the VM has no disks: nothing to snapshot");
+	if (jail_chrooted())
+		/* Its layers would be created where the jailed VMM cannot reach. */
+		return error_set(
+		    -EPERM,
+		    "snapshots are not available under --chroot: the state directory %s "
+		    "is outside the jail",
+		    dir);
 	if (want) {
 		char *a = realpath(want, NULL), *b = realpath(dir, NULL);
 		bool same = a && b && !strcmp(a, b);

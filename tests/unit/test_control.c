@@ -265,6 +265,35 @@ static void test_unknown_verb(void **state)
 	control_server_stop(srv);
 }
 
+/* A message that quotes the request cut to 40 bytes, through a two-byte character: the reply is
+ * still valid UTF-8 (the cut byte becomes '?'), so a strict client can read it. */
+static void test_error_cut_inside_utf8(void **state)
+{
+	struct control_server *srv = start("vm1");
+	int fd = raw_connect("vm1");
+	char req[256], verb[64];
+
+	(void)state;
+	memset(verb, 'v', 39);
+	memcpy(verb + 39, "\xc3\xa9tail", 7); /* U+00E9 at bytes 39-40: "%.40s" keeps half */
+	snprintf(req, sizeof(req), "{\"version\":1,\"id\":5,\"verb\":\"%s\"}\n", verb);
+	raw_puts(fd, req);
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fdopen(fd, "r");
+	assert_non_null(f);
+	assert_true(getline(&line, &cap, f) > 0);
+	struct json_object *r = control_json_parse_line(line, strlen(line) - 1);
+	if (!r)
+		fail_msg("reply refused by the strict parser (%s): %s", error_msg(), line);
+	assert_non_null(strstr(str_field(r, "error"), "unknown verb 'vvv"));
+	assert_non_null(strstr(str_field(r, "error"), "v?' (try 'help')"));
+	json_object_put(r);
+	free(line);
+	fclose(f);
+	control_server_stop(srv);
+}
+
 static void test_bad_json(void **state)
 {
 	struct control_server *srv = start("vm1");
@@ -1033,6 +1062,7 @@ int main(void)
 	    T(test_several_requests_one_connection),
 	    T(test_unknown_verb),
 	    T(test_bad_json),
+	    T(test_error_cut_inside_utf8),
 	    T(test_overlong_line),
 	    T(test_wrong_version_and_fields),
 	    T(test_args_passed_through),

@@ -331,6 +331,38 @@ static void test_sandbox(void **state)
 	expect_error("run --kernel k --sandbox", "needs a value");
 }
 
+static void test_jail(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	assert_int_equal(parse(&c, "run --kernel k"), 0);
+	assert_null(c.jail.chroot_dir); /* no jail by default */
+	assert_false(c.jail.set_user);
+	assert_int_equal(parse(&c, "run --kernel k --chroot /srv/jail --user 1000"), 0);
+	assert_string_equal(c.jail.chroot_dir, "/srv/jail");
+	assert_true(c.jail.set_user);
+	assert_int_equal(c.jail.uid, 1000);
+	assert_int_equal(c.jail.gid, 1000); /* GID defaults to UID */
+	assert_int_equal(parse(&c, "run --kernel k --user=65534:100"), 0);
+	assert_null(c.jail.chroot_dir);
+	assert_int_equal(c.jail.uid, 65534);
+	assert_int_equal(c.jail.gid, 100);
+	expect_error("run --kernel k --chroot", "needs a value");
+	expect_error("run --kernel k --chroot=", "empty --chroot");
+	expect_error("run --kernel k --user 0", "bad --user '0' (UID[:GID], numbers from 1)");
+	expect_error("run --kernel k --user 5:0", "bad --user '5:0'");
+	expect_error("run --kernel k --user nobody", "bad --user 'nobody'");
+	expect_error("run --kernel k --user 5:", "bad --user '5:'");
+	expect_error("run --kernel k --user -5", "bad --user '-5'");
+	expect_error("run --kernel k --user 4294967295", "bad --user '4294967295'");
+	expect_error("run --kernel k --user 99999999999999999999", "bad --user");
+	expect_error("run --kernel k --user 7:8:9", "bad --user '7:8:9'");
+	expect_error("run --kernel k --initrd i --reboot restart --chroot /j",
+		     "--reboot restart reads --initrd again");
+	assert_int_equal(parse(&c, "run --kernel k --reboot restart --chroot /j"), 0);
+	assert_int_equal(parse(&c, "run --kernel k --initrd i --chroot /j"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +377,7 @@ int main(void)
 	    cmocka_unit_test(test_nics),
 	    cmocka_unit_test(test_sandbox),
 	    cmocka_unit_test(test_cpu_hotplug),
+	    cmocka_unit_test(test_jail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

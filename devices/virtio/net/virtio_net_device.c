@@ -9,7 +9,8 @@
  * A switch that goes away (killed, stopped, or it dropped the port) takes the NIC's link down:
  * the guest sees it, transmits are dropped, the VM runs on.  Once a second the loop tries to
  * join the switch again under the same port name; when a (restarted) switch answers, the link
- * comes back up.  A TAP that goes away stays down.
+ * comes back up.  A TAP that goes away stays down, and so does a switch NIC of a VM under
+ * --chroot (lib/jail.h: the switch's socket is outside the jail).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -22,6 +23,7 @@
 #include "devices/virtio/net/nic_config.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "lib/event_loop.h"
+#include "lib/jail.h"
 #include "lib/log.h"
 #include "net/switch_proto.h"
 #include "net/tap.h"
@@ -35,6 +37,7 @@ struct nics {
 	uint8_t mac[NIC_MAX][6];
 	char port[NIC_MAX][96];	     /* the switch port's name, VM.nicN */
 	struct event_source *rejoin; /* the once-a-second timer, when a NIC is on a switch */
+	bool jail_said[NIC_MAX];     /* told that --chroot keeps it from rejoining */
 };
 
 #define REJOIN_PERIOD_NS 1000000000ull
@@ -126,6 +129,17 @@ static void rejoin_tick(void *opaque, uint32_t events)
 	for (unsigned i = 0; i < g->n; i++) {
 		if (g->cfg[i].backend != NIC_SWITCH || virtio_net_backend_up(g->dev[i]))
 			continue;
+		if (jail_chrooted()) {
+			/* The switch's socket is outside the jail: say so once, not every second.
+			 */
+			if (!g->jail_said[i])
+				log_warn("virtio-net",
+					 "eth%u: cannot join switch %s again under --chroot (its "
+					 "socket is outside the jail): link stays down",
+					 i, g->cfg[i].name);
+			g->jail_said[i] = true;
+			continue;
+		}
 		int fd = open_backend(&g->cfg[i], g->port[i], g->mac[i]);
 		if (fd < 0)
 			continue; /* no switch there yet: next second */
