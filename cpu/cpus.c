@@ -34,6 +34,10 @@ struct slot {
 	/* execution cap (cpu_cap.h) */
 	bool active; /* out of its checkpoint: running the guest or handling an exit */
 	struct cpu_cap_window cap;
+	bool kvm_busy;		 /* busy from KVM's halted time (else the thread's CPU time) */
+	int64_t active_ns;	 /* monotonic ns out of the checkpoint, before active_since */
+	int64_t active_since;	 /* when it last left the checkpoint */
+	int64_t busy_last;	 /* cpu_cap_busy_kvm()'s */
 	unsigned long throttles; /* times it slept for the cap */
 };
 
@@ -83,10 +87,17 @@ static bool present(enum vcpu_state s)
 	return s == VCPU_CREATED || s == VCPU_RUNNING || s == VCPU_PAUSED;
 }
 
-/* Busy ns of a vCPU: the CPU time of its thread, so time halted in the kernel (the thread sleeps)
- * and time other threads had the host CPU cost nothing.  Under the lock. */
-static int64_t busy_ns(struct slot *s)
+/* Busy ns of a vCPU at `now` (cpu_cap.h): from KVM's halted time where the backend has it, else
+ * the CPU time of its thread (halted in the kernel the thread sleeps).  Under the lock. */
+static int64_t busy_ns(struct slot *s, int64_t now)
 {
+	if (s->kvm_busy) {
+		int64_t active = s->active_ns + (s->active ? now - s->active_since : 0), halted;
+		bool blocking;
+		if (s->c->ops->halted(s->v, &halted, &blocking) < 0)
+			return s->busy_last; /* no figure: nothing spent */
+		return cpu_cap_busy_kvm(active, halted, blocking, &s->busy_last);
+	}
 	clockid_t cid = CLOCK_THREAD_CPUTIME_ID; /* on the vCPU's own thread */
 	struct timespec t;
 	if (current_slot != s && (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid)))
@@ -102,7 +113,7 @@ static int64_t cap_sleep_until(struct cpus *c, struct slot *s)
 	if (c->cap_percent >= 100)
 		return 0;
 	int64_t now = cpu_cap_now(), next;
-	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &next);
+	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &next);
 }
 
 /* Between two KVM_RUNs: wait while paused or holding, sleep while over the execution cap.
@@ -111,6 +122,8 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 {
 	bool go = false;
 	pthread_mutex_lock(&c->lock);
+	if (s->active)
+		s->active_ns += cpu_cap_now() - s->active_since;
 	s->active = false;
 	for (;;) {
 		if (s->stop)
@@ -138,6 +151,7 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 	if (go) {
 		s->v->run->immediate_exit = 0;
 		s->active = true;
+		s->active_since = cpu_cap_now();
 	}
 	pthread_mutex_unlock(&c->lock);
 	return go;
@@ -155,7 +169,7 @@ static int64_t cap_tick(void *opaque, int64_t now)
 		if (!s->thread_alive || s->stop || !s->active)
 			continue;
 		int64_t check;
-		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &check))
+		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &check))
 			kick(s);
 		else if (check < next)
 			next = check;
@@ -211,6 +225,11 @@ static int start_thread(struct slot *s)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s->stop = false;
 	s->cap = (struct cpu_cap_window){0}; /* a new thread's CPU time starts at 0 */
+	int64_t halted;
+	bool blocking;
+	s->kvm_busy = s->c->ops->halted && s->c->ops->halted(s->v, &halted, &blocking) == 0;
+	if (s->kvm_busy)
+		s->busy_last = s->active_ns - halted;
 	int r = pthread_create(&s->thread, NULL, vcpu_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
