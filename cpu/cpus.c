@@ -14,6 +14,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpu_cap.h"
+#include "cpu/cpu_cgroup.h"
 #include "cpu/cpus.h"
 #include "lib/sandbox.h"
 #include "cpu/vcpu.h"
@@ -53,6 +54,7 @@ struct cpus {
 	unsigned cap_percent;		 /* 100: no cap */
 	pthread_mutex_t cap_lock;	 /* serializes cpus_set_cap() */
 	struct cpu_cap_timer *cap_timer; /* running while capped (under cap_lock) */
+	struct cpu_cgroup *cgroup;	 /* the cap's cgroup, if any: then no timer */
 	struct slot slot[CPUS_MAX];
 };
 
@@ -110,7 +112,7 @@ static int64_t busy_ns(struct slot *s, int64_t now)
 /* The monotonic ns until which the vCPU must sleep for the cap, 0 to run.  Under the lock. */
 static int64_t cap_sleep_until(struct cpus *c, struct slot *s)
 {
-	if (c->cap_percent >= 100)
+	if (c->cap_percent >= 100 || c->cgroup) /* the kernel caps a cgroup's threads itself */
 		return 0;
 	int64_t now = cpu_cap_now(), next;
 	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &next);
@@ -199,6 +201,12 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (c->cgroup) {
+		int r = cpu_cgroup_join(c->cgroup, s->id);
+		if (r < 0)
+			log_error(NULL, "vcpu %u: cannot join its cgroup in %s: %s (not capped)",
+				  s->id, cpu_cgroup_dir(c->cgroup), strerror(-r));
+	}
 	sandbox_enter(SANDBOX_VCPU); /* a no-op until the VM is set up (lib/sandbox.h) */
 
 	while (checkpoint(c, s)) {
@@ -259,6 +267,23 @@ static int new_vcpu(struct cpus *c, unsigned id, struct vcpu **out)
 	return 0;
 }
 
+/* The cap's cgroup where the user delegated one, else (said once) the in-VMM cap. */
+static void cap_cgroup_open(struct cpus *c)
+{
+	char dir[4096];
+	int r = cpu_cgroup_find(dir, sizeof(dir));
+	if (r == 0)
+		r = cpu_cgroup_open(dir, c->env.max_cpus, &c->cgroup);
+	if (r == 0)
+		log_info(NULL, "cpu cap: through cgroup v2 cpu.max in %s", dir);
+	else
+		log_info(
+		    NULL,
+		    "cpu cap: in the VMM (no delegated cgroup v2 with the cpu controller%s%s: %s)",
+		    r == -EPERM || r == -ENOENT ? "" : " in ",
+		    r == -EPERM || r == -ENOENT ? "" : dir, strerror(-r));
+}
+
 int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **out)
 {
 	if (!env || !out || !env->cpuid || !env->pio || !env->mmio || !env->end ||
@@ -285,6 +310,8 @@ int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **
 		c->slot[i].c = c;
 		c->slot[i].id = i;
 	}
+	if (env->cap_cgroup)
+		cap_cgroup_open(c);
 	for (unsigned i = 0; i < env->max_cpus; i++) {
 		if (!(present_mask >> i & 1))
 			continue;
@@ -612,10 +639,16 @@ int cpus_set_cap(struct cpus *c, unsigned percent)
 	pthread_mutex_lock(&c->lock);
 	if (c->stopping)
 		r = -ESHUTDOWN;
-	else
+	else if (c->cgroup)
+		r = cpu_cgroup_set_cap(c->cgroup, percent);
+	if (r == 0)
 		c->cap_percent = percent;
 	pthread_cond_broadcast(&c->cond); /* sleeping vCPUs look at the new cap */
 	pthread_mutex_unlock(&c->lock);
+	if (c->cgroup) {
+		pthread_mutex_unlock(&c->cap_lock);
+		return r;
+	}
 	if (r == 0 && percent < 100 && !c->cap_timer)
 		r = cpu_cap_timer_start(cap_tick, c, &c->cap_timer);
 	if ((r < 0 || percent == 100) && c->cap_timer) {
@@ -633,6 +666,11 @@ unsigned cpus_cap(struct cpus *c)
 	unsigned p = c->cap_percent;
 	pthread_mutex_unlock(&c->lock);
 	return p;
+}
+
+const char *cpus_cap_cgroup(struct cpus *c)
+{
+	return c->cgroup ? cpu_cgroup_dir(c->cgroup) : NULL;
 }
 
 unsigned long cpus_cap_throttles(struct cpus *c, unsigned id)
@@ -654,6 +692,7 @@ void cpus_destroy(struct cpus *c)
 	c->cap_timer = NULL;
 	pthread_mutex_unlock(&c->cap_lock);
 	cpus_stop(c);
+	cpu_cgroup_close(c->cgroup); /* its threads ended */
 	for (unsigned i = 0; i < CPUS_MAX; i++) {
 		if (c->slot[i].v) {
 			c->ops->destroy(c->slot[i].v);
