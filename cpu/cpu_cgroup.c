@@ -16,6 +16,7 @@ struct cpu_cgroup {
 	char dir[4096];
 	unsigned n;				    /* vCPU cgroups made: 0..n-1 */
 	int threads_fd[CPUS_MAX], max_fd[CPUS_MAX]; /* opened up front: the vCPUs are sandboxed */
+	int home_fd;				    /* the process's cgroup.threads */
 };
 
 static int write_str(int fd, const char *s)
@@ -71,6 +72,8 @@ void cpu_cgroup_close(struct cpu_cgroup *g)
 {
 	if (!g)
 		return;
+	if (g->home_fd >= 0)
+		close(g->home_fd);
 	for (unsigned i = 0; i < g->n; i++) {
 		char p[4300];
 		if (g->threads_fd[i] >= 0)
@@ -103,6 +106,10 @@ int cpu_cgroup_open(const char *dir, unsigned max_cpus, struct cpu_cgroup **out)
 	if (!g)
 		return -ENOMEM;
 	strcpy(g->dir, dir);
+	snprintf(p, sizeof(p), "%s/cgroup.threads", dir);
+	g->home_fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (g->home_fd < 0)
+		r = -errno;
 	/* Threaded children first: the process's cgroup becomes their threaded domain and may keep
 	 * its own threads while the cpu controller is on below it. */
 	for (; r == 0 && g->n < max_cpus; g->n++) {
@@ -140,6 +147,11 @@ int cpu_cgroup_join(struct cpu_cgroup *g, unsigned id)
 	if (id >= g->n)
 		return -EINVAL;
 	return write_str(g->threads_fd[id], "0"); /* 0: the writing thread */
+}
+
+int cpu_cgroup_leave(struct cpu_cgroup *g)
+{
+	return write_str(g->home_fd, "0");
 }
 
 int cpu_cgroup_set_cap(struct cpu_cgroup *g, unsigned percent)

@@ -25,6 +25,9 @@ int cpu_cgroup_find(char *out, size_t len);
 int cpu_cgroup_open(const char *dir, unsigned max_cpus, struct cpu_cgroup **out);
 /* Move the calling thread (a vCPU's) into the cgroup of vCPU `id`. */
 int cpu_cgroup_join(struct cpu_cgroup *g, unsigned id);
+/* Move the calling thread back to the process's cgroup (a vCPU thread before it ends: a thread
+ * that is exiting may still count in its cgroup when the joiner removes that). */
+int cpu_cgroup_leave(struct cpu_cgroup *g);
 /* cpu.max of every vCPU cgroup: PERCENT (1..100) of 100 ms; 100 is "max" (no limit). */
 int cpu_cgroup_set_cap(struct cpu_cgroup *g, unsigned percent);
 const char *cpu_cgroup_dir(const struct cpu_cgroup *g);

@@ -220,6 +220,8 @@ static void *vcpu_thread(void *arg)
 			continue;
 		hold(c, s, why);
 	}
+	if (c->cgroup)
+		cpu_cgroup_leave(c->cgroup); /* its cgroup is empty once the join returns */
 	return NULL;
 }
 

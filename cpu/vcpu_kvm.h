@@ -5,15 +5,12 @@
 #include <stdbool.h>
 #include <linux/kvm.h>
 
-#include "cpu/vcpu_stats.h"
-
 struct vcpu;
 struct cpu_boot;
 
 struct vcpu_kvm {
 	struct kvm_lapic_state lapic; /* as KVM made it: the LAPIC's power-on registers */
 	bool xsave, xcrs, debugregs, events;
-	struct vcpu_stats stats; /* fd -1 where KVM has none: the cap then counts CPU time */
 };
 
 /* Power-on architectural state (cpus_reset() in cpus.h). */
