@@ -12,7 +12,9 @@
 #            cap: its peer is QEMU in a cgroup v2 with cpu.max P% (the whole process), where this
 #            host lets us make one (level 1: we mount cgroup2 ourselves), else NA.
 #   idle     four VMs of 4 vCPUs and 256 MiB each, idle at a shell: the CPU time (utime + stime of
-#            the four VMM processes, /proc/PID/stat) over BENCH_CPU_IDLE_S (30) s, in % of one core.
+#            the four VMM processes, /proc/PID/stat) over BENCH_CPU_IDLE_S (30) s, in % of one core;
+#            comment lines show where it went (ticks by thread name) and KVM's exit counters per
+#            second (debugfs, mounted if need be) to compare what wakes each VMM.
 #   lockup   one 8-vCPU guest on this host's cores runs 8 spinning threads for BENCH_CPU_LOAD_S (30)
 #            s and 8 fork loops to their end; counts soft-lockup and RCU-stall reports in its
 #            console and dmesg (0 is the goal) and the load's wall time.
@@ -254,6 +256,34 @@ cpu_ticks() { # PID...: utime + stime of the processes (all threads), in clock t
 	local p
 	for p; do sed 's/.*) //' "/proc/$p/stat" | cut -d' ' -f12,13; done | awk '{ t += $1 + $2 } END { print t + 0 }'
 }
+# What the idle time goes to: "NAME TICKS" per thread name (digits folded: vcpu0..3 are vcpu#).
+thread_ticks() { # PID...
+	local p t
+	for p; do
+		for t in /proc/"$p"/task/*; do
+			printf '%s %s\n' "$(tr -d ' ' <"$t/comm" | tr '0-9' '#')" "$(sed 's/.*) //' "$t/stat" | cut -d' ' -f12,13 | tr ' ' +)"
+		done
+	done | awk '{ split($2, a, "+"); t[$1] += a[1] + a[2] } END { for (n in t) print n, t[n] }' | sort
+}
+# KVM's counters of the VMs of PID... (debugfs sums each VM's vCPUs): "NAME VALUE" lines.
+kvm_counters() { # PID...
+	local p d
+	[ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+	for p; do
+		for d in /sys/kernel/debug/kvm/"$p"-*; do
+			[ -d "$d" ] || continue
+			for f in exits io_exits mmio_exits halt_exits irq_exits request_irq_exits irq_window_exits \
+				signal_exits halt_wakeup halt_successful_poll halt_attempted_poll halt_poll_success_ns \
+				halt_poll_fail_ns halt_wait_ns insn_emulation irq_injections; do
+				[ -r "$d/$f" ] && echo "$f $(cat "$d/$f")"
+			done
+		done
+	done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }' | sort
+}
+# Per second over S seconds: the difference of two "NAME VALUE" files.
+per_second() { # BEFORE AFTER S
+	join "$1" "$2" | awk -v s="$3" '{ printf "%s=%.1f ", $1, ($3 - $2) / s } END { print "" }'
+}
 row_idle() {
 	local vmm i names pids t0 t1 hz
 	hz=$(getconf CLK_TCK)
@@ -265,10 +295,16 @@ row_idle() {
 		done
 		for i in "${names[@]}"; do cpu_ready "$i" || return 1; pids+=("$(guest_pid "$i")"); done
 		sleep 10 # the guests' last boot work (deferred probes, the console's echo) settles
+		thread_ticks "${pids[@]}" >"$W/$vmm.thr0"
+		kvm_counters "${pids[@]}" >"$W/$vmm.kvm0"
 		t0=$(cpu_ticks "${pids[@]}")
 		sleep "$IDLE_S"
 		t1=$(cpu_ticks "${pids[@]}")
+		thread_ticks "${pids[@]}" >"$W/$vmm.thr1"
+		kvm_counters "${pids[@]}" >"$W/$vmm.kvm1"
 		R[$vmm,idle]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_S" 'BEGIN { printf "%.2f", 100 * d / hz / s }')
+		echo "# cpu: $vmm idle, ticks by thread: $(join -a 2 -e 0 -o 0,1.2,2.2 "$W/$vmm.thr0" "$W/$vmm.thr1" | awk '$3 > $2 { printf "%s=%d ", $1, $3 - $2 }')"
+		echo "# cpu: $vmm idle, KVM per second (4 VMs): $(per_second "$W/$vmm.kvm0" "$W/$vmm.kvm1" "$IDLE_S")"
 		cpu_stop "${names[@]}"
 	done
 	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio

@@ -41,6 +41,13 @@ int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, i
 	return 0;
 }
 
+int64_t cpu_cap_busy_kvm(int64_t active, int64_t halted, bool blocking, int64_t *last)
+{
+	if (!blocking)
+		*last = active - halted;
+	return *last;
+}
+
 struct cpu_cap_timer {
 	pthread_t thread;
 	pthread_mutex_t lock;

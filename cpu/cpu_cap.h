@@ -1,7 +1,10 @@
 /* The execution cap (--cpu-cap, VirtualBox's --cpuexecutioncap): each vCPU may be busy PERCENT of
- * every period.  Busy is its thread's CPU time, as VirtualBox counts it: running the guest and
- * handling its exits; a vCPU halted in the kernel sleeps and costs nothing.  When a vCPU's budget
- * for the period is spent, cpus.c kicks it out of KVM_RUN and it sleeps to the period's end.
+ * every period.  Busy is the wall time the vCPU spends out of its checkpoint (running the guest
+ * or handling its exits) less the time KVM says it was halted (vcpu_stats.h), so the guest gets
+ * PERCENT of wall time whatever the host scheduler accounts to the thread; where KVM has no stats,
+ * busy is the thread's CPU time (as VirtualBox counts it).  Either way a halted vCPU costs
+ * nothing.  When a vCPU's budget for the period is spent, cpus.c kicks it out of KVM_RUN and it
+ * sleeps to the period's end.
  *
  * Inside cpu/ only: cpus.c keeps one window per vCPU and runs the timer below; vmm/ sets the cap
  * with cpus_set_cap() (cpus.h).
@@ -9,6 +12,7 @@
 #ifndef MINIVMM_CPU_CPU_CAP_H
 #define MINIVMM_CPU_CPU_CAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define CPU_CAP_PERIOD_NS 100000000LL /* 100 ms, as VirtualBox's EM time slice */
@@ -26,6 +30,11 @@ struct cpu_cap_window {
  * over budget carries its excess into the next one; an idle period banks no credit. */
 int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, int64_t busy,
 		      int64_t *next_check);
+
+/* Busy ns from KVM's figures: `active` ns out of the checkpoint less `halted` ns.  While the vCPU
+ * is `blocking` (halted now), the halt under way is in `active` but not yet in `halted`: the
+ * figure then stays at *last, the one of the last look (its true value lies between the two). */
+int64_t cpu_cap_busy_kvm(int64_t active, int64_t halted, bool blocking, int64_t *last);
 
 /* A thread that calls tick(opaque, now) and sleeps until the monotonic time it returns (at least
  * CPU_CAP_MIN_CHECK_NS later, at most one period). */

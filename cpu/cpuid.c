@@ -17,6 +17,8 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
 			return -ENOMEM;
 		c->nent = n;
 		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+				cpuid_offer_tsc_deadline(c); /* minivmm's LAPIC is always KVM's */
 			*out = c;
 			return 0;
 		}
@@ -26,6 +28,13 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
 			return -e;
 	}
 	return -E2BIG;
+}
+
+void cpuid_offer_tsc_deadline(struct kvm_cpuid2 *c)
+{
+	for (unsigned i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= 1u << 24;
 }
 
 /* Bits needed to number `n` things (0 for 1). */

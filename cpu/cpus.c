@@ -14,6 +14,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/cpu_cap.h"
+#include "cpu/cpu_cgroup.h"
 #include "cpu/cpus.h"
 #include "lib/sandbox.h"
 #include "cpu/vcpu.h"
@@ -34,6 +35,10 @@ struct slot {
 	/* execution cap (cpu_cap.h) */
 	bool active; /* out of its checkpoint: running the guest or handling an exit */
 	struct cpu_cap_window cap;
+	bool kvm_busy;		 /* busy from KVM's halted time (else the thread's CPU time) */
+	int64_t active_ns;	 /* monotonic ns out of the checkpoint, before active_since */
+	int64_t active_since;	 /* when it last left the checkpoint */
+	int64_t busy_last;	 /* cpu_cap_busy_kvm()'s */
 	unsigned long throttles; /* times it slept for the cap */
 };
 
@@ -49,6 +54,7 @@ struct cpus {
 	unsigned cap_percent;		 /* 100: no cap */
 	pthread_mutex_t cap_lock;	 /* serializes cpus_set_cap() */
 	struct cpu_cap_timer *cap_timer; /* running while capped (under cap_lock) */
+	struct cpu_cgroup *cgroup;	 /* the cap's cgroup, if any: then no timer */
 	struct slot slot[CPUS_MAX];
 };
 
@@ -83,10 +89,17 @@ static bool present(enum vcpu_state s)
 	return s == VCPU_CREATED || s == VCPU_RUNNING || s == VCPU_PAUSED;
 }
 
-/* Busy ns of a vCPU: the CPU time of its thread, so time halted in the kernel (the thread sleeps)
- * and time other threads had the host CPU cost nothing.  Under the lock. */
-static int64_t busy_ns(struct slot *s)
+/* Busy ns of a vCPU at `now` (cpu_cap.h): from KVM's halted time where the backend has it, else
+ * the CPU time of its thread (halted in the kernel the thread sleeps).  Under the lock. */
+static int64_t busy_ns(struct slot *s, int64_t now)
 {
+	if (s->kvm_busy) {
+		int64_t active = s->active_ns + (s->active ? now - s->active_since : 0), halted;
+		bool blocking;
+		if (s->c->ops->halted(s->v, &halted, &blocking) < 0)
+			return s->busy_last; /* no figure: nothing spent */
+		return cpu_cap_busy_kvm(active, halted, blocking, &s->busy_last);
+	}
 	clockid_t cid = CLOCK_THREAD_CPUTIME_ID; /* on the vCPU's own thread */
 	struct timespec t;
 	if (current_slot != s && (!s->thread_alive || pthread_getcpuclockid(s->thread, &cid)))
@@ -99,10 +112,10 @@ static int64_t busy_ns(struct slot *s)
 /* The monotonic ns until which the vCPU must sleep for the cap, 0 to run.  Under the lock. */
 static int64_t cap_sleep_until(struct cpus *c, struct slot *s)
 {
-	if (c->cap_percent >= 100)
+	if (c->cap_percent >= 100 || c->cgroup) /* the kernel caps a cgroup's threads itself */
 		return 0;
 	int64_t now = cpu_cap_now(), next;
-	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &next);
+	return cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &next);
 }
 
 /* Between two KVM_RUNs: wait while paused or holding, sleep while over the execution cap.
@@ -111,6 +124,8 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 {
 	bool go = false;
 	pthread_mutex_lock(&c->lock);
+	if (s->active)
+		s->active_ns += cpu_cap_now() - s->active_since;
 	s->active = false;
 	for (;;) {
 		if (s->stop)
@@ -138,6 +153,7 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 	if (go) {
 		s->v->run->immediate_exit = 0;
 		s->active = true;
+		s->active_since = cpu_cap_now();
 	}
 	pthread_mutex_unlock(&c->lock);
 	return go;
@@ -155,7 +171,7 @@ static int64_t cap_tick(void *opaque, int64_t now)
 		if (!s->thread_alive || s->stop || !s->active)
 			continue;
 		int64_t check;
-		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s), &check))
+		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &check))
 			kick(s);
 		else if (check < next)
 			next = check;
@@ -185,6 +201,12 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (c->cgroup) {
+		int r = cpu_cgroup_join(c->cgroup, s->id);
+		if (r < 0)
+			log_error(NULL, "vcpu %u: cannot join its cgroup in %s: %s (not capped)",
+				  s->id, cpu_cgroup_dir(c->cgroup), strerror(-r));
+	}
 	sandbox_enter(SANDBOX_VCPU); /* a no-op until the VM is set up (lib/sandbox.h) */
 
 	while (checkpoint(c, s)) {
@@ -198,6 +220,8 @@ static void *vcpu_thread(void *arg)
 			continue;
 		hold(c, s, why);
 	}
+	if (c->cgroup)
+		cpu_cgroup_leave(c->cgroup); /* its cgroup is empty once the join returns */
 	return NULL;
 }
 
@@ -211,6 +235,11 @@ static int start_thread(struct slot *s)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s->stop = false;
 	s->cap = (struct cpu_cap_window){0}; /* a new thread's CPU time starts at 0 */
+	int64_t halted;
+	bool blocking;
+	s->kvm_busy = s->c->ops->halted && s->c->ops->halted(s->v, &halted, &blocking) == 0;
+	if (s->kvm_busy)
+		s->busy_last = s->active_ns - halted;
 	int r = pthread_create(&s->thread, NULL, vcpu_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
@@ -240,6 +269,23 @@ static int new_vcpu(struct cpus *c, unsigned id, struct vcpu **out)
 	return 0;
 }
 
+/* The cap's cgroup where the user delegated one, else (said once) the in-VMM cap. */
+static void cap_cgroup_open(struct cpus *c)
+{
+	char dir[4096];
+	int r = cpu_cgroup_find(dir, sizeof(dir));
+	if (r == 0)
+		r = cpu_cgroup_open(dir, c->env.max_cpus, &c->cgroup);
+	if (r == 0)
+		log_info(NULL, "cpu cap: through cgroup v2 cpu.max in %s", dir);
+	else
+		log_info(
+		    NULL,
+		    "cpu cap: in the VMM (no delegated cgroup v2 with the cpu controller%s%s: %s)",
+		    r == -EPERM || r == -ENOENT ? "" : " in ",
+		    r == -EPERM || r == -ENOENT ? "" : dir, strerror(-r));
+}
+
 int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **out)
 {
 	if (!env || !out || !env->cpuid || !env->pio || !env->mmio || !env->end ||
@@ -266,6 +312,8 @@ int cpus_create(const struct cpu_env *env, uint64_t present_mask, struct cpus **
 		c->slot[i].c = c;
 		c->slot[i].id = i;
 	}
+	if (env->cap_cgroup)
+		cap_cgroup_open(c);
 	for (unsigned i = 0; i < env->max_cpus; i++) {
 		if (!(present_mask >> i & 1))
 			continue;
@@ -593,10 +641,16 @@ int cpus_set_cap(struct cpus *c, unsigned percent)
 	pthread_mutex_lock(&c->lock);
 	if (c->stopping)
 		r = -ESHUTDOWN;
-	else
+	else if (c->cgroup)
+		r = cpu_cgroup_set_cap(c->cgroup, percent);
+	if (r == 0)
 		c->cap_percent = percent;
 	pthread_cond_broadcast(&c->cond); /* sleeping vCPUs look at the new cap */
 	pthread_mutex_unlock(&c->lock);
+	if (c->cgroup) {
+		pthread_mutex_unlock(&c->cap_lock);
+		return r;
+	}
 	if (r == 0 && percent < 100 && !c->cap_timer)
 		r = cpu_cap_timer_start(cap_tick, c, &c->cap_timer);
 	if ((r < 0 || percent == 100) && c->cap_timer) {
@@ -614,6 +668,11 @@ unsigned cpus_cap(struct cpus *c)
 	unsigned p = c->cap_percent;
 	pthread_mutex_unlock(&c->lock);
 	return p;
+}
+
+const char *cpus_cap_cgroup(struct cpus *c)
+{
+	return c->cgroup ? cpu_cgroup_dir(c->cgroup) : NULL;
 }
 
 unsigned long cpus_cap_throttles(struct cpus *c, unsigned id)
@@ -635,6 +694,7 @@ void cpus_destroy(struct cpus *c)
 	c->cap_timer = NULL;
 	pthread_mutex_unlock(&c->cap_lock);
 	cpus_stop(c);
+	cpu_cgroup_close(c->cgroup); /* its threads ended */
 	for (unsigned i = 0; i < CPUS_MAX; i++) {
 		if (c->slot[i].v) {
 			c->ops->destroy(c->slot[i].v);

@@ -86,6 +86,9 @@ struct cpu_env {
 	void (*end)(void *opaque, unsigned cpu, enum cpu_end why);
 	void *opaque;
 	const struct vcpu_ops *ops; /* NULL: KVM (cpu/vcpu.h); tests put a fake here */
+	/* Cap through the process's delegated cgroup v2 where it can (cpu/cpu_cgroup.h), else in
+	 * the VMM (cpu/cpu_cap.h). */
+	bool cap_cgroup;
 };
 
 /* How the boot CPU starts after a reset, chosen by the VMM's boot code (e.g. the bzImage 64-bit
@@ -145,6 +148,8 @@ const char *vcpu_state_name(enum vcpu_state s);
  * range, -ESHUTDOWN when stopping, or a thread creation error. */
 int cpus_set_cap(struct cpus *c, unsigned percent);
 unsigned cpus_cap(struct cpus *c);
+/* The cgroup directory the cap works through (env->cap_cgroup), NULL when in the VMM. */
+const char *cpus_cap_cgroup(struct cpus *c);
 /* How often vCPU `id` slept for the cap (tests, info). */
 unsigned long cpus_cap_throttles(struct cpus *c, unsigned id);
 

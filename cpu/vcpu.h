@@ -8,6 +8,7 @@
 #define MINIVMM_CPU_VCPU_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cpu/cpus.h"
 
@@ -32,6 +33,9 @@ struct vcpu_ops {
 	 * run->immediate_exit set before the call), another -errno when the vCPU cannot run. */
 	int (*run)(struct vcpu *v);
 	void (*destroy)(struct vcpu *v);
+	/* Optional (NULL, or <0 when unknown): the ns the vCPU spent halted so far and whether it
+	 * is halted now, for the execution cap (cpu_cap.h).  Any thread may call it. */
+	int (*halted)(struct vcpu *v, int64_t *ns, bool *blocking);
 };
 
 extern const struct vcpu_ops vcpu_kvm_ops;

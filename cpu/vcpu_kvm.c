@@ -70,6 +70,9 @@ static void kvm_destroy(struct vcpu *v)
 	v->priv = NULL;
 }
 
+/* No .halted (cpu/vcpu_stats.h): busy as wall time less KVM's halted time measured worse than the
+ * thread's CPU time inside the nested harness (README, vCPU benchmark); until it is measured on
+ * real KVM the cap counts the thread's CPU time. */
 const struct vcpu_ops vcpu_kvm_ops = {
     .create = kvm_create,
     .reset = vcpu_kvm_reset,

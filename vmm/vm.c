@@ -192,6 +192,7 @@ static int create_cpus(struct vm *vm)
 	    .mmio = &vm->mmio,
 	    .end = vcpu_end,
 	    .opaque = vm,
+	    .cap_cgroup = true,
 	};
 	return cpus_create(&env, vm_config_boot_cpus(vm->cfg), &vm->cpus);
 }

@@ -55,6 +55,8 @@ static int add_cpu_lists(struct vm *vm, struct json_object *result)
 	r |= add(result, "cpus_present", cpu_array(cpus_present_mask(vm->cpus)));
 	r |= add(result, "cpus_online", cpu_array(vm_cpu_online_mask(vm)));
 	r |= add(result, "cpu_cap", json_object_new_int(cpus_cap(vm->cpus)));
+	const char *cg = cpus_cap_cgroup(vm->cpus); /* where the kernel applies it, if it does */
+	r |= add(result, "cpu_cap_by", json_object_new_string(cg ? cg : "vmm"));
 	return r;
 }
 

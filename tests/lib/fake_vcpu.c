@@ -72,6 +72,13 @@ static int fake_reset(struct vcpu *v, const struct cpu_boot *boot)
 	return 0;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /* Sleep in the kernel until the kick signal, as KVM_RUN on a halted vCPU: the signal is blocked
  * while immediate_exit is checked and unblocked atomically by sigsuspend, so no kick is lost. */
 static int block_until_kicked(struct vcpu *v)
@@ -83,11 +90,18 @@ static int block_until_kicked(struct vcpu *v)
 	if (!__atomic_load_n(&v->run->immediate_exit, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&fake.lock);
 		fake.blocked[v->id]++;
+		fake.blocking[v->id] = true;
+		fake.block_start[v->id] = now_ns();
 		changed();
 		pthread_mutex_unlock(&fake.lock);
 		sigset_t wait = old;
 		sigdelset(&wait, SIGUSR1);
 		sigsuspend(&wait);
+		pthread_mutex_lock(&fake.lock);
+		fake.halted_ns[v->id] += now_ns() - fake.block_start[v->id];
+		fake.blocking[v->id] = false;
+		changed();
+		pthread_mutex_unlock(&fake.lock);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -EINTR;
@@ -141,11 +155,22 @@ static void fake_destroy(struct vcpu *v)
 	pthread_mutex_unlock(&fake.lock);
 }
 
+static int fake_halted(struct vcpu *v, int64_t *ns, bool *blocking)
+{
+	pthread_mutex_lock(&fake.lock);
+	bool on = fake.halt_stats;
+	*ns = fake.halted_ns[v->id];
+	*blocking = fake.blocking[v->id];
+	pthread_mutex_unlock(&fake.lock);
+	return on ? 0 : -ENOTSUP;
+}
+
 const struct vcpu_ops fake_vcpu_ops = {
     .create = fake_create,
     .reset = fake_reset,
     .run = fake_run,
     .destroy = fake_destroy,
+    .halted = fake_halted,
 };
 
 static const struct kvm_cpuid2 no_cpuid;

@@ -1,8 +1,8 @@
 /* A vCPU backend without KVM for the state-machine tests (cpu/vcpu.h): each fake vCPU "runs" by
  * returning a port write exit (port FAKE_PORT_WORK, one byte: its ID) to the test's bus, returns
  * a scripted exit once when told, or blocks until kicked as a halted vCPU does in KVM_RUN.  It
- * counts creates, resets and destroys, and records every run attempted while the machine is
- * paused (which must never happen).
+ * counts creates, resets and destroys, reports the time it blocked (the halted op), and records
+ * every run attempted while the machine is paused (which must never happen).
  */
 #ifndef MINIVMM_TESTS_LIB_FAKE_VCPU_H
 #define MINIVMM_TESTS_LIB_FAKE_VCPU_H
@@ -33,6 +33,11 @@ struct fake_vcpus {
 	unsigned ends[CPUS_MAX];
 	enum cpu_end last_end[CPUS_MAX];
 	unsigned violations; /* runs while cpus_paused() */
+	/* The halted op (as KVM's stats fd) answers only when halt_stats is set: the time blocked
+	 * runs spent, added when each block ends, and whether one is blocked now. */
+	bool halt_stats;
+	int64_t halted_ns[CPUS_MAX], block_start[CPUS_MAX];
+	bool blocking[CPUS_MAX];
 };
 
 extern struct fake_vcpus fake;

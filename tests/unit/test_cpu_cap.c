@@ -2,6 +2,7 @@
  * a period, no credit banked by idle periods, gaps, and the long-run share of a vCPU that spins
  * flat out, checked by a timer at the times cpu_cap_check() asks for. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,13 +99,101 @@ static void test_share(void **unused)
 	share(1);
 }
 
+static void test_busy_kvm(void **unused)
+{
+	(void)unused;
+	int64_t last = 0;
+	assert_int_equal(cpu_cap_busy_kvm(10 * MS, 4 * MS, false, &last), 6 * MS);
+	assert_int_equal(last, 6 * MS);
+	/* halted now: the halt under way is not in the halted figure yet; busy stays */
+	assert_int_equal(cpu_cap_busy_kvm(50 * MS, 4 * MS, true, &last), 6 * MS);
+	/* the halt ended (44 ms of it), 2 ms busy since */
+	assert_int_equal(cpu_cap_busy_kvm(52 * MS, 48 * MS, false, &last), 4 * MS);
+}
+
+/* A guest that computes 10 ms then halts 5 ms (its timer tick), over and over, under the cap with
+ * busy counted from KVM's figures: the halted time is reported only when a halt ends, and the
+ * timer looks at any time, also during a halt.  The guest's compute time must be the cap's share
+ * of wall time (or all it wants, 2/3, when the cap is higher), and no halted vCPU is kicked. */
+static void share_kvm(unsigned percent, double want)
+{
+	const int64_t dt = MS / 10, end = T0 + 20000 * MS;
+	struct cpu_cap_window w = {0};
+	int64_t now = T0, next_check = T0, sleep_until = T0, last = 0, next;
+	int64_t active_ns = 0, active_since = 0, halted_ns = 0, halt_start = 0, computed = 0;
+	int64_t compute_left = 10 * MS, halt_left = 0;
+	bool active = false, blocking = false;
+	unsigned halted_kicks = 0;
+	for (; now < end; now += dt) {
+		if (!active && now >= sleep_until) { /* the checkpoint */
+			int64_t until = cpu_cap_check(
+			    &w, percent, now, cpu_cap_busy_kvm(active_ns, halted_ns, false, &last),
+			    &next);
+			if (until)
+				sleep_until = until;
+			else {
+				active = true;
+				active_since = now;
+			}
+		}
+		if (active && now >= next_check) { /* the timer thread */
+			int64_t busy = cpu_cap_busy_kvm(active_ns + now - active_since, halted_ns,
+							blocking, &last);
+			int64_t until = cpu_cap_check(&w, percent, now, busy, &next);
+			next_check = next > now + MS ? next : now + MS;
+			if (until) { /* kick: out of KVM_RUN (a halt ends early), to the checkpoint
+				      */
+				if (blocking) {
+					halted_kicks++;
+					halted_ns += now - halt_start;
+					blocking = false;
+				}
+				active_ns += now - active_since;
+				active = false;
+				sleep_until = now;
+				continue;
+			}
+		}
+		if (!active)
+			continue;
+		if (halt_left > 0) {
+			if (!blocking) {
+				blocking = true;
+				halt_start = now;
+			}
+			if ((halt_left -= dt) <= 0) {
+				halted_ns += now + dt - halt_start;
+				blocking = false;
+				compute_left = 10 * MS;
+			}
+		} else {
+			computed += dt;
+			if ((compute_left -= dt) <= 0)
+				halt_left = 5 * MS;
+		}
+	}
+	double got = 100.0 * computed / (end - T0);
+	print_message("cap %u%%, busy from KVM: %.2f%% computing, %u halted kicks\n", percent, got,
+		      halted_kicks);
+	assert_true(got > want - 1.0 && got < want + 1.0);
+	assert_int_equal(halted_kicks, 0);
+}
+
+static void test_share_kvm(void **unused)
+{
+	(void)unused;
+	share_kvm(10, 10);
+	share_kvm(30, 30);
+	share_kvm(50, 50);
+	share_kvm(80, 200.0 / 3); /* it wants only 2/3 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_decisions),
-	    cmocka_unit_test(test_debt_and_no_credit),
-	    cmocka_unit_test(test_gap),
-	    cmocka_unit_test(test_share),
+	    cmocka_unit_test(test_decisions), cmocka_unit_test(test_debt_and_no_credit),
+	    cmocka_unit_test(test_gap),	      cmocka_unit_test(test_share),
+	    cmocka_unit_test(test_busy_kvm),  cmocka_unit_test(test_share_kvm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -494,6 +494,35 @@ static void test_cap(void **unused)
 	finish(c); /* stops the vCPUs and the timer while capped */
 }
 
+/* The cap with busy from the backend's halted time (KVM's stats fd): a vCPU halted in its run is
+ * never kicked for the cap however long it halts, one that spins is throttled. */
+static void test_cap_halt_stats(void **unused)
+{
+	(void)unused;
+	struct cpu_env env;
+	fake_setup(&env, 2);
+	fake.halt_stats = true;
+	fake.block[0] = true; /* CPU 0 halts; CPU 1 spins */
+	struct cpus *c = NULL;
+	assert_int_equal(cpus_create(&env, 0x3, &c), 0);
+	fake.cpus = c;
+	assert_int_equal(cpus_set_cap(c, 5), 0);
+	assert_int_equal(cpus_start(c), 0);
+	fake_wait_blocked(0, 0);
+	wait_throttled(c, 1, 3); /* a few periods go by: CPU 1 spent its budget in each */
+	pthread_mutex_lock(&fake.lock);
+	unsigned blocked = fake.blocked[0];
+	pthread_mutex_unlock(&fake.lock);
+	assert_int_equal(blocked, 1); /* never kicked out of its halt */
+	assert_int_equal(cpus_cap_throttles(c, 0), 0);
+	/* woken (a pause kicks it), it halts again and still owes nothing */
+	assert_int_equal(cpus_pause(c), 0);
+	assert_int_equal(cpus_resume(c), 0);
+	fake_wait_blocked(0, 1);
+	assert_int_equal(cpus_cap_throttles(c, 0), 0);
+	finish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +536,7 @@ int main(void)
 	    cmocka_unit_test(test_calls_from_vcpu_thread),
 	    cmocka_unit_test(test_races),
 	    cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_cap_halt_stats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
