@@ -10,8 +10,7 @@ gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-initramfs_build "$W/init.cpio" guest-tests/e2e/fwboot-init.sh -z &&
-	bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot" || {
+fwboot_disk_build "$W" || {
 	gt_fail "firmware-ctrl: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
 	exit 1
 }
