@@ -8,7 +8,8 @@
  * request frames in its memory whose address it writes to the request FIFO.  Replies are either
  * the request's context written to the reply FIFO ("context reply", for a SCSI IO that went
  * well) or a reply frame written into a buffer the guest gave through the reply free FIFO
- * ("address reply").  Interrupts: INTx (Linux leaves MPI's MSI off).
+ * ("address reply").  Interrupts: MSI when the guest enables it (Linux only with
+ * mptbase.mpt_msi_enable_spi/sas=1), else INTx.
  *
  * Files: mpt.c (the PCI function, registers, doorbell, FIFOs, resets), mpt_msg.c (the IOC and
  * port messages, events), mpt_config.c (configuration pages), mpt_scsi_io.c (SCSI IO with its

@@ -24,15 +24,11 @@ gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-initramfs_build "$W/init.cpio" guest-tests/e2e/fwboot-init.sh -z || {
-	gt_fail "firmware: build the initramfs"
-	exit 1
-}
-bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot" || {
+fwboot_disk_build "$W" || {
 	gt_fail "firmware: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
 	exit 1
 }
-bootiso_build "$W/boot.iso" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot gt_fromcd" || {
+bootiso_build "$W/boot.iso" "$(gt_kernel)" "$W/init.cpio" "$FWBOOT_APPEND gt_fromcd" || {
 	gt_fail "firmware: build the bootable ISO (xorriso, isolinux)"
 	exit 1
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Firmware boot of a VMDK: the syslinux disk of test_firmware (built without loop devices) made a
-# VMDK with `minivmm img convert` boots on AHCI with no --kernel.  (LSI: guest-tests/wip/
-# test_firmware_lsi.sh, not yet seen passing; NVMe: test_nvme.sh.)
+# VMDK with `minivmm img convert` boots on AHCI with no --kernel.  (LSI and a VDI on NVMe:
+# guest-tests/wip/test_firmware_hba.sh, not yet seen passing; raw on NVMe: test_nvme.sh.)
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
@@ -10,8 +10,7 @@ gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-initramfs_build "$W/init.cpio" guest-tests/e2e/fwboot-init.sh -z &&
-	bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot" || {
+fwboot_disk_build "$W" || {
 	gt_fail "firmware-ctrl: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
 	exit 1
 }

@@ -8,15 +8,12 @@
 cd "$(dirname "$0")/../.."
 . guest-tests/lib/guest.sh
 . guest-tests/lib/bootdisk.sh
+. guest-tests/lib/fwboot.sh
 gt_setup
 W=$GT_WORK
 real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 
-initramfs_build "$W/init.cpio" guest-tests/e2e/fwboot-init.sh -m "virtio_pci virtio_blk" -z || {
-	gt_fail "firmware reboot: build the initramfs"
-	exit 1
-}
-bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/init.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot" &&
+fwboot_disk_build "$W" &&
 	"$real_vmm" img convert -O vmdk "$W/os.raw" "$W/os.vmdk" || {
 	gt_fail "firmware reboot: build the bootable disk and convert it to VMDK"
 	exit 1

@@ -1,8 +1,41 @@
 # shellcheck shell=bash
-# Firmware boot checks shared by the e2e tests (sourced after guest.sh, bash): a VM started with no
-# --kernel from GT_RUN_ARGS's disks, whose /init is guest-tests/e2e/fwboot-init.sh.
+# Firmware boot checks shared by the e2e tests (sourced after guest.sh and bootdisk.sh, bash): a VM
+# started with no --kernel from GT_RUN_ARGS's disks, whose /init is guest-tests/e2e/fwboot-init.sh.
+#   fwboot_disk_build DIR          DIR/init.cpio (busybox, /init fwboot-init.sh, virtio-blk for the
+#                                  reboot marker disk) and DIR/os.raw, the syslinux disk booting it
+#                                  (built without loop devices, bootdisk_build); copied from
+#                                  build/fwboot/ when guest-tests/e2e/prepare/fwboot.sh built the
+#                                  same one on the host (seconds there, a minute under TCG)
 #   fwboot_check NAME CPUS TITLE   boots it, waits for the guest's report and the VMM's exit 0,
 #                                  and checks the vCPU count and the command line syslinux passed
+
+FWBOOT_CACHE=build/fwboot
+FWBOOT_APPEND="console=ttyS0 quiet panic=-1 gt_fwboot"
+
+# What the disk is made of: the kernel, the busybox, and the scripts that build it.
+fwboot_stamp() {
+	{
+		echo "$(gt_kernel) $FWBOOT_APPEND"
+		cat guest-tests/e2e/fwboot-init.sh guest-tests/lib/initramfs.sh \
+			guest-tests/lib/bootdisk.sh guest-tests/lib/fwboot.sh
+	} | sha256sum | cut -d' ' -f1
+}
+
+# Build the pair into DIR (the host-side preparation calls it with the cache itself).
+fwboot_disk_make() {
+	local dir=$1
+	initramfs_build "$dir/init.cpio" guest-tests/e2e/fwboot-init.sh -m "virtio_pci virtio_blk" -z &&
+		bootdisk_build "$dir/os.raw" "$(gt_kernel)" "$dir/init.cpio" "$FWBOOT_APPEND"
+}
+
+fwboot_disk_build() {
+	local dir=$1
+	if [ -r "$FWBOOT_CACHE/os.raw" ] && [ -r "$FWBOOT_CACHE/init.cpio" ] &&
+		[ "$(cat "$FWBOOT_CACHE/stamp" 2>/dev/null)" = "$(fwboot_stamp)" ]; then
+		cp --sparse=always "$FWBOOT_CACHE/init.cpio" "$FWBOOT_CACHE/os.raw" "$dir/" && return 0
+	fi
+	fwboot_disk_make "$dir"
+}
 
 fwboot_check() {
 	local name=$1 cpus=$2 title=$3

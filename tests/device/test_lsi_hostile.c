@@ -99,7 +99,7 @@ static void test_fifo_abuse(void **st)
 		lf_w(&f, MPI_REG_REPLY_FIFO, (uint32_t)LF_REPLY_FRAMES);
 	assert_int_equal(state(&f), MPI_IOC_STATE_FAULT);
 	lf_w(&f, MPI_REG_DOORBELL, MPI_FN_IOC_MESSAGE_UNIT_RESET << 24);
-	/* IOC INIT with a reply frame too small for a reply: refused. */
+	/* IOC INIT with a reply frame size that is not a multiple of 4: refused. */
 	put_le16(msg + 12, 6);
 	assert_int_equal(lf_handshake(&f, msg, 44, reply, 64), 10);
 	assert_int_equal(lf_reply_status(reply), MPI_STATUS_INVALID_FIELD);
