@@ -632,6 +632,60 @@ static void test_uring_plug_batches(void **state)
 	block_close(bs);
 }
 
+/* Raw writes go to the worker pool (an asynchronous O_DIRECT write completes in a kernel worker,
+ * which waits for a CPU on a loaded host), reads and flushes to the ring: the ring sees no write
+ * submission, and what the writes put in the file reads back, with and without O_DIRECT. */
+static void test_uring_raw_writes_in_pool(void **state)
+{
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	static uint8_t out[8][BLK] __attribute__((aligned(4096))),
+	    in[8][BLK] __attribute__((aligned(4096)));
+	struct iovec iov[8];
+	struct block_aio_req q[8];
+
+	(void)state;
+	for (int direct = 0; direct <= 1; direct++) {
+		if (direct && !direct_available())
+			continue;
+		struct block_device *bs = open_raw("wpool.raw", direct ? BLOCK_OPEN_CACHE_NONE : 0);
+		struct block_aio_ctx *ctx;
+		if (!uring_available(bs)) {
+			block_close(bs);
+			skip();
+		}
+		assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
+		for (int op = BLOCK_AIO_WRITE; op >= BLOCK_AIO_READ; op--) {
+			unsigned before = block_aio_kernel_submits(ctx);
+			cb_count = 0;
+			block_aio_plug(ctx);
+			for (int i = 0; i < 8; i++) {
+				memset(out[i], 0x21 + i + 8 * direct, BLK);
+				iov[i] =
+				    (struct iovec){op == BLOCK_AIO_WRITE ? out[i] : in[i], BLK};
+				q[i] = (struct block_aio_req){.op = op,
+							      .offset = (uint64_t)(3 + 5 * i) * BLK,
+							      .iov = &iov[i],
+							      .iovcnt = 1,
+							      .cb = count_cb};
+				assert_int_equal(block_aio_submit(ctx, &q[i]), 0);
+			}
+			block_aio_unplug(ctx);
+			while (block_aio_pending(ctx))
+				assert_true(block_aio_poll(ctx, 10000) >= 0);
+			assert_int_equal(cb_count, 8);
+			assert_int_equal(cb_last, 0);
+			if (op == BLOCK_AIO_WRITE)
+				assert_int_equal(block_aio_kernel_submits(ctx), before);
+			else
+				assert_int_equal(block_aio_kernel_submits(ctx), before + 1);
+		}
+		for (int i = 0; i < 8; i++)
+			assert_memory_equal(in[i], out[i], BLK);
+		block_aio_close(ctx);
+		block_close(bs);
+	}
+}
+
 /* Requests submitted by callbacks go to the kernel together: one system call per
  * block_aio_complete() that ran callbacks, however many requests they submitted. */
 static struct block_aio_ctx *chain_ctx;
@@ -947,6 +1001,7 @@ int main(void)
 	    cmocka_unit_test(test_stop_on_error),
 	    cmocka_unit_test(test_probed_raw_guard),
 	    cmocka_unit_test(test_uring_plug_batches),
+	    cmocka_unit_test(test_uring_raw_writes_in_pool),
 	    cmocka_unit_test(test_uring_callbacks_batched),
 	    cmocka_unit_test(test_uring_qcow2),
 	    cmocka_unit_test(test_uring_qcow2_alloc_order),
