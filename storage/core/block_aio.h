@@ -126,5 +126,8 @@ unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);
 /* System calls that handed requests to the kernel (io_uring_enter; 0 with the threads engine):
  * lets tests see that submissions are batched. */
 unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx);
+/* Allocating writes (io_uring) whose mapping needed metadata I/O, so a worker thread did it
+ * instead of the thread reaping completions: lets tests see that the loop did not block. */
+unsigned block_aio_alloc_ends_in_pool(const struct block_aio_ctx *ctx);
 
 #endif

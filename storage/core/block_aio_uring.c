@@ -183,14 +183,18 @@ static void block_aio_uring_unmap(struct block_aio_ctx *ctx, struct block_aio_re
 }
 
 /* End an allocating write (aio_alloc): with result 0 the driver maps the new clusters, otherwise
- * it frees them; returns the request's result. */
+ * it frees them; returns the request's result, or -EWOULDBLOCK (nothing done) when that needs
+ * I/O and may_block is false. */
 static int block_aio_uring_alloc_end(struct block_aio_ctx *ctx, struct block_aio_req *req,
-				     int result)
+				     int result, bool may_block)
 {
 	struct block_device *bs = ctx->bs;
+	int ret = bs->drv->aio_alloc_end(bs, req->offset, block_aio_req_len(req), req->host, result,
+					 may_block);
 
-	req->allocating = false;
-	return bs->drv->aio_alloc_end(bs, req->offset, block_aio_req_len(req), req->host, result);
+	if (ret != -EWOULDBLOCK || may_block)
+		req->allocating = false;
+	return ret;
 }
 
 /* A write to clusters the driver must allocate, when they need nothing but the data: the driver
@@ -204,7 +208,7 @@ static int block_aio_uring_alloc(struct block_aio_ctx *ctx, struct block_aio_req
 		return 1;
 	req->allocating = true;
 	if (!block_aio_uring_aligned(&bs->file, req)) {
-		block_aio_uring_alloc_end(ctx, req, -ECANCELED);
+		block_aio_uring_alloc_end(ctx, req, -ECANCELED, true);
 		return 1;
 	}
 	return 0;
@@ -323,18 +327,33 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 	struct block_aio_req *req;
 	while ((req = allocs)) {
 		allocs = req->next;
-		int res = req->ret;
-		bool whole = res >= 0 && (uint64_t)res == block_aio_req_len(req);
-		int ret = block_aio_uring_alloc_end(ctx, req, whole ? 0 : res < 0 ? res : -EIO);
-		if (!whole && (res >= 0 || res == -EINTR || res == -EAGAIN)) {
-			/* Short or interrupted: the reservation is gone, the pool's path writes the
-			 * whole request again (and allocates anew). */
-			req->done = 0;
+		if (block_aio_uring_alloc_done(ctx, req, false) == 0) {
+			req->next = *list;
+			*list = req;
+		} else if (req->allocating) {
+			/* The mapping needs metadata I/O (an L2 table to load): a worker does it,
+			 * off the loop that reaps, and delivers the completion. */
+			atomic_fetch_add(&ctx->alloc_ends_in_pool, 1);
 			block_aio_pool_queue(ctx, req);
-			continue;
 		}
-		req->ret = ret;
-		req->next = *list;
-		*list = req;
 	}
+}
+
+int block_aio_uring_alloc_done(struct block_aio_ctx *ctx, struct block_aio_req *req, bool may_block)
+{
+	int res = req->ret;
+	bool whole = res >= 0 && (uint64_t)res == block_aio_req_len(req);
+	int ret = block_aio_uring_alloc_end(ctx, req, whole ? 0 : res < 0 ? res : -EIO, may_block);
+
+	if (req->allocating)
+		return 1; /* -EWOULDBLOCK: req->ret still holds the write's result */
+	if (!whole && (res >= 0 || res == -EINTR || res == -EAGAIN)) {
+		/* Short or interrupted: the reservation is gone, the pool's path writes the whole
+		 * request again (and allocates anew). */
+		req->done = 0;
+		block_aio_pool_queue(ctx, req);
+		return 1;
+	}
+	req->ret = ret;
+	return 0;
 }
