@@ -895,10 +895,11 @@ static void test_uring_qcow2_alloc_order(void **state)
 }
 
 /* The L2 update of an allocating write runs where the completion is reaped (the VM's event loop)
- * only when its L2 table is in the cache; when the table was evicted while the data was being
- * written, loading it would block the loop, so a worker maps the clusters and delivers the
- * completion.  Both ways the data reads back and qemu-img finds the image clean.  64 KiB clusters:
- * one L2 table per 512 MiB, the cache holds 64, and 70 other tables push the first one out. */
+ * only when its L2 table is in the cache (and a read is mapped there only then); when the table was
+ * evicted while the data was being written, loading it would block the loop, so a worker maps the
+ * clusters and delivers the completion.  Both ways the data reads back and qemu-img finds the image
+ * clean.  64 KiB clusters: one L2 table per 512 MiB, the cache holds 64, and 70 other tables push
+ * the first one out. */
 static void test_uring_qcow2_alloc_l2_evicted(void **state)
 {
 	enum { CS = 65536, TABLES = 70 };
@@ -926,6 +927,7 @@ static void test_uring_qcow2_alloc_l2_evicted(void **state)
 	memset(buf, 0x5a, CS);
 	for (uint64_t t = 0; t <= TABLES; t++)
 		assert_int_equal(block_pwrite(bs, t * per_l2, buf, CS), 0);
+	assert_int_equal(block_pread(bs, 0, buf, CS), 0); /* the first table cached again */
 
 	for (int evict = 0; evict <= 1; evict++) {
 		uint64_t off = (uint64_t)(3 + evict) * CS;
@@ -951,6 +953,26 @@ static void test_uring_qcow2_alloc_l2_evicted(void **state)
 		assert_int_equal(block_aio_alloc_ends_in_pool(ctx), in_pool + (unsigned)evict);
 		assert_int_equal(block_pread(bs, off, buf, CS), 0);
 		assert_memory_equal(buf, data[evict], CS);
+	}
+	/* A read whose L2 table is not cached is not looked up on the submitting thread either: the
+	 * pool reads it (and the table); the next read of that region takes the ring. */
+	for (uint64_t t = 1; t <= TABLES; t++)
+		assert_int_equal(block_pread(bs, t * per_l2, buf, CS), 0);
+	for (int cached = 0; cached <= 1; cached++) {
+		struct iovec iov = {buf, CS};
+		struct block_aio_req r = {.op = BLOCK_AIO_READ,
+					  .offset = 3 * CS,
+					  .iov = &iov,
+					  .iovcnt = 1,
+					  .cb = count_cb};
+		unsigned before = block_aio_kernel_submits(ctx);
+		memset(buf, 0, CS);
+		assert_int_equal(block_aio_submit(ctx, &r), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, 0);
+		assert_int_equal(block_aio_kernel_submits(ctx), before + (unsigned)cached);
+		assert_memory_equal(buf, data[0], CS);
 	}
 	block_aio_close(ctx);
 	block_close(bs);
