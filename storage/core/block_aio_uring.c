@@ -227,9 +227,10 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	req->allocating = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
+		/* Raw writes go to the worker pool: see the top of this file. */
 		if (raw)
-			return 1; /* the worker pool: see the top of this file */
-				  /* fall through */
+			return 1;
+		/* fall through */
 	case BLOCK_AIO_READ:
 		if (req->iovcnt == 0)
 			return 1;
