@@ -15,7 +15,8 @@
 # (random reads against fio's io_uring engine on the same file), and qcow2: allocating 64 KiB
 # writes into an empty image, 4 KiB random reads of a full one (fio on the file as reference).
 # Each row prints both times in seconds and the ratio minivmm/qemu-img (below 1: minivmm faster);
-# the bench and qcow2 rows also the lowest and highest ratio of a single round (see paired below).
+# the bench and qcow2 rows also the lowest and highest ratio of a single round (see paired below),
+# and the sequential rows fio's median time on the same file (io_uring, O_DIRECT, depth 32).
 # Files live under /var/tmp (a real disk: /tmp may be tmpfs) and are removed at the end.
 set -u
 cd "$(dirname "$0")/.."
@@ -74,34 +75,60 @@ once() { # prints the seconds one run of "$@" took, after PRE; 1 if it failed
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# With FCMD set (an array: fio on the same file), each round runs it too, between the two or
+# around them in turn, and RANGE ends with fio's median time and minivmm's ratio to it.
 paired() {
-	local qv=$1 mv=$2 i tq tm qs=() ms=() rs=()
+	local qv=$1 mv=$2 i tq tm tf qs=() ms=() fs=() rs=()
 	RANGE=""
 	for ((i = 0; i < REPEAT; i++)); do
+		tf=""
 		if ((i % 2 == 0)); then
-			tq=$(once "${QCMD[@]}") && tm=$(once "${MCMD[@]}")
+			tq=$(once "${QCMD[@]}") && { [ -z "${FCMD+x}" ] || tf=$(once "${FCMD[@]}"); } &&
+				tm=$(once "${MCMD[@]}")
 		else
-			tm=$(once "${MCMD[@]}") && tq=$(once "${QCMD[@]}")
+			tm=$(once "${MCMD[@]}") && { [ -z "${FCMD+x}" ] || tf=$(once "${FCMD[@]}"); } &&
+				tq=$(once "${QCMD[@]}")
 		fi || {
 			printf -v "$qv" fail
 			printf -v "$mv" fail
 			return
 		}
 		qs+=("$tq") ms+=("$tm") rs+=("$(echo "$tm / $tq" | bc -l)")
+		[ -n "$tf" ] && fs+=("$tf")
 	done
 	printf -v "$qv" '%s' "$(median "${qs[@]}")"
 	printf -v "$mv" '%s' "$(median "${ms[@]}")"
 	RANGE=$(printf '%s\n' "${rs[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
 		END { printf "(rounds %.2f-%.2f)", lo, hi }')
+	if ((${#fs[@]})); then
+		local f
+		f=$(median "${fs[@]}")
+		RANGE+=$(printf ' fio %s, ratio to fio %.2f' "$f" "$(echo "${!mv} / $f" | bc -l)")
+	fi
 }
 want() { [[ ",${BENCH_ROWS:-convert,compressed,bench,qcow2}," == *",$1,"* ]]; }
 # fio_rand FILE SIZE COUNT: QCMD becomes COUNT random reads of SIZE from FILE through fio's
-# io_uring engine, O_DIRECT, queue depth 32 (1 without fio).
+# io_uring engine, O_DIRECT, queue depth 32 (1 without fio).  io_size: without it fio stops after
+# one file's worth (16384 of the 20000 64 KiB reads of a 1 GiB image).
 fio_rand() {
 	command -v fio >/dev/null || return 1
 	QCMD=(fio --name=rand --filename="$1" --readonly --rw=randread --bs="$2" --direct=1
 		--ioengine=io_uring --iodepth=32 --number_ios="$3" --norandommap --randrepeat=1
-		--size="$(stat -c %s "$1")" --output=/dev/null)
+		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")"
+		--output=/dev/null)
+}
+# fio_seq FILE SIZE COUNT [-w]: FCMD becomes the same sequential stream through fio's io_uring
+# engine (O_DIRECT, queue depth 32, COUNT * SIZE bytes, wrapping at the end of the file as the
+# bench tools do; writes fdatasync at the end as both bench tools do): the physical reference for the sequential rows.
+fio_seq() {
+	command -v fio >/dev/null || return 1
+	FCMD=(fio --name=seq --filename="$1" --rw="$([ -n "${4:-}" ] && echo write || echo read)"
+		--bs="$2" --direct=1 --ioengine=io_uring --iodepth=32
+		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")"
+		--output=/dev/null)
+	[ -n "${4:-}" ] && FCMD+=(--end_fsync=1)
+	[ -z "${4:-}" ] && FCMD+=(--readonly)
+	return 0
 }
 can_create() { rm -f "$D/probe"; $M img create -f "$1" "$D/probe" 1M >/dev/null 2>&1; local r=$?; rm -f "$D/probe"; return $r; }
 
@@ -167,7 +194,9 @@ if want bench; then
 			opts="-f raw -t none -d 32 -s $1 -c $2 $w"
 			QCMD=(qemu-img bench $opts "$D/bench.raw")
 			MCMD=($M img bench $opts "$D/bench.raw")
+			fio_seq "$D/bench.raw" "$1" "$2" "$w" || unset FCMD
 			paired q m
+			unset FCMD
 			row "bench $1 seq $what qd32 x$2" "$q" "$m" "$RANGE"
 		done
 		[ "$1" = 1M ] && continue

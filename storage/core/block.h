@@ -192,10 +192,13 @@ struct block_driver {
 	 * old content to copy), reserve them: 0 and *host, where the caller writes the data and
 	 * then calls aio_alloc_end with the write's result (0 or -errno); only then do the clusters
 	 * become part of the disk (the driver maps them, or frees them on an error).  1: the
-	 * request must go through pwritev.  NULL: allocating writes always go through pwritev. */
+	 * request must go through pwritev.  NULL: allocating writes always go through pwritev.
+	 * With may_block false, aio_alloc_end does no I/O: -EWOULDBLOCK, with nothing changed, when
+	 * it would need some (an L2 table not in the cache); the caller, which must not block (an
+	 * event loop), calls it again with may_block true from a thread that may. */
 	int (*aio_alloc)(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host);
 	int (*aio_alloc_end)(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
-			     int result);
+			     int result, bool may_block);
 };
 
 struct block_device {

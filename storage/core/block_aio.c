@@ -127,7 +127,10 @@ static void *block_aio_worker(void *arg)
 			ctx->work_tail = NULL;
 		pthread_mutex_unlock(&ctx->lock);
 		sandbox_enter(SANDBOX_IO); /* once the VM is set up (lib/sandbox.h) */
-		block_aio_finish(ctx, req, block_aio_execute(ctx, req));
+		if (!req->allocating)
+			block_aio_finish(ctx, req, block_aio_execute(ctx, req));
+		else if (block_aio_uring_alloc_done(ctx, req, true) == 0)
+			block_aio_finish(ctx, req, req->ret); /* io_uring wrote it, we mapped it */
 		pthread_mutex_lock(&ctx->lock);
 	}
 	pthread_mutex_unlock(&ctx->lock);
@@ -269,6 +272,11 @@ unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx)
 	return atomic_load(&ctx->kernel_submits);
 }
 
+unsigned block_aio_alloc_ends_in_pool(const struct block_aio_ctx *ctx)
+{
+	return atomic_load(&ctx->alloc_ends_in_pool);
+}
+
 void block_aio_plug(struct block_aio_ctx *ctx)
 {
 	if (ctx->uring)
@@ -330,6 +338,7 @@ int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	req->done = 0;
 	req->ret = 0;
 	req->released = false;
+	req->allocating = false; /* the workers look at it (block_aio_uring_alloc_done) */
 	atomic_fetch_add(&ctx->pending, 1);
 	if (req->op == BLOCK_AIO_FLUSH)
 		atomic_fetch_add(&ctx->flushes, 1);

@@ -12,10 +12,11 @@
  * Engines:
  *  - threads: a pool of workers calling the synchronous, thread-safe block_* functions; works for
  *    every format and backing chain.
- *  - io_uring: for raw images without a backing chain, reads, writes and flushes go straight to the
- *    kernel (readv/writev/fsync(DATASYNC) on a registered file, completions signalled through the
- *    registered eventfd).  Requests io_uring cannot do as well (discard, write zeroes, O_DIRECT
- *    requests that are not aligned, the rest of a short transfer) go to a small worker pool.
+ *  - io_uring: for raw images without a backing chain, reads and flushes go straight to the
+ *    kernel (readv/fsync(DATASYNC) on a registered file, completions signalled through the
+ *    registered eventfd).  Requests io_uring cannot do as well (writes, whose asynchronous
+ *    completion waits for a kernel worker: block_aio_uring.c; discard, write zeroes, O_DIRECT
+ *    requests that are not aligned, the rest of a short transfer) go to the worker pool.
  *    Formats whose driver maps requests (qcow2: aio_map) use it too for reads and overwrites of
  *    allocated clusters; the rest (allocating writes, compressed clusters, backing reads,
  *    flushes, which write metadata) go to the worker pool.
@@ -125,5 +126,8 @@ unsigned block_aio_flush_count(const struct block_aio_ctx *ctx);
 /* System calls that handed requests to the kernel (io_uring_enter; 0 with the threads engine):
  * lets tests see that submissions are batched. */
 unsigned block_aio_kernel_submits(const struct block_aio_ctx *ctx);
+/* Allocating writes (io_uring) whose mapping needed metadata I/O, so a worker thread did it
+ * instead of the thread reaping completions: lets tests see that the loop did not block. */
+unsigned block_aio_alloc_ends_in_pool(const struct block_aio_ctx *ctx);
 
 #endif

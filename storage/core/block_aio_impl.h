@@ -19,6 +19,7 @@ struct block_aio_ctx {
 	atomic_uint flushes; /* FLUSH requests accepted (block_aio_flush_count) */
 	atomic_uint
 	    kernel_submits; /* io_uring_enter calls that submitted (block_aio_kernel_submits) */
+	atomic_uint alloc_ends_in_pool; /* block_aio_alloc_ends_in_pool */
 
 	/* Worker pool: a FIFO of requests for the synchronous block_* functions. */
 	pthread_mutex_t lock;
@@ -63,5 +64,10 @@ void block_aio_uring_unplug(struct block_aio_ctx *ctx);
 bool block_aio_uring_stalled(struct block_aio_ctx *ctx);
 /* Reap completions: finished requests are chained onto *list (callbacks not run). */
 void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list);
+/* Finish an allocating write whose data write completed (result in req->ret): 0 and req->ret set
+ * when it is complete; 1 when it is not (queued to the pool again, or, without may_block, still
+ * req->allocating because mapping it needs I/O: the caller hands it to a worker). */
+int block_aio_uring_alloc_done(struct block_aio_ctx *ctx, struct block_aio_req *req,
+			       bool may_block);
 
 #endif

@@ -5,7 +5,14 @@
  *
  * The image file is registered with the ring (no per-request fd lookup) and so is the context's
  * eventfd, so the kernel signals completions on the same fd the pool uses.  Only what io_uring does
- * as well as a thread goes here: READ, WRITE and FLUSH (fsync DATASYNC).  Discard and write zeroes
+ * as well as a thread goes here: READ, WRITE and FLUSH (fsync DATASYNC).  Writes of a raw image are
+ * not among them: the kernel finishes an asynchronous O_DIRECT write (ext4, xfs: iomap) in a
+ * kworker, so each completion waits for that kworker to get a CPU, and on a loaded host the disk
+ * idles between them (every write completion of a run went through iomap_dio_complete_work; the
+ * device saw 2 requests in flight on average against qemu-img's 8-14); a synchronous pwritev in
+ * a worker thread is completed in the thread the disk's interrupt wakes.  Buffered writes gain
+ * nothing either: io_uring hands every one to its own io-wq threads, one file's in turn.  So raw
+ * writes go to the worker pool, which the context sizes for them.  Discard and write zeroes
  * need the fallback chain of host_file, O_DIRECT requests that are not aligned need its bounce
  * buffers, and short transfers (EOF, signals) need its retry loop: those go to the worker pool.
  * The ring is guarded by one mutex because a context may be shared by several threads.
@@ -44,7 +51,7 @@ bool block_aio_uring_usable(struct block_device *bs)
 
 bool block_aio_uring_needs_pool(struct block_device *bs)
 {
-	return !block_aio_uring_raw(bs);
+	return !block_aio_uring_raw(bs) || (bs->flags & BLOCK_OPEN_RDWR);
 }
 
 int block_aio_uring_init(struct block_aio_ctx *ctx, int depth)
@@ -176,14 +183,18 @@ static void block_aio_uring_unmap(struct block_aio_ctx *ctx, struct block_aio_re
 }
 
 /* End an allocating write (aio_alloc): with result 0 the driver maps the new clusters, otherwise
- * it frees them; returns the request's result. */
+ * it frees them; returns the request's result, or -EWOULDBLOCK (nothing done) when that needs
+ * I/O and may_block is false. */
 static int block_aio_uring_alloc_end(struct block_aio_ctx *ctx, struct block_aio_req *req,
-				     int result)
+				     int result, bool may_block)
 {
 	struct block_device *bs = ctx->bs;
+	int ret = bs->drv->aio_alloc_end(bs, req->offset, block_aio_req_len(req), req->host, result,
+					 may_block);
 
-	req->allocating = false;
-	return bs->drv->aio_alloc_end(bs, req->offset, block_aio_req_len(req), req->host, result);
+	if (ret != -EWOULDBLOCK || may_block)
+		req->allocating = false;
+	return ret;
 }
 
 /* A write to clusters the driver must allocate, when they need nothing but the data: the driver
@@ -197,7 +208,7 @@ static int block_aio_uring_alloc(struct block_aio_ctx *ctx, struct block_aio_req
 		return 1;
 	req->allocating = true;
 	if (!block_aio_uring_aligned(&bs->file, req)) {
-		block_aio_uring_alloc_end(ctx, req, -ECANCELED);
+		block_aio_uring_alloc_end(ctx, req, -ECANCELED, true);
 		return 1;
 	}
 	return 0;
@@ -216,8 +227,8 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	req->allocating = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
-		/* The probe window of a probed raw image is written only under its guard. */
-		if (raw && block_probe_guarded(bs, req->offset))
+		/* Raw writes go to the worker pool: see the top of this file. */
+		if (raw)
 			return 1;
 		/* fall through */
 	case BLOCK_AIO_READ:
@@ -317,18 +328,33 @@ void block_aio_uring_reap(struct block_aio_ctx *ctx, struct block_aio_req **list
 	struct block_aio_req *req;
 	while ((req = allocs)) {
 		allocs = req->next;
-		int res = req->ret;
-		bool whole = res >= 0 && (uint64_t)res == block_aio_req_len(req);
-		int ret = block_aio_uring_alloc_end(ctx, req, whole ? 0 : res < 0 ? res : -EIO);
-		if (!whole && (res >= 0 || res == -EINTR || res == -EAGAIN)) {
-			/* Short or interrupted: the reservation is gone, the pool's path writes the
-			 * whole request again (and allocates anew). */
-			req->done = 0;
+		if (block_aio_uring_alloc_done(ctx, req, false) == 0) {
+			req->next = *list;
+			*list = req;
+		} else if (req->allocating) {
+			/* The mapping needs metadata I/O (an L2 table to load): a worker does it,
+			 * off the loop that reaps, and delivers the completion. */
+			atomic_fetch_add(&ctx->alloc_ends_in_pool, 1);
 			block_aio_pool_queue(ctx, req);
-			continue;
 		}
-		req->ret = ret;
-		req->next = *list;
-		*list = req;
 	}
+}
+
+int block_aio_uring_alloc_done(struct block_aio_ctx *ctx, struct block_aio_req *req, bool may_block)
+{
+	int res = req->ret;
+	bool whole = res >= 0 && (uint64_t)res == block_aio_req_len(req);
+	int ret = block_aio_uring_alloc_end(ctx, req, whole ? 0 : res < 0 ? res : -EIO, may_block);
+
+	if (req->allocating)
+		return 1; /* -EWOULDBLOCK: req->ret still holds the write's result */
+	if (!whole && (res >= 0 || res == -EINTR || res == -EAGAIN)) {
+		/* Short or interrupted: the reservation is gone, the pool's path writes the whole
+		 * request again (and allocates anew). */
+		req->done = 0;
+		block_aio_pool_queue(ctx, req);
+		return 1;
+	}
+	req->ret = ret;
+	return 0;
 }

@@ -187,9 +187,10 @@ static void test_ncq_32_in_flight(void **state)
 	assert_int_equal(fix_pr(f, 0, PORT_CI), 0); /* all accepted */
 	assert_int_equal(fix_pr(f, 0, PORT_SACT), 0xFFFFFFFF);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 32);
-	/* One PxCI write: its 32 commands reach the kernel in one submission. */
+	/* Writes of a raw image go to the worker pool, not the ring
+	 * (storage/core/block_aio_uring.c). */
 	if (uring)
-		assert_int_equal(block_aio_kernel_submits(aio), enters + 1);
+		assert_int_equal(block_aio_kernel_submits(aio), enters);
 	fix_complete(f, 0);
 	assert_int_equal(fix_pr(f, 0, PORT_SACT), 0);
 	assert_true(fix_pr(f, 0, PORT_IS) & PORT_IS_SDBS);
@@ -208,6 +209,7 @@ static void test_ncq_32_in_flight(void **state)
 	fix_pw(f, 0, PORT_SACT, 0xFFFFFFFF);
 	fix_pw(f, 0, PORT_CI, 0xFFFFFFFF);
 	assert_int_equal(block_aio_pending(f->disk[0]->aio), 32);
+	/* One PxCI write: its 32 reads reach the kernel in one submission. */
 	if (uring)
 		assert_int_equal(block_aio_kernel_submits(aio), enters + 1);
 	fix_complete(f, 0);

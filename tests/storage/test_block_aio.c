@@ -632,6 +632,60 @@ static void test_uring_plug_batches(void **state)
 	block_close(bs);
 }
 
+/* Raw writes go to the worker pool (an asynchronous O_DIRECT write completes in a kernel worker,
+ * which waits for a CPU on a loaded host), reads and flushes to the ring: the ring sees no write
+ * submission, and what the writes put in the file reads back, with and without O_DIRECT. */
+static void test_uring_raw_writes_in_pool(void **state)
+{
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	static uint8_t out[8][BLK] __attribute__((aligned(4096))),
+	    in[8][BLK] __attribute__((aligned(4096)));
+	struct iovec iov[8];
+	struct block_aio_req q[8];
+
+	(void)state;
+	for (int direct = 0; direct <= 1; direct++) {
+		if (direct && !direct_available())
+			continue;
+		struct block_device *bs = open_raw("wpool.raw", direct ? BLOCK_OPEN_CACHE_NONE : 0);
+		struct block_aio_ctx *ctx;
+		if (!uring_available(bs)) {
+			block_close(bs);
+			skip();
+		}
+		assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
+		for (int op = BLOCK_AIO_WRITE; op >= BLOCK_AIO_READ; op--) {
+			unsigned before = block_aio_kernel_submits(ctx);
+			cb_count = 0;
+			block_aio_plug(ctx);
+			for (int i = 0; i < 8; i++) {
+				memset(out[i], 0x21 + i + 8 * direct, BLK);
+				iov[i] =
+				    (struct iovec){op == BLOCK_AIO_WRITE ? out[i] : in[i], BLK};
+				q[i] = (struct block_aio_req){.op = op,
+							      .offset = (uint64_t)(3 + 5 * i) * BLK,
+							      .iov = &iov[i],
+							      .iovcnt = 1,
+							      .cb = count_cb};
+				assert_int_equal(block_aio_submit(ctx, &q[i]), 0);
+			}
+			block_aio_unplug(ctx);
+			while (block_aio_pending(ctx))
+				assert_true(block_aio_poll(ctx, 10000) >= 0);
+			assert_int_equal(cb_count, 8);
+			assert_int_equal(cb_last, 0);
+			if (op == BLOCK_AIO_WRITE)
+				assert_int_equal(block_aio_kernel_submits(ctx), before);
+			else
+				assert_int_equal(block_aio_kernel_submits(ctx), before + 1);
+		}
+		for (int i = 0; i < 8; i++)
+			assert_memory_equal(in[i], out[i], BLK);
+		block_aio_close(ctx);
+		block_close(bs);
+	}
+}
+
 /* Requests submitted by callbacks go to the kernel together: one system call per
  * block_aio_complete() that ran callbacks, however many requests they submitted. */
 static struct block_aio_ctx *chain_ctx;
@@ -840,6 +894,92 @@ static void test_uring_qcow2_alloc_order(void **state)
 	assert_int_equal(test_run("qemu-img check -q '%s'", name), 0);
 }
 
+/* The L2 update of an allocating write runs where the completion is reaped (the VM's event loop)
+ * only when its L2 table is in the cache (and a read is mapped there only then); when the table was
+ * evicted while the data was being written, loading it would block the loop, so a worker maps the
+ * clusters and delivers the completion.  Both ways the data reads back and qemu-img finds the image
+ * clean.  64 KiB clusters: one L2 table per 512 MiB, the cache holds 64, and 70 other tables push
+ * the first one out. */
+static void test_uring_qcow2_alloc_l2_evicted(void **state)
+{
+	enum { CS = 65536, TABLES = 70 };
+	const uint64_t per_l2 = 512ull << 20;
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_URING};
+	static uint8_t data[2][CS] __attribute__((aligned(4096)));
+	static uint8_t buf[CS] __attribute__((aligned(4096)));
+	struct block_device *bs;
+	struct block_aio_ctx *ctx;
+	char name[512];
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s", test_path("evict.qcow2"));
+	unlink(name);
+	assert_int_equal(test_run("qemu-img create -q -f qcow2 -o cluster_size=%d '%s' %llu", CS,
+				  name, (unsigned long long)((TABLES + 1) * per_l2)),
+			 0);
+	assert_int_equal(block_open(name, "qcow2", BLOCK_OPEN_RDWR, &bs), 0);
+	if (block_aio_open(bs, &c, &ctx) < 0) {
+		print_message("io_uring unavailable here (%s): skipping\n", error_msg());
+		block_close(bs);
+		skip();
+	}
+	/* An L2 table in each region: the first cluster of each written. */
+	memset(buf, 0x5a, CS);
+	for (uint64_t t = 0; t <= TABLES; t++)
+		assert_int_equal(block_pwrite(bs, t * per_l2, buf, CS), 0);
+	assert_int_equal(block_pread(bs, 0, buf, CS), 0); /* the first table cached again */
+
+	for (int evict = 0; evict <= 1; evict++) {
+		uint64_t off = (uint64_t)(3 + evict) * CS;
+		struct iovec iov = {data[evict], CS};
+		struct block_aio_req w = {
+		    .op = BLOCK_AIO_WRITE, .offset = off, .iov = &iov, .iovcnt = 1, .cb = count_cb};
+		unsigned before = block_aio_kernel_submits(ctx);
+		unsigned in_pool = block_aio_alloc_ends_in_pool(ctx);
+
+		memset(data[evict], 0xc0 + evict, CS);
+		cb_count = 0;
+		assert_int_equal(block_aio_submit(ctx, &w), 0);
+		assert_true(block_aio_kernel_submits(ctx) > before); /* the ring writes the data */
+		/* The data is written, the completion not reaped: push the table out now. */
+		struct pollfd p = {.fd = block_aio_fd(ctx), .events = POLLIN};
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		for (uint64_t t = 1; evict && t <= TABLES; t++)
+			assert_int_equal(block_pread(bs, t * per_l2, buf, CS), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, 1);
+		assert_int_equal(cb_last, 0);
+		assert_int_equal(block_aio_alloc_ends_in_pool(ctx), in_pool + (unsigned)evict);
+		assert_int_equal(block_pread(bs, off, buf, CS), 0);
+		assert_memory_equal(buf, data[evict], CS);
+	}
+	/* A read whose L2 table is not cached is not looked up on the submitting thread either: the
+	 * pool reads it (and the table); the next read of that region takes the ring. */
+	for (uint64_t t = 1; t <= TABLES; t++)
+		assert_int_equal(block_pread(bs, t * per_l2, buf, CS), 0);
+	for (int cached = 0; cached <= 1; cached++) {
+		struct iovec iov = {buf, CS};
+		struct block_aio_req r = {.op = BLOCK_AIO_READ,
+					  .offset = 3 * CS,
+					  .iov = &iov,
+					  .iovcnt = 1,
+					  .cb = count_cb};
+		unsigned before = block_aio_kernel_submits(ctx);
+		memset(buf, 0, CS);
+		assert_int_equal(block_aio_submit(ctx, &r), 0);
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_last, 0);
+		assert_int_equal(block_aio_kernel_submits(ctx), before + (unsigned)cached);
+		assert_memory_equal(buf, data[0], CS);
+	}
+	block_aio_close(ctx);
+	block_close(bs);
+	assert_int_equal(test_run("qemu-img check -q '%s'", name), 0);
+	unlink(name);
+}
+
 /* werror=stop: failed writes wait (pending, no callback), the owner hears of it once per batch,
  * and are retried or released; reads never wait.  Faults come from the test hook
  * (storage/core/block_fault.h). */
@@ -947,9 +1087,11 @@ int main(void)
 	    cmocka_unit_test(test_stop_on_error),
 	    cmocka_unit_test(test_probed_raw_guard),
 	    cmocka_unit_test(test_uring_plug_batches),
+	    cmocka_unit_test(test_uring_raw_writes_in_pool),
 	    cmocka_unit_test(test_uring_callbacks_batched),
 	    cmocka_unit_test(test_uring_qcow2),
 	    cmocka_unit_test(test_uring_qcow2_alloc_order),
+	    cmocka_unit_test(test_uring_qcow2_alloc_l2_evicted),
 	};
 	return cmocka_run_group_tests(tests, setup, test_tmpdir_teardown);
 }

@@ -200,7 +200,8 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint8_t *data);
 int qcow2_cache_write(struct qcow2_cache *c); /* write dirty entries (no sync) */
 int qcow2_cache_flush(struct qcow2_cache *c); /* write dirty entries and sync */
 bool qcow2_cache_is_dirty(const struct qcow2_cache *c);
-void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset); /* drop without writing */
+void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset);   /* drop without writing */
+bool qcow2_cache_has(const struct qcow2_cache *c, uint64_t offset); /* cached: get does no I/O */
 
 /* qcow2_grow.c */
 /* Make the image file at least `end` bytes long, growing it a step ahead (lock held). */
@@ -263,7 +264,7 @@ int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool w
 void qcow2_aio_map_end(struct block_device *bs);
 int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host);
 int qcow2_aio_alloc_end(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
-			int result);
+			int result, bool may_block);
 int qcow2_pwritev(struct block_device *bs, uint64_t offset, const struct iovec *iov, int iovcnt);
 int qcow2_flush(struct block_device *bs);
 int qcow2_discard(struct block_device *bs, uint64_t offset, uint64_t len);

@@ -169,6 +169,14 @@ void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint8_t *data)
 		e->dirty = true;
 }
 
+bool qcow2_cache_has(const struct qcow2_cache *c, uint64_t offset)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->e[i].offset == offset && offset != 0)
+			return true;
+	return false;
+}
+
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset)
 {
 	for (int i = 0; i < c->n; i++) {

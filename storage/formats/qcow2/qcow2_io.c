@@ -168,6 +168,17 @@ int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
  * backing reads, subclusters, an external data file) is 1: the driver's own path.  The hold ends
  * when block_aio reaps the completion, so whatever waits for io_inflight to reach 0 (snapshot
  * operations) must not run on the reaping thread while such requests are pending: drain first. */
+/* Whether looking up the guest offset needs no I/O: no L2 table (unallocated) or a cached one.
+ * The io_uring engine submits from the VM's event loop, which must not wait for a table to load:
+ * a request whose table is not cached goes to the pool (1), which loads it. Lock held. */
+static bool l2_cached(struct qcow2_state *s, uint64_t offset)
+{
+	uint64_t l1i = offset >> (s->cluster_bits + s->l2_bits);
+	uint64_t l2_off = l1i < s->l1_size ? s->l1[l1i] & QCOW2_OFFSET_MASK : 0;
+
+	return !l2_off || qcow2_cache_has(&s->l2_cache, l2_off);
+}
+
 int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool write,
 		  uint64_t *host)
 {
@@ -179,8 +190,8 @@ int qcow2_aio_map(struct block_device *bs, uint64_t offset, uint64_t len, bool w
 	if (s->has_data_file || s->extended_l2 || (write && s->read_only))
 		return 1;
 	pthread_mutex_lock(&s->lock);
-	if (write &&
-	    alloc_busy(s, offset >> s->cluster_bits, (offset + len - 1) >> s->cluster_bits)) {
+	if (!l2_cached(s, offset) || (write && alloc_busy(s, offset >> s->cluster_bits,
+							  (offset + len - 1) >> s->cluster_bits))) {
 		pthread_mutex_unlock(&s->lock);
 		return 1;
 	}
@@ -222,7 +233,7 @@ int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint
 	first = offset >> s->cluster_bits;
 	last = (offset + len - 1) >> s->cluster_bits;
 	pthread_mutex_lock(&s->lock);
-	if (alloc_busy(s, first, last))
+	if (!l2_cached(s, offset) || alloc_busy(s, first, last))
 		goto out;
 	if (qcow2_map(bs, offset, len, &type, &entry, &bytes) < 0 || bytes < len ||
 	    (type != QCOW2_C_UNALLOCATED && type != QCOW2_C_ZERO_PLAIN))
@@ -242,17 +253,49 @@ out:
 	return ret;
 }
 
+/* Whether mapping [offset, offset+len) needs no I/O: every L2 table of the range is this image's
+ * own (no copy for a snapshot) and in the cache, and no old entry has a host cluster to free
+ * (aio_alloc took only unallocated or plain zero clusters, and alloc_busy kept other writers
+ * out, so this holds unless the image was changed under us).  Lock held. */
+static bool alloc_end_cached(struct block_device *bs, uint64_t offset, uint64_t len)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t per_l2 = 1ull << (s->cluster_bits + s->l2_bits);
+
+	for (uint64_t at = offset; at < offset + len; at = (at / per_l2 + 1) * per_l2) {
+		uint64_t l1i = at / per_l2;
+		if (l1i >= s->l1_size || !(s->l1[l1i] & QCOW2_OFLAG_COPIED) ||
+		    !qcow2_cache_has(&s->l2_cache, s->l1[l1i] & QCOW2_OFFSET_MASK))
+			return false;
+	}
+	for (uint64_t at = offset; at < offset + len; at += s->cluster_size) {
+		uint64_t old;
+		enum qcow2_ctype t;
+		if (qcow2_l2_lookup(bs, at, &old) < 0)
+			return false;
+		t = qcow2_l2_type(s, old);
+		if (t != QCOW2_C_UNALLOCATED && t != QCOW2_C_ZERO_PLAIN)
+			return false;
+	}
+	return true;
+}
+
 /* The data of a qcow2_aio_alloc reservation was written (result 0): point the L2 entries at it.
  * Otherwise the clusters go back (freed once no I/O is in flight), and the range reads as before.
- */
+ * Without may_block, only when that needs no I/O (alloc_end_cached; a failed write's clusters
+ * are freed through the refcount blocks, which may have to be read): else -EWOULDBLOCK. */
 int qcow2_aio_alloc_end(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t host,
-			int result)
+			int result, bool may_block)
 {
 	struct qcow2_state *s = qcow2_state(bs);
 	uint64_t cs = s->cluster_size;
 	int ret = result;
 
 	pthread_mutex_lock(&s->lock);
+	if (!may_block && (ret < 0 || !alloc_end_cached(bs, offset, len))) {
+		pthread_mutex_unlock(&s->lock);
+		return -EWOULDBLOCK;
+	}
 	s->io_inflight--;
 	if (ret < 0) {
 		qcow2_free_deferred(bs, host, len);
