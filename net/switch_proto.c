@@ -32,8 +32,10 @@ void switch_mac_format(const uint8_t m[6], char out[18])
 	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-int switch_call(const char *path, struct json_object *request, int timeout_ms, int *fd_out,
-		struct json_object **reply, char *err, size_t errlen)
+/* A SOCK_SEQPACKET socket connected to the switch at `path`; `flags` adds SOCK_NONBLOCK.  For a
+ * UNIX socket connect never waits on the switch process: it succeeds once the kernel queued the
+ * connection, or fails (-EAGAIN when the switch's backlog is full). */
+static int connect_switch(const char *path, int flags, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -41,37 +43,52 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 		return -ENAMETOOLONG;
 	}
 	strcpy(sun.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
 	if (fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "socket: %s", strerror(e));
 		return -e;
 	}
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	int ret;
-	char *buf = NULL;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		ret = -errno;
+		int e = errno;
 		snprintf(err, errlen, "%s: %s", path,
-			 ret == -ENOENT || ret == -ECONNREFUSED ? "no switch is running there"
-								: strerror(-ret));
-		goto out;
+			 e == ENOENT || e == ECONNREFUSED ? "no switch is running there"
+							  : strerror(e));
+		close(fd);
+		return -e;
 	}
+	return fd;
+}
+
+static int send_request(int fd, const char *path, struct json_object *request, char *err,
+			size_t errlen)
+{
 	json_object_object_add(request, "version", json_object_new_int(SWITCH_PROTO_VERSION));
 	const char *text = json_object_to_json_string_ext(request, JSON_C_TO_STRING_PLAIN);
 	if (send(fd, text, strlen(text), MSG_NOSIGNAL) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: send: %s", path, strerror(-ret));
-		goto out;
+		int e = errno;
+		snprintf(err, errlen, "%s: send: %s", path, strerror(e));
+		return -e;
 	}
-	ret = -ENOMEM;
-	if (!(buf = malloc(SWITCH_MSG_MAX + 1))) {
+	return 0;
+}
+
+/* Receive the reply on fd (`flags`: MSG_DONTWAIT or 0): 0 with *reply, -EAGAIN nothing yet (with
+ * MSG_DONTWAIT), else -errno with a message. */
+static int receive_reply(int fd, int flags, const char *path, struct json_object **reply, char *err,
+			 size_t errlen)
+{
+	char *buf = malloc(SWITCH_MSG_MAX + 1);
+	if (!buf) {
 		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int ret = 0;
+	ssize_t n = recv(fd, buf, SWITCH_MSG_MAX, flags);
+	if (n < 0 && errno == EAGAIN && (flags & MSG_DONTWAIT)) {
+		ret = -EAGAIN;
 		goto out;
 	}
-	ssize_t n = recv(fd, buf, SWITCH_MSG_MAX, 0);
 	if (n <= 0) {
 		ret = n < 0 ? -errno : -ECONNRESET;
 		snprintf(err, errlen, "%s: no reply from the switch (%s)", path,
@@ -96,34 +113,35 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
 		goto out;
 	}
 	*reply = r;
-	ret = 0;
-	if (fd_out) {
+out:
+	free(buf);
+	return ret;
+}
+
+int switch_call(const char *path, struct json_object *request, int timeout_ms, int *fd_out,
+		struct json_object **reply, char *err, size_t errlen)
+{
+	int fd = connect_switch(path, 0, err, errlen);
+	if (fd < 0)
+		return fd;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int ret = send_request(fd, path, request, err, errlen);
+	if (ret == 0)
+		ret = receive_reply(fd, 0, path, reply, err, errlen);
+	if (ret == 0 && fd_out) {
 		*fd_out = fd;
 		fd = -1;
 	}
-out:
-	free(buf);
 	if (fd >= 0)
 		close(fd);
 	return ret;
 }
 
-int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan,
-		char *err, size_t errlen)
+/* A joined connection as a port: big send buffer, non-blocking. */
+static int port_ready(int fd)
 {
-	struct json_object *req = json_object_new_object(), *reply = NULL;
-	char m[18];
-	switch_mac_format(mac, m);
-	json_object_object_add(req, "op", json_object_new_string("join"));
-	json_object_object_add(req, "name", json_object_new_string(port_name));
-	json_object_object_add(req, "mac", json_object_new_string(m));
-	json_object_object_add(req, "vlan", json_object_new_int((int)vlan));
-	int fd = -1;
-	int r = switch_call(path, req, 5000, &fd, &reply, err, errlen);
-	json_object_put(req);
-	json_object_put(reply);
-	if (r < 0)
-		return r;
 	int sndbuf = SWITCH_PORT_SNDBUF;
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	struct timeval tv = {0};
@@ -131,4 +149,73 @@ int switch_join(const char *path, const char *port_name, const uint8_t mac[6], u
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+static struct json_object *join_request(const char *port_name, const uint8_t mac[6], unsigned vlan)
+{
+	struct json_object *req = json_object_new_object();
+	char m[18];
+	switch_mac_format(mac, m);
+	json_object_object_add(req, "op", json_object_new_string("join"));
+	json_object_object_add(req, "name", json_object_new_string(port_name));
+	json_object_object_add(req, "mac", json_object_new_string(m));
+	json_object_object_add(req, "vlan", json_object_new_int((int)vlan));
+	return req;
+}
+
+int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan,
+		char *err, size_t errlen)
+{
+	struct json_object *req = join_request(port_name, mac, vlan), *reply = NULL;
+	int fd = -1;
+	int r = switch_call(path, req, 5000, &fd, &reply, err, errlen);
+	json_object_put(req);
+	json_object_put(reply);
+	return r < 0 ? r : port_ready(fd);
+}
+
+int switch_join_begin(struct switch_joining *j, const char *path, const char *port_name,
+		      const uint8_t mac[6], unsigned vlan, char *err, size_t errlen)
+{
+	j->fd = -1;
+	snprintf(j->path, sizeof(j->path), "%s", path);
+	int fd = connect_switch(path, SOCK_NONBLOCK, err, errlen);
+	if (fd < 0)
+		return fd;
+	struct json_object *req = join_request(port_name, mac, vlan);
+	int r = send_request(fd, path, req, err, errlen); /* a fresh connection takes it at once */
+	json_object_put(req);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	j->fd = fd;
+	return 0;
+}
+
+int switch_join_finish(struct switch_joining *j, char *err, size_t errlen)
+{
+	if (j->fd < 0) {
+		snprintf(err, errlen, "no join under way");
+		return -EINVAL;
+	}
+	struct json_object *reply = NULL;
+	int r = receive_reply(j->fd, MSG_DONTWAIT, j->path, &reply, err, errlen);
+	json_object_put(reply);
+	if (r == -EAGAIN)
+		return r;
+	int fd = j->fd;
+	j->fd = -1;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return port_ready(fd);
+}
+
+void switch_join_abandon(struct switch_joining *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
 }

@@ -4,7 +4,8 @@
 # control sockets answer; each NIC reports its link down (`nic-info`) and the guests see it
 # (/sys/class/net/eth0/carrier 0).  `switch start sw0` again: within seconds both NICs join it
 # under their old port names (the NIC retries once a second), the guests see the link up, A
-# pings B and fetches the file again with the right md5.
+# pings B and fetches the file again with the right md5.  Before that, a silent switch (accepts,
+# never answers) in its place does not hold either VM's event loop.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 . guest-tests/e2e/net-lib.sh
@@ -71,6 +72,35 @@ run_in "$A" carrier0 'echo GT: carrier0=$(cat /sys/class/net/eth0/carrier)'
 check "A's guest sees no carrier" test "$(v "$A" carrier0)" = 0
 run_in "$B" carrier0 'echo GT: carrier0=$(cat /sys/class/net/eth0/carrier)'
 check "B's guest sees no carrier" test "$(v "$B" carrier0)" = 0
+
+# A switch that is alive but never answers (it accepts and stays silent) on sw0's socket: the
+# NICs' rejoin attempts wait on it without holding the VM's loop.  Both VMs' control sockets
+# answer throughout (each call bounded at 3 s, against the 5 s an attempt waits before it is
+# given up), until both VMs have given up an attempt (their log says so).
+sock=$(find "$XDG_RUNTIME_DIR" -name sw0.switch | head -1)
+rm -f "$sock"
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1]); s.listen(16)
+print("listening", flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$sock" >"$W/silent.out" 2>&1 &
+silent=$!
+gave_up() { grep -q "did not answer" "$W/$A.stderr" && grep -q "did not answer" "$W/$B.stderr"; }
+answers() { timeout 3 "$GT_MINIVMM" control "$1" info >/dev/null; }
+silent_ok=yes
+for i in $(seq 240); do # bounded only to stop a hang
+	answers "$A" && answers "$B" || { silent_ok="no (call $i)"; break; }
+	gave_up && break
+	sleep 0.25
+done
+check "a silent switch: both control sockets answer at once throughout ($silent_ok), both NICs gave up an attempt" \
+	bash -c "[ '$silent_ok' = yes ] && grep -q listening '$W/silent.out' && grep -q 'did not answer' '$W/$A.stderr' && grep -q 'did not answer' '$W/$B.stderr'"
+kill "$silent"
+wait "$silent" 2>/dev/null
 
 "$GT_MINIVMM" switch start sw0 >"$W/sw0b.out" 2>&1
 check "a new switch starts on the same name (its stale socket replaced)" \
