@@ -69,9 +69,9 @@ macB=$(v "$B" mac_eth0)
 check "MACs are locally administered and distinct ($macA, $macB)" \
 	bash -c "[[ '$macA' == 02:* && '$macB' == 02:* && '$macA' != '$macB' ]]"
 
-run_in "$A" ping_ab 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab=ok || echo GT: ping_ab=bad'
+run_in "$A" ping_ab 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab=ok || echo GT: ping_ab=bad'
 check "A pings B through the switch" test "$(v "$A" ping_ab)" = ok
-run_in "$B" ping_ba 'ping -c 3 -W 5 169.254.1.1 >/dev/null && echo GT: ping_ba=ok || echo GT: ping_ba=bad'
+run_in "$B" ping_ba 'ping -c 3 -i 0.2 -W 5 169.254.1.1 >/dev/null && echo GT: ping_ba=ok || echo GT: ping_ba=bad'
 check "B pings A" test "$(v "$B" ping_ba)" = ok
 run_in "$A" wget_md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo GT: wget_md5=$(md5sum </tmp/got | cut -d" " -f1) || echo GT: wget_md5=failed'
 check "TCP stream: A fetches B's 4 MiB file, md5 matches" \
@@ -80,7 +80,7 @@ check "TCP stream: A fetches B's 4 MiB file, md5 matches" \
 info sw0 "' '.join(m['mac'] for m in i['macs'])" >"$W/macs"
 check "switch info lists both MACs" bash -c "grep -q '$macA' '$W/macs' && grep -q '$macB' '$W/macs'"
 flood0=$(info sw0 "i['flooded']")
-run_in "$A" ping_ab2 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab2=ok || echo GT: ping_ab2=bad'
+run_in "$A" ping_ab2 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping_ab2=ok || echo GT: ping_ab2=bad'
 flood1=$(info sw0 "i['flooded']")
 check "once learned, A<->B traffic floods nothing (flooded $flood0 -> $flood1)" \
 	bash -c "[ '$(v "$A" ping_ab2)' = ok ] && [ '$flood0' = '$flood1' ]"
@@ -96,13 +96,13 @@ check "a frame to an unknown MAC is flooded (flooded $flood1 -> $flood2)" test "
 echo >&"${BAD[1]}"
 wait "$BAD_PID" 2>/dev/null
 
-run_in "$A" ping_host 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
+run_in "$A" ping_host 'ping -c 3 -i 0.2 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
 check "A reaches the host end of the TAP uplink" test "$(v "$A" ping_host)" = ok
-check "the host (in its namespace) pings A" ip netns exec "$NS" busybox ping -c 3 -W 5 169.254.1.1
+check "the host (in its namespace) pings A" ip netns exec "$NS" busybox ping -c 3 -i 0.2 -W 5 169.254.1.1
 
-run_in "$A" vlan_same 'ping -c 3 -W 5 169.254.10.2 >/dev/null && echo GT: vlan_same=ok || echo GT: vlan_same=bad'
+run_in "$A" vlan_same 'ping -c 3 -i 0.2 -W 5 169.254.10.2 >/dev/null && echo GT: vlan_same=ok || echo GT: vlan_same=bad'
 check "VLAN 10: A reaches B's VLAN 10 NIC" test "$(v "$A" vlan_same)" = ok
-run_in "$A" vlan_cross 'ping -c 3 -W 3 169.254.20.2 >/dev/null && echo GT: vlan_cross=reached || echo GT: vlan_cross=isolated'
+run_in "$A" vlan_cross 'ping -c 3 -i 0.2 -W 1 169.254.20.2 >/dev/null && echo GT: vlan_cross=reached || echo GT: vlan_cross=isolated'
 vlan20_tx=$(info sw1 "[p['tx_frames'] for p in i['ports'] if p['name']=='$B.nic1'][0]")
 check "VLAN isolation: A (VLAN 10) does not reach B's VLAN 20 NIC, whose port got no frame" \
 	bash -c "[ '$(v "$A" vlan_cross)' = isolated ] && [ '$vlan20_tx' = 0 ]"
@@ -110,7 +110,7 @@ check "VLAN isolation: A (VLAN 10) does not reach B's VLAN 20 NIC, whose port go
 ports_before=$(info sw0 "len(i['ports'])")
 kill -9 "$(guest_pid "$B")"
 guest_wait_exit "$B" 60
-run_in "$A" ping_host2 'ping -c 3 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host2=ok || echo GT: ping_host2=bad'
+run_in "$A" ping_host2 'ping -c 3 -i 0.2 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host2=ok || echo GT: ping_host2=bad'
 check "B killed: A still reaches the host" test "$(v "$A" ping_host2)" = ok
 ports_after=$(info sw0 "len(i['ports'])")
 sw1_ports=$(info sw1 "' '.join(p['name'] for p in i['ports'])")
@@ -135,7 +135,7 @@ for i in $(seq 300); do
 done
 check "the host's neighbour entry for A follows the announce ($(ip netns exec "$NS" ip neigh show 169.254.1.1))" \
 	bash -c "ip netns exec '$NS' ip neigh show 169.254.1.1 | grep -q 02:00:00:00:0a:0a"
-check "the host pings A at its new MAC (through the filter)" ip netns exec "$NS" busybox ping -c 3 -W 5 169.254.1.1
+check "the host pings A at its new MAC (through the filter)" ip netns exec "$NS" busybox ping -c 3 -i 0.2 -W 5 169.254.1.1
 
 guest_send "$A" 'poweroff -f'
 guest_wait_exit "$A" 120

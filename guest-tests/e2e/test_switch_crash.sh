@@ -52,7 +52,7 @@ for g in "$A" "$B"; do
 		exit 1
 	fi
 done
-run_in "$A" ping1 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping1=ok || echo GT: ping1=bad'
+run_in "$A" ping1 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping1=ok || echo GT: ping1=bad'
 check "A pings B through the switch" test "$(v "$A" ping1)" = ok
 
 # Traffic: A fetches B's file over and over; the kill lands in the middle of a transfer.
@@ -114,7 +114,7 @@ check "the new switch has both ports under their old names ($ports)" test "$port
 run_in "$A" carrier1 'echo GT: carrier1=$(cat /sys/class/net/eth0/carrier)'
 check "A's guest sees the carrier again" test "$(v "$A" carrier1)" = 1
 guest_send "$A" 'kill %1 2>/dev/null; kill $(jobs -p) 2>/dev/null'
-run_in "$A" ping2 'ping -c 3 -W 5 169.254.1.2 >/dev/null && echo GT: ping2=ok || echo GT: ping2=bad'
+run_in "$A" ping2 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping2=ok || echo GT: ping2=bad'
 check "A pings B through the restarted switch" test "$(v "$A" ping2)" = ok
 run_in "$A" md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo GT: md5=$(md5sum </tmp/got | cut -d" " -f1) || echo GT: md5=failed'
 check "TCP again: A fetches B's file, md5 matches" \
