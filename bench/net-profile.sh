@@ -22,6 +22,13 @@ net_two_vms minivmm swA swB 256 "$NS" switch=psw switch=psw || exit 1
 ping_avg swA sw_pingvm 169.254.1.2
 ping_avg swA sw_pinghost 169.254.50.1
 SWPID=$(pgrep -f "switch start psw" | head -1)
+# The switch is one more process to wake on every frame: does its scheduling wait count?  The same
+# pings with the switch at nice -10, then back at 0.
+renice -n -10 -p "$SWPID" >/dev/null
+ping_avg swA sw_nice_pingvm 169.254.1.2
+ping_avg swA sw_nice_pinghost 169.254.50.1
+renice -n 0 -p "$SWPID" >/dev/null
+ping_avg swA sw_pinghost_again 169.254.50.1
 for k in pingvm:169.254.1.2 pinghost:169.254.50.1; do
 	strace -c -f -o "$W/st.switch.$k" -p "$SWPID" &
 	s1=$!
