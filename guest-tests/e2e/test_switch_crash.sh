@@ -40,18 +40,21 @@ initramfs_build "$W/init.cpio" guest-tests/e2e/net-init.sh -m "virtio_pci virtio
 	gt_fail "switch-crash: build the initramfs"
 	exit 1
 }
+net_mark "initramfs built"
 "$GT_MINIVMM" switch start sw0 >"$W/sw0.out" 2>&1 || {
 	gt_fail "switch-crash: switch sw0 starts" "$(cat "$W/sw0.out")"
 	exit 1
 }
-net_guest_start "$A" eth0:169.254.1.1/16 --nic switch=sw0
+NET_APPEND=gt_noblob net_guest_start "$A" eth0:169.254.1.1/16 --nic switch=sw0
 net_guest_start "$B" eth0:169.254.1.2/16 --nic switch=sw0
+net_mark "guests started"
 for g in "$A" "$B"; do
 	if ! guest_wait "$g" '^GT: ready'; then
 		gt_fail "switch-crash: $g booted" "$(tail -3 "$W/$g.console" "$W/$g.stderr" | tr '\n' ' ')"
 		exit 1
 	fi
 done
+net_mark "guests ready"
 run_in "$A" ping1 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping1=ok || echo GT: ping1=bad'
 check "A pings B through the switch" test "$(v "$A" ping1)" = ok
 
@@ -62,6 +65,7 @@ run_in "$A" loop 'i=0; while [ $(cat /sys/class/net/eth0/statistics/rx_bytes) -l
 sw_pid=$("$GT_MINIVMM" switch info sw0 | sed -n 's/^pid: //p')
 check "the switch carries the traffic (A received $(v "$A" loop) bytes; switch pid $sw_pid)" \
 	bash -c "[ '$(v "$A" loop)' -gt 1000000 ] && [ -n '$sw_pid' ] && [ '$sw_pid' -gt 0 ]"
+net_mark "traffic seen"
 kill -9 "$sw_pid"
 for g in "$A" "$B"; do
 	check "$g: its NIC reports the link down" wait_link "$g" down
@@ -77,6 +81,7 @@ check "B's guest sees no carrier" test "$(v "$B" carrier0)" = 0
 # NICs' rejoin attempts wait on it without holding the VM's loop.  Both VMs' control sockets
 # answer throughout (each call bounded at 3 s, against the 5 s an attempt waits before it is
 # given up), until both VMs have given up an attempt (their log says so).
+net_mark "links down"
 sock=$(find "$XDG_RUNTIME_DIR" -name sw0.switch | head -1)
 rm -f "$sock"
 python3 -c '
@@ -102,6 +107,7 @@ check "a silent switch: both control sockets answer at once throughout ($silent_
 kill "$silent"
 wait "$silent" 2>/dev/null
 
+net_mark "silent switch done"
 "$GT_MINIVMM" switch start sw0 >"$W/sw0b.out" 2>&1
 check "a new switch starts on the same name (its stale socket replaced)" \
 	bash -c "grep -q started '$W/sw0b.out'"
@@ -113,12 +119,14 @@ ports=$("$GT_MINIVMM" switch info sw0 --json | python3 -c "import json,sys; prin
 check "the new switch has both ports under their old names ($ports)" test "$ports" = "$A.nic0 $B.nic0"
 run_in "$A" carrier1 'echo GT: carrier1=$(cat /sys/class/net/eth0/carrier)'
 check "A's guest sees the carrier again" test "$(v "$A" carrier1)" = 1
+net_mark "links up"
 guest_send "$A" 'kill %1 2>/dev/null; kill $(jobs -p) 2>/dev/null'
 run_in "$A" ping2 'ping -c 3 -i 0.2 -W 5 169.254.1.2 >/dev/null && echo GT: ping2=ok || echo GT: ping2=bad'
 check "A pings B through the restarted switch" test "$(v "$A" ping2)" = ok
 run_in "$A" md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo GT: md5=$(md5sum </tmp/got | cut -d" " -f1) || echo GT: md5=failed'
 check "TCP again: A fetches B's file, md5 matches" \
 	bash -c "[ -n '$(v "$B" blob_md5)' ] && [ '$(v "$A" md5)' = '$(v "$B" blob_md5)' ]"
+net_mark "TCP again"
 for g in "$A" "$B"; do
 	check "$g: no sandbox stop, no crash" bash -c "kill -0 $(guest_pid "$g") && ! grep -q -i 'forbidden\|sanitizer' '$W/$g.stderr'"
 done
