@@ -53,7 +53,8 @@ ip netns exec "$NS" ip link set gtap0 up
 "$GT_MINIVMM" switch start sw1 --vlan-aware >/dev/null || { gt_fail "net: switch sw1 starts"; exit 1; }
 check "switch list shows both" bash -c "\"$GT_MINIVMM\" switch list | grep -q '^sw0 .* gtap0' && \"$GT_MINIVMM\" switch list | grep -q '^sw1 .* yes$'"
 
-net_guest_start "$A" eth0:169.254.1.1/16,eth1:169.254.10.1/24,eth1:169.254.20.1/24 \
+net_mark "initramfs built, switches up"
+NET_APPEND=gt_noblob net_guest_start "$A" eth0:169.254.1.1/16,eth1:169.254.10.1/24,eth1:169.254.20.1/24 \
 	--nic switch=sw0 --nic switch=sw1,vlan=10
 net_guest_start "$B" eth0:169.254.1.2/16,eth1:169.254.20.2/24,eth2:169.254.10.2/24 \
 	--nic switch=sw0 --nic switch=sw1,vlan=20 --nic switch=sw1,vlan=10
@@ -63,6 +64,7 @@ for g in "$A" "$B"; do
 		exit 1
 	fi
 done
+net_mark "guests ready"
 check "guests' NICs came up with addresses" bash -c "! grep -a -q 'setup_.*=failed' '$W/$A.console' '$W/$B.console'"
 macA=$(v "$A" mac_eth0)
 macB=$(v "$B" mac_eth0)
@@ -77,6 +79,7 @@ run_in "$A" wget_md5 'wget -q -O /tmp/got http://169.254.1.2:8080/blob && echo G
 check "TCP stream: A fetches B's 4 MiB file, md5 matches" \
 	bash -c "[ '$(v "$A" wget_md5)' = '$(v "$B" blob_md5)' ] && [ -n '$(v "$B" blob_md5)' ]"
 
+net_mark "pings and TCP done"
 info sw0 "' '.join(m['mac'] for m in i['macs'])" >"$W/macs"
 check "switch info lists both MACs" bash -c "grep -q '$macA' '$W/macs' && grep -q '$macB' '$W/macs'"
 flood0=$(info sw0 "i['flooded']")
@@ -96,6 +99,7 @@ check "a frame to an unknown MAC is flooded (flooded $flood1 -> $flood2)" test "
 echo >&"${BAD[1]}"
 wait "$BAD_PID" 2>/dev/null
 
+net_mark "malformed frames done"
 run_in "$A" ping_host 'ping -c 3 -i 0.2 -W 5 169.254.50.1 >/dev/null && echo GT: ping_host=ok || echo GT: ping_host=bad'
 check "A reaches the host end of the TAP uplink" test "$(v "$A" ping_host)" = ok
 check "the host (in its namespace) pings A" ip netns exec "$NS" busybox ping -c 3 -i 0.2 -W 5 169.254.1.1
@@ -107,6 +111,7 @@ vlan20_tx=$(info sw1 "[p['tx_frames'] for p in i['ports'] if p['name']=='$B.nic1
 check "VLAN isolation: A (VLAN 10) does not reach B's VLAN 20 NIC, whose port got no frame" \
 	bash -c "[ '$(v "$A" vlan_cross)' = isolated ] && [ '$vlan20_tx' = 0 ]"
 
+net_mark "VLANs done"
 ports_before=$(info sw0 "len(i['ports'])")
 kill -9 "$(guest_pid "$B")"
 guest_wait_exit "$B" 60
@@ -117,6 +122,7 @@ sw1_ports=$(info sw1 "' '.join(p['name'] for p in i['ports'])")
 check "B's ports are freed (sw0: $ports_before -> $ports_after ports; sw1: $sw1_ports)" \
 	bash -c "[ '$ports_before' = 3 ] && [ '$ports_after' = 2 ] && [ '$sw1_ports' = '$A.nic1' ]"
 
+net_mark "B killed, ports freed"
 nic0() { # FIELD: of A's first NIC in nic-info
 	"$GT_MINIVMM" control "$A" nic-info --json | python3 -c "import json,sys; print(json.load(sys.stdin)['result']['nics'][0]['$1'])"
 }
@@ -137,6 +143,7 @@ check "the host's neighbour entry for A follows the announce ($(ip netns exec "$
 	bash -c "ip netns exec '$NS' ip neigh show 169.254.1.1 | grep -q 02:00:00:00:0a:0a"
 check "the host pings A at its new MAC (through the filter)" ip netns exec "$NS" busybox ping -c 3 -i 0.2 -W 5 169.254.1.1
 
+net_mark "control queue done"
 guest_send "$A" 'poweroff -f'
 guest_wait_exit "$A" 120
 check "A powers off (exit 0)" test "$GT_RC" = 0
