@@ -25,7 +25,7 @@ trap cleanup EXIT
 check() { gt_check "switch-crash: $1" "${@:2}"; }
 link() { # VM: the first NIC's link as nic-info reports it
 	"$GT_MINIVMM" control "$1" nic-info --json 2>/dev/null |
-		python3 -c "import json,sys; print(json.load(sys.stdin)['result']['nics'][0]['link'])" 2>/dev/null
+		jq -r '.result.nics[0].link' 2>/dev/null
 }
 wait_link() { # VM STATE: bounded only to stop a hang
 	local i
@@ -115,7 +115,7 @@ for g in "$A" "$B"; do
 	check "$g: its NIC joins the new switch (link up)" wait_link "$g" up
 	grep -a 'joined switch' "$W/$g.stderr" | head -1 | sed 's/^/# /'
 done
-ports=$("$GT_MINIVMM" switch info sw0 --json | python3 -c "import json,sys; print(' '.join(sorted(p['name'] for p in json.load(sys.stdin)['ports'])))")
+ports=$("$GT_MINIVMM" switch info sw0 --json | jq -r '[.ports[].name] | sort | join(" ")')
 check "the new switch has both ports under their old names ($ports)" test "$ports" = "$A.nic0 $B.nic0"
 run_in "$A" carrier1 'echo GT: carrier1=$(cat /sys/class/net/eth0/carrier)'
 check "A's guest sees the carrier again" test "$(v "$A" carrier1)" = 1
