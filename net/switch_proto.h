@@ -39,4 +39,19 @@ int switch_call(const char *path, struct json_object *request, int timeout_ms, i
  * -errno with a message. */
 int switch_join(const char *path, const char *port_name, const uint8_t mac[6], unsigned vlan);
 
+/* The same join without ever waiting on the switch (a VM's event loop rejoining a restarted
+ * switch: one that is alive but does not answer must not hold the loop).  begin connects and
+ * sends the request, both of which a UNIX socket does at once or fails; then the caller watches
+ * j->fd for EPOLLIN and calls finish, which returns the port's connection (as switch_join's),
+ * -EAGAIN while no reply came yet (j stays under way), or -errno with a message (j ended).  A
+ * caller that gives up calls abandon.  begin's -errno leaves nothing open. */
+struct switch_joining {
+	int fd; /* -1 when no join is under way */
+	char path[108];
+};
+int switch_join_begin(struct switch_joining *j, const char *path, const char *port_name,
+		      const uint8_t mac[6], unsigned vlan);
+int switch_join_finish(struct switch_joining *j);
+void switch_join_abandon(struct switch_joining *j);
+
 #endif

@@ -3,14 +3,14 @@
 # initramfs $W/init.cpio built from net-init.sh, and $GT_MINIVMM).
 
 # Start a guest whose init configures its NICs from gt_net (ethN:ADDR/LEN,...); NIC-ARGS are
-# minivmm's --nic options.
+# minivmm's --nic options.  NET_APPEND: more kernel arguments (gt_noblob: no file to serve).
 net_guest_start() { # NAME GT_NET NIC-ARGS...
 	local name=$1 net=$2 fd
 	shift 2
 	mkfifo "$W/$name.in" || return 1
 	exec {fd}<>"$W/$name.in"
 	"$GT_MINIVMM" run --name "$name" --memory 256 --kernel "$(gt_kernel)" --initrd "$W/init.cpio" \
-		--append "console=ttyS0 quiet panic=-1 gt_net=$net" --console stdio "$@" \
+		--append "console=ttyS0 quiet panic=-1 gt_net=$net ${NET_APPEND:-}" --console stdio "$@" \
 		<"$W/$name.in" >"$W/$name.console" 2>"$W/$name.stderr" &
 	_gt_pid["$name"]=$!
 	_gt_fd["$name"]=$fd
@@ -22,3 +22,5 @@ run_in() { # NAME KEY COMMAND
 	guest_wait "$1" "^GT: $2=" 120 || return 1
 }
 v() { guest_value "$1" "$2"; }
+# A comment line with the seconds since the test started: where a test's time goes.
+net_mark() { echo "# at $SECONDS s: $*"; }

@@ -3,6 +3,7 @@
  * table; a port that stops reading is dropped from while the others go on; a closed port frees
  * its slot and its MACs; malformed frames and requests are refused. */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
@@ -302,6 +303,111 @@ static void other_uid_cannot_join(void **state)
 	sw_stop(&s);
 }
 
+static int listen_silent(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	unlink(path);
+	int l = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	return l;
+}
+
+static bool nonblocking(int fd)
+{
+	return fcntl(fd, F_GETFL) & O_NONBLOCK;
+}
+
+/* The VM's rejoin against a switch that is alive but does not answer: nothing ever waits on it
+ * (a finish that waited would hang this test, which has no reply coming).  The answer, when it
+ * comes, finishes the join; a malformed one fails it; an abandoned one closes the connection. */
+static void join_never_waits_on_a_silent_switch(void **state)
+{
+	(void)state;
+	char path[108], buf[600];
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 9};
+	snprintf(path, sizeof(path), "%s", test_path("silent.switch"));
+	struct switch_joining j;
+	assert_int_equal(switch_join_begin(&j, path, "vm.nic0", mac, 0), -ENOENT);
+	assert_int_equal(j.fd, -1);
+	int l = listen_silent(path);
+	/* never accepted, never answered */
+	assert_int_equal(switch_join_begin(&j, path, "vm.nic0", mac, 0), 0);
+	assert_true(j.fd >= 0 && nonblocking(j.fd));
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(switch_join_finish(&j), -EAGAIN);
+	/* accepted, the request read, no answer yet */
+	int c = accept(l, NULL, NULL);
+	assert_true(c >= 0);
+	ssize_t n = recv(c, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "\"op\":\"join\""));
+	assert_non_null(strstr(buf, "\"name\":\"vm.nic0\""));
+	assert_int_equal(switch_join_finish(&j), -EAGAIN);
+	/* given up: the switch sees the connection end */
+	switch_join_abandon(&j);
+	assert_int_equal(j.fd, -1);
+	assert_int_equal(recv(c, buf, sizeof(buf), 0), 0);
+	close(c);
+	/* a malformed answer fails the join and leaves nothing open */
+	assert_int_equal(switch_join_begin(&j, path, "vm.nic0", mac, 0), 0);
+	c = accept(l, NULL, NULL);
+	assert_int_equal(send(c, "{\"port\":", 8, 0), 8);
+	assert_int_equal(switch_join_finish(&j), -EPROTO);
+	assert_int_equal(j.fd, -1);
+	close(c);
+	/* a refusal carries the switch's message */
+	assert_int_equal(switch_join_begin(&j, path, "vm.nic0", mac, 0), 0);
+	c = accept(l, NULL, NULL);
+	const char *no = "{\"ok\":false,\"error\":\"port name taken\"}";
+	assert_int_equal(send(c, no, strlen(no), 0), (ssize_t)strlen(no));
+	assert_int_equal(switch_join_finish(&j), -EINVAL);
+	assert_string_equal(error_msg(), "port name taken");
+	close(c);
+	/* the answer: the connection is the port (non-blocking), frames pass */
+	assert_int_equal(switch_join_begin(&j, path, "vm.nic0", mac, 0), 0);
+	c = accept(l, NULL, NULL);
+	assert_true(recv(c, buf, sizeof(buf), 0) > 0);
+	const char *yes = "{\"ok\":true,\"port\":0}";
+	assert_int_equal(send(c, yes, strlen(yes), 0), (ssize_t)strlen(yes));
+	int fd = switch_join_finish(&j);
+	assert_true(fd >= 0 && nonblocking(fd));
+	assert_int_equal(j.fd, -1);
+	assert_int_equal(send(c, "frame", 5, 0), 5);
+	assert_int_equal(recv_frame(fd, (uint8_t *)buf, sizeof(buf)), 5);
+	close(fd);
+	close(c);
+	close(l);
+	unlink(path);
+}
+
+/* The same join against the real switch, the reply awaited with poll as the VM's loop does. */
+static void join_without_waiting_on_the_real_switch(void **state)
+{
+	(void)state;
+	struct sw s;
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 7};
+	sw_start(&s, false, 0);
+	int a = join(&s, "a", 1, 0);
+	struct switch_joining j;
+	assert_int_equal(switch_join_begin(&j, s.path, "b", mac, 0), 0);
+	int b;
+	do {
+		struct pollfd p = {.fd = j.fd, .events = POLLIN};
+		assert_int_equal(poll(&p, 1, 5000), 1); /* bounded only against a hang */
+		b = switch_join_finish(&j);
+	} while (b == -EAGAIN);
+	assert_true(a >= 0 && b >= 0);
+	sync_ports(a, 1, b);
+	sync_ports(b, 7, a);
+	close(a);
+	close(b);
+	sw_stop(&s);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -316,6 +422,8 @@ int main(void)
 	    cmocka_unit_test(vlans_and_limits),
 	    cmocka_unit_test(malformed_requests),
 	    cmocka_unit_test(other_uid_cannot_join),
+	    cmocka_unit_test(join_never_waits_on_a_silent_switch),
+	    cmocka_unit_test(join_without_waiting_on_the_real_switch),
 	};
 	return cmocka_run_group_tests(tests, group_setup, test_tmpdir_teardown);
 }

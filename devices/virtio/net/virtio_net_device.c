@@ -9,14 +9,19 @@
  * A switch that goes away (killed, stopped, or it dropped the port) takes the NIC's link down:
  * the guest sees it, transmits are dropped, the VM runs on.  Once a second the loop tries to
  * join the switch again under the same port name; when a (restarted) switch answers, the link
- * comes back up.  A TAP that goes away stays down, and so does a switch NIC of a VM under
- * --chroot (lib/jail.h: the switch's socket is outside the jail).
+ * comes back up.  The rejoin never waits on the switch: the request is sent and the reply is one
+ * more event on the loop, so a switch that is alive but silent (stopped, wedged) costs the VM
+ * nothing; an attempt unanswered for REJOIN_GIVE_UP_TICKS seconds is dropped and a new one
+ * made.  A TAP that goes away stays down,
+ * and so does a switch NIC of a VM under --chroot (lib/jail.h: the switch's socket is outside
+ * the jail).
  */
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "devices/device.h"
@@ -30,6 +35,17 @@
 #include "devices/machine_config.h"
 #include "lib/error.h"
 
+struct nics;
+
+/* A switch NIC's rejoin under way. */
+struct rejoin {
+	struct nics *g;
+	unsigned index;
+	struct switch_joining join; /* join.fd >= 0: waiting for the switch's reply */
+	struct event_source *src;   /* join.fd's EPOLLIN */
+	unsigned ticks;		    /* seconds the reply has been waited for */
+};
+
 struct nics {
 	unsigned n;
 	struct virtio_net *dev[NIC_MAX];
@@ -38,14 +54,27 @@ struct nics {
 	char port[NIC_MAX][96];	     /* the switch port's name, VM.nicN */
 	struct event_source *rejoin; /* the once-a-second timer, when a NIC is on a switch */
 	bool jail_said[NIC_MAX];     /* told that --chroot keeps it from rejoining */
+	struct rejoin rj[NIC_MAX];
+	struct event_loop *rejoin_loop;
 };
 
 #define REJOIN_PERIOD_NS 1000000000ull
+#define REJOIN_GIVE_UP_TICKS 5
+
+static void rejoin_stop(struct rejoin *r)
+{
+	event_source_remove(r->src);
+	r->src = NULL;
+	switch_join_abandon(&r->join);
+	r->ticks = 0;
+}
 
 static void nics_destroy(void *state)
 {
 	struct nics *g = state;
 	event_source_remove(g->rejoin);
+	for (unsigned i = 0; i < NIC_MAX; i++)
+		rejoin_stop(&g->rj[i]);
 	for (unsigned i = g->n; i-- > 0;)
 		virtio_net_destroy(g->dev[i]);
 	free(g);
@@ -121,12 +150,35 @@ static int open_backend(const struct nic_config *c, const char *port, const uint
 	return fd;
 }
 
-/* The timer: every switch NIC whose link is down tries to join its switch again. */
+/* The switch answered a rejoin (or closed the connection). */
+static void rejoin_reply(void *opaque, uint32_t events)
+{
+	struct rejoin *r = opaque;
+	struct nics *g = r->g;
+	unsigned i = r->index;
+	(void)events;
+	int fd = switch_join_finish(&r->join);
+	if (fd == -EAGAIN)
+		return;
+	rejoin_stop(r);
+	if (fd < 0)
+		return; /* refused or closed: next second again */
+	if (virtio_net_reattach(g->dev[i], fd) < 0) {
+		close(fd);
+		return;
+	}
+	log_warn("virtio-net", "eth%u: joined switch %s again (port %s): link up", i,
+		 g->cfg[i].name, g->port[i]);
+}
+
+/* The timer: every switch NIC whose link is down and that waits for no reply sends a new join
+ * request; one that waited too long gives up its attempt. */
 static void rejoin_tick(void *opaque, uint32_t events)
 {
 	struct nics *g = opaque;
 	(void)events;
 	for (unsigned i = 0; i < g->n; i++) {
+		struct rejoin *r = &g->rj[i];
 		if (g->cfg[i].backend != NIC_SWITCH || virtio_net_backend_up(g->dev[i]))
 			continue;
 		if (jail_chrooted()) {
@@ -140,15 +192,20 @@ static void rejoin_tick(void *opaque, uint32_t events)
 			g->jail_said[i] = true;
 			continue;
 		}
-		int fd = open_backend(&g->cfg[i], g->port[i], g->mac[i]);
-		if (fd < 0)
-			continue; /* no switch there yet: next second */
-		if (virtio_net_reattach(g->dev[i], fd) < 0) {
-			close(fd);
-			continue;
+		if (r->join.fd >= 0) {
+			if (++r->ticks < REJOIN_GIVE_UP_TICKS)
+				continue;
+			log_warn("virtio-net",
+				 "eth%u: switch %s did not answer in %u s: trying again", i,
+				 g->cfg[i].name, REJOIN_GIVE_UP_TICKS);
+			rejoin_stop(r);
 		}
-		log_warn("virtio-net", "eth%u: joined switch %s again (port %s): link up", i,
-			 g->cfg[i].name, g->port[i]);
+		if (switch_join_begin(&r->join, g->cfg[i].switch_path, g->port[i], g->mac[i],
+				      g->cfg[i].vlan) < 0)
+			continue; /* no switch there yet: next second */
+		if (event_loop_add_fd(g->rejoin_loop, r->join.fd, EPOLLIN, rejoin_reply, r,
+				      &r->src) < 0)
+			switch_join_abandon(&r->join);
 	}
 }
 
@@ -162,6 +219,9 @@ static int nics_create(struct device_env *env, void **state)
 	struct nics *g = calloc(1, sizeof(*g));
 	if (!g)
 		return error_set(-ENOMEM, "virtio-net: out of memory");
+	g->rejoin_loop = env->loop;
+	for (unsigned i = 0; i < NIC_MAX; i++)
+		g->rj[i] = (struct rejoin){.g = g, .index = i, .join.fd = -1};
 	for (unsigned i = 0; i < cfg->nnics; i++) {
 		const struct nic_config *c = &cfg->nics[i];
 		g->cfg[i] = *c;
