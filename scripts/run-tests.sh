@@ -43,27 +43,33 @@ log_of() { echo "$log_dir/$(echo "${1#./}" | tr '/' '_').log"; }
 
 # Runs $1 with its output in LOG; "WALL CPU" seconds (CPU: the test's and its children's) go to
 # LOG.time, then its exit code to LOG.rc (last: a job's LOG.rc means it is done).
+# With $2 = stream, the output is also shown as it comes (the e2e and fuzz runs, one at a time: a
+# run that CI's time limit cuts short still shows how far it got).
 run_logged() {
 	local log TIMEFORMAT='%R %U %S'
 	log=$(log_of "$1")
-	{ time { "$1" >"$log" 2>&1; echo $? >"$log.code"; }; } 2>"$log.times"
+	if [ "${2:-}" = stream ]; then
+		{ time { "$1" 2>&1 | tee "$log" | grep -v '^PASS: '; echo "${PIPESTATUS[0]}" >"$log.code"; }; } 2>"$log.times"
+	else
+		{ time { "$1" >"$log" 2>&1; echo $? >"$log.code"; }; } 2>"$log.times"
+	fi
 	awk '{ printf "%.1f %.1f\n", $1, $2 + $3 }' "$log.times" >"$log.time"
 	rm -f "$log.times"
 	mv "$log.code" "$log.rc"
 }
 
-report_one() { # $1 kind, $2 command: prints and counts a finished run
+report_one() { # $1 kind, $2 command, $3 "streamed" when its lines were shown already
 	local name log
 	name=${2#./}
 	log=$(log_of "$2")
 	echo "== $name ($(awk '{ print $1 " s, CPU " $2 " s" }' "$log.time"))"
-	grep -E '^(FAIL: |\[  FAILED  \]|\[  ERROR   \])' "$log" | head -20
+	[ "${3:-}" = streamed ] || grep -E '^(FAIL: |\[  FAILED  \]|\[  ERROR   \])' "$log" | head -20
 	"count_$1" "$name" "$log" "$(cat "$log.rc")"
 }
 
 run_one() { # $1 kind, $2 command
-	run_logged "$2"
-	report_one "$1" "$2"
+	run_logged "$2" stream
+	report_one "$1" "$2" streamed
 }
 
 # Arguments "KIND COMMAND": $TEST_JOBS at a time, each reported, in the order given, once it ends.
