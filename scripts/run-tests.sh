@@ -49,7 +49,7 @@ run_logged() {
 	local log TIMEFORMAT='%R %U %S'
 	log=$(log_of "$1")
 	if [ "${2:-}" = stream ]; then
-		{ time { "$1" 2>&1 | tee "$log" | grep -v '^PASS: '; echo "${PIPESTATUS[0]}" >"$log.code"; }; } 2>"$log.times"
+		{ time { "$1" 2>&1 | tee "$log" | grep --line-buffered -v '^PASS: '; echo "${PIPESTATUS[0]}" >"$log.code"; }; } 2>"$log.times"
 	else
 		{ time { "$1" >"$log" 2>&1; echo $? >"$log.code"; }; } 2>"$log.times"
 	fi
