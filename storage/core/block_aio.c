@@ -25,6 +25,10 @@
 #define BLOCK_AIO_DEFAULT_DEPTH 128
 #define BLOCK_AIO_MAX_THREADS 64
 #define BLOCK_AIO_MAX_DEPTH 4096
+#ifndef BLOCK_AIO_MERGE_BYTES
+#define BLOCK_AIO_MERGE_BYTES (1024 * 1024) /* adjacent pool requests joined up to this */
+#endif
+#define BLOCK_AIO_MERGE_IOVS 64 /* ... and this many iovecs (on the worker's stack) */
 
 uint64_t block_aio_req_len(const struct block_aio_req *req)
 {
@@ -111,6 +115,68 @@ static int block_aio_execute(struct block_aio_ctx *ctx, struct block_aio_req *re
 	return -EINVAL;
 }
 
+/* A read or write the pool may join with its neighbours (not a partial rest, not an allocation
+ * io_uring began). */
+static bool block_aio_mergeable(const struct block_aio_req *req)
+{
+	return (req->op == BLOCK_AIO_READ || req->op == BLOCK_AIO_WRITE) && req->done == 0 &&
+	       !req->allocating;
+}
+
+/* Under ctx->lock: take the queue's head and the requests right behind it that continue it on
+ * the disk (same operation, next offset), up to BLOCK_AIO_MERGE_BYTES and BLOCK_AIO_MERGE_IOVS.
+ * A guest's (or the bench's) sequential requests arrive in order, and one system call for them
+ * gives the disk one large request where a worker each would keep only a few in flight. */
+static struct block_aio_req *block_aio_take(struct block_aio_ctx *ctx)
+{
+	struct block_aio_req *head = ctx->work_head, *last = head;
+
+	if (!head)
+		return NULL;
+	if (block_aio_mergeable(head)) {
+		uint64_t end = head->offset + iov_size(head->iov, head->iovcnt);
+		uint64_t bytes = end - head->offset;
+		int iovs = head->iovcnt;
+		for (struct block_aio_req *r = head->next;
+		     r && block_aio_mergeable(r) && r->op == head->op && r->offset == end;
+		     r = r->next) {
+			uint64_t len = iov_size(r->iov, r->iovcnt);
+			if (bytes + len > BLOCK_AIO_MERGE_BYTES ||
+			    iovs + r->iovcnt > BLOCK_AIO_MERGE_IOVS)
+				break;
+			bytes += len;
+			end += len;
+			iovs += r->iovcnt;
+			last = r;
+		}
+	}
+	ctx->work_head = last->next;
+	if (!ctx->work_head)
+		ctx->work_tail = NULL;
+	last->next = NULL;
+	return head;
+}
+
+/* Run a chain of adjacent requests (block_aio_take) as one transfer; on an error each runs
+ * alone, so every request gets its own status. */
+static void block_aio_run_chain(struct block_aio_ctx *ctx, struct block_aio_req *head)
+{
+	struct iovec iov[BLOCK_AIO_MERGE_IOVS];
+	struct block_aio_req *req, *next;
+	int n = 0, ret;
+
+	for (req = head; req; req = req->next) {
+		memcpy(&iov[n], req->iov, sizeof(*iov) * (size_t)req->iovcnt);
+		n += req->iovcnt;
+	}
+	ret = head->op == BLOCK_AIO_WRITE ? block_pwritev(ctx->bs, head->offset, iov, n)
+					  : block_preadv(ctx->bs, head->offset, iov, n);
+	for (req = head; req; req = next) {
+		next = req->next;
+		block_aio_finish(ctx, req, ret < 0 ? block_aio_execute(ctx, req) : ret);
+	}
+}
+
 static void *block_aio_worker(void *arg)
 {
 	struct block_aio_ctx *ctx = arg;
@@ -119,15 +185,14 @@ static void *block_aio_worker(void *arg)
 	for (;;) {
 		while (!ctx->work_head && !ctx->stopping)
 			pthread_cond_wait(&ctx->cond, &ctx->lock);
-		struct block_aio_req *req = ctx->work_head;
+		struct block_aio_req *req = block_aio_take(ctx);
 		if (!req)
 			break; /* stopping, and nothing left */
-		ctx->work_head = req->next;
-		if (!ctx->work_head)
-			ctx->work_tail = NULL;
 		pthread_mutex_unlock(&ctx->lock);
 		sandbox_enter(SANDBOX_IO); /* once the VM is set up (lib/sandbox.h) */
-		if (!req->allocating)
+		if (req->next)
+			block_aio_run_chain(ctx, req);
+		else if (!req->allocating)
 			block_aio_finish(ctx, req, block_aio_execute(ctx, req));
 		else if (block_aio_uring_alloc_done(ctx, req, true) == 0)
 			block_aio_finish(ctx, req, req->ret); /* io_uring wrote it, we mapped it */
