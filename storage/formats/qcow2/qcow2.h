@@ -214,6 +214,8 @@ int qcow2_refcount_get(struct block_device *bs, uint64_t cluster, uint64_t *rc);
 int qcow2_refcount_update(struct block_device *bs, uint64_t cluster, int64_t delta);
 /* Allocate n contiguous clusters (refcount 1 each); returns the host offset in *offset. */
 int qcow2_alloc_clusters(struct block_device *bs, uint64_t n, uint64_t *offset);
+/* qcow2_alloc_clusters(bs, n) would do no I/O now (refcount blocks cached, none to add). */
+bool qcow2_alloc_cached(struct block_device *bs, uint64_t n);
 /* Decrement the refcount of [offset, offset+len) clusters once synced L2s no longer reference it.
  */
 int qcow2_free_deferred(struct block_device *bs, uint64_t offset, uint64_t len);

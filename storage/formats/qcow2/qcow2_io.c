@@ -219,7 +219,8 @@ void qcow2_aio_map_end(struct block_device *bs)
  * that other writers wait.  The engine writes the data, then qcow2_aio_alloc_end maps them.  The
  * refcount and L2 updates stay in the metadata caches and reach the file in one batch at the next
  * flush, refcounts first (qcow2_metadata_flush), so an L2 entry is never on disk before the
- * refcount of its cluster, nor set before its data was written. */
+ * refcount of its cluster, nor set before its data was written.  No table is read here: a
+ * request that would need one (L2 or refcount block not cached) goes to the pool (1). */
 int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint64_t *host)
 {
 	struct qcow2_state *s = qcow2_state(bs);
@@ -233,7 +234,10 @@ int qcow2_aio_alloc(struct block_device *bs, uint64_t offset, uint64_t len, uint
 	first = offset >> s->cluster_bits;
 	last = (offset + len - 1) >> s->cluster_bits;
 	pthread_mutex_lock(&s->lock);
-	if (!l2_cached(s, offset) || alloc_busy(s, first, last))
+	/* The submitting thread (the VM's event loop) reads no table: L2 and refcount blocks must
+	 * be cached, else the pool does the whole write. */
+	if (!l2_cached(s, offset) || alloc_busy(s, first, last) ||
+	    !qcow2_alloc_cached(bs, last - first + 1))
 		goto out;
 	if (qcow2_map(bs, offset, len, &type, &entry, &bytes) < 0 || bytes < len ||
 	    (type != QCOW2_C_UNALLOCATED && type != QCOW2_C_ZERO_PLAIN))

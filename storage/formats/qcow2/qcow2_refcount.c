@@ -277,6 +277,41 @@ static int alloc_with_refblocks(struct block_device *bs, uint64_t start, uint64_
 	return 0;
 }
 
+/* Whether qcow2_alloc_clusters(bs, n) would run without I/O: it takes the first free run from
+ * free_hint on, so this walks the same runs, and every refcount block it would read must be in
+ * the cache and none be missing (a new block is flushed and the table written).  Looks at no
+ * more than a few runs: a longer search is left to a thread that may block.  Lock held. */
+bool qcow2_alloc_cached(struct block_device *bs, uint64_t n)
+{
+	struct qcow2_state *s = qcow2_state(bs);
+	uint64_t start = s->free_hint, top = 0, rc;
+
+	if (n == 0 || n > (1ull << s->refblock_bits))
+		return false;
+	for (int runs = 0; runs < 16; runs++) {
+		uint64_t used = UINT64_MAX;
+		if ((start + n) >> (63 - s->cluster_bits) ||
+		    missing_ranges(s, start, start + n, &top))
+			return false;
+		for (uint64_t idx = start >> s->refblock_bits;
+		     idx <= (start + n - 1) >> s->refblock_bits; idx++)
+			if (!qcow2_cache_has(&s->rb_cache, s->reftable[idx]))
+				return false;
+		for (uint64_t c = start + n; c > start; c--) {
+			if (qcow2_refcount_get(bs, c - 1, &rc) < 0)
+				return false;
+			if (rc) {
+				used = c - 1;
+				break;
+			}
+		}
+		if (used == UINT64_MAX)
+			return true;
+		start = used + 1;
+	}
+	return false;
+}
+
 int qcow2_alloc_clusters(struct block_device *bs, uint64_t n, uint64_t *offset)
 {
 	struct qcow2_state *s = qcow2_state(bs);
