@@ -26,7 +26,7 @@
 #define BLOCK_AIO_MAX_THREADS 64
 #define BLOCK_AIO_MAX_DEPTH 4096
 #ifndef BLOCK_AIO_MERGE_BYTES
-#define BLOCK_AIO_MERGE_BYTES (1024 * 1024) /* adjacent pool requests joined up to this */
+#define BLOCK_AIO_MERGE_BYTES (256 * 1024) /* adjacent pool requests joined up to this */
 #endif
 #define BLOCK_AIO_MERGE_IOVS 64 /* ... and this many iovecs (on the worker's stack) */
 
@@ -62,16 +62,31 @@ void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int 
 
 /* ---- Worker pool ---- */
 
+static bool block_aio_mergeable(const struct block_aio_req *req);
+
+/* Whether req continues prev on the disk, so a worker taking prev takes req with it. */
+static bool block_aio_continues(const struct block_aio_req *prev, const struct block_aio_req *req)
+{
+	return block_aio_mergeable(prev) && block_aio_mergeable(req) && prev->op == req->op &&
+	       prev->offset + iov_size(prev->iov, prev->iovcnt) == req->offset;
+}
+
 void block_aio_pool_queue(struct block_aio_ctx *ctx, struct block_aio_req *req)
 {
 	req->next = NULL;
 	pthread_mutex_lock(&ctx->lock);
+	/* A request that continues the queue's last one needs no worker of its own: the one woken
+	 * for the run takes it along, or (past the merge limit) comes back for it, as every worker
+	 * looks at the queue again before it waits.  Waking one per request woke workers that
+	 * found the queue empty: 87000 futex calls for 20000 sequential 64 KiB writes. */
+	bool wake = !ctx->work_tail || !block_aio_continues(ctx->work_tail, req);
 	if (ctx->work_tail)
 		ctx->work_tail->next = req;
 	else
 		ctx->work_head = req;
 	ctx->work_tail = req;
-	pthread_cond_signal(&ctx->cond);
+	if (wake)
+		pthread_cond_signal(&ctx->cond);
 	pthread_mutex_unlock(&ctx->lock);
 }
 
