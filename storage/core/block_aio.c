@@ -25,10 +25,6 @@
 #define BLOCK_AIO_DEFAULT_DEPTH 128
 #define BLOCK_AIO_MAX_THREADS 64
 #define BLOCK_AIO_MAX_DEPTH 4096
-#ifndef BLOCK_AIO_MERGE_BYTES
-#define BLOCK_AIO_MERGE_BYTES (256 * 1024) /* adjacent pool requests joined up to this */
-#endif
-#define BLOCK_AIO_MERGE_IOVS 64 /* ... and this many iovecs (on the worker's stack) */
 
 uint64_t block_aio_req_len(const struct block_aio_req *req)
 {
@@ -142,7 +138,7 @@ static bool block_aio_mergeable(const struct block_aio_req *req)
  * the disk (same operation, next offset), up to BLOCK_AIO_MERGE_BYTES and BLOCK_AIO_MERGE_IOVS.
  * A guest's (or the bench's) sequential requests arrive in order, and one system call for them
  * gives the disk one large request where a worker each would keep only a few in flight. */
-static struct block_aio_req *block_aio_take(struct block_aio_ctx *ctx)
+struct block_aio_req *block_aio_pool_take(struct block_aio_ctx *ctx)
 {
 	struct block_aio_req *head = ctx->work_head, *last = head;
 
@@ -172,7 +168,7 @@ static struct block_aio_req *block_aio_take(struct block_aio_ctx *ctx)
 	return head;
 }
 
-/* Run a chain of adjacent requests (block_aio_take) as one transfer; on an error each runs
+/* Run a chain of adjacent requests (block_aio_pool_take) as one transfer; on an error each runs
  * alone, so every request gets its own status. */
 static void block_aio_run_chain(struct block_aio_ctx *ctx, struct block_aio_req *head)
 {
@@ -200,7 +196,7 @@ static void *block_aio_worker(void *arg)
 	for (;;) {
 		while (!ctx->work_head && !ctx->stopping)
 			pthread_cond_wait(&ctx->cond, &ctx->lock);
-		struct block_aio_req *req = block_aio_take(ctx);
+		struct block_aio_req *req = block_aio_pool_take(ctx);
 		if (!req)
 			break; /* stopping, and nothing left */
 		pthread_mutex_unlock(&ctx->lock);

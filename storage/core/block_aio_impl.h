@@ -11,6 +11,12 @@
 
 struct block_aio_uring;
 
+/* The pool joins adjacent queued reads or writes up to this many bytes and iovecs (the iovecs on
+ * the worker's stack): 256 KiB keeps several workers busy at queue depth 32 of 64 KiB requests,
+ * where 1 MiB runs left two at work. */
+#define BLOCK_AIO_MERGE_BYTES (256 * 1024)
+#define BLOCK_AIO_MERGE_IOVS 64
+
 struct block_aio_ctx {
 	struct block_device *bs;
 	enum block_aio_engine engine;
@@ -46,6 +52,9 @@ struct block_aio_ctx {
 uint64_t block_aio_req_len(const struct block_aio_req *req);
 /* Hand a request (or the rest of it, from req->done) to the worker pool. */
 void block_aio_pool_queue(struct block_aio_ctx *ctx, struct block_aio_req *req);
+/* Under ctx->lock: unlink and return the queue's head together with the requests right behind it
+ * that continue it on the disk (chained by ->next, NULL-terminated), or NULL when empty. */
+struct block_aio_req *block_aio_pool_take(struct block_aio_ctx *ctx);
 /* Queue a finished request for its callback and wake the event loop. */
 void block_aio_finish(struct block_aio_ctx *ctx, struct block_aio_req *req, int ret);
 

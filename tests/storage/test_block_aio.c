@@ -33,7 +33,9 @@
 static atomic_uint spy_writes_done; /* writes finished inside the driver */
 static atomic_uint spy_flush_saw;   /* spy_writes_done when the last flush ran */
 static atomic_uint spy_flushes;
-static atomic_int spy_fail_reads; /* -errno for every read, or 0 */
+static atomic_int spy_fail_reads;   /* -errno for every read, or 0 */
+static atomic_uint spy_fail_over;   /* reads longer than this fail with -EIO (0: none) */
+static atomic_uint spy_long_failed; /* reads failed so */
 
 static int spy_open(struct block_device *bs)
 {
@@ -43,6 +45,11 @@ static int spy_open(struct block_device *bs)
 static int spy_preadv(struct block_device *bs, uint64_t off, const struct iovec *iov, int n)
 {
 	int err = atomic_load(&spy_fail_reads);
+	unsigned over = atomic_load(&spy_fail_over);
+	if (!err && over && iov_size(iov, n) > over) {
+		atomic_fetch_add(&spy_long_failed, 1);
+		err = -EIO;
+	}
 	return err ? err : host_file_preadv(&bs->file, off, iov, n);
 }
 
@@ -374,6 +381,56 @@ static void count_cb(struct block_aio_req *req, int ret)
 	(void)req;
 	cb_count++;
 	cb_last = ret;
+}
+
+/* Sequential requests queued together are joined by the pool (block_aio_pool_take): the data
+ * lands where each request says, and when a joined transfer fails each request runs alone and
+ * gets its own status (here the spy fails only reads longer than one request: all succeed). */
+static void test_pool_joins_sequential(void **state)
+{
+	enum { LEN = 4096, COUNT = 256, WINDOW = 32 };
+	struct block_aio_config c = {.engine = BLOCK_AIO_ENGINE_THREADS, .threads = 2};
+	static uint8_t data[COUNT][LEN], back[COUNT][LEN];
+	static struct block_aio_req r[COUNT];
+	static struct iovec iov[COUNT];
+	struct block_device *bs = open_spy();
+	struct block_aio_ctx *ctx;
+	unsigned writes_before = atomic_load(&spy_writes_done);
+
+	(void)state;
+	assert_int_equal(block_aio_open(bs, &c, &ctx), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		bool write = pass == 0;
+		cb_count = 0;
+		for (int i = 0; i < COUNT; i++) {
+			if (write)
+				memset(data[i], i + 1, LEN);
+			iov[i] = (struct iovec){write ? data[i] : back[i], LEN};
+			r[i] =
+			    (struct block_aio_req){.op = write ? BLOCK_AIO_WRITE : BLOCK_AIO_READ,
+						   .offset = (uint64_t)i * LEN,
+						   .iov = &iov[i],
+						   .iovcnt = 1,
+						   .cb = count_cb};
+			while (i - (int)cb_count >= WINDOW)
+				block_aio_poll(ctx, 10000);
+			assert_int_equal(block_aio_submit(ctx, &r[i]), 0);
+		}
+		while (block_aio_pending(ctx))
+			block_aio_poll(ctx, 10000);
+		assert_int_equal(cb_count, COUNT);
+		for (int i = 0; i < COUNT; i++)
+			assert_int_equal(r[i].ret, 0);
+		if (write)
+			atomic_store(&spy_fail_over, LEN);
+	}
+	atomic_store(&spy_fail_over, 0);
+	assert_memory_equal(back, data, sizeof(data));
+	print_message("%u driver writes for %d requests, %u joined reads failed and ran alone\n",
+		      atomic_load(&spy_writes_done) - writes_before, COUNT,
+		      atomic_load(&spy_long_failed));
+	block_aio_close(ctx);
+	block_close(bs);
 }
 
 /* A flush covers every write completed before it was submitted. */
@@ -1140,6 +1197,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_threads_buffered),
 	    cmocka_unit_test(test_threads_direct),
+	    cmocka_unit_test(test_pool_joins_sequential),
 	    cmocka_unit_test(test_uring_buffered),
 	    cmocka_unit_test(test_uring_direct),
 	    cmocka_unit_test(test_uring_small_ring),
