@@ -12,10 +12,12 @@
  * device saw 2 requests in flight on average against qemu-img's 8-14); a synchronous pwritev in
  * a worker thread is completed in the thread the disk's interrupt wakes.  Buffered writes gain
  * nothing either: io_uring hands every one to its own io-wq threads, one file's in turn.  So raw
- * writes go to the worker pool, which the context sizes for them.  Discard and write zeroes
- * need the fallback chain of host_file, O_DIRECT requests that are not aligned need its bounce
- * buffers, and short transfers (EOF, signals) need its retry loop: those go to the worker pool.
- * The ring is guarded by one mutex because a context may be shared by several threads.
+ * writes go to the worker pool, which the context sizes for them, and so do a format's overwrites
+ * of clusters it has (16384 64 KiB qcow2 overwrites: 10465 io_uring_enter and 2.6 s through the
+ * ring, 4113 joined pwritev and 0.9 s in the pool, qemu-img 1.0 s, at load 19).  Discard and write
+ * zeroes need the fallback chain of host_file, O_DIRECT requests that are not aligned need its
+ * bounce buffers, and short transfers (EOF, signals) need its retry loop: those go to the worker
+ * pool. The ring is guarded by one mutex because a context may be shared by several threads.
  *
  * Submissions are batched: while the context is plugged (a controller queueing several commands
  * from one doorbell, or block_aio_complete running callbacks that submit the next requests),
@@ -227,24 +229,24 @@ int block_aio_uring_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 	req->allocating = false;
 	switch (req->op) {
 	case BLOCK_AIO_WRITE:
-		/* Raw writes go to the worker pool: see the top of this file. */
-		if (raw)
-			return 1;
-		/* fall through */
+		/* Raw writes and a format's overwrites go to the worker pool (see the top of this
+		 * file); only a format's writes of whole new clusters take the ring (aligned
+		 * there). */
+		if (raw || req->iovcnt == 0 || block_aio_req_len(req) == 0 ||
+		    block_aio_uring_alloc(ctx, req, block_aio_req_len(req)) != 0)
+			return 1; /* the driver's own path (errors are found again there) */
+		break;
 	case BLOCK_AIO_READ:
 		if (req->iovcnt == 0)
 			return 1;
 		if (!raw) {
 			uint64_t len = block_aio_req_len(req);
-			if (len == 0)
-				return 1;
-			if (bs->drv->aio_map(bs, req->offset, len, req->op == BLOCK_AIO_WRITE,
-					     &req->host) == 0)
-				req->mapped = true;
-			else if (block_aio_uring_alloc(ctx, req, len) != 0)
+			if (len == 0 ||
+			    bs->drv->aio_map(bs, req->offset, len, false, &req->host) != 0)
 				return 1; /* the driver's own path (errors are found again there) */
+			req->mapped = true;
 		}
-		if (!req->allocating && !block_aio_uring_aligned(f, req)) {
+		if (!block_aio_uring_aligned(f, req)) {
 			block_aio_uring_unmap(ctx, req);
 			return 1;
 		}
