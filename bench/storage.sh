@@ -8,12 +8,14 @@
 #                                        bench and qcow2 rows
 #   BENCH_ROWS=compressed BENCH_SIZE_MB=256 bench/storage.sh   only some row groups: a comma list
 #                                        of convert, compressed, bench, qcow2 (default: all)
+#   BENCH_BLOCK_SIZES="64k 1M" bench/storage.sh   only these of the bench rows' sizes (4k 64k 1M)
 #
 # Rows: convert raw->qcow2, raw->vdi/vmdk/vpc/vhdx/parallels, qcow2->raw, raw->qcow2 compressed (each when minivmm can
 # create the format / write compressed), then qemu-img bench against minivmm img bench with the same
 # options (4 KiB, 64 KiB and 1 MiB, reads and writes, O_DIRECT), minivmm's random-offset variant
 # (random reads against fio's io_uring engine on the same file), and qcow2: allocating 64 KiB
-# writes into an empty image, 4 KiB random reads of a full one (fio on the file as reference).
+# writes into an empty image, 64 KiB overwrites and 4 KiB random reads of a full one (fio on the
+# file as reference for the reads).
 # Each row prints both times in seconds and the ratio minivmm/qemu-img (below 1: minivmm faster);
 # the bench and qcow2 rows also the lowest and highest ratio of a single round (see paired below),
 # and the sequential rows fio's median time on the same file (io_uring, O_DIRECT, depth 32).
@@ -189,6 +191,7 @@ if want bench; then
 	qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
 	for spec in "4k 200000" "64k 20000" "1M 2000"; do
 		set -- $spec
+		[[ " ${BENCH_BLOCK_SIZES:-4k 64k 1M} " == *" $1 "* ]] || continue
 		for w in "" "-w"; do
 			what="read"; [ -n "$w" ] && what="write"
 			opts="-f raw -t none -d 32 -s $1 -c $2 $w"
@@ -226,6 +229,12 @@ if want qcow2; then
 	rm -f "$D/alloc.qcow2"
 	[ -f "$D/bench.raw" ] || qemu-img convert -S 0 -f raw -O raw "$D/src.raw" "$D/bench.raw"
 	qemu-img convert -S 0 -f raw -O qcow2 "$D/bench.raw" "$D/full.qcow2"
+	# Overwrites of allocated clusters (no allocation, no metadata): the data path alone.
+	n=$((SIZE_MB * 16))
+	QCMD=(qemu-img bench -f qcow2 -t none -w -d 32 -s 64k -c $n "$D/full.qcow2")
+	MCMD=($M img bench -f qcow2 -t none -w -d 32 -s 64k -c $n "$D/full.qcow2")
+	paired q m
+	row "qcow2 64k overwrite x$n" "$q" "$m" "$RANGE"
 	if fio_rand "$D/full.qcow2" 4k 200000; then
 		MCMD=($M img bench -f qcow2 -t none -d 32 -s 4k -c 200000 --random "$D/full.qcow2")
 		paired q m
