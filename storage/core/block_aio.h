@@ -17,9 +17,11 @@
  *    registered eventfd).  Requests io_uring cannot do as well (writes, whose asynchronous
  *    completion waits for a kernel worker: block_aio_uring.c; discard, write zeroes, O_DIRECT
  *    requests that are not aligned, the rest of a short transfer) go to the worker pool.
- *    Formats whose driver maps requests (qcow2: aio_map) use it too for reads and overwrites of
- *    allocated clusters; the rest (allocating writes, compressed clusters, backing reads,
- *    flushes, which write metadata) go to the worker pool.
+ *    Formats whose driver maps requests (qcow2: aio_map) use it too for reads of allocated
+ *    clusters and writes of whole new clusters (aio_alloc); the rest (overwrites, like raw
+ *    writes; partial allocating writes, compressed clusters, backing reads, flushes, which write
+ *    metadata) go to the worker pool, which joins adjacent queued reads or writes into one
+ *    transfer (up to BLOCK_AIO_MERGE_BYTES).
  *
  * Flush: a FLUSH completes only after every write that completed before the FLUSH was submitted is
  * durable (fdatasync of the written image; backing files are never written).  Writes still in

@@ -1,7 +1,8 @@
 /* The io_uring engine of block_aio: raw images without a backing chain, where a guest read or
  * write is exactly one readv/writev on the image file, skip the worker threads entirely.  So do
- * the reads and overwrites of a format that maps them to one run of its file (drv->aio_map, held
- * until the completion is reaped); everything else of such a format goes to the worker pool.
+ * the reads of a format that maps them to one run of its file (drv->aio_map, held until the
+ * completion is reaped) and its writes of whole new clusters (drv->aio_alloc); everything else of
+ * such a format goes to the worker pool.
  *
  * The image file is registered with the ring (no per-request fd lookup) and so is the context's
  * eventfd, so the kernel signals completions on the same fd the pool uses.  Only what io_uring does

@@ -162,7 +162,8 @@ int qcow2_preadv(struct block_device *bs, uint64_t offset, const struct iovec *i
 }
 
 /* The io_uring engine's map: reads of allocated data and overwrites of clusters this image owns
- * (COPIED) are one run of the image file; the run counts as in flight (io_inflight) until
+ * (COPIED; block_aio leaves overwrites to its pool now, like raw writes) are one run of the image
+ * file; the run counts as in flight (io_inflight) until
  * qcow2_aio_map_end, so that its clusters are not freed and reused under it, exactly as for the
  * synchronous path.  Anything else (allocation, copy on write, zero or compressed clusters,
  * backing reads, subclusters, an external data file) is 1: the driver's own path.  The hold ends
