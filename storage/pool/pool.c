@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/error.h"
+#include "lib/mkdirs.h"
 #include "storage/pool/pool.h"
 
 #define POOL_DEF_MAX 65536 /* a definition is ~100 bytes; anything larger is not ours */
@@ -66,29 +67,6 @@ int pool_config_dir(char *buf, size_t len)
 					  "MINIVMM_CONFIG_DIR");
 	if (n < 0 || (size_t)n >= len)
 		return error_set(-ENAMETOOLONG, "config directory path too long");
-	return 0;
-}
-
-/* mkdir -p, each new directory with mode. */
-static int make_dirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return error_set(-ENAMETOOLONG, "%s: path too long", path);
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		char c = *p;
-		*p = 0;
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return error_set(-errno, "%s: cannot create: %s", buf, strerror(errno));
-		*p = c;
-		if (!c)
-			break;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return error_set(-ENOTDIR, "%s: not a directory", path);
 	return 0;
 }
 
@@ -217,7 +195,7 @@ static int def_write(const char *name, const char *path)
 	int ret = pool_config_dir(dir, sizeof(dir));
 	if (ret < 0 || (ret = def_file(name, file, sizeof(file))) < 0)
 		return ret;
-	if ((ret = make_dirs(dir, 0700)) < 0)
+	if ((ret = mkdirs(dir, 0700)) < 0)
 		return ret;
 	snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, name, (int)getpid());
 	struct json_object *def = json_object_new_object();
@@ -271,7 +249,7 @@ int pool_define(const char *name, const char *dir)
 	} else if (snprintf(abs, sizeof(abs), "%s", dir) >= (int)sizeof(abs)) {
 		return error_set(-ENAMETOOLONG, "%s: path too long", dir);
 	}
-	if ((ret = make_dirs(abs, 0755)) < 0)
+	if ((ret = mkdirs(abs, 0755)) < 0)
 		return ret;
 	char real[PATH_MAX];
 	if (!realpath(abs, real))
