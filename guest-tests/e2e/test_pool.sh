@@ -72,10 +72,11 @@ out=$("$M" vol resize gtp/fixed.vdi 64M 2>&1)
 guest_wait_exit "$vm" 120
 
 # Afterwards: the data is in the volumes, the metadata clean, the immutable chain untouched.
-got_data=$(qemu-img convert -O raw "$W/pool/data.qcow2" /dev/stdout 2>/dev/null |
-	dd bs=64k skip=100 count=16 2>/dev/null | md5)
-got_vdi=$(qemu-img convert -O raw "$W/pool/fixed.vdi" /dev/stdout 2>/dev/null |
-	dd bs=64k skip=200 count=16 2>/dev/null | md5)
+# (qemu-img convert needs a file it can seek in, not a pipe.)
+qemu-img convert -O raw "$W/pool/data.qcow2" "$W/data.raw" &&
+	qemu-img convert -O raw "$W/pool/fixed.vdi" "$W/fixed.raw"
+got_data=$(dd if="$W/data.raw" bs=64k skip=100 count=16 2>/dev/null | md5)
+got_vdi=$(dd if="$W/fixed.raw" bs=64k skip=200 count=16 2>/dev/null | md5)
 [ -n "$p" ] && [ "$got_data" = "$p" ] && [ "$got_vdi" = "$p" ] &&
 	gt_pass "pool: the volumes hold the guest's data" ||
 	gt_fail "pool: the volumes hold the guest's data" "p=$p qcow2=$got_data vdi=$got_vdi"
