@@ -22,6 +22,7 @@
 
 #include "vmm/control_internal.h"
 #include "lib/error.h"
+#include "lib/mkdirs.h"
 
 static int name_chars_ok(const char *s, size_t max, int allow_dot)
 {
@@ -110,21 +111,6 @@ static int choose_dir(char *buf, size_t len)
 	return control_dir_choose(&in, buf, len);
 }
 
-/* mkdir -p, new components 0700; the last one is checked by the caller. */
-static int mkdir_parents(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int ret = mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
-		*p = '/';
-		if (ret < 0)
-			return ret;
-	}
-	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 int control_runtime_dir_checked(char *buf, size_t len)
 {
 	struct stat st;
@@ -135,9 +121,10 @@ int control_runtime_dir_checked(char *buf, size_t len)
 		    ret, "no runtime directory: set XDG_RUNTIME_DIR, XDG_STATE_HOME or HOME");
 	if (ret < 0)
 		return error_set(ret, "%.200s...: runtime directory path is too long", buf);
-	ret = mkdir_parents(buf);
+	/* New components private to the user; an existing last one is checked below. */
+	ret = mkdirs(buf, 0700);
 	if (ret < 0)
-		return error_set(ret, "%s: cannot create: %s", buf, strerror(-ret));
+		return ret;
 	if (lstat(buf, &st) < 0) {
 		ret = -errno;
 		return error_set(ret, "%s: %s", buf, strerror(-ret));

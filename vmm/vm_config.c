@@ -7,6 +7,7 @@
 #include "devices/storage.h"
 #include "devices/virtio/balloon/virtio_balloon.h"
 #include "memory/layout.h"
+#include "storage/pool/pool.h"
 #include "vmm/vm_config.h"
 #include "lib/error.h"
 
@@ -41,7 +42,8 @@ const char vm_config_usage[] =
     "  --disk ...,werror=report|stop: a failed write (disk full, I/O error) reaches the guest\n"
     "      (report, the default) or pauses the VM until `minivmm control NAME resume`\n"
     "  --chroot DIR [--user UID[:GID]]: after set-up the VMM's root is DIR (a private mount\n"
-    "      namespace) and it runs as UID:GID (root only; paths given later are inside DIR)\n";
+    "      namespace) and it runs as UID:GID (root only; paths given later are inside DIR)\n"
+    "  --disk pool:POOL/VOL[,...] (and --cdrom): a volume of a storage pool (minivmm pool, vol)\n";
 
 bool vm_config_name_valid(const char *name)
 {
@@ -259,8 +261,26 @@ static int vm_config_add_disk(struct vm_config *cfg, const char *val, enum disk_
 	if (!v)
 		return error_set(-ENOMEM, "run: out of memory");
 	cfg->disks = v;
-	if (disk_config_parse(val, media, &v[cfg->ndisks]) < 0)
+	struct disk_config *d = &v[cfg->ndisks];
+	if (disk_config_parse(val, media, d) < 0)
 		return error_wrap(-EINVAL, "run");
+	/* pool:POOL/VOL names a volume of a storage pool (minivmm pool, minivmm vol). */
+	if (!strncmp(d->path, POOL_DISK_PREFIX, strlen(POOL_DISK_PREFIX))) {
+		char *path;
+		if (pool_volume_path(d->path + strlen(POOL_DISK_PREFIX), &path) < 0) {
+			disk_config_free(d);
+			return error_wrap(-EINVAL, "run: %s",
+					  media == DISK_MEDIA_CDROM ? "--cdrom" : "--disk");
+		}
+		free(d->path);
+		d->path = path;
+		/* The volume's name says its format: never probed, as `minivmm vol` opens it. */
+		const char *fmt = pool_vol_format(path);
+		if (!d->format && fmt && !(d->format = strdup(fmt))) {
+			disk_config_free(d);
+			return error_set(-ENOMEM, "run: out of memory");
+		}
+	}
 	cfg->ndisks++;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "vmm/vm_state.h"
 #include "vmm/vm_uuid.h"
 #include "lib/error.h"
+#include "lib/mkdirs.h"
 
 int vm_state_dir(const char *dir, const char *name, char *buf, size_t len)
 {
@@ -84,28 +85,6 @@ static int vm_state_path(const char *dir, const char *name, char *buf)
 	memcpy(buf, dir, a);
 	buf[a] = '/';
 	memcpy(buf + a + 1, name, b + 1);
-	return 0;
-}
-
-/* mkdir -p, private to the user (it holds copies of guest data). */
-static int vm_state_mkdirs(char *path)
-{
-	for (char *p = path + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char c = *p;
-		*p = 0;
-		int r = mkdir(path, 0700);
-		int e = errno;
-		*p = c;
-		if (r < 0 && e != EEXIST)
-			return error_set(-e, "%s: cannot create: %s", path, strerror(e));
-		if (!c)
-			break;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-		return error_set(-ENOTDIR, "%s: not a directory", path);
 	return 0;
 }
 
@@ -317,7 +296,7 @@ int vm_state_prepare(const struct vm_config *cfg)
 		return 0; /* nothing to keep (UEFI keeps its variables) */
 	if ((ret = vm_state_dir(cfg->state_dir, cfg->name, env.state_dir, sizeof(env.state_dir))) <
 		0 ||
-	    (ret = vm_state_mkdirs(env.state_dir)) < 0 ||
+	    (ret = mkdirs(env.state_dir, 0700)) < 0 ||
 	    (ret = vm_state_run_marker(env.state_dir, &env.restarted)) < 0 ||
 	    (ret = vm_uuid_check(env.state_dir)) < 0 ||
 	    (ret = vm_disk_format_check(env.state_dir)) < 0 ||

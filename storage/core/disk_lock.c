@@ -193,6 +193,29 @@ int disk_lock_file(struct block_device *bs, bool write)
 	return error_set(-EBUSY, "%s: locked by another process (%s)", bs->filename, why);
 }
 
+int disk_lock_path_busy(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		return error_set(-e, "%s: %s", path, strerror(e));
+	}
+	/* F_OFD_GETLK asks without locking, and needs no write access for a write-lock question. */
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct stat st;
+	int ret = 0;
+	if (fstat(fd, &st) == 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+		const char *why = fl.l_type == F_WRLCK ? "it is being written" : "it is being read";
+		char holder[96];
+		ret =
+		    disk_lock_holder(st.st_dev, st.st_ino, holder, sizeof(holder))
+			? error_set(-EBUSY, "%s: in use by running VM '%s' (%s)", path, holder, why)
+			: error_set(-EBUSY, "%s: locked by another process (%s)", path, why);
+	}
+	close(fd);
+	return ret;
+}
+
 int disk_lock_chain(struct block_device *bs, bool write_top)
 {
 	for (bool top = true; bs; bs = bs->backing, top = false) {

@@ -40,6 +40,11 @@ int disk_lock_chain(struct block_device *bs, bool write_top);
  * has no OFD locks (fcntl said EINVAL, ENOLCK or EOPNOTSUPP; counted, see below); else -errno. */
 int disk_lock_file(struct block_device *bs, bool write);
 
+/* Whether someone (a running VM, the image tool) holds a lock on the file at path, without taking
+ * one: 0 when free, -EBUSY with a message naming the holder as disk_lock_file does, -errno when the
+ * file cannot be opened.  For a tool that is about to delete or list the file. */
+int disk_lock_path_busy(const char *path);
+
 /* How many files so far were left unlocked because their file system has no locks; the last
  * one's name into last (when not NULL), for a warning. */
 unsigned disk_lock_unsupported(char *last, size_t len);

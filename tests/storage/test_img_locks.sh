@@ -9,40 +9,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/storage/img_test_lib.sh
 
-# Holders register in the runtime dir: a private one, so that no real VM interferes.
-export XDG_RUNTIME_DIR="$T/run"
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-HOLD_PID=
-
-# hold NAME MODE FILE [STATE_DIR]: start a holder; returns once it holds the locks (it says so
-# on a pipe: no sleeping), false when it could not.
-hold() {
-	rm -f "$T/hold.in" "$T/hold.out"
-	mkfifo "$T/hold.in" "$T/hold.out"
-	$M disk-lock-hold "$@" <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
-	HOLD_PID=$!
-	exec 8>"$T/hold.in" 7<"$T/hold.out"
-	local line=
-	read -r line <&7
-	[ "$line" = locked ]
-}
-# hold_once NAME MODE FILE: take the locks and let them go at once (a VM that starts and stops).
-hold_once() {
-	$M disk-lock-hold "$@" </dev/null
-}
-# unhold: close the holder's stdin (a clean exit); unhold_kill: kill -9 it.
-unhold() {
-	exec 8>&-
-	wait "$HOLD_PID"
-	exec 7<&-
-	HOLD_PID=
-}
-unhold_kill() {
-	kill -9 "$HOLD_PID"
-	wait "$HOLD_PID" 2>/dev/null
-	exec 8>&- 7<&-
-	HOLD_PID=
-}
+img_holder_setup
 trap '[ -n "$HOLD_PID" ] && kill -9 "$HOLD_PID" 2>/dev/null; rm -rf "$T"' EXIT
 
 # refused NAME IMAGE VM RC CMD...: CMD fails with exit RC and exactly one line on stderr naming
