@@ -113,6 +113,7 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
 	    .pci_slots = PCI_SLOTS,
 	    .serial_com1 = true,
+	    .pci_hotplug_slots = vm_pci_hotplug_slots(vm),
 	};
 }
 
@@ -248,7 +249,8 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 		return r;
 	if ((r = create_cpus(vm)) < 0)
 		return error_set(r, "vCPU set-up: %s", strerror(-r));
-	if ((r = vm_cpu_hotplug_create(vm)) < 0)
+	if ((r = vm_cpu_hotplug_create(vm)) < 0 || (r = vm_pci_hotplug_create(vm)) < 0 ||
+	    (r = vm_nic_hotplug_register(vm)) < 0)
 		return r;
 	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0)
 		return error_set(r, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
@@ -369,6 +371,8 @@ void vm_destroy(struct vm *vm)
 	vm->worker = NULL;
 	vm_firmware_destroy(vm);
 	vm_cpu_hotplug_destroy(vm);
+	vm_pci_hotplug_destroy(vm);
+	free(vm->nic_hotplug);
 	vm_devices_destroy(vm);
 	cpus_destroy(vm->cpus);
 	free(vm->cpuid);
