@@ -112,9 +112,13 @@ int vm_pci_hotplug_create(struct vm *vm)
 	/* What the machine has now are its boot devices: every other slot is hot-pluggable. */
 	uint32_t slots = 0;
 	pthread_mutex_lock(&bus->lock);
-	for (unsigned i = 1; i < PCI_SLOTS; i++)
-		if (!bus->slots[i])
+	for (unsigned i = 1; i < PCI_SLOTS; i++) {
+		bool used = bus->slots[i];
+		for (unsigned f = 0; f < 7; f++)
+			used |= bus->functions[i][f] != NULL; /* 00:01.3 for firmware */
+		if (!used)
 			slots |= 1u << i;
+	}
 	pthread_mutex_unlock(&bus->lock);
 	vm->pci_hotplug = h;
 	struct pci_hotplug_ops ops = {.notify = hp_notify, .eject = hp_eject, .opaque = h};
