@@ -79,5 +79,7 @@ bool vm_pci_hotplug_has(struct vm *vm, unsigned slot); /* a hot-plugged function
 int vm_pci_hotplug_unplug(struct vm *vm, unsigned slot, int timeout_ms);
 /* vm_nic_hotplug.c: the verbs nic-add, nic-remove, nic-hotplugged. */
 int vm_nic_hotplug_register(struct vm *vm);
+struct json_object *
+vm_nic_hotplug_ids(struct vm *vm); /* a JSON array of the hot-plugged NICs' ids */
 
 #endif

@@ -236,6 +236,20 @@ static int verb_nic_hotplugged(void *opaque, struct json_object *args, struct js
 	return 0;
 }
 
+struct json_object *vm_nic_hotplug_ids(struct vm *vm)
+{
+	struct json_object *a = json_object_new_array();
+	struct vm_nic_hotplug *g = vm->nic_hotplug;
+	if (!a || !g)
+		return a;
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < PCI_SLOTS; i++)
+		if (g->nic[i])
+			json_object_array_add(a, json_object_new_int((int)i));
+	pthread_mutex_unlock(&g->lock);
+	return a;
+}
+
 int vm_nic_hotplug_register(struct vm *vm)
 {
 	if (!vm->pci_hotplug)
