@@ -99,6 +99,7 @@ id=$(plug)
 expect "eth1 appears and pings the uplink through sw0" ok "$(ping_eth1)"
 ctl nic-hotplugged | grep -q "id: $id" && gt_pass "$T: nic-hotplugged lists it" ||
 	gt_fail "$T: nic-hotplugged lists it" "$(ctl nic-hotplugged | tr '\n' ' ')"
+expect "info lists it" "nics_hotplugged: $id" "$(ctl info | grep '^nics_hotplugged:')"
 out=$(ctl nic-remove "$id")
 rc=$?
 [ $rc -eq 0 ] && gt_pass "$T: nic-remove answers after the eject ($out)" || gt_fail "$T: nic-remove" "exit $rc: $out"
