@@ -110,7 +110,7 @@ expect "fd count back after the removal" "$f0" "$(fds)"
 refused "nic-remove of an unknown ID" "no hot-plugged NIC" nic-remove 29
 refused "nic-remove of the boot NIC's slot" "no hot-plugged NIC" nic-remove 1
 refused "nic-remove without an ID" "usage: nic-remove" nic-remove x
-refused "nic-add with a bad spec" "." nic-add bogus=1
+refused "nic-add with a bad spec" "bogus=1" nic-add bogus=1
 refused "nic-add on a switch that does not exist" "nosuch" nic-add switch=nosuch
 
 bad=""
