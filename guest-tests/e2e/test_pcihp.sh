@@ -108,7 +108,9 @@ expect "thread count back after the removal" "$t0" "$(threads)"
 expect "fd count back after the removal" "$f0" "$(fds)"
 
 refused "nic-remove of an unknown ID" "no hot-plugged NIC" nic-remove 29
-refused "nic-remove of the boot NIC's slot" "no hot-plugged NIC" nic-remove 1
+bdf=$(gq 'basename $(readlink /sys/class/net/eth0/device)') # 0000:00:SS.0
+boot_slot=$((16#$(echo "$bdf" | cut -d: -f3 | cut -d. -f1)))
+refused "nic-remove of the boot NIC (slot $boot_slot, $bdf)" "no hot-plugged NIC" nic-remove "$boot_slot"
 refused "nic-remove without an ID" "usage: nic-remove" nic-remove x
 refused "nic-add with a bad spec" "bogus=1" nic-add bogus=1
 refused "nic-add on a switch that does not exist" "nosuch" nic-add switch=nosuch
