@@ -161,6 +161,8 @@ static int verb_nic_add(void *opaque, struct json_object *args, struct json_obje
 		free(n);
 		return error_set(r, "nic-add: virtio-net in slot %d: %s", slot, strerror(-r));
 	}
+	char m[18]; /* now: once plugged, the guest may eject and free it at any time */
+	switch_mac_format(n->mac, m);
 	pthread_mutex_lock(&vm->nic_hotplug->lock);
 	vm->nic_hotplug->nic[n->slot] = n;
 	pthread_mutex_unlock(&vm->nic_hotplug->lock);
@@ -174,12 +176,10 @@ static int verb_nic_add(void *opaque, struct json_object *args, struct json_obje
 		free(n);
 		return r;
 	}
-	char m[18];
-	switch_mac_format(n->mac, m);
 	json_object_object_add(result, "id", json_object_new_int(slot));
 	json_object_object_add(result, "slot", json_object_new_int(slot));
 	json_object_object_add(result, "mac", json_object_new_string(m));
-	if (!wait_driver(vm, n->slot))
+	if (!wait_driver(vm, (unsigned)slot))
 		return error_set(-ETIMEDOUT,
 				 "NIC %d (slot %d, %s) is plugged but the guest's driver did not "
 				 "start it within %d s",
