@@ -97,7 +97,7 @@ id=$(plug)
 [ -n "$id" ] && gt_pass "$T: nic-add answers once the driver runs it ($(tr '\n' ' ' <"$W/plug.out"))" ||
 	gt_fail "$T: nic-add" "$(cat "$W/plug.out")"
 expect "eth1 appears and pings the uplink through sw0" ok "$(ping_eth1)"
-ctl nic-hotplugged | grep -q "id: $id" && gt_pass "$T: nic-hotplugged lists it" ||
+ctl nic-hotplugged | grep -q "\"id\":$id," && gt_pass "$T: nic-hotplugged lists it" ||
 	gt_fail "$T: nic-hotplugged lists it" "$(ctl nic-hotplugged | tr '\n' ' ')"
 expect "info lists it" "nics_hotplugged: $id" "$(ctl info | grep '^nics_hotplugged:')"
 out=$(ctl nic-remove "$id")
