@@ -59,6 +59,12 @@ static void teardown_on_loop(void *opaque)
 	int p = vm_pause(h->vm);
 	if (p == -ESHUTDOWN)
 		return; /* the VM's end frees everything */
+	if (p < 0 && p != -EALREADY) {
+		/* Freeing it under running vCPUs is not safe: keep it (the VM's end frees it). */
+		log_warn("pci-hotplug", "slot %u: cannot pause the vCPUs (%s): its function stays",
+			 s->slot, strerror(-p));
+		return;
+	}
 	pthread_mutex_lock(&h->lock);
 	void (*fn)(void *) = s->free_fn;
 	void *o = s->opaque;
