@@ -245,12 +245,14 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	if ((r = vm_control_start(vm)) < 0 || (r = vm_devices_create(vm)) < 0 ||
 	    (r = vm_control_register(vm)) < 0)
 		return r;
+	/* Before the ACPI tables are made (firmware set-up or the kernel's load). */
+	if ((r = vm_pci_hotplug_create(vm)) < 0 || (r = vm_nic_hotplug_register(vm)) < 0)
+		return r;
 	if (!kernel && (r = vm_firmware_setup(vm)) < 0)
 		return r;
 	if ((r = create_cpus(vm)) < 0)
 		return error_set(r, "vCPU set-up: %s", strerror(-r));
-	if ((r = vm_cpu_hotplug_create(vm)) < 0 || (r = vm_pci_hotplug_create(vm)) < 0 ||
-	    (r = vm_nic_hotplug_register(vm)) < 0)
+	if ((r = vm_cpu_hotplug_create(vm)) < 0)
 		return r;
 	if (cfg->cpu_cap < 100 && (r = cpus_set_cap(vm->cpus, cfg->cpu_cap)) < 0)
 		return error_set(r, "--cpu-cap %u: %s", cfg->cpu_cap, strerror(-r));
