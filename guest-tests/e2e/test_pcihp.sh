@@ -108,7 +108,7 @@ expect "thread count back after the removal" "$t0" "$(threads)"
 expect "fd count back after the removal" "$f0" "$(fds)"
 
 refused "nic-remove of an unknown ID" "no hot-plugged NIC" nic-remove 29
-bdf=$(gq 'basename $(readlink /sys/class/net/eth0/device)') # 0000:00:SS.0
+bdf=$(gq 'basename $(readlink -f /sys/class/net/eth0/device/..)') # the virtio device's PCI parent, 0000:00:SS.0
 boot_slot=$(printf "%d" "0x$(echo "$bdf" | cut -d: -f3 | cut -d. -f1)" 2>/dev/null)
 refused "nic-remove of the boot NIC (slot $boot_slot, $bdf)" "no hot-plugged NIC" nic-remove "$boot_slot"
 refused "nic-remove without an ID" "usage: nic-remove" nic-remove x
