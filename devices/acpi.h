@@ -19,7 +19,8 @@ struct acpi_config {
 	uint64_t pci_mmio64_start, pci_mmio64_size;
 	unsigned pci_slots; /* slots on bus 0 described in _PRT */
 	bool serial_com1;
-	uint64_t present_mask; /* CPUs present at boot (bit = APIC ID); 0: 0..ncpus-1 */
+	uint64_t present_mask;	    /* CPUs present at boot (bit = APIC ID); 0: 0..ncpus-1 */
+	uint32_t pci_hotplug_slots; /* bus 0 slots with ACPI hot-plug (devices/pci_hotplug.h) */
 };
 
 /* Whether CPU `id` is present at boot (MADT Enabled, static _STA). */

@@ -115,4 +115,5 @@ void acpi_dsdt_body(const struct acpi_config *cfg, struct aml *a)
 	dsdt_isa_device(a, "KBD", "PNP0303", 0, LAYOUT_PORT_I8042, 1, LAYOUT_PORT_I8042 + 4, 1, 1);
 	aml_end(a);
 	acpi_cpus_aml(cfg, a);
+	acpi_pci_hotplug_aml(cfg, a);
 }

@@ -21,5 +21,7 @@ void acpi_madt_lapic(uint8_t e[ACPI_MADT_LAPIC_LEN], unsigned uid, unsigned apic
 void acpi_dsdt_body(const struct acpi_config *cfg, struct aml *a);
 /* \_SB.CPUS and, with cfg->cpu_hotplug, the hot-plug methods and \_GPE handler. */
 void acpi_cpus_aml(const struct acpi_config *cfg, struct aml *a);
+/* With cfg->pci_hotplug_slots: the PCI hot-plug registers, slot devices and \_GPE handler. */
+void acpi_pci_hotplug_aml(const struct acpi_config *cfg, struct aml *a);
 
 #endif

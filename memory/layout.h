@@ -19,9 +19,10 @@
 #define LAYOUT_BOOT_CMDLINE 0x20000ULL
 #define LAYOUT_BOOT_CMDLINE_MAX 0x10000ULL
 #define LAYOUT_EBDA_START 0x9fc00ULL /* RAM below this is usable; [EBDA, 1 MiB) is reserved */
-#define LAYOUT_ACPI_START 0xE0000ULL /* ACPI tables (RSDP first, found by the BIOS-area scan too)  \
-				      */
-#define LAYOUT_ACPI_SIZE 0x20000ULL  /* up to 1 MiB */
+#define LAYOUT_ACPI_START                                                                          \
+	0xE0000ULL		    /* ACPI tables (RSDP first, found by the BIOS-area scan too)   \
+				     */
+#define LAYOUT_ACPI_SIZE 0x20000ULL /* up to 1 MiB */
 #define LAYOUT_KERNEL_START 0x100000ULL /* 1 MiB: protected-mode kernel */
 
 /* 32-bit MMIO: PCI BARs from the PCI hole up to the IOAPIC. */
@@ -52,6 +53,7 @@
 #define LAYOUT_PORT_ACPI_GPE0 0x620  /* GPE0 block: 4 bytes status, 4 bytes enable */
 #define LAYOUT_PORT_ACPI_GPE0_LEN 8
 #define LAYOUT_PORT_CPU_HOTPLUG 0x0CD8	/* 12-byte CPU hot-plug register block */
+#define LAYOUT_PORT_PCI_HOTPLUG 0x0CC0	/* 16-byte PCI hot-plug register block (bus 0) */
 #define LAYOUT_PORT_PCI_IO_START 0x1000 /* PCI I/O BARs */
 #define LAYOUT_PORT_PCI_IO_END 0x10000
 

@@ -2,7 +2,7 @@
  * ACPICA's `iasl -d` (or a person) can check them.
  *
  *   minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] [--slots S] [--no-com1]
- *                     [--gpa ADDR] DIR
+ *                     [--gpa ADDR] [--pci-hotplug MASK] DIR
  *
  * Writes DIR/rsdp.dat and DIR/<signature>.dat (xsdt, rsdt, facp, facs, dsdt, apic), found by
  * following the pointers from the RSDP, so a wrong pointer shows up as a missing or bad file, and
@@ -118,11 +118,15 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 static int acpi_dump_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"cpus", required_argument, NULL, 'c'}, {"possible", required_argument, NULL, 'p'},
-	    {"hotplug", no_argument, NULL, 'h'},    {"slots", required_argument, NULL, 's'},
-	    {"no-com1", no_argument, NULL, 'n'},    {"help", no_argument, NULL, 'H'},
-	    {"gpa", required_argument, NULL, 'g'},  {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"cpus", required_argument, NULL, 'c'},
+					     {"possible", required_argument, NULL, 'p'},
+					     {"hotplug", no_argument, NULL, 'h'},
+					     {"slots", required_argument, NULL, 's'},
+					     {"no-com1", no_argument, NULL, 'n'},
+					     {"help", no_argument, NULL, 'H'},
+					     {"gpa", required_argument, NULL, 'g'},
+					     {"pci-hotplug", required_argument, NULL, 'P'},
+					     {NULL, 0, NULL, 0}};
 	struct acpi_config cfg = {
 	    .ncpus = 1,
 	    .pci_mmio32_start = LAYOUT_PCI_MMIO32_START,
@@ -153,6 +157,12 @@ static int acpi_dump_run(int argc, char **argv)
 			gpa = strtoull(optarg, &end, 0);
 			bad |= errno || end == optarg || *end || gpa > UINT32_MAX;
 			break;
+		case 'P': /* the hot-pluggable PCI slots, as a bit mask (slot 0 excluded) */
+			errno = 0;
+			uint64_t m = strtoull(optarg, &end, 0);
+			bad |= errno || end == optarg || *end || m > UINT32_MAX || (m & 1);
+			cfg.pci_hotplug_slots = (uint32_t)m;
+			break;
 		case 'h':
 			cfg.cpu_hotplug = true;
 			break;
@@ -161,7 +171,7 @@ static int acpi_dump_run(int argc, char **argv)
 			break;
 		case 'H':
 			printf("usage: minivmm acpi-dump [--cpus N] [--possible M] [--hotplug] "
-			       "[--slots S] [--no-com1] [--gpa ADDR] DIR\n");
+			       "[--slots S] [--no-com1] [--gpa ADDR] [--pci-hotplug MASK] DIR\n");
 			return 0;
 		default:
 			return 2;

@@ -113,6 +113,7 @@ void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 	    .pci_mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
 	    .pci_slots = PCI_SLOTS,
 	    .serial_com1 = true,
+	    .pci_hotplug_slots = vm_pci_hotplug_slots(vm),
 	};
 }
 
@@ -244,6 +245,9 @@ int vm_create(const struct vm_config *cfg, const struct vm_kernel *kernel, struc
 	if ((r = vm_control_start(vm)) < 0 || (r = vm_devices_create(vm)) < 0 ||
 	    (r = vm_control_register(vm)) < 0)
 		return r;
+	/* Before the ACPI tables are made (firmware set-up or the kernel's load). */
+	if ((r = vm_pci_hotplug_create(vm)) < 0 || (r = vm_nic_hotplug_register(vm)) < 0)
+		return r;
 	if (!kernel && (r = vm_firmware_setup(vm)) < 0)
 		return r;
 	if ((r = create_cpus(vm)) < 0)
@@ -369,6 +373,8 @@ void vm_destroy(struct vm *vm)
 	vm->worker = NULL;
 	vm_firmware_destroy(vm);
 	vm_cpu_hotplug_destroy(vm);
+	vm_pci_hotplug_destroy(vm);
+	free(vm->nic_hotplug);
 	vm_devices_destroy(vm);
 	cpus_destroy(vm->cpus);
 	free(vm->cpuid);

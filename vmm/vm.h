@@ -89,6 +89,8 @@ struct vm {
 
 	struct vm_cpu_hotplug *cpu_hotplug; /* NULL without --cpuhotplug (vm_cpu_hotplug.c) */
 	struct machine_config machine; /* what the devices see of cfg (devices/machine_config.h) */
+	struct vm_pci_hotplug *pci_hotplug; /* vm_pci_hotplug.c */
+	struct vm_nic_hotplug *nic_hotplug; /* vm_nic_hotplug.c */
 };
 
 /* The kernel, read and checked by the caller (so a bad file is a usage error, not a KVM one);

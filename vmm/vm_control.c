@@ -85,6 +85,7 @@ static int verb_info(void *opaque, struct json_object *args, struct json_object 
 	r |= add(result, "sandbox", json_object_new_string(sandbox_started() ? "on" : "off"));
 	r |= add(result, "uptime_s",
 		 json_object_new_int64(now > vm->started ? now - vm->started : 0));
+	r |= add(result, "nics_hotplugged", vm_nic_hotplug_ids(vm));
 	if (r)
 		return error_set(-ENOMEM, "out of memory");
 	return 0;

@@ -62,4 +62,24 @@ int vm_cpu_unplug(struct vm *vm, unsigned cpu);
 /* CPUs the guest has taken: present at boot, or plugged and acknowledged (_OST success). */
 uint64_t vm_cpu_online_mask(struct vm *vm);
 
+/* vm_pci_hotplug.c: ACPI hot-plug of bus 0's slots that are empty once the devices exist. */
+int vm_pci_hotplug_create(struct vm *vm);
+void vm_pci_hotplug_reset(struct vm *vm);   /* guest reboot: pending events dropped */
+void vm_pci_hotplug_destroy(struct vm *vm); /* frees the functions still plugged */
+uint32_t vm_pci_hotplug_slots(const struct vm *vm);
+/* On the worker.  Reserve a slot (or -errno with the message), register the function there, then
+ * plug: the guest is told; free_fn(opaque) frees the function after the guest ejected the slot
+ * (loop thread, vCPUs paused) or when the VM ends.  cancel gives back a reserved slot. */
+int vm_pci_hotplug_reserve(struct vm *vm);
+void vm_pci_hotplug_cancel(struct vm *vm, unsigned slot);
+int vm_pci_hotplug_plug(struct vm *vm, unsigned slot, void (*free_fn)(void *), void *opaque);
+bool vm_pci_hotplug_has(struct vm *vm, unsigned slot); /* a hot-plugged function is there */
+/* Ask the guest to release the slot and wait until its function is freed: 0, -ETIMEDOUT, or
+ * -errno with the message (a boot device, an empty slot). */
+int vm_pci_hotplug_unplug(struct vm *vm, unsigned slot, int timeout_ms);
+/* vm_nic_hotplug.c: the verbs nic-add, nic-remove, nic-hotplugged. */
+int vm_nic_hotplug_register(struct vm *vm);
+struct json_object *
+vm_nic_hotplug_ids(struct vm *vm); /* a JSON array of the hot-plugged NICs' ids */
+
 #endif

@@ -53,6 +53,7 @@ static void reboot_job(void *opaque)
 	}
 	devices_reset(vm->devices);
 	vm_cpu_hotplug_reset(vm);
+	vm_pci_hotplug_reset(vm);
 	if ((r = vm_irqchip_reset(vm)) < 0) {
 		reboot_failed(vm, "interrupt controllers", strerror(-r));
 		return;

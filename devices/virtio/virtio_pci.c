@@ -545,7 +545,7 @@ int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,
 	dev->opaque = vp;
 	int r = caps_init(vp);
 	if (r >= 0)
-		r = pci_device_register(bus, dev, -1);
+		r = pci_device_register(bus, dev, cfg->slot ? (int)cfg->slot : -1);
 	if (r < 0) {
 		pci_msi_free(dev);
 		pthread_mutex_destroy(&vp->lock);

@@ -68,6 +68,7 @@ struct virtio_pci_config {
 	void *dev;
 	const struct guest_memory *mem;
 	struct event_loop *loop; /* NULL: no ioeventfds, INTx through the bus */
+	unsigned slot;		 /* 0: the first free slot (a hot-plugged function gets its own) */
 };
 
 int virtio_pci_create(struct pci_bus *bus, const struct virtio_pci_config *cfg,

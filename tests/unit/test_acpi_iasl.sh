@@ -80,6 +80,14 @@ run_config one 1 1
 run_config four 4 4
 run_config hotplug 2 8 --hotplug
 run_config max 1 64 --hotplug --no-com1
+run_config pcihp 2 2 --pci-hotplug 0xFFFFFF00
+d="$tmp/pcihp/dsdt.dsl"
+check "pcihp: GPE handler" grep -q 'Method (_E01' "$d"
+check "pcihp: one slot device per hot-pluggable slot" test "$(count "$d" 'Method (_EJ0')" -eq 24
+check "pcihp: no slot device for a boot slot" bash -c "! grep -q 'Device (SL07)' '$d'"
+check "pcihp: slot 8's address and number" grep -A2 -F 'Device (SL08)' "$d"
+check "pcihp: register block" grep -q 'OperationRegion (PCST, SystemIO, 0x0CC0, 0x10)' "$d"
+check "four: no PCI hot-plug" bash -c "! grep -q PCNT '$tmp/four/dsdt.dsl'"
 d="$tmp/hotplug/dsdt.dsl"
 check "hotplug: GPE handler" grep -q 'Method (_E02' "$d"
 check "hotplug: scan method" grep -q 'Method (CSCN' "$d"
@@ -127,6 +135,8 @@ acpi_exec "$tmp/hotplug" "acpiexec: hot-plug methods run" '\_SB.CPUS.C000._STA=0
 	'\_SB.CPUS.C001._MAT=-'
 acpi_exec "$tmp/max" "acpiexec: 64 possible CPUs" '\_SB.CPUS.C000._STA=0xF' '\_SB.CPUS.C03F._STA=0' \
 	'\_GPE._E02=-' '\_SB.CPUS.C03F._MAT=-'
+acpi_exec "$tmp/pcihp" "acpiexec: PCI hot-plug methods run" '\_GPE._E01=-' \
+	'\_SB.PCI0.SL08._EJ0 1=-' '\_SB.PCI0.SL1F._SUN=0x1F' '\_SB.PCI0.SL08._ADR=0x80000'
 mkdir -p "$tmp/cold"
 ./minivmm acpi-dump --cpus 2 --possible 4 "$tmp/cold" >/dev/null 2>&1
 acpi_exec "$tmp/cold" "acpiexec: possible CPUs absent without hot-plug" '\_SB.CPUS.C001._STA=0xF' \

@@ -607,6 +607,7 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 	    .dev = n,
 	    .mem = env->mem,
 	    .loop = env->loop,
+	    .slot = env->slot,
 	};
 	/* The source exists before the transport can call reset (which updates it). */
 	r = event_loop_add_fd(env->loop, env->fd, EPOLLIN, fd_event, n, &n->src);

@@ -61,6 +61,7 @@ struct virtio_net_env {
 	int fd;			 /* owned from here on (closed by destroy) */
 	bool is_socket;		 /* a switch port (send/recv) rather than a TAP (read/write) */
 	uint8_t mac[6];
+	unsigned slot; /* 0: the first free PCI slot */
 };
 
 struct virtio_net_stats {
