@@ -102,9 +102,9 @@ expect "a shell answers" 42 "$a"
 # GT_TIMES=1: where the boot's time went, as systemd saw it (the rest of the time to the login
 # prompt is SeaBIOS and syslinux loading the kernel and the initrd).
 if [ -n "${GT_TIMES:-}" ]; then
-	# (gq's answer is one word: spaces travel as "_", lines as ";".)
-	echo "# $(gq 'systemd-analyze 2>&1 | head -1 | tr " " _' | tr _ ' ')"
-	gq 'systemd-analyze blame 2>&1 | head -12 | tr -s " " | tr " \n" "_;"' | tr ';_' '\n ' | sed 's/^/#   /'
+	# (gq's answer is one word: spaces travel as "~", lines as ";".)
+	echo "# $(gq 'systemd-analyze 2>&1 | head -1 | tr " " "~"' | tr '~' ' ')"
+	gq 'systemd-analyze blame 2>&1 | head -12 | tr -s " " | tr " \n" "~;"' | tr ';~' '\n ' | sed 's/^/#   /'
 fi
 
 # --- the second line ------------------------------------------------------------------------------
