@@ -22,22 +22,15 @@ DEBIAN_IMAGE_SUITE=bookworm
 DEBIAN_IMAGE_PACKAGES=systemd-sysv,udev,kmod,procps
 # Units that only slow a boot under nested TCG and that no test looks at: timers of maintenance
 # jobs, a getty on a VGA console the machine lacks, logind (minbase has no D-Bus, which it needs),
-# journal flushes and utmp writes to the disk, pseudo-file systems nothing mounts; and (systemd-analyze
-# blame under level 1, GT_TIMES=1 test_mission: 30-50 s each) getty-static's gettys on tty2-6, the
-# modprobe@ units for device mapper, loop, DRM, pstore, FUSE and configfs, the static device nodes of
-# modules nothing loads, and the root's fsck (a fresh mke2fs image, checked by nothing else).  What the
-# tests use stays: udevd and its coldplug (modules, the CPU-online rule), journald (volatile), the
-# serial getty, gt-report.
+# journal flushes and utmp writes to the disk, pseudo-file systems nothing mounts.  What the tests use stays: udevd and its coldplug (modules, the CPU-online
+# rule), journald (volatile), the serial getty, gt-report.
 DEBIAN_IMAGE_MASK="apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer
 e2scrub_reap.service fstrim.timer systemd-tmpfiles-clean.timer getty@tty1.service
 systemd-logind.service systemd-journal-flush.service
 systemd-random-seed.service systemd-update-utmp.service systemd-update-utmp-runlevel.service
 systemd-pstore.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount
 sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount sys-fs-fuse-connections.mount
-dev-hugepages.mount dev-mqueue.mount systemd-ask-password-wall.path systemd-ask-password-console.path
-getty-static.service modprobe@dm_mod.service modprobe@loop.service modprobe@drm.service
-modprobe@efi_pstore.service modprobe@fuse.service modprobe@configfs.service kmod-static-nodes.service
-systemd-fsck-root.service"
+dev-hugepages.mount dev-mqueue.mount systemd-ask-password-wall.path systemd-ask-password-console.path"
 # Module trees no test guest needs: a third of the modules' size.
 DEBIAN_IMAGE_SKIP_MODULES="drivers/gpu drivers/media drivers/infiniband drivers/iio drivers/staging
 drivers/net/wireless sound"
