@@ -38,7 +38,7 @@ cap_series() {
 	for cap in "$@"; do
 		if [ $i -gt 0 ]; then
 			now=$(_cpu_now)
-			sleep "$(awk -v t0="$t0" -v now="$now" -v at=$((i * phase)) 'BEGIN { d = t0 + at - now; printf "%.3f", d > 0 ? d : 0 }')"
+			sleep "$(awk -v t0="$t0" -v now="$now" -v at=$((i * phase)) 'BEGIN { d = t0 + at - now; printf "%.3f", (d > 0 ? d : 0) }')"
 			ctl cpucap "$cap" >/dev/null
 		fi
 		i=$((i + 1))

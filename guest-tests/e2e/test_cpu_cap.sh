@@ -44,7 +44,7 @@ cap=$(ctl info | sed -n 's/^cpu_cap: //p')
 
 # Sample the loop about 50 times a second uncapped (twice its rate at the cap of 50).
 t=$(work 20000)
-every=$(awk -v t="$t" 'BEGIN { e = int(2 * 20000 / (t > 0.05 ? t : 0.05) / 50); print e < 10 ? 10 : e }')
+every=$(awk -v t="$t" 'BEGIN { e = int(2 * 20000 / (t > 0.05 ? t : 0.05) / 50); print (e < 10 ? 10 : e) }')
 echo "# 20000 iterations at 50%: ${t}s; a sample every $every"
 # Capped and uncapped phases interleaved, each capped one against the uncapped ones next to it: the
 # host's load drifts (other level 1s), so one uncapped reference would not do.  The first 80
