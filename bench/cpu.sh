@@ -67,8 +67,9 @@ cpu_teardown() {
 }
 trap cpu_teardown EXIT
 
-cpu_ready() { # NAME: the guest's shell and its CPU watcher are up
-	bench_ready "$1" '^CPU: ready' && bench_ready "$1" '^WATCH: listening'
+cpu_ready() { # NAME: the guest's shell and its CPU watcher are up (QMP connected once)
+	guest_wait "$1" '^CPU: ready' 900
+	bench_ready "$1" '^WATCH: listening'
 }
 
 # Watch NAME's console for a line holding TEXT from now on: watch_open, then the request, then
