@@ -26,6 +26,7 @@ cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
 . guest-tests/lib/qmp.sh
+. bench/guest-lib.sh
 
 ROWS=${BENCH_CPU_ROWS:-hotplug cap idle lockup}
 RUNS=${BENCH_CPU_RUNS:-5}
@@ -57,48 +58,18 @@ fi
 
 gt_setup
 W=$GT_WORK
-MV_ARGS=()
+BENCH_MV_ARGS=()
 CG="" # the cgroup of the cap row's QEMU peer, removed at the end
 cpu_teardown() {
-	local n
-	for n in "${!_gt_pid[@]}"; do kill -KILL "${_gt_pid[$n]}" 2>/dev/null; done
+	bench_kill_all
 	[ -n "$CG" ] && { sleep 0.5; rmdir "$CG" 2>/dev/null; }
 	rm -rf "$W"
 }
 trap cpu_teardown EXIT
 
-# Starts NAME under VMM with CPUS vCPUs (minivmm: $MV_ARGS added; qemu: -smp $QEMU_SMP and a QMP
-# monitor), bookkept like guest_start.
-cpu_start() { # VMM NAME CPUS MIB
-	local vmm=$1 name=$2 cpus=$3 mib=$4 append="console=ttyS0 quiet panic=-1"
-	case $vmm in
-	minivmm)
-		_gt_spawn "$name" "$GT_MINIVMM" run --name "$name" --cpus "$cpus" --memory "$mib" \
-			--kernel "$(gt_kernel)" --initrd "$W/cpu.cpio" --append "$append" --console stdio \
-			${MV_ARGS[@]+"${MV_ARGS[@]}"}
-		;;
-	qemu)
-		qmp_prepare "$name" || return 1
-		_gt_spawn "$name" qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp "${QEMU_SMP:-$cpus}" \
-			-m "$mib" -nodefaults -display none -no-reboot -serial stdio -kernel "$(gt_kernel)" \
-			-initrd "$W/cpu.cpio" -append "$append" "${QMP_ARGS[@]}"
-		;;
-	esac
-}
-cpu_ready() { # NAME: the guest's shell and its CPU watcher are up
-	guest_wait "$1" '^CPU: ready' 900 && guest_wait "$1" '^WATCH: listening' 60 && {
-		[ "${_qmp_in[$1]+set}" != set ] || qmp_connect "$1"
-	} || {
-		echo "# cpu: $1 did not come up; its console and stderr:"
-		tr -d '\r' <"$W/$1.console" | tail -8 | sed 's/^/#   /'
-		tail -3 "$W/$1.stderr" | sed 's/^/#   stderr: /'
-		return 1
-	}
-}
-cpu_stop() { # NAME...
-	local n
-	for n; do guest_send "$n" 'poweroff -f'; done
-	for n; do guest_wait_exit "$n" 120; done
+cpu_ready() { # NAME: the guest's shell and its CPU watcher are up (QMP connected once)
+	guest_wait "$1" '^CPU: ready' 900
+	bench_ready "$1" '^WATCH: listening'
 }
 
 # Watch NAME's console for a line holding TEXT from now on: watch_open, then the request, then
@@ -173,8 +144,8 @@ row_hotplug() {
 	local vmm name i
 	for vmm in minivmm qemu; do
 		name=bc-hp-$vmm-$$
-		MV_ARGS=(--cpuhotplug)
-		QEMU_SMP=1,maxcpus=4 cpu_start "$vmm" "$name" 4 256 || return 1
+		BENCH_MV_ARGS=(--cpuhotplug)
+		BENCH_QEMU_SMP=1,maxcpus=4 bench_start "$vmm" "$name" 4 256 "$W/cpu.cpio" || return 1
 		cpu_ready "$name" || return 1
 		: >"$W/$vmm.plug"
 		: >"$W/$vmm.unplug"
@@ -182,9 +153,9 @@ row_hotplug() {
 		R[$vmm,plug_ms]=$(median <"$W/$vmm.plug")
 		R[$vmm,unplug_ms]=$(median <"$W/$vmm.unplug")
 		echo "# cpu: $vmm plug ms: $(tr '\n' ' ' <"$W/$vmm.plug"); unplug ms: $(tr '\n' ' ' <"$W/$vmm.unplug")"
-		cpu_stop "$name"
+		bench_stop "$name"
 	done
-	MV_ARGS=()
+	BENCH_MV_ARGS=()
 	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
 	for f in plug_ms unplug_ms; do
 		printf '%-26s %10s %10s %7s\n' "hotplug_$f (median)" "${R[minivmm,$f]}" "${R[qemu,$f]}" "$(ratio "${R[minivmm,$f]}" "${R[qemu,$f]}")"
@@ -218,12 +189,12 @@ row_cap() {
 	local vmm name p
 	for vmm in minivmm qemu; do
 		name=bc-cap-$vmm-$$
-		cpu_start "$vmm" "$name" 1 256 || return 1
+		bench_start "$vmm" "$name" 1 256 "$W/cpu.cpio" || return 1
 		cpu_ready "$name" || return 1
 		if [ $vmm = qemu ]; then
 			if ! { cap_cgroup && guest_pid "$name" >"$CG/cgroup.procs"; }; then
 				echo "# cpu: no cgroup v2 with the cpu controller here: QEMU has no cap peer"
-				cpu_stop "$name"
+				bench_stop "$name"
 				break
 			fi
 		fi
@@ -238,7 +209,7 @@ row_cap() {
 			if [ $vmm = minivmm ]; then "$GT_MINIVMM" control "$name" cpucap 100 >/dev/null; else echo "max 100000" >"$CG/cpu.max"; fi
 			spin_rate "$name" "$vmm-u$p"
 		done
-		cpu_stop "$name"
+		bench_stop "$name"
 	done
 	echo "# cpu: uncapped rates (iterations/s) around the capped runs: minivmm ${R[minivmm-u0]} ${R[minivmm-u10]} ${R[minivmm-u30]} ${R[minivmm-u50]} ${R[minivmm-u80]}; qemu ${R[qemu-u0]:-NA} ${R[qemu-u10]:-NA} ${R[qemu-u30]:-NA} ${R[qemu-u50]:-NA} ${R[qemu-u80]:-NA}"
 	printf '%-26s %10s %10s\n' "cap: % of uncapped" minivmm "qemu+cgroup"
@@ -291,7 +262,7 @@ row_idle() {
 		names=() pids=()
 		for i in 1 2 3 4; do
 			names+=("bc-idle$i-$vmm-$$")
-			cpu_start "$vmm" "${names[-1]}" 4 256 || return 1
+			bench_start "$vmm" "${names[-1]}" 4 256 "$W/cpu.cpio" || return 1
 		done
 		for i in "${names[@]}"; do cpu_ready "$i" || return 1; pids+=("$(guest_pid "$i")"); done
 		sleep 10 # the guests' last boot work (deferred probes, the console's echo) settles
@@ -305,7 +276,7 @@ row_idle() {
 		R[$vmm,idle]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$IDLE_S" 'BEGIN { printf "%.2f", 100 * d / hz / s }')
 		echo "# cpu: $vmm idle, ticks by thread: $(join -a 2 -e 0 -o 0,1.2,2.2 "$W/$vmm.thr0" "$W/$vmm.thr1" | awk '$3 > $2 { printf "%s=%d ", $1, $3 - $2 }')"
 		echo "# cpu: $vmm idle, KVM per second (4 VMs): $(per_second "$W/$vmm.kvm0" "$W/$vmm.kvm1" "$IDLE_S")"
-		cpu_stop "${names[@]}"
+		bench_stop "${names[@]}"
 	done
 	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
 	printf '%-26s %10s %10s %7s\n' "idle 4x4 vCPUs (% core)" "${R[minivmm,idle]}" "${R[qemu,idle]}" "$(ratio "${R[minivmm,idle]}" "${R[qemu,idle]}")"
@@ -322,7 +293,7 @@ row_lockup() {
 	load="t0=\$(cut -d' ' -f1 /proc/uptime); /cpu-spin $LOAD_S 8 >/dev/null & for j in 1 2 3 4 5 6 7 8; do (i=0; while [ \$i -lt 200 ]; do i=\$((i+1)); x=\$(echo \$i); done) & done; wait; echo CPU: load_t0=\$t0 load_t1=\$(cut -d' ' -f1 /proc/uptime); echo CPU: reports=\$(dmesg | grep -c -E '$LOCKUP_RE_TYPED')"
 	for vmm in minivmm qemu; do
 		name=bc-8cpu-$vmm-$$
-		cpu_start "$vmm" "$name" 8 512 || return 1
+		bench_start "$vmm" "$name" 8 512 "$W/cpu.cpio" || return 1
 		cpu_ready "$name" || return 1
 		R[$vmm,online]=$(grep -a -o 'CPU: online=[^ ]*' "$W/$name.console" | head -1 | cut -d= -f2)
 		guest_send "$name" "$load"
@@ -337,7 +308,7 @@ row_lockup() {
 			tr -d '\r' <"$W/$name.console" | tail -8 | sed 's/^/#   /'
 			ok=0
 		fi
-		cpu_stop "$name"
+		bench_stop "$name"
 	done
 	printf '%-26s %10s %10s\n' figure minivmm qemu
 	printf '%-26s %10s %10s\n' "8 vCPUs online" "${R[minivmm,online]:-NA}" "${R[qemu,online]:-NA}"

@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
 . guest-tests/lib/qmp.sh
+. bench/guest-lib.sh
 
 ROWS=${BENCH_MEM_ROWS:-balloon ksm}
 GUEST_MIB=${BENCH_MEM_GUEST_MIB:-2048}
@@ -55,8 +56,8 @@ W=$GT_WORK
 KSM=/sys/kernel/mm/ksm
 KSM_SAVED=""
 mem_teardown() {
-	local n f
-	for n in "${!_gt_pid[@]}"; do kill -KILL "${_gt_pid[$n]}" 2>/dev/null; done
+	local f
+	bench_kill_all
 	if [ -n "$KSM_SAVED" ]; then # run, pages_to_scan and sleep_millisecs as they were
 		set -- $KSM_SAVED
 		for f in pages_to_scan sleep_millisecs run; do echo "$1" >"$KSM/$f" 2>/dev/null; shift; done
@@ -65,37 +66,6 @@ mem_teardown() {
 }
 trap mem_teardown EXIT
 
-mem_start() { # VMM NAME MIB [minivmm options...]
-	local vmm=$1 name=$2 mib=$3 append="console=ttyS0 quiet panic=-1"
-	shift 3
-	case $vmm in
-	minivmm)
-		_gt_spawn "$name" "$GT_MINIVMM" run --name "$name" --cpus 1 --memory "$mib" \
-			--kernel "$(gt_kernel)" --initrd "$W/mem.cpio" --append "$append" --console stdio \
-			--free-page-reporting off "$@"
-		;;
-	qemu)
-		qmp_prepare "$name" || return 1
-		_gt_spawn "$name" qemu-system-x86_64 -accel kvm -M q35 -cpu host -smp 1 -m "$mib" \
-			-nodefaults -display none -no-reboot -serial stdio -kernel "$(gt_kernel)" \
-			-initrd "$W/mem.cpio" -append "$append" -device virtio-balloon-pci,disable-legacy=on \
-			"${QMP_ARGS[@]}"
-		;;
-	esac
-}
-mem_ready() { # NAME
-	guest_wait "$1" '^GT: ready' 900 && { [ "${_qmp_in[$1]+set}" != set ] || qmp_connect "$1"; } || {
-		echo "# memory: $1 did not come up; its console and stderr:"
-		tr -d '\r' <"$W/$1.console" | tail -8 | sed 's/^/#   /'
-		tail -3 "$W/$1.stderr" | sed 's/^/#   stderr: /'
-		return 1
-	}
-}
-mem_stop() { # NAME...
-	local n
-	for n; do guest_send "$n" 'poweroff -f'; done
-	for n; do guest_wait_exit "$n" 120; done
-}
 step_n=0
 step() { # NAME "ARGS": sh /gt.sh ARGS in the guest, to its end
 	step_n=$((step_n + 1))
@@ -136,9 +106,11 @@ row_balloon() {
 	local vmm name ok=1 rss0 rss1
 	for vmm in minivmm qemu; do
 		name=bm-bal-$vmm-$$
-		mem_start "$vmm" "$name" "$GUEST_MIB" || return 1
-		mem_ready "$name" || return 1
-		step "$name" "hold $TOUCH_MIB" && step "$name" release || { ok=0; mem_stop "$name"; continue; }
+		BENCH_MV_ARGS=(--free-page-reporting off)
+		bench_start "$vmm" "$name" 1 "$GUEST_MIB" "$W/mem.cpio" -- \
+			-device virtio-balloon-pci,disable-legacy=on || return 1
+		bench_ready "$name" '^GT: ready' || return 1
+		step "$name" "hold $TOUCH_MIB" && step "$name" release || { ok=0; bench_stop "$name"; continue; }
 		[ "$(guest_value "$name" "hold_$TOUCH_MIB")" = ok ] || echo "# memory: $vmm: the guest could not fill $TOUCH_MIB MiB"
 		rss0=$(rss_kib "$name")
 		R[$vmm,inflate_s]=$(balloon_to "$vmm" "$name" "$BALLOON_MIB") || ok=0
@@ -146,7 +118,7 @@ row_balloon() {
 		R[$vmm,returned_mib]=$(((rss0 - rss1) / 1024))
 		R[$vmm,deflate_s]=$(balloon_to "$vmm" "$name" 0) || ok=0
 		echo "# memory: $vmm VmRSS $((rss0 / 1024)) MiB before inflating, $((rss1 / 1024)) after, $(($(rss_kib "$name") / 1024)) after deflating"
-		mem_stop "$name"
+		bench_stop "$name"
 	done
 	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
 	printf '%-26s %10s %10s %7s\n' "inflate ${BALLOON_MIB} MiB (s)" "${R[minivmm,inflate_s]}" "${R[qemu,inflate_s]}" "$(ratio "${R[minivmm,inflate_s]}" "${R[qemu,inflate_s]}")"
@@ -168,9 +140,11 @@ row_ksm() {
 		names=()
 		for i in 1 2 3 4; do
 			names+=("bm-ksm$i-$vmm-$$")
-			mem_start "$vmm" "${names[-1]}" "$KSM_GUEST_MIB" --pagefusion on || return 1
+			BENCH_MV_ARGS=(--free-page-reporting off --pagefusion on)
+			bench_start "$vmm" "${names[-1]}" 1 "$KSM_GUEST_MIB" "$W/mem.cpio" \
+				-- -device virtio-balloon-pci,disable-legacy=on || return 1
 		done
-		for i in "${names[@]}"; do mem_ready "$i" || return 1; done
+		for i in "${names[@]}"; do bench_ready "$i" '^GT: ready' || return 1; done
 		sleep "$KSM_S"
 		merged=0 rss=0
 		for i in "${names[@]}"; do
@@ -181,7 +155,7 @@ row_ksm() {
 		R[$vmm,saved_mib]=$(($(cat $KSM/pages_sharing) * 4 / 1024))
 		R[$vmm,rss_mib]=$((rss / 1024))
 		echo "# memory: $vmm: $merged pages merged of $((rss / 1024)) MiB resident; host KSM pages_shared $(cat $KSM/pages_shared), pages_sharing $(cat $KSM/pages_sharing), full_scans $(cat $KSM/full_scans)"
-		mem_stop "${names[@]}"
+		bench_stop "${names[@]}"
 	done
 	printf '%-26s %10s %10s %7s\n' figure minivmm qemu ratio
 	printf '%-26s %10s %10s %7s\n' "4 idle: resident (MiB)" "${R[minivmm,rss_mib]}" "${R[qemu,rss_mib]}" "$(ratio "${R[minivmm,rss_mib]}" "${R[qemu,rss_mib]}")"

@@ -14,21 +14,7 @@ gt_setup
 vm=gt-cap-$$
 T=cpu_cap
 ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
-echo 0 >"$GT_WORK/seq"
-gq() { # (a file counter: gq runs in $(...) subshells)
-	local seq
-	seq=$(($(cat "$GT_WORK/seq") + 1))
-	echo $seq >"$GT_WORK/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
-	guest_wait "$vm" "^GT: q$seq=" 600 >/dev/null
-	guest_value "$vm" "q$seq"
-}
-# Seconds (guest clock) the guest takes for N iterations of a shell loop (no system calls).
-work() {
-	local r
-	r=$(gq "a=\$(cut -d' ' -f1 /proc/uptime); i=0; while [ \$i -lt $1 ]; do i=\$((i+1)); done; b=\$(cut -d' ' -f1 /proc/uptime); echo \$a:\$b")
-	echo "$r" | awk -F: '{ printf "%.2f\n", $2 - $1 }'
-}
+. guest-tests/e2e/cpu-lib.sh
 within() { # name pct t_uncapped t_capped lo hi
 	local got
 	got=$(awk -v u="$3" -v c="$4" 'BEGIN { printf "%.1f", (c > 0 ? 100 * u / c : 0) }')

@@ -28,19 +28,7 @@ printf '#!/bin/sh\necho $$ >"%s/cgroup.procs" || exit 97\nexec "%s" "$@"\n' "$CG
 chmod +x "$GT_WORK/in-cgroup"
 GT_MINIVMM=$GT_WORK/in-cgroup
 ctl() { "$real" control "$vm" "$@" 2>&1; }
-echo 0 >"$GT_WORK/seq"
-gq() {
-	local seq
-	seq=$(($(cat "$GT_WORK/seq") + 1))
-	echo $seq >"$GT_WORK/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
-	guest_wait "$vm" "^GT: q$seq=" 600 >/dev/null
-	guest_value "$vm" "q$seq"
-}
-work() { # seconds (guest clock) for N iterations of a shell loop
-	gq "a=\$(cut -d' ' -f1 /proc/uptime); i=0; while [ \$i -lt $1 ]; do i=\$((i+1)); done; b=\$(cut -d' ' -f1 /proc/uptime); echo \$a:\$b" |
-		awk -F: '{ printf "%.2f\n", $2 - $1 }'
-}
+. guest-tests/e2e/cpu-lib.sh
 
 initramfs_build "$GT_WORK/init.cpio" guest-tests/e2e/cpuhotplug-init.sh || {
 	gt_fail "$T: build the initramfs"
