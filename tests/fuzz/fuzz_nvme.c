@@ -5,14 +5,14 @@
  * Config) and completions run between the steps.  One controller for the process (images per
  * input would be slow), disabled (CC.EN = 0, its requests drained) before each input, which also
  * proves a disable with requests in flight.  Completions run on a helper thread, as on the
- * VM's loop, woken by the namespaces' completion eventfds. */
-#include <poll.h>
+ * VM's loop (fuzz_completer.h). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
+#include "tests/fuzz/fuzz_completer.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 
 #include "tests/device/nvme_fixture.h"
 
@@ -25,25 +25,7 @@ static void remove_images(void)
 	test_tmpdir_teardown(NULL);
 }
 
-/* The VM's I/O thread in small: sleeps until a namespace's eventfd says completions wait, then
- * runs them.  (The fixture's completer waits 1 ms on one namespace at a time and naps when idle:
- * every disable paid for it.)  The timeout only retries a submission io_uring refused. */
-static void *completer(void *arg)
-{
-	struct pollfd p[4];
-	(void)arg;
-	for (unsigned d = 0; d < t->ndisks; d++)
-		p[d] = (struct pollfd){.fd = block_aio_fd(t->disk[d]->aio), .events = POLLIN};
-	for (;;) {
-		unsigned pending = 0;
-		for (unsigned d = 0; d < t->ndisks; d++)
-			pending += block_aio_pending(t->disk[d]->aio);
-		poll(p, t->ndisks, pending ? 1 : 100);
-		for (unsigned d = 0; d < t->ndisks; d++)
-			block_aio_complete(t->disk[d]->aio);
-	}
-	return NULL;
-}
+static struct fuzz_completer completer;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -55,12 +37,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	atexit(remove_images);
 	t = nv_new(2, NULL, 4);
-	/* Small pages: zeroing the queue area per input (MADV_DONTNEED) costs what the input
-	 * touched, not a 1 MiB memset. */
-	if (madvise(t->f.mem.host, t->f.mem.size, MADV_NOHUGEPAGE) < 0)
-		abort();
+	fuzz_ram_small_pages(&t->f.mem);
 	/* Completions on a thread of their own, as on the VM's loop: a disable waits for them. */
-	pthread_create(&t->completer, NULL, completer, NULL);
+	for (unsigned d = 0; d < t->ndisks; d++)
+		fuzz_completer_add(&completer, t->disk[d]->aio);
+	fuzz_completer_start(&completer);
 	return 0;
 }
 
@@ -115,8 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nv_disable(t); /* returns once every request has completed */
 	if (nvme_inflight(t->c))
 		abort();
-	if (madvise(vf_ram(&t->f, 0, NV_BUF), NV_BUF, MADV_DONTNEED) < 0)
-		abort();
+	fuzz_ram_zero(&t->f.mem, 0, NV_BUF); /* not a 1 MiB memset */
 	t->sq_tail[1] = t->cq_head[1] = 0;
 	t->phase[1] = true;
 	if (take_u8(&in) & 1)
