@@ -8,11 +8,14 @@
 #include <string.h>
 
 #include "tests/device/ahci_fixture.h"
+#include "tests/fuzz/fuzz_completer.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 
 #define RAM_USED 0x200000 /* command lists, FIS areas, tables and data buffers */
 
 static struct fix fix;
+static struct fuzz_completer completer;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -21,7 +24,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fix_init(&fix, 2) < 0 || fix_attach(&fix, 0, ",format=raw", DISK_MEDIA_HDD) < 0 ||
 	    fix_attach(&fix, 1, NULL, DISK_MEDIA_CDROM) < 0)
 		abort();
-	fix_completer_start(&fix);
+	fuzz_ram_small_pages(&fix.mem);
+	for (unsigned p = 0; p < 2; p++)
+		fuzz_completer_add(&completer, fix.disk[p]->aio);
+	fuzz_completer_start(&completer);
 	return 0;
 }
 
@@ -30,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = {data, size};
 	struct fix *f = &fix;
 
-	fix_w(f, AHCI_GHC, AHCI_GHC_HR); /* waits for what the last input left in flight */
-	memset(fix_ram(f, 0, RAM_USED), 0, RAM_USED);
+	fix_w(f, AHCI_GHC, AHCI_GHC_HR);     /* waits for what the last input left in flight */
+	fuzz_ram_zero(&f->mem, 0, RAM_USED); /* not a 2 MiB memset */
 	if (take_u8(&in) & 1) {
 		fix_port_start(f, 0);
 		fix_port_start(f, 1);

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tests/device/ide_rig.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 
 #define RAM_FILL 0x10000
 
@@ -38,10 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	r = rig_new(args, cdrom);
 	if (!r)
 		abort();
-	/* Small pages: zeroing the RAM per input (MADV_DONTNEED) then costs what the input touched,
-	 * not a 2 MiB huge page per touch. */
-	if (madvise(r->mem.host, r->mem.size, MADV_NOHUGEPAGE) < 0)
-		abort();
+	fuzz_ram_small_pages(&r->mem);
 	return 0;
 }
 
@@ -56,8 +53,7 @@ static void rig_reset(void)
 	}
 	rig_drain(r);
 	/* Private anonymous RAM: the pages read as zero again, at the cost of those touched. */
-	if (madvise(r->mem.host, r->mem.size, MADV_DONTNEED) < 0)
-		abort();
+	fuzz_ram_zero(&r->mem, 0, r->mem.size);
 	pci_config_write(r->pci, r->ide->pci.slot << 3, PCI_COMMAND, 2, 0x0005);
 	memset(r->irq, 0, sizeof(r->irq));
 	memset(r->irq_edges, 0, sizeof(r->irq_edges));

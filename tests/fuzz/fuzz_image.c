@@ -12,16 +12,25 @@
 #include "storage/core/block.h"
 #include "storage/core/block_path.h"
 
+static char dir[] = "/dev/shm/minivmm-fuzz-image-XXXXXX";
 static char path[64];
 static const char *format;
 
+static void remove_image(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char dir[] = "/tmp/minivmm-fuzz-image-XXXXXX";
 	(void)argc;
 	(void)argv;
+	/* In memory (tmpfs): the write and flush of each input cost no disk I/O (on /tmp's disk the
+	 * fsync held the formats at 160-450 inputs a second). */
 	if (!mkdtemp(dir))
 		abort();
+	atexit(remove_image);
 	snprintf(path, sizeof(path), "%s/image", dir);
 	format = getenv("FUZZ_FORMAT");
 	if (format && (!*format || !strcmp(format, "probe")))
@@ -51,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
 		abort();
 	close(fd);
-	if (block_open(path, format, BLOCK_OPEN_RDWR, &bs) < 0)
+	if (block_open(path, format, BLOCK_OPEN_RDWR, &bs) < 0) {
+		unlink(path);
 		return 0;
+	}
 	memset(&res, 0, sizeof(res));
 	block_check(bs, &res, 0);
 	read_at(bs, 0, 65536);
@@ -66,5 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	block_flush(bs);
 	block_check(bs, &res, 0);
 	block_close(bs);
+	unlink(path); /* not left in memory when the run ends without its atexit handlers */
 	return 0;
 }

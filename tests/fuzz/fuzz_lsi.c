@@ -9,12 +9,15 @@
 #include <stdlib.h>
 
 #include "tests/device/lsi_fixture.h"
+#include "tests/fuzz/fuzz_completer.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 #include "tests/lib/testlib.h"
 
 #define RAM_USED 0x200000ull
 
 static struct lf hba[2];
+static struct fuzz_completer completer; /* both HBAs' disks */
 
 static void remove_images(void)
 {
@@ -32,8 +35,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (lf_init(&hba[i], p[i]) < 0 || lf_attach(&hba[i], 0, NULL) < 0 ||
 		    lf_attach(&hba[i], 1, NULL) < 0)
 			abort();
-		lf_completer_start(&hba[i]);
+		fuzz_ram_small_pages(&hba[i].mem);
+		for (unsigned d = 0; d < 2; d++)
+			fuzz_completer_add(&completer, hba[i].disk[d]->aio);
 	}
+	fuzz_completer_start(&completer);
 	return 0;
 }
 
@@ -78,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lf *f = &hba[first & 1];
 
 	lf_w(f, MPI_REG_DOORBELL, MPI_FN_IOC_MESSAGE_UNIT_RESET << 24);
-	memset(lf_ram(f, 0), 0, LF_CHAIN + 0x10000); /* frames, replies, sense, chains */
+	fuzz_ram_zero(&f->mem, 0, LF_CHAIN + 0x10000); /* frames, replies, sense, chains */
 	if (first & 2)
 		lf_bring_up(f);
 	while (fuzz_left(&in)) {

@@ -5,11 +5,14 @@
  * Config) and completions run between the steps.  One controller for the process (images per
  * input would be slow), disabled (CC.EN = 0, its requests drained) before each input, which also
  * proves a disable with requests in flight.  Completions run on a helper thread, as on the
- * VM's loop. */
+ * VM's loop (fuzz_completer.h). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "tests/fuzz/fuzz_completer.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 
 #include "tests/device/nvme_fixture.h"
 
@@ -22,16 +25,23 @@ static void remove_images(void)
 	test_tmpdir_teardown(NULL);
 }
 
+static struct fuzz_completer completer;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (test_tmpdir_setup("fuzz-nvme") < 0)
+	/* The namespaces in memory (tmpfs): a flush command then costs no disk fsync. */
+	snprintf(test_tmpdir, sizeof(test_tmpdir), "/dev/shm/minivmm-fuzz-nvme-XXXXXX");
+	if (!mkdtemp(test_tmpdir))
 		abort();
 	atexit(remove_images);
 	t = nv_new(2, NULL, 4);
+	fuzz_ram_small_pages(&t->f.mem);
 	/* Completions on a thread of their own, as on the VM's loop: a disable waits for them. */
-	pthread_create(&t->completer, NULL, nv_completer, t);
+	for (unsigned d = 0; d < t->ndisks; d++)
+		fuzz_completer_add(&completer, t->disk[d]->aio);
+	fuzz_completer_start(&completer);
 	return 0;
 }
 
@@ -86,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nv_disable(t); /* returns once every request has completed */
 	if (nvme_inflight(t->c))
 		abort();
-	memset(vf_ram(&t->f, 0, NV_BUF), 0, NV_BUF);
+	fuzz_ram_zero(&t->f.mem, 0, NV_BUF); /* not a 1 MiB memset */
 	t->sq_tail[1] = t->cq_head[1] = 0;
 	t->phase[1] = true;
 	if (take_u8(&in) & 1)

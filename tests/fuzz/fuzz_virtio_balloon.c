@@ -11,15 +11,38 @@
 
 #define NQ VIRTIO_BALLOON_QUEUES
 
+static struct virtio_balloon *b;
+
+/* The target's own steps: the host's side. */
+static void balloon_step(struct fuzz_input *in, uint8_t op)
+{
+	struct virtio_balloon_info info;
+	switch (op & 3) {
+	case 0: /* the host's new target, sometimes beyond RAM (-ERANGE) */
+		virtio_balloon_set_target(b, take_u32(in) % (2 * VF_RAM / 4096));
+		break;
+	case 1: /* the counters, without waiting (no loop answers here) */
+		virtio_balloon_query(b, 0, &info);
+		if (info.held_pages > VF_RAM / 4096)
+			abort(); /* the balloon never holds more than the RAM */
+		break;
+	case 2: /* a machine reset */
+		virtio_balloon_reset(b);
+		break;
+	default:
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = {data, size};
 	struct vf f;
-	struct virtio_balloon *b;
 	uint8_t flags = take_u8(&in);
 
 	if (vf_init(&f, false) < 0)
 		abort();
+	fuzz_ram_small_pages(&f.mem); /* a 2 MiB huge page cleared per first touch otherwise */
 	struct virtio_balloon_env env = {.pci = f.bus,
 					 .mem = &f.mem,
 					 .target_pages = take_u16(&in) % (VF_RAM / 4096),
@@ -27,29 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtio_balloon_create(&env, &b) < 0)
 		abort();
 	vf_enable(&f);
-	if (flags & 1)
-		fv_start(&f, &in, NQ);
-	while (fuzz_left(&in)) {
-		uint8_t op = take_u8(&in);
-		if (fv_step(&f, &in, op, NQ))
-			continue;
-		struct virtio_balloon_info info;
-		switch (op & 3) {
-		case 0: /* the host's new target, sometimes beyond RAM (-ERANGE) */
-			virtio_balloon_set_target(b, take_u32(&in) % (2 * VF_RAM / 4096));
-			break;
-		case 1: /* the counters, without waiting (no loop answers here) */
-			virtio_balloon_query(b, 0, &info);
-			if (info.held_pages > VF_RAM / 4096)
-				abort(); /* the balloon never holds more than the RAM */
-			break;
-		case 2: /* a machine reset */
-			virtio_balloon_reset(b);
-			break;
-		default:
-			break;
-		}
-	}
+	fv_run(&f, &in, flags, NQ, balloon_step);
 	virtio_balloon_destroy(b);
 	vf_fini(&f);
 	return 0;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "devices/disk.h"
 #include "devices/virtio/blk/virtio_blk.h"
@@ -36,10 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (fake_make_raw(path, 1 << 20, true) < 0 || vf_init(&f, false) < 0 ||
 	    !(disk = test_disk_open(arg, DISK_MEDIA_HDD)))
 		abort();
-	/* Small pages: zeroing the RAM per input (MADV_DONTNEED) then costs what the input touched,
-	 * not a 2 MiB huge page per touch. */
-	if (madvise(f.mem.host, f.mem.size, MADV_NOHUGEPAGE) < 0)
-		abort();
+	fuzz_ram_small_pages(&f.mem);
 	struct virtio_blk_env env = {.pci = f.bus, .mem = &f.mem, .nqueues = NQ};
 	if (virtio_blk_create(&env, disk, &blk) < 0)
 		abort();
@@ -55,37 +51,32 @@ static void machine_reset(void)
 	pci_bus_reset(f.bus);
 }
 
+/* The target's own steps: block-layer completions and resets at points the input picks. */
+static void blk_step(struct fuzz_input *in, uint8_t op)
+{
+	(void)in;
+	switch (op & 3) {
+	case 0: /* one completion, if any is ready */
+		if (disk->aio)
+			block_aio_poll(disk->aio, 0);
+		break;
+	case 1: /* every completion */
+		fake_drain(disk);
+		break;
+	default:
+		machine_reset();
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = {data, size};
 	uint8_t flags = take_u8(&in);
 
 	machine_reset();
-	if (madvise(f.mem.host, f.mem.size, MADV_DONTNEED) < 0)
-		abort();
-	memset(f.qsize, 0, sizeof(f.qsize));
-	memset(f.avail_idx, 0, sizeof(f.avail_idx));
-	memset(f.next_desc, 0, sizeof(f.next_desc));
-	vf_enable(&f);
-	if (flags & 1)
-		fv_start(&f, &in, NQ);
-	while (fuzz_left(&in)) {
-		uint8_t op = take_u8(&in);
-		if (fv_step(&f, &in, op, NQ))
-			continue;
-		switch (op & 3) {
-		case 0: /* one completion, if any is ready */
-			if (disk->aio)
-				block_aio_poll(disk->aio, 0);
-			break;
-		case 1: /* every completion */
-			fake_drain(disk);
-			break;
-		default:
-			machine_reset();
-			break;
-		}
-	}
+	fv_driver_reset(&f);
+	fv_run(&f, &in, flags, NQ, blk_step);
 	fake_drain(disk); /* nothing in flight between inputs (LeakSanitizer's check) */
 	return 0;
 }

@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "devices/virtio/net/virtio_net.h"
@@ -28,10 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (vf_init(&f, true) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv) < 0)
 		abort();
-	/* Small pages: zeroing the RAM per input (MADV_DONTNEED) then costs what the input touched,
-	 * not a 2 MiB huge page per touch. */
-	if (madvise(f.mem.host, f.mem.size, MADV_NOHUGEPAGE) < 0)
-		abort();
+	fuzz_ram_small_pages(&f.mem);
 	struct virtio_net_env env = {.pci = f.bus,
 				     .mem = &f.mem,
 				     .loop = f.loop,
@@ -52,12 +48,35 @@ static void machine_reset(void)
 	for (int i = 0; i < 2; i++)
 		while (recv(sv[i], frame, sizeof(frame), MSG_DONTWAIT) >= 0)
 			;
-	if (madvise(f.mem.host, f.mem.size, MADV_DONTNEED) < 0)
-		abort();
-	memset(f.qsize, 0, sizeof(f.qsize));
-	memset(f.avail_idx, 0, sizeof(f.avail_idx));
-	memset(f.next_desc, 0, sizeof(f.next_desc));
-	vf_enable(&f);
+	fv_driver_reset(&f);
+}
+
+/* The target's own steps: the peer's side and host requests. */
+static void net_step(struct fuzz_input *in, uint8_t op)
+{
+	switch (op & 3) {
+	case 0: { /* a frame from the switch: any length, any bytes */
+		size_t n = take_u16(in);
+		if (take_u8(in) & 1)
+			n |= 0x10000; /* past the largest frame */
+		n = n > sizeof(frame) ? sizeof(frame) : n;
+		take_bytes(in, frame, n < 64 ? n : 64);
+		send(sv[1], frame, n, MSG_DONTWAIT);
+		break;
+	}
+	case 1: /* the switch reads what the guest sent */
+		while (recv(sv[1], frame, sizeof(frame), MSG_DONTWAIT) > 0)
+			;
+		break;
+	case 2: { /* counters */
+		struct virtio_net_stats s;
+		virtio_net_get_stats(net, &s);
+		break;
+	}
+	default: /* machine reset */
+		virtio_net_reset(net);
+		break;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -66,35 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags = take_u8(&in);
 
 	machine_reset();
-	if (flags & 1)
-		fv_start(&f, &in, NQ);
-	while (fuzz_left(&in)) {
-		uint8_t op = take_u8(&in);
-		if (fv_step(&f, &in, op, NQ))
-			continue;
-		switch (op & 3) {
-		case 0: { /* a frame from the switch: any length, any bytes */
-			size_t n = take_u16(&in);
-			if (take_u8(&in) & 1)
-				n |= 0x10000; /* past the largest frame */
-			n = n > sizeof(frame) ? sizeof(frame) : n;
-			take_bytes(&in, frame, n < 64 ? n : 64);
-			send(sv[1], frame, n, MSG_DONTWAIT);
-			break;
-		}
-		case 1: /* the switch reads what the guest sent */
-			while (recv(sv[1], frame, sizeof(frame), MSG_DONTWAIT) > 0)
-				;
-			break;
-		case 2: { /* counters */
-			struct virtio_net_stats s;
-			virtio_net_get_stats(net, &s);
-			break;
-		}
-		default: /* machine reset */
-			virtio_net_reset(net);
-			break;
-		}
-	}
+	fv_run(&f, &in, flags, NQ, net_step);
 	return 0;
 }

@@ -8,12 +8,24 @@
 
 #include "tests/device/virtio_fixture.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/fuzz_ram.h"
 
 #define FV_RAM_USED 0x200000ull /* rings at VF_RING(q), buffers above */
 
 static inline unsigned fv_width(uint8_t sel)
 {
 	return 1u << (sel & 3); /* 1, 2, 4 or 8 */
+}
+
+/* The driver's side back to power-on for the next input: RAM zeroed, no queue known, the device
+ * enabled on the PCI bus.  (The device's own reset is the target's.) */
+static inline void fv_driver_reset(struct vf *f)
+{
+	fuzz_ram_zero(&f->mem, 0, f->mem.size);
+	memset(f->qsize, 0, sizeof(f->qsize));
+	memset(f->avail_idx, 0, sizeof(f->avail_idx));
+	memset(f->next_desc, 0, sizeof(f->next_desc));
+	vf_enable(f);
 }
 
 /* A friendly start half of the time, so the steps reach the queues: features the input picks,
@@ -127,6 +139,20 @@ static inline bool fv_step(struct vf *f, struct fuzz_input *in, uint8_t op, unsi
 		return true;
 	default:
 		return false;
+	}
+}
+
+/* An input's steps after its flags byte (bit 0: the friendly start): the driver's, and the
+ * target's own (op & 15 >= 12) through extra(in, op). */
+static inline void fv_run(struct vf *f, struct fuzz_input *in, uint8_t flags, unsigned nq,
+			  void (*extra)(struct fuzz_input *in, uint8_t op))
+{
+	if (flags & 1)
+		fv_start(f, in, nq);
+	while (fuzz_left(in)) {
+		uint8_t op = take_u8(in);
+		if (!fv_step(f, in, op, nq))
+			extra(in, op);
 	}
 }
 
