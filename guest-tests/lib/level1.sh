@@ -13,7 +13,9 @@
 #       Level 1's own console is kept in $GT_SHARE/console.log.  A watchdog stops level 1 when its
 #       console reports a soft lockup, RCU stall, oops or panic, or its init's heartbeat stops for
 #       GT_L1_STALL s (45): exit code 124 (froze) or 125 (crashed), the reason in $GT_L1_VERDICT.
-#       $GT_L1_CPU_S: the CPU seconds level 1's QEMU used (sampled every second).
+#       $GT_L1_CPU_S: the CPU seconds level 1's QEMU used (sampled every second); of those,
+#       $GT_L1_BOOT_CPU_S until its init was ready to run CMD (the first heartbeat) and
+#       $GT_L1_DOWN_CPU_S after CMD ended (its exit code written, then sync and poweroff).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
 #       GT_L1_APPEND (more kernel arguments); the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
@@ -161,14 +163,16 @@ _level1_console_verdict() {
 _level1_watch() {
 	local qpid=$1 timeout=$2 stall=${GT_L1_STALL:-45} start=$SECONDS beat last="" beat_at=$SECONDS
 	local limit
-	GT_L1_CPU_S=""
+	GT_L1_CPU_S="" GT_L1_BOOT_CPU_S="" GT_L1_DOWN_CPU_S="" _L1_TICKS="" _L1_BOOT_TICKS="" _L1_END_TICKS=""
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
 		GT_L1_VERDICT=$(_level1_console_verdict)
 		[ -z "$GT_L1_VERDICT" ] || break
 		_level1_cpu "$qpid"
+		[ -n "$_L1_END_TICKS" ] || [ ! -f "$GT_SHARE/rc" ] || _L1_END_TICKS=$_L1_TICKS
 		beat=$(cat "$GT_SHARE/heartbeat" 2>/dev/null)
 		if [ "$beat" != "$last" ]; then
+			[ -n "$last" ] || _L1_BOOT_TICKS=$_L1_TICKS
 			last=$beat
 			beat_at=$SECONDS
 		fi
@@ -183,6 +187,7 @@ _level1_watch() {
 			break
 		fi
 	done
+	_level1_phases
 	[ -n "$GT_L1_VERDICT" ] || return 0
 	# A panic ends QEMU by itself (panic=-1, -no-reboot); give an oops a moment to print its trace.
 	for _ in 1 2 3 4 5; do
@@ -207,7 +212,17 @@ _level1_cpu() {
 	[ -n "$q" ] || return 0
 	# Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
 	t=$(sed 's/.*) //' "/proc/$q/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-	[ -n "$t" ] && GT_L1_CPU_S=$((t / $(getconf CLK_TCK)))
+	[ -n "$t" ] || return 0
+	_L1_TICKS=$t
+	GT_L1_CPU_S=$((t / $(getconf CLK_TCK)))
+}
+
+# GT_L1_BOOT_CPU_S and GT_L1_DOWN_CPU_S (one decimal) from the samples _level1_watch took.
+_level1_phases() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	[ -z "$_L1_BOOT_TICKS" ] || GT_L1_BOOT_CPU_S=$(awk -v t="$_L1_BOOT_TICKS" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz }')
+	[ -z "$_L1_END_TICKS" ] || GT_L1_DOWN_CPU_S=$(awk -v a="$_L1_END_TICKS" -v b="$_L1_TICKS" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 }
 
 # Stops a level 1 still running (for a caller's signal trap).
