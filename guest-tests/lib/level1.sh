@@ -17,7 +17,7 @@
 #       $GT_L1_BOOT_CPU_S until its init was ready to run CMD (the first heartbeat) and
 #       $GT_L1_DOWN_CPU_S after CMD ended (its exit code written, then sync and poweroff).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
-#       GT_L1_APPEND (more kernel arguments), GT_L1_9P_CACHE (9p cache= of the read-only shares);
+#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (bzimage|pvh), GT_L1_9P_CACHE (9p cache= of the read-only shares);
 #       the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
@@ -53,6 +53,34 @@ gt_host_kvm_usable() {
 		rm -rf "$d"
 	fi
 	return "$_GT_KVM_USABLE"
+}
+
+# The kernel level 1 boots.  GT_L1_KERNEL=bzimage: the stock bzImage, which decompresses itself
+# (xz) in level 1, under TCG.  GT_L1_KERNEL=pvh: that kernel decompressed once on the host (into
+# build/level1-kernel/) and started by QEMU at its PVH entry (an ELF note every Debian amd64 kernel
+# has: CONFIG_PVH), so level 1 skips the decompression.  Falls back to the bzImage, with a message,
+# when the kernel is not xz or has no PVH entry.
+L1_KERNEL_DIR=${L1_KERNEL_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-kernel}
+level1_kernel() {
+	local k out off tmp
+	k=$(gt_kernel)
+	[ "${GT_L1_KERNEL:-bzimage}" = pvh ] || { echo "$k"; return 0; }
+	out=$L1_KERNEL_DIR/vmlinux-$(gt_kernel_version "$k")
+	if [ ! -s "$out" ] || [ "$out" -ot "$k" ]; then
+		mkdir -p "$L1_KERNEL_DIR" || { echo "$k"; return 0; }
+		tmp=$(mktemp "$out.XXXXXX") || { echo "$k"; return 0; }
+		# The xz stream inside the bzImage starts at its magic bytes FD '7zXZ' 00.
+		off=$(LC_ALL=C grep -abo -m 1 $'\xfd7zXZ\x00' "$k" | head -1 | cut -d: -f1)
+		if [ -z "$off" ] || ! tail -c +$((off + 1)) "$k" | xz -dc --single-stream >"$tmp" 2>/dev/null ||
+			! LC_ALL=C readelf -n "$tmp" 2>/dev/null | grep -q 'Xen.*0x00000012'; then
+			echo "level1: $k: no xz-compressed kernel with a PVH entry in it; booting the bzImage" >&2
+			rm -f "$tmp"
+			echo "$k"
+			return 0
+		fi
+		chmod 644 "$tmp" && mv "$tmp" "$out"
+	fi
+	echo "$out"
 }
 
 # Level 1's initramfs: the modules for /dev/kvm (kvm-amd: QEMU TCG emulates SVM) and for 9p.
@@ -100,7 +128,7 @@ level1_run() {
 	echo >>"$GT_SHARE/cmd"
 	[ "$interactive" = 1 ] && : >"$GT_SHARE/interactive"
 	local kernel stdin_redirect=/dev/null rc qpid
-	kernel=$(gt_kernel)
+	kernel=$(level1_kernel)
 	[ "$interactive" = 1 ] && stdin_redirect=/dev/stdin
 	: >"$GT_SHARE/console.log"
 	# shellcheck disable=SC2046
