@@ -17,7 +17,7 @@ for i in $(seq "$runs"); do
 	start=$SECONDS
 	GT_MODE=nested level1_run -t 600 "$@" >/dev/null 2>&1
 	rc=$?
-	line="boot ${GT_L1_BOOT_CPU_S:-?} s CPU, all $(awk -v t="${_L1_TICKS:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }') s CPU, $((SECONDS - start)) s wall, load $(cut -d' ' -f1 /proc/loadavg)"
+	line="boot ${GT_L1_BOOT_CPU_S:-?} s CPU, all $(awk -v t="${_L1_TICKS:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }') s CPU, after the command ${GT_L1_DOWN_CPU_S:-?} s CPU, $((SECONDS - start)) s wall, load $(cut -d' ' -f1 /proc/loadavg)"
 	[ "$rc" = 0 ] || line="$line, FAILED (exit $rc${GT_L1_VERDICT:+: $GT_L1_VERDICT})"
 	echo "run $i: $line"
 	[ "$rc" != 0 ] || all="$all ${GT_L1_BOOT_CPU_S:-0}:$_L1_TICKS"
