@@ -21,7 +21,8 @@
 #       the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
-# Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod.
+# Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod; xz-utils and binutils (readelf)
+# for the PVH kernel (without them level 1 boots the bzImage).
 
 GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$GT_LIB/initramfs.sh"
