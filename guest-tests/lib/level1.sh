@@ -17,7 +17,8 @@
 #       $GT_L1_BOOT_CPU_S until its init was ready to run CMD (the first heartbeat) and
 #       $GT_L1_DOWN_CPU_S after CMD ended (its exit code written, then sync and poweroff).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
-#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (bzimage|pvh), GT_L1_9P_CACHE (9p cache= of the read-only shares);
+#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (bzimage|pvh), GT_L1_9P_CACHE (9p cache= of the read-only shares: loose,
+#       or none for no caching);
 #       the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
@@ -137,7 +138,7 @@ level1_run() {
 	timeout -k 10 $((timeout + 60)) "$L1_QEMU" ${L1_QEMU_ARGS[@]+"${L1_QEMU_ARGS[@]}"} $(level1_qemu_args) \
 		-nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$GT_SHARE/level1.cpio" \
-		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5} ${GT_L1_9P_CACHE:+gt.cache=$GT_L1_9P_CACHE}" \
+		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5} gt.cache=${GT_L1_9P_CACHE:-loose}" \
 		-serial "file:$GT_SHARE/console.log" -serial stdio \
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
