@@ -17,8 +17,8 @@
 #       $GT_L1_BOOT_CPU_S until its init was ready to run CMD (the first heartbeat) and
 #       $GT_L1_DOWN_CPU_S after CMD ended (its exit code written, then sync and poweroff).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
-#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (bzimage|pvh), GT_L1_9P_CACHE (9p cache= of the read-only shares: loose,
-#       or none for no caching);
+#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (pvh|bzimage: level1_kernel),
+#       GT_L1_9P_CACHE (the 9p cache mode of the read-only shares: loose, or none);
 #       the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
