@@ -76,6 +76,7 @@ run_in_level1() { # $1 test
 		stopped=$(date +%s)
 		echo $((SECONDS - start)) >"$results/$name.time"
 		echo "${GT_L1_CPU_S:-?}" >"$results/$name.cpu"
+		echo "${GT_L1_BOOT_CPU_S:-?}" >"$results/$name.boot"
 		reason=""
 		if ! grep -q "^# $name: [0-9]* s$" "$out"; then
 			reason="level 1 ${GT_L1_VERDICT:-ended with code $rc}"
@@ -176,7 +177,7 @@ finish_one() { # $1 pid of a finished job
 	wait "$1"
 	unset "running[$1]"
 	cat "$results/$name.out" 2>/dev/null || echo "FAIL: $name (the harness lost its result)"
-	echo "# $name: level 1 $(cat "$results/$name.time" 2>/dev/null) s wall, $(cat "$results/$name.cpu" 2>/dev/null) s CPU (last attempt)"
+	echo "# $name: level 1 $(cat "$results/$name.time" 2>/dev/null) s wall, $(cat "$results/$name.cpu" 2>/dev/null) s CPU, of which $(cat "$results/$name.boot" 2>/dev/null) s booting (last attempt)"
 }
 mapfile -t ordered < <(order_tests ${tests[@]+"${tests[@]}"})
 for t in ${ordered[@]+"${ordered[@]}"}; do

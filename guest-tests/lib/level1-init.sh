@@ -5,11 +5,13 @@
 share=
 cwd=/
 beat=5
+cache=
 for w in $(cat /proc/cmdline); do
 	case $w in
 	gt.share=*) share=${w#gt.share=} ;;
 	gt.cwd=*) cwd=${w#gt.cwd=} ;;
 	gt.beat=*) beat=${w#gt.beat=} ;;
+	gt.cache=*) cache=${w#gt.cache=} ;;
 	esac
 done
 say() { echo "level1: $*"; }
@@ -20,8 +22,13 @@ finish() { # $1 exit code of the command
 }
 [ -c /dev/kvm ] || { say "no /dev/kvm (kvm-amd did not load)"; finish 125; }
 opts=trans=virtio,version=9p2000.L,msize=262144
+# The read-only shares are cached in level 1 (gt.cache=loose, the default: the host's files do not
+# change under a test, and each uncached stat/open/read is a 9p round trip through TCG); the results
+# share never is (the host reads the heartbeat and exit code as they come).
+ro=$opts,ro
+[ -z "$cache" ] || [ "$cache" = none ] || ro=$ro,cache=$cache
 mkdir -p /host
-mount -t 9p -o "$opts,ro" hostroot /host || { say "cannot mount the host root"; finish 125; }
+mount -t 9p -o "$ro" hostroot /host || { say "cannot mount the host root"; finish 125; }
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=1777 tmpfs /host/var/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
@@ -37,7 +44,7 @@ mkdir -p "/host$share" && mount -t 9p -o "$opts" results "/host$share" || {
 	finish 125
 }
 # The current directory, shared on its own: it may lie under one of the tmpfs above.
-mkdir -p "/host$cwd" && mount -t 9p -o "$opts,ro" cwd "/host$cwd" || {
+mkdir -p "/host$cwd" && mount -t 9p -o "$ro" cwd "/host$cwd" || {
 	say "cannot mount the current directory $cwd"
 	finish 125
 }

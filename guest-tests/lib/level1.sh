@@ -13,12 +13,17 @@
 #       Level 1's own console is kept in $GT_SHARE/console.log.  A watchdog stops level 1 when its
 #       console reports a soft lockup, RCU stall, oops or panic, or its init's heartbeat stops for
 #       GT_L1_STALL s (45): exit code 124 (froze) or 125 (crashed), the reason in $GT_L1_VERDICT.
-#       $GT_L1_CPU_S: the CPU seconds level 1's QEMU used (sampled every second).
+#       $GT_L1_CPU_S: the CPU seconds level 1's QEMU used (sampled every second); of those,
+#       $GT_L1_BOOT_CPU_S until its init was ready to run CMD (the first heartbeat) and
+#       $GT_L1_DOWN_CPU_S after CMD ended (its exit code written, then sync and poweroff).
 #       The machine: GT_L1_SMP (1), GT_L1_CPU (max), GT_L1_ACCEL (tcg), GT_L1_MEMORY (4096),
-#       GT_L1_APPEND (more kernel arguments); the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
+#       GT_L1_APPEND (more kernel arguments), GT_L1_KERNEL (pvh|bzimage: level1_kernel),
+#       GT_L1_9P_CACHE (the 9p cache mode of the read-only shares: loose, or none);
+#       the QEMU: lib/level1_qemu.sh (GT_L1_QEMU).
 #   level1_kill             stops the level 1 that level1_run is running (from a signal trap)
 #
-# Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod.
+# Needs qemu-system-x86, linux-image-amd64, busybox-static, cpio, kmod; xz-utils and binutils (readelf)
+# for the PVH kernel (without them level 1 boots the bzImage).
 
 GT_LIB=${GT_LIB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 . "$GT_LIB/initramfs.sh"
@@ -50,6 +55,34 @@ gt_host_kvm_usable() {
 		rm -rf "$d"
 	fi
 	return "$_GT_KVM_USABLE"
+}
+
+# The kernel level 1 boots.  GT_L1_KERNEL=pvh (the default): the stock kernel decompressed once on
+# the host (into build/level1-kernel/) and started by QEMU at its PVH entry (an ELF note every Debian
+# amd64 kernel has: CONFIG_PVH), so level 1 does not spend ~3 s of TCG decompressing it (the README,
+# "Level 1's boot cost").  Falls back to the bzImage, with a message, when the kernel is not xz or
+# has no PVH entry.  GT_L1_KERNEL=bzimage: the stock bzImage as it is.
+L1_KERNEL_DIR=${L1_KERNEL_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-kernel}
+level1_kernel() {
+	local k out off tmp
+	k=$(gt_kernel)
+	[ "${GT_L1_KERNEL:-pvh}" = pvh ] || { echo "$k"; return 0; }
+	out=$L1_KERNEL_DIR/vmlinux-$(gt_kernel_version "$k")
+	if [ ! -s "$out" ] || [ "$out" -ot "$k" ]; then
+		mkdir -p "$L1_KERNEL_DIR" || { echo "$k"; return 0; }
+		tmp=$(mktemp "$out.XXXXXX") || { echo "$k"; return 0; }
+		# The xz stream inside the bzImage starts at its magic bytes FD '7zXZ' 00.
+		off=$(LC_ALL=C grep -abo -m 1 $'\xfd7zXZ\x00' "$k" | head -1 | cut -d: -f1)
+		if [ -z "$off" ] || ! tail -c +$((off + 1)) "$k" | xz -dc --single-stream >"$tmp" 2>/dev/null ||
+			! LC_ALL=C readelf -n "$tmp" 2>/dev/null | grep -q 'Xen.*0x00000012'; then
+			echo "level1: $k: no xz-compressed kernel with a PVH entry in it; booting the bzImage" >&2
+			rm -f "$tmp"
+			echo "$k"
+			return 0
+		fi
+		chmod 644 "$tmp" && mv "$tmp" "$out"
+	fi
+	echo "$out"
 }
 
 # Level 1's initramfs: the modules for /dev/kvm (kvm-amd: QEMU TCG emulates SVM) and for 9p.
@@ -97,7 +130,7 @@ level1_run() {
 	echo >>"$GT_SHARE/cmd"
 	[ "$interactive" = 1 ] && : >"$GT_SHARE/interactive"
 	local kernel stdin_redirect=/dev/null rc qpid
-	kernel=$(gt_kernel)
+	kernel=$(level1_kernel)
 	[ "$interactive" = 1 ] && stdin_redirect=/dev/stdin
 	: >"$GT_SHARE/console.log"
 	# shellcheck disable=SC2046
@@ -105,7 +138,7 @@ level1_run() {
 	timeout -k 10 $((timeout + 60)) "$L1_QEMU" ${L1_QEMU_ARGS[@]+"${L1_QEMU_ARGS[@]}"} $(level1_qemu_args) \
 		-nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$GT_SHARE/level1.cpio" \
-		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5}" \
+		-append "console=ttyS0 quiet panic=-1 ${GT_L1_APPEND:-} gt.share=$GT_SHARE gt.cwd=$PWD gt.beat=${GT_L1_BEAT:-5} gt.cache=${GT_L1_9P_CACHE:-loose}" \
 		-serial "file:$GT_SHARE/console.log" -serial stdio \
 		-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
@@ -161,14 +194,16 @@ _level1_console_verdict() {
 _level1_watch() {
 	local qpid=$1 timeout=$2 stall=${GT_L1_STALL:-45} start=$SECONDS beat last="" beat_at=$SECONDS
 	local limit
-	GT_L1_CPU_S=""
+	GT_L1_CPU_S="" GT_L1_BOOT_CPU_S="" GT_L1_DOWN_CPU_S="" _L1_TICKS="" _L1_BOOT_TICKS="" _L1_END_TICKS=""
 	while kill -0 "$qpid" 2>/dev/null; do
 		sleep 1
 		GT_L1_VERDICT=$(_level1_console_verdict)
 		[ -z "$GT_L1_VERDICT" ] || break
 		_level1_cpu "$qpid"
+		[ -n "$_L1_END_TICKS" ] || [ ! -f "$GT_SHARE/rc" ] || _L1_END_TICKS=$_L1_TICKS
 		beat=$(cat "$GT_SHARE/heartbeat" 2>/dev/null)
 		if [ "$beat" != "$last" ]; then
+			[ -n "$last" ] || _L1_BOOT_TICKS=$_L1_TICKS
 			last=$beat
 			beat_at=$SECONDS
 		fi
@@ -183,6 +218,7 @@ _level1_watch() {
 			break
 		fi
 	done
+	_level1_phases
 	[ -n "$GT_L1_VERDICT" ] || return 0
 	# A panic ends QEMU by itself (panic=-1, -no-reboot); give an oops a moment to print its trace.
 	for _ in 1 2 3 4 5; do
@@ -207,7 +243,17 @@ _level1_cpu() {
 	[ -n "$q" ] || return 0
 	# Fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends the command name.
 	t=$(sed 's/.*) //' "/proc/$q/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-	[ -n "$t" ] && GT_L1_CPU_S=$((t / $(getconf CLK_TCK)))
+	[ -n "$t" ] || return 0
+	_L1_TICKS=$t
+	GT_L1_CPU_S=$((t / $(getconf CLK_TCK)))
+}
+
+# GT_L1_BOOT_CPU_S and GT_L1_DOWN_CPU_S (one decimal) from the samples _level1_watch took.
+_level1_phases() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	[ -z "$_L1_BOOT_TICKS" ] || GT_L1_BOOT_CPU_S=$(awk -v t="$_L1_BOOT_TICKS" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz }')
+	[ -z "$_L1_END_TICKS" ] || GT_L1_DOWN_CPU_S=$(awk -v a="$_L1_END_TICKS" -v b="$_L1_TICKS" -v hz="$hz" 'BEGIN { printf "%.1f", (b - a) / hz }')
 }
 
 # Stops a level 1 still running (for a caller's signal trap).
