@@ -14,17 +14,8 @@
 # (raw, qcow2 and VDI on AHCI, raw on IDE, CDs: test_firmware.sh; VMDK on AHCI:
 # test_firmware_ctrl.sh; VMDK on virtio-blk across a reboot: test_firmware_reboot.sh.)
 cd "$(dirname "$0")/../.."
-. guest-tests/lib/guest.sh
-. guest-tests/lib/bootdisk.sh
 . guest-tests/lib/fwboot.sh
-gt_setup
-W=$GT_WORK
-real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
-
-fwboot_disk_build "$W" || {
-	gt_fail "firmware-ctrl: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
-	exit 1
-}
+fwboot_setup firmware-hba
 for fmt in qcow2 vdi; do
 	"$real_vmm" img convert -O $fmt "$W/os.raw" "$W/os.$fmt" || {
 		gt_fail "firmware-ctrl: minivmm img convert to $fmt"
