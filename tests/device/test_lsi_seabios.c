@@ -165,6 +165,15 @@ static void boot_sequence(const struct mpt_personality *p)
 	for (unsigned i = 0; i < 512; i++)
 		assert_int_equal(buf[i], (uint8_t)(i ^ 0x5A));
 
+	/* SYSLINUX's reads through INT 13h: up to 127 sectors (EDD), and a full 64 KiB. */
+	for (unsigned count = 8; count <= 128; count = count * 2 - (count == 64)) {
+		uint8_t big[10] = {0x28, 0, 0, 0, 0, 16, 0, 0, (uint8_t)count, 0};
+		memset(buf, 0, 128 * 512);
+		assert_int_equal(sb_cmd(&s, 0, big, 10, count * 512, LF_DATA, false), 0);
+		for (unsigned i = 0; i < count * 512; i++)
+			assert_int_equal(buf[i], lf_pattern(16 * 512 + i));
+	}
+
 	/* A read past the end: CHECK CONDITION, autosense in SeaBIOS's 18-byte buffer, and the
 	 * one reply frame comes back for the next error. */
 	uint8_t past[10] = {0x28, 0, 0, 0, 0x20, 0, 0, 0, 1, 0};
