@@ -47,6 +47,7 @@ fwboot_disk_build() {
 fwboot_setup() {
 	gt_setup
 	W=$GT_WORK
+	# shellcheck disable=SC2034 # W and real_vmm are the tests'
 	real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
 	fwboot_disk_build "$W" || {
 		gt_fail "$1: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
