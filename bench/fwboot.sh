@@ -40,16 +40,16 @@ bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet pani
 # KVM's exit counters of PID's VMs (debugfs, summed over the vCPUs) as "exits io mmio": read when
 # the marker arrives, so they count the boot to /init (firmware, syslinux's loading, the kernel).
 [ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
-kvm_exits() { # PID
-	local d f n
+kvm_exits() { # PID: NA when debugfs shows no VM of PID
+	local d f n out="" seen=0
 	for f in exits io_exits mmio_exits; do
 		n=0
 		for d in /sys/kernel/debug/kvm/"$1"-*; do
-			[ -r "$d/$f" ] && n=$((n + $(cat "$d/$f")))
+			[ -r "$d/$f" ] && n=$((n + $(cat "$d/$f"))) && seen=1
 		done
-		printf '%s ' $n
+		out="$out$n "
 	done
-	echo
+	[ $seen = 1 ] && echo "$out" || echo "NA NA NA"
 }
 
 # One boot: prints the seconds from the VMM's start to the marker, or NA.
@@ -125,7 +125,7 @@ sectors=$((($(stat -c %s "$(gt_kernel)") + $(stat -c %s "$W/fw.cpio") + 511) / 5
 exits_row() { # vmm: "exits io mmio" per sector of its first boot that reached /init
 	local vmm=$1 r best=
 	for ((r = 1; r <= ROUNDS; r++)); do
-		[ -s "$W/fw-$vmm-$r-$$.kvm" ] && best=$r && break
+		grep -q "^[0-9]" "$W/fw-$vmm-$r-$$.kvm" 2>/dev/null && best=$r && break
 	done
 	[ -n "$best" ] || { echo "NA NA NA"; return; }
 	awk -v s="$sectors" '{ printf "%.1f %.1f %.1f\n", $1 / s, $2 / s, $3 / s }' "$W/fw-$vmm-$best-$$.kvm"
