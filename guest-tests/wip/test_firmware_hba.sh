@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 fwboot_setup firmware-hba
 for fmt in qcow2 vdi; do
 	"$real_vmm" img convert -O $fmt "$W/os.raw" "$W/os.$fmt" || {
-		gt_fail "firmware-ctrl: minivmm img convert to $fmt"
+		gt_fail "firmware-hba: minivmm img convert to $fmt"
 		exit 1
 	}
 done
@@ -31,6 +31,6 @@ fwboot_check gt-fwc-scsi-$$ 1 "raw on LSI 53C1030 (bus=scsi)"
 GT_RUN_ARGS=(--disk "$W/os.qcow2,bus=sas")
 fwboot_check gt-fwc-sas-$$ 1 "qcow2 on LSI SAS1068 (bus=sas)"
 for fmt in qcow2 vdi; do
-	qemu-img check -q -f $fmt "$W/os.$fmt" && gt_pass "firmware-ctrl: the $fmt image is qemu-img check clean" ||
-		gt_fail "firmware-ctrl: the $fmt image is qemu-img check clean"
+	qemu-img check -q -f $fmt "$W/os.$fmt" && gt_pass "firmware-hba: the $fmt image is qemu-img check clean" ||
+		gt_fail "firmware-hba: the $fmt image is qemu-img check clean"
 done
