@@ -37,6 +37,21 @@ W=$GT_WORK
 initramfs_build "$W/fw.cpio" bench/fwboot-init -z || exit 1
 bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet panic=-1" || exit 1
 
+# KVM's exit counters of PID's VMs (debugfs, summed over the vCPUs) as "exits io mmio": read when
+# the marker arrives, so they count the boot to /init (firmware, syslinux's loading, the kernel).
+[ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+kvm_exits() { # PID: NA when debugfs shows no VM of PID
+	local d f n out="" seen=0
+	for f in exits io_exits mmio_exits; do
+		n=0
+		for d in /sys/kernel/debug/kvm/"$1"-*; do
+			[ -r "$d/$f" ] && n=$((n + $(cat "$d/$f"))) && seen=1
+		done
+		out="$out$n "
+	done
+	[ $seen = 1 ] && echo "$out" || echo "NA NA NA"
+}
+
 # One boot: prints the seconds from the VMM's start to the marker, or NA.
 boot_once() { # vmm round
 	local vmm=$1 name=fw-$1-$2-$$ fd t0 t1 vpid rpid
@@ -45,7 +60,12 @@ boot_once() { # vmm round
 	# The console, line by line as it comes: the marker's time is taken when it arrives.
 	(
 		while IFS= read -r line; do
-			case $line in *"FWBOOT: init"*) [ -e "$W/$name.t1" ] || date +%s.%N >"$W/$name.t1" ;; esac
+			case $line in *"FWBOOT: init"*)
+				[ -e "$W/$name.t1" ] || {
+					date +%s.%N >"$W/$name.t1"
+					kvm_exits "$(cat "$W/$name.pid")" >"$W/$name.kvm"
+				} ;;
+			esac
 			printf '%s\n' "$line" >>"$W/$name.console"
 		done <"$W/$name.out"
 	) &
@@ -64,6 +84,7 @@ boot_once() { # vmm round
 		;;
 	esac
 	vpid=$!
+	echo $vpid >"$W/$name.pid"
 	# Bounded (15 min): a VMM that never powers off is killed; without the marker the figure is NA.
 	for _ in $(seq 1800); do
 		kill -0 $vpid 2>/dev/null || break
@@ -95,14 +116,31 @@ m=() q=()
 for ((r = 1; r <= ROUNDS; r++)); do
 	m+=("$(boot_once minivmm $r)")
 	q+=("$(boot_once qemu $r)")
-	echo "# fwboot: round $r: minivmm ${m[-1]} s, QEMU ${q[-1]} s"
+	echo "# fwboot: round $r: minivmm ${m[-1]} s, QEMU ${q[-1]} s;" \
+		"KVM exits, io, mmio to /init: minivmm $(cat "$W/fw-minivmm-$r-$$.kvm" 2>/dev/null)," \
+		"QEMU $(cat "$W/fw-qemu-$r-$$.kvm" 2>/dev/null)"
 done
+# Exits per sector: the exits of the median boot over the sectors syslinux loads (kernel + initrd).
+sectors=$((($(stat -c %s "$(gt_kernel)") + $(stat -c %s "$W/fw.cpio") + 511) / 512))
+exits_row() { # vmm: "exits io mmio" per sector of its first boot that reached /init
+	local vmm=$1 r best=
+	for ((r = 1; r <= ROUNDS; r++)); do
+		grep -q "^[0-9]" "$W/fw-$vmm-$r-$$.kvm" 2>/dev/null && best=$r && break
+	done
+	[ -n "$best" ] || { echo "NA NA NA"; return; }
+	awk -v s="$sectors" '{ printf "%.1f %.1f %.1f\n", $1 / s, $2 / s, $3 / s }' "$W/fw-$vmm-$best-$$.kvm"
+}
 # (no process substitution: level 1 has no /dev/fd)
 set -- $(stats "${m[@]}") $(stats "${q[@]}")
 mm=$1 mlo=$2 mhi=$3 qm=$4 qlo=$5 qhi=$6
 printf '%-28s %18s %18s %7s\n' figure minivmm qemu ratio
 printf '%-28s %18s %18s %7s\n' "firmware boot to /init (s)" "$mm ($mlo-$mhi)" "$qm ($qlo-$qhi)" \
 	"$(awk -v a="$mm" -v b="$qm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+set -- $(exits_row minivmm) $(exits_row qemu)
+printf '%-28s %18s %18s %7s\n' "KVM exits per sector" "$1" "$4" \
+	"$(awk -v a="$1" -v b="$4" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+printf '%-28s %18s %18s\n' "  of which io, mmio" "$2, $3" "$5, $6"
 echo "# median (range) of $ROUNDS boots; ratio of the medians, minivmm / QEMU (below 1: minivmm faster)"
+echo "# exits: KVM's counters (debugfs) from the VMM's start to /init, first round, over the $sectors sectors of kernel and initrd"
 case "${m[*]} ${q[*]}" in *NA*) exit 1 ;; esac
 exit 0

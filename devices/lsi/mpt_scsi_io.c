@@ -21,6 +21,7 @@
 #include "devices/lsi/mpt.h"
 #include "memory/guest_memory.h"
 #include "lib/endian.h"
+#include "lib/log.h"
 
 #define TM_RSP_FAILED 0x05
 
@@ -43,6 +44,13 @@ static void io_reply_via(struct mpt *m, const uint8_t *f, uint16_t status, uint8
 			 uint8_t state, uint32_t xfer, uint32_t sense_count, bool db)
 {
 	uint8_t r[MPI_SCSI_IO_REPLY_LEN];
+	/* A boot that stalls in the firmware shows here which command failed and how. */
+	log_debug(NULL,
+		  "%s: SCSI IO target %u CDB %02x %02x%02x%02x%02x, %u bytes: IOCStatus %#06x, "
+		  "SCSI status %#04x, %u moved",
+		  m->p->name, f[MPI_SCSI_IO_TARGET], f[MPI_SCSI_IO_CDB], f[MPI_SCSI_IO_CDB + 2],
+		  f[MPI_SCSI_IO_CDB + 3], f[MPI_SCSI_IO_CDB + 4], f[MPI_SCSI_IO_CDB + 5],
+		  get_le32(f + MPI_SCSI_IO_DATA_LENGTH), status, scsi_status, xfer);
 	mpt_reply_header(r, f, sizeof(r));
 	r[0] = f[MPI_SCSI_IO_TARGET];
 	r[1] = f[MPI_SCSI_IO_BUS];

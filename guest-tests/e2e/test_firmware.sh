@@ -17,17 +17,8 @@
 # test_nvme.sh; virtio-blk and a reboot in place:
 # test_firmware_reboot.sh.)
 cd "$(dirname "$0")/../.."
-. guest-tests/lib/guest.sh
-. guest-tests/lib/bootdisk.sh
 . guest-tests/lib/fwboot.sh
-gt_setup
-W=$GT_WORK
-real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
-
-fwboot_disk_build "$W" || {
-	gt_fail "firmware: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
-	exit 1
-}
+fwboot_setup firmware
 bootiso_build "$W/boot.iso" "$(gt_kernel)" "$W/init.cpio" "$FWBOOT_APPEND gt_fromcd" || {
 	gt_fail "firmware: build the bootable ISO (xorriso, isolinux)"
 	exit 1

@@ -3,17 +3,8 @@
 # VMDK with `minivmm img convert` boots on AHCI with no --kernel.  (LSI and a VDI on NVMe:
 # guest-tests/wip/test_firmware_hba.sh, not yet seen passing; raw on NVMe: test_nvme.sh.)
 cd "$(dirname "$0")/../.."
-. guest-tests/lib/guest.sh
-. guest-tests/lib/bootdisk.sh
 . guest-tests/lib/fwboot.sh
-gt_setup
-W=$GT_WORK
-real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
-
-fwboot_disk_build "$W" || {
-	gt_fail "firmware-ctrl: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
-	exit 1
-}
+fwboot_setup firmware-ctrl
 "$real_vmm" img convert -O vmdk "$W/os.raw" "$W/os.vmdk" || {
 	gt_fail "firmware-ctrl: minivmm img convert to VMDK"
 	exit 1

@@ -6,16 +6,10 @@
 # virtio disk carries the guest's "reboot once" marker (fwboot-init.sh): GTMARK00 asks for the
 # reboot, the guest writes GTMARK01 before it.
 cd "$(dirname "$0")/../.."
-. guest-tests/lib/guest.sh
-. guest-tests/lib/bootdisk.sh
 . guest-tests/lib/fwboot.sh
-gt_setup
-W=$GT_WORK
-real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
-
-fwboot_disk_build "$W" &&
-	"$real_vmm" img convert -O vmdk "$W/os.raw" "$W/os.vmdk" || {
-	gt_fail "firmware reboot: build the bootable disk and convert it to VMDK"
+fwboot_setup "firmware reboot"
+"$real_vmm" img convert -O vmdk "$W/os.raw" "$W/os.vmdk" || {
+	gt_fail "firmware reboot: convert the bootable disk to VMDK"
 	exit 1
 }
 printf GTMARK00 >"$W/marker.raw"

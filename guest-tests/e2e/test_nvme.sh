@@ -111,12 +111,11 @@ check "Linux set up shadow doorbells: the I/O doorbells became ioeventfds (both 
 # controller gave it (/pci@i0cf8/nvme@SLOT/namespace@N) and boots what is installed there.  (SeaBIOS
 # boots only its first hard disk, so the bootable one is namespace 1; an empty namespace 2 is
 # beside it.)
-. guest-tests/lib/bootdisk.sh
-if initramfs_build "$W/fw.cpio" guest-tests/e2e/fwboot-init.sh -z &&
-	bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet panic=-1 gt_fwboot"; then
+. guest-tests/lib/fwboot.sh
+if mkdir -p "$W/fw" && fwboot_disk_build "$W/fw"; then
 	truncate -s 16M "$W/empty.raw"
 	fw=gt-nvme-fw-$$
-	GT_RUN_ARGS=(--disk "$W/os.raw,bus=nvme,format=raw" --disk "$W/empty.raw,bus=nvme,format=raw")
+	GT_RUN_ARGS=(--disk "$W/fw/os.raw,bus=nvme,format=raw" --disk "$W/empty.raw,bus=nvme,format=raw")
 	guest_start_fw "$fw" 1 512
 	if guest_wait "$fw" '^GT: done' 600; then
 		gt_pass "nvme: SeaBIOS boots what is installed on an NVMe namespace"

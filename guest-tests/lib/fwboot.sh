@@ -1,6 +1,10 @@
 # shellcheck shell=bash
-# Firmware boot checks shared by the e2e tests (sourced after guest.sh and bootdisk.sh, bash): a VM
-# started with no --kernel from GT_RUN_ARGS's disks, whose /init is guest-tests/e2e/fwboot-init.sh.
+# Firmware boot checks shared by the e2e tests (bash, sourced from the repository's top; it sources
+# guest.sh and bootdisk.sh itself unless they are already in): a VM started with no --kernel from
+# GT_RUN_ARGS's disks, whose /init is guest-tests/e2e/fwboot-init.sh.
+#   fwboot_setup TITLE             gt_setup, W=$GT_WORK, real_vmm (the VMM's full path) and the
+#                                  disk pair in $W (fwboot_disk_build); a failure to build it is
+#                                  TITLE's FAIL line and ends the test
 #   fwboot_disk_build DIR          DIR/init.cpio (busybox, /init fwboot-init.sh, virtio-blk for the
 #                                  reboot marker disk) and DIR/os.raw, the syslinux disk booting it
 #                                  (built without loop devices, bootdisk_build); copied from
@@ -8,6 +12,9 @@
 #                                  same one on the host (seconds there, a minute under TCG)
 #   fwboot_check NAME CPUS TITLE   boots it, waits for the guest's report and the VMM's exit 0,
 #                                  and checks the vCPU count and the command line syslinux passed
+
+declare -F gt_setup >/dev/null || . guest-tests/lib/guest.sh
+declare -F bootdisk_build >/dev/null || . guest-tests/lib/bootdisk.sh
 
 FWBOOT_CACHE=build/fwboot
 FWBOOT_APPEND="console=ttyS0 quiet panic=-1 gt_fwboot"
@@ -35,6 +42,17 @@ fwboot_disk_build() {
 		cp --sparse=always "$FWBOOT_CACHE/init.cpio" "$FWBOOT_CACHE/os.raw" "$dir/" && return 0
 	fi
 	fwboot_disk_make "$dir"
+}
+
+fwboot_setup() {
+	gt_setup
+	W=$GT_WORK
+	# shellcheck disable=SC2034 # W and real_vmm are the tests'
+	real_vmm=$(realpath "${GT_MINIVMM:-./minivmm}")
+	fwboot_disk_build "$W" || {
+		gt_fail "$1: build the bootable disk (sfdisk, mkfs.fat, mtools, syslinux)"
+		exit 1
+	}
 }
 
 fwboot_check() {

@@ -1,0 +1,1 @@
+fwboot.sh
