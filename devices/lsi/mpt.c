@@ -391,27 +391,6 @@ void mpt_reg_write(struct mpt *m, unsigned offset, uint32_t v)
 	}
 }
 
-/* Lock held: is the driver polling for replies (the reply interrupt masked, as SeaBIOS's
- * mpt-scsi) with requests in flight, at a register it polls or issues through? */
-static bool polled(const struct mpt *m, unsigned offset)
-{
-	return m->inflight && (m->int_mask & MPI_HIS_REPLY) &&
-	       (offset == MPI_REG_INT_STATUS || offset == MPI_REG_REPLY_FIFO ||
-		offset == MPI_REG_REQUEST_FIFO);
-}
-
-/* Lock not held: run the finished requests of the hard disks' queues (a CD's queue goes with its
- * medium, so it is left to the event loop). */
-static void complete_polled(struct mpt *m)
-{
-	for (unsigned t = 0; t < m->p->max_targets; t++) {
-		const struct mpt_target *tg = &m->targets[t];
-		if (tg->present && !tg->lun.cdrom && tg->lun.disk->aio &&
-		    block_aio_pending(tg->lun.disk->aio))
-			block_aio_complete(tg->lun.disk->aio);
-	}
-}
-
 static void bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, uint8_t *data,
 		       unsigned len, bool is_write)
 {
@@ -422,23 +401,12 @@ static void bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, ui
 			memset(data, bar == 2 ? 0 : 0xFF, len);
 		return;
 	}
-	/* A BIOS polls the interrupt status after each request, every poll an exit: the requests
-	 * that finished are completed here, on the vCPU, before the status is read and right after
-	 * the request is posted, not at the event loop's next turn.  Completions take the lock. */
 	pthread_mutex_lock(&m->lock);
-	if (!is_write && polled(m, (unsigned)offset)) {
-		pthread_mutex_unlock(&m->lock);
-		complete_polled(m);
-		pthread_mutex_lock(&m->lock);
-	}
 	if (is_write)
 		mpt_reg_write(m, (unsigned)offset, get_le32(data));
 	else
 		put_le32(data, mpt_reg_read(m, (unsigned)offset));
-	bool after = is_write && polled(m, (unsigned)offset);
 	pthread_mutex_unlock(&m->lock);
-	if (after)
-		complete_polled(m);
 }
 
 static const struct pci_device_ops mpt_pci_ops = {

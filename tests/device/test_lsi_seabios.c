@@ -26,7 +26,6 @@ struct sb {
 	struct lf f;
 	uint16_t io; /* BAR0 */
 	uint32_t next_context;
-	bool poll_only; /* nobody runs the disks' completions: the polling alone must bring them */
 };
 
 static uint32_t sb_in(struct sb *s, unsigned off)
@@ -109,13 +108,7 @@ static int sb_cmd(struct sb *s, unsigned target, const uint8_t *cdb, unsigned cd
 	put_le32(req + 48, fl);
 	put_le32(req + 52, (uint32_t)buf);
 	sb_out(s, MPI_REG_REQUEST_FIFO, (uint32_t)SB_REQ);
-	if (s->poll_only) { /* SeaBIOS's loop; the bound only stops a hang */
-		for (long polls = 0; polls < 100000000L; polls++)
-			if (sb_in(s, MPI_REG_INT_STATUS) & MPI_HIS_REPLY)
-				break;
-	} else {
-		lf_complete(&s->f);
-	}
+	lf_complete(&s->f);
 	if (!(sb_in(s, MPI_REG_INT_STATUS) & MPI_HIS_REPLY))
 		return -1;
 	uint32_t resp = sb_in(s, MPI_REG_REPLY_FIFO);
@@ -211,28 +204,6 @@ static void test_seabios_sas1068(void **state)
 	boot_sequence(&mpt_sas1068);
 }
 
-/* SeaBIOS polls the interrupt status with the reply interrupt masked: the replies come through
- * that polling alone, with nobody running the disk's completions (in the VMM, the event loop's
- * turn is not waited for), for reads of one to 127 sectors and an error reply. */
-static void test_polled_without_event_loop(void **state)
-{
-	(void)state;
-	struct sb s;
-	sb_init(&s, &mpt_53c1030);
-	s.poll_only = true;
-	uint8_t *buf = lf_ram(&s.f, LF_DATA);
-	for (unsigned count = 1; count <= 127; count = count * 2 + 1) {
-		uint8_t rd[10] = {0x28, 0, 0, 0, 0, 40, 0, 0, (uint8_t)count, 0};
-		memset(buf, 0, 127 * 512);
-		assert_int_equal(sb_cmd(&s, 0, rd, 10, count * 512, LF_DATA, false), 0);
-		for (unsigned i = 0; i < count * 512; i++)
-			assert_int_equal(buf[i], lf_pattern(40 * 512 + i));
-	}
-	uint8_t past[10] = {0x28, 0, 0, 0, 0x20, 0, 0, 0, 1, 0};
-	assert_int_equal(sb_cmd(&s, 0, past, 10, 512, LF_DATA, false), 1);
-	lf_free(&s.f);
-}
-
 /* The reply frame sizes IOC INIT takes: any non-zero multiple of 4. */
 static void test_reply_frame_sizes(void **state)
 {
@@ -264,7 +235,6 @@ int main(void)
 	    cmocka_unit_test(test_seabios_53c1030),
 	    cmocka_unit_test(test_seabios_sas1068),
 	    cmocka_unit_test(test_reply_frame_sizes),
-	    cmocka_unit_test(test_polled_without_event_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
