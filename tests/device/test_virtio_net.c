@@ -714,9 +714,9 @@ static void multi_queue_pairs_and_steering(void **state)
 	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 8, 2), MQ_PAIRS);
 	assert_int_equal(vf_r(&t->f, VF_COMMON(0x12), 2), 2 * MQ_PAIRS + 1); /* num_queues */
 	t_start_mq(t, WANT_MQ);
-	for (unsigned i = 0; i < MQ_PAIRS; i++) { /* 16 buffers on every receive queue */
-		for (unsigned b = 0; b < 16; b++) {
-			struct vf_buf rb = {RXB + 0x1000ULL * (i * 16 + b), 2048, true};
+	for (unsigned i = 0; i < MQ_PAIRS; i++) { /* 48 buffers on every receive queue */
+		for (unsigned b = 0; b < 48; b++) {
+			struct vf_buf rb = {RXB + 0x1000ULL * (i * 48 + b), 2048, true};
 			vf_post(&t->f, 2 * i, &rb, 1);
 		}
 		vf_kick(&t->f, 2 * i);
@@ -733,7 +733,7 @@ static void multi_queue_pairs_and_steering(void **state)
 	for (size_t i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++)
 		assert_int_equal(ctrl(t, bad[i], badlen[i]), VIRTIO_NET_ERR);
 	assert_int_equal(stats(t).pairs, 1);
-	/* All four pairs: flows spread over more than one queue, one flow keeps its queue. */
+	/* All four pairs: flows spread over every queue, one flow keeps its queue. */
 	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, MQ_PAIRS, 0}, 4), VIRTIO_NET_OK);
 	assert_int_equal(stats(t).pairs, MQ_PAIRS);
 	steer_flows(t, 2000, 16);
@@ -746,7 +746,16 @@ static void multi_queue_pairs_and_steering(void **state)
 		assert_int_equal(s.rx_queue_frames[i], vf_used_idx(&t->f, 2 * i));
 	}
 	assert_int_equal(sum, 24);
-	assert_true(used_queues > 1);
+	assert_int_equal(used_queues, MQ_PAIRS);
+	/* Even ports only (Linux's connect() prefers them): still every queue. */
+	uint64_t before[MQ_PAIRS];
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		before[i] = s.rx_queue_frames[i];
+	for (uint16_t p = 40000; p < 40032; p += 2)
+		steer_flows(t, p, 1);
+	s = stats(t);
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		assert_true(s.rx_queue_frames[i] > before[i]);
 	uint16_t idx[MQ_PAIRS];
 	for (unsigned i = 0; i < MQ_PAIRS; i++)
 		idx[i] = vf_used_idx(&t->f, 2 * i);

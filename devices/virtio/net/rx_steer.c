@@ -53,5 +53,13 @@ unsigned net_rx_steer(const uint8_t *frame, size_t len, unsigned pairs)
 {
 	if (pairs <= 1)
 		return 0;
-	return flow_hash(frame, len) % pairs;
+	/* FNV's low bits are the parity of the bytes' low bits, and Linux picks even ports for
+	 * connect(): mix every bit down (murmur3's finaliser) before taking the remainder. */
+	uint32_t h = flow_hash(frame, len);
+	h ^= h >> 16;
+	h *= 0x85EBCA6Bu;
+	h ^= h >> 13;
+	h *= 0xC2B2AE35u;
+	h ^= h >> 16;
+	return h % pairs;
 }
