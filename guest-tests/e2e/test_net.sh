@@ -12,6 +12,9 @@
 #  - the control queue with Linux's driver: A's NIC is out of promiscuous mode (its filter on);
 #    A sets a new MAC (`ip link set address`: MAC_ADDR_SET), `control nic-announce` makes A send
 #    gratuitous ARPs, and the host then reaches A at its new MAC through the filter.
+#  - multi-queue: A (2 vCPUs) has eth0 with queues=2: Linux's driver takes both pairs (MQ command
+#    on the control queue), both receive queues interrupt, and 16 TCP connections to B from both
+#    vCPUs put frames on every receive and transmit queue (nic-info's per-pair counters).
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 . guest-tests/e2e/net-lib.sh
@@ -56,7 +59,7 @@ check "switch list shows both" bash -c "\"$GT_MINIVMM\" switch list | grep -q '^
 
 net_mark "initramfs built, switches up"
 NET_APPEND=gt_noblob net_guest_start "$A" eth0:169.254.1.1/16,eth1:169.254.10.1/24,eth1:169.254.20.1/24 \
-	--nic switch=sw0 --nic switch=sw1,vlan=10
+	--cpus 2 --nic switch=sw0,queues=2 --nic switch=sw1,vlan=10
 net_guest_start "$B" eth0:169.254.1.2/16,eth1:169.254.20.2/24,eth2:169.254.10.2/24 \
 	--nic switch=sw0 --nic switch=sw1,vlan=20 --nic switch=sw1,vlan=10
 for g in "$A" "$B"; do
@@ -81,6 +84,19 @@ check "TCP stream: A fetches B's 4 MiB file, md5 matches" \
 	bash -c "[ '$(v "$A" wget_md5)' = '$(v "$B" blob_md5)' ] && [ -n '$(v "$B" blob_md5)' ]"
 
 net_mark "pings and TCP done"
+# Multi-queue: B's replies to 16 connections (16 flows) steer over A's two receive queues; A
+# sends from both vCPUs (XPS: each CPU its own transmit queue).
+run_in "$A" mq_queues 'echo GT: mq_queues=$(ls /sys/class/net/eth0/queues | tr "\n" ,)'
+check "A's eth0 has two queue pairs in use ($(v "$A" mq_queues))" \
+	test "$(v "$A" mq_queues)" = "rx-0,rx-1,tx-0,tx-1,"
+run_in "$A" mq_conns 'for i in $(seq 16); do taskset $((1 << (i % 2))) wget -q -T 10 -O /dev/null http://169.254.1.2:8080/none$i 2>/dev/null; done; echo GT: mq_conns=done'
+run_in "$A" mq_irq 'd=$(basename $(readlink /sys/class/net/eth0/device)); echo GT: mq_irq=$(for q in input.0 input.1; do grep " $d-$q\$" /proc/interrupts | awk "{ s = 0; for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) s += \$i; printf \"%d,\", s }"; done)'
+irqs=$(v "$A" mq_irq)
+check "both receive queues of A's eth0 interrupted (counts: $irqs)" \
+	bash -c "[[ '$irqs' =~ ^[1-9][0-9]*,[1-9][0-9]*,\$ ]]"
+mq=$("$GT_MINIVMM" control "$A" nic-info --json | jq -r '.result.nics[0] | "\(.max_pairs) \(.pairs) \(.rx_queue_frames | map(tostring) | join(",")) \(.tx_queue_frames | map(tostring) | join(","))"')
+check "the device: 2 pairs offered and in use, frames on every receive and transmit queue ($mq)" \
+	bash -c "set -- $mq; [ \$1 = 2 ] && [ \$2 = 2 ] && [[ \$3 =~ ^[1-9][0-9]*,[1-9][0-9]*\$ ]] && [[ \$4 =~ ^[1-9][0-9]*,[1-9][0-9]*\$ ]]"
 info sw0 '[.macs[].mac] | join(" ")' >"$W/macs"
 check "switch info lists both MACs" bash -c "grep -q '$macA' '$W/macs' && grep -q '$macB' '$W/macs'"
 flood0=$(info sw0 .flooded)

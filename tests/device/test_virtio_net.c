@@ -37,25 +37,36 @@ struct t {
 	unsigned ntx;
 	uint16_t rx_used_seen;
 	uint16_t nctrl, nrx; /* control commands sent, receive buffers posted */
+	unsigned ctrlq;	     /* the control queue: 2 * queue pairs */
 };
 
 static const uint8_t MAC[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
 
-static struct t *t_new(void)
+static struct t *t_new_pairs(unsigned pairs)
 {
 	struct t *t = calloc(1, sizeof(*t));
+	t->ctrlq = 2 * pairs;
 	assert_non_null(t);
 	assert_int_equal(vf_init(&t->f, true), 0);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
 	t->peer = sv[1];
-	struct virtio_net_env env = {
-	    .pci = t->f.bus, .mem = &t->f.mem, .loop = t->f.loop, .fd = sv[0], .is_socket = true};
+	struct virtio_net_env env = {.pci = t->f.bus,
+				     .mem = &t->f.mem,
+				     .loop = t->f.loop,
+				     .fd = sv[0],
+				     .is_socket = true,
+				     .queues = pairs};
 	memcpy(env.mac, MAC, 6);
 	assert_int_equal(virtio_net_create(&env, &t->net), 0);
 	vf_loop_start(&t->f);
 	vf_enable(&t->f);
 	return t;
+}
+
+static struct t *t_new(void)
+{
+	return t_new_pairs(1);
 }
 
 static void t_free(struct t *t)
@@ -437,11 +448,11 @@ static uint8_t ctrl(struct t *t, const uint8_t *cmd, size_t len)
 	struct vf_buf b[3] = {
 	    {CTB, 2, false}, {CTB + 2, (uint32_t)len - 2, false}, {CTB + 0x1000, 1, true}};
 	if (len > 2)
-		vf_post(&t->f, 2, b, 3);
+		vf_post(&t->f, t->ctrlq, b, 3);
 	else
-		vf_post(&t->f, 2, (struct vf_buf[]){b[0], b[2]}, 2);
-	vf_kick(&t->f, 2);
-	wait_used(t, 2, ++t->nctrl);
+		vf_post(&t->f, t->ctrlq, (struct vf_buf[]){b[0], b[2]}, 2);
+	vf_kick(&t->f, t->ctrlq);
+	wait_used(t, t->ctrlq, ++t->nctrl);
 	return *ack;
 }
 
@@ -640,6 +651,163 @@ static void peer_back_after_reattach(void **state)
 	t_free(t);
 }
 
+/* --- multi-queue ------------------------------------------------------------------------- */
+
+#define MQ_PAIRS 4
+#define WANT_MQ (WANT_CTRL | 1ULL << VIRTIO_NET_F_MQ)
+
+/* Every pair's queues (receive 2i on vector 2i+1, transmit 2i+1 on 2i+2) and the control queue. */
+static void t_start_mq(struct t *t, uint64_t want)
+{
+	vf_msix_enable(&t->f, 2 * MQ_PAIRS + 2);
+	uint8_t s = vf_negotiate(&t->f, want);
+	assert_true(s & VIRTIO_STATUS_FEATURES_OK);
+	vf_w(&t->f, VF_COMMON(0x10), 2, 0);
+	for (unsigned q = 0; q <= 2 * MQ_PAIRS; q++)
+		vf_queue_setup(&t->f, q, QSIZE, (uint16_t)(q + 1));
+	vf_set_status(&t->f, s | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(vf_status(&t->f) & VIRTIO_STATUS_DRIVER_OK);
+	t->nctrl = 0;
+}
+
+/* A UDP/IPv4 frame of flow `port` from the peer. */
+static void peer_send_udp(struct t *t, uint16_t port)
+{
+	uint8_t m[VNET_HDR_LEN + 64] = {0};
+	uint8_t *e = m + VNET_HDR_LEN, *ip = e + 14;
+	memcpy(e, MAC, 6);
+	memcpy(e + 6, (uint8_t[]){0x02, 0, 0, 0, 0, 0x01}, 6);
+	e[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 50; /* total length */
+	ip[8] = 64;
+	ip[9] = 17; /* UDP */
+	memcpy(ip + 12, (uint8_t[]){169, 254, 0, 1, 169, 254, 0, 2}, 8);
+	ip[20] = (uint8_t)(port >> 8), ip[21] = (uint8_t)port; /* source port */
+	ip[22] = 0x13, ip[23] = 0x88;			       /* 5000 */
+	assert_int_equal(send(t->peer, m, sizeof(m), 0), (ssize_t)sizeof(m));
+}
+
+static uint16_t rx_used_total(struct t *t)
+{
+	uint16_t n = 0;
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		n += vf_used_idx(&t->f, 2 * i);
+	return n;
+}
+
+/* Send `n` frames of flows first.. and wait until all are in receive queues. */
+static void steer_flows(struct t *t, uint16_t first, unsigned n)
+{
+	uint16_t before = rx_used_total(t);
+	for (unsigned i = 0; i < n; i++)
+		peer_send_udp(t, (uint16_t)(first + i));
+	for (int i = 0; i < 20000 && rx_used_total(t) != before + n; i++) /* against a hang */
+		usleep(200);
+	assert_int_equal(rx_used_total(t), before + n);
+}
+
+static void multi_queue_pairs_and_steering(void **state)
+{
+	(void)state;
+	struct t *t = t_new_pairs(MQ_PAIRS);
+	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 8, 2), MQ_PAIRS);
+	assert_int_equal(vf_r(&t->f, VF_COMMON(0x12), 2), 2 * MQ_PAIRS + 1); /* num_queues */
+	t_start_mq(t, WANT_MQ);
+	for (unsigned i = 0; i < MQ_PAIRS; i++) { /* 48 buffers on every receive queue */
+		for (unsigned b = 0; b < 48; b++) {
+			struct vf_buf rb = {RXB + 0x1000ULL * (i * 48 + b), 2048, true};
+			vf_post(&t->f, 2 * i, &rb, 1);
+		}
+		vf_kick(&t->f, 2 * i);
+	}
+	/* After reset one pair is in use: every flow lands in receive queue 0. */
+	steer_flows(t, 1000, 8);
+	assert_int_equal(vf_used_idx(&t->f, 0), 8);
+	assert_int_equal(stats(t).pairs, 1);
+	/* Hostile VQ_PAIRS_SET: 0, more than offered, short or long data: refused, nothing changes
+	 */
+	const uint8_t bad[][5] = {{4, 0, 0, 0}, {4, 0, MQ_PAIRS + 1, 0}, {4, 0, 0xFF, 0xFF},
+				  {4, 0, 2},	{4, 0, 2, 0, 0},	 {4, 1, 2, 0}};
+	const size_t badlen[] = {4, 4, 4, 3, 5, 4};
+	for (size_t i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++)
+		assert_int_equal(ctrl(t, bad[i], badlen[i]), VIRTIO_NET_ERR);
+	assert_int_equal(stats(t).pairs, 1);
+	/* All four pairs: flows spread over every queue, one flow keeps its queue. */
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, MQ_PAIRS, 0}, 4), VIRTIO_NET_OK);
+	assert_int_equal(stats(t).pairs, MQ_PAIRS);
+	steer_flows(t, 2000, 16);
+	struct virtio_net_stats s = stats(t);
+	unsigned used_queues = 0;
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < MQ_PAIRS; i++) {
+		used_queues += s.rx_queue_frames[i] != 0;
+		sum += s.rx_queue_frames[i];
+		assert_int_equal(s.rx_queue_frames[i], vf_used_idx(&t->f, 2 * i));
+	}
+	assert_int_equal(sum, 24);
+	assert_int_equal(used_queues, MQ_PAIRS);
+	/* Even ports only (Linux's connect() prefers them): still every queue. */
+	uint64_t before[MQ_PAIRS];
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		before[i] = s.rx_queue_frames[i];
+	for (uint16_t p = 40000; p < 40032; p += 2)
+		steer_flows(t, p, 1);
+	s = stats(t);
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		assert_true(s.rx_queue_frames[i] > before[i]);
+	uint16_t idx[MQ_PAIRS];
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		idx[i] = vf_used_idx(&t->f, 2 * i);
+	steer_flows(t, 2005, 1); /* again: the queue it took the first time */
+	steer_flows(t, 2005, 1);
+	unsigned grew = 0;
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		if (vf_used_idx(&t->f, 2 * i) != idx[i]) {
+			assert_int_equal(vf_used_idx(&t->f, 2 * i), idx[i] + 2);
+			grew++;
+		}
+	assert_int_equal(grew, 1);
+	/* Transmit on the last pair's queue: the peer gets it, counted for that pair. */
+	uint8_t *p = vf_ram(&t->f, TXB, 0x1000);
+	memset(p, 0, VNET_HDR_LEN + 60);
+	p[VNET_HDR_LEN + 5] = 0x42;
+	struct vf_buf tb = {TXB, VNET_HDR_LEN + 60, false};
+	unsigned txq = 2 * (MQ_PAIRS - 1) + 1;
+	vf_post(&t->f, txq, &tb, 1);
+	vf_kick(&t->f, txq);
+	wait_used(t, txq, 1);
+	uint8_t buf[VNET_MAX_MSG];
+	assert_int_equal(peer_recv(t, buf, sizeof(buf)), VNET_HDR_LEN + 60);
+	assert_int_equal(buf[VNET_HDR_LEN + 5], 0x42);
+	assert_int_equal(stats(t).tx_queue_frames[MQ_PAIRS - 1], 1);
+	/* Back to one pair, then a reset: one pair again. */
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, 1, 0}, 4), VIRTIO_NET_OK);
+	uint16_t q0 = vf_used_idx(&t->f, 0);
+	steer_flows(t, 3000, 4);
+	assert_int_equal(vf_used_idx(&t->f, 0), q0 + 4);
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+	vf_set_status(&t->f, 0);
+	assert_int_equal(stats(t).pairs, 1);
+	t_free(t);
+}
+
+static void multi_queue_needs_the_feature(void **state)
+{
+	(void)state;
+	struct t *t = t_new_pairs(MQ_PAIRS);
+	t_start_mq(t, WANT_CTRL); /* MQ not negotiated: the command is refused */
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_ERR);
+	assert_int_equal(stats(t).pairs, 1);
+	t_free(t);
+	/* A one-pair NIC does not offer MQ. */
+	t = t_new();
+	t_start(t, WANT_CTRL | 1ULL << VIRTIO_NET_F_MQ);
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, 1, 0}, 4), VIRTIO_NET_ERR);
+	assert_int_equal(vf_r(&t->f, VIRTIO_PCI_DEVICE_OFF + 8, 2), 1);
+	t_free(t);
+}
+
 static void nic_options(void **state)
 {
 	(void)state;
@@ -654,7 +822,14 @@ static void nic_options(void **state)
 	assert_int_equal(c.vlan, 10);
 	assert_int_equal(nic_config_parse("tap=tap0", &c), 0);
 	assert_int_equal(c.backend, NIC_TAP);
+	assert_int_equal(c.queues, 1);
+	assert_int_equal(nic_config_parse("tap=tap0,queues=8", &c), 0);
+	assert_int_equal(c.queues, 8);
 	const char *bad[] = {"",
+			     "switch=a,queues=0",
+			     "switch=a,queues=9",
+			     "switch=a,queues=",
+			     "switch=a,queues=2x",
 			     "switch=",
 			     "switch=a,tap=b",
 			     "tap=a,vlan=3",
@@ -697,6 +872,8 @@ int main(void)
 	    cmocka_unit_test(announce_needs_the_feature),
 	    cmocka_unit_test(peer_gone_drops_transmits),
 	    cmocka_unit_test(peer_back_after_reattach),
+	    cmocka_unit_test(multi_queue_pairs_and_steering),
+	    cmocka_unit_test(multi_queue_needs_the_feature),
 	    cmocka_unit_test(nic_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,9 @@
  * the VM.  The NIC, its socket pair and the loop are made once (a thread and a socket per input
  * held the rate near a hundred inputs a second); before each input come a machine reset (the
  * NIC's and the PCI bus's), both sockets emptied, the RAM zeroed and the driver's queue state
- * forgotten. */
+ * forgotten.  The NIC has two queue pairs (multi-queue): the input's frames from the peer steer
+ * over them once a control command picked both, and control commands come whole (any class,
+ * command and data, queue-pair counts of any value) or as the hostile driver builds them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@
 #include "devices/virtio/net/virtio_net.h"
 #include "tests/fuzz/fuzz_virtio_ops.h"
 
-#define NQ 2 /* rx, tx (no control queue is offered) */
+#define PAIRS 2
+#define NQ (2 * PAIRS + 1) /* rx and tx per pair, control */
+#define CTRL_GPA 0x1F0000u /* a control command and its ack byte (below FV_RAM_USED) */
 
 static struct vf f;
 static struct virtio_net *net;
@@ -33,7 +37,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 				     .loop = f.loop,
 				     .fd = sv[0],
 				     .is_socket = true,
-				     .mac = {0x02, 0, 0, 0, 0, 1}};
+				     .mac = {0x02, 0, 0, 0, 0, 1},
+				     .queues = PAIRS};
 	if (virtio_net_create(&env, &net) < 0)
 		abort();
 	vf_loop_start(&f);
@@ -68,9 +73,27 @@ static void net_step(struct fuzz_input *in, uint8_t op)
 		while (recv(sv[1], frame, sizeof(frame), MSG_DONTWAIT) > 0)
 			;
 		break;
-	case 2: { /* counters */
+	case 2: { /* a whole control command (MQ VQ_PAIRS_SET half the time), then counters */
+		uint8_t cmd[2 + 16];
+		size_t n = take_u8(in) % (sizeof(cmd) - 1);
+		take_bytes(in, cmd, n + 2);
+		if (n & 1)
+			cmd[0] = 4, cmd[1] = 0; /* VIRTIO_NET_CTRL_MQ, VQ_PAIRS_SET */
+		memcpy(vf_ram(&f, CTRL_GPA, sizeof(cmd)), cmd, n + 2);
+		struct vf_buf b[3] = {{CTRL_GPA, 2, false},
+				      {CTRL_GPA + 2, (uint32_t)n, false},
+				      {CTRL_GPA + 0x100, 1, true}};
+		if (f.qsize[NQ - 1]) {
+			if (n)
+				vf_post(&f, NQ - 1, b, 3);
+			else
+				vf_post(&f, NQ - 1, (struct vf_buf[]){b[0], b[2]}, 2);
+			vf_kick(&f, NQ - 1);
+		}
 		struct virtio_net_stats s;
 		virtio_net_get_stats(net, &s);
+		if (s.pairs < 1 || s.pairs > PAIRS)
+			abort(); /* the pairs in use are always ones the NIC has */
 		break;
 	}
 	default: /* machine reset */

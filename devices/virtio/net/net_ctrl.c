@@ -72,7 +72,7 @@ static uint8_t mac_table_set(struct net_rx_filter *f, const struct sg_list *out)
 }
 
 uint8_t net_ctrl_run(struct net_rx_filter *f, const struct sg_list *out, bool announce,
-		     struct net_ctrl_effect *eff)
+		     unsigned max_pairs, struct net_ctrl_effect *eff)
 {
 	uint8_t hdr[2], data[6];
 	static const uint8_t zero[6];
@@ -104,6 +104,15 @@ uint8_t net_ctrl_run(struct net_rx_filter *f, const struct sg_list *out, bool an
 			return VIRTIO_NET_ERR;
 		eff->announce_ack = true;
 		return VIRTIO_NET_OK;
+	case VIRTIO_NET_CTRL_MQ << 8 | VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET: {
+		if (!max_pairs || dlen != 2 || sg_list_to_buf(out, 2, data, 2) != 2)
+			return VIRTIO_NET_ERR;
+		unsigned pairs = get_le16(data);
+		if (pairs < 1 || pairs > max_pairs)
+			return VIRTIO_NET_ERR;
+		eff->pairs = pairs;
+		return VIRTIO_NET_OK;
+	}
 	}
 	return VIRTIO_NET_ERR;
 }

@@ -5,6 +5,7 @@
  *   MAC TABLE_SET (le32 n, n MACs, le32 m, m MACs)   extra unicast and the multicast addresses
  *   MAC ADDR_SET (6 bytes)                     the NIC's own address (a unicast, not zero)
  *   ANNOUNCE ACK (no data)                     the driver announced itself (clears the status bit)
+ *   MQ VQ_PAIRS_SET (le16 pairs)               queue pairs in use, 1..max_virtqueue_pairs
  *
  * Every length and count comes from the guest: a command whose data is shorter or longer than its
  * counts say, an address of the wrong kind, an unknown class or command gets VIRTIO_NET_ERR and
@@ -27,6 +28,8 @@ struct sg_list;
 #define VIRTIO_NET_CTRL_MAC_ADDR_SET 1
 #define VIRTIO_NET_CTRL_ANNOUNCE 3
 #define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 #define VIRTIO_NET_OK 0
 #define VIRTIO_NET_ERR 1
 #define NET_MAC_TABLE_MAX 64
@@ -49,11 +52,13 @@ bool net_rx_filter_accept(const struct net_rx_filter *f, const uint8_t dst[6]);
 struct net_ctrl_effect {
 	bool mac_changed;  /* f->mac is new */
 	bool announce_ack; /* the driver acknowledged an announce */
+	unsigned pairs;	   /* MQ VQ_PAIRS_SET: the queue pairs now in use (0: not set) */
 };
 
 /* Run the command in `out` (the chain's device-readable part: class, command, data): returns
- * VIRTIO_NET_OK or VIRTIO_NET_ERR.  `announce` says whether ANNOUNCE ACK was negotiated. */
+ * VIRTIO_NET_OK or VIRTIO_NET_ERR.  `announce` says whether ANNOUNCE ACK was negotiated,
+ * `max_pairs` the device's queue pairs when MQ was (0: it was not). */
 uint8_t net_ctrl_run(struct net_rx_filter *f, const struct sg_list *out, bool announce,
-		     struct net_ctrl_effect *eff);
+		     unsigned max_pairs, struct net_ctrl_effect *eff);
 
 #endif

@@ -26,6 +26,7 @@ static bool name_ok(const char *s, size_t len, size_t max)
 int nic_config_parse(const char *val, struct nic_config *out)
 {
 	memset(out, 0, sizeof(*out));
+	out->queues = 1;
 	bool backend = false;
 	const char *p = val;
 	while (*p) {
@@ -67,11 +68,18 @@ int nic_config_parse(const char *val, struct nic_config *out)
 				return error_set(-EINVAL, "--nic '%.60s': bad vlan '%s' (1-%d)",
 						 val, v, SWITCH_VLAN_MAX);
 			out->vlan = (unsigned)n;
+		} else if (!strcmp(item, "queues")) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+			if (!*v || *v < '0' || *v > '9' || *end || n < 1 || n > NIC_QUEUES_MAX)
+				return error_set(-EINVAL, "--nic '%.60s': bad queues '%s' (1-%d)",
+						 val, v, NIC_QUEUES_MAX);
+			out->queues = (unsigned)n;
 		} else {
-			return error_set(
-			    -EINVAL,
-			    "--nic '%.60s': unknown item '%s' (switch=, tap=, mac=, vlan=)", val,
-			    item);
+			return error_set(-EINVAL,
+					 "--nic '%.60s': unknown item '%s' (switch=, tap=, mac=, "
+					 "vlan=, queues=)",
+					 val, item);
 		}
 		p += len;
 		if (*p == ',' && !*++p)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/net/net_ctrl.h"
+#include "devices/virtio/net/rx_steer.h"
 #include "devices/virtio/net/virtio_net.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
@@ -18,12 +19,28 @@
 #include "net/vnet_hdr.h"
 #include "lib/endian.h"
 
-#define RXQ 0
-#define TXQ 1
-#define CTRLQ 2
+/* Pair i's receive queue is 2i, its transmit queue 2i+1; the control queue comes last. */
+#define RXQ(i) (2 * (i))
+#define TXQ(i) (2 * (i) + 1)
+#define CTRLQ(n) (2 * (n)->max_pairs)
+#define RX_PEEK 128	/* bytes of a frame peeked for the filter and the steering */
 #define RX_BATCH 64	/* frames per fd event before the other loop sources get their turn */
 #define RX_IOV_MAX 1024 /* UIO_MAXIOV: more pieces than this take the copying path */
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
+
+/* A receive queue's buffers held for the frame being received. */
+struct net_rxq {
+	struct vq_elem *elems;
+	unsigned nelems;
+	uint64_t room;
+};
+
+/* A transmit queue's chain the fd could not take yet. */
+struct net_txq {
+	struct vq_elem elem;
+	uint8_t hdr[VNET_HDR_LEN];
+	bool blocked;
+};
 
 struct virtio_net {
 	struct virtio_pci *vp;
@@ -36,19 +53,16 @@ struct virtio_net {
 	struct net_rx_filter filter; /* the address now, modes and tables (control queue) */
 	bool announce;		     /* VIRTIO_NET_S_ANNOUNCE: waiting for the driver's ACK */
 	struct vq_elem ctrl_elem;
-	/* receive: one frame read from the fd waiting for guest buffers, and the buffers popped
-	 * for it so far */
+	unsigned max_pairs, pairs; /* queue pairs offered, in use (MQ; 1 after reset) */
+	/* receive: one frame read from the fd waiting for guest buffers on pair rx_q (all pairs
+	 * share the one fd), and the buffers each queue holds */
 	uint8_t *rxbuf;
 	size_t rx_len;
+	unsigned rx_q;
 	bool rx_pending, rx_waiting;
-	struct vq_elem *rx_elems;
-	unsigned rx_nelems;
-	uint64_t rx_room;
+	struct net_rxq rxq[VIRTIO_NET_MAX_PAIRS];
 	struct iovec *rx_iov; /* RX_IOV_MAX: the held buffers, for a receive straight into them */
-	/* transmit: a chain the fd could not take yet */
-	struct vq_elem tx_elem;
-	uint8_t tx_hdr[VNET_HDR_LEN];
-	bool tx_blocked;
+	struct net_txq *txq;  /* max_pairs */
 	struct virtio_net_stats st;
 };
 
@@ -57,12 +71,26 @@ static bool has(const struct virtio_net *n, unsigned bit)
 	return n->features >> bit & 1;
 }
 
+static bool tx_any_blocked(const struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		if (n->txq[i].blocked)
+			return true;
+	return false;
+}
+
+static void tx_unblock_all(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		n->txq[i].blocked = false;
+}
+
 static void update_events(struct virtio_net *n)
 {
 	uint32_t ev = 0;
 	if (n->backend_up && !n->rx_waiting)
 		ev |= EPOLLIN;
-	if (n->backend_up && n->tx_blocked)
+	if (n->backend_up && tx_any_blocked(n))
 		ev |= EPOLLOUT;
 	event_source_set_events(n->src, ev);
 }
@@ -77,7 +105,7 @@ static void backend_down(struct virtio_net *n, int err)
 	log_warn("virtio-net", "%02x:%02x:%02x:%02x:%02x:%02x: host side closed (%s)", n->mac[0],
 		 n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5],
 		 err ? strerror(err) : "end of file");
-	n->tx_blocked = false;
+	tx_unblock_all(n);
 	update_events(n);
 	virtio_pci_config_changed(n->vp); /* the guest sees the link go down */
 }
@@ -124,6 +152,8 @@ static bool rx_fixup(struct virtio_net *n)
 /* Does the frame whose header+frame start is `msg` (len bytes) pass the receive filter? */
 static bool rx_wanted(struct virtio_net *n, const uint8_t *msg, size_t len)
 {
+	n->rx_q =
+	    len > VNET_HDR_LEN ? net_rx_steer(msg + VNET_HDR_LEN, len - VNET_HDR_LEN, n->pairs) : 0;
 	if (!has(n, VIRTIO_NET_F_CTRL_RX) || len < VNET_HDR_LEN + 6 ||
 	    net_rx_filter_accept(&n->filter, msg + VNET_HDR_LEN))
 		return true;
@@ -133,12 +163,12 @@ static bool rx_wanted(struct virtio_net *n, const uint8_t *msg, size_t len)
 
 /* Give the guest back buffers it cannot use for this frame (mergeable buffers too small even
  * all together): zero-length used entries, which drivers count as length errors. */
-static void rx_return_all(struct virtio_net *n, struct virtqueue *vq)
+static void rx_return_all(struct net_rxq *q, struct virtqueue *vq)
 {
-	for (unsigned i = 0; i < n->rx_nelems; i++)
-		vq_push(vq, n->rx_elems[i].head, n->rx_elems[i].ndesc, 0);
-	n->rx_nelems = 0;
-	n->rx_room = 0;
+	for (unsigned i = 0; i < q->nelems; i++)
+		vq_push(vq, q->elems[i].head, q->elems[i].ndesc, 0);
+	q->nelems = 0;
+	q->room = 0;
 }
 
 /* Hold guest buffers until they fit rx_len bytes: 0 they do, -EAGAIN no buffers yet, -E2BIG the
@@ -146,16 +176,17 @@ static void rx_return_all(struct virtio_net *n, struct virtqueue *vq)
  * broken. */
 static int rx_take_buffers(struct virtio_net *n)
 {
-	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ);
+	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ(n->rx_q));
+	struct net_rxq *q = &n->rxq[n->rx_q];
 	bool mrg = has(n, VIRTIO_NET_F_MRG_RXBUF);
-	while (n->rx_room < n->rx_len) {
-		if (!mrg && n->rx_nelems == 1)
+	while (q->room < n->rx_len) {
+		if (!mrg && q->nelems == 1)
 			return -E2BIG; /* bigger than the one buffer: keep it for the next */
-		if (n->rx_nelems == VIRTIO_NET_RX_ELEMS) {
-			rx_return_all(n, vq);
+		if (q->nelems == VIRTIO_NET_RX_ELEMS) {
+			rx_return_all(q, vq);
 			return -E2BIG;
 		}
-		struct vq_elem *e = &n->rx_elems[n->rx_nelems];
+		struct vq_elem *e = &q->elems[q->nelems];
 		int got = vq_pop(vq, e);
 		if (got < 0) {
 			virtio_pci_needs_reset(n->vp, "receive queue: malformed chain");
@@ -172,8 +203,8 @@ static int rx_take_buffers(struct virtio_net *n)
 						      "virtio-net header");
 			return -EIO;
 		}
-		n->rx_room += e->in.bytes;
-		n->rx_nelems++;
+		q->room += e->in.bytes;
+		q->nelems++;
 	}
 	return 0;
 }
@@ -183,29 +214,32 @@ static int rx_take_buffers(struct virtio_net *n)
  * them were used. */
 static void rx_complete(struct virtio_net *n)
 {
-	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ);
+	struct virtqueue *vq = virtio_pci_queue(n->vp, RXQ(n->rx_q));
+	struct net_rxq *q = &n->rxq[n->rx_q];
 	uint8_t nb[2];
 	size_t off = 0;
-	put_le16(nb, (uint16_t)n->rx_nelems);
-	sg_list_from_buf(&n->rx_elems[0].in, 10, nb, 2); /* num_buffers */
-	for (unsigned i = 0; i < n->rx_nelems; i++) {
-		struct vq_elem *e = &n->rx_elems[i];
+	put_le16(nb, (uint16_t)q->nelems);
+	sg_list_from_buf(&q->elems[0].in, 10, nb, 2); /* num_buffers */
+	for (unsigned i = 0; i < q->nelems; i++) {
+		struct vq_elem *e = &q->elems[i];
 		size_t len = n->rx_len - off < e->in.bytes ? n->rx_len - off : (size_t)e->in.bytes;
 		vq_push(vq, e->head, e->ndesc, (uint32_t)len);
 		off += len;
 	}
-	n->rx_nelems = 0;
-	n->rx_room = 0;
+	q->nelems = 0;
+	q->room = 0;
 	n->st.rx_frames++;
+	n->st.rx_queue_frames[n->rx_q]++;
 	n->st.rx_bytes += n->rx_len - VNET_HDR_LEN;
 }
 
 /* Copy the frame in rxbuf into the held buffers. */
 static void rx_copy_in(struct virtio_net *n)
 {
+	const struct net_rxq *q = &n->rxq[n->rx_q];
 	size_t off = 0;
-	for (unsigned i = 0; i < n->rx_nelems && off < n->rx_len; i++)
-		off += sg_list_from_buf(&n->rx_elems[i].in, 0, n->rxbuf + off, n->rx_len - off);
+	for (unsigned i = 0; i < q->nelems && off < n->rx_len; i++)
+		off += sg_list_from_buf(&q->elems[i].in, 0, n->rxbuf + off, n->rx_len - off);
 }
 
 /* Copy the pending frame (rxbuf) into guest buffers: 0 delivered (or dropped), -EAGAIN no
@@ -235,10 +269,11 @@ static void rx_discard(struct virtio_net *n)
  * are in more pieces than one recvmsg takes. */
 static int rx_buffers_iov(struct virtio_net *n)
 {
+	const struct net_rxq *q = &n->rxq[n->rx_q];
 	int cnt = 0;
 	size_t left = n->rx_len;
-	for (unsigned i = 0; i < n->rx_nelems && left; i++) {
-		const struct vq_elem *e = &n->rx_elems[i];
+	for (unsigned i = 0; i < q->nelems && left; i++) {
+		const struct vq_elem *e = &q->elems[i];
 		size_t take = left < e->in.bytes ? left : (size_t)e->in.bytes;
 		int c = sg_list_slice(&e->in, 0, take, n->rx_iov + cnt, RX_IOV_MAX - (unsigned)cnt);
 		if (c < 0)
@@ -255,7 +290,7 @@ static int rx_buffers_iov(struct virtio_net *n)
  * backend gone), -EIO: the ring is broken. */
 static int rx_direct(struct virtio_net *n)
 {
-	uint8_t hdr[VNET_HDR_LEN + 6]; /* and the destination, for the filter */
+	uint8_t hdr[VNET_HDR_LEN + RX_PEEK]; /* and the frame's start: filter and steering */
 	ssize_t len = recv(n->fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
 	if (len < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -265,7 +300,8 @@ static int rx_direct(struct virtio_net *n)
 	}
 	if (len > VNET_MAX_MSG || len < VNET_HDR_LEN ||
 	    !rx_fix_header(n, hdr, NULL, (size_t)len - VNET_HDR_LEN) ||
-	    !virtio_pci_running(n->vp) || !rx_wanted(n, hdr, (size_t)len)) {
+	    !virtio_pci_running(n->vp) ||
+	    !rx_wanted(n, hdr, (size_t)len < sizeof(hdr) ? (size_t)len : sizeof(hdr))) {
 		rx_discard(n);
 		return 1;
 	}
@@ -296,7 +332,7 @@ static int rx_direct(struct virtio_net *n)
 	if (cnt < 0)
 		rx_copy_in(n); /* too many pieces: through rxbuf after all */
 	/* The header as checked, over what arrived (the same bytes, unless the guest wrote). */
-	sg_list_from_buf(&n->rx_elems[0].in, 0, hdr, VNET_HDR_LEN);
+	sg_list_from_buf(&n->rxq[n->rx_q].elems[0].in, 0, hdr, VNET_HDR_LEN);
 	rx_complete(n);
 	return 1;
 }
@@ -316,7 +352,8 @@ static int rx_copying(struct virtio_net *n)
 			return 0;
 		}
 		n->rx_len = (size_t)r;
-		if (r > VNET_MAX_MSG || !rx_fixup(n) || !rx_wanted(n, n->rxbuf, n->rx_len)) {
+		if (r > VNET_MAX_MSG || !rx_fixup(n) ||
+		    !rx_wanted(n, n->rxbuf, n->rx_len < RX_PEEK ? n->rx_len : RX_PEEK)) {
 			n->st.rx_drops++;
 			return 1;
 		}
@@ -327,6 +364,8 @@ static int rx_copying(struct virtio_net *n)
 		n->st.rx_drops++;
 		return 1;
 	}
+	/* Again: the pairs in use may have changed while the frame waited. */
+	n->rx_q = net_rx_steer(n->rxbuf + VNET_HDR_LEN, n->rx_len - VNET_HDR_LEN, n->pairs);
 	int r = rx_deliver(n);
 	if (r == -EAGAIN) {
 		n->rx_waiting = true;
@@ -339,27 +378,30 @@ static int rx_copying(struct virtio_net *n)
 
 static void rx_process(struct virtio_net *n)
 {
-	bool pushed = false;
+	uint32_t pushed = 0; /* the pairs whose receive queue got frames */
 	for (int i = 0; i < RX_BATCH && n->backend_up && !n->rx_waiting; i++) {
 		bool direct = n->is_socket && !n->rx_pending && has(n, VIRTIO_NET_F_GUEST_CSUM);
 		uint64_t before = n->st.rx_frames;
 		int r = direct ? rx_direct(n) : rx_copying(n);
-		pushed |= n->st.rx_frames != before;
+		if (n->st.rx_frames != before)
+			pushed |= 1u << n->rx_q;
 		if (r <= 0)
 			break;
 	}
-	if (pushed)
-		virtio_pci_queue_done(n->vp, RXQ);
+	for (unsigned q = 0; q < n->max_pairs; q++)
+		if (pushed >> q & 1)
+			virtio_pci_queue_done(n->vp, RXQ(q));
 }
 
 /* --- transmit --------------------------------------------------------------------------- */
 
-/* Send tx_elem with tx_hdr in front of its frame: 0 sent or dropped, -EAGAIN not yet. */
-static int tx_send(struct virtio_net *n)
+/* Send t's chain with its checked header in front of its frame: 0 sent or dropped, -EAGAIN not
+ * yet. */
+static int tx_send(struct virtio_net *n, struct net_txq *t)
 {
-	struct vq_elem *e = &n->tx_elem;
+	struct vq_elem *e = &t->elem;
 	struct iovec iov[VQ_ELEM_SEGS + 1];
-	iov[0] = (struct iovec){n->tx_hdr, VNET_HDR_LEN};
+	iov[0] = (struct iovec){t->hdr, VNET_HDR_LEN};
 	int cnt = sg_list_slice(&e->out, VNET_HDR_LEN, e->out.bytes - VNET_HDR_LEN, iov + 1,
 				VQ_ELEM_SEGS);
 	if (cnt < 0) {
@@ -382,19 +424,20 @@ static int tx_send(struct virtio_net *n)
 		return 0;
 	}
 	n->st.tx_frames++;
+	n->st.tx_queue_frames[t - n->txq]++;
 	n->st.tx_bytes += e->out.bytes - VNET_HDR_LEN;
 	return 0;
 }
 
-/* Check the header of a popped chain and keep its sanitised copy in tx_hdr: false to drop. */
-static bool tx_check(struct virtio_net *n)
+/* Check the header of a popped chain and keep its sanitised copy in t->hdr: false to drop. */
+static bool tx_check(struct virtio_net *n, struct net_txq *t)
 {
-	struct vq_elem *e = &n->tx_elem;
+	struct vq_elem *e = &t->elem;
 	struct vnet_hdr h;
 	if (e->out.bytes < VNET_HDR_LEN)
 		return false;
-	sg_list_to_buf(&e->out, 0, n->tx_hdr, VNET_HDR_LEN);
-	vnet_hdr_get(n->tx_hdr, &h);
+	sg_list_to_buf(&e->out, 0, t->hdr, VNET_HDR_LEN);
+	vnet_hdr_get(t->hdr, &h);
 	struct vnet_accept acc = {.csum = has(n, VIRTIO_NET_F_CSUM),
 				  .tso4 = has(n, VIRTIO_NET_F_HOST_TSO4),
 				  .tso6 = has(n, VIRTIO_NET_F_HOST_TSO6),
@@ -405,65 +448,66 @@ static bool tx_check(struct virtio_net *n)
 	h.num_buffers = 0;
 	if (h.gso_type == VNET_GSO_NONE)
 		h.gso_size = h.hdr_len = 0;
-	vnet_hdr_put(n->tx_hdr, &h);
+	vnet_hdr_put(t->hdr, &h);
 	return true;
 }
 
-static void tx_process(struct virtio_net *n)
+static void tx_process(struct virtio_net *n, unsigned pair)
 {
-	struct virtqueue *vq = virtio_pci_queue(n->vp, TXQ);
+	struct virtqueue *vq = virtio_pci_queue(n->vp, TXQ(pair));
+	struct net_txq *t = &n->txq[pair];
 	bool pushed = false;
 	unsigned taken = 0;
-	if (n->tx_blocked) {
-		if (tx_send(n) == -EAGAIN)
+	if (t->blocked) {
+		if (tx_send(n, t) == -EAGAIN)
 			return;
-		n->tx_blocked = false;
+		t->blocked = false;
 		update_events(n);
-		vq_push(vq, n->tx_elem.head, n->tx_elem.ndesc, 0);
+		vq_push(vq, t->elem.head, t->elem.ndesc, 0);
 		pushed = true;
 	}
 	do {
 		for (;;) {
-			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, TXQ))
+			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, TXQ(pair)))
 				goto out;
-			int got = vq_pop(vq, &n->tx_elem);
+			int got = vq_pop(vq, &t->elem);
 			if (got < 0) {
 				virtio_pci_needs_reset(n->vp, "transmit queue: malformed chain");
 				goto out;
 			}
 			if (got == 0)
 				break;
-			if (!tx_check(n)) {
+			if (!tx_check(n, t)) {
 				n->st.tx_drops++;
 				n->st.tx_malformed++;
 			} else if (!n->backend_up) {
 				n->st.tx_drops++;
-			} else if (tx_send(n) == -EAGAIN) {
-				n->tx_blocked = true;
+			} else if (tx_send(n, t) == -EAGAIN) {
+				t->blocked = true;
 				update_events(n);
 				goto out;
 			}
-			vq_push(vq, n->tx_elem.head, n->tx_elem.ndesc, 0);
+			vq_push(vq, t->elem.head, t->elem.ndesc, 0);
 			pushed = true;
 		}
 	} while (vq_more_after_idle(vq));
 out:
 	if (pushed)
-		virtio_pci_queue_done(n->vp, TXQ);
+		virtio_pci_queue_done(n->vp, TXQ(pair));
 }
 
 /* --- control ---------------------------------------------------------------------------- */
 
 static void ctrl_process(struct virtio_net *n)
 {
-	struct virtqueue *vq = virtio_pci_queue(n->vp, CTRLQ);
+	struct virtqueue *vq = virtio_pci_queue(n->vp, CTRLQ(n));
 	struct vq_elem *e = &n->ctrl_elem;
 	bool pushed = false;
 	unsigned taken = 0;
 	do {
 		for (;;) {
 			/* A driver that keeps adding commands gets the rest on the next turn. */
-			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, CTRLQ))
+			if (taken++ == vq->size && virtio_pci_defer_notify(n->vp, CTRLQ(n)))
 				goto out;
 			int got = vq_pop(vq, e);
 			if (got < 0 || (got > 0 && (e->out.bytes < 2 || e->in.bytes < 1))) {
@@ -476,8 +520,11 @@ static void ctrl_process(struct virtio_net *n)
 			if (got == 0)
 				break;
 			struct net_ctrl_effect eff;
-			uint8_t ack = net_ctrl_run(&n->filter, &e->out,
-						   has(n, VIRTIO_NET_F_GUEST_ANNOUNCE), &eff);
+			uint8_t ack =
+			    net_ctrl_run(&n->filter, &e->out, has(n, VIRTIO_NET_F_GUEST_ANNOUNCE),
+					 has(n, VIRTIO_NET_F_MQ) ? n->max_pairs : 0, &eff);
+			if (eff.pairs)
+				n->pairs = eff.pairs; /* frames now steer over these pairs */
 			if (eff.announce_ack && n->announce) {
 				n->announce = false;
 				virtio_pci_config_changed(n->vp);
@@ -489,7 +536,7 @@ static void ctrl_process(struct virtio_net *n)
 	} while (vq_more_after_idle(vq));
 out:
 	if (pushed)
-		virtio_pci_queue_done(n->vp, CTRLQ);
+		virtio_pci_queue_done(n->vp, CTRLQ(n));
 }
 
 int virtio_net_announce(struct virtio_net *n)
@@ -513,8 +560,10 @@ static void fd_event(void *opaque, uint32_t events)
 	struct virtio_net *n = opaque;
 	virtio_pci_lock(n->vp);
 	n->features = virtio_pci_features(n->vp);
-	if ((events & EPOLLOUT) && n->tx_blocked && virtio_pci_running(n->vp))
-		tx_process(n);
+	if ((events & EPOLLOUT) && virtio_pci_running(n->vp))
+		for (unsigned i = 0; i < n->max_pairs; i++)
+			if (n->txq[i].blocked)
+				tx_process(n, i);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		rx_process(n);
 	virtio_pci_unlock(n->vp);
@@ -524,12 +573,13 @@ static void queue_notify(void *dev, unsigned q)
 {
 	struct virtio_net *n = dev;
 	n->features = virtio_pci_features(n->vp);
-	if (q == TXQ) {
-		tx_process(n);
-	} else if (q == CTRLQ) {
+	if (q == CTRLQ(n)) {
 		ctrl_process(n);
-	} else if (q == RXQ && n->rx_waiting) {
-		/* New buffers: finish the frame that waited for them and go on reading. */
+	} else if (q & 1) {
+		tx_process(n, q / 2);
+	} else if (n->rx_waiting) {
+		/* New buffers (on any receive queue: the frame's queue is picked again, the pairs
+		 * in use may have changed): finish the frame that waited and go on reading. */
 		n->rx_waiting = false;
 		rx_process(n);
 		update_events(n);
@@ -540,11 +590,13 @@ static void reset(void *dev)
 {
 	struct virtio_net *n = dev;
 	/* Nothing is in flight: every transfer is synchronous.  Forget the chains. */
-	n->rx_nelems = 0;
-	n->rx_room = 0;
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		n->rxq[i].nelems = 0, n->rxq[i].room = 0;
+	n->rx_q = 0;
+	n->pairs = 1;
 	n->rx_waiting = false;
 	n->rx_pending = false;
-	n->tx_blocked = false;
+	tx_unblock_all(n);
 	n->features = 0;
 	n->announce = false;
 	net_rx_filter_reset(&n->filter, n->mac);
@@ -558,7 +610,7 @@ static void config_read(void *dev, unsigned off, uint8_t *data, unsigned len)
 	memcpy(c, n->filter.mac, 6);
 	put_le16(c + 6, (n->backend_up ? VIRTIO_NET_S_LINK_UP : 0) |
 			    (n->announce ? VIRTIO_NET_S_ANNOUNCE : 0));
-	put_le16(c + 8, 1); /* max_virtqueue_pairs */
+	put_le16(c + 8, (uint16_t)n->max_pairs);
 	put_le16(c + 10, ETH_MTU);
 	memcpy(data, c + off, len);
 }
@@ -568,6 +620,16 @@ static const struct virtio_dev_ops net_ops = {
     .queue_notify = queue_notify,
     .reset = reset,
 };
+
+static void free_buffers(struct virtio_net *n)
+{
+	free(n->rxbuf);
+	for (unsigned i = 0; i < VIRTIO_NET_MAX_PAIRS; i++)
+		free(n->rxq[i].elems);
+	free(n->rx_iov);
+	free(n->txq);
+	free(n);
+}
 
 int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 {
@@ -580,14 +642,22 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 	n->is_socket = env->is_socket;
 	n->loop = env->loop;
 	n->backend_up = true;
+	n->max_pairs = env->queues ? env->queues : 1;
+	n->pairs = 1;
+	int r = -EINVAL;
+	if (n->max_pairs > VIRTIO_NET_MAX_PAIRS)
+		goto fail;
 	memcpy(n->mac, env->mac, 6);
 	net_rx_filter_reset(&n->filter, n->mac);
 	n->rxbuf = malloc(VNET_MAX_MSG + 1);
-	n->rx_elems = calloc(VIRTIO_NET_RX_ELEMS, sizeof(*n->rx_elems));
 	n->rx_iov = calloc(RX_IOV_MAX, sizeof(*n->rx_iov));
-	int r = -ENOMEM;
-	if (!n->rxbuf || !n->rx_elems || !n->rx_iov)
+	n->txq = calloc(n->max_pairs, sizeof(*n->txq));
+	r = -ENOMEM;
+	if (!n->rxbuf || !n->rx_iov || !n->txq)
 		goto fail;
+	for (unsigned i = 0; i < n->max_pairs; i++)
+		if (!(n->rxq[i].elems = calloc(VIRTIO_NET_RX_ELEMS, sizeof(*n->rxq[i].elems))))
+			goto fail;
 	uint64_t f = 1ULL << VIRTIO_NET_F_CSUM | 1ULL << VIRTIO_NET_F_GUEST_CSUM |
 		     1ULL << VIRTIO_NET_F_MTU | 1ULL << VIRTIO_NET_F_MAC |
 		     1ULL << VIRTIO_NET_F_GUEST_TSO4 | 1ULL << VIRTIO_NET_F_GUEST_TSO6 |
@@ -596,12 +666,14 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 		     1ULL << VIRTIO_NET_F_MRG_RXBUF | 1ULL << VIRTIO_NET_F_STATUS |
 		     1ULL << VIRTIO_NET_F_CTRL_VQ | 1ULL << VIRTIO_NET_F_CTRL_RX |
 		     1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE | 1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR;
+	if (n->max_pairs > 1)
+		f |= 1ULL << VIRTIO_NET_F_MQ;
 	struct virtio_pci_config cfg = {
 	    .device_id = VIRTIO_ID_NET,
 	    .class_code = PCI_CLASS_NETWORK_ETHERNET,
 	    .features = f,
 	    .config_len = VIRTIO_NET_CONFIG_LEN,
-	    .nqueues = 3, /* receive, transmit, control */
+	    .nqueues = 2 * n->max_pairs + 1, /* receive and transmit per pair, control */
 	    .queue_max = VIRTIO_NET_QUEUE_SIZE,
 	    .ops = &net_ops,
 	    .dev = n,
@@ -621,10 +693,7 @@ int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out)
 	*out = n;
 	return 0;
 fail:
-	free(n->rxbuf);
-	free(n->rx_elems);
-	free(n->rx_iov);
-	free(n);
+	free_buffers(n);
 	return r;
 }
 
@@ -635,10 +704,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	virtio_pci_destroy(n->vp);
 	event_source_remove(n->src);
 	close(n->fd);
-	free(n->rxbuf);
-	free(n->rx_elems);
-	free(n->rx_iov);
-	free(n);
+	free_buffers(n);
 }
 
 int virtio_net_reattach(struct virtio_net *n, int fd)
@@ -660,7 +726,7 @@ int virtio_net_reattach(struct virtio_net *n, int fd)
 	n->src = src;
 	n->backend_up = true;
 	n->rx_pending = false; /* a frame of the old host side is not worth keeping */
-	n->tx_blocked = false;
+	tx_unblock_all(n);
 	update_events(n);
 	virtio_pci_config_changed(n->vp); /* the guest sees the link come back */
 	virtio_pci_unlock(n->vp);
@@ -687,6 +753,8 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
 	s->backend_up = n->backend_up;
 	memcpy(s->mac, n->filter.mac, 6);
 	s->promisc = !has(n, VIRTIO_NET_F_CTRL_RX) || n->filter.promisc;
+	s->max_pairs = n->max_pairs;
+	s->pairs = n->pairs;
 	virtio_pci_unlock(n->vp);
 }
 

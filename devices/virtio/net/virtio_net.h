@@ -16,6 +16,12 @@
  * driver to announce itself (gratuitous ARP), the driver's ACK clears the status bit.  With
  * CTRL_RX negotiated, frames the filter refuses are dropped and counted (rx_filtered).
  *
+ * Multi-queue (VIRTIO_NET_F_MQ, offered with queues > 1): pair i is receive queue 2i and
+ * transmit queue 2i+1, the control queue comes last; each queue has its own ioeventfd and MSI-X
+ * vector (the transport's).  The driver picks the pairs in use with the control queue's MQ
+ * command (1 after reset).  All pairs share the one host fd: the driver transmits on any pair,
+ * received frames are steered over the pairs in use by a hash of their flow (rx_steer.h).
+ *
  * Back-pressure: the device never waits.  Without receive buffers it stops reading the fd (a
  * switch then drops for this port, a TAP queues then drops); a transmit the fd cannot take yet
  * waits for EPOLLOUT with the chain held, and the guest's queue with it.
@@ -47,12 +53,14 @@ struct virtio_pci;
 #define VIRTIO_NET_F_CTRL_VQ 17
 #define VIRTIO_NET_F_CTRL_RX 18
 #define VIRTIO_NET_F_GUEST_ANNOUNCE 21
+#define VIRTIO_NET_F_MQ 22
 #define VIRTIO_NET_F_CTRL_MAC_ADDR 23
 #define VIRTIO_NET_S_LINK_UP 1
 #define VIRTIO_NET_S_ANNOUNCE 2
 #define VIRTIO_NET_CONFIG_LEN 12 /* mac, status, max_virtqueue_pairs, mtu */
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_RX_ELEMS 64 /* receive buffers one frame may take (mergeable) */
+#define VIRTIO_NET_MAX_PAIRS 8 /* receive/transmit queue pairs of one NIC */
 
 struct virtio_net_env {
 	struct pci_bus *pci;
@@ -62,6 +70,7 @@ struct virtio_net_env {
 	bool is_socket;		 /* a switch port (send/recv) rather than a TAP (read/write) */
 	uint8_t mac[6];
 	unsigned slot; /* 0: the first free PCI slot */
+	unsigned queues; /* queue pairs, 1..VIRTIO_NET_MAX_PAIRS (0: 1) */
 };
 
 struct virtio_net_stats {
@@ -72,6 +81,8 @@ struct virtio_net_stats {
 	uint64_t rx_filtered; /* part of rx_drops: not for this NIC (CTRL_RX filter) */
 	uint8_t mac[6];	      /* the address now (the guest may set it) */
 	bool promisc;
+	unsigned max_pairs, pairs; /* queue pairs offered, in use */
+	uint64_t rx_queue_frames[VIRTIO_NET_MAX_PAIRS], tx_queue_frames[VIRTIO_NET_MAX_PAIRS];
 };
 
 int virtio_net_create(const struct virtio_net_env *env, struct virtio_net **out);

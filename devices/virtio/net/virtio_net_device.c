@@ -3,8 +3,9 @@
  *
  * Control verbs: `nic-info` lists each NIC's MAC (as the guest set it), backend, receive mode
  * and counters (frames and bytes each way, drops, malformed frames the guest sent, frames the
- * guest's filter refused); `nic-announce` asks each NIC's driver to announce its addresses
- * (gratuitous ARP), e.g. after the VM moved to another switch.
+ * guest's filter refused, queue pairs offered and in use and each pair's frames); `nic-announce`
+ * asks each NIC's driver to announce its addresses (gratuitous ARP), e.g. after the VM moved to
+ * another switch.
  *
  * A switch that goes away (killed, stopped, or it dropped the port) takes the NIC's link down:
  * the guest sees it, transmits are dropped, the VM runs on.  Once a second the loop tries to
@@ -117,6 +118,18 @@ static int nic_info(void *opaque, struct json_object *args, struct json_object *
 		ADD(rx_filtered);
 #undef ADD
 		json_object_object_add(o, "promisc", json_object_new_boolean(s.promisc));
+		/* Queue pairs offered and in use, and each pair's frames (multi-queue). */
+		json_object_object_add(o, "max_pairs", json_object_new_int((int)s.max_pairs));
+		json_object_object_add(o, "pairs", json_object_new_int((int)s.pairs));
+		struct json_object *rxq = json_object_new_array(), *txq = json_object_new_array();
+		for (unsigned q = 0; q < s.max_pairs; q++) {
+			json_object_array_add(rxq,
+					      json_object_new_int64((int64_t)s.rx_queue_frames[q]));
+			json_object_array_add(txq,
+					      json_object_new_int64((int64_t)s.tx_queue_frames[q]));
+		}
+		json_object_object_add(o, "rx_queue_frames", rxq);
+		json_object_object_add(o, "tx_queue_frames", txq);
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(result, "nics", arr);
@@ -239,7 +252,8 @@ static int nics_create(struct device_env *env, void **state)
 					      .mem = env->mem,
 					      .loop = env->loop,
 					      .fd = fd,
-					      .is_socket = c->backend == NIC_SWITCH};
+					      .is_socket = c->backend == NIC_SWITCH,
+					      .queues = c->queues};
 		memcpy(venv.mac, g->mac[i], 6);
 		int r = virtio_net_create(&venv, &g->dev[i]);
 		if (r < 0) {
