@@ -1,16 +1,7 @@
 # Guest helpers of the execution-cap tests (test_cpu_cap.sh, test_cpu_cap_cgroup.sh), sourced after
 # guest-tests/lib/guest.sh and gt_setup.  They need $vm (the guest's name) and ctl (its control).
 
-echo 0 >"$GT_WORK/seq"
-# The value of a shell expression in the guest (a file counter: gq runs in $(...) subshells).
-gq() {
-	local seq
-	seq=$(($(cat "$GT_WORK/seq") + 1))
-	echo $seq >"$GT_WORK/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
-	guest_wait "$vm" "^GT: q$seq=" 600 >/dev/null
-	guest_value "$vm" "q$seq"
-}
+gq() { guest_query "$vm" "$1" 600; } # (guest-tests/lib/guest.sh)
 
 # Seconds (guest clock) the guest takes for N iterations of a shell loop (no system calls).
 work() {

@@ -11,16 +11,7 @@ vm=gt-hotplug-$$
 T=cpu_hotplug
 ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
 threads() { ls "/proc/$(guest_pid "$vm")/task" | wc -l; }
-echo 0 >"$GT_WORK/seq"
-# Run CMD in the guest's shell and print its output (one word).
-gq() { # (a file counter: gq runs in $(...) subshells)
-	local seq
-	seq=$(($(cat "$GT_WORK/seq") + 1))
-	echo $seq >"$GT_WORK/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
-	guest_wait "$vm" "^GT: q$seq=" 120 >/dev/null
-	guest_value "$vm" "q$seq"
-}
+gq() { guest_query "$vm" "$1" 120; } # (guest-tests/lib/guest.sh)
 expect() { # name want got
 	[ "$2" = "$3" ] && gt_pass "$T: $1" || gt_fail "$T: $1" "want '$2', got '$3'"
 }

@@ -33,15 +33,7 @@ fds() { ls "/proc/$(pid)/fd" | wc -l; }
 expect() { # name want got
 	[ "$2" = "$3" ] && gt_pass "$T: $1" || gt_fail "$T: $1" "want '$2', got '$3'"
 }
-echo 0 >"$W/seq"
-gq() { # run CMD in the guest, print its one-word output
-	local seq
-	seq=$(($(cat "$W/seq") + 1))
-	echo $seq >"$W/seq"
-	guest_send "$vm" "echo \"GT: q$seq=\$($1)\""
-	guest_wait "$vm" "^GT: q$seq=" 120 >/dev/null
-	guest_value "$vm" "q$seq"
-}
+gq() { guest_query "$vm" "$1" 120; } # (guest-tests/lib/guest.sh)
 refused() { # name pattern verb args...
 	local name=$1 pat=$2 out rc
 	shift 2

@@ -142,6 +142,17 @@ guest_value() {
 	grep -a -o -E "^GT: $2=[^[:space:]]*" "$GT_WORK/$1.console" | tail -1 | sed "s/^GT: $2=//"
 }
 
+# guest_query NAME CMD [SECONDS]: run CMD in the guest's shell and print its output (one word).
+# Each query has its own key, counted in a file because callers run it in $(...) subshells.
+guest_query() {
+	local name=$1 seq
+	seq=$(($(cat "$GT_WORK/.query_seq" 2>/dev/null || echo 0) + 1))
+	echo $seq >"$GT_WORK/.query_seq"
+	guest_send "$name" "echo \"GT: q$seq=\$($2)\""
+	guest_wait "$name" "^GT: q$seq=" "${3:-120}" >/dev/null
+	guest_value "$name" "q$seq"
+}
+
 guest_wait_exit() {
 	local name=$1 limit=$((${2:-${GT_WAIT:-300}} * 2)) i=0 pid=${_gt_pid[$1]}
 	while kill -0 "$pid" 2>/dev/null; do
