@@ -148,7 +148,8 @@ guest_query() {
 	local name=$1 seq
 	seq=$(($(cat "$GT_WORK/.query_seq" 2>/dev/null || echo 0) + 1))
 	echo $seq >"$GT_WORK/.query_seq"
-	guest_send "$name" "echo \"GT: q$seq=\$($2)\""
+	# G""T: the console's echo of the command, wrapped at 80 columns, never reads as the answer.
+	guest_send "$name" "echo \"G\"\"T: q$seq=\$($2)\""
 	guest_wait "$name" "^GT: q$seq=" "${3:-120}" >/dev/null
 	guest_value "$name" "q$seq"
 }
