@@ -13,6 +13,8 @@
 #include "lib/endian.h"
 #include "storage/formats/qcow2/qcow2.h"
 
+#define QCOW2_CHECK_MAX_CLUSTERS (1ULL << 27) /* 1 GiB of counters */
+
 struct check_ctx {
 	struct block_device *bs;
 	struct qcow2_state *s;
@@ -307,6 +309,17 @@ int qcow2_check(struct block_device *bs, struct block_check_result *res, int fix
 	if (ret < 0)
 		goto out;
 	c.nb = (fsize + s->cluster_size - 1) >> s->cluster_bits;
+	/* One counter per cluster of the file: a file of more clusters than that (a sparse file
+	 * with something written far out; found by fuzz_image) is refused rather than asking for
+	 * terabytes of counters. 2^27 clusters is 8 TiB of file with 64 KiB clusters. */
+	if (c.nb > QCOW2_CHECK_MAX_CLUSTERS) {
+		ret = error_set(-EFBIG,
+				"%s: image file of %llu bytes has more clusters (%llu) than check "
+				"counts (%llu)",
+				bs->filename, (unsigned long long)fsize, (unsigned long long)c.nb,
+				(unsigned long long)QCOW2_CHECK_MAX_CLUSTERS);
+		goto out;
+	}
 	c.ref = calloc(c.nb ? c.nb : 1, sizeof(*c.ref));
 	if (!c.ref) {
 		ret = -ENOMEM;
