@@ -9,10 +9,13 @@
 # FUZZ_JOBS=N runs N targets at a time (default: the host's CPUs).
 # FUZZ_RUNS=N stops a target after N executions (the issue's budget is 10^7), FUZZ_SECONDS still
 # bounding it; the line then gives the executions reached and the time taken.
+# FUZZ_SEED=N (default 1) fixes libFuzzer's seed, so that `make check` explores the same inputs
+# every run and passes or fails the same way; FUZZ_SEED=0 lets libFuzzer pick one (long runs).
 set -u
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-10}
 runs_max=${FUZZ_RUNS:+-runs=$FUZZ_RUNS}
+seed=${FUZZ_SEED:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/minivmm-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p build/fuzz-crashes
@@ -46,7 +49,7 @@ run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
 	mkdir -p "$corpus"
 	log=$work/${label//\//-}.log
 	t0=$(date +%s)
-	env "$@" "$bin" -max_total_time="$secs" $runs_max -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+	env "$@" "$bin" -max_total_time="$secs" $runs_max -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -seed="$seed" \
 		-max_len=65536 -close_fd_mask=2 -artifact_prefix="build/fuzz-crashes/${label//\//-}-" \
 		"$corpus" ${seeds:+"$seeds"} >"$log" 2>&1
 	rc=$?
