@@ -152,6 +152,18 @@ if [ -e store/one/thick.vmdk ]; then
 		fail "its extent went with it"
 fi
 
+# A descriptor naming an extent in a subdirectory: that extent is not a file of the pool, and the
+# pool's file with the same last name (another volume's extent) is never taken for it.
+if img_formats | grep -qx vmdk; then
+	$M vol create p1/e1.vmdk 1M --thick >/dev/null && $M vol create p1/e2.vmdk 1M --thick >/dev/null
+	mkdir -p store/one/sub && cp store/one/e2-flat.vmdk store/one/sub/e2-flat.vmdk
+	sed -i 's#"e1-flat.vmdk"#"sub/e2-flat.vmdk"#' store/one/e1.vmdk
+	$M vol delete p1/e1.vmdk >/dev/null 2>&1
+	[ -e store/one/e2-flat.vmdk ] && [ -e store/one/sub/e2-flat.vmdk ] &&
+		pass "deleting a volume never removes another's extent of the same name" ||
+		fail "deleting a volume never removes another's extent of the same name"
+fi
+
 # ---- VMs name volumes as pool:POOL/VOL ----
 $M run --disk pool:p1/missing.qcow2 >r.out 2>r.err
 grep -q "$T/store/one/missing.qcow2" r.err && pass "run resolves pool:POOL/VOL to the pool's file" ||

@@ -47,9 +47,12 @@ static uint64_t file_allocation(const char *dir, const char *name)
 	return (uint64_t)st.st_blocks * 512;
 }
 
-/* The further files a VMDK descriptor names, as names in the pool (its own file left out). */
-static void vol_extents(struct pool_vol *v, struct json_object *info)
+/* The further files a VMDK descriptor names that lie in the pool's directory itself, as names in
+ * the pool (its own file left out).  An extent in a subdirectory is not a file of the pool: taking
+ * its last component would name (and `vol delete` remove) another file of the pool. */
+static void vol_extents(struct pool_vol *v, const char *dir, struct json_object *info)
 {
+	size_t dlen = strlen(dir);
 	struct json_object *ext;
 	if (!json_object_object_get_ex(info, "extents", &ext) ||
 	    !json_object_is_type(ext, json_type_array))
@@ -61,9 +64,9 @@ static void vol_extents(struct pool_vol *v, struct json_object *info)
 		if (!json_object_object_get_ex(e, "filename", &f))
 			continue;
 		const char *name = json_object_get_string(f);
-		const char *slash = name ? strrchr(name, '/') : NULL;
-		name = slash ? slash + 1 : name;
-		if (name && name[0] && strcmp(name, v->name))
+		if (name && !strncmp(name, dir, dlen) && name[dlen] == '/')
+			name += dlen + 1;
+		if (name && name[0] && !strchr(name, '/') && strcmp(name, v->name))
 			v->extents[v->nextents++] = strdup(name);
 	}
 }
@@ -101,7 +104,7 @@ int pool_vol_scan_one(const char *dir, const char *name, struct pool_vol *v)
 		v->backing = strdup(bs->backing_name);
 	struct json_object *info = json_object_new_object();
 	if (block_info(bs, info) == 0)
-		vol_extents(v, info);
+		vol_extents(v, dir, info);
 	json_object_put(info);
 	block_close(bs);
 	for (size_t i = 0; i < v->nextents; i++)
