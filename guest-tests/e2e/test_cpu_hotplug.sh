@@ -12,17 +12,8 @@ T=cpu_hotplug
 ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
 threads() { ls "/proc/$(guest_pid "$vm")/task" | wc -l; }
 gq() { guest_query "$vm" "$1" 120; } # (guest-tests/lib/guest.sh)
-expect() { # name want got
-	[ "$2" = "$3" ] && gt_pass "$T: $1" || gt_fail "$T: $1" "want '$2', got '$3'"
-}
-refused() { # name pattern verb args...: non-zero exit and the message
-	local name=$1 pat=$2 out rc
-	shift 2
-	out=$(ctl "$@")
-	rc=$?
-	[ $rc -ne 0 ] && echo "$out" | grep -q "$pat" && gt_pass "$T: $name refused ($out)" ||
-		gt_fail "$T: $name refused" "exit $rc: $out"
-}
+expect() { gt_expect "$T: $1" "$2" "$3"; } # name want got
+refused() { gt_refused "$T: $1" "$2" ctl "${@:3}"; } # name pattern verb args...
 
 initramfs_build "$GT_WORK/init.cpio" guest-tests/e2e/cpuhotplug-init.sh || {
 	gt_fail "$T: build the initramfs"

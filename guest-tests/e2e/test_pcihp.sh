@@ -30,18 +30,9 @@ ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
 pid() { guest_pid "$vm"; }
 threads() { ls "/proc/$(pid)/task" | wc -l; }
 fds() { ls "/proc/$(pid)/fd" | wc -l; }
-expect() { # name want got
-	[ "$2" = "$3" ] && gt_pass "$T: $1" || gt_fail "$T: $1" "want '$2', got '$3'"
-}
+expect() { gt_expect "$T: $1" "$2" "$3"; } # name want got
 gq() { guest_query "$vm" "$1" 120; } # (guest-tests/lib/guest.sh)
-refused() { # name pattern verb args...
-	local name=$1 pat=$2 out rc
-	shift 2
-	out=$(ctl "$@")
-	rc=$?
-	[ $rc -ne 0 ] && echo "$out" | grep -q "$pat" && gt_pass "$T: $name refused ($out)" ||
-		gt_fail "$T: $name refused" "exit $rc: $out"
-}
+refused() { gt_refused "$T: $1" "$2" ctl "${@:3}"; } # name pattern verb args...
 # Plug a NIC on sw0; print its ID.
 plug() {
 	local out rc

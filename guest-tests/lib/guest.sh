@@ -64,6 +64,18 @@ gt_check() { # NAME, then a command: PASS if it succeeds
 	shift
 	if "$@"; then gt_pass "$name"; else gt_fail "$name"; fi
 }
+gt_expect() { # NAME WANT GOT: PASS when GOT is WANT
+	[ "$2" = "$3" ] && gt_pass "$1" || gt_fail "$1" "want '$2', got '$3'"
+}
+# gt_refused NAME PATTERN CMD...: CMD (a control request) exits non-zero and says PATTERN.
+gt_refused() {
+	local name=$1 pat=$2 out rc
+	shift 2
+	out=$("$@" 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && echo "$out" | grep -q "$pat" && gt_pass "$name refused ($out)" ||
+		gt_fail "$name refused" "exit $rc: $out"
+}
 gt_md5() { md5sum <"$1" | cut -d' ' -f1; }
 gt_fail() {
 	echo "FAIL: $1${2:+ ($2)}"
