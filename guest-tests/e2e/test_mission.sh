@@ -43,9 +43,7 @@ ln -s "$vdi" os.vdi && qemu-img create -q -f qcow2 data.qcow2 256M || {
 vdi_md5=$(cat "$vdi.md5" 2>/dev/null)
 [ -n "$vdi_md5" ] || vdi_md5=$(gt_md5 os.vdi)
 
-expect() { # name want got
-	[ "$2" = "$3" ] && gt_pass "$T: $1" || gt_fail "$T: $1" "want '$2', got '$3'"
-}
+expect() { gt_expect "$T: $1" "$2" "$3"; } # name want got
 expect_ge() { # name value min
 	[ -n "$2" ] && [ "$2" -ge "$3" ] 2>/dev/null && gt_pass "$T: $1 ($2 >= $3)" ||
 		gt_fail "$T: $1" "got '$2', want >= $3"
