@@ -18,7 +18,8 @@
 # file as reference for the reads).
 # Each row prints both times in seconds and the ratio minivmm/qemu-img (below 1: minivmm faster);
 # the bench and qcow2 rows also the lowest and highest ratio of a single round (see paired below),
-# and the sequential rows fio's median time on the same file (io_uring, O_DIRECT, depth 32).
+# and the sequential rows fio's median time on the same file (io_uring, O_DIRECT, depth 32):
+# wall, and the I/O time fio reports itself (without its start-up).
 # Files live under /var/tmp (a real disk: /tmp may be tmpfs) and are removed at the end.
 set -u
 cd "$(dirname "$0")/.."
@@ -77,35 +78,60 @@ once() { # prints the seconds one run of "$@" took, after PRE; 1 if it failed
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 	printf "%.3f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# fio_once FIO...: one run of that fio command line; prints its wall seconds and the seconds of I/O fio itself reports
+# (its "run=" line).  fio spends 0.4-0.7 s starting up on this machine (qemu-img and minivmm
+# 0.01-0.04 s, measured with -c 1), as much as a whole 64 KiB row, so its own figure is the
+# reference for how fast the disk is.
+fio_once() {
+	local t ms
+	t=$(once "$@") || return 1
+	ms=$(grep -o 'run=[0-9]*' "$D/log" | head -1 | cut -d= -f2)
+	[ -n "$ms" ] && [ "$ms" -gt 0 ] || { echo "  (fio printed no run time: $(head -c 200 "$D/log"))" >&2; return 1; }
+	echo "$t $(echo "$ms / 1000" | bc -l)"
+}
+qcmd_once() { # once QCMD; fio_once's two figures when QCMD is fio
+	if [ "${QCMD[0]}" = fio ]; then fio_once "${QCMD[@]}"; else once "${QCMD[@]}"; fi
+}
 # With FCMD set (an array: fio on the same file), each round runs it too, between the two or
-# around them in turn, and RANGE ends with fio's median time and minivmm's ratio to it.
+# around them in turn, and RANGE ends with fio's median time (wall, and its own I/O time) and
+# minivmm's ratio to both.
 paired() {
-	local qv=$1 mv=$2 i tq tm tf qs=() ms=() fs=() rs=()
+	local qv=$1 mv=$2 i tq tm tf qs=() ms=() fs=() fr=() qr=() rs=()
 	RANGE=""
 	for ((i = 0; i < REPEAT; i++)); do
 		tf=""
 		if ((i % 2 == 0)); then
-			tq=$(once "${QCMD[@]}") && { [ -z "${FCMD+x}" ] || tf=$(once "${FCMD[@]}"); } &&
+			tq=$(qcmd_once) && { [ -z "${FCMD+x}" ] || tf=$(fio_once "${FCMD[@]}"); } &&
 				tm=$(once "${MCMD[@]}")
 		else
-			tm=$(once "${MCMD[@]}") && { [ -z "${FCMD+x}" ] || tf=$(once "${FCMD[@]}"); } &&
-				tq=$(once "${QCMD[@]}")
+			tm=$(once "${MCMD[@]}") && { [ -z "${FCMD+x}" ] || tf=$(fio_once "${FCMD[@]}"); } &&
+				tq=$(qcmd_once)
 		fi || {
 			printf -v "$qv" fail
 			printf -v "$mv" fail
 			return
 		}
+		if [ "${QCMD[0]}" = fio ]; then # QCMD is fio (random rows): its wall, and its own I/O
+			qr+=("${tq#* }") tq=${tq% *}
+		fi
 		qs+=("$tq") ms+=("$tm") rs+=("$(echo "$tm / $tq" | bc -l)")
-		[ -n "$tf" ] && fs+=("$tf")
+		[ -n "$tf" ] && fs+=("${tf% *}") fr+=("${tf#* }")
 	done
 	printf -v "$qv" '%s' "$(median "${qs[@]}")"
 	printf -v "$mv" '%s' "$(median "${ms[@]}")"
 	RANGE=$(printf '%s\n' "${rs[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
 		END { printf "(rounds %.2f-%.2f)", lo, hi }')
+	if ((${#qr[@]})); then
+		local r
+		r=$(median "${qr[@]}")
+		RANGE+=$(printf ' fio'"'"'s own I/O %s, ratio to it %.2f' "$r" "$(echo "${!mv} / $r" | bc -l)")
+	fi
 	if ((${#fs[@]})); then
-		local f
+		local f r
 		f=$(median "${fs[@]}")
-		RANGE+=$(printf ' fio %s, ratio to fio %.2f' "$f" "$(echo "${!mv} / $f" | bc -l)")
+		r=$(median "${fr[@]}")
+		RANGE+=$(printf ' fio %s (its I/O %s), ratio to fio %.2f (to its I/O %.2f)' "$f" "$r" \
+			"$(echo "${!mv} / $f" | bc -l)" "$(echo "${!mv} / $r" | bc -l)")
 	fi
 }
 want() { [[ ",${BENCH_ROWS:-convert,compressed,bench,qcow2}," == *",$1,"* ]]; }
@@ -116,8 +142,7 @@ fio_rand() {
 	command -v fio >/dev/null || return 1
 	QCMD=(fio --name=rand --filename="$1" --readonly --rw=randread --bs="$2" --direct=1
 		--ioengine=io_uring --iodepth=32 --number_ios="$3" --norandommap --randrepeat=1
-		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")"
-		--output=/dev/null)
+		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")")
 }
 # fio_seq FILE SIZE COUNT [-w]: FCMD becomes the same sequential stream through fio's io_uring
 # engine (O_DIRECT, queue depth 32, COUNT * SIZE bytes, wrapping at the end of the file as the
@@ -126,8 +151,7 @@ fio_seq() {
 	command -v fio >/dev/null || return 1
 	FCMD=(fio --name=seq --filename="$1" --rw="$([ -n "${4:-}" ] && echo write || echo read)"
 		--bs="$2" --direct=1 --ioengine=io_uring --iodepth=32
-		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")"
-		--output=/dev/null)
+		--io_size=$(($(numfmt --from=iec "${2^^}") * $3)) --size="$(stat -c %s "$1")")
 	[ -n "${4:-}" ] && FCMD+=(--end_fsync=1)
 	[ -z "${4:-}" ] && FCMD+=(--readonly)
 	return 0
