@@ -3,7 +3,7 @@
 # prints one line per run: "PASS: fuzz_X: N runs in S s (R/s)" or "FAIL: ..." with the crash file.
 # fuzz_image runs once per image format, seeded with images qemu-img makes now (Debian's qemu-img
 # is the oracle for what a valid image is; libFuzzer mutates from there).  Crash inputs are kept
-# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/.  The targets' own stderr (device
+# in build/fuzz-crashes/, the corpus in build/fuzz-corpus/, each run's log in build/fuzz-logs/.  The targets' own stderr (device
 # warnings about the hostile input) is closed; sanitizer reports still reach the log.  Long runs:
 #   FUZZ_SECONDS=3600 scripts/run-fuzz.sh [TARGET[/FORMAT]...]
 # FUZZ_JOBS=N runs N targets at a time (default: the host's CPUs).
@@ -18,7 +18,7 @@ runs_max=${FUZZ_RUNS:+-runs=$FUZZ_RUNS}
 seed=${FUZZ_SEED:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/minivmm-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p build/fuzz-crashes
+mkdir -p build/fuzz-crashes build/fuzz-logs
 formats="qcow2 vdi vmdk vpc vhdx parallels raw"
 
 # Seeds: a 4 MiB disk with data in a few places, converted to each format (plus qcow2 with a
@@ -47,7 +47,7 @@ run() { # $1 binary, $2 label, $3 seed dir (or ""), then env assignments
 	shift 3
 	corpus=build/fuzz-corpus/${label//\//-} # kept: later runs start from what earlier ones found
 	mkdir -p "$corpus"
-	log=$work/${label//\//-}.log
+	log=build/fuzz-logs/${label//\//-}.log # kept: a long run's progress and final stats
 	t0=$(date +%s)
 	env "$@" "$bin" -max_total_time="$secs" $runs_max -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 -seed="$seed" \
 		-max_len=65536 -close_fd_mask=2 -artifact_prefix="build/fuzz-crashes/${label//\//-}-" \

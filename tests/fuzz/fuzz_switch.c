@@ -15,6 +15,10 @@
 #include "tests/fuzz/fuzz_input.h"
 
 static struct switch_core sw;
+/* A freshly initialised switch of each kind, copied in before each input: the init's walk of the
+ * whole forwarding table (4,096 entries, instrumented) was 60 % of an input.  The init itself
+ * still runs, once per kind. */
+static struct switch_core fresh[2];
 static uint8_t msg[VNET_HDR_LEN + 2048];
 
 static const struct vnet_accept all = {
@@ -38,13 +42,22 @@ static void check(const struct switch_core *s, unsigned in, size_t len,
 		abort();
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	switch_core_init(&fresh[0], false);
+	switch_core_init(&fresh[1], true);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = {data, size};
 	uint8_t flags = take_u8(&in);
 	uint64_t now = 0;
 
-	switch_core_init(&sw, flags & 1);
+	sw = fresh[flags & 1];
 	if (flags & 2)
 		sw.aging_ns = 1000; /* entries age within an input */
 	for (unsigned p = 0; p < 4; p++) {
