@@ -5,7 +5,7 @@
 # with MINIVMM_LOG=debug,trace=lsi and prints the console, SeaBIOS's debug lines, every SCSI IO and
 # its completion, and whether the data each READ(10) put in guest memory matches the image (the
 # trace's FNV-1a hash against the same sectors of os.raw).
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/fwboot.sh
 fwboot_setup diag-lsi
 bus=${GT_DIAG_BUS:-scsi}
