@@ -17,6 +17,7 @@ static const char *const trace_names[TRACE_CATEGORIES] = {
     [TRACE_IRQ] = "irq",	 [TRACE_IDE] = "ide",	    [TRACE_AHCI] = "ahci",
     [TRACE_ATA] = "ata",	 [TRACE_VIRTIO] = "virtio", [TRACE_BLOCK] = "block",
     [TRACE_CONTROL] = "control", [TRACE_SERIAL] = "serial", [TRACE_ACPI] = "acpi",
+    [TRACE_LSI] = "lsi",
 };
 
 int log_set_level(const char *name)

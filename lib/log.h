@@ -30,6 +30,7 @@ enum trace_category {
 	TRACE_CONTROL,
 	TRACE_SERIAL,
 	TRACE_ACPI,
+	TRACE_LSI,
 	TRACE_CATEGORIES
 };
 

@@ -333,6 +333,7 @@ uint32_t mpt_reg_read(struct mpt *m, unsigned offset)
 		uint32_t v = m->reply_post[m->post_head];
 		m->post_head = (m->post_head + 1) % MPT_FIFO_DEPTH;
 		m->post_count--;
+		TRACE(LSI, "%s: reply FIFO %#x (%u left)", m->p->name, v, m->post_count);
 		mpt_update_irq(m);
 		return v;
 	}

@@ -75,6 +75,26 @@ static void io_reply(struct mpt *m, const uint8_t *f, uint16_t status, uint8_t s
 static void tm_progress(struct mpt *m);
 
 /* Report request r (finished) to the guest and free it. */
+/* Trace a finished request with a hash (FNV-1a) of its data buffer, to compare what the guest
+ * got with the image (`trace=lsi`). */
+static void trace_done(const struct mpt *m, const struct mpt_req *r)
+{
+	const uint8_t *f = r->frame;
+	uint64_t h = 14695981039346656037ull;
+	for (unsigned i = 0; i < r->sg.n; i++) {
+		const uint8_t *p = r->sg.iov[i].iov_base;
+		for (size_t j = 0; j < r->sg.iov[i].iov_len; j++)
+			h = (h ^ p[j]) * 1099511628211ull;
+	}
+	TRACE(LSI,
+	      "%s: done context %#x CDB %02x lba %u count %u, %u bytes: status %#x, %zu moved, "
+	      "hash %016llx",
+	      m->p->name, get_le32(f + MPI_MSG_CONTEXT), f[MPI_SCSI_IO_CDB],
+	      get_be32(f + MPI_SCSI_IO_CDB + 2), (unsigned)get_be16(f + MPI_SCSI_IO_CDB + 7),
+	      get_le32(f + MPI_SCSI_IO_DATA_LENGTH), r->sreq.status, (size_t)r->sreq.xfer,
+	      (unsigned long long)h);
+}
+
 static void complete(struct mpt *m, struct mpt_req *r)
 {
 	const uint8_t *f = r->frame;
@@ -82,6 +102,8 @@ static void complete(struct mpt *m, struct mpt_req *r)
 	uint32_t data_len = get_le32(f + MPI_SCSI_IO_DATA_LENGTH);
 	uint32_t context = get_le32(f + MPI_MSG_CONTEXT);
 
+	if (trace_mask & (1ull << TRACE_LSI))
+		trace_done(m, r);
 	if (r->aborted) {
 		io_reply(m, f, MPI_STATUS_SCSI_TASK_TERMINATED, 0,
 			 MPI_SCSI_STATE_TERMINATED | MPI_SCSI_STATE_NO_SCSI_STATUS, 0, 0);
@@ -229,6 +251,13 @@ void mpt_scsi_io(struct mpt *m, const uint8_t *msg, uint64_t frame_gpa, bool db)
 	memcpy(r->frame, msg, sizeof(r->frame));
 	sg_list_init(&r->sg, m->mem, r->sg_iov, MPT_MAX_SEGMENTS, MPT_MAX_TRANSFER);
 	status = sgl_walk(m, r, frame_gpa, msg, data_len);
+	TRACE(LSI,
+	      "%s: SCSI IO frame %#llx context %#x target %u CDB %02x lba %u count %u, %u bytes, "
+	      "control %#x, SGE %#x %#x: %#x",
+	      m->p->name, (unsigned long long)frame_gpa, get_le32(msg + MPI_MSG_CONTEXT),
+	      msg[MPI_SCSI_IO_TARGET], msg[MPI_SCSI_IO_CDB], get_be32(msg + MPI_SCSI_IO_CDB + 2),
+	      (unsigned)get_be16(msg + MPI_SCSI_IO_CDB + 7), data_len, control,
+	      get_le32(msg + MPI_SCSI_IO_SGL), get_le32(msg + MPI_SCSI_IO_SGL + 4), status);
 	if (status) {
 		req_free(m, r);
 		io_reply(m, msg, status, 0, MPI_SCSI_STATE_NO_SCSI_STATUS, 0, 0);

@@ -8,6 +8,15 @@
 # /init; bus=scsi still stops after the banner although every SCSI IO after "Booting from
 # 0000:7c00" succeeded (no error reply, no IOC fault logged) and polled requests now complete on
 # the vCPU; ldlinux.c32's second banner never comes.  bus=sas not seen yet.
+# Level 1, 2026-12-07 20:41 (lsi branch, wip/diag_lsi.sh: MINIVMM_LOG=debug,trace=lsi, bus=scsi,
+# raw): after the banner SYSLINUX reads the VBR and FAT (LBA 2048, 2244, 2070), ldlinux.c32 (LBA
+# 20812-21045 in four READ(10)s of 32, 127, 72 and 3 sectors into 0x10000) and the two ADV sectors
+# (20810, 20811 into 0x9800, 0x9a00).  All 13 READ(10)s of the boot put in guest memory exactly the
+# image's sectors (FNV-1a of the buffer at completion against os.raw), each completed in under
+# 3 ms with a context reply read once by SeaBIOS; no error reply, no fault.  Then no SCSI IO at all
+# for 240 s: ldlinux.c32 stops before it opens syslinux.cfg, without touching the disk.  So it is
+# not a request that "succeeds" with wrong data or length; what ldlinux.c32 waits for with the LSI
+# present (console init, idle loop: interrupts/timer) is the open question.
 # Firmware boot through the other controllers SeaBIOS drives itself: the syslinux disk of
 # test_firmware (fwboot_disk_build, built without loop devices) boots with no --kernel
 #  1. as a VDI on NVMe, namespace 1 of a controller with an empty namespace 2 beside it;
