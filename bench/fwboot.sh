@@ -41,11 +41,13 @@ bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet pani
 # the marker arrives, so they count the boot to /init (firmware, syslinux's loading, the kernel).
 [ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 kvm_exits() { # PID: NA when debugfs shows no VM of PID
-	local d f n out="" seen=0
+	local d f n v out="" seen=0
 	for f in exits io_exits mmio_exits; do
 		n=0
 		for d in /sys/kernel/debug/kvm/"$1"-*; do
-			[ -r "$d/$f" ] && n=$((n + $(cat "$d/$f"))) && seen=1
+			v=$(cat "$d/$f" 2>/dev/null) || continue
+			case $v in '' | *[!0-9]*) continue ;; esac
+			n=$((n + v)) seen=1
 		done
 		out="$out$n "
 	done
