@@ -8,6 +8,8 @@
 # reading adds no polling delay).  The two VMMs take turns, BENCH_FWBOOT_ROUNDS (3) boots each;
 # each prints its median and range and the ratio of the medians (minivmm / QEMU, below 1: minivmm
 # faster).  Inside level 1 (no usable /dev/kvm here) absolute times are slow and noisy.
+# BENCH_FWBOOT_BASE=PATH (a minivmm binary under the checkout, e.g. one built from an older commit)
+# boots a third VMM in the same turns, so a change is measured before and after in one run.
 cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/level1.sh
 . guest-tests/lib/guest.sh
@@ -17,6 +19,8 @@ ROUNDS=${BENCH_FWBOOT_ROUNDS:-3}
 case $ROUNDS in '' | *[!0-9]*) echo "bench/fwboot.sh: BENCH_FWBOOT_ROUNDS must be a number" >&2; exit 2 ;; esac
 [ "$ROUNDS" -ge 1 ] || { echo "bench/fwboot.sh: BENCH_FWBOOT_ROUNDS must be at least 1" >&2; exit 2; }
 BIOS=/usr/share/seabios/bios-256k.bin
+BASE=${BENCH_FWBOOT_BASE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || { echo "bench/fwboot.sh: BENCH_FWBOOT_BASE=$BASE is not executable" >&2; exit 2; }
 MEM=512
 
 if [ "${GT_LEVEL:-}" != 1 ]; then
@@ -41,11 +45,13 @@ bootdisk_build "$W/os.raw" "$(gt_kernel)" "$W/fw.cpio" "console=ttyS0 quiet pani
 # the marker arrives, so they count the boot to /init (firmware, syslinux's loading, the kernel).
 [ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 kvm_exits() { # PID: NA when debugfs shows no VM of PID
-	local d f n out="" seen=0
+	local d f n v out="" seen=0
 	for f in exits io_exits mmio_exits; do
 		n=0
 		for d in /sys/kernel/debug/kvm/"$1"-*; do
-			[ -r "$d/$f" ] && n=$((n + $(cat "$d/$f"))) && seen=1
+			v=$(cat "$d/$f" 2>/dev/null) || continue
+			case $v in '' | *[!0-9]*) continue ;; esac
+			n=$((n + v)) seen=1
 		done
 		out="$out$n "
 	done
@@ -71,9 +77,11 @@ boot_once() { # vmm round
 	) &
 	rpid=$!
 	t0=$(date +%s.%N)
+	local bin=$GT_MINIVMM
+	[ "$vmm" = base ] && bin=$BASE
 	case $vmm in
-	minivmm)
-		"$GT_MINIVMM" run --name "$name" --cpus 1 --memory "$MEM" --console stdio \
+	minivmm | base)
+		"$bin" run --name "$name" --cpus 1 --memory "$MEM" --console stdio \
 			--disk "$W/os.raw,format=raw" <"$W/$name.in" >"$W/$name.out" 2>"$W/$name.stderr" &
 		;;
 	qemu)
@@ -112,13 +120,18 @@ stats() { printf '%s\n' "$@" | grep -v NA | sort -n | awk '{ v[NR] = $1 } END {
 	printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'; }
 
 echo "# fwboot: kernel $(gt_kernel), 1 vCPU, $MEM MiB, SeaBIOS $BIOS, raw disk on AHCI, $ROUNDS boots each, taking turns$([ "${GT_LEVEL:-}" = 1 ] && echo ', inside level 1')"
-m=() q=()
+m=() q=() b=()
 for ((r = 1; r <= ROUNDS; r++)); do
 	m+=("$(boot_once minivmm $r)")
 	q+=("$(boot_once qemu $r)")
 	echo "# fwboot: round $r: minivmm ${m[-1]} s, QEMU ${q[-1]} s;" \
 		"KVM exits, io, mmio to /init: minivmm $(cat "$W/fw-minivmm-$r-$$.kvm" 2>/dev/null)," \
 		"QEMU $(cat "$W/fw-qemu-$r-$$.kvm" 2>/dev/null)"
+	if [ -n "$BASE" ]; then
+		b+=("$(boot_once base $r)")
+		echo "# fwboot: round $r: base ($BASE) ${b[-1]} s;" \
+			"KVM exits, io, mmio to /init: $(cat "$W/fw-base-$r-$$.kvm" 2>/dev/null)"
+	fi
 done
 # Exits per sector: the exits of the median boot over the sectors syslinux loads (kernel + initrd).
 sectors=$((($(stat -c %s "$(gt_kernel)") + $(stat -c %s "$W/fw.cpio") + 511) / 512))
@@ -140,7 +153,14 @@ set -- $(exits_row minivmm) $(exits_row qemu)
 printf '%-28s %18s %18s %7s\n' "KVM exits per sector" "$1" "$4" \
 	"$(awk -v a="$1" -v b="$4" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
 printf '%-28s %18s %18s\n' "  of which io, mmio" "$2, $3" "$5, $6"
+if [ -n "$BASE" ]; then
+	set -- $(stats "${b[@]}")
+	printf '%-28s %18s %18s %7s\n' "base: boot to /init (s)" "$1 ($2-$3)" "$qm ($qlo-$qhi)" \
+		"$(awk -v a="$1" -v b="$qm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')"
+	set -- $(exits_row base)
+	printf '%-28s %18s\n' "base: KVM exits per sector" "$1 (io $2, mmio $3)"
+fi
 echo "# median (range) of $ROUNDS boots; ratio of the medians, minivmm / QEMU (below 1: minivmm faster)"
 echo "# exits: KVM's counters (debugfs) from the VMM's start to /init, first round, over the $sectors sectors of kernel and initrd"
-case "${m[*]} ${q[*]}" in *NA*) exit 1 ;; esac
+case "${m[*]} ${q[*]} ${b[*]}" in *NA*) exit 1 ;; esac
 exit 0

@@ -166,21 +166,54 @@ void ahci_abar_access(struct ahci *hba, uint64_t offset, uint8_t *data, unsigned
 	}
 }
 
+/* Under the lock: the disk queue of the port whose command issue or status register `offset` is,
+ * if that port is polled (PxIE 0: its driver takes no interrupts, as a BIOS) and requests of its
+ * disk are in flight; NULL otherwise. */
+static struct block_aio_ctx *polled_queue(struct ahci *hba, uint64_t offset)
+{
+	if (offset < AHCI_PORT_BASE)
+		return NULL;
+	uint64_t n = (offset - AHCI_PORT_BASE) / AHCI_PORT_SIZE;
+	unsigned reg = (unsigned)((offset - AHCI_PORT_BASE) % AHCI_PORT_SIZE);
+	if (n >= hba->nports || (reg != PORT_IS && reg != PORT_CI && reg != PORT_TFD))
+		return NULL;
+	const struct ahci_port *p = &hba->ports[n];
+	if (p->ie || !p->disk || p->ata.atapi || !p->disk->aio)
+		return NULL;
+	return block_aio_pending(p->disk->aio) ? p->disk->aio : NULL;
+}
+
 static void ahci_bar_access(struct pci_device *dev, unsigned bar, uint64_t offset, uint8_t *data,
 			    unsigned len, bool is_write)
 {
 	struct ahci *hba = dev->opaque;
+	struct block_aio_ctx *q = NULL;
 	if (bar != AHCI_BAR && bar != AHCI_IDP_BAR) {
 		if (!is_write)
 			memset(data, 0xFF, len);
 		return;
 	}
+	/* A BIOS issues one command and polls PxIS with interrupts off (SeaBIOS), every poll an
+	 * exit: the requests that finished are completed here, on the vCPU, before the status is
+	 * read and right after the command is issued (a read from the page cache ends inside its
+	 * submission), instead of at the event loop's next turn.  block_aio_complete_polled runs
+	 * them only when no other thread does (else the loop completes them, as with interrupts);
+	 * the callbacks take the lock themselves.  ATAPI is left out: a medium change swaps a CD's
+	 * queue, and a disk's queue changes only with the VM paused (snapshots). */
 	pthread_mutex_lock(&hba->lock);
+	if (bar == AHCI_BAR && !is_write && (q = polled_queue(hba, offset))) {
+		pthread_mutex_unlock(&hba->lock);
+		block_aio_complete_polled(q);
+		pthread_mutex_lock(&hba->lock);
+	}
 	if (bar == AHCI_BAR)
 		ahci_abar_access(hba, offset, data, len, is_write);
 	else
 		ahci_idp_access(hba, offset, data, len, is_write);
+	q = bar == AHCI_BAR && is_write ? polled_queue(hba, offset) : NULL;
 	pthread_mutex_unlock(&hba->lock);
+	if (q)
+		block_aio_complete_polled(q);
 }
 
 static const struct pci_device_ops ahci_pci_ops = {

@@ -4,7 +4,9 @@
  * Workers run the synchronous block_* functions, which are thread-safe for every driver, so the
  * pool is the engine that always works.  Completions are never delivered from a worker: they are
  * queued and the eventfd is signalled, and the owner of the context runs callbacks from its own
- * event loop (block_aio_complete), which keeps controller code single-threaded.
+ * event loop (block_aio_complete), which keeps controller code single-threaded.  A controller
+ * whose driver polls may run them on the polling vCPU instead (block_aio_complete_polled); one
+ * thread at a time runs a context's completions (complete_lock).
  */
 #include <errno.h>
 #include <limits.h>
@@ -265,6 +267,7 @@ int block_aio_open(struct block_device *bs, const struct block_aio_config *cfg,
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->cond, NULL);
 	pthread_mutex_init(&ctx->done_lock, NULL);
+	pthread_mutex_init(&ctx->complete_lock, NULL);
 	ctx->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (ctx->efd < 0) {
 		ret = error_set(-errno, "%s: eventfd: %s", bs->filename, strerror(errno));
@@ -319,6 +322,7 @@ void block_aio_close(struct block_aio_ctx *ctx)
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 	pthread_mutex_destroy(&ctx->done_lock);
+	pthread_mutex_destroy(&ctx->complete_lock);
 	free(ctx->threads);
 	free(ctx);
 }
@@ -431,15 +435,14 @@ int block_aio_submit(struct block_aio_ctx *ctx, struct block_aio_req *req)
 static bool block_aio_should_stop(const struct block_aio_ctx *ctx, const struct block_aio_req *req);
 static void park(struct block_aio_ctx *ctx, struct block_aio_req *req);
 
-int block_aio_complete(struct block_aio_ctx *ctx)
+/* Under complete_lock: reap the ring, take the done list and run the callbacks.  A failed write
+ * that werror=stop holds is parked (*parked set) or, when `polled`, queued again for the loop's
+ * block_aio_complete, which parks it and asks for the pause on the loop thread. */
+static int run_completions(struct block_aio_ctx *ctx, bool polled, bool *parked)
 {
 	struct block_aio_req *list = NULL, *tail = NULL, *req;
-	uint64_t count;
 	int n = 0;
 
-	/* Clear the eventfd before looking, so a completion after the look re-arms it. */
-	if (read(ctx->efd, &count, sizeof(count)) < 0) {
-	}
 	/* The refill of the ring and every request the callbacks submit go in one system call. */
 	block_aio_plug(ctx);
 	if (ctx->uring)
@@ -454,13 +457,17 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 	ctx->done_head = ctx->done_tail = NULL;
 	pthread_mutex_unlock(&ctx->done_lock);
 
-	bool parked = false;
 	while ((req = list)) {
 		list = req->next;
 		req->next = NULL;
 		if (block_aio_should_stop(ctx, req)) {
-			park(ctx, req);
-			parked = true;
+			if (polled) {
+				atomic_store(&ctx->stop_deferred, true);
+				block_aio_finish(ctx, req, req->ret);
+			} else {
+				park(ctx, req);
+				*parked = true;
+			}
 			continue;
 		}
 		atomic_fetch_sub(&ctx->pending, 1);
@@ -468,8 +475,43 @@ int block_aio_complete(struct block_aio_ctx *ctx)
 		n++;
 	}
 	block_aio_unplug(ctx);
+	return n;
+}
+
+int block_aio_complete(struct block_aio_ctx *ctx)
+{
+	bool parked = false;
+	uint64_t count;
+
+	atomic_fetch_add(&ctx->complete_waiters, 1);
+	pthread_mutex_lock(&ctx->complete_lock);
+	atomic_fetch_sub(&ctx->complete_waiters, 1);
+	atomic_store(&ctx->stop_deferred, false); /* what it left is in the done list */
+	/* Clear the eventfd before looking, so a completion after the look re-arms it. */
+	if (read(ctx->efd, &count, sizeof(count)) < 0) {
+	}
+	int n = run_completions(ctx, false, &parked);
+	pthread_mutex_unlock(&ctx->complete_lock);
 	if (parked)
 		ctx->stopped(ctx->stopped_opaque);
+	return n;
+}
+
+/* Never waits: -EBUSY when another thread runs or waits to run the completions.  The eventfd
+ * is left as it is: every request taken here was finished after the last
+ * block_aio_complete read it (that one holds complete_lock from its read until it has taken
+ * everything there was), and each such finish signalled it or joined a batch that did.  So the
+ * loop's block_aio_complete runs after this one, and whoever waits for its turn (a drain) sees
+ * the callbacks done. */
+int block_aio_complete_polled(struct block_aio_ctx *ctx)
+{
+	bool parked = false;
+
+	if (atomic_load(&ctx->complete_waiters) || atomic_load(&ctx->stop_deferred) ||
+	    pthread_mutex_trylock(&ctx->complete_lock) != 0)
+		return -EBUSY;
+	int n = run_completions(ctx, true, &parked);
+	pthread_mutex_unlock(&ctx->complete_lock);
 	return n;
 }
 

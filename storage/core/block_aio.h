@@ -7,7 +7,9 @@
  * Completion model: finished requests are queued inside the context and its eventfd
  * (block_aio_fd) becomes readable.  The VMM's event loop polls that fd and calls
  * block_aio_complete(), which runs the callbacks *in the calling thread*, so controllers need no
- * locking against a foreign completion thread.  A callback may submit new requests.
+ * locking against a foreign completion thread.  A callback may submit new requests.  Callbacks of
+ * one context never run on two threads at once (block_aio_complete_polled, below, runs them on a
+ * polling vCPU: a controller using it takes its own lock in its callbacks).
  *
  * Engines:
  *  - threads: a pool of workers calling the synchronous, thread-safe block_* functions; works for
@@ -104,6 +106,12 @@ void block_aio_unplug(struct block_aio_ctx *ctx);
 int block_aio_fd(const struct block_aio_ctx *ctx);
 /* Run the callbacks of every finished request; returns how many ran. Never blocks. */
 int block_aio_complete(struct block_aio_ctx *ctx);
+/* For a controller whose driver polls with its interrupts off (a BIOS), on the polling vCPU:
+ * block_aio_complete without the wait for the event loop's turn.  One thread at a time runs a
+ * context's completions: -EBUSY (nothing done) when another runs them or is waiting to.  The loop's
+ * block_aio_complete still runs after it (the eventfd stays readable), and a write that werror=stop
+ * holds is left to that one, so the pause is asked for on the loop thread. */
+int block_aio_complete_polled(struct block_aio_ctx *ctx);
 /* Wait up to timeout_ms (-1: forever) for at least one completion and run every finished one;
  * returns how many ran (0: timed out, or nothing was pending but parked writes). */
 int block_aio_poll(struct block_aio_ctx *ctx, int timeout_ms);

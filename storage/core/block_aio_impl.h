@@ -36,6 +36,14 @@ struct block_aio_ctx {
 	pthread_t *threads;
 	int nthreads;
 
+	/* Held by whoever runs completions (block_aio_complete, block_aio_complete_polled): the
+	 * reaping of the ring, the callbacks and the plug around them have one owner at a time. */
+	pthread_mutex_t complete_lock;
+	/* The polled path stands back (-EBUSY) while these are set, so the loop never waits long
+	 * for the lock and a deferred werror=stop write reaches it. */
+	atomic_uint complete_waiters; /* blocking callers waiting for complete_lock */
+	atomic_bool stop_deferred;    /* a polled run left a failed write for block_aio_complete */
+
 	/* Finished requests waiting for block_aio_complete(). */
 	pthread_mutex_t done_lock;
 	struct block_aio_req *done_head, *done_tail;

@@ -165,6 +165,62 @@ static void test_dma_read_write(void **state)
 	assert_memory_equal(file, out + 512, 512);
 }
 
+/* A BIOS's polled command (SeaBIOS: PxIE 0, one READ DMA, then PxIS read until DHRS): the
+ * completion comes through the polling alone, with nobody running the disk's completions (in the
+ * VMM, the event loop's turn is not waited for); the bound only stops a hang. */
+static void test_polled_without_event_loop(void **state)
+{
+	struct fix *f = *state;
+	fix_port_start(f, 0);
+	fix_pw(f, 0, PORT_IE, 0);
+	uint8_t *in = fix_ram(f, FIX_DATA, 64 * 512);
+	memset(in, 0, 64 * 512);
+	uint8_t fis[20];
+	struct fix_prd prd = {FIX_DATA, 64 * 512};
+	fix_fis(fis, 0xC8, 300, 64, 0); /* READ DMA, as SeaBIOS sends below 2^28 */
+	fix_cmd(f, 0, 0, fis, NULL, false, &prd, 1);
+	fix_pw(f, 0, PORT_CI, 1);
+	uint32_t is = 0;
+	for (long polls = 0; !(is & PORT_IS_DHRS) && polls < 100000000L; polls++)
+		is = fix_pr(f, 0, PORT_IS);
+	assert_true(is & PORT_IS_DHRS);
+	assert_int_equal(fix_pr(f, 0, PORT_CI), 0);
+	assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0x01, 0);
+	for (unsigned i = 0; i < 64 * 512; i++)
+		assert_int_equal(in[i], fix_pattern(300 * 512 + i));
+}
+
+/* The same polled commands while a completion thread runs the disk's completions too (the VMM's
+ * event loop): both may reap, one at a time (block_aio_complete_polled stands back), and every
+ * command ends once, with its data. */
+static void test_polled_with_event_loop(void **state)
+{
+	struct fix *f = *state;
+	fix_port_start(f, 0);
+	fix_pw(f, 0, PORT_IE, 0);
+	fix_completer_start(f);
+	uint8_t *in = fix_ram(f, FIX_DATA, 8 * 512);
+	for (unsigned n = 0; n < 2000; n++) {
+		uint64_t lba = (n * 37) % 1000;
+		memset(in, 0, 8 * 512);
+		uint8_t fis[20];
+		struct fix_prd prd = {FIX_DATA, 8 * 512};
+		fix_fis(fis, 0xC8, lba, 8, 0);
+		fix_cmd(f, 0, n % 32, fis, NULL, false, &prd, 1);
+		fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
+		fix_pw(f, 0, PORT_CI, 1u << (n % 32));
+		uint32_t is = 0;
+		for (long polls = 0; !(is & PORT_IS_DHRS) && polls < 100000000L; polls++)
+			is = fix_pr(f, 0, PORT_IS);
+		assert_true(is & PORT_IS_DHRS);
+		assert_int_equal(fix_pr(f, 0, PORT_CI), 0);
+		assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0x01, 0);
+		for (unsigned i = 0; i < 8 * 512; i++)
+			assert_int_equal(in[i], fix_pattern(lba * 512 + i));
+	}
+	fix_completer_stop(f);
+}
+
 static void test_ncq_32_in_flight(void **state)
 {
 	struct fix *f = *state;
@@ -424,6 +480,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flush_and_trim, setup_disk, teardown),
 	    cmocka_unit_test(test_readonly_refuses_writes),
 	    cmocka_unit_test(test_atapi),
+	    cmocka_unit_test_setup_teardown(test_polled_without_event_loop, setup_disk, teardown),
+	    cmocka_unit_test_setup_teardown(test_polled_with_event_loop, setup_disk, teardown),
 	    cmocka_unit_test_setup_teardown(test_msi, setup_disk, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
