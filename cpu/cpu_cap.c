@@ -41,6 +41,11 @@ int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, i
 	return 0;
 }
 
+void cpu_cap_restart(struct cpu_cap_window *w)
+{
+	w->start = 0;
+}
+
 int64_t cpu_cap_busy_kvm(int64_t active, int64_t halted, bool blocking, int64_t *last)
 {
 	if (!blocking)

@@ -31,6 +31,10 @@ struct cpu_cap_window {
 int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, int64_t busy,
 		      int64_t *next_check);
 
+/* A new cap starts a new window at the next look: time run uncapped (or under the old cap) is not
+ * owed under the new one. */
+void cpu_cap_restart(struct cpu_cap_window *w);
+
 /* Busy ns from KVM's figures: `active` ns out of the checkpoint less `halted` ns.  While the vCPU
  * is `blocking` (halted now), the halt under way is in `active` but not yet in `halted`: the
  * figure then stays at *last, the one of the last look (its true value lies between the two). */

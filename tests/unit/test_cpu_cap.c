@@ -65,6 +65,23 @@ static void test_gap(void **unused)
 	assert_int_equal(v.start, T0);
 }
 
+/* Uncapped for 5 s (no looks: the timer does not run at 100%), then capped at 30%: with the window
+ * restarted the vCPU runs at once, its 5 s are not owed. */
+static void test_restart(void **unused)
+{
+	(void)unused;
+	struct cpu_cap_window w = {0};
+	int64_t next;
+	cpu_cap_check(&w, 50, T0, 0, &next);
+	cpu_cap_restart(&w);
+	assert_int_equal(cpu_cap_check(&w, 30, T0 + 5000 * MS, 5000 * MS, &next), 0);
+	assert_int_equal(next, T0 + 5030 * MS);
+	/* without the restart the 5 s would be debt: asleep to the period's end */
+	struct cpu_cap_window v = {0};
+	cpu_cap_check(&v, 50, T0, 0, &next);
+	assert_int_not_equal(cpu_cap_check(&v, 30, T0 + 5000 * MS, 5000 * MS, &next), 0);
+}
+
 /* A vCPU that spins whenever allowed; the timer looks when asked (at least every ms, as the
  * timer thread) and the vCPU notices a kick 0.2 ms late.  Its share of 20 s must be the cap. */
 static void share(unsigned percent)
@@ -193,7 +210,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decisions), cmocka_unit_test(test_debt_and_no_credit),
 	    cmocka_unit_test(test_gap),	      cmocka_unit_test(test_share),
-	    cmocka_unit_test(test_busy_kvm),  cmocka_unit_test(test_share_kvm),
+	    cmocka_unit_test(test_restart),   cmocka_unit_test(test_busy_kvm),
+	    cmocka_unit_test(test_share_kvm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
