@@ -5,8 +5,10 @@
 # level 1's clock (cpu-lib.sh; level 1 accounts its own threads exactly however slowly the host
 # runs it).  The light VM's share of the two must be near CFS's 526 / (526 + 1991) = 21%: accepted
 # 11-31% (the VMMs' other threads and the harness's own processes share the CPU too).  Same
-# weights (100 and 100) as the control: 40-60%.  Both VMMs run in the harness's session (one
-# autogroup: nice levels compare only within one).
+# weights (100 and 100) as the control: 40-60%.  Each VMM runs in a session of its own (setsid),
+# as two VMs started from two terminals or two services do: with autogroups (Debian's default)
+# nice compares threads only within a session, so this checks that the weight reaches the
+# session's group too.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
 gt_setup
@@ -16,17 +18,20 @@ initramfs_build "$GT_WORK/init.cpio" guest-tests/e2e/cpuhotplug-init.sh || {
 	gt_fail "$T: build the initramfs"
 	exit 1
 }
+printf '#!/bin/sh\nexec setsid %s "$@"\n' "$GT_MINIVMM" >"$GT_WORK/minivmm-setsid"
+chmod 755 "$GT_WORK/minivmm-setsid"
 share() { # WEIGHT_A WEIGHT_B LO HI: A's share in % of the two vCPU threads' CPU time, within LO-HI
 	local a=gt-wa-$$ b=gt-wb-$$ pa pb a0 b0 a1 b1 got
 	GT_RUN_ARGS=(--cpu-weight "$1")
-	guest_start "$a" 1 256 "$GT_WORK/init.cpio"
+	GT_MINIVMM=$GT_WORK/minivmm-setsid guest_start "$a" 1 256 "$GT_WORK/init.cpio"
 	GT_RUN_ARGS=(--cpu-weight "$2")
-	guest_start "$b" 1 256 "$GT_WORK/init.cpio"
+	GT_MINIVMM=$GT_WORK/minivmm-setsid guest_start "$b" 1 256 "$GT_WORK/init.cpio"
 	if ! guest_wait "$a" '^GT: ready' || ! guest_wait "$b" '^GT: ready'; then
 		gt_fail "$T: $1:$2: boot to /init" "no 'GT: ready' on a console"
 		return
 	fi
 	pa=$(guest_pid "$a") pb=$(guest_pid "$b")
+	echo "# $1:$2: sessions' groups: $(cat /proc/"$pa"/autogroup 2>/dev/null) / $(cat /proc/"$pb"/autogroup 2>/dev/null)"
 	guest_send "$a" 'while :; do :; done &'
 	guest_send "$b" 'while :; do :; done &'
 	sleep 2 # both spin
