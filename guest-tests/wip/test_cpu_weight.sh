@@ -21,7 +21,7 @@ initramfs_build "$GT_WORK/init.cpio" guest-tests/e2e/cpuhotplug-init.sh || {
 printf '#!/bin/sh\nexec setsid %s "$@"\n' "$GT_MINIVMM" >"$GT_WORK/minivmm-setsid"
 chmod 755 "$GT_WORK/minivmm-setsid"
 share() { # WEIGHT_A WEIGHT_B LO HI: A's share in % of the two vCPU threads' CPU time, within LO-HI
-	local a=gt-wa-$$ b=gt-wb-$$ pa pb a0 b0 a1 b1 got
+	local a=gt-wa$1-$$ b=gt-wb$2-$$ pa pb a0 b0 a1 b1 got
 	GT_RUN_ARGS=(--cpu-weight "$1")
 	GT_MINIVMM=$GT_WORK/minivmm-setsid guest_start "$a" 1 256 "$GT_WORK/init.cpio"
 	GT_RUN_ARGS=(--cpu-weight "$2")
