@@ -78,11 +78,12 @@ static int autogroup_apply(int nice)
 			   : -errno; /* no autogroups (or no /proc) */
 	char text[64];
 	ssize_t n = read(fd, text, sizeof(text) - 1);
-	int before, r = -EIO;
-	if (n > 0) {
-		text[n] = 0;
-		r = cpu_weight_parse_autogroup(text, &before);
+	if (n <= 0) { /* empty: in no autogroup (init's session), nice alone weighs it */
+		close(fd);
+		return n < 0 ? -errno : 0;
 	}
+	text[n] = 0;
+	int before, r = cpu_weight_parse_autogroup(text, &before);
 	if (r == 0 && before != nice)
 		r = autogroup_write(fd, nice);
 	if (r < 0 || before == nice) {
