@@ -28,12 +28,14 @@ int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, i
 	if (busy < w->busy_start)
 		busy = w->busy_start;
 	/* The bucket fills at the cap's rate of wall time and drains by the time run.  A vCPU wakes
-	 * from its cap sleep with `refill` in it; the bucket holds `refill` more, so one that wakes
-	 * up to a period late (a busy host) loses nothing, and idle time banks little. */
+	 * from its cap sleep with `refill` in it; the bucket holds what CPU_CAP_LATE_NS more adds,
+	 * so one that wakes that late (a busy host: a nested guest's whole machine stalls for
+	 * hundreds of ms) loses nothing, and idle time banks little. */
 	int64_t refill = budget * (100 - percent) / 100;
+	int64_t depth = refill + CPU_CAP_LATE_NS * percent / 100;
 	w->tokens += (now - w->start) * percent / 100 - (busy - w->busy_start);
-	if (w->tokens > budget + refill)
-		w->tokens = budget + refill;
+	if (w->tokens > depth)
+		w->tokens = depth;
 	w->start = now;
 	w->busy_start = busy;
 	if (w->tokens > 0) {

@@ -46,10 +46,10 @@ static void test_debt_and_no_credit(void **unused)
 	assert_int_equal(w.tokens, -20 * MS);
 	/* the debt is slept off too: (20 + 21) ms at 30% */
 	assert_int_equal(until, T0 + 50 * MS + 41 * MS * 100 / 30);
-	/* idle 10 s (paused, or halted): the bucket holds 1.7 budgets (51 ms), not 3 s */
+	/* idle 10 s (paused, or halted): the bucket holds 21 + 30% of 300 = 111 ms, not 3 s */
 	assert_int_equal(cpu_cap_check(&w, 30, T0 + 10000 * MS, 65 * MS, &next), 0);
-	assert_int_equal(w.tokens, 51 * MS);
-	assert_int_equal(next, T0 + 10000 * MS + 51 * MS * 100 / 70);
+	assert_int_equal(w.tokens, 111 * MS);
+	assert_int_equal(next, T0 + 10000 * MS + CPU_CAP_PERIOD_NS); /* a look each period */
 }
 
 static void test_gap(void **unused)
@@ -115,8 +115,8 @@ static void test_share(void **unused)
 	for (unsigned i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		share(caps[i], 0);
 		share(caps[i], 5 * MS);
-		/* up to a period late: no loss, the bucket kept filling */
-		share(caps[i], 90 * MS);
+		/* up to CPU_CAP_LATE_NS late: no loss, the bucket kept filling */
+		share(caps[i], 290 * MS);
 	}
 }
 
