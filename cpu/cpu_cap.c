@@ -32,10 +32,15 @@ int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, i
 	 * so one that wakes that late (a busy host: a nested guest's whole machine stalls for
 	 * hundreds of ms) loses nothing, and idle time banks little. */
 	int64_t refill = budget * (100 - percent) / 100;
-	int64_t depth = refill + CPU_CAP_LATE_NS * percent / 100;
+	int64_t late = CPU_CAP_LATE_NS * percent / 100, depth = refill + late;
 	w->tokens += (now - w->start) * percent / 100 - (busy - w->busy_start);
 	if (w->tokens > depth)
 		w->tokens = depth;
+	/* Time run past the budget is owed, up to what the same lateness adds: more is a stalled
+	 * machine charging the running thread (nested, a busy host), and owing it all would stop a
+	 * vCPU at 10% for seconds. */
+	if (w->tokens < -late)
+		w->tokens = -late;
 	w->start = now;
 	w->busy_start = busy;
 	if (w->tokens > 0) {

@@ -17,7 +17,7 @@
 
 #define CPU_CAP_PERIOD_NS 100000000LL /* 100 ms, as VirtualBox's EM time slice */
 #define CPU_CAP_MIN_CHECK_NS 1000000LL
-#define CPU_CAP_LATE_NS 300000000LL /* a vCPU woken this late from its cap sleep loses nothing */
+#define CPU_CAP_LATE_NS 300000000LL /* lateness tolerated: a wake-up this late loses nothing */
 
 /* One vCPU's budget: a bucket of CPU time that fills at the cap's rate. */
 struct cpu_cap_window {
@@ -30,9 +30,9 @@ struct cpu_cap_window {
  * `percent` (1..100).  Returns 0 to let it run, else the monotonic ns until which it must sleep.
  * *next_check (when to look again if it keeps running flat out) is set either way.  Flat out,
  * a vCPU runs percent% of each CPU_CAP_PERIOD_NS and sleeps the rest; time run past its budget
- * (a late kick) is owed; idle time banks at most percent% of CPU_CAP_LATE_NS (beyond the
- * (100 - percent)% of a budget it wakes with), which lets a vCPU that wakes that late from its
- * cap sleep lose nothing. */
+ * (a late kick) is owed, at most percent% of CPU_CAP_LATE_NS; idle time banks at most percent% of
+ * CPU_CAP_LATE_NS (beyond the (100 - percent)% of a budget it wakes with), which lets a vCPU that
+ * wakes that late from its cap sleep lose nothing. */
 int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, int64_t busy,
 		      int64_t *next_check);
 
