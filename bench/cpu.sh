@@ -10,7 +10,9 @@
 #            clock, over BENCH_CPU_SPIN_S (5) s after 1 s of warm-up) under `cpucap` 10/30/50/80
 #            against its uncapped progress (the mean of one run before and one after).  QEMU has no
 #            cap: its peer is QEMU in a cgroup v2 with cpu.max P% (the whole process), where this
-#            host lets us make one (level 1: we mount cgroup2 ourselves), else NA.
+#            host lets us make one (level 1: we mount cgroup2 ourselves), else NA.  Then what the
+#            cap controls: the spinning vCPU thread's share of a CPU (its CPU time over wall
+#            time, schedstat; level 1 accounts its own threads exactly whatever the host's load).
 #   idle     four VMs of 4 vCPUs and 256 MiB each, idle at a shell: the CPU time (utime + stime of
 #            the four VMM processes, /proc/PID/stat) over BENCH_CPU_IDLE_S (30) s, in % of one core;
 #            comment lines show where it went (ticks by thread name) and KVM's exit counters per
@@ -27,6 +29,7 @@ cd "$(dirname "$0")/.." || exit 1
 . guest-tests/lib/guest.sh
 . guest-tests/lib/qmp.sh
 . bench/guest-lib.sh
+. guest-tests/e2e/cpu-lib.sh
 
 ROWS=${BENCH_CPU_ROWS:-hotplug cap idle lockup}
 RUNS=${BENCH_CPU_RUNS:-5}
@@ -171,6 +174,21 @@ spin_rate() { # NAME KEY: /cpu-spin after 1 s of warm-up; sets R[KEY]
 	R[$2]=${R[$2]:-NA}
 }
 # A cgroup v2 for the QEMU peer: mounted by us in level 1; elsewhere only a cgroup2 already there.
+# The vCPU thread's share of this machine's CPU (cpu-lib.sh: its CPU time over wall time, which
+# level 1 accounts exactly for its own threads whatever the host's load) while /cpu-spin runs:
+# over BENCH_CPU_SPIN_S s from 1 s after the start.  Sets R[KEY].
+spin_share() { # NAME KEY THREAD_COMM
+	local a b pid
+	pid=$(guest_pid "$1")
+	guest_send "$1" "/cpu-spin $((SPIN_S + 2)) >/dev/null; echo CPU: $2=done"
+	sleep 1
+	a=$(thread_sample "$pid" "$3")
+	sleep "$SPIN_S"
+	b=$(thread_sample "$pid" "$3")
+	guest_wait "$1" "^CPU: $2=done" $((SPIN_S * 20 + 120)) >/dev/null
+	R[$2]=NA
+	[ -n "$a" ] && [ -n "$b" ] && R[$2]=$(sample_share "$a" "$b")
+}
 cap_cgroup() {
 	local root=/sys/fs/cgroup
 	if [ ! -f $root/cgroup.controllers ] && [ "${GT_LEVEL:-}" = 1 ]; then
@@ -186,9 +204,11 @@ cap_progress() { # VMM BEFORE P: the capped rate at P against the uncapped runs 
 		'BEGIN { if (c == "NA" || a == "NA" || b == "NA" || a + b <= 0) print "NA"; else printf "%.1f", 200 * c / (a + b) }'
 }
 row_cap() {
-	local vmm name p
+	local vmm name p vcpu
 	for vmm in minivmm qemu; do
 		name=bc-cap-$vmm-$$
+		vcpu=vcpu0
+		[ $vmm = qemu ] && vcpu="CPU 0/KVM"
 		bench_start "$vmm" "$name" 1 256 "$W/cpu.cpio" || return 1
 		cpu_ready "$name" || return 1
 		if [ $vmm = qemu ]; then
@@ -206,6 +226,7 @@ row_cap() {
 				echo "$((p * 1000)) 100000" >"$CG/cpu.max"
 			fi
 			spin_rate "$name" "$vmm-c$p"
+			spin_share "$name" "$vmm-s$p" "$vcpu"
 			if [ $vmm = minivmm ]; then "$GT_MINIVMM" control "$name" cpucap 100 >/dev/null; else echo "max 100000" >"$CG/cpu.max"; fi
 			spin_rate "$name" "$vmm-u$p"
 		done
@@ -219,6 +240,11 @@ row_cap() {
 		prev=$p
 	done
 	echo "# progress = capped rate / the mean of the uncapped runs just before and after it (the host's load drifts)"
+	printf '%-26s %10s %10s\n' "cap: vCPU thread's % CPU" minivmm "qemu+cgroup"
+	for p in 10 30 50 80; do
+		printf '%-26s %10s %10s\n' "cap $p%" "${R[minivmm-s$p]:-NA}" "${R[qemu-s$p]:-NA}"
+	done
+	echo "# the spinning vCPU thread's CPU time over wall time (schedstat), over $SPIN_S s from 1 s after the spin starts"
 	[ "$(cap_progress minivmm 50 80)" != NA ]
 }
 

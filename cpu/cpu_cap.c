@@ -18,27 +18,51 @@ int64_t cpu_cap_now(void)
 int64_t cpu_cap_check(struct cpu_cap_window *w, unsigned percent, int64_t now, int64_t busy,
 		      int64_t *next_check)
 {
-	int64_t budget = CPU_CAP_PERIOD_NS * (percent > 100 ? 100 : percent) / 100;
+	percent = percent < 1 ? 1 : percent > 100 ? 100 : percent;
+	int64_t budget = CPU_CAP_PERIOD_NS * percent / 100;
 	if (w->start == 0 || now < w->start) {
 		w->start = now;
 		w->busy_start = busy;
+		w->tokens = budget;
 	}
-	if (now >= w->start + CPU_CAP_PERIOD_NS) {
-		/* Next period: the excess over the budget stays owed; unused budget is lost.  After
-		 * a gap (paused, halted) the period starts now. */
-		int64_t carried = w->busy_start + budget;
-		w->busy_start = carried < busy ? carried : busy;
-		w->start =
-		    now - w->start < 2 * CPU_CAP_PERIOD_NS ? w->start + CPU_CAP_PERIOD_NS : now;
+	if (busy < w->busy_start)
+		busy = w->busy_start;
+	/* The bucket fills at the cap's rate of wall time and drains by the time run.  A vCPU wakes
+	 * from its cap sleep with `refill` in it; the bucket holds what CPU_CAP_LATE_NS more adds,
+	 * so one that wakes that late (a busy host: a nested guest's whole machine stalls for
+	 * hundreds of ms) loses nothing, and idle time banks little. */
+	int64_t refill = budget * (100 - percent) / 100;
+	int64_t late = CPU_CAP_LATE_NS * percent / 100, depth = refill + late;
+	w->tokens += (now - w->start) * percent / 100 - (busy - w->busy_start);
+	if (w->tokens > depth)
+		w->tokens = depth;
+	/* Time run past the budget is owed, up to what the same lateness adds: more is a stalled
+	 * machine charging the running thread (nested, a busy host), and owing it all would stop a
+	 * vCPU at 10% for seconds. */
+	if (w->tokens < -late)
+		w->tokens = -late;
+	w->start = now;
+	w->busy_start = busy;
+	if (w->tokens > 0) {
+		/* Flat out, the bucket drains at (100 - percent)% of wall time. */
+		int64_t run = percent < 100 ? w->tokens * 100 / (100 - percent) : CPU_CAP_PERIOD_NS;
+		*next_check = now + (run < CPU_CAP_PERIOD_NS ? run : CPU_CAP_PERIOD_NS);
+		return 0;
 	}
-	int64_t end = w->start + CPU_CAP_PERIOD_NS;
-	int64_t left = budget - (busy - w->busy_start);
-	if (left <= 0) {
-		*next_check = end;
-		return end;
-	}
-	*next_check = now + left < end ? now + left : end;
-	return 0;
+	/* Spent (or in debt, when the kick came late): sleep until the bucket holds the budget's
+	 * (100 - percent)%: then the vCPU runs `budget` flat out and sleeps the rest of a period.
+	 */
+	int64_t want = refill - w->tokens;
+	int64_t until = now + (want > 0 ? want * 100 / percent : 0);
+	if (until <= now)
+		until = now + 1;
+	*next_check = until;
+	return until;
+}
+
+void cpu_cap_restart(struct cpu_cap_window *w)
+{
+	w->start = 0;
 }
 
 int64_t cpu_cap_busy_kvm(int64_t active, int64_t halted, bool blocking, int64_t *last)

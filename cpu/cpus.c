@@ -643,8 +643,13 @@ int cpus_set_cap(struct cpus *c, unsigned percent)
 		r = -ESHUTDOWN;
 	else if (c->cgroup)
 		r = cpu_cgroup_set_cap(c->cgroup, percent);
-	if (r == 0)
+	if (r == 0 && percent != c->cap_percent) {
 		c->cap_percent = percent;
+		/* Without this, the busy time since the window's last look (all of it, after an
+		 * uncapped stretch) would be owed as debt: seconds of no progress. */
+		for (unsigned i = 0; i < CPUS_MAX; i++)
+			cpu_cap_restart(&c->slot[i].cap);
+	}
 	pthread_cond_broadcast(&c->cond); /* sleeping vCPUs look at the new cap */
 	pthread_mutex_unlock(&c->lock);
 	if (c->cgroup) {

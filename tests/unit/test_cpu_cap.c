@@ -19,16 +19,20 @@ static void test_decisions(void **unused)
 	(void)unused;
 	struct cpu_cap_window w = {0};
 	int64_t next;
+	/* a fresh window holds one budget (30 ms); flat out it drains at 70% of wall time */
 	assert_int_equal(cpu_cap_check(&w, 30, T0, 5 * MS, &next), 0);
-	assert_int_equal(next, T0 + 30 * MS); /* flat out, the budget lasts 30 ms */
+	assert_int_equal(next, T0 + 30 * MS * 100 / 70);
+	/* 20 ms later, 20 ms run: 30 + 6 - 20 = 16 ms left */
 	assert_int_equal(cpu_cap_check(&w, 30, T0 + 20 * MS, 25 * MS, &next), 0);
-	assert_int_equal(next, T0 + 30 * MS);
-	/* spent: sleep to the period's end */
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 31 * MS, 35 * MS, &next), T0 + 100 * MS);
-	assert_int_equal(next, T0 + 100 * MS);
-	/* next period: a fresh budget */
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 100 * MS, 35 * MS, &next), 0);
-	assert_int_equal(next, T0 + 130 * MS);
+	assert_int_equal(w.tokens, 16 * MS);
+	/* 30 ms later, 30 ms run: 16 + 9 - 30 = -5 ms; sleep until the bucket holds 70% of a
+	 * budget (21 ms), filling at 30% of wall time */
+	assert_int_equal(cpu_cap_check(&w, 30, T0 + 50 * MS, 55 * MS, &next),
+			 T0 + 50 * MS + 26 * MS * 100 / 30);
+	/* asleep until then: it may run the budget (30 ms) flat out */
+	int64_t wake = next;
+	assert_int_equal(cpu_cap_check(&w, 30, wake, 55 * MS, &next), 0);
+	assert_true(next >= wake + 29 * MS && next <= wake + 31 * MS);
 }
 
 static void test_debt_and_no_credit(void **unused)
@@ -37,44 +41,63 @@ static void test_debt_and_no_credit(void **unused)
 	struct cpu_cap_window w = {0};
 	int64_t next;
 	cpu_cap_check(&w, 30, T0, 0, &next);
-	/* 15 ms over the budget in the first period ... */
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 50 * MS, 45 * MS, &next), T0 + 100 * MS);
-	/* ... is owed in the second: 15 ms left */
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 100 * MS, 45 * MS, &next), 0);
-	assert_int_equal(next, T0 + 115 * MS);
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 116 * MS, 61 * MS, &next), T0 + 200 * MS);
-	/* an idle third period banks nothing for the fourth */
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 200 * MS, 61 * MS, &next), 0);
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 300 * MS, 61 * MS, &next), 0);
-	assert_int_equal(cpu_cap_check(&w, 30, T0 + 335 * MS, 92 * MS, &next), T0 + 400 * MS);
+	/* a late kick: 65 ms run in 50 ms (the fake clock allows it): 30 + 15 - 65 = 20 ms owed */
+	int64_t until = cpu_cap_check(&w, 30, T0 + 50 * MS, 65 * MS, &next);
+	assert_int_equal(w.tokens, -20 * MS);
+	/* the debt is slept off too: (20 + 21) ms at 30% */
+	assert_int_equal(until, T0 + 50 * MS + 41 * MS * 100 / 30);
+	/* a kick 2 s late (a stalled machine): 30% of 300 ms owed, not 2 s */
+	struct cpu_cap_window v = {0};
+	cpu_cap_check(&v, 30, T0, 0, &next);
+	cpu_cap_check(&v, 30, T0 + 2000 * MS, 2000 * MS, &next);
+	assert_int_equal(v.tokens, -90 * MS);
+	/* idle 10 s (paused, or halted): the bucket holds 21 + 30% of 300 = 111 ms, not 3 s */
+	assert_int_equal(cpu_cap_check(&w, 30, T0 + 10000 * MS, 65 * MS, &next), 0);
+	assert_int_equal(w.tokens, 111 * MS);
+	assert_int_equal(next, T0 + 10000 * MS + CPU_CAP_PERIOD_NS); /* a look each period */
 }
 
 static void test_gap(void **unused)
 {
 	(void)unused;
+	/* a clock before the window (a new window) */
+	struct cpu_cap_window v = {.start = T0 + 5000 * MS};
+	int64_t next;
+	assert_int_equal(cpu_cap_check(&v, 50, T0, 0, &next), 0);
+	assert_int_equal(v.start, T0);
+	/* at 100% nothing is ever spent */
+	struct cpu_cap_window w = {0};
+	assert_int_equal(cpu_cap_check(&w, 100, T0, 0, &next), 0);
+	assert_int_equal(cpu_cap_check(&w, 100, T0 + 5000 * MS, 5000 * MS, &next), 0);
+}
+
+/* Uncapped for 5 s (no looks: the timer does not run at 100%), then capped at 30%: with the window
+ * restarted the vCPU runs at once, its 5 s are not owed. */
+static void test_restart(void **unused)
+{
+	(void)unused;
 	struct cpu_cap_window w = {0};
 	int64_t next;
 	cpu_cap_check(&w, 50, T0, 0, &next);
-	/* paused for 10 s: the period starts at the next look */
-	assert_int_equal(cpu_cap_check(&w, 50, T0 + 10000 * MS, 10 * MS, &next), 0);
-	assert_int_equal(w.start, T0 + 10000 * MS);
-	assert_int_equal(next, T0 + 10050 * MS); /* the 10 ms were in the gap */
-	/* a clock before the window (a new window) */
-	struct cpu_cap_window v = {.start = T0 + 5000 * MS};
-	assert_int_equal(cpu_cap_check(&v, 50, T0, 0, &next), 0);
-	assert_int_equal(v.start, T0);
+	cpu_cap_restart(&w);
+	assert_int_equal(cpu_cap_check(&w, 30, T0 + 5000 * MS, 5000 * MS, &next), 0);
+	/* without the restart the 5 s would be debt (as much as may be owed): asleep */
+	struct cpu_cap_window v = {0};
+	cpu_cap_check(&v, 50, T0, 0, &next);
+	assert_int_not_equal(cpu_cap_check(&v, 30, T0 + 5000 * MS, 5000 * MS, &next), 0);
 }
 
 /* A vCPU that spins whenever allowed; the timer looks when asked (at least every ms, as the
- * timer thread) and the vCPU notices a kick 0.2 ms late.  Its share of 20 s must be the cap. */
-static void share(unsigned percent)
+ * timer thread) and the vCPU notices a kick 0.2 ms late and wakes from its cap sleep `late` ns
+ * late (a busy host).  Its share of 20 s must be the cap. */
+static void share(unsigned percent, int64_t late)
 {
 	struct cpu_cap_window w = {0};
 	int64_t now = T0, busy = 0, end = T0 + 20000 * MS, next;
 	while (now < end) {
 		int64_t until = cpu_cap_check(&w, percent, now, busy, &next);
 		if (until) {
-			now = until; /* sleeps to the period's end */
+			now = until + late;
 			continue;
 		}
 		int64_t run = next - now;
@@ -85,18 +108,21 @@ static void share(unsigned percent)
 		now += run;
 	}
 	double got = 100.0 * busy / (end - T0);
-	print_message("cap %u%%: %.2f%% busy\n", percent, got);
+	print_message("cap %u%%, woken %lld ms late: %.2f%% busy\n", percent,
+		      (long long)(late / MS), got);
 	assert_true(got > percent - 1.0 && got < percent + 1.0);
 }
 
 static void test_share(void **unused)
 {
 	(void)unused;
-	share(10);
-	share(30);
-	share(50);
-	share(80);
-	share(1);
+	static const unsigned caps[] = {1, 10, 30, 50, 80};
+	for (unsigned i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		share(caps[i], 0);
+		share(caps[i], 5 * MS);
+		/* up to CPU_CAP_LATE_NS late: no loss, the bucket kept filling */
+		share(caps[i], 290 * MS);
+	}
 }
 
 static void test_busy_kvm(void **unused)
@@ -193,7 +219,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decisions), cmocka_unit_test(test_debt_and_no_credit),
 	    cmocka_unit_test(test_gap),	      cmocka_unit_test(test_share),
-	    cmocka_unit_test(test_busy_kvm),  cmocka_unit_test(test_share_kvm),
+	    cmocka_unit_test(test_restart),   cmocka_unit_test(test_busy_kvm),
+	    cmocka_unit_test(test_share_kvm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

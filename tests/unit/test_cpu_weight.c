@@ -3,7 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,14 +30,47 @@ static void test_mapping(void **unused)
 		assert_true(cpu_weight_to_nice(w + 1) <= cpu_weight_to_nice(w));
 }
 
+/* In a child of its own session: the nice goes to the thread and to the session's autogroup
+ * (where the kernel has them), without touching the session that runs the tests. */
 static void test_apply(void **unused)
 {
 	(void)unused;
 	/* Raising nice is always allowed (lowering it back may not be: skip if already higher). */
 	if (getpriority(PRIO_PROCESS, 0) > cpu_weight_to_nice(10))
 		skip();
-	assert_int_equal(cpu_weight_apply(10), 0);
-	assert_int_equal(getpriority(PRIO_PROCESS, 0), cpu_weight_to_nice(10));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int ok = setsid() >= 0 && cpu_weight_apply(10) == 0 &&
+			 getpriority(PRIO_PROCESS, 0) == cpu_weight_to_nice(10);
+		FILE *f = fopen("/proc/self/autogroup", "r");
+		char text[64];
+		int nice;
+		if (f) {
+			ok = ok && fgets(text, sizeof(text), f) &&
+			     cpu_weight_parse_autogroup(text, &nice) == 0 &&
+			     nice == cpu_weight_to_nice(10);
+			fclose(f);
+		}
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_parse_autogroup(void **unused)
+{
+	(void)unused;
+	int nice = 99;
+	assert_int_equal(cpu_weight_parse_autogroup("/autogroup-512 nice 3\n", &nice), 0);
+	assert_int_equal(nice, 3);
+	assert_int_equal(cpu_weight_parse_autogroup("/autogroup-1 nice -20", &nice), 0);
+	assert_int_equal(nice, -20);
+	assert_int_equal(cpu_weight_parse_autogroup("/autogroup-1 nice 20", &nice), -EINVAL);
+	assert_int_equal(cpu_weight_parse_autogroup("/autogroup-1", &nice), -EINVAL);
+	assert_int_equal(cpu_weight_parse_autogroup("", &nice), -EINVAL);
 }
 
 int main(void)
@@ -41,6 +78,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mapping),
 	    cmocka_unit_test(test_apply),
+	    cmocka_unit_test(test_parse_autogroup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
