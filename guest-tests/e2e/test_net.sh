@@ -82,7 +82,7 @@ check "A's eth0 has two queue pairs in use ($(v "$A" mq_queues))" \
 mq_dev() { # max_pairs pairs rx0,rx1 tx0,tx1 of A's eth0
 	"$GT_MINIVMM" control "$A" nic-info --json | jq -r '.result.nics[0] | "\(.max_pairs) \(.pairs) \(.rx_queue_frames | map(tostring) | join(",")) \(.tx_queue_frames | map(tostring) | join(","))"'
 }
-mq_irq='d=$(basename $(readlink /sys/class/net/eth0/device)); echo GT: KEY=$(for q in input.0 input.1; do grep " $d-$q\$" /proc/interrupts | awk "{ s = 0; for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) s += \$i; printf \"%d \", s }"; done)'
+mq_irq='d=$(basename $(readlink /sys/class/net/eth0/device)); echo GT: KEY=$(for q in input.0 input.1; do grep " $d-$q\$" /proc/interrupts | awk "{ s = 0; for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) s += \$i; printf \"%d,\", s }"; done)'
 run_in "$A" mq_irq0 "${mq_irq/KEY/mq_irq0}"
 dev0=$(mq_dev)
 run_in "$A" mq_conns 'n=0; for i in $(seq 8); do taskset $((1 << (i % 2))) wget -q -T 10 -O /dev/null http://169.254.1.2:8080/ok && n=$((n + 1)); done; echo GT: mq_conns=$n'
