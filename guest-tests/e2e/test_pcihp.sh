@@ -11,20 +11,13 @@
 #  - five more plug/ping/unplug cycles leave no thread or fd behind, no new ACPI error in dmesg.
 cd "$(dirname "$0")/../.." || exit 1
 . guest-tests/lib/guest.sh
+. guest-tests/e2e/net-lib.sh
 gt_setup
 W=$GT_WORK
 T=pcihp
 vm=gtpcihp$$
 NS=gtpcihp$$
-export XDG_RUNTIME_DIR=$W/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-cleanup() {
-	"$GT_MINIVMM" switch stop sw0 >/dev/null 2>&1
-	"$GT_MINIVMM" switch stop sw1 >/dev/null 2>&1
-	ip netns del "$NS" 2>/dev/null
-	gt_teardown
-}
-trap cleanup EXIT
+net_setup
 
 ctl() { "$GT_MINIVMM" control "$vm" "$@" 2>&1; }
 pid() { guest_pid "$vm"; }
@@ -54,13 +47,9 @@ initramfs_build "$W/init.cpio" guest-tests/e2e/pcihp-init.sh -m "virtio_pci virt
 	gt_fail "$T: build the initramfs"
 	exit 1
 }
-[ -e /dev/net/tun ] || modprobe tun
-ip netns add "$NS" || { gt_fail "$T: ip netns add"; exit 1; }
-ip netns exec "$NS" "$GT_MINIVMM" switch start sw0 --uplink gtap0 >/dev/null 2>&1 ||
-	{ gt_fail "$T: switch sw0 starts"; exit 1; }
-ip netns exec "$NS" ip addr add 169.254.50.1/16 dev gtap0
-ip netns exec "$NS" ip link set gtap0 up
-"$GT_MINIVMM" switch start sw1 >/dev/null 2>&1 || { gt_fail "$T: switch sw1 starts"; exit 1; }
+net_uplink_start "$NS" sw0 gtap0 169.254.50.1/16 ||
+	{ gt_fail "$T: switch sw0 starts" "$(cat "$W/sw0.out")"; exit 1; }
+net_switch_start sw1 || { gt_fail "$T: switch sw1 starts" "$(cat "$W/sw1.out")"; exit 1; }
 
 GT_RUN_ARGS=(--nic switch=sw1)
 guest_start "$vm" 1 256 "$W/init.cpio"

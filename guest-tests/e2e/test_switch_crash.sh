@@ -13,14 +13,7 @@ gt_setup
 W=$GT_WORK
 A=gtswcA
 B=gtswcB
-export XDG_RUNTIME_DIR=$W/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-
-cleanup() {
-	"$GT_MINIVMM" switch stop sw0 >/dev/null 2>&1
-	gt_teardown
-}
-trap cleanup EXIT
+net_setup
 
 check() { gt_check "switch-crash: $1" "${@:2}"; }
 link() { # VM: the first NIC's link as nic-info reports it
@@ -41,7 +34,7 @@ initramfs_build "$W/init.cpio" guest-tests/e2e/net-init.sh -m "virtio_pci virtio
 	exit 1
 }
 net_mark "initramfs built"
-"$GT_MINIVMM" switch start sw0 >"$W/sw0.out" 2>&1 || {
+net_switch_start sw0 || {
 	gt_fail "switch-crash: switch sw0 starts" "$(cat "$W/sw0.out")"
 	exit 1
 }

@@ -670,22 +670,53 @@ static void t_start_mq(struct t *t, uint64_t want)
 	t->nctrl = 0;
 }
 
-/* A UDP/IPv4 frame of flow `port` from the peer. */
-static void peer_send_udp(struct t *t, uint16_t port)
+#define FLOW_FRAME 64
+
+/* A UDP/IPv4 frame (FLOW_FRAME bytes at e) of flow `port`: 169.254.0.1:port <-> 169.254.0.2:5000,
+ * from the peer (to_guest) or its reply from the guest. */
+static void udp_frame(uint8_t *e, uint16_t port, bool to_guest)
 {
-	uint8_t m[VNET_HDR_LEN + 64] = {0};
-	uint8_t *e = m + VNET_HDR_LEN, *ip = e + 14;
-	memcpy(e, MAC, 6);
-	memcpy(e + 6, (uint8_t[]){0x02, 0, 0, 0, 0, 0x01}, 6);
+	static const uint8_t peer_ip[4] = {169, 254, 0, 1}, guest_ip[4] = {169, 254, 0, 2};
+	static const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+	uint8_t *ip = e + 14, pp[2] = {(uint8_t)(port >> 8), (uint8_t)port}, gp[2] = {0x13, 0x88};
+	memset(e, 0, FLOW_FRAME);
+	memcpy(e, to_guest ? MAC : peer_mac, 6);
+	memcpy(e + 6, to_guest ? peer_mac : MAC, 6);
 	e[12] = 0x08;
 	ip[0] = 0x45;
 	ip[3] = 50; /* total length */
 	ip[8] = 64;
 	ip[9] = 17; /* UDP */
-	memcpy(ip + 12, (uint8_t[]){169, 254, 0, 1, 169, 254, 0, 2}, 8);
-	ip[20] = (uint8_t)(port >> 8), ip[21] = (uint8_t)port; /* source port */
-	ip[22] = 0x13, ip[23] = 0x88;			       /* 5000 */
+	memcpy(ip + 12, to_guest ? peer_ip : guest_ip, 4);
+	memcpy(ip + 16, to_guest ? guest_ip : peer_ip, 4);
+	memcpy(ip + 20, to_guest ? pp : gp, 2); /* source port */
+	memcpy(ip + 22, to_guest ? gp : pp, 2); /* destination port */
+}
+
+/* A UDP/IPv4 frame of flow `port` from the peer. */
+static void peer_send_udp(struct t *t, uint16_t port)
+{
+	uint8_t m[VNET_HDR_LEN + FLOW_FRAME] = {0};
+	udp_frame(m + VNET_HDR_LEN, port, true);
 	assert_int_equal(send(t->peer, m, sizeof(m), 0), (ssize_t)sizeof(m));
+}
+
+/* The guest sends flow `port`'s reply on pair `pair` (frame: FLOW_FRAME bytes, or `cut` bytes of
+ * it); the peer gets it. */
+static void guest_send_udp(struct t *t, unsigned pair, uint16_t port, size_t cut)
+{
+	unsigned q = 2 * pair + 1;
+	uint64_t gpa = TXB + 0x10000ULL * (pair + 1);
+	uint8_t *p = vf_ram(&t->f, gpa, VNET_HDR_LEN + FLOW_FRAME);
+	memset(p, 0, VNET_HDR_LEN);
+	udp_frame(p + VNET_HDR_LEN, port, false);
+	struct vf_buf b = {gpa, (uint32_t)(VNET_HDR_LEN + cut), false};
+	uint16_t before = vf_used_idx(&t->f, q);
+	vf_post(&t->f, q, &b, 1);
+	vf_kick(&t->f, q);
+	wait_used(t, q, (uint16_t)(before + 1));
+	uint8_t buf[VNET_MAX_MSG];
+	assert_int_equal(peer_recv(t, buf, sizeof(buf)), (ssize_t)(VNET_HDR_LEN + cut));
 }
 
 static uint16_t rx_used_total(struct t *t)
@@ -792,6 +823,72 @@ static void multi_queue_pairs_and_steering(void **state)
 	t_free(t);
 }
 
+/* 48 buffers on every receive queue. */
+static void mq_post_rx(struct t *t)
+{
+	for (unsigned i = 0; i < MQ_PAIRS; i++) {
+		for (unsigned b = 0; b < 48; b++) {
+			struct vf_buf rb = {RXB + 0x1000ULL * (i * 48 + b), 2048, true};
+			vf_post(&t->f, 2 * i, &rb, 1);
+		}
+		vf_kick(&t->f, 2 * i);
+	}
+}
+
+/* The receive queue a frame of flow `port` from the peer lands in. */
+static unsigned rx_queue_of(struct t *t, uint16_t port)
+{
+	uint16_t idx[MQ_PAIRS];
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		idx[i] = vf_used_idx(&t->f, 2 * i);
+	steer_flows(t, port, 1);
+	for (unsigned i = 0; i < MQ_PAIRS; i++)
+		if (vf_used_idx(&t->f, 2 * i) != idx[i])
+			return i;
+	fail();
+	return 0;
+}
+
+static void multi_queue_replies_follow_transmit(void **state)
+{
+	(void)state;
+	struct t *t = t_new_pairs(MQ_PAIRS);
+	t_start_mq(t, WANT_MQ);
+	mq_post_rx(t);
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, MQ_PAIRS, 0}, 4), VIRTIO_NET_OK);
+	/* Each flow first lands where its hash says; once the guest sent on another pair, the
+	 * flow's frames land on that pair's receive queue, and move when the guest moves. */
+	unsigned on[8];
+	for (uint16_t f = 0; f < 8; f++) {
+		unsigned hashed = rx_queue_of(t, (uint16_t)(40000 + 2 * f));
+		assert_int_equal(rx_queue_of(t, (uint16_t)(40000 + 2 * f)), hashed);
+		on[f] = (hashed + 1 + f % 3) % MQ_PAIRS;
+		guest_send_udp(t, on[f], (uint16_t)(40000 + 2 * f), FLOW_FRAME);
+	}
+	for (uint16_t f = 0; f < 8; f++)
+		assert_int_equal(rx_queue_of(t, (uint16_t)(40000 + 2 * f)), on[f]);
+	guest_send_udp(t, (on[0] + 1) % MQ_PAIRS, 40000, FLOW_FRAME);
+	assert_int_equal(rx_queue_of(t, 40000), (on[0] + 1) % MQ_PAIRS);
+	/* A transmit cut inside its IP header notes nothing (the flow stays where it was). */
+	guest_send_udp(t, (on[1] + 1) % MQ_PAIRS, 40002, 14 + 10);
+	assert_int_equal(rx_queue_of(t, 40002), on[1]);
+	/* Fewer pairs in use: a flow noted on a pair no longer in use goes by its hash. */
+	guest_send_udp(t, 3, 40004, FLOW_FRAME);
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, 2, 0}, 4), VIRTIO_NET_OK);
+	assert_true(rx_queue_of(t, 40004) < 2);
+	/* A reset forgets the flows. */
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, MQ_PAIRS, 0}, 4), VIRTIO_NET_OK);
+	unsigned hashed = rx_queue_of(t, 40100);
+	guest_send_udp(t, (hashed + 1) % MQ_PAIRS, 40100, FLOW_FRAME);
+	assert_int_equal(rx_queue_of(t, 40100), (hashed + 1) % MQ_PAIRS);
+	vf_set_status(&t->f, 0);
+	t_start_mq(t, WANT_MQ);
+	mq_post_rx(t);
+	assert_int_equal(ctrl(t, (uint8_t[]){4, 0, MQ_PAIRS, 0}, 4), VIRTIO_NET_OK);
+	assert_int_equal(rx_queue_of(t, 40100), hashed);
+	t_free(t);
+}
+
 static void multi_queue_needs_the_feature(void **state)
 {
 	(void)state;
@@ -873,6 +970,7 @@ int main(void)
 	    cmocka_unit_test(peer_gone_drops_transmits),
 	    cmocka_unit_test(peer_back_after_reattach),
 	    cmocka_unit_test(multi_queue_pairs_and_steering),
+	    cmocka_unit_test(multi_queue_replies_follow_transmit),
 	    cmocka_unit_test(multi_queue_needs_the_feature),
 	    cmocka_unit_test(nic_options),
 	};

@@ -61,8 +61,9 @@ struct virtio_net {
 	unsigned rx_q;
 	bool rx_pending, rx_waiting;
 	struct net_rxq rxq[VIRTIO_NET_MAX_PAIRS];
-	struct iovec *rx_iov; /* RX_IOV_MAX: the held buffers, for a receive straight into them */
-	struct net_txq *txq;  /* max_pairs */
+	struct iovec *rx_iov;	/* RX_IOV_MAX: the held buffers, for a receive straight into them */
+	struct net_txq *txq;	/* max_pairs */
+	struct net_steer steer; /* the pair each flow last transmitted on: its receive queue */
 	struct virtio_net_stats st;
 };
 
@@ -152,8 +153,9 @@ static bool rx_fixup(struct virtio_net *n)
 /* Does the frame whose header+frame start is `msg` (len bytes) pass the receive filter? */
 static bool rx_wanted(struct virtio_net *n, const uint8_t *msg, size_t len)
 {
-	n->rx_q =
-	    len > VNET_HDR_LEN ? net_rx_steer(msg + VNET_HDR_LEN, len - VNET_HDR_LEN, n->pairs) : 0;
+	n->rx_q = len > VNET_HDR_LEN
+		      ? net_rx_steer(&n->steer, msg + VNET_HDR_LEN, len - VNET_HDR_LEN, n->pairs)
+		      : 0;
 	if (!has(n, VIRTIO_NET_F_CTRL_RX) || len < VNET_HDR_LEN + 6 ||
 	    net_rx_filter_accept(&n->filter, msg + VNET_HDR_LEN))
 		return true;
@@ -365,7 +367,8 @@ static int rx_copying(struct virtio_net *n)
 		return 1;
 	}
 	/* Again: the pairs in use may have changed while the frame waited. */
-	n->rx_q = net_rx_steer(n->rxbuf + VNET_HDR_LEN, n->rx_len - VNET_HDR_LEN, n->pairs);
+	n->rx_q =
+	    net_rx_steer(&n->steer, n->rxbuf + VNET_HDR_LEN, n->rx_len - VNET_HDR_LEN, n->pairs);
 	int r = rx_deliver(n);
 	if (r == -EAGAIN) {
 		n->rx_waiting = true;
@@ -425,6 +428,11 @@ static int tx_send(struct virtio_net *n, struct net_txq *t)
 	}
 	n->st.tx_frames++;
 	n->st.tx_queue_frames[t - n->txq]++;
+	if (n->pairs > 1) { /* the flow's replies come back to this pair */
+		uint8_t head[RX_PEEK];
+		size_t got = sg_list_to_buf(&e->out, VNET_HDR_LEN, head, sizeof(head));
+		net_steer_tx(&n->steer, head, got, (unsigned)(t - n->txq));
+	}
 	n->st.tx_bytes += e->out.bytes - VNET_HDR_LEN;
 	return 0;
 }
@@ -594,6 +602,7 @@ static void reset(void *dev)
 		n->rxq[i].nelems = 0, n->rxq[i].room = 0;
 	n->rx_q = 0;
 	n->pairs = 1;
+	net_steer_reset(&n->steer);
 	n->rx_waiting = false;
 	n->rx_pending = false;
 	tx_unblock_all(n);

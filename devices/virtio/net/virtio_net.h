@@ -20,7 +20,8 @@
  * transmit queue 2i+1, the control queue comes last; each queue has its own ioeventfd and MSI-X
  * vector (the transport's).  The driver picks the pairs in use with the control queue's MQ
  * command (1 after reset).  All pairs share the one host fd: the driver transmits on any pair,
- * received frames are steered over the pairs in use by a hash of their flow (rx_steer.h).
+ * received frames are steered over the pairs in use: a flow to the pair it last sent on, else by
+ * a hash of the flow (rx_steer.h).
  *
  * Back-pressure: the device never waits.  Without receive buffers it stops reading the fd (a
  * switch then drops for this port, a TAP queues then drops); a transmit the fd cannot take yet
@@ -69,7 +70,7 @@ struct virtio_net_env {
 	int fd;			 /* owned from here on (closed by destroy) */
 	bool is_socket;		 /* a switch port (send/recv) rather than a TAP (read/write) */
 	uint8_t mac[6];
-	unsigned slot; /* 0: the first free PCI slot */
+	unsigned slot;	 /* 0: the first free PCI slot */
 	unsigned queues; /* queue pairs, 1..VIRTIO_NET_MAX_PAIRS (0: 1) */
 };
 
