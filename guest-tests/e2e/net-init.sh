@@ -2,7 +2,7 @@
 # /init of the network e2e guests: addresses from the kernel command line (gt_net=IF:ADDR/LEN,...
 # e.g. gt_net=eth0:169.254.1.1/16,eth1:169.254.10.1/24), each interface's MAC printed, an HTTP
 # server on port 8080 serving /www/blob (4 MiB of random bytes, its md5 printed; none with
-# gt_noblob) and /www/ok (3 bytes), then a shell on the console for the host's commands.  arp_ignore=1: an interface answers ARP only for its own
+# gt_noblob), then a shell on the console for the host's commands.  arp_ignore=1: an interface answers ARP only for its own
 # addresses, so a VLAN test cannot pass through another NIC of the same guest.
 echo "GT: booted"
 ip link set lo up
@@ -20,7 +20,6 @@ for item in $(echo "$net" | tr ',' ' '); do
 	echo "GT: mac_$ifc=$(cat /sys/class/net/$ifc/address)"
 done
 mkdir -p /www
-echo ok >/www/ok # a small file: one connection, a few frames
 if ! grep -q -w gt_noblob /proc/cmdline; then # a guest that only fetches skips the work
 	dd if=/dev/urandom of=/www/blob bs=64k count=64 2>/dev/null
 	echo "GT: blob_md5=$(md5sum </www/blob | cut -d' ' -f1)"
