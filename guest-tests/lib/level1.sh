@@ -59,7 +59,7 @@ gt_host_kvm_usable() {
 
 # The kernel level 1 boots.  GT_L1_KERNEL=pvh (the default): the stock kernel decompressed once on
 # the host (into build/level1-kernel/) and started by QEMU at its PVH entry (an ELF note every Debian
-# amd64 kernel has: CONFIG_PVH), so level 1 does not spend ~3 s of TCG decompressing it (the README,
+# amd64 kernel has: CONFIG_PVH), so level 1 does not spend ~3 s of TCG decompressing it (docs/nested-harness.md,
 # "Level 1's boot cost").  Falls back to the bzImage, with a message, when the kernel is not xz or
 # has no PVH entry.  GT_L1_KERNEL=bzimage: the stock bzImage as it is.
 L1_KERNEL_DIR=${L1_KERNEL_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/level1-kernel}
@@ -95,7 +95,7 @@ level1_initramfs() { # $1 output file
 # "Fatal exception in interrupt", panics in kvm_amd's shutdown_interception.
 L1_BAD_CONSOLE='watchdog: BUG: soft lockup|rcu: INFO: rcu_[a-z]* (self-)?detected stall|rcu_[a-z]* detected stalls|Kernel panic|Oops|general protection|BUG: (unable to handle|kernel NULL)|Fatal exception'
 
-# The level-1 machine: one CPU by default (see the README, "Without /dev/kvm", for the measurements).
+# The level-1 machine: one CPU by default (docs/nested-harness.md has the measurements).
 level1_qemu_args() {
 	echo -accel "${GT_L1_ACCEL:-tcg}" -cpu "${GT_L1_CPU:-max}" -smp "${GT_L1_SMP:-1}" -m "${GT_L1_MEMORY:-4096}" ${GT_L1_QEMU_ARGS:-}
 }
