@@ -24,6 +24,9 @@ pids=()
 
 cleanup() {
 	for p in "${pids[@]+"${pids[@]}"}"; do kill -TERM "$p" 2>/dev/null; done
+	# `as_victim ... &` runs in a subshell: $! is that subshell, not the server it starts, which
+	# outlived the test (it held a make check's inherited fds for an hour).
+	pkill -TERM -f "^$T/minivmm " 2>/dev/null
 	wait 2>/dev/null
 	[ $made_trap = 1 ] && rm -rf "$TRAP"
 	rm -f "/run/minivmm/ctldir-root-$$.sock" "/run/minivmm/ctldir-root-$$.lock"
