@@ -40,6 +40,7 @@ struct slot {
 	int64_t active_since;	 /* when it last left the checkpoint */
 	int64_t busy_last;	 /* cpu_cap_busy_kvm()'s */
 	unsigned long throttles; /* times it slept for the cap */
+	int64_t cap_wake;	 /* monotonic ns its last cap sleep ends */
 };
 
 struct cpus {
@@ -143,6 +144,7 @@ static bool checkpoint(struct cpus *c, struct slot *s)
 			}
 			/* Pause, stop and cap changes broadcast: they end the sleep early. */
 			s->throttles++;
+			s->cap_wake = until;
 			struct timespec ts = {.tv_sec = until / 1000000000LL,
 					      .tv_nsec = until % 1000000000LL};
 			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
@@ -166,14 +168,27 @@ static int64_t cap_tick(void *opaque, int64_t now)
 	struct cpus *c = opaque;
 	int64_t next = now + CPU_CAP_PERIOD_NS;
 	pthread_mutex_lock(&c->lock);
+	int64_t budget = CPU_CAP_PERIOD_NS * c->cap_percent / 100;
 	for (unsigned i = 0; c->cap_percent < 100 && i < CPUS_MAX; i++) {
 		struct slot *s = &c->slot[i];
-		if (!s->thread_alive || s->stop || !s->active)
+		if (!s->thread_alive || s->stop)
 			continue;
+		/* A vCPU asleep for the cap (or kicked now) runs its budget once it wakes: look
+		 * then.  Without this the next look could come up to a period later, and a vCPU at
+		 * 10% ran 17% (its overrun past the debt it may owe was forgiven). */
+		if (!s->active) {
+			if (s->cap_wake > now && s->cap_wake + budget < next)
+				next = s->cap_wake + budget;
+			continue;
+		}
 		int64_t check;
-		if (cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &check))
+		int64_t until =
+		    cpu_cap_check(&s->cap, c->cap_percent, now, busy_ns(s, now), &check);
+		if (until) {
 			kick(s);
-		else if (check < next)
+			check = until + budget;
+		}
+		if (check < next)
 			next = check;
 	}
 	pthread_mutex_unlock(&c->lock);
