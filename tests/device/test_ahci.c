@@ -165,6 +165,20 @@ static void test_dma_read_write(void **state)
 	assert_memory_equal(file, out + 512, 512);
 }
 
+/* Poll port 0's PxIS until DHRS (the bound only stops a hang), as SeaBIOS does, then check the
+ * command ended without error and `in` holds `count` sectors from `lba`. */
+static void poll_read_done(struct fix *f, const uint8_t *in, uint64_t lba, unsigned count)
+{
+	uint32_t is = 0;
+	for (long polls = 0; !(is & PORT_IS_DHRS) && polls < 100000000L; polls++)
+		is = fix_pr(f, 0, PORT_IS);
+	assert_true(is & PORT_IS_DHRS);
+	assert_int_equal(fix_pr(f, 0, PORT_CI), 0);
+	assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0x01, 0);
+	for (unsigned i = 0; i < count * 512; i++)
+		assert_int_equal(in[i], fix_pattern(lba * 512 + i));
+}
+
 /* A BIOS's polled command (SeaBIOS: PxIE 0, one READ DMA, then PxIS read until DHRS): the
  * completion comes through the polling alone, with nobody running the disk's completions (in the
  * VMM, the event loop's turn is not waited for); the bound only stops a hang. */
@@ -180,14 +194,7 @@ static void test_polled_without_event_loop(void **state)
 	fix_fis(fis, 0xC8, 300, 64, 0); /* READ DMA, as SeaBIOS sends below 2^28 */
 	fix_cmd(f, 0, 0, fis, NULL, false, &prd, 1);
 	fix_pw(f, 0, PORT_CI, 1);
-	uint32_t is = 0;
-	for (long polls = 0; !(is & PORT_IS_DHRS) && polls < 100000000L; polls++)
-		is = fix_pr(f, 0, PORT_IS);
-	assert_true(is & PORT_IS_DHRS);
-	assert_int_equal(fix_pr(f, 0, PORT_CI), 0);
-	assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0x01, 0);
-	for (unsigned i = 0; i < 64 * 512; i++)
-		assert_int_equal(in[i], fix_pattern(300 * 512 + i));
+	poll_read_done(f, in, 300, 64);
 }
 
 /* The same polled commands while a completion thread runs the disk's completions too (the VMM's
@@ -209,14 +216,7 @@ static void test_polled_with_event_loop(void **state)
 		fix_cmd(f, 0, n % 32, fis, NULL, false, &prd, 1);
 		fix_pw(f, 0, PORT_IS, 0xFFFFFFFF);
 		fix_pw(f, 0, PORT_CI, 1u << (n % 32));
-		uint32_t is = 0;
-		for (long polls = 0; !(is & PORT_IS_DHRS) && polls < 100000000L; polls++)
-			is = fix_pr(f, 0, PORT_IS);
-		assert_true(is & PORT_IS_DHRS);
-		assert_int_equal(fix_pr(f, 0, PORT_CI), 0);
-		assert_int_equal(fix_pr(f, 0, PORT_TFD) & 0x01, 0);
-		for (unsigned i = 0; i < 8 * 512; i++)
-			assert_int_equal(in[i], fix_pattern(lba * 512 + i));
+		poll_read_done(f, in, lba, 8);
 	}
 	fix_completer_stop(f);
 }
